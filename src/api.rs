@@ -1,0 +1,133 @@
+//! The inbound edge: the HTTP routes agents call, in the OpenAI, Anthropic and Gemini shapes.
+//! Handlers turn wire requests into routing decisions and hand them to the passthrough pipeline
+//! ([`proxy`]); every error leaves through [`error::ApiError`] in the caller's protocol.
+
+pub mod access_log;
+mod anthropic;
+pub mod error;
+mod gemini;
+mod health;
+mod models;
+mod openai;
+mod proxy;
+
+use axum::Router;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+
+use crate::protocol::{Operation, Protocol};
+use crate::state::AppState;
+use crate::upstream::Endpoint;
+use crate::wire::errors::ErrorKind;
+use access_log::RequestLog;
+use error::{ApiError, Failure};
+
+/// All client-facing routes (without the transport-level layers `server` adds).
+pub fn routes(state: AppState) -> Router {
+    let body_limit = state.config().server.max_body_bytes;
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/internal/health", get(health::internal_health))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/responses", post(openai::responses))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/models", get(models::list_v1))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/v1beta/models", get(gemini::list_models))
+        .route(
+            "/v1beta/models/{target}",
+            get(gemini::get_model).post(gemini::model_action),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    ApiError::not_found(format!("no route for {} {path}", req.method()))
+        .into_response_for(Protocol::from_path(&path))
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorKind::InvalidRequest,
+        format!("{} is not allowed on {path}", req.method()),
+    )
+    .into_response_for(Protocol::from_path(&path))
+}
+
+/// Maps a body-reading failure (too large, broken upload) to the client's protocol.
+fn body_error(protocol: Protocol, rejection: BytesRejection) -> Failure {
+    let err = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::RequestTooLarge,
+            "the request body is larger than the gateway accepts (server.max_body_bytes)",
+        )
+    } else {
+        ApiError::invalid("the request body could not be read")
+    };
+    Failure(protocol, err)
+}
+
+/// The shared handler for every JSON model operation whose model is named in the body.
+async fn body_model_call(
+    state: &AppState,
+    log: &RequestLog,
+    op: Operation,
+    headers: &HeaderMap,
+    query: Option<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Failure> {
+    let protocol = op.protocol();
+    let fail = |e: ApiError| Failure(protocol, e);
+    let body = body.map_err(|r| body_error(protocol, r))?;
+    let probe = proxy::probe(&body).map_err(fail)?;
+    let requested = probe.model.as_deref().unwrap_or("");
+    let route = state
+        .router()
+        .resolve(requested, protocol)
+        .map_err(|e| fail(e.into()))?;
+    let stream = probe.stream.unwrap_or(false);
+    let body = if route.rewritten {
+        proxy::rewrite_model(&body, &route.model).map_err(fail)?
+    } else {
+        body
+    };
+    let query = query
+        .as_deref()
+        .and_then(crate::upstream::strip_credential_params);
+    proxy::Forward {
+        protocol,
+        route: &route,
+        endpoint: Endpoint::Op(op, &route.model),
+        query: query.as_deref(),
+        headers,
+        body: Some(body),
+        stream,
+        log,
+    }
+    .run()
+    .await
+    .map_err(fail)
+}
+
+/// Lets handlers answer with either a response or a protocol-shaped failure.
+fn respond(result: Result<Response, Failure>) -> Response {
+    match result {
+        Ok(r) => r,
+        Err(f) => f.into_response(),
+    }
+}
+
+/// State extractor alias, for shorter handler signatures.
+type St = State<AppState>;

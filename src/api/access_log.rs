@@ -1,0 +1,180 @@
+//! One structured log line per request, written when the response body has been sent (so a
+//! stream's line carries its full duration and the usage reported at its end) or when the client
+//! goes away. Handlers add what they learn (backend, model, upstream status, usage, principal)
+//! to the request's [`RequestLog`]. Paths are logged without their query: `?key=` never reaches
+//! a log.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use bytes::Bytes;
+use http_body::{Body as _, Frame, SizeHint};
+
+use crate::wire::usage::Usage;
+
+/// What a handler learned about a request, for its log line.
+#[derive(Debug, Default)]
+pub struct RequestRecord {
+    /// Backend name.
+    pub backend: Option<Arc<str>>,
+    /// Model as sent upstream.
+    pub model: Option<String>,
+    /// Upstream HTTP status.
+    pub upstream_status: Option<u16>,
+    /// Token usage reported by the upstream.
+    pub usage: Usage,
+    /// Who called: key name, token public id, user (never a secret).
+    pub principal: Option<String>,
+    /// Set when a stream ended abnormally.
+    pub stream_error: Option<&'static str>,
+}
+
+/// Shared handle to a request's record.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLog(Arc<Mutex<RequestRecord>>);
+
+impl RequestLog {
+    /// Changes the record.
+    pub fn update(&self, f: impl FnOnce(&mut RequestRecord)) {
+        if let Ok(mut r) = self.0.lock() {
+            f(&mut r);
+        }
+    }
+}
+
+struct Entry {
+    method: http::Method,
+    path: String,
+    status: u16,
+    client_ip: Option<std::net::IpAddr>,
+    user_agent: Option<String>,
+    started: Instant,
+    ttfb_ms: f64,
+    log: RequestLog,
+}
+
+impl Entry {
+    fn emit(self, outcome: &'static str) {
+        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let Ok(rec) = self.log.0.lock() else { return };
+        tracing::info!(
+            target: "portcullis::access",
+            method = %self.method,
+            path = %self.path,
+            status = self.status,
+            latency_ms = (latency_ms * 1000.0).round() / 1000.0,
+            ttfb_ms = (self.ttfb_ms * 1000.0).round() / 1000.0,
+            client_ip = self.client_ip.map(tracing::field::display),
+            user_agent = self.user_agent.as_deref(),
+            principal = rec.principal.as_deref(),
+            backend = rec.backend.as_deref(),
+            model = rec.model.as_deref(),
+            upstream_status = rec.upstream_status,
+            input_tokens = rec.usage.input_tokens,
+            output_tokens = rec.usage.output_tokens,
+            total_tokens = rec.usage.total(),
+            stream_error = rec.stream_error,
+            outcome,
+            "request"
+        );
+    }
+}
+
+/// Middleware: attaches a [`RequestLog`] and logs the request when its body is done.
+pub async fn access_log(mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let log = RequestLog::default();
+    req.extensions_mut().insert(log.clone());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let client_ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip());
+    let user_agent = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(200).collect());
+    let resp = next.run(req).await;
+    let ttfb_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let entry = Entry {
+        method,
+        path,
+        status: resp.status().as_u16(),
+        client_ip,
+        user_agent,
+        started,
+        ttfb_ms,
+        log,
+    };
+    let (parts, body) = resp.into_parts();
+    Response::from_parts(
+        parts,
+        Body::new(LoggedBody {
+            inner: body,
+            entry: Some(entry),
+        }),
+    )
+}
+
+/// A response body that writes the access line when it ends or is dropped.
+struct LoggedBody {
+    inner: Body,
+    entry: Option<Entry>,
+}
+
+impl http_body::Body for LoggedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => {
+                if let Some(e) = this.entry.take() {
+                    e.emit("completed");
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(e) = this.entry.take() {
+                    e.emit("body_error");
+                }
+            }
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        if let Some(e) = self.entry.take() {
+            let outcome = if self.inner.is_end_stream() {
+                "completed"
+            } else {
+                "client_disconnected"
+            };
+            e.emit(outcome);
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! `ApiError` and the single place that turns any failure into an HTTP response in the caller's
+//! protocol. Messages are written for the client; internal detail (transport errors, upstream
+//! bodies that are not an error document) is logged by the caller, never put here.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode};
+
+use crate::protocol::Protocol;
+use crate::upstream::UpstreamError;
+use crate::upstream::routing::RouteError;
+use crate::wire::errors::{ErrorKind, error_body};
+
+/// A failure to report to the client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Protocol-independent category.
+    pub kind: ErrorKind,
+    /// Client-facing message.
+    pub message: String,
+    /// OpenAI `code` (e.g. `auth_blocked`).
+    pub code: Option<&'static str>,
+    /// Seconds for `Retry-After`.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind,
+            message: message.into(),
+            code: None,
+            retry_after: None,
+        }
+    }
+
+    /// 400 invalid request.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorKind::InvalidRequest, message)
+    }
+
+    /// 404 not found.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, message)
+    }
+
+    /// 500 with a generic message (the detail goes to the log).
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Internal,
+            "internal error in the gateway",
+        )
+    }
+
+    /// Sets the OpenAI `code`.
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    /// Sets `Retry-After`.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// The response in `protocol`'s shape.
+    pub fn into_response_for(self, protocol: Protocol) -> Response {
+        let body = error_body(
+            protocol,
+            self.kind,
+            self.status.as_u16(),
+            &self.message,
+            self.code,
+            self.retry_after,
+        );
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED && protocol == Protocol::OpenAi {
+            resp.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp.extensions_mut().insert(ErrorNote(self.kind));
+        resp
+    }
+}
+
+/// Marks a response as an error produced by the gateway, for the access log.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorNote(pub ErrorKind);
+
+impl From<RouteError> for ApiError {
+    fn from(e: RouteError) -> Self {
+        match e {
+            RouteError::NoBackend { .. } => {
+                ApiError::not_found(e.to_string()).with_code("model_not_found")
+            }
+            _ => ApiError::invalid(e.to_string()),
+        }
+    }
+}
+
+impl From<&UpstreamError> for ApiError {
+    fn from(e: &UpstreamError) -> Self {
+        match e {
+            UpstreamError::Timeout { backend } => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                ErrorKind::Timeout,
+                format!("backend `{backend}` did not respond in time"),
+            ),
+            UpstreamError::Connect { backend, .. } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorKind::Upstream,
+                format!("backend `{backend}` could not be reached"),
+            ),
+            UpstreamError::Transport { backend, .. } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorKind::Upstream,
+                format!("the request to backend `{backend}` failed"),
+            ),
+            UpstreamError::Setup { .. } => ApiError::internal(),
+        }
+    }
+}
+
+/// An `ApiError` bound to the protocol of the route that produced it, so handlers can return
+/// `Result<Response, Failure>`.
+#[derive(Debug)]
+pub struct Failure(pub Protocol, pub ApiError);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        self.1.into_response_for(self.0)
+    }
+}

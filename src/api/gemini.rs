@@ -1,0 +1,103 @@
+//! Gemini routes: `GET /v1beta/models`, `GET /v1beta/models/{model}` and
+//! `POST /v1beta/models/{model}:{generateContent|streamGenerateContent|countTokens}`. The model
+//! is in the path, so routing never rewrites the body; the `key=` query parameter (the Gemini
+//! client's credential) is never forwarded.
+
+use axum::Extension;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery};
+use axum::response::Response;
+use bytes::Bytes;
+use http::HeaderMap;
+
+use super::access_log::RequestLog;
+use super::error::{ApiError, Failure};
+use super::{St, body_error, models, proxy, respond};
+use crate::protocol::{Operation, Protocol};
+use crate::upstream::{Endpoint, strip_credential_params};
+
+pub(super) async fn list_models(
+    state: St,
+    Extension(log): Extension<RequestLog>,
+    headers: HeaderMap,
+) -> Response {
+    models::list(&state, &log, Protocol::Gemini, &headers).await
+}
+
+pub(super) async fn get_model(
+    state: St,
+    Extension(log): Extension<RequestLog>,
+    Path(target): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let result = async {
+        let fail = |e: ApiError| Failure(Protocol::Gemini, e);
+        let route = state
+            .router()
+            .resolve(&target, Protocol::Gemini)
+            .map_err(|e| fail(e.into()))?;
+        proxy::Forward {
+            protocol: Protocol::Gemini,
+            route: &route,
+            endpoint: Endpoint::GetModel(&route.model),
+            query: None,
+            headers: &headers,
+            body: None,
+            stream: false,
+            log: &log,
+        }
+        .run()
+        .await
+        .map_err(fail)
+    };
+    respond(result.await)
+}
+
+pub(super) async fn model_action(
+    state: St,
+    Extension(log): Extension<RequestLog>,
+    Path(target): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let fail = |e: ApiError| Failure(Protocol::Gemini, e);
+        let (model, action) = target.rsplit_once(':').ok_or_else(|| {
+            fail(ApiError::not_found(format!(
+                "`{target}` names no method: use models/{{model}}:generateContent, :streamGenerateContent or :countTokens"
+            )))
+        })?;
+        let op = match action {
+            "generateContent" => Operation::GenerateContent,
+            "streamGenerateContent" => Operation::StreamGenerateContent,
+            "countTokens" => Operation::GeminiCountTokens,
+            other => {
+                return Err(fail(ApiError::not_found(format!(
+                    "unknown method `{other}` (supported: generateContent, streamGenerateContent, countTokens)"
+                ))));
+            }
+        };
+        let body = body.map_err(|r| body_error(Protocol::Gemini, r))?;
+        proxy::probe(&body).map_err(fail)?;
+        let route = state
+            .router()
+            .resolve(model, Protocol::Gemini)
+            .map_err(|e| fail(e.into()))?;
+        let query = query.as_deref().and_then(strip_credential_params);
+        proxy::Forward {
+            protocol: Protocol::Gemini,
+            route: &route,
+            endpoint: Endpoint::Op(op, &route.model),
+            query: query.as_deref(),
+            headers: &headers,
+            body: Some(body),
+            stream: op == Operation::StreamGenerateContent,
+            log: &log,
+        }
+        .run()
+        .await
+        .map_err(fail)
+    };
+    respond(result.await)
+}

@@ -1,0 +1,40 @@
+//! `GET /health` (liveness) and `GET /internal/health` (mode, version, backends and their recent
+//! results). Both are answered without authentication and without calling any upstream.
+
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use serde_json::{Value, json};
+
+use super::St;
+
+pub(super) async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+pub(super) async fn internal_health(state: St) -> Json<Value> {
+    let backends: Vec<Value> = state
+        .router()
+        .backends()
+        .iter()
+        .map(|b| {
+            let last = b.stats.last_status.load(Ordering::Relaxed);
+            json!({
+                "name": &*b.name,
+                "type": b.kind.as_str(),
+                "base_url": b.base_url(),
+                "has_key": b.has_key(),
+                "requests": b.stats.requests.load(Ordering::Relaxed),
+                "failures": b.stats.failures.load(Ordering::Relaxed),
+                "last_status": match last { 0 => Value::Null, 1 => json!("transport_error"), s => json!(s) },
+            })
+        })
+        .collect();
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "access_mode": state.config().access_mode.mode.as_str(),
+        "uptime_seconds": state.uptime_secs(),
+        "backends": backends,
+    }))
+}

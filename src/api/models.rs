@@ -1,0 +1,106 @@
+//! Model lists: `GET /v1/models` (OpenAI shape, or Anthropic's when the client sends
+//! `anthropic-version`) and `GET /v1beta/models` (Gemini). The list merges every backend that
+//! speaks the caller's protocol: the default backend's models under their own ids, the others'
+//! as `backend:model`, then the aliases. A backend that cannot list is logged and left out; if
+//! none can, the client gets 502.
+
+use axum::Extension;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+
+use super::St;
+use super::access_log::RequestLog;
+use super::error::ApiError;
+use crate::protocol::Protocol;
+use crate::state::AppState;
+use crate::upstream::Endpoint;
+use crate::wire::errors::ErrorKind;
+use crate::wire::models::{ModelEntry, parse_model_list, render_model_list};
+
+pub(super) async fn list_v1(
+    state: St,
+    Extension(log): Extension<RequestLog>,
+    headers: HeaderMap,
+) -> Response {
+    let protocol = if headers.contains_key("anthropic-version") {
+        Protocol::Anthropic
+    } else {
+        Protocol::OpenAi
+    };
+    list(&state, &log, protocol, &headers).await
+}
+
+pub(super) async fn list(
+    state: &AppState,
+    log: &RequestLog,
+    protocol: Protocol,
+    headers: &HeaderMap,
+) -> Response {
+    let native = protocol.native_backend();
+    let default = state
+        .router()
+        .default_for(protocol)
+        .filter(|b| b.kind == native)
+        .cloned();
+    let backends: Vec<_> = state
+        .router()
+        .backends()
+        .iter()
+        .filter(|b| b.kind == native)
+        .cloned()
+        .collect();
+    let fetches = backends.iter().map(|b| async move {
+        let result = match b.send(Endpoint::ListModels, None, headers, None).await {
+            Ok(resp) if resp.status().is_success() => match resp.bytes().await {
+                Ok(body) => parse_model_list(protocol, &body)
+                    .ok_or_else(|| "unreadable model list".to_owned()),
+                Err(e) => Err(e.to_string()),
+            },
+            Ok(resp) => Err(format!("HTTP {}", resp.status().as_u16())),
+            Err(e) => Err(e.to_string()),
+        };
+        (b, result)
+    });
+    let results = futures_util::future::join_all(fetches).await;
+
+    let mut entries = Vec::new();
+    let mut failures = 0;
+    for (b, result) in results {
+        match result {
+            Ok(list) => {
+                let is_default = default.as_ref().is_some_and(|d| d.name == b.name);
+                for (id, raw) in list {
+                    let id = if is_default {
+                        id
+                    } else {
+                        format!("{}:{id}", b.name)
+                    };
+                    entries.push(ModelEntry { id, raw: Some(raw) });
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(backend = %b.name, error = %e, "listing models failed");
+            }
+        }
+    }
+    if !backends.is_empty() && failures == backends.len() {
+        return ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            ErrorKind::Upstream,
+            "no backend could list its models",
+        )
+        .into_response_for(protocol);
+    }
+    let mut aliases: Vec<_> = state
+        .router()
+        .aliases()
+        .filter(|(_, b, _)| b.kind == native)
+        .map(|(a, _, _)| a.to_owned())
+        .collect();
+    aliases.sort();
+    entries.extend(aliases.into_iter().map(|id| ModelEntry { id, raw: None }));
+    log.update(|r| r.backend = default.map(|d| d.name.clone()));
+    let created = state.clock().now_millis() / 1000;
+    axum::Json(render_model_list(protocol, &entries, created)).into_response()
+}

@@ -1,0 +1,399 @@
+//! The passthrough pipeline shared by every model endpoint: read the model out of the request,
+//! route it, forward the request to the backend with the backend's credential, and relay the
+//! answer — JSON bodies whole (with a known length), streams chunk by chunk as they arrive.
+//!
+//! Deliberate rewrites in passthrough: the `model` field is replaced when the client named
+//! `backend:model` or an alias; upstream 401/403 become 502 (the client's own credential was
+//! fine); an upstream error body that is not the protocol's error document is replaced by one that
+//! is; a stream that fails midway ends with the protocol's error event.
+
+use std::borrow::Cow;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::Stream;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde::Deserialize;
+
+use super::access_log::RequestLog;
+use super::error::ApiError;
+use crate::protocol::Protocol;
+use crate::upstream::routing::Route;
+use crate::upstream::{Backend, Endpoint, UpstreamError};
+use crate::wire::errors::{ErrorKind, stream_error_event, upstream_error_message};
+use crate::wire::sse::DataLineScanner;
+use crate::wire::usage::{Usage, may_carry_usage, parse_usage};
+
+/// Largest upstream body buffered for a non-streaming answer.
+const MAX_UPSTREAM_BODY: usize = 256 * 1024 * 1024;
+/// Largest upstream error body read.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// The fields the gateway needs from a request body; everything else is skipped unparsed.
+#[derive(Deserialize)]
+pub(crate) struct RequestProbe<'a> {
+    #[serde(borrow, default)]
+    pub(crate) model: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub(crate) stream: Option<bool>,
+}
+
+/// Parses the probe, or explains in the client's terms why the body is unusable.
+pub(crate) fn probe(body: &[u8]) -> Result<RequestProbe<'_>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid(
+            "the request body is empty; a JSON object is required",
+        ));
+    }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid("the request body must be a JSON object"));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}")))
+}
+
+/// Replaces the top-level `model` of a JSON object, keeping every other field and their order.
+pub(crate) fn rewrite_model(body: &[u8], model: &str) -> Result<Bytes, ApiError> {
+    let mut doc: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}")))?;
+    doc.insert(
+        "model".to_owned(),
+        serde_json::Value::String(model.to_owned()),
+    );
+    serde_json::to_vec(&doc)
+        .map(Bytes::from)
+        .map_err(|_| ApiError::internal())
+}
+
+/// One upstream call and the relay of its answer.
+pub(crate) struct Forward<'a> {
+    pub(crate) protocol: Protocol,
+    pub(crate) route: &'a Route,
+    pub(crate) endpoint: Endpoint<'a>,
+    pub(crate) query: Option<&'a str>,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: Option<Bytes>,
+    /// The client asked for a stream.
+    pub(crate) stream: bool,
+    pub(crate) log: &'a RequestLog,
+}
+
+impl Forward<'_> {
+    /// Sends the request and relays the answer.
+    pub(crate) async fn run(self) -> Result<Response, ApiError> {
+        let backend = &self.route.backend;
+        self.log.update(|r| {
+            r.backend = Some(backend.name.clone());
+            r.model = Some(self.route.model.clone());
+        });
+        let upstream = backend
+            .send(self.endpoint, self.query, self.headers, self.body)
+            .await
+            .map_err(|e| {
+                tracing::warn!(backend = %backend.name, error = %e, "upstream request failed");
+                ApiError::from(&e)
+            })?;
+        let status = upstream.status();
+        self.log
+            .update(|r| r.upstream_status = Some(status.as_u16()));
+        if !status.is_success() {
+            return Err(read_upstream_failure(backend, self.protocol, upstream).await);
+        }
+        let headers = relay_headers(upstream.headers());
+        let is_sse = upstream
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        if self.stream || is_sse {
+            let tap = StreamTap {
+                inner: Box::pin(upstream.bytes_stream()),
+                scanner: is_sse.then(DataLineScanner::default),
+                usage: Usage::default(),
+                log: self.log.clone(),
+                protocol: self.protocol,
+                backend: backend.name.clone(),
+                finished: false,
+            };
+            let mut resp = Response::new(Body::from_stream(tap));
+            *resp.status_mut() = status;
+            *resp.headers_mut() = headers;
+            if is_sse {
+                resp.headers_mut().insert(
+                    http::header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-cache"),
+                );
+                resp.headers_mut()
+                    .insert("x-accel-buffering", HeaderValue::from_static("no"));
+            }
+            return Ok(resp);
+        }
+        let body = read_limited(backend, upstream, MAX_UPSTREAM_BODY).await?;
+        if let Some(u) = parse_usage(&body) {
+            self.log.update(|r| r.usage = u);
+        }
+        let mut resp = Response::new(Body::from(body));
+        *resp.status_mut() = status;
+        *resp.headers_mut() = headers;
+        Ok(resp)
+    }
+}
+
+/// Response headers passed back to the client: everything but hop-by-hop and framing headers,
+/// cookies and the upstream's server identity.
+pub(crate) fn relay_headers(upstream: &HeaderMap) -> HeaderMap {
+    const DROP: &[&str] = &[
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "content-encoding",
+        "set-cookie",
+        "alt-svc",
+        "server",
+        "date",
+        "upgrade",
+        "proxy-authenticate",
+        "te",
+        "trailer",
+        "strict-transport-security",
+    ];
+    let mut out = HeaderMap::with_capacity(upstream.len());
+    for (name, value) in upstream {
+        if !DROP.contains(&name.as_str()) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+async fn read_limited(
+    backend: &Backend,
+    mut upstream: reqwest::Response,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let mut buf = bytes::BytesMut::with_capacity(
+        upstream
+            .content_length()
+            .map_or(8 * 1024, |n| (n as usize).min(limit)),
+    );
+    loop {
+        match upstream.chunk().await {
+            Ok(Some(chunk)) => {
+                if buf.len() + chunk.len() > limit {
+                    tracing::warn!(backend = %backend.name, limit, "upstream body exceeds the limit");
+                    return Err(ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        ErrorKind::Upstream,
+                        format!(
+                            "backend `{}` sent a response larger than the gateway accepts",
+                            backend.name
+                        ),
+                    ));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(buf.freeze()),
+            Err(e) => {
+                let e = UpstreamError::from_reqwest(&backend.name, e);
+                tracing::warn!(backend = %backend.name, error = %e, "reading the upstream body failed");
+                return Err(ApiError::from(&e));
+            }
+        }
+    }
+}
+
+/// Turns an upstream error status into the client's error, per the module's rules.
+async fn read_upstream_failure(
+    backend: &Backend,
+    protocol: Protocol,
+    upstream: reqwest::Response,
+) -> ApiError {
+    let status = upstream.status();
+    let retry_after = upstream
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let body = read_limited(backend, upstream, MAX_ERROR_BODY)
+        .await
+        .unwrap_or_default();
+    let message = upstream_error_message(&body).map(|m| backend.redact(&m));
+    tracing::warn!(
+        backend = %backend.name,
+        upstream_status = status.as_u16(),
+        upstream_message = message.as_deref(),
+        "upstream answered with an error"
+    );
+    let name = &backend.name;
+    let code = status.as_u16();
+    let mut err = match code {
+        401 | 403 => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            ErrorKind::Upstream,
+            format!(
+                "backend `{name}` rejected the gateway's credential (HTTP {code}); the gateway's upstream key needs attention"
+            ),
+        ),
+        429 => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::RateLimited,
+            message.unwrap_or_else(|| format!("backend `{name}` is rate limiting requests")),
+        ),
+        404 => ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorKind::NotFound,
+            message.unwrap_or_else(|| {
+                format!("backend `{name}` does not know this resource (HTTP 404)")
+            }),
+        ),
+        413 => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::RequestTooLarge,
+            message.unwrap_or_else(|| format!("backend `{name}` refused the request as too large")),
+        ),
+        400..=499 => ApiError::new(
+            status,
+            ErrorKind::InvalidRequest,
+            message
+                .unwrap_or_else(|| format!("backend `{name}` rejected the request (HTTP {code})")),
+        ),
+        503 | 529 => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Unavailable,
+            with_detail(
+                format!("backend `{name}` is overloaded or unavailable (HTTP {code})"),
+                message,
+            ),
+        ),
+        504 => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            ErrorKind::Timeout,
+            with_detail(format!("backend `{name}` timed out (HTTP 504)"), message),
+        ),
+        _ => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            ErrorKind::Upstream,
+            with_detail(format!("backend `{name}` failed (HTTP {code})"), message),
+        ),
+    };
+    if let Some(secs) = retry_after {
+        err = err.with_retry_after(secs);
+    } else if code == 429 {
+        err = err.with_retry_after(1);
+    }
+    let _ = protocol;
+    err
+}
+
+fn with_detail(head: String, detail: Option<String>) -> String {
+    match detail {
+        Some(d) => format!("{head}: {d}"),
+        None => head,
+    }
+}
+
+/// Relays an upstream stream unchanged, watching SSE `data:` lines for usage, and turning a
+/// mid-stream failure into the protocol's error event so the client never sees a silent cut.
+struct StreamTap {
+    inner: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
+    scanner: Option<DataLineScanner>,
+    usage: Usage,
+    log: RequestLog,
+    protocol: Protocol,
+    backend: std::sync::Arc<str>,
+    finished: bool,
+}
+
+impl Stream for StreamTap {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        match this.inner.as_mut().poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(scanner) = &mut this.scanner {
+                    let mut found = None;
+                    scanner.feed(&chunk, |data| {
+                        if may_carry_usage(data)
+                            && let Some(u) = parse_usage(data)
+                        {
+                            found.get_or_insert_with(Usage::default).merge(u);
+                        }
+                    });
+                    if let Some(u) = found {
+                        this.usage.merge(u);
+                        let usage = this.usage;
+                        this.log.update(|r| r.usage = usage);
+                    }
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.finished = true;
+                let e = UpstreamError::from_reqwest(&this.backend, e);
+                let (kind, status, note, message) = match &e {
+                    UpstreamError::Timeout { .. } => (
+                        ErrorKind::Timeout,
+                        504,
+                        "upstream_idle_timeout",
+                        format!(
+                            "backend `{}` stopped sending mid-stream (idle timeout)",
+                            this.backend
+                        ),
+                    ),
+                    _ => (
+                        ErrorKind::Upstream,
+                        502,
+                        "upstream_stream_broken",
+                        format!(
+                            "the stream from backend `{}` broke off before it was complete",
+                            this.backend
+                        ),
+                    ),
+                };
+                tracing::warn!(backend = %this.backend, error = %e, "upstream stream failed");
+                this.log.update(|r| r.stream_error = Some(note));
+                Poll::Ready(Some(Ok(stream_error_event(
+                    this.protocol,
+                    kind,
+                    status,
+                    &message,
+                ))))
+            }
+            Poll::Ready(None) => {
+                this.finished = true;
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_reads_model_and_stream_and_rejects_bad_bodies() {
+        let p =
+            probe(br#"{"model":"openai:gpt-4o","stream":true,"messages":[{"x":[1,2]}]}"#).unwrap();
+        assert_eq!(p.model.as_deref(), Some("openai:gpt-4o"));
+        assert_eq!(p.stream, Some(true));
+        for bad in [&b""[..], b"  ", b"[1]", b"{\"model\":", b"not json"] {
+            assert!(probe(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn rewrite_keeps_other_fields_in_order() {
+        let out = rewrite_model(br#"{"z":1,"model":"a:b","extra":{"k":[1]}}"#, "b").unwrap();
+        assert_eq!(&out[..], br#"{"z":1,"model":"b","extra":{"k":[1]}}"#);
+    }
+}

@@ -1,0 +1,29 @@
+//! portcullis: an authenticating gateway between AI coding agents and LLM providers.
+//!
+//! Code map, in reading order (ARCHITECTURE.md has the long form):
+//! - [`secret`], [`clock`]: the two primitives every other module leans on — a credential that
+//!   cannot be printed, and time as a parameter.
+//! - [`config`]: typed configuration, layered CLI > env > YAML > defaults, validated once.
+//! - [`protocol`]: which client protocol and operation a request is (domain values).
+//! - [`wire`]: the provider protocols' JSON/SSE shapes (errors, usage, model lists, SSE lines).
+//! - [`upstream`]: backends, their connection pools, routing of model names, sending a request.
+//! - [`state`]: the cheap-to-clone `AppState` handlers share.
+//! - [`api`]: the inbound HTTP edge — routes, handlers, the passthrough pipeline, error responses,
+//!   the access log.
+//! - [`server`]: `router(state)` and `run(listener, state, shutdown)`.
+//! - [`logging`], [`cli`], [`demo`]: process setup and commands.
+//! - [`mock`]: a scriptable mock upstream for tests, benchmarks and `demo`.
+
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod logging;
+pub mod mock;
+pub mod protocol;
+pub mod secret;
+pub mod server;
+pub mod state;
+pub mod upstream;
+pub mod wire;

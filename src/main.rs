@@ -1,0 +1,122 @@
+//! The `portcullis` binary: parse the command line, load and validate the configuration, run the
+//! chosen command. Errors are printed as one clear line; exit status 2 means bad configuration.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use portcullis::cli::{Cli, Command};
+use portcullis::config::{self, Config};
+use portcullis::{demo, logging, server, state::AppState};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    let sources = cli.common.sources();
+    let config = match config::load(&sources) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::CheckConfig = command {
+        return check_config(&config);
+    }
+    logging::init(config.logging.format, &config.logging.level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match command {
+            Command::Demo => run_demo(config).await,
+            _ => serve(config).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(config: &Config) -> ExitCode {
+    match serde_yaml::to_string(config) {
+        Ok(text) => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "# configuration is valid; effective settings (secrets masked):"
+            );
+            let _ = write!(out, "{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot print the configuration: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    if config.backends.is_empty() {
+        anyhow::bail!(
+            "no backend configured: set OPENAI_API_KEY (and/or ANTHROPIC_API_KEY, GEMINI_API_KEY, \
+             OPENAI_BASE_URL for a local server), configure `backends` in a YAML file (--config), \
+             or try `portcullis demo`"
+        );
+    }
+    let addr = format!("{}:{}", config.server.host, config.server.port);
+    let state = AppState::new(config).context("cannot set up the backends")?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let backends: Vec<String> = state
+        .router()
+        .backends()
+        .iter()
+        .map(|b| b.name.to_string())
+        .collect();
+    tracing::info!(
+        addr = %local,
+        access_mode = state.config().access_mode.mode.as_str(),
+        backends = %backends.join(","),
+        "portcullis listening"
+    );
+    server::run(listener, state, server::shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn run_demo(config: Config) -> anyhow::Result<()> {
+    let mock = demo::start_mock()
+        .await
+        .context("cannot start the mock upstream")?;
+    let config = demo::demo_config(config, mock);
+    let addr = format!("{}:{}", config.server.host, config.server.port);
+    let state = AppState::new(config).context("cannot set up the demo backends")?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| {
+            format!("cannot listen on {addr} (is something else using it? try --port 0)")
+        })?;
+    let local = listener.local_addr()?;
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "{}", demo::banner(local, mock));
+        let _ = out.flush();
+    }
+    server::run(listener, state, server::shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! `Secret`: the one type that holds a credential (client key, upstream key, token, encryption key).
+//!
+//! Its `Debug` and `Display` print a mask, it never serialises its value, and its memory is wiped on
+//! drop. Reading the value needs an explicit [`Secret::expose`], which makes every use easy to find.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
+
+/// A credential value that cannot be printed by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Box<str>);
+
+impl Secret {
+    /// Wraps a value. Leading and trailing whitespace (a newline from a `*_FILE`) is removed.
+    pub fn new(value: impl Into<String>) -> Self {
+        let mut s: String = value.into();
+        let trimmed = s.trim();
+        if trimmed.len() != s.len() {
+            let owned = trimmed.to_owned();
+            s.zeroize();
+            s = owned;
+        }
+        Self(s.into_boxed_str())
+    }
+
+    /// The raw value. Call only where the value is put on the wire or compared.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// True when the value is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// A masked hint safe for logs and API responses: a recognisable prefix and the last four
+    /// characters, e.g. `sk-ant-…x9f2`. Short values show nothing but the mask.
+    pub fn hint(&self) -> String {
+        let v = &*self.0;
+        let chars = v.chars().count();
+        if chars < 12 {
+            return "…".to_owned();
+        }
+        let prefix: String = v
+            .char_indices()
+            .take_while(|(i, c)| *i < 7 && (c.is_ascii_alphabetic() || *c == '-' || *c == '_'))
+            .map(|(_, c)| c)
+            .collect();
+        let tail: String = v.chars().skip(chars - 4).collect();
+        format!("{prefix}…{tail}")
+    }
+
+    /// Constant-time comparison with a presented credential.
+    pub fn matches(&self, presented: &str) -> bool {
+        self.0.as_bytes().ct_eq(presented.as_bytes()).into()
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
+}
+
+impl serde::Serialize for Secret {
+    /// Serialises as a mask: configuration dumps (`check-config`) never reveal the value.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("*** ({})", self.hint()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_display_and_serialize_never_show_the_value() {
+        let s = Secret::new("sk-ant-abcdefghijklmnop-x9f2");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        assert_eq!(format!("{s}"), "***");
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        assert!(!json.contains("abcdefghijklmnop"), "{json}");
+        assert_eq!(s.hint(), "sk-ant-…x9f2");
+    }
+
+    #[test]
+    fn short_values_show_only_the_mask_and_whitespace_is_trimmed() {
+        let s = Secret::new("  short\n");
+        assert_eq!(s.expose(), "short");
+        assert_eq!(s.hint(), "…");
+    }
+
+    #[test]
+    fn matches_compares_whole_values() {
+        let s = Secret::new("k1-secret");
+        assert!(s.matches("k1-secret"));
+        assert!(!s.matches("k1-secre"));
+        assert!(!s.matches("k1-secret2"));
+        assert!(!s.matches(""));
+    }
+}

@@ -1,0 +1,380 @@
+//! The outbound edge: configured backends, their pooled HTTP clients, and sending one request to
+//! one backend with the backend's own credential.
+//!
+//! The client's credential headers are never forwarded: [`Backend::send`] drops every credential
+//! header the client sent and sets the backend's key in the header its protocol expects.
+
+pub mod routing;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+use crate::config::{BackendConfig, BackendKind, Config};
+use crate::protocol::Operation;
+use crate::secret::Secret;
+
+/// What to call on a backend.
+#[derive(Debug, Clone, Copy)]
+pub enum Endpoint<'a> {
+    /// A model operation; `model` is the upstream model name (Gemini puts it in the path).
+    Op(Operation, &'a str),
+    /// The backend's model list.
+    ListModels,
+    /// One model's description (Gemini `GET /v1beta/models/{model}`).
+    GetModel(&'a str),
+}
+
+/// Why a request to a backend failed before a response arrived.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// TCP/TLS connection could not be made.
+    #[error("cannot connect to backend `{backend}`: {source}")]
+    Connect {
+        /// Backend name.
+        backend: Arc<str>,
+        /// Underlying error (logged, never sent to clients).
+        source: reqwest::Error,
+    },
+    /// No response (or no next chunk) within the configured time.
+    #[error("backend `{backend}` timed out")]
+    Timeout {
+        /// Backend name.
+        backend: Arc<str>,
+    },
+    /// Any other transport failure.
+    #[error("request to backend `{backend}` failed: {source}")]
+    Transport {
+        /// Backend name.
+        backend: Arc<str>,
+        /// Underlying error.
+        source: reqwest::Error,
+    },
+    /// The backend's HTTP client could not be built from its configuration.
+    #[error("backend `{backend}`: {message}")]
+    Setup {
+        /// Backend name.
+        backend: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl UpstreamError {
+    /// Classifies a reqwest error for `backend`.
+    pub fn from_reqwest(backend: &Arc<str>, e: reqwest::Error) -> Self {
+        let backend = backend.clone();
+        if e.is_timeout() {
+            UpstreamError::Timeout { backend }
+        } else if e.is_connect() {
+            UpstreamError::Connect { backend, source: e }
+        } else {
+            UpstreamError::Transport { backend, source: e }
+        }
+    }
+
+    /// True for failures another attempt (or another credential) might not hit.
+    pub fn retryable(&self) -> bool {
+        !matches!(self, UpstreamError::Setup { .. })
+    }
+}
+
+/// Counters shown in `/internal/health`.
+#[derive(Debug, Default)]
+pub struct BackendStats {
+    /// Requests sent.
+    pub requests: AtomicU64,
+    /// Requests that failed in transport or got a 5xx.
+    pub failures: AtomicU64,
+    /// Status of the latest response (0 before the first, 1 after a transport failure).
+    pub last_status: AtomicU16,
+}
+
+/// One configured upstream backend.
+#[derive(Debug)]
+pub struct Backend {
+    /// Configured name (`openai`, `my-vllm`, …).
+    pub name: Arc<str>,
+    /// Protocol it speaks.
+    pub kind: BackendKind,
+    base_url: String,
+    api_key: Option<Secret>,
+    extra_headers: HeaderMap,
+    client: reqwest::Client,
+    /// Idle-read timeout (also applied per body chunk by the client).
+    pub read_idle: Duration,
+    /// Health counters.
+    pub stats: BackendStats,
+}
+
+/// Client headers never forwarded upstream: credentials, hop-by-hop headers, and headers the
+/// client library sets for its own connection.
+const DROPPED_REQUEST_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "x-goog-api-key",
+    "api-key",
+    "cookie",
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "accept-encoding",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
+impl Backend {
+    /// Builds a backend and its connection pool from configuration.
+    pub fn from_config(name: &str, cfg: &BackendConfig) -> Result<Self, UpstreamError> {
+        let setup = |message: String| UpstreamError::Setup {
+            backend: name.to_owned(),
+            message,
+        };
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(cfg.timeouts.connect.0)
+            .read_timeout(cfg.timeouts.read_idle.0)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")));
+        if cfg.http2_prior_knowledge {
+            builder = builder.http2_prior_knowledge();
+        }
+        let client = builder
+            .build()
+            .map_err(|e| setup(format!("cannot build HTTP client: {e}")))?;
+        let mut extra_headers = HeaderMap::new();
+        for (k, v) in &cfg.headers {
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| setup(e.to_string()))?;
+            let value = HeaderValue::from_str(v).map_err(|e| setup(e.to_string()))?;
+            extra_headers.insert(name, value);
+        }
+        let base_url = cfg
+            .base_url
+            .as_deref()
+            .unwrap_or(cfg.kind.default_base_url())
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(Self {
+            name: Arc::from(name),
+            kind: cfg.kind,
+            base_url,
+            api_key: cfg.api_key.clone().filter(|k| !k.is_empty()),
+            extra_headers,
+            client,
+            read_idle: cfg.timeouts.read_idle.0,
+            stats: BackendStats::default(),
+        })
+    }
+
+    /// The base URL (no credentials in it), for health output.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Replaces any occurrence of this backend's key in `text` (an upstream message that echoes
+    /// the key) with its masked hint.
+    pub fn redact(&self, text: &str) -> String {
+        match &self.api_key {
+            Some(k) if k.expose().len() >= 8 && text.contains(k.expose()) => {
+                text.replace(k.expose(), &k.hint())
+            }
+            _ => text.to_owned(),
+        }
+    }
+
+    /// True when a key is configured.
+    pub fn has_key(&self) -> bool {
+        self.api_key.is_some()
+    }
+
+    fn url(&self, endpoint: Endpoint<'_>, query: Option<&str>) -> String {
+        let base = &self.base_url;
+        let mut url = match (self.kind, endpoint) {
+            (BackendKind::Openai, Endpoint::ListModels) => format!("{base}/models"),
+            (BackendKind::Anthropic, Endpoint::ListModels) => format!("{base}/v1/models"),
+            (BackendKind::Gemini, Endpoint::ListModels) => format!("{base}/v1beta/models"),
+            (BackendKind::Gemini, Endpoint::GetModel(m)) => format!("{base}/v1beta/models/{m}"),
+            (BackendKind::Anthropic, Endpoint::GetModel(m)) => format!("{base}/v1/models/{m}"),
+            (BackendKind::Openai, Endpoint::GetModel(m)) => format!("{base}/models/{m}"),
+            (_, Endpoint::Op(op, model)) => match op {
+                Operation::ChatCompletions => format!("{base}/chat/completions"),
+                Operation::Responses => format!("{base}/responses"),
+                Operation::Embeddings => format!("{base}/embeddings"),
+                Operation::Messages => format!("{base}/v1/messages"),
+                Operation::CountTokens => format!("{base}/v1/messages/count_tokens"),
+                Operation::GenerateContent => {
+                    format!("{base}/v1beta/models/{model}:generateContent")
+                }
+                Operation::StreamGenerateContent => {
+                    format!("{base}/v1beta/models/{model}:streamGenerateContent")
+                }
+                Operation::GeminiCountTokens => format!("{base}/v1beta/models/{model}:countTokens"),
+            },
+        };
+        if let Some(q) = query.filter(|q| !q.is_empty()) {
+            url.push('?');
+            url.push_str(q);
+        }
+        url
+    }
+
+    /// Sends one request. `client_headers` are filtered (no client credential ever leaves);
+    /// `query` must already be free of credentials (see [`strip_credential_params`]).
+    pub async fn send(
+        &self,
+        endpoint: Endpoint<'_>,
+        query: Option<&str>,
+        client_headers: &HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let method = if body.is_some() {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        let mut headers = HeaderMap::with_capacity(client_headers.len() + 4);
+        for (name, value) in client_headers {
+            if !DROPPED_REQUEST_HEADERS.contains(&name.as_str())
+                && !name.as_str().starts_with("x-portcullis")
+            {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        for (name, value) in &self.extra_headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        self.set_credential(&mut headers);
+        if body.is_some() && !headers.contains_key(http::header::CONTENT_TYPE) {
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        let mut request = self
+            .client
+            .request(method, self.url(endpoint, query))
+            .headers(headers);
+        if let Some(b) = body {
+            request = request.body(b);
+        }
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        match request.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                self.stats.last_status.store(status, Ordering::Relaxed);
+                if status >= 500 {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(resp)
+            }
+            Err(e) => {
+                self.stats.last_status.store(1, Ordering::Relaxed);
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                Err(UpstreamError::from_reqwest(&self.name, e))
+            }
+        }
+    }
+
+    fn set_credential(&self, headers: &mut HeaderMap) {
+        if self.kind == BackendKind::Anthropic && !headers.contains_key("anthropic-version") {
+            headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
+        }
+        let Some(key) = &self.api_key else { return };
+        let (name, value) = match self.kind {
+            BackendKind::Openai => (
+                http::header::AUTHORIZATION,
+                HeaderValue::from_str(&format!("Bearer {}", key.expose())),
+            ),
+            BackendKind::Anthropic => (
+                HeaderName::from_static("x-api-key"),
+                HeaderValue::from_str(key.expose()),
+            ),
+            BackendKind::Gemini => (
+                HeaderName::from_static("x-goog-api-key"),
+                HeaderValue::from_str(key.expose()),
+            ),
+        };
+        if let Ok(mut v) = value {
+            v.set_sensitive(true);
+            headers.insert(name, v);
+        }
+    }
+}
+
+/// Removes `key=` (Gemini's credential parameter) from a query string.
+pub fn strip_credential_params(query: &str) -> Option<String> {
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && *p != "key" && !p.starts_with("key="))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("&"))
+}
+
+/// All configured backends, in name order.
+#[derive(Debug, Clone, Default)]
+pub struct Backends {
+    list: Vec<Arc<Backend>>,
+}
+
+impl Backends {
+    /// Builds every backend of `config`.
+    pub fn from_config(config: &Config) -> Result<Self, UpstreamError> {
+        let list = config
+            .backends
+            .iter()
+            .map(|(name, cfg)| Backend::from_config(name, cfg).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { list })
+    }
+
+    /// The backend called `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<Backend>> {
+        self.list.iter().find(|b| &*b.name == name)
+    }
+
+    /// All backends in name order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Backend>> {
+        self.list.iter()
+    }
+
+    /// Number of backends.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// True when none is configured.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_params_are_removed_from_queries() {
+        assert_eq!(
+            strip_credential_params("alt=sse&key=abc").as_deref(),
+            Some("alt=sse")
+        );
+        assert_eq!(strip_credential_params("key=abc"), None);
+        assert_eq!(
+            strip_credential_params("keyword=1").as_deref(),
+            Some("keyword=1")
+        );
+    }
+}

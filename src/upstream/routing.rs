@@ -1,0 +1,293 @@
+//! Model routing: which backend serves a model name, and under which upstream model name.
+//!
+//! Order: `backend:model` naming a configured backend; a configured alias; the default backend
+//! (`--default-backend`) when it speaks the caller's protocol; the first backend (by name) that
+//! speaks the caller's protocol; the only backend. Names such as Ollama's `llama3:8b`, whose
+//! prefix is not a backend, are plain model names.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{Backend, Backends};
+use crate::config::RoutingConfig;
+use crate::protocol::Protocol;
+
+/// Where a request goes.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The backend.
+    pub backend: Arc<Backend>,
+    /// The model name to send upstream.
+    pub model: String,
+    /// True when `model` differs from what the client sent (the body must be rewritten).
+    pub rewritten: bool,
+}
+
+/// Why no route was found.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RouteError {
+    /// The request names no model and no default model is configured.
+    #[error(
+        "the request names no model and no default model is configured (use --default-backend backend:model)"
+    )]
+    NoModel,
+    /// `backend:` with nothing after it.
+    #[error("model `{0}` names a backend but no model after the `:`")]
+    EmptyModel(String),
+    /// No backend can serve the model for this protocol.
+    #[error(
+        "no backend serves model `{model}` for {protocol} clients: name one with `backend:model` (configured backends: {backends})"
+    )]
+    NoBackend {
+        /// Requested model.
+        model: String,
+        /// Caller's protocol name.
+        protocol: &'static str,
+        /// Configured backend names.
+        backends: String,
+    },
+    /// The backend speaks another protocol and translation is not available.
+    #[error(
+        "model `{model}` is served by backend `{backend}` ({kind} API); {protocol} clients cannot use it yet, because protocol translation is not available: call it through its own API"
+    )]
+    NoTranslation {
+        /// Requested model.
+        model: String,
+        /// Backend name.
+        backend: String,
+        /// Backend type.
+        kind: &'static str,
+        /// Caller's protocol name.
+        protocol: &'static str,
+    },
+}
+
+/// Resolves model names to routes.
+#[derive(Debug, Clone, Default)]
+pub struct ModelRouter {
+    backends: Backends,
+    aliases: HashMap<String, (Arc<Backend>, String)>,
+    default: Option<(Arc<Backend>, Option<String>)>,
+}
+
+impl ModelRouter {
+    /// Builds the router; configuration was validated, so unknown names are skipped.
+    pub fn new(backends: Backends, routing: &RoutingConfig) -> Self {
+        let aliases = routing
+            .aliases
+            .iter()
+            .filter_map(|(alias, target)| {
+                let (b, m) = target.split_once(':')?;
+                Some((alias.clone(), (backends.get(b)?.clone(), m.to_owned())))
+            })
+            .collect();
+        let default = routing.default_backend.as_deref().and_then(|d| {
+            let (b, m) = match d.split_once(':') {
+                Some((b, m)) => (b, Some(m.to_owned()).filter(|m| !m.is_empty())),
+                None => (d, None),
+            };
+            Some((backends.get(b)?.clone(), m))
+        });
+        Self {
+            backends,
+            aliases,
+            default,
+        }
+    }
+
+    /// The backends this router knows.
+    pub fn backends(&self) -> &Backends {
+        &self.backends
+    }
+
+    /// Aliases as `(alias, backend, model)`.
+    pub fn aliases(&self) -> impl Iterator<Item = (&str, &Arc<Backend>, &str)> {
+        self.aliases
+            .iter()
+            .map(|(a, (b, m))| (a.as_str(), b, m.as_str()))
+    }
+
+    /// The backend plain model names go to for `protocol` clients.
+    pub fn default_for(&self, protocol: Protocol) -> Option<&Arc<Backend>> {
+        let native = protocol.native_backend();
+        match &self.default {
+            Some((b, _)) if b.kind == native => Some(b),
+            _ => self
+                .backends
+                .iter()
+                .find(|b| b.kind == native)
+                .or(self.default.as_ref().map(|(b, _)| b))
+                .or_else(|| {
+                    (self.backends.len() == 1)
+                        .then(|| self.backends.iter().next())
+                        .flatten()
+                }),
+        }
+    }
+
+    /// Resolves `requested` for a `protocol` client, checking the backend can serve it.
+    pub fn resolve(&self, requested: &str, protocol: Protocol) -> Result<Route, RouteError> {
+        let route = self.lookup(requested, protocol)?;
+        if route.backend.kind != protocol.native_backend() {
+            return Err(RouteError::NoTranslation {
+                model: requested.to_owned(),
+                backend: route.backend.name.to_string(),
+                kind: route.backend.kind.as_str(),
+                protocol: protocol.name(),
+            });
+        }
+        Ok(route)
+    }
+
+    fn lookup(&self, requested: &str, protocol: Protocol) -> Result<Route, RouteError> {
+        if requested.is_empty() {
+            return match &self.default {
+                Some((b, Some(m))) => Ok(Route {
+                    backend: b.clone(),
+                    model: m.clone(),
+                    rewritten: true,
+                }),
+                _ => Err(RouteError::NoModel),
+            };
+        }
+        if let Some((prefix, rest)) = requested.split_once(':')
+            && let Some(b) = self.backends.get(prefix)
+        {
+            if rest.is_empty() {
+                return Err(RouteError::EmptyModel(requested.to_owned()));
+            }
+            return Ok(Route {
+                backend: b.clone(),
+                model: rest.to_owned(),
+                rewritten: true,
+            });
+        }
+        if let Some((b, m)) = self.aliases.get(requested) {
+            return Ok(Route {
+                backend: b.clone(),
+                model: m.clone(),
+                rewritten: m != requested,
+            });
+        }
+        match self.default_for(protocol) {
+            Some(b) => Ok(Route {
+                backend: b.clone(),
+                model: requested.to_owned(),
+                rewritten: false,
+            }),
+            None => Err(RouteError::NoBackend {
+                model: requested.to_owned(),
+                protocol: protocol.name(),
+                backends: self
+                    .backends
+                    .iter()
+                    .map(|b| b.name.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BackendConfig, BackendKind, Config};
+
+    fn router(backends: &[(&str, BackendKind)], routing: RoutingConfig) -> ModelRouter {
+        let mut config = Config::default();
+        for (name, kind) in backends {
+            config.backends.insert(
+                (*name).to_owned(),
+                BackendConfig {
+                    kind: *kind,
+                    base_url: Some("http://127.0.0.1:9".into()),
+                    api_key: None,
+                    api_key_env: None,
+                    headers: Default::default(),
+                    timeouts: Default::default(),
+                    http2_prior_knowledge: false,
+                },
+            );
+        }
+        let b = Backends::from_config(&config).unwrap();
+        ModelRouter::new(b, &routing)
+    }
+
+    fn check(
+        r: &ModelRouter,
+        model: &str,
+        p: Protocol,
+    ) -> Result<(String, String, bool), RouteError> {
+        r.resolve(model, p)
+            .map(|x| (x.backend.name.to_string(), x.model, x.rewritten))
+    }
+
+    #[test]
+    fn routes_by_prefix_alias_and_default() {
+        let mut routing = RoutingConfig::default();
+        routing
+            .aliases
+            .insert("fast".into(), "groq:llama-3.1-8b".into());
+        routing.default_backend = Some("openai:gpt-4o".into());
+        let r = router(
+            &[
+                ("openai", BackendKind::Openai),
+                ("groq", BackendKind::Openai),
+                ("anthropic", BackendKind::Anthropic),
+            ],
+            routing,
+        );
+        let o = Protocol::OpenAi;
+        assert_eq!(
+            check(&r, "groq:mixtral", o),
+            Ok(("groq".into(), "mixtral".into(), true))
+        );
+        assert_eq!(
+            check(&r, "fast", o),
+            Ok(("groq".into(), "llama-3.1-8b".into(), true))
+        );
+        assert_eq!(
+            check(&r, "gpt-4o-mini", o),
+            Ok(("openai".into(), "gpt-4o-mini".into(), false))
+        );
+        assert_eq!(
+            check(&r, "", o),
+            Ok(("openai".into(), "gpt-4o".into(), true))
+        );
+        assert_eq!(
+            check(&r, "llama3:8b", o),
+            Ok(("openai".into(), "llama3:8b".into(), false))
+        );
+        // The default is an OpenAI backend, so Anthropic clients go to the Anthropic backend.
+        assert_eq!(
+            check(&r, "claude-sonnet-4-5", Protocol::Anthropic),
+            Ok(("anthropic".into(), "claude-sonnet-4-5".into(), false))
+        );
+        assert_eq!(
+            check(&r, "openai:", o),
+            Err(RouteError::EmptyModel("openai:".into()))
+        );
+    }
+
+    #[test]
+    fn refuses_what_cannot_be_served() {
+        let r = router(&[("openai", BackendKind::Openai)], RoutingConfig::default());
+        assert!(matches!(
+            check(&r, "", Protocol::OpenAi),
+            Err(RouteError::NoModel)
+        ));
+        assert!(matches!(
+            check(&r, "claude", Protocol::Anthropic),
+            Err(RouteError::NoTranslation { .. })
+        ));
+        let two = router(
+            &[("a", BackendKind::Anthropic), ("g", BackendKind::Gemini)],
+            RoutingConfig::default(),
+        );
+        assert!(matches!(
+            check(&two, "gpt", Protocol::OpenAi),
+            Err(RouteError::NoBackend { .. })
+        ));
+    }
+}

@@ -1,0 +1,8 @@
+//! The JSON and SSE shapes of the three provider protocols, shared by the inbound edge (`api`)
+//! and the outbound edge (`upstream`). Nothing outside those edges sees these shapes: the rest of
+//! the crate works with domain values (`Usage`, `ErrorKind`, model ids).
+
+pub mod errors;
+pub mod models;
+pub mod sse;
+pub mod usage;
