@@ -1,15 +1,335 @@
-//! TEMPORARY placeholder, replaced by the real mock upstream.
-use std::sync::Arc;
-/// Counters.
+//! A fast, scriptable mock LLM upstream speaking the OpenAI, Anthropic and
+//! Gemini HTTP APIs (JSON and SSE streaming).
+//!
+//! Used by the gateway's tests, benchmarks and the `demo` command. Every
+//! successful completion answers [`MOCK_TEXT`]; the request header `x-mock`
+//! scripts failures, delays and stream shapes (see `directives.rs`).
+
+mod anthropic;
+#[cfg(test)]
+mod anthropic_tests;
+mod directives;
+mod errors;
+mod gemini;
+#[cfg(test)]
+mod gemini_tests;
+mod openai;
+#[cfg(test)]
+mod openai_tests;
+mod responses;
+mod stream;
+#[cfg(test)]
+mod stream_tests;
+#[cfg(test)]
+mod test_util;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{FromRequest, Request};
+use axum::response::Response;
+use axum::routing::{get, post};
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use tokio::sync::Notify;
+
+use directives::Directives;
+use errors::{Proto, error_response};
+
+/// The assistant text of every successful completion.
+pub const MOCK_TEXT: &str = "Hello from portcullis-mock.";
+
+/// Largest request body the mock accepts.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// Counters and the last request seen by a mock server; shared via `Arc`.
 #[derive(Debug, Default)]
 pub struct MockStats {
-    _n: u64,
+    requests: AtomicU64,
+    streams_started: AtomicU64,
+    streams_completed: AtomicU64,
+    streams_cancelled: AtomicU64,
+    cancelled_notify: Notify,
+    last: Mutex<Option<SeenRequest>>,
 }
-/// Serve.
+
+impl MockStats {
+    /// Total requests served (all endpoints, including unknown paths).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Acquire)
+    }
+
+    /// Streaming responses whose body was created.
+    pub fn streams_started(&self) -> u64 {
+        self.streams_started.load(Ordering::Acquire)
+    }
+
+    /// Streams whose body ran to its natural end.
+    pub fn streams_completed(&self) -> u64 {
+        self.streams_completed.load(Ordering::Acquire)
+    }
+
+    /// Streams whose body was dropped before its end (the client went away).
+    pub fn streams_cancelled(&self) -> u64 {
+        self.streams_cancelled.load(Ordering::Acquire)
+    }
+
+    /// Resolves once [`Self::streams_cancelled`] is at least `n`.
+    pub async fn wait_cancelled(&self, n: u64) {
+        loop {
+            let notified = self.cancelled_notify.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.streams_cancelled() >= n {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// The most recent request, if any.
+    pub fn last_request(&self) -> Option<SeenRequest> {
+        self.last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records a request and returns its 1-based sequence number.
+    fn record(&self, seen: SeenRequest) -> u64 {
+        let seq = self.requests.fetch_add(1, Ordering::AcqRel) + 1;
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(seen);
+        seq
+    }
+
+    pub(crate) fn stream_started(&self) {
+        self.streams_started.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn stream_completed(&self) {
+        self.streams_completed.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn stream_cancelled(&self) {
+        self.streams_cancelled.fetch_add(1, Ordering::AcqRel);
+        self.cancelled_notify.notify_waiters();
+    }
+}
+
+/// A request as the mock received it.
+#[derive(Clone, Debug)]
+pub struct SeenRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl SeenRequest {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The router serving all mock endpoints.
+pub fn router(stats: Arc<MockStats>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/responses", post(responses::create))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/models", get(openai::list_models))
+        .route(
+            "/v1/models/{*rest}",
+            get(openai::get_model).post(gemini::model_action),
+        )
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/v1beta/models", get(gemini::list_models))
+        .route(
+            "/v1beta/models/{*rest}",
+            get(gemini::get_model).post(gemini::model_action),
+        )
+        .fallback(not_found)
+        .with_state(stats)
+}
+
+/// Serves [`router`] on `listener` (HTTP/1.1 and h2c, `TCP_NODELAY` on every
+/// socket) until `shutdown` resolves, then shuts down gracefully.
 pub async fn serve(
-    _listener: tokio::net::TcpListener,
-    _stats: Arc<MockStats>,
-    _shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    listener: tokio::net::TcpListener,
+    stats: Arc<MockStats>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    Ok(())
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|s| {
+        if let Err(e) = s.set_nodelay(true) {
+            tracing::debug!("mock: set_nodelay failed: {e}");
+        }
+    });
+    axum::serve(listener, router(stats))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// An extracted request: recorded in [`MockStats`] as a side effect.
+pub(crate) struct MockReq {
+    pub(crate) stats: Arc<MockStats>,
+    pub(crate) seq: u64,
+    pub(crate) path: String,
+    pub(crate) query: Option<String>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl FromRequest<Arc<MockStats>> for MockReq {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, stats: &Arc<MockStats>) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let path = parts.uri.path().to_owned();
+        let query = parts.uri.query().map(str::to_owned);
+        let body = match axum::body::to_bytes(body, MAX_BODY).await {
+            Ok(b) => b,
+            Err(e) => {
+                let proto = Proto::for_path(&path);
+                let msg = format!("failed to read request body: {e}");
+                return Err(error_response(proto, StatusCode::BAD_REQUEST, &msg, None));
+            }
+        };
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                (k.as_str().to_owned(), v)
+            })
+            .collect();
+        let seq = stats.record(SeenRequest {
+            method: parts.method.as_str().to_owned(),
+            path: path.clone(),
+            query: query.clone(),
+            headers,
+            body: body.clone(),
+        });
+        Ok(Self {
+            stats: Arc::clone(stats),
+            seq,
+            path,
+            query,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+impl MockReq {
+    /// Applies the `x-mock` directives common to every endpoint: parse
+    /// errors (400), `header_delay_ms` and `status`. On `Err` the handler
+    /// returns the response as is.
+    pub(crate) async fn prelude(&self, proto: Proto) -> Result<Directives, Response> {
+        let raw = self.headers.get("x-mock").map(|v| v.as_bytes());
+        let d = Directives::parse(raw).map_err(|m| {
+            let msg = format!("invalid x-mock header: {m}");
+            error_response(proto, StatusCode::BAD_REQUEST, &msg, None)
+        })?;
+        sleep_nonzero(d.header_delay).await;
+        if let Some(status) = d.status {
+            let retry = d
+                .retry_after
+                .or((status == StatusCode::TOO_MANY_REQUESTS).then_some(1));
+            let msg = format!("mock: simulated HTTP {} error", status.as_u16());
+            return Err(error_response(proto, status, &msg, retry));
+        }
+        Ok(d)
+    }
+
+    /// Deterministic prompt token count: body length / 4 + 1.
+    pub(crate) fn prompt_tokens(&self) -> u64 {
+        self.body.len() as u64 / 4 + 1
+    }
+
+    /// Parses the body as JSON of type `T`, or a 400 in the protocol's shape.
+    #[allow(clippy::result_large_err)] // the error is the ready response, returned as is
+    pub(crate) fn json<'a, T: serde::Deserialize<'a>>(
+        &'a self,
+        proto: Proto,
+    ) -> Result<T, Response> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            let msg = format!("invalid JSON body: {e}");
+            error_response(proto, StatusCode::BAD_REQUEST, &msg, None)
+        })
+    }
+}
+
+/// Sleeps for `d` unless it is zero (a zero sleep still waits for the timer).
+pub(crate) async fn sleep_nonzero(d: Duration) {
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
+    }
+}
+
+/// The `created` timestamp of every mock object: fixed (2025-01-01T00:00:00Z)
+/// so responses are deterministic and the system time is never read.
+pub(crate) const CREATED: u64 = 1_735_689_600;
+
+/// Splits [`MOCK_TEXT`] into `n` pieces on char boundaries; concatenated they
+/// give back the text exactly (pieces are empty when `n` exceeds its length).
+pub(crate) fn pieces(n: usize) -> impl Iterator<Item = &'static str> {
+    let chars = MOCK_TEXT.chars().count();
+    let offset = move |k: usize| {
+        MOCK_TEXT
+            .char_indices()
+            .nth(k)
+            .map_or(MOCK_TEXT.len(), |(i, _)| i)
+    };
+    let n = n.max(1);
+    (0..n).map(move |i| {
+        let start = offset(i * chars / n);
+        let end = offset((i + 1) * chars / n);
+        MOCK_TEXT.get(start..end).unwrap_or("")
+    })
+}
+
+async fn not_found(req: MockReq) -> Response {
+    let proto = Proto::for_path(&req.path);
+    let msg = format!("mock: no route for {}", req.path);
+    error_response(proto, StatusCode::NOT_FOUND, &msg, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_concatenate_to_text() {
+        for n in [1, 2, 3, 8, 27, 28, 100] {
+            let v: Vec<&str> = pieces(n).collect();
+            assert_eq!(v.len(), n);
+            assert_eq!(v.concat(), MOCK_TEXT);
+        }
+    }
+
+    #[test]
+    fn seen_request_header_is_case_insensitive() {
+        let seen = SeenRequest {
+            method: "GET".into(),
+            path: "/".into(),
+            query: None,
+            headers: vec![("x-api-key".into(), "k".into())],
+            body: Bytes::new(),
+        };
+        assert_eq!(seen.header("X-Api-Key"), Some("k"));
+        assert_eq!(seen.header("missing"), None);
+    }
 }

@@ -101,7 +101,7 @@ pub struct ErrorNote(pub ErrorKind);
 impl From<RouteError> for ApiError {
     fn from(e: RouteError) -> Self {
         match e {
-            RouteError::NoBackend { .. } => {
+            RouteError::NoBackend { .. } | RouteError::UnknownBackend { .. } => {
                 ApiError::not_found(e.to_string()).with_code("model_not_found")
             }
             _ => ApiError::invalid(e.to_string()),

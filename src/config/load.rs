@@ -277,13 +277,29 @@ pub(crate) fn source_of(figment: &Figment, cli: &CliOverrides, key: &str) -> Str
     let path: Vec<&str> = key.split('.').collect();
     match &meta.source {
         Some(figment::Source::File(p)) => format!("YAML file {}", p.display()),
-        _ if meta.name.contains("environment") => format!(
-            "environment variable {}",
-            meta.interpolate(&figment::Profile::Default, &path)
-        ),
+        _ if meta.name.contains("environment") => {
+            format!("environment variable {}", env_var_name(&meta.name, &path))
+        }
         _ if meta.name.contains("Serialized") => "built-in default".to_owned(),
         _ => meta.name.to_string(),
     }
+}
+
+/// The environment variable that supplies `path`: `PORTCULLIS_A__B` for the generic layer, the
+/// seed alias for the alias layer.
+fn env_var_name(provider: &str, path: &[&str]) -> String {
+    let dotted = path.join(".");
+    if !provider.contains("PORTCULLIS_") {
+        let aliases: Vec<&str> = ENV_ALIASES
+            .iter()
+            .filter(|(_, key)| *key == dotted)
+            .map(|(name, _)| *name)
+            .collect();
+        if !aliases.is_empty() {
+            return aliases.join(" or ");
+        }
+    }
+    format!("PORTCULLIS_{}", path.join("__").to_uppercase())
 }
 
 fn describe_figment_error(e: &figment::Error) -> String {
@@ -303,7 +319,7 @@ fn describe_figment_error(e: &figment::Error) -> String {
                         let path: Vec<&str> = err.path.iter().map(String::as_str).collect();
                         line.push_str(&format!(
                             " in environment variable {}",
-                            meta.interpolate(&figment::Profile::Default, &path)
+                            env_var_name(&meta.name, &path)
                         ));
                     }
                     _ => line.push_str(&format!(" in {}", meta.name)),

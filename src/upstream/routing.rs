@@ -2,8 +2,10 @@
 //!
 //! Order: `backend:model` naming a configured backend; a configured alias; the default backend
 //! (`--default-backend`) when it speaks the caller's protocol; the first backend (by name) that
-//! speaks the caller's protocol; the only backend. Names such as Ollama's `llama3:8b`, whose
-//! prefix is not a backend, are plain model names.
+//! speaks the caller's protocol; the only backend. A name with a `:` whose prefix is not a
+//! configured backend is refused (a typo in a backend name must not silently go to the default
+//! backend): names that contain `:` themselves, like Ollama's `llama3:8b`, are written with their
+//! backend in front (`ollama:llama3:8b`) or given an alias.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,6 +36,18 @@ pub enum RouteError {
     /// `backend:` with nothing after it.
     #[error("model `{0}` names a backend but no model after the `:`")]
     EmptyModel(String),
+    /// `prefix:model` where `prefix` is not a configured backend.
+    #[error(
+        "model `{model}` names backend `{backend}`, which is not configured (configured backends: {backends}); model names that contain `:` must start with their backend, e.g. `ollama:llama3:8b`"
+    )]
+    UnknownBackend {
+        /// Requested model.
+        model: String,
+        /// The unknown prefix.
+        backend: String,
+        /// Configured backend names.
+        backends: String,
+    },
     /// No backend can serve the model for this protocol.
     #[error(
         "no backend serves model `{model}` for {protocol} clients: name one with `backend:model` (configured backends: {backends})"
@@ -139,6 +153,14 @@ impl ModelRouter {
         Ok(route)
     }
 
+    fn backend_names(&self) -> String {
+        self.backends
+            .iter()
+            .map(|b| b.name.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     fn lookup(&self, requested: &str, protocol: Protocol) -> Result<Route, RouteError> {
         if requested.is_empty() {
             return match &self.default {
@@ -169,6 +191,13 @@ impl ModelRouter {
                 rewritten: m != requested,
             });
         }
+        if let Some((prefix, _)) = requested.split_once(':') {
+            return Err(RouteError::UnknownBackend {
+                model: requested.to_owned(),
+                backend: prefix.to_owned(),
+                backends: self.backend_names(),
+            });
+        }
         match self.default_for(protocol) {
             Some(b) => Ok(Route {
                 backend: b.clone(),
@@ -178,12 +207,7 @@ impl ModelRouter {
             None => Err(RouteError::NoBackend {
                 model: requested.to_owned(),
                 protocol: protocol.name(),
-                backends: self
-                    .backends
-                    .iter()
-                    .map(|b| b.name.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                backends: self.backend_names(),
             }),
         }
     }
@@ -256,9 +280,13 @@ mod tests {
             Ok(("openai".into(), "gpt-4o".into(), true))
         );
         assert_eq!(
-            check(&r, "llama3:8b", o),
-            Ok(("openai".into(), "llama3:8b".into(), false))
+            check(&r, "groq:llama3:8b", o),
+            Ok(("groq".into(), "llama3:8b".into(), true))
         );
+        assert!(matches!(
+            check(&r, "llama3:8b", o),
+            Err(RouteError::UnknownBackend { .. })
+        ));
         // The default is an OpenAI backend, so Anthropic clients go to the Anthropic backend.
         assert_eq!(
             check(&r, "claude-sonnet-4-5", Protocol::Anthropic),

@@ -1,0 +1,156 @@
+//! Parsing of the `x-mock` request header: a `;`-separated list of
+//! `key=value` directives that script the mock's behaviour.
+//!
+//! Known keys: `status`, `retry_after`, `header_delay_ms`, `chunks`,
+//! `chunk_delay_ms`, `drop_after`, `malformed`. Unknown keys are ignored;
+//! bad values are an error (the caller answers 400).
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// Default number of content pieces in a stream.
+pub(crate) const DEFAULT_CHUNKS: usize = 8;
+/// Upper bound for `chunks`, to keep a typo from eating memory.
+const MAX_CHUNKS: usize = 100_000;
+/// Upper bound for delays (one hour).
+const MAX_DELAY_MS: u64 = 3_600_000;
+
+/// The behaviour requested by one request's `x-mock` header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Directives {
+    /// Answer with this error status instead of a completion.
+    pub(crate) status: Option<StatusCode>,
+    /// Value of the `Retry-After` header on an error response.
+    pub(crate) retry_after: Option<u64>,
+    /// Wait before sending response headers.
+    pub(crate) header_delay: Duration,
+    /// Number of content pieces.
+    pub(crate) chunks: usize,
+    /// Wait before each content piece after the first.
+    pub(crate) chunk_delay: Duration,
+    /// Abort the stream after this many content pieces.
+    pub(crate) drop_after: Option<usize>,
+    /// Emit a broken event after the first content piece.
+    pub(crate) malformed: bool,
+}
+
+impl Default for Directives {
+    fn default() -> Self {
+        Self {
+            status: None,
+            retry_after: None,
+            header_delay: Duration::ZERO,
+            chunks: DEFAULT_CHUNKS,
+            chunk_delay: Duration::ZERO,
+            drop_after: None,
+            malformed: false,
+        }
+    }
+}
+
+impl Directives {
+    /// Parses the raw header value (`None` when the header is absent).
+    pub(crate) fn parse(raw: Option<&[u8]>) -> Result<Self, String> {
+        let mut d = Self::default();
+        let Some(raw) = raw else {
+            return Ok(d);
+        };
+        let text = std::str::from_utf8(raw).map_err(|_| "header is not UTF-8".to_owned())?;
+        for item in text.split(';') {
+            let item = item.trim();
+            if item.is_empty() {
+                continue;
+            }
+            let (key, value) = item
+                .split_once('=')
+                .map(|(k, v)| (k.trim(), v.trim()))
+                .ok_or_else(|| format!("directive {item:?} is not key=value"))?;
+            match key.to_ascii_lowercase().as_str() {
+                "status" => {
+                    let n: u16 = number(key, value)?;
+                    if !(400..=599).contains(&n) {
+                        return Err(format!("status={n}: must be in 400..=599"));
+                    }
+                    d.status = Some(StatusCode::from_u16(n).map_err(|e| e.to_string())?);
+                }
+                "retry_after" => d.retry_after = Some(number(key, value)?),
+                "header_delay_ms" => d.header_delay = delay(key, value)?,
+                "chunk_delay_ms" => d.chunk_delay = delay(key, value)?,
+                "chunks" => {
+                    let n: usize = number(key, value)?;
+                    if !(1..=MAX_CHUNKS).contains(&n) {
+                        return Err(format!("chunks={n}: must be in 1..={MAX_CHUNKS}"));
+                    }
+                    d.chunks = n;
+                }
+                "drop_after" => d.drop_after = Some(number(key, value)?),
+                "malformed" => {
+                    d.malformed = match value {
+                        "1" | "true" => true,
+                        "0" | "false" => false,
+                        _ => return Err(format!("malformed={value:?}: expected 0 or 1")),
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(d)
+    }
+}
+
+fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{key}={value:?}: expected a non-negative integer"))
+}
+
+fn delay(key: &str, value: &str) -> Result<Duration, String> {
+    let ms: u64 = number(key, value)?;
+    if ms > MAX_DELAY_MS {
+        return Err(format!("{key}={ms}: at most {MAX_DELAY_MS}"));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_header_gives_defaults() {
+        assert_eq!(Directives::parse(None), Ok(Directives::default()));
+        assert_eq!(Directives::default().chunks, DEFAULT_CHUNKS);
+    }
+
+    #[test]
+    fn parses_all_keys_with_whitespace() {
+        let raw = b" status = 429 ;retry_after=7; header_delay_ms=5 ; chunks=3;\
+chunk_delay_ms=2;drop_after=1; malformed=1; unknown=whatever;";
+        let d = Directives::parse(Some(raw)).unwrap();
+        assert_eq!(d.status, Some(StatusCode::TOO_MANY_REQUESTS));
+        assert_eq!(d.retry_after, Some(7));
+        assert_eq!(d.header_delay, Duration::from_millis(5));
+        assert_eq!(d.chunks, 3);
+        assert_eq!(d.chunk_delay, Duration::from_millis(2));
+        assert_eq!(d.drop_after, Some(1));
+        assert!(d.malformed);
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for raw in [
+            "status=abc",
+            "status=200",
+            "status=600",
+            "chunks=0",
+            "chunks=-1",
+            "chunk_delay_ms=1.5",
+            "malformed=yes",
+            "drop_after",
+            "header_delay_ms=99999999999",
+        ] {
+            assert!(Directives::parse(Some(raw.as_bytes())).is_err(), "{raw}");
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The `portcullis` binary: configuration layering and its error messages, `check-config`
+//! masking, `serve` against the mock with its access log, and `demo`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::time::Duration;
+
+use portcullis::mock::MOCK_TEXT;
+use serde_json::Value;
+
+use crate::harness::*;
+
+fn yaml(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+fn check_config(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = portcullis();
+    cmd.arg("check-config").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn port_of(stdout: &str) -> u64 {
+    let doc: serde_yaml::Value = serde_yaml::from_str(stdout).unwrap();
+    doc["server"]["port"].as_u64().unwrap()
+}
+
+#[test]
+fn precedence_is_cli_then_env_then_yaml_then_default() {
+    let file = yaml("server:\n  port: 1111\n");
+    let path = file.path().to_str().unwrap();
+    let env = [("PORTCULLIS_SERVER__PORT", "2222")];
+    let (code, out, err) = check_config(&["--config", path, "--port", "3333"], &env);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(port_of(&out), 3333);
+    assert_eq!(port_of(&check_config(&["--config", path], &env).1), 2222);
+    assert_eq!(port_of(&check_config(&["--config", path], &[]).1), 1111);
+    assert_eq!(port_of(&check_config(&[], &[]).1), 8080);
+    // PORTCULLIS_CONFIG names the file when --config is absent.
+    assert_eq!(
+        port_of(&check_config(&[], &[("PORTCULLIS_CONFIG", path)]).1),
+        1111
+    );
+}
+
+#[test]
+fn errors_name_the_source_and_the_key() {
+    let bad_type = yaml("server:\n  port: lots\n");
+    let (code, _, err) = check_config(&["--config", bad_type.path().to_str().unwrap()], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("server.port") && err.contains(bad_type.path().to_str().unwrap()),
+        "{err}"
+    );
+
+    let (code, _, err) = check_config(&[], &[("PORTCULLIS_SERVER__PORT", "lots")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("PORTCULLIS_SERVER__PORT"), "{err}");
+
+    let unknown = yaml("server:\n  prot: 1\n");
+    let (code, _, err) = check_config(&["--config", unknown.path().to_str().unwrap()], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("prot"), "{err}");
+
+    let bad_default =
+        yaml("backends:\n  openai:\n    type: openai\nrouting:\n  default_backend: nope:gpt\n");
+    let (code, _, err) = check_config(&["--config", bad_default.path().to_str().unwrap()], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("routing.default_backend") && err.contains("YAML file"),
+        "{err}"
+    );
+    let (code, _, err) = check_config(
+        &[
+            "--config",
+            bad_default.path().to_str().unwrap(),
+            "--default-backend",
+            "zzz",
+        ],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("--default-backend"), "{err}");
+
+    let missing_env =
+        yaml("backends:\n  groq:\n    type: openai\n    api_key_env: GROQ_KEY_NOT_SET\n");
+    let (code, _, err) = check_config(&["--config", missing_env.path().to_str().unwrap()], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("GROQ_KEY_NOT_SET") && err.contains("backends.groq.api_key_env"),
+        "{err}"
+    );
+
+    let (code, _, err) = check_config(&["--config", "/nonexistent/portcullis.yaml"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent/portcullis.yaml"), "{err}");
+
+    let bad_url = yaml("backends:\n  x:\n    type: openai\n    base_url: localhost:11434\n");
+    let (code, _, err) = check_config(&["--config", bad_url.path().to_str().unwrap()], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("backends.x.base_url"), "{err}");
+}
+
+#[test]
+fn check_config_masks_secrets_and_shows_env_backends() {
+    let secret = "sk-proj-VERYSECRETVALUE-abcd";
+    let file = yaml("backends:\n  mine:\n    type: anthropic\n    api_key_env: MY_ANTHROPIC\n");
+    let (code, out, err) = check_config(
+        &["--config", file.path().to_str().unwrap()],
+        &[("MY_ANTHROPIC", secret)],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("VERYSECRETVALUE"), "{out}");
+    assert!(out.contains("abcd"), "a masked hint is shown: {out}");
+
+    let (code, out, _) = check_config(
+        &[],
+        &[
+            ("OPENAI_API_KEY", secret),
+            ("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1"),
+            ("GEMINI_API_KEY", "g-key-0123456789"),
+        ],
+    );
+    assert_eq!(code, 0);
+    assert!(!out.contains("VERYSECRETVALUE"), "{out}");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+    assert_eq!(
+        doc["backends"]["openai"]["base_url"].as_str(),
+        Some("http://127.0.0.1:11434/v1")
+    );
+    assert_eq!(doc["backends"]["gemini"]["type"].as_str(), Some("gemini"));
+    assert!(doc["backends"]["anthropic"].is_null());
+}
+
+#[test]
+fn serve_without_any_backend_explains_what_to_do() {
+    let out = portcullis()
+        .args(["serve", "--port", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no backend configured") && err.contains("OPENAI_API_KEY"),
+        "{err}"
+    );
+}
+
+/// Reads stderr JSON lines until one satisfies `pick`; returns it.
+fn wait_line(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    pick: impl Fn(&Value) -> bool,
+) -> Value {
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Ok(v) = serde_json::from_str::<Value>(&line)
+            && pick(&v)
+        {
+            return v;
+        }
+    }
+    panic!("the process ended before the expected log line");
+}
+
+#[tokio::test]
+async fn serve_relays_to_the_mock_and_logs_one_line_per_request() {
+    let mock = start_mock().await;
+    let mut child = ChildGuard(
+        portcullis()
+            .args(["serve", "--port", "0", "--log-format", "json"])
+            .env("OPENAI_API_KEY", OPENAI_KEY)
+            .env("OPENAI_BASE_URL", format!("http://{}/v1", mock.addr))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stderr).lines();
+        let listening = wait_line(&mut lines, |v| v["message"] == "portcullis listening");
+        let _ = tx.send(listening);
+        loop {
+            let access = wait_line(&mut lines, |v| v["target"] == "portcullis::access");
+            if tx.send(access).is_err() {
+                break;
+            }
+        }
+    });
+    let recv = || rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    let listening = recv();
+    let url = format!("http://{}", listening["addr"].as_str().unwrap());
+
+    let resp = client()
+        .post(format!("{url}/v1/chat/completions?key=query-secret"))
+        .header("authorization", "Bearer client-secret-xyz")
+        .header("user-agent", "it-test/1.0")
+        .json(&serde_json::json!({"model": "mock-gpt", "stream": true, "stream_options": {"include_usage": true}, "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(openai_text(&sse_events(resp).await), MOCK_TEXT);
+    let line = recv();
+    assert_eq!(line["method"], "POST");
+    assert_eq!(line["path"], "/v1/chat/completions");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["backend"], "openai");
+    assert_eq!(line["model"], "mock-gpt");
+    assert_eq!(line["upstream_status"], 200);
+    assert_eq!(line["client_ip"], "127.0.0.1");
+    assert_eq!(line["user_agent"], "it-test/1.0");
+    assert!(line["latency_ms"].as_f64().unwrap() > 0.0);
+    assert!(
+        line["total_tokens"].as_u64().unwrap() > 0,
+        "stream usage is logged: {line}"
+    );
+    let text = line.to_string();
+    assert!(
+        !text.contains("query-secret")
+            && !text.contains("client-secret")
+            && !text.contains(OPENAI_KEY)
+    );
+
+    let resp = client()
+        .post(format!("{url}/v1/chat/completions"))
+        .body("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let line = recv();
+    assert_eq!(line["status"], 400);
+}
+
+#[tokio::test]
+async fn demo_works_offline_and_prints_how_to_use_it() {
+    let mut child = ChildGuard(
+        portcullis()
+            .args(["demo", "--port", "0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = String::new();
+    while !banner.contains("Ctrl-C") {
+        banner.push_str(&rx.recv_timeout(Duration::from_secs(20)).unwrap());
+        banner.push('\n');
+    }
+    assert!(banner.contains("curl"), "{banner}");
+    let url = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap()
+        .trim_end_matches(['(', ')', ',', '"'])
+        .to_owned();
+    assert!(
+        banner.contains(&format!("base_url=\"{url}/v1\"")),
+        "{banner}"
+    );
+    let resp = post_json(
+        &format!("{url}/v1/chat/completions"),
+        chat("mock-gpt", true),
+    )
+    .await;
+    assert_eq!(openai_text(&sse_events(resp).await), MOCK_TEXT);
+    let resp = post_json(
+        &format!("{url}/v1/messages"),
+        serde_json::json!({"model": "mock-claude", "max_tokens": 5, "messages": []}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+}

@@ -1,0 +1,230 @@
+//! Test harness: a mock upstream and a gateway on free ports, plus helpers to read SSE and to
+//! spawn the binary.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis::config::{BackendConfig, BackendKind, Config, HumanDuration, TimeoutConfig};
+use portcullis::mock::{self, MockStats};
+use portcullis::secret::Secret;
+use portcullis::state::AppState;
+use tokio::sync::oneshot;
+
+pub const OPENAI_KEY: &str = "sk-upstream-openai-0123456789";
+pub const ANTHROPIC_KEY: &str = "sk-ant-upstream-0123456789";
+pub const GEMINI_KEY: &str = "AIza-upstream-gemini-0123456789";
+
+/// A running mock upstream; stops when dropped.
+pub struct Mock {
+    pub addr: SocketAddr,
+    pub stats: Arc<MockStats>,
+    _stop: oneshot::Sender<()>,
+}
+
+pub async fn start_mock() -> Mock {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stats = Arc::new(MockStats::default());
+    let (tx, rx) = oneshot::channel::<()>();
+    let s = stats.clone();
+    tokio::spawn(async move {
+        let _ = mock::serve(listener, s, async move {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    Mock {
+        addr,
+        stats,
+        _stop: tx,
+    }
+}
+
+pub fn backend(kind: BackendKind, url: String, key: Option<&str>) -> BackendConfig {
+    BackendConfig {
+        kind,
+        base_url: Some(url),
+        api_key: key.map(Secret::new),
+        api_key_env: None,
+        headers: BTreeMap::new(),
+        timeouts: TimeoutConfig::default(),
+        http2_prior_knowledge: false,
+    }
+}
+
+/// One backend of each type, all pointing at `mock`, with distinct upstream keys.
+pub fn config_for(mock: &Mock) -> Config {
+    let mut c = Config::default();
+    c.server.port = 0;
+    c.backends.insert(
+        "openai".into(),
+        backend(
+            BackendKind::Openai,
+            format!("http://{}/v1", mock.addr),
+            Some(OPENAI_KEY),
+        ),
+    );
+    c.backends.insert(
+        "anthropic".into(),
+        backend(
+            BackendKind::Anthropic,
+            format!("http://{}", mock.addr),
+            Some(ANTHROPIC_KEY),
+        ),
+    );
+    c.backends.insert(
+        "gemini".into(),
+        backend(
+            BackendKind::Gemini,
+            format!("http://{}", mock.addr),
+            Some(GEMINI_KEY),
+        ),
+    );
+    c
+}
+
+pub fn set_read_idle(config: &mut Config, backend: &str, ms: u64) {
+    if let Some(b) = config.backends.get_mut(backend) {
+        b.timeouts.read_idle = HumanDuration(Duration::from_millis(ms));
+    }
+}
+
+/// A running gateway; stops when dropped.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub url: String,
+    _stop: oneshot::Sender<()>,
+}
+
+pub async fn start_gateway(config: Config) -> Gateway {
+    let state = AppState::new(config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = portcullis::server::run(listener, state, async move {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    Gateway {
+        addr,
+        url: format!("http://{addr}"),
+        _stop: tx,
+    }
+}
+
+/// Mock + gateway with the default test configuration.
+pub async fn start() -> (Mock, Gateway) {
+    let mock = start_mock().await;
+    let gw = start_gateway(config_for(&mock)).await;
+    (mock, gw)
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+pub async fn post_json(url: &str, body: serde_json::Value) -> reqwest::Response {
+    client().post(url).json(&body).send().await.unwrap()
+}
+
+pub fn chat(model: &str, stream: bool) -> serde_json::Value {
+    serde_json::json!({
+        "model": model,
+        "stream": stream,
+        "messages": [{"role": "user", "content": "Hello"}],
+    })
+}
+
+/// Reads a whole SSE body and returns the `data:` payloads (events with their `event:` name).
+pub async fn sse_events(resp: reqwest::Response) -> Vec<(Option<String>, String)> {
+    let text = resp.text().await.unwrap();
+    parse_sse(&text)
+}
+
+pub fn parse_sse(text: &str) -> Vec<(Option<String>, String)> {
+    let mut out = Vec::new();
+    for block in text.replace("\r\n", "\n").split("\n\n") {
+        let mut event = None;
+        let mut data = Vec::new();
+        for line in block.lines() {
+            if let Some(e) = line.strip_prefix("event:") {
+                event = Some(e.trim().to_owned());
+            } else if let Some(d) = line.strip_prefix("data:") {
+                data.push(d.strip_prefix(' ').unwrap_or(d).to_owned());
+            }
+        }
+        if !data.is_empty() {
+            out.push((event, data.join("\n")));
+        }
+    }
+    out
+}
+
+/// Concatenates OpenAI chat deltas.
+pub fn openai_text(events: &[(Option<String>, String)]) -> String {
+    events
+        .iter()
+        .filter(|(_, d)| d != "[DONE]")
+        .filter_map(|(_, d)| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Asserts the OpenAI error shape and returns the message.
+pub fn openai_error(v: &serde_json::Value) -> String {
+    assert!(v["error"]["type"].is_string(), "not an OpenAI error: {v}");
+    assert!(
+        v["error"].get("param").is_some(),
+        "not an OpenAI error: {v}"
+    );
+    v["error"]["message"].as_str().unwrap().to_owned()
+}
+
+/// Asserts the Anthropic error shape and returns the message.
+pub fn anthropic_error(v: &serde_json::Value) -> String {
+    assert_eq!(v["type"], "error", "not an Anthropic error: {v}");
+    assert!(
+        v["error"]["type"].is_string(),
+        "not an Anthropic error: {v}"
+    );
+    v["error"]["message"].as_str().unwrap().to_owned()
+}
+
+/// Asserts the Google error shape and returns the message.
+pub fn google_error(v: &serde_json::Value) -> String {
+    assert!(v["error"]["code"].is_u64(), "not a Google error: {v}");
+    assert!(v["error"]["status"].is_string(), "not a Google error: {v}");
+    v["error"]["message"].as_str().unwrap().to_owned()
+}
+
+/// The binary under test, with a clean environment (nothing leaks in from the developer's shell).
+pub fn portcullis() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    cmd.env_clear();
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// A child process killed on drop.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,0 +1,13 @@
+//! The integration tests: one binary, one harness. Each test starts a real mock upstream and a
+//! real gateway on free loopback ports (in-process), or spawns the `portcullis` binary for what
+//! only the process shows (configuration layering, exit codes, logs, `demo`).
+
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+mod bad_input;
+mod binary;
+mod endpoints;
+mod faults;
+mod streaming;
