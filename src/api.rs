@@ -43,6 +43,8 @@ pub fn routes(state: AppState) -> Router {
             "/v1beta/models/{target}",
             get(gemini::get_model).post(gemini::model_action),
         )
+        // google-genai 3.x calls Gemini methods under /v1; served the same way (v1beta upstream).
+        .route("/v1/models/{target}", post(gemini::model_action))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

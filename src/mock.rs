@@ -130,6 +130,8 @@ pub struct SeenRequest {
     pub query: Option<String>,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// HTTP version of the request, e.g. `HTTP/1.1` or `HTTP/2.0`.
+    pub version: String,
 }
 
 impl SeenRequest {
@@ -221,6 +223,7 @@ impl FromRequest<Arc<MockStats>> for MockReq {
             query: query.clone(),
             headers,
             body: body.clone(),
+            version: format!("{:?}", parts.version),
         });
         Ok(Self {
             stats: Arc::clone(stats),
@@ -328,6 +331,7 @@ mod tests {
             query: None,
             headers: vec![("x-api-key".into(), "k".into())],
             body: Bytes::new(),
+            version: "HTTP/1.1".into(),
         };
         assert_eq!(seen.header("X-Api-Key"), Some("k"));
         assert_eq!(seen.header("missing"), None);

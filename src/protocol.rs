@@ -21,7 +21,10 @@ impl Protocol {
     pub fn from_path(path: &str) -> Protocol {
         if path.starts_with("/v1/messages") {
             Protocol::Anthropic
-        } else if path.starts_with("/v1beta/") || path == "/v1beta" {
+        } else if path.starts_with("/v1beta/")
+            || path == "/v1beta"
+            || (path.starts_with("/v1/models/") && path.contains(':'))
+        {
             Protocol::Gemini
         } else {
             Protocol::OpenAi
@@ -117,5 +120,10 @@ mod tests {
             Protocol::OpenAi
         );
         assert_eq!(Protocol::from_path("/nope"), Protocol::OpenAi);
+        assert_eq!(
+            Protocol::from_path("/v1/models/g:generateContent"),
+            Protocol::Gemini
+        );
+        assert_eq!(Protocol::from_path("/v1/models"), Protocol::OpenAi);
     }
 }

@@ -290,3 +290,22 @@ async fn demo_works_offline_and_prints_how_to_use_it() {
     .await;
     assert_eq!(resp.status(), 200);
 }
+
+#[test]
+fn the_example_config_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.yaml");
+    let (code, out, err) = check_config(
+        &["--config", path],
+        &[
+            ("OPENAI_API_KEY", "sk-example-0123456789"),
+            ("ANTHROPIC_API_KEY", "sk-ant-example-0123456789"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+    assert_eq!(
+        doc["routing"]["aliases"]["fast"].as_str(),
+        Some("ollama:llama3.2:3b")
+    );
+    assert!(!out.contains("sk-example-0123456789"));
+}

@@ -474,4 +474,41 @@ async fn http2_prior_knowledge_to_the_upstream() {
     assert_eq!(openai_text(&sse_events(resp).await), MOCK_TEXT);
     let seen = mock.stats.last_request().unwrap();
     assert!(seen.header("authorization").is_some());
+    assert_eq!(seen.version, "HTTP/2.0");
+    // Without the option the same upstream is spoken to over HTTP/1.1.
+    post_json(
+        &format!("{}/v1/messages", gw.url),
+        json!({"model": "c", "max_tokens": 5, "messages": []}),
+    )
+    .await;
+    assert_eq!(mock.stats.last_request().unwrap().version, "HTTP/1.1");
+}
+
+#[tokio::test]
+async fn gemini_v1_paths_used_by_newer_sdks_work_too() {
+    let (mock, gw) = start().await;
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
+    let v: Value = post_json(
+        &format!(
+            "{}/v1/models/mock-gemini:generateContent?key=client-key",
+            gw.url
+        ),
+        body,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(v["candidates"][0]["content"]["parts"][0]["text"], MOCK_TEXT);
+    let seen = mock.stats.last_request().unwrap();
+    assert_eq!(seen.path, "/v1beta/models/mock-gemini:generateContent");
+    assert_eq!(seen.header("x-goog-api-key"), Some(GEMINI_KEY));
+    let resp = client()
+        .post(format!("{}/v1/models/mock-gemini:explode", gw.url))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    google_error(&resp.json().await.unwrap());
 }
