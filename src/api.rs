@@ -4,6 +4,7 @@
 
 pub mod access_log;
 mod anthropic;
+pub mod auth_layer;
 pub mod error;
 mod gemini;
 mod health;

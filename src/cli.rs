@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::LogFormat;
 use crate::config::load::{CliOverrides, ConfigSources};
+use crate::secret::Secret;
 
 /// An authenticating gateway between AI coding agents and LLM providers.
 #[derive(Debug, Parser)]
@@ -58,6 +59,94 @@ pub struct CommonArgs {
     /// Log filter, e.g. `info` or `portcullis=debug`.
     #[arg(long, global = true, value_name = "FILTER")]
     pub log_level: Option<String>,
+
+    /// Client API keys, comma-separated (prefer PORTCULLIS_API_KEYS: the command line is visible to other local users).
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        value_name = "KEY,...",
+        help_heading = "Authentication"
+    )]
+    pub api_keys: Vec<String>,
+    /// Turn client authentication off (allowed only on a loopback bind). Env: DISABLE_AUTH.
+    #[arg(long, global = true, help_heading = "Authentication")]
+    pub disable_auth: bool,
+    /// Turn brute-force protection on (the default).
+    #[arg(long, global = true, help_heading = "Authentication")]
+    pub enable_brute_force_protection: bool,
+    /// Turn brute-force protection off.
+    #[arg(long, global = true, help_heading = "Authentication")]
+    pub disable_brute_force_protection: bool,
+    /// Failed attempts within the window that start a block (default 5).
+    #[arg(long, global = true, value_name = "N", help_heading = "Authentication")]
+    pub auth_max_failed_attempts: Option<u32>,
+    /// Seconds failed attempts are remembered (default 900).
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        help_heading = "Authentication"
+    )]
+    pub auth_brute_force_ttl: Option<u64>,
+    /// Seconds of the first block (default 30).
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        help_heading = "Authentication"
+    )]
+    pub auth_brute_force_initial_block: Option<u64>,
+    /// Growth factor of each further block (default 2.0).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FACTOR",
+        help_heading = "Authentication"
+    )]
+    pub auth_brute_force_multiplier: Option<f64>,
+    /// Longest block in seconds (default 3600).
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        help_heading = "Authentication"
+    )]
+    pub auth_brute_force_max_block: Option<u64>,
+    /// A proxy (IP or CIDR) whose X-Forwarded-For is believed; repeatable.
+    #[arg(
+        long = "trusted-proxy",
+        global = true,
+        value_name = "CIDR",
+        help_heading = "Authentication"
+    )]
+    pub trusted_proxies: Vec<String>,
+
+    /// Single User Mode: one developer, loopback only (the default). Env: LLM_PROXY_ACCESS_MODE.
+    #[arg(long, global = true, help_heading = "Access mode")]
+    pub single_user_mode: bool,
+    /// Multi User Mode: a shared deployment; OAuth connectors and desktop notifications refused.
+    #[arg(long, global = true, help_heading = "Access mode")]
+    pub multi_user_mode: bool,
+    /// Force desktop notifications on (default: on for a loopback bind). Env: LLM_PROXY_ENABLE_NOTIFICATIONS.
+    #[arg(long, global = true, help_heading = "Access mode")]
+    pub enable_notifications: bool,
+    /// Force desktop notifications off.
+    #[arg(long, global = true, help_heading = "Access mode")]
+    pub disable_notifications: bool,
+    /// Let the credential pool replace an OAuth credential that needs re-login (single-user only).
+    #[arg(long, global = true, help_heading = "Access mode")]
+    pub allow_oauth_auto_replacement: bool,
+    /// Debugging override for the GitHub Copilot OAuth connector (single-user only).
+    #[arg(long, global = true, help_heading = "Access mode")]
+    pub enable_copilot_oauth_backend_debugging_override: bool,
+    /// Debugging override for the Kiro OAuth connector (single-user only).
+    #[arg(long, global = true, help_heading = "Access mode")]
+    pub enable_kiro_oauth_backend_debugging_override: bool,
+
+    /// Write a JSONL wire capture (credentials masked) to this file. Env: WIRE_CAPTURE_FILE.
+    #[arg(long, global = true, value_name = "PATH", help_heading = "Debugging")]
+    pub capture_file: Option<PathBuf>,
 }
 
 impl CommonArgs {
@@ -71,9 +160,47 @@ impl CommonArgs {
                 default_backend: self.default_backend.clone(),
                 log_format: self.log_format,
                 log_level: self.log_level.clone(),
-                disable_auth: false,
+                disable_auth: self.disable_auth,
+                api_keys: self.api_keys.iter().map(Secret::new).collect(),
+                single_user_mode: self.single_user_mode,
+                multi_user_mode: self.multi_user_mode,
+                notifications: flag_pair(self.enable_notifications, self.disable_notifications),
+                brute_force_enabled: flag_pair(
+                    self.enable_brute_force_protection,
+                    self.disable_brute_force_protection,
+                ),
+                max_failed_attempts: self.auth_max_failed_attempts,
+                brute_force_ttl: self.auth_brute_force_ttl,
+                brute_force_initial_block: self.auth_brute_force_initial_block,
+                brute_force_multiplier: self.auth_brute_force_multiplier,
+                brute_force_max_block: self.auth_brute_force_max_block,
+                trusted_proxies: self.trusted_proxies.clone(),
+                capture_file: self.capture_file.clone(),
+                allow_oauth_auto_replacement: self.allow_oauth_auto_replacement,
+                oauth_debugging_overrides: [
+                    (
+                        "copilot",
+                        self.enable_copilot_oauth_backend_debugging_override,
+                    ),
+                    ("kiro", self.enable_kiro_oauth_backend_debugging_override),
+                ]
+                .iter()
+                .filter(|(_, on)| *on)
+                .map(|(c, _)| (*c).to_owned())
+                .collect(),
             },
         }
+    }
+}
+
+/// `--enable-x` / `--disable-x`: the disabling flag wins when both are given.
+fn flag_pair(enable: bool, disable: bool) -> Option<bool> {
+    if disable {
+        Some(false)
+    } else if enable {
+        Some(true)
+    } else {
+        None
     }
 }
 

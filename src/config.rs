@@ -5,6 +5,8 @@
 //! file at all) is a valid configuration.
 
 mod duration;
+pub mod env;
+mod keys;
 pub mod load;
 pub mod validate;
 
@@ -34,6 +36,19 @@ pub struct Config {
     pub backends: BTreeMap<String, BackendConfig>,
     /// Model routing: default backend and aliases.
     pub routing: RoutingConfig,
+    /// Desktop notifications.
+    pub notifications: NotificationsConfig,
+    /// OAuth connector switches.
+    pub oauth: OauthConfig,
+}
+
+impl Config {
+    /// Whether desktop notifications are on: as configured, else on for a loopback bind.
+    pub fn notifications_enabled(&self) -> bool {
+        self.notifications
+            .enabled
+            .unwrap_or_else(|| crate::net::is_loopback_host(&self.server.host))
+    }
 }
 
 /// `server.*`
@@ -48,6 +63,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How long shutdown waits for in-flight requests and streams (default 30 s).
     pub shutdown_grace: HumanDuration,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` is believed; the client address is the right-most
+    /// entry that is not one of them. Empty: the socket peer is the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +75,7 @@ impl Default for ServerConfig {
             port: 8080,
             max_body_bytes: 32 * 1024 * 1024,
             shutdown_grace: HumanDuration(Duration::from_secs(30)),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -69,6 +88,13 @@ pub struct LoggingConfig {
     pub format: LogFormat,
     /// A `tracing` filter such as `info` or `portcullis=debug` (default `info`).
     pub level: String,
+    /// Wire capture: JSONL records of every request, upstream call, response and stream chunk,
+    /// credentials masked.
+    pub capture_file: Option<std::path::PathBuf>,
+    /// Rotate the capture file when it reaches this size (default 100 MB).
+    pub capture_max_bytes: u64,
+    /// Rotated capture files kept (default 5).
+    pub capture_max_files: u32,
 }
 
 impl Default for LoggingConfig {
@@ -76,6 +102,9 @@ impl Default for LoggingConfig {
         Self {
             format: LogFormat::Text,
             level: "info".to_owned(),
+            capture_file: None,
+            capture_max_bytes: 100 * 1000 * 1000,
+            capture_max_files: 5,
         }
     }
 }
@@ -97,6 +126,91 @@ pub enum LogFormat {
 pub struct AuthConfig {
     /// Turns client authentication off (allowed only on a loopback bind).
     pub disable_auth: bool,
+    /// Client API keys. After loading, this also holds the keys from the command line and the
+    /// environment, each with a name for the logs.
+    pub api_keys: Vec<ApiKeyConfig>,
+    /// Paths that need no credential, in addition to the built-in ones (`/health`,
+    /// `/internal/health`, `/docs`, `/openapi.json`, `/auth/*`, `/static/*`). An entry ending in
+    /// `*` is a prefix.
+    pub bypass_paths: Vec<String>,
+    /// Lockout of addresses that keep presenting wrong credentials.
+    pub brute_force_protection: BruteForceConfig,
+}
+
+/// One client API key: a bare string, or `{name, key}` / `{name, key_env}` so that logs can say
+/// which key was used without showing it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ApiKeyConfig {
+    /// Just the key.
+    Plain(Secret),
+    /// A named key, given directly or through an environment variable.
+    Named {
+        /// Name used in logs (`key=ci-bot`).
+        #[serde(default)]
+        name: Option<String>,
+        /// The key.
+        #[serde(default)]
+        key: Option<Secret>,
+        /// Environment variable holding the key (or `NAME_FILE`).
+        #[serde(default)]
+        key_env: Option<String>,
+    },
+}
+
+/// `auth.brute_force_protection.*` (PRODUCT §2.1).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BruteForceConfig {
+    /// On by default.
+    pub enabled: bool,
+    /// Failures within `ttl_seconds` that start a block.
+    pub max_failed_attempts: u32,
+    /// How long failures are remembered.
+    pub ttl_seconds: u64,
+    /// First block.
+    pub initial_block_seconds: u64,
+    /// Growth of each next block.
+    pub block_multiplier: f64,
+    /// Longest block.
+    pub max_block_seconds: u64,
+    /// Most addresses tracked at once; the table never grows past this.
+    pub max_tracked_ips: usize,
+}
+
+impl Default for BruteForceConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_failed_attempts: 5,
+            ttl_seconds: 900,
+            initial_block_seconds: 30,
+            block_multiplier: 2.0,
+            max_block_seconds: 3600,
+            max_tracked_ips: 100_000,
+        }
+    }
+}
+
+/// `notifications.*`
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// Desktop notifications for operator events; unset means on for a loopback bind, off
+    /// otherwise.
+    pub enabled: Option<bool>,
+}
+
+/// `oauth.*`: switches for the OAuth (personal-subscription) connectors, which multi-user mode
+/// refuses.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OauthConfig {
+    /// Let the credential pool replace an OAuth credential that needs re-login with another
+    /// OAuth credential of the same provider automatically.
+    pub allow_auto_replacement: bool,
+    /// OAuth connectors whose debugging override is on (`copilot`, `kiro`).
+    pub debugging_overrides: Vec<String>,
 }
 
 /// `access_mode.*`

@@ -3,10 +3,13 @@
 //! Code map, in reading order (ARCHITECTURE.md has the long form):
 //! - [`secret`], [`clock`]: the two primitives every other module leans on — a credential that
 //!   cannot be printed, and time as a parameter.
+//! - [`net`]: CIDRs, loopback checks, the client address behind trusted proxies.
 //! - [`config`]: typed configuration, layered CLI > env > YAML > defaults, validated once.
 //! - [`protocol`]: which client protocol and operation a request is (domain values).
 //! - [`wire`]: the provider protocols' JSON/SSE shapes (errors, usage, model lists, SSE lines).
 //! - [`upstream`]: backends, their connection pools, routing of model names, sending a request.
+//! - [`auth`]: who is calling — credentials to a typed `Principal`, static API keys, the
+//!   brute-force limiter.
 //! - [`state`]: the cheap-to-clone `AppState` handlers share.
 //! - [`api`]: the inbound HTTP edge — routes, handlers, the passthrough pipeline, error responses,
 //!   the access log.
@@ -15,12 +18,14 @@
 //! - [`mock`]: a scriptable mock upstream for tests, benchmarks and `demo`.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod logging;
 pub mod mock;
+pub mod net;
 pub mod protocol;
 pub mod secret;
 pub mod server;

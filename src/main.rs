@@ -13,7 +13,11 @@ use portcullis::{demo, logging, server, state::AppState};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
-    let sources = cli.common.sources();
+    let mut sources = cli.common.sources();
+    if let Command::Demo = command {
+        // The demo talks to an in-process mock on loopback: nothing to protect.
+        sources.cli.disable_auth = true;
+    }
     let config = match config::load(&sources) {
         Ok(c) => c,
         Err(e) => {
@@ -92,6 +96,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         addr = %local,
         access_mode = state.config().access_mode.mode.as_str(),
+        auth = if state.auth().is_disabled() { "disabled" } else { "enabled" },
         backends = %backends.join(","),
         "portcullis listening"
     );

@@ -12,9 +12,17 @@ use tokio::net::TcpListener;
 use crate::api;
 use crate::state::AppState;
 
-/// All routes with the access-log layer.
+/// All routes behind authentication, inside the access-log layer.
 pub fn router(state: AppState) -> Router {
-    api::routes(state).layer(axum::middleware::from_fn(api::access_log::access_log))
+    api::routes(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::auth_layer::require_auth,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            api::access_log::access_log,
+        ))
 }
 
 /// Serves until `shutdown` resolves, then drains for at most the configured grace period.

@@ -4,10 +4,23 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::auth::Authenticator;
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::Config;
+use crate::config::{AccessMode, Config};
+use crate::net::IpNet;
 use crate::upstream::routing::ModelRouter;
-use crate::upstream::{Backends, UpstreamError};
+use crate::upstream::{Backends, UpstreamError, is_oauth_connector};
+
+/// Why the state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// A backend's client could not be built.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// The operating system refused something the gateway needs (randomness, a file).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
 
 /// Shared, immutable-after-start state.
 #[derive(Clone)]
@@ -16,26 +29,60 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     config: Config,
     router: ModelRouter,
+    auth: Authenticator,
+    trusted_proxies: Vec<IpNet>,
     clock: SharedClock,
     started: Instant,
 }
 
 impl AppState {
     /// Builds the state from a validated configuration, using the system clock.
-    pub fn new(config: Config) -> Result<Self, UpstreamError> {
+    pub fn new(config: Config) -> Result<Self, StateError> {
         Self::with_clock(config, Arc::new(SystemClock))
     }
 
     /// Builds the state with an explicit clock (tests pass a `ManualClock`).
-    pub fn with_clock(config: Config, clock: SharedClock) -> Result<Self, UpstreamError> {
-        let backends = Backends::from_config(&config)?;
-        let router = ModelRouter::new(backends, &config.routing);
+    pub fn with_clock(config: Config, clock: SharedClock) -> Result<Self, StateError> {
+        let multi_user = config.access_mode.mode == AccessMode::MultiUser;
+        let withheld: Vec<String> = config
+            .backends
+            .iter()
+            .filter(|(name, b)| multi_user && is_oauth_connector(name, b))
+            .map(|(name, _)| name.clone())
+            .collect();
+        if !withheld.is_empty() {
+            tracing::info!(
+                connectors = %withheld.join(","),
+                "Skipped OAuth connectors in Multi User Mode (OAuth not allowed in production)"
+            );
+        }
+        let backends = Backends::build(&config, |name, _| !withheld.iter().any(|w| w == name))?;
+        let router = ModelRouter::new(backends, &config.routing).with_withheld(withheld);
+        let auth = Authenticator::from_config(&config, clock.clone())?;
+        let trusted_proxies = config
+            .server
+            .trusted_proxies
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect();
         Ok(Self(Arc::new(Inner {
             config,
             router,
+            auth,
+            trusted_proxies,
             clock,
             started: Instant::now(),
         })))
+    }
+
+    /// Client authentication.
+    pub fn auth(&self) -> &Authenticator {
+        &self.0.auth
+    }
+
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> &[IpNet] {
+        &self.0.trusted_proxies
     }
 
     /// The configuration the process started with.

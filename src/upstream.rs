@@ -314,6 +314,12 @@ impl Backend {
     }
 }
 
+/// True for OAuth (personal-subscription) connectors, which multi-user mode refuses: by the
+/// origin system's naming rule, a name containing `-oauth-` or ending in `-oauth`.
+pub fn is_oauth_connector(name: &str, _backend: &BackendConfig) -> bool {
+    name.contains("-oauth-") || name.ends_with("-oauth")
+}
+
 /// Removes `key=` (Gemini's credential parameter) from a query string.
 pub fn strip_credential_params(query: &str) -> Option<String> {
     let kept: Vec<&str> = query
@@ -332,9 +338,18 @@ pub struct Backends {
 impl Backends {
     /// Builds every backend of `config`.
     pub fn from_config(config: &Config) -> Result<Self, UpstreamError> {
+        Self::build(config, |_, _| true)
+    }
+
+    /// Builds the backends of `config` that `keep(name, backend)` accepts.
+    pub fn build(
+        config: &Config,
+        keep: impl Fn(&str, &BackendConfig) -> bool,
+    ) -> Result<Self, UpstreamError> {
         let list = config
             .backends
             .iter()
+            .filter(|(name, cfg)| keep(name, cfg))
             .map(|(name, cfg)| Backend::from_config(name, cfg).map(Arc::new))
             .collect::<Result<_, _>>()?;
         Ok(Self { list })

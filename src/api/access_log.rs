@@ -11,12 +11,13 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Body as _, Frame, SizeHint};
 
+use crate::state::AppState;
 use crate::wire::usage::Usage;
 
 /// What a handler learned about a request, for its log line.
@@ -34,7 +35,14 @@ pub struct RequestRecord {
     pub principal: Option<String>,
     /// Set when a stream ended abnormally.
     pub stream_error: Option<&'static str>,
+    /// Why authentication refused the request (`missing`, `invalid`, `blocked`).
+    pub auth_failure: Option<&'static str>,
 }
+
+/// The client address of the request (the peer, or from `X-Forwarded-For` behind a trusted
+/// proxy), computed once by the access-log layer.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub std::net::IpAddr);
 
 /// Shared handle to a request's record.
 #[derive(Debug, Clone, Default)]
@@ -81,14 +89,16 @@ impl Entry {
             output_tokens = rec.usage.output_tokens,
             total_tokens = rec.usage.total(),
             stream_error = rec.stream_error,
+            auth_failure = rec.auth_failure,
             outcome,
             "request"
         );
     }
 }
 
-/// Middleware: attaches a [`RequestLog`] and logs the request when its body is done.
-pub async fn access_log(mut req: Request, next: Next) -> Response {
+/// Middleware: attaches a [`RequestLog`] and the [`ClientIp`], and logs the request when its body
+/// is done.
+pub async fn access_log(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let log = RequestLog::default();
     req.extensions_mut().insert(log.clone());
@@ -97,7 +107,10 @@ pub async fn access_log(mut req: Request, next: Next) -> Response {
     let client_ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip());
+        .map(|ci| crate::net::client_ip(ci.0.ip(), req.headers(), state.trusted_proxies()));
+    if let Some(ip) = client_ip {
+        req.extensions_mut().insert(ClientIp(ip));
+    }
     let user_agent = req
         .headers()
         .get(http::header::USER_AGENT)

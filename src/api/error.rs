@@ -101,6 +101,12 @@ pub struct ErrorNote(pub ErrorKind);
 impl From<RouteError> for ApiError {
     fn from(e: RouteError) -> Self {
         match e {
+            RouteError::NotInMultiUser(_) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorKind::PermissionDenied,
+                e.to_string(),
+            )
+            .with_code("backend_not_available"),
             RouteError::NoBackend { .. } | RouteError::UnknownBackend { .. } => {
                 ApiError::not_found(e.to_string()).with_code("model_not_found")
             }

@@ -34,6 +34,7 @@ pub(super) async fn internal_health(state: St) -> Json<Value> {
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "access_mode": state.config().access_mode.mode.as_str(),
+        "auth": if state.auth().is_disabled() { "disabled" } else { "enabled" },
         "uptime_seconds": state.uptime_secs(),
         "backends": backends,
     }))

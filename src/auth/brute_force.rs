@@ -3,7 +3,9 @@
 //!
 //! Within `ttl` the failures of a key are counted; the `max_failed_attempts`-th starts a block of
 //! `initial_block`; each later failure multiplies the next block by `block_multiplier`, capped at
-//! `max_block`; a success clears the key. While blocked, the caller must refuse every attempt of
+//! `max_block`; a success clears the key. A record is kept for `ttl` after its block ends (the
+//! origin system forgot it as soon as a block outlasted the TTL, which let an attacker restart
+//! from four free guesses and a 30 s block every ~16 minutes). While blocked, the caller must refuse every attempt of
 //! that key (valid or not) with the remaining time.
 //!
 //! The table is bounded: it is split into shards, each holding at most `capacity / SHARDS`
@@ -132,7 +134,9 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         }
         rec.count = rec.count.saturating_add(1);
         let max_block = p.max_block.as_millis() as u64;
-        let mut outcome = FailureOutcome::Counted { failures: rec.count };
+        let mut outcome = FailureOutcome::Counted {
+            failures: rec.count,
+        };
         if rec.count >= p.max_failed_attempts {
             let block = rec.next_block_ms.min(max_block);
             rec.blocked_until = rec.blocked_until.max(now_ms + block);
@@ -142,7 +146,10 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
                 retry_after_secs: (rec.blocked_until - now_ms).div_ceil(1000),
             };
         }
-        rec.expires_at = (now_ms + p.ttl.as_millis() as u64).max(rec.blocked_until);
+        // Remember the record for `ttl` after the block ends, so that a client that waits out a
+        // block and fails again meets the next, longer block rather than a fresh count.
+        let ttl = p.ttl.as_millis() as u64;
+        rec.expires_at = (now_ms + ttl).max(rec.blocked_until.saturating_add(ttl));
         outcome
     }
 
@@ -155,7 +162,10 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
 
     /// Records currently held (for tests and metrics).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().map(|m| m.len()).unwrap_or(0)).sum()
+        self.shards
+            .iter()
+            .map(|s| s.lock().map(|m| m.len()).unwrap_or(0))
+            .sum()
     }
 
     /// True when no record is held.
@@ -207,17 +217,30 @@ mod tests {
         let a = ip(1);
         let mut now = 1_000_000 * S;
         for n in 1..=4 {
-            assert_eq!(l.record_failure(&a, now), FailureOutcome::Counted { failures: n });
+            assert_eq!(
+                l.record_failure(&a, now),
+                FailureOutcome::Counted { failures: n }
+            );
             assert_eq!(l.blocked(&a, now), None);
         }
-        assert_eq!(l.record_failure(&a, now), FailureOutcome::Blocked { retry_after_secs: 30 });
+        assert_eq!(
+            l.record_failure(&a, now),
+            FailureOutcome::Blocked {
+                retry_after_secs: 30
+            }
+        );
         assert_eq!(l.blocked(&a, now), Some(30));
         assert_eq!(l.blocked(&a, now + 29 * S), Some(1));
         assert_eq!(l.blocked(&a, now + 30 * S), None);
         let mut expected = vec![60, 120, 240, 480, 960, 1920, 3600, 3600];
         for want in expected.drain(..) {
             now = l_expire(&l, &a, now);
-            assert_eq!(l.record_failure(&a, now), FailureOutcome::Blocked { retry_after_secs: want });
+            assert_eq!(
+                l.record_failure(&a, now),
+                FailureOutcome::Blocked {
+                    retry_after_secs: want
+                }
+            );
         }
     }
 
@@ -236,12 +259,18 @@ mod tests {
             l.record_failure(&a, now);
         }
         l.record_success(&a);
-        assert_eq!(l.record_failure(&a, now), FailureOutcome::Counted { failures: 1 });
+        assert_eq!(
+            l.record_failure(&a, now),
+            FailureOutcome::Counted { failures: 1 }
+        );
         // Failures older than the TTL are forgotten.
         for _ in 0..3 {
             l.record_failure(&a, now);
         }
-        assert_eq!(l.record_failure(&a, now + 901 * S), FailureOutcome::Counted { failures: 1 });
+        assert_eq!(
+            l.record_failure(&a, now + 901 * S),
+            FailureOutcome::Counted { failures: 1 }
+        );
     }
 
     #[test]
@@ -256,15 +285,28 @@ mod tests {
             l.record_failure(&ip(n), now);
         }
         assert!(l.len() <= l.capacity(), "{} > {}", l.len(), l.capacity());
-        assert_eq!(l.blocked(&victim, now), Some(30), "a blocked address survives the spray");
+        assert_eq!(
+            l.blocked(&victim, now),
+            Some(30),
+            "a blocked address survives the spray"
+        );
     }
 
     #[test]
     fn nonsense_settings_are_clamped() {
-        let p = LimiterPolicy { max_failed_attempts: 0, block_multiplier: 0.5, ..Default::default() };
+        let p = LimiterPolicy {
+            max_failed_attempts: 0,
+            block_multiplier: 0.5,
+            ..Default::default()
+        };
         let l: Limiter<u32> = Limiter::new(p, 10);
         assert_eq!(l.policy().max_failed_attempts, 1);
         assert_eq!(l.policy().block_multiplier, 1.0);
-        assert_eq!(l.record_failure(&1, 0), FailureOutcome::Blocked { retry_after_secs: 30 });
+        assert_eq!(
+            l.record_failure(&1, 0),
+            FailureOutcome::Blocked {
+                retry_after_secs: 30
+            }
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! Loading: defaults → YAML file → environment → command line, into one typed [`Config`].
 //!
 //! Environment forms: every YAML key as `PORTCULLIS_<SECTION>__<KEY>` (double underscore nests),
-//! the seeds' own names as aliases (`DISABLE_AUTH`, `LLM_PROXY_ACCESS_MODE`, …), and — when no
-//! backend is configured anywhere — the ecosystem's provider variables (`OPENAI_API_KEY`,
+//! the seeds' own names as aliases (`DISABLE_AUTH`, `LLM_PROXY_ACCESS_MODE`, `BRUTE_FORCE_*`,
+//! `WIRE_CAPTURE_FILE`, …), client keys from `PORTCULLIS_API_KEYS` and the seed's variables, and —
+//! when no backend is configured anywhere — the ecosystem's provider variables (`OPENAI_API_KEY`,
 //! `ANTHROPIC_API_KEY`, `GEMINI_API_KEY` with their `*_BASE_URL`s). Secrets may come from
 //! `NAME_FILE` instead of `NAME`. Errors name the source and the key.
 
@@ -11,10 +12,11 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Yaml};
 
-use super::{BackendConfig, BackendKind, Config, LogFormat, TimeoutConfig};
+use super::env::{EnvSource, ProcessEnv, env_bool};
+use super::{AccessMode, Config, LogFormat};
 use crate::secret::Secret;
 
-/// Values given on the command line; `None` leaves the lower layers in charge.
+/// Values given on the command line; `None`/empty leaves the lower layers in charge.
 #[derive(Debug, Clone, Default)]
 pub struct CliOverrides {
     /// `--host`
@@ -29,6 +31,34 @@ pub struct CliOverrides {
     pub log_level: Option<String>,
     /// `--disable-auth` (true only when the flag is present)
     pub disable_auth: bool,
+    /// `--api-keys k1,k2`
+    pub api_keys: Vec<Secret>,
+    /// `--single-user-mode`
+    pub single_user_mode: bool,
+    /// `--multi-user-mode`
+    pub multi_user_mode: bool,
+    /// `--enable-notifications` (true) / `--disable-notifications` (false)
+    pub notifications: Option<bool>,
+    /// `--enable-brute-force-protection` / `--disable-brute-force-protection`
+    pub brute_force_enabled: Option<bool>,
+    /// `--auth-max-failed-attempts`
+    pub max_failed_attempts: Option<u32>,
+    /// `--auth-brute-force-ttl` (seconds)
+    pub brute_force_ttl: Option<u64>,
+    /// `--auth-brute-force-initial-block` (seconds)
+    pub brute_force_initial_block: Option<u64>,
+    /// `--auth-brute-force-multiplier`
+    pub brute_force_multiplier: Option<f64>,
+    /// `--auth-brute-force-max-block` (seconds)
+    pub brute_force_max_block: Option<u64>,
+    /// `--trusted-proxy CIDR` (repeatable; replaces the configured list)
+    pub trusted_proxies: Vec<String>,
+    /// `--capture-file PATH`
+    pub capture_file: Option<PathBuf>,
+    /// `--allow-oauth-auto-replacement`
+    pub allow_oauth_auto_replacement: bool,
+    /// `--enable-<connector>-oauth-backend-debugging-override`
+    pub oauth_debugging_overrides: Vec<String>,
 }
 
 /// Where the configuration comes from.
@@ -54,6 +84,10 @@ pub enum ConfigError {
     /// A value has the wrong type or an unknown key was given.
     #[error("invalid configuration: {0}")]
     Parse(String),
+    /// A startup rule is broken; the message is the whole explanation (what failed, the current
+    /// value, how to fix it, the alternative).
+    #[error("{0}")]
+    Rule(String),
     /// A value parsed but is not acceptable.
     #[error("invalid configuration: `{key}` (from {origin}): {message}")]
     Invalid {
@@ -66,46 +100,42 @@ pub enum ConfigError {
     },
 }
 
-/// Reads environment variables; a trait so that tests can supply their own.
-pub trait EnvSource {
-    /// The variable's value, if set.
-    fn var(&self, name: &str) -> Option<String>;
-}
-
-/// The process environment.
-#[derive(Debug, Clone, Copy)]
-pub struct ProcessEnv;
-
-impl EnvSource for ProcessEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
-    }
-}
-
-/// Reads a secret from `NAME` or, failing that, from the file named by `NAME_FILE`.
-pub fn env_secret(env: &dyn EnvSource, name: &str) -> Result<Option<Secret>, ConfigError> {
-    if let Some(v) = env.var(name).filter(|v| !v.trim().is_empty()) {
-        return Ok(Some(Secret::new(v)));
-    }
-    let file_var = format!("{name}_FILE");
-    match env.var(&file_var) {
-        Some(path) if !path.trim().is_empty() => match std::fs::read_to_string(path.trim()) {
-            Ok(text) => Ok(Some(Secret::new(text)).filter(|s| !s.is_empty())),
-            Err(e) => Err(ConfigError::Invalid {
-                key: name.to_owned(),
-                origin: format!("environment variable {file_var}"),
-                message: format!("cannot read `{}`: {e}", path.trim()),
-            }),
-        },
-        _ => Ok(None),
-    }
-}
-
-/// Environment variables of the origin systems, mapped onto config keys.
-const ENV_ALIASES: &[(&str, &str)] = &[
-    ("DISABLE_AUTH", "auth.disable_auth"),
+/// Environment variables of the origin systems, mapped onto config keys (numbers and text;
+/// the boolean ones are read by `apply_env_bools`, which accepts `1`/`yes`/`on` too).
+pub(crate) const ENV_ALIASES: &[(&str, &str)] = &[
     ("LLM_PROXY_ACCESS_MODE", "access_mode.mode"),
     ("PORTCULLIS_ACCESS_MODE", "access_mode.mode"),
+    ("WIRE_CAPTURE_FILE", "logging.capture_file"),
+    (
+        "BRUTE_FORCE_MAX_FAILED_ATTEMPTS",
+        "auth.brute_force_protection.max_failed_attempts",
+    ),
+    (
+        "BRUTE_FORCE_TTL_SECONDS",
+        "auth.brute_force_protection.ttl_seconds",
+    ),
+    (
+        "BRUTE_FORCE_INITIAL_BLOCK_SECONDS",
+        "auth.brute_force_protection.initial_block_seconds",
+    ),
+    (
+        "BRUTE_FORCE_BLOCK_MULTIPLIER",
+        "auth.brute_force_protection.block_multiplier",
+    ),
+    (
+        "BRUTE_FORCE_MAX_BLOCK_SECONDS",
+        "auth.brute_force_protection.max_block_seconds",
+    ),
+];
+
+/// Boolean environment variables of the origin systems and the keys they set.
+pub(crate) const ENV_BOOL_ALIASES: &[(&str, &str)] = &[
+    ("DISABLE_AUTH", "auth.disable_auth"),
+    (
+        "BRUTE_FORCE_PROTECTION_ENABLED",
+        "auth.brute_force_protection.enabled",
+    ),
+    ("LLM_PROXY_ENABLE_NOTIFICATIONS", "notifications.enabled"),
 ];
 
 /// Loads and validates the configuration from the process environment.
@@ -113,8 +143,8 @@ pub fn load(sources: &ConfigSources) -> Result<Config, ConfigError> {
     load_with_env(sources, &ProcessEnv)
 }
 
-/// Loads with an explicit environment for everything except the `PORTCULLIS_*__*` layer, which
-/// figment reads from the process.
+/// Loads with an explicit environment for everything except the `PORTCULLIS_*__*` and alias
+/// layers, which figment reads from the process.
 pub fn load_with_env(sources: &ConfigSources, env: &dyn EnvSource) -> Result<Config, ConfigError> {
     let mut figment = Figment::from(Serialized::defaults(Config::default()));
     if let Some(path) = &sources.config_path {
@@ -132,12 +162,25 @@ pub fn load_with_env(sources: &ConfigSources, env: &dyn EnvSource) -> Result<Con
         .extract()
         .map_err(|e| ConfigError::Parse(describe_figment_error(&e)))?;
 
-    apply_cli(&mut config, &sources.cli);
-    resolve_backend_keys(&mut config, env, &figment)?;
+    apply_env_bools(&mut config, env)?;
+    apply_cli(&mut config, &sources.cli)?;
+    let source = |key: &str| {
+        let from_env_bool = ENV_BOOL_ALIASES
+            .iter()
+            .find(|(name, k)| *k == key && env.var(name).is_some_and(|v| !v.trim().is_empty()));
+        match from_env_bool {
+            Some((name, _)) if source_of(&figment, &sources.cli, key) == "built-in default" => {
+                format!("environment variable {name}")
+            }
+            _ => source_of(&figment, &sources.cli, key),
+        }
+    };
+    super::env::resolve_backend_keys(&mut config, env, &source)?;
     if config.backends.is_empty() {
-        config.backends = backends_from_standard_env(env)?;
+        config.backends = super::env::backends_from_standard_env(env)?;
     }
-    super::validate::validate(&config, &|key| source_of(&figment, &sources.cli, key))?;
+    super::keys::merge_api_keys(&mut config, &sources.cli, env)?;
+    super::validate::validate(&config, &source)?;
     Ok(config)
 }
 
@@ -168,7 +211,35 @@ fn alias_env() -> Env {
         })
 }
 
-fn apply_cli(config: &mut Config, cli: &CliOverrides) {
+fn apply_env_bools(config: &mut Config, env: &dyn EnvSource) -> Result<(), ConfigError> {
+    for (name, key) in ENV_BOOL_ALIASES {
+        let Some(value) = env_bool(env, name)? else {
+            continue;
+        };
+        match *key {
+            "auth.disable_auth" => config.auth.disable_auth = value,
+            "auth.brute_force_protection.enabled" => {
+                config.auth.brute_force_protection.enabled = value
+            }
+            "notifications.enabled" => config.notifications.enabled = Some(value),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn apply_cli(config: &mut Config, cli: &CliOverrides) -> Result<(), ConfigError> {
+    if cli.single_user_mode && cli.multi_user_mode {
+        return Err(ConfigError::Rule(
+            "Cannot specify both --single-user-mode and --multi-user-mode".to_owned(),
+        ));
+    }
+    if cli.single_user_mode {
+        config.access_mode.mode = AccessMode::SingleUser;
+    }
+    if cli.multi_user_mode {
+        config.access_mode.mode = AccessMode::MultiUser;
+    }
     if let Some(h) = &cli.host {
         config.server.host = h.clone();
     }
@@ -187,74 +258,43 @@ fn apply_cli(config: &mut Config, cli: &CliOverrides) {
     if cli.disable_auth {
         config.auth.disable_auth = true;
     }
-}
-
-fn resolve_backend_keys(
-    config: &mut Config,
-    env: &dyn EnvSource,
-    figment: &Figment,
-) -> Result<(), ConfigError> {
-    for (name, backend) in &mut config.backends {
-        let Some(var) = backend.api_key_env.clone() else {
-            continue;
-        };
-        let key = format!("backends.{name}.api_key_env");
-        if backend.api_key.is_some() {
-            return Err(ConfigError::Invalid {
-                origin: source_of(figment, &CliOverrides::default(), &key),
-                key,
-                message: "set either `api_key` or `api_key_env`, not both".to_owned(),
-            });
-        }
-        match env_secret(env, &var)? {
-            Some(secret) => backend.api_key = Some(secret),
-            None => {
-                return Err(ConfigError::Invalid {
-                    origin: source_of(figment, &CliOverrides::default(), &key),
-                    key,
-                    message: format!("environment variable `{var}` (or `{var}_FILE`) is not set"),
-                });
-            }
+    if let Some(n) = cli.notifications {
+        config.notifications.enabled = Some(n);
+    }
+    let bf = &mut config.auth.brute_force_protection;
+    if let Some(v) = cli.brute_force_enabled {
+        bf.enabled = v;
+    }
+    if let Some(v) = cli.max_failed_attempts {
+        bf.max_failed_attempts = v;
+    }
+    if let Some(v) = cli.brute_force_ttl {
+        bf.ttl_seconds = v;
+    }
+    if let Some(v) = cli.brute_force_initial_block {
+        bf.initial_block_seconds = v;
+    }
+    if let Some(v) = cli.brute_force_multiplier {
+        bf.block_multiplier = v;
+    }
+    if let Some(v) = cli.brute_force_max_block {
+        bf.max_block_seconds = v;
+    }
+    if !cli.trusted_proxies.is_empty() {
+        config.server.trusted_proxies = cli.trusted_proxies.clone();
+    }
+    if let Some(p) = &cli.capture_file {
+        config.logging.capture_file = Some(p.clone());
+    }
+    if cli.allow_oauth_auto_replacement {
+        config.oauth.allow_auto_replacement = true;
+    }
+    for c in &cli.oauth_debugging_overrides {
+        if !config.oauth.debugging_overrides.contains(c) {
+            config.oauth.debugging_overrides.push(c.clone());
         }
     }
     Ok(())
-}
-
-/// Backends from `OPENAI_API_KEY`/`OPENAI_BASE_URL`, `ANTHROPIC_API_KEY`/`ANTHROPIC_BASE_URL` and
-/// `GEMINI_API_KEY`/`GEMINI_BASE_URL`. A base URL without a key still makes a backend (Ollama,
-/// vLLM and other local servers need no key).
-pub fn backends_from_standard_env(
-    env: &dyn EnvSource,
-) -> Result<std::collections::BTreeMap<String, BackendConfig>, ConfigError> {
-    let mut out = std::collections::BTreeMap::new();
-    for (kind, key_var, url_var) in [
-        (BackendKind::Openai, "OPENAI_API_KEY", "OPENAI_BASE_URL"),
-        (
-            BackendKind::Anthropic,
-            "ANTHROPIC_API_KEY",
-            "ANTHROPIC_BASE_URL",
-        ),
-        (BackendKind::Gemini, "GEMINI_API_KEY", "GEMINI_BASE_URL"),
-    ] {
-        let key = env_secret(env, key_var)?;
-        let url = env.var(url_var).filter(|u| !u.trim().is_empty());
-        if key.is_none() && url.is_none() {
-            continue;
-        }
-        out.insert(
-            kind.as_str().to_owned(),
-            BackendConfig {
-                kind,
-                base_url: url.map(|u| u.trim().to_owned()),
-                api_key: key,
-                api_key_env: Some(key_var.to_owned()),
-                headers: Default::default(),
-                timeouts: TimeoutConfig::default(),
-                http2_prior_knowledge: false,
-            },
-        );
-    }
-    Ok(out)
 }
 
 /// Names the layer that supplied `key` (dotted), for error messages.
@@ -266,6 +306,24 @@ pub(crate) fn source_of(figment: &Figment, cli: &CliOverrides, key: &str) -> Str
         "logging.format" => cli.log_format.map(|_| "--log-format"),
         "logging.level" => cli.log_level.as_ref().map(|_| "--log-level"),
         "auth.disable_auth" => cli.disable_auth.then_some("--disable-auth"),
+        "access_mode.mode" => {
+            if cli.multi_user_mode {
+                Some("--multi-user-mode")
+            } else if cli.single_user_mode {
+                Some("--single-user-mode")
+            } else {
+                None
+            }
+        }
+        "notifications.enabled" => cli.notifications.map(|on| {
+            if on {
+                "--enable-notifications"
+            } else {
+                "--disable-notifications"
+            }
+        }),
+        "server.trusted_proxies" => (!cli.trusted_proxies.is_empty()).then_some("--trusted-proxy"),
+        "logging.capture_file" => cli.capture_file.as_ref().map(|_| "--capture-file"),
         _ => None,
     };
     if let Some(flag) = from_cli {

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::{Config, ConfigError};
+use super::{AccessMode, Config, ConfigError};
 
 /// Checks `config`; `source_of(key)` names the layer that supplied a dotted key.
 pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
@@ -89,6 +89,8 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
         }
     }
 
+    validate_auth(config, &fail)?;
+
     if let Some(default) = &config.routing.default_backend {
         let backend = default.split_once(':').map_or(default.as_str(), |(b, _)| b);
         if !config.backends.contains_key(backend) {
@@ -113,6 +115,130 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
                         backend_list(config)
                     ),
                 ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// OAuth connectors that have a debugging override switch.
+pub const OAUTH_CONNECTORS: &[&str] = &["copilot", "kiro"];
+
+fn validate_auth(
+    config: &Config,
+    fail: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    for (i, cidr) in config.server.trusted_proxies.iter().enumerate() {
+        if let Err(e) = cidr.parse::<crate::net::IpNet>() {
+            return Err(fail(&format!("server.trusted_proxies[{i}]"), e));
+        }
+    }
+    for (i, path) in config.auth.bypass_paths.iter().enumerate() {
+        if !path.starts_with('/') {
+            return Err(fail(
+                &format!("auth.bypass_paths[{i}]"),
+                format!("`{path}` must start with `/`"),
+            ));
+        }
+    }
+    let bf = &config.auth.brute_force_protection;
+    let key = "auth.brute_force_protection";
+    if bf.max_failed_attempts == 0 {
+        return Err(fail(
+            &format!("{key}.max_failed_attempts"),
+            "must be at least 1".to_owned(),
+        ));
+    }
+    if bf.ttl_seconds == 0 || bf.initial_block_seconds == 0 {
+        return Err(fail(
+            &format!("{key}.ttl_seconds"),
+            "ttl_seconds and initial_block_seconds must be at least 1".to_owned(),
+        ));
+    }
+    if !(bf.block_multiplier.is_finite() && bf.block_multiplier >= 1.0) {
+        return Err(fail(
+            &format!("{key}.block_multiplier"),
+            format!("{} must be a number of at least 1.0", bf.block_multiplier),
+        ));
+    }
+    if bf.max_block_seconds < bf.initial_block_seconds {
+        return Err(fail(
+            &format!("{key}.max_block_seconds"),
+            "must not be less than initial_block_seconds".to_owned(),
+        ));
+    }
+    if bf.max_tracked_ips < 64 {
+        return Err(fail(
+            &format!("{key}.max_tracked_ips"),
+            "must be at least 64".to_owned(),
+        ));
+    }
+    if config.logging.capture_max_bytes < 1024 || config.logging.capture_max_files == 0 {
+        return Err(fail(
+            "logging.capture_max_bytes",
+            "capture_max_bytes must be at least 1024 and capture_max_files at least 1".to_owned(),
+        ));
+    }
+    for c in &config.oauth.debugging_overrides {
+        if !OAUTH_CONNECTORS.contains(&c.as_str()) {
+            return Err(fail(
+                "oauth.debugging_overrides",
+                format!(
+                    "unknown OAuth connector `{c}` (known: {})",
+                    OAUTH_CONNECTORS.join(", ")
+                ),
+            ));
+        }
+    }
+    validate_access_mode(config)?;
+    if !config.auth.disable_auth && config.auth.api_keys.is_empty() {
+        return Err(ConfigError::Rule(
+            "API key not configured: set PORTCULLIS_API_KEYS (or LLM_INTERACTIVE_PROXY_API_KEY), enable SSO, or pass --disable-auth for local development.".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// The access-mode rules of PRODUCT §6, with the origin system's messages.
+fn validate_access_mode(config: &Config) -> Result<(), ConfigError> {
+    let host = &config.server.host;
+    let loopback = crate::net::is_loopback_host(host);
+    let rule = |m: String| Err(ConfigError::Rule(m));
+    match config.access_mode.mode {
+        AccessMode::SingleUser => {
+            if !loopback {
+                return rule(format!(
+                    "Single User Mode requires binding to 127.0.0.1 only. Current host: {host}. Use --multi-user-mode for remote access."
+                ));
+            }
+        }
+        AccessMode::MultiUser => {
+            if !loopback && config.auth.disable_auth {
+                return rule(format!(
+                    "Multi User Mode requires authentication when binding to non-localhost addresses. Current host: {host}. Enable authentication via API keys or SSO."
+                ));
+            }
+            if !config.oauth.debugging_overrides.is_empty() {
+                let flags: Vec<String> = config
+                    .oauth
+                    .debugging_overrides
+                    .iter()
+                    .map(|c| format!("--enable-{c}-oauth-backend-debugging-override"))
+                    .collect();
+                return rule(format!(
+                    "OAuth debugging override flags are not allowed in Multi User Mode: {}. OAuth connectors are blocked in production deployments.",
+                    flags.join(", ")
+                ));
+            }
+            if config.oauth.allow_auto_replacement {
+                return rule(
+                    "OAuth auto-replacement (--allow-oauth-auto-replacement) is not allowed in Multi User Mode. OAuth connectors are blocked in production deployments.".to_owned(),
+                );
+            }
+            if config.notifications_enabled() {
+                return rule(
+                    "Desktop notifications are not allowed in Multi User Mode. Multi User Mode is for dedicated servers, not desktop computers. Use --disable-notifications or switch to Single User Mode.".to_owned(),
+                );
             }
         }
     }
@@ -160,9 +286,20 @@ mod tests {
         validate(config, &|_| "test".to_owned()).map_err(|e| e.to_string())
     }
 
+    fn base() -> Config {
+        let mut c = Config::default();
+        c.auth.disable_auth = true;
+        c
+    }
+
     #[test]
-    fn defaults_are_valid() {
-        assert_eq!(check(&Config::default()), Ok(()));
+    fn defaults_need_a_credential_source() {
+        let err = check(&Config::default()).unwrap_err();
+        assert!(
+            err.starts_with("API key not configured: set PORTCULLIS_API_KEYS"),
+            "{err}"
+        );
+        assert_eq!(check(&base()), Ok(()));
     }
 
     #[test]
@@ -202,7 +339,7 @@ mod tests {
             ),
         ];
         for (key, mutate) in cases {
-            let mut c = Config::default();
+            let mut c = base();
             mutate(&mut c);
             let err = check(&c).err().unwrap_or_default();
             assert!(err.contains(&format!("`{key}`")), "{key}: {err}");

@@ -60,6 +60,11 @@ pub enum RouteError {
         /// Configured backend names.
         backends: String,
     },
+    /// The backend is an OAuth (personal-subscription) connector, refused in multi-user mode.
+    #[error(
+        "backend `{0}` is not available in multi-user mode: OAuth connectors are blocked in production deployments"
+    )]
+    NotInMultiUser(String),
     /// The backend speaks another protocol and translation is not available.
     #[error(
         "model `{model}` is served by backend `{backend}` ({kind} API); {protocol} clients cannot use it yet, because protocol translation is not available: call it through its own API"
@@ -82,6 +87,8 @@ pub struct ModelRouter {
     backends: Backends,
     aliases: HashMap<String, (Arc<Backend>, String)>,
     default: Option<(Arc<Backend>, Option<String>)>,
+    /// Backends left out because of the access mode (requests naming them get a clear error).
+    withheld: Vec<String>,
 }
 
 impl ModelRouter {
@@ -106,7 +113,14 @@ impl ModelRouter {
             backends,
             aliases,
             default,
+            withheld: Vec::new(),
         }
+    }
+
+    /// Records backends that exist in the configuration but are withheld by the access mode.
+    pub fn with_withheld(mut self, names: Vec<String>) -> Self {
+        self.withheld = names;
+        self
     }
 
     /// The backends this router knows.
@@ -171,6 +185,11 @@ impl ModelRouter {
                 }),
                 _ => Err(RouteError::NoModel),
             };
+        }
+        if let Some((prefix, _)) = requested.split_once(':')
+            && self.withheld.iter().any(|w| w == prefix)
+        {
+            return Err(RouteError::NotInMultiUser(prefix.to_owned()));
         }
         if let Some((prefix, rest)) = requested.split_once(':')
             && let Some(b) = self.backends.get(prefix)

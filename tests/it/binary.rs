@@ -15,9 +15,12 @@ fn yaml(text: &str) -> tempfile::NamedTempFile {
     f
 }
 
+const CLIENT_KEY: &str = "client-key-for-binary-tests-0123";
+
 fn check_config(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = portcullis();
     cmd.arg("check-config").args(args);
+    cmd.env("PORTCULLIS_API_KEYS", CLIENT_KEY);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -144,7 +147,7 @@ fn check_config_masks_secrets_and_shows_env_backends() {
 #[test]
 fn serve_without_any_backend_explains_what_to_do() {
     let out = portcullis()
-        .args(["serve", "--port", "0"])
+        .args(["serve", "--port", "0", "--disable-auth"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -179,6 +182,7 @@ async fn serve_relays_to_the_mock_and_logs_one_line_per_request() {
             .args(["serve", "--port", "0", "--log-format", "json"])
             .env("OPENAI_API_KEY", OPENAI_KEY)
             .env("OPENAI_BASE_URL", format!("http://{}/v1", mock.addr))
+            .env("PORTCULLIS_API_KEYS", CLIENT_KEY)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap(),
@@ -202,7 +206,7 @@ async fn serve_relays_to_the_mock_and_logs_one_line_per_request() {
 
     let resp = client()
         .post(format!("{url}/v1/chat/completions?key=query-secret"))
-        .header("authorization", "Bearer client-secret-xyz")
+        .header("authorization", format!("Bearer {CLIENT_KEY}"))
         .header("user-agent", "it-test/1.0")
         .json(&serde_json::json!({"model": "mock-gpt", "stream": true, "stream_options": {"include_usage": true}, "messages": []}))
         .send()
@@ -232,6 +236,7 @@ async fn serve_relays_to_the_mock_and_logs_one_line_per_request() {
 
     let resp = client()
         .post(format!("{url}/v1/chat/completions"))
+        .header("x-api-key", CLIENT_KEY)
         .body("nope")
         .send()
         .await
@@ -239,6 +244,20 @@ async fn serve_relays_to_the_mock_and_logs_one_line_per_request() {
     assert_eq!(resp.status(), 400);
     let line = recv();
     assert_eq!(line["status"], 400);
+
+    // A wrong key: 401, logged as such, without the key.
+    let resp = client()
+        .post(format!("{url}/v1/chat/completions"))
+        .header("authorization", "Bearer wrong-key-value-987")
+        .json(&chat("mock-gpt", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let line = recv();
+    assert_eq!(line["status"], 401);
+    assert_eq!(line["auth_failure"], "invalid");
+    assert!(!line.to_string().contains("wrong-key-value-987"));
 }
 
 #[tokio::test]

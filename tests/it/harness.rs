@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use portcullis::clock::ManualClock;
 use portcullis::config::{BackendConfig, BackendKind, Config, HumanDuration, TimeoutConfig};
 use portcullis::mock::{self, MockStats};
 use portcullis::secret::Secret;
@@ -57,10 +58,13 @@ pub fn backend(kind: BackendKind, url: String, key: Option<&str>) -> BackendConf
     }
 }
 
-/// One backend of each type, all pointing at `mock`, with distinct upstream keys.
+/// One backend of each type, all pointing at `mock`, with distinct upstream keys; client
+/// authentication off.
 pub fn config_for(mock: &Mock) -> Config {
     let mut c = Config::default();
     c.server.port = 0;
+    // These tests are about proxying; authentication has its own tests (auth.rs).
+    c.auth.disable_auth = true;
     c.backends.insert(
         "openai".into(),
         backend(
@@ -102,7 +106,15 @@ pub struct Gateway {
 }
 
 pub async fn start_gateway(config: Config) -> Gateway {
-    let state = AppState::new(config).unwrap();
+    start_gateway_with_state(AppState::new(config).unwrap()).await
+}
+
+/// A gateway whose clock the test moves.
+pub async fn start_gateway_with_clock(config: Config, clock: ManualClock) -> Gateway {
+    start_gateway_with_state(AppState::with_clock(config, Arc::new(clock)).unwrap()).await
+}
+
+pub async fn start_gateway_with_state(state: AppState) -> Gateway {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();

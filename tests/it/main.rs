@@ -6,6 +6,8 @@
 
 mod harness;
 
+mod access_mode;
+mod auth;
 mod bad_input;
 mod binary;
 mod endpoints;

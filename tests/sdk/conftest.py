@@ -15,6 +15,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN_DIR = pathlib.Path(os.environ.get("PORTCULLIS_BIN_DIR", ROOT / "target" / "debug"))
 UPSTREAM_KEY = "sk-sdk-upstream-key-0123456789"
+CLIENT_KEY = "sdk-client-key-0123456789"
 
 
 class Proc:
@@ -89,6 +90,7 @@ def serve_url(mock_url):
         OPENAI_BASE_URL=mock_url + "/v1",
         ANTHROPIC_API_KEY=UPSTREAM_KEY,
         ANTHROPIC_BASE_URL=mock_url,
+        PORTCULLIS_API_KEYS=CLIENT_KEY,
     )
     p = Proc([str(BIN_DIR / "portcullis"), "serve", "--port", "0", "--log-format", "json"], env, "stderr")
     url = p.wait_for(_listening)

@@ -4,16 +4,17 @@
 import anthropic
 import openai
 import pytest
+from conftest import CLIENT_KEY
 
 MOCK_TEXT = "Hello from portcullis-mock."
 
 
 def oai(url):
-    return openai.OpenAI(base_url=url + "/v1", api_key="client-key", max_retries=0)
+    return openai.OpenAI(base_url=url + "/v1", api_key=CLIENT_KEY, max_retries=0)
 
 
 def ant(url):
-    return anthropic.Anthropic(base_url=url, api_key="client-key", max_retries=0)
+    return anthropic.Anthropic(base_url=url, api_key=CLIENT_KEY, max_retries=0)
 
 
 def test_openai_chat_completion(gateway_url):

@@ -1,0 +1,78 @@
+//! The authentication layer: runs before every handler, turns the request into a
+//! [`Principal`](crate::auth::Principal) (stored in the request's extensions and its log line)
+//! or answers the refusal in the caller's protocol — 401 for a missing or wrong credential
+//! (with `WWW-Authenticate: Bearer` on OpenAI paths), 429 with `Retry-After` for a blocked
+//! address.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::StatusCode;
+
+use super::access_log::{ClientIp, RequestLog};
+use super::error::ApiError;
+use crate::auth::{AuthFailure, extract_credential};
+use crate::protocol::Protocol;
+use crate::state::AppState;
+use crate::wire::errors::ErrorKind;
+
+/// Middleware: authenticates every request whose path is not on the bypass list.
+pub async fn require_auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if state.auth().is_bypassed(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let ip = req
+        .extensions()
+        .get::<ClientIp>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0);
+    let presented = extract_credential(req.headers(), req.uri().query());
+    let log = req.extensions().get::<RequestLog>().cloned();
+    match state.auth().authenticate(ip, presented.as_ref()) {
+        Ok(principal) => {
+            if let Some(log) = &log {
+                log.update(|r| r.principal = Some(principal.label().into_owned()));
+            }
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
+        Err(failure) => {
+            if let Some(log) = &log {
+                log.update(|r| r.auth_failure = Some(failure_name(failure)));
+            }
+            refusal(failure).into_response_for(Protocol::from_path(req.uri().path()))
+        }
+    }
+}
+
+fn failure_name(f: AuthFailure) -> &'static str {
+    match f {
+        AuthFailure::Missing => "missing",
+        AuthFailure::Invalid => "invalid",
+        AuthFailure::Blocked { .. } => "blocked",
+    }
+}
+
+/// The client-facing answer to an authentication failure.
+pub fn refusal(f: AuthFailure) -> ApiError {
+    match f {
+        AuthFailure::Missing => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::Authentication,
+            "Missing API key: send it as `Authorization: Bearer <key>` (OpenAI clients), `x-api-key` (Anthropic clients) or `x-goog-api-key` / `?key=` (Gemini clients).",
+        )
+        .with_code("missing_api_key"),
+        AuthFailure::Invalid => {
+            ApiError::new(StatusCode::UNAUTHORIZED, ErrorKind::Authentication, "Invalid API key.")
+                .with_code("invalid_api_key")
+        }
+        AuthFailure::Blocked { retry_after_secs } => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::RateLimited,
+            "Too many failed authentication attempts. Please try again later.",
+        )
+        .with_code("auth_blocked")
+        .with_retry_after(retry_after_secs),
+    }
+}

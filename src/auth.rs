@@ -1,0 +1,342 @@
+//! Client authentication: turns what a request presents into a typed [`Principal`] or a typed
+//! [`AuthFailure`], before any handler runs.
+//!
+//! Today's credential kind is the static API key ([`api_keys`]); agent tokens, JWTs and virtual
+//! keys plug into [`Authenticator::authenticate`] as further kinds, behind the same lockout. The
+//! order of checks is fixed: a blocked client address is refused first (even with a valid
+//! credential), a request with no credential is refused without counting as a failed attempt,
+//! and only a wrong credential counts.
+
+pub mod api_keys;
+pub mod brute_force;
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http::HeaderMap;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use api_keys::ApiKeySet;
+use brute_force::{FailureOutcome, Limiter, LimiterPolicy};
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// Authentication is disabled (local development).
+    Anonymous,
+    /// A configured static API key, known by its name.
+    ApiKey {
+        /// The key's configured name (never its value).
+        name: Arc<str>,
+    },
+}
+
+impl Principal {
+    /// How the principal appears in logs: `key=ci-bot`, `anonymous`.
+    pub fn label(&self) -> Cow<'_, str> {
+        match self {
+            Principal::Anonymous => Cow::Borrowed("anonymous"),
+            Principal::ApiKey { name } => Cow::Owned(format!("key={name}")),
+        }
+    }
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No credential was presented (not counted as a failed attempt).
+    Missing,
+    /// The credential is not valid (counted).
+    Invalid,
+    /// The client address is locked out.
+    Blocked {
+        /// Seconds until the block ends.
+        retry_after_secs: u64,
+    },
+}
+
+/// Where a credential was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// `Authorization: Bearer …` (OpenAI clients).
+    Bearer,
+    /// `x-api-key` (Anthropic clients).
+    XApiKey,
+    /// `x-goog-api-key` (Gemini clients).
+    XGoogApiKey,
+    /// `?key=` (Gemini clients).
+    QueryKey,
+}
+
+/// A credential as presented, before any check.
+#[derive(Debug, Clone)]
+pub struct Presented {
+    /// The raw value; never logged.
+    pub value: crate::secret::Secret,
+    /// Where it came from.
+    pub source: CredentialSource,
+}
+
+/// Finds the credential: `Authorization: Bearer`, then `x-api-key`, then `x-goog-api-key`, then
+/// the `key` query parameter. Empty values count as absent.
+pub fn extract_credential(headers: &HeaderMap, query: Option<&str>) -> Option<Presented> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let bearer = header("authorization").and_then(|v| {
+        let (scheme, rest) = v.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| rest.trim())
+            .filter(|k| !k.is_empty())
+    });
+    let found = bearer
+        .map(|v| (v.to_owned(), CredentialSource::Bearer))
+        .or_else(|| header("x-api-key").map(|v| (v.to_owned(), CredentialSource::XApiKey)))
+        .or_else(|| header("x-goog-api-key").map(|v| (v.to_owned(), CredentialSource::XGoogApiKey)))
+        .or_else(|| {
+            form_urlencoded::parse(query?.as_bytes())
+                .find(|(k, v)| k == "key" && !v.trim().is_empty())
+                .map(|(_, v)| (v.trim().to_owned(), CredentialSource::QueryKey))
+        });
+    found.map(|(value, source)| Presented {
+        value: crate::secret::Secret::new(value),
+        source,
+    })
+}
+
+/// Paths that never need a credential.
+const BUILT_IN_BYPASS: &[&str] = &[
+    "/health",
+    "/internal/health",
+    "/docs",
+    "/docs/*",
+    "/openapi.json",
+    "/auth/*",
+    "/static/*",
+];
+
+/// The authentication state of the process.
+pub struct Authenticator {
+    disabled: bool,
+    keys: ApiKeySet,
+    limiter: Option<Arc<Limiter<IpAddr>>>,
+    bypass: Vec<String>,
+    clock: SharedClock,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("disabled", &self.disabled)
+            .field("keys", &self.keys.len())
+            .field("limiter", &self.limiter.is_some())
+            .finish()
+    }
+}
+
+impl Authenticator {
+    /// Builds the authenticator from a validated configuration.
+    pub fn from_config(config: &Config, clock: SharedClock) -> std::io::Result<Self> {
+        let bf = &config.auth.brute_force_protection;
+        let limiter = bf.enabled.then(|| {
+            let policy = LimiterPolicy {
+                max_failed_attempts: bf.max_failed_attempts,
+                ttl: std::time::Duration::from_secs(bf.ttl_seconds),
+                initial_block: std::time::Duration::from_secs(bf.initial_block_seconds),
+                block_multiplier: bf.block_multiplier,
+                max_block: std::time::Duration::from_secs(bf.max_block_seconds),
+            };
+            Arc::new(Limiter::new(policy, bf.max_tracked_ips))
+        });
+        let mut bypass: Vec<String> = BUILT_IN_BYPASS.iter().map(|s| (*s).to_owned()).collect();
+        bypass.extend(config.auth.bypass_paths.iter().cloned());
+        Ok(Self {
+            disabled: config.auth.disable_auth,
+            keys: ApiKeySet::from_config(&config.auth.api_keys)?,
+            limiter,
+            bypass,
+            clock,
+        })
+    }
+
+    /// True when authentication is turned off.
+    pub fn is_disabled(&self) -> bool {
+        self.disabled
+    }
+
+    /// The per-address lockout, shared with other features that guard a secret.
+    pub fn limiter(&self) -> Option<&Arc<Limiter<IpAddr>>> {
+        self.limiter.as_ref()
+    }
+
+    /// True when `path` needs no credential.
+    pub fn is_bypassed(&self, path: &str) -> bool {
+        self.bypass.iter().any(|b| match b.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix),
+            None => path == b,
+        })
+    }
+
+    /// Decides who is calling from `ip` with `presented`.
+    pub fn authenticate(
+        &self,
+        ip: IpAddr,
+        presented: Option<&Presented>,
+    ) -> Result<Principal, AuthFailure> {
+        let now = self.clock.now_millis();
+        if let Some(secs) = self.limiter.as_ref().and_then(|l| l.blocked(&ip, now)) {
+            return Err(AuthFailure::Blocked {
+                retry_after_secs: secs,
+            });
+        }
+        if self.disabled {
+            return Ok(Principal::Anonymous);
+        }
+        let Some(presented) = presented else {
+            return Err(AuthFailure::Missing);
+        };
+        if let Some(name) = self.keys.find(presented.value.expose()) {
+            if let Some(l) = &self.limiter {
+                l.record_success(&ip);
+            }
+            return Ok(Principal::ApiKey { name: name.clone() });
+        }
+        if let Some(l) = &self.limiter
+            && let FailureOutcome::Blocked { retry_after_secs } = l.record_failure(&ip, now)
+        {
+            tracing::warn!(client_ip = %ip, retry_after_secs, "too many failed authentication attempts: client address blocked");
+        }
+        Err(AuthFailure::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::config::ApiKeyConfig;
+    use crate::secret::Secret;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn auth(clock: &ManualClock) -> Authenticator {
+        let mut c = Config::default();
+        c.auth.api_keys = vec![ApiKeyConfig::Named {
+            name: Some("ci-bot".into()),
+            key: Some(Secret::new("good-key-0123456789")),
+            key_env: None,
+        }];
+        Authenticator::from_config(&c, Arc::new(clock.clone())).unwrap()
+    }
+
+    fn presented(v: &str) -> Option<Presented> {
+        Some(Presented {
+            value: Secret::new(v),
+            source: CredentialSource::Bearer,
+        })
+    }
+
+    #[test]
+    fn credentials_are_found_in_every_place_clients_put_them() {
+        let mut h = HeaderMap::new();
+        assert!(extract_credential(&h, None).is_none());
+        assert_eq!(
+            extract_credential(&h, Some("alt=sse&key=q%2Bk"))
+                .unwrap()
+                .value
+                .expose(),
+            "q+k"
+        );
+        h.insert("x-goog-api-key", "g".parse().unwrap());
+        assert_eq!(
+            extract_credential(&h, Some("key=q")).unwrap().source,
+            CredentialSource::XGoogApiKey
+        );
+        h.insert("x-api-key", "a".parse().unwrap());
+        assert_eq!(
+            extract_credential(&h, None).unwrap().source,
+            CredentialSource::XApiKey
+        );
+        h.insert("authorization", "Basic dXNlcg==".parse().unwrap());
+        assert_eq!(
+            extract_credential(&h, None).unwrap().source,
+            CredentialSource::XApiKey,
+            "only Bearer is a key"
+        );
+        h.insert("authorization", "bearer  b ".parse().unwrap());
+        let p = extract_credential(&h, None).unwrap();
+        assert_eq!(
+            (p.value.expose(), p.source),
+            ("b", CredentialSource::Bearer)
+        );
+    }
+
+    #[test]
+    fn the_order_of_checks() {
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000_000));
+        let a = auth(&clock);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(
+            a.authenticate(ip, presented("good-key-0123456789").as_ref()),
+            Ok(Principal::ApiKey {
+                name: "ci-bot".into()
+            })
+        );
+        // Missing credentials never count.
+        for _ in 0..20 {
+            assert_eq!(a.authenticate(ip, None), Err(AuthFailure::Missing));
+        }
+        for _ in 0..5 {
+            assert_eq!(
+                a.authenticate(ip, presented("wrong").as_ref()),
+                Err(AuthFailure::Invalid)
+            );
+        }
+        // Blocked: even the right key is refused.
+        assert_eq!(
+            a.authenticate(ip, presented("good-key-0123456789").as_ref()),
+            Err(AuthFailure::Blocked {
+                retry_after_secs: 30
+            })
+        );
+        clock.advance(Duration::from_secs(30));
+        assert!(
+            a.authenticate(ip, presented("good-key-0123456789").as_ref())
+                .is_ok(),
+            "success clears the record"
+        );
+        assert_eq!(
+            a.authenticate(ip, presented("wrong").as_ref()),
+            Err(AuthFailure::Invalid)
+        );
+    }
+
+    #[test]
+    fn bypass_list() {
+        let clock = ManualClock::new(UNIX_EPOCH);
+        let a = auth(&clock);
+        for p in [
+            "/health",
+            "/internal/health",
+            "/auth/login",
+            "/static/app.js",
+            "/openapi.json",
+        ] {
+            assert!(a.is_bypassed(p), "{p}");
+        }
+        for p in [
+            "/v1/chat/completions",
+            "/healthz",
+            "/health/x",
+            "/v1/models",
+        ] {
+            assert!(!a.is_bypassed(p), "{p}");
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! Client authentication end to end: every header form, 401 and 429 in each protocol's shape,
+//! the lockout and its escalation on a test clock, no-credential requests not counted, trusted
+//! proxies, the bypass list.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use portcullis::clock::ManualClock;
+use portcullis::config::{ApiKeyConfig, Config};
+use portcullis::secret::Secret;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+const KEY: &str = "pcl-test-key-0123456789abcdef";
+
+fn with_key(mut config: Config) -> Config {
+    config.auth.disable_auth = false;
+    config.auth.api_keys = vec![ApiKeyConfig::Named {
+        name: Some("tester".into()),
+        key: Some(Secret::new(KEY)),
+        key_env: None,
+    }];
+    config
+}
+
+async fn setup() -> (Mock, Gateway, ManualClock) {
+    let mock = start_mock().await;
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let gw = start_gateway_with_clock(with_key(config_for(&mock)), clock.clone()).await;
+    (mock, gw, clock)
+}
+
+fn anthropic_req() -> Value {
+    json!({"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+fn gemini_req() -> Value {
+    json!({"contents": [{"parts": [{"text": "hi"}]}]})
+}
+
+/// Sends one chat completion with the given header (or none).
+async fn chat_with(
+    gw: &Gateway,
+    header: Option<(&str, &str)>,
+    xff: Option<&str>,
+) -> reqwest::Response {
+    let mut req = client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&chat("mock-gpt", false));
+    if let Some((k, v)) = header {
+        req = req.header(k, v);
+    }
+    if let Some(x) = xff {
+        req = req.header("x-forwarded-for", x);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn each_place_a_client_puts_its_key_is_accepted() {
+    let (mock, gw, _) = setup().await;
+    let bearer = format!("Bearer {KEY}");
+    assert_eq!(
+        chat_with(&gw, Some(("authorization", &bearer)), None)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        chat_with(&gw, Some(("x-api-key", KEY)), None)
+            .await
+            .status(),
+        200
+    );
+    let resp = client()
+        .post(format!("{}/v1/messages", gw.url))
+        .header("x-api-key", KEY)
+        .json(&anthropic_req())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = client()
+        .post(format!(
+            "{}/v1beta/models/mock-gemini:generateContent",
+            gw.url
+        ))
+        .header("x-goog-api-key", KEY)
+        .json(&gemini_req())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = client()
+        .post(format!(
+            "{}/v1beta/models/mock-gemini:streamGenerateContent?alt=sse&key={KEY}",
+            gw.url
+        ))
+        .json(&gemini_req())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = mock.stats.last_request().unwrap();
+    assert_eq!(
+        seen.query.as_deref(),
+        Some("alt=sse"),
+        "the client's key is not forwarded"
+    );
+    assert_eq!(seen.header("x-goog-api-key"), Some(GEMINI_KEY));
+}
+
+#[tokio::test]
+async fn missing_and_wrong_keys_get_401_in_each_protocol() {
+    let (mock, gw, _) = setup().await;
+    let resp = chat_with(&gw, None, None).await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    let v: Value = resp.json().await.unwrap();
+    assert!(openai_error(&v).contains("Missing API key"));
+    assert_eq!(v["error"]["type"], "authentication_error");
+
+    let resp = chat_with(&gw, Some(("authorization", "Bearer nope")), None).await;
+    assert_eq!(resp.status(), 401);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(openai_error(&v), "Invalid API key.");
+    assert_eq!(v["error"]["code"], "invalid_api_key");
+
+    let resp = client()
+        .post(format!("{}/v1/messages", gw.url))
+        .header("x-api-key", "nope")
+        .json(&anthropic_req())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(resp.headers().get("www-authenticate").is_none());
+    let v: Value = resp.json().await.unwrap();
+    anthropic_error(&v);
+    assert_eq!(v["error"]["type"], "authentication_error");
+
+    let resp = client()
+        .post(format!(
+            "{}/v1beta/models/m:generateContent?key=nope",
+            gw.url
+        ))
+        .json(&gemini_req())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let v: Value = resp.json().await.unwrap();
+    google_error(&v);
+    assert_eq!(v["error"]["status"], "UNAUTHENTICATED");
+
+    // Unknown routes are not revealed without a key either.
+    let resp = client()
+        .get(format!("{}/v1/secret-admin", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        mock.stats.requests(),
+        0,
+        "nothing unauthenticated went upstream"
+    );
+}
+
+#[tokio::test]
+async fn the_lockout_blocks_escalates_and_clears() {
+    let (_mock, gw, clock) = setup().await;
+    let good = format!("Bearer {KEY}");
+    for _ in 0..4 {
+        assert_eq!(
+            chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
+                .await
+                .status(),
+            401
+        );
+    }
+    // The 5th failure is still a 401, and starts a 30 s block.
+    assert_eq!(
+        chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
+            .await
+            .status(),
+        401
+    );
+    let resp = chat_with(&gw, Some(("authorization", &good)), None).await;
+    assert_eq!(resp.status(), 429, "blocked even with the right key");
+    assert_eq!(resp.headers()["retry-after"], "30");
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"error": {"message": "Too many failed authentication attempts. Please try again later.",
+            "type": "rate_limit_exceeded", "param": null, "code": "auth_blocked", "retry_after": 30}})
+    );
+    // Other protocols get their own 429 shape.
+    let resp = client()
+        .post(format!("{}/v1/messages", gw.url))
+        .header("x-api-key", KEY)
+        .json(&anthropic_req())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert_eq!(
+        anthropic_error(&resp.json().await.unwrap()),
+        "Too many failed authentication attempts. Please try again later."
+    );
+
+    // Each failure after a block doubles the next one.
+    let mut block = 30;
+    for want in [60, 120, 240] {
+        clock.advance(Duration::from_secs(block));
+        block = want;
+        assert_eq!(
+            chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
+                .await
+                .status(),
+            401
+        );
+        let resp = chat_with(&gw, Some(("authorization", &good)), None).await;
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers()["retry-after"], want.to_string());
+    }
+    clock.advance(Duration::from_secs(240));
+    // A success clears the record: four more failures do not block.
+    assert_eq!(
+        chat_with(&gw, Some(("authorization", &good)), None)
+            .await
+            .status(),
+        200
+    );
+    for _ in 0..4 {
+        assert_eq!(
+            chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
+                .await
+                .status(),
+            401
+        );
+    }
+    assert_eq!(
+        chat_with(&gw, Some(("authorization", &good)), None)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn requests_without_a_credential_never_count() {
+    let (_mock, gw, _) = setup().await;
+    for _ in 0..30 {
+        assert_eq!(chat_with(&gw, None, None).await.status(), 401);
+    }
+    let good = format!("Bearer {KEY}");
+    assert_eq!(
+        chat_with(&gw, Some(("authorization", &good)), None)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_is_ignored_from_untrusted_peers_and_used_behind_trusted_ones() {
+    // Untrusted peer: rotating X-Forwarded-For does not escape the lockout.
+    let (_mock, gw, _) = setup().await;
+    for i in 0..5 {
+        let xff = format!("198.51.100.{i}");
+        chat_with(&gw, Some(("authorization", "Bearer wrong")), Some(&xff)).await;
+    }
+    let good = format!("Bearer {KEY}");
+    assert_eq!(
+        chat_with(&gw, Some(("authorization", &good)), Some("203.0.113.1"))
+            .await
+            .status(),
+        429
+    );
+
+    // Behind a trusted proxy (the test client on 127.0.0.1), each forwarded address is its own client.
+    let mock = start_mock().await;
+    let mut config = with_key(config_for(&mock));
+    config.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+    let gw = start_gateway(config).await;
+    for _ in 0..5 {
+        chat_with(
+            &gw,
+            Some(("authorization", "Bearer wrong")),
+            Some("198.51.100.7"),
+        )
+        .await;
+    }
+    assert_eq!(
+        chat_with(&gw, Some(("authorization", &good)), Some("198.51.100.7"))
+            .await
+            .status(),
+        429
+    );
+    // A client-supplied entry left of the real one does not help the blocked client.
+    assert_eq!(
+        chat_with(
+            &gw,
+            Some(("authorization", &good)),
+            Some("1.2.3.4, 198.51.100.7")
+        )
+        .await
+        .status(),
+        429
+    );
+    assert_eq!(
+        chat_with(&gw, Some(("authorization", &good)), Some("198.51.100.8"))
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn health_and_configured_paths_bypass_authentication() {
+    let mock = start_mock().await;
+    let mut config = with_key(config_for(&mock));
+    config.auth.bypass_paths = vec!["/v1/models".into()];
+    let gw = start_gateway(config).await;
+    for path in ["/health", "/internal/health", "/v1/models"] {
+        let resp = client()
+            .get(format!("{}{path}", gw.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+    }
+    let v: Value = client()
+        .get(format!("{}/internal/health", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["auth"], "enabled");
+    assert_eq!(chat_with(&gw, None, None).await.status(), 401);
+}
+
+#[tokio::test]
+async fn brute_force_protection_can_be_turned_off() {
+    let mock = start_mock().await;
+    let mut config = with_key(config_for(&mock));
+    config.auth.brute_force_protection.enabled = false;
+    let gw = start_gateway(config).await;
+    for _ in 0..10 {
+        assert_eq!(
+            chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
+                .await
+                .status(),
+            401
+        );
+    }
+    let good = format!("Bearer {KEY}");
+    assert_eq!(
+        chat_with(&gw, Some(("authorization", &good)), None)
+            .await
+            .status(),
+        200
+    );
+}
