@@ -5,6 +5,7 @@
 pub mod access_log;
 mod anthropic;
 pub mod auth_layer;
+mod context;
 pub mod error;
 mod gemini;
 mod health;
@@ -20,11 +21,11 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
+use crate::capture::Direction;
 use crate::protocol::{Operation, Protocol};
 use crate::state::AppState;
 use crate::upstream::Endpoint;
 use crate::wire::errors::ErrorKind;
-use access_log::RequestLog;
 use error::{ApiError, Failure};
 
 /// All client-facing routes (without the transport-level layers `server` adds).
@@ -85,7 +86,7 @@ fn body_error(protocol: Protocol, rejection: BytesRejection) -> Failure {
 /// The shared handler for every JSON model operation whose model is named in the body.
 async fn body_model_call(
     state: &AppState,
-    log: &RequestLog,
+    ctx: &context::Ctx,
     op: Operation,
     headers: &HeaderMap,
     query: Option<String>,
@@ -94,6 +95,15 @@ async fn body_model_call(
     let protocol = op.protocol();
     let fail = |e: ApiError| Failure(protocol, e);
     let body = body.map_err(|r| body_error(protocol, r))?;
+    if let Some(c) = &ctx.capture {
+        c.record(
+            Direction::InboundRequest,
+            Some(&ctx.target),
+            None,
+            Some(headers),
+            body.clone(),
+        );
+    }
     let probe = proxy::probe(&body).map_err(fail)?;
     let requested = probe.model.as_deref().unwrap_or("");
     let route = state
@@ -117,7 +127,7 @@ async fn body_model_call(
         headers,
         body: Some(body),
         stream,
-        log,
+        ctx,
     }
     .run()
     .await

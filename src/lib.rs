@@ -10,6 +10,7 @@
 //! - [`upstream`]: backends, their connection pools, routing of model names, sending a request.
 //! - [`auth`]: who is calling — credentials to a typed `Principal`, static API keys, the
 //!   brute-force limiter.
+//! - [`capture`]: the wire capture — JSONL records written off the request path, masked, rotated.
 //! - [`state`]: the cheap-to-clone `AppState` handlers share.
 //! - [`api`]: the inbound HTTP edge — routes, handlers, the passthrough pipeline, error responses,
 //!   the access log.
@@ -19,6 +20,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod capture;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -100,7 +100,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         backends = %backends.join(","),
         "portcullis listening"
     );
-    server::run(listener, state, server::shutdown_signal()).await?;
+    server::run(listener, state.clone(), server::shutdown_signal()).await?;
+    state.capture().flush();
     Ok(())
 }
 

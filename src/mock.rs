@@ -251,7 +251,14 @@ impl MockReq {
             let retry = d
                 .retry_after
                 .or((status == StatusCode::TOO_MANY_REQUESTS).then_some(1));
-            let msg = format!("mock: simulated HTTP {} error", status.as_u16());
+            let mut msg = format!("mock: simulated HTTP {} error", status.as_u16());
+            if d.echo_credential {
+                for h in ["authorization", "x-api-key", "x-goog-api-key"] {
+                    if let Some(v) = self.headers.get(h).and_then(|v| v.to_str().ok()) {
+                        msg.push_str(&format!("; received {h}: {v}"));
+                    }
+                }
+            }
             return Err(error_response(proto, status, &msg, retry));
         }
         Ok(d)

@@ -2,12 +2,16 @@
 //! routing, the clock. Built once at startup from a validated [`Config`].
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::auth::Authenticator;
+use crate::capture::{CaptureSettings, CaptureSink};
 use crate::clock::{SharedClock, SystemClock};
+use crate::config::ApiKeyConfig;
 use crate::config::{AccessMode, Config};
 use crate::net::IpNet;
+use crate::secret::Secret;
 use crate::upstream::routing::ModelRouter;
 use crate::upstream::{Backends, UpstreamError, is_oauth_connector};
 
@@ -31,6 +35,9 @@ struct Inner {
     router: ModelRouter,
     auth: Authenticator,
     trusted_proxies: Vec<IpNet>,
+    capture: CaptureSink,
+    request_ids: AtomicU64,
+    request_id_prefix: u32,
     clock: SharedClock,
     started: Instant,
 }
@@ -65,14 +72,50 @@ impl AppState {
             .iter()
             .filter_map(|c| c.parse().ok())
             .collect();
+        let capture = match &config.logging.capture_file {
+            Some(path) => {
+                let mut secrets: Vec<Secret> = config
+                    .auth
+                    .api_keys
+                    .iter()
+                    .filter_map(|k| match k {
+                        ApiKeyConfig::Plain(s) => Some(s.clone()),
+                        ApiKeyConfig::Named { key, .. } => key.clone(),
+                    })
+                    .collect();
+                secrets.extend(router.backends().iter().filter_map(|b| b.secret().cloned()));
+                let settings = CaptureSettings {
+                    path: path.clone(),
+                    max_bytes: config.logging.capture_max_bytes,
+                    max_files: config.logging.capture_max_files,
+                };
+                CaptureSink::start(settings, secrets, clock.clone())?
+            }
+            None => CaptureSink::disabled(),
+        };
+        let prefix = crate::secret::random_bytes::<4>()?;
         Ok(Self(Arc::new(Inner {
             config,
             router,
             auth,
             trusted_proxies,
+            capture,
+            request_ids: AtomicU64::new(0),
+            request_id_prefix: u32::from_le_bytes(prefix),
             clock,
             started: Instant::now(),
         })))
+    }
+
+    /// The wire capture (disabled unless configured).
+    pub fn capture(&self) -> &CaptureSink {
+        &self.0.capture
+    }
+
+    /// A new request id: a random per-process prefix and a counter, as 16 hex digits.
+    pub fn next_request_id(&self) -> String {
+        let n = self.0.request_ids.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}{:08x}", self.0.request_id_prefix, n as u32)
     }
 
     /// Client authentication.

@@ -102,6 +102,7 @@ pub struct Backend {
     pub kind: BackendKind,
     base_url: String,
     api_key: Option<Secret>,
+    key_name: Option<Arc<str>>,
     extra_headers: HeaderMap,
     client: reqwest::Client,
     /// Idle-read timeout (also applied per body chunk by the client).
@@ -172,6 +173,11 @@ impl Backend {
             kind: cfg.kind,
             base_url,
             api_key: cfg.api_key.clone().filter(|k| !k.is_empty()),
+            key_name: match (&cfg.api_key_env, &cfg.api_key) {
+                (Some(var), _) => Some(Arc::from(var.as_str())),
+                (None, Some(_)) => Some(Arc::from(format!("backends.{name}.api_key"))),
+                (None, None) => None,
+            },
             extra_headers,
             client,
             read_idle: cfg.timeouts.read_idle.0,
@@ -193,6 +199,11 @@ impl Backend {
             }
             _ => text.to_owned(),
         }
+    }
+
+    /// The backend's key, for masking it wherever it might be echoed.
+    pub fn secret(&self) -> Option<&Secret> {
+        self.api_key.as_ref()
     }
 
     /// True when a key is configured.
@@ -231,20 +242,15 @@ impl Backend {
         url
     }
 
-    /// Sends one request. `client_headers` are filtered (no client credential ever leaves);
-    /// `query` must already be free of credentials (see [`strip_credential_params`]).
-    pub async fn send(
+    /// The URL and headers of one request: `client_headers` filtered (no client credential ever
+    /// leaves), the backend's extra headers and credential added. `query` must already be free of
+    /// credentials (see [`strip_credential_params`]).
+    pub fn prepare(
         &self,
         endpoint: Endpoint<'_>,
         query: Option<&str>,
         client_headers: &HeaderMap,
-        body: Option<Bytes>,
-    ) -> Result<reqwest::Response, UpstreamError> {
-        let method = if body.is_some() {
-            Method::POST
-        } else {
-            Method::GET
-        };
+    ) -> (String, HeaderMap) {
         let mut headers = HeaderMap::with_capacity(client_headers.len() + 4);
         for (name, value) in client_headers {
             if !DROPPED_REQUEST_HEADERS.contains(&name.as_str())
@@ -257,16 +263,40 @@ impl Backend {
             headers.insert(name.clone(), value.clone());
         }
         self.set_credential(&mut headers);
+        (self.url(endpoint, query), headers)
+    }
+
+    /// Sends one request (see [`Backend::prepare`]).
+    pub async fn send(
+        &self,
+        endpoint: Endpoint<'_>,
+        query: Option<&str>,
+        client_headers: &HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let (url, headers) = self.prepare(endpoint, query, client_headers);
+        self.send_prepared(url, headers, body).await
+    }
+
+    /// Sends a request built by [`Backend::prepare`].
+    pub async fn send_prepared(
+        &self,
+        url: String,
+        mut headers: HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let method = if body.is_some() {
+            Method::POST
+        } else {
+            Method::GET
+        };
         if body.is_some() && !headers.contains_key(http::header::CONTENT_TYPE) {
             headers.insert(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
         }
-        let mut request = self
-            .client
-            .request(method, self.url(endpoint, query))
-            .headers(headers);
+        let mut request = self.client.request(method, url).headers(headers);
         if let Some(b) = body {
             request = request.body(b);
         }
@@ -286,6 +316,12 @@ impl Backend {
                 Err(UpstreamError::from_reqwest(&self.name, e))
             }
         }
+    }
+
+    /// Where the backend's key comes from, for logs and capture (`OPENAI_API_KEY`, never the
+    /// value).
+    pub fn key_name(&self) -> Option<Arc<str>> {
+        self.key_name.clone()
     }
 
     fn set_credential(&self, headers: &mut HeaderMap) {

@@ -39,6 +39,24 @@ pub struct RequestRecord {
     pub auth_failure: Option<&'static str>,
 }
 
+/// Identity of a request for capture records: its id and `ip (user-agent)`.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    /// Unique within the process run.
+    pub id: Arc<str>,
+    /// `ip (user-agent)`.
+    pub source: Arc<str>,
+}
+
+impl Default for RequestMeta {
+    fn default() -> Self {
+        Self {
+            id: Arc::from("-"),
+            source: Arc::from("-"),
+        }
+    }
+}
+
 /// The client address of the request (the peer, or from `X-Forwarded-For` behind a trusted
 /// proxy), computed once by the access-log layer.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +76,7 @@ impl RequestLog {
 }
 
 struct Entry {
+    request_id: String,
     method: http::Method,
     path: String,
     status: u16,
@@ -74,6 +93,7 @@ impl Entry {
         let Ok(rec) = self.log.0.lock() else { return };
         tracing::info!(
             target: "portcullis::access",
+            request_id = %self.request_id,
             method = %self.method,
             path = %self.path,
             status = self.status,
@@ -111,14 +131,27 @@ pub async fn access_log(State(state): State<AppState>, mut req: Request, next: N
     if let Some(ip) = client_ip {
         req.extensions_mut().insert(ClientIp(ip));
     }
+    let request_id = state.next_request_id();
     let user_agent = req
         .headers()
         .get(http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(200).collect());
+    if state.capture().is_enabled() {
+        let source = format!(
+            "{} ({})",
+            client_ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
+            user_agent.as_deref().unwrap_or("-")
+        );
+        req.extensions_mut().insert(RequestMeta {
+            id: Arc::from(request_id.as_str()),
+            source: Arc::from(source),
+        });
+    }
     let resp = next.run(req).await;
     let ttfb_ms = started.elapsed().as_secs_f64() * 1000.0;
     let entry = Entry {
+        request_id,
         method,
         path,
         status: resp.status().as_u16(),

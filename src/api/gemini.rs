@@ -3,30 +3,26 @@
 //! is in the path, so routing never rewrites the body; the `key=` query parameter (the Gemini
 //! client's credential) is never forwarded.
 
-use axum::Extension;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery};
 use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderMap;
 
-use super::access_log::RequestLog;
+use super::context::Ctx;
 use super::error::{ApiError, Failure};
 use super::{St, body_error, models, proxy, respond};
+use crate::capture::Direction;
 use crate::protocol::{Operation, Protocol};
 use crate::upstream::{Endpoint, strip_credential_params};
 
-pub(super) async fn list_models(
-    state: St,
-    Extension(log): Extension<RequestLog>,
-    headers: HeaderMap,
-) -> Response {
-    models::list(&state, &log, Protocol::Gemini, &headers).await
+pub(super) async fn list_models(state: St, ctx: Ctx, headers: HeaderMap) -> Response {
+    models::list(&state, &ctx, Protocol::Gemini, &headers).await
 }
 
 pub(super) async fn get_model(
     state: St,
-    Extension(log): Extension<RequestLog>,
+    ctx: Ctx,
     Path(target): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -44,7 +40,7 @@ pub(super) async fn get_model(
             headers: &headers,
             body: None,
             stream: false,
-            log: &log,
+            ctx: &ctx,
         }
         .run()
         .await
@@ -55,7 +51,7 @@ pub(super) async fn get_model(
 
 pub(super) async fn model_action(
     state: St,
-    Extension(log): Extension<RequestLog>,
+    ctx: Ctx,
     Path(target): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -79,6 +75,15 @@ pub(super) async fn model_action(
             }
         };
         let body = body.map_err(|r| body_error(Protocol::Gemini, r))?;
+        if let Some(c) = &ctx.capture {
+            c.record(
+                Direction::InboundRequest,
+                Some(&ctx.target),
+                None,
+                Some(&headers),
+                body.clone(),
+            );
+        }
         proxy::probe(&body).map_err(fail)?;
         let route = state
             .router()
@@ -93,7 +98,7 @@ pub(super) async fn model_action(
             headers: &headers,
             body: Some(body),
             stream: op == Operation::StreamGenerateContent,
-            log: &log,
+            ctx: &ctx,
         }
         .run()
         .await

@@ -4,12 +4,11 @@
 //! as `backend:model`, then the aliases. A backend that cannot list is logged and left out; if
 //! none can, the client gets 502.
 
-use axum::Extension;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 
 use super::St;
-use super::access_log::RequestLog;
+use super::context::Ctx;
 use super::error::ApiError;
 use crate::protocol::Protocol;
 use crate::state::AppState;
@@ -17,22 +16,18 @@ use crate::upstream::Endpoint;
 use crate::wire::errors::ErrorKind;
 use crate::wire::models::{ModelEntry, parse_model_list, render_model_list};
 
-pub(super) async fn list_v1(
-    state: St,
-    Extension(log): Extension<RequestLog>,
-    headers: HeaderMap,
-) -> Response {
+pub(super) async fn list_v1(state: St, ctx: Ctx, headers: HeaderMap) -> Response {
     let protocol = if headers.contains_key("anthropic-version") {
         Protocol::Anthropic
     } else {
         Protocol::OpenAi
     };
-    list(&state, &log, protocol, &headers).await
+    list(&state, &ctx, protocol, &headers).await
 }
 
 pub(super) async fn list(
     state: &AppState,
-    log: &RequestLog,
+    ctx: &Ctx,
     protocol: Protocol,
     headers: &HeaderMap,
 ) -> Response {
@@ -100,7 +95,8 @@ pub(super) async fn list(
         .collect();
     aliases.sort();
     entries.extend(aliases.into_iter().map(|id| ModelEntry { id, raw: None }));
-    log.update(|r| r.backend = default.map(|d| d.name.clone()));
+    ctx.log
+        .update(|r| r.backend = default.map(|d| d.name.clone()));
     let created = state.clock().now_millis() / 1000;
     axum::Json(render_model_list(protocol, &entries, created)).into_response()
 }

@@ -1,20 +1,19 @@
 //! OpenAI routes: `/v1/chat/completions`, `/v1/responses`, `/v1/embeddings` (the model list is in
 //! `models`).
 
-use axum::Extension;
 use axum::extract::RawQuery;
 use axum::extract::rejection::BytesRejection;
 use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderMap;
 
-use super::access_log::RequestLog;
+use super::context::Ctx;
 use super::{St, body_model_call, respond};
 use crate::protocol::Operation;
 
 pub(super) async fn chat_completions(
     state: St,
-    Extension(log): Extension<RequestLog>,
+    ctx: Ctx,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -22,7 +21,7 @@ pub(super) async fn chat_completions(
     respond(
         body_model_call(
             &state,
-            &log,
+            &ctx,
             Operation::ChatCompletions,
             &headers,
             query,
@@ -34,20 +33,20 @@ pub(super) async fn chat_completions(
 
 pub(super) async fn responses(
     state: St,
-    Extension(log): Extension<RequestLog>,
+    ctx: Ctx,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    respond(body_model_call(&state, &log, Operation::Responses, &headers, query, body).await)
+    respond(body_model_call(&state, &ctx, Operation::Responses, &headers, query, body).await)
 }
 
 pub(super) async fn embeddings(
     state: St,
-    Extension(log): Extension<RequestLog>,
+    ctx: Ctx,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    respond(body_model_call(&state, &log, Operation::Embeddings, &headers, query, body).await)
+    respond(body_model_call(&state, &ctx, Operation::Embeddings, &headers, query, body).await)
 }

@@ -19,7 +19,9 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 
 use super::access_log::RequestLog;
+use super::context::Ctx;
 use super::error::ApiError;
+use crate::capture::{CaptureScope, Direction};
 use crate::protocol::Protocol;
 use crate::upstream::routing::Route;
 use crate::upstream::{Backend, Endpoint, UpstreamError};
@@ -78,29 +80,42 @@ pub(crate) struct Forward<'a> {
     pub(crate) body: Option<Bytes>,
     /// The client asked for a stream.
     pub(crate) stream: bool,
-    pub(crate) log: &'a RequestLog,
+    pub(crate) ctx: &'a Ctx,
 }
 
 impl Forward<'_> {
     /// Sends the request and relays the answer.
     pub(crate) async fn run(self) -> Result<Response, ApiError> {
         let backend = &self.route.backend;
-        self.log.update(|r| {
+        let log = &self.ctx.log;
+        log.update(|r| {
             r.backend = Some(backend.name.clone());
             r.model = Some(self.route.model.clone());
         });
+        let mut capture = self.ctx.capture.clone();
+        let (url, headers) = backend.prepare(self.endpoint, self.query, self.headers);
+        if let Some(c) = &mut capture {
+            c.set_route(backend.name.clone(), &self.route.model, backend.key_name());
+            let payload = self.body.clone().unwrap_or_default();
+            c.record(
+                Direction::OutboundRequest,
+                Some(&url),
+                None,
+                Some(&headers),
+                payload,
+            );
+        }
         let upstream = backend
-            .send(self.endpoint, self.query, self.headers, self.body)
+            .send_prepared(url, headers, self.body)
             .await
             .map_err(|e| {
                 tracing::warn!(backend = %backend.name, error = %e, "upstream request failed");
                 ApiError::from(&e)
             })?;
         let status = upstream.status();
-        self.log
-            .update(|r| r.upstream_status = Some(status.as_u16()));
+        log.update(|r| r.upstream_status = Some(status.as_u16()));
         if !status.is_success() {
-            return Err(read_upstream_failure(backend, self.protocol, upstream).await);
+            return Err(read_upstream_failure(backend, upstream, capture.as_ref()).await);
         }
         let headers = relay_headers(upstream.headers());
         let is_sse = upstream
@@ -109,11 +124,21 @@ impl Forward<'_> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("text/event-stream"));
         if self.stream || is_sse {
+            if let Some(c) = &capture {
+                c.record(
+                    Direction::StreamStart,
+                    None,
+                    Some(status.as_u16()),
+                    Some(upstream.headers()),
+                    Bytes::new(),
+                );
+            }
             let tap = StreamTap {
                 inner: Box::pin(upstream.bytes_stream()),
                 scanner: is_sse.then(DataLineScanner::default),
                 usage: Usage::default(),
-                log: self.log.clone(),
+                log: log.clone(),
+                capture,
                 protocol: self.protocol,
                 backend: backend.name.clone(),
                 finished: false,
@@ -131,9 +156,19 @@ impl Forward<'_> {
             }
             return Ok(resp);
         }
+        let upstream_headers = capture.as_ref().map(|_| upstream.headers().clone());
         let body = read_limited(backend, upstream, MAX_UPSTREAM_BODY).await?;
+        if let Some(c) = &capture {
+            c.record(
+                Direction::InboundResponse,
+                None,
+                Some(status.as_u16()),
+                upstream_headers.as_ref(),
+                body.clone(),
+            );
+        }
         if let Some(u) = parse_usage(&body) {
-            self.log.update(|r| r.usage = u);
+            log.update(|r| r.usage = u);
         }
         let mut resp = Response::new(Body::from(body));
         *resp.status_mut() = status;
@@ -209,10 +244,11 @@ async fn read_limited(
 /// Turns an upstream error status into the client's error, per the module's rules.
 async fn read_upstream_failure(
     backend: &Backend,
-    protocol: Protocol,
     upstream: reqwest::Response,
+    capture: Option<&CaptureScope>,
 ) -> ApiError {
     let status = upstream.status();
+    let upstream_headers = capture.map(|_| upstream.headers().clone());
     let retry_after = upstream
         .headers()
         .get(http::header::RETRY_AFTER)
@@ -221,6 +257,15 @@ async fn read_upstream_failure(
     let body = read_limited(backend, upstream, MAX_ERROR_BODY)
         .await
         .unwrap_or_default();
+    if let Some(c) = capture {
+        c.record(
+            Direction::InboundResponse,
+            None,
+            Some(status.as_u16()),
+            upstream_headers.as_ref(),
+            body.clone(),
+        );
+    }
     let message = upstream_error_message(&body).map(|m| backend.redact(&m));
     tracing::warn!(
         backend = %backend.name,
@@ -285,7 +330,6 @@ async fn read_upstream_failure(
     } else if code == 429 {
         err = err.with_retry_after(1);
     }
-    let _ = protocol;
     err
 }
 
@@ -303,6 +347,7 @@ struct StreamTap {
     scanner: Option<DataLineScanner>,
     usage: Usage,
     log: RequestLog,
+    capture: Option<CaptureScope>,
     protocol: Protocol,
     backend: std::sync::Arc<str>,
     finished: bool,
@@ -319,6 +364,9 @@ impl Stream for StreamTap {
         match this.inner.as_mut().poll_next(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(c) = &this.capture {
+                    c.record(Direction::StreamChunk, None, None, None, chunk.clone());
+                }
                 if let Some(scanner) = &mut this.scanner {
                     let mut found = None;
                     scanner.feed(&chunk, |data| {
@@ -361,6 +409,7 @@ impl Stream for StreamTap {
                 };
                 tracing::warn!(backend = %this.backend, error = %e, "upstream stream failed");
                 this.log.update(|r| r.stream_error = Some(note));
+                this.end_capture(note);
                 Poll::Ready(Some(Ok(stream_error_event(
                     this.protocol,
                     kind,
@@ -370,9 +419,30 @@ impl Stream for StreamTap {
             }
             Poll::Ready(None) => {
                 this.finished = true;
+                this.end_capture("completed");
                 Poll::Ready(None)
             }
         }
+    }
+}
+
+impl StreamTap {
+    fn end_capture(&mut self, how: &'static str) {
+        if let Some(c) = self.capture.take() {
+            c.record(
+                Direction::StreamEnd,
+                None,
+                None,
+                None,
+                Bytes::from_static(how.as_bytes()),
+            );
+        }
+    }
+}
+
+impl Drop for StreamTap {
+    fn drop(&mut self) {
+        self.end_capture("client_disconnected");
     }
 }
 

@@ -2,7 +2,7 @@
 //! `key=value` directives that script the mock's behaviour.
 //!
 //! Known keys: `status`, `retry_after`, `header_delay_ms`, `chunks`,
-//! `chunk_delay_ms`, `drop_after`, `malformed`. Unknown keys are ignored;
+//! `chunk_delay_ms`, `drop_after`, `malformed`, `echo_credential`. Unknown keys are ignored;
 //! bad values are an error (the caller answers 400).
 
 use std::time::Duration;
@@ -33,6 +33,9 @@ pub(crate) struct Directives {
     pub(crate) drop_after: Option<usize>,
     /// Emit a broken event after the first content piece.
     pub(crate) malformed: bool,
+    /// Put the credential the request carried into the error message (as careless upstreams
+    /// do), to test that the gateway never passes it on.
+    pub(crate) echo_credential: bool,
 }
 
 impl Default for Directives {
@@ -45,6 +48,7 @@ impl Default for Directives {
             chunk_delay: Duration::ZERO,
             drop_after: None,
             malformed: false,
+            echo_credential: false,
         }
     }
 }
@@ -92,6 +96,7 @@ impl Directives {
                         _ => return Err(format!("malformed={value:?}: expected 0 or 1")),
                     }
                 }
+                "echo_credential" => d.echo_credential = matches!(value, "1" | "true"),
                 _ => {}
             }
         }

@@ -10,6 +10,8 @@ mod access_mode;
 mod auth;
 mod bad_input;
 mod binary;
+mod capture;
 mod endpoints;
 mod faults;
+mod redaction;
 mod streaming;

@@ -1,0 +1,58 @@
+//! `Ctx`: what every model handler needs to know about its request besides the wire payload —
+//! its log record and, when wire capture is on, its capture scope.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use http::request::Parts;
+
+use super::access_log::{RequestLog, RequestMeta};
+use crate::auth::Principal;
+use crate::capture::CaptureScope;
+use crate::state::AppState;
+
+/// Per-request context for handlers.
+pub(crate) struct Ctx {
+    /// The access-log record.
+    pub(crate) log: RequestLog,
+    /// The capture scope, `None` when capture is off.
+    pub(crate) capture: Option<CaptureScope>,
+    /// Path and query as received (for capture records; the query's `key=` is masked there).
+    pub(crate) target: String,
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let log = parts
+            .extensions
+            .get::<RequestLog>()
+            .cloned()
+            .unwrap_or_default();
+        let capture = state.capture().is_enabled().then(|| {
+            let meta = parts
+                .extensions
+                .get::<RequestMeta>()
+                .cloned()
+                .unwrap_or_default();
+            let principal = parts
+                .extensions
+                .get::<Principal>()
+                .map(|p| Arc::from(p.label().as_ref()));
+            state.capture().scope(meta.id, meta.source, principal)
+        });
+        let target = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
+        Ok(Self {
+            log,
+            capture: capture.flatten(),
+            target,
+        })
+    }
+}

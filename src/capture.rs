@@ -1,0 +1,547 @@
+//! Wire capture (PRODUCT §2.2): JSONL records of what crosses the gateway — the client's request,
+//! the request sent upstream, the upstream's response, and each stream chunk — for debugging.
+//!
+//! The request path only builds a small record (payloads are reference-counted `Bytes`) and
+//! hands it to a bounded channel with `try_send`: it never waits. A dedicated thread serialises,
+//! masks and writes through a buffer, flushes when idle (at most 1 s after the last record) and
+//! rotates by size (`capture.jsonl` → `capture.jsonl.1` … `.N`). When the writer falls behind,
+//! records are dropped and counted rather than slowing requests.
+//!
+//! Credentials never reach the file: credential headers are masked when the record is built,
+//! the `key` query parameter is masked in URLs, and the writer replaces every configured secret
+//! (client keys, upstream keys) that still appears anywhere in a line.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use serde::Serialize;
+
+use crate::clock::SharedClock;
+use crate::secret::Secret;
+
+/// Records waiting for the writer at most.
+const QUEUE: usize = 16 * 1024;
+
+/// Headers whose values are always masked.
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "x-goog-api-key",
+    "api-key",
+    "cookie",
+    "set-cookie",
+];
+
+/// What a record describes.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// The client's request as received.
+    InboundRequest,
+    /// The request as sent to the backend.
+    OutboundRequest,
+    /// The backend's (non-streamed) response.
+    InboundResponse,
+    /// A streamed response begins (status and headers).
+    StreamStart,
+    /// One chunk of a streamed response.
+    StreamChunk,
+    /// A streamed response ended (how, in `payload`).
+    StreamEnd,
+}
+
+struct Record {
+    at_ms: u64,
+    direction: Direction,
+    request_id: Arc<str>,
+    source: Arc<str>,
+    destination: Option<String>,
+    principal: Option<Arc<str>>,
+    backend: Option<Arc<str>>,
+    model: Option<Arc<str>>,
+    key_name: Option<Arc<str>>,
+    status: Option<u16>,
+    headers: Vec<(String, String)>,
+    payload: Bytes,
+}
+
+/// Settings for [`CaptureSink::start`].
+#[derive(Debug, Clone)]
+pub struct CaptureSettings {
+    /// The file; rotated copies get `.1` … `.max_files`.
+    pub path: PathBuf,
+    /// Rotate when the file reaches this size.
+    pub max_bytes: u64,
+    /// Rotated files kept.
+    pub max_files: u32,
+}
+
+/// The request path's handle on the capture writer; cheap to clone. `None` inside means capture
+/// is off and every call is free.
+#[derive(Clone, Default)]
+pub struct CaptureSink {
+    inner: Option<Arc<SinkInner>>,
+}
+
+enum Msg {
+    Record(Box<Record>),
+    /// Write out everything queued before, then answer.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+struct SinkInner {
+    tx: SyncSender<Msg>,
+    dropped: AtomicU64,
+    clock: SharedClock,
+}
+
+impl CaptureSink {
+    /// Capture off.
+    pub fn disabled() -> Self {
+        Self { inner: None }
+    }
+
+    /// Opens the file and starts the writer thread. `secrets` are masked wherever they appear.
+    pub fn start(
+        settings: CaptureSettings,
+        secrets: Vec<Secret>,
+        clock: SharedClock,
+    ) -> std::io::Result<Self> {
+        let writer = RotatingWriter::open(settings)?;
+        let (tx, rx) = sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("wire-capture".into())
+            .spawn(move || write_loop(rx, writer, Masker::new(secrets)))?;
+        Ok(Self {
+            inner: Some(Arc::new(SinkInner {
+                tx,
+                dropped: AtomicU64::new(0),
+                clock,
+            })),
+        })
+    }
+
+    /// True when capture is on.
+    pub fn is_enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// Waits (up to 5 s) until every record queued so far is written and flushed; used at
+    /// shutdown and by tests.
+    pub fn flush(&self) {
+        let Some(inner) = &self.inner else { return };
+        let (tx, rx) = std::sync::mpsc::channel();
+        if inner.tx.send(Msg::Flush(tx)).is_ok() {
+            let _ = rx.recv_timeout(Duration::from_secs(5));
+        }
+    }
+
+    /// Records dropped because the writer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.inner
+            .as_ref()
+            .map_or(0, |i| i.dropped.load(Ordering::Relaxed))
+    }
+
+    /// A scope for one request, or `None` when capture is off.
+    pub fn scope(
+        &self,
+        request_id: Arc<str>,
+        source: Arc<str>,
+        principal: Option<Arc<str>>,
+    ) -> Option<CaptureScope> {
+        let inner = self.inner.clone()?;
+        Some(CaptureScope {
+            sink: inner,
+            request_id,
+            source,
+            principal,
+            backend: None,
+            model: None,
+            key_name: None,
+        })
+    }
+}
+
+/// What is known of one request, stamped on each of its records.
+#[derive(Clone)]
+pub struct CaptureScope {
+    sink: Arc<SinkInner>,
+    request_id: Arc<str>,
+    source: Arc<str>,
+    principal: Option<Arc<str>>,
+    backend: Option<Arc<str>>,
+    model: Option<Arc<str>>,
+    key_name: Option<Arc<str>>,
+}
+
+impl CaptureScope {
+    /// Adds the routing decision.
+    pub fn set_route(&mut self, backend: Arc<str>, model: &str, key_name: Option<Arc<str>>) {
+        self.backend = Some(backend);
+        self.model = Some(Arc::from(model));
+        self.key_name = key_name;
+    }
+
+    /// Records one event.
+    pub fn record(
+        &self,
+        direction: Direction,
+        destination: Option<&str>,
+        status: Option<u16>,
+        headers: Option<&HeaderMap>,
+        payload: Bytes,
+    ) {
+        let record = Record {
+            at_ms: self.sink.clock.now_millis(),
+            direction,
+            request_id: self.request_id.clone(),
+            source: self.source.clone(),
+            destination: destination.map(mask_query_key),
+            principal: self.principal.clone(),
+            backend: self.backend.clone(),
+            model: self.model.clone(),
+            key_name: self.key_name.clone(),
+            status,
+            headers: headers.map(masked_headers).unwrap_or_default(),
+            payload,
+        };
+        match self.sink.tx.try_send(Msg::Record(Box::new(record))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.sink.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn masked_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            let name = k.as_str().to_owned();
+            let value = if CREDENTIAL_HEADERS.contains(&k.as_str()) {
+                "***".to_owned()
+            } else {
+                String::from_utf8_lossy(v.as_bytes()).into_owned()
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+/// Masks the value of a `key=` query parameter in a URL or path.
+pub fn mask_query_key(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let masked: Vec<String> = query
+        .split('&')
+        .map(|p| {
+            if p == "key" || p.starts_with("key=") {
+                "key=***".to_owned()
+            } else {
+                p.to_owned()
+            }
+        })
+        .collect();
+    format!("{base}?{}", masked.join("&"))
+}
+
+/// Replaces configured secrets in serialised lines.
+struct Masker {
+    secrets: Vec<String>,
+}
+
+impl Masker {
+    fn new(secrets: Vec<Secret>) -> Self {
+        let mut secrets: Vec<String> = secrets
+            .iter()
+            .map(|s| s.expose().to_owned())
+            .filter(|s| s.len() >= 4)
+            .collect();
+        // Longest first, so a key that contains another is masked whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Self { secrets }
+    }
+
+    fn mask(&self, line: &mut String) {
+        for s in &self.secrets {
+            if line.contains(s.as_str()) {
+                *line = line.replace(s.as_str(), "***");
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    timestamp_iso: String,
+    timestamp_unix: f64,
+    direction: Direction,
+    source: &'a str,
+    destination: Option<&'a str>,
+    request_id: &'a str,
+    principal: Option<&'a str>,
+    backend: Option<&'a str>,
+    model: Option<&'a str>,
+    key_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    headers: Vec<(&'a str, &'a str)>,
+    content_length: usize,
+    payload: serde_json::Value,
+}
+
+fn serialise(r: &Record) -> String {
+    let payload = if r.payload.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&r.payload).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(&r.payload).into_owned())
+        })
+    };
+    let line = Line {
+        timestamp_iso: iso8601(r.at_ms),
+        timestamp_unix: r.at_ms as f64 / 1000.0,
+        direction: r.direction,
+        source: &r.source,
+        destination: r.destination.as_deref(),
+        request_id: &r.request_id,
+        principal: r.principal.as_deref(),
+        backend: r.backend.as_deref(),
+        model: r.model.as_deref(),
+        key_name: r.key_name.as_deref(),
+        status: r.status,
+        headers: r
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect(),
+        content_length: r.payload.len(),
+        payload,
+    };
+    serde_json::to_string(&line).unwrap_or_default()
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for milliseconds since the epoch (civil-from-days algorithm).
+pub fn iso8601(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+fn write_loop(rx: Receiver<Msg>, mut writer: RotatingWriter, masker: Masker) {
+    let mut dirty = false;
+    loop {
+        let msg = if dirty {
+            // Something is buffered: flush once the queue has been quiet for a moment.
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(m) => m,
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = writer.flush();
+                    dirty = false;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            }
+        };
+        match msg {
+            Msg::Record(record) => {
+                let mut line = serialise(&record);
+                masker.mask(&mut line);
+                line.push('\n');
+                if let Err(e) = writer.write_line(line.as_bytes()) {
+                    tracing::warn!(error = %e, "wire capture: write failed");
+                }
+                dirty = true;
+            }
+            Msg::Flush(done) => {
+                let _ = writer.flush();
+                dirty = false;
+                let _ = done.send(());
+            }
+        }
+    }
+    let _ = writer.flush();
+}
+
+struct RotatingWriter {
+    settings: CaptureSettings,
+    file: BufWriter<File>,
+    written: u64,
+}
+
+impl RotatingWriter {
+    fn open(settings: CaptureSettings) -> std::io::Result<Self> {
+        if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = open_append(&settings.path)?;
+        let written = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(Self {
+            settings,
+            file: BufWriter::with_capacity(64 * 1024, file),
+            written,
+        })
+    }
+
+    fn write_line(&mut self, line: &[u8]) -> std::io::Result<()> {
+        if self.written > 0 && self.written + line.len() as u64 > self.settings.max_bytes {
+            self.rotate()?;
+        }
+        self.file.write_all(line)?;
+        self.written += line.len() as u64;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.file.flush()?;
+        let path = &self.settings.path;
+        let numbered = |n: u32| PathBuf::from(format!("{}.{n}", path.display()));
+        let _ = std::fs::remove_file(numbered(self.settings.max_files));
+        for n in (1..self.settings.max_files).rev() {
+            let from = numbered(n);
+            if from.exists() {
+                std::fs::rename(&from, numbered(n + 1))?;
+            }
+        }
+        std::fs::rename(path, numbered(1))?;
+        self.file = BufWriter::with_capacity(64 * 1024, open_append(path)?);
+        self.written = 0;
+        Ok(())
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn query_keys_are_masked() {
+        assert_eq!(
+            mask_query_key("/v1beta/models/m:x?alt=sse&key=abc"),
+            "/v1beta/models/m:x?alt=sse&key=***"
+        );
+        assert_eq!(mask_query_key("http://h/v1/chat"), "http://h/v1/chat");
+    }
+
+    #[test]
+    fn records_are_written_masked_and_rotated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cap.jsonl");
+        let clock = Arc::new(ManualClock::new(UNIX_EPOCH));
+        let sink = CaptureSink::start(
+            CaptureSettings {
+                path: path.clone(),
+                max_bytes: 2_000,
+                max_files: 2,
+            },
+            vec![Secret::new("sk-secret-in-body-123")],
+            clock,
+        )
+        .unwrap();
+        let scope = sink
+            .scope(
+                "r1".into(),
+                "127.0.0.1 (curl)".into(),
+                Some("key=ci".into()),
+            )
+            .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer sk-client-xyz".parse().unwrap());
+        headers.insert("content-type", "application/json".parse().unwrap());
+        for _ in 0..30 {
+            scope.record(
+                Direction::InboundRequest,
+                Some("/v1beta/x?key=sk-client-xyz"),
+                None,
+                Some(&headers),
+                Bytes::from_static(
+                    br#"{"messages":[{"content":"my key is sk-secret-in-body-123"}]}"#,
+                ),
+            );
+        }
+        sink.flush();
+        let files: Vec<PathBuf> = ["", ".1", ".2"]
+            .iter()
+            .map(|ext| PathBuf::from(format!("{}{ext}", path.display())))
+            .collect();
+        let text: String = files
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .collect();
+        for f in &files {
+            let len = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+            assert!(len > 0 && len <= 2_000, "{} has {len} bytes", f.display());
+        }
+        assert!(
+            path.exists() && PathBuf::from(format!("{}.1", path.display())).exists(),
+            "rotated"
+        );
+        assert!(
+            !PathBuf::from(format!("{}.3", path.display())).exists(),
+            "at most max_files kept"
+        );
+        assert!(!text.contains("sk-client-xyz"), "{text}");
+        assert!(!text.contains("sk-secret-in-body-123"), "{text}");
+        let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(first["direction"], "inbound_request");
+        assert_eq!(first["principal"], "key=ci");
+        assert_eq!(first["payload"]["messages"][0]["content"], "my key is ***");
+    }
+}
