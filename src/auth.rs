@@ -18,6 +18,7 @@ use http::HeaderMap;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::notify::{Notifier, OperatorEvent};
 use api_keys::ApiKeySet;
 use brute_force::{FailureOutcome, Limiter, LimiterPolicy};
 
@@ -129,6 +130,7 @@ pub struct Authenticator {
     limiter: Option<Arc<Limiter<IpAddr>>>,
     bypass: Vec<String>,
     clock: SharedClock,
+    notifier: Arc<dyn Notifier>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -143,7 +145,11 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     /// Builds the authenticator from a validated configuration.
-    pub fn from_config(config: &Config, clock: SharedClock) -> std::io::Result<Self> {
+    pub fn from_config(
+        config: &Config,
+        clock: SharedClock,
+        notifier: Arc<dyn Notifier>,
+    ) -> std::io::Result<Self> {
         let bf = &config.auth.brute_force_protection;
         let limiter = bf.enabled.then(|| {
             let policy = LimiterPolicy {
@@ -163,6 +169,7 @@ impl Authenticator {
             limiter,
             bypass,
             clock,
+            notifier,
         })
     }
 
@@ -212,6 +219,10 @@ impl Authenticator {
             && let FailureOutcome::Blocked { retry_after_secs } = l.record_failure(&ip, now)
         {
             tracing::warn!(client_ip = %ip, retry_after_secs, "too many failed authentication attempts: client address blocked");
+            self.notifier.notify(OperatorEvent::AuthBlocked {
+                ip,
+                retry_after_secs,
+            });
         }
         Err(AuthFailure::Invalid)
     }
@@ -226,13 +237,17 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     fn auth(clock: &ManualClock) -> Authenticator {
+        auth_with(clock, Arc::new(crate::notify::NoNotifier))
+    }
+
+    fn auth_with(clock: &ManualClock, notifier: Arc<dyn Notifier>) -> Authenticator {
         let mut c = Config::default();
         c.auth.api_keys = vec![ApiKeyConfig::Named {
             name: Some("ci-bot".into()),
             key: Some(Secret::new("good-key-0123456789")),
             key_env: None,
         }];
-        Authenticator::from_config(&c, Arc::new(clock.clone())).unwrap()
+        Authenticator::from_config(&c, Arc::new(clock.clone()), notifier).unwrap()
     }
 
     fn presented(v: &str) -> Option<Presented> {
@@ -314,6 +329,28 @@ mod tests {
         assert_eq!(
             a.authenticate(ip, presented("wrong").as_ref()),
             Err(AuthFailure::Invalid)
+        );
+    }
+
+    #[test]
+    fn the_operator_is_told_when_a_block_starts() {
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000_000));
+        let recorder = Arc::new(crate::notify::RecordingNotifier::default());
+        let a = auth_with(&clock, recorder.clone());
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        for _ in 0..4 {
+            let _ = a.authenticate(ip, presented("wrong").as_ref());
+        }
+        assert!(recorder.events().is_empty());
+        let _ = a.authenticate(ip, presented("wrong").as_ref());
+        // Refused while blocked: no further event.
+        let _ = a.authenticate(ip, presented("wrong").as_ref());
+        assert_eq!(
+            recorder.events(),
+            vec![OperatorEvent::AuthBlocked {
+                ip,
+                retry_after_secs: 30
+            }]
         );
     }
 

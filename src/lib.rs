@@ -8,6 +8,7 @@
 //! - [`protocol`]: which client protocol and operation a request is (domain values).
 //! - [`wire`]: the provider protocols' JSON/SSE shapes (errors, usage, model lists, SSE lines).
 //! - [`upstream`]: backends, their connection pools, routing of model names, sending a request.
+//! - [`notify`]: operator events and their delivery (desktop notifications over D-Bus).
 //! - [`auth`]: who is calling — credentials to a typed `Principal`, static API keys, the
 //!   brute-force limiter.
 //! - [`capture`]: the wire capture — JSONL records written off the request path, masked, rotated.
@@ -28,6 +29,7 @@ pub mod demo;
 pub mod logging;
 pub mod mock;
 pub mod net;
+pub mod notify;
 pub mod protocol;
 pub mod secret;
 pub mod server;

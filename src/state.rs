@@ -11,6 +11,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::ApiKeyConfig;
 use crate::config::{AccessMode, Config};
 use crate::net::IpNet;
+use crate::notify::{DesktopNotifier, NoNotifier, Notifier};
 use crate::secret::Secret;
 use crate::upstream::routing::ModelRouter;
 use crate::upstream::{Backends, UpstreamError, is_oauth_connector};
@@ -50,6 +51,21 @@ impl AppState {
 
     /// Builds the state with an explicit clock (tests pass a `ManualClock`).
     pub fn with_clock(config: Config, clock: SharedClock) -> Result<Self, StateError> {
+        let notifier: Arc<dyn Notifier> =
+            if config.notifications_enabled() && tokio::runtime::Handle::try_current().is_ok() {
+                Arc::new(DesktopNotifier::start())
+            } else {
+                Arc::new(NoNotifier)
+            };
+        Self::with_parts(config, clock, notifier)
+    }
+
+    /// Builds the state with an explicit clock and notifier.
+    pub fn with_parts(
+        config: Config,
+        clock: SharedClock,
+        notifier: Arc<dyn Notifier>,
+    ) -> Result<Self, StateError> {
         let multi_user = config.access_mode.mode == AccessMode::MultiUser;
         let withheld: Vec<String> = config
             .backends
@@ -65,7 +81,7 @@ impl AppState {
         }
         let backends = Backends::build(&config, |name, _| !withheld.iter().any(|w| w == name))?;
         let router = ModelRouter::new(backends, &config.routing).with_withheld(withheld);
-        let auth = Authenticator::from_config(&config, clock.clone())?;
+        let auth = Authenticator::from_config(&config, clock.clone(), notifier)?;
         let trusted_proxies = config
             .server
             .trusted_proxies

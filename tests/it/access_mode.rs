@@ -304,3 +304,83 @@ fn the_binary_logs_the_skipped_oauth_connectors() {
     }
     assert_eq!(skipped.unwrap()["connectors"], "qwen-oauth");
 }
+
+/// Starts `serve` with `args`, sends five wrong keys, and returns stderr up to the request after.
+async fn lockout_with(args: &[&str]) -> String {
+    let mock = start_mock().await;
+    let mut child = ChildGuard(
+        portcullis()
+            .args(["serve", "--port", "0", "--log-format", "json"])
+            .args(args)
+            .env(KEYS.0, KEYS.1)
+            .env("OPENAI_BASE_URL", format!("http://{}/v1", mock.addr))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = String::new();
+    let addr = loop {
+        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        log += &line;
+        log.push('\n');
+        let v: Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["message"] == "portcullis listening" {
+            break v["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    for _ in 0..5 {
+        let resp = client()
+            .post(format!("http://{addr}/v1/chat/completions"))
+            .header("authorization", "Bearer wrong")
+            .json(&chat("m", false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+    }
+    let resp = client()
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "still serving");
+    // Read until the access line of the health request, and (the event is logged by a background
+    // task) until the operator event if one is coming.
+    let mut health_seen = false;
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(if health_seen { 3 } else { 20 })) {
+        log += &line;
+        log.push('\n');
+        health_seen |= line.contains("\"path\":\"/health\"");
+        if health_seen
+            && (log.contains("operator event") || args.contains(&"--disable-notifications"))
+        {
+            break;
+        }
+    }
+    assert!(health_seen, "{log}");
+    log
+}
+
+#[tokio::test]
+async fn notifications_without_a_desktop_session_are_a_warning_not_a_failure() {
+    // The test process has no D-Bus session bus (the environment is cleared).
+    let log = lockout_with(&[]).await;
+    assert!(log.contains("no D-Bus session bus is reachable"), "{log}");
+    assert!(
+        log.contains("\"message\":\"operator event\"") && log.contains("client locked out"),
+        "{log}"
+    );
+
+    let log = lockout_with(&["--disable-notifications"]).await;
+    assert!(!log.contains("D-Bus"), "{log}");
+    assert!(!log.contains("operator event"), "{log}");
+}
