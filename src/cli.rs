@@ -134,13 +134,13 @@ pub struct CommonArgs {
     /// Force desktop notifications off.
     #[arg(long, global = true, help_heading = "Access mode")]
     pub disable_notifications: bool,
-    /// Let the credential pool replace an OAuth credential that needs re-login (single-user only).
+    /// Let the credential pool replace an OAuth credential that needs re-login (single-user only; the OAuth connectors are not built yet, so today this is only validated).
     #[arg(long, global = true, help_heading = "Access mode")]
     pub allow_oauth_auto_replacement: bool,
-    /// Debugging override for the GitHub Copilot OAuth connector (single-user only).
+    /// Debugging override for the GitHub Copilot OAuth connector (single-user only; only validated until that connector lands).
     #[arg(long, global = true, help_heading = "Access mode")]
     pub enable_copilot_oauth_backend_debugging_override: bool,
-    /// Debugging override for the Kiro OAuth connector (single-user only).
+    /// Debugging override for the Kiro OAuth connector (single-user only; only validated until that connector lands).
     #[arg(long, global = true, help_heading = "Access mode")]
     pub enable_kiro_oauth_backend_debugging_override: bool,
 
