@@ -318,6 +318,7 @@ fn the_example_config_is_valid() {
         &[
             ("OPENAI_API_KEY", "sk-example-0123456789"),
             ("ANTHROPIC_API_KEY", "sk-ant-example-0123456789"),
+            ("CI_BOT_KEY", "ci-bot-example-key-0123"),
         ],
     );
     assert_eq!(code, 0, "{err}");
