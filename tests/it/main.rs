@@ -13,5 +13,6 @@ mod binary;
 mod capture;
 mod endpoints;
 mod faults;
+mod notifications;
 mod redaction;
 mod streaming;
