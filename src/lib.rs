@@ -8,6 +8,7 @@
 //! - [`protocol`]: which client protocol and operation a request is (domain values).
 //! - [`wire`]: the provider protocols' JSON/SSE shapes (errors, usage, model lists, SSE lines).
 //! - [`upstream`]: backends, their connection pools, routing of model names, sending a request.
+//! - [`store`]: durable state (users, agent tokens) on SQLite or PostgreSQL, behind narrow traits.
 //! - [`notify`]: operator events and their delivery (desktop notifications over D-Bus).
 //! - [`auth`]: who is calling — credentials to a typed `Principal`, static API keys, the
 //!   brute-force limiter.
@@ -35,4 +36,5 @@ pub mod secret;
 pub mod server;
 pub mod state;
 pub mod upstream;
+pub mod store;
 pub mod wire;

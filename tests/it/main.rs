@@ -15,4 +15,5 @@ mod endpoints;
 mod faults;
 mod notifications;
 mod redaction;
+mod store;
 mod streaming;
