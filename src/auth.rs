@@ -7,6 +7,7 @@
 //! credential), a request with no credential is refused without counting as a failed attempt,
 //! and only a wrong credential counts.
 
+pub mod agent_token;
 pub mod api_keys;
 pub mod brute_force;
 
@@ -19,6 +20,7 @@ use http::HeaderMap;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::notify::{Notifier, OperatorEvent};
+use agent_token::{TokenFailure, TokenIdentity, TokenVerifier, UseContext};
 use api_keys::ApiKeySet;
 use brute_force::{FailureOutcome, Limiter, LimiterPolicy};
 
@@ -32,6 +34,8 @@ pub enum Principal {
         /// The key's configured name (never its value).
         name: Arc<str>,
     },
+    /// A per-device agent token.
+    AgentToken(TokenIdentity),
 }
 
 impl Principal {
@@ -40,12 +44,17 @@ impl Principal {
         match self {
             Principal::Anonymous => Cow::Borrowed("anonymous"),
             Principal::ApiKey { name } => Cow::Owned(format!("key={name}")),
+            Principal::AgentToken(t) => Cow::Owned(format!(
+                "user={} token={}",
+                t.user_id,
+                agent_token::display_id(&t.token_id)
+            )),
         }
     }
 }
 
 /// Why a request was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthFailure {
     /// No credential was presented (not counted as a failed attempt).
     Missing,
@@ -56,6 +65,13 @@ pub enum AuthFailure {
         /// Seconds until the block ends.
         retry_after_secs: u64,
     },
+    /// A valid agent token whose SSO session has lapsed (not counted as a failed attempt).
+    SessionExpired {
+        /// Public id of the token.
+        token_id: String,
+    },
+    /// The store could not be asked (not the client's fault; not counted).
+    Unavailable,
 }
 
 /// Where a credential was found.
@@ -131,6 +147,7 @@ pub struct Authenticator {
     bypass: Vec<String>,
     clock: SharedClock,
     notifier: Arc<dyn Notifier>,
+    tokens: Option<Arc<TokenVerifier>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -149,6 +166,7 @@ impl Authenticator {
         config: &Config,
         clock: SharedClock,
         notifier: Arc<dyn Notifier>,
+        tokens: Option<Arc<TokenVerifier>>,
     ) -> std::io::Result<Self> {
         let bf = &config.auth.brute_force_protection;
         let limiter = bf.enabled.then(|| {
@@ -170,6 +188,7 @@ impl Authenticator {
             bypass,
             clock,
             notifier,
+            tokens,
         })
     }
 
@@ -191,10 +210,16 @@ impl Authenticator {
         })
     }
 
-    /// Decides who is calling from `ip` with `presented`.
-    pub fn authenticate(
+    /// The agent-token verifier, when a store is configured.
+    pub fn tokens(&self) -> Option<&Arc<TokenVerifier>> {
+        self.tokens.as_ref()
+    }
+
+    /// Decides who is calling from `ip` (with `user_agent`) presenting `presented`.
+    pub async fn authenticate(
         &self,
         ip: IpAddr,
+        user_agent: Option<&str>,
         presented: Option<&Presented>,
     ) -> Result<Principal, AuthFailure> {
         let now = self.clock.now_millis();
@@ -209,12 +234,37 @@ impl Authenticator {
         let Some(presented) = presented else {
             return Err(AuthFailure::Missing);
         };
-        if let Some(name) = self.keys.find(presented.value.expose()) {
-            if let Some(l) = &self.limiter {
-                l.record_success(&ip);
-            }
-            return Ok(Principal::ApiKey { name: name.clone() });
+        let value = presented.value.expose();
+        if let Some(name) = self.keys.find(value) {
+            return Ok(self.succeeded(ip, Principal::ApiKey { name: name.clone() }));
         }
+        if value.starts_with(agent_token::PREFIX)
+            && let Some(verifier) = &self.tokens
+        {
+            let ctx = UseContext { ip, user_agent };
+            match verifier.verify(value, now as i64, ctx).await {
+                Ok(identity) => return Ok(self.succeeded(ip, Principal::AgentToken(identity))),
+                Err(TokenFailure::SessionExpired { token_id }) => {
+                    return Err(AuthFailure::SessionExpired { token_id });
+                }
+                Err(TokenFailure::Store(e)) => {
+                    tracing::error!(error = %e, "agent token check failed: store unavailable");
+                    return Err(AuthFailure::Unavailable);
+                }
+                Err(reason) => tracing::debug!(%reason, "agent token refused"),
+            }
+        }
+        Err(self.failed(ip, now))
+    }
+
+    fn succeeded(&self, ip: IpAddr, principal: Principal) -> Principal {
+        if let Some(l) = &self.limiter {
+            l.record_success(&ip);
+        }
+        principal
+    }
+
+    fn failed(&self, ip: IpAddr, now: u64) -> AuthFailure {
         if let Some(l) = &self.limiter
             && let FailureOutcome::Blocked { retry_after_secs } = l.record_failure(&ip, now)
         {
@@ -224,7 +274,7 @@ impl Authenticator {
                 retry_after_secs,
             });
         }
-        Err(AuthFailure::Invalid)
+        AuthFailure::Invalid
     }
 }
 
@@ -247,7 +297,7 @@ mod tests {
             key: Some(Secret::new("good-key-0123456789")),
             key_env: None,
         }];
-        Authenticator::from_config(&c, Arc::new(clock.clone()), notifier).unwrap()
+        Authenticator::from_config(&c, Arc::new(clock.clone()), notifier, None).unwrap()
     }
 
     fn presented(v: &str) -> Option<Presented> {
@@ -292,59 +342,65 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_order_of_checks() {
+    #[tokio::test]
+    async fn the_order_of_checks() {
         let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000_000));
         let a = auth(&clock);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         assert_eq!(
-            a.authenticate(ip, presented("good-key-0123456789").as_ref()),
+            a.authenticate(ip, None, presented("good-key-0123456789").as_ref())
+                .await,
             Ok(Principal::ApiKey {
                 name: "ci-bot".into()
             })
         );
         // Missing credentials never count.
         for _ in 0..20 {
-            assert_eq!(a.authenticate(ip, None), Err(AuthFailure::Missing));
+            assert_eq!(
+                a.authenticate(ip, None, None).await,
+                Err(AuthFailure::Missing)
+            );
         }
         for _ in 0..5 {
             assert_eq!(
-                a.authenticate(ip, presented("wrong").as_ref()),
+                a.authenticate(ip, None, presented("wrong").as_ref()).await,
                 Err(AuthFailure::Invalid)
             );
         }
         // Blocked: even the right key is refused.
         assert_eq!(
-            a.authenticate(ip, presented("good-key-0123456789").as_ref()),
+            a.authenticate(ip, None, presented("good-key-0123456789").as_ref())
+                .await,
             Err(AuthFailure::Blocked {
                 retry_after_secs: 30
             })
         );
         clock.advance(Duration::from_secs(30));
         assert!(
-            a.authenticate(ip, presented("good-key-0123456789").as_ref())
+            a.authenticate(ip, None, presented("good-key-0123456789").as_ref())
+                .await
                 .is_ok(),
             "success clears the record"
         );
         assert_eq!(
-            a.authenticate(ip, presented("wrong").as_ref()),
+            a.authenticate(ip, None, presented("wrong").as_ref()).await,
             Err(AuthFailure::Invalid)
         );
     }
 
-    #[test]
-    fn the_operator_is_told_when_a_block_starts() {
+    #[tokio::test]
+    async fn the_operator_is_told_when_a_block_starts() {
         let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000_000));
         let recorder = Arc::new(crate::notify::RecordingNotifier::default());
         let a = auth_with(&clock, recorder.clone());
         let ip: IpAddr = "192.0.2.9".parse().unwrap();
         for _ in 0..4 {
-            let _ = a.authenticate(ip, presented("wrong").as_ref());
+            let _ = a.authenticate(ip, None, presented("wrong").as_ref()).await;
         }
         assert!(recorder.events().is_empty());
-        let _ = a.authenticate(ip, presented("wrong").as_ref());
+        let _ = a.authenticate(ip, None, presented("wrong").as_ref()).await;
         // Refused while blocked: no further event.
-        let _ = a.authenticate(ip, presented("wrong").as_ref());
+        let _ = a.authenticate(ip, None, presented("wrong").as_ref()).await;
         assert_eq!(
             recorder.events(),
             vec![OperatorEvent::AuthBlocked {

@@ -311,7 +311,7 @@ fn serialise(r: &Record) -> String {
         })
     };
     let line = Line {
-        timestamp_iso: iso8601(r.at_ms),
+        timestamp_iso: crate::clock::iso8601(r.at_ms),
         timestamp_unix: r.at_ms as f64 / 1000.0,
         direction: r.direction,
         source: &r.source,
@@ -331,29 +331,6 @@ fn serialise(r: &Record) -> String {
         payload,
     };
     serde_json::to_string(&line).unwrap_or_default()
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for milliseconds since the epoch (civil-from-days algorithm).
-pub fn iso8601(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        ms % 1000
-    )
 }
 
 fn write_loop(rx: Receiver<Msg>, mut writer: RotatingWriter, masker: Masker) {
@@ -463,13 +440,6 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use std::time::UNIX_EPOCH;
-
-    #[test]
-    fn iso_dates() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
-        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
 
     #[test]
     fn query_keys_are_masked() {

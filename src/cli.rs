@@ -36,6 +36,52 @@ pub enum Command {
     Demo,
     /// Validate the configuration and print the effective settings, secrets masked.
     CheckConfig,
+    /// Create or upgrade the store's tables (also done at every start).
+    Migrate,
+    /// Manage per-device agent tokens.
+    Tokens {
+        /// What to do.
+        #[command(subcommand)]
+        action: TokensCommand,
+    },
+}
+
+/// `portcullis tokens …`
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// List agent tokens: device name, owner, created, last used (address and user agent), session end, status.
+    List {
+        /// Only this user's tokens (user id, or the subject/email given to `tokens issue`).
+        #[arg(long)]
+        user: Option<String>,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token; it stops working on the next request (other running instances within a second).
+    Revoke {
+        /// Token id, as `sk-pcl-<id>` or `<id>`.
+        id: String,
+    },
+    /// Rename a token's device.
+    Rename {
+        /// Token id, as `sk-pcl-<id>` or `<id>`.
+        id: String,
+        /// New device name.
+        name: String,
+    },
+    /// Issue a token for a user without SSO (for CI bots and headless machines). Shown once.
+    Issue {
+        /// The user (an email or any stable name); created if new.
+        #[arg(long)]
+        user: String,
+        /// Device name.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Session lifetime in hours; without it the token works until revoked.
+        #[arg(long, value_name = "HOURS")]
+        session_hours: Option<u64>,
+    },
 }
 
 /// Options that every command accepts.
@@ -144,6 +190,13 @@ pub struct CommonArgs {
     #[arg(long, global = true, help_heading = "Access mode")]
     pub enable_kiro_oauth_backend_debugging_override: bool,
 
+    /// Directory of the embedded SQLite store (default ./portcullis-data). Env: PORTCULLIS_DATA_DIR.
+    #[arg(long, global = true, value_name = "DIR", help_heading = "Storage")]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL instead of the embedded store (prefer the env var: the command line is visible to other users). Env: PORTCULLIS_DATABASE_URL.
+    #[arg(long, global = true, value_name = "URL", help_heading = "Storage")]
+    pub database_url: Option<String>,
+
     /// Write a JSONL wire capture (credentials masked) to this file. Env: WIRE_CAPTURE_FILE.
     #[arg(long, global = true, value_name = "PATH", help_heading = "Debugging")]
     pub capture_file: Option<PathBuf>,
@@ -177,6 +230,8 @@ impl CommonArgs {
                 trusted_proxies: self.trusted_proxies.clone(),
                 capture_file: self.capture_file.clone(),
                 allow_oauth_auto_replacement: self.allow_oauth_auto_replacement,
+                data_dir: self.data_dir.clone(),
+                database_url: self.database_url.as_deref().map(Secret::new),
                 oauth_debugging_overrides: [
                     (
                         "copilot",

@@ -40,6 +40,39 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     /// OAuth connector switches.
     pub oauth: OauthConfig,
+    /// Where durable state (users, agent tokens) lives.
+    pub storage: StorageConfig,
+}
+
+/// `storage.*`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Directory of the embedded SQLite database (`portcullis.db`), default `./portcullis-data`.
+    pub data_dir: std::path::PathBuf,
+    /// `postgres://…` (or `sqlite://…`) instead of the embedded database.
+    pub database_url: Option<Secret>,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: std::path::PathBuf::from("./portcullis-data"),
+            database_url: None,
+        }
+    }
+}
+
+impl StorageConfig {
+    /// The embedded database file.
+    pub fn sqlite_file(&self) -> std::path::PathBuf {
+        self.data_dir.join("portcullis.db")
+    }
+
+    /// True when a store is configured or already exists, i.e. agent tokens can be checked.
+    pub fn is_present(&self) -> bool {
+        self.database_url.is_some() || self.sqlite_file().exists()
+    }
 }
 
 impl Config {

@@ -17,9 +17,11 @@
 //! - [`api`]: the inbound HTTP edge — routes, handlers, the passthrough pipeline, error responses,
 //!   the access log.
 //! - [`server`]: `router(state)` and `run(listener, state, shutdown)`.
-//! - [`logging`], [`cli`], [`demo`]: process setup and commands.
+//! - [`logging`], [`cli`], [`demo`], [`admin`]: process setup and commands (`admin`: migrate,
+//!   tokens).
 //! - [`mock`]: a scriptable mock upstream for tests, benchmarks and `demo`.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod capture;
@@ -35,6 +37,6 @@ pub mod protocol;
 pub mod secret;
 pub mod server;
 pub mod state;
-pub mod upstream;
 pub mod store;
+pub mod upstream;
 pub mod wire;

@@ -7,15 +7,20 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use portcullis::cli::{Cli, Command};
+use portcullis::clock::SystemClock;
 use portcullis::config::{self, Config};
-use portcullis::{demo, logging, server, state::AppState};
+use portcullis::{admin, demo, logging, server, state::AppState};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
     let mut sources = cli.common.sources();
-    if let Command::Demo = command {
-        // The demo talks to an in-process mock on loopback: nothing to protect.
+    if matches!(
+        command,
+        Command::Demo | Command::Migrate | Command::Tokens { .. }
+    ) {
+        // The demo talks to an in-process mock on loopback, and the store commands serve
+        // nothing: the client-key rule does not apply to them.
         sources.cli.disable_auth = true;
     }
     let config = match config::load(&sources) {
@@ -42,6 +47,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match command {
             Command::Demo => run_demo(config).await,
+            Command::Migrate => print(admin::migrate(&config).await),
+            Command::Tokens { action } => {
+                print(admin::tokens(&config, &SystemClock, &action).await)
+            }
             _ => serve(config).await,
         }
     });
@@ -53,6 +62,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn print(result: Result<String, admin::AdminError>) -> anyhow::Result<()> {
+    let text = result?;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    Ok(())
 }
 
 fn check_config(config: &Config) -> ExitCode {
@@ -82,7 +99,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let addr = format!("{}:{}", config.server.host, config.server.port);
-    let state = AppState::new(config).context("cannot set up the backends")?;
+    let state = AppState::open(config).await.context("cannot start")?;
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -96,6 +113,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         addr = %local,
         access_mode = state.config().access_mode.mode.as_str(),
+        store = state.store().map_or("none", |_| "open"),
         auth = if state.auth().is_disabled() { "disabled" } else { "enabled" },
         backends = %backends.join(","),
         "portcullis listening"

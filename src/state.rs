@@ -6,15 +6,43 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::auth::Authenticator;
+use crate::auth::agent_token::TokenVerifier;
 use crate::capture::{CaptureSettings, CaptureSink};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::ApiKeyConfig;
+use crate::config::StorageConfig;
 use crate::config::{AccessMode, Config};
 use crate::net::IpNet;
 use crate::notify::{DesktopNotifier, NoNotifier, Notifier};
 use crate::secret::Secret;
+use crate::store::{SqlStore, Store, StoreError};
 use crate::upstream::routing::ModelRouter;
 use crate::upstream::{Backends, UpstreamError, is_oauth_connector};
+
+/// Opens the configured store: `storage.database_url`, else SQLite in `storage.data_dir`.
+pub async fn open_store(storage: &StorageConfig) -> Result<SqlStore, StoreError> {
+    match &storage.database_url {
+        Some(url) => SqlStore::open(url.expose()).await,
+        None => SqlStore::open_sqlite(&storage.data_dir).await,
+    }
+}
+
+/// Polls the store's revision every second and clears the token cache when it moves, so a
+/// revocation made by any instance (or the CLI) takes effect everywhere within a second. Stops
+/// when the verifier is gone.
+fn spawn_revision_watch(verifier: std::sync::Weak<TokenVerifier>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(v) = verifier.upgrade() else { return };
+            if let Err(e) = v.sync_revision().await {
+                tracing::warn!(error = %e, "could not poll the store for revocations");
+            }
+        }
+    });
+}
 
 /// Why the state could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +53,9 @@ pub enum StateError {
     /// The operating system refused something the gateway needs (randomness, a file).
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Shared, immutable-after-start state.
@@ -34,6 +65,7 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     config: Config,
     router: ModelRouter,
+    store: Option<Arc<dyn Store>>,
     auth: Authenticator,
     trusted_proxies: Vec<IpNet>,
     capture: CaptureSink,
@@ -57,7 +89,7 @@ impl AppState {
             } else {
                 Arc::new(NoNotifier)
             };
-        Self::with_parts(config, clock, notifier)
+        Self::with_parts(config, clock, notifier, None)
     }
 
     /// Builds the state with an explicit clock and notifier.
@@ -65,6 +97,7 @@ impl AppState {
         config: Config,
         clock: SharedClock,
         notifier: Arc<dyn Notifier>,
+        store: Option<Arc<dyn Store>>,
     ) -> Result<Self, StateError> {
         let multi_user = config.access_mode.mode == AccessMode::MultiUser;
         let withheld: Vec<String> = config
@@ -81,7 +114,16 @@ impl AppState {
         }
         let backends = Backends::build(&config, |name, _| !withheld.iter().any(|w| w == name))?;
         let router = ModelRouter::new(backends, &config.routing).with_withheld(withheld);
-        let auth = Authenticator::from_config(&config, clock.clone(), notifier)?;
+        let tokens = match &store {
+            Some(store) => Some(Arc::new(TokenVerifier::new(store.clone())?)),
+            None => None,
+        };
+        if let Some(verifier) = &tokens
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            spawn_revision_watch(Arc::downgrade(verifier));
+        }
+        let auth = Authenticator::from_config(&config, clock.clone(), notifier, tokens)?;
         let trusted_proxies = config
             .server
             .trusted_proxies
@@ -113,6 +155,7 @@ impl AppState {
         Ok(Self(Arc::new(Inner {
             config,
             router,
+            store,
             auth,
             trusted_proxies,
             capture,
@@ -132,6 +175,27 @@ impl AppState {
     pub fn next_request_id(&self) -> String {
         let n = self.0.request_ids.fetch_add(1, Ordering::Relaxed);
         format!("{:08x}{:08x}", self.0.request_id_prefix, n as u32)
+    }
+
+    /// The store, when one is configured.
+    pub fn store(&self) -> Option<&Arc<dyn Store>> {
+        self.0.store.as_ref()
+    }
+
+    /// Builds the state for `serve`: the system clock, desktop notifications as configured, and
+    /// the store when one is configured or already exists.
+    pub async fn open(config: Config) -> Result<Self, StateError> {
+        let store: Option<Arc<dyn Store>> = if config.storage.is_present() {
+            Some(Arc::new(open_store(&config.storage).await?))
+        } else {
+            None
+        };
+        let notifier: Arc<dyn Notifier> = if config.notifications_enabled() {
+            Arc::new(DesktopNotifier::start())
+        } else {
+            Arc::new(NoNotifier)
+        };
+        Self::with_parts(config, Arc::new(SystemClock), notifier, store)
     }
 
     /// Client authentication.

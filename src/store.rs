@@ -40,7 +40,9 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_owned()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_owned())
+            }
             _ => StoreError::Query(e.to_string()),
         }
     }
@@ -118,15 +120,26 @@ pub trait AgentTokenStore: Send + Sync {
     /// The token with public id `id` (revoked ones included).
     async fn get_token(&self, id: &str) -> Result<Option<AgentTokenRecord>, StoreError>;
     /// Tokens of `user_id`, or of everyone; newest first.
-    async fn list_tokens(&self, user_id: Option<&str>) -> Result<Vec<AgentTokenRecord>, StoreError>;
+    async fn list_tokens(&self, user_id: Option<&str>)
+    -> Result<Vec<AgentTokenRecord>, StoreError>;
     /// Renames a token; false when unknown.
     async fn rename_token(&self, id: &str, name: &str) -> Result<bool, StoreError>;
     /// Revokes a token at `now`; false when unknown or already revoked.
     async fn revoke_token(&self, id: &str, now: i64) -> Result<bool, StoreError>;
     /// Records a use.
-    async fn touch_token(&self, id: &str, now: i64, ip: &str, user_agent: Option<&str>) -> Result<(), StoreError>;
+    async fn touch_token(
+        &self,
+        id: &str,
+        now: i64,
+        ip: &str,
+        user_agent: Option<&str>,
+    ) -> Result<(), StoreError>;
     /// Moves the token's session end (re-authentication keeps the token).
-    async fn set_session_expiry(&self, id: &str, expires_at: Option<i64>) -> Result<bool, StoreError>;
+    async fn set_session_expiry(
+        &self,
+        id: &str,
+        expires_at: Option<i64>,
+    ) -> Result<bool, StoreError>;
     /// A number that grows with every change running instances must see (revocations, renames).
     async fn revision(&self) -> Result<i64, StoreError>;
 }

@@ -29,7 +29,15 @@ pub async fn require_auth(State(state): State<AppState>, mut req: Request, next:
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0);
     let presented = extract_credential(req.headers(), req.uri().query());
     let log = req.extensions().get::<RequestLog>().cloned();
-    match state.auth().authenticate(ip, presented.as_ref()) {
+    let user_agent = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    match state
+        .auth()
+        .authenticate(ip, user_agent, presented.as_ref())
+        .await
+    {
         Ok(principal) => {
             if let Some(log) = &log {
                 log.update(|r| r.principal = Some(principal.label().into_owned()));
@@ -39,18 +47,21 @@ pub async fn require_auth(State(state): State<AppState>, mut req: Request, next:
         }
         Err(failure) => {
             if let Some(log) = &log {
-                log.update(|r| r.auth_failure = Some(failure_name(failure)));
+                let name = failure_name(&failure);
+                log.update(|r| r.auth_failure = Some(name));
             }
             refusal(failure).into_response_for(Protocol::from_path(req.uri().path()))
         }
     }
 }
 
-fn failure_name(f: AuthFailure) -> &'static str {
+fn failure_name(f: &AuthFailure) -> &'static str {
     match f {
         AuthFailure::Missing => "missing",
         AuthFailure::Invalid => "invalid",
         AuthFailure::Blocked { .. } => "blocked",
+        AuthFailure::SessionExpired { .. } => "session_expired",
+        AuthFailure::Unavailable => "unavailable",
     }
 }
 
@@ -74,5 +85,19 @@ pub fn refusal(f: AuthFailure) -> ApiError {
         )
         .with_code("auth_blocked")
         .with_retry_after(retry_after_secs),
+        AuthFailure::SessionExpired { token_id } => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::Authentication,
+            format!(
+                "The login session of agent token {} has expired: log in again to keep using it (the token itself stays the same).",
+                crate::auth::agent_token::display_id(&token_id)
+            ),
+        )
+        .with_code("session_expired"),
+        AuthFailure::Unavailable => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Unavailable,
+            "Authentication is temporarily unavailable; try again shortly.",
+        ),
     }
 }

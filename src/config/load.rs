@@ -59,6 +59,10 @@ pub struct CliOverrides {
     pub allow_oauth_auto_replacement: bool,
     /// `--enable-<connector>-oauth-backend-debugging-override`
     pub oauth_debugging_overrides: Vec<String>,
+    /// `--data-dir`
+    pub data_dir: Option<PathBuf>,
+    /// `--database-url`
+    pub database_url: Option<Secret>,
 }
 
 /// Where the configuration comes from.
@@ -106,6 +110,8 @@ pub(crate) const ENV_ALIASES: &[(&str, &str)] = &[
     ("LLM_PROXY_ACCESS_MODE", "access_mode.mode"),
     ("PORTCULLIS_ACCESS_MODE", "access_mode.mode"),
     ("WIRE_CAPTURE_FILE", "logging.capture_file"),
+    ("PORTCULLIS_DATABASE_URL", "storage.database_url"),
+    ("PORTCULLIS_DATA_DIR", "storage.data_dir"),
     (
         "BRUTE_FORCE_MAX_FAILED_ATTEMPTS",
         "auth.brute_force_protection.max_failed_attempts",
@@ -288,6 +294,12 @@ fn apply_cli(config: &mut Config, cli: &CliOverrides) -> Result<(), ConfigError>
     }
     if cli.allow_oauth_auto_replacement {
         config.oauth.allow_auto_replacement = true;
+    }
+    if let Some(d) = &cli.data_dir {
+        config.storage.data_dir = d.clone();
+    }
+    if let Some(u) = &cli.database_url {
+        config.storage.database_url = Some(u.clone());
     }
     for c in &cli.oauth_debugging_overrides {
         if !config.oauth.debugging_overrides.contains(c) {

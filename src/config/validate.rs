@@ -90,6 +90,16 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
     }
 
     validate_auth(config, &fail)?;
+    if let Some(url) = &config.storage.database_url
+        && !(url.expose().starts_with("postgres://")
+            || url.expose().starts_with("postgresql://")
+            || url.expose().starts_with("sqlite:"))
+    {
+        return Err(fail(
+            "storage.database_url",
+            "must start with postgres:// (or sqlite://)".to_owned(),
+        ));
+    }
 
     if let Some(default) = &config.routing.default_backend {
         let backend = default.split_once(':').map_or(default.as_str(), |(b, _)| b);
@@ -191,7 +201,8 @@ fn validate_auth(
         }
     }
     validate_access_mode(config)?;
-    if !config.auth.disable_auth && config.auth.api_keys.is_empty() {
+    if !config.auth.disable_auth && config.auth.api_keys.is_empty() && !config.storage.is_present()
+    {
         return Err(ConfigError::Rule(
             "API key not configured: set PORTCULLIS_API_KEYS (or LLM_INTERACTIVE_PROXY_API_KEY), enable SSO, or pass --disable-auth for local development.".to_owned(),
         ));

@@ -34,17 +34,19 @@ pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<usize, Store
     )
     .execute(pool)
     .await?;
-    let applied: Vec<i64> = sqlx::query("SELECT version FROM portcullis_migrations ORDER BY version")
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<i64, _>(0))
-        .collect::<Result<_, _>>()?;
+    let applied: Vec<i64> =
+        sqlx::query("SELECT version FROM portcullis_migrations ORDER BY version")
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<Result<_, _>>()?;
     let newest_known = MIGRATIONS.last().map_or(0, |m| m.version);
     if let Some(unknown) = applied.iter().find(|v| **v > newest_known) {
         return Err(StoreError::Migration {
             version: *unknown,
-            message: "the database was migrated by a newer portcullis; upgrade this binary".to_owned(),
+            message: "the database was migrated by a newer portcullis; upgrade this binary"
+                .to_owned(),
         });
     }
     let mut ran = 0;
@@ -53,19 +55,31 @@ pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<usize, Store
             Dialect::Sqlite => m.sqlite,
             Dialect::Postgres => m.postgres,
         };
-        let fail = |e: sqlx::Error| StoreError::Migration { version: m.version, message: e.to_string() };
+        let fail = |e: sqlx::Error| StoreError::Migration {
+            version: m.version,
+            message: e.to_string(),
+        };
         let mut tx = pool.begin().await.map_err(fail)?;
         for statement in split_statements(sql) {
-            sqlx::query(statement).execute(&mut *tx).await.map_err(fail)?;
+            sqlx::query(statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
         }
-        sqlx::query("INSERT INTO portcullis_migrations (version, name, applied_at) VALUES ($1, $2, 0)")
-            .bind(m.version)
-            .bind(m.name)
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
+        sqlx::query(
+            "INSERT INTO portcullis_migrations (version, name, applied_at) VALUES ($1, $2, 0)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
         tx.commit().await.map_err(fail)?;
-        tracing::info!(version = m.version, name = m.name, "store migration applied");
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "store migration applied"
+        );
         ran += 1;
     }
     Ok(ran)
@@ -83,7 +97,9 @@ fn split_statements(sql: &str) -> Vec<&str> {
         if line.trim_end().ends_with(';') {
             let stmt = sql[start..i + line.len()].trim();
             let stmt = stmt.trim_end_matches(';').trim();
-            let has_code = stmt.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"));
+            let has_code = stmt
+                .lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"));
             if has_code {
                 out.push(stmt);
             }
@@ -99,10 +115,12 @@ mod tests {
 
     #[test]
     fn statements_are_split_at_line_ends() {
-        let s = split_statements("-- c\nCREATE TABLE a (x TEXT);\nCREATE INDEX i ON a (x);\n\nINSERT INTO a VALUES ('a;b');\n");
+        let s = split_statements(
+            "-- c\nCREATE TABLE a (x TEXT);\nCREATE INDEX i ON a (x);\n\nINSERT INTO a VALUES ('a;b');\n",
+        );
         assert_eq!(s.len(), 3);
         assert!(s[0].contains("CREATE TABLE a"));
         assert_eq!(s[2], "INSERT INTO a VALUES ('a;b')");
-        assert_eq!(split_statements(&MIGRATIONS[0].sqlite.to_owned()).len(), 5);
+        assert_eq!(split_statements(MIGRATIONS[0].sqlite).len(), 5);
     }
 }

@@ -62,7 +62,10 @@ impl SqlStore {
                     Ok(())
                 })
             });
-        let pool = options.connect(url).await.map_err(|e| StoreError::Open(redact_url(url, &e.to_string())))?;
+        let pool = options
+            .connect(url)
+            .await
+            .map_err(|e| StoreError::Open(redact_url(url, &e.to_string())))?;
         Ok(Self { pool, dialect })
     }
 
@@ -73,7 +76,9 @@ impl SqlStore {
 
     /// Runs one administrative statement (`CREATE DATABASE …`); for test set-up and tooling.
     pub async fn execute_admin(&self, statement: &str) -> Result<(), StoreError> {
-        self.pool.execute(sqlx::AssertSqlSafe(statement.to_owned())).await?;
+        self.pool
+            .execute(sqlx::AssertSqlSafe(statement.to_owned()))
+            .await?;
         Ok(())
     }
 
@@ -95,7 +100,10 @@ impl SqlStore {
 
 /// An error message without the URL's password.
 fn redact_url(url: &str, message: &str) -> String {
-    match url.split_once("://").and_then(|(_, rest)| rest.split_once('@')) {
+    match url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+    {
         Some((userinfo, _)) => message.replace(userinfo, "***"),
         None => message.to_owned(),
     }
@@ -150,7 +158,11 @@ impl UserStore for SqlStore {
         display_name: Option<&str>,
         now: i64,
     ) -> Result<User, StoreError> {
-        let id = format!("usr_{}", hex(&crate::secret::random_bytes::<8>().map_err(|e| StoreError::Query(e.to_string()))?));
+        let id = format!(
+            "usr_{}",
+            hex(&crate::secret::random_bytes::<8>()
+                .map_err(|e| StoreError::Query(e.to_string()))?)
+        );
         sqlx::query(
             "INSERT INTO users (id, provider, subject, email, display_name, created_at, disabled) VALUES ($1, $2, $3, $4, $5, $6, 0) \
              ON CONFLICT (provider, subject) DO UPDATE SET email = COALESCE(excluded.email, users.email), display_name = COALESCE(excluded.display_name, users.display_name)",
@@ -163,26 +175,38 @@ impl UserStore for SqlStore {
         .bind(now)
         .execute(&self.pool)
         .await?;
-        let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE provider = $1 AND subject = $2"))
-            .bind(provider)
-            .bind(subject)
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE provider = $1 AND subject = $2"
+        ))
+        .bind(provider)
+        .bind(subject)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(user_from(&row)?)
     }
 
     async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.as_ref().map(user_from).transpose()?)
     }
 
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users ORDER BY created_at, id"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.iter().map(user_from).collect::<Result<_, _>>()?)
     }
 
@@ -202,7 +226,11 @@ impl UserStore for SqlStore {
 #[async_trait]
 impl AgentTokenStore for SqlStore {
     async fn insert_token(&self, t: &AgentTokenRecord) -> Result<(), StoreError> {
-        sqlx::query(concat!("INSERT INTO agent_tokens (", token_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+        sqlx::query(concat!(
+            "INSERT INTO agent_tokens (",
+            token_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
         .bind(&t.id)
         .bind(&t.user_id)
         .bind(&t.name)
@@ -219,25 +247,40 @@ impl AgentTokenStore for SqlStore {
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<AgentTokenRecord>, StoreError> {
-        let row = sqlx::query(concat!("SELECT ", token_columns!(), " FROM agent_tokens WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM agent_tokens WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.as_ref().map(token_from).transpose()?)
     }
 
-    async fn list_tokens(&self, user_id: Option<&str>) -> Result<Vec<AgentTokenRecord>, StoreError> {
+    async fn list_tokens(
+        &self,
+        user_id: Option<&str>,
+    ) -> Result<Vec<AgentTokenRecord>, StoreError> {
         let rows = match user_id {
             Some(u) => {
-                sqlx::query(concat!("SELECT ", token_columns!(), " FROM agent_tokens WHERE user_id = $1 ORDER BY created_at DESC, id"))
+                sqlx::query(concat!(
+                    "SELECT ",
+                    token_columns!(),
+                    " FROM agent_tokens WHERE user_id = $1 ORDER BY created_at DESC, id"
+                ))
                 .bind(u)
                 .fetch_all(&self.pool)
                 .await?
             }
             None => {
-                sqlx::query(concat!("SELECT ", token_columns!(), " FROM agent_tokens ORDER BY created_at DESC, id"))
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query(concat!(
+                    "SELECT ",
+                    token_columns!(),
+                    " FROM agent_tokens ORDER BY created_at DESC, id"
+                ))
+                .fetch_all(&self.pool)
+                .await?
             }
         };
         Ok(rows.iter().map(token_from).collect::<Result<_, _>>()?)
@@ -253,18 +296,26 @@ impl AgentTokenStore for SqlStore {
     }
 
     async fn revoke_token(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE agent_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE agent_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() > 0 {
             self.bump_revision().await?;
         }
         Ok(done.rows_affected() > 0)
     }
 
-    async fn touch_token(&self, id: &str, now: i64, ip: &str, user_agent: Option<&str>) -> Result<(), StoreError> {
+    async fn touch_token(
+        &self,
+        id: &str,
+        now: i64,
+        ip: &str,
+        user_agent: Option<&str>,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE agent_tokens SET last_used_at = $1, last_ip = $2, last_user_agent = $3 WHERE id = $4")
             .bind(now)
             .bind(ip)
@@ -275,7 +326,11 @@ impl AgentTokenStore for SqlStore {
         Ok(())
     }
 
-    async fn set_session_expiry(&self, id: &str, expires_at: Option<i64>) -> Result<bool, StoreError> {
+    async fn set_session_expiry(
+        &self,
+        id: &str,
+        expires_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE agent_tokens SET session_expires_at = $1 WHERE id = $2")
             .bind(expires_at)
             .bind(id)
@@ -305,7 +360,10 @@ mod tests {
 
     #[test]
     fn passwords_are_removed_from_connection_errors() {
-        let msg = redact_url("postgres://app:hunter2@db:5432/x", "error connecting to app:hunter2@db");
+        let msg = redact_url(
+            "postgres://app:hunter2@db:5432/x",
+            "error connecting to app:hunter2@db",
+        );
         assert!(!msg.contains("hunter2"), "{msg}");
     }
 }

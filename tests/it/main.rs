@@ -7,6 +7,7 @@
 mod harness;
 
 mod access_mode;
+mod agent_tokens;
 mod auth;
 mod bad_input;
 mod binary;
@@ -17,3 +18,4 @@ mod notifications;
 mod redaction;
 mod store;
 mod streaming;
+mod tokens_cli;

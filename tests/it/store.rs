@@ -6,7 +6,8 @@ use portcullis::store::{AgentTokenRecord, AgentTokenStore, SqlStore, Store};
 
 /// `PORTCULLIS_TEST_POSTGRES` overrides the server (default `postgres://postgres@127.0.0.1:5432`).
 fn postgres_server() -> String {
-    std::env::var("PORTCULLIS_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    std::env::var("PORTCULLIS_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 /// A fresh PostgreSQL database for one test, or `None` (outside CI) when the server is absent.
@@ -15,13 +16,22 @@ pub(crate) async fn fresh_postgres() -> Option<String> {
     let admin = match SqlStore::connect(&format!("{server}/test")).await {
         Ok(s) => s,
         Err(e) => {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "PostgreSQL is required under CI: {e}");
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "PostgreSQL is required under CI: {e}"
+            );
             eprintln!("skipping the PostgreSQL half: {e}");
             return None;
         }
     };
-    let name = format!("pcl_test_{}", hex::encode(portcullis::secret::random_bytes::<6>().unwrap()));
-    admin.execute_admin(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let name = format!(
+        "pcl_test_{}",
+        hex::encode(portcullis::secret::random_bytes::<6>().unwrap())
+    );
+    admin
+        .execute_admin(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
     Some(format!("{server}/{name}"))
 }
 
@@ -48,15 +58,27 @@ fn token(id: &str, user: &str, created: i64) -> AgentTokenRecord {
 
 async fn contract(store: &dyn Store) {
     // Users: upsert is keyed by (provider, subject) and refreshes what it learns.
-    let alice = store.upsert_user("google", "sub-1", Some("a@example.com"), Some("Alice"), 10).await.unwrap();
+    let alice = store
+        .upsert_user("google", "sub-1", Some("a@example.com"), Some("Alice"), 10)
+        .await
+        .unwrap();
     assert!(alice.id.starts_with("usr_"));
-    let again = store.upsert_user("google", "sub-1", Some("alice@example.com"), None, 20).await.unwrap();
+    let again = store
+        .upsert_user("google", "sub-1", Some("alice@example.com"), None, 20)
+        .await
+        .unwrap();
     assert_eq!(again.id, alice.id);
     assert_eq!(again.email.as_deref(), Some("alice@example.com"));
     assert_eq!(again.display_name.as_deref(), Some("Alice"));
     assert_eq!(again.created_at, 10);
-    let bob = store.upsert_user("github", "sub-1", None, None, 30).await.unwrap();
-    assert_ne!(bob.id, alice.id, "same subject, other provider: another user");
+    let bob = store
+        .upsert_user("github", "sub-1", None, None, 30)
+        .await
+        .unwrap();
+    assert_ne!(
+        bob.id, alice.id,
+        "same subject, other provider: another user"
+    );
     assert_eq!(store.list_users().await.unwrap().len(), 2);
     assert_eq!(store.get_user(&bob.id).await.unwrap(), Some(bob.clone()));
     assert_eq!(store.get_user("usr_nope").await.unwrap(), None);
@@ -66,32 +88,82 @@ async fn contract(store: &dyn Store) {
     assert!(!store.set_user_disabled("usr_nope", true).await.unwrap());
 
     // Tokens.
-    store.insert_token(&token("tok1", &alice.id, 100)).await.unwrap();
-    store.insert_token(&token("tok2", &alice.id, 200)).await.unwrap();
-    store.insert_token(&token("tok3", &bob.id, 300)).await.unwrap();
-    assert!(store.insert_token(&token("tok1", &alice.id, 400)).await.is_err(), "ids are unique");
+    store
+        .insert_token(&token("tok1", &alice.id, 100))
+        .await
+        .unwrap();
+    store
+        .insert_token(&token("tok2", &alice.id, 200))
+        .await
+        .unwrap();
+    store
+        .insert_token(&token("tok3", &bob.id, 300))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .insert_token(&token("tok1", &alice.id, 400))
+            .await
+            .is_err(),
+        "ids are unique"
+    );
     let mine = store.list_tokens(Some(&alice.id)).await.unwrap();
-    assert_eq!(mine.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["tok2", "tok1"], "newest first");
+    assert_eq!(
+        mine.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        ["tok2", "tok1"],
+        "newest first"
+    );
     assert_eq!(store.list_tokens(None).await.unwrap().len(), 3);
-    assert_eq!(store.get_token("tok1").await.unwrap(), Some(token("tok1", &alice.id, 100)));
+    assert_eq!(
+        store.get_token("tok1").await.unwrap(),
+        Some(token("tok1", &alice.id, 100))
+    );
     assert_eq!(store.get_token("nope").await.unwrap(), None);
 
     assert!(store.rename_token("tok1", "laptop").await.unwrap());
     assert!(!store.rename_token("nope", "x").await.unwrap());
-    store.touch_token("tok1", 150, "192.0.2.1", Some("curl/8")).await.unwrap();
+    store
+        .touch_token("tok1", 150, "192.0.2.1", Some("curl/8"))
+        .await
+        .unwrap();
     let t = store.get_token("tok1").await.unwrap().unwrap();
-    assert_eq!((t.name.as_str(), t.last_used_at, t.last_ip.as_deref(), t.last_user_agent.as_deref()), ("laptop", Some(150), Some("192.0.2.1"), Some("curl/8")));
+    assert_eq!(
+        (
+            t.name.as_str(),
+            t.last_used_at,
+            t.last_ip.as_deref(),
+            t.last_user_agent.as_deref()
+        ),
+        ("laptop", Some(150), Some("192.0.2.1"), Some("curl/8"))
+    );
 
     assert!(store.set_session_expiry("tok1", Some(9999)).await.unwrap());
-    assert_eq!(store.get_token("tok1").await.unwrap().unwrap().session_expires_at, Some(9999));
+    assert_eq!(
+        store
+            .get_token("tok1")
+            .await
+            .unwrap()
+            .unwrap()
+            .session_expires_at,
+        Some(9999)
+    );
 
     let rev1 = store.revision().await.unwrap();
     assert!(rev1 > rev0, "changes bump the revision");
     assert!(store.revoke_token("tok2", 500).await.unwrap());
-    assert!(!store.revoke_token("tok2", 600).await.unwrap(), "already revoked");
+    assert!(
+        !store.revoke_token("tok2", 600).await.unwrap(),
+        "already revoked"
+    );
     assert!(!store.revoke_token("nope", 600).await.unwrap());
-    assert_eq!(store.get_token("tok2").await.unwrap().unwrap().revoked_at, Some(500));
-    assert!(store.revision().await.unwrap() > rev1, "a revocation bumps the revision");
+    assert_eq!(
+        store.get_token("tok2").await.unwrap().unwrap().revoked_at,
+        Some(500)
+    );
+    assert!(
+        store.revision().await.unwrap() > rev1,
+        "a revocation bumps the revision"
+    );
 }
 
 #[tokio::test]
@@ -108,7 +180,9 @@ async fn contract_on_sqlite() {
 
 #[tokio::test]
 async fn contract_on_postgres() {
-    let Some(url) = fresh_postgres().await else { return };
+    let Some(url) = fresh_postgres().await else {
+        return;
+    };
     let store = SqlStore::open(&url).await.unwrap();
     assert_eq!(store.dialect_name(), "postgres");
     contract(&store).await;
@@ -119,6 +193,9 @@ async fn contract_on_postgres() {
 async fn bad_urls_are_clear_errors() {
     let err = SqlStore::open("mysql://x").await.unwrap_err().to_string();
     assert!(err.contains("sqlite:// or postgres://"), "{err}");
-    let err = SqlStore::open("postgres://user:hunter2@127.0.0.1:1/db").await.unwrap_err().to_string();
+    let err = SqlStore::open("postgres://user:hunter2@127.0.0.1:1/db")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(!err.contains("hunter2"), "{err}");
 }

@@ -1,0 +1,220 @@
+//! The administrative commands that work on the store: `portcullis migrate` and
+//! `portcullis tokens list|revoke|rename|issue`. They print for people (or JSON lines with
+//! `--json`) and never print a secret except the one new token `issue` exists to show.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::auth::agent_token::{self, display_id};
+use crate::cli::TokensCommand;
+use crate::clock::{Clock, iso8601};
+use crate::config::Config;
+use crate::state::open_store;
+use crate::store::{AgentTokenRecord, SqlStore, Store, StoreError};
+
+/// Why an administrative command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Nothing has that id.
+    #[error("no agent token with id {0}")]
+    NoSuchToken(String),
+    /// Nothing has that name.
+    #[error("no user {0}")]
+    NoSuchUser(String),
+    /// The operating system failed (randomness, hashing thread).
+    #[error("{0}")]
+    Io(String),
+}
+
+/// `portcullis migrate`: applies pending migrations and says what it did.
+pub async fn migrate(config: &Config) -> Result<String, AdminError> {
+    let store = match &config.storage.database_url {
+        Some(url) => SqlStore::connect(url.expose()).await?,
+        None => {
+            std::fs::create_dir_all(&config.storage.data_dir).map_err(|e| {
+                AdminError::Io(format!(
+                    "cannot create {}: {e}",
+                    config.storage.data_dir.display()
+                ))
+            })?;
+            SqlStore::connect(&format!(
+                "sqlite://{}?mode=rwc",
+                config.storage.sqlite_file().display()
+            ))
+            .await?
+        }
+    };
+    let ran = store.migrate().await?;
+    let location = match &config.storage.database_url {
+        Some(_) => "the PostgreSQL database".to_owned(),
+        None => config.storage.sqlite_file().display().to_string(),
+    };
+    Ok(format!(
+        "applied {ran} migration(s) to {location} ({}); the store is up to date\n",
+        store.dialect_name()
+    ))
+}
+
+/// `portcullis tokens …`
+pub async fn tokens(
+    config: &Config,
+    clock: &dyn Clock,
+    action: &TokensCommand,
+) -> Result<String, AdminError> {
+    let store: Arc<dyn Store> = Arc::new(open_store(&config.storage).await?);
+    let now = clock.now_millis() as i64;
+    match action {
+        TokensCommand::List { user, json } => {
+            list(store.as_ref(), user.as_deref(), *json, now).await
+        }
+        TokensCommand::Revoke { id } => {
+            let id = bare_id(id);
+            if store.revoke_token(id, now).await? {
+                Ok(format!("revoked {}\n", display_id(id)))
+            } else {
+                match store.get_token(id).await? {
+                    Some(_) => Ok(format!("{} was already revoked\n", display_id(id))),
+                    None => Err(AdminError::NoSuchToken(display_id(id))),
+                }
+            }
+        }
+        TokensCommand::Rename { id, name } => {
+            let id = bare_id(id);
+            if store.rename_token(id, name).await? {
+                Ok(format!("renamed {} to {name:?}\n", display_id(id)))
+            } else {
+                Err(AdminError::NoSuchToken(display_id(id)))
+            }
+        }
+        TokensCommand::Issue {
+            user,
+            name,
+            session_hours,
+        } => {
+            let email = user.contains('@').then_some(user.as_str());
+            let owner = store.upsert_user("admin", user, email, None, now).await?;
+            let minted = tokio::task::spawn_blocking(agent_token::mint)
+                .await
+                .map_err(|e| AdminError::Io(e.to_string()))?
+                .map_err(|e| AdminError::Io(e.to_string()))?;
+            let session_expires_at = session_hours.map(|h| now + (h as i64) * 3_600_000);
+            store
+                .insert_token(&AgentTokenRecord {
+                    id: minted.id.clone(),
+                    user_id: owner.id.clone(),
+                    name: name.clone(),
+                    secret_hash: minted.secret_hash,
+                    created_at: now,
+                    last_used_at: None,
+                    last_ip: None,
+                    last_user_agent: None,
+                    session_expires_at,
+                    revoked_at: None,
+                })
+                .await?;
+            Ok(format!(
+                "issued {} for {} ({}), device {name:?}{}\n\n  {}\n\nThis is the only time the token is shown. Use it as the API key (Authorization: Bearer …).\n",
+                display_id(&minted.id),
+                user,
+                owner.id,
+                session_expires_at.map_or_else(String::new, |t| format!(
+                    ", session until {}",
+                    iso8601(t as u64)
+                )),
+                minted.token.expose(),
+            ))
+        }
+    }
+}
+
+async fn list(
+    store: &dyn Store,
+    user: Option<&str>,
+    as_json: bool,
+    now: i64,
+) -> Result<String, AdminError> {
+    let users = store.list_users().await?;
+    let owner = match user {
+        Some(u) => Some(
+            users
+                .iter()
+                .find(|x| x.id == u || x.subject == u || x.email.as_deref() == Some(u))
+                .ok_or_else(|| AdminError::NoSuchUser(u.to_owned()))?
+                .id
+                .clone(),
+        ),
+        None => None,
+    };
+    let tokens = store.list_tokens(owner.as_deref()).await?;
+    let who = |id: &str| {
+        users
+            .iter()
+            .find(|u| u.id == id)
+            .map(|u| u.email.clone().unwrap_or_else(|| u.subject.clone()))
+            .unwrap_or_else(|| id.to_owned())
+    };
+    let status = |t: &AgentTokenRecord| {
+        if t.revoked_at.is_some() {
+            "revoked"
+        } else if t.session_expires_at.is_some_and(|s| s <= now) {
+            "session expired"
+        } else {
+            "active"
+        }
+    };
+    let time = |t: Option<i64>| {
+        t.map_or_else(
+            || "-".to_owned(),
+            |ms| iso8601(ms as u64)[..19].replace('T', " "),
+        )
+    };
+    let mut out = String::new();
+    if as_json {
+        for t in &tokens {
+            let line = json!({
+                "id": display_id(&t.id), "user_id": t.user_id, "user": who(&t.user_id), "name": t.name,
+                "created_at": time(Some(t.created_at)), "last_used_at": time(t.last_used_at),
+                "last_ip": t.last_ip, "last_user_agent": t.last_user_agent,
+                "session_expires_at": time(t.session_expires_at), "status": status(t),
+            });
+            let _ = writeln!(out, "{line}");
+        }
+        return Ok(out);
+    }
+    let _ = writeln!(
+        out,
+        "{:<20} {:<24} {:<16} {:<19} {:<19} {:<15} {:<19} {:<15} USER AGENT",
+        "ID", "USER", "DEVICE", "CREATED", "LAST USED", "LAST IP", "SESSION ENDS", "STATUS"
+    );
+    for t in &tokens {
+        let _ = writeln!(
+            out,
+            "{:<20} {:<24} {:<16} {:<19} {:<19} {:<15} {:<19} {:<15} {}",
+            display_id(&t.id),
+            who(&t.user_id),
+            t.name,
+            time(Some(t.created_at)),
+            time(t.last_used_at),
+            t.last_ip.as_deref().unwrap_or("-"),
+            time(t.session_expires_at),
+            status(t),
+            t.last_user_agent.as_deref().unwrap_or("-"),
+        );
+    }
+    if tokens.is_empty() {
+        out.push_str("(no agent tokens)\n");
+    }
+    Ok(out)
+}
+
+/// `sk-pcl-abc` or `abc` → `abc`.
+fn bare_id(id: &str) -> &str {
+    id.trim()
+        .strip_prefix(agent_token::PREFIX)
+        .unwrap_or(id.trim())
+}

@@ -1,0 +1,396 @@
+//! Per-device agent tokens (PRODUCT §3.6): `sk-pcl-<id>_<secret><check>`.
+//!
+//! - `id`: 12 base62 characters, the public id (logs show `sk-pcl-<id>`), looked up in O(1).
+//! - `secret`: 43 base62 characters (256 bits from the OS). Only its Argon2id hash is stored.
+//! - `check`: 6 base62 characters of a BLAKE3 checksum over everything before it, so typos and
+//!   random strings are refused before any store or hash work.
+//!
+//! Verification runs Argon2id at most once per token per cache period: a success is cached under
+//! a keyed BLAKE3 digest of the whole token (short TTL, bounded, cleared when the store's revision
+//! moves — revocations made anywhere reach every instance within the poll interval). Unknown ids
+//! cost one indexed lookup and no hashing. Argon2 runs on the blocking pool behind a semaphore
+//! sized to the machine's cores, so a flood cannot starve the async executor.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use tokio::sync::Semaphore;
+
+use crate::secret::{Secret, random_bytes};
+use crate::store::{AgentTokenRecord, Store, StoreError};
+
+/// Every agent token starts with this.
+pub const PREFIX: &str = "sk-pcl-";
+const ID_LEN: usize = 12;
+const SECRET_LEN: usize = 43;
+const CHECK_LEN: usize = 6;
+/// Total length of a well-formed token.
+pub const TOKEN_LEN: usize = PREFIX.len() + ID_LEN + 1 + SECRET_LEN + CHECK_LEN;
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// The parts of a well-formed token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParsedToken<'a> {
+    /// Public id.
+    pub id: &'a str,
+    /// The secret part.
+    pub secret: &'a str,
+}
+
+/// Checks the shape and checksum; `None` for anything that is not a token we issued.
+pub fn parse(token: &str) -> Option<ParsedToken<'_>> {
+    if token.len() != TOKEN_LEN || !token.starts_with(PREFIX) {
+        return None;
+    }
+    let body = &token[PREFIX.len()..];
+    let (id, rest) = body.split_at(ID_LEN);
+    let rest = rest.strip_prefix('_')?;
+    let (secret, check) = rest.split_at(SECRET_LEN);
+    let all_base62 = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !(all_base62(id) && all_base62(secret) && all_base62(check)) {
+        return None;
+    }
+    let expected = checksum(&token[..token.len() - CHECK_LEN]);
+    let matches: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), check.as_bytes()).into();
+    matches.then_some(ParsedToken { id, secret })
+}
+
+fn checksum(text: &str) -> String {
+    let digest = blake3::hash(text.as_bytes());
+    let mut n = u64::from_le_bytes(digest.as_bytes()[..8].try_into().unwrap_or([0; 8]));
+    let mut out = String::with_capacity(CHECK_LEN);
+    for _ in 0..CHECK_LEN {
+        out.push(BASE62[(n % 62) as usize] as char);
+        n /= 62;
+    }
+    out
+}
+
+/// `n` uniformly random base62 characters.
+fn random_base62(n: usize) -> std::io::Result<String> {
+    let mut out = String::with_capacity(n);
+    while out.len() < n {
+        for b in random_bytes::<64>()? {
+            // 248 = 4 × 62: rejecting larger bytes keeps every character equally likely.
+            if b < 248 && out.len() < n {
+                out.push(BASE62[(b % 62) as usize] as char);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// How the token appears in logs and listings: `sk-pcl-<id>`.
+pub fn display_id(id: &str) -> String {
+    format!("{PREFIX}{id}")
+}
+
+/// A newly minted token: the value to show once, and what to store.
+#[derive(Debug)]
+pub struct MintedToken {
+    /// The whole token, shown to the user exactly once.
+    pub token: Secret,
+    /// Public id.
+    pub id: String,
+    /// Argon2id PHC string of the secret.
+    pub secret_hash: String,
+}
+
+/// Mints a token (runs Argon2id: call from a blocking context or `spawn_blocking`).
+pub fn mint() -> std::io::Result<MintedToken> {
+    let id = random_base62(ID_LEN)?;
+    let secret = Secret::new(random_base62(SECRET_LEN)?);
+    let token = assemble(&id, secret.expose());
+    let secret_hash = hash_secret(secret.expose())?;
+    Ok(MintedToken {
+        token,
+        id,
+        secret_hash,
+    })
+}
+
+/// The token made of `id` and `secret`, with its checksum. Both must be base62 of the right
+/// length for the result to parse.
+pub fn assemble(id: &str, secret: &str) -> Secret {
+    let head = format!("{PREFIX}{id}_{secret}");
+    let check = checksum(&head);
+    Secret::new(format!("{head}{check}"))
+}
+
+/// Argon2id (default parameters) of `secret`, as a PHC string.
+pub fn hash_secret(secret: &str) -> std::io::Result<String> {
+    Argon2::default()
+        .hash_password(secret.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| std::io::Error::other(format!("argon2: {e}")))
+}
+
+/// Why a token was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenFailure {
+    /// Not a well-formed token (checked without any store or hash work).
+    #[error("malformed agent token")]
+    Malformed,
+    /// No token has this id.
+    #[error("unknown agent token")]
+    Unknown,
+    /// The token was revoked.
+    #[error("revoked agent token")]
+    Revoked,
+    /// The id exists but the secret is wrong.
+    #[error("wrong agent token secret")]
+    Wrong,
+    /// The owner is disabled.
+    #[error("the token's user is disabled")]
+    UserDisabled,
+    /// The token is valid but its SSO session has lapsed.
+    #[error("the token's session has expired")]
+    SessionExpired {
+        /// Public id of the token.
+        token_id: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Who an agent token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenIdentity {
+    /// Public id.
+    pub token_id: Arc<str>,
+    /// Owner's user id.
+    pub user_id: Arc<str>,
+}
+
+#[derive(Debug, Clone)]
+struct CacheEntry {
+    identity: TokenIdentity,
+    session_expires_at: Option<i64>,
+    cached_at: i64,
+    touched_at: i64,
+}
+
+/// How long a verified token is trusted without asking the store (ms).
+const CACHE_TTL_MS: i64 = 60_000;
+/// Most cached tokens.
+const CACHE_MAX: usize = 50_000;
+/// How often a used token's `last_used_at` is written at most (ms).
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// Verifies agent tokens against the store, with the cache and the Argon2 bound.
+pub struct TokenVerifier {
+    store: Arc<dyn Store>,
+    cache_key: [u8; 32],
+    cache: Mutex<HashMap<[u8; 32], CacheEntry>>,
+    argon_slots: Arc<Semaphore>,
+    verifications: AtomicU64,
+    seen_revision: AtomicI64,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("verifications", &self.verifications)
+            .finish()
+    }
+}
+
+/// What [`TokenVerifier::verify`] learned about the caller, for the `last_used` record.
+#[derive(Debug, Clone)]
+pub struct UseContext<'a> {
+    /// Client address.
+    pub ip: std::net::IpAddr,
+    /// Client user agent.
+    pub user_agent: Option<&'a str>,
+}
+
+impl TokenVerifier {
+    /// A verifier over `store`.
+    pub fn new(store: Arc<dyn Store>) -> std::io::Result<Self> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Self {
+            store,
+            cache_key: random_bytes::<32>()?,
+            cache: Mutex::new(HashMap::new()),
+            argon_slots: Arc::new(Semaphore::new(cores)),
+            verifications: AtomicU64::new(0),
+            seen_revision: AtomicI64::new(i64::MIN),
+        })
+    }
+
+    /// Argon2id verifications run so far (the cache and the unknown-id path avoid them).
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
+    /// Forgets every cached verification (after a revocation, rename or session change).
+    pub fn clear_cache(&self) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.clear();
+        }
+    }
+
+    /// Clears the cache if the store's revision moved since the last call; run periodically.
+    pub async fn sync_revision(&self) -> Result<(), StoreError> {
+        let now = self.store.revision().await?;
+        let before = self.seen_revision.swap(now, Ordering::Relaxed);
+        if before != now && before != i64::MIN {
+            self.clear_cache();
+        }
+        Ok(())
+    }
+
+    /// Verifies `token` at `now_ms`.
+    pub async fn verify(
+        &self,
+        token: &str,
+        now_ms: i64,
+        ctx: UseContext<'_>,
+    ) -> Result<TokenIdentity, TokenFailure> {
+        let parsed = parse(token).ok_or(TokenFailure::Malformed)?;
+        let key = *blake3::keyed_hash(&self.cache_key, token.as_bytes()).as_bytes();
+        let cached = self.cache.lock().ok().and_then(|c| c.get(&key).cloned());
+        if let Some(entry) = cached.filter(|e| now_ms - e.cached_at < CACHE_TTL_MS) {
+            if entry.session_expires_at.is_some_and(|t| t <= now_ms) {
+                return Err(TokenFailure::SessionExpired {
+                    token_id: parsed.id.to_owned(),
+                });
+            }
+            if now_ms - entry.touched_at >= TOUCH_EVERY_MS {
+                self.touch(&key, &entry.identity, now_ms, &ctx);
+            }
+            return Ok(entry.identity);
+        }
+
+        let record = self
+            .store
+            .get_token(parsed.id)
+            .await?
+            .ok_or(TokenFailure::Unknown)?;
+        if record.revoked_at.is_some() {
+            return Err(TokenFailure::Revoked);
+        }
+        if !self.check_secret(parsed.secret, &record).await {
+            return Err(TokenFailure::Wrong);
+        }
+        let user = self.store.get_user(&record.user_id).await?;
+        if user.is_none_or(|u| u.disabled) {
+            return Err(TokenFailure::UserDisabled);
+        }
+        let identity = TokenIdentity {
+            token_id: Arc::from(record.id.as_str()),
+            user_id: Arc::from(record.user_id.as_str()),
+        };
+        self.remember(
+            key,
+            CacheEntry {
+                identity: identity.clone(),
+                session_expires_at: record.session_expires_at,
+                cached_at: now_ms,
+                touched_at: now_ms,
+            },
+        );
+        if record.session_expires_at.is_some_and(|t| t <= now_ms) {
+            return Err(TokenFailure::SessionExpired {
+                token_id: record.id,
+            });
+        }
+        self.touch(&key, &identity, now_ms, &ctx);
+        Ok(identity)
+    }
+
+    async fn check_secret(&self, secret: &str, record: &AgentTokenRecord) -> bool {
+        let Ok(_permit) = self.argon_slots.clone().acquire_owned().await else {
+            return false;
+        };
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+        let secret = Secret::new(secret);
+        let hash = record.secret_hash.clone();
+        tokio::task::spawn_blocking(move || {
+            Argon2::default()
+                .verify_password(secret.expose().as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    fn remember(&self, key: [u8; 32], entry: CacheEntry) {
+        if let Ok(mut c) = self.cache.lock() {
+            if c.len() >= CACHE_MAX {
+                let stale: Vec<[u8; 32]> = c.iter().take(64).map(|(k, _)| *k).collect();
+                for k in stale {
+                    c.remove(&k);
+                }
+            }
+            c.insert(key, entry);
+        }
+    }
+
+    /// Records the use in the background (at most once a minute per cached token).
+    fn touch(&self, key: &[u8; 32], identity: &TokenIdentity, now_ms: i64, ctx: &UseContext<'_>) {
+        if let Ok(mut c) = self.cache.lock()
+            && let Some(e) = c.get_mut(key)
+        {
+            e.touched_at = now_ms;
+        }
+        let store = self.store.clone();
+        let id = identity.token_id.clone();
+        let ip = ctx.ip.to_string();
+        let ua = ctx
+            .user_agent
+            .map(|u| u.chars().take(200).collect::<String>());
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_token(&id, now_ms, &ip, ua.as_deref()).await {
+                tracing::warn!(error = %e, token = %display_id(&id), "could not record the token's use");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_tokens_parse_and_tampering_is_caught() {
+        let m = mint().unwrap();
+        let t = m.token.expose();
+        assert_eq!(t.len(), TOKEN_LEN);
+        let p = parse(t).unwrap();
+        assert_eq!(p.id, m.id);
+        assert!(
+            Argon2::default()
+                .verify_password(p.secret.as_bytes(), m.secret_hash.as_str())
+                .is_ok()
+        );
+        // Any single changed character breaks the checksum or the shape.
+        for i in PREFIX.len()..t.len() {
+            let mut bytes = t.as_bytes().to_vec();
+            bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
+            let changed = String::from_utf8(bytes).unwrap();
+            assert!(parse(&changed).is_none() || changed == t, "position {i}");
+        }
+        for bad in [
+            "",
+            "sk-pcl-",
+            "sk-proj-abc",
+            &t[..t.len() - 1],
+            &format!("{t}x"),
+        ] {
+            assert!(parse(bad).is_none(), "{bad}");
+        }
+        assert_ne!(mint().unwrap().token, m.token);
+    }
+
+    #[test]
+    fn secrets_carry_256_bits() {
+        // 43 base62 characters: 43 × log2(62) ≈ 256.03 bits.
+        assert!(SECRET_LEN as f64 * 62f64.log2() >= 256.0);
+        assert_eq!(display_id("abc"), "sk-pcl-abc");
+    }
+}

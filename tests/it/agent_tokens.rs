@@ -1,0 +1,234 @@
+//! Agent tokens end to end on both stores: a valid token authenticates (one Argon2 run, then the
+//! cache), unknown well-formed tokens cost no hashing, malformed and wrong ones are refused and
+//! counted, revocation takes effect on the next request, a lapsed session gets its own answer,
+//! a disabled user is refused.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use portcullis::auth::agent_token::{self, TOKEN_LEN};
+use portcullis::clock::ManualClock;
+use portcullis::notify::NoNotifier;
+use portcullis::state::AppState;
+use portcullis::store::{AgentTokenRecord, SqlStore, Store};
+use serde_json::Value;
+
+use crate::harness::*;
+
+const START: u64 = 1_800_000_000;
+
+struct Setup {
+    _mock: Mock,
+    gw: Gateway,
+    state: AppState,
+    store: Arc<dyn Store>,
+    clock: ManualClock,
+    user_id: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn setup(on_postgres: bool, brute_force: bool) -> Option<Setup> {
+    let (store, dir): (Arc<dyn Store>, _) = if on_postgres {
+        let url = crate::store::fresh_postgres().await?;
+        (Arc::new(SqlStore::open(&url).await.unwrap()), None)
+    } else {
+        let dir = tempfile::tempdir().unwrap();
+        (
+            Arc::new(SqlStore::open_sqlite(dir.path()).await.unwrap()),
+            Some(dir),
+        )
+    };
+    let user = store
+        .upsert_user("google", "alice", Some("alice@example.com"), None, 0)
+        .await
+        .unwrap();
+    let mock = start_mock().await;
+    let mut config = config_for(&mock);
+    config.auth.disable_auth = false;
+    config.auth.brute_force_protection.enabled = brute_force;
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(START));
+    let state = AppState::with_parts(
+        config,
+        Arc::new(clock.clone()),
+        Arc::new(NoNotifier),
+        Some(store.clone()),
+    )
+    .unwrap();
+    let gw = start_gateway_with_state(state.clone()).await;
+    Some(Setup {
+        _mock: mock,
+        gw,
+        state,
+        store,
+        clock,
+        user_id: user.id,
+        _dir: dir,
+    })
+}
+
+/// Mints and stores a token for the setup's user.
+async fn issue(s: &Setup, session_hours: Option<i64>) -> (String, String) {
+    let m = tokio::task::spawn_blocking(agent_token::mint)
+        .await
+        .unwrap()
+        .unwrap();
+    let now = (START * 1000) as i64;
+    s.store
+        .insert_token(&AgentTokenRecord {
+            id: m.id.clone(),
+            user_id: s.user_id.clone(),
+            name: "laptop".into(),
+            secret_hash: m.secret_hash,
+            created_at: now,
+            last_used_at: None,
+            last_ip: None,
+            last_user_agent: None,
+            session_expires_at: session_hours.map(|h| now + h * 3_600_000),
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+    (m.token.expose().to_owned(), m.id)
+}
+
+async fn call(s: &Setup, token: &str) -> reqwest::Response {
+    client()
+        .post(format!("{}/v1/chat/completions", s.gw.url))
+        .header("authorization", format!("Bearer {token}"))
+        .header("user-agent", "agent-test/2")
+        .json(&chat("mock-gpt", false))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn verifications(s: &Setup) -> u64 {
+    s.state.auth().tokens().unwrap().verifications()
+}
+
+async fn the_flow(on_postgres: bool) {
+    let Some(s) = setup(on_postgres, false).await else {
+        return;
+    };
+    let (token, id) = issue(&s, Some(24)).await;
+    assert_eq!(token.len(), TOKEN_LEN);
+    assert!(token.starts_with("sk-pcl-"));
+
+    // Valid: one Argon2 verification, then the cache.
+    for _ in 0..5 {
+        assert_eq!(call(&s, &token).await.status(), 200);
+    }
+    assert_eq!(
+        verifications(&s),
+        1,
+        "verified once, then served from the cache"
+    );
+
+    // A flood of unknown but well-formed tokens: refused, and no hashing at all.
+    for _ in 0..50 {
+        let other = tokio::task::spawn_blocking(agent_token::mint)
+            .await
+            .unwrap()
+            .unwrap();
+        let resp = call(&s, other.token.expose()).await;
+        assert_eq!(resp.status(), 401);
+    }
+    assert_eq!(verifications(&s), 1, "unknown ids cost no Argon2 work");
+
+    // Malformed (bad checksum) and a right id with a wrong secret.
+    let mut bad = token.clone().into_bytes();
+    bad[20] = if bad[20] == b'x' { b'y' } else { b'x' };
+    assert_eq!(
+        call(&s, &String::from_utf8(bad).unwrap()).await.status(),
+        401
+    );
+    assert_eq!(
+        verifications(&s),
+        1,
+        "malformed tokens are refused before any work"
+    );
+    let wrong = agent_token::assemble(&id, &"A".repeat(43));
+    let resp = call(&s, wrong.expose()).await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        openai_error(&resp.json().await.unwrap()),
+        "Invalid API key."
+    );
+    assert_eq!(verifications(&s), 2);
+
+    // The store records the use (written in the background).
+    let mut used = None;
+    for _ in 0..100 {
+        used = s.store.get_token(&id).await.unwrap().unwrap().last_used_at;
+        if used.is_some() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(used.is_some());
+
+    // Revocation: effective on the next request once the revision is seen.
+    assert!(
+        s.store
+            .revoke_token(&id, (START * 1000) as i64)
+            .await
+            .unwrap()
+    );
+    s.state
+        .auth()
+        .tokens()
+        .unwrap()
+        .sync_revision()
+        .await
+        .unwrap();
+    assert_eq!(call(&s, &token).await.status(), 401);
+}
+
+#[tokio::test]
+async fn agent_tokens_on_sqlite() {
+    the_flow(false).await;
+}
+
+#[tokio::test]
+async fn agent_tokens_on_postgres() {
+    the_flow(true).await;
+}
+
+#[tokio::test]
+async fn a_lapsed_session_is_told_apart_and_not_counted() {
+    let s = setup(false, true).await.unwrap();
+    let (token, id) = issue(&s, Some(1)).await;
+    assert_eq!(call(&s, &token).await.status(), 200);
+    s.clock.advance(Duration::from_secs(2 * 3600));
+    for _ in 0..7 {
+        let resp = call(&s, &token).await;
+        assert_eq!(resp.status(), 401);
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "session_expired");
+        assert!(openai_error(&v).contains(&format!("sk-pcl-{id}")));
+    }
+    // Seven refusals of a valid token did not lock the address out; re-authentication (moving the
+    // session end) makes the same token work again.
+    assert!(
+        s.store
+            .set_session_expiry(&id, Some(((START + 10 * 3600) * 1000) as i64))
+            .await
+            .unwrap()
+    );
+    s.state
+        .auth()
+        .tokens()
+        .unwrap()
+        .sync_revision()
+        .await
+        .unwrap();
+    assert_eq!(call(&s, &token).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_disabled_user_cannot_use_their_tokens() {
+    let s = setup(false, false).await.unwrap();
+    let (token, _) = issue(&s, None).await;
+    assert!(s.store.set_user_disabled(&s.user_id, true).await.unwrap());
+    assert_eq!(call(&s, &token).await.status(), 401);
+}
