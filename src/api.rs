@@ -1,21 +1,21 @@
 //! The inbound edge: the HTTP routes agents call, in the OpenAI, Anthropic and Gemini shapes.
 //! Handlers turn wire requests into routing decisions and hand them to the passthrough pipeline
-//! ([`proxy`]); every error leaves through [`error::ApiError`] in the caller's protocol.
+//! ([`proxy`]); every error leaves through [`error::ApiError`] in the caller's protocol. The
+//! OpenAI and Anthropic model operations share one handler (`body_model_call`), parameterised by
+//! the [`Operation`]; Gemini's path-addressed methods are in [`gemini`].
 
 pub mod access_log;
-mod anthropic;
 pub mod auth_layer;
 mod context;
 pub mod error;
 mod gemini;
 mod health;
 mod models;
-mod openai;
 mod proxy;
 
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, RawQuery, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
@@ -34,12 +34,18 @@ pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/internal/health", get(health::internal_health))
-        .route("/v1/chat/completions", post(openai::chat_completions))
-        .route("/v1/responses", post(openai::responses))
-        .route("/v1/embeddings", post(openai::embeddings))
+        .route(
+            "/v1/chat/completions",
+            body_model_route(Operation::ChatCompletions),
+        )
+        .route("/v1/responses", body_model_route(Operation::Responses))
+        .route("/v1/embeddings", body_model_route(Operation::Embeddings))
         .route("/v1/models", get(models::list_v1))
-        .route("/v1/messages", post(anthropic::messages))
-        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/v1/messages", body_model_route(Operation::Messages))
+        .route(
+            "/v1/messages/count_tokens",
+            body_model_route(Operation::CountTokens),
+        )
         .route("/v1beta/models", get(gemini::list_models))
         .route(
             "/v1beta/models/{target}",
@@ -81,6 +87,19 @@ fn body_error(protocol: Protocol, rejection: BytesRejection) -> Failure {
         ApiError::invalid("the request body could not be read")
     };
     Failure(protocol, err)
+}
+
+/// The route of an OpenAI or Anthropic operation whose model is named in the JSON body.
+fn body_model_route(op: Operation) -> axum::routing::MethodRouter<AppState> {
+    post(
+        move |state: St,
+              ctx: context::Ctx,
+              RawQuery(query): RawQuery,
+              headers: HeaderMap,
+              body: Result<Bytes, BytesRejection>| async move {
+            respond(body_model_call(&state, &ctx, op, &headers, query, body).await)
+        },
+    )
 }
 
 /// The shared handler for every JSON model operation whose model is named in the body.

@@ -2,8 +2,7 @@
 //! configuration (exit status 2 and the origin system's message), precedence, OAuth connector
 //! filtering, and the mode in `/internal/health`.
 
-use std::io::{BufRead, BufReader, Write};
-use std::time::Duration;
+use std::io::Write;
 
 use portcullis::config::{AccessMode, BackendKind};
 use serde_json::{Value, json};
@@ -261,46 +260,28 @@ async fn oauth_connectors_are_filtered_in_multi_user_mode() {
 fn the_binary_logs_the_skipped_oauth_connectors() {
     let mut f = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
     f.write_all(b"backends:\n  qwen-oauth:\n    type: openai\n    base_url: http://127.0.0.1:9/v1\n  openai:\n    type: openai\n    base_url: http://127.0.0.1:9/v1\n").unwrap();
-    let mut child = ChildGuard(
-        portcullis()
-            .args([
-                "serve",
-                "--port",
-                "0",
-                "--log-format",
-                "json",
-                "--multi-user-mode",
-                "--disable-notifications",
-            ])
-            .args(["--config", f.path().to_str().unwrap()])
-            .env(KEYS.0, KEYS.1)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut skipped = None;
-    loop {
-        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["message"]
-            .as_str()
-            .is_some_and(|m| m.starts_with("Skipped OAuth connectors in Multi User Mode"))
-        {
-            skipped = Some(v.clone());
-        }
-        if v["message"] == "portcullis listening" {
-            assert_eq!(v["access_mode"], "multi_user");
-            break;
-        }
-    }
+    let mut cmd = portcullis();
+    cmd.args([
+        "serve",
+        "--port",
+        "0",
+        "--log-format",
+        "json",
+        "--multi-user-mode",
+        "--disable-notifications",
+    ])
+    .args(["--config", f.path().to_str().unwrap()])
+    .env(KEYS.0, KEYS.1);
+    let served = spawn_served(cmd);
+    assert_eq!(served.listening["access_mode"], "multi_user");
+    let skipped = served
+        .seen
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| {
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Skipped OAuth connectors in Multi User Mode"))
+        });
     assert_eq!(skipped.unwrap()["connectors"], "qwen-oauth");
 }

@@ -5,7 +5,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::time::Duration;
 
 use portcullis::mock::MOCK_TEXT;
-use serde_json::Value;
 
 use crate::harness::*;
 
@@ -158,51 +157,16 @@ fn serve_without_any_backend_explains_what_to_do() {
     );
 }
 
-/// Reads stderr JSON lines until one satisfies `pick`; returns it.
-fn wait_line(
-    lines: &mut impl Iterator<Item = std::io::Result<String>>,
-    pick: impl Fn(&Value) -> bool,
-) -> Value {
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Ok(v) = serde_json::from_str::<Value>(&line)
-            && pick(&v)
-        {
-            return v;
-        }
-    }
-    panic!("the process ended before the expected log line");
-}
-
 #[tokio::test]
 async fn serve_relays_to_the_mock_and_logs_one_line_per_request() {
     let mock = start_mock().await;
-    let mut child = ChildGuard(
-        portcullis()
-            .args(["serve", "--port", "0", "--log-format", "json"])
-            .env("OPENAI_API_KEY", OPENAI_KEY)
-            .env("OPENAI_BASE_URL", format!("http://{}/v1", mock.addr))
-            .env("PORTCULLIS_API_KEYS", CLIENT_KEY)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stderr).lines();
-        let listening = wait_line(&mut lines, |v| v["message"] == "portcullis listening");
-        let _ = tx.send(listening);
-        loop {
-            let access = wait_line(&mut lines, |v| v["target"] == "portcullis::access");
-            if tx.send(access).is_err() {
-                break;
-            }
-        }
-    });
-    let recv = || rx.recv_timeout(Duration::from_secs(20)).unwrap();
-    let listening = recv();
-    let url = format!("http://{}", listening["addr"].as_str().unwrap());
+    let mut cmd = portcullis();
+    cmd.args(["serve", "--port", "0", "--log-format", "json"])
+        .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("OPENAI_BASE_URL", format!("http://{}/v1", mock.addr))
+        .env("PORTCULLIS_API_KEYS", CLIENT_KEY);
+    let mut served = spawn_served(cmd);
+    let url = served.url.clone();
 
     let resp = client()
         .post(format!("{url}/v1/chat/completions?key=query-secret"))
@@ -213,7 +177,7 @@ async fn serve_relays_to_the_mock_and_logs_one_line_per_request() {
         .await
         .unwrap();
     assert_eq!(openai_text(&sse_events(resp).await), MOCK_TEXT);
-    let line = recv();
+    let line = served.next_access();
     assert_eq!(line["method"], "POST");
     assert_eq!(line["path"], "/v1/chat/completions");
     assert_eq!(line["status"], 200);
@@ -242,7 +206,7 @@ async fn serve_relays_to_the_mock_and_logs_one_line_per_request() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
-    let line = recv();
+    let line = served.next_access();
     assert_eq!(line["status"], 400);
 
     // A wrong key: 401, logged as such, without the key.
@@ -254,7 +218,7 @@ async fn serve_relays_to_the_mock_and_logs_one_line_per_request() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
-    let line = recv();
+    let line = served.next_access();
     assert_eq!(line["status"], 401);
     assert_eq!(line["auth_failure"], "invalid");
     assert!(!line.to_string().contains("wrong-key-value-987"));

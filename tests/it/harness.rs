@@ -240,3 +240,84 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// A `portcullis serve` (or `demo`) process whose stderr (JSON log lines) is read on a thread.
+pub struct Served {
+    pub child: ChildGuard,
+    pub url: String,
+    pub listening: serde_json::Value,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every stderr line received so far.
+    pub seen: String,
+}
+
+/// Spawns `cmd` (which must use `--log-format json`) with stderr captured, and waits for its
+/// "portcullis listening" line.
+pub fn spawn_served(mut cmd: Command) -> Served {
+    let mut child = ChildGuard(cmd.stderr(Stdio::piped()).spawn().unwrap());
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut served = Served {
+        child,
+        url: String::new(),
+        listening: serde_json::Value::Null,
+        lines,
+        seen: String::new(),
+    };
+    let listening = served.next_json(|v| v["message"] == "portcullis listening");
+    served.url = format!("http://{}", listening["addr"].as_str().unwrap());
+    served.listening = listening;
+    served
+}
+
+impl Served {
+    /// The next stderr line within `timeout`.
+    pub fn next_line(&mut self, timeout: Duration) -> Option<String> {
+        let line = self.lines.recv_timeout(timeout).ok()?;
+        self.seen.push_str(&line);
+        self.seen.push('\n');
+        Some(line)
+    }
+
+    /// The next JSON log line for which `pick` holds (fails after 20 s without one).
+    pub fn next_json(&mut self, pick: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        loop {
+            let line = self
+                .next_line(Duration::from_secs(20))
+                .unwrap_or_else(|| panic!("no expected log line; got:\n{}", self.seen));
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && pick(&v)
+            {
+                return v;
+            }
+        }
+    }
+
+    /// The next access-log line.
+    pub fn next_access(&mut self) -> serde_json::Value {
+        self.next_json(|v| v["target"] == "portcullis::access")
+    }
+
+    /// Stops the process with SIGTERM (a graceful shutdown); returns whether it exited cleanly
+    /// and everything it logged.
+    pub fn stop(mut self) -> (bool, String) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.0.id().to_string())
+            .status();
+        let ok = self.child.0.wait().map(|s| s.success()).unwrap_or(false);
+        while self.next_line(Duration::from_secs(5)).is_some() {}
+        (ok, std::mem::take(&mut self.seen))
+    }
+}

@@ -7,7 +7,6 @@ use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde_json::Value;
 
 use crate::harness::*;
 
@@ -16,36 +15,14 @@ const KEYS: (&str, &str) = ("PORTCULLIS_API_KEYS", "notify-test-key-0123456789")
 /// Starts `serve` with `args`, sends five wrong keys, and returns stderr up to the request after.
 async fn lockout_with(args: &[&str], env: &[(&str, &str)]) -> String {
     let mock = start_mock().await;
-    let mut child = ChildGuard(
-        portcullis()
-            .args(["serve", "--port", "0", "--log-format", "json"])
-            .args(args)
-            .env(KEYS.0, KEYS.1)
-            .env("OPENAI_BASE_URL", format!("http://{}/v1", mock.addr))
-            .envs(env.iter().copied())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut log = String::new();
-    let addr = loop {
-        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap();
-        log += &line;
-        log.push('\n');
-        let v: Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["message"] == "portcullis listening" {
-            break v["addr"].as_str().unwrap().to_owned();
-        }
-    };
+    let mut cmd = portcullis();
+    cmd.args(["serve", "--port", "0", "--log-format", "json"])
+        .args(args)
+        .env(KEYS.0, KEYS.1)
+        .env("OPENAI_BASE_URL", format!("http://{}/v1", mock.addr))
+        .envs(env.iter().copied());
+    let mut served = spawn_served(cmd);
+    let addr = served.url.trim_start_matches("http://").to_owned();
     for _ in 0..5 {
         let resp = client()
             .post(format!("http://{addr}/v1/chat/completions"))
@@ -65,18 +42,16 @@ async fn lockout_with(args: &[&str], env: &[(&str, &str)]) -> String {
     // Read until the access line of the health request, and (the event is logged by a background
     // task) until the operator event if one is coming.
     let mut health_seen = false;
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(if health_seen { 3 } else { 20 })) {
-        log += &line;
-        log.push('\n');
+    while let Some(line) = served.next_line(Duration::from_secs(if health_seen { 3 } else { 20 })) {
         health_seen |= line.contains("\"path\":\"/health\"");
         if health_seen
-            && (log.contains("operator event") || args.contains(&"--disable-notifications"))
+            && (served.seen.contains("operator event") || args.contains(&"--disable-notifications"))
         {
             break;
         }
     }
-    assert!(health_seen, "{log}");
-    log
+    assert!(health_seen, "{}", served.seen);
+    served.seen.clone()
 }
 
 #[tokio::test]

@@ -3,10 +3,9 @@
 //! then search all log output, every wire-capture file, every response (headers and bodies) and
 //! `check-config` output for any of them. None may appear.
 
-use std::io::{BufRead, BufReader, Write};
-use std::time::Duration;
+use std::io::Write;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::harness::*;
 
@@ -66,25 +65,8 @@ async fn no_secret_appears_in_logs_captures_responses_or_check_config() {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = ChildGuard(cmd.stderr(std::process::Stdio::piped()).spawn().unwrap());
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            all.push_str(&line);
-            all.push('\n');
-            let _ = tx.send(line);
-        }
-        all
-    });
-    let url = loop {
-        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["message"] == "portcullis listening" {
-            break format!("http://{}", v["addr"].as_str().unwrap());
-        }
-    };
+    let served = spawn_served(cmd);
+    let url = served.url.clone();
 
     let mut seen = String::new();
     let record = |resp: reqwest::Response| async move {
@@ -246,14 +228,8 @@ async fn no_secret_appears_in_logs_captures_responses_or_check_config() {
     );
 
     // Graceful stop, so the capture is flushed.
-    std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.0.id().to_string())
-        .status()
-        .unwrap();
-    let status = child.0.wait().unwrap();
-    assert!(status.success(), "{status:?}");
-    let logs = reader.join().unwrap();
+    let (clean_exit, logs) = served.stop();
+    assert!(clean_exit);
 
     let mut captured = String::new();
     for entry in std::fs::read_dir(dir.path()).unwrap() {

@@ -1,9 +1,6 @@
 //! `portcullis migrate` and `portcullis tokens issue|list|rename|revoke` against a data dir, and
 //! `serve` authenticating an issued token with no static key configured.
 
-use std::io::{BufRead, BufReader};
-use std::time::Duration;
-
 use serde_json::Value;
 
 use crate::harness::*;
@@ -61,33 +58,13 @@ async fn issue_use_list_rename_and_revoke() {
 
     // serve: no static key anywhere; the store makes agent tokens a credential source.
     let mock = start_mock().await;
-    let mut child = ChildGuard(
-        portcullis()
-            .args(["serve", "--port", "0", "--log-format", "json", "--data-dir"])
-            .arg(&data)
-            .env("OPENAI_BASE_URL", format!("http://{}/v1", mock.addr))
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && tx.send(v).is_err()
-            {
-                break;
-            }
-        }
-    });
-    let url = loop {
-        let v = rx.recv_timeout(Duration::from_secs(20)).unwrap();
-        if v["message"] == "portcullis listening" {
-            assert_eq!(v["store"], "open");
-            break format!("http://{}", v["addr"].as_str().unwrap());
-        }
-    };
+    let mut cmd = portcullis();
+    cmd.args(["serve", "--port", "0", "--log-format", "json", "--data-dir"])
+        .arg(&data)
+        .env("OPENAI_BASE_URL", format!("http://{}/v1", mock.addr));
+    let mut served = spawn_served(cmd);
+    assert_eq!(served.listening["store"], "open");
+    let url = served.url.clone();
     let resp = client()
         .post(format!("{url}/v1/chat/completions"))
         .header("authorization", format!("Bearer {token}"))
@@ -97,12 +74,7 @@ async fn issue_use_list_rename_and_revoke() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let access = loop {
-        let v = rx.recv_timeout(Duration::from_secs(20)).unwrap();
-        if v["target"] == "portcullis::access" {
-            break v;
-        }
-    };
+    let access = served.next_access();
     let principal = access["principal"].as_str().unwrap();
     assert!(
         principal.starts_with("user=usr_") && principal.ends_with(&format!("token={public}")),
