@@ -52,7 +52,19 @@ pub fn routes(state: AppState) -> Router {
             get(gemini::get_model).post(gemini::model_action),
         )
         // google-genai 3.x calls Gemini methods under /v1; served the same way (v1beta upstream).
-        .route("/v1/models/{target}", post(gemini::model_action))
+        .route(
+            "/v1/models/{target}",
+            get(models::get_v1).post(gemini::model_action),
+        )
+        // The OpenAI routes also answer without the /v1 prefix, for clients whose base URL
+        // is the bare host.
+        .route(
+            "/chat/completions",
+            body_model_route(Operation::ChatCompletions),
+        )
+        .route("/responses", body_model_route(Operation::Responses))
+        .route("/embeddings", body_model_route(Operation::Embeddings))
+        .route("/models", get(models::list_v1))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -26,27 +26,7 @@ pub(super) async fn get_model(
     Path(target): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let result = async {
-        let fail = |e: ApiError| Failure(Protocol::Gemini, e);
-        let route = state
-            .router()
-            .resolve(&target, Protocol::Gemini)
-            .map_err(|e| fail(e.into()))?;
-        proxy::Forward {
-            protocol: Protocol::Gemini,
-            route: &route,
-            endpoint: Endpoint::GetModel(&route.model),
-            query: None,
-            headers: &headers,
-            body: None,
-            stream: false,
-            ctx: &ctx,
-        }
-        .run()
-        .await
-        .map_err(fail)
-    };
-    respond(result.await)
+    models::get_one(&state, &ctx, Protocol::Gemini, &target, &headers).await
 }
 
 pub(super) async fn model_action(

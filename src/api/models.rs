@@ -2,14 +2,17 @@
 //! `anthropic-version`) and `GET /v1beta/models` (Gemini). The list merges every backend that
 //! speaks the caller's protocol: the default backend's models under their own ids, the others'
 //! as `backend:model`, then the aliases. A backend that cannot list is logged and left out; if
-//! none can, the client gets 502.
+//! none can, the client gets 502. `GET /v1/models/{id}` and `GET /v1beta/models/{model}` are
+//! routed like requests and answered by the backend that serves the model.
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 
-use super::St;
+use axum::extract::Path;
+
 use super::context::Ctx;
 use super::error::ApiError;
+use super::{St, proxy};
 use crate::protocol::Protocol;
 use crate::state::AppState;
 use crate::upstream::Endpoint;
@@ -23,6 +26,53 @@ pub(super) async fn list_v1(state: St, ctx: Ctx, headers: HeaderMap) -> Response
         Protocol::OpenAi
     };
     list(&state, &ctx, protocol, &headers).await
+}
+
+/// `GET /v1/models/{id}` (OpenAI, or Anthropic with `anthropic-version`).
+pub(super) async fn get_v1(
+    state: St,
+    ctx: Ctx,
+    Path(target): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let protocol = if headers.contains_key("anthropic-version") {
+        Protocol::Anthropic
+    } else {
+        Protocol::OpenAi
+    };
+    get_one(&state, &ctx, protocol, &target, &headers).await
+}
+
+/// One model's description from the backend that serves it (routing as for requests).
+pub(super) async fn get_one(
+    state: &AppState,
+    ctx: &Ctx,
+    protocol: Protocol,
+    target: &str,
+    headers: &HeaderMap,
+) -> Response {
+    let result = async {
+        let route = state
+            .router()
+            .resolve(target, protocol)
+            .map_err(ApiError::from)?;
+        proxy::Forward {
+            protocol,
+            route: &route,
+            endpoint: Endpoint::GetModel(&route.model),
+            query: None,
+            headers,
+            body: None,
+            stream: false,
+            ctx,
+        }
+        .run()
+        .await
+    };
+    match result.await {
+        Ok(r) => r,
+        Err(e) => e.into_response_for(protocol),
+    }
 }
 
 pub(super) async fn list(

@@ -512,3 +512,47 @@ async fn gemini_v1_paths_used_by_newer_sdks_work_too() {
     assert_eq!(resp.status(), 404);
     google_error(&resp.json().await.unwrap());
 }
+
+#[tokio::test]
+async fn one_model_and_routes_without_the_v1_prefix() {
+    let (mock, gw) = start().await;
+    let v: Value = client()
+        .get(format!("{}/v1/models/openai:mock-gpt", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["id"], "mock-gpt");
+    assert_eq!(
+        mock.stats.last_request().unwrap().path,
+        "/v1/models/mock-gpt"
+    );
+    let resp = client()
+        .get(format!("{}/v1/models/nope:x", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    openai_error(&resp.json().await.unwrap());
+
+    let v: Value = post_json(
+        &format!("{}/chat/completions", gw.url),
+        chat("mock-gpt", false),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], MOCK_TEXT);
+    let v: Value = client()
+        .get(format!("{}/models", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["object"], "list");
+}
