@@ -15,7 +15,7 @@ mod proxy;
 
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, RawQuery, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
@@ -88,8 +88,8 @@ async fn method_not_allowed(req: Request) -> Response {
 }
 
 /// Maps a body-reading failure (too large, broken upload) to the client's protocol.
-fn body_error(protocol: Protocol, rejection: BytesRejection) -> Failure {
-    let err = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+fn body_error(protocol: Protocol, too_large: bool) -> Failure {
+    let err = if too_large {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::RequestTooLarge,
@@ -101,15 +101,34 @@ fn body_error(protocol: Protocol, rejection: BytesRejection) -> Failure {
     Failure(protocol, err)
 }
 
+/// Maps an axum body rejection (routes that use the `Bytes` extractor).
+fn body_rejection(protocol: Protocol, rejection: BytesRejection) -> Failure {
+    body_error(
+        protocol,
+        rejection.status() == StatusCode::PAYLOAD_TOO_LARGE,
+    )
+}
+
 /// The route of an OpenAI or Anthropic operation whose model is named in the JSON body.
 fn body_model_route(op: Operation) -> axum::routing::MethodRouter<AppState> {
     post(
-        move |state: St,
-              ctx: context::Ctx,
-              RawQuery(query): RawQuery,
-              headers: HeaderMap,
-              body: Result<Bytes, BytesRejection>| async move {
-            respond(body_model_call(&state, &ctx, op, &headers, query, body).await)
+        move |state: St, ctx: context::Ctx, req: Request| async move {
+            // Taking the request whole moves its headers into the upstream request instead of
+            // cloning them (the `HeaderMap` extractor clones).
+            let limit = state.config().server.max_body_bytes;
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, limit).await.map_err(|e| {
+                let mut cause: Option<&(dyn std::error::Error + 'static)> =
+                    std::error::Error::source(&e);
+                let mut too_large = false;
+                while let Some(c) = cause {
+                    too_large |= c.is::<http_body_util::LengthLimitError>();
+                    cause = c.source();
+                }
+                body_error(op.protocol(), too_large)
+            });
+            let query = parts.uri.query().map(str::to_owned);
+            respond(body_model_call(&state, &ctx, op, parts.headers, query, body).await)
         },
     )
 }
@@ -119,19 +138,19 @@ async fn body_model_call(
     state: &AppState,
     ctx: &context::Ctx,
     op: Operation,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     query: Option<String>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Bytes, Failure>,
 ) -> Result<Response, Failure> {
     let protocol = op.protocol();
     let fail = |e: ApiError| Failure(protocol, e);
-    let body = body.map_err(|r| body_error(protocol, r))?;
+    let body = body?;
     if let Some(c) = &ctx.capture {
         c.record(
             Direction::InboundRequest,
             Some(&ctx.target),
             None,
-            Some(headers),
+            Some(&headers),
             body.clone(),
         );
     }

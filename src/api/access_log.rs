@@ -122,6 +122,7 @@ pub async fn access_log(State(state): State<AppState>, mut req: Request, next: N
     let started = Instant::now();
     let log = RequestLog::default();
     req.extensions_mut().insert(log.clone());
+    let logging = tracing::enabled!(target: "portcullis::access", tracing::Level::INFO);
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let client_ip = req
@@ -130,6 +131,10 @@ pub async fn access_log(State(state): State<AppState>, mut req: Request, next: N
         .map(|ci| crate::net::client_ip(ci.0.ip(), req.headers(), state.trusted_proxies()));
     if let Some(ip) = client_ip {
         req.extensions_mut().insert(ClientIp(ip));
+    }
+    if !logging && !state.capture().is_enabled() {
+        // Nothing will read the line: skip the id, the copies and the body wrapper.
+        return next.run(req).await;
     }
     let request_id = state.next_request_id();
     let user_agent = req

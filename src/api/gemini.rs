@@ -11,7 +11,7 @@ use http::HeaderMap;
 
 use super::context::Ctx;
 use super::error::{ApiError, Failure};
-use super::{St, body_error, models, proxy, respond};
+use super::{St, body_rejection, models, proxy, respond};
 use crate::capture::Direction;
 use crate::protocol::{Operation, Protocol};
 use crate::upstream::{Endpoint, strip_credential_params};
@@ -26,7 +26,7 @@ pub(super) async fn get_model(
     Path(target): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    models::get_one(&state, &ctx, Protocol::Gemini, &target, &headers).await
+    models::get_one(&state, &ctx, Protocol::Gemini, &target, headers).await
 }
 
 pub(super) async fn model_action(
@@ -54,7 +54,7 @@ pub(super) async fn model_action(
                 ))));
             }
         };
-        let body = body.map_err(|r| body_error(Protocol::Gemini, r))?;
+        let body = body.map_err(|r| body_rejection(Protocol::Gemini, r))?;
         if let Some(c) = &ctx.capture {
             c.record(
                 Direction::InboundRequest,
@@ -75,7 +75,7 @@ pub(super) async fn model_action(
             route: &route,
             endpoint: Endpoint::Op(op, &route.model),
             query: query.as_deref(),
-            headers: &headers,
+            headers,
             body: Some(body),
             stream: op == Operation::StreamGenerateContent,
             ctx: &ctx,

@@ -40,7 +40,7 @@ pub(super) async fn get_v1(
     } else {
         Protocol::OpenAi
     };
-    get_one(&state, &ctx, protocol, &target, &headers).await
+    get_one(&state, &ctx, protocol, &target, headers).await
 }
 
 /// One model's description from the backend that serves it (routing as for requests).
@@ -49,7 +49,7 @@ pub(super) async fn get_one(
     ctx: &Ctx,
     protocol: Protocol,
     target: &str,
-    headers: &HeaderMap,
+    headers: HeaderMap,
 ) -> Response {
     let result = async {
         let route = state
@@ -95,7 +95,10 @@ pub(super) async fn list(
         .cloned()
         .collect();
     let fetches = backends.iter().map(|b| async move {
-        let result = match b.send(Endpoint::ListModels, None, headers, None).await {
+        let result = match b
+            .send(Endpoint::ListModels, None, headers.clone(), None)
+            .await
+        {
             Ok(resp) if resp.status().is_success() => match resp.bytes().await {
                 Ok(body) => parse_model_list(protocol, &body)
                     .ok_or_else(|| "unreadable model list".to_owned()),

@@ -76,7 +76,7 @@ pub(crate) struct Forward<'a> {
     pub(crate) route: &'a Route,
     pub(crate) endpoint: Endpoint<'a>,
     pub(crate) query: Option<&'a str>,
-    pub(crate) headers: &'a HeaderMap,
+    pub(crate) headers: HeaderMap,
     pub(crate) body: Option<Bytes>,
     /// The client asked for a stream.
     pub(crate) stream: bool,
@@ -93,13 +93,16 @@ impl Forward<'_> {
             r.model = Some(self.route.model.clone());
         });
         let mut capture = self.ctx.capture.clone();
-        let (url, headers) = backend.prepare(self.endpoint, self.query, self.headers);
+        let (url, headers) = backend.prepare(self.endpoint, self.query, self.headers).map_err(|e| {
+            tracing::error!(backend = %backend.name, error = %e, "cannot build the upstream request");
+            ApiError::from(&e)
+        })?;
         if let Some(c) = &mut capture {
             c.set_route(backend.name.clone(), &self.route.model, backend.key_name());
             let payload = self.body.clone().unwrap_or_default();
             c.record(
                 Direction::OutboundRequest,
-                Some(&url),
+                Some(url.as_str()),
                 None,
                 Some(&headers),
                 payload,
