@@ -7,6 +7,7 @@
 mod harness;
 
 mod bad_input;
+mod bench_smoke;
 mod binary;
 mod endpoints;
 mod faults;
