@@ -11,6 +11,7 @@ mod frontier;
 mod litellm;
 mod load;
 mod procs;
+mod relay;
 mod report;
 mod scenario;
 mod smoke;
@@ -66,6 +67,11 @@ enum Cmd {
     Smoke {
         #[arg(long, value_name = "DIR")]
         bin_dir: Option<PathBuf>,
+    },
+    /// A plain TCP relay to ADDR (the suite's "extra hop" reference; prints its address).
+    Relay {
+        #[arg(long, value_name = "ADDR")]
+        to: SocketAddr,
     },
     /// One open-loop run against any server (for profiling): POST /v1/chat/completions.
     Load {
@@ -149,6 +155,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             procs::kill_all();
             result
         }
+        Cmd::Relay { to } => relay::serve(to).await,
         Cmd::Load {
             addr,
             rate,

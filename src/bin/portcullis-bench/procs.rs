@@ -203,6 +203,16 @@ pub(crate) fn start_mock(bin_dir: &Path) -> Result<Proc, String> {
     })
 }
 
+/// Starts this binary's `relay --to TO` and reads its address from stdout.
+pub(crate) fn start_relay(to: SocketAddr) -> Result<Proc, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.env_clear().args(["relay", "--to", &to.to_string()]);
+    spawn_and_wait("relay", cmd, false, |line| {
+        line.strip_prefix(crate::relay::READY)?.parse().ok()
+    })
+}
+
 /// How the gateway logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum GatewayLog {

@@ -78,6 +78,14 @@ fn mib(kib: Option<u64>) -> String {
     )
 }
 
+fn stall((lost, worst): (std::time::Duration, std::time::Duration)) -> String {
+    format!(
+        "{:.1} ms (longest gap {:.1} ms)",
+        lost.as_secs_f64() * 1e3,
+        worst.as_secs_f64() * 1e3
+    )
+}
+
 fn rate(r: f64) -> String {
     if r >= 1000.0 {
         format!("{:.1}k", r / 1000.0)
@@ -213,6 +221,19 @@ fn scenario_section(out: &mut String, sc: &Scenario, outcome: &Outcome) {
                 },
             );
             latency_table(out, stats);
+            if let (Some(relay), Some(gw)) = (find(stats, Who::Relay), find(stats, Who::Portcullis))
+            {
+                let (r, g) = (relay.summary(), gw.summary());
+                let _ = writeln!(
+                    out,
+                    "\n*TCP relay*: a byte-for-byte TCP forwarder in front of the mock (`portcullis-bench relay`, \
+                     no HTTP parsing): what it adds is the floor of any extra loopback hop here. \
+                     portcullis − relay (the gateway's own work): p50 {}, p90 {}, p99 {} ms.",
+                    plus(g.p50 - r.p50),
+                    plus(g.p90 - r.p90),
+                    plus(g.p99 - r.p99)
+                );
+            }
             if sc.kind == Kind::Stream {
                 chunk_table(out, stats);
             }
@@ -286,8 +307,9 @@ fn memory_section(out: &mut String, r: &Results) {
     let m = &r.memory;
     let _ = writeln!(
         out,
-        "\n## Memory\n\nGateway `VmRSS` from `/proc/PID/status`.\n\n| when | RSS |\n|---|---:|\n| idle (started, no request yet) | {} |\n| after warm-up (4,000 requests) | {} |",
+        "\n## Memory\n\nGateway `VmRSS` from `/proc/PID/status`.\n\n| when | RSS |\n|---|---:|\n| idle (started, no request yet) | {} |\n| after warm-up ({} requests) | {} |",
         mib(m.idle_kib),
+        m.warm_requests,
         mib(m.warm_kib)
     );
     for (n, kib) in &m.soak {
@@ -344,6 +366,7 @@ pub(crate) fn markdown(r: &Results, command: &str, bin_dir: &Path) -> String {
          | | |\n|---|---|\n\
          | date | {} |\n| commit | {} |\n| machine | {cores} cores (`nproc`), {}, Linux {} |\n\
          | load average at start / end | {} / {} |\n\
+         | CPU a spinning thread lost in 1 s, start / end (hypervisor, other tenants) | {} / {} |\n\
          | binaries | `{}` (release) |\n\
          | gateway | `portcullis serve`, no client auth, one upstream key; logs `--log-level {QUIET_FILTER}` (access log off) unless a scenario says otherwise |\n\
          | LiteLLM | {litellm} |\n| suite wall time | {:.0} s ({}) |\n",
@@ -353,6 +376,8 @@ pub(crate) fn markdown(r: &Results, command: &str, bin_dir: &Path) -> String {
         kernel.trim(),
         r.load_start,
         sh("cut", &["-d", " ", "-f", "1-3", "/proc/loadavg"]),
+        stall(r.stall[0]),
+        stall(r.stall[1]),
         bin_dir.display(),
         r.elapsed.as_secs_f64(),
         if r.plan.rounds < 6 { "quick" } else { "full" },

@@ -44,6 +44,8 @@ pub(crate) struct Scenario {
     pub(crate) gateway: Gateway,
     /// Also run against LiteLLM (only at rates it can sustain).
     pub(crate) litellm: bool,
+    /// Also run through a plain TCP relay (the floor of any extra hop).
+    pub(crate) relay: bool,
     /// `Some(feature)`: the gateway feature it needs has not landed; listed, not run.
     pub(crate) needs: Option<&'static str>,
 }
@@ -57,6 +59,7 @@ const fn chat(id: &'static str, title: &'static str, rate: f64) -> Scenario {
         connections: 32,
         gateway: Gateway::Plain,
         litellm: false,
+        relay: false,
         needs: None,
     }
 }
@@ -70,11 +73,14 @@ const fn pending(id: &'static str, title: &'static str, needs: &'static str) -> 
 
 /// Every scenario, in report order.
 pub(crate) const SCENARIOS: &[Scenario] = &[
-    chat(
-        "chat",
-        "Non-streaming chat completion, auth off, 1,000 rps",
-        1000.0,
-    ),
+    Scenario {
+        relay: true,
+        ..chat(
+            "chat",
+            "Non-streaming chat completion, auth off, 1,000 rps",
+            1000.0,
+        )
+    },
     Scenario {
         connections: 1,
         ..chat(
@@ -93,6 +99,7 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         kind: Kind::Stream,
+        relay: true,
         ..chat(
             "stream",
             "Streaming chat completion, 8 chunks 5 ms apart, 200 rps",

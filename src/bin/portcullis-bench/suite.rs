@@ -18,6 +18,8 @@ use crate::{frontier, litellm};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Who {
     Direct,
+    /// A plain TCP relay in front of the mock: the floor of any extra hop.
+    Relay,
     Portcullis,
     LiteLlm,
 }
@@ -26,6 +28,7 @@ impl Who {
     pub(crate) fn label(self) -> &'static str {
         match self {
             Who::Direct => "direct",
+            Who::Relay => "TCP relay",
             Who::Portcullis => "portcullis",
             Who::LiteLlm => "LiteLLM",
         }
@@ -101,6 +104,8 @@ pub(crate) enum Outcome {
 pub(crate) struct Memory {
     pub(crate) idle_kib: Option<u64>,
     pub(crate) warm_kib: Option<u64>,
+    /// Requests the gateway had served when `warm_kib` was read.
+    pub(crate) warm_requests: u64,
     /// (requests so far, RSS) after each soak segment.
     pub(crate) soak: Vec<(u64, Option<u64>)>,
     pub(crate) soak_stats: Option<Stats>,
@@ -128,6 +133,8 @@ pub(crate) struct Results {
     pub(crate) elapsed: Duration,
     /// `/proc/loadavg` (1, 5, 15 min) when the suite started.
     pub(crate) load_start: String,
+    /// CPU time a spinning thread lost in 1 s (total, longest gap), at the start and the end.
+    pub(crate) stall: [(Duration, Duration); 2],
 }
 
 /// The authorization every request carries (ignored by the mock, dropped by portcullis).
@@ -177,6 +184,7 @@ pub(crate) async fn rounds(
 pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
     let t0 = Instant::now();
     let load_start = crate::report::sh("cut", &["-d", " ", "-f", "1-3", "/proc/loadavg"]);
+    let stall_start = crate::relay::host_stall(Duration::from_secs(1)).await;
     let plan = Plan::new(opts.quick);
     std::fs::create_dir_all(&opts.out_dir)
         .map_err(|e| format!("{}: {e}", opts.out_dir.display()))?;
@@ -186,14 +194,20 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
     let gw = procs::start_gateway(&opts.bin_dir, mock.addr, GatewayLog::Quiet).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     memory.idle_kib = gw.rss_kib();
+    let relay = procs::start_relay(mock.addr)?;
     let pair = [(Who::Direct, target(&mock)), (Who::Portcullis, target(&gw))];
+    let with_relay = [
+        (Who::Direct, target(&mock)),
+        (Who::Relay, target(&relay)),
+        (Who::Portcullis, target(&gw)),
+    ];
 
     // Warm-up: connection pools, allocator arenas, page faults.
     let warm = Scenario {
         rate: 1000.0,
         ..SCENARIOS[0]
     };
-    rounds(
+    let warmed = rounds(
         &pair,
         &warm,
         &Plan {
@@ -204,6 +218,10 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
     )
     .await?;
     memory.warm_kib = gw.rss_kib();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let warmup_requests = (plan.warmup.as_secs_f64() * warm.rate).round() as u64;
+    memory.warm_requests =
+        find(&warmed, Who::Portcullis).map_or(0, Stats::completed) + warmup_requests;
 
     let mut outcomes = Vec::new();
     for sc in SCENARIOS {
@@ -214,6 +232,9 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
         } else {
             log(&format!("scenario {}", sc.id));
             match sc.gateway {
+                Gateway::Plain if sc.relay => {
+                    Outcome::Measured(rounds(&with_relay, sc, &plan).await?)
+                }
                 Gateway::Plain => Outcome::Measured(rounds(&pair, sc, &plan).await?),
                 Gateway::AccessLog => {
                     let gw_info =
@@ -289,6 +310,10 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
         notes,
         elapsed: t0.elapsed(),
         load_start,
+        stall: [
+            stall_start,
+            crate::relay::host_stall(Duration::from_secs(1)).await,
+        ],
     })
 }
 

@@ -16,6 +16,7 @@ const BOTTOM: f64 = 60.0;
 fn colour(who: Who) -> &'static str {
     match who {
         Who::Direct => "#555555",
+        Who::Relay => "#2ca02c",
         Who::Portcullis => "#1f77b4",
         Who::LiteLlm => "#d62728",
     }
