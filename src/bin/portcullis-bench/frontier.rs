@@ -34,12 +34,17 @@ impl Point {
     }
 }
 
-/// A frontier as found: `rate` is the highest passing rate below the first failing one.
+/// A frontier as found: `rate` is the highest rate that passed; `first_fail` the lowest rate
+/// above it that failed. Failures *below* `rate` are counted in `noise`: latency does not
+/// improve with load, so a lower rate that failed while a higher one passed was hit by a stall
+/// of the machine, not by the gateway's capacity.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Found {
     pub(crate) rate: Option<f64>,
-    /// The lowest failing rate; `None` when the whole ladder passed (the frontier is higher).
+    /// The lowest failing rate above `rate`; `None` when nothing above it failed.
     pub(crate) first_fail: Option<f64>,
+    /// Runs below `rate` that missed the bound.
+    pub(crate) noise: usize,
 }
 
 /// Every point measured, for every target.
@@ -118,7 +123,8 @@ impl Frontier {
     }
 
     /// Climbs `ladder`, interleaving `targets` at each rate, dropping a target once it has
-    /// clearly failed (twice over the bound that matters for it, p99 over 1 s, or > 5% errors).
+    /// clearly failed: three rungs in a row over the bound that matters for it (each rung is
+    /// already the better of two runs), p99 over 1 s, or more than 5 % errors.
     pub(crate) async fn climb(
         &mut self,
         targets: &[(Who, Target)],
@@ -146,12 +152,14 @@ impl Frontier {
                     BOUND_MS
                 };
                 let p = self.measure(*who, t, rate, round, bound).await?;
-                if !p.passes(bound) {
+                if p.passes(bound) {
+                    fails[i] = 0;
+                } else {
                     fails[i] += 1;
                 }
                 #[allow(clippy::cast_precision_loss)]
                 let error_rate = p.errors as f64 / p.offered.max(1) as f64;
-                if fails[i] >= 2 || p.summary.p99 > 1000.0 || error_rate > 0.05 {
+                if fails[i] >= 3 || p.summary.p99 > 1000.0 || error_rate > 0.05 {
                     alive[i] = false;
                 }
             }
@@ -165,15 +173,22 @@ impl Frontier {
     /// Where `who`'s frontier under `bound_ms` lies, from the points so far.
     pub(crate) fn found(&self, who: Who, bound_ms: f64) -> Found {
         let mine = || self.points.iter().filter(move |p| p.who == who);
-        let first_fail = mine()
-            .filter(|p| !p.passes(bound_ms))
-            .map(|p| p.rate)
-            .reduce(f64::min);
         let rate = mine()
-            .filter(|p| p.passes(bound_ms) && first_fail.is_none_or(|f| p.rate < f))
+            .filter(|p| p.passes(bound_ms))
             .map(|p| p.rate)
             .reduce(f64::max);
-        Found { rate, first_fail }
+        let above = |p: &&Point| rate.is_none_or(|r| p.rate > r);
+        let first_fail = mine()
+            .filter(|p| !p.passes(bound_ms))
+            .filter(above)
+            .map(|p| p.rate)
+            .reduce(f64::min);
+        let noise = mine().filter(|p| !p.passes(bound_ms) && !above(p)).count();
+        Found {
+            rate,
+            first_fail,
+            noise,
+        }
     }
 
     /// Bisects between the last passing and the first failing rate, `steps` times per target.
@@ -228,20 +243,22 @@ mod tests {
     }
 
     #[test]
-    fn frontier_is_the_last_pass_below_the_first_fail() {
+    fn frontier_is_the_highest_pass_and_lower_failures_are_noise() {
         let f = Frontier {
             points: vec![
                 point(1000.0, 1.0, 0),
                 point(2000.0, 2.0, 0),
-                point(3000.0, 9.0, 0),
-                point(4000.0, 3.0, 0), // a lucky pass above a failure does not count
-                point(2500.0, 1.0, 1), // errors fail too
+                point(3000.0, 9.0, 0), // below a pass: a stall of the machine
+                point(4000.0, 3.0, 0),
+                point(5000.0, 1.0, 1), // errors fail too
+                point(6000.0, 9.0, 0),
             ],
             notes: vec![],
         };
         let found = f.found(Who::Direct, BOUND_MS);
-        assert_eq!(found.rate, Some(2000.0));
-        assert_eq!(found.first_fail, Some(2500.0));
+        assert_eq!(found.rate, Some(4000.0));
+        assert_eq!(found.first_fail, Some(5000.0));
+        assert_eq!(found.noise, 1);
         assert_eq!(f.found(Who::Portcullis, BOUND_MS).rate, None);
         assert_eq!(nice(2250.0), 2300.0);
         assert_eq!(nice(37.0), 35.0);
