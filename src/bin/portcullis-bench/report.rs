@@ -244,7 +244,7 @@ fn scenario_section(out: &mut String, sc: &Scenario, outcome: &Outcome) {
 fn frontier_cell(f: Found) -> String {
     let cell = match (f.rate, f.first_fail) {
         (Some(r), Some(ff)) => format!("{} rps (fails at {})", rate(r), rate(ff)),
-        (Some(r), None) => format!("≥ {} rps (top of the ladder)", rate(r)),
+        (Some(r), None) => format!("≥ {} rps (nothing above it failed)", rate(r)),
         (None, Some(ff)) => format!("none (fails already at {} rps)", rate(ff)),
         (None, None) => "not measured".to_owned(),
     };
