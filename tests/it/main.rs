@@ -10,6 +10,7 @@ mod access_mode;
 mod agent_tokens;
 mod auth;
 mod bad_input;
+mod bench_smoke;
 mod binary;
 mod capture;
 mod endpoints;

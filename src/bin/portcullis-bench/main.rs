@@ -1,0 +1,213 @@
+//! `portcullis-bench`: the benchmark suite. Spawns `portcullis-mock` and `portcullis` (and,
+//! with `--litellm`, LiteLLM's proxy) on loopback, drives them with an open-loop constant-rate
+//! load generator, and writes `bench/RESULTS.md` and `bench/latency.svg`. `smoke` is a
+//! seconds-long sanity run for CI (it checks that numbers come out, never how fast they are).
+//!
+//! Module map: `load` (the driver), `stats` (histograms), `scenario` (the scenario table),
+//! `suite` (orchestration), `frontier` (throughput frontier), `procs` (child processes, RSS),
+//! `litellm` (the peer), `report` (RESULTS.md), `svg` (the chart), `smoke`.
+
+mod frontier;
+mod litellm;
+mod load;
+mod procs;
+mod relay;
+mod report;
+mod scenario;
+mod smoke;
+mod stats;
+mod suite;
+mod svg;
+mod targets;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// The portcullis benchmark suite.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis-bench", about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the suite and write RESULTS.md and the latency chart.
+    Run {
+        /// Shorter rounds and soak (about half the time).
+        #[arg(long, overrides_with = "no_quick")]
+        quick: bool,
+        /// The full-length suite (the default).
+        #[arg(long)]
+        no_quick: bool,
+        /// Also install and measure LiteLLM's proxy.
+        #[arg(long, overrides_with = "no_litellm")]
+        litellm: bool,
+        /// Skip LiteLLM (the default).
+        #[arg(long)]
+        no_litellm: bool,
+        /// Directory holding `portcullis` and `portcullis-mock` (default: next to this binary).
+        #[arg(long, value_name = "DIR")]
+        bin_dir: Option<PathBuf>,
+        /// The benchmark directory: RESULTS.md, latency.svg, out/ and .venv-litellm go here.
+        #[arg(long, value_name = "DIR", default_value = "bench")]
+        dir: PathBuf,
+        /// The command line to quote in RESULTS.md.
+        #[arg(long, value_name = "TEXT", default_value = "bench/run")]
+        command_line: String,
+    },
+    /// A few seconds against the direct path and the gateway: checks that the suite runs and
+    /// produces sane numbers (prints one JSON line per measurement).
+    Smoke {
+        #[arg(long, value_name = "DIR")]
+        bin_dir: Option<PathBuf>,
+    },
+    /// A plain TCP relay to ADDR (the suite's "extra hop" reference; prints its address).
+    Relay {
+        #[arg(long, value_name = "ADDR")]
+        to: SocketAddr,
+    },
+    /// One open-loop run against any server (for profiling): POST /v1/chat/completions.
+    Load {
+        /// Server address, e.g. 127.0.0.1:8080.
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Stream 8 chunks 5 ms apart instead of a JSON answer.
+        #[arg(long)]
+        stream: bool,
+    },
+}
+
+/// Kills the children on Ctrl-C or SIGTERM (and on panic) before exiting.
+fn install_cleanup() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        procs::kill_all();
+        previous(info);
+    }));
+    tokio::spawn(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        procs::kill_all();
+        suite::log("interrupted; child processes killed");
+        std::process::exit(130);
+    });
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Cmd::Run {
+            quick,
+            litellm,
+            no_quick: _,
+            no_litellm: _,
+            bin_dir,
+            dir,
+            command_line,
+        } => {
+            let opts = suite::Options {
+                bin_dir: bin_dir.unwrap_or_else(procs::default_bin_dir),
+                out_dir: dir.join("out"),
+                venv: dir.join(".venv-litellm"),
+                quick,
+                litellm,
+            };
+            let results = suite::run(&opts).await;
+            procs::kill_all();
+            let results = results?;
+            let md = report::markdown(&results, &command_line, &opts.bin_dir);
+            let svg = svg::chart(&results.frontier);
+            let md_path = dir.join("RESULTS.md");
+            std::fs::write(&md_path, md).map_err(|e| format!("{}: {e}", md_path.display()))?;
+            let svg_path = dir.join("latency.svg");
+            std::fs::write(&svg_path, svg).map_err(|e| format!("{}: {e}", svg_path.display()))?;
+            suite::log(&format!(
+                "wrote {} and {} in {:.0} s",
+                md_path.display(),
+                svg_path.display(),
+                results.elapsed.as_secs_f64()
+            ));
+            Ok(())
+        }
+        Cmd::Smoke { bin_dir } => {
+            let bin_dir = bin_dir.unwrap_or_else(procs::default_bin_dir);
+            let result = smoke::run(&bin_dir).await;
+            procs::kill_all();
+            result
+        }
+        Cmd::Relay { to } => relay::serve(to).await,
+        Cmd::Load {
+            addr,
+            rate,
+            seconds,
+            connections,
+            stream,
+        } => {
+            let kind = if stream {
+                scenario::Kind::Stream
+            } else {
+                scenario::Kind::Chat
+            };
+            let spec = load::RunSpec {
+                pace: load::Pace::Open {
+                    rate,
+                    duration: Duration::from_secs_f64(seconds),
+                },
+                connections,
+                timeout: Duration::from_secs(10),
+                max_in_flight: 2000,
+            };
+            let t = load::Target { addr, auth: None };
+            let s = load::run(&t, &kind.workload(), &spec).await?;
+            let line = smoke::json_line("load", &format!("{addr}"), &s);
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            suite::log(&format!("cannot start the async runtime: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        install_cleanup();
+        run(cli).await
+    });
+    procs::kill_all();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            suite::log(&format!("error: {e}"));
+            ExitCode::FAILURE
+        }
+    }
+}

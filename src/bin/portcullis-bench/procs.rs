@@ -1,0 +1,341 @@
+//! The processes under test: `portcullis-mock`, `portcullis` and (optionally) LiteLLM, spawned
+//! as children on free loopback ports, with their resident memory read from `/proc`.
+//!
+//! Every child is registered in a process-wide table; dropping its [`Proc`] kills it, and
+//! [`kill_all`] (called from the Ctrl-C/SIGTERM handler and the panic hook) kills whatever is
+//! left, so no run leaves a gateway behind.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// A registered child; `group`: it leads its own process group (killed as a whole).
+struct Entry {
+    child: Child,
+    group: bool,
+}
+
+static CHILDREN: Mutex<Option<HashMap<u32, Entry>>> = Mutex::new(None);
+
+fn with_children<R>(f: impl FnOnce(&mut HashMap<u32, Entry>) -> R) -> R {
+    let mut guard = CHILDREN.lock().unwrap_or_else(PoisonError::into_inner);
+    f(guard.get_or_insert_with(HashMap::new))
+}
+
+fn kill(mut e: Entry) {
+    if e.group {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", e.child.id())])
+            .stderr(Stdio::null())
+            .status();
+    }
+    let _ = e.child.kill();
+    let _ = e.child.wait();
+}
+
+/// Kills every child still running (signal handler, panic hook, end of run).
+pub(crate) fn kill_all() {
+    let children: Vec<Entry> = with_children(|c| c.drain().map(|(_, e)| e).collect());
+    children.into_iter().for_each(kill);
+}
+
+/// A running child process; killed on drop.
+#[derive(Debug)]
+pub(crate) struct Proc {
+    /// For messages.
+    pub(crate) name: &'static str,
+    pub(crate) pid: u32,
+    pub(crate) addr: SocketAddr,
+}
+
+impl Proc {
+    /// Resident set size (`VmRSS`) in KiB, if the process is still there.
+    pub(crate) fn rss_kib(&self) -> Option<u64> {
+        rss_kib(self.pid)
+    }
+
+    /// Whether the child has exited (it should not have).
+    pub(crate) fn exited(&self) -> bool {
+        with_children(|c| {
+            c.get_mut(&self.pid)
+                .is_none_or(|e| !matches!(e.child.try_wait(), Ok(None)))
+        })
+    }
+
+    /// Summed `VmRSS` of every process in this child's process group (for a server that forks
+    /// workers), in KiB.
+    pub(crate) fn group_rss_kib(&self) -> Option<u64> {
+        let mut total = None;
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // Fields after the parenthesised command: state, ppid, pgrp, …
+            let pgrp = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+                .and_then(|p| p.parse::<u32>().ok());
+            if pgrp == Some(self.pid)
+                && let Some(kib) = rss_kib(pid)
+            {
+                total = Some(total.unwrap_or(0) + kib);
+            }
+        }
+        total
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(e) = with_children(|c| c.remove(&self.pid)) {
+            kill(e);
+        }
+    }
+}
+
+/// `VmRSS` of `pid` in KiB.
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The directory holding `portcullis` and `portcullis-mock`.
+pub(crate) fn default_bin_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("target/release"))
+}
+
+/// A free loopback port (bound, read, released: the child binds it right after).
+pub(crate) fn free_port() -> Result<u16, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+fn register(name: &'static str, child: Child, addr: SocketAddr, group: bool) -> Proc {
+    let pid = child.id();
+    with_children(|c| c.insert(pid, Entry { child, group }));
+    Proc { name, pid, addr }
+}
+
+/// Reads `pipe` line by line on a thread, hands each line to `find` until it returns an address,
+/// then keeps draining (and discarding) the pipe so the child never blocks on a full pipe.
+fn watch_lines(
+    pipe: impl Read + Send + 'static,
+    find: impl Fn(&str) -> Option<SocketAddr> + Send + 'static,
+) -> mpsc::Receiver<SocketAddr> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut line = String::new();
+        let mut found = false;
+        while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+            if !found && let Some(addr) = find(line.trim_end()) {
+                found = true;
+                let _ = tx.send(addr);
+            }
+            line.clear();
+        }
+    });
+    rx
+}
+
+fn spawn_and_wait(
+    name: &'static str,
+    mut cmd: Command,
+    from_stderr: bool,
+    find: impl Fn(&str) -> Option<SocketAddr> + Send + 'static,
+) -> Result<Proc, String> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(if from_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .spawn()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    let rx = match (from_stderr, child.stdout.take(), child.stderr.take()) {
+        (false, Some(out), _) => watch_lines(out, find),
+        (true, out, Some(err)) => {
+            if let Some(out) = out {
+                drop(watch_lines(out, |_| None));
+            }
+            watch_lines(err, find)
+        }
+        _ => return Err(format!("{name}: no pipe to read")),
+    };
+    let mut proc = register(name, child, SocketAddr::from(([127, 0, 0, 1], 0)), false);
+    // On timeout `proc` is dropped here, which kills the child.
+    proc.addr = rx
+        .recv_timeout(Duration::from_secs(20))
+        .map_err(|_| format!("{name} did not report its address within 20 s"))?;
+    Ok(proc)
+}
+
+/// Starts `portcullis-mock --port 0` and reads its address from stdout.
+pub(crate) fn start_mock(bin_dir: &Path) -> Result<Proc, String> {
+    let mut cmd = Command::new(bin_dir.join("portcullis-mock"));
+    cmd.env_clear().args(["--host", "127.0.0.1", "--port", "0"]);
+    spawn_and_wait("mock", cmd, false, |line| {
+        line.strip_prefix("portcullis-mock listening on http://")?
+            .parse()
+            .ok()
+    })
+}
+
+/// Starts this binary's `relay --to TO` and reads its address from stdout.
+pub(crate) fn start_relay(to: SocketAddr) -> Result<Proc, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.env_clear().args(["relay", "--to", &to.to_string()]);
+    spawn_and_wait("relay", cmd, false, |line| {
+        line.strip_prefix(crate::relay::READY)?.parse().ok()
+    })
+}
+
+/// How the gateway logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GatewayLog {
+    /// Warnings only (plus the one startup line the bench reads the address from).
+    Quiet,
+    /// The default: one access-log line per request at info, stderr to /dev/null.
+    AccessLog,
+}
+
+/// The log filter of [`GatewayLog::Quiet`]: `warn` everywhere, except the `portcullis` target
+/// that announces the address (the access log's own target stays at `warn`).
+pub(crate) const QUIET_FILTER: &str = "warn,portcullis=info,portcullis::access=warn";
+
+fn gateway_command(bin_dir: &Path, mock: SocketAddr, port: u16, filter: &str) -> Command {
+    let mut cmd = Command::new(bin_dir.join("portcullis"));
+    cmd.env_clear()
+        .env("OPENAI_API_KEY", "sk-bench-upstream")
+        .env("OPENAI_BASE_URL", format!("http://{mock}/v1"))
+        .args(["serve", "--host", "127.0.0.1", "--port"])
+        .arg(port.to_string())
+        .args(["--log-format", "json", "--log-level", filter]);
+    cmd
+}
+
+/// Starts `portcullis serve` in front of `mock`.
+pub(crate) async fn start_gateway(
+    bin_dir: &Path,
+    mock: SocketAddr,
+    log: GatewayLog,
+) -> Result<Proc, String> {
+    match log {
+        GatewayLog::Quiet => {
+            let cmd = gateway_command(bin_dir, mock, 0, QUIET_FILTER);
+            spawn_and_wait("portcullis", cmd, true, |line| {
+                let v: serde_json::Value = serde_json::from_str(line).ok()?;
+                if v.get("message")?.as_str()? != "portcullis listening" {
+                    return None;
+                }
+                v.get("addr")?.as_str()?.parse().ok()
+            })
+        }
+        GatewayLog::AccessLog => {
+            let port = free_port()?;
+            let mut cmd = gateway_command(bin_dir, mock, port, "info");
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let child = cmd
+                .spawn()
+                .map_err(|e| format!("cannot start portcullis: {e}"))?;
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let proc = register("portcullis (access log)", child, addr, false);
+            wait_http_ok(addr, "/health", Duration::from_secs(20)).await?;
+            Ok(proc)
+        }
+    }
+}
+
+/// Starts an arbitrary server command that binds `addr` (LiteLLM), logging to `log`, in its
+/// own process group (so its forked workers die with it).
+pub(crate) async fn start_server(
+    name: &'static str,
+    mut cmd: Command,
+    addr: SocketAddr,
+    log: &Path,
+    health: &str,
+    within: Duration,
+) -> Result<Proc, String> {
+    let file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let file2 = file
+        .try_clone()
+        .map_err(|e| format!("{}: {e}", log.display()))?;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(file2)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start {name}: {e}"))?;
+    let proc = register(name, child, addr, true);
+    wait_http_ok(addr, health, within).await.map_err(|e| {
+        if proc.exited() {
+            format!(
+                "{} exited during startup (see {})",
+                proc.name,
+                log.display()
+            )
+        } else {
+            e
+        }
+    })?;
+    Ok(proc)
+}
+
+/// Polls `GET path` until it answers 200.
+pub(crate) async fn wait_http_ok(
+    addr: SocketAddr,
+    path: &str,
+    within: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + within;
+    loop {
+        if get_status(addr, path).await == Some(200) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{addr}{path} did not answer 200 within {within:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One `GET` over a fresh connection; the status, or `None` on any failure.
+async fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    tcp.write_all(req.as_bytes()).await.ok()?;
+    let mut buf = [0u8; 16];
+    let fut = tcp.read_exact(&mut buf);
+    tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .ok()?
+        .ok()?;
+    std::str::from_utf8(&buf[9..12]).ok()?.parse().ok()
+}

@@ -1,0 +1,185 @@
+//! The scenario table: every paired measurement the suite knows, including the ones whose
+//! gateway feature has not landed yet (listed in the report, never run, never given a figure).
+//!
+//! Adding a scenario is one entry in [`SCENARIOS`]; a scenario that needs a gateway set up
+//! differently (client auth, several upstream credentials, wire capture) adds a [`Gateway`]
+//! variant and its arm in `suite::gateway_for`.
+
+use bytes::Bytes;
+use http::HeaderValue;
+
+use crate::load::Workload;
+
+/// Which kind of request a scenario sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `POST /v1/chat/completions`, JSON answer.
+    Chat,
+    /// The same with `"stream": true`: 8 content chunks, 5 ms apart (`STREAM_X_MOCK`).
+    Stream,
+}
+
+/// The mock's pacing of the streaming scenarios.
+const STREAM_X_MOCK: &str = "chunks=8; chunk_delay_ms=5";
+
+/// How the gateway under test is configured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Gateway {
+    /// No client authentication, one upstream key, access log off (`warn`).
+    Plain,
+    /// As `Plain`, with the per-request access log on at `info` (the default), to /dev/null.
+    AccessLog,
+}
+
+/// One paired scenario.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scenario {
+    pub(crate) id: &'static str,
+    pub(crate) title: &'static str,
+    pub(crate) kind: Kind,
+    /// Offered rate, requests per second.
+    pub(crate) rate: f64,
+    /// Keep-alive connections the loader spreads requests over.
+    pub(crate) connections: usize,
+    pub(crate) gateway: Gateway,
+    /// Also run against LiteLLM (only at rates it can sustain).
+    pub(crate) litellm: bool,
+    /// Also run through a plain TCP relay (the floor of any extra hop).
+    pub(crate) relay: bool,
+    /// `Some(feature)`: the gateway feature it needs has not landed; listed, not run.
+    pub(crate) needs: Option<&'static str>,
+}
+
+const fn chat(id: &'static str, title: &'static str, rate: f64) -> Scenario {
+    Scenario {
+        id,
+        title,
+        kind: Kind::Chat,
+        rate,
+        connections: 32,
+        gateway: Gateway::Plain,
+        litellm: false,
+        relay: false,
+        needs: None,
+    }
+}
+
+const fn pending(id: &'static str, title: &'static str, needs: &'static str) -> Scenario {
+    Scenario {
+        needs: Some(needs),
+        ..chat(id, title, 1000.0)
+    }
+}
+
+/// Every scenario, in report order.
+pub(crate) const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        relay: true,
+        ..chat(
+            "chat",
+            "Non-streaming chat completion, auth off, 1,000 rps",
+            1000.0,
+        )
+    },
+    Scenario {
+        connections: 1,
+        ..chat(
+            "chat-1conn",
+            "Non-streaming, one keep-alive connection, 500 rps (Nagle/delayed-ACK check)",
+            500.0,
+        )
+    },
+    Scenario {
+        gateway: Gateway::AccessLog,
+        ..chat(
+            "chat-accesslog",
+            "Non-streaming, 1,000 rps, gateway access log on (info, to /dev/null)",
+            1000.0,
+        )
+    },
+    Scenario {
+        kind: Kind::Stream,
+        relay: true,
+        ..chat(
+            "stream",
+            "Streaming chat completion, 8 chunks 5 ms apart, 200 rps",
+            200.0,
+        )
+    },
+    Scenario {
+        litellm: true,
+        ..chat(
+            "chat-50",
+            "Non-streaming, 50 rps (LiteLLM side by side)",
+            50.0,
+        )
+    },
+    Scenario {
+        kind: Kind::Stream,
+        litellm: true,
+        ..chat(
+            "stream-50",
+            "Streaming, 8 chunks 5 ms apart, 50 rps (LiteLLM side by side)",
+            50.0,
+        )
+    },
+    pending(
+        "auth-static",
+        "Non-streaming, client auth: static key",
+        "client authentication",
+    ),
+    pending(
+        "auth-agent-token",
+        "Non-streaming, client auth: agent token (cache hit)",
+        "agent tokens",
+    ),
+    pending(
+        "auth-jwt",
+        "Non-streaming, client auth: JWT",
+        "JWT authentication",
+    ),
+    pending(
+        "auth-virtual-key",
+        "Non-streaming, client auth: virtual key",
+        "virtual keys",
+    ),
+    pending(
+        "pool-10",
+        "Non-streaming, 10 upstream credentials vs 1",
+        "credential pool",
+    ),
+    pending(
+        "capture",
+        "Non-streaming, wire capture on vs off",
+        "wire capture",
+    ),
+    pending(
+        "auth-attack",
+        "Auth under attack: valid traffic vs 5x unknown agent tokens / garbage from 127.0.0.0/8",
+        "agent tokens",
+    ),
+];
+
+/// The model every request names (any name reaches the mock's default backend).
+pub(crate) const MODEL: &str = "mock-gpt";
+
+impl Kind {
+    pub(crate) fn workload(self) -> Workload {
+        let (body, x_mock): (&'static str, Option<HeaderValue>) = match self {
+            Kind::Chat => (
+                r#"{"model":"mock-gpt","messages":[{"role":"user","content":"Say hello."}]}"#,
+                None,
+            ),
+            Kind::Stream => (
+                r#"{"model":"mock-gpt","stream":true,"messages":[{"role":"user","content":"Say hello."}]}"#,
+                Some(HeaderValue::from_static(STREAM_X_MOCK)),
+            ),
+        };
+        Workload {
+            path: "/v1/chat/completions",
+            body: Bytes::from_static(body.as_bytes()),
+            x_mock,
+            stream: self == Kind::Stream,
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! `portcullis-bench smoke`: a seconds-long run of the driver against the direct path and the
+//! gateway, non-streaming and streaming, for CI. It fails only when the suite does not work
+//! (no completed requests, errors, empty histograms, streams without their chunks), never on
+//! how fast anything was.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::load::{self, Pace, RunSpec, Target};
+use crate::procs::{self, GatewayLog};
+use crate::scenario::Kind;
+use crate::stats::{MAX_CHUNKS, Stats};
+
+/// One JSON line describing a run.
+pub(crate) fn json_line(kind: &str, target: &str, s: &Stats) -> String {
+    let sum = s.summary();
+    let ttfb = crate::stats::Summary::of(&s.ttfb);
+    serde_json::json!({
+        "kind": kind,
+        "target": target,
+        "ok": s.ok,
+        "errors": s.errors.total(),
+        "first_error": s.first_error,
+        "p50_ms": sum.p50,
+        "p90_ms": sum.p90,
+        "p99_ms": sum.p99,
+        "max_ms": sum.max,
+        "ttfb_p50_ms": ttfb.p50,
+        "lag_p50_ms": crate::stats::Summary::of(&s.lag).p50,
+        "lag_p99_ms": crate::stats::Summary::of(&s.lag).p99,
+        "achieved_rps": s.achieved_rps(),
+        "chunks": s.chunk_range.map(|(lo, hi)| [lo, hi]),
+    })
+    .to_string()
+}
+
+fn check(kind: Kind, s: &Stats) -> Result<(), String> {
+    let sum = s.summary();
+    if s.ok == 0 || s.errors.total() > 0 {
+        return Err(format!(
+            "{} ok, {} errors (first: {:?})",
+            s.ok,
+            s.errors.total(),
+            s.first_error
+        ));
+    }
+    if !(sum.p50 > 0.0 && sum.p50 <= sum.p99 && sum.p99 <= sum.max) {
+        return Err(format!("inconsistent percentiles {sum:?}"));
+    }
+    if kind == Kind::Stream && s.chunk_range != Some((MAX_CHUNKS, MAX_CHUNKS)) {
+        return Err(format!(
+            "expected {MAX_CHUNKS} chunks per stream, saw {:?}",
+            s.chunk_range
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn run(bin_dir: &Path) -> Result<(), String> {
+    let mock = procs::start_mock(bin_dir)?;
+    let gw = procs::start_gateway(bin_dir, mock.addr, GatewayLog::Quiet).await?;
+    let rss = gw.rss_kib().ok_or("cannot read the gateway's RSS")?;
+    let targets = [("direct", mock.addr), ("portcullis", gw.addr)];
+    let mut out = Vec::new();
+    for (kind, name, rate) in [(Kind::Chat, "chat", 200.0), (Kind::Stream, "stream", 100.0)] {
+        for (target, addr) in targets {
+            let spec = RunSpec {
+                pace: Pace::Open {
+                    rate,
+                    duration: Duration::from_millis(500),
+                },
+                connections: 16,
+                timeout: Duration::from_secs(10),
+                max_in_flight: 2000,
+            };
+            let t = Target { addr, auth: None };
+            let s = load::run(&t, &kind.workload(), &spec).await?;
+            out.push(json_line(name, target, &s));
+            check(kind, &s).map_err(|e| format!("smoke {name} → {target}: {e}"))?;
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    for line in out {
+        let _ = writeln!(stdout, "{line}");
+    }
+    let _ = writeln!(
+        stdout,
+        "{}",
+        serde_json::json!({"kind": "rss", "target": "portcullis", "kib": rss})
+    );
+    Ok(())
+}

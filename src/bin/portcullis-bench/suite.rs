@@ -1,0 +1,430 @@
+//! The full suite: starts the mock and the gateway, runs every available scenario as
+//! interleaved rounds against the direct path and the gateway (and LiteLLM where asked), the
+//! throughput frontier, the memory soak, and the optional LiteLLM block; returns the results
+//! for `report` to write.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use http::HeaderValue;
+
+use crate::load::{self, Pace, RunSpec, Target};
+use crate::procs::{self, GatewayLog, Proc};
+use crate::scenario::{Gateway, Kind, SCENARIOS, Scenario};
+use crate::stats::Stats;
+use crate::{frontier, litellm};
+
+/// Who answers the requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Who {
+    Direct,
+    /// A plain TCP relay in front of the mock: the floor of any extra hop.
+    Relay,
+    Portcullis,
+    LiteLlm,
+}
+
+impl Who {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Who::Direct => "direct",
+            Who::Relay => "TCP relay",
+            Who::Portcullis => "portcullis",
+            Who::LiteLlm => "LiteLLM",
+        }
+    }
+}
+
+/// Command-line options of a suite run.
+#[derive(Clone, Debug)]
+pub(crate) struct Options {
+    pub(crate) bin_dir: PathBuf,
+    /// Scratch directory for logs and generated configuration.
+    pub(crate) out_dir: PathBuf,
+    pub(crate) venv: PathBuf,
+    pub(crate) quick: bool,
+    pub(crate) litellm: bool,
+}
+
+/// Durations and sizes of one suite run.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    pub(crate) round: Duration,
+    pub(crate) rounds: usize,
+    pub(crate) warmup: Duration,
+    pub(crate) frontier_round: Duration,
+    pub(crate) ladder: Vec<f64>,
+    pub(crate) litellm_round: Duration,
+    pub(crate) litellm_ladder: Vec<f64>,
+    pub(crate) bisect_steps: usize,
+    pub(crate) soak_segments: u64,
+    pub(crate) soak_segment: u64,
+    pub(crate) soak_connections: usize,
+    /// After this much wall time, optional steps (the LiteLLM ladder) are skipped.
+    pub(crate) budget: Duration,
+}
+
+impl Plan {
+    pub(crate) fn new(quick: bool) -> Self {
+        let secs = Duration::from_secs_f64;
+        Self {
+            round: secs(if quick { 1.0 } else { 2.0 }),
+            rounds: if quick { 4 } else { 6 },
+            warmup: secs(if quick { 0.3 } else { 0.5 }),
+            frontier_round: secs(if quick { 1.0 } else { 2.0 }),
+            ladder: if quick {
+                vec![1e3, 3e3, 6e3, 10e3, 15e3, 20e3, 30e3]
+            } else {
+                vec![
+                    1e3, 2e3, 3e3, 5e3, 7.5e3, 10e3, 12.5e3, 15e3, 20e3, 25e3, 30e3, 40e3,
+                ]
+            },
+            litellm_round: secs(if quick { 2.0 } else { 3.0 }),
+            litellm_ladder: vec![
+                25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 600.0, 800.0, 1000.0,
+            ],
+            bisect_steps: if quick { 2 } else { 4 },
+            soak_segments: 10,
+            soak_segment: if quick { 10_000 } else { 100_000 },
+            soak_connections: 32,
+            budget: secs(if quick { 240.0 } else { 570.0 }),
+        }
+    }
+}
+
+/// What became of one scenario.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    NotLanded(&'static str),
+    Measured(Vec<(Who, Stats)>),
+}
+
+/// Gateway memory through the run (KiB).
+#[derive(Debug, Default)]
+pub(crate) struct Memory {
+    pub(crate) idle_kib: Option<u64>,
+    pub(crate) warm_kib: Option<u64>,
+    /// Requests the gateway had served when `warm_kib` was read.
+    pub(crate) warm_requests: u64,
+    /// (requests so far, RSS) after each soak segment.
+    pub(crate) soak: Vec<(u64, Option<u64>)>,
+    pub(crate) soak_stats: Option<Stats>,
+    pub(crate) soak_secs: f64,
+    pub(crate) litellm_idle_kib: Option<u64>,
+    pub(crate) litellm_after_kib: Option<u64>,
+}
+
+/// LiteLLM's part of the run.
+#[derive(Debug)]
+pub(crate) enum LiteStatus {
+    NotRequested,
+    Failed(String),
+    Ran { version: String, workers: usize },
+}
+
+#[derive(Debug)]
+pub(crate) struct Results {
+    pub(crate) plan: Plan,
+    pub(crate) outcomes: Vec<(Scenario, Outcome)>,
+    pub(crate) frontier: frontier::Frontier,
+    pub(crate) memory: Memory,
+    pub(crate) litellm: LiteStatus,
+    pub(crate) notes: Vec<String>,
+    pub(crate) elapsed: Duration,
+    /// `/proc/loadavg` (1, 5, 15 min) when the suite started.
+    pub(crate) load_start: String,
+    /// CPU time a spinning thread lost in 1 s (total, longest gap), at the start and the end.
+    pub(crate) stall: [(Duration, Duration); 2],
+}
+
+/// The authorization every request carries (ignored by the mock, dropped by portcullis).
+fn client_auth() -> Option<HeaderValue> {
+    Some(HeaderValue::from_static("Bearer sk-bench-client"))
+}
+
+fn target(p: &Proc) -> Target {
+    Target {
+        addr: p.addr,
+        auth: client_auth(),
+    }
+}
+
+/// Runs `sc` as `rounds` interleaved rounds over `targets` (the order rotates every round, so
+/// each target goes first equally often), after an unrecorded warm-up run of each.
+pub(crate) async fn rounds(
+    targets: &[(Who, Target)],
+    sc: &Scenario,
+    plan: &Plan,
+) -> Result<Vec<(Who, Stats)>, String> {
+    let work = sc.kind.workload();
+    let spec = |duration| RunSpec {
+        pace: Pace::Open {
+            rate: sc.rate,
+            duration,
+        },
+        connections: sc.connections,
+        timeout: Duration::from_secs(10),
+        max_in_flight: 2000,
+    };
+    for (_, t) in targets {
+        load::run(t, &work, &spec(plan.warmup)).await?;
+    }
+    let mut acc: Vec<Stats> = targets.iter().map(|_| Stats::new(work.stream)).collect();
+    for r in 0..plan.rounds {
+        for i in 0..targets.len() {
+            let k = (i + r) % targets.len();
+            let s = load::run(&targets[k].1, &work, &spec(plan.round)).await?;
+            acc[k].merge(&s);
+        }
+    }
+    Ok(targets.iter().map(|(w, _)| *w).zip(acc).collect())
+}
+
+/// Runs the whole suite.
+pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
+    let t0 = Instant::now();
+    let load_start = crate::report::sh("cut", &["-d", " ", "-f", "1-3", "/proc/loadavg"]);
+    // Do not start in the middle of a burst from other tenants (waits at most a minute).
+    let mut stall_start = crate::relay::host_stall(Duration::from_secs(1)).await;
+    for _ in 0..6 {
+        if stall_start.0 < Duration::from_millis(50) {
+            break;
+        }
+        log(&format!(
+            "the machine is busy (a spinning thread lost {:.0} ms in 1 s); waiting 10 s",
+            stall_start.0.as_secs_f64() * 1e3
+        ));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        stall_start = crate::relay::host_stall(Duration::from_secs(1)).await;
+    }
+    let plan = Plan::new(opts.quick);
+    std::fs::create_dir_all(&opts.out_dir)
+        .map_err(|e| format!("{}: {e}", opts.out_dir.display()))?;
+    let mut notes = Vec::new();
+    let mut memory = Memory::default();
+    let mock = procs::start_mock(&opts.bin_dir)?;
+    let gw = procs::start_gateway(&opts.bin_dir, mock.addr, GatewayLog::Quiet).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    memory.idle_kib = gw.rss_kib();
+    let relay = procs::start_relay(mock.addr)?;
+    let pair = [(Who::Direct, target(&mock)), (Who::Portcullis, target(&gw))];
+    let with_relay = [
+        (Who::Direct, target(&mock)),
+        (Who::Relay, target(&relay)),
+        (Who::Portcullis, target(&gw)),
+    ];
+
+    // Warm-up: connection pools, allocator arenas, page faults.
+    let warm = Scenario {
+        rate: 1000.0,
+        ..SCENARIOS[0]
+    };
+    let warmed = rounds(
+        &pair,
+        &warm,
+        &Plan {
+            rounds: 1,
+            round: Duration::from_secs(2),
+            ..plan.clone()
+        },
+    )
+    .await?;
+    memory.warm_kib = gw.rss_kib();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let warmup_requests = (plan.warmup.as_secs_f64() * warm.rate).round() as u64;
+    memory.warm_requests =
+        find(&warmed, Who::Portcullis).map_or(0, Stats::completed) + warmup_requests;
+
+    let mut outcomes = Vec::new();
+    for sc in SCENARIOS {
+        let outcome = if let Some(needs) = sc.needs {
+            Outcome::NotLanded(needs)
+        } else if sc.litellm {
+            continue; // run in the LiteLLM block below, all three side by side
+        } else {
+            log(&format!("scenario {}", sc.id));
+            match sc.gateway {
+                Gateway::Plain if sc.relay => {
+                    Outcome::Measured(rounds(&with_relay, sc, &plan).await?)
+                }
+                Gateway::Plain => Outcome::Measured(rounds(&pair, sc, &plan).await?),
+                Gateway::AccessLog => {
+                    let gw_info =
+                        procs::start_gateway(&opts.bin_dir, mock.addr, GatewayLog::AccessLog)
+                            .await?;
+                    let targets = [
+                        (Who::Direct, target(&mock)),
+                        (Who::Portcullis, target(&gw_info)),
+                    ];
+                    Outcome::Measured(rounds(&targets, sc, &plan).await?)
+                }
+            }
+        };
+        outcomes.push((*sc, outcome));
+    }
+
+    log("throughput frontier: direct and portcullis");
+    let mut front = frontier::Frontier::default();
+    front
+        .climb(&pair, &plan.ladder, plan.frontier_round, None)
+        .await?;
+    front
+        .refine(
+            &pair,
+            frontier::BOUND_MS,
+            plan.bisect_steps,
+            plan.frontier_round,
+        )
+        .await?;
+
+    log("memory soak");
+    soak(&gw, &plan, &mut memory).await?;
+    if gw.exited() {
+        return Err("the gateway exited during the run".to_owned());
+    }
+
+    let litellm = if opts.litellm {
+        match litellm_block(
+            opts,
+            &plan,
+            &mock,
+            &gw,
+            &mut outcomes,
+            &mut front,
+            &mut memory,
+            t0,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                notes.push(format!("LiteLLM step failed: {e}"));
+                LiteStatus::Failed(e)
+            }
+        }
+    } else {
+        LiteStatus::NotRequested
+    };
+    // Scenarios meant to include LiteLLM still run direct vs portcullis without it.
+    for sc in SCENARIOS.iter().filter(|s| s.litellm && s.needs.is_none()) {
+        if !outcomes.iter().any(|(s, _)| s.id == sc.id) {
+            log(&format!("scenario {} (without LiteLLM)", sc.id));
+            outcomes.push((*sc, Outcome::Measured(rounds(&pair, sc, &plan).await?)));
+        }
+    }
+    outcomes.sort_by_key(|(s, _)| SCENARIOS.iter().position(|x| x.id == s.id));
+    Ok(Results {
+        plan,
+        outcomes,
+        frontier: front,
+        memory,
+        litellm,
+        notes,
+        elapsed: t0.elapsed(),
+        load_start,
+        stall: [
+            stall_start,
+            crate::relay::host_stall(Duration::from_secs(1)).await,
+        ],
+    })
+}
+
+async fn soak(gw: &Proc, plan: &Plan, memory: &mut Memory) -> Result<(), String> {
+    let work = Kind::Chat.workload();
+    let spec = RunSpec {
+        pace: Pace::Closed {
+            requests: plan.soak_segment,
+        },
+        connections: plan.soak_connections,
+        timeout: Duration::from_secs(10),
+        max_in_flight: 2000,
+    };
+    let t = target(gw);
+    let mut total = Stats::new(false);
+    let started = Instant::now();
+    for i in 1..=plan.soak_segments {
+        let s = load::run(&t, &work, &spec).await?;
+        total.merge(&s);
+        memory.soak.push((i * plan.soak_segment, gw.rss_kib()));
+    }
+    memory.soak_secs = started.elapsed().as_secs_f64();
+    memory.soak_stats = Some(total);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn litellm_block(
+    opts: &Options,
+    plan: &Plan,
+    mock: &Proc,
+    gw: &Proc,
+    outcomes: &mut Vec<(Scenario, Outcome)>,
+    front: &mut frontier::Frontier,
+    memory: &mut Memory,
+    t0: Instant,
+) -> Result<LiteStatus, String> {
+    log(&format!(
+        "LiteLLM {}: installing into {}",
+        litellm::VERSION,
+        opts.venv.display()
+    ));
+    let venv = opts.venv.clone();
+    let install_log = opts.out_dir.join("litellm-install.log");
+    let version =
+        tokio::task::spawn_blocking(move || litellm::ensure_installed(&venv, &install_log))
+            .await
+            .map_err(|e| format!("install task failed: {e}"))??;
+    log("LiteLLM: starting");
+    let lite = litellm::start(&opts.venv, mock.addr, &opts.out_dir).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    memory.litellm_idle_kib = lite.group_rss_kib();
+    let lite_target = Target {
+        addr: lite.addr,
+        auth: HeaderValue::from_str(&format!("Bearer {}", litellm::MASTER_KEY)).ok(),
+    };
+    let three = [
+        (Who::Direct, target(mock)),
+        (Who::Portcullis, target(gw)),
+        (Who::LiteLlm, lite_target.clone()),
+    ];
+    for sc in SCENARIOS.iter().filter(|s| s.litellm && s.needs.is_none()) {
+        log(&format!("scenario {} (with LiteLLM)", sc.id));
+        outcomes.push((*sc, Outcome::Measured(rounds(&three, sc, plan).await?)));
+    }
+    log("throughput frontier: LiteLLM");
+    let deadline = t0 + plan.budget;
+    let only = [(Who::LiteLlm, lite_target)];
+    front
+        .climb(
+            &only,
+            &plan.litellm_ladder,
+            plan.litellm_round,
+            Some(deadline),
+        )
+        .await?;
+    front
+        .refine(&only, frontier::BOUND_MS, 2, plan.litellm_round)
+        .await?;
+    front
+        .refine(&only, frontier::LOOSE_BOUND_MS, 2, plan.litellm_round)
+        .await?;
+    memory.litellm_after_kib = lite.group_rss_kib();
+    if lite.exited() {
+        return Err("LiteLLM exited during the run".to_owned());
+    }
+    Ok(LiteStatus::Ran {
+        version,
+        workers: litellm::workers(),
+    })
+}
+
+/// Progress line on stderr.
+pub(crate) fn log(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "portcullis-bench: {msg}");
+}
+
+/// The latency summary of one target in a measured outcome.
+pub(crate) fn find(stats: &[(Who, Stats)], who: Who) -> Option<&Stats> {
+    stats.iter().find(|(w, _)| *w == who).map(|(_, s)| s)
+}

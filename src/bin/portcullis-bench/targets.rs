@@ -1,0 +1,168 @@
+//! The targets, checked against a run: each is met, missed, or not measured (a
+//! scenario did not run). The thresholds live here and nowhere else.
+
+use std::fmt::Write as _;
+
+use crate::frontier::{BOUND_MS, LOOSE_BOUND_MS};
+use crate::stats::{Stats, Summary};
+use crate::suite::{Memory, Outcome, Results, Who, find};
+
+/// RSS growth over the soak's second half that still counts as flat.
+const FLAT_KIB: u64 = 1024;
+
+/// (RSS at the soak's midpoint, RSS at its end, bytes per request in between).
+pub(crate) fn soak_halves(m: &Memory) -> Option<(u64, u64, f64)> {
+    let mid = m.soak.get((m.soak.len() / 2).checked_sub(1)?)?;
+    let end = m.soak.last()?;
+    let (a, b) = (mid.1?, end.1?);
+    #[allow(clippy::cast_precision_loss)]
+    let slope = (b as f64 - a as f64) * 1024.0 / (end.0 - mid.0).max(1) as f64;
+    Some((a, b, slope))
+}
+
+fn measured<'a>(r: &'a Results, id: &str) -> Option<&'a [(Who, Stats)]> {
+    r.outcomes.iter().find_map(|(s, o)| match o {
+        Outcome::Measured(v) if s.id == id => Some(v.as_slice()),
+        _ => None,
+    })
+}
+
+/// `(direct, portcullis)` summaries picked by `pick` in scenario `id`.
+fn pair(r: &Results, id: &str, pick: impl Fn(&Stats) -> Summary) -> Option<(Summary, Summary)> {
+    let v = measured(r, id)?;
+    Some((pick(find(v, Who::Direct)?), pick(find(v, Who::Portcullis)?)))
+}
+
+struct Row {
+    target: String,
+    measured: String,
+    met: Option<bool>,
+}
+
+fn rows(r: &Results) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let chat = pair(r, "chat", Stats::summary);
+    for (label, limit, get) in [
+        ("p50", 0.1, (|s: &Summary| s.p50) as fn(&Summary) -> f64),
+        ("p99", 0.5, |s: &Summary| s.p99),
+    ] {
+        rows.push(Row {
+            target: format!("added latency at 1,000 rps, non-streaming, {label} ≤ {limit} ms"),
+            measured: chat.map_or("not measured".into(), |(d, g)| {
+                format!(
+                    "{:+.3} ms ({:.3} → {:.3})",
+                    get(&g) - get(&d),
+                    get(&d),
+                    get(&g)
+                )
+            }),
+            met: chat.map(|(d, g)| get(&g) - get(&d) <= limit),
+        });
+    }
+    let f = &r.frontier;
+    let (fd, fp, fl) = (
+        f.found(Who::Direct, BOUND_MS),
+        f.found(Who::Portcullis, BOUND_MS),
+        f.found(Who::LiteLlm, BOUND_MS),
+    );
+    rows.push(Row {
+        target: format!("frontier (p99 < {BOUND_MS} ms) ≥ 50 % of the direct path's"),
+        measured: match (fd.rate, fp.rate) {
+            (Some(d), Some(p)) => format!("{p:.0} / {d:.0} rps = {:.0} %", 100.0 * p / d),
+            _ => "not measured".into(),
+        },
+        met: match (fd.rate, fp.rate) {
+            (Some(d), Some(p)) => Some(p >= 0.5 * d),
+            _ => None,
+        },
+    });
+    let lite_ran = f.points.iter().any(|p| p.who == Who::LiteLlm);
+    let loose = f.found(Who::LiteLlm, LOOSE_BOUND_MS).rate;
+    let loose_p = f.found(Who::Portcullis, LOOSE_BOUND_MS).rate;
+    let loose_note = match (loose, loose_p) {
+        (Some(l), Some(p)) => format!(
+            "; at p99 < {LOOSE_BOUND_MS} ms: {p:.0} vs {l:.0} rps = {:.0}×",
+            p / l
+        ),
+        _ => String::new(),
+    };
+    rows.push(Row {
+        target: format!("frontier (p99 < {BOUND_MS} ms) ≥ 20× LiteLLM's"),
+        measured: match (lite_ran, fp.rate, fl.rate) {
+            (false, _, _) => "not measured (LiteLLM not run)".into(),
+            (true, Some(p), Some(l)) => format!("{p:.0} vs {l:.0} rps = {:.0}×{loose_note}", p / l),
+            (true, Some(p), None) => format!(
+                "{p:.0} rps vs none: LiteLLM's p99 is over {BOUND_MS} ms at every rate tried{loose_note}"
+            ),
+            (true, None, _) => "not measured".into(),
+        },
+        met: match (lite_ran, fp.rate, fl.rate) {
+            (true, Some(p), Some(l)) => Some(p >= 20.0 * l),
+            (true, Some(_), None) => Some(true),
+            _ => None,
+        },
+    });
+    let ttfb = pair(r, "stream", |s| Summary::of(&s.ttfb));
+    rows.push(Row {
+        target: "streaming: added time to first byte, p50 ≤ 0.2 ms".into(),
+        measured: ttfb.map_or("not measured".into(), |(d, g)| {
+            format!("{:+.3} ms", g.p50 - d.p50)
+        }),
+        met: ttfb.map(|(d, g)| g.p50 - d.p50 <= 0.2),
+    });
+    let worst = measured(r, "stream").and_then(|v| {
+        let (d, g) = (find(v, Who::Direct)?, find(v, Who::Portcullis)?);
+        d.chunks
+            .iter()
+            .zip(&g.chunks)
+            .enumerate()
+            .map(|(k, (a, b))| (k + 1, Summary::of(b).p99 - Summary::of(a).p99))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    });
+    rows.push(Row {
+        target:
+            "streaming: no chunk delayed by more than 1 ms (p99 of each chunk's arrival, added)"
+                .into(),
+        measured: worst.map_or("not measured".into(), |(k, v)| {
+            format!("worst: chunk {k}, {v:+.3} ms")
+        }),
+        met: worst.map(|(_, v)| v <= 1.0),
+    });
+    let idle = r.memory.idle_kib;
+    rows.push(Row {
+        target: "idle RSS ≤ 20 MB".into(),
+        #[allow(clippy::cast_precision_loss)]
+        measured: idle.map_or("not measured".into(), |k| {
+            format!("{:.1} MB", k as f64 * 1024.0 / 1e6)
+        }),
+        met: idle.map(|k| k * 1024 <= 20_000_000),
+    });
+    let halves = soak_halves(&r.memory);
+    rows.push(Row {
+        target: format!(
+            "RSS flat under the soak (second half grows < {} MiB)",
+            FLAT_KIB / 1024
+        ),
+        measured: halves.map_or("not measured".into(), |(a, b, slope)| {
+            #[allow(clippy::cast_precision_loss)]
+            let delta = (b as f64 - a as f64) / 1024.0;
+            format!("{delta:+.2} MiB ({slope:+.2} B/request)")
+        }),
+        met: halves.map(|(a, b, _)| b.saturating_sub(a) < FLAT_KIB),
+    });
+    rows
+}
+
+/// The targets table in Markdown.
+pub(crate) fn table(r: &Results) -> String {
+    let mut out = String::from("| target | measured | |\n|---|---|---|\n");
+    for row in rows(r) {
+        let verdict = match row.met {
+            Some(true) => "met",
+            Some(false) => "**missed**",
+            None => "not measured",
+        };
+        let _ = writeln!(out, "| {} | {} | {verdict} |", row.target, row.measured);
+    }
+    out
+}
