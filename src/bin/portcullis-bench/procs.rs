@@ -226,15 +226,72 @@ pub(crate) enum GatewayLog {
 /// that announces the address (the access log's own target stays at `warn`).
 pub(crate) const QUIET_FILTER: &str = "warn,portcullis=info,portcullis::access=warn";
 
-fn gateway_command(bin_dir: &Path, mock: SocketAddr, port: u16, filter: &str) -> Command {
+/// What is set up on the gateway besides the upstream: client authentication and capture.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct GatewaySetup {
+    /// Extra command-line arguments (`--data-dir …`, `--capture-file …`).
+    pub(crate) args: Vec<String>,
+    /// Extra environment (`PORTCULLIS_API_KEYS`).
+    pub(crate) env: Vec<(String, String)>,
+    /// Client authentication is configured (otherwise the gateway runs with `--disable-auth`).
+    pub(crate) auth: bool,
+}
+
+fn gateway_command(
+    bin_dir: &Path,
+    mock: SocketAddr,
+    port: u16,
+    filter: &str,
+    setup: &GatewaySetup,
+) -> Command {
     let mut cmd = Command::new(bin_dir.join("portcullis"));
     cmd.env_clear()
         .env("OPENAI_API_KEY", "sk-bench-upstream")
         .env("OPENAI_BASE_URL", format!("http://{mock}/v1"))
+        .envs(setup.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .args(["serve", "--host", "127.0.0.1", "--port"])
         .arg(port.to_string())
-        .args(["--log-format", "json", "--log-level", filter]);
+        .args([
+            "--log-format",
+            "json",
+            "--log-level",
+            filter,
+            "--disable-notifications",
+        ])
+        .args(&setup.args);
+    if !setup.auth {
+        cmd.arg("--disable-auth");
+    }
     cmd
+}
+
+/// Issues an agent token in a fresh data dir with `portcullis tokens issue`; returns the token.
+pub(crate) fn issue_agent_token(bin_dir: &Path, data_dir: &Path) -> Result<String, String> {
+    let _ = std::fs::remove_dir_all(data_dir);
+    let out = Command::new(bin_dir.join("portcullis"))
+        .env_clear()
+        .args([
+            "tokens",
+            "issue",
+            "--user",
+            "bench@localhost",
+            "--name",
+            "bench",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .output()
+        .map_err(|e| format!("cannot run portcullis tokens issue: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .find(|w| w.starts_with("sk-pcl-") && w.len() > 40)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            format!(
+                "portcullis tokens issue printed no token: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
 }
 
 /// Starts `portcullis serve` in front of `mock`.
@@ -242,10 +299,11 @@ pub(crate) async fn start_gateway(
     bin_dir: &Path,
     mock: SocketAddr,
     log: GatewayLog,
+    setup: &GatewaySetup,
 ) -> Result<Proc, String> {
     match log {
         GatewayLog::Quiet => {
-            let cmd = gateway_command(bin_dir, mock, 0, QUIET_FILTER);
+            let cmd = gateway_command(bin_dir, mock, 0, QUIET_FILTER, setup);
             spawn_and_wait("portcullis", cmd, true, |line| {
                 let v: serde_json::Value = serde_json::from_str(line).ok()?;
                 if v.get("message")?.as_str()? != "portcullis listening" {
@@ -256,7 +314,7 @@ pub(crate) async fn start_gateway(
         }
         GatewayLog::AccessLog => {
             let port = free_port()?;
-            let mut cmd = gateway_command(bin_dir, mock, port, "info");
+            let mut cmd = gateway_command(bin_dir, mock, port, "info", setup);
             cmd.stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());

@@ -29,6 +29,12 @@ pub(crate) enum Gateway {
     Plain,
     /// As `Plain`, with the per-request access log on at `info` (the default), to /dev/null.
     AccessLog,
+    /// Client authentication with a static API key.
+    StaticKey,
+    /// Client authentication with an agent token from the store (cache hit after the first).
+    AgentToken,
+    /// As `Plain`, with the wire capture writing to a file.
+    Capture,
 }
 
 /// One paired scenario.
@@ -123,16 +129,22 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
             50.0,
         )
     },
-    pending(
-        "auth-static",
-        "Non-streaming, client auth: static key",
-        "client authentication",
-    ),
-    pending(
-        "auth-agent-token",
-        "Non-streaming, client auth: agent token (cache hit)",
-        "agent tokens",
-    ),
+    Scenario {
+        gateway: Gateway::StaticKey,
+        ..chat(
+            "auth-static",
+            "Non-streaming, 1,000 rps, client auth: static key",
+            1000.0,
+        )
+    },
+    Scenario {
+        gateway: Gateway::AgentToken,
+        ..chat(
+            "auth-agent-token",
+            "Non-streaming, 1,000 rps, client auth: agent token (cache hit)",
+            1000.0,
+        )
+    },
     pending(
         "auth-jwt",
         "Non-streaming, client auth: JWT",
@@ -148,15 +160,18 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         "Non-streaming, 10 upstream credentials vs 1",
         "credential pool",
     ),
-    pending(
-        "capture",
-        "Non-streaming, wire capture on vs off",
-        "wire capture",
-    ),
+    Scenario {
+        gateway: Gateway::Capture,
+        ..chat(
+            "capture",
+            "Non-streaming, 1,000 rps, wire capture on (compare with `chat`: capture off)",
+            1000.0,
+        )
+    },
     pending(
         "auth-attack",
         "Auth under attack: valid traffic vs 5x unknown agent tokens / garbage from 127.0.0.0/8",
-        "agent tokens",
+        "the attack driver in portcullis-bench (agent tokens have landed; the two-stream loader has not)",
     ),
 ];
 

@@ -59,7 +59,13 @@ fn check(kind: Kind, s: &Stats) -> Result<(), String> {
 
 pub(crate) async fn run(bin_dir: &Path) -> Result<(), String> {
     let mock = procs::start_mock(bin_dir)?;
-    let gw = procs::start_gateway(bin_dir, mock.addr, GatewayLog::Quiet).await?;
+    let gw = procs::start_gateway(
+        bin_dir,
+        mock.addr,
+        GatewayLog::Quiet,
+        &procs::GatewaySetup::default(),
+    )
+    .await?;
     let rss = gw.rss_kib().ok_or("cannot read the gateway's RSS")?;
     let targets = [("direct", mock.addr), ("portcullis", gw.addr)];
     let mut out = Vec::new();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use http::HeaderValue;
 
 use crate::load::{self, Pace, RunSpec, Target};
-use crate::procs::{self, GatewayLog, Proc};
+use crate::procs::{self, GatewayLog, GatewaySetup, Proc};
 use crate::scenario::{Gateway, Kind, SCENARIOS, Scenario};
 use crate::stats::Stats;
 use crate::{frontier, litellm};
@@ -142,6 +142,47 @@ fn client_auth() -> Option<HeaderValue> {
     Some(HeaderValue::from_static("Bearer sk-bench-client"))
 }
 
+/// The gateway set-up of an auth or capture scenario, and the `Authorization` its requests send.
+fn setup_for(gateway: Gateway, opts: &Options) -> Result<(GatewaySetup, HeaderValue), String> {
+    let header = |v: String| HeaderValue::from_str(&v).map_err(|e| e.to_string());
+    match gateway {
+        Gateway::StaticKey => Ok((
+            GatewaySetup {
+                env: vec![(
+                    "PORTCULLIS_API_KEYS".to_owned(),
+                    "pcl-bench-static-key-0123456789".to_owned(),
+                )],
+                auth: true,
+                ..GatewaySetup::default()
+            },
+            header("Bearer pcl-bench-static-key-0123456789".to_owned())?,
+        )),
+        Gateway::AgentToken => {
+            let dir = opts.out_dir.join("agent-token-data");
+            let token = procs::issue_agent_token(&opts.bin_dir, &dir)?;
+            Ok((
+                GatewaySetup {
+                    args: vec!["--data-dir".to_owned(), dir.display().to_string()],
+                    auth: true,
+                    ..GatewaySetup::default()
+                },
+                header(format!("Bearer {token}"))?,
+            ))
+        }
+        _ => {
+            let file = opts.out_dir.join("capture.jsonl");
+            let _ = std::fs::remove_file(&file);
+            Ok((
+                GatewaySetup {
+                    args: vec!["--capture-file".to_owned(), file.display().to_string()],
+                    ..GatewaySetup::default()
+                },
+                header("Bearer sk-bench-client".to_owned())?,
+            ))
+        }
+    }
+}
+
 fn target(p: &Proc) -> Target {
     Target {
         addr: p.addr,
@@ -203,7 +244,13 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
     let mut notes = Vec::new();
     let mut memory = Memory::default();
     let mock = procs::start_mock(&opts.bin_dir)?;
-    let gw = procs::start_gateway(&opts.bin_dir, mock.addr, GatewayLog::Quiet).await?;
+    let gw = procs::start_gateway(
+        &opts.bin_dir,
+        mock.addr,
+        GatewayLog::Quiet,
+        &GatewaySetup::default(),
+    )
+    .await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     memory.idle_kib = gw.rss_kib();
     let relay = procs::start_relay(mock.addr)?;
@@ -249,12 +296,33 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
                 }
                 Gateway::Plain => Outcome::Measured(rounds(&pair, sc, &plan).await?),
                 Gateway::AccessLog => {
-                    let gw_info =
-                        procs::start_gateway(&opts.bin_dir, mock.addr, GatewayLog::AccessLog)
-                            .await?;
+                    let gw_info = procs::start_gateway(
+                        &opts.bin_dir,
+                        mock.addr,
+                        GatewayLog::AccessLog,
+                        &GatewaySetup::default(),
+                    )
+                    .await?;
                     let targets = [
                         (Who::Direct, target(&mock)),
                         (Who::Portcullis, target(&gw_info)),
+                    ];
+                    Outcome::Measured(rounds(&targets, sc, &plan).await?)
+                }
+                Gateway::StaticKey | Gateway::AgentToken | Gateway::Capture => {
+                    let (setup, auth) = setup_for(sc.gateway, opts)?;
+                    let gw_x =
+                        procs::start_gateway(&opts.bin_dir, mock.addr, GatewayLog::Quiet, &setup)
+                            .await?;
+                    let targets = [
+                        (Who::Direct, target(&mock)),
+                        (
+                            Who::Portcullis,
+                            Target {
+                                addr: gw_x.addr,
+                                auth: Some(auth),
+                            },
+                        ),
                     ];
                     Outcome::Measured(rounds(&targets, sc, &plan).await?)
                 }
