@@ -77,11 +77,11 @@ impl Frontier {
         round: Duration,
         bound_ms: f64,
     ) -> Result<Point, String> {
-        let first = self.run_once(who, t, rate, round).await?;
+        let first = self.run_once_calm(who, t, rate, round).await?;
         let p = if first.passes(bound_ms) || first.summary.p99 > 10.0 * bound_ms {
             first
         } else {
-            let second = self.run_once(who, t, rate, round).await?;
+            let second = self.run_once_calm(who, t, rate, round).await?;
             if second.passes(bound_ms) || second.summary.p99 < first.summary.p99 {
                 second
             } else {
@@ -90,6 +90,17 @@ impl Frontier {
         };
         self.points.push(p.clone());
         Ok(p)
+    }
+
+    async fn run_once_calm(
+        &mut self,
+        who: Who,
+        t: &Target,
+        rate: f64,
+        round: Duration,
+    ) -> Result<Point, String> {
+        crate::relay::wait_calm().await;
+        self.run_once(who, t, rate, round).await
     }
 
     async fn run_once(
@@ -122,9 +133,9 @@ impl Frontier {
         Ok(p)
     }
 
-    /// Climbs `ladder`, interleaving `targets` at each rate, dropping a target once it has
-    /// clearly failed: three rungs in a row over the bound that matters for it (each rung is
-    /// already the better of two runs), p99 over 1 s, or more than 5 % errors.
+    /// Climbs `ladder`, interleaving `targets` at each rate, dropping a target once it is
+    /// saturated: its *median* over the bound that matters for it (a stall of the machine moves
+    /// p99, overload moves the median too), p99 over 1 s, or more than 5 % errors.
     pub(crate) async fn climb(
         &mut self,
         targets: &[(Who, Target)],
@@ -132,7 +143,6 @@ impl Frontier {
         round: Duration,
         deadline: Option<Instant>,
     ) -> Result<(), String> {
-        let mut fails = vec![0usize; targets.len()];
         let mut alive = vec![true; targets.len()];
         for &rate in ladder {
             for (i, (who, t)) in targets.iter().enumerate() {
@@ -152,14 +162,9 @@ impl Frontier {
                     BOUND_MS
                 };
                 let p = self.measure(*who, t, rate, round, bound).await?;
-                if p.passes(bound) {
-                    fails[i] = 0;
-                } else {
-                    fails[i] += 1;
-                }
                 #[allow(clippy::cast_precision_loss)]
                 let error_rate = p.errors as f64 / p.offered.max(1) as f64;
-                if fails[i] >= 3 || p.summary.p99 > 1000.0 || error_rate > 0.05 {
+                if p.summary.p50 > bound || p.summary.p99 > 1000.0 || error_rate > 0.05 {
                     alive[i] = false;
                 }
             }

@@ -10,6 +10,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
@@ -42,6 +43,34 @@ pub(crate) async fn serve(to: SocketAddr) -> Result<(), String> {
             let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
         });
     }
+}
+
+/// Milliseconds the suite may still spend waiting for a calm machine (bounds the run time).
+static CALM_BUDGET_MS: AtomicU64 = AtomicU64::new(90_000);
+/// Milliseconds spent waiting so far.
+static CALM_WAITED_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Before a measured run: probes the machine for 100 ms and, while a spinning thread loses more
+/// than 10 % of it, waits 2 s (at most 3 times per run, and 90 s per suite in total).
+pub(crate) async fn wait_calm() {
+    for _ in 0..3 {
+        let (lost, _) = host_stall(Duration::from_millis(100)).await;
+        if lost < Duration::from_millis(10) {
+            return;
+        }
+        let left = CALM_BUDGET_MS.load(Ordering::Acquire);
+        if left < 2000 {
+            return;
+        }
+        CALM_BUDGET_MS.store(left - 2000, Ordering::Release);
+        CALM_WAITED_MS.fetch_add(2000, Ordering::AcqRel);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Total time [`wait_calm`] waited.
+pub(crate) fn calm_waited() -> Duration {
+    Duration::from_millis(CALM_WAITED_MS.load(Ordering::Acquire))
 }
 
 /// Spins on a dedicated thread for `span` and sums the gaps longer than 100 µs between two

@@ -375,6 +375,7 @@ pub(crate) fn markdown(r: &Results, command: &str, bin_dir: &Path) -> String {
          | date | {} |\n| commit | {} |\n| machine | {cores} cores (`nproc`), {}, Linux {} |\n\
          | load average at start / end | {} / {} |\n\
          | CPU a spinning thread lost in 1 s, start / end (hypervisor, other tenants) | {} / {} |\n\
+         | waited for a calm machine before runs | {:.0} s |\n\
          | binaries | `{}` (release) |\n\
          | gateway | `portcullis serve`, no client auth, one upstream key; logs `--log-level {QUIET_FILTER}` (access log off) unless a scenario says otherwise |\n\
          | LiteLLM | {litellm} |\n| suite wall time | {:.0} s ({}) |\n",
@@ -386,6 +387,7 @@ pub(crate) fn markdown(r: &Results, command: &str, bin_dir: &Path) -> String {
         sh("cut", &["-d", " ", "-f", "1-3", "/proc/loadavg"]),
         stall(r.stall[0]),
         stall(r.stall[1]),
+        r.calm_waited.as_secs_f64(),
         bin_dir.display(),
         r.elapsed.as_secs_f64(),
         if r.plan.rounds < 6 { "quick" } else { "full" },
@@ -398,7 +400,10 @@ pub(crate) fn markdown(r: &Results, command: &str, bin_dir: &Path) -> String {
          that falls behind is counted, not hidden (\"loader lag\" is how late requests actually left). \
          HTTP/1.1 keep-alive, TCP_NODELAY. Each scenario runs as {} interleaved rounds of {} s per target \
          (the order rotates each round) after an unrecorded warm-up, so machine drift hits every target alike. \
-         *added* = portcullis (or LiteLLM) − direct, percentile by percentile.\n",
+         *added* = portcullis (or LiteLLM) − direct, percentile by percentile. Before each measured \
+         run the suite probes the machine for 100 ms and waits (2 s at a time, 90 s per suite at most) \
+         while a spinning thread loses more than 10 % of its time: this VM's host steals the CPU in \
+         bursts, which shows up in every p99 below.\n",
         r.plan.rounds,
         r.plan.round.as_secs_f64()
     );

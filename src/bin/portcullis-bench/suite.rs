@@ -62,6 +62,8 @@ pub(crate) struct Plan {
     pub(crate) soak_connections: usize,
     /// After this much wall time, optional steps (the LiteLLM ladder) are skipped.
     pub(crate) budget: Duration,
+    /// After this much wall time, the direct/portcullis ladder stops climbing.
+    pub(crate) frontier_budget: Duration,
 }
 
 impl Plan {
@@ -88,6 +90,7 @@ impl Plan {
             soak_segment: if quick { 10_000 } else { 100_000 },
             soak_connections: 32,
             budget: secs(if quick { 240.0 } else { 570.0 }),
+            frontier_budget: secs(if quick { 120.0 } else { 300.0 }),
         }
     }
 }
@@ -135,6 +138,8 @@ pub(crate) struct Results {
     pub(crate) load_start: String,
     /// CPU time a spinning thread lost in 1 s (total, longest gap), at the start and the end.
     pub(crate) stall: [(Duration, Duration); 2],
+    /// Time spent before runs waiting for the machine to calm down.
+    pub(crate) calm_waited: Duration,
 }
 
 /// The authorization every request carries (ignored by the mock, dropped by portcullis).
@@ -214,6 +219,7 @@ pub(crate) async fn rounds(
     for r in 0..plan.rounds {
         for i in 0..targets.len() {
             let k = (i + r) % targets.len();
+            crate::relay::wait_calm().await;
             let s = load::run(&targets[k].1, &work, &spec(plan.round)).await?;
             acc[k].merge(&s);
         }
@@ -334,7 +340,12 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
     log("throughput frontier: direct and portcullis");
     let mut front = frontier::Frontier::default();
     front
-        .climb(&pair, &plan.ladder, plan.frontier_round, None)
+        .climb(
+            &pair,
+            &plan.ladder,
+            plan.frontier_round,
+            Some(t0 + plan.frontier_budget),
+        )
         .await?;
     front
         .refine(
@@ -394,6 +405,7 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
             stall_start,
             crate::relay::host_stall(Duration::from_secs(1)).await,
         ],
+        calm_waited: crate::relay::calm_waited(),
     })
 }
 

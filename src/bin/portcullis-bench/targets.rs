@@ -69,11 +69,18 @@ fn rows(r: &Results) -> Vec<Row> {
         target: format!("frontier (p99 < {BOUND_MS} ms) ≥ 50 % of the direct path's"),
         measured: match (fd.rate, fp.rate) {
             (Some(d), Some(p)) => format!("{p:.0} / {d:.0} rps = {:.0} %", 100.0 * p / d),
-            _ => "not measured".into(),
+            (Some(d), None) => {
+                format!("portcullis met the bound at no rate tried; direct {d:.0} rps")
+            }
+            (None, _) if f.points.is_empty() => "not measured".into(),
+            (None, _) => {
+                "the direct path met the bound at no rate tried (machine too noisy)".into()
+            }
         },
         met: match (fd.rate, fp.rate) {
             (Some(d), Some(p)) => Some(p >= 0.5 * d),
-            _ => None,
+            (Some(_), None) => Some(false),
+            (None, _) => None,
         },
     });
     let lite_ran = f.points.iter().any(|p| p.who == Who::LiteLlm);
