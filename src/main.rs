@@ -11,10 +11,6 @@ use portcullis::clock::SystemClock;
 use portcullis::config::{self, Config};
 use portcullis::{admin, demo, logging, server, state::AppState};
 
-/// mimalloc: glibc's malloc/free took ~11 % of the gateway's CPU under load (bench/PROFILE.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);

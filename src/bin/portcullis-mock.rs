@@ -91,10 +91,6 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     }
 }
 
-/// The same allocator as the gateway, so the direct path and the gateway path compare fairly.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
