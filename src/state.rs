@@ -19,6 +19,16 @@ use crate::store::{SqlStore, Store, StoreError};
 use crate::upstream::routing::ModelRouter;
 use crate::upstream::{Backends, UpstreamError, is_oauth_connector};
 
+/// Desktop notifications when the configuration turns them on (and a runtime is there to
+/// deliver them), otherwise none.
+fn default_notifier(config: &Config) -> Arc<dyn Notifier> {
+    if config.notifications_enabled() && tokio::runtime::Handle::try_current().is_ok() {
+        Arc::new(DesktopNotifier::start())
+    } else {
+        Arc::new(NoNotifier)
+    }
+}
+
 /// Opens the configured store: `storage.database_url`, else SQLite in `storage.data_dir`.
 pub async fn open_store(storage: &StorageConfig) -> Result<SqlStore, StoreError> {
     match &storage.database_url {
@@ -83,12 +93,7 @@ impl AppState {
 
     /// Builds the state with an explicit clock (tests pass a `ManualClock`).
     pub fn with_clock(config: Config, clock: SharedClock) -> Result<Self, StateError> {
-        let notifier: Arc<dyn Notifier> =
-            if config.notifications_enabled() && tokio::runtime::Handle::try_current().is_ok() {
-                Arc::new(DesktopNotifier::start())
-            } else {
-                Arc::new(NoNotifier)
-            };
+        let notifier = default_notifier(&config);
         Self::with_parts(config, clock, notifier, None)
     }
 
@@ -190,11 +195,7 @@ impl AppState {
         } else {
             None
         };
-        let notifier: Arc<dyn Notifier> = if config.notifications_enabled() {
-            Arc::new(DesktopNotifier::start())
-        } else {
-            Arc::new(NoNotifier)
-        };
+        let notifier = default_notifier(&config);
         Self::with_parts(config, Arc::new(SystemClock), notifier, store)
     }
 

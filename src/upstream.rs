@@ -75,11 +75,6 @@ impl UpstreamError {
             UpstreamError::Transport { backend, source: e }
         }
     }
-
-    /// True for failures another attempt (or another credential) might not hit.
-    pub fn retryable(&self) -> bool {
-        !matches!(self, UpstreamError::Setup { .. })
-    }
 }
 
 /// Counters shown in `/internal/health`.

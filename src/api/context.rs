@@ -17,7 +17,8 @@ pub(crate) struct Ctx {
     pub(crate) log: RequestLog,
     /// The capture scope, `None` when capture is off.
     pub(crate) capture: Option<CaptureScope>,
-    /// Path and query as received (for capture records; the query's `key=` is masked there).
+    /// Path and query as received, for capture records (the query's `key=` is masked there);
+    /// empty when capture is off.
     pub(crate) target: String,
 }
 
@@ -45,10 +46,14 @@ impl FromRequestParts<AppState> for Ctx {
                 .map(|p| Arc::from(p.label().as_ref()));
             state.capture().scope(meta.id, meta.source, principal)
         });
-        let target = parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
+        // Only capture records read the target: no copy when capture is off.
+        let target = match capture {
+            Some(Some(_)) => parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned()),
+            _ => String::new(),
+        };
         Ok(Self {
             log,
             capture: capture.flatten(),

@@ -89,14 +89,9 @@ impl ApiError {
                 HeaderValue::from_static("Bearer"),
             );
         }
-        resp.extensions_mut().insert(ErrorNote(self.kind));
         resp
     }
 }
-
-/// Marks a response as an error produced by the gateway, for the access log.
-#[derive(Debug, Clone, Copy)]
-pub struct ErrorNote(pub ErrorKind);
 
 impl From<RouteError> for ApiError {
     fn from(e: RouteError) -> Self {
