@@ -12,6 +12,7 @@ mod gemini;
 mod health;
 mod models;
 mod proxy;
+pub mod sandbox;
 
 use axum::Router;
 use axum::extract::rejection::BytesRejection;

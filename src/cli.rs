@@ -197,6 +197,16 @@ pub struct CommonArgs {
     #[arg(long, global = true, value_name = "URL", help_heading = "Storage")]
     pub database_url: Option<String>,
 
+    /// Turn SSO login on: agents without a valid token get a login link (needs sso.providers). Env: SSO_ENABLED.
+    #[arg(long, global = true, help_heading = "SSO")]
+    pub sso_enabled: bool,
+    /// A YAML file with the `sso:` section (providers, authorization), merged over --config.
+    #[arg(long, global = true, value_name = "PATH", help_heading = "SSO")]
+    pub sso_config: Option<PathBuf>,
+    /// Key for the management API (/v0/management/…); at least 16 characters. Prefer the env var PORTCULLIS_MANAGEMENT_KEY.
+    #[arg(long, global = true, value_name = "KEY", help_heading = "SSO")]
+    pub management_key: Option<String>,
+
     /// Write a JSONL wire capture (credentials masked) to this file. Env: WIRE_CAPTURE_FILE.
     #[arg(long, global = true, value_name = "PATH", help_heading = "Debugging")]
     pub capture_file: Option<PathBuf>,
@@ -232,6 +242,9 @@ impl CommonArgs {
                 allow_oauth_auto_replacement: self.allow_oauth_auto_replacement,
                 data_dir: self.data_dir.clone(),
                 database_url: self.database_url.as_deref().map(Secret::new),
+                sso_enabled: self.sso_enabled,
+                sso_config: self.sso_config.clone(),
+                management_key: self.management_key.as_deref().map(Secret::new),
                 oauth_debugging_overrides: [
                     (
                         "copilot",

@@ -8,6 +8,7 @@ mod duration;
 pub mod env;
 mod keys;
 pub mod load;
+mod sso;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,10 @@ use crate::secret::Secret;
 
 pub use duration::HumanDuration;
 pub use load::{ConfigError, ConfigSources, load};
+pub use sso::{
+    ManagementConfig, SsoAuthorizationConfig, SsoAuthorizationMode, SsoConfig, SsoProviderConfig,
+    SsoProviderKind,
+};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -42,6 +47,10 @@ pub struct Config {
     pub oauth: OauthConfig,
     /// Where durable state (users, agent tokens) lives.
     pub storage: StorageConfig,
+    /// Browser login that issues per-device agent tokens.
+    pub sso: SsoConfig,
+    /// The management API's key and reach.
+    pub management: ManagementConfig,
 }
 
 /// `storage.*`
@@ -70,12 +79,36 @@ impl StorageConfig {
     }
 
     /// True when a store is configured or already exists, i.e. agent tokens can be checked.
+    /// (SSO opens, and creates, the store whatever this says.)
     pub fn is_present(&self) -> bool {
         self.database_url.is_some() || self.sqlite_file().exists()
     }
 }
 
 impl Config {
+    /// True when the store must be opened: SSO needs it, otherwise only when one exists.
+    pub fn needs_store(&self) -> bool {
+        self.sso.enabled || self.storage.is_present()
+    }
+
+    /// The base URL browsers use to reach the gateway (no trailing slash).
+    pub fn public_url(&self) -> String {
+        match &self.sso.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => {
+                let host = &self.server.host;
+                let host = if host.contains(':') {
+                    format!("[{host}]")
+                } else if host == "0.0.0.0" {
+                    "127.0.0.1".to_owned()
+                } else {
+                    host.clone()
+                };
+                format!("http://{host}:{}", self.server.port)
+            }
+        }
+    }
+
     /// Whether desktop notifications are on: as configured, else on for a loopback bind.
     pub fn notifications_enabled(&self) -> bool {
         self.notifications

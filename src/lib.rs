@@ -36,6 +36,7 @@ pub mod notify;
 pub mod protocol;
 pub mod secret;
 pub mod server;
+pub mod sso;
 pub mod state;
 pub mod store;
 pub mod upstream;

@@ -25,6 +25,16 @@ pub enum OperatorEvent {
         /// Seconds the block lasts.
         retry_after_secs: u64,
     },
+    /// Single-user SSO: a login waits for the confirmation code printed on the console. The code
+    /// is carried for in-process observers (tests); summaries and bodies never include it.
+    LoginAwaitingConfirmation {
+        /// Who logged in (email or name) and with which provider.
+        user: String,
+        /// Browser address.
+        ip: String,
+        /// The confirmation code.
+        code: crate::secret::Secret,
+    },
 }
 
 impl OperatorEvent {
@@ -32,6 +42,9 @@ impl OperatorEvent {
     pub fn summary(&self) -> String {
         match self {
             OperatorEvent::AuthBlocked { .. } => "portcullis: client locked out".to_owned(),
+            OperatorEvent::LoginAwaitingConfirmation { .. } => {
+                "portcullis: SSO login waiting for confirmation".to_owned()
+            }
         }
     }
 
@@ -43,6 +56,9 @@ impl OperatorEvent {
                 retry_after_secs,
             } => format!(
                 "{ip} sent too many wrong API keys and is blocked for {retry_after_secs} s."
+            ),
+            OperatorEvent::LoginAwaitingConfirmation { user, ip, .. } => format!(
+                "{user} logged in from {ip}; the confirmation code is on the gateway's console."
             ),
         }
     }

@@ -15,6 +15,7 @@ use crate::config::{AccessMode, Config};
 use crate::net::IpNet;
 use crate::notify::{DesktopNotifier, NoNotifier, Notifier};
 use crate::secret::Secret;
+use crate::sso::Sso;
 use crate::store::{SqlStore, Store, StoreError};
 use crate::upstream::routing::ModelRouter;
 use crate::upstream::{Backends, UpstreamError, is_oauth_connector};
@@ -54,6 +55,23 @@ fn spawn_revision_watch(verifier: std::sync::Weak<TokenVerifier>) {
     });
 }
 
+/// Deletes expired SSO rows (used links, abandoned logins, old sessions) every ten minutes.
+fn spawn_sso_purge(sso: std::sync::Weak<Sso>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(s) = sso.upgrade() else { return };
+            match s.purge().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(rows = n, "purged expired SSO state"),
+                Err(e) => tracing::warn!(error = %e, "could not purge expired SSO state"),
+            }
+        }
+    });
+}
+
 /// Why the state could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -66,6 +84,12 @@ pub enum StateError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// SSO is enabled but no store was given.
+    #[error("SSO needs a store (storage.data_dir or storage.database_url)")]
+    SsoWithoutStore,
+    /// An HTTP client could not be built.
+    #[error("cannot build an HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
 }
 
 /// Shared, immutable-after-start state.
@@ -77,6 +101,7 @@ struct Inner {
     router: ModelRouter,
     store: Option<Arc<dyn Store>>,
     auth: Authenticator,
+    sso: Option<Arc<Sso>>,
     trusted_proxies: Vec<IpNet>,
     capture: CaptureSink,
     request_ids: AtomicU64,
@@ -128,7 +153,24 @@ impl AppState {
         {
             spawn_revision_watch(Arc::downgrade(verifier));
         }
-        let auth = Authenticator::from_config(&config, clock.clone(), notifier, tokens)?;
+        let auth = Authenticator::from_config(&config, clock.clone(), notifier.clone(), tokens)?;
+        let sso = match (&store, config.sso.enabled) {
+            (Some(store), true) => {
+                let sso = Arc::new(Sso::new(
+                    &config,
+                    store.clone(),
+                    clock.clone(),
+                    notifier,
+                    auth.limiter().cloned(),
+                )?);
+                if tokio::runtime::Handle::try_current().is_ok() {
+                    spawn_sso_purge(Arc::downgrade(&sso));
+                }
+                Some(sso)
+            }
+            (None, true) => return Err(StateError::SsoWithoutStore),
+            (_, false) => None,
+        };
         let trusted_proxies = config
             .server
             .trusted_proxies
@@ -162,6 +204,7 @@ impl AppState {
             router,
             store,
             auth,
+            sso,
             trusted_proxies,
             capture,
             request_ids: AtomicU64::new(0),
@@ -190,13 +233,18 @@ impl AppState {
     /// Builds the state for `serve`: the system clock, desktop notifications as configured, and
     /// the store when one is configured or already exists.
     pub async fn open(config: Config) -> Result<Self, StateError> {
-        let store: Option<Arc<dyn Store>> = if config.storage.is_present() {
+        let store: Option<Arc<dyn Store>> = if config.needs_store() {
             Some(Arc::new(open_store(&config.storage).await?))
         } else {
             None
         };
         let notifier = default_notifier(&config);
         Self::with_parts(config, Arc::new(SystemClock), notifier, store)
+    }
+
+    /// SSO login, when enabled.
+    pub fn sso(&self) -> Option<&Arc<Sso>> {
+        self.0.sso.as_ref()
     }
 
     /// Client authentication.

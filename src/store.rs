@@ -1,5 +1,5 @@
-//! The store: durable state behind narrow traits, one per aggregate — users and agent tokens
-//! today; SSO sessions, login state and pending authorizations join the same way.
+//! The store: durable state behind narrow traits, one per aggregate — users, agent tokens, and
+//! the SSO aggregates (login flows, pending authorizations, browser sessions, shared secrets).
 //!
 //! One implementation ([`sql::SqlStore`]) serves both databases through sqlx's `Any` driver:
 //! SQLite (the embedded default, a file in `--data-dir`, WAL) and PostgreSQL
@@ -10,10 +10,22 @@
 
 mod migrate;
 pub mod sql;
+mod sso_sql;
 
 use async_trait::async_trait;
 
 pub use sql::SqlStore;
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
 
 /// A store failure. The message is for logs; clients get a generic error.
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +156,114 @@ pub trait AgentTokenStore: Send + Sync {
     async fn revision(&self) -> Result<i64, StoreError>;
 }
 
-/// Everything the gateway stores.
-pub trait Store: UserStore + AgentTokenStore {}
+/// An OAuth authorization-code login in progress, keyed by a hash of its `state`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginFlow {
+    /// Hash of the `state` parameter (the state itself only travels through the browser).
+    pub state_hash: String,
+    /// Configured provider name.
+    pub provider: String,
+    /// PKCE code verifier.
+    pub pkce_verifier: String,
+    /// OIDC nonce expected in the ID token.
+    pub nonce: String,
+    /// The agent token a re-authentication is for.
+    pub bound_token_id: Option<String>,
+    /// Browser address that started the flow.
+    pub client_ip: Option<String>,
+    /// Start (ms).
+    pub created_at: i64,
+    /// End of validity (ms).
+    pub expires_at: i64,
+}
 
-impl<T: UserStore + AgentTokenStore> Store for T {}
+/// A login the identity provider confirmed, waiting for the console confirmation code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAuthorization {
+    /// Hash of the browser's flow cookie.
+    pub id_hash: String,
+    /// The user who logged in.
+    pub user_id: String,
+    /// Provider name.
+    pub provider: String,
+    /// The agent token a re-authentication is for.
+    pub bound_token_id: Option<String>,
+    /// Keyed hash of the confirmation code.
+    pub code_hash: String,
+    /// Wrong codes still allowed.
+    pub attempts_left: i64,
+    /// Browser address.
+    pub client_ip: Option<String>,
+    /// Creation (ms).
+    pub created_at: i64,
+    /// End of validity (ms).
+    pub expires_at: i64,
+}
+
+/// A logged-in browser (the devices page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSession {
+    /// Hash of the session cookie.
+    pub id_hash: String,
+    /// The user.
+    pub user_id: String,
+    /// Creation (ms).
+    pub created_at: i64,
+    /// End of validity (ms).
+    pub expires_at: i64,
+}
+
+/// The SSO aggregates. Every read that matters is single-use or atomic, so any instance can
+/// finish what another started and no login state lives in process memory.
+#[async_trait]
+pub trait SsoStore: Send + Sync {
+    /// The secret called `name`, creating it from `candidate` if no instance has yet (all
+    /// instances end up with the same value).
+    async fn shared_secret(
+        &self,
+        name: &str,
+        candidate: &str,
+        now: i64,
+    ) -> Result<String, StoreError>;
+    /// Marks login link `id` used; false when it already was.
+    async fn consume_login_link(&self, id: &str, expires_at: i64) -> Result<bool, StoreError>;
+    /// Records a login flow.
+    async fn insert_login_flow(&self, flow: &LoginFlow) -> Result<(), StoreError>;
+    /// Removes and returns the flow with `state_hash` if it has not expired.
+    async fn take_login_flow(
+        &self,
+        state_hash: &str,
+        now: i64,
+    ) -> Result<Option<LoginFlow>, StoreError>;
+    /// Records a pending authorization.
+    async fn insert_pending(&self, p: &PendingAuthorization) -> Result<(), StoreError>;
+    /// The pending authorization (expired or exhausted ones included).
+    async fn get_pending(&self, id_hash: &str) -> Result<Option<PendingAuthorization>, StoreError>;
+    /// Spends one attempt atomically; returns the record after spending, or `None` when it is
+    /// unknown, expired or out of attempts.
+    async fn spend_attempt(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<PendingAuthorization>, StoreError>;
+    /// Removes and returns the pending authorization (only one caller gets it).
+    async fn take_pending(&self, id_hash: &str)
+    -> Result<Option<PendingAuthorization>, StoreError>;
+    /// Records a browser session.
+    async fn insert_web_session(&self, s: &WebSession) -> Result<(), StoreError>;
+    /// The browser session, if it has not expired.
+    async fn get_web_session(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<WebSession>, StoreError>;
+    /// Ends a browser session.
+    async fn delete_web_session(&self, id_hash: &str) -> Result<(), StoreError>;
+    /// Deletes expired SSO rows; returns how many.
+    async fn purge_expired_sso(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+/// Everything the gateway stores.
+pub trait Store: UserStore + AgentTokenStore + SsoStore {}
+
+impl<T: UserStore + AgentTokenStore + SsoStore> Store for T {}

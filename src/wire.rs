@@ -5,4 +5,5 @@
 pub mod errors;
 pub mod models;
 pub mod sse;
+pub mod synthetic;
 pub mod usage;

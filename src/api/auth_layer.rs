@@ -50,6 +50,11 @@ pub async fn require_auth(State(state): State<AppState>, mut req: Request, next:
                 let name = failure_name(&failure);
                 log.update(|r| r.auth_failure = Some(name));
             }
+            if let Some(sso) = state.sso()
+                && super::sandbox::applies(&failure)
+            {
+                return super::sandbox::answer(&state, sso, &failure, req).await;
+            }
             refusal(failure).into_response_for(Protocol::from_path(req.uri().path()))
         }
     }

@@ -63,6 +63,12 @@ pub struct CliOverrides {
     pub data_dir: Option<PathBuf>,
     /// `--database-url`
     pub database_url: Option<Secret>,
+    /// `--sso-enabled`
+    pub sso_enabled: bool,
+    /// `--sso-config PATH`: a YAML file with the `sso:` section, merged over `--config`.
+    pub sso_config: Option<PathBuf>,
+    /// `--management-key`
+    pub management_key: Option<Secret>,
 }
 
 /// Where the configuration comes from.
@@ -112,6 +118,23 @@ pub(crate) const ENV_ALIASES: &[(&str, &str)] = &[
     ("WIRE_CAPTURE_FILE", "logging.capture_file"),
     ("PORTCULLIS_DATABASE_URL", "storage.database_url"),
     ("PORTCULLIS_DATA_DIR", "storage.data_dir"),
+    ("SSO_PUBLIC_URL", "sso.public_url"),
+    ("PUBLIC_URL", "sso.public_url"),
+    ("SSO_SESSION_LIFETIME_HOURS", "sso.session_lifetime_hours"),
+    ("SSO_AUTH_MODE", "sso.authorization.mode"),
+    ("SSO_AUTH_API_URL", "sso.authorization.api_url"),
+    (
+        "SSO_AUTH_API_TIMEOUT",
+        "sso.authorization.api_timeout_seconds",
+    ),
+    (
+        "SSO_CONFIRMATION_CODE_EXPIRY_MINUTES",
+        "sso.authorization.confirmation_code_expiry_minutes",
+    ),
+    (
+        "SSO_MAX_CONFIRMATION_ATTEMPTS",
+        "sso.authorization.max_confirmation_attempts",
+    ),
     (
         "BRUTE_FORCE_MAX_FAILED_ATTEMPTS",
         "auth.brute_force_protection.max_failed_attempts",
@@ -142,6 +165,11 @@ pub(crate) const ENV_BOOL_ALIASES: &[(&str, &str)] = &[
         "auth.brute_force_protection.enabled",
     ),
     ("LLM_PROXY_ENABLE_NOTIFICATIONS", "notifications.enabled"),
+    ("SSO_ENABLED", "sso.enabled"),
+    (
+        "PORTCULLIS_MANAGEMENT_ALLOW_REMOTE",
+        "management.allow_remote",
+    ),
 ];
 
 /// Loads and validates the configuration from the process environment.
@@ -156,6 +184,9 @@ pub fn load_with_env(sources: &ConfigSources, env: &dyn EnvSource) -> Result<Con
     if let Some(path) = &sources.config_path {
         check_file(path)?;
         figment = figment.merge(Yaml::file_exact(path));
+    }
+    if let Some(path) = &sources.cli.sso_config {
+        figment = merge_sso_file(figment, path)?;
     }
     figment = figment
         .merge(
@@ -182,6 +213,7 @@ pub fn load_with_env(sources: &ConfigSources, env: &dyn EnvSource) -> Result<Con
         }
     };
     super::env::resolve_backend_keys(&mut config, env, &source)?;
+    super::sso::resolve_secrets(&mut config, env)?;
     if config.backends.is_empty() {
         config.backends = super::env::backends_from_standard_env(env)?;
     }
@@ -203,6 +235,25 @@ fn check_file(path: &Path) -> Result<(), ConfigError> {
             message: e.to_string(),
         }),
     }
+}
+
+/// Merges the `--sso-config` file: a YAML file whose top level is either `sso:` (and possibly
+/// `management:`) or the `sso` section itself.
+fn merge_sso_file(figment: Figment, path: &Path) -> Result<Figment, ConfigError> {
+    check_file(path)?;
+    let file_error = |message: String| ConfigError::File {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
+    let wrapped = value.as_mapping().is_some_and(|m| m.contains_key("sso"));
+    Ok(if wrapped {
+        figment.merge(Yaml::file_exact(path))
+    } else {
+        figment.merge(Serialized::default("sso", value))
+    })
 }
 
 fn alias_env() -> Env {
@@ -228,6 +279,8 @@ fn apply_env_bools(config: &mut Config, env: &dyn EnvSource) -> Result<(), Confi
                 config.auth.brute_force_protection.enabled = value
             }
             "notifications.enabled" => config.notifications.enabled = Some(value),
+            "sso.enabled" => config.sso.enabled = value,
+            "management.allow_remote" => config.management.allow_remote = value,
             _ => {}
         }
     }
@@ -301,6 +354,12 @@ fn apply_cli(config: &mut Config, cli: &CliOverrides) -> Result<(), ConfigError>
     if let Some(u) = &cli.database_url {
         config.storage.database_url = Some(u.clone());
     }
+    if cli.sso_enabled {
+        config.sso.enabled = true;
+    }
+    if let Some(k) = &cli.management_key {
+        config.management.key = Some(k.clone());
+    }
     for c in &cli.oauth_debugging_overrides {
         if !config.oauth.debugging_overrides.contains(c) {
             config.oauth.debugging_overrides.push(c.clone());
@@ -336,6 +395,8 @@ pub(crate) fn source_of(figment: &Figment, cli: &CliOverrides, key: &str) -> Str
         }),
         "server.trusted_proxies" => (!cli.trusted_proxies.is_empty()).then_some("--trusted-proxy"),
         "logging.capture_file" => cli.capture_file.as_ref().map(|_| "--capture-file"),
+        "sso.enabled" => cli.sso_enabled.then_some("--sso-enabled"),
+        "management.key" => cli.management_key.as_ref().map(|_| "--management-key"),
         _ => None,
     };
     if let Some(flag) = from_cli {

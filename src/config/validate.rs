@@ -90,6 +90,8 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
     }
 
     validate_auth(config, &fail)?;
+    super::sso::validate_sso(config, &fail)?;
+    super::sso::validate_management(config, &fail)?;
     if let Some(url) = &config.storage.database_url
         && !(url.expose().starts_with("postgres://")
             || url.expose().starts_with("postgresql://")
@@ -201,7 +203,10 @@ fn validate_auth(
         }
     }
     validate_access_mode(config)?;
-    if !config.auth.disable_auth && config.auth.api_keys.is_empty() && !config.storage.is_present()
+    if !config.auth.disable_auth
+        && config.auth.api_keys.is_empty()
+        && !config.sso.enabled
+        && !config.storage.is_present()
     {
         return Err(ConfigError::Rule(
             "API key not configured: set PORTCULLIS_API_KEYS (or LLM_INTERACTIVE_PROXY_API_KEY), enable SSO, or pass --disable-auth for local development.".to_owned(),

@@ -20,12 +20,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "users_and_agent_tokens",
-    sqlite: include_str!("../../migrations/sqlite/0001_users_and_agent_tokens.sql"),
-    postgres: include_str!("../../migrations/postgres/0001_users_and_agent_tokens.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "users_and_agent_tokens",
+        sqlite: include_str!("../../migrations/sqlite/0001_users_and_agent_tokens.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_users_and_agent_tokens.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "sso",
+        sqlite: include_str!("../../migrations/sqlite/0002_sso.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_sso.sql"),
+    },
+];
 
 /// Applies every migration not applied yet; returns how many ran.
 pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<usize, StoreError> {

@@ -14,7 +14,7 @@ use super::{AgentTokenRecord, AgentTokenStore, StoreError, User, UserStore};
 /// The store on a SQL database.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
-    pool: AnyPool,
+    pub(super) pool: AnyPool,
     dialect: Dialect,
 }
 
@@ -350,9 +350,7 @@ impl AgentTokenStore for SqlStore {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use super::hex;
 
 #[cfg(test)]
 mod tests {

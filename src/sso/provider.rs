@@ -1,0 +1,522 @@
+//! Identity providers: OpenID Connect issuers (by discovery) and GitHub. Each builds the
+//! authorization URL of a login and, on the callback, turns the code into a verified
+//! [`Identity`].
+//!
+//! OIDC ID tokens are verified against the issuer's JWKS — signature with an asymmetric
+//! algorithm only (HS* and `none` are refused), issuer, audience (and `azp` when there are several
+//! audiences), expiry and the login's nonce — never accepted unverified. Discovery and JWKS are
+//! cached; an unknown `kid` refetches the JWKS (at most every 10 s). ID-token expiry is checked
+//! against the wall clock by `jsonwebtoken`: it is the identity provider's clock that set it, so
+//! the gateway's (injectable) clock does not apply. The HTTP client follows no redirects.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use crate::config::{SsoProviderConfig, SsoProviderKind};
+use crate::secret::Secret;
+
+/// Who the identity provider says the user is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Provider name (as configured).
+    pub provider: String,
+    /// The provider's stable subject id.
+    pub subject: String,
+    /// Email, when the provider gives a verified one.
+    pub email: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+}
+
+/// Why a login could not be completed with the provider. Messages are for logs; the browser gets
+/// a generic page naming the step.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider could not be reached or answered garbage.
+    #[error("identity provider request failed: {0}")]
+    Http(String),
+    /// The provider refused the code exchange.
+    #[error("the identity provider refused the login: {0}")]
+    Refused(String),
+    /// The ID token did not verify.
+    #[error("the ID token is not valid: {0}")]
+    BadIdToken(String),
+    /// The account is not allowed (email domain).
+    #[error("this account is not allowed: {0}")]
+    NotAllowed(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Discovery {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    #[serde(default)]
+    userinfo_endpoint: Option<String>,
+    #[serde(default)]
+    token_endpoint_auth_methods_supported: Vec<String>,
+}
+
+#[derive(Default)]
+struct OidcCache {
+    discovery: Option<(Arc<Discovery>, Instant)>,
+    jwks: Option<(Arc<JwkSet>, Instant)>,
+}
+
+const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
+const JWKS_TTL: Duration = Duration::from_secs(3600);
+const JWKS_MIN_REFRESH: Duration = Duration::from_secs(10);
+
+/// One configured identity provider.
+pub struct Provider {
+    /// Configured name.
+    pub name: String,
+    /// Label for the picker.
+    pub display_name: String,
+    kind: SsoProviderKind,
+    client_id: String,
+    client_secret: Secret,
+    scopes: String,
+    allowed_domains: Vec<String>,
+    discovery_url: String,
+    issuer: Option<String>,
+    github: GithubEndpoints,
+    cache: Mutex<OidcCache>,
+    http: reqwest::Client,
+}
+
+struct GithubEndpoints {
+    authorize: String,
+    token: String,
+    api: String,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+/// What the callback must send back to the token endpoint.
+pub struct CodeExchange<'a> {
+    /// The authorization code.
+    pub code: &'a str,
+    /// The redirect URI used in the authorization request.
+    pub redirect_uri: &'a str,
+    /// The PKCE verifier.
+    pub pkce_verifier: &'a str,
+    /// The nonce the ID token must carry.
+    pub nonce: &'a str,
+}
+
+impl Provider {
+    /// Builds a provider from its (validated) configuration.
+    pub fn new(name: &str, c: &SsoProviderConfig, http: reqwest::Client) -> Self {
+        let trim = |s: &str| s.trim_end_matches('/').to_owned();
+        let discovery_url = match (&c.discovery_url, &c.issuer) {
+            (Some(d), _) => d.clone(),
+            (None, Some(i)) => format!("{}/.well-known/openid-configuration", trim(i)),
+            (None, None) => String::new(),
+        };
+        Self {
+            name: name.to_owned(),
+            display_name: c.display_name.clone().unwrap_or_else(|| name.to_owned()),
+            kind: c.kind,
+            client_id: c.client_id.clone(),
+            client_secret: c.client_secret.clone().unwrap_or_else(|| Secret::new("")),
+            scopes: c.effective_scopes().join(" "),
+            allowed_domains: c
+                .allowed_domains
+                .iter()
+                .map(|d| d.trim_start_matches('@').to_ascii_lowercase())
+                .collect(),
+            discovery_url,
+            issuer: c.issuer.as_deref().map(trim),
+            github: GithubEndpoints {
+                authorize: c
+                    .authorize_url
+                    .clone()
+                    .unwrap_or_else(|| "https://github.com/login/oauth/authorize".to_owned()),
+                token: c
+                    .token_url
+                    .clone()
+                    .unwrap_or_else(|| "https://github.com/login/oauth/access_token".to_owned()),
+                api: trim(c.api_url.as_deref().unwrap_or("https://api.github.com")),
+            },
+            cache: Mutex::new(OidcCache::default()),
+            http,
+        }
+    }
+
+    /// The URL the browser is sent to.
+    pub async fn authorization_url(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        nonce: &str,
+        pkce_challenge: &str,
+    ) -> Result<String, ProviderError> {
+        let endpoint = match self.kind {
+            SsoProviderKind::Oidc => self.discovery().await?.authorization_endpoint.clone(),
+            SsoProviderKind::Github => self.github.authorize.clone(),
+        };
+        let mut url = reqwest::Url::parse(&endpoint)
+            .map_err(|e| ProviderError::Http(format!("bad authorization endpoint: {e}")))?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &self.client_id)
+                .append_pair("redirect_uri", redirect_uri)
+                .append_pair("scope", &self.scopes)
+                .append_pair("state", state)
+                .append_pair("code_challenge", pkce_challenge)
+                .append_pair("code_challenge_method", "S256");
+            if self.kind == SsoProviderKind::Oidc {
+                q.append_pair("nonce", nonce);
+            }
+        }
+        Ok(url.into())
+    }
+
+    /// Exchanges the code and returns the verified identity.
+    pub async fn complete(&self, x: &CodeExchange<'_>) -> Result<Identity, ProviderError> {
+        let identity = match self.kind {
+            SsoProviderKind::Oidc => self.complete_oidc(x).await?,
+            SsoProviderKind::Github => self.complete_github(x).await?,
+        };
+        if !self.allowed_domains.is_empty() {
+            let domain = identity
+                .email
+                .as_deref()
+                .and_then(|e| e.rsplit_once('@'))
+                .map(|(_, d)| d.to_ascii_lowercase());
+            if !domain.is_some_and(|d| self.allowed_domains.contains(&d)) {
+                return Err(ProviderError::NotAllowed(format!(
+                    "email domain not in sso.providers.{}.allowed_domains",
+                    self.name
+                )));
+            }
+        }
+        Ok(identity)
+    }
+
+    async fn discovery(&self) -> Result<Arc<Discovery>, ProviderError> {
+        let mut cache = self.cache.lock().await;
+        if let Some((d, at)) = &cache.discovery
+            && at.elapsed() < DISCOVERY_TTL
+        {
+            return Ok(d.clone());
+        }
+        let d: Discovery = self.get_json(&self.discovery_url, None).await?;
+        if let Some(expected) = &self.issuer
+            && d.issuer.trim_end_matches('/') != expected
+        {
+            return Err(ProviderError::Http(format!(
+                "discovery document names issuer `{}`, configured issuer is `{expected}`",
+                d.issuer
+            )));
+        }
+        let d = Arc::new(d);
+        cache.discovery = Some((d.clone(), Instant::now()));
+        Ok(d)
+    }
+
+    async fn jwks(&self, jwks_uri: &str, refresh: bool) -> Result<Arc<JwkSet>, ProviderError> {
+        let mut cache = self.cache.lock().await;
+        if let Some((set, at)) = &cache.jwks {
+            let fresh = at.elapsed() < JWKS_TTL;
+            let may_refresh = at.elapsed() >= JWKS_MIN_REFRESH;
+            if fresh && !(refresh && may_refresh) {
+                return Ok(set.clone());
+            }
+        }
+        let set: JwkSet = self.get_json(jwks_uri, None).await?;
+        let set = Arc::new(set);
+        cache.jwks = Some((set.clone(), Instant::now()));
+        Ok(set)
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        bearer: Option<&str>,
+    ) -> Result<T, ProviderError> {
+        let mut req = self
+            .http
+            .get(url)
+            .header(http::header::ACCEPT, "application/json");
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ProviderError::Http(format!("GET {url}: {e}")))?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| ProviderError::Http(format!("GET {url}: {e}")))?;
+        if !status.is_success() {
+            return Err(ProviderError::Http(format!("GET {url}: HTTP {status}")));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::Http(format!("GET {url}: unexpected answer: {e}")))
+    }
+
+    /// POSTs the token request; `basic` chooses HTTP Basic client authentication.
+    async fn token_request(
+        &self,
+        url: &str,
+        x: &CodeExchange<'_>,
+        basic: bool,
+    ) -> Result<TokenResponse, ProviderError> {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "authorization_code")
+            .append_pair("code", x.code)
+            .append_pair("redirect_uri", x.redirect_uri)
+            .append_pair("code_verifier", x.pkce_verifier);
+        let mut req = self
+            .http
+            .post(url)
+            .header(http::header::ACCEPT, "application/json")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
+        if basic {
+            // RFC 6749 §2.3.1: both parts form-encoded before Basic encoding.
+            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            req = req.basic_auth(enc(&self.client_id), Some(enc(self.client_secret.expose())));
+        } else {
+            form.append_pair("client_id", &self.client_id)
+                .append_pair("client_secret", self.client_secret.expose());
+        }
+        let resp = req
+            .body(form.finish())
+            .send()
+            .await
+            .map_err(|e| ProviderError::Http(format!("POST {url}: {e}")))?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| ProviderError::Http(format!("POST {url}: {e}")))?;
+        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
+            ProviderError::Http(format!("POST {url}: HTTP {status}, not a token response"))
+        })?;
+        if let Some(err) = &parsed.error {
+            return Err(ProviderError::Refused(format!(
+                "{err}{}",
+                parsed
+                    .error_description
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            )));
+        }
+        if !status.is_success() || parsed.access_token.is_none() {
+            return Err(ProviderError::Refused(format!(
+                "token endpoint answered HTTP {status}"
+            )));
+        }
+        Ok(parsed)
+    }
+
+    async fn complete_oidc(&self, x: &CodeExchange<'_>) -> Result<Identity, ProviderError> {
+        let d = self.discovery().await?;
+        let basic = d.token_endpoint_auth_methods_supported.is_empty()
+            || d.token_endpoint_auth_methods_supported
+                .iter()
+                .any(|m| m == "client_secret_basic");
+        let tokens = self.token_request(&d.token_endpoint, x, basic).await?;
+        let id_token = tokens.id_token.as_deref().ok_or_else(|| {
+            ProviderError::BadIdToken("the token response has no id_token".into())
+        })?;
+        let claims = self.verify_id_token(&d, id_token, x.nonce).await?;
+        let mut email = claims.verified_email();
+        let mut name = claims.name.clone().or(claims.preferred_username.clone());
+        if (email.is_none() || name.is_none())
+            && let (Some(userinfo), Some(access)) = (&d.userinfo_endpoint, &tokens.access_token)
+        {
+            match self.get_json::<IdClaims>(userinfo, Some(access)).await {
+                Ok(info) if info.sub == claims.sub => {
+                    email = email.or(info.verified_email());
+                    name = name.or(info.name).or(info.preferred_username);
+                }
+                Ok(_) => {
+                    tracing::warn!(provider = %self.name, "userinfo subject differs from the ID token's; ignored")
+                }
+                Err(e) => {
+                    tracing::warn!(provider = %self.name, error = %e, "userinfo request failed; continuing with the ID token's claims")
+                }
+            }
+        }
+        Ok(Identity {
+            provider: self.name.clone(),
+            subject: claims.sub,
+            email,
+            name,
+        })
+    }
+
+    async fn verify_id_token(
+        &self,
+        d: &Discovery,
+        token: &str,
+        nonce: &str,
+    ) -> Result<IdClaims, ProviderError> {
+        let bad = |m: String| ProviderError::BadIdToken(m);
+        let header = jsonwebtoken::decode_header(token).map_err(|e| bad(e.to_string()))?;
+        if !ASYMMETRIC.contains(&header.alg) {
+            return Err(bad(format!(
+                "algorithm {:?} is not accepted for ID tokens",
+                header.alg
+            )));
+        }
+        let mut set = self.jwks(&d.jwks_uri, false).await?;
+        let find = |set: &JwkSet| -> Option<jsonwebtoken::jwk::Jwk> {
+            match &header.kid {
+                Some(kid) => set.find(kid).cloned(),
+                None if set.keys.len() == 1 => set.keys.first().cloned(),
+                None => None,
+            }
+        };
+        let jwk = match find(&set) {
+            Some(k) => k,
+            None => {
+                set = self.jwks(&d.jwks_uri, true).await?;
+                find(&set).ok_or_else(|| bad("no JWKS key matches the token's kid".into()))?
+            }
+        };
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| bad(format!("JWKS key: {e}")))?;
+        let mut v = Validation::new(header.alg);
+        v.set_issuer(&[d.issuer.as_str()]);
+        v.set_audience(&[self.client_id.as_str()]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.validate_nbf = true;
+        v.leeway = 60;
+        let data =
+            jsonwebtoken::decode::<IdClaims>(token, &key, &v).map_err(|e| bad(e.to_string()))?;
+        let claims = data.claims;
+        let nonce_ok = claims.nonce.as_deref().is_some_and(|n| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                n.as_bytes(),
+                nonce.as_bytes(),
+            ))
+        });
+        if !nonce_ok {
+            return Err(bad("the nonce does not match this login".into()));
+        }
+        if let serde_json::Value::Array(auds) = &claims.aud
+            && auds.len() > 1
+            && claims.azp.as_deref() != Some(self.client_id.as_str())
+        {
+            return Err(bad("several audiences and azp is not this client".into()));
+        }
+        Ok(claims)
+    }
+
+    async fn complete_github(&self, x: &CodeExchange<'_>) -> Result<Identity, ProviderError> {
+        let tokens = self.token_request(&self.github.token, x, false).await?;
+        let access = tokens.access_token.unwrap_or_default();
+        let user: GithubUser = self
+            .get_json(&format!("{}/user", self.github.api), Some(&access))
+            .await?;
+        let emails: Vec<GithubEmail> = self
+            .get_json(&format!("{}/user/emails", self.github.api), Some(&access))
+            .await
+            .unwrap_or_default();
+        let email = emails
+            .iter()
+            .find(|e| e.primary && e.verified)
+            .or_else(|| emails.iter().find(|e| e.verified))
+            .map(|e| e.email.clone());
+        Ok(Identity {
+            provider: self.name.clone(),
+            subject: user.id.to_string(),
+            email,
+            name: user.name.or(Some(user.login)),
+        })
+    }
+}
+
+/// Signature algorithms accepted on ID tokens (never HS*: the client secret is not a signing key
+/// we accept, and `none` does not parse).
+const ASYMMETRIC: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+#[derive(Debug, Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    id_token: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct IdClaims {
+    sub: String,
+    #[serde(default)]
+    aud: serde_json::Value,
+    #[serde(default)]
+    azp: Option<String>,
+    #[serde(default)]
+    nonce: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    email_verified: Option<serde_json::Value>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    preferred_username: Option<String>,
+}
+
+impl IdClaims {
+    /// The email unless the provider says it is unverified.
+    fn verified_email(&self) -> Option<String> {
+        let unverified = matches!(&self.email_verified, Some(serde_json::Value::Bool(false)))
+            || matches!(&self.email_verified, Some(serde_json::Value::String(s)) if s == "false");
+        if unverified { None } else { self.email.clone() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct GithubUser {
+    id: u64,
+    login: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GithubEmail {
+    email: String,
+    #[serde(default)]
+    primary: bool,
+    #[serde(default)]
+    verified: bool,
+}
