@@ -158,15 +158,6 @@ async fn list(
             .map(|u| u.email.clone().unwrap_or_else(|| u.subject.clone()))
             .unwrap_or_else(|| id.to_owned())
     };
-    let status = |t: &AgentTokenRecord| {
-        if t.revoked_at.is_some() {
-            "revoked"
-        } else if t.session_expires_at.is_some_and(|s| s <= now) {
-            "session expired"
-        } else {
-            "active"
-        }
-    };
     let time = |t: Option<i64>| {
         t.map_or_else(
             || "-".to_owned(),
@@ -176,13 +167,7 @@ async fn list(
     let mut out = String::new();
     if as_json {
         for t in &tokens {
-            let line = json!({
-                "id": display_id(&t.id), "user_id": t.user_id, "user": who(&t.user_id), "name": t.name,
-                "created_at": time(Some(t.created_at)), "last_used_at": time(t.last_used_at),
-                "last_ip": t.last_ip, "last_user_agent": t.last_user_agent,
-                "session_expires_at": time(t.session_expires_at), "status": status(t),
-            });
-            let _ = writeln!(out, "{line}");
+            let _ = writeln!(out, "{}", token_view(t, &who(&t.user_id), now));
         }
         return Ok(out);
     }
@@ -202,7 +187,7 @@ async fn list(
             time(t.last_used_at),
             t.last_ip.as_deref().unwrap_or("-"),
             time(t.session_expires_at),
-            status(t),
+            token_status(t, now),
             t.last_user_agent.as_deref().unwrap_or("-"),
         );
     }
@@ -212,8 +197,38 @@ async fn list(
     Ok(out)
 }
 
+/// `active`, `revoked` or `session expired` at `now`.
+pub fn token_status(t: &AgentTokenRecord, now: i64) -> &'static str {
+    if t.revoked_at.is_some() {
+        "revoked"
+    } else if t.session_expires_at.is_some_and(|s| s <= now) {
+        "session expired"
+    } else {
+        "active"
+    }
+}
+
+/// A token as the management API and `tokens list --json` show it: never the secret or its hash;
+/// times in ISO 8601 (UTC), `null` when unset.
+pub fn token_view(t: &AgentTokenRecord, user: &str, now: i64) -> serde_json::Value {
+    let time = |ms: Option<i64>| ms.map(|m| iso8601(m.max(0) as u64));
+    json!({
+        "id": display_id(&t.id),
+        "user_id": t.user_id,
+        "user": user,
+        "name": t.name,
+        "created_at": time(Some(t.created_at)),
+        "last_used_at": time(t.last_used_at),
+        "last_ip": t.last_ip,
+        "last_user_agent": t.last_user_agent,
+        "session_expires_at": time(t.session_expires_at),
+        "revoked_at": time(t.revoked_at),
+        "status": token_status(t, now),
+    })
+}
+
 /// `sk-pcl-abc` or `abc` → `abc`.
-fn bare_id(id: &str) -> &str {
+pub fn bare_id(id: &str) -> &str {
     id.trim()
         .strip_prefix(agent_token::PREFIX)
         .unwrap_or(id.trim())

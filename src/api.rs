@@ -10,9 +10,12 @@ mod context;
 pub mod error;
 mod gemini;
 mod health;
+mod management;
 mod models;
+mod pages;
 mod proxy;
 pub mod sandbox;
+mod sso_pages;
 
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
@@ -66,6 +69,8 @@ pub fn routes(state: AppState) -> Router {
         .route("/responses", body_model_route(Operation::Responses))
         .route("/embeddings", body_model_route(Operation::Embeddings))
         .route("/models", get(models::list_v1))
+        .merge(sso_pages::routes())
+        .merge(management::routes(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -137,6 +137,8 @@ const BUILT_IN_BYPASS: &[&str] = &[
     "/openapi.json",
     "/auth/*",
     "/static/*",
+    // The management API checks its own key (api::management).
+    "/v0/management/*",
 ];
 
 /// The authentication state of the process.

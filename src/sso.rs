@@ -694,3 +694,11 @@ mod tests {
         );
     }
 }
+
+#[allow(dead_code)]
+fn _assert_send(s: &Sso) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(s.keys());
+    is_send(s.callback(None, None, None, IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)));
+    is_send(s.confirm("", "", IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)));
+}

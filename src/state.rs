@@ -102,6 +102,7 @@ struct Inner {
     store: Option<Arc<dyn Store>>,
     auth: Authenticator,
     sso: Option<Arc<Sso>>,
+    notifier: Arc<dyn Notifier>,
     trusted_proxies: Vec<IpNet>,
     capture: CaptureSink,
     request_ids: AtomicU64,
@@ -160,7 +161,7 @@ impl AppState {
                     &config,
                     store.clone(),
                     clock.clone(),
-                    notifier,
+                    notifier.clone(),
                     auth.limiter().cloned(),
                 )?);
                 if tokio::runtime::Handle::try_current().is_ok() {
@@ -205,6 +206,7 @@ impl AppState {
             store,
             auth,
             sso,
+            notifier,
             trusted_proxies,
             capture,
             request_ids: AtomicU64::new(0),
@@ -240,6 +242,11 @@ impl AppState {
         };
         let notifier = default_notifier(&config);
         Self::with_parts(config, Arc::new(SystemClock), notifier, store)
+    }
+
+    /// Hands an event to the operator's notifier.
+    pub fn notify(&self, event: crate::notify::OperatorEvent) {
+        self.0.notifier.notify(event);
     }
 
     /// SSO login, when enabled.

@@ -280,11 +280,18 @@ impl Provider {
         x: &CodeExchange<'_>,
         basic: bool,
     ) -> Result<TokenResponse, ProviderError> {
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "authorization_code")
-            .append_pair("code", x.code)
-            .append_pair("redirect_uri", x.redirect_uri)
-            .append_pair("code_verifier", x.pkce_verifier);
+        let body = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "authorization_code")
+                .append_pair("code", x.code)
+                .append_pair("redirect_uri", x.redirect_uri)
+                .append_pair("code_verifier", x.pkce_verifier);
+            if !basic {
+                form.append_pair("client_id", &self.client_id)
+                    .append_pair("client_secret", self.client_secret.expose());
+            }
+            form.finish()
+        };
         let mut req = self
             .http
             .post(url)
@@ -297,12 +304,9 @@ impl Provider {
             // RFC 6749 §2.3.1: both parts form-encoded before Basic encoding.
             let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
             req = req.basic_auth(enc(&self.client_id), Some(enc(self.client_secret.expose())));
-        } else {
-            form.append_pair("client_id", &self.client_id)
-                .append_pair("client_secret", self.client_secret.expose());
         }
         let resp = req
-            .body(form.finish())
+            .body(body)
             .send()
             .await
             .map_err(|e| ProviderError::Http(format!("POST {url}: {e}")))?;

@@ -1,0 +1,264 @@
+//! The management API (`/v0/management/…`): administrators list, rename and revoke agent tokens
+//! and list users. It has its own key (`management.key`, sent as `Authorization: Bearer …` or
+//! `X-Management-Key`), answers only loopback callers unless `management.allow_remote`, and wrong
+//! keys count toward the same per-address lockout as client keys. Without a key configured the
+//! API does not exist (404). Answers never include a token's secret or hash.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::StatusCode;
+use serde_json::json;
+
+use super::access_log::ClientIp;
+use crate::admin::{bare_id, token_view};
+use crate::auth::brute_force::FailureOutcome;
+use crate::notify::OperatorEvent;
+use crate::state::AppState;
+use crate::store::StoreError;
+
+/// The `/v0/management/*` routes, behind [`require_key`].
+pub(crate) fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/v0/management/tokens", get(list_tokens))
+        .route(
+            "/v0/management/tokens/{id}",
+            get(get_token).patch(rename_token).delete(revoke_token),
+        )
+        .route("/v0/management/users", get(list_users))
+        .route_layer(axum::middleware::from_fn_with_state(state, require_key))
+}
+
+fn problem(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({"error": {"message": message}}))).into_response()
+}
+
+fn store_failed(e: StoreError) -> Response {
+    tracing::error!(error = %e, "management API: store failed");
+    problem(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable")
+}
+
+/// Middleware: the management key, from an allowed address, not locked out.
+async fn require_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let m = &state.config().management;
+    let Some(key) = &m.key else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "the management API is not enabled (set management.key)",
+        );
+    };
+    let ip = req
+        .extensions()
+        .get::<ClientIp>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0);
+    if !m.allow_remote && !ip.is_loopback() {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "the management API answers only local callers (management.allow_remote is off)",
+        );
+    }
+    let now = state.clock().now_millis();
+    let limiter = state.auth().limiter();
+    if let Some(secs) = limiter.and_then(|l| l.blocked(&ip, now)) {
+        let mut r = problem(StatusCode::TOO_MANY_REQUESTS, "too many failed attempts");
+        r.headers_mut()
+            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        return r;
+    }
+    let h = req.headers();
+    let presented = h
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, k)| k.trim())
+        .or_else(|| h.get("x-management-key").and_then(|v| v.to_str().ok()));
+    match presented {
+        Some(p) if key.matches(p) => {
+            if let Some(l) = limiter {
+                l.record_success(&ip);
+            }
+            next.run(req).await
+        }
+        Some(_) => {
+            if let Some(l) = limiter
+                && let FailureOutcome::Blocked { retry_after_secs } = l.record_failure(&ip, now)
+            {
+                tracing::warn!(client_ip = %ip, retry_after_secs, "too many wrong management keys: address blocked");
+                state.notify(OperatorEvent::AuthBlocked {
+                    ip,
+                    retry_after_secs,
+                });
+            }
+            problem(StatusCode::UNAUTHORIZED, "invalid management key")
+        }
+        None => problem(
+            StatusCode::UNAUTHORIZED,
+            "send the management key as `Authorization: Bearer <key>` or `X-Management-Key`",
+        ),
+    }
+}
+
+fn store_of(state: &AppState) -> Result<&std::sync::Arc<dyn crate::store::Store>, Response> {
+    state.store().ok_or_else(|| {
+        problem(
+            StatusCode::NOT_FOUND,
+            "no store is configured: agent tokens are not in use",
+        )
+    })
+}
+
+async fn user_labels(
+    store: &dyn crate::store::Store,
+) -> Result<std::collections::HashMap<String, String>, StoreError> {
+    Ok(store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| {
+            let label = u.email.clone().unwrap_or_else(|| u.subject.clone());
+            (u.id, label)
+        })
+        .collect())
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    user: Option<String>,
+}
+
+async fn list_tokens(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Response {
+    let store = match store_of(&state) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let now = state.clock().now_millis() as i64;
+    let labels = match user_labels(store.as_ref()).await {
+        Ok(l) => l,
+        Err(e) => return store_failed(e),
+    };
+    let owner = match &q.user {
+        Some(u) => match labels.iter().find(|(id, label)| *id == u || *label == u) {
+            Some((id, _)) => Some(id.clone()),
+            None => return problem(StatusCode::NOT_FOUND, "no such user"),
+        },
+        None => None,
+    };
+    match store.list_tokens(owner.as_deref()).await {
+        Ok(tokens) => {
+            let list: Vec<_> = tokens
+                .iter()
+                .map(|t| token_view(t, labels.get(&t.user_id).map_or("", String::as_str), now))
+                .collect();
+            axum::Json(json!({"tokens": list})).into_response()
+        }
+        Err(e) => store_failed(e),
+    }
+}
+
+async fn one_token(state: &AppState, id: &str) -> Response {
+    let store = match store_of(state) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let now = state.clock().now_millis() as i64;
+    match store.get_token(id).await {
+        Ok(Some(t)) => {
+            let label = match store.get_user(&t.user_id).await {
+                Ok(Some(u)) => u.email.unwrap_or(u.subject),
+                Ok(None) => String::new(),
+                Err(e) => return store_failed(e),
+            };
+            axum::Json(token_view(&t, &label, now)).into_response()
+        }
+        Ok(None) => problem(StatusCode::NOT_FOUND, "no agent token with that id"),
+        Err(e) => store_failed(e),
+    }
+}
+
+async fn get_token(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    one_token(&state, bare_id(&id)).await
+}
+
+#[derive(serde::Deserialize)]
+struct RenameBody {
+    name: String,
+}
+
+async fn rename_token(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let store = match store_of(&state) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(RenameBody { name }) = serde_json::from_slice::<RenameBody>(&body) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "send a JSON body {\"name\": \"…\"}",
+        );
+    };
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "a device name must have 1 to 100 characters",
+        );
+    }
+    let id = bare_id(&id);
+    match store.rename_token(id, name).await {
+        Ok(true) => one_token(&state, id).await,
+        Ok(false) => problem(StatusCode::NOT_FOUND, "no agent token with that id"),
+        Err(e) => store_failed(e),
+    }
+}
+
+async fn revoke_token(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let store = match store_of(&state) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let id = bare_id(&id);
+    let now = state.clock().now_millis() as i64;
+    match store.revoke_token(id, now).await {
+        Ok(revoked) => {
+            if revoked {
+                if let Some(v) = state.auth().tokens() {
+                    v.clear_cache();
+                }
+                tracing::info!(token = %crate::auth::agent_token::display_id(id), "agent token revoked through the management API");
+            }
+            one_token(&state, id).await
+        }
+        Err(e) => store_failed(e),
+    }
+}
+
+async fn list_users(State(state): State<AppState>) -> Response {
+    let store = match store_of(&state) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match store.list_users().await {
+        Ok(users) => {
+            let list: Vec<_> = users
+                .iter()
+                .map(|u| {
+                    json!({
+                        "id": u.id, "provider": u.provider, "subject": u.subject, "email": u.email,
+                        "name": u.display_name, "disabled": u.disabled,
+                        "created_at": crate::clock::iso8601(u.created_at.max(0) as u64),
+                    })
+                })
+                .collect();
+            axum::Json(json!({"users": list})).into_response()
+        }
+        Err(e) => store_failed(e),
+    }
+}

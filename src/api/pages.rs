@@ -1,0 +1,277 @@
+//! Server-rendered HTML for the browser side of SSO: the provider picker, the confirmation form,
+//! the success page with setup snippets, the devices page and error pages. Plain HTML with inline
+//! style and a few lines of inline script (copy buttons) — nothing fetched from elsewhere. Every
+//! value that came from outside is escaped with [`esc`].
+
+use std::fmt::Write as _;
+
+use crate::store::AgentTokenRecord;
+
+/// Escapes text for HTML element content and attribute values.
+pub(crate) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#1d232a;line-height:1.45}\
+h1{font-size:1.5rem}h2{font-size:1.1rem;margin-top:1.6rem}\
+pre,code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9rem}\
+pre{background:#f3f5f7;padding:.8rem;overflow-x:auto;border-radius:6px}\
+.token{display:block;background:#fff8e1;border:1px solid #e0c36a;padding:.8rem;border-radius:6px;word-break:break-all}\
+.err{border-left:4px solid #c62828;padding:.2rem .9rem;background:#fdecea}\
+.ok{border-left:4px solid #2e7d32;padding:.2rem .9rem;background:#edf7ed}\
+button,input[type=submit]{padding:.45rem .9rem;border-radius:5px;border:1px solid #888;background:#fff;cursor:pointer}\
+input[type=text]{padding:.4rem;border:1px solid #999;border-radius:5px}\
+table{border-collapse:collapse;width:100%;font-size:.9rem}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;vertical-align:top}\
+.muted{color:#5f6b76;font-size:.9rem}";
+
+const COPY_SCRIPT: &str = "<script>function copyText(id,btn){navigator.clipboard.writeText(document.getElementById(id).innerText).then(function(){btn.textContent='Copied'});}</script>";
+
+/// A whole page.
+pub(crate) fn layout(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><title>{} — portcullis</title><style>{STYLE}</style></head><body>{body}</body></html>",
+        esc(title)
+    )
+}
+
+/// An error page: what happened and what to do.
+pub(crate) fn error(title: &str, detail: &str, next: &str) -> String {
+    layout(
+        title,
+        &format!(
+            "<h1>{}</h1><div class=\"err\"><p>{}</p></div><p>{}</p>",
+            esc(title),
+            esc(detail),
+            esc(next)
+        ),
+    )
+}
+
+/// The provider picker.
+pub(crate) fn picker<'a>(
+    providers: impl Iterator<Item = (&'a str, &'a str)>,
+    t: Option<&str>,
+) -> String {
+    let mut body = String::from("<h1>Log in to portcullis</h1><p>Choose how to log in:</p>");
+    for (name, label) in providers {
+        let _ = write!(
+            body,
+            "<form method=\"post\" action=\"/auth/login/{}\" style=\"margin:.5rem 0\">{}<input type=\"submit\" value=\"Continue with {}\"></form>",
+            esc(name),
+            t.map(|t| format!("<input type=\"hidden\" name=\"t\" value=\"{}\">", esc(t)))
+                .unwrap_or_default(),
+            esc(label)
+        );
+    }
+    layout("Log in", &body)
+}
+
+/// The confirmation-code form.
+pub(crate) fn confirm_form(who: &str, notice: Option<&str>) -> String {
+    let notice = notice
+        .map(|n| format!("<div class=\"err\"><p>{}</p></div>", esc(n)))
+        .unwrap_or_default();
+    layout(
+        "Confirm your login",
+        &format!(
+            "<h1>Confirm your login</h1><p>You are logging in as <b>{}</b>.</p>\
+             <p>The gateway printed a 6-digit confirmation code on its console. Enter it here:</p>{notice}\
+             <form method=\"post\" action=\"/auth/confirm\"><input type=\"text\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" required autofocus> <input type=\"submit\" value=\"Confirm\"></form>",
+            esc(who)
+        ),
+    )
+}
+
+/// What the success page shows.
+pub(crate) struct Success<'a> {
+    /// The user's label.
+    pub(crate) who: &'a str,
+    /// The token record.
+    pub(crate) record: &'a AgentTokenRecord,
+    /// The token, when new (shown once).
+    pub(crate) token: Option<&'a str>,
+    /// Session end, formatted.
+    pub(crate) session_until: &'a str,
+    /// Base URL for the snippets.
+    pub(crate) public_url: &'a str,
+    /// Anti-forgery value for the rename form.
+    pub(crate) csrf: &'a str,
+}
+
+/// The page after a completed login.
+pub(crate) fn success(s: &Success<'_>) -> String {
+    let id = esc(&s.record.id);
+    let name = esc(&s.record.name);
+    let mut body = String::new();
+    match s.token {
+        None => {
+            let _ = write!(
+                body,
+                "<h1>You are logged in again</h1><div class=\"ok\"><p>The agent token of <b>{name}</b> works again until {}. Nothing needs to change in your agent: it keeps using the same token.</p></div>",
+                esc(s.session_until)
+            );
+        }
+        Some(token) => {
+            let base = format!("{}/v1", s.public_url);
+            let _ = write!(
+                body,
+                "<h1>Your agent token</h1><p>Logged in as <b>{}</b>. This token is for one device: <b>{name}</b>. Its login session lasts until {}; after that your agent shows a link to log in again and the token keeps working.</p>\
+                 <p><b>Copy it now — it is shown only once.</b> The gateway keeps only a hash of it.</p>\
+                 <code class=\"token\" id=\"agent-token\">{}</code><p><button onclick=\"copyText('agent-token',this)\">Copy token</button></p>\
+                 <h2>Name this device</h2><form method=\"post\" action=\"/auth/devices/{id}/rename\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"text\" name=\"name\" value=\"{name}\" maxlength=\"100\" required> <input type=\"submit\" value=\"Rename\"></form>",
+                esc(s.who),
+                esc(s.session_until),
+                esc(token),
+                esc(s.csrf)
+            );
+            body.push_str(&snippets(&esc(&base), &esc(s.public_url), &esc(token)));
+            body.push_str(COPY_SCRIPT);
+        }
+    }
+    body.push_str("<p><a href=\"/auth/devices\">Manage your devices</a></p>");
+    layout("Logged in", &body)
+}
+
+fn snippets(base: &str, root: &str, token: &str) -> String {
+    let items: [(&str, String); 8] = [
+        (
+            "Cursor",
+            format!(
+                "Settings → Models → OpenAI API Key: paste the token, enable \"Override OpenAI Base URL\" and set it to\n{base}"
+            ),
+        ),
+        (
+            "Continue (~/.continue/config.yaml)",
+            format!(
+                "models:\n  - name: via portcullis\n    provider: openai\n    model: gpt-4o\n    apiBase: {base}\n    apiKey: {token}"
+            ),
+        ),
+        (
+            "Cline (VS Code)",
+            format!("API Provider: OpenAI Compatible\nBase URL: {base}\nAPI Key: {token}"),
+        ),
+        (
+            "Aider",
+            format!(
+                "export OPENAI_API_BASE={base}\nexport OPENAI_API_KEY={token}\naider --model openai/gpt-4o"
+            ),
+        ),
+        (
+            "OpenAI Python SDK",
+            format!(
+                "from openai import OpenAI\nclient = OpenAI(base_url=\"{base}\", api_key=\"{token}\")\nprint(client.chat.completions.create(model=\"gpt-4o\", messages=[{{\"role\": \"user\", \"content\": \"Hello\"}}]).choices[0].message.content)"
+            ),
+        ),
+        (
+            "OpenAI Node SDK",
+            format!(
+                "import OpenAI from 'openai';\nconst client = new OpenAI({{ baseURL: '{base}', apiKey: '{token}' }});"
+            ),
+        ),
+        (
+            "Anthropic clients (Claude Code, Anthropic SDKs)",
+            format!("export ANTHROPIC_BASE_URL={root}\nexport ANTHROPIC_API_KEY={token}"),
+        ),
+        (
+            "curl",
+            format!(
+                "curl {base}/chat/completions \\\n  -H \"Authorization: Bearer {token}\" \\\n  -H \"Content-Type: application/json\" \\\n  -d '{{\"model\": \"gpt-4o\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello\"}}]}}'"
+            ),
+        ),
+    ];
+    let mut out = String::from("<h2>Set up your agent</h2>");
+    for (i, (title, text)) in items.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<h3>{title}</h3><pre id=\"snippet-{i}\">{text}</pre><button onclick=\"copyText('snippet-{i}',this)\">Copy</button>"
+        );
+    }
+    out
+}
+
+/// One row of the devices page.
+pub(crate) struct DeviceRow<'a> {
+    /// The token.
+    pub(crate) record: &'a AgentTokenRecord,
+    /// Times, formatted: created, last used, session end.
+    pub(crate) created: String,
+    pub(crate) last_used: String,
+    pub(crate) session: String,
+}
+
+/// The self-service devices page.
+pub(crate) fn devices(
+    who: &str,
+    rows: &[DeviceRow<'_>],
+    csrf: &str,
+    notice: Option<&str>,
+) -> String {
+    let mut body = format!(
+        "<h1>Your devices</h1><p>Logged in as <b>{}</b>.</p>",
+        esc(who)
+    );
+    if let Some(n) = notice {
+        let _ = write!(body, "<div class=\"ok\"><p>{}</p></div>", esc(n));
+    }
+    if rows.is_empty() {
+        body.push_str("<p>No devices yet.</p>");
+    } else {
+        body.push_str("<table><tr><th>Device</th><th>Token id</th><th>Created</th><th>Last used</th><th>Last address and agent</th><th>Session</th><th></th></tr>");
+        for r in rows {
+            let t = r.record;
+            let id = esc(&t.id);
+            let csrf = esc(csrf);
+            let actions = if t.revoked_at.is_some() {
+                "revoked".to_owned()
+            } else {
+                format!(
+                    "<form method=\"post\" action=\"/auth/devices/{id}/rename\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"text\" name=\"name\" value=\"{}\" maxlength=\"100\" size=\"14\" required> <input type=\"submit\" value=\"Rename\"></form>\
+                     <form method=\"post\" action=\"/auth/devices/{id}/revoke\" onsubmit=\"return confirm('Revoke this token? The agent using it stops working.')\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"submit\" value=\"Revoke\"></form>",
+                    esc(&t.name)
+                )
+            };
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td><code>{id}</code></td><td>{}</td><td>{}</td><td>{}<br><span class=\"muted\">{}</span></td><td>{}</td><td>{actions}</td></tr>",
+                esc(&t.name),
+                esc(&r.created),
+                esc(&r.last_used),
+                esc(t.last_ip.as_deref().unwrap_or("—")),
+                esc(t.last_user_agent.as_deref().unwrap_or("")),
+                esc(&r.session),
+            );
+        }
+        body.push_str("</table>");
+    }
+    body.push_str("<form method=\"post\" action=\"/auth/logout\" style=\"margin-top:1.5rem\"><input type=\"submit\" value=\"Log out\"></form>");
+    layout("Your devices", &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outside_values_are_escaped() {
+        assert_eq!(
+            esc("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+        let page = picker([("evil\"><script>", "<b>")].into_iter(), Some("t\"x"));
+        assert!(
+            !page.contains("<script>") && !page.contains("<b>"),
+            "{page}"
+        );
+    }
+}
