@@ -249,6 +249,10 @@ impl Authenticator {
                 Err(TokenFailure::SessionExpired { token_id }) => {
                     return Err(AuthFailure::SessionExpired { token_id });
                 }
+                // A revoked token proves nothing about guessing (it is refused before any hashing),
+                // and counting it would lock out the address of an agent that still holds one —
+                // and with it the owner's browser login.
+                Err(TokenFailure::Revoked) => return Err(AuthFailure::Invalid),
                 Err(TokenFailure::Store(e)) => {
                     tracing::error!(error = %e, "agent token check failed: store unavailable");
                     return Err(AuthFailure::Unavailable);

@@ -124,7 +124,7 @@ pub enum CallbackOutcome {
         user: User,
     },
     /// Enterprise mode said yes: the login is complete.
-    Completed(Completed),
+    Completed(Box<Completed>),
 }
 
 /// A finished login.
@@ -414,7 +414,7 @@ impl Sso {
                     .await
                     .map_err(SsoError::Denied)?;
                 let done = self.complete(&user, flow.bound_token_id.as_deref()).await?;
-                Ok(CallbackOutcome::Completed(done))
+                Ok(CallbackOutcome::Completed(Box::new(done)))
             }
         }
     }
@@ -682,6 +682,15 @@ pub fn user_label(u: &User) -> String {
     }
 }
 
+/// Compile-time check: the handlers need `Send` futures.
+#[allow(dead_code)]
+fn _assert_send(s: &Sso) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(s.keys());
+    is_send(s.callback(None, None, None, IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)));
+    is_send(s.confirm("", "", IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -693,12 +702,4 @@ mod tests {
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
-}
-
-#[allow(dead_code)]
-fn _assert_send(s: &Sso) {
-    fn is_send<T: Send>(_: T) {}
-    is_send(s.keys());
-    is_send(s.callback(None, None, None, IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)));
-    is_send(s.confirm("", "", IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)));
 }

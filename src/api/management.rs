@@ -103,13 +103,11 @@ async fn require_key(State(state): State<AppState>, req: Request, next: Next) ->
     }
 }
 
-fn store_of(state: &AppState) -> Result<&std::sync::Arc<dyn crate::store::Store>, Response> {
-    state.store().ok_or_else(|| {
-        problem(
-            StatusCode::NOT_FOUND,
-            "no store is configured: agent tokens are not in use",
-        )
-    })
+fn no_store() -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        "no store is configured: agent tokens are not in use",
+    )
 }
 
 async fn user_labels(
@@ -132,9 +130,8 @@ struct ListQuery {
 }
 
 async fn list_tokens(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Response {
-    let store = match store_of(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(store) = state.store() else {
+        return no_store();
     };
     let now = state.clock().now_millis() as i64;
     let labels = match user_labels(store.as_ref()).await {
@@ -161,9 +158,8 @@ async fn list_tokens(State(state): State<AppState>, Query(q): Query<ListQuery>) 
 }
 
 async fn one_token(state: &AppState, id: &str) -> Response {
-    let store = match store_of(state) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(store) = state.store() else {
+        return no_store();
     };
     let now = state.clock().now_millis() as i64;
     match store.get_token(id).await {
@@ -194,9 +190,8 @@ async fn rename_token(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let store = match store_of(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(store) = state.store() else {
+        return no_store();
     };
     let Ok(RenameBody { name }) = serde_json::from_slice::<RenameBody>(&body) else {
         return problem(
@@ -220,9 +215,8 @@ async fn rename_token(
 }
 
 async fn revoke_token(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let store = match store_of(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(store) = state.store() else {
+        return no_store();
     };
     let id = bare_id(&id);
     let now = state.clock().now_millis() as i64;
@@ -241,9 +235,8 @@ async fn revoke_token(State(state): State<AppState>, Path(id): Path<String>) -> 
 }
 
 async fn list_users(State(state): State<AppState>) -> Response {
-    let store = match store_of(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(store) = state.store() else {
+        return no_store();
     };
     match store.list_users().await {
         Ok(users) => {

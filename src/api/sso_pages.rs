@@ -345,7 +345,7 @@ async fn callback(
             set_cookie(&mut r, sso, FLOW_COOKIE, flow_cookie.expose(), 15 * 60);
             r
         }
-        Ok(CallbackOutcome::Completed(done)) => completed(&state, sso, done).await,
+        Ok(CallbackOutcome::Completed(done)) => completed(&state, sso, *done).await,
         Err(e) => failure_page(&e),
     }
 }

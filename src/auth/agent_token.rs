@@ -254,11 +254,25 @@ impl TokenVerifier {
         let parsed = parse(token).ok_or(TokenFailure::Malformed)?;
         let key = *blake3::keyed_hash(&self.cache_key, token.as_bytes()).as_bytes();
         let cached = self.cache.lock().ok().and_then(|c| c.get(&key).cloned());
-        if let Some(entry) = cached.filter(|e| now_ms - e.cached_at < CACHE_TTL_MS) {
+        if let Some(mut entry) = cached.filter(|e| now_ms - e.cached_at < CACHE_TTL_MS) {
             if entry.session_expires_at.is_some_and(|t| t <= now_ms) {
-                return Err(TokenFailure::SessionExpired {
-                    token_id: parsed.id.to_owned(),
-                });
+                // The secret is known good; only the session may have moved (a re-login on any
+                // instance), so ask the store for the record — no hashing.
+                let record = self
+                    .store
+                    .get_token(parsed.id)
+                    .await?
+                    .ok_or(TokenFailure::Unknown)?;
+                if record.revoked_at.is_some() {
+                    return Err(TokenFailure::Revoked);
+                }
+                if record.session_expires_at.is_some_and(|t| t <= now_ms) {
+                    return Err(TokenFailure::SessionExpired {
+                        token_id: parsed.id.to_owned(),
+                    });
+                }
+                entry.session_expires_at = record.session_expires_at;
+                self.remember(key, entry.clone());
             }
             if now_ms - entry.touched_at >= TOUCH_EVERY_MS {
                 self.touch(&key, &entry.identity, now_ms, &ctx);

@@ -223,6 +223,24 @@ async fn a_lapsed_session_is_told_apart_and_not_counted() {
         .await
         .unwrap();
     assert_eq!(call(&s, &token).await.status(), 200);
+
+    // A revoked token is refused but not counted either: an agent that still holds one must not
+    // lock its owner's address out.
+    assert!(
+        s.store
+            .revoke_token(&id, (START * 1000) as i64)
+            .await
+            .unwrap()
+    );
+    s.state.auth().tokens().unwrap().clear_cache();
+    for _ in 0..7 {
+        assert_eq!(call(&s, &token).await.status(), 401);
+    }
+    // A wrong credential still counts: five of them block.
+    for _ in 0..5 {
+        assert_eq!(call(&s, "wrong-key").await.status(), 401);
+    }
+    assert_eq!(call(&s, "wrong-key").await.status(), 429);
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 #![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
+mod idp;
 
 mod access_mode;
 mod agent_tokens;
@@ -17,6 +18,7 @@ mod endpoints;
 mod faults;
 mod notifications;
 mod redaction;
+mod sso;
 mod store;
 mod streaming;
 mod tokens_cli;

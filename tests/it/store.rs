@@ -2,7 +2,9 @@
 //! 127.0.0.1:5432, a fresh database per run). Under `CI=true` a missing PostgreSQL is a failure,
 //! not a skip.
 
-use portcullis::store::{AgentTokenRecord, AgentTokenStore, SqlStore, Store};
+use portcullis::store::{
+    AgentTokenRecord, AgentTokenStore, LoginFlow, PendingAuthorization, SqlStore, Store, WebSession,
+};
 
 /// `PORTCULLIS_TEST_POSTGRES` overrides the server (default `postgres://postgres@127.0.0.1:5432`).
 fn postgres_server() -> String {
@@ -164,6 +166,141 @@ async fn contract(store: &dyn Store) {
         store.revision().await.unwrap() > rev1,
         "a revocation bumps the revision"
     );
+}
+
+/// The SSO aggregates: shared secrets converge, links and flows are single-use, attempts are
+/// counted atomically, expired rows are invisible and purged.
+async fn sso_contract(store: &dyn Store) {
+    let a = store.shared_secret("k", "first", 1).await.unwrap();
+    let b = store.shared_secret("k", "second", 2).await.unwrap();
+    assert_eq!((a.as_str(), b.as_str()), ("first", "first"));
+
+    assert!(store.consume_login_link("link1", 1_000).await.unwrap());
+    assert!(!store.consume_login_link("link1", 1_000).await.unwrap());
+
+    let user = store
+        .upsert_user("idp", "sso-user", None, None, 0)
+        .await
+        .unwrap();
+    let flow = LoginFlow {
+        state_hash: "st".into(),
+        provider: "idp".into(),
+        pkce_verifier: "v".into(),
+        nonce: "n".into(),
+        bound_token_id: Some("tok".into()),
+        client_ip: Some("127.0.0.1".into()),
+        created_at: 0,
+        expires_at: 1_000,
+    };
+    store.insert_login_flow(&flow).await.unwrap();
+    assert_eq!(
+        store.take_login_flow("st", 10).await.unwrap(),
+        Some(flow.clone())
+    );
+    assert_eq!(
+        store.take_login_flow("st", 10).await.unwrap(),
+        None,
+        "single use"
+    );
+    store
+        .insert_login_flow(&LoginFlow {
+            state_hash: "old".into(),
+            ..flow.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_login_flow("old", 1_000).await.unwrap(),
+        None,
+        "expired"
+    );
+
+    let pending = PendingAuthorization {
+        id_hash: "p1".into(),
+        user_id: user.id.clone(),
+        provider: "idp".into(),
+        bound_token_id: None,
+        code_hash: "h".into(),
+        attempts_left: 2,
+        client_ip: None,
+        created_at: 0,
+        expires_at: 1_000,
+    };
+    store.insert_pending(&pending).await.unwrap();
+    assert_eq!(
+        store.get_pending("p1").await.unwrap(),
+        Some(pending.clone())
+    );
+    assert_eq!(
+        store
+            .spend_attempt("p1", 10)
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts_left,
+        1
+    );
+    assert_eq!(
+        store
+            .spend_attempt("p1", 10)
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts_left,
+        0
+    );
+    assert_eq!(
+        store.spend_attempt("p1", 10).await.unwrap(),
+        None,
+        "out of attempts"
+    );
+    assert!(store.take_pending("p1").await.unwrap().is_some());
+    assert!(
+        store.take_pending("p1").await.unwrap().is_none(),
+        "single use"
+    );
+    store
+        .insert_pending(&PendingAuthorization {
+            id_hash: "p2".into(),
+            ..pending.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.spend_attempt("p2", 1_000).await.unwrap(),
+        None,
+        "expired"
+    );
+
+    let session = WebSession {
+        id_hash: "w".into(),
+        user_id: user.id.clone(),
+        created_at: 0,
+        expires_at: 1_000,
+    };
+    store.insert_web_session(&session).await.unwrap();
+    assert_eq!(
+        store.get_web_session("w", 999).await.unwrap(),
+        Some(session)
+    );
+    assert_eq!(store.get_web_session("w", 1_000).await.unwrap(), None);
+    assert!(store.purge_expired_sso(1_000).await.unwrap() >= 3);
+    assert_eq!(store.get_pending("p2").await.unwrap(), None, "purged");
+    store.delete_web_session("w").await.unwrap();
+}
+
+#[tokio::test]
+async fn sso_contract_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    sso_contract(&SqlStore::open_sqlite(dir.path()).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn sso_contract_on_postgres() {
+    let Some(url) = fresh_postgres().await else {
+        return;
+    };
+    sso_contract(&SqlStore::open(&url).await.unwrap()).await;
 }
 
 #[tokio::test]
