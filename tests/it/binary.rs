@@ -293,3 +293,60 @@ fn the_example_config_is_valid() {
     );
     assert!(!out.contains("sk-example-0123456789"));
 }
+
+#[test]
+fn sso_settings_come_from_yaml_env_and_the_command_line() {
+    // --sso-enabled with no provider: a clear startup error naming the key.
+    let (code, _, err) = check_config(&["--sso-enabled"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("sso.providers") && err.contains("no identity provider"),
+        "{err}"
+    );
+    // --sso-config holds the section (bare or under `sso:`); secrets from the environment are
+    // masked; the seed's env names override single keys.
+    let bare = yaml(
+        "enabled: true\nproviders:\n  google:\n    type: oidc\n    issuer: https://accounts.google.com\n    client_id: abc.apps.googleusercontent.com\n    client_secret_env: GOOGLE_SECRET\n",
+    );
+    let (code, out, err) = check_config(
+        &["--sso-config", bare.path().to_str().unwrap()],
+        &[
+            ("GOOGLE_SECRET", "GOCSPX-verysecretvalue-wxyz"),
+            ("SSO_SESSION_LIFETIME_HOURS", "48"),
+            ("SSO_AUTH_MODE", "enterprise"),
+            ("SSO_AUTH_API_URL", "https://authz.example.com/check"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("verysecretvalue"), "{out}");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+    assert_eq!(doc["sso"]["enabled"].as_bool(), Some(true));
+    assert_eq!(doc["sso"]["session_lifetime_hours"].as_u64(), Some(48));
+    assert_eq!(
+        doc["sso"]["authorization"]["mode"].as_str(),
+        Some("enterprise")
+    );
+    let wrapped = yaml(
+        "sso:\n  enabled: true\n  providers:\n    gh:\n      type: github\n      client_id: Iv1.x\n      client_secret: s3cret-value\n",
+    );
+    let (code, out, err) = check_config(&["--sso-config", wrapped.path().to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("github"), "{out}");
+    // Enterprise mode without the API URL, and a provider without a secret, are refused.
+    let (code, _, err) = check_config(
+        &["--sso-config", wrapped.path().to_str().unwrap()],
+        &[("SSO_AUTH_MODE", "enterprise")],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("sso.authorization.api_url"), "{err}");
+    let no_secret = yaml(
+        "sso:\n  enabled: true\n  providers:\n    g:\n      type: oidc\n      issuer: https://accounts.google.com\n      client_id: x\n",
+    );
+    let (code, _, err) = check_config(&["--config", no_secret.path().to_str().unwrap()], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("sso.providers.g.client_secret"), "{err}");
+    // A short management key is refused.
+    let (code, _, err) = check_config(&["--management-key", "short"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("management.key"), "{err}");
+}

@@ -1,0 +1,252 @@
+//! Identity-provider edge cases against the scriptable fake ([`crate::fake_idp`]): the picker
+//! with two providers, GitHub (code exchange, user and email API), PKCE checked by the provider,
+//! and every kind of lying ID token refused before any user, confirmation or token exists.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use portcullis::clock::ManualClock;
+use portcullis::config::{SsoProviderConfig, SsoProviderKind};
+use portcullis::notify::{OperatorEvent, RecordingNotifier};
+use portcullis::secret::Secret;
+use portcullis::state::AppState;
+use portcullis::store::{SqlStore, Store};
+
+use crate::fake_idp::{FakeIdp, Lie};
+use crate::harness::*;
+use crate::idp::{Browser, first_url, location};
+
+struct Setup {
+    _mock: Mock,
+    url: String,
+    idp: FakeIdp,
+    store: Arc<dyn Store>,
+    recorder: Arc<RecordingNotifier>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+fn provider(kind: SsoProviderKind, secret: &str) -> SsoProviderConfig {
+    SsoProviderConfig {
+        kind,
+        display_name: None,
+        issuer: None,
+        discovery_url: None,
+        client_id: "gw-client".into(),
+        client_secret: Some(Secret::new(secret)),
+        client_secret_env: None,
+        scopes: vec![],
+        authorize_url: None,
+        token_url: None,
+        api_url: None,
+        allowed_domains: vec![],
+    }
+}
+
+async fn setup() -> Setup {
+    let idp = FakeIdp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqlStore::open_sqlite(dir.path()).await.unwrap());
+    let mock = start_mock().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = config_for(&mock);
+    config.auth.disable_auth = false;
+    config.sso.enabled = true;
+    config.sso.public_url = Some(url.clone());
+    let mut fake = provider(SsoProviderKind::Oidc, "client-secret");
+    fake.issuer = Some(idp.url.clone());
+    fake.display_name = Some("Fake OIDC".into());
+    let mut gh = provider(SsoProviderKind::Github, "gh-secret");
+    gh.authorize_url = Some(format!("{}/login/oauth/authorize", idp.url));
+    gh.token_url = Some(format!("{}/login/oauth/access_token", idp.url));
+    gh.api_url = Some(format!("{}/api", idp.url));
+    gh.display_name = Some("GitHub".into());
+    config.sso.providers.insert("fake".into(), fake);
+    config.sso.providers.insert("gh".into(), gh);
+    let recorder = Arc::new(RecordingNotifier::default());
+    let state = AppState::with_parts(
+        config,
+        Arc::new(ManualClock::new(
+            UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        )),
+        recorder.clone(),
+        Some(store.clone()),
+    )
+    .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = portcullis::server::run(listener, state, async move {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    Setup {
+        _mock: mock,
+        url,
+        idp,
+        store,
+        recorder,
+        _stop: tx,
+        _dir: dir,
+    }
+}
+
+impl Setup {
+    async fn link(&self) -> String {
+        let v: serde_json::Value = post_json(
+            &format!("{}/v1/chat/completions", self.url),
+            chat("gpt-4o", false),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        first_url(v["choices"][0]["message"]["content"].as_str().unwrap())
+    }
+
+    /// Picker → provider → callback; returns the callback's response.
+    async fn login_with(&self, b: &Browser, provider: &str) -> reqwest::Response {
+        let link = self.link().await;
+        let t = link.split("t=").nth(1).unwrap().to_owned();
+        let r = b
+            .post_form(&format!("{}/auth/login/{provider}", self.url), &[("t", &t)])
+            .await;
+        assert_eq!(r.status(), 303);
+        let authorize = location(&r, &self.url);
+        assert!(authorize.starts_with(&self.idp.url), "{authorize}");
+        let r = b.get(&authorize).await;
+        b.get(&location(&r, &self.url)).await
+    }
+
+    fn confirmations(&self) -> usize {
+        self.recorder
+            .events()
+            .iter()
+            .filter(|e| matches!(e, OperatorEvent::LoginAwaitingConfirmation { .. }))
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn two_providers_get_a_picker_and_github_logs_in() {
+    let s = setup().await;
+    let link = s.link().await;
+    let picker = Browser::default().get(&link).await;
+    assert_eq!(picker.status(), 200);
+    let html = picker.text().await.unwrap();
+    assert!(
+        html.contains("action=\"/auth/login/fake\"") && html.contains("action=\"/auth/login/gh\""),
+        "{html}"
+    );
+    assert!(html.contains("Continue with GitHub") && html.contains("Continue with Fake OIDC"));
+    // Viewing the picker did not use the link up.
+    let b = Browser::default();
+    let r = s.login_with(&b, "gh").await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let code = match s.recorder.events().last() {
+        Some(OperatorEvent::LoginAwaitingConfirmation { code, user, .. }) => {
+            assert!(user.contains("octocat@github.example"), "{user}");
+            code.expose().to_owned()
+        }
+        other => panic!("no confirmation: {other:?}"),
+    };
+    let r = b
+        .post_form(&format!("{}/auth/confirm", s.url), &[("code", &code)])
+        .await;
+    assert_eq!(r.status(), 200);
+    let users = s.store.list_users().await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(
+        (
+            users[0].provider.as_str(),
+            users[0].subject.as_str(),
+            users[0].email.as_deref()
+        ),
+        ("gh", "583231", Some("octocat@github.example")),
+        "the primary verified email"
+    );
+    assert_eq!(s.store.list_tokens(None).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn lying_id_tokens_are_refused() {
+    let s = setup().await;
+    for lie in [
+        Lie::WrongAudience,
+        Lie::WrongIssuer,
+        Lie::Expired,
+        Lie::WrongNonce,
+        Lie::Hs256,
+        Lie::AlgNone,
+        Lie::UnknownKid,
+    ] {
+        s.idp.lie(lie);
+        let r = s.login_with(&Browser::default(), "fake").await;
+        assert_eq!(r.status(), 502, "{lie:?} must be refused");
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("could not verify the login")
+        );
+    }
+    assert_eq!(s.confirmations(), 0);
+    assert!(
+        s.store.list_users().await.unwrap().is_empty(),
+        "no user recorded"
+    );
+    // The honest token passes (and the provider checked the PKCE verifier to issue it).
+    s.idp.lie(Lie::None);
+    let b = Browser::default();
+    let link = s.link().await;
+    let t = link.split("t=").nth(1).unwrap().to_owned();
+    let r = b
+        .post_form(&format!("{}/auth/login/fake", s.url), &[("t", &t)])
+        .await;
+    let r = b.get(&location(&r, &s.url)).await;
+    let callback = location(&r, &s.url);
+    let r = b.get(&callback).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(s.confirmations(), 1);
+    let users = s.store.list_users().await.unwrap();
+    assert_eq!(users[0].email.as_deref(), Some("bob@example.org"));
+    // Replaying the callback: the state was single-use, and the provider is not asked again.
+    let asked = s.idp.token_requests();
+    assert_eq!(Browser::default().get(&callback).await.status(), 400);
+    assert_eq!(s.idp.token_requests(), asked);
+    // Discovery and JWKS are cached, not fetched per login.
+    assert!(s.idp.jwks_requests() <= 2, "{}", s.idp.jwks_requests());
+}
+
+#[tokio::test]
+async fn a_provider_error_on_the_callback_is_a_clear_page() {
+    let s = setup().await;
+    let b = Browser::default();
+    let link = s.link().await;
+    let t = link.split("t=").nth(1).unwrap().to_owned();
+    let r = b
+        .post_form(&format!("{}/auth/login/fake", s.url), &[("t", &t)])
+        .await;
+    let authorize = location(&r, &s.url);
+    let state = reqwest::Url::parse(&authorize)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let r = b
+        .get(&format!(
+            "{}/auth/callback?error=access_denied&state={state}",
+            s.url
+        ))
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("did not log you in"));
+    // An unknown provider name.
+    let r = b
+        .post_form(&format!("{}/auth/login/nope", s.url), &[])
+        .await;
+    assert_eq!(r.status(), 404);
+}
