@@ -98,12 +98,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
              or try `portcullis demo`"
         );
     }
+    let mut config = config;
     let addr = format!("{}:{}", config.server.host, config.server.port);
-    let state = AppState::open(config).await.context("cannot start")?;
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
+    pin_public_url(&mut config, local);
+    let state = AppState::open(config).await.context("cannot start")?;
     let backends: Vec<String> = state
         .router()
         .backends()
@@ -123,22 +125,44 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Without a configured `sso.public_url`, login links use the address actually bound (so
+/// `--port 0` works).
+fn pin_public_url(config: &mut Config, local: std::net::SocketAddr) {
+    if config.sso.enabled && config.sso.public_url.is_none() {
+        config.server.port = local.port();
+        config.sso.public_url = Some(config.public_url());
+    }
+}
+
 async fn run_demo(config: Config) -> anyhow::Result<()> {
     let mock = demo::start_mock()
         .await
         .context("cannot start the mock upstream")?;
-    let config = demo::demo_config(config, mock);
+    let mut config = demo::demo_config(config, mock);
     let addr = format!("{}:{}", config.server.host, config.server.port);
-    let state = AppState::new(config).context("cannot set up the demo backends")?;
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| {
             format!("cannot listen on {addr} (is something else using it? try --port 0)")
         })?;
     let local = listener.local_addr()?;
+    let state = if config.sso.enabled {
+        // With SSO the demo shows the login flow: authentication stays on, the store is opened.
+        config.auth.disable_auth = false;
+        pin_public_url(&mut config, local);
+        AppState::open(config).await.context("cannot start")?
+    } else {
+        AppState::new(config).context("cannot set up the demo backends")?
+    };
     {
         let mut out = std::io::stdout().lock();
         let _ = write!(out, "{}", demo::banner(local, mock));
+        if state.sso().is_some() {
+            let _ = writeln!(
+                out,
+                "SSO is on: a request without a token is answered with a login link; after logging in, use the token from the success page instead of \"demo\".\n"
+            );
+        }
         let _ = out.flush();
     }
     server::run(listener, state, server::shutdown_signal()).await?;
