@@ -168,7 +168,9 @@ pub(crate) fn resolve_secrets(
     config: &mut super::Config,
     env: &dyn super::env::EnvSource,
 ) -> Result<(), ConfigError> {
-    for (name, p) in config.sso.providers.iter_mut() {
+    // A disabled SSO section may name variables that are not set (the shipped example does).
+    let sso_on = config.sso.enabled;
+    for (name, p) in config.sso.providers.iter_mut().filter(|_| sso_on) {
         if p.client_secret.is_none()
             && let Some(var) = &p.client_secret_env
         {
@@ -180,10 +182,14 @@ pub(crate) fn resolve_secrets(
         }
     }
     let a = &mut config.sso.authorization;
-    if a.api_secret.is_none()
+    if sso_on
+        && a.api_secret.is_none()
         && let Some(var) = &a.api_secret_env
     {
         a.api_secret = Some(required_env(env, var, "sso.authorization.api_secret_env")?);
+    }
+    if sso_on && a.api_secret.is_none() {
+        a.api_secret = super::env::env_secret(env, "SSO_AUTH_API_SECRET")?;
     }
     let m = &mut config.management;
     if m.key.is_none()

@@ -292,6 +292,17 @@ fn the_example_config_is_valid() {
         Some("ollama:llama3.2:3b")
     );
     assert!(!out.contains("sk-example-0123456789"));
+    // Its SSO section is valid once switched on and given the secret it names.
+    let (code, _, err) = check_config(
+        &["--config", path, "--sso-enabled"],
+        &[
+            ("OPENAI_API_KEY", "sk-example-0123456789"),
+            ("ANTHROPIC_API_KEY", "sk-ant-example-0123456789"),
+            ("CI_BOT_KEY", "ci-bot-example-key-0123"),
+            ("GOOGLE_CLIENT_SECRET", "GOCSPX-example"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
 }
 
 #[test]
@@ -315,6 +326,7 @@ fn sso_settings_come_from_yaml_env_and_the_command_line() {
             ("SSO_SESSION_LIFETIME_HOURS", "48"),
             ("SSO_AUTH_MODE", "enterprise"),
             ("SSO_AUTH_API_URL", "https://authz.example.com/check"),
+            ("SSO_AUTH_API_SECRET", "authz-bearer-secret-9876"),
         ],
     );
     assert_eq!(code, 0, "{err}");
@@ -325,6 +337,11 @@ fn sso_settings_come_from_yaml_env_and_the_command_line() {
     assert_eq!(
         doc["sso"]["authorization"]["mode"].as_str(),
         Some("enterprise")
+    );
+    let api_secret = doc["sso"]["authorization"]["api_secret"].as_str().unwrap();
+    assert!(
+        api_secret.ends_with("9876") && !api_secret.contains("bearer"),
+        "{api_secret}"
     );
     let wrapped = yaml(
         "sso:\n  enabled: true\n  providers:\n    gh:\n      type: github\n      client_id: Iv1.x\n      client_secret: s3cret-value\n",
