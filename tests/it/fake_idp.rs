@@ -129,27 +129,29 @@ fn form(body: &[u8]) -> HashMap<String, String> {
 }
 
 /// Checks the code and its PKCE verifier; returns the login's nonce.
-fn redeem(idp: &FakeIdp, f: &HashMap<String, String>) -> Result<String, Response> {
+fn redeem(idp: &FakeIdp, f: &HashMap<String, String>) -> Result<String, Box<Response>> {
     let mut inner = idp.inner.lock().unwrap();
     inner.token_requests += 1;
     let Some((nonce, challenge)) = inner.codes.remove(f.get("code").map_or("", String::as_str))
     else {
-        return Err((
-            http::StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": "invalid_grant"})),
-        )
-            .into_response());
+        return Err(Box::new(
+            (
+                http::StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": "invalid_grant"})),
+            )
+                .into_response(),
+        ));
     };
     let verifier = f.get("code_verifier").cloned().unwrap_or_default();
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
     if URL_SAFE_NO_PAD.encode(digest.as_ref()) != challenge {
-        return Err((
+        return Err(Box::new((
             http::StatusCode::BAD_REQUEST,
             axum::Json(
                 json!({"error": "invalid_grant", "error_description": "PKCE verification failed"}),
             ),
         )
-            .into_response());
+            .into_response()));
     }
     Ok(nonce)
 }
@@ -166,7 +168,7 @@ async fn token(State(idp): State<FakeIdp>, body: axum::body::Bytes) -> Response 
     let f = form(&body);
     let nonce = match redeem(&idp, &f) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let lie = idp.inner.lock().unwrap().lie.unwrap_or(Lie::None);
     let now = unix_now();
@@ -220,7 +222,7 @@ async fn token(State(idp): State<FakeIdp>, body: axum::body::Bytes) -> Response 
 async fn github_token(State(idp): State<FakeIdp>, body: axum::body::Bytes) -> Response {
     let f = form(&body);
     if let Err(r) = redeem(&idp, &f) {
-        return r;
+        return *r;
     }
     if f.get("client_secret").map(String::as_str) != Some("gh-secret") {
         return axum::Json(json!({"error": "incorrect_client_credentials"})).into_response();
