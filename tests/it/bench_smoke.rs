@@ -25,8 +25,11 @@ fn bench_smoke_runs_and_reports_sane_numbers() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let runs: Vec<&Value> = lines.iter().filter(|v| v["kind"] != "rss").collect();
-    assert_eq!(runs.len(), 4, "{stdout}");
+    let runs: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["kind"] != "rss" && v["kind"] != "attack-flood")
+        .collect();
+    assert_eq!(runs.len(), 6, "{stdout}");
     for run in runs {
         assert!(run["ok"].as_u64().unwrap() > 0, "{run}");
         assert_eq!(run["errors"].as_u64(), Some(0), "{run}");
@@ -37,6 +40,18 @@ fn bench_smoke_runs_and_reports_sane_numbers() {
             assert_eq!(run["chunks"], serde_json::json!([8, 8]), "{run}");
         }
     }
+    // The attack driver ran: the flood of unknown agent tokens was refused and cost no Argon2.
+    let flood = lines.iter().find(|v| v["kind"] == "attack-flood").unwrap();
+    assert_eq!(flood["ok"].as_u64(), Some(0), "{flood}");
+    assert_eq!(flood["argon2_during_flood"].as_u64(), Some(0), "{flood}");
+    assert!(
+        flood["statuses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| k == "401" || k == "429"),
+        "{flood}"
+    );
     let rss = lines.iter().find(|v| v["kind"] == "rss").unwrap();
     assert!(rss["kib"].as_u64().unwrap() > 0, "{rss}");
 }

@@ -10,7 +10,7 @@
 //! requests actually left is recorded separately (`lag`). In-flight requests (queued or on the
 //! wire) are capped; a request that would exceed the cap is not sent and counts as an error.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -31,6 +31,24 @@ pub(crate) struct Target {
     pub(crate) addr: SocketAddr,
     /// `Authorization` header value, if any.
     pub(crate) auth: Option<HeaderValue>,
+    /// When not empty, request `i` sends `rotate_auth[i % len]` instead of `auth` (an attack's
+    /// many credentials).
+    pub(crate) rotate_auth: Arc<[HeaderValue]>,
+    /// When not empty, connection `j` binds to `sources[j % len]` (many client addresses in
+    /// 127.0.0.0/8).
+    pub(crate) sources: Arc<[IpAddr]>,
+}
+
+impl Target {
+    /// A target sending `auth` (if any) on every request from the default source address.
+    pub(crate) fn new(addr: SocketAddr, auth: Option<HeaderValue>) -> Self {
+        Self {
+            addr,
+            auth,
+            rotate_auth: Arc::from(Vec::new()),
+            sources: Arc::from(Vec::new()),
+        }
+    }
 }
 
 /// What each request is.
@@ -65,11 +83,28 @@ pub(crate) struct RunSpec {
 
 type Sender = SendRequest<Full<Bytes>>;
 
-/// Opens one keep-alive connection with `TCP_NODELAY`.
-async fn connect(addr: SocketAddr) -> Result<Sender, String> {
-    let tcp = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect {addr}: {e}"))?;
+/// Opens one keep-alive connection with `TCP_NODELAY`, from `source` when given.
+async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> Result<Sender, String> {
+    let tcp = match source {
+        None => TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect {addr}: {e}"))?,
+        Some(ip) => {
+            let socket = if ip.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()
+            } else {
+                tokio::net::TcpSocket::new_v6()
+            }
+            .map_err(|e| format!("socket: {e}"))?;
+            socket
+                .bind(SocketAddr::new(ip, 0))
+                .map_err(|e| format!("bind {ip}: {e}"))?;
+            socket
+                .connect(addr)
+                .await
+                .map_err(|e| format!("connect {addr} from {ip}: {e}"))?
+        }
+    };
     tcp.set_nodelay(true)
         .map_err(|e| format!("set_nodelay: {e}"))?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
@@ -166,8 +201,8 @@ struct Times {
 /// Runs `spec` against `target` and returns what was measured.
 pub(crate) async fn run(target: &Target, work: &Workload, spec: &RunSpec) -> Result<Stats, String> {
     let mut senders = Vec::with_capacity(spec.connections);
-    for _ in 0..spec.connections.max(1) {
-        senders.push(connect(target.addr).await?);
+    for j in 0..spec.connections.max(1) {
+        senders.push(connect(target.addr, source_of(target, j)).await?);
     }
     let shared = Arc::new(Shared {
         stats: Mutex::new(Stats::new(work.stream)),
@@ -182,10 +217,11 @@ pub(crate) async fn run(target: &Target, work: &Workload, spec: &RunSpec) -> Res
     // Leave the workers a moment to reach the queue before the first due time.
     let start = Instant::now() + Duration::from_millis(5);
     let mut workers = Vec::with_capacity(senders.len());
-    for sender in senders {
+    for (j, sender) in senders.into_iter().enumerate() {
         let w = Worker {
             sender: Some(sender),
             addr: target.addr,
+            source: source_of(target, j),
             request: Arc::clone(&request),
             shared: Arc::clone(&shared),
             timeout: spec.timeout,
@@ -228,12 +264,18 @@ pub(crate) async fn run(target: &Target, work: &Workload, spec: &RunSpec) -> Res
     Ok(stats)
 }
 
-/// The parts of every request that never change.
+fn source_of(target: &Target, j: usize) -> Option<IpAddr> {
+    (!target.sources.is_empty()).then(|| target.sources[j % target.sources.len()])
+}
+
+/// The parts of every request that never change (but the rotating credential).
 struct RequestTemplate {
     path: Uri,
     host: HeaderValue,
     body: Bytes,
     auth: Option<HeaderValue>,
+    rotate_auth: Arc<[HeaderValue]>,
+    next: AtomicUsize,
     x_mock: Option<HeaderValue>,
 }
 
@@ -246,6 +288,8 @@ impl RequestTemplate {
             host,
             body: work.body.clone(),
             auth: target.auth.clone(),
+            rotate_auth: Arc::clone(&target.rotate_auth),
+            next: AtomicUsize::new(0),
             x_mock: work.x_mock.clone(),
         }
     }
@@ -260,8 +304,16 @@ impl RequestTemplate {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if let Some(a) = &self.auth {
-            h.insert(header::AUTHORIZATION, a.clone());
+        if self.rotate_auth.is_empty() {
+            if let Some(a) = &self.auth {
+                h.insert(header::AUTHORIZATION, a.clone());
+            }
+        } else {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            h.insert(
+                header::AUTHORIZATION,
+                self.rotate_auth[i % self.rotate_auth.len()].clone(),
+            );
         }
         if let Some(m) = &self.x_mock {
             h.insert("x-mock", m.clone());
@@ -274,6 +326,7 @@ impl RequestTemplate {
 struct Worker {
     sender: Option<Sender>,
     addr: SocketAddr,
+    source: Option<IpAddr>,
     request: Arc<RequestTemplate>,
     shared: Arc<Shared>,
     timeout: Duration,
@@ -313,8 +366,9 @@ impl Worker {
             Err(_) => Err(Failure::Timeout),
         };
         let end = Instant::now();
-        if result.is_err() {
-            // The connection may be mid-response or broken: open a fresh one next time.
+        if matches!(result, Err(Failure::Io(_) | Failure::Timeout)) {
+            // The connection may be mid-response or broken: open a fresh one next time. (An
+            // error status was read whole; its connection is still good.)
             self.sender = None;
         }
         self.shared.with(|s| {
@@ -339,6 +393,7 @@ impl Worker {
                 }
                 Err(Failure::Status(code, body)) => {
                     s.errors.status += 1;
+                    *s.errors.by_status.entry(code).or_default() += 1;
                     s.note_error(|| format!("HTTP {code}: {body}"));
                 }
                 Err(Failure::Io(e)) => {
@@ -356,7 +411,7 @@ impl Worker {
     async fn exchange(&mut self) -> Result<Times, Failure> {
         let mut sender = match self.sender.take() {
             Some(s) if !s.is_closed() => s,
-            _ => connect(self.addr).await.map_err(Failure::Io)?,
+            _ => connect(self.addr, self.source).await.map_err(Failure::Io)?,
         };
         sender
             .ready()

@@ -7,6 +7,7 @@
 //! `suite` (orchestration), `frontier` (throughput frontier), `procs` (child processes, RSS),
 //! `litellm` (the peer), `report` (RESULTS.md), `svg` (the chart), `smoke`.
 
+mod attack;
 mod frontier;
 mod litellm;
 mod load;
@@ -177,7 +178,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 timeout: Duration::from_secs(10),
                 max_in_flight: 2000,
             };
-            let t = load::Target { addr, auth: None };
+            let t = load::Target::new(addr, None);
             let s = load::run(&t, &kind.workload(), &spec).await?;
             let line = smoke::json_line("load", &format!("{addr}"), &s);
             let _ = writeln!(std::io::stdout().lock(), "{line}");

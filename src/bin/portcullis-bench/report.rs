@@ -238,7 +238,69 @@ fn scenario_section(out: &mut String, sc: &Scenario, outcome: &Outcome) {
                 chunk_table(out, stats);
             }
         }
+        Outcome::Attack(a) => attack_section(out, sc, a),
     }
+}
+
+fn attack_section(out: &mut String, sc: &Scenario, a: &crate::attack::AttackResult) {
+    let _ = writeln!(
+        out,
+        "Valid traffic: {} rps of one agent token from 127.0.0.1 over {} connection(s), measured alone and \
+         while the flood runs (rounds alternate). Brute-force protection on (defaults).\n",
+        rate(sc.rate),
+        sc.connections
+    );
+    latency_table(out, &a.valid);
+    if let (Some(alone), Some(under)) = (
+        find(&a.valid, Who::Portcullis),
+        find(&a.valid, Who::UnderAttack),
+    ) {
+        let (x, y) = (alone.summary(), under.summary());
+        let _ = writeln!(
+            out,
+            "\nUnder attack ÷ alone: p50 {:.2}×, p99 {:.2}×.",
+            y.p50 / x.p50.max(1e-9),
+            y.p99 / x.p99.max(1e-9)
+        );
+    }
+    let statuses: Vec<String> = a
+        .flood
+        .errors
+        .by_status
+        .iter()
+        .map(|(code, n)| format!("{n} × HTTP {code}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nFlood: {} rps offered from {} source addresses with {} distinct credentials; {} requests answered: {}{}; {} I/O errors, {} timeouts, {} not sent.",
+        rate(a.flood_rate),
+        a.flood_sources,
+        a.flood_credentials,
+        a.flood.completed(),
+        if a.flood.ok > 0 {
+            format!("{} × HTTP 2xx (!), ", a.flood.ok)
+        } else {
+            String::new()
+        },
+        statuses.join(", "),
+        a.flood.errors.io,
+        a.flood.errors.timeout,
+        a.flood.errors.not_sent,
+    );
+    let _ = writeln!(
+        out,
+        "\nArgon2id verifications (`/internal/health`): {} before the measured rounds, {} after — {} during the flood.",
+        a.verifications
+            .0
+            .map_or("n/a".to_owned(), |v| v.to_string()),
+        a.verifications
+            .1
+            .map_or("n/a".to_owned(), |v| v.to_string()),
+        match a.verifications {
+            (Some(b), Some(c)) => (c - b).to_string(),
+            _ => "unknown".to_owned(),
+        }
+    );
 }
 
 fn frontier_cell(f: Found) -> String {

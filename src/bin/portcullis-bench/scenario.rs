@@ -35,6 +35,18 @@ pub(crate) enum Gateway {
     AgentToken,
     /// As `Plain`, with the wire capture writing to a file.
     Capture,
+    /// Agent-token auth with brute-force protection on, while a second stream floods the
+    /// gateway at 5× the valid rate from other addresses.
+    Attack(Flood),
+}
+
+/// What the attack stream sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flood {
+    /// Well-formed agent tokens (valid checksum) that the gateway's store does not know.
+    UnknownTokens,
+    /// Random garbage credentials.
+    Garbage,
 }
 
 /// One paired scenario.
@@ -168,12 +180,28 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
             1000.0,
         )
     },
-    pending(
-        "auth-attack",
-        "Auth under attack: valid traffic vs 5x unknown agent tokens / garbage from 127.0.0.0/8",
-        "the attack driver in portcullis-bench (agent tokens have landed; the two-stream loader has not)",
-    ),
+    Scenario {
+        gateway: Gateway::Attack(Flood::UnknownTokens),
+        connections: 8,
+        ..chat(
+            "auth-attack-tokens",
+            "Auth under attack: valid agent-token traffic at 200 rps while 1,000 rps of well-formed unknown agent tokens arrive from 32 other addresses",
+            200.0,
+        )
+    },
+    Scenario {
+        gateway: Gateway::Attack(Flood::Garbage),
+        connections: 8,
+        ..chat(
+            "auth-attack-garbage",
+            "Auth under attack: valid agent-token traffic at 200 rps while 1,000 rps of random garbage credentials arrive from 256 addresses in 127.0.0.0/8",
+            200.0,
+        )
+    },
 ];
+
+/// How much faster the attack stream offers requests than the valid one.
+pub(crate) const FLOOD_FACTOR: f64 = 5.0;
 
 /// The model every request names (any name reaches the mock's default backend).
 pub(crate) const MODEL: &str = "mock-gpt";

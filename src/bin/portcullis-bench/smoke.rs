@@ -80,11 +80,76 @@ pub(crate) async fn run(bin_dir: &Path) -> Result<(), String> {
                 timeout: Duration::from_secs(10),
                 max_in_flight: 2000,
             };
-            let t = Target { addr, auth: None };
+            let t = Target::new(addr, None);
             let s = load::run(&t, &kind.workload(), &spec).await?;
             out.push(json_line(name, target, &s));
             check(kind, &s).map_err(|e| format!("smoke {name} → {target}: {e}"))?;
         }
+    }
+    // The attack driver: a short token flood; unknown tokens must cost no Argon2 run and the
+    // flood must never get a 2xx (correctness, not speed).
+    let opts = crate::suite::Options {
+        bin_dir: bin_dir.to_path_buf(),
+        out_dir: std::env::temp_dir()
+            .join(format!("portcullis-bench-smoke-{}", std::process::id())),
+        venv: std::path::PathBuf::new(),
+        quick: true,
+        litellm: false,
+    };
+    std::fs::create_dir_all(&opts.out_dir).map_err(|e| e.to_string())?;
+    let plan = crate::suite::Plan {
+        rounds: 1,
+        round: Duration::from_millis(500),
+        warmup: Duration::from_millis(200),
+        ..crate::suite::Plan::new(true)
+    };
+    let sc = crate::scenario::SCENARIOS
+        .iter()
+        .find(|s| s.id == "auth-attack-tokens")
+        .ok_or("no auth-attack-tokens scenario")?;
+    let attack = crate::attack::run(
+        crate::scenario::Flood::UnknownTokens,
+        sc,
+        &opts,
+        mock.addr,
+        &plan,
+        4,
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&opts.out_dir);
+    let a = attack?;
+    let during = match a.verifications {
+        (Some(b), Some(c)) => c - b,
+        _ => return Err("the gateway did not report its Argon2 verifications".to_owned()),
+    };
+    let statuses: serde_json::Map<String, serde_json::Value> = a
+        .flood
+        .errors
+        .by_status
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+        .collect();
+    for (who, s) in &a.valid {
+        out.push(json_line("attack-valid", who.label(), s));
+        check(Kind::Chat, s).map_err(|e| format!("smoke attack ({}): {e}", who.label()))?;
+    }
+    out.push(
+        serde_json::json!({
+            "kind": "attack-flood", "ok": a.flood.ok, "statuses": statuses,
+            "argon2_during_flood": during,
+        })
+        .to_string(),
+    );
+    if a.flood.ok > 0 || a.flood.errors.by_status.is_empty() {
+        return Err(format!(
+            "the flood was answered {} × 2xx: {statuses:?}",
+            a.flood.ok
+        ));
+    }
+    if during > 0 {
+        return Err(format!(
+            "{during} Argon2 verifications during a flood of unknown tokens"
+        ));
     }
     let mut stdout = std::io::stdout().lock();
     for line in out {

@@ -30,7 +30,7 @@ fn unreachable_histogram() -> Histogram<u64> {
 }
 
 /// Errors by kind.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Errors {
     /// A response with a non-2xx status.
     pub(crate) status: u64,
@@ -40,6 +40,8 @@ pub(crate) struct Errors {
     pub(crate) timeout: u64,
     /// Due but not sent: the in-flight cap was reached.
     pub(crate) not_sent: u64,
+    /// The `status` errors by HTTP status.
+    pub(crate) by_status: std::collections::BTreeMap<u16, u64>,
 }
 
 impl Errors {
@@ -132,6 +134,9 @@ impl Stats {
         self.errors.io += other.errors.io;
         self.errors.timeout += other.errors.timeout;
         self.errors.not_sent += other.errors.not_sent;
+        for (code, n) in &other.errors.by_status {
+            *self.errors.by_status.entry(*code).or_default() += n;
+        }
         self.offered += other.offered;
         self.elapsed += other.elapsed;
         if let Some((lo, hi)) = other.chunk_range {

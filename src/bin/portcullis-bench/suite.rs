@@ -21,6 +21,8 @@ pub(crate) enum Who {
     /// A plain TCP relay in front of the mock: the floor of any extra hop.
     Relay,
     Portcullis,
+    /// The gateway's valid traffic while an attack stream runs.
+    UnderAttack,
     LiteLlm,
 }
 
@@ -30,6 +32,7 @@ impl Who {
             Who::Direct => "direct",
             Who::Relay => "TCP relay",
             Who::Portcullis => "portcullis",
+            Who::UnderAttack => "portcullis, under attack",
             Who::LiteLlm => "LiteLLM",
         }
     }
@@ -100,6 +103,7 @@ impl Plan {
 pub(crate) enum Outcome {
     NotLanded(&'static str),
     Measured(Vec<(Who, Stats)>),
+    Attack(Box<crate::attack::AttackResult>),
 }
 
 /// Gateway memory through the run (KiB).
@@ -189,10 +193,7 @@ fn setup_for(gateway: Gateway, opts: &Options) -> Result<(GatewaySetup, HeaderVa
 }
 
 fn target(p: &Proc) -> Target {
-    Target {
-        addr: p.addr,
-        auth: client_auth(),
-    }
+    Target::new(p.addr, client_auth())
 }
 
 /// Runs `sc` as `rounds` interleaved rounds over `targets` (the order rotates every round, so
@@ -315,6 +316,9 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
                     ];
                     Outcome::Measured(rounds(&targets, sc, &plan).await?)
                 }
+                Gateway::Attack(flood) => Outcome::Attack(Box::new(
+                    crate::attack::run(flood, sc, opts, mock.addr, &plan, 16).await?,
+                )),
                 Gateway::StaticKey | Gateway::AgentToken | Gateway::Capture => {
                     let (setup, auth) = setup_for(sc.gateway, opts)?;
                     let gw_x =
@@ -322,13 +326,7 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
                             .await?;
                     let targets = [
                         (Who::Direct, target(&mock)),
-                        (
-                            Who::Portcullis,
-                            Target {
-                                addr: gw_x.addr,
-                                auth: Some(auth),
-                            },
-                        ),
+                        (Who::Portcullis, Target::new(gw_x.addr, Some(auth))),
                     ];
                     Outcome::Measured(rounds(&targets, sc, &plan).await?)
                 }
@@ -458,10 +456,10 @@ async fn litellm_block(
     let lite = litellm::start(&opts.venv, mock.addr, &opts.out_dir).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     memory.litellm_idle_kib = lite.group_rss_kib();
-    let lite_target = Target {
-        addr: lite.addr,
-        auth: HeaderValue::from_str(&format!("Bearer {}", litellm::MASTER_KEY)).ok(),
-    };
+    let lite_target = Target::new(
+        lite.addr,
+        HeaderValue::from_str(&format!("Bearer {}", litellm::MASTER_KEY)).ok(),
+    );
     let three = [
         (Who::Direct, target(mock)),
         (Who::Portcullis, target(gw)),

@@ -18,6 +18,7 @@ fn colour(who: Who) -> &'static str {
         Who::Direct => "#555555",
         Who::Relay => "#2ca02c",
         Who::Portcullis => "#1f77b4",
+        Who::UnderAttack => "#ff7f0e",
         Who::LiteLlm => "#d62728",
     }
 }

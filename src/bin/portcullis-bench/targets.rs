@@ -135,6 +135,36 @@ fn rows(r: &Results) -> Vec<Row> {
         }),
         met: worst.map(|(_, v)| v <= 1.0),
     });
+    for (id, what) in [
+        ("auth-attack-tokens", "unknown agent tokens"),
+        ("auth-attack-garbage", "garbage credentials"),
+    ] {
+        let attack = r.outcomes.iter().find_map(|(s, o)| match o {
+            Outcome::Attack(a) if s.id == id => Some(a),
+            _ => None,
+        });
+        let p99s = attack.and_then(|a| {
+            Some((
+                find(&a.valid, Who::Portcullis)?.summary().p99,
+                find(&a.valid, Who::UnderAttack)?.summary().p99,
+            ))
+        });
+        rows.push(Row {
+            target: format!("under a 5× flood of {what}: valid p99 ≤ 2× its unloaded value"),
+            measured: p99s.map_or("not measured".into(), |(a, u)| {
+                format!("{u:.3} vs {a:.3} ms = {:.2}×", u / a.max(1e-9))
+            }),
+            met: p99s.map(|(a, u)| u <= 2.0 * a),
+        });
+        if id == "auth-attack-tokens" {
+            let grew = attack.and_then(|a| Some(a.verifications.1? - a.verifications.0?));
+            rows.push(Row {
+                target: "zero Argon2 verifications for unknown agent-token ids".into(),
+                measured: grew.map_or("not measured".into(), |n| format!("{n} during the flood")),
+                met: grew.map(|n| n == 0),
+            });
+        }
+    }
     let idle = r.memory.idle_kib;
     rows.push(Row {
         target: "idle RSS ≤ 20 MB".into(),
