@@ -59,6 +59,9 @@ pub enum SsoError {
     /// The callback's `state` matches no login in progress (unknown, used or expired).
     #[error("no login in progress for this state")]
     UnknownState,
+    /// The callback came to a browser other than the one that started the login.
+    #[error("the login was started in another browser")]
+    OtherBrowser,
     /// The provider reported an error on the callback.
     #[error("the identity provider reported: {0}")]
     ProviderReported(String),
@@ -260,6 +263,11 @@ impl Sso {
         &self.public_url
     }
 
+    /// How long a confirmation code lives, in seconds.
+    pub fn confirmation_ttl_secs(&self) -> i64 {
+        self.confirmation.ttl_ms / 1000
+    }
+
     /// The authorization mode.
     pub fn mode(&self) -> SsoAuthorizationMode {
         self.mode
@@ -306,20 +314,39 @@ impl Sso {
     }
 
     /// Starts a login with `provider`: uses up the link (if any) and returns the provider's
-    /// authorization URL. Without a link the login is for a new device.
+    /// authorization URL and the value of the browser cookie that alone can finish this login
+    /// (so a callback URL sent to someone else, or leaked, is useless). Without a link the login
+    /// is for a new device.
     pub async fn start(
         &self,
         provider: &str,
         t: Option<&str>,
         ip: IpAddr,
-    ) -> Result<String, SsoError> {
+    ) -> Result<(String, Secret), SsoError> {
         let p = self
             .providers
             .get(provider)
             .ok_or(SsoError::UnknownProvider)?;
-        let bound = match t.filter(|t| !t.is_empty()) {
-            Some(t) => {
-                let claims = self.check_link(t).await?;
+        let claims = match t.filter(|t| !t.is_empty()) {
+            Some(t) => Some(self.check_link(t).await?),
+            None => None,
+        };
+        let state = random_token()?;
+        let nonce = random_token()?;
+        let verifier = random_token()?;
+        let browser = random_token()?;
+        let now = self.now();
+        // The provider's URL first: an outage there must not use up the link.
+        let url = p
+            .authorization_url(
+                &self.redirect_uri(),
+                &state,
+                &nonce,
+                &pkce_challenge(&verifier),
+            )
+            .await?;
+        let bound = match claims {
+            Some(claims) => {
                 if !self
                     .store
                     .consume_login_link(&claims.id, claims.expires_at())
@@ -331,21 +358,10 @@ impl Sso {
             }
             None => None,
         };
-        let state = random_token()?;
-        let nonce = random_token()?;
-        let verifier = random_token()?;
-        let now = self.now();
-        let url = p
-            .authorization_url(
-                &self.redirect_uri(),
-                &state,
-                &nonce,
-                &pkce_challenge(&verifier),
-            )
-            .await?;
         self.store
             .insert_login_flow(&LoginFlow {
                 state_hash: value_hash(&state),
+                browser_hash: value_hash(&browser),
                 provider: provider.to_owned(),
                 pkce_verifier: verifier,
                 nonce,
@@ -355,7 +371,7 @@ impl Sso {
                 expires_at: now + FLOW_TTL_MS,
             })
             .await?;
-        Ok(url)
+        Ok((url, Secret::new(browser)))
     }
 
     /// The OAuth redirect URI.
@@ -363,23 +379,35 @@ impl Sso {
         format!("{}/auth/callback", self.public_url)
     }
 
-    /// Handles the provider's redirect back: `code` and `state`, or the provider's `error`.
+    /// Handles the provider's redirect back: `code` and `state`, or the provider's `error`;
+    /// `browser` is the cookie [`Sso::start`] gave the browser.
     pub async fn callback(
         &self,
         code: Option<&str>,
         state: Option<&str>,
         error: Option<&str>,
+        browser: Option<&str>,
         ip: IpAddr,
     ) -> Result<CallbackOutcome, SsoError> {
         let state = state
             .filter(|s| !s.is_empty())
             .ok_or(SsoError::UnknownState)?;
-        // The flow is single-use even when the provider reports an error.
+        // The flow is single-use even when the provider reports an error or the browser is not
+        // the one that started it.
         let flow = self
             .store
             .take_login_flow(&value_hash(state), self.now())
             .await?
             .ok_or(SsoError::UnknownState)?;
+        let same_browser = browser.is_some_and(|b| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                value_hash(b).as_bytes(),
+                flow.browser_hash.as_bytes(),
+            ))
+        });
+        if !same_browser {
+            return Err(SsoError::OtherBrowser);
+        }
         if let Some(e) = error {
             return Err(SsoError::ProviderReported(e.chars().take(200).collect()));
         }
@@ -687,7 +715,13 @@ pub fn user_label(u: &User) -> String {
 fn _assert_send(s: &Sso) {
     fn is_send<T: Send>(_: T) {}
     is_send(s.keys());
-    is_send(s.callback(None, None, None, IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)));
+    is_send(s.callback(
+        None,
+        None,
+        None,
+        None,
+        IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    ));
     is_send(s.confirm("", "", IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)));
 }
 

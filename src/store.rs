@@ -161,6 +161,9 @@ pub trait AgentTokenStore: Send + Sync {
 pub struct LoginFlow {
     /// Hash of the `state` parameter (the state itself only travels through the browser).
     pub state_hash: String,
+    /// Hash of the cookie given to the browser that started the flow: only that browser can
+    /// finish it.
+    pub browser_hash: String,
     /// Configured provider name.
     pub provider: String,
     /// PKCE code verifier.

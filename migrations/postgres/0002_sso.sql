@@ -13,6 +13,7 @@ CREATE TABLE sso_used_login_links (
 
 CREATE TABLE sso_login_flows (
     state_hash      TEXT PRIMARY KEY,
+    browser_hash    TEXT NOT NULL,
     provider        TEXT NOT NULL,
     pkce_verifier   TEXT NOT NULL,
     nonce           TEXT NOT NULL,

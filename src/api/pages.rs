@@ -58,11 +58,10 @@ pub(crate) fn error(title: &str, detail: &str, next: &str) -> String {
     )
 }
 
-/// The provider picker.
-pub(crate) fn picker<'a>(
-    providers: impl Iterator<Item = (&'a str, &'a str)>,
-    t: Option<&str>,
-) -> String {
+/// The provider picker. With one provider the page submits itself (a browser goes straight to
+/// the provider; a link-preview bot that fetches the URL without running scripts does not use
+/// the link up).
+pub(crate) fn picker(providers: &[(&str, &str)], t: Option<&str>) -> String {
     let mut body = String::from("<h1>Log in to portcullis</h1><p>Choose how to log in:</p>");
     for (name, label) in providers {
         let _ = write!(
@@ -73,6 +72,9 @@ pub(crate) fn picker<'a>(
                 .unwrap_or_default(),
             esc(label)
         );
+    }
+    if providers.len() == 1 {
+        body.push_str("<script>document.forms[0].submit();</script>");
     }
     layout("Log in", &body)
 }
@@ -268,7 +270,7 @@ mod tests {
             esc("<a href=\"x\">'&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
-        let page = picker([("evil\"><script>", "<b>")].into_iter(), Some("t\"x"));
+        let page = picker(&[("evil\"><script>", "<b>"), ("b", "B")], Some("t\"x"));
         assert!(
             !page.contains("<script>") && !page.contains("<b>"),
             "{page}"

@@ -25,13 +25,14 @@ use crate::state::AppState;
 
 const FLOW_COOKIE: &str = "portcullis_flow";
 const SESSION_COOKIE: &str = "portcullis_session";
+const LOGIN_COOKIE: &str = "portcullis_login";
 const FORM_LIMIT: usize = 16 * 1024;
 
 /// The `/auth/*` routes.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/auth/login", get(login))
-        .route("/auth/login/{provider}", get(start).post(start_form))
+        .route("/auth/login/{provider}", post(start))
         .route("/auth/callback", get(callback))
         .route("/auth/confirm", get(confirm_page).post(confirm))
         .route("/auth/devices", get(devices))
@@ -80,13 +81,24 @@ fn redirect(status: StatusCode, location: &str) -> Response {
 }
 
 fn set_cookie(r: &mut Response, sso: &Sso, name: &str, value: &str, max_age_secs: i64) {
+    set_cookie_at(r, sso, name, value, max_age_secs, "/auth");
+}
+
+fn set_cookie_at(
+    r: &mut Response,
+    sso: &Sso,
+    name: &str,
+    value: &str,
+    max_age_secs: i64,
+    path: &str,
+) {
     let secure = if sso.public_url().starts_with("https://") {
         "; Secure"
     } else {
         ""
     };
     let c = format!(
-        "{name}={value}; Path=/auth; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        "{name}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
         max_age_secs.max(0)
     );
     if let Ok(v) = HeaderValue::from_str(&c) {
@@ -157,6 +169,12 @@ fn failure_page(e: &SsoError) -> Response {
             "Unknown identity provider",
             "No identity provider of that name is configured.",
             "Go back to the login page and pick one of the listed providers.",
+        ),
+        SsoError::OtherBrowser => (
+            StatusCode::BAD_REQUEST,
+            "Login started in another browser",
+            "This login was started in a different browser (or its cookie was blocked), so it cannot be finished here.",
+            "Open the login link in the browser you log in with, and allow cookies for this site.",
         ),
         SsoError::UnknownState => (
             StatusCode::BAD_REQUEST,
@@ -255,11 +273,9 @@ struct LinkQuery {
     t: Option<String>,
 }
 
-async fn login(
-    State(state): State<AppState>,
-    Query(q): Query<LinkQuery>,
-    req: Request,
-) -> Response {
+/// `GET /auth/login[?t=…]`: checks the link and shows the provider choice. It never uses the
+/// link up (a GET may come from a link preview); the POST that leaves for the provider does.
+async fn login(State(state): State<AppState>, Query(q): Query<LinkQuery>) -> Response {
     let Some(sso) = state.sso() else {
         return not_enabled();
     };
@@ -270,33 +286,12 @@ async fn login(
         return failure_page(&e);
     }
     let providers: Vec<(&str, &str)> = sso.providers().collect();
-    if let [(only, _)] = providers.as_slice() {
-        let ip = client_ip(req.extensions().get::<ClientIp>());
-        return match sso.start(only, t, ip).await {
-            Ok(url) => redirect(StatusCode::FOUND, &url),
-            Err(e) => failure_page(&e),
-        };
-    }
-    html(StatusCode::OK, pages::picker(providers.into_iter(), t))
+    html(StatusCode::OK, pages::picker(&providers, t))
 }
 
+/// `POST /auth/login/{provider}` (form `t`): leaves for the provider with a cookie that binds the
+/// login to this browser.
 async fn start(
-    State(state): State<AppState>,
-    Path(provider): Path<String>,
-    Query(q): Query<LinkQuery>,
-    req: Request,
-) -> Response {
-    let Some(sso) = state.sso() else {
-        return not_enabled();
-    };
-    let ip = client_ip(req.extensions().get::<ClientIp>());
-    match sso.start(&provider, q.t.as_deref(), ip).await {
-        Ok(url) => redirect(StatusCode::FOUND, &url),
-        Err(e) => failure_page(&e),
-    }
-}
-
-async fn start_form(
     State(state): State<AppState>,
     Path(provider): Path<String>,
     req: Request,
@@ -310,7 +305,18 @@ async fn start_form(
         .start(&provider, f.get("t").map(String::as_str), ip)
         .await
     {
-        Ok(url) => redirect(StatusCode::SEE_OTHER, &url),
+        Ok((url, browser)) => {
+            let mut r = redirect(StatusCode::SEE_OTHER, &url);
+            set_cookie_at(
+                &mut r,
+                sso,
+                LOGIN_COOKIE,
+                browser.expose(),
+                600,
+                "/auth/callback",
+            );
+            r
+        }
         Err(e) => failure_page(&e),
     }
 }
@@ -331,23 +337,28 @@ async fn callback(
         return not_enabled();
     };
     let ip = client_ip(req.extensions().get::<ClientIp>());
-    match sso
+    let browser = cookie(req.headers(), LOGIN_COOKIE);
+    let mut r = match sso
         .callback(
             q.code.as_deref(),
             q.state.as_deref(),
             q.error.as_deref(),
+            browser.as_deref(),
             ip,
         )
         .await
     {
         Ok(CallbackOutcome::NeedsConfirmation { flow_cookie, .. }) => {
             let mut r = redirect(StatusCode::SEE_OTHER, "/auth/confirm");
-            set_cookie(&mut r, sso, FLOW_COOKIE, flow_cookie.expose(), 15 * 60);
+            let ttl = sso.confirmation_ttl_secs() + 60;
+            set_cookie(&mut r, sso, FLOW_COOKIE, flow_cookie.expose(), ttl);
             r
         }
         Ok(CallbackOutcome::Completed(done)) => completed(&state, sso, *done).await,
         Err(e) => failure_page(&e),
-    }
+    };
+    set_cookie_at(&mut r, sso, LOGIN_COOKIE, "", 0, "/auth/callback");
+    r
 }
 
 async fn confirm_page(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -10,7 +10,7 @@ use super::{LoginFlow, PendingAuthorization, SqlStore, SsoStore, StoreError, Web
 
 macro_rules! flow_columns {
     () => {
-        "state_hash, provider, pkce_verifier, nonce, bound_token_id, client_ip, created_at, expires_at"
+        "state_hash, browser_hash, provider, pkce_verifier, nonce, bound_token_id, client_ip, created_at, expires_at"
     };
 }
 macro_rules! pending_columns {
@@ -22,6 +22,7 @@ macro_rules! pending_columns {
 fn flow_from(r: &AnyRow) -> Result<LoginFlow, sqlx::Error> {
     Ok(LoginFlow {
         state_hash: r.try_get("state_hash")?,
+        browser_hash: r.try_get("browser_hash")?,
         provider: r.try_get("provider")?,
         pkce_verifier: r.try_get("pkce_verifier")?,
         nonce: r.try_get("nonce")?,
@@ -84,9 +85,10 @@ impl SsoStore for SqlStore {
         sqlx::query(concat!(
             "INSERT INTO sso_login_flows (",
             flow_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
         .bind(&f.state_hash)
+        .bind(&f.browser_hash)
         .bind(&f.provider)
         .bind(&f.pkce_verifier)
         .bind(&f.nonce)

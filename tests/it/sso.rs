@@ -155,7 +155,7 @@ impl Setup {
     /// Browser: login link → provider (logs in as alice) → callback. Returns the callback's
     /// response.
     async fn through_provider(&self, b: &Browser, link: &str) -> reqwest::Response {
-        let r = b.get(link).await;
+        let r = self.leave_for_provider(b, link).await;
         let authorize = location(&r, &self.url);
         assert!(authorize.starts_with(&self.idp.url), "{authorize}");
         let q: std::collections::HashMap<String, String> = reqwest::Url::parse(&authorize)
@@ -172,6 +172,38 @@ impl Setup {
         let callback = location(&r, &self.url);
         assert!(callback.starts_with(&self.url), "{callback}");
         b.get(&callback).await
+    }
+}
+
+impl Setup {
+    /// The login page (GET, which never uses the link up), then its form's POST.
+    async fn leave_for_provider(&self, b: &Browser, link: &str) -> reqwest::Response {
+        let page = b.get(link).await;
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains("document.forms[0].submit()"),
+            "one provider: the page submits itself"
+        );
+        let action = html
+            .split("action=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        let t = html
+            .split("name=\"t\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert!(link.ends_with(&t));
+        b.post_form(&format!("{}{action}", self.url), &[("t", &t)])
+            .await
     }
 }
 
@@ -236,18 +268,17 @@ async fn full_flow(on_postgres: bool) {
         assert!(page.contains(agent), "no {agent} snippet");
     }
     let browser_requests = *b.requests.lock().unwrap();
-    // sandbox request + login link + provider form + callback + confirm page + wrong + right code
-    assert_eq!(
-        browser_requests, 6,
-        "browser requests in the flow (plus the agent's one)"
-    );
+    // Browser → gateway or IdP: login page, its POST, the IdP's login form POST, callback, confirm
+    // page, wrong code, right code (a real browser also GETs the IdP's form first). Plus the
+    // agent's one sandboxed request.
+    assert_eq!(browser_requests, 7, "browser requests in the flow");
 
     // 5. The official OpenAI SDK works with the token.
     let (ok, out) = openai_sdk_chat(&s.venv, &format!("{}/v1", s.url), &token).await;
     assert!(ok && out.contains("Hello from portcullis-mock."), "{out}");
 
     // The link was single-use; the code too.
-    let again = b.get(&link).await;
+    let again = s.leave_for_provider(&Browser::default(), &link).await;
     assert_eq!(again.status(), 410, "a used link is refused");
     let r = b
         .post_form(&format!("{}/auth/confirm", s.url), &[("code", &code)])

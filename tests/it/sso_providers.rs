@@ -250,3 +250,25 @@ async fn a_provider_error_on_the_callback_is_a_clear_page() {
         .await;
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn a_callback_url_only_works_in_the_browser_that_started_the_login() {
+    let s = setup().await;
+    let victim = Browser::default();
+    let attacker = Browser::default();
+    let link = s.link().await;
+    let t = link.split("t=").nth(1).unwrap().to_owned();
+    let r = attacker
+        .post_form(&format!("{}/auth/login/fake", s.url), &[("t", &t)])
+        .await;
+    assert!(attacker.has_cookie("portcullis_login"));
+    let r = attacker.get(&location(&r, &s.url)).await;
+    let callback = location(&r, &s.url);
+    // The attacker sends the callback URL to someone else: refused, and used up.
+    let r = victim.get(&callback).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("another browser"));
+    assert_eq!(attacker.get(&callback).await.status(), 400);
+    assert_eq!(s.confirmations(), 0);
+    assert!(s.store.list_users().await.unwrap().is_empty());
+}

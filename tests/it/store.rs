@@ -184,6 +184,7 @@ async fn sso_contract(store: &dyn Store) {
         .unwrap();
     let flow = LoginFlow {
         state_hash: "st".into(),
+        browser_hash: "b".into(),
         provider: "idp".into(),
         pkce_verifier: "v".into(),
         nonce: "n".into(),
