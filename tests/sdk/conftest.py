@@ -150,6 +150,7 @@ def gateway_url(request):
 # --- SSO: an OpenID Connect provider and a gateway that logs users in through it ---------------
 
 SSO_CLIENT_ID = "portcullis"
+SSO_PROVIDER = "mock"
 SSO_CLIENT_SECRET = "sso-client-secret-0123456789"
 
 
@@ -238,7 +239,7 @@ def start_sso_gateway(mock_url, idp_url, data_dir, **sso_overrides):
         "public_url": url,
         "session_lifetime_hours": 24,
         "providers": {
-            "mock": {
+            SSO_PROVIDER: {
                 "type": "oidc",
                 "issuer": idp_url,
                 "client_id": SSO_CLIENT_ID,
