@@ -189,6 +189,9 @@ pub struct TokenVerifier {
     argon_slots: Arc<Semaphore>,
     verifications: AtomicU64,
     seen_revision: AtomicI64,
+    /// Bumped by every cache clear: a verification that read the store before a clear (a
+    /// revocation) must not put its stale answer back into the cache afterwards.
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -219,6 +222,7 @@ impl TokenVerifier {
             argon_slots: Arc::new(Semaphore::new(cores)),
             verifications: AtomicU64::new(0),
             seen_revision: AtomicI64::new(i64::MIN),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -230,6 +234,7 @@ impl TokenVerifier {
     /// Forgets every cached verification (after a revocation, rename or session change).
     pub fn clear_cache(&self) {
         if let Ok(mut c) = self.cache.lock() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
             c.clear();
         }
     }
@@ -252,6 +257,7 @@ impl TokenVerifier {
         ctx: UseContext<'_>,
     ) -> Result<TokenIdentity, TokenFailure> {
         let parsed = parse(token).ok_or(TokenFailure::Malformed)?;
+        let generation = self.generation.load(Ordering::Acquire);
         let key = *blake3::keyed_hash(&self.cache_key, token.as_bytes()).as_bytes();
         let cached = self.cache.lock().ok().and_then(|c| c.get(&key).cloned());
         if let Some(mut entry) = cached.filter(|e| now_ms - e.cached_at < CACHE_TTL_MS) {
@@ -272,7 +278,7 @@ impl TokenVerifier {
                     });
                 }
                 entry.session_expires_at = record.session_expires_at;
-                self.remember(key, entry.clone());
+                self.remember(key, entry.clone(), generation);
             }
             if now_ms - entry.touched_at >= TOUCH_EVERY_MS {
                 self.touch(&key, &entry.identity, now_ms, &ctx);
@@ -307,6 +313,7 @@ impl TokenVerifier {
                 cached_at: now_ms,
                 touched_at: now_ms,
             },
+            generation,
         );
         if record.session_expires_at.is_some_and(|t| t <= now_ms) {
             return Err(TokenFailure::SessionExpired {
@@ -333,8 +340,12 @@ impl TokenVerifier {
         .unwrap_or(false)
     }
 
-    fn remember(&self, key: [u8; 32], entry: CacheEntry) {
+    /// Caches `entry` unless the cache was cleared since `generation` was read.
+    fn remember(&self, key: [u8; 32], entry: CacheEntry, generation: u64) {
         if let Ok(mut c) = self.cache.lock() {
+            if self.generation.load(Ordering::Acquire) != generation {
+                return;
+            }
             if c.len() >= CACHE_MAX {
                 let stale: Vec<[u8; 32]> = c.iter().take(64).map(|(k, _)| *k).collect();
                 for k in stale {

@@ -90,11 +90,21 @@ impl SqlStore {
         }
     }
 
-    async fn bump_revision(&self) -> Result<(), StoreError> {
-        sqlx::query("UPDATE store_revision SET revision = revision + 1 WHERE id = 1")
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// Runs `q` and, when it changed a row, bumps the revision in the same transaction, so other
+    /// instances cannot miss a change that was made.
+    async fn change_with_revision(
+        &self,
+        q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let changed = q.execute(&mut *tx).await?.rows_affected() > 0;
+        if changed {
+            sqlx::query("UPDATE store_revision SET revision = revision + 1 WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 }
 
@@ -211,15 +221,12 @@ impl UserStore for SqlStore {
     }
 
     async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
-            .bind(i64::from(disabled))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() > 0 {
-            self.bump_revision().await?;
-        }
-        Ok(done.rows_affected() > 0)
+        self.change_with_revision(
+            sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+                .bind(i64::from(disabled))
+                .bind(id),
+        )
+        .await
     }
 }
 
@@ -296,17 +303,14 @@ impl AgentTokenStore for SqlStore {
     }
 
     async fn revoke_token(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE agent_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        self.change_with_revision(
+            sqlx::query(
+                "UPDATE agent_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(id),
         )
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() > 0 {
-            self.bump_revision().await?;
-        }
-        Ok(done.rows_affected() > 0)
+        .await
     }
 
     async fn touch_token(
@@ -331,15 +335,12 @@ impl AgentTokenStore for SqlStore {
         id: &str,
         expires_at: Option<i64>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE agent_tokens SET session_expires_at = $1 WHERE id = $2")
-            .bind(expires_at)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() > 0 {
-            self.bump_revision().await?;
-        }
-        Ok(done.rows_affected() > 0)
+        self.change_with_revision(
+            sqlx::query("UPDATE agent_tokens SET session_expires_at = $1 WHERE id = $2")
+                .bind(expires_at)
+                .bind(id),
+        )
+        .await
     }
 
     async fn revision(&self) -> Result<i64, StoreError> {
