@@ -150,6 +150,9 @@ pub struct Authenticator {
     clock: SharedClock,
     notifier: Arc<dyn Notifier>,
     tokens: Option<Arc<TokenVerifier>>,
+    /// SSO on: a repeated identical wrong credential counts once (see [`Authenticator::failed`]);
+    /// the key of the fingerprints.
+    repeat_key: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -191,6 +194,11 @@ impl Authenticator {
             clock,
             notifier,
             tokens,
+            repeat_key: if config.sso.enabled {
+                Some(crate::secret::random_bytes::<32>()?)
+            } else {
+                None
+            },
         })
     }
 
@@ -260,7 +268,7 @@ impl Authenticator {
                 Err(reason) => tracing::debug!(%reason, "agent token refused"),
             }
         }
-        Err(self.failed(ip, now))
+        Err(self.failed(ip, now, value))
     }
 
     fn succeeded(&self, ip: IpAddr, principal: Principal) -> Principal {
@@ -270,10 +278,21 @@ impl Authenticator {
         principal
     }
 
-    fn failed(&self, ip: IpAddr, now: u64) -> AuthFailure {
-        if let Some(l) = &self.limiter
-            && let FailureOutcome::Blocked { retry_after_secs } = l.record_failure(&ip, now)
-        {
+    /// Counts a wrong credential. With SSO on, the agents the sandbox answer is for are often
+    /// configured with a placeholder key they send on every request; repeating the same wrong
+    /// value is not guessing, so it counts once per address — otherwise the owner's address
+    /// would be locked out (its browser login included) before they read the login link.
+    fn failed(&self, ip: IpAddr, now: u64, value: &str) -> AuthFailure {
+        let outcome = self.limiter.as_ref().map(|l| match &self.repeat_key {
+            Some(k) => {
+                let h = blake3::keyed_hash(k, value.as_bytes());
+                let mut f = [0u8; 8];
+                f.copy_from_slice(&h.as_bytes()[..8]);
+                l.record_failure_of(&ip, u64::from_le_bytes(f), now)
+            }
+            None => l.record_failure(&ip, now),
+        });
+        if let Some(FailureOutcome::Blocked { retry_after_secs }) = outcome {
             tracing::warn!(client_ip = %ip, retry_after_secs, "too many failed authentication attempts: client address blocked");
             self.notifier.notify(OperatorEvent::AuthBlocked {
                 ip,
@@ -414,6 +433,40 @@ mod tests {
                 retry_after_secs: 30
             }]
         );
+    }
+
+    #[tokio::test]
+    async fn with_sso_a_repeated_wrong_key_counts_once_but_new_guesses_count() {
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000_000));
+        let mut c = Config::default();
+        c.sso.enabled = true;
+        let a = Authenticator::from_config(
+            &c,
+            Arc::new(clock.clone()),
+            Arc::new(crate::notify::NoNotifier),
+            None,
+        )
+        .unwrap();
+        let ip: IpAddr = "192.0.2.3".parse().unwrap();
+        // An agent with a placeholder key, retrying: never blocked.
+        for _ in 0..20 {
+            assert_eq!(
+                a.authenticate(ip, None, presented("sk-placeholder").as_ref())
+                    .await,
+                Err(AuthFailure::Invalid)
+            );
+        }
+        // Distinct guesses still count: the fifth distinct wrong value blocks.
+        for i in 0..4 {
+            let _ = a
+                .authenticate(ip, None, presented(&format!("guess-{i}")).as_ref())
+                .await;
+        }
+        assert!(matches!(
+            a.authenticate(ip, None, presented("guess-4").as_ref())
+                .await,
+            Err(AuthFailure::Blocked { .. })
+        ));
     }
 
     #[test]

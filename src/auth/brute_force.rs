@@ -56,7 +56,14 @@ struct Record {
     blocked_until: u64,
     next_block_ms: u64,
     expires_at: u64,
+    /// Fingerprints of the last few distinct wrong values counted ([`Limiter::record_failure_of`]).
+    recent: [u64; RECENT],
+    recent_len: u8,
+    recent_next: u8,
 }
+
+/// Distinct wrong values remembered per key.
+const RECENT: usize = 4;
 
 /// What a failure did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +123,17 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
 
     /// Records a failed attempt of `key` at `now_ms`.
     pub fn record_failure(&self, key: &K, now_ms: u64) -> FailureOutcome {
+        self.record(key, None, now_ms)
+    }
+
+    /// Records a failed attempt of `key` with a wrong value whose keyed `fingerprint` is given:
+    /// repeating one of the last few wrong values is not counted again (it is not guessing — an
+    /// agent configured with a placeholder key retries the same value).
+    pub fn record_failure_of(&self, key: &K, fingerprint: u64, now_ms: u64) -> FailureOutcome {
+        self.record(key, Some(fingerprint), now_ms)
+    }
+
+    fn record(&self, key: &K, fingerprint: Option<u64>, now_ms: u64) -> FailureOutcome {
         let p = &self.policy;
         let Ok(mut shard) = self.shard(key).lock() else {
             return FailureOutcome::Counted { failures: 0 };
@@ -128,10 +146,24 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             blocked_until: 0,
             next_block_ms: p.initial_block.as_millis() as u64,
             expires_at: 0,
+            recent: [0; RECENT],
+            recent_len: 0,
+            recent_next: 0,
         };
         let rec = shard.entry(key.clone()).or_insert(fresh);
         if rec.expires_at <= now_ms {
             *rec = fresh;
+        }
+        if let Some(f) = fingerprint {
+            let filled = usize::from(rec.recent_len);
+            if rec.recent[..filled].contains(&f) {
+                return FailureOutcome::Counted {
+                    failures: rec.count,
+                };
+            }
+            rec.recent[usize::from(rec.recent_next)] = f;
+            rec.recent_next = ((usize::from(rec.recent_next) + 1) % RECENT) as u8;
+            rec.recent_len = (filled + 1).min(RECENT) as u8;
         }
         rec.count = rec.count.saturating_add(1);
         let max_block = p.max_block.as_millis() as u64;
