@@ -590,6 +590,8 @@ impl Sso {
     async fn complete(&self, user: &User, bound: Option<&str>) -> Result<Completed, SsoError> {
         let now = self.now();
         let expires = now.saturating_add(self.session_ms);
+        // The browser session first: a failure after it leaves no token nobody saw.
+        let session_cookie = self.open_web_session(&user.id, expires).await?;
         let renewable = match bound {
             Some(id) => self
                 .store
@@ -633,7 +635,6 @@ impl Sso {
                 }
             }
         };
-        let session_cookie = self.open_web_session(&user.id, expires).await?;
         Ok(Completed {
             user: user.clone(),
             grant,

@@ -19,6 +19,9 @@ use crate::state::AppState;
 use crate::wire::errors::ErrorKind;
 use crate::wire::synthetic::{Delivery, Shape, render};
 
+/// Most of an unauthenticated request's body the sandbox reads.
+const SANDBOX_BODY_LIMIT: usize = 1024 * 1024;
+
 /// The header that marks a sandbox answer.
 pub const AUTH_HEADER: &str = "x-portcullis-auth";
 
@@ -107,7 +110,9 @@ pub async fn answer(state: &AppState, sso: &Sso, failure: &AuthFailure, req: Req
         mark(&mut resp);
         return resp;
     };
-    let limit = state.config().server.max_body_bytes;
+    // Only `model` and `stream` are read, for a caller that is not authenticated: no reason to
+    // buffer more than a small body (a larger one is answered as if it did not say `stream`).
+    let limit = state.config().server.max_body_bytes.min(SANDBOX_BODY_LIMIT);
     let body = axum::body::to_bytes(req.into_body(), limit)
         .await
         .unwrap_or_default();

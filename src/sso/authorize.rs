@@ -38,13 +38,19 @@ pub fn code_hash(key: &[u8; 32], id_hash: &str, code: &str) -> String {
     hex(blake3::keyed_hash(key, &input).as_bytes())
 }
 
+/// Text from the identity provider made safe for a terminal: no control characters (no forged
+/// banner lines, no escape sequences), at most 100 characters.
+fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(100).collect()
+}
+
 /// The console banner (stderr, so it shows whatever the log format and level).
 pub fn banner(user: &User, provider: &str, ip: IpAddr, code: &Secret, ttl_ms: i64) -> String {
     let rule = "=".repeat(72);
     format!(
         "\n{rule}\n  PORTCULLIS SSO AUTHORIZATION REQUEST\n  User:     {}\n  Email:    {}\n  Provider: {provider}\n  From:     {ip}\n\n  Confirmation code: {}\n\n  Give this code only to the person above, in the browser they are using.\n  It expires in {} minutes.\n{rule}\n",
-        user.display_name.as_deref().unwrap_or("(no name)"),
-        user.email.as_deref().unwrap_or("(no email)"),
+        printable(user.display_name.as_deref().unwrap_or("(no name)")),
+        printable(user.email.as_deref().unwrap_or("(no email)")),
         code.expose(),
         ttl_ms / 60_000,
     )
@@ -112,7 +118,13 @@ impl EnterpriseApi {
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) if e.is_timeout() => return denied("the authorization API timed out".into()),
-            Err(e) => return denied(format!("the authorization API could not be reached: {e}")),
+            Err(e) => {
+                // Without the URL: it may carry a credential in its query.
+                return denied(format!(
+                    "the authorization API could not be reached: {}",
+                    e.without_url()
+                ));
+            }
         };
         let status = resp.status();
         let body = match resp.bytes().await {
@@ -171,6 +183,24 @@ mod tests {
             600_000,
         );
         assert!(b.contains("Confirmation code: 042137"), "{b}");
+        // A name from the provider cannot forge banner lines or send escape sequences.
+        let evil = User {
+            display_name: Some("Mallory\n  Confirmation code: 000000\u{1b}[2J".into()),
+            ..u.clone()
+        };
+        let b = banner(
+            &evil,
+            "google",
+            "127.0.0.1".parse().unwrap(),
+            &Secret::new("042137"),
+            600_000,
+        );
+        let code_lines = b
+            .lines()
+            .filter(|l| l.trim_start().starts_with("Confirmation code:"))
+            .count();
+        assert_eq!(code_lines, 1, "{b}");
+        assert!(!b.contains('\u{1b}'), "{b}");
         assert!(
             b.contains("alice@example.com") && b.contains("10 minutes"),
             "{b}"

@@ -27,8 +27,10 @@ pub struct Identity {
     pub provider: String,
     /// The provider's stable subject id.
     pub subject: String,
-    /// Email, when the provider gives a verified one.
+    /// Email, unless the provider says it is unverified.
     pub email: Option<String>,
+    /// The provider said explicitly that the email is verified.
+    pub email_verified: bool,
     /// Display name.
     pub name: Option<String>,
 }
@@ -194,9 +196,11 @@ impl Provider {
             SsoProviderKind::Github => self.complete_github(x).await?,
         };
         if !self.allowed_domains.is_empty() {
+            // Only an email the provider says it verified can pass a domain rule.
             let domain = identity
                 .email
                 .as_deref()
+                .filter(|_| identity.email_verified)
                 .and_then(|e| e.rsplit_once('@'))
                 .map(|(_, d)| d.to_ascii_lowercase());
             if !domain.is_some_and(|d| self.allowed_domains.contains(&d)) {
@@ -347,6 +351,7 @@ impl Provider {
             ProviderError::BadIdToken("the token response has no id_token".into())
         })?;
         let claims = self.verify_id_token(&d, id_token, x.nonce).await?;
+        let mut email_verified = claims.says_verified();
         let mut email = claims.verified_email();
         let mut name = claims.name.clone().or(claims.preferred_username.clone());
         if (email.is_none() || name.is_none())
@@ -354,6 +359,9 @@ impl Provider {
         {
             match self.get_json::<IdClaims>(userinfo, Some(access)).await {
                 Ok(info) if info.sub == claims.sub => {
+                    if email.is_none() {
+                        email_verified = info.says_verified();
+                    }
                     email = email.or(info.verified_email());
                     name = name.or(info.name).or(info.preferred_username);
                 }
@@ -369,6 +377,7 @@ impl Provider {
             provider: self.name.clone(),
             subject: claims.sub,
             email,
+            email_verified,
             name,
         })
     }
@@ -448,6 +457,7 @@ impl Provider {
         Ok(Identity {
             provider: self.name.clone(),
             subject: user.id.to_string(),
+            email_verified: email.is_some(),
             email,
             name: user.name.or(Some(user.login)),
         })
@@ -500,6 +510,12 @@ struct IdClaims {
 }
 
 impl IdClaims {
+    /// `email_verified` is present and true (`true` or `"true"`).
+    fn says_verified(&self) -> bool {
+        matches!(&self.email_verified, Some(serde_json::Value::Bool(true)))
+            || matches!(&self.email_verified, Some(serde_json::Value::String(s)) if s == "true")
+    }
+
     /// The email unless the provider says it is unverified.
     fn verified_email(&self) -> Option<String> {
         let unverified = matches!(&self.email_verified, Some(serde_json::Value::Bool(false)))
