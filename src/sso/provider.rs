@@ -396,30 +396,55 @@ impl Provider {
                 header.alg
             )));
         }
-        let mut set = self.jwks(&d.jwks_uri, false).await?;
-        let find = |set: &JwkSet| -> Option<jsonwebtoken::jwk::Jwk> {
+        // With a `kid`, that key (refetching the set once if it is new); without one, every
+        // signing key of the set is tried (some providers omit `kid` when they have one key).
+        let candidates = |set: &JwkSet| -> Vec<jsonwebtoken::jwk::Jwk> {
             match &header.kid {
-                Some(kid) => set.find(kid).cloned(),
-                None if set.keys.len() == 1 => set.keys.first().cloned(),
-                None => None,
+                Some(kid) => set.find(kid).cloned().into_iter().collect(),
+                None => set
+                    .keys
+                    .iter()
+                    .filter(|k| {
+                        !matches!(
+                            k.common.public_key_use,
+                            Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
+                        )
+                    })
+                    .cloned()
+                    .collect(),
             }
         };
-        let jwk = match find(&set) {
-            Some(k) => k,
-            None => {
-                set = self.jwks(&d.jwks_uri, true).await?;
-                find(&set).ok_or_else(|| bad("no JWKS key matches the token's kid".into()))?
-            }
-        };
-        let key = DecodingKey::from_jwk(&jwk).map_err(|e| bad(format!("JWKS key: {e}")))?;
+        let mut keys = candidates(&*self.jwks(&d.jwks_uri, false).await?);
+        if keys.is_empty() {
+            keys = candidates(&*self.jwks(&d.jwks_uri, true).await?);
+        }
+        if keys.is_empty() {
+            return Err(bad("no JWKS key matches the token's kid".into()));
+        }
         let mut v = Validation::new(header.alg);
         v.set_issuer(&[d.issuer.as_str()]);
         v.set_audience(&[self.client_id.as_str()]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         v.validate_nbf = true;
         v.leeway = 60;
-        let data =
-            jsonwebtoken::decode::<IdClaims>(token, &key, &v).map_err(|e| bad(e.to_string()))?;
+        let mut last = bad("no JWKS key verifies the token".into());
+        let mut verified = None;
+        for jwk in &keys {
+            let result = DecodingKey::from_jwk(jwk)
+                .map_err(|e| bad(format!("JWKS key: {e}")))
+                .and_then(|key| {
+                    jsonwebtoken::decode::<IdClaims>(token, &key, &v)
+                        .map_err(|e| bad(e.to_string()))
+                });
+            match result {
+                Ok(data) => {
+                    verified = Some(data);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let data = verified.ok_or(last)?;
         let claims = data.claims;
         let nonce_ok = claims.nonce.as_deref().is_some_and(|n| {
             bool::from(subtle::ConstantTimeEq::ct_eq(
