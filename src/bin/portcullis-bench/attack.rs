@@ -169,3 +169,65 @@ pub(crate) async fn run(
         verifications: (before, after),
     })
 }
+
+/// `portcullis-bench argon2`: first-use verifications per second through a real gateway. Every
+/// token is new to the verifier's cache, so each request costs exactly one Argon2id run (checked
+/// against `/internal/health`); the gateway bounds them to one per core at a time.
+pub(crate) async fn argon2_throughput(
+    bin_dir: &std::path::Path,
+    tokens: usize,
+    connections: usize,
+) -> Result<String, String> {
+    let dir = std::env::temp_dir().join(format!("portcullis-bench-argon2-{}", std::process::id()));
+    let data = dir.join("data");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut headers = Vec::with_capacity(tokens);
+    for _ in 0..tokens {
+        let t = procs::issue_another_token(bin_dir, &data)?;
+        headers.push(HeaderValue::from_str(&format!("Bearer {t}")).map_err(|e| e.to_string())?);
+    }
+    let mock = procs::start_mock(bin_dir)?;
+    let setup = GatewaySetup {
+        args: vec!["--data-dir".to_owned(), data.display().to_string()],
+        auth: true,
+        ..GatewaySetup::default()
+    };
+    let gw = procs::start_gateway(bin_dir, mock.addr, GatewayLog::Quiet, &setup).await?;
+    let before = verifications(gw.addr).await;
+    let mut target = Target::new(gw.addr, None);
+    target.rotate_auth = Arc::from(headers);
+    let spec = RunSpec {
+        pace: Pace::Closed {
+            requests: tokens as u64,
+        },
+        connections,
+        timeout: Duration::from_secs(60),
+        max_in_flight: 4000,
+    };
+    let work = crate::scenario::Kind::Chat.workload();
+    let started = std::time::Instant::now();
+    let stats = load::run(&target, &work, &spec).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let after = verifications(gw.addr).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let ran = match (before, after) {
+        (Some(b), Some(a)) => a - b,
+        _ => return Err("the gateway did not report its Argon2 verifications".to_owned()),
+    };
+    if stats.ok != tokens as u64 {
+        return Err(format!(
+            "{} of {tokens} requests succeeded ({:?})",
+            stats.ok, stats.first_error
+        ));
+    }
+    Ok(serde_json::json!({
+        "kind": "argon2",
+        "tokens": tokens,
+        "connections": connections,
+        "verifications": ran,
+        "seconds": secs,
+        "verifications_per_second": ran as f64 / secs,
+        "cores": std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+    })
+    .to_string())
+}

@@ -69,6 +69,17 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         bin_dir: Option<PathBuf>,
     },
+    /// Argon2id verification throughput through the gateway: issues N agent tokens, then uses
+    /// each once (a cache miss each, so one Argon2id run each) over C connections; prints one
+    /// JSON line with verifications per second.
+    Argon2 {
+        #[arg(long, value_name = "DIR")]
+        bin_dir: Option<PathBuf>,
+        #[arg(long, default_value_t = 64)]
+        tokens: usize,
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+    },
     /// A plain TCP relay to ADDR (the suite's "extra hop" reference; prints its address).
     Relay {
         #[arg(long, value_name = "ADDR")]
@@ -157,6 +168,18 @@ async fn run(cli: Cli) -> Result<(), String> {
             result
         }
         Cmd::Relay { to } => relay::serve(to).await,
+        Cmd::Argon2 {
+            bin_dir,
+            tokens,
+            connections,
+        } => {
+            let bin_dir = bin_dir.unwrap_or_else(procs::default_bin_dir);
+            let result = attack::argon2_throughput(&bin_dir, tokens, connections).await;
+            procs::kill_all();
+            let line = result?;
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+            Ok(())
+        }
         Cmd::Load {
             addr,
             rate,

@@ -268,6 +268,11 @@ fn gateway_command(
 /// Issues an agent token in a fresh data dir with `portcullis tokens issue`; returns the token.
 pub(crate) fn issue_agent_token(bin_dir: &Path, data_dir: &Path) -> Result<String, String> {
     let _ = std::fs::remove_dir_all(data_dir);
+    issue_another_token(bin_dir, data_dir)
+}
+
+/// Issues one more agent token into the store in `data_dir` (created if needed).
+pub(crate) fn issue_another_token(bin_dir: &Path, data_dir: &Path) -> Result<String, String> {
     let out = Command::new(bin_dir.join("portcullis"))
         .env_clear()
         .args([
