@@ -178,6 +178,8 @@ struct CacheEntry {
 const CACHE_TTL_MS: i64 = 60_000;
 /// Most cached tokens.
 const CACHE_MAX: usize = 50_000;
+/// Most remembered wrong tokens.
+const WRONG_MAX: usize = 10_000;
 /// How often a used token's `last_used_at` is written at most (ms).
 const TOUCH_EVERY_MS: i64 = 60_000;
 
@@ -189,6 +191,10 @@ pub struct TokenVerifier {
     argon_slots: Arc<Semaphore>,
     verifications: AtomicU64,
     seen_revision: AtomicI64,
+    /// Tokens (keyed digests) whose secret was wrong recently, with when that stops counting.
+    wrong: Mutex<HashMap<[u8; 32], i64>>,
+    /// Per-token gates: one verification of a given token at a time.
+    gates: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
     /// Bumped by every cache clear: a verification that read the store before a clear (a
     /// revocation) must not put its stale answer back into the cache afterwards.
     generation: AtomicU64,
@@ -223,6 +229,8 @@ impl TokenVerifier {
             verifications: AtomicU64::new(0),
             seen_revision: AtomicI64::new(i64::MIN),
             generation: AtomicU64::new(0),
+            wrong: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
         })
     }
 
@@ -257,35 +265,93 @@ impl TokenVerifier {
         ctx: UseContext<'_>,
     ) -> Result<TokenIdentity, TokenFailure> {
         let parsed = parse(token).ok_or(TokenFailure::Malformed)?;
-        let generation = self.generation.load(Ordering::Acquire);
         let key = *blake3::keyed_hash(&self.cache_key, token.as_bytes()).as_bytes();
-        let cached = self.cache.lock().ok().and_then(|c| c.get(&key).cloned());
-        if let Some(mut entry) = cached.filter(|e| now_ms - e.cached_at < CACHE_TTL_MS) {
-            if entry.session_expires_at.is_some_and(|t| t <= now_ms) {
-                // The secret is known good; only the session may have moved (a re-login on any
-                // instance), so ask the store for the record — no hashing.
-                let record = self
-                    .store
-                    .get_token(parsed.id)
-                    .await?
-                    .ok_or(TokenFailure::Unknown)?;
-                if record.revoked_at.is_some() {
-                    return Err(TokenFailure::Revoked);
-                }
-                if record.session_expires_at.is_some_and(|t| t <= now_ms) {
-                    return Err(TokenFailure::SessionExpired {
-                        token_id: parsed.id.to_owned(),
-                    });
-                }
-                entry.session_expires_at = record.session_expires_at;
-                self.remember(key, entry.clone(), generation);
-            }
-            if now_ms - entry.touched_at >= TOUCH_EVERY_MS {
-                self.touch(&key, &entry.identity, now_ms, &ctx);
-            }
-            return Ok(entry.identity);
+        if let Some(answer) = self.from_cache(&parsed, &key, now_ms, &ctx).await {
+            return answer;
         }
+        // One verification per token at a time: concurrent first uses of the same token wait for
+        // the first one's answer instead of each running Argon2id.
+        let gate = self.gate(&key);
+        let answer = {
+            let _turn = gate.lock().await;
+            match self.from_cache(&parsed, &key, now_ms, &ctx).await {
+                Some(answer) => answer,
+                None => self.verify_uncached(&parsed, key, now_ms, &ctx).await,
+            }
+        };
+        self.release_gate(&key, gate);
+        answer
+    }
 
+    /// The answer from the caches, if they have one: a verified token (with its session checked
+    /// against the store when the cached session has lapsed), or a token that failed recently.
+    async fn from_cache(
+        &self,
+        parsed: &ParsedToken<'_>,
+        key: &[u8; 32],
+        now_ms: i64,
+        ctx: &UseContext<'_>,
+    ) -> Option<Result<TokenIdentity, TokenFailure>> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let cached = self.cache.lock().ok().and_then(|c| c.get(key).cloned());
+        let Some(mut entry) = cached.filter(|e| now_ms - e.cached_at < CACHE_TTL_MS) else {
+            let wrong = self
+                .wrong
+                .lock()
+                .ok()
+                .and_then(|w| w.get(key).copied())
+                .is_some_and(|until| until > now_ms);
+            return wrong.then_some(Err(TokenFailure::Wrong));
+        };
+        if entry.session_expires_at.is_some_and(|t| t <= now_ms) {
+            // The secret is known good; only the session may have moved (a re-login on any
+            // instance), so ask the store for the record — no hashing.
+            let record = match self.store.get_token(parsed.id).await {
+                Ok(Some(r)) => r,
+                Ok(None) => return Some(Err(TokenFailure::Unknown)),
+                Err(e) => return Some(Err(e.into())),
+            };
+            if record.revoked_at.is_some() {
+                return Some(Err(TokenFailure::Revoked));
+            }
+            if record.session_expires_at.is_some_and(|t| t <= now_ms) {
+                return Some(Err(TokenFailure::SessionExpired {
+                    token_id: parsed.id.to_owned(),
+                }));
+            }
+            entry.session_expires_at = record.session_expires_at;
+            self.remember(*key, entry.clone(), generation);
+        }
+        if now_ms - entry.touched_at >= TOUCH_EVERY_MS {
+            self.touch(key, &entry.identity, now_ms, ctx);
+        }
+        Some(Ok(entry.identity))
+    }
+
+    fn gate(&self, key: &[u8; 32]) -> Arc<tokio::sync::Mutex<()>> {
+        match self.gates.lock() {
+            Ok(mut g) => g.entry(*key).or_default().clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+
+    fn release_gate(&self, key: &[u8; 32], gate: Arc<tokio::sync::Mutex<()>>) {
+        if let Ok(mut g) = self.gates.lock()
+            && Arc::strong_count(&gate) <= 2
+        {
+            g.remove(key);
+        }
+    }
+
+    /// Store lookup and Argon2id, for a token the caches know nothing about.
+    async fn verify_uncached(
+        &self,
+        parsed: &ParsedToken<'_>,
+        key: [u8; 32],
+        now_ms: i64,
+        ctx: &UseContext<'_>,
+    ) -> Result<TokenIdentity, TokenFailure> {
+        let generation = self.generation.load(Ordering::Acquire);
         let record = self
             .store
             .get_token(parsed.id)
@@ -295,6 +361,7 @@ impl TokenVerifier {
             return Err(TokenFailure::Revoked);
         }
         if !self.check_secret(parsed.secret, &record).await {
+            self.remember_wrong(key, now_ms);
             return Err(TokenFailure::Wrong);
         }
         let user = self.store.get_user(&record.user_id).await?;
@@ -320,8 +387,22 @@ impl TokenVerifier {
                 token_id: record.id,
             });
         }
-        self.touch(&key, &identity, now_ms, &ctx);
+        self.touch(&key, &identity, now_ms, ctx);
         Ok(identity)
+    }
+
+    /// Remembers that this exact token failed (wrong secret), so repeating it costs no Argon2id
+    /// run until the cache period ends. Bounded: when full, the table is emptied.
+    fn remember_wrong(&self, key: [u8; 32], now_ms: i64) {
+        if let Ok(mut w) = self.wrong.lock() {
+            if w.len() >= WRONG_MAX {
+                w.retain(|_, until| *until > now_ms);
+                if w.len() >= WRONG_MAX {
+                    w.clear();
+                }
+            }
+            w.insert(key, now_ms + CACHE_TTL_MS);
+        }
     }
 
     async fn check_secret(&self, secret: &str, record: &AgentTokenRecord) -> bool {

@@ -250,3 +250,26 @@ async fn a_disabled_user_cannot_use_their_tokens() {
     assert!(s.store.set_user_disabled(&s.user_id, true).await.unwrap());
     assert_eq!(call(&s, &token).await.status(), 401);
 }
+
+#[tokio::test]
+async fn argon2_runs_once_per_token_even_under_concurrency_and_never_for_a_repeated_wrong_one() {
+    let s = setup(false, false).await.unwrap();
+    let (token, _) = issue(&s, None).await;
+    // Sixteen concurrent first uses of the same token: one Argon2id run, sixteen successes.
+    let calls: Vec<_> = (0..16).map(|_| call(&s, &token)).collect();
+    for r in futures_util::future::join_all(calls).await {
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(verifications(&s), 1);
+    // The same token with a wrong secret (well-formed, known id): one run, then remembered.
+    let (_, id) = issue(&s, None).await;
+    let wrong = agent_token::assemble(&id, &"x".repeat(43))
+        .expose()
+        .to_owned();
+    assert!(agent_token::parse(&wrong).is_some(), "well-formed");
+    let before = verifications(&s);
+    for _ in 0..10 {
+        assert_eq!(call(&s, &wrong).await.status(), 401);
+    }
+    assert_eq!(verifications(&s), before + 1);
+}
