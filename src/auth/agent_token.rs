@@ -266,7 +266,7 @@ impl TokenVerifier {
     ) -> Result<TokenIdentity, TokenFailure> {
         let parsed = parse(token).ok_or(TokenFailure::Malformed)?;
         let key = *blake3::keyed_hash(&self.cache_key, token.as_bytes()).as_bytes();
-        if let Some(answer) = self.from_cache(&parsed, &key, now_ms, &ctx).await {
+        if let Some(answer) = self.cached_answer(&parsed, &key, now_ms, &ctx).await {
             return answer;
         }
         // One verification per token at a time: concurrent first uses of the same token wait for
@@ -274,7 +274,7 @@ impl TokenVerifier {
         let gate = self.gate(&key);
         let answer = {
             let _turn = gate.lock().await;
-            match self.from_cache(&parsed, &key, now_ms, &ctx).await {
+            match self.cached_answer(&parsed, &key, now_ms, &ctx).await {
                 Some(answer) => answer,
                 None => self.verify_uncached(&parsed, key, now_ms, &ctx).await,
             }
@@ -285,7 +285,7 @@ impl TokenVerifier {
 
     /// The answer from the caches, if they have one: a verified token (with its session checked
     /// against the store when the cached session has lapsed), or a token that failed recently.
-    async fn from_cache(
+    async fn cached_answer(
         &self,
         parsed: &ParsedToken<'_>,
         key: &[u8; 32],
