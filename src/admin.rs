@@ -1,6 +1,8 @@
-//! The administrative commands that work on the store: `portcullis migrate` and
-//! `portcullis tokens list|revoke|rename|issue`. They print for people (or JSON lines with
+//! The administrative commands that work on the store: `portcullis migrate`,
+//! `portcullis tokens list|revoke|rename|issue`, and ([`accounts`]) `users` and `clients`. They print for people (or JSON lines with
 //! `--json`) and never print a secret except the one new token `issue` exists to show.
+
+pub mod accounts;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -29,6 +31,9 @@ pub enum AdminError {
     /// The operating system failed (randomness, hashing thread).
     #[error("{0}")]
     Io(String),
+    /// The request cannot be carried out as given.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// `portcullis migrate`: applies pending migrations and says what it did.

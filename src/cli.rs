@@ -44,6 +44,87 @@ pub enum Command {
         #[command(subcommand)]
         action: TokensCommand,
     },
+    /// Manage users (local accounts for the password grant, and SSO users).
+    Users {
+        /// What to do.
+        #[command(subcommand)]
+        action: UsersCommand,
+    },
+    /// Manage service clients (client-credentials grant).
+    Clients {
+        /// What to do.
+        #[command(subcommand)]
+        action: ClientsCommand,
+    },
+}
+
+/// `portcullis users …`
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a local user with a password (read from stdin with --password-stdin, else generated and shown once).
+    Add {
+        /// Username (what the password grant's `username` is).
+        username: String,
+        /// Email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from the first line of standard input (at least 12 characters).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a local user's password (from stdin with --password-stdin, else generated and shown once).
+    Passwd {
+        /// Username.
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable a user: their password, tokens and agent tokens stop working.
+    Disable {
+        /// Username, user id or email.
+        user: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// Username, user id or email.
+        user: String,
+    },
+    /// List users.
+    List {
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `portcullis clients …`
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Add a service client; its id and secret are shown once.
+    Add {
+        /// A name for people (e.g. `ci-pipeline`).
+        name: String,
+    },
+    /// List clients (never their secrets).
+    List {
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a client: it can no longer obtain tokens.
+    Disable {
+        /// Client id.
+        id: String,
+    },
+    /// Enable a disabled client.
+    Enable {
+        /// Client id.
+        id: String,
+    },
 }
 
 /// `portcullis tokens …`

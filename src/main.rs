@@ -17,7 +17,11 @@ fn main() -> ExitCode {
     let mut sources = cli.common.sources();
     if matches!(
         command,
-        Command::Demo | Command::Migrate | Command::Tokens { .. }
+        Command::Demo
+            | Command::Migrate
+            | Command::Tokens { .. }
+            | Command::Users { .. }
+            | Command::Clients { .. }
     ) {
         // The demo talks to an in-process mock on loopback, and the store commands serve
         // nothing: the client-key rule does not apply to them.
@@ -50,6 +54,15 @@ fn main() -> ExitCode {
             Command::Migrate => print(admin::migrate(&config).await),
             Command::Tokens { action } => {
                 print(admin::tokens(&config, &SystemClock, &action).await)
+            }
+            Command::Users { action } => {
+                let stdin = std::io::stdin();
+                print(
+                    admin::accounts::users(&config, &SystemClock, &action, &mut stdin.lock()).await,
+                )
+            }
+            Command::Clients { action } => {
+                print(admin::accounts::clients(&config, &SystemClock, &action).await)
             }
             _ => serve(config).await,
         }

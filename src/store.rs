@@ -8,6 +8,7 @@
 //! leaves this module; callers see domain types. Times are milliseconds since the epoch, passed
 //! in by the caller (time is a parameter).
 
+mod accounts_sql;
 mod migrate;
 pub mod sql;
 mod sso_sql;
@@ -266,7 +267,41 @@ pub trait SsoStore: Send + Sync {
     async fn purge_expired_sso(&self, now: i64) -> Result<u64, StoreError>;
 }
 
-/// Everything the gateway stores.
-pub trait Store: UserStore + AgentTokenStore + SsoStore {}
+/// A service client of the OAuth2 token server (client-credentials grant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OauthClient {
+    /// Client id (`pcl_…`), public.
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Argon2id PHC string of the client secret.
+    pub secret_hash: String,
+    /// Creation (ms).
+    pub created_at: i64,
+    /// Disabled clients cannot obtain tokens.
+    pub disabled: bool,
+}
 
-impl<T: UserStore + AgentTokenStore + SsoStore> Store for T {}
+/// Local accounts: user passwords and service clients (the token server's credentials).
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// The user `(provider, subject)`, if any.
+    async fn find_user(&self, provider: &str, subject: &str) -> Result<Option<User>, StoreError>;
+    /// Sets (or replaces) a user's password hash.
+    async fn set_password(&self, user_id: &str, hash: &str, now: i64) -> Result<(), StoreError>;
+    /// A user's password hash, if they have one.
+    async fn password_hash(&self, user_id: &str) -> Result<Option<String>, StoreError>;
+    /// Stores a new client.
+    async fn insert_client(&self, client: &OauthClient) -> Result<(), StoreError>;
+    /// The client with `id`.
+    async fn get_client(&self, id: &str) -> Result<Option<OauthClient>, StoreError>;
+    /// Every client, oldest first.
+    async fn list_clients(&self) -> Result<Vec<OauthClient>, StoreError>;
+    /// Enables or disables a client; false when unknown.
+    async fn set_client_disabled(&self, id: &str, disabled: bool) -> Result<bool, StoreError>;
+}
+
+/// Everything the gateway stores.
+pub trait Store: UserStore + AgentTokenStore + SsoStore + AccountStore {}
+
+impl<T: UserStore + AgentTokenStore + SsoStore + AccountStore> Store for T {}

@@ -33,6 +33,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_sso.sql"),
         postgres: include_str!("../../migrations/postgres/0002_sso.sql"),
     },
+    Migration {
+        version: 3,
+        name: "accounts",
+        sqlite: include_str!("../../migrations/sqlite/0003_accounts.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_accounts.sql"),
+    },
 ];
 
 /// Applies every migration not applied yet; returns how many ran.

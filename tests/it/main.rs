@@ -8,6 +8,7 @@ mod harness;
 mod idp;
 
 mod access_mode;
+mod accounts_cli;
 mod agent_tokens;
 mod auth;
 mod bad_input;

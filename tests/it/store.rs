@@ -3,7 +3,8 @@
 //! not a skip.
 
 use portcullis::store::{
-    AgentTokenRecord, AgentTokenStore, LoginFlow, PendingAuthorization, SqlStore, Store, WebSession,
+    AgentTokenRecord, AgentTokenStore, LoginFlow, OauthClient, PendingAuthorization, SqlStore,
+    Store, StoreError, WebSession,
 };
 
 /// `PORTCULLIS_TEST_POSTGRES` overrides the server (default `postgres://postgres@127.0.0.1:5432`).
@@ -288,6 +289,56 @@ async fn sso_contract(store: &dyn Store) {
     assert!(store.purge_expired_sso(1_000).await.unwrap() >= 3);
     assert_eq!(store.get_pending("p2").await.unwrap(), None, "purged");
     store.delete_web_session("w").await.unwrap();
+}
+
+/// Local accounts: passwords replace, clients list and disable, lookups by provider and subject.
+async fn accounts_contract(store: &dyn Store) {
+    let u = store
+        .upsert_user("local", "carol", None, None, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_user("local", "carol").await.unwrap(),
+        Some(u.clone())
+    );
+    assert_eq!(store.find_user("local", "nobody").await.unwrap(), None);
+    assert_eq!(store.password_hash(&u.id).await.unwrap(), None);
+    store.set_password(&u.id, "h1", 6).await.unwrap();
+    store.set_password(&u.id, "h2", 7).await.unwrap();
+    assert_eq!(
+        store.password_hash(&u.id).await.unwrap().as_deref(),
+        Some("h2")
+    );
+    let c = OauthClient {
+        id: "pcl_1".into(),
+        name: "ci".into(),
+        secret_hash: "s".into(),
+        created_at: 1,
+        disabled: false,
+    };
+    store.insert_client(&c).await.unwrap();
+    assert!(matches!(
+        store.insert_client(&c).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_client("pcl_1").await.unwrap(), Some(c.clone()));
+    assert!(store.set_client_disabled("pcl_1", true).await.unwrap());
+    assert!(!store.set_client_disabled("pcl_x", true).await.unwrap());
+    assert!(store.list_clients().await.unwrap()[0].disabled);
+}
+
+#[tokio::test]
+async fn accounts_contract_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    accounts_contract(&SqlStore::open_sqlite(dir.path()).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn accounts_contract_on_postgres() {
+    let Some(url) = fresh_postgres().await else {
+        return;
+    };
+    accounts_contract(&SqlStore::open(&url).await.unwrap()).await;
 }
 
 #[tokio::test]

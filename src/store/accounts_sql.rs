@@ -1,0 +1,99 @@
+//! Local accounts on SQL ([`AccountStore`] for [`SqlStore`]): password hashes of local users and
+//! the token server's service clients.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{AccountStore, OauthClient, SqlStore, StoreError, User};
+
+fn client_from(r: &AnyRow) -> Result<OauthClient, sqlx::Error> {
+    Ok(OauthClient {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        secret_hash: r.try_get("secret_hash")?,
+        created_at: r.try_get("created_at")?,
+        disabled: r.try_get::<i64, _>("disabled")? != 0,
+    })
+}
+
+#[async_trait]
+impl AccountStore for SqlStore {
+    async fn find_user(&self, provider: &str, subject: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query("SELECT id FROM users WHERE provider = $1 AND subject = $2")
+            .bind(provider)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => {
+                let id: String = r.try_get(0)?;
+                super::UserStore::get_user(self, &id).await
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn set_password(&self, user_id: &str, hash: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO user_passwords (user_id, password_hash, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, updated_at = excluded.updated_at",
+        )
+        .bind(user_id)
+        .bind(hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn password_hash(&self, user_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT password_hash FROM user_passwords WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn insert_client(&self, c: &OauthClient) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oauth_clients (id, name, secret_hash, created_at, disabled) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(&c.secret_hash)
+        .bind(c.created_at)
+        .bind(i64::from(c.disabled))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_client(&self, id: &str) -> Result<Option<OauthClient>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, secret_hash, created_at, disabled FROM oauth_clients WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(client_from).transpose()?)
+    }
+
+    async fn list_clients(&self) -> Result<Vec<OauthClient>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, secret_hash, created_at, disabled FROM oauth_clients ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(client_from).collect::<Result<_, _>>()?)
+    }
+
+    async fn set_client_disabled(&self, id: &str, disabled: bool) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE oauth_clients SET disabled = $1 WHERE id = $2")
+            .bind(i64::from(disabled))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,151 @@
+//! `portcullis users …` and `portcullis clients …` against a data dir: passwords from stdin or
+//! generated and shown once, only hashes stored, disable/enable, listings without secrets.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use portcullis::store::{AccountStore, SqlStore, UserStore};
+use serde_json::Value;
+
+use crate::harness::*;
+
+fn run(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = portcullis()
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn users_and_clients_are_managed_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    // A password from stdin; too short is refused.
+    let (code, _, err) = run(
+        &dir,
+        &["users", "add", "alice", "--password-stdin"],
+        Some("short\n"),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("at least 12"), "{err}");
+    let (code, out, err) = run(
+        &dir,
+        &[
+            "users",
+            "add",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+        ],
+        Some("correct horse battery staple\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("added user alice") && !out.contains("password:"),
+        "{out}"
+    );
+    // Adding again is refused; a generated password is shown once.
+    let (code, _, err) = run(
+        &dir,
+        &["users", "add", "alice", "--password-stdin"],
+        Some("another long password\n"),
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists"), "{err}");
+    let (code, out, _) = run(&dir, &["users", "add", "bob"], None);
+    assert_eq!(code, 0);
+    let generated = out
+        .split("password: ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(generated.len(), 43, "{out}");
+
+    // Only Argon2id hashes are stored.
+    let store = SqlStore::open_sqlite(&dir).await.unwrap();
+    let alice = store.find_user("local", "alice").await.unwrap().unwrap();
+    let hash = store.password_hash(&alice.id).await.unwrap().unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains("correct horse"));
+
+    // passwd, disable, enable, list.
+    let (code, _, err) = run(
+        &dir,
+        &["users", "passwd", "alice", "--password-stdin"],
+        Some("a brand new passphrase\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_ne!(store.password_hash(&alice.id).await.unwrap().unwrap(), hash);
+    let (code, _, _) = run(&dir, &["users", "disable", "alice@example.com"], None);
+    assert_eq!(code, 0);
+    assert!(store.get_user(&alice.id).await.unwrap().unwrap().disabled);
+    let (code, _, err) = run(&dir, &["users", "disable", "nobody"], None);
+    assert_eq!(code, 1);
+    assert!(err.contains("nobody"), "{err}");
+    let (_, out, _) = run(&dir, &["users", "list", "--json"], None);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["subject"], "alice");
+    assert_eq!(
+        (
+            lines[0]["disabled"].as_bool(),
+            lines[0]["has_password"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+    assert!(!out.contains("argon2"));
+    run(&dir, &["users", "enable", "alice"], None);
+    assert!(!store.get_user(&alice.id).await.unwrap().unwrap().disabled);
+
+    // Clients: id and secret shown once, only a hash stored, disable.
+    let (code, out, err) = run(&dir, &["clients", "add", "ci-pipeline"], None);
+    assert_eq!(code, 0, "{err}");
+    let id = out
+        .split("client_id:")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let secret = out
+        .split("client_secret:")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(id.starts_with("pcl_") && secret.len() == 43, "{out}");
+    let c = store.get_client(&id).await.unwrap().unwrap();
+    assert!(c.secret_hash.starts_with("$argon2id$") && !c.disabled);
+    let (_, listed, _) = run(&dir, &["clients", "list"], None);
+    assert!(listed.contains(&id) && listed.contains("ci-pipeline") && !listed.contains(&secret));
+    assert_eq!(run(&dir, &["clients", "disable", &id], None).0, 0);
+    assert!(store.get_client(&id).await.unwrap().unwrap().disabled);
+    assert_eq!(run(&dir, &["clients", "disable", "pcl_nope"], None).0, 1);
+}
