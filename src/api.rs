@@ -12,6 +12,7 @@ mod gemini;
 mod health;
 mod management;
 mod models;
+mod oauth_routes;
 mod pages;
 mod proxy;
 pub mod sandbox;
@@ -70,6 +71,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/embeddings", body_model_route(Operation::Embeddings))
         .route("/models", get(models::list_v1))
         .merge(sso_pages::routes())
+        .merge(oauth_routes::routes())
         .merge(management::routes(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

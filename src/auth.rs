@@ -36,6 +36,13 @@ pub enum Principal {
     },
     /// A per-device agent token.
     AgentToken(TokenIdentity),
+    /// A JWT from the gateway's token server.
+    Jwt {
+        /// `sub`: user id or client id.
+        subject: Arc<str>,
+        /// `user` or `client`.
+        kind: Arc<str>,
+    },
 }
 
 impl Principal {
@@ -49,6 +56,7 @@ impl Principal {
                 t.user_id,
                 agent_token::display_id(&t.token_id)
             )),
+            Principal::Jwt { subject, kind } => Cow::Owned(format!("jwt {kind}={subject}")),
         }
     }
 }
@@ -139,6 +147,11 @@ const BUILT_IN_BYPASS: &[&str] = &[
     "/static/*",
     // The management API checks its own key (api::management).
     "/v0/management/*",
+    // The token server authenticates its callers itself (api::oauth_routes).
+    "/oauth/*",
+    "/token",
+    "/verify-token",
+    "/.well-known/*",
 ];
 
 /// The authentication state of the process.
@@ -153,6 +166,8 @@ pub struct Authenticator {
     /// SSO on: a repeated identical wrong credential counts once (see [`Authenticator::failed`]);
     /// the key of the fingerprints.
     repeat_key: Option<[u8; 32]>,
+    /// The token server whose JWTs are accepted.
+    jwt: Option<Arc<crate::oauth::TokenServer>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -199,7 +214,13 @@ impl Authenticator {
             } else {
                 None
             },
+            jwt: None,
         })
+    }
+
+    /// Accepts the JWTs `server` issues.
+    pub fn accept_jwts_from(&mut self, server: Arc<crate::oauth::TokenServer>) {
+        self.jwt = Some(server);
     }
 
     /// True when authentication is turned off.
@@ -247,6 +268,29 @@ impl Authenticator {
         let value = presented.value.expose();
         if let Some(name) = self.keys.find(value) {
             return Ok(self.succeeded(ip, Principal::ApiKey { name: name.clone() }));
+        }
+        if crate::oauth::looks_like_jwt(value)
+            && let Some(server) = &self.jwt
+        {
+            use crate::oauth::TokenError;
+            match server.verify(value).await {
+                Ok(c) => {
+                    let principal = Principal::Jwt {
+                        subject: Arc::from(c.sub.as_str()),
+                        kind: Arc::from(c.pcl_kind.as_str()),
+                    };
+                    return Ok(self.succeeded(ip, principal));
+                }
+                // Genuine but expired, or its subject disabled: nothing was guessed.
+                Err(TokenError::Expired | TokenError::Disabled) => {
+                    return Err(AuthFailure::Invalid);
+                }
+                Err(TokenError::Unavailable(e)) => {
+                    tracing::error!(error = %e, "JWT check failed: store or keys unavailable");
+                    return Err(AuthFailure::Unavailable);
+                }
+                Err(reason) => tracing::debug!(%reason, "JWT refused"),
+            }
         }
         if value.starts_with(agent_token::PREFIX)
             && let Some(verifier) = &self.tokens

@@ -201,6 +201,30 @@ pub struct AuthConfig {
     pub bypass_paths: Vec<String>,
     /// Lockout of addresses that keep presenting wrong credentials.
     pub brute_force_protection: BruteForceConfig,
+    /// The OAuth2 token server's JWTs.
+    pub jwt: JwtConfig,
+}
+
+/// `auth.jwt.*`: tokens issued by `/oauth/token` (PRODUCT §4).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtConfig {
+    /// Lifetime of an issued access token (default 1 h).
+    pub lifetime: HumanDuration,
+    /// `iss` of issued tokens (default: the public URL).
+    pub issuer: Option<String>,
+    /// `aud` of issued tokens, required of presented ones (default `portcullis`).
+    pub audience: String,
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        Self {
+            lifetime: HumanDuration(Duration::from_secs(3600)),
+            issuer: None,
+            audience: "portcullis".to_owned(),
+        }
+    }
 }
 
 /// One client API key: a bare string, or `{name, key}` / `{name, key_env}` so that logs can say

@@ -33,6 +33,7 @@ pub mod logging;
 pub mod mock;
 pub mod net;
 pub mod notify;
+pub mod oauth;
 pub mod protocol;
 pub mod secret;
 pub mod server;

@@ -14,6 +14,7 @@ use crate::config::StorageConfig;
 use crate::config::{AccessMode, Config};
 use crate::net::IpNet;
 use crate::notify::{DesktopNotifier, NoNotifier, Notifier};
+use crate::oauth::TokenServer;
 use crate::secret::Secret;
 use crate::sso::Sso;
 use crate::store::{SqlStore, Store, StoreError};
@@ -102,6 +103,7 @@ struct Inner {
     store: Option<Arc<dyn Store>>,
     auth: Authenticator,
     sso: Option<Arc<Sso>>,
+    oauth: Option<Arc<TokenServer>>,
     notifier: Arc<dyn Notifier>,
     trusted_proxies: Vec<IpNet>,
     capture: CaptureSink,
@@ -154,7 +156,19 @@ impl AppState {
         {
             spawn_revision_watch(Arc::downgrade(verifier));
         }
-        let auth = Authenticator::from_config(&config, clock.clone(), notifier.clone(), tokens)?;
+        let mut auth =
+            Authenticator::from_config(&config, clock.clone(), notifier.clone(), tokens)?;
+        let oauth = store.as_ref().map(|s| {
+            Arc::new(TokenServer::new(
+                &config,
+                s.clone(),
+                clock.clone(),
+                auth.limiter().cloned(),
+            ))
+        });
+        if let Some(o) = &oauth {
+            auth.accept_jwts_from(o.clone());
+        }
         let sso = match (&store, config.sso.enabled) {
             (Some(store), true) => {
                 let sso = Arc::new(Sso::new(
@@ -206,6 +220,7 @@ impl AppState {
             store,
             auth,
             sso,
+            oauth,
             notifier,
             trusted_proxies,
             capture,
@@ -247,6 +262,11 @@ impl AppState {
     /// Hands an event to the operator's notifier.
     pub fn notify(&self, event: crate::notify::OperatorEvent) {
         self.0.notifier.notify(event);
+    }
+
+    /// The OAuth2 token server, when a store is open.
+    pub fn oauth(&self) -> Option<&Arc<TokenServer>> {
+        self.0.oauth.as_ref()
     }
 
     /// SSO login, when enabled.

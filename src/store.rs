@@ -301,7 +301,35 @@ pub trait AccountStore: Send + Sync {
     async fn set_client_disabled(&self, id: &str, disabled: bool) -> Result<bool, StoreError>;
 }
 
-/// Everything the gateway stores.
-pub trait Store: UserStore + AgentTokenStore + SsoStore + AccountStore {}
+/// A signing key of the token server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// Key id (`kid`).
+    pub kid: String,
+    /// JWS algorithm (`EdDSA`).
+    pub alg: String,
+    /// PKCS#8 private key, base64url.
+    pub private_key: String,
+    /// Public key, base64url (the JWK `x`).
+    pub public_key: String,
+    /// Creation (ms).
+    pub created_at: i64,
+    /// Retirement (ms): no longer signs, still verifies until its tokens expire.
+    pub retired_at: Option<i64>,
+}
 
-impl<T: UserStore + AgentTokenStore + SsoStore + AccountStore> Store for T {}
+/// Signing keys.
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    /// Every key, newest first.
+    async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    /// Stores a new key.
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+    /// Retires every key but `keep` at `now`; returns how many.
+    async fn retire_signing_keys_except(&self, keep: &str, now: i64) -> Result<u64, StoreError>;
+}
+
+/// Everything the gateway stores.
+pub trait Store: UserStore + AgentTokenStore + SsoStore + AccountStore + SigningKeyStore {}
+
+impl<T: UserStore + AgentTokenStore + SsoStore + AccountStore + SigningKeyStore> Store for T {}

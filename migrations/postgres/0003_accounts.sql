@@ -13,3 +13,14 @@ CREATE TABLE oauth_clients (
     created_at   BIGINT NOT NULL,
     disabled     BIGINT NOT NULL DEFAULT 0
 );
+
+-- The token server's signing keys (Ed25519). Retired keys stay to verify tokens issued before
+-- their retirement until those expire.
+CREATE TABLE signing_keys (
+    kid          TEXT PRIMARY KEY,
+    alg          TEXT NOT NULL,
+    private_key  TEXT NOT NULL,
+    public_key   TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    retired_at   BIGINT
+);

@@ -97,3 +97,53 @@ impl AccountStore for SqlStore {
         Ok(done.rows_affected() > 0)
     }
 }
+
+#[async_trait]
+impl super::SigningKeyStore for SqlStore {
+    async fn list_signing_keys(&self) -> Result<Vec<super::SigningKeyRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kid, alg, private_key, public_key, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(super::SigningKeyRecord {
+                    kid: r.try_get("kid")?,
+                    alg: r.try_get("alg")?,
+                    private_key: r.try_get("private_key")?,
+                    public_key: r.try_get("public_key")?,
+                    created_at: r.try_get("created_at")?,
+                    retired_at: r.try_get("retired_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    async fn insert_signing_key(&self, k: &super::SigningKeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&k.kid)
+        .bind(&k.alg)
+        .bind(&k.private_key)
+        .bind(&k.public_key)
+        .bind(k.created_at)
+        .bind(k.retired_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn retire_signing_keys_except(&self, keep: &str, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1 WHERE kid <> $2 AND retired_at IS NULL",
+        )
+        .bind(now)
+        .bind(keep)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

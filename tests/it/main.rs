@@ -19,6 +19,7 @@ mod endpoints;
 mod fake_idp;
 mod faults;
 mod notifications;
+mod oauth;
 mod redaction;
 mod sso;
 mod sso_providers;

@@ -1,0 +1,333 @@
+//! The token server's HTTP side (RFC 6749 / 7662 / 8414 shapes): `POST /oauth/token` (alias
+//! `/token`, form-encoded), `GET /.well-known/jwks.json`, `GET /.well-known/oauth-authorization-server`,
+//! the seed's `POST /verify-token`, and `POST /oauth/introspect` (for authenticated clients).
+//! Token responses are `Cache-Control: no-store`; errors are RFC 6749 §5.2 bodies.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::{Value, json};
+
+use super::access_log::ClientIp;
+use crate::oauth::{GrantError, TokenServer};
+use crate::state::AppState;
+
+const FORM_LIMIT: usize = 16 * 1024;
+
+/// The token server's routes.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/oauth/token", post(token))
+        .route("/token", post(token))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/verify-token", post(verify_token))
+        .route("/oauth/introspect", post(introspect))
+}
+
+fn json_no_store(status: StatusCode, body: Value) -> Response {
+    let mut r = (status, axum::Json(body)).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    h.insert(http::header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    json_no_store(
+        status,
+        json!({"error": error, "error_description": description}),
+    )
+}
+
+fn not_available() -> Response {
+    oauth_error(
+        StatusCode::NOT_FOUND,
+        "invalid_request",
+        "the token server needs the store (storage.data_dir or storage.database_url)",
+    )
+}
+
+fn server(state: &AppState) -> Option<&std::sync::Arc<TokenServer>> {
+    state.oauth()
+}
+
+async fn read_form(req: Request) -> Option<HashMap<String, String>> {
+    let b = axum::body::to_bytes(req.into_body(), FORM_LIMIT)
+        .await
+        .ok()?;
+    Some(form_urlencoded::parse(&b).into_owned().collect())
+}
+
+/// Client credentials from `Authorization: Basic` (RFC 6749 §2.3.1: form-encoded parts).
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = STANDARD.decode(rest.trim()).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let dec = |s: &str| {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Some((dec(id)?, dec(secret)?))
+}
+
+fn client_ip(req: &Request) -> IpAddr {
+    req.extensions()
+        .get::<ClientIp>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0)
+}
+
+async fn token(State(state): State<AppState>, req: Request) -> Response {
+    let Some(server) = server(&state) else {
+        return not_available();
+    };
+    let ip = client_ip(&req);
+    let basic = basic_credentials(req.headers());
+    let used_basic = basic.is_some();
+    let form_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form_type {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "send the request form-encoded (Content-Type: application/x-www-form-urlencoded)",
+        );
+    }
+    let Some(f) = read_form(req).await else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "unreadable body",
+        );
+    };
+    let get = |k: &str| f.get(k).map(String::as_str);
+    let scope = get("scope");
+    let result = match get("grant_type") {
+        Some("password") => {
+            server
+                .password_grant(
+                    get("username").unwrap_or(""),
+                    get("password").unwrap_or(""),
+                    scope,
+                    ip,
+                )
+                .await
+        }
+        Some("client_credentials") => {
+            let creds = basic.or_else(|| {
+                Some((
+                    get("client_id")?.to_owned(),
+                    get("client_secret")?.to_owned(),
+                ))
+            });
+            match creds {
+                Some((id, secret)) => server.client_credentials(&id, &secret, scope, ip).await,
+                None => Err(GrantError::InvalidClient),
+            }
+        }
+        Some(_) => Err(GrantError::UnsupportedGrantType),
+        None => Err(GrantError::InvalidRequest("grant_type is required")),
+    };
+    match result {
+        Ok(issued) => json_no_store(
+            StatusCode::OK,
+            json!({
+                "access_token": issued.access_token.expose(),
+                "token_type": "bearer",
+                "expires_in": issued.expires_in,
+                "scope": issued.scope,
+            }),
+        ),
+        Err(GrantError::InvalidRequest(m)) => {
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_request", m)
+        }
+        Err(GrantError::InvalidGrant) => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "invalid username or password",
+        ),
+        Err(GrantError::InvalidClient) => {
+            let mut r = oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication failed",
+            );
+            if used_basic {
+                r.headers_mut().insert(
+                    http::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"portcullis\""),
+                );
+            }
+            r
+        }
+        Err(GrantError::UnsupportedGrantType) => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "supported: password, client_credentials",
+        ),
+        Err(GrantError::Blocked { retry_after_secs }) => {
+            let mut r = oauth_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                "too many failed attempts; try again later",
+            );
+            r.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs),
+            );
+            r
+        }
+        Err(GrantError::Unavailable(e)) => {
+            tracing::error!(error = %e, "token endpoint failed");
+            oauth_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the token server is temporarily unavailable",
+            )
+        }
+    }
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    let Some(server) = server(&state) else {
+        return not_available();
+    };
+    match server.jwks().await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load the signing keys");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+async fn metadata(State(state): State<AppState>) -> Response {
+    let Some(server) = server(&state) else {
+        return not_available();
+    };
+    let base = state.config().public_url();
+    axum::Json(json!({
+        "issuer": server.issuer(),
+        "token_endpoint": format!("{base}/oauth/token"),
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "introspection_endpoint": format!("{base}/oauth/introspect"),
+        "grant_types_supported": ["password", "client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": ["token"],
+        "scopes_supported": ["api"],
+        "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
+    }))
+    .into_response()
+}
+
+/// The seed's contract: JSON `{"access_token","token_type"}` → 200 with the claims, or 401
+/// `{"detail": "Invalid token"}`.
+async fn verify_token(State(state): State<AppState>, req: Request) -> Response {
+    let Some(server) = server(&state) else {
+        return not_available();
+    };
+    let invalid = || {
+        (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"detail": "Invalid token"})),
+        )
+            .into_response()
+    };
+    let Ok(body) = axum::body::to_bytes(req.into_body(), FORM_LIMIT).await else {
+        return invalid();
+    };
+    let Some(token) = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("access_token")?.as_str().map(str::to_owned))
+    else {
+        return invalid();
+    };
+    match server.verify(&token).await {
+        Ok(c) => axum::Json(json!({
+            "valid": true, "sub": c.sub, "username": c.name, "kind": c.pcl_kind,
+            "scope": c.scope, "issued_at": c.iat, "expires": c.exp, "iss": c.iss, "aud": c.aud,
+            "jti": c.jti,
+        }))
+        .into_response(),
+        Err(crate::oauth::TokenError::Unavailable(e)) => {
+            tracing::error!(error = %e, "verify-token failed");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+        Err(_) => invalid(),
+    }
+}
+
+/// RFC 7662: the caller authenticates as a client (Basic or form); `token` → `{"active": …}`.
+async fn introspect(State(state): State<AppState>, req: Request) -> Response {
+    let Some(server) = server(&state) else {
+        return not_available();
+    };
+    let ip = client_ip(&req);
+    let basic = basic_credentials(req.headers());
+    let Some(f) = read_form(req).await else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "unreadable body",
+        );
+    };
+    let creds =
+        basic.or_else(|| Some((f.get("client_id")?.clone(), f.get("client_secret")?.clone())));
+    let authenticated = match creds {
+        Some((id, secret)) => server
+            .client_credentials(&id, &secret, None, ip)
+            .await
+            .is_ok(),
+        None => false,
+    };
+    if !authenticated {
+        let mut r = oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "introspection needs client authentication",
+        );
+        r.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"portcullis\""),
+        );
+        return r;
+    }
+    let Some(token) = f.get("token") else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "token is required",
+        );
+    };
+    match server.verify(token).await {
+        Ok(c) => json_no_store(
+            StatusCode::OK,
+            json!({
+                "active": true, "sub": c.sub, "username": c.name, "scope": c.scope,
+                "token_type": "bearer", "exp": c.exp, "iat": c.iat, "iss": c.iss, "aud": c.aud,
+                "jti": c.jti, "client_id": if c.pcl_kind == "client" { Some(&c.sub) } else { None },
+            }),
+        ),
+        Err(_) => json_no_store(StatusCode::OK, json!({"active": false})),
+    }
+}

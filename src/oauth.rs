@@ -1,0 +1,465 @@
+//! The OAuth2 token server (PRODUCT §4): the password and client-credentials grants, the JWTs it
+//! signs ([`keys`]: Ed25519, in the store), and their verification — for `/verify-token`,
+//! `/oauth/introspect` and as client credentials on every API route (through
+//! [`crate::auth::Authenticator`]).
+//!
+//! Failed grants count in the per-address lockout and in a per-username one; an unknown username
+//! costs the same Argon2id work as a wrong password (a dummy hash), so timing does not reveal
+//! which usernames exist. Issued tokens carry `iss`, `sub` (user or client id), `aud`, `iat`,
+//! `exp`, `jti`, `scope`, and `pcl_kind`/`name`; expiry is checked against the gateway's clock. A
+//! token of a user or client disabled since it was issued is refused (checked through a 10 s
+//! cache).
+
+pub mod keys;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{RwLock, Semaphore};
+
+use crate::admin::accounts::LOCAL_PROVIDER;
+use crate::auth::brute_force::{Limiter, LimiterPolicy};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::secret::{Secret, random_bytes};
+use crate::store::{Store, StoreError};
+use keys::{KeyError, KeySet};
+
+/// The claims of an issued access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer.
+    pub iss: String,
+    /// User id (`usr_…`) or client id (`pcl_…`).
+    pub sub: String,
+    /// Audience.
+    pub aud: String,
+    /// Issued at (s).
+    pub iat: i64,
+    /// Expiry (s).
+    pub exp: i64,
+    /// Token id.
+    pub jti: String,
+    /// Granted scope.
+    pub scope: String,
+    /// `user` or `client`.
+    pub pcl_kind: String,
+    /// Username or client name.
+    pub name: String,
+}
+
+/// Why a grant was refused, as RFC 6749 §5.2 names it.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// Malformed request.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(&'static str),
+    /// Wrong username or password, or a disabled account.
+    #[error("invalid_grant")]
+    InvalidGrant,
+    /// Client authentication failed.
+    #[error("invalid_client")]
+    InvalidClient,
+    /// Not `password` or `client_credentials`.
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    /// The address or username is locked out.
+    #[error("too many failed attempts")]
+    Blocked {
+        /// Seconds until the block ends.
+        retry_after_secs: u64,
+    },
+    /// The store or the signing key failed.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Why a presented token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not a JWT, not signed by our keys, wrong algorithm, issuer or audience.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// Past its `exp` (or before its `nbf`).
+    #[error("token expired")]
+    Expired,
+    /// Its user or client was disabled or deleted.
+    #[error("the token's subject is disabled")]
+    Disabled,
+    /// The store or the keys failed.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for GrantError {
+    fn from(e: StoreError) -> Self {
+        GrantError::Unavailable(e.to_string())
+    }
+}
+
+impl From<KeyError> for GrantError {
+    fn from(e: KeyError) -> Self {
+        GrantError::Unavailable(e.to_string())
+    }
+}
+
+/// An issued token.
+#[derive(Debug)]
+pub struct Issued {
+    /// The JWT.
+    pub access_token: Secret,
+    /// Seconds it lives.
+    pub expires_in: i64,
+    /// Granted scope.
+    pub scope: String,
+}
+
+const SUBJECT_CACHE_MS: i64 = 10_000;
+const KEY_RELOAD_MS: i64 = 10_000;
+/// Tolerated clock difference between instances for `exp`/`nbf` (s).
+const LEEWAY_S: i64 = 30;
+
+/// The token server.
+pub struct TokenServer {
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    issuer: String,
+    audience: String,
+    lifetime_s: i64,
+    keys: RwLock<Option<Arc<KeySet>>>,
+    last_reload: AtomicI64,
+    ip_limiter: Option<Arc<Limiter<IpAddr>>>,
+    user_limiter: Option<Limiter<String>>,
+    argon: Semaphore,
+    dummy_hash: tokio::sync::OnceCell<String>,
+    subjects: Mutex<HashMap<String, (bool, i64)>>,
+}
+
+impl std::fmt::Debug for TokenServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenServer")
+            .field("issuer", &self.issuer)
+            .finish()
+    }
+}
+
+impl TokenServer {
+    /// A token server over `store`; failed grants also count in `ip_limiter`.
+    pub fn new(
+        config: &Config,
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        ip_limiter: Option<Arc<Limiter<IpAddr>>>,
+    ) -> Self {
+        let bf = &config.auth.brute_force_protection;
+        let user_limiter = bf.enabled.then(|| {
+            Limiter::new(
+                LimiterPolicy {
+                    max_failed_attempts: bf.max_failed_attempts,
+                    ttl: std::time::Duration::from_secs(bf.ttl_seconds),
+                    initial_block: std::time::Duration::from_secs(bf.initial_block_seconds),
+                    block_multiplier: bf.block_multiplier,
+                    max_block: std::time::Duration::from_secs(bf.max_block_seconds),
+                },
+                bf.max_tracked_ips,
+            )
+        });
+        let jwt = &config.auth.jwt;
+        Self {
+            store,
+            clock,
+            issuer: jwt.issuer.clone().unwrap_or_else(|| config.public_url()),
+            audience: jwt.audience.clone(),
+            lifetime_s: jwt.lifetime.0.as_secs() as i64,
+            keys: RwLock::new(None),
+            last_reload: AtomicI64::new(i64::MIN),
+            ip_limiter,
+            user_limiter,
+            argon: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
+            dummy_hash: tokio::sync::OnceCell::new(),
+            subjects: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_millis() as i64
+    }
+
+    /// The issuer of the tokens.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    async fn key_set(&self, reload: bool) -> Result<Arc<KeySet>, KeyError> {
+        if !reload && let Some(k) = self.keys.read().await.as_ref() {
+            return Ok(k.clone());
+        }
+        let mut slot = self.keys.write().await;
+        if let Some(k) = slot.as_ref()
+            && !reload
+        {
+            return Ok(k.clone());
+        }
+        let set = Arc::new(keys::load(&self.store, self.now_ms()).await?);
+        *slot = Some(set.clone());
+        self.last_reload.store(self.now_ms(), Ordering::Relaxed);
+        Ok(set)
+    }
+
+    /// The JWKS document.
+    pub async fn jwks(&self) -> Result<serde_json::Value, KeyError> {
+        Ok(self.key_set(false).await?.jwks.clone())
+    }
+
+    /// Makes a new signing key; the old ones keep verifying.
+    pub async fn rotate(&self) -> Result<String, KeyError> {
+        let kid = keys::rotate(&self.store, self.now_ms()).await?;
+        self.key_set(true).await?;
+        Ok(kid)
+    }
+
+    fn blocked(&self, ip: IpAddr, username: Option<&str>) -> Option<u64> {
+        let now = self.now_ms() as u64;
+        let by_ip = self.ip_limiter.as_ref().and_then(|l| l.blocked(&ip, now));
+        let by_user = match (&self.user_limiter, username) {
+            (Some(l), Some(u)) => l.blocked(&u.to_lowercase(), now),
+            _ => None,
+        };
+        by_ip.max(by_user)
+    }
+
+    fn failed(&self, ip: IpAddr, username: Option<&str>) {
+        let now = self.now_ms() as u64;
+        if let Some(l) = &self.ip_limiter {
+            l.record_failure(&ip, now);
+        }
+        if let (Some(l), Some(u)) = (&self.user_limiter, username) {
+            l.record_failure(&u.to_lowercase(), now);
+        }
+    }
+
+    async fn argon_verify(&self, hash: String, secret: &str) -> bool {
+        let Ok(_permit) = self.argon.acquire().await else {
+            return false;
+        };
+        let secret = Secret::new(secret);
+        tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash).is_ok_and(|h| {
+                Argon2::default()
+                    .verify_password(secret.expose().as_bytes(), &h)
+                    .is_ok()
+            })
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    async fn dummy(&self) -> Result<String, GrantError> {
+        self.dummy_hash
+            .get_or_try_init(|| async {
+                let s = crate::store::hex(
+                    &random_bytes::<16>().map_err(|e| GrantError::Unavailable(e.to_string()))?,
+                );
+                tokio::task::spawn_blocking(move || crate::auth::agent_token::hash_secret(&s))
+                    .await
+                    .map_err(|e| GrantError::Unavailable(e.to_string()))?
+                    .map_err(|e| GrantError::Unavailable(e.to_string()))
+            })
+            .await
+            .cloned()
+    }
+
+    /// The password grant.
+    pub async fn password_grant(
+        &self,
+        username: &str,
+        password: &str,
+        scope: Option<&str>,
+        ip: IpAddr,
+    ) -> Result<Issued, GrantError> {
+        if username.is_empty() || password.is_empty() {
+            return Err(GrantError::InvalidRequest(
+                "username and password are required",
+            ));
+        }
+        if let Some(secs) = self.blocked(ip, Some(username)) {
+            return Err(GrantError::Blocked {
+                retry_after_secs: secs,
+            });
+        }
+        let user = self.store.find_user(LOCAL_PROVIDER, username).await?;
+        let stored = match &user {
+            Some(u) => self.store.password_hash(&u.id).await?,
+            None => None,
+        };
+        // The same Argon2id work whether or not the user exists.
+        let hash = match stored {
+            Some(h) => h,
+            None => self.dummy().await?,
+        };
+        let matches = self.argon_verify(hash, password).await;
+        let user = match user {
+            Some(u) if matches && !u.disabled => u,
+            _ => {
+                self.failed(ip, Some(username));
+                return Err(GrantError::InvalidGrant);
+            }
+        };
+        if let Some(l) = &self.ip_limiter {
+            l.record_success(&ip);
+        }
+        if let Some(l) = &self.user_limiter {
+            l.record_success(&username.to_lowercase());
+        }
+        self.issue(&user.id, "user", username, scope).await
+    }
+
+    /// The client-credentials grant.
+    pub async fn client_credentials(
+        &self,
+        client_id: &str,
+        secret: &str,
+        scope: Option<&str>,
+        ip: IpAddr,
+    ) -> Result<Issued, GrantError> {
+        if let Some(secs) = self.blocked(ip, None) {
+            return Err(GrantError::Blocked {
+                retry_after_secs: secs,
+            });
+        }
+        let client = self.store.get_client(client_id).await?;
+        let hash = match &client {
+            Some(c) => c.secret_hash.clone(),
+            None => self.dummy().await?,
+        };
+        let matches = self.argon_verify(hash, secret).await;
+        let client = match client {
+            Some(c) if matches && !c.disabled => c,
+            _ => {
+                self.failed(ip, None);
+                return Err(GrantError::InvalidClient);
+            }
+        };
+        if let Some(l) = &self.ip_limiter {
+            l.record_success(&ip);
+        }
+        self.issue(&client.id, "client", &client.name, scope).await
+    }
+
+    async fn issue(
+        &self,
+        sub: &str,
+        kind: &str,
+        name: &str,
+        scope: Option<&str>,
+    ) -> Result<Issued, GrantError> {
+        let keys = self.key_set(false).await?;
+        let now = self.now_ms() / 1000;
+        let jti = crate::store::hex(
+            &random_bytes::<16>().map_err(|e| GrantError::Unavailable(e.to_string()))?,
+        );
+        // Only the `api` scope exists: asking for others is not an error, they are not granted.
+        let _ = scope;
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            sub: sub.to_owned(),
+            aud: self.audience.clone(),
+            iat: now,
+            exp: now + self.lifetime_s,
+            jti,
+            scope: "api".to_owned(),
+            pcl_kind: kind.to_owned(),
+            name: name.to_owned(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(keys.signing.0.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &keys.signing.1)
+            .map_err(|e| GrantError::Unavailable(e.to_string()))?;
+        Ok(Issued {
+            access_token: Secret::new(token),
+            expires_in: self.lifetime_s,
+            scope: claims.scope,
+        })
+    }
+
+    /// Verifies a token this server issued: signature (EdDSA only, by `kid`), issuer, audience,
+    /// expiry against the gateway's clock, and that its subject is still enabled.
+    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let bad = |m: &str| TokenError::Invalid(m.to_owned());
+        let header = jsonwebtoken::decode_header(token).map_err(|_| bad("not a JWT"))?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(bad("algorithm not accepted"));
+        }
+        let kid = header.kid.ok_or_else(|| bad("no kid"))?;
+        let unavailable = |e: KeyError| TokenError::Unavailable(e.to_string());
+        let mut set = self.key_set(false).await.map_err(unavailable)?;
+        if !set.verifying.contains_key(&kid)
+            && self.now_ms() - self.last_reload.load(Ordering::Relaxed) >= KEY_RELOAD_MS
+        {
+            set = self.key_set(true).await.map_err(unavailable)?;
+        }
+        let key = set.verifying.get(&kid).ok_or_else(|| bad("unknown kid"))?;
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.validate_exp = false;
+        v.validate_nbf = false;
+        v.set_issuer(&[self.issuer.as_str()]);
+        v.set_audience(&[self.audience.as_str()]);
+        v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &v)
+            .map_err(|e| TokenError::Invalid(e.to_string()))?
+            .claims;
+        let now = self.now_ms() / 1000;
+        if claims.exp + LEEWAY_S <= now || claims.iat > now + LEEWAY_S {
+            return Err(TokenError::Expired);
+        }
+        if !self.subject_enabled(&claims).await? {
+            return Err(TokenError::Disabled);
+        }
+        Ok(claims)
+    }
+
+    async fn subject_enabled(&self, c: &Claims) -> Result<bool, TokenError> {
+        let now = self.now_ms();
+        if let Some((on, at)) = self
+            .subjects
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&c.sub).copied())
+            && now - at < SUBJECT_CACHE_MS
+        {
+            return Ok(on);
+        }
+        let unavailable = |e: StoreError| TokenError::Unavailable(e.to_string());
+        let on = match c.pcl_kind.as_str() {
+            "client" => self
+                .store
+                .get_client(&c.sub)
+                .await
+                .map_err(unavailable)?
+                .is_some_and(|cl| !cl.disabled),
+            _ => self
+                .store
+                .get_user(&c.sub)
+                .await
+                .map_err(unavailable)?
+                .is_some_and(|u| !u.disabled),
+        };
+        if let Ok(mut m) = self.subjects.lock() {
+            if m.len() > 10_000 {
+                m.clear();
+            }
+            m.insert(c.sub.clone(), (on, now));
+        }
+        Ok(on)
+    }
+}
+
+/// True when `value` has the shape of a JWS compact token (`xxx.yyy.zzz`, header starting `eyJ`).
+pub fn looks_like_jwt(value: &str) -> bool {
+    value.starts_with("eyJ") && value.bytes().filter(|b| *b == b'.').count() == 2
+}

@@ -1,0 +1,113 @@
+//! The token server's signing keys: Ed25519 (JWS `EdDSA`), made on first use and kept in the
+//! store so every instance signs with the same key and verifies every other's tokens. The newest
+//! unretired key signs; every key verifies (a rotated key keeps verifying the tokens it signed
+//! until they expire). The JWKS document lists the public halves with their `kid`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use serde_json::{Value, json};
+
+use crate::store::{SigningKeyRecord, Store, StoreError};
+
+/// Keys loaded from the store.
+pub struct KeySet {
+    /// `kid` and key of the signing key.
+    pub signing: (String, EncodingKey),
+    /// Every verifying key by `kid`.
+    pub verifying: HashMap<String, DecodingKey>,
+    /// The JWKS document.
+    pub jwks: Value,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySet")
+            .field("signing", &self.signing.0)
+            .field("verifying", &self.verifying.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Why keys could not be loaded or made.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored key is unusable, or a new one could not be made.
+    #[error("signing key: {0}")]
+    Key(String),
+}
+
+fn key_err(e: impl std::fmt::Display) -> KeyError {
+    KeyError::Key(e.to_string())
+}
+
+/// A new Ed25519 key record.
+pub fn generate(now: i64) -> Result<SigningKeyRecord, KeyError> {
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(key_err)?;
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(key_err)?;
+    let public = pair.public_key().as_ref().to_vec();
+    let kid = crate::store::hex(&blake3::hash(&public).as_bytes()[..8]);
+    Ok(SigningKeyRecord {
+        kid,
+        alg: "EdDSA".to_owned(),
+        private_key: URL_SAFE_NO_PAD.encode(pkcs8.as_ref()),
+        public_key: URL_SAFE_NO_PAD.encode(&public),
+        created_at: now,
+        retired_at: None,
+    })
+}
+
+fn jwk_of(r: &SigningKeyRecord) -> Value {
+    json!({"kty": "OKP", "crv": "Ed25519", "x": r.public_key, "kid": r.kid, "alg": "EdDSA", "use": "sig"})
+}
+
+/// Loads the keys, making the first one if there is none (or none unretired).
+pub async fn load(store: &Arc<dyn Store>, now: i64) -> Result<KeySet, KeyError> {
+    let mut records = store.list_signing_keys().await?;
+    if records.iter().all(|r| r.retired_at.is_some()) {
+        store.insert_signing_key(&generate(now)?).await?;
+        records = store.list_signing_keys().await?;
+    }
+    build(&records)
+}
+
+/// Makes a new signing key and retires the others (they keep verifying).
+pub async fn rotate(store: &Arc<dyn Store>, now: i64) -> Result<String, KeyError> {
+    let new = generate(now)?;
+    store.insert_signing_key(&new).await?;
+    store.retire_signing_keys_except(&new.kid, now).await?;
+    Ok(new.kid)
+}
+
+fn build(records: &[SigningKeyRecord]) -> Result<KeySet, KeyError> {
+    let signer = records
+        .iter()
+        .find(|r| r.retired_at.is_none())
+        .ok_or_else(|| key_err("no active signing key"))?;
+    let der = URL_SAFE_NO_PAD
+        .decode(&signer.private_key)
+        .map_err(key_err)?;
+    let signing = (signer.kid.clone(), EncodingKey::from_ed_der(&der));
+    let mut verifying = HashMap::new();
+    let mut keys = Vec::new();
+    for r in records {
+        let jwk_value = jwk_of(r);
+        let jwk: Jwk = serde_json::from_value(jwk_value.clone()).map_err(key_err)?;
+        verifying.insert(r.kid.clone(), DecodingKey::from_jwk(&jwk).map_err(key_err)?);
+        keys.push(jwk_value);
+    }
+    Ok(KeySet {
+        signing,
+        verifying,
+        jwks: json!({ "keys": keys }),
+    })
+}
