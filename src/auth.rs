@@ -36,12 +36,15 @@ pub enum Principal {
     },
     /// A per-device agent token.
     AgentToken(TokenIdentity),
-    /// A JWT from the gateway's token server.
+    /// A JWT from the gateway's token server (`kind` `user` or `client`) or from a trusted
+    /// external issuer (`kind` `external`).
     Jwt {
-        /// `sub`: user id or client id.
+        /// `sub` (user or client id), or the external issuer's user claim.
         subject: Arc<str>,
-        /// `user` or `client`.
+        /// `user`, `client` or `external`.
         kind: Arc<str>,
+        /// Groups from an external issuer's groups claim.
+        groups: Arc<[String]>,
     },
 }
 
@@ -56,7 +59,14 @@ impl Principal {
                 t.user_id,
                 agent_token::display_id(&t.token_id)
             )),
-            Principal::Jwt { subject, kind } => Cow::Owned(format!("jwt {kind}={subject}")),
+            Principal::Jwt {
+                subject,
+                kind,
+                groups,
+            } if !groups.is_empty() => {
+                Cow::Owned(format!("jwt {kind}={subject} groups={}", groups.join(",")))
+            }
+            Principal::Jwt { subject, kind, .. } => Cow::Owned(format!("jwt {kind}={subject}")),
         }
     }
 }
@@ -168,6 +178,8 @@ pub struct Authenticator {
     repeat_key: Option<[u8; 32]>,
     /// The token server whose JWTs are accepted.
     jwt: Option<Arc<crate::oauth::TokenServer>>,
+    /// Trusted external issuers.
+    external: Option<Arc<crate::oauth::external::ExternalIssuers>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -215,6 +227,14 @@ impl Authenticator {
                 None
             },
             jwt: None,
+            external: if config.auth.jwt.issuers.is_empty() {
+                None
+            } else {
+                Some(Arc::new(
+                    crate::oauth::external::ExternalIssuers::new(&config.auth.jwt.issuers)
+                        .map_err(std::io::Error::other)?,
+                ))
+            },
         })
     }
 
@@ -269,18 +289,32 @@ impl Authenticator {
         if let Some(name) = self.keys.find(value) {
             return Ok(self.succeeded(ip, Principal::ApiKey { name: name.clone() }));
         }
-        if crate::oauth::looks_like_jwt(value)
-            && let Some(server) = &self.jwt
-        {
+        if crate::oauth::looks_like_jwt(value) && (self.jwt.is_some() || self.external.is_some()) {
             use crate::oauth::TokenError;
-            match server.verify(value).await {
-                Ok(c) => {
-                    let principal = Principal::Jwt {
-                        subject: Arc::from(c.sub.as_str()),
-                        kind: Arc::from(c.pcl_kind.as_str()),
-                    };
-                    return Ok(self.succeeded(ip, principal));
+            let iss = crate::oauth::external::unverified_issuer(value);
+            let external = self
+                .external
+                .as_ref()
+                .filter(|x| iss.as_deref().is_some_and(|i| x.trusts(i)));
+            let verified = match (external, &self.jwt) {
+                (Some(x), _) => {
+                    x.verify(value, (now / 1000) as i64)
+                        .await
+                        .map(|id| Principal::Jwt {
+                            subject: Arc::from(id.user.as_str()),
+                            kind: Arc::from("external"),
+                            groups: Arc::from(id.groups),
+                        })
                 }
+                (None, Some(server)) => server.verify(value).await.map(|c| Principal::Jwt {
+                    subject: Arc::from(c.sub.as_str()),
+                    kind: Arc::from(c.pcl_kind.as_str()),
+                    groups: Arc::from(Vec::new()),
+                }),
+                (None, None) => Err(TokenError::Invalid("untrusted issuer".into())),
+            };
+            match verified {
+                Ok(principal) => return Ok(self.succeeded(ip, principal)),
                 // Genuine but expired, or its subject disabled: nothing was guessed.
                 Err(TokenError::Expired | TokenError::Disabled) => {
                     return Err(AuthFailure::Invalid);

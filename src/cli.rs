@@ -56,6 +56,22 @@ pub enum Command {
         #[command(subcommand)]
         action: ClientsCommand,
     },
+    /// The token server's signing keys.
+    SigningKeys {
+        /// What to do.
+        #[command(subcommand)]
+        action: SigningKeysCommand,
+    },
+}
+
+/// `portcullis signing-keys …`
+#[derive(Debug, Subcommand)]
+pub enum SigningKeysCommand {
+    /// List the keys (kid, algorithm, created, retired); never the private halves.
+    List,
+    /// Make a new signing key; the others retire but keep verifying the tokens they signed.
+    /// Running instances switch within five minutes.
+    Rotate,
 }
 
 /// `portcullis users …`

@@ -215,6 +215,40 @@ pub struct JwtConfig {
     pub issuer: Option<String>,
     /// `aud` of issued tokens, required of presented ones (default `portcullis`).
     pub audience: String,
+    /// Compatibility with HS256 consumers (seed 004): sign issued tokens with HS256 under this
+    /// shared secret (≥ 32 characters) instead of the Ed25519 key. Tokens are then verified with
+    /// it too; the algorithm never comes from the token.
+    pub hs256_secret: Option<Secret>,
+    /// Environment variable holding `hs256_secret` (or `NAME_FILE`).
+    pub hs256_secret_env: Option<String>,
+    /// Issuers whose JWTs are accepted as client credentials (a company IdP's access tokens).
+    pub issuers: Vec<TrustedIssuer>,
+}
+
+/// `auth.jwt.issuers[]`: an external issuer whose tokens authenticate API calls.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuer {
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// Its JWKS; cached, refetched on an unknown `kid` (at most every 10 s) and hourly.
+    pub jwks_url: String,
+    /// The `aud` its tokens must carry.
+    pub audience: String,
+    /// Claim naming the user (default `sub`; e.g. `email`, `preferred_username`).
+    #[serde(default = "default_user_claim")]
+    pub user_claim: String,
+    /// Claim listing the user's groups (default `groups`); absent is no groups.
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+}
+
+fn default_user_claim() -> String {
+    "sub".to_owned()
+}
+
+fn default_groups_claim() -> String {
+    "groups".to_owned()
 }
 
 impl Default for JwtConfig {
@@ -223,6 +257,9 @@ impl Default for JwtConfig {
             lifetime: HumanDuration(Duration::from_secs(3600)),
             issuer: None,
             audience: "portcullis".to_owned(),
+            hs256_secret: None,
+            hs256_secret_env: None,
+            issuers: Vec::new(),
         }
     }
 }

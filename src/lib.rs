@@ -29,6 +29,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod jwks;
 pub mod logging;
 pub mod mock;
 pub mod net;

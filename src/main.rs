@@ -22,6 +22,7 @@ fn main() -> ExitCode {
             | Command::Tokens { .. }
             | Command::Users { .. }
             | Command::Clients { .. }
+            | Command::SigningKeys { .. }
     ) {
         // The demo talks to an in-process mock on loopback, and the store commands serve
         // nothing: the client-key rule does not apply to them.
@@ -63,6 +64,9 @@ fn main() -> ExitCode {
             }
             Command::Clients { action } => {
                 print(admin::accounts::clients(&config, &SystemClock, &action).await)
+            }
+            Command::SigningKeys { action } => {
+                print(admin::accounts::signing_keys(&config, &SystemClock, &action).await)
             }
             _ => serve(config).await,
         }

@@ -10,6 +10,7 @@
 //! token of a user or client disabled since it was issued is refused (checked through a 10 s
 //! cache).
 
+pub mod external;
 pub mod keys;
 
 use std::collections::HashMap;
@@ -121,6 +122,7 @@ pub struct Issued {
 
 const SUBJECT_CACHE_MS: i64 = 10_000;
 const KEY_RELOAD_MS: i64 = 10_000;
+const KEY_MAX_AGE_MS: i64 = 300_000;
 /// Tolerated clock difference between instances for `exp`/`nbf` (s).
 const LEEWAY_S: i64 = 30;
 
@@ -138,6 +140,8 @@ pub struct TokenServer {
     argon: Semaphore,
     dummy_hash: tokio::sync::OnceCell<String>,
     subjects: Mutex<HashMap<String, (bool, i64)>>,
+    /// HS256 compatibility: issued tokens are signed (and verified) with this shared secret.
+    hs256: Option<(jsonwebtoken::EncodingKey, jsonwebtoken::DecodingKey)>,
 }
 
 impl std::fmt::Debug for TokenServer {
@@ -183,6 +187,12 @@ impl TokenServer {
             argon: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
             dummy_hash: tokio::sync::OnceCell::new(),
             subjects: Mutex::new(HashMap::new()),
+            hs256: jwt.hs256_secret.as_ref().map(|s| {
+                (
+                    jsonwebtoken::EncodingKey::from_secret(s.expose().as_bytes()),
+                    jsonwebtoken::DecodingKey::from_secret(s.expose().as_bytes()),
+                )
+            }),
         }
     }
 
@@ -196,6 +206,13 @@ impl TokenServer {
     }
 
     async fn key_set(&self, reload: bool) -> Result<Arc<KeySet>, KeyError> {
+        // Reread every few minutes, so a rotation made by the CLI or another instance is picked
+        // up for signing without a restart.
+        let stale = self
+            .now_ms()
+            .saturating_sub(self.last_reload.load(Ordering::Relaxed))
+            >= KEY_MAX_AGE_MS;
+        let reload = reload || stale;
         if !reload && let Some(k) = self.keys.read().await.as_ref() {
             return Ok(k.clone());
         }
@@ -358,7 +375,6 @@ impl TokenServer {
         name: &str,
         scope: Option<&str>,
     ) -> Result<Issued, GrantError> {
-        let keys = self.key_set(false).await?;
         let now = self.now_ms() / 1000;
         let jti = crate::store::hex(
             &random_bytes::<16>().map_err(|e| GrantError::Unavailable(e.to_string()))?,
@@ -376,10 +392,16 @@ impl TokenServer {
             pcl_kind: kind.to_owned(),
             name: name.to_owned(),
         };
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(keys.signing.0.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &keys.signing.1)
-            .map_err(|e| GrantError::Unavailable(e.to_string()))?;
+        let token = match &self.hs256 {
+            Some((enc, _)) => jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, enc),
+            None => {
+                let keys = self.key_set(false).await?;
+                let mut header = Header::new(Algorithm::EdDSA);
+                header.kid = Some(keys.signing.0.clone());
+                jsonwebtoken::encode(&header, &claims, &keys.signing.1)
+            }
+        }
+        .map_err(|e| GrantError::Unavailable(e.to_string()))?;
         Ok(Issued {
             access_token: Secret::new(token),
             expires_in: self.lifetime_s,
@@ -392,19 +414,29 @@ impl TokenServer {
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let bad = |m: &str| TokenError::Invalid(m.to_owned());
         let header = jsonwebtoken::decode_header(token).map_err(|_| bad("not a JWT"))?;
-        if header.alg != Algorithm::EdDSA {
-            return Err(bad("algorithm not accepted"));
-        }
-        let kid = header.kid.ok_or_else(|| bad("no kid"))?;
-        let unavailable = |e: KeyError| TokenError::Unavailable(e.to_string());
-        let mut set = self.key_set(false).await.map_err(unavailable)?;
-        if !set.verifying.contains_key(&kid)
-            && self.now_ms() - self.last_reload.load(Ordering::Relaxed) >= KEY_RELOAD_MS
-        {
-            set = self.key_set(true).await.map_err(unavailable)?;
-        }
-        let key = set.verifying.get(&kid).ok_or_else(|| bad("unknown kid"))?;
-        let mut v = Validation::new(Algorithm::EdDSA);
+        // The algorithm is decided here, never by the token: EdDSA with our keys, or HS256 only
+        // when the compatibility secret is configured.
+        let set;
+        let key = match (header.alg, &self.hs256) {
+            (Algorithm::HS256, Some((_, dec))) => dec,
+            (Algorithm::EdDSA, _) => {
+                let kid = header.kid.ok_or_else(|| bad("no kid"))?;
+                let unavailable = |e: KeyError| TokenError::Unavailable(e.to_string());
+                let mut s = self.key_set(false).await.map_err(unavailable)?;
+                if !s.verifying.contains_key(&kid)
+                    && self
+                        .now_ms()
+                        .saturating_sub(self.last_reload.load(Ordering::Relaxed))
+                        >= KEY_RELOAD_MS
+                {
+                    s = self.key_set(true).await.map_err(unavailable)?;
+                }
+                set = s;
+                set.verifying.get(&kid).ok_or_else(|| bad("unknown kid"))?
+            }
+            _ => return Err(bad("algorithm not accepted")),
+        };
+        let mut v = Validation::new(header.alg);
         v.validate_exp = false;
         v.validate_nbf = false;
         v.set_issuer(&[self.issuer.as_str()]);

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::AdminError;
 use crate::auth::agent_token::hash_secret;
-use crate::cli::{ClientsCommand, UsersCommand};
+use crate::cli::{ClientsCommand, SigningKeysCommand, UsersCommand};
 use crate::clock::{Clock, iso8601};
 use crate::config::Config;
 use crate::secret::{Secret, random_bytes};
@@ -263,6 +263,47 @@ pub async fn clients(
             }
             if list.is_empty() && !as_json {
                 out.push_str("(no clients)\n");
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// `portcullis signing-keys …`
+pub async fn signing_keys(
+    config: &Config,
+    clock: &dyn Clock,
+    action: &SigningKeysCommand,
+) -> Result<String, AdminError> {
+    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(open_store(&config.storage).await?);
+    let now = clock.now_millis() as i64;
+    match action {
+        SigningKeysCommand::Rotate => {
+            let kid = crate::oauth::keys::rotate(&store, now)
+                .await
+                .map_err(|e| AdminError::Io(e.to_string()))?;
+            Ok(format!(
+                "new signing key {kid}; the previous ones keep verifying their tokens (running instances switch within five minutes)\n"
+            ))
+        }
+        SigningKeysCommand::List => {
+            let keys = store.list_signing_keys().await?;
+            let mut out = String::new();
+            for k in &keys {
+                let _ = writeln!(
+                    out,
+                    "{:<18} {:<6} created {}  {}",
+                    k.kid,
+                    k.alg,
+                    &iso8601(k.created_at.max(0) as u64)[..19],
+                    k.retired_at.map_or("signing".to_owned(), |r| format!(
+                        "retired {}",
+                        &iso8601(r.max(0) as u64)[..19]
+                    ))
+                );
+            }
+            if keys.is_empty() {
+                out.push_str("(no signing key yet: one is made on the first token request)\n");
             }
             Ok(out)
         }

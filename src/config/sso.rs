@@ -191,6 +191,12 @@ pub(crate) fn resolve_secrets(
     if sso_on && a.api_secret.is_none() {
         a.api_secret = super::env::env_secret(env, "SSO_AUTH_API_SECRET")?;
     }
+    let j = &mut config.auth.jwt;
+    if j.hs256_secret.is_none()
+        && let Some(var) = &j.hs256_secret_env
+    {
+        j.hs256_secret = Some(required_env(env, var, "auth.jwt.hs256_secret_env")?);
+    }
     let m = &mut config.management;
     if m.key.is_none()
         && let Some(var) = &m.key_env
@@ -337,6 +343,50 @@ pub(crate) fn validate_sso(
             "sso.authorization.api_timeout_seconds",
             "must be between 1 and 60".to_owned(),
         ));
+    }
+    Ok(())
+}
+
+/// The token server's rules: a long enough HS256 secret, usable issuer entries.
+pub(crate) fn validate_jwt(
+    config: &super::Config,
+    fail: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let j = &config.auth.jwt;
+    if j.lifetime.0.as_secs() < 60 || j.lifetime.0.as_secs() > 30 * 86_400 {
+        return Err(fail(
+            "auth.jwt.lifetime",
+            "must be between 1 minute and 30 days".to_owned(),
+        ));
+    }
+    if j.audience.trim().is_empty() {
+        return Err(fail("auth.jwt.audience", "must not be empty".to_owned()));
+    }
+    if let Some(s) = &j.hs256_secret
+        && s.expose().len() < 32
+    {
+        return Err(fail(
+            "auth.jwt.hs256_secret",
+            "must be at least 32 characters".to_owned(),
+        ));
+    }
+    for (i, t) in j.issuers.iter().enumerate() {
+        let key = format!("auth.jwt.issuers[{i}]");
+        if t.issuer.trim().is_empty() || t.audience.trim().is_empty() {
+            return Err(fail(&key, "issuer and audience are required".to_owned()));
+        }
+        if !http_url(&t.jwks_url) {
+            return Err(fail(
+                &format!("{key}.jwks_url"),
+                format!("`{}` is not an http(s) URL", t.jwks_url),
+            ));
+        }
+        if Some(t.issuer.as_str()) == j.issuer.as_deref() {
+            return Err(fail(
+                &format!("{key}.issuer"),
+                "is the gateway's own issuer".to_owned(),
+            ));
+        }
     }
     Ok(())
 }

@@ -92,6 +92,7 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
     validate_auth(config, &fail)?;
     super::sso::validate_sso(config, &fail)?;
     super::sso::validate_management(config, &fail)?;
+    super::sso::validate_jwt(config, &fail)?;
     if let Some(url) = &config.storage.database_url
         && !(url.expose().starts_with("postgres://")
             || url.expose().starts_with("postgresql://")
@@ -206,6 +207,7 @@ fn validate_auth(
     if !config.auth.disable_auth
         && config.auth.api_keys.is_empty()
         && !config.sso.enabled
+        && config.auth.jwt.issuers.is_empty()
         && !config.storage.is_present()
     {
         return Err(ConfigError::Rule(

@@ -12,12 +12,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::Validation;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use crate::config::{SsoProviderConfig, SsoProviderKind};
+use crate::jwks::{JwksError, RemoteJwks};
 use crate::secret::Secret;
 
 /// Who the identity provider says the user is.
@@ -68,12 +68,9 @@ struct Discovery {
 #[derive(Default)]
 struct OidcCache {
     discovery: Option<(Arc<Discovery>, Instant)>,
-    jwks: Option<(Arc<JwkSet>, Instant)>,
 }
 
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
-const JWKS_TTL: Duration = Duration::from_secs(3600);
-const JWKS_MIN_REFRESH: Duration = Duration::from_secs(10);
 
 /// One configured identity provider.
 pub struct Provider {
@@ -90,6 +87,8 @@ pub struct Provider {
     issuer: Option<String>,
     github: GithubEndpoints,
     cache: Mutex<OidcCache>,
+    /// The issuer's keys (its URL comes from discovery).
+    jwks: tokio::sync::OnceCell<RemoteJwks>,
     http: reqwest::Client,
 }
 
@@ -155,6 +154,7 @@ impl Provider {
                 api: trim(c.api_url.as_deref().unwrap_or("https://api.github.com")),
             },
             cache: Mutex::new(OidcCache::default()),
+            jwks: tokio::sync::OnceCell::new(),
             http,
         }
     }
@@ -232,21 +232,6 @@ impl Provider {
         let d = Arc::new(d);
         cache.discovery = Some((d.clone(), Instant::now()));
         Ok(d)
-    }
-
-    async fn jwks(&self, jwks_uri: &str, refresh: bool) -> Result<Arc<JwkSet>, ProviderError> {
-        let mut cache = self.cache.lock().await;
-        if let Some((set, at)) = &cache.jwks {
-            let fresh = at.elapsed() < JWKS_TTL;
-            let may_refresh = at.elapsed() >= JWKS_MIN_REFRESH;
-            if fresh && !(refresh && may_refresh) {
-                return Ok(set.clone());
-            }
-        }
-        let set: JwkSet = self.get_json(jwks_uri, None).await?;
-        let set = Arc::new(set);
-        cache.jwks = Some((set.clone(), Instant::now()));
-        Ok(set)
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(
@@ -389,63 +374,25 @@ impl Provider {
         nonce: &str,
     ) -> Result<IdClaims, ProviderError> {
         let bad = |m: String| ProviderError::BadIdToken(m);
-        let header = jsonwebtoken::decode_header(token).map_err(|e| bad(e.to_string()))?;
-        if !ASYMMETRIC.contains(&header.alg) {
-            return Err(bad(format!(
-                "algorithm {:?} is not accepted for ID tokens",
-                header.alg
-            )));
-        }
-        // With a `kid`, that key (refetching the set once if it is new); without one, every
-        // signing key of the set is tried (some providers omit `kid` when they have one key).
-        let candidates = |set: &JwkSet| -> Vec<jsonwebtoken::jwk::Jwk> {
-            match &header.kid {
-                Some(kid) => set.find(kid).cloned().into_iter().collect(),
-                None => set
-                    .keys
-                    .iter()
-                    .filter(|k| {
-                        !matches!(
-                            k.common.public_key_use,
-                            Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
-                        )
-                    })
-                    .cloned()
-                    .collect(),
-            }
-        };
-        let mut keys = candidates(&*self.jwks(&d.jwks_uri, false).await?);
-        if keys.is_empty() {
-            keys = candidates(&*self.jwks(&d.jwks_uri, true).await?);
-        }
-        if keys.is_empty() {
-            return Err(bad("no JWKS key matches the token's kid".into()));
-        }
-        let mut v = Validation::new(header.alg);
-        v.set_issuer(&[d.issuer.as_str()]);
-        v.set_audience(&[self.client_id.as_str()]);
-        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        v.validate_nbf = true;
-        v.leeway = 60;
-        let mut last = bad("no JWKS key verifies the token".into());
-        let mut verified = None;
-        for jwk in &keys {
-            let result = DecodingKey::from_jwk(jwk)
-                .map_err(|e| bad(format!("JWKS key: {e}")))
-                .and_then(|key| {
-                    jsonwebtoken::decode::<IdClaims>(token, &key, &v)
-                        .map_err(|e| bad(e.to_string()))
-                });
-            match result {
-                Ok(data) => {
-                    verified = Some(data);
-                    break;
-                }
-                Err(e) => last = e,
-            }
-        }
-        let data = verified.ok_or(last)?;
-        let claims = data.claims;
+        let jwks = self
+            .jwks
+            .get_or_init(|| async { RemoteJwks::new(d.jwks_uri.clone(), self.http.clone()) })
+            .await;
+        let claims: IdClaims = jwks
+            .decode(token, |alg| {
+                let mut v = Validation::new(alg);
+                v.set_issuer(&[d.issuer.as_str()]);
+                v.set_audience(&[self.client_id.as_str()]);
+                v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+                v.validate_nbf = true;
+                v.leeway = 60;
+                v
+            })
+            .await
+            .map_err(|e| match e {
+                JwksError::Fetch(m) => ProviderError::Http(m),
+                JwksError::Invalid(m) => bad(m),
+            })?;
         let nonce_ok = claims.nonce.as_deref().is_some_and(|n| {
             bool::from(subtle::ConstantTimeEq::ct_eq(
                 n.as_bytes(),
@@ -488,20 +435,6 @@ impl Provider {
         })
     }
 }
-
-/// Signature algorithms accepted on ID tokens (never HS*: the client secret is not a signing key
-/// we accept, and `none` does not parse).
-const ASYMMETRIC: &[Algorithm] = &[
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
 
 #[derive(Debug, Deserialize)]
 struct TokenResponse {

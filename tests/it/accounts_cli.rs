@@ -148,4 +148,15 @@ async fn users_and_clients_are_managed_from_the_command_line() {
     assert_eq!(run(&dir, &["clients", "disable", &id], None).0, 0);
     assert!(store.get_client(&id).await.unwrap().unwrap().disabled);
     assert_eq!(run(&dir, &["clients", "disable", "pcl_nope"], None).0, 1);
+
+    // Signing keys: made on demand, rotated from the command line, never printed.
+    let (_, out, _) = run(&dir, &["signing-keys", "list"], None);
+    assert!(out.contains("no signing key yet"), "{out}");
+    for _ in 0..2 {
+        assert_eq!(run(&dir, &["signing-keys", "rotate"], None).0, 0);
+    }
+    let (_, out, _) = run(&dir, &["signing-keys", "list"], None);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert_eq!(out.matches("signing").count(), 1, "{out}");
+    assert_eq!(out.matches("retired").count(), 1, "{out}");
 }

@@ -73,6 +73,13 @@ impl FakeIdp {
         idp
     }
 
+    /// Signs `claims` with the IdP's key (`kid` as given), as any token it could issue.
+    pub fn sign(&self, claims: &Value, kid: &str) -> String {
+        let mut h = Header::new(Algorithm::EdDSA);
+        h.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(&h, claims, &EncodingKey::from_ed_der(&self.key_der)).unwrap()
+    }
+
     pub fn lie(&self, lie: Lie) {
         self.inner.lock().unwrap().lie = Some(lie);
     }

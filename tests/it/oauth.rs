@@ -30,6 +30,15 @@ const PASSWORD: &str = "correct horse battery staple";
 const CLIENT_SECRET: &str = "client-secret-0123456789abcdef";
 
 async fn setup() -> Setup {
+    setup_with(|_| {}).await
+}
+
+#[allow(clippy::disallowed_methods)] // external issuers sign with the real time
+fn real_now() -> std::time::SystemTime {
+    std::time::SystemTime::now()
+}
+
+async fn setup_with(tweak: impl FnOnce(&mut portcullis::config::Config)) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqlStore::open_sqlite(dir.path()).await.unwrap());
     let alice = store
@@ -51,7 +60,13 @@ async fn setup() -> Setup {
     let mock = start_mock().await;
     let mut config = config_for(&mock);
     config.auth.disable_auth = false;
-    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    tweak(&mut config);
+    let external = !config.auth.jwt.issuers.is_empty();
+    let clock = if external {
+        ManualClock::new(real_now())
+    } else {
+        ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000))
+    };
     let state = AppState::with_parts(
         config,
         Arc::new(clock.clone()),
@@ -291,6 +306,13 @@ async fn rotation_keeps_old_tokens_valid_and_introspection_needs_a_client() {
         .await
         .unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    // A rotation made elsewhere (the CLI, another instance) is picked up within five minutes.
+    let elsewhere = portcullis::oauth::keys::rotate(&s.store, 0).await.unwrap();
+    let kid_of = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
+    assert_eq!(kid_of(&s.token().await), new_kid);
+    s.clock.advance(Duration::from_secs(301));
+    assert_eq!(kid_of(&s.token().await), elsewhere);
+    assert_eq!(s.chat(&new).await, 200, "still verifies after the switch");
 
     let url = format!("{}/oauth/introspect", s.gw.url);
     let r = form(&url, &[("token", &new)], None).await;
@@ -330,4 +352,183 @@ async fn rotation_keeps_old_tokens_valid_and_introspection_needs_a_client() {
         meta["grant_types_supported"],
         json!(["password", "client_credentials"])
     );
+}
+
+#[tokio::test]
+async fn hs256_compatibility_signs_with_the_configured_secret_only() {
+    const SECRET: &str = "a-shared-secret-of-at-least-32-chars!";
+    let s = setup_with(|c| c.auth.jwt.hs256_secret = Some(portcullis::secret::Secret::new(SECRET)))
+        .await;
+    let jwt = s.token().await;
+    let header = jsonwebtoken::decode_header(&jwt).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::HS256);
+    // A consumer holding the secret verifies it with any JWT library.
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    v.set_audience(&["portcullis"]);
+    v.validate_exp = false;
+    jsonwebtoken::decode::<Value>(
+        &jwt,
+        &jsonwebtoken::DecodingKey::from_secret(SECRET.as_bytes()),
+        &v,
+    )
+    .unwrap();
+    assert_eq!(s.chat(&jwt).await, 200);
+    // Signed with another secret: refused.
+    let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(&jwt)
+        .unwrap()
+        .claims;
+    let other = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(b"another-secret-of-at-least-32-chars!!"),
+    )
+    .unwrap();
+    assert_eq!(s.chat(&other).await, 401);
+}
+
+#[tokio::test]
+async fn trusted_external_issuers_map_claims_and_everything_else_is_refused() {
+    let idp = crate::fake_idp::FakeIdp::start().await;
+    let issuer = idp.url.clone();
+    let s = setup_with(|c| {
+        // Eight refusals in a row from one address would otherwise end in a lockout.
+        c.auth.brute_force_protection.enabled = false;
+        c.auth.jwt.issuers.push(portcullis::config::TrustedIssuer {
+            issuer: issuer.clone(),
+            jwks_url: format!("{issuer}/jwks"),
+            audience: "api://portcullis".into(),
+            user_claim: "email".into(),
+            groups_claim: "groups".into(),
+        })
+    })
+    .await;
+    #[allow(clippy::disallowed_methods)]
+    let now = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let good = json!({
+        "iss": idp.url, "sub": "u-1", "aud": "api://portcullis", "iat": now, "exp": now + 300,
+        "email": "bob@example.org", "groups": ["dev", "ops"],
+    });
+    assert_eq!(s.chat(&idp.sign(&good, "k1")).await, 200);
+    let with = |k: &str, v: Value| {
+        let mut c = good.clone();
+        c[k] = v;
+        c
+    };
+    let cases = [
+        ("wrong audience", with("aud", json!("api://other")), "k1"),
+        ("expired", with("exp", json!(now - 3600)), "k1"),
+        ("not yet valid", with("nbf", json!(now + 3600)), "k1"),
+        (
+            "untrusted issuer",
+            with("iss", json!("https://evil.example")),
+            "k1",
+        ),
+        ("no user claim", with("email", Value::Null), "k1"),
+        ("unknown kid", good.clone(), "k-unknown"),
+    ];
+    for (what, claims, kid) in cases {
+        assert_eq!(s.chat(&idp.sign(&claims, kid)).await, 401, "{what}");
+    }
+    // alg none and HS256 keyed with the public key: refused.
+    let enc = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let none = format!(
+        "{}.{}.",
+        enc(&json!({"alg": "none", "typ": "JWT"})),
+        enc(&good)
+    );
+    assert_eq!(s.chat(&none).await, 401);
+    let jwks: Value = client()
+        .get(format!("{}/jwks", idp.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let public = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
+    let confused = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &good,
+        &jsonwebtoken::EncodingKey::from_secret(public.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(s.chat(&confused).await, 401);
+    // The gateway's own tokens still work next to the external ones.
+    assert_eq!(s.chat(&s.token().await).await, 200);
+}
+
+/// An ID token from a real OIDC provider (`oidc-provider-mock`), used as an external JWT.
+async fn token_from_oidc_provider_mock(idp: &crate::idp::Idp, client_id: &str) -> String {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let authorize = format!(
+        "{}/oauth2/authorize?response_type=code&client_id={client_id}&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&scope=openid%20email%20profile&state=s1&nonce=n1",
+        idp.url
+    );
+    let r = http
+        .post(&authorize)
+        .form(&[("sub", "alice")])
+        .send()
+        .await
+        .unwrap();
+    let back = r.headers()["location"].to_str().unwrap().to_owned();
+    let code = reqwest::Url::parse(&back)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let r = http
+        .post(format!("{}/oauth2/token", idp.url))
+        .basic_auth(client_id, Some("secret"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1/cb"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    v["id_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_real_oidc_providers_tokens_are_accepted_when_trusted_and_refused_otherwise() {
+    let Some(venv) = crate::idp::venv() else {
+        return;
+    };
+    let idp = crate::idp::Idp::start(&venv);
+    idp.set_user(
+        "alice",
+        json!({"email": "alice@corp.example", "groups": ["eng"]}),
+    )
+    .await;
+    let issuer = idp.url.clone();
+    let s = setup_with(|c| {
+        c.auth.jwt.issuers.push(portcullis::config::TrustedIssuer {
+            issuer: issuer.clone(),
+            jwks_url: format!("{issuer}/jwks"),
+            audience: "corp-gateway".into(),
+            user_claim: "email".into(),
+            groups_claim: "groups".into(),
+        })
+    })
+    .await;
+    let trusted = token_from_oidc_provider_mock(&idp, "corp-gateway").await;
+    assert_eq!(s.chat(&trusted).await, 200);
+    // Same issuer, token meant for another audience: refused.
+    let other_audience = token_from_oidc_provider_mock(&idp, "someone-else").await;
+    assert_eq!(s.chat(&other_audience).await, 401);
+    // A second provider that is not trusted: refused.
+    let untrusted_idp = crate::idp::Idp::start(&venv);
+    let untrusted = token_from_oidc_provider_mock(&untrusted_idp, "corp-gateway").await;
+    assert_eq!(s.chat(&untrusted).await, 401);
 }

@@ -271,6 +271,71 @@ pub(crate) fn issue_agent_token(bin_dir: &Path, data_dir: &Path) -> Result<Strin
     issue_another_token(bin_dir, data_dir)
 }
 
+/// Adds a local user with `password` in a fresh data dir (`portcullis users add`).
+pub(crate) fn add_user(
+    bin_dir: &Path,
+    data_dir: &Path,
+    user: &str,
+    password: &str,
+) -> Result<(), String> {
+    use std::io::Write as _;
+    let _ = std::fs::remove_dir_all(data_dir);
+    let mut child = Command::new(bin_dir.join("portcullis"))
+        .env_clear()
+        .args(["users", "add", user, "--password-stdin", "--data-dir"])
+        .arg(data_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run portcullis users add: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = writeln!(stdin, "{password}");
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "portcullis users add failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
+/// A JWT from the gateway's `/oauth/token` (password grant).
+pub(crate) async fn password_grant(
+    addr: SocketAddr,
+    user: &str,
+    password: &str,
+) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "password")
+        .append_pair("username", user)
+        .append_pair("password", password)
+        .finish();
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let req = format!(
+        "POST /oauth/token HTTP/1.0\r\nHost: bench\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&buf);
+    let json = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("token endpoint: {e}: {text}"))?;
+    v["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no access token: {text}"))
+}
+
 /// Issues one more agent token into the store in `data_dir` (created if needed).
 pub(crate) fn issue_another_token(bin_dir: &Path, data_dir: &Path) -> Result<String, String> {
     let out = Command::new(bin_dir.join("portcullis"))

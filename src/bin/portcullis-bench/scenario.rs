@@ -33,6 +33,9 @@ pub(crate) enum Gateway {
     StaticKey,
     /// Client authentication with an agent token from the store (cache hit after the first).
     AgentToken,
+    /// Client authentication with a JWT from `/oauth/token` (password grant), verified on every
+    /// request.
+    Jwt,
     /// As `Plain`, with the wire capture writing to a file.
     Capture,
     /// Agent-token auth with brute-force protection on, while a second stream floods the
@@ -157,11 +160,14 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
             1000.0,
         )
     },
-    pending(
-        "auth-jwt",
-        "Non-streaming, client auth: JWT",
-        "JWT authentication",
-    ),
+    Scenario {
+        gateway: Gateway::Jwt,
+        ..chat(
+            "auth-jwt",
+            "Non-streaming, 1,000 rps, client auth: JWT from the gateway's token server (EdDSA)",
+            1000.0,
+        )
+    },
     pending(
         "auth-virtual-key",
         "Non-streaming, client auth: virtual key",

@@ -319,6 +319,27 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
                 Gateway::Attack(flood) => Outcome::Attack(Box::new(
                     crate::attack::run(flood, sc, opts, mock.addr, &plan, 16).await?,
                 )),
+                Gateway::Jwt => {
+                    let dir = opts.out_dir.join("jwt-data");
+                    let password = "bench-password-0123456789";
+                    procs::add_user(&opts.bin_dir, &dir, "bench", password)?;
+                    let setup = GatewaySetup {
+                        args: vec!["--data-dir".to_owned(), dir.display().to_string()],
+                        auth: true,
+                        ..GatewaySetup::default()
+                    };
+                    let gw_x =
+                        procs::start_gateway(&opts.bin_dir, mock.addr, GatewayLog::Quiet, &setup)
+                            .await?;
+                    let jwt = procs::password_grant(gw_x.addr, "bench", password).await?;
+                    let auth = HeaderValue::from_str(&format!("Bearer {jwt}"))
+                        .map_err(|e| e.to_string())?;
+                    let targets = [
+                        (Who::Direct, target(&mock)),
+                        (Who::Portcullis, Target::new(gw_x.addr, Some(auth))),
+                    ];
+                    Outcome::Measured(rounds(&targets, sc, &plan).await?)
+                }
                 Gateway::StaticKey | Gateway::AgentToken | Gateway::Capture => {
                     let (setup, auth) = setup_for(sc.gateway, opts)?;
                     let gw_x =

@@ -1,0 +1,136 @@
+//! Verifying JWTs against a remote JWKS: used for SSO ID tokens and for trusted external issuers'
+//! access tokens. The set is cached for an hour; a `kid` it does not know refetches it (at most
+//! every 10 s, so unknown-`kid` floods cannot turn into a request flood). Only asymmetric
+//! algorithms are accepted (never HS* with a public key, never `none`), the algorithm must be
+//! the key's own when the JWK names one, and keys marked for encryption are not used.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::de::DeserializeOwned;
+use tokio::sync::Mutex;
+
+/// Signature algorithms accepted from remote issuers.
+pub const ASYMMETRIC: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+const TTL: Duration = Duration::from_secs(3600);
+const MIN_REFRESH: Duration = Duration::from_secs(10);
+
+/// Why a token did not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwksError {
+    /// The key set could not be fetched.
+    #[error("cannot fetch the JWKS: {0}")]
+    Fetch(String),
+    /// The token is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A JWKS at a URL, cached.
+#[derive(Debug)]
+pub struct RemoteJwks {
+    url: String,
+    http: reqwest::Client,
+    state: Mutex<Option<(Arc<JwkSet>, Instant)>>,
+}
+
+impl RemoteJwks {
+    /// The set at `url`, fetched with `http` when first needed.
+    pub fn new(url: String, http: reqwest::Client) -> Self {
+        Self {
+            url,
+            http,
+            state: Mutex::new(None),
+        }
+    }
+
+    async fn set(&self, refresh: bool) -> Result<Arc<JwkSet>, JwksError> {
+        let mut state = self.state.lock().await;
+        if let Some((set, at)) = state.as_ref() {
+            let fresh = at.elapsed() < TTL;
+            if fresh && !(refresh && at.elapsed() >= MIN_REFRESH) {
+                return Ok(set.clone());
+            }
+        }
+        let fail = |e: String| JwksError::Fetch(format!("GET {}: {e}", self.url));
+        let resp = self
+            .http
+            .get(&self.url)
+            .header(http::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?;
+        if !resp.status().is_success() {
+            return Err(fail(format!("HTTP {}", resp.status())));
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?;
+        let set: JwkSet =
+            serde_json::from_slice(&body).map_err(|e| fail(format!("not a JWKS: {e}")))?;
+        let set = Arc::new(set);
+        *state = Some((set.clone(), Instant::now()));
+        Ok(set)
+    }
+
+    /// Verifies `token` (signature by the key its header names, or by any signing key when it
+    /// names none) with the validation `rules` gives for its algorithm, and decodes its claims.
+    pub async fn decode<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        rules: impl Fn(Algorithm) -> Validation,
+    ) -> Result<T, JwksError> {
+        let bad = |m: String| JwksError::Invalid(m);
+        let header = jsonwebtoken::decode_header(token).map_err(|e| bad(e.to_string()))?;
+        if !ASYMMETRIC.contains(&header.alg) {
+            return Err(bad(format!("algorithm {:?} is not accepted", header.alg)));
+        }
+        let candidates = |set: &JwkSet| -> Vec<Jwk> {
+            let usable =
+                |k: &&Jwk| !matches!(k.common.public_key_use, Some(PublicKeyUse::Encryption));
+            match &header.kid {
+                Some(kid) => set.find(kid).filter(usable).cloned().into_iter().collect(),
+                None => set.keys.iter().filter(usable).cloned().collect(),
+            }
+        };
+        let mut keys = candidates(&*self.set(false).await?);
+        if keys.is_empty() {
+            keys = candidates(&*self.set(true).await?);
+        }
+        if keys.is_empty() {
+            return Err(bad(
+                "no key of the issuer's JWKS matches the token's kid".into()
+            ));
+        }
+        let validation = rules(header.alg);
+        let mut last = bad("no key of the issuer's JWKS verifies the token".into());
+        for jwk in &keys {
+            let key = match DecodingKey::from_jwk(jwk) {
+                Ok(k) => k,
+                Err(e) => {
+                    last = bad(format!("JWKS key: {e}"));
+                    continue;
+                }
+            };
+            match jsonwebtoken::decode::<T>(token, &key, &validation) {
+                Ok(data) => return Ok(data.claims),
+                Err(e) => last = bad(e.to_string()),
+            }
+        }
+        Err(last)
+    }
+}
