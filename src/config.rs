@@ -203,6 +203,18 @@ pub struct AuthConfig {
     pub brute_force_protection: BruteForceConfig,
     /// The OAuth2 token server's JWTs.
     pub jwt: JwtConfig,
+    /// Sealing of secrets the gateway stores.
+    pub encryption: EncryptionConfig,
+}
+
+/// `auth.encryption.*`: the key that seals secrets at rest (the token server's private keys).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// 32 bytes, base64 (`openssl rand -base64 32`); prefer `key_env`.
+    pub key: Option<Secret>,
+    /// Environment variable holding the key (or `NAME_FILE`).
+    pub key_env: Option<String>,
 }
 
 /// `auth.jwt.*`: tokens issued by `/oauth/token` (PRODUCT §4).

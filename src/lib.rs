@@ -36,6 +36,7 @@ pub mod net;
 pub mod notify;
 pub mod oauth;
 pub mod protocol;
+pub mod seal;
 pub mod secret;
 pub mod server;
 pub mod sso;

@@ -140,6 +140,8 @@ pub struct TokenServer {
     argon: Semaphore,
     dummy_hash: tokio::sync::OnceCell<String>,
     subjects: Mutex<HashMap<String, (bool, i64)>>,
+    /// Seals the private signing keys in the store.
+    sealer: Option<crate::seal::Sealer>,
     /// HS256 compatibility: issued tokens are signed (and verified) with this shared secret.
     hs256: Option<(jsonwebtoken::EncodingKey, jsonwebtoken::DecodingKey)>,
 }
@@ -187,6 +189,12 @@ impl TokenServer {
             argon: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
             dummy_hash: tokio::sync::OnceCell::new(),
             subjects: Mutex::new(HashMap::new()),
+            sealer: config
+                .auth
+                .encryption
+                .key
+                .as_ref()
+                .and_then(|k| crate::seal::Sealer::from_base64(k).ok()),
             hs256: jwt.hs256_secret.as_ref().map(|s| {
                 (
                     jsonwebtoken::EncodingKey::from_secret(s.expose().as_bytes()),
@@ -222,10 +230,15 @@ impl TokenServer {
         {
             return Ok(k.clone());
         }
-        let set = Arc::new(keys::load(&self.store, self.now_ms()).await?);
+        let set = Arc::new(keys::load(&self.store, self.now_ms(), self.sealer.as_ref()).await?);
         *slot = Some(set.clone());
         self.last_reload.store(self.now_ms(), Ordering::Relaxed);
         Ok(set)
+    }
+
+    /// Checks that the stored signing key opens with the configured sealing key.
+    pub async fn check_keys(&self) -> Result<(), KeyError> {
+        keys::check(&self.store, self.sealer.as_ref()).await
     }
 
     /// The JWKS document.
@@ -235,7 +248,7 @@ impl TokenServer {
 
     /// Makes a new signing key; the old ones keep verifying.
     pub async fn rotate(&self) -> Result<String, KeyError> {
-        let kid = keys::rotate(&self.store, self.now_ms()).await?;
+        let kid = keys::rotate(&self.store, self.now_ms(), self.sealer.as_ref()).await?;
         self.key_set(true).await?;
         Ok(kid)
     }

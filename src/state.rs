@@ -85,6 +85,9 @@ pub enum StateError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The token server's stored signing key cannot be opened (wrong or missing sealing key).
+    #[error("{0}")]
+    Keys(String),
     /// SSO is enabled but no store was given.
     #[error("SSO needs a store (storage.data_dir or storage.database_url)")]
     SsoWithoutStore,
@@ -256,7 +259,13 @@ impl AppState {
             None
         };
         let notifier = default_notifier(&config);
-        Self::with_parts(config, Arc::new(SystemClock), notifier, store)
+        let state = Self::with_parts(config, Arc::new(SystemClock), notifier, store)?;
+        if let Some(o) = state.oauth() {
+            o.check_keys()
+                .await
+                .map_err(|e| StateError::Keys(e.to_string()))?;
+        }
+        Ok(state)
     }
 
     /// Hands an event to the operator's notifier.

@@ -197,6 +197,15 @@ pub(crate) fn resolve_secrets(
     {
         j.hs256_secret = Some(required_env(env, var, "auth.jwt.hs256_secret_env")?);
     }
+    let e = &mut config.auth.encryption;
+    if e.key.is_none()
+        && let Some(var) = &e.key_env
+    {
+        e.key = Some(required_env(env, var, "auth.encryption.key_env")?);
+    }
+    if e.key.is_none() {
+        e.key = super::env::env_secret(env, "PORTCULLIS_ENCRYPTION_KEY")?;
+    }
     let m = &mut config.management;
     if m.key.is_none()
         && let Some(var) = &m.key_env
@@ -358,6 +367,11 @@ pub(crate) fn validate_jwt(
             "auth.jwt.lifetime",
             "must be between 1 minute and 30 days".to_owned(),
         ));
+    }
+    if let Some(k) = &config.auth.encryption.key
+        && let Err(e) = crate::seal::Sealer::from_base64(k)
+    {
+        return Err(fail("auth.encryption.key", e.to_string()));
     }
     if j.audience.trim().is_empty() {
         return Err(fail("auth.jwt.audience", "must not be empty".to_owned()));

@@ -13,6 +13,7 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use serde_json::{Value, json};
 
+use crate::seal::{self, Sealer};
 use crate::store::{SigningKeyRecord, Store, StoreError};
 
 /// Keys loaded from the store.
@@ -49,17 +50,21 @@ fn key_err(e: impl std::fmt::Display) -> KeyError {
     KeyError::Key(e.to_string())
 }
 
-/// A new Ed25519 key record.
-pub fn generate(now: i64) -> Result<SigningKeyRecord, KeyError> {
+/// A new Ed25519 key record; the private key sealed when a sealing key is configured.
+pub fn generate(now: i64, sealer: Option<&Sealer>) -> Result<SigningKeyRecord, KeyError> {
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(key_err)?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(key_err)?;
     let public = pair.public_key().as_ref().to_vec();
     let kid = crate::store::hex(&blake3::hash(&public).as_bytes()[..8]);
+    let private_key = match sealer {
+        Some(s) => s.seal(pkcs8.as_ref(), &context(&kid)).map_err(key_err)?,
+        None => URL_SAFE_NO_PAD.encode(pkcs8.as_ref()),
+    };
     Ok(SigningKeyRecord {
         kid,
         alg: "EdDSA".to_owned(),
-        private_key: URL_SAFE_NO_PAD.encode(pkcs8.as_ref()),
+        private_key,
         public_key: URL_SAFE_NO_PAD.encode(&public),
         created_at: now,
         retired_at: None,
@@ -70,32 +75,58 @@ fn jwk_of(r: &SigningKeyRecord) -> Value {
     json!({"kty": "OKP", "crv": "Ed25519", "x": r.public_key, "kid": r.kid, "alg": "EdDSA", "use": "sig"})
 }
 
+fn context(kid: &str) -> String {
+    format!("signing_keys/{kid}")
+}
+
 /// Loads the keys, making the first one if there is none (or none unretired).
-pub async fn load(store: &Arc<dyn Store>, now: i64) -> Result<KeySet, KeyError> {
+pub async fn load(
+    store: &Arc<dyn Store>,
+    now: i64,
+    sealer: Option<&Sealer>,
+) -> Result<KeySet, KeyError> {
     let mut records = store.list_signing_keys().await?;
     if records.iter().all(|r| r.retired_at.is_some()) {
-        store.insert_signing_key(&generate(now)?).await?;
+        store.insert_signing_key(&generate(now, sealer)?).await?;
         records = store.list_signing_keys().await?;
     }
-    build(&records)
+    build(&records, sealer)
+}
+
+/// Checks that the current signing key, if there is one, opens with the configured sealing key
+/// (a startup check: a wrong or missing key is an error now, not at the first token request).
+pub async fn check(store: &Arc<dyn Store>, sealer: Option<&Sealer>) -> Result<(), KeyError> {
+    let records = store.list_signing_keys().await?;
+    if records.iter().any(|r| r.retired_at.is_none()) {
+        build(&records, sealer)?;
+    }
+    Ok(())
 }
 
 /// Makes a new signing key and retires the others (they keep verifying).
-pub async fn rotate(store: &Arc<dyn Store>, now: i64) -> Result<String, KeyError> {
-    let new = generate(now)?;
+pub async fn rotate(
+    store: &Arc<dyn Store>,
+    now: i64,
+    sealer: Option<&Sealer>,
+) -> Result<String, KeyError> {
+    let new = generate(now, sealer)?;
     store.insert_signing_key(&new).await?;
     store.retire_signing_keys_except(&new.kid, now).await?;
     Ok(new.kid)
 }
 
-fn build(records: &[SigningKeyRecord]) -> Result<KeySet, KeyError> {
+fn build(records: &[SigningKeyRecord], sealer: Option<&Sealer>) -> Result<KeySet, KeyError> {
     let signer = records
         .iter()
         .find(|r| r.retired_at.is_none())
         .ok_or_else(|| key_err("no active signing key"))?;
-    let der = URL_SAFE_NO_PAD
-        .decode(&signer.private_key)
-        .map_err(key_err)?;
+    let der = if seal::is_sealed(&signer.private_key) {
+        seal::open(sealer, &signer.private_key, &context(&signer.kid)).map_err(key_err)?
+    } else {
+        URL_SAFE_NO_PAD
+            .decode(&signer.private_key)
+            .map_err(key_err)?
+    };
     let signing = (signer.kid.clone(), EncodingKey::from_ed_der(&der));
     let mut verifying = HashMap::new();
     let mut keys = Vec::new();

@@ -160,3 +160,82 @@ async fn users_and_clients_are_managed_from_the_command_line() {
     assert_eq!(out.matches("signing").count(), 1, "{out}");
     assert_eq!(out.matches("retired").count(), 1, "{out}");
 }
+
+#[tokio::test]
+async fn signing_keys_are_sealed_and_a_wrong_key_stops_startup() {
+    use base64::Engine as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let wrong = base64::engine::general_purpose::STANDARD.encode([8u8; 32]);
+    let with_key = |k: &str, args: &[&str]| {
+        let out = portcullis()
+            .args(args)
+            .arg("--data-dir")
+            .arg(&dir)
+            .env("PORTCULLIS_ENCRYPTION_KEY", k)
+            .env("OPENAI_API_KEY", "sk-upstream")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(with_key(&key, &["signing-keys", "rotate"]).0, Some(0));
+    let store = SqlStore::open_sqlite(&dir).await.unwrap();
+    let keys = portcullis::store::SigningKeyStore::list_signing_keys(&store)
+        .await
+        .unwrap();
+    assert!(
+        keys[0].private_key.starts_with("sealed.v1."),
+        "{}",
+        keys[0].private_key
+    );
+    // A wrong key, or none, is a clear startup error.
+    let (code, err) = with_key(&wrong, &["serve", "--port", "0"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("sealed with key") && err.contains("configured key"),
+        "{err}"
+    );
+    let out = portcullis()
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(&dir)
+        .env("OPENAI_API_KEY", "sk-upstream")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no auth.encryption.key"), "{err}");
+    let (code, err) = with_key("c2hvcnQ=", &["check-config"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("auth.encryption.key"), "{err}");
+    // The right key starts and signs with the sealed key.
+    let mut cmd = portcullis();
+    cmd.args(["serve", "--port", "0", "--log-format", "json", "--data-dir"])
+        .arg(&dir)
+        .env("PORTCULLIS_ENCRYPTION_KEY", &key)
+        .env("OPENAI_API_KEY", "sk-upstream");
+    let served = spawn_served(cmd);
+    let r = client()
+        .post(format!("{}/oauth/token", served.url))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "nobody"),
+            ("password", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "the token server runs");
+    let jwks: serde_json::Value = client()
+        .get(format!("{}/.well-known/jwks.json", served.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], keys[0].kid.as_str());
+}

@@ -307,7 +307,9 @@ async fn rotation_keeps_old_tokens_valid_and_introspection_needs_a_client() {
         .unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     // A rotation made elsewhere (the CLI, another instance) is picked up within five minutes.
-    let elsewhere = portcullis::oauth::keys::rotate(&s.store, 0).await.unwrap();
+    let elsewhere = portcullis::oauth::keys::rotate(&s.store, 0, None)
+        .await
+        .unwrap();
     let kid_of = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
     assert_eq!(kid_of(&s.token().await), new_kid);
     s.clock.advance(Duration::from_secs(301));
@@ -531,4 +533,45 @@ async fn a_real_oidc_providers_tokens_are_accepted_when_trusted_and_refused_othe
     let untrusted_idp = crate::idp::Idp::start(&venv);
     let untrusted = token_from_oidc_provider_mock(&untrusted_idp, "corp-gateway").await;
     assert_eq!(s.chat(&untrusted).await, 401);
+}
+
+#[tokio::test]
+async fn a_username_is_locked_out_even_when_the_guesses_come_from_many_addresses() {
+    let s = setup_with(|c| c.server.trusted_proxies = vec!["127.0.0.1/32".into()]).await;
+    let url = format!("{}/oauth/token", s.gw.url);
+    let attempt = |i: u32, pw: &'static str| {
+        let url = url.clone();
+        async move {
+            client()
+                .post(&url)
+                .header("x-forwarded-for", format!("198.51.100.{i}"))
+                .form(&[
+                    ("grant_type", "password"),
+                    ("username", "alice"),
+                    ("password", pw),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for i in 0..5 {
+        assert_eq!(attempt(i, "wrong password").await, 400);
+    }
+    // A sixth address, the right password: alice is locked out; another user is not.
+    assert_eq!(attempt(99, PASSWORD).await, 429);
+    let r = client()
+        .post(&url)
+        .header("x-forwarded-for", "198.51.100.77")
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "mallory"),
+            ("password", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
 }
