@@ -8,7 +8,9 @@
 //! which usernames exist. Issued tokens carry `iss`, `sub` (user or client id), `aud`, `iat`,
 //! `exp`, `jti`, `scope`, and `pcl_kind`/`name`; expiry is checked against the gateway's clock. A
 //! token of a user or client disabled since it was issued is refused (checked through a 10 s
-//! cache).
+//! cache). A token whose signature verified is remembered (keyed digest → claims), so repeated
+//! use costs a hash instead of an Ed25519 verification; expiry and the subject are checked on
+//! every use.
 
 pub mod external;
 pub mod keys;
@@ -123,6 +125,8 @@ pub struct Issued {
 const SUBJECT_CACHE_MS: i64 = 10_000;
 const KEY_RELOAD_MS: i64 = 10_000;
 const KEY_MAX_AGE_MS: i64 = 300_000;
+/// Most verified tokens remembered.
+const VERIFIED_MAX: usize = 50_000;
 /// Tolerated clock difference between instances for `exp`/`nbf` (s).
 const LEEWAY_S: i64 = 30;
 
@@ -140,6 +144,11 @@ pub struct TokenServer {
     argon: Semaphore,
     dummy_hash: tokio::sync::OnceCell<String>,
     subjects: Mutex<HashMap<String, (bool, i64)>>,
+    /// Tokens whose signature already verified (keyed digest → claims): a cached token costs a
+    /// hash and a map lookup instead of a signature check; expiry and the subject are still
+    /// checked on every use.
+    verified: Mutex<HashMap<[u8; 32], Claims>>,
+    verified_key: [u8; 32],
     /// Seals the private signing keys in the store.
     sealer: Option<crate::seal::Sealer>,
     /// HS256 compatibility: issued tokens are signed (and verified) with this shared secret.
@@ -189,6 +198,12 @@ impl TokenServer {
             argon: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
             dummy_hash: tokio::sync::OnceCell::new(),
             subjects: Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashMap::new()),
+            verified_key: random_bytes::<32>().unwrap_or_else(|_| {
+                // Without randomness the cache is keyed by a fixed key; its entries are still
+                // only tokens whose signature verified.
+                *blake3::hash(b"portcullis-jwt-cache").as_bytes()
+            }),
             sealer: config
                 .auth
                 .encryption
@@ -425,6 +440,41 @@ impl TokenServer {
     /// Verifies a token this server issued: signature (EdDSA only, by `kid`), issuer, audience,
     /// expiry against the gateway's clock, and that its subject is still enabled.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let digest = *blake3::keyed_hash(&self.verified_key, token.as_bytes()).as_bytes();
+        let cached = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&digest).cloned());
+        let claims = match cached {
+            Some(c) => c,
+            None => {
+                let c = self.verify_signature(token).await?;
+                if let Ok(mut m) = self.verified.lock() {
+                    if m.len() >= VERIFIED_MAX {
+                        let now = self.now_ms() / 1000;
+                        m.retain(|_, c| c.exp > now);
+                        if m.len() >= VERIFIED_MAX {
+                            m.clear();
+                        }
+                    }
+                    m.insert(digest, c.clone());
+                }
+                c
+            }
+        };
+        let now = self.now_ms() / 1000;
+        if claims.exp + LEEWAY_S <= now || claims.iat > now + LEEWAY_S {
+            return Err(TokenError::Expired);
+        }
+        if !self.subject_enabled(&claims).await? {
+            return Err(TokenError::Disabled);
+        }
+        Ok(claims)
+    }
+
+    /// Signature, algorithm, issuer, audience and required claims.
+    async fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
         let bad = |m: &str| TokenError::Invalid(m.to_owned());
         let header = jsonwebtoken::decode_header(token).map_err(|_| bad("not a JWT"))?;
         // The algorithm is decided here, never by the token: EdDSA with our keys, or HS256 only
@@ -455,17 +505,9 @@ impl TokenServer {
         v.set_issuer(&[self.issuer.as_str()]);
         v.set_audience(&[self.audience.as_str()]);
         v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &v)
-            .map_err(|e| TokenError::Invalid(e.to_string()))?
-            .claims;
-        let now = self.now_ms() / 1000;
-        if claims.exp + LEEWAY_S <= now || claims.iat > now + LEEWAY_S {
-            return Err(TokenError::Expired);
-        }
-        if !self.subject_enabled(&claims).await? {
-            return Err(TokenError::Disabled);
-        }
-        Ok(claims)
+        jsonwebtoken::decode::<Claims>(token, key, &v)
+            .map(|d| d.claims)
+            .map_err(|e| TokenError::Invalid(e.to_string()))
     }
 
     async fn subject_enabled(&self, c: &Claims) -> Result<bool, TokenError> {
