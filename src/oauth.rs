@@ -372,6 +372,17 @@ impl TokenServer {
         scope: Option<&str>,
         ip: IpAddr,
     ) -> Result<Issued, GrantError> {
+        let client = self.authenticate_client(client_id, secret, ip).await?;
+        self.issue(&client.id, "client", &client.name, scope).await
+    }
+
+    /// Checks a client's credentials (same lockout and same work for unknown ids as the grant).
+    pub async fn authenticate_client(
+        &self,
+        client_id: &str,
+        secret: &str,
+        ip: IpAddr,
+    ) -> Result<crate::store::OauthClient, GrantError> {
         if let Some(secs) = self.blocked(ip, None) {
             return Err(GrantError::Blocked {
                 retry_after_secs: secs,
@@ -393,7 +404,7 @@ impl TokenServer {
         if let Some(l) = &self.ip_limiter {
             l.record_success(&ip);
         }
-        self.issue(&client.id, "client", &client.name, scope).await
+        Ok(client)
     }
 
     async fn issue(

@@ -294,10 +294,7 @@ async fn introspect(State(state): State<AppState>, req: Request) -> Response {
     let creds =
         basic.or_else(|| Some((f.get("client_id")?.clone(), f.get("client_secret")?.clone())));
     let authenticated = match creds {
-        Some((id, secret)) => server
-            .client_credentials(&id, &secret, None, ip)
-            .await
-            .is_ok(),
+        Some((id, secret)) => server.authenticate_client(&id, &secret, ip).await.is_ok(),
         None => false,
     };
     if !authenticated {
