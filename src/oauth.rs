@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{RwLock, Semaphore};
 
 use crate::admin::accounts::LOCAL_PROVIDER;
-use crate::auth::brute_force::{Limiter, LimiterPolicy};
+use crate::auth::brute_force::{FailureOutcome, Limiter, LimiterPolicy};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::secret::{Secret, random_bytes};
@@ -251,9 +251,14 @@ impl TokenServer {
         Ok(set)
     }
 
-    /// Checks that the stored signing key opens with the configured sealing key.
+    /// Checks that the stored signing key opens with the configured sealing key, and makes the
+    /// dummy hash now (so not even the first unknown username takes longer).
     pub async fn check_keys(&self) -> Result<(), KeyError> {
-        keys::check(&self.store, self.sealer.as_ref()).await
+        keys::check(&self.store, self.sealer.as_ref()).await?;
+        self.dummy()
+            .await
+            .map_err(|e| KeyError::Key(e.to_string()))?;
+        Ok(())
     }
 
     /// The JWKS document.
@@ -268,23 +273,44 @@ impl TokenServer {
         Ok(kid)
     }
 
-    fn blocked(&self, ip: IpAddr, username: Option<&str>) -> Option<u64> {
+    /// Starts an attempt on `account` (`user:<name>` or `client:<id>`) from `ip`: refused while
+    /// either is locked out; otherwise counted as a failure *before* the (slow) check, so a
+    /// burst of parallel guesses cannot all pass the lockout check before the first one fails.
+    fn begin_attempt(&self, ip: IpAddr, account: &str) -> Result<(), GrantError> {
         let now = self.now_ms() as u64;
         let by_ip = self.ip_limiter.as_ref().and_then(|l| l.blocked(&ip, now));
-        let by_user = match (&self.user_limiter, username) {
-            (Some(l), Some(u)) => l.blocked(&u.to_lowercase(), now),
-            _ => None,
-        };
-        by_ip.max(by_user)
+        let by_account = self
+            .user_limiter
+            .as_ref()
+            .and_then(|l| l.blocked(&account.to_owned(), now));
+        if let Some(secs) = by_ip.max(by_account) {
+            return Err(GrantError::Blocked {
+                retry_after_secs: secs,
+            });
+        }
+        if let Some(l) = &self.ip_limiter
+            && let FailureOutcome::Blocked { retry_after_secs } = l.record_failure(&ip, now)
+        {
+            tracing::warn!(client_ip = %ip, retry_after_secs, "too many failed token requests: address blocked");
+        }
+        if let Some(l) = &self.user_limiter
+            && let FailureOutcome::Blocked { retry_after_secs } =
+                l.record_failure(&account.to_owned(), now)
+        {
+            tracing::warn!(%account, retry_after_secs, "too many failed token requests: account blocked");
+        }
+        Ok(())
     }
 
-    fn failed(&self, ip: IpAddr, username: Option<&str>) {
+    /// The attempt was right: its advance failure is taken back (the address's other failures
+    /// stay — proving one credential does not excuse guesses at others), the account is cleared.
+    fn attempt_succeeded(&self, ip: IpAddr, account: &str) {
         let now = self.now_ms() as u64;
         if let Some(l) = &self.ip_limiter {
-            l.record_failure(&ip, now);
+            l.refund(&ip, now);
         }
-        if let (Some(l), Some(u)) = (&self.user_limiter, username) {
-            l.record_failure(&u.to_lowercase(), now);
+        if let Some(l) = &self.user_limiter {
+            l.record_success(&account.to_owned());
         }
     }
 
@@ -332,35 +358,26 @@ impl TokenServer {
                 "username and password are required",
             ));
         }
-        if let Some(secs) = self.blocked(ip, Some(username)) {
-            return Err(GrantError::Blocked {
-                retry_after_secs: secs,
-            });
+        if username.len() > 256 || password.len() > 1024 {
+            return Err(GrantError::InvalidRequest("username or password too long"));
         }
-        let user = self.store.find_user(LOCAL_PROVIDER, username).await?;
-        let stored = match &user {
-            Some(u) => self.store.password_hash(&u.id).await?,
-            None => None,
-        };
-        // The same Argon2id work whether or not the user exists.
-        let hash = match stored {
+        let account = format!("user:{}", username.to_lowercase());
+        self.begin_attempt(ip, &account)?;
+        let found = self
+            .store
+            .find_user_with_password(LOCAL_PROVIDER, username)
+            .await?;
+        // The same work (one query, one Argon2id verification) whether or not the user exists.
+        let hash = match found.as_ref().and_then(|(_, h)| h.clone()) {
             Some(h) => h,
             None => self.dummy().await?,
         };
         let matches = self.argon_verify(hash, password).await;
-        let user = match user {
-            Some(u) if matches && !u.disabled => u,
-            _ => {
-                self.failed(ip, Some(username));
-                return Err(GrantError::InvalidGrant);
-            }
+        let user = match found {
+            Some((u, Some(_))) if matches && !u.disabled => u,
+            _ => return Err(GrantError::InvalidGrant),
         };
-        if let Some(l) = &self.ip_limiter {
-            l.record_success(&ip);
-        }
-        if let Some(l) = &self.user_limiter {
-            l.record_success(&username.to_lowercase());
-        }
+        self.attempt_succeeded(ip, &account);
         self.issue(&user.id, "user", username, scope).await
     }
 
@@ -383,11 +400,11 @@ impl TokenServer {
         secret: &str,
         ip: IpAddr,
     ) -> Result<crate::store::OauthClient, GrantError> {
-        if let Some(secs) = self.blocked(ip, None) {
-            return Err(GrantError::Blocked {
-                retry_after_secs: secs,
-            });
+        if client_id.is_empty() || client_id.len() > 256 || secret.len() > 1024 {
+            return Err(GrantError::InvalidClient);
         }
+        let account = format!("client:{client_id}");
+        self.begin_attempt(ip, &account)?;
         let client = self.store.get_client(client_id).await?;
         let hash = match &client {
             Some(c) => c.secret_hash.clone(),
@@ -396,14 +413,9 @@ impl TokenServer {
         let matches = self.argon_verify(hash, secret).await;
         let client = match client {
             Some(c) if matches && !c.disabled => c,
-            _ => {
-                self.failed(ip, None);
-                return Err(GrantError::InvalidClient);
-            }
+            _ => return Err(GrantError::InvalidClient),
         };
-        if let Some(l) = &self.ip_limiter {
-            l.record_success(&ip);
-        }
+        self.attempt_succeeded(ip, &account);
         Ok(client)
     }
 

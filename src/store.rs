@@ -287,6 +287,13 @@ pub struct OauthClient {
 pub trait AccountStore: Send + Sync {
     /// The user `(provider, subject)`, if any.
     async fn find_user(&self, provider: &str, subject: &str) -> Result<Option<User>, StoreError>;
+    /// The user `(provider, subject)` and their password hash, in one query (the token endpoint
+    /// does the same work for known and unknown users).
+    async fn find_user_with_password(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<(User, Option<String>)>, StoreError>;
     /// Sets (or replaces) a user's password hash.
     async fn set_password(&self, user_id: &str, hash: &str, now: i64) -> Result<(), StoreError>;
     /// A user's password hash, if they have one.

@@ -186,6 +186,21 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         outcome
     }
 
+    /// Takes back one failure counted in advance (an attempt counted before its outcome was
+    /// known turned out right). If that leaves fewer failures than start a block, a block the
+    /// advance count started is lifted; a block other failures justify stays.
+    pub fn refund(&self, key: &K, now_ms: u64) {
+        let max = self.policy.max_failed_attempts;
+        if let Ok(mut shard) = self.shard(key).lock()
+            && let Some(rec) = shard.get_mut(key)
+        {
+            rec.count = rec.count.saturating_sub(1);
+            if rec.count < max && rec.blocked_until > now_ms {
+                rec.blocked_until = 0;
+            }
+        }
+    }
+
     /// Clears `key` after a success.
     pub fn record_success(&self, key: &K) {
         if let Ok(mut shard) = self.shard(key).lock() {

@@ -34,6 +34,32 @@ impl AccountStore for SqlStore {
         }
     }
 
+    async fn find_user_with_password(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<(User, Option<String>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT u.id, u.provider, u.subject, u.email, u.display_name, u.created_at, u.disabled, p.password_hash \
+             FROM users u LEFT JOIN user_passwords p ON p.user_id = u.id WHERE u.provider = $1 AND u.subject = $2",
+        )
+        .bind(provider)
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let user = User {
+            id: r.try_get("id")?,
+            provider: r.try_get("provider")?,
+            subject: r.try_get("subject")?,
+            email: r.try_get("email")?,
+            display_name: r.try_get("display_name")?,
+            created_at: r.try_get("created_at")?,
+            disabled: r.try_get::<i64, _>("disabled")? != 0,
+        };
+        Ok(Some((user, r.try_get("password_hash")?)))
+    }
+
     async fn set_password(&self, user_id: &str, hash: &str, now: i64) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO user_passwords (user_id, password_hash, updated_at) VALUES ($1, $2, $3) \

@@ -575,3 +575,34 @@ async fn a_username_is_locked_out_even_when_the_guesses_come_from_many_addresses
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+#[tokio::test]
+async fn a_burst_of_parallel_guesses_gets_no_more_than_the_lockout_allows() {
+    let s = setup().await;
+    let guesses: Vec<_> = (0..20)
+        .map(|_| s.password("alice", "a wrong guess"))
+        .collect();
+    let statuses: Vec<u16> = futures_util::future::join_all(guesses)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let checked = statuses.iter().filter(|c| **c == 400).count();
+    assert!(checked <= 5, "{checked} guesses were checked: {statuses:?}");
+    assert!(
+        statuses.iter().all(|c| *c == 400 || *c == 429),
+        "{statuses:?}"
+    );
+    // A right password does not wipe an address's record of wrong ones.
+    let s = setup().await;
+    for _ in 0..4 {
+        assert_eq!(s.password("alice", "wrong").await.status(), 400);
+    }
+    assert_eq!(s.password("alice", PASSWORD).await.status(), 200);
+    assert_eq!(s.password("mallory", "guess").await.status(), 400);
+    assert_eq!(
+        s.password("mallory", "guess 2").await.status(),
+        429,
+        "the fifth failure blocked"
+    );
+}

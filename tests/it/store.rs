@@ -309,6 +309,20 @@ async fn accounts_contract(store: &dyn Store) {
         store.password_hash(&u.id).await.unwrap().as_deref(),
         Some("h2")
     );
+    assert_eq!(
+        store
+            .find_user_with_password("local", "carol")
+            .await
+            .unwrap(),
+        Some((u.clone(), Some("h2".to_owned())))
+    );
+    assert_eq!(
+        store
+            .find_user_with_password("local", "dave")
+            .await
+            .unwrap(),
+        None
+    );
     let c = OauthClient {
         id: "pcl_1".into(),
         name: "ci".into(),
