@@ -316,7 +316,7 @@ impl Authenticator {
             match verified {
                 Ok(principal) => return Ok(self.succeeded(ip, principal)),
                 // Genuine but expired, or its subject disabled: nothing was guessed.
-                Err(TokenError::Expired | TokenError::Disabled) => {
+                Err(TokenError::Expired | TokenError::Disabled | TokenError::UnknownKey) => {
                     return Err(AuthFailure::Invalid);
                 }
                 Err(TokenError::Unavailable(e)) => {

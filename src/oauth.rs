@@ -46,6 +46,9 @@ pub struct Claims {
     pub iat: i64,
     /// Expiry (s).
     pub exp: i64,
+    /// Not before (s); issued tokens have none, an HS256 peer's may.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     /// Token id.
     pub jti: String,
     /// Granted scope.
@@ -91,6 +94,10 @@ pub enum TokenError {
     /// Past its `exp` (or before its `nbf`).
     #[error("token expired")]
     Expired,
+    /// Signed with a key this instance does not know (yet): another instance's brand-new key, or
+    /// one retired long ago. Not a guess, so not counted toward a lockout.
+    #[error("unknown signing key")]
+    UnknownKey,
     /// Its user or client was disabled or deleted.
     #[error("the token's subject is disabled")]
     Disabled,
@@ -125,6 +132,9 @@ pub struct Issued {
 const SUBJECT_CACHE_MS: i64 = 10_000;
 const KEY_RELOAD_MS: i64 = 10_000;
 const KEY_MAX_AGE_MS: i64 = 300_000;
+/// A token whose signature verified: its claims and the `kid` that verified it (`None` for HS256).
+type Verified = (Claims, Option<String>);
+
 /// Most verified tokens remembered.
 const VERIFIED_MAX: usize = 50_000;
 /// Tolerated clock difference between instances for `exp`/`nbf` (s).
@@ -147,7 +157,7 @@ pub struct TokenServer {
     /// Tokens whose signature already verified (keyed digest → claims): a cached token costs a
     /// hash and a map lookup instead of a signature check; expiry and the subject are still
     /// checked on every use.
-    verified: Mutex<HashMap<[u8; 32], Claims>>,
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
     verified_key: [u8; 32],
     /// Seals the private signing keys in the store.
     sealer: Option<crate::seal::Sealer>,
@@ -228,27 +238,49 @@ impl TokenServer {
         &self.issuer
     }
 
-    async fn key_set(&self, reload: bool) -> Result<Arc<KeySet>, KeyError> {
-        // Reread every few minutes, so a rotation made by the CLI or another instance is picked
-        // up for signing without a restart.
-        let stale = self
-            .now_ms()
-            .saturating_sub(self.last_reload.load(Ordering::Relaxed))
-            >= KEY_MAX_AGE_MS;
-        let reload = reload || stale;
-        if !reload && let Some(k) = self.keys.read().await.as_ref() {
-            return Ok(k.clone());
-        }
-        let mut slot = self.keys.write().await;
-        if let Some(k) = slot.as_ref()
-            && !reload
+    /// The keys: cached, reread every few minutes (a rotation made by the CLI or another
+    /// instance is picked up) or when `force`d. One reload at a time; a failed reload keeps the
+    /// cached set (and is retried only after the usual interval).
+    async fn key_set(&self, force: bool) -> Result<Arc<KeySet>, KeyError> {
+        let before = self.last_reload.load(Ordering::Acquire);
+        let due = self.now_ms().saturating_sub(before) >= KEY_MAX_AGE_MS;
+        if !force
+            && !due
+            && let Some(k) = self.keys.read().await.as_ref()
         {
             return Ok(k.clone());
         }
-        let set = Arc::new(keys::load(&self.store, self.now_ms(), self.sealer.as_ref()).await?);
-        *slot = Some(set.clone());
-        self.last_reload.store(self.now_ms(), Ordering::Relaxed);
-        Ok(set)
+        let mut slot = self.keys.write().await;
+        if !force
+            && self.last_reload.load(Ordering::Acquire) != before
+            && let Some(k) = slot.as_ref()
+        {
+            return Ok(k.clone());
+        }
+        let now = self.now_ms();
+        match keys::load(
+            &self.store,
+            now,
+            self.sealer.as_ref(),
+            self.lifetime_s * 1000,
+        )
+        .await
+        {
+            Ok(set) => {
+                let set = Arc::new(set);
+                *slot = Some(set.clone());
+                self.last_reload.store(now, Ordering::Release);
+                Ok(set)
+            }
+            Err(e) => match slot.as_ref() {
+                Some(k) => {
+                    tracing::warn!(error = %e, "could not reread the signing keys; keeping the loaded ones");
+                    self.last_reload.store(now, Ordering::Release);
+                    Ok(k.clone())
+                }
+                None => Err(e),
+            },
+        }
     }
 
     /// Checks that the stored signing key opens with the configured sealing key, and makes the
@@ -438,6 +470,7 @@ impl TokenServer {
             aud: self.audience.clone(),
             iat: now,
             exp: now + self.lifetime_s,
+            nbf: None,
             jti,
             scope: "api".to_owned(),
             pcl_kind: kind.to_owned(),
@@ -469,25 +502,35 @@ impl TokenServer {
             .lock()
             .ok()
             .and_then(|m| m.get(&digest).cloned());
+        // A cached token's key must still verify (it may have been retired and pruned since).
+        let still_valid = match &cached {
+            Some((_, Some(kid))) => self
+                .key_set(false)
+                .await
+                .is_ok_and(|k| k.verifying.contains_key(kid)),
+            Some((_, None)) => true,
+            None => false,
+        };
         let claims = match cached {
-            Some(c) => c,
-            None => {
-                let c = self.verify_signature(token).await?;
+            Some((c, _)) if still_valid => c,
+            _ => {
+                let (c, kid) = self.verify_signature(token).await?;
                 if let Ok(mut m) = self.verified.lock() {
                     if m.len() >= VERIFIED_MAX {
                         let now = self.now_ms() / 1000;
-                        m.retain(|_, c| c.exp > now);
+                        m.retain(|_, (c, _)| c.exp > now);
                         if m.len() >= VERIFIED_MAX {
                             m.clear();
                         }
                     }
-                    m.insert(digest, c.clone());
+                    m.insert(digest, (c.clone(), kid));
                 }
                 c
             }
         };
         let now = self.now_ms() / 1000;
-        if claims.exp + LEEWAY_S <= now || claims.iat > now + LEEWAY_S {
+        let not_yet = claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_S);
+        if claims.exp + LEEWAY_S <= now || claims.iat > now + LEEWAY_S || not_yet {
             return Err(TokenError::Expired);
         }
         if !self.subject_enabled(&claims).await? {
@@ -497,12 +540,17 @@ impl TokenServer {
     }
 
     /// Signature, algorithm, issuer, audience and required claims.
-    async fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
+    async fn verify_signature(&self, token: &str) -> Result<(Claims, Option<String>), TokenError> {
         let bad = |m: &str| TokenError::Invalid(m.to_owned());
         let header = jsonwebtoken::decode_header(token).map_err(|_| bad("not a JWT"))?;
         // The algorithm is decided here, never by the token: EdDSA with our keys, or HS256 only
         // when the compatibility secret is configured.
         let set;
+        let mut retired_at = None;
+        let kid_used = header
+            .kid
+            .clone()
+            .filter(|_| header.alg == Algorithm::EdDSA);
         let key = match (header.alg, &self.hs256) {
             (Algorithm::HS256, Some((_, dec))) => dec,
             (Algorithm::EdDSA, _) => {
@@ -518,7 +566,9 @@ impl TokenServer {
                     s = self.key_set(true).await.map_err(unavailable)?;
                 }
                 set = s;
-                set.verifying.get(&kid).ok_or_else(|| bad("unknown kid"))?
+                let (key, retired) = set.verifying.get(&kid).ok_or(TokenError::UnknownKey)?;
+                retired_at = *retired;
+                key
             }
             _ => return Err(bad("algorithm not accepted")),
         };
@@ -528,9 +578,18 @@ impl TokenServer {
         v.set_issuer(&[self.issuer.as_str()]);
         v.set_audience(&[self.audience.as_str()]);
         v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, key, &v)
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &v)
             .map(|d| d.claims)
-            .map_err(|e| TokenError::Invalid(e.to_string()))
+            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        // A token lives no longer than this server issues them for, and a retired key signs
+        // nothing after its retirement: a leaked old key cannot mint long-lived tokens.
+        if claims.exp - claims.iat > self.lifetime_s + LEEWAY_S {
+            return Err(bad("lifetime longer than issued tokens have"));
+        }
+        if retired_at.is_some_and(|at| claims.iat * 1000 > at + LEEWAY_S * 1000) {
+            return Err(bad("signed after its key was retired"));
+        }
+        Ok((claims, kid_used))
     }
 
     async fn subject_enabled(&self, c: &Claims) -> Result<bool, TokenError> {

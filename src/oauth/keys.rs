@@ -20,8 +20,9 @@ use crate::store::{SigningKeyRecord, Store, StoreError};
 pub struct KeySet {
     /// `kid` and key of the signing key.
     pub signing: (String, EncodingKey),
-    /// Every verifying key by `kid`.
-    pub verifying: HashMap<String, DecodingKey>,
+    /// Every verifying key by `kid`, with its retirement time (ms) if retired: a retired key
+    /// verifies only tokens issued before it retired, and only until they can have expired.
+    pub verifying: HashMap<String, (DecodingKey, Option<i64>)>,
     /// The JWKS document.
     pub jwks: Value,
 }
@@ -79,17 +80,23 @@ fn context(kid: &str) -> String {
     format!("signing_keys/{kid}")
 }
 
-/// Loads the keys, making the first one if there is none (or none unretired).
+/// Loads the keys, making the first one if there is none (or none unretired). Keys retired
+/// longer ago than a token lifetime (`lifetime_ms`, plus a minute) no longer verify.
 pub async fn load(
     store: &Arc<dyn Store>,
     now: i64,
     sealer: Option<&Sealer>,
+    lifetime_ms: i64,
 ) -> Result<KeySet, KeyError> {
     let mut records = store.list_signing_keys().await?;
     if records.iter().all(|r| r.retired_at.is_some()) {
         store.insert_signing_key(&generate(now, sealer)?).await?;
         records = store.list_signing_keys().await?;
     }
+    records.retain(|r| {
+        r.retired_at
+            .is_none_or(|at| at + lifetime_ms + 60_000 > now)
+    });
     build(&records, sealer)
 }
 
@@ -133,7 +140,10 @@ fn build(records: &[SigningKeyRecord], sealer: Option<&Sealer>) -> Result<KeySet
     for r in records {
         let jwk_value = jwk_of(r);
         let jwk: Jwk = serde_json::from_value(jwk_value.clone()).map_err(key_err)?;
-        verifying.insert(r.kid.clone(), DecodingKey::from_jwk(&jwk).map_err(key_err)?);
+        verifying.insert(
+            r.kid.clone(),
+            (DecodingKey::from_jwk(&jwk).map_err(key_err)?, r.retired_at),
+        );
         keys.push(jwk_value);
     }
     Ok(KeySet {

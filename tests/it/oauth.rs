@@ -307,7 +307,8 @@ async fn rotation_keeps_old_tokens_valid_and_introspection_needs_a_client() {
         .unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     // A rotation made elsewhere (the CLI, another instance) is picked up within five minutes.
-    let elsewhere = portcullis::oauth::keys::rotate(&s.store, 0, None)
+    let now_ms = portcullis::clock::Clock::now_millis(&s.clock) as i64;
+    let elsewhere = portcullis::oauth::keys::rotate(&s.store, now_ms, None)
         .await
         .unwrap();
     let kid_of = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
@@ -604,5 +605,41 @@ async fn a_burst_of_parallel_guesses_gets_no_more_than_the_lockout_allows() {
         s.password("mallory", "guess 2").await.status(),
         429,
         "the fifth failure blocked"
+    );
+}
+
+#[tokio::test]
+async fn a_leaked_retired_key_cannot_mint_new_or_long_lived_tokens() {
+    let s = setup().await;
+    let valid = s.token().await;
+    let mut claims = jsonwebtoken::dangerous::insecure_decode::<Value>(&valid)
+        .unwrap()
+        .claims;
+    let old_kid = jsonwebtoken::decode_header(&valid).unwrap().kid.unwrap();
+    let keys = portcullis::store::SigningKeyStore::list_signing_keys(&*s.store)
+        .await
+        .unwrap();
+    let der = URL_SAFE_NO_PAD.decode(&keys[0].private_key).unwrap();
+    let sign = |c: &Value| {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        h.kid = Some(old_kid.clone());
+        jsonwebtoken::encode(&h, c, &jsonwebtoken::EncodingKey::from_ed_der(&der)).unwrap()
+    };
+    // Even with the current key: no token longer-lived than the server issues.
+    let iat = claims["iat"].as_i64().unwrap();
+    claims["exp"] = json!(iat + 10 * 3600);
+    assert_eq!(s.chat(&sign(&claims)).await, 401);
+    // After rotation the old key signs nothing new.
+    s.state.oauth().unwrap().rotate().await.unwrap();
+    s.clock.advance(Duration::from_secs(120));
+    let now = iat + 120;
+    claims["iat"] = json!(now);
+    claims["exp"] = json!(now + 600);
+    claims["jti"] = json!("forged");
+    assert_eq!(s.chat(&sign(&claims)).await, 401, "signed after retirement");
+    assert_eq!(
+        s.chat(&valid).await,
+        200,
+        "issued before retirement: still valid"
     );
 }
