@@ -44,7 +44,14 @@ pub enum JwksError {
 pub struct RemoteJwks {
     url: String,
     http: reqwest::Client,
-    state: Mutex<Option<(Arc<JwkSet>, Instant)>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    set: Option<Arc<JwkSet>>,
+    fetched: Option<Instant>,
+    attempted: Option<Instant>,
 }
 
 impl RemoteJwks {
@@ -53,18 +60,44 @@ impl RemoteJwks {
         Self {
             url,
             http,
-            state: Mutex::new(None),
+            state: Mutex::new(State::default()),
         }
     }
 
     async fn set(&self, refresh: bool) -> Result<Arc<JwkSet>, JwksError> {
-        let mut state = self.state.lock().await;
-        if let Some((set, at)) = state.as_ref() {
-            let fresh = at.elapsed() < TTL;
-            if fresh && !(refresh && at.elapsed() >= MIN_REFRESH) {
+        let mut st = self.state.lock().await;
+        let recently_tried = st.attempted.is_some_and(|t| t.elapsed() < MIN_REFRESH);
+        if let Some(set) = &st.set {
+            let fresh = st.fetched.is_some_and(|t| t.elapsed() < TTL);
+            if (fresh && !refresh) || recently_tried {
                 return Ok(set.clone());
             }
+        } else if recently_tried {
+            return Err(JwksError::Fetch(format!(
+                "GET {}: failed moments ago; retrying in a few seconds",
+                self.url
+            )));
         }
+        st.attempted = Some(Instant::now());
+        match self.fetch().await {
+            Ok(set) => {
+                let set = Arc::new(set);
+                st.set = Some(set.clone());
+                st.fetched = Some(Instant::now());
+                Ok(set)
+            }
+            // A refetch that fails keeps the keys already known.
+            Err(e) => match &st.set {
+                Some(set) => {
+                    tracing::warn!(error = %e, "JWKS refetch failed; keeping the cached keys");
+                    Ok(set.clone())
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    async fn fetch(&self) -> Result<JwkSet, JwksError> {
         let fail = |e: String| JwksError::Fetch(format!("GET {}: {e}", self.url));
         let resp = self
             .http
@@ -80,11 +113,10 @@ impl RemoteJwks {
             .bytes()
             .await
             .map_err(|e| fail(e.without_url().to_string()))?;
-        let set: JwkSet =
-            serde_json::from_slice(&body).map_err(|e| fail(format!("not a JWKS: {e}")))?;
-        let set = Arc::new(set);
-        *state = Some((set.clone(), Instant::now()));
-        Ok(set)
+        if body.len() > 1024 * 1024 {
+            return Err(fail("the key set is larger than 1 MiB".into()));
+        }
+        serde_json::from_slice(&body).map_err(|e| fail(format!("not a JWKS: {e}")))
     }
 
     /// Verifies `token` (signature by the key its header names, or by any signing key when it
@@ -100,8 +132,13 @@ impl RemoteJwks {
             return Err(bad(format!("algorithm {:?} is not accepted", header.alg)));
         }
         let candidates = |set: &JwkSet| -> Vec<Jwk> {
-            let usable =
-                |k: &&Jwk| !matches!(k.common.public_key_use, Some(PublicKeyUse::Encryption));
+            // Not an encryption key, and if the key names its algorithm, the token's.
+            let usable = |k: &&Jwk| {
+                !matches!(k.common.public_key_use, Some(PublicKeyUse::Encryption))
+                    && k.common
+                        .key_algorithm
+                        .is_none_or(|a| a.to_string() == format!("{:?}", header.alg))
+            };
             match &header.kid {
                 Some(kid) => set.find(kid).filter(usable).cloned().into_iter().collect(),
                 None => set.keys.iter().filter(usable).cloned().collect(),

@@ -99,12 +99,20 @@ async fn token(State(state): State<AppState>, req: Request) -> Response {
     };
     let ip = client_ip(&req);
     let basic = basic_credentials(req.headers());
-    let used_basic = basic.is_some();
+    // Basic was attempted (even if undecodable): a failure answers with a Basic challenge.
+    let used_basic = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.len() >= 6 && v[..6].eq_ignore_ascii_case("basic "));
     let form_type = req
         .headers()
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        .is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
     if !form_type {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -233,9 +241,8 @@ async fn metadata(State(state): State<AppState>) -> Response {
         "grant_types_supported": ["password", "client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "response_types_supported": ["token"],
+        "response_types_supported": [],
         "scopes_supported": ["api"],
-        "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
     }))
     .into_response()
 }
@@ -294,10 +301,33 @@ async fn introspect(State(state): State<AppState>, req: Request) -> Response {
     let creds =
         basic.or_else(|| Some((f.get("client_id")?.clone(), f.get("client_secret")?.clone())));
     let authenticated = match creds {
-        Some((id, secret)) => server.authenticate_client(&id, &secret, ip).await.is_ok(),
-        None => false,
+        Some((id, secret)) => server.authenticate_client(&id, &secret, ip).await,
+        None => Err(GrantError::InvalidClient),
     };
-    if !authenticated {
+    match authenticated {
+        Err(GrantError::Blocked { retry_after_secs }) => {
+            let mut r = oauth_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                "too many failed attempts; try again later",
+            );
+            r.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs),
+            );
+            return r;
+        }
+        Err(GrantError::Unavailable(e)) => {
+            tracing::error!(error = %e, "introspection failed");
+            return oauth_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the token server is temporarily unavailable",
+            );
+        }
+        _ => {}
+    }
+    if authenticated.is_err() {
         let mut r = oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",

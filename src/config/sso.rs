@@ -389,13 +389,22 @@ pub(crate) fn validate_jwt(
         if t.issuer.trim().is_empty() || t.audience.trim().is_empty() {
             return Err(fail(&key, "issuer and audience are required".to_owned()));
         }
-        if !http_url(&t.jwks_url) {
+        let loopback = reqwest::Url::parse(&t.jwks_url)
+            .ok()
+            .and_then(|u| u.host_str().map(crate::net::is_loopback_host))
+            .unwrap_or(false);
+        let acceptable = t.jwks_url.starts_with("https://") || (loopback && http_url(&t.jwks_url));
+        if !acceptable {
             return Err(fail(
                 &format!("{key}.jwks_url"),
-                format!("`{}` is not an http(s) URL", t.jwks_url),
+                format!(
+                    "`{}` must be an https:// URL (plain http only on loopback: keys fetched in the clear could be swapped)",
+                    t.jwks_url
+                ),
             ));
         }
-        if Some(t.issuer.as_str()) == j.issuer.as_deref() {
+        let own = j.issuer.clone().unwrap_or_else(|| config.public_url());
+        if t.issuer.trim_end_matches('/') == own.trim_end_matches('/') {
             return Err(fail(
                 &format!("{key}.issuer"),
                 "is the gateway's own issuer".to_owned(),
