@@ -55,7 +55,11 @@ async fn require_key(State(state): State<AppState>, req: Request, next: Next) ->
         .extensions()
         .get::<ClientIp>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0);
-    if !m.allow_remote && !ip.is_loopback() {
+    // A loopback peer that forwards for someone else (a reverse proxy on this host that is not
+    // listed in server.trusted_proxies) is not a local caller.
+    let proxied = req.headers().contains_key("x-forwarded-for")
+        || req.headers().contains_key(http::header::FORWARDED);
+    if !m.allow_remote && (!ip.is_loopback() || proxied) {
         return problem(
             StatusCode::FORBIDDEN,
             "the management API answers only local callers (management.allow_remote is off)",

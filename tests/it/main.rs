@@ -18,6 +18,7 @@ mod capture;
 mod endpoints;
 mod fake_idp;
 mod faults;
+mod management;
 mod notifications;
 mod oauth;
 mod redaction;

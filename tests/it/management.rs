@@ -1,0 +1,71 @@
+//! The management API's gate: off without a key, its own key (wrong ones refused and counted),
+//! local callers only — a request relayed by a proxy on this host counts as remote.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use portcullis::clock::ManualClock;
+use portcullis::notify::NoNotifier;
+use portcullis::secret::Secret;
+use portcullis::state::AppState;
+use portcullis::store::{SqlStore, Store};
+
+use crate::harness::*;
+
+const KEY: &str = "management-key-0123456789";
+
+async fn gateway(key: Option<&str>) -> (Mock, Gateway, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqlStore::open_sqlite(dir.path()).await.unwrap());
+    let mock = start_mock().await;
+    let mut config = config_for(&mock);
+    config.management.key = key.map(Secret::new);
+    let state = AppState::with_parts(
+        config,
+        Arc::new(ManualClock::new(
+            UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        )),
+        Arc::new(NoNotifier),
+        Some(store),
+    )
+    .unwrap();
+    let gw = start_gateway_with_state(state).await;
+    (mock, gw, dir)
+}
+
+async fn get(gw: &Gateway, key: Option<&str>, forwarded: bool) -> u16 {
+    let mut req = client().get(format!("{}/v0/management/users", gw.url));
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    if forwarded {
+        req = req.header("x-forwarded-for", "203.0.113.9");
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn the_management_api_is_gated() {
+    let (_m, off, _d) = gateway(None).await;
+    assert_eq!(
+        get(&off, Some(KEY), false).await,
+        404,
+        "no key configured: no API"
+    );
+    let (_m2, gw, _d2) = gateway(Some(KEY)).await;
+    assert_eq!(get(&gw, None, false).await, 401);
+    assert_eq!(get(&gw, Some(KEY), false).await, 200);
+    assert_eq!(
+        get(&gw, Some(KEY), true).await,
+        403,
+        "relayed by a proxy on this host: not local"
+    );
+    for _ in 0..5 {
+        assert_eq!(get(&gw, Some("wrong-key-0123456789"), false).await, 401);
+    }
+    assert_eq!(
+        get(&gw, Some(KEY), false).await,
+        429,
+        "locked out after five wrong keys"
+    );
+}
