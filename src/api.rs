@@ -192,6 +192,15 @@ async fn body_model_call(
     .map_err(fail)
 }
 
+/// Reads a form-encoded body of at most `limit` bytes (`None` if it is larger or broken).
+async fn read_form(
+    req: Request,
+    limit: usize,
+) -> Option<std::collections::HashMap<String, String>> {
+    let body = axum::body::to_bytes(req.into_body(), limit).await.ok()?;
+    Some(form_urlencoded::parse(&body).into_owned().collect())
+}
+
 /// Lets handlers answer with either a response or a protocol-shaped failure.
 fn respond(result: Result<Response, Failure>) -> Response {
     match result {

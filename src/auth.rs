@@ -1,9 +1,10 @@
 //! Client authentication: turns what a request presents into a typed [`Principal`] or a typed
 //! [`AuthFailure`], before any handler runs.
 //!
-//! Today's credential kind is the static API key ([`api_keys`]); agent tokens, JWTs and virtual
-//! keys plug into [`Authenticator::authenticate`] as further kinds, behind the same lockout. The
-//! order of checks is fixed: a blocked client address is refused first (even with a valid
+//! The credential kinds: static API keys ([`api_keys`]), per-device agent tokens
+//! ([`agent_token`]), and JWTs from the gateway's token server or a trusted external issuer
+//! ([`crate::oauth`]); virtual keys will join them in [`Authenticator::authenticate`], behind
+//! the same lockout. The order of checks is fixed: a blocked client address is refused first (even with a valid
 //! credential), a request with no credential is refused without counting as a failed attempt,
 //! and only a wrong credential counts.
 
@@ -22,7 +23,7 @@ use crate::config::Config;
 use crate::notify::{Notifier, OperatorEvent};
 use agent_token::{TokenFailure, TokenIdentity, TokenVerifier, UseContext};
 use api_keys::ApiKeySet;
-use brute_force::{FailureOutcome, Limiter, LimiterPolicy};
+use brute_force::{FailureOutcome, Limiter};
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,16 +202,7 @@ impl Authenticator {
         tokens: Option<Arc<TokenVerifier>>,
     ) -> std::io::Result<Self> {
         let bf = &config.auth.brute_force_protection;
-        let limiter = bf.enabled.then(|| {
-            let policy = LimiterPolicy {
-                max_failed_attempts: bf.max_failed_attempts,
-                ttl: std::time::Duration::from_secs(bf.ttl_seconds),
-                initial_block: std::time::Duration::from_secs(bf.initial_block_seconds),
-                block_multiplier: bf.block_multiplier,
-                max_block: std::time::Duration::from_secs(bf.max_block_seconds),
-            };
-            Arc::new(Limiter::new(policy, bf.max_tracked_ips))
-        });
+        let limiter = Limiter::from_config(bf).map(Arc::new);
         let mut bypass: Vec<String> = BUILT_IN_BYPASS.iter().map(|s| (*s).to_owned()).collect();
         bypass.extend(config.auth.bypass_paths.iter().cloned());
         Ok(Self {
@@ -291,11 +283,10 @@ impl Authenticator {
         }
         if crate::oauth::looks_like_jwt(value) && (self.jwt.is_some() || self.external.is_some()) {
             use crate::oauth::TokenError;
-            let iss = crate::oauth::external::unverified_issuer(value);
-            let external = self
-                .external
-                .as_ref()
-                .filter(|x| iss.as_deref().is_some_and(|i| x.trusts(i)));
+            // The payload is only decoded to pick a verifier when external issuers exist.
+            let external = self.external.as_ref().filter(|x| {
+                crate::oauth::external::unverified_issuer(value).is_some_and(|i| x.trusts(&i))
+            });
             let verified = match (external, &self.jwt) {
                 (Some(x), _) => {
                     x.verify(value, (now / 1000) as i64)

@@ -1,11 +1,28 @@
 //! Network addresses: CIDR ranges, loopback checks, and the client address of a request — the
 //! socket peer, or, when the peer is a trusted proxy, the right-most `X-Forwarded-For` entry that
-//! is not itself a trusted proxy (entries further left are client-controlled and ignored).
+//! is not itself a trusted proxy (entries further left are client-controlled and ignored) — and
+//! the HTTP client the gateway uses for its own calls to identity providers and authorization
+//! APIs.
 
 use std::net::IpAddr;
 use std::str::FromStr;
 
 use http::HeaderMap;
+
+/// A client for the gateway's own calls (identity providers, JWKS, authorization APIs): no
+/// redirects followed (a redirect could point anywhere), `connect` and `total` deadlines, and
+/// `User-Agent: portcullis/<version>`.
+pub fn outbound_client(
+    connect: std::time::Duration,
+    total: std::time::Duration,
+) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(connect)
+        .timeout(total)
+        .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
 
 /// An IP network such as `10.0.0.0/8` or `::1/128`; a bare address is a single host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{RwLock, Semaphore};
 
 use crate::admin::accounts::LOCAL_PROVIDER;
-use crate::auth::brute_force::{FailureOutcome, Limiter, LimiterPolicy};
+use crate::auth::brute_force::{FailureOutcome, Limiter};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::secret::{Secret, random_bytes};
@@ -180,22 +180,11 @@ impl TokenServer {
         store: Arc<dyn Store>,
         clock: SharedClock,
         ip_limiter: Option<Arc<Limiter<IpAddr>>>,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let bf = &config.auth.brute_force_protection;
-        let user_limiter = bf.enabled.then(|| {
-            Limiter::new(
-                LimiterPolicy {
-                    max_failed_attempts: bf.max_failed_attempts,
-                    ttl: std::time::Duration::from_secs(bf.ttl_seconds),
-                    initial_block: std::time::Duration::from_secs(bf.initial_block_seconds),
-                    block_multiplier: bf.block_multiplier,
-                    max_block: std::time::Duration::from_secs(bf.max_block_seconds),
-                },
-                bf.max_tracked_ips,
-            )
-        });
+        let user_limiter = Limiter::from_config(bf);
         let jwt = &config.auth.jwt;
-        Self {
+        Ok(Self {
             store,
             clock,
             issuer: jwt.issuer.clone().unwrap_or_else(|| config.public_url()),
@@ -209,11 +198,7 @@ impl TokenServer {
             dummy_hash: tokio::sync::OnceCell::new(),
             subjects: Mutex::new(HashMap::new()),
             verified: Mutex::new(HashMap::new()),
-            verified_key: random_bytes::<32>().unwrap_or_else(|_| {
-                // Without randomness the cache is keyed by a fixed key; its entries are still
-                // only tokens whose signature verified.
-                *blake3::hash(b"portcullis-jwt-cache").as_bytes()
-            }),
+            verified_key: random_bytes::<32>()?,
             sealer: config
                 .auth
                 .encryption
@@ -226,7 +211,7 @@ impl TokenServer {
                     jsonwebtoken::DecodingKey::from_secret(s.expose().as_bytes()),
                 )
             }),
-        }
+        })
     }
 
     fn now_ms(&self) -> i64 {
@@ -382,7 +367,6 @@ impl TokenServer {
         &self,
         username: &str,
         password: &str,
-        scope: Option<&str>,
         ip: IpAddr,
     ) -> Result<Issued, GrantError> {
         if username.is_empty() || password.is_empty() {
@@ -410,7 +394,7 @@ impl TokenServer {
             _ => return Err(GrantError::InvalidGrant),
         };
         self.attempt_succeeded(ip, &account);
-        self.issue(&user.id, "user", username, scope).await
+        self.issue(&user.id, "user", username).await
     }
 
     /// The client-credentials grant.
@@ -418,11 +402,10 @@ impl TokenServer {
         &self,
         client_id: &str,
         secret: &str,
-        scope: Option<&str>,
         ip: IpAddr,
     ) -> Result<Issued, GrantError> {
         let client = self.authenticate_client(client_id, secret, ip).await?;
-        self.issue(&client.id, "client", &client.name, scope).await
+        self.issue(&client.id, "client", &client.name).await
     }
 
     /// Checks a client's credentials (same lockout and same work for unknown ids as the grant).
@@ -451,19 +434,13 @@ impl TokenServer {
         Ok(client)
     }
 
-    async fn issue(
-        &self,
-        sub: &str,
-        kind: &str,
-        name: &str,
-        scope: Option<&str>,
-    ) -> Result<Issued, GrantError> {
+    async fn issue(&self, sub: &str, kind: &str, name: &str) -> Result<Issued, GrantError> {
         let now = self.now_ms() / 1000;
         let jti = crate::store::hex(
             &random_bytes::<16>().map_err(|e| GrantError::Unavailable(e.to_string()))?,
         );
-        // Only the `api` scope exists: asking for others is not an error, they are not granted.
-        let _ = scope;
+        // Only the `api` scope exists: a request asking for others gets `api` (RFC 6749 §3.3
+        // lets the server grant a different scope; the response says which).
         let claims = Claims {
             iss: self.issuer.clone(),
             sub: sub.to_owned(),

@@ -70,11 +70,6 @@ impl Sealer {
         })
     }
 
-    /// The key id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
     /// Seals `plain` bound to `context` (e.g. `signing_keys/<kid>`).
     pub fn seal(&self, plain: &[u8], context: &str) -> Result<String, SealError> {
         let nonce = random_bytes::<12>().map_err(|_| SealError::Random)?;

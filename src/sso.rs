@@ -216,12 +216,10 @@ impl Sso {
         limiter: Option<Arc<Limiter<IpAddr>>>,
     ) -> Result<Self, reqwest::Error> {
         let sso = &config.sso;
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .timeout(std::time::Duration::from_secs(15))
-            .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = crate::net::outbound_client(
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_secs(15),
+        )?;
         let providers = sso
             .providers
             .iter()
@@ -266,11 +264,6 @@ impl Sso {
     /// How long a confirmation code lives, in seconds.
     pub fn confirmation_ttl_secs(&self) -> i64 {
         self.confirmation.ttl_ms / 1000
-    }
-
-    /// The authorization mode.
-    pub fn mode(&self) -> SsoAuthorizationMode {
-        self.mode
     }
 
     /// Configured providers, in name order: `(name, label)`.
@@ -693,11 +686,6 @@ impl Sso {
     /// The store (for the devices page).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
-    }
-
-    /// The clock.
-    pub fn clock(&self) -> &SharedClock {
-        &self.clock
     }
 }
 

@@ -161,14 +161,15 @@ impl AppState {
         }
         let mut auth =
             Authenticator::from_config(&config, clock.clone(), notifier.clone(), tokens)?;
-        let oauth = store.as_ref().map(|s| {
-            Arc::new(TokenServer::new(
+        let oauth = match &store {
+            Some(s) => Some(Arc::new(TokenServer::new(
                 &config,
                 s.clone(),
                 clock.clone(),
                 auth.limiter().cloned(),
-            ))
-        });
+            )?)),
+            None => None,
+        };
         if let Some(o) = &oauth {
             auth.accept_jwts_from(o.clone());
         }

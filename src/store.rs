@@ -1,5 +1,6 @@
-//! The store: durable state behind narrow traits, one per aggregate — users, agent tokens, and
-//! the SSO aggregates (login flows, pending authorizations, browser sessions, shared secrets).
+//! The store: durable state behind narrow traits, one per aggregate — users, agent tokens, the
+//! SSO aggregates (login flows, pending authorizations, browser sessions, shared secrets), local
+//! accounts (password hashes, service clients) and the token server's signing keys.
 //!
 //! One implementation ([`sql::SqlStore`]) serves both databases through sqlx's `Any` driver:
 //! SQLite (the embedded default, a file in `--data-dir`, WAL) and PostgreSQL

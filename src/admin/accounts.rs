@@ -1,4 +1,5 @@
-//! `portcullis users …` and `portcullis clients …`: the token server's local accounts. Passwords
+//! `portcullis users …`, `portcullis clients …` and `portcullis signing-keys …`: the token
+//! server's local accounts and keys. Passwords
 //! and client secrets are stored as Argon2id hashes; a generated one is printed once, a given
 //! one is read from standard input (never from the command line, which other users can see).
 

@@ -62,6 +62,17 @@ impl Default for RequestMeta {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub std::net::IpAddr);
 
+impl ClientIp {
+    /// The client address of `req` (unspecified if the access-log layer did not run).
+    pub fn of<B>(req: &http::Request<B>) -> std::net::IpAddr {
+        req.extensions()
+            .get::<ClientIp>()
+            .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
+                c.0
+            })
+    }
+}
+
 /// Shared handle to a request's record.
 #[derive(Debug, Clone, Default)]
 pub struct RequestLog(Arc<Mutex<RequestRecord>>);

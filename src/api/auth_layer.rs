@@ -4,8 +4,6 @@
 //! (with `WWW-Authenticate: Bearer` on OpenAI paths), 429 with `Retry-After` for a blocked
 //! address.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -23,10 +21,7 @@ pub async fn require_auth(State(state): State<AppState>, mut req: Request, next:
     if state.auth().is_bypassed(req.uri().path()) {
         return next.run(req).await;
     }
-    let ip = req
-        .extensions()
-        .get::<ClientIp>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0);
+    let ip = ClientIp::of(&req);
     let presented = extract_credential(req.headers(), req.uri().query());
     let log = req.extensions().get::<RequestLog>().cloned();
     let user_agent = req

@@ -4,8 +4,6 @@
 //! keys count toward the same per-address lockout as client keys. Without a key configured the
 //! API does not exist (404). Answers never include a token's secret or hash.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::middleware::Next;
@@ -51,10 +49,7 @@ async fn require_key(State(state): State<AppState>, req: Request, next: Next) ->
             "the management API is not enabled (set management.key)",
         );
     };
-    let ip = req
-        .extensions()
-        .get::<ClientIp>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0);
+    let ip = ClientIp::of(&req);
     // A loopback peer that forwards for someone else (a reverse proxy on this host that is not
     // listed in server.trusted_proxies) is not a local caller.
     let proxied = req.headers().contains_key("x-forwarded-for")

@@ -3,9 +3,6 @@
 //! the seed's `POST /verify-token`, and `POST /oauth/introspect` (for authenticated clients).
 //! Token responses are `Cache-Control: no-store`; errors are RFC 6749 §5.2 bodies.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
-
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -62,13 +59,6 @@ fn server(state: &AppState) -> Option<&std::sync::Arc<TokenServer>> {
     state.oauth()
 }
 
-async fn read_form(req: Request) -> Option<HashMap<String, String>> {
-    let b = axum::body::to_bytes(req.into_body(), FORM_LIMIT)
-        .await
-        .ok()?;
-    Some(form_urlencoded::parse(&b).into_owned().collect())
-}
-
 /// Client credentials from `Authorization: Basic` (RFC 6749 §2.3.1: form-encoded parts).
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
@@ -87,17 +77,11 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((dec(id)?, dec(secret)?))
 }
 
-fn client_ip(req: &Request) -> IpAddr {
-    req.extensions()
-        .get::<ClientIp>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0)
-}
-
 async fn token(State(state): State<AppState>, req: Request) -> Response {
     let Some(server) = server(&state) else {
         return not_available();
     };
-    let ip = client_ip(&req);
+    let ip = ClientIp::of(&req);
     let basic = basic_credentials(req.headers());
     // Basic was attempted (even if undecodable): a failure answers with a Basic challenge.
     let used_basic = req
@@ -120,7 +104,7 @@ async fn token(State(state): State<AppState>, req: Request) -> Response {
             "send the request form-encoded (Content-Type: application/x-www-form-urlencoded)",
         );
     }
-    let Some(f) = read_form(req).await else {
+    let Some(f) = super::read_form(req, FORM_LIMIT).await else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -128,14 +112,12 @@ async fn token(State(state): State<AppState>, req: Request) -> Response {
         );
     };
     let get = |k: &str| f.get(k).map(String::as_str);
-    let scope = get("scope");
     let result = match get("grant_type") {
         Some("password") => {
             server
                 .password_grant(
                     get("username").unwrap_or(""),
                     get("password").unwrap_or(""),
-                    scope,
                     ip,
                 )
                 .await
@@ -148,7 +130,7 @@ async fn token(State(state): State<AppState>, req: Request) -> Response {
                 ))
             });
             match creds {
-                Some((id, secret)) => server.client_credentials(&id, &secret, scope, ip).await,
+                Some((id, secret)) => server.client_credentials(&id, &secret, ip).await,
                 None => Err(GrantError::InvalidClient),
             }
         }
@@ -165,21 +147,27 @@ async fn token(State(state): State<AppState>, req: Request) -> Response {
                 "scope": issued.scope,
             }),
         ),
-        Err(GrantError::InvalidRequest(m)) => {
-            oauth_error(StatusCode::BAD_REQUEST, "invalid_request", m)
-        }
-        Err(GrantError::InvalidGrant) => oauth_error(
+        Err(e) => grant_failure(e, used_basic),
+    }
+}
+
+/// The RFC 6749 §5.2 answer to a refused grant or client authentication; `basic_challenge`
+/// adds `WWW-Authenticate: Basic` to `invalid_client`.
+fn grant_failure(e: GrantError, basic_challenge: bool) -> Response {
+    match e {
+        GrantError::InvalidRequest(m) => oauth_error(StatusCode::BAD_REQUEST, "invalid_request", m),
+        GrantError::InvalidGrant => oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_grant",
             "invalid username or password",
         ),
-        Err(GrantError::InvalidClient) => {
+        GrantError::InvalidClient => {
             let mut r = oauth_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
                 "client authentication failed",
             );
-            if used_basic {
+            if basic_challenge {
                 r.headers_mut().insert(
                     http::header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"portcullis\""),
@@ -187,12 +175,12 @@ async fn token(State(state): State<AppState>, req: Request) -> Response {
             }
             r
         }
-        Err(GrantError::UnsupportedGrantType) => oauth_error(
+        GrantError::UnsupportedGrantType => oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             "supported: password, client_credentials",
         ),
-        Err(GrantError::Blocked { retry_after_secs }) => {
+        GrantError::Blocked { retry_after_secs } => {
             let mut r = oauth_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "temporarily_unavailable",
@@ -204,7 +192,7 @@ async fn token(State(state): State<AppState>, req: Request) -> Response {
             );
             r
         }
-        Err(GrantError::Unavailable(e)) => {
+        GrantError::Unavailable(e) => {
             tracing::error!(error = %e, "token endpoint failed");
             oauth_error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -289,9 +277,9 @@ async fn introspect(State(state): State<AppState>, req: Request) -> Response {
     let Some(server) = server(&state) else {
         return not_available();
     };
-    let ip = client_ip(&req);
+    let ip = ClientIp::of(&req);
     let basic = basic_credentials(req.headers());
-    let Some(f) = read_form(req).await else {
+    let Some(f) = super::read_form(req, FORM_LIMIT).await else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -304,40 +292,8 @@ async fn introspect(State(state): State<AppState>, req: Request) -> Response {
         Some((id, secret)) => server.authenticate_client(&id, &secret, ip).await,
         None => Err(GrantError::InvalidClient),
     };
-    match authenticated {
-        Err(GrantError::Blocked { retry_after_secs }) => {
-            let mut r = oauth_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "temporarily_unavailable",
-                "too many failed attempts; try again later",
-            );
-            r.headers_mut().insert(
-                http::header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs),
-            );
-            return r;
-        }
-        Err(GrantError::Unavailable(e)) => {
-            tracing::error!(error = %e, "introspection failed");
-            return oauth_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "the token server is temporarily unavailable",
-            );
-        }
-        _ => {}
-    }
-    if authenticated.is_err() {
-        let mut r = oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "introspection needs client authentication",
-        );
-        r.headers_mut().insert(
-            http::header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"portcullis\""),
-        );
-        return r;
+    if let Err(e) = authenticated {
+        return grant_failure(e, true);
     }
     let Some(token) = f.get("token") else {
         return oauth_error(

@@ -8,13 +8,11 @@
 //! put in a URL: the success page is the body of the response that completes the login.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
 
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::access_log::ClientIp;
@@ -39,10 +37,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/auth/devices/{id}/rename", post(rename))
         .route("/auth/devices/{id}/revoke", post(revoke))
         .route("/auth/logout", post(logout))
-}
-
-fn client_ip(req_ext: Option<&ClientIp>) -> IpAddr {
-    req_ext.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0)
 }
 
 /// An HTML response with the page headers.
@@ -116,19 +110,6 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
         .filter(|v| !v.is_empty())
-}
-
-fn form(body: &Bytes) -> HashMap<String, String> {
-    form_urlencoded::parse(body)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-async fn read_form(req: Request) -> HashMap<String, String> {
-    match axum::body::to_bytes(req.into_body(), FORM_LIMIT).await {
-        Ok(b) => form(&b),
-        Err(_) => HashMap::new(),
-    }
 }
 
 fn not_enabled() -> Response {
@@ -299,8 +280,8 @@ async fn start(
     let Some(sso) = state.sso() else {
         return not_enabled();
     };
-    let ip = client_ip(req.extensions().get::<ClientIp>());
-    let f = read_form(req).await;
+    let ip = ClientIp::of(&req);
+    let f = super::read_form(req, FORM_LIMIT).await.unwrap_or_default();
     match sso
         .start(&provider, f.get("t").map(String::as_str), ip)
         .await
@@ -336,7 +317,7 @@ async fn callback(
     let Some(sso) = state.sso() else {
         return not_enabled();
     };
-    let ip = client_ip(req.extensions().get::<ClientIp>());
+    let ip = ClientIp::of(&req);
     let browser = cookie(req.headers(), LOGIN_COOKIE);
     let mut r = match sso
         .callback(
@@ -384,9 +365,9 @@ async fn confirm(State(state): State<AppState>, req: Request) -> Response {
     let Some(sso) = state.sso() else {
         return not_enabled();
     };
-    let ip = client_ip(req.extensions().get::<ClientIp>());
+    let ip = ClientIp::of(&req);
     let flow = cookie(req.headers(), FLOW_COOKIE);
-    let f = read_form(req).await;
+    let f = super::read_form(req, FORM_LIMIT).await.unwrap_or_default();
     let Some(flow) = flow else {
         return failure_page(&SsoError::NoPending);
     };
@@ -558,7 +539,7 @@ async fn rename(State(state): State<AppState>, Path(id): Path<String>, req: Requ
         return not_enabled();
     };
     let headers = req.headers().clone();
-    let f = read_form(req).await;
+    let f = super::read_form(req, FORM_LIMIT).await.unwrap_or_default();
     let (user, c) = match owned_token(sso, &headers, &f, &id).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -585,7 +566,7 @@ async fn revoke(State(state): State<AppState>, Path(id): Path<String>, req: Requ
         return not_enabled();
     };
     let headers = req.headers().clone();
-    let f = read_form(req).await;
+    let f = super::read_form(req, FORM_LIMIT).await.unwrap_or_default();
     let (user, c) = match owned_token(sso, &headers, &f, &id).await {
         Ok(x) => x,
         Err(r) => return r,

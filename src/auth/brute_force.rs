@@ -37,6 +37,22 @@ pub struct LimiterPolicy {
     pub max_block: Duration,
 }
 
+impl<K: Hash + Eq + Clone> Limiter<K> {
+    /// The limiter `auth.brute_force_protection` describes, or `None` when it is turned off.
+    pub fn from_config(bf: &crate::config::BruteForceConfig) -> Option<Self> {
+        bf.enabled.then(|| {
+            let policy = LimiterPolicy {
+                max_failed_attempts: bf.max_failed_attempts,
+                ttl: Duration::from_secs(bf.ttl_seconds),
+                initial_block: Duration::from_secs(bf.initial_block_seconds),
+                block_multiplier: bf.block_multiplier,
+                max_block: Duration::from_secs(bf.max_block_seconds),
+            };
+            Limiter::new(policy, bf.max_tracked_ips)
+        })
+    }
+}
+
 impl Default for LimiterPolicy {
     fn default() -> Self {
         Self {

@@ -1,6 +1,8 @@
 //! `sso.*` and `management.*`: browser login that issues per-device agent tokens (PRODUCT §3), and
 //! the administrator's key for the management API. Types here; the rules are in [`validate_sso`]
-//! and [`validate_management`].
+//! and [`validate_management`]. [`resolve_secrets`] reads every `*_env` secret outside the
+//! backends (SSO, management, `auth.jwt`, `auth.encryption`), and [`validate_jwt`] checks the
+//! token server's settings, which share these URL rules.
 
 use std::collections::BTreeMap;
 

@@ -56,12 +56,10 @@ const LEEWAY_S: i64 = 60;
 impl ExternalIssuers {
     /// The issuers of the configuration (no network until a token arrives).
     pub fn new(configs: &[TrustedIssuer]) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .timeout(std::time::Duration::from_secs(10))
-            .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = crate::net::outbound_client(
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_secs(10),
+        )?;
         Ok(Self {
             issuers: configs
                 .iter()

@@ -80,11 +80,7 @@ impl EnterpriseApi {
         secret: Option<Secret>,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = crate::net::outbound_client(timeout, timeout)?;
         Ok(Self { url, secret, http })
     }
 

@@ -65,11 +65,6 @@ struct Discovery {
     token_endpoint_auth_methods_supported: Vec<String>,
 }
 
-#[derive(Default)]
-struct OidcCache {
-    discovery: Option<(Arc<Discovery>, Instant)>,
-}
-
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 
 /// One configured identity provider.
@@ -86,7 +81,8 @@ pub struct Provider {
     discovery_url: String,
     issuer: Option<String>,
     github: GithubEndpoints,
-    cache: Mutex<OidcCache>,
+    /// The discovery document and when it was fetched.
+    discovery: Mutex<Option<(Arc<Discovery>, Instant)>>,
     /// The issuer's keys (its URL comes from discovery).
     jwks: tokio::sync::OnceCell<RemoteJwks>,
     http: reqwest::Client,
@@ -153,7 +149,7 @@ impl Provider {
                     .unwrap_or_else(|| "https://github.com/login/oauth/access_token".to_owned()),
                 api: trim(c.api_url.as_deref().unwrap_or("https://api.github.com")),
             },
-            cache: Mutex::new(OidcCache::default()),
+            discovery: Mutex::new(None),
             jwks: tokio::sync::OnceCell::new(),
             http,
         }
@@ -214,8 +210,8 @@ impl Provider {
     }
 
     async fn discovery(&self) -> Result<Arc<Discovery>, ProviderError> {
-        let mut cache = self.cache.lock().await;
-        if let Some((d, at)) = &cache.discovery
+        let mut cache = self.discovery.lock().await;
+        if let Some((d, at)) = cache.as_ref()
             && at.elapsed() < DISCOVERY_TTL
         {
             return Ok(d.clone());
@@ -230,7 +226,7 @@ impl Provider {
             )));
         }
         let d = Arc::new(d);
-        cache.discovery = Some((d.clone(), Instant::now()));
+        *cache = Some((d.clone(), Instant::now()));
         Ok(d)
     }
 

@@ -117,6 +117,16 @@ pub async fn start_gateway_with_clock(config: Config, clock: ManualClock) -> Gat
 pub async fn start_gateway_with_state(state: AppState) -> Gateway {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    Gateway {
+        addr,
+        url: format!("http://{addr}"),
+        _stop: serve_on(listener, state),
+    }
+}
+
+/// Serves `state` on an already bound `listener` (for tests that must know the address before
+/// the state exists, e.g. SSO's public URL); stops when the returned sender is dropped.
+pub fn serve_on(listener: tokio::net::TcpListener, state: AppState) -> oneshot::Sender<()> {
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = portcullis::server::run(listener, state, async move {
@@ -124,11 +134,7 @@ pub async fn start_gateway_with_state(state: AppState) -> Gateway {
         })
         .await;
     });
-    Gateway {
-        addr,
-        url: format!("http://{addr}"),
-        _stop: tx,
-    }
+    tx
 }
 
 /// Mock + gateway with the default test configuration.

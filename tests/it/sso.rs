@@ -89,13 +89,7 @@ async fn setup(on_postgres: bool, tweak: impl FnOnce(&mut Config)) -> Option<Set
         Some(store.clone()),
     )
     .unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = portcullis::server::run(listener, state, async move {
-            let _ = rx.await;
-        })
-        .await;
-    });
+    let tx = serve_on(listener, state);
     Some(Setup {
         _mock: mock,
         url,

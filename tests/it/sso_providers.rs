@@ -74,13 +74,7 @@ async fn setup() -> Setup {
         Some(store.clone()),
     )
     .unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = portcullis::server::run(listener, state, async move {
-            let _ = rx.await;
-        })
-        .await;
-    });
+    let tx = serve_on(listener, state);
     Setup {
         _mock: mock,
         url,
