@@ -11,6 +11,7 @@ pub mod error;
 mod gemini;
 mod health;
 mod management;
+mod management_auths;
 mod models;
 mod oauth_routes;
 mod pages;
@@ -186,6 +187,7 @@ async fn body_model_call(
         body: Some(body),
         stream,
         ctx,
+        state,
     }
     .run()
     .await

@@ -8,6 +8,7 @@ mod duration;
 pub mod env;
 mod keys;
 pub mod load;
+mod pool;
 mod sso;
 pub mod validate;
 
@@ -20,6 +21,10 @@ use crate::secret::Secret;
 
 pub use duration::HumanDuration;
 pub use load::{ConfigError, ConfigSources, load};
+pub use pool::{
+    CredentialConfig, QuotaConfig, QuotaLimit, ResetSchedule, SelectionStrategy,
+    default_priority, valid_id,
+};
 pub use sso::{
     ManagementConfig, SsoAuthorizationConfig, SsoAuthorizationMode, SsoConfig, SsoProviderConfig,
     SsoProviderKind,
@@ -88,7 +93,7 @@ impl StorageConfig {
 impl Config {
     /// True when the store must be opened: SSO needs it, otherwise only when one exists.
     pub fn needs_store(&self) -> bool {
-        self.sso.enabled || self.storage.is_present()
+        self.sso.enabled || self.storage.is_present() || self.management.key.is_some()
     }
 
     /// The base URL browsers use to reach the gateway (no trailing slash).
@@ -205,6 +210,14 @@ pub struct AuthConfig {
     pub jwt: JwtConfig,
     /// Sealing of secrets the gateway stores.
     pub encryption: EncryptionConfig,
+    /// Default credential selection for every provider (`backends.<name>.selection_strategy`
+    /// overrides it).
+    pub selection_strategy: SelectionStrategy,
+    /// Directory of credential files, watched for changes (default `auths`, relative to the
+    /// working directory).
+    pub credentials_dir: Option<std::path::PathBuf>,
+    /// Quota reset schedules per provider.
+    pub quota: QuotaConfig,
 }
 
 /// `auth.encryption.*`: the key that seals secrets at rest (the token server's private keys).
@@ -215,6 +228,11 @@ pub struct EncryptionConfig {
     pub key: Option<Secret>,
     /// Environment variable holding the key (or `NAME_FILE`).
     pub key_env: Option<String>,
+    /// Seal new secrets (default: when a key is set). `true` without a key is a startup error.
+    pub enabled: Option<bool>,
+    /// Earlier keys, still accepted to open values sealed before a rotation
+    /// (`portcullis auths rekey` re-seals everything under `key`).
+    pub previous_keys: Vec<Secret>,
 }
 
 /// `auth.jwt.*`: tokens issued by `/oauth/token` (PRODUCT §4).
@@ -440,6 +458,18 @@ pub struct BackendConfig {
     /// HTTP/2 through ALPN on their own.
     #[serde(default)]
     pub http2_prior_knowledge: bool,
+    /// More upstream keys for this backend's credential pool (besides `api_key`).
+    #[serde(default)]
+    pub credentials: Vec<CredentialConfig>,
+    /// Overrides `auth.selection_strategy` for this backend.
+    #[serde(default)]
+    pub selection_strategy: Option<SelectionStrategy>,
+    /// Priority of `api_key` in the pool (default 100).
+    #[serde(default = "default_priority")]
+    pub priority: i64,
+    /// Token quota per period of `api_key`.
+    #[serde(default)]
+    pub quota: Option<QuotaLimit>,
 }
 
 /// `backends.<name>.timeouts.*`. There is deliberately no total deadline: a long stream that keeps

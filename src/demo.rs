@@ -33,6 +33,10 @@ pub fn demo_config(mut config: Config, mock: SocketAddr) -> Config {
         headers: BTreeMap::new(),
         timeouts: TimeoutConfig::default(),
         http2_prior_knowledge: false,
+        credentials: Vec::new(),
+        selection_strategy: None,
+        priority: crate::config::default_priority(),
+        quota: None,
     };
     config.backends = BTreeMap::from([
         (

@@ -35,6 +35,7 @@ pub mod mock;
 pub mod net;
 pub mod notify;
 pub mod oauth;
+pub mod pool;
 pub mod protocol;
 pub mod seal;
 pub mod secret;

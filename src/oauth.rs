@@ -199,12 +199,9 @@ impl TokenServer {
             subjects: Mutex::new(HashMap::new()),
             verified: Mutex::new(HashMap::new()),
             verified_key: random_bytes::<32>()?,
-            sealer: config
-                .auth
-                .encryption
-                .key
-                .as_ref()
-                .and_then(|k| crate::seal::Sealer::from_base64(k).ok()),
+            sealer: crate::seal::Sealer::from_config(&config.auth.encryption)
+                .ok()
+                .flatten(),
             hs256: jwt.hs256_secret.as_ref().map(|s| {
                 (
                     jsonwebtoken::EncodingKey::from_secret(s.expose().as_bytes()),

@@ -40,19 +40,59 @@ pub enum SealError {
     Random,
 }
 
-/// The configured sealing key.
-pub struct Sealer {
+/// One key.
+struct Key {
     id: String,
     key: LessSafeKey,
 }
 
+/// The configured sealing key, and earlier keys still accepted for opening (rotation).
+pub struct Sealer {
+    current: Key,
+    previous: Vec<Key>,
+    /// False when `auth.encryption.enabled: false`: values are opened but new ones stay plain.
+    seal_new: bool,
+}
+
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sealer").field("id", &self.id).finish()
+        f.debug_struct("Sealer")
+            .field("id", &self.current.id)
+            .field("previous", &self.previous.len())
+            .finish()
     }
 }
 
 impl Sealer {
+    /// The sealer of `auth.encryption` (none without a key); `enabled: true` without a key, or
+    /// a malformed key, is an error.
+    pub fn from_config(cfg: &crate::config::EncryptionConfig) -> Result<Option<Self>, SealError> {
+        let Some(key) = &cfg.key else {
+            return match cfg.enabled {
+                Some(true) => Err(SealError::BadKey),
+                _ => Ok(None),
+            };
+        };
+        let mut sealer = Self::from_base64(key)?;
+        sealer.previous = cfg
+            .previous_keys
+            .iter()
+            .map(|k| Self::from_base64(k).map(|s| s.current))
+            .collect::<Result<_, _>>()?;
+        sealer.seal_new = cfg.enabled != Some(false);
+        Ok(Some(sealer))
+    }
+
+    /// True when new values are sealed (`auth.encryption.enabled` is not false).
+    pub fn seals(&self) -> bool {
+        self.seal_new
+    }
+
+    /// Id of the current key (the first bytes of its BLAKE3 hash, as hex).
+    pub fn key_id(&self) -> &str {
+        &self.current.id
+    }
+
     /// The sealer of a base64 32-byte key.
     pub fn from_base64(key: &Secret) -> Result<Self, SealError> {
         let raw = STANDARD
@@ -65,8 +105,12 @@ impl Sealer {
         let id = crate::store::hex(&blake3::hash(&raw).as_bytes()[..4]);
         let unbound = UnboundKey::new(&CHACHA20_POLY1305, &raw).map_err(|_| SealError::BadKey)?;
         Ok(Self {
-            id,
-            key: LessSafeKey::new(unbound),
+            current: Key {
+                id,
+                key: LessSafeKey::new(unbound),
+            },
+            previous: Vec::new(),
+            seal_new: true,
         })
     }
 
@@ -74,7 +118,8 @@ impl Sealer {
     pub fn seal(&self, plain: &[u8], context: &str) -> Result<String, SealError> {
         let nonce = random_bytes::<12>().map_err(|_| SealError::Random)?;
         let mut buf = plain.to_vec();
-        self.key
+        self.current
+            .key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(context.as_bytes()),
@@ -85,9 +130,31 @@ impl Sealer {
         out.extend_from_slice(&buf);
         Ok(format!(
             "{PREFIX}{}.{}",
-            self.id,
+            self.current.id,
             URL_SAFE_NO_PAD.encode(out)
         ))
+    }
+}
+
+/// `plain` sealed for `context` when a sealer is configured and sealing is on, else as is.
+pub fn seal_if_enabled(
+    sealer: Option<&Sealer>,
+    plain: &str,
+    context: &str,
+) -> Result<String, SealError> {
+    match sealer {
+        Some(s) if s.seal_new => s.seal(plain.as_bytes(), context),
+        _ => Ok(plain.to_owned()),
+    }
+}
+
+/// True when `stored` is sealed under another key than the current one (or not sealed while
+/// sealing is on): `rekey` rewrites it.
+pub fn needs_reseal(sealer: Option<&Sealer>, stored: &str) -> bool {
+    match (sealer, stored.strip_prefix(PREFIX)) {
+        (Some(s), Some(rest)) => !rest.starts_with(&format!("{}.", s.current.id)),
+        (Some(s), None) => s.seal_new,
+        (None, _) => false,
     }
 }
 
@@ -103,12 +170,15 @@ pub fn open(sealer: Option<&Sealer>, stored: &str, context: &str) -> Result<Vec<
     };
     let (id, body) = rest.split_once('.').ok_or(SealError::Corrupt)?;
     let sealer = sealer.ok_or_else(|| SealError::NoKey(id.to_owned()))?;
-    if id != sealer.id {
+    let Some(key) = std::iter::once(&sealer.current)
+        .chain(&sealer.previous)
+        .find(|k| k.id == id)
+    else {
         return Err(SealError::WrongKey {
             found: id.to_owned(),
-            configured: sealer.id.clone(),
+            configured: sealer.current.id.clone(),
         });
-    }
+    };
     let raw = URL_SAFE_NO_PAD
         .decode(body)
         .map_err(|_| SealError::Corrupt)?;
@@ -119,7 +189,7 @@ pub fn open(sealer: Option<&Sealer>, stored: &str, context: &str) -> Result<Vec<
     let mut nonce_bytes = [0u8; 12];
     nonce_bytes.copy_from_slice(nonce);
     let mut buf = ct.to_vec();
-    let plain = sealer
+    let plain = key
         .key
         .open_in_place(
             Nonce::assume_unique_for_key(nonce_bytes),

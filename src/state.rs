@@ -17,6 +17,7 @@ use crate::notify::{DesktopNotifier, NoNotifier, Notifier};
 use crate::oauth::TokenServer;
 use crate::secret::Secret;
 use crate::sso::Sso;
+use crate::pool::{Pool, PoolError};
 use crate::store::{SqlStore, Store, StoreError};
 use crate::upstream::routing::ModelRouter;
 use crate::upstream::{Backends, UpstreamError, is_oauth_connector};
@@ -88,6 +89,9 @@ pub enum StateError {
     /// The token server's stored signing key cannot be opened (wrong or missing sealing key).
     #[error("{0}")]
     Keys(String),
+    /// The credential pool could not be built (a sealed secret cannot be opened, bad key).
+    #[error("credential pool: {0}")]
+    Pool(#[from] PoolError),
     /// SSO is enabled but no store was given.
     #[error("SSO needs a store (storage.data_dir or storage.database_url)")]
     SsoWithoutStore,
@@ -110,6 +114,7 @@ struct Inner {
     notifier: Arc<dyn Notifier>,
     trusted_proxies: Vec<IpNet>,
     capture: CaptureSink,
+    pool: Arc<Pool>,
     request_ids: AtomicU64,
     request_id_prefix: u32,
     clock: SharedClock,
@@ -149,6 +154,10 @@ impl AppState {
             );
         }
         let backends = Backends::build(&config, |name, _| !withheld.iter().any(|w| w == name))?;
+        let pool = Arc::new(Pool::new(&config, &backends, store.clone(), clock.clone())?);
+        if tokio::runtime::Handle::try_current().is_ok() {
+            pool.spawn_background();
+        }
         let router = ModelRouter::new(backends, &config.routing).with_withheld(withheld);
         let tokens = match &store {
             Some(store) => Some(Arc::new(TokenVerifier::new(store.clone())?)),
@@ -207,7 +216,7 @@ impl AppState {
                         ApiKeyConfig::Named { key, .. } => key.clone(),
                     })
                     .collect();
-                secrets.extend(router.backends().iter().filter_map(|b| b.secret().cloned()));
+                secrets.extend(pool.secrets());
                 let settings = CaptureSettings {
                     path: path.clone(),
                     max_bytes: config.logging.capture_max_bytes,
@@ -228,6 +237,7 @@ impl AppState {
             notifier,
             trusted_proxies,
             capture,
+            pool,
             request_ids: AtomicU64::new(0),
             request_id_prefix: u32::from_le_bytes(prefix),
             clock,
@@ -261,6 +271,7 @@ impl AppState {
         };
         let notifier = default_notifier(&config);
         let state = Self::with_parts(config, Arc::new(SystemClock), notifier, store)?;
+        state.pool().reload_store().await?;
         if let Some(o) = state.oauth() {
             o.check_keys()
                 .await
@@ -272,6 +283,11 @@ impl AppState {
     /// Hands an event to the operator's notifier.
     pub fn notify(&self, event: crate::notify::OperatorEvent) {
         self.0.notifier.notify(event);
+    }
+
+    /// The upstream credential pool.
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.0.pool
     }
 
     /// The OAuth2 token server, when a store is open.

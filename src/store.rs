@@ -11,6 +11,7 @@
 
 mod accounts_sql;
 mod migrate;
+mod pool_sql;
 pub mod sql;
 mod sso_sql;
 
@@ -335,9 +336,69 @@ pub trait SigningKeyStore: Send + Sync {
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
     /// Retires every key but `keep` at `now`; returns how many.
     async fn retire_signing_keys_except(&self, keep: &str, now: i64) -> Result<u64, StoreError>;
+    /// Replaces a key's stored private key (re-sealed under a new key); false when unknown.
+    async fn replace_private_key(&self, kid: &str, private_key: &str) -> Result<bool, StoreError>;
+}
+
+/// An upstream credential kept in the store (added through the management API or a device-flow
+/// login). `secret` and `oauth` are stored as given: the pool seals them before they get here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCredential {
+    /// Credential id (`api-…`).
+    pub id: String,
+    /// Backend it pays for.
+    pub provider: String,
+    /// `api_key` or `oauth`.
+    pub kind: String,
+    /// The upstream secret (sealed when encryption is on).
+    pub secret: String,
+    /// Lower number = tried first.
+    pub priority: i64,
+    /// Token quota per period, if limited.
+    pub quota_limit: Option<i64>,
+    /// Operator's label.
+    pub label: Option<String>,
+    /// OAuth state (refresh token, flow endpoints), sealed JSON when encryption is on.
+    pub oauth: Option<String>,
+    /// When the secret expires (ms), for OAuth access tokens.
+    pub expires_at: Option<i64>,
+    /// Creation (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+/// The credential pool's durable state: API-added credentials, quota limits set through the API,
+/// and token usage per credential and quota period (shared by every instance).
+#[async_trait]
+pub trait PoolStore: Send + Sync {
+    /// Every stored credential, oldest first.
+    async fn list_credentials(&self) -> Result<Vec<StoredCredential>, StoreError>;
+    /// Stores a new credential.
+    async fn insert_credential(&self, c: &StoredCredential) -> Result<(), StoreError>;
+    /// Replaces a stored credential (matched by id); false when unknown.
+    async fn update_credential(&self, c: &StoredCredential) -> Result<bool, StoreError>;
+    /// Deletes a stored credential, its quota limit and usage; false when unknown.
+    async fn delete_credential(&self, id: &str) -> Result<bool, StoreError>;
+    /// Sets (or, with `None`, clears) the API's quota limit of any credential.
+    async fn set_quota_limit(&self, id: &str, limit: Option<i64>) -> Result<(), StoreError>;
+    /// Every quota limit set through the API.
+    async fn quota_limits(&self) -> Result<Vec<(String, Option<i64>)>, StoreError>;
+    /// Adds `delta` tokens to a credential's usage in `period`; returns the new total.
+    async fn add_usage(&self, id: &str, period: &str, delta: i64) -> Result<i64, StoreError>;
+    /// A credential's usage in `period` (0 when none).
+    async fn usage(&self, id: &str, period: &str) -> Result<i64, StoreError>;
+    /// Clears a credential's usage in `period`.
+    async fn reset_usage(&self, id: &str, period: &str) -> Result<(), StoreError>;
 }
 
 /// Everything the gateway stores.
-pub trait Store: UserStore + AgentTokenStore + SsoStore + AccountStore + SigningKeyStore {}
+pub trait Store:
+    UserStore + AgentTokenStore + SsoStore + AccountStore + SigningKeyStore + PoolStore
+{
+}
 
-impl<T: UserStore + AgentTokenStore + SsoStore + AccountStore + SigningKeyStore> Store for T {}
+impl<T: UserStore + AgentTokenStore + SsoStore + AccountStore + SigningKeyStore + PoolStore> Store
+    for T
+{
+}

@@ -1,8 +1,8 @@
 //! The outbound edge: configured backends, their pooled HTTP clients, and sending one request to
-//! one backend with the backend's own credential.
+//! one backend with a credential from the backend's pool (`crate::pool`).
 //!
-//! The client's credential headers are never forwarded: [`Backend::send`] drops every credential
-//! header the client sent and sets the backend's key in the header its protocol expects.
+//! The client's credential headers are never forwarded: [`Backend::prepare`] drops every
+//! credential header the client sent; the caller adds the pool credential's header.
 
 pub mod routing;
 
@@ -107,8 +107,6 @@ pub struct Backend {
     /// Protocol it speaks.
     pub kind: BackendKind,
     base_url: String,
-    api_key: Option<Secret>,
-    key_name: Option<Arc<str>>,
     extra_headers: HeaderMap,
     fixed_urls: FixedUrls,
     client: reqwest::Client,
@@ -191,12 +189,6 @@ impl Backend {
             name: Arc::from(name),
             kind: cfg.kind,
             base_url,
-            api_key: cfg.api_key.clone().filter(|k| !k.is_empty()),
-            key_name: match (&cfg.api_key_env, &cfg.api_key) {
-                (Some(var), _) => Some(Arc::from(var.as_str())),
-                (None, Some(_)) => Some(Arc::from(format!("backends.{name}.api_key"))),
-                (None, None) => None,
-            },
             extra_headers,
             fixed_urls,
             client,
@@ -210,26 +202,6 @@ impl Backend {
         &self.base_url
     }
 
-    /// Replaces any occurrence of this backend's key in `text` (an upstream message that echoes
-    /// the key) with its masked hint.
-    pub fn redact(&self, text: &str) -> String {
-        match &self.api_key {
-            Some(k) if k.expose().len() >= 8 && text.contains(k.expose()) => {
-                text.replace(k.expose(), &k.hint())
-            }
-            _ => text.to_owned(),
-        }
-    }
-
-    /// The backend's key, for masking it wherever it might be echoed.
-    pub fn secret(&self) -> Option<&Secret> {
-        self.api_key.as_ref()
-    }
-
-    /// True when a key is configured.
-    pub fn has_key(&self) -> bool {
-        self.api_key.is_some()
-    }
 
     fn url_string(
         base: &str,
@@ -299,8 +271,9 @@ impl Backend {
     }
 
     /// The URL and headers of one request: `client_headers` filtered (no client credential ever
-    /// leaves), the backend's extra headers and credential added. `query` must already be free of
-    /// credentials (see [`strip_credential_params`]).
+    /// leaves), the backend's extra headers added (the credential is the caller's, see
+    /// [`set_credential`]). `query` must already be free of credentials (see
+    /// [`strip_credential_params`]).
     pub fn prepare(
         &self,
         endpoint: Endpoint<'_>,
@@ -321,20 +294,23 @@ impl Backend {
         for (name, value) in &self.extra_headers {
             headers.insert(name.clone(), value.clone());
         }
-        self.set_credential(&mut headers);
+        if self.kind == BackendKind::Anthropic && !headers.contains_key("anthropic-version") {
+            headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
+        }
         Ok((self.url(endpoint, query)?, headers))
     }
 
-    /// Sends one request (see [`Backend::prepare`]).
+    /// Sends one request (see [`Backend::prepare`]) with `credential`'s header.
     pub async fn send(
         &self,
         endpoint: Endpoint<'_>,
         query: Option<&str>,
         client_headers: HeaderMap,
-        body: Option<Bytes>,
+        credential: Option<(&HeaderName, &HeaderValue)>,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let (url, headers) = self.prepare(endpoint, query, client_headers)?;
-        self.send_prepared(url, headers, body).await
+        let (url, mut headers) = self.prepare(endpoint, query, client_headers)?;
+        set_credential(&mut headers, credential);
+        self.send_prepared(url, headers, None).await
     }
 
     /// Sends a request built by [`Backend::prepare`].
@@ -377,35 +353,23 @@ impl Backend {
         }
     }
 
-    /// Where the backend's key comes from, for logs and capture (`OPENAI_API_KEY`, never the
-    /// value).
-    pub fn key_name(&self) -> Option<Arc<str>> {
-        self.key_name.clone()
-    }
+}
 
-    fn set_credential(&self, headers: &mut HeaderMap) {
-        if self.kind == BackendKind::Anthropic && !headers.contains_key("anthropic-version") {
-            headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
+/// Puts a pool credential's header on a prepared request (nothing for keyless backends).
+pub fn set_credential(headers: &mut HeaderMap, credential: Option<(&HeaderName, &HeaderValue)>) {
+    if let Some((name, value)) = credential {
+        headers.insert(name.clone(), value.clone());
+    }
+}
+
+/// Replaces any occurrence of `secret` in `text` (an upstream message that echoes the key) with
+/// its masked hint.
+pub fn redact(text: &str, secret: Option<&Secret>) -> String {
+    match secret {
+        Some(k) if k.expose().len() >= 8 && text.contains(k.expose()) => {
+            text.replace(k.expose(), &k.hint())
         }
-        let Some(key) = &self.api_key else { return };
-        let (name, value) = match self.kind {
-            BackendKind::Openai => (
-                http::header::AUTHORIZATION,
-                HeaderValue::from_str(&format!("Bearer {}", key.expose())),
-            ),
-            BackendKind::Anthropic => (
-                HeaderName::from_static("x-api-key"),
-                HeaderValue::from_str(key.expose()),
-            ),
-            BackendKind::Gemini => (
-                HeaderName::from_static("x-goog-api-key"),
-                HeaderValue::from_str(key.expose()),
-            ),
-        };
-        if let Ok(mut v) = value {
-            v.set_sensitive(true);
-            headers.insert(name, v);
-        }
+        _ => text.to_owned(),
     }
 }
 

@@ -280,10 +280,7 @@ pub async fn signing_keys(
     let now = clock.now_millis() as i64;
     match action {
         SigningKeysCommand::Rotate => {
-            let sealer = match &config.auth.encryption.key {
-                Some(k) => Some(crate::seal::Sealer::from_base64(k).map_err(io)?),
-                None => None,
-            };
+            let sealer = crate::seal::Sealer::from_config(&config.auth.encryption).map_err(io)?;
             let kid = crate::oauth::keys::rotate(&store, now, sealer.as_ref())
                 .await
                 .map_err(|e| AdminError::Io(e.to_string()))?;

@@ -29,6 +29,10 @@ pub struct RequestRecord {
     pub model: Option<String>,
     /// Upstream HTTP status.
     pub upstream_status: Option<u16>,
+    /// Id of the pool credential that served (or last failed) the request.
+    pub credential: Option<Arc<str>>,
+    /// Credentials given up on before the answer (failovers).
+    pub failovers: u32,
     /// Token usage reported by the upstream.
     pub usage: Usage,
     /// Who called: key name, token public id, user (never a secret).
@@ -116,6 +120,8 @@ impl Entry {
             backend = rec.backend.as_deref(),
             model = rec.model.as_deref(),
             upstream_status = rec.upstream_status,
+            credential = rec.credential.as_deref(),
+            failovers = (rec.failovers > 0).then_some(rec.failovers),
             input_tokens = rec.usage.input_tokens,
             output_tokens = rec.usage.output_tokens,
             total_tokens = rec.usage.total(),

@@ -79,6 +79,7 @@ pub(super) async fn model_action(
             body: Some(body),
             stream: op == Operation::StreamGenerateContent,
             ctx: &ctx,
+            state: &state,
         }
         .run()
         .await

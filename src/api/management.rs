@@ -1,5 +1,5 @@
 //! The management API (`/v0/management/…`): administrators list, rename and revoke agent tokens
-//! and list users. It has its own key (`management.key`, sent as `Authorization: Bearer …` or
+//! and list users; the credential pool's routes are in `management_auths`. It has its own key (`management.key`, sent as `Authorization: Bearer …` or
 //! `X-Management-Key`), answers only loopback callers unless `management.allow_remote`, and wrong
 //! keys count toward the same per-address lockout as client keys. Without a key configured the
 //! API does not exist (404). Answers never include a token's secret or hash.
@@ -28,10 +28,11 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
             get(get_token).patch(rename_token).delete(revoke_token),
         )
         .route("/v0/management/users", get(list_users))
+        .merge(super::management_auths::routes())
         .route_layer(axum::middleware::from_fn_with_state(state, require_key))
 }
 
-fn problem(status: StatusCode, message: &str) -> Response {
+pub(super) fn problem(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({"error": {"message": message}}))).into_response()
 }
 

@@ -13,6 +13,7 @@ use axum::extract::Path;
 use super::context::Ctx;
 use super::error::ApiError;
 use super::{St, proxy};
+use crate::pool::{Credential, Pick};
 use crate::protocol::Protocol;
 use crate::state::AppState;
 use crate::upstream::Endpoint;
@@ -65,6 +66,7 @@ pub(super) async fn get_one(
             body: None,
             stream: false,
             ctx,
+            state,
         }
         .run()
         .await
@@ -94,9 +96,18 @@ pub(super) async fn list(
         .filter(|b| b.kind == native)
         .cloned()
         .collect();
+    let now = state.clock().now_millis();
     let fetches = backends.iter().map(|b| async move {
+        // Any available credential of the backend lists its models; none is used up by it.
+        let credential = match state.pool().provider(&b.name).map(|p| p.pick(now, &[])) {
+            Some(Pick::Use(c)) => Some(c),
+            Some(Pick::Unavailable(u)) => {
+                return (b, Err(format!("every credential is unavailable for {} s", u.retry_after_secs)));
+            }
+            _ => None,
+        };
         let result = match b
-            .send(Endpoint::ListModels, None, headers.clone(), None)
+            .send(Endpoint::ListModels, None, headers.clone(), credential.as_deref().map(Credential::header))
             .await
         {
             Ok(resp) if resp.status().is_success() => match resp.bytes().await {

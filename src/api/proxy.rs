@@ -25,6 +25,12 @@ use crate::capture::{CaptureScope, Direction};
 use crate::protocol::Protocol;
 use crate::upstream::routing::Route;
 use crate::upstream::{Backend, Endpoint, UpstreamError};
+use crate::clock::SharedClock;
+use crate::pool::{Credential, Failure, Pick, ProviderPool, Unavailable};
+use crate::secret::Secret;
+use crate::state::AppState;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use crate::wire::errors::{ErrorKind, stream_error_event, upstream_error_message};
 use crate::wire::sse::DataLineScanner;
 use crate::wire::usage::{Usage, may_carry_usage, parse_usage};
@@ -70,7 +76,8 @@ pub(crate) fn rewrite_model(body: &[u8], model: &str) -> Result<Bytes, ApiError>
         .map_err(|_| ApiError::internal())
 }
 
-/// One upstream call and the relay of its answer.
+/// One upstream call (retried on the provider's next credential while nothing has reached the
+/// client) and the relay of its answer.
 pub(crate) struct Forward<'a> {
     pub(crate) protocol: Protocol,
     pub(crate) route: &'a Route,
@@ -81,6 +88,75 @@ pub(crate) struct Forward<'a> {
     /// The client asked for a stream.
     pub(crate) stream: bool,
     pub(crate) ctx: &'a Ctx,
+    pub(crate) state: &'a AppState,
+}
+
+/// The cooldown class of an upstream error status; `None` when the request, not the
+/// credential, was at fault (400, 404, 413, …).
+fn failure_of(status: u16, retry_after_secs: Option<u64>) -> Option<Failure> {
+    match status {
+        429 => Some(Failure::RateLimited { retry_after_secs }),
+        401..=403 => Some(Failure::Rejected),
+        408 | 500..=599 => Some(Failure::Server),
+        _ => None,
+    }
+}
+
+fn retry_after_secs(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// The answer when every credential of the provider is cooling down or used up.
+pub(crate) fn all_unavailable(backend: &str, u: &Unavailable) -> ApiError {
+    let mut why = Vec::new();
+    if u.cooling > 0 {
+        why.push(format!("{} cooling down after upstream errors", u.cooling));
+    }
+    if u.exhausted > 0 {
+        why.push(format!("{} with their token quota used up", u.exhausted));
+    }
+    if u.expired > 0 {
+        why.push(format!("{} with an expired OAuth token (log in again)", u.expired));
+    }
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::RateLimited,
+        format!(
+            "every upstream credential of backend `{backend}` is unavailable ({}); the soonest is available again in {} s",
+            why.join(", "),
+            u.retry_after_secs
+        ),
+    )
+    .with_code("all_credentials_unavailable")
+    .with_retry_after(u.retry_after_secs)
+}
+
+/// The credential a request is using, for usage deduction and failure reports once the answer
+/// is on its way to the client.
+struct Lease {
+    credential: Arc<Credential>,
+    pool: Arc<ProviderPool>,
+    clock: SharedClock,
+}
+
+impl Lease {
+    fn settle(&self, usage: &Usage) {
+        if let Some(tokens) = usage.total().filter(|t| *t > 0) {
+            let now = self.clock.now_millis();
+            self.credential
+                .health
+                .add_usage(self.pool.period(now), tokens);
+        }
+    }
+
+    fn broke(&self) {
+        self.credential
+            .health
+            .fail(Failure::Transport, self.clock.now_millis());
+    }
 }
 
 impl Forward<'_> {
@@ -97,87 +173,193 @@ impl Forward<'_> {
             tracing::error!(backend = %backend.name, error = %e, "cannot build the upstream request");
             ApiError::from(&e)
         })?;
-        if let Some(c) = &mut capture {
-            c.set_route(backend.name.clone(), &self.route.model, backend.key_name());
-            let payload = self.body.clone().unwrap_or_default();
-            c.record(
-                Direction::OutboundRequest,
-                Some(url.as_str()),
-                None,
-                Some(&headers),
-                payload,
-            );
-        }
-        let upstream = backend
-            .send_prepared(url, headers, self.body)
-            .await
-            .map_err(|e| {
-                tracing::warn!(backend = %backend.name, error = %e, "upstream request failed");
-                ApiError::from(&e)
-            })?;
-        let status = upstream.status();
-        log.update(|r| r.upstream_status = Some(status.as_u16()));
-        if !status.is_success() {
-            return Err(read_upstream_failure(backend, upstream, capture.as_ref()).await);
-        }
-        let headers = relay_headers(upstream.headers());
-        let is_sse = upstream
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("text/event-stream"));
-        if self.stream || is_sse {
-            if let Some(c) = &capture {
-                c.record(
-                    Direction::StreamStart,
-                    None,
-                    Some(status.as_u16()),
-                    Some(upstream.headers()),
-                    Bytes::new(),
-                );
-            }
-            let tap = StreamTap {
-                inner: Box::pin(upstream.bytes_stream()),
-                scanner: is_sse.then(DataLineScanner::default),
-                usage: Usage::default(),
-                log: log.clone(),
-                capture,
-                protocol: self.protocol,
-                backend: backend.name.clone(),
-                finished: false,
+        let pool = self.state.pool().provider(&backend.name);
+        let clock = self.state.clock();
+        let mut template = Some((url, headers));
+        let mut tried: Vec<Arc<str>> = Vec::new();
+        let mut last: Option<ApiError> = None;
+        loop {
+            let now = clock.now_millis();
+            let credential = match pool.map_or(Pick::Keyless, |p| p.pick(now, &tried)) {
+                Pick::Use(c) => Some(c),
+                Pick::Keyless => None,
+                Pick::Unavailable(u) => {
+                    return Err(last.unwrap_or_else(|| {
+                        tracing::warn!(backend = %backend.name, retry_after_secs = u.retry_after_secs, "every credential is unavailable");
+                        all_unavailable(&backend.name, &u)
+                    }));
+                }
             };
-            let mut resp = Response::new(Body::from_stream(tap));
-            *resp.status_mut() = status;
-            *resp.headers_mut() = headers;
-            if is_sse {
-                resp.headers_mut().insert(
-                    http::header::CACHE_CONTROL,
-                    HeaderValue::from_static("no-cache"),
-                );
-                resp.headers_mut()
-                    .insert("x-accel-buffering", HeaderValue::from_static("no"));
+            // Another credential may follow this one only if the pool has one left to try.
+            let may_retry = credential.is_some() && pool.is_some_and(|p| p.len() > tried.len() + 1);
+            let (url, mut headers) = match (may_retry, template.take()) {
+                (true, Some(t)) => {
+                    let copy = t.clone();
+                    template = Some(t);
+                    copy
+                }
+                (_, Some(t)) => t,
+                (_, None) => return Err(last.unwrap_or_else(ApiError::internal)),
+            };
+            crate::upstream::set_credential(&mut headers, credential.as_deref().map(Credential::header));
+            if let Some(c) = &credential {
+                c.health.requests.fetch_add(1, Ordering::Relaxed);
+                c.health.last_used.store(now, Ordering::Relaxed);
+                let id = c.id.clone();
+                log.update(|r| r.credential = Some(id));
             }
-            return Ok(resp);
+            if let Some(c) = &mut capture {
+                c.set_route(
+                    backend.name.clone(),
+                    &self.route.model,
+                    credential.as_ref().map(|c| c.id.clone()),
+                );
+                let payload = self.body.clone().unwrap_or_default();
+                c.record(
+                    Direction::OutboundRequest,
+                    Some(url.as_str()),
+                    None,
+                    Some(&headers),
+                    payload,
+                );
+            }
+            let secret = credential.as_ref().map(|c| &c.secret);
+            let upstream = match backend.send_prepared(url, headers, self.body.clone()).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(backend = %backend.name, credential = credential.as_ref().map(|c| &*c.id), error = %e, "upstream request failed");
+                    let err = ApiError::from(&e);
+                    let Some(c) = credential else { return Err(err) };
+                    c.health.last_status.store(1, Ordering::Relaxed);
+                    c.health.fail(Failure::Transport, now);
+                    if !may_retry {
+                        return Err(err);
+                    }
+                    tried.push(c.id.clone());
+                    log.update(|r| r.failovers += 1);
+                    last = Some(err);
+                    continue;
+                }
+            };
+            let status = upstream.status();
+            log.update(|r| r.upstream_status = Some(status.as_u16()));
+            if let Some(c) = &credential {
+                c.health.last_status.store(status.as_u16(), Ordering::Relaxed);
+            }
+            if !status.is_success() {
+                let failure = failure_of(status.as_u16(), retry_after_secs(upstream.headers()));
+                let err = read_upstream_failure(backend, upstream, capture.as_ref(), secret).await;
+                let Some(c) = credential else { return Err(err) };
+                let Some(failure) = failure else {
+                    c.health.succeed();
+                    return Err(err);
+                };
+                let until = c.health.fail(failure, now);
+                tracing::warn!(backend = %backend.name, credential = %c.id, upstream_status = status.as_u16(), cooldown_ms = until.saturating_sub(now), "credential cooling down");
+                if !may_retry {
+                    return Err(err);
+                }
+                tried.push(c.id.clone());
+                log.update(|r| r.failovers += 1);
+                last = Some(err);
+                continue;
+            }
+            let lease = match (credential, pool) {
+                (Some(c), Some(p)) => {
+                    c.health.succeed();
+                    Some(Lease {
+                        credential: c,
+                        pool: p.clone(),
+                        clock: clock.clone(),
+                    })
+                }
+                _ => None,
+            };
+            return relay(self.protocol, self.stream, backend, upstream, log, capture, lease).await;
         }
-        let upstream_headers = capture.as_ref().map(|_| upstream.headers().clone());
-        let body = read_limited(backend, upstream, MAX_UPSTREAM_BODY).await?;
+    }
+}
+
+/// Relays a successful upstream answer: streams through [`StreamTap`], bodies whole.
+async fn relay(
+    protocol: Protocol,
+    stream: bool,
+    backend: &Backend,
+    upstream: reqwest::Response,
+    log: &RequestLog,
+    capture: Option<CaptureScope>,
+    lease: Option<Lease>,
+) -> Result<Response, ApiError> {
+    let status = upstream.status();
+    let headers = relay_headers(upstream.headers());
+    let is_sse = upstream
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    if stream || is_sse {
         if let Some(c) = &capture {
             c.record(
-                Direction::InboundResponse,
+                Direction::StreamStart,
                 None,
                 Some(status.as_u16()),
-                upstream_headers.as_ref(),
-                body.clone(),
+                Some(upstream.headers()),
+                Bytes::new(),
             );
         }
-        if let Some(u) = parse_usage(&body) {
-            log.update(|r| r.usage = u);
-        }
-        let mut resp = Response::new(Body::from(body));
+        let tap = StreamTap {
+            inner: Box::pin(upstream.bytes_stream()),
+            scanner: is_sse.then(DataLineScanner::default),
+            usage: Usage::default(),
+            log: log.clone(),
+            capture,
+            protocol,
+            backend: backend.name.clone(),
+            finished: false,
+            lease,
+        };
+        let mut resp = Response::new(Body::from_stream(tap));
         *resp.status_mut() = status;
         *resp.headers_mut() = headers;
-        Ok(resp)
+        if is_sse {
+            resp.headers_mut().insert(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache"),
+            );
+            resp.headers_mut()
+                .insert("x-accel-buffering", HeaderValue::from_static("no"));
+        }
+        return Ok(resp);
     }
+    let upstream_headers = capture.as_ref().map(|_| upstream.headers().clone());
+    let body = match read_limited(backend, upstream, MAX_UPSTREAM_BODY).await {
+        Ok(b) => b,
+        Err(e) => {
+            if let Some(l) = &lease {
+                l.broke();
+            }
+            return Err(e);
+        }
+    };
+    if let Some(c) = &capture {
+        c.record(
+            Direction::InboundResponse,
+            None,
+            Some(status.as_u16()),
+            upstream_headers.as_ref(),
+            body.clone(),
+        );
+    }
+    if let Some(u) = parse_usage(&body) {
+        if let Some(l) = &lease {
+            l.settle(&u);
+        }
+        log.update(|r| r.usage = u);
+    }
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    Ok(resp)
 }
 
 /// Response headers passed back to the client: everything but hop-by-hop and framing headers,
@@ -249,14 +431,11 @@ async fn read_upstream_failure(
     backend: &Backend,
     upstream: reqwest::Response,
     capture: Option<&CaptureScope>,
+    secret: Option<&Secret>,
 ) -> ApiError {
     let status = upstream.status();
     let upstream_headers = capture.map(|_| upstream.headers().clone());
-    let retry_after = upstream
-        .headers()
-        .get(http::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let retry_after = retry_after_secs(upstream.headers());
     let body = read_limited(backend, upstream, MAX_ERROR_BODY)
         .await
         .unwrap_or_default();
@@ -269,7 +448,7 @@ async fn read_upstream_failure(
             body.clone(),
         );
     }
-    let message = upstream_error_message(&body).map(|m| backend.redact(&m));
+    let message = upstream_error_message(&body).map(|m| crate::upstream::redact(&m, secret));
     tracing::warn!(
         backend = %backend.name,
         upstream_status = status.as_u16(),
@@ -354,6 +533,7 @@ struct StreamTap {
     protocol: Protocol,
     backend: std::sync::Arc<str>,
     finished: bool,
+    lease: Option<Lease>,
 }
 
 impl Stream for StreamTap {
@@ -411,6 +591,10 @@ impl Stream for StreamTap {
                     ),
                 };
                 tracing::warn!(backend = %this.backend, error = %e, "upstream stream failed");
+                if let Some(l) = &this.lease {
+                    l.broke();
+                }
+                this.settle();
                 this.log.update(|r| r.stream_error = Some(note));
                 this.end_capture(note);
                 Poll::Ready(Some(Ok(stream_error_event(
@@ -422,6 +606,7 @@ impl Stream for StreamTap {
             }
             Poll::Ready(None) => {
                 this.finished = true;
+                this.settle();
                 this.end_capture("completed");
                 Poll::Ready(None)
             }
@@ -430,6 +615,13 @@ impl Stream for StreamTap {
 }
 
 impl StreamTap {
+    /// Deducts the usage seen so far from the credential's quota (once).
+    fn settle(&mut self) {
+        if let Some(l) = self.lease.take() {
+            l.settle(&self.usage);
+        }
+    }
+
     fn end_capture(&mut self, how: &'static str) {
         if let Some(c) = self.capture.take() {
             c.record(
@@ -445,6 +637,7 @@ impl StreamTap {
 
 impl Drop for StreamTap {
     fn drop(&mut self) {
+        self.settle();
         self.end_capture("client_disconnected");
     }
 }

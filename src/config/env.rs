@@ -121,6 +121,10 @@ pub fn backends_from_standard_env(
                 headers: Default::default(),
                 timeouts: TimeoutConfig::default(),
                 http2_prior_knowledge: false,
+                credentials: Vec::new(),
+                selection_strategy: None,
+                priority: crate::config::default_priority(),
+                quota: None,
             },
         );
     }

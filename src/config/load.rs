@@ -213,6 +213,7 @@ pub fn load_with_env(sources: &ConfigSources, env: &dyn EnvSource) -> Result<Con
         }
     };
     super::env::resolve_backend_keys(&mut config, env, &source)?;
+    super::pool::resolve_credential_keys(&mut config, env, &source)?;
     super::sso::resolve_secrets(&mut config, env)?;
     if config.backends.is_empty() {
         config.backends = super::env::backends_from_standard_env(env)?;

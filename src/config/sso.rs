@@ -370,9 +370,7 @@ pub(crate) fn validate_jwt(
             "must be between 1 minute and 30 days".to_owned(),
         ));
     }
-    if let Some(k) = &config.auth.encryption.key
-        && let Err(e) = crate::seal::Sealer::from_base64(k)
-    {
+    if let Err(e) = crate::seal::Sealer::from_config(&config.auth.encryption) {
         return Err(fail("auth.encryption.key", e.to_string()));
     }
     if j.audience.trim().is_empty() {

@@ -58,7 +58,7 @@ pub fn generate(now: i64, sealer: Option<&Sealer>) -> Result<SigningKeyRecord, K
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(key_err)?;
     let public = pair.public_key().as_ref().to_vec();
     let kid = crate::store::hex(&blake3::hash(&public).as_bytes()[..8]);
-    let private_key = match sealer {
+    let private_key = match sealer.filter(|s| s.seals()) {
         Some(s) => s.seal(pkcs8.as_ref(), &context(&kid)).map_err(key_err)?,
         None => URL_SAFE_NO_PAD.encode(pkcs8.as_ref()),
     };
@@ -122,18 +122,39 @@ pub async fn rotate(
     Ok(new.kid)
 }
 
+/// The PKCS#8 bytes of a stored private key (sealed or plain).
+fn private_der(r: &SigningKeyRecord, sealer: Option<&Sealer>) -> Result<Vec<u8>, KeyError> {
+    if seal::is_sealed(&r.private_key) {
+        seal::open(sealer, &r.private_key, &context(&r.kid)).map_err(key_err)
+    } else {
+        URL_SAFE_NO_PAD.decode(&r.private_key).map_err(key_err)
+    }
+}
+
+/// Re-seals every stored private key under the current key (`portcullis auths rekey`); returns
+/// how many were rewritten.
+pub async fn reseal_all(store: &Arc<dyn Store>, sealer: Option<&Sealer>) -> Result<usize, KeyError> {
+    let mut n = 0;
+    for r in store.list_signing_keys().await? {
+        if !seal::needs_reseal(sealer, &r.private_key) {
+            continue;
+        }
+        let der = private_der(&r, sealer)?;
+        let Some(s) = sealer else { continue };
+        let sealed = s.seal(&der, &context(&r.kid)).map_err(key_err)?;
+        if store.replace_private_key(&r.kid, &sealed).await? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 fn build(records: &[SigningKeyRecord], sealer: Option<&Sealer>) -> Result<KeySet, KeyError> {
     let signer = records
         .iter()
         .find(|r| r.retired_at.is_none())
         .ok_or_else(|| key_err("no active signing key"))?;
-    let der = if seal::is_sealed(&signer.private_key) {
-        seal::open(sealer, &signer.private_key, &context(&signer.kid)).map_err(key_err)?
-    } else {
-        URL_SAFE_NO_PAD
-            .decode(&signer.private_key)
-            .map_err(key_err)?
-    };
+    let der = private_der(signer, sealer)?;
     let signing = (signer.kid.clone(), EncodingKey::from_ed_der(&der));
     let mut verifying = HashMap::new();
     let mut keys = Vec::new();

@@ -172,4 +172,13 @@ impl super::SigningKeyStore for SqlStore {
         .await?;
         Ok(done.rows_affected())
     }
+
+    async fn replace_private_key(&self, kid: &str, private_key: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE signing_keys SET private_key = $1 WHERE kid = $2")
+            .bind(private_key)
+            .bind(kid)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
 }

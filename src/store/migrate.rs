@@ -39,6 +39,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0003_accounts.sql"),
         postgres: include_str!("../../migrations/postgres/0003_accounts.sql"),
     },
+    Migration {
+        version: 4,
+        name: "credential_pool",
+        sqlite: include_str!("../../migrations/sqlite/0004_credential_pool.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_credential_pool.sql"),
+    },
 ];
 
 /// Applies every migration not applied yet; returns how many ran.

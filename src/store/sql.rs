@@ -92,7 +92,7 @@ impl SqlStore {
 
     /// Runs `q` and, when it changed a row, bumps the revision in the same transaction, so other
     /// instances cannot miss a change that was made.
-    async fn change_with_revision(
+    pub(super) async fn change_with_revision(
         &self,
         q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
     ) -> Result<bool, StoreError> {

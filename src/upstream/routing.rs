@@ -250,6 +250,10 @@ mod tests {
                     headers: Default::default(),
                     timeouts: Default::default(),
                     http2_prior_knowledge: false,
+                    credentials: Vec::new(),
+                    selection_strategy: None,
+                    priority: crate::config::default_priority(),
+                    quota: None,
                 },
             );
         }

@@ -55,6 +55,10 @@ pub fn backend(kind: BackendKind, url: String, key: Option<&str>) -> BackendConf
         headers: BTreeMap::new(),
         timeouts: TimeoutConfig::default(),
         http2_prior_knowledge: false,
+        credentials: Vec::new(),
+        selection_strategy: None,
+        priority: portcullis::config::default_priority(),
+        quota: None,
     }
 }
 

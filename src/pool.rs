@@ -1,0 +1,493 @@
+//! The upstream credential pool (PRODUCT §5): which upstream secret pays for a request.
+//!
+//! Credentials come from three sources, merged per provider (a configured backend): the YAML
+//! configuration (`backends.<name>.api_key` and `credentials[]`), the credential directory
+//! (`auth.credentials_dir`, read again every second) and the store (management API). Every
+//! request picks one by the provider's strategy ([`select`]); an upstream failure cools that
+//! credential down for a bounded, growing time ([`health`]) and the proxy retries on the next
+//! one while nothing has reached the client. Token usage is deducted per credential from the
+//! upstream's reported usage, kept in memory on the request path and added to the store once a
+//! second, so every instance sees the same totals.
+//!
+//! Secrets from the store (and sealed values in files) are opened with the `seal` keyring; a
+//! value that cannot be opened is an error at startup and a logged, skipped credential later —
+//! never garbage sent upstream.
+
+mod files;
+mod health;
+mod manage;
+mod select;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub use files::FILE_CONTEXT;
+pub use health::{Failure, Health, Reason, period};
+pub use manage::{CredentialStatus, NewCredential, QuotaStatus, Update};
+pub use select::{Credential, CredentialKind, Pick, ProviderPool, Source, Unavailable};
+
+use crate::clock::SharedClock;
+use crate::config::{AccessMode, Config};
+use crate::seal::{SealError, Sealer};
+use crate::secret::Secret;
+use crate::store::{Store, StoreError};
+use crate::upstream::Backends;
+
+/// A credential as a source describes it, before it joins the pool.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Stable id.
+    pub id: String,
+    /// Configured backend name.
+    pub provider: String,
+    /// API key or OAuth token.
+    pub kind: CredentialKind,
+    /// Where it comes from.
+    pub source: Source,
+    /// Operator's label.
+    pub label: Option<String>,
+    /// The secret, opened.
+    pub secret: Secret,
+    /// Lower number = tried first.
+    pub priority: i64,
+    /// Token quota per period.
+    pub quota_limit: Option<u64>,
+    /// OAuth access-token expiry (ms).
+    pub expires_at: Option<u64>,
+}
+
+/// Why a pool operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored secret cannot be opened, or a new one sealed.
+    #[error("credential `{id}`: {source}")]
+    Seal {
+        /// Credential id.
+        id: String,
+        /// Why.
+        source: SealError,
+    },
+    /// Credentials added at run time need a store.
+    #[error("no store is configured (storage.data_dir or storage.database_url)")]
+    NoStore,
+    /// The provider is not a configured backend.
+    #[error("provider `{0}` is not a configured backend")]
+    UnknownProvider(String),
+    /// No such credential.
+    #[error("no credential `{0}`")]
+    NotFound(String),
+    /// The request is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The credential cannot be changed here (defined in the configuration file).
+    #[error("{0}")]
+    ReadOnly(String),
+    /// OAuth credentials are refused in multi-user mode (PRODUCT §6).
+    #[error(
+        "OAuth (personal subscription) credentials are not available in multi-user mode; add an API key instead"
+    )]
+    OauthInMultiUser,
+}
+
+/// What was loaded from each source; the pool is rebuilt from it whenever one changes.
+#[derive(Default)]
+struct Loaded {
+    config: Vec<Spec>,
+    files: Vec<Spec>,
+    file_errors: Vec<(String, String)>,
+    file_fingerprint: Option<[u8; 32]>,
+    store: Vec<Spec>,
+    store_errors: Vec<(String, String)>,
+    limits: HashMap<String, Option<u64>>,
+}
+
+/// Every provider's credentials.
+pub struct Pool {
+    providers: HashMap<Arc<str>, Arc<ProviderPool>>,
+    aliases: Vec<(String, String)>,
+    health: Mutex<HashMap<String, Arc<Health>>>,
+    loaded: Mutex<Loaded>,
+    store: Option<Arc<dyn Store>>,
+    sealer: Option<Sealer>,
+    clock: SharedClock,
+    multi_user: bool,
+    dir: Option<PathBuf>,
+    revision: AtomicI64,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("providers", &self.providers.len())
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The credentials `backends.<name>` configures: `api_key`, then `credentials[]`.
+fn config_specs(config: &Config) -> Vec<Spec> {
+    let mut out = Vec::new();
+    for (name, b) in &config.backends {
+        if let Some(key) = b.api_key.as_ref().filter(|k| !k.is_empty()) {
+            out.push(Spec {
+                id: format!("yaml-{name}"),
+                provider: name.clone(),
+                kind: CredentialKind::ApiKey,
+                source: Source::Config,
+                label: b.api_key_env.clone(),
+                secret: key.clone(),
+                priority: b.priority,
+                quota_limit: b.quota.map(|q| q.limit),
+                expires_at: None,
+            });
+        }
+        for (i, c) in b.credentials.iter().enumerate() {
+            let Some(key) = c.api_key.as_ref().filter(|k| !k.is_empty()) else {
+                continue;
+            };
+            out.push(Spec {
+                id: c.id.clone().unwrap_or_else(|| format!("yaml-{name}-{}", i + 1)),
+                provider: name.clone(),
+                kind: CredentialKind::ApiKey,
+                source: Source::Config,
+                label: c.api_key_env.clone(),
+                secret: key.clone(),
+                priority: c.priority,
+                quota_limit: c.quota.map(|q| q.limit),
+                expires_at: None,
+            });
+        }
+    }
+    out
+}
+
+impl Pool {
+    /// Builds the pool of `backends` from the configuration and the credential directory
+    /// (stored credentials join with [`Pool::reload_store`]).
+    pub fn new(
+        config: &Config,
+        backends: &Backends,
+        store: Option<Arc<dyn Store>>,
+        clock: SharedClock,
+    ) -> Result<Self, PoolError> {
+        let sealer = Sealer::from_config(&config.auth.encryption).map_err(|source| {
+            PoolError::Seal {
+                id: "auth.encryption".to_owned(),
+                source,
+            }
+        })?;
+        let providers = backends
+            .iter()
+            .map(|b| {
+                let cfg = config.backends.get(&*b.name);
+                let strategy = cfg
+                    .and_then(|c| c.selection_strategy)
+                    .unwrap_or(config.auth.selection_strategy);
+                let schedule = config
+                    .auth
+                    .quota
+                    .reset_schedule
+                    .get(&*b.name)
+                    .copied()
+                    .unwrap_or_default();
+                let pool = ProviderPool::new(b.name.clone(), b.kind, strategy, schedule);
+                (b.name.clone(), Arc::new(pool))
+            })
+            .collect::<HashMap<_, _>>();
+        let aliases = [("claude", "anthropic"), ("google", "gemini")]
+            .iter()
+            .map(|(a, k)| ((*a).to_owned(), (*k).to_owned()))
+            .collect();
+        let pool = Self {
+            providers,
+            aliases,
+            health: Mutex::new(HashMap::new()),
+            loaded: Mutex::new(Loaded {
+                config: config_specs(config)
+                    .into_iter()
+                    .filter(|s| backends.get(&s.provider).is_some())
+                    .collect(),
+                ..Loaded::default()
+            }),
+            store,
+            sealer,
+            clock,
+            multi_user: config.access_mode.mode == AccessMode::MultiUser,
+            dir: Some(
+                config
+                    .auth
+                    .credentials_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("auths")),
+            ),
+            revision: AtomicI64::new(i64::MIN),
+        };
+        pool.rescan_files();
+        pool.install();
+        Ok(pool)
+    }
+
+    /// The pool of backend `name`.
+    pub fn provider(&self, name: &str) -> Option<&Arc<ProviderPool>> {
+        self.providers.get(name)
+    }
+
+    /// Every provider's pool, in name order.
+    pub fn providers(&self) -> Vec<Arc<ProviderPool>> {
+        let mut v: Vec<_> = self.providers.values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// The configured backend a provider name means: the backend of that name; else, for the
+    /// seed's `claude` (and `google`), `anthropic` (`gemini`); else the only backend of that
+    /// type.
+    pub fn resolve_provider(&self, name: &str) -> Option<String> {
+        if self.providers.contains_key(name) {
+            return Some(name.to_owned());
+        }
+        let kind = self
+            .aliases
+            .iter()
+            .find(|(a, _)| a == name)
+            .map_or(name, |(_, k)| k.as_str());
+        if self.providers.contains_key(kind) {
+            return Some(kind.to_owned());
+        }
+        let mut of_kind = self.providers.values().filter(|p| p.kind.as_str() == kind);
+        match (of_kind.next(), of_kind.next()) {
+            (Some(p), None) => Some(p.name.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The sealing keyring (`auth.encryption`).
+    pub fn sealer(&self) -> Option<&Sealer> {
+        self.sealer.as_ref()
+    }
+
+    /// The clock.
+    pub fn now(&self) -> u64 {
+        self.clock.now_millis()
+    }
+
+    /// Reads the credential directory again; rebuilds the pool when a file changed. Returns
+    /// true when it did.
+    pub fn rescan_files(&self) -> bool {
+        let Some(dir) = &self.dir else { return false };
+        let scan = files::scan(dir, self.sealer.as_ref(), &|n| self.resolve_provider(n));
+        {
+            let mut loaded = lock(&self.loaded);
+            if loaded.file_fingerprint == Some(scan.fingerprint) {
+                return false;
+            }
+            for (file, error) in &scan.errors {
+                tracing::warn!(file = %dir.join(file).display(), %error, "credential file skipped");
+            }
+            if loaded.file_fingerprint.is_some() {
+                tracing::info!(
+                    dir = %dir.display(),
+                    credentials = scan.specs.len(),
+                    skipped = scan.errors.len(),
+                    "credential directory changed: reloaded"
+                );
+            }
+            loaded.file_fingerprint = Some(scan.fingerprint);
+            loaded.files = scan.specs;
+            loaded.file_errors = scan.errors;
+        }
+        self.install();
+        true
+    }
+
+    /// Reads the stored credentials and quota limits again and rebuilds the pool. A stored
+    /// secret that cannot be opened is an error (at startup the caller stops; later it is
+    /// logged and the credential skipped).
+    pub async fn reload_store(&self) -> Result<(), PoolError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let revision = store.revision().await?;
+        let rows = store.list_credentials().await?;
+        let limits = store.quota_limits().await?;
+        let mut specs = Vec::with_capacity(rows.len());
+        let mut errors = Vec::new();
+        let mut first_error = None;
+        for row in rows {
+            match manage::spec_from_row(row, self.sealer.as_ref()) {
+                Ok(spec) => specs.push(spec),
+                Err(e) => {
+                    errors.push((e.0.clone(), e.1.to_string()));
+                    first_error.get_or_insert(PoolError::Seal {
+                        id: e.0,
+                        source: e.1,
+                    });
+                }
+            }
+        }
+        {
+            let mut loaded = lock(&self.loaded);
+            loaded.store = specs;
+            loaded.store_errors = errors;
+            loaded.limits = limits
+                .into_iter()
+                .map(|(id, l)| (id, l.map(|v| v.max(0) as u64)))
+                .collect();
+        }
+        self.revision.store(revision, Ordering::Release);
+        self.install();
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Reloads the stored credentials when another instance (or this one) changed them.
+    pub async fn sync_store(&self) -> Result<(), PoolError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        if store.revision().await? != self.revision.load(Ordering::Acquire) {
+            self.reload_store().await?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds every provider's list from what the sources hold.
+    fn install(&self) {
+        let loaded = lock(&self.loaded);
+        let mut health = lock(&self.health);
+        let mut by_provider: HashMap<&str, Vec<Arc<Credential>>> = HashMap::new();
+        let mut seen: HashMap<&str, &Source> = HashMap::new();
+        for spec in loaded
+            .config
+            .iter()
+            .chain(&loaded.files)
+            .chain(&loaded.store)
+        {
+            if let Some(first) = seen.get(spec.id.as_str()) {
+                tracing::warn!(id = %spec.id, first = first.as_str(), "two credentials with one id: the second is ignored");
+                continue;
+            }
+            seen.insert(&spec.id, &spec.source);
+            if self.multi_user && spec.kind == CredentialKind::Oauth {
+                tracing::info!(id = %spec.id, provider = %spec.provider, "Skipped OAuth credential in Multi User Mode (OAuth not allowed in production)");
+                continue;
+            }
+            let Some(provider) = self.providers.get(spec.provider.as_str()) else {
+                continue;
+            };
+            let h = health.entry(spec.id.clone()).or_default().clone();
+            h.adopt_secret(fingerprint(&spec.secret));
+            let limit = match loaded.limits.get(&spec.id) {
+                Some(l) => *l,
+                None => spec.quota_limit,
+            };
+            h.set_limit(limit);
+            match Credential::new(spec.clone(), provider.kind, h) {
+                Some(c) => by_provider
+                    .entry(&provider.name)
+                    .or_default()
+                    .push(Arc::new(c)),
+                None => {
+                    tracing::warn!(id = %spec.id, "credential skipped: its secret cannot be sent in an HTTP header");
+                }
+            }
+        }
+        health.retain(|id, _| seen.contains_key(id.as_str()));
+        for (name, p) in &self.providers {
+            p.replace(by_provider.remove(&**name).unwrap_or_default());
+        }
+    }
+
+    /// Writes the usage gathered since the last flush to the store and adopts the store's
+    /// totals (every instance's usage). `all` also reads credentials without local usage.
+    pub async fn flush_usage(&self, all: bool) {
+        let Some(store) = &self.store else { return };
+        let now = self.now();
+        for p in self.providers.values() {
+            let period = p.period(now);
+            let key = period::key(p.schedule, period);
+            for c in p.credentials().iter() {
+                let delta = c.health.take_pending(period);
+                let result = if delta > 0 {
+                    store.add_usage(&c.id, &key, delta as i64).await
+                } else if all && c.health.limit().is_some() {
+                    store.usage(&c.id, &key).await
+                } else {
+                    continue;
+                };
+                match result {
+                    Ok(total) => c.health.sync_used(period, total.max(0) as u64),
+                    Err(e) => {
+                        c.health.restore_pending(delta);
+                        tracing::warn!(id = %c.id, error = %e, "could not record credential usage");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts the background work: the credential directory every second, the store's
+    /// revision every second, usage to the store every second (totals read every 5 s). Stops
+    /// when the pool is dropped.
+    pub fn spawn_background(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut n: u64 = 0;
+            loop {
+                tick.tick().await;
+                n += 1;
+                let Some(pool) = weak.upgrade() else { return };
+                let scanning = pool.clone();
+                let _ = tokio::task::spawn_blocking(move || scanning.rescan_files()).await;
+                if let Err(e) = pool.sync_store().await {
+                    tracing::warn!(error = %e, "could not reload stored credentials");
+                }
+                pool.flush_usage(n.is_multiple_of(5)).await;
+            }
+        });
+    }
+
+    /// Files and stored rows that could not be loaded, and why.
+    pub fn load_errors(&self) -> Vec<(String, String)> {
+        let loaded = lock(&self.loaded);
+        loaded
+            .file_errors
+            .iter()
+            .chain(&loaded.store_errors)
+            .cloned()
+            .collect()
+    }
+
+    /// Every secret in the pool (for masking in the wire capture).
+    pub fn secrets(&self) -> Vec<Secret> {
+        self.providers
+            .values()
+            .flat_map(|p| {
+                p.credentials()
+                    .iter()
+                    .map(|c| c.secret.clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+/// A cheap fingerprint of a secret (never shown; tells a changed secret from the same one).
+fn fingerprint(s: &Secret) -> u64 {
+    let h = blake3::hash(s.expose().as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h.as_bytes()[..8]);
+    u64::from_le_bytes(b).max(1)
+}

@@ -1,0 +1,243 @@
+//! The credential directory (`auth.credentials_dir`, default `auths/`): one JSON file per
+//! credential, `{"provider", "type": "api_key"|"oauth", "token", "priority", "quota": {"limit"}}`.
+//! `provider` may be left out when the file is named after it (`auths/claude.json`). The
+//! directory is read again every second; when any file changed, every file is parsed again and
+//! the pool rebuilt. A file that cannot be read or parsed is logged and skipped — the other files
+//! keep working, and the error is listed by the management API until the file is fixed.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::Spec;
+use super::select::{CredentialKind, Source};
+use crate::secret::Secret;
+use crate::seal::Sealer;
+
+/// Largest credential file read.
+const MAX_FILE_BYTES: u64 = 64 * 1024;
+/// Most files read from the directory.
+const MAX_FILES: usize = 10_000;
+
+/// Associated data of secrets the gateway seals into credential files.
+pub const FILE_CONTEXT: &str = "portcullis/credential-file";
+
+#[derive(Deserialize)]
+struct FileQuota {
+    limit: u64,
+}
+
+/// One credential file. Unknown fields (the seed's `quota.used`, notes) are ignored.
+#[derive(Deserialize)]
+struct CredentialFile {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    token: Secret,
+    #[serde(default)]
+    priority: Option<i64>,
+    #[serde(default)]
+    quota: Option<FileQuota>,
+    #[serde(default)]
+    label: Option<String>,
+    /// Expiry of an OAuth access token, ms since the epoch.
+    #[serde(default)]
+    expires_at: Option<u64>,
+}
+
+/// What one scan of the directory found.
+#[derive(Debug, Default)]
+pub(super) struct Scan {
+    /// Fingerprint of every file's name and content.
+    pub(super) fingerprint: [u8; 32],
+    /// Files parsed into credentials.
+    pub(super) specs: Vec<Spec>,
+    /// Files skipped, and why.
+    pub(super) errors: Vec<(String, String)>,
+}
+
+/// Reads every `*.json` file of `dir` (a missing directory is empty). `resolve` maps a provider
+/// name to a configured backend.
+pub(super) fn scan(
+    dir: &Path,
+    sealer: Option<&Sealer>,
+    resolve: &dyn Fn(&str) -> Option<String>,
+) -> Scan {
+    let mut out = Scan::default();
+    let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "json")
+                    && !p
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with('.'))
+            })
+            .take(MAX_FILES)
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    paths.sort();
+    let mut hasher = blake3::Hasher::new();
+    for path in paths {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        hasher.update(name.as_bytes());
+        let content = match read_small(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                hasher.update(e.as_bytes());
+                out.errors.push((name, e));
+                continue;
+            }
+        };
+        hasher.update(&(content.len() as u64).to_le_bytes());
+        hasher.update(&content);
+        match parse(&path, &content, sealer, resolve) {
+            Ok(spec) => out.specs.push(spec),
+            Err(e) => out.errors.push((name, e)),
+        }
+    }
+    out.fingerprint = *hasher.finalize().as_bytes();
+    out
+}
+
+fn read_small(path: &Path) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!("larger than {MAX_FILE_BYTES} bytes"));
+    }
+    std::fs::read(path).map_err(|e| format!("cannot read: {e}"))
+}
+
+/// The id of a file's credential: `file-<name without .json>`, characters outside
+/// `[A-Za-z0-9._-]` replaced by `_`.
+pub(super) fn id_for(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let clean: String = stem
+        .chars()
+        .take(58)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("file-{clean}")
+}
+
+fn parse(
+    path: &Path,
+    content: &[u8],
+    sealer: Option<&Sealer>,
+    resolve: &dyn Fn(&str) -> Option<String>,
+) -> Result<Spec, String> {
+    let f: CredentialFile =
+        serde_json::from_slice(content).map_err(|e| format!("not a credential file: {e}"))?;
+    let kind = match f.kind.as_deref() {
+        None => CredentialKind::ApiKey,
+        Some(k) => CredentialKind::parse(k)
+            .ok_or_else(|| format!("`type` must be `api_key` or `oauth`, not `{k}`"))?,
+    };
+    let named = match &f.provider {
+        Some(p) => p.clone(),
+        None => path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let provider = resolve(&named).ok_or_else(|| match &f.provider {
+        Some(p) => format!("provider `{p}` is not a configured backend"),
+        None => format!(
+            "no `provider` field, and the file name `{named}` is not a configured backend"
+        ),
+    })?;
+    let secret = match crate::seal::is_sealed(f.token.expose()) {
+        true => {
+            let plain = crate::seal::open(sealer, f.token.expose(), FILE_CONTEXT)
+                .map_err(|e| format!("`token` cannot be opened: {e}"))?;
+            Secret::new(String::from_utf8(plain).map_err(|_| "`token` is not text".to_owned())?)
+        }
+        false => f.token,
+    };
+    if secret.expose().trim().is_empty() {
+        return Err("`token` is empty".to_owned());
+    }
+    let id = match f.id {
+        Some(id) if crate::config::valid_id(&id) => id,
+        Some(id) => return Err(format!("id `{id}` may only use letters, digits, `-`, `_`, `.`")),
+        None => id_for(path),
+    };
+    Ok(Spec {
+        id,
+        provider,
+        kind,
+        source: Source::File(path.to_path_buf()),
+        label: f.label,
+        secret,
+        priority: f.priority.unwrap_or_else(crate::config::default_priority),
+        quota_limit: f.quota.map(|q| q.limit),
+        expires_at: f.expires_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(name: &str) -> Option<String> {
+        match name {
+            "openai" => Some("openai".to_owned()),
+            "claude" | "anthropic" => Some("anthropic".to_owned()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn files_parse_skip_and_fingerprint() {
+        let dir = std::env::temp_dir().join(format!("pcl-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("claude.json"),
+            r#"{"type":"api_key","token":"sk-ant-1234567890","priority":1,"quota":{"limit":1000,"used":5}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("second.json"),
+            r#"{"provider":"openai","token":"sk-abcdefghijkl"}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.join("broken.json"), "{not json").unwrap();
+        std::fs::write(dir.join("nobody.json"), r#"{"token":"x"}"#).unwrap();
+        std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
+        let s = scan(&dir, None, &resolve);
+        assert_eq!(s.specs.len(), 2);
+        let claude = s.specs.iter().find(|c| c.id == "file-claude").unwrap();
+        assert_eq!(claude.provider, "anthropic");
+        assert_eq!(claude.priority, 1);
+        assert_eq!(claude.quota_limit, Some(1000));
+        let second = s.specs.iter().find(|c| c.id == "file-second").unwrap();
+        assert_eq!(second.priority, 100);
+        let names: Vec<&str> = s.errors.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["broken.json", "nobody.json"]);
+        assert_eq!(scan(&dir, None, &resolve).fingerprint, s.fingerprint);
+        std::fs::write(dir.join("second.json"), r#"{"provider":"openai","token":"sk-abcdefghijkm"}"#)
+            .unwrap();
+        assert_ne!(scan(&dir, None, &resolve).fingerprint, s.fingerprint);
+        assert!(scan(&dir.join("missing"), None, &resolve).specs.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,420 @@
+//! A credential's runtime state: cooldown after upstream failures (bounded, growing with each
+//! consecutive failure, reset by a success), token usage in the current quota period, and
+//! counters for the management API. Kept by credential id, so a reload of the credential's file
+//! or row does not forget that it is cooling down or how much it has used.
+
+use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
+
+use crate::config::ResetSchedule;
+
+/// Why a credential failed, as far as cooldown is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// HTTP 429; `retry_after_secs` from the upstream's `Retry-After`, when it sent one.
+    RateLimited {
+        /// Seconds the upstream asked for.
+        retry_after_secs: Option<u64>,
+    },
+    /// HTTP 401, 402 or 403: the upstream refuses this credential.
+    Rejected,
+    /// HTTP 408 or 5xx.
+    Server,
+    /// No answer in time, no connection, or the stream broke off.
+    Transport,
+}
+
+/// What a credential is cooling down from (for the management API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Reason {
+    /// Not cooling down.
+    None = 0,
+    /// Rate limited upstream.
+    RateLimited = 1,
+    /// Refused by the upstream.
+    Rejected = 2,
+    /// Upstream server error.
+    Server = 3,
+    /// Timeout or connection failure.
+    Transport = 4,
+}
+
+impl Reason {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => Reason::RateLimited,
+            2 => Reason::Rejected,
+            3 => Reason::Server,
+            4 => Reason::Transport,
+            _ => Reason::None,
+        }
+    }
+
+    /// Status word shown by the management API.
+    pub fn status(self) -> &'static str {
+        match self {
+            Reason::None => "active",
+            Reason::RateLimited => "rate_limited",
+            Reason::Rejected => "rejected",
+            Reason::Server | Reason::Transport => "cooling_down",
+        }
+    }
+}
+
+const SEC: u64 = 1000;
+
+/// `(first cooldown, cap)` in milliseconds per failure class. 429 without `Retry-After` starts
+/// at 1 s; a refused credential at 5 min (it will not start working by itself, but a provider's
+/// transient 401 must not disable it for good); server errors and transport failures at 2 s.
+fn schedule(f: Failure) -> (u64, u64) {
+    match f {
+        Failure::RateLimited { .. } => (SEC, 30 * 60 * SEC),
+        Failure::Rejected => (5 * 60 * SEC, 60 * 60 * SEC),
+        Failure::Server | Failure::Transport => (2 * SEC, 2 * 60 * SEC),
+    }
+}
+
+/// Longest `Retry-After` honoured (an upstream asking for days is capped).
+const MAX_RETRY_AFTER_SECS: u64 = 60 * 60;
+
+/// A credential's runtime state; all fields are atomics read on the request path.
+#[derive(Debug)]
+pub struct Health {
+    cooldown_until: AtomicU64,
+    level: AtomicU32,
+    reason: AtomicU8,
+    /// Quota limit in force (`u64::MAX`: unlimited).
+    limit: AtomicU64,
+    /// Quota period `used` belongs to.
+    period: AtomicU64,
+    /// Tokens used in `period` (the store's total at the last sync plus local usage since).
+    used: AtomicU64,
+    /// Local usage not yet written to the store.
+    pending: AtomicU64,
+    /// Requests sent with this credential.
+    pub requests: AtomicU64,
+    /// Requests that failed (cooldown-worthy).
+    pub failures: AtomicU64,
+    /// Last upstream status (0: none yet, 1: transport failure).
+    pub last_status: AtomicU16,
+    /// Last use (ms).
+    pub last_used: AtomicU64,
+    /// Fingerprint of the secret the state belongs to (a new secret starts afresh).
+    fingerprint: AtomicU64,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            cooldown_until: AtomicU64::new(0),
+            level: AtomicU32::new(0),
+            reason: AtomicU8::new(0),
+            limit: AtomicU64::new(u64::MAX),
+            period: AtomicU64::new(0),
+            used: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            last_status: AtomicU16::new(0),
+            last_used: AtomicU64::new(0),
+            fingerprint: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Health {
+    /// Records a failure at `now`; returns when the cooldown ends.
+    pub fn fail(&self, f: Failure, now: u64) -> u64 {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let level = self.level.fetch_add(1, Ordering::AcqRel).min(20);
+        let (base, cap) = schedule(f);
+        let wait = match f {
+            Failure::RateLimited {
+                retry_after_secs: Some(s),
+            } => s.clamp(1, MAX_RETRY_AFTER_SECS) * SEC,
+            _ => base.saturating_mul(1 << level).min(cap),
+        };
+        let reason = match f {
+            Failure::RateLimited { .. } => Reason::RateLimited,
+            Failure::Rejected => Reason::Rejected,
+            Failure::Server => Reason::Server,
+            Failure::Transport => Reason::Transport,
+        };
+        let until = now + wait;
+        self.reason.store(reason as u8, Ordering::Release);
+        self.cooldown_until.fetch_max(until, Ordering::AcqRel);
+        until
+    }
+
+    /// Records a request the upstream accepted: the failure streak ends.
+    pub fn succeed(&self) {
+        if self.level.load(Ordering::Relaxed) != 0 {
+            self.level.store(0, Ordering::Release);
+        }
+        if self.reason.load(Ordering::Relaxed) != 0 {
+            self.reason.store(0, Ordering::Release);
+        }
+    }
+
+    /// Ends any cooldown (an operator fixed or re-enabled the credential).
+    pub fn clear_cooldown(&self) {
+        self.cooldown_until.store(0, Ordering::Release);
+        self.level.store(0, Ordering::Release);
+        self.reason.store(0, Ordering::Release);
+    }
+
+    /// When the cooldown ends (ms; in the past when not cooling down).
+    pub fn cooldown_until(&self) -> u64 {
+        self.cooldown_until.load(Ordering::Acquire)
+    }
+
+    /// Why it is cooling down, if it is at `now`.
+    pub fn reason(&self, now: u64) -> Reason {
+        if self.cooldown_until() > now {
+            Reason::from_u8(self.reason.load(Ordering::Acquire))
+        } else {
+            Reason::None
+        }
+    }
+
+    /// The quota limit in force.
+    pub fn limit(&self) -> Option<u64> {
+        Some(self.limit.load(Ordering::Acquire)).filter(|l| *l != u64::MAX)
+    }
+
+    pub(crate) fn set_limit(&self, limit: Option<u64>) {
+        self.limit
+            .store(limit.unwrap_or(u64::MAX), Ordering::Release);
+    }
+
+    /// Tokens used in `period` (0 when the recorded usage belongs to an earlier period).
+    pub fn used(&self, period: u64) -> u64 {
+        if self.period.load(Ordering::Acquire) == period {
+            self.used.load(Ordering::Acquire)
+        } else {
+            0
+        }
+    }
+
+    /// Remaining quota in `period` (`u64::MAX` when unlimited).
+    pub fn remaining(&self, period: u64) -> u64 {
+        match self.limit() {
+            Some(l) => l.saturating_sub(self.used(period)),
+            None => u64::MAX,
+        }
+    }
+
+    /// True when the quota of `period` is used up.
+    pub fn exhausted(&self, period: u64) -> bool {
+        self.remaining(period) == 0
+    }
+
+    /// Moves the usage counters to `period` when it is a new one.
+    fn roll(&self, period: u64) {
+        let seen = self.period.load(Ordering::Acquire);
+        if seen != period
+            && self
+                .period
+                .compare_exchange(seen, period, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            self.used.store(0, Ordering::Release);
+            self.pending.store(0, Ordering::Release);
+        }
+    }
+
+    /// Deducts `tokens` used in `period`.
+    pub fn add_usage(&self, period: u64, tokens: u64) {
+        self.roll(period);
+        self.used.fetch_add(tokens, Ordering::AcqRel);
+        self.pending.fetch_add(tokens, Ordering::AcqRel);
+    }
+
+    /// Takes the usage not yet written to the store, for `period`.
+    pub(crate) fn take_pending(&self, period: u64) -> u64 {
+        self.roll(period);
+        self.pending.swap(0, Ordering::AcqRel)
+    }
+
+    /// Puts back usage whose write failed.
+    pub(crate) fn restore_pending(&self, tokens: u64) {
+        self.pending.fetch_add(tokens, Ordering::AcqRel);
+    }
+
+    /// Adopts the store's total for `period` (which includes every instance's usage).
+    pub(crate) fn sync_used(&self, period: u64, total: u64) {
+        self.roll(period);
+        let local = self.pending.load(Ordering::Acquire);
+        self.used.store(total + local, Ordering::Release);
+    }
+
+    /// Sets the usage of `period` (the management API's reset).
+    pub(crate) fn reset_used(&self, period: u64) {
+        self.roll(period);
+        self.used.store(0, Ordering::Release);
+        self.pending.store(0, Ordering::Release);
+    }
+
+    /// Forgets the cooldown when the credential's secret changed (new key, refreshed token).
+    pub(crate) fn adopt_secret(&self, fingerprint: u64) {
+        let old = self.fingerprint.swap(fingerprint, Ordering::AcqRel);
+        if old != 0 && old != fingerprint {
+            self.clear_cooldown();
+        }
+    }
+}
+
+/// Quota periods: a number per period (days or months since the epoch) and its store key.
+pub mod period {
+    use super::ResetSchedule;
+
+    const DAY_MS: u64 = 86_400_000;
+
+    /// The period containing `now_ms`.
+    pub fn of(schedule: ResetSchedule, now_ms: u64) -> u64 {
+        match schedule {
+            ResetSchedule::Never => 0,
+            ResetSchedule::Daily => now_ms / DAY_MS,
+            ResetSchedule::Monthly => {
+                let (y, m, _) = civil_from_days((now_ms / DAY_MS) as i64);
+                (y * 12 + i64::from(m) - 1) as u64
+            }
+        }
+    }
+
+    /// When the period after `period` starts (ms); `None` for `never`.
+    pub fn next_start(schedule: ResetSchedule, period: u64) -> Option<u64> {
+        match schedule {
+            ResetSchedule::Never => None,
+            ResetSchedule::Daily => Some((period + 1) * DAY_MS),
+            ResetSchedule::Monthly => {
+                let next = period as i64 + 1;
+                let days = days_from_civil(next / 12, (next % 12) as u32 + 1, 1);
+                Some(days as u64 * DAY_MS)
+            }
+        }
+    }
+
+    /// The store's key of a period (`day:2026-11-23`, `month:2026-11`, `all`).
+    pub fn key(schedule: ResetSchedule, period: u64) -> String {
+        match schedule {
+            ResetSchedule::Never => "all".to_owned(),
+            ResetSchedule::Daily => {
+                let (y, m, d) = civil_from_days(period as i64);
+                format!("day:{y:04}-{m:02}-{d:02}")
+            }
+            ResetSchedule::Monthly => {
+                format!("month:{:04}-{:02}", period / 12, period % 12 + 1)
+            }
+        }
+    }
+
+    /// (year, month, day) of a day number (Howard Hinnant's algorithm).
+    fn civil_from_days(z: i64) -> (i64, u32, u32) {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        (y, m, d)
+    }
+
+    /// Day number of a civil date.
+    fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let m = i64::from(m);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn periods_and_their_boundaries() {
+            // 2026-11-23T10:00:00Z
+            let now = 1_795_428_000_000;
+            let d = of(ResetSchedule::Daily, now);
+            assert_eq!(key(ResetSchedule::Daily, d), "day:2026-11-23");
+            assert_eq!(next_start(ResetSchedule::Daily, d), Some(1_795_478_400_000));
+            let m = of(ResetSchedule::Monthly, now);
+            assert_eq!(key(ResetSchedule::Monthly, m), "month:2026-11");
+            // 2026-12-01T00:00:00Z
+            assert_eq!(
+                next_start(ResetSchedule::Monthly, m),
+                Some(1_796_083_200_000)
+            );
+            let dec = of(ResetSchedule::Monthly, 1_796_083_200_000);
+            assert_eq!(key(ResetSchedule::Monthly, dec), "month:2026-12");
+            assert_eq!(key(ResetSchedule::Monthly, dec + 1), "month:2027-01");
+            assert_eq!(of(ResetSchedule::Never, now), 0);
+            assert_eq!(next_start(ResetSchedule::Never, 0), None);
+            for day in [0_i64, 59, 365, 10_957, 20_780, 21_000] {
+                let (y, m, dd) = civil_from_days(day);
+                assert_eq!(days_from_civil(y, m, dd), day);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cooldowns_grow_are_bounded_and_end_with_success() {
+        let h = Health::default();
+        assert_eq!(h.fail(Failure::Server, 0), 2_000);
+        assert_eq!(h.fail(Failure::Server, 0), 4_000);
+        assert_eq!(h.reason(0), Reason::Server);
+        for _ in 0..30 {
+            h.fail(Failure::Server, 0);
+        }
+        assert_eq!(h.cooldown_until(), 120_000, "capped at 2 min");
+        h.succeed();
+        assert_eq!(h.fail(Failure::Transport, 200_000), 202_000, "streak reset");
+        let r = Health::default();
+        assert_eq!(
+            r.fail(
+                Failure::RateLimited {
+                    retry_after_secs: Some(7)
+                },
+                1_000
+            ),
+            8_000
+        );
+        assert_eq!(r.reason(7_999), Reason::RateLimited);
+        assert_eq!(r.reason(8_000), Reason::None);
+        let x = Health::default();
+        assert_eq!(x.fail(Failure::Rejected, 0), 300_000);
+        assert_eq!(x.reason(0).status(), "rejected");
+        x.adopt_secret(1);
+        x.adopt_secret(2);
+        assert_eq!(x.reason(0), Reason::None, "a new secret starts afresh");
+    }
+
+    #[test]
+    fn usage_belongs_to_its_period() {
+        let h = Health::default();
+        h.set_limit(Some(100));
+        h.add_usage(5, 60);
+        assert_eq!(h.remaining(5), 40);
+        h.add_usage(5, 50);
+        assert!(h.exhausted(5));
+        assert!(!h.exhausted(6), "a new period starts empty");
+        assert_eq!(h.take_pending(5), 110);
+        h.sync_used(5, 300);
+        assert_eq!(h.used(5), 300);
+        h.add_usage(6, 1);
+        assert_eq!(h.used(6), 1);
+        assert_eq!(h.used(5), 0);
+    }
+}
