@@ -3,6 +3,7 @@
 //! `--json`) and never print a secret except the one new token `issue` exists to show.
 
 pub mod accounts;
+pub mod auths;
 
 use std::fmt::Write as _;
 use std::sync::Arc;

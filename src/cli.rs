@@ -62,6 +62,56 @@ pub enum Command {
         #[command(subcommand)]
         action: SigningKeysCommand,
     },
+    /// The upstream credential pool: list, add, remove credentials; re-seal secrets after a key
+    /// rotation.
+    Auths {
+        /// What to do.
+        #[command(subcommand)]
+        action: AuthsCommand,
+    },
+}
+
+/// `portcullis auths …`
+#[derive(Debug, Subcommand)]
+pub enum AuthsCommand {
+    /// List every upstream credential (config, credential directory, store) with its masked
+    /// hint, priority and this period's quota use; never a secret.
+    List {
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a credential to the store (sealed when auth.encryption.key is set). The secret is
+    /// read from stdin, or from the environment variable named by --token-env.
+    Add {
+        /// Provider: a configured backend name (`claude` means `anthropic`).
+        #[arg(long)]
+        provider: String,
+        /// Read the secret from this environment variable instead of stdin.
+        #[arg(long, value_name = "VAR")]
+        token_env: Option<String>,
+        /// `api_key` or `oauth`.
+        #[arg(long = "type", default_value = "api_key")]
+        kind: String,
+        /// Lower number = tried first (default 100).
+        #[arg(long)]
+        priority: Option<i64>,
+        /// Token quota per period.
+        #[arg(long, value_name = "TOKENS")]
+        quota: Option<u64>,
+        /// A label for the listing.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Remove a credential (a stored one from the store; a file credential by deleting its file).
+    Remove {
+        /// Credential id (see `auths list`).
+        id: String,
+    },
+    /// Re-seal every stored secret (pool credentials, signing keys) and every sealed secret in
+    /// the credential directory under the current auth.encryption.key. Put the old key in
+    /// auth.encryption.previous_keys first; remove it once this has run.
+    Rekey,
 }
 
 /// `portcullis signing-keys …`

@@ -218,6 +218,10 @@ pub struct AuthConfig {
     pub credentials_dir: Option<std::path::PathBuf>,
     /// Quota reset schedules per provider.
     pub quota: QuotaConfig,
+    /// Never cool a credential down after an upstream failure (failover within a request still
+    /// happens). For single-key setups whose operator prefers every request to reach the
+    /// upstream.
+    pub disable_cooling: bool,
 }
 
 /// `auth.encryption.*`: the key that seals secrets at rest (the token server's private keys).

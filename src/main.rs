@@ -23,6 +23,7 @@ fn main() -> ExitCode {
             | Command::Users { .. }
             | Command::Clients { .. }
             | Command::SigningKeys { .. }
+            | Command::Auths { .. }
     ) {
         // The demo talks to an in-process mock on loopback, and the store commands serve
         // nothing: the client-key rule does not apply to them.
@@ -67,6 +68,10 @@ fn main() -> ExitCode {
             }
             Command::SigningKeys { action } => {
                 print(admin::accounts::signing_keys(&config, &SystemClock, &action).await)
+            }
+            Command::Auths { action } => {
+                let stdin = std::io::stdin();
+                print(admin::auths::auths(&config, &SystemClock, &action, &mut stdin.lock()).await)
             }
             _ => serve(config).await,
         }

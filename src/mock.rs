@@ -3,7 +3,8 @@
 //!
 //! Used by the gateway's tests, benchmarks and the `demo` command. Every
 //! successful completion answers [`MOCK_TEXT`]; the request header `x-mock`
-//! scripts failures, delays and stream shapes (see `directives.rs`).
+//! scripts failures, delays and stream shapes (see `directives.rs`); so does the text after a `~`
+//! in the upstream credential, which gives each key of a pool its own behaviour.
 
 mod anthropic;
 #[cfg(test)]
@@ -54,6 +55,18 @@ pub struct MockStats {
     streams_cancelled: AtomicU64,
     cancelled_notify: Notify,
     last: Mutex<Option<SeenRequest>>,
+    by_credential: Mutex<std::collections::HashMap<String, u64>>,
+}
+
+/// The upstream credential a request carried (`Authorization: Bearer`, `x-api-key`,
+/// `x-goog-api-key`).
+fn credential_of(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        return Some(v.strip_prefix("Bearer ").unwrap_or(v));
+    }
+    ["x-api-key", "x-goog-api-key"]
+        .iter()
+        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
 }
 
 impl MockStats {
@@ -87,6 +100,28 @@ impl MockStats {
                 return;
             }
             notified.await;
+        }
+    }
+
+    /// Requests that carried `credential` (the value after `Bearer `, or of `x-api-key` /
+    /// `x-goog-api-key`).
+    pub fn requests_with(&self, credential: &str) -> u64 {
+        self.by_credential
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(credential)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn count_credential(&self, headers: &HeaderMap) {
+        if let Some(c) = credential_of(headers) {
+            *self
+                .by_credential
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(c.to_owned())
+                .or_default() += 1;
         }
     }
 
@@ -217,6 +252,7 @@ impl FromRequest<Arc<MockStats>> for MockReq {
                 (k.as_str().to_owned(), v)
             })
             .collect();
+        stats.count_credential(&parts.headers);
         let seq = stats.record(SeenRequest {
             method: parts.method.as_str().to_owned(),
             path: path.clone(),
@@ -241,7 +277,18 @@ impl MockReq {
     /// errors (400), `header_delay_ms` and `status`. On `Err` the handler
     /// returns the response as is.
     pub(crate) async fn prelude(&self, proto: Proto) -> Result<Directives, Response> {
-        let raw = self.headers.get("x-mock").map(|v| v.as_bytes());
+        // A credential `anything~directives` scripts every request made with it (after the
+        // header's directives, so it wins): tests give each key of a pool its own fault.
+        let scripted = credential_of(&self.headers).and_then(|c| c.split_once('~')).map(|(_, d)| d);
+        let combined;
+        let raw = match (self.headers.get("x-mock").map(|v| v.as_bytes()), scripted) {
+            (Some(h), Some(s)) => {
+                combined = [h, b";", s.as_bytes()].concat();
+                Some(&combined[..])
+            }
+            (None, Some(s)) => Some(s.as_bytes()),
+            (h, None) => h,
+        };
         let d = Directives::parse(raw).map_err(|m| {
             let msg = format!("invalid x-mock header: {m}");
             error_response(proto, StatusCode::BAD_REQUEST, &msg, None)

@@ -198,7 +198,13 @@ impl Pool {
                     .get(&*b.name)
                     .copied()
                     .unwrap_or_default();
-                let pool = ProviderPool::new(b.name.clone(), b.kind, strategy, schedule);
+                let pool = ProviderPool::new(
+                    b.name.clone(),
+                    b.kind,
+                    strategy,
+                    schedule,
+                    !config.auth.disable_cooling,
+                );
                 (b.name.clone(), Arc::new(pool))
             })
             .collect::<HashMap<_, _>>();
@@ -468,6 +474,12 @@ impl Pool {
             .chain(&loaded.store_errors)
             .cloned()
             .collect()
+    }
+
+    /// Re-seals the credential directory's sealed secrets under the current key.
+    pub fn reseal_files(&self) -> Result<usize, PoolError> {
+        let Some(dir) = &self.dir else { return Ok(0) };
+        files::reseal_dir(dir, self.sealer.as_ref()).map_err(PoolError::Invalid)
     }
 
     /// Every secret in the pool (for masking in the wire capture).

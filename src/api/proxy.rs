@@ -153,9 +153,11 @@ impl Lease {
     }
 
     fn broke(&self) {
-        self.credential
-            .health
-            .fail(Failure::Transport, self.clock.now_millis());
+        self.pool.fail(
+            &self.credential,
+            Failure::Transport,
+            self.clock.now_millis(),
+        );
     }
 }
 
@@ -229,9 +231,11 @@ impl Forward<'_> {
                 Err(e) => {
                     tracing::warn!(backend = %backend.name, credential = credential.as_ref().map(|c| &*c.id), error = %e, "upstream request failed");
                     let err = ApiError::from(&e);
-                    let Some(c) = credential else { return Err(err) };
+                    let (Some(c), Some(p)) = (credential, pool) else {
+                        return Err(err);
+                    };
                     c.health.last_status.store(1, Ordering::Relaxed);
-                    c.health.fail(Failure::Transport, now);
+                    p.fail(&c, Failure::Transport, now);
                     if !may_retry {
                         return Err(err);
                     }
@@ -249,12 +253,14 @@ impl Forward<'_> {
             if !status.is_success() {
                 let failure = failure_of(status.as_u16(), retry_after_secs(upstream.headers()));
                 let err = read_upstream_failure(backend, upstream, capture.as_ref(), secret).await;
-                let Some(c) = credential else { return Err(err) };
+                let (Some(c), Some(p)) = (credential, pool) else {
+                    return Err(err);
+                };
                 let Some(failure) = failure else {
                     c.health.succeed();
                     return Err(err);
                 };
-                let until = c.health.fail(failure, now);
+                let until = p.fail(&c, failure, now);
                 tracing::warn!(backend = %backend.name, credential = %c.id, upstream_status = status.as_u16(), cooldown_ms = until.saturating_sub(now), "credential cooling down");
                 if !may_retry {
                     return Err(err);

@@ -193,6 +193,65 @@ fn parse(
     })
 }
 
+/// Re-seals, under the current key, every sealed secret in the directory's files (values the
+/// gateway wrote; plain values an operator wrote are left as they are). Each file is replaced
+/// atomically. Returns how many files changed.
+pub(super) fn reseal_dir(dir: &Path, sealer: Option<&Sealer>) -> Result<usize, String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut changed = 0;
+    for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let name = path.display().to_string();
+        let Ok(content) = read_small(&path) else { continue };
+        let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&content) else {
+            continue;
+        };
+        let mut touched = false;
+        for field in ["token", "refresh_token"] {
+            let Some(value) = doc.get(field).and_then(|v| v.as_str()) else {
+                continue;
+            };
+            if !crate::seal::is_sealed(value) || !crate::seal::needs_reseal(sealer, value) {
+                continue;
+            }
+            let plain = crate::seal::open(sealer, value, FILE_CONTEXT)
+                .map_err(|e| format!("{name}: `{field}` cannot be opened: {e}"))?;
+            let plain = String::from_utf8(plain).map_err(|_| format!("{name}: `{field}` is not text"))?;
+            let resealed = crate::seal::seal_if_enabled(sealer, &plain, FILE_CONTEXT)
+                .map_err(|e| format!("{name}: {e}"))?;
+            doc[field] = serde_json::Value::String(resealed);
+            touched = true;
+        }
+        if touched {
+            write_atomically(&path, &doc).map_err(|e| format!("{name}: {e}"))?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
+/// Writes `doc` to `path` through a temporary file in the same directory (mode 0600), renamed
+/// over the old file, so a reader never sees half a file.
+pub(super) fn write_atomically(path: &Path, doc: &serde_json::Value) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("json.tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp)?;
+    f.write_all(&serde_json::to_vec_pretty(doc).map_err(std::io::Error::other)?)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

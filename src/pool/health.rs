@@ -146,6 +146,11 @@ impl Health {
         until
     }
 
+    /// Counts a failure without cooling down (`auth.disable_cooling`).
+    pub fn count_failure(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Records a request the upstream accepted: the failure streak ends.
     pub fn succeed(&self) {
         if self.level.load(Ordering::Relaxed) != 0 {

@@ -186,6 +186,8 @@ pub struct ProviderPool {
     pub strategy: SelectionStrategy,
     /// Quota reset schedule.
     pub schedule: ResetSchedule,
+    /// Failures cool credentials down (`auth.disable_cooling` turns it off).
+    pub cooling: bool,
     creds: RwLock<Arc<[Arc<Credential>]>>,
     cursor: AtomicUsize,
 }
@@ -200,12 +202,14 @@ impl ProviderPool {
         kind: BackendKind,
         strategy: SelectionStrategy,
         schedule: ResetSchedule,
+        cooling: bool,
     ) -> Self {
         Self {
             name,
             kind,
             strategy,
             schedule,
+            cooling,
             creds: RwLock::new(Arc::from(Vec::new())),
             cursor: AtomicUsize::new(0),
         }
@@ -238,6 +242,17 @@ impl ProviderPool {
     /// True when the provider has no credential (a keyless backend).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Records that `c` failed at `now`; returns when its cooldown ends (`now` when cooling is
+    /// off: the failure is counted, nothing else).
+    pub fn fail(&self, c: &Credential, f: super::Failure, now: u64) -> u64 {
+        if self.cooling {
+            c.health.fail(f, now)
+        } else {
+            c.health.count_failure();
+            now
+        }
     }
 
     /// The quota period at `now`.
@@ -284,28 +299,30 @@ impl ProviderPool {
         usable: &dyn Fn(&Credential) -> bool,
         score: impl Fn(&Credential) -> K,
     ) -> Option<&'a Arc<Credential>> {
-        let mut best: Option<K> = None;
+        let mut best: Option<(K, &Arc<Credential>)> = None;
         let mut ties = 0usize;
         for c in list.iter().filter(|c| usable(c)) {
             let s = score(c);
             match best {
-                Some(b) if s < b => {}
-                Some(b) if s == b => ties += 1,
+                Some((b, _)) if s < b => {}
+                Some((b, _)) if s == b => ties += 1,
                 _ => {
-                    best = Some(s);
+                    best = Some((s, c));
                     ties = 1;
                 }
             }
         }
-        let best = best?;
-        let nth = if ties > 1 {
-            self.cursor.fetch_add(1, Ordering::Relaxed) % ties
-        } else {
-            0
-        };
+        let (best, first) = best?;
+        if ties < 2 {
+            return Some(first);
+        }
+        let nth = self.cursor.fetch_add(1, Ordering::Relaxed) % ties;
+        // Scores move under concurrent requests (usage is deducted meanwhile): when the tie
+        // is gone by the second pass, the first pass's choice stands.
         list.iter()
             .filter(|c| usable(c) && score(c) == best)
             .nth(nth)
+            .or(Some(first))
     }
 
     fn unavailable(&self, list: &[Arc<Credential>], now: u64, period: u64) -> Unavailable {
@@ -339,5 +356,204 @@ impl ProviderPool {
             exhausted,
             expired,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::{Failure, Spec};
+    use std::collections::HashMap;
+
+    fn pool(strategy: SelectionStrategy, creds: &[(&str, i64, Option<u64>)]) -> ProviderPool {
+        let p = ProviderPool::new(
+            Arc::from("openai"),
+            BackendKind::Openai,
+            strategy,
+            ResetSchedule::Never,
+            true,
+        );
+        let list = creds
+            .iter()
+            .map(|(id, priority, limit)| {
+                let h = Arc::new(Health::default());
+                h.set_limit(*limit);
+                let spec = Spec {
+                    id: (*id).to_owned(),
+                    provider: "openai".to_owned(),
+                    kind: CredentialKind::ApiKey,
+                    source: Source::Config,
+                    label: None,
+                    secret: Secret::new(format!("sk-test-{id}-0123456789")),
+                    priority: *priority,
+                    quota_limit: *limit,
+                    expires_at: None,
+                };
+                Arc::new(Credential::new(spec, BackendKind::Openai, h).unwrap())
+            })
+            .collect();
+        p.replace(list);
+        p
+    }
+
+    /// `threads` threads pick `per_thread` times each, concurrently; `after` runs on each pick
+    /// (e.g. deducting usage). Returns picks per credential id.
+    fn hammer(
+        p: &ProviderPool,
+        threads: usize,
+        per_thread: usize,
+        after: &(dyn Fn(&Credential) + Sync),
+    ) -> HashMap<String, usize> {
+        let counts = std::sync::Mutex::new(HashMap::new());
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    let mut local: HashMap<String, usize> = HashMap::new();
+                    for _ in 0..per_thread {
+                        match p.pick(0, &[]) {
+                            Pick::Use(c) => {
+                                after(&c);
+                                *local.entry(c.id.to_string()).or_default() += 1;
+                            }
+                            other => panic!("nothing picked: {other:?}"),
+                        }
+                    }
+                    let mut all = counts.lock().unwrap();
+                    for (k, v) in local {
+                        *all.entry(k).or_default() += v;
+                    }
+                });
+            }
+        });
+        counts.into_inner().unwrap()
+    }
+
+    /// A tiny deterministic generator for the property runs.
+    fn lcg(seed: &mut u64) -> u64 {
+        *seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        *seed >> 33
+    }
+
+    #[test]
+    fn round_robin_spreads_exactly_evenly_under_concurrency() {
+        let mut seed = 7;
+        for _ in 0..20 {
+            let m = 1 + (lcg(&mut seed) % 10) as usize;
+            let threads = 1 + (lcg(&mut seed) % 8) as usize;
+            let rounds = 1 + (lcg(&mut seed) % 50) as usize;
+            let ids: Vec<String> = (0..m).map(|i| format!("c{i}")).collect();
+            let creds: Vec<(&str, i64, Option<u64>)> =
+                ids.iter().map(|i| (i.as_str(), 100, None)).collect();
+            let p = pool(SelectionStrategy::RoundRobin, &creds);
+            // threads * per_thread is a multiple of m: every credential gets exactly its share.
+            let per_thread = m * rounds;
+            let counts = hammer(&p, threads, per_thread, &|_| {});
+            assert_eq!(counts.len(), m);
+            for (id, n) in counts {
+                assert_eq!(n, threads * rounds, "{id} with m={m} threads={threads}");
+            }
+        }
+    }
+
+    #[test]
+    fn priority_uses_the_lowest_number_and_shares_ties_evenly() {
+        let p = pool(
+            SelectionStrategy::Priority,
+            &[("low", 5, None), ("a", 1, None), ("b", 1, None), ("c", 1, None)],
+        );
+        let counts = hammer(&p, 6, 300, &|_| {});
+        assert_eq!(counts.get("low"), None, "a higher number is never used");
+        for id in ["a", "b", "c"] {
+            assert_eq!(counts[id], 600, "{id}");
+        }
+        // The preferred ones cooling down: the next priority takes over; then comes back.
+        for c in p.credentials().iter().filter(|c| c.priority == 1) {
+            c.health.fail(Failure::Server, 0);
+        }
+        match p.pick(0, &[]) {
+            Pick::Use(c) => assert_eq!(&*c.id, "low"),
+            other => panic!("{other:?}"),
+        }
+        match p.pick(2_000, &[]) {
+            Pick::Use(c) => assert_eq!(c.priority, 1),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn quota_aware_drains_toward_equal_remaining_under_concurrency() {
+        let mut seed = 11;
+        for _ in 0..10 {
+            let limits: Vec<u64> = (0..(2 + lcg(&mut seed) % 5))
+                .map(|_| 1_000 + 100 * (lcg(&mut seed) % 30))
+                .collect();
+            let ids: Vec<String> = (0..limits.len()).map(|i| format!("q{i}")).collect();
+            let creds: Vec<(&str, i64, Option<u64>)> = ids
+                .iter()
+                .zip(&limits)
+                .map(|(i, l)| (i.as_str(), 100, Some(*l)))
+                .collect();
+            let p = pool(SelectionStrategy::QuotaAware, &creds);
+            let threads = 4;
+            // Consume half the smallest total, 10 tokens per request.
+            let total: u64 = limits.iter().sum();
+            let per_thread = (total / 2 / 10 / threads as u64) as usize;
+            hammer(&p, threads, per_thread, &|c| c.health.add_usage(0, 10));
+            let creds = p.credentials();
+            let remaining: Vec<u64> = creds.iter().map(|c| c.health.remaining(0)).collect();
+            let most = *remaining.iter().max().unwrap();
+            // A credential is drawn only while it has the most remaining, so every one that was
+            // used ends within what the picks in flight (one per thread) can add of the most.
+            for c in creds.iter().filter(|c| c.health.used(0) > 0) {
+                assert!(
+                    c.health.remaining(0) + 10 * (threads as u64 + 1) >= most,
+                    "remaining {remaining:?} from limits {limits:?}"
+                );
+            }
+            let used: u64 = creds.iter().map(|c| c.health.used(0)).sum();
+            assert_eq!(used, 10 * (threads * per_thread) as u64, "every request deducted");
+        }
+    }
+
+    #[test]
+    fn nothing_available_says_when_something_will_be() {
+        let p = pool(
+            SelectionStrategy::RoundRobin,
+            &[("a", 1, None), ("b", 1, Some(10))],
+        );
+        p.credentials()[0].health.fail(
+            Failure::RateLimited {
+                retry_after_secs: Some(30),
+            },
+            0,
+        );
+        p.credentials()[1].health.fail(
+            Failure::RateLimited {
+                retry_after_secs: Some(12),
+            },
+            0,
+        );
+        match p.pick(0, &[]) {
+            Pick::Unavailable(u) => {
+                assert_eq!(u.retry_after_secs, 12, "the soonest recovery");
+                assert_eq!(u.cooling, 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        let tried: Vec<Arc<str>> = vec![Arc::from("a")];
+        match p.pick(12_000, &tried) {
+            Pick::Use(c) => assert_eq!(&*c.id, "b"),
+            other => panic!("{other:?}"),
+        }
+        p.credentials()[1].health.add_usage(0, 10);
+        match p.pick(12_000, &tried) {
+            Pick::Unavailable(u) => {
+                assert_eq!(u.exhausted, 1);
+                assert_eq!(u.retry_after_secs, 18, "`a` cools down until 30 s; b never resets");
+            }
+            other => panic!("{other:?}"),
+        }
+        let empty = pool(SelectionStrategy::Priority, &[]);
+        assert!(matches!(empty.pick(0, &[]), Pick::Keyless));
     }
 }

@@ -82,7 +82,7 @@ async fn every_crossing_is_recorded_with_credentials_masked() {
     );
     assert_eq!(chat[1]["backend"], "openai");
     assert_eq!(chat[1]["model"], "mock-gpt");
-    assert_eq!(chat[1]["key_name"], "backends.openai.api_key");
+    assert_eq!(chat[1]["key_name"], "yaml-openai");
     let auth_header = chat[1]["headers"]
         .as_array()
         .unwrap()

@@ -69,6 +69,10 @@ pub fn config_for(mock: &Mock) -> Config {
     c.server.port = 0;
     // These tests are about proxying; authentication has its own tests (auth.rs).
     c.auth.disable_auth = true;
+    // They script upstream faults request by request; cooldowns have their own tests (pool.rs).
+    c.auth.disable_cooling = true;
+    // A developer's ./auths directory must not join the tests' pools.
+    c.auth.credentials_dir = Some(std::path::PathBuf::from("/nonexistent/portcullis-test-auths"));
     c.backends.insert(
         "openai".into(),
         backend(

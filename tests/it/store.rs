@@ -2,9 +2,11 @@
 //! 127.0.0.1:5432, a fresh database per run). Under `CI=true` a missing PostgreSQL is a failure,
 //! not a skip.
 
+use std::sync::Arc;
+
 use portcullis::store::{
     AgentTokenRecord, AgentTokenStore, LoginFlow, OauthClient, PendingAuthorization, SqlStore,
-    Store, StoreError, WebSession,
+    Store, StoreError, StoredCredential, WebSession,
 };
 
 /// `PORTCULLIS_TEST_POSTGRES` overrides the server (default `postgres://postgres@127.0.0.1:5432`).
@@ -339,6 +341,90 @@ async fn accounts_contract(store: &dyn Store) {
     assert!(store.set_client_disabled("pcl_1", true).await.unwrap());
     assert!(!store.set_client_disabled("pcl_x", true).await.unwrap());
     assert!(store.list_clients().await.unwrap()[0].disabled);
+}
+
+/// The credential pool's aggregate: stored credentials (with revision bumps), API quota limits,
+/// usage per period (concurrent increments all counted).
+async fn pool_contract(store: Arc<dyn Store>) {
+    let row = |id: &str, priority: i64| StoredCredential {
+        id: id.to_owned(),
+        provider: "openai".to_owned(),
+        kind: "api_key".to_owned(),
+        secret: format!("sealed-or-not-{id}"),
+        priority,
+        quota_limit: Some(1000),
+        label: None,
+        oauth: None,
+        expires_at: None,
+        created_at: 1,
+        updated_at: 1,
+    };
+    let r0 = store.revision().await.unwrap();
+    store.insert_credential(&row("api-a", 1)).await.unwrap();
+    store.insert_credential(&row("api-b", 2)).await.unwrap();
+    assert!(matches!(
+        store.insert_credential(&row("api-a", 3)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.revision().await.unwrap() > r0, "changes bump the revision");
+    let list = store.list_credentials().await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0], row("api-a", 1));
+    let mut changed = row("api-b", 7);
+    changed.label = Some("backup".to_owned());
+    changed.expires_at = Some(99);
+    assert!(store.update_credential(&changed).await.unwrap());
+    assert!(!store.update_credential(&row("api-zz", 1)).await.unwrap());
+    assert_eq!(store.list_credentials().await.unwrap()[1], changed);
+
+    store.set_quota_limit("file-x", Some(500)).await.unwrap();
+    store.set_quota_limit("api-a", Some(10)).await.unwrap();
+    store.set_quota_limit("api-a", Some(20)).await.unwrap();
+    let mut limits = store.quota_limits().await.unwrap();
+    limits.sort();
+    assert_eq!(
+        limits,
+        [("api-a".to_owned(), Some(20)), ("file-x".to_owned(), Some(500))]
+    );
+    store.set_quota_limit("file-x", None).await.unwrap();
+    assert_eq!(store.quota_limits().await.unwrap().len(), 1);
+
+    assert_eq!(store.usage("api-a", "day:2026-11-23").await.unwrap(), 0);
+    let adds = (0..20).map(|_| {
+        let s = store.clone();
+        tokio::spawn(async move { s.add_usage("api-a", "day:2026-11-23", 5).await.unwrap() })
+    });
+    for a in adds {
+        a.await.unwrap();
+    }
+    assert_eq!(store.usage("api-a", "day:2026-11-23").await.unwrap(), 100);
+    assert_eq!(
+        store.add_usage("api-a", "day:2026-11-24", 7).await.unwrap(),
+        7,
+        "periods are separate"
+    );
+    store.reset_usage("api-a", "day:2026-11-23").await.unwrap();
+    assert_eq!(store.usage("api-a", "day:2026-11-23").await.unwrap(), 0);
+
+    assert!(store.delete_credential("api-a").await.unwrap());
+    assert!(!store.delete_credential("api-a").await.unwrap());
+    assert_eq!(store.usage("api-a", "day:2026-11-24").await.unwrap(), 0, "usage goes with it");
+    assert!(store.quota_limits().await.unwrap().is_empty());
+    assert_eq!(store.list_credentials().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn pool_contract_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    pool_contract(Arc::new(SqlStore::open_sqlite(dir.path()).await.unwrap())).await;
+}
+
+#[tokio::test]
+async fn pool_contract_on_postgres() {
+    let Some(url) = fresh_postgres().await else {
+        return;
+    };
+    pool_contract(Arc::new(SqlStore::open(&url).await.unwrap())).await;
 }
 
 #[tokio::test]

@@ -1,0 +1,173 @@
+//! `portcullis auths …`: the credential pool from the command line — list (masked), add to the
+//! store, remove, and re-seal every secret at rest after an encryption key rotation.
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::AdminError;
+use crate::cli::AuthsCommand;
+use crate::clock::{Clock, SharedClock, iso8601};
+use crate::config::Config;
+use crate::pool::{CredentialKind, NewCredential, Pool, PoolError};
+use crate::secret::Secret;
+use crate::state::open_store;
+use crate::store::Store;
+use crate::upstream::Backends;
+
+impl From<PoolError> for AdminError {
+    fn from(e: PoolError) -> Self {
+        match e {
+            PoolError::Store(s) => AdminError::Store(s),
+            other => AdminError::Refused(other.to_string()),
+        }
+    }
+}
+
+async fn open_pool(config: &Config, clock: SharedClock) -> Result<Pool, AdminError> {
+    let store: Arc<dyn Store> = Arc::new(open_store(&config.storage).await?);
+    let backends =
+        Backends::from_config(config).map_err(|e| AdminError::Refused(e.to_string()))?;
+    let pool = Pool::new(config, &backends, Some(store), clock)?;
+    pool.reload_store().await?;
+    Ok(pool)
+}
+
+/// `portcullis auths …`; `stdin` supplies the secret of `add`.
+pub async fn auths(
+    config: &Config,
+    clock: &dyn Clock,
+    action: &AuthsCommand,
+    stdin: &mut dyn Read,
+) -> Result<String, AdminError> {
+    let shared: SharedClock = Arc::new(FixedNow(clock.now_millis()));
+    match action {
+        AuthsCommand::List { json } => {
+            let pool = open_pool(config, shared).await?;
+            pool.flush_usage(true).await;
+            let list = pool.status(None)?;
+            let mut out = String::new();
+            if !json {
+                let _ = writeln!(
+                    out,
+                    "{:<24} {:<12} {:<8} {:<7} {:<18} {:>8} {:>14} {:>14}",
+                    "ID", "PROVIDER", "TYPE", "SOURCE", "TOKEN", "PRIORITY", "USED", "LIMIT"
+                );
+            }
+            for c in &list {
+                if *json {
+                    let line = json!({
+                        "id": c.id, "provider": c.provider, "type": c.kind, "source": c.source,
+                        "file": c.file, "token_hint": c.hint, "label": c.label, "priority": c.priority,
+                        "quota": {"limit": c.quota.limit, "used": c.quota.used, "period": c.quota.period},
+                        "expires_at": c.expires_at.map(iso8601),
+                    });
+                    let _ = writeln!(out, "{line}");
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "{:<24} {:<12} {:<8} {:<7} {:<18} {:>8} {:>14} {:>14}",
+                        c.id,
+                        c.provider,
+                        c.kind,
+                        c.source,
+                        c.hint,
+                        c.priority,
+                        c.quota.used,
+                        c.quota.limit.map_or("-".to_owned(), |l| l.to_string()),
+                    );
+                }
+            }
+            for (source, error) in pool.load_errors() {
+                let _ = writeln!(out, "skipped {source}: {error}");
+            }
+            Ok(out)
+        }
+        AuthsCommand::Add {
+            provider,
+            token_env,
+            kind,
+            priority,
+            quota,
+            label,
+        } => {
+            let kind = CredentialKind::parse(kind).ok_or_else(|| {
+                AdminError::Refused("--type must be `api_key` or `oauth`".to_owned())
+            })?;
+            let token = match token_env {
+                Some(var) => std::env::var(var).map_err(|_| {
+                    AdminError::Refused(format!("environment variable `{var}` is not set"))
+                })?,
+                None => {
+                    let mut s = String::new();
+                    stdin
+                        .take(16 * 1024 + 1)
+                        .read_to_string(&mut s)
+                        .map_err(|e| AdminError::Io(format!("cannot read the secret from stdin: {e}")))?;
+                    s
+                }
+            };
+            let pool = open_pool(config, shared).await?;
+            let id = pool
+                .add(NewCredential {
+                    provider: provider.clone(),
+                    kind,
+                    token: Secret::new(token.trim().to_owned()),
+                    priority: *priority,
+                    quota_limit: *quota,
+                    label: label.clone(),
+                })
+                .await?;
+            let sealed = if pool.sealer().is_some_and(|s| s.seals()) {
+                "sealed"
+            } else {
+                "NOT sealed: set auth.encryption.key to encrypt secrets at rest"
+            };
+            Ok(format!(
+                "added credential {id} for {provider} ({sealed}); running gateways pick it up within a second\n"
+            ))
+        }
+        AuthsCommand::Remove { id } => {
+            let pool = open_pool(config, shared).await?;
+            let provider = pool
+                .status(None)?
+                .into_iter()
+                .find(|c| &c.id == id)
+                .map(|c| c.provider)
+                .ok_or_else(|| AdminError::Refused(format!("no credential `{id}`")))?;
+            let removed = pool.delete(&provider, Some(id)).await?;
+            Ok(format!("removed credential {removed}\n"))
+        }
+        AuthsCommand::Rekey => {
+            let pool = open_pool(config, shared).await?;
+            let Some(sealer) = pool.sealer() else {
+                return Err(AdminError::Refused(
+                    "no auth.encryption.key is configured: there is nothing to seal with".to_owned(),
+                ));
+            };
+            let key_id = sealer.key_id().to_owned();
+            let store: Arc<dyn Store> = Arc::new(open_store(&config.storage).await?);
+            let credentials = pool.reseal_store().await?;
+            let keys = crate::oauth::keys::reseal_all(&store, pool.sealer())
+                .await
+                .map_err(|e| AdminError::Refused(e.to_string()))?;
+            let files = pool.reseal_files()?;
+            Ok(format!(
+                "re-sealed under key {key_id}: {credentials} stored credential(s), {keys} signing key(s), {files} credential file(s); \
+                 the previous key can now be removed from auth.encryption.previous_keys\n"
+            ))
+        }
+    }
+}
+
+/// The command's one instant (a CLI run makes every decision at the same time).
+struct FixedNow(u64);
+
+impl Clock for FixedNow {
+    fn now(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.0)
+    }
+}
+
