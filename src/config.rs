@@ -22,8 +22,8 @@ use crate::secret::Secret;
 pub use duration::HumanDuration;
 pub use load::{ConfigError, ConfigSources, load};
 pub use pool::{
-    CredentialConfig, QuotaConfig, QuotaLimit, ResetSchedule, SelectionStrategy,
-    default_priority, valid_id,
+    CredentialConfig, QuotaConfig, QuotaLimit, ResetSchedule, SelectionStrategy, default_priority,
+    valid_id,
 };
 pub use sso::{
     ManagementConfig, SsoAuthorizationConfig, SsoAuthorizationMode, SsoConfig, SsoProviderConfig,

@@ -279,7 +279,9 @@ impl MockReq {
     pub(crate) async fn prelude(&self, proto: Proto) -> Result<Directives, Response> {
         // A credential `anything~directives` scripts every request made with it (after the
         // header's directives, so it wins): tests give each key of a pool its own fault.
-        let scripted = credential_of(&self.headers).and_then(|c| c.split_once('~')).map(|(_, d)| d);
+        let scripted = credential_of(&self.headers)
+            .and_then(|c| c.split_once('~'))
+            .map(|(_, d)| d);
         let combined;
         let raw = match (self.headers.get("x-mock").map(|v| v.as_bytes()), scripted) {
             (Some(h), Some(s)) => {

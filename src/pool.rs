@@ -154,7 +154,10 @@ fn config_specs(config: &Config) -> Vec<Spec> {
                 continue;
             };
             out.push(Spec {
-                id: c.id.clone().unwrap_or_else(|| format!("yaml-{name}-{}", i + 1)),
+                id: c
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| format!("yaml-{name}-{}", i + 1)),
                 provider: name.clone(),
                 kind: CredentialKind::ApiKey,
                 source: Source::Config,
@@ -178,12 +181,11 @@ impl Pool {
         store: Option<Arc<dyn Store>>,
         clock: SharedClock,
     ) -> Result<Self, PoolError> {
-        let sealer = Sealer::from_config(&config.auth.encryption).map_err(|source| {
-            PoolError::Seal {
+        let sealer =
+            Sealer::from_config(&config.auth.encryption).map_err(|source| PoolError::Seal {
                 id: "auth.encryption".to_owned(),
                 source,
-            }
-        })?;
+            })?;
         let providers = backends
             .iter()
             .map(|b| {

@@ -202,7 +202,6 @@ impl Backend {
         &self.base_url
     }
 
-
     fn url_string(
         base: &str,
         kind: BackendKind,
@@ -352,7 +351,6 @@ impl Backend {
             }
         }
     }
-
 }
 
 /// Puts a pool credential's header on a prepared request (nothing for keyless backends).

@@ -28,8 +28,7 @@ impl From<PoolError> for AdminError {
 
 async fn open_pool(config: &Config, clock: SharedClock) -> Result<Pool, AdminError> {
     let store: Arc<dyn Store> = Arc::new(open_store(&config.storage).await?);
-    let backends =
-        Backends::from_config(config).map_err(|e| AdminError::Refused(e.to_string()))?;
+    let backends = Backends::from_config(config).map_err(|e| AdminError::Refused(e.to_string()))?;
     let pool = Pool::new(config, &backends, Some(store), clock)?;
     pool.reload_store().await?;
     Ok(pool)
@@ -105,7 +104,9 @@ pub async fn auths(
                     stdin
                         .take(16 * 1024 + 1)
                         .read_to_string(&mut s)
-                        .map_err(|e| AdminError::Io(format!("cannot read the secret from stdin: {e}")))?;
+                        .map_err(|e| {
+                            AdminError::Io(format!("cannot read the secret from stdin: {e}"))
+                        })?;
                     s
                 }
             };
@@ -144,7 +145,8 @@ pub async fn auths(
             let pool = open_pool(config, shared).await?;
             let Some(sealer) = pool.sealer() else {
                 return Err(AdminError::Refused(
-                    "no auth.encryption.key is configured: there is nothing to seal with".to_owned(),
+                    "no auth.encryption.key is configured: there is nothing to seal with"
+                        .to_owned(),
                 ));
             };
             let key_id = sealer.key_id().to_owned();
@@ -170,4 +172,3 @@ impl Clock for FixedNow {
         std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.0)
     }
 }
-

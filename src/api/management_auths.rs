@@ -38,11 +38,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 async fn openapi() -> Response {
-    (
-        [(http::header::CONTENT_TYPE, "application/json")],
-        OPENAPI,
-    )
-        .into_response()
+    ([(http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 fn failed(e: PoolError) -> Response {
@@ -57,7 +53,10 @@ fn failed(e: PoolError) -> Response {
     match status {
         StatusCode::SERVICE_UNAVAILABLE | StatusCode::INTERNAL_SERVER_ERROR => {
             tracing::error!(error = %e, "management API: credential pool operation failed");
-            problem(status, "the credential store is unavailable; see the gateway's log")
+            problem(
+                status,
+                "the credential store is unavailable; see the gateway's log",
+            )
         }
         _ => problem(status, &e.to_string()),
     }
@@ -209,10 +208,7 @@ async fn add(State(state): State<AppState>, body: Bytes) -> Response {
     match state.pool().add(new).await {
         Ok(id) => {
             tracing::info!(credential = %id, provider = %provider, "credential added through the management API");
-            let resolved = state
-                .pool()
-                .resolve_provider(&provider)
-                .unwrap_or(provider);
+            let resolved = state.pool().resolve_provider(&provider).unwrap_or(provider);
             let mut r = one(&state, &resolved, &id);
             *r.status_mut() = StatusCode::CREATED;
             r
@@ -247,7 +243,11 @@ async fn update(
         priority: b.priority,
         label: b.label,
     };
-    match state.pool().update(&provider, q.id.as_deref(), update).await {
+    match state
+        .pool()
+        .update(&provider, q.id.as_deref(), update)
+        .await
+    {
         Ok(id) => {
             tracing::info!(credential = %id, "credential changed through the management API");
             one(&state, &provider, &id)

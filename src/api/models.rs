@@ -102,12 +102,23 @@ pub(super) async fn list(
         let credential = match state.pool().provider(&b.name).map(|p| p.pick(now, &[])) {
             Some(Pick::Use(c)) => Some(c),
             Some(Pick::Unavailable(u)) => {
-                return (b, Err(format!("every credential is unavailable for {} s", u.retry_after_secs)));
+                return (
+                    b,
+                    Err(format!(
+                        "every credential is unavailable for {} s",
+                        u.retry_after_secs
+                    )),
+                );
             }
             _ => None,
         };
         let result = match b
-            .send(Endpoint::ListModels, None, headers.clone(), credential.as_deref().map(Credential::header))
+            .send(
+                Endpoint::ListModels,
+                None,
+                headers.clone(),
+                credential.as_deref().map(Credential::header),
+            )
             .await
         {
             Ok(resp) if resp.status().is_success() => match resp.bytes().await {

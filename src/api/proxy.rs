@@ -22,18 +22,18 @@ use super::access_log::RequestLog;
 use super::context::Ctx;
 use super::error::ApiError;
 use crate::capture::{CaptureScope, Direction};
-use crate::protocol::Protocol;
-use crate::upstream::routing::Route;
-use crate::upstream::{Backend, Endpoint, UpstreamError};
 use crate::clock::SharedClock;
 use crate::pool::{Credential, Failure, Pick, ProviderPool, Unavailable};
+use crate::protocol::Protocol;
 use crate::secret::Secret;
 use crate::state::AppState;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use crate::upstream::routing::Route;
+use crate::upstream::{Backend, Endpoint, UpstreamError};
 use crate::wire::errors::{ErrorKind, stream_error_event, upstream_error_message};
 use crate::wire::sse::DataLineScanner;
 use crate::wire::usage::{Usage, may_carry_usage, parse_usage};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// Largest upstream body buffered for a non-streaming answer.
 const MAX_UPSTREAM_BODY: usize = 256 * 1024 * 1024;
@@ -119,7 +119,10 @@ pub(crate) fn all_unavailable(backend: &str, u: &Unavailable) -> ApiError {
         why.push(format!("{} with their token quota used up", u.exhausted));
     }
     if u.expired > 0 {
-        why.push(format!("{} with an expired OAuth token (log in again)", u.expired));
+        why.push(format!(
+            "{} with an expired OAuth token (log in again)",
+            u.expired
+        ));
     }
     ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -203,7 +206,10 @@ impl Forward<'_> {
                 (_, Some(t)) => t,
                 (_, None) => return Err(last.unwrap_or_else(ApiError::internal)),
             };
-            crate::upstream::set_credential(&mut headers, credential.as_deref().map(Credential::header));
+            crate::upstream::set_credential(
+                &mut headers,
+                credential.as_deref().map(Credential::header),
+            );
             if let Some(c) = &credential {
                 c.health.requests.fetch_add(1, Ordering::Relaxed);
                 c.health.last_used.store(now, Ordering::Relaxed);
@@ -248,7 +254,9 @@ impl Forward<'_> {
             let status = upstream.status();
             log.update(|r| r.upstream_status = Some(status.as_u16()));
             if let Some(c) = &credential {
-                c.health.last_status.store(status.as_u16(), Ordering::Relaxed);
+                c.health
+                    .last_status
+                    .store(status.as_u16(), Ordering::Relaxed);
             }
             if !status.is_success() {
                 let failure = failure_of(status.as_u16(), retry_after_secs(upstream.headers()));
@@ -281,7 +289,16 @@ impl Forward<'_> {
                 }
                 _ => None,
             };
-            return relay(self.protocol, self.stream, backend, upstream, log, capture, lease).await;
+            return relay(
+                self.protocol,
+                self.stream,
+                backend,
+                upstream,
+                log,
+                capture,
+                lease,
+            )
+            .await;
         }
     }
 }

@@ -88,7 +88,6 @@ pub fn default_priority() -> i64 {
     100
 }
 
-
 /// Replaces each `credentials[].api_key_env` by the key it names.
 pub(crate) fn resolve_credential_keys(
     config: &mut super::Config,

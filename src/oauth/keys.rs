@@ -133,7 +133,10 @@ fn private_der(r: &SigningKeyRecord, sealer: Option<&Sealer>) -> Result<Vec<u8>,
 
 /// Re-seals every stored private key under the current key (`portcullis auths rekey`); returns
 /// how many were rewritten.
-pub async fn reseal_all(store: &Arc<dyn Store>, sealer: Option<&Sealer>) -> Result<usize, KeyError> {
+pub async fn reseal_all(
+    store: &Arc<dyn Store>,
+    sealer: Option<&Sealer>,
+) -> Result<usize, KeyError> {
     let mut n = 0;
     for r in store.list_signing_keys().await? {
         if !seal::needs_reseal(sealer, &r.private_key) {

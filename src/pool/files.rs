@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use super::Spec;
 use super::select::{CredentialKind, Source};
-use crate::secret::Secret;
 use crate::seal::Sealer;
+use crate::secret::Secret;
 
 /// Largest credential file read.
 const MAX_FILE_BYTES: u64 = 64 * 1024;
@@ -160,9 +160,9 @@ fn parse(
     };
     let provider = resolve(&named).ok_or_else(|| match &f.provider {
         Some(p) => format!("provider `{p}` is not a configured backend"),
-        None => format!(
-            "no `provider` field, and the file name `{named}` is not a configured backend"
-        ),
+        None => {
+            format!("no `provider` field, and the file name `{named}` is not a configured backend")
+        }
     })?;
     let secret = match crate::seal::is_sealed(f.token.expose()) {
         true => {
@@ -177,7 +177,11 @@ fn parse(
     }
     let id = match f.id {
         Some(id) if crate::config::valid_id(&id) => id,
-        Some(id) => return Err(format!("id `{id}` may only use letters, digits, `-`, `_`, `.`")),
+        Some(id) => {
+            return Err(format!(
+                "id `{id}` may only use letters, digits, `-`, `_`, `.`"
+            ));
+        }
         None => id_for(path),
     };
     Ok(Spec {
@@ -206,7 +210,9 @@ pub(super) fn reseal_dir(dir: &Path, sealer: Option<&Sealer>) -> Result<usize, S
             continue;
         }
         let name = path.display().to_string();
-        let Ok(content) = read_small(&path) else { continue };
+        let Ok(content) = read_small(&path) else {
+            continue;
+        };
         let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&content) else {
             continue;
         };
@@ -220,7 +226,8 @@ pub(super) fn reseal_dir(dir: &Path, sealer: Option<&Sealer>) -> Result<usize, S
             }
             let plain = crate::seal::open(sealer, value, FILE_CONTEXT)
                 .map_err(|e| format!("{name}: `{field}` cannot be opened: {e}"))?;
-            let plain = String::from_utf8(plain).map_err(|_| format!("{name}: `{field}` is not text"))?;
+            let plain =
+                String::from_utf8(plain).map_err(|_| format!("{name}: `{field}` is not text"))?;
             let resealed = crate::seal::seal_if_enabled(sealer, &plain, FILE_CONTEXT)
                 .map_err(|e| format!("{name}: {e}"))?;
             doc[field] = serde_json::Value::String(resealed);
@@ -293,8 +300,11 @@ mod tests {
         let names: Vec<&str> = s.errors.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["broken.json", "nobody.json"]);
         assert_eq!(scan(&dir, None, &resolve).fingerprint, s.fingerprint);
-        std::fs::write(dir.join("second.json"), r#"{"provider":"openai","token":"sk-abcdefghijkm"}"#)
-            .unwrap();
+        std::fs::write(
+            dir.join("second.json"),
+            r#"{"provider":"openai","token":"sk-abcdefghijkm"}"#,
+        )
+        .unwrap();
         assert_ne!(scan(&dir, None, &resolve).fingerprint, s.fingerprint);
         assert!(scan(&dir.join("missing"), None, &resolve).specs.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();

@@ -19,7 +19,8 @@ pub(super) fn spec_from_row(
     row: StoredCredential,
     sealer: Option<&Sealer>,
 ) -> Result<Spec, (String, SealError)> {
-    let plain = seal::open(sealer, &row.secret, &context(&row.id)).map_err(|e| (row.id.clone(), e))?;
+    let plain =
+        seal::open(sealer, &row.secret, &context(&row.id)).map_err(|e| (row.id.clone(), e))?;
     let secret = String::from_utf8(plain).map_err(|_| (row.id.clone(), SealError::Corrupt))?;
     Ok(Spec {
         kind: CredentialKind::parse(&row.kind).unwrap_or(CredentialKind::ApiKey),
@@ -233,8 +234,13 @@ impl Pool {
             .map_err(|e| PoolError::Invalid(format!("no randomness: {e}")))?;
         let id = format!("api-{}", crate::store::hex(&random));
         let now = self.now() as i64;
-        let sealed = seal::seal_if_enabled(self.sealer(), token, &context(&id))
-            .map_err(|source| PoolError::Seal { id: id.clone(), source })?;
+        let sealed =
+            seal::seal_if_enabled(self.sealer(), token, &context(&id)).map_err(|source| {
+                PoolError::Seal {
+                    id: id.clone(),
+                    source,
+                }
+            })?;
         store
             .insert_credential(&StoredCredential {
                 id: id.clone(),
@@ -276,11 +282,12 @@ impl Pool {
             .ok_or_else(|| PoolError::NotFound(target.id.to_string()))?;
         let secret = match &update.token {
             Some(t) if !t.expose().trim().is_empty() => {
-                seal::seal_if_enabled(self.sealer(), t.expose().trim(), &context(&row.id))
-                    .map_err(|source| PoolError::Seal {
+                seal::seal_if_enabled(self.sealer(), t.expose().trim(), &context(&row.id)).map_err(
+                    |source| PoolError::Seal {
                         id: row.id.clone(),
                         source,
-                    })?
+                    },
+                )?
             }
             Some(_) => return Err(PoolError::Invalid("`token` must not be empty".to_owned())),
             None => row.secret.clone(),
@@ -344,7 +351,9 @@ impl Pool {
                 .set_quota_limit(&c.id, limit.map(|l| l.min(i64::MAX as u64) as i64))
                 .await?;
             if reset_usage {
-                store.reset_usage(&c.id, &period::key(p.schedule, per)).await?;
+                store
+                    .reset_usage(&c.id, &period::key(p.schedule, per))
+                    .await?;
                 c.health.reset_used(per);
             }
         }
@@ -355,7 +364,11 @@ impl Pool {
     pub fn clear_cooldown(&self, provider: &str, id: Option<&str>) -> Result<usize, PoolError> {
         let p = self.provider_named(provider)?;
         let mut n = 0;
-        for c in p.credentials().iter().filter(|c| id.is_none_or(|i| *c.id == *i)) {
+        for c in p
+            .credentials()
+            .iter()
+            .filter(|c| id.is_none_or(|i| *c.id == *i))
+        {
             c.health.clear_cooldown();
             n += 1;
         }
@@ -378,10 +391,11 @@ impl Pool {
                 id: id.clone(),
                 source,
             };
-            let plain = seal::open(self.sealer(), &row.secret, &context(&row.id)).map_err(seal_err)?;
+            let plain =
+                seal::open(self.sealer(), &row.secret, &context(&row.id)).map_err(seal_err)?;
             let plain = String::from_utf8(plain).map_err(|_| seal_err(SealError::Corrupt))?;
-            let secret =
-                seal::seal_if_enabled(self.sealer(), &plain, &context(&row.id)).map_err(seal_err)?;
+            let secret = seal::seal_if_enabled(self.sealer(), &plain, &context(&row.id))
+                .map_err(seal_err)?;
             if store
                 .update_credential(&StoredCredential { secret, ..row })
                 .await?

@@ -90,11 +90,7 @@ pub struct Credential {
 
 impl Credential {
     /// Builds a credential for a backend of `kind` (the header its protocol expects is made once).
-    pub(crate) fn new(
-        spec: super::Spec,
-        kind: BackendKind,
-        health: Arc<Health>,
-    ) -> Option<Self> {
+    pub(crate) fn new(spec: super::Spec, kind: BackendKind, health: Arc<Health>) -> Option<Self> {
         let header = credential_header(kind, spec.kind, &spec.secret)?;
         Some(Self {
             id: Arc::from(spec.id.as_str()),
@@ -459,7 +455,12 @@ mod tests {
     fn priority_uses_the_lowest_number_and_shares_ties_evenly() {
         let p = pool(
             SelectionStrategy::Priority,
-            &[("low", 5, None), ("a", 1, None), ("b", 1, None), ("c", 1, None)],
+            &[
+                ("low", 5, None),
+                ("a", 1, None),
+                ("b", 1, None),
+                ("c", 1, None),
+            ],
         );
         let counts = hammer(&p, 6, 300, &|_| {});
         assert_eq!(counts.get("low"), None, "a higher number is never used");
@@ -511,7 +512,11 @@ mod tests {
                 );
             }
             let used: u64 = creds.iter().map(|c| c.health.used(0)).sum();
-            assert_eq!(used, 10 * (threads * per_thread) as u64, "every request deducted");
+            assert_eq!(
+                used,
+                10 * (threads * per_thread) as u64,
+                "every request deducted"
+            );
         }
     }
 
@@ -549,7 +554,10 @@ mod tests {
         match p.pick(12_000, &tried) {
             Pick::Unavailable(u) => {
                 assert_eq!(u.exhausted, 1);
-                assert_eq!(u.retry_after_secs, 18, "`a` cools down until 30 s; b never resets");
+                assert_eq!(
+                    u.retry_after_secs, 18,
+                    "`a` cools down until 30 s; b never resets"
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -33,10 +33,7 @@ impl PoolStore for SqlStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(credential_from)
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(credential_from).collect::<Result<_, _>>()?)
     }
 
     async fn insert_credential(&self, c: &StoredCredential) -> Result<(), StoreError> {

@@ -72,7 +72,9 @@ pub fn config_for(mock: &Mock) -> Config {
     // They script upstream faults request by request; cooldowns have their own tests (pool.rs).
     c.auth.disable_cooling = true;
     // A developer's ./auths directory must not join the tests' pools.
-    c.auth.credentials_dir = Some(std::path::PathBuf::from("/nonexistent/portcullis-test-auths"));
+    c.auth.credentials_dir = Some(std::path::PathBuf::from(
+        "/nonexistent/portcullis-test-auths",
+    ));
     c.backends.insert(
         "openai".into(),
         backend(

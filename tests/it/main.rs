@@ -21,6 +21,7 @@ mod faults;
 mod management;
 mod notifications;
 mod oauth;
+mod pool;
 mod redaction;
 mod sso;
 mod sso_providers;

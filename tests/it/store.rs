@@ -366,7 +366,10 @@ async fn pool_contract(store: Arc<dyn Store>) {
         store.insert_credential(&row("api-a", 3)).await,
         Err(StoreError::Conflict(_))
     ));
-    assert!(store.revision().await.unwrap() > r0, "changes bump the revision");
+    assert!(
+        store.revision().await.unwrap() > r0,
+        "changes bump the revision"
+    );
     let list = store.list_credentials().await.unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!(list[0], row("api-a", 1));
@@ -384,7 +387,10 @@ async fn pool_contract(store: Arc<dyn Store>) {
     limits.sort();
     assert_eq!(
         limits,
-        [("api-a".to_owned(), Some(20)), ("file-x".to_owned(), Some(500))]
+        [
+            ("api-a".to_owned(), Some(20)),
+            ("file-x".to_owned(), Some(500))
+        ]
     );
     store.set_quota_limit("file-x", None).await.unwrap();
     assert_eq!(store.quota_limits().await.unwrap().len(), 1);
@@ -408,7 +414,11 @@ async fn pool_contract(store: Arc<dyn Store>) {
 
     assert!(store.delete_credential("api-a").await.unwrap());
     assert!(!store.delete_credential("api-a").await.unwrap());
-    assert_eq!(store.usage("api-a", "day:2026-11-24").await.unwrap(), 0, "usage goes with it");
+    assert_eq!(
+        store.usage("api-a", "day:2026-11-24").await.unwrap(),
+        0,
+        "usage goes with it"
+    );
     assert!(store.quota_limits().await.unwrap().is_empty());
     assert_eq!(store.list_credentials().await.unwrap().len(), 1);
 }
