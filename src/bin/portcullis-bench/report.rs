@@ -234,6 +234,18 @@ fn scenario_section(out: &mut String, sc: &Scenario, outcome: &Outcome) {
                     plus(g.p99 - r.p99)
                 );
             }
+            if let (Some(one), Some(ten)) = (find(stats, Who::Portcullis), find(stats, Who::Pool10))
+            {
+                let (o, t) = (one.summary(), ten.summary());
+                let _ = writeln!(
+                    out,
+                    "\n*Credential selection*: the same gateway binary with one upstream credential \
+                     and with ten (round robin), same rounds. 10 − 1 credentials: p50 {}, p90 {}, p99 {} ms.",
+                    plus(t.p50 - o.p50),
+                    plus(t.p90 - o.p90),
+                    plus(t.p99 - o.p99)
+                );
+            }
             if sc.kind == Kind::Stream {
                 chunk_table(out, stats);
             }

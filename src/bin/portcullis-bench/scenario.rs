@@ -38,6 +38,8 @@ pub(crate) enum Gateway {
     Jwt,
     /// As `Plain`, with the wire capture writing to a file.
     Capture,
+    /// Ten upstream credentials (round robin) next to the one-credential gateway.
+    Pool10,
     /// Agent-token auth with brute-force protection on, while a second stream floods the
     /// gateway at 5× the valid rate from other addresses.
     Attack(Flood),
@@ -173,11 +175,14 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         "Non-streaming, client auth: virtual key",
         "virtual keys",
     ),
-    pending(
-        "pool-10",
-        "Non-streaming, 10 upstream credentials vs 1",
-        "credential pool",
-    ),
+    Scenario {
+        gateway: Gateway::Pool10,
+        ..chat(
+            "pool-10",
+            "Non-streaming, 1,000 rps, 10 upstream credentials (round robin) vs 1, same run",
+            1000.0,
+        )
+    },
     Scenario {
         gateway: Gateway::Capture,
         ..chat(

@@ -23,6 +23,8 @@ pub(crate) enum Who {
     Portcullis,
     /// The gateway's valid traffic while an attack stream runs.
     UnderAttack,
+    /// The gateway with ten upstream credentials in its pool (round robin).
+    Pool10,
     LiteLlm,
 }
 
@@ -33,6 +35,7 @@ impl Who {
             Who::Relay => "TCP relay",
             Who::Portcullis => "portcullis",
             Who::UnderAttack => "portcullis, under attack",
+            Who::Pool10 => "portcullis, 10 credentials",
             Who::LiteLlm => "LiteLLM",
         }
     }
@@ -337,6 +340,33 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
                     let targets = [
                         (Who::Direct, target(&mock)),
                         (Who::Portcullis, Target::new(gw_x.addr, Some(auth))),
+                    ];
+                    Outcome::Measured(rounds(&targets, sc, &plan).await?)
+                }
+                Gateway::Pool10 => {
+                    let config = opts.out_dir.join("pool-10.yaml");
+                    let mut yaml = format!(
+                        "auth:\n  selection_strategy: round_robin\nbackends:\n  openai:\n    type: openai\n    base_url: http://{}/v1\n    credentials:\n",
+                        mock.addr
+                    );
+                    for i in 0..10 {
+                        yaml.push_str(&format!(
+                            "      - api_key: sk-bench-pool-{i:02}-0123456789\n        priority: 1\n"
+                        ));
+                    }
+                    std::fs::write(&config, yaml)
+                        .map_err(|e| format!("{}: {e}", config.display()))?;
+                    let setup = GatewaySetup {
+                        args: vec!["--config".to_owned(), config.display().to_string()],
+                        ..GatewaySetup::default()
+                    };
+                    let gw10 =
+                        procs::start_gateway(&opts.bin_dir, mock.addr, GatewayLog::Quiet, &setup)
+                            .await?;
+                    let targets = [
+                        (Who::Direct, target(&mock)),
+                        (Who::Portcullis, target(&gw)),
+                        (Who::Pool10, target(&gw10)),
                     ];
                     Outcome::Measured(rounds(&targets, sc, &plan).await?)
                 }

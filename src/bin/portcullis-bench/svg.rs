@@ -19,6 +19,7 @@ fn colour(who: Who) -> &'static str {
         Who::Relay => "#2ca02c",
         Who::Portcullis => "#1f77b4",
         Who::UnderAttack => "#ff7f0e",
+        Who::Pool10 => "#9467bd",
         Who::LiteLlm => "#d62728",
     }
 }
