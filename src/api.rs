@@ -7,6 +7,7 @@
 pub mod access_log;
 pub mod auth_layer;
 mod context;
+mod device_pages;
 pub mod error;
 mod gemini;
 mod health;
@@ -74,6 +75,7 @@ pub fn routes(state: AppState) -> Router {
         .merge(sso_pages::routes())
         .merge(oauth_routes::routes())
         .merge(management::routes(state.clone()))
+        .merge(device_pages::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -158,6 +158,8 @@ const BUILT_IN_BYPASS: &[&str] = &[
     "/static/*",
     // The management API checks its own key (api::management).
     "/v0/management/*",
+    // Device-login pages answer local callers only (api::device_pages).
+    "/v0/oauth/*",
     // The token server authenticates its callers itself (api::oauth_routes).
     "/oauth/*",
     "/token",

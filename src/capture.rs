@@ -185,6 +185,7 @@ pub struct CaptureScope {
 
 impl CaptureScope {
     /// Adds the routing decision.
+    /// `key_name` is the id of the upstream credential (never its value).
     pub fn set_route(&mut self, backend: Arc<str>, model: &str, key_name: Option<Arc<str>>) {
         self.backend = Some(backend);
         self.model = Some(Arc::from(model));

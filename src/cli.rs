@@ -103,6 +103,14 @@ pub enum AuthsCommand {
         #[arg(long)]
         label: Option<String>,
     },
+    /// Log in with a device-flow provider (`copilot`, `kiro`, or another auth.device_login
+    /// entry): prints a code to enter at the provider's page, waits for the approval, and
+    /// stores the OAuth credential (sealed when auth.encryption.key is set). Running gateways
+    /// pick it up within a second and refresh it before it expires.
+    Login {
+        /// The login's name under auth.device_login.
+        name: String,
+    },
     /// Remove a credential (a stored one from the store; a file credential by deleting its file).
     Remove {
         /// Credential id (see `auths list`).

@@ -22,8 +22,8 @@ use crate::secret::Secret;
 pub use duration::HumanDuration;
 pub use load::{ConfigError, ConfigSources, load};
 pub use pool::{
-    CredentialConfig, QuotaConfig, QuotaLimit, ResetSchedule, SelectionStrategy, default_priority,
-    valid_id,
+    CredentialConfig, DeviceLoginConfig, DeviceLoginKind, QuotaConfig, QuotaLimit, RefreshConfig,
+    ResetSchedule, SelectionStrategy, default_priority, valid_id,
 };
 pub use sso::{
     ManagementConfig, SsoAuthorizationConfig, SsoAuthorizationMode, SsoConfig, SsoProviderConfig,
@@ -222,6 +222,11 @@ pub struct AuthConfig {
     /// happens). For single-key setups whose operator prefers every request to reach the
     /// upstream.
     pub disable_cooling: bool,
+    /// The worker that renews OAuth credentials.
+    pub refresh: RefreshConfig,
+    /// Device-flow logins that add OAuth credentials (`copilot`, `kiro`, or any RFC 8628
+    /// server), started from `/v0/oauth/<name>` or `portcullis auths login <name>`.
+    pub device_login: BTreeMap<String, DeviceLoginConfig>,
 }
 
 /// `auth.encryption.*`: the key that seals secrets at rest (the token server's private keys).

@@ -35,6 +35,13 @@ pub enum OperatorEvent {
         /// The confirmation code.
         code: crate::secret::Secret,
     },
+    /// An OAuth upstream credential expired and its refresh failed: someone must log in again.
+    CredentialNeedsLogin {
+        /// Credential id.
+        credential: String,
+        /// Backend it paid for.
+        provider: String,
+    },
 }
 
 impl OperatorEvent {
@@ -44,6 +51,9 @@ impl OperatorEvent {
             OperatorEvent::AuthBlocked { .. } => "portcullis: client locked out".to_owned(),
             OperatorEvent::LoginAwaitingConfirmation { .. } => {
                 "portcullis: SSO login waiting for confirmation".to_owned()
+            }
+            OperatorEvent::CredentialNeedsLogin { .. } => {
+                "portcullis: upstream credential needs a new login".to_owned()
             }
         }
     }
@@ -59,6 +69,12 @@ impl OperatorEvent {
             ),
             OperatorEvent::LoginAwaitingConfirmation { user, ip, .. } => format!(
                 "{user} logged in from {ip}; the confirmation code is on the gateway's console."
+            ),
+            OperatorEvent::CredentialNeedsLogin {
+                credential,
+                provider,
+            } => format!(
+                "The OAuth credential {credential} of {provider} expired and could not be refreshed; log in again (portcullis auths login, or /v0/oauth/…)."
             ),
         }
     }

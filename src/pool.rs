@@ -13,8 +13,10 @@
 //! value that cannot be opened is an error at startup and a logged, skipped credential later —
 //! never garbage sent upstream.
 
+pub mod device;
 mod files;
 mod health;
+mod logins;
 mod manage;
 mod select;
 
@@ -25,6 +27,7 @@ use std::sync::{Arc, Mutex};
 
 pub use files::FILE_CONTEXT;
 pub use health::{Failure, Health, Reason, period};
+pub use logins::{CredentialRefresh, Flow, FlowState, RefreshStatus};
 pub use manage::{CredentialStatus, NewCredential, QuotaStatus, Update};
 pub use select::{Credential, CredentialKind, Pick, ProviderPool, Source, Unavailable};
 
@@ -87,6 +90,9 @@ pub enum PoolError {
     /// The credential cannot be changed here (defined in the configuration file).
     #[error("{0}")]
     ReadOnly(String),
+    /// A device login or refresh was refused or failed at the provider.
+    #[error("{0}")]
+    Login(String),
     /// OAuth credentials are refused in multi-user mode (PRODUCT §6).
     #[error(
         "OAuth (personal subscription) credentials are not available in multi-user mode; add an API key instead"
@@ -118,6 +124,11 @@ pub struct Pool {
     multi_user: bool,
     dir: Option<PathBuf>,
     revision: AtomicI64,
+    logins: HashMap<String, Arc<device::DeviceLogin>>,
+    flows: Mutex<HashMap<String, Flow>>,
+    refresh: crate::config::RefreshConfig,
+    refresh_status: Mutex<RefreshStatus>,
+    notifier: Option<Arc<dyn crate::notify::Notifier>>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -210,6 +221,27 @@ impl Pool {
                 (b.name.clone(), Arc::new(pool))
             })
             .collect::<HashMap<_, _>>();
+        let http = crate::net::outbound_client(
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_secs(30),
+        )
+        .map_err(|e| PoolError::Invalid(format!("cannot build an HTTP client: {e}")))?;
+        let mut logins = HashMap::new();
+        for (name, cfg) in &config.auth.device_login {
+            let login = device::DeviceLogin::from_config(name, cfg, http.clone());
+            login
+                .check()
+                .map_err(|e| PoolError::Invalid(format!("auth.device_login.{name}: {e}")))?;
+            if !providers.contains_key(login.backend.as_str())
+                && config.access_mode.mode != AccessMode::MultiUser
+            {
+                return Err(PoolError::Invalid(format!(
+                    "auth.device_login.{name}.backend: `{}` is not a configured backend",
+                    login.backend
+                )));
+            }
+            logins.insert(name.clone(), Arc::new(login));
+        }
         let aliases = [("claude", "anthropic"), ("google", "gemini")]
             .iter()
             .map(|(a, k)| ((*a).to_owned(), (*k).to_owned()))
@@ -237,10 +269,21 @@ impl Pool {
                     .unwrap_or_else(|| PathBuf::from("auths")),
             ),
             revision: AtomicI64::new(i64::MIN),
+            logins,
+            flows: Mutex::new(HashMap::new()),
+            refresh: config.auth.refresh.clone(),
+            refresh_status: Mutex::new(RefreshStatus::default()),
+            notifier: None,
         };
         pool.rescan_files();
         pool.install();
         Ok(pool)
+    }
+
+    /// Sends operator events (a credential that needs a new login) to `notifier`.
+    pub fn with_notifier(mut self, notifier: Arc<dyn crate::notify::Notifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     /// The pool of backend `name`.

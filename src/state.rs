@@ -154,9 +154,13 @@ impl AppState {
             );
         }
         let backends = Backends::build(&config, |name, _| !withheld.iter().any(|w| w == name))?;
-        let pool = Arc::new(Pool::new(&config, &backends, store.clone(), clock.clone())?);
+        let pool = Arc::new(
+            Pool::new(&config, &backends, store.clone(), clock.clone())?
+                .with_notifier(notifier.clone()),
+        );
         if tokio::runtime::Handle::try_current().is_ok() {
             pool.spawn_background();
+            pool.spawn_refresh();
         }
         let router = ModelRouter::new(backends, &config.routing).with_withheld(withheld);
         let tokens = match &store {

@@ -130,6 +130,36 @@ pub async fn auths(
                 "added credential {id} for {provider} ({sealed}); running gateways pick it up within a second\n"
             ))
         }
+        AuthsCommand::Login { name } => {
+            let pool = Arc::new(open_pool(config, Arc::new(crate::clock::SystemClock)).await?);
+            let login = pool.login(name).cloned().ok_or_else(|| {
+                AdminError::Refused(format!(
+                    "`{name}` is not a configured device login (auth.device_login); configured: {}",
+                    pool.login_names().join(", ")
+                ))
+            })?;
+            if config.access_mode.mode == crate::config::AccessMode::MultiUser {
+                return Err(PoolError::OauthInMultiUser.into());
+            }
+            let started = login
+                .start()
+                .await
+                .map_err(|e| AdminError::Refused(e.to_string()))?;
+            eprintln!(
+                "\nTo add the {name} credential, open\n\n    {}\n\nand enter the code\n\n    {}\n\nWaiting for the approval (the code expires in {} s)...",
+                started
+                    .verification_uri_complete
+                    .as_deref()
+                    .unwrap_or(&started.verification_uri),
+                started.user_code,
+                started.expires_in
+            );
+            let id = pool.follow(&login, &started).await?;
+            Ok(format!(
+                "added OAuth credential {id} to backend {}; running gateways pick it up within a second\n",
+                login.backend
+            ))
+        }
         AuthsCommand::Remove { id } => {
             let pool = open_pool(config, shared).await?;
             let provider = pool

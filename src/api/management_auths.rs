@@ -30,6 +30,7 @@ pub(super) fn routes() -> Router<AppState> {
             get(list_provider).put(update).delete(delete),
         )
         .route("/v0/management/auths/{provider}/refresh", post(refresh))
+        .route("/v0/management/auths/refresh/status", get(refresh_status))
         .route(
             "/v0/management/auths/{provider}/quota",
             get(quota).put(set_quota),
@@ -49,6 +50,7 @@ fn failed(e: PoolError) -> Response {
         PoolError::UnknownProvider(_) | PoolError::NotFound(_) => StatusCode::NOT_FOUND,
         PoolError::Invalid(_) => StatusCode::BAD_REQUEST,
         PoolError::OauthInMultiUser => StatusCode::FORBIDDEN,
+        PoolError::Login(_) => StatusCode::BAD_GATEWAY,
     };
     match status {
         StatusCode::SERVICE_UNAVAILABLE | StatusCode::INTERNAL_SERVER_ERROR => {
@@ -282,13 +284,51 @@ async fn refresh(
     if let Err(e) = pool.reload_store().await {
         return failed(e);
     }
+    // OAuth credentials of the provider are renewed now, whatever their expiry.
+    let renewed = match pool.refresh_due(Some(&provider)).await {
+        Ok(s) => s,
+        Err(PoolError::NoStore) => Default::default(),
+        Err(e) => return failed(e),
+    };
     match pool.clear_cooldown(&provider, q.id.as_deref()) {
         Ok(n) => {
-            tracing::info!(provider = %provider, credentials = n, "credentials reloaded and cooldowns ended through the management API");
-            list_provider(State(state), Path(provider), Query(IdQuery { id: None })).await
+            tracing::info!(provider = %provider, credentials = n, refreshed = renewed.refreshed, "credentials reloaded and cooldowns ended through the management API");
+            match pool.status(Some(&provider)) {
+                Ok(list) => axum::Json(json!({
+                    "auths": list.iter().map(view).collect::<Vec<_>>(),
+                    "refreshed": renewed.refreshed,
+                    "refresh_failed": renewed.failed,
+                }))
+                .into_response(),
+                Err(e) => failed(e),
+            }
         }
         Err(e) => failed(e),
     }
+}
+
+/// The refresh worker's status: last and next check, counts, and each OAuth credential's record.
+async fn refresh_status(State(state): State<AppState>) -> Response {
+    let s = state.pool().refresh_status();
+    let mut per: Vec<(&String, &crate::pool::CredentialRefresh)> = s.credentials.iter().collect();
+    per.sort_by(|a, b| a.0.cmp(b.0));
+    axum::Json(json!({
+        "enabled": s.enabled,
+        "last_check": time(s.last_check),
+        "next_check": time(s.next_check),
+        "credentials_checked": s.credentials_checked,
+        "refreshed": s.refreshed,
+        "failed": s.failed,
+        "credentials": per.iter().map(|(id, c)| json!({
+            "id": id,
+            "last_refresh": time(c.last_refresh),
+            "last_error": c.last_error,
+            "failures": c.failures,
+            "next_attempt": time(Some(c.next_attempt).filter(|t| *t > 0)),
+            "needs_login": c.needs_login,
+        })).collect::<Vec<_>>(),
+    }))
+    .into_response()
 }
 
 async fn quota(

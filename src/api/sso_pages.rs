@@ -40,7 +40,7 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// An HTML response with the page headers.
-fn html(status: StatusCode, body: String) -> Response {
+pub(super) fn html(status: StatusCode, body: String) -> Response {
     let mut r = (status, body).into_response();
     let h = r.headers_mut();
     h.insert(

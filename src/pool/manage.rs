@@ -179,7 +179,13 @@ impl Pool {
             .flat_map(|p| {
                 p.credentials()
                     .iter()
-                    .map(|c| status_of(p, c, now))
+                    .map(|c| {
+                        let mut s = status_of(p, c, now);
+                        if self.needs_login(&c.id) {
+                            s.status = "needs_login";
+                        }
+                        s
+                    })
                     .collect::<Vec<_>>()
             })
             .collect())

@@ -15,6 +15,7 @@ mod bad_input;
 mod bench_smoke;
 mod binary;
 mod capture;
+mod device_login;
 mod endpoints;
 mod fake_idp;
 mod faults;

@@ -1,0 +1,469 @@
+//! Device-flow logins that add OAuth credentials, and the refresh worker, against small local
+//! fakes of GitHub (device login + the Copilot token exchange) and AWS SSO-OIDC (Kiro): the
+//! login page, approval, the credential used upstream, refresh before expiry, and a refresh
+//! failure that ends as a visible `needs_login` with an operator notification.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use portcullis::clock::ManualClock;
+use portcullis::config::{BackendKind, Config, DeviceLoginConfig};
+use portcullis::notify::{OperatorEvent, RecordingNotifier};
+use portcullis::secret::Secret;
+use portcullis::state::AppState;
+use portcullis::store::{SqlStore, Store};
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+const MGMT: &str = "management-key-0123456789";
+/// 2026-11-23T10:00:00Z
+const START_MS: u64 = 1_795_428_000_000;
+
+/// The fake provider's state, shared with the test.
+#[derive(Default)]
+struct Fake {
+    approved: AtomicBool,
+    /// Seconds since the epoch, as the test clock says.
+    now: AtomicU64,
+    issued: AtomicU64,
+    refuse_refresh: AtomicBool,
+    polls: AtomicU64,
+    seen_forms: Mutex<Vec<String>>,
+}
+
+type S = State<Arc<Fake>>;
+
+async fn device_code(State(f): S, body: String) -> axum::Json<Value> {
+    f.seen_forms.lock().unwrap().push(body);
+    axum::Json(json!({
+        "device_code": "dc-secret-1", "user_code": "WDJB-MJHT",
+        "verification_uri": "https://github.example/login/device",
+        "expires_in": 900, "interval": 1
+    }))
+}
+
+/// GitHub's token endpoint: pending answers are HTTP 200 with an `error` field.
+async fn github_token(State(f): S, body: String) -> axum::Json<Value> {
+    f.polls.fetch_add(1, Ordering::SeqCst);
+    assert!(body.contains("device_code=dc-secret-1"), "{body}");
+    if !f.approved.load(Ordering::SeqCst) {
+        return axum::Json(json!({"error": "authorization_pending"}));
+    }
+    axum::Json(
+        json!({"access_token": "gho_github_token_0123", "token_type": "bearer", "scope": "read:user"}),
+    )
+}
+
+async fn copilot_token(
+    State(f): S,
+    headers: http::HeaderMap,
+) -> (http::StatusCode, axum::Json<Value>) {
+    assert_eq!(headers["authorization"], "token gho_github_token_0123");
+    if f.refuse_refresh.load(Ordering::SeqCst) && f.issued.load(Ordering::SeqCst) > 0 {
+        return (
+            http::StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"message": "Bad credentials"})),
+        );
+    }
+    let n = f.issued.fetch_add(1, Ordering::SeqCst) + 1;
+    let now = f.now.load(Ordering::SeqCst);
+    (
+        http::StatusCode::OK,
+        axum::Json(
+            json!({"token": format!("tid=copilot-{n};exp={}", now + 1800), "expires_at": now + 1800, "refresh_in": 1500}),
+        ),
+    )
+}
+
+async fn kiro_register(axum::Json(v): axum::Json<Value>) -> axum::Json<Value> {
+    assert_eq!(v["clientType"], "public");
+    axum::Json(
+        json!({"clientId": "kiro-client-1", "clientSecret": "kiro-client-secret-1", "clientSecretExpiresAt": 0}),
+    )
+}
+
+async fn kiro_device(axum::Json(v): axum::Json<Value>) -> axum::Json<Value> {
+    assert_eq!(v["clientId"], "kiro-client-1");
+    assert_eq!(v["startUrl"], "https://view.awsapps.com/start");
+    axum::Json(json!({
+        "deviceCode": "kiro-dc-1", "userCode": "KIRO-CODE",
+        "verificationUri": "https://device.sso.example/", "verificationUriComplete": "https://device.sso.example/?user_code=KIRO-CODE",
+        "expiresIn": 600, "interval": 1
+    }))
+}
+
+/// AWS SSO-OIDC's token endpoint: pending is HTTP 400; refresh tokens rotate.
+async fn kiro_token(
+    State(f): S,
+    axum::Json(v): axum::Json<Value>,
+) -> (http::StatusCode, axum::Json<Value>) {
+    assert_eq!(v["clientSecret"], "kiro-client-secret-1");
+    match v["grantType"].as_str().unwrap() {
+        "urn:ietf:params:oauth:grant-type:device_code" => {
+            if !f.approved.load(Ordering::SeqCst) {
+                return (
+                    http::StatusCode::BAD_REQUEST,
+                    axum::Json(json!({"error": "authorization_pending"})),
+                );
+            }
+            (
+                http::StatusCode::OK,
+                axum::Json(
+                    json!({"accessToken": "kiro-access-1", "refreshToken": "kiro-refresh-1", "expiresIn": 3600}),
+                ),
+            )
+        }
+        "refresh_token" => {
+            let n = f.issued.fetch_add(1, Ordering::SeqCst) + 2;
+            assert_eq!(
+                v["refreshToken"],
+                format!("kiro-refresh-{}", n - 1),
+                "the rotated refresh token is used"
+            );
+            (
+                http::StatusCode::OK,
+                axum::Json(
+                    json!({"accessToken": format!("kiro-access-{n}"), "refreshToken": format!("kiro-refresh-{n}"), "expiresIn": 3600}),
+                ),
+            )
+        }
+        other => panic!("grant {other}"),
+    }
+}
+
+async fn start_fake(fake: Arc<Fake>) -> String {
+    let app = axum::Router::new()
+        .route("/login/device/code", post(device_code))
+        .route("/login/oauth/access_token", post(github_token))
+        .route("/copilot_internal/v2/token", get(copilot_token))
+        .route("/client/register", post(kiro_register))
+        .route("/device_authorization", post(kiro_device))
+        .route("/token", post(kiro_token))
+        .with_state(fake);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+struct Env {
+    mock: Mock,
+    gw: Gateway,
+    clock: ManualClock,
+    state: AppState,
+    fake: Arc<Fake>,
+    notes: Arc<RecordingNotifier>,
+    _dir: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let fake = Arc::new(Fake::default());
+    fake.now.store(START_MS / 1000, Ordering::SeqCst);
+    let fake_url = start_fake(fake.clone()).await;
+    let mock = start_mock().await;
+    let mut config: Config = config_for(&mock);
+    config.management.key = Some(Secret::new(MGMT));
+    config.auth.encryption.key = Some(Secret::new("AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="));
+    for name in ["copilot", "kiro"] {
+        config.backends.insert(
+            name.to_owned(),
+            backend(
+                BackendKind::Openai,
+                format!("http://{}/v1", mock.addr),
+                None,
+            ),
+        );
+    }
+    config.auth.device_login.insert(
+        "copilot".to_owned(),
+        DeviceLoginConfig {
+            kind: None,
+            backend: None,
+            client_id: None,
+            client_secret: None,
+            scope: None,
+            device_authorization_url: Some(format!("{fake_url}/login/device/code")),
+            token_url: Some(format!("{fake_url}/login/oauth/access_token")),
+            copilot_token_url: Some(format!("{fake_url}/copilot_internal/v2/token")),
+            oidc_url: None,
+            start_url: None,
+        },
+    );
+    config.auth.device_login.insert(
+        "kiro".to_owned(),
+        DeviceLoginConfig {
+            kind: None,
+            backend: None,
+            client_id: None,
+            client_secret: None,
+            scope: None,
+            device_authorization_url: None,
+            token_url: None,
+            copilot_token_url: None,
+            oidc_url: Some(fake_url.clone()),
+            start_url: None,
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqlStore::open_sqlite(dir.path()).await.unwrap());
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_millis(START_MS));
+    let notes = Arc::new(RecordingNotifier::default());
+    let state =
+        AppState::with_parts(config, Arc::new(clock.clone()), notes.clone(), Some(store)).unwrap();
+    let gw = start_gateway_with_state(state.clone()).await;
+    Env {
+        mock,
+        gw,
+        clock,
+        state,
+        fake,
+        notes,
+        _dir: dir,
+    }
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn wait_flow_once(gw: &Gateway, path: &str) -> Value {
+    browser()
+        .get(format!("{}{path}?format=json", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Follows a flow's JSON until it leaves `pending` (the gateway polls once a second).
+async fn wait_flow(gw: &Gateway, path: &str) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let v: Value = browser()
+            .get(format!("{}{path}?format=json", gw.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["status"] != "pending" {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn ask(gw: &Gateway, model: &str) -> u16 {
+    post_json(
+        &format!("{}/v1/chat/completions", gw.url),
+        chat(model, false),
+    )
+    .await
+    .status()
+    .as_u16()
+}
+
+async fn mgmt(gw: &Gateway, method: reqwest::Method, path: &str) -> Value {
+    client()
+        .request(method, format!("{}{path}", gw.url))
+        .bearer_auth(MGMT)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn copilot_device_login_from_the_page_then_refresh_then_a_visible_failure() {
+    let e = env().await;
+    let page = browser()
+        .get(format!("{}/v0/oauth/copilot", e.gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Start the login"));
+    let cross = browser()
+        .post(format!("{}/v0/oauth/copilot", e.gw.url))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403, "another site cannot start a login");
+    let started = browser()
+        .post(format!("{}/v0/oauth/copilot", e.gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 303);
+    let flow = started.headers()["location"].to_str().unwrap().to_owned();
+    let shown = browser()
+        .get(format!("{}{flow}", e.gw.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        shown.contains("WDJB-MJHT") && shown.contains("https://github.example/login/device"),
+        "{shown}"
+    );
+    assert!(e.fake.seen_forms.lock().unwrap()[0].contains("client_id=Iv1.b507a08c87ecfe98"));
+
+    // The user approves after the gateway has seen `authorization_pending` once.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while e.fake.polls.load(Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the gateway polls");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(wait_flow_once(&e.gw, &flow).await["status"], "pending");
+    e.fake.approved.store(true, Ordering::SeqCst);
+    let done = wait_flow(&e.gw, &flow).await;
+    assert_eq!(done["status"], "done", "{done}");
+    let id = done["credential"].as_str().unwrap().to_owned();
+    assert!(
+        e.fake.polls.load(Ordering::SeqCst) >= 2,
+        "pending was polled, then the token"
+    );
+
+    // The Copilot token goes upstream; the store holds it sealed (and the GitHub token too).
+    assert_eq!(ask(&e.gw, "copilot:mock-gpt").await, 200);
+    let first = format!("tid=copilot-1;exp={}", START_MS / 1000 + 1800);
+    assert_eq!(e.mock.stats.requests_with(&first), 1);
+    let row = &e.state.store().unwrap().list_credentials().await.unwrap()[0];
+    assert_eq!(row.kind, "oauth");
+    assert!(
+        row.secret.starts_with("sealed.v1.")
+            && row.oauth.as_deref().unwrap().starts_with("sealed.v1.")
+    );
+    assert!(!format!("{row:?}").contains("gho_github_token_0123"));
+    let listed = mgmt(&e.gw, reqwest::Method::GET, "/v0/management/auths/copilot").await;
+    assert_eq!(listed["auths"][0]["type"], "oauth");
+    assert!(!listed.to_string().contains("copilot-1"), "{listed}");
+
+    // Not due yet: nothing happens. 25 minutes later (within the 10 min lead): renewed.
+    let s = e.state.pool().refresh_due(None).await.unwrap();
+    assert_eq!((s.credentials_checked, s.refreshed), (1, 0));
+    e.clock.advance(Duration::from_secs(25 * 60));
+    e.fake.now.fetch_add(25 * 60, Ordering::SeqCst);
+    let s = e.state.pool().refresh_due(None).await.unwrap();
+    assert_eq!((s.refreshed, s.failed), (1, 0));
+    assert_eq!(ask(&e.gw, "copilot:mock-gpt").await, 200);
+    let second = format!("tid=copilot-2;exp={}", START_MS / 1000 + 25 * 60 + 1800);
+    assert_eq!(
+        e.mock.stats.requests_with(&second),
+        1,
+        "the renewed token is used"
+    );
+    let status = mgmt(
+        &e.gw,
+        reqwest::Method::GET,
+        "/v0/management/auths/refresh/status",
+    )
+    .await;
+    assert_eq!(status["refreshed"], 1, "{status}");
+    assert_eq!(status["credentials"][0]["id"], id.as_str());
+
+    // GitHub revokes the token: the refresh fails, backs off, and once the Copilot token has
+    // run out the credential needs a new login — logged, notified, shown.
+    e.fake.refuse_refresh.store(true, Ordering::SeqCst);
+    e.clock.advance(Duration::from_secs(25 * 60));
+    let s = e.state.pool().refresh_due(None).await.unwrap();
+    assert_eq!(s.failed, 1);
+    let status = mgmt(
+        &e.gw,
+        reqwest::Method::GET,
+        "/v0/management/auths/refresh/status",
+    )
+    .await;
+    assert!(
+        status["credentials"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 401"),
+        "{status}"
+    );
+    assert_eq!(
+        status["credentials"][0]["needs_login"], false,
+        "not expired yet"
+    );
+    e.clock.advance(Duration::from_secs(10 * 60));
+    let s = e.state.pool().refresh_due(None).await.unwrap();
+    assert_eq!(s.failed, 1);
+    let a = mgmt(&e.gw, reqwest::Method::GET, "/v0/management/auths/copilot").await;
+    assert_eq!(a["auths"][0]["status"], "needs_login", "{a}");
+    assert!(e.notes.events().iter().any(|ev| matches!(ev, OperatorEvent::CredentialNeedsLogin { credential, .. } if *credential == id)));
+    assert_eq!(
+        ask(&e.gw, "copilot:mock-gpt").await,
+        429,
+        "an expired token is never sent"
+    );
+}
+
+#[tokio::test]
+async fn kiro_login_registers_a_client_and_refreshes_with_rotating_refresh_tokens() {
+    let e = env().await;
+    let (flow_id, flow) = e.state.pool().start_login("kiro").await.unwrap();
+    assert_eq!(flow.user_code, "KIRO-CODE");
+    assert_eq!(
+        flow.verification_uri_complete.as_deref(),
+        Some("https://device.sso.example/?user_code=KIRO-CODE")
+    );
+    e.fake.approved.store(true, Ordering::SeqCst);
+    let done = wait_flow(&e.gw, &format!("/v0/oauth/kiro/flow/{flow_id}")).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(ask(&e.gw, "kiro:mock-gpt").await, 200);
+    assert_eq!(e.mock.stats.requests_with("kiro-access-1"), 1);
+    for n in 2..=3 {
+        let v = mgmt(
+            &e.gw,
+            reqwest::Method::POST,
+            "/v0/management/auths/kiro/refresh",
+        )
+        .await;
+        assert_eq!(v["refreshed"], 1, "{v}");
+        assert_eq!(ask(&e.gw, "kiro:mock-gpt").await, 200);
+        assert_eq!(e.mock.stats.requests_with(&format!("kiro-access-{n}")), 1);
+    }
+}
+
+#[tokio::test]
+async fn logins_are_refused_where_they_must_be() {
+    let e = env().await;
+    let r = browser()
+        .get(format!("{}/v0/oauth/copilot", e.gw.url))
+        .header("x-forwarded-for", "203.0.113.5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "not a local caller");
+    let r = browser()
+        .get(format!("{}/v0/oauth/nope", e.gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("copilot, kiro"));
+    let r = browser()
+        .get(format!("{}/v0/oauth/copilot/flow/unknown", e.gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let _ = &e.clock;
+}
