@@ -9,15 +9,19 @@ use std::str::FromStr;
 
 use http::HeaderMap;
 
-/// A client for the gateway's own calls (identity providers, JWKS, authorization APIs): no
-/// redirects followed (a redirect could point anywhere), `connect` and `total` deadlines, and
-/// `User-Agent: portcullis/<version>`.
+/// A client for the gateway's own calls (identity providers, JWKS, authorization APIs, device
+/// logins): no redirects followed (a redirect could point anywhere), `connect` and `total`
+/// deadlines, and `User-Agent: portcullis/<version>`. These calls are seconds or minutes apart,
+/// so an idle connection is dropped after 4 s — before common servers close theirs (Node's
+/// default is 5 s): reusing a connection the server is closing fails the request (a device
+/// login polling every 5 s hit exactly that).
 pub fn outbound_client(
     connect: std::time::Duration,
     total: std::time::Duration,
 ) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(std::time::Duration::from_secs(4))
         .connect_timeout(connect)
         .timeout(total)
         .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))

@@ -240,10 +240,15 @@ impl DeviceLogin {
         if let Some(t) = bearer {
             req = req.header(http::header::AUTHORIZATION, format!("token {t}"));
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| self.server_error(format!("cannot reach {url}: {e}")))?;
+        let resp = req.send().await.map_err(|e| {
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            self.server_error(format!("cannot reach {url}: {text}"))
+        })?;
         let status = resp.status().as_u16();
         let body = resp
             .bytes()

@@ -161,6 +161,10 @@ struct Env {
 }
 
 async fn env() -> Env {
+    env_with(|_| {}).await
+}
+
+async fn env_with(extra: impl FnOnce(&mut Config)) -> Env {
     let fake = Arc::new(Fake::default());
     fake.now.store(START_MS / 1000, Ordering::SeqCst);
     let fake_url = start_fake(fake.clone()).await;
@@ -208,6 +212,7 @@ async fn env() -> Env {
             start_url: None,
         },
     );
+    extra(&mut config);
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqlStore::open_sqlite(dir.path()).await.unwrap());
     let clock = ManualClock::new(UNIX_EPOCH + Duration::from_millis(START_MS));
@@ -466,4 +471,175 @@ async fn logins_are_refused_where_they_must_be() {
         .unwrap();
     assert_eq!(r.status(), 404);
     let _ = &e.clock;
+}
+
+/// The oidc-provider device server (npm, installed by scripts/test), or `None` outside CI when
+/// it is not installed.
+struct OauthServer {
+    child: std::process::Child,
+    issuer: String,
+}
+
+impl Drop for OauthServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn oauth_server() -> Option<OauthServer> {
+    use std::io::BufRead as _;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oauth-server");
+    if !dir.join("node_modules/oidc-provider").is_dir() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "tests/oauth-server is not installed (scripts/test runs npm ci there)"
+        );
+        eprintln!("skipped: tests/oauth-server/node_modules missing (run scripts/test)");
+        return None;
+    }
+    let mut child = std::process::Command::new("node")
+        .arg(dir.join("device-server.mjs"))
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("node runs");
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut line).unwrap();
+    // Keep draining, so a later write never hits a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let v: Value = serde_json::from_str(&line).expect("the server prints its issuer");
+    Some(OauthServer {
+        child,
+        issuer: v["issuer"].as_str().unwrap().to_owned(),
+    })
+}
+
+/// What a person does in a browser: open the verification link, confirm the code (the server's
+/// own forms, with their anti-forgery field), pass its login and consent, reach "success".
+async fn approve_in_browser(start: &str) {
+    let b = crate::idp::Browser::default();
+    let mut url = start.to_owned();
+    let mut form: Option<Vec<(String, String)>> = None;
+    for _ in 0..15 {
+        let r = match &form {
+            None => b.get(&url).await,
+            Some(f) => {
+                let pairs: Vec<(&str, &str)> =
+                    f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                b.post_form(&url, &pairs).await
+            }
+        };
+        if r.status().is_redirection() {
+            let base = url.split('/').take(3).collect::<Vec<_>>().join("/");
+            url = crate::idp::location(&r, &base);
+            form = None;
+            continue;
+        }
+        let body = r.text().await.unwrap();
+        if body.contains("Sign-in Success") {
+            return;
+        }
+        let action = body
+            .split("<form")
+            .nth(1)
+            .and_then(|f| f.split("action=\"").nth(1))
+            .and_then(|a| a.split('"').next())
+            .unwrap_or_else(|| panic!("no form on {url}: {body}"))
+            .to_owned();
+        let mut fields: Vec<(String, String)> = body
+            .split("<input type=\"hidden\" name=\"")
+            .skip(1)
+            .filter_map(|s| {
+                let (name, rest) = s.split_once('"')?;
+                let value = rest.split("value=\"").nth(1)?.split('"').next()?;
+                Some((name.to_owned(), value.to_owned()))
+            })
+            .collect();
+        if body.contains("op.deviceConfirmForm") && !fields.iter().any(|(k, _)| k == "confirm") {
+            fields.push(("confirm".to_owned(), "yes".to_owned()));
+        }
+        url = action;
+        form = Some(fields);
+    }
+    panic!("the device login did not reach success");
+}
+
+#[tokio::test]
+async fn generic_device_flow_and_refresh_against_a_real_authorization_server() {
+    let Some(server) = oauth_server() else { return };
+    let iss = server.issuer.clone();
+    let e = env_with(|c| {
+        let mock_url = c.backends["copilot"].base_url.clone();
+        c.backends.insert(
+            "corp".to_owned(),
+            backend(BackendKind::Openai, mock_url.unwrap(), None),
+        );
+        c.auth.device_login.insert(
+            "corp".to_owned(),
+            DeviceLoginConfig {
+                kind: Some(portcullis::config::DeviceLoginKind::Generic),
+                backend: None,
+                client_id: Some("portcullis-test".to_owned()),
+                client_secret: None,
+                scope: Some("openid offline_access api".to_owned()),
+                device_authorization_url: Some(format!("{iss}/device/auth")),
+                token_url: Some(format!("{iss}/token")),
+                copilot_token_url: None,
+                oidc_url: None,
+                start_url: None,
+            },
+        );
+    })
+    .await;
+    let (flow_id, flow) = e.state.pool().start_login("corp").await.unwrap();
+    assert!(flow.verification_uri.starts_with(&iss));
+    approve_in_browser(flow.verification_uri_complete.as_deref().unwrap()).await;
+    let done = wait_flow(&e.gw, &format!("/v0/oauth/corp/flow/{flow_id}")).await;
+    assert_eq!(done["status"], "done", "{done}");
+
+    let bearer = || {
+        e.mock
+            .stats
+            .last_request()
+            .unwrap()
+            .header("authorization")
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(ask(&e.gw, "corp:mock-gpt").await, 200);
+    let first = bearer();
+    assert!(first.len() > "Bearer ".len() + 20, "{first}");
+
+    // The access token lives 120 s: within the 10 min lead, so the worker renews it with the
+    // refresh token the server issued.
+    let s = e.state.pool().refresh_due(None).await.unwrap();
+    assert_eq!((s.refreshed, s.failed), (1, 0), "{s:?}");
+    assert_eq!(ask(&e.gw, "corp:mock-gpt").await, 200);
+    let second = bearer();
+    assert_ne!(first, second, "the renewed token is used");
+    let again = e.state.pool().refresh_due(None).await.unwrap();
+    assert_eq!(again.refreshed, 1, "the rotated refresh token works too");
+
+    // The authorization server goes away: the failure is recorded, then the token runs out.
+    drop(server);
+    e.clock.advance(Duration::from_secs(150));
+    let s = e.state.pool().refresh_due(None).await.unwrap();
+    assert_eq!(s.failed, 1);
+    let status = mgmt(
+        &e.gw,
+        reqwest::Method::GET,
+        "/v0/management/auths/refresh/status",
+    )
+    .await;
+    let rec = &status["credentials"][0];
+    assert_eq!(rec["needs_login"], true, "{status}");
+    assert!(
+        rec["last_error"].as_str().unwrap().contains("cannot reach"),
+        "{status}"
+    );
+    assert_eq!(ask(&e.gw, "corp:mock-gpt").await, 429);
 }
