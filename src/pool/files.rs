@@ -309,4 +309,64 @@ mod tests {
         assert!(scan(&dir.join("missing"), None, &resolve).specs.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    fn sealer(current: u8, previous: Option<u8>) -> Sealer {
+        use base64::Engine as _;
+        let b64 = |b: u8| Secret::new(base64::engine::general_purpose::STANDARD.encode([b; 32]));
+        let cfg = crate::config::EncryptionConfig {
+            key: Some(b64(current)),
+            key_env: None,
+            enabled: None,
+            previous_keys: previous.into_iter().map(b64).collect(),
+        };
+        Sealer::from_config(&cfg).unwrap().unwrap()
+    }
+
+    #[test]
+    fn sealed_file_tokens_open_and_rekey_reseals_them() {
+        let dir = std::env::temp_dir().join(format!("pcl-reseal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = sealer(1, None);
+        let token = "sk-ant-sealed-in-file-0123456789";
+        let sealed = old.seal(token.as_bytes(), FILE_CONTEXT).unwrap();
+        std::fs::write(
+            dir.join("anthropic.json"),
+            serde_json::json!({"provider": "anthropic", "token": sealed}).to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("plain.json"),
+            r#"{"provider":"openai","token":"sk-plain-0123456789"}"#,
+        )
+        .unwrap();
+        let s = scan(&dir, Some(&old), &resolve);
+        assert_eq!(s.specs.len(), 2);
+        assert!(s.specs.iter().any(|c| c.secret.expose() == token));
+        let new_only = sealer(2, None);
+        let s = scan(&dir, Some(&new_only), &resolve);
+        assert_eq!(
+            s.specs.len(),
+            1,
+            "a value sealed under another key is refused"
+        );
+        assert!(s.errors[0].1.contains("sealed with key"), "{:?}", s.errors);
+
+        let rotating = sealer(2, Some(1));
+        assert_eq!(
+            reseal_dir(&dir, Some(&rotating)).unwrap(),
+            1,
+            "only the sealed file"
+        );
+        let raw = std::fs::read_to_string(dir.join("anthropic.json")).unwrap();
+        assert!(!raw.contains(token) && raw.contains("sealed.v1."));
+        let s = scan(&dir, Some(&new_only), &resolve);
+        assert_eq!(s.specs.len(), 2, "the new key alone opens it now");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("plain.json")).unwrap(),
+            r#"{"provider":"openai","token":"sk-plain-0123456789"}"#,
+            "an operator's plain file is left alone"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
