@@ -231,9 +231,25 @@ impl DeviceLogin {
         json: Option<&Value>,
         bearer: Option<&str>,
     ) -> Result<(u16, Value), LoginError> {
+        // Bodies are encoded here (the library's reqwest has no form/json features).
         let mut req = match (form, json) {
-            (Some(f), _) => self.http.post(url).form(f),
-            (None, Some(j)) => self.http.post(url).json(j),
+            (Some(f), _) => {
+                let body = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(f.iter())
+                    .finish();
+                self.http
+                    .post(url)
+                    .header(
+                        http::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(body)
+            }
+            (None, Some(j)) => self
+                .http
+                .post(url)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(j.to_string()),
             (None, None) => self.http.get(url),
         };
         req = req.header(http::header::ACCEPT, "application/json");
