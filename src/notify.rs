@@ -35,6 +35,15 @@ pub enum OperatorEvent {
         /// The confirmation code.
         code: crate::secret::Secret,
     },
+    /// An upstream credential's token quota ran out; it is skipped until the quota resets.
+    QuotaExhausted {
+        /// Credential id.
+        credential: String,
+        /// Backend it pays for.
+        provider: String,
+        /// When the quota resets (ISO 8601), if it does.
+        resets_at: Option<String>,
+    },
     /// An OAuth upstream credential expired and its refresh failed: someone must log in again.
     CredentialNeedsLogin {
         /// Credential id.
@@ -55,6 +64,9 @@ impl OperatorEvent {
             OperatorEvent::CredentialNeedsLogin { .. } => {
                 "portcullis: upstream credential needs a new login".to_owned()
             }
+            OperatorEvent::QuotaExhausted { .. } => {
+                "portcullis: upstream credential quota used up".to_owned()
+            }
         }
     }
 
@@ -70,6 +82,18 @@ impl OperatorEvent {
             OperatorEvent::LoginAwaitingConfirmation { user, ip, .. } => format!(
                 "{user} logged in from {ip}; the confirmation code is on the gateway's console."
             ),
+            OperatorEvent::QuotaExhausted {
+                credential,
+                provider,
+                resets_at,
+            } => match resets_at {
+                Some(t) => format!(
+                    "The quota of credential {credential} ({provider}) is used up; it is skipped until {t}."
+                ),
+                None => format!(
+                    "The quota of credential {credential} ({provider}) is used up; raise its limit to use it again."
+                ),
+            },
             OperatorEvent::CredentialNeedsLogin {
                 credential,
                 provider,

@@ -462,12 +462,13 @@ impl Pool {
     /// Writes the usage gathered since the last flush to the store and adopts the store's
     /// totals (every instance's usage). `all` also reads credentials without local usage.
     pub async fn flush_usage(&self, all: bool) {
-        let Some(store) = &self.store else { return };
         let now = self.now();
         for p in self.providers.values() {
             let period = p.period(now);
             let key = period::key(p.schedule, period);
             for c in p.credentials().iter() {
+                self.report_exhaustion(p, c, period);
+                let Some(store) = &self.store else { continue };
                 let delta = c.health.take_pending(period);
                 let result = if delta > 0 {
                     store.add_usage(&c.id, &key, delta as i64).await
@@ -483,6 +484,22 @@ impl Pool {
                         tracing::warn!(id = %c.id, error = %e, "could not record credential usage");
                     }
                 }
+            }
+        }
+    }
+
+    /// Logs and notifies (once per period) that a credential's quota ran out.
+    fn report_exhaustion(&self, p: &ProviderPool, c: &Credential, period: u64) {
+        let exhausted = c.health.exhausted(period);
+        if c.health.mark_exhausted(exhausted) {
+            let resets = period::next_start(p.schedule, period).map(crate::clock::iso8601);
+            tracing::warn!(credential = %c.id, provider = %p.name, limit = c.health.limit(), resets_at = resets.as_deref(), "credential quota used up: skipped until it resets");
+            if let Some(n) = &self.notifier {
+                n.notify(crate::notify::OperatorEvent::QuotaExhausted {
+                    credential: c.id.to_string(),
+                    provider: p.name.to_string(),
+                    resets_at: resets,
+                });
             }
         }
     }

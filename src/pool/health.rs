@@ -101,6 +101,8 @@ pub struct Health {
     pub last_used: AtomicU64,
     /// Fingerprint of the secret the state belongs to (a new secret starts afresh).
     fingerprint: AtomicU64,
+    /// The operator was told the quota ran out (cleared when it is available again).
+    exhaustion_reported: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Health {
@@ -118,6 +120,7 @@ impl Default for Health {
             last_status: AtomicU16::new(0),
             last_used: AtomicU64::new(0),
             fingerprint: AtomicU64::new(0),
+            exhaustion_reported: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -144,6 +147,18 @@ impl Health {
         self.reason.store(reason as u8, Ordering::Release);
         self.cooldown_until.fetch_max(until, Ordering::AcqRel);
         until
+    }
+
+    /// Records whether the quota is used up; true exactly when it has just become so.
+    pub(crate) fn mark_exhausted(&self, exhausted: bool) -> bool {
+        if exhausted {
+            !self.exhaustion_reported.swap(true, Ordering::AcqRel)
+        } else {
+            if self.exhaustion_reported.load(Ordering::Relaxed) {
+                self.exhaustion_reported.store(false, Ordering::Release);
+            }
+            false
+        }
     }
 
     /// Counts a failure without cooling down (`auth.disable_cooling`).

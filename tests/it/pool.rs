@@ -12,7 +12,7 @@ use portcullis::clock::ManualClock;
 use portcullis::config::{
     BackendKind, Config, CredentialConfig, QuotaLimit, ResetSchedule, SelectionStrategy,
 };
-use portcullis::notify::NoNotifier;
+use portcullis::notify::{OperatorEvent, RecordingNotifier};
 use portcullis::secret::Secret;
 use portcullis::state::AppState;
 use portcullis::store::{PoolStore, SqlStore, Store};
@@ -51,6 +51,7 @@ struct Env {
     gw: Gateway,
     clock: ManualClock,
     state: AppState,
+    notes: Arc<RecordingNotifier>,
     _dir: tempfile::TempDir,
 }
 
@@ -61,13 +62,9 @@ async fn env(config: impl FnOnce(&Mock, &Path) -> Config) -> Env {
     let store: Arc<dyn Store> =
         Arc::new(SqlStore::open_sqlite(&dir.path().join("db")).await.unwrap());
     let clock = ManualClock::new(UNIX_EPOCH + Duration::from_millis(START_MS));
-    let state = AppState::with_parts(
-        config,
-        Arc::new(clock.clone()),
-        Arc::new(NoNotifier),
-        Some(store),
-    )
-    .unwrap();
+    let notes = Arc::new(RecordingNotifier::default());
+    let state =
+        AppState::with_parts(config, Arc::new(clock.clone()), notes.clone(), Some(store)).unwrap();
     state.pool().reload_store().await.unwrap();
     let gw = start_gateway_with_state(state.clone()).await;
     Env {
@@ -75,6 +72,7 @@ async fn env(config: impl FnOnce(&Mock, &Path) -> Config) -> Env {
         gw,
         clock,
         state,
+        notes,
         _dir: dir,
     }
 }
@@ -440,8 +438,19 @@ async fn quotas_are_deducted_from_reported_usage_streams_included_and_reset_dail
     assert_eq!(q["credentials"][0]["period"], "day:2026-11-23");
     assert_eq!(q["credentials"][0]["resets_at"], "2026-11-24T00:00:00.000Z");
 
-    // Written to the store, where every instance reads it.
+    // Written to the store, where every instance reads it; the operator is told once.
     e.state.pool().flush_usage(true).await;
+    e.state.pool().flush_usage(true).await;
+    let told: Vec<_> = e
+        .notes
+        .events()
+        .into_iter()
+        .filter(|ev| {
+            matches!(ev, OperatorEvent::QuotaExhausted { credential, resets_at, .. }
+            if credential == "capped" && resets_at.as_deref() == Some("2026-11-24T00:00:00.000Z"))
+        })
+        .collect();
+    assert_eq!(told.len(), 1, "{:?}", e.notes.events());
     let store = e.state.store().unwrap();
     assert!(store.usage("capped", "day:2026-11-23").await.unwrap() >= 60);
 
