@@ -93,6 +93,9 @@ pub enum PoolError {
     /// A device login or refresh was refused or failed at the provider.
     #[error("{0}")]
     Login(String),
+    /// The credential changed meanwhile (a refresh, another operator): read it again.
+    #[error("{0}")]
+    Conflict(String),
     /// OAuth credentials are refused in multi-user mode (PRODUCT §6).
     #[error(
         "OAuth (personal subscription) credentials are not available in multi-user mode; add an API key instead"

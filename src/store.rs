@@ -376,8 +376,14 @@ pub trait PoolStore: Send + Sync {
     async fn list_credentials(&self) -> Result<Vec<StoredCredential>, StoreError>;
     /// Stores a new credential.
     async fn insert_credential(&self, c: &StoredCredential) -> Result<(), StoreError>;
-    /// Replaces a stored credential (matched by id); false when unknown.
-    async fn update_credential(&self, c: &StoredCredential) -> Result<bool, StoreError>;
+    /// Replaces a stored credential if its secret is still `expected_secret` (compare and swap:
+    /// a refresh on another instance, or an operator's change, is never overwritten with what
+    /// was read before it); false when unknown or changed meanwhile.
+    async fn update_credential(
+        &self,
+        c: &StoredCredential,
+        expected_secret: &str,
+    ) -> Result<bool, StoreError>;
     /// Deletes a stored credential, its quota limit and usage; false when unknown.
     async fn delete_credential(&self, id: &str) -> Result<bool, StoreError>;
     /// Sets (or, with `None`, clears) the API's quota limit of any credential.

@@ -1,9 +1,9 @@
 //! `/v0/oauth/<login>`: the browser side of a device-flow login (`copilot`, `kiro`, or any
 //! `auth.device_login` entry). The page starts the login with a form POST, then shows the user
 //! code and the verification link and reloads itself every few seconds until the gateway's
-//! background poll reports the new credential (or why it failed). Local callers only (unless
-//! `management.allow_remote`), single-user mode only (OAuth credentials are personal), and a
-//! POST from another origin is refused.
+//! background poll reports the new credential (or why it failed). Local callers only (a
+//! loopback peer and a loopback `Host`, so DNS rebinding cannot reach them), single-user mode
+//! only (OAuth credentials are personal), and a POST from another origin is refused.
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -24,18 +24,41 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v0/oauth/{login}/flow/{id}", get(flow))
 }
 
-/// Why a caller may not use the pages, if it may not.
+/// True when `Host` names this machine's loopback (`127.0.0.1`, `[::1]`, `localhost`, any
+/// port): a page reached through another name — DNS rebinding — is refused.
+fn loopback_host(req: &Request) -> bool {
+    let Some(host) = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Why a caller may not use the pages, if it may not. Adding a credential to the pool is an
+/// administrator's act without a key here, so the pages answer only a browser on the gateway's
+/// own machine (loopback peer, no forwarding proxy, a loopback `Host`), whatever
+/// `management.allow_remote` says.
 fn refused(state: &AppState, req: &Request) -> Option<Response> {
     let ip = ClientIp::of(req);
     let proxied = req.headers().contains_key("x-forwarded-for")
         || req.headers().contains_key(http::header::FORWARDED);
-    if !state.config().management.allow_remote && (!ip.is_loopback() || proxied) {
+    if !ip.is_loopback() || proxied || !loopback_host(req) {
         return Some(html(
             StatusCode::FORBIDDEN,
             error(
                 "Not available from here",
                 "Device logins answer only browsers on the gateway's own machine.",
-                "Open this page on the machine that runs the gateway (or set management.allow_remote).",
+                "Open this page on the machine that runs the gateway, at http://127.0.0.1:<port>/ or http://localhost:<port>/ (or use `portcullis auths login` there).",
             ),
         ));
     }

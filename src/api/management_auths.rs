@@ -46,7 +46,9 @@ fn failed(e: PoolError) -> Response {
     let status = match &e {
         PoolError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         PoolError::Seal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        PoolError::NoStore | PoolError::ReadOnly(_) => StatusCode::CONFLICT,
+        PoolError::NoStore | PoolError::ReadOnly(_) | PoolError::Conflict(_) => {
+            StatusCode::CONFLICT
+        }
         PoolError::UnknownProvider(_) | PoolError::NotFound(_) => StatusCode::NOT_FOUND,
         PoolError::Invalid(_) => StatusCode::BAD_REQUEST,
         PoolError::OauthInMultiUser => StatusCode::FORBIDDEN,

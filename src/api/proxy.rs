@@ -183,6 +183,10 @@ impl Forward<'_> {
         let mut template = Some((url, headers));
         let mut tried: Vec<Arc<str>> = Vec::new();
         let mut last: Option<ApiError> = None;
+        // A server error or timeout may be the request's own doing (a poisoned prompt): it is
+        // retried on one more credential, not on all of them, so one client cannot cool the
+        // whole pool down. Rate limits and refusals are the credential's and fail over fully.
+        let mut transient_seen = false;
         loop {
             let now = clock.now_millis();
             let credential = match pool.map_or(Pick::Keyless, |p| p.pick(now, &tried)) {
@@ -242,9 +246,10 @@ impl Forward<'_> {
                     };
                     c.health.last_status.store(1, Ordering::Relaxed);
                     p.fail(&c, Failure::Transport, now);
-                    if !may_retry {
+                    if !may_retry || transient_seen {
                         return Err(err);
                     }
+                    transient_seen = true;
                     tried.push(c.id.clone());
                     log.update(|r| r.failovers += 1);
                     last = Some(err);
@@ -270,9 +275,11 @@ impl Forward<'_> {
                 };
                 let until = p.fail(&c, failure, now);
                 tracing::warn!(backend = %backend.name, credential = %c.id, upstream_status = status.as_u16(), cooldown_ms = until.saturating_sub(now), "credential cooling down");
-                if !may_retry {
+                let transient = failure == Failure::Server;
+                if !may_retry || (transient && transient_seen) {
                     return Err(err);
                 }
+                transient_seen |= transient;
                 tried.push(c.id.clone());
                 log.update(|r| r.failovers += 1);
                 last = Some(err);

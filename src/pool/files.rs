@@ -201,6 +201,9 @@ fn parse(
 /// gateway wrote; plain values an operator wrote are left as they are). Each file is replaced
 /// atomically. Returns how many files changed.
 pub(super) fn reseal_dir(dir: &Path, sealer: Option<&Sealer>) -> Result<usize, String> {
+    if !sealer.is_some_and(Sealer::seals) {
+        return Err("rekey needs auth.encryption.key with sealing on".to_owned());
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(0);
     };

@@ -127,9 +127,17 @@ impl Default for Health {
 
 impl Health {
     /// Records a failure at `now`; returns when the cooldown ends.
+    /// Failures of requests that were already in flight while the credential was cooling down
+    /// do not lengthen the cooldown: only a failure after it has ended moves up a step (12
+    /// concurrent 429s are one step, not twelve).
     pub fn fail(&self, f: Failure, now: u64) -> u64 {
         self.failures.fetch_add(1, Ordering::Relaxed);
-        let level = self.level.fetch_add(1, Ordering::AcqRel).min(20);
+        let level = if self.cooldown_until() > now {
+            self.level.load(Ordering::Acquire).saturating_sub(1)
+        } else {
+            self.level.fetch_add(1, Ordering::AcqRel)
+        }
+        .min(20);
         let (base, cap) = schedule(f);
         let wait = match f {
             Failure::RateLimited {
@@ -393,14 +401,32 @@ mod tests {
     fn cooldowns_grow_are_bounded_and_end_with_success() {
         let h = Health::default();
         assert_eq!(h.fail(Failure::Server, 0), 2_000);
-        assert_eq!(h.fail(Failure::Server, 0), 4_000);
-        assert_eq!(h.reason(0), Reason::Server);
-        for _ in 0..30 {
-            h.fail(Failure::Server, 0);
+        for _ in 0..12 {
+            assert_eq!(
+                h.fail(Failure::Server, 1_000),
+                3_000,
+                "in-flight failures: same step"
+            );
         }
-        assert_eq!(h.cooldown_until(), 120_000, "capped at 2 min");
+        assert_eq!(h.cooldown_until(), 3_000);
+        assert_eq!(
+            h.fail(Failure::Server, 3_000),
+            7_000,
+            "after it ended: next step"
+        );
+        assert_eq!(h.reason(3_000), Reason::Server);
+        let mut t = 7_000;
+        for _ in 0..30 {
+            t = h.fail(Failure::Server, t);
+        }
+        assert_eq!(h.fail(Failure::Server, t) - t, 120_000, "capped at 2 min");
         h.succeed();
-        assert_eq!(h.fail(Failure::Transport, 200_000), 202_000, "streak reset");
+        let later = t + 200_000;
+        assert_eq!(
+            h.fail(Failure::Transport, later),
+            later + 2_000,
+            "streak reset"
+        );
         let r = Health::default();
         assert_eq!(
             r.fail(
@@ -415,6 +441,11 @@ mod tests {
         assert_eq!(r.reason(8_000), Reason::None);
         let x = Health::default();
         assert_eq!(x.fail(Failure::Rejected, 0), 300_000);
+        assert_eq!(
+            x.fail(Failure::Rejected, 10),
+            300_010,
+            "concurrent 401s: one step"
+        );
         assert_eq!(x.reason(0).status(), "rejected");
         x.adopt_secret(1);
         x.adopt_secret(2);

@@ -84,7 +84,7 @@ pub struct RefreshStatus {
 }
 
 /// Associated data of a stored credential's refresh state.
-fn oauth_context(id: &str) -> String {
+pub(super) fn oauth_context(id: &str) -> String {
     format!("pool_credentials/{id}/oauth")
 }
 
@@ -281,8 +281,12 @@ impl Pool {
             }
             match self.refresh_one(&row, now).await {
                 Ok(updated) => {
-                    store.update_credential(&updated).await?;
                     changed = true;
+                    if !store.update_credential(&updated, &row.secret).await? {
+                        // Another instance (or an operator) changed it meanwhile: theirs stands.
+                        tracing::info!(credential = %row.id, "OAuth credential changed during its refresh; keeping the newer one");
+                        continue;
+                    }
                     refreshed += 1;
                     tracing::info!(credential = %row.id, provider = %row.provider, "OAuth credential refreshed");
                     lock(&self.refresh_status).credentials.insert(

@@ -298,6 +298,7 @@ impl Pool {
             Some(_) => return Err(PoolError::Invalid("`token` must not be empty".to_owned())),
             None => row.secret.clone(),
         };
+        let expected = row.secret.clone();
         let updated = StoredCredential {
             secret,
             priority: update.priority.unwrap_or(row.priority),
@@ -305,7 +306,12 @@ impl Pool {
             updated_at: self.now() as i64,
             ..row
         };
-        store.update_credential(&updated).await?;
+        if !store.update_credential(&updated, &expected).await? {
+            return Err(PoolError::Conflict(format!(
+                "credential `{}` changed meanwhile (a token refresh?); read it and try again",
+                updated.id
+            )));
+        }
         self.reload_store().await?;
         Ok(updated.id)
     }
@@ -384,12 +390,24 @@ impl Pool {
         Ok(n)
     }
 
-    /// Re-seals every stored credential under the current key; returns how many rows changed.
+    /// Re-seals every stored credential (its secret and its OAuth refresh state) under the
+    /// current key; returns how many rows changed. Refused when sealing is off (it would write
+    /// secrets back in the clear).
     pub async fn reseal_store(&self) -> Result<usize, PoolError> {
         let store = self.store.as_ref().ok_or(PoolError::NoStore)?;
+        if !self.sealer().is_some_and(Sealer::seals) {
+            return Err(PoolError::Invalid(
+                "rekey needs auth.encryption.key with sealing on (auth.encryption.enabled is not false)"
+                    .to_owned(),
+            ));
+        }
         let mut n = 0;
         for row in store.list_credentials().await? {
-            if !seal::needs_reseal(self.sealer(), &row.secret) {
+            let oauth_stale = row
+                .oauth
+                .as_deref()
+                .is_some_and(|o| seal::needs_reseal(self.sealer(), o));
+            if !seal::needs_reseal(self.sealer(), &row.secret) && !oauth_stale {
                 continue;
             }
             let id = row.id.clone();
@@ -397,17 +415,33 @@ impl Pool {
                 id: id.clone(),
                 source,
             };
-            let plain =
-                seal::open(self.sealer(), &row.secret, &context(&row.id)).map_err(seal_err)?;
-            let plain = String::from_utf8(plain).map_err(|_| seal_err(SealError::Corrupt))?;
-            let secret = seal::seal_if_enabled(self.sealer(), &plain, &context(&row.id))
-                .map_err(seal_err)?;
-            if store
-                .update_credential(&StoredCredential { secret, ..row })
+            let reseal = |value: &str, ctx: &str| -> Result<String, PoolError> {
+                let plain = seal::open(self.sealer(), value, ctx).map_err(seal_err)?;
+                let plain = String::from_utf8(plain).map_err(|_| seal_err(SealError::Corrupt))?;
+                seal::seal_if_enabled(self.sealer(), &plain, ctx).map_err(seal_err)
+            };
+            let secret = reseal(&row.secret, &context(&row.id))?;
+            let oauth = match &row.oauth {
+                Some(o) => Some(reseal(o, &super::logins::oauth_context(&row.id))?),
+                None => None,
+            };
+            let expected = row.secret.clone();
+            if !store
+                .update_credential(
+                    &StoredCredential {
+                        secret,
+                        oauth,
+                        ..row
+                    },
+                    &expected,
+                )
                 .await?
             {
-                n += 1;
+                return Err(PoolError::Conflict(format!(
+                    "credential `{id}` changed while it was re-sealed (a refresh); run rekey again"
+                )));
             }
+            n += 1;
         }
         Ok(n)
     }

@@ -58,11 +58,15 @@ impl PoolStore for SqlStore {
         Ok(())
     }
 
-    async fn update_credential(&self, c: &StoredCredential) -> Result<bool, StoreError> {
+    async fn update_credential(
+        &self,
+        c: &StoredCredential,
+        expected_secret: &str,
+    ) -> Result<bool, StoreError> {
         self.change_with_revision(
             sqlx::query(
                 "UPDATE pool_credentials SET provider = $1, kind = $2, secret = $3, priority = $4, quota_limit = $5, \
-                 label = $6, oauth = $7, expires_at = $8, updated_at = $9 WHERE id = $10",
+                 label = $6, oauth = $7, expires_at = $8, updated_at = $9 WHERE id = $10 AND secret = $11",
             )
             .bind(&c.provider)
             .bind(&c.kind)
@@ -73,7 +77,8 @@ impl PoolStore for SqlStore {
             .bind(&c.oauth)
             .bind(c.expires_at)
             .bind(c.updated_at)
-            .bind(&c.id),
+            .bind(&c.id)
+            .bind(expected_secret),
         )
         .await
     }

@@ -445,6 +445,26 @@ async fn kiro_login_registers_a_client_and_refreshes_with_rotating_refresh_token
         assert_eq!(ask(&e.gw, "kiro:mock-gpt").await, 200);
         assert_eq!(e.mock.stats.requests_with(&format!("kiro-access-{n}")), 1);
     }
+
+    // Key rotation re-seals the refresh state too: with only the new key, the next refresh
+    // still opens it.
+    use portcullis::pool::Pool;
+    let old = e.state.config().auth.encryption.key.clone().unwrap();
+    let mut rotating = e.state.config().clone();
+    rotating.auth.encryption.key =
+        Some(Secret::new("ISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0A="));
+    rotating.auth.encryption.previous_keys = vec![old];
+    let backends = portcullis::upstream::Backends::from_config(&rotating).unwrap();
+    let store = e.state.store().cloned();
+    let clock: portcullis::clock::SharedClock = Arc::new(e.clock.clone());
+    let p = Pool::new(&rotating, &backends, store.clone(), clock.clone()).unwrap();
+    assert_eq!(p.reseal_store().await.unwrap(), 1);
+    let mut new_only = rotating.clone();
+    new_only.auth.encryption.previous_keys.clear();
+    let p = Pool::new(&new_only, &backends, store, clock).unwrap();
+    p.reload_store().await.unwrap();
+    let s = p.refresh_due(Some("kiro")).await.unwrap();
+    assert_eq!((s.refreshed, s.failed), (1, 0), "{s:?}");
 }
 
 #[tokio::test]
@@ -457,6 +477,36 @@ async fn logins_are_refused_where_they_must_be() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "not a local caller");
+    let r = browser()
+        .get(format!("{}/v0/oauth/copilot", e.gw.url))
+        .header("host", "attacker.example:8080")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "DNS rebinding: a foreign Host is refused");
+    let r = browser()
+        .get(format!("{}/v0/oauth/copilot", e.gw.url))
+        .header("host", format!("localhost:{}", e.gw.addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "localhost is this machine");
+    let r = browser()
+        .get(format!("{}/v0/oauth/copilot", e.gw.url))
+        .header("host", "attacker.example:8080")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "DNS rebinding: a foreign Host is refused");
+    let r = browser()
+        .get(format!(
+            "http://localhost:{}/v0/oauth/copilot",
+            e.gw.addr.port()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "localhost is this machine");
     let r = browser()
         .get(format!("{}/v0/oauth/nope", e.gw.url))
         .send()

@@ -277,6 +277,47 @@ async fn a_connection_failure_tries_each_credential_once_then_every_one_cools_do
 }
 
 #[tokio::test]
+async fn a_server_error_is_retried_on_one_more_credential_not_on_all() {
+    let e = env(|m, _| {
+        pool_config(
+            m,
+            SelectionStrategy::RoundRobin,
+            (0..4)
+                .map(|i| {
+                    cred(
+                        &format!("k{i}"),
+                        &format!("sk-pool-k{i}-0123456789~status=500"),
+                        1,
+                        None,
+                    )
+                })
+                .collect(),
+        )
+    })
+    .await;
+    assert_eq!(ask(&e.gw, false).await.status(), 502);
+    assert_eq!(
+        e.mock.stats.requests(),
+        2,
+        "a poisoned request cannot cool the whole pool"
+    );
+    let (_, v) = mgmt(
+        &e.gw,
+        reqwest::Method::GET,
+        "/v0/management/auths/openai",
+        None,
+    )
+    .await;
+    let cooling = v["auths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"] == "cooling_down")
+        .count();
+    assert_eq!(cooling, 2);
+}
+
+#[tokio::test]
 async fn a_mid_stream_failure_is_reported_not_retried() {
     let e = env(|m, _| {
         pool_config(

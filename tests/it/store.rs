@@ -376,8 +376,25 @@ async fn pool_contract(store: Arc<dyn Store>) {
     let mut changed = row("api-b", 7);
     changed.label = Some("backup".to_owned());
     changed.expires_at = Some(99);
-    assert!(store.update_credential(&changed).await.unwrap());
-    assert!(!store.update_credential(&row("api-zz", 1)).await.unwrap());
+    assert!(
+        !store
+            .update_credential(&changed, "stale-secret")
+            .await
+            .unwrap(),
+        "compare and swap: a changed secret is not overwritten"
+    );
+    assert!(
+        store
+            .update_credential(&changed, "sealed-or-not-api-b")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .update_credential(&row("api-zz", 1), "x")
+            .await
+            .unwrap()
+    );
     assert_eq!(store.list_credentials().await.unwrap()[1], changed);
 
     store.set_quota_limit("file-x", Some(500)).await.unwrap();
