@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::AdminError;
 use crate::cli::AuthsCommand;
-use crate::clock::{Clock, SharedClock, iso8601};
+use crate::clock::{Clock, ManualClock, SharedClock, iso8601};
 use crate::config::Config;
 use crate::pool::{CredentialKind, NewCredential, Pool, PoolError};
 use crate::secret::Secret;
@@ -26,8 +26,12 @@ impl From<PoolError> for AdminError {
     }
 }
 
-async fn open_pool(config: &Config, clock: SharedClock) -> Result<Pool, AdminError> {
-    let store: Arc<dyn Store> = Arc::new(open_store(&config.storage).await?);
+async fn open_pool(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    clock: SharedClock,
+) -> Result<Pool, AdminError> {
+    let store = store.clone();
     let backends = Backends::from_config(config).map_err(|e| AdminError::Refused(e.to_string()))?;
     let pool = Pool::new(config, &backends, Some(store), clock)?;
     pool.reload_store().await?;
@@ -41,10 +45,12 @@ pub async fn auths(
     action: &AuthsCommand,
     stdin: &mut dyn Read,
 ) -> Result<String, AdminError> {
-    let shared: SharedClock = Arc::new(FixedNow(clock.now_millis()));
+    // The command's one instant: a CLI run makes every decision at the same time.
+    let shared: SharedClock = Arc::new(ManualClock::new(clock.now()));
+    let store: Arc<dyn Store> = Arc::new(open_store(&config.storage).await?);
     match action {
         AuthsCommand::List { json } => {
-            let pool = open_pool(config, shared).await?;
+            let pool = open_pool(config, &store, shared).await?;
             pool.flush_usage(true).await;
             let list = pool.status(None)?;
             let mut out = String::new();
@@ -110,7 +116,7 @@ pub async fn auths(
                     s
                 }
             };
-            let pool = open_pool(config, shared).await?;
+            let pool = open_pool(config, &store, shared).await?;
             let id = pool
                 .add(NewCredential {
                     provider: provider.clone(),
@@ -131,7 +137,8 @@ pub async fn auths(
             ))
         }
         AuthsCommand::Login { name } => {
-            let pool = Arc::new(open_pool(config, Arc::new(crate::clock::SystemClock)).await?);
+            let pool =
+                Arc::new(open_pool(config, &store, Arc::new(crate::clock::SystemClock)).await?);
             let login = pool.login(name).cloned().ok_or_else(|| {
                 AdminError::Refused(format!(
                     "`{name}` is not a configured device login (auth.device_login); configured: {}",
@@ -161,7 +168,7 @@ pub async fn auths(
             ))
         }
         AuthsCommand::Remove { id } => {
-            let pool = open_pool(config, shared).await?;
+            let pool = open_pool(config, &store, shared).await?;
             let provider = pool
                 .status(None)?
                 .into_iter()
@@ -172,7 +179,7 @@ pub async fn auths(
             Ok(format!("removed credential {removed}\n"))
         }
         AuthsCommand::Rekey => {
-            let pool = open_pool(config, shared).await?;
+            let pool = open_pool(config, &store, shared).await?;
             let Some(sealer) = pool.sealer() else {
                 return Err(AdminError::Refused(
                     "no auth.encryption.key is configured: there is nothing to seal with"
@@ -180,7 +187,6 @@ pub async fn auths(
                 ));
             };
             let key_id = sealer.key_id().to_owned();
-            let store: Arc<dyn Store> = Arc::new(open_store(&config.storage).await?);
             let credentials = pool.reseal_store().await?;
             let keys = crate::oauth::keys::reseal_all(&store, pool.sealer())
                 .await
@@ -191,14 +197,5 @@ pub async fn auths(
                  the previous key can now be removed from auth.encryption.previous_keys\n"
             ))
         }
-    }
-}
-
-/// The command's one instant (a CLI run makes every decision at the same time).
-struct FixedNow(u64);
-
-impl Clock for FixedNow {
-    fn now(&self) -> std::time::SystemTime {
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.0)
     }
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::StatusCode;
 
-use super::access_log::ClientIp;
+use super::management::local_caller;
 use super::pages::{error, esc, layout};
 use super::sso_pages::html;
 use crate::pool::{FlowState, PoolError};
@@ -49,10 +49,7 @@ fn loopback_host(req: &Request) -> bool {
 /// own machine (loopback peer, no forwarding proxy, a loopback `Host`), whatever
 /// `management.allow_remote` says.
 fn refused(state: &AppState, req: &Request) -> Option<Response> {
-    let ip = ClientIp::of(req);
-    let proxied = req.headers().contains_key("x-forwarded-for")
-        || req.headers().contains_key(http::header::FORWARDED);
-    if !ip.is_loopback() || proxied || !loopback_host(req) {
+    if !local_caller(req) || !loopback_host(req) {
         return Some(html(
             StatusCode::FORBIDDEN,
             error(

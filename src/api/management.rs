@@ -41,6 +41,14 @@ fn store_failed(e: StoreError) -> Response {
     problem(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable")
 }
 
+/// True for a caller on this machine: a loopback peer that does not forward for someone else (a
+/// reverse proxy on this host that is not listed in server.trusted_proxies is not local).
+pub(super) fn local_caller(req: &Request) -> bool {
+    let proxied = req.headers().contains_key("x-forwarded-for")
+        || req.headers().contains_key(http::header::FORWARDED);
+    ClientIp::of(req).is_loopback() && !proxied
+}
+
 /// Middleware: the management key, from an allowed address, not locked out.
 async fn require_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let m = &state.config().management;
@@ -51,11 +59,7 @@ async fn require_key(State(state): State<AppState>, req: Request, next: Next) ->
         );
     };
     let ip = ClientIp::of(&req);
-    // A loopback peer that forwards for someone else (a reverse proxy on this host that is not
-    // listed in server.trusted_proxies) is not a local caller.
-    let proxied = req.headers().contains_key("x-forwarded-for")
-        || req.headers().contains_key(http::header::FORWARDED);
-    if !m.allow_remote && (!ip.is_loopback() || proxied) {
+    if !m.allow_remote && !local_caller(&req) {
         return problem(
             StatusCode::FORBIDDEN,
             "the management API answers only local callers (management.allow_remote is off)",

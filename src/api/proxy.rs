@@ -236,76 +236,70 @@ impl Forward<'_> {
                 );
             }
             let secret = credential.as_ref().map(|c| &c.secret);
-            let upstream = match backend.send_prepared(url, headers, self.body.clone()).await {
-                Ok(r) => r,
+            let (err, failure) = match backend.send_prepared(url, headers, self.body.clone()).await
+            {
                 Err(e) => {
                     tracing::warn!(backend = %backend.name, credential = credential.as_ref().map(|c| &*c.id), error = %e, "upstream request failed");
-                    let err = ApiError::from(&e);
-                    let (Some(c), Some(p)) = (credential, pool) else {
-                        return Err(err);
-                    };
-                    c.health.last_status.store(1, Ordering::Relaxed);
-                    p.fail(&c, Failure::Transport, now);
-                    if !may_retry || transient_seen {
-                        return Err(err);
+                    if let Some(c) = &credential {
+                        c.health.last_status.store(1, Ordering::Relaxed);
                     }
-                    transient_seen = true;
-                    tried.push(c.id.clone());
-                    log.update(|r| r.failovers += 1);
-                    last = Some(err);
-                    continue;
+                    (ApiError::from(&e), Some(Failure::Transport))
+                }
+                Ok(upstream) => {
+                    let status = upstream.status();
+                    log.update(|r| r.upstream_status = Some(status.as_u16()));
+                    if let Some(c) = &credential {
+                        c.health
+                            .last_status
+                            .store(status.as_u16(), Ordering::Relaxed);
+                    }
+                    if status.is_success() {
+                        let lease = match (credential, pool) {
+                            (Some(c), Some(p)) => {
+                                c.health.succeed();
+                                Some(Lease {
+                                    credential: c,
+                                    pool: p.clone(),
+                                    clock: clock.clone(),
+                                })
+                            }
+                            _ => None,
+                        };
+                        return relay(
+                            self.protocol,
+                            self.stream,
+                            backend,
+                            upstream,
+                            log,
+                            capture,
+                            lease,
+                        )
+                        .await;
+                    }
+                    let failure = failure_of(status.as_u16(), retry_after_secs(upstream.headers()));
+                    let err =
+                        read_upstream_failure(backend, upstream, capture.as_ref(), secret).await;
+                    (err, failure)
                 }
             };
-            let status = upstream.status();
-            log.update(|r| r.upstream_status = Some(status.as_u16()));
-            if let Some(c) = &credential {
-                c.health
-                    .last_status
-                    .store(status.as_u16(), Ordering::Relaxed);
-            }
-            if !status.is_success() {
-                let failure = failure_of(status.as_u16(), retry_after_secs(upstream.headers()));
-                let err = read_upstream_failure(backend, upstream, capture.as_ref(), secret).await;
-                let (Some(c), Some(p)) = (credential, pool) else {
-                    return Err(err);
-                };
-                let Some(failure) = failure else {
-                    c.health.succeed();
-                    return Err(err);
-                };
-                let until = p.fail(&c, failure, now);
-                tracing::warn!(backend = %backend.name, credential = %c.id, upstream_status = status.as_u16(), cooldown_ms = until.saturating_sub(now), "credential cooling down");
-                let transient = failure == Failure::Server;
-                if !may_retry || (transient && transient_seen) {
-                    return Err(err);
-                }
-                transient_seen |= transient;
-                tried.push(c.id.clone());
-                log.update(|r| r.failovers += 1);
-                last = Some(err);
-                continue;
-            }
-            let lease = match (credential, pool) {
-                (Some(c), Some(p)) => {
-                    c.health.succeed();
-                    Some(Lease {
-                        credential: c,
-                        pool: p.clone(),
-                        clock: clock.clone(),
-                    })
-                }
-                _ => None,
+            let (Some(c), Some(p)) = (credential, pool) else {
+                return Err(err);
             };
-            return relay(
-                self.protocol,
-                self.stream,
-                backend,
-                upstream,
-                log,
-                capture,
-                lease,
-            )
-            .await;
+            let Some(failure) = failure else {
+                // The request's own fault (400, 404, …): the credential works.
+                c.health.succeed();
+                return Err(err);
+            };
+            let until = p.fail(&c, failure, now);
+            tracing::warn!(backend = %backend.name, credential = %c.id, cooldown_ms = until.saturating_sub(now), "credential cooling down");
+            let transient = matches!(failure, Failure::Server | Failure::Transport);
+            if !may_retry || (transient && transient_seen) {
+                return Err(err);
+            }
+            transient_seen |= transient;
+            tried.push(c.id.clone());
+            log.update(|r| r.failovers += 1);
+            last = Some(err);
         }
     }
 }

@@ -58,6 +58,33 @@ pub fn env_bool(env: &dyn EnvSource, name: &str) -> Result<Option<bool>, ConfigE
     }
 }
 
+/// Fills `api_key` from the variable `api_key_env` names: one or the other, not both, and the
+/// variable must be set. `invalid` makes the error for the entry's key.
+pub(crate) fn resolve_api_key(
+    api_key: &mut Option<Secret>,
+    api_key_env: Option<&str>,
+    env: &dyn EnvSource,
+    invalid: &dyn Fn(String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let Some(var) = api_key_env else {
+        return Ok(());
+    };
+    if api_key.is_some() {
+        return Err(invalid(
+            "set either `api_key` or `api_key_env`, not both".to_owned(),
+        ));
+    }
+    match env_secret(env, var)? {
+        Some(secret) => {
+            *api_key = Some(secret);
+            Ok(())
+        }
+        None => Err(invalid(format!(
+            "environment variable `{var}` (or `{var}_FILE`) is not set"
+        ))),
+    }
+}
+
 /// Replaces each backend's `api_key_env` by the key it names.
 pub(crate) fn resolve_backend_keys(
     config: &mut Config,
@@ -65,27 +92,17 @@ pub(crate) fn resolve_backend_keys(
     source_of: &dyn Fn(&str) -> String,
 ) -> Result<(), ConfigError> {
     for (name, backend) in &mut config.backends {
-        let Some(var) = backend.api_key_env.clone() else {
-            continue;
-        };
         let key = format!("backends.{name}.api_key_env");
-        if backend.api_key.is_some() {
-            return Err(ConfigError::Invalid {
+        resolve_api_key(
+            &mut backend.api_key,
+            backend.api_key_env.as_deref(),
+            env,
+            &|message| ConfigError::Invalid {
                 origin: source_of(&key),
-                key,
-                message: "set either `api_key` or `api_key_env`, not both".to_owned(),
-            });
-        }
-        match env_secret(env, &var)? {
-            Some(secret) => backend.api_key = Some(secret),
-            None => {
-                return Err(ConfigError::Invalid {
-                    origin: source_of(&key),
-                    key,
-                    message: format!("environment variable `{var}` (or `{var}_FILE`) is not set"),
-                });
-            }
-        }
+                key: key.clone(),
+                message,
+            },
+        )?;
     }
     Ok(())
 }

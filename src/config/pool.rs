@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
-use super::env::{EnvSource, env_secret};
+use super::env::{EnvSource, resolve_api_key};
 use crate::secret::Secret;
 
 /// How a provider's credential is chosen for a request.
@@ -102,25 +102,10 @@ pub(crate) fn resolve_credential_keys(
                 key: key.clone(),
                 message,
             };
-            match (&c.api_key, &c.api_key_env) {
-                (Some(_), Some(_)) => {
-                    return Err(invalid(
-                        "set either `api_key` or `api_key_env`, not both".to_owned(),
-                    ));
-                }
-                (None, None) => {
-                    return Err(invalid("set `api_key` or `api_key_env`".to_owned()));
-                }
-                (None, Some(var)) => match env_secret(env, var)? {
-                    Some(s) => c.api_key = Some(s),
-                    None => {
-                        return Err(invalid(format!(
-                            "environment variable `{var}` (or `{var}_FILE`) is not set"
-                        )));
-                    }
-                },
-                (Some(_), None) => {}
+            if c.api_key.is_none() && c.api_key_env.is_none() {
+                return Err(invalid("set `api_key` or `api_key_env`".to_owned()));
             }
+            resolve_api_key(&mut c.api_key, c.api_key_env.as_deref(), env, &invalid)?;
             if let Some(id) = &c.id
                 && !valid_id(id)
             {
@@ -179,7 +164,7 @@ pub enum DeviceLoginKind {
 /// `auth.device_login.<name>`: an OAuth device-flow login that adds credentials to a backend's
 /// pool. `copilot` and `kiro` have built-in defaults (the public endpoints); every endpoint can
 /// be changed (tests point them at local servers).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceLoginConfig {
     /// Protocol (default: `copilot` / `kiro` for those names, else `generic`).

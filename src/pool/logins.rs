@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::device::{DeviceLogin, LoginError, Poll, RefreshState, Started, Tokens};
+use super::manage::{context, new_store_id, oauth_context};
 use super::{Pool, PoolError, lock};
-use crate::seal;
 use crate::store::StoredCredential;
 
 /// Where a login stands.
@@ -81,11 +81,6 @@ pub struct RefreshStatus {
     pub failed: usize,
     /// Per credential id.
     pub credentials: HashMap<String, CredentialRefresh>,
-}
-
-/// Associated data of a stored credential's refresh state.
-pub(super) fn oauth_context(id: &str) -> String {
-    format!("pool_credentials/{id}/oauth")
 }
 
 /// How long a finished login stays visible.
@@ -197,56 +192,36 @@ impl Pool {
         login: &DeviceLogin,
         tokens: Tokens,
     ) -> Result<String, PoolError> {
-        let store = self.store.as_ref().ok_or(PoolError::NoStore)?;
         if self.multi_user {
             return Err(PoolError::OauthInMultiUser);
         }
         let provider = self
             .resolve_provider(&login.backend)
             .ok_or_else(|| PoolError::UnknownProvider(login.backend.clone()))?;
-        let id = format!(
-            "api-{}",
-            crate::store::hex(
-                &crate::secret::random_bytes::<6>()
-                    .map_err(|e| PoolError::Invalid(format!("no randomness: {e}")))?
-            )
-        );
+        let id = new_store_id()?;
         let now = self.now() as i64;
         let (secret, oauth) = self.seal_tokens(&id, &tokens)?;
-        store
-            .insert_credential(&StoredCredential {
-                id: id.clone(),
-                provider,
-                kind: "oauth".to_owned(),
-                secret,
-                priority: crate::config::default_priority(),
-                quota_limit: None,
-                label: Some(format!("{} login", login.name)),
-                oauth: Some(oauth),
-                expires_at: tokens.expires_at.map(|e| e as i64),
-                created_at: now,
-                updated_at: now,
-            })
-            .await?;
-        self.reload_store().await?;
-        Ok(id)
+        self.insert_new(StoredCredential {
+            id,
+            provider,
+            kind: "oauth".to_owned(),
+            secret,
+            priority: crate::config::default_priority(),
+            quota_limit: None,
+            label: Some(format!("{} login", login.name)),
+            oauth: Some(oauth),
+            expires_at: tokens.expires_at.map(|e| e as i64),
+            created_at: now,
+            updated_at: now,
+        })
+        .await
     }
 
     fn seal_tokens(&self, id: &str, tokens: &Tokens) -> Result<(String, String), PoolError> {
-        let seal_err = |source| PoolError::Seal {
-            id: id.to_owned(),
-            source,
-        };
-        let secret = seal::seal_if_enabled(
-            self.sealer(),
-            tokens.access.expose(),
-            &format!("pool_credentials/{id}"),
-        )
-        .map_err(seal_err)?;
+        let secret = self.seal_value(id, tokens.access.expose(), &context(id))?;
         let state = serde_json::to_string(&tokens.state)
             .map_err(|e| PoolError::Invalid(format!("refresh state: {e}")))?;
-        let oauth =
-            seal::seal_if_enabled(self.sealer(), &state, &oauth_context(id)).map_err(seal_err)?;
+        let oauth = self.seal_value(id, &state, &oauth_context(id))?;
         Ok((secret, oauth))
     }
 
@@ -348,14 +323,8 @@ impl Pool {
             .oauth
             .as_deref()
             .ok_or_else(|| PoolError::Invalid("no refresh state: log in again".to_owned()))?;
-        let plain =
-            seal::open(self.sealer(), sealed, &oauth_context(&row.id)).map_err(|source| {
-                PoolError::Seal {
-                    id: row.id.clone(),
-                    source,
-                }
-            })?;
-        let state: RefreshState = serde_json::from_slice(&plain)
+        let plain = self.open_value(&row.id, sealed, &oauth_context(&row.id))?;
+        let state: RefreshState = serde_json::from_str(&plain)
             .map_err(|_| PoolError::Invalid("unreadable refresh state: log in again".to_owned()))?;
         let login = self.logins.get(&state.login).ok_or_else(|| {
             PoolError::Invalid(format!(

@@ -10,8 +10,20 @@ use crate::secret::Secret;
 use crate::store::StoredCredential;
 
 /// Associated data of a stored credential's secret: its row.
-fn context(id: &str) -> String {
+pub(super) fn context(id: &str) -> String {
     format!("pool_credentials/{id}")
+}
+
+/// Associated data of a stored credential's OAuth refresh state.
+pub(super) fn oauth_context(id: &str) -> String {
+    format!("pool_credentials/{id}/oauth")
+}
+
+/// A fresh id for a credential kept in the store.
+pub(super) fn new_store_id() -> Result<String, PoolError> {
+    let random = crate::secret::random_bytes::<6>()
+        .map_err(|e| PoolError::Invalid(format!("no randomness: {e}")))?;
+    Ok(format!("api-{}", crate::store::hex(&random)))
 }
 
 /// A stored row as a spec, its secret opened.
@@ -221,7 +233,9 @@ impl Pool {
 
     /// Adds a credential to the store; returns its id.
     pub async fn add(&self, new: NewCredential) -> Result<String, PoolError> {
-        let store = self.store.as_ref().ok_or(PoolError::NoStore)?;
+        if self.store.is_none() {
+            return Err(PoolError::NoStore);
+        }
         let provider = self
             .resolve_provider(new.provider.trim())
             .ok_or_else(|| PoolError::UnknownProvider(new.provider.clone()))?;
@@ -236,34 +250,54 @@ impl Pool {
             ));
         }
         check_label(new.label.as_deref())?;
-        let random = crate::secret::random_bytes::<6>()
-            .map_err(|e| PoolError::Invalid(format!("no randomness: {e}")))?;
-        let id = format!("api-{}", crate::store::hex(&random));
+        let id = new_store_id()?;
         let now = self.now() as i64;
-        let sealed =
-            seal::seal_if_enabled(self.sealer(), token, &context(&id)).map_err(|source| {
-                PoolError::Seal {
-                    id: id.clone(),
-                    source,
-                }
-            })?;
-        store
-            .insert_credential(&StoredCredential {
-                id: id.clone(),
-                provider,
-                kind: new.kind.as_str().to_owned(),
-                secret: sealed,
-                priority: new.priority.unwrap_or_else(crate::config::default_priority),
-                quota_limit: new.quota_limit.map(|l| l.min(i64::MAX as u64) as i64),
-                label: new.label,
-                oauth: None,
-                expires_at: None,
-                created_at: now,
-                updated_at: now,
-            })
-            .await?;
+        let secret = self.seal_value(&id, token, &context(&id))?;
+        self.insert_new(StoredCredential {
+            id: id.clone(),
+            provider,
+            kind: new.kind.as_str().to_owned(),
+            secret,
+            priority: new.priority.unwrap_or_else(crate::config::default_priority),
+            quota_limit: new.quota_limit.map(|l| l.min(i64::MAX as u64) as i64),
+            label: new.label,
+            oauth: None,
+            expires_at: None,
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+    }
+
+    /// Stores a new credential and reloads the pool; returns its id.
+    pub(super) async fn insert_new(&self, row: StoredCredential) -> Result<String, PoolError> {
+        let store = self.store.as_ref().ok_or(PoolError::NoStore)?;
+        store.insert_credential(&row).await?;
         self.reload_store().await?;
-        Ok(id)
+        Ok(row.id)
+    }
+
+    /// The text of a stored value of row `id`, sealed under `ctx` (or plain).
+    pub(super) fn open_value(
+        &self,
+        id: &str,
+        stored: &str,
+        ctx: &str,
+    ) -> Result<String, PoolError> {
+        let seal_err = |source| PoolError::Seal {
+            id: id.to_owned(),
+            source,
+        };
+        let plain = seal::open(self.sealer(), stored, ctx).map_err(seal_err)?;
+        String::from_utf8(plain).map_err(|_| seal_err(SealError::Corrupt))
+    }
+
+    /// `plain` sealed for row `id` under `ctx` (plain when sealing is off).
+    pub(super) fn seal_value(&self, id: &str, plain: &str, ctx: &str) -> Result<String, PoolError> {
+        seal::seal_if_enabled(self.sealer(), plain, ctx).map_err(|source| PoolError::Seal {
+            id: id.to_owned(),
+            source,
+        })
     }
 
     /// Changes a stored credential (or, for the secret and priority of a file credential,
@@ -288,12 +322,7 @@ impl Pool {
             .ok_or_else(|| PoolError::NotFound(target.id.to_string()))?;
         let secret = match &update.token {
             Some(t) if !t.expose().trim().is_empty() => {
-                seal::seal_if_enabled(self.sealer(), t.expose().trim(), &context(&row.id)).map_err(
-                    |source| PoolError::Seal {
-                        id: row.id.clone(),
-                        source,
-                    },
-                )?
+                self.seal_value(&row.id, t.expose().trim(), &context(&row.id))?
             }
             Some(_) => return Err(PoolError::Invalid("`token` must not be empty".to_owned())),
             None => row.secret.clone(),
@@ -411,18 +440,12 @@ impl Pool {
                 continue;
             }
             let id = row.id.clone();
-            let seal_err = |source| PoolError::Seal {
-                id: id.clone(),
-                source,
-            };
             let reseal = |value: &str, ctx: &str| -> Result<String, PoolError> {
-                let plain = seal::open(self.sealer(), value, ctx).map_err(seal_err)?;
-                let plain = String::from_utf8(plain).map_err(|_| seal_err(SealError::Corrupt))?;
-                seal::seal_if_enabled(self.sealer(), &plain, ctx).map_err(seal_err)
+                self.seal_value(&id, &self.open_value(&id, value, ctx)?, ctx)
             };
             let secret = reseal(&row.secret, &context(&row.id))?;
             let oauth = match &row.oauth {
-                Some(o) => Some(reseal(o, &super::logins::oauth_context(&row.id))?),
+                Some(o) => Some(reseal(o, &oauth_context(&row.id))?),
                 None => None,
             };
             let expected = row.secret.clone();

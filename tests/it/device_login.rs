@@ -185,31 +185,17 @@ async fn env_with(extra: impl FnOnce(&mut Config)) -> Env {
     config.auth.device_login.insert(
         "copilot".to_owned(),
         DeviceLoginConfig {
-            kind: None,
-            backend: None,
-            client_id: None,
-            client_secret: None,
-            scope: None,
             device_authorization_url: Some(format!("{fake_url}/login/device/code")),
             token_url: Some(format!("{fake_url}/login/oauth/access_token")),
             copilot_token_url: Some(format!("{fake_url}/copilot_internal/v2/token")),
-            oidc_url: None,
-            start_url: None,
+            ..Default::default()
         },
     );
     config.auth.device_login.insert(
         "kiro".to_owned(),
         DeviceLoginConfig {
-            kind: None,
-            backend: None,
-            client_id: None,
-            client_secret: None,
-            scope: None,
-            device_authorization_url: None,
-            token_url: None,
-            copilot_token_url: None,
             oidc_url: Some(fake_url.clone()),
-            start_url: None,
+            ..Default::default()
         },
     );
     extra(&mut config);
@@ -632,15 +618,11 @@ async fn generic_device_flow_and_refresh_against_a_real_authorization_server() {
             "corp".to_owned(),
             DeviceLoginConfig {
                 kind: Some(portcullis::config::DeviceLoginKind::Generic),
-                backend: None,
                 client_id: Some("portcullis-test".to_owned()),
-                client_secret: None,
                 scope: Some("openid offline_access api".to_owned()),
                 device_authorization_url: Some(format!("{iss}/device/auth")),
                 token_url: Some(format!("{iss}/token")),
-                copilot_token_url: None,
-                oidc_url: None,
-                start_url: None,
+                ..Default::default()
             },
         );
     })

@@ -1,0 +1,408 @@
+//! Changing the pool: the credential directory's hot reload, the management API (auth, masking,
+//! CRUD), an operator's refresh, multi-user filtering, sealing at rest and key rotation.
+
+use super::*;
+
+async fn eventually(gw: &Gateway, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, v) = mgmt(gw, reqwest::Method::GET, "/v0/management/auths", None).await;
+        if check(&v) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {v}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["auths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Ids of the credentials that come from files.
+fn file_ids(v: &Value) -> Vec<String> {
+    v["auths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["source"] == "file")
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_credential_directory_is_reloaded_on_change_and_a_bad_file_is_skipped() {
+    let auths = tempfile::tempdir().unwrap();
+    let dir = auths.path().to_path_buf();
+    let e = env(|m, _| {
+        let mut c = pool_config(m, SelectionStrategy::Priority, vec![]);
+        c.auth.credentials_dir = Some(dir.clone());
+        c
+    })
+    .await;
+    let r = ask(&e.gw, false).await;
+    assert_eq!(r.status(), 200, "a backend without credentials sends none");
+    std::fs::write(
+        dir.join("openai.json"),
+        r#"{"type":"api_key","token":"sk-file-one-0123456789","priority":1,"quota":{"limit":1000000,"used":50000}}"#,
+    )
+    .unwrap();
+    eventually(&e.gw, "added", |v| file_ids(v) == ["file-openai"]).await;
+    assert_eq!(ask(&e.gw, false).await.status(), 200);
+    assert_eq!(e.mock.stats.requests_with("sk-file-one-0123456789"), 1);
+
+    std::fs::write(
+        dir.join("openai.json"),
+        r#"{"provider":"openai","token":"sk-file-two-0123456789","priority":3}"#,
+    )
+    .unwrap();
+    eventually(&e.gw, "changed", |v| {
+        v["auths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == "file-openai" && a["priority"] == 3)
+    })
+    .await;
+    assert_eq!(ask(&e.gw, false).await.status(), 200);
+    assert_eq!(e.mock.stats.requests_with("sk-file-two-0123456789"), 1);
+
+    std::fs::write(
+        dir.join("claude.json"),
+        r#"{"type":"api_key","token":"sk-ant-file-0123456789"}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("broken.json"), "{ not json").unwrap();
+    let v = eventually(&e.gw, "corrupt skipped", |v| {
+        v["errors"].as_array().is_some_and(|e| !e.is_empty())
+    })
+    .await;
+    assert_eq!(v["errors"][0]["source"], "broken.json");
+    let mut got = file_ids(&v);
+    got.sort();
+    assert_eq!(
+        got,
+        ["file-claude", "file-openai"],
+        "the other files keep working"
+    );
+    let claude = v["auths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "file-claude")
+        .unwrap();
+    assert_eq!(
+        claude["provider"], "anthropic",
+        "the seed's `claude` is `anthropic`"
+    );
+    assert_eq!(ask(&e.gw, false).await.status(), 200);
+
+    std::fs::remove_file(dir.join("openai.json")).unwrap();
+    eventually(&e.gw, "deleted", |v| file_ids(v) == ["file-claude"]).await;
+    let before = e.mock.stats.requests_with("sk-file-two-0123456789");
+    assert_eq!(ask(&e.gw, false).await.status(), 200);
+    assert_eq!(
+        e.mock.stats.requests_with("sk-file-two-0123456789"),
+        before,
+        "the deleted key is gone"
+    );
+}
+
+#[tokio::test]
+async fn the_management_api_adds_changes_and_deletes_credentials_and_never_shows_a_secret() {
+    let e = env(|m, _| {
+        pool_config(
+            m,
+            SelectionStrategy::Priority,
+            vec![cred("yaml1", "sk-yaml-key-0123456789", 50, None)],
+        )
+    })
+    .await;
+    let url = format!("{}/v0/management/auths", e.gw.url);
+    // Auth: none, wrong, remote (relayed by a local proxy).
+    let no_key = client().get(&url).send().await.unwrap();
+    assert_eq!(no_key.status(), 401);
+    let wrong = client()
+        .get(&url)
+        .bearer_auth("not-the-management-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let remote = client()
+        .get(&url)
+        .bearer_auth(MGMT)
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(remote.status(), 403);
+
+    let secret = "sk-added-through-api-0123456789x9f2";
+    let (s, added) = mgmt(
+        &e.gw,
+        reqwest::Method::POST,
+        "/v0/management/auths",
+        Some(json!({"provider": "openai", "type": "api_key", "token": secret, "priority": 1, "quota": {"limit": 1000000}})),
+    )
+    .await;
+    assert_eq!(s, 201, "{added}");
+    let id = added["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("api-"));
+    assert_eq!(added["token_hint"], "sk-adde…x9f2");
+    assert_eq!(added["source"], "api");
+    assert_eq!(ask(&e.gw, false).await.status(), 200);
+    assert_eq!(
+        e.mock.stats.requests_with(secret),
+        1,
+        "priority 1 beats the YAML key's 50"
+    );
+
+    let (s, all) = mgmt(
+        &e.gw,
+        reqwest::Method::GET,
+        "/v0/management/auths/openai",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let text = all.to_string();
+    assert!(
+        !text.contains(secret) && !text.contains("sk-yaml-key-0123456789"),
+        "{text}"
+    );
+    assert_eq!(ids(&all).len(), 2);
+
+    let (s, one) = mgmt(
+        &e.gw,
+        reqwest::Method::GET,
+        &format!("/v0/management/auths/openai?id={id}"),
+        None,
+    )
+    .await;
+    assert_eq!((s, one["id"].as_str()), (200, Some(id.as_str())));
+    let (s, err) = mgmt(
+        &e.gw,
+        reqwest::Method::PUT,
+        "/v0/management/auths/openai",
+        Some(json!({"priority": 2})),
+    )
+    .await;
+    assert_eq!(s, 400, "two credentials: name one: {err}");
+    let (s, changed) = mgmt(
+        &e.gw,
+        reqwest::Method::PUT,
+        &format!("/v0/management/auths/openai?id={id}"),
+        Some(json!({"token": "sk-replaced-0123456789abcd", "priority": 60, "label": "rotated"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{changed}");
+    assert_eq!(changed["priority"], 60);
+    assert_eq!(changed["token_hint"], "sk-repl…abcd");
+    assert_eq!(ask(&e.gw, false).await.status(), 200);
+    assert_eq!(
+        e.mock.stats.requests_with("sk-yaml-key-0123456789"),
+        1,
+        "now the YAML key leads"
+    );
+    let (s, ro) = mgmt(
+        &e.gw,
+        reqwest::Method::PUT,
+        "/v0/management/auths/openai?id=yaml1",
+        Some(json!({"priority": 1})),
+    )
+    .await;
+    assert_eq!(s, 409, "config credentials are changed in the file: {ro}");
+    let (s, _) = mgmt(
+        &e.gw,
+        reqwest::Method::POST,
+        "/v0/management/auths",
+        Some(json!({"provider": "nope", "token": "sk-x-0123456789"})),
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _) = mgmt(
+        &e.gw,
+        reqwest::Method::POST,
+        "/v0/management/auths",
+        Some(json!({"provider": "openai"})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, _) = mgmt(
+        &e.gw,
+        reqwest::Method::DELETE,
+        &format!("/v0/management/auths/openai?id={id}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, _) = mgmt(
+        &e.gw,
+        reqwest::Method::DELETE,
+        &format!("/v0/management/auths/openai?id={id}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, doc) = mgmt(
+        &e.gw,
+        reqwest::Method::GET,
+        "/v0/management/openapi.json",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(doc["paths"]["/v0/management/auths/{provider}/quota"]["put"].is_object());
+}
+
+#[tokio::test]
+async fn a_rejected_credential_is_back_after_an_operator_refresh() {
+    let e = env(|m, _| {
+        pool_config(
+            m,
+            SelectionStrategy::Priority,
+            vec![cred("k", "sk-pool-k-0123456789~status=401", 1, None)],
+        )
+    })
+    .await;
+    assert_eq!(ask(&e.gw, false).await.status(), 502);
+    assert_eq!(
+        ask(&e.gw, false).await.status(),
+        429,
+        "rejected: cooling down"
+    );
+    let (s, v) = mgmt(
+        &e.gw,
+        reqwest::Method::POST,
+        "/v0/management/auths/openai/refresh",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["auths"][0]["status"], "active", "{v}");
+    assert_eq!(ask(&e.gw, false).await.status(), 502, "sent upstream again");
+}
+
+#[tokio::test]
+async fn multi_user_mode_refuses_oauth_credentials() {
+    let auths = tempfile::tempdir().unwrap();
+    std::fs::write(
+        auths.path().join("copilot.json"),
+        r#"{"provider":"openai","type":"oauth","token":"gho_personal_0123456789"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        auths.path().join("team.json"),
+        r#"{"provider":"openai","type":"api_key","token":"sk-team-0123456789"}"#,
+    )
+    .unwrap();
+    let dir = auths.path().to_path_buf();
+    let e = env(|m, _| {
+        let mut c = pool_config(m, SelectionStrategy::Priority, vec![]);
+        c.auth.credentials_dir = Some(dir);
+        c.access_mode.mode = portcullis::config::AccessMode::MultiUser;
+        c
+    })
+    .await;
+    let (_, v) = mgmt(
+        &e.gw,
+        reqwest::Method::GET,
+        "/v0/management/auths/openai",
+        None,
+    )
+    .await;
+    assert_eq!(ids(&v), ["file-team"], "the OAuth file is filtered out");
+    let (s, err) = mgmt(
+        &e.gw,
+        reqwest::Method::POST,
+        "/v0/management/auths",
+        Some(json!({"provider": "openai", "type": "oauth", "token": "gho_other_0123456789"})),
+    )
+    .await;
+    assert_eq!(s, 403);
+    assert!(err.to_string().contains("multi-user mode"), "{err}");
+}
+
+fn b64(bytes: [u8; 32]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_at_rest_and_survive_a_key_rotation() {
+    let old_key = b64([7; 32]);
+    let new_key = b64([9; 32]);
+    let data = tempfile::tempdir().unwrap();
+    let db = data.path().to_path_buf();
+    let mock = start_mock().await;
+    let make = |keys: &[&str]| {
+        let mut c = pool_config(&mock, SelectionStrategy::Priority, vec![]);
+        c.storage.data_dir = db.clone();
+        c.auth.encryption.key = keys.first().map(|k| Secret::new(*k));
+        c.auth.encryption.previous_keys = keys.iter().skip(1).map(|k| Secret::new(*k)).collect();
+        c
+    };
+    let secret = "sk-sealed-secret-0123456789";
+    {
+        let state = AppState::open(make(&[&old_key])).await.unwrap();
+        let gw = start_gateway_with_state(state).await;
+        let (s, _) = mgmt(
+            &gw,
+            reqwest::Method::POST,
+            "/v0/management/auths",
+            Some(json!({"provider": "openai", "token": secret})),
+        )
+        .await;
+        assert_eq!(s, 201);
+        assert_eq!(ask(&gw, false).await.status(), 200);
+        assert_eq!(
+            mock.stats.requests_with(secret),
+            1,
+            "opened for the upstream"
+        );
+    }
+    let raw = |dir: &Path| -> Vec<u8> {
+        let mut all = Vec::new();
+        for f in std::fs::read_dir(dir).unwrap() {
+            all.extend(std::fs::read(f.unwrap().path()).unwrap());
+        }
+        all
+    };
+    let contains =
+        |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(
+        !contains(&raw(&db), secret),
+        "no plaintext secret in the database files"
+    );
+    let store = SqlStore::open_sqlite(&db).await.unwrap();
+    let row = &store.list_credentials().await.unwrap()[0];
+    assert!(row.secret.starts_with("sealed.v1."), "{}", row.secret);
+
+    // The new key alone cannot open it: a clear startup error, never garbage upstream.
+    let err = AppState::open(make(&[&new_key]))
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("sealed with key"), "{err}");
+    // Rotation: new key + the old one as previous, rekey, then the new key alone.
+    let out = portcullis::admin::auths::auths(
+        &make(&[&new_key, &old_key]),
+        &portcullis::clock::SystemClock,
+        &portcullis::cli::AuthsCommand::Rekey,
+        &mut std::io::empty(),
+    )
+    .await
+    .unwrap();
+    assert!(out.contains("1 stored credential(s)"), "{out}");
+    let state = AppState::open(make(&[&new_key])).await.unwrap();
+    let gw = start_gateway_with_state(state).await;
+    assert_eq!(ask(&gw, false).await.status(), 200);
+    assert_eq!(mock.stats.requests_with(secret), 2);
+    assert!(!contains(&raw(&db), secret));
+}

@@ -1,0 +1,118 @@
+//! The upstream credential pool end to end: a real gateway in front of the mock, whose keys are
+//! scripted per credential (`key~status=429;retry_after=30` answers 429 to every request made
+//! with that key). Strategies, failover per fault class before the first byte, the all-cooling
+//! 429, quotas (streams included) with resets on the test clock, the credential directory's hot
+//! reload, the management API (auth, masking, CRUD, quota), encryption at rest and rekey.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use portcullis::clock::ManualClock;
+use portcullis::config::{
+    BackendKind, Config, CredentialConfig, QuotaLimit, ResetSchedule, SelectionStrategy,
+};
+use portcullis::notify::{OperatorEvent, RecordingNotifier};
+use portcullis::secret::Secret;
+use portcullis::state::AppState;
+use portcullis::store::{PoolStore, SqlStore, Store};
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+mod admin;
+mod routing;
+
+const MGMT: &str = "management-key-0123456789";
+/// 2026-11-23T10:00:00Z
+const START_MS: u64 = 1_795_428_000_000;
+
+fn cred(id: &str, key: &str, priority: i64, limit: Option<u64>) -> CredentialConfig {
+    CredentialConfig {
+        id: Some(id.to_owned()),
+        api_key: Some(Secret::new(key)),
+        api_key_env: None,
+        priority,
+        quota: limit.map(|limit| QuotaLimit { limit }),
+    }
+}
+
+/// One OpenAI-type backend `openai` whose pool is `creds` (no `api_key`), cooling on.
+fn pool_config(mock: &Mock, strategy: SelectionStrategy, creds: Vec<CredentialConfig>) -> Config {
+    let mut c = config_for(mock);
+    c.auth.disable_cooling = false;
+    c.auth.selection_strategy = strategy;
+    let b = c.backends.get_mut("openai").unwrap();
+    b.api_key = None;
+    b.credentials = creds;
+    c.management.key = Some(Secret::new(MGMT));
+    c
+}
+
+struct Env {
+    mock: Mock,
+    gw: Gateway,
+    clock: ManualClock,
+    state: AppState,
+    notes: Arc<RecordingNotifier>,
+    _dir: tempfile::TempDir,
+}
+
+async fn env(config: impl FnOnce(&Mock, &Path) -> Config) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = start_mock().await;
+    let config = config(&mock, dir.path());
+    let store: Arc<dyn Store> =
+        Arc::new(SqlStore::open_sqlite(&dir.path().join("db")).await.unwrap());
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_millis(START_MS));
+    let notes = Arc::new(RecordingNotifier::default());
+    let state =
+        AppState::with_parts(config, Arc::new(clock.clone()), notes.clone(), Some(store)).unwrap();
+    state.pool().reload_store().await.unwrap();
+    let gw = start_gateway_with_state(state.clone()).await;
+    Env {
+        mock,
+        gw,
+        clock,
+        state,
+        notes,
+        _dir: dir,
+    }
+}
+
+async fn ask(gw: &Gateway, stream: bool) -> reqwest::Response {
+    post_json(
+        &format!("{}/v1/chat/completions", gw.url),
+        chat("openai:mock-gpt", stream),
+    )
+    .await
+}
+
+async fn mgmt(
+    gw: &Gateway,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = client()
+        .request(method, format!("{}{path}", gw.url))
+        .bearer_auth(MGMT);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn auth_of(gw: &Gateway, id: &str) -> Value {
+    let (s, v) = mgmt(gw, reqwest::Method::GET, "/v0/management/auths", None).await;
+    assert_eq!(s, 200);
+    v["auths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == id)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
