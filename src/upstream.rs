@@ -4,7 +4,11 @@
 //! The client's credential headers are never forwarded: [`Backend::prepare`] drops every
 //! credential header the client sent; the caller adds the pool credential's header.
 
+mod h1;
+mod response;
 pub mod routing;
+
+pub use response::{UpstreamBody, UpstreamResponse};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
@@ -14,6 +18,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::config::{BackendConfig, BackendKind, Config};
+use h1::H1Client;
 use crate::protocol::Operation;
 use crate::secret::Secret;
 
@@ -28,6 +33,9 @@ pub enum Endpoint<'a> {
     GetModel(&'a str),
 }
 
+/// Any underlying error kept as the source of an [`UpstreamError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why a request to a backend failed before a response arrived.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -37,7 +45,7 @@ pub enum UpstreamError {
         /// Backend name.
         backend: Arc<str>,
         /// Underlying error (logged, never sent to clients).
-        source: reqwest::Error,
+        source: BoxError,
     },
     /// No response (or no next chunk) within the configured time.
     #[error("backend `{backend}` timed out")]
@@ -51,7 +59,7 @@ pub enum UpstreamError {
         /// Backend name.
         backend: Arc<str>,
         /// Underlying error.
-        source: reqwest::Error,
+        source: BoxError,
     },
     /// The backend's HTTP client could not be built from its configuration.
     #[error("backend `{backend}`: {message}")]
@@ -70,9 +78,15 @@ impl UpstreamError {
         if e.is_timeout() {
             UpstreamError::Timeout { backend }
         } else if e.is_connect() {
-            UpstreamError::Connect { backend, source: e }
+            UpstreamError::Connect {
+                backend,
+                source: e.into(),
+            }
         } else {
-            UpstreamError::Transport { backend, source: e }
+            UpstreamError::Transport {
+                backend,
+                source: e.into(),
+            }
         }
     }
 }
@@ -109,11 +123,28 @@ pub struct Backend {
     base_url: String,
     extra_headers: HeaderMap,
     fixed_urls: FixedUrls,
-    client: reqwest::Client,
+    transport: Transport,
     /// Idle-read timeout (also applied per body chunk by the client).
     pub read_idle: Duration,
     /// Health counters.
     pub stats: BackendStats,
+}
+
+/// How a backend is reached.
+#[derive(Debug)]
+enum Transport {
+    /// Plain HTTP/1.1, driven from the request's task (see [`h1`]).
+    H1(Arc<H1Client>),
+    /// reqwest: HTTPS (HTTP/2 by ALPN), h2c, and anything behind an HTTP proxy.
+    Reqwest(reqwest::Client),
+}
+
+/// True when reqwest would send plain-HTTP requests through a proxy (its system-proxy
+/// variables); such backends keep using reqwest.
+fn http_proxy_configured(var: impl Fn(&str) -> Option<String>) -> bool {
+    ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .any(|name| var(name).is_some_and(|v| !v.trim().is_empty()))
 }
 
 /// Client headers never forwarded upstream: credentials, hop-by-hop headers, and headers the
@@ -144,6 +175,15 @@ const DROPPED_REQUEST_HEADERS: &[&str] = &[
 impl Backend {
     /// Builds a backend and its connection pool from configuration.
     pub fn from_config(name: &str, cfg: &BackendConfig) -> Result<Self, UpstreamError> {
+        Self::build(name, cfg, |k| std::env::var(k).ok())
+    }
+
+    /// [`Backend::from_config`] with the process environment as `env` (the proxy variables).
+    fn build(
+        name: &str,
+        cfg: &BackendConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, UpstreamError> {
         let setup = |message: String| UpstreamError::Setup {
             backend: name.to_owned(),
             message,
@@ -154,13 +194,10 @@ impl Backend {
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(90))
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")));
+            .user_agent(USER_AGENT);
         if cfg.http2_prior_knowledge {
             builder = builder.http2_prior_knowledge();
         }
-        let client = builder
-            .build()
-            .map_err(|e| setup(format!("cannot build HTTP client: {e}")))?;
         let mut extra_headers = HeaderMap::new();
         for (k, v) in &cfg.headers {
             let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| setup(e.to_string()))?;
@@ -185,13 +222,32 @@ impl Backend {
             count_tokens: parse(Endpoint::Op(Operation::CountTokens, ""))?,
             models: parse(Endpoint::ListModels)?,
         };
+        let name: Arc<str> = Arc::from(name);
+        let h1 = (!cfg.http2_prior_knowledge && !http_proxy_configured(env))
+            .then(|| {
+                H1Client::new(
+                    name.clone(),
+                    &fixed_urls.models,
+                    cfg.timeouts.connect.0,
+                    cfg.timeouts.read_idle.0,
+                )
+            })
+            .flatten();
+        let transport = match h1 {
+            Some(h1) => Transport::H1(Arc::new(h1)),
+            None => Transport::Reqwest(
+                builder
+                    .build()
+                    .map_err(|e| setup(format!("cannot build HTTP client: {e}")))?,
+            ),
+        };
         Ok(Self {
-            name: Arc::from(name),
+            name,
             kind: cfg.kind,
             base_url,
             extra_headers,
             fixed_urls,
-            client,
+            transport,
             read_idle: cfg.timeouts.read_idle.0,
             stats: BackendStats::default(),
         })
@@ -306,7 +362,7 @@ impl Backend {
         query: Option<&str>,
         client_headers: HeaderMap,
         credential: Option<(&HeaderName, &HeaderValue)>,
-    ) -> Result<reqwest::Response, UpstreamError> {
+    ) -> Result<UpstreamResponse, UpstreamError> {
         let (url, mut headers) = self.prepare(endpoint, query, client_headers)?;
         set_credential(&mut headers, credential);
         self.send_prepared(url, headers, None).await
@@ -318,7 +374,7 @@ impl Backend {
         url: reqwest::Url,
         mut headers: HeaderMap,
         body: Option<Bytes>,
-    ) -> Result<reqwest::Response, UpstreamError> {
+    ) -> Result<UpstreamResponse, UpstreamError> {
         let method = if body.is_some() {
             Method::POST
         } else {
@@ -330,28 +386,85 @@ impl Backend {
                 HeaderValue::from_static("application/json"),
             );
         }
-        let mut request = self.client.request(method, url).headers(headers);
-        if let Some(b) = body {
-            request = request.body(b);
-        }
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        match request.send().await {
+        let result = match &self.transport {
+            Transport::H1(client) => {
+                let req = h1_request(method, &url, headers, body).map_err(|message| {
+                    UpstreamError::Setup {
+                        backend: self.name.to_string(),
+                        message,
+                    }
+                })?;
+                client
+                    .send(req)
+                    .await
+                    .map(|resp| UpstreamResponse::from_h1(&self.name, resp))
+            }
+            Transport::Reqwest(client) => {
+                let mut request = client.request(method, url).headers(headers);
+                if let Some(b) = body {
+                    request = request.body(b);
+                }
+                request
+                    .send()
+                    .await
+                    .map(|resp| UpstreamResponse::from_reqwest(&self.name, resp))
+                    .map_err(|e| UpstreamError::from_reqwest(&self.name, e))
+            }
+        };
+        match &result {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 self.stats.last_status.store(status, Ordering::Relaxed);
                 if status >= 500 {
                     self.stats.failures.fetch_add(1, Ordering::Relaxed);
                 }
-                Ok(resp)
             }
-            Err(e) => {
+            Err(_) => {
                 self.stats.last_status.store(1, Ordering::Relaxed);
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                Err(UpstreamError::from_reqwest(&self.name, e))
             }
+        }
+        result
+    }
+
+    /// Idle plain-HTTP connections kept for reuse (`None` for backends reached through reqwest).
+    pub fn idle_connections(&self) -> Option<usize> {
+        match &self.transport {
+            Transport::H1(client) => Some(client.idle_count()),
+            Transport::Reqwest(_) => None,
         }
     }
 }
+
+/// An HTTP/1.1 request for [`H1Client`]: origin-form target, and the `User-Agent`/`Accept`
+/// defaults reqwest would add.
+fn h1_request(
+    method: Method,
+    url: &reqwest::Url,
+    mut headers: HeaderMap,
+    body: Option<Bytes>,
+) -> Result<http::Request<http_body_util::Full<Bytes>>, String> {
+    let target = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let uri = http::Uri::try_from(target).map_err(|e| format!("invalid upstream path: {e}"))?;
+    headers
+        .entry(http::header::USER_AGENT)
+        .or_insert(HeaderValue::from_static(USER_AGENT));
+    headers
+        .entry(http::header::ACCEPT)
+        .or_insert(HeaderValue::from_static("*/*"));
+    let mut req = http::Request::new(http_body_util::Full::new(body.unwrap_or_default()));
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    Ok(req)
+}
+
+/// `User-Agent` of the gateway's own upstream requests when the client sent none.
+const USER_AGENT: &str = concat!("portcullis/", env!("CARGO_PKG_VERSION"));
 
 /// Puts a pool credential's header on a prepared request (nothing for keyless backends).
 pub fn set_credential(headers: &mut HeaderMap, credential: Option<(&HeaderName, &HeaderValue)>) {

@@ -28,7 +28,7 @@ use crate::protocol::Protocol;
 use crate::secret::Secret;
 use crate::state::AppState;
 use crate::upstream::routing::Route;
-use crate::upstream::{Backend, Endpoint, UpstreamError};
+use crate::upstream::{Backend, Endpoint, UpstreamBody, UpstreamError, UpstreamResponse};
 use crate::wire::errors::{ErrorKind, stream_error_event, upstream_error_message};
 use crate::wire::sse::DataLineScanner;
 use crate::wire::usage::{Usage, may_carry_usage, parse_usage};
@@ -309,7 +309,7 @@ async fn relay(
     protocol: Protocol,
     stream: bool,
     backend: &Backend,
-    upstream: reqwest::Response,
+    upstream: UpstreamResponse,
     log: &RequestLog,
     capture: Option<CaptureScope>,
     lease: Option<Lease>,
@@ -332,7 +332,7 @@ async fn relay(
             );
         }
         let tap = StreamTap {
-            inner: Box::pin(upstream.bytes_stream()),
+            inner: upstream.into_body(),
             scanner: is_sse.then(DataLineScanner::default),
             usage: Usage::default(),
             log: log.clone(),
@@ -416,7 +416,7 @@ pub(crate) fn relay_headers(upstream: &HeaderMap) -> HeaderMap {
 
 async fn read_limited(
     backend: &Backend,
-    mut upstream: reqwest::Response,
+    mut upstream: UpstreamResponse,
     limit: usize,
 ) -> Result<Bytes, ApiError> {
     let mut buf = bytes::BytesMut::with_capacity(
@@ -442,7 +442,6 @@ async fn read_limited(
             }
             Ok(None) => return Ok(buf.freeze()),
             Err(e) => {
-                let e = UpstreamError::from_reqwest(&backend.name, e);
                 tracing::warn!(backend = %backend.name, error = %e, "reading the upstream body failed");
                 return Err(ApiError::from(&e));
             }
@@ -453,7 +452,7 @@ async fn read_limited(
 /// Turns an upstream error status into the client's error, per the module's rules.
 async fn read_upstream_failure(
     backend: &Backend,
-    upstream: reqwest::Response,
+    upstream: UpstreamResponse,
     capture: Option<&CaptureScope>,
     secret: Option<&Secret>,
 ) -> ApiError {
@@ -549,7 +548,7 @@ fn with_detail(head: String, detail: Option<String>) -> String {
 /// Relays an upstream stream unchanged, watching SSE `data:` lines for usage, and turning a
 /// mid-stream failure into the protocol's error event so the client never sees a silent cut.
 struct StreamTap {
-    inner: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
+    inner: UpstreamBody,
     scanner: Option<DataLineScanner>,
     usage: Usage,
     log: RequestLog,
@@ -568,7 +567,7 @@ impl Stream for StreamTap {
         if this.finished {
             return Poll::Ready(None);
         }
-        match this.inner.as_mut().poll_next(cx) {
+        match this.inner.poll_chunk(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(chunk))) => {
                 if let Some(c) = &this.capture {
@@ -593,7 +592,6 @@ impl Stream for StreamTap {
             }
             Poll::Ready(Some(Err(e))) => {
                 this.finished = true;
-                let e = UpstreamError::from_reqwest(&this.backend, e);
                 let (kind, status, note, message) = match &e {
                     UpstreamError::Timeout { .. } => (
                         ErrorKind::Timeout,

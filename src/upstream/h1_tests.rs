@@ -1,0 +1,290 @@
+//! The in-task HTTP/1.1 client against a scripted raw-TCP server: connection reuse, servers
+//! that close connections, timeouts, broken bodies.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::*;
+
+/// What the scripted server does with the n-th request on a connection (0-based).
+#[derive(Clone, Copy)]
+enum Answer {
+    /// `200` with a JSON body, keep the connection.
+    Json,
+    /// `200` with a JSON body, then close the connection a moment later (an idle timeout).
+    JsonThenClose,
+    /// `200` with `Connection: close`, then close.
+    ConnectionClose,
+    /// Read the request, never answer.
+    Silent,
+    /// Head and half of a chunked body, then silence.
+    StallMidBody,
+    /// Head and half of a chunked body, then close.
+    CloseMidBody,
+    /// Two chunks 50 ms apart (a slow but live stream).
+    SlowChunks,
+}
+
+struct Server {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+    /// Connections the server has closed.
+    closed: Arc<AtomicUsize>,
+}
+
+async fn server(script: fn(usize) -> Answer) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let closed = Arc::new(AtomicUsize::new(0));
+    let (a, r, c) = (accepted.clone(), requests.clone(), closed.clone());
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            a.fetch_add(1, Ordering::SeqCst);
+            let (r, c) = (r.clone(), c.clone());
+            tokio::spawn(async move {
+                connection(tcp, script, r).await;
+                c.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    Server {
+        addr,
+        accepted,
+        requests,
+        closed,
+    }
+}
+
+async fn connection(mut tcp: TcpStream, script: fn(usize) -> Answer, requests: Arc<AtomicUsize>) {
+    let mut buf = Vec::new();
+    for n in 0.. {
+        // Read one request: head, then Content-Length bytes.
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            match tcp.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        while buf.len() < head_end + len {
+            let mut chunk = [0u8; 4096];
+            match tcp.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            }
+        }
+        assert!(head.contains("\r\nhost: "), "{head}");
+        buf.drain(..head_end + len);
+        requests.fetch_add(1, Ordering::SeqCst);
+        const JSON: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{\"ok\":true}";
+        const CHUNKED_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n";
+        match script(n) {
+            Answer::Json => tcp.write_all(JSON).await.unwrap(),
+            Answer::JsonThenClose => {
+                tcp.write_all(JSON).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                return;
+            }
+            Answer::ConnectionClose => {
+                tcp.write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok")
+                    .await
+                    .unwrap();
+                return;
+            }
+            Answer::Silent => std::future::pending::<()>().await,
+            Answer::StallMidBody => {
+                tcp.write_all(CHUNKED_HEAD).await.unwrap();
+                std::future::pending::<()>().await;
+            }
+            Answer::CloseMidBody => {
+                tcp.write_all(CHUNKED_HEAD).await.unwrap();
+                return;
+            }
+            Answer::SlowChunks => {
+                tcp.write_all(CHUNKED_HEAD).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                tcp.write_all(b"5\r\nworld\r\n0\r\n\r\n").await.unwrap();
+            }
+        }
+    }
+}
+
+fn client(addr: SocketAddr, read_idle: Duration) -> Arc<H1Client> {
+    let base = reqwest::Url::parse(&format!("http://{addr}/v1")).unwrap();
+    Arc::new(H1Client::new(Arc::from("local"), &base, Duration::from_secs(2), read_idle).unwrap())
+}
+
+fn post() -> Request<Full<Bytes>> {
+    let mut req = Request::new(Full::new(Bytes::from_static(b"{\"model\":\"m\"}")));
+    *req.method_mut() = http::Method::POST;
+    *req.uri_mut() = http::Uri::from_static("/v1/chat/completions");
+    req
+}
+
+async fn read_all(resp: Response<H1Body>) -> Result<Vec<u8>, UpstreamError> {
+    let mut body = resp.into_body();
+    let mut out = Vec::new();
+    while let Some(chunk) = poll_fn(|cx| body.poll_chunk(cx)).await {
+        out.extend_from_slice(&chunk?);
+    }
+    Ok(out)
+}
+
+#[test]
+fn only_plain_http_urls_get_a_client() {
+    let url = |s: &str| reqwest::Url::parse(s).unwrap();
+    let make = |s: &str| H1Client::new(Arc::from("b"), &url(s), Duration::ZERO, Duration::ZERO);
+    assert!(make("https://api.openai.com/v1").is_none());
+    let c = make("http://localhost:8000/v1").unwrap();
+    assert_eq!(c.host, "localhost:8000");
+    assert!(matches!(&c.target, Target::Name(h, 8000) if h == "localhost"));
+    let c = make("http://[::1]/x").unwrap();
+    assert_eq!(c.host, "[::1]");
+    assert!(matches!(c.target, Target::Addr(a) if a == "[::1]:80".parse().unwrap()));
+    let c = make("http://10.0.0.7:80/").unwrap();
+    assert_eq!(c.host, "10.0.0.7");
+}
+
+#[tokio::test]
+async fn one_connection_serves_every_sequential_request() {
+    let s = server(|_| Answer::Json).await;
+    let c = client(s.addr, Duration::from_secs(5));
+    for _ in 0..20 {
+        let resp = c.send(post()).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(read_all(resp).await.unwrap(), b"{\"ok\":true}");
+    }
+    assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(s.requests.load(Ordering::SeqCst), 20);
+    assert_eq!(c.idle_count(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_requests_open_connections_and_keep_them_idle() {
+    let s = server(|_| Answer::Json).await;
+    let c = client(s.addr, Duration::from_secs(5));
+    let sends = (0..8).map(|_| {
+        let c = c.clone();
+        async move { read_all(c.send(post()).await.unwrap()).await.unwrap() }
+    });
+    let bodies = futures_util::future::join_all(sends).await;
+    assert!(bodies.iter().all(|b| b == b"{\"ok\":true}"));
+    let opened = s.accepted.load(Ordering::SeqCst);
+    assert!((1..=8).contains(&opened), "{opened}");
+    assert_eq!(c.idle_count(), opened);
+    // The next round reuses them all.
+    for _ in 0..8 {
+        read_all(c.send(post()).await.unwrap()).await.unwrap();
+    }
+    assert_eq!(s.accepted.load(Ordering::SeqCst), opened);
+}
+
+#[tokio::test]
+async fn connections_the_server_closes_are_not_reused() {
+    // `Connection: close` answers: each request needs a new connection, none is kept.
+    let s = server(|_| Answer::ConnectionClose).await;
+    let c = client(s.addr, Duration::from_secs(5));
+    for _ in 0..3 {
+        assert_eq!(read_all(c.send(post()).await.unwrap()).await.unwrap(), b"ok");
+    }
+    assert_eq!(s.accepted.load(Ordering::SeqCst), 3);
+    assert_eq!(c.idle_count(), 0);
+
+    // A server that closes an idle keep-alive connection (no `Connection: close`): the closed
+    // connection is noticed when taken out and the request goes on a fresh one.
+    let s = server(|_| Answer::JsonThenClose).await;
+    let c = client(s.addr, Duration::from_secs(5));
+    for round in 1..=3 {
+        assert_eq!(
+            read_all(c.send(post()).await.unwrap()).await.unwrap(),
+            b"{\"ok\":true}"
+        );
+        // The server has closed it; `yield_now` lets the runtime's I/O driver see the FIN.
+        while s.closed.load(Ordering::SeqCst) < round {
+            tokio::task::yield_now().await;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(s.accepted.load(Ordering::SeqCst), 3);
+    assert_eq!(s.requests.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn silence_before_the_head_is_a_timeout() {
+    let s = server(|_| Answer::Silent).await;
+    let c = client(s.addr, Duration::from_millis(150));
+    let started = Instant::now();
+    let err = c.send(post()).await.unwrap_err();
+    assert!(matches!(err, UpstreamError::Timeout { .. }), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert_eq!(c.idle_count(), 0);
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_or_breaks_fails_and_its_connection_is_dropped() {
+    let s = server(|_| Answer::StallMidBody).await;
+    let c = client(s.addr, Duration::from_millis(150));
+    let resp = c.send(post()).await.unwrap();
+    let mut body = resp.into_body();
+    let first = poll_fn(|cx| body.poll_chunk(cx)).await.unwrap().unwrap();
+    assert_eq!(first, "hello");
+    let err = poll_fn(|cx| body.poll_chunk(cx)).await.unwrap().unwrap_err();
+    assert!(matches!(err, UpstreamError::Timeout { .. }), "{err}");
+    assert_eq!(c.idle_count(), 0);
+
+    let s = server(|_| Answer::CloseMidBody).await;
+    let c = client(s.addr, Duration::from_secs(5));
+    let err = read_all(c.send(post()).await.unwrap()).await.unwrap_err();
+    assert!(matches!(err, UpstreamError::Transport { .. }), "{err}");
+    assert_eq!(c.idle_count(), 0);
+}
+
+#[tokio::test]
+async fn a_slow_live_stream_is_not_cut_and_the_connection_is_reused() {
+    // Each gap (50 ms) is under the idle limit (400 ms); the total may exceed it.
+    let s = server(|_| Answer::SlowChunks).await;
+    let c = client(s.addr, Duration::from_millis(400));
+    for _ in 0..3 {
+        assert_eq!(
+            read_all(c.send(post()).await.unwrap()).await.unwrap(),
+            b"helloworld"
+        );
+    }
+    assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_abandoned_body_closes_its_connection() {
+    let s = server(|_| Answer::StallMidBody).await;
+    let c = client(s.addr, Duration::from_secs(5));
+    let resp = c.send(post()).await.unwrap();
+    drop(resp);
+    assert_eq!(c.idle_count(), 0);
+}
+
+#[tokio::test]
+async fn connection_refused_is_a_connect_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let err = client(addr, Duration::from_secs(1))
+        .send(post())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, UpstreamError::Connect { .. }), "{err}");
+}

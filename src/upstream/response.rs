@@ -1,0 +1,124 @@
+//! An upstream answer as the gateway reads it — status, headers, and the body chunk by chunk —
+//! whichever client fetched it ([`super::h1`] for plain-HTTP backends, reqwest for the others).
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use http_body::Body as _;
+
+use super::UpstreamError;
+use super::h1::H1Body;
+
+/// Status and headers of an upstream answer, and its body still to be read.
+pub struct UpstreamResponse {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: UpstreamBody,
+}
+
+/// The body of an upstream answer. Dropping it before its end abandons the answer (and, for
+/// HTTP/1.1, closes the connection).
+pub struct UpstreamBody {
+    inner: Inner,
+    backend: Arc<str>,
+}
+
+enum Inner {
+    Reqwest(reqwest::Body),
+    H1(H1Body),
+}
+
+impl UpstreamResponse {
+    pub(crate) fn from_reqwest(backend: &Arc<str>, resp: reqwest::Response) -> Self {
+        let (parts, body) = http::Response::from(resp).into_parts();
+        Self {
+            status: parts.status,
+            headers: parts.headers,
+            body: UpstreamBody {
+                inner: Inner::Reqwest(body),
+                backend: backend.clone(),
+            },
+        }
+    }
+
+    pub(crate) fn from_h1(backend: &Arc<str>, resp: http::Response<H1Body>) -> Self {
+        let (parts, body) = resp.into_parts();
+        Self {
+            status: parts.status,
+            headers: parts.headers,
+            body: UpstreamBody {
+                inner: Inner::H1(body),
+                backend: backend.clone(),
+            },
+        }
+    }
+
+    /// The upstream status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The upstream headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The announced body length, if any.
+    pub fn content_length(&self) -> Option<u64> {
+        self.headers
+            .get(http::header::CONTENT_LENGTH)?
+            .to_str()
+            .ok()?
+            .parse()
+            .ok()
+    }
+
+    /// The next chunk of the body, `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, UpstreamError> {
+        poll_fn(|cx| self.body.poll_chunk(cx)).await.transpose()
+    }
+
+    /// The whole body.
+    pub async fn bytes(mut self) -> Result<Bytes, UpstreamError> {
+        let mut buf = bytes::BytesMut::new();
+        while let Some(chunk) = self.chunk().await? {
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
+    }
+
+    /// The body alone, to be relayed as it arrives.
+    pub fn into_body(self) -> UpstreamBody {
+        self.body
+    }
+}
+
+impl UpstreamBody {
+    /// The next chunk, `None` at the end; failures (including the idle-read timeout) are
+    /// classified as [`UpstreamError`]s.
+    pub fn poll_chunk(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, UpstreamError>>> {
+        match &mut self.inner {
+            Inner::H1(body) => body.poll_chunk(cx),
+            Inner::Reqwest(body) => loop {
+                return match Pin::new(&mut *body).poll_frame(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(None) => Poll::Ready(None),
+                    Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(
+                        UpstreamError::from_reqwest(&self.backend, e),
+                    ))),
+                    Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                        Ok(data) if !data.is_empty() => Poll::Ready(Some(Ok(data))),
+                        _ => continue,
+                    },
+                };
+            },
+        }
+    }
+}
