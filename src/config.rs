@@ -137,6 +137,23 @@ pub struct ServerConfig {
     /// Proxies (CIDRs) whose `X-Forwarded-For` is believed; the client address is the right-most
     /// entry that is not one of them. Empty: the socket peer is the client.
     pub trusted_proxies: Vec<String>,
+    /// Single-threaded event loops serving requests, one thread each; a connection stays on the
+    /// loop that accepted it (default: one per CPU). `0` serves from one multi-threaded,
+    /// work-stealing runtime instead, which spreads the work of a few busy connections over
+    /// every core at the cost of cross-thread wake-ups on each request.
+    pub event_loops: Option<usize>,
+}
+
+impl ServerConfig {
+    /// Most event loops accepted.
+    pub const MAX_EVENT_LOOPS: usize = 1024;
+
+    /// The number of event loops to run: the configured number, or one per CPU.
+    pub fn event_loops(&self) -> usize {
+        self.event_loops.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+    }
 }
 
 impl Default for ServerConfig {
@@ -147,6 +164,7 @@ impl Default for ServerConfig {
             max_body_bytes: 32 * 1024 * 1024,
             shutdown_grace: HumanDuration(Duration::from_secs(30)),
             trusted_proxies: Vec::new(),
+            event_loops: None,
         }
     }
 }

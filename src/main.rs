@@ -140,9 +140,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         store = state.store().map_or("none", |_| "open"),
         auth = if state.auth().is_disabled() { "disabled" } else { "enabled" },
         backends = %backends.join(","),
+        event_loops = state.config().server.event_loops(),
         "portcullis listening"
     );
-    server::run(listener, state.clone(), server::shutdown_signal()).await?;
+    match state.config().server.event_loops() {
+        0 => server::run(listener, state.clone(), server::shutdown_signal()).await?,
+        loops => {
+            server::run_event_loops(listener, state.clone(), loops, server::shutdown_signal())
+                .await?;
+        }
+    }
     state.capture().flush();
     Ok(())
 }

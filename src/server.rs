@@ -60,6 +60,68 @@ pub async fn run(
     }
 }
 
+/// Serves on `loops` single-threaded event loops, one OS thread each, all accepting from
+/// `listener`: a connection stays on the thread that accepted it, so a request, its upstream call
+/// and its answer are handled by one thread that nothing else wakes (the multi-threaded runtime of
+/// [`run`] moves tasks between threads, a cross-thread wake-up per hop). Returns when `shutdown`
+/// has resolved and every loop has drained, or as soon as one loop fails.
+pub async fn run_event_loops(
+    listener: TcpListener,
+    state: AppState,
+    loops: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = listener.into_std()?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..loops.max(1) {
+        let listener = listener.try_clone()?;
+        let state = state.clone();
+        let mut stop = stop_rx.clone();
+        let done = done_tx.clone();
+        std::thread::Builder::new()
+            .name(format!("portcullis-loop-{i}"))
+            .spawn(move || {
+                let result = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .and_then(|rt| {
+                        rt.block_on(async move {
+                            let listener = TcpListener::from_std(listener)?;
+                            run(listener, state, async move {
+                                let _ = stop.wait_for(|stop| *stop).await;
+                            })
+                            .await
+                        })
+                    });
+                let _ = done.send(result);
+            })?;
+    }
+    drop(done_tx);
+    let mut running = loops.max(1);
+    tokio::select! {
+        () = shutdown => {}
+        Some(result) = done_rx.recv() => {
+            running -= 1;
+            if let Err(e) = result {
+                let _ = stop_tx.send(true);
+                return Err(e);
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    let mut outcome = Ok(());
+    while running > 0 {
+        match done_rx.recv().await {
+            Some(Err(e)) => outcome = Err(e),
+            Some(Ok(())) => {}
+            None => break,
+        }
+        running -= 1;
+    }
+    outcome
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

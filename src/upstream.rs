@@ -18,9 +18,9 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::config::{BackendConfig, BackendKind, Config};
-use h1::H1Client;
 use crate::protocol::Operation;
 use crate::secret::Secret;
+use h1::H1Client;
 
 /// What to call on a backend.
 #[derive(Debug, Clone, Copy)]

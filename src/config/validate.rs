@@ -32,6 +32,19 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
         ));
     }
     if config
+        .server
+        .event_loops
+        .is_some_and(|n| n > crate::config::ServerConfig::MAX_EVENT_LOOPS)
+    {
+        return Err(fail(
+            "server.event_loops",
+            format!(
+                "must be at most {} (0 = one work-stealing runtime; unset = one loop per CPU)",
+                crate::config::ServerConfig::MAX_EVENT_LOOPS
+            ),
+        ));
+    }
+    if config
         .logging
         .level
         .parse::<tracing_subscriber::EnvFilter>()

@@ -49,6 +49,9 @@ struct Conn {
     io: http1::Connection<TokioIo<TcpStream>, Full<Bytes>>,
     /// The I/O state machine has finished (the connection is closed or failed): never polled again.
     ended: bool,
+    /// The thread that opened the connection: its socket is registered with that thread's event
+    /// loop, so a request on that thread reuses it without involving another thread.
+    home: std::thread::ThreadId,
 }
 
 impl Conn {
@@ -81,7 +84,13 @@ pub(crate) struct H1Client {
     host: HeaderValue,
     connect_timeout: Duration,
     read_idle: Duration,
-    idle: Mutex<VecDeque<(Conn, Instant)>>,
+    idle: Mutex<VecDeque<Idle>>,
+}
+
+/// A connection waiting for its next request.
+struct Idle {
+    conn: Box<Conn>,
+    since: Instant,
 }
 
 impl std::fmt::Debug for H1Client {
@@ -187,18 +196,23 @@ impl H1Client {
     }
 
     /// The most recently used idle connection that is still open, if any.
-    async fn checkout(&self) -> Option<Conn> {
+    async fn checkout(&self) -> Option<Box<Conn>> {
         loop {
             let mut conn = {
                 let mut idle = self.idle.lock().ok()?;
                 let now = Instant::now();
                 while idle
                     .front()
-                    .is_some_and(|(_, since)| now.duration_since(*since) > IDLE_EXPIRY)
+                    .is_some_and(|i| now.duration_since(i.since) > IDLE_EXPIRY)
                 {
                     idle.pop_front();
                 }
-                idle.pop_back()?.0
+                let here = std::thread::current().id();
+                let at = idle.iter().rposition(|i| i.conn.home == here);
+                match at {
+                    Some(at) => idle.remove(at)?.conn,
+                    None => idle.pop_back()?.conn,
+                }
             };
             if poll_fn(|cx| Poll::Ready(conn.reusable(cx))).await {
                 return Some(conn);
@@ -206,15 +220,19 @@ impl H1Client {
         }
     }
 
-    fn checkin(&self, conn: Conn) {
+    fn checkin(&self, conn: Box<Conn>) {
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < MAX_IDLE
         {
-            idle.push_back((conn, Instant::now()));
+            idle.push_back(Idle {
+                conn,
+                since: Instant::now(),
+            });
         }
     }
 
-    async fn connect(&self) -> Result<Conn, UpstreamError> {
+    /// A new connection (boxed once: it moves between requests and the idle list).
+    async fn connect(&self) -> Result<Box<Conn>, UpstreamError> {
         let connecting = async {
             let tcp = match &self.target {
                 Target::Addr(addr) => TcpStream::connect(*addr).await?,
@@ -241,11 +259,12 @@ impl H1Client {
             .handshake(TokioIo::new(tcp))
             .await
             .map_err(|e| self.transport(e))?;
-        Ok(Conn {
+        Ok(Box::new(Conn {
             sender,
             io,
             ended: false,
-        })
+            home: std::thread::current().id(),
+        }))
     }
 
     /// Idle connections waiting (for tests and health output).
@@ -265,7 +284,7 @@ impl std::fmt::Debug for H1Body {
 /// HTTP/1.1 cannot abandon half an answer and reuse the connection).
 pub(crate) struct H1Body {
     incoming: Incoming,
-    conn: Option<Conn>,
+    conn: Option<Box<Conn>>,
     client: Arc<H1Client>,
     timer: IdleTimer,
 }

@@ -101,9 +101,11 @@ async fn connection(mut tcp: TcpStream, script: fn(usize) -> Answer, requests: A
                 return;
             }
             Answer::ConnectionClose => {
-                tcp.write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok")
-                    .await
-                    .unwrap();
+                tcp.write_all(
+                    b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
+                )
+                .await
+                .unwrap();
                 return;
             }
             Answer::Silent => std::future::pending::<()>().await,
@@ -200,7 +202,10 @@ async fn connections_the_server_closes_are_not_reused() {
     let s = server(|_| Answer::ConnectionClose).await;
     let c = client(s.addr, Duration::from_secs(5));
     for _ in 0..3 {
-        assert_eq!(read_all(c.send(post()).await.unwrap()).await.unwrap(), b"ok");
+        assert_eq!(
+            read_all(c.send(post()).await.unwrap()).await.unwrap(),
+            b"ok"
+        );
     }
     assert_eq!(s.accepted.load(Ordering::SeqCst), 3);
     assert_eq!(c.idle_count(), 0);
@@ -243,7 +248,10 @@ async fn a_body_that_stalls_or_breaks_fails_and_its_connection_is_dropped() {
     let mut body = resp.into_body();
     let first = poll_fn(|cx| body.poll_chunk(cx)).await.unwrap().unwrap();
     assert_eq!(first, "hello");
-    let err = poll_fn(|cx| body.poll_chunk(cx)).await.unwrap().unwrap_err();
+    let err = poll_fn(|cx| body.poll_chunk(cx))
+        .await
+        .unwrap()
+        .unwrap_err();
     assert!(matches!(err, UpstreamError::Timeout { .. }), "{err}");
     assert_eq!(c.idle_count(), 0);
 

@@ -110,9 +110,9 @@ impl UpstreamBody {
                 return match Pin::new(&mut *body).poll_frame(cx) {
                     Poll::Pending => Poll::Pending,
                     Poll::Ready(None) => Poll::Ready(None),
-                    Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(
-                        UpstreamError::from_reqwest(&self.backend, e),
-                    ))),
+                    Poll::Ready(Some(Err(e))) => {
+                        Poll::Ready(Some(Err(UpstreamError::from_reqwest(&self.backend, e))))
+                    }
                     Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                         Ok(data) if !data.is_empty() => Poll::Ready(Some(Ok(data))),
                         _ => continue,

@@ -367,3 +367,72 @@ fn sso_settings_come_from_yaml_env_and_the_command_line() {
     assert_eq!(code, 2);
     assert!(err.contains("management.key"), "{err}");
 }
+
+#[tokio::test]
+async fn serve_runs_its_event_loops_and_drains_them_on_sigterm() {
+    let mock = start_mock().await;
+    let mut cmd = portcullis();
+    cmd.args(["serve", "--port", "0", "--log-format", "json"])
+        .env("OPENAI_API_KEY", OPENAI_KEY)
+        .env("OPENAI_BASE_URL", format!("http://{}/v1", mock.addr))
+        .env("PORTCULLIS_API_KEYS", CLIENT_KEY)
+        .env("PORTCULLIS_SERVER__EVENT_LOOPS", "3");
+    let served = spawn_served(cmd);
+    assert_eq!(served.listening["event_loops"], 3);
+    let url = served.url.clone();
+
+    // Concurrent requests, each on a connection of its own, all answered.
+    let sends = (0..24).map(|_| {
+        let url = url.clone();
+        async move {
+            let resp = reqwest::Client::new()
+                .post(format!("{url}/v1/chat/completions"))
+                .bearer_auth(CLIENT_KEY)
+                .json(&chat("mock-gpt", false))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.json::<serde_json::Value>().await.unwrap()
+        }
+    });
+    for answer in futures_util::future::join_all(sends).await {
+        assert_eq!(answer["choices"][0]["message"]["content"], MOCK_TEXT);
+    }
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", served.child.0.id()))
+        .unwrap()
+        .map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).unwrap())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| name.starts_with("portcullis-loop"))
+        .collect();
+    // The loops' threads were started before anything was served (names cut at 15 bytes).
+    assert_eq!(threads.len(), 3, "{threads:?}");
+
+    // SIGTERM while a stream is in flight: the stream completes, then the process exits cleanly.
+    let resp = client()
+        .post(format!("{url}/v1/chat/completions"))
+        .bearer_auth(CLIENT_KEY)
+        .header("x-mock", "chunks=6; chunk_delay_ms=150")
+        .json(&chat("mock-gpt", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let stopping = tokio::task::spawn_blocking(move || served.stop());
+    let events = sse_events(resp).await;
+    assert_eq!(openai_text(&events), MOCK_TEXT);
+    assert_eq!(events.last().unwrap().1, "[DONE]");
+    let (clean, log) = stopping.await.unwrap();
+    assert!(clean, "{log}");
+    assert!(log.contains("draining in-flight requests"), "{log}");
+}
+
+#[test]
+fn too_many_event_loops_is_a_configuration_error() {
+    let (code, _, err) = check_config(&[], &[("PORTCULLIS_SERVER__EVENT_LOOPS", "5000")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("server.event_loops") && err.contains("at most 1024"),
+        "{err}"
+    );
+}
