@@ -399,14 +399,28 @@ async fn serve_runs_its_event_loops_and_drains_them_on_sigterm() {
     for answer in futures_util::future::join_all(sends).await {
         assert_eq!(answer["choices"][0]["message"]["content"], MOCK_TEXT);
     }
-    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", served.child.0.id()))
+    // Every loop served some of them: the acceptor spreads connections by live count (an
+    // unbalanced accept would leave a loop idle). Wake-ups per loop thread from /proc.
+    let wakeups: Vec<u64> = std::fs::read_dir(format!("/proc/{}/task", served.child.0.id()))
         .unwrap()
-        .map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).unwrap())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| name.starts_with("portcullis-loop"))
+        .map(|t| t.unwrap().path())
+        .filter(|t| {
+            // Thread names are cut at 15 bytes.
+            std::fs::read_to_string(t.join("comm")).is_ok_and(|n| n.starts_with("portcullis-loop"))
+        })
+        .map(|t| {
+            let status = std::fs::read_to_string(t.join("status")).unwrap();
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        })
         .collect();
-    // The loops' threads were started before anything was served (names cut at 15 bytes).
-    assert_eq!(threads.len(), 3, "{threads:?}");
+    assert_eq!(wakeups.len(), 3, "{wakeups:?}");
+    assert!(wakeups.iter().all(|w| *w >= 5), "{wakeups:?}");
 
     // SIGTERM while a stream is in flight: the stream completes, then the process exits cleanly.
     let resp = client()
