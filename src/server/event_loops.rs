@@ -56,9 +56,13 @@ pub async fn run_event_loops(
                     .enable_all()
                     .build()
                     .and_then(|rt| {
-                        rt.block_on(super::serve_on(incoming.tap_io(|_| {}), state, async move {
-                            let _ = stop.wait_for(|stop| *stop).await;
-                        }))
+                        rt.block_on(super::serve_on(
+                            incoming.tap_io(|_| {}),
+                            state,
+                            async move {
+                                let _ = stop.wait_for(|stop| *stop).await;
+                            },
+                        ))
                     });
                 let _ = done.send(result);
             })?;
@@ -259,6 +263,9 @@ mod tests {
         }
         taken[1].clear();
         assert_eq!(counts(), [3, 0, 3]);
-        assert!(Arc::ptr_eq(&least_loaded(&lanes).unwrap().live, &lanes[1].live));
+        assert!(Arc::ptr_eq(
+            &least_loaded(&lanes).unwrap().live,
+            &lanes[1].live
+        ));
     }
 }
