@@ -102,14 +102,15 @@ impl std::fmt::Debug for H1Client {
 }
 
 impl H1Client {
-    /// A client for `base` when it is a plain `http://` URL; `None` for anything else.
+    /// A client for `base` when it is a plain `http://` URL without credentials in it (reqwest
+    /// turns those into Basic auth); `None` for anything else.
     pub(crate) fn new(
         backend: Arc<str>,
         base: &reqwest::Url,
         connect_timeout: Duration,
         read_idle: Duration,
     ) -> Option<Self> {
-        if base.scheme() != "http" {
+        if base.scheme() != "http" || !base.username().is_empty() || base.password().is_some() {
             return None;
         }
         let host = base.host_str()?;

@@ -152,6 +152,7 @@ fn only_plain_http_urls_get_a_client() {
     let url = |s: &str| reqwest::Url::parse(s).unwrap();
     let make = |s: &str| H1Client::new(Arc::from("b"), &url(s), Duration::ZERO, Duration::ZERO);
     assert!(make("https://api.openai.com/v1").is_none());
+    assert!(make("http://user:secret@localhost:8000/v1").is_none());
     let c = make("http://localhost:8000/v1").unwrap();
     assert_eq!(c.host, "localhost:8000");
     assert!(matches!(&c.target, Target::Name(h, 8000) if h == "localhost"));
