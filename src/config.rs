@@ -138,9 +138,9 @@ pub struct ServerConfig {
     /// entry that is not one of them. Empty: the socket peer is the client.
     pub trusted_proxies: Vec<String>,
     /// Single-threaded event loops serving requests, one thread each; a new connection goes to
-    /// the loop serving the fewest and stays there (default: one per CPU). `0` serves from one multi-threaded,
-    /// work-stealing runtime instead, which spreads the work of a few busy connections over
-    /// every core at the cost of cross-thread wake-ups on each request.
+    /// the loop serving the fewest and stays there (default: one per CPU). `0` serves from one
+    /// multi-threaded, work-stealing runtime instead, which spreads the work of a few busy
+    /// connections over every core at the cost of cross-thread wake-ups on each request.
     pub event_loops: Option<usize>,
 }
 

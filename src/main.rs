@@ -128,6 +128,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     pin_public_url(&mut config, local);
     let state = AppState::open(config).await.context("cannot start")?;
+    let event_loops = state.config().server.event_loops();
     let backends: Vec<String> = state
         .router()
         .backends()
@@ -140,10 +141,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         store = state.store().map_or("none", |_| "open"),
         auth = if state.auth().is_disabled() { "disabled" } else { "enabled" },
         backends = %backends.join(","),
-        event_loops = state.config().server.event_loops(),
+        event_loops,
         "portcullis listening"
     );
-    match state.config().server.event_loops() {
+    match event_loops {
         0 => server::run(listener, state.clone(), server::shutdown_signal()).await?,
         loops => {
             server::run_event_loops(listener, state.clone(), loops, server::shutdown_signal())

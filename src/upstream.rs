@@ -427,14 +427,6 @@ impl Backend {
         }
         result
     }
-
-    /// Idle plain-HTTP connections kept for reuse (`None` for backends reached through reqwest).
-    pub fn idle_connections(&self) -> Option<usize> {
-        match &self.transport {
-            Transport::H1(client) => Some(client.idle_count()),
-            Transport::Reqwest(_) => None,
-        }
-    }
 }
 
 /// An HTTP/1.1 request for [`H1Client`]: origin-form target, and the `User-Agent`/`Accept`
@@ -549,6 +541,29 @@ impl Backends {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_backends_use_the_in_task_client_unless_a_proxy_or_h2c_is_configured() {
+        let cfg = |url: &str, h2c: bool| {
+            let mut c: BackendConfig =
+                serde_yaml::from_str(&format!("type: openai\nbase_url: {url}")).unwrap();
+            c.http2_prior_knowledge = h2c;
+            c
+        };
+        let h1 = |c: &BackendConfig, proxy: Option<&str>| {
+            let b = Backend::build("b", c, |k| {
+                proxy.filter(|_| k == "HTTP_PROXY").map(str::to_owned)
+            })
+            .unwrap();
+            matches!(b.transport, Transport::H1(_))
+        };
+        let local = cfg("http://127.0.0.1:8000/v1", false);
+        assert!(h1(&local, None));
+        assert!(h1(&local, Some("  ")), "an empty variable is no proxy");
+        assert!(!h1(&local, Some("http://proxy:3128")));
+        assert!(!h1(&cfg("http://127.0.0.1:8000/v1", true), None));
+        assert!(!h1(&cfg("https://api.openai.com/v1", false), None));
+    }
 
     #[test]
     fn credential_params_are_removed_from_queries() {

@@ -268,7 +268,8 @@ impl H1Client {
         }))
     }
 
-    /// Idle connections waiting (for tests and health output).
+    /// Idle connections waiting.
+    #[cfg(test)]
     pub(crate) fn idle_count(&self) -> usize {
         self.idle.lock().map_or(0, |idle| idle.len())
     }

@@ -7,13 +7,15 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use portcullis::clock::ManualClock;
 use portcullis::config::{BackendConfig, BackendKind, Config, HumanDuration, TimeoutConfig};
 use portcullis::mock::{self, MockStats};
+use portcullis::notify::RecordingNotifier;
 use portcullis::secret::Secret;
 use portcullis::state::AppState;
+use portcullis::store::{SqlStore, Store};
 use tokio::sync::oneshot;
 
 pub const OPENAI_KEY: &str = "sk-upstream-openai-0123456789";
@@ -122,6 +124,36 @@ pub async fn start_gateway(config: Config) -> Gateway {
 /// A gateway whose clock the test moves.
 pub async fn start_gateway_with_clock(config: Config, clock: ManualClock) -> Gateway {
     start_gateway_with_state(AppState::with_clock(config, Arc::new(clock)).unwrap()).await
+}
+
+/// A gateway with a SQLite store, a test clock and recorded operator events.
+pub struct StoredGateway {
+    pub gw: Gateway,
+    pub state: AppState,
+    pub clock: ManualClock,
+    pub notes: Arc<RecordingNotifier>,
+}
+
+/// Starts a gateway on `config` with a SQLite store in `db_dir` and a clock at `start_ms`
+/// (milliseconds since the epoch); the store's credentials are loaded before it serves.
+pub async fn start_gateway_with_store(
+    config: Config,
+    db_dir: &std::path::Path,
+    start_ms: u64,
+) -> StoredGateway {
+    let store: Arc<dyn Store> = Arc::new(SqlStore::open_sqlite(db_dir).await.unwrap());
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_millis(start_ms));
+    let notes = Arc::new(RecordingNotifier::default());
+    let state =
+        AppState::with_parts(config, Arc::new(clock.clone()), notes.clone(), Some(store)).unwrap();
+    state.pool().reload_store().await.unwrap();
+    let gw = start_gateway_with_state(state.clone()).await;
+    StoredGateway {
+        gw,
+        state,
+        clock,
+        notes,
+    }
 }
 
 pub async fn start_gateway_with_state(state: AppState) -> Gateway {

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use portcullis::clock::ManualClock;
 use portcullis::config::{
@@ -15,7 +15,7 @@ use portcullis::config::{
 use portcullis::notify::{OperatorEvent, RecordingNotifier};
 use portcullis::secret::Secret;
 use portcullis::state::AppState;
-use portcullis::store::{PoolStore, SqlStore, Store};
+use portcullis::store::{PoolStore, SqlStore};
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -62,14 +62,12 @@ async fn env(config: impl FnOnce(&Mock, &Path) -> Config) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let mock = start_mock().await;
     let config = config(&mock, dir.path());
-    let store: Arc<dyn Store> =
-        Arc::new(SqlStore::open_sqlite(&dir.path().join("db")).await.unwrap());
-    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_millis(START_MS));
-    let notes = Arc::new(RecordingNotifier::default());
-    let state =
-        AppState::with_parts(config, Arc::new(clock.clone()), notes.clone(), Some(store)).unwrap();
-    state.pool().reload_store().await.unwrap();
-    let gw = start_gateway_with_state(state.clone()).await;
+    let StoredGateway {
+        gw,
+        state,
+        clock,
+        notes,
+    } = start_gateway_with_store(config, &dir.path().join("db"), START_MS).await;
     Env {
         mock,
         gw,
