@@ -485,6 +485,11 @@ pub struct BackendConfig {
     /// HTTP/2 through ALPN on their own.
     #[serde(default)]
     pub http2_prior_knowledge: bool,
+    /// Client headers forwarded to this backend besides the built-in allow-list (e.g.
+    /// `openai-organization`, `x-goog-user-project`: headers that choose who is billed are
+    /// dropped unless named here). Credential headers are never forwarded.
+    #[serde(default)]
+    pub forward_headers: Vec<String>,
     /// More upstream keys for this backend's credential pool (besides `api_key`).
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,

@@ -33,6 +33,8 @@ pub fn demo_config(mut config: Config, mock: SocketAddr) -> Config {
         headers: BTreeMap::new(),
         timeouts: TimeoutConfig::default(),
         http2_prior_knowledge: false,
+        // The mock's fault script (`x-mock`) is a client header: the demo lets it through.
+        forward_headers: vec!["x-mock".to_owned()],
         credentials: Vec::new(),
         selection_strategy: None,
         priority: crate::config::default_priority(),

@@ -120,8 +120,11 @@ pub struct Backend {
     pub name: Arc<str>,
     /// Protocol it speaks.
     pub kind: BackendKind,
-    base_url: String,
+    base: reqwest::Url,
+    configured_secrets: Vec<Secret>,
     extra_headers: HeaderMap,
+    /// Client headers forwarded besides the built-in list (lower case).
+    forward_headers: Vec<String>,
     fixed_urls: FixedUrls,
     transport: Transport,
     /// Idle-read timeout (also applied per body chunk by the client).
@@ -147,9 +150,28 @@ fn http_proxy_configured(var: impl Fn(&str) -> Option<String>) -> bool {
         .any(|name| var(name).is_some_and(|v| !v.trim().is_empty()))
 }
 
-/// Client headers never forwarded upstream: credentials, hop-by-hop headers, and headers the
-/// client library sets for its own connection.
-const DROPPED_REQUEST_HEADERS: &[&str] = &[
+/// Client headers forwarded upstream: what the providers' APIs and SDKs need to describe a
+/// request (content negotiation, API version, feature betas, SDK telemetry, idempotency). Every
+/// other client header is dropped — credentials, hop-by-hop headers, proxy headers, and headers
+/// that choose the billed organisation or project — unless the backend's `forward_headers`
+/// names it.
+const FORWARDED_REQUEST_HEADERS: &[&str] = &[
+    "content-type",
+    "accept",
+    "user-agent",
+    "anthropic-version",
+    "anthropic-beta",
+    "openai-beta",
+    "idempotency-key",
+    "x-goog-api-client",
+];
+
+/// Prefixes of forwarded client headers (the OpenAI and Anthropic SDKs' telemetry).
+const FORWARDED_REQUEST_PREFIXES: &[&str] = &["x-stainless-"];
+
+/// Client headers never forwarded, even when a backend's `forward_headers` names them: the
+/// client's credentials and the connection's own headers.
+pub const NEVER_FORWARDED: &[&str] = &[
     "authorization",
     "proxy-authorization",
     "x-api-key",
@@ -164,7 +186,10 @@ const DROPPED_REQUEST_HEADERS: &[&str] = &[
     "trailer",
     "transfer-encoding",
     "upgrade",
-    "accept-encoding",
+    "proxy-connection",
+    "expect",
+    "via",
+    "max-forwards",
     "forwarded",
     "x-forwarded-for",
     "x-forwarded-host",
@@ -204,24 +229,41 @@ impl Backend {
             let value = HeaderValue::from_str(v).map_err(|e| setup(e.to_string()))?;
             extra_headers.insert(name, value);
         }
-        let base_url = cfg
+        let base_text = cfg
             .base_url
             .as_deref()
             .unwrap_or(cfg.kind.default_base_url())
-            .trim_end_matches('/')
-            .to_owned();
-        let parse = |endpoint: Endpoint<'_>| {
-            reqwest::Url::parse(&Self::url_string(&base_url, cfg.kind, endpoint, None))
+            .trim_end_matches('/');
+        let base =
+            reqwest::Url::parse(base_text).map_err(|e| setup(format!("invalid base URL: {e}")))?;
+        if base.cannot_be_a_base() || base.fragment().is_some() {
+            return Err(setup(
+                "invalid base URL: it must be an http(s) URL without a fragment".into(),
+            ));
+        }
+        let fixed = |endpoint: Endpoint<'_>| {
+            endpoint_url(&base, cfg.kind, endpoint)
                 .map_err(|e| setup(format!("invalid base URL: {e}")))
         };
         let fixed_urls = FixedUrls {
-            chat: parse(Endpoint::Op(Operation::ChatCompletions, ""))?,
-            responses: parse(Endpoint::Op(Operation::Responses, ""))?,
-            embeddings: parse(Endpoint::Op(Operation::Embeddings, ""))?,
-            messages: parse(Endpoint::Op(Operation::Messages, ""))?,
-            count_tokens: parse(Endpoint::Op(Operation::CountTokens, ""))?,
-            models: parse(Endpoint::ListModels)?,
+            chat: fixed(Endpoint::Op(Operation::ChatCompletions, ""))?,
+            responses: fixed(Endpoint::Op(Operation::Responses, ""))?,
+            embeddings: fixed(Endpoint::Op(Operation::Embeddings, ""))?,
+            messages: fixed(Endpoint::Op(Operation::Messages, ""))?,
+            count_tokens: fixed(Endpoint::Op(Operation::CountTokens, ""))?,
+            models: fixed(Endpoint::ListModels)?,
         };
+        let configured_secrets = url_secrets(&base)
+            .into_iter()
+            .chain(
+                extra_headers
+                    .iter()
+                    .filter(|(name, _)| is_credential_header(name.as_str()))
+                    .filter_map(|(_, v)| v.to_str().ok())
+                    .map(Secret::new),
+            )
+            .filter(|s| s.expose().len() >= MIN_SCRUBBED_SECRET)
+            .collect();
         let name: Arc<str> = Arc::from(name);
         let h1 = (!cfg.http2_prior_knowledge && !http_proxy_configured(env))
             .then(|| {
@@ -244,8 +286,14 @@ impl Backend {
         Ok(Self {
             name,
             kind: cfg.kind,
-            base_url,
+            base,
+            configured_secrets,
             extra_headers,
+            forward_headers: cfg
+                .forward_headers
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .collect(),
             fixed_urls,
             transport,
             read_idle: cfg.timeouts.read_idle.0,
@@ -253,48 +301,21 @@ impl Backend {
         })
     }
 
-    /// The base URL (no credentials in it), for health output.
-    pub fn base_url(&self) -> &str {
-        &self.base_url
+    /// The base URL without its userinfo and query (where credentials may sit), for health
+    /// output and logs.
+    pub fn display_url(&self) -> String {
+        display_url(&self.base)
     }
 
-    fn url_string(
-        base: &str,
-        kind: BackendKind,
-        endpoint: Endpoint<'_>,
-        query: Option<&str>,
-    ) -> String {
-        let mut url = match (kind, endpoint) {
-            (BackendKind::Openai, Endpoint::ListModels) => format!("{base}/models"),
-            (BackendKind::Anthropic, Endpoint::ListModels) => format!("{base}/v1/models"),
-            (BackendKind::Gemini, Endpoint::ListModels) => format!("{base}/v1beta/models"),
-            (BackendKind::Gemini, Endpoint::GetModel(m)) => format!("{base}/v1beta/models/{m}"),
-            (BackendKind::Anthropic, Endpoint::GetModel(m)) => format!("{base}/v1/models/{m}"),
-            (BackendKind::Openai, Endpoint::GetModel(m)) => format!("{base}/models/{m}"),
-            (_, Endpoint::Op(op, model)) => match op {
-                Operation::ChatCompletions => format!("{base}/chat/completions"),
-                Operation::Responses => format!("{base}/responses"),
-                Operation::Embeddings => format!("{base}/embeddings"),
-                Operation::Messages => format!("{base}/v1/messages"),
-                Operation::CountTokens => format!("{base}/v1/messages/count_tokens"),
-                Operation::GenerateContent => {
-                    format!("{base}/v1beta/models/{model}:generateContent")
-                }
-                Operation::StreamGenerateContent => {
-                    format!("{base}/v1beta/models/{model}:streamGenerateContent")
-                }
-                Operation::GeminiCountTokens => format!("{base}/v1beta/models/{model}:countTokens"),
-            },
-        };
-        if let Some(q) = query.filter(|q| !q.is_empty()) {
-            url.push('?');
-            url.push_str(q);
-        }
-        url
+    /// Secrets carried by the base URL and the configured headers (a `user:password@`, a
+    /// key-bearing query parameter, an `api-key` header): masked and scrubbed like pool secrets.
+    pub fn configured_secrets(&self) -> &[Secret] {
+        &self.configured_secrets
     }
 
-    /// The URL of one request: endpoints that do not depend on the request come pre-parsed
-    /// (parsing a URL per request showed up at ~3 % of the gateway's CPU).
+    /// The URL of one request: endpoints that do not depend on the request come pre-built
+    /// (parsing a URL per request showed up at ~3 % of the gateway's CPU); a model id that
+    /// goes into the path is one percent-encoded segment and must pass [`check_path_model`].
     fn url(
         &self,
         endpoint: Endpoint<'_>,
@@ -311,16 +332,21 @@ impl Backend {
         };
         let mut url = match fixed {
             Some(u) => u.clone(),
-            None => {
-                reqwest::Url::parse(&Self::url_string(&self.base_url, self.kind, endpoint, None))
-                    .map_err(|e| UpstreamError::Setup {
-                        backend: self.name.to_string(),
-                        message: format!("cannot build the upstream URL: {e}"),
-                    })?
-            }
+            None => endpoint_url(&self.base, self.kind, endpoint).map_err(|message| {
+                UpstreamError::Setup {
+                    backend: self.name.to_string(),
+                    message,
+                }
+            })?,
         };
         if let Some(q) = query.filter(|q| !q.is_empty()) {
-            url.set_query(Some(q));
+            match url.query().filter(|b| !b.is_empty()) {
+                Some(base) => {
+                    let joined = format!("{base}&{q}");
+                    url.set_query(Some(&joined));
+                }
+                None => url.set_query(Some(q)),
+            }
         }
         Ok(url)
     }
@@ -335,17 +361,27 @@ impl Backend {
         query: Option<&str>,
         mut headers: HeaderMap,
     ) -> Result<(reqwest::Url, HeaderMap), UpstreamError> {
-        for name in DROPPED_REQUEST_HEADERS {
-            headers.remove(*name);
-        }
-        let internal: Vec<HeaderName> = headers
-            .keys()
-            .filter(|k| k.as_str().starts_with("x-portcullis"))
-            .cloned()
+        // Headers the client named in `Connection:` are hop-by-hop (RFC 9110 §7.6.1).
+        let hop: Vec<String> = headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
             .collect();
-        for name in internal {
-            headers.remove(name);
+        let mut kept = HeaderMap::with_capacity(headers.len().min(16));
+        let mut current: Option<HeaderName> = None;
+        for (name, value) in headers.drain() {
+            if let Some(n) = name {
+                current = Some(n);
+            }
+            let Some(name) = &current else { continue };
+            if self.forwards(name.as_str()) && !hop.iter().any(|h| h == name.as_str()) {
+                kept.append(name.clone(), value);
+            }
         }
+        let mut headers = kept;
         for (name, value) in &self.extra_headers {
             headers.insert(name.clone(), value.clone());
         }
@@ -353,6 +389,18 @@ impl Backend {
             headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
         }
         Ok((self.url(endpoint, query)?, headers))
+    }
+
+    /// True when a client header called `name` (lower case) goes to this backend.
+    fn forwards(&self, name: &str) -> bool {
+        if NEVER_FORWARDED.contains(&name) || name.starts_with("x-portcullis") {
+            return false;
+        }
+        FORWARDED_REQUEST_HEADERS.contains(&name)
+            || FORWARDED_REQUEST_PREFIXES
+                .iter()
+                .any(|p| name.starts_with(p))
+            || self.forward_headers.iter().any(|h| h == name)
     }
 
     /// Sends one request (see [`Backend::prepare`]) with `credential`'s header.
@@ -427,6 +475,175 @@ impl Backend {
         }
         result
     }
+}
+
+/// Secrets shorter than this are not searched for in text (too many false matches).
+pub const MIN_SCRUBBED_SECRET: usize = 8;
+
+/// True for header names that carry a credential when an operator configures them.
+fn is_credential_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "auth",
+        "key",
+        "token",
+        "secret",
+        "cookie",
+        "signature",
+        "password",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+}
+
+/// The credentials a URL carries: the userinfo (and the Basic header reqwest makes of it) and
+/// every query value long enough to be a key.
+fn url_secrets(url: &reqwest::Url) -> Vec<Secret> {
+    use base64::Engine as _;
+    let decode = |s: &str| percent_decode(s);
+    let mut out = Vec::new();
+    let user = decode(url.username());
+    let password = url.password().map(decode);
+    if !user.is_empty() || password.is_some() {
+        let pair = format!("{user}:{}", password.as_deref().unwrap_or(""));
+        out.push(Secret::new(
+            base64::engine::general_purpose::STANDARD.encode(pair.as_bytes()),
+        ));
+        out.push(Secret::new(user));
+        if let Some(p) = password {
+            out.push(Secret::new(p));
+        }
+    }
+    for (_, value) in url.query_pairs() {
+        out.push(Secret::new(value.into_owned()));
+    }
+    out
+}
+
+/// Percent-decodes a URL component (lossy for invalid UTF-8).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `url` without userinfo and query: what may be shown to operators.
+pub fn display_url(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.to_string().trim_end_matches('/').to_owned()
+}
+
+/// `url` without userinfo (its query kept: masked where it is shown), for the wire capture.
+pub fn capture_url(url: &reqwest::Url) -> String {
+    if url.username().is_empty() && url.password().is_none() {
+        return url.to_string();
+    }
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
+/// Why a model id cannot be put into an upstream URL path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathModelError {
+    /// The id is empty, `.` or `..`.
+    #[error("the model id is empty or a relative path segment")]
+    Empty,
+    /// The id contains `/ \ ? # %` or a control character.
+    #[error(
+        "the model id contains a character model ids cannot have (/ \\ ? # % or a control character)"
+    )]
+    Character,
+}
+
+/// Checks a model id that goes into an upstream URL path (`GET /v1/models/{id}`, Gemini's
+/// `models/{model}:generateContent`): it must name one path segment and nothing else.
+pub fn check_path_model(model: &str) -> Result<(), PathModelError> {
+    if model.is_empty() || model == "." || model == ".." {
+        return Err(PathModelError::Empty);
+    }
+    if model
+        .chars()
+        .any(|c| matches!(c, '/' | '\\' | '?' | '#' | '%') || c.is_control())
+    {
+        return Err(PathModelError::Character);
+    }
+    Ok(())
+}
+
+/// The URL of `endpoint` on a backend of `kind` at `base`: fixed segments appended to the
+/// base path, a model id as one percent-encoded segment (checked by [`check_path_model`]).
+fn endpoint_url(
+    base: &reqwest::Url,
+    kind: BackendKind,
+    endpoint: Endpoint<'_>,
+) -> Result<reqwest::Url, String> {
+    let (fixed, model_segment): (&[&str], Option<String>) = match (kind, endpoint) {
+        (BackendKind::Openai, Endpoint::ListModels) => (&["models"], None),
+        (BackendKind::Anthropic, Endpoint::ListModels) => (&["v1", "models"], None),
+        (BackendKind::Gemini, Endpoint::ListModels) => (&["v1beta", "models"], None),
+        (BackendKind::Openai, Endpoint::GetModel(m)) => (&["models"], Some(m.to_owned())),
+        (BackendKind::Anthropic, Endpoint::GetModel(m)) => (&["v1", "models"], Some(m.to_owned())),
+        (BackendKind::Gemini, Endpoint::GetModel(m)) => (&["v1beta", "models"], Some(m.to_owned())),
+        (_, Endpoint::Op(op, model)) => match op {
+            Operation::ChatCompletions => (&["chat", "completions"], None),
+            Operation::Responses => (&["responses"], None),
+            Operation::Embeddings => (&["embeddings"], None),
+            Operation::Messages => (&["v1", "messages"], None),
+            Operation::CountTokens => (&["v1", "messages", "count_tokens"], None),
+            Operation::GenerateContent => (
+                &["v1beta", "models"],
+                Some(format!("{model}:generateContent")),
+            ),
+            Operation::StreamGenerateContent => (
+                &["v1beta", "models"],
+                Some(format!("{model}:streamGenerateContent")),
+            ),
+            Operation::GeminiCountTokens => {
+                (&["v1beta", "models"], Some(format!("{model}:countTokens")))
+            }
+        },
+    };
+    let model = match (endpoint, &model_segment) {
+        (Endpoint::GetModel(m), _) | (Endpoint::Op(_, m), Some(_)) => Some(m),
+        _ => None,
+    };
+    if let Some(m) = model {
+        check_path_model(m).map_err(|e| e.to_string())?;
+    }
+    let mut url = base.clone();
+    {
+        let mut path = url
+            .path_segments_mut()
+            .map_err(|()| "the base URL cannot take a path".to_owned())?;
+        path.pop_if_empty().extend(fixed);
+        if let Some(segment) = &model_segment {
+            path.push(segment);
+        }
+    }
+    Ok(url)
 }
 
 /// An HTTP/1.1 request for [`H1Client`]: origin-form target, and the `User-Agent`/`Accept`

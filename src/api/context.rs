@@ -20,6 +20,24 @@ pub(crate) struct Ctx {
     /// Path and query as received, for capture records (the query's `key=` is masked there);
     /// empty when capture is off.
     pub(crate) target: String,
+    /// Who is calling (cheap clone: shared strings).
+    pub(crate) principal: Option<Principal>,
+}
+
+impl Ctx {
+    /// A fingerprint of the calling user (an API key's name, an agent token's or JWT's user),
+    /// telling refusals from different callers apart.
+    pub(crate) fn who(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        match &self.principal {
+            None | Some(Principal::Anonymous) => 0u8.hash(&mut h),
+            Some(Principal::ApiKey { name }) => (1u8, &**name).hash(&mut h),
+            Some(Principal::AgentToken(t)) => (2u8, &*t.user_id).hash(&mut h),
+            Some(Principal::Jwt { subject, kind, .. }) => (3u8, &**kind, &**subject).hash(&mut h),
+        }
+        h.finish()
+    }
 }
 
 impl FromRequestParts<AppState> for Ctx {
@@ -58,6 +76,7 @@ impl FromRequestParts<AppState> for Ctx {
             log,
             capture: capture.flatten(),
             target,
+            principal: parts.extensions.get::<Principal>().cloned(),
         })
     }
 }

@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 
 use crate::protocol::Protocol;
-use crate::upstream::UpstreamError;
 use crate::upstream::routing::RouteError;
+use crate::upstream::{PathModelError, UpstreamError};
 use crate::wire::errors::{ErrorKind, error_body};
 
 /// A failure to report to the client.
@@ -107,6 +107,15 @@ impl From<RouteError> for ApiError {
             }
             _ => ApiError::invalid(e.to_string()),
         }
+    }
+}
+
+impl From<PathModelError> for ApiError {
+    fn from(e: PathModelError) -> Self {
+        ApiError::invalid(format!(
+            "invalid model id: {e}; a model named in the URL path must be one path segment"
+        ))
+        .with_code("invalid_model_id")
     }
 }
 

@@ -14,7 +14,7 @@ use super::error::{ApiError, Failure};
 use super::{St, body_rejection, models, proxy, respond};
 use crate::capture::Direction;
 use crate::protocol::{Operation, Protocol};
-use crate::upstream::{Endpoint, strip_credential_params};
+use crate::upstream::{Endpoint, check_path_model, strip_credential_params};
 
 pub(super) async fn list_models(state: St, ctx: Ctx, headers: HeaderMap) -> Response {
     models::list(&state, &ctx, Protocol::Gemini, &headers).await
@@ -65,10 +65,12 @@ pub(super) async fn model_action(
             );
         }
         proxy::probe(&body).map_err(fail)?;
+        check_path_model(model).map_err(|e| fail(e.into()))?;
         let route = state
             .router()
             .resolve(model, Protocol::Gemini)
             .map_err(|e| fail(e.into()))?;
+        check_path_model(&route.model).map_err(|e| fail(e.into()))?;
         let query = query.as_deref().and_then(strip_credential_params);
         proxy::Forward {
             protocol: Protocol::Gemini,

@@ -1,5 +1,8 @@
 //! `GET /health` (liveness) and `GET /internal/health` (mode, version, backends and their recent
-//! results). Both are answered without authentication and without calling any upstream.
+//! results). Both are answered without authentication and without calling any upstream, so
+//! `/internal/health` shows its details only to local callers (loopback and not relayed by a
+//! proxy, the management API's rule); anyone else gets the liveness answer. Backend URLs are
+//! shown without userinfo and query, where credentials may sit.
 
 use std::sync::atomic::Ordering;
 
@@ -12,7 +15,13 @@ pub(super) async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-pub(super) async fn internal_health(state: St) -> Json<Value> {
+pub(super) async fn internal_health(state: St, req: axum::extract::Request) -> Json<Value> {
+    if !super::management::local_caller(&req) {
+        return Json(json!({
+            "status": "ok",
+            "details": "shown to local callers only",
+        }));
+    }
     let backends: Vec<Value> = state
         .router()
         .backends()
@@ -22,7 +31,7 @@ pub(super) async fn internal_health(state: St) -> Json<Value> {
             json!({
                 "name": &*b.name,
                 "type": b.kind.as_str(),
-                "base_url": b.base_url(),
+                "base_url": b.display_url(),
                 "has_key": state.pool().provider(&b.name).is_some_and(|p| !p.credentials().is_empty()),
                 "credentials": state.pool().provider(&b.name).map_or(0, |p| p.credentials().len()),
                 "requests": b.stats.requests.load(Ordering::Relaxed),

@@ -16,7 +16,7 @@ use super::{St, proxy};
 use crate::pool::{Credential, Pick};
 use crate::protocol::Protocol;
 use crate::state::AppState;
-use crate::upstream::Endpoint;
+use crate::upstream::{Endpoint, check_path_model};
 use crate::wire::errors::ErrorKind;
 use crate::wire::models::{ModelEntry, parse_model_list, render_model_list};
 
@@ -53,10 +53,12 @@ pub(super) async fn get_one(
     headers: HeaderMap,
 ) -> Response {
     let result = async {
+        check_path_model(target).map_err(ApiError::from)?;
         let route = state
             .router()
             .resolve(target, protocol)
             .map_err(ApiError::from)?;
+        check_path_model(&route.model).map_err(ApiError::from)?;
         proxy::Forward {
             protocol,
             route: &route,

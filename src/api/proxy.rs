@@ -92,10 +92,16 @@ pub(crate) struct Forward<'a> {
 }
 
 /// The cooldown class of an upstream error status; `None` when the request, not the
-/// credential, was at fault (400, 404, 413, …).
-fn failure_of(status: u16, retry_after_secs: Option<u64>) -> Option<Failure> {
+/// credential, was at fault (400, 404, 413, …). A refusal (401/402/403) may be either: see
+/// [`Forward::run`]. A model lookup's refusal is the model's (a model the key may not see).
+fn failure_of(
+    endpoint: Endpoint<'_>,
+    status: u16,
+    retry_after_secs: Option<u64>,
+) -> Option<Failure> {
     match status {
         429 => Some(Failure::RateLimited { retry_after_secs }),
+        401..=403 if matches!(endpoint, Endpoint::GetModel(_)) => None,
         401..=403 => Some(Failure::Rejected),
         408 | 500..=599 => Some(Failure::Server),
         _ => None,
@@ -186,7 +192,14 @@ impl Forward<'_> {
         // A server error or timeout may be the request's own doing (a poisoned prompt): it is
         // retried on one more credential, not on all of them, so one client cannot cool the
         // whole pool down. Rate limits and refusals are the credential's and fail over fully.
-        let mut transient_seen = false;
+        //
+        // A refusal (401/402/403) may be the request's doing too (a model or feature the key may
+        // not use): it is not believed from one request. The request tries one more credential;
+        // if that one is accepted, the refused one is cooled down (the credential was the
+        // difference). Otherwise a credential cools down only once callers of
+        // `STRIKES_TO_COOL` distinct principals were refused with no success in between.
+        let mut doubtful_seen = false;
+        let mut suspect: Option<Arc<Credential>> = None;
         loop {
             let now = clock.now_millis();
             let credential = match pool.map_or(Pick::Keyless, |p| p.pick(now, &tried)) {
@@ -229,7 +242,7 @@ impl Forward<'_> {
                 let payload = self.body.clone().unwrap_or_default();
                 c.record(
                     Direction::OutboundRequest,
-                    Some(url.as_str()),
+                    Some(&crate::upstream::capture_url(&url)),
                     None,
                     Some(&headers),
                     payload,
@@ -254,6 +267,10 @@ impl Forward<'_> {
                             .store(status.as_u16(), Ordering::Relaxed);
                     }
                     if status.is_success() {
+                        if let (Some(s), Some(p)) = (suspect.take(), pool) {
+                            let until = p.fail(&s, Failure::Rejected, now);
+                            tracing::warn!(backend = %backend.name, credential = %s.id, cooldown_ms = until.saturating_sub(now), "credential refused where another was accepted: cooling down");
+                        }
                         let lease = match (credential, pool) {
                             (Some(c), Some(p)) => {
                                 c.health.succeed();
@@ -276,7 +293,11 @@ impl Forward<'_> {
                         )
                         .await;
                     }
-                    let failure = failure_of(status.as_u16(), retry_after_secs(upstream.headers()));
+                    let failure = failure_of(
+                        self.endpoint,
+                        status.as_u16(),
+                        retry_after_secs(upstream.headers()),
+                    );
                     let err =
                         read_upstream_failure(backend, upstream, capture.as_ref(), secret).await;
                     (err, failure)
@@ -290,13 +311,23 @@ impl Forward<'_> {
                 c.health.succeed();
                 return Err(err);
             };
-            let until = p.fail(&c, failure, now);
-            tracing::warn!(backend = %backend.name, credential = %c.id, cooldown_ms = until.saturating_sub(now), "credential cooling down");
-            let transient = matches!(failure, Failure::Server | Failure::Transport);
-            if !may_retry || (transient && transient_seen) {
+            if failure == Failure::Rejected && !c.health.strike(self.ctx.who()) {
+                tracing::warn!(backend = %backend.name, credential = %c.id, "credential refused: not cooled down on one caller's request");
+                if suspect.is_none() {
+                    suspect = Some(c.clone());
+                }
+            } else {
+                let until = p.fail(&c, failure, now);
+                tracing::warn!(backend = %backend.name, credential = %c.id, cooldown_ms = until.saturating_sub(now), "credential cooling down");
+            }
+            let doubtful = matches!(
+                failure,
+                Failure::Server | Failure::Transport | Failure::Rejected
+            );
+            if !may_retry || (doubtful && doubtful_seen) {
                 return Err(err);
             }
-            transient_seen |= transient;
+            doubtful_seen |= doubtful;
             tried.push(c.id.clone());
             log.update(|r| r.failovers += 1);
             last = Some(err);

@@ -109,11 +109,19 @@ pub(crate) fn resolve_backend_keys(
 
 /// Backends from `OPENAI_API_KEY`/`OPENAI_BASE_URL`, `ANTHROPIC_API_KEY`/`ANTHROPIC_BASE_URL` and
 /// `GEMINI_API_KEY`/`GEMINI_BASE_URL`. A base URL without a key still makes a backend (Ollama,
-/// vLLM and other local servers need no key).
+/// vLLM and other local servers need no key). `PORTCULLIS_FORWARD_HEADERS` (comma-separated
+/// header names) is their `forward_headers`.
 pub fn backends_from_standard_env(
     env: &dyn EnvSource,
 ) -> Result<BTreeMap<String, BackendConfig>, ConfigError> {
     let mut out = BTreeMap::new();
+    let forward_headers: Vec<String> = env
+        .var("PORTCULLIS_FORWARD_HEADERS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .collect();
     for (kind, key_var, url_var) in [
         (BackendKind::Openai, "OPENAI_API_KEY", "OPENAI_BASE_URL"),
         (
@@ -138,6 +146,7 @@ pub fn backends_from_standard_env(
                 headers: Default::default(),
                 timeouts: TimeoutConfig::default(),
                 http2_prior_knowledge: false,
+                forward_headers: forward_headers.clone(),
                 credentials: Vec::new(),
                 selection_strategy: None,
                 priority: crate::config::default_priority(),

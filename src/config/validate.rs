@@ -88,6 +88,23 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
                 ));
             }
         }
+        for h in &b.forward_headers {
+            let lower = h.trim().to_ascii_lowercase();
+            if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
+                return Err(fail(
+                    &format!("{prefix}.forward_headers"),
+                    format!("`{h}` is not a valid header name"),
+                ));
+            }
+            if crate::upstream::NEVER_FORWARDED.contains(&lower.as_str()) {
+                return Err(fail(
+                    &format!("{prefix}.forward_headers"),
+                    format!(
+                        "`{h}` is never forwarded: it carries the client's credential or belongs to the client's connection"
+                    ),
+                ));
+            }
+        }
         if b.timeouts.connect.0.is_zero() {
             return Err(fail(
                 &format!("{prefix}.timeouts.connect"),
@@ -310,6 +327,7 @@ mod tests {
             headers: Default::default(),
             timeouts: Default::default(),
             http2_prior_knowledge: false,
+            forward_headers: Vec::new(),
             credentials: Vec::new(),
             selection_strategy: None,
             priority: crate::config::default_priority(),

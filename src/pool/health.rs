@@ -103,7 +103,15 @@ pub struct Health {
     fingerprint: AtomicU64,
     /// The operator was told the quota ran out (cleared when it is available again).
     exhaustion_reported: std::sync::atomic::AtomicBool,
+    /// Unconfirmed refusals (401/402/403) since the last success, and the callers they came
+    /// from (see [`Health::strike`]).
+    strikes: AtomicU8,
+    strikers: std::sync::Mutex<Vec<u64>>,
 }
+
+/// Refusals from this many distinct callers, with no success in between, cool a credential
+/// that no other credential could be compared with.
+pub(crate) const STRIKES_TO_COOL: usize = 3;
 
 impl Default for Health {
     fn default() -> Self {
@@ -121,6 +129,8 @@ impl Default for Health {
             last_used: AtomicU64::new(0),
             fingerprint: AtomicU64::new(0),
             exhaustion_reported: std::sync::atomic::AtomicBool::new(false),
+            strikes: AtomicU8::new(0),
+            strikers: std::sync::Mutex::new(Vec::new()),
         }
     }
 }
@@ -174,8 +184,36 @@ impl Health {
         self.failures.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records a refusal (401/402/403) that may be the request's own doing (a header, a model
+    /// the key may not use) rather than the credential's, from the caller `who`: true once
+    /// refusals from [`STRIKES_TO_COOL`] distinct callers arrived with no success in between —
+    /// then the credential is the common factor.
+    pub fn strike(&self, who: u64) -> bool {
+        let mut strikers = self
+            .strikers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.strikes.load(Ordering::Acquire) == 0 {
+            strikers.clear();
+        }
+        if !strikers.contains(&who) {
+            strikers.push(who);
+        }
+        let n = strikers.len().min(u8::MAX as usize);
+        self.strikes.store(n as u8, Ordering::Release);
+        if n >= STRIKES_TO_COOL {
+            strikers.clear();
+            self.strikes.store(0, Ordering::Release);
+            return true;
+        }
+        false
+    }
+
     /// Records a request the upstream accepted: the failure streak ends.
     pub fn succeed(&self) {
+        if self.strikes.load(Ordering::Relaxed) != 0 {
+            self.strikes.store(0, Ordering::Release);
+        }
         if self.level.load(Ordering::Relaxed) != 0 {
             self.level.store(0, Ordering::Release);
         }

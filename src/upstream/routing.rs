@@ -250,6 +250,7 @@ mod tests {
                     headers: Default::default(),
                     timeouts: Default::default(),
                     http2_prior_knowledge: false,
+                    forward_headers: Vec::new(),
                     credentials: Vec::new(),
                     selection_strategy: None,
                     priority: crate::config::default_priority(),

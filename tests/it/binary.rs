@@ -376,6 +376,7 @@ async fn serve_runs_its_event_loops_and_drains_them_on_sigterm() {
         .env("OPENAI_API_KEY", OPENAI_KEY)
         .env("OPENAI_BASE_URL", format!("http://{}/v1", mock.addr))
         .env("PORTCULLIS_API_KEYS", CLIENT_KEY)
+        .env("PORTCULLIS_FORWARD_HEADERS", "x-mock")
         .env("PORTCULLIS_SERVER__EVENT_LOOPS", "3");
     let served = spawn_served(cmd);
     assert_eq!(served.listening["event_loops"], 3);

@@ -57,6 +57,8 @@ pub fn backend(kind: BackendKind, url: String, key: Option<&str>) -> BackendConf
         headers: BTreeMap::new(),
         timeouts: TimeoutConfig::default(),
         http2_prior_knowledge: false,
+        // The mock's fault script travels in a client header the gateway forwards only when told.
+        forward_headers: vec!["x-mock".to_owned()],
         credentials: Vec::new(),
         selection_strategy: None,
         priority: portcullis::config::default_priority(),

@@ -127,6 +127,8 @@ def serve_url(mock_url):
         ANTHROPIC_API_KEY=UPSTREAM_KEY,
         ANTHROPIC_BASE_URL=mock_url,
         PORTCULLIS_API_KEYS=CLIENT_KEY,
+        # The mock's fault script is a client header the gateway forwards only when told.
+        PORTCULLIS_FORWARD_HEADERS="x-mock",
     )
     p = Proc([str(BIN_DIR / "portcullis"), "serve", "--port", "0", "--log-format", "json"], env, "stderr")
     url = p.wait_for(_listening)

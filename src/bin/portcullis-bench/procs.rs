@@ -248,6 +248,8 @@ fn gateway_command(
     cmd.env_clear()
         .env("OPENAI_API_KEY", "sk-bench-upstream")
         .env("OPENAI_BASE_URL", format!("http://{mock}/v1"))
+        // The scenarios script the mock with `x-mock`, a client header forwarded only on request.
+        .env("PORTCULLIS_FORWARD_HEADERS", "x-mock")
         .envs(setup.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .args(["serve", "--host", "127.0.0.1", "--port"])
         .arg(port.to_string())

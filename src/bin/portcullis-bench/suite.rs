@@ -347,7 +347,7 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
                 Gateway::Pool10 => {
                     let config = opts.out_dir.join("pool-10.yaml");
                     let mut yaml = format!(
-                        "auth:\n  selection_strategy: round_robin\nbackends:\n  openai:\n    type: openai\n    base_url: http://{}/v1\n    credentials:\n",
+                        "auth:\n  selection_strategy: round_robin\nbackends:\n  openai:\n    type: openai\n    base_url: http://{}/v1\n    forward_headers: [x-mock]\n    credentials:\n",
                         mock.addr
                     );
                     for i in 0..10 {
