@@ -8,9 +8,12 @@
 //! records are dropped and counted rather than slowing requests.
 //!
 //! Credentials never reach the file: credential headers are masked when the record is built,
-//! the `key` query parameter is masked in URLs, and the writer replaces every configured secret
-//! (client keys, upstream keys) that still appears anywhere in a line.
+//! the `key` query parameter (however its name is encoded) is masked in URLs, and the writer
+//! replaces every secret of the live set ([`crate::masking`]: configured ones and the pool's
+//! current ones) that still appears anywhere in a line. A stream chunk is written once the next
+//! record of its request arrives, so a secret split across two chunks is masked in both.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -24,7 +27,7 @@ use http::HeaderMap;
 use serde::Serialize;
 
 use crate::clock::SharedClock;
-use crate::secret::Secret;
+use crate::masking::{LiveSecrets, Masker};
 
 /// Records waiting for the writer at most.
 const QUEUE: usize = 16 * 1024;
@@ -112,14 +115,14 @@ impl CaptureSink {
     /// Opens the file and starts the writer thread. `secrets` are masked wherever they appear.
     pub fn start(
         settings: CaptureSettings,
-        secrets: Vec<Secret>,
+        secrets: Arc<LiveSecrets>,
         clock: SharedClock,
     ) -> std::io::Result<Self> {
         let writer = RotatingWriter::open(settings)?;
         let (tx, rx) = sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("wire-capture".into())
-            .spawn(move || write_loop(rx, writer, Masker::new(secrets)))?;
+            .spawn(move || write_loop(rx, writer, &secrets))?;
         Ok(Self {
             inner: Some(Arc::new(SinkInner {
                 tx,
@@ -247,7 +250,7 @@ pub fn mask_query_key(url: &str) -> String {
     let masked: Vec<String> = query
         .split('&')
         .map(|p| {
-            if p == "key" || p.starts_with("key=") {
+            if crate::upstream::query_param_name(p) == "key" {
                 "key=***".to_owned()
             } else {
                 p.to_owned()
@@ -255,32 +258,6 @@ pub fn mask_query_key(url: &str) -> String {
         })
         .collect();
     format!("{base}?{}", masked.join("&"))
-}
-
-/// Replaces configured secrets in serialised lines.
-struct Masker {
-    secrets: Vec<String>,
-}
-
-impl Masker {
-    fn new(secrets: Vec<Secret>) -> Self {
-        let mut secrets: Vec<String> = secrets
-            .iter()
-            .map(|s| s.expose().to_owned())
-            .filter(|s| s.len() >= 4)
-            .collect();
-        // Longest first, so a key that contains another is masked whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        Self { secrets }
-    }
-
-    fn mask(&self, line: &mut String) {
-        for s in &self.secrets {
-            if line.contains(s.as_str()) {
-                *line = line.replace(s.as_str(), "***");
-            }
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -334,8 +311,21 @@ fn serialise(r: &Record) -> String {
     serde_json::to_string(&line).unwrap_or_default()
 }
 
-fn write_loop(rx: Receiver<Msg>, mut writer: RotatingWriter, masker: Masker) {
+/// Stream chunks held for the next record of their request at most (more are written out).
+const MAX_HELD_CHUNKS: usize = 4096;
+
+fn write_loop(rx: Receiver<Msg>, mut writer: RotatingWriter, secrets: &LiveSecrets) {
     let mut dirty = false;
+    // The latest chunk of each stream, written when the next record of its request arrives.
+    let mut held: HashMap<Arc<str>, Box<Record>> = HashMap::new();
+    let write = |writer: &mut RotatingWriter, record: &Record, masker: &Masker| {
+        let mut line = serialise(record);
+        masker.mask(&mut line);
+        line.push('\n');
+        if let Err(e) = writer.write_line(line.as_bytes()) {
+            tracing::warn!(error = %e, "wire capture: write failed");
+        }
+    };
     loop {
         let msg = if dirty {
             // Something is buffered: flush once the queue has been quiet for a moment.
@@ -355,21 +345,40 @@ fn write_loop(rx: Receiver<Msg>, mut writer: RotatingWriter, masker: Masker) {
             }
         };
         match msg {
-            Msg::Record(record) => {
-                let mut line = serialise(&record);
-                masker.mask(&mut line);
-                line.push('\n');
-                if let Err(e) = writer.write_line(line.as_bytes()) {
-                    tracing::warn!(error = %e, "wire capture: write failed");
+            Msg::Record(mut record) => {
+                let masker = secrets.masker();
+                if let Some(mut prev) = held.remove(&record.request_id) {
+                    if record.direction == Direction::StreamChunk {
+                        masker.mask_boundary(&mut prev.payload, &mut record.payload);
+                    }
+                    write(&mut writer, &prev, &masker);
+                }
+                if record.direction == Direction::StreamChunk {
+                    if held.len() >= MAX_HELD_CHUNKS {
+                        for (_, r) in held.drain() {
+                            write(&mut writer, &r, &masker);
+                        }
+                    }
+                    held.insert(record.request_id.clone(), record);
+                } else {
+                    write(&mut writer, &record, &masker);
                 }
                 dirty = true;
             }
             Msg::Flush(done) => {
+                let masker = secrets.masker();
+                for (_, r) in held.drain() {
+                    write(&mut writer, &r, &masker);
+                }
                 let _ = writer.flush();
                 dirty = false;
                 let _ = done.send(());
             }
         }
+    }
+    let masker = secrets.masker();
+    for (_, r) in held.drain() {
+        write(&mut writer, &r, &masker);
     }
     let _ = writer.flush();
 }
@@ -440,6 +449,7 @@ fn open_append(path: &Path) -> std::io::Result<File> {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::secret::Secret;
     use std::time::UNIX_EPOCH;
 
     #[test]
@@ -449,6 +459,8 @@ mod tests {
             "/v1beta/models/m:x?alt=sse&key=***"
         );
         assert_eq!(mask_query_key("http://h/v1/chat"), "http://h/v1/chat");
+        assert_eq!(mask_query_key("/m?%6Bey=abc&alt=sse"), "/m?key=***&alt=sse");
+        assert_eq!(mask_query_key("/m?k%65y=abc"), "/m?key=***");
     }
 
     #[test]
@@ -462,7 +474,10 @@ mod tests {
                 max_bytes: 2_000,
                 max_files: 2,
             },
-            vec![Secret::new("sk-secret-in-body-123")],
+            Arc::new(LiveSecrets::new(
+                vec![Secret::new("sk-secret-in-body-123")],
+                None,
+            )),
             clock,
         )
         .unwrap();

@@ -31,6 +31,7 @@ pub mod config;
 pub mod demo;
 pub mod jwks;
 pub mod logging;
+pub mod masking;
 pub mod mock;
 pub mod net;
 pub mod notify;

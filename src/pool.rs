@@ -22,7 +22,7 @@ mod select;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use files::FILE_CONTEXT;
@@ -127,6 +127,8 @@ pub struct Pool {
     multi_user: bool,
     dir: Option<PathBuf>,
     revision: AtomicI64,
+    /// Bumped whenever the credential lists are rebuilt (the masking set follows it).
+    generation: AtomicU64,
     logins: HashMap<String, Arc<device::DeviceLogin>>,
     flows: Mutex<HashMap<String, Flow>>,
     refresh: crate::config::RefreshConfig,
@@ -272,6 +274,7 @@ impl Pool {
                     .unwrap_or_else(|| PathBuf::from("auths")),
             ),
             revision: AtomicI64::new(i64::MIN),
+            generation: AtomicU64::new(0),
             logins,
             flows: Mutex::new(HashMap::new()),
             refresh: config.auth.refresh.clone(),
@@ -460,6 +463,7 @@ impl Pool {
         for (name, p) in &self.providers {
             p.replace(by_provider.remove(&**name).unwrap_or_default());
         }
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Writes the usage gathered since the last flush to the store and adopts the store's
@@ -558,6 +562,16 @@ impl Pool {
                     .collect::<Vec<_>>()
             })
             .collect()
+    }
+}
+
+impl crate::masking::SecretSource for Pool {
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn secrets(&self) -> Vec<Secret> {
+        Pool::secrets(self)
     }
 }
 

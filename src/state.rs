@@ -9,14 +9,13 @@ use crate::auth::Authenticator;
 use crate::auth::agent_token::TokenVerifier;
 use crate::capture::{CaptureSettings, CaptureSink};
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::ApiKeyConfig;
 use crate::config::StorageConfig;
 use crate::config::{AccessMode, Config};
+use crate::masking::LiveSecrets;
 use crate::net::IpNet;
 use crate::notify::{DesktopNotifier, NoNotifier, Notifier};
 use crate::oauth::TokenServer;
 use crate::pool::{Pool, PoolError};
-use crate::secret::Secret;
 use crate::sso::Sso;
 use crate::store::{SqlStore, Store, StoreError};
 use crate::upstream::routing::ModelRouter;
@@ -114,6 +113,7 @@ struct Inner {
     notifier: Arc<dyn Notifier>,
     trusted_proxies: Vec<IpNet>,
     capture: CaptureSink,
+    secrets: Arc<LiveSecrets>,
     pool: Arc<Pool>,
     request_ids: AtomicU64,
     request_id_prefix: u32,
@@ -209,24 +209,18 @@ impl AppState {
             .iter()
             .filter_map(|c| c.parse().ok())
             .collect();
+        let secrets = Arc::new(LiveSecrets::new(
+            LiveSecrets::configured(&config, router.backends()),
+            Some(pool.clone() as Arc<dyn crate::masking::SecretSource>),
+        ));
         let capture = match &config.logging.capture_file {
             Some(path) => {
-                let mut secrets: Vec<Secret> = config
-                    .auth
-                    .api_keys
-                    .iter()
-                    .filter_map(|k| match k {
-                        ApiKeyConfig::Plain(s) => Some(s.clone()),
-                        ApiKeyConfig::Named { key, .. } => key.clone(),
-                    })
-                    .collect();
-                secrets.extend(pool.secrets());
                 let settings = CaptureSettings {
                     path: path.clone(),
                     max_bytes: config.logging.capture_max_bytes,
                     max_files: config.logging.capture_max_files,
                 };
-                CaptureSink::start(settings, secrets, clock.clone())?
+                CaptureSink::start(settings, secrets.clone(), clock.clone())?
             }
             None => CaptureSink::disabled(),
         };
@@ -241,6 +235,7 @@ impl AppState {
             notifier,
             trusted_proxies,
             capture,
+            secrets,
             pool,
             request_ids: AtomicU64::new(0),
             request_id_prefix: u32::from_le_bytes(prefix),
@@ -252,6 +247,11 @@ impl AppState {
     /// The wire capture (disabled unless configured).
     pub fn capture(&self) -> &CaptureSink {
         &self.0.capture
+    }
+
+    /// Every secret logs and captures must not carry, current.
+    pub fn secrets(&self) -> &Arc<LiveSecrets> {
+        &self.0.secrets
     }
 
     /// A new request id: a random per-process prefix and a counter, as 16 hex digits.

@@ -7,9 +7,11 @@
 mod h1;
 mod response;
 pub mod routing;
+pub mod scrub;
 
 pub use response::{UpstreamBody, UpstreamResponse};
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
@@ -122,6 +124,8 @@ pub struct Backend {
     pub kind: BackendKind,
     base: reqwest::Url,
     configured_secrets: Vec<Secret>,
+    /// The forms of `configured_secrets`, searched for in answers.
+    scrubber: Arc<scrub::Scrubber>,
     extra_headers: HeaderMap,
     /// Client headers forwarded besides the built-in list (lower case).
     forward_headers: Vec<String>,
@@ -287,6 +291,7 @@ impl Backend {
             name,
             kind: cfg.kind,
             base,
+            scrubber: Arc::new(scrub::Scrubber::new(&configured_secrets)),
             configured_secrets,
             extra_headers,
             forward_headers: cfg
@@ -311,6 +316,11 @@ impl Backend {
     /// key-bearing query parameter, an `api-key` header): masked and scrubbed like pool secrets.
     pub fn configured_secrets(&self) -> &[Secret] {
         &self.configured_secrets
+    }
+
+    /// The forms of [`Backend::configured_secrets`], searched for in answers.
+    pub fn scrubber(&self) -> &Arc<scrub::Scrubber> {
+        &self.scrubber
     }
 
     /// The URL of one request: endpoints that do not depend on the request come pre-built
@@ -478,7 +488,7 @@ impl Backend {
 }
 
 /// Secrets shorter than this are not searched for in text (too many false matches).
-pub const MIN_SCRUBBED_SECRET: usize = 8;
+pub const MIN_SCRUBBED_SECRET: usize = scrub::MIN_LEN;
 
 /// True for header names that carry a credential when an operator configures them.
 fn is_credential_header(name: &str) -> bool {
@@ -682,28 +692,33 @@ pub fn set_credential(headers: &mut HeaderMap, credential: Option<(&HeaderName, 
     }
 }
 
-/// Replaces any occurrence of `secret` in `text` (an upstream message that echoes the key) with
-/// its masked hint.
-pub fn redact(text: &str, secret: Option<&Secret>) -> String {
-    match secret {
-        Some(k) if k.expose().len() >= 8 && text.contains(k.expose()) => {
-            text.replace(k.expose(), &k.hint())
-        }
-        _ => text.to_owned(),
-    }
-}
-
 /// True for OAuth (personal-subscription) connectors, which multi-user mode refuses: by the
 /// origin system's naming rule, a name containing `-oauth-` or ending in `-oauth`.
 pub fn is_oauth_connector(name: &str, _backend: &BackendConfig) -> bool {
     name.contains("-oauth-") || name.ends_with("-oauth")
 }
 
-/// Removes `key=` (Gemini's credential parameter) from a query string.
+/// Query parameters a client's Gemini request may pass upstream (`alt=sse` selects the stream
+/// format); everything else — the `key` credential, billing choices such as `userProject` or
+/// `quotaUser` — is dropped.
+const FORWARDED_QUERY_PARAMS: &[&str] = &["alt", "$alt", "prettyPrint"];
+
+/// The name of one `name=value` query pair, decoded the way [`crate::auth::extract_credential`]
+/// reads names (form encoding: `%6Bey` and `k%65y` are `key`).
+pub fn query_param_name(pair: &str) -> Cow<'_, str> {
+    let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+    match form_urlencoded::parse(name.as_bytes()).next() {
+        Some((n, _)) => Cow::Owned(n.into_owned()),
+        None => Cow::Borrowed(""),
+    }
+}
+
+/// The part of a client's query string that goes upstream: the allowed parameters (decoded
+/// names compared), as the client wrote them.
 pub fn strip_credential_params(query: &str) -> Option<String> {
     let kept: Vec<&str> = query
         .split('&')
-        .filter(|p| !p.is_empty() && *p != "key" && !p.starts_with("key="))
+        .filter(|p| !p.is_empty() && FORWARDED_QUERY_PARAMS.contains(&&*query_param_name(p)))
         .collect();
     (!kept.is_empty()).then(|| kept.join("&"))
 }
@@ -783,15 +798,87 @@ mod tests {
     }
 
     #[test]
-    fn credential_params_are_removed_from_queries() {
+    fn only_allowed_params_go_upstream_whatever_their_encoding() {
         assert_eq!(
             strip_credential_params("alt=sse&key=abc").as_deref(),
             Some("alt=sse")
         );
         assert_eq!(strip_credential_params("key=abc"), None);
+        for hidden in [
+            "%6Bey=abc",
+            "k%65y=abc",
+            "key+=abc",
+            "+key=abc",
+            "key",
+            "KEY=abc",
+        ] {
+            assert_eq!(
+                strip_credential_params(&format!("{hidden}&alt=sse")).as_deref(),
+                Some("alt=sse"),
+                "{hidden}"
+            );
+        }
+        assert_eq!(strip_credential_params("userProject=p&quotaUser=q"), None);
         assert_eq!(
-            strip_credential_params("keyword=1").as_deref(),
-            Some("keyword=1")
+            strip_credential_params("%61lt=sse").as_deref(),
+            Some("%61lt=sse")
+        );
+    }
+
+    #[test]
+    fn model_ids_in_paths_are_one_segment() {
+        let b = Backend::build(
+            "g",
+            &serde_yaml::from_str("type: gemini\nbase_url: http://127.0.0.1:9/base?v=1").unwrap(),
+            |_| None,
+        )
+        .unwrap();
+        let url = |e| b.url(e, Some("alt=sse")).map(|u| u.to_string());
+        assert_eq!(
+            url(Endpoint::Op(Operation::GenerateContent, "gemini-pro")).unwrap(),
+            "http://127.0.0.1:9/base/v1beta/models/gemini-pro:generateContent?v=1&alt=sse"
+        );
+        assert_eq!(
+            url(Endpoint::GetModel("a b")).unwrap(),
+            "http://127.0.0.1:9/base/v1beta/models/a%20b?v=1&alt=sse"
+        );
+        for bad in [
+            "..", ".", "", "../files", "x?y", "x#", "a\\b", "a%2Fb", "a\nb",
+        ] {
+            assert!(check_path_model(bad).is_err(), "{bad:?}");
+            assert!(url(Endpoint::GetModel(bad)).is_err(), "{bad:?}");
+            assert!(
+                url(Endpoint::Op(Operation::GenerateContent, bad)).is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(check_path_model("models-1.5:latest").is_ok());
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials_and_their_secrets_are_known() {
+        let b = Backend::build(
+            "o",
+            &serde_yaml::from_str(
+                "type: openai\nbase_url: https://admin:hunter2SECRETpass@host.example/v1?api-key=AZUREqueryKEYsecret123\nheaders:\n  api-key: HEADERsecretVALUE99\n  anthropic-version: '2023-06-01'",
+            )
+            .unwrap(),
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(b.display_url(), "https://host.example/v1");
+        let secrets: Vec<&str> = b.configured_secrets().iter().map(|s| s.expose()).collect();
+        for s in [
+            "hunter2SECRETpass",
+            "AZUREqueryKEYsecret123",
+            "HEADERsecretVALUE99",
+        ] {
+            assert!(secrets.contains(&s), "{s} in {secrets:?}");
+        }
+        assert!(!secrets.contains(&"2023-06-01"));
+        assert!(
+            b.scrubber()
+                .found_in(b"Basic YWRtaW46aHVudGVyMlNFQ1JFVHBhc3M=")
         );
     }
 }

@@ -100,17 +100,22 @@ struct Entry {
     started: Instant,
     ttfb_ms: f64,
     log: RequestLog,
+    /// The client chose the path and the model: a secret typed there is masked.
+    secrets: Arc<crate::masking::LiveSecrets>,
 }
 
 impl Entry {
     fn emit(self, outcome: &'static str) {
         let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let Ok(rec) = self.log.0.lock() else { return };
+        let masker = self.secrets.masker();
+        let path = masker.mask_str(&self.path);
+        let model = rec.model.as_deref().map(|m| masker.mask_str(m));
         tracing::info!(
             target: "portcullis::access",
             request_id = %self.request_id,
             method = %self.method,
-            path = %self.path,
+            path = %path,
             status = self.status,
             latency_ms = (latency_ms * 1000.0).round() / 1000.0,
             ttfb_ms = (self.ttfb_ms * 1000.0).round() / 1000.0,
@@ -118,7 +123,7 @@ impl Entry {
             user_agent = self.user_agent.as_deref(),
             principal = rec.principal.as_deref(),
             backend = rec.backend.as_deref(),
-            model = rec.model.as_deref(),
+            model = model.as_deref(),
             upstream_status = rec.upstream_status,
             credential = rec.credential.as_deref(),
             failovers = (rec.failovers > 0).then_some(rec.failovers),
@@ -182,6 +187,7 @@ pub async fn access_log(State(state): State<AppState>, mut req: Request, next: N
         started,
         ttfb_ms,
         log,
+        secrets: state.secrets().clone(),
     };
     let (parts, body) = resp.into_parts();
     Response::from_parts(

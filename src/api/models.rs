@@ -123,11 +123,13 @@ pub(super) async fn list(
             )
             .await
         {
-            Ok(resp) if resp.status().is_success() => match resp.bytes().await {
-                Ok(body) => parse_model_list(protocol, &body)
-                    .ok_or_else(|| "unreadable model list".to_owned()),
-                Err(e) => Err(e.to_string()),
-            },
+            Ok(resp) if resp.status().is_success() => {
+                match proxy::read_limited(b, resp, proxy::MAX_MODEL_LIST).await {
+                    Ok(body) => parse_model_list(protocol, &body)
+                        .ok_or_else(|| "unreadable model list".to_owned()),
+                    Err(e) => Err(e.message),
+                }
+            }
             Ok(resp) => Err(format!("HTTP {}", resp.status().as_u16())),
             Err(e) => Err(e.to_string()),
         };

@@ -25,9 +25,9 @@ use crate::capture::{CaptureScope, Direction};
 use crate::clock::SharedClock;
 use crate::pool::{Credential, Failure, Pick, ProviderPool, Unavailable};
 use crate::protocol::Protocol;
-use crate::secret::Secret;
 use crate::state::AppState;
 use crate::upstream::routing::Route;
+use crate::upstream::scrub::{Scrubber, StreamScrub};
 use crate::upstream::{Backend, Endpoint, UpstreamBody, UpstreamError, UpstreamResponse};
 use crate::wire::errors::{ErrorKind, stream_error_event, upstream_error_message};
 use crate::wire::sse::DataLineScanner;
@@ -39,6 +39,8 @@ use std::sync::atomic::Ordering;
 const MAX_UPSTREAM_BODY: usize = 256 * 1024 * 1024;
 /// Largest upstream error body read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Largest model list read from a backend (the biggest real ones are a few hundred KiB).
+pub(crate) const MAX_MODEL_LIST: usize = 8 * 1024 * 1024;
 
 /// The fields the gateway needs from a request body; everything else is skipped unparsed.
 #[derive(Deserialize)]
@@ -248,7 +250,6 @@ impl Forward<'_> {
                     payload,
                 );
             }
-            let secret = credential.as_ref().map(|c| &c.secret);
             let (err, failure) = match backend.send_prepared(url, headers, self.body.clone()).await
             {
                 Err(e) => {
@@ -298,8 +299,13 @@ impl Forward<'_> {
                         status.as_u16(),
                         retry_after_secs(upstream.headers()),
                     );
-                    let err =
-                        read_upstream_failure(backend, upstream, capture.as_ref(), secret).await;
+                    let err = read_upstream_failure(
+                        backend,
+                        upstream,
+                        capture.as_ref(),
+                        credential.as_deref(),
+                    )
+                    .await;
                     (err, failure)
                 }
             };
@@ -346,7 +352,17 @@ async fn relay(
     lease: Option<Lease>,
 ) -> Result<Response, ApiError> {
     let status = upstream.status();
-    let headers = relay_headers(upstream.headers());
+    let scrubbers = [
+        lease.as_ref().map(|l| l.credential.scrubber.clone()),
+        Some(backend.scrubber().clone()),
+    ];
+    let headers = match relay_headers(upstream.headers(), scrubbers.iter().flatten()) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(backend = %backend.name, "upstream response headers exceed the relay limit");
+            return Err(e);
+        }
+    };
     let is_sse = upstream
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -364,6 +380,8 @@ async fn relay(
         }
         let tap = StreamTap {
             inner: upstream.into_body(),
+            scrub: StreamScrub::new(scrubbers.into_iter().flatten()),
+            held_out: None,
             scanner: is_sse.then(DataLineScanner::default),
             usage: Usage::default(),
             log: log.clone(),
@@ -411,15 +429,27 @@ async fn relay(
         }
         log.update(|r| r.usage = u);
     }
+    let body = scrubbers
+        .iter()
+        .flatten()
+        .fold(body, |b, s| s.scrub_body(b));
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
     Ok(resp)
 }
 
+/// Most bytes of upstream response headers relayed to a client (names and values); an upstream
+/// sending more gets the client a 502 rather than a cut-off answer.
+const MAX_RELAYED_HEADER_BYTES: usize = 64 * 1024;
+
 /// Response headers passed back to the client: everything but hop-by-hop and framing headers,
-/// cookies and the upstream's server identity.
-pub(crate) fn relay_headers(upstream: &HeaderMap) -> HeaderMap {
+/// cookies, the upstream's server identity, and any header holding a secret the gateway sent
+/// upstream (in any form `scrubbers` know).
+pub(crate) fn relay_headers<'s>(
+    upstream: &HeaderMap,
+    scrubbers: impl Iterator<Item = &'s Arc<Scrubber>> + Clone,
+) -> Result<HeaderMap, ApiError> {
     const DROP: &[&str] = &[
         "connection",
         "keep-alive",
@@ -432,20 +462,35 @@ pub(crate) fn relay_headers(upstream: &HeaderMap) -> HeaderMap {
         "date",
         "upgrade",
         "proxy-authenticate",
+        "proxy-connection",
         "te",
         "trailer",
         "strict-transport-security",
     ];
     let mut out = HeaderMap::with_capacity(upstream.len());
+    let mut size = 0usize;
     for (name, value) in upstream {
-        if !DROP.contains(&name.as_str()) {
-            out.append(name.clone(), value.clone());
+        if DROP.contains(&name.as_str()) {
+            continue;
         }
+        if scrubbers.clone().any(|s| s.found_in(value.as_bytes())) {
+            tracing::warn!(header = %name, "upstream response header echoes the gateway's credential: dropped");
+            continue;
+        }
+        size += name.as_str().len() + value.len();
+        if size > MAX_RELAYED_HEADER_BYTES {
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorKind::Upstream,
+                "the backend's response headers are larger than the gateway relays",
+            ));
+        }
+        out.append(name.clone(), value.clone());
     }
-    out
+    Ok(out)
 }
 
-async fn read_limited(
+pub(crate) async fn read_limited(
     backend: &Backend,
     mut upstream: UpstreamResponse,
     limit: usize,
@@ -485,7 +530,7 @@ async fn read_upstream_failure(
     backend: &Backend,
     upstream: UpstreamResponse,
     capture: Option<&CaptureScope>,
-    secret: Option<&Secret>,
+    credential: Option<&Credential>,
 ) -> ApiError {
     let status = upstream.status();
     let upstream_headers = capture.map(|_| upstream.headers().clone());
@@ -502,7 +547,13 @@ async fn read_upstream_failure(
             body.clone(),
         );
     }
-    let message = upstream_error_message(&body).map(|m| crate::upstream::redact(&m, secret));
+    let message = upstream_error_message(&body).map(|m| {
+        let m = match credential {
+            Some(c) => c.scrubber.scrub(&m).into_owned(),
+            None => m,
+        };
+        backend.scrubber().scrub(&m).into_owned()
+    });
     tracing::warn!(
         backend = %backend.name,
         upstream_status = status.as_u16(),
@@ -580,6 +631,10 @@ fn with_detail(head: String, detail: Option<String>) -> String {
 /// mid-stream failure into the protocol's error event so the client never sees a silent cut.
 struct StreamTap {
     inner: UpstreamBody,
+    /// Keeps the gateway's secrets out of the relayed stream.
+    scrub: Option<StreamScrub>,
+    /// Bytes the scrub held back, released before the stream's end or error event.
+    held_out: Option<Bytes>,
     scanner: Option<DataLineScanner>,
     usage: Usage,
     log: RequestLog,
@@ -595,79 +650,108 @@ impl Stream for StreamTap {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if let Some(b) = this.held_out.take() {
+            return Poll::Ready(Some(Ok(b)));
+        }
         if this.finished {
             return Poll::Ready(None);
         }
-        match this.inner.poll_chunk(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(chunk))) => {
-                if let Some(c) = &this.capture {
-                    c.record(Direction::StreamChunk, None, None, None, chunk.clone());
-                }
-                if let Some(scanner) = &mut this.scanner {
-                    let mut found = None;
-                    scanner.feed(&chunk, |data| {
-                        if may_carry_usage(data)
-                            && let Some(u) = parse_usage(data)
-                        {
-                            found.get_or_insert_with(Usage::default).merge(u);
-                        }
-                    });
-                    if let Some(u) = found {
-                        this.usage.merge(u);
-                        let usage = this.usage;
-                        this.log.update(|r| r.usage = usage);
+        loop {
+            match this.inner.poll_chunk(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if let Some(c) = &this.capture {
+                        c.record(Direction::StreamChunk, None, None, None, chunk.clone());
                     }
+                    this.scan(&chunk);
+                    let out = match &mut this.scrub {
+                        Some(s) => s.feed(chunk),
+                        None => chunk,
+                    };
+                    if out.is_empty() {
+                        // All of it held back (it may begin a secret): wait for more.
+                        continue;
+                    }
+                    return Poll::Ready(Some(Ok(out)));
                 }
-                Poll::Ready(Some(Ok(chunk)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                this.finished = true;
-                let (kind, status, note, message) = match &e {
-                    UpstreamError::Timeout { .. } => (
-                        ErrorKind::Timeout,
-                        504,
-                        "upstream_idle_timeout",
-                        format!(
-                            "backend `{}` stopped sending mid-stream (idle timeout)",
-                            this.backend
+                Poll::Ready(Some(Err(e))) => {
+                    this.finished = true;
+                    let (kind, status, note, message) = match &e {
+                        UpstreamError::Timeout { .. } => (
+                            ErrorKind::Timeout,
+                            504,
+                            "upstream_idle_timeout",
+                            format!(
+                                "backend `{}` stopped sending mid-stream (idle timeout)",
+                                this.backend
+                            ),
                         ),
-                    ),
-                    _ => (
-                        ErrorKind::Upstream,
-                        502,
-                        "upstream_stream_broken",
-                        format!(
-                            "the stream from backend `{}` broke off before it was complete",
-                            this.backend
+                        _ => (
+                            ErrorKind::Upstream,
+                            502,
+                            "upstream_stream_broken",
+                            format!(
+                                "the stream from backend `{}` broke off before it was complete",
+                                this.backend
+                            ),
                         ),
-                    ),
-                };
-                tracing::warn!(backend = %this.backend, error = %e, "upstream stream failed");
-                if let Some(l) = &this.lease {
-                    l.broke();
+                    };
+                    tracing::warn!(backend = %this.backend, error = %e, "upstream stream failed");
+                    if let Some(l) = &this.lease {
+                        l.broke();
+                    }
+                    this.settle();
+                    this.log.update(|r| r.stream_error = Some(note));
+                    this.end_capture(note);
+                    let event = stream_error_event(this.protocol, kind, status, &message);
+                    return Poll::Ready(Some(Ok(match this.release_held() {
+                        Some(held) => {
+                            this.held_out = Some(event);
+                            held
+                        }
+                        None => event,
+                    })));
                 }
-                this.settle();
-                this.log.update(|r| r.stream_error = Some(note));
-                this.end_capture(note);
-                Poll::Ready(Some(Ok(stream_error_event(
-                    this.protocol,
-                    kind,
-                    status,
-                    &message,
-                ))))
-            }
-            Poll::Ready(None) => {
-                this.finished = true;
-                this.settle();
-                this.end_capture("completed");
-                Poll::Ready(None)
+                Poll::Ready(None) => {
+                    this.finished = true;
+                    this.settle();
+                    this.end_capture("completed");
+                    return Poll::Ready(this.release_held().map(Ok));
+                }
             }
         }
     }
 }
 
 impl StreamTap {
+    /// Watches SSE `data:` lines for usage.
+    fn scan(&mut self, chunk: &[u8]) {
+        let Some(scanner) = &mut self.scanner else {
+            return;
+        };
+        let mut found = None;
+        scanner.feed(chunk, |data| {
+            if may_carry_usage(data)
+                && let Some(u) = parse_usage(data)
+            {
+                found.get_or_insert_with(Usage::default).merge(u);
+            }
+        });
+        if let Some(u) = found {
+            self.usage.merge(u);
+            let usage = self.usage;
+            self.log.update(|r| r.usage = usage);
+        }
+    }
+
+    /// What the scrub still holds at the end (it was no secret after all).
+    fn release_held(&mut self) -> Option<Bytes> {
+        self.scrub
+            .as_mut()
+            .map(StreamScrub::finish)
+            .filter(|b| !b.is_empty())
+    }
+
     /// Deducts the usage seen so far from the credential's quota (once).
     fn settle(&mut self) {
         if let Some(l) = self.lease.take() {

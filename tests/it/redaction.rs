@@ -28,7 +28,7 @@ const SECRETS: &[&str] = &[
 fn config_yaml(mock: &Mock, capture: &std::path::Path) -> String {
     format!(
         "logging:\n  level: debug\n  capture_file: {}\n  capture_max_bytes: 200000\nauth:\n  disable_cooling: true\n  api_keys:\n    - name: second\n      key_env: SECOND_CLIENT_KEY\n\
-backends:\n  openai:\n    type: openai\n    base_url: http://{m}/v1\n    api_key_env: UP_OPENAI\n  anthropic:\n    type: anthropic\n    base_url: http://{m}\n    api_key_env: UP_ANTHROPIC\n  gemini:\n    type: gemini\n    base_url: http://{m}\n    api_key_env: UP_GEMINI\n",
+backends:\n  openai:\n    type: openai\n    base_url: http://{m}/v1\n    api_key_env: UP_OPENAI\n    forward_headers: [x-mock]\n  anthropic:\n    type: anthropic\n    base_url: http://{m}\n    api_key_env: UP_ANTHROPIC\n    forward_headers: [x-mock]\n  gemini:\n    type: gemini\n    base_url: http://{m}\n    api_key_env: UP_GEMINI\n    forward_headers: [x-mock]\n",
         capture.display(),
         m = mock.addr
     )

@@ -1,0 +1,413 @@
+//! Finding the gateway's upstream secrets in what an upstream sends back, so that a careless
+//! or reflecting upstream cannot hand a client the key the gateway pays with.
+//!
+//! A [`Scrubber`] is built once per secret set (a pool credential, a backend's URL and header
+//! secrets) and searched two ways:
+//!
+//! - **thorough** — response headers and error messages: the secret as sent, reversed, as hex,
+//!   percent-encoded, and base64 (standard and URL-safe, at each of the three byte alignments a
+//!   secret can have inside a longer encoded value, e.g. `Basic base64(user:password)`), every
+//!   form matched without regard to ASCII case, and text split by zero-width characters joined
+//!   first. Matches become `***` (never the secret's hint: that is part of the secret too).
+//! - **exact** — successful bodies and streams, where the cost is paid on every request: the
+//!   secret as sent and its base64 forms, case-sensitive, with SIMD substring search.
+//!   [`StreamScrub`] carries a partial match across stream chunks by holding back only a chunk
+//!   tail that is the beginning of a secret (an SSE chunk ends in a blank line, which no secret
+//!   starts with, so in practice nothing is held and no chunk is copied).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
+use memchr::memmem::Finder;
+
+use crate::secret::Secret;
+
+/// What a found secret is replaced with.
+pub const MASK: &str = "***";
+
+/// Shortest secret searched for: a shorter one would match ordinary text.
+pub const MIN_LEN: usize = 8;
+
+/// Characters that render as nothing; text split by them is joined before the search.
+const INVISIBLE: &[char] = &[
+    '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{00AD}',
+];
+
+/// The searchable forms of a set of secrets.
+#[derive(Default)]
+pub struct Scrubber {
+    /// Every form, ASCII-lower-cased (matched case-insensitively).
+    thorough: Vec<Vec<u8>>,
+    /// The raw and base64 forms, matched as they are.
+    exact: Vec<Finder<'static>>,
+    /// Longest exact form.
+    longest_exact: usize,
+}
+
+impl std::fmt::Debug for Scrubber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scrubber")
+            .field("forms", &self.thorough.len())
+            .finish()
+    }
+}
+
+impl Scrubber {
+    /// The forms of every secret of at least [`MIN_LEN`] bytes in `secrets`.
+    pub fn new<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> Self {
+        let mut thorough: Vec<Vec<u8>> = Vec::new();
+        let mut exact: Vec<Vec<u8>> = Vec::new();
+        for secret in secrets {
+            let raw = secret.expose().as_bytes();
+            if raw.len() < MIN_LEN {
+                continue;
+            }
+            let encoded = base64_forms(raw);
+            exact.push(raw.to_vec());
+            exact.extend(encoded.iter().cloned());
+            thorough.push(raw.to_vec());
+            thorough.extend(encoded);
+            thorough.push(raw.iter().rev().copied().collect());
+            thorough.push(hex(raw).into_bytes());
+            let pct = percent_encode(raw);
+            if pct.as_bytes() != raw {
+                thorough.push(pct.into_bytes());
+            }
+        }
+        for form in &mut thorough {
+            form.make_ascii_lowercase();
+        }
+        thorough.retain(|f| f.len() >= MIN_LEN);
+        thorough.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        thorough.dedup();
+        exact.retain(|f| f.len() >= MIN_LEN);
+        exact.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        exact.dedup();
+        let longest_exact = exact.first().map_or(0, Vec::len);
+        Self {
+            thorough,
+            exact: exact
+                .iter()
+                .map(|f| Finder::new(f.as_slice()).into_owned())
+                .collect(),
+            longest_exact,
+        }
+    }
+
+    /// True when there is nothing to search for.
+    pub fn is_empty(&self) -> bool {
+        self.thorough.is_empty()
+    }
+
+    /// True when `value` holds a secret in any form (a response header's value).
+    pub fn found_in(&self, value: &[u8]) -> bool {
+        !self.is_empty() && matches!(self.scrub(&String::from_utf8_lossy(value)), Cow::Owned(_))
+    }
+
+    /// `text` with every secret, in any form, replaced by [`MASK`] (an error message).
+    pub fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        if self.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        // Join text split by invisible characters, remembering where each byte came from.
+        let (joined, origin): (Cow<'_, [u8]>, Option<Vec<usize>>) = if text.contains(INVISIBLE) {
+            let mut joined = Vec::with_capacity(text.len());
+            let mut origin = Vec::with_capacity(text.len());
+            for (i, c) in text.char_indices() {
+                if !INVISIBLE.contains(&c) {
+                    let mut buf = [0u8; 4];
+                    for (k, b) in c.encode_utf8(&mut buf).bytes().enumerate() {
+                        joined.push(b);
+                        origin.push(i + k);
+                    }
+                }
+            }
+            (Cow::Owned(joined), Some(origin))
+        } else {
+            (Cow::Borrowed(text.as_bytes()), None)
+        };
+        let mut ranges = self.thorough_matches(&joined);
+        if ranges.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        if let Some(origin) = &origin {
+            for r in &mut ranges {
+                let start = origin[r.0];
+                let end = origin[r.1 - 1] + 1;
+                *r = (start, end);
+            }
+        }
+        Cow::Owned(replace_ranges(text.as_bytes(), ranges))
+    }
+
+    /// Every range of `hay` holding a thorough form, merged, in order.
+    fn thorough_matches(&self, hay: &[u8]) -> Vec<(usize, usize)> {
+        let mut ranges = Vec::new();
+        for form in &self.thorough {
+            let mut from = 0;
+            while let Some(at) = find_ignore_case(&hay[from..], form) {
+                ranges.push((from + at, from + at + form.len()));
+                from += at + 1;
+            }
+        }
+        merge(ranges)
+    }
+
+    /// Every range of `hay` holding an exact form, merged, in order.
+    fn exact_matches(&self, hay: &[u8]) -> Vec<(usize, usize)> {
+        let mut ranges = Vec::new();
+        for finder in &self.exact {
+            let n = finder.needle().len();
+            ranges.extend(finder.find_iter(hay).map(|at| (at, at + n)));
+        }
+        merge(ranges)
+    }
+
+    /// `body` with every exact form replaced by [`MASK`]; `body` itself when none is there.
+    pub fn scrub_body(&self, body: Bytes) -> Bytes {
+        let ranges = self.exact_matches(&body);
+        if ranges.is_empty() {
+            return body;
+        }
+        Bytes::from(replace_ranges(&body, ranges))
+    }
+
+    /// The length of the longest tail of `data` that is a proper beginning of an exact form.
+    fn partial_tail(&self, data: &[u8]) -> usize {
+        let longest = self.longest_exact.saturating_sub(1).min(data.len());
+        for len in (1..=longest).rev() {
+            let tail = &data[data.len() - len..];
+            if self
+                .exact
+                .iter()
+                .any(|f| f.needle().len() > len && f.needle().starts_with(tail))
+            {
+                return len;
+            }
+        }
+        0
+    }
+}
+
+/// Scrubs one response stream with up to two scrubbers (the credential's and the backend's),
+/// chunk by chunk.
+#[derive(Debug, Default)]
+pub struct StreamScrub {
+    scrubbers: Vec<Arc<Scrubber>>,
+    held: BytesMut,
+}
+
+impl StreamScrub {
+    /// A scrub with the non-empty ones of `scrubbers`; `None` when there is nothing to find.
+    pub fn new(scrubbers: impl IntoIterator<Item = Arc<Scrubber>>) -> Option<Self> {
+        let scrubbers: Vec<_> = scrubbers.into_iter().filter(|s| !s.is_empty()).collect();
+        (!scrubbers.is_empty()).then(|| Self {
+            scrubbers,
+            held: BytesMut::new(),
+        })
+    }
+
+    /// The part of `chunk` (after what was held back) that can go to the client now.
+    pub fn feed(&mut self, chunk: Bytes) -> Bytes {
+        let mut data = if self.held.is_empty() {
+            chunk
+        } else {
+            self.held.extend_from_slice(&chunk);
+            self.held.split().freeze()
+        };
+        for s in &self.scrubbers {
+            data = s.scrub_body(data);
+        }
+        let hold = self
+            .scrubbers
+            .iter()
+            .map(|s| s.partial_tail(&data))
+            .max()
+            .unwrap_or(0);
+        if hold > 0 {
+            self.held.extend_from_slice(&data[data.len() - hold..]);
+            data.truncate(data.len() - hold);
+        }
+        data
+    }
+
+    /// What is still held back, when the stream ends (it turned out to be no secret).
+    pub fn finish(&mut self) -> Bytes {
+        self.held.split().freeze()
+    }
+}
+
+/// Base64 (standard and URL-safe) of `raw` at each byte alignment, without the characters
+/// that depend on neighbouring bytes.
+fn base64_forms(raw: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for (skip, pad) in [(0usize, 0usize), (2, 1), (3, 2)] {
+        let mut input = vec![0u8; pad];
+        input.extend_from_slice(raw);
+        let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&input);
+        let drop_tail = usize::from(input.len() % 3 != 0);
+        let Some(core) = encoded.get(skip..encoded.len().saturating_sub(drop_tail)) else {
+            continue;
+        };
+        out.push(core.as_bytes().to_vec());
+        let url_safe: Vec<u8> = core
+            .bytes()
+            .map(|b| match b {
+                b'+' => b'-',
+                b'/' => b'_',
+                b => b,
+            })
+            .collect();
+        out.push(url_safe);
+    }
+    out
+}
+
+fn hex(raw: &[u8]) -> String {
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Percent-encodes every byte but RFC 3986's unreserved ones.
+fn percent_encode(raw: &[u8]) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for &b in raw {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The first position of `needle` (lower case) in `hay`, ignoring ASCII case.
+fn find_ignore_case(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let first = *needle.first()?;
+    let (lo, up) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    let mut from = 0;
+    while from + needle.len() <= hay.len() {
+        let at = from + memchr::memchr2(lo, up, &hay[from..=hay.len() - needle.len()])?;
+        if hay[at..at + needle.len()].eq_ignore_ascii_case(needle) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Sorted, overlapping ranges joined.
+fn merge(mut ranges: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+    for (s, e) in ranges {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+/// `data` with each (sorted, disjoint) range replaced by [`MASK`], as text (lossy for invalid
+/// UTF-8 only around the replaced ranges, which are ASCII in the forms searched).
+fn replace_ranges(data: &[u8], ranges: Vec<(usize, usize)>) -> String {
+    let mut out = Vec::with_capacity(data.len());
+    let mut at = 0;
+    for (s, e) in ranges {
+        out.extend_from_slice(&data[at..s]);
+        out.extend_from_slice(MASK.as_bytes());
+        at = e;
+    }
+    out.extend_from_slice(&data[at..]);
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "sk-upstreamEVILsecret0123456789abcd";
+
+    fn scrubber() -> Scrubber {
+        Scrubber::new([&Secret::new(KEY)])
+    }
+
+    #[test]
+    fn every_encoding_of_the_key_is_found_in_error_text() {
+        let s = scrubber();
+        let b64 = |p: &str| base64::engine::general_purpose::STANDARD.encode(p);
+        let echoes = [
+            format!("bad key {KEY}"),
+            format!("bad key {}", KEY.to_uppercase()),
+            format!("bad key {}", KEY.chars().rev().collect::<String>()),
+            format!("Basic {}", b64(&format!("user:{KEY}"))),
+            format!("Basic {}", b64(&format!("us:{KEY}"))),
+            format!("Basic {}", b64(&format!("u:{KEY}"))),
+            format!("hex {}", hex(KEY.as_bytes())),
+            format!("split {}\u{200B}{}", &KEY[..10], &KEY[10..]),
+            format!(
+                "url-safe {}",
+                base64::engine::general_purpose::URL_SAFE.encode(format!("x{KEY}"))
+            ),
+        ];
+        for echo in &echoes {
+            let out = s.scrub(echo);
+            assert!(out.contains(MASK), "{echo} -> {out}");
+            assert!(
+                !out.to_lowercase().contains(&KEY.to_lowercase()[4..]),
+                "{out}"
+            );
+            assert!(s.found_in(echo.as_bytes()), "{echo}");
+        }
+        assert_eq!(s.scrub("nothing here"), "nothing here");
+        assert!(!s.found_in(b"sk-upstream"));
+    }
+
+    #[test]
+    fn percent_encoded_secrets_with_reserved_characters_are_found() {
+        let s = Scrubber::new([&Secret::new("p@ss/word+123")]);
+        assert!(s.found_in(b"x=p%40ss%2Fword%2B123"));
+    }
+
+    #[test]
+    fn bodies_are_scrubbed_only_when_the_key_is_there() {
+        let s = scrubber();
+        let clean = Bytes::from_static(b"{\"ok\":true}");
+        let out = s.scrub_body(clean.clone());
+        assert_eq!(
+            out.as_ptr(),
+            clean.as_ptr(),
+            "no copy when nothing is found"
+        );
+        let dirty = Bytes::from(format!("{{\"echo\":\"{KEY}\"}}"));
+        assert_eq!(&s.scrub_body(dirty)[..], b"{\"echo\":\"***\"}");
+    }
+
+    #[test]
+    fn a_key_split_across_stream_chunks_never_reaches_the_client() {
+        let mut st = StreamScrub::new([Arc::new(scrubber())]).unwrap();
+        let mut out = Vec::new();
+        let text = format!("data: {{\"x\":\"{KEY}\"}}\n\n");
+        for piece in text.as_bytes().chunks(7) {
+            out.extend_from_slice(&st.feed(Bytes::copy_from_slice(piece)));
+        }
+        out.extend_from_slice(&st.finish());
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(out, "data: {\"x\":\"***\"}\n\n");
+        // A chunk ending in a blank line is passed on whole, without a copy.
+        let chunk = Bytes::from_static(b"data: {}\n\n");
+        let passed = st.feed(chunk.clone());
+        assert_eq!(passed.as_ptr(), chunk.as_ptr());
+        // A tail that only looked like the beginning of the key comes out at the end.
+        assert_eq!(&st.feed(Bytes::from_static(b"ab sk-up"))[..], b"ab ");
+        assert_eq!(&st.finish()[..], b"sk-up");
+    }
+
+    #[test]
+    fn short_secrets_are_not_searched() {
+        assert!(Scrubber::new([&Secret::new("abc")]).is_empty());
+        assert!(StreamScrub::new([Arc::new(Scrubber::default())]).is_none());
+    }
+}
