@@ -506,4 +506,20 @@ mod tests {
         assert_eq!(h.used(6), 1);
         assert_eq!(h.used(5), 0);
     }
+
+    #[test]
+    fn refusals_cool_only_once_distinct_callers_were_refused_without_a_success() {
+        let h = Health::default();
+        assert!(!h.strike(1));
+        assert!(!h.strike(1), "one caller repeating counts once");
+        assert!(!h.strike(2));
+        h.succeed();
+        assert!(!h.strike(3), "a success started the count again");
+        assert!(!h.strike(4));
+        assert!(
+            h.strike(5),
+            "three distinct callers with no success between"
+        );
+        assert!(!h.strike(5), "counting starts again after a cooldown");
+    }
 }

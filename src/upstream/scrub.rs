@@ -111,33 +111,18 @@ impl Scrubber {
         if self.is_empty() {
             return Cow::Borrowed(text);
         }
-        // Join text split by invisible characters, remembering where each byte came from.
-        let (joined, origin): (Cow<'_, [u8]>, Option<Vec<usize>>) = if text.contains(INVISIBLE) {
-            let mut joined = Vec::with_capacity(text.len());
-            let mut origin = Vec::with_capacity(text.len());
-            for (i, c) in text.char_indices() {
-                if !INVISIBLE.contains(&c) {
-                    let mut buf = [0u8; 4];
-                    for (k, b) in c.encode_utf8(&mut buf).bytes().enumerate() {
-                        joined.push(b);
-                        origin.push(i + k);
-                    }
-                }
+        let mut ranges = self.thorough_matches(text.as_bytes());
+        if text.contains(INVISIBLE) || text.contains('%') {
+            // Search the text percent-decoded and with invisible characters removed too,
+            // mapping each match back to the original bytes.
+            let (joined, from, to) = normalise(text);
+            for (s, e) in self.thorough_matches(&joined) {
+                ranges.push((from[s], to[e - 1]));
             }
-            (Cow::Owned(joined), Some(origin))
-        } else {
-            (Cow::Borrowed(text.as_bytes()), None)
-        };
-        let mut ranges = self.thorough_matches(&joined);
+            ranges = merge(ranges);
+        }
         if ranges.is_empty() {
             return Cow::Borrowed(text);
-        }
-        if let Some(origin) = &origin {
-            for r in &mut ranges {
-                let start = origin[r.0];
-                let end = origin[r.1 - 1] + 1;
-                *r = (start, end);
-            }
         }
         Cow::Owned(replace_ranges(text.as_bytes(), ranges))
     }
@@ -237,6 +222,40 @@ impl StreamScrub {
     pub fn finish(&mut self) -> Bytes {
         self.held.split().freeze()
     }
+}
+
+/// `text` percent-decoded and without invisible characters, with the original byte range
+/// each resulting byte came from (start, end).
+fn normalise(text: &str) -> (Vec<u8>, Vec<usize>, Vec<usize>) {
+    let bytes = text.as_bytes();
+    let (mut out, mut from, mut to) = (Vec::new(), Vec::new(), Vec::new());
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            from.push(i);
+            to.push(i + 3);
+            i += 3;
+            continue;
+        }
+        let c = text[i..].chars().next().unwrap_or('\0');
+        let n = c.len_utf8().max(1);
+        if !INVISIBLE.contains(&c) {
+            for k in 0..n {
+                out.push(bytes[i + k]);
+                from.push(i + k);
+                to.push(i + k + 1);
+            }
+        }
+        i += n;
+    }
+    (out, from, to)
 }
 
 /// Base64 (standard and URL-safe) of `raw` at each byte alignment, without the characters
@@ -347,6 +366,7 @@ mod tests {
             format!("Basic {}", b64(&format!("u:{KEY}"))),
             format!("hex {}", hex(KEY.as_bytes())),
             format!("split {}\u{200B}{}", &KEY[..10], &KEY[10..]),
+            format!("pct {}", KEY.replace('-', "%2D").replace('E', "%45")),
             format!(
                 "url-safe {}",
                 base64::engine::general_purpose::URL_SAFE.encode(format!("x{KEY}"))

@@ -24,6 +24,7 @@ mod notifications;
 mod oauth;
 mod pool;
 mod redaction;
+mod security;
 mod sso;
 mod sso_providers;
 mod store;

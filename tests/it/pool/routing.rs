@@ -447,3 +447,54 @@ fn backend_kinds_get_their_own_credential_header() {
         );
     });
 }
+
+#[tokio::test]
+async fn one_callers_refusals_never_cool_the_pool() {
+    // Review finding: a client that makes the provider refuse (a bogus billing header, a model
+    // the key may not use) had every credential of the pool marked rejected for 5 min.
+    let e = env(|m, _| {
+        pool_config(
+            m,
+            SelectionStrategy::RoundRobin,
+            (1..=4)
+                .map(|i| {
+                    cred(
+                        &format!("k{i}"),
+                        &format!("sk-pool-{i}-0123456789"),
+                        1,
+                        None,
+                    )
+                })
+                .collect(),
+        )
+    })
+    .await;
+    for _ in 0..3 {
+        let resp = client()
+            .post(format!("{}/v1/chat/completions", e.gw.url))
+            .header("x-mock", "status=403")
+            .json(&chat("openai:mock-gpt", false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 502);
+    }
+    assert_eq!(
+        e.mock.stats.requests(),
+        6,
+        "one failover per request, not four"
+    );
+    let (_, v) = mgmt(
+        &e.gw,
+        reqwest::Method::GET,
+        "/v0/management/auths/openai",
+        None,
+    )
+    .await;
+    for a in v["auths"].as_array().unwrap() {
+        assert_eq!(a["status"], "active", "{v}");
+    }
+    for _ in 0..4 {
+        assert_eq!(ask(&e.gw, false).await.status(), 200);
+    }
+}
