@@ -499,7 +499,9 @@ async fn upstream_echoes_of_the_key_never_reach_the_client() {
             }
         }
     }
-    assert_eq!(upstream.seen.lock().unwrap()[0].credential(), EVIL_KEY);
+    let first = upstream.seen.lock().unwrap()[0].clone();
+    assert_eq!(first.credential(), EVIL_KEY);
+    assert!(first.line.starts_with("POST /v1/chat/completions "), "{}", first.line);
 }
 
 #[tokio::test]
