@@ -174,6 +174,30 @@ async fn no_secret_appears_in_logs_captures_responses_or_check_config() {
         )
         .await;
     }
+    // A secret typed as the model or into the path reaches the access log masked (the gateway
+    // echoing the client's own text back to it is not searched here).
+    for target in [
+        format!("/v1/models/openai:{UP_OPENAI}"),
+        format!("/v1/models/{UP_GEMINI}"),
+    ] {
+        let _ = c
+            .get(format!("{url}{target}"))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await;
+    }
+    let _ = c
+        .post(format!("{url}/v1/chat/completions"))
+        .header("authorization", &auth)
+        .json(&chat(UP_ANTHROPIC, false))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await;
     // Refusals: missing, wrong (until blocked), in every protocol.
     seen += &record(
         c.post(format!("{url}/v1/chat/completions"))

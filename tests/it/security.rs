@@ -501,7 +501,11 @@ async fn upstream_echoes_of_the_key_never_reach_the_client() {
     }
     let first = upstream.seen.lock().unwrap()[0].clone();
     assert_eq!(first.credential(), EVIL_KEY);
-    assert!(first.line.starts_with("POST /v1/chat/completions "), "{}", first.line);
+    assert!(
+        first.line.starts_with("POST /v1/chat/completions "),
+        "{}",
+        first.line
+    );
 }
 
 #[tokio::test]

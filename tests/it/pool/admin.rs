@@ -412,3 +412,42 @@ async fn secrets_are_sealed_at_rest_and_survive_a_key_rotation() {
     assert_eq!(mock.stats.requests_with(secret), 2);
     assert!(!contains(&raw(&db), secret));
 }
+
+#[tokio::test]
+async fn the_capture_masks_secrets_added_at_run_time_and_the_management_key() {
+    // Review finding: the capture's secret list was fixed at startup, so a credential added
+    // through the management API (and the management key itself) was written in clear.
+    const ADDED: &str = "sk-apiAddedRUNTIMEsecret0123456789xyz";
+    let e = env(|m, dir| {
+        let mut c = pool_config(
+            m,
+            SelectionStrategy::Priority,
+            vec![cred("yaml", "sk-pool-yaml-0123456789", 50, None)],
+        );
+        c.logging.capture_file = Some(dir.join("wire.jsonl"));
+        c
+    })
+    .await;
+    let (s, added) = mgmt(
+        &e.gw,
+        reqwest::Method::POST,
+        "/v0/management/auths",
+        Some(json!({"provider": "openai", "token": ADDED, "priority": 1})),
+    )
+    .await;
+    assert_eq!(s, 201, "{added}");
+    let mut body = chat("openai:mock-gpt", false);
+    body["messages"][0]["content"] = json!(format!("keys: {ADDED} and {MGMT}"));
+    let resp = post_json(&format!("{}/v1/chat/completions", e.gw.url), body).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        e.mock.stats.requests_with(ADDED),
+        1,
+        "the added key was used"
+    );
+    e.state.capture().flush();
+    let captured = std::fs::read_to_string(e._dir.path().join("wire.jsonl")).unwrap();
+    assert!(captured.contains("outbound_request"), "{captured}");
+    assert!(!captured.contains(ADDED), "{captured}");
+    assert!(!captured.contains(MGMT), "{captured}");
+}
