@@ -36,7 +36,6 @@ const INVISIBLE: &[char] = &[
 ];
 
 /// The searchable forms of a set of secrets.
-#[derive(Default)]
 pub struct Scrubber {
     /// Every form, ASCII-lower-cased (matched case-insensitively).
     thorough: Vec<Vec<u8>>,
@@ -44,6 +43,14 @@ pub struct Scrubber {
     exact: Vec<Finder<'static>>,
     /// Longest exact form.
     longest_exact: usize,
+    /// The bytes an exact form begins with.
+    starts: [bool; 256],
+}
+
+impl Default for Scrubber {
+    fn default() -> Self {
+        Self::new([])
+    }
 }
 
 impl std::fmt::Debug for Scrubber {
@@ -86,7 +93,12 @@ impl Scrubber {
         exact.sort_by_key(|f| std::cmp::Reverse(f.len()));
         exact.dedup();
         let longest_exact = exact.first().map_or(0, Vec::len);
+        let mut starts = [false; 256];
+        for form in &exact {
+            starts[usize::from(form[0])] = true;
+        }
         Self {
+            starts,
             thorough,
             exact: exact
                 .iter()
@@ -161,15 +173,18 @@ impl Scrubber {
 
     /// The length of the longest tail of `data` that is a proper beginning of an exact form.
     fn partial_tail(&self, data: &[u8]) -> usize {
-        let longest = self.longest_exact.saturating_sub(1).min(data.len());
-        for len in (1..=longest).rev() {
-            let tail = &data[data.len() - len..];
+        let reach = self.longest_exact.saturating_sub(1).min(data.len());
+        for at in data.len() - reach..data.len() {
+            if !self.starts[usize::from(data[at])] {
+                continue;
+            }
+            let tail = &data[at..];
             if self
                 .exact
                 .iter()
-                .any(|f| f.needle().len() > len && f.needle().starts_with(tail))
+                .any(|f| f.needle().len() > tail.len() && f.needle().starts_with(tail))
             {
-                return len;
+                return tail.len();
             }
         }
         0

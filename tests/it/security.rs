@@ -42,6 +42,8 @@ impl Seen {
 enum Answer {
     Whole(Vec<u8>),
     Parts(Vec<Vec<u8>>, tokio::sync::mpsc::Receiver<()>),
+    /// A head, then 64 KiB chunks until the reader goes away, counted in the counter.
+    Endless(Vec<u8>, Arc<std::sync::atomic::AtomicU64>),
 }
 
 type Respond = Box<dyn Fn(&Seen) -> Answer + Send + Sync>;
@@ -100,6 +102,13 @@ async fn hostile(respond: Respond) -> Hostile {
                 match respond(&seen) {
                     Answer::Whole(bytes) => {
                         let _ = sock.write_all(&bytes).await;
+                    }
+                    Answer::Endless(head, sent) => {
+                        let _ = sock.write_all(&head).await;
+                        let block = vec![b' '; 64 * 1024];
+                        while sock.write_all(&block).await.is_ok() {
+                            sent.fetch_add(block.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        }
                     }
                     Answer::Parts(parts, mut go) => {
                         for (i, part) in parts.iter().enumerate() {
@@ -606,4 +615,25 @@ GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
     .expect("the gateway answered both requests and closed");
     assert_eq!(answer.matches("HTTP/1.1 200").count(), 2, "{answer}");
     assert!(answer.contains("\"status\":\"ok\""), "{answer}");
+}
+
+#[tokio::test]
+async fn an_endless_model_list_is_read_only_up_to_a_limit() {
+    // Review finding: the model list was read whole (a 700 MB answer took 750 MB of memory).
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = sent.clone();
+    let upstream = hostile(Box::new(move |_: &Seen| {
+        Answer::Endless(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 700000000\r\n\r\n{\"data\":[".to_vec(),
+            counter.clone(),
+        )
+    }))
+    .await;
+    let gw = start_gateway(evil_gateway_config(&upstream)).await;
+    let resp = client().get(format!("{}/v1/models", gw.url)).send().await.unwrap();
+    assert_eq!(resp.status(), 502);
+    let v: Value = resp.json().await.unwrap();
+    assert!(openai_error(&v).contains("list"), "{v}");
+    let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(sent < 64 * 1024 * 1024, "the gateway read {sent} bytes");
 }
