@@ -19,6 +19,7 @@ mod device_login;
 mod endpoints;
 mod fake_idp;
 mod faults;
+mod hostile_answers;
 mod management;
 mod notifications;
 mod oauth;
