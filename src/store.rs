@@ -12,6 +12,7 @@
 mod accounts_sql;
 mod migrate;
 mod pool_sql;
+pub mod private;
 pub mod sql;
 mod sso_sql;
 

@@ -10,6 +10,7 @@ mod idp;
 mod access_mode;
 mod accounts_cli;
 mod agent_tokens;
+mod at_rest;
 mod auth;
 mod bad_input;
 mod bench_smoke;
