@@ -220,3 +220,57 @@ async fn an_old_store_readable_by_others_is_narrowed_and_its_clear_secrets_keep_
         "the sealed key opens"
     );
 }
+
+#[tokio::test]
+async fn sso_keys_are_sealed_under_the_key_and_clear_ones_keep_opening_until_rekey() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use portcullis::store::Store;
+    let tmp = tempfile::tempdir().unwrap();
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(SqlStore::open_sqlite(tmp.path()).await.unwrap());
+    // An old store: the login-link key in clear.
+    let clear_link_key = URL_SAFE_NO_PAD.encode([5u8; 32]);
+    store
+        .shared_secret("sso_link_key", &clear_link_key, 1)
+        .await
+        .unwrap();
+    let mut config = portcullis::config::Config::default();
+    config.sso.enabled = true;
+    config.auth.encryption.key = Some(portcullis::secret::Secret::new(STANDARD.encode([3u8; 32])));
+    let clock = portcullis::clock::ManualClock::new(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
+    );
+    let sso = |store: std::sync::Arc<dyn Store>| {
+        portcullis::sso::Sso::new(
+            &config,
+            store,
+            std::sync::Arc::new(clock.clone()),
+            std::sync::Arc::new(portcullis::notify::NoNotifier),
+            None,
+        )
+        .unwrap()
+    };
+    let first = sso(store.clone());
+    let url = first.login_url(None).await.unwrap();
+    let t = url.split("t=").nth(1).unwrap().to_owned();
+    first.check_link(&t).await.unwrap();
+    let secrets = store.list_shared_secrets().await.unwrap();
+    assert_eq!(secrets.len(), 2, "{secrets:?}");
+    for (name, value) in &secrets {
+        match name.as_str() {
+            "sso_link_key" => assert_eq!(value, &clear_link_key, "kept as it was"),
+            _ => assert!(value.starts_with("sealed.v1."), "{name} = {value}"),
+        }
+    }
+    // `rekey` seals the clear one; the keys themselves do not change (the link still checks).
+    let sealer = portcullis::seal::Sealer::from_config(&config.auth.encryption).unwrap();
+    let n = portcullis::sso::reseal_shared_secrets(store.as_ref(), sealer.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    for (name, value) in store.list_shared_secrets().await.unwrap() {
+        assert!(value.starts_with("sealed.v1."), "{name} = {value}");
+    }
+    sso(store.clone()).check_link(&t).await.unwrap();
+}
