@@ -340,7 +340,7 @@ fn sso_settings_come_from_yaml_env_and_the_command_line() {
     );
     let api_secret = doc["sso"]["authorization"]["api_secret"].as_str().unwrap();
     assert!(
-        api_secret.contains("9876") && !api_secret.contains("bearer-secret"),
+        api_secret.contains("…876") && !api_secret.contains("bearer-secret"),
         "{api_secret}"
     );
     let wrapped = yaml(
