@@ -274,3 +274,22 @@ async fn sso_keys_are_sealed_under_the_key_and_clear_ones_keep_opening_until_rek
     }
     sso(store.clone()).check_link(&t).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_shared_database_without_a_key_is_a_loud_warning_and_no_key_file() {
+    let Some(url) = crate::store::fresh_postgres().await else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let out = portcullis()
+        .args(["signing-keys", "rotate", "--data-dir"])
+        .arg(&dir)
+        .env("PORTCULLIS_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("stored IN CLEAR"), "{err}");
+    assert!(!dir.join("encryption.key").exists(), "no per-instance key");
+}
