@@ -290,7 +290,8 @@ pub fn open(sealer: Option<&Sealer>, stored: &str, context: &str) -> Result<Vec<
             configured: sealer.current.id.clone(),
             origin: match &sealer.generated_in {
                 Some(p) => format!(
-                    " (no auth.encryption.key is configured; this is the key generated in {})",
+                    " (no auth.encryption.key is configured; this is the key generated in {}: \
+                     restore the file that sealed the value, or configure its key)",
                     p.display()
                 ),
                 None => String::new(),

@@ -54,7 +54,19 @@ fn narrow(path: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     let current = std::fs::metadata(path)?.permissions().mode() & 0o777;
     if current & 0o077 != 0 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+            // Not the owner (a directory provided by the deployment): say so, and go on.
+            if e.kind() != std::io::ErrorKind::PermissionDenied {
+                return Err(e);
+            }
+            tracing::warn!(
+                path = %path.display(),
+                was = format_args!("{current:o}"),
+                "other local users could read this store path and the gateway cannot narrow \
+                 it (not its owner): make it {mode:o}",
+            );
+            return Ok(());
+        }
         tracing::warn!(
             path = %path.display(),
             was = format_args!("{current:o}"),
