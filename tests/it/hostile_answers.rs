@@ -211,3 +211,29 @@ async fn a_device_login_server_answer_is_not_read_past_its_limit() {
     assert!(err.to_string().contains("larger than"), "{err}");
     server.assert_cut_short(1, "device").await;
 }
+
+#[tokio::test]
+async fn the_authorization_api_answer_is_not_read_past_its_limit() {
+    let mut server = Hostile::start(true).await;
+    let api = portcullis::sso::authorize::EnterpriseApi::new(
+        format!("{}/check", server.url),
+        None,
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let user = portcullis::store::User {
+        id: "usr_1".into(),
+        provider: "idp".into(),
+        subject: "s".into(),
+        email: None,
+        display_name: None,
+        created_at: 0,
+        disabled: false,
+    };
+    let err = api
+        .authorize(&user, "idp", "127.0.0.1".parse().unwrap(), "now")
+        .await
+        .unwrap_err();
+    assert!(err.contains("larger than"), "{err}");
+    server.assert_cut_short(1, "authorization API").await;
+}
