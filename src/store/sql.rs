@@ -388,4 +388,22 @@ mod tests {
         );
         assert!(!msg.contains("hunter2"), "{msg}");
     }
+
+    #[test]
+    fn the_file_of_a_sqlite_url_is_found_and_memory_has_none() {
+        let f = |u| sqlite_file(u).map(|p| p.to_string_lossy().into_owned());
+        assert_eq!(
+            f("sqlite:///var/lib/p.db?mode=rwc").as_deref(),
+            Some("/var/lib/p.db")
+        );
+        assert_eq!(f("sqlite://rel/p.db").as_deref(), Some("rel/p.db"));
+        assert_eq!(f("sqlite:p.db").as_deref(), Some("p.db"));
+        for none in [
+            "sqlite::memory:",
+            "sqlite://x?mode=memory",
+            "postgres://h/db",
+        ] {
+            assert_eq!(f(none), None, "{none}");
+        }
+    }
 }
