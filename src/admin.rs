@@ -41,19 +41,7 @@ pub enum AdminError {
 pub async fn migrate(config: &Config) -> Result<String, AdminError> {
     let store = match &config.storage.database_url {
         Some(url) => SqlStore::connect(url.expose()).await?,
-        None => {
-            std::fs::create_dir_all(&config.storage.data_dir).map_err(|e| {
-                AdminError::Io(format!(
-                    "cannot create {}: {e}",
-                    config.storage.data_dir.display()
-                ))
-            })?;
-            SqlStore::connect(&format!(
-                "sqlite://{}?mode=rwc",
-                config.storage.sqlite_file().display()
-            ))
-            .await?
-        }
+        None => SqlStore::connect(&SqlStore::prepare_sqlite(&config.storage.data_dir)?).await?,
     };
     let ran = store.migrate().await?;
     let location = match &config.storage.database_url {

@@ -260,6 +260,9 @@ pub struct EncryptionConfig {
     /// Earlier keys, still accepted to open values sealed before a rotation
     /// (`portcullis auths rekey` re-seals everything under `key`).
     pub previous_keys: Vec<Secret>,
+    /// Set when `key` is the data directory's generated key file (not configured).
+    #[serde(skip)]
+    pub generated_in: Option<std::path::PathBuf>,
 }
 
 /// `auth.jwt.*`: tokens issued by `/oauth/token` (PRODUCT §4).

@@ -40,6 +40,19 @@ fn main() -> ExitCode {
         return check_config(&config);
     }
     logging::init(config.logging.format, &config.logging.level);
+    let mut config = config;
+    let opens_store = match command {
+        Command::Demo => false,
+        Command::Serve => config.needs_store(),
+        _ => true,
+    };
+    if opens_store {
+        // Sealing at rest by default: the data directory's generated key (see `seal`).
+        if let Err(e) = portcullis::seal::default_key(&mut config) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

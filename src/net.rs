@@ -145,6 +145,41 @@ fn parse_forwarded_entry(part: &str) -> Option<IpAddr> {
     host.parse::<IpAddr>().ok().map(canonical)
 }
 
+/// Why [`read_body_limited`] returned no body.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The body (or its announced `Content-Length`) exceeds the limit; reading stopped there.
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The connection failed while reading.
+    #[error("reading the answer failed: {0}")]
+    Read(String),
+}
+
+/// The body of `resp`, read chunk by chunk and abandoned as soon as it would exceed `limit`
+/// bytes (at once when `Content-Length` already says so): a hostile or broken server cannot make
+/// the gateway buffer an endless answer. Dropping the response closes its connection.
+pub async fn read_body_limited(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<bytes::Bytes, BodyError> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge(limit));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| BodyError::Read(e.without_url().to_string()))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

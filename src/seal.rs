@@ -22,12 +22,14 @@ pub enum SealError {
     )]
     BadKey,
     /// The value was sealed under another key.
-    #[error("the value was sealed with key {found}; the configured key is {configured}")]
+    #[error("the value was sealed with key {found}; the configured key is {configured}{origin}")]
     WrongKey {
         /// Key id in the value.
         found: String,
         /// Key id of the configured key.
         configured: String,
+        /// Where the configured key comes from, when it was not configured.
+        origin: String,
     },
     /// The value is sealed and no key is configured.
     #[error("the value is sealed (key {0}) and no auth.encryption.key is configured")]
@@ -38,6 +40,9 @@ pub enum SealError {
     /// Randomness failed.
     #[error("no randomness for a nonce")]
     Random,
+    /// The data directory's key file cannot be read or written, or holds no valid key.
+    #[error("{0}")]
+    KeyFile(String),
 }
 
 /// One key.
@@ -49,6 +54,8 @@ struct Key {
 /// The configured sealing key, and earlier keys still accepted for opening (rotation).
 pub struct Sealer {
     current: Key,
+    /// The generated key file `current` was read from, if it was not configured.
+    generated_in: Option<std::path::PathBuf>,
     previous: Vec<Key>,
     /// False when `auth.encryption.enabled: false`: values are opened but new ones stay plain.
     seal_new: bool,
@@ -80,6 +87,7 @@ impl Sealer {
             .map(|k| Self::from_base64(k).map(|s| s.current))
             .collect::<Result<_, _>>()?;
         sealer.seal_new = cfg.enabled != Some(false);
+        sealer.generated_in = cfg.generated_in.clone();
         Ok(Some(sealer))
     }
 
@@ -110,6 +118,7 @@ impl Sealer {
                 key: LessSafeKey::new(unbound),
             },
             previous: Vec::new(),
+            generated_in: None,
             seal_new: true,
         })
     }
@@ -158,6 +167,108 @@ pub fn needs_reseal(sealer: Option<&Sealer>, stored: &str) -> bool {
     }
 }
 
+/// The key generated in the data directory when no `auth.encryption.key` is configured.
+pub const KEY_FILE: &str = "encryption.key";
+
+/// Gives `auth.encryption` its default key, for the commands that open the store (`serve`, the
+/// store commands). With the embedded SQLite store and no configured key, the key is
+/// `<data-dir>/encryption.key`, generated (`0600`, in the `0700` directory) on first use, so
+/// new secrets — signing keys, pool credentials, the SSO keys — are sealed by default and a copy
+/// of the database alone reveals none of them. Values stored in clear earlier still open (and
+/// `portcullis auths rekey` seals them). `auth.encryption.enabled: false` generates nothing (an
+/// existing file is still used to open). With a configured key, an existing file's key is kept
+/// as a previous key, so values sealed under it open until `rekey` moves them. With
+/// `storage.database_url` nothing is generated — instances sharing a database must share the
+/// key — and the missing key is a warning.
+pub fn default_key(config: &mut crate::config::Config) -> Result<(), SealError> {
+    let enc = &mut config.auth.encryption;
+    if config.storage.database_url.is_some() {
+        if enc.key.is_none() {
+            tracing::warn!(
+                "auth.encryption.key is not set: the token server's signing keys, pool \
+                 credentials and SSO keys are stored IN CLEAR in the database; anyone who can \
+                 read it can mint tokens and use the upstream keys. Set the same key on every \
+                 instance (auth.encryption.key_env), then run `portcullis auths rekey`"
+            );
+        }
+        return Ok(());
+    }
+    let path = config.storage.data_dir.join(KEY_FILE);
+    let from_file = read_key_file(&path)?;
+    match (&enc.key, from_file) {
+        (Some(configured), Some(file)) => {
+            let known = std::iter::once(configured)
+                .chain(&enc.previous_keys)
+                .any(|k| k.expose().trim() == file.expose());
+            if !known {
+                enc.previous_keys.push(file);
+            }
+        }
+        (Some(_), None) => {}
+        (None, Some(file)) => {
+            enc.key = Some(file);
+            enc.generated_in = Some(path);
+        }
+        (None, None) if enc.enabled == Some(false) => {}
+        (None, None) => {
+            enc.key = Some(generate_key_file(&config.storage.data_dir, &path)?);
+            enc.generated_in = Some(path.clone());
+            tracing::info!(
+                path = %path.display(),
+                "generated the key that seals secrets in the store; back it up with the \
+                 database (without it, sealed values cannot be opened)"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The key in `path`, if the file exists (narrowed to `0600` if it was wider).
+fn read_key_file(path: &std::path::Path) -> Result<Option<Secret>, SealError> {
+    let fail = |e: String| SealError::KeyFile(format!("{}: {e}", path.display()));
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(fail(e.to_string())),
+    };
+    crate::store::private::private_file(path).map_err(|e| fail(e.to_string()))?;
+    let key = Secret::new(text.trim());
+    Sealer::from_base64(&key)
+        .map_err(|_| fail("not a key (32 bytes, base64); restore it from a backup".into()))?;
+    Ok(Some(key))
+}
+
+/// A new random key written to `path` (`0600`). Written to a temporary file first and linked
+/// into place, so a concurrent command never reads half a key, and the first one wins.
+fn generate_key_file(dir: &std::path::Path, path: &std::path::Path) -> Result<Secret, SealError> {
+    use std::io::Write as _;
+    let fail = |e: std::io::Error| SealError::KeyFile(format!("{}: {e}", path.display()));
+    crate::store::private::private_dir(dir).map_err(fail)?;
+    let raw = random_bytes::<32>().map_err(|_| SealError::Random)?;
+    let key = STANDARD.encode(raw);
+    let suffix = random_bytes::<8>().map_err(|_| SealError::Random)?;
+    let tmp = dir.join(format!(".{KEY_FILE}.{}", crate::store::hex(&suffix)));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let written = opts.open(&tmp).and_then(|mut f| {
+        f.write_all(format!("{key}\n").as_bytes())?;
+        f.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(Secret::new(key)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key_file(path)?
+            .ok_or_else(|| SealError::KeyFile(format!("{}: vanished", path.display()))),
+        Err(e) => Err(fail(e)),
+    }
+}
+
 /// True when `stored` is a sealed value.
 pub fn is_sealed(stored: &str) -> bool {
     stored.starts_with(PREFIX)
@@ -177,6 +288,14 @@ pub fn open(sealer: Option<&Sealer>, stored: &str, context: &str) -> Result<Vec<
         return Err(SealError::WrongKey {
             found: id.to_owned(),
             configured: sealer.current.id.clone(),
+            origin: match &sealer.generated_in {
+                Some(p) => format!(
+                    " (no auth.encryption.key is configured; this is the key generated in {}: \
+                     restore the file that sealed the value, or configure its key)",
+                    p.display()
+                ),
+                None => String::new(),
+            },
         });
     };
     let raw = URL_SAFE_NO_PAD
@@ -238,5 +357,54 @@ mod tests {
             Sealer::from_base64(&Secret::new("c2hvcnQ=")).err(),
             Some(SealError::BadKey)
         );
+    }
+
+    #[test]
+    fn the_data_dir_key_is_generated_once_kept_as_previous_and_never_for_a_shared_database() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = crate::config::Config::default();
+        c.storage.data_dir = tmp.path().join("data");
+        let file = c.storage.data_dir.join(KEY_FILE);
+        // Off: nothing generated.
+        c.auth.encryption.enabled = Some(false);
+        default_key(&mut c).unwrap();
+        assert!(c.auth.encryption.key.is_none() && !file.exists());
+        // Default: generated once, then read back.
+        c.auth.encryption.enabled = None;
+        default_key(&mut c).unwrap();
+        let generated = c.auth.encryption.key.clone().unwrap();
+        let mut again = crate::config::Config {
+            storage: c.storage.clone(),
+            ..Default::default()
+        };
+        default_key(&mut again).unwrap();
+        assert_eq!(
+            again.auth.encryption.key.unwrap().expose(),
+            generated.expose()
+        );
+        let sealed = seal_if_enabled(
+            Sealer::from_config(&c.auth.encryption).unwrap().as_ref(),
+            "x",
+            "t",
+        )
+        .unwrap();
+        assert!(is_sealed(&sealed));
+        // A configured key wins; the file's key still opens what it sealed.
+        let mut configured = crate::config::Config {
+            storage: c.storage.clone(),
+            ..Default::default()
+        };
+        configured.auth.encryption.key = Some(Secret::new(STANDARD.encode([9u8; 32])));
+        default_key(&mut configured).unwrap();
+        let s = Sealer::from_config(&configured.auth.encryption).unwrap();
+        assert_eq!(open(s.as_ref(), &sealed, "t").unwrap(), b"x");
+        assert!(needs_reseal(s.as_ref(), &sealed));
+        // A shared database: no file.
+        let mut shared = crate::config::Config::default();
+        shared.storage.data_dir = tmp.path().join("other");
+        shared.storage.database_url = Some(Secret::new("postgres://db/x"));
+        default_key(&mut shared).unwrap();
+        assert!(shared.auth.encryption.key.is_none());
+        assert!(!shared.storage.data_dir.join(KEY_FILE).exists());
     }
 }

@@ -36,20 +36,23 @@ impl Secret {
         self.0.is_empty()
     }
 
-    /// A masked hint safe for logs and API responses: a recognisable prefix and the last four
-    /// characters, e.g. `sk-ant-…x9f2`. Short values show nothing but the mask.
+    /// A masked hint safe for logs and API responses: a well-known public prefix ([`KNOWN_PREFIXES`])
+    /// and at most an eighth of the rest, never more than 4 characters, from its end — e.g.
+    /// `sk-ant-…x9f2` for a 39-character Anthropic key, `sk-…cd` for a 20-character one. Values
+    /// shorter than 16 characters show nothing but the mask (not even their length).
     pub fn hint(&self) -> String {
         let v = &*self.0;
         let chars = v.chars().count();
-        if chars < 12 {
+        if chars < 16 {
             return "…".to_owned();
         }
-        let prefix: String = v
-            .char_indices()
-            .take_while(|(i, c)| *i < 7 && (c.is_ascii_alphabetic() || *c == '-' || *c == '_'))
-            .map(|(_, c)| c)
-            .collect();
-        let tail: String = v.chars().skip(chars - 4).collect();
+        let prefix = KNOWN_PREFIXES
+            .iter()
+            .find(|p| v.starts_with(**p))
+            .copied()
+            .unwrap_or("");
+        let rest = chars - prefix.chars().count();
+        let tail: String = v.chars().skip(chars - (rest / 8).min(4)).collect();
         format!("{prefix}…{tail}")
     }
 
@@ -90,6 +93,28 @@ impl serde::Serialize for Secret {
     }
 }
 
+/// Prefixes that name a credential's kind and are the same for everyone's: a hint shows them.
+/// Longest first where one extends another.
+pub const KNOWN_PREFIXES: &[&str] = &[
+    "sk-ant-api03-",
+    "sk-ant-oat01-",
+    "sk-ant-",
+    "sk-proj-",
+    "sk-svcacct-",
+    "sk-pcl-",
+    "sk-or-v1-",
+    "sk-",
+    "AIza",
+    "github_pat_",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "xai-",
+    "pcl_",
+];
+
 /// `N` bytes from the operating system's random source.
 pub fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
     let mut buf = [0u8; N];
@@ -109,7 +134,31 @@ mod tests {
         assert_eq!(format!("{s}"), "***");
         let json = serde_json::to_string(&s).unwrap_or_default();
         assert!(!json.contains("abcdefghijklmnop"), "{json}");
-        assert_eq!(s.hint(), "sk-ant-…x9f2");
+        assert_eq!(s.hint(), "sk-ant-…f2");
+    }
+
+    #[test]
+    fn hints_show_a_known_prefix_and_at_most_an_eighth_of_the_rest() {
+        // Issue 14: 11 of 12 characters of a short secret were shown.
+        for (value, hint) in [
+            ("abcdefghijkl", "…"),
+            ("sk-abcdefghijk", "…"),
+            ("abcdefghijklmnop", "…op"),
+            ("sk-abcdefghijklm", "sk-…m"),
+            ("unknownprefix-0123456789abcdefghij", "…ghij"),
+            (
+                "sk-ant-api03-0123456789abcdefghijklmnopqrstuvwxyz",
+                "sk-ant-api03-…wxyz",
+            ),
+            ("AIzaSyA-0123456789abcdefghijklmnopqrst", "AIza…qrst"),
+            ("ghp_0123456789abcdefghij", "ghp_…ij"),
+        ] {
+            let h = Secret::new(value).hint();
+            assert_eq!(h, hint, "{value}");
+            let shown = h.chars().count() - 1;
+            let prefix = hint.split('…').next().unwrap_or("").len();
+            assert!((shown - prefix) * 8 <= value.len() - prefix, "{value}: {h}");
+        }
     }
 
     #[test]

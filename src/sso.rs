@@ -178,6 +178,8 @@ pub struct Sso {
     notifier: Arc<dyn Notifier>,
     limiter: Option<Arc<Limiter<IpAddr>>>,
     keys: OnceCell<Keys>,
+    /// `auth.encryption`: the shared keys are sealed at rest when it seals.
+    encryption: crate::config::EncryptionConfig,
 }
 
 impl std::fmt::Debug for Sso {
@@ -193,6 +195,37 @@ impl std::fmt::Debug for Sso {
 pub fn pkce_challenge(verifier: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
     URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
+/// The associated data of shared secret `name` when sealed.
+fn shared_secret_context(name: &str) -> String {
+    format!("gateway_secrets/{name}")
+}
+
+/// Re-seals the shared SSO keys (the login-link and confirmation-code keys) under `sealer`'s
+/// current key, those stored in clear included; for `portcullis auths rekey`. Returns how many
+/// it rewrote.
+pub async fn reseal_shared_secrets(
+    store: &dyn Store,
+    sealer: Option<&crate::seal::Sealer>,
+) -> Result<usize, SsoError> {
+    let Some(s) = sealer.filter(|s| s.seals()) else {
+        return Ok(0);
+    };
+    let mut changed = 0;
+    for (name, stored) in store.list_shared_secrets().await? {
+        if !crate::seal::needs_reseal(sealer, &stored) {
+            continue;
+        }
+        let ctx = shared_secret_context(&name);
+        let plain = crate::seal::open(sealer, &stored, &ctx)
+            .map_err(|e| internal(format!("stored secret {name}: {e}")))?;
+        let sealed = s.seal(&plain, &ctx).map_err(internal)?;
+        if store.replace_shared_secret(&name, &stored, &sealed).await? {
+            changed += 1;
+        }
+    }
+    Ok(changed)
 }
 
 /// A random URL-safe value of 256 bits.
@@ -249,6 +282,7 @@ impl Sso {
             notifier,
             limiter,
             keys: OnceCell::new(),
+            encryption: config.auth.encryption.clone(),
         })
     }
 
@@ -277,9 +311,17 @@ impl Sso {
         self.keys
             .get_or_try_init(|| async {
                 let now = self.now();
+                let sealer =
+                    crate::seal::Sealer::from_config(&self.encryption).map_err(internal)?;
+                let sealer = sealer.as_ref();
                 let fetch = async |name: &str| -> Result<[u8; 32], SsoError> {
-                    let candidate = URL_SAFE_NO_PAD.encode(random_bytes::<32>().map_err(internal)?);
-                    let value = self.store.shared_secret(name, &candidate, now).await?;
+                    let ctx = shared_secret_context(name);
+                    let fresh = URL_SAFE_NO_PAD.encode(random_bytes::<32>().map_err(internal)?);
+                    let candidate =
+                        crate::seal::seal_if_enabled(sealer, &fresh, &ctx).map_err(internal)?;
+                    let stored = self.store.shared_secret(name, &candidate, now).await?;
+                    let value = crate::seal::open(sealer, &stored, &ctx)
+                        .map_err(|e| internal(format!("stored secret {name}: {e}")))?;
                     let raw = URL_SAFE_NO_PAD.decode(value).map_err(internal)?;
                     raw.try_into()
                         .map_err(|_| internal(format!("stored secret {name} has the wrong length")))

@@ -12,6 +12,7 @@
 mod accounts_sql;
 mod migrate;
 mod pool_sql;
+pub mod private;
 pub mod sql;
 mod sso_sql;
 
@@ -231,6 +232,16 @@ pub trait SsoStore: Send + Sync {
         candidate: &str,
         now: i64,
     ) -> Result<String, StoreError>;
+    /// Every shared secret: `(name, stored value)`, for `rekey`.
+    async fn list_shared_secrets(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// Replaces the stored value of secret `name` if it is still `expected` (compare-and-swap,
+    /// as for credentials); false when it changed meanwhile or does not exist.
+    async fn replace_shared_secret(
+        &self,
+        name: &str,
+        expected: &str,
+        value: &str,
+    ) -> Result<bool, StoreError>;
     /// Marks login link `id` used; false when it already was.
     async fn consume_login_link(&self, id: &str, expires_at: i64) -> Result<bool, StoreError>;
     /// Records a login flow.

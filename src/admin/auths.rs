@@ -192,8 +192,11 @@ pub async fn auths(
                 .await
                 .map_err(|e| AdminError::Refused(e.to_string()))?;
             let files = pool.reseal_files()?;
+            let sso = crate::sso::reseal_shared_secrets(store.as_ref(), pool.sealer())
+                .await
+                .map_err(|e| AdminError::Refused(e.to_string()))?;
             Ok(format!(
-                "re-sealed under key {key_id}: {credentials} stored credential(s), {keys} signing key(s), {files} credential file(s); \
+                "re-sealed under key {key_id}: {credentials} stored credential(s), {keys} signing key(s), {sso} SSO key(s), {files} credential file(s); \
                  the previous key can now be removed from auth.encryption.previous_keys\n"
             ))
         }

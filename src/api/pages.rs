@@ -1,7 +1,9 @@
 //! Server-rendered HTML for the browser side of SSO: the provider picker, the confirmation form,
 //! the success page with setup snippets, the devices page and error pages. Plain HTML with inline
-//! style and a few lines of inline script (copy buttons) — nothing fetched from elsewhere. Every
-//! value that came from outside is escaped with [`esc`].
+//! style and two fixed inline scripts (copy buttons and confirmations, wired by `data-`
+//! attributes; the picker's self-submit) — nothing fetched from elsewhere, no inline event
+//! handler. Every value that came from outside is escaped with [`esc`]. Every page is served
+//! with [`CSP`]: only those two scripts run (by hash), and forms post only to the gateway.
 
 use std::fmt::Write as _;
 
@@ -35,12 +37,44 @@ input[type=text]{padding:.4rem;border:1px solid #999;border-radius:5px}\
 table{border-collapse:collapse;width:100%;font-size:.9rem}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;vertical-align:top}\
 .muted{color:#5f6b76;font-size:.9rem}";
 
-const COPY_SCRIPT: &str = "<script>function copyText(id,btn){navigator.clipboard.writeText(document.getElementById(id).innerText).then(function(){btn.textContent='Copied'});}</script>";
+/// Copy buttons (`data-copy="<element id>"`) and forms that ask first (`data-confirm="…"`);
+/// at the end of every page.
+const PAGE_SCRIPT: &str = "document.querySelectorAll('[data-copy]').forEach(function(b){b.addEventListener('click',function(){navigator.clipboard.writeText(document.getElementById(b.dataset.copy).innerText).then(function(){b.textContent='Copied'})})});document.querySelectorAll('form[data-confirm]').forEach(function(f){f.addEventListener('submit',function(e){if(!confirm(f.dataset.confirm)){e.preventDefault()}})});";
+
+/// The picker's self-submit with a single provider.
+const SUBMIT_SCRIPT: &str = "document.forms[0].submit();";
+
+/// `'sha256-…'` of an inline script.
+fn script_hash(script: &str) -> String {
+    use base64::Engine as _;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, script.as_bytes());
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+    )
+}
+
+/// The Content-Security-Policy of every page: nothing loaded from anywhere, the page's own
+/// style, only the two scripts above, forms posting to the gateway only, no framing, no `<base>`.
+pub(crate) static CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| csp("'self'"));
+
+/// The picker's policy: its forms lead (by a redirect) to an identity provider, which
+/// `form-action` also governs in browsers, so they may go to any http(s) origin.
+pub(crate) static PICKER_CSP: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| csp("'self' https: http:"));
+
+fn csp(form_action: &str) -> String {
+    format!(
+        "default-src 'none'; script-src {} {}; style-src 'unsafe-inline'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'",
+        script_hash(PAGE_SCRIPT),
+        script_hash(SUBMIT_SCRIPT)
+    )
+}
 
 /// A whole page.
 pub(crate) fn layout(title: &str, body: &str) -> String {
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><title>{} — portcullis</title><style>{STYLE}</style></head><body>{body}</body></html>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"referrer\" content=\"same-origin\"><title>{} — portcullis</title><style>{STYLE}</style></head><body>{body}<script>{PAGE_SCRIPT}</script></body></html>",
         esc(title)
     )
 }
@@ -74,7 +108,7 @@ pub(crate) fn picker(providers: &[(&str, &str)], t: Option<&str>) -> String {
         );
     }
     if providers.len() == 1 {
-        body.push_str("<script>document.forms[0].submit();</script>");
+        let _ = write!(body, "<script>{SUBMIT_SCRIPT}</script>");
     }
     layout("Log in", &body)
 }
@@ -130,7 +164,7 @@ pub(crate) fn success(s: &Success<'_>) -> String {
                 body,
                 "<h1>Your agent token</h1><p>Logged in as <b>{}</b>. This token is for one device: <b>{name}</b>. Its login session lasts until {}; after that your agent shows a link to log in again and the token keeps working.</p>\
                  <p><b>Copy it now — it is shown only once.</b> The gateway keeps only a hash of it.</p>\
-                 <code class=\"token\" id=\"agent-token\">{}</code><p><button onclick=\"copyText('agent-token',this)\">Copy token</button></p>\
+                 <code class=\"token\" id=\"agent-token\">{}</code><p><button data-copy=\"agent-token\">Copy token</button></p>\
                  <h2>Name this device</h2><form method=\"post\" action=\"/auth/devices/{id}/rename\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"text\" name=\"name\" value=\"{name}\" maxlength=\"100\" required> <input type=\"submit\" value=\"Rename\"></form>",
                 esc(s.who),
                 esc(s.session_until),
@@ -138,7 +172,6 @@ pub(crate) fn success(s: &Success<'_>) -> String {
                 esc(s.csrf)
             );
             body.push_str(&snippets(&esc(&base), &esc(s.public_url), &esc(token)));
-            body.push_str(COPY_SCRIPT);
         }
     }
     body.push_str("<p><a href=\"/auth/devices\">Manage your devices</a></p>");
@@ -196,7 +229,7 @@ fn snippets(base: &str, root: &str, token: &str) -> String {
     for (i, (title, text)) in items.iter().enumerate() {
         let _ = write!(
             out,
-            "<h3>{title}</h3><pre id=\"snippet-{i}\">{text}</pre><button onclick=\"copyText('snippet-{i}',this)\">Copy</button>"
+            "<h3>{title}</h3><pre id=\"snippet-{i}\">{text}</pre><button data-copy=\"snippet-{i}\">Copy</button>"
         );
     }
     out
@@ -239,7 +272,7 @@ pub(crate) fn devices(
             } else {
                 format!(
                     "<form method=\"post\" action=\"/auth/devices/{id}/rename\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"text\" name=\"name\" value=\"{}\" maxlength=\"100\" size=\"14\" required> <input type=\"submit\" value=\"Rename\"></form>\
-                     <form method=\"post\" action=\"/auth/devices/{id}/revoke\" onsubmit=\"return confirm('Revoke this token? The agent using it stops working.')\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"submit\" value=\"Revoke\"></form>",
+                     <form method=\"post\" action=\"/auth/devices/{id}/revoke\" data-confirm=\"Revoke this token? The agent using it stops working.\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"submit\" value=\"Revoke\"></form>",
                     esc(&t.name)
                 )
             };
@@ -272,7 +305,7 @@ mod tests {
         );
         let page = picker(&[("evil\"><script>", "<b>"), ("b", "B")], Some("t\"x"));
         assert!(
-            !page.contains("<script>") && !page.contains("<b>"),
+            !page.contains("evil\"><script>") && !page.contains("<b>"),
             "{page}"
         );
     }

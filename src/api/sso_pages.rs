@@ -2,10 +2,14 @@
 //! callback, the confirmation code, the success page, the devices page and logout. Decisions are
 //! made by [`crate::sso::Sso`]; this module reads forms and cookies and renders [`pages`].
 //!
-//! Every page is `Cache-Control: no-store` and `Referrer-Policy: no-referrer` (the login link in
-//! the address bar must not leak to the identity provider). Cookies are `HttpOnly`,
-//! `SameSite=Lax`, scoped to `/auth`, and `Secure` when the public URL is https. Tokens are never
-//! put in a URL: the success page is the body of the response that completes the login.
+//! Every page is `Cache-Control: no-store`, `Referrer-Policy: same-origin` (the login link in the
+//! address bar must not leak to the identity provider; `no-referrer` would also make browsers
+//! send `Origin: null` on the page's own forms) and carries [`pages::CSP`]. Cookies are
+//! `HttpOnly`, `SameSite=Lax`, scoped to `/auth`, and `Secure` when the public URL is https. The
+//! forms that change state without an anti-forgery field (start, confirm, logout) are refused
+//! when the browser says they come from another origin — `SameSite=Lax` alone lets another port
+//! of the same host post them. Tokens are never put in a URL: the success page is the body of
+//! the response that completes the login.
 
 use std::collections::HashMap;
 
@@ -53,7 +57,7 @@ pub(super) fn html(status: StatusCode, body: String) -> Response {
     );
     h.insert(
         http::header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         http::header::X_FRAME_OPTIONS,
@@ -63,7 +67,44 @@ pub(super) fn html(status: StatusCode, body: String) -> Response {
         http::header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    if let Ok(v) = HeaderValue::from_str(&pages::CSP) {
+        h.insert(http::header::CONTENT_SECURITY_POLICY, v);
+    }
     r
+}
+
+/// The `scheme://authority` of `url`.
+fn origin_of(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    (!authority.is_empty()).then(|| &url[..scheme.len() + 3 + authority.len()])
+}
+
+/// A 403 page when a browser says this form was posted from another origin than the gateway's:
+/// `Origin` (or, without it, `Referer`) must be the public URL's origin or name the `Host` the
+/// request was sent to. `Origin: null` (a sandboxed or privacy-restricted sender) is refused.
+/// Without either header the sender is not a browser acting for a visited page, and passes.
+fn foreign_origin(sso: &Sso, headers: &HeaderMap) -> Option<Response> {
+    let text = |name| headers.get(name).map(|v| v.to_str().unwrap_or("null"));
+    let origin = match text(http::header::ORIGIN) {
+        Some(o) => o,
+        None => origin_of(text(http::header::REFERER)?).unwrap_or("null"),
+    };
+    let authority = origin.split_once("://").map(|(_, a)| a);
+    let same = Some(origin) == origin_of(sso.public_url())
+        || (authority.is_some() && authority == text(http::header::HOST));
+    if same {
+        return None;
+    }
+    tracing::info!(origin, "SSO form posted from another origin refused");
+    Some(html(
+        StatusCode::FORBIDDEN,
+        pages::error(
+            "Refused",
+            "This form was sent from another site.",
+            "Open the page on the gateway itself and try again.",
+        ),
+    ))
 }
 
 fn redirect(status: StatusCode, location: &str) -> Response {
@@ -267,7 +308,12 @@ async fn login(State(state): State<AppState>, Query(q): Query<LinkQuery>) -> Res
         return failure_page(&e);
     }
     let providers: Vec<(&str, &str)> = sso.providers().collect();
-    html(StatusCode::OK, pages::picker(&providers, t))
+    let mut r = html(StatusCode::OK, pages::picker(&providers, t));
+    if let Ok(v) = HeaderValue::from_str(&pages::PICKER_CSP) {
+        r.headers_mut()
+            .insert(http::header::CONTENT_SECURITY_POLICY, v);
+    }
+    r
 }
 
 /// `POST /auth/login/{provider}` (form `t`): leaves for the provider with a cookie that binds the
@@ -280,6 +326,9 @@ async fn start(
     let Some(sso) = state.sso() else {
         return not_enabled();
     };
+    if let Some(r) = foreign_origin(sso, req.headers()) {
+        return r;
+    }
     let ip = ClientIp::of(&req);
     let f = super::read_form(req, FORM_LIMIT).await.unwrap_or_default();
     match sso
@@ -365,6 +414,9 @@ async fn confirm(State(state): State<AppState>, req: Request) -> Response {
     let Some(sso) = state.sso() else {
         return not_enabled();
     };
+    if let Some(r) = foreign_origin(sso, req.headers()) {
+        return r;
+    }
     let ip = ClientIp::of(&req);
     let flow = cookie(req.headers(), FLOW_COOKIE);
     let f = super::read_form(req, FORM_LIMIT).await.unwrap_or_default();
@@ -592,6 +644,9 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(sso) = state.sso() else {
         return not_enabled();
     };
+    if let Some(r) = foreign_origin(sso, &headers) {
+        return r;
+    }
     if let Some(c) = cookie(&headers, SESSION_COOKIE)
         && let Err(e) = sso.logout(&c).await
     {

@@ -266,13 +266,9 @@ impl DeviceLogin {
             self.server_error(format!("cannot reach {url}: {text}"))
         })?;
         let status = resp.status().as_u16();
-        let body = resp
-            .bytes()
+        let body = crate::net::read_body_limited(resp, MAX_ANSWER)
             .await
-            .map_err(|e| self.server_error(format!("reading the answer of {url}: {e}")))?;
-        if body.len() > MAX_ANSWER {
-            return Err(self.server_error(format!("{url} answered with a huge body")));
-        }
+            .map_err(|e| self.server_error(format!("{url}: {e}")))?;
         let value = serde_json::from_slice(&body)
             .map_err(|_| self.server_error(format!("{url} answered HTTP {status} without JSON")))?;
         Ok((status, value))

@@ -321,6 +321,7 @@ mod tests {
             key_env: None,
             enabled: None,
             previous_keys: previous.into_iter().map(b64).collect(),
+            generated_in: None,
         };
         Sealer::from_config(&cfg).unwrap().unwrap()
     }

@@ -242,13 +242,7 @@ impl Pool {
         if self.multi_user && new.kind == CredentialKind::Oauth {
             return Err(PoolError::OauthInMultiUser);
         }
-        let token = new.token.expose().trim();
-        if token.is_empty() || token.len() > 16 * 1024 || token.chars().any(char::is_control) {
-            return Err(PoolError::Invalid(
-                "`token` must be non-empty text of at most 16 KiB without control characters"
-                    .to_owned(),
-            ));
-        }
+        let token = check_token(new.token.expose())?;
         check_label(new.label.as_deref())?;
         let id = new_store_id()?;
         let now = self.now() as i64;
@@ -321,10 +315,7 @@ impl Pool {
             .find(|r| *r.id == *target.id)
             .ok_or_else(|| PoolError::NotFound(target.id.to_string()))?;
         let secret = match &update.token {
-            Some(t) if !t.expose().trim().is_empty() => {
-                self.seal_value(&row.id, t.expose().trim(), &context(&row.id))?
-            }
-            Some(_) => return Err(PoolError::Invalid("`token` must not be empty".to_owned())),
+            Some(t) => self.seal_value(&row.id, check_token(t.expose())?, &context(&row.id))?,
             None => row.secret.clone(),
         };
         let expected = row.secret.clone();
@@ -483,6 +474,20 @@ fn read_only(c: &Credential) -> PoolError {
         )),
         Source::Store => PoolError::ReadOnly(format!("credential `{}` cannot be changed", c.id)),
     }
+}
+
+/// The trimmed `token` of an add or an update, if it can be a credential: non-empty, at most
+/// 16 KiB, no control characters (a CR or LF could not be sent in a header, and the pool would
+/// skip the credential, leaving its row out of reach of the API).
+fn check_token(token: &str) -> Result<&str, PoolError> {
+    let token = token.trim();
+    if token.is_empty() || token.len() > 16 * 1024 || token.chars().any(char::is_control) {
+        return Err(PoolError::Invalid(
+            "`token` must be non-empty text of at most 16 KiB without control characters"
+                .to_owned(),
+        ));
+    }
+    Ok(token)
 }
 
 fn check_label(label: Option<&str>) -> Result<(), PoolError> {

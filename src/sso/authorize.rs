@@ -9,6 +9,9 @@ use std::time::Duration;
 use crate::secret::{Secret, random_bytes};
 use crate::store::{User, hex};
 
+/// The largest answer read from the authorization API (it is `{"authorized": …}`).
+const MAX_ANSWER: usize = 64 * 1024;
+
 /// Confirmation-code rules.
 #[derive(Debug, Clone, Copy)]
 pub struct Confirmation {
@@ -123,12 +126,10 @@ impl EnterpriseApi {
             }
         };
         let status = resp.status();
-        let body = match resp.bytes().await {
+        let body = match crate::net::read_body_limited(resp, MAX_ANSWER).await {
             Ok(b) => b,
             Err(e) => {
-                return denied(format!(
-                    "reading the authorization API's answer failed: {e}"
-                ));
+                return denied(format!("the authorization API's answer: {e}"));
             }
         };
         if status != http::StatusCode::OK {

@@ -20,6 +20,10 @@ use crate::config::{SsoProviderConfig, SsoProviderKind};
 use crate::jwks::{JwksError, RemoteJwks};
 use crate::secret::Secret;
 
+/// The largest answer read from a provider (discovery document, token response, user info,
+/// GitHub API); reading stops there.
+const MAX_ANSWER: usize = 1024 * 1024;
+
 /// Who the identity provider says the user is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -247,8 +251,7 @@ impl Provider {
             .await
             .map_err(|e| ProviderError::Http(format!("GET {url}: {e}")))?;
         let status = resp.status();
-        let body = resp
-            .bytes()
+        let body = crate::net::read_body_limited(resp, MAX_ANSWER)
             .await
             .map_err(|e| ProviderError::Http(format!("GET {url}: {e}")))?;
         if !status.is_success() {
@@ -296,8 +299,7 @@ impl Provider {
             .await
             .map_err(|e| ProviderError::Http(format!("POST {url}: {e}")))?;
         let status = resp.status();
-        let body = resp
-            .bytes()
+        let body = crate::net::read_body_limited(resp, MAX_ANSWER)
             .await
             .map_err(|e| ProviderError::Http(format!("POST {url}: {e}")))?;
         let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {

@@ -23,10 +23,19 @@ static DRIVERS: Once = Once::new();
 impl SqlStore {
     /// Opens (creating if needed) the SQLite database in `data_dir`.
     pub async fn open_sqlite(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| StoreError::Open(format!("cannot create {}: {e}", data_dir.display())))?;
+        Self::open(&Self::prepare_sqlite(data_dir)?).await
+    }
+
+    /// The URL of the SQLite database in `data_dir`, after making sure only the gateway's user
+    /// can read it: the directory `0700`, the database (created empty if missing) and its
+    /// `-wal`/`-shm` files `0600` — before SQLite writes anything to them.
+    pub fn prepare_sqlite(data_dir: &Path) -> Result<String, StoreError> {
         let file = data_dir.join("portcullis.db");
-        Self::open(&format!("sqlite://{}?mode=rwc", file.display())).await
+        let fail = |e: std::io::Error| StoreError::Open(format!("{}: {e}", data_dir.display()));
+        super::private::private_dir(data_dir).map_err(fail)?;
+        super::private::private_file(&file).map_err(fail)?;
+        super::private::narrow_sqlite_files(&file).map_err(fail)?;
+        Ok(format!("sqlite://{}?mode=rwc", file.display()))
     }
 
     /// Opens `url` (`sqlite://…` or `postgres://…`) and applies pending migrations.
@@ -66,6 +75,11 @@ impl SqlStore {
             .connect(url)
             .await
             .map_err(|e| StoreError::Open(redact_url(url, &e.to_string())))?;
+        if let Some(file) = sqlite_file(url) {
+            // A `sqlite://` URL outside the data directory: its files, at least, are private.
+            super::private::narrow_sqlite_files(file)
+                .map_err(|e| StoreError::Open(format!("{}: {e}", file.display())))?;
+        }
         Ok(Self { pool, dialect })
     }
 
@@ -106,6 +120,15 @@ impl SqlStore {
         tx.commit().await?;
         Ok(changed)
     }
+}
+
+/// The database file of a `sqlite:` URL (none for an in-memory database).
+fn sqlite_file(url: &str) -> Option<&Path> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let path = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    (!path.is_empty() && path != ":memory:" && !query.contains("mode=memory"))
+        .then(|| Path::new(path))
 }
 
 /// An error message without the URL's password.
@@ -364,5 +387,23 @@ mod tests {
             "error connecting to app:hunter2@db",
         );
         assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    #[test]
+    fn the_file_of_a_sqlite_url_is_found_and_memory_has_none() {
+        let f = |u| sqlite_file(u).map(|p| p.to_string_lossy().into_owned());
+        assert_eq!(
+            f("sqlite:///var/lib/p.db?mode=rwc").as_deref(),
+            Some("/var/lib/p.db")
+        );
+        assert_eq!(f("sqlite://rel/p.db").as_deref(), Some("rel/p.db"));
+        assert_eq!(f("sqlite:p.db").as_deref(), Some("p.db"));
+        for none in [
+            "sqlite::memory:",
+            "sqlite://x?mode=memory",
+            "postgres://h/db",
+        ] {
+            assert_eq!(f(none), None, "{none}");
+        }
     }
 }

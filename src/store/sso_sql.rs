@@ -70,6 +70,31 @@ impl SsoStore for SqlStore {
         Ok(row.try_get(0)?)
     }
 
+    async fn list_shared_secrets(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT name, value FROM gateway_secrets ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    async fn replace_shared_secret(
+        &self,
+        name: &str,
+        expected: &str,
+        value: &str,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE gateway_secrets SET value = $1 WHERE name = $2 AND value = $3")
+                .bind(value)
+                .bind(name)
+                .bind(expected)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn consume_login_link(&self, id: &str, expires_at: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO sso_used_login_links (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",

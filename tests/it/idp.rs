@@ -141,11 +141,24 @@ impl Browser {
     }
 
     pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.post_form_with(url, form, &[]).await
+    }
+
+    /// `post_form` with extra request headers (`Origin`, `Referer`).
+    pub async fn post_form_with(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
         let body: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        let r = Self::client()
-            .post(url)
+        let mut req = Self::client().post(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req
             .header("cookie", self.cookie_header())
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)

@@ -246,7 +246,7 @@ async fn full_flow(on_postgres: bool) {
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "no-store");
-    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(r.headers()["referrer-policy"], "same-origin");
     let page = r.text().await.unwrap();
     let token = token_on(&page).expect("the success page shows the token");
     assert!(token.starts_with("sk-pcl-"), "{token}");

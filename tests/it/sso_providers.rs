@@ -266,3 +266,111 @@ async fn a_callback_url_only_works_in_the_browser_that_started_the_login() {
     assert_eq!(s.confirmations(), 0);
     assert!(s.store.list_users().await.unwrap().is_empty());
 }
+
+/// The page's Content-Security-Policy: no inline handler or foreign script runs, forms post to
+/// the gateway (the picker's also to the provider they redirect to).
+fn assert_csp(r: &reqwest::Response, form_action: &str) {
+    let csp = r
+        .headers()
+        .get("content-security-policy")
+        .unwrap_or_else(|| panic!("no CSP on {}", r.url()))
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.starts_with("default-src 'none'; script-src 'sha256-")
+            && csp.contains(&format!("; form-action {form_action};"))
+            && csp.contains("frame-ancestors 'none'")
+            && csp.contains("base-uri 'none'")
+            && !csp.contains("unsafe-inline'; script"),
+        "{} {csp}",
+        r.url()
+    );
+}
+
+#[tokio::test]
+async fn sso_forms_from_another_origin_are_refused_and_every_page_has_a_csp() {
+    // Issue 14: /auth/confirm and /auth/logout took cross-origin POSTs (SameSite=Lax lets
+    // another port of the same host post them); no page had a CSP.
+    let s = setup().await;
+    let b = Browser::default();
+    let link = s.link().await;
+    let picker = b.get(&link).await;
+    assert_csp(&picker, "'self' https: http:");
+    let html = picker.text().await.unwrap();
+    assert!(!html.contains(" onclick=") && !html.contains(" onsubmit="));
+    let bad_link = b.get(&format!("{}/auth/login?t=forged", s.url)).await;
+    assert_csp(&bad_link, "'self'");
+
+    // A cross-origin start is refused before the link is used.
+    let t = link.split("t=").nth(1).unwrap().to_owned();
+    let r = b
+        .post_form_with(
+            &format!("{}/auth/login/gh", s.url),
+            &[("t", &t)],
+            &[("origin", "http://evil.example")],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let r = s.login_with(&b, "gh").await;
+    assert_eq!(r.status(), 303);
+    let page = b.get(&format!("{}/auth/confirm", s.url)).await;
+    assert_eq!(page.status(), 200);
+    assert_csp(&page, "'self'");
+    let code = match s.recorder.events().last() {
+        Some(OperatorEvent::LoginAwaitingConfirmation { code, .. }) => code.expose().to_owned(),
+        other => panic!("no confirmation: {other:?}"),
+    };
+    let confirm = format!("{}/auth/confirm", s.url);
+    let other_port = s.url.rsplit_once(':').unwrap().0.to_owned() + ":1";
+    for from in [
+        [("origin", "http://evil.example")],
+        [("origin", other_port.as_str())],
+        [("origin", "null")],
+        [("referer", "http://evil.example/page")],
+    ] {
+        let r = b.post_form_with(&confirm, &[("code", &code)], &from).await;
+        assert_eq!(r.status(), 403, "{from:?}");
+        assert_csp(&r, "'self'");
+    }
+    assert!(s.store.list_tokens(None).await.unwrap().is_empty());
+    // The same origin (as the public URL, or as the Host) works; the attempts were not used.
+    let done = b
+        .post_form_with(&confirm, &[("code", &code)], &[("origin", &s.url)])
+        .await;
+    assert_eq!(done.status(), 200);
+    assert_csp(&done, "'self'");
+    let success = done.text().await.unwrap();
+    assert!(success.contains("data-copy=\"agent-token\"") && !success.contains("onclick"));
+    let devices = b.get(&format!("{}/auth/devices", s.url)).await;
+    assert_csp(&devices, "'self'");
+    assert!(devices.text().await.unwrap().contains("data-confirm="));
+
+    let logout = format!("{}/auth/logout", s.url);
+    let r = b
+        .post_form_with(&logout, &[], &[("origin", other_port.as_str())])
+        .await;
+    assert_eq!(r.status(), 403);
+    let still = b.get(&format!("{}/auth/devices", s.url)).await;
+    assert!(
+        still.text().await.unwrap().contains("Your devices"),
+        "still logged in"
+    );
+    let host = s.url.trim_start_matches("http://").to_owned();
+    let r = b
+        .post_form_with(&logout, &[], &[("origin", &s.url), ("host", &host)])
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_csp(&r, "'self'");
+    let after = b.get(&format!("{}/auth/devices", s.url)).await;
+    assert_csp(&after, "'self'");
+    assert!(
+        after
+            .text()
+            .await
+            .unwrap()
+            .contains("Log in to see your devices")
+    );
+    // The device-login pages share the page headers.
+    let device = b.get(&format!("{}/v0/oauth/nope", s.url)).await;
+    assert_csp(&device, "'self'");
+}

@@ -177,6 +177,32 @@ async fn sso_contract(store: &dyn Store) {
     let a = store.shared_secret("k", "first", 1).await.unwrap();
     let b = store.shared_secret("k", "second", 2).await.unwrap();
     assert_eq!((a.as_str(), b.as_str()), ("first", "first"));
+    assert!(
+        !store
+            .replace_shared_secret("k", "second", "x")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .replace_shared_secret("nope", "first", "x")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .replace_shared_secret("k", "first", "sealed")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.shared_secret("k", "third", 3).await.unwrap(),
+        "sealed"
+    );
+    assert_eq!(
+        store.list_shared_secrets().await.unwrap(),
+        [("k".to_owned(), "sealed".to_owned())]
+    );
 
     assert!(store.consume_login_link("link1", 1_000).await.unwrap());
     assert!(!store.consume_login_link("link1", 1_000).await.unwrap());

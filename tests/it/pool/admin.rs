@@ -156,7 +156,7 @@ async fn the_management_api_adds_changes_and_deletes_credentials_and_never_shows
     assert_eq!(s, 201, "{added}");
     let id = added["id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("api-"));
-    assert_eq!(added["token_hint"], "sk-adde…x9f2");
+    assert_eq!(added["token_hint"], "sk-…x9f2");
     assert_eq!(added["source"], "api");
     assert_eq!(ask(&e.gw, false).await.status(), 200);
     assert_eq!(
@@ -205,7 +205,7 @@ async fn the_management_api_adds_changes_and_deletes_credentials_and_never_shows
     .await;
     assert_eq!(s, 200, "{changed}");
     assert_eq!(changed["priority"], 60);
-    assert_eq!(changed["token_hint"], "sk-repl…abcd");
+    assert_eq!(changed["token_hint"], "sk-…cd");
     assert_eq!(ask(&e.gw, false).await.status(), 200);
     assert_eq!(
         e.mock.stats.requests_with("sk-yaml-key-0123456789"),
@@ -261,6 +261,53 @@ async fn the_management_api_adds_changes_and_deletes_credentials_and_never_shows
     .await;
     assert_eq!(s, 200);
     assert!(doc["paths"]["/v0/management/auths/{provider}/quota"]["put"].is_object());
+}
+
+#[tokio::test]
+async fn put_refuses_the_tokens_post_refuses_and_the_credential_stays() {
+    // Issue 14: PUT checked only emptiness; a CRLF token made the pool skip the credential and
+    // orphaned its row, and a 100 KB token was accepted.
+    let e = env(|m, _| pool_config(m, SelectionStrategy::Priority, vec![])).await;
+    let secret = "sk-kept-through-bad-puts-0123456789";
+    let (s, added) = mgmt(
+        &e.gw,
+        reqwest::Method::POST,
+        "/v0/management/auths",
+        Some(json!({"provider": "openai", "token": secret})),
+    )
+    .await;
+    assert_eq!(s, 201, "{added}");
+    let id = added["id"].as_str().unwrap().to_owned();
+    let path = format!("/v0/management/auths/openai?id={id}");
+    let huge = "k".repeat(100 * 1024);
+    for bad in [
+        "sk-new\r\nX-Injected: 1",
+        "sk-new\nline",
+        huge.as_str(),
+        "   ",
+    ] {
+        for method in [reqwest::Method::POST, reqwest::Method::PUT] {
+            let (url, body) = if method == reqwest::Method::POST {
+                (
+                    "/v0/management/auths",
+                    json!({"provider": "openai", "token": bad}),
+                )
+            } else {
+                (path.as_str(), json!({"token": bad}))
+            };
+            let (s, err) = mgmt(&e.gw, method.clone(), url, Some(body)).await;
+            assert_eq!(s, 400, "{method} {:.40?}: {err}", bad);
+        }
+        let (s, one) = mgmt(&e.gw, reqwest::Method::GET, &path, None).await;
+        assert_eq!(s, 200, "the credential is still visible: {one}");
+        assert_eq!(one["token_hint"], added["token_hint"], "and unchanged");
+    }
+    assert_eq!(ask(&e.gw, false).await.status(), 200);
+    assert_eq!(
+        e.mock.stats.requests_with(secret),
+        1,
+        "the old token is used"
+    );
 }
 
 #[tokio::test]
