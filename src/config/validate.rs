@@ -199,6 +199,15 @@ fn validate_auth(
             "must be at least 64".to_owned(),
         ));
     }
+    if !(1..=128).contains(&bf.ipv6_prefix) {
+        return Err(fail(
+            &format!("{key}.ipv6_prefix"),
+            format!(
+                "{} is not an IPv6 prefix length (1–128; 64 counts each /64 as one client)",
+                bf.ipv6_prefix
+            ),
+        ));
+    }
     if config.logging.capture_max_bytes < 1024 || config.logging.capture_max_files == 0 {
         return Err(fail(
             "logging.capture_max_bytes",

@@ -225,13 +225,25 @@ async fn the_lockout_blocks_escalates_and_clears() {
         assert_eq!(resp.headers()["retry-after"], want.to_string());
     }
     clock.advance(Duration::from_secs(240));
-    // A success clears the record: four more failures do not block.
+    // A success does not excuse the guesses before it (someone holding one valid credential
+    // must not reset the count between guesses at others): the next failure blocks again,
+    // for longer. The record is forgotten `ttl_seconds` (15 min) after the last block ends.
     assert_eq!(
         chat_with(&gw, Some(("authorization", &good)), None)
             .await
             .status(),
         200
     );
+    assert_eq!(
+        chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
+            .await
+            .status(),
+        401
+    );
+    let resp = chat_with(&gw, Some(("authorization", &good)), None).await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["retry-after"], "480");
+    clock.advance(Duration::from_secs(480 + 901));
     for _ in 0..4 {
         assert_eq!(
             chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
