@@ -4,11 +4,11 @@
 //! ([`WORKERS_MAX`] at most, fewer on a machine with fewer cores) fed by a bounded queue.
 //!
 //! Why threads of its own rather than `spawn_blocking` behind a semaphore: each Argon2id run
-//! allocates its memory (19 MiB with the default parameters) on the thread that runs it, and
-//! glibc keeps freed memory in per-thread arenas. Spread over the blocking pool's dozens of
-//! threads, a burst of wrong tokens left that memory resident for good (RSS 142 MB → 1.1 GB in
-//! the security review); on two threads, at most two runs' worth of memory is ever in use or
-//! held, however many requests arrive.
+//! needs its memory (19 MiB with the default parameters), and allocated per run on whichever
+//! blocking thread ran it, glibc kept the freed memory in per-thread arenas: a burst of wrong
+//! tokens left it resident for good (RSS 142 MB → 1.1 GB in the security review). Here each
+//! worker verifies in one buffer of its own, allocated at its first run and reused by every
+//! later one, so verification memory is at most workers × 19 MiB, whatever arrives.
 //!
 //! Why a process-wide value rather than a field of `AppState`: the bound protects the machine
 //! (its cores and its memory), of which there is one per process whatever number of states are
@@ -107,14 +107,56 @@ where
 /// Verifies `secret` against the Argon2id PHC string `hash` on the pool (false for a malformed
 /// hash or when no worker runs).
 pub async fn verify(hash: String, secret: crate::secret::Secret) -> bool {
-    use argon2::{Argon2, PasswordVerifier};
-    run(move || {
-        Argon2::default()
-            .verify_password(secret.expose().as_bytes(), hash.as_str())
-            .is_ok()
-    })
-    .await
-    .unwrap_or(false)
+    run(move || MEMORY.with_borrow_mut(|m| verify_in(m, &hash, secret.expose().as_bytes())))
+        .await
+        .unwrap_or(false)
+}
+
+/// Largest Argon2 memory a worker keeps between runs (blocks of 1 KiB): 64 MiB. A stored hash
+/// asking for more still verifies, in memory allocated for that run only.
+const KEEP_BLOCKS: usize = 64 * 1024;
+
+thread_local! {
+    /// The worker's Argon2 memory, allocated once and reused by every run on this thread: no
+    /// allocation per run, so nothing for the allocator to keep after a burst.
+    static MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Argon2 verification of `secret` against the PHC string `hash`, in `memory` (grown as the
+/// hash's parameters need, up to [`KEEP_BLOCKS`]).
+fn verify_in(memory: &mut Vec<argon2::Block>, hash: &str, secret: &[u8]) -> bool {
+    use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str());
+    let version = parsed
+        .version
+        .map_or(Ok(Version::default()), Version::try_from);
+    let (Ok(algorithm), Ok(version), Ok(params)) = (algorithm, version, Params::try_from(&parsed))
+    else {
+        return false;
+    };
+    let need = params.block_count();
+    let mut once = Vec::new();
+    let blocks = if need <= KEEP_BLOCKS {
+        if memory.len() < need {
+            memory.resize(need, argon2::Block::default());
+        }
+        &mut memory[..need]
+    } else {
+        once.resize(need, argon2::Block::default());
+        &mut once[..]
+    };
+    let expected = expected.as_bytes();
+    let mut out = vec![0u8; expected.len()];
+    let computed = Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(secret, salt.as_ref(), &mut out, blocks)
+        .is_ok();
+    computed && bool::from(subtle::ConstantTimeEq::ct_eq(&out[..], expected))
 }
 
 /// Jobs the pool has started since the process began (skipped ones excluded).
@@ -161,5 +203,40 @@ mod tests {
         assert!(verify(hash.clone(), crate::secret::Secret::new("right")).await);
         assert!(!verify(hash, crate::secret::Secret::new("wrong")).await);
         assert!(!verify("not a hash".into(), crate::secret::Secret::new("x")).await);
+    }
+
+    #[test]
+    fn verification_in_reused_memory_agrees_with_the_library() {
+        use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+        let mut memory = Vec::new();
+        let small = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(256, 2, 1, Some(16)).unwrap(),
+        );
+        let hashes = [
+            crate::auth::agent_token::hash_secret("s3cret").unwrap(),
+            small.hash_password(b"s3cret").unwrap().to_string(),
+        ];
+        for hash in &hashes {
+            for (secret, right) in [(&b"s3cret"[..], true), (b"s3cre", false), (b"", false)] {
+                assert_eq!(verify_in(&mut memory, hash, secret), right, "{hash}");
+                assert_eq!(
+                    Argon2::default()
+                        .verify_password(secret, hash.as_str())
+                        .is_ok(),
+                    right
+                );
+            }
+        }
+        assert_eq!(
+            memory.len(),
+            Params::default().block_count(),
+            "kept, not regrown"
+        );
+        // A changed hash byte or parameter never verifies.
+        let tampered = hashes[0].replace("m=19456", "m=19457");
+        assert!(!verify_in(&mut memory, &tampered, b"s3cret"));
+        assert!(!verify_in(&mut memory, "$argon2id$v=19$m=8,t=1,p=1$", b"x"));
     }
 }
