@@ -23,8 +23,8 @@
 //! checks run one at a time per address, so a client's own valid first uses never meet each
 //! other's advance counts.
 //!
-//! Addresses are counted by bucket ([`Bucket`]): an IPv4 address alone (IPv4-mapped IPv6 folded
-//! into it by the caller), an IPv6 address by its network prefix (`/64` by default,
+//! Addresses are counted by bucket ([`Bucket`]): an IPv4 address alone (an IPv4-mapped IPv6
+//! address is folded into it), an IPv6 address by its network prefix (`/64` by default,
 //! `auth.brute_force_protection.ipv6_prefix`) — one subscriber usually holds a whole /64, so
 //! counting single IPv6 addresses would give each attacker billions of fresh budgets.
 
@@ -66,12 +66,16 @@ pub trait Bucket: Hash + Eq + Clone {
 impl Bucket for IpAddr {
     fn bucket(&self, policy: &LimiterPolicy) -> Self {
         match self {
-            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
-                let prefix = u32::from(policy.ipv6_prefix.clamp(1, 128));
-                let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
-                IpAddr::V6((u128::from(*v6) & mask).into())
-            }
-            other => *other,
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                // `::ffff:a.b.c.d` is the IPv4 client a.b.c.d.
+                Some(v4) => IpAddr::V4(v4),
+                None => {
+                    let prefix = u32::from(policy.ipv6_prefix.clamp(1, 128));
+                    let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
+                    IpAddr::V6((u128::from(*v6) & mask).into())
+                }
+            },
+            v4 => *v4,
         }
     }
 }
@@ -673,9 +677,10 @@ mod tests {
         }
         assert_eq!(l.blocked(&v6("2001:db8:1:2:ffff::9"), now), Some(30));
         assert_eq!(l.blocked(&v6("2001:db8:1:3::1"), now), None, "another /64");
-        // IPv4 stays per address.
+        // IPv4 stays per address; an IPv4-mapped IPv6 address is its IPv4 address.
         l.record_failure(&ip(20), now);
         assert_eq!(l.bucket_of(&ip(20)), ip(20));
+        assert_eq!(l.bucket_of(&v6("::ffff:0.0.0.20")), ip(20));
         // The prefix is a setting; 128 counts each address alone.
         let exact = Limiter::new(
             LimiterPolicy {

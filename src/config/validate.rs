@@ -356,6 +356,10 @@ mod tests {
             ),
             ("logging.level", Box::new(|c| c.logging.level = "[[".into())),
             (
+                "auth.brute_force_protection.ipv6_prefix",
+                Box::new(|c| c.auth.brute_force_protection.ipv6_prefix = 129),
+            ),
+            (
                 "backends.Open:AI",
                 Box::new(|c| {
                     c.backends
