@@ -6,10 +6,12 @@
 //! ([`crate::oauth`]); virtual keys will join them in [`Authenticator::authenticate`], behind
 //! the same lockout. The order of checks is fixed: a blocked client address is refused first (even with a valid
 //! credential), a request with no credential is refused without counting as a failed attempt,
-//! and only a wrong credential counts.
+//! and only a wrong credential counts — counted before its check when the check is slow, so
+//! parallel guesses meet the lockout like sequential ones ([`Authenticator::authenticate`]).
 
 pub mod agent_token;
 pub mod api_keys;
+pub mod argon;
 pub mod brute_force;
 
 use std::borrow::Cow;
@@ -23,7 +25,7 @@ use crate::config::Config;
 use crate::notify::{Notifier, OperatorEvent};
 use agent_token::{TokenFailure, TokenIdentity, TokenVerifier, UseContext};
 use api_keys::ApiKeySet;
-use brute_force::{FailureOutcome, Limiter};
+use brute_force::{FailureOutcome, Limiter, Reservation, Turns};
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +185,8 @@ pub struct Authenticator {
     jwt: Option<Arc<crate::oauth::TokenServer>>,
     /// Trusted external issuers.
     external: Option<Arc<crate::oauth::external::ExternalIssuers>>,
+    /// One slow credential check per client address at a time.
+    turns: Turns<IpAddr>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -229,6 +233,7 @@ impl Authenticator {
                         .map_err(std::io::Error::other)?,
                 ))
             },
+            turns: Turns::default(),
         })
     }
 
@@ -261,6 +266,14 @@ impl Authenticator {
     }
 
     /// Decides who is calling from `ip` (with `user_agent`) presenting `presented`.
+    ///
+    /// Cheap answers first: a blocked address, no credential, a static key, a credential the
+    /// caches already verified. Anything else needs a slow check (store lookup and Argon2id for
+    /// an agent token, key reload or JWKS fetch for a JWT), which takes the address's turn (one
+    /// slow check per address at a time) and counts as a failure *before* it runs; the count is
+    /// taken back when the credential is right or proves nothing about guessing (revoked, expired,
+    /// an unknown key, a store outage). So parallel guesses are limited like sequential ones,
+    /// and a request dropped mid-check stays counted.
     pub async fn authenticate(
         &self,
         ip: IpAddr,
@@ -281,8 +294,61 @@ impl Authenticator {
         };
         let value = presented.value.expose();
         if let Some(name) = self.keys.find(value) {
-            return Ok(self.succeeded(ip, Principal::ApiKey { name: name.clone() }));
+            return Ok(Principal::ApiKey { name: name.clone() });
         }
+        if let Some(principal) = self.cached(value, now, ip, user_agent) {
+            return Ok(principal);
+        }
+        let bucket = self.limiter.as_ref().map_or(ip, |l| l.bucket_of(&ip));
+        let _turn = self.turns.take(bucket).await;
+        let now = self.clock.now_millis();
+        let reservation = match &self.limiter {
+            Some(l) => match l.try_reserve(&ip, self.fingerprint(value), now) {
+                Ok(r) => Some(r),
+                Err(secs) => {
+                    return Err(AuthFailure::Blocked {
+                        retry_after_secs: secs,
+                    });
+                }
+            },
+            None => None,
+        };
+        let verdict = self.check(value, now, ip, user_agent).await;
+        self.settle(ip, reservation, verdict)
+    }
+
+    /// A credential the caches already verified: a token-server JWT or an agent token, checked
+    /// without any wait (no store, no hashing). `None` means "ask [`Authenticator::check`]".
+    fn cached(
+        &self,
+        value: &str,
+        now: u64,
+        ip: IpAddr,
+        user_agent: Option<&str>,
+    ) -> Option<Principal> {
+        if value.starts_with(agent_token::PREFIX) {
+            let ctx = UseContext { ip, user_agent };
+            return self
+                .tokens
+                .as_ref()?
+                .cached(value, now as i64, &ctx)
+                .map(Principal::AgentToken);
+        }
+        if !crate::oauth::looks_like_jwt(value) || self.external.is_some() {
+            return None;
+        }
+        self.jwt
+            .as_ref()?
+            .verify_cached(value)
+            .map(|c| Principal::Jwt {
+                subject: Arc::from(c.sub.as_str()),
+                kind: Arc::from(c.pcl_kind.as_str()),
+                groups: Arc::from(Vec::new()),
+            })
+    }
+
+    /// The slow checks: JWTs (the token server's or a trusted issuer's), then agent tokens.
+    async fn check(&self, value: &str, now: u64, ip: IpAddr, user_agent: Option<&str>) -> Verdict {
         if crate::oauth::looks_like_jwt(value) && (self.jwt.is_some() || self.external.is_some()) {
             use crate::oauth::TokenError;
             // The payload is only decoded to pick a verifier when external issuers exist.
@@ -307,14 +373,14 @@ impl Authenticator {
                 (None, None) => Err(TokenError::Invalid("untrusted issuer".into())),
             };
             match verified {
-                Ok(principal) => return Ok(self.succeeded(ip, principal)),
+                Ok(principal) => return Verdict::Right(principal),
                 // Genuine but expired, or its subject disabled: nothing was guessed.
                 Err(TokenError::Expired | TokenError::Disabled | TokenError::UnknownKey) => {
-                    return Err(AuthFailure::Invalid);
+                    return Verdict::NotAGuess(AuthFailure::Invalid);
                 }
                 Err(TokenError::Unavailable(e)) => {
                     tracing::error!(error = %e, "JWT check failed: store or keys unavailable");
-                    return Err(AuthFailure::Unavailable);
+                    return Verdict::NotAGuess(AuthFailure::Unavailable);
                 }
                 Err(reason) => tracing::debug!(%reason, "JWT refused"),
             }
@@ -324,54 +390,88 @@ impl Authenticator {
         {
             let ctx = UseContext { ip, user_agent };
             match verifier.verify(value, now as i64, ctx).await {
-                Ok(identity) => return Ok(self.succeeded(ip, Principal::AgentToken(identity))),
+                Ok(identity) => return Verdict::Right(Principal::AgentToken(identity)),
                 Err(TokenFailure::SessionExpired { token_id }) => {
-                    return Err(AuthFailure::SessionExpired { token_id });
+                    return Verdict::NotAGuess(AuthFailure::SessionExpired { token_id });
                 }
                 // A revoked token proves nothing about guessing (it is refused before any hashing),
                 // and counting it would lock out the address of an agent that still holds one —
                 // and with it the owner's browser login.
-                Err(TokenFailure::Revoked) => return Err(AuthFailure::Invalid),
+                Err(TokenFailure::Revoked) => return Verdict::NotAGuess(AuthFailure::Invalid),
                 Err(TokenFailure::Store(e)) => {
                     tracing::error!(error = %e, "agent token check failed: store unavailable");
-                    return Err(AuthFailure::Unavailable);
+                    return Verdict::NotAGuess(AuthFailure::Unavailable);
                 }
                 Err(reason) => tracing::debug!(%reason, "agent token refused"),
             }
         }
-        Err(self.failed(ip, now, value))
+        Verdict::Wrong
     }
 
-    fn succeeded(&self, ip: IpAddr, principal: Principal) -> Principal {
-        if let Some(l) = &self.limiter {
-            l.record_success(&ip);
-        }
-        principal
-    }
-
-    /// Counts a wrong credential. With SSO on, the agents the sandbox answer is for are often
-    /// configured with a placeholder key they send on every request; repeating the same wrong
-    /// value is not guessing, so it counts once per address — otherwise the owner's address
-    /// would be locked out (its browser login included) before they read the login link.
-    fn failed(&self, ip: IpAddr, now: u64, value: &str) -> AuthFailure {
-        let outcome = self.limiter.as_ref().map(|l| match &self.repeat_key {
-            Some(k) => {
-                let h = blake3::keyed_hash(k, value.as_bytes());
-                let mut f = [0u8; 8];
-                f.copy_from_slice(&h.as_bytes()[..8]);
-                l.record_failure_of(&ip, u64::from_le_bytes(f), now)
+    /// Keeps or takes back the attempt counted in advance. A right credential takes back only
+    /// its own count: the address's other failures stay (proving one credential does not
+    /// excuse guesses at others, as in the token server's grants).
+    fn settle(
+        &self,
+        ip: IpAddr,
+        reservation: Option<Reservation>,
+        verdict: Verdict,
+    ) -> Result<Principal, AuthFailure> {
+        let now = self.clock.now_millis();
+        let refund = |r: Option<Reservation>| {
+            if let (Some(l), Some(r)) = (&self.limiter, r) {
+                l.refund_reservation(&ip, r, now);
             }
-            None => l.record_failure(&ip, now),
-        });
-        if let Some(FailureOutcome::Blocked { retry_after_secs }) = outcome {
-            tracing::warn!(client_ip = %ip, retry_after_secs, "too many failed authentication attempts: client address blocked");
-            self.notifier.notify(OperatorEvent::AuthBlocked {
-                ip,
-                retry_after_secs,
-            });
+        };
+        match verdict {
+            Verdict::Right(principal) => {
+                refund(reservation);
+                Ok(principal)
+            }
+            Verdict::NotAGuess(failure) => {
+                refund(reservation);
+                Err(failure)
+            }
+            Verdict::Wrong => {
+                if let Some(Reservation {
+                    outcome: FailureOutcome::Blocked { retry_after_secs },
+                    ..
+                }) = reservation
+                {
+                    tracing::warn!(client_ip = %ip, retry_after_secs, "too many failed authentication attempts: client address blocked");
+                    self.notifier.notify(OperatorEvent::AuthBlocked {
+                        ip,
+                        retry_after_secs,
+                    });
+                }
+                Err(AuthFailure::Invalid)
+            }
         }
-        AuthFailure::Invalid
     }
+
+    /// With SSO on, the agents the sandbox answer is for are often configured with a
+    /// placeholder key they send on every request; repeating the same wrong value is not
+    /// guessing, so it counts once per address (the fingerprint lets the limiter tell) —
+    /// otherwise the owner's address would be locked out (its browser login included) before
+    /// they read the login link.
+    fn fingerprint(&self, value: &str) -> Option<u64> {
+        let k = self.repeat_key.as_ref()?;
+        let h = blake3::keyed_hash(k, value.as_bytes());
+        let mut f = [0u8; 8];
+        f.copy_from_slice(&h.as_bytes()[..8]);
+        // 0 marks a forgotten fingerprint in the limiter.
+        Some(u64::from_le_bytes(f).max(1))
+    }
+}
+
+/// What a slow check found.
+enum Verdict {
+    /// The credential is right.
+    Right(Principal),
+    /// Refused, but not a guess (revoked, expired, unknown signing key, store outage): not counted.
+    NotAGuess(AuthFailure),
+    /// A wrong credential: counted.
+    Wrong,
 }
 
 #[cfg(test)]
@@ -476,11 +576,20 @@ mod tests {
             a.authenticate(ip, None, presented("good-key-0123456789").as_ref())
                 .await
                 .is_ok(),
-            "success clears the record"
+            "the block has ended"
         );
+        // A success does not excuse the earlier guesses: the next wrong key is refused and
+        // starts the next, longer block.
         assert_eq!(
             a.authenticate(ip, None, presented("wrong").as_ref()).await,
             Err(AuthFailure::Invalid)
+        );
+        assert_eq!(
+            a.authenticate(ip, None, presented("good-key-0123456789").as_ref())
+                .await,
+            Err(AuthFailure::Blocked {
+                retry_after_secs: 60
+            })
         );
     }
 

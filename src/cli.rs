@@ -106,7 +106,8 @@ pub enum AuthsCommand {
     /// Log in with a device-flow provider (`copilot`, `kiro`, or another auth.device_login
     /// entry): prints a code to enter at the provider's page, waits for the approval, and
     /// stores the OAuth credential (sealed when auth.encryption.key is set). Running gateways
-    /// pick it up within a second and refresh it before it expires.
+    /// pick it up within a second and refresh it before it expires. Needs no key (it opens the
+    /// store directly); the browser page /v0/oauth/<name> does the same with the management key.
     Login {
         /// The login's name under auth.device_login.
         name: String,
@@ -358,7 +359,7 @@ pub struct CommonArgs {
     /// A YAML file with the `sso:` section (providers, authorization), merged over --config.
     #[arg(long, global = true, value_name = "PATH", help_heading = "SSO")]
     pub sso_config: Option<PathBuf>,
-    /// Key for the management API (/v0/management/…); at least 16 characters. Prefer the env var PORTCULLIS_MANAGEMENT_KEY.
+    /// Key for the management API (/v0/management/…) and the device-login pages (/v0/oauth/<name>, which are off without it); at least 16 characters. Prefer the env var PORTCULLIS_MANAGEMENT_KEY.
     #[arg(long, global = true, value_name = "KEY", help_heading = "SSO")]
     pub management_key: Option<String>,
 

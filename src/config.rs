@@ -363,6 +363,9 @@ pub struct BruteForceConfig {
     pub max_block_seconds: u64,
     /// Most addresses tracked at once; the table never grows past this.
     pub max_tracked_ips: usize,
+    /// IPv6 clients are counted by this network prefix (1–128): 64 by default, since one
+    /// subscriber usually holds a whole /64; 128 counts each address alone.
+    pub ipv6_prefix: u8,
 }
 
 impl Default for BruteForceConfig {
@@ -375,6 +378,7 @@ impl Default for BruteForceConfig {
             block_multiplier: 2.0,
             max_block_seconds: 3600,
             max_tracked_ips: 100_000,
+            ipv6_prefix: 64,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Network addresses: CIDR ranges, loopback checks, and the client address of a request — the
 //! socket peer, or, when the peer is a trusted proxy, the right-most `X-Forwarded-For` entry that
-//! is not itself a trusted proxy (entries further left are client-controlled and ignored) — and
+//! is not itself a trusted proxy (entries further left are client-controlled and ignored; an
+//! unreadable entry in that place is an error, never the proxy's address) — and
 //! the HTTP client the gateway uses for its own calls to identity providers and authorization
 //! APIs.
 
@@ -102,41 +103,68 @@ pub fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| canonical(ip).is_loopback())
 }
 
-/// The client address of a request from `peer` with `headers`.
+/// A trusted proxy relayed a request whose `X-Forwarded-For` does not name a readable client
+/// address where the client should be (the right-most entry that is not a trusted proxy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the X-Forwarded-For header from a trusted proxy does not name a readable client address")]
+pub struct UnreadableForwardedFor;
+
+/// Where failures of a client whose address cannot be read are counted, should anything count
+/// them (the authentication layer refuses such requests first): never the proxy's own address,
+/// which every other client behind it shares.
+pub const UNKNOWN_CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+
+/// The client address of a request from `peer` with `headers` ([`forwarded_client`]), or
+/// [`UNKNOWN_CLIENT`] when a trusted proxy relayed an unreadable one.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    forwarded_client(peer, headers, trusted).unwrap_or(UNKNOWN_CLIENT)
+}
+
+/// The client address of a request from `peer` with `headers`: the peer, unless it is a trusted
+/// proxy; then the `X-Forwarded-For` entries (every such header, in order, split at commas) are
+/// walked from the right, skipping trusted proxies, and the first other entry is the client.
+/// Entries are read as bytes, each on its own: one the walk never reaches (further left,
+/// client-controlled) does not matter, but if the entry the walk stops at is not an address, the
+/// answer is an error — never the proxy's own address, which would let one client's failures
+/// lock out everyone behind the proxy. A chain of trusted proxies only gives its left-most entry;
+/// no header at all gives the peer (a request the proxy made itself).
+pub fn forwarded_client(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+) -> Result<IpAddr, UnreadableForwardedFor> {
     let peer = canonical(peer);
-    if trusted.is_empty() || !trusted.iter().any(|n| n.contains(peer)) {
-        return peer;
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if trusted.is_empty() || !is_trusted(peer) {
+        return Ok(peer);
     }
-    let mut chain: Vec<IpAddr> = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        let Ok(text) = value.to_str() else {
-            return peer;
-        };
-        for part in text.split(',') {
-            match parse_forwarded_entry(part) {
-                Some(ip) => chain.push(ip),
-                // An unparsable entry: nothing left of it can be trusted either.
-                None => chain.clear(),
+    let values: Vec<&[u8]> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    let mut client = peer;
+    for value in values.iter().rev() {
+        for part in value.rsplit(|b| *b == b',') {
+            let ip = std::str::from_utf8(part)
+                .ok()
+                .and_then(parse_forwarded_entry)
+                .ok_or(UnreadableForwardedFor)?;
+            client = ip;
+            if !is_trusted(ip) {
+                return Ok(ip);
             }
         }
     }
-    let mut client = peer;
-    for ip in chain.into_iter().rev() {
-        client = ip;
-        if !trusted.iter().any(|n| n.contains(ip)) {
-            break;
-        }
-    }
-    client
+    Ok(client)
 }
 
+/// One `X-Forwarded-For` entry: `addr`, `v4:port` or `[v6]:port`.
 fn parse_forwarded_entry(part: &str) -> Option<IpAddr> {
     let p = part.trim();
     if let Ok(ip) = p.parse::<IpAddr>() {
         return Some(canonical(ip));
     }
-    // `[v6]:port` or `v4:port`
     let host = if let Some(rest) = p.strip_prefix('[') {
         rest.split(']').next()?
     } else {
@@ -232,8 +260,59 @@ mod tests {
         assert_eq!(client_ip(proxy, &HeaderMap::new(), &trusted), proxy);
         // With no trusted proxies the header is never read.
         assert_eq!(client_ip(proxy, &xff("1.1.1.1"), &[]), proxy);
-        // Garbage right of a valid entry: nothing from the header is used.
-        assert_eq!(client_ip(proxy, &xff("1.1.1.1, garbage"), &trusted), proxy);
+    }
+
+    /// Security review, first pass #7: an unreadable header made the client the proxy itself,
+    /// so one client's failures locked out everyone behind it.
+    #[test]
+    fn an_unreadable_client_entry_is_an_error_never_the_proxy() {
+        let trusted = nets(&["10.0.0.0/8"]);
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let raw = |bytes: &[u8]| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                "x-forwarded-for",
+                http::HeaderValue::from_bytes(bytes).unwrap(),
+            );
+            h
+        };
+        for bad in [
+            &b"\xff"[..],
+            b"\xff, 10.0.0.9",
+            b"1.1.1.1, garbage",
+            b"8.8.4.4, ",
+            b"1.1.1.1, \xfe\xff:80",
+        ] {
+            assert_eq!(
+                forwarded_client(proxy, &raw(bad), &trusted),
+                Err(UnreadableForwardedFor),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+            assert_eq!(client_ip(proxy, &raw(bad), &trusted), UNKNOWN_CLIENT);
+        }
+        // Bytes left of the client's entry are the client's own business.
+        assert_eq!(
+            forwarded_client(proxy, &raw(b"\xff, 8.8.4.4"), &trusted),
+            Ok("8.8.4.4".parse().unwrap())
+        );
+        assert_eq!(
+            forwarded_client(proxy, &raw(b"garbage, 8.8.4.4, 10.0.0.7"), &trusted),
+            Ok("8.8.4.4".parse().unwrap())
+        );
+        // Several headers read as one list, in order.
+        let mut h = raw(b"\xff");
+        h.append("x-forwarded-for", "9.9.9.9".parse().unwrap());
+        assert_eq!(
+            forwarded_client(proxy, &h, &trusted),
+            Ok("9.9.9.9".parse().unwrap())
+        );
+        // From an untrusted peer the header is not read at all.
+        let stranger: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(
+            forwarded_client(stranger, &raw(b"\xff"), &trusted),
+            Ok(stranger)
+        );
     }
 
     #[test]

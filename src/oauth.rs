@@ -20,13 +20,12 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{RwLock, Semaphore};
+use tokio::sync::RwLock;
 
 use crate::admin::accounts::LOCAL_PROVIDER;
-use crate::auth::brute_force::{FailureOutcome, Limiter};
+use crate::auth::brute_force::{FailureOutcome, Limiter, Reservation};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::secret::{Secret, random_bytes};
@@ -151,7 +150,6 @@ pub struct TokenServer {
     last_reload: AtomicI64,
     ip_limiter: Option<Arc<Limiter<IpAddr>>>,
     user_limiter: Option<Limiter<String>>,
-    argon: Semaphore,
     dummy_hash: tokio::sync::OnceCell<String>,
     subjects: Mutex<HashMap<String, (bool, i64)>>,
     /// Tokens whose signature already verified (keyed digest → claims): a cached token costs a
@@ -194,7 +192,6 @@ impl TokenServer {
             last_reload: AtomicI64::new(i64::MIN),
             ip_limiter,
             user_limiter,
-            argon: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
             dummy_hash: tokio::sync::OnceCell::new(),
             subjects: Mutex::new(HashMap::new()),
             verified: Mutex::new(HashMap::new()),
@@ -288,60 +285,60 @@ impl TokenServer {
     }
 
     /// Starts an attempt on `account` (`user:<name>` or `client:<id>`) from `ip`: refused while
-    /// either is locked out; otherwise counted as a failure *before* the (slow) check, so a
-    /// burst of parallel guesses cannot all pass the lockout check before the first one fails.
-    fn begin_attempt(&self, ip: IpAddr, account: &str) -> Result<(), GrantError> {
+    /// either is locked out; otherwise counted as a failure *before* the (slow) check, in the
+    /// same step as the address's lockout check, so a burst of parallel guesses cannot all pass
+    /// the lockout check before the first one fails.
+    fn begin_attempt(&self, ip: IpAddr, account: &str) -> Result<Option<Reservation>, GrantError> {
         let now = self.now_ms() as u64;
-        let by_ip = self.ip_limiter.as_ref().and_then(|l| l.blocked(&ip, now));
-        let by_account = self
+        let account = account.to_owned();
+        if let Some(secs) = self
             .user_limiter
             .as_ref()
-            .and_then(|l| l.blocked(&account.to_owned(), now));
-        if let Some(secs) = by_ip.max(by_account) {
+            .and_then(|l| l.blocked(&account, now))
+        {
             return Err(GrantError::Blocked {
                 retry_after_secs: secs,
             });
         }
-        if let Some(l) = &self.ip_limiter
-            && let FailureOutcome::Blocked { retry_after_secs } = l.record_failure(&ip, now)
+        let reservation = match &self.ip_limiter {
+            Some(l) => Some(
+                l.try_reserve(&ip, None, now)
+                    .map_err(|secs| GrantError::Blocked {
+                        retry_after_secs: secs,
+                    })?,
+            ),
+            None => None,
+        };
+        if let Some(Reservation {
+            outcome: FailureOutcome::Blocked { retry_after_secs },
+            ..
+        }) = reservation
         {
             tracing::warn!(client_ip = %ip, retry_after_secs, "too many failed token requests: address blocked");
         }
         if let Some(l) = &self.user_limiter
-            && let FailureOutcome::Blocked { retry_after_secs } =
-                l.record_failure(&account.to_owned(), now)
+            && let FailureOutcome::Blocked { retry_after_secs } = l.record_failure(&account, now)
         {
             tracing::warn!(%account, retry_after_secs, "too many failed token requests: account blocked");
         }
-        Ok(())
+        Ok(reservation)
     }
 
     /// The attempt was right: its advance failure is taken back (the address's other failures
     /// stay — proving one credential does not excuse guesses at others), the account is cleared.
-    fn attempt_succeeded(&self, ip: IpAddr, account: &str) {
+    fn attempt_succeeded(&self, ip: IpAddr, account: &str, reservation: Option<Reservation>) {
         let now = self.now_ms() as u64;
-        if let Some(l) = &self.ip_limiter {
-            l.refund(&ip, now);
+        if let (Some(l), Some(r)) = (&self.ip_limiter, reservation) {
+            l.refund_reservation(&ip, r, now);
         }
         if let Some(l) = &self.user_limiter {
             l.record_success(&account.to_owned());
         }
     }
 
+    /// Argon2id on the process's Argon2 threads ([`crate::auth::argon`]).
     async fn argon_verify(&self, hash: String, secret: &str) -> bool {
-        let Ok(_permit) = self.argon.acquire().await else {
-            return false;
-        };
-        let secret = Secret::new(secret);
-        tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash).is_ok_and(|h| {
-                Argon2::default()
-                    .verify_password(secret.expose().as_bytes(), &h)
-                    .is_ok()
-            })
-        })
-        .await
-        .unwrap_or(false)
+        crate::auth::argon::verify(hash, Secret::new(secret)).await
     }
 
     async fn dummy(&self) -> Result<String, GrantError> {
@@ -350,7 +347,7 @@ impl TokenServer {
                 let s = crate::store::hex(
                     &random_bytes::<16>().map_err(|e| GrantError::Unavailable(e.to_string()))?,
                 );
-                tokio::task::spawn_blocking(move || crate::auth::agent_token::hash_secret(&s))
+                crate::auth::argon::run(move || crate::auth::agent_token::hash_secret(&s))
                     .await
                     .map_err(|e| GrantError::Unavailable(e.to_string()))?
                     .map_err(|e| GrantError::Unavailable(e.to_string()))
@@ -375,7 +372,7 @@ impl TokenServer {
             return Err(GrantError::InvalidRequest("username or password too long"));
         }
         let account = format!("user:{}", username.to_lowercase());
-        self.begin_attempt(ip, &account)?;
+        let reservation = self.begin_attempt(ip, &account)?;
         let found = self
             .store
             .find_user_with_password(LOCAL_PROVIDER, username)
@@ -390,7 +387,7 @@ impl TokenServer {
             Some((u, Some(_))) if matches && !u.disabled => u,
             _ => return Err(GrantError::InvalidGrant),
         };
-        self.attempt_succeeded(ip, &account);
+        self.attempt_succeeded(ip, &account, reservation);
         self.issue(&user.id, "user", username).await
     }
 
@@ -416,7 +413,7 @@ impl TokenServer {
             return Err(GrantError::InvalidClient);
         }
         let account = format!("client:{client_id}");
-        self.begin_attempt(ip, &account)?;
+        let reservation = self.begin_attempt(ip, &account)?;
         let client = self.store.get_client(client_id).await?;
         let hash = match &client {
             Some(c) => c.secret_hash.clone(),
@@ -427,7 +424,7 @@ impl TokenServer {
             Some(c) if matches && !c.disabled => c,
             _ => return Err(GrantError::InvalidClient),
         };
-        self.attempt_succeeded(ip, &account);
+        self.attempt_succeeded(ip, &account, reservation);
         Ok(client)
     }
 
@@ -465,6 +462,30 @@ impl TokenServer {
             expires_in: self.lifetime_s,
             scope: claims.scope,
         })
+    }
+
+    /// A token whose signature already verified, checked without any wait: `Some` only when the
+    /// loaded key set is current and still has its key, it has not expired, and its subject's
+    /// state is cached (everything else is for [`TokenServer::verify`]).
+    pub fn verify_cached(&self, token: &str) -> Option<Claims> {
+        let digest = *blake3::keyed_hash(&self.verified_key, token.as_bytes()).as_bytes();
+        let (claims, kid) = self.verified.lock().ok()?.get(&digest).cloned()?;
+        let now_ms = self.now_ms();
+        if let Some(kid) = &kid {
+            let fresh =
+                now_ms.saturating_sub(self.last_reload.load(Ordering::Acquire)) < KEY_MAX_AGE_MS;
+            let keys = self.keys.try_read().ok()?;
+            if !fresh || !keys.as_ref()?.verifying.contains_key(kid) {
+                return None;
+            }
+        }
+        let now = now_ms / 1000;
+        let not_yet = claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_S);
+        if claims.exp + LEEWAY_S <= now || claims.iat > now + LEEWAY_S || not_yet {
+            return None;
+        }
+        let (on, at) = self.subjects.lock().ok()?.get(&claims.sub).copied()?;
+        (on && now_ms - at < SUBJECT_CACHE_MS).then_some(claims)
     }
 
     /// Verifies a token this server issued: signature (EdDSA only, by `kid`), issuer, audience,

@@ -645,7 +645,7 @@ impl Sso {
                 Grant::Renewed { record }
             }
             None => {
-                let minted = tokio::task::spawn_blocking(agent_token::mint)
+                let minted = crate::auth::argon::run(agent_token::mint)
                     .await
                     .map_err(internal)?
                     .map_err(internal)?;

@@ -2,9 +2,12 @@
 //! [`Principal`](crate::auth::Principal) (stored in the request's extensions and its log line)
 //! or answers the refusal in the caller's protocol — 401 for a missing or wrong credential
 //! (with `WWW-Authenticate: Bearer` on OpenAI paths), 429 with `Retry-After` for a blocked
-//! address.
+//! address, 400 on any path for a request a trusted proxy relayed without a readable client
+//! address ([`crate::net::forwarded_client`]).
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::StatusCode;
@@ -16,8 +19,23 @@ use crate::protocol::Protocol;
 use crate::state::AppState;
 use crate::wire::errors::ErrorKind;
 
-/// Middleware: authenticates every request whose path is not on the bypass list.
+/// Middleware: authenticates every request whose path is not on the bypass list. Before that,
+/// on every path: a request a trusted proxy relayed without a readable client address is
+/// refused (400) — its failures would otherwise count against an address it does not own.
 pub async fn require_auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if let Some(peer) = req.extensions().get::<ConnectInfo<SocketAddr>>()
+        && crate::net::forwarded_client(peer.0.ip(), req.headers(), state.trusted_proxies())
+            .is_err()
+    {
+        tracing::debug!(peer = %peer.0.ip(), "refused: unreadable X-Forwarded-For from a trusted proxy");
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidRequest,
+            "The X-Forwarded-For header added by the proxy does not name a readable client address.",
+        )
+        .with_code("unreadable_forwarded_for")
+        .into_response_for(Protocol::from_path(req.uri().path()));
+    }
     if state.auth().is_bypassed(req.uri().path()) {
         return next.run(req).await;
     }

@@ -1,9 +1,21 @@
 //! `/v0/oauth/<login>`: the browser side of a device-flow login (`copilot`, `kiro`, or any
-//! `auth.device_login` entry). The page starts the login with a form POST, then shows the user
-//! code and the verification link and reloads itself every few seconds until the gateway's
-//! background poll reports the new credential (or why it failed). Local callers only (a
-//! loopback peer and a loopback `Host`, so DNS rebinding cannot reach them), single-user mode
-//! only (OAuth credentials are personal), and a POST from another origin is refused.
+//! `auth.device_login` entry). The page starts the login with a form POST carrying the
+//! management key, then shows the user code and the verification link and reloads itself every
+//! few seconds until the gateway's background poll reports the new credential (or why it
+//! failed).
+//!
+//! Adding a credential to the pool is an administrator's act, so starting a login needs the
+//! management key (`management.key`; form field `management_key`, or `X-Management-Key` /
+//! `Authorization: Bearer`), with wrong keys counted in the lockout shared with the management
+//! API and client keys; without a management key configured the pages are off (`portcullis
+//! auths login <name>` works without them). Locality alone is not enough: a reverse proxy on the
+//! same host (nginx's bare `proxy_pass`) makes every remote caller look local. The page that
+//! follows a login answers only the browser that started it (a cookie bound to the flow id by a
+//! key derived from the management key) or a caller presenting the key, since its user code is
+//! what lets someone attach *their* account to the login. Also: local callers only (a loopback
+//! peer with no relaying header and a loopback `Host`, so DNS rebinding cannot reach them),
+//! single-user mode only (OAuth credentials are personal), a POST from another origin is
+//! refused, and only `https:` (or loopback `http:`) verification links are rendered as links.
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -11,7 +23,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::StatusCode;
 
-use super::management::local_caller;
+use super::access_log::ClientIp;
+use super::management::{KeyCheck, check_key, local_caller, presented_key};
 use super::pages::{error, esc, layout};
 use super::sso_pages::html;
 use crate::pool::{FlowState, PoolError};
@@ -59,6 +72,16 @@ fn refused(state: &AppState, req: &Request) -> Option<Response> {
             ),
         ));
     }
+    if state.config().management.key.is_none() {
+        return Some(html(
+            StatusCode::FORBIDDEN,
+            error(
+                "Device logins need the management key",
+                "Adding a credential from the browser needs the management key, and none is configured.",
+                "Set management.key (or PORTCULLIS_MANAGEMENT_KEY), or run `portcullis auths login <name>` on this machine.",
+            ),
+        ));
+    }
     if state.config().access_mode.mode == crate::config::AccessMode::MultiUser {
         return Some(html(
             StatusCode::FORBIDDEN,
@@ -101,7 +124,9 @@ async fn page(State(state): State<AppState>, Path(login): Path<String>, req: Req
             &format!(
                 "<h1>Add a {} credential</h1><p>The gateway asks {} for a one-time code; you enter it on the provider's page, \
                  and the credential joins the pool of backend <code>{}</code>.</p>\
-                 <form method=\"post\"><input type=\"submit\" value=\"Start the login\"></form>",
+                 <form method=\"post\"><p><label>Management key <input type=\"password\" name=\"management_key\" \
+                 autocomplete=\"current-password\" required></label></p>\
+                 <input type=\"submit\" value=\"Start the login\"></form>",
                 esc(&login),
                 esc(&login),
                 esc(&l.backend)
@@ -138,11 +163,35 @@ async fn start(State(state): State<AppState>, Path(login): Path<String>, req: Re
     if state.pool().login(&login).is_none() {
         return unknown(&state, &login);
     }
+    let ip = ClientIp::of(&req);
+    let header_key = presented_key(req.headers()).map(str::to_owned);
+    let form = axum::body::to_bytes(req.into_body(), FORM_MAX)
+        .await
+        .unwrap_or_default();
+    let form_key = form_urlencoded::parse(&form)
+        .find(|(k, _)| k == "management_key")
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty());
+    if let Some(refusal) = key_refusal(check_key(
+        &state,
+        ip,
+        header_key.as_deref().or(form_key.as_deref()),
+    )) {
+        return refusal;
+    }
     match state.pool().start_login(&login).await {
         Ok((id, _)) => {
+            let path = format!("/v0/oauth/{login}/flow/{id}");
             let mut r = html(StatusCode::SEE_OTHER, String::new());
-            if let Ok(v) = http::HeaderValue::from_str(&format!("/v0/oauth/{login}/flow/{id}")) {
+            if let Ok(v) = http::HeaderValue::from_str(&path) {
                 r.headers_mut().insert(http::header::LOCATION, v);
+            }
+            if let Some(mac) = flow_mac(&state, &id)
+                && let Ok(v) = http::HeaderValue::from_str(&format!(
+                    "{FLOW_COOKIE}={mac}; Path={path}; Max-Age=3600; HttpOnly; SameSite=Strict"
+                ))
+            {
+                r.headers_mut().insert(http::header::SET_COOKIE, v);
             }
             r
         }
@@ -173,6 +222,22 @@ async fn flow(
 ) -> Response {
     if let Some(r) = refused(&state, &req) {
         return r;
+    }
+    if !started_here(&state, &req, &id) {
+        let presented = presented_key(req.headers());
+        if let Some(refusal) = key_refusal(check_key(&state, ClientIp::of(&req), presented)) {
+            return match presented {
+                Some(_) => refusal,
+                None => html(
+                    StatusCode::FORBIDDEN,
+                    error(
+                        "Not your login",
+                        "This login was started from another browser.",
+                        "Follow it in the browser that started it, or start a new one.",
+                    ),
+                ),
+            };
+        }
     }
     let json = req.uri().query().is_some_and(|q| q.contains("format=json"));
     let Some(f) = state.pool().flow(&id).filter(|f| f.login == login) else {
@@ -208,11 +273,10 @@ async fn flow(
             format!(
                 "<meta http-equiv=\"refresh\" content=\"3\"><h1>Enter this code</h1>\
                  <p class=\"token\" style=\"font-size:1.6rem;letter-spacing:.15rem\">{}</p>\
-                 <p>at <a href=\"{}\" target=\"_blank\" rel=\"noopener noreferrer\">{}</a>, then approve the request.</p>\
+                 <p>at {}, then approve the request.</p>\
                  <p class=\"muted\">This page checks again every few seconds; the code expires at {}.</p>",
                 esc(&f.user_code),
-                esc(&link),
-                esc(&f.verification_uri),
+                verification_link(&link, &f.verification_uri),
                 esc(&crate::clock::iso8601(f.expires_at))
             )
         }
@@ -232,4 +296,138 @@ async fn flow(
         StatusCode::OK,
         layout(&format!("Log in: {}", f.login), &body),
     )
+}
+
+/// Largest start form read (it carries one field).
+const FORM_MAX: usize = 8 * 1024;
+/// The cookie that lets the starting browser follow its login.
+const FLOW_COOKIE: &str = "pcl_device_flow";
+
+/// The value of the follow cookie for flow `id`: a keyed BLAKE3 tag under a key derived from
+/// the management key (none without one). Nothing to store; a changed key ends old cookies.
+fn flow_mac(state: &AppState, id: &str) -> Option<String> {
+    let key = state.config().management.key.as_ref()?;
+    let k = blake3::derive_key(
+        "portcullis device-login follow cookie v1",
+        key.expose().as_bytes(),
+    );
+    Some(blake3::keyed_hash(&k, id.as_bytes()).to_hex().to_string())
+}
+
+/// True when the request carries the follow cookie of flow `id`.
+fn started_here(state: &AppState, req: &Request, id: &str) -> bool {
+    let Some(want) = flow_mac(state, id) else {
+        return false;
+    };
+    req.headers()
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(FLOW_COOKIE)?.strip_prefix('='))
+        .any(|v| subtle::ConstantTimeEq::ct_eq(v.as_bytes(), want.as_bytes()).into())
+}
+
+/// The page for a management key that was not accepted (`None` when it was).
+fn key_refusal(check: KeyCheck) -> Option<Response> {
+    let (status, title, detail) = match check {
+        KeyCheck::Accepted => return None,
+        KeyCheck::NotConfigured => (
+            StatusCode::FORBIDDEN,
+            "Device logins need the management key",
+            "No management key is configured.",
+        ),
+        KeyCheck::Blocked(_) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed attempts",
+            "This address is locked out for a while after wrong keys.",
+        ),
+        KeyCheck::Wrong => (
+            StatusCode::UNAUTHORIZED,
+            "Wrong management key",
+            "The management key is not right.",
+        ),
+        KeyCheck::Missing => (
+            StatusCode::UNAUTHORIZED,
+            "The management key is needed",
+            "Starting a device login needs the gateway's management key.",
+        ),
+    };
+    let mut r = html(
+        status,
+        error(
+            title,
+            detail,
+            "Enter the management key (management.key) on the login page, or run `portcullis auths login <name>` on this machine.",
+        ),
+    );
+    if let KeyCheck::Blocked(secs) = check {
+        r.headers_mut()
+            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+    }
+    Some(r)
+}
+
+/// The provider's verification page as a link — only for an `https:` URL, or `http:` to a
+/// loopback host (a test server); anything else (`javascript:`, `data:`, …) from a hostile
+/// provider is shown as text, never as a link on the gateway's own origin.
+fn verification_link(link: &str, shown: &str) -> String {
+    let safe = |u: &str| {
+        reqwest::Url::parse(u).is_ok_and(|u| match u.scheme() {
+            "https" => u.host().is_some(),
+            "http" => u.host_str().is_some_and(crate::net::is_loopback_host),
+            _ => false,
+        })
+    };
+    match (safe(link), safe(shown)) {
+        (true, _) => format!(
+            "<a href=\"{}\" target=\"_blank\" rel=\"noopener noreferrer\">{}</a>",
+            esc(link),
+            esc(shown)
+        ),
+        (false, true) => format!(
+            "<a href=\"{}\" target=\"_blank\" rel=\"noopener noreferrer\">{}</a>",
+            esc(shown),
+            esc(shown)
+        ),
+        (false, false) => format!("<code>{}</code>", esc(shown)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verification_link;
+
+    #[test]
+    fn only_https_and_loopback_http_become_links() {
+        for (link, shown, want) in [
+            (
+                "https://github.com/login/device?code=1",
+                "https://github.com/login/device",
+                "href=\"https://github.com/login/device?code=1\"",
+            ),
+            (
+                "http://127.0.0.1:9/device",
+                "http://127.0.0.1:9/device",
+                "href=\"http://127.0.0.1:9/device\"",
+            ),
+            (
+                "javascript:alert(1)",
+                "https://ok.example/device",
+                "href=\"https://ok.example/device\"",
+            ),
+        ] {
+            assert!(verification_link(link, shown).contains(want), "{link}");
+        }
+        for (link, shown) in [
+            ("javascript:alert(document.cookie)", "javascript:alert(1)"),
+            ("JaVaScRiPt:alert(1)", "data:text/html,<script>x</script>"),
+            ("http://evil.example/device", "vbscript:x"),
+            ("ftp://files.example/device", "file:///etc/passwd"),
+        ] {
+            let html = verification_link(link, shown);
+            assert!(!html.contains("href"), "{link}: {html}");
+            assert!(!html.contains("<script>"), "{html}");
+        }
+    }
 }

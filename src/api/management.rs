@@ -1,8 +1,12 @@
 //! The management API (`/v0/management/…`): administrators list, rename and revoke agent tokens
 //! and list users; the credential pool's routes are in `management_auths`. It has its own key (`management.key`, sent as `Authorization: Bearer …` or
-//! `X-Management-Key`), answers only loopback callers unless `management.allow_remote`, and wrong
+//! `X-Management-Key`), answers only loopback callers unless `management.allow_remote` (a request
+//! carrying any relaying proxy's header — `X-Forwarded-For`, `Forwarded`, `X-Real-IP`, `Via`, … —
+//! is not local), and wrong
 //! keys count toward the same per-address lockout as client keys. Without a key configured the
 //! API does not exist (404). Answers never include a token's secret or hash.
+
+use std::net::IpAddr;
 
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
@@ -41,52 +45,78 @@ fn store_failed(e: StoreError) -> Response {
     problem(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable")
 }
 
+/// Headers a relaying proxy adds to say for whom it forwards. Any of them marks a request as
+/// relayed: a reverse proxy on this host (nginx's `proxy_set_header X-Real-IP …`, a CDN's
+/// connector) must not make a remote caller look local. A proxy that adds none of them (nginx's
+/// bare `proxy_pass`) cannot be told apart from a local caller, which is why adding credentials
+/// needs the management key as well.
+const RELAY_HEADERS: &[&str] = &[
+    "x-forwarded-for",
+    "forwarded",
+    "x-real-ip",
+    "via",
+    "x-client-ip",
+    "cf-connecting-ip",
+    "true-client-ip",
+    "fastly-client-ip",
+    "x-cluster-client-ip",
+    "x-original-forwarded-for",
+    "x-forwarded",
+    "forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
 /// True for a caller on this machine: a loopback peer that does not forward for someone else (a
 /// reverse proxy on this host that is not listed in server.trusted_proxies is not local).
 pub(super) fn local_caller(req: &Request) -> bool {
-    let proxied = req.headers().contains_key("x-forwarded-for")
-        || req.headers().contains_key(http::header::FORWARDED);
-    ClientIp::of(req).is_loopback() && !proxied
+    let relayed = RELAY_HEADERS.iter().any(|h| req.headers().contains_key(*h));
+    ClientIp::of(req).is_loopback() && !relayed
 }
 
-/// Middleware: the management key, from an allowed address, not locked out.
-async fn require_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let m = &state.config().management;
-    let Some(key) = &m.key else {
-        return problem(
-            StatusCode::NOT_FOUND,
-            "the management API is not enabled (set management.key)",
-        );
-    };
-    let ip = ClientIp::of(&req);
-    if !m.allow_remote && !local_caller(&req) {
-        return problem(
-            StatusCode::FORBIDDEN,
-            "the management API answers only local callers (management.allow_remote is off)",
-        );
-    }
-    let now = state.clock().now_millis();
-    let limiter = state.auth().limiter();
-    if let Some(secs) = limiter.and_then(|l| l.blocked(&ip, now)) {
-        let mut r = problem(StatusCode::TOO_MANY_REQUESTS, "too many failed attempts");
-        r.headers_mut()
-            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
-        return r;
-    }
-    let h = req.headers();
-    let presented = h
-        .get(http::header::AUTHORIZATION)
+/// The management key as presented: `Authorization: Bearer …` or `X-Management-Key`.
+pub(super) fn presented_key(h: &http::HeaderMap) -> Option<&str> {
+    h.get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, k)| k.trim())
-        .or_else(|| h.get("x-management-key").and_then(|v| v.to_str().ok()));
+        .or_else(|| h.get("x-management-key").and_then(|v| v.to_str().ok()))
+}
+
+/// What a presented management key is worth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum KeyCheck {
+    /// The right key.
+    Accepted,
+    /// No `management.key` is configured.
+    NotConfigured,
+    /// The address is locked out (seconds left).
+    Blocked(u64),
+    /// A wrong key (counted in the shared per-address lockout).
+    Wrong,
+    /// No key presented (not counted).
+    Missing,
+}
+
+/// Checks `presented` against `management.key` for a caller at `ip`, in the lockout shared with
+/// client keys: refused while the address is blocked, a wrong key counted, the right one
+/// clearing the address.
+pub(super) fn check_key(state: &AppState, ip: IpAddr, presented: Option<&str>) -> KeyCheck {
+    let Some(key) = &state.config().management.key else {
+        return KeyCheck::NotConfigured;
+    };
+    let now = state.clock().now_millis();
+    let limiter = state.auth().limiter();
+    if let Some(secs) = limiter.and_then(|l| l.blocked(&ip, now)) {
+        return KeyCheck::Blocked(secs);
+    }
     match presented {
         Some(p) if key.matches(p) => {
             if let Some(l) = limiter {
                 l.record_success(&ip);
             }
-            next.run(req).await
+            KeyCheck::Accepted
         }
         Some(_) => {
             if let Some(l) = limiter
@@ -98,9 +128,42 @@ async fn require_key(State(state): State<AppState>, req: Request, next: Next) ->
                     retry_after_secs,
                 });
             }
-            problem(StatusCode::UNAUTHORIZED, "invalid management key")
+            KeyCheck::Wrong
         }
-        None => problem(
+        None => KeyCheck::Missing,
+    }
+}
+
+/// Middleware: the management key, from an allowed address, not locked out.
+async fn require_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let m = &state.config().management;
+    if m.key.is_none() {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "the management API is not enabled (set management.key)",
+        );
+    }
+    if !m.allow_remote && !local_caller(&req) {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "the management API answers only local callers (management.allow_remote is off)",
+        );
+    }
+    let ip = ClientIp::of(&req);
+    match check_key(&state, ip, presented_key(req.headers())) {
+        KeyCheck::Accepted => next.run(req).await,
+        KeyCheck::NotConfigured => problem(
+            StatusCode::NOT_FOUND,
+            "the management API is not enabled (set management.key)",
+        ),
+        KeyCheck::Blocked(secs) => {
+            let mut r = problem(StatusCode::TOO_MANY_REQUESTS, "too many failed attempts");
+            r.headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+            r
+        }
+        KeyCheck::Wrong => problem(StatusCode::UNAUTHORIZED, "invalid management key"),
+        KeyCheck::Missing => problem(
             StatusCode::UNAUTHORIZED,
             "send the management key as `Authorization: Bearer <key>` or `X-Management-Key`",
         ),

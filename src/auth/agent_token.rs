@@ -8,15 +8,16 @@
 //! Verification runs Argon2id at most once per token per cache period: a success is cached under
 //! a keyed BLAKE3 digest of the whole token (short TTL, bounded, cleared when the store's revision
 //! moves — revocations made anywhere reach every instance within the poll interval). Unknown ids
-//! cost one indexed lookup and no hashing. Argon2 runs on the blocking pool behind a semaphore
-//! sized to the machine's cores, so a flood cannot starve the async executor.
+//! cost one indexed lookup and no hashing. Argon2 runs on the process's Argon2 threads
+//! ([`super::argon`]), so a flood can neither starve the async executor nor grow memory; the
+//! authenticator counts a slow check before it runs ([`crate::auth::Authenticator`]), so a burst
+//! of wrong secrets from one address costs at most `max_failed_attempts` runs.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
-use tokio::sync::Semaphore;
+use argon2::{Argon2, PasswordHasher};
 
 use crate::secret::{Secret, random_bytes};
 use crate::store::{AgentTokenRecord, Store, StoreError};
@@ -188,7 +189,6 @@ pub struct TokenVerifier {
     store: Arc<dyn Store>,
     cache_key: [u8; 32],
     cache: Mutex<HashMap<[u8; 32], CacheEntry>>,
-    argon_slots: Arc<Semaphore>,
     verifications: AtomicU64,
     seen_revision: AtomicI64,
     /// Tokens (keyed digests) whose secret was wrong recently, with when that stops counting.
@@ -220,12 +220,10 @@ pub struct UseContext<'a> {
 impl TokenVerifier {
     /// A verifier over `store`.
     pub fn new(store: Arc<dyn Store>) -> std::io::Result<Self> {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             store,
             cache_key: random_bytes::<32>()?,
             cache: Mutex::new(HashMap::new()),
-            argon_slots: Arc::new(Semaphore::new(cores)),
             verifications: AtomicU64::new(0),
             seen_revision: AtomicI64::new(i64::MIN),
             generation: AtomicU64::new(0),
@@ -281,6 +279,26 @@ impl TokenVerifier {
         };
         self.release_gate(&key, gate);
         answer
+    }
+
+    /// A verified token straight from the cache, without any wait: `Some` only for a fresh
+    /// entry whose session has not lapsed (everything else — unknown, known wrong, lapsed — is
+    /// for [`TokenVerifier::verify`]).
+    pub fn cached(&self, token: &str, now_ms: i64, ctx: &UseContext<'_>) -> Option<TokenIdentity> {
+        parse(token)?;
+        let key = *blake3::keyed_hash(&self.cache_key, token.as_bytes()).as_bytes();
+        let entry = self
+            .cache
+            .lock()
+            .ok()?
+            .get(&key)
+            .filter(|e| now_ms - e.cached_at < CACHE_TTL_MS)
+            .filter(|e| e.session_expires_at.is_none_or(|t| t > now_ms))
+            .cloned()?;
+        if now_ms - entry.touched_at >= TOUCH_EVERY_MS {
+            self.touch(&key, &entry.identity, now_ms, ctx);
+        }
+        Some(entry.identity)
     }
 
     /// The answer from the caches, if they have one: a verified token (with its session checked
@@ -406,19 +424,8 @@ impl TokenVerifier {
     }
 
     async fn check_secret(&self, secret: &str, record: &AgentTokenRecord) -> bool {
-        let Ok(_permit) = self.argon_slots.clone().acquire_owned().await else {
-            return false;
-        };
         self.verifications.fetch_add(1, Ordering::Relaxed);
-        let secret = Secret::new(secret);
-        let hash = record.secret_hash.clone();
-        tokio::task::spawn_blocking(move || {
-            Argon2::default()
-                .verify_password(secret.expose().as_bytes(), hash.as_str())
-                .is_ok()
-        })
-        .await
-        .unwrap_or(false)
+        super::argon::verify(record.secret_hash.clone(), Secret::new(secret)).await
     }
 
     /// Caches `entry` unless the cache was cleared since `generation` was read.
@@ -461,6 +468,7 @@ impl TokenVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::PasswordVerifier;
 
     #[test]
     fn minted_tokens_parse_and_tampering_is_caught() {

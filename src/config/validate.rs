@@ -216,6 +216,15 @@ fn validate_auth(
             "must be at least 64".to_owned(),
         ));
     }
+    if !(1..=128).contains(&bf.ipv6_prefix) {
+        return Err(fail(
+            &format!("{key}.ipv6_prefix"),
+            format!(
+                "{} is not an IPv6 prefix length (1–128; 64 counts each /64 as one client)",
+                bf.ipv6_prefix
+            ),
+        ));
+    }
     if config.logging.capture_max_bytes < 1024 || config.logging.capture_max_files == 0 {
         return Err(fail(
             "logging.capture_max_bytes",
@@ -364,6 +373,10 @@ mod tests {
                 Box::new(|c| c.server.host = "my host".into()),
             ),
             ("logging.level", Box::new(|c| c.logging.level = "[[".into())),
+            (
+                "auth.brute_force_protection.ipv6_prefix",
+                Box::new(|c| c.auth.brute_force_protection.ipv6_prefix = 129),
+            ),
             (
                 "backends.Open:AI",
                 Box::new(|c| {

@@ -273,3 +273,51 @@ async fn argon2_runs_once_per_token_even_under_concurrency_and_never_for_a_repea
     }
     assert_eq!(verifications(&s), before + 1);
 }
+
+/// Security review, first pass #4: the lockout was check-then-count, so a parallel burst of wrong
+/// secrets for a known token id all passed the check before the first failure was counted (100
+/// requests → 100 Argon2id runs, 100 × 401). Counted in advance, the burst gets exactly the
+/// allowed number of evaluations and 429 for the rest.
+#[tokio::test]
+async fn a_parallel_burst_of_wrong_secrets_for_a_known_id_is_limited_like_a_sequential_one() {
+    let s = setup(false, true).await.unwrap();
+    let (token, id) = issue(&s, None).await;
+    let before = verifications(&s);
+    let wrong: Vec<String> = (0..100)
+        .map(|i| {
+            agent_token::assemble(&id, &format!("{i:0>43}"))
+                .expose()
+                .to_owned()
+        })
+        .collect();
+    let answers = futures_util::future::join_all(wrong.iter().map(|t| call(&s, t))).await;
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for r in answers {
+        *statuses.entry(r.status().as_u16()).or_default() += 1;
+    }
+    let runs = verifications(&s) - before;
+    assert_eq!(
+        statuses,
+        [(401, 5), (429, 95)].into(),
+        "{runs} Argon2id runs"
+    );
+    assert_eq!(runs, 5, "one Argon2id run per counted attempt");
+    // The address is blocked: even the right token waits.
+    assert_eq!(call(&s, &token).await.status(), 429);
+}
+
+/// A burst of the right token's first uses is not mistaken for guessing: the attempts counted in
+/// advance are taken back, one address's slow checks take turns, and every request succeeds.
+#[tokio::test]
+async fn a_parallel_burst_of_valid_first_uses_is_never_refused() {
+    let s = setup(false, true).await.unwrap();
+    let mut tokens = Vec::new();
+    for _ in 0..8 {
+        tokens.push(issue(&s, None).await.0);
+    }
+    let calls = tokens.iter().cycle().take(40).map(|t| call(&s, t));
+    for r in futures_util::future::join_all(calls).await {
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(verifications(&s), 8, "one Argon2id run per token");
+}

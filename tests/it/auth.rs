@@ -225,13 +225,25 @@ async fn the_lockout_blocks_escalates_and_clears() {
         assert_eq!(resp.headers()["retry-after"], want.to_string());
     }
     clock.advance(Duration::from_secs(240));
-    // A success clears the record: four more failures do not block.
+    // A success does not excuse the guesses before it (someone holding one valid credential
+    // must not reset the count between guesses at others): the next failure blocks again,
+    // for longer. The record is forgotten `ttl_seconds` (15 min) after the last block ends.
     assert_eq!(
         chat_with(&gw, Some(("authorization", &good)), None)
             .await
             .status(),
         200
     );
+    assert_eq!(
+        chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
+            .await
+            .status(),
+        401
+    );
+    let resp = chat_with(&gw, Some(("authorization", &good)), None).await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["retry-after"], "480");
+    clock.advance(Duration::from_secs(480 + 901));
     for _ in 0..4 {
         assert_eq!(
             chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
@@ -311,6 +323,153 @@ async fn forwarded_for_is_ignored_from_untrusted_peers_and_used_behind_trusted_o
     );
     assert_eq!(
         chat_with(&gw, Some(("authorization", &good)), Some("198.51.100.8"))
+            .await
+            .status(),
+        200
+    );
+}
+
+/// A gateway behind a trusted proxy: the test client on 127.0.0.1 plays the proxy.
+async fn behind_proxy() -> (Mock, Gateway) {
+    let mock = start_mock().await;
+    let mut config = with_key(config_for(&mock));
+    config.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+    let gw = start_gateway(config).await;
+    (mock, gw)
+}
+
+/// A chat completion with a raw `X-Forwarded-For` value (any bytes).
+async fn chat_with_raw_xff(gw: &Gateway, key: &str, xff: &[u8]) -> reqwest::Response {
+    client()
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header("authorization", format!("Bearer {key}"))
+        .header(
+            "x-forwarded-for",
+            reqwest::header::HeaderValue::from_bytes(xff).unwrap(),
+        )
+        .json(&chat("mock-gpt", false))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Security review, first pass #7: a client that put a non-ASCII byte in its `X-Forwarded-For`
+/// (which the proxy keeps, appending the real address) had its failures counted against the
+/// proxy itself, locking out everyone behind it. Now the entry the proxy appended names the
+/// client, and a header whose client entry cannot be read is refused with 400.
+#[tokio::test]
+async fn an_unreadable_forwarded_for_never_counts_against_the_proxy() {
+    let (_mock, gw) = behind_proxy().await;
+    for _ in 0..5 {
+        let resp = chat_with_raw_xff(&gw, "wrong", b"\xff, 8.8.4.4").await;
+        assert_eq!(resp.status(), 401);
+    }
+    let good = format!("Bearer {KEY}");
+    // The proxy's own requests, and other clients behind it, are not blocked …
+    assert_eq!(
+        chat_with(&gw, Some(("authorization", &good)), None)
+            .await
+            .status(),
+        200,
+        "the proxy's own address was blocked"
+    );
+    assert_eq!(
+        chat_with(&gw, Some(("authorization", &good)), Some("8.8.8.8"))
+            .await
+            .status(),
+        200
+    );
+    // … the client that failed is.
+    assert_eq!(
+        chat_with_raw_xff(&gw, KEY, b"\xff, 8.8.4.4").await.status(),
+        429
+    );
+
+    // The client's own entry unreadable: refused in the caller's protocol, on every path, and
+    // nothing is counted anywhere.
+    for _ in 0..6 {
+        let resp = chat_with_raw_xff(&gw, "wrong", b"\xff").await;
+        assert_eq!(resp.status(), 400);
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "unreadable_forwarded_for");
+    }
+    let resp = client()
+        .post(format!("{}/v1/messages", gw.url))
+        .header("x-api-key", KEY)
+        .header(
+            "x-forwarded-for",
+            reqwest::header::HeaderValue::from_bytes(b"8.8.8.8, \xfe").unwrap(),
+        )
+        .json(&anthropic_req())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(
+        anthropic_error(&resp.json().await.unwrap()),
+        "The X-Forwarded-For header added by the proxy does not name a readable client address."
+    );
+    let resp = client()
+        .get(format!("{}/v0/management/auths", gw.url))
+        .header("x-forwarded-for", "garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "bypassed paths too");
+    assert_eq!(
+        chat_with(&gw, Some(("authorization", &good)), None)
+            .await
+            .status(),
+        200
+    );
+}
+
+/// Security review, first pass #8: the lockout counted each IPv6 address alone, so a client
+/// holding a /64 had a fresh budget per address. Now a /64 is one client (configurable).
+#[tokio::test]
+async fn ipv6_clients_are_counted_per_64_network() {
+    let (_mock, gw) = behind_proxy().await;
+    for i in 1..=5 {
+        let resp = chat_with(
+            &gw,
+            Some(("authorization", "Bearer wrong")),
+            Some(&format!("2001:db8:1:2::{i}")),
+        )
+        .await;
+        assert_eq!(resp.status(), 401);
+    }
+    let good = format!("Bearer {KEY}");
+    for (addr, want) in [
+        ("2001:db8:1:2:ffff::99", 429),
+        ("[2001:db8:1:2::7]:443", 429),
+        ("2001:db8:1:3::1", 200),
+        ("::ffff:198.51.100.9", 200),
+    ] {
+        assert_eq!(
+            chat_with(&gw, Some(("authorization", &good)), Some(addr))
+                .await
+                .status(),
+            want,
+            "{addr}"
+        );
+    }
+
+    // `ipv6_prefix: 128` counts each address alone.
+    let mock = start_mock().await;
+    let mut config = with_key(config_for(&mock));
+    config.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+    config.auth.brute_force_protection.ipv6_prefix = 128;
+    let gw = start_gateway(config).await;
+    for i in 1..=5 {
+        chat_with(
+            &gw,
+            Some(("authorization", "Bearer wrong")),
+            Some(&format!("2001:db8:1:2::{i}")),
+        )
+        .await;
+    }
+    assert_eq!(
+        chat_with(&gw, Some(("authorization", &good)), Some("2001:db8:1:2::6"))
             .await
             .status(),
         200

@@ -32,15 +32,23 @@ struct Fake {
     refuse_refresh: AtomicBool,
     polls: AtomicU64,
     seen_forms: Mutex<Vec<String>>,
+    /// A `verification_uri` other than GitHub's (a hostile provider's).
+    link: Mutex<Option<String>>,
 }
 
 type S = State<Arc<Fake>>;
 
 async fn device_code(State(f): S, body: String) -> axum::Json<Value> {
     f.seen_forms.lock().unwrap().push(body);
+    let link = f
+        .link
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or_else(|| "https://github.example/login/device".to_owned());
     axum::Json(json!({
         "device_code": "dc-secret-1", "user_code": "WDJB-MJHT",
-        "verification_uri": "https://github.example/login/device",
+        "verification_uri": link,
         "expires_in": 900, "interval": 1
     }))
 }
@@ -227,6 +235,7 @@ fn browser() -> reqwest::Client {
 async fn wait_flow_once(gw: &Gateway, path: &str) -> Value {
     browser()
         .get(format!("{}{path}?format=json", gw.url))
+        .header("x-management-key", MGMT)
         .send()
         .await
         .unwrap()
@@ -241,6 +250,7 @@ async fn wait_flow(gw: &Gateway, path: &str) -> Value {
     loop {
         let v: Value = browser()
             .get(format!("{}{path}?format=json", gw.url))
+            .header("x-management-key", MGMT)
             .send()
             .await
             .unwrap()
@@ -294,15 +304,18 @@ async fn copilot_device_login_from_the_page_then_refresh_then_a_visible_failure(
         .await
         .unwrap();
     assert_eq!(cross.status(), 403, "another site cannot start a login");
-    let started = browser()
-        .post(format!("{}/v0/oauth/copilot", e.gw.url))
-        .send()
-        .await
-        .unwrap();
+    let started = start_with_key(&e.gw, "copilot", Some(MGMT)).await;
     assert_eq!(started.status(), 303);
     let flow = started.headers()["location"].to_str().unwrap().to_owned();
+    // The browser that started the login follows it with the cookie it was given.
+    let cookie = started.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let shown = browser()
         .get(format!("{}{flow}", e.gw.url))
+        .header("cookie", cookie.split(';').next().unwrap())
         .send()
         .await
         .unwrap()
@@ -405,6 +418,101 @@ async fn copilot_device_login_from_the_page_then_refresh_then_a_visible_failure(
     );
 }
 
+/// Posts the start form of `login`, with the management key as the form field if given.
+async fn start_with_key(gw: &Gateway, login: &str, key: Option<&str>) -> reqwest::Response {
+    let mut req = browser()
+        .post(format!("{}/v0/oauth/{login}", gw.url))
+        .header("origin", gw.url.clone());
+    if let Some(k) = key {
+        req = req.form(&[("management_key", k)]);
+    }
+    req.send().await.unwrap()
+}
+
+/// Security review, second pass FINDING 2b: through a reverse proxy on the gateway's host (nginx's
+/// stock `proxy_pass`: a loopback peer, a loopback `Host`, no `X-Forwarded-For`), a remote caller
+/// started a device login and added a credential of *their* provider account to the pool. Now
+/// starting needs the management key (wrong ones count in the shared lockout), proxy headers
+/// such as `X-Real-IP` mark a caller as remote, and a login's page — with the user code that
+/// attaches an account — answers only the browser that started it.
+#[tokio::test]
+async fn through_a_same_host_proxy_nobody_adds_a_credential_without_the_management_key() {
+    let e = env().await;
+    // What nginx relays: the attacker's Origin matched to Host, X-Real-IP set (or not).
+    let relayed = browser()
+        .post(format!("{}/v0/oauth/copilot", e.gw.url))
+        .header("origin", e.gw.url.clone())
+        .header("x-real-ip", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(relayed.status(), 403, "X-Real-IP marks a relayed caller");
+    let bare = start_with_key(&e.gw, "copilot", None).await;
+    assert_eq!(bare.status(), 401, "no key: no login");
+    assert!(
+        e.fake.seen_forms.lock().unwrap().is_empty(),
+        "nothing started"
+    );
+
+    // A login the operator started: another browser can neither see its code nor follow it.
+    let started = start_with_key(&e.gw, "copilot", Some(MGMT)).await;
+    assert_eq!(started.status(), 303);
+    let flow = started.headers()["location"].to_str().unwrap().to_owned();
+    for cookie in [None, Some("pcl_device_flow=0123abcd")] {
+        let mut req = browser().get(format!("{}{flow}?format=json", e.gw.url));
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 403, "{cookie:?}");
+        assert!(!r.text().await.unwrap().contains("WDJB-MJHT"));
+    }
+
+    // Wrong keys count in the lockout shared with the management API.
+    for _ in 0..5 {
+        let r = start_with_key(&e.gw, "copilot", Some("wrong-key-0123456789")).await;
+        assert_eq!(r.status(), 401);
+    }
+    assert_eq!(
+        start_with_key(&e.gw, "copilot", Some(MGMT)).await.status(),
+        429
+    );
+    let r = client()
+        .get(format!("{}/v0/management/auths", e.gw.url))
+        .bearer_auth(MGMT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429, "the management API shares the lockout");
+}
+
+/// Security review, first pass #13: a provider's `verification_uri` was rendered as a link
+/// whatever its scheme, so a hostile RFC 8628 server could plant `javascript:` on the
+/// gateway's own origin. Now such a value is shown as text.
+#[tokio::test]
+async fn a_hostile_provider_cannot_plant_a_script_link_on_the_gateway_page() {
+    let e = env().await;
+    *e.fake.link.lock().unwrap() = Some("javascript:alert(document.cookie)".to_owned());
+    let started = start_with_key(&e.gw, "copilot", Some(MGMT)).await;
+    assert_eq!(started.status(), 303);
+    let flow = started.headers()["location"].to_str().unwrap().to_owned();
+    let page = browser()
+        .get(format!("{}{flow}", e.gw.url))
+        .header("x-management-key", MGMT)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("WDJB-MJHT"), "{page}");
+    assert!(
+        page.contains("<code>javascript:alert(document.cookie)</code>"),
+        "{page}"
+    );
+    assert!(!page.contains("href=\"javascript:"), "{page}");
+}
+
 #[tokio::test]
 async fn kiro_login_registers_a_client_and_refreshes_with_rotating_refresh_tokens() {
     let e = env().await;
@@ -466,6 +574,18 @@ async fn logins_are_refused_where_they_must_be() {
         ),
         (
             page.clone(),
+            ("x-real-ip", "203.0.113.5".to_owned()),
+            403,
+            "X-Real-IP: relayed by a proxy on this host",
+        ),
+        (
+            page.clone(),
+            ("via", "1.1 nginx".to_owned()),
+            403,
+            "Via: relayed by a proxy on this host",
+        ),
+        (
+            page.clone(),
             ("host", "attacker.example:8080".to_owned()),
             403,
             "DNS rebinding: a foreign Host is refused",
@@ -496,10 +616,21 @@ async fn logins_are_refused_where_they_must_be() {
     assert!(r.text().await.unwrap().contains("copilot, kiro"));
     let r = browser()
         .get(format!("{}/v0/oauth/copilot/flow/unknown", e.gw.url))
+        .header("x-management-key", MGMT)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+
+    // Without a management key configured, the pages are off (the CLI still logs in).
+    let e = env_with(|c| c.management.key = None).await;
+    let r = browser()
+        .get(format!("{}/v0/oauth/copilot", e.gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("auths login"));
 }
 
 /// The oidc-provider device server (npm, installed by scripts/test), or `None` outside CI when

@@ -60,6 +60,24 @@ async fn the_management_api_is_gated() {
         403,
         "relayed by a proxy on this host: not local"
     );
+    // Security review, second pass FINDING 2: proxies that say for whom they relay with another
+    // header (nginx `X-Real-IP`, `Via`, CDN headers) are relays too.
+    for (name, value) in [
+        ("x-real-ip", "8.8.8.8"),
+        ("via", "1.1 nginx"),
+        ("x-client-ip", "8.8.8.8"),
+        ("cf-connecting-ip", "8.8.8.8"),
+        ("true-client-ip", "8.8.8.8"),
+    ] {
+        let r = client()
+            .get(format!("{}/v0/management/users", gw.url))
+            .bearer_auth(KEY)
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{name}");
+    }
     for _ in 0..5 {
         assert_eq!(get(&gw, Some("wrong-key-0123456789"), false).await, 401);
     }

@@ -643,3 +643,43 @@ async fn a_leaked_retired_key_cannot_mint_new_or_long_lived_tokens() {
         "issued before retirement: still valid"
     );
 }
+
+/// Security review, first pass #4 (the external-JWT half): a JWT whose check fetches the
+/// issuer's keys awaited that fetch before its failure was counted, so a parallel burst from one
+/// address all passed the lockout. Counted in advance, only the allowed number are evaluated.
+#[tokio::test]
+async fn a_parallel_burst_of_wrong_external_jwts_is_limited_like_a_sequential_one() {
+    let idp = crate::fake_idp::FakeIdp::start().await;
+    let issuer = idp.url.clone();
+    let s = setup_with(|c| {
+        c.auth.jwt.issuers.push(portcullis::config::TrustedIssuer {
+            issuer: issuer.clone(),
+            jwks_url: format!("{issuer}/jwks"),
+            audience: "api://portcullis".into(),
+            user_claim: "email".into(),
+            groups_claim: "groups".into(),
+        })
+    })
+    .await;
+    #[allow(clippy::disallowed_methods)]
+    let now = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Signed by the issuer, for another audience: a wrong credential (counted), each different.
+    let tokens: Vec<String> = (0..40)
+        .map(|i| {
+            idp.sign(
+                &json!({"iss": idp.url, "sub": format!("u-{i}"), "aud": "api://other",
+                    "iat": now, "exp": now + 300, "email": "mallory@example.org"}),
+                "k1",
+            )
+        })
+        .collect();
+    let answers = futures_util::future::join_all(tokens.iter().map(|t| s.chat(t))).await;
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for code in answers {
+        *statuses.entry(code).or_default() += 1;
+    }
+    assert_eq!(statuses, [(401, 5), (429, 35)].into());
+}
