@@ -30,7 +30,9 @@ fn main() {
     let credential = Arc::new(Scrubber::new([&Secret::new(
         "sk-proj-Abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ",
     )]));
-    let backend = Arc::new(Scrubber::new([&Secret::new("azure-query-key-0123456789abcdef")]));
+    let backend = Arc::new(Scrubber::new([&Secret::new(
+        "azure-query-key-0123456789abcdef",
+    )]));
     let text = "The quick brown fox jumps over the lazy dog. ".repeat(4096);
     println!("answer                          bytes      ns/answer   ns/KiB");
     for size in [1024usize, 16 * 1024, 1024 * 1024] {
@@ -56,7 +58,11 @@ fn main() {
     let ns = per_call_ns(200_000, || {
         black_box(stream.feed(black_box(chunk.clone())));
     });
-    println!("SSE chunk                     {:>8} {:>12.0}", chunk.len(), ns);
+    println!(
+        "SSE chunk                     {:>8} {:>12.0}",
+        chunk.len(),
+        ns
+    );
     let headers: Vec<&[u8]> = vec![
         b"application/json",
         b"req_0123456789abcdef",

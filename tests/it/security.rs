@@ -107,7 +107,10 @@ async fn hostile(respond: Respond) -> Hostile {
                         let _ = sock.write_all(&head).await;
                         let block = vec![b' '; 64 * 1024];
                         while sock.write_all(&block).await.is_ok() {
-                            sent.fetch_add(block.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                            sent.fetch_add(
+                                block.len() as u64,
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
                         }
                     }
                     Answer::Parts(parts, mut go) => {
@@ -630,7 +633,11 @@ async fn an_endless_model_list_is_read_only_up_to_a_limit() {
     }))
     .await;
     let gw = start_gateway(evil_gateway_config(&upstream)).await;
-    let resp = client().get(format!("{}/v1/models", gw.url)).send().await.unwrap();
+    let resp = client()
+        .get(format!("{}/v1/models", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 502);
     let v: Value = resp.json().await.unwrap();
     assert!(openai_error(&v).contains("list"), "{v}");
