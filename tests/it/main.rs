@@ -5,6 +5,7 @@
 #![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
+mod hostile;
 mod idp;
 
 mod access_mode;
