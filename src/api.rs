@@ -10,6 +10,7 @@ mod context;
 mod device_pages;
 pub mod error;
 mod gemini;
+pub mod groups;
 mod health;
 mod management;
 mod management_auths;
@@ -20,11 +21,10 @@ mod proxy;
 pub mod sandbox;
 mod sso_pages;
 
-use axum::Router;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
@@ -34,69 +34,6 @@ use crate::state::AppState;
 use crate::upstream::Endpoint;
 use crate::wire::errors::ErrorKind;
 use error::{ApiError, Failure};
-
-/// All client-facing routes (without the transport-level layers `server` adds).
-pub fn routes(state: AppState) -> Router {
-    let body_limit = state.config().server.max_body_bytes;
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/internal/health", get(health::internal_health))
-        .route(
-            "/v1/chat/completions",
-            body_model_route(Operation::ChatCompletions),
-        )
-        .route("/v1/responses", body_model_route(Operation::Responses))
-        .route("/v1/embeddings", body_model_route(Operation::Embeddings))
-        .route("/v1/models", get(models::list_v1))
-        .route("/v1/messages", body_model_route(Operation::Messages))
-        .route(
-            "/v1/messages/count_tokens",
-            body_model_route(Operation::CountTokens),
-        )
-        .route("/v1beta/models", get(gemini::list_models))
-        .route(
-            "/v1beta/models/{target}",
-            get(gemini::get_model).post(gemini::model_action),
-        )
-        // google-genai 3.x calls Gemini methods under /v1; served the same way (v1beta upstream).
-        .route(
-            "/v1/models/{target}",
-            get(models::get_v1).post(gemini::model_action),
-        )
-        // The OpenAI routes also answer without the /v1 prefix, for clients whose base URL
-        // is the bare host.
-        .route(
-            "/chat/completions",
-            body_model_route(Operation::ChatCompletions),
-        )
-        .route("/responses", body_model_route(Operation::Responses))
-        .route("/embeddings", body_model_route(Operation::Embeddings))
-        .route("/models", get(models::list_v1))
-        .merge(sso_pages::routes())
-        .merge(oauth_routes::routes())
-        .merge(management::routes(state.clone()))
-        .merge(device_pages::routes())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state)
-}
-
-async fn not_found(req: Request) -> Response {
-    let path = req.uri().path().to_owned();
-    ApiError::not_found(format!("no route for {} {path}", req.method()))
-        .into_response_for(Protocol::from_path(&path))
-}
-
-async fn method_not_allowed(req: Request) -> Response {
-    let path = req.uri().path().to_owned();
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        ErrorKind::InvalidRequest,
-        format!("{} is not allowed on {path}", req.method()),
-    )
-    .into_response_for(Protocol::from_path(&path))
-}
 
 /// Maps a body-reading failure (too large, broken upload) to the client's protocol.
 fn body_error(protocol: Protocol, too_large: bool) -> Failure {

@@ -149,32 +149,11 @@ pub fn extract_credential(headers: &HeaderMap, query: Option<&str>) -> Option<Pr
     })
 }
 
-/// Paths that never need a credential.
-const BUILT_IN_BYPASS: &[&str] = &[
-    "/health",
-    "/internal/health",
-    "/docs",
-    "/docs/*",
-    "/openapi.json",
-    "/auth/*",
-    "/static/*",
-    // The management API checks its own key (api::management).
-    "/v0/management/*",
-    // Device-login pages answer local callers only (api::device_pages).
-    "/v0/oauth/*",
-    // The token server authenticates its callers itself (api::oauth_routes).
-    "/oauth/*",
-    "/token",
-    "/verify-token",
-    "/.well-known/*",
-];
-
 /// The authentication state of the process.
 pub struct Authenticator {
     disabled: bool,
     keys: ApiKeySet,
     limiter: Option<Arc<Limiter<IpAddr>>>,
-    bypass: Vec<String>,
     clock: SharedClock,
     notifier: Arc<dyn Notifier>,
     tokens: Option<Arc<TokenVerifier>>,
@@ -209,13 +188,10 @@ impl Authenticator {
     ) -> std::io::Result<Self> {
         let bf = &config.auth.brute_force_protection;
         let limiter = Limiter::from_config(bf).map(Arc::new);
-        let mut bypass: Vec<String> = BUILT_IN_BYPASS.iter().map(|s| (*s).to_owned()).collect();
-        bypass.extend(config.auth.bypass_paths.iter().cloned());
         Ok(Self {
             disabled: config.auth.disable_auth,
             keys: ApiKeySet::from_config(&config.auth.api_keys)?,
             limiter,
-            bypass,
             clock,
             notifier,
             tokens,
@@ -250,14 +226,6 @@ impl Authenticator {
     /// The per-address lockout, shared with other features that guard a secret.
     pub fn limiter(&self) -> Option<&Arc<Limiter<IpAddr>>> {
         self.limiter.as_ref()
-    }
-
-    /// True when `path` needs no credential.
-    pub fn is_bypassed(&self, path: &str) -> bool {
-        self.bypass.iter().any(|b| match b.strip_suffix('*') {
-            Some(prefix) => path.starts_with(prefix),
-            None => path == b,
-        })
     }
 
     /// The agent-token verifier, when a store is configured.
@@ -647,28 +615,5 @@ mod tests {
                 .await,
             Err(AuthFailure::Blocked { .. })
         ));
-    }
-
-    #[test]
-    fn bypass_list() {
-        let clock = ManualClock::new(UNIX_EPOCH);
-        let a = auth(&clock);
-        for p in [
-            "/health",
-            "/internal/health",
-            "/auth/login",
-            "/static/app.js",
-            "/openapi.json",
-        ] {
-            assert!(a.is_bypassed(p), "{p}");
-        }
-        for p in [
-            "/v1/chat/completions",
-            "/healthz",
-            "/health/x",
-            "/v1/models",
-        ] {
-            assert!(!a.is_bypassed(p), "{p}");
-        }
     }
 }

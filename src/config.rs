@@ -218,9 +218,11 @@ pub struct AuthConfig {
     /// Client API keys. After loading, this also holds the keys from the command line and the
     /// environment, each with a name for the logs.
     pub api_keys: Vec<ApiKeyConfig>,
-    /// Paths that need no credential, in addition to the built-in ones (`/health`,
-    /// `/internal/health`, `/docs`, `/openapi.json`, `/auth/*`, `/static/*`). An entry ending in
-    /// `*` is a prefix.
+    /// Model API routes served without a client credential (`api::groups` moves them to the
+    /// public group): a route's exact path, or a prefix ending in `*` that covers whole routes.
+    /// `/health` and `/internal/health` are always public; the browser pages, the management
+    /// API and the token server have their own guards. Entries that cover no whole route are
+    /// ignored with a warning at startup.
     pub bypass_paths: Vec<String>,
     /// Lockout of addresses that keep presenting wrong credentials.
     pub brute_force_protection: BruteForceConfig,

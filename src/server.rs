@@ -18,12 +18,13 @@ mod event_loops;
 
 pub use event_loops::run_event_loops;
 
-/// All routes behind authentication, inside the access-log layer.
+/// All route groups (each behind its guard), behind the readable-client-address check, inside
+/// the access-log layer.
 pub fn router(state: AppState) -> Router {
-    api::routes(state.clone())
+    api::groups::router(state.clone())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            api::auth_layer::require_auth,
+            api::auth_layer::readable_client_address,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state,
@@ -41,21 +42,31 @@ pub async fn run(
         // Without it, a keep-alive connection can stall ~40 ms on Nagle + delayed ACK.
         let _ = tcp.set_nodelay(true);
     });
-    serve_on(listener, state, shutdown).await
+    let grace = state.config().server.shutdown_grace.0;
+    serve_on(listener, app(state), grace, shutdown).await
 }
 
-/// [`run`] on any listener whose connections carry the client's socket address.
+/// [`router`], once per server, with the startup warnings about the routes.
+fn app(state: AppState) -> Router {
+    for warning in api::groups::bypass_warnings(&state) {
+        tracing::warn!("{warning}");
+    }
+    router(state)
+}
+
+/// Serves `app` on any listener whose connections carry the client's socket address, draining
+/// for at most `grace` once `shutdown` resolves.
 async fn serve_on<L>(
     listener: L,
-    state: AppState,
+    app: Router,
+    grace: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
 where
     L: Listener<Addr = SocketAddr>,
     for<'a> SocketAddr: Connected<IncomingStream<'a, L>>,
 {
-    let grace = state.config().server.shutdown_grace.0;
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = stop_rx.wait_for(|stop| *stop).await;

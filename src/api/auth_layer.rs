@@ -1,9 +1,10 @@
-//! The authentication layer: runs before every handler, turns the request into a
-//! [`Principal`](crate::auth::Principal) (stored in the request's extensions and its log line)
-//! or answers the refusal in the caller's protocol — 401 for a missing or wrong credential
+//! The client-credential guard of the model API group ([`super::groups`]): turns the request
+//! into a [`Principal`](crate::auth::Principal) (stored in the request's extensions and its log
+//! line) or answers the refusal in the caller's protocol — 401 for a missing or wrong credential
 //! (with `WWW-Authenticate: Bearer` on OpenAI paths), 429 with `Retry-After` for a blocked
-//! address, 400 on any path for a request a trusted proxy relayed without a readable client
-//! address ([`crate::net::forwarded_client`]).
+//! address, or with SSO on the sandbox answer. And, in front of every group, the 400 for a
+//! request a trusted proxy relayed without a readable client address
+//! ([`crate::net::forwarded_client`]).
 
 use std::net::SocketAddr;
 
@@ -19,10 +20,13 @@ use crate::protocol::Protocol;
 use crate::state::AppState;
 use crate::wire::errors::ErrorKind;
 
-/// Middleware: authenticates every request whose path is not on the bypass list. Before that,
-/// on every path: a request a trusted proxy relayed without a readable client address is
-/// refused (400) — its failures would otherwise count against an address it does not own.
-pub async fn require_auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// Middleware on every path: a request a trusted proxy relayed without a readable client address
+/// is refused (400) — its failures would otherwise count against an address it does not own.
+pub async fn readable_client_address(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     if let Some(peer) = req.extensions().get::<ConnectInfo<SocketAddr>>()
         && crate::net::forwarded_client(peer.0.ip(), req.headers(), state.trusted_proxies())
             .is_err()
@@ -36,9 +40,15 @@ pub async fn require_auth(State(state): State<AppState>, mut req: Request, next:
         .with_code("unreadable_forwarded_for")
         .into_response_for(Protocol::from_path(req.uri().path()));
     }
-    if state.auth().is_bypassed(req.uri().path()) {
-        return next.run(req).await;
-    }
+    next.run(req).await
+}
+
+/// Middleware of the model API group: a client credential, or the refusal.
+pub async fn require_credential(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let ip = ClientIp::of(&req);
     let presented = extract_credential(req.headers(), req.uri().query());
     let log = req.extensions().get::<RequestLog>().cloned();

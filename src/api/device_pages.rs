@@ -17,7 +17,6 @@
 //! single-user mode only (OAuth credentials are personal), a POST from another origin is
 //! refused, and only `https:` (or loopback `http:`) verification links are rendered as links.
 
-use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -31,10 +30,11 @@ use crate::pool::{FlowState, PoolError};
 use crate::state::AppState;
 
 /// The device-login routes.
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v0/oauth/{login}", get(page).post(start))
-        .route("/v0/oauth/{login}/flow/{id}", get(flow))
+pub(super) fn routes() -> super::groups::Routes {
+    vec![
+        ("/v0/oauth/{login}", get(page).post(start)),
+        ("/v0/oauth/{login}/flow/{id}", get(flow)),
+    ]
 }
 
 /// True when `Host` names this machine's loopback (`127.0.0.1`, `[::1]`, `localhost`, any

@@ -8,7 +8,6 @@
 
 use std::net::IpAddr;
 
-use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -23,17 +22,16 @@ use crate::notify::OperatorEvent;
 use crate::state::AppState;
 use crate::store::StoreError;
 
-/// The `/v0/management/*` routes, behind [`require_key`].
-pub(crate) fn routes(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/v0/management/tokens", get(list_tokens))
-        .route(
+/// The agent-token and user routes (the management group adds the pool's and [`require_key`]).
+pub(super) fn routes() -> super::groups::Routes {
+    vec![
+        ("/v0/management/tokens", get(list_tokens)),
+        (
             "/v0/management/tokens/{id}",
             get(get_token).patch(rename_token).delete(revoke_token),
-        )
-        .route("/v0/management/users", get(list_users))
-        .merge(super::management_auths::routes())
-        .route_layer(axum::middleware::from_fn_with_state(state, require_key))
+        ),
+        ("/v0/management/users", get(list_users)),
+    ]
 }
 
 pub(super) fn problem(status: StatusCode, message: &str) -> Response {
@@ -135,7 +133,11 @@ pub(super) fn check_key(state: &AppState, ip: IpAddr, presented: Option<&str>) -
 }
 
 /// Middleware: the management key, from an allowed address, not locked out.
-async fn require_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(super) async fn require_key(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let m = &state.config().management;
     if m.key.is_none() {
         return problem(

@@ -3,7 +3,6 @@
 //! credential shows a masked hint. The OpenAPI document of the whole management API is served
 //! at `/v0/management/openapi.json`.
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,20 +21,21 @@ use crate::state::AppState;
 const OPENAPI: &str = include_str!("management_openapi.json");
 
 /// The pool routes (the caller adds the key check).
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v0/management/auths", get(list).post(add))
-        .route(
+pub(super) fn routes() -> super::groups::Routes {
+    vec![
+        ("/v0/management/auths", get(list).post(add)),
+        (
             "/v0/management/auths/{provider}",
             get(list_provider).put(update).delete(delete),
-        )
-        .route("/v0/management/auths/{provider}/refresh", post(refresh))
-        .route("/v0/management/auths/refresh/status", get(refresh_status))
-        .route(
+        ),
+        ("/v0/management/auths/{provider}/refresh", post(refresh)),
+        ("/v0/management/auths/refresh/status", get(refresh_status)),
+        (
             "/v0/management/auths/{provider}/quota",
             get(quota).put(set_quota),
-        )
-        .route("/v0/management/openapi.json", get(openapi))
+        ),
+        ("/v0/management/openapi.json", get(openapi)),
+    ]
 }
 
 async fn openapi() -> Response {

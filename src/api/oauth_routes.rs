@@ -3,7 +3,6 @@
 //! the seed's `POST /verify-token`, and `POST /oauth/introspect` (for authenticated clients).
 //! Token responses are `Cache-Control: no-store`; errors are RFC 6749 §5.2 bodies.
 
-use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,14 +18,15 @@ use crate::state::AppState;
 const FORM_LIMIT: usize = 16 * 1024;
 
 /// The token server's routes.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/oauth/token", post(token))
-        .route("/token", post(token))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/.well-known/oauth-authorization-server", get(metadata))
-        .route("/verify-token", post(verify_token))
-        .route("/oauth/introspect", post(introspect))
+pub(super) fn routes() -> super::groups::Routes {
+    vec![
+        ("/oauth/token", post(token)),
+        ("/token", post(token)),
+        ("/.well-known/jwks.json", get(jwks)),
+        ("/.well-known/oauth-authorization-server", get(metadata)),
+        ("/verify-token", post(verify_token)),
+        ("/oauth/introspect", post(introspect)),
+    ]
 }
 
 fn json_no_store(status: StatusCode, body: Value) -> Response {

@@ -13,7 +13,6 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -31,16 +30,17 @@ const LOGIN_COOKIE: &str = "portcullis_login";
 const FORM_LIMIT: usize = 16 * 1024;
 
 /// The `/auth/*` routes.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/auth/login", get(login))
-        .route("/auth/login/{provider}", post(start))
-        .route("/auth/callback", get(callback))
-        .route("/auth/confirm", get(confirm_page).post(confirm))
-        .route("/auth/devices", get(devices))
-        .route("/auth/devices/{id}/rename", post(rename))
-        .route("/auth/devices/{id}/revoke", post(revoke))
-        .route("/auth/logout", post(logout))
+pub(super) fn routes() -> super::groups::Routes {
+    vec![
+        ("/auth/login", get(login)),
+        ("/auth/login/{provider}", post(start)),
+        ("/auth/callback", get(callback)),
+        ("/auth/confirm", get(confirm_page).post(confirm)),
+        ("/auth/devices", get(devices)),
+        ("/auth/devices/{id}/rename", post(rename)),
+        ("/auth/devices/{id}/revoke", post(revoke)),
+        ("/auth/logout", post(logout)),
+    ]
 }
 
 /// An HTML response with the page headers.

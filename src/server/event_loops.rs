@@ -38,6 +38,8 @@ pub async fn run_event_loops(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let mut lanes = Vec::new();
+    let grace = state.config().server.shutdown_grace.0;
+    let app = super::app(state);
     for i in 0..loops.max(1) {
         let (tx, rx) = mpsc::unbounded_channel::<Handoff>();
         let live = Arc::new(AtomicUsize::new(0));
@@ -46,7 +48,7 @@ pub async fn run_event_loops(
             live: live.clone(),
             local,
         };
-        let state = state.clone();
+        let app = app.clone();
         let mut stop = stop_rx.clone();
         let done = done_tx.clone();
         std::thread::Builder::new()
@@ -58,7 +60,8 @@ pub async fn run_event_loops(
                     .and_then(|rt| {
                         rt.block_on(super::serve_on(
                             incoming.tap_io(|_| {}),
-                            state,
+                            app,
+                            grace,
                             async move {
                                 let _ = stop.wait_for(|stop| *stop).await;
                             },

@@ -27,6 +27,7 @@ mod notifications;
 mod oauth;
 mod pool;
 mod redaction;
+mod route_groups;
 mod security;
 mod sso;
 mod sso_providers;

@@ -1,0 +1,267 @@
+//! Route groups: every route the gateway serves belongs to exactly one [`Group`], and each group
+//! carries its [`Guard`] and answers its own errors. [`router`] merges the groups into one
+//! router; a route is added by adding it to a group, so it cannot be left without a guard by
+//! forgetting a string in some list. Unknown paths belong to the model API group: they meet the
+//! client-credential guard first (401, or the SSO sandbox answer), then 404.
+//!
+//! `auth.bypass_paths` (user configuration) is honoured as group membership: a model API route
+//! whose whole path it covers is served in the `public` group instead. An entry that covers no
+//! route at all, or only part of a route's paths (a prefix ending inside a `{parameter}`), is
+//! reported once at startup ([`bypass_warnings`]) and ignored: unknown paths always need a
+//! credential.
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::from_fn_with_state;
+use axum::response::Response;
+use axum::routing::{MethodRouter, get};
+use http::StatusCode;
+
+use super::error::ApiError;
+use super::{body_model_route, device_pages, gemini, health, management, models, oauth_routes};
+use super::{management_auths, sso_pages};
+use crate::protocol::{Operation, Protocol};
+use crate::state::AppState;
+use crate::wire::errors::ErrorKind;
+
+/// The routes of one group: path template and its method router.
+pub(crate) type Routes = Vec<(&'static str, MethodRouter<AppState>)>;
+
+/// What a group's routes need before their handlers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// Nothing: liveness, and model routes listed in `auth.bypass_paths`.
+    Open,
+    /// A client credential (`auth_layer::require_credential`): lockout, then API key, agent
+    /// token or JWT; a refusal in the caller's protocol, or the SSO sandbox answer.
+    ClientCredential,
+    /// The management key from an allowed (loopback unless `management.allow_remote`) caller,
+    /// in the shared lockout (`management::require_key`); refusals as JSON problems.
+    ManagementKey,
+    /// Browser pages check per page: SSO pages their login state, session cookie, same-origin
+    /// and anti-forgery token; device-login pages a local caller with the management key or the
+    /// login's cookie. Errors are HTML pages.
+    BrowserPage,
+    /// The token server authenticates each grant (client secret, password, a token to
+    /// introspect) in its handlers, in the lockout; errors are OAuth2 error documents.
+    Grant,
+}
+
+/// The audiences the gateway serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupName {
+    /// Liveness and configured public model routes.
+    Public,
+    /// The model endpoints agents call (OpenAI, Anthropic, Gemini shapes), and unknown paths.
+    ModelApi,
+    /// SSO and device-login browser pages.
+    Pages,
+    /// `/v0/management/*`.
+    Management,
+    /// The OAuth2 token server and its documents.
+    TokenServer,
+}
+
+/// One group of routes behind one guard.
+pub struct Group {
+    /// Which audience.
+    pub name: GroupName,
+    /// What its routes need.
+    pub guard: Guard,
+    routes: Routes,
+}
+
+impl Group {
+    /// The path templates of the group's routes.
+    pub fn paths(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.routes.iter().map(|(p, _)| *p)
+    }
+
+    /// The group as a router: its routes, wrong methods answered behind the same guard, the
+    /// guard as a layer, and — for the model API — the unknown-path answer behind it too.
+    fn into_router(self, state: &AppState) -> Router<AppState> {
+        let mut r = Router::new();
+        let empty = self.routes.is_empty();
+        for (path, route) in self.routes {
+            r = r.route(path, route);
+        }
+        let r = r.method_not_allowed_fallback(method_not_allowed);
+        match self.guard {
+            Guard::ClientCredential => r.fallback(not_found).layer(from_fn_with_state(
+                state.clone(),
+                super::auth_layer::require_credential,
+            )),
+            Guard::ManagementKey if !empty => {
+                r.route_layer(from_fn_with_state(state.clone(), management::require_key))
+            }
+            Guard::ManagementKey | Guard::Open | Guard::BrowserPage | Guard::Grant => r,
+        }
+    }
+}
+
+/// Every group, with the routes `state`'s configuration puts in it.
+pub fn groups(state: &AppState) -> Vec<Group> {
+    let (public_models, model_api): (Routes, Routes) = model_routes()
+        .into_iter()
+        .partition(|(path, _)| is_bypassed(&state.config().auth.bypass_paths, path));
+    let mut public: Routes = vec![
+        ("/health", get(health::health)),
+        ("/internal/health", get(health::internal_health)),
+    ];
+    public.extend(public_models);
+    let mut pages = sso_pages::routes();
+    pages.extend(device_pages::routes());
+    let mut mgmt = management::routes();
+    mgmt.extend(management_auths::routes());
+    vec![
+        Group {
+            name: GroupName::Public,
+            guard: Guard::Open,
+            routes: public,
+        },
+        Group {
+            name: GroupName::ModelApi,
+            guard: Guard::ClientCredential,
+            routes: model_api,
+        },
+        Group {
+            name: GroupName::Pages,
+            guard: Guard::BrowserPage,
+            routes: pages,
+        },
+        Group {
+            name: GroupName::Management,
+            guard: Guard::ManagementKey,
+            routes: mgmt,
+        },
+        Group {
+            name: GroupName::TokenServer,
+            guard: Guard::Grant,
+            routes: oauth_routes::routes(),
+        },
+    ]
+}
+
+/// All routes: the groups merged, with the request-body limit (without the transport-level
+/// layers `server` adds).
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config().server.max_body_bytes;
+    let mut app = Router::new();
+    for group in groups(&state) {
+        app = app.merge(group.into_router(&state));
+    }
+    app.layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// The model endpoints, in the OpenAI, Anthropic and Gemini shapes.
+fn model_routes() -> Routes {
+    vec![
+        (
+            "/v1/chat/completions",
+            body_model_route(Operation::ChatCompletions),
+        ),
+        ("/v1/responses", body_model_route(Operation::Responses)),
+        ("/v1/embeddings", body_model_route(Operation::Embeddings)),
+        ("/v1/models", get(models::list_v1)),
+        ("/v1/messages", body_model_route(Operation::Messages)),
+        (
+            "/v1/messages/count_tokens",
+            body_model_route(Operation::CountTokens),
+        ),
+        ("/v1beta/models", get(gemini::list_models)),
+        (
+            "/v1beta/models/{target}",
+            get(gemini::get_model).post(gemini::model_action),
+        ),
+        // google-genai 3.x calls Gemini methods under /v1; served the same way (v1beta upstream).
+        (
+            "/v1/models/{target}",
+            get(models::get_v1).post(gemini::model_action),
+        ),
+        // The OpenAI routes also answer without the /v1 prefix, for clients whose base URL is
+        // the bare host.
+        (
+            "/chat/completions",
+            body_model_route(Operation::ChatCompletions),
+        ),
+        ("/responses", body_model_route(Operation::Responses)),
+        ("/embeddings", body_model_route(Operation::Embeddings)),
+        ("/models", get(models::list_v1)),
+    ]
+}
+
+/// True when a `bypass_paths` entry covers every path of the route `template`: the exact
+/// template (without parameters), or a prefix (`…*`) the template starts with before any
+/// parameter.
+fn covers(entry: &str, template: &str) -> bool {
+    if entry.contains(['{', '}']) {
+        return false;
+    }
+    match entry.strip_suffix('*') {
+        Some(prefix) => template.starts_with(prefix),
+        None => entry == template && !template.contains('{'),
+    }
+}
+
+fn is_bypassed(bypass: &[String], template: &str) -> bool {
+    bypass.iter().any(|e| covers(e, template))
+}
+
+/// What `auth.bypass_paths` cannot honour: entries that cover no route (a path the gateway does
+/// not serve, or part of a parameterised route). Those paths need a credential like any
+/// unknown path; the caller logs these once at startup.
+pub fn bypass_warnings(state: &AppState) -> Vec<String> {
+    let groups = groups(state);
+    state
+        .config()
+        .auth
+        .bypass_paths
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| !groups.iter().flat_map(Group::paths).any(|t| covers(e, t)))
+        .map(|(i, e)| {
+            format!(
+                "auth.bypass_paths[{i}] `{e}` covers no whole route and is ignored: only model routes can be made public, by their exact path or a prefix ending in `*` before any parameter"
+            )
+        })
+        .collect()
+}
+
+async fn not_found(req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    ApiError::not_found(format!("no route for {} {path}", req.method()))
+        .into_response_for(Protocol::from_path(&path))
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorKind::InvalidRequest,
+        format!("{} is not allowed on {path}", req.method()),
+    )
+    .into_response_for(Protocol::from_path(&path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covers;
+
+    #[test]
+    fn bypass_entries_cover_whole_routes_only() {
+        for (entry, template, want) in [
+            ("/v1/models", "/v1/models", true),
+            ("/v1/models", "/v1/models/{target}", false),
+            ("/v1/models*", "/v1/models/{target}", true),
+            ("/v1/models/*", "/v1/models/{target}", true),
+            ("/v1/models/gpt-*", "/v1/models/{target}", false),
+            ("/v1/models/{target}", "/v1/models/{target}", false),
+            ("/v1/*", "/v1beta/models", false),
+            ("/*", "/models", true),
+            ("/healthz", "/health", false),
+        ] {
+            assert_eq!(covers(entry, template), want, "{entry} {template}");
+        }
+    }
+}

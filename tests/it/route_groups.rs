@@ -1,0 +1,135 @@
+//! Every route of the router is in exactly one group, each group has its guard, and the guards
+//! hold for every route: walked from the router's own route table (`api::groups::groups`, the
+//! only source `api::groups::router` builds from), so a new route is covered the day it is
+//! added.
+
+use std::collections::HashMap;
+
+use portcullis::api::groups::{GroupName, Guard, bypass_warnings, groups};
+use portcullis::config::{ApiKeyConfig, Config};
+use portcullis::secret::Secret;
+use portcullis::state::AppState;
+
+use crate::harness::*;
+
+const KEY: &str = "route-groups-key-0123456789";
+const MGMT: &str = "management-key-0123456789";
+
+fn guarded(mut config: Config) -> Config {
+    config.auth.disable_auth = false;
+    config.auth.api_keys = vec![ApiKeyConfig::Named {
+        name: Some("tester".into()),
+        key: Some(Secret::new(KEY)),
+        key_env: None,
+    }];
+    config.management.key = Some(Secret::new(MGMT));
+    config
+}
+
+/// A concrete path for a route template (`{x}` → `x`).
+fn concrete(template: &str) -> String {
+    template.replace(['{', '}'], "")
+}
+
+#[tokio::test]
+async fn every_route_is_in_exactly_one_group_with_its_guard() {
+    let mock = start_mock().await;
+    let state = AppState::new(guarded(config_for(&mock))).unwrap();
+    let table = groups(&state);
+    let mut owner: HashMap<&str, GroupName> = HashMap::new();
+    for g in &table {
+        let want = match g.name {
+            GroupName::Public => Guard::Open,
+            GroupName::ModelApi => Guard::ClientCredential,
+            GroupName::Pages => Guard::BrowserPage,
+            GroupName::Management => Guard::ManagementKey,
+            GroupName::TokenServer => Guard::Grant,
+        };
+        assert_eq!(g.guard, want, "{:?}", g.name);
+        for p in g.paths() {
+            if let Some(other) = owner.insert(p, g.name) {
+                panic!("{p} is in {other:?} and {:?}", g.name);
+            }
+        }
+    }
+    // Nothing is open that is not meant to be: adding a public route means changing this list.
+    let mut open: Vec<&str> = table
+        .iter()
+        .filter(|g| g.guard == Guard::Open)
+        .flat_map(|g| g.paths())
+        .collect();
+    open.sort_unstable();
+    assert_eq!(open, ["/health", "/internal/health"]);
+    assert!(owner.len() > 30, "{}", owner.len());
+
+    // The guards hold on every route of the guarded groups, for every method, and for unknown
+    // paths: without a credential, nothing reaches a handler.
+    let gw = start_gateway(guarded(config_for(&mock))).await;
+    let http = client();
+    for g in &table {
+        let refused = match g.guard {
+            Guard::ClientCredential | Guard::ManagementKey => 401,
+            Guard::Open | Guard::BrowserPage | Guard::Grant => continue,
+        };
+        for p in g.paths() {
+            for method in [
+                reqwest::Method::GET,
+                reqwest::Method::POST,
+                reqwest::Method::DELETE,
+            ] {
+                let r = http
+                    .request(method.clone(), format!("{}{}", gw.url, concrete(p)))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), refused, "{method} {p}");
+            }
+        }
+    }
+    for p in [
+        "/v1/nothing-here",
+        "/docs",
+        "/static/app.js",
+        "/auth/nope",
+        "/v0/management/nope",
+    ] {
+        let r = http.get(format!("{}{p}", gw.url)).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{p}");
+    }
+    assert_eq!(mock.stats.requests(), 0, "nothing reached an upstream");
+}
+
+#[tokio::test]
+async fn bypass_paths_move_whole_model_routes_to_the_public_group() {
+    let mock = start_mock().await;
+    let mut config = guarded(config_for(&mock));
+    config.auth.bypass_paths = vec![
+        "/v1beta/*".into(),
+        "/auth/*".into(),
+        "/docs".into(),
+        "/v1/models/gpt-*".into(),
+    ];
+    let state = AppState::new(config).unwrap();
+    let mut open: Vec<&str> = groups(&state)
+        .into_iter()
+        .filter(|g| g.name == GroupName::Public)
+        .flat_map(|g| g.paths().collect::<Vec<_>>())
+        .collect();
+    open.sort_unstable();
+    assert_eq!(
+        open,
+        [
+            "/health",
+            "/internal/health",
+            "/v1beta/models",
+            "/v1beta/models/{target}"
+        ]
+    );
+    let warnings = bypass_warnings(&state);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].contains("auth.bypass_paths[2] `/docs`"),
+        "{warnings:?}"
+    );
+    assert!(warnings[1].contains("`/v1/models/gpt-*`"), "{warnings:?}");
+}
