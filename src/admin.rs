@@ -8,14 +8,16 @@ pub mod auths;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use serde_json::json;
-
-use crate::auth::agent_token::{self, display_id};
+use crate::auth::agent_token::{self, bare_id, display_id, token_status, token_view};
 use crate::cli::TokensCommand;
 use crate::clock::{Clock, iso8601};
 use crate::config::Config;
-use crate::state::open_store;
 use crate::store::{AgentTokenRecord, SqlStore, Store, StoreError};
+
+/// Opens the configured store: `storage.database_url`, else SQLite in `storage.data_dir`.
+async fn open_store(storage: &crate::config::StorageConfig) -> Result<SqlStore, StoreError> {
+    SqlStore::open_configured(storage.database_url.as_ref(), &storage.data_dir).await
+}
 
 /// Why an administrative command failed.
 #[derive(Debug, thiserror::Error)]
@@ -189,41 +191,4 @@ async fn list(
         out.push_str("(no agent tokens)\n");
     }
     Ok(out)
-}
-
-/// `active`, `revoked` or `session expired` at `now`.
-pub fn token_status(t: &AgentTokenRecord, now: i64) -> &'static str {
-    if t.revoked_at.is_some() {
-        "revoked"
-    } else if t.session_expires_at.is_some_and(|s| s <= now) {
-        "session expired"
-    } else {
-        "active"
-    }
-}
-
-/// A token as the management API and `tokens list --json` show it: never the secret or its hash;
-/// times in ISO 8601 (UTC), `null` when unset.
-pub fn token_view(t: &AgentTokenRecord, user: &str, now: i64) -> serde_json::Value {
-    let time = |ms: Option<i64>| ms.map(|m| iso8601(m.max(0) as u64));
-    json!({
-        "id": display_id(&t.id),
-        "user_id": t.user_id,
-        "user": user,
-        "name": t.name,
-        "created_at": time(Some(t.created_at)),
-        "last_used_at": time(t.last_used_at),
-        "last_ip": t.last_ip,
-        "last_user_agent": t.last_user_agent,
-        "session_expires_at": time(t.session_expires_at),
-        "revoked_at": time(t.revoked_at),
-        "status": token_status(t, now),
-    })
-}
-
-/// `sk-pcl-abc` or `abc` → `abc`.
-pub fn bare_id(id: &str) -> &str {
-    id.trim()
-        .strip_prefix(agent_token::PREFIX)
-        .unwrap_or(id.trim())
 }

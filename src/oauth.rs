@@ -24,11 +24,11 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
-use crate::admin::accounts::LOCAL_PROVIDER;
 use crate::auth::brute_force::{FailureOutcome, Limiter, Reservation};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::secret::{Secret, random_bytes};
+use crate::store::LOCAL_PROVIDER;
 use crate::store::{Store, StoreError};
 use keys::{KeyError, KeySet};
 

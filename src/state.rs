@@ -33,10 +33,7 @@ fn default_notifier(config: &Config) -> Arc<dyn Notifier> {
 
 /// Opens the configured store: `storage.database_url`, else SQLite in `storage.data_dir`.
 pub async fn open_store(storage: &StorageConfig) -> Result<SqlStore, StoreError> {
-    match &storage.database_url {
-        Some(url) => SqlStore::open(url.expose()).await,
-        None => SqlStore::open_sqlite(&storage.data_dir).await,
-    }
+    SqlStore::open_configured(storage.database_url.as_ref(), &storage.data_dir).await
 }
 
 /// Polls the store's revision every second and clears the token cache when it moves, so a

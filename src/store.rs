@@ -64,6 +64,10 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// The `provider` of users the gateway keeps itself (password hash in the store), as opposed to
+/// an SSO provider's.
+pub const LOCAL_PROVIDER: &str = "local";
+
 /// A person known to the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {

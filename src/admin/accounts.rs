@@ -10,17 +10,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
-use super::AdminError;
+use super::{AdminError, open_store};
 use crate::auth::agent_token::hash_secret;
 use crate::cli::{ClientsCommand, SigningKeysCommand, UsersCommand};
 use crate::clock::{Clock, iso8601};
 use crate::config::Config;
 use crate::secret::{Secret, random_bytes};
-use crate::state::open_store;
-use crate::store::{AccountStore, OauthClient, Store, User};
-
-/// The identity provider name of users created here.
-pub const LOCAL_PROVIDER: &str = "local";
+use crate::store::{AccountStore, LOCAL_PROVIDER, OauthClient, Store, User};
 
 /// Shortest password accepted.
 const MIN_PASSWORD: usize = 12;

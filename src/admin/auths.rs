@@ -7,13 +7,12 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::AdminError;
+use super::{AdminError, open_store};
 use crate::cli::AuthsCommand;
 use crate::clock::{Clock, ManualClock, SharedClock, iso8601};
 use crate::config::Config;
 use crate::pool::{CredentialKind, NewCredential, Pool, PoolError};
 use crate::secret::Secret;
-use crate::state::open_store;
 use crate::store::Store;
 use crate::upstream::Backends;
 

@@ -16,7 +16,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::access_log::ClientIp;
-use crate::admin::{bare_id, token_view};
+use crate::auth::agent_token::{bare_id, token_view};
 use crate::auth::brute_force::FailureOutcome;
 use crate::notify::OperatorEvent;
 use crate::state::AppState;

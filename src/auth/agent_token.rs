@@ -465,6 +465,41 @@ impl TokenVerifier {
     }
 }
 
+/// `active`, `revoked` or `session expired` at `now`.
+pub fn token_status(t: &AgentTokenRecord, now: i64) -> &'static str {
+    if t.revoked_at.is_some() {
+        "revoked"
+    } else if t.session_expires_at.is_some_and(|s| s <= now) {
+        "session expired"
+    } else {
+        "active"
+    }
+}
+
+/// A token as the management API and `tokens list --json` show it: never the secret or its hash;
+/// times in ISO 8601 (UTC), `null` when unset.
+pub fn token_view(t: &AgentTokenRecord, user: &str, now: i64) -> serde_json::Value {
+    let time = |ms: Option<i64>| ms.map(|m| crate::clock::iso8601(m.max(0) as u64));
+    serde_json::json!({
+        "id": display_id(&t.id),
+        "user_id": t.user_id,
+        "user": user,
+        "name": t.name,
+        "created_at": time(Some(t.created_at)),
+        "last_used_at": time(t.last_used_at),
+        "last_ip": t.last_ip,
+        "last_user_agent": t.last_user_agent,
+        "session_expires_at": time(t.session_expires_at),
+        "revoked_at": time(t.revoked_at),
+        "status": token_status(t, now),
+    })
+}
+
+/// `sk-pcl-abc` or `abc` → `abc`.
+pub fn bare_id(id: &str) -> &str {
+    id.trim().strip_prefix(PREFIX).unwrap_or(id.trim())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

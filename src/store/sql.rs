@@ -38,6 +38,17 @@ impl SqlStore {
         Ok(format!("sqlite://{}?mode=rwc", file.display()))
     }
 
+    /// Opens the configured store: `database_url` when set, else SQLite in `data_dir`.
+    pub async fn open_configured(
+        database_url: Option<&crate::secret::Secret>,
+        data_dir: &Path,
+    ) -> Result<Self, StoreError> {
+        match database_url {
+            Some(url) => Self::open(url.expose()).await,
+            None => Self::open_sqlite(data_dir).await,
+        }
+    }
+
     /// Opens `url` (`sqlite://…` or `postgres://…`) and applies pending migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let store = Self::connect(url).await?;
