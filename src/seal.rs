@@ -103,13 +103,7 @@ impl Sealer {
 
     /// The sealer of a base64 32-byte key.
     pub fn from_base64(key: &Secret) -> Result<Self, SealError> {
-        let raw = STANDARD
-            .decode(key.expose().trim())
-            .or_else(|_| URL_SAFE_NO_PAD.decode(key.expose().trim()))
-            .map_err(|_| SealError::BadKey)?;
-        if raw.len() != 32 {
-            return Err(SealError::BadKey);
-        }
+        let raw = key.key_bytes().ok_or(SealError::BadKey)?;
         let id = crate::store::hex(&blake3::hash(&raw).as_bytes()[..4]);
         let unbound = UnboundKey::new(&CHACHA20_POLY1305, &raw).map_err(|_| SealError::BadKey)?;
         Ok(Self {

@@ -14,6 +14,19 @@ use zeroize::Zeroize;
 pub struct Secret(Box<str>);
 
 impl Secret {
+    /// The value as a 32-byte key written in base64 (standard, or URL-safe without padding), if
+    /// it is one: the form of `auth.encryption.key` (`seal`) and the rule config validation checks.
+    pub fn key_bytes(&self) -> Option<Vec<u8>> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let text = self.expose().trim();
+        STANDARD
+            .decode(text)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(text))
+            .ok()
+            .filter(|raw| raw.len() == 32)
+    }
+
     /// Wraps a value. Leading and trailing whitespace (a newline from a `*_FILE`) is removed.
     pub fn new(value: impl Into<String>) -> Self {
         let mut s: String = value.into();

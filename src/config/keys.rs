@@ -6,14 +6,13 @@
 //! A key given twice is kept once, under its first name.
 
 use super::env::{EnvSource, env_secret};
-use super::load::CliOverrides;
 use super::{ApiKeyConfig, Config, ConfigError};
 use crate::secret::Secret;
 
-/// Replaces `config.auth.api_keys` with the merged, named list.
+/// Replaces `config.auth.api_keys` with the merged, named list (`cli_keys`: `--api-keys`).
 pub(crate) fn merge_api_keys(
     config: &mut Config,
-    cli: &CliOverrides,
+    cli_keys: &[Secret],
     env: &dyn EnvSource,
 ) -> Result<(), ConfigError> {
     let mut merged: Vec<(String, Secret)> = Vec::new();
@@ -22,7 +21,7 @@ pub(crate) fn merge_api_keys(
             merged.push((name, key));
         }
     };
-    for (i, key) in cli.api_keys.iter().enumerate() {
+    for (i, key) in cli_keys.iter().enumerate() {
         add(format!("cli-{}", i + 1), key.clone(), &mut merged);
     }
     for var in ["PORTCULLIS_API_KEYS", "API_KEYS"] {
@@ -130,10 +129,7 @@ mod tests {
                 key_env: Some("CI_KEY".into()),
             },
         ];
-        let cli = CliOverrides {
-            api_keys: vec![Secret::new("from-cli")],
-            ..Default::default()
-        };
+        let cli = [Secret::new("from-cli")];
         let e = env(&[
             ("PORTCULLIS_API_KEYS", "p1, p2"),
             ("API_KEYS", "a1,from-cli"),
@@ -165,7 +161,7 @@ mod tests {
         let mut config = Config::default();
         merge_api_keys(
             &mut config,
-            &CliOverrides::default(),
+            &[],
             &env(&[("PORTCULLIS_API_KEYS_FILE", path.to_str().unwrap())]),
         )
         .unwrap();
@@ -177,7 +173,7 @@ mod tests {
             key: None,
             key_env: Some("UNSET_VAR".into()),
         }];
-        let err = merge_api_keys(&mut config, &CliOverrides::default(), &env(&[]))
+        let err = merge_api_keys(&mut config, &[], &env(&[]))
             .unwrap_err()
             .to_string();
         assert!(

@@ -370,8 +370,22 @@ pub(crate) fn validate_jwt(
             "must be between 1 minute and 30 days".to_owned(),
         ));
     }
-    if let Err(e) = crate::seal::Sealer::from_config(&config.auth.encryption) {
-        return Err(fail("auth.encryption.key", e.to_string()));
+    // The key rule of `seal::Sealer::from_config`, checked here without building a sealer (so
+    // config does not depend on seal).
+    let enc = &config.auth.encryption;
+    let missing = enc.key.is_none() && enc.enabled == Some(true);
+    if missing
+        || enc
+            .key
+            .iter()
+            .chain(&enc.previous_keys)
+            .any(|k| k.key_bytes().is_none())
+    {
+        return Err(fail(
+            "auth.encryption.key",
+            "auth.encryption.key must be 32 bytes, base64-encoded (e.g. `openssl rand -base64 32`)"
+                .to_owned(),
+        ));
     }
     if j.audience.trim().is_empty() {
         return Err(fail("auth.jwt.audience", "must not be empty".to_owned()));
