@@ -29,7 +29,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::secret::{Secret, random_bytes};
 use crate::store::LOCAL_PROVIDER;
-use crate::store::{Store, StoreError};
+use crate::store::{StoreError, TokenServerStore};
 use keys::{KeyError, KeySet};
 
 /// The claims of an issued access token.
@@ -141,7 +141,7 @@ const LEEWAY_S: i64 = 30;
 
 /// The token server.
 pub struct TokenServer {
-    store: Arc<dyn Store>,
+    store: Arc<dyn TokenServerStore>,
     clock: SharedClock,
     issuer: String,
     audience: String,
@@ -175,7 +175,7 @@ impl TokenServer {
     /// A token server over `store`; failed grants also count in `ip_limiter`.
     pub fn new(
         config: &Config,
-        store: Arc<dyn Store>,
+        store: Arc<dyn TokenServerStore>,
         clock: SharedClock,
         ip_limiter: Option<Arc<Limiter<IpAddr>>>,
     ) -> std::io::Result<Self> {
@@ -238,7 +238,7 @@ impl TokenServer {
         }
         let now = self.now_ms();
         match keys::load(
-            &self.store,
+            self.store.as_ref(),
             now,
             self.sealer.as_ref(),
             self.lifetime_s * 1000,
@@ -265,7 +265,7 @@ impl TokenServer {
     /// Checks that the stored signing key opens with the configured sealing key, and makes the
     /// dummy hash now (so not even the first unknown username takes longer).
     pub async fn check_keys(&self) -> Result<(), KeyError> {
-        keys::check(&self.store, self.sealer.as_ref()).await?;
+        keys::check(self.store.as_ref(), self.sealer.as_ref()).await?;
         self.dummy()
             .await
             .map_err(|e| KeyError::Key(e.to_string()))?;
@@ -279,7 +279,7 @@ impl TokenServer {
 
     /// Makes a new signing key; the old ones keep verifying.
     pub async fn rotate(&self) -> Result<String, KeyError> {
-        let kid = keys::rotate(&self.store, self.now_ms(), self.sealer.as_ref()).await?;
+        let kid = keys::rotate(self.store.as_ref(), self.now_ms(), self.sealer.as_ref()).await?;
         self.key_set(true).await?;
         Ok(kid)
     }

@@ -32,7 +32,8 @@ use crate::config::{Config, SsoAuthorizationMode};
 use crate::notify::{Notifier, OperatorEvent};
 use crate::secret::{Secret, random_bytes};
 use crate::store::{
-    AgentTokenRecord, LoginFlow, PendingAuthorization, Store, StoreError, User, WebSession, hex,
+    AgentTokenRecord, LoginFlow, LoginStore, PendingAuthorization, SsoStore, StoreError, User,
+    WebSession, hex,
 };
 use authorize::{Confirmation, EnterpriseApi};
 use link::{LinkClaims, LinkError};
@@ -173,7 +174,7 @@ pub struct Sso {
     mode: SsoAuthorizationMode,
     confirmation: Confirmation,
     enterprise: Option<EnterpriseApi>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn LoginStore>,
     clock: SharedClock,
     notifier: Arc<dyn Notifier>,
     limiter: Option<Arc<Limiter<IpAddr>>>,
@@ -206,7 +207,7 @@ fn shared_secret_context(name: &str) -> String {
 /// current key, those stored in clear included; for `portcullis auths rekey`. Returns how many
 /// it rewrote.
 pub async fn reseal_shared_secrets(
-    store: &dyn Store,
+    store: &dyn SsoStore,
     sealer: Option<&crate::seal::Sealer>,
 ) -> Result<usize, SsoError> {
     let Some(s) = sealer.filter(|s| s.seals()) else {
@@ -243,7 +244,7 @@ impl Sso {
     /// shared with API authentication.
     pub fn new(
         config: &Config,
-        store: Arc<dyn Store>,
+        store: Arc<dyn LoginStore>,
         clock: SharedClock,
         notifier: Arc<dyn Notifier>,
         limiter: Option<Arc<Limiter<IpAddr>>>,
@@ -726,7 +727,7 @@ impl Sso {
     }
 
     /// The store (for the devices page).
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub fn store(&self) -> &Arc<dyn LoginStore> {
         &self.store
     }
 }

@@ -413,9 +413,35 @@ pub trait PoolStore: Send + Sync {
     async fn reset_usage(&self, id: &str, period: &str) -> Result<(), StoreError>;
 }
 
-/// Everything the gateway stores.
+/// What the agent-token verifier reads: tokens and their owners.
+pub trait TokenVerifierStore: AgentTokenStore + UserStore {}
+
+impl<T: AgentTokenStore + UserStore + ?Sized> TokenVerifierStore for T {}
+
+/// What the OAuth2 token server reads: local accounts and service clients, its signing keys, and
+/// whether a token's user is still enabled.
+pub trait TokenServerStore: AccountStore + SigningKeyStore + UserStore {}
+
+impl<T: AccountStore + SigningKeyStore + UserStore + ?Sized> TokenServerStore for T {}
+
+/// What SSO reads and writes: login state, the users who log in and the agent tokens they get.
+pub trait LoginStore: SsoStore + AgentTokenStore + UserStore {}
+
+impl<T: SsoStore + AgentTokenStore + UserStore + ?Sized> LoginStore for T {}
+
+/// Everything the gateway stores. The subsystems take the narrow views they need
+/// ([`TokenVerifierStore`], [`TokenServerStore`], [`LoginStore`], one aggregate trait); an `Arc<dyn Store>`
+/// coerces to any of them.
 pub trait Store:
-    UserStore + AgentTokenStore + SsoStore + AccountStore + SigningKeyStore + PoolStore
+    UserStore
+    + AgentTokenStore
+    + SsoStore
+    + AccountStore
+    + SigningKeyStore
+    + PoolStore
+    + TokenVerifierStore
+    + TokenServerStore
+    + LoginStore
 {
 }
 

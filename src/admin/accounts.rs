@@ -277,7 +277,7 @@ pub async fn signing_keys(
     match action {
         SigningKeysCommand::Rotate => {
             let sealer = crate::seal::Sealer::from_config(&config.auth.encryption).map_err(io)?;
-            let kid = crate::oauth::keys::rotate(&store, now, sealer.as_ref())
+            let kid = crate::oauth::keys::rotate(store.as_ref(), now, sealer.as_ref())
                 .await
                 .map_err(|e| AdminError::Io(e.to_string()))?;
             Ok(format!(

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use argon2::{Argon2, PasswordHasher};
 
 use crate::secret::{Secret, random_bytes};
-use crate::store::{AgentTokenRecord, Store, StoreError};
+use crate::store::{AgentTokenRecord, StoreError, TokenVerifierStore};
 
 /// Every agent token starts with this.
 pub const PREFIX: &str = "sk-pcl-";
@@ -186,7 +186,7 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// Verifies agent tokens against the store, with the cache and the Argon2 bound.
 pub struct TokenVerifier {
-    store: Arc<dyn Store>,
+    store: Arc<dyn TokenVerifierStore>,
     cache_key: [u8; 32],
     cache: Mutex<HashMap<[u8; 32], CacheEntry>>,
     verifications: AtomicU64,
@@ -219,7 +219,7 @@ pub struct UseContext<'a> {
 
 impl TokenVerifier {
     /// A verifier over `store`.
-    pub fn new(store: Arc<dyn Store>) -> std::io::Result<Self> {
+    pub fn new(store: Arc<dyn TokenVerifierStore>) -> std::io::Result<Self> {
         Ok(Self {
             store,
             cache_key: random_bytes::<32>()?,

@@ -4,7 +4,6 @@
 //! until they expire). The JWKS document lists the public halves with their `kid`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine as _;
@@ -14,7 +13,7 @@ use jsonwebtoken::{DecodingKey, EncodingKey};
 use serde_json::{Value, json};
 
 use crate::seal::{self, Sealer};
-use crate::store::{SigningKeyRecord, Store, StoreError};
+use crate::store::{SigningKeyRecord, SigningKeyStore, StoreError};
 
 /// Keys loaded from the store.
 pub struct KeySet {
@@ -83,7 +82,7 @@ fn context(kid: &str) -> String {
 /// Loads the keys, making the first one if there is none (or none unretired). Keys retired
 /// longer ago than a token lifetime (`lifetime_ms`, plus a minute) no longer verify.
 pub async fn load(
-    store: &Arc<dyn Store>,
+    store: &dyn SigningKeyStore,
     now: i64,
     sealer: Option<&Sealer>,
     lifetime_ms: i64,
@@ -102,7 +101,7 @@ pub async fn load(
 
 /// Checks that the current signing key, if there is one, opens with the configured sealing key
 /// (a startup check: a wrong or missing key is an error now, not at the first token request).
-pub async fn check(store: &Arc<dyn Store>, sealer: Option<&Sealer>) -> Result<(), KeyError> {
+pub async fn check(store: &dyn SigningKeyStore, sealer: Option<&Sealer>) -> Result<(), KeyError> {
     let records = store.list_signing_keys().await?;
     if records.iter().any(|r| r.retired_at.is_none()) {
         build(&records, sealer)?;
@@ -112,7 +111,7 @@ pub async fn check(store: &Arc<dyn Store>, sealer: Option<&Sealer>) -> Result<()
 
 /// Makes a new signing key and retires the others (they keep verifying).
 pub async fn rotate(
-    store: &Arc<dyn Store>,
+    store: &dyn SigningKeyStore,
     now: i64,
     sealer: Option<&Sealer>,
 ) -> Result<String, KeyError> {
@@ -134,7 +133,7 @@ fn private_der(r: &SigningKeyRecord, sealer: Option<&Sealer>) -> Result<Vec<u8>,
 /// Re-seals every stored private key under the current key (`portcullis auths rekey`); returns
 /// how many were rewritten.
 pub async fn reseal_all(
-    store: &Arc<dyn Store>,
+    store: &dyn SigningKeyStore,
     sealer: Option<&Sealer>,
 ) -> Result<usize, KeyError> {
     let mut n = 0;

@@ -308,7 +308,7 @@ async fn rotation_keeps_old_tokens_valid_and_introspection_needs_a_client() {
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     // A rotation made elsewhere (the CLI, another instance) is picked up within five minutes.
     let now_ms = portcullis::clock::Clock::now_millis(&s.clock) as i64;
-    let elsewhere = portcullis::oauth::keys::rotate(&s.store, now_ms, None)
+    let elsewhere = portcullis::oauth::keys::rotate(s.store.as_ref(), now_ms, None)
         .await
         .unwrap();
     let kid_of = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
