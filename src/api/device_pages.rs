@@ -14,10 +14,11 @@
 //! key derived from the management key) or a caller presenting the key, since its user code is
 //! what lets someone attach *their* account to the login. Also: local callers only (a loopback
 //! peer with no relaying header and a loopback `Host`, so DNS rebinding cannot reach them),
-//! single-user mode only (OAuth credentials are personal), a POST from another origin is
-//! refused, and only `https:` (or loopback `http:`) verification links are rendered as links.
+//! single-user mode only (OAuth credentials are personal) — these three are the route group's
+//! guard, [`require_local_browser`] — a POST from another origin is refused, and only `https:` (or loopback `http:`) verification links are rendered as links.
 
 use axum::extract::{Path, Request, State};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::StatusCode;
@@ -55,6 +56,18 @@ fn loopback_host(req: &Request) -> bool {
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The device-login group's guard: [`refused`] answers before any of its handlers runs.
+pub(super) async fn require_local_browser(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match refused(&state, &req) {
+        Some(refusal) => refusal,
+        None => next.run(req).await,
+    }
 }
 
 /// Why a caller may not use the pages, if it may not. Adding a credential to the pool is an
@@ -110,10 +123,7 @@ fn unknown(state: &AppState, login: &str) -> Response {
     )
 }
 
-async fn page(State(state): State<AppState>, Path(login): Path<String>, req: Request) -> Response {
-    if let Some(r) = refused(&state, &req) {
-        return r;
-    }
+async fn page(State(state): State<AppState>, Path(login): Path<String>) -> Response {
     let Some(l) = state.pool().login(&login) else {
         return unknown(&state, &login);
     };
@@ -136,9 +146,6 @@ async fn page(State(state): State<AppState>, Path(login): Path<String>, req: Req
 }
 
 async fn start(State(state): State<AppState>, Path(login): Path<String>, req: Request) -> Response {
-    if let Some(r) = refused(&state, &req) {
-        return r;
-    }
     // A page on another site must not start logins here.
     let host = req
         .headers()
@@ -220,9 +227,6 @@ async fn flow(
     Path((login, id)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    if let Some(r) = refused(&state, &req) {
-        return r;
-    }
     if !started_here(&state, &req, &id) {
         let presented = presented_key(req.headers());
         if let Some(refusal) = key_refusal(check_key(&state, ClientIp::of(&req), presented)) {

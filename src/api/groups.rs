@@ -38,10 +38,14 @@ pub enum Guard {
     /// The management key from an allowed (loopback unless `management.allow_remote`) caller,
     /// in the shared lockout (`management::require_key`); refusals as JSON problems.
     ManagementKey,
-    /// Browser pages check per page: SSO pages their login state, session cookie, same-origin
-    /// and anti-forgery token; device-login pages a local caller with the management key or the
-    /// login's cookie. Errors are HTML pages.
+    /// SSO browser pages check per page: login state, session cookie, same-origin and
+    /// anti-forgery token. Errors are HTML pages.
     BrowserPage,
+    /// Device-login pages: a browser on the gateway's machine (loopback peer, no relaying
+    /// header, loopback `Host`), a configured management key, single-user mode
+    /// (`device_pages::require_local_browser`); then per page the management key or the login's
+    /// cookie. Errors are HTML pages.
+    LocalBrowser,
     /// The token server authenticates each grant (client secret, password, a token to
     /// introspect) in its handlers, in the lockout; errors are OAuth2 error documents.
     Grant,
@@ -54,8 +58,10 @@ pub enum GroupName {
     Public,
     /// The model endpoints agents call (OpenAI, Anthropic, Gemini shapes), and unknown paths.
     ModelApi,
-    /// SSO and device-login browser pages.
+    /// SSO browser pages (`/auth/*`).
     Pages,
+    /// Device-login browser pages (`/v0/oauth/*`).
+    DeviceLogin,
     /// `/v0/management/*`.
     Management,
     /// The OAuth2 token server and its documents.
@@ -94,7 +100,15 @@ impl Group {
             Guard::ManagementKey if !empty => {
                 r.route_layer(from_fn_with_state(state.clone(), management::require_key))
             }
-            Guard::ManagementKey | Guard::Open | Guard::BrowserPage | Guard::Grant => r,
+            Guard::LocalBrowser if !empty => r.route_layer(from_fn_with_state(
+                state.clone(),
+                device_pages::require_local_browser,
+            )),
+            Guard::ManagementKey
+            | Guard::LocalBrowser
+            | Guard::Open
+            | Guard::BrowserPage
+            | Guard::Grant => r,
         }
     }
 }
@@ -109,8 +123,6 @@ pub fn groups(state: &AppState) -> Vec<Group> {
         ("/internal/health", get(health::internal_health)),
     ];
     public.extend(public_models);
-    let mut pages = sso_pages::routes();
-    pages.extend(device_pages::routes());
     let mut mgmt = management::routes();
     mgmt.extend(management_auths::routes());
     vec![
@@ -127,7 +139,12 @@ pub fn groups(state: &AppState) -> Vec<Group> {
         Group {
             name: GroupName::Pages,
             guard: Guard::BrowserPage,
-            routes: pages,
+            routes: sso_pages::routes(),
+        },
+        Group {
+            name: GroupName::DeviceLogin,
+            guard: Guard::LocalBrowser,
+            routes: device_pages::routes(),
         },
         Group {
             name: GroupName::Management,

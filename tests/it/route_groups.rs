@@ -42,6 +42,7 @@ async fn every_route_is_in_exactly_one_group_with_its_guard() {
             GroupName::Public => Guard::Open,
             GroupName::ModelApi => Guard::ClientCredential,
             GroupName::Pages => Guard::BrowserPage,
+            GroupName::DeviceLogin => Guard::LocalBrowser,
             GroupName::Management => Guard::ManagementKey,
             GroupName::TokenServer => Guard::Grant,
         };
@@ -69,6 +70,8 @@ async fn every_route_is_in_exactly_one_group_with_its_guard() {
     for g in &table {
         let refused = match g.guard {
             Guard::ClientCredential | Guard::ManagementKey => 401,
+            // Reached by a name that is not a loopback one (DNS rebinding): refused.
+            Guard::LocalBrowser => 403,
             Guard::Open | Guard::BrowserPage | Guard::Grant => continue,
         };
         for p in g.paths() {
@@ -79,6 +82,7 @@ async fn every_route_is_in_exactly_one_group_with_its_guard() {
             ] {
                 let r = http
                     .request(method.clone(), format!("{}{}", gw.url, concrete(p)))
+                    .header("host", "gateway.example")
                     .send()
                     .await
                     .unwrap();
