@@ -22,6 +22,7 @@ mod endpoints;
 mod fake_idp;
 mod faults;
 mod hostile_answers;
+mod layers;
 mod management;
 mod notifications;
 mod oauth;
