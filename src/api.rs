@@ -2,7 +2,8 @@
 //! Handlers turn wire requests into routing decisions and hand them to the passthrough pipeline
 //! ([`proxy`]); every error leaves through [`error::ApiError`] in the caller's protocol. The
 //! OpenAI and Anthropic model operations share one handler (`body_model_call`), parameterised by
-//! the [`Operation`]; Gemini's path-addressed methods are in [`gemini`].
+//! the [`Operation`]; Gemini's path-addressed methods are in [`gemini`]. Which routes exist and
+//! what guards each is [`groups`].
 
 pub mod access_log;
 pub mod auth_layer;
