@@ -93,6 +93,8 @@ impl Group {
         }
         let r = r.method_not_allowed_fallback(method_not_allowed);
         match self.guard {
+            // One group answers unknown paths (axum refuses to merge two fallbacks): the model
+            // API's, behind its guard.
             Guard::ClientCredential => r.fallback(not_found).layer(from_fn_with_state(
                 state.clone(),
                 super::auth_layer::require_credential,
