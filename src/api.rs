@@ -138,7 +138,7 @@ fn body_model_route(op: Operation) -> axum::routing::MethodRouter<AppState> {
                 }
                 body_error(op.protocol(), too_large)
             });
-            let query = parts.uri.query().map(str::to_owned);
+            let query = parts.uri.query();
             respond(body_model_call(&state, &ctx, op, parts.headers, query, body).await)
         },
     )
@@ -150,7 +150,7 @@ async fn body_model_call(
     ctx: &context::Ctx,
     op: Operation,
     headers: HeaderMap,
-    query: Option<String>,
+    query: Option<&str>,
     body: Result<Bytes, Failure>,
 ) -> Result<Response, Failure> {
     let protocol = op.protocol();
@@ -169,7 +169,7 @@ async fn body_model_call(
     let requested = probe.model.as_deref().unwrap_or("");
     let route = state
         .router()
-        .resolve(requested, protocol)
+        .resolve(requested, protocol, &ctx.grant)
         .map_err(|e| fail(e.into()))?;
     let stream = probe.stream.unwrap_or(false);
     let body = if route.rewritten {
@@ -177,14 +177,11 @@ async fn body_model_call(
     } else {
         body
     };
-    let query = query
-        .as_deref()
-        .and_then(crate::upstream::strip_credential_params);
     proxy::Forward {
         protocol,
         route: &route,
         endpoint: Endpoint::Op(op, &route.model),
-        query: query.as_deref(),
+        query,
         headers,
         body: Some(body),
         stream,

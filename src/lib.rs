@@ -36,6 +36,7 @@ pub mod mock;
 pub mod net;
 pub mod notify;
 pub mod oauth;
+pub mod policy;
 pub mod pool;
 pub mod protocol;
 pub mod seal;

@@ -16,6 +16,7 @@
 pub mod device;
 mod files;
 mod health;
+mod lease;
 mod logins;
 mod manage;
 mod select;
@@ -27,6 +28,7 @@ use std::sync::{Arc, Mutex};
 
 pub use files::FILE_CONTEXT;
 pub use health::{Failure, Health, Reason, period};
+pub use lease::{Lease, Verdict};
 pub use logins::{CredentialRefresh, Flow, FlowState, RefreshStatus};
 pub use manage::{CredentialStatus, NewCredential, QuotaStatus, Update};
 pub use select::{Credential, CredentialKind, Pick, ProviderPool, Source, Unavailable};

@@ -162,7 +162,10 @@ impl AppState {
             pool.spawn_background();
             pool.spawn_refresh();
         }
-        let router = ModelRouter::new(backends, &config.routing).with_withheld(withheld);
+        let router = ModelRouter::new(backends, &config.routing, |name| {
+            pool.provider(name).cloned()
+        })
+        .with_withheld(withheld);
         let tokens = match &store {
             Some(store) => Some(Arc::new(TokenVerifier::new(store.clone())?)),
             None => None,

@@ -5,10 +5,12 @@
 //! credential header the client sent; the caller adds the pool credential's header.
 
 mod h1;
+mod provider;
 mod response;
 pub mod routing;
 pub mod scrub;
 
+pub use provider::{Answer, Call, CallError, Provider, Refusal, Watch};
 pub use response::{UpstreamBody, UpstreamResponse};
 
 use std::borrow::Cow;
@@ -62,6 +64,14 @@ pub enum UpstreamError {
         backend: Arc<str>,
         /// Underlying error.
         source: BoxError,
+    },
+    /// The answer's body is larger than the gateway reads.
+    #[error("backend `{backend}` sent a body larger than {limit} bytes")]
+    TooLarge {
+        /// Backend name.
+        backend: Arc<str>,
+        /// The limit in bytes.
+        limit: usize,
     },
     /// The backend's HTTP client could not be built from its configuration.
     #[error("backend `{backend}`: {message}")]

@@ -102,6 +102,12 @@ impl From<RouteError> for ApiError {
                 e.to_string(),
             )
             .with_code("backend_not_available"),
+            RouteError::NotGranted { .. } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorKind::PermissionDenied,
+                e.to_string(),
+            )
+            .with_code("model_not_allowed"),
             RouteError::NoBackend { .. } | RouteError::UnknownBackend { .. } => {
                 ApiError::not_found(e.to_string()).with_code("model_not_found")
             }
@@ -136,6 +142,11 @@ impl From<&UpstreamError> for ApiError {
                 StatusCode::BAD_GATEWAY,
                 ErrorKind::Upstream,
                 format!("the request to backend `{backend}` failed"),
+            ),
+            UpstreamError::TooLarge { backend, .. } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorKind::Upstream,
+                format!("backend `{backend}` sent a response larger than the gateway accepts"),
             ),
             UpstreamError::Setup { .. } => ApiError::internal(),
         }
