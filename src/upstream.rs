@@ -184,14 +184,9 @@ const FORWARDED_REQUEST_HEADERS: &[&str] = &[
 const FORWARDED_REQUEST_PREFIXES: &[&str] = &["x-stainless-"];
 
 /// Client headers never forwarded, even when a backend's `forward_headers` names them: the
-/// client's credentials and the connection's own headers.
-pub const NEVER_FORWARDED: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "x-goog-api-key",
-    "api-key",
-    "cookie",
+/// client's credentials ([`crate::secret::is_credential_header`]) and the connection's own
+/// headers (this list).
+const CONNECTION_HEADERS: &[&str] = &[
     "host",
     "content-length",
     "connection",
@@ -210,6 +205,11 @@ pub const NEVER_FORWARDED: &[&str] = &[
     "x-forwarded-proto",
     "x-real-ip",
 ];
+
+/// True for a (lower-case) client header that never goes upstream, whatever the configuration.
+pub fn never_forwarded(name: &str) -> bool {
+    crate::secret::is_credential_header(name) || CONNECTION_HEADERS.contains(&name)
+}
 
 impl Backend {
     /// Builds a backend and its connection pool from configuration.
@@ -372,10 +372,10 @@ impl Backend {
     }
 
     /// The URL and headers of one request: `client_headers` filtered (no client credential ever
-    /// leaves), the backend's extra headers added (the credential is the caller's, see
-    /// [`set_credential`]). `query` must already be free of credentials (see
-    /// [`strip_credential_params`]).
-    pub fn prepare(
+    /// leaves), the backend's extra headers added (the pool credential is added by
+    /// [`Provider::call`], see [`set_credential`]). `query` must already be free of credentials
+    /// (see [`strip_credential_params`]).
+    pub(crate) fn prepare(
         &self,
         endpoint: Endpoint<'_>,
         query: Option<&str>,
@@ -413,7 +413,7 @@ impl Backend {
 
     /// True when a client header called `name` (lower case) goes to this backend.
     fn forwards(&self, name: &str) -> bool {
-        if NEVER_FORWARDED.contains(&name) || name.starts_with("x-portcullis") {
+        if never_forwarded(name) || name.starts_with("x-portcullis") {
             return false;
         }
         FORWARDED_REQUEST_HEADERS.contains(&name)
@@ -423,21 +423,8 @@ impl Backend {
             || self.forward_headers.iter().any(|h| h == name)
     }
 
-    /// Sends one request (see [`Backend::prepare`]) with `credential`'s header.
-    pub async fn send(
-        &self,
-        endpoint: Endpoint<'_>,
-        query: Option<&str>,
-        client_headers: HeaderMap,
-        credential: Option<(&HeaderName, &HeaderValue)>,
-    ) -> Result<UpstreamResponse, UpstreamError> {
-        let (url, mut headers) = self.prepare(endpoint, query, client_headers)?;
-        set_credential(&mut headers, credential);
-        self.send_prepared(url, headers, None).await
-    }
-
-    /// Sends a request built by [`Backend::prepare`].
-    pub async fn send_prepared(
+    /// Sends a request built by [`Backend::prepare`] (only [`Provider::call`] does).
+    pub(crate) async fn send_prepared(
         &self,
         url: reqwest::Url,
         mut headers: HeaderMap,
@@ -696,7 +683,7 @@ fn h1_request(
 const USER_AGENT: &str = concat!("portcullis/", env!("CARGO_PKG_VERSION"));
 
 /// Puts a pool credential's header on a prepared request (nothing for keyless backends).
-pub fn set_credential(headers: &mut HeaderMap, credential: Option<(&HeaderName, &HeaderValue)>) {
+fn set_credential(headers: &mut HeaderMap, credential: Option<(&HeaderName, &HeaderValue)>) {
     if let Some((name, value)) = credential {
         headers.insert(name.clone(), value.clone());
     }
@@ -709,8 +696,8 @@ pub fn is_oauth_connector(name: &str, _backend: &BackendConfig) -> bool {
 }
 
 /// Query parameters a client's Gemini request may pass upstream (`alt=sse` selects the stream
-/// format); everything else — the `key` credential, billing choices such as `userProject` or
-/// `quotaUser` — is dropped.
+/// format); everything else — the credential ([`crate::secret::CREDENTIAL_QUERY_PARAM`]), billing
+/// choices such as `userProject` or `quotaUser` — is dropped.
 const FORWARDED_QUERY_PARAMS: &[&str] = &["alt", "$alt", "prettyPrint"];
 
 /// The name of one `name=value` query pair, decoded the way [`crate::auth::extract_credential`]
@@ -724,8 +711,8 @@ pub fn query_param_name(pair: &str) -> Cow<'_, str> {
 }
 
 /// The part of a client's query string that goes upstream: the allowed parameters (decoded
-/// names compared), as the client wrote them.
-pub fn strip_credential_params(query: &str) -> Option<String> {
+/// names compared), as the client wrote them. Only [`Provider::call`] applies it.
+pub(crate) fn strip_credential_params(query: &str) -> Option<String> {
     let kept: Vec<&str> = query
         .split('&')
         .filter(|p| !p.is_empty() && FORWARDED_QUERY_PARAMS.contains(&&*query_param_name(p)))
@@ -805,6 +792,16 @@ mod tests {
         assert!(!h1(&local, Some("http://proxy:3128")));
         assert!(!h1(&cfg("http://127.0.0.1:8000/v1", true), None));
         assert!(!h1(&cfg("https://api.openai.com/v1", false), None));
+    }
+
+    #[test]
+    fn no_credential_name_is_ever_allowed_upstream() {
+        assert!(!FORWARDED_QUERY_PARAMS.contains(&crate::secret::CREDENTIAL_QUERY_PARAM));
+        for h in crate::secret::PRESENTED_CREDENTIAL_HEADERS {
+            assert!(never_forwarded(h), "{h}");
+            assert!(!FORWARDED_REQUEST_HEADERS.contains(&h), "{h}");
+        }
+        assert!(never_forwarded("cookie") && never_forwarded("host"));
     }
 
     #[test]
