@@ -11,6 +11,7 @@ mod device_pages;
 pub mod error;
 mod gemini;
 mod health;
+mod hooks;
 mod management;
 mod management_auths;
 mod models;
@@ -28,7 +29,6 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
-use crate::capture::Direction;
 use crate::protocol::{Operation, Protocol};
 use crate::state::AppState;
 use crate::upstream::Endpoint;
@@ -156,15 +156,7 @@ async fn body_model_call(
     let protocol = op.protocol();
     let fail = |e: ApiError| Failure(protocol, e);
     let body = body?;
-    if let Some(c) = &ctx.capture {
-        c.record(
-            Direction::InboundRequest,
-            Some(&ctx.target),
-            None,
-            Some(&headers),
-            body.clone(),
-        );
-    }
+    ctx.capture_inbound(&headers, &body);
     let probe = proxy::probe(&body).map_err(fail)?;
     let requested = probe.model.as_deref().unwrap_or("");
     let route = state

@@ -12,7 +12,6 @@ use http::HeaderMap;
 use super::context::Ctx;
 use super::error::{ApiError, Failure};
 use super::{St, body_rejection, models, proxy, respond};
-use crate::capture::Direction;
 use crate::protocol::{Operation, Protocol};
 use crate::upstream::{Endpoint, check_path_model};
 
@@ -55,15 +54,7 @@ pub(super) async fn model_action(
             }
         };
         let body = body.map_err(|r| body_rejection(Protocol::Gemini, r))?;
-        if let Some(c) = &ctx.capture {
-            c.record(
-                Direction::InboundRequest,
-                Some(&ctx.target),
-                None,
-                Some(&headers),
-                body.clone(),
-            );
-        }
+        ctx.capture_inbound(&headers, &body);
         proxy::probe(&body).map_err(fail)?;
         check_path_model(model).map_err(|e| fail(e.into()))?;
         let route = state

@@ -18,10 +18,9 @@ use futures_util::Stream;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 
-use super::access_log::RequestLog;
 use super::context::Ctx;
 use super::error::ApiError;
-use crate::capture::{CaptureScope, Direction};
+use super::hooks::{Attempts, Hooks};
 use crate::pool::{Lease, Unavailable};
 use crate::protocol::Protocol;
 use crate::state::AppState;
@@ -29,7 +28,7 @@ use crate::upstream::routing::Route;
 use crate::upstream::scrub::{Scrubber, StreamScrub};
 use crate::upstream::{
     Answer, Backend, Call, CallError, Endpoint, Refusal, UpstreamBody, UpstreamError,
-    UpstreamResponse, Watch,
+    UpstreamResponse,
 };
 use crate::wire::errors::{ErrorKind, stream_error_event, upstream_error_message};
 use crate::wire::sse::DataLineScanner;
@@ -121,83 +120,19 @@ pub(crate) fn all_unavailable(backend: &str, u: &Unavailable) -> ApiError {
     .with_retry_after(u.retry_after_secs)
 }
 
-/// The pipeline's one hook into a provider call: the access log and wire capture of every
-/// attempt.
-struct Attempts<'a> {
-    ctx: &'a Ctx,
-    route: &'a Route,
-    capture: Option<CaptureScope>,
-}
-
-impl Watch for Attempts<'_> {
-    fn sending(
-        &mut self,
-        credential: Option<&Arc<str>>,
-        url: &reqwest::Url,
-        headers: &HeaderMap,
-        body: Option<&Bytes>,
-    ) {
-        if let Some(id) = credential {
-            let id = id.clone();
-            self.ctx.log.update(|r| r.credential = Some(id));
-        }
-        if let Some(c) = &mut self.capture {
-            c.set_route(
-                self.route.provider.name().clone(),
-                &self.route.model,
-                credential.cloned(),
-            );
-            c.record(
-                Direction::OutboundRequest,
-                Some(&crate::upstream::capture_url(url)),
-                None,
-                Some(headers),
-                body.cloned().unwrap_or_default(),
-            );
-        }
-    }
-
-    fn answered(&mut self, status: StatusCode) {
-        self.ctx
-            .log
-            .update(|r| r.upstream_status = Some(status.as_u16()));
-    }
-
-    fn refused(&mut self, refusal: &Refusal) {
-        if let Some(c) = &self.capture {
-            c.record(
-                Direction::InboundResponse,
-                None,
-                Some(refusal.status.as_u16()),
-                Some(&refusal.headers),
-                refusal.body.clone(),
-            );
-        }
-    }
-
-    fn failing_over(&mut self) {
-        self.ctx.log.update(|r| r.failovers += 1);
-    }
-
-    fn caller(&self) -> u64 {
-        self.ctx.who()
-    }
-}
-
 impl Forward<'_> {
     /// Sends the request and relays the answer.
     pub(crate) async fn run(self) -> Result<Response, ApiError> {
         let provider = &self.route.provider;
         let backend = &provider.backend;
-        let log = &self.ctx.log;
-        log.update(|r| {
+        self.ctx.log.update(|r| {
             r.backend = Some(backend.name.clone());
             r.model = Some(self.route.model.clone());
         });
         let mut attempts = Attempts {
+            hooks: self.ctx.hooks(),
             ctx: self.ctx,
             route: self.route,
-            capture: self.ctx.capture.clone(),
         };
         let call = Call {
             endpoint: self.endpoint,
@@ -212,8 +147,7 @@ impl Forward<'_> {
                     self.stream,
                     backend,
                     response,
-                    log,
-                    attempts.capture,
+                    attempts.hooks,
                     lease,
                 )
                 .await
@@ -241,9 +175,8 @@ async fn relay(
     protocol: Protocol,
     stream: bool,
     backend: &Backend,
-    upstream: UpstreamResponse,
-    log: &RequestLog,
-    capture: Option<CaptureScope>,
+    mut upstream: UpstreamResponse,
+    hooks: Hooks,
     lease: Option<Lease>,
 ) -> Result<Response, ApiError> {
     let status = upstream.status();
@@ -264,23 +197,14 @@ async fn relay(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
     if stream || is_sse {
-        if let Some(c) = &capture {
-            c.record(
-                Direction::StreamStart,
-                None,
-                Some(status.as_u16()),
-                Some(upstream.headers()),
-                Bytes::new(),
-            );
-        }
+        hooks.stream_start(status, upstream.headers());
         let tap = StreamTap {
             inner: upstream.into_body(),
             scrub: StreamScrub::new(scrubbers.into_iter().flatten()),
             held_out: None,
             scanner: is_sse.then(DataLineScanner::default),
             usage: Usage::default(),
-            log: log.clone(),
-            capture,
+            hooks,
             protocol,
             backend: backend.name.clone(),
             finished: false,
@@ -299,7 +223,7 @@ async fn relay(
         }
         return Ok(resp);
     }
-    let upstream_headers = capture.as_ref().map(|_| upstream.headers().clone());
+    let upstream_headers = hooks.capturing().then(|| upstream.take_headers());
     let body = match read_limited(backend, upstream, MAX_UPSTREAM_BODY).await {
         Ok(b) => b,
         Err(e) => {
@@ -309,20 +233,12 @@ async fn relay(
             return Err(e);
         }
     };
-    if let Some(c) = &capture {
-        c.record(
-            Direction::InboundResponse,
-            None,
-            Some(status.as_u16()),
-            upstream_headers.as_ref(),
-            body.clone(),
-        );
-    }
+    hooks.answer(status, upstream_headers.as_ref(), &body);
     if let Some(u) = parse_usage(&body) {
         if let Some(l) = lease {
             l.settle(u.total());
         }
-        log.update(|r| r.usage = u);
+        hooks.log.update(|r| r.usage = u);
     }
     let body = scrubbers
         .iter()
@@ -485,8 +401,7 @@ struct StreamTap {
     held_out: Option<Bytes>,
     scanner: Option<DataLineScanner>,
     usage: Usage,
-    log: RequestLog,
-    capture: Option<CaptureScope>,
+    hooks: Hooks,
     protocol: Protocol,
     backend: std::sync::Arc<str>,
     finished: bool,
@@ -508,9 +423,7 @@ impl Stream for StreamTap {
             match this.inner.poll_chunk(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(chunk))) => {
-                    if let Some(c) = &this.capture {
-                        c.record(Direction::StreamChunk, None, None, None, chunk.clone());
-                    }
+                    this.hooks.stream_chunk(&chunk);
                     this.scan(&chunk);
                     let out = match &mut this.scrub {
                         Some(s) => s.feed(chunk),
@@ -549,8 +462,8 @@ impl Stream for StreamTap {
                         l.broke();
                     }
                     this.settle();
-                    this.log.update(|r| r.stream_error = Some(note));
-                    this.end_capture(note);
+                    this.hooks.log.update(|r| r.stream_error = Some(note));
+                    this.hooks.stream_end(note);
                     let event = stream_error_event(this.protocol, kind, status, &message);
                     return Poll::Ready(Some(Ok(match this.release_held() {
                         Some(held) => {
@@ -563,7 +476,7 @@ impl Stream for StreamTap {
                 Poll::Ready(None) => {
                     this.finished = true;
                     this.settle();
-                    this.end_capture("completed");
+                    this.hooks.stream_end("completed");
                     return Poll::Ready(this.release_held().map(Ok));
                 }
             }
@@ -588,7 +501,7 @@ impl StreamTap {
         if let Some(u) = found {
             self.usage.merge(u);
             let usage = self.usage;
-            self.log.update(|r| r.usage = usage);
+            self.hooks.log.update(|r| r.usage = usage);
         }
     }
 
@@ -606,24 +519,12 @@ impl StreamTap {
             l.settle(self.usage.total());
         }
     }
-
-    fn end_capture(&mut self, how: &'static str) {
-        if let Some(c) = self.capture.take() {
-            c.record(
-                Direction::StreamEnd,
-                None,
-                None,
-                None,
-                Bytes::from_static(how.as_bytes()),
-            );
-        }
-    }
 }
 
 impl Drop for StreamTap {
     fn drop(&mut self) {
         self.settle();
-        self.end_capture("client_disconnected");
+        self.hooks.stream_end("client_disconnected");
     }
 }
 
