@@ -7,11 +7,15 @@
 //! - [`config`]: typed configuration, layered CLI > env > YAML > defaults, validated once.
 //! - [`protocol`]: which client protocol and operation a request is (domain values).
 //! - [`wire`]: the provider protocols' JSON/SSE shapes (errors, usage, model lists, SSE lines).
-//! - [`upstream`]: backends, their connection pools, routing of model names, sending a request.
+//! - [`upstream`]: backends, their connection pools, routing of model names to a `Provider` (a
+//!   backend and its credential pool), and `Provider::call` — the one place a request is sent
+//!   with a credential, failover included.
 //! - [`store`]: durable state (users, agent tokens) on SQLite or PostgreSQL, behind narrow traits.
 //! - [`notify`]: operator events and their delivery (desktop notifications over D-Bus).
 //! - [`auth`]: who is calling — credentials to a typed `Principal`, static API keys, the
 //!   brute-force limiter.
+//! - [`policy`]: what an authenticated principal may use (`Grant`), consumed by routing.
+//! - [`pool`]: the upstream credential pool, its health bookkeeping and the usage `Lease`.
 //! - [`capture`]: the wire capture — JSONL records written off the request path, masked, rotated.
 //! - [`state`]: the cheap-to-clone `AppState` handlers share.
 //! - [`api`]: the inbound HTTP edge — routes, handlers, the passthrough pipeline, error responses,

@@ -4,8 +4,9 @@
 //! configuration (`backends.<name>.api_key` and `credentials[]`), the credential directory
 //! (`auth.credentials_dir`, read again every second) and the store (management API). Every
 //! request picks one by the provider's strategy ([`select`]); an upstream failure cools that
-//! credential down for a bounded, growing time ([`health`]) and the proxy retries on the next
-//! one while nothing has reached the client. Token usage is deducted per credential from the
+//! credential down for a bounded, growing time ([`health`]) and the provider's call
+//! (`upstream::Provider::call`, through [`lease`]) retries on the next one while nothing has
+//! reached the client. Token usage is deducted per credential from the
 //! upstream's reported usage, kept in memory on the request path and added to the store once a
 //! second, so every instance sees the same totals.
 //!

@@ -1,8 +1,10 @@
-//! The outbound edge: configured backends, their pooled HTTP clients, and sending one request to
-//! one backend with a credential from the backend's pool (`crate::pool`).
+//! The outbound edge: configured backends, their pooled HTTP clients, and [`Provider::call`] —
+//! sending a request to one backend with credentials from the backend's pool (`crate::pool`),
+//! failing over between them.
 //!
-//! The client's credential headers are never forwarded: [`Backend::prepare`] drops every
-//! credential header the client sent; the caller adds the pool credential's header.
+//! The client's credentials are never forwarded: [`Backend::prepare`] drops every credential
+//! header the client sent ([`crate::secret::is_credential_header`]) and [`Provider::call`] keeps
+//! only the allowed query parameters; the call adds the pool credential's header.
 
 mod h1;
 mod provider;

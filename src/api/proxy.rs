@@ -1,6 +1,9 @@
 //! The passthrough pipeline shared by every model endpoint: read the model out of the request,
-//! route it, forward the request to the backend with the backend's credential, and relay the
-//! answer — JSON bodies whole (with a known length), streams chunk by chunk as they arrive.
+//! route it (with the caller's grant), call the route's provider (`upstream::Provider::call`,
+//! which picks the credential and fails over), and relay the answer — JSON bodies whole (with a
+//! known length), streams chunk by chunk as they arrive — scrubbed of the credential's and the
+//! backend's secrets, its usage settled through the pool's `Lease`. Nothing here touches a
+//! credential's health.
 //!
 //! Deliberate rewrites in passthrough: the `model` field is replaced when the client named
 //! `backend:model` or an alias; upstream 401/403 become 502 (the client's own credential was

@@ -4,7 +4,7 @@
 //! nothing has reached the client; it returns the first accepted answer with a [`Lease`] that
 //! settles its usage.
 //!
-//! Failover rules (SECURITY.md, "Health"): rate limits (429) are the credential's and fail over
+//! Failover rules (SECURITY.md, "One client cannot cool a pool down"): rate limits (429) are the credential's and fail over
 //! fully. A server error or timeout may be the request's own doing (a poisoned prompt): it is
 //! retried on one more credential, not on all of them, so one client cannot cool the whole pool
 //! down. A refusal (401/402/403) may be the request's doing too (a model or feature the key may
