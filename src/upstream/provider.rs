@@ -4,15 +4,16 @@
 //! nothing has reached the client; it returns the first accepted answer with a [`Lease`] that
 //! settles its usage.
 //!
-//! Failover rules (SECURITY.md, "One client cannot cool a pool down"): rate limits (429) are the credential's and fail over
-//! fully. A server error or timeout may be the request's own doing (a poisoned prompt): it is
-//! retried on one more credential, not on all of them, so one client cannot cool the whole pool
-//! down. A refusal (401/402/403) may be the request's doing too (a model or feature the key may
-//! not use): it is not believed from one request. The request tries one more credential; if that
-//! one is accepted, the refused one is cooled down (the credential was the difference);
-//! otherwise a credential cools down only once callers of `STRIKES_TO_COOL` distinct principals
-//! were refused with no success in between. Any other error status (400, 404, 413, …) is the
-//! request's: the credential works, nothing is retried.
+//! Failover rules (SECURITY.md, "One client cannot cool a pool down"): rate limits (429) are
+//! the credential's and fail over fully. A server error or timeout may be the request's own
+//! doing (a poisoned prompt): it is retried on one more credential, not on all of them, so one
+//! client cannot cool the whole pool down. A refusal (401/402/403) may be the request's doing
+//! too (a model or feature the key may not use): it is not believed from one request. The
+//! request tries one more credential; if that one is accepted, the refused one is cooled down
+//! (the credential was the difference); otherwise a credential cools down only once callers of
+//! `STRIKES_TO_COOL` distinct principals were refused with no success in between. A model
+//! lookup's refusal is the model's. Any other error status (400, 404, 413, …) is the request's:
+//! the credential works, nothing is retried.
 
 use std::sync::Arc;
 
