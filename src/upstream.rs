@@ -6,16 +6,18 @@
 //! header the client sent ([`crate::secret::is_credential_header`]) and [`Provider::call`] keeps
 //! only the allowed query parameters; the call adds the pool credential's header.
 
+mod forward;
 mod h1;
 mod provider;
 mod response;
 pub mod routing;
 pub mod scrub;
 
+pub(crate) use forward::strip_credential_params;
+pub use forward::{never_forwarded, query_param_name};
 pub use provider::{Answer, Call, CallError, Provider, Refusal, Watch};
 pub use response::{UpstreamBody, UpstreamResponse};
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
@@ -164,53 +166,6 @@ fn http_proxy_configured(var: impl Fn(&str) -> Option<String>) -> bool {
     ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
         .iter()
         .any(|name| var(name).is_some_and(|v| !v.trim().is_empty()))
-}
-
-/// Client headers forwarded upstream: what the providers' APIs and SDKs need to describe a
-/// request (content negotiation, API version, feature betas, SDK telemetry, idempotency). Every
-/// other client header is dropped — credentials, hop-by-hop headers, proxy headers, and headers
-/// that choose the billed organisation or project — unless the backend's `forward_headers`
-/// names it.
-const FORWARDED_REQUEST_HEADERS: &[&str] = &[
-    "content-type",
-    "accept",
-    "user-agent",
-    "anthropic-version",
-    "anthropic-beta",
-    "openai-beta",
-    "idempotency-key",
-    "x-goog-api-client",
-];
-
-/// Prefixes of forwarded client headers (the OpenAI and Anthropic SDKs' telemetry).
-const FORWARDED_REQUEST_PREFIXES: &[&str] = &["x-stainless-"];
-
-/// Client headers never forwarded, even when a backend's `forward_headers` names them: the
-/// client's credentials ([`crate::secret::is_credential_header`]) and the connection's own
-/// headers (this list).
-const CONNECTION_HEADERS: &[&str] = &[
-    "host",
-    "content-length",
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-connection",
-    "expect",
-    "via",
-    "max-forwards",
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-real-ip",
-];
-
-/// True for a (lower-case) client header that never goes upstream, whatever the configuration.
-pub fn never_forwarded(name: &str) -> bool {
-    crate::secret::is_credential_header(name) || CONNECTION_HEADERS.contains(&name)
 }
 
 impl Backend {
@@ -411,18 +366,6 @@ impl Backend {
             headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
         }
         Ok((self.url(endpoint, query)?, headers))
-    }
-
-    /// True when a client header called `name` (lower case) goes to this backend.
-    fn forwards(&self, name: &str) -> bool {
-        if never_forwarded(name) || name.starts_with("x-portcullis") {
-            return false;
-        }
-        FORWARDED_REQUEST_HEADERS.contains(&name)
-            || FORWARDED_REQUEST_PREFIXES
-                .iter()
-                .any(|p| name.starts_with(p))
-            || self.forward_headers.iter().any(|h| h == name)
     }
 
     /// Sends a request built by [`Backend::prepare`] (only [`Provider::call`] does).
@@ -697,31 +640,6 @@ pub fn is_oauth_connector(name: &str, _backend: &BackendConfig) -> bool {
     name.contains("-oauth-") || name.ends_with("-oauth")
 }
 
-/// Query parameters a client's Gemini request may pass upstream (`alt=sse` selects the stream
-/// format); everything else — the credential ([`crate::secret::CREDENTIAL_QUERY_PARAM`]), billing
-/// choices such as `userProject` or `quotaUser` — is dropped.
-const FORWARDED_QUERY_PARAMS: &[&str] = &["alt", "$alt", "prettyPrint"];
-
-/// The name of one `name=value` query pair, decoded the way [`crate::auth::extract_credential`]
-/// reads names (form encoding: `%6Bey` and `k%65y` are `key`).
-pub fn query_param_name(pair: &str) -> Cow<'_, str> {
-    let name = pair.split_once('=').map_or(pair, |(n, _)| n);
-    match form_urlencoded::parse(name.as_bytes()).next() {
-        Some((n, _)) => Cow::Owned(n.into_owned()),
-        None => Cow::Borrowed(""),
-    }
-}
-
-/// The part of a client's query string that goes upstream: the allowed parameters (decoded
-/// names compared), as the client wrote them. Only [`Provider::call`] applies it.
-pub(crate) fn strip_credential_params(query: &str) -> Option<String> {
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|p| !p.is_empty() && FORWARDED_QUERY_PARAMS.contains(&&*query_param_name(p)))
-        .collect();
-    (!kept.is_empty()).then(|| kept.join("&"))
-}
-
 /// All configured backends, in name order.
 #[derive(Debug, Clone, Default)]
 pub struct Backends {
@@ -794,44 +712,6 @@ mod tests {
         assert!(!h1(&local, Some("http://proxy:3128")));
         assert!(!h1(&cfg("http://127.0.0.1:8000/v1", true), None));
         assert!(!h1(&cfg("https://api.openai.com/v1", false), None));
-    }
-
-    #[test]
-    fn no_credential_name_is_ever_allowed_upstream() {
-        assert!(!FORWARDED_QUERY_PARAMS.contains(&crate::secret::CREDENTIAL_QUERY_PARAM));
-        for h in crate::secret::PRESENTED_CREDENTIAL_HEADERS {
-            assert!(never_forwarded(h), "{h}");
-            assert!(!FORWARDED_REQUEST_HEADERS.contains(&h), "{h}");
-        }
-        assert!(never_forwarded("cookie") && never_forwarded("host"));
-    }
-
-    #[test]
-    fn only_allowed_params_go_upstream_whatever_their_encoding() {
-        assert_eq!(
-            strip_credential_params("alt=sse&key=abc").as_deref(),
-            Some("alt=sse")
-        );
-        assert_eq!(strip_credential_params("key=abc"), None);
-        for hidden in [
-            "%6Bey=abc",
-            "k%65y=abc",
-            "key+=abc",
-            "+key=abc",
-            "key",
-            "KEY=abc",
-        ] {
-            assert_eq!(
-                strip_credential_params(&format!("{hidden}&alt=sse")).as_deref(),
-                Some("alt=sse"),
-                "{hidden}"
-            );
-        }
-        assert_eq!(strip_credential_params("userProject=p&quotaUser=q"), None);
-        assert_eq!(
-            strip_credential_params("%61lt=sse").as_deref(),
-            Some("%61lt=sse")
-        );
     }
 
     #[test]
