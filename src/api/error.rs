@@ -163,3 +163,34 @@ impl IntoResponse for Failure {
         self.1.into_response_for(self.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Allow, Grant};
+    use crate::upstream::routing::ModelRouter;
+
+    /// A route the caller's grant does not allow is a 403 in the caller's protocol.
+    #[tokio::test]
+    async fn a_refused_grant_is_a_403_in_the_callers_protocol() {
+        let mut config = crate::config::Config::default();
+        let mut backend: crate::config::BackendConfig =
+            serde_json::from_value(serde_json::json!({"type": "openai"})).unwrap();
+        backend.base_url = Some("http://127.0.0.1:9".into());
+        config.backends.insert("openai".into(), backend);
+        let backends = crate::upstream::Backends::from_config(&config).unwrap();
+        let router = ModelRouter::new(backends, &config.routing, |_| None);
+        let grant = Grant::new(Allow::only(["groq"]), Allow::All);
+        let e = router
+            .resolve("openai:gpt-4o", Protocol::OpenAi, &grant)
+            .unwrap_err();
+        let resp = ApiError::from(e).into_response_for(Protocol::OpenAi);
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(doc["error"]["type"], "permission_error");
+        assert_eq!(doc["error"]["code"], "model_not_allowed");
+    }
+}

@@ -266,7 +266,7 @@ impl Provider {
                         credential: credential.as_ref().map(|c| c.scrubber.clone()),
                         backend: backend.scrubber().clone(),
                     };
-                    tracing::warn!(backend = %backend.name, upstream_status = status.as_u16(), "upstream answered with an error");
+                    tracing::warn!(backend = %backend.name, upstream_status = status.as_u16(), credential = credential.as_ref().map(|c| &*c.id), "upstream refused the attempt");
                     watch.refused(&refusal);
                     (CallError::Status(refusal), failure)
                 }
