@@ -35,11 +35,10 @@ pub use manage::{CredentialStatus, NewCredential, QuotaStatus, Update};
 pub use select::{Credential, CredentialKind, Pick, ProviderPool, Source, Unavailable};
 
 use crate::clock::SharedClock;
-use crate::config::{AccessMode, Config};
+use crate::config::{AccessMode, BackendKind, Config};
 use crate::seal::{SealError, Sealer};
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
-use crate::upstream::Backends;
 
 /// A credential as a source describes it, before it joins the pool.
 #[derive(Debug, Clone)]
@@ -191,12 +190,19 @@ fn config_specs(config: &Config) -> Vec<Spec> {
     out
 }
 
+/// The configured backends a pool is built for (`upstream::Backends`): each one's name and
+/// protocol, in name order.
+pub trait BackendSet {
+    /// Name and protocol of each backend.
+    fn names_and_kinds(&self) -> Vec<(Arc<str>, BackendKind)>;
+}
+
 impl Pool {
     /// Builds the pool of `backends` from the configuration and the credential directory
     /// (stored credentials join with [`Pool::reload_store`]).
     pub fn new(
         config: &Config,
-        backends: &Backends,
+        backends: &impl BackendSet,
         store: Option<Arc<dyn Store>>,
         clock: SharedClock,
     ) -> Result<Self, PoolError> {
@@ -206,9 +212,10 @@ impl Pool {
                 source,
             })?;
         let providers = backends
-            .iter()
-            .map(|b| {
-                let cfg = config.backends.get(&*b.name);
+            .names_and_kinds()
+            .into_iter()
+            .map(|(name, kind)| {
+                let cfg = config.backends.get(&*name);
                 let strategy = cfg
                     .and_then(|c| c.selection_strategy)
                     .unwrap_or(config.auth.selection_strategy);
@@ -216,17 +223,17 @@ impl Pool {
                     .auth
                     .quota
                     .reset_schedule
-                    .get(&*b.name)
+                    .get(&*name)
                     .copied()
                     .unwrap_or_default();
                 let pool = ProviderPool::new(
-                    b.name.clone(),
-                    b.kind,
+                    name.clone(),
+                    kind,
                     strategy,
                     schedule,
                     !config.auth.disable_cooling,
                 );
-                (b.name.clone(), Arc::new(pool))
+                (name, Arc::new(pool))
             })
             .collect::<HashMap<_, _>>();
         let http = crate::net::outbound_client(
@@ -254,15 +261,16 @@ impl Pool {
             .iter()
             .map(|(a, k)| ((*a).to_owned(), (*k).to_owned()))
             .collect();
+        let configured = config_specs(config)
+            .into_iter()
+            .filter(|s| providers.contains_key(s.provider.as_str()))
+            .collect();
         let pool = Self {
             providers,
             aliases,
             health: Mutex::new(HashMap::new()),
             loaded: Mutex::new(Loaded {
-                config: config_specs(config)
-                    .into_iter()
-                    .filter(|s| backends.get(&s.provider).is_some())
-                    .collect(),
+                config: configured,
                 ..Loaded::default()
             }),
             store,

@@ -3,6 +3,8 @@
 //! Its `Debug` and `Display` print a mask, it never serialises its value, and its memory is wiped on
 //! drop. Reading the value needs an explicit [`Secret::expose`], which makes every use easy to find.
 
+pub mod scrub;
+
 use std::fmt;
 
 use serde::{Deserialize, Deserializer};

@@ -11,7 +11,6 @@ mod h1;
 mod provider;
 mod response;
 pub mod routing;
-pub mod scrub;
 
 pub(crate) use forward::strip_credential_params;
 pub use forward::{never_forwarded, query_param_name};
@@ -28,6 +27,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use crate::config::{BackendConfig, BackendKind, Config};
 use crate::protocol::Operation;
 use crate::secret::Secret;
+use crate::secret::scrub::Scrubber;
 use h1::H1Client;
 
 /// What to call on a backend.
@@ -139,7 +139,7 @@ pub struct Backend {
     base: reqwest::Url,
     configured_secrets: Vec<Secret>,
     /// The forms of `configured_secrets`, searched for in answers.
-    scrubber: Arc<scrub::Scrubber>,
+    scrubber: Arc<Scrubber>,
     extra_headers: HeaderMap,
     /// Client headers forwarded besides the built-in list (lower case).
     forward_headers: Vec<String>,
@@ -258,7 +258,7 @@ impl Backend {
             name,
             kind: cfg.kind,
             base,
-            scrubber: Arc::new(scrub::Scrubber::new(&configured_secrets)),
+            scrubber: Arc::new(Scrubber::new(&configured_secrets)),
             configured_secrets,
             extra_headers,
             forward_headers: cfg
@@ -286,7 +286,7 @@ impl Backend {
     }
 
     /// The forms of [`Backend::configured_secrets`], searched for in answers.
-    pub fn scrubber(&self) -> &Arc<scrub::Scrubber> {
+    pub fn scrubber(&self) -> &Arc<Scrubber> {
         &self.scrubber
     }
 
@@ -430,7 +430,7 @@ impl Backend {
 }
 
 /// Secrets shorter than this are not searched for in text (too many false matches).
-pub const MIN_SCRUBBED_SECRET: usize = scrub::MIN_LEN;
+pub const MIN_SCRUBBED_SECRET: usize = crate::secret::scrub::MIN_LEN;
 
 /// True for header names that carry a credential when an operator configures them.
 fn is_credential_header(name: &str) -> bool {
@@ -638,6 +638,12 @@ fn set_credential(headers: &mut HeaderMap, credential: Option<(&HeaderName, &Hea
 /// origin system's naming rule, a name containing `-oauth-` or ending in `-oauth`.
 pub fn is_oauth_connector(name: &str, _backend: &BackendConfig) -> bool {
     name.contains("-oauth-") || name.ends_with("-oauth")
+}
+
+impl crate::pool::BackendSet for Backends {
+    fn names_and_kinds(&self) -> Vec<(Arc<str>, BackendKind)> {
+        self.list.iter().map(|b| (b.name.clone(), b.kind)).collect()
+    }
 }
 
 /// All configured backends, in name order.

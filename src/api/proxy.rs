@@ -26,9 +26,9 @@ use super::error::ApiError;
 use super::hooks::{Attempts, Hooks};
 use crate::pool::{Lease, Unavailable};
 use crate::protocol::Protocol;
+use crate::secret::scrub::{Scrubber, StreamScrub};
 use crate::state::AppState;
 use crate::upstream::routing::Route;
-use crate::upstream::scrub::{Scrubber, StreamScrub};
 use crate::upstream::{
     Answer, Backend, Call, CallError, Endpoint, Refusal, UpstreamBody, UpstreamError,
     UpstreamResponse,

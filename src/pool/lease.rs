@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use super::{Credential, Failure, ProviderPool};
 use crate::clock::SharedClock;
-use crate::upstream::scrub::Scrubber;
+use crate::secret::scrub::Scrubber;
 
 /// What the pool did with a failed attempt's credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,10 +20,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
-use super::scrub::Scrubber;
 use super::{Backend, Endpoint, UpstreamError, UpstreamResponse, set_credential};
 use crate::clock::SharedClock;
 use crate::pool::{Credential, Failure, Lease, Pick, ProviderPool, Unavailable, Verdict};
+use crate::secret::scrub::Scrubber;
 
 /// Largest upstream error body read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
