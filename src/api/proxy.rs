@@ -96,7 +96,7 @@ pub(crate) struct Forward<'a> {
 }
 
 /// The answer when every credential of the provider is cooling down or used up.
-pub(crate) fn all_unavailable(backend: &str, u: &Unavailable) -> ApiError {
+fn all_unavailable(backend: &str, u: &Unavailable) -> ApiError {
     let mut why = Vec::new();
     if u.cooling > 0 {
         why.push(format!("{} cooling down after upstream errors", u.cooling));
@@ -161,7 +161,7 @@ impl Forward<'_> {
 }
 
 /// The client's error for a call that produced no accepted answer.
-pub(crate) fn call_error(backend: &Backend, e: CallError) -> ApiError {
+fn call_error(backend: &Backend, e: CallError) -> ApiError {
     match e {
         CallError::Prepare(e) => {
             tracing::error!(backend = %backend.name, error = %e, "cannot build the upstream request");

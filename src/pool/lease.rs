@@ -92,11 +92,6 @@ impl Lease {
         );
     }
 
-    /// The credential's id (for logs).
-    pub fn credential_id(&self) -> &Arc<str> {
-        &self.credential.id
-    }
-
     /// Keeps the credential's secret out of what is relayed.
     pub fn scrubber(&self) -> &Arc<Scrubber> {
         &self.credential.scrubber
