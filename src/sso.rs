@@ -729,7 +729,26 @@ impl Sso {
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
+
+    /// `sso.purge`: deletes expired SSO rows (used links, abandoned logins, old sessions) every
+    /// ten minutes.
+    pub fn purge_job(self: &Arc<Self>) -> crate::jobs::Job {
+        let sso = self.clone();
+        crate::jobs::Job::new("sso.purge", PURGE_EVERY, move |_| {
+            let sso = sso.clone();
+            async move {
+                match sso.purge().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(rows = n, "purged expired SSO state"),
+                    Err(e) => tracing::warn!(error = %e, "could not purge expired SSO state"),
+                }
+            }
+        })
+    }
 }
+
+/// How often expired SSO rows are deleted.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// `Alice <alice@example.com>`, or whatever part is known.
 pub fn user_label(u: &User) -> String {

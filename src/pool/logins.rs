@@ -5,9 +5,9 @@
 //! provider refused; the result is a stored OAuth credential (secret and refresh state sealed).
 //! Logins are kept in memory for an hour so the page (or CLI) that started one can follow it.
 //!
-//! The refresh worker ([`Pool::refresh_due`], every `auth.refresh.check_interval`) renews stored
-//! OAuth credentials expiring within `refresh_lead_time`. A failure backs off (1 min doubling,
-//! at most the check interval) and is never silent: it is logged, counted in the status, and a
+//! The refresh worker (the `pool.refresh` job: [`Pool::refresh_due`] every
+//! `auth.refresh.check_interval`) renews stored OAuth credentials expiring within
+//! `refresh_lead_time`. A failure backs off (1 min doubling, at most the check interval) and is never silent: it is logged, counted in the status, and a
 //! credential whose token has run out without a successful refresh is marked `needs_login`,
 //! logged as an error and reported to the operator's desktop once.
 
@@ -18,6 +18,7 @@ use std::time::Duration;
 use super::device::{DeviceLogin, LoginError, Poll, RefreshState, Started, Tokens};
 use super::manage::{context, new_store_id, oauth_context};
 use super::{Pool, PoolError, lock};
+use crate::jobs::Job;
 use crate::store::StoredCredential;
 
 /// Where a login stands.
@@ -358,24 +359,22 @@ impl Pool {
             .is_some_and(|c| c.needs_login)
     }
 
-    /// Runs the refresh worker every `check_interval` (when enabled). Stops with the pool.
-    pub fn spawn_refresh(self: &Arc<Self>) {
+    /// The refresh worker as a job (`pool.refresh`, every `check_interval`, at least 1 s), when
+    /// it is enabled and a store is open.
+    pub fn refresh_job(self: &Arc<Self>) -> Option<Job> {
         if !self.refresh.enabled || self.store.is_none() {
-            return;
+            return None;
         }
-        let weak = Arc::downgrade(self);
         let every = self.refresh.check_interval.0.max(Duration::from_secs(1));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(pool) = weak.upgrade() else { return };
+        let pool = self.clone();
+        Some(Job::new("pool.refresh", every, move |_| {
+            let pool = pool.clone();
+            async move {
                 if let Err(e) = pool.refresh_due(None).await {
                     tracing::warn!(error = %e, "the refresh worker could not check credentials");
                 }
             }
-        });
+        }))
     }
 }
 
