@@ -256,7 +256,10 @@ impl Sso {
         let providers = sso
             .providers
             .iter()
-            .map(|(name, c)| (name.clone(), Provider::new(name, c, http.clone())))
+            .map(|(name, c)| {
+                let p = Provider::new(name, c, http.clone(), clock.clone());
+                (name.clone(), p)
+            })
             .collect();
         let a = &sso.authorization;
         let enterprise = match (a.mode, &a.api_url) {
