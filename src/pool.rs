@@ -136,6 +136,8 @@ pub struct Pool {
     generation: AtomicU64,
     logins: HashMap<String, Arc<device::DeviceLogin>>,
     flows: Mutex<HashMap<String, Flow>>,
+    /// Woken whenever a login in progress ends.
+    flow_ended: tokio::sync::Notify,
     refresh: crate::config::RefreshConfig,
     refresh_status: Mutex<RefreshStatus>,
     notifier: Option<Arc<dyn crate::notify::Notifier>>,
@@ -282,6 +284,7 @@ impl Pool {
             generation: AtomicU64::new(0),
             logins,
             flows: Mutex::new(HashMap::new()),
+            flow_ended: tokio::sync::Notify::new(),
             refresh: config.auth.refresh.clone(),
             refresh_status: Mutex::new(RefreshStatus::default()),
             notifier: None,

@@ -1,9 +1,11 @@
 //! Device-flow logins in progress, and the refresh worker.
 //!
 //! A login ([`Pool::start_login`]) asks the provider for a user code, then polls its token
-//! endpoint from a background task until the user has approved, the code expired or the
+//! endpoint from a task of its own until the user has approved, the code expired or the
 //! provider refused; the result is a stored OAuth credential (secret and refresh state sealed).
-//! Logins are kept in memory for an hour so the page (or CLI) that started one can follow it.
+//! That task is not a scheduled job: the request that starts a login starts it, it ends with the
+//! login, and [`Pool::flow_ended`] wakes whoever waits for the end. Logins are kept in memory
+//! for an hour so the page (or CLI) that started one can follow it.
 //!
 //! The refresh worker (the `pool.refresh` job: [`Pool::refresh_due`] every
 //! `auth.refresh.check_interval`) renews stored OAuth credentials expiring within
@@ -150,6 +152,7 @@ impl Pool {
             if let Some(f) = lock(&pool.flows).get_mut(&flow_id) {
                 f.state = state;
             }
+            pool.flow_ended.notify_waiters();
         });
         Ok((id, flow))
     }
@@ -157,6 +160,21 @@ impl Pool {
     /// A login's current state.
     pub fn flow(&self, id: &str) -> Option<Flow> {
         lock(&self.flows).get(id).cloned()
+    }
+
+    /// Waits until login `id` is no longer pending (done or failed); `None` for an unknown id.
+    pub async fn flow_ended(&self, id: &str) -> Option<Flow> {
+        loop {
+            let ended = self.flow_ended.notified();
+            let mut ended = std::pin::pin!(ended);
+            // Registered before the state is read, so an end in between is not missed.
+            ended.as_mut().enable();
+            let flow = self.flow(id)?;
+            if flow.state != FlowState::Pending {
+                return Some(flow);
+            }
+            ended.await;
+        }
     }
 
     /// Polls until the login ends; stores the credential. (Also the CLI's loop.)
