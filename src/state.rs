@@ -318,3 +318,30 @@ impl AppState {
         self.0.started.elapsed().as_secs()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn building_the_state_starts_nothing_and_lists_its_jobs() {
+        let tasks = || {
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+        };
+        let before = tasks();
+        let mut config = Config::default();
+        config.auth.credentials_dir = Some("/nonexistent/portcullis-test-auths".into());
+        // The desktop notifier is a sink with a task of its own, not a job.
+        config.notifications.enabled = Some(false);
+        let state = AppState::new(config).unwrap();
+        assert_eq!(tasks(), before, "no task spawned while building");
+        // Without a store: the pool's jobs only (no refresh, revocation watch or SSO purge).
+        assert_eq!(
+            state.jobs().names(),
+            ["pool.rescan", "pool.sync_store", "pool.flush_usage"]
+        );
+        assert_eq!(tasks(), before, "listing the jobs starts nothing either");
+    }
+}

@@ -57,7 +57,19 @@ async fn setup(on_postgres: bool, brute_force: bool) -> Option<Setup> {
     // What `serve`'s scheduler does at start: the revocation watch learns the store's revision,
     // so the next change to it clears the token cache.
     let now = START * 1000;
-    assert!(state.jobs().run_once("tokens.sync_revision", now).await);
+    let jobs = state.jobs();
+    assert_eq!(
+        jobs.names(),
+        [
+            "pool.rescan",
+            "pool.sync_store",
+            "pool.flush_usage",
+            "pool.refresh",
+            "tokens.sync_revision"
+        ],
+        "with a store, the refresh worker and the revocation watch too"
+    );
+    assert!(jobs.run_once("tokens.sync_revision", now).await);
     let gw = start_gateway_with_state(state.clone()).await;
     Some(Setup {
         _mock: mock,
