@@ -142,6 +142,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     pin_public_url(&mut config, local);
     let (state, jobs) = AppState::open(config).await.context("cannot start")?;
+    let job_names = jobs.names().join(",");
     // Background work runs on this (the main) runtime; the event loops serve requests.
     let _jobs = Scheduler::new(jobs, state.clock().clone()).start();
     let event_loops = state.config().server.event_loops();
@@ -157,6 +158,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         store = state.store().map_or("none", |_| "open"),
         auth = if state.auth().is_disabled() { "disabled" } else { "enabled" },
         backends = %backends.join(","),
+        jobs = %job_names,
         event_loops,
         "portcullis listening"
     );
