@@ -165,7 +165,9 @@ impl AppState {
         }
         let sso = match (&store, config.sso.enabled) {
             (Some(store), true) => Some(Arc::new(Sso::new(
-                &config,
+                &config.sso,
+                config.public_url(),
+                &config.auth.encryption,
                 store.clone(),
                 clock.clone(),
                 notifier.clone(),
