@@ -234,22 +234,29 @@ mod tests {
         assert_eq!(runs.load(Ordering::SeqCst), 1);
     }
 
+    async fn next(
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<u64>,
+    ) -> Result<Option<u64>, tokio::time::error::Elapsed> {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv()).await
+    }
+
     #[tokio::test]
-    async fn started_jobs_run_at_once_and_stop_with_the_handle() {
-        let runs = Arc::new(AtomicU64::new(0));
+    async fn started_jobs_run_at_once_then_when_the_clock_says() {
         let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1000));
-        let jobs = Jobs::new(vec![counting("a", Duration::from_millis(10), &runs)]);
-        let handle = Scheduler::new(jobs, Arc::new(clock.clone())).start();
-        while runs.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
-        // The manual clock has not moved: the job is not due again.
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let job = Job::new("a", Duration::from_millis(10), move |now| {
+            let _ = tx.send(now);
+            async {}
+        });
+        let handle = Scheduler::new(Jobs::new(vec![job]), Arc::new(clock.clone())).start();
+        assert_eq!(
+            next(&mut rx).await,
+            Ok(Some(1_000_000)),
+            "at once, at clock time"
+        );
         clock.advance(Duration::from_millis(10));
-        while runs.load(Ordering::SeqCst) == 1 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        assert_eq!(next(&mut rx).await, Ok(Some(1_000_010)), "due by the clock");
         drop(handle);
+        assert_eq!(next(&mut rx).await, Ok(None), "stopped: the job is gone");
     }
 }
