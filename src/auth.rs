@@ -228,7 +228,7 @@ impl Authenticator {
             keys: ApiKeySet::from_config(&config.auth.api_keys)?,
             limiter,
             bypass,
-            clock,
+            clock: clock.clone(),
             notifier,
             tokens,
             repeat_key: if config.sso.enabled {
@@ -241,7 +241,7 @@ impl Authenticator {
                 None
             } else {
                 Some(Arc::new(
-                    crate::oauth::external::ExternalIssuers::new(&config.auth.jwt.issuers)
+                    crate::oauth::external::ExternalIssuers::new(&config.auth.jwt.issuers, clock)
                         .map_err(std::io::Error::other)?,
                 ))
             },

@@ -17,7 +17,8 @@
 //! - [`policy`]: what an authenticated principal may use (`Grant`), consumed by routing.
 //! - [`pool`]: the upstream credential pool, its health bookkeeping and the usage `Lease`.
 //! - [`capture`]: the wire capture — JSONL records written off the request path, masked, rotated.
-//! - [`state`]: the cheap-to-clone `AppState` handlers share.
+//! - [`state`]: the cheap-to-clone `AppState` handlers share; building it starts nothing.
+//! - [`jobs`]: background work as named jobs the clock drives, run by one scheduler.
 //! - [`api`]: the inbound HTTP edge — routes, handlers, the passthrough pipeline, error responses,
 //!   the access log.
 //! - [`server`]: `router(state)` and `run(listener, state, shutdown)`.
@@ -33,6 +34,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod jobs;
 pub mod jwks;
 pub mod logging;
 pub mod masking;

@@ -27,6 +27,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// How often (clock time) the usage flush also reads the totals of credentials without local
+/// usage (other instances' usage).
+const FULL_USAGE_READ_MS: u64 = 5_000;
+
 pub use files::FILE_CONTEXT;
 pub use health::{Failure, Health, Reason, period};
 pub use lease::{Lease, Verdict};
@@ -36,6 +40,7 @@ pub use select::{Credential, CredentialKind, Pick, ProviderPool, Source, Unavail
 
 use crate::clock::SharedClock;
 use crate::config::{AccessMode, BackendKind, Config};
+use crate::jobs::Job;
 use crate::seal::{SealError, Sealer};
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
@@ -133,6 +138,8 @@ pub struct Pool {
     generation: AtomicU64,
     logins: HashMap<String, Arc<device::DeviceLogin>>,
     flows: Mutex<HashMap<String, Flow>>,
+    /// Woken whenever a login in progress ends.
+    flow_ended: tokio::sync::Notify,
     refresh: crate::config::RefreshConfig,
     refresh_status: Mutex<RefreshStatus>,
     notifier: Option<Arc<dyn crate::notify::Notifier>>,
@@ -288,6 +295,7 @@ impl Pool {
             generation: AtomicU64::new(0),
             logins,
             flows: Mutex::new(HashMap::new()),
+            flow_ended: tokio::sync::Notify::new(),
             refresh: config.auth.refresh.clone(),
             refresh_status: Mutex::new(RefreshStatus::default()),
             notifier: None,
@@ -522,27 +530,49 @@ impl Pool {
         }
     }
 
-    /// Starts the background work: the credential directory every second, the store's
-    /// revision every second, usage to the store every second (totals read every 5 s). Stops
-    /// when the pool is dropped.
-    pub fn spawn_background(self: &Arc<Self>) {
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut n: u64 = 0;
-            loop {
-                tick.tick().await;
-                n += 1;
-                let Some(pool) = weak.upgrade() else { return };
-                let scanning = pool.clone();
-                let _ = tokio::task::spawn_blocking(move || scanning.rescan_files()).await;
-                if let Err(e) = pool.sync_store().await {
-                    tracing::warn!(error = %e, "could not reload stored credentials");
+    /// The pool's periodic work, run by the scheduler (see [`crate::jobs`]): `pool.rescan` (the
+    /// credential directory, every second, off the runtime's threads), `pool.sync_store` (the
+    /// store's revision, every second) and `pool.flush_usage` (usage to the store every second;
+    /// every 5 s of clock time it also reads the totals of credentials without local usage).
+    pub fn jobs(self: &Arc<Self>) -> Vec<Job> {
+        let second = std::time::Duration::from_secs(1);
+        let rescan = {
+            let pool = self.clone();
+            Job::new("pool.rescan", second, move |_| {
+                let pool = pool.clone();
+                async move {
+                    let _ = tokio::task::spawn_blocking(move || pool.rescan_files()).await;
                 }
-                pool.flush_usage(n.is_multiple_of(5)).await;
-            }
-        });
+            })
+        };
+        let sync = {
+            let pool = self.clone();
+            Job::new("pool.sync_store", second, move |_| {
+                let pool = pool.clone();
+                async move {
+                    if let Err(e) = pool.sync_store().await {
+                        tracing::warn!(error = %e, "could not reload stored credentials");
+                    }
+                }
+            })
+        };
+        let flush = {
+            let pool = self.clone();
+            // Clock time of the last full read; 0 until the first run.
+            let last_full = Arc::new(AtomicU64::new(0));
+            Job::new("pool.flush_usage", second, move |now| {
+                let pool = pool.clone();
+                let last = last_full.load(Ordering::Acquire);
+                let all = last != 0 && now >= last.saturating_add(FULL_USAGE_READ_MS);
+                if last == 0 || all {
+                    last_full.store(now.max(1), Ordering::Release);
+                }
+                async move { pool.flush_usage(all).await }
+            })
+        };
+        let mut jobs = vec![rescan, sync, flush];
+        jobs.extend(self.refresh_job());
+        jobs
     }
 
     /// Files and stored rows that could not be loaded, and why.
