@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use portcullis::secret::Secret;
-use portcullis::upstream::scrub::{Scrubber, StreamScrub};
+use portcullis::secret::scrub::{Scrubber, StreamScrub};
 
 fn per_call_ns(iterations: u32, mut f: impl FnMut()) -> f64 {
     for _ in 0..iterations / 10 {

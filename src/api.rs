@@ -13,6 +13,7 @@ pub mod error;
 mod gemini;
 pub mod groups;
 mod health;
+mod hooks;
 mod management;
 mod management_auths;
 mod models;
@@ -29,7 +30,6 @@ use axum::routing::post;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
-use crate::capture::Direction;
 use crate::protocol::{Operation, Protocol};
 use crate::state::AppState;
 use crate::upstream::Endpoint;
@@ -76,7 +76,7 @@ fn body_model_route(op: Operation) -> axum::routing::MethodRouter<AppState> {
                 }
                 body_error(op.protocol(), too_large)
             });
-            let query = parts.uri.query().map(str::to_owned);
+            let query = parts.uri.query();
             respond(body_model_call(&state, &ctx, op, parts.headers, query, body).await)
         },
     )
@@ -88,26 +88,18 @@ async fn body_model_call(
     ctx: &context::Ctx,
     op: Operation,
     headers: HeaderMap,
-    query: Option<String>,
+    query: Option<&str>,
     body: Result<Bytes, Failure>,
 ) -> Result<Response, Failure> {
     let protocol = op.protocol();
     let fail = |e: ApiError| Failure(protocol, e);
     let body = body?;
-    if let Some(c) = &ctx.capture {
-        c.record(
-            Direction::InboundRequest,
-            Some(&ctx.target),
-            None,
-            Some(&headers),
-            body.clone(),
-        );
-    }
+    ctx.capture_inbound(&headers, &body);
     let probe = proxy::probe(&body).map_err(fail)?;
     let requested = probe.model.as_deref().unwrap_or("");
     let route = state
         .router()
-        .resolve(requested, protocol)
+        .resolve(requested, protocol, &ctx.grant)
         .map_err(|e| fail(e.into()))?;
     let stream = probe.stream.unwrap_or(false);
     let body = if route.rewritten {
@@ -115,14 +107,11 @@ async fn body_model_call(
     } else {
         body
     };
-    let query = query
-        .as_deref()
-        .and_then(crate::upstream::strip_credential_params);
     proxy::Forward {
         protocol,
         route: &route,
         endpoint: Endpoint::Op(op, &route.model),
-        query: query.as_deref(),
+        query,
         headers,
         body: Some(body),
         stream,

@@ -127,20 +127,32 @@ pub fn extract_credential(headers: &HeaderMap, query: Option<&str>) -> Option<Pr
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    let bearer = header("authorization").and_then(|v| {
-        let (scheme, rest) = v.split_once(' ')?;
-        scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| rest.trim())
-            .filter(|k| !k.is_empty())
-    });
-    let found = bearer
-        .map(|v| (v.to_owned(), CredentialSource::Bearer))
-        .or_else(|| header("x-api-key").map(|v| (v.to_owned(), CredentialSource::XApiKey)))
-        .or_else(|| header("x-goog-api-key").map(|v| (v.to_owned(), CredentialSource::XGoogApiKey)))
+    // In the order of `PRESENTED_CREDENTIAL_HEADERS`.
+    const SOURCES: [CredentialSource; 3] = [
+        CredentialSource::Bearer,
+        CredentialSource::XApiKey,
+        CredentialSource::XGoogApiKey,
+    ];
+    let found = crate::secret::PRESENTED_CREDENTIAL_HEADERS
+        .iter()
+        .zip(SOURCES)
+        .find_map(|(name, source)| {
+            let value = header(name)?;
+            let value = match source {
+                CredentialSource::Bearer => {
+                    let (scheme, rest) = value.split_once(' ')?;
+                    scheme
+                        .eq_ignore_ascii_case("bearer")
+                        .then(|| rest.trim())
+                        .filter(|k| !k.is_empty())?
+                }
+                _ => value,
+            };
+            Some((value.to_owned(), source))
+        })
         .or_else(|| {
             form_urlencoded::parse(query?.as_bytes())
-                .find(|(k, v)| k == "key" && !v.trim().is_empty())
+                .find(|(k, v)| k == crate::secret::CREDENTIAL_QUERY_PARAM && !v.trim().is_empty())
                 .map(|(_, v)| (v.trim().to_owned(), CredentialSource::QueryKey))
         });
     found.map(|(value, source)| Presented {
@@ -192,7 +204,7 @@ impl Authenticator {
             disabled: config.auth.disable_auth,
             keys: ApiKeySet::from_config(&config.auth.api_keys)?,
             limiter,
-            clock,
+            clock: clock.clone(),
             notifier,
             tokens,
             repeat_key: if config.sso.enabled {
@@ -205,7 +217,7 @@ impl Authenticator {
                 None
             } else {
                 Some(Arc::new(
-                    crate::oauth::external::ExternalIssuers::new(&config.auth.jwt.issuers)
+                    crate::oauth::external::ExternalIssuers::new(&config.auth.jwt.issuers, clock)
                         .map_err(std::io::Error::other)?,
                 ))
             },

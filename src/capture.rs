@@ -32,17 +32,6 @@ use crate::masking::{LiveSecrets, Masker};
 /// Records waiting for the writer at most.
 const QUEUE: usize = 16 * 1024;
 
-/// Headers whose values are always masked.
-const CREDENTIAL_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "x-goog-api-key",
-    "api-key",
-    "cookie",
-    "set-cookie",
-];
-
 /// What a record describes.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -232,7 +221,7 @@ fn masked_headers(headers: &HeaderMap) -> Vec<(String, String)> {
         .iter()
         .map(|(k, v)| {
             let name = k.as_str().to_owned();
-            let value = if CREDENTIAL_HEADERS.contains(&k.as_str()) {
+            let value = if crate::secret::is_credential_header(k.as_str()) {
                 "***".to_owned()
             } else {
                 String::from_utf8_lossy(v.as_bytes()).into_owned()
@@ -250,8 +239,8 @@ pub fn mask_query_key(url: &str) -> String {
     let masked: Vec<String> = query
         .split('&')
         .map(|p| {
-            if crate::upstream::query_param_name(p) == "key" {
-                "key=***".to_owned()
+            if crate::upstream::query_param_name(p) == crate::secret::CREDENTIAL_QUERY_PARAM {
+                format!("{}=***", crate::secret::CREDENTIAL_QUERY_PARAM)
             } else {
                 p.to_owned()
             }

@@ -3,14 +3,18 @@
 //! every 10 s, so unknown-`kid` floods cannot turn into a request flood). Only asymmetric
 //! algorithms are accepted (never HS* with a public key, never `none`), the algorithm must be
 //! the key's own when the JWK names one, and keys marked for encryption are not used.
+//!
+//! Expiry and the refetch bound are decisions, so they read the gateway's [`Clock`], not
+//! `Instant`: a test moves a `ManualClock` past the hour instead of waiting.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
+
+use crate::clock::SharedClock;
 
 /// The largest key set read (a real one is a few KiB); reading stops there.
 const MAX_KEY_SET: usize = 1024 * 1024;
@@ -28,8 +32,10 @@ pub const ASYMMETRIC: &[Algorithm] = &[
     Algorithm::EdDSA,
 ];
 
-const TTL: Duration = Duration::from_secs(3600);
-const MIN_REFRESH: Duration = Duration::from_secs(10);
+/// How long a fetched set is used before it is fetched again (ms of clock time).
+const TTL_MS: u64 = 3_600_000;
+/// The least time between two fetches, whatever asks for them (ms of clock time).
+const MIN_REFRESH_MS: u64 = 10_000;
 
 /// Why a token did not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,35 +49,52 @@ pub enum JwksError {
 }
 
 /// A JWKS at a URL, cached.
-#[derive(Debug)]
 pub struct RemoteJwks {
     url: String,
     http: reqwest::Client,
+    clock: SharedClock,
     state: Mutex<State>,
+}
+
+impl std::fmt::Debug for RemoteJwks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteJwks")
+            .field("url", &self.url)
+            .finish()
+    }
 }
 
 #[derive(Debug, Default)]
 struct State {
     set: Option<Arc<JwkSet>>,
-    fetched: Option<Instant>,
-    attempted: Option<Instant>,
+    /// Clock time (ms) of the last successful fetch.
+    fetched: Option<u64>,
+    /// Clock time (ms) of the last fetch attempt.
+    attempted: Option<u64>,
+}
+
+/// True when `at` is less than `window` ms before `now` (a clock set back counts as recent).
+fn within(at: Option<u64>, now: u64, window: u64) -> bool {
+    at.is_some_and(|t| now.saturating_sub(t) < window)
 }
 
 impl RemoteJwks {
-    /// The set at `url`, fetched with `http` when first needed.
-    pub fn new(url: String, http: reqwest::Client) -> Self {
+    /// The set at `url`, fetched with `http` when first needed; `clock` decides expiry.
+    pub fn new(url: String, http: reqwest::Client, clock: SharedClock) -> Self {
         Self {
             url,
             http,
+            clock,
             state: Mutex::new(State::default()),
         }
     }
 
     async fn set(&self, refresh: bool) -> Result<Arc<JwkSet>, JwksError> {
         let mut st = self.state.lock().await;
-        let recently_tried = st.attempted.is_some_and(|t| t.elapsed() < MIN_REFRESH);
+        let now = self.clock.now_millis();
+        let recently_tried = within(st.attempted, now, MIN_REFRESH_MS);
         if let Some(set) = &st.set {
-            let fresh = st.fetched.is_some_and(|t| t.elapsed() < TTL);
+            let fresh = within(st.fetched, now, TTL_MS);
             if (fresh && !refresh) || recently_tried {
                 return Ok(set.clone());
             }
@@ -81,12 +104,12 @@ impl RemoteJwks {
                 self.url
             )));
         }
-        st.attempted = Some(Instant::now());
+        st.attempted = Some(now);
         match self.fetch().await {
             Ok(set) => {
                 let set = Arc::new(set);
                 st.set = Some(set.clone());
-                st.fetched = Some(Instant::now());
+                st.fetched = Some(now);
                 Ok(set)
             }
             // A refetch that fails keeps the keys already known.

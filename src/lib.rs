@@ -7,13 +7,18 @@
 //! - [`config`]: typed configuration, layered CLI > env > YAML > defaults, validated once.
 //! - [`protocol`]: which client protocol and operation a request is (domain values).
 //! - [`wire`]: the provider protocols' JSON/SSE shapes (errors, usage, model lists, SSE lines).
-//! - [`upstream`]: backends, their connection pools, routing of model names, sending a request.
+//! - [`upstream`]: backends, their connection pools, routing of model names to a `Provider` (a
+//!   backend and its credential pool), and `Provider::call` — the one place a request is sent
+//!   with a credential, failover included.
 //! - [`store`]: durable state (users, agent tokens) on SQLite or PostgreSQL, behind narrow traits.
 //! - [`notify`]: operator events and their delivery (desktop notifications over D-Bus).
 //! - [`auth`]: who is calling — credentials to a typed `Principal`, static API keys, the
 //!   brute-force limiter.
+//! - [`policy`]: what an authenticated principal may use (`Grant`), consumed by routing.
+//! - [`pool`]: the upstream credential pool, its health bookkeeping and the usage `Lease`.
 //! - [`capture`]: the wire capture — JSONL records written off the request path, masked, rotated.
-//! - [`state`]: the cheap-to-clone `AppState` handlers share.
+//! - [`state`]: the cheap-to-clone `AppState` handlers share; building it starts nothing.
+//! - [`jobs`]: background work as named jobs the clock drives, run by one scheduler.
 //! - [`api`]: the inbound HTTP edge — routes, handlers, the passthrough pipeline, error responses,
 //!   the access log.
 //! - [`server`]: `router(state)` and `run(listener, state, shutdown)`.
@@ -29,6 +34,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod jobs;
 pub mod jwks;
 pub mod logging;
 pub mod masking;
@@ -36,6 +42,7 @@ pub mod mock;
 pub mod net;
 pub mod notify;
 pub mod oauth;
+pub mod policy;
 pub mod pool;
 pub mod protocol;
 pub mod seal;

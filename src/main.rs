@@ -9,6 +9,7 @@ use clap::Parser;
 use portcullis::cli::{Cli, Command};
 use portcullis::clock::SystemClock;
 use portcullis::config::{self, Config};
+use portcullis::jobs::Scheduler;
 use portcullis::{admin, demo, logging, server, state::AppState};
 
 fn main() -> ExitCode {
@@ -140,7 +141,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     pin_public_url(&mut config, local);
-    let state = AppState::open(config).await.context("cannot start")?;
+    let (state, jobs) = AppState::open(config).await.context("cannot start")?;
+    let job_names = jobs.names().join(",");
+    // Background work runs on this (the main) runtime; the event loops serve requests.
+    let _jobs = Scheduler::new(jobs, state.clock().clone()).start();
     let event_loops = state.config().server.event_loops();
     let backends: Vec<String> = state
         .router()
@@ -154,6 +158,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         store = state.store().map_or("none", |_| "open"),
         auth = if state.auth().is_disabled() { "disabled" } else { "enabled" },
         backends = %backends.join(","),
+        jobs = %job_names,
         event_loops,
         "portcullis listening"
     );
@@ -189,14 +194,17 @@ async fn run_demo(config: Config) -> anyhow::Result<()> {
             format!("cannot listen on {addr} (is something else using it? try --port 0)")
         })?;
     let local = listener.local_addr()?;
-    let state = if config.sso.enabled {
+    let (state, jobs) = if config.sso.enabled {
         // With SSO the demo shows the login flow: authentication stays on, the store is opened.
         config.auth.disable_auth = false;
         pin_public_url(&mut config, local);
         AppState::open(config).await.context("cannot start")?
     } else {
-        AppState::new(config).context("cannot set up the demo backends")?
+        let state = AppState::new(config).context("cannot set up the demo backends")?;
+        let jobs = state.jobs();
+        (state, jobs)
     };
+    let _jobs = Scheduler::new(jobs, state.clock().clone()).start();
     {
         let mut out = std::io::stdout().lock();
         let _ = write!(out, "{}", demo::banner(local, mock));

@@ -4,8 +4,9 @@
 //! configuration (`backends.<name>.api_key` and `credentials[]`), the credential directory
 //! (`auth.credentials_dir`, read again every second) and the store (management API). Every
 //! request picks one by the provider's strategy ([`select`]); an upstream failure cools that
-//! credential down for a bounded, growing time ([`health`]) and the proxy retries on the next
-//! one while nothing has reached the client. Token usage is deducted per credential from the
+//! credential down for a bounded, growing time ([`health`]) and the provider's call
+//! (`upstream::Provider::call`, through [`lease`]) retries on the next one while nothing has
+//! reached the client. Token usage is deducted per credential from the
 //! upstream's reported usage, kept in memory on the request path and added to the store once a
 //! second, so every instance sees the same totals.
 //!
@@ -16,6 +17,7 @@
 pub mod device;
 mod files;
 mod health;
+mod lease;
 mod logins;
 mod manage;
 mod select;
@@ -25,18 +27,23 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// How often (clock time) the usage flush also reads the totals of credentials without local
+/// usage (other instances' usage).
+const FULL_USAGE_READ_MS: u64 = 5_000;
+
 pub use files::FILE_CONTEXT;
 pub use health::{Failure, Health, Reason, period};
+pub use lease::{Lease, Verdict};
 pub use logins::{CredentialRefresh, Flow, FlowState, RefreshStatus};
 pub use manage::{CredentialStatus, NewCredential, QuotaStatus, Update};
 pub use select::{Credential, CredentialKind, Pick, ProviderPool, Source, Unavailable};
 
 use crate::clock::SharedClock;
-use crate::config::{AccessMode, Config};
+use crate::config::{AccessMode, BackendKind, Config};
+use crate::jobs::Job;
 use crate::seal::{SealError, Sealer};
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
-use crate::upstream::Backends;
 
 /// A credential as a source describes it, before it joins the pool.
 #[derive(Debug, Clone)]
@@ -131,6 +138,8 @@ pub struct Pool {
     generation: AtomicU64,
     logins: HashMap<String, Arc<device::DeviceLogin>>,
     flows: Mutex<HashMap<String, Flow>>,
+    /// Woken whenever a login in progress ends.
+    flow_ended: tokio::sync::Notify,
     refresh: crate::config::RefreshConfig,
     refresh_status: Mutex<RefreshStatus>,
     notifier: Option<Arc<dyn crate::notify::Notifier>>,
@@ -188,12 +197,19 @@ fn config_specs(config: &Config) -> Vec<Spec> {
     out
 }
 
+/// The configured backends a pool is built for (`upstream::Backends`): each one's name and
+/// protocol, in name order.
+pub trait BackendSet {
+    /// Name and protocol of each backend.
+    fn names_and_kinds(&self) -> Vec<(Arc<str>, BackendKind)>;
+}
+
 impl Pool {
     /// Builds the pool of `backends` from the configuration and the credential directory
     /// (stored credentials join with [`Pool::reload_store`]).
     pub fn new(
         config: &Config,
-        backends: &Backends,
+        backends: &impl BackendSet,
         store: Option<Arc<dyn Store>>,
         clock: SharedClock,
     ) -> Result<Self, PoolError> {
@@ -203,9 +219,10 @@ impl Pool {
                 source,
             })?;
         let providers = backends
-            .iter()
-            .map(|b| {
-                let cfg = config.backends.get(&*b.name);
+            .names_and_kinds()
+            .into_iter()
+            .map(|(name, kind)| {
+                let cfg = config.backends.get(&*name);
                 let strategy = cfg
                     .and_then(|c| c.selection_strategy)
                     .unwrap_or(config.auth.selection_strategy);
@@ -213,17 +230,17 @@ impl Pool {
                     .auth
                     .quota
                     .reset_schedule
-                    .get(&*b.name)
+                    .get(&*name)
                     .copied()
                     .unwrap_or_default();
                 let pool = ProviderPool::new(
-                    b.name.clone(),
-                    b.kind,
+                    name.clone(),
+                    kind,
                     strategy,
                     schedule,
                     !config.auth.disable_cooling,
                 );
-                (b.name.clone(), Arc::new(pool))
+                (name, Arc::new(pool))
             })
             .collect::<HashMap<_, _>>();
         let http = crate::net::outbound_client(
@@ -251,15 +268,16 @@ impl Pool {
             .iter()
             .map(|(a, k)| ((*a).to_owned(), (*k).to_owned()))
             .collect();
+        let configured = config_specs(config)
+            .into_iter()
+            .filter(|s| providers.contains_key(s.provider.as_str()))
+            .collect();
         let pool = Self {
             providers,
             aliases,
             health: Mutex::new(HashMap::new()),
             loaded: Mutex::new(Loaded {
-                config: config_specs(config)
-                    .into_iter()
-                    .filter(|s| backends.get(&s.provider).is_some())
-                    .collect(),
+                config: configured,
                 ..Loaded::default()
             }),
             store,
@@ -277,6 +295,7 @@ impl Pool {
             generation: AtomicU64::new(0),
             logins,
             flows: Mutex::new(HashMap::new()),
+            flow_ended: tokio::sync::Notify::new(),
             refresh: config.auth.refresh.clone(),
             refresh_status: Mutex::new(RefreshStatus::default()),
             notifier: None,
@@ -511,27 +530,49 @@ impl Pool {
         }
     }
 
-    /// Starts the background work: the credential directory every second, the store's
-    /// revision every second, usage to the store every second (totals read every 5 s). Stops
-    /// when the pool is dropped.
-    pub fn spawn_background(self: &Arc<Self>) {
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut n: u64 = 0;
-            loop {
-                tick.tick().await;
-                n += 1;
-                let Some(pool) = weak.upgrade() else { return };
-                let scanning = pool.clone();
-                let _ = tokio::task::spawn_blocking(move || scanning.rescan_files()).await;
-                if let Err(e) = pool.sync_store().await {
-                    tracing::warn!(error = %e, "could not reload stored credentials");
+    /// The pool's periodic work, run by the scheduler (see [`crate::jobs`]): `pool.rescan` (the
+    /// credential directory, every second, off the runtime's threads), `pool.sync_store` (the
+    /// store's revision, every second) and `pool.flush_usage` (usage to the store every second;
+    /// every 5 s of clock time it also reads the totals of credentials without local usage).
+    pub fn jobs(self: &Arc<Self>) -> Vec<Job> {
+        let second = std::time::Duration::from_secs(1);
+        let rescan = {
+            let pool = self.clone();
+            Job::new("pool.rescan", second, move |_| {
+                let pool = pool.clone();
+                async move {
+                    let _ = tokio::task::spawn_blocking(move || pool.rescan_files()).await;
                 }
-                pool.flush_usage(n.is_multiple_of(5)).await;
-            }
-        });
+            })
+        };
+        let sync = {
+            let pool = self.clone();
+            Job::new("pool.sync_store", second, move |_| {
+                let pool = pool.clone();
+                async move {
+                    if let Err(e) = pool.sync_store().await {
+                        tracing::warn!(error = %e, "could not reload stored credentials");
+                    }
+                }
+            })
+        };
+        let flush = {
+            let pool = self.clone();
+            // Clock time of the last full read; 0 until the first run.
+            let last_full = Arc::new(AtomicU64::new(0));
+            Job::new("pool.flush_usage", second, move |now| {
+                let pool = pool.clone();
+                let last = last_full.load(Ordering::Acquire);
+                let all = last != 0 && now >= last.saturating_add(FULL_USAGE_READ_MS);
+                if last == 0 || all {
+                    last_full.store(now.max(1), Ordering::Release);
+                }
+                async move { pool.flush_usage(all).await }
+            })
+        };
+        let mut jobs = vec![rescan, sync, flush];
+        jobs.extend(self.refresh_job());
+        jobs
     }
 
     /// Files and stored rows that could not be loaded, and why.

@@ -3,11 +3,31 @@
 //! Its `Debug` and `Display` print a mask, it never serialises its value, and its memory is wiped on
 //! drop. Reading the value needs an explicit [`Secret::expose`], which makes every use easy to find.
 
+pub mod scrub;
+
 use std::fmt;
 
 use serde::{Deserialize, Deserializer};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
+
+/// The headers a client presents its credential in, in the order authentication reads them
+/// (`auth::extract_credential`: `Authorization: Bearer`, `x-api-key`, `x-goog-api-key`).
+pub const PRESENTED_CREDENTIAL_HEADERS: [&str; 3] =
+    ["authorization", "x-api-key", "x-goog-api-key"];
+
+/// Other headers that carry a credential: never forwarded upstream, masked in captures.
+const OTHER_CREDENTIAL_HEADERS: [&str; 4] =
+    ["api-key", "proxy-authorization", "cookie", "set-cookie"];
+
+/// The query parameter a client may present its credential in (Gemini's `?key=`).
+pub const CREDENTIAL_QUERY_PARAM: &str = "key";
+
+/// True for a (lower-case) header name that carries a credential — the one list behind
+/// extraction, stripping before a request goes upstream, and capture masking.
+pub fn is_credential_header(name: &str) -> bool {
+    PRESENTED_CREDENTIAL_HEADERS.contains(&name) || OTHER_CREDENTIAL_HEADERS.contains(&name)
+}
 
 /// A credential value that cannot be printed by accident.
 #[derive(Clone, PartialEq, Eq)]

@@ -28,7 +28,7 @@ use tokio::sync::OnceCell;
 use crate::auth::agent_token;
 use crate::auth::brute_force::{FailureOutcome, Limiter};
 use crate::clock::SharedClock;
-use crate::config::{Config, SsoAuthorizationMode};
+use crate::config::{EncryptionConfig, SsoAuthorizationMode, SsoConfig};
 use crate::notify::{Notifier, OperatorEvent};
 use crate::secret::{Secret, random_bytes};
 use crate::store::{
@@ -180,7 +180,7 @@ pub struct Sso {
     limiter: Option<Arc<Limiter<IpAddr>>>,
     keys: OnceCell<Keys>,
     /// `auth.encryption`: the shared keys are sealed at rest when it seals.
-    encryption: crate::config::EncryptionConfig,
+    encryption: EncryptionConfig,
 }
 
 impl std::fmt::Debug for Sso {
@@ -240,16 +240,18 @@ pub fn value_hash(value: &str) -> String {
 }
 
 impl Sso {
-    /// Builds the service from a validated configuration. `limiter` is the per-address lockout
-    /// shared with API authentication.
+    /// Builds the service from its validated configuration section, the base URL browsers use
+    /// and the sealing keys (for the shared secrets it keeps in the store). `limiter` is the
+    /// per-address lockout shared with API authentication.
     pub fn new(
-        config: &Config,
+        sso: &SsoConfig,
+        public_url: String,
+        encryption: &EncryptionConfig,
         store: Arc<dyn LoginStore>,
         clock: SharedClock,
         notifier: Arc<dyn Notifier>,
         limiter: Option<Arc<Limiter<IpAddr>>>,
     ) -> Result<Self, reqwest::Error> {
-        let sso = &config.sso;
         let http = crate::net::outbound_client(
             std::time::Duration::from_secs(5),
             std::time::Duration::from_secs(15),
@@ -257,7 +259,10 @@ impl Sso {
         let providers = sso
             .providers
             .iter()
-            .map(|(name, c)| (name.clone(), Provider::new(name, c, http.clone())))
+            .map(|(name, c)| {
+                let p = Provider::new(name, c, http.clone(), clock.clone());
+                (name.clone(), p)
+            })
             .collect();
         let a = &sso.authorization;
         let enterprise = match (a.mode, &a.api_url) {
@@ -270,7 +275,7 @@ impl Sso {
         };
         Ok(Self {
             providers,
-            public_url: config.public_url(),
+            public_url,
             session_ms: (sso.session_lifetime_hours as i64).saturating_mul(3_600_000),
             mode: a.mode,
             confirmation: Confirmation {
@@ -283,7 +288,7 @@ impl Sso {
             notifier,
             limiter,
             keys: OnceCell::new(),
-            encryption: config.auth.encryption.clone(),
+            encryption: encryption.clone(),
         })
     }
 
@@ -730,7 +735,26 @@ impl Sso {
     pub fn store(&self) -> &Arc<dyn LoginStore> {
         &self.store
     }
+
+    /// `sso.purge`: deletes expired SSO rows (used links, abandoned logins, old sessions) every
+    /// ten minutes.
+    pub fn purge_job(self: &Arc<Self>) -> crate::jobs::Job {
+        let sso = self.clone();
+        crate::jobs::Job::new("sso.purge", PURGE_EVERY, move |_| {
+            let sso = sso.clone();
+            async move {
+                match sso.purge().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(rows = n, "purged expired SSO state"),
+                    Err(e) => tracing::warn!(error = %e, "could not purge expired SSO state"),
+                }
+            }
+        })
+    }
 }
+
+/// How often expired SSO rows are deleted.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// `Alice <alice@example.com>`, or whatever part is known.
 pub fn user_label(u: &User) -> String {

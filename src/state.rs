@@ -1,9 +1,13 @@
 //! `AppState`: the one cheap-to-clone handle every handler gets — configuration, backends and
 //! routing, the clock. Built once at startup from a validated [`Config`].
+//!
+//! Building the state is composition only: it starts no task. The periodic work its subsystems
+//! need is listed by [`AppState::jobs`] (see [`crate::jobs`]); `serve` and `demo` run that list
+//! on one scheduler, tests run a job directly.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::auth::Authenticator;
 use crate::auth::agent_token::TokenVerifier;
@@ -11,6 +15,7 @@ use crate::capture::{CaptureSettings, CaptureSink};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::StorageConfig;
 use crate::config::{AccessMode, Config};
+use crate::jobs::{Job, Jobs};
 use crate::masking::LiveSecrets;
 use crate::net::IpNet;
 use crate::notify::{DesktopNotifier, NoNotifier, Notifier};
@@ -36,38 +41,18 @@ pub async fn open_store(storage: &StorageConfig) -> Result<SqlStore, StoreError>
     SqlStore::open_configured(storage.database_url.as_ref(), &storage.data_dir).await
 }
 
-/// Polls the store's revision every second and clears the token cache when it moves, so a
-/// revocation made by any instance (or the CLI) takes effect everywhere within a second. Stops
-/// when the verifier is gone.
-fn spawn_revision_watch(verifier: std::sync::Weak<TokenVerifier>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(v) = verifier.upgrade() else { return };
+/// `tokens.sync_revision`: polls the store's revision every second and clears the token cache
+/// when it moves, so a revocation made by any instance (or the CLI) takes effect everywhere
+/// within a second.
+fn revision_job(verifier: Arc<TokenVerifier>) -> Job {
+    Job::new("tokens.sync_revision", Duration::from_secs(1), move |_| {
+        let v = verifier.clone();
+        async move {
             if let Err(e) = v.sync_revision().await {
                 tracing::warn!(error = %e, "could not poll the store for revocations");
             }
         }
-    });
-}
-
-/// Deletes expired SSO rows (used links, abandoned logins, old sessions) every ten minutes.
-fn spawn_sso_purge(sso: std::sync::Weak<Sso>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(s) = sso.upgrade() else { return };
-            match s.purge().await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(rows = n, "purged expired SSO state"),
-                Err(e) => tracing::warn!(error = %e, "could not purge expired SSO state"),
-            }
-        }
-    });
+    })
 }
 
 /// Why the state could not be built.
@@ -105,6 +90,7 @@ struct Inner {
     router: ModelRouter,
     store: Option<Arc<dyn Store>>,
     auth: Authenticator,
+    tokens: Option<Arc<TokenVerifier>>,
     sso: Option<Arc<Sso>>,
     oauth: Option<Arc<TokenServer>>,
     notifier: Arc<dyn Notifier>,
@@ -155,22 +141,16 @@ impl AppState {
             Pool::new(&config, &backends, store.clone(), clock.clone())?
                 .with_notifier(notifier.clone()),
         );
-        if tokio::runtime::Handle::try_current().is_ok() {
-            pool.spawn_background();
-            pool.spawn_refresh();
-        }
-        let router = ModelRouter::new(backends, &config.routing).with_withheld(withheld);
+        let router = ModelRouter::new(backends, &config.routing, |name| {
+            pool.provider(name).cloned()
+        })
+        .with_withheld(withheld);
         let tokens = match &store {
             Some(store) => Some(Arc::new(TokenVerifier::new(store.clone())?)),
             None => None,
         };
-        if let Some(verifier) = &tokens
-            && tokio::runtime::Handle::try_current().is_ok()
-        {
-            spawn_revision_watch(Arc::downgrade(verifier));
-        }
         let mut auth =
-            Authenticator::from_config(&config, clock.clone(), notifier.clone(), tokens)?;
+            Authenticator::from_config(&config, clock.clone(), notifier.clone(), tokens.clone())?;
         let oauth = match &store {
             Some(s) => Some(Arc::new(TokenServer::new(
                 &config,
@@ -184,19 +164,15 @@ impl AppState {
             auth.accept_jwts_from(o.clone());
         }
         let sso = match (&store, config.sso.enabled) {
-            (Some(store), true) => {
-                let sso = Arc::new(Sso::new(
-                    &config,
-                    store.clone(),
-                    clock.clone(),
-                    notifier.clone(),
-                    auth.limiter().cloned(),
-                )?);
-                if tokio::runtime::Handle::try_current().is_ok() {
-                    spawn_sso_purge(Arc::downgrade(&sso));
-                }
-                Some(sso)
-            }
+            (Some(store), true) => Some(Arc::new(Sso::new(
+                &config.sso,
+                config.public_url(),
+                &config.auth.encryption,
+                store.clone(),
+                clock.clone(),
+                notifier.clone(),
+                auth.limiter().cloned(),
+            )?)),
             (None, true) => return Err(StateError::SsoWithoutStore),
             (_, false) => None,
         };
@@ -227,6 +203,7 @@ impl AppState {
             router,
             store,
             auth,
+            tokens,
             sso,
             oauth,
             notifier,
@@ -262,9 +239,20 @@ impl AppState {
         self.0.store.as_ref()
     }
 
-    /// Builds the state for `serve`: the system clock, desktop notifications as configured, and
-    /// the store when one is configured or already exists.
-    pub async fn open(config: Config) -> Result<Self, StateError> {
+    /// The background work this state needs, in start order: the pool's (`pool.rescan`,
+    /// `pool.sync_store`, `pool.flush_usage`, `pool.refresh` when refreshing is on), then
+    /// `tokens.sync_revision` and `sso.purge` when there is a store and SSO respectively. Listing
+    /// them starts nothing; the CLI commands never ask.
+    pub fn jobs(&self) -> Jobs {
+        let mut jobs = self.0.pool.jobs();
+        jobs.extend(self.0.tokens.clone().map(revision_job));
+        jobs.extend(self.0.sso.as_ref().map(Sso::purge_job));
+        Jobs::new(jobs)
+    }
+
+    /// Builds the state for `serve` and the jobs to run with it: the system clock, desktop
+    /// notifications as configured, and the store when one is configured or already exists.
+    pub async fn open(config: Config) -> Result<(Self, Jobs), StateError> {
         let store: Option<Arc<dyn Store>> = if config.needs_store() {
             Some(Arc::new(open_store(&config.storage).await?))
         } else {
@@ -278,7 +266,8 @@ impl AppState {
                 .await
                 .map_err(|e| StateError::Keys(e.to_string()))?;
         }
-        Ok(state)
+        let jobs = state.jobs();
+        Ok((state, jobs))
     }
 
     /// Hands an event to the operator's notifier.
@@ -329,5 +318,32 @@ impl AppState {
     /// Seconds since the state was built.
     pub fn uptime_secs(&self) -> u64 {
         self.0.started.elapsed().as_secs()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn building_the_state_starts_nothing_and_lists_its_jobs() {
+        let tasks = || {
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+        };
+        let before = tasks();
+        let mut config = Config::default();
+        config.auth.credentials_dir = Some("/nonexistent/portcullis-test-auths".into());
+        // The desktop notifier is a sink with a task of its own, not a job.
+        config.notifications.enabled = Some(false);
+        let state = AppState::new(config).unwrap();
+        assert_eq!(tasks(), before, "no task spawned while building");
+        // Without a store: the pool's jobs only (no refresh, revocation watch or SSO purge).
+        assert_eq!(
+            state.jobs().names(),
+            ["pool.rescan", "pool.sync_store", "pool.flush_usage"]
+        );
+        assert_eq!(tasks(), before, "listing the jobs starts nothing either");
     }
 }

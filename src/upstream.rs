@@ -1,17 +1,22 @@
-//! The outbound edge: configured backends, their pooled HTTP clients, and sending one request to
-//! one backend with a credential from the backend's pool (`crate::pool`).
+//! The outbound edge: configured backends, their pooled HTTP clients, and [`Provider::call`] —
+//! sending a request to one backend with credentials from the backend's pool (`crate::pool`),
+//! failing over between them.
 //!
-//! The client's credential headers are never forwarded: [`Backend::prepare`] drops every
-//! credential header the client sent; the caller adds the pool credential's header.
+//! The client's credentials are never forwarded: [`Backend::prepare`] drops every credential
+//! header the client sent ([`crate::secret::is_credential_header`]) and [`Provider::call`] keeps
+//! only the allowed query parameters; the call adds the pool credential's header.
 
+mod forward;
 mod h1;
+mod provider;
 mod response;
 pub mod routing;
-pub mod scrub;
 
+pub(crate) use forward::strip_credential_params;
+pub use forward::{never_forwarded, query_param_name};
+pub use provider::{Answer, Call, CallError, Provider, Refusal, Watch};
 pub use response::{UpstreamBody, UpstreamResponse};
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,6 +27,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use crate::config::{BackendConfig, BackendKind, Config};
 use crate::protocol::Operation;
 use crate::secret::Secret;
+use crate::secret::scrub::Scrubber;
 use h1::H1Client;
 
 /// What to call on a backend.
@@ -62,6 +68,14 @@ pub enum UpstreamError {
         backend: Arc<str>,
         /// Underlying error.
         source: BoxError,
+    },
+    /// The answer's body is larger than the gateway reads.
+    #[error("backend `{backend}` sent a body larger than {limit} bytes")]
+    TooLarge {
+        /// Backend name.
+        backend: Arc<str>,
+        /// The limit in bytes.
+        limit: usize,
     },
     /// The backend's HTTP client could not be built from its configuration.
     #[error("backend `{backend}`: {message}")]
@@ -125,7 +139,7 @@ pub struct Backend {
     base: reqwest::Url,
     configured_secrets: Vec<Secret>,
     /// The forms of `configured_secrets`, searched for in answers.
-    scrubber: Arc<scrub::Scrubber>,
+    scrubber: Arc<Scrubber>,
     extra_headers: HeaderMap,
     /// Client headers forwarded besides the built-in list (lower case).
     forward_headers: Vec<String>,
@@ -153,53 +167,6 @@ fn http_proxy_configured(var: impl Fn(&str) -> Option<String>) -> bool {
         .iter()
         .any(|name| var(name).is_some_and(|v| !v.trim().is_empty()))
 }
-
-/// Client headers forwarded upstream: what the providers' APIs and SDKs need to describe a
-/// request (content negotiation, API version, feature betas, SDK telemetry, idempotency). Every
-/// other client header is dropped — credentials, hop-by-hop headers, proxy headers, and headers
-/// that choose the billed organisation or project — unless the backend's `forward_headers`
-/// names it.
-const FORWARDED_REQUEST_HEADERS: &[&str] = &[
-    "content-type",
-    "accept",
-    "user-agent",
-    "anthropic-version",
-    "anthropic-beta",
-    "openai-beta",
-    "idempotency-key",
-    "x-goog-api-client",
-];
-
-/// Prefixes of forwarded client headers (the OpenAI and Anthropic SDKs' telemetry).
-const FORWARDED_REQUEST_PREFIXES: &[&str] = &["x-stainless-"];
-
-/// Client headers never forwarded, even when a backend's `forward_headers` names them: the
-/// client's credentials and the connection's own headers.
-pub const NEVER_FORWARDED: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "x-goog-api-key",
-    "api-key",
-    "cookie",
-    "host",
-    "content-length",
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-connection",
-    "expect",
-    "via",
-    "max-forwards",
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-real-ip",
-];
 
 impl Backend {
     /// Builds a backend and its connection pool from configuration.
@@ -291,7 +258,7 @@ impl Backend {
             name,
             kind: cfg.kind,
             base,
-            scrubber: Arc::new(scrub::Scrubber::new(&configured_secrets)),
+            scrubber: Arc::new(Scrubber::new(&configured_secrets)),
             configured_secrets,
             extra_headers,
             forward_headers: cfg
@@ -319,7 +286,7 @@ impl Backend {
     }
 
     /// The forms of [`Backend::configured_secrets`], searched for in answers.
-    pub fn scrubber(&self) -> &Arc<scrub::Scrubber> {
+    pub fn scrubber(&self) -> &Arc<Scrubber> {
         &self.scrubber
     }
 
@@ -362,10 +329,10 @@ impl Backend {
     }
 
     /// The URL and headers of one request: `client_headers` filtered (no client credential ever
-    /// leaves), the backend's extra headers added (the credential is the caller's, see
-    /// [`set_credential`]). `query` must already be free of credentials (see
-    /// [`strip_credential_params`]).
-    pub fn prepare(
+    /// leaves), the backend's extra headers added (the pool credential is added by
+    /// [`Provider::call`], see [`set_credential`]). `query` must already be free of credentials
+    /// (see [`strip_credential_params`]).
+    pub(crate) fn prepare(
         &self,
         endpoint: Endpoint<'_>,
         query: Option<&str>,
@@ -401,33 +368,8 @@ impl Backend {
         Ok((self.url(endpoint, query)?, headers))
     }
 
-    /// True when a client header called `name` (lower case) goes to this backend.
-    fn forwards(&self, name: &str) -> bool {
-        if NEVER_FORWARDED.contains(&name) || name.starts_with("x-portcullis") {
-            return false;
-        }
-        FORWARDED_REQUEST_HEADERS.contains(&name)
-            || FORWARDED_REQUEST_PREFIXES
-                .iter()
-                .any(|p| name.starts_with(p))
-            || self.forward_headers.iter().any(|h| h == name)
-    }
-
-    /// Sends one request (see [`Backend::prepare`]) with `credential`'s header.
-    pub async fn send(
-        &self,
-        endpoint: Endpoint<'_>,
-        query: Option<&str>,
-        client_headers: HeaderMap,
-        credential: Option<(&HeaderName, &HeaderValue)>,
-    ) -> Result<UpstreamResponse, UpstreamError> {
-        let (url, mut headers) = self.prepare(endpoint, query, client_headers)?;
-        set_credential(&mut headers, credential);
-        self.send_prepared(url, headers, None).await
-    }
-
-    /// Sends a request built by [`Backend::prepare`].
-    pub async fn send_prepared(
+    /// Sends a request built by [`Backend::prepare`] (only [`Provider::call`] does).
+    pub(crate) async fn send_prepared(
         &self,
         url: reqwest::Url,
         mut headers: HeaderMap,
@@ -488,7 +430,7 @@ impl Backend {
 }
 
 /// Secrets shorter than this are not searched for in text (too many false matches).
-pub const MIN_SCRUBBED_SECRET: usize = scrub::MIN_LEN;
+pub const MIN_SCRUBBED_SECRET: usize = crate::secret::scrub::MIN_LEN;
 
 /// True for header names that carry a credential when an operator configures them.
 fn is_credential_header(name: &str) -> bool {
@@ -686,7 +628,7 @@ fn h1_request(
 const USER_AGENT: &str = concat!("portcullis/", env!("CARGO_PKG_VERSION"));
 
 /// Puts a pool credential's header on a prepared request (nothing for keyless backends).
-pub fn set_credential(headers: &mut HeaderMap, credential: Option<(&HeaderName, &HeaderValue)>) {
+fn set_credential(headers: &mut HeaderMap, credential: Option<(&HeaderName, &HeaderValue)>) {
     if let Some((name, value)) = credential {
         headers.insert(name.clone(), value.clone());
     }
@@ -698,29 +640,10 @@ pub fn is_oauth_connector(name: &str, _backend: &BackendConfig) -> bool {
     name.contains("-oauth-") || name.ends_with("-oauth")
 }
 
-/// Query parameters a client's Gemini request may pass upstream (`alt=sse` selects the stream
-/// format); everything else — the `key` credential, billing choices such as `userProject` or
-/// `quotaUser` — is dropped.
-const FORWARDED_QUERY_PARAMS: &[&str] = &["alt", "$alt", "prettyPrint"];
-
-/// The name of one `name=value` query pair, decoded the way [`crate::auth::extract_credential`]
-/// reads names (form encoding: `%6Bey` and `k%65y` are `key`).
-pub fn query_param_name(pair: &str) -> Cow<'_, str> {
-    let name = pair.split_once('=').map_or(pair, |(n, _)| n);
-    match form_urlencoded::parse(name.as_bytes()).next() {
-        Some((n, _)) => Cow::Owned(n.into_owned()),
-        None => Cow::Borrowed(""),
+impl crate::pool::BackendSet for Backends {
+    fn names_and_kinds(&self) -> Vec<(Arc<str>, BackendKind)> {
+        self.list.iter().map(|b| (b.name.clone(), b.kind)).collect()
     }
-}
-
-/// The part of a client's query string that goes upstream: the allowed parameters (decoded
-/// names compared), as the client wrote them.
-pub fn strip_credential_params(query: &str) -> Option<String> {
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|p| !p.is_empty() && FORWARDED_QUERY_PARAMS.contains(&&*query_param_name(p)))
-        .collect();
-    (!kept.is_empty()).then(|| kept.join("&"))
 }
 
 /// All configured backends, in name order.
@@ -795,34 +718,6 @@ mod tests {
         assert!(!h1(&local, Some("http://proxy:3128")));
         assert!(!h1(&cfg("http://127.0.0.1:8000/v1", true), None));
         assert!(!h1(&cfg("https://api.openai.com/v1", false), None));
-    }
-
-    #[test]
-    fn only_allowed_params_go_upstream_whatever_their_encoding() {
-        assert_eq!(
-            strip_credential_params("alt=sse&key=abc").as_deref(),
-            Some("alt=sse")
-        );
-        assert_eq!(strip_credential_params("key=abc"), None);
-        for hidden in [
-            "%6Bey=abc",
-            "k%65y=abc",
-            "key+=abc",
-            "+key=abc",
-            "key",
-            "KEY=abc",
-        ] {
-            assert_eq!(
-                strip_credential_params(&format!("{hidden}&alt=sse")).as_deref(),
-                Some("alt=sse"),
-                "{hidden}"
-            );
-        }
-        assert_eq!(strip_credential_params("userProject=p&quotaUser=q"), None);
-        assert_eq!(
-            strip_credential_params("%61lt=sse").as_deref(),
-            Some("%61lt=sse")
-        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `Ctx`: what every model handler needs to know about its request besides the wire payload —
-//! its log record and, when wire capture is on, its capture scope.
+//! its log record, what the caller may use (the policy's grant, computed once per request) and,
+//! when wire capture is on, its capture scope.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use http::request::Parts;
 use super::access_log::{RequestLog, RequestMeta};
 use crate::auth::Principal;
 use crate::capture::CaptureScope;
+use crate::policy::{Grant, Policy};
 use crate::state::AppState;
 
 /// Per-request context for handlers.
@@ -22,6 +24,8 @@ pub(crate) struct Ctx {
     pub(crate) target: String,
     /// Who is calling (cheap clone: shared strings).
     pub(crate) principal: Option<Principal>,
+    /// What the caller may use.
+    pub(crate) grant: Grant,
 }
 
 impl Ctx {
@@ -72,11 +76,14 @@ impl FromRequestParts<AppState> for Ctx {
                 .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned()),
             _ => String::new(),
         };
+        let principal = parts.extensions.get::<Principal>().cloned();
+        let grant = Policy::OPEN.grant(principal.as_ref().unwrap_or(&Principal::Anonymous));
         Ok(Self {
             log,
             capture: capture.flatten(),
             target,
-            principal: parts.extensions.get::<Principal>().cloned(),
+            principal,
+            grant,
         })
     }
 }

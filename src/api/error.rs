@@ -102,6 +102,12 @@ impl From<RouteError> for ApiError {
                 e.to_string(),
             )
             .with_code("backend_not_available"),
+            RouteError::NotGranted { .. } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorKind::PermissionDenied,
+                e.to_string(),
+            )
+            .with_code("model_not_allowed"),
             RouteError::NoBackend { .. } | RouteError::UnknownBackend { .. } => {
                 ApiError::not_found(e.to_string()).with_code("model_not_found")
             }
@@ -137,6 +143,11 @@ impl From<&UpstreamError> for ApiError {
                 ErrorKind::Upstream,
                 format!("the request to backend `{backend}` failed"),
             ),
+            UpstreamError::TooLarge { backend, .. } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorKind::Upstream,
+                format!("backend `{backend}` sent a response larger than the gateway accepts"),
+            ),
             UpstreamError::Setup { .. } => ApiError::internal(),
         }
     }
@@ -150,5 +161,36 @@ pub struct Failure(pub Protocol, pub ApiError);
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         self.1.into_response_for(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Allow, Grant};
+    use crate::upstream::routing::ModelRouter;
+
+    /// A route the caller's grant does not allow is a 403 in the caller's protocol.
+    #[tokio::test]
+    async fn a_refused_grant_is_a_403_in_the_callers_protocol() {
+        let mut config = crate::config::Config::default();
+        let mut backend: crate::config::BackendConfig =
+            serde_json::from_value(serde_json::json!({"type": "openai"})).unwrap();
+        backend.base_url = Some("http://127.0.0.1:9".into());
+        config.backends.insert("openai".into(), backend);
+        let backends = crate::upstream::Backends::from_config(&config).unwrap();
+        let router = ModelRouter::new(backends, &config.routing, |_| None);
+        let grant = Grant::new(Allow::only(["groq"]), Allow::All);
+        let e = router
+            .resolve("openai:gpt-4o", Protocol::OpenAi, &grant)
+            .unwrap_err();
+        let resp = ApiError::from(e).into_response_for(Protocol::OpenAi);
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(doc["error"]["type"], "permission_error");
+        assert_eq!(doc["error"]["code"], "model_not_allowed");
     }
 }

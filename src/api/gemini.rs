@@ -1,7 +1,7 @@
 //! Gemini routes: `GET /v1beta/models`, `GET /v1beta/models/{model}` and
 //! `POST /v1beta/models/{model}:{generateContent|streamGenerateContent|countTokens}`. The model
 //! is in the path, so routing never rewrites the body; the `key=` query parameter (the Gemini
-//! client's credential) is never forwarded.
+//! client's credential) is never forwarded (the provider call drops it).
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery};
@@ -12,9 +12,8 @@ use http::HeaderMap;
 use super::context::Ctx;
 use super::error::{ApiError, Failure};
 use super::{St, body_rejection, models, proxy, respond};
-use crate::capture::Direction;
 use crate::protocol::{Operation, Protocol};
-use crate::upstream::{Endpoint, check_path_model, strip_credential_params};
+use crate::upstream::{Endpoint, check_path_model};
 
 pub(super) async fn list_models(state: St, ctx: Ctx, headers: HeaderMap) -> Response {
     models::list(&state, &ctx, Protocol::Gemini, &headers).await
@@ -55,23 +54,14 @@ pub(super) async fn model_action(
             }
         };
         let body = body.map_err(|r| body_rejection(Protocol::Gemini, r))?;
-        if let Some(c) = &ctx.capture {
-            c.record(
-                Direction::InboundRequest,
-                Some(&ctx.target),
-                None,
-                Some(&headers),
-                body.clone(),
-            );
-        }
+        ctx.capture_inbound(&headers, &body);
         proxy::probe(&body).map_err(fail)?;
         check_path_model(model).map_err(|e| fail(e.into()))?;
         let route = state
             .router()
-            .resolve(model, Protocol::Gemini)
+            .resolve(model, Protocol::Gemini, &ctx.grant)
             .map_err(|e| fail(e.into()))?;
         check_path_model(&route.model).map_err(|e| fail(e.into()))?;
-        let query = query.as_deref().and_then(strip_credential_params);
         proxy::Forward {
             protocol: Protocol::Gemini,
             route: &route,

@@ -13,10 +13,9 @@ use axum::extract::Path;
 use super::context::Ctx;
 use super::error::ApiError;
 use super::{St, proxy};
-use crate::pool::{Credential, Pick};
 use crate::protocol::Protocol;
 use crate::state::AppState;
-use crate::upstream::{Endpoint, check_path_model};
+use crate::upstream::{Call, CallError, Endpoint, Refusal, Watch, check_path_model};
 use crate::wire::errors::ErrorKind;
 use crate::wire::models::{ModelEntry, parse_model_list, render_model_list};
 
@@ -56,7 +55,7 @@ pub(super) async fn get_one(
         check_path_model(target).map_err(ApiError::from)?;
         let route = state
             .router()
-            .resolve(target, protocol)
+            .resolve(target, protocol, &ctx.grant)
             .map_err(ApiError::from)?;
         check_path_model(&route.model).map_err(ApiError::from)?;
         proxy::Forward {
@@ -86,63 +85,55 @@ pub(super) async fn list(
     headers: &HeaderMap,
 ) -> Response {
     let native = protocol.native_backend();
+    let grant = &ctx.grant;
     let default = state
         .router()
         .default_for(protocol)
-        .filter(|b| b.kind == native)
+        .filter(|p| p.backend.kind == native && grant.allows_backend(p.name()))
         .cloned();
-    let backends: Vec<_> = state
+    let providers: Vec<_> = state
         .router()
-        .backends()
+        .providers()
         .iter()
-        .filter(|b| b.kind == native)
+        .filter(|p| p.backend.kind == native && grant.allows_backend(p.name()))
         .cloned()
         .collect();
-    let now = state.clock().now_millis();
-    let fetches = backends.iter().map(|b| async move {
-        // Any available credential of the backend lists its models; none is used up by it.
-        let credential = match state.pool().provider(&b.name).map(|p| p.pick(now, &[])) {
-            Some(Pick::Use(c)) => Some(c),
-            Some(Pick::Unavailable(u)) => {
-                return (
-                    b,
-                    Err(format!(
-                        "every credential is unavailable for {} s",
-                        u.retry_after_secs
-                    )),
-                );
-            }
-            _ => None,
+    let fetches = providers.iter().map(|p| async move {
+        // The same call path as a request: any available credential lists the models, with
+        // failover; none is used up by it.
+        let call = Call {
+            endpoint: Endpoint::ListModels,
+            query: None,
+            headers: headers.clone(),
+            body: None,
         };
-        let result = match b
-            .send(
-                Endpoint::ListModels,
-                None,
-                headers.clone(),
-                credential.as_deref().map(Credential::header),
-            )
-            .await
-        {
-            Ok(resp) if resp.status().is_success() => {
-                match proxy::read_limited(b, resp, proxy::MAX_MODEL_LIST).await {
+        let result = match p.call(call, state.clock(), &mut Unwatched(ctx)).await {
+            Ok(answer) => {
+                match proxy::read_limited(&p.backend, answer.response, proxy::MAX_MODEL_LIST).await
+                {
                     Ok(body) => parse_model_list(protocol, &body)
                         .ok_or_else(|| "unreadable model list".to_owned()),
                     Err(e) => Err(e.message),
                 }
             }
-            Ok(resp) => Err(format!("HTTP {}", resp.status().as_u16())),
+            Err(CallError::Unavailable { why, .. }) => Err(format!(
+                "every credential is unavailable for {} s",
+                why.retry_after_secs
+            )),
+            Err(CallError::Status(r)) => Err(format!("HTTP {}", r.status.as_u16())),
             Err(e) => Err(e.to_string()),
         };
-        (b, result)
+        (p, result)
     });
     let results = futures_util::future::join_all(fetches).await;
 
     let mut entries = Vec::new();
     let mut failures = 0;
-    for (b, result) in results {
+    for (p, result) in results {
+        let b = &p.backend;
         match result {
             Ok(list) => {
-                let is_default = default.as_ref().is_some_and(|d| d.name == b.name);
+                let is_default = default.as_ref().is_some_and(|d| d.name() == p.name());
                 for (id, raw) in list {
                     let id = if is_default {
                         id
@@ -158,7 +149,7 @@ pub(super) async fn list(
             }
         }
     }
-    if !backends.is_empty() && failures == backends.len() {
+    if !providers.is_empty() && failures == providers.len() {
         return ApiError::new(
             StatusCode::BAD_GATEWAY,
             ErrorKind::Upstream,
@@ -169,13 +160,34 @@ pub(super) async fn list(
     let mut aliases: Vec<_> = state
         .router()
         .aliases()
-        .filter(|(_, b, _)| b.kind == native)
+        .filter(|(_, p, m)| p.backend.kind == native && grant.allows(p.name(), m))
         .map(|(a, _, _)| a.to_owned())
         .collect();
     aliases.sort();
     entries.extend(aliases.into_iter().map(|id| ModelEntry { id, raw: None }));
     ctx.log
-        .update(|r| r.backend = default.map(|d| d.name.clone()));
+        .update(|r| r.backend = default.map(|d| d.name().clone()));
     let created = state.clock().now_millis() / 1000;
     axum::Json(render_model_list(protocol, &entries, created)).into_response()
+}
+
+/// A model-list call watches only for refusals' callers (its attempts are not logged one by
+/// one: the list merges several backends).
+struct Unwatched<'a>(&'a Ctx);
+
+impl Watch for Unwatched<'_> {
+    fn sending(
+        &mut self,
+        _: Option<&std::sync::Arc<str>>,
+        _: &reqwest::Url,
+        _: &HeaderMap,
+        _: Option<&bytes::Bytes>,
+    ) {
+    }
+    fn answered(&mut self, _: StatusCode) {}
+    fn refused(&mut self, _: &Refusal) {}
+    fn failing_over(&mut self) {}
+    fn caller(&self) -> u64 {
+        self.0.who()
+    }
 }

@@ -1,6 +1,9 @@
 //! The passthrough pipeline shared by every model endpoint: read the model out of the request,
-//! route it, forward the request to the backend with the backend's credential, and relay the
-//! answer — JSON bodies whole (with a known length), streams chunk by chunk as they arrive.
+//! route it (with the caller's grant), call the route's provider (`upstream::Provider::call`,
+//! which picks the credential and fails over), and relay the answer — JSON bodies whole (with a
+//! known length), streams chunk by chunk as they arrive — scrubbed of the credential's and the
+//! backend's secrets, its usage settled through the pool's `Lease`. Nothing here touches a
+//! credential's health.
 //!
 //! Deliberate rewrites in passthrough: the `model` field is replaced when the client named
 //! `backend:model` or an alias; upstream 401/403 become 502 (the client's own credential was
@@ -18,27 +21,25 @@ use futures_util::Stream;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 
-use super::access_log::RequestLog;
 use super::context::Ctx;
 use super::error::ApiError;
-use crate::capture::{CaptureScope, Direction};
-use crate::clock::SharedClock;
-use crate::pool::{Credential, Failure, Pick, ProviderPool, Unavailable};
+use super::hooks::{Attempts, Hooks};
+use crate::pool::{Lease, Unavailable};
 use crate::protocol::Protocol;
+use crate::secret::scrub::{Scrubber, StreamScrub};
 use crate::state::AppState;
 use crate::upstream::routing::Route;
-use crate::upstream::scrub::{Scrubber, StreamScrub};
-use crate::upstream::{Backend, Endpoint, UpstreamBody, UpstreamError, UpstreamResponse};
+use crate::upstream::{
+    Answer, Backend, Call, CallError, Endpoint, Refusal, UpstreamBody, UpstreamError,
+    UpstreamResponse,
+};
 use crate::wire::errors::{ErrorKind, stream_error_event, upstream_error_message};
 use crate::wire::sse::DataLineScanner;
 use crate::wire::usage::{Usage, may_carry_usage, parse_usage};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 /// Largest upstream body buffered for a non-streaming answer.
 const MAX_UPSTREAM_BODY: usize = 256 * 1024 * 1024;
-/// Largest upstream error body read.
-const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Largest model list read from a backend (the biggest real ones are a few hundred KiB).
 pub(crate) const MAX_MODEL_LIST: usize = 8 * 1024 * 1024;
 
@@ -78,12 +79,13 @@ pub(crate) fn rewrite_model(body: &[u8], model: &str) -> Result<Bytes, ApiError>
         .map_err(|_| ApiError::internal())
 }
 
-/// One upstream call (retried on the provider's next credential while nothing has reached the
-/// client) and the relay of its answer.
+/// One upstream call through the route's provider (which fails over while nothing has reached
+/// the client) and the relay of its answer.
 pub(crate) struct Forward<'a> {
     pub(crate) protocol: Protocol,
     pub(crate) route: &'a Route,
     pub(crate) endpoint: Endpoint<'a>,
+    /// The client's query string as received (the provider drops its credentials).
     pub(crate) query: Option<&'a str>,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Option<Bytes>,
@@ -93,32 +95,8 @@ pub(crate) struct Forward<'a> {
     pub(crate) state: &'a AppState,
 }
 
-/// The cooldown class of an upstream error status; `None` when the request, not the
-/// credential, was at fault (400, 404, 413, …). A refusal (401/402/403) may be either: see
-/// [`Forward::run`]. A model lookup's refusal is the model's (a model the key may not see).
-fn failure_of(
-    endpoint: Endpoint<'_>,
-    status: u16,
-    retry_after_secs: Option<u64>,
-) -> Option<Failure> {
-    match status {
-        429 => Some(Failure::RateLimited { retry_after_secs }),
-        401..=403 if matches!(endpoint, Endpoint::GetModel(_)) => None,
-        401..=403 => Some(Failure::Rejected),
-        408 | 500..=599 => Some(Failure::Server),
-        _ => None,
-    }
-}
-
-fn retry_after_secs(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(http::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-}
-
 /// The answer when every credential of the provider is cooling down or used up.
-pub(crate) fn all_unavailable(backend: &str, u: &Unavailable) -> ApiError {
+fn all_unavailable(backend: &str, u: &Unavailable) -> ApiError {
     let mut why = Vec::new();
     if u.cooling > 0 {
         why.push(format!("{} cooling down after upstream errors", u.cooling));
@@ -145,199 +123,53 @@ pub(crate) fn all_unavailable(backend: &str, u: &Unavailable) -> ApiError {
     .with_retry_after(u.retry_after_secs)
 }
 
-/// The credential a request is using, for usage deduction and failure reports once the answer
-/// is on its way to the client.
-struct Lease {
-    credential: Arc<Credential>,
-    pool: Arc<ProviderPool>,
-    clock: SharedClock,
-}
-
-impl Lease {
-    fn settle(&self, usage: &Usage) {
-        if let Some(tokens) = usage.total().filter(|t| *t > 0) {
-            let now = self.clock.now_millis();
-            self.credential
-                .health
-                .add_usage(self.pool.period(now), tokens);
-        }
-    }
-
-    fn broke(&self) {
-        self.pool.fail(
-            &self.credential,
-            Failure::Transport,
-            self.clock.now_millis(),
-        );
-    }
-}
-
 impl Forward<'_> {
     /// Sends the request and relays the answer.
     pub(crate) async fn run(self) -> Result<Response, ApiError> {
-        let backend = &self.route.backend;
-        let log = &self.ctx.log;
-        log.update(|r| {
+        let provider = &self.route.provider;
+        let backend = &provider.backend;
+        self.ctx.log.update(|r| {
             r.backend = Some(backend.name.clone());
             r.model = Some(self.route.model.clone());
         });
-        let mut capture = self.ctx.capture.clone();
-        let (url, headers) = backend.prepare(self.endpoint, self.query, self.headers).map_err(|e| {
+        let mut attempts = Attempts {
+            hooks: self.ctx.hooks(),
+            ctx: self.ctx,
+            route: self.route,
+        };
+        let call = Call {
+            endpoint: self.endpoint,
+            query: self.query,
+            headers: self.headers,
+            body: self.body,
+        };
+        match provider.call(call, self.state.clock(), &mut attempts).await {
+            Ok(Answer { response, lease }) => {
+                relay(
+                    self.protocol,
+                    self.stream,
+                    backend,
+                    response,
+                    attempts.hooks,
+                    lease,
+                )
+                .await
+            }
+            Err(e) => Err(call_error(backend, e)),
+        }
+    }
+}
+
+/// The client's error for a call that produced no accepted answer.
+fn call_error(backend: &Backend, e: CallError) -> ApiError {
+    match e {
+        CallError::Prepare(e) => {
             tracing::error!(backend = %backend.name, error = %e, "cannot build the upstream request");
             ApiError::from(&e)
-        })?;
-        let pool = self.state.pool().provider(&backend.name);
-        let clock = self.state.clock();
-        let mut template = Some((url, headers));
-        let mut tried: Vec<Arc<str>> = Vec::new();
-        let mut last: Option<ApiError> = None;
-        // A server error or timeout may be the request's own doing (a poisoned prompt): it is
-        // retried on one more credential, not on all of them, so one client cannot cool the
-        // whole pool down. Rate limits and refusals are the credential's and fail over fully.
-        //
-        // A refusal (401/402/403) may be the request's doing too (a model or feature the key may
-        // not use): it is not believed from one request. The request tries one more credential;
-        // if that one is accepted, the refused one is cooled down (the credential was the
-        // difference). Otherwise a credential cools down only once callers of
-        // `STRIKES_TO_COOL` distinct principals were refused with no success in between.
-        let mut doubtful_seen = false;
-        let mut suspect: Option<Arc<Credential>> = None;
-        loop {
-            let now = clock.now_millis();
-            let credential = match pool.map_or(Pick::Keyless, |p| p.pick(now, &tried)) {
-                Pick::Use(c) => Some(c),
-                Pick::Keyless => None,
-                Pick::Unavailable(u) => {
-                    return Err(last.unwrap_or_else(|| {
-                        tracing::warn!(backend = %backend.name, retry_after_secs = u.retry_after_secs, "every credential is unavailable");
-                        all_unavailable(&backend.name, &u)
-                    }));
-                }
-            };
-            // Another credential may follow this one only if the pool has one left to try.
-            let may_retry = credential.is_some() && pool.is_some_and(|p| p.len() > tried.len() + 1);
-            let (url, mut headers) = match (may_retry, template.take()) {
-                (true, Some(t)) => {
-                    let copy = t.clone();
-                    template = Some(t);
-                    copy
-                }
-                (_, Some(t)) => t,
-                (_, None) => return Err(last.unwrap_or_else(ApiError::internal)),
-            };
-            crate::upstream::set_credential(
-                &mut headers,
-                credential.as_deref().map(Credential::header),
-            );
-            if let Some(c) = &credential {
-                c.health.requests.fetch_add(1, Ordering::Relaxed);
-                c.health.last_used.store(now, Ordering::Relaxed);
-                let id = c.id.clone();
-                log.update(|r| r.credential = Some(id));
-            }
-            if let Some(c) = &mut capture {
-                c.set_route(
-                    backend.name.clone(),
-                    &self.route.model,
-                    credential.as_ref().map(|c| c.id.clone()),
-                );
-                let payload = self.body.clone().unwrap_or_default();
-                c.record(
-                    Direction::OutboundRequest,
-                    Some(&crate::upstream::capture_url(&url)),
-                    None,
-                    Some(&headers),
-                    payload,
-                );
-            }
-            let (err, failure) = match backend.send_prepared(url, headers, self.body.clone()).await
-            {
-                Err(e) => {
-                    tracing::warn!(backend = %backend.name, credential = credential.as_ref().map(|c| &*c.id), error = %e, "upstream request failed");
-                    if let Some(c) = &credential {
-                        c.health.last_status.store(1, Ordering::Relaxed);
-                    }
-                    (ApiError::from(&e), Some(Failure::Transport))
-                }
-                Ok(upstream) => {
-                    let status = upstream.status();
-                    log.update(|r| r.upstream_status = Some(status.as_u16()));
-                    if let Some(c) = &credential {
-                        c.health
-                            .last_status
-                            .store(status.as_u16(), Ordering::Relaxed);
-                    }
-                    if status.is_success() {
-                        if let (Some(s), Some(p)) = (suspect.take(), pool) {
-                            let until = p.fail(&s, Failure::Rejected, now);
-                            tracing::warn!(backend = %backend.name, credential = %s.id, cooldown_ms = until.saturating_sub(now), "credential refused where another was accepted: cooling down");
-                        }
-                        let lease = match (credential, pool) {
-                            (Some(c), Some(p)) => {
-                                c.health.succeed();
-                                Some(Lease {
-                                    credential: c,
-                                    pool: p.clone(),
-                                    clock: clock.clone(),
-                                })
-                            }
-                            _ => None,
-                        };
-                        return relay(
-                            self.protocol,
-                            self.stream,
-                            backend,
-                            upstream,
-                            log,
-                            capture,
-                            lease,
-                        )
-                        .await;
-                    }
-                    let failure = failure_of(
-                        self.endpoint,
-                        status.as_u16(),
-                        retry_after_secs(upstream.headers()),
-                    );
-                    let err = read_upstream_failure(
-                        backend,
-                        upstream,
-                        capture.as_ref(),
-                        credential.as_deref(),
-                    )
-                    .await;
-                    (err, failure)
-                }
-            };
-            let (Some(c), Some(p)) = (credential, pool) else {
-                return Err(err);
-            };
-            let Some(failure) = failure else {
-                // The request's own fault (400, 404, …): the credential works.
-                c.health.succeed();
-                return Err(err);
-            };
-            if failure == Failure::Rejected && !c.health.strike(self.ctx.who()) {
-                tracing::warn!(backend = %backend.name, credential = %c.id, "credential refused: not cooled down on one caller's request");
-                if suspect.is_none() {
-                    suspect = Some(c.clone());
-                }
-            } else {
-                let until = p.fail(&c, failure, now);
-                tracing::warn!(backend = %backend.name, credential = %c.id, cooldown_ms = until.saturating_sub(now), "credential cooling down");
-            }
-            let doubtful = matches!(
-                failure,
-                Failure::Server | Failure::Transport | Failure::Rejected
-            );
-            if !may_retry || (doubtful && doubtful_seen) {
-                return Err(err);
-            }
-            doubtful_seen |= doubtful;
-            tried.push(c.id.clone());
-            log.update(|r| r.failovers += 1);
-            last = Some(err);
         }
+        CallError::Unavailable { backend, why } => all_unavailable(&backend, &why),
+        CallError::Transport(e) => ApiError::from(&e),
+        CallError::Status(refusal) => upstream_failure(backend, &refusal),
     }
 }
 
@@ -346,14 +178,13 @@ async fn relay(
     protocol: Protocol,
     stream: bool,
     backend: &Backend,
-    upstream: UpstreamResponse,
-    log: &RequestLog,
-    capture: Option<CaptureScope>,
+    mut upstream: UpstreamResponse,
+    hooks: Hooks,
     lease: Option<Lease>,
 ) -> Result<Response, ApiError> {
     let status = upstream.status();
     let scrubbers = [
-        lease.as_ref().map(|l| l.credential.scrubber.clone()),
+        lease.as_ref().map(|l| l.scrubber().clone()),
         Some(backend.scrubber().clone()),
     ];
     let headers = match relay_headers(upstream.headers(), scrubbers.iter().flatten()) {
@@ -369,23 +200,14 @@ async fn relay(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
     if stream || is_sse {
-        if let Some(c) = &capture {
-            c.record(
-                Direction::StreamStart,
-                None,
-                Some(status.as_u16()),
-                Some(upstream.headers()),
-                Bytes::new(),
-            );
-        }
+        hooks.stream_start(status, upstream.headers());
         let tap = StreamTap {
             inner: upstream.into_body(),
             scrub: StreamScrub::new(scrubbers.into_iter().flatten()),
             held_out: None,
             scanner: is_sse.then(DataLineScanner::default),
             usage: Usage::default(),
-            log: log.clone(),
-            capture,
+            hooks,
             protocol,
             backend: backend.name.clone(),
             finished: false,
@@ -404,7 +226,7 @@ async fn relay(
         }
         return Ok(resp);
     }
-    let upstream_headers = capture.as_ref().map(|_| upstream.headers().clone());
+    let upstream_headers = hooks.capturing().then(|| upstream.take_headers());
     let body = match read_limited(backend, upstream, MAX_UPSTREAM_BODY).await {
         Ok(b) => b,
         Err(e) => {
@@ -414,20 +236,12 @@ async fn relay(
             return Err(e);
         }
     };
-    if let Some(c) = &capture {
-        c.record(
-            Direction::InboundResponse,
-            None,
-            Some(status.as_u16()),
-            upstream_headers.as_ref(),
-            body.clone(),
-        );
-    }
+    hooks.answer(status, upstream_headers.as_ref(), &body);
     if let Some(u) = parse_usage(&body) {
-        if let Some(l) = &lease {
-            l.settle(&u);
+        if let Some(l) = lease {
+            l.settle(u.total());
         }
-        log.update(|r| r.usage = u);
+        hooks.log.update(|r| r.usage = u);
     }
     let body = scrubbers
         .iter()
@@ -490,70 +304,23 @@ pub(crate) fn relay_headers<'s>(
     Ok(out)
 }
 
+/// The whole body of `upstream`, at most `limit` bytes, or the client's error.
 pub(crate) async fn read_limited(
     backend: &Backend,
-    mut upstream: UpstreamResponse,
+    upstream: UpstreamResponse,
     limit: usize,
 ) -> Result<Bytes, ApiError> {
-    let mut buf = bytes::BytesMut::with_capacity(
-        upstream
-            .content_length()
-            .map_or(8 * 1024, |n| (n as usize).min(limit)),
-    );
-    loop {
-        match upstream.chunk().await {
-            Ok(Some(chunk)) => {
-                if buf.len() + chunk.len() > limit {
-                    tracing::warn!(backend = %backend.name, limit, "upstream body exceeds the limit");
-                    return Err(ApiError::new(
-                        StatusCode::BAD_GATEWAY,
-                        ErrorKind::Upstream,
-                        format!(
-                            "backend `{}` sent a response larger than the gateway accepts",
-                            backend.name
-                        ),
-                    ));
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(buf.freeze()),
-            Err(e) => {
-                tracing::warn!(backend = %backend.name, error = %e, "reading the upstream body failed");
-                return Err(ApiError::from(&e));
-            }
-        }
-    }
+    upstream.read_limited(limit).await.map_err(|e| {
+        tracing::warn!(backend = %backend.name, error = %e, "reading the upstream body failed");
+        ApiError::from(&e)
+    })
 }
 
-/// Turns an upstream error status into the client's error, per the module's rules.
-async fn read_upstream_failure(
-    backend: &Backend,
-    upstream: UpstreamResponse,
-    capture: Option<&CaptureScope>,
-    credential: Option<&Credential>,
-) -> ApiError {
-    let status = upstream.status();
-    let upstream_headers = capture.map(|_| upstream.headers().clone());
-    let retry_after = retry_after_secs(upstream.headers());
-    let body = read_limited(backend, upstream, MAX_ERROR_BODY)
-        .await
-        .unwrap_or_default();
-    if let Some(c) = capture {
-        c.record(
-            Direction::InboundResponse,
-            None,
-            Some(status.as_u16()),
-            upstream_headers.as_ref(),
-            body.clone(),
-        );
-    }
-    let message = upstream_error_message(&body).map(|m| {
-        let m = match credential {
-            Some(c) => c.scrubber.scrub(&m).into_owned(),
-            None => m,
-        };
-        backend.scrubber().scrub(&m).into_owned()
-    });
+/// Turns an upstream error answer into the client's error, per the module's rules.
+fn upstream_failure(backend: &Backend, refusal: &Refusal) -> ApiError {
+    let status = refusal.status;
+    let retry_after = refusal.retry_after_secs;
+    let message = upstream_error_message(&refusal.body).map(|m| refusal.scrub(m));
     tracing::warn!(
         backend = %backend.name,
         upstream_status = status.as_u16(),
@@ -637,8 +404,7 @@ struct StreamTap {
     held_out: Option<Bytes>,
     scanner: Option<DataLineScanner>,
     usage: Usage,
-    log: RequestLog,
-    capture: Option<CaptureScope>,
+    hooks: Hooks,
     protocol: Protocol,
     backend: std::sync::Arc<str>,
     finished: bool,
@@ -660,9 +426,7 @@ impl Stream for StreamTap {
             match this.inner.poll_chunk(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(chunk))) => {
-                    if let Some(c) = &this.capture {
-                        c.record(Direction::StreamChunk, None, None, None, chunk.clone());
-                    }
+                    this.hooks.stream_chunk(&chunk);
                     this.scan(&chunk);
                     let out = match &mut this.scrub {
                         Some(s) => s.feed(chunk),
@@ -701,8 +465,8 @@ impl Stream for StreamTap {
                         l.broke();
                     }
                     this.settle();
-                    this.log.update(|r| r.stream_error = Some(note));
-                    this.end_capture(note);
+                    this.hooks.log.update(|r| r.stream_error = Some(note));
+                    this.hooks.stream_end(note);
                     let event = stream_error_event(this.protocol, kind, status, &message);
                     return Poll::Ready(Some(Ok(match this.release_held() {
                         Some(held) => {
@@ -715,7 +479,7 @@ impl Stream for StreamTap {
                 Poll::Ready(None) => {
                     this.finished = true;
                     this.settle();
-                    this.end_capture("completed");
+                    this.hooks.stream_end("completed");
                     return Poll::Ready(this.release_held().map(Ok));
                 }
             }
@@ -740,7 +504,7 @@ impl StreamTap {
         if let Some(u) = found {
             self.usage.merge(u);
             let usage = self.usage;
-            self.log.update(|r| r.usage = usage);
+            self.hooks.log.update(|r| r.usage = usage);
         }
     }
 
@@ -755,19 +519,7 @@ impl StreamTap {
     /// Deducts the usage seen so far from the credential's quota (once).
     fn settle(&mut self) {
         if let Some(l) = self.lease.take() {
-            l.settle(&self.usage);
-        }
-    }
-
-    fn end_capture(&mut self, how: &'static str) {
-        if let Some(c) = self.capture.take() {
-            c.record(
-                Direction::StreamEnd,
-                None,
-                None,
-                None,
-                Bytes::from_static(how.as_bytes()),
-            );
+            l.settle(self.usage.total());
         }
     }
 }
@@ -775,7 +527,7 @@ impl StreamTap {
 impl Drop for StreamTap {
     fn drop(&mut self) {
         self.settle();
-        self.end_capture("client_disconnected");
+        self.hooks.stream_end("client_disconnected");
     }
 }
 

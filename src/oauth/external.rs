@@ -10,6 +10,7 @@ use jsonwebtoken::Validation;
 use serde_json::Value;
 
 use super::TokenError;
+use crate::clock::SharedClock;
 use crate::config::TrustedIssuer;
 use crate::jwks::{JwksError, RemoteJwks};
 
@@ -55,7 +56,7 @@ const LEEWAY_S: i64 = 60;
 
 impl ExternalIssuers {
     /// The issuers of the configuration (no network until a token arrives).
-    pub fn new(configs: &[TrustedIssuer]) -> Result<Self, reqwest::Error> {
+    pub fn new(configs: &[TrustedIssuer], clock: SharedClock) -> Result<Self, reqwest::Error> {
         let http = crate::net::outbound_client(
             std::time::Duration::from_secs(5),
             std::time::Duration::from_secs(10),
@@ -65,7 +66,7 @@ impl ExternalIssuers {
                 .iter()
                 .map(|c| Issuer {
                     config: c.clone(),
-                    jwks: RemoteJwks::new(c.jwks_url.clone(), http.clone()),
+                    jwks: RemoteJwks::new(c.jwks_url.clone(), http.clone(), clock.clone()),
                 })
                 .collect(),
         })

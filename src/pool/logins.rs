@@ -1,13 +1,15 @@
 //! Device-flow logins in progress, and the refresh worker.
 //!
 //! A login ([`Pool::start_login`]) asks the provider for a user code, then polls its token
-//! endpoint from a background task until the user has approved, the code expired or the
+//! endpoint from a task of its own until the user has approved, the code expired or the
 //! provider refused; the result is a stored OAuth credential (secret and refresh state sealed).
-//! Logins are kept in memory for an hour so the page (or CLI) that started one can follow it.
+//! That task is not a scheduled job: the request that starts a login starts it, it ends with the
+//! login, and [`Pool::flow_ended`] wakes whoever waits for the end. Logins are kept in memory
+//! for an hour so the page (or CLI) that started one can follow it.
 //!
-//! The refresh worker ([`Pool::refresh_due`], every `auth.refresh.check_interval`) renews stored
-//! OAuth credentials expiring within `refresh_lead_time`. A failure backs off (1 min doubling,
-//! at most the check interval) and is never silent: it is logged, counted in the status, and a
+//! The refresh worker (the `pool.refresh` job: [`Pool::refresh_due`] every
+//! `auth.refresh.check_interval`) renews stored OAuth credentials expiring within
+//! `refresh_lead_time`. A failure backs off (1 min doubling, at most the check interval) and is never silent: it is logged, counted in the status, and a
 //! credential whose token has run out without a successful refresh is marked `needs_login`,
 //! logged as an error and reported to the operator's desktop once.
 
@@ -18,6 +20,7 @@ use std::time::Duration;
 use super::device::{DeviceLogin, LoginError, Poll, RefreshState, Started, Tokens};
 use super::manage::{context, new_store_id, oauth_context};
 use super::{Pool, PoolError, lock};
+use crate::jobs::Job;
 use crate::store::StoredCredential;
 
 /// Where a login stands.
@@ -149,6 +152,7 @@ impl Pool {
             if let Some(f) = lock(&pool.flows).get_mut(&flow_id) {
                 f.state = state;
             }
+            pool.flow_ended.notify_waiters();
         });
         Ok((id, flow))
     }
@@ -156,6 +160,21 @@ impl Pool {
     /// A login's current state.
     pub fn flow(&self, id: &str) -> Option<Flow> {
         lock(&self.flows).get(id).cloned()
+    }
+
+    /// Waits until login `id` is no longer pending (done or failed); `None` for an unknown id.
+    pub async fn flow_ended(&self, id: &str) -> Option<Flow> {
+        loop {
+            let ended = self.flow_ended.notified();
+            let mut ended = std::pin::pin!(ended);
+            // Registered before the state is read, so an end in between is not missed.
+            ended.as_mut().enable();
+            let flow = self.flow(id)?;
+            if flow.state != FlowState::Pending {
+                return Some(flow);
+            }
+            ended.await;
+        }
     }
 
     /// Polls until the login ends; stores the credential. (Also the CLI's loop.)
@@ -358,24 +377,22 @@ impl Pool {
             .is_some_and(|c| c.needs_login)
     }
 
-    /// Runs the refresh worker every `check_interval` (when enabled). Stops with the pool.
-    pub fn spawn_refresh(self: &Arc<Self>) {
+    /// The refresh worker as a job (`pool.refresh`, every `check_interval`, at least 1 s), when
+    /// it is enabled and a store is open.
+    pub fn refresh_job(self: &Arc<Self>) -> Option<Job> {
         if !self.refresh.enabled || self.store.is_none() {
-            return;
+            return None;
         }
-        let weak = Arc::downgrade(self);
         let every = self.refresh.check_interval.0.max(Duration::from_secs(1));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(pool) = weak.upgrade() else { return };
+        let pool = self.clone();
+        Some(Job::new("pool.refresh", every, move |_| {
+            let pool = pool.clone();
+            async move {
                 if let Err(e) = pool.refresh_due(None).await {
                     tracing::warn!(error = %e, "the refresh worker could not check credentials");
                 }
             }
-        });
+        }))
     }
 }
 

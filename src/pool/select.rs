@@ -86,7 +86,7 @@ pub struct Credential {
     /// Cooldown, usage, counters.
     pub health: Arc<Health>,
     /// The secret's forms, to keep an upstream's echo of it from reaching clients.
-    pub scrubber: Arc<crate::upstream::scrub::Scrubber>,
+    pub scrubber: Arc<crate::secret::scrub::Scrubber>,
     header: (HeaderName, HeaderValue),
 }
 
@@ -94,7 +94,7 @@ impl Credential {
     /// Builds a credential for a backend of `kind` (the header its protocol expects is made once).
     pub(crate) fn new(spec: super::Spec, kind: BackendKind, health: Arc<Health>) -> Option<Self> {
         let header = credential_header(kind, spec.kind, &spec.secret)?;
-        let scrubber = Arc::new(crate::upstream::scrub::Scrubber::new([&spec.secret]));
+        let scrubber = Arc::new(crate::secret::scrub::Scrubber::new([&spec.secret]));
         Some(Self {
             id: Arc::from(spec.id.as_str()),
             provider: Arc::from(spec.provider.as_str()),

@@ -5,17 +5,18 @@
 //! OIDC ID tokens are verified against the issuer's JWKS — signature with an asymmetric
 //! algorithm only (HS* and `none` are refused), issuer, audience (and `azp` when there are several
 //! audiences), expiry and the login's nonce — never accepted unverified. Discovery and JWKS are
-//! cached; an unknown `kid` refetches the JWKS (at most every 10 s). ID-token expiry is checked
+//! cached (for an hour of the gateway's clock); an unknown `kid` refetches the JWKS (at most every 10 s). ID-token expiry is checked
 //! against the wall clock by `jsonwebtoken`: it is the identity provider's clock that set it, so
 //! the gateway's (injectable) clock does not apply. The HTTP client follows no redirects.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jsonwebtoken::Validation;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
+use crate::clock::SharedClock;
 use crate::config::{SsoProviderConfig, SsoProviderKind};
 use crate::jwks::{JwksError, RemoteJwks};
 use crate::secret::Secret;
@@ -85,8 +86,10 @@ pub struct Provider {
     discovery_url: String,
     issuer: Option<String>,
     github: GithubEndpoints,
-    /// The discovery document and when it was fetched.
-    discovery: Mutex<Option<(Arc<Discovery>, Instant)>>,
+    /// The discovery document and the clock time (ms) it was fetched.
+    discovery: Mutex<Option<(Arc<Discovery>, u64)>>,
+    /// Decides when the discovery document and the key set expire.
+    clock: SharedClock,
     /// The issuer's keys (its URL comes from discovery).
     jwks: tokio::sync::OnceCell<RemoteJwks>,
     http: reqwest::Client,
@@ -121,7 +124,12 @@ pub struct CodeExchange<'a> {
 
 impl Provider {
     /// Builds a provider from its (validated) configuration.
-    pub fn new(name: &str, c: &SsoProviderConfig, http: reqwest::Client) -> Self {
+    pub fn new(
+        name: &str,
+        c: &SsoProviderConfig,
+        http: reqwest::Client,
+        clock: SharedClock,
+    ) -> Self {
         let trim = |s: &str| s.trim_end_matches('/').to_owned();
         let discovery_url = match (&c.discovery_url, &c.issuer) {
             (Some(d), _) => d.clone(),
@@ -154,6 +162,7 @@ impl Provider {
                 api: trim(c.api_url.as_deref().unwrap_or("https://api.github.com")),
             },
             discovery: Mutex::new(None),
+            clock,
             jwks: tokio::sync::OnceCell::new(),
             http,
         }
@@ -215,8 +224,9 @@ impl Provider {
 
     async fn discovery(&self) -> Result<Arc<Discovery>, ProviderError> {
         let mut cache = self.discovery.lock().await;
+        let now = self.clock.now_millis();
         if let Some((d, at)) = cache.as_ref()
-            && at.elapsed() < DISCOVERY_TTL
+            && u128::from(now.saturating_sub(*at)) < DISCOVERY_TTL.as_millis()
         {
             return Ok(d.clone());
         }
@@ -230,7 +240,7 @@ impl Provider {
             )));
         }
         let d = Arc::new(d);
-        *cache = Some((d.clone(), Instant::now()));
+        *cache = Some((d.clone(), now));
         Ok(d)
     }
 
@@ -374,7 +384,9 @@ impl Provider {
         let bad = |m: String| ProviderError::BadIdToken(m);
         let jwks = self
             .jwks
-            .get_or_init(|| async { RemoteJwks::new(d.jwks_uri.clone(), self.http.clone()) })
+            .get_or_init(|| async {
+                RemoteJwks::new(d.jwks_uri.clone(), self.http.clone(), self.clock.clone())
+            })
             .await;
         let claims: IdClaims = jwks
             .decode(token, |alg| {

@@ -91,6 +91,29 @@ impl UpstreamResponse {
         Ok(buf.freeze())
     }
 
+    /// The whole body, or [`UpstreamError::TooLarge`] once it grows past `limit` bytes.
+    pub async fn read_limited(mut self, limit: usize) -> Result<Bytes, UpstreamError> {
+        let mut buf = bytes::BytesMut::with_capacity(
+            self.content_length()
+                .map_or(8 * 1024, |n| usize::try_from(n).unwrap_or(limit).min(limit)),
+        );
+        while let Some(chunk) = self.chunk().await? {
+            if buf.len() + chunk.len() > limit {
+                return Err(UpstreamError::TooLarge {
+                    backend: self.body.backend.clone(),
+                    limit,
+                });
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
+    }
+
+    /// Moves the headers out (the status and body stay).
+    pub(crate) fn take_headers(&mut self) -> HeaderMap {
+        std::mem::take(&mut self.headers)
+    }
+
     /// The body alone, to be relayed as it arrives.
     pub fn into_body(self) -> UpstreamBody {
         self.body

@@ -6,19 +6,24 @@
 //! configured backend is refused (a typo in a backend name must not silently go to the default
 //! backend): names that contain `:` themselves, like Ollama's `llama3:8b`, are written with their
 //! backend in front (`ollama:llama3:8b`) or given an alias.
+//!
+//! A route names a [`Provider`] (the backend with its own credential pool), so the caller calls
+//! it directly; the caller's [`Grant`] (from `crate::policy`) decides whether it may.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Backend, Backends};
+use super::{Backends, Provider};
 use crate::config::RoutingConfig;
+use crate::policy::Grant;
+use crate::pool::ProviderPool;
 use crate::protocol::Protocol;
 
 /// Where a request goes.
 #[derive(Debug, Clone)]
 pub struct Route {
-    /// The backend.
-    pub backend: Arc<Backend>,
+    /// The backend and its credentials.
+    pub provider: Arc<Provider>,
     /// The model name to send upstream.
     pub model: String,
     /// True when `model` differs from what the client sent (the body must be rewritten).
@@ -60,6 +65,14 @@ pub enum RouteError {
         /// Configured backend names.
         backends: String,
     },
+    /// The caller's grant does not allow the backend or the model.
+    #[error("model `{model}` of backend `{backend}` is not allowed for this caller")]
+    NotGranted {
+        /// Backend name.
+        backend: String,
+        /// Upstream model name.
+        model: String,
+    },
     /// The backend is an OAuth (personal-subscription) connector, refused in multi-user mode.
     #[error(
         "backend `{0}` is not available in multi-user mode: OAuth connectors are blocked in production deployments"
@@ -85,21 +98,33 @@ pub enum RouteError {
 #[derive(Debug, Clone, Default)]
 pub struct ModelRouter {
     backends: Backends,
-    aliases: HashMap<String, (Arc<Backend>, String)>,
-    default: Option<(Arc<Backend>, Option<String>)>,
+    /// One per backend, in the same order.
+    providers: Vec<Arc<Provider>>,
+    aliases: HashMap<String, (Arc<Provider>, String)>,
+    default: Option<(Arc<Provider>, Option<String>)>,
     /// Backends left out because of the access mode (requests naming them get a clear error).
     withheld: Vec<String>,
 }
 
 impl ModelRouter {
-    /// Builds the router; configuration was validated, so unknown names are skipped.
-    pub fn new(backends: Backends, routing: &RoutingConfig) -> Self {
+    /// Builds the router, each backend paid for by `pool(name)`; configuration was validated,
+    /// so unknown names are skipped.
+    pub fn new(
+        backends: Backends,
+        routing: &RoutingConfig,
+        pool: impl Fn(&str) -> Option<Arc<ProviderPool>>,
+    ) -> Self {
+        let providers: Vec<Arc<Provider>> = backends
+            .iter()
+            .map(|b| Arc::new(Provider::new(b.clone(), pool(&b.name))))
+            .collect();
+        let find = |name: &str| providers.iter().find(|p| &**p.name() == name);
         let aliases = routing
             .aliases
             .iter()
             .filter_map(|(alias, target)| {
                 let (b, m) = target.split_once(':')?;
-                Some((alias.clone(), (backends.get(b)?.clone(), m.to_owned())))
+                Some((alias.clone(), (find(b)?.clone(), m.to_owned())))
             })
             .collect();
         let default = routing.default_backend.as_deref().and_then(|d| {
@@ -107,10 +132,11 @@ impl ModelRouter {
                 Some((b, m)) => (b, Some(m.to_owned()).filter(|m| !m.is_empty())),
                 None => (d, None),
             };
-            Some((backends.get(b)?.clone(), m))
+            Some((find(b)?.clone(), m))
         });
         Self {
             backends,
+            providers,
             aliases,
             default,
             withheld: Vec::new(),
@@ -128,39 +154,62 @@ impl ModelRouter {
         &self.backends
     }
 
-    /// Aliases as `(alias, backend, model)`.
-    pub fn aliases(&self) -> impl Iterator<Item = (&str, &Arc<Backend>, &str)> {
+    /// One provider per backend, in name order.
+    pub fn providers(&self) -> &[Arc<Provider>] {
+        &self.providers
+    }
+
+    /// The provider of backend `name`.
+    fn provider(&self, name: &str) -> Option<&Arc<Provider>> {
+        self.providers.iter().find(|p| &**p.name() == name)
+    }
+
+    /// Aliases as `(alias, provider, model)`.
+    pub fn aliases(&self) -> impl Iterator<Item = (&str, &Arc<Provider>, &str)> {
         self.aliases
             .iter()
             .map(|(a, (b, m))| (a.as_str(), b, m.as_str()))
     }
 
     /// The backend plain model names go to for `protocol` clients.
-    pub fn default_for(&self, protocol: Protocol) -> Option<&Arc<Backend>> {
+    pub fn default_for(&self, protocol: Protocol) -> Option<&Arc<Provider>> {
         let native = protocol.native_backend();
         match &self.default {
-            Some((b, _)) if b.kind == native => Some(b),
+            Some((p, _)) if p.backend.kind == native => Some(p),
             _ => self
-                .backends
+                .providers
                 .iter()
-                .find(|b| b.kind == native)
-                .or(self.default.as_ref().map(|(b, _)| b))
+                .find(|p| p.backend.kind == native)
+                .or(self.default.as_ref().map(|(p, _)| p))
                 .or_else(|| {
-                    (self.backends.len() == 1)
-                        .then(|| self.backends.iter().next())
+                    (self.providers.len() == 1)
+                        .then(|| self.providers.first())
                         .flatten()
                 }),
         }
     }
 
-    /// Resolves `requested` for a `protocol` client, checking the backend can serve it.
-    pub fn resolve(&self, requested: &str, protocol: Protocol) -> Result<Route, RouteError> {
+    /// Resolves `requested` for a `protocol` client allowed `grant`, checking the backend can
+    /// serve it.
+    pub fn resolve(
+        &self,
+        requested: &str,
+        protocol: Protocol,
+        grant: &Grant,
+    ) -> Result<Route, RouteError> {
         let route = self.lookup(requested, protocol)?;
-        if route.backend.kind != protocol.native_backend() {
+        let backend = &route.provider.backend;
+        if !grant.allows(&backend.name, &route.model) {
+            return Err(RouteError::NotGranted {
+                backend: backend.name.to_string(),
+                model: route.model,
+            });
+        }
+        if backend.kind != protocol.native_backend() {
             return Err(RouteError::NoTranslation {
                 model: requested.to_owned(),
-                backend: route.backend.name.to_string(),
-                kind: route.backend.kind.as_str(),
+                backend: backend.name.to_string(),
+                kind: backend.kind.as_str(),
                 protocol: protocol.name(),
             });
         }
@@ -178,8 +227,8 @@ impl ModelRouter {
     fn lookup(&self, requested: &str, protocol: Protocol) -> Result<Route, RouteError> {
         if requested.is_empty() {
             return match &self.default {
-                Some((b, Some(m))) => Ok(Route {
-                    backend: b.clone(),
+                Some((p, Some(m))) => Ok(Route {
+                    provider: p.clone(),
                     model: m.clone(),
                     rewritten: true,
                 }),
@@ -192,20 +241,20 @@ impl ModelRouter {
             return Err(RouteError::NotInMultiUser(prefix.to_owned()));
         }
         if let Some((prefix, rest)) = requested.split_once(':')
-            && let Some(b) = self.backends.get(prefix)
+            && let Some(p) = self.provider(prefix)
         {
             if rest.is_empty() {
                 return Err(RouteError::EmptyModel(requested.to_owned()));
             }
             return Ok(Route {
-                backend: b.clone(),
+                provider: p.clone(),
                 model: rest.to_owned(),
                 rewritten: true,
             });
         }
-        if let Some((b, m)) = self.aliases.get(requested) {
+        if let Some((p, m)) = self.aliases.get(requested) {
             return Ok(Route {
-                backend: b.clone(),
+                provider: p.clone(),
                 model: m.clone(),
                 rewritten: m != requested,
             });
@@ -218,8 +267,8 @@ impl ModelRouter {
             });
         }
         match self.default_for(protocol) {
-            Some(b) => Ok(Route {
-                backend: b.clone(),
+            Some(p) => Ok(Route {
+                provider: p.clone(),
                 model: requested.to_owned(),
                 rewritten: false,
             }),
@@ -259,7 +308,7 @@ mod tests {
             );
         }
         let b = Backends::from_config(&config).unwrap();
-        ModelRouter::new(b, &routing)
+        ModelRouter::new(b, &routing, |_| None)
     }
 
     fn check(
@@ -267,8 +316,8 @@ mod tests {
         model: &str,
         p: Protocol,
     ) -> Result<(String, String, bool), RouteError> {
-        r.resolve(model, p)
-            .map(|x| (x.backend.name.to_string(), x.model, x.rewritten))
+        r.resolve(model, p, &Grant::ALL)
+            .map(|x| (x.provider.name().to_string(), x.model, x.rewritten))
     }
 
     #[test]
@@ -341,5 +390,29 @@ mod tests {
             check(&two, "gpt", Protocol::OpenAi),
             Err(RouteError::NoBackend { .. })
         ));
+    }
+
+    #[test]
+    fn refuses_what_the_grant_does_not_allow() {
+        use crate::policy::{Allow, Grant};
+        let mut routing = RoutingConfig::default();
+        routing.aliases.insert("fast".into(), "groq:llama".into());
+        let r = router(
+            &[
+                ("openai", BackendKind::Openai),
+                ("groq", BackendKind::Openai),
+            ],
+            routing,
+        );
+        let grant = Grant::new(Allow::only(["openai"]), Allow::only(["gpt-4o"]));
+        let o = Protocol::OpenAi;
+        assert!(r.resolve("openai:gpt-4o", o, &grant).is_ok());
+        for refused in ["groq:llama", "fast", "openai:gpt-5"] {
+            let e = r.resolve(refused, o, &grant).unwrap_err();
+            assert!(
+                matches!(e, RouteError::NotGranted { .. }),
+                "{refused}: {e:?}"
+            );
+        }
     }
 }

@@ -243,7 +243,9 @@ async fn sso_keys_are_sealed_under_the_key_and_clear_ones_keep_opening_until_rek
     );
     let sso = |store: std::sync::Arc<dyn Store>| {
         portcullis::sso::Sso::new(
-            &config,
+            &config.sso,
+            config.public_url(),
+            &config.auth.encryption,
             store,
             std::sync::Arc::new(clock.clone()),
             std::sync::Arc::new(portcullis::notify::NoNotifier),

@@ -31,6 +31,8 @@ struct Fake {
     issued: AtomicU64,
     refuse_refresh: AtomicBool,
     polls: AtomicU64,
+    /// Woken by each poll of the token endpoint.
+    polled: tokio::sync::Notify,
     seen_forms: Mutex<Vec<String>>,
     /// A `verification_uri` other than GitHub's (a hostile provider's).
     link: Mutex<Option<String>>,
@@ -56,6 +58,7 @@ async fn device_code(State(f): S, body: String) -> axum::Json<Value> {
 /// GitHub's token endpoint: pending answers are HTTP 200 with an `error` field.
 async fn github_token(State(f): S, body: String) -> axum::Json<Value> {
     f.polls.fetch_add(1, Ordering::SeqCst);
+    f.polled.notify_one();
     assert!(body.contains("device_code=dc-secret-1"), "{body}");
     if !f.approved.load(Ordering::SeqCst) {
         return axum::Json(json!({"error": "authorization_pending"}));
@@ -244,25 +247,18 @@ async fn wait_flow_once(gw: &Gateway, path: &str) -> Value {
         .unwrap()
 }
 
-/// Follows a flow's JSON until it leaves `pending` (the gateway polls once a second).
-async fn wait_flow(gw: &Gateway, path: &str) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let v: Value = browser()
-            .get(format!("{}{path}?format=json", gw.url))
-            .header("x-management-key", MGMT)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if v["status"] != "pending" {
-            return v;
-        }
-        assert!(std::time::Instant::now() < deadline, "{v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Waits for the gateway's task to end login `path` (its last segment is the flow id), then
+/// reads the flow's JSON as a page would.
+async fn wait_flow(e: &Env, path: &str) -> Value {
+    let id = path.rsplit('/').next().unwrap();
+    let ended = e.state.pool().flow_ended(id);
+    let flow = tokio::time::timeout(Duration::from_secs(20), ended)
+        .await
+        .expect("the login ends")
+        .expect("a known login");
+    let v = wait_flow_once(&e.gw, path).await;
+    assert_ne!(v["status"], "pending", "{flow:?} {v}");
+    v
 }
 
 async fn ask(gw: &Gateway, model: &str) -> u16 {
@@ -329,14 +325,12 @@ async fn copilot_device_login_from_the_page_then_refresh_then_a_visible_failure(
     assert!(e.fake.seen_forms.lock().unwrap()[0].contains("client_id=Iv1.b507a08c87ecfe98"));
 
     // The user approves after the gateway has seen `authorization_pending` once.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while e.fake.polls.load(Ordering::SeqCst) == 0 {
-        assert!(std::time::Instant::now() < deadline, "the gateway polls");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tokio::time::timeout(Duration::from_secs(10), e.fake.polled.notified())
+        .await
+        .expect("the gateway polls");
     assert_eq!(wait_flow_once(&e.gw, &flow).await["status"], "pending");
     e.fake.approved.store(true, Ordering::SeqCst);
-    let done = wait_flow(&e.gw, &flow).await;
+    let done = wait_flow(&e, &flow).await;
     assert_eq!(done["status"], "done", "{done}");
     let id = done["credential"].as_str().unwrap().to_owned();
     assert!(
@@ -523,7 +517,7 @@ async fn kiro_login_registers_a_client_and_refreshes_with_rotating_refresh_token
         Some("https://device.sso.example/?user_code=KIRO-CODE")
     );
     e.fake.approved.store(true, Ordering::SeqCst);
-    let done = wait_flow(&e.gw, &format!("/v0/oauth/kiro/flow/{flow_id}")).await;
+    let done = wait_flow(&e, &format!("/v0/oauth/kiro/flow/{flow_id}")).await;
     assert_eq!(done["status"], "done", "{done}");
     assert_eq!(ask(&e.gw, "kiro:mock-gpt").await, 200);
     assert_eq!(e.mock.stats.requests_with("kiro-access-1"), 1);
@@ -754,7 +748,7 @@ async fn generic_device_flow_and_refresh_against_a_real_authorization_server() {
     let (flow_id, flow) = e.state.pool().start_login("corp").await.unwrap();
     assert!(flow.verification_uri.starts_with(&iss));
     approve_in_browser(flow.verification_uri_complete.as_deref().unwrap()).await;
-    let done = wait_flow(&e.gw, &format!("/v0/oauth/corp/flow/{flow_id}")).await;
+    let done = wait_flow(&e, &format!("/v0/oauth/corp/flow/{flow_id}")).await;
     assert_eq!(done["status"], "done", "{done}");
 
     let bearer = || {

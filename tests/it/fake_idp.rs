@@ -37,6 +37,7 @@ struct Inner {
     codes: HashMap<String, (String, String)>,
     token_requests: u32,
     jwks_requests: u32,
+    discovery_requests: u32,
 }
 
 #[derive(Clone)]
@@ -91,9 +92,14 @@ impl FakeIdp {
     pub fn jwks_requests(&self) -> u32 {
         self.inner.lock().unwrap().jwks_requests
     }
+
+    pub fn discovery_requests(&self) -> u32 {
+        self.inner.lock().unwrap().discovery_requests
+    }
 }
 
 async fn discovery(State(idp): State<FakeIdp>) -> Response {
+    idp.inner.lock().unwrap().discovery_requests += 1;
     axum::Json(json!({
         "issuer": idp.url,
         "authorization_endpoint": format!("{}/authorize", idp.url),

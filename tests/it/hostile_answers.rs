@@ -40,7 +40,11 @@ async fn the_shared_reader_stops_at_its_limit_or_at_the_announced_length() {
 #[tokio::test]
 async fn a_key_set_is_not_read_past_one_mib() {
     let mut server = endless(true).await;
-    let jwks = portcullis::jwks::RemoteJwks::new(format!("{}/jwks", server.url), http());
+    let jwks = portcullis::jwks::RemoteJwks::new(
+        format!("{}/jwks", server.url),
+        http(),
+        std::sync::Arc::new(portcullis::clock::SystemClock),
+    );
     // An RS256 header naming an unknown key makes the set be fetched.
     let token = "eyJhbGciOiJSUzI1NiIsImtpZCI6Im5ldyJ9.e30.c2ln";
     let err = jwks
@@ -76,6 +80,7 @@ async fn identity_provider_answers_are_not_read_past_their_limit() {
         "idp",
         &sso_provider(SsoProviderKind::Oidc, &server.url),
         http(),
+        std::sync::Arc::new(portcullis::clock::SystemClock),
     );
     let err = oidc
         .authorization_url("http://gw/cb", "state", "nonce", "challenge")
@@ -90,6 +95,7 @@ async fn identity_provider_answers_are_not_read_past_their_limit() {
         "gh",
         &sso_provider(SsoProviderKind::Github, &server.url),
         http(),
+        std::sync::Arc::new(portcullis::clock::SystemClock),
     );
     let err = github
         .complete(&portcullis::sso::provider::CodeExchange {

@@ -34,4 +34,5 @@ mod sso;
 mod sso_providers;
 mod store;
 mod streaming;
+mod tidy;
 mod tokens_cli;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use portcullis::clock::ManualClock;
+use portcullis::clock::{Clock, ManualClock};
 use portcullis::config::{SsoProviderConfig, SsoProviderKind};
 use portcullis::notify::{OperatorEvent, RecordingNotifier};
 use portcullis::secret::Secret;
@@ -373,4 +373,77 @@ async fn sso_forms_from_another_origin_are_refused_and_every_page_has_a_csp() {
     // The device-login pages share the page headers.
     let device = b.get(&format!("{}/v0/oauth/nope", s.url)).await;
     assert_csp(&device, "'self'");
+}
+
+/// The key set and the discovery document expire by the gateway's clock, and so does the bound
+/// on refetches an unknown `kid` may cause: moving a `ManualClock` is enough, nothing waits.
+#[tokio::test]
+async fn the_key_set_and_discovery_caches_expire_by_the_gateway_clock() {
+    let idp = FakeIdp::start().await;
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let now_s = clock.now_millis() / 1000;
+    let jwks = portcullis::jwks::RemoteJwks::new(
+        format!("{}/jwks", idp.url),
+        client(),
+        Arc::new(clock.clone()),
+    );
+    let claims = serde_json::json!({"sub": "alice", "exp": now_s + 3 * 3600});
+    let decode = |kid: &str| {
+        let token = idp.sign(&claims, kid);
+        let jwks = &jwks;
+        async move {
+            jwks.decode::<serde_json::Value>(&token, |alg| {
+                let mut v = jsonwebtoken::Validation::new(alg);
+                v.validate_exp = false;
+                v.required_spec_claims.clear();
+                v
+            })
+            .await
+        }
+    };
+    assert!(decode("k1").await.is_ok());
+    assert!(decode("k1").await.is_ok());
+    assert_eq!(idp.jwks_requests(), 1, "cached");
+    assert!(decode("k2").await.is_err());
+    assert_eq!(
+        idp.jwks_requests(),
+        1,
+        "an unknown kid refetches at most every 10 s"
+    );
+    clock.advance(Duration::from_secs(10));
+    assert!(decode("k2").await.is_err());
+    assert_eq!(idp.jwks_requests(), 2, "10 s later it may refetch");
+    clock.advance(Duration::from_secs(3599));
+    assert!(decode("k1").await.is_ok());
+    assert_eq!(idp.jwks_requests(), 2, "still fresh");
+    clock.advance(Duration::from_secs(1));
+    assert!(decode("k1").await.is_ok());
+    assert_eq!(
+        idp.jwks_requests(),
+        3,
+        "an hour after the last fetch it is fetched again"
+    );
+
+    let mut config = provider(SsoProviderKind::Oidc, "client-secret");
+    config.issuer = Some(idp.url.clone());
+    let oidc = portcullis::sso::provider::Provider::new(
+        "fake",
+        &config,
+        client(),
+        Arc::new(clock.clone()),
+    );
+    let authorize = || oidc.authorization_url("http://gw/auth/callback", "s", "n", "c");
+    assert!(authorize().await.is_ok());
+    assert!(authorize().await.is_ok());
+    assert_eq!(idp.discovery_requests(), 1, "cached");
+    clock.advance(Duration::from_secs(3599));
+    assert!(authorize().await.is_ok());
+    assert_eq!(idp.discovery_requests(), 1, "still fresh");
+    clock.advance(Duration::from_secs(1));
+    assert!(authorize().await.is_ok());
+    assert_eq!(
+        idp.discovery_requests(),
+        2,
+        "an hour later it is fetched again"
+    );
 }

@@ -64,6 +64,11 @@ async fn issue_use_list_rename_and_revoke() {
         .env("OPENAI_BASE_URL", format!("http://{}/v1", mock.addr));
     let mut served = spawn_served(cmd);
     assert_eq!(served.listening["store"], "open");
+    // `serve` runs the state's background jobs on its scheduler.
+    assert_eq!(
+        served.listening["jobs"],
+        "pool.rescan,pool.sync_store,pool.flush_usage,pool.refresh,tokens.sync_revision"
+    );
     let url = served.url.clone();
     let resp = client()
         .post(format!("{url}/v1/chat/completions"))

@@ -2,17 +2,16 @@
 //! CRUD), an operator's refresh, multi-user filtering, sealing at rest and key rotation.
 
 use super::*;
+use portcullis::clock::Clock;
 
-async fn eventually(gw: &Gateway, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let (_, v) = mgmt(gw, reqwest::Method::GET, "/v0/management/auths", None).await;
-        if check(&v) {
-            return v;
-        }
-        assert!(std::time::Instant::now() < deadline, "{what}: {v}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+/// Runs the `pool.rescan` job once (what the scheduler does every second), then reads the
+/// pool's listing, which must satisfy `check`.
+async fn after_rescan(e: &Env, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let now = e.clock.now_millis();
+    assert!(e.state.jobs().run_once("pool.rescan", now).await);
+    let (_, v) = mgmt(&e.gw, reqwest::Method::GET, "/v0/management/auths", None).await;
+    assert!(check(&v), "{what}: {v}");
+    v
 }
 
 fn ids(v: &Value) -> Vec<String> {
@@ -52,7 +51,7 @@ async fn the_credential_directory_is_reloaded_on_change_and_a_bad_file_is_skippe
         r#"{"type":"api_key","token":"sk-file-one-0123456789","priority":1,"quota":{"limit":1000000,"used":50000}}"#,
     )
     .unwrap();
-    eventually(&e.gw, "added", |v| file_ids(v) == ["file-openai"]).await;
+    after_rescan(&e, "added", |v| file_ids(v) == ["file-openai"]).await;
     assert_eq!(ask(&e.gw, false).await.status(), 200);
     assert_eq!(e.mock.stats.requests_with("sk-file-one-0123456789"), 1);
 
@@ -61,7 +60,7 @@ async fn the_credential_directory_is_reloaded_on_change_and_a_bad_file_is_skippe
         r#"{"provider":"openai","token":"sk-file-two-0123456789","priority":3}"#,
     )
     .unwrap();
-    eventually(&e.gw, "changed", |v| {
+    after_rescan(&e, "changed", |v| {
         v["auths"]
             .as_array()
             .unwrap()
@@ -78,9 +77,7 @@ async fn the_credential_directory_is_reloaded_on_change_and_a_bad_file_is_skippe
     )
     .unwrap();
     std::fs::write(dir.join("broken.json"), "{ not json").unwrap();
-    // A scan may catch a file half-written (the writes here are not atomic): wait for the state
-    // after both writes, which must then hold.
-    let v = eventually(&e.gw, "corrupt skipped", |v| {
+    let v = after_rescan(&e, "corrupt skipped", |v| {
         v["errors"].as_array().is_some_and(|e| e.len() == 1) && file_ids(v).len() == 2
     })
     .await;
@@ -105,7 +102,7 @@ async fn the_credential_directory_is_reloaded_on_change_and_a_bad_file_is_skippe
     assert_eq!(ask(&e.gw, false).await.status(), 200);
 
     std::fs::remove_file(dir.join("openai.json")).unwrap();
-    eventually(&e.gw, "deleted", |v| file_ids(v) == ["file-claude"]).await;
+    after_rescan(&e, "deleted", |v| file_ids(v) == ["file-claude"]).await;
     let before = e.mock.stats.requests_with("sk-file-two-0123456789");
     assert_eq!(ask(&e.gw, false).await.status(), 200);
     assert_eq!(
@@ -403,7 +400,7 @@ async fn secrets_are_sealed_at_rest_and_survive_a_key_rotation() {
     };
     let secret = "sk-sealed-secret-0123456789";
     {
-        let state = AppState::open(make(&[&old_key])).await.unwrap();
+        let (state, _) = AppState::open(make(&[&old_key])).await.unwrap();
         let gw = start_gateway_with_state(state).await;
         let (s, _) = mgmt(
             &gw,
@@ -453,7 +450,7 @@ async fn secrets_are_sealed_at_rest_and_survive_a_key_rotation() {
     .await
     .unwrap();
     assert!(out.contains("1 stored credential(s)"), "{out}");
-    let state = AppState::open(make(&[&new_key])).await.unwrap();
+    let (state, _) = AppState::open(make(&[&new_key])).await.unwrap();
     let gw = start_gateway_with_state(state).await;
     assert_eq!(ask(&gw, false).await.status(), 200);
     assert_eq!(mock.stats.requests_with(secret), 2);

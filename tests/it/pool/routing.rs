@@ -498,3 +498,30 @@ async fn one_callers_refusals_never_cool_the_pool() {
         assert_eq!(ask(&e.gw, false).await.status(), 200);
     }
 }
+
+#[tokio::test]
+async fn the_model_list_takes_the_request_path_and_fails_over_past_a_rate_limited_credential() {
+    let bad = "sk-pool-bad-0123456789~status=429;retry_after=30";
+    let e = env(|m, _| {
+        pool_config(
+            m,
+            SelectionStrategy::Priority,
+            vec![
+                cred("bad", bad, 1, None),
+                cred("good", "sk-pool-good-0123456789", 2, None),
+            ],
+        )
+    })
+    .await;
+    let r = client()
+        .get(format!("{}/v1/models", e.gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["data"].as_array().is_some_and(|d| !d.is_empty()), "{v}");
+    assert_eq!(e.mock.stats.requests_with(bad), 1);
+    assert_eq!(e.mock.stats.requests_with("sk-pool-good-0123456789"), 1);
+    assert_eq!(auth_of(&e.gw, "bad").await["status"], "rate_limited");
+}

@@ -1,0 +1,136 @@
+//! What of a client's request goes upstream: headers by allow-list (never a credential or a
+//! connection header, whatever the configuration), and of a query only the allowed parameters,
+//! names decoded the way authentication decodes them.
+
+use std::borrow::Cow;
+
+use super::Backend;
+
+/// Client headers forwarded upstream: what the providers' APIs and SDKs need to describe a
+/// request (content negotiation, API version, feature betas, SDK telemetry, idempotency). Every
+/// other client header is dropped — credentials, hop-by-hop headers, proxy headers, and headers
+/// that choose the billed organisation or project — unless the backend's `forward_headers`
+/// names it.
+const FORWARDED_REQUEST_HEADERS: &[&str] = &[
+    "content-type",
+    "accept",
+    "user-agent",
+    "anthropic-version",
+    "anthropic-beta",
+    "openai-beta",
+    "idempotency-key",
+    "x-goog-api-client",
+];
+
+/// Prefixes of forwarded client headers (the OpenAI and Anthropic SDKs' telemetry).
+const FORWARDED_REQUEST_PREFIXES: &[&str] = &["x-stainless-"];
+
+/// Client headers never forwarded, even when a backend's `forward_headers` names them: the
+/// client's credentials ([`crate::secret::is_credential_header`]) and the connection's own
+/// headers (this list).
+const CONNECTION_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-connection",
+    "expect",
+    "via",
+    "max-forwards",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
+/// True for a (lower-case) client header that never goes upstream, whatever the configuration.
+pub fn never_forwarded(name: &str) -> bool {
+    crate::secret::is_credential_header(name) || CONNECTION_HEADERS.contains(&name)
+}
+
+impl Backend {
+    /// True when a client header called `name` (lower case) goes to this backend.
+    pub(super) fn forwards(&self, name: &str) -> bool {
+        if never_forwarded(name) || name.starts_with("x-portcullis") {
+            return false;
+        }
+        FORWARDED_REQUEST_HEADERS.contains(&name)
+            || FORWARDED_REQUEST_PREFIXES
+                .iter()
+                .any(|p| name.starts_with(p))
+            || self.forward_headers.iter().any(|h| h == name)
+    }
+}
+
+/// Query parameters a client's Gemini request may pass upstream (`alt=sse` selects the stream
+/// format); everything else — the credential ([`crate::secret::CREDENTIAL_QUERY_PARAM`]), billing
+/// choices such as `userProject` or `quotaUser` — is dropped.
+const FORWARDED_QUERY_PARAMS: &[&str] = &["alt", "$alt", "prettyPrint"];
+
+/// The name of one `name=value` query pair, decoded the way [`crate::auth::extract_credential`]
+/// reads names (form encoding: `%6Bey` and `k%65y` are `key`).
+pub fn query_param_name(pair: &str) -> Cow<'_, str> {
+    let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+    match form_urlencoded::parse(name.as_bytes()).next() {
+        Some((n, _)) => Cow::Owned(n.into_owned()),
+        None => Cow::Borrowed(""),
+    }
+}
+
+/// The part of a client's query string that goes upstream: the allowed parameters (decoded
+/// names compared), as the client wrote them. Only [`Provider::call`] applies it.
+pub(crate) fn strip_credential_params(query: &str) -> Option<String> {
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && FORWARDED_QUERY_PARAMS.contains(&&*query_param_name(p)))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_credential_name_is_ever_allowed_upstream() {
+        assert!(!FORWARDED_QUERY_PARAMS.contains(&crate::secret::CREDENTIAL_QUERY_PARAM));
+        for h in crate::secret::PRESENTED_CREDENTIAL_HEADERS {
+            assert!(never_forwarded(h), "{h}");
+            assert!(!FORWARDED_REQUEST_HEADERS.contains(&h), "{h}");
+        }
+        assert!(never_forwarded("cookie") && never_forwarded("host"));
+    }
+
+    #[test]
+    fn only_allowed_params_go_upstream_whatever_their_encoding() {
+        assert_eq!(
+            strip_credential_params("alt=sse&key=abc").as_deref(),
+            Some("alt=sse")
+        );
+        assert_eq!(strip_credential_params("key=abc"), None);
+        for hidden in [
+            "%6Bey=abc",
+            "k%65y=abc",
+            "key+=abc",
+            "+key=abc",
+            "key",
+            "KEY=abc",
+        ] {
+            assert_eq!(
+                strip_credential_params(&format!("{hidden}&alt=sse")).as_deref(),
+                Some("alt=sse"),
+                "{hidden}"
+            );
+        }
+        assert_eq!(strip_credential_params("userProject=p&quotaUser=q"), None);
+        assert_eq!(
+            strip_credential_params("%61lt=sse").as_deref(),
+            Some("%61lt=sse")
+        );
+    }
+}
