@@ -43,7 +43,7 @@ use crate::config::{AccessMode, BackendKind, Config};
 use crate::jobs::Job;
 use crate::seal::{SealError, Sealer};
 use crate::secret::Secret;
-use crate::store::{Store, StoreError};
+use crate::store::{CredentialStore, Store, StoreError};
 
 /// A credential as a source describes it, before it joins the pool.
 #[derive(Debug, Clone)]
@@ -128,7 +128,7 @@ pub struct Pool {
     aliases: Vec<(String, String)>,
     health: Mutex<HashMap<String, Arc<Health>>>,
     loaded: Mutex<Loaded>,
-    store: Option<Arc<dyn Store>>,
+    store: Option<Arc<dyn CredentialStore>>,
     sealer: Option<Sealer>,
     clock: SharedClock,
     multi_user: bool,
@@ -206,7 +206,8 @@ pub trait BackendSet {
 
 impl Pool {
     /// Builds the pool of `backends` from the configuration and the credential directory
-    /// (stored credentials join with [`Pool::reload_store`]).
+    /// (stored credentials join with [`Pool::reload_store`]). The pool keeps only the
+    /// [`CredentialStore`] view of `store`.
     pub fn new(
         config: &Config,
         backends: &impl BackendSet,
@@ -280,7 +281,7 @@ impl Pool {
                 config: configured,
                 ..Loaded::default()
             }),
-            store,
+            store: store.map(|s| -> Arc<dyn CredentialStore> { s }),
             sealer,
             clock,
             multi_user: config.access_mode.mode == AccessMode::MultiUser,

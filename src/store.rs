@@ -160,7 +160,13 @@ pub trait AgentTokenStore: Send + Sync {
         id: &str,
         expires_at: Option<i64>,
     ) -> Result<bool, StoreError>;
-    /// A number that grows with every change running instances must see (revocations, renames).
+}
+
+/// The store-wide change counter.
+#[async_trait]
+pub trait RevisionStore: Send + Sync {
+    /// A number that grows with every change running instances must see (revocations, renames,
+    /// credentials added or changed).
     async fn revision(&self) -> Result<i64, StoreError>;
 }
 
@@ -413,10 +419,16 @@ pub trait PoolStore: Send + Sync {
     async fn reset_usage(&self, id: &str, period: &str) -> Result<(), StoreError>;
 }
 
-/// What the agent-token verifier reads: tokens and their owners.
-pub trait TokenVerifierStore: AgentTokenStore + UserStore {}
+/// What the agent-token verifier reads: tokens, their owners, and the change counter.
+pub trait TokenVerifierStore: AgentTokenStore + UserStore + RevisionStore {}
 
-impl<T: AgentTokenStore + UserStore + ?Sized> TokenVerifierStore for T {}
+impl<T: AgentTokenStore + UserStore + RevisionStore + ?Sized> TokenVerifierStore for T {}
+
+/// What the credential pool reads and writes: its credentials, quota limits and usage, and the
+/// change counter it watches.
+pub trait CredentialStore: PoolStore + RevisionStore {}
+
+impl<T: PoolStore + RevisionStore + ?Sized> CredentialStore for T {}
 
 /// What the OAuth2 token server reads: local accounts and service clients, its signing keys, and
 /// whether a token's user is still enabled.
@@ -430,7 +442,7 @@ pub trait LoginStore: SsoStore + AgentTokenStore + UserStore {}
 impl<T: SsoStore + AgentTokenStore + UserStore + ?Sized> LoginStore for T {}
 
 /// Everything the gateway stores. The subsystems take the narrow views they need
-/// ([`TokenVerifierStore`], [`TokenServerStore`], [`LoginStore`], one aggregate trait); an `Arc<dyn Store>`
+/// ([`TokenVerifierStore`], [`TokenServerStore`], [`LoginStore`], [`CredentialStore`], one aggregate trait); an `Arc<dyn Store>`
 /// coerces to any of them.
 pub trait Store:
     UserStore
@@ -439,13 +451,22 @@ pub trait Store:
     + AccountStore
     + SigningKeyStore
     + PoolStore
+    + RevisionStore
     + TokenVerifierStore
+    + CredentialStore
     + TokenServerStore
     + LoginStore
 {
 }
 
-impl<T: UserStore + AgentTokenStore + SsoStore + AccountStore + SigningKeyStore + PoolStore> Store
-    for T
+impl<
+    T: UserStore
+        + AgentTokenStore
+        + SsoStore
+        + AccountStore
+        + SigningKeyStore
+        + PoolStore
+        + RevisionStore,
+> Store for T
 {
 }

@@ -376,7 +376,10 @@ impl AgentTokenStore for SqlStore {
         )
         .await
     }
+}
 
+#[async_trait]
+impl super::RevisionStore for SqlStore {
     async fn revision(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT revision FROM store_revision WHERE id = 1")
             .fetch_one(&self.pool)
