@@ -14,8 +14,11 @@
 //! - [`notify`]: operator events and their delivery (desktop notifications over D-Bus).
 //! - [`auth`]: who is calling — credentials to a typed `Principal`, static API keys, the
 //!   brute-force limiter.
+//! - [`seal`], [`jwks`], [`oauth`], [`sso`]: secrets sealed at rest; remote key sets; the OAuth2
+//!   token server and trusted issuers; SSO logins that hand out agent tokens.
 //! - [`policy`]: what an authenticated principal may use (`Grant`), consumed by routing.
 //! - [`pool`]: the upstream credential pool, its health bookkeeping and the usage `Lease`.
+//! - [`masking`]: the live set of secrets logs and captures must not carry.
 //! - [`capture`]: the wire capture — JSONL records written off the request path, masked, rotated.
 //! - [`state`]: the cheap-to-clone `AppState` handlers share; building it starts nothing.
 //! - [`jobs`]: background work as named jobs the clock drives, run by one scheduler.
