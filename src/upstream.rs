@@ -229,11 +229,11 @@ impl Backend {
             .chain(
                 extra_headers
                     .iter()
-                    .filter(|(name, _)| is_credential_header(name.as_str()))
+                    .filter(|(name, _)| names_a_secret(name.as_str()))
                     .filter_map(|(_, v)| v.to_str().ok())
                     .map(Secret::new),
             )
-            .filter(|s| s.expose().len() >= MIN_SCRUBBED_SECRET)
+            .filter(|s| s.expose().len() >= crate::secret::scrub::MIN_LEN)
             .collect();
         let name: Arc<str> = Arc::from(name);
         let h1 = (!cfg.http2_prior_knowledge && !http_proxy_configured(env))
@@ -429,11 +429,9 @@ impl Backend {
     }
 }
 
-/// Secrets shorter than this are not searched for in text (too many false matches).
-pub const MIN_SCRUBBED_SECRET: usize = crate::secret::scrub::MIN_LEN;
-
-/// True for header names that carry a credential when an operator configures them.
-fn is_credential_header(name: &str) -> bool {
+/// True for the name of a header an operator configures that carries a secret (`api-key`,
+/// `x-auth-token`, …): its value is scrubbed and masked like a pool secret.
+fn names_a_secret(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     [
         "auth",
@@ -452,7 +450,11 @@ fn is_credential_header(name: &str) -> bool {
 /// every query value long enough to be a key.
 fn url_secrets(url: &reqwest::Url) -> Vec<Secret> {
     use base64::Engine as _;
-    let decode = |s: &str| percent_decode(s);
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     let mut out = Vec::new();
     let user = decode(url.username());
     let password = url.password().map(decode);
@@ -472,36 +474,17 @@ fn url_secrets(url: &reqwest::Url) -> Vec<Secret> {
     out
 }
 
-/// Percent-decodes a URL component (lossy for invalid UTF-8).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            bytes[i],
-            bytes.get(i + 1).copied().and_then(hex),
-            bytes.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// `url` without its userinfo.
+fn without_userinfo(url: &reqwest::Url) -> reqwest::Url {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown
 }
 
 /// `url` without userinfo and query: what may be shown to operators.
 pub fn display_url(url: &reqwest::Url) -> String {
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
+    let mut shown = without_userinfo(url);
     shown.set_query(None);
     shown.to_string().trim_end_matches('/').to_owned()
 }
@@ -511,10 +494,7 @@ pub fn capture_url(url: &reqwest::Url) -> String {
     if url.username().is_empty() && url.password().is_none() {
         return url.to_string();
     }
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.to_string()
+    without_userinfo(url).to_string()
 }
 
 /// Why a model id cannot be put into an upstream URL path.

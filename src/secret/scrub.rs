@@ -78,7 +78,7 @@ impl Scrubber {
             thorough.extend(encoded);
             thorough.push(raw.iter().rev().copied().collect());
             thorough.push(hex(raw).into_bytes());
-            let pct = percent_encode(raw);
+            let pct = percent_encoding::percent_encode(raw, RESERVED).to_string();
             if pct.as_bytes() != raw {
                 thorough.push(pct.into_bytes());
             }
@@ -303,18 +303,12 @@ fn hex(raw: &[u8]) -> String {
     raw.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Percent-encodes every byte but RFC 3986's unreserved ones.
-fn percent_encode(raw: &[u8]) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for &b in raw {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// Every byte but RFC 3986's unreserved ones.
+const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// The first position of `needle` (lower case) in `hay`, ignoring ASCII case.
 fn find_ignore_case(hay: &[u8], needle: &[u8]) -> Option<usize> {
