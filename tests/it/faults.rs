@@ -8,7 +8,8 @@ fn anthropic_body(stream: bool) -> Value {
     json!({"model": "claude-x", "max_tokens": 10, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
 }
 
-async fn send(gw: &Gateway, path: &str, directive: &str, body: Value) -> reqwest::Response {
+/// POSTs `body` to `path` with the mock's (or a scripted upstream's) `x-mock` directive.
+pub async fn send(gw: &Gateway, path: &str, directive: &str, body: Value) -> reqwest::Response {
     client()
         .post(format!("{}{path}", gw.url))
         .header("x-mock", directive)

@@ -13,6 +13,7 @@ use portcullis::clock::ManualClock;
 use portcullis::config::Config;
 use serde_json::{Value, json};
 
+use crate::faults::send;
 use crate::harness::*;
 use crate::hostile::{Answer, Hostile, Seen, hostile};
 
@@ -101,16 +102,6 @@ async fn setup() -> (Hostile, Gateway) {
     }
     let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
     (upstream, start_gateway_with_clock(config, clock).await)
-}
-
-async fn send(gw: &Gateway, path: &str, scenario: &str, body: Value) -> reqwest::Response {
-    client()
-        .post(format!("{}{path}", gw.url))
-        .header("x-mock", scenario)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
