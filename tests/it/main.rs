@@ -37,3 +37,4 @@ mod store;
 mod streaming;
 mod tidy;
 mod tokens_cli;
+mod upstream_errors;
