@@ -226,14 +226,7 @@ async fn oauth_connectors_are_filtered_in_multi_user_mode() {
     .await;
     assert_eq!(resp.status(), 403);
     assert!(google_error(&resp.json().await.unwrap()).contains("not available in multi-user mode"));
-    let v: Value = client()
-        .get(format!("{}/internal/health", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = get_json(format!("{}/internal/health", gw.url)).await;
     assert_eq!(v["access_mode"], "multi_user");
     assert!(!v.to_string().contains("gemini-oauth-auto"));
     assert_eq!(mock.stats.requests(), 0);

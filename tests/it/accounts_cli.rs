@@ -229,13 +229,6 @@ async fn signing_keys_are_sealed_and_a_wrong_key_stops_startup() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400, "the token server runs");
-    let jwks: serde_json::Value = client()
-        .get(format!("{}/.well-known/jwks.json", served.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: serde_json::Value = get_json(format!("{}/.well-known/jwks.json", served.url)).await;
     assert_eq!(jwks["keys"][0]["kid"], keys[0].kid.as_str());
 }

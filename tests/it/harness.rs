@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use portcullis::clock::ManualClock;
-use portcullis::config::{BackendConfig, BackendKind, Config, HumanDuration, TimeoutConfig};
+use portcullis::config::{
+    ApiKeyConfig, BackendConfig, BackendKind, Config, HumanDuration, TimeoutConfig,
+};
 use portcullis::mock::{self, MockStats};
 use portcullis::notify::RecordingNotifier;
 use portcullis::secret::Secret;
@@ -106,6 +108,16 @@ pub fn config_for(mock: &Mock) -> Config {
     c
 }
 
+/// Turns client authentication on with one named client key (`tester`).
+pub fn require_key(config: &mut Config, key: &str) {
+    config.auth.disable_auth = false;
+    config.auth.api_keys = vec![ApiKeyConfig::Named {
+        name: Some("tester".into()),
+        key: Some(Secret::new(key)),
+        key_env: None,
+    }];
+}
+
 pub fn set_read_idle(config: &mut Config, backend: &str, ms: u64) {
     if let Some(b) = config.backends.get_mut(backend) {
         b.timeouts.read_idle = HumanDuration(Duration::from_millis(ms));
@@ -194,6 +206,59 @@ pub fn client() -> reqwest::Client {
 
 pub async fn post_json(url: &str, body: serde_json::Value) -> reqwest::Response {
     client().post(url).json(&body).send().await.unwrap()
+}
+
+/// POSTs `body` as JSON and reads the answer as JSON.
+pub async fn post_for_json(url: &str, body: serde_json::Value) -> serde_json::Value {
+    post_json(url, body).await.json().await.unwrap()
+}
+
+/// GETs `url` and reads the answer as JSON.
+pub async fn get_json(url: impl reqwest::IntoUrl) -> serde_json::Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// A call with `key` as the bearer (the management API's), and a JSON body if given: the status
+/// and the answer as JSON (`null` when it is not JSON).
+pub async fn call_with_key(
+    base: &str,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = client()
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// The text in `text` between the first `start` and the next `end` (fails naming `start`).
+pub fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let (_, rest) = text
+        .split_once(start)
+        .unwrap_or_else(|| panic!("no {start:?} in {text}"));
+    rest.split(end).next().unwrap_or(rest)
+}
+
+/// The word after the first `label` in `text` (as the CLI prints `label: value`).
+pub fn word_after<'a>(text: &'a str, label: &str) -> &'a str {
+    let (_, rest) = text
+        .split_once(label)
+        .unwrap_or_else(|| panic!("no {label:?} in {text}"));
+    rest.split_whitespace().next().unwrap_or("")
 }
 
 pub fn chat(model: &str, stream: bool) -> serde_json::Value {

@@ -219,14 +219,7 @@ async fn forged_expired_and_disabled_tokens_are_refused() {
     let s = setup().await;
     let jwt = s.token().await;
     // Verified by an independent JWT implementation against the published JWKS.
-    let jwks: Value = client()
-        .get(format!("{}/.well-known/jwks.json", s.gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(format!("{}/.well-known/jwks.json", s.gw.url)).await;
     let header = jsonwebtoken::decode_header(&jwt).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
     let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
@@ -297,14 +290,7 @@ async fn rotation_keeps_old_tokens_valid_and_introspection_needs_a_client() {
         "tokens of the retired key still verify"
     );
     assert_eq!(s.chat(&new).await, 200);
-    let jwks: Value = client()
-        .get(format!("{}/.well-known/jwks.json", s.gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(format!("{}/.well-known/jwks.json", s.gw.url)).await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     // A rotation made elsewhere (the CLI, another instance) is picked up within five minutes.
     let now_ms = portcullis::clock::Clock::now_millis(&s.clock) as i64;
@@ -443,14 +429,7 @@ async fn trusted_external_issuers_map_claims_and_everything_else_is_refused() {
         enc(&good)
     );
     assert_eq!(s.chat(&none).await, 401);
-    let jwks: Value = client()
-        .get(format!("{}/jwks", idp.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(format!("{}/jwks", idp.url)).await;
     let public = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
     let confused = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),

@@ -88,14 +88,11 @@ async fn setup() -> Setup {
 
 impl Setup {
     async fn link(&self) -> String {
-        let v: serde_json::Value = post_json(
+        let v: serde_json::Value = post_for_json(
             &format!("{}/v1/chat/completions", self.url),
             chat("gpt-4o", false),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
         first_url(v["choices"][0]["message"]["content"].as_str().unwrap())
     }
 
