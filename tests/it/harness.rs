@@ -14,7 +14,7 @@ use portcullis::config::{
     ApiKeyConfig, BackendConfig, BackendKind, Config, HumanDuration, TimeoutConfig,
 };
 use portcullis::mock::{self, MockStats};
-use portcullis::notify::RecordingNotifier;
+use portcullis::notify::{NoNotifier, RecordingNotifier};
 use portcullis::secret::Secret;
 use portcullis::state::AppState;
 use portcullis::store::{SqlStore, Store};
@@ -170,6 +170,19 @@ pub async fn start_gateway_with_store(
     }
 }
 
+/// Starts a gateway on `config` with `store` and the test `clock` (operator events dropped);
+/// returns its state too.
+pub async fn start_gateway_on_store(
+    config: Config,
+    clock: &ManualClock,
+    store: Arc<dyn Store>,
+) -> (AppState, Gateway) {
+    let clock = Arc::new(clock.clone());
+    let state = AppState::with_parts(config, clock, Arc::new(NoNotifier), Some(store)).unwrap();
+    let gw = start_gateway_with_state(state.clone()).await;
+    (state, gw)
+}
+
 pub async fn start_gateway_with_state(state: AppState) -> Gateway {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -215,14 +228,20 @@ pub async fn post_for_json(url: &str, body: serde_json::Value) -> serde_json::Va
 
 /// GETs `url` and reads the answer as JSON.
 pub async fn get_json(url: impl reqwest::IntoUrl) -> serde_json::Value {
-    client()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json_with(url, &[]).await
+}
+
+/// GETs `url` with `headers` and reads the answer as JSON.
+pub async fn get_json_with(
+    url: impl reqwest::IntoUrl,
+    headers: &[(&str, &str)],
+) -> serde_json::Value {
+    let mut req = client().get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    resp.json().await.unwrap()
 }
 
 /// A call with `key` as the bearer (the management API's), and a JSON body if given: the status
@@ -243,6 +262,17 @@ pub async fn call_with_key(
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// The `id` of each entry of a JSON list.
+pub fn ids(list: &serde_json::Value) -> Vec<String> {
+    let entries = list
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"));
+    entries
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// The text in `text` between the first `start` and the next `end` (fails naming `start`).
@@ -343,6 +373,13 @@ pub fn portcullis() -> Command {
         cmd.env("PATH", path);
     }
     cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// `portcullis serve` on a free port with JSON logs (what [`spawn_served`] reads).
+pub fn serve_json() -> Command {
+    let mut cmd = portcullis();
+    cmd.args(["serve", "--port", "0", "--log-format", "json"]);
     cmd
 }
 

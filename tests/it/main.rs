@@ -31,6 +31,7 @@ mod redaction;
 mod route_groups;
 mod security;
 mod sso;
+mod sso_gateway;
 mod sso_providers;
 mod store;
 mod streaming;
