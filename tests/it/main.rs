@@ -17,6 +17,7 @@ mod bad_input;
 mod bench_smoke;
 mod binary;
 mod capture;
+mod cli_help;
 mod device_login;
 mod endpoints;
 mod fake_idp;
