@@ -32,6 +32,7 @@ mod redaction;
 mod route_groups;
 mod security;
 mod sso;
+mod sso_gateway;
 mod sso_providers;
 mod store;
 mod streaming;
