@@ -20,6 +20,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
+use super::owners::ObjectOwners;
 use super::{Backend, Endpoint, UpstreamError, UpstreamResponse, set_credential};
 use crate::clock::SharedClock;
 use crate::pool::{Credential, Failure, Lease, Pick, ProviderPool, Unavailable, Verdict};
@@ -34,6 +35,8 @@ pub struct Provider {
     /// The backend: URLs, connection pool, protocol facts.
     pub backend: Arc<Backend>,
     pool: Option<Arc<ProviderPool>>,
+    /// Which credential created the objects this backend keeps (stored responses, batches).
+    objects: Arc<ObjectOwners>,
 }
 
 /// What to send: the client's request as received (credentials still in it).
@@ -44,8 +47,11 @@ pub struct Call<'a> {
     pub query: Option<&'a str>,
     /// The client's headers; only the allowed ones go upstream, never a credential.
     pub headers: HeaderMap,
-    /// The body (`None`: a `GET`).
+    /// The body (`None`: none is sent).
     pub body: Option<Bytes>,
+    /// The id of the pool credential to try first (the one that created the object this call
+    /// follows up on), if it is available.
+    pub prefer: Option<&'a str>,
 }
 
 /// Watches a call's attempts: the pipeline's one hook for the access log and wire capture.
@@ -152,7 +158,16 @@ fn retry_after_secs(headers: &HeaderMap) -> Option<u64> {
 impl Provider {
     /// `backend`, paid for by `pool`.
     pub fn new(backend: Arc<Backend>, pool: Option<Arc<ProviderPool>>) -> Self {
-        Self { backend, pool }
+        Self {
+            backend,
+            pool,
+            objects: Arc::new(ObjectOwners::default()),
+        }
+    }
+
+    /// Who created the objects this backend keeps, as far as this gateway saw.
+    pub fn objects(&self) -> &Arc<ObjectOwners> {
+        &self.objects
     }
 
     /// The backend's name.
@@ -168,7 +183,9 @@ impl Provider {
         watch: &mut dyn Watch,
     ) -> Result<Answer, CallError> {
         let backend = &self.backend;
-        let query = call.query.and_then(super::strip_credential_params);
+        let query = call
+            .query
+            .and_then(|q| super::strip_credential_params(q, call.endpoint));
         let (url, headers) = backend
             .prepare(call.endpoint, query.as_deref(), call.headers)
             .map_err(CallError::Prepare)?;
@@ -180,7 +197,11 @@ impl Provider {
         let mut suspect: Option<Arc<Credential>> = None;
         loop {
             let now = clock.now_millis();
-            let credential = match pool.map_or(Pick::Keyless, |p| p.pick(now, &tried)) {
+            // The credential that created the object a call follows up on is asked for first.
+            let prefer = call.prefer.filter(|_| tried.is_empty());
+            let credential = match pool
+                .map_or(Pick::Keyless, |p| p.pick_preferring(now, &tried, prefer))
+            {
                 Pick::Use(c) => Some(c),
                 Pick::Keyless => None,
                 Pick::Unavailable(why) => {
@@ -222,8 +243,9 @@ impl Provider {
                 &headers,
                 call.body.as_ref(),
             );
-            let (err, failure) = match backend.send_prepared(url, headers, call.body.clone()).await
-            {
+            let sent =
+                backend.send_prepared(call.endpoint.method(), url, headers, call.body.clone());
+            let (err, failure) = match sent.await {
                 Err(e) => {
                     tracing::warn!(backend = %backend.name, credential = credential.as_ref().map(|c| &*c.id), error = %e, "upstream request failed");
                     if let (Some(c), Some(p)) = (&credential, pool) {
