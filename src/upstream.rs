@@ -1,6 +1,7 @@
 //! The outbound edge: configured backends, their pooled HTTP clients, and [`Provider::call`] —
 //! sending a request to one backend with credentials from the backend's pool (`crate::pool`),
-//! failing over between them.
+//! failing over between them, and asking first for the credential that created a stored object
+//! a call follows up on ([`owners`]).
 //!
 //! The client's credentials are never forwarded: [`Backend::prepare`] drops every credential
 //! header the client sent ([`crate::secret::is_credential_header`]) and [`Provider::call`] keeps

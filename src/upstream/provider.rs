@@ -2,7 +2,9 @@
 //! request is sent with a credential. A call strips the client's credentials, picks a pool
 //! credential, sends, classifies the answer, cools the credential down and fails over while
 //! nothing has reached the client; it returns the first accepted answer with a [`Lease`] that
-//! settles its usage.
+//! settles its usage. A call following up on a stored object names the credential that created
+//! it ([`Call::prefer`], from the provider's [`ObjectOwners`]): that one is picked first while it
+//! is usable, then the rules below apply as to any call.
 //!
 //! Failover rules (SECURITY.md, "One client cannot cool a pool down"): rate limits (429) are
 //! the credential's and fail over fully. A server error or timeout may be the request's own

@@ -55,9 +55,7 @@ pub fn local_results_urls(body: &[u8]) -> Option<Bytes> {
             _ => false,
         }
     }
-    if memchr::memmem::find(body, b"results_url").is_none() {
-        return None;
-    }
+    memchr::memmem::find(body, b"results_url")?;
     let mut doc: Value = serde_json::from_slice(body).ok()?;
     let mut changed = fix(&mut doc);
     if let Some(list) = doc.get_mut("data").and_then(Value::as_array_mut) {
