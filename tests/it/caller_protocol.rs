@@ -10,6 +10,7 @@ use portcullis::secret::Secret;
 use serde_json::{Value, json};
 
 use crate::harness::*;
+use crate::objects::spent;
 
 const KEY: &str = "caller-protocol-key-0123456789";
 
@@ -22,6 +23,11 @@ fn guarded(mut config: Config) -> Config {
         key_env: None,
     }];
     config
+}
+
+/// POSTs `body` as JSON to `url` and reads the answer as JSON.
+async fn answer(url: String, body: Value) -> Value {
+    post_json(&url, body).await.json().await.unwrap()
 }
 
 async fn get(url: String, headers: &[(&str, &str)]) -> (u16, Value) {
@@ -97,14 +103,11 @@ async fn gemini_methods_are_served_without_a_version_prefix() {
     let (mock, gw) = start().await;
     let body = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
     // litellm and aider with the bare host as base URL.
-    let v: Value = post_json(
-        &format!("{}/models/mock-gemini:generateContent?key=k", gw.url),
+    let v = answer(
+        format!("{}/models/mock-gemini:generateContent?key=k", gw.url),
         body.clone(),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v["candidates"][0]["content"]["parts"][0]["text"], MOCK_TEXT);
     let seen = mock.stats.last_request().unwrap();
     assert_eq!(seen.path, "/v1beta/models/mock-gemini:generateContent");
@@ -194,14 +197,11 @@ async fn unknown_paths_and_methods_answer_in_the_callers_protocol() {
 async fn gemini_embeddings_are_relayed_with_the_routed_model() {
     let (mock, gw) = start().await;
     for prefix in ["/v1beta", "/v1", ""] {
-        let v: Value = post_json(
-            &format!("{}{prefix}/models/mock-embed:embedContent?key=k", gw.url),
+        let v = answer(
+            format!("{}{prefix}/models/mock-embed:embedContent?key=k", gw.url),
             json!({"content": {"parts": [{"text": "hello"}]}}),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
         assert_eq!(v["embedding"]["values"].as_array().unwrap().len(), 8, "{v}");
         let seen = mock.stats.last_request().unwrap();
         assert_eq!(seen.path, "/v1beta/models/mock-embed:embedContent");
@@ -231,16 +231,6 @@ async fn gemini_embeddings_are_relayed_with_the_routed_model() {
     }
 }
 
-/// Tokens the pool of backend `name` has counted as spent.
-fn spent(state: &portcullis::state::AppState, name: &str) -> u64 {
-    let pool = state.pool().provider(name).unwrap().clone();
-    let period = pool.period(state.pool().now());
-    pool.credentials()
-        .iter()
-        .map(|c| c.health.used(period))
-        .sum()
-}
-
 #[tokio::test]
 async fn openai_completions_moderations_and_response_helpers_are_relayed() {
     let mock = start_mock().await;
@@ -250,14 +240,11 @@ async fn openai_completions_moderations_and_response_helpers_are_relayed() {
     // Legacy completions (autocomplete, fill-in-the-middle), with and without /v1, and streamed.
     for path in ["/v1/completions", "/completions"] {
         let before = spent(&state, "openai");
-        let v: Value = post_json(
-            &format!("{}{path}", gw.url),
+        let v = answer(
+            format!("{}{path}", gw.url),
             json!({"model": "openai:mock-instruct", "prompt": "def f(", "suffix": "):"}),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
         assert_eq!(v["choices"][0]["text"], MOCK_TEXT, "{v}");
         let seen = mock.stats.last_request().unwrap();
         assert_eq!(seen.path, "/v1/completions");
@@ -281,14 +268,11 @@ async fn openai_completions_moderations_and_response_helpers_are_relayed() {
     assert_eq!(text, MOCK_TEXT);
 
     // Moderations: without a model it goes to the default OpenAI backend, body untouched.
-    let v: Value = post_json(
-        &format!("{}/v1/moderations", gw.url),
+    let v = answer(
+        format!("{}/v1/moderations", gw.url),
         json!({"input": ["a", "b"]}),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v["results"].as_array().unwrap().len(), 2, "{v}");
     let seen = mock.stats.last_request().unwrap();
     assert_eq!(seen.path, "/v1/moderations");
@@ -303,28 +287,22 @@ async fn openai_completions_moderations_and_response_helpers_are_relayed() {
 
     // Responses helpers: counting spends nothing; compaction is billed.
     let before = spent(&state, "openai");
-    let v: Value = post_json(
-        &format!("{}/v1/responses/input_tokens", gw.url),
+    let v = answer(
+        format!("{}/v1/responses/input_tokens", gw.url),
         json!({"model": "mock-gpt", "input": "hello there"}),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v["object"], "response.input_tokens", "{v}");
     assert_eq!(
         mock.stats.last_request().unwrap().path,
         "/v1/responses/input_tokens"
     );
     assert_eq!(spent(&state, "openai"), before, "a count spends nothing");
-    let v: Value = post_json(
-        &format!("{}/responses/compact", gw.url),
+    let v = answer(
+        format!("{}/responses/compact", gw.url),
         json!({"model": "mock-gpt", "input": [{"role": "user", "content": "hi"}]}),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v["object"], "response.compaction", "{v}");
     assert_eq!(
         mock.stats.last_request().unwrap().path,

@@ -76,7 +76,8 @@ async fn call(
     )
 }
 
-fn spent(state: &AppState, name: &str) -> u64 {
+/// Tokens the pool of backend `name` has counted as spent.
+pub fn spent(state: &AppState, name: &str) -> u64 {
     let pool = state.pool().provider(name).unwrap().clone();
     let period = pool.period(state.pool().now());
     pool.credentials()
@@ -210,10 +211,12 @@ async fn stored_responses_are_followed_up_with_the_credential_that_created_them(
 
 #[tokio::test]
 async fn message_batches_are_relayed_and_stay_with_their_credential() {
+    use reqwest::Method;
     let mock = start_mock().await;
     let gw = start_gateway(pooled(config_for(&mock), "anthropic", "sk-ant-pool")).await;
     let http = client();
-    let send = |method: reqwest::Method, path: &str, body: Option<Value>| {
+    // An Anthropic client's call: status, content type, body.
+    let send = |method: Method, path: String, body: Option<Value>| {
         let mut req = http
             .request(method, format!("{}{path}", gw.url))
             .header("anthropic-version", "2023-06-01");
@@ -222,12 +225,8 @@ async fn message_batches_are_relayed_and_stay_with_their_credential() {
         }
         async move {
             let r = req.send().await.unwrap();
-            let status = r.status().as_u16();
-            let ct = r
-                .headers()
-                .get("content-type")
-                .map(|v| v.to_str().unwrap().to_owned());
-            (status, ct, r.text().await.unwrap())
+            let ct = r.headers().get("content-type").cloned();
+            (r.status().as_u16(), ct, r.text().await.unwrap())
         }
     };
     let json_of = |t: &str| serde_json::from_str::<Value>(t).unwrap();
@@ -235,19 +234,17 @@ async fn message_batches_are_relayed_and_stay_with_their_credential() {
         json!({"custom_id": id, "params": {"model": "claude-x", "max_tokens": 10,
                "messages": [{"role": "user", "content": "hi"}]}})
     };
-    let (s, _, t) = send(
-        reqwest::Method::POST,
-        "/v1/messages/batches",
-        Some(json!({"requests": [request("one"), request("two")]})),
-    )
-    .await;
+    let batches = "/v1/messages/batches".to_owned();
+    let body = json!({"requests": [request("one"), request("two")]});
+    let (s, _, t) = send(Method::POST, batches.clone(), Some(body)).await;
     assert_eq!(s, 200, "{t}");
     let batch = json_of(&t);
     let id = batch["id"].as_str().unwrap().to_owned();
-    let results = format!("/v1/messages/batches/{id}/results");
+    let one = format!("{batches}/{id}");
+    let results = format!("{one}/results");
     assert_eq!(batch["results_url"], results.as_str(), "the gateway's path");
     let seen = mock.stats.last_request().unwrap();
-    assert_eq!(seen.path, "/v1/messages/batches");
+    assert_eq!(seen.path, batches);
     assert!(
         seen.header("x-api-key")
             .unwrap()
@@ -256,67 +253,36 @@ async fn message_batches_are_relayed_and_stay_with_their_credential() {
 
     // The mock answers 404 to any other credential than the maker: three in a row find it.
     for _ in 0..3 {
-        let (s, _, t) = send(
-            reqwest::Method::GET,
-            &format!("/v1/messages/batches/{id}"),
-            None,
-        )
-        .await;
+        let (s, _, t) = send(Method::GET, one.clone(), None).await;
         assert_eq!(s, 200, "{t}");
         assert_eq!(json_of(&t)["results_url"], results.as_str());
     }
-    let (s, ct, t) = send(reqwest::Method::GET, &results, None).await;
-    assert_eq!(s, 200, "{t}");
-    assert_eq!(ct.as_deref(), Some("application/binary"));
-    let ids: Vec<String> = t
-        .lines()
-        .map(|l| json_of(l)["custom_id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(ids, ["one", "two"]);
-    let (s, _, t) = send(
-        reqwest::Method::POST,
-        &format!("/v1/messages/batches/{id}/cancel"),
-        None,
-    )
-    .await;
+    let (s, ct, t) = send(Method::GET, results.clone(), None).await;
+    assert_eq!(
+        (s, ct.unwrap().to_str().unwrap()),
+        (200, "application/binary"),
+        "{t}"
+    );
+    let ids: Vec<Value> = t.lines().map(|l| json_of(l)["custom_id"].clone()).collect();
+    assert_eq!(ids, [json!("one"), json!("two")]);
+    let (s, _, t) = send(Method::POST, format!("{one}/cancel"), None).await;
     assert_eq!(s, 200, "{t}");
     assert_eq!(json_of(&t)["processing_status"], "canceling");
 
-    let (s, _, t) = send(
-        reqwest::Method::GET,
-        &format!("/v1/messages/batches?limit=5&key=x&after_id={id}"),
-        None,
-    )
-    .await;
+    let list = format!("{batches}?limit=5&key=x&after_id={id}");
+    let (s, _, t) = send(Method::GET, list, None).await;
     assert_eq!(s, 200, "{t}");
-    let seen = mock.stats.last_request().unwrap();
-    assert_eq!(
-        seen.query.as_deref(),
-        Some(format!("limit=5&after_id={id}").as_str())
-    );
+    let forwarded = mock.stats.last_request().unwrap().query.unwrap();
+    assert_eq!(forwarded, format!("limit=5&after_id={id}"), "paging only");
     for b in json_of(&t)["data"].as_array().unwrap() {
-        assert!(
-            b["results_url"]
-                .as_str()
-                .unwrap()
-                .starts_with("/v1/messages/batches/")
-        );
+        let url = b["results_url"].as_str().unwrap();
+        assert!(url.starts_with("/v1/messages/batches/"), "{url}");
     }
 
-    let (s, _, t) = send(
-        reqwest::Method::DELETE,
-        &format!("/v1/messages/batches/{id}"),
-        None,
-    )
-    .await;
+    let (s, _, t) = send(Method::DELETE, one.clone(), None).await;
     assert_eq!(s, 200, "{t}");
     assert_eq!(json_of(&t)["type"], "message_batch_deleted");
-    let (s, _, t) = send(
-        reqwest::Method::GET,
-        &format!("/v1/messages/batches/{id}"),
-        None,
-    )
-    .await;
+    let (s, _, t) = send(Method::GET, one, None).await;
     assert_eq!(s, 404);
     anthropic_error(&json_of(&t));
 }
