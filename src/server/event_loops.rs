@@ -27,7 +27,8 @@ use crate::state::AppState;
 type Handoff = (std::net::TcpStream, SocketAddr);
 
 /// Serves on `loops` event loops until `shutdown` resolves and every loop has drained, or until
-/// one loop fails (the others are then stopped too).
+/// one loop fails (the others are then stopped too). A loop that has drained keeps its runtime
+/// running until all have: the upstream connections it opened may carry other loops' streams.
 pub async fn run_event_loops(
     mut listener: TcpListener,
     state: AppState,
@@ -37,6 +38,7 @@ pub async fn run_event_loops(
     let local = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let (release_tx, release_rx) = tokio::sync::watch::channel(false);
     let mut lanes = Vec::new();
     let grace = state.config().server.shutdown_grace.0;
     let app = super::app(state);
@@ -50,24 +52,33 @@ pub async fn run_event_loops(
         };
         let app = app.clone();
         let mut stop = stop_rx.clone();
+        let mut release = release_rx.clone();
         let done = done_tx.clone();
         std::thread::Builder::new()
             .name(format!("portcullis-loop-{i}"))
             .spawn(move || {
-                let result = tokio::runtime::Builder::new_current_thread()
+                let rt = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .and_then(|rt| {
-                        rt.block_on(super::serve_on(
-                            incoming.tap_io(|_| {}),
-                            app,
-                            grace,
-                            async move {
-                                let _ = stop.wait_for(|stop| *stop).await;
-                            },
-                        ))
-                    });
-                let _ = done.send(result);
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = done.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let result = super::serve_on(incoming.tap_io(|_| {}), app, grace, async move {
+                        let _ = stop.wait_for(|stop| *stop).await;
+                    })
+                    .await;
+                    let _ = done.send(result);
+                    // Upstream connections are shared: a request on another loop may be
+                    // streaming over one this loop opened (its socket in this loop's reactor,
+                    // or, for reqwest, its task on this runtime). Keep running until every loop
+                    // has drained; dropping the runtime earlier would cut that stream.
+                    let _ = release.wait_for(|release| *release).await;
+                });
             })?;
         lanes.push(Lane { tx, live });
     }
@@ -111,6 +122,7 @@ pub async fn run_event_loops(
         }
         running -= 1;
     }
+    let _ = release_tx.send(true);
     outcome
 }
 

@@ -423,9 +423,15 @@ async fn serve_runs_its_event_loops_and_drains_them_on_sigterm() {
     assert_eq!(wakeups.len(), 3, "{wakeups:?}");
     assert!(wakeups.iter().all(|w| *w >= 5), "{wakeups:?}");
 
-    // SIGTERM while a stream is in flight: the stream completes, then the process exits cleanly.
+    let log = stream_across_sigterm(served).await;
+    assert!(log.contains("draining in-flight requests"), "{log}");
+}
+
+/// SIGTERM while a slow stream is in flight (sent once its head has arrived): the stream
+/// completes, then the process exits cleanly. Returns the process's log.
+async fn stream_across_sigterm(served: Served) -> String {
     let resp = client()
-        .post(format!("{url}/v1/chat/completions"))
+        .post(format!("{}/v1/chat/completions", served.url))
         .bearer_auth(CLIENT_KEY)
         .header("x-mock", "chunks=6; chunk_delay_ms=150")
         .json(&chat("mock-gpt", true))
@@ -435,11 +441,11 @@ async fn serve_runs_its_event_loops_and_drains_them_on_sigterm() {
     assert_eq!(resp.status(), 200);
     let stopping = tokio::task::spawn_blocking(move || served.stop());
     let events = sse_events(resp).await;
-    assert_eq!(openai_text(&events), MOCK_TEXT);
-    assert_eq!(events.last().unwrap().1, "[DONE]");
     let (clean, log) = stopping.await.unwrap();
+    assert_eq!(openai_text(&events), MOCK_TEXT, "{events:?}\n{log}");
+    assert_eq!(events.last().unwrap().1, "[DONE]");
     assert!(clean, "{log}");
-    assert!(log.contains("draining in-flight requests"), "{log}");
+    log
 }
 
 #[test]
@@ -450,4 +456,48 @@ fn too_many_event_loops_is_a_configuration_error() {
         err.contains("server.event_loops") && err.contains("at most 1024"),
         "{err}"
     );
+}
+
+/// Two loops. A kept-alive client holds loop 0 (so the next connection goes to loop 1) after a
+/// request that left an upstream connection opened on loop 0; the stream on loop 1 then reuses
+/// that connection. On SIGTERM loop 0 has nothing in flight and drains at once, but the stream's
+/// upstream connection lives on loop 0's runtime (its socket in that reactor, or, for reqwest,
+/// its connection task), which must keep running until loop 1 has drained too.
+async fn a_stream_outlives_the_loop_that_opened_its_upstream_connection(h2c: bool) {
+    let mock = start_mock().await;
+    let base = format!("http://{}/v1", mock.addr);
+    let file = yaml(&format!(
+        "backends:\n  openai:\n    type: openai\n    base_url: {base}\n    api_key: {OPENAI_KEY}\n    http2_prior_knowledge: {h2c}\n    forward_headers: [x-mock]\n"
+    ));
+    let mut cmd = portcullis();
+    cmd.args(["serve", "--port", "0", "--log-format", "json", "--config"])
+        .arg(file.path())
+        .env("PORTCULLIS_API_KEYS", CLIENT_KEY)
+        .env("PORTCULLIS_SERVER__EVENT_LOOPS", "2");
+    let served = spawn_served(cmd);
+    let url = served.url.clone();
+    let held = client();
+    let answer: serde_json::Value = held
+        .post(format!("{url}/v1/chat/completions"))
+        .bearer_auth(CLIENT_KEY)
+        .json(&chat("mock-gpt", false))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["choices"][0]["message"]["content"], MOCK_TEXT);
+    stream_across_sigterm(served).await;
+    drop(held);
+}
+
+#[tokio::test]
+async fn a_stream_outlives_the_loop_that_opened_its_http1_upstream_connection() {
+    a_stream_outlives_the_loop_that_opened_its_upstream_connection(false).await;
+}
+
+#[tokio::test]
+async fn a_stream_outlives_the_loop_that_opened_its_h2c_upstream_connection() {
+    a_stream_outlives_the_loop_that_opened_its_upstream_connection(true).await;
 }
