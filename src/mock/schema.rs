@@ -92,15 +92,16 @@ fn type_of(s: &Map<String, Value>) -> Option<String> {
     }
 }
 
-/// The least number a schema allows: `minimum`, just above `exclusiveMinimum`, else 0 (or the
-/// `maximum` when that is below 0).
+/// The number to answer: `minimum`, just above `exclusiveMinimum`, else 1 (schemas often leave
+/// a count or a 1–100 score unbounded and only the prose says so), or `maximum` when that is
+/// below 1.
 fn lowest(s: &Map<String, Value>) -> f64 {
     let get = |k| s.get(k).and_then(Value::as_f64);
     match (get("minimum"), get("exclusiveMinimum"), get("maximum")) {
         (Some(min), _, _) => min,
         (None, Some(min), _) => min + 1.0,
-        (None, None, Some(max)) if max < 0.0 => max,
-        _ => 0.0,
+        (None, None, Some(max)) if max < 1.0 => max,
+        _ => 1.0,
     }
 }
 
@@ -110,21 +111,26 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn object_with_bounded_number_and_string() {
-        // Gemini CLI's model-router schema.
+    fn gemini_cli_router_schema() {
+        // The score's 1–100 range is only in its description.
         let schema = json!({
-            "type": "object",
+            "type": "OBJECT",
             "properties": {
-                "complexity_reasoning": {"type": "string"},
-                "complexity_score": {"type": "integer", "minimum": 1, "maximum": 100},
+                "complexity_reasoning": {"type": "STRING"},
+                "complexity_score": {"type": "INTEGER", "description": "Complexity score from 1-100."},
+                "bounded": {"type": "integer", "minimum": 5, "maximum": 100},
+                "negative": {"type": "number", "maximum": -0.5},
             },
             "required": ["complexity_reasoning", "complexity_score"],
         });
         let v: Value = serde_json::from_str(&json_answer(Some(&schema))).unwrap();
-        assert_eq!(
-            v,
-            json!({"complexity_reasoning": "mock", "complexity_score": 1})
-        );
+        let expected = json!({
+            "complexity_reasoning": "mock",
+            "complexity_score": 1,
+            "bounded": 5,
+            "negative": -0.5,
+        });
+        assert_eq!(v, expected);
     }
 
     #[test]
