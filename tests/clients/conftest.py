@@ -3,8 +3,8 @@
 `gateway`: the real `portcullis-mock` and a `portcullis serve` in front of it (backends `openai`,
 `anthropic`, `gemini` from the ecosystem's env vars, client auth on, brute-force protection at its
 defaults, `x-mock` forwarded so a test can script the mock's answer), on free ports; started
-with the SDK tests' helpers (tests/sdk/conftest.py). `lockout_gateway()` starts another one for
-tests that send wrong keys on purpose.
+with the SDK tests' helpers (tests/sdk/conftest.py). `own_gateway` starts another one for a test
+that disturbs the gateway's state.
 
 Each test module names its client in `CLIENT` (see `Client`); each test marks the operation it
 checks with `@pytest.mark.op("…")`. When `PORTCULLIS_CLIENT_RESULTS` names a directory, the
@@ -34,6 +34,7 @@ def _load_sdk_harness():
 
 _sdk = _load_sdk_harness()
 Proc, clean_env, BIN_DIR = _sdk.Proc, _sdk.clean_env, _sdk.BIN_DIR
+mock_url = _sdk.mock_url  # the session's `portcullis-mock` (a fixture)
 
 MOCK_TEXT = "Hello from portcullis-mock."
 CLIENT_KEY = "clients-gateway-key-0123456789"
@@ -78,8 +79,16 @@ def npm_version(package):
     return json.loads(manifest.read_text())["version"]
 
 
+def _request_record(line):
+    try:
+        v = json.loads(line)
+    except ValueError:
+        return None
+    return v if isinstance(v, dict) and v.get("message") == "request" else None
+
+
 class Gateway:
-    """A running mock + `portcullis serve`; `url` is the gateway, `log` its JSON log lines."""
+    """A running mock + `portcullis serve`; `url` is the gateway, `key` its client key."""
 
     def __init__(self, mock_url, url, proc):
         self.mock_url = mock_url
@@ -87,27 +96,17 @@ class Gateway:
         self.proc = proc
         self.key = CLIENT_KEY
 
-    def requests(self, path_part=""):
-        """The access-log records so far whose path contains `path_part`."""
-        out = []
-        for line in list(self.proc.log):
-            try:
-                v = json.loads(line)
-            except ValueError:
-                continue
-            if v.get("message") == "request" and path_part in v.get("path", ""):
-                out.append(v)
-        return out
+    def mark(self):
+        """A point in the gateway's log; `requests_since` reads what came after it."""
+        self.proc.drain()
+        return len(self.proc.log)
 
-
-def _listening(line):
-    try:
-        v = json.loads(line)
-    except ValueError:
-        return None
-    if isinstance(v, dict) and v.get("message") == "portcullis listening":
-        return "http://" + v["addr"]
-    return None
+    def requests_since(self, mark, last_path):
+        """The access-log records after `mark`, once one whose path ends in `last_path` is logged
+        (the log line is written when the response ends, after the client may have exited)."""
+        self.proc.wait_for(lambda l: (r := _request_record(l)) and r["path"].endswith(last_path))
+        records = (_request_record(line) for line in self.proc.log[mark:])
+        return [r for r in records if r]
 
 
 def start_gateway(mock_url, *extra_args):
@@ -123,16 +122,8 @@ def start_gateway(mock_url, *extra_args):
     )
     args = [str(BIN_DIR / "portcullis"), "serve", "--port", "0", "--log-format", "json", *extra_args]
     p = Proc(args, env, "stderr")
-    url = p.wait_for(_listening)
+    url = p.wait_for(_sdk._listening)
     return Gateway(mock_url, url, p)
-
-
-@pytest.fixture(scope="session")
-def mock_url():
-    p = Proc([str(BIN_DIR / "portcullis-mock"), "--port", "0"], clean_env(), "stdout")
-    url = p.wait_for(lambda l: l.split()[-1] if "listening on" in l else None)
-    yield url
-    p.stop()
 
 
 @pytest.fixture(scope="session")
@@ -143,8 +134,9 @@ def gateway(mock_url):
 
 
 @pytest.fixture
-def lockout_gateway(mock_url):
-    """A gateway of its own (brute-force protection at its defaults) for wrong-key tests."""
+def own_gateway(mock_url):
+    """A gateway of its own for a test that disturbs its state: wrong keys (the address
+    lockout), broken streams (today they cool the backend's only credential for a moment)."""
     gw = start_gateway(mock_url)
     yield gw
     gw.proc.stop()

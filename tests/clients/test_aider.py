@@ -63,7 +63,7 @@ def test_edit_through_openai_route(gateway, scratch):
         f"- name: openai/gpt-4o\n  edit_format: diff\n  extra_params:\n"
         f"    extra_headers:\n      x-mock: 'reply={reply}'\n"
     )
-    before = len(gateway.requests("/v1/chat/completions"))
+    mark = gateway.mark()
     out = run_aider(
         gateway,
         home,
@@ -79,7 +79,8 @@ def test_edit_through_openai_route(gateway, scratch):
     )
     assert "Applied edit to hello.txt" in out
     assert (work / "hello.txt").read_text() == "hello from aider through portcullis\n"
-    assert len(gateway.requests("/v1/chat/completions")) == before + 1
+    calls = gateway.requests_since(mark, "/v1/chat/completions")
+    assert [(c["path"], c["status"]) for c in calls] == [("/v1/chat/completions", 200)]
 
 
 @pytest.mark.op("`--message` through the Anthropic and Gemini routes")

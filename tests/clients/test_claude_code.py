@@ -34,10 +34,11 @@ def claude(gateway, scratch, *args, **env):
 
 @pytest.mark.op("`claude -p` (x-api-key)")
 def test_print_mode(gateway, scratch):
-    before = len(gateway.requests("/v1/messages"))
+    mark = gateway.mark()
     out = claude(gateway, scratch, "Say hi", ANTHROPIC_API_KEY=gateway.key)
     assert out.strip() == MOCK_TEXT
-    assert len(gateway.requests("/v1/messages")) > before
+    calls = gateway.requests_since(mark, "/v1/messages")
+    assert [(c["status"], c["backend"]) for c in calls if c["path"] == "/v1/messages"] == [(200, "anthropic")]
 
 
 @pytest.mark.op("`--output-format stream-json`, `ANTHROPIC_AUTH_TOKEN`")

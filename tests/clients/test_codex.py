@@ -44,11 +44,12 @@ def codex(gateway, scratch, prompt, key, *args, **provider):
 
 @pytest.mark.op("`codex exec` (Responses API, streamed)")
 def test_exec(gateway, scratch):
-    before = len(gateway.requests("/v1/responses"))
+    mark = gateway.mark()
     r = codex(gateway, scratch, "Say hi", gateway.key)
     assert r.returncode == 0, r.stdout + r.stderr
     assert MOCK_TEXT in r.stdout
-    assert len(gateway.requests("/v1/responses")) == before + 1
+    calls = gateway.requests_since(mark, "/v1/responses")
+    assert [(c["path"], c["status"]) for c in calls] == [("/v1/responses", 200)]
 
 
 @pytest.mark.op("crossed route gives a clear error")
@@ -65,12 +66,12 @@ def test_crossed_route_is_a_clear_error(gateway, scratch):
     reason="a broken Responses stream ends in the Chat Completions error shape, which Codex "
     "ignores (issue 16: Responses stream failure events, branch client-fixes)",
 )
-def test_broken_stream_shows_the_gateways_message(gateway, scratch):
+def test_broken_stream_shows_the_gateways_message(own_gateway, scratch):
     r = codex(
-        gateway,
+        own_gateway,
         scratch,
         "Say hi",
-        gateway.key,
+        own_gateway.key,
         http_headers='{ "x-mock" = "chunks=6; drop_after=2" }',
         stream_max_retries=0,
     )
@@ -85,8 +86,8 @@ def test_broken_stream_shows_the_gateways_message(gateway, scratch):
     reason="Codex's retries of one wrong key trip the address lockout, so the right key gets "
     "429 too (issue 16: lockout by one agent's retries, branch client-fixes)",
 )
-def test_wrong_key_retries_do_not_lock_out(lockout_gateway, scratch):
-    gw = lockout_gateway
+def test_wrong_key_retries_do_not_lock_out(own_gateway, scratch):
+    gw = own_gateway
     r = codex(gw, scratch, "Say hi", "wrong-key-0123456789abcdef")
     assert r.returncode != 0
     out = r.stdout + r.stderr

@@ -42,10 +42,10 @@ def gemini(gateway, scratch, *args):
 
 @pytest.mark.op("`gemini -p` (default model: JSON-mode router call, then a stream)")
 def test_prompt_with_default_model(gateway, scratch):
-    before = len(gateway.requests("/v1beta/models/"))
+    mark = gateway.mark()
     r = gemini(gateway, scratch, "-p", "Say hi")
     assert r.stdout.strip() == MOCK_TEXT
-    calls = [q["path"] for q in gateway.requests("/v1beta/models/")[before:]]
+    calls = [c["path"] for c in gateway.requests_since(mark, ":streamGenerateContent")]
     # One routing call (answered with JSON of its schema, so not retried) and the answer.
     assert len(calls) == 2, calls
     assert calls[0].endswith(":generateContent") and calls[1].endswith(":streamGenerateContent")
