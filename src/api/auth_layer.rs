@@ -112,7 +112,8 @@ pub fn refusal(f: AuthFailure) -> ApiError {
             "Too many failed authentication attempts. Please try again later.",
         )
         .with_code("auth_blocked")
-        .with_retry_after(retry_after_secs),
+        .with_retry_after(retry_after_secs)
+        .no_retry(),
         AuthFailure::SessionExpired { token_id } => ApiError::new(
             StatusCode::UNAUTHORIZED,
             ErrorKind::Authentication,

@@ -7,8 +7,10 @@
 //!
 //! Deliberate rewrites in passthrough: the `model` field is replaced when the client named
 //! `backend:model` or an alias; upstream 401/403 become 502 (the client's own credential was
-//! fine); an upstream error body that is not the protocol's error document is replaced by one that
-//! is; a stream that fails midway ends with the protocol's error event.
+//! fine); an upstream 4xx is relayed with its headers and, when it is the protocol's error
+//! document, its body (scrubbed) — otherwise the gateway writes one that is; a 5xx becomes the
+//! gateway's 502/503/504 with the upstream's message and headers; a stream that fails midway ends
+//! with the protocol's error event (a Responses stream with `response.failed`).
 
 use std::borrow::Cow;
 use std::pin::Pin;
@@ -22,10 +24,10 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 
 use super::context::Ctx;
-use super::error::ApiError;
+use super::error::{ApiError, Relayed};
 use super::hooks::{Attempts, Hooks};
 use crate::pool::{Lease, Unavailable};
-use crate::protocol::Protocol;
+use crate::protocol::{Operation, Protocol};
 use crate::secret::scrub::{Scrubber, StreamScrub};
 use crate::state::AppState;
 use crate::upstream::routing::Route;
@@ -33,7 +35,9 @@ use crate::upstream::{
     Answer, Backend, Call, CallError, Endpoint, Refusal, UpstreamBody, UpstreamError,
     UpstreamResponse,
 };
-use crate::wire::errors::{ErrorKind, stream_error_event, upstream_error_message};
+use crate::wire::errors::{
+    ErrorKind, relayable_error_body, stream_error_event, upstream_error_message,
+};
 use crate::wire::sse::DataLineScanner;
 use crate::wire::usage::{Usage, may_carry_usage, parse_usage};
 use std::sync::Arc;
@@ -95,11 +99,19 @@ pub(crate) struct Forward<'a> {
     pub(crate) state: &'a AppState,
 }
 
-/// The answer when every credential of the provider is cooling down or used up.
+/// The answer when every credential of the provider is cooling down or used up. When every one
+/// is out of quota (the provider's account quota or the gateway's token quota), its `code` is
+/// OpenAI's `insufficient_quota`, which clients report as such instead of retrying.
 fn all_unavailable(backend: &str, u: &Unavailable) -> ApiError {
     let mut why = Vec::new();
     if u.cooling > 0 {
         why.push(format!("{} cooling down after upstream errors", u.cooling));
+    }
+    if u.quota_exceeded > 0 {
+        why.push(format!(
+            "{} whose account the provider reported out of quota",
+            u.quota_exceeded
+        ));
     }
     if u.exhausted > 0 {
         why.push(format!("{} with their token quota used up", u.exhausted));
@@ -119,7 +131,13 @@ fn all_unavailable(backend: &str, u: &Unavailable) -> ApiError {
             u.retry_after_secs
         ),
     )
-    .with_code("all_credentials_unavailable")
+    .with_code(
+        if u.cooling == 0 && u.expired == 0 && u.quota_exceeded + u.exhausted > 0 {
+            "insufficient_quota"
+        } else {
+            "all_credentials_unavailable"
+        },
+    )
     .with_retry_after(u.retry_after_secs)
 }
 
@@ -143,25 +161,22 @@ impl Forward<'_> {
             headers: self.headers,
             body: self.body,
         };
+        let operation = match self.endpoint {
+            Endpoint::Op(op, _) => Some(op),
+            Endpoint::ListModels | Endpoint::GetModel(_) => None,
+        };
         match provider.call(call, self.state.clock(), &mut attempts).await {
             Ok(Answer { response, lease }) => {
-                relay(
-                    self.protocol,
-                    self.stream,
-                    backend,
-                    response,
-                    attempts.hooks,
-                    lease,
-                )
-                .await
+                let shape = (self.protocol, operation);
+                relay(shape, self.stream, backend, response, attempts.hooks, lease).await
             }
-            Err(e) => Err(call_error(backend, e)),
+            Err(e) => Err(call_error(self.protocol, backend, e)),
         }
     }
 }
 
 /// The client's error for a call that produced no accepted answer.
-fn call_error(backend: &Backend, e: CallError) -> ApiError {
+fn call_error(protocol: Protocol, backend: &Backend, e: CallError) -> ApiError {
     match e {
         CallError::Prepare(e) => {
             tracing::error!(backend = %backend.name, error = %e, "cannot build the upstream request");
@@ -169,13 +184,14 @@ fn call_error(backend: &Backend, e: CallError) -> ApiError {
         }
         CallError::Unavailable { backend, why } => all_unavailable(&backend, &why),
         CallError::Transport(e) => ApiError::from(&e),
-        CallError::Status(refusal) => upstream_failure(backend, &refusal),
+        CallError::Status(refusal) => upstream_failure(protocol, backend, refusal),
     }
 }
 
-/// Relays a successful upstream answer: streams through [`StreamTap`], bodies whole.
+/// Relays a successful upstream answer: streams through [`StreamTap`], bodies whole. `shape`:
+/// the caller's protocol and operation, which decide how a broken stream ends.
 async fn relay(
-    protocol: Protocol,
+    shape: (Protocol, Option<Operation>),
     stream: bool,
     backend: &Backend,
     mut upstream: UpstreamResponse,
@@ -208,7 +224,7 @@ async fn relay(
             scanner: is_sse.then(DataLineScanner::default),
             usage: Usage::default(),
             hooks,
-            protocol,
+            shape,
             backend: backend.name.clone(),
             finished: false,
             lease,
@@ -317,7 +333,7 @@ pub(crate) async fn read_limited(
 }
 
 /// Turns an upstream error answer into the client's error, per the module's rules.
-fn upstream_failure(backend: &Backend, refusal: &Refusal) -> ApiError {
+fn upstream_failure(protocol: Protocol, backend: &Backend, refusal: Refusal) -> ApiError {
     let status = refusal.status;
     let retry_after = refusal.retry_after_secs;
     let message = upstream_error_message(&refusal.body).map(|m| refusal.scrub(m));
@@ -381,10 +397,29 @@ fn upstream_failure(backend: &Backend, refusal: &Refusal) -> ApiError {
     };
     if let Some(secs) = retry_after {
         err = err.with_retry_after(secs);
-    } else if code == 429 {
+    } else if code == 429
+        && !refusal.quota_exhausted
+        && !refusal.headers.contains_key(http::header::RETRY_AFTER)
+    {
+        // No hint at all (an HTTP-date one is relayed below): try again in a second.
         err = err.with_retry_after(1);
     }
-    err
+    // A refusal of the gateway's own credential stays the gateway's answer; so does anything
+    // from a backend of another protocol.
+    if matches!(code, 401 | 403) || backend.kind != protocol.native_backend() {
+        return err;
+    }
+    // What the provider said reaches the client: the headers clients read (request ids,
+    // `x-should-retry`, rate-limit state) and, for a 4xx, its error document — `code`, `param`,
+    // `type`, Google's `details` — with the gateway's secrets scrubbed.
+    let headers = relay_headers(&refusal.headers, refusal.scrubbers()).unwrap_or_else(|_| {
+        tracing::warn!(backend = %backend.name, "upstream error headers exceed the relay limit: not relayed");
+        HeaderMap::new()
+    });
+    let body = (code < 500)
+        .then(|| relayable_error_body(protocol, &refusal.body, &|t| refusal.scrub(t)))
+        .flatten();
+    err.relaying(Relayed { headers, body })
 }
 
 fn with_detail(head: String, detail: Option<String>) -> String {
@@ -405,7 +440,8 @@ struct StreamTap {
     scanner: Option<DataLineScanner>,
     usage: Usage,
     hooks: Hooks,
-    protocol: Protocol,
+    /// The caller's protocol and operation: the shape of the error event.
+    shape: (Protocol, Option<Operation>),
     backend: std::sync::Arc<str>,
     finished: bool,
     lease: Option<Lease>,
@@ -467,7 +503,8 @@ impl Stream for StreamTap {
                     this.settle();
                     this.hooks.log.update(|r| r.stream_error = Some(note));
                     this.hooks.stream_end(note);
-                    let event = stream_error_event(this.protocol, kind, status, &message);
+                    let (protocol, operation) = this.shape;
+                    let event = stream_error_event(protocol, operation, kind, status, &message);
                     return Poll::Ready(Some(Ok(match this.release_held() {
                         Some(held) => {
                             this.held_out = Some(event);

@@ -83,7 +83,8 @@ impl Lease {
         }
     }
 
-    /// The answer broke off (a transport failure after the status): the credential cools down.
+    /// The answer broke off (a transport failure after the status): the credential cools down
+    /// if another one can take over ([`ProviderPool::fail`]).
     pub fn broke(&self) {
         self.pool.fail(
             &self.credential,

@@ -4,10 +4,11 @@
 //! nothing has reached the client; it returns the first accepted answer with a [`Lease`] that
 //! settles its usage.
 //!
-//! Failover rules (SECURITY.md, "One client cannot cool a pool down"): rate limits (429) are
-//! the credential's and fail over fully. A server error or timeout may be the request's own
-//! doing (a poisoned prompt): it is retried on one more credential, not on all of them, so one
-//! client cannot cool the whole pool down. A refusal (401/402/403) may be the request's doing
+//! Failover rules (SECURITY.md, "One client cannot cool a pool down"): rate limits (429, an
+//! account out of quota included) are the credential's and fail over fully. A server error or
+//! timeout may be the request's own doing (a poisoned prompt): it is retried on one more
+//! credential, not on all of them, so one client cannot cool the whole pool down — and it never
+//! cools the last available credential (`ProviderPool::fail`). A refusal (401/402/403) may be the request's doing
 //! too (a model or feature the key may not use): it is not believed from one request. The
 //! request tries one more credential; if that one is accepted, the refused one is cooled down
 //! (the credential was the difference); otherwise a credential cools down only once callers of
@@ -24,6 +25,7 @@ use super::{Backend, Endpoint, UpstreamError, UpstreamResponse, set_credential};
 use crate::clock::SharedClock;
 use crate::pool::{Credential, Failure, Lease, Pick, ProviderPool, Unavailable, Verdict};
 use crate::secret::scrub::Scrubber;
+use crate::wire::errors::error_facts;
 
 /// Largest upstream error body read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -108,8 +110,11 @@ pub struct Refusal {
     pub headers: HeaderMap,
     /// Upstream body, unscrubbed: pass what is relayed from it through [`Refusal::scrub`].
     pub body: Bytes,
-    /// `Retry-After` in seconds.
+    /// `Retry-After` in seconds (or Google's `RetryInfo` delay from the body).
     pub retry_after_secs: Option<u64>,
+    /// The provider said the account behind the credential is out of quota
+    /// (`insufficient_quota`): retrying soon will not help.
+    pub quota_exhausted: bool,
     credential: Option<Arc<Scrubber>>,
     backend: Arc<Scrubber>,
 }
@@ -123,6 +128,11 @@ impl Refusal {
         };
         self.backend.scrub(&text).into_owned()
     }
+
+    /// The scrubbers of the credential that was refused and of the backend.
+    pub fn scrubbers(&self) -> impl Iterator<Item = &Arc<Scrubber>> + Clone {
+        self.credential.iter().chain(std::iter::once(&self.backend))
+    }
 }
 
 /// The cooldown class of an upstream error status; `None` when the request, not the
@@ -132,8 +142,10 @@ fn failure_of(
     endpoint: Endpoint<'_>,
     status: u16,
     retry_after_secs: Option<u64>,
+    quota_exhausted: bool,
 ) -> Option<Failure> {
     match status {
+        429 if quota_exhausted => Some(Failure::QuotaExhausted),
         429 => Some(Failure::RateLimited { retry_after_secs }),
         401..=403 if matches!(endpoint, Endpoint::GetModel(_)) => None,
         401..=403 => Some(Failure::Rejected),
@@ -252,17 +264,24 @@ impl Provider {
                         });
                     }
                     let headers = upstream.take_headers();
-                    let retry_after_secs = retry_after_secs(&headers);
-                    let failure = failure_of(call.endpoint, status.as_u16(), retry_after_secs);
                     let body = upstream
                         .read_limited(MAX_ERROR_BODY)
                         .await
                         .unwrap_or_default();
+                    let facts = error_facts(&body);
+                    let retry_after_secs = retry_after_secs(&headers).or(facts.retry_delay_secs);
+                    let failure = failure_of(
+                        call.endpoint,
+                        status.as_u16(),
+                        retry_after_secs,
+                        facts.quota_exhausted,
+                    );
                     let refusal = Refusal {
                         status,
                         headers,
                         body,
                         retry_after_secs,
+                        quota_exhausted: facts.quota_exhausted,
                         credential: credential.as_ref().map(|c| c.scrubber.clone()),
                         backend: backend.scrubber().clone(),
                     };
@@ -282,8 +301,11 @@ impl Provider {
                         suspect = Some(c.clone());
                     }
                 }
-                Verdict::Cooling(until) => {
-                    tracing::warn!(backend = %backend.name, credential = %c.id, cooldown_ms = until.saturating_sub(now), "credential cooling down");
+                Verdict::Cooling(until) if until > now => {
+                    tracing::warn!(backend = %backend.name, credential = %c.id, cooldown_ms = until - now, "credential cooling down");
+                }
+                Verdict::Cooling(_) => {
+                    tracing::warn!(backend = %backend.name, credential = %c.id, "credential kept in service (cooling is off, or the failure says nothing about it and no other credential is available)");
                 }
             }
             let doubtful = matches!(

@@ -38,6 +38,14 @@ fn gemini_req() -> Value {
     json!({"contents": [{"parts": [{"text": "hi"}]}]})
 }
 
+/// A wrong `Authorization` value never sent before: a repeated wrong value counts once toward
+/// the lockout, so tests that mean to reach it guess anew each time.
+fn guess() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("Bearer wrong-{n}")
+}
+
 /// Sends one chat completion with the given header (or none).
 async fn chat_with(
     gw: &Gateway,
@@ -116,6 +124,7 @@ async fn missing_and_wrong_keys_get_401_in_each_protocol() {
     let resp = chat_with(&gw, None, None).await;
     assert_eq!(resp.status(), 401);
     assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    assert_eq!(resp.headers()["x-should-retry"], "false");
     let v: Value = resp.json().await.unwrap();
     assert!(openai_error(&v).contains("Missing API key"));
     assert_eq!(v["error"]["type"], "authentication_error");
@@ -135,6 +144,7 @@ async fn missing_and_wrong_keys_get_401_in_each_protocol() {
         .unwrap();
     assert_eq!(resp.status(), 401);
     assert!(resp.headers().get("www-authenticate").is_none());
+    assert_eq!(resp.headers()["x-should-retry"], "false");
     let v: Value = resp.json().await.unwrap();
     anthropic_error(&v);
     assert_eq!(v["error"]["type"], "authentication_error");
@@ -149,6 +159,7 @@ async fn missing_and_wrong_keys_get_401_in_each_protocol() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["x-should-retry"], "false");
     let v: Value = resp.json().await.unwrap();
     google_error(&v);
     assert_eq!(v["error"]["status"], "UNAUTHENTICATED");
@@ -167,13 +178,71 @@ async fn missing_and_wrong_keys_get_401_in_each_protocol() {
     );
 }
 
+/// Client review (issue 16): Claude Code retries a 401 ten times and Codex six, so one agent
+/// with a stale key locked its whole machine out. The same wrong value, however often and in
+/// whichever protocol's header, counts once; distinct guesses still each count.
+#[tokio::test]
+async fn an_agent_retrying_a_stale_key_does_not_lock_the_machine_out() {
+    let (_mock, gw, _) = setup().await;
+    let stale = "sk-stale-agent-key-0123456789";
+    for _ in 0..4 {
+        let resp = chat_with(
+            &gw,
+            Some(("authorization", &format!("Bearer {stale}"))),
+            None,
+        )
+        .await;
+        assert_eq!(resp.status(), 401);
+        assert_eq!(resp.headers()["x-should-retry"], "false");
+        let resp = client()
+            .post(format!("{}/v1/messages", gw.url))
+            .header("x-api-key", stale)
+            .json(&anthropic_req())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        assert_eq!(resp.headers()["x-should-retry"], "false");
+        let resp = client()
+            .post(format!(
+                "{}/v1beta/models/m:generateContent?key={stale}",
+                gw.url
+            ))
+            .json(&gemini_req())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+    }
+    let good = format!("Bearer {KEY}");
+    assert_eq!(
+        chat_with(&gw, Some(("authorization", &good)), None)
+            .await
+            .status(),
+        200,
+        "twelve retries of one stale key are one failure"
+    );
+    // Four new guesses make five distinct wrong values: blocked.
+    for _ in 0..4 {
+        assert_eq!(
+            chat_with(&gw, Some(("authorization", &guess())), None)
+                .await
+                .status(),
+            401
+        );
+    }
+    let resp = chat_with(&gw, Some(("authorization", &good)), None).await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["x-should-retry"], "false");
+}
+
 #[tokio::test]
 async fn the_lockout_blocks_escalates_and_clears() {
     let (_mock, gw, clock) = setup().await;
     let good = format!("Bearer {KEY}");
     for _ in 0..4 {
         assert_eq!(
-            chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
+            chat_with(&gw, Some(("authorization", &guess())), None)
                 .await
                 .status(),
             401
@@ -181,7 +250,7 @@ async fn the_lockout_blocks_escalates_and_clears() {
     }
     // The 5th failure is still a 401, and starts a 30 s block.
     assert_eq!(
-        chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
+        chat_with(&gw, Some(("authorization", &guess())), None)
             .await
             .status(),
         401
@@ -189,6 +258,7 @@ async fn the_lockout_blocks_escalates_and_clears() {
     let resp = chat_with(&gw, Some(("authorization", &good)), None).await;
     assert_eq!(resp.status(), 429, "blocked even with the right key");
     assert_eq!(resp.headers()["retry-after"], "30");
+    assert_eq!(resp.headers()["x-should-retry"], "false");
     let v: Value = resp.json().await.unwrap();
     assert_eq!(
         v,
@@ -204,6 +274,7 @@ async fn the_lockout_blocks_escalates_and_clears() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["x-should-retry"], "false");
     assert_eq!(
         anthropic_error(&resp.json().await.unwrap()),
         "Too many failed authentication attempts. Please try again later."
@@ -215,7 +286,7 @@ async fn the_lockout_blocks_escalates_and_clears() {
         clock.advance(Duration::from_secs(block));
         block = want;
         assert_eq!(
-            chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
+            chat_with(&gw, Some(("authorization", &guess())), None)
                 .await
                 .status(),
             401
@@ -235,7 +306,7 @@ async fn the_lockout_blocks_escalates_and_clears() {
         200
     );
     assert_eq!(
-        chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
+        chat_with(&gw, Some(("authorization", &guess())), None)
             .await
             .status(),
         401
@@ -246,7 +317,7 @@ async fn the_lockout_blocks_escalates_and_clears() {
     clock.advance(Duration::from_secs(480 + 901));
     for _ in 0..4 {
         assert_eq!(
-            chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
+            chat_with(&gw, Some(("authorization", &guess())), None)
                 .await
                 .status(),
             401
@@ -281,7 +352,7 @@ async fn forwarded_for_is_ignored_from_untrusted_peers_and_used_behind_trusted_o
     let (_mock, gw, _) = setup().await;
     for i in 0..5 {
         let xff = format!("198.51.100.{i}");
-        chat_with(&gw, Some(("authorization", "Bearer wrong")), Some(&xff)).await;
+        chat_with(&gw, Some(("authorization", &guess())), Some(&xff)).await;
     }
     let good = format!("Bearer {KEY}");
     assert_eq!(
@@ -297,12 +368,7 @@ async fn forwarded_for_is_ignored_from_untrusted_peers_and_used_behind_trusted_o
     config.server.trusted_proxies = vec!["127.0.0.0/8".into()];
     let gw = start_gateway(config).await;
     for _ in 0..5 {
-        chat_with(
-            &gw,
-            Some(("authorization", "Bearer wrong")),
-            Some("198.51.100.7"),
-        )
-        .await;
+        chat_with(&gw, Some(("authorization", &guess())), Some("198.51.100.7")).await;
     }
     assert_eq!(
         chat_with(&gw, Some(("authorization", &good)), Some("198.51.100.7"))
@@ -361,7 +427,7 @@ async fn chat_with_raw_xff(gw: &Gateway, key: &str, xff: &[u8]) -> reqwest::Resp
 async fn an_unreadable_forwarded_for_never_counts_against_the_proxy() {
     let (_mock, gw) = behind_proxy().await;
     for _ in 0..5 {
-        let resp = chat_with_raw_xff(&gw, "wrong", b"\xff, 8.8.4.4").await;
+        let resp = chat_with_raw_xff(&gw, &guess()[7..], b"\xff, 8.8.4.4").await;
         assert_eq!(resp.status(), 401);
     }
     let good = format!("Bearer {KEY}");
@@ -432,7 +498,7 @@ async fn ipv6_clients_are_counted_per_64_network() {
     for i in 1..=5 {
         let resp = chat_with(
             &gw,
-            Some(("authorization", "Bearer wrong")),
+            Some(("authorization", &guess())),
             Some(&format!("2001:db8:1:2::{i}")),
         )
         .await;
@@ -463,7 +529,7 @@ async fn ipv6_clients_are_counted_per_64_network() {
     for i in 1..=5 {
         chat_with(
             &gw,
-            Some(("authorization", "Bearer wrong")),
+            Some(("authorization", &guess())),
             Some(&format!("2001:db8:1:2::{i}")),
         )
         .await;
@@ -510,7 +576,7 @@ async fn brute_force_protection_can_be_turned_off() {
     let gw = start_gateway(config).await;
     for _ in 0..10 {
         assert_eq!(
-            chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
+            chat_with(&gw, Some(("authorization", &guess())), None)
                 .await
                 .status(),
             401

@@ -207,10 +207,11 @@ async fn no_secret_appears_in_logs_captures_responses_or_check_config() {
             .unwrap(),
     )
     .await;
-    for _ in 0..6 {
+    // Distinct wrong values (a repeated one counts once).
+    for i in 0..6 {
         seen += &record(
             c.post(format!("{url}/v1/chat/completions"))
-                .header("authorization", format!("Bearer {WRONG_KEY}"))
+                .header("authorization", format!("Bearer {WRONG_KEY}{i}"))
                 .json(&chat("m", false))
                 .send()
                 .await
@@ -219,7 +220,7 @@ async fn no_secret_appears_in_logs_captures_responses_or_check_config() {
         .await;
         seen += &record(
             c.post(format!("{url}/v1/messages"))
-                .header("x-api-key", WRONG_KEY)
+                .header("x-api-key", format!("{WRONG_KEY}{i}"))
                 .json(&anth)
                 .send()
                 .await
@@ -228,7 +229,7 @@ async fn no_secret_appears_in_logs_captures_responses_or_check_config() {
         .await;
         seen += &record(
             c.post(format!(
-                "{url}/v1beta/models/m:generateContent?key={WRONG_KEY}"
+                "{url}/v1beta/models/m:generateContent?key={WRONG_KEY}{i}"
             ))
             .json(&gem)
             .send()
