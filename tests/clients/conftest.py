@@ -4,7 +4,7 @@
 `anthropic`, `gemini` from the ecosystem's env vars, client auth on, brute-force protection at its
 defaults, `x-mock` forwarded so a test can script the mock's answer), on free ports; started
 with the SDK tests' helpers (tests/sdk/conftest.py). `own_gateway` starts another one for a test
-that disturbs the gateway's state.
+that sends wrong keys.
 
 Each test module names its client in `CLIENT` (see `Client`); each test marks the operation it
 checks with `@pytest.mark.op("…")`. When `PORTCULLIS_CLIENT_RESULTS` names a directory, the
@@ -135,8 +135,8 @@ def gateway(mock_url):
 
 @pytest.fixture
 def own_gateway(mock_url):
-    """A gateway of its own for a test that disturbs its state: wrong keys (the address
-    lockout), broken streams (today they cool the backend's only credential for a moment)."""
+    """A gateway of its own for a test that sends wrong keys (brute-force protection at its
+    defaults counts them against 127.0.0.1)."""
     gw = start_gateway(mock_url)
     yield gw
     gw.proc.stop()

@@ -60,18 +60,13 @@ def test_crossed_route_is_a_clear_error(gateway, scratch):
 
 
 @pytest.mark.op("upstream stream broken midway: the gateway's message is shown")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a broken Responses stream ends in the Chat Completions error shape, which Codex "
-    "ignores (issue 16: Responses stream failure events, branch client-fixes)",
-)
-def test_broken_stream_shows_the_gateways_message(own_gateway, scratch):
+def test_broken_stream_shows_the_gateways_message(gateway, scratch):
+    # The gateway ends the stream with `response.failed`, which Codex reads by its `type`.
     r = codex(
-        own_gateway,
+        gateway,
         scratch,
         "Say hi",
-        own_gateway.key,
+        gateway.key,
         http_headers='{ "x-mock" = "chunks=6; drop_after=2" }',
         stream_max_retries=0,
     )
@@ -80,13 +75,8 @@ def test_broken_stream_shows_the_gateways_message(own_gateway, scratch):
 
 
 @pytest.mark.op("a wrong key, retried, does not lock out the right one")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="Codex's retries of one wrong key trip the address lockout, so the right key gets "
-    "429 too (issue 16: lockout by one agent's retries, branch client-fixes)",
-)
 def test_wrong_key_retries_do_not_lock_out(own_gateway, scratch):
+    # Codex retries the 401 itself; the same wrong key counts once toward the address lockout.
     gw = own_gateway
     r = codex(gw, scratch, "Say hi", "wrong-key-0123456789abcdef")
     assert r.returncode != 0
