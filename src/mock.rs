@@ -10,9 +10,12 @@
 mod anthropic;
 #[cfg(test)]
 mod anthropic_tests;
+mod batches;
+mod completions;
 mod directives;
 mod errors;
 mod gemini;
+mod gemini_embed;
 #[cfg(test)]
 mod gemini_tests;
 mod openai;
@@ -22,6 +25,7 @@ mod openai_tests;
 mod reply_tests;
 mod responses;
 mod schema;
+mod stored_responses;
 mod stream;
 #[cfg(test)]
 mod stream_tests;
@@ -60,6 +64,7 @@ pub struct MockStats {
     cancelled_notify: Notify,
     last: Mutex<Option<SeenRequest>>,
     by_credential: Mutex<std::collections::HashMap<String, u64>>,
+    batches: batches::Batches,
 }
 
 /// The upstream credential a request carried (`Authorization: Bearer`, `x-api-key`,
@@ -201,6 +206,9 @@ pub fn router(stats: Arc<MockStats>) -> Router {
             "/v1beta/models/{*rest}",
             get(gemini::get_model).post(gemini::model_action),
         )
+        .merge(completions::routes())
+        .merge(stored_responses::routes())
+        .merge(batches::routes())
         .fallback(not_found)
         .with_state(stats)
 }

@@ -179,6 +179,9 @@ impl From<RouteError> for ApiError {
             RouteError::NoBackend { .. } | RouteError::UnknownBackend { .. } => {
                 ApiError::not_found(e.to_string()).with_code("model_not_found")
             }
+            RouteError::UnknownNamedBackend { .. } | RouteError::NoDefaultBackend { .. } => {
+                ApiError::not_found(e.to_string()).with_code("backend_not_found")
+            }
             _ => ApiError::invalid(e.to_string()),
         }
     }

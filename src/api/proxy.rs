@@ -2,15 +2,19 @@
 //! route it (with the caller's grant), call the route's provider (`upstream::Provider::call`,
 //! which picks the credential and fails over), and relay the answer — JSON bodies whole (with a
 //! known length), streams chunk by chunk as they arrive — scrubbed of the credential's and the
-//! backend's secrets, its usage settled through the pool's `Lease`. Nothing here touches a
-//! credential's health.
+//! backend's secrets, its usage settled through the pool's `Lease` when the operation spent it
+//! (`Operation::spends_tokens`: not for token counts or objects read back). Nothing here touches
+//! a credential's health. An answer that creates an object the provider keeps (a stored
+//! response, a message batch) has its id remembered with the credential and caller that created
+//! it (`upstream::owners`), so follow-up calls can ask for that credential (`Forward::prefer`).
 //!
 //! Deliberate rewrites in passthrough: the `model` field is replaced when the client named
 //! `backend:model` or an alias; upstream 401/403 become 502 (the client's own credential was
 //! fine); an upstream 4xx is relayed with its headers and, when it is the protocol's error
 //! document, its body (scrubbed) — otherwise the gateway writes one that is; a 5xx becomes the
 //! gateway's 502/503/504 with the upstream's message and headers; a stream that fails midway ends
-//! with the protocol's error event (a Responses stream with `response.failed`).
+//! with the protocol's error event (a Responses stream with `response.failed`); a message batch's
+//! `results_url` (the provider's address) becomes the gateway's path for it.
 
 use std::borrow::Cow;
 use std::pin::Pin;
@@ -26,10 +30,12 @@ use serde::Deserialize;
 use super::context::Ctx;
 use super::error::{ApiError, Relayed};
 use super::hooks::{Attempts, Hooks};
+use crate::clock::SharedClock;
 use crate::pool::{Lease, Unavailable};
 use crate::protocol::{Operation, Protocol};
 use crate::secret::scrub::{Scrubber, StreamScrub};
 use crate::state::AppState;
+use crate::upstream::owners::{ObjectOwners, Owner};
 use crate::upstream::routing::Route;
 use crate::upstream::{
     Answer, Backend, Call, CallError, Endpoint, Refusal, UpstreamBody, UpstreamError,
@@ -38,6 +44,7 @@ use crate::upstream::{
 use crate::wire::errors::{
     ErrorKind, relayable_error_body, stream_error_event, upstream_error_message,
 };
+use crate::wire::objects::{created_object_id, local_results_urls};
 use crate::wire::sse::DataLineScanner;
 use crate::wire::usage::{Usage, may_carry_usage, parse_usage};
 use std::sync::Arc;
@@ -54,6 +61,9 @@ pub(crate) struct RequestProbe<'a> {
     pub(crate) model: Option<Cow<'a, str>>,
     #[serde(default)]
     pub(crate) stream: Option<bool>,
+    /// A Responses request continuing a stored response (its credential is asked for first).
+    #[serde(borrow, default)]
+    pub(crate) previous_response_id: Option<Cow<'a, str>>,
 }
 
 /// Parses the probe, or explains in the client's terms why the body is unusable.
@@ -97,6 +107,34 @@ pub(crate) struct Forward<'a> {
     pub(crate) stream: bool,
     pub(crate) ctx: &'a Ctx,
     pub(crate) state: &'a AppState,
+    /// The pool credential to ask for first: the one that created the object the request
+    /// follows up on (`upstream::owners`).
+    pub(crate) prefer: Option<Arc<str>>,
+}
+
+/// What the relay does with an accepted answer besides passing it on, by operation.
+struct AnswerRules {
+    /// The reported usage was spent by this request: it is deducted from the quota (not for
+    /// token counts or objects read back).
+    spends: bool,
+    /// The answer creates an object: its owner is remembered under the id it carries.
+    remember: Option<Remember>,
+    /// Message batch answers: their `results_url` is rewritten to the gateway's path.
+    batch_urls: bool,
+}
+
+/// Remembers who created the object an answer describes.
+struct Remember {
+    objects: Arc<ObjectOwners>,
+    owner: Owner,
+    clock: SharedClock,
+}
+
+impl Remember {
+    fn object(&self, id: &str) {
+        self.objects
+            .remember(id, self.owner.clone(), self.clock.now_millis());
+    }
 }
 
 /// The answer when every credential of the provider is cooling down or used up. When every one
@@ -148,7 +186,7 @@ impl Forward<'_> {
         let backend = &provider.backend;
         self.ctx.log.update(|r| {
             r.backend = Some(backend.name.clone());
-            r.model = Some(self.route.model.clone());
+            r.model = Some(self.route.model.clone()).filter(|m| !m.is_empty());
         });
         let mut attempts = Attempts {
             hooks: self.ctx.hooks(),
@@ -160,6 +198,7 @@ impl Forward<'_> {
             query: self.query,
             headers: self.headers,
             body: self.body,
+            prefer: self.prefer.as_deref(),
         };
         let operation = match self.endpoint {
             Endpoint::Op(op, _) => Some(op),
@@ -167,8 +206,32 @@ impl Forward<'_> {
         };
         match provider.call(call, self.state.clock(), &mut attempts).await {
             Ok(Answer { response, lease }) => {
+                let op = operation;
+                let rules = AnswerRules {
+                    spends: op.is_some_and(Operation::spends_tokens),
+                    remember: op.filter(|op| op.creates_object()).zip(lease.as_ref()).map(
+                        |(_, l)| Remember {
+                            objects: provider.objects().clone(),
+                            owner: Owner {
+                                credential: l.credential_id().clone(),
+                                caller: self.ctx.who(),
+                            },
+                            clock: self.state.clock().clone(),
+                        },
+                    ),
+                    batch_urls: matches!(
+                        op,
+                        Some(
+                            Operation::MessageBatchCreate
+                                | Operation::MessageBatchList
+                                | Operation::MessageBatchRetrieve
+                                | Operation::MessageBatchCancel
+                        )
+                    ),
+                };
                 let shape = (self.protocol, operation);
-                relay(shape, self.stream, backend, response, attempts.hooks, lease).await
+                let hooks = attempts.hooks;
+                relay(shape, self.stream, backend, response, hooks, lease, rules).await
             }
             Err(e) => Err(call_error(self.protocol, backend, e)),
         }
@@ -197,6 +260,7 @@ async fn relay(
     mut upstream: UpstreamResponse,
     hooks: Hooks,
     lease: Option<Lease>,
+    rules: AnswerRules,
 ) -> Result<Response, ApiError> {
     let status = upstream.status();
     let scrubbers = [
@@ -221,8 +285,11 @@ async fn relay(
             inner: upstream.into_body(),
             scrub: StreamScrub::new(scrubbers.into_iter().flatten()),
             held_out: None,
-            scanner: is_sse.then(DataLineScanner::default),
+            scanner: (is_sse && (rules.spends || rules.remember.is_some()))
+                .then(DataLineScanner::default),
             usage: Usage::default(),
+            spends: rules.spends,
+            remember: rules.remember,
             hooks,
             shape,
             backend: backend.name.clone(),
@@ -253,16 +320,28 @@ async fn relay(
         }
     };
     hooks.answer(status, upstream_headers.as_ref(), &body);
-    if let Some(u) = parse_usage(&body) {
+    if rules.spends
+        && let Some(u) = parse_usage(&body)
+    {
         if let Some(l) = lease {
             l.settle(u.total());
         }
         hooks.log.update(|r| r.usage = u);
     }
-    let body = scrubbers
+    if let Some(r) = &rules.remember
+        && let Some(id) = created_object_id(&body)
+    {
+        r.object(&id);
+    }
+    let mut body = scrubbers
         .iter()
         .flatten()
         .fold(body, |b, s| s.scrub_body(b));
+    if rules.batch_urls
+        && let Some(rewritten) = local_results_urls(&body)
+    {
+        body = rewritten;
+    }
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
@@ -439,6 +518,10 @@ struct StreamTap {
     held_out: Option<Bytes>,
     scanner: Option<DataLineScanner>,
     usage: Usage,
+    /// The usage seen is deducted from the credential's quota.
+    spends: bool,
+    /// Until the stream names the object it creates (`response.created`).
+    remember: Option<Remember>,
     hooks: Hooks,
     /// The caller's protocol and operation: the shape of the error event.
     shape: (Protocol, Option<Operation>),
@@ -531,7 +614,14 @@ impl StreamTap {
             return;
         };
         let mut found = None;
+        let remember = &mut self.remember;
         scanner.feed(chunk, |data| {
+            if let Some(r) = remember.as_ref()
+                && let Some(id) = created_object_id(data)
+            {
+                r.object(&id);
+                *remember = None;
+            }
             if may_carry_usage(data)
                 && let Some(u) = parse_usage(data)
             {
@@ -556,7 +646,7 @@ impl StreamTap {
     /// Deducts the usage seen so far from the credential's quota (once).
     fn settle(&mut self) {
         if let Some(l) = self.lease.take() {
-            l.settle(self.usage.total());
+            l.settle(self.usage.total().filter(|_| self.spends));
         }
     }
 }

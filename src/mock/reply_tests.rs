@@ -29,7 +29,7 @@ fn streamed(body: &str, pointer: &str) -> String {
 }
 
 #[tokio::test]
-async fn openai_chat_and_responses_answer_the_reply() {
+async fn openai_chat_completions_and_responses_answer_the_reply() {
     let server = TestServer::start().await;
     let d = directive(5);
     let chat = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
@@ -40,6 +40,10 @@ async fn openai_chat_and_responses_answer_the_reply() {
     let body = post(&server, "/v1/chat/completions", stream, Some(&d)).await;
     let text = body.text().await.unwrap();
     assert_eq!(streamed(&text, "/choices/0/delta/content"), REPLY);
+
+    let legacy = json!({"model": "m", "prompt": "hi"});
+    let v = body_json(post(&server, "/v1/completions", legacy, Some(&d)).await).await;
+    assert_eq!(v["choices"][0]["text"], REPLY);
 
     let resp = json!({"model": "m", "input": "hi"});
     let v = body_json(post(&server, "/v1/responses", resp.clone(), Some(&d)).await).await;

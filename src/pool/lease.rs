@@ -93,6 +93,11 @@ impl Lease {
         );
     }
 
+    /// The id of the credential that paid (to ask for it again for a follow-up call).
+    pub fn credential_id(&self) -> &Arc<str> {
+        &self.credential.id
+    }
+
     /// Keeps the credential's secret out of what is relayed.
     pub fn scrubber(&self) -> &Arc<Scrubber> {
         &self.credential.scrubber

@@ -276,6 +276,21 @@ impl ProviderPool {
         period::of(self.schedule, now)
     }
 
+    /// [`ProviderPool::pick`], but credential `prefer` first when it is usable.
+    pub fn pick_preferring(&self, now: u64, tried: &[Arc<str>], prefer: Option<&str>) -> Pick {
+        if let Some(id) = prefer {
+            let list = self.credentials();
+            let period = self.period(now);
+            if let Some(c) = list
+                .iter()
+                .find(|c| &*c.id == id && c.available(now, period) && !tried.contains(&c.id))
+            {
+                return Pick::Use(c.clone());
+            }
+        }
+        self.pick(now, tried)
+    }
+
     /// Chooses a credential at `now`, skipping those in `tried`.
     pub fn pick(&self, now: u64, tried: &[Arc<str>]) -> Pick {
         let guard = self
@@ -504,6 +519,30 @@ mod tests {
             Pick::Use(c) => assert_eq!(c.priority, 1),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_preferred_credential_is_picked_while_it_is_usable() {
+        let p = pool(
+            SelectionStrategy::Priority,
+            &[("a", 1, None), ("b", 5, None)],
+        );
+        let id = |pick: Pick| match pick {
+            Pick::Use(c) => c.id.to_string(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(id(p.pick_preferring(0, &[], Some("b"))), "b");
+        assert_eq!(id(p.pick_preferring(0, &[], Some("gone"))), "a");
+        let b = Arc::from("b");
+        assert_eq!(id(p.pick_preferring(0, &[b], Some("b"))), "a");
+        for c in p.credentials().iter().filter(|c| &*c.id == "b") {
+            c.health.fail(Failure::Server, 0);
+        }
+        assert_eq!(
+            id(p.pick_preferring(0, &[], Some("b"))),
+            "a",
+            "cooling down"
+        );
     }
 
     #[test]

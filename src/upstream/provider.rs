@@ -2,7 +2,9 @@
 //! request is sent with a credential. A call strips the client's credentials, picks a pool
 //! credential, sends, classifies the answer, cools the credential down and fails over while
 //! nothing has reached the client; it returns the first accepted answer with a [`Lease`] that
-//! settles its usage.
+//! settles its usage. A call following up on a stored object names the credential that created
+//! it ([`Call::prefer`], from the provider's [`ObjectOwners`]): that one is picked first while it
+//! is usable, then the rules below apply as to any call.
 //!
 //! Failover rules (SECURITY.md, "One client cannot cool a pool down"): rate limits (429, an
 //! account out of quota included) are the credential's and fail over fully. A server error or
@@ -21,6 +23,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
+use super::owners::ObjectOwners;
 use super::{Backend, Endpoint, UpstreamError, UpstreamResponse, set_credential};
 use crate::clock::SharedClock;
 use crate::pool::{Credential, Failure, Lease, Pick, ProviderPool, Unavailable, Verdict};
@@ -36,6 +39,8 @@ pub struct Provider {
     /// The backend: URLs, connection pool, protocol facts.
     pub backend: Arc<Backend>,
     pool: Option<Arc<ProviderPool>>,
+    /// Which credential created the objects this backend keeps (stored responses, batches).
+    objects: Arc<ObjectOwners>,
 }
 
 /// What to send: the client's request as received (credentials still in it).
@@ -46,8 +51,11 @@ pub struct Call<'a> {
     pub query: Option<&'a str>,
     /// The client's headers; only the allowed ones go upstream, never a credential.
     pub headers: HeaderMap,
-    /// The body (`None`: a `GET`).
+    /// The body (`None`: none is sent).
     pub body: Option<Bytes>,
+    /// The id of the pool credential to try first (the one that created the object this call
+    /// follows up on), if it is available.
+    pub prefer: Option<&'a str>,
 }
 
 /// Watches a call's attempts: the pipeline's one hook for the access log and wire capture.
@@ -164,7 +172,16 @@ fn retry_after_secs(headers: &HeaderMap) -> Option<u64> {
 impl Provider {
     /// `backend`, paid for by `pool`.
     pub fn new(backend: Arc<Backend>, pool: Option<Arc<ProviderPool>>) -> Self {
-        Self { backend, pool }
+        Self {
+            backend,
+            pool,
+            objects: Arc::new(ObjectOwners::default()),
+        }
+    }
+
+    /// Who created the objects this backend keeps, as far as this gateway saw.
+    pub fn objects(&self) -> &Arc<ObjectOwners> {
+        &self.objects
     }
 
     /// The backend's name.
@@ -180,7 +197,9 @@ impl Provider {
         watch: &mut dyn Watch,
     ) -> Result<Answer, CallError> {
         let backend = &self.backend;
-        let query = call.query.and_then(super::strip_credential_params);
+        let query = call
+            .query
+            .and_then(|q| super::strip_credential_params(q, call.endpoint));
         let (url, headers) = backend
             .prepare(call.endpoint, query.as_deref(), call.headers)
             .map_err(CallError::Prepare)?;
@@ -192,7 +211,11 @@ impl Provider {
         let mut suspect: Option<Arc<Credential>> = None;
         loop {
             let now = clock.now_millis();
-            let credential = match pool.map_or(Pick::Keyless, |p| p.pick(now, &tried)) {
+            // The credential that created the object a call follows up on is asked for first.
+            let prefer = call.prefer.filter(|_| tried.is_empty());
+            let credential = match pool
+                .map_or(Pick::Keyless, |p| p.pick_preferring(now, &tried, prefer))
+            {
                 Pick::Use(c) => Some(c),
                 Pick::Keyless => None,
                 Pick::Unavailable(why) => {
@@ -234,8 +257,9 @@ impl Provider {
                 &headers,
                 call.body.as_ref(),
             );
-            let (err, failure) = match backend.send_prepared(url, headers, call.body.clone()).await
-            {
+            let sent =
+                backend.send_prepared(call.endpoint.method(), url, headers, call.body.clone());
+            let (err, failure) = match sent.await {
                 Err(e) => {
                     tracing::warn!(backend = %backend.name, credential = credential.as_ref().map(|c| &*c.id), error = %e, "upstream request failed");
                     if let (Some(c), Some(p)) = (&credential, pool) {

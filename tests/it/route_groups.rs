@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use portcullis::api::groups::{GroupName, Guard, bypass_warnings, groups};
-use portcullis::config::{ApiKeyConfig, Config};
+use portcullis::config::Config;
 use portcullis::secret::Secret;
 use portcullis::state::AppState;
 
@@ -16,12 +16,7 @@ const KEY: &str = "route-groups-key-0123456789";
 const MGMT: &str = "management-key-0123456789";
 
 fn guarded(mut config: Config) -> Config {
-    config.auth.disable_auth = false;
-    config.auth.api_keys = vec![ApiKeyConfig::Named {
-        name: Some("tester".into()),
-        key: Some(Secret::new(KEY)),
-        key_env: None,
-    }];
+    require_key(&mut config, KEY);
     config.management.key = Some(Secret::new(MGMT));
     config
 }
