@@ -23,9 +23,9 @@ CLIENT = Client(
     package="PyPI `aider-chat`",
     version=python_version("aider-chat", VENV / "bin" / "python"),
     base_url="`OPENAI_API_BASE=http://127.0.0.1:8080/v1`; `ANTHROPIC_BASE_URL=http://127.0.0.1:8080`; "
-    "`GEMINI_API_BASE=http://127.0.0.1:8080/v1beta`",
+    "`GEMINI_API_BASE=http://127.0.0.1:8080` (or `…/v1beta`)",
     key="`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `GEMINI_API_KEY`",
-    setup="`--model openai/<model>` (or `anthropic/…`, `gemini/…`); the Gemini base must end in `/v1beta`",
+    setup="`--model openai/<model>` (or `anthropic/…`, `gemini/…`)",
 )
 
 EDIT = """hello.txt
@@ -105,7 +105,7 @@ def test_prompt_through_anthropic_and_gemini_routes(gateway, scratch):
         "gemini/gemini-2.5-flash",
         "--message",
         "Say hi",
-        GEMINI_API_BASE=gateway.url + "/v1beta",
+        GEMINI_API_BASE=gateway.url,
         GEMINI_API_KEY=gateway.key,
     )
     assert MOCK_TEXT in out

@@ -1,5 +1,5 @@
 """Google's `google-genai` Python SDK through the gateway: generate, stream, count tokens, chats,
-async; the model list and embeddings wait for gateway fixes (expected failures)."""
+async, the model list and embeddings."""
 
 import asyncio
 
@@ -84,13 +84,7 @@ def test_other_protocols_model_is_a_clear_error(gateway):
     assert "protocol translation" in exc.value.message
 
 
-@pytest.mark.op("models.list / models.get")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="`GET /v1/models` with a Gemini key goes to the OpenAI backend "
-    "(issue 16: model lists by the caller's protocol, branch client-routes)",
-)
+@pytest.mark.op("models.list / models.get (v1: routed by the Gemini key)")
 def test_models_list_and_get(gateway):
     c = client(gateway)
     names = [m.name for m in c.models.list()]
@@ -99,12 +93,6 @@ def test_models_list_and_get(gateway):
 
 
 @pytest.mark.op("embed_content")
-@pytest.mark.xfail(
-    strict=True,
-    raises=genai.errors.ClientError,
-    reason="`embedContent`/`batchEmbedContents` are not relayed "
-    "(issue 16: missing endpoints, branch client-routes)",
-)
 def test_embed_content(gateway):
     c = client(gateway)
     r = c.models.embed_content(model="text-embedding-004", contents=["a", "b"])

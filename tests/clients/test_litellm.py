@@ -17,10 +17,11 @@ CLIENT = Client(
     package="PyPI `litellm`",
     version=python_version("litellm"),
     base_url="`openai/…`: `http://127.0.0.1:8080/v1`; `anthropic/…`: `http://127.0.0.1:8080`; "
-    "`gemini/…`: `http://127.0.0.1:8080/v1beta`",
+    "`gemini/…`: `http://127.0.0.1:8080/v1beta` or the root URL",
     key="`api_key=` (or `OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `GEMINI_API_KEY`)",
     setup="`api_base=` per call (or `OPENAI_API_BASE`, `ANTHROPIC_API_BASE`, `GEMINI_API_BASE`); "
-    "the Gemini base must end in `/v1beta` (or `/v1`)",
+    "with the root URL as Gemini base litellm posts `/models/…` without a version, which the "
+    "gateway accepts",
 )
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
@@ -85,13 +86,7 @@ def test_crossed_route_is_a_clear_error(gateway):
     assert "protocol translation" in str(exc.value)
 
 
-@pytest.mark.op("`gemini/` with the root base URL")
-@pytest.mark.xfail(
-    strict=True,
-    raises=litellm.NotFoundError,
-    reason="Gemini paths without a version prefix (`/models/…:generateContent`) get 404 "
-    "(issue 16: Gemini unprefixed paths, branch client-routes)",
-)
+@pytest.mark.op("`gemini/` with the root base URL (unprefixed Gemini paths)")
 def test_gemini_root_base_url(gateway):
     r = complete(gateway, "gemini/gemini-2.5-flash", gateway.url)
     assert r.choices[0].message.content == MOCK_TEXT
