@@ -13,6 +13,7 @@ pub mod agent_token;
 pub mod api_keys;
 pub mod argon;
 pub mod brute_force;
+mod settings;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -21,11 +22,11 @@ use std::sync::Arc;
 use http::HeaderMap;
 
 use crate::clock::SharedClock;
-use crate::config::Config;
 use crate::notify::{Notifier, OperatorEvent};
 use agent_token::{TokenFailure, TokenIdentity, TokenVerifier, UseContext};
 use api_keys::ApiKeySet;
 use brute_force::{FailureOutcome, Limiter, Reservation, Turns};
+pub use settings::{AuthSettings, BruteForceConfig};
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,33 +192,32 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    /// Builds the authenticator from a validated configuration.
-    pub fn from_config(
-        config: &Config,
+    /// Builds the authenticator from its settings.
+    pub fn new(
+        settings: AuthSettings,
         clock: SharedClock,
         notifier: Arc<dyn Notifier>,
         tokens: Option<Arc<TokenVerifier>>,
     ) -> std::io::Result<Self> {
-        let bf = &config.auth.brute_force_protection;
-        let limiter = Limiter::from_config(bf).map(Arc::new);
+        let limiter = Limiter::from_config(&settings.brute_force).map(Arc::new);
         Ok(Self {
-            disabled: config.auth.disable_auth,
-            keys: ApiKeySet::from_config(&config.auth.api_keys)?,
+            disabled: settings.disabled,
+            keys: ApiKeySet::from_config(&settings.api_keys)?,
             limiter,
             clock: clock.clone(),
             notifier,
             tokens,
-            repeat_key: if config.sso.enabled {
+            repeat_key: if settings.sso {
                 Some(crate::secret::random_bytes::<32>()?)
             } else {
                 None
             },
             jwt: None,
-            external: if config.auth.jwt.issuers.is_empty() {
+            external: if settings.issuers.is_empty() {
                 None
             } else {
                 Some(Arc::new(
-                    crate::oauth::external::ExternalIssuers::new(&config.auth.jwt.issuers, clock)
+                    crate::oauth::external::ExternalIssuers::new(&settings.issuers, clock)
                         .map_err(std::io::Error::other)?,
                 ))
             },
@@ -457,8 +457,8 @@ enum Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::api_keys::ApiKeyConfig;
     use crate::clock::ManualClock;
-    use crate::config::ApiKeyConfig;
     use crate::secret::Secret;
     use std::time::{Duration, UNIX_EPOCH};
 
@@ -467,13 +467,15 @@ mod tests {
     }
 
     fn auth_with(clock: &ManualClock, notifier: Arc<dyn Notifier>) -> Authenticator {
-        let mut c = Config::default();
-        c.auth.api_keys = vec![ApiKeyConfig::Named {
-            name: Some("ci-bot".into()),
-            key: Some(Secret::new("good-key-0123456789")),
-            key_env: None,
-        }];
-        Authenticator::from_config(&c, Arc::new(clock.clone()), notifier, None).unwrap()
+        let settings = AuthSettings {
+            api_keys: vec![ApiKeyConfig::Named {
+                name: Some("ci-bot".into()),
+                key: Some(Secret::new("good-key-0123456789")),
+                key_env: None,
+            }],
+            ..AuthSettings::default()
+        };
+        Authenticator::new(settings, Arc::new(clock.clone()), notifier, None).unwrap()
     }
 
     fn presented(v: &str) -> Option<Presented> {
@@ -598,10 +600,12 @@ mod tests {
     #[tokio::test]
     async fn with_sso_a_repeated_wrong_key_counts_once_but_new_guesses_count() {
         let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000_000));
-        let mut c = Config::default();
-        c.sso.enabled = true;
-        let a = Authenticator::from_config(
-            &c,
+        let settings = AuthSettings {
+            sso: true,
+            ..AuthSettings::default()
+        };
+        let a = Authenticator::new(
+            settings,
             Arc::new(clock.clone()),
             Arc::new(crate::notify::NoNotifier),
             None,

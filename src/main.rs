@@ -49,7 +49,11 @@ fn main() -> ExitCode {
     };
     if opens_store {
         // Sealing at rest by default: the data directory's generated key (see `seal`).
-        if let Err(e) = portcullis::seal::default_key(&mut config) {
+        let shared_database = config.storage.database_url.is_some();
+        let enc = &mut config.auth.encryption;
+        if let Err(e) =
+            portcullis::seal::default_key(enc, &config.storage.data_dir, shared_database)
+        {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }

@@ -24,9 +24,10 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
+use crate::auth::BruteForceConfig;
 use crate::auth::brute_force::{FailureOutcome, Limiter, Reservation};
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::seal::EncryptionConfig;
 use crate::secret::{Secret, random_bytes};
 use crate::store::LOCAL_PROVIDER;
 use crate::store::{StoreError, TokenServerStore};
@@ -163,6 +164,24 @@ pub struct TokenServer {
     hs256: Option<(jsonwebtoken::EncodingKey, jsonwebtoken::DecodingKey)>,
 }
 
+/// Everything [`TokenServer::new`] needs of the configuration (assembled by `config` from
+/// `auth.jwt`, `auth.brute_force_protection`, `auth.encryption` and the public URL).
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    /// `iss` of issued tokens (`auth.jwt.issuer`, default the public URL).
+    pub issuer: String,
+    /// `aud` of issued tokens, required of presented ones.
+    pub audience: String,
+    /// Lifetime of an issued access token.
+    pub lifetime: std::time::Duration,
+    /// HS256 compatibility: issued tokens are signed (and verified) with this shared secret.
+    pub hs256_secret: Option<Secret>,
+    /// The password grant's per-username lockout.
+    pub brute_force: BruteForceConfig,
+    /// Seals the private signing keys in the store.
+    pub encryption: EncryptionConfig,
+}
+
 impl std::fmt::Debug for TokenServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenServer")
@@ -174,20 +193,18 @@ impl std::fmt::Debug for TokenServer {
 impl TokenServer {
     /// A token server over `store`; failed grants also count in `ip_limiter`.
     pub fn new(
-        config: &Config,
+        settings: TokenSettings,
         store: Arc<dyn TokenServerStore>,
         clock: SharedClock,
         ip_limiter: Option<Arc<Limiter<IpAddr>>>,
     ) -> std::io::Result<Self> {
-        let bf = &config.auth.brute_force_protection;
-        let user_limiter = Limiter::from_config(bf);
-        let jwt = &config.auth.jwt;
+        let user_limiter = Limiter::from_config(&settings.brute_force);
         Ok(Self {
             store,
             clock,
-            issuer: jwt.issuer.clone().unwrap_or_else(|| config.public_url()),
-            audience: jwt.audience.clone(),
-            lifetime_s: jwt.lifetime.0.as_secs() as i64,
+            issuer: settings.issuer,
+            audience: settings.audience,
+            lifetime_s: settings.lifetime.as_secs() as i64,
             keys: RwLock::new(None),
             last_reload: AtomicI64::new(i64::MIN),
             ip_limiter,
@@ -196,10 +213,10 @@ impl TokenServer {
             subjects: Mutex::new(HashMap::new()),
             verified: Mutex::new(HashMap::new()),
             verified_key: random_bytes::<32>()?,
-            sealer: crate::seal::Sealer::from_config(&config.auth.encryption)
+            sealer: crate::seal::Sealer::from_config(&settings.encryption)
                 .ok()
                 .flatten(),
-            hs256: jwt.hs256_secret.as_ref().map(|s| {
+            hs256: settings.hs256_secret.as_ref().map(|s| {
                 (
                     jsonwebtoken::EncodingKey::from_secret(s.expose().as_bytes()),
                     jsonwebtoken::DecodingKey::from_secret(s.expose().as_bytes()),

@@ -13,8 +13,8 @@ use crate::auth::Authenticator;
 use crate::auth::agent_token::TokenVerifier;
 use crate::capture::{CaptureSettings, CaptureSink};
 use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
 use crate::config::StorageConfig;
-use crate::config::{AccessMode, Config};
 use crate::jobs::{Job, Jobs};
 use crate::masking::LiveSecrets;
 use crate::net::IpNet;
@@ -123,12 +123,12 @@ impl AppState {
         notifier: Arc<dyn Notifier>,
         store: Option<Arc<dyn Store>>,
     ) -> Result<Self, StateError> {
-        let multi_user = config.access_mode.mode == AccessMode::MultiUser;
+        let personal_oauth = config.access_mode.mode.allows_personal_oauth();
         let withheld: Vec<String> = config
             .backends
-            .iter()
-            .filter(|(name, b)| multi_user && is_oauth_connector(name, b))
-            .map(|(name, _)| name.clone())
+            .keys()
+            .filter(|name| !personal_oauth && is_oauth_connector(name))
+            .cloned()
             .collect();
         if !withheld.is_empty() {
             tracing::info!(
@@ -136,10 +136,16 @@ impl AppState {
                 "Skipped OAuth connectors in Multi User Mode (OAuth not allowed in production)"
             );
         }
-        let backends = Backends::build(&config, |name, _| !withheld.iter().any(|w| w == name))?;
+        let backends =
+            Backends::build(&config.backends, |name| !withheld.iter().any(|w| w == name))?;
         let pool = Arc::new(
-            Pool::new(&config, &backends, store.clone(), clock.clone())?
-                .with_notifier(notifier.clone()),
+            Pool::new(
+                config.pool_settings(),
+                &backends,
+                store.clone(),
+                clock.clone(),
+            )?
+            .with_notifier(notifier.clone()),
         );
         let router = ModelRouter::new(backends, &config.routing, |name| {
             pool.provider(name).cloned()
@@ -149,11 +155,15 @@ impl AppState {
             Some(store) => Some(Arc::new(TokenVerifier::new(store.clone())?)),
             None => None,
         };
-        let mut auth =
-            Authenticator::from_config(&config, clock.clone(), notifier.clone(), tokens.clone())?;
+        let mut auth = Authenticator::new(
+            config.auth_settings(),
+            clock.clone(),
+            notifier.clone(),
+            tokens.clone(),
+        )?;
         let oauth = match &store {
             Some(s) => Some(Arc::new(TokenServer::new(
-                &config,
+                config.token_settings(),
                 s.clone(),
                 clock.clone(),
                 auth.limiter().cloned(),
@@ -182,8 +192,12 @@ impl AppState {
             .iter()
             .filter_map(|c| c.parse().ok())
             .collect();
+        let mut fixed = config.secrets();
+        for b in router.backends().iter() {
+            fixed.extend(b.configured_secrets().iter().cloned());
+        }
         let secrets = Arc::new(LiveSecrets::new(
-            LiveSecrets::configured(&config, router.backends()),
+            fixed,
             Some(pool.clone() as Arc<dyn crate::masking::SecretSource>),
         ));
         let capture = match &config.logging.capture_file {

@@ -31,8 +31,9 @@ async fn open_pool(
     clock: SharedClock,
 ) -> Result<Pool, AdminError> {
     let store = store.clone();
-    let backends = Backends::from_config(config).map_err(|e| AdminError::Refused(e.to_string()))?;
-    let pool = Pool::new(config, &backends, Some(store), clock)?;
+    let backends =
+        Backends::from_config(&config.backends).map_err(|e| AdminError::Refused(e.to_string()))?;
+    let pool = Pool::new(config.pool_settings(), &backends, Some(store), clock)?;
     pool.reload_store().await?;
     Ok(pool)
 }
@@ -144,7 +145,7 @@ pub async fn auths(
                     pool.login_names().join(", ")
                 ))
             })?;
-            if config.access_mode.mode == crate::config::AccessMode::MultiUser {
+            if !config.access_mode.mode.allows_personal_oauth() {
                 return Err(PoolError::OauthInMultiUser.into());
             }
             let started = login

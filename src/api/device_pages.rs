@@ -95,7 +95,7 @@ fn refused(state: &AppState, req: &Request) -> Option<Response> {
             ),
         ));
     }
-    if state.config().access_mode.mode == crate::config::AccessMode::MultiUser {
+    if !state.config().access_mode.mode.allows_personal_oauth() {
         return Some(html(
             StatusCode::FORBIDDEN,
             error(

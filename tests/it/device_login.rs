@@ -541,14 +541,15 @@ async fn kiro_login_registers_a_client_and_refreshes_with_rotating_refresh_token
     rotating.auth.encryption.key =
         Some(Secret::new("ISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0A="));
     rotating.auth.encryption.previous_keys = vec![old];
-    let backends = portcullis::upstream::Backends::from_config(&rotating).unwrap();
+    let backends = portcullis::upstream::Backends::from_config(&rotating.backends).unwrap();
     let store = e.state.store().cloned();
     let clock: portcullis::clock::SharedClock = Arc::new(e.clock.clone());
-    let p = Pool::new(&rotating, &backends, store.clone(), clock.clone()).unwrap();
+    let settings = rotating.pool_settings();
+    let p = Pool::new(settings, &backends, store.clone(), clock.clone()).unwrap();
     assert_eq!(p.reseal_store().await.unwrap(), 1);
     let mut new_only = rotating.clone();
     new_only.auth.encryption.previous_keys.clear();
-    let p = Pool::new(&new_only, &backends, store, clock).unwrap();
+    let p = Pool::new(new_only.pool_settings(), &backends, store, clock).unwrap();
     p.reload_store().await.unwrap();
     let s = p.refresh_due(Some("kiro")).await.unwrap();
     assert_eq!((s.refreshed, s.failed), (1, 0), "{s:?}");
