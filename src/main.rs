@@ -159,7 +159,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         addr = %local,
         access_mode = state.config().access_mode.mode.as_str(),
-        store = state.store().map_or("none", |_| "open"),
+        store = state.token_store().map_or("none", |_| "open"),
         auth = if state.auth().is_disabled() { "disabled" } else { "enabled" },
         backends = %backends.join(","),
         jobs = %job_names,

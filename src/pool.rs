@@ -48,7 +48,7 @@ use crate::jobs::Job;
 use crate::protocol::BackendKind;
 use crate::seal::{SealError, Sealer};
 use crate::secret::Secret;
-use crate::store::{CredentialStore, Store, StoreError};
+use crate::store::{CredentialStore, StoreError};
 
 /// A credential as a source describes it, before it joins the pool.
 #[derive(Debug, Clone)]
@@ -171,12 +171,11 @@ pub trait BackendSet {
 
 impl Pool {
     /// Builds the pool of `backends` from its settings and the credential directory (stored
-    /// credentials join with [`Pool::reload_store`]). The pool keeps only the
-    /// [`CredentialStore`] view of `store`.
+    /// credentials join with [`Pool::reload_store`]).
     pub fn new(
         settings: PoolSettings,
         backends: &impl BackendSet,
-        store: Option<Arc<dyn Store>>,
+        store: Option<Arc<dyn CredentialStore>>,
         clock: SharedClock,
     ) -> Result<Self, PoolError> {
         let sealer =
@@ -239,7 +238,7 @@ impl Pool {
                 config: configured,
                 ..Loaded::default()
             }),
-            store: store.map(|s| -> Arc<dyn CredentialStore> { s }),
+            store,
             sealer,
             clock,
             multi_user: settings.multi_user,
@@ -296,6 +295,11 @@ impl Pool {
             (Some(p), None) => Some(p.name.to_string()),
             _ => None,
         }
+    }
+
+    /// The pool's view of the store, when one is open.
+    pub fn store(&self) -> Option<&Arc<dyn CredentialStore>> {
+        self.store.as_ref()
     }
 
     /// The sealing keyring (`auth.encryption`).

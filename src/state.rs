@@ -22,7 +22,7 @@ use crate::notify::{DesktopNotifier, NoNotifier, Notifier};
 use crate::oauth::TokenServer;
 use crate::pool::{Pool, PoolError};
 use crate::sso::Sso;
-use crate::store::{SqlStore, Store, StoreError};
+use crate::store::{CredentialStore, SqlStore, Store, StoreError, TokenAdminStore};
 use crate::upstream::routing::ModelRouter;
 use crate::upstream::{Backends, UpstreamError, is_oauth_connector};
 
@@ -88,7 +88,7 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     config: Config,
     router: ModelRouter,
-    store: Option<Arc<dyn Store>>,
+    token_store: Option<Arc<dyn TokenAdminStore>>,
     auth: Authenticator,
     tokens: Option<Arc<TokenVerifier>>,
     sso: Option<Arc<Sso>>,
@@ -138,11 +138,12 @@ impl AppState {
         }
         let backends =
             Backends::build(&config.backends, |name| !withheld.iter().any(|w| w == name))?;
+        let credentials = store.clone().map(|s| -> Arc<dyn CredentialStore> { s });
         let pool = Arc::new(
             Pool::new(
                 config.pool_settings(),
                 &backends,
-                store.clone(),
+                credentials,
                 clock.clone(),
             )?
             .with_notifier(notifier.clone()),
@@ -215,7 +216,7 @@ impl AppState {
         Ok(Self(Arc::new(Inner {
             config,
             router,
-            store,
+            token_store: store.map(|s| -> Arc<dyn TokenAdminStore> { s }),
             auth,
             tokens,
             sso,
@@ -248,9 +249,9 @@ impl AppState {
         format!("{:08x}{:08x}", self.0.request_id_prefix, n as u32)
     }
 
-    /// The store, when one is configured.
-    pub fn store(&self) -> Option<&Arc<dyn Store>> {
-        self.0.store.as_ref()
+    /// The agent tokens and their owners (the management API), when a store is open.
+    pub fn token_store(&self) -> Option<&Arc<dyn TokenAdminStore>> {
+        self.0.token_store.as_ref()
     }
 
     /// The background work this state needs, in start order: the pool's (`pool.rescan`,

@@ -13,7 +13,7 @@ use crate::clock::{Clock, ManualClock, SharedClock, iso8601};
 use crate::config::Config;
 use crate::pool::{CredentialKind, NewCredential, Pool, PoolError};
 use crate::secret::Secret;
-use crate::store::Store;
+use crate::store::{CredentialStore, Store};
 use crate::upstream::Backends;
 
 impl From<PoolError> for AdminError {
@@ -27,10 +27,9 @@ impl From<PoolError> for AdminError {
 
 async fn open_pool(
     config: &Config,
-    store: &Arc<dyn Store>,
+    store: Arc<dyn CredentialStore>,
     clock: SharedClock,
 ) -> Result<Pool, AdminError> {
-    let store = store.clone();
     let backends =
         Backends::from_config(&config.backends).map_err(|e| AdminError::Refused(e.to_string()))?;
     let pool = Pool::new(config.pool_settings(), &backends, Some(store), clock)?;
@@ -50,7 +49,7 @@ pub async fn auths(
     let store: Arc<dyn Store> = Arc::new(open_store(&config.storage).await?);
     match action {
         AuthsCommand::List { json } => {
-            let pool = open_pool(config, &store, shared).await?;
+            let pool = open_pool(config, store.clone(), shared).await?;
             pool.flush_usage(true).await;
             let list = pool.status(None)?;
             let mut out = String::new();
@@ -116,7 +115,7 @@ pub async fn auths(
                     s
                 }
             };
-            let pool = open_pool(config, &store, shared).await?;
+            let pool = open_pool(config, store.clone(), shared).await?;
             let id = pool
                 .add(NewCredential {
                     provider: provider.clone(),
@@ -137,8 +136,9 @@ pub async fn auths(
             ))
         }
         AuthsCommand::Login { name } => {
-            let pool =
-                Arc::new(open_pool(config, &store, Arc::new(crate::clock::SystemClock)).await?);
+            let pool = Arc::new(
+                open_pool(config, store.clone(), Arc::new(crate::clock::SystemClock)).await?,
+            );
             let login = pool.login(name).cloned().ok_or_else(|| {
                 AdminError::Refused(format!(
                     "`{name}` is not a configured device login (auth.device_login); configured: {}",
@@ -168,7 +168,7 @@ pub async fn auths(
             ))
         }
         AuthsCommand::Remove { id } => {
-            let pool = open_pool(config, &store, shared).await?;
+            let pool = open_pool(config, store.clone(), shared).await?;
             let provider = pool
                 .status(None)?
                 .into_iter()
@@ -179,7 +179,7 @@ pub async fn auths(
             Ok(format!("removed credential {removed}\n"))
         }
         AuthsCommand::Rekey => {
-            let pool = open_pool(config, &store, shared).await?;
+            let pool = open_pool(config, store.clone(), shared).await?;
             let Some(sealer) = pool.sealer() else {
                 return Err(AdminError::Refused(
                     "no auth.encryption.key is configured: there is nothing to seal with"

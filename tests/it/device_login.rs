@@ -342,7 +342,8 @@ async fn copilot_device_login_from_the_page_then_refresh_then_a_visible_failure(
     assert_eq!(ask(&e.gw, "copilot:mock-gpt").await, 200);
     let first = format!("tid=copilot-1;exp={}", START_MS / 1000 + 1800);
     assert_eq!(e.mock.stats.requests_with(&first), 1);
-    let row = &e.state.store().unwrap().list_credentials().await.unwrap()[0];
+    let stored = e.state.pool().store().unwrap().list_credentials().await;
+    let row = &stored.unwrap()[0];
     assert_eq!(row.kind, "oauth");
     assert!(
         row.secret.starts_with("sealed.v1.")
@@ -542,7 +543,7 @@ async fn kiro_login_registers_a_client_and_refreshes_with_rotating_refresh_token
         Some(Secret::new("ISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0A="));
     rotating.auth.encryption.previous_keys = vec![old];
     let backends = portcullis::upstream::Backends::from_config(&rotating.backends).unwrap();
-    let store = e.state.store().cloned();
+    let store = e.state.pool().store().cloned();
     let clock: portcullis::clock::SharedClock = Arc::new(e.clock.clone());
     let settings = rotating.pool_settings();
     let p = Pool::new(settings, &backends, store.clone(), clock.clone()).unwrap();

@@ -212,3 +212,38 @@ fn the_top_level_modules_import_each_other_without_a_cycle() {
     }
     assert!(broken.is_empty(), "{}", broken.join("\n"));
 }
+
+/// The files that may hold the whole `Store` union: the composition root, which hands each
+/// subsystem its view, and `auths rekey`, which re-seals every aggregate.
+const WHOLE_STORE_HOLDERS: &[&str] = &["src/state.rs", "src/admin/auths.rs", "src/store.rs"];
+
+#[test]
+fn consumers_hold_a_narrow_store_view_not_the_union() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found = Vec::new();
+    files(&root.join("src"), &mut found);
+    let mut broken = Vec::new();
+    for f in found
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+    {
+        let rel = f
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        if WHOLE_STORE_HOLDERS.contains(&rel.as_str()) || rel.starts_with("src/store/") {
+            continue;
+        }
+        let text = std::fs::read_to_string(f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let whole = line.match_indices("dyn Store").any(|(i, m)| {
+                !line[i + m.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+            });
+            if whole && !line.trim_start().starts_with("//") {
+                broken.push(format!("{rel}:{}: takes the whole `Store`", n + 1));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+}
