@@ -8,10 +8,10 @@ pub mod auths;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use crate::auth::agent_token::{self, bare_id, display_id, token_status, token_view};
 use crate::cli::TokensCommand;
 use crate::clock::{Clock, iso8601};
 use crate::config::Config;
+use crate::identity::agent_token::{self, bare_id, display_id, token_status, token_view};
 use crate::store::{AgentTokenRecord, SqlStore, StoreError, TokenAdminStore};
 
 /// Opens the configured store: `storage.database_url`, else SQLite in `storage.data_dir`.

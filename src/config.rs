@@ -22,10 +22,10 @@ use crate::secret::Secret;
 pub use duration::HumanDuration;
 pub use load::{ConfigError, ConfigSources, load};
 // The domain types the sections are made of, owned by the modules that use them.
-pub use crate::auth::api_keys::ApiKeyConfig;
-pub use crate::auth::{AuthSettings, BruteForceConfig};
-pub use crate::oauth::TokenSettings;
-pub use crate::oauth::external::TrustedIssuer;
+pub use crate::identity::api_keys::ApiKeyConfig;
+pub use crate::identity::external::TrustedIssuer;
+pub use crate::identity::token_server::TokenSettings;
+pub use crate::identity::{AuthSettings, BruteForceConfig};
 pub use crate::policy::AccessMode;
 pub use crate::pool::device::{DeviceLoginConfig, DeviceLoginKind};
 pub use crate::pool::{ResetSchedule, SelectionStrategy, default_priority, valid_id};

@@ -31,20 +31,18 @@
 
 pub mod admin;
 pub mod api;
-pub mod auth;
 pub mod capture;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod identity;
 pub mod jobs;
-pub mod jwks;
 pub mod logging;
 pub mod masking;
 pub mod mock;
 pub mod net;
 pub mod notify;
-pub mod oauth;
 pub mod policy;
 pub mod pool;
 pub mod protocol;

@@ -11,10 +11,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
 use super::{AdminError, open_store};
-use crate::auth::agent_token::hash_secret;
 use crate::cli::{ClientsCommand, SigningKeysCommand, UsersCommand};
 use crate::clock::{Clock, iso8601};
 use crate::config::Config;
+use crate::identity::agent_token::hash_secret;
 use crate::secret::{Secret, random_bytes};
 use crate::store::{
     AccountStore, LOCAL_PROVIDER, LocalUserStore, OauthClient, SigningKeyStore, User,
@@ -281,7 +281,7 @@ pub async fn signing_keys(
     match action {
         SigningKeysCommand::Rotate => {
             let sealer = crate::seal::Sealer::from_config(&config.auth.encryption).map_err(io)?;
-            let kid = crate::oauth::keys::rotate(store, now, sealer.as_ref())
+            let kid = crate::identity::token_server::keys::rotate(store, now, sealer.as_ref())
                 .await
                 .map_err(|e| AdminError::Io(e.to_string()))?;
             Ok(format!(

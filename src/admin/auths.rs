@@ -188,9 +188,10 @@ pub async fn auths(
             };
             let key_id = sealer.key_id().to_owned();
             let credentials = pool.reseal_store().await?;
-            let keys = crate::oauth::keys::reseal_all(store.as_ref(), pool.sealer())
-                .await
-                .map_err(|e| AdminError::Refused(e.to_string()))?;
+            let keys =
+                crate::identity::token_server::keys::reseal_all(store.as_ref(), pool.sealer())
+                    .await
+                    .map_err(|e| AdminError::Refused(e.to_string()))?;
             let files = pool.reseal_files()?;
             let sso = crate::sso::reseal_shared_secrets(store.as_ref(), pool.sealer())
                 .await

@@ -16,8 +16,8 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::access_log::ClientIp;
-use crate::auth::agent_token::{bare_id, token_view};
-use crate::auth::brute_force::FailureOutcome;
+use crate::identity::agent_token::{bare_id, token_view};
+use crate::identity::brute_force::FailureOutcome;
 use crate::notify::OperatorEvent;
 use crate::state::AppState;
 use crate::store::{StoreError, TokenAdminStore};
@@ -295,7 +295,7 @@ async fn revoke_token(State(state): State<AppState>, Path(id): Path<String>) -> 
                 if let Some(v) = state.auth().tokens() {
                     v.clear_cache();
                 }
-                tracing::info!(token = %crate::auth::agent_token::display_id(id), "agent token revoked through the management API");
+                tracing::info!(token = %crate::identity::agent_token::display_id(id), "agent token revoked through the management API");
             }
             one_token(&state, id).await
         }

@@ -18,7 +18,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
 use super::access_log::ClientIp;
-use crate::oauth::{GrantError, TokenServer};
+use crate::identity::token_server::{GrantError, TokenServer};
 use crate::state::AppState;
 
 const FORM_LIMIT: usize = 16 * 1024;
@@ -272,7 +272,7 @@ async fn verify_token(Extension(server): Extension<Arc<TokenServer>>, req: Reque
             "jti": c.jti,
         }))
         .into_response(),
-        Err(crate::oauth::TokenError::Unavailable(e)) => {
+        Err(crate::identity::token_server::TokenError::Unavailable(e)) => {
             tracing::error!(error = %e, "verify-token failed");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }

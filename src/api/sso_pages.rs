@@ -646,7 +646,7 @@ async fn revoke(
     if let Some(v) = state.auth().tokens() {
         v.clear_cache();
     }
-    tracing::info!(user = %user.id, token = %crate::auth::agent_token::display_id(&id), "agent token revoked from the devices page");
+    tracing::info!(user = %user.id, token = %crate::identity::agent_token::display_id(&id), "agent token revoked from the devices page");
     render_devices(
         sso,
         &user,

@@ -44,7 +44,7 @@ impl Backend {
 /// choices such as `userProject` or `quotaUser` — is dropped.
 const FORWARDED_QUERY_PARAMS: &[&str] = &["alt", "$alt", "prettyPrint"];
 
-/// The name of one `name=value` query pair, decoded the way [`crate::auth::extract_credential`]
+/// The name of one `name=value` query pair, decoded the way [`crate::identity::extract_credential`]
 /// reads names (form encoding: `%6Bey` and `k%65y` are `key`).
 pub fn query_param_name(pair: &str) -> Cow<'_, str> {
     let name = pair.split_once('=').map_or(pair, |(n, _)| n);

@@ -9,12 +9,16 @@ use std::path::{Path, PathBuf};
 /// (files under this path, text they must not contain, why).
 const RULES: &[(&str, &str, &str)] = &[
     (
-        "src/oauth",
+        "src/identity",
         "crate::admin",
         "the token server does not import the CLI",
     ),
     ("src/api", "crate::admin", "HTTP does not import the CLI"),
-    ("src/auth", "crate::admin", "auth does not import the CLI"),
+    (
+        "src/identity",
+        "crate::admin",
+        "auth does not import the CLI",
+    ),
     (
         "src/admin",
         "crate::state",
@@ -41,12 +45,12 @@ const RULES: &[(&str, &str, &str)] = &[
         "policy owns AccessMode; config parses it",
     ),
     (
-        "src/auth",
+        "src/identity",
         "crate::config",
         "the Authenticator is built from AuthSettings",
     ),
     (
-        "src/oauth",
+        "src/identity",
         "crate::config",
         "the token server is built from TokenSettings",
     ),
@@ -56,9 +60,9 @@ const RULES: &[(&str, &str, &str)] = &[
         "management_auths",
         "the groups table merges them",
     ),
-    ("src/auth", "crate::api", "auth knows no HTTP routes"),
+    ("src/identity", "crate::api", "auth knows no HTTP routes"),
     (
-        "src/auth",
+        "src/identity",
         "crate::state",
         "auth does not import the composition root",
     ),
@@ -69,7 +73,7 @@ const RULES: &[(&str, &str, &str)] = &[
     ),
     ("src/store", "axum", "the store knows no HTTP"),
     (
-        "src/auth.rs",
+        "src/identity.rs",
         "bypass",
         "no path list skips authentication (api::groups)",
     ),

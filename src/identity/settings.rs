@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::api_keys::ApiKeyConfig;
-use crate::oauth::external::TrustedIssuer;
+use crate::identity::external::TrustedIssuer;
 
 /// Everything [`super::Authenticator::new`] needs of the configuration.
 #[derive(Debug, Clone, Default)]

@@ -1,6 +1,6 @@
 //! Trusted external issuers (`auth.jwt.issuers[]`): a company IdP's JWTs accepted as client
 //! credentials. The token's `iss` picks the issuer entry (unknown issuers are refused before any
-//! key is fetched); its signature is checked against that issuer's JWKS ([`crate::jwks`]),
+//! key is fetched); its signature is checked against that issuer's JWKS ([`crate::identity::jwks`]),
 //! `aud` against the entry, `exp`/`nbf` against the gateway's clock; the configured claims name
 //! the user and groups.
 
@@ -10,9 +10,9 @@ use jsonwebtoken::Validation;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::TokenError;
+use super::token_server::TokenError;
 use crate::clock::SharedClock;
-use crate::jwks::{JwksError, RemoteJwks};
+use crate::identity::jwks::{JwksError, RemoteJwks};
 
 /// `auth.jwt.issuers[]`: an external issuer whose tokens authenticate API calls.
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -3,7 +3,7 @@
 //!
 //! The credential kinds: static API keys ([`api_keys`]), per-device agent tokens
 //! ([`agent_token`]), and JWTs from the gateway's token server or a trusted external issuer
-//! ([`crate::oauth`]); virtual keys will join them in [`Authenticator::authenticate`], behind
+//! ([`crate::identity::token_server`]); virtual keys will join them in [`Authenticator::authenticate`], behind
 //! the same lockout. The order of checks is fixed: a blocked client address is refused first (even with a valid
 //! credential), a request with no credential is refused without counting as a failed attempt,
 //! and only a wrong credential counts — counted before its check when the check is slow, so
@@ -13,7 +13,10 @@ pub mod agent_token;
 pub mod api_keys;
 pub mod argon;
 pub mod brute_force;
+pub mod external;
+pub mod jwks;
 mod settings;
+pub mod token_server;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -174,9 +177,9 @@ pub struct Authenticator {
     /// the key of the fingerprints.
     repeat_key: Option<[u8; 32]>,
     /// The token server whose JWTs are accepted.
-    jwt: Option<Arc<crate::oauth::TokenServer>>,
+    jwt: Option<Arc<crate::identity::token_server::TokenServer>>,
     /// Trusted external issuers.
-    external: Option<Arc<crate::oauth::external::ExternalIssuers>>,
+    external: Option<Arc<crate::identity::external::ExternalIssuers>>,
     /// One slow credential check per client address at a time.
     turns: Turns<IpAddr>,
 }
@@ -217,7 +220,7 @@ impl Authenticator {
                 None
             } else {
                 Some(Arc::new(
-                    crate::oauth::external::ExternalIssuers::new(&settings.issuers, clock)
+                    crate::identity::external::ExternalIssuers::new(&settings.issuers, clock)
                         .map_err(std::io::Error::other)?,
                 ))
             },
@@ -226,7 +229,7 @@ impl Authenticator {
     }
 
     /// Accepts the JWTs `server` issues.
-    pub fn accept_jwts_from(&mut self, server: Arc<crate::oauth::TokenServer>) {
+    pub fn accept_jwts_from(&mut self, server: Arc<crate::identity::token_server::TokenServer>) {
         self.jwt = Some(server);
     }
 
@@ -314,7 +317,7 @@ impl Authenticator {
                 .cached(value, now as i64, &ctx)
                 .map(Principal::AgentToken);
         }
-        if !crate::oauth::looks_like_jwt(value) || self.external.is_some() {
+        if !crate::identity::token_server::looks_like_jwt(value) || self.external.is_some() {
             return None;
         }
         self.jwt
@@ -329,11 +332,13 @@ impl Authenticator {
 
     /// The slow checks: JWTs (the token server's or a trusted issuer's), then agent tokens.
     async fn check(&self, value: &str, now: u64, ip: IpAddr, user_agent: Option<&str>) -> Verdict {
-        if crate::oauth::looks_like_jwt(value) && (self.jwt.is_some() || self.external.is_some()) {
-            use crate::oauth::TokenError;
+        if crate::identity::token_server::looks_like_jwt(value)
+            && (self.jwt.is_some() || self.external.is_some())
+        {
+            use crate::identity::token_server::TokenError;
             // The payload is only decoded to pick a verifier when external issuers exist.
             let external = self.external.as_ref().filter(|x| {
-                crate::oauth::external::unverified_issuer(value).is_some_and(|i| x.trusts(&i))
+                crate::identity::external::unverified_issuer(value).is_some_and(|i| x.trusts(&i))
             });
             let verified = match (external, &self.jwt) {
                 (Some(x), _) => {
@@ -457,8 +462,8 @@ enum Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::api_keys::ApiKeyConfig;
     use crate::clock::ManualClock;
+    use crate::identity::api_keys::ApiKeyConfig;
     use crate::secret::Secret;
     use std::time::{Duration, UNIX_EPOCH};
 

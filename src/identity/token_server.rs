@@ -1,7 +1,7 @@
 //! The OAuth2 token server (PRODUCT §4): the password and client-credentials grants, the JWTs it
 //! signs ([`keys`]: Ed25519, in the store), and their verification — for `/verify-token`,
 //! `/oauth/introspect` and as client credentials on every API route (through
-//! [`crate::auth::Authenticator`]).
+//! [`crate::identity::Authenticator`]).
 //!
 //! Failed grants count in the per-address lockout and in a per-username one; an unknown username
 //! costs the same Argon2id work as a wrong password (a dummy hash), so timing does not reveal
@@ -12,7 +12,6 @@
 //! use costs a hash instead of an Ed25519 verification; expiry and the subject are checked on
 //! every use.
 
-pub mod external;
 pub mod keys;
 
 use std::collections::HashMap;
@@ -24,9 +23,9 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
-use crate::auth::BruteForceConfig;
-use crate::auth::brute_force::{FailureOutcome, Limiter, Reservation};
 use crate::clock::SharedClock;
+use crate::identity::BruteForceConfig;
+use crate::identity::brute_force::{FailureOutcome, Limiter, Reservation};
 use crate::seal::EncryptionConfig;
 use crate::secret::{Secret, random_bytes};
 use crate::store::LOCAL_PROVIDER;
@@ -353,9 +352,9 @@ impl TokenServer {
         }
     }
 
-    /// Argon2id on the process's Argon2 threads ([`crate::auth::argon`]).
+    /// Argon2id on the process's Argon2 threads ([`crate::identity::argon`]).
     async fn argon_verify(&self, hash: String, secret: &str) -> bool {
-        crate::auth::argon::verify(hash, Secret::new(secret)).await
+        crate::identity::argon::verify(hash, Secret::new(secret)).await
     }
 
     async fn dummy(&self) -> Result<String, GrantError> {
@@ -364,7 +363,7 @@ impl TokenServer {
                 let s = crate::store::hex(
                     &random_bytes::<16>().map_err(|e| GrantError::Unavailable(e.to_string()))?,
                 );
-                crate::auth::argon::run(move || crate::auth::agent_token::hash_secret(&s))
+                crate::identity::argon::run(move || crate::identity::agent_token::hash_secret(&s))
                     .await
                     .map_err(|e| GrantError::Unavailable(e.to_string()))?
                     .map_err(|e| GrantError::Unavailable(e.to_string()))
