@@ -121,7 +121,7 @@ impl Config {
         }
     }
 
-    /// What `auth::Authenticator::new` needs: `auth.*` (keys, lockout, trusted issuers) and
+    /// What `identity::Authenticator::new` needs: `auth.*` (keys, lockout, trusted issuers) and
     /// whether SSO is on.
     pub fn auth_settings(&self) -> AuthSettings {
         AuthSettings {
@@ -133,7 +133,7 @@ impl Config {
         }
     }
 
-    /// What `oauth::TokenServer::new` needs: `auth.jwt` (the issuer defaulting to the public
+    /// What `identity::token_server::TokenServer::new` needs: `auth.jwt` (the issuer defaulting to the public
     /// URL), the lockout and the sealing keys.
     pub fn token_settings(&self) -> TokenSettings {
         let jwt = &self.auth.jwt;

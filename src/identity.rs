@@ -1,13 +1,17 @@
-//! Client authentication: turns what a request presents into a typed [`Principal`] or a typed
-//! [`AuthFailure`], before any handler runs.
+//! The identity wing: who is calling. [`Authenticator`] turns what a request presents into a
+//! typed [`Principal`] or a typed [`AuthFailure`], before any handler runs; everything that
+//! checks a credential lives under this module.
 //!
 //! The credential kinds: static API keys ([`api_keys`]), per-device agent tokens
-//! ([`agent_token`]), and JWTs from the gateway's token server or a trusted external issuer
-//! ([`crate::identity::token_server`]); virtual keys will join them in [`Authenticator::authenticate`], behind
-//! the same lockout. The order of checks is fixed: a blocked client address is refused first (even with a valid
-//! credential), a request with no credential is refused without counting as a failed attempt,
-//! and only a wrong credential counts — counted before its check when the check is slow, so
-//! parallel guesses meet the lockout like sequential ones ([`Authenticator::authenticate`]).
+//! ([`agent_token`]), the gateway's own JWTs ([`token_server`], which also issues them) and a
+//! trusted external issuer's ([`external`], keys fetched through [`jwks`]); virtual keys will join
+//! them in [`Authenticator::authenticate`], behind the same lockout ([`brute_force`]; the slow
+//! hash, Argon2id, on [`argon`]'s bounded threads). The order of checks is fixed: a blocked
+//! client address is refused first (even with a valid credential), a request with no credential
+//! is refused without counting as a failed attempt, and only a wrong credential counts — counted
+//! before its check when the check is slow, so parallel guesses meet the lockout like sequential
+//! ones ([`Authenticator::authenticate`]). What the checks are built from is [`AuthSettings`]: the
+//! wing never reads `config`.
 
 pub mod agent_token;
 pub mod api_keys;
