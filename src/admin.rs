@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::cli::TokensCommand;
 use crate::clock::{Clock, iso8601};
 use crate::config::Config;
-use crate::identity::agent_token::{self, bare_id, display_id, token_status, token_view};
+use crate::identity::agent_token::{self, display_id, id_from_argument, token_status, token_view};
 use crate::store::{AgentTokenRecord, SqlStore, StoreError, TokenAdminStore};
 
 /// Opens the configured store: `storage.database_url`, else SQLite in `storage.data_dir`.
@@ -26,10 +26,10 @@ pub enum AdminError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Nothing has that id.
-    #[error("no agent token with id {0}")]
+    #[error("no agent token with id {0} (`portcullis tokens list` shows the ids)")]
     NoSuchToken(String),
     /// Nothing has that name.
-    #[error("no user {0}")]
+    #[error("no user {0} (`portcullis users list` shows them)")]
     NoSuchUser(String),
     /// The operating system failed (randomness, hashing thread).
     #[error("{0}")]
@@ -69,7 +69,7 @@ pub async fn tokens(
             list(store.as_ref(), user.as_deref(), *json, now).await
         }
         TokensCommand::Revoke { id } => {
-            let id = bare_id(id);
+            let id = id_from_argument(id).map_err(|e| AdminError::Refused(e.to_owned()))?;
             if store.revoke_token(id, now).await? {
                 Ok(format!("revoked {}\n", display_id(id)))
             } else {
@@ -80,7 +80,7 @@ pub async fn tokens(
             }
         }
         TokensCommand::Rename { id, name } => {
-            let id = bare_id(id);
+            let id = id_from_argument(id).map_err(|e| AdminError::Refused(e.to_owned()))?;
             if store.rename_token(id, name).await? {
                 Ok(format!("renamed {} to {name:?}\n", display_id(id)))
             } else {

@@ -2,8 +2,9 @@
 //! Handlers turn wire requests into routing decisions and hand them to the passthrough pipeline
 //! ([`proxy`]); every error leaves through [`error::ApiError`] in the caller's protocol. The
 //! OpenAI and Anthropic model operations share one handler (`body_model_call`), parameterised by
-//! the [`Operation`]; Gemini's path-addressed methods are in [`gemini`]. Which routes exist and
-//! what guards each is [`groups`].
+//! the [`Operation`]; Gemini's path-addressed methods are in [`gemini`]; operations on stored
+//! objects (responses, message batches), which name no model, are in [`objects`]. Which routes
+//! exist and what guards each is [`groups`].
 
 pub mod access_log;
 pub mod auth_layer;
@@ -18,11 +19,13 @@ mod management;
 mod management_auths;
 mod models;
 mod oauth_routes;
+mod objects;
 mod pages;
 mod proxy;
 pub mod sandbox;
 mod sso_pages;
 
+use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -58,24 +61,28 @@ fn body_rejection(protocol: Protocol, rejection: BytesRejection) -> Failure {
     )
 }
 
+/// Reads a request body of at most `server.max_body_bytes`, or the client's error.
+async fn read_body(state: &AppState, protocol: Protocol, body: Body) -> Result<Bytes, Failure> {
+    let limit = state.config().server.max_body_bytes;
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+        let mut too_large = false;
+        while let Some(c) = cause {
+            too_large |= c.is::<http_body_util::LengthLimitError>();
+            cause = c.source();
+        }
+        body_error(protocol, too_large)
+    })
+}
+
 /// The route of an OpenAI or Anthropic operation whose model is named in the JSON body.
 fn body_model_route(op: Operation) -> axum::routing::MethodRouter<AppState> {
     post(
         move |state: St, ctx: context::Ctx, req: Request| async move {
             // Taking the request whole moves its headers into the upstream request instead of
             // cloning them (the `HeaderMap` extractor clones).
-            let limit = state.config().server.max_body_bytes;
             let (parts, body) = req.into_parts();
-            let body = axum::body::to_bytes(body, limit).await.map_err(|e| {
-                let mut cause: Option<&(dyn std::error::Error + 'static)> =
-                    std::error::Error::source(&e);
-                let mut too_large = false;
-                while let Some(c) = cause {
-                    too_large |= c.is::<http_body_util::LengthLimitError>();
-                    cause = c.source();
-                }
-                body_error(op.protocol(), too_large)
-            });
+            let body = read_body(&state, op.protocol(), body).await;
             let query = parts.uri.query();
             respond(body_model_call(&state, &ctx, op, parts.headers, query, body).await)
         },
@@ -97,10 +104,18 @@ async fn body_model_call(
     ctx.capture_inbound(&headers, &body);
     let probe = proxy::probe(&body).map_err(fail)?;
     let requested = probe.model.as_deref().unwrap_or("");
-    let route = state
-        .router()
-        .resolve(requested, protocol, &ctx.grant)
-        .map_err(|e| fail(e.into()))?;
+    let route = if requested.is_empty() && op.model_optional() {
+        objects::backend_route(state, ctx, protocol, &headers).map_err(fail)?
+    } else {
+        state
+            .router()
+            .resolve(requested, protocol, &ctx.grant)
+            .map_err(|e| fail(e.into()))?
+    };
+    let prefer = match probe.previous_response_id.as_deref() {
+        Some(id) => objects::follow_up(state, ctx, &route.provider, id).map_err(fail)?,
+        None => None,
+    };
     let stream = probe.stream.unwrap_or(false);
     let body = if route.rewritten {
         proxy::rewrite_model(&body, &route.model).map_err(fail)?
@@ -117,6 +132,7 @@ async fn body_model_call(
         stream,
         ctx,
         state,
+        prefer,
     }
     .run()
     .await

@@ -1,5 +1,7 @@
-//! The command line: `portcullis [serve|demo|check-config]` and the options shared by all of
-//! them. Parsing only; `main.rs` runs the chosen command.
+//! The command line: `portcullis [serve|demo|check-config|migrate|tokens|users|clients|
+//! signing-keys|auths]`. Every command takes the configuration options ([`ConfigArgs`]); only
+//! the commands that run or check a gateway take the serving options ([`ServeArgs`]), so each
+//! `--help` lists what that command uses. Parsing only; `main.rs` runs the chosen command.
 
 use std::path::PathBuf;
 
@@ -16,26 +18,40 @@ use crate::secret::Secret;
     after_help = "Configuration layers, highest first: command line, environment \
 (PORTCULLIS_<SECTION>__<KEY>, e.g. PORTCULLIS_SERVER__PORT=9000, plus OPENAI_API_KEY / \
 ANTHROPIC_API_KEY / GEMINI_API_KEY and their *_BASE_URL when no backend is configured), the YAML \
-file, built-in defaults. See config.example.yaml."
+file, built-in defaults. See config.example.yaml. The serving options (`portcullis serve --help`) \
+also work without the word `serve`."
 )]
 pub struct Cli {
     /// What to run (default: serve).
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Options shared by every command.
+    /// Options of every command.
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub config: ConfigArgs,
+    /// Serving options given before the subcommand (or without one: `portcullis --port 9000`).
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
+
+/// What the serving commands' help says about the options it does not list.
+const MORE_SERVE_OPTIONS: &str = "Also accepted, not listed: the brute-force tuning flags \
+--auth-max-failed-attempts, --auth-brute-force-ttl, --auth-brute-force-initial-block, \
+--auth-brute-force-multiplier, --auth-brute-force-max-block (README, Security settings), and the \
+reserved subscription-connector flags --allow-oauth-auto-replacement and \
+--enable-{copilot,kiro}-oauth-backend-debugging-override (refused in Multi User Mode, no effect yet).";
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway (the default).
-    Serve,
+    #[command(after_help = MORE_SERVE_OPTIONS)]
+    Serve(ServeArgs),
     /// Run the gateway in front of a built-in mock upstream: no provider key, no network needed.
-    Demo,
+    #[command(after_help = MORE_SERVE_OPTIONS)]
+    Demo(ServeArgs),
     /// Validate the configuration and print the effective settings, secrets masked.
-    CheckConfig,
+    #[command(after_help = MORE_SERVE_OPTIONS)]
+    CheckConfig(ServeArgs),
     /// Create or upgrade the store's tables (also done at every start).
     Migrate,
     /// Manage per-device agent tokens.
@@ -216,12 +232,12 @@ pub enum TokensCommand {
     },
     /// Revoke a token; it stops working on the next request (other running instances within a second).
     Revoke {
-        /// Token id, as `sk-pcl-<id>` or `<id>`.
+        /// The token itself, or its id (`sk-pcl-<id>` or `<id>`, from `tokens list`).
         id: String,
     },
     /// Rename a token's device.
     Rename {
-        /// Token id, as `sk-pcl-<id>` or `<id>`.
+        /// The token itself, or its id (`sk-pcl-<id>` or `<id>`, from `tokens list`).
         id: String,
         /// New device name.
         name: String,
@@ -240,111 +256,18 @@ pub enum TokensCommand {
     },
 }
 
-/// Options that every command accepts.
+/// Options of every command: where the configuration and the store are, and logging.
 #[derive(Debug, Args, Clone, Default)]
-pub struct CommonArgs {
+pub struct ConfigArgs {
     /// YAML configuration file.
     #[arg(long, global = true, env = "PORTCULLIS_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Address to bind (default 127.0.0.1).
-    #[arg(long, global = true, value_name = "ADDR")]
-    pub host: Option<String>,
-    /// Port to bind (default 8080; 0 picks a free port).
-    #[arg(long, global = true)]
-    pub port: Option<u16>,
-    /// Backend for plain model names, optionally with a default model: `openai` or `openai:gpt-4o`.
-    #[arg(long, global = true, value_name = "BACKEND[:MODEL]")]
-    pub default_backend: Option<String>,
-    /// Log line format.
-    #[arg(long, global = true, value_enum)]
+    /// Log lines: `text` (key=value) or `json` (one object per line).
+    #[arg(long, global = true, value_enum, hide_possible_values = true)]
     pub log_format: Option<LogFormat>,
     /// Log filter, e.g. `info` or `portcullis=debug`.
     #[arg(long, global = true, value_name = "FILTER")]
     pub log_level: Option<String>,
-
-    /// Client API keys, comma-separated (prefer PORTCULLIS_API_KEYS: the command line is visible to other local users).
-    #[arg(
-        long,
-        global = true,
-        value_delimiter = ',',
-        value_name = "KEY,...",
-        help_heading = "Authentication"
-    )]
-    pub api_keys: Vec<String>,
-    /// Turn client authentication off (allowed only on a loopback bind). Env: DISABLE_AUTH.
-    #[arg(long, global = true, help_heading = "Authentication")]
-    pub disable_auth: bool,
-    /// Turn brute-force protection on (the default).
-    #[arg(long, global = true, help_heading = "Authentication")]
-    pub enable_brute_force_protection: bool,
-    /// Turn brute-force protection off.
-    #[arg(long, global = true, help_heading = "Authentication")]
-    pub disable_brute_force_protection: bool,
-    /// Failed attempts within the window that start a block (default 5).
-    #[arg(long, global = true, value_name = "N", help_heading = "Authentication")]
-    pub auth_max_failed_attempts: Option<u32>,
-    /// Seconds failed attempts are remembered (default 900).
-    #[arg(
-        long,
-        global = true,
-        value_name = "SECONDS",
-        help_heading = "Authentication"
-    )]
-    pub auth_brute_force_ttl: Option<u64>,
-    /// Seconds of the first block (default 30).
-    #[arg(
-        long,
-        global = true,
-        value_name = "SECONDS",
-        help_heading = "Authentication"
-    )]
-    pub auth_brute_force_initial_block: Option<u64>,
-    /// Growth factor of each further block (default 2.0).
-    #[arg(
-        long,
-        global = true,
-        value_name = "FACTOR",
-        help_heading = "Authentication"
-    )]
-    pub auth_brute_force_multiplier: Option<f64>,
-    /// Longest block in seconds (default 3600).
-    #[arg(
-        long,
-        global = true,
-        value_name = "SECONDS",
-        help_heading = "Authentication"
-    )]
-    pub auth_brute_force_max_block: Option<u64>,
-    /// A proxy (IP or CIDR) whose X-Forwarded-For is believed; repeatable.
-    #[arg(
-        long = "trusted-proxy",
-        global = true,
-        value_name = "CIDR",
-        help_heading = "Authentication"
-    )]
-    pub trusted_proxies: Vec<String>,
-
-    /// Single User Mode: one developer, loopback only (the default). Env: LLM_PROXY_ACCESS_MODE.
-    #[arg(long, global = true, help_heading = "Access mode")]
-    pub single_user_mode: bool,
-    /// Multi User Mode: a shared deployment; OAuth connectors and desktop notifications refused.
-    #[arg(long, global = true, help_heading = "Access mode")]
-    pub multi_user_mode: bool,
-    /// Force desktop notifications on (default: on for a loopback bind). Env: LLM_PROXY_ENABLE_NOTIFICATIONS.
-    #[arg(long, global = true, help_heading = "Access mode")]
-    pub enable_notifications: bool,
-    /// Force desktop notifications off.
-    #[arg(long, global = true, help_heading = "Access mode")]
-    pub disable_notifications: bool,
-    /// Let the credential pool replace an OAuth credential that needs re-login (single-user only; the OAuth connectors are not built yet, so today this is only validated).
-    #[arg(long, global = true, help_heading = "Access mode")]
-    pub allow_oauth_auto_replacement: bool,
-    /// Debugging override for the GitHub Copilot OAuth connector (single-user only; only validated until that connector lands).
-    #[arg(long, global = true, help_heading = "Access mode")]
-    pub enable_copilot_oauth_backend_debugging_override: bool,
-    /// Debugging override for the Kiro OAuth connector (single-user only; only validated until that connector lands).
-    #[arg(long, global = true, help_heading = "Access mode")]
-    pub enable_kiro_oauth_backend_debugging_override: bool,
 
     /// Directory of the embedded SQLite store (default ./portcullis-data). Env: PORTCULLIS_DATA_DIR.
     #[arg(long, global = true, value_name = "DIR", help_heading = "Storage")]
@@ -352,61 +275,254 @@ pub struct CommonArgs {
     /// PostgreSQL URL instead of the embedded store (prefer the env var: the command line is visible to other users). Env: PORTCULLIS_DATABASE_URL.
     #[arg(long, global = true, value_name = "URL", help_heading = "Storage")]
     pub database_url: Option<String>,
+}
+
+/// Options of the commands that run or check a gateway (`serve`, `demo`, `check-config`).
+#[derive(Debug, Args, Clone, Default, PartialEq)]
+pub struct ServeArgs {
+    /// Address to bind (default 127.0.0.1).
+    #[arg(long, value_name = "ADDR")]
+    pub host: Option<String>,
+    /// Port to bind (default 8080; 0 picks a free port).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Backend for plain model names, optionally with a default model: `openai` or `openai:gpt-4o`.
+    #[arg(long, value_name = "BACKEND[:MODEL]")]
+    pub default_backend: Option<String>,
+
+    /// Client API keys, comma-separated (prefer PORTCULLIS_API_KEYS: the command line is visible to other local users).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "KEY,...",
+        help_heading = "Authentication"
+    )]
+    pub api_keys: Vec<String>,
+    /// Turn client authentication off (allowed only on a loopback bind). Env: DISABLE_AUTH.
+    #[arg(long, help_heading = "Authentication")]
+    pub disable_auth: bool,
+    /// Turn brute-force protection on (the default).
+    #[arg(long, help_heading = "Authentication")]
+    pub enable_brute_force_protection: bool,
+    /// Turn brute-force protection off.
+    #[arg(long, help_heading = "Authentication")]
+    pub disable_brute_force_protection: bool,
+    /// Failed attempts within the window that start a block (default 5).
+    #[arg(long, value_name = "N", help_heading = "Authentication", hide = true)]
+    pub auth_max_failed_attempts: Option<u32>,
+    /// Seconds failed attempts are remembered (default 900).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        help_heading = "Authentication",
+        hide = true
+    )]
+    pub auth_brute_force_ttl: Option<u64>,
+    /// Seconds of the first block (default 30).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        help_heading = "Authentication",
+        hide = true
+    )]
+    pub auth_brute_force_initial_block: Option<u64>,
+    /// Growth factor of each further block (default 2.0).
+    #[arg(
+        long,
+        value_name = "FACTOR",
+        help_heading = "Authentication",
+        hide = true
+    )]
+    pub auth_brute_force_multiplier: Option<f64>,
+    /// Longest block in seconds (default 3600).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        help_heading = "Authentication",
+        hide = true
+    )]
+    pub auth_brute_force_max_block: Option<u64>,
+    /// A proxy (IP or CIDR) whose X-Forwarded-For is believed; repeatable.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "CIDR",
+        help_heading = "Authentication"
+    )]
+    pub trusted_proxies: Vec<String>,
+
+    /// Single User Mode: one developer, loopback only (the default). Env: LLM_PROXY_ACCESS_MODE.
+    #[arg(long, help_heading = "Access mode")]
+    pub single_user_mode: bool,
+    /// Multi User Mode: a shared deployment; OAuth connectors and desktop notifications refused.
+    #[arg(long, help_heading = "Access mode")]
+    pub multi_user_mode: bool,
+    /// Force desktop notifications on (default: on for a loopback bind). Env: LLM_PROXY_ENABLE_NOTIFICATIONS.
+    #[arg(long, help_heading = "Access mode")]
+    pub enable_notifications: bool,
+    /// Force desktop notifications off.
+    #[arg(long, help_heading = "Access mode")]
+    pub disable_notifications: bool,
+    /// Reserved for the subscription connectors: accepted and refused in Multi User Mode; no effect yet.
+    #[arg(long, help_heading = "Access mode", hide = true)]
+    pub allow_oauth_auto_replacement: bool,
+    /// Reserved for a Copilot connector debugging override: accepted and refused in Multi User Mode; no effect yet.
+    #[arg(long, help_heading = "Access mode", hide = true)]
+    pub enable_copilot_oauth_backend_debugging_override: bool,
+    /// Reserved for a Kiro connector debugging override: accepted and refused in Multi User Mode; no effect yet.
+    #[arg(long, help_heading = "Access mode", hide = true)]
+    pub enable_kiro_oauth_backend_debugging_override: bool,
 
     /// Turn SSO login on: agents without a valid token get a login link (needs sso.providers). Env: SSO_ENABLED.
-    #[arg(long, global = true, help_heading = "SSO")]
+    #[arg(long, help_heading = "SSO")]
     pub sso_enabled: bool,
     /// A YAML file with the `sso:` section (providers, authorization), merged over --config.
-    #[arg(long, global = true, value_name = "PATH", help_heading = "SSO")]
+    #[arg(long, value_name = "PATH", help_heading = "SSO")]
     pub sso_config: Option<PathBuf>,
     /// Key for the management API (/v0/management/…) and the device-login pages (/v0/oauth/<name>, which are off without it); at least 16 characters. Prefer the env var PORTCULLIS_MANAGEMENT_KEY.
-    #[arg(long, global = true, value_name = "KEY", help_heading = "SSO")]
+    #[arg(long, value_name = "KEY", help_heading = "SSO")]
     pub management_key: Option<String>,
 
     /// Write a JSONL wire capture (credentials masked) to this file. Env: WIRE_CAPTURE_FILE.
-    #[arg(long, global = true, value_name = "PATH", help_heading = "Debugging")]
+    #[arg(long, value_name = "PATH", help_heading = "Debugging")]
     pub capture_file: Option<PathBuf>,
 }
 
-impl CommonArgs {
-    /// The configuration sources these options describe.
-    pub fn sources(&self) -> ConfigSources {
+/// Why the command line cannot be used as given.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CliError {
+    /// Serving options given to a command that does not serve.
+    #[error(
+        "`{command}` does not take serving options such as --port or --api-keys; they apply to serve, demo and check-config (see `portcullis {command} --help`)"
+    )]
+    ServeOptionsElsewhere {
+        /// The subcommand's name.
+        command: &'static str,
+    },
+    /// Serving options on both sides of the subcommand.
+    #[error(
+        "serving options were given both before and after `{command}`: put them all after it (`portcullis {command} --port 9000 …`)"
+    )]
+    SplitServeOptions {
+        /// The subcommand's name.
+        command: &'static str,
+    },
+}
+
+impl Cli {
+    /// The parser, with the serving options hidden from the top-level help (`serve --help`
+    /// lists them; they work before the subcommand, or without one, too).
+    pub fn command_line() -> clap::Command {
+        let serving: Vec<clap::Id> =
+            <ServeArgs as clap::Args>::augment_args(clap::Command::new("x"))
+                .get_arguments()
+                .map(|a| a.get_id().clone())
+                .collect();
+        <Self as clap::CommandFactory>::command().mut_args(|a| {
+            if serving.contains(a.get_id()) {
+                a.hide(true)
+            } else {
+                a
+            }
+        })
+    }
+
+    /// Parses the process's arguments (exits with clap's message on a parse error).
+    pub fn from_env() -> Self {
+        let matches = Self::command_line().get_matches();
+        match <Self as clap::FromArgMatches>::from_arg_matches(&matches) {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        }
+    }
+
+    /// The command to run (`serve` when none is named) and the configuration sources the
+    /// options describe.
+    pub fn resolve(self) -> Result<(Command, ConfigSources), CliError> {
+        let before = self.serve;
+        let command = self.command.unwrap_or_default();
+        let name = command.name();
+        let serve = match &command {
+            Command::Serve(after) | Command::Demo(after) | Command::CheckConfig(after) => {
+                if before == ServeArgs::default() {
+                    after.clone()
+                } else if *after == ServeArgs::default() {
+                    before
+                } else {
+                    return Err(CliError::SplitServeOptions { command: name });
+                }
+            }
+            _ if before != ServeArgs::default() => {
+                return Err(CliError::ServeOptionsElsewhere { command: name });
+            }
+            _ => ServeArgs::default(),
+        };
+        let sources = self.config.sources(&serve);
+        Ok((command, sources))
+    }
+}
+
+impl Default for Command {
+    fn default() -> Self {
+        Command::Serve(ServeArgs::default())
+    }
+}
+
+impl Command {
+    /// The subcommand as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Serve(_) => "serve",
+            Command::Demo(_) => "demo",
+            Command::CheckConfig(_) => "check-config",
+            Command::Migrate => "migrate",
+            Command::Tokens { .. } => "tokens",
+            Command::Users { .. } => "users",
+            Command::Clients { .. } => "clients",
+            Command::SigningKeys { .. } => "signing-keys",
+            Command::Auths { .. } => "auths",
+        }
+    }
+}
+
+impl ConfigArgs {
+    /// The configuration sources these options and `serve`'s describe.
+    pub fn sources(&self, serve: &ServeArgs) -> ConfigSources {
         ConfigSources {
             config_path: self.config.clone(),
             cli: CliOverrides {
-                host: self.host.clone(),
-                port: self.port,
-                default_backend: self.default_backend.clone(),
+                host: serve.host.clone(),
+                port: serve.port,
+                default_backend: serve.default_backend.clone(),
                 log_format: self.log_format,
                 log_level: self.log_level.clone(),
-                disable_auth: self.disable_auth,
-                api_keys: self.api_keys.iter().map(Secret::new).collect(),
-                single_user_mode: self.single_user_mode,
-                multi_user_mode: self.multi_user_mode,
-                notifications: flag_pair(self.enable_notifications, self.disable_notifications),
+                disable_auth: serve.disable_auth,
+                api_keys: serve.api_keys.iter().map(Secret::new).collect(),
+                single_user_mode: serve.single_user_mode,
+                multi_user_mode: serve.multi_user_mode,
+                notifications: flag_pair(serve.enable_notifications, serve.disable_notifications),
                 brute_force_enabled: flag_pair(
-                    self.enable_brute_force_protection,
-                    self.disable_brute_force_protection,
+                    serve.enable_brute_force_protection,
+                    serve.disable_brute_force_protection,
                 ),
-                max_failed_attempts: self.auth_max_failed_attempts,
-                brute_force_ttl: self.auth_brute_force_ttl,
-                brute_force_initial_block: self.auth_brute_force_initial_block,
-                brute_force_multiplier: self.auth_brute_force_multiplier,
-                brute_force_max_block: self.auth_brute_force_max_block,
-                trusted_proxies: self.trusted_proxies.clone(),
-                capture_file: self.capture_file.clone(),
-                allow_oauth_auto_replacement: self.allow_oauth_auto_replacement,
+                max_failed_attempts: serve.auth_max_failed_attempts,
+                brute_force_ttl: serve.auth_brute_force_ttl,
+                brute_force_initial_block: serve.auth_brute_force_initial_block,
+                brute_force_multiplier: serve.auth_brute_force_multiplier,
+                brute_force_max_block: serve.auth_brute_force_max_block,
+                trusted_proxies: serve.trusted_proxies.clone(),
+                capture_file: serve.capture_file.clone(),
+                allow_oauth_auto_replacement: serve.allow_oauth_auto_replacement,
                 data_dir: self.data_dir.clone(),
                 database_url: self.database_url.as_deref().map(Secret::new),
-                sso_enabled: self.sso_enabled,
-                sso_config: self.sso_config.clone(),
-                management_key: self.management_key.as_deref().map(Secret::new),
+                sso_enabled: serve.sso_enabled,
+                sso_config: serve.sso_config.clone(),
+                management_key: serve.management_key.as_deref().map(Secret::new),
                 oauth_debugging_overrides: [
                     (
                         "copilot",
-                        self.enable_copilot_oauth_backend_debugging_override,
+                        serve.enable_copilot_oauth_backend_debugging_override,
                     ),
-                    ("kiro", self.enable_kiro_oauth_backend_debugging_override),
+                    ("kiro", serve.enable_kiro_oauth_backend_debugging_override),
                 ]
                 .iter()
                 .filter(|(_, on)| *on)
@@ -432,18 +548,52 @@ fn flag_pair(enable: bool, disable: bool) -> Option<bool> {
 mod tests {
     use super::*;
 
+    fn resolve(args: &[&str]) -> Result<(Command, ConfigSources), CliError> {
+        Cli::try_parse_from(args).unwrap().resolve()
+    }
+
     #[test]
-    fn options_work_before_and_after_the_subcommand() {
-        let a = Cli::try_parse_from(["portcullis", "--port", "9000", "serve"]).unwrap();
-        let b = Cli::try_parse_from(["portcullis", "serve", "--port", "9000"]).unwrap();
-        assert_eq!(a.common.port, Some(9000));
-        assert_eq!(b.common.port, Some(9000));
-        assert!(
-            Cli::try_parse_from(["portcullis"])
-                .unwrap()
-                .command
-                .is_none()
-        );
+    fn serving_options_work_before_and_after_the_subcommand() {
+        for args in [
+            &["portcullis", "--port", "9000", "serve"][..],
+            &["portcullis", "serve", "--port", "9000"],
+            &["portcullis", "--port", "9000"],
+            &["portcullis", "demo", "--port", "9000"],
+        ] {
+            let (_, sources) = resolve(args).unwrap();
+            assert_eq!(sources.cli.port, Some(9000), "{args:?}");
+        }
+        let (command, _) = resolve(&["portcullis"]).unwrap();
+        assert_eq!(command.name(), "serve");
         assert!(Cli::try_parse_from(["portcullis", "--port", "nope"]).is_err());
+        assert_eq!(
+            resolve(&["portcullis", "--port", "1", "serve", "--host", "::1"]).unwrap_err(),
+            CliError::SplitServeOptions { command: "serve" }
+        );
+    }
+
+    #[test]
+    fn store_commands_take_only_the_configuration_options() {
+        let (command, sources) = resolve(&[
+            "portcullis",
+            "tokens",
+            "list",
+            "--data-dir",
+            "/tmp/d",
+            "--log-level",
+            "warn",
+        ])
+        .unwrap();
+        assert_eq!(command.name(), "tokens");
+        assert_eq!(sources.cli.data_dir, Some(PathBuf::from("/tmp/d")));
+        assert_eq!(sources.cli.log_level.as_deref(), Some("warn"));
+        // After the subcommand a serving option is unknown; before it, a clear refusal.
+        assert!(Cli::try_parse_from(["portcullis", "tokens", "list", "--port", "1"]).is_err());
+        let refused = resolve(&["portcullis", "--api-keys", "k", "tokens", "list"]).unwrap_err();
+        assert_eq!(
+            refused,
+            CliError::ServeOptionsElsewhere { command: "tokens" }
+        );
+        assert!(refused.to_string().contains("portcullis tokens --help"));
     }
 }

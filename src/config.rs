@@ -121,20 +121,18 @@ impl Config {
         }
     }
 
-    /// What `identity::Authenticator::new` needs: `auth.*` (keys, lockout, trusted issuers) and
-    /// whether SSO is on.
+    /// What `identity::Authenticator::new` needs: `auth.*` (keys, lockout, trusted issuers).
     pub fn auth_settings(&self) -> AuthSettings {
         AuthSettings {
             disabled: self.auth.disable_auth,
             api_keys: self.auth.api_keys.clone(),
             brute_force: self.auth.brute_force_protection.clone(),
             issuers: self.auth.jwt.issuers.clone(),
-            sso: self.sso.enabled,
         }
     }
 
-    /// What `identity::token_server::TokenServer::new` needs: `auth.jwt` (the issuer defaulting to the public
-    /// URL), the lockout and the sealing keys.
+    /// What `identity::token_server::TokenServer::new` needs: `auth.jwt` (the issuer defaulting
+    /// to the public URL), the lockout and the sealing keys.
     pub fn token_settings(&self) -> TokenSettings {
         let jwt = &self.auth.jwt;
         TokenSettings {

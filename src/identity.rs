@@ -10,8 +10,9 @@
 //! client address is refused first (even with a valid credential), a request with no credential
 //! is refused without counting as a failed attempt, and only a wrong credential counts — counted
 //! before its check when the check is slow, so parallel guesses meet the lockout like sequential
-//! ones ([`Authenticator::authenticate`]). What the checks are built from is [`AuthSettings`]: the
-//! wing never reads `config`.
+//! ones ([`Authenticator::authenticate`]). A wrong value repeated unchanged counts once (an agent
+//! retrying a stale key is not guessing). What the checks are built from is [`AuthSettings`]:
+//! the wing never reads `config`.
 
 pub mod agent_token;
 pub mod api_keys;
@@ -177,9 +178,9 @@ pub struct Authenticator {
     clock: SharedClock,
     notifier: Arc<dyn Notifier>,
     tokens: Option<Arc<TokenVerifier>>,
-    /// SSO on: a repeated identical wrong credential counts once (see [`Authenticator::failed`]);
-    /// the key of the fingerprints.
-    repeat_key: Option<[u8; 32]>,
+    /// The key of the wrong values' fingerprints: a repeated identical wrong credential counts
+    /// once (see [`Authenticator::fingerprint`]).
+    repeat_key: [u8; 32],
     /// The token server whose JWTs are accepted.
     jwt: Option<Arc<crate::identity::token_server::TokenServer>>,
     /// Trusted external issuers.
@@ -214,11 +215,7 @@ impl Authenticator {
             clock: clock.clone(),
             notifier,
             tokens,
-            repeat_key: if settings.sso {
-                Some(crate::secret::random_bytes::<32>()?)
-            } else {
-                None
-            },
+            repeat_key: crate::secret::random_bytes::<32>()?,
             jwt: None,
             external: if settings.issuers.is_empty() {
                 None
@@ -290,7 +287,7 @@ impl Authenticator {
         let _turn = self.turns.take(bucket).await;
         let now = self.clock.now_millis();
         let reservation = match &self.limiter {
-            Some(l) => match l.try_reserve(&ip, self.fingerprint(value), now) {
+            Some(l) => match l.try_reserve(&ip, Some(self.fingerprint(value)), now) {
                 Ok(r) => Some(r),
                 Err(secs) => {
                     return Err(AuthFailure::Blocked {
@@ -438,18 +435,19 @@ impl Authenticator {
         }
     }
 
-    /// With SSO on, the agents the sandbox answer is for are often configured with a
-    /// placeholder key they send on every request; repeating the same wrong value is not
-    /// guessing, so it counts once per address (the fingerprint lets the limiter tell) —
-    /// otherwise the owner's address would be locked out (its browser login included) before
-    /// they read the login link.
-    fn fingerprint(&self, value: &str) -> Option<u64> {
-        let k = self.repeat_key.as_ref()?;
-        let h = blake3::keyed_hash(k, value.as_bytes());
+    /// A keyed fingerprint of a presented value (never the value), so the limiter can tell a
+    /// repeat from a new guess: agents retry a stale or placeholder key many times (Claude Code
+    /// ten, Codex six; with SSO on, the agents the sandbox answer is for send a placeholder on
+    /// every request). Repeating the same wrong value is not guessing, so it counts once per
+    /// address — otherwise one agent would lock out its machine, every other local client and
+    /// the owner's browser login included. The limiter keeps the last few distinct wrong values
+    /// per address (bounded), so an attacker rotating values still pays for every distinct guess.
+    pub(crate) fn fingerprint(&self, value: &str) -> u64 {
+        let h = blake3::keyed_hash(&self.repeat_key, value.as_bytes());
         let mut f = [0u8; 8];
         f.copy_from_slice(&h.as_bytes()[..8]);
         // 0 marks a forgotten fingerprint in the limiter.
-        Some(u64::from_le_bytes(f).max(1))
+        u64::from_le_bytes(f).max(1)
     }
 }
 
@@ -548,9 +546,10 @@ mod tests {
                 Err(AuthFailure::Missing)
             );
         }
-        for _ in 0..5 {
+        for i in 0..5 {
             assert_eq!(
-                a.authenticate(ip, None, presented("wrong").as_ref()).await,
+                a.authenticate(ip, None, presented(&format!("wrong-{i}")).as_ref())
+                    .await,
                 Err(AuthFailure::Invalid)
             );
         }
@@ -572,7 +571,8 @@ mod tests {
         // A success does not excuse the earlier guesses: the next wrong key is refused and
         // starts the next, longer block.
         assert_eq!(
-            a.authenticate(ip, None, presented("wrong").as_ref()).await,
+            a.authenticate(ip, None, presented("wrong-5").as_ref())
+                .await,
             Err(AuthFailure::Invalid)
         );
         assert_eq!(
@@ -590,13 +590,19 @@ mod tests {
         let recorder = Arc::new(crate::notify::RecordingNotifier::default());
         let a = auth_with(&clock, recorder.clone());
         let ip: IpAddr = "192.0.2.9".parse().unwrap();
-        for _ in 0..4 {
-            let _ = a.authenticate(ip, None, presented("wrong").as_ref()).await;
+        for i in 0..4 {
+            let _ = a
+                .authenticate(ip, None, presented(&format!("wrong-{i}")).as_ref())
+                .await;
         }
         assert!(recorder.events().is_empty());
-        let _ = a.authenticate(ip, None, presented("wrong").as_ref()).await;
+        let _ = a
+            .authenticate(ip, None, presented("wrong-4").as_ref())
+            .await;
         // Refused while blocked: no further event.
-        let _ = a.authenticate(ip, None, presented("wrong").as_ref()).await;
+        let _ = a
+            .authenticate(ip, None, presented("wrong-5").as_ref())
+            .await;
         assert_eq!(
             recorder.events(),
             vec![OperatorEvent::AuthBlocked {
@@ -607,36 +613,37 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn with_sso_a_repeated_wrong_key_counts_once_but_new_guesses_count() {
+    async fn a_repeated_wrong_key_counts_once_but_new_guesses_count() {
         let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000_000));
-        let settings = AuthSettings {
-            sso: true,
-            ..AuthSettings::default()
-        };
-        let a = Authenticator::new(
-            settings,
-            Arc::new(clock.clone()),
-            Arc::new(crate::notify::NoNotifier),
-            None,
-        )
-        .unwrap();
+        let a = auth(&clock);
         let ip: IpAddr = "192.0.2.3".parse().unwrap();
-        // An agent with a placeholder key, retrying: never blocked.
+        // An agent with a stale key, retrying: never blocked, and the right key still works.
         for _ in 0..20 {
             assert_eq!(
-                a.authenticate(ip, None, presented("sk-placeholder").as_ref())
+                a.authenticate(ip, None, presented("sk-stale-key").as_ref())
                     .await,
                 Err(AuthFailure::Invalid)
             );
         }
-        // Distinct guesses still count: the fifth distinct wrong value blocks.
-        for i in 0..4 {
+        assert!(
+            a.authenticate(ip, None, presented("good-key-0123456789").as_ref())
+                .await
+                .is_ok()
+        );
+        // Distinct guesses still count (the stale key was the first): the fifth distinct
+        // wrong value starts a block.
+        for i in 0..3 {
             let _ = a
                 .authenticate(ip, None, presented(&format!("guess-{i}")).as_ref())
                 .await;
         }
         assert!(matches!(
-            a.authenticate(ip, None, presented("guess-4").as_ref())
+            a.authenticate(ip, None, presented("guess-3").as_ref())
+                .await,
+            Err(AuthFailure::Invalid)
+        ));
+        assert!(matches!(
+            a.authenticate(ip, None, presented("good-key-0123456789").as_ref())
                 .await,
             Err(AuthFailure::Blocked { .. })
         ));

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 use portcullis::cli::{Cli, Command};
 use portcullis::clock::SystemClock;
 use portcullis::config::{self, Config};
@@ -13,12 +12,16 @@ use portcullis::jobs::Scheduler;
 use portcullis::{admin, demo, logging, server, state::AppState};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve);
-    let mut sources = cli.common.sources();
+    let (command, mut sources) = match Cli::from_env().resolve() {
+        Ok(resolved) => resolved,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if matches!(
         command,
-        Command::Demo
+        Command::Demo(_)
             | Command::Migrate
             | Command::Tokens { .. }
             | Command::Users { .. }
@@ -37,14 +40,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Command::CheckConfig = command {
+    if let Command::CheckConfig(_) = command {
         return check_config(&config);
     }
     logging::init(config.logging.format, &config.logging.level);
     let mut config = config;
     let opens_store = match command {
-        Command::Demo => false,
-        Command::Serve => config.needs_store(),
+        Command::Demo(_) => false,
+        Command::Serve(_) => config.needs_store(),
         _ => true,
     };
     if opens_store {
@@ -70,7 +73,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match command {
-            Command::Demo => run_demo(config).await,
+            Command::Demo(_) => run_demo(config).await,
             Command::Migrate => print(admin::migrate(&config).await),
             Command::Tokens { action } => {
                 print(admin::tokens(&config, &SystemClock, &action).await)

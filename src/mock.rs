@@ -9,15 +9,19 @@
 mod anthropic;
 #[cfg(test)]
 mod anthropic_tests;
+mod batches;
+mod completions;
 mod directives;
 mod errors;
 mod gemini;
+mod gemini_embed;
 #[cfg(test)]
 mod gemini_tests;
 mod openai;
 #[cfg(test)]
 mod openai_tests;
 mod responses;
+mod stored_responses;
 mod stream;
 #[cfg(test)]
 mod stream_tests;
@@ -56,6 +60,7 @@ pub struct MockStats {
     cancelled_notify: Notify,
     last: Mutex<Option<SeenRequest>>,
     by_credential: Mutex<std::collections::HashMap<String, u64>>,
+    batches: batches::Batches,
 }
 
 /// The upstream credential a request carried (`Authorization: Bearer`, `x-api-key`,
@@ -197,6 +202,9 @@ pub fn router(stats: Arc<MockStats>) -> Router {
             "/v1beta/models/{*rest}",
             get(gemini::get_model).post(gemini::model_action),
         )
+        .merge(completions::routes())
+        .merge(stored_responses::routes())
+        .merge(batches::routes())
         .fallback(not_found)
         .with_state(stats)
 }

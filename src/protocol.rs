@@ -4,7 +4,14 @@
 //! These are domain values: the API layer picks them from the route, the upstream layer uses them to
 //! build the outbound request, the pool to present a credential the backend's way, and the error
 //! layer uses them to answer in the caller's shape.
+//!
+//! Some paths are shared by the protocols (`/v1/models`, `/v1/models/{id}`, the same without
+//! `/v1`, and any unknown path): there [`Protocol::of_request`] tells the caller's protocol from
+//! its credential style and headers — a Gemini client sends `x-goog-api-key`, `?key=` or
+//! `x-goog-api-client`; an Anthropic client sends `anthropic-version`; anything else is taken
+//! for an OpenAI client.
 
+use http::{HeaderMap, Method};
 use serde::{Deserialize, Serialize};
 
 /// A client-facing wire protocol.
@@ -19,15 +26,59 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// The protocol of a request path, for answers produced before a handler runs (auth, 404).
-    pub fn from_path(path: &str) -> Protocol {
+    /// The protocol a path belongs to, when the path alone says it (`None` for paths the
+    /// protocols share, and unknown paths).
+    pub fn of_path(path: &str) -> Option<Protocol> {
+        let unversioned = path
+            .strip_prefix("/v1")
+            .filter(|rest| rest.starts_with('/'))
+            .unwrap_or(path);
+        if path.starts_with("/v1beta/") || path == "/v1beta" {
+            return Some(Protocol::Gemini);
+        }
+        if let Some(target) = unversioned.strip_prefix("/models/") {
+            return target.contains(':').then_some(Protocol::Gemini);
+        }
         if path.starts_with("/v1/messages") {
-            Protocol::Anthropic
-        } else if path.starts_with("/v1beta/")
-            || path == "/v1beta"
-            || (path.starts_with("/v1/models/") && path.contains(':'))
+            return Some(Protocol::Anthropic);
+        }
+        const OPENAI: &[&str] = &[
+            "/chat/completions",
+            "/completions",
+            "/responses",
+            "/embeddings",
+            "/moderations",
+        ];
+        OPENAI
+            .iter()
+            .any(|p| {
+                unversioned == *p
+                    || unversioned
+                        .strip_prefix(p)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+            .then_some(Protocol::OpenAi)
+    }
+
+    /// The caller's protocol: the path's when it has one, else the credential style and
+    /// headers' (see the module documentation).
+    pub fn of_request(path: &str, headers: &HeaderMap, query: Option<&str>) -> Protocol {
+        Self::of_path(path).unwrap_or_else(|| Self::of_headers(headers, query))
+    }
+
+    /// The caller's protocol by its credential style and headers alone.
+    pub fn of_headers(headers: &HeaderMap, query: Option<&str>) -> Protocol {
+        let key_in_query = query.is_some_and(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .any(|(k, _)| k == crate::secret::CREDENTIAL_QUERY_PARAM)
+        });
+        if key_in_query
+            || headers.contains_key("x-goog-api-key")
+            || headers.contains_key("x-goog-api-client")
         {
             Protocol::Gemini
+        } else if headers.contains_key("anthropic-version") {
+            Protocol::Anthropic
         } else {
             Protocol::OpenAi
         }
@@ -89,47 +140,167 @@ impl BackendKind {
 pub enum Operation {
     /// `POST /v1/chat/completions`
     ChatCompletions,
+    /// `POST /v1/completions` (legacy text completions, fill-in-the-middle)
+    Completions,
     /// `POST /v1/responses`
     Responses,
+    /// `POST /v1/responses/input_tokens`
+    ResponsesInputTokens,
+    /// `POST /v1/responses/compact`
+    ResponsesCompact,
+    /// `GET /v1/responses/{id}`
+    ResponseRetrieve,
+    /// `DELETE /v1/responses/{id}`
+    ResponseDelete,
+    /// `POST /v1/responses/{id}/cancel`
+    ResponseCancel,
+    /// `GET /v1/responses/{id}/input_items`
+    ResponseInputItems,
     /// `POST /v1/embeddings`
     Embeddings,
+    /// `POST /v1/moderations`
+    Moderations,
     /// `POST /v1/messages`
     Messages,
     /// `POST /v1/messages/count_tokens`
     CountTokens,
+    /// `POST /v1/messages/batches`
+    MessageBatchCreate,
+    /// `GET /v1/messages/batches`
+    MessageBatchList,
+    /// `GET /v1/messages/batches/{id}`
+    MessageBatchRetrieve,
+    /// `GET /v1/messages/batches/{id}/results`
+    MessageBatchResults,
+    /// `POST /v1/messages/batches/{id}/cancel`
+    MessageBatchCancel,
+    /// `DELETE /v1/messages/batches/{id}`
+    MessageBatchDelete,
     /// `POST /v1beta/models/{m}:generateContent`
     GenerateContent,
     /// `POST /v1beta/models/{m}:streamGenerateContent`
     StreamGenerateContent,
     /// `POST /v1beta/models/{m}:countTokens`
     GeminiCountTokens,
+    /// `POST /v1beta/models/{m}:embedContent`
+    EmbedContent,
+    /// `POST /v1beta/models/{m}:batchEmbedContents`
+    BatchEmbedContents,
 }
 
 impl Operation {
     /// The protocol the operation belongs to.
     pub fn protocol(self) -> Protocol {
+        use Operation::*;
         match self {
-            Operation::ChatCompletions | Operation::Responses | Operation::Embeddings => {
-                Protocol::OpenAi
-            }
-            Operation::Messages | Operation::CountTokens => Protocol::Anthropic,
-            Operation::GenerateContent
-            | Operation::StreamGenerateContent
-            | Operation::GeminiCountTokens => Protocol::Gemini,
+            ChatCompletions | Completions | Responses | ResponsesInputTokens | ResponsesCompact
+            | ResponseRetrieve | ResponseDelete | ResponseCancel | ResponseInputItems
+            | Embeddings | Moderations => Protocol::OpenAi,
+            Messages | CountTokens | MessageBatchCreate | MessageBatchList
+            | MessageBatchRetrieve | MessageBatchResults | MessageBatchCancel
+            | MessageBatchDelete => Protocol::Anthropic,
+            GenerateContent
+            | StreamGenerateContent
+            | GeminiCountTokens
+            | EmbedContent
+            | BatchEmbedContents => Protocol::Gemini,
         }
+    }
+
+    /// The HTTP method of the operation (the same upstream as from the client).
+    pub fn method(self) -> Method {
+        use Operation::*;
+        match self {
+            ResponseRetrieve | ResponseInputItems | MessageBatchList | MessageBatchRetrieve
+            | MessageBatchResults => Method::GET,
+            ResponseDelete | MessageBatchDelete => Method::DELETE,
+            _ => Method::POST,
+        }
+    }
+
+    /// True for operations on a stored object named by its id in the path (a stored
+    /// response, a message batch): they name no model.
+    pub fn on_object(self) -> bool {
+        use Operation::*;
+        matches!(
+            self,
+            ResponseRetrieve
+                | ResponseDelete
+                | ResponseCancel
+                | ResponseInputItems
+                | MessageBatchRetrieve
+                | MessageBatchResults
+                | MessageBatchCancel
+                | MessageBatchDelete
+        )
+    }
+
+    /// True for operations whose answer is an object the provider keeps for later calls, visible
+    /// only to the account that created it (a stored response, a message batch).
+    pub fn creates_object(self) -> bool {
+        matches!(self, Operation::Responses | Operation::MessageBatchCreate)
+    }
+
+    /// True for operations whose request body may leave the model out (the provider has a
+    /// default, or the model is inside each request of a batch): without one, the request goes
+    /// to the backend the caller names or the protocol's default backend, its body unchanged.
+    pub fn model_optional(self) -> bool {
+        matches!(
+            self,
+            Operation::Moderations
+                | Operation::ResponsesInputTokens
+                | Operation::ResponsesCompact
+                | Operation::MessageBatchCreate
+        )
+    }
+
+    /// True when the usage an answer reports was spent by this request and is deducted from
+    /// the credential's quota (not for token counts, moderation, or objects read back).
+    pub fn spends_tokens(self) -> bool {
+        use Operation::*;
+        matches!(
+            self,
+            ChatCompletions
+                | Completions
+                | Responses
+                | ResponsesCompact
+                | Embeddings
+                | Messages
+                | GenerateContent
+                | StreamGenerateContent
+                | EmbedContent
+                | BatchEmbedContents
+        )
     }
 
     /// Name used in logs.
     pub fn name(self) -> &'static str {
+        use Operation::*;
         match self {
-            Operation::ChatCompletions => "chat_completions",
-            Operation::Responses => "responses",
-            Operation::Embeddings => "embeddings",
-            Operation::Messages => "messages",
-            Operation::CountTokens => "count_tokens",
-            Operation::GenerateContent => "generate_content",
-            Operation::StreamGenerateContent => "stream_generate_content",
-            Operation::GeminiCountTokens => "gemini_count_tokens",
+            ChatCompletions => "chat_completions",
+            Completions => "completions",
+            Responses => "responses",
+            ResponsesInputTokens => "responses_input_tokens",
+            ResponsesCompact => "responses_compact",
+            ResponseRetrieve => "response_retrieve",
+            ResponseDelete => "response_delete",
+            ResponseCancel => "response_cancel",
+            ResponseInputItems => "response_input_items",
+            Embeddings => "embeddings",
+            Moderations => "moderations",
+            Messages => "messages",
+            CountTokens => "count_tokens",
+            MessageBatchCreate => "message_batch_create",
+            MessageBatchList => "message_batch_list",
+            MessageBatchRetrieve => "message_batch_retrieve",
+            MessageBatchResults => "message_batch_results",
+            MessageBatchCancel => "message_batch_cancel",
+            MessageBatchDelete => "message_batch_delete",
+            GenerateContent => "generate_content",
+            StreamGenerateContent => "stream_generate_content",
+            GeminiCountTokens => "gemini_count_tokens",
+            EmbedContent => "embed_content",
+            BatchEmbedContents => "batch_embed_contents",
         }
     }
 }
@@ -140,24 +311,64 @@ mod tests {
 
     #[test]
     fn paths_map_to_protocols() {
-        assert_eq!(Protocol::from_path("/v1/messages"), Protocol::Anthropic);
+        let p = Protocol::of_path;
+        assert_eq!(p("/v1/messages"), Some(Protocol::Anthropic));
+        assert_eq!(p("/v1/messages/batches/x"), Some(Protocol::Anthropic));
         assert_eq!(
-            Protocol::from_path("/v1/messages/count_tokens"),
+            p("/v1beta/models/x:generateContent"),
+            Some(Protocol::Gemini)
+        );
+        assert_eq!(p("/v1/chat/completions"), Some(Protocol::OpenAi));
+        assert_eq!(p("/responses/resp_1/cancel"), Some(Protocol::OpenAi));
+        assert_eq!(p("/v1/completions"), Some(Protocol::OpenAi));
+        assert_eq!(p("/v1/models/g:generateContent"), Some(Protocol::Gemini));
+        assert_eq!(p("/models/g:generateContent"), Some(Protocol::Gemini));
+        // Shared and unknown paths: the headers decide.
+        for shared in ["/v1/models", "/v1/models/x", "/models", "/nope", "/v1/nope"] {
+            assert_eq!(p(shared), None, "{shared}");
+        }
+        assert_eq!(p("/v1/responsesX"), None);
+    }
+
+    #[test]
+    fn shared_paths_take_the_callers_credential_style() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, http::HeaderValue::from_static(v));
+            }
+            h
+        };
+        let r = |h: &HeaderMap, q| Protocol::of_request("/v1/models", h, q);
+        assert_eq!(r(&with(&[("x-goog-api-key", "k")]), None), Protocol::Gemini);
+        assert_eq!(
+            r(
+                &with(&[("x-goog-api-client", "google-genai-sdk/3.6.1")]),
+                None
+            ),
+            Protocol::Gemini
+        );
+        assert_eq!(r(&HeaderMap::new(), Some("k%65y=abc")), Protocol::Gemini);
+        assert_eq!(
+            r(
+                &with(&[("x-api-key", "k"), ("anthropic-version", "2023-06-01")]),
+                None
+            ),
             Protocol::Anthropic
         );
         assert_eq!(
-            Protocol::from_path("/v1beta/models/x:generateContent"),
-            Protocol::Gemini
-        );
-        assert_eq!(
-            Protocol::from_path("/v1/chat/completions"),
+            r(&with(&[("authorization", "Bearer k")]), None),
             Protocol::OpenAi
         );
-        assert_eq!(Protocol::from_path("/nope"), Protocol::OpenAi);
+        assert_eq!(r(&HeaderMap::new(), Some("limit=2")), Protocol::OpenAi);
+        // The path wins where it is specific.
         assert_eq!(
-            Protocol::from_path("/v1/models/g:generateContent"),
-            Protocol::Gemini
+            Protocol::of_request(
+                "/v1/chat/completions",
+                &with(&[("x-goog-api-key", "k")]),
+                None
+            ),
+            Protocol::OpenAi
         );
-        assert_eq!(Protocol::from_path("/v1/models"), Protocol::OpenAi);
     }
 }

@@ -1,6 +1,7 @@
 //! The outbound edge: configured backends, their pooled HTTP clients, and [`Provider::call`] —
 //! sending a request to one backend with credentials from the backend's pool (`crate::pool`),
-//! failing over between them.
+//! failing over between them, and asking first for the credential that created a stored object
+//! a call follows up on ([`owners`]).
 //!
 //! The client's credentials are never forwarded: [`Backend::prepare`] drops every credential
 //! header the client sent ([`crate::secret::is_credential_header`]) and [`Provider::call`] keeps
@@ -8,6 +9,7 @@
 
 mod forward;
 mod h1;
+pub mod owners;
 mod provider;
 mod response;
 pub mod routing;
@@ -35,12 +37,24 @@ use h1::H1Client;
 /// What to call on a backend.
 #[derive(Debug, Clone, Copy)]
 pub enum Endpoint<'a> {
-    /// A model operation; `model` is the upstream model name (Gemini puts it in the path).
+    /// An operation with its path argument: the upstream model name (Gemini puts it in the
+    /// path), or the object's id for operations on a stored object
+    /// ([`Operation::on_object`]); unused (may be empty) by operations whose path names neither.
     Op(Operation, &'a str),
     /// The backend's model list.
     ListModels,
     /// One model's description (Gemini `GET /v1beta/models/{model}`).
     GetModel(&'a str),
+}
+
+impl Endpoint<'_> {
+    /// The HTTP method upstream.
+    pub fn method(&self) -> Method {
+        match self {
+            Endpoint::Op(op, _) => op.method(),
+            Endpoint::ListModels | Endpoint::GetModel(_) => Method::GET,
+        }
+    }
 }
 
 /// Any underlying error kept as the source of an [`UpstreamError`].
@@ -373,16 +387,14 @@ impl Backend {
     /// Sends a request built by [`Backend::prepare`] (only [`Provider::call`] does).
     pub(crate) async fn send_prepared(
         &self,
+        method: Method,
         url: reqwest::Url,
         mut headers: HeaderMap,
         body: Option<Bytes>,
     ) -> Result<UpstreamResponse, UpstreamError> {
-        let method = if body.is_some() {
-            Method::POST
-        } else {
-            Method::GET
-        };
-        if body.is_some() && !headers.contains_key(http::header::CONTENT_TYPE) {
+        if body.as_ref().is_some_and(|b| !b.is_empty())
+            && !headers.contains_key(http::header::CONTENT_TYPE)
+        {
             headers.insert(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -528,44 +540,58 @@ pub fn check_path_model(model: &str) -> Result<(), PathModelError> {
 }
 
 /// The URL of `endpoint` on a backend of `kind` at `base`: fixed segments appended to the
-/// base path, a model id as one percent-encoded segment (checked by [`check_path_model`]).
+/// base path, a model id or object id as one percent-encoded segment (checked by
+/// [`check_path_model`]), then fixed segments again (`…/{id}/cancel`).
 fn endpoint_url(
     base: &reqwest::Url,
     kind: BackendKind,
     endpoint: Endpoint<'_>,
 ) -> Result<reqwest::Url, String> {
-    let (fixed, model_segment): (&[&str], Option<String>) = match (kind, endpoint) {
-        (BackendKind::Openai, Endpoint::ListModels) => (&["models"], None),
-        (BackendKind::Anthropic, Endpoint::ListModels) => (&["v1", "models"], None),
-        (BackendKind::Gemini, Endpoint::ListModels) => (&["v1beta", "models"], None),
-        (BackendKind::Openai, Endpoint::GetModel(m)) => (&["models"], Some(m.to_owned())),
-        (BackendKind::Anthropic, Endpoint::GetModel(m)) => (&["v1", "models"], Some(m.to_owned())),
-        (BackendKind::Gemini, Endpoint::GetModel(m)) => (&["v1beta", "models"], Some(m.to_owned())),
-        (_, Endpoint::Op(op, model)) => match op {
-            Operation::ChatCompletions => (&["chat", "completions"], None),
-            Operation::Responses => (&["responses"], None),
-            Operation::Embeddings => (&["embeddings"], None),
-            Operation::Messages => (&["v1", "messages"], None),
-            Operation::CountTokens => (&["v1", "messages", "count_tokens"], None),
-            Operation::GenerateContent => (
-                &["v1beta", "models"],
-                Some(format!("{model}:generateContent")),
-            ),
-            Operation::StreamGenerateContent => (
-                &["v1beta", "models"],
-                Some(format!("{model}:streamGenerateContent")),
-            ),
-            Operation::GeminiCountTokens => {
-                (&["v1beta", "models"], Some(format!("{model}:countTokens")))
+    use Operation::*;
+    let arg = |a: &str| Some(a.to_owned());
+    let method = |m: &str, name: &str| Some(format!("{m}:{name}"));
+    let (fixed, segment, suffix): (&[&str], Option<String>, &[&str]) = match (kind, endpoint) {
+        (BackendKind::Openai, Endpoint::ListModels) => (&["models"], None, &[]),
+        (BackendKind::Anthropic, Endpoint::ListModels) => (&["v1", "models"], None, &[]),
+        (BackendKind::Gemini, Endpoint::ListModels) => (&["v1beta", "models"], None, &[]),
+        (BackendKind::Openai, Endpoint::GetModel(m)) => (&["models"], arg(m), &[]),
+        (BackendKind::Anthropic, Endpoint::GetModel(m)) => (&["v1", "models"], arg(m), &[]),
+        (BackendKind::Gemini, Endpoint::GetModel(m)) => (&["v1beta", "models"], arg(m), &[]),
+        (_, Endpoint::Op(op, a)) => match op {
+            ChatCompletions => (&["chat", "completions"], None, &[]),
+            Completions => (&["completions"], None, &[]),
+            Responses => (&["responses"], None, &[]),
+            ResponsesInputTokens => (&["responses", "input_tokens"], None, &[]),
+            ResponsesCompact => (&["responses", "compact"], None, &[]),
+            ResponseRetrieve | ResponseDelete => (&["responses"], arg(a), &[]),
+            ResponseCancel => (&["responses"], arg(a), &["cancel"]),
+            ResponseInputItems => (&["responses"], arg(a), &["input_items"]),
+            Embeddings => (&["embeddings"], None, &[]),
+            Moderations => (&["moderations"], None, &[]),
+            Messages => (&["v1", "messages"], None, &[]),
+            CountTokens => (&["v1", "messages", "count_tokens"], None, &[]),
+            MessageBatchCreate | MessageBatchList => (&["v1", "messages", "batches"], None, &[]),
+            MessageBatchRetrieve | MessageBatchDelete => {
+                (&["v1", "messages", "batches"], arg(a), &[])
             }
+            MessageBatchResults => (&["v1", "messages", "batches"], arg(a), &["results"]),
+            MessageBatchCancel => (&["v1", "messages", "batches"], arg(a), &["cancel"]),
+            GenerateContent => (&["v1beta", "models"], method(a, "generateContent"), &[]),
+            StreamGenerateContent => (
+                &["v1beta", "models"],
+                method(a, "streamGenerateContent"),
+                &[],
+            ),
+            GeminiCountTokens => (&["v1beta", "models"], method(a, "countTokens"), &[]),
+            EmbedContent => (&["v1beta", "models"], method(a, "embedContent"), &[]),
+            BatchEmbedContents => (&["v1beta", "models"], method(a, "batchEmbedContents"), &[]),
         },
     };
-    let model = match (endpoint, &model_segment) {
-        (Endpoint::GetModel(m), _) | (Endpoint::Op(_, m), Some(_)) => Some(m),
-        _ => None,
-    };
-    if let Some(m) = model {
-        check_path_model(m).map_err(|e| e.to_string())?;
+    // What the client named (a model or an object id) goes into the path only as one segment.
+    if segment.is_some()
+        && let Endpoint::GetModel(a) | Endpoint::Op(_, a) = endpoint
+    {
+        check_path_model(a).map_err(|e| e.to_string())?;
     }
     let mut url = base.clone();
     {
@@ -573,9 +599,10 @@ fn endpoint_url(
             .path_segments_mut()
             .map_err(|()| "the base URL cannot take a path".to_owned())?;
         path.pop_if_empty().extend(fixed);
-        if let Some(segment) = &model_segment {
+        if let Some(segment) = &segment {
             path.push(segment);
         }
+        path.extend(suffix);
     }
     Ok(url)
 }

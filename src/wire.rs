@@ -4,6 +4,7 @@
 
 pub mod errors;
 pub mod models;
+pub mod objects;
 pub mod sse;
 pub mod synthetic;
 pub mod usage;

@@ -235,7 +235,9 @@ pub async fn clients(
         ClientsCommand::Disable { id } | ClientsCommand::Enable { id } => {
             let disable = matches!(action, ClientsCommand::Disable { .. });
             if !store.set_client_disabled(id, disable).await? {
-                return Err(AdminError::Refused(format!("no client {id}")));
+                return Err(AdminError::Refused(format!(
+                    "no client {id} (`portcullis clients list` shows the ids)"
+                )));
             }
             Ok(format!(
                 "{} client {id}\n",

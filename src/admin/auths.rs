@@ -102,7 +102,9 @@ pub async fn auths(
             })?;
             let token = match token_env {
                 Some(var) => std::env::var(var).map_err(|_| {
-                    AdminError::Refused(format!("environment variable `{var}` is not set"))
+                    AdminError::Refused(format!(
+                    "environment variable `{var}` is not set: export it, or pipe the secret on stdin without --token-env"
+                ))
                 })?,
                 None => {
                     let mut s = String::new();
@@ -174,7 +176,11 @@ pub async fn auths(
                 .into_iter()
                 .find(|c| &c.id == id)
                 .map(|c| c.provider)
-                .ok_or_else(|| AdminError::Refused(format!("no credential `{id}`")))?;
+                .ok_or_else(|| {
+                    AdminError::Refused(format!(
+                        "no credential `{id}` (`portcullis auths list` shows the ids)"
+                    ))
+                })?;
             let removed = pool.delete(&provider, Some(id)).await?;
             Ok(format!("removed credential {removed}\n"))
         }

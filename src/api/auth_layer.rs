@@ -38,7 +38,7 @@ pub async fn readable_client_address(
             "The X-Forwarded-For header added by the proxy does not name a readable client address.",
         )
         .with_code("unreadable_forwarded_for")
-        .into_response_for(Protocol::from_path(req.uri().path()));
+        .into_response_for(caller_protocol(&req));
     }
     next.run(req).await
 }
@@ -78,9 +78,14 @@ pub async fn require_credential(
             {
                 return super::sandbox::answer(&state, sso, &failure, req).await;
             }
-            refusal(failure).into_response_for(Protocol::from_path(req.uri().path()))
+            refusal(failure).into_response_for(caller_protocol(&req))
         }
     }
+}
+
+/// The protocol an answer made before any handler speaks: the caller's ([`Protocol::of_request`]).
+pub(crate) fn caller_protocol(req: &Request) -> Protocol {
+    Protocol::of_request(req.uri().path(), req.headers(), req.uri().query())
 }
 
 fn failure_name(f: &AuthFailure) -> &'static str {
@@ -112,7 +117,8 @@ pub fn refusal(f: AuthFailure) -> ApiError {
             "Too many failed authentication attempts. Please try again later.",
         )
         .with_code("auth_blocked")
-        .with_retry_after(retry_after_secs),
+        .with_retry_after(retry_after_secs)
+        .no_retry(),
         AuthFailure::SessionExpired { token_id } => ApiError::new(
             StatusCode::UNAUTHORIZED,
             ErrorKind::Authentication,

@@ -1,9 +1,15 @@
 //! `ApiError` and the single place that turns any failure into an HTTP response in the caller's
 //! protocol. Messages are written for the client; internal detail (transport errors, upstream
-//! bodies that are not an error document) is logged by the caller, never put here.
+//! bodies that are not an error document) is logged by the caller, never put here. An upstream's
+//! own error answer in the caller's protocol is carried as [`Relayed`] (its headers by the relay
+//! rules, its body scrubbed) and sent instead of the gateway's body.
+//!
+//! Every 401 and the lockout's 429 carry `x-should-retry: false` (clients that honour it, Claude
+//! Code and the official SDKs, stop retrying a wrong key instead of feeding the lockout).
 
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use crate::protocol::Protocol;
 use crate::upstream::routing::RouteError;
@@ -23,7 +29,26 @@ pub struct ApiError {
     pub code: Option<&'static str>,
     /// Seconds for `Retry-After`.
     pub retry_after: Option<u64>,
+    /// Tell the client not to retry (`x-should-retry: false`; implied by a 401).
+    pub no_retry: bool,
+    /// The upstream's error answer, relayed (same protocol only).
+    pub relayed: Option<Box<Relayed>>,
 }
+
+/// What is relayed of an upstream's error answer.
+#[derive(Debug, Clone)]
+pub struct Relayed {
+    /// The upstream's headers, filtered as for a successful answer (`proxy::relay_headers`),
+    /// without `content-type` (the gateway sets it).
+    pub headers: HeaderMap,
+    /// The upstream's body, scrubbed, when it is the caller's protocol's error document;
+    /// `None`: the gateway writes its own body.
+    pub body: Option<Bytes>,
+}
+
+/// `x-should-retry`, read by Anthropic's and OpenAI's SDKs (and Claude Code) before their own
+/// status-based retry rules.
+const SHOULD_RETRY: HeaderName = HeaderName::from_static("x-should-retry");
 
 impl ApiError {
     /// A new error.
@@ -34,6 +59,8 @@ impl ApiError {
             message: message.into(),
             code: None,
             retry_after: None,
+            no_retry: false,
+            relayed: None,
         }
     }
 
@@ -68,20 +95,61 @@ impl ApiError {
         self
     }
 
+    /// Tells the client not to retry (`x-should-retry: false`).
+    pub fn no_retry(mut self) -> Self {
+        self.no_retry = true;
+        self
+    }
+
+    /// Relays the upstream's error answer (`relayed`) instead of the gateway's body.
+    pub fn relaying(mut self, relayed: Relayed) -> Self {
+        self.relayed = Some(Box::new(relayed));
+        self
+    }
+
     /// The response in `protocol`'s shape.
     pub fn into_response_for(self, protocol: Protocol) -> Response {
-        let body = error_body(
-            protocol,
-            self.kind,
-            self.status.as_u16(),
-            &self.message,
-            self.code,
-            self.retry_after,
-        );
-        let mut resp = (self.status, axum::Json(body)).into_response();
+        let (headers, body) = match self.relayed {
+            Some(r) => (Some(r.headers), r.body),
+            None => (None, None),
+        };
+        let mut resp = match body {
+            Some(body) => (
+                self.status,
+                [(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+            None => {
+                let body = error_body(
+                    protocol,
+                    self.kind,
+                    self.status.as_u16(),
+                    &self.message,
+                    self.code,
+                    self.retry_after,
+                );
+                (self.status, axum::Json(body)).into_response()
+            }
+        };
+        if let Some(headers) = headers {
+            let out = resp.headers_mut();
+            for (name, value) in &headers {
+                if name != http::header::CONTENT_TYPE {
+                    out.append(name.clone(), value.clone());
+                }
+            }
+        }
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.no_retry || self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(SHOULD_RETRY, HeaderValue::from_static("false"));
         }
         if self.status == StatusCode::UNAUTHORIZED && protocol == Protocol::OpenAi {
             resp.headers_mut().insert(
@@ -110,6 +178,9 @@ impl From<RouteError> for ApiError {
             .with_code("model_not_allowed"),
             RouteError::NoBackend { .. } | RouteError::UnknownBackend { .. } => {
                 ApiError::not_found(e.to_string()).with_code("model_not_found")
+            }
+            RouteError::UnknownNamedBackend { .. } | RouteError::NoDefaultBackend { .. } => {
+                ApiError::not_found(e.to_string()).with_code("backend_not_found")
             }
             _ => ApiError::invalid(e.to_string()),
         }

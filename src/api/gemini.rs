@@ -1,7 +1,10 @@
 //! Gemini routes: `GET /v1beta/models`, `GET /v1beta/models/{model}` and
-//! `POST /v1beta/models/{model}:{generateContent|streamGenerateContent|countTokens}`. The model
-//! is in the path, so routing never rewrites the body; the `key=` query parameter (the Gemini
-//! client's credential) is never forwarded (the provider call drops it).
+//! `POST /v1beta/models/{model}:{generateContent|streamGenerateContent|countTokens|embedContent|batchEmbedContents}`
+//! (also under `/v1/models/…` and `/models/…`, which newer SDKs and clients given the bare host
+//! use; upstream it is always `/v1beta`). The model is in the path, so routing rewrites no body,
+//! except the `model` fields of an embedding request when the client named `backend:model` or
+//! an alias. The `key=` query parameter (the Gemini client's credential) is never forwarded (the
+//! provider call drops it).
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery};
@@ -40,16 +43,18 @@ pub(super) async fn model_action(
         let fail = |e: ApiError| Failure(Protocol::Gemini, e);
         let (model, action) = target.rsplit_once(':').ok_or_else(|| {
             fail(ApiError::not_found(format!(
-                "`{target}` names no method: use models/{{model}}:generateContent, :streamGenerateContent or :countTokens"
+                "`{target}` names no method: use models/{{model}}:{SUPPORTED}"
             )))
         })?;
         let op = match action {
             "generateContent" => Operation::GenerateContent,
             "streamGenerateContent" => Operation::StreamGenerateContent,
             "countTokens" => Operation::GeminiCountTokens,
+            "embedContent" => Operation::EmbedContent,
+            "batchEmbedContents" => Operation::BatchEmbedContents,
             other => {
                 return Err(fail(ApiError::not_found(format!(
-                    "unknown method `{other}` (supported: generateContent, streamGenerateContent, countTokens)"
+                    "unknown method `{other}` (supported: {SUPPORTED})"
                 ))));
             }
         };
@@ -62,6 +67,12 @@ pub(super) async fn model_action(
             .resolve(model, Protocol::Gemini, &ctx.grant)
             .map_err(|e| fail(e.into()))?;
         check_path_model(&route.model).map_err(|e| fail(e.into()))?;
+        let embeds = matches!(op, Operation::EmbedContent | Operation::BatchEmbedContents);
+        let body = if route.rewritten && embeds {
+            name_embedding_model(&body, &route.model).map_err(fail)?
+        } else {
+            body
+        };
         proxy::Forward {
             protocol: Protocol::Gemini,
             route: &route,
@@ -72,10 +83,56 @@ pub(super) async fn model_action(
             stream: op == Operation::StreamGenerateContent,
             ctx: &ctx,
             state: &state,
+            prefer: None,
         }
         .run()
         .await
         .map_err(fail)
     };
     respond(result.await)
+}
+
+/// The methods a Gemini model path takes, for error messages.
+const SUPPORTED: &str =
+    "generateContent, streamGenerateContent, countTokens, embedContent, batchEmbedContents";
+
+/// An embedding request with its `model` fields (`models/{model}`, top-level and in each of
+/// `requests`, which must match the path) naming the upstream model the route chose.
+fn name_embedding_model(body: &[u8], model: &str) -> Result<Bytes, ApiError> {
+    use serde_json::Value;
+    let mut doc: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}")))?;
+    let name = Value::String(format!("models/{model}"));
+    let set = |v: &mut Value| {
+        if let Some(m) = v.get_mut("model").filter(|m| m.is_string()) {
+            *m = name.clone();
+        }
+    };
+    set(&mut doc);
+    if let Some(requests) = doc.get_mut("requests").and_then(Value::as_array_mut) {
+        requests.iter_mut().for_each(set);
+    }
+    serde_json::to_vec(&doc)
+        .map(Bytes::from)
+        .map_err(|_| ApiError::internal())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedding_requests_name_the_routed_model() {
+        let body = br#"{"requests":[{"model":"models/gemini:embed-1","content":{"parts":[{"text":"a"}]}},{"content":{}}],"x":1}"#;
+        let out: serde_json::Value =
+            serde_json::from_slice(&name_embedding_model(body, "embed-1").unwrap()).unwrap();
+        assert_eq!(out["requests"][0]["model"], "models/embed-1");
+        assert!(out["requests"][1].get("model").is_none());
+        assert_eq!(out["x"], 1);
+        let one: serde_json::Value = serde_json::from_slice(
+            &name_embedding_model(br#"{"model":"models/fast","content":{}}"#, "e").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(one["model"], "models/e");
+    }
 }

@@ -17,10 +17,12 @@ use axum::response::Response;
 use axum::routing::{MethodRouter, get};
 use http::StatusCode;
 
+use super::auth_layer::caller_protocol;
 use super::error::ApiError;
+use super::objects;
 use super::{body_model_route, device_pages, gemini, health, management, models, oauth_routes};
 use super::{management_auths, sso_pages};
-use crate::protocol::{Operation, Protocol};
+use crate::protocol::Operation;
 use crate::state::AppState;
 use crate::wire::errors::ErrorKind;
 
@@ -186,41 +188,70 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The model endpoints, in the OpenAI, Anthropic and Gemini shapes.
+/// The model endpoints, in the OpenAI, Anthropic and Gemini shapes. Where a path is shared
+/// (`/v1/models…`, `/models…`) the handler answers in the caller's protocol
+/// (`Protocol::of_headers`).
 fn model_routes() -> Routes {
-    vec![
+    use Operation::*;
+    let object = objects::route;
+    // The OpenAI routes also answer without the /v1 prefix, for clients whose base URL is the
+    // bare host; so do the Gemini methods (litellm and aider send `/models/{m}:method` then).
+    macro_rules! with_and_without_v1 {
+        ($(($path:literal, $route:expr)),* $(,)?) => {
+            vec![$((concat!("/v1", $path), $route), ($path, $route)),*]
+        };
+    }
+    let mut routes: Routes = with_and_without_v1![
+        ("/chat/completions", body_model_route(ChatCompletions)),
+        ("/completions", body_model_route(Completions)),
+        ("/responses", body_model_route(Responses)),
         (
-            "/v1/chat/completions",
-            body_model_route(Operation::ChatCompletions),
+            "/responses/input_tokens",
+            body_model_route(ResponsesInputTokens)
         ),
-        ("/v1/responses", body_model_route(Operation::Responses)),
-        ("/v1/embeddings", body_model_route(Operation::Embeddings)),
-        ("/v1/models", get(models::list_v1)),
-        ("/v1/messages", body_model_route(Operation::Messages)),
+        ("/responses/compact", body_model_route(ResponsesCompact)),
         (
-            "/v1/messages/count_tokens",
-            body_model_route(Operation::CountTokens),
+            "/responses/{id}",
+            object(ResponseRetrieve).merge(object(ResponseDelete))
+        ),
+        ("/responses/{id}/cancel", object(ResponseCancel)),
+        ("/responses/{id}/input_items", object(ResponseInputItems)),
+        ("/embeddings", body_model_route(Embeddings)),
+        ("/moderations", body_model_route(Moderations)),
+        ("/models", get(models::list_v1)),
+        // google-genai 3.x calls Gemini methods under /v1; served like /v1beta (which is what
+        // goes upstream).
+        (
+            "/models/{target}",
+            get(models::get_v1).post(gemini::model_action)
+        ),
+    ];
+    routes.extend([
+        ("/v1/messages", body_model_route(Messages)),
+        ("/v1/messages/count_tokens", body_model_route(CountTokens)),
+        (
+            "/v1/messages/batches",
+            body_model_route(MessageBatchCreate).merge(object(MessageBatchList)),
+        ),
+        (
+            "/v1/messages/batches/{id}",
+            object(MessageBatchRetrieve).merge(object(MessageBatchDelete)),
+        ),
+        (
+            "/v1/messages/batches/{id}/results",
+            object(MessageBatchResults),
+        ),
+        (
+            "/v1/messages/batches/{id}/cancel",
+            object(MessageBatchCancel),
         ),
         ("/v1beta/models", get(gemini::list_models)),
         (
             "/v1beta/models/{target}",
             get(gemini::get_model).post(gemini::model_action),
         ),
-        // google-genai 3.x calls Gemini methods under /v1; served the same way (v1beta upstream).
-        (
-            "/v1/models/{target}",
-            get(models::get_v1).post(gemini::model_action),
-        ),
-        // The OpenAI routes also answer without the /v1 prefix, for clients whose base URL is
-        // the bare host.
-        (
-            "/chat/completions",
-            body_model_route(Operation::ChatCompletions),
-        ),
-        ("/responses", body_model_route(Operation::Responses)),
-        ("/embeddings", body_model_route(Operation::Embeddings)),
-        ("/models", get(models::list_v1)),
-    ]
+    ]);
+    routes
 }
 
 /// True when a `bypass_paths` entry covers every path of the route `template`: the exact
@@ -260,20 +291,23 @@ pub fn bypass_warnings(state: &AppState) -> Vec<String> {
         .collect()
 }
 
+/// An unknown path: 404 in the caller's protocol ([`Protocol::of_request`]).
 async fn not_found(req: Request) -> Response {
-    let path = req.uri().path().to_owned();
-    ApiError::not_found(format!("no route for {} {path}", req.method()))
-        .into_response_for(Protocol::from_path(&path))
+    ApiError::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+    .into_response_for(caller_protocol(&req))
 }
 
 async fn method_not_allowed(req: Request) -> Response {
-    let path = req.uri().path().to_owned();
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         ErrorKind::InvalidRequest,
-        format!("{} is not allowed on {path}", req.method()),
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
     )
-    .into_response_for(Protocol::from_path(&path))
+    .into_response_for(caller_protocol(&req))
 }
 
 #[cfg(test)]

@@ -1,14 +1,16 @@
-//! Model lists: `GET /v1/models` (OpenAI shape, or Anthropic's when the client sends
-//! `anthropic-version`) and `GET /v1beta/models` (Gemini). The list merges every backend that
-//! speaks the caller's protocol: the default backend's models under their own ids, the others'
-//! as `backend:model`, then the aliases. A backend that cannot list is logged and left out; if
-//! none can, the client gets 502. `GET /v1/models/{id}` and `GET /v1beta/models/{model}` are
-//! routed like requests and answered by the backend that serves the model.
+//! Model lists: `GET /v1/models` (and `/models`), in the caller's protocol
+//! ([`Protocol::of_headers`]: Gemini's for a Google API key or `x-goog-api-client`, Anthropic's
+//! for `anthropic-version`, else OpenAI's), and `GET /v1beta/models` (Gemini). The list merges
+//! every backend that speaks the caller's protocol: the default backend's models under their own
+//! ids, the others' as `backend:model`, then the aliases. A backend that cannot list is logged
+//! and left out; if none can, the client gets 502. `GET /v1/models/{id}` (same protocol rule)
+//! and `GET /v1beta/models/{model}` are routed like requests and answered by the backend that
+//! serves the model, with that backend's credential.
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 
-use axum::extract::Path;
+use axum::extract::{Path, RawQuery};
 
 use super::context::Ctx;
 use super::error::ApiError;
@@ -19,27 +21,26 @@ use crate::upstream::{Call, CallError, Endpoint, Refusal, Watch, check_path_mode
 use crate::wire::errors::ErrorKind;
 use crate::wire::models::{ModelEntry, parse_model_list, render_model_list};
 
-pub(super) async fn list_v1(state: St, ctx: Ctx, headers: HeaderMap) -> Response {
-    let protocol = if headers.contains_key("anthropic-version") {
-        Protocol::Anthropic
-    } else {
-        Protocol::OpenAi
-    };
+/// `GET /v1/models` in the caller's protocol.
+pub(super) async fn list_v1(
+    state: St,
+    ctx: Ctx,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let protocol = Protocol::of_headers(&headers, query.as_deref());
     list(&state, &ctx, protocol, &headers).await
 }
 
-/// `GET /v1/models/{id}` (OpenAI, or Anthropic with `anthropic-version`).
+/// `GET /v1/models/{id}` in the caller's protocol.
 pub(super) async fn get_v1(
     state: St,
     ctx: Ctx,
     Path(target): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let protocol = if headers.contains_key("anthropic-version") {
-        Protocol::Anthropic
-    } else {
-        Protocol::OpenAi
-    };
+    let protocol = Protocol::of_headers(&headers, query.as_deref());
     get_one(&state, &ctx, protocol, &target, headers).await
 }
 
@@ -68,6 +69,7 @@ pub(super) async fn get_one(
             stream: false,
             ctx,
             state,
+            prefer: None,
         }
         .run()
         .await
@@ -106,6 +108,7 @@ pub(super) async fn list(
             query: None,
             headers: headers.clone(),
             body: None,
+            prefer: None,
         };
         let result = match p.call(call, state.clock(), &mut Unwatched(ctx)).await {
             Ok(answer) => {

@@ -2,13 +2,19 @@
 //! route it (with the caller's grant), call the route's provider (`upstream::Provider::call`,
 //! which picks the credential and fails over), and relay the answer — JSON bodies whole (with a
 //! known length), streams chunk by chunk as they arrive — scrubbed of the credential's and the
-//! backend's secrets, its usage settled through the pool's `Lease`. Nothing here touches a
-//! credential's health.
+//! backend's secrets, its usage settled through the pool's `Lease` when the operation spent it
+//! (`Operation::spends_tokens`: not for token counts or objects read back). Nothing here touches
+//! a credential's health. An answer that creates an object the provider keeps (a stored
+//! response, a message batch) has its id remembered with the credential and caller that created
+//! it (`upstream::owners`), so follow-up calls can ask for that credential (`Forward::prefer`).
 //!
 //! Deliberate rewrites in passthrough: the `model` field is replaced when the client named
 //! `backend:model` or an alias; upstream 401/403 become 502 (the client's own credential was
-//! fine); an upstream error body that is not the protocol's error document is replaced by one that
-//! is; a stream that fails midway ends with the protocol's error event.
+//! fine); an upstream 4xx is relayed with its headers and, when it is the protocol's error
+//! document, its body (scrubbed) — otherwise the gateway writes one that is; a 5xx becomes the
+//! gateway's 502/503/504 with the upstream's message and headers; a stream that fails midway ends
+//! with the protocol's error event (a Responses stream with `response.failed`); a message batch's
+//! `results_url` (the provider's address) becomes the gateway's path for it.
 
 use std::borrow::Cow;
 use std::pin::Pin;
@@ -22,18 +28,23 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 
 use super::context::Ctx;
-use super::error::ApiError;
+use super::error::{ApiError, Relayed};
 use super::hooks::{Attempts, Hooks};
+use crate::clock::SharedClock;
 use crate::pool::{Lease, Unavailable};
-use crate::protocol::Protocol;
+use crate::protocol::{Operation, Protocol};
 use crate::secret::scrub::{Scrubber, StreamScrub};
 use crate::state::AppState;
+use crate::upstream::owners::{ObjectOwners, Owner};
 use crate::upstream::routing::Route;
 use crate::upstream::{
     Answer, Backend, Call, CallError, Endpoint, Refusal, UpstreamBody, UpstreamError,
     UpstreamResponse,
 };
-use crate::wire::errors::{ErrorKind, stream_error_event, upstream_error_message};
+use crate::wire::errors::{
+    ErrorKind, relayable_error_body, stream_error_event, upstream_error_message,
+};
+use crate::wire::objects::{created_object_id, local_results_urls};
 use crate::wire::sse::DataLineScanner;
 use crate::wire::usage::{Usage, may_carry_usage, parse_usage};
 use std::sync::Arc;
@@ -50,6 +61,9 @@ pub(crate) struct RequestProbe<'a> {
     pub(crate) model: Option<Cow<'a, str>>,
     #[serde(default)]
     pub(crate) stream: Option<bool>,
+    /// A Responses request continuing a stored response (its credential is asked for first).
+    #[serde(borrow, default)]
+    pub(crate) previous_response_id: Option<Cow<'a, str>>,
 }
 
 /// Parses the probe, or explains in the client's terms why the body is unusable.
@@ -93,13 +107,49 @@ pub(crate) struct Forward<'a> {
     pub(crate) stream: bool,
     pub(crate) ctx: &'a Ctx,
     pub(crate) state: &'a AppState,
+    /// The pool credential to ask for first: the one that created the object the request
+    /// follows up on (`upstream::owners`).
+    pub(crate) prefer: Option<Arc<str>>,
 }
 
-/// The answer when every credential of the provider is cooling down or used up.
+/// What the relay does with an accepted answer besides passing it on, by operation.
+struct AnswerRules {
+    /// The reported usage was spent by this request: it is deducted from the quota (not for
+    /// token counts or objects read back).
+    spends: bool,
+    /// The answer creates an object: its owner is remembered under the id it carries.
+    remember: Option<Remember>,
+    /// Message batch answers: their `results_url` is rewritten to the gateway's path.
+    batch_urls: bool,
+}
+
+/// Remembers who created the object an answer describes.
+struct Remember {
+    objects: Arc<ObjectOwners>,
+    owner: Owner,
+    clock: SharedClock,
+}
+
+impl Remember {
+    fn object(&self, id: &str) {
+        self.objects
+            .remember(id, self.owner.clone(), self.clock.now_millis());
+    }
+}
+
+/// The answer when every credential of the provider is cooling down or used up. When every one
+/// is out of quota (the provider's account quota or the gateway's token quota), its `code` is
+/// OpenAI's `insufficient_quota`, which clients report as such instead of retrying.
 fn all_unavailable(backend: &str, u: &Unavailable) -> ApiError {
     let mut why = Vec::new();
     if u.cooling > 0 {
         why.push(format!("{} cooling down after upstream errors", u.cooling));
+    }
+    if u.quota_exceeded > 0 {
+        why.push(format!(
+            "{} whose account the provider reported out of quota",
+            u.quota_exceeded
+        ));
     }
     if u.exhausted > 0 {
         why.push(format!("{} with their token quota used up", u.exhausted));
@@ -119,7 +169,13 @@ fn all_unavailable(backend: &str, u: &Unavailable) -> ApiError {
             u.retry_after_secs
         ),
     )
-    .with_code("all_credentials_unavailable")
+    .with_code(
+        if u.cooling == 0 && u.expired == 0 && u.quota_exceeded + u.exhausted > 0 {
+            "insufficient_quota"
+        } else {
+            "all_credentials_unavailable"
+        },
+    )
     .with_retry_after(u.retry_after_secs)
 }
 
@@ -130,7 +186,7 @@ impl Forward<'_> {
         let backend = &provider.backend;
         self.ctx.log.update(|r| {
             r.backend = Some(backend.name.clone());
-            r.model = Some(self.route.model.clone());
+            r.model = Some(self.route.model.clone()).filter(|m| !m.is_empty());
         });
         let mut attempts = Attempts {
             hooks: self.ctx.hooks(),
@@ -142,26 +198,48 @@ impl Forward<'_> {
             query: self.query,
             headers: self.headers,
             body: self.body,
+            prefer: self.prefer.as_deref(),
+        };
+        let operation = match self.endpoint {
+            Endpoint::Op(op, _) => Some(op),
+            Endpoint::ListModels | Endpoint::GetModel(_) => None,
         };
         match provider.call(call, self.state.clock(), &mut attempts).await {
             Ok(Answer { response, lease }) => {
-                relay(
-                    self.protocol,
-                    self.stream,
-                    backend,
-                    response,
-                    attempts.hooks,
-                    lease,
-                )
-                .await
+                let op = operation;
+                let rules = AnswerRules {
+                    spends: op.is_some_and(Operation::spends_tokens),
+                    remember: op.filter(|op| op.creates_object()).zip(lease.as_ref()).map(
+                        |(_, l)| Remember {
+                            objects: provider.objects().clone(),
+                            owner: Owner {
+                                credential: l.credential_id().clone(),
+                                caller: self.ctx.who(),
+                            },
+                            clock: self.state.clock().clone(),
+                        },
+                    ),
+                    batch_urls: matches!(
+                        op,
+                        Some(
+                            Operation::MessageBatchCreate
+                                | Operation::MessageBatchList
+                                | Operation::MessageBatchRetrieve
+                                | Operation::MessageBatchCancel
+                        )
+                    ),
+                };
+                let shape = (self.protocol, operation);
+                let hooks = attempts.hooks;
+                relay(shape, self.stream, backend, response, hooks, lease, rules).await
             }
-            Err(e) => Err(call_error(backend, e)),
+            Err(e) => Err(call_error(self.protocol, backend, e)),
         }
     }
 }
 
 /// The client's error for a call that produced no accepted answer.
-fn call_error(backend: &Backend, e: CallError) -> ApiError {
+fn call_error(protocol: Protocol, backend: &Backend, e: CallError) -> ApiError {
     match e {
         CallError::Prepare(e) => {
             tracing::error!(backend = %backend.name, error = %e, "cannot build the upstream request");
@@ -169,18 +247,20 @@ fn call_error(backend: &Backend, e: CallError) -> ApiError {
         }
         CallError::Unavailable { backend, why } => all_unavailable(&backend, &why),
         CallError::Transport(e) => ApiError::from(&e),
-        CallError::Status(refusal) => upstream_failure(backend, &refusal),
+        CallError::Status(refusal) => upstream_failure(protocol, backend, refusal),
     }
 }
 
-/// Relays a successful upstream answer: streams through [`StreamTap`], bodies whole.
+/// Relays a successful upstream answer: streams through [`StreamTap`], bodies whole. `shape`:
+/// the caller's protocol and operation, which decide how a broken stream ends.
 async fn relay(
-    protocol: Protocol,
+    shape: (Protocol, Option<Operation>),
     stream: bool,
     backend: &Backend,
     mut upstream: UpstreamResponse,
     hooks: Hooks,
     lease: Option<Lease>,
+    rules: AnswerRules,
 ) -> Result<Response, ApiError> {
     let status = upstream.status();
     let scrubbers = [
@@ -205,10 +285,13 @@ async fn relay(
             inner: upstream.into_body(),
             scrub: StreamScrub::new(scrubbers.into_iter().flatten()),
             held_out: None,
-            scanner: is_sse.then(DataLineScanner::default),
+            scanner: (is_sse && (rules.spends || rules.remember.is_some()))
+                .then(DataLineScanner::default),
             usage: Usage::default(),
+            spends: rules.spends,
+            remember: rules.remember,
             hooks,
-            protocol,
+            shape,
             backend: backend.name.clone(),
             finished: false,
             lease,
@@ -237,16 +320,28 @@ async fn relay(
         }
     };
     hooks.answer(status, upstream_headers.as_ref(), &body);
-    if let Some(u) = parse_usage(&body) {
+    if rules.spends
+        && let Some(u) = parse_usage(&body)
+    {
         if let Some(l) = lease {
             l.settle(u.total());
         }
         hooks.log.update(|r| r.usage = u);
     }
-    let body = scrubbers
+    if let Some(r) = &rules.remember
+        && let Some(id) = created_object_id(&body)
+    {
+        r.object(&id);
+    }
+    let mut body = scrubbers
         .iter()
         .flatten()
         .fold(body, |b, s| s.scrub_body(b));
+    if rules.batch_urls
+        && let Some(rewritten) = local_results_urls(&body)
+    {
+        body = rewritten;
+    }
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
@@ -317,7 +412,7 @@ pub(crate) async fn read_limited(
 }
 
 /// Turns an upstream error answer into the client's error, per the module's rules.
-fn upstream_failure(backend: &Backend, refusal: &Refusal) -> ApiError {
+fn upstream_failure(protocol: Protocol, backend: &Backend, refusal: Refusal) -> ApiError {
     let status = refusal.status;
     let retry_after = refusal.retry_after_secs;
     let message = upstream_error_message(&refusal.body).map(|m| refusal.scrub(m));
@@ -381,10 +476,29 @@ fn upstream_failure(backend: &Backend, refusal: &Refusal) -> ApiError {
     };
     if let Some(secs) = retry_after {
         err = err.with_retry_after(secs);
-    } else if code == 429 {
+    } else if code == 429
+        && !refusal.quota_exhausted
+        && !refusal.headers.contains_key(http::header::RETRY_AFTER)
+    {
+        // No hint at all (an HTTP-date one is relayed below): try again in a second.
         err = err.with_retry_after(1);
     }
-    err
+    // A refusal of the gateway's own credential stays the gateway's answer; so does anything
+    // from a backend of another protocol.
+    if matches!(code, 401 | 403) || backend.kind != protocol.native_backend() {
+        return err;
+    }
+    // What the provider said reaches the client: the headers clients read (request ids,
+    // `x-should-retry`, rate-limit state) and, for a 4xx, its error document — `code`, `param`,
+    // `type`, Google's `details` — with the gateway's secrets scrubbed.
+    let headers = relay_headers(&refusal.headers, refusal.scrubbers()).unwrap_or_else(|_| {
+        tracing::warn!(backend = %backend.name, "upstream error headers exceed the relay limit: not relayed");
+        HeaderMap::new()
+    });
+    let body = (code < 500)
+        .then(|| relayable_error_body(protocol, &refusal.body, &|t| refusal.scrub(t)))
+        .flatten();
+    err.relaying(Relayed { headers, body })
 }
 
 fn with_detail(head: String, detail: Option<String>) -> String {
@@ -404,8 +518,13 @@ struct StreamTap {
     held_out: Option<Bytes>,
     scanner: Option<DataLineScanner>,
     usage: Usage,
+    /// The usage seen is deducted from the credential's quota.
+    spends: bool,
+    /// Until the stream names the object it creates (`response.created`).
+    remember: Option<Remember>,
     hooks: Hooks,
-    protocol: Protocol,
+    /// The caller's protocol and operation: the shape of the error event.
+    shape: (Protocol, Option<Operation>),
     backend: std::sync::Arc<str>,
     finished: bool,
     lease: Option<Lease>,
@@ -467,7 +586,8 @@ impl Stream for StreamTap {
                     this.settle();
                     this.hooks.log.update(|r| r.stream_error = Some(note));
                     this.hooks.stream_end(note);
-                    let event = stream_error_event(this.protocol, kind, status, &message);
+                    let (protocol, operation) = this.shape;
+                    let event = stream_error_event(protocol, operation, kind, status, &message);
                     return Poll::Ready(Some(Ok(match this.release_held() {
                         Some(held) => {
                             this.held_out = Some(event);
@@ -494,7 +614,14 @@ impl StreamTap {
             return;
         };
         let mut found = None;
+        let remember = &mut self.remember;
         scanner.feed(chunk, |data| {
+            if let Some(r) = remember.as_ref()
+                && let Some(id) = created_object_id(data)
+            {
+                r.object(&id);
+                *remember = None;
+            }
             if may_carry_usage(data)
                 && let Some(u) = parse_usage(data)
             {
@@ -519,7 +646,7 @@ impl StreamTap {
     /// Deducts the usage seen so far from the credential's quota (once).
     fn settle(&mut self) {
         if let Some(l) = self.lease.take() {
-            l.settle(self.usage.total());
+            l.settle(self.usage.total().filter(|_| self.spends));
         }
     }
 }

@@ -81,7 +81,7 @@ fn message(url: &str, reauth: bool) -> String {
 /// The answer for an unauthenticated model request when SSO is on.
 pub async fn answer(state: &AppState, sso: &Sso, failure: &AuthFailure, req: Request) -> Response {
     let path = req.uri().path().to_owned();
-    let protocol = Protocol::from_path(&path);
+    let protocol = Protocol::of_request(&path, req.headers(), req.uri().query());
     let bound = match failure {
         AuthFailure::SessionExpired { token_id } => Some(token_id.as_str()),
         _ => None,

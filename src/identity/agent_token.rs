@@ -500,6 +500,21 @@ pub fn bare_id(id: &str) -> &str {
     id.trim().strip_prefix(PREFIX).unwrap_or(id.trim())
 }
 
+/// The token id a command-line argument names: the whole token (checked, so a mistyped one is
+/// not read as an id), `sk-pcl-<id>`, or `<id>`.
+pub fn id_from_argument(arg: &str) -> Result<&str, &'static str> {
+    let arg = arg.trim();
+    if let Some(token) = parse(arg) {
+        return Ok(token.id);
+    }
+    if arg.contains('_') {
+        return Err(
+            "that looks like a whole agent token but is not one this gateway issued (a character is wrong or missing); give the token id instead (`portcullis tokens list` shows it)",
+        );
+    }
+    Ok(bare_id(arg))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,6 +549,23 @@ mod tests {
             assert!(parse(bad).is_none(), "{bad}");
         }
         assert_ne!(mint().unwrap().token, m.token);
+    }
+
+    #[test]
+    fn commands_accept_the_whole_token_or_its_id() {
+        let m = mint().unwrap();
+        let t = m.token.expose();
+        assert_eq!(id_from_argument(t), Ok(m.id.as_str()));
+        assert_eq!(id_from_argument(&format!(" {t}\n")), Ok(m.id.as_str()));
+        assert_eq!(id_from_argument(&display_id(&m.id)), Ok(m.id.as_str()));
+        assert_eq!(id_from_argument(&m.id), Ok(m.id.as_str()));
+        let typo = format!("{}x", &t[..t.len() - 1]);
+        let refused = id_from_argument(&typo).unwrap_err();
+        assert!(refused.contains("tokens list"), "{refused}");
+        assert!(
+            !refused.contains(&m.id),
+            "the refusal must not echo the token"
+        );
     }
 
     #[test]

@@ -23,6 +23,11 @@
 //! checks run one at a time per address, so a client's own valid first uses never meet each
 //! other's advance counts.
 //!
+//! A caller that can tell repeats apart passes a keyed fingerprint of the wrong value
+//! ([`Limiter::record_failure_of`], [`Limiter::try_reserve`]): the record keeps the last four
+//! distinct ones (8 bytes each, inside the bounded record), and a value among them is not counted
+//! again — an agent retrying a stale key is not guessing — while every distinct value is.
+//!
 //! Addresses are counted by bucket ([`Bucket`]): an IPv4 address alone (an IPv4-mapped IPv6
 //! address is folded into it), an IPv6 address by its network prefix (`/64` by default,
 //! `auth.brute_force_protection.ipv6_prefix`) — one subscriber usually holds a whole /64, so

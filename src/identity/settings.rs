@@ -1,6 +1,6 @@
 //! What the identity checks are built from: [`AuthSettings`], the [`super::Authenticator`]'s part
-//! of the configuration (assembled by `config` from `auth.*` and `sso.enabled`), and the lockout's
-//! section, [`BruteForceConfig`], which the token server and SSO share. Identity code never reads
+//! of the configuration (assembled by `config` from `auth.*`), and the lockout's section,
+//! [`BruteForceConfig`], which the token server and SSO share. Identity code never reads
 //! `config`.
 
 use serde::{Deserialize, Serialize};
@@ -19,8 +19,6 @@ pub struct AuthSettings {
     pub brute_force: BruteForceConfig,
     /// Trusted external issuers (`auth.jwt.issuers`).
     pub issuers: Vec<TrustedIssuer>,
-    /// SSO is on: a repeated identical wrong credential counts once.
-    pub sso: bool,
 }
 
 /// `auth.brute_force_protection.*` (PRODUCT §2.1).

@@ -111,6 +111,9 @@ async fn action_inner(rest: &str, req: &MockReq) -> Result<Response, Response> {
     };
     // Model names may themselves contain ':', so split on the last one.
     let (model, action) = rest.rsplit_once(':').ok_or_else(not_found)?;
+    if !model.is_empty() && matches!(action, "embedContent" | "batchEmbedContents") {
+        return Ok(super::gemini_embed::answer(model, action, req).await);
+    }
     let known = ["generateContent", "streamGenerateContent", "countTokens"];
     if model.is_empty() || !known.contains(&action) {
         return Err(not_found());

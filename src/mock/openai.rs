@@ -258,7 +258,7 @@ fn embedding_inputs(input: &Value) -> Option<Vec<(u64, u64)>> {
 }
 
 /// A deterministic unit-length vector derived from `seed`.
-fn embedding_vector(seed: u64, dims: usize) -> Vec<f32> {
+pub(crate) fn embedding_vector(seed: u64, dims: usize) -> Vec<f32> {
     let mut state = seed | 1;
     let mut v: Vec<f32> = (0..dims)
         .map(|_| {
@@ -277,7 +277,7 @@ fn embedding_vector(seed: u64, dims: usize) -> Vec<f32> {
     v
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })

@@ -2,6 +2,11 @@
 //! consecutive failure, reset by a success), token usage in the current quota period, and
 //! counters for the management API. Kept by credential id, so a reload of the credential's file
 //! or row does not forget that it is cooling down or how much it has used.
+//!
+//! Failure classes: a rate limit, a refusal and an exhausted account quota are the credential's;
+//! a server error or a transport failure says nothing about the credential — it only steers
+//! requests to other credentials, and never takes the last available one out of service (the
+//! pool decides that, `ProviderPool::fail`, before [`Health::fail`] is called).
 
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
@@ -30,10 +35,25 @@ pub enum Failure {
     },
     /// HTTP 401, 402 or 403: the upstream refuses this credential.
     Rejected,
+    /// HTTP 429 saying the account behind the credential is out of quota or credit (OpenAI's
+    /// `insufficient_quota`): it will not pass in seconds.
+    QuotaExhausted,
     /// HTTP 408 or 5xx.
     Server,
     /// No answer in time, no connection, or the stream broke off.
     Transport,
+}
+
+impl Failure {
+    /// True when the failure is the credential's own (a rate limit, a refusal, an exhausted
+    /// quota); false when it says nothing about the credential (a server error, a timeout, a
+    /// connection or stream that broke), which may be the backend's or the request's doing.
+    pub fn blames_credential(self) -> bool {
+        match self {
+            Failure::RateLimited { .. } | Failure::Rejected | Failure::QuotaExhausted => true,
+            Failure::Server | Failure::Transport => false,
+        }
+    }
 }
 
 /// What a credential is cooling down from (for the management API).
@@ -50,6 +70,8 @@ pub enum Reason {
     Server = 3,
     /// Timeout or connection failure.
     Transport = 4,
+    /// The provider said the account is out of quota.
+    QuotaExhausted = 5,
 }
 
 impl Reason {
@@ -59,6 +81,7 @@ impl Reason {
             2 => Reason::Rejected,
             3 => Reason::Server,
             4 => Reason::Transport,
+            5 => Reason::QuotaExhausted,
             _ => Reason::None,
         }
     }
@@ -69,6 +92,7 @@ impl Reason {
             Reason::None => "active",
             Reason::RateLimited => "rate_limited",
             Reason::Rejected => "rejected",
+            Reason::QuotaExhausted => "quota_exceeded",
             Reason::Server | Reason::Transport => "cooling_down",
         }
     }
@@ -77,12 +101,13 @@ impl Reason {
 const SEC: u64 = 1000;
 
 /// `(first cooldown, cap)` in milliseconds per failure class. 429 without `Retry-After` starts
-/// at 1 s; a refused credential at 5 min (it will not start working by itself, but a provider's
-/// transient 401 must not disable it for good); server errors and transport failures at 2 s.
+/// at 1 s; a refused credential and an exhausted account quota at 5 min (neither will start
+/// working by itself soon, but a provider's transient 401 or a topped-up account must not stay
+/// disabled for good); server errors and transport failures at 2 s.
 fn schedule(f: Failure) -> (u64, u64) {
     match f {
         Failure::RateLimited { .. } => (SEC, 30 * 60 * SEC),
-        Failure::Rejected => (5 * 60 * SEC, 60 * 60 * SEC),
+        Failure::Rejected | Failure::QuotaExhausted => (5 * 60 * SEC, 60 * 60 * SEC),
         Failure::Server | Failure::Transport => (2 * SEC, 2 * 60 * SEC),
     }
 }
@@ -171,6 +196,7 @@ impl Health {
         let reason = match f {
             Failure::RateLimited { .. } => Reason::RateLimited,
             Failure::Rejected => Reason::Rejected,
+            Failure::QuotaExhausted => Reason::QuotaExhausted,
             Failure::Server => Reason::Server,
             Failure::Transport => Reason::Transport,
         };

@@ -83,13 +83,19 @@ impl Lease {
         }
     }
 
-    /// The answer broke off (a transport failure after the status): the credential cools down.
+    /// The answer broke off (a transport failure after the status): the credential cools down
+    /// if another one can take over ([`ProviderPool::fail`]).
     pub fn broke(&self) {
         self.pool.fail(
             &self.credential,
             Failure::Transport,
             self.clock.now_millis(),
         );
+    }
+
+    /// The id of the credential that paid (to ask for it again for a follow-up call).
+    pub fn credential_id(&self) -> &Arc<str> {
+        &self.credential.id
     }
 
     /// Keeps the credential's secret out of what is relayed.

@@ -94,7 +94,8 @@ pub struct CredentialStatus {
     pub label: Option<String>,
     /// Priority.
     pub priority: i64,
-    /// `active`, `rate_limited`, `rejected`, `cooling_down`, `exhausted`, `expired`.
+    /// `active`, `rate_limited`, `quota_exceeded`, `rejected`, `cooling_down`, `exhausted`,
+    /// `expired`.
     pub status: &'static str,
     /// Cooldown end (ms), when cooling down.
     pub cooldown_until: Option<u64>,

@@ -193,8 +193,10 @@ pub enum Pick {
 pub struct Unavailable {
     /// Seconds until the soonest recovery (cooldown end, quota reset, token expiry excluded).
     pub retry_after_secs: u64,
-    /// How many credentials are cooling down, used up, and expired.
+    /// Credentials cooling down after upstream errors (rate limits, refusals, server errors).
     pub cooling: usize,
+    /// Credentials whose account the provider reported out of quota (`insufficient_quota`).
+    pub quota_exceeded: usize,
     /// Credentials whose quota is used up.
     pub exhausted: usize,
     /// OAuth credentials whose token expired.
@@ -270,10 +272,14 @@ impl ProviderPool {
         self.len() == 0
     }
 
-    /// Records that `c` failed at `now`; returns when its cooldown ends (`now` when cooling is
-    /// off: the failure is counted, nothing else).
+    /// Records that `c` failed at `now`; returns when its cooldown ends (`now` when it stays in
+    /// service: the failure is counted, nothing else). It stays in service when cooling is off,
+    /// and when the failure says nothing about the credential (a server error, a timeout, a
+    /// broken connection or stream: [`super::Failure::blames_credential`]) while no other
+    /// credential is available — cooling it would turn one request's failure into a 429 for
+    /// every client of the backend.
     pub fn fail(&self, c: &Credential, f: super::Failure, now: u64) -> u64 {
-        if self.cooling {
+        if self.cooling && (f.blames_credential() || self.another_available(c, now)) {
             c.health.fail(f, now)
         } else {
             c.health.count_failure();
@@ -281,9 +287,34 @@ impl ProviderPool {
         }
     }
 
+    /// True when a credential other than `c` could serve a request at `now`.
+    fn another_available(&self, c: &Credential, now: u64) -> bool {
+        let period = self.period(now);
+        self.creds
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .any(|o| o.id != c.id && o.available(now, period))
+    }
+
     /// The quota period at `now`.
     pub fn period(&self, now: u64) -> u64 {
         period::of(self.schedule, now)
+    }
+
+    /// [`ProviderPool::pick`], but credential `prefer` first when it is usable.
+    pub fn pick_preferring(&self, now: u64, tried: &[Arc<str>], prefer: Option<&str>) -> Pick {
+        if let Some(id) = prefer {
+            let list = self.credentials();
+            let period = self.period(now);
+            if let Some(c) = list
+                .iter()
+                .find(|c| &*c.id == id && c.available(now, period) && !tried.contains(&c.id))
+            {
+                return Pick::Use(c.clone());
+            }
+        }
+        self.pick(now, tried)
     }
 
     /// Chooses a credential at `now`, skipping those in `tried`.
@@ -353,7 +384,7 @@ impl ProviderPool {
 
     fn unavailable(&self, list: &[Arc<Credential>], now: u64, period: u64) -> Unavailable {
         let mut soonest: Option<u64> = None;
-        let (mut cooling, mut exhausted, mut expired) = (0, 0, 0);
+        let (mut cooling, mut quota_exceeded, mut exhausted, mut expired) = (0, 0, 0, 0);
         for c in list {
             if c.expires_at.is_some_and(|e| e <= now) {
                 expired += 1;
@@ -361,7 +392,11 @@ impl ProviderPool {
             }
             let mut ready = now;
             if c.health.cooldown_until() > now {
-                cooling += 1;
+                if c.health.reason(now) == super::Reason::QuotaExhausted {
+                    quota_exceeded += 1;
+                } else {
+                    cooling += 1;
+                }
                 ready = c.health.cooldown_until();
             }
             if c.health.exhausted(period) {
@@ -379,6 +414,7 @@ impl ProviderPool {
         Unavailable {
             retry_after_secs: retry_after_secs.max(1),
             cooling,
+            quota_exceeded,
             exhausted,
             expired,
         }
@@ -512,6 +548,30 @@ mod tests {
     }
 
     #[test]
+    fn a_preferred_credential_is_picked_while_it_is_usable() {
+        let p = pool(
+            SelectionStrategy::Priority,
+            &[("a", 1, None), ("b", 5, None)],
+        );
+        let id = |pick: Pick| match pick {
+            Pick::Use(c) => c.id.to_string(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(id(p.pick_preferring(0, &[], Some("b"))), "b");
+        assert_eq!(id(p.pick_preferring(0, &[], Some("gone"))), "a");
+        let b = Arc::from("b");
+        assert_eq!(id(p.pick_preferring(0, &[b], Some("b"))), "a");
+        for c in p.credentials().iter().filter(|c| &*c.id == "b") {
+            c.health.fail(Failure::Server, 0);
+        }
+        assert_eq!(
+            id(p.pick_preferring(0, &[], Some("b"))),
+            "a",
+            "cooling down"
+        );
+    }
+
+    #[test]
     fn quota_aware_drains_toward_equal_remaining_under_concurrency() {
         let mut seed = 11;
         for _ in 0..10 {
@@ -593,5 +653,46 @@ mod tests {
         }
         let empty = pool(SelectionStrategy::Priority, &[]);
         assert!(matches!(empty.pick(0, &[]), Pick::Keyless));
+    }
+
+    #[test]
+    fn a_failure_that_says_nothing_about_the_credential_never_cools_the_last_available_one() {
+        let p = pool(
+            SelectionStrategy::Priority,
+            &[("a", 1, None), ("b", 2, None)],
+        );
+        let [a, b] = [0, 1].map(|i| p.credentials()[i].clone());
+        // Two available: a server error steers requests away from `a`.
+        assert_eq!(p.fail(&a, Failure::Server, 0), 2_000);
+        // `b` is the last available: a transport failure or a server error keeps it in service
+        // (counted, not cooled)…
+        for f in [Failure::Transport, Failure::Server] {
+            assert_eq!(p.fail(&b, f, 100), 100, "{f:?}");
+        }
+        assert_eq!(b.health.failures.load(Ordering::Relaxed), 2);
+        assert!(matches!(p.pick(100, &[]), Pick::Use(c) if c.id == b.id));
+        // …but a failure that is the credential's own still cools it.
+        assert_eq!(
+            p.fail(
+                &b,
+                Failure::RateLimited {
+                    retry_after_secs: Some(5)
+                },
+                100
+            ),
+            5_100
+        );
+        assert!(matches!(p.pick(100, &[]), Pick::Unavailable(_)));
+        // A lone credential: never cooled by a broken stream or a 5xx, cooled by a refusal or
+        // an exhausted account quota.
+        let lone = pool(SelectionStrategy::Priority, &[("only", 1, None)]);
+        let only = lone.credentials()[0].clone();
+        assert_eq!(lone.fail(&only, Failure::Transport, 0), 0);
+        assert_eq!(lone.fail(&only, Failure::Server, 0), 0);
+        assert_eq!(lone.fail(&only, Failure::QuotaExhausted, 0), 300_000);
+        match lone.pick(0, &[]) {
+            Pick::Unavailable(u) => assert_eq!((u.quota_exceeded, u.cooling), (1, 0)),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -4,7 +4,8 @@
 
 use std::borrow::Cow;
 
-use super::Backend;
+use super::{Backend, Endpoint};
+use crate::protocol::Operation;
 
 /// Client headers forwarded upstream: what the providers' APIs and SDKs need to describe a
 /// request (content negotiation, API version, feature betas, SDK telemetry, idempotency). Every
@@ -54,12 +55,36 @@ pub fn query_param_name(pair: &str) -> Cow<'_, str> {
     }
 }
 
-/// The part of a client's query string that goes upstream: the allowed parameters (decoded
+/// Query parameters of the operations on stored objects that go upstream besides
+/// [`FORWARDED_QUERY_PARAMS`]: paging, and what a stored response is read with. Every other
+/// endpoint forwards none.
+fn endpoint_query_params(endpoint: Endpoint<'_>) -> &'static [&'static str] {
+    match endpoint {
+        Endpoint::Op(Operation::ResponseRetrieve, _) => &[
+            "include",
+            "include[]",
+            "stream",
+            "starting_after",
+            "include_obfuscation",
+        ],
+        Endpoint::Op(Operation::ResponseInputItems, _) => {
+            &["after", "before", "limit", "order", "include", "include[]"]
+        }
+        Endpoint::Op(Operation::MessageBatchList, _) => &["after_id", "before_id", "limit"],
+        _ => &[],
+    }
+}
+
+/// The part of a client's query string that goes to `endpoint`: the allowed parameters (decoded
 /// names compared), as the client wrote them. Only [`Provider::call`] applies it.
-pub(crate) fn strip_credential_params(query: &str) -> Option<String> {
+pub(crate) fn strip_credential_params(query: &str, endpoint: Endpoint<'_>) -> Option<String> {
+    let extra = endpoint_query_params(endpoint);
     let kept: Vec<&str> = query
         .split('&')
-        .filter(|p| !p.is_empty() && FORWARDED_QUERY_PARAMS.contains(&&*query_param_name(p)))
+        .filter(|p| {
+            let name = query_param_name(p);
+            !p.is_empty() && (FORWARDED_QUERY_PARAMS.contains(&&*name) || extra.contains(&&*name))
+        })
         .collect();
     (!kept.is_empty()).then(|| kept.join("&"))
 }
@@ -80,7 +105,25 @@ mod tests {
     }
 
     #[test]
+    fn object_endpoints_forward_their_paging_and_nothing_else() {
+        let list = Endpoint::Op(Operation::MessageBatchList, "");
+        assert_eq!(
+            strip_credential_params("limit=2&key=k&after_id=b&x=1", list).as_deref(),
+            Some("limit=2&after_id=b")
+        );
+        let get = Endpoint::Op(Operation::ResponseRetrieve, "resp_1");
+        assert_eq!(
+            strip_credential_params("stream=true&include%5B%5D=a&%6Bey=k", get).as_deref(),
+            Some("stream=true&include%5B%5D=a")
+        );
+        let chat = Endpoint::Op(Operation::ChatCompletions, "");
+        assert_eq!(strip_credential_params("limit=2&stream=true", chat), None);
+    }
+
+    #[test]
     fn only_allowed_params_go_upstream_whatever_their_encoding() {
+        let strip_credential_params =
+            |q: &str| strip_credential_params(q, Endpoint::Op(Operation::GenerateContent, "m"));
         assert_eq!(
             strip_credential_params("alt=sse&key=abc").as_deref(),
             Some("alt=sse")

@@ -2,12 +2,15 @@
 //! request is sent with a credential. A call strips the client's credentials, picks a pool
 //! credential, sends, classifies the answer, cools the credential down and fails over while
 //! nothing has reached the client; it returns the first accepted answer with a [`Lease`] that
-//! settles its usage.
+//! settles its usage. A call following up on a stored object names the credential that created
+//! it ([`Call::prefer`], from the provider's [`ObjectOwners`]): that one is picked first while it
+//! is usable, then the rules below apply as to any call.
 //!
-//! Failover rules (SECURITY.md, "One client cannot cool a pool down"): rate limits (429) are
-//! the credential's and fail over fully. A server error or timeout may be the request's own
-//! doing (a poisoned prompt): it is retried on one more credential, not on all of them, so one
-//! client cannot cool the whole pool down. A refusal (401/402/403) may be the request's doing
+//! Failover rules (SECURITY.md, "One client cannot cool a pool down"): rate limits (429, an
+//! account out of quota included) are the credential's and fail over fully. A server error or
+//! timeout may be the request's own doing (a poisoned prompt): it is retried on one more
+//! credential, not on all of them, so one client cannot cool the whole pool down — and it never
+//! cools the last available credential (`ProviderPool::fail`). A refusal (401/402/403) may be the request's doing
 //! too (a model or feature the key may not use): it is not believed from one request. The
 //! request tries one more credential; if that one is accepted, the refused one is cooled down
 //! (the credential was the difference); otherwise a credential cools down only once callers of
@@ -20,10 +23,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
+use super::owners::ObjectOwners;
 use super::{Backend, Endpoint, UpstreamError, UpstreamResponse, set_credential};
 use crate::clock::SharedClock;
 use crate::pool::{Credential, Failure, Lease, Pick, ProviderPool, Unavailable, Verdict};
 use crate::secret::scrub::Scrubber;
+use crate::wire::errors::error_facts;
 
 /// Largest upstream error body read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -34,6 +39,8 @@ pub struct Provider {
     /// The backend: URLs, connection pool, protocol facts.
     pub backend: Arc<Backend>,
     pool: Option<Arc<ProviderPool>>,
+    /// Which credential created the objects this backend keeps (stored responses, batches).
+    objects: Arc<ObjectOwners>,
 }
 
 /// What to send: the client's request as received (credentials still in it).
@@ -44,8 +51,11 @@ pub struct Call<'a> {
     pub query: Option<&'a str>,
     /// The client's headers; only the allowed ones go upstream, never a credential.
     pub headers: HeaderMap,
-    /// The body (`None`: a `GET`).
+    /// The body (`None`: none is sent).
     pub body: Option<Bytes>,
+    /// The id of the pool credential to try first (the one that created the object this call
+    /// follows up on), if it is available.
+    pub prefer: Option<&'a str>,
 }
 
 /// Watches a call's attempts: the pipeline's one hook for the access log and wire capture.
@@ -108,8 +118,11 @@ pub struct Refusal {
     pub headers: HeaderMap,
     /// Upstream body, unscrubbed: pass what is relayed from it through [`Refusal::scrub`].
     pub body: Bytes,
-    /// `Retry-After` in seconds.
+    /// `Retry-After` in seconds (or Google's `RetryInfo` delay from the body).
     pub retry_after_secs: Option<u64>,
+    /// The provider said the account behind the credential is out of quota
+    /// (`insufficient_quota`): retrying soon will not help.
+    pub quota_exhausted: bool,
     credential: Option<Arc<Scrubber>>,
     backend: Arc<Scrubber>,
 }
@@ -123,6 +136,11 @@ impl Refusal {
         };
         self.backend.scrub(&text).into_owned()
     }
+
+    /// The scrubbers of the credential that was refused and of the backend.
+    pub fn scrubbers(&self) -> impl Iterator<Item = &Arc<Scrubber>> + Clone {
+        self.credential.iter().chain(std::iter::once(&self.backend))
+    }
 }
 
 /// The cooldown class of an upstream error status; `None` when the request, not the
@@ -132,8 +150,10 @@ fn failure_of(
     endpoint: Endpoint<'_>,
     status: u16,
     retry_after_secs: Option<u64>,
+    quota_exhausted: bool,
 ) -> Option<Failure> {
     match status {
+        429 if quota_exhausted => Some(Failure::QuotaExhausted),
         429 => Some(Failure::RateLimited { retry_after_secs }),
         401..=403 if matches!(endpoint, Endpoint::GetModel(_)) => None,
         401..=403 => Some(Failure::Rejected),
@@ -152,7 +172,16 @@ fn retry_after_secs(headers: &HeaderMap) -> Option<u64> {
 impl Provider {
     /// `backend`, paid for by `pool`.
     pub fn new(backend: Arc<Backend>, pool: Option<Arc<ProviderPool>>) -> Self {
-        Self { backend, pool }
+        Self {
+            backend,
+            pool,
+            objects: Arc::new(ObjectOwners::default()),
+        }
+    }
+
+    /// Who created the objects this backend keeps, as far as this gateway saw.
+    pub fn objects(&self) -> &Arc<ObjectOwners> {
+        &self.objects
     }
 
     /// The backend's name.
@@ -168,7 +197,9 @@ impl Provider {
         watch: &mut dyn Watch,
     ) -> Result<Answer, CallError> {
         let backend = &self.backend;
-        let query = call.query.and_then(super::strip_credential_params);
+        let query = call
+            .query
+            .and_then(|q| super::strip_credential_params(q, call.endpoint));
         let (url, headers) = backend
             .prepare(call.endpoint, query.as_deref(), call.headers)
             .map_err(CallError::Prepare)?;
@@ -180,7 +211,11 @@ impl Provider {
         let mut suspect: Option<Arc<Credential>> = None;
         loop {
             let now = clock.now_millis();
-            let credential = match pool.map_or(Pick::Keyless, |p| p.pick(now, &tried)) {
+            // The credential that created the object a call follows up on is asked for first.
+            let prefer = call.prefer.filter(|_| tried.is_empty());
+            let credential = match pool
+                .map_or(Pick::Keyless, |p| p.pick_preferring(now, &tried, prefer))
+            {
                 Pick::Use(c) => Some(c),
                 Pick::Keyless => None,
                 Pick::Unavailable(why) => {
@@ -222,8 +257,9 @@ impl Provider {
                 &headers,
                 call.body.as_ref(),
             );
-            let (err, failure) = match backend.send_prepared(url, headers, call.body.clone()).await
-            {
+            let sent =
+                backend.send_prepared(call.endpoint.method(), url, headers, call.body.clone());
+            let (err, failure) = match sent.await {
                 Err(e) => {
                     tracing::warn!(backend = %backend.name, credential = credential.as_ref().map(|c| &*c.id), error = %e, "upstream request failed");
                     if let (Some(c), Some(p)) = (&credential, pool) {
@@ -252,17 +288,24 @@ impl Provider {
                         });
                     }
                     let headers = upstream.take_headers();
-                    let retry_after_secs = retry_after_secs(&headers);
-                    let failure = failure_of(call.endpoint, status.as_u16(), retry_after_secs);
                     let body = upstream
                         .read_limited(MAX_ERROR_BODY)
                         .await
                         .unwrap_or_default();
+                    let facts = error_facts(&body);
+                    let retry_after_secs = retry_after_secs(&headers).or(facts.retry_delay_secs);
+                    let failure = failure_of(
+                        call.endpoint,
+                        status.as_u16(),
+                        retry_after_secs,
+                        facts.quota_exhausted,
+                    );
                     let refusal = Refusal {
                         status,
                         headers,
                         body,
                         retry_after_secs,
+                        quota_exhausted: facts.quota_exhausted,
                         credential: credential.as_ref().map(|c| c.scrubber.clone()),
                         backend: backend.scrubber().clone(),
                     };
@@ -282,8 +325,11 @@ impl Provider {
                         suspect = Some(c.clone());
                     }
                 }
-                Verdict::Cooling(until) => {
-                    tracing::warn!(backend = %backend.name, credential = %c.id, cooldown_ms = until.saturating_sub(now), "credential cooling down");
+                Verdict::Cooling(until) if until > now => {
+                    tracing::warn!(backend = %backend.name, credential = %c.id, cooldown_ms = until - now, "credential cooling down");
+                }
+                Verdict::Cooling(_) => {
+                    tracing::warn!(backend = %backend.name, credential = %c.id, "credential kept in service (cooling is off, or the failure says nothing about it and no other credential is available)");
                 }
             }
             let doubtful = matches!(

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::owners::Owner;
 use super::{Backends, Provider};
 use crate::config::RoutingConfig;
 use crate::policy::Grant;
@@ -60,6 +61,26 @@ pub enum RouteError {
     NoBackend {
         /// Requested model.
         model: String,
+        /// Caller's protocol name.
+        protocol: &'static str,
+        /// Configured backend names.
+        backends: String,
+    },
+    /// The backend a request without a model names (`x-portcullis-backend`) is not configured.
+    #[error(
+        "backend `{backend}` named by x-portcullis-backend is not configured (configured backends: {backends})"
+    )]
+    UnknownNamedBackend {
+        /// The name given.
+        backend: String,
+        /// Configured backend names.
+        backends: String,
+    },
+    /// A request without a model, and no backend speaks the caller's protocol.
+    #[error(
+        "the request names no model and no backend speaks the {protocol} API: name one with the x-portcullis-backend header (configured backends: {backends})"
+    )]
+    NoDefaultBackend {
         /// Caller's protocol name.
         protocol: &'static str,
         /// Configured backend names.
@@ -214,6 +235,84 @@ impl ModelRouter {
             });
         }
         Ok(route)
+    }
+
+    /// The provider of a request that names no model (a stored object's id, a batch, a
+    /// moderation without `model`): backend `named` (the `x-portcullis-backend` header), else the
+    /// backend plain model names go to for `protocol` clients. Refused like [`Self::resolve`]
+    /// when the grant does not allow it or it speaks another protocol.
+    pub fn resolve_backend(
+        &self,
+        named: Option<&str>,
+        protocol: Protocol,
+        grant: &Grant,
+    ) -> Result<Arc<Provider>, RouteError> {
+        let provider = match named {
+            Some(name) if self.withheld.iter().any(|w| w == name) => {
+                return Err(RouteError::NotInMultiUser(name.to_owned()));
+            }
+            Some(name) => self
+                .provider(name)
+                .ok_or_else(|| RouteError::UnknownNamedBackend {
+                    backend: name.to_owned(),
+                    backends: self.backend_names(),
+                })?,
+            None => self
+                .default_for(protocol)
+                .ok_or_else(|| RouteError::NoDefaultBackend {
+                    protocol: protocol.name(),
+                    backends: self.backend_names(),
+                })?,
+        };
+        self.admit(provider, "", protocol, grant)?;
+        Ok(provider.clone())
+    }
+
+    /// The provider (of a backend speaking `protocol`) that remembers who created object `id`
+    /// at `now`, and its owner.
+    pub fn object_owner(
+        &self,
+        id: &str,
+        protocol: Protocol,
+        now: u64,
+    ) -> Option<(Arc<Provider>, Owner)> {
+        let native = protocol.native_backend();
+        self.providers
+            .iter()
+            .filter(|p| p.backend.kind == native)
+            .find_map(|p| Some((p.clone(), p.objects().owner(id, now)?)))
+    }
+
+    /// Refuses `provider` for a `protocol` client allowed `grant` (`model` as requested, empty
+    /// when the request names none).
+    fn admit(
+        &self,
+        provider: &Provider,
+        model: &str,
+        protocol: Protocol,
+        grant: &Grant,
+    ) -> Result<(), RouteError> {
+        let backend = &provider.backend;
+        let allowed = if model.is_empty() {
+            grant.allows_backend(&backend.name)
+        } else {
+            grant.allows(&backend.name, model)
+        };
+        if !allowed {
+            return Err(RouteError::NotGranted {
+                backend: backend.name.to_string(),
+                model: if model.is_empty() { "*" } else { model }.to_owned(),
+            });
+        }
+        if backend.kind != protocol.native_backend() {
+            return Err(RouteError::NoTranslation {
+                model: if model.is_empty() { "(none)" } else { model }.to_owned(),
+                backend: backend.name.to_string(),
+                kind: backend.kind.as_str(),
+                protocol: protocol.name(),
+            });
+        }
+        Ok(())
     }
 
     fn backend_names(&self) -> String {

@@ -1,13 +1,16 @@
 //! Error bodies in each protocol's shape: OpenAI `{"error":{message,type,param,code}}`, Anthropic
 //! `{"type":"error","error":{type,message}}`, Google `{"error":{code,message,status}}`; both as
-//! whole JSON bodies and as a final SSE event for failures after a stream has started. Also the
-//! reverse: reading the message out of an upstream's error body.
+//! whole JSON bodies and as a final SSE event for failures after a stream has started (an
+//! OpenAI Responses stream ends with its own `response.failed` event). Also the reverse: reading
+//! an upstream's error body — its message, whether it is the protocol's error document (then it
+//! is relayed, scrubbed, rather than rebuilt), and the facts the pool acts on (an exhausted
+//! account quota, Google's `RetryInfo` delay).
 
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::protocol::Protocol;
+use crate::protocol::{Operation, Protocol};
 
 /// What went wrong, independent of protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,21 +113,134 @@ pub fn error_body(
     }
 }
 
-/// A final SSE event carrying an error, for failures after the response headers were sent.
-/// OpenAI and Gemini clients raise on a `data:` payload with an `error` member; Anthropic clients
-/// on an `event: error`.
+/// A final SSE event carrying an error, for failures after the response headers were sent, in
+/// the shape of the stream `operation` (of `protocol`) produces. OpenAI and Gemini clients raise
+/// on a `data:` payload with an `error` member; Anthropic clients on an `event: error`. An OpenAI
+/// Responses stream ends with `event: response.failed` — the event its typed readers (Codex)
+/// wait for, `response.status` `failed` and `response.error` `{code, message}` — which also
+/// carries the `error` member the SDKs raise on.
 pub fn stream_error_event(
     protocol: Protocol,
+    operation: Option<Operation>,
     kind: ErrorKind,
     status: u16,
     message: &str,
 ) -> Bytes {
-    let body = error_body(protocol, kind, status, message, None, None);
-    let text = match protocol {
-        Protocol::Anthropic => format!("event: error\ndata: {body}\n\n"),
-        Protocol::OpenAi | Protocol::Gemini => format!("data: {body}\n\n"),
+    let text = match (protocol, operation) {
+        (Protocol::OpenAi, Some(Operation::Responses)) => {
+            let code = "server_error";
+            let error = json!({ "code": code, "message": message });
+            let event = json!({
+                "type": "response.failed",
+                "response": {
+                    "object": "response",
+                    "status": "failed",
+                    "error": error,
+                    "output": [],
+                },
+                "error": { "message": message, "type": kind.openai_type(), "param": null, "code": code },
+            });
+            format!("event: response.failed\ndata: {event}\n\n")
+        }
+        (Protocol::Anthropic, _) => format!(
+            "event: error\ndata: {}\n\n",
+            error_body(protocol, kind, status, message, None, None)
+        ),
+        (Protocol::OpenAi | Protocol::Gemini, _) => format!(
+            "data: {}\n\n",
+            error_body(protocol, kind, status, message, None, None)
+        ),
     };
     Bytes::from(text)
+}
+
+/// An upstream's error body to relay to a client of `protocol`: the body re-serialised with
+/// `scrub` applied to every string in it (names included, after JSON unescaping, so an escaped
+/// secret is found too), when it is `protocol`'s error document; `None` when it is not (HTML
+/// from a proxy, another protocol's shape, no message): then the gateway writes its own.
+pub fn relayable_error_body(
+    protocol: Protocol,
+    body: &[u8],
+    scrub: &dyn Fn(String) -> String,
+) -> Option<Bytes> {
+    let mut doc: Value = serde_json::from_slice(body).ok()?;
+    let error = doc.get("error")?;
+    let has = |field: &str, check: fn(&Value) -> bool| error.get(field).is_some_and(check);
+    let shaped = has("message", Value::is_string)
+        && match protocol {
+            Protocol::OpenAi => true,
+            Protocol::Anthropic => {
+                doc.get("type").and_then(Value::as_str) == Some("error")
+                    && has("type", Value::is_string)
+            }
+            Protocol::Gemini => has("code", Value::is_u64),
+        };
+    if !shaped {
+        return None;
+    }
+    scrub_strings(&mut doc, scrub);
+    serde_json::to_vec(&doc).ok().map(Bytes::from)
+}
+
+/// Applies `scrub` to every string and member name of `v`.
+fn scrub_strings(v: &mut Value, scrub: &dyn Fn(String) -> String) {
+    match v {
+        Value::String(s) => *s = scrub(std::mem::take(s)),
+        Value::Array(items) => items.iter_mut().for_each(|i| scrub_strings(i, scrub)),
+        Value::Object(map) => {
+            for (name, mut item) in std::mem::take(map) {
+                scrub_strings(&mut item, scrub);
+                map.insert(scrub(name), item);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// What an upstream error body says that matters beyond this request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorFacts {
+    /// OpenAI's `insufficient_quota`: the account behind the credential is out of quota or
+    /// credit — not a rate limit that passes in seconds.
+    pub quota_exhausted: bool,
+    /// Google's `RetryInfo.retryDelay`, in whole seconds (rounded up).
+    pub retry_delay_secs: Option<u64>,
+}
+
+/// Reads the [`ErrorFacts`] of an upstream error body (any protocol's shape).
+pub fn error_facts(body: &[u8]) -> ErrorFacts {
+    let Ok(doc) = serde_json::from_slice::<Value>(body) else {
+        return ErrorFacts::default();
+    };
+    let Some(error) = doc.get("error") else {
+        return ErrorFacts::default();
+    };
+    let says = |field: &str| error.get(field).and_then(Value::as_str) == Some("insufficient_quota");
+    let retry_delay_secs = error
+        .get("details")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|d| {
+            d.get("@type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.ends_with("google.rpc.RetryInfo"))
+        })
+        .find_map(|d| {
+            d.get("retryDelay")
+                .and_then(Value::as_str)
+                .and_then(seconds)
+        });
+    ErrorFacts {
+        quota_exhausted: says("code") || says("type"),
+        retry_delay_secs,
+    }
+}
+
+/// A protobuf JSON duration (`"37s"`, `"1.5s"`) in whole seconds, rounded up.
+fn seconds(text: &str) -> Option<u64> {
+    let n: f64 = text.strip_suffix('s')?.parse().ok()?;
+    (n.is_finite() && n >= 0.0).then(|| n.ceil().min(u64::MAX as f64) as u64)
 }
 
 /// Reads the human message out of an upstream error body of any of the three shapes (or a
@@ -230,10 +346,83 @@ mod tests {
 
     #[test]
     fn stream_events_are_framed_per_protocol() {
-        let a = stream_error_event(Protocol::Anthropic, ErrorKind::Upstream, 502, "x");
+        let a = stream_error_event(Protocol::Anthropic, None, ErrorKind::Upstream, 502, "x");
         assert!(a.starts_with(b"event: error\ndata: {"));
-        let o = stream_error_event(Protocol::OpenAi, ErrorKind::Upstream, 502, "x");
+        let o = stream_error_event(
+            Protocol::OpenAi,
+            Some(Operation::ChatCompletions),
+            ErrorKind::Upstream,
+            502,
+            "x",
+        );
         assert!(o.starts_with(b"data: {\"error\""));
         assert!(o.ends_with(b"\n\n"));
+        let r = stream_error_event(
+            Protocol::OpenAi,
+            Some(Operation::Responses),
+            ErrorKind::Upstream,
+            502,
+            "broke",
+        );
+        let text = std::str::from_utf8(&r).unwrap();
+        let data = text
+            .strip_prefix("event: response.failed\ndata: ")
+            .and_then(|t| t.strip_suffix("\n\n"))
+            .unwrap();
+        let v: Value = serde_json::from_str(data).unwrap();
+        assert_eq!(v["type"], "response.failed");
+        assert_eq!(v["response"]["status"], "failed");
+        assert_eq!(
+            v["response"]["error"],
+            json!({"code": "server_error", "message": "broke"})
+        );
+        assert_eq!(v["error"]["message"], "broke", "what the SDKs raise on");
+    }
+
+    #[test]
+    fn only_the_protocols_own_error_document_is_relayed_and_every_string_is_scrubbed() {
+        let hide = |s: String| s.replace("sk-secret", "***");
+        let openai = br#"{"error":{"message":"bad sk-secret","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#;
+        let out = relayable_error_body(Protocol::OpenAi, openai, &hide).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["error"]["message"], "bad ***");
+        assert_eq!(v["error"]["param"], "messages");
+        assert_eq!(v["error"]["code"], "context_length_exceeded");
+        // An escaped secret is unescaped before the scrub; member names are scrubbed too.
+        let escaped = br#"{"error":{"message":"m","\u0073k-secret":"\u0073k-secret"}}"#;
+        let out = relayable_error_body(Protocol::OpenAi, escaped, &hide).unwrap();
+        assert!(!String::from_utf8_lossy(&out).contains("secret"), "{out:?}");
+        let anthropic = br#"{"type":"error","error":{"type":"rate_limit_error","message":"slow"}}"#;
+        assert!(relayable_error_body(Protocol::Anthropic, anthropic, &hide).is_some());
+        let gemini = br#"{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED","details":[]}}"#;
+        assert!(relayable_error_body(Protocol::Gemini, gemini, &hide).is_some());
+        for (protocol, body) in [
+            (Protocol::Anthropic, &openai[..]),
+            (Protocol::Gemini, &anthropic[..]),
+            (Protocol::OpenAi, br#"{"error":"text"}"#),
+            (Protocol::OpenAi, b"<html>bad gateway</html>"),
+            (Protocol::OpenAi, br#"[{"error":{"message":"m"}}]"#),
+        ] {
+            assert!(
+                relayable_error_body(protocol, body, &hide).is_none(),
+                "{protocol:?}: {}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn facts_read_from_error_bodies() {
+        let quota = br#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+        assert!(error_facts(quota).quota_exhausted);
+        let limit =
+            br#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#;
+        assert_eq!(error_facts(limit), ErrorFacts::default());
+        let google =
+            br#"{"error":{"code":429,"message":"m","status":"RESOURCE_EXHAUSTED","details":[
+            {"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[]},
+            {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"36.2s"}]}}"#;
+        assert_eq!(error_facts(google).retry_delay_secs, Some(37));
+        assert_eq!(error_facts(b"not json"), ErrorFacts::default());
     }
 }

@@ -205,54 +205,35 @@ fn mode_precedence_is_cli_then_env_then_yaml() {
     assert_eq!(mode(&[], &[]), "single_user");
 }
 
+/// A gateway with an OAuth connector (`gemini-oauth-auto`) in `mode`, notifications off, and
+/// its answer to a request for that connector.
+async fn oauth_connector_in(mock: &Mock, mode: AccessMode) -> (Gateway, reqwest::Response) {
+    let mut config = config_for(mock);
+    config.access_mode.mode = mode;
+    config.notifications.enabled = Some(false);
+    let connector = backend(BackendKind::Gemini, format!("http://{}", mock.addr), None);
+    config
+        .backends
+        .insert("gemini-oauth-auto".into(), connector);
+    let gw = start_gateway(config).await;
+    let path = "/v1beta/models/gemini-oauth-auto:mock-gemini:generateContent";
+    let resp = post_json(&format!("{}{path}", gw.url), json!({"contents": []})).await;
+    (gw, resp)
+}
+
 #[tokio::test]
 async fn oauth_connectors_are_filtered_in_multi_user_mode() {
     let mock = start_mock().await;
-    let mut config = config_for(&mock);
-    config.access_mode.mode = AccessMode::MultiUser;
-    config.notifications.enabled = Some(false);
-    config.backends.insert(
-        "gemini-oauth-auto".into(),
-        backend(BackendKind::Gemini, format!("http://{}", mock.addr), None),
-    );
-    let gw = start_gateway(config).await;
-    let resp = post_json(
-        &format!(
-            "{}/v1beta/models/gemini-oauth-auto:mock-gemini:generateContent",
-            gw.url
-        ),
-        json!({"contents": []}),
-    )
-    .await;
+    let (gw, resp) = oauth_connector_in(&mock, AccessMode::MultiUser).await;
     assert_eq!(resp.status(), 403);
     assert!(google_error(&resp.json().await.unwrap()).contains("not available in multi-user mode"));
-    let v: Value = client()
-        .get(format!("{}/internal/health", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = get_json(format!("{}/internal/health", gw.url)).await;
     assert_eq!(v["access_mode"], "multi_user");
     assert!(!v.to_string().contains("gemini-oauth-auto"));
     assert_eq!(mock.stats.requests(), 0);
 
     // In single-user mode the same connector is served.
-    let mut config = config_for(&mock);
-    config.backends.insert(
-        "gemini-oauth-auto".into(),
-        backend(BackendKind::Gemini, format!("http://{}", mock.addr), None),
-    );
-    let gw = start_gateway(config).await;
-    let resp = post_json(
-        &format!(
-            "{}/v1beta/models/gemini-oauth-auto:mock-gemini:generateContent",
-            gw.url
-        ),
-        json!({"contents": []}),
-    )
-    .await;
+    let (_gw, resp) = oauth_connector_in(&mock, AccessMode::SingleUser).await;
     assert_eq!(resp.status(), 200);
 }
 
@@ -260,18 +241,10 @@ async fn oauth_connectors_are_filtered_in_multi_user_mode() {
 fn the_binary_logs_the_skipped_oauth_connectors() {
     let mut f = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
     f.write_all(b"backends:\n  qwen-oauth:\n    type: openai\n    base_url: http://127.0.0.1:9/v1\n  openai:\n    type: openai\n    base_url: http://127.0.0.1:9/v1\n").unwrap();
-    let mut cmd = portcullis();
-    cmd.args([
-        "serve",
-        "--port",
-        "0",
-        "--log-format",
-        "json",
-        "--multi-user-mode",
-        "--disable-notifications",
-    ])
-    .args(["--config", f.path().to_str().unwrap()])
-    .env(KEYS.0, KEYS.1);
+    let mut cmd = serve_json();
+    cmd.args(["--multi-user-mode", "--disable-notifications"])
+        .args(["--config", f.path().to_str().unwrap()])
+        .env(KEYS.0, KEYS.1);
     let served = spawn_served(cmd);
     assert_eq!(served.listening["access_mode"], "multi_user");
     let skipped = served

@@ -2,6 +2,7 @@
 //! generated and shown once, only hashes stored, disable/enable, listings without secrets.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use portcullis::store::{AccountStore, SqlStore, UserStore};
@@ -9,7 +10,7 @@ use serde_json::Value;
 
 use crate::harness::*;
 
-fn run(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     let mut child = portcullis()
         .args(args)
         .arg("--data-dir")
@@ -33,11 +34,28 @@ fn run(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, Strin
     )
 }
 
-#[tokio::test]
-async fn users_and_clients_are_managed_from_the_command_line() {
+/// A data dir in a temp dir (kept alive by the returned guard).
+fn data_dir() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
-    // A password from stdin; too short is refused.
+    (tmp, dir)
+}
+
+/// Adds `name` with the password `password` through stdin.
+fn add_user(dir: &Path, name: &str, extra: &[&str], password: &str) {
+    let args = [&["users", "add", name, "--password-stdin"], extra].concat();
+    let (code, out, err) = run(dir, &args, Some(&format!("{password}\n")));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("added user {name}")) && !out.contains("password:"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_users_password_comes_from_stdin_or_is_generated_and_only_its_hash_is_stored() {
+    let (_tmp, dir) = data_dir();
+    // Too short is refused.
     let (code, _, err) = run(
         &dir,
         &["users", "add", "alice", "--password-stdin"],
@@ -45,22 +63,11 @@ async fn users_and_clients_are_managed_from_the_command_line() {
     );
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("at least 12"), "{err}");
-    let (code, out, err) = run(
+    add_user(
         &dir,
-        &[
-            "users",
-            "add",
-            "alice",
-            "--email",
-            "alice@example.com",
-            "--password-stdin",
-        ],
-        Some("correct horse battery staple\n"),
-    );
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        out.contains("added user alice") && !out.contains("password:"),
-        "{out}"
+        "alice",
+        &["--email", "alice@example.com"],
+        "correct horse battery staple",
     );
     // Adding again is refused; a generated password is shown once.
     let (code, _, err) = run(
@@ -72,15 +79,7 @@ async fn users_and_clients_are_managed_from_the_command_line() {
     assert!(err.contains("already exists"), "{err}");
     let (code, out, _) = run(&dir, &["users", "add", "bob"], None);
     assert_eq!(code, 0);
-    let generated = out
-        .split("password: ")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
-    assert_eq!(generated.len(), 43, "{out}");
+    assert_eq!(word_after(&out, "password: ").len(), 43, "{out}");
 
     // Only Argon2id hashes are stored.
     let store = SqlStore::open_sqlite(&dir).await.unwrap();
@@ -88,8 +87,21 @@ async fn users_and_clients_are_managed_from_the_command_line() {
     let hash = store.password_hash(&alice.id).await.unwrap().unwrap();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(!hash.contains("correct horse"));
+}
 
-    // passwd, disable, enable, list.
+#[tokio::test]
+async fn users_are_given_new_passwords_disabled_enabled_and_listed_without_hashes() {
+    let (_tmp, dir) = data_dir();
+    add_user(
+        &dir,
+        "alice",
+        &["--email", "alice@example.com"],
+        "correct horse battery staple",
+    );
+    add_user(&dir, "bob", &[], "bob's long passphrase");
+    let store = SqlStore::open_sqlite(&dir).await.unwrap();
+    let alice = store.find_user("local", "alice").await.unwrap().unwrap();
+    let hash = store.password_hash(&alice.id).await.unwrap().unwrap();
     let (code, _, err) = run(
         &dir,
         &["users", "passwd", "alice", "--password-stdin"],
@@ -120,36 +132,29 @@ async fn users_and_clients_are_managed_from_the_command_line() {
     assert!(!out.contains("argon2"));
     run(&dir, &["users", "enable", "alice"], None);
     assert!(!store.get_user(&alice.id).await.unwrap().unwrap().disabled);
+}
 
-    // Clients: id and secret shown once, only a hash stored, disable.
+#[tokio::test]
+async fn a_clients_id_and_secret_are_shown_once_and_only_a_hash_is_stored() {
+    let (_tmp, dir) = data_dir();
     let (code, out, err) = run(&dir, &["clients", "add", "ci-pipeline"], None);
     assert_eq!(code, 0, "{err}");
-    let id = out
-        .split("client_id:")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
-    let secret = out
-        .split("client_secret:")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let id = word_after(&out, "client_id:");
+    let secret = word_after(&out, "client_secret:");
     assert!(id.starts_with("pcl_") && secret.len() == 43, "{out}");
-    let c = store.get_client(&id).await.unwrap().unwrap();
+    let store = SqlStore::open_sqlite(&dir).await.unwrap();
+    let c = store.get_client(id).await.unwrap().unwrap();
     assert!(c.secret_hash.starts_with("$argon2id$") && !c.disabled);
     let (_, listed, _) = run(&dir, &["clients", "list"], None);
-    assert!(listed.contains(&id) && listed.contains("ci-pipeline") && !listed.contains(&secret));
-    assert_eq!(run(&dir, &["clients", "disable", &id], None).0, 0);
-    assert!(store.get_client(&id).await.unwrap().unwrap().disabled);
+    assert!(listed.contains(id) && listed.contains("ci-pipeline") && !listed.contains(secret));
+    assert_eq!(run(&dir, &["clients", "disable", id], None).0, 0);
+    assert!(store.get_client(id).await.unwrap().unwrap().disabled);
     assert_eq!(run(&dir, &["clients", "disable", "pcl_nope"], None).0, 1);
+}
 
-    // Signing keys: made on demand, rotated from the command line, never printed.
+#[test]
+fn signing_keys_are_made_on_demand_rotated_and_never_printed() {
+    let (_tmp, dir) = data_dir();
     let (_, out, _) = run(&dir, &["signing-keys", "list"], None);
     assert!(out.contains("no signing key yet"), "{out}");
     for _ in 0..2 {
@@ -164,8 +169,7 @@ async fn users_and_clients_are_managed_from_the_command_line() {
 #[tokio::test]
 async fn signing_keys_are_sealed_and_a_wrong_key_stops_startup() {
     use base64::Engine as _;
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
+    let (_tmp, dir) = data_dir();
     let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
     let wrong = base64::engine::general_purpose::STANDARD.encode([8u8; 32]);
     let with_key = |k: &str, args: &[&str]| {
@@ -229,13 +233,6 @@ async fn signing_keys_are_sealed_and_a_wrong_key_stops_startup() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400, "the token server runs");
-    let jwks: serde_json::Value = client()
-        .get(format!("{}/.well-known/jwks.json", served.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: serde_json::Value = get_json(format!("{}/.well-known/jwks.json", served.url)).await;
     assert_eq!(jwks["keys"][0]["kid"], keys[0].kid.as_str());
 }

@@ -76,14 +76,7 @@ fn serve(dir: &Path) -> Served {
 }
 
 async fn jwks_kids(url: &str) -> Vec<String> {
-    let v: serde_json::Value = client()
-        .get(format!("{url}/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: serde_json::Value = get_json(format!("{url}/.well-known/jwks.json")).await;
     v["keys"]
         .as_array()
         .unwrap()

@@ -5,29 +5,44 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use portcullis::clock::ManualClock;
-use portcullis::config::{ApiKeyConfig, Config};
-use portcullis::secret::Secret;
+use portcullis::config::Config;
 use serde_json::{Value, json};
 
 use crate::harness::*;
 
 const KEY: &str = "pcl-test-key-0123456789abcdef";
 
-fn with_key(mut config: Config) -> Config {
-    config.auth.disable_auth = false;
-    config.auth.api_keys = vec![ApiKeyConfig::Named {
-        name: Some("tester".into()),
-        key: Some(Secret::new(KEY)),
-        key_env: None,
-    }];
-    config
+/// A wrong key never sent before: a repeated wrong value counts once toward the lockout, so
+/// tests that mean to reach it guess anew each time.
+fn guess() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("wrong-{n}")
+}
+
+/// A gateway with one client key on a test clock; `tweak` changes its configuration first.
+async fn setup_with(tweak: impl FnOnce(&mut Config)) -> (Mock, Gateway, ManualClock) {
+    let mock = start_mock().await;
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let mut config = config_for(&mock);
+    require_key(&mut config, KEY);
+    tweak(&mut config);
+    let gw = start_gateway_with_clock(config, clock.clone()).await;
+    (mock, gw, clock)
 }
 
 async fn setup() -> (Mock, Gateway, ManualClock) {
-    let mock = start_mock().await;
-    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
-    let gw = start_gateway_with_clock(with_key(config_for(&mock)), clock.clone()).await;
-    (mock, gw, clock)
+    setup_with(|_| {}).await
+}
+
+/// A gateway behind a trusted proxy: the test client on 127.0.0.1 plays the proxy.
+async fn behind_proxy(tweak: impl FnOnce(&mut Config)) -> (Mock, Gateway) {
+    let (mock, gw, _) = setup_with(|c| {
+        c.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+        tweak(c);
+    })
+    .await;
+    (mock, gw)
 }
 
 fn anthropic_req() -> Value {
@@ -38,69 +53,74 @@ fn gemini_req() -> Value {
     json!({"contents": [{"parts": [{"text": "hi"}]}]})
 }
 
-/// Sends one chat completion with the given header (or none).
-async fn chat_with(
+/// POSTs `body` to `path` with `headers`.
+async fn send(
     gw: &Gateway,
-    header: Option<(&str, &str)>,
-    xff: Option<&str>,
+    path: &str,
+    body: Value,
+    headers: &[(&str, &str)],
 ) -> reqwest::Response {
-    let mut req = client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .json(&chat("mock-gpt", false));
-    if let Some((k, v)) = header {
-        req = req.header(k, v);
-    }
-    if let Some(x) = xff {
-        req = req.header("x-forwarded-for", x);
+    let mut req = client().post(format!("{}{path}", gw.url)).json(&body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
     }
     req.send().await.unwrap()
+}
+
+/// A chat completion with `headers`.
+async fn chat_as(gw: &Gateway, headers: &[(&str, &str)]) -> reqwest::Response {
+    send(gw, "/v1/chat/completions", chat("mock-gpt", false), headers).await
+}
+
+/// The status of a chat completion with `Bearer {key}`, relayed for `xff` when given.
+async fn bearer(gw: &Gateway, key: &str, xff: Option<&str>) -> u16 {
+    let auth = format!("Bearer {key}");
+    let mut headers = vec![("authorization", auth.as_str())];
+    headers.extend(xff.map(|x| ("x-forwarded-for", x)));
+    chat_as(gw, &headers).await.status().as_u16()
+}
+
+/// `n` chat completions with a wrong key (relayed for `xff` when given), each a 401.
+async fn fail(gw: &Gateway, n: usize, xff: Option<&str>) {
+    for _ in 0..n {
+        assert_eq!(bearer(gw, &guess(), xff).await, 401, "{xff:?}");
+    }
+}
+
+/// The right key is refused with 429 and `Retry-After: secs`; returns the answer.
+async fn assert_blocked(gw: &Gateway, secs: u64) -> Value {
+    let resp = chat_as(gw, &[("authorization", &format!("Bearer {KEY}"))]).await;
+    assert_eq!(resp.status(), 429, "blocked even with the right key");
+    assert_eq!(resp.headers()["retry-after"], secs.to_string());
+    assert_eq!(resp.headers()["x-should-retry"], "false");
+    resp.json().await.unwrap()
 }
 
 #[tokio::test]
 async fn each_place_a_client_puts_its_key_is_accepted() {
     let (mock, gw, _) = setup().await;
-    let bearer = format!("Bearer {KEY}");
-    assert_eq!(
-        chat_with(&gw, Some(("authorization", &bearer)), None)
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(
-        chat_with(&gw, Some(("x-api-key", KEY)), None)
-            .await
-            .status(),
-        200
-    );
-    let resp = client()
-        .post(format!("{}/v1/messages", gw.url))
-        .header("x-api-key", KEY)
-        .json(&anthropic_req())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let resp = client()
-        .post(format!(
-            "{}/v1beta/models/mock-gemini:generateContent",
-            gw.url
-        ))
-        .header("x-goog-api-key", KEY)
-        .json(&gemini_req())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let resp = client()
-        .post(format!(
-            "{}/v1beta/models/mock-gemini:streamGenerateContent?alt=sse&key={KEY}",
-            gw.url
-        ))
-        .json(&gemini_req())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    let bearer_key = format!("Bearer {KEY}");
+    let key_in_query =
+        format!("/v1beta/models/mock-gemini:streamGenerateContent?alt=sse&key={KEY}");
+    let openai = || chat("mock-gpt", false);
+    for (path, body, headers) in [
+        (
+            "/v1/chat/completions",
+            openai(),
+            vec![("authorization", bearer_key.as_str())],
+        ),
+        ("/v1/chat/completions", openai(), vec![("x-api-key", KEY)]),
+        ("/v1/messages", anthropic_req(), vec![("x-api-key", KEY)]),
+        (
+            "/v1beta/models/mock-gemini:generateContent",
+            gemini_req(),
+            vec![("x-goog-api-key", KEY)],
+        ),
+        (key_in_query.as_str(), gemini_req(), vec![]),
+    ] {
+        let status = send(&gw, path, body, &headers).await.status();
+        assert_eq!(status, 200, "{path} {headers:?}");
+    }
     let seen = mock.stats.last_request().unwrap();
     assert_eq!(
         seen.query.as_deref(),
@@ -113,42 +133,43 @@ async fn each_place_a_client_puts_its_key_is_accepted() {
 #[tokio::test]
 async fn missing_and_wrong_keys_get_401_in_each_protocol() {
     let (mock, gw, _) = setup().await;
-    let resp = chat_with(&gw, None, None).await;
+    let resp = chat_as(&gw, &[]).await;
     assert_eq!(resp.status(), 401);
     assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    assert_eq!(resp.headers()["x-should-retry"], "false");
     let v: Value = resp.json().await.unwrap();
     assert!(openai_error(&v).contains("Missing API key"));
     assert_eq!(v["error"]["type"], "authentication_error");
 
-    let resp = chat_with(&gw, Some(("authorization", "Bearer nope")), None).await;
+    let resp = chat_as(&gw, &[("authorization", "Bearer nope")]).await;
     assert_eq!(resp.status(), 401);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(openai_error(&v), "Invalid API key.");
     assert_eq!(v["error"]["code"], "invalid_api_key");
 
-    let resp = client()
-        .post(format!("{}/v1/messages", gw.url))
-        .header("x-api-key", "nope")
-        .json(&anthropic_req())
-        .send()
-        .await
-        .unwrap();
+    let resp = send(
+        &gw,
+        "/v1/messages",
+        anthropic_req(),
+        &[("x-api-key", "nope")],
+    )
+    .await;
     assert_eq!(resp.status(), 401);
     assert!(resp.headers().get("www-authenticate").is_none());
+    assert_eq!(resp.headers()["x-should-retry"], "false");
     let v: Value = resp.json().await.unwrap();
     anthropic_error(&v);
     assert_eq!(v["error"]["type"], "authentication_error");
 
-    let resp = client()
-        .post(format!(
-            "{}/v1beta/models/m:generateContent?key=nope",
-            gw.url
-        ))
-        .json(&gemini_req())
-        .send()
-        .await
-        .unwrap();
+    let resp = send(
+        &gw,
+        "/v1beta/models/m:generateContent?key=nope",
+        gemini_req(),
+        &[],
+    )
+    .await;
     assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["x-should-retry"], "false");
     let v: Value = resp.json().await.unwrap();
     google_error(&v);
     assert_eq!(v["error"]["status"], "UNAUTHENTICATED");
@@ -167,43 +188,61 @@ async fn missing_and_wrong_keys_get_401_in_each_protocol() {
     );
 }
 
+/// Client review (issue 16): Claude Code retries a 401 ten times and Codex six, so one agent
+/// with a stale key locked its whole machine out. The same wrong value, however often and in
+/// whichever protocol's header, counts once; distinct guesses still each count.
+#[tokio::test]
+async fn an_agent_retrying_a_stale_key_does_not_lock_the_machine_out() {
+    let (_mock, gw, _) = setup().await;
+    let stale = "sk-stale-agent-key-0123456789";
+    let gemini = format!("/v1beta/models/m:generateContent?key={stale}");
+    for _ in 0..4 {
+        for (path, body, headers) in [
+            (
+                "/v1/chat/completions",
+                chat("mock-gpt", false),
+                vec![("authorization", format!("Bearer {stale}"))],
+            ),
+            (
+                "/v1/messages",
+                anthropic_req(),
+                vec![("x-api-key", stale.to_owned())],
+            ),
+            (gemini.as_str(), gemini_req(), vec![]),
+        ] {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let resp = send(&gw, path, body, &headers).await;
+            assert_eq!(resp.status(), 401, "{path}");
+            assert_eq!(resp.headers()["x-should-retry"], "false");
+        }
+    }
+    assert_eq!(
+        bearer(&gw, KEY, None).await,
+        200,
+        "twelve retries of one stale key are one failure"
+    );
+    // Four new guesses make five distinct wrong values: blocked.
+    fail(&gw, 4, None).await;
+    assert_blocked(&gw, 30).await;
+}
+
 #[tokio::test]
 async fn the_lockout_blocks_escalates_and_clears() {
     let (_mock, gw, clock) = setup().await;
-    let good = format!("Bearer {KEY}");
-    for _ in 0..4 {
-        assert_eq!(
-            chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
-                .await
-                .status(),
-            401
-        );
-    }
+    fail(&gw, 4, None).await;
     // The 5th failure is still a 401, and starts a 30 s block.
-    assert_eq!(
-        chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
-            .await
-            .status(),
-        401
-    );
-    let resp = chat_with(&gw, Some(("authorization", &good)), None).await;
-    assert_eq!(resp.status(), 429, "blocked even with the right key");
-    assert_eq!(resp.headers()["retry-after"], "30");
-    let v: Value = resp.json().await.unwrap();
+    fail(&gw, 1, None).await;
+    let v = assert_blocked(&gw, 30).await;
     assert_eq!(
         v,
         json!({"error": {"message": "Too many failed authentication attempts. Please try again later.",
             "type": "rate_limit_exceeded", "param": null, "code": "auth_blocked", "retry_after": 30}})
     );
     // Other protocols get their own 429 shape.
-    let resp = client()
-        .post(format!("{}/v1/messages", gw.url))
-        .header("x-api-key", KEY)
-        .json(&anthropic_req())
-        .send()
-        .await
-        .unwrap();
+    let resp = send(&gw, "/v1/messages", anthropic_req(), &[("x-api-key", KEY)]).await;
     assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["x-should-retry"], "false");
     assert_eq!(
         anthropic_error(&resp.json().await.unwrap()),
         "Too many failed authentication attempts. Please try again later."
@@ -214,65 +253,28 @@ async fn the_lockout_blocks_escalates_and_clears() {
     for want in [60, 120, 240] {
         clock.advance(Duration::from_secs(block));
         block = want;
-        assert_eq!(
-            chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
-                .await
-                .status(),
-            401
-        );
-        let resp = chat_with(&gw, Some(("authorization", &good)), None).await;
-        assert_eq!(resp.status(), 429);
-        assert_eq!(resp.headers()["retry-after"], want.to_string());
+        fail(&gw, 1, None).await;
+        assert_blocked(&gw, want).await;
     }
     clock.advance(Duration::from_secs(240));
     // A success does not excuse the guesses before it (someone holding one valid credential
     // must not reset the count between guesses at others): the next failure blocks again,
     // for longer. The record is forgotten `ttl_seconds` (15 min) after the last block ends.
-    assert_eq!(
-        chat_with(&gw, Some(("authorization", &good)), None)
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(
-        chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
-            .await
-            .status(),
-        401
-    );
-    let resp = chat_with(&gw, Some(("authorization", &good)), None).await;
-    assert_eq!(resp.status(), 429);
-    assert_eq!(resp.headers()["retry-after"], "480");
+    assert_eq!(bearer(&gw, KEY, None).await, 200);
+    fail(&gw, 1, None).await;
+    assert_blocked(&gw, 480).await;
     clock.advance(Duration::from_secs(480 + 901));
-    for _ in 0..4 {
-        assert_eq!(
-            chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
-                .await
-                .status(),
-            401
-        );
-    }
-    assert_eq!(
-        chat_with(&gw, Some(("authorization", &good)), None)
-            .await
-            .status(),
-        200
-    );
+    fail(&gw, 4, None).await;
+    assert_eq!(bearer(&gw, KEY, None).await, 200);
 }
 
 #[tokio::test]
 async fn requests_without_a_credential_never_count() {
     let (_mock, gw, _) = setup().await;
     for _ in 0..30 {
-        assert_eq!(chat_with(&gw, None, None).await.status(), 401);
+        assert_eq!(chat_as(&gw, &[]).await.status(), 401);
     }
-    let good = format!("Bearer {KEY}");
-    assert_eq!(
-        chat_with(&gw, Some(("authorization", &good)), None)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(bearer(&gw, KEY, None).await, 200);
 }
 
 #[tokio::test]
@@ -280,62 +282,21 @@ async fn forwarded_for_is_ignored_from_untrusted_peers_and_used_behind_trusted_o
     // Untrusted peer: rotating X-Forwarded-For does not escape the lockout.
     let (_mock, gw, _) = setup().await;
     for i in 0..5 {
-        let xff = format!("198.51.100.{i}");
-        chat_with(&gw, Some(("authorization", "Bearer wrong")), Some(&xff)).await;
+        fail(&gw, 1, Some(&format!("198.51.100.{i}"))).await;
     }
-    let good = format!("Bearer {KEY}");
-    assert_eq!(
-        chat_with(&gw, Some(("authorization", &good)), Some("203.0.113.1"))
-            .await
-            .status(),
-        429
-    );
+    assert_eq!(bearer(&gw, KEY, Some("203.0.113.1")).await, 429);
 
-    // Behind a trusted proxy (the test client on 127.0.0.1), each forwarded address is its own client.
-    let mock = start_mock().await;
-    let mut config = with_key(config_for(&mock));
-    config.server.trusted_proxies = vec!["127.0.0.0/8".into()];
-    let gw = start_gateway(config).await;
-    for _ in 0..5 {
-        chat_with(
-            &gw,
-            Some(("authorization", "Bearer wrong")),
-            Some("198.51.100.7"),
-        )
-        .await;
+    // Behind a trusted proxy (the test client on 127.0.0.1), each forwarded address is its own
+    // client; a client-supplied entry left of the real one does not help the blocked client.
+    let (_mock, gw) = behind_proxy(|_| {}).await;
+    fail(&gw, 5, Some("198.51.100.7")).await;
+    for (xff, want) in [
+        ("198.51.100.7", 429),
+        ("1.2.3.4, 198.51.100.7", 429),
+        ("198.51.100.8", 200),
+    ] {
+        assert_eq!(bearer(&gw, KEY, Some(xff)).await, want, "{xff}");
     }
-    assert_eq!(
-        chat_with(&gw, Some(("authorization", &good)), Some("198.51.100.7"))
-            .await
-            .status(),
-        429
-    );
-    // A client-supplied entry left of the real one does not help the blocked client.
-    assert_eq!(
-        chat_with(
-            &gw,
-            Some(("authorization", &good)),
-            Some("1.2.3.4, 198.51.100.7")
-        )
-        .await
-        .status(),
-        429
-    );
-    assert_eq!(
-        chat_with(&gw, Some(("authorization", &good)), Some("198.51.100.8"))
-            .await
-            .status(),
-        200
-    );
-}
-
-/// A gateway behind a trusted proxy: the test client on 127.0.0.1 plays the proxy.
-async fn behind_proxy() -> (Mock, Gateway) {
-    let mock = start_mock().await;
-    let mut config = with_key(config_for(&mock));
-    config.server.trusted_proxies = vec!["127.0.0.0/8".into()];
-    let gw = start_gateway(config).await;
-    (mock, gw)
 }
 
 /// A chat completion with a raw `X-Forwarded-For` value (any bytes).
@@ -359,26 +320,18 @@ async fn chat_with_raw_xff(gw: &Gateway, key: &str, xff: &[u8]) -> reqwest::Resp
 /// client, and a header whose client entry cannot be read is refused with 400.
 #[tokio::test]
 async fn an_unreadable_forwarded_for_never_counts_against_the_proxy() {
-    let (_mock, gw) = behind_proxy().await;
+    let (_mock, gw) = behind_proxy(|_| {}).await;
     for _ in 0..5 {
-        let resp = chat_with_raw_xff(&gw, "wrong", b"\xff, 8.8.4.4").await;
+        let resp = chat_with_raw_xff(&gw, &guess(), b"\xff, 8.8.4.4").await;
         assert_eq!(resp.status(), 401);
     }
-    let good = format!("Bearer {KEY}");
     // The proxy's own requests, and other clients behind it, are not blocked …
     assert_eq!(
-        chat_with(&gw, Some(("authorization", &good)), None)
-            .await
-            .status(),
+        bearer(&gw, KEY, None).await,
         200,
         "the proxy's own address was blocked"
     );
-    assert_eq!(
-        chat_with(&gw, Some(("authorization", &good)), Some("8.8.8.8"))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(bearer(&gw, KEY, Some("8.8.8.8")).await, 200);
     // … the client that failed is.
     assert_eq!(
         chat_with_raw_xff(&gw, KEY, b"\xff, 8.8.4.4").await.status(),
@@ -388,7 +341,7 @@ async fn an_unreadable_forwarded_for_never_counts_against_the_proxy() {
     // The client's own entry unreadable: refused in the caller's protocol, on every path, and
     // nothing is counted anywhere.
     for _ in 0..6 {
-        let resp = chat_with_raw_xff(&gw, "wrong", b"\xff").await;
+        let resp = chat_with_raw_xff(&gw, &guess(), b"\xff").await;
         assert_eq!(resp.status(), 400);
         let v: Value = resp.json().await.unwrap();
         assert_eq!(v["error"]["code"], "unreadable_forwarded_for");
@@ -416,72 +369,37 @@ async fn an_unreadable_forwarded_for_never_counts_against_the_proxy() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400, "bypassed paths too");
-    assert_eq!(
-        chat_with(&gw, Some(("authorization", &good)), None)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(bearer(&gw, KEY, None).await, 200);
 }
 
 /// Security review, first pass #8: the lockout counted each IPv6 address alone, so a client
 /// holding a /64 had a fresh budget per address. Now a /64 is one client (configurable).
 #[tokio::test]
 async fn ipv6_clients_are_counted_per_64_network() {
-    let (_mock, gw) = behind_proxy().await;
+    let (_mock, gw) = behind_proxy(|_| {}).await;
     for i in 1..=5 {
-        let resp = chat_with(
-            &gw,
-            Some(("authorization", "Bearer wrong")),
-            Some(&format!("2001:db8:1:2::{i}")),
-        )
-        .await;
-        assert_eq!(resp.status(), 401);
+        fail(&gw, 1, Some(&format!("2001:db8:1:2::{i}"))).await;
     }
-    let good = format!("Bearer {KEY}");
     for (addr, want) in [
         ("2001:db8:1:2:ffff::99", 429),
         ("[2001:db8:1:2::7]:443", 429),
         ("2001:db8:1:3::1", 200),
         ("::ffff:198.51.100.9", 200),
     ] {
-        assert_eq!(
-            chat_with(&gw, Some(("authorization", &good)), Some(addr))
-                .await
-                .status(),
-            want,
-            "{addr}"
-        );
+        assert_eq!(bearer(&gw, KEY, Some(addr)).await, want, "{addr}");
     }
 
     // `ipv6_prefix: 128` counts each address alone.
-    let mock = start_mock().await;
-    let mut config = with_key(config_for(&mock));
-    config.server.trusted_proxies = vec!["127.0.0.0/8".into()];
-    config.auth.brute_force_protection.ipv6_prefix = 128;
-    let gw = start_gateway(config).await;
+    let (_mock, gw) = behind_proxy(|c| c.auth.brute_force_protection.ipv6_prefix = 128).await;
     for i in 1..=5 {
-        chat_with(
-            &gw,
-            Some(("authorization", "Bearer wrong")),
-            Some(&format!("2001:db8:1:2::{i}")),
-        )
-        .await;
+        fail(&gw, 1, Some(&format!("2001:db8:1:2::{i}"))).await;
     }
-    assert_eq!(
-        chat_with(&gw, Some(("authorization", &good)), Some("2001:db8:1:2::6"))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(bearer(&gw, KEY, Some("2001:db8:1:2::6")).await, 200);
 }
 
 #[tokio::test]
 async fn health_and_configured_paths_bypass_authentication() {
-    let mock = start_mock().await;
-    let mut config = with_key(config_for(&mock));
-    config.auth.bypass_paths = vec!["/v1/models".into()];
-    let gw = start_gateway(config).await;
+    let (_mock, gw, _) = setup_with(|c| c.auth.bypass_paths = vec!["/v1/models".into()]).await;
     for path in ["/health", "/internal/health", "/v1/models"] {
         let resp = client()
             .get(format!("{}{path}", gw.url))
@@ -490,37 +408,14 @@ async fn health_and_configured_paths_bypass_authentication() {
             .unwrap();
         assert_eq!(resp.status(), 200, "{path}");
     }
-    let v: Value = client()
-        .get(format!("{}/internal/health", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = get_json(format!("{}/internal/health", gw.url)).await;
     assert_eq!(v["auth"], "enabled");
-    assert_eq!(chat_with(&gw, None, None).await.status(), 401);
+    assert_eq!(chat_as(&gw, &[]).await.status(), 401);
 }
 
 #[tokio::test]
 async fn brute_force_protection_can_be_turned_off() {
-    let mock = start_mock().await;
-    let mut config = with_key(config_for(&mock));
-    config.auth.brute_force_protection.enabled = false;
-    let gw = start_gateway(config).await;
-    for _ in 0..10 {
-        assert_eq!(
-            chat_with(&gw, Some(("authorization", "Bearer wrong")), None)
-                .await
-                .status(),
-            401
-        );
-    }
-    let good = format!("Bearer {KEY}");
-    assert_eq!(
-        chat_with(&gw, Some(("authorization", &good)), None)
-            .await
-            .status(),
-        200
-    );
+    let (_mock, gw, _) = setup_with(|c| c.auth.brute_force_protection.enabled = false).await;
+    fail(&gw, 10, None).await;
+    assert_eq!(bearer(&gw, KEY, None).await, 200);
 }

@@ -72,12 +72,8 @@ async fn unknown_backends_and_models_are_clear_4xx() {
     assert_eq!(resp.status(), 400);
     assert!(anthropic_error(&resp.json().await.unwrap()).contains("translation"));
 
-    let resp = client()
-        .post(format!("{}/v1beta/models/mock-gemini:explode", gw.url))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let url = format!("{}/v1beta/models/mock-gemini:explode", gw.url);
+    let resp = post_json(&url, json!({})).await;
     assert_eq!(resp.status(), 404);
     google_error(&resp.json().await.unwrap());
 }

@@ -235,16 +235,16 @@ fn browser() -> reqwest::Client {
         .unwrap()
 }
 
+/// A device-login page (`path` with its query) as the operator's browser, holding the key, sees it.
+async fn page_with_key(gw: &Gateway, path: &str) -> reqwest::Response {
+    let url = format!("{}{path}", gw.url);
+    let req = browser().get(url).header("x-management-key", MGMT);
+    req.send().await.unwrap()
+}
+
 async fn wait_flow_once(gw: &Gateway, path: &str) -> Value {
-    browser()
-        .get(format!("{}{path}?format=json", gw.url))
-        .header("x-management-key", MGMT)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let page = page_with_key(gw, &format!("{path}?format=json")).await;
+    page.json().await.unwrap()
 }
 
 /// Waits for the gateway's task to end login `path` (its last segment is the flow id), then
@@ -272,19 +272,27 @@ async fn ask(gw: &Gateway, model: &str) -> u16 {
 }
 
 async fn mgmt(gw: &Gateway, method: reqwest::Method, path: &str) -> Value {
-    client()
-        .request(method, format!("{}{path}", gw.url))
-        .bearer_auth(MGMT)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    call_with_key(&gw.url, MGMT, method, path, None).await.1
+}
+
+/// The refresh worker's status from the management API.
+async fn refresh_status(gw: &Gateway) -> Value {
+    let status = "/v0/management/auths/refresh/status";
+    mgmt(gw, reqwest::Method::GET, status).await
+}
+
+/// A login of `login` started through the pool (as the CLI does) and approved at once; returns
+/// the ended flow as its page shows it.
+async fn logged_in(e: &Env, login: &str) -> Value {
+    let (flow_id, _) = e.state.pool().start_login(login).await.unwrap();
+    e.fake.approved.store(true, Ordering::SeqCst);
+    let done = wait_flow(e, &format!("/v0/oauth/{login}/flow/{flow_id}")).await;
+    assert_eq!(done["status"], "done", "{done}");
+    done
 }
 
 #[tokio::test]
-async fn copilot_device_login_from_the_page_then_refresh_then_a_visible_failure() {
+async fn a_copilot_login_from_the_page_adds_a_sealed_credential_used_upstream() {
     let e = env().await;
     let page = browser()
         .get(format!("{}/v0/oauth/copilot", e.gw.url))
@@ -332,7 +340,6 @@ async fn copilot_device_login_from_the_page_then_refresh_then_a_visible_failure(
     e.fake.approved.store(true, Ordering::SeqCst);
     let done = wait_flow(&e, &flow).await;
     assert_eq!(done["status"], "done", "{done}");
-    let id = done["credential"].as_str().unwrap().to_owned();
     assert!(
         e.fake.polls.load(Ordering::SeqCst) >= 2,
         "pending was polled, then the token"
@@ -353,7 +360,15 @@ async fn copilot_device_login_from_the_page_then_refresh_then_a_visible_failure(
     let listed = mgmt(&e.gw, reqwest::Method::GET, "/v0/management/auths/copilot").await;
     assert_eq!(listed["auths"][0]["type"], "oauth");
     assert!(!listed.to_string().contains("copilot-1"), "{listed}");
+}
 
+#[tokio::test]
+async fn a_copilot_token_is_renewed_before_it_expires_and_a_failed_renewal_ends_as_needs_login() {
+    let e = env().await;
+    let id = logged_in(&e, "copilot").await["credential"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // Not due yet: nothing happens. 25 minutes later (within the 10 min lead): renewed.
     let s = e.state.pool().refresh_due(None).await.unwrap();
     assert_eq!((s.credentials_checked, s.refreshed), (1, 0));
@@ -368,12 +383,7 @@ async fn copilot_device_login_from_the_page_then_refresh_then_a_visible_failure(
         1,
         "the renewed token is used"
     );
-    let status = mgmt(
-        &e.gw,
-        reqwest::Method::GET,
-        "/v0/management/auths/refresh/status",
-    )
-    .await;
+    let status = refresh_status(&e.gw).await;
     assert_eq!(status["refreshed"], 1, "{status}");
     assert_eq!(status["credentials"][0]["id"], id.as_str());
 
@@ -383,23 +393,11 @@ async fn copilot_device_login_from_the_page_then_refresh_then_a_visible_failure(
     e.clock.advance(Duration::from_secs(25 * 60));
     let s = e.state.pool().refresh_due(None).await.unwrap();
     assert_eq!(s.failed, 1);
-    let status = mgmt(
-        &e.gw,
-        reqwest::Method::GET,
-        "/v0/management/auths/refresh/status",
-    )
-    .await;
-    assert!(
-        status["credentials"][0]["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("HTTP 401"),
-        "{status}"
-    );
-    assert_eq!(
-        status["credentials"][0]["needs_login"], false,
-        "not expired yet"
-    );
+    let status = refresh_status(&e.gw).await;
+    let record = &status["credentials"][0];
+    let error = record["last_error"].as_str().unwrap();
+    assert!(error.contains("HTTP 401"), "{record}");
+    assert_eq!(record["needs_login"], false, "not expired yet");
     e.clock.advance(Duration::from_secs(10 * 60));
     let s = e.state.pool().refresh_due(None).await.unwrap();
     assert_eq!(s.failed, 1);
@@ -491,15 +489,7 @@ async fn a_hostile_provider_cannot_plant_a_script_link_on_the_gateway_page() {
     let started = start_with_key(&e.gw, "copilot", Some(MGMT)).await;
     assert_eq!(started.status(), 303);
     let flow = started.headers()["location"].to_str().unwrap().to_owned();
-    let page = browser()
-        .get(format!("{}{flow}", e.gw.url))
-        .header("x-management-key", MGMT)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_with_key(&e.gw, &flow).await.text().await.unwrap();
     assert!(page.contains("WDJB-MJHT"), "{page}");
     assert!(
         page.contains("<code>javascript:alert(document.cookie)</code>"),
@@ -610,12 +600,7 @@ async fn logins_are_refused_where_they_must_be() {
         .unwrap();
     assert_eq!(r.status(), 404);
     assert!(r.text().await.unwrap().contains("copilot, kiro"));
-    let r = browser()
-        .get(format!("{}/v0/oauth/copilot/flow/unknown", e.gw.url))
-        .header("x-management-key", MGMT)
-        .send()
-        .await
-        .unwrap();
+    let r = page_with_key(&e.gw, "/v0/oauth/copilot/flow/unknown").await;
     assert_eq!(r.status(), 404);
 
     // Without a management key configured, the pages are off (the CLI still logs in).
@@ -781,12 +766,7 @@ async fn generic_device_flow_and_refresh_against_a_real_authorization_server() {
     e.clock.advance(Duration::from_secs(150));
     let s = e.state.pool().refresh_due(None).await.unwrap();
     assert_eq!(s.failed, 1);
-    let status = mgmt(
-        &e.gw,
-        reqwest::Method::GET,
-        "/v0/management/auths/refresh/status",
-    )
-    .await;
+    let status = refresh_status(&e.gw).await;
     let rec = &status["credentials"][0];
     assert_eq!(rec["needs_login"], true, "{status}");
     assert!(

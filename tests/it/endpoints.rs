@@ -37,16 +37,9 @@ fn shape_of(v: &Value) -> Vec<String> {
 async fn chat_completion_json_is_relayed_as_the_upstream_sent_it() {
     let (mock, gw) = start().await;
     let body = chat("mock-gpt", false);
-    let via: Value = post_json(&format!("{}/v1/chat/completions", gw.url), body.clone())
-        .await
-        .json()
-        .await
-        .unwrap();
-    let direct: Value = post_json(&format!("http://{}/v1/chat/completions", mock.addr), body)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let via: Value = post_for_json(&format!("{}/v1/chat/completions", gw.url), body.clone()).await;
+    let direct: Value =
+        post_for_json(&format!("http://{}/v1/chat/completions", mock.addr), body).await;
     assert_eq!(via["choices"][0]["message"]["content"], MOCK_TEXT);
     assert_eq!(via["model"], "mock-gpt");
     assert!(via["usage"]["total_tokens"].as_u64().unwrap() > 0);
@@ -129,30 +122,30 @@ async fn the_clients_credential_never_reaches_the_upstream() {
     );
 }
 
-#[tokio::test]
-async fn backend_prefix_and_aliases_rewrite_only_the_model() {
+/// The default backends plus a second OpenAI one (`second`, upstream key `key`) and the alias
+/// `fast` → `second:mock-gpt-mini`; `tweak` changes the configuration last.
+async fn with_second_backend(
+    key: Option<&str>,
+    tweak: impl FnOnce(&mut portcullis::config::Config),
+) -> (Mock, Gateway) {
     let mock = start_mock().await;
     let mut config = config_for(&mock);
-    config.backends.insert(
-        "second".into(),
-        backend(
-            portcullis::config::BackendKind::Openai,
-            format!("http://{}/v1", mock.addr),
-            Some("sk-second-0123456789"),
-        ),
-    );
-    config
-        .routing
-        .aliases
-        .insert("fast".into(), "second:mock-gpt-mini".into());
+    let url = format!("http://{}/v1", mock.addr);
+    let second = backend(portcullis::config::BackendKind::Openai, url, key);
+    config.backends.insert("second".into(), second);
+    let alias = ("fast".into(), "second:mock-gpt-mini".into());
+    config.routing.aliases.extend([alias]);
+    tweak(&mut config);
     let gw = start_gateway(config).await;
+    (mock, gw)
+}
+
+#[tokio::test]
+async fn backend_prefix_and_aliases_rewrite_only_the_model() {
+    let (mock, gw) = with_second_backend(Some("sk-second-0123456789"), |_| {}).await;
 
     let body = json!({"model": "second:mock-gpt", "messages": [], "custom_field": {"a": [1, 2]}, "temperature": 0.5});
-    let resp: Value = post_json(&format!("{}/v1/chat/completions", gw.url), body)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let resp: Value = post_for_json(&format!("{}/v1/chat/completions", gw.url), body).await;
     assert_eq!(resp["model"], "mock-gpt");
     let seen = mock.stats.last_request().unwrap();
     let sent: Value = serde_json::from_slice(&seen.body).unwrap();
@@ -207,11 +200,7 @@ async fn chat_completion_streams_with_usage() {
 async fn responses_api_json_and_stream() {
     let (_mock, gw) = start().await;
     let url = format!("{}/v1/responses", gw.url);
-    let v: Value = post_json(&url, json!({"model": "mock-gpt", "input": "hi"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v: Value = post_for_json(&url, json!({"model": "mock-gpt", "input": "hi"})).await;
     assert_eq!(v["object"], "response");
     assert_eq!(v["output"][0]["content"][0]["text"], MOCK_TEXT);
 
@@ -242,49 +231,20 @@ async fn responses_api_json_and_stream() {
 
 #[tokio::test]
 async fn embeddings_and_model_list() {
-    let mock = start_mock().await;
-    let mut config = config_for(&mock);
-    config.backends.insert(
-        "second".into(),
-        backend(
-            portcullis::config::BackendKind::Openai,
-            format!("http://{}/v1", mock.addr),
-            None,
-        ),
-    );
-    config.routing.default_backend = Some("openai".into());
-    config
-        .routing
-        .aliases
-        .insert("fast".into(), "second:mock-gpt-mini".into());
-    let gw = start_gateway(config).await;
+    let (_mock, gw) =
+        with_second_backend(None, |c| c.routing.default_backend = Some("openai".into())).await;
 
-    let v: Value = post_json(
+    let v: Value = post_for_json(
         &format!("{}/v1/embeddings", gw.url),
         json!({"model": "mock-embed", "input": ["a", "b"]}),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v["data"].as_array().unwrap().len(), 2);
     assert!(v["data"][0]["embedding"].is_array());
 
-    let v: Value = client()
-        .get(format!("{}/v1/models", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = get_json(format!("{}/v1/models", gw.url)).await;
     assert_eq!(v["object"], "list");
-    let ids: Vec<&str> = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let ids = ids(&v["data"]);
     for want in [
         "mock-gpt",
         "mock-gpt-mini",
@@ -292,7 +252,10 @@ async fn embeddings_and_model_list() {
         "second:mock-gpt-mini",
         "fast",
     ] {
-        assert!(ids.contains(&want), "{want} missing from {ids:?}");
+        assert!(
+            ids.iter().any(|id| id == want),
+            "{want} missing from {ids:?}"
+        );
     }
     assert_eq!(
         v["data"][0]["owned_by"], "portcullis-mock",
@@ -300,15 +263,11 @@ async fn embeddings_and_model_list() {
     );
 
     // Anthropic clients (anthropic-version header) get Anthropic's list shape.
-    let v: Value = client()
-        .get(format!("{}/v1/models", gw.url))
-        .header("anthropic-version", "2023-06-01")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = get_json_with(
+        format!("{}/v1/models", gw.url),
+        &[("anthropic-version", "2023-06-01")],
+    )
+    .await;
     assert_eq!(v["has_more"], false);
 }
 
@@ -317,7 +276,7 @@ async fn anthropic_messages_json_stream_and_count_tokens() {
     let (_mock, gw) = start().await;
     let url = format!("{}/v1/messages", gw.url);
     let req = json!({"model": "claude-x", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]});
-    let v: Value = post_json(&url, req.clone()).await.json().await.unwrap();
+    let v: Value = post_for_json(&url, req.clone()).await;
     assert_eq!(v["type"], "message");
     assert_eq!(v["content"][0]["text"], MOCK_TEXT);
 
@@ -339,11 +298,7 @@ async fn anthropic_messages_json_stream_and_count_tokens() {
         .collect();
     assert_eq!(text, MOCK_TEXT);
 
-    let v: Value = post_json(&format!("{url}/count_tokens"), req)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v: Value = post_for_json(&format!("{url}/count_tokens"), req).await;
     assert!(v["input_tokens"].as_u64().unwrap() > 0);
 }
 
@@ -352,11 +307,8 @@ async fn gemini_generate_stream_count_and_models() {
     let (_mock, gw) = start().await;
     let body = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
     let base = format!("{}/v1beta/models", gw.url);
-    let v: Value = post_json(&format!("{base}/mock-gemini:generateContent"), body.clone())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v: Value =
+        post_for_json(&format!("{base}/mock-gemini:generateContent"), body.clone()).await;
     assert_eq!(v["candidates"][0]["content"]["parts"][0]["text"], MOCK_TEXT);
 
     let resp = post_json(
@@ -383,31 +335,17 @@ async fn gemini_generate_stream_count_and_models() {
     assert_eq!(text, MOCK_TEXT);
 
     // Without alt=sse Gemini streams a JSON array; it is relayed as is.
-    let arr: Value = post_json(
+    let arr: Value = post_for_json(
         &format!("{base}/mock-gemini:streamGenerateContent"),
         body.clone(),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert!(arr.as_array().unwrap().len() > 1);
 
-    let v: Value = post_json(&format!("{base}/mock-gemini:countTokens"), body)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v: Value = post_for_json(&format!("{base}/mock-gemini:countTokens"), body).await;
     assert!(v["totalTokens"].as_u64().unwrap() > 0);
 
-    let v: Value = client()
-        .get(&base)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = get_json(&base).await;
     assert!(
         v["models"]
             .as_array()
@@ -415,42 +353,21 @@ async fn gemini_generate_stream_count_and_models() {
             .iter()
             .any(|m| m["name"] == "models/mock-gemini")
     );
-    let v: Value = client()
-        .get(format!("{base}/mock-gemini"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = get_json(format!("{base}/mock-gemini")).await;
     assert!(v["name"].as_str().unwrap().contains("mock-gemini"));
 }
 
 #[tokio::test]
 async fn health_endpoints() {
     let (_mock, gw) = start().await;
-    let v: Value = client()
-        .get(format!("{}/health", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = get_json(format!("{}/health", gw.url)).await;
     assert_eq!(v, json!({"status": "ok"}));
     post_json(
         &format!("{}/v1/chat/completions", gw.url),
         chat("mock-gpt", false),
     )
     .await;
-    let v: Value = client()
-        .get(format!("{}/internal/health", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = get_json(format!("{}/internal/health", gw.url)).await;
     assert_eq!(v["access_mode"], "single_user");
     let backends = v["backends"].as_array().unwrap();
     assert_eq!(backends.len(), 3);
@@ -492,27 +409,23 @@ async fn http2_prior_knowledge_to_the_upstream() {
 async fn gemini_v1_paths_used_by_newer_sdks_work_too() {
     let (mock, gw) = start().await;
     let body = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
-    let v: Value = post_json(
+    let v: Value = post_for_json(
         &format!(
             "{}/v1/models/mock-gemini:generateContent?key=client-key",
             gw.url
         ),
         body,
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v["candidates"][0]["content"]["parts"][0]["text"], MOCK_TEXT);
     let seen = mock.stats.last_request().unwrap();
     assert_eq!(seen.path, "/v1beta/models/mock-gemini:generateContent");
     assert_eq!(seen.header("x-goog-api-key"), Some(GEMINI_KEY));
-    let resp = client()
-        .post(format!("{}/v1/models/mock-gemini:explode", gw.url))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_json(
+        &format!("{}/v1/models/mock-gemini:explode", gw.url),
+        json!({}),
+    )
+    .await;
     assert_eq!(resp.status(), 404);
     google_error(&resp.json().await.unwrap());
 }
@@ -520,14 +433,7 @@ async fn gemini_v1_paths_used_by_newer_sdks_work_too() {
 #[tokio::test]
 async fn one_model_and_routes_without_the_v1_prefix() {
     let (mock, gw) = start().await;
-    let v: Value = client()
-        .get(format!("{}/v1/models/openai:mock-gpt", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = get_json(format!("{}/v1/models/openai:mock-gpt", gw.url)).await;
     assert_eq!(v["id"], "mock-gpt");
     assert_eq!(
         mock.stats.last_request().unwrap().path,
@@ -541,22 +447,12 @@ async fn one_model_and_routes_without_the_v1_prefix() {
     assert_eq!(resp.status(), 404);
     openai_error(&resp.json().await.unwrap());
 
-    let v: Value = post_json(
+    let v: Value = post_for_json(
         &format!("{}/chat/completions", gw.url),
         chat("mock-gpt", false),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v["choices"][0]["message"]["content"], MOCK_TEXT);
-    let v: Value = client()
-        .get(format!("{}/models", gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = get_json(format!("{}/models", gw.url)).await;
     assert_eq!(v["object"], "list");
 }

@@ -8,7 +8,8 @@ fn anthropic_body(stream: bool) -> Value {
     json!({"model": "claude-x", "max_tokens": 10, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
 }
 
-async fn send(gw: &Gateway, path: &str, directive: &str, body: Value) -> reqwest::Response {
+/// POSTs `body` to `path` with the mock's (or a scripted upstream's) `x-mock` directive.
+pub async fn send(gw: &Gateway, path: &str, directive: &str, body: Value) -> reqwest::Response {
     client()
         .post(format!("{}{path}", gw.url))
         .header("x-mock", directive)
@@ -138,6 +139,52 @@ async fn a_stream_dropped_midway_ends_with_an_error_event() {
     .await;
     let events = sse_events(resp).await;
     google_error(&serde_json::from_str(&events.last().unwrap().1).unwrap());
+}
+
+/// Client review (issue 16): a broken Responses stream ended in the Chat Completions shape,
+/// which Codex (reading events by `type`) ignored. It ends with `response.failed`, which also
+/// carries the `error` member the SDKs raise on.
+#[tokio::test]
+async fn a_responses_stream_dropped_midway_ends_with_response_failed() {
+    let (_mock, gw) = start().await;
+    let resp = send(
+        &gw,
+        "/v1/responses",
+        "chunks=6; drop_after=3",
+        json!({"model": "mock-gpt", "input": "hi", "stream": true}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let events = sse_events(resp).await;
+    assert!(
+        events
+            .iter()
+            .any(|(e, _)| e.as_deref() == Some("response.created")),
+        "the events before the drop arrive: {events:?}"
+    );
+    let (name, data) = events.last().unwrap();
+    assert_eq!(name.as_deref(), Some("response.failed"));
+    let v: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(v["type"], "response.failed");
+    assert_eq!(v["response"]["status"], "failed");
+    assert_eq!(v["response"]["error"]["code"], "server_error");
+    let message = v["response"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("broke off"), "{v}");
+    assert_eq!(openai_error(&v), message);
+    // Chat completions keep their shape.
+    let resp = send(
+        &gw,
+        "/v1/chat/completions",
+        "chunks=6; drop_after=2",
+        chat("mock-gpt", true),
+    )
+    .await;
+    let events = sse_events(resp).await;
+    let (name, data) = events.last().unwrap();
+    assert_eq!(name, &None);
+    let v: Value = serde_json::from_str(data).unwrap();
+    assert!(v.get("type").is_none(), "{v}");
+    openai_error(&v);
 }
 
 #[tokio::test]

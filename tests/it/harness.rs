@@ -10,9 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use portcullis::clock::ManualClock;
-use portcullis::config::{BackendConfig, BackendKind, Config, HumanDuration, TimeoutConfig};
+use portcullis::config::{
+    ApiKeyConfig, BackendConfig, BackendKind, Config, HumanDuration, TimeoutConfig,
+};
 use portcullis::mock::{self, MockStats};
-use portcullis::notify::RecordingNotifier;
+use portcullis::notify::{NoNotifier, RecordingNotifier};
 use portcullis::secret::Secret;
 use portcullis::state::AppState;
 use portcullis::store::{SqlStore, Store};
@@ -106,6 +108,16 @@ pub fn config_for(mock: &Mock) -> Config {
     c
 }
 
+/// Turns client authentication on with one named client key (`tester`).
+pub fn require_key(config: &mut Config, key: &str) {
+    config.auth.disable_auth = false;
+    config.auth.api_keys = vec![ApiKeyConfig::Named {
+        name: Some("tester".into()),
+        key: Some(Secret::new(key)),
+        key_env: None,
+    }];
+}
+
 pub fn set_read_idle(config: &mut Config, backend: &str, ms: u64) {
     if let Some(b) = config.backends.get_mut(backend) {
         b.timeouts.read_idle = HumanDuration(Duration::from_millis(ms));
@@ -158,6 +170,19 @@ pub async fn start_gateway_with_store(
     }
 }
 
+/// Starts a gateway on `config` with `store` and the test `clock` (operator events dropped);
+/// returns its state too.
+pub async fn start_gateway_on_store(
+    config: Config,
+    clock: &ManualClock,
+    store: Arc<dyn Store>,
+) -> (AppState, Gateway) {
+    let clock = Arc::new(clock.clone());
+    let state = AppState::with_parts(config, clock, Arc::new(NoNotifier), Some(store)).unwrap();
+    let gw = start_gateway_with_state(state.clone()).await;
+    (state, gw)
+}
+
 pub async fn start_gateway_with_state(state: AppState) -> Gateway {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -194,6 +219,76 @@ pub fn client() -> reqwest::Client {
 
 pub async fn post_json(url: &str, body: serde_json::Value) -> reqwest::Response {
     client().post(url).json(&body).send().await.unwrap()
+}
+
+/// POSTs `body` as JSON and reads the answer as JSON.
+pub async fn post_for_json(url: &str, body: serde_json::Value) -> serde_json::Value {
+    post_json(url, body).await.json().await.unwrap()
+}
+
+/// GETs `url` and reads the answer as JSON.
+pub async fn get_json(url: impl reqwest::IntoUrl) -> serde_json::Value {
+    get_json_with(url, &[]).await
+}
+
+/// GETs `url` with `headers` and reads the answer as JSON.
+pub async fn get_json_with(
+    url: impl reqwest::IntoUrl,
+    headers: &[(&str, &str)],
+) -> serde_json::Value {
+    let mut req = client().get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    resp.json().await.unwrap()
+}
+
+/// A call with `key` as the bearer (the management API's), and a JSON body if given: the status
+/// and the answer as JSON (`null` when it is not JSON).
+pub async fn call_with_key(
+    base: &str,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = client()
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// The `id` of each entry of a JSON list.
+pub fn ids(list: &serde_json::Value) -> Vec<String> {
+    let entries = list
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"));
+    entries
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The text in `text` between the first `start` and the next `end` (fails naming `start`).
+pub fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let (_, rest) = text
+        .split_once(start)
+        .unwrap_or_else(|| panic!("no {start:?} in {text}"));
+    rest.split(end).next().unwrap_or(rest)
+}
+
+/// The word after the first `label` in `text` (as the CLI prints `label: value`).
+pub fn word_after<'a>(text: &'a str, label: &str) -> &'a str {
+    let (_, rest) = text
+        .split_once(label)
+        .unwrap_or_else(|| panic!("no {label:?} in {text}"));
+    rest.split_whitespace().next().unwrap_or("")
 }
 
 pub fn chat(model: &str, stream: bool) -> serde_json::Value {
@@ -278,6 +373,13 @@ pub fn portcullis() -> Command {
         cmd.env("PATH", path);
     }
     cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// `portcullis serve` on a free port with JSON logs (what [`spawn_served`] reads).
+pub fn serve_json() -> Command {
+    let mut cmd = portcullis();
+    cmd.args(["serve", "--port", "0", "--log-format", "json"]);
     cmd
 }
 

@@ -12,7 +12,8 @@ use crate::harness::*;
 
 const KEYS: (&str, &str) = ("PORTCULLIS_API_KEYS", "notify-test-key-0123456789");
 
-/// Starts `serve` with `args`, sends five wrong keys, and returns stderr up to the request after.
+/// Starts `serve` with `args`, sends five distinct wrong keys, and returns stderr up to the
+/// request after.
 async fn lockout_with(args: &[&str], env: &[(&str, &str)]) -> String {
     let mock = start_mock().await;
     let mut cmd = portcullis();
@@ -23,10 +24,10 @@ async fn lockout_with(args: &[&str], env: &[(&str, &str)]) -> String {
         .envs(env.iter().copied());
     let mut served = spawn_served(cmd);
     let addr = served.url.trim_start_matches("http://").to_owned();
-    for _ in 0..5 {
+    for i in 0..5 {
         let resp = client()
             .post(format!("http://{addr}/v1/chat/completions"))
-            .header("authorization", "Bearer wrong")
+            .header("authorization", format!("Bearer wrong-{i}"))
             .json(&chat("m", false))
             .send()
             .await

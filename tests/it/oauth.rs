@@ -9,7 +9,6 @@ use std::time::{Duration, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis::clock::ManualClock;
-use portcullis::notify::NoNotifier;
 use portcullis::state::AppState;
 use portcullis::store::{OauthClient, SqlStore, Store};
 use serde_json::{Value, json};
@@ -36,6 +35,22 @@ async fn setup() -> Setup {
 #[allow(clippy::disallowed_methods)] // external issuers sign with the real time
 fn real_now() -> std::time::SystemTime {
     std::time::SystemTime::now()
+}
+
+/// The real time in seconds since the epoch, as external issuers put in their tokens.
+fn real_now_secs() -> i64 {
+    real_now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// Trusts the JWTs `issuer` signs for `audience` (keys at `{issuer}/jwks`, the user in `email`).
+fn trust(c: &mut portcullis::config::Config, issuer: &str, audience: &str) {
+    c.auth.jwt.issuers.push(portcullis::config::TrustedIssuer {
+        issuer: issuer.to_owned(),
+        jwks_url: format!("{issuer}/jwks"),
+        audience: audience.into(),
+        user_claim: "email".into(),
+        groups_claim: "groups".into(),
+    });
 }
 
 async fn setup_with(tweak: impl FnOnce(&mut portcullis::config::Config)) -> Setup {
@@ -67,14 +82,7 @@ async fn setup_with(tweak: impl FnOnce(&mut portcullis::config::Config)) -> Setu
     } else {
         ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000))
     };
-    let state = AppState::with_parts(
-        config,
-        Arc::new(clock.clone()),
-        Arc::new(NoNotifier),
-        Some(store.clone()),
-    )
-    .unwrap();
-    let gw = start_gateway_with_state(state.clone()).await;
+    let (state, gw) = start_gateway_on_store(config, &clock, store.clone()).await;
     Setup {
         _mock: mock,
         gw,
@@ -219,14 +227,7 @@ async fn forged_expired_and_disabled_tokens_are_refused() {
     let s = setup().await;
     let jwt = s.token().await;
     // Verified by an independent JWT implementation against the published JWKS.
-    let jwks: Value = client()
-        .get(format!("{}/.well-known/jwks.json", s.gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(format!("{}/.well-known/jwks.json", s.gw.url)).await;
     let header = jsonwebtoken::decode_header(&jwt).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
     let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
@@ -297,14 +298,7 @@ async fn rotation_keeps_old_tokens_valid_and_introspection_needs_a_client() {
         "tokens of the retired key still verify"
     );
     assert_eq!(s.chat(&new).await, 200);
-    let jwks: Value = client()
-        .get(format!("{}/.well-known/jwks.json", s.gw.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(format!("{}/.well-known/jwks.json", s.gw.url)).await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     // A rotation made elsewhere (the CLI, another instance) is picked up within five minutes.
     let now_ms = portcullis::clock::Clock::now_millis(&s.clock) as i64;
@@ -335,17 +329,11 @@ async fn rotation_keeps_old_tokens_valid_and_introspection_needs_a_client() {
     .await;
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"active": false}));
 
-    let meta: Value = client()
-        .get(format!(
-            "{}/.well-known/oauth-authorization-server",
-            s.gw.url
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta = get_json(format!(
+        "{}/.well-known/oauth-authorization-server",
+        s.gw.url
+    ))
+    .await;
     assert!(
         meta["token_endpoint"]
             .as_str()
@@ -397,20 +385,10 @@ async fn trusted_external_issuers_map_claims_and_everything_else_is_refused() {
     let s = setup_with(|c| {
         // Eight refusals in a row from one address would otherwise end in a lockout.
         c.auth.brute_force_protection.enabled = false;
-        c.auth.jwt.issuers.push(portcullis::config::TrustedIssuer {
-            issuer: issuer.clone(),
-            jwks_url: format!("{issuer}/jwks"),
-            audience: "api://portcullis".into(),
-            user_claim: "email".into(),
-            groups_claim: "groups".into(),
-        })
+        trust(c, &issuer, "api://portcullis");
     })
     .await;
-    #[allow(clippy::disallowed_methods)]
-    let now = std::time::SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = real_now_secs();
     let good = json!({
         "iss": idp.url, "sub": "u-1", "aud": "api://portcullis", "iat": now, "exp": now + 300,
         "email": "bob@example.org", "groups": ["dev", "ops"],
@@ -444,14 +422,7 @@ async fn trusted_external_issuers_map_claims_and_everything_else_is_refused() {
         enc(&good)
     );
     assert_eq!(s.chat(&none).await, 401);
-    let jwks: Value = client()
-        .get(format!("{}/jwks", idp.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(format!("{}/jwks", idp.url)).await;
     let public = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
     let confused = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -516,16 +487,7 @@ async fn a_real_oidc_providers_tokens_are_accepted_when_trusted_and_refused_othe
     )
     .await;
     let issuer = idp.url.clone();
-    let s = setup_with(|c| {
-        c.auth.jwt.issuers.push(portcullis::config::TrustedIssuer {
-            issuer: issuer.clone(),
-            jwks_url: format!("{issuer}/jwks"),
-            audience: "corp-gateway".into(),
-            user_claim: "email".into(),
-            groups_claim: "groups".into(),
-        })
-    })
-    .await;
+    let s = setup_with(|c| trust(c, &issuer, "corp-gateway")).await;
     let trusted = token_from_oidc_provider_mock(&idp, "corp-gateway").await;
     assert_eq!(s.chat(&trusted).await, 200);
     // Same issuer, token meant for another audience: refused.
@@ -652,21 +614,8 @@ async fn a_leaked_retired_key_cannot_mint_new_or_long_lived_tokens() {
 async fn a_parallel_burst_of_wrong_external_jwts_is_limited_like_a_sequential_one() {
     let idp = crate::fake_idp::FakeIdp::start().await;
     let issuer = idp.url.clone();
-    let s = setup_with(|c| {
-        c.auth.jwt.issuers.push(portcullis::config::TrustedIssuer {
-            issuer: issuer.clone(),
-            jwks_url: format!("{issuer}/jwks"),
-            audience: "api://portcullis".into(),
-            user_claim: "email".into(),
-            groups_claim: "groups".into(),
-        })
-    })
-    .await;
-    #[allow(clippy::disallowed_methods)]
-    let now = std::time::SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let s = setup_with(|c| trust(c, &issuer, "api://portcullis")).await;
+    let now = real_now_secs();
     // Signed by the issuer, for another audience: a wrong credential (counted), each different.
     let tokens: Vec<String> = (0..40)
         .map(|i| {

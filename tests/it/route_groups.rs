@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use portcullis::api::groups::{GroupName, Guard, bypass_warnings, groups};
-use portcullis::config::{ApiKeyConfig, Config, SsoProviderConfig, SsoProviderKind};
+use portcullis::config::{Config, SsoProviderKind};
 use portcullis::secret::Secret;
 use portcullis::state::AppState;
 
@@ -16,12 +16,7 @@ const KEY: &str = "route-groups-key-0123456789";
 const MGMT: &str = "management-key-0123456789";
 
 fn guarded(mut config: Config) -> Config {
-    config.auth.disable_auth = false;
-    config.auth.api_keys = vec![ApiKeyConfig::Named {
-        name: Some("tester".into()),
-        key: Some(Secret::new(KEY)),
-        key_env: None,
-    }];
+    require_key(&mut config, KEY);
     config.management.key = Some(Secret::new(MGMT));
     config
 }
@@ -145,23 +140,8 @@ async fn page_groups_refuse_forms_from_another_origin_on_every_route() {
     let mock = start_mock().await;
     let mut config = guarded(config_for(&mock));
     config.sso.enabled = true;
-    config.sso.providers.insert(
-        "gh".into(),
-        SsoProviderConfig {
-            kind: SsoProviderKind::Github,
-            display_name: None,
-            issuer: None,
-            discovery_url: None,
-            client_id: "gw-client".into(),
-            client_secret: Some(Secret::new("gh-secret")),
-            client_secret_env: None,
-            scopes: vec![],
-            authorize_url: Some("http://127.0.0.1:9/authorize".into()),
-            token_url: Some("http://127.0.0.1:9/token".into()),
-            api_url: Some("http://127.0.0.1:9/api".into()),
-            allowed_domains: vec![],
-        },
-    );
+    let github = crate::sso_gateway::provider(SsoProviderKind::Github, "gw-client", "gh-secret");
+    config.sso.providers.insert("gh".into(), github);
     let dir = tempfile::tempdir().unwrap();
     let e = start_gateway_with_store(config, dir.path(), 1_800_000_000_000).await;
     let http = client();

@@ -1,104 +1,68 @@
 //! SSO end to end, on SQLite and on PostgreSQL, against a real OIDC provider
 //! (`oidc-provider-mock`) and the official OpenAI Python SDK: sandbox → login link → provider →
-//! callback → confirmation code → success page → token works → session lapses (test clock) →
-//! re-authentication sandbox → login → the same token works again; then the devices page and
+//! callback → confirmation code → success page → token works; a lapsed session (test clock) →
+//! re-authentication sandbox → login → the same token works again; the devices page and
 //! revocation. Also the enterprise authorization API (allow, deny, silent → timeout, 500) and the
 //! sandbox answer in every protocol and stream mode.
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use portcullis::clock::ManualClock;
-use portcullis::config::{Config, SsoAuthorizationMode, SsoProviderConfig, SsoProviderKind};
+use portcullis::config::{Config, SsoAuthorizationMode, SsoProviderKind};
 use portcullis::notify::{OperatorEvent, RecordingNotifier};
 use portcullis::secret::Secret;
-use portcullis::state::AppState;
-use portcullis::store::{SqlStore, Store};
+use portcullis::store::Store;
 use serde_json::{Value, json};
 
 use crate::harness::*;
 use crate::idp::*;
+use crate::sso_gateway::{SsoGateway, last_code, provider, start_sso_gateway};
 
-const START: u64 = 1_800_000_000;
 const MANAGEMENT_KEY: &str = "mgmt-key-0123456789abcdef";
 
 struct Setup {
-    _mock: Mock,
     url: String,
     store: Arc<dyn Store>,
     clock: ManualClock,
     recorder: Arc<RecordingNotifier>,
     venv: std::path::PathBuf,
     idp: Idp,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _gw: (Mock, tokio::sync::oneshot::Sender<()>),
     _dir: Option<tempfile::TempDir>,
-}
-
-async fn open_store(on_postgres: bool) -> Option<(Arc<dyn Store>, Option<tempfile::TempDir>)> {
-    if on_postgres {
-        let url = crate::store::fresh_postgres().await?;
-        Some((Arc::new(SqlStore::open(&url).await.unwrap()), None))
-    } else {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqlStore::open_sqlite(dir.path()).await.unwrap();
-        Some((Arc::new(store), Some(dir)))
-    }
 }
 
 async fn setup(on_postgres: bool, tweak: impl FnOnce(&mut Config)) -> Option<Setup> {
     let venv = venv()?;
-    let (store, dir) = open_store(on_postgres).await?;
+    let (store, dir) = crate::store::test_store(on_postgres).await?;
     let idp = Idp::start(&venv);
     idp.set_user(
         "alice",
         json!({"email": "alice@example.com", "name": "Alice Example"}),
     )
     .await;
-    let mock = start_mock().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = config_for(&mock);
-    config.auth.disable_auth = false;
-    config.sso.enabled = true;
-    config.sso.public_url = Some(url.clone());
-    config.sso.providers.insert(
-        "idp".into(),
-        SsoProviderConfig {
-            kind: SsoProviderKind::Oidc,
-            display_name: Some("Test IdP".into()),
-            issuer: Some(idp.url.clone()),
-            discovery_url: None,
-            client_id: "portcullis".into(),
-            client_secret: Some(Secret::new("client-secret")),
-            client_secret_env: None,
-            scopes: vec![],
-            authorize_url: None,
-            token_url: None,
-            api_url: None,
-            allowed_domains: vec![],
-        },
-    );
-    config.management.key = Some(Secret::new(MANAGEMENT_KEY));
-    tweak(&mut config);
-    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(START));
-    let recorder = Arc::new(RecordingNotifier::default());
-    let state = AppState::with_parts(
-        config,
-        Arc::new(clock.clone()),
-        recorder.clone(),
-        Some(store.clone()),
-    )
-    .unwrap();
-    let tx = serve_on(listener, state);
+    let mut oidc = provider(SsoProviderKind::Oidc, "portcullis", "client-secret");
+    oidc.display_name = Some("Test IdP".into());
+    oidc.issuer = Some(idp.url.clone());
+    let SsoGateway {
+        mock,
+        url,
+        clock,
+        recorder,
+        stop,
+    } = start_sso_gateway(store.clone(), [("idp", oidc)], |c| {
+        c.management.key = Some(Secret::new(MANAGEMENT_KEY));
+        tweak(c);
+    })
+    .await;
     Some(Setup {
-        _mock: mock,
         url,
         store,
         clock,
         recorder,
         venv,
         idp,
-        _stop: tx,
+        _gw: (mock, stop),
         _dir: dir,
     })
 }
@@ -133,17 +97,7 @@ impl Setup {
     }
 
     fn last_code(&self) -> String {
-        self.recorder
-            .events()
-            .iter()
-            .rev()
-            .find_map(|e| match e {
-                OperatorEvent::LoginAwaitingConfirmation { code, .. } => {
-                    Some(code.expose().to_owned())
-                }
-                _ => None,
-            })
-            .expect("no confirmation code was issued")
+        last_code(&self.recorder)
     }
 
     /// Browser: login link → provider (logs in as alice) → callback. Returns the callback's
@@ -167,9 +121,7 @@ impl Setup {
         assert!(callback.starts_with(&self.url), "{callback}");
         b.get(&callback).await
     }
-}
 
-impl Setup {
     /// The login page (GET, which never uses the link up), then its form's POST.
     async fn leave_for_provider(&self, b: &Browser, link: &str) -> reqwest::Response {
         let page = b.get(link).await;
@@ -179,25 +131,35 @@ impl Setup {
             html.contains("document.forms[0].submit()"),
             "one provider: the page submits itself"
         );
-        let action = html
-            .split("action=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .to_owned();
-        let t = html
-            .split("name=\"t\" value=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .to_owned();
-        assert!(link.ends_with(&t));
-        b.post_form(&format!("{}{action}", self.url), &[("t", &t)])
+        let action = between(&html, "action=\"", "\"");
+        let t = between(&html, "name=\"t\" value=\"", "\"");
+        assert!(link.ends_with(t));
+        b.post_form(&format!("{}{action}", self.url), &[("t", t)])
             .await
+    }
+
+    /// Posts `code` to the confirmation form in browser `b`.
+    async fn confirm(&self, b: &Browser, code: &str) -> reqwest::Response {
+        b.post_form(&format!("{}/auth/confirm", self.url), &[("code", code)])
+            .await
+    }
+
+    /// A whole first login of alice in a new browser: the browser (holding the devices page's
+    /// session) and the agent token the success page showed.
+    async fn logged_in(&self) -> (Browser, String) {
+        let (link, _) = self.sandbox_link(None).await;
+        let b = Browser::default();
+        assert_eq!(self.through_provider(&b, &link).await.status(), 303);
+        let r = self.confirm(&b, &self.last_code()).await;
+        assert_eq!(r.status(), 200);
+        let token = token_on(&r.text().await.unwrap()).expect("the token is shown");
+        (b, token)
+    }
+
+    /// Runs the official OpenAI SDK with `token`: whether the mock's answer came back.
+    async fn sdk_works(&self, token: &str) -> (bool, String) {
+        let (ok, out) = openai_sdk_chat(&self.venv, &format!("{}/v1", self.url), token).await;
+        (ok && out.contains("Hello from portcullis-mock."), out)
     }
 }
 
@@ -206,7 +168,9 @@ fn token_on(page: &str) -> Option<String> {
     Some(page[start..].split('<').next()?.to_owned())
 }
 
-async fn full_flow(on_postgres: bool) {
+/// Sandbox → link → provider → callback → confirmation (a wrong code first) → success page →
+/// the official SDK works with the token; the link and the code were single-use.
+async fn a_first_login(on_postgres: bool) {
     let Some(s) = setup(on_postgres, |_| {}).await else {
         return;
     };
@@ -231,9 +195,7 @@ async fn full_flow(on_postgres: bool) {
     // 4. A wrong code, then the console's code.
     let code = s.last_code();
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let r = b
-        .post_form(&format!("{}/auth/confirm", s.url), &[("code", wrong)])
-        .await;
+    let r = s.confirm(&b, wrong).await;
     assert_eq!(r.status(), 400);
     assert!(
         r.text()
@@ -241,9 +203,7 @@ async fn full_flow(on_postgres: bool) {
             .unwrap()
             .contains("Incorrect code. 2 attempts remaining.")
     );
-    let r = b
-        .post_form(&format!("{}/auth/confirm", s.url), &[("code", &code)])
-        .await;
+    let r = s.confirm(&b, &code).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "no-store");
     assert_eq!(r.headers()["referrer-policy"], "same-origin");
@@ -268,30 +228,30 @@ async fn full_flow(on_postgres: bool) {
     assert_eq!(browser_requests, 7, "browser requests in the flow");
 
     // 5. The official OpenAI SDK works with the token.
-    let (ok, out) = openai_sdk_chat(&s.venv, &format!("{}/v1", s.url), &token).await;
-    assert!(ok && out.contains("Hello from portcullis-mock."), "{out}");
+    let (ok, out) = s.sdk_works(&token).await;
+    assert!(ok, "{out}");
 
     // The link was single-use; the code too.
     let again = s.leave_for_provider(&Browser::default(), &link).await;
     assert_eq!(again.status(), 410, "a used link is refused");
-    let r = b
-        .post_form(&format!("{}/auth/confirm", s.url), &[("code", &code)])
-        .await;
+    let r = s.confirm(&b, &code).await;
     assert_eq!(r.status(), 400, "nothing waits for a code any more");
+}
 
-    // 6. The session lapses (test clock): the re-authentication sandbox, bound to the token.
+/// The session lapses (test clock): the re-authentication sandbox, bound to the token; after
+/// logging in again the same token works, and no second token exists.
+async fn a_lapsed_session_is_renewed_by_logging_in_again(on_postgres: bool) {
+    let Some(s) = setup(on_postgres, |_| {}).await else {
+        return;
+    };
+    let (_, token) = s.logged_in().await;
     s.clock.advance(Duration::from_secs(25 * 3600));
     let (relink, text) = s.sandbox_link(Some(&token)).await;
     assert!(text.starts_with("Re-authentication required"), "{text}");
     let b2 = Browser::default();
     let r = s.through_provider(&b2, &relink).await;
     assert_eq!(r.status(), 303);
-    let r = b2
-        .post_form(
-            &format!("{}/auth/confirm", s.url),
-            &[("code", &s.last_code())],
-        )
-        .await;
+    let r = s.confirm(&b2, &s.last_code()).await;
     assert_eq!(r.status(), 200);
     let page = r.text().await.unwrap();
     assert!(
@@ -299,19 +259,25 @@ async fn full_flow(on_postgres: bool) {
         "a re-authentication shows no token"
     );
     assert!(page.contains("works again"), "{page}");
-    let (ok, out) = openai_sdk_chat(&s.venv, &format!("{}/v1", s.url), &token).await;
-    assert!(
-        ok && out.contains("Hello from portcullis-mock."),
-        "same token again: {out}"
-    );
+    let (ok, out) = s.sdk_works(&token).await;
+    assert!(ok, "same token again: {out}");
     assert_eq!(
         s.store.list_tokens(None).await.unwrap().len(),
         1,
         "no second token"
     );
+}
 
-    // 7. The devices page shows the device; rename it there.
-    let devices = b2.get(&format!("{}/auth/devices", s.url)).await;
+/// The devices page shows the device, renames it (its anti-forgery field checked); the admin
+/// lists and revokes it through the management API, and the next request gets the sandbox.
+async fn devices_are_renamed_by_their_user_and_revoked_by_the_admin(on_postgres: bool) {
+    let Some(s) = setup(on_postgres, |_| {}).await else {
+        return;
+    };
+    let (b, token) = s.logged_in().await;
+    let (ok, out) = s.sdk_works(&token).await;
+    assert!(ok, "{out}");
+    let devices = b.get(&format!("{}/auth/devices", s.url)).await;
     assert_eq!(devices.status(), 200);
     let html = devices.text().await.unwrap();
     let public_id = token
@@ -323,26 +289,14 @@ async fn full_flow(on_postgres: bool) {
         html.contains(public_id) && html.contains("127.0.0.1"),
         "{html}"
     );
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
-    let r = b2
-        .post_form(
-            &format!("{}/auth/devices/{public_id}/rename", s.url),
-            &[("csrf", "forged"), ("name", "x")],
-        )
+    let csrf = between(&html, "name=\"csrf\" value=\"", "\"");
+    let rename = format!("{}/auth/devices/{public_id}/rename", s.url);
+    let r = b
+        .post_form(&rename, &[("csrf", "forged"), ("name", "x")])
         .await;
     assert_eq!(r.status(), 403, "a forged form is refused");
-    let r = b2
-        .post_form(
-            &format!("{}/auth/devices/{public_id}/rename", s.url),
-            &[("csrf", &csrf), ("name", "work laptop")],
-        )
+    let r = b
+        .post_form(&rename, &[("csrf", csrf), ("name", "work laptop")])
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(
@@ -357,29 +311,22 @@ async fn full_flow(on_postgres: bool) {
         401
     );
 
-    // 8. The admin revokes it through the management API: refused on the next request.
-    let mgmt = client()
-        .get(format!("{}/v0/management/tokens", s.url))
-        .bearer_auth(MANAGEMENT_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(mgmt.status(), 200);
-    let listed: Value = mgmt.json().await.unwrap();
+    // The admin revokes it through the management API: refused on the next request.
+    let get = reqwest::Method::GET;
+    let (status, listed) =
+        call_with_key(&s.url, MANAGEMENT_KEY, get, "/v0/management/tokens", None).await;
+    assert_eq!(status, 200);
     assert_eq!(listed["tokens"][0]["name"], "work laptop");
     assert_eq!(listed["tokens"][0]["user"], "alice@example.com");
     assert!(
         !listed.to_string().contains("argon2"),
         "no hashes: {listed}"
     );
-    let r = client()
-        .delete(format!("{}/v0/management/tokens/{public_id}", s.url))
-        .bearer_auth(MANAGEMENT_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap()["status"], "revoked");
+    let path = format!("/v0/management/tokens/{public_id}");
+    let delete = reqwest::Method::DELETE;
+    let (status, v) = call_with_key(&s.url, MANAGEMENT_KEY, delete, &path, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["status"], "revoked");
     let (status, mark, _) = s.chat(Some(&token)).await;
     assert_eq!(
         (status, mark.as_deref()),
@@ -389,13 +336,33 @@ async fn full_flow(on_postgres: bool) {
 }
 
 #[tokio::test]
-async fn full_flow_on_sqlite() {
-    full_flow(false).await;
+async fn a_first_login_gives_a_working_token_on_sqlite() {
+    a_first_login(false).await;
 }
 
 #[tokio::test]
-async fn full_flow_on_postgres() {
-    full_flow(true).await;
+async fn a_first_login_gives_a_working_token_on_postgres() {
+    a_first_login(true).await;
+}
+
+#[tokio::test]
+async fn a_lapsed_session_is_renewed_by_logging_in_again_on_sqlite() {
+    a_lapsed_session_is_renewed_by_logging_in_again(false).await;
+}
+
+#[tokio::test]
+async fn a_lapsed_session_is_renewed_by_logging_in_again_on_postgres() {
+    a_lapsed_session_is_renewed_by_logging_in_again(true).await;
+}
+
+#[tokio::test]
+async fn devices_are_renamed_by_their_user_and_revoked_by_the_admin_on_sqlite() {
+    devices_are_renamed_by_their_user_and_revoked_by_the_admin(false).await;
+}
+
+#[tokio::test]
+async fn devices_are_renamed_by_their_user_and_revoked_by_the_admin_on_postgres() {
+    devices_are_renamed_by_their_user_and_revoked_by_the_admin(true).await;
 }
 
 #[tokio::test]
@@ -552,39 +519,14 @@ async fn enterprise_authorization_fails_closed() {
 
 #[tokio::test]
 async fn the_sandbox_answers_in_every_protocol_and_stream_mode() {
-    let Some((store, _dir)) = open_store(false).await else {
+    let Some((store, _dir)) = crate::store::test_store(false).await else {
         return;
     };
-    let mock = start_mock().await;
-    let mut config = config_for(&mock);
-    config.auth.disable_auth = false;
-    config.sso.enabled = true;
-    config.sso.public_url = Some("https://gw.example.com".into());
-    config.sso.providers.insert(
-        "idp".into(),
-        SsoProviderConfig {
-            kind: SsoProviderKind::Github,
-            display_name: None,
-            issuer: None,
-            discovery_url: None,
-            client_id: "c".into(),
-            client_secret: Some(Secret::new("s")),
-            client_secret_env: None,
-            scopes: vec![],
-            authorize_url: None,
-            token_url: None,
-            api_url: None,
-            allowed_domains: vec![],
-        },
-    );
-    let state = AppState::with_parts(
-        config,
-        Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_secs(START))),
-        Arc::new(RecordingNotifier::default()),
-        Some(store),
-    )
-    .unwrap();
-    let gw = start_gateway_with_state(state).await;
+    let github = provider(SsoProviderKind::Github, "c", "s");
+    let gw = start_sso_gateway(store, [("idp", github)], |c| {
+        c.sso.public_url = Some("https://gw.example.com".into());
+    })
+    .await;
     let link = "https://gw.example.com/auth/login?t=";
     let cases: [(&str, Value, &str); 9] = [
         (
@@ -667,5 +609,5 @@ async fn the_sandbox_answers_in_every_protocol_and_stream_mode() {
     let v: Value = r.json().await.unwrap();
     assert!(openai_error(&v).contains(link));
     // Nothing reached the upstream.
-    assert_eq!(mock.stats.requests(), 0);
+    assert_eq!(gw.mock.stats.requests(), 0);
 }

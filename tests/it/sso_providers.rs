@@ -6,54 +6,33 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use portcullis::clock::{Clock, ManualClock};
-use portcullis::config::{SsoProviderConfig, SsoProviderKind};
+use portcullis::config::SsoProviderKind;
 use portcullis::notify::{OperatorEvent, RecordingNotifier};
-use portcullis::secret::Secret;
-use portcullis::state::AppState;
-use portcullis::store::{SqlStore, Store};
+use portcullis::store::Store;
 
 use crate::fake_idp::{FakeIdp, Lie};
 use crate::harness::*;
 use crate::idp::{Browser, first_url, location};
+use crate::sso_gateway::{START, SsoGateway, last_code, start_sso_gateway};
 
 struct Setup {
-    _mock: Mock,
     url: String,
     idp: FakeIdp,
     store: Arc<dyn Store>,
     recorder: Arc<RecordingNotifier>,
-    _stop: tokio::sync::oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
+    _gw: (Mock, tokio::sync::oneshot::Sender<()>),
+    _dir: Option<tempfile::TempDir>,
 }
 
-fn provider(kind: SsoProviderKind, secret: &str) -> SsoProviderConfig {
-    SsoProviderConfig {
-        kind,
-        display_name: None,
-        issuer: None,
-        discovery_url: None,
-        client_id: "gw-client".into(),
-        client_secret: Some(Secret::new(secret)),
-        client_secret_env: None,
-        scopes: vec![],
-        authorize_url: None,
-        token_url: None,
-        api_url: None,
-        allowed_domains: vec![],
-    }
+/// A provider the gateway knows as `gw-client`, with `secret`.
+fn provider(kind: SsoProviderKind, secret: &str) -> portcullis::config::SsoProviderConfig {
+    crate::sso_gateway::provider(kind, "gw-client", secret)
 }
 
+/// A gateway with two providers on the fake: `fake` (OIDC) and `gh` (GitHub).
 async fn setup() -> Setup {
     let idp = FakeIdp::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqlStore::open_sqlite(dir.path()).await.unwrap());
-    let mock = start_mock().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = config_for(&mock);
-    config.auth.disable_auth = false;
-    config.sso.enabled = true;
-    config.sso.public_url = Some(url.clone());
+    let (store, dir) = crate::store::test_store(false).await.unwrap();
     let mut fake = provider(SsoProviderKind::Oidc, "client-secret");
     fake.issuer = Some(idp.url.clone());
     fake.display_name = Some("Fake OIDC".into());
@@ -62,50 +41,44 @@ async fn setup() -> Setup {
     gh.token_url = Some(format!("{}/login/oauth/access_token", idp.url));
     gh.api_url = Some(format!("{}/api", idp.url));
     gh.display_name = Some("GitHub".into());
-    config.sso.providers.insert("fake".into(), fake);
-    config.sso.providers.insert("gh".into(), gh);
-    let recorder = Arc::new(RecordingNotifier::default());
-    let state = AppState::with_parts(
-        config,
-        Arc::new(ManualClock::new(
-            UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-        )),
-        recorder.clone(),
-        Some(store.clone()),
-    )
-    .unwrap();
-    let tx = serve_on(listener, state);
+    let SsoGateway {
+        mock,
+        url,
+        recorder,
+        stop,
+        ..
+    } = start_sso_gateway(store.clone(), [("fake", fake), ("gh", gh)], |_| {}).await;
     Setup {
-        _mock: mock,
         url,
         idp,
         store,
         recorder,
-        _stop: tx,
+        _gw: (mock, stop),
         _dir: dir,
     }
 }
 
 impl Setup {
     async fn link(&self) -> String {
-        let v: serde_json::Value = post_json(
+        let v: serde_json::Value = post_for_json(
             &format!("{}/v1/chat/completions", self.url),
             chat("gpt-4o", false),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
         first_url(v["choices"][0]["message"]["content"].as_str().unwrap())
+    }
+
+    /// A fresh login link's choice of `provider` on the picker, in browser `b`.
+    async fn choose(&self, b: &Browser, provider: &str) -> reqwest::Response {
+        let link = self.link().await;
+        let t = link.split("t=").nth(1).unwrap();
+        let choice = format!("{}/auth/login/{provider}", self.url);
+        b.post_form(&choice, &[("t", t)]).await
     }
 
     /// Picker → provider → callback; returns the callback's response.
     async fn login_with(&self, b: &Browser, provider: &str) -> reqwest::Response {
-        let link = self.link().await;
-        let t = link.split("t=").nth(1).unwrap().to_owned();
-        let r = b
-            .post_form(&format!("{}/auth/login/{provider}", self.url), &[("t", &t)])
-            .await;
+        let r = self.choose(b, provider).await;
         assert_eq!(r.status(), 303);
         let authorize = location(&r, &self.url);
         assert!(authorize.starts_with(&self.idp.url), "{authorize}");
@@ -193,11 +166,7 @@ async fn lying_id_tokens_are_refused() {
     // The honest token passes (and the provider checked the PKCE verifier to issue it).
     s.idp.lie(Lie::None);
     let b = Browser::default();
-    let link = s.link().await;
-    let t = link.split("t=").nth(1).unwrap().to_owned();
-    let r = b
-        .post_form(&format!("{}/auth/login/fake", s.url), &[("t", &t)])
-        .await;
+    let r = s.choose(&b, "fake").await;
     let r = b.get(&location(&r, &s.url)).await;
     let callback = location(&r, &s.url);
     let r = b.get(&callback).await;
@@ -217,11 +186,7 @@ async fn lying_id_tokens_are_refused() {
 async fn a_provider_error_on_the_callback_is_a_clear_page() {
     let s = setup().await;
     let b = Browser::default();
-    let link = s.link().await;
-    let t = link.split("t=").nth(1).unwrap().to_owned();
-    let r = b
-        .post_form(&format!("{}/auth/login/fake", s.url), &[("t", &t)])
-        .await;
+    let r = s.choose(&b, "fake").await;
     let authorize = location(&r, &s.url);
     let state = reqwest::Url::parse(&authorize)
         .unwrap()
@@ -250,11 +215,7 @@ async fn a_callback_url_only_works_in_the_browser_that_started_the_login() {
     let s = setup().await;
     let victim = Browser::default();
     let attacker = Browser::default();
-    let link = s.link().await;
-    let t = link.split("t=").nth(1).unwrap().to_owned();
-    let r = attacker
-        .post_form(&format!("{}/auth/login/fake", s.url), &[("t", &t)])
-        .await;
+    let r = s.choose(&attacker, "fake").await;
     assert!(attacker.has_cookie("portcullis_login"));
     let r = attacker.get(&location(&r, &s.url)).await;
     let callback = location(&r, &s.url);
@@ -316,10 +277,7 @@ async fn sso_forms_from_another_origin_are_refused_and_every_page_has_a_csp() {
     let page = b.get(&format!("{}/auth/confirm", s.url)).await;
     assert_eq!(page.status(), 200);
     assert_csp(&page, "'self'");
-    let code = match s.recorder.events().last() {
-        Some(OperatorEvent::LoginAwaitingConfirmation { code, .. }) => code.expose().to_owned(),
-        other => panic!("no confirmation: {other:?}"),
-    };
+    let code = last_code(&s.recorder);
     let confirm = format!("{}/auth/confirm", s.url);
     let other_port = s.url.rsplit_once(':').unwrap().0.to_owned() + ":1";
     for from in [
@@ -380,7 +338,7 @@ async fn sso_forms_from_another_origin_are_refused_and_every_page_has_a_csp() {
 #[tokio::test]
 async fn the_key_set_and_discovery_caches_expire_by_the_gateway_clock() {
     let idp = FakeIdp::start().await;
-    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(START));
     let now_s = clock.now_millis() / 1000;
     let jwks = portcullis::identity::jwks::RemoteJwks::new(
         format!("{}/jwks", idp.url),

@@ -1,6 +1,7 @@
 //! The store contract: one suite, run against SQLite (a temp dir) and PostgreSQL (the service at
-//! 127.0.0.1:5432, a fresh database per run). Under `CI=true` a missing PostgreSQL is a failure,
-//! not a skip.
+//! 127.0.0.1:5432, a fresh database per test). The PostgreSQL half runs whenever something
+//! listens there (and then must work); it is skipped only when nothing does, and under
+//! `CI=true` not even then. Also the stores the other tests open (`test_store`).
 
 use std::sync::Arc;
 
@@ -15,20 +16,31 @@ fn postgres_server() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
-/// A fresh PostgreSQL database for one test, or `None` (outside CI) when the server is absent.
+/// Whether anything accepts connections at the host and port of `server` (a `postgres://` URL).
+async fn listening(server: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(server) else {
+        return false;
+    };
+    let host = url.host_str().unwrap_or("127.0.0.1").to_owned();
+    let port = url.port().unwrap_or(5432);
+    tokio::net::TcpStream::connect((host, port)).await.is_ok()
+}
+
+/// A fresh PostgreSQL database for one test (made from the server's `test` database), or `None`
+/// when no server listens and `CI` is not `true`. A server that listens but refuses is a failure.
 pub(crate) async fn fresh_postgres() -> Option<String> {
     let server = postgres_server();
-    let admin = match SqlStore::connect(&format!("{server}/test")).await {
-        Ok(s) => s,
-        Err(e) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "PostgreSQL is required under CI: {e}"
-            );
-            eprintln!("skipping the PostgreSQL half: {e}");
-            return None;
-        }
-    };
+    if !listening(&server).await {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "PostgreSQL is required under CI: nothing listens at {server}"
+        );
+        eprintln!("skipping the PostgreSQL half: nothing listens at {server}");
+        return None;
+    }
+    let admin = SqlStore::connect(&format!("{server}/test"))
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL listens at {server} but cannot be used: {e}"));
     let name = format!(
         "pcl_test_{}",
         hex::encode(portcullis::secret::random_bytes::<6>().unwrap())
@@ -38,6 +50,21 @@ pub(crate) async fn fresh_postgres() -> Option<String> {
         .await
         .unwrap();
     Some(format!("{server}/{name}"))
+}
+
+/// A store for one test: SQLite in a temp dir (kept alive by the returned dir), or a fresh
+/// PostgreSQL database (`None` when [`fresh_postgres`] skips).
+pub(crate) async fn test_store(
+    on_postgres: bool,
+) -> Option<(Arc<dyn Store>, Option<tempfile::TempDir>)> {
+    if on_postgres {
+        let url = fresh_postgres().await?;
+        Some((Arc::new(SqlStore::open(&url).await.unwrap()), None))
+    } else {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqlStore::open_sqlite(dir.path()).await.unwrap();
+        Some((Arc::new(store), Some(dir)))
+    }
 }
 
 mod hex {
@@ -171,24 +198,16 @@ async fn contract(store: &dyn Store) {
     );
 }
 
-/// The SSO aggregates: shared secrets converge, links and flows are single-use, attempts are
-/// counted atomically, expired rows are invisible and purged.
-async fn sso_contract(store: &dyn Store) {
+/// SSO: shared secrets converge on the first value written (until replaced by compare and
+/// swap), login links are single-use.
+async fn sso_secrets_converge_and_links_are_single_use(store: &Arc<dyn Store>) {
     let a = store.shared_secret("k", "first", 1).await.unwrap();
     let b = store.shared_secret("k", "second", 2).await.unwrap();
     assert_eq!((a.as_str(), b.as_str()), ("first", "first"));
-    assert!(
-        !store
-            .replace_shared_secret("k", "second", "x")
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .replace_shared_secret("nope", "first", "x")
-            .await
-            .unwrap()
-    );
+    for (name, expected, replaced) in [("k", "second", false), ("nope", "first", false)] {
+        let done = store.replace_shared_secret(name, expected, "x").await;
+        assert_eq!(done.unwrap(), replaced, "{name} {expected}");
+    }
     assert!(
         store
             .replace_shared_secret("k", "first", "sealed")
@@ -206,13 +225,12 @@ async fn sso_contract(store: &dyn Store) {
 
     assert!(store.consume_login_link("link1", 1_000).await.unwrap());
     assert!(!store.consume_login_link("link1", 1_000).await.unwrap());
+}
 
-    let user = store
-        .upsert_user("idp", "sso-user", None, None, 0)
-        .await
-        .unwrap();
-    let flow = LoginFlow {
-        state_hash: "st".into(),
+/// A login flow keyed by `state_hash`, expiring at 1 000.
+fn flow(state_hash: &str) -> LoginFlow {
+    LoginFlow {
+        state_hash: state_hash.into(),
         browser_hash: "b".into(),
         provider: "idp".into(),
         pkce_verifier: "v".into(),
@@ -221,33 +239,14 @@ async fn sso_contract(store: &dyn Store) {
         client_ip: Some("127.0.0.1".into()),
         created_at: 0,
         expires_at: 1_000,
-    };
-    store.insert_login_flow(&flow).await.unwrap();
-    assert_eq!(
-        store.take_login_flow("st", 10).await.unwrap(),
-        Some(flow.clone())
-    );
-    assert_eq!(
-        store.take_login_flow("st", 10).await.unwrap(),
-        None,
-        "single use"
-    );
-    store
-        .insert_login_flow(&LoginFlow {
-            state_hash: "old".into(),
-            ..flow.clone()
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        store.take_login_flow("old", 1_000).await.unwrap(),
-        None,
-        "expired"
-    );
+    }
+}
 
-    let pending = PendingAuthorization {
-        id_hash: "p1".into(),
-        user_id: user.id.clone(),
+/// A confirmation awaiting `user`'s code, with two attempts, expiring at 1 000.
+fn pending(id_hash: &str, user: &str) -> PendingAuthorization {
+    PendingAuthorization {
+        id_hash: id_hash.into(),
+        user_id: user.into(),
         provider: "idp".into(),
         bound_token_id: None,
         code_hash: "h".into(),
@@ -255,30 +254,45 @@ async fn sso_contract(store: &dyn Store) {
         client_ip: None,
         created_at: 0,
         expires_at: 1_000,
-    };
-    store.insert_pending(&pending).await.unwrap();
+    }
+}
+
+/// SSO: login flows and pending confirmations are taken once, attempts are spent one at a time,
+/// and expired ones are invisible.
+async fn sso_logins_are_single_use_and_expire(store: &Arc<dyn Store>) {
+    let user = store
+        .upsert_user("idp", "sso-user", None, None, 0)
+        .await
+        .unwrap();
+    store.insert_login_flow(&flow("st")).await.unwrap();
+    assert_eq!(
+        store.take_login_flow("st", 10).await.unwrap(),
+        Some(flow("st"))
+    );
+    assert_eq!(
+        store.take_login_flow("st", 10).await.unwrap(),
+        None,
+        "single use"
+    );
+    store.insert_login_flow(&flow("old")).await.unwrap();
+    assert_eq!(
+        store.take_login_flow("old", 1_000).await.unwrap(),
+        None,
+        "expired"
+    );
+
+    store
+        .insert_pending(&pending("p1", &user.id))
+        .await
+        .unwrap();
     assert_eq!(
         store.get_pending("p1").await.unwrap(),
-        Some(pending.clone())
+        Some(pending("p1", &user.id))
     );
-    assert_eq!(
-        store
-            .spend_attempt("p1", 10)
-            .await
-            .unwrap()
-            .unwrap()
-            .attempts_left,
-        1
-    );
-    assert_eq!(
-        store
-            .spend_attempt("p1", 10)
-            .await
-            .unwrap()
-            .unwrap()
-            .attempts_left,
-        0
-    );
+    for left in [1, 0] {
+        let spent = store.spend_attempt("p1", 10).await.unwrap();
+        assert_eq!(spent.unwrap().attempts_left, left);
+    }
     assert_eq!(
         store.spend_attempt("p1", 10).await.unwrap(),
         None,
@@ -290,10 +304,7 @@ async fn sso_contract(store: &dyn Store) {
         "single use"
     );
     store
-        .insert_pending(&PendingAuthorization {
-            id_hash: "p2".into(),
-            ..pending.clone()
-        })
+        .insert_pending(&pending("p2", &user.id))
         .await
         .unwrap();
     assert_eq!(
@@ -301,7 +312,20 @@ async fn sso_contract(store: &dyn Store) {
         None,
         "expired"
     );
+}
 
+/// SSO: browser sessions end at their expiry, and every expired row (flow, confirmation,
+/// session) is purged.
+async fn sso_sessions_expire_and_expired_rows_are_purged(store: &Arc<dyn Store>) {
+    let user = store
+        .upsert_user("idp", "sso-user", None, None, 0)
+        .await
+        .unwrap();
+    store.insert_login_flow(&flow("old")).await.unwrap();
+    store
+        .insert_pending(&pending("p2", &user.id))
+        .await
+        .unwrap();
     let session = WebSession {
         id_hash: "w".into(),
         user_id: user.id.clone(),
@@ -320,7 +344,7 @@ async fn sso_contract(store: &dyn Store) {
 }
 
 /// Local accounts: passwords replace, clients list and disable, lookups by provider and subject.
-async fn accounts_contract(store: &dyn Store) {
+async fn accounts_contract(store: &Arc<dyn Store>) {
     let u = store
         .upsert_user("local", "carol", None, None, 5)
         .await
@@ -371,7 +395,7 @@ async fn accounts_contract(store: &dyn Store) {
 
 /// The credential pool's aggregate: stored credentials (with revision bumps), API quota limits,
 /// usage per period (concurrent increments all counted).
-async fn pool_contract(store: Arc<dyn Store>) {
+async fn pool_contract(store: &Arc<dyn Store>) {
     let row = |id: &str, priority: i64| StoredCredential {
         id: id.to_owned(),
         provider: "openai".to_owned(),
@@ -466,47 +490,34 @@ async fn pool_contract(store: Arc<dyn Store>) {
     assert_eq!(store.list_credentials().await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn pool_contract_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    pool_contract(Arc::new(SqlStore::open_sqlite(dir.path()).await.unwrap())).await;
+/// For each suite, a module with the test on SQLite and the test on PostgreSQL.
+macro_rules! on_both_stores {
+    ($($suite:ident),* $(,)?) => {$(
+        mod $suite {
+            #[tokio::test]
+            async fn on_sqlite() {
+                let (store, _dir) = super::test_store(false).await.unwrap();
+                super::$suite(&store).await;
+            }
+
+            #[tokio::test]
+            async fn on_postgres() {
+                let Some((store, _)) = super::test_store(true).await else {
+                    return;
+                };
+                super::$suite(&store).await;
+            }
+        }
+    )*};
 }
 
-#[tokio::test]
-async fn pool_contract_on_postgres() {
-    let Some(url) = fresh_postgres().await else {
-        return;
-    };
-    pool_contract(Arc::new(SqlStore::open(&url).await.unwrap())).await;
-}
-
-#[tokio::test]
-async fn accounts_contract_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    accounts_contract(&SqlStore::open_sqlite(dir.path()).await.unwrap()).await;
-}
-
-#[tokio::test]
-async fn accounts_contract_on_postgres() {
-    let Some(url) = fresh_postgres().await else {
-        return;
-    };
-    accounts_contract(&SqlStore::open(&url).await.unwrap()).await;
-}
-
-#[tokio::test]
-async fn sso_contract_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    sso_contract(&SqlStore::open_sqlite(dir.path()).await.unwrap()).await;
-}
-
-#[tokio::test]
-async fn sso_contract_on_postgres() {
-    let Some(url) = fresh_postgres().await else {
-        return;
-    };
-    sso_contract(&SqlStore::open(&url).await.unwrap()).await;
-}
+on_both_stores!(
+    pool_contract,
+    accounts_contract,
+    sso_secrets_converge_and_links_are_single_use,
+    sso_logins_are_single_use_and_expire,
+    sso_sessions_expire_and_expired_rows_are_purged,
+);
 
 #[tokio::test]
 async fn contract_on_sqlite() {

@@ -59,6 +59,28 @@ def test_openai_responses(gateway_url):
     assert events[-1].type == "response.completed"
 
 
+def test_openai_responses_stream_broken_midway_raises(gateway_url):
+    # The gateway ends it with `response.failed` (what Codex reads); the SDK raises on its
+    # `error` member, with the gateway's message.
+    client = oai(gateway_url)
+    drop = {"x-mock": "chunks=6; drop_after=3"}
+    with pytest.raises(openai.APIError) as exc:
+        list(client.responses.create(model="mock-gpt", input="Hi", stream=True, extra_headers=drop))
+    assert "broke off" in str(exc.value)
+    with pytest.raises(openai.APIError):
+        with client.responses.stream(model="mock-gpt", input="Hi", extra_headers=drop) as stream:
+            for _ in stream:
+                pass
+
+
+def test_openai_upstream_error_details_reach_the_sdk(gateway_url):
+    with pytest.raises(openai.BadRequestError) as exc:
+        oai(gateway_url).chat.completions.create(
+            model="mock-gpt", messages=[], extra_headers={"x-mock": "status=400"}
+        )
+    assert exc.value.code == "invalid_request", exc.value.body
+
+
 def test_openai_embeddings_and_models(gateway_url):
     client = oai(gateway_url)
     e = client.embeddings.create(model="mock-embed", input=["a", "b"])

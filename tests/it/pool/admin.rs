@@ -14,15 +14,6 @@ async fn after_rescan(e: &Env, what: &str, check: impl Fn(&Value) -> bool) -> Va
     v
 }
 
-fn ids(v: &Value) -> Vec<String> {
-    v["auths"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// Ids of the credentials that come from files.
 fn file_ids(v: &Value) -> Vec<String> {
     v["auths"]
@@ -112,45 +103,49 @@ async fn the_credential_directory_is_reloaded_on_change_and_a_bad_file_is_skippe
     );
 }
 
-#[tokio::test]
-async fn the_management_api_adds_changes_and_deletes_credentials_and_never_shows_a_secret() {
-    let e = env(|m, _| {
+/// A pool with one credential from the configuration (`yaml1`, priority 50).
+async fn env_with_a_yaml_credential() -> Env {
+    env(|m, _| {
         pool_config(
             m,
             SelectionStrategy::Priority,
             vec![cred("yaml1", "sk-yaml-key-0123456789", 50, None)],
         )
     })
-    .await;
-    let url = format!("{}/v0/management/auths", e.gw.url);
-    // Auth: none, wrong, remote (relayed by a local proxy).
-    let no_key = client().get(&url).send().await.unwrap();
-    assert_eq!(no_key.status(), 401);
-    let wrong = client()
-        .get(&url)
-        .bearer_auth("not-the-management-key")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 401);
-    let remote = client()
-        .get(&url)
-        .bearer_auth(MGMT)
-        .header("x-forwarded-for", "203.0.113.7")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(remote.status(), 403);
+    .await
+}
 
+#[tokio::test]
+async fn the_management_api_needs_its_key_from_a_local_caller() {
+    let e = env_with_a_yaml_credential().await;
+    let url = format!("{}/v0/management/auths", e.gw.url);
+    // No key, a wrong one, the right one relayed for a remote caller by a local proxy.
+    for (key, forwarded_for, status) in [
+        (None, None, 401),
+        (Some("not-the-management-key"), None, 401),
+        (Some(MGMT), Some("203.0.113.7"), 403),
+    ] {
+        let mut req = client().get(&url);
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(f) = forwarded_for {
+            req = req.header("x-forwarded-for", f);
+        }
+        let got = req.send().await.unwrap().status();
+        assert_eq!(got, status, "{key:?} {forwarded_for:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_credential_added_through_the_management_api_is_used_and_its_secret_never_shown() {
+    let e = env_with_a_yaml_credential().await;
     let secret = "sk-added-through-api-0123456789x9f2";
-    let (s, added) = mgmt(
+    let added = add(
         &e.gw,
-        reqwest::Method::POST,
-        "/v0/management/auths",
-        Some(json!({"provider": "openai", "type": "api_key", "token": secret, "priority": 1, "quota": {"limit": 1000000}})),
+        json!({"provider": "openai", "type": "api_key", "token": secret, "priority": 1, "quota": {"limit": 1000000}}),
     )
     .await;
-    assert_eq!(s, 201, "{added}");
     let id = added["id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("api-"));
     assert_eq!(added["token_hint"], "sk-…x9f2");
@@ -162,21 +157,13 @@ async fn the_management_api_adds_changes_and_deletes_credentials_and_never_shows
         "priority 1 beats the YAML key's 50"
     );
 
-    let (s, all) = mgmt(
-        &e.gw,
-        reqwest::Method::GET,
-        "/v0/management/auths/openai",
-        None,
-    )
-    .await;
-    assert_eq!(s, 200);
+    let all = listing(&e.gw, Some("openai")).await;
     let text = all.to_string();
     assert!(
         !text.contains(secret) && !text.contains("sk-yaml-key-0123456789"),
         "{text}"
     );
-    assert_eq!(ids(&all).len(), 2);
-
+    assert_eq!(ids(&all["auths"]).len(), 2);
     let (s, one) = mgmt(
         &e.gw,
         reqwest::Method::GET,
@@ -185,18 +172,24 @@ async fn the_management_api_adds_changes_and_deletes_credentials_and_never_shows
     )
     .await;
     assert_eq!((s, one["id"].as_str()), (200, Some(id.as_str())));
-    let (s, err) = mgmt(
+}
+
+#[tokio::test]
+async fn the_management_api_changes_and_deletes_credentials_and_refuses_what_it_cannot_do() {
+    let e = env_with_a_yaml_credential().await;
+    let added = add(
         &e.gw,
-        reqwest::Method::PUT,
-        "/v0/management/auths/openai",
-        Some(json!({"priority": 2})),
+        json!({"provider": "openai", "token": "sk-added-0123456789abcd", "priority": 1}),
     )
     .await;
-    assert_eq!(s, 400, "two credentials: name one: {err}");
+    let one = format!(
+        "/v0/management/auths/openai?id={}",
+        added["id"].as_str().unwrap()
+    );
     let (s, changed) = mgmt(
         &e.gw,
         reqwest::Method::PUT,
-        &format!("/v0/management/auths/openai?id={id}"),
+        &one,
         Some(json!({"token": "sk-replaced-0123456789abcd", "priority": 60, "label": "rotated"})),
     )
     .await;
@@ -209,53 +202,45 @@ async fn the_management_api_adds_changes_and_deletes_credentials_and_never_shows
         1,
         "now the YAML key leads"
     );
-    let (s, ro) = mgmt(
+    use reqwest::Method as M;
+    let auths = "/v0/management/auths";
+    expect_statuses(
         &e.gw,
-        reqwest::Method::PUT,
-        "/v0/management/auths/openai?id=yaml1",
-        Some(json!({"priority": 1})),
+        vec![
+            (
+                M::PUT,
+                "/v0/management/auths/openai",
+                Some(json!({"priority": 2})),
+                400,
+                "two credentials: name one",
+            ),
+            (
+                M::PUT,
+                "/v0/management/auths/openai?id=yaml1",
+                Some(json!({"priority": 1})),
+                409,
+                "config credentials are changed in the file",
+            ),
+            (
+                M::POST,
+                auths,
+                Some(json!({"provider": "nope", "token": "sk-x-0123456789"})),
+                404,
+                "no such provider",
+            ),
+            (
+                M::POST,
+                auths,
+                Some(json!({"provider": "openai"})),
+                400,
+                "no token",
+            ),
+            (M::DELETE, &one, None, 200, "deleted"),
+            (M::DELETE, &one, None, 404, "already deleted"),
+        ],
     )
     .await;
-    assert_eq!(s, 409, "config credentials are changed in the file: {ro}");
-    let (s, _) = mgmt(
-        &e.gw,
-        reqwest::Method::POST,
-        "/v0/management/auths",
-        Some(json!({"provider": "nope", "token": "sk-x-0123456789"})),
-    )
-    .await;
-    assert_eq!(s, 404);
-    let (s, _) = mgmt(
-        &e.gw,
-        reqwest::Method::POST,
-        "/v0/management/auths",
-        Some(json!({"provider": "openai"})),
-    )
-    .await;
-    assert_eq!(s, 400);
-    let (s, _) = mgmt(
-        &e.gw,
-        reqwest::Method::DELETE,
-        &format!("/v0/management/auths/openai?id={id}"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200);
-    let (s, _) = mgmt(
-        &e.gw,
-        reqwest::Method::DELETE,
-        &format!("/v0/management/auths/openai?id={id}"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 404);
-    let (s, doc) = mgmt(
-        &e.gw,
-        reqwest::Method::GET,
-        "/v0/management/openapi.json",
-        None,
-    )
-    .await;
+    let (s, doc) = mgmt(&e.gw, M::GET, "/v0/management/openapi.json", None).await;
     assert_eq!(s, 200);
     assert!(doc["paths"]["/v0/management/auths/{provider}/quota"]["put"].is_object());
 }
@@ -266,14 +251,7 @@ async fn put_refuses_the_tokens_post_refuses_and_the_credential_stays() {
     // orphaned its row, and a 100 KB token was accepted.
     let e = env(|m, _| pool_config(m, SelectionStrategy::Priority, vec![])).await;
     let secret = "sk-kept-through-bad-puts-0123456789";
-    let (s, added) = mgmt(
-        &e.gw,
-        reqwest::Method::POST,
-        "/v0/management/auths",
-        Some(json!({"provider": "openai", "token": secret})),
-    )
-    .await;
-    assert_eq!(s, 201, "{added}");
+    let added = add(&e.gw, json!({"provider": "openai", "token": secret})).await;
     let id = added["id"].as_str().unwrap().to_owned();
     let path = format!("/v0/management/auths/openai?id={id}");
     let huge = "k".repeat(100 * 1024);
@@ -360,14 +338,12 @@ async fn multi_user_mode_refuses_oauth_credentials() {
         c
     })
     .await;
-    let (_, v) = mgmt(
-        &e.gw,
-        reqwest::Method::GET,
-        "/v0/management/auths/openai",
-        None,
-    )
-    .await;
-    assert_eq!(ids(&v), ["file-team"], "the OAuth file is filtered out");
+    let v = listing(&e.gw, Some("openai")).await;
+    assert_eq!(
+        ids(&v["auths"]),
+        ["file-team"],
+        "the OAuth file is filtered out"
+    );
     let (s, err) = mgmt(
         &e.gw,
         reqwest::Method::POST,
@@ -402,14 +378,7 @@ async fn secrets_are_sealed_at_rest_and_survive_a_key_rotation() {
     {
         let (state, _) = AppState::open(make(&[&old_key])).await.unwrap();
         let gw = start_gateway_with_state(state).await;
-        let (s, _) = mgmt(
-            &gw,
-            reqwest::Method::POST,
-            "/v0/management/auths",
-            Some(json!({"provider": "openai", "token": secret})),
-        )
-        .await;
-        assert_eq!(s, 201);
+        add(&gw, json!({"provider": "openai", "token": secret})).await;
         assert_eq!(ask(&gw, false).await.status(), 200);
         assert_eq!(
             mock.stats.requests_with(secret),
@@ -472,14 +441,11 @@ async fn the_capture_masks_secrets_added_at_run_time_and_the_management_key() {
         c
     })
     .await;
-    let (s, added) = mgmt(
+    add(
         &e.gw,
-        reqwest::Method::POST,
-        "/v0/management/auths",
-        Some(json!({"provider": "openai", "token": ADDED, "priority": 1})),
+        json!({"provider": "openai", "token": ADDED, "priority": 1}),
     )
     .await;
-    assert_eq!(s, 201, "{added}");
     let mut body = chat("openai:mock-gpt", false);
     body["messages"][0]["content"] = json!(format!("keys: {ADDED} and {MGMT}"));
     let resp = post_json(&format!("{}/v1/chat/completions", e.gw.url), body).await;

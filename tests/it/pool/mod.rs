@@ -86,27 +86,53 @@ async fn ask(gw: &Gateway, stream: bool) -> reqwest::Response {
     .await
 }
 
+/// A management API call with the management key: (status, JSON answer or `null`).
 async fn mgmt(
     gw: &Gateway,
     method: reqwest::Method,
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = client()
-        .request(method, format!("{}{path}", gw.url))
-        .bearer_auth(MGMT);
-    if let Some(b) = body {
-        req = req.json(&b);
+    call_with_key(&gw.url, MGMT, method, path, body).await
+}
+
+/// One management call and the status it must get: method, path, body, status, why.
+type Expected<'a> = (reqwest::Method, &'a str, Option<Value>, u16, &'a str);
+
+/// Makes each call in turn, checking its status.
+async fn expect_statuses(gw: &Gateway, calls: Vec<Expected<'_>>) {
+    for (method, path, body, status, why) in calls {
+        let (got, v) = mgmt(gw, method.clone(), path, body).await;
+        assert_eq!(got, status, "{method} {path}: {why}: {v}");
     }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Adds a credential through the management API (201); returns it as the API shows it.
+async fn add(gw: &Gateway, body: Value) -> Value {
+    let (s, added) = mgmt(
+        gw,
+        reqwest::Method::POST,
+        "/v0/management/auths",
+        Some(body),
+    )
+    .await;
+    assert_eq!(s, 201, "{added}");
+    added
+}
+
+/// The pool's listing: all of it, or one provider's.
+async fn listing(gw: &Gateway, provider: Option<&str>) -> Value {
+    let path = match provider {
+        Some(p) => format!("/v0/management/auths/{p}"),
+        None => "/v0/management/auths".to_owned(),
+    };
+    let (s, v) = mgmt(gw, reqwest::Method::GET, &path, None).await;
+    assert_eq!(s, 200, "{path}: {v}");
+    v
 }
 
 async fn auth_of(gw: &Gateway, id: &str) -> Value {
-    let (s, v) = mgmt(gw, reqwest::Method::GET, "/v0/management/auths", None).await;
-    assert_eq!(s, 200);
-    v["auths"]
+    listing(gw, None).await["auths"]
         .as_array()
         .unwrap()
         .iter()

@@ -139,7 +139,7 @@ async fn every_fault_class_fails_over_before_the_first_byte_and_cools_the_creden
 }
 
 #[tokio::test]
-async fn a_connection_failure_tries_each_credential_once_then_every_one_cools_down() {
+async fn a_connection_failure_tries_each_credential_once_and_never_cools_the_last_one() {
     let e = env(|m, _| {
         let mut c = pool_config(
             m,
@@ -160,9 +160,76 @@ async fn a_connection_failure_tries_each_credential_once_then_every_one_cools_do
     for id in ["a", "b"] {
         assert_eq!(auth_of(&e.gw, id).await["last_status"], "transport_error");
     }
+    // `a` failed while `b` was there to take over: cooling. `b` was the last available one, and
+    // a refused connection says nothing about a credential: it stays in service.
+    assert_eq!(auth_of(&e.gw, "a").await["status"], "cooling_down");
+    assert_eq!(auth_of(&e.gw, "b").await["status"], "active");
     let r = ask(&e.gw, false).await;
-    assert_eq!(r.status(), 429, "both cooling down");
-    assert_eq!(r.headers()["retry-after"], "2");
+    assert_eq!(
+        r.status(),
+        502,
+        "the backend's failure, not a 429 of the gateway's making"
+    );
+}
+
+/// Client review (issue 16): one broken stream cooled the only credential of a backend for 2 s,
+/// so every other client got `429 all_credentials_unavailable`. A failure that says nothing
+/// about the credential (a stream broken midway, a 5xx, a timeout) keeps a lone credential in
+/// service; its own failures (a rate limit) still cool it.
+#[tokio::test]
+async fn a_lone_credential_is_not_cooled_by_a_failure_that_says_nothing_about_it() {
+    let e = env(|m, _| {
+        let mut c = pool_config(
+            m,
+            SelectionStrategy::Priority,
+            vec![cred("only", "sk-pool-only-0123456789", 1, None)],
+        );
+        set_read_idle(&mut c, "openai", 300);
+        c
+    })
+    .await;
+    let url = format!("{}/v1/chat/completions", e.gw.url);
+    let faulty = |directive: &'static str, stream: bool| {
+        client()
+            .post(&url)
+            .header("x-mock", directive)
+            .json(&chat("openai:mock-gpt", stream))
+            .send()
+    };
+    let r = faulty("chunks=6; drop_after=2", true).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let last: Value = serde_json::from_str(&sse_events(r).await.last().unwrap().1).unwrap();
+    assert!(openai_error(&last).contains("broke off"), "{last}");
+    assert_eq!(
+        ask(&e.gw, false).await.status(),
+        200,
+        "the next client is served"
+    );
+    assert_eq!(faulty("status=500", false).await.unwrap().status(), 502);
+    assert_eq!(ask(&e.gw, false).await.status(), 200);
+    assert_eq!(
+        faulty("header_delay_ms=3000", false)
+            .await
+            .unwrap()
+            .status(),
+        504
+    );
+    assert_eq!(ask(&e.gw, true).await.status(), 200);
+    let a = auth_of(&e.gw, "only").await;
+    assert_eq!(a["status"], "active", "{a}");
+    assert_eq!(a["failures"], 3, "counted, not cooled");
+    // A rate limit is the credential's own: it cools even the last one.
+    assert_eq!(
+        faulty("status=429; retry_after=9", false)
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    let r = ask(&e.gw, false).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "9");
+    assert_eq!(auth_of(&e.gw, "only").await["status"], "rate_limited");
 }
 
 #[tokio::test]
@@ -190,13 +257,7 @@ async fn a_server_error_is_retried_on_one_more_credential_not_on_all() {
         2,
         "a poisoned request cannot cool the whole pool"
     );
-    let (_, v) = mgmt(
-        &e.gw,
-        reqwest::Method::GET,
-        "/v0/management/auths/openai",
-        None,
-    )
-    .await;
+    let v = listing(&e.gw, Some("openai")).await;
     let cooling = v["auths"]
         .as_array()
         .unwrap()
@@ -484,13 +545,7 @@ async fn one_callers_refusals_never_cool_the_pool() {
         6,
         "one failover per request, not four"
     );
-    let (_, v) = mgmt(
-        &e.gw,
-        reqwest::Method::GET,
-        "/v0/management/auths/openai",
-        None,
-    )
-    .await;
+    let v = listing(&e.gw, Some("openai")).await;
     for a in v["auths"].as_array().unwrap() {
         assert_eq!(a["status"], "active", "{v}");
     }
