@@ -206,7 +206,7 @@ fn the_top_level_modules_import_each_other_without_a_cycle() {
 }
 
 /// The files that may hold the whole `Store` union: the composition root, which hands each
-/// subsystem its view, and `auths rekey`, which re-seals every aggregate.
+/// subsystem its view, and the `auths` commands, whose `rekey` re-seals every aggregate.
 const WHOLE_STORE_HOLDERS: &[&str] = &["src/state.rs", "src/admin/auths.rs", "src/store.rs"];
 
 #[test]
