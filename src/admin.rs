@@ -8,11 +8,11 @@ pub mod auths;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use crate::auth::agent_token::{self, display_id, id_from_argument, token_status, token_view};
 use crate::cli::TokensCommand;
 use crate::clock::{Clock, iso8601};
 use crate::config::Config;
-use crate::store::{AgentTokenRecord, SqlStore, Store, StoreError};
+use crate::identity::agent_token::{self, display_id, id_from_argument, token_status, token_view};
+use crate::store::{AgentTokenRecord, SqlStore, StoreError, TokenAdminStore};
 
 /// Opens the configured store: `storage.database_url`, else SQLite in `storage.data_dir`.
 async fn open_store(storage: &crate::config::StorageConfig) -> Result<SqlStore, StoreError> {
@@ -62,7 +62,7 @@ pub async fn tokens(
     clock: &dyn Clock,
     action: &TokensCommand,
 ) -> Result<String, AdminError> {
-    let store: Arc<dyn Store> = Arc::new(open_store(&config.storage).await?);
+    let store: Arc<dyn TokenAdminStore> = Arc::new(open_store(&config.storage).await?);
     let now = clock.now_millis() as i64;
     match action {
         TokensCommand::List { user, json } => {
@@ -129,7 +129,7 @@ pub async fn tokens(
 }
 
 async fn list(
-    store: &dyn Store,
+    store: &dyn TokenAdminStore,
     user: Option<&str>,
     as_json: bool,
     now: i64,

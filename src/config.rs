@@ -21,10 +21,17 @@ use crate::secret::Secret;
 
 pub use duration::HumanDuration;
 pub use load::{ConfigError, ConfigSources, load};
-pub use pool::{
-    CredentialConfig, DeviceLoginConfig, DeviceLoginKind, QuotaConfig, QuotaLimit, RefreshConfig,
-    ResetSchedule, SelectionStrategy, default_priority, valid_id,
-};
+// The domain types the sections are made of, owned by the modules that use them.
+pub use crate::identity::api_keys::ApiKeyConfig;
+pub use crate::identity::external::TrustedIssuer;
+pub use crate::identity::token_server::TokenSettings;
+pub use crate::identity::{AuthSettings, BruteForceConfig};
+pub use crate::policy::AccessMode;
+pub use crate::pool::device::{DeviceLoginConfig, DeviceLoginKind};
+pub use crate::pool::{ResetSchedule, SelectionStrategy, default_priority, valid_id};
+pub use crate::protocol::BackendKind;
+pub use crate::seal::EncryptionConfig;
+pub use pool::{CredentialConfig, QuotaConfig, QuotaLimit, RefreshConfig};
 pub use sso::{
     ManagementConfig, SsoAuthorizationConfig, SsoAuthorizationMode, SsoConfig, SsoProviderConfig,
     SsoProviderKind,
@@ -112,6 +119,61 @@ impl Config {
                 format!("http://{host}:{}", self.server.port)
             }
         }
+    }
+
+    /// What `identity::Authenticator::new` needs: `auth.*` (keys, lockout, trusted issuers).
+    pub fn auth_settings(&self) -> AuthSettings {
+        AuthSettings {
+            disabled: self.auth.disable_auth,
+            api_keys: self.auth.api_keys.clone(),
+            brute_force: self.auth.brute_force_protection.clone(),
+            issuers: self.auth.jwt.issuers.clone(),
+        }
+    }
+
+    /// What `identity::token_server::TokenServer::new` needs: `auth.jwt` (the issuer defaulting
+    /// to the public URL), the lockout and the sealing keys.
+    pub fn token_settings(&self) -> TokenSettings {
+        let jwt = &self.auth.jwt;
+        TokenSettings {
+            issuer: jwt.issuer.clone().unwrap_or_else(|| self.public_url()),
+            audience: jwt.audience.clone(),
+            lifetime: jwt.lifetime.0,
+            hs256_secret: jwt.hs256_secret.clone(),
+            brute_force: self.auth.brute_force_protection.clone(),
+            encryption: self.auth.encryption.clone(),
+        }
+    }
+
+    /// Every secret the configuration names (client keys, the management key, the JWT and
+    /// sealing keys, the database URL, SSO and device-login client secrets) — the fixed part of
+    /// what logs and captures must not carry (`masking::LiveSecrets`); the backends add their
+    /// URL and header secrets (`upstream::Backend::configured_secrets`).
+    pub fn secrets(&self) -> Vec<Secret> {
+        let mut out: Vec<Secret> = self
+            .auth
+            .api_keys
+            .iter()
+            .filter_map(|k| match k {
+                ApiKeyConfig::Plain(s) => Some(s.clone()),
+                ApiKeyConfig::Named { key, .. } => key.clone(),
+            })
+            .collect();
+        out.extend(self.management.key.iter().cloned());
+        out.extend(self.auth.jwt.hs256_secret.iter().cloned());
+        out.extend(self.auth.encryption.key.iter().cloned());
+        out.extend(self.auth.encryption.previous_keys.iter().cloned());
+        out.extend(self.storage.database_url.iter().cloned());
+        let sso = &self.sso;
+        out.extend(
+            sso.providers
+                .values()
+                .filter_map(|p| p.client_secret.clone()),
+        );
+        out.extend(sso.authorization.api_secret.iter().cloned());
+        let logins = self.auth.device_login.values();
+        out.extend(logins.filter_map(|d| d.client_secret.clone()));
+        out
     }
 
     /// Whether desktop notifications are on: as configured, else on for a loopback bind.
@@ -249,24 +311,6 @@ pub struct AuthConfig {
     pub device_login: BTreeMap<String, DeviceLoginConfig>,
 }
 
-/// `auth.encryption.*`: the key that seals secrets at rest (the token server's private keys).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EncryptionConfig {
-    /// 32 bytes, base64 (`openssl rand -base64 32`); prefer `key_env`.
-    pub key: Option<Secret>,
-    /// Environment variable holding the key (or `NAME_FILE`).
-    pub key_env: Option<String>,
-    /// Seal new secrets (default: when a key is set). `true` without a key is a startup error.
-    pub enabled: Option<bool>,
-    /// Earlier keys, still accepted to open values sealed before a rotation
-    /// (`portcullis auths rekey` re-seals everything under `key`).
-    pub previous_keys: Vec<Secret>,
-    /// Set when `key` is the data directory's generated key file (not configured).
-    #[serde(skip)]
-    pub generated_in: Option<std::path::PathBuf>,
-}
-
 /// `auth.jwt.*`: tokens issued by `/oauth/token` (PRODUCT §4).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -287,32 +331,6 @@ pub struct JwtConfig {
     pub issuers: Vec<TrustedIssuer>,
 }
 
-/// `auth.jwt.issuers[]`: an external issuer whose tokens authenticate API calls.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrustedIssuer {
-    /// The exact `iss` of its tokens.
-    pub issuer: String,
-    /// Its JWKS; cached, refetched on an unknown `kid` (at most every 10 s) and hourly.
-    pub jwks_url: String,
-    /// The `aud` its tokens must carry.
-    pub audience: String,
-    /// Claim naming the user (default `sub`; e.g. `email`, `preferred_username`).
-    #[serde(default = "default_user_claim")]
-    pub user_claim: String,
-    /// Claim listing the user's groups (default `groups`); absent is no groups.
-    #[serde(default = "default_groups_claim")]
-    pub groups_claim: String,
-}
-
-fn default_user_claim() -> String {
-    "sub".to_owned()
-}
-
-fn default_groups_claim() -> String {
-    "groups".to_owned()
-}
-
 impl Default for JwtConfig {
     fn default() -> Self {
         Self {
@@ -322,65 +340,6 @@ impl Default for JwtConfig {
             hs256_secret: None,
             hs256_secret_env: None,
             issuers: Vec::new(),
-        }
-    }
-}
-
-/// One client API key: a bare string, or `{name, key}` / `{name, key_env}` so that logs can say
-/// which key was used without showing it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum ApiKeyConfig {
-    /// Just the key.
-    Plain(Secret),
-    /// A named key, given directly or through an environment variable.
-    Named {
-        /// Name used in logs (`key=ci-bot`).
-        #[serde(default)]
-        name: Option<String>,
-        /// The key.
-        #[serde(default)]
-        key: Option<Secret>,
-        /// Environment variable holding the key (or `NAME_FILE`).
-        #[serde(default)]
-        key_env: Option<String>,
-    },
-}
-
-/// `auth.brute_force_protection.*` (PRODUCT §2.1).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct BruteForceConfig {
-    /// On by default.
-    pub enabled: bool,
-    /// Failures within `ttl_seconds` that start a block.
-    pub max_failed_attempts: u32,
-    /// How long failures are remembered.
-    pub ttl_seconds: u64,
-    /// First block.
-    pub initial_block_seconds: u64,
-    /// Growth of each next block.
-    pub block_multiplier: f64,
-    /// Longest block.
-    pub max_block_seconds: u64,
-    /// Most addresses tracked at once; the table never grows past this.
-    pub max_tracked_ips: usize,
-    /// IPv6 clients are counted by this network prefix (1–128): 64 by default, since one
-    /// subscriber usually holds a whole /64; 128 counts each address alone.
-    pub ipv6_prefix: u8,
-}
-
-impl Default for BruteForceConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            max_failed_attempts: 5,
-            ttl_seconds: 900,
-            initial_block_seconds: 30,
-            block_multiplier: 2.0,
-            max_block_seconds: 3600,
-            max_tracked_ips: 100_000,
-            ipv6_prefix: 64,
         }
     }
 }
@@ -412,59 +371,6 @@ pub struct OauthConfig {
 pub struct AccessModeConfig {
     /// `single_user` (default) or `multi_user`.
     pub mode: AccessMode,
-}
-
-/// Operating mode, fixed at startup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccessMode {
-    /// One developer on one machine (the default).
-    #[default]
-    SingleUser,
-    /// A shared deployment.
-    MultiUser,
-}
-
-impl AccessMode {
-    /// The name used in config, logs and `/internal/health`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccessMode::SingleUser => "single_user",
-            AccessMode::MultiUser => "multi_user",
-        }
-    }
-}
-
-/// The wire protocol a backend speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BackendKind {
-    /// Any OpenAI-compatible server (OpenAI, OpenRouter, Groq, DeepSeek, Mistral, vLLM, Ollama).
-    Openai,
-    /// Anthropic Messages API.
-    Anthropic,
-    /// Google Gemini `v1beta` API.
-    Gemini,
-}
-
-impl BackendKind {
-    /// The base URL used when none is configured.
-    pub fn default_base_url(self) -> &'static str {
-        match self {
-            BackendKind::Openai => "https://api.openai.com/v1",
-            BackendKind::Anthropic => "https://api.anthropic.com",
-            BackendKind::Gemini => "https://generativelanguage.googleapis.com",
-        }
-    }
-
-    /// Lower-case name, as in the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackendKind::Openai => "openai",
-            BackendKind::Anthropic => "anthropic",
-            BackendKind::Gemini => "gemini",
-        }
-    }
 }
 
 /// `backends.<name>.*`

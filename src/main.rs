@@ -52,7 +52,11 @@ fn main() -> ExitCode {
     };
     if opens_store {
         // Sealing at rest by default: the data directory's generated key (see `seal`).
-        if let Err(e) = portcullis::seal::default_key(&mut config) {
+        let shared_database = config.storage.database_url.is_some();
+        let enc = &mut config.auth.encryption;
+        if let Err(e) =
+            portcullis::seal::default_key(enc, &config.storage.data_dir, shared_database)
+        {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
@@ -158,7 +162,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         addr = %local,
         access_mode = state.config().access_mode.mode.as_str(),
-        store = state.store().map_or("none", |_| "open"),
+        store = state.token_store().map_or("none", |_| "open"),
         auth = if state.auth().is_disabled() { "disabled" } else { "enabled" },
         backends = %backends.join(","),
         jobs = %job_names,

@@ -4,15 +4,16 @@
 //! those added through the management API, device logins and refreshes included, since the set
 //! is rebuilt whenever the pool changes ([`SecretSource::generation`]).
 //!
-//! [`LiveSecrets::masker`] hands out the current [`Masker`]; it replaces every secret with `***`
-//! in a line, and [`Masker::mask_boundary`] masks one split across two stream chunks.
+//! The composition root gives the fixed part (`config::Config::secrets` and each backend's
+//! `configured_secrets`) and the pool as the live source. [`LiveSecrets::masker`] hands out the
+//! current [`Masker`]; it replaces every secret with `***` in a line, and
+//! [`Masker::mask_boundary`] masks one split across two stream chunks.
 
 use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 
-use crate::config::{ApiKeyConfig, Config};
 use crate::secret::Secret;
 
 /// What a masked secret becomes.
@@ -27,6 +28,17 @@ pub trait SecretSource: Send + Sync {
     fn generation(&self) -> u64;
     /// The current secrets.
     fn secrets(&self) -> Vec<Secret>;
+}
+
+/// The pool's credentials are the live part of the set: it follows the pool's generation.
+impl SecretSource for crate::pool::Pool {
+    fn generation(&self) -> u64 {
+        crate::pool::Pool::generation(self)
+    }
+
+    fn secrets(&self) -> Vec<Secret> {
+        crate::pool::Pool::secrets(self)
+    }
 }
 
 /// The fixed secrets and the live source, with the masker of the source's current generation.
@@ -59,43 +71,6 @@ impl LiveSecrets {
             source,
             current: RwLock::new((generation, masker)),
         }
-    }
-
-    /// Every secret `config` names, for [`LiveSecrets::new`].
-    pub fn configured(config: &Config, backends: &crate::upstream::Backends) -> Vec<Secret> {
-        let mut out: Vec<Secret> = config
-            .auth
-            .api_keys
-            .iter()
-            .filter_map(|k| match k {
-                ApiKeyConfig::Plain(s) => Some(s.clone()),
-                ApiKeyConfig::Named { key, .. } => key.clone(),
-            })
-            .collect();
-        out.extend(config.management.key.iter().cloned());
-        out.extend(config.auth.jwt.hs256_secret.iter().cloned());
-        out.extend(config.auth.encryption.key.iter().cloned());
-        out.extend(config.auth.encryption.previous_keys.iter().cloned());
-        out.extend(config.storage.database_url.iter().cloned());
-        out.extend(
-            config
-                .sso
-                .providers
-                .values()
-                .filter_map(|p| p.client_secret.clone()),
-        );
-        out.extend(config.sso.authorization.api_secret.iter().cloned());
-        out.extend(
-            config
-                .auth
-                .device_login
-                .values()
-                .filter_map(|d| d.client_secret.clone()),
-        );
-        for b in backends.iter() {
-            out.extend(b.configured_secrets().iter().cloned());
-        }
-        out
     }
 
     /// The masker for the secrets as they are now.

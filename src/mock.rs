@@ -1,10 +1,11 @@
 //! A fast, scriptable mock LLM upstream speaking the OpenAI, Anthropic and
 //! Gemini HTTP APIs (JSON and SSE streaming).
 //!
-//! Used by the gateway's tests, benchmarks and the `demo` command. Every
-//! successful completion answers [`MOCK_TEXT`]; the request header `x-mock`
-//! scripts failures, delays and stream shapes (see `directives.rs`); so does the text after a `~`
-//! in the upstream credential, which gives each key of a pool its own behaviour.
+//! Used by the gateway's tests, benchmarks, the real-client tests and the `demo` command. Every
+//! successful completion answers [`MOCK_TEXT`] (Gemini's JSON mode: an instance of the requested
+//! schema, see `schema.rs`); the request header `x-mock` scripts failures, delays, stream shapes
+//! and the answer text (see `directives.rs`); so does the text after a `~` in the upstream
+//! credential, which gives each key of a pool its own behaviour.
 
 mod anthropic;
 #[cfg(test)]
@@ -20,7 +21,10 @@ mod gemini_tests;
 mod openai;
 #[cfg(test)]
 mod openai_tests;
+#[cfg(test)]
+mod reply_tests;
 mod responses;
+mod schema;
 mod stored_responses;
 mod stream;
 #[cfg(test)]
@@ -350,21 +354,16 @@ pub(crate) async fn sleep_nonzero(d: Duration) {
 /// so responses are deterministic and the system time is never read.
 pub(crate) const CREATED: u64 = 1_735_689_600;
 
-/// Splits [`MOCK_TEXT`] into `n` pieces on char boundaries; concatenated they
-/// give back the text exactly (pieces are empty when `n` exceeds its length).
-pub(crate) fn pieces(n: usize) -> impl Iterator<Item = &'static str> {
-    let chars = MOCK_TEXT.chars().count();
-    let offset = move |k: usize| {
-        MOCK_TEXT
-            .char_indices()
-            .nth(k)
-            .map_or(MOCK_TEXT.len(), |(i, _)| i)
-    };
+/// Splits `text` into `n` pieces on char boundaries; concatenated they give back the text
+/// exactly (pieces are empty when `n` exceeds its length).
+pub(crate) fn pieces(text: &str, n: usize) -> impl Iterator<Item = &str> {
+    let chars = text.chars().count();
+    let offset = move |k: usize| text.char_indices().nth(k).map_or(text.len(), |(i, _)| i);
     let n = n.max(1);
     (0..n).map(move |i| {
         let start = offset(i * chars / n);
         let end = offset((i + 1) * chars / n);
-        MOCK_TEXT.get(start..end).unwrap_or("")
+        text.get(start..end).unwrap_or("")
     })
 }
 
@@ -381,9 +380,11 @@ mod tests {
     #[test]
     fn pieces_concatenate_to_text() {
         for n in [1, 2, 3, 8, 27, 28, 100] {
-            let v: Vec<&str> = pieces(n).collect();
+            let v: Vec<&str> = pieces(MOCK_TEXT, n).collect();
             assert_eq!(v.len(), n);
             assert_eq!(v.concat(), MOCK_TEXT);
+            let v: Vec<&str> = pieces("a\n✓b", n).collect();
+            assert_eq!(v.concat(), "a\n✓b");
         }
     }
 

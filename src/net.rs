@@ -3,7 +3,7 @@
 //! is not itself a trusted proxy (entries further left are client-controlled and ignored; an
 //! unreadable entry in that place is an error, never the proxy's address) — and
 //! the HTTP client the gateway uses for its own calls to identity providers and authorization
-//! APIs.
+//! APIs, and the client headers that never go to another server ([`never_forwarded`]).
 
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -27,6 +27,36 @@ pub fn outbound_client(
         .timeout(total)
         .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
         .build()
+}
+
+/// A connection's own headers (hop-by-hop, framing, proxy bookkeeping): never relayed to another
+/// server, whatever the configuration says.
+const CONNECTION_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-connection",
+    "expect",
+    "via",
+    "max-forwards",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
+/// True for a (lower-case) client header that never goes to another server, even when a
+/// backend's `forward_headers` names it (`config` refuses such a name, `upstream` drops the
+/// header): a client credential ([`crate::secret::is_credential_header`]) or a connection's own
+/// header.
+pub fn never_forwarded(name: &str) -> bool {
+    crate::secret::is_credential_header(name) || CONNECTION_HEADERS.contains(&name)
 }
 
 /// An IP network such as `10.0.0.0/8` or `::1/128`; a bare address is a single host.

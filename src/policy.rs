@@ -5,10 +5,44 @@
 //!
 //! Today the policy is configuration-free: every principal may use every configured backend and
 //! model ([`Grant::ALL`], no allocation).
+//!
+//! The deployment's [`AccessMode`] is decided here too (`config` parses it as `access_mode.mode`):
+//! multi-user mode refuses personal-subscription OAuth connectors and credentials
+//! ([`AccessMode::allows_personal_oauth`]), which the composition root, the pool, the
+//! device-login pages and the `auths` commands ask.
 
 use std::sync::Arc;
 
-use crate::auth::Principal;
+use serde::{Deserialize, Serialize};
+
+use crate::identity::Principal;
+
+/// Operating mode, fixed at startup (PRODUCT §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessMode {
+    /// One developer on one machine (the default).
+    #[default]
+    SingleUser,
+    /// A shared deployment.
+    MultiUser,
+}
+
+impl AccessMode {
+    /// The name used in config, logs and `/internal/health`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessMode::SingleUser => "single_user",
+            AccessMode::MultiUser => "multi_user",
+        }
+    }
+
+    /// Whether OAuth (personal-subscription) connectors and credentials may be used: only by
+    /// one developer on one machine, never in a shared deployment.
+    pub fn allows_personal_oauth(self) -> bool {
+        self == AccessMode::SingleUser
+    }
+}
 
 /// Decides what principals may use.
 #[derive(Debug, Clone, Copy, Default)]

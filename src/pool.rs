@@ -21,6 +21,7 @@ mod lease;
 mod logins;
 mod manage;
 mod select;
+mod settings;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -32,18 +33,22 @@ use std::sync::{Arc, Mutex};
 const FULL_USAGE_READ_MS: u64 = 5_000;
 
 pub use files::FILE_CONTEXT;
+pub use health::ResetSchedule;
 pub use health::{Failure, Health, Reason, period};
 pub use lease::{Lease, Verdict};
 pub use logins::{CredentialRefresh, Flow, FlowState, RefreshStatus};
 pub use manage::{CredentialStatus, NewCredential, QuotaStatus, Update};
-pub use select::{Credential, CredentialKind, Pick, ProviderPool, Source, Unavailable};
+pub use select::{
+    Credential, CredentialKind, Pick, ProviderPool, SelectionStrategy, Source, Unavailable,
+};
+pub use settings::{PoolSettings, RefreshSettings, default_priority, valid_id};
 
 use crate::clock::SharedClock;
-use crate::config::{AccessMode, BackendKind, Config};
 use crate::jobs::Job;
+use crate::protocol::BackendKind;
 use crate::seal::{SealError, Sealer};
 use crate::secret::Secret;
-use crate::store::{CredentialStore, Store, StoreError};
+use crate::store::{CredentialStore, StoreError};
 
 /// A credential as a source describes it, before it joins the pool.
 #[derive(Debug, Clone)]
@@ -140,7 +145,7 @@ pub struct Pool {
     flows: Mutex<HashMap<String, Flow>>,
     /// Woken whenever a login in progress ends.
     flow_ended: tokio::sync::Notify,
-    refresh: crate::config::RefreshConfig,
+    refresh: RefreshSettings,
     refresh_status: Mutex<RefreshStatus>,
     notifier: Option<Arc<dyn crate::notify::Notifier>>,
 }
@@ -157,46 +162,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The credentials `backends.<name>` configures: `api_key`, then `credentials[]`.
-fn config_specs(config: &Config) -> Vec<Spec> {
-    let mut out = Vec::new();
-    for (name, b) in &config.backends {
-        if let Some(key) = b.api_key.as_ref().filter(|k| !k.is_empty()) {
-            out.push(Spec {
-                id: format!("yaml-{name}"),
-                provider: name.clone(),
-                kind: CredentialKind::ApiKey,
-                source: Source::Config,
-                label: b.api_key_env.clone(),
-                secret: key.clone(),
-                priority: b.priority,
-                quota_limit: b.quota.map(|q| q.limit),
-                expires_at: None,
-            });
-        }
-        for (i, c) in b.credentials.iter().enumerate() {
-            let Some(key) = c.api_key.as_ref().filter(|k| !k.is_empty()) else {
-                continue;
-            };
-            out.push(Spec {
-                id: c
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| format!("yaml-{name}-{}", i + 1)),
-                provider: name.clone(),
-                kind: CredentialKind::ApiKey,
-                source: Source::Config,
-                label: c.api_key_env.clone(),
-                secret: key.clone(),
-                priority: c.priority,
-                quota_limit: c.quota.map(|q| q.limit),
-                expires_at: None,
-            });
-        }
-    }
-    out
-}
-
 /// The configured backends a pool is built for (`upstream::Backends`): each one's name and
 /// protocol, in name order.
 pub trait BackendSet {
@@ -205,17 +170,16 @@ pub trait BackendSet {
 }
 
 impl Pool {
-    /// Builds the pool of `backends` from the configuration and the credential directory
-    /// (stored credentials join with [`Pool::reload_store`]). The pool keeps only the
-    /// [`CredentialStore`] view of `store`.
+    /// Builds the pool of `backends` from its settings and the credential directory (stored
+    /// credentials join with [`Pool::reload_store`]).
     pub fn new(
-        config: &Config,
+        settings: PoolSettings,
         backends: &impl BackendSet,
-        store: Option<Arc<dyn Store>>,
+        store: Option<Arc<dyn CredentialStore>>,
         clock: SharedClock,
     ) -> Result<Self, PoolError> {
         let sealer =
-            Sealer::from_config(&config.auth.encryption).map_err(|source| PoolError::Seal {
+            Sealer::from_config(&settings.encryption).map_err(|source| PoolError::Seal {
                 id: "auth.encryption".to_owned(),
                 source,
             })?;
@@ -223,24 +187,18 @@ impl Pool {
             .names_and_kinds()
             .into_iter()
             .map(|(name, kind)| {
-                let cfg = config.backends.get(&*name);
-                let strategy = cfg
-                    .and_then(|c| c.selection_strategy)
-                    .unwrap_or(config.auth.selection_strategy);
-                let schedule = config
-                    .auth
-                    .quota
-                    .reset_schedule
+                let strategy = settings
+                    .strategies
+                    .get(&*name)
+                    .copied()
+                    .unwrap_or(settings.selection_strategy);
+                let schedule = settings
+                    .reset_schedules
                     .get(&*name)
                     .copied()
                     .unwrap_or_default();
-                let pool = ProviderPool::new(
-                    name.clone(),
-                    kind,
-                    strategy,
-                    schedule,
-                    !config.auth.disable_cooling,
-                );
+                let pool =
+                    ProviderPool::new(name.clone(), kind, strategy, schedule, settings.cooling);
                 (name, Arc::new(pool))
             })
             .collect::<HashMap<_, _>>();
@@ -250,14 +208,12 @@ impl Pool {
         )
         .map_err(|e| PoolError::Invalid(format!("cannot build an HTTP client: {e}")))?;
         let mut logins = HashMap::new();
-        for (name, cfg) in &config.auth.device_login {
+        for (name, cfg) in &settings.device_logins {
             let login = device::DeviceLogin::from_config(name, cfg, http.clone());
             login
                 .check()
                 .map_err(|e| PoolError::Invalid(format!("auth.device_login.{name}: {e}")))?;
-            if !providers.contains_key(login.backend.as_str())
-                && config.access_mode.mode != AccessMode::MultiUser
-            {
+            if !providers.contains_key(login.backend.as_str()) && !settings.multi_user {
                 return Err(PoolError::Invalid(format!(
                     "auth.device_login.{name}.backend: `{}` is not a configured backend",
                     login.backend
@@ -269,7 +225,8 @@ impl Pool {
             .iter()
             .map(|(a, k)| ((*a).to_owned(), (*k).to_owned()))
             .collect();
-        let configured = config_specs(config)
+        let configured = settings
+            .credentials
             .into_iter()
             .filter(|s| providers.contains_key(s.provider.as_str()))
             .collect();
@@ -281,23 +238,17 @@ impl Pool {
                 config: configured,
                 ..Loaded::default()
             }),
-            store: store.map(|s| -> Arc<dyn CredentialStore> { s }),
+            store,
             sealer,
             clock,
-            multi_user: config.access_mode.mode == AccessMode::MultiUser,
-            dir: Some(
-                config
-                    .auth
-                    .credentials_dir
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from("auths")),
-            ),
+            multi_user: settings.multi_user,
+            dir: Some(settings.credentials_dir),
             revision: AtomicI64::new(i64::MIN),
             generation: AtomicU64::new(0),
             logins,
             flows: Mutex::new(HashMap::new()),
             flow_ended: tokio::sync::Notify::new(),
-            refresh: config.auth.refresh.clone(),
+            refresh: settings.refresh,
             refresh_status: Mutex::new(RefreshStatus::default()),
             notifier: None,
         };
@@ -344,6 +295,11 @@ impl Pool {
             (Some(p), None) => Some(p.name.to_string()),
             _ => None,
         }
+    }
+
+    /// The pool's view of the store, when one is open.
+    pub fn store(&self) -> Option<&Arc<dyn CredentialStore>> {
+        self.store.as_ref()
     }
 
     /// The sealing keyring (`auth.encryption`).
@@ -593,6 +549,11 @@ impl Pool {
         files::reseal_dir(dir, self.sealer.as_ref()).map_err(PoolError::Invalid)
     }
 
+    /// Bumped whenever the credential lists are rebuilt (the masking set follows it).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Every secret in the pool (for masking in the wire capture).
     pub fn secrets(&self) -> Vec<Secret> {
         self.providers
@@ -604,16 +565,6 @@ impl Pool {
                     .collect::<Vec<_>>()
             })
             .collect()
-    }
-}
-
-impl crate::masking::SecretSource for Pool {
-    fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    fn secrets(&self) -> Vec<Secret> {
-        Pool::secrets(self)
     }
 }
 

@@ -1,7 +1,9 @@
-//! Which client protocol a request speaks and which operation it asks for.
+//! Which client protocol a request speaks, which operation it asks for, and which protocol a
+//! backend speaks ([`BackendKind`], parsed by `config` as a backend's `type`).
 //!
 //! These are domain values: the API layer picks them from the route, the upstream layer uses them to
-//! build the outbound request, and the error layer uses them to answer in the caller's shape.
+//! build the outbound request, the pool to present a credential the backend's way, and the error
+//! layer uses them to answer in the caller's shape.
 //!
 //! Some paths are shared by the protocols (`/v1/models`, `/v1/models/{id}`, the same without
 //! `/v1`, and any unknown path): there [`Protocol::of_request`] tells the caller's protocol from
@@ -10,8 +12,7 @@
 //! for an OpenAI client.
 
 use http::{HeaderMap, Method};
-
-use crate::config::BackendKind;
+use serde::{Deserialize, Serialize};
 
 /// A client-facing wire protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,6 +99,38 @@ impl Protocol {
             Protocol::OpenAi => "OpenAI",
             Protocol::Anthropic => "Anthropic",
             Protocol::Gemini => "Gemini",
+        }
+    }
+}
+
+/// The wire protocol a backend speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// Any OpenAI-compatible server (OpenAI, OpenRouter, Groq, DeepSeek, Mistral, vLLM, Ollama).
+    Openai,
+    /// Anthropic Messages API.
+    Anthropic,
+    /// Google Gemini `v1beta` API.
+    Gemini,
+}
+
+impl BackendKind {
+    /// The base URL used when none is configured.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            BackendKind::Openai => "https://api.openai.com/v1",
+            BackendKind::Anthropic => "https://api.anthropic.com",
+            BackendKind::Gemini => "https://generativelanguage.googleapis.com",
+        }
+    }
+
+    /// Lower-case name, as in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Openai => "openai",
+            BackendKind::Anthropic => "anthropic",
+            BackendKind::Gemini => "gemini",
         }
     }
 }

@@ -9,9 +9,29 @@ use aws_lc_rs::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
+use serde::{Deserialize, Serialize};
+
 use crate::secret::{Secret, random_bytes};
 
 const PREFIX: &str = "sealed.v1.";
+
+/// `auth.encryption.*`: the key that seals secrets at rest (the token server's private keys).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// 32 bytes, base64 (`openssl rand -base64 32`); prefer `key_env`.
+    pub key: Option<Secret>,
+    /// Environment variable holding the key (or `NAME_FILE`).
+    pub key_env: Option<String>,
+    /// Seal new secrets (default: when a key is set). `true` without a key is a startup error.
+    pub enabled: Option<bool>,
+    /// Earlier keys, still accepted to open values sealed before a rotation
+    /// (`portcullis auths rekey` re-seals everything under `key`).
+    pub previous_keys: Vec<Secret>,
+    /// Set when `key` is the data directory's generated key file (not configured).
+    #[serde(skip)]
+    pub generated_in: Option<std::path::PathBuf>,
+}
 
 /// Why a value could not be sealed or opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,7 +93,7 @@ impl std::fmt::Debug for Sealer {
 impl Sealer {
     /// The sealer of `auth.encryption` (none without a key); `enabled: true` without a key, or
     /// a malformed key, is an error.
-    pub fn from_config(cfg: &crate::config::EncryptionConfig) -> Result<Option<Self>, SealError> {
+    pub fn from_config(cfg: &EncryptionConfig) -> Result<Option<Self>, SealError> {
         let Some(key) = &cfg.key else {
             return match cfg.enabled {
                 Some(true) => Err(SealError::BadKey),
@@ -174,9 +194,12 @@ pub const KEY_FILE: &str = "encryption.key";
 /// as a previous key, so values sealed under it open until `rekey` moves them. With
 /// `storage.database_url` nothing is generated — instances sharing a database must share the
 /// key — and the missing key is a warning.
-pub fn default_key(config: &mut crate::config::Config) -> Result<(), SealError> {
-    let enc = &mut config.auth.encryption;
-    if config.storage.database_url.is_some() {
+pub fn default_key(
+    enc: &mut EncryptionConfig,
+    data_dir: &std::path::Path,
+    shared_database: bool,
+) -> Result<(), SealError> {
+    if shared_database {
         if enc.key.is_none() {
             tracing::warn!(
                 "auth.encryption.key is not set: the token server's signing keys, pool \
@@ -187,7 +210,7 @@ pub fn default_key(config: &mut crate::config::Config) -> Result<(), SealError> 
         }
         return Ok(());
     }
-    let path = config.storage.data_dir.join(KEY_FILE);
+    let path = data_dir.join(KEY_FILE);
     let from_file = read_key_file(&path)?;
     match (&enc.key, from_file) {
         (Some(configured), Some(file)) => {
@@ -205,7 +228,7 @@ pub fn default_key(config: &mut crate::config::Config) -> Result<(), SealError> 
         }
         (None, None) if enc.enabled == Some(false) => {}
         (None, None) => {
-            enc.key = Some(generate_key_file(&config.storage.data_dir, &path)?);
+            enc.key = Some(generate_key_file(data_dir, &path)?);
             enc.generated_in = Some(path.clone());
             tracing::info!(
                 path = %path.display(),
@@ -356,49 +379,38 @@ mod tests {
     #[test]
     fn the_data_dir_key_is_generated_once_kept_as_previous_and_never_for_a_shared_database() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut c = crate::config::Config::default();
-        c.storage.data_dir = tmp.path().join("data");
-        let file = c.storage.data_dir.join(KEY_FILE);
+        let dir = tmp.path().join("data");
+        let file = dir.join(KEY_FILE);
         // Off: nothing generated.
-        c.auth.encryption.enabled = Some(false);
-        default_key(&mut c).unwrap();
-        assert!(c.auth.encryption.key.is_none() && !file.exists());
-        // Default: generated once, then read back.
-        c.auth.encryption.enabled = None;
-        default_key(&mut c).unwrap();
-        let generated = c.auth.encryption.key.clone().unwrap();
-        let mut again = crate::config::Config {
-            storage: c.storage.clone(),
+        let mut c = EncryptionConfig {
+            enabled: Some(false),
             ..Default::default()
         };
-        default_key(&mut again).unwrap();
-        assert_eq!(
-            again.auth.encryption.key.unwrap().expose(),
-            generated.expose()
-        );
-        let sealed = seal_if_enabled(
-            Sealer::from_config(&c.auth.encryption).unwrap().as_ref(),
-            "x",
-            "t",
-        )
-        .unwrap();
+        default_key(&mut c, &dir, false).unwrap();
+        assert!(c.key.is_none() && !file.exists());
+        // Default: generated once, then read back.
+        c.enabled = None;
+        default_key(&mut c, &dir, false).unwrap();
+        let generated = c.key.clone().unwrap();
+        let mut again = EncryptionConfig::default();
+        default_key(&mut again, &dir, false).unwrap();
+        assert_eq!(again.key.unwrap().expose(), generated.expose());
+        let sealed = seal_if_enabled(Sealer::from_config(&c).unwrap().as_ref(), "x", "t").unwrap();
         assert!(is_sealed(&sealed));
         // A configured key wins; the file's key still opens what it sealed.
-        let mut configured = crate::config::Config {
-            storage: c.storage.clone(),
+        let mut configured = EncryptionConfig {
+            key: Some(Secret::new(STANDARD.encode([9u8; 32]))),
             ..Default::default()
         };
-        configured.auth.encryption.key = Some(Secret::new(STANDARD.encode([9u8; 32])));
-        default_key(&mut configured).unwrap();
-        let s = Sealer::from_config(&configured.auth.encryption).unwrap();
+        default_key(&mut configured, &dir, false).unwrap();
+        let s = Sealer::from_config(&configured).unwrap();
         assert_eq!(open(s.as_ref(), &sealed, "t").unwrap(), b"x");
         assert!(needs_reseal(s.as_ref(), &sealed));
         // A shared database: no file.
-        let mut shared = crate::config::Config::default();
-        shared.storage.data_dir = tmp.path().join("other");
-        shared.storage.database_url = Some(Secret::new("postgres://db/x"));
-        default_key(&mut shared).unwrap();
-        assert!(shared.auth.encryption.key.is_none());
-        assert!(!shared.storage.data_dir.join(KEY_FILE).exists());
+        let other = tmp.path().join("other");
+        let mut shared = EncryptionConfig::default();
+        default_key(&mut shared, &other, true).unwrap();
+        assert!(shared.key.is_none());
+        assert!(!other.join(KEY_FILE).exists());
     }
 }

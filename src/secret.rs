@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 /// The headers a client presents its credential in, in the order authentication reads them
-/// (`auth::extract_credential`: `Authorization: Bearer`, `x-api-key`, `x-goog-api-key`).
+/// (`identity::extract_credential`: `Authorization: Bearer`, `x-api-key`, `x-goog-api-key`).
 pub const PRESENTED_CREDENTIAL_HEADERS: [&str; 3] =
     ["authorization", "x-api-key", "x-goog-api-key"];
 

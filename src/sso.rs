@@ -25,10 +25,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio::sync::OnceCell;
 
-use crate::auth::agent_token;
-use crate::auth::brute_force::{FailureOutcome, Limiter};
 use crate::clock::SharedClock;
 use crate::config::{EncryptionConfig, SsoAuthorizationMode, SsoConfig};
+use crate::identity::agent_token;
+use crate::identity::brute_force::{FailureOutcome, Limiter};
 use crate::notify::{Notifier, OperatorEvent};
 use crate::secret::{Secret, random_bytes};
 use crate::store::{
@@ -651,7 +651,7 @@ impl Sso {
                 Grant::Renewed { record }
             }
             None => {
-                let minted = crate::auth::argon::run(agent_token::mint)
+                let minted = crate::identity::argon::run(agent_token::mint)
                     .await
                     .map_err(internal)?
                     .map_err(internal)?;

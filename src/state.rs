@@ -9,20 +9,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::auth::Authenticator;
-use crate::auth::agent_token::TokenVerifier;
 use crate::capture::{CaptureSettings, CaptureSink};
 use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
 use crate::config::StorageConfig;
-use crate::config::{AccessMode, Config};
+use crate::identity::Authenticator;
+use crate::identity::agent_token::TokenVerifier;
+use crate::identity::token_server::TokenServer;
 use crate::jobs::{Job, Jobs};
 use crate::masking::LiveSecrets;
 use crate::net::IpNet;
 use crate::notify::{DesktopNotifier, NoNotifier, Notifier};
-use crate::oauth::TokenServer;
 use crate::pool::{Pool, PoolError};
 use crate::sso::Sso;
-use crate::store::{SqlStore, Store, StoreError};
+use crate::store::{CredentialStore, SqlStore, Store, StoreError, TokenAdminStore};
 use crate::upstream::routing::ModelRouter;
 use crate::upstream::{Backends, UpstreamError, is_oauth_connector};
 
@@ -88,7 +88,7 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     config: Config,
     router: ModelRouter,
-    store: Option<Arc<dyn Store>>,
+    token_store: Option<Arc<dyn TokenAdminStore>>,
     auth: Authenticator,
     tokens: Option<Arc<TokenVerifier>>,
     sso: Option<Arc<Sso>>,
@@ -123,12 +123,12 @@ impl AppState {
         notifier: Arc<dyn Notifier>,
         store: Option<Arc<dyn Store>>,
     ) -> Result<Self, StateError> {
-        let multi_user = config.access_mode.mode == AccessMode::MultiUser;
+        let personal_oauth = config.access_mode.mode.allows_personal_oauth();
         let withheld: Vec<String> = config
             .backends
-            .iter()
-            .filter(|(name, b)| multi_user && is_oauth_connector(name, b))
-            .map(|(name, _)| name.clone())
+            .keys()
+            .filter(|name| !personal_oauth && is_oauth_connector(name))
+            .cloned()
             .collect();
         if !withheld.is_empty() {
             tracing::info!(
@@ -136,10 +136,17 @@ impl AppState {
                 "Skipped OAuth connectors in Multi User Mode (OAuth not allowed in production)"
             );
         }
-        let backends = Backends::build(&config, |name, _| !withheld.iter().any(|w| w == name))?;
+        let backends =
+            Backends::build(&config.backends, |name| !withheld.iter().any(|w| w == name))?;
+        let credentials = store.clone().map(|s| -> Arc<dyn CredentialStore> { s });
         let pool = Arc::new(
-            Pool::new(&config, &backends, store.clone(), clock.clone())?
-                .with_notifier(notifier.clone()),
+            Pool::new(
+                config.pool_settings(),
+                &backends,
+                credentials,
+                clock.clone(),
+            )?
+            .with_notifier(notifier.clone()),
         );
         let router = ModelRouter::new(backends, &config.routing, |name| {
             pool.provider(name).cloned()
@@ -149,11 +156,15 @@ impl AppState {
             Some(store) => Some(Arc::new(TokenVerifier::new(store.clone())?)),
             None => None,
         };
-        let mut auth =
-            Authenticator::from_config(&config, clock.clone(), notifier.clone(), tokens.clone())?;
+        let mut auth = Authenticator::new(
+            config.auth_settings(),
+            clock.clone(),
+            notifier.clone(),
+            tokens.clone(),
+        )?;
         let oauth = match &store {
             Some(s) => Some(Arc::new(TokenServer::new(
-                &config,
+                config.token_settings(),
                 s.clone(),
                 clock.clone(),
                 auth.limiter().cloned(),
@@ -182,8 +193,12 @@ impl AppState {
             .iter()
             .filter_map(|c| c.parse().ok())
             .collect();
+        let mut fixed = config.secrets();
+        for b in router.backends().iter() {
+            fixed.extend(b.configured_secrets().iter().cloned());
+        }
         let secrets = Arc::new(LiveSecrets::new(
-            LiveSecrets::configured(&config, router.backends()),
+            fixed,
             Some(pool.clone() as Arc<dyn crate::masking::SecretSource>),
         ));
         let capture = match &config.logging.capture_file {
@@ -201,7 +216,7 @@ impl AppState {
         Ok(Self(Arc::new(Inner {
             config,
             router,
-            store,
+            token_store: store.map(|s| -> Arc<dyn TokenAdminStore> { s }),
             auth,
             tokens,
             sso,
@@ -234,9 +249,9 @@ impl AppState {
         format!("{:08x}{:08x}", self.0.request_id_prefix, n as u32)
     }
 
-    /// The store, when one is configured.
-    pub fn store(&self) -> Option<&Arc<dyn Store>> {
-        self.0.store.as_ref()
+    /// The agent tokens and their owners (the management API), when a store is open.
+    pub fn token_store(&self) -> Option<&Arc<dyn TokenAdminStore>> {
+        self.0.token_store.as_ref()
     }
 
     /// The background work this state needs, in start order: the pool's (`pool.rescan`,

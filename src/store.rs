@@ -441,9 +441,22 @@ pub trait LoginStore: SsoStore + AgentTokenStore + UserStore {}
 
 impl<T: SsoStore + AgentTokenStore + UserStore + ?Sized> LoginStore for T {}
 
-/// Everything the gateway stores. The subsystems take the narrow views they need
-/// ([`TokenVerifierStore`], [`TokenServerStore`], [`LoginStore`], [`CredentialStore`], one aggregate trait); an `Arc<dyn Store>`
-/// coerces to any of them.
+/// What managing agent tokens reads and writes: the tokens and their owners (the management
+/// API's token and user routes, the `tokens` commands).
+pub trait TokenAdminStore: AgentTokenStore + UserStore {}
+
+impl<T: AgentTokenStore + UserStore + ?Sized> TokenAdminStore for T {}
+
+/// What managing the gateway's own users reads and writes: their rows and password hashes (the
+/// `users` commands).
+pub trait LocalUserStore: AccountStore + UserStore {}
+
+impl<T: AccountStore + UserStore + ?Sized> LocalUserStore for T {}
+
+/// Everything the gateway stores. Its consumers take the narrow views they need
+/// ([`TokenVerifierStore`], [`TokenServerStore`], [`LoginStore`], [`CredentialStore`],
+/// [`TokenAdminStore`], [`LocalUserStore`], or one aggregate trait); an `Arc<dyn Store>` coerces
+/// to any of them.
 pub trait Store:
     UserStore
     + AgentTokenStore
@@ -456,6 +469,8 @@ pub trait Store:
     + CredentialStore
     + TokenServerStore
     + LoginStore
+    + TokenAdminStore
+    + LocalUserStore
 {
 }
 

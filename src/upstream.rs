@@ -14,11 +14,12 @@ mod provider;
 mod response;
 pub mod routing;
 
+pub use forward::query_param_name;
 pub(crate) use forward::strip_credential_params;
-pub use forward::{never_forwarded, query_param_name};
 pub use provider::{Answer, Call, CallError, Provider, Refusal, Watch};
 pub use response::{UpstreamBody, UpstreamResponse};
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
@@ -26,7 +27,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
-use crate::config::{BackendConfig, BackendKind, Config};
+use crate::config::BackendConfig;
+use crate::protocol::BackendKind;
 use crate::protocol::Operation;
 use crate::secret::Secret;
 use crate::secret::scrub::Scrubber;
@@ -643,7 +645,7 @@ fn set_credential(headers: &mut HeaderMap, credential: Option<(&HeaderName, &Hea
 
 /// True for OAuth (personal-subscription) connectors, which multi-user mode refuses: by the
 /// origin system's naming rule, a name containing `-oauth-` or ending in `-oauth`.
-pub fn is_oauth_connector(name: &str, _backend: &BackendConfig) -> bool {
+pub fn is_oauth_connector(name: &str) -> bool {
     name.contains("-oauth-") || name.ends_with("-oauth")
 }
 
@@ -660,20 +662,19 @@ pub struct Backends {
 }
 
 impl Backends {
-    /// Builds every backend of `config`.
-    pub fn from_config(config: &Config) -> Result<Self, UpstreamError> {
-        Self::build(config, |_, _| true)
+    /// Builds every backend of the `backends` section.
+    pub fn from_config(backends: &BTreeMap<String, BackendConfig>) -> Result<Self, UpstreamError> {
+        Self::build(backends, |_| true)
     }
 
-    /// Builds the backends of `config` that `keep(name, backend)` accepts.
+    /// Builds the backends of the `backends` section whose name `keep` accepts.
     pub fn build(
-        config: &Config,
-        keep: impl Fn(&str, &BackendConfig) -> bool,
+        backends: &BTreeMap<String, BackendConfig>,
+        keep: impl Fn(&str) -> bool,
     ) -> Result<Self, UpstreamError> {
-        let list = config
-            .backends
+        let list = backends
             .iter()
-            .filter(|(name, cfg)| keep(name, cfg))
+            .filter(|(name, _)| keep(name))
             .map(|(name, cfg)| Backend::from_config(name, cfg).map(Arc::new))
             .collect::<Result<_, _>>()?;
         Ok(Self { list })

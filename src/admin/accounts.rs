@@ -11,12 +11,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
 use super::{AdminError, open_store};
-use crate::auth::agent_token::hash_secret;
 use crate::cli::{ClientsCommand, SigningKeysCommand, UsersCommand};
 use crate::clock::{Clock, iso8601};
 use crate::config::Config;
+use crate::identity::agent_token::hash_secret;
 use crate::secret::{Secret, random_bytes};
-use crate::store::{AccountStore, LOCAL_PROVIDER, OauthClient, Store, User};
+use crate::store::{
+    AccountStore, LOCAL_PROVIDER, LocalUserStore, OauthClient, SigningKeyStore, User,
+};
 
 /// Shortest password accepted.
 const MIN_PASSWORD: usize = 12;
@@ -58,7 +60,7 @@ async fn hash(secret: &Secret) -> Result<String, AdminError> {
 }
 
 /// The user named by a local username, a user id or an email.
-async fn find(store: &dyn Store, who: &str) -> Result<User, AdminError> {
+async fn find(store: &dyn LocalUserStore, who: &str) -> Result<User, AdminError> {
     if let Some(u) = store.find_user(LOCAL_PROVIDER, who).await? {
         return Ok(u);
     }
@@ -78,7 +80,7 @@ pub async fn users(
     input: &mut dyn BufRead,
 ) -> Result<String, AdminError> {
     let store = open_store(&config.storage).await?;
-    let store: &dyn Store = &store;
+    let store: &dyn LocalUserStore = &store;
     let now = clock.now_millis() as i64;
     match action {
         UsersCommand::Add {
@@ -207,6 +209,7 @@ pub async fn clients(
     action: &ClientsCommand,
 ) -> Result<String, AdminError> {
     let store = open_store(&config.storage).await?;
+    let store: &dyn AccountStore = &store;
     let now = clock.now_millis() as i64;
     match action {
         ClientsCommand::Add { name } => {
@@ -274,12 +277,13 @@ pub async fn signing_keys(
     clock: &dyn Clock,
     action: &SigningKeysCommand,
 ) -> Result<String, AdminError> {
-    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(open_store(&config.storage).await?);
+    let store = open_store(&config.storage).await?;
+    let store: &dyn SigningKeyStore = &store;
     let now = clock.now_millis() as i64;
     match action {
         SigningKeysCommand::Rotate => {
             let sealer = crate::seal::Sealer::from_config(&config.auth.encryption).map_err(io)?;
-            let kid = crate::oauth::keys::rotate(store.as_ref(), now, sealer.as_ref())
+            let kid = crate::identity::token_server::keys::rotate(store, now, sealer.as_ref())
                 .await
                 .map_err(|e| AdminError::Io(e.to_string()))?;
             Ok(format!(

@@ -13,7 +13,7 @@ use crate::clock::{Clock, ManualClock, SharedClock, iso8601};
 use crate::config::Config;
 use crate::pool::{CredentialKind, NewCredential, Pool, PoolError};
 use crate::secret::Secret;
-use crate::store::Store;
+use crate::store::{CredentialStore, Store};
 use crate::upstream::Backends;
 
 impl From<PoolError> for AdminError {
@@ -27,12 +27,12 @@ impl From<PoolError> for AdminError {
 
 async fn open_pool(
     config: &Config,
-    store: &Arc<dyn Store>,
+    store: Arc<dyn CredentialStore>,
     clock: SharedClock,
 ) -> Result<Pool, AdminError> {
-    let store = store.clone();
-    let backends = Backends::from_config(config).map_err(|e| AdminError::Refused(e.to_string()))?;
-    let pool = Pool::new(config, &backends, Some(store), clock)?;
+    let backends =
+        Backends::from_config(&config.backends).map_err(|e| AdminError::Refused(e.to_string()))?;
+    let pool = Pool::new(config.pool_settings(), &backends, Some(store), clock)?;
     pool.reload_store().await?;
     Ok(pool)
 }
@@ -49,7 +49,7 @@ pub async fn auths(
     let store: Arc<dyn Store> = Arc::new(open_store(&config.storage).await?);
     match action {
         AuthsCommand::List { json } => {
-            let pool = open_pool(config, &store, shared).await?;
+            let pool = open_pool(config, store.clone(), shared).await?;
             pool.flush_usage(true).await;
             let list = pool.status(None)?;
             let mut out = String::new();
@@ -117,7 +117,7 @@ pub async fn auths(
                     s
                 }
             };
-            let pool = open_pool(config, &store, shared).await?;
+            let pool = open_pool(config, store.clone(), shared).await?;
             let id = pool
                 .add(NewCredential {
                     provider: provider.clone(),
@@ -138,15 +138,16 @@ pub async fn auths(
             ))
         }
         AuthsCommand::Login { name } => {
-            let pool =
-                Arc::new(open_pool(config, &store, Arc::new(crate::clock::SystemClock)).await?);
+            let pool = Arc::new(
+                open_pool(config, store.clone(), Arc::new(crate::clock::SystemClock)).await?,
+            );
             let login = pool.login(name).cloned().ok_or_else(|| {
                 AdminError::Refused(format!(
                     "`{name}` is not a configured device login (auth.device_login); configured: {}",
                     pool.login_names().join(", ")
                 ))
             })?;
-            if config.access_mode.mode == crate::config::AccessMode::MultiUser {
+            if !config.access_mode.mode.allows_personal_oauth() {
                 return Err(PoolError::OauthInMultiUser.into());
             }
             let started = login
@@ -169,7 +170,7 @@ pub async fn auths(
             ))
         }
         AuthsCommand::Remove { id } => {
-            let pool = open_pool(config, &store, shared).await?;
+            let pool = open_pool(config, store.clone(), shared).await?;
             let provider = pool
                 .status(None)?
                 .into_iter()
@@ -184,7 +185,7 @@ pub async fn auths(
             Ok(format!("removed credential {removed}\n"))
         }
         AuthsCommand::Rekey => {
-            let pool = open_pool(config, &store, shared).await?;
+            let pool = open_pool(config, store.clone(), shared).await?;
             let Some(sealer) = pool.sealer() else {
                 return Err(AdminError::Refused(
                     "no auth.encryption.key is configured: there is nothing to seal with"
@@ -193,9 +194,10 @@ pub async fn auths(
             };
             let key_id = sealer.key_id().to_owned();
             let credentials = pool.reseal_store().await?;
-            let keys = crate::oauth::keys::reseal_all(store.as_ref(), pool.sealer())
-                .await
-                .map_err(|e| AdminError::Refused(e.to_string()))?;
+            let keys =
+                crate::identity::token_server::keys::reseal_all(store.as_ref(), pool.sealer())
+                    .await
+                    .map_err(|e| AdminError::Refused(e.to_string()))?;
             let files = pool.reseal_files()?;
             let sso = crate::sso::reseal_shared_secrets(store.as_ref(), pool.sealer())
                 .await

@@ -1,5 +1,5 @@
 //! The client-credential guard of the model API group ([`super::groups`]): turns the request
-//! into a [`Principal`](crate::auth::Principal) (stored in the request's extensions and its log
+//! into a [`Principal`](crate::identity::Principal) (stored in the request's extensions and its log
 //! line) or answers the refusal in the caller's protocol — 401 for a missing or wrong credential
 //! (with `WWW-Authenticate: Bearer` on OpenAI paths), 429 with `Retry-After` for a blocked
 //! address, or with SSO on the sandbox answer. And, in front of every group, the 400 for a
@@ -15,7 +15,7 @@ use http::StatusCode;
 
 use super::access_log::{ClientIp, RequestLog};
 use super::error::ApiError;
-use crate::auth::{AuthFailure, extract_credential};
+use crate::identity::{AuthFailure, extract_credential};
 use crate::protocol::Protocol;
 use crate::state::AppState;
 use crate::wire::errors::ErrorKind;
@@ -124,7 +124,7 @@ pub fn refusal(f: AuthFailure) -> ApiError {
             ErrorKind::Authentication,
             format!(
                 "The login session of agent token {} has expired: log in again to keep using it (the token itself stays the same).",
-                crate::auth::agent_token::display_id(&token_id)
+                crate::identity::agent_token::display_id(&token_id)
             ),
         )
         .with_code("session_expired"),

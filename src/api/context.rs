@@ -8,8 +8,8 @@ use axum::extract::FromRequestParts;
 use http::request::Parts;
 
 use super::access_log::{RequestLog, RequestMeta};
-use crate::auth::Principal;
 use crate::capture::CaptureScope;
+use crate::identity::Principal;
 use crate::policy::{Grant, Policy};
 use crate::state::AppState;
 

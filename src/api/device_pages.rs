@@ -14,8 +14,9 @@
 //! key derived from the management key) or a caller presenting the key, since its user code is
 //! what lets someone attach *their* account to the login. Also: local callers only (a loopback
 //! peer with no relaying header and a loopback `Host`, so DNS rebinding cannot reach them),
-//! single-user mode only (OAuth credentials are personal) — these three are the route group's
-//! guard, [`require_local_browser`] — a POST from another origin is refused, and only `https:` (or loopback `http:`) verification links are rendered as links.
+//! single-user mode only (OAuth credentials are personal), and no POST from another origin —
+//! these four are the route group's guard, [`require_local_browser`] — and only `https:` (or
+//! loopback `http:`) verification links are rendered as links.
 
 use axum::extract::{Path, Request, State};
 use axum::middleware::Next;
@@ -58,16 +59,38 @@ fn loopback_host(req: &Request) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The device-login group's guard: [`refused`] answers before any of its handlers runs.
+/// The device-login group's guard: [`refused`] and [`cross_site`] answer before any of its
+/// handlers runs.
 pub(super) async fn require_local_browser(
     State(state): State<AppState>,
     req: Request,
     next: Next,
 ) -> Response {
-    match refused(&state, &req) {
+    match refused(&state, &req).or_else(|| cross_site(&req)) {
         Some(refusal) => refusal,
         None => next.run(req).await,
     }
+}
+
+/// A 403 page for a request other than GET or HEAD whose `Origin` names another host than the
+/// one it was sent to: a page on another site must not start logins here.
+fn cross_site(req: &Request) -> Option<Response> {
+    if matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+        return None;
+    }
+    let text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let origin = text(http::header::ORIGIN)?;
+    if origin.split_once("://").map(|(_, h)| h) == Some(text(http::header::HOST).unwrap_or("")) {
+        return None;
+    }
+    Some(html(
+        StatusCode::FORBIDDEN,
+        error(
+            "Refused",
+            "The request came from another site.",
+            "Open the page on the gateway itself.",
+        ),
+    ))
 }
 
 /// Why a caller may not use the pages, if it may not. Adding a credential to the pool is an
@@ -95,7 +118,7 @@ fn refused(state: &AppState, req: &Request) -> Option<Response> {
             ),
         ));
     }
-    if state.config().access_mode.mode == crate::config::AccessMode::MultiUser {
+    if !state.config().access_mode.mode.allows_personal_oauth() {
         return Some(html(
             StatusCode::FORBIDDEN,
             error(
@@ -146,27 +169,6 @@ async fn page(State(state): State<AppState>, Path(login): Path<String>) -> Respo
 }
 
 async fn start(State(state): State<AppState>, Path(login): Path<String>, req: Request) -> Response {
-    // A page on another site must not start logins here.
-    let host = req
-        .headers()
-        .get(http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if let Some(origin) = req
-        .headers()
-        .get(http::header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        && origin.split_once("://").map(|(_, h)| h) != Some(host)
-    {
-        return html(
-            StatusCode::FORBIDDEN,
-            error(
-                "Refused",
-                "The request came from another site.",
-                "Open the page on the gateway itself.",
-            ),
-        );
-    }
     if state.pool().login(&login).is_none() {
         return unknown(&state, &login);
     }

@@ -249,7 +249,7 @@ mod tests {
             serde_json::from_value(serde_json::json!({"type": "openai"})).unwrap();
         backend.base_url = Some("http://127.0.0.1:9".into());
         config.backends.insert("openai".into(), backend);
-        let backends = crate::upstream::Backends::from_config(&config).unwrap();
+        let backends = crate::upstream::Backends::from_config(&config.backends).unwrap();
         let router = ModelRouter::new(backends, &config.routing, |_| None);
         let grant = Grant::new(Allow::only(["groq"]), Allow::All);
         let e = router

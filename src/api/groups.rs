@@ -40,16 +40,21 @@ pub enum Guard {
     /// The management key from an allowed (loopback unless `management.allow_remote`) caller,
     /// in the shared lockout (`management::require_key`); refusals as JSON problems.
     ManagementKey,
-    /// SSO browser pages check per page: login state, session cookie, same-origin and
-    /// anti-forgery token. Errors are HTML pages.
+    /// SSO browser pages: SSO on (else the "not enabled" page), and every request that is not
+    /// a GET or HEAD sent from the gateway's own origin as the browser tells it
+    /// (`sso_pages::require_sso_page`); then per page the login state, the session cookie and the
+    /// anti-forgery field. Errors are HTML pages.
     BrowserPage,
     /// Device-login pages: a browser on the gateway's machine (loopback peer, no relaying
-    /// header, loopback `Host`), a configured management key, single-user mode
-    /// (`device_pages::require_local_browser`); then per page the management key or the login's
-    /// cookie. Errors are HTML pages.
+    /// header, loopback `Host`), a configured management key, single-user mode, and no request
+    /// but a GET or HEAD from another origin (`device_pages::require_local_browser`); then per
+    /// page the management key or the login's cookie. Errors are HTML pages.
     LocalBrowser,
-    /// The token server authenticates each grant (client secret, password, a token to
-    /// introspect) in its handlers, in the lockout; errors are OAuth2 error documents.
+    /// The token server exists — a store is open — (`oauth_routes::require_token_server`, else
+    /// an OAuth2 `invalid_request` 404); each grant then authenticates its caller (client
+    /// secret, password, the client of an introspection) in its handler, in the lockout — the
+    /// metadata, the key set and `/verify-token` are public by their nature. Errors are OAuth2
+    /// error documents.
     Grant,
 }
 
@@ -108,11 +113,19 @@ impl Group {
                 state.clone(),
                 device_pages::require_local_browser,
             )),
+            Guard::BrowserPage if !empty => r.route_layer(from_fn_with_state(
+                state.clone(),
+                sso_pages::require_sso_page,
+            )),
+            Guard::Grant if !empty => r.route_layer(from_fn_with_state(
+                state.clone(),
+                oauth_routes::require_token_server,
+            )),
             Guard::ManagementKey
             | Guard::LocalBrowser
-            | Guard::Open
             | Guard::BrowserPage
-            | Guard::Grant => r,
+            | Guard::Grant
+            | Guard::Open => r,
         }
     }
 }

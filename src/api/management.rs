@@ -16,11 +16,11 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::access_log::ClientIp;
-use crate::auth::agent_token::{bare_id, token_view};
-use crate::auth::brute_force::FailureOutcome;
+use crate::identity::agent_token::{bare_id, token_view};
+use crate::identity::brute_force::FailureOutcome;
 use crate::notify::OperatorEvent;
 use crate::state::AppState;
-use crate::store::StoreError;
+use crate::store::{StoreError, TokenAdminStore};
 
 /// The agent-token and user routes (the management group adds the pool's and [`require_key`]).
 pub(super) fn routes() -> super::groups::Routes {
@@ -180,7 +180,7 @@ fn no_store() -> Response {
 }
 
 async fn user_labels(
-    store: &dyn crate::store::Store,
+    store: &dyn TokenAdminStore,
 ) -> Result<std::collections::HashMap<String, String>, StoreError> {
     Ok(store
         .list_users()
@@ -199,7 +199,7 @@ struct ListQuery {
 }
 
 async fn list_tokens(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Response {
-    let Some(store) = state.store() else {
+    let Some(store) = state.token_store() else {
         return no_store();
     };
     let now = state.clock().now_millis() as i64;
@@ -227,7 +227,7 @@ async fn list_tokens(State(state): State<AppState>, Query(q): Query<ListQuery>) 
 }
 
 async fn one_token(state: &AppState, id: &str) -> Response {
-    let Some(store) = state.store() else {
+    let Some(store) = state.token_store() else {
         return no_store();
     };
     let now = state.clock().now_millis() as i64;
@@ -259,7 +259,7 @@ async fn rename_token(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some(store) = state.store() else {
+    let Some(store) = state.token_store() else {
         return no_store();
     };
     let Ok(RenameBody { name }) = serde_json::from_slice::<RenameBody>(&body) else {
@@ -284,7 +284,7 @@ async fn rename_token(
 }
 
 async fn revoke_token(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let Some(store) = state.store() else {
+    let Some(store) = state.token_store() else {
         return no_store();
     };
     let id = bare_id(&id);
@@ -295,7 +295,7 @@ async fn revoke_token(State(state): State<AppState>, Path(id): Path<String>) -> 
                 if let Some(v) = state.auth().tokens() {
                     v.clear_cache();
                 }
-                tracing::info!(token = %crate::auth::agent_token::display_id(id), "agent token revoked through the management API");
+                tracing::info!(token = %crate::identity::agent_token::display_id(id), "agent token revoked through the management API");
             }
             one_token(&state, id).await
         }
@@ -304,7 +304,7 @@ async fn revoke_token(State(state): State<AppState>, Path(id): Path<String>) -> 
 }
 
 async fn list_users(State(state): State<AppState>) -> Response {
-    let Some(store) = state.store() else {
+    let Some(store) = state.token_store() else {
         return no_store();
     };
     match store.list_users().await {

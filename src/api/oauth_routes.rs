@@ -1,9 +1,15 @@
 //! The token server's HTTP side (RFC 6749 / 7662 / 8414 shapes): `POST /oauth/token` (alias
 //! `/token`, form-encoded), `GET /.well-known/jwks.json`, `GET /.well-known/oauth-authorization-server`,
 //! the seed's `POST /verify-token`, and `POST /oauth/introspect` (for authenticated clients).
-//! Token responses are `Cache-Control: no-store`; errors are RFC 6749 §5.2 bodies.
+//! Token responses are `Cache-Control: no-store`; errors are RFC 6749 §5.2 bodies. The group's
+//! guard, [`require_token_server`], answers every path while no store is open; each grant
+//! authenticates its own caller.
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::{Request, State};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
@@ -12,7 +18,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
 use super::access_log::ClientIp;
-use crate::oauth::{GrantError, TokenServer};
+use crate::identity::token_server::{GrantError, TokenServer};
 use crate::state::AppState;
 
 const FORM_LIMIT: usize = 16 * 1024;
@@ -55,8 +61,19 @@ fn not_available() -> Response {
     )
 }
 
-fn server(state: &AppState) -> Option<&std::sync::Arc<TokenServer>> {
-    state.oauth()
+/// The token server group's guard, for every path and method of the group: the token server
+/// exists (a store is open), else an OAuth2 `invalid_request` 404. The handlers get the
+/// [`TokenServer`] as a request extension; each grant authenticates its caller itself.
+pub(super) async fn require_token_server(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Some(server) = state.oauth().cloned() else {
+        return not_available();
+    };
+    req.extensions_mut().insert(server);
+    next.run(req).await
 }
 
 /// Client credentials from `Authorization: Basic` (RFC 6749 §2.3.1: form-encoded parts).
@@ -77,10 +94,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((dec(id)?, dec(secret)?))
 }
 
-async fn token(State(state): State<AppState>, req: Request) -> Response {
-    let Some(server) = server(&state) else {
-        return not_available();
-    };
+async fn token(Extension(server): Extension<Arc<TokenServer>>, req: Request) -> Response {
     let ip = ClientIp::of(&req);
     let basic = basic_credentials(req.headers());
     // Basic was attempted (even if undecodable): a failure answers with a Basic challenge.
@@ -203,10 +217,7 @@ fn grant_failure(e: GrantError, basic_challenge: bool) -> Response {
     }
 }
 
-async fn jwks(State(state): State<AppState>) -> Response {
-    let Some(server) = server(&state) else {
-        return not_available();
-    };
+async fn jwks(Extension(server): Extension<Arc<TokenServer>>) -> Response {
     match server.jwks().await {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => {
@@ -216,10 +227,10 @@ async fn jwks(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metadata(State(state): State<AppState>) -> Response {
-    let Some(server) = server(&state) else {
-        return not_available();
-    };
+async fn metadata(
+    State(state): State<AppState>,
+    Extension(server): Extension<Arc<TokenServer>>,
+) -> Response {
     let base = state.config().public_url();
     axum::Json(json!({
         "issuer": server.issuer(),
@@ -237,10 +248,7 @@ async fn metadata(State(state): State<AppState>) -> Response {
 
 /// The seed's contract: JSON `{"access_token","token_type"}` → 200 with the claims, or 401
 /// `{"detail": "Invalid token"}`.
-async fn verify_token(State(state): State<AppState>, req: Request) -> Response {
-    let Some(server) = server(&state) else {
-        return not_available();
-    };
+async fn verify_token(Extension(server): Extension<Arc<TokenServer>>, req: Request) -> Response {
     let invalid = || {
         (
             StatusCode::UNAUTHORIZED,
@@ -264,7 +272,7 @@ async fn verify_token(State(state): State<AppState>, req: Request) -> Response {
             "jti": c.jti,
         }))
         .into_response(),
-        Err(crate::oauth::TokenError::Unavailable(e)) => {
+        Err(crate::identity::token_server::TokenError::Unavailable(e)) => {
             tracing::error!(error = %e, "verify-token failed");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
@@ -273,10 +281,7 @@ async fn verify_token(State(state): State<AppState>, req: Request) -> Response {
 }
 
 /// RFC 7662: the caller authenticates as a client (Basic or form); `token` → `{"active": …}`.
-async fn introspect(State(state): State<AppState>, req: Request) -> Response {
-    let Some(server) = server(&state) else {
-        return not_available();
-    };
+async fn introspect(Extension(server): Extension<Arc<TokenServer>>, req: Request) -> Response {
     let ip = ClientIp::of(&req);
     let basic = basic_credentials(req.headers());
     let Some(f) = super::read_form(req, FORM_LIMIT).await else {

@@ -12,7 +12,7 @@ use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 
 use super::error::ApiError;
-use crate::auth::AuthFailure;
+use crate::identity::AuthFailure;
 use crate::protocol::Protocol;
 use crate::sso::Sso;
 use crate::state::AppState;

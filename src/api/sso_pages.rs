@@ -5,18 +5,22 @@
 //! Every page is `Cache-Control: no-store`, `Referrer-Policy: same-origin` (the login link in the
 //! address bar must not leak to the identity provider; `no-referrer` would also make browsers
 //! send `Origin: null` on the page's own forms) and carries [`pages::CSP`]. Cookies are
-//! `HttpOnly`, `SameSite=Lax`, scoped to `/auth`, and `Secure` when the public URL is https. The
-//! forms that change state without an anti-forgery field (start, confirm, logout) are refused
-//! when the browser says they come from another origin — `SameSite=Lax` alone lets another port
-//! of the same host post them. Tokens are never put in a URL: the success page is the body of
-//! the response that completes the login.
+//! `HttpOnly`, `SameSite=Lax`, scoped to `/auth`, and `Secure` when the public URL is https.
+//! The group's guard, [`require_sso_page`], answers every path of the group while SSO is off
+//! and refuses every form (any request but GET or HEAD) the browser says comes from another
+//! origin — `SameSite=Lax` alone lets another port of the same host post them; the forms that
+//! change a session's devices also carry an anti-forgery field, checked per page. Tokens are
+//! never put in a URL: the success page is the body of the response that completes the login.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, Query, Request, State};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use super::access_log::ClientIp;
 use super::pages::{self, DeviceRow, Success};
@@ -41,6 +45,28 @@ pub(super) fn routes() -> super::groups::Routes {
         ("/auth/devices/{id}/revoke", post(revoke)),
         ("/auth/logout", post(logout)),
     ]
+}
+
+/// The pages group's guard, for every path and method of the group: SSO is on (else the "not
+/// enabled" page), and a request that is not a GET or HEAD comes from the gateway's own origin as
+/// far as the browser says ([`foreign_origin`]). The handlers get the [`Sso`] as a request
+/// extension; what depends on the page (login state, the session cookie, the anti-forgery field)
+/// stays in them.
+pub(super) async fn require_sso_page(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Some(sso) = state.sso().cloned() else {
+        return not_enabled();
+    };
+    if !matches!(*req.method(), Method::GET | Method::HEAD)
+        && let Some(refusal) = foreign_origin(&sso, req.headers())
+    {
+        return refusal;
+    }
+    req.extensions_mut().insert(sso);
+    next.run(req).await
 }
 
 /// An HTML response with the page headers.
@@ -297,10 +323,7 @@ struct LinkQuery {
 
 /// `GET /auth/login[?t=…]`: checks the link and shows the provider choice. It never uses the
 /// link up (a GET may come from a link preview); the POST that leaves for the provider does.
-async fn login(State(state): State<AppState>, Query(q): Query<LinkQuery>) -> Response {
-    let Some(sso) = state.sso() else {
-        return not_enabled();
-    };
+async fn login(Extension(sso): Extension<Arc<Sso>>, Query(q): Query<LinkQuery>) -> Response {
     let t = q.t.as_deref().filter(|t| !t.is_empty());
     if let Some(t) = t
         && let Err(e) = sso.check_link(t).await
@@ -319,16 +342,11 @@ async fn login(State(state): State<AppState>, Query(q): Query<LinkQuery>) -> Res
 /// `POST /auth/login/{provider}` (form `t`): leaves for the provider with a cookie that binds the
 /// login to this browser.
 async fn start(
-    State(state): State<AppState>,
+    Extension(sso): Extension<Arc<Sso>>,
     Path(provider): Path<String>,
     req: Request,
 ) -> Response {
-    let Some(sso) = state.sso() else {
-        return not_enabled();
-    };
-    if let Some(r) = foreign_origin(sso, req.headers()) {
-        return r;
-    }
+    let sso: &Sso = &sso;
     let ip = ClientIp::of(&req);
     let f = super::read_form(req, FORM_LIMIT).await.unwrap_or_default();
     match sso
@@ -360,12 +378,11 @@ struct CallbackQuery {
 
 async fn callback(
     State(state): State<AppState>,
+    Extension(sso): Extension<Arc<Sso>>,
     Query(q): Query<CallbackQuery>,
     req: Request,
 ) -> Response {
-    let Some(sso) = state.sso() else {
-        return not_enabled();
-    };
+    let sso: &Sso = &sso;
     let ip = ClientIp::of(&req);
     let browser = cookie(req.headers(), LOGIN_COOKIE);
     let mut r = match sso
@@ -391,10 +408,7 @@ async fn callback(
     r
 }
 
-async fn confirm_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(sso) = state.sso() else {
-        return not_enabled();
-    };
+async fn confirm_page(Extension(sso): Extension<Arc<Sso>>, headers: HeaderMap) -> Response {
     let Some(flow) = cookie(&headers, FLOW_COOKIE) else {
         return failure_page(&SsoError::NoPending);
     };
@@ -410,13 +424,12 @@ async fn confirm_page(State(state): State<AppState>, headers: HeaderMap) -> Resp
     }
 }
 
-async fn confirm(State(state): State<AppState>, req: Request) -> Response {
-    let Some(sso) = state.sso() else {
-        return not_enabled();
-    };
-    if let Some(r) = foreign_origin(sso, req.headers()) {
-        return r;
-    }
+async fn confirm(
+    State(state): State<AppState>,
+    Extension(sso): Extension<Arc<Sso>>,
+    req: Request,
+) -> Response {
+    let sso: &Sso = &sso;
     let ip = ClientIp::of(&req);
     let flow = cookie(req.headers(), FLOW_COOKIE);
     let f = super::read_form(req, FORM_LIMIT).await.unwrap_or_default();
@@ -506,10 +519,8 @@ fn login_needed() -> Response {
     )
 }
 
-async fn devices(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(sso) = state.sso() else {
-        return not_enabled();
-    };
+async fn devices(Extension(sso): Extension<Arc<Sso>>, headers: HeaderMap) -> Response {
+    let sso: &Sso = &sso;
     let (user, cookie_value) = match session(sso, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -586,10 +597,12 @@ async fn owned_token(
     }
 }
 
-async fn rename(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
-    let Some(sso) = state.sso() else {
-        return not_enabled();
-    };
+async fn rename(
+    Extension(sso): Extension<Arc<Sso>>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    let sso: &Sso = &sso;
     let headers = req.headers().clone();
     let f = super::read_form(req, FORM_LIMIT).await.unwrap_or_default();
     let (user, c) = match owned_token(sso, &headers, &f, &id).await {
@@ -613,10 +626,13 @@ async fn rename(State(state): State<AppState>, Path(id): Path<String>, req: Requ
     render_devices(sso, &user, &c, Some(&format!("Renamed to {name}."))).await
 }
 
-async fn revoke(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
-    let Some(sso) = state.sso() else {
-        return not_enabled();
-    };
+async fn revoke(
+    State(state): State<AppState>,
+    Extension(sso): Extension<Arc<Sso>>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    let sso: &Sso = &sso;
     let headers = req.headers().clone();
     let f = super::read_form(req, FORM_LIMIT).await.unwrap_or_default();
     let (user, c) = match owned_token(sso, &headers, &f, &id).await {
@@ -630,7 +646,7 @@ async fn revoke(State(state): State<AppState>, Path(id): Path<String>, req: Requ
     if let Some(v) = state.auth().tokens() {
         v.clear_cache();
     }
-    tracing::info!(user = %user.id, token = %crate::auth::agent_token::display_id(&id), "agent token revoked from the devices page");
+    tracing::info!(user = %user.id, token = %crate::identity::agent_token::display_id(&id), "agent token revoked from the devices page");
     render_devices(
         sso,
         &user,
@@ -640,13 +656,8 @@ async fn revoke(State(state): State<AppState>, Path(id): Path<String>, req: Requ
     .await
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(sso) = state.sso() else {
-        return not_enabled();
-    };
-    if let Some(r) = foreign_origin(sso, &headers) {
-        return r;
-    }
+async fn logout(Extension(sso): Extension<Arc<Sso>>, headers: HeaderMap) -> Response {
+    let sso: &Sso = &sso;
     if let Some(c) = cookie(&headers, SESSION_COOKIE)
         && let Err(e) = sso.logout(&c).await
     {

@@ -1,50 +1,20 @@
-//! The credential pool's configuration (PRODUCT §5): the selection strategy, the credential
-//! directory, quota reset schedules, and the extra credentials a backend block may list.
+//! The credential pool's configuration (PRODUCT §5): quota reset schedules, the refresh worker,
+//! and the extra credentials a backend block may list — and [`Config::pool_settings`], the
+//! pool's part of every section, handed to `pool::Pool::new`. The values it is made of
+//! (selection strategies, reset schedules, device logins, the id rule) belong to `pool`.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::ConfigError;
 use super::env::{EnvSource, resolve_api_key};
+use super::{Config, ConfigError};
+use crate::pool::{
+    CredentialKind, PoolSettings, RefreshSettings, ResetSchedule, Source, Spec, default_priority,
+    valid_id,
+};
 use crate::secret::Secret;
-
-/// How a provider's credential is chosen for a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SelectionStrategy {
-    /// Lowest `priority` number first; equal priorities take turns.
-    #[default]
-    Priority,
-    /// Every available credential in turn.
-    RoundRobin,
-    /// Most remaining quota first (unlimited counts as most); ties take turns.
-    QuotaAware,
-}
-
-impl SelectionStrategy {
-    /// Name as written in the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SelectionStrategy::Priority => "priority",
-            SelectionStrategy::RoundRobin => "round_robin",
-            SelectionStrategy::QuotaAware => "quota_aware",
-        }
-    }
-}
-
-/// When a credential's token quota starts again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResetSchedule {
-    /// Never: the limit is for the credential's lifetime.
-    #[default]
-    Never,
-    /// At 00:00 UTC.
-    Daily,
-    /// On the 1st of the month, 00:00 UTC.
-    Monthly,
-}
 
 /// `auth.quota.*`
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -83,11 +53,6 @@ pub struct CredentialConfig {
     pub quota: Option<QuotaLimit>,
 }
 
-/// Priority of a credential that names none: after every credential that does.
-pub fn default_priority() -> i64 {
-    100
-}
-
 /// Replaces each `credentials[].api_key_env` by the key it names.
 pub(crate) fn resolve_credential_keys(
     config: &mut super::Config,
@@ -118,14 +83,6 @@ pub(crate) fn resolve_credential_keys(
     Ok(())
 }
 
-/// True for ids usable in URLs and file names.
-pub fn valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
 /// `auth.refresh.*`: the worker that renews OAuth credentials before they expire.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -148,54 +105,73 @@ impl Default for RefreshConfig {
     }
 }
 
-/// Which login protocol a device-flow provider speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeviceLoginKind {
-    /// Plain RFC 8628 against any authorization server; the access token is the credential.
-    Generic,
-    /// GitHub's device login, then the Copilot token exchange; the Copilot token is the credential.
-    Copilot,
-    /// AWS SSO-OIDC (Builder ID / Identity Center): client registration, device authorization,
-    /// token; the access token is the credential.
-    Kiro,
-}
+impl Config {
+    /// What `pool::Pool::new` needs: the pool's part of `auth.*`, `backends.<name>.*` and
+    /// `access_mode`.
+    pub fn pool_settings(&self) -> PoolSettings {
+        let auth = &self.auth;
+        PoolSettings {
+            selection_strategy: auth.selection_strategy,
+            strategies: self
+                .backends
+                .iter()
+                .filter_map(|(name, b)| Some((name.clone(), b.selection_strategy?)))
+                .collect(),
+            reset_schedules: auth.quota.reset_schedule.clone(),
+            cooling: !auth.disable_cooling,
+            credentials: self.configured_credentials(),
+            credentials_dir: auth
+                .credentials_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("auths")),
+            refresh: RefreshSettings {
+                enabled: auth.refresh.enabled,
+                check_interval: auth.refresh.check_interval.0,
+                lead_time: auth.refresh.refresh_lead_time.0,
+            },
+            device_logins: auth.device_login.clone(),
+            multi_user: !self.access_mode.mode.allows_personal_oauth(),
+            encryption: auth.encryption.clone(),
+        }
+    }
 
-/// `auth.device_login.<name>`: an OAuth device-flow login that adds credentials to a backend's
-/// pool. `copilot` and `kiro` have built-in defaults (the public endpoints); every endpoint can
-/// be changed (tests point them at local servers).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceLoginConfig {
-    /// Protocol (default: `copilot` / `kiro` for those names, else `generic`).
-    #[serde(default)]
-    pub kind: Option<DeviceLoginKind>,
-    /// The backend whose pool gets the credential (default: the login's name).
-    #[serde(default)]
-    pub backend: Option<String>,
-    /// OAuth client id (Copilot: GitHub's; generic: yours; Kiro: registered at login).
-    #[serde(default)]
-    pub client_id: Option<String>,
-    /// OAuth client secret, for generic servers that want one.
-    #[serde(default)]
-    pub client_secret: Option<Secret>,
-    /// Requested scope.
-    #[serde(default)]
-    pub scope: Option<String>,
-    /// RFC 8628 device authorization endpoint (Kiro: the SSO-OIDC base URL's
-    /// `/device_authorization`).
-    #[serde(default)]
-    pub device_authorization_url: Option<String>,
-    /// Token endpoint.
-    #[serde(default)]
-    pub token_url: Option<String>,
-    /// Copilot: the token exchange endpoint.
-    #[serde(default)]
-    pub copilot_token_url: Option<String>,
-    /// Kiro: the SSO-OIDC base URL (`https://oidc.<region>.amazonaws.com`).
-    #[serde(default)]
-    pub oidc_url: Option<String>,
-    /// Kiro: the AWS start URL (Builder ID: `https://view.awsapps.com/start`).
-    #[serde(default)]
-    pub start_url: Option<String>,
+    /// The credentials `backends.<name>` configures: `api_key`, then `credentials[]`.
+    fn configured_credentials(&self) -> Vec<Spec> {
+        let mut out = Vec::new();
+        for (name, b) in &self.backends {
+            if let Some(key) = b.api_key.as_ref().filter(|k| !k.is_empty()) {
+                out.push(Spec {
+                    id: format!("yaml-{name}"),
+                    provider: name.clone(),
+                    kind: CredentialKind::ApiKey,
+                    source: Source::Config,
+                    label: b.api_key_env.clone(),
+                    secret: key.clone(),
+                    priority: b.priority,
+                    quota_limit: b.quota.map(|q| q.limit),
+                    expires_at: None,
+                });
+            }
+            for (i, c) in b.credentials.iter().enumerate() {
+                let Some(key) = c.api_key.as_ref().filter(|k| !k.is_empty()) else {
+                    continue;
+                };
+                out.push(Spec {
+                    id: c
+                        .id
+                        .clone()
+                        .unwrap_or_else(|| format!("yaml-{name}-{}", i + 1)),
+                    provider: name.clone(),
+                    kind: CredentialKind::ApiKey,
+                    source: Source::Config,
+                    label: c.api_key_env.clone(),
+                    secret: key.clone(),
+                    priority: c.priority,
+                    quota_limit: c.quota.map(|q| q.limit),
+                    expires_at: None,
+                });
+            }
+        }
+        out
+    }
 }

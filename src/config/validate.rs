@@ -96,7 +96,7 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
                     format!("`{h}` is not a valid header name"),
                 ));
             }
-            if crate::upstream::never_forwarded(&lower) {
+            if crate::net::never_forwarded(&lower) {
                 return Err(fail(
                     &format!("{prefix}.forward_headers"),
                     format!(

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::errors::Proto;
 use super::stream::Script;
-use super::{MOCK_TEXT, MockReq, pieces};
+use super::{MockReq, pieces};
 
 /// Model ids of the Anthropic-shaped model list.
 const MODELS: [(&str, &str); 2] = [
@@ -128,7 +128,7 @@ async fn messages_inner(req: &MockReq) -> Result<Response, Response> {
         r#type: "text",
         text,
     };
-    let full = [text(MOCK_TEXT)];
+    let full = [text(d.text())];
     let message = |content, stop_reason, usage| Message {
         id: &id,
         r#type: "message",
@@ -155,7 +155,7 @@ async fn messages_inner(req: &MockReq) -> Result<Response, Response> {
         },
     );
     emit(&mut s, &StreamEvent::Ping);
-    for piece in pieces(d.chunks) {
+    for piece in pieces(d.text(), d.chunks) {
         s.piece(|s| {
             let delta = TextBlock {
                 r#type: "text_delta",

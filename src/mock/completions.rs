@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::errors::Proto;
 use super::stream::Script;
-use super::{CREATED, MOCK_TEXT, MockReq, MockStats, pieces};
+use super::{CREATED, MockReq, MockStats, pieces};
 
 /// The routes of this module.
 pub(crate) fn routes() -> Router<Arc<MockStats>> {
@@ -60,7 +60,7 @@ async fn completions_inner(req: &MockReq) -> Result<Response, Response> {
         })
     };
     if !body.stream.unwrap_or(false) {
-        let mut whole = chunk(MOCK_TEXT, Some("stop"));
+        let mut whole = chunk(d.text(), Some("stop"));
         whole["usage"] = usage;
         return Ok(Json(whole).into_response());
     }
@@ -72,7 +72,7 @@ async fn completions_inner(req: &MockReq) -> Result<Response, Response> {
         .unwrap_or(false);
     let mut s = Script::new(&d);
     let n = d.chunks;
-    for (i, piece) in pieces(n).enumerate() {
+    for (i, piece) in pieces(d.text(), n).enumerate() {
         let finish = (i + 1 == n).then_some("stop");
         s.piece(|s| s.sse(None, &chunk(piece, finish)));
     }

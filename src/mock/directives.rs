@@ -2,12 +2,15 @@
 //! `key=value` directives that script the mock's behaviour.
 //!
 //! Known keys: `status`, `retry_after`, `header_delay_ms`, `chunks`,
-//! `chunk_delay_ms`, `drop_after`, `malformed`, `echo_credential`. Unknown keys are ignored;
-//! bad values are an error (the caller answers 400).
+//! `chunk_delay_ms`, `drop_after`, `malformed`, `echo_credential`, `reply` (the answer text,
+//! percent-encoded, instead of [`MOCK_TEXT`]). Unknown keys are ignored; bad values are an error
+//! (the caller answers 400).
 
 use std::time::Duration;
 
 use http::StatusCode;
+
+use super::MOCK_TEXT;
 
 /// Default number of content pieces in a stream.
 pub(crate) const DEFAULT_CHUNKS: usize = 8;
@@ -36,6 +39,9 @@ pub(crate) struct Directives {
     /// Put the credential the request carried into the error message (as careless upstreams
     /// do), to test that the gateway never passes it on.
     pub(crate) echo_credential: bool,
+    /// The assistant text to answer instead of [`MOCK_TEXT`] (`reply=` percent-decoded), so a
+    /// test can script an agent's answer — e.g. an edit in the agent's own edit format.
+    pub(crate) reply: Option<String>,
 }
 
 impl Default for Directives {
@@ -49,6 +55,7 @@ impl Default for Directives {
             drop_after: None,
             malformed: false,
             echo_credential: false,
+            reply: None,
         }
     }
 }
@@ -97,10 +104,21 @@ impl Directives {
                     }
                 }
                 "echo_credential" => d.echo_credential = matches!(value, "1" | "true"),
+                "reply" => {
+                    let text = percent_encoding::percent_decode_str(value)
+                        .decode_utf8()
+                        .map_err(|_| "reply: not percent-encoded UTF-8".to_owned())?;
+                    d.reply = Some(text.into_owned());
+                }
                 _ => {}
             }
         }
         Ok(d)
+    }
+
+    /// The assistant text to answer: the scripted `reply`, else [`MOCK_TEXT`].
+    pub(crate) fn text(&self) -> &str {
+        self.reply.as_deref().unwrap_or(MOCK_TEXT)
     }
 }
 
@@ -140,6 +158,15 @@ chunk_delay_ms=2;drop_after=1; malformed=1; unknown=whatever;";
         assert_eq!(d.chunk_delay, Duration::from_millis(2));
         assert_eq!(d.drop_after, Some(1));
         assert!(d.malformed);
+    }
+
+    #[test]
+    fn reply_is_percent_decoded() {
+        assert_eq!(Directives::default().text(), MOCK_TEXT);
+        let d = Directives::parse(Some(b"chunks=2; reply=a%3Bb%0A%3D%3D%3D%20%E2%9C%93")).unwrap();
+        assert_eq!(d.text(), "a;b\n=== ✓");
+        assert_eq!(d.chunks, 2);
+        assert!(Directives::parse(Some(b"reply=%FF")).is_err());
     }
 
     #[test]

@@ -1,18 +1,20 @@
 //! Gemini (Google Generative Language API) endpoints under `/v1beta/models`
 //! (and `/v1/models`, which newer SDKs use):
 //! model listing, `generateContent`, `streamGenerateContent` (SSE with
-//! `?alt=sse`, else a progressively streamed JSON array) and `countTokens`.
+//! `?alt=sse`, else a progressively streamed JSON array) and `countTokens`. A request for JSON
+//! output (`generationConfig.responseMimeType: application/json`) is answered with an instance of
+//! its schema (`schema.rs`) unless `x-mock: reply=` scripts the text.
 
 use axum::Json;
 use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::errors::{Proto, error_response};
 use super::stream::Script;
-use super::{MOCK_TEXT, MockReq, pieces};
+use super::{MockReq, pieces, schema};
 
 /// The model listed by `GET /v1beta/models`.
 const MODEL: &str = "mock-gemini";
@@ -35,7 +37,7 @@ fn model_object(name: &str) -> Value {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct GenerateContentResponse<'a> {
-    candidates: [Candidate; 1],
+    candidates: [Candidate<'a>; 1],
     #[serde(skip_serializing_if = "Option::is_none")]
     usage_metadata: Option<&'a UsageMetadata>,
     model_version: &'a str,
@@ -44,22 +46,54 @@ struct GenerateContentResponse<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Candidate {
-    content: Content,
+struct Candidate<'a> {
+    content: Content<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     finish_reason: Option<&'static str>,
     index: u32,
 }
 
 #[derive(Serialize)]
-struct Content {
+struct Content<'a> {
     role: &'static str,
-    parts: [Part; 1],
+    parts: [Part<'a>; 1],
 }
 
 #[derive(Serialize)]
-struct Part {
-    text: &'static str,
+struct Part<'a> {
+    text: &'a str,
+}
+
+/// The part of a `generateContent` request the mock reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GenerateRequest {
+    #[serde(default)]
+    generation_config: Option<GenerationConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GenerationConfig {
+    #[serde(default)]
+    response_mime_type: Option<String>,
+    #[serde(default)]
+    response_json_schema: Option<Value>,
+    #[serde(default)]
+    response_schema: Option<Value>,
+}
+
+impl GenerationConfig {
+    /// The JSON text answering a JSON-mode request; `None` for a text request.
+    fn json_answer(&self) -> Option<String> {
+        if self.response_mime_type.as_deref() != Some("application/json") {
+            return None;
+        }
+        let schema = self.response_json_schema.as_ref();
+        Some(schema::json_answer(
+            schema.or(self.response_schema.as_ref()),
+        ))
+    }
 }
 
 #[derive(Serialize)]
@@ -119,11 +153,16 @@ async fn action_inner(rest: &str, req: &MockReq) -> Result<Response, Response> {
         return Err(not_found());
     }
     let d = req.prelude(Proto::Google).await?;
-    req.json::<serde::de::IgnoredAny>(Proto::Google)?;
+    let body: GenerateRequest = req.json(Proto::Google)?;
     let prompt = req.prompt_tokens();
     if action == "countTokens" {
         return Ok(Json(json!({"totalTokens": prompt})).into_response());
     }
+    let json_text = body
+        .generation_config
+        .and_then(|c| c.json_answer())
+        .filter(|_| d.reply.is_none());
+    let text = json_text.as_deref().unwrap_or(d.text());
     let output = d.chunks as u64;
     let response_id = format!("mock-{}", req.seq);
     let usage = UsageMetadata {
@@ -131,7 +170,7 @@ async fn action_inner(rest: &str, req: &MockReq) -> Result<Response, Response> {
         candidates_token_count: output,
         total_token_count: prompt + output,
     };
-    let response = |text: &'static str, last: bool| {
+    let response = |text, last: bool| {
         let part = Part { text };
         GenerateContentResponse {
             candidates: [Candidate {
@@ -148,7 +187,7 @@ async fn action_inner(rest: &str, req: &MockReq) -> Result<Response, Response> {
         }
     };
     if action == "generateContent" {
-        return Ok(Json(response(MOCK_TEXT, true)).into_response());
+        return Ok(Json(response(text, true)).into_response());
     }
     let sse = req
         .query
@@ -158,12 +197,12 @@ async fn action_inner(rest: &str, req: &MockReq) -> Result<Response, Response> {
     let n = d.chunks;
     if sse {
         s = s.crlf();
-        for (i, piece) in pieces(n).enumerate() {
+        for (i, piece) in pieces(text, n).enumerate() {
             s.piece(|s| s.sse(None, &response(piece, i + 1 == n)));
         }
         return Ok(s.into_response(&req.stats, "text/event-stream"));
     }
-    for (i, piece) in pieces(n).enumerate() {
+    for (i, piece) in pieces(text, n).enumerate() {
         s.piece(|s| {
             s.raw(if i == 0 { b"[" } else { b",\r\n" });
             s.json(&response(piece, i + 1 == n));

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::errors::{Proto, error_response};
 use super::stream::Script;
-use super::{CREATED, MOCK_TEXT, MockReq, pieces};
+use super::{CREATED, MockReq, pieces};
 
 /// Model ids listed by `GET /v1/models`.
 const MODELS: [&str; 2] = ["mock-gpt", "mock-gpt-mini"];
@@ -83,6 +83,7 @@ async fn chat_inner(req: &MockReq) -> Result<Response, Response> {
     let d = req.prelude(Proto::OpenAi).await?;
     let body: ChatRequest<'_> = req.json(Proto::OpenAi)?;
     let model = body.model.as_deref().unwrap_or("mock-gpt");
+    let text = d.text();
     let id = format!("chatcmpl-mock-{}", req.seq);
     let prompt = req.prompt_tokens();
     let completion = d.chunks as u64;
@@ -99,7 +100,7 @@ async fn chat_inner(req: &MockReq) -> Result<Response, Response> {
             "model": model,
             "choices": [{
                 "index": 0,
-                "message": {"role": "assistant", "content": MOCK_TEXT, "refusal": null},
+                "message": {"role": "assistant", "content": text, "refusal": null},
                 "logprobs": null,
                 "finish_reason": "stop",
             }],
@@ -132,7 +133,7 @@ async fn chat_inner(req: &MockReq) -> Result<Response, Response> {
     };
     let mut s = Script::new(&d);
     chunk(&mut s, Some("assistant"), Some(""), None);
-    for piece in pieces(d.chunks) {
+    for piece in pieces(text, d.chunks) {
         s.piece(|s| chunk(s, None, Some(piece), None));
     }
     chunk(&mut s, None, None, Some("stop"));

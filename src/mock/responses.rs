@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 
 use super::errors::Proto;
 use super::stream::Script;
-use super::{CREATED, MOCK_TEXT, MockReq, pieces};
+use super::{CREATED, MockReq, pieces};
 
 #[derive(Deserialize)]
 struct ResponsesRequest<'a> {
@@ -208,7 +208,8 @@ async fn create_inner(req: &MockReq) -> Result<Response, Response> {
     let item_id = format!("msg_mock_{}", req.seq);
     let input = req.prompt_tokens();
     let output = d.chunks as u64;
-    let full_text = [text_part(MOCK_TEXT)];
+    let text = d.text();
+    let full_text = [text_part(text)];
     let completed_output = [message(&item_id, "completed", &full_text)];
     let usage = Usage {
         input_tokens: input,
@@ -302,7 +303,7 @@ async fn create_inner(req: &MockReq) -> Result<Response, Response> {
         "response.content_part.added",
         at(&item_id, part),
     );
-    for piece in pieces(d.chunks) {
+    for piece in pieces(text, d.chunks) {
         s.piece(|s| {
             let delta = Delta {
                 delta: piece,
@@ -312,12 +313,12 @@ async fn create_inner(req: &MockReq) -> Result<Response, Response> {
         });
     }
     let done = TextDone {
-        text: MOCK_TEXT,
+        text,
         logprobs: &[],
     };
     emit(&mut s, seq, "response.output_text.done", at(&item_id, done));
     let part = Part {
-        part: text_part(MOCK_TEXT),
+        part: text_part(text),
     };
     emit(
         &mut s,

@@ -111,7 +111,7 @@ async fn drop_after_aborts_the_stream() {
         let (data, failed) = read_until_error(resp).await;
         assert!(failed, "{mock}: body must fail");
         assert!(!data.contains("[DONE]"));
-        let expected: String = pieces(8).take(k).collect();
+        let expected: String = pieces(MOCK_TEXT, 8).take(k).collect();
         assert_eq!(chat_text(&data), expected, "{mock}");
     }
     // Anthropic and Gemini streams abort too.
@@ -141,7 +141,7 @@ async fn malformed_inserts_a_broken_event_then_finishes() {
     assert!(!failed);
     let broken = "data: {\"choices\": [ {oops\n\n";
     let at = data.find(broken).unwrap();
-    let first_piece = pieces(8).next().unwrap();
+    let first_piece = pieces(MOCK_TEXT, 8).next().unwrap();
     let before = &data[..at];
     assert_eq!(chat_text(before), first_piece);
     assert!(data.ends_with("data: [DONE]\n\n"));
@@ -222,7 +222,7 @@ async fn h2c_prior_knowledge_works() {
         let resp = send(true, "drop_after=2").await.unwrap();
         let (data, failed) = read_until_error(resp).await;
         assert!(failed);
-        let expected: String = pieces(8).take(2).collect();
+        let expected: String = pieces(MOCK_TEXT, 8).take(2).collect();
         assert_eq!(chat_text(&data), expected, "pieces before the drop arrive");
     }
     assert_eq!(server.stats.streams_completed(), 1);

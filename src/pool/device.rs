@@ -10,8 +10,59 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::config::{DeviceLoginConfig, DeviceLoginKind};
 use crate::secret::Secret;
+
+/// Which login protocol a device-flow provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceLoginKind {
+    /// Plain RFC 8628 against any authorization server; the access token is the credential.
+    Generic,
+    /// GitHub's device login, then the Copilot token exchange; the Copilot token is the credential.
+    Copilot,
+    /// AWS SSO-OIDC (Builder ID / Identity Center): client registration, device authorization,
+    /// token; the access token is the credential.
+    Kiro,
+}
+
+/// `auth.device_login.<name>`: an OAuth device-flow login that adds credentials to a backend's
+/// pool. `copilot` and `kiro` have built-in defaults (the public endpoints); every endpoint can
+/// be changed (tests point them at local servers).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceLoginConfig {
+    /// Protocol (default: `copilot` / `kiro` for those names, else `generic`).
+    #[serde(default)]
+    pub kind: Option<DeviceLoginKind>,
+    /// The backend whose pool gets the credential (default: the login's name).
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// OAuth client id (Copilot: GitHub's; generic: yours; Kiro: registered at login).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// OAuth client secret, for generic servers that want one.
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    /// Requested scope.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// RFC 8628 device authorization endpoint (Kiro: the SSO-OIDC base URL's
+    /// `/device_authorization`).
+    #[serde(default)]
+    pub device_authorization_url: Option<String>,
+    /// Token endpoint.
+    #[serde(default)]
+    pub token_url: Option<String>,
+    /// Copilot: the token exchange endpoint.
+    #[serde(default)]
+    pub copilot_token_url: Option<String>,
+    /// Kiro: the SSO-OIDC base URL (`https://oidc.<region>.amazonaws.com`).
+    #[serde(default)]
+    pub oidc_url: Option<String>,
+    /// Kiro: the AWS start URL (Builder ID: `https://view.awsapps.com/start`).
+    #[serde(default)]
+    pub start_url: Option<String>,
+}
 
 /// Why a login step failed.
 #[derive(Debug, thiserror::Error)]

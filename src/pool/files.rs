@@ -176,7 +176,7 @@ fn parse(
         return Err("`token` is empty".to_owned());
     }
     let id = match f.id {
-        Some(id) if crate::config::valid_id(&id) => id,
+        Some(id) if super::valid_id(&id) => id,
         Some(id) => {
             return Err(format!(
                 "id `{id}` may only use letters, digits, `-`, `_`, `.`"
@@ -191,7 +191,7 @@ fn parse(
         source: Source::File(path.to_path_buf()),
         label: f.label,
         secret,
-        priority: f.priority.unwrap_or_else(crate::config::default_priority),
+        priority: f.priority.unwrap_or_else(super::default_priority),
         quota_limit: f.quota.map(|q| q.limit),
         expires_at: f.expires_at,
     })
@@ -316,7 +316,7 @@ mod tests {
     fn sealer(current: u8, previous: Option<u8>) -> Sealer {
         use base64::Engine as _;
         let b64 = |b: u8| Secret::new(base64::engine::general_purpose::STANDARD.encode([b; 32]));
-        let cfg = crate::config::EncryptionConfig {
+        let cfg = crate::seal::EncryptionConfig {
             key: Some(b64(current)),
             key_env: None,
             enabled: None,

@@ -10,7 +10,20 @@
 
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
-use crate::config::ResetSchedule;
+use serde::{Deserialize, Serialize};
+
+/// When a credential's token quota starts again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetSchedule {
+    /// Never: the limit is for the credential's lifetime.
+    #[default]
+    Never,
+    /// At 00:00 UTC.
+    Daily,
+    /// On the 1st of the month, 00:00 UTC.
+    Monthly,
+}
 
 /// Why a credential failed, as far as cooldown is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -225,7 +225,7 @@ impl Pool {
             provider,
             kind: "oauth".to_owned(),
             secret,
-            priority: crate::config::default_priority(),
+            priority: super::default_priority(),
             quota_limit: None,
             label: Some(format!("{} login", login.name)),
             oauth: Some(oauth),
@@ -249,8 +249,8 @@ impl Pool {
     pub async fn refresh_due(&self, force: Option<&str>) -> Result<RefreshStatus, PoolError> {
         let store = self.store.as_ref().ok_or(PoolError::NoStore)?;
         let now = self.now();
-        let lead = self.refresh.refresh_lead_time.0.as_millis() as u64;
-        let interval = self.refresh.check_interval.0.as_millis() as u64;
+        let lead = self.refresh.lead_time.as_millis() as u64;
+        let interval = self.refresh.check_interval.as_millis() as u64;
         let force = force.and_then(|p| self.resolve_provider(p));
         let (mut checked, mut refreshed, mut failed) = (0, 0, 0);
         let mut changed = false;
@@ -383,7 +383,7 @@ impl Pool {
         if !self.refresh.enabled || self.store.is_none() {
             return None;
         }
-        let every = self.refresh.check_interval.0.max(Duration::from_secs(1));
+        let every = self.refresh.check_interval.max(Duration::from_secs(1));
         let pool = self.clone();
         Some(Job::new("pool.refresh", every, move |_| {
             let pool = pool.clone();

@@ -7,10 +7,36 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use http::{HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
 
+use super::ResetSchedule;
 use super::health::{Health, period};
-use crate::config::{BackendKind, ResetSchedule, SelectionStrategy};
+use crate::protocol::BackendKind;
 use crate::secret::Secret;
+
+/// How a provider's credential is chosen for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectionStrategy {
+    /// Lowest `priority` number first; equal priorities take turns.
+    #[default]
+    Priority,
+    /// Every available credential in turn.
+    RoundRobin,
+    /// Most remaining quota first (unlimited counts as most); ties take turns.
+    QuotaAware,
+}
+
+impl SelectionStrategy {
+    /// Name as written in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SelectionStrategy::Priority => "priority",
+            SelectionStrategy::RoundRobin => "round_robin",
+            SelectionStrategy::QuotaAware => "quota_aware",
+        }
+    }
+}
 
 /// What kind of upstream secret a credential holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 
 use crate::clock::SharedClock;
 use crate::config::{SsoProviderConfig, SsoProviderKind};
-use crate::jwks::{JwksError, RemoteJwks};
+use crate::identity::jwks::{JwksError, RemoteJwks};
 use crate::secret::Secret;
 
 /// The largest answer read from a provider (discovery document, token response, user info,

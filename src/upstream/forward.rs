@@ -26,38 +26,10 @@ const FORWARDED_REQUEST_HEADERS: &[&str] = &[
 /// Prefixes of forwarded client headers (the OpenAI and Anthropic SDKs' telemetry).
 const FORWARDED_REQUEST_PREFIXES: &[&str] = &["x-stainless-"];
 
-/// Client headers never forwarded, even when a backend's `forward_headers` names them: the
-/// client's credentials ([`crate::secret::is_credential_header`]) and the connection's own
-/// headers (this list).
-const CONNECTION_HEADERS: &[&str] = &[
-    "host",
-    "content-length",
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-connection",
-    "expect",
-    "via",
-    "max-forwards",
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-real-ip",
-];
-
-/// True for a (lower-case) client header that never goes upstream, whatever the configuration.
-pub fn never_forwarded(name: &str) -> bool {
-    crate::secret::is_credential_header(name) || CONNECTION_HEADERS.contains(&name)
-}
-
 impl Backend {
     /// True when a client header called `name` (lower case) goes to this backend.
     pub(super) fn forwards(&self, name: &str) -> bool {
-        if never_forwarded(name) || name.starts_with("x-portcullis") {
+        if crate::net::never_forwarded(name) || name.starts_with("x-portcullis") {
             return false;
         }
         FORWARDED_REQUEST_HEADERS.contains(&name)
@@ -73,7 +45,7 @@ impl Backend {
 /// choices such as `userProject` or `quotaUser` — is dropped.
 const FORWARDED_QUERY_PARAMS: &[&str] = &["alt", "$alt", "prettyPrint"];
 
-/// The name of one `name=value` query pair, decoded the way [`crate::auth::extract_credential`]
+/// The name of one `name=value` query pair, decoded the way [`crate::identity::extract_credential`]
 /// reads names (form encoding: `%6Bey` and `k%65y` are `key`).
 pub fn query_param_name(pair: &str) -> Cow<'_, str> {
     let name = pair.split_once('=').map_or(pair, |(n, _)| n);
@@ -120,6 +92,7 @@ pub(crate) fn strip_credential_params(query: &str, endpoint: Endpoint<'_>) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::never_forwarded;
 
     #[test]
     fn no_credential_name_is_ever_allowed_upstream() {

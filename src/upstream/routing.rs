@@ -406,7 +406,7 @@ mod tests {
                 },
             );
         }
-        let b = Backends::from_config(&config).unwrap();
+        let b = Backends::from_config(&config.backends).unwrap();
         ModelRouter::new(b, &routing, |_| None)
     }
 

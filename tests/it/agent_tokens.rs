@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use portcullis::auth::agent_token::{self, TOKEN_LEN};
 use portcullis::clock::{Clock, ManualClock};
+use portcullis::identity::agent_token::{self, TOKEN_LEN};
 use portcullis::state::AppState;
 use portcullis::store::{AgentTokenRecord, Store};
 use serde_json::Value;

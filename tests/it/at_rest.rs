@@ -135,7 +135,7 @@ async fn an_old_store_readable_by_others_is_narrowed_and_its_clear_secrets_keep_
     // A store as earlier versions left it: secrets in clear, files 0644, the directory 0755.
     {
         let store = SqlStore::open_sqlite(&dir).await.unwrap();
-        let key = portcullis::oauth::keys::generate(1, None).unwrap();
+        let key = portcullis::identity::token_server::keys::generate(1, None).unwrap();
         store.insert_signing_key(&key).await.unwrap();
         store
             .insert_credential(&StoredCredential {

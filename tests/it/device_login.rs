@@ -349,7 +349,8 @@ async fn a_copilot_login_from_the_page_adds_a_sealed_credential_used_upstream() 
     assert_eq!(ask(&e.gw, "copilot:mock-gpt").await, 200);
     let first = format!("tid=copilot-1;exp={}", START_MS / 1000 + 1800);
     assert_eq!(e.mock.stats.requests_with(&first), 1);
-    let row = &e.state.store().unwrap().list_credentials().await.unwrap()[0];
+    let stored = e.state.pool().store().unwrap().list_credentials().await;
+    let row = &stored.unwrap()[0];
     assert_eq!(row.kind, "oauth");
     assert!(
         row.secret.starts_with("sealed.v1.")
@@ -531,14 +532,15 @@ async fn kiro_login_registers_a_client_and_refreshes_with_rotating_refresh_token
     rotating.auth.encryption.key =
         Some(Secret::new("ISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0A="));
     rotating.auth.encryption.previous_keys = vec![old];
-    let backends = portcullis::upstream::Backends::from_config(&rotating).unwrap();
-    let store = e.state.store().cloned();
+    let backends = portcullis::upstream::Backends::from_config(&rotating.backends).unwrap();
+    let store = e.state.pool().store().cloned();
     let clock: portcullis::clock::SharedClock = Arc::new(e.clock.clone());
-    let p = Pool::new(&rotating, &backends, store.clone(), clock.clone()).unwrap();
+    let settings = rotating.pool_settings();
+    let p = Pool::new(settings, &backends, store.clone(), clock.clone()).unwrap();
     assert_eq!(p.reseal_store().await.unwrap(), 1);
     let mut new_only = rotating.clone();
     new_only.auth.encryption.previous_keys.clear();
-    let p = Pool::new(&new_only, &backends, store, clock).unwrap();
+    let p = Pool::new(new_only.pool_settings(), &backends, store, clock).unwrap();
     p.reload_store().await.unwrap();
     let s = p.refresh_due(Some("kiro")).await.unwrap();
     assert_eq!((s.refreshed, s.failed), (1, 0), "{s:?}");

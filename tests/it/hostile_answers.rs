@@ -40,7 +40,7 @@ async fn the_shared_reader_stops_at_its_limit_or_at_the_announced_length() {
 #[tokio::test]
 async fn a_key_set_is_not_read_past_one_mib() {
     let mut server = endless(true).await;
-    let jwks = portcullis::jwks::RemoteJwks::new(
+    let jwks = portcullis::identity::jwks::RemoteJwks::new(
         format!("{}/jwks", server.url),
         http(),
         std::sync::Arc::new(portcullis::clock::SystemClock),

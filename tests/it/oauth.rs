@@ -60,13 +60,13 @@ async fn setup_with(tweak: impl FnOnce(&mut portcullis::config::Config)) -> Setu
         .upsert_user("local", "alice", Some("alice@example.com"), None, 0)
         .await
         .unwrap();
-    let hash = portcullis::auth::agent_token::hash_secret(PASSWORD).unwrap();
+    let hash = portcullis::identity::agent_token::hash_secret(PASSWORD).unwrap();
     store.set_password(&alice.id, &hash, 0).await.unwrap();
     store
         .insert_client(&OauthClient {
             id: "pcl_ci".into(),
             name: "ci".into(),
-            secret_hash: portcullis::auth::agent_token::hash_secret(CLIENT_SECRET).unwrap(),
+            secret_hash: portcullis::identity::agent_token::hash_secret(CLIENT_SECRET).unwrap(),
             created_at: 0,
             disabled: false,
         })
@@ -302,9 +302,10 @@ async fn rotation_keeps_old_tokens_valid_and_introspection_needs_a_client() {
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     // A rotation made elsewhere (the CLI, another instance) is picked up within five minutes.
     let now_ms = portcullis::clock::Clock::now_millis(&s.clock) as i64;
-    let elsewhere = portcullis::oauth::keys::rotate(s.store.as_ref(), now_ms, None)
-        .await
-        .unwrap();
+    let elsewhere =
+        portcullis::identity::token_server::keys::rotate(s.store.as_ref(), now_ms, None)
+            .await
+            .unwrap();
     let kid_of = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
     assert_eq!(kid_of(&s.token().await), new_kid);
     s.clock.advance(Duration::from_secs(301));

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use portcullis::api::groups::{GroupName, Guard, bypass_warnings, groups};
-use portcullis::config::Config;
+use portcullis::config::{Config, SsoProviderKind};
 use portcullis::secret::Secret;
 use portcullis::state::AppState;
 
@@ -67,7 +67,9 @@ async fn every_route_is_in_exactly_one_group_with_its_guard() {
             Guard::ClientCredential | Guard::ManagementKey => 401,
             // Reached by a name that is not a loopback one (DNS rebinding): refused.
             Guard::LocalBrowser => 403,
-            Guard::Open | Guard::BrowserPage | Guard::Grant => continue,
+            // SSO is off: every page says so. No store: no token server.
+            Guard::BrowserPage | Guard::Grant => 404,
+            Guard::Open => continue,
         };
         for p in g.paths() {
             for method in [
@@ -131,4 +133,48 @@ async fn bypass_paths_move_whole_model_routes_to_the_public_group() {
         "{warnings:?}"
     );
     assert!(warnings[1].contains("`/v1/models/gpt-*`"), "{warnings:?}");
+}
+
+#[tokio::test]
+async fn page_groups_refuse_forms_from_another_origin_on_every_route() {
+    let mock = start_mock().await;
+    let mut config = guarded(config_for(&mock));
+    config.sso.enabled = true;
+    let github = crate::sso_gateway::provider(SsoProviderKind::Github, "gw-client", "gh-secret");
+    config.sso.providers.insert("gh".into(), github);
+    let dir = tempfile::tempdir().unwrap();
+    let e = start_gateway_with_store(config, dir.path(), 1_800_000_000_000).await;
+    let http = client();
+    let mut checked = 0;
+    for g in groups(&e.state) {
+        if !matches!(g.guard, Guard::BrowserPage | Guard::LocalBrowser) {
+            continue;
+        }
+        for p in g.paths() {
+            for method in [reqwest::Method::POST, reqwest::Method::DELETE] {
+                let r = http
+                    .request(method.clone(), format!("{}{}", e.gw.url, concrete(p)))
+                    .header("origin", "http://evil.example")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 403, "{method} {p}");
+                let page = r.text().await.unwrap();
+                assert!(page.contains("from another site"), "{method} {p}: {page}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 20, "{checked}");
+    // With a store, the token server's group lets its routes through to their handlers.
+    let r = http
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            e.gw.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(mock.stats.requests(), 0, "nothing reached an upstream");
 }

@@ -340,7 +340,7 @@ async fn the_key_set_and_discovery_caches_expire_by_the_gateway_clock() {
     let idp = FakeIdp::start().await;
     let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(START));
     let now_s = clock.now_millis() / 1000;
-    let jwks = portcullis::jwks::RemoteJwks::new(
+    let jwks = portcullis::identity::jwks::RemoteJwks::new(
         format!("{}/jwks", idp.url),
         client(),
         Arc::new(clock.clone()),

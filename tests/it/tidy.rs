@@ -276,7 +276,7 @@ fn each_rule_flags_a_file_written_to_break_it() {
             "wall-clock",
         ),
         (
-            "src/jwks.rs",
+            "src/identity/jwks.rs",
             "//! x\nlet t = Instant::now();\n".to_owned(),
             "Instant",
         ),

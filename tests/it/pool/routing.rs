@@ -442,7 +442,7 @@ async fn quotas_are_deducted_from_reported_usage_streams_included_and_reset_dail
         })
         .collect();
     assert_eq!(told.len(), 1, "{:?}", e.notes.events());
-    let store = e.state.store().unwrap();
+    let store = e.state.pool().store().unwrap();
     assert!(store.usage("capped", "day:2026-11-23").await.unwrap() >= 60);
 
     e.clock.advance(Duration::from_secs(14 * 3600));

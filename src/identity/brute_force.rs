@@ -90,7 +90,7 @@ impl Bucket for u32 {}
 
 impl<K: Bucket> Limiter<K> {
     /// The limiter `auth.brute_force_protection` describes, or `None` when it is turned off.
-    pub fn from_config(bf: &crate::config::BruteForceConfig) -> Option<Self> {
+    pub fn from_config(bf: &super::BruteForceConfig) -> Option<Self> {
         bf.enabled.then(|| {
             let policy = LimiterPolicy {
                 max_failed_attempts: bf.max_failed_attempts,

@@ -1,19 +1,27 @@
-//! Client authentication: turns what a request presents into a typed [`Principal`] or a typed
-//! [`AuthFailure`], before any handler runs.
+//! The identity wing: who is calling. [`Authenticator`] turns what a request presents into a
+//! typed [`Principal`] or a typed [`AuthFailure`], before any handler runs; everything that
+//! checks a credential lives under this module.
 //!
 //! The credential kinds: static API keys ([`api_keys`]), per-device agent tokens
-//! ([`agent_token`]), and JWTs from the gateway's token server or a trusted external issuer
-//! ([`crate::oauth`]); virtual keys will join them in [`Authenticator::authenticate`], behind
-//! the same lockout. The order of checks is fixed: a blocked client address is refused first (even with a valid
-//! credential), a request with no credential is refused without counting as a failed attempt,
-//! and only a wrong credential counts — counted before its check when the check is slow, so
-//! parallel guesses meet the lockout like sequential ones ([`Authenticator::authenticate`]). A
-//! wrong value repeated unchanged counts once (an agent retrying a stale key is not guessing).
+//! ([`agent_token`]), the gateway's own JWTs ([`token_server`], which also issues them) and a
+//! trusted external issuer's ([`external`], keys fetched through [`jwks`]); virtual keys will join
+//! them in [`Authenticator::authenticate`], behind the same lockout ([`brute_force`]; the slow
+//! hash, Argon2id, on [`argon`]'s bounded threads). The order of checks is fixed: a blocked
+//! client address is refused first (even with a valid credential), a request with no credential
+//! is refused without counting as a failed attempt, and only a wrong credential counts — counted
+//! before its check when the check is slow, so parallel guesses meet the lockout like sequential
+//! ones ([`Authenticator::authenticate`]). A wrong value repeated unchanged counts once (an agent
+//! retrying a stale key is not guessing). What the checks are built from is [`AuthSettings`]:
+//! the wing never reads `config`.
 
 pub mod agent_token;
 pub mod api_keys;
 pub mod argon;
 pub mod brute_force;
+pub mod external;
+pub mod jwks;
+mod settings;
+pub mod token_server;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -22,11 +30,11 @@ use std::sync::Arc;
 use http::HeaderMap;
 
 use crate::clock::SharedClock;
-use crate::config::Config;
 use crate::notify::{Notifier, OperatorEvent};
 use agent_token::{TokenFailure, TokenIdentity, TokenVerifier, UseContext};
 use api_keys::ApiKeySet;
 use brute_force::{FailureOutcome, Limiter, Reservation, Turns};
+pub use settings::{AuthSettings, BruteForceConfig};
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,9 +182,9 @@ pub struct Authenticator {
     /// once (see [`Authenticator::fingerprint`]).
     repeat_key: [u8; 32],
     /// The token server whose JWTs are accepted.
-    jwt: Option<Arc<crate::oauth::TokenServer>>,
+    jwt: Option<Arc<crate::identity::token_server::TokenServer>>,
     /// Trusted external issuers.
-    external: Option<Arc<crate::oauth::external::ExternalIssuers>>,
+    external: Option<Arc<crate::identity::external::ExternalIssuers>>,
     /// One slow credential check per client address at a time.
     turns: Turns<IpAddr>,
 }
@@ -192,29 +200,28 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    /// Builds the authenticator from a validated configuration.
-    pub fn from_config(
-        config: &Config,
+    /// Builds the authenticator from its settings.
+    pub fn new(
+        settings: AuthSettings,
         clock: SharedClock,
         notifier: Arc<dyn Notifier>,
         tokens: Option<Arc<TokenVerifier>>,
     ) -> std::io::Result<Self> {
-        let bf = &config.auth.brute_force_protection;
-        let limiter = Limiter::from_config(bf).map(Arc::new);
+        let limiter = Limiter::from_config(&settings.brute_force).map(Arc::new);
         Ok(Self {
-            disabled: config.auth.disable_auth,
-            keys: ApiKeySet::from_config(&config.auth.api_keys)?,
+            disabled: settings.disabled,
+            keys: ApiKeySet::from_config(&settings.api_keys)?,
             limiter,
             clock: clock.clone(),
             notifier,
             tokens,
             repeat_key: crate::secret::random_bytes::<32>()?,
             jwt: None,
-            external: if config.auth.jwt.issuers.is_empty() {
+            external: if settings.issuers.is_empty() {
                 None
             } else {
                 Some(Arc::new(
-                    crate::oauth::external::ExternalIssuers::new(&config.auth.jwt.issuers, clock)
+                    crate::identity::external::ExternalIssuers::new(&settings.issuers, clock)
                         .map_err(std::io::Error::other)?,
                 ))
             },
@@ -223,7 +230,7 @@ impl Authenticator {
     }
 
     /// Accepts the JWTs `server` issues.
-    pub fn accept_jwts_from(&mut self, server: Arc<crate::oauth::TokenServer>) {
+    pub fn accept_jwts_from(&mut self, server: Arc<crate::identity::token_server::TokenServer>) {
         self.jwt = Some(server);
     }
 
@@ -311,7 +318,7 @@ impl Authenticator {
                 .cached(value, now as i64, &ctx)
                 .map(Principal::AgentToken);
         }
-        if !crate::oauth::looks_like_jwt(value) || self.external.is_some() {
+        if !crate::identity::token_server::looks_like_jwt(value) || self.external.is_some() {
             return None;
         }
         self.jwt
@@ -326,11 +333,13 @@ impl Authenticator {
 
     /// The slow checks: JWTs (the token server's or a trusted issuer's), then agent tokens.
     async fn check(&self, value: &str, now: u64, ip: IpAddr, user_agent: Option<&str>) -> Verdict {
-        if crate::oauth::looks_like_jwt(value) && (self.jwt.is_some() || self.external.is_some()) {
-            use crate::oauth::TokenError;
+        if crate::identity::token_server::looks_like_jwt(value)
+            && (self.jwt.is_some() || self.external.is_some())
+        {
+            use crate::identity::token_server::TokenError;
             // The payload is only decoded to pick a verifier when external issuers exist.
             let external = self.external.as_ref().filter(|x| {
-                crate::oauth::external::unverified_issuer(value).is_some_and(|i| x.trusts(&i))
+                crate::identity::external::unverified_issuer(value).is_some_and(|i| x.trusts(&i))
             });
             let verified = match (external, &self.jwt) {
                 (Some(x), _) => {
@@ -456,7 +465,7 @@ enum Verdict {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::config::ApiKeyConfig;
+    use crate::identity::api_keys::ApiKeyConfig;
     use crate::secret::Secret;
     use std::time::{Duration, UNIX_EPOCH};
 
@@ -465,13 +474,15 @@ mod tests {
     }
 
     fn auth_with(clock: &ManualClock, notifier: Arc<dyn Notifier>) -> Authenticator {
-        let mut c = Config::default();
-        c.auth.api_keys = vec![ApiKeyConfig::Named {
-            name: Some("ci-bot".into()),
-            key: Some(Secret::new("good-key-0123456789")),
-            key_env: None,
-        }];
-        Authenticator::from_config(&c, Arc::new(clock.clone()), notifier, None).unwrap()
+        let settings = AuthSettings {
+            api_keys: vec![ApiKeyConfig::Named {
+                name: Some("ci-bot".into()),
+                key: Some(Secret::new("good-key-0123456789")),
+                key_env: None,
+            }],
+            ..AuthSettings::default()
+        };
+        Authenticator::new(settings, Arc::new(clock.clone()), notifier, None).unwrap()
     }
 
     fn presented(v: &str) -> Option<Presented> {
@@ -604,53 +615,37 @@ mod tests {
     #[tokio::test]
     async fn a_repeated_wrong_key_counts_once_but_new_guesses_count() {
         let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000_000));
-        for sso in [false, true] {
-            let mut c = Config::default();
-            c.sso.enabled = sso;
-            c.auth.api_keys = vec![ApiKeyConfig::Named {
-                name: Some("ci-bot".into()),
-                key: Some(Secret::new("good-key-0123456789")),
-                key_env: None,
-            }];
-            let a = Authenticator::from_config(
-                &c,
-                Arc::new(clock.clone()),
-                Arc::new(crate::notify::NoNotifier),
-                None,
-            )
-            .unwrap();
-            let ip: IpAddr = "192.0.2.3".parse().unwrap();
-            // An agent with a stale key, retrying: never blocked, and the right key still works.
-            for _ in 0..20 {
-                assert_eq!(
-                    a.authenticate(ip, None, presented("sk-stale-key").as_ref())
-                        .await,
-                    Err(AuthFailure::Invalid),
-                    "sso {sso}"
-                );
-            }
-            assert!(
-                a.authenticate(ip, None, presented("good-key-0123456789").as_ref())
-                    .await
-                    .is_ok()
-            );
-            // Distinct guesses still count (the stale key was the first): the fifth distinct
-            // wrong value starts a block.
-            for i in 0..3 {
-                let _ = a
-                    .authenticate(ip, None, presented(&format!("guess-{i}")).as_ref())
-                    .await;
-            }
-            assert!(matches!(
-                a.authenticate(ip, None, presented("guess-3").as_ref())
+        let a = auth(&clock);
+        let ip: IpAddr = "192.0.2.3".parse().unwrap();
+        // An agent with a stale key, retrying: never blocked, and the right key still works.
+        for _ in 0..20 {
+            assert_eq!(
+                a.authenticate(ip, None, presented("sk-stale-key").as_ref())
                     .await,
                 Err(AuthFailure::Invalid)
-            ));
-            assert!(matches!(
-                a.authenticate(ip, None, presented("good-key-0123456789").as_ref())
-                    .await,
-                Err(AuthFailure::Blocked { .. })
-            ));
+            );
         }
+        assert!(
+            a.authenticate(ip, None, presented("good-key-0123456789").as_ref())
+                .await
+                .is_ok()
+        );
+        // Distinct guesses still count (the stale key was the first): the fifth distinct
+        // wrong value starts a block.
+        for i in 0..3 {
+            let _ = a
+                .authenticate(ip, None, presented(&format!("guess-{i}")).as_ref())
+                .await;
+        }
+        assert!(matches!(
+            a.authenticate(ip, None, presented("guess-3").as_ref())
+                .await,
+            Err(AuthFailure::Invalid)
+        ));
+        assert!(matches!(
+            a.authenticate(ip, None, presented("good-key-0123456789").as_ref())
+                .await,
+            Err(AuthFailure::Blocked { .. })
+        ));
     }
 }

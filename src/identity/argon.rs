@@ -184,7 +184,7 @@ mod tests {
                     let now = busy.fetch_add(1, Ordering::SeqCst) + 1;
                     most.fetch_max(now, Ordering::SeqCst);
                     // Real work, so that jobs overlap if the bound does not hold.
-                    let h = crate::auth::agent_token::hash_secret("x").is_ok();
+                    let h = crate::identity::agent_token::hash_secret("x").is_ok();
                     busy.fetch_sub(1, Ordering::SeqCst);
                     (i, h)
                 }))
@@ -199,7 +199,7 @@ mod tests {
             "{} jobs ran at once",
             most.load(Ordering::SeqCst)
         );
-        let hash = crate::auth::agent_token::hash_secret("right").unwrap();
+        let hash = crate::identity::agent_token::hash_secret("right").unwrap();
         assert!(verify(hash.clone(), crate::secret::Secret::new("right")).await);
         assert!(!verify(hash, crate::secret::Secret::new("wrong")).await);
         assert!(!verify("not a hash".into(), crate::secret::Secret::new("x")).await);
@@ -215,7 +215,7 @@ mod tests {
             Params::new(256, 2, 1, Some(16)).unwrap(),
         );
         let hashes = [
-            crate::auth::agent_token::hash_secret("s3cret").unwrap(),
+            crate::identity::agent_token::hash_secret("s3cret").unwrap(),
             small.hash_password(b"s3cret").unwrap().to_string(),
         ];
         for hash in &hashes {

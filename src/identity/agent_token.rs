@@ -10,7 +10,7 @@
 //! moves — revocations made anywhere reach every instance within the poll interval). Unknown ids
 //! cost one indexed lookup and no hashing. Argon2 runs on the process's Argon2 threads
 //! ([`super::argon`]), so a flood can neither starve the async executor nor grow memory; the
-//! authenticator counts a slow check before it runs ([`crate::auth::Authenticator`]), so a burst
+//! authenticator counts a slow check before it runs ([`crate::identity::Authenticator`]), so a burst
 //! of wrong secrets from one address costs at most `max_failed_attempts` runs.
 
 use std::collections::HashMap;

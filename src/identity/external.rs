@@ -1,18 +1,44 @@
 //! Trusted external issuers (`auth.jwt.issuers[]`): a company IdP's JWTs accepted as client
 //! credentials. The token's `iss` picks the issuer entry (unknown issuers are refused before any
-//! key is fetched); its signature is checked against that issuer's JWKS ([`crate::jwks`]),
+//! key is fetched); its signature is checked against that issuer's JWKS ([`crate::identity::jwks`]),
 //! `aud` against the entry, `exp`/`nbf` against the gateway's clock; the configured claims name
 //! the user and groups.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Validation;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::TokenError;
+use super::token_server::TokenError;
 use crate::clock::SharedClock;
-use crate::config::TrustedIssuer;
-use crate::jwks::{JwksError, RemoteJwks};
+use crate::identity::jwks::{JwksError, RemoteJwks};
+
+/// `auth.jwt.issuers[]`: an external issuer whose tokens authenticate API calls.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuer {
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// Its JWKS; cached, refetched on an unknown `kid` (at most every 10 s) and hourly.
+    pub jwks_url: String,
+    /// The `aud` its tokens must carry.
+    pub audience: String,
+    /// Claim naming the user (default `sub`; e.g. `email`, `preferred_username`).
+    #[serde(default = "default_user_claim")]
+    pub user_claim: String,
+    /// Claim listing the user's groups (default `groups`); absent is no groups.
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+}
+
+fn default_user_claim() -> String {
+    "sub".to_owned()
+}
+
+fn default_groups_claim() -> String {
+    "groups".to_owned()
+}
 
 /// Who an external token names.
 #[derive(Debug, Clone, PartialEq, Eq)]

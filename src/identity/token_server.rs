@@ -1,7 +1,7 @@
 //! The OAuth2 token server (PRODUCT §4): the password and client-credentials grants, the JWTs it
 //! signs ([`keys`]: Ed25519, in the store), and their verification — for `/verify-token`,
 //! `/oauth/introspect` and as client credentials on every API route (through
-//! [`crate::auth::Authenticator`]).
+//! [`crate::identity::Authenticator`]).
 //!
 //! Failed grants count in the per-address lockout and in a per-username one; an unknown username
 //! costs the same Argon2id work as a wrong password (a dummy hash), so timing does not reveal
@@ -12,7 +12,6 @@
 //! use costs a hash instead of an Ed25519 verification; expiry and the subject are checked on
 //! every use.
 
-pub mod external;
 pub mod keys;
 
 use std::collections::HashMap;
@@ -24,9 +23,10 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
-use crate::auth::brute_force::{FailureOutcome, Limiter, Reservation};
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::identity::BruteForceConfig;
+use crate::identity::brute_force::{FailureOutcome, Limiter, Reservation};
+use crate::seal::EncryptionConfig;
 use crate::secret::{Secret, random_bytes};
 use crate::store::LOCAL_PROVIDER;
 use crate::store::{StoreError, TokenServerStore};
@@ -163,6 +163,24 @@ pub struct TokenServer {
     hs256: Option<(jsonwebtoken::EncodingKey, jsonwebtoken::DecodingKey)>,
 }
 
+/// Everything [`TokenServer::new`] needs of the configuration (assembled by `config` from
+/// `auth.jwt`, `auth.brute_force_protection`, `auth.encryption` and the public URL).
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    /// `iss` of issued tokens (`auth.jwt.issuer`, default the public URL).
+    pub issuer: String,
+    /// `aud` of issued tokens, required of presented ones.
+    pub audience: String,
+    /// Lifetime of an issued access token.
+    pub lifetime: std::time::Duration,
+    /// HS256 compatibility: issued tokens are signed (and verified) with this shared secret.
+    pub hs256_secret: Option<Secret>,
+    /// The password grant's per-username lockout.
+    pub brute_force: BruteForceConfig,
+    /// Seals the private signing keys in the store.
+    pub encryption: EncryptionConfig,
+}
+
 impl std::fmt::Debug for TokenServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenServer")
@@ -174,20 +192,18 @@ impl std::fmt::Debug for TokenServer {
 impl TokenServer {
     /// A token server over `store`; failed grants also count in `ip_limiter`.
     pub fn new(
-        config: &Config,
+        settings: TokenSettings,
         store: Arc<dyn TokenServerStore>,
         clock: SharedClock,
         ip_limiter: Option<Arc<Limiter<IpAddr>>>,
     ) -> std::io::Result<Self> {
-        let bf = &config.auth.brute_force_protection;
-        let user_limiter = Limiter::from_config(bf);
-        let jwt = &config.auth.jwt;
+        let user_limiter = Limiter::from_config(&settings.brute_force);
         Ok(Self {
             store,
             clock,
-            issuer: jwt.issuer.clone().unwrap_or_else(|| config.public_url()),
-            audience: jwt.audience.clone(),
-            lifetime_s: jwt.lifetime.0.as_secs() as i64,
+            issuer: settings.issuer,
+            audience: settings.audience,
+            lifetime_s: settings.lifetime.as_secs() as i64,
             keys: RwLock::new(None),
             last_reload: AtomicI64::new(i64::MIN),
             ip_limiter,
@@ -196,10 +212,10 @@ impl TokenServer {
             subjects: Mutex::new(HashMap::new()),
             verified: Mutex::new(HashMap::new()),
             verified_key: random_bytes::<32>()?,
-            sealer: crate::seal::Sealer::from_config(&config.auth.encryption)
+            sealer: crate::seal::Sealer::from_config(&settings.encryption)
                 .ok()
                 .flatten(),
-            hs256: jwt.hs256_secret.as_ref().map(|s| {
+            hs256: settings.hs256_secret.as_ref().map(|s| {
                 (
                     jsonwebtoken::EncodingKey::from_secret(s.expose().as_bytes()),
                     jsonwebtoken::DecodingKey::from_secret(s.expose().as_bytes()),
@@ -336,9 +352,9 @@ impl TokenServer {
         }
     }
 
-    /// Argon2id on the process's Argon2 threads ([`crate::auth::argon`]).
+    /// Argon2id on the process's Argon2 threads ([`crate::identity::argon`]).
     async fn argon_verify(&self, hash: String, secret: &str) -> bool {
-        crate::auth::argon::verify(hash, Secret::new(secret)).await
+        crate::identity::argon::verify(hash, Secret::new(secret)).await
     }
 
     async fn dummy(&self) -> Result<String, GrantError> {
@@ -347,7 +363,7 @@ impl TokenServer {
                 let s = crate::store::hex(
                     &random_bytes::<16>().map_err(|e| GrantError::Unavailable(e.to_string()))?,
                 );
-                crate::auth::argon::run(move || crate::auth::agent_token::hash_secret(&s))
+                crate::identity::argon::run(move || crate::identity::agent_token::hash_secret(&s))
                     .await
                     .map_err(|e| GrantError::Unavailable(e.to_string()))?
                     .map_err(|e| GrantError::Unavailable(e.to_string()))

@@ -6,7 +6,30 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::ApiKeyConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// One client API key: a bare string, or `{name, key}` / `{name, key_env}` so that logs can say
+/// which key was used without showing it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ApiKeyConfig {
+    /// Just the key.
+    Plain(Secret),
+    /// A named key, given directly or through an environment variable.
+    Named {
+        /// Name used in logs (`key=ci-bot`).
+        #[serde(default)]
+        name: Option<String>,
+        /// The key.
+        #[serde(default)]
+        key: Option<Secret>,
+        /// Environment variable holding the key (or `NAME_FILE`).
+        #[serde(default)]
+        key_env: Option<String>,
+    },
+}
 
 /// The configured keys, by digest.
 pub struct ApiKeySet {

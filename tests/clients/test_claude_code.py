@@ -1,0 +1,67 @@
+"""Claude Code (`claude -p`, headless) through the gateway's Anthropic route, with a scratch HOME
+and its telemetry, error reporting and update checks off."""
+
+import json
+
+import pytest
+from conftest import MOCK_TEXT, Client, agent_cli, clean_env, npm_version, run_client
+
+CLIENT = Client(
+    name="Claude Code",
+    package="npm `@anthropic-ai/claude-code`",
+    version=npm_version("@anthropic-ai/claude-code"),
+    base_url="`ANTHROPIC_BASE_URL=http://127.0.0.1:8080`",
+    key="`ANTHROPIC_API_KEY` (or `ANTHROPIC_AUTH_TOKEN`, sent as Bearer)",
+    setup="the model name passes through (`--model`, or Claude Code's default)",
+    limits="agent tool loops are not exercised (the mock answers text only)",
+)
+
+QUIET = {
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+}
+
+
+def claude(gateway, scratch, *args, **env):
+    home, work = scratch
+    env = clean_env(HOME=str(home), ANTHROPIC_BASE_URL=gateway.url, **QUIET, **env)
+    r = run_client([agent_cli("claude"), "-p", *args], work, env)
+    assert r.returncode == 0, f"claude failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
+    return r.stdout
+
+
+@pytest.mark.op("`claude -p` (x-api-key)")
+def test_print_mode(gateway, scratch):
+    mark = gateway.mark()
+    out = claude(gateway, scratch, "Say hi", ANTHROPIC_API_KEY=gateway.key)
+    assert out.strip() == MOCK_TEXT
+    calls = gateway.requests_since(mark, "/v1/messages")
+    assert [(c["status"], c["backend"]) for c in calls if c["path"] == "/v1/messages"] == [(200, "anthropic")]
+
+
+@pytest.mark.op("`--output-format stream-json`, `ANTHROPIC_AUTH_TOKEN`")
+def test_stream_json_with_bearer_token(gateway, scratch):
+    out = claude(
+        gateway,
+        scratch,
+        "Say hi",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        ANTHROPIC_AUTH_TOKEN=gateway.key,
+    )
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    result = [e for e in events if e.get("type") == "result"]
+    assert result and result[-1]["result"] == MOCK_TEXT and not result[-1]["is_error"]
+    assert result[-1]["usage"]["output_tokens"] > 0
+
+
+@pytest.mark.op("crossed route gives a clear error")
+def test_crossed_route_is_a_clear_error(gateway, scratch):
+    home, work = scratch
+    env = clean_env(HOME=str(home), ANTHROPIC_BASE_URL=gateway.url, ANTHROPIC_API_KEY=gateway.key, **QUIET)
+    r = run_client([agent_cli("claude"), "-p", "Say hi", "--model", "openai:gpt-4o"], work, env)
+    assert r.returncode != 0
+    assert "protocol translation" in r.stdout + r.stderr

@@ -1,0 +1,86 @@
+"""Codex CLI (`codex exec`, headless) through the gateway's Responses route, as a custom model
+provider (`wire_api = "responses"`) in a scratch `CODEX_HOME`, analytics and update checks off."""
+
+import pytest
+from conftest import MOCK_TEXT, Client, agent_cli, clean_env, npm_version, run_client
+
+CLIENT = Client(
+    name="Codex CLI",
+    package="npm `@openai/codex`",
+    version=npm_version("@openai/codex"),
+    base_url='`base_url = "http://127.0.0.1:8080/v1"` in a `[model_providers.<name>]` table',
+    key='the variable named by `env_key` (e.g. `env_key = "PORTCULLIS_API_KEY"`)',
+    setup='`wire_api = "responses"` (Codex removed `"chat"`); `model_provider = "<name>"`',
+    limits="agent tool loops are not exercised (the mock answers text only)",
+)
+
+
+def config(gateway, key_var="PORTCULLIS_API_KEY", **provider):
+    lines = [
+        'model = "gpt-4o"',
+        'model_provider = "portcullis"',
+        "check_for_update_on_startup = false",
+        "[analytics]",
+        "enabled = false",
+        "[model_providers.portcullis]",
+        'name = "portcullis"',
+        f'base_url = "{gateway.url}/v1"',
+        f'env_key = "{key_var}"',
+        'wire_api = "responses"',
+    ]
+    lines += [f"{k} = {v}" for k, v in provider.items()]
+    return "\n".join(lines) + "\n"
+
+
+def codex(gateway, scratch, prompt, key, *args, **provider):
+    """`codex exec PROMPT` with the key in `PORTCULLIS_API_KEY`; the completed process."""
+    home, work = scratch
+    codex_home = home / ".codex"
+    codex_home.mkdir(exist_ok=True)
+    (codex_home / "config.toml").write_text(config(gateway, **provider))
+    env = clean_env(HOME=str(home), CODEX_HOME=str(codex_home), PORTCULLIS_API_KEY=key)
+    return run_client([agent_cli("codex"), "exec", "--skip-git-repo-check", *args, prompt], work, env)
+
+
+@pytest.mark.op("`codex exec` (Responses API, streamed)")
+def test_exec(gateway, scratch):
+    mark = gateway.mark()
+    r = codex(gateway, scratch, "Say hi", gateway.key)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert MOCK_TEXT in r.stdout
+    calls = gateway.requests_since(mark, "/v1/responses")
+    assert [(c["path"], c["status"]) for c in calls] == [("/v1/responses", 200)]
+
+
+@pytest.mark.op("crossed route gives a clear error")
+def test_crossed_route_is_a_clear_error(gateway, scratch):
+    r = codex(gateway, scratch, "Say hi", gateway.key, "-m", "anthropic:claude-sonnet-4-5")
+    assert r.returncode != 0
+    assert "protocol translation" in r.stdout + r.stderr
+
+
+@pytest.mark.op("upstream stream broken midway: the gateway's message is shown")
+def test_broken_stream_shows_the_gateways_message(gateway, scratch):
+    # The gateway ends the stream with `response.failed`, which Codex reads by its `type`.
+    r = codex(
+        gateway,
+        scratch,
+        "Say hi",
+        gateway.key,
+        http_headers='{ "x-mock" = "chunks=6; drop_after=2" }',
+        stream_max_retries=0,
+    )
+    assert r.returncode != 0
+    assert "broke off" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+@pytest.mark.op("a wrong key, retried, does not lock out the right one")
+def test_wrong_key_retries_do_not_lock_out(own_gateway, scratch):
+    # Codex retries the 401 itself; the same wrong key counts once toward the address lockout.
+    gw = own_gateway
+    r = codex(gw, scratch, "Say hi", "wrong-key-0123456789abcdef")
+    assert r.returncode != 0
+    out = r.stdout + r.stderr
+    assert "401" in out or "Invalid API key" in out, out
+    r = codex(gw, scratch, "Say hi", gw.key)
+    assert r.returncode == 0 and MOCK_TEXT in r.stdout, r.stdout + r.stderr
