@@ -237,7 +237,15 @@ impl Pool {
     }
 
     fn seal_tokens(&self, id: &str, tokens: &Tokens) -> Result<(String, String), PoolError> {
-        let secret = self.seal_value(id, tokens.access.expose(), &context(id))?;
+        // A provider's token is checked like one an operator adds: one the pool could not
+        // send in a header would be stored out of reach.
+        let access = super::manage::check_token(tokens.access.expose()).map_err(|_| {
+            PoolError::Invalid(
+                "the provider's access token is unusable (empty, over 16 KiB or with control characters)"
+                    .to_owned(),
+            )
+        })?;
+        let secret = self.seal_value(id, access, &context(id))?;
         let state = serde_json::to_string(&tokens.state)
             .map_err(|e| PoolError::Invalid(format!("refresh state: {e}")))?;
         let oauth = self.seal_value(id, &state, &oauth_context(id))?;

@@ -480,7 +480,7 @@ fn read_only(c: &Credential) -> PoolError {
 /// The trimmed `token` of an add or an update, if it can be a credential: non-empty, at most
 /// 16 KiB, no control characters (a CR or LF could not be sent in a header, and the pool would
 /// skip the credential, leaving its row out of reach of the API).
-fn check_token(token: &str) -> Result<&str, PoolError> {
+pub(super) fn check_token(token: &str) -> Result<&str, PoolError> {
     let token = token.trim();
     if token.is_empty() || token.len() > 16 * 1024 || token.chars().any(char::is_control) {
         return Err(PoolError::Invalid(

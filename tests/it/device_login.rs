@@ -36,6 +36,8 @@ struct Fake {
     seen_forms: Mutex<Vec<String>>,
     /// A `verification_uri` other than GitHub's (a hostile provider's).
     link: Mutex<Option<String>>,
+    /// A Copilot token other than the usual one (a hostile provider's).
+    token: Mutex<Option<String>>,
 }
 
 type S = State<Arc<Fake>>;
@@ -81,11 +83,11 @@ async fn copilot_token(
     }
     let n = f.issued.fetch_add(1, Ordering::SeqCst) + 1;
     let now = f.now.load(Ordering::SeqCst);
+    let usual = format!("tid=copilot-{n};exp={}", now + 1800);
+    let token = f.token.lock().unwrap().clone().unwrap_or(usual);
     (
         http::StatusCode::OK,
-        axum::Json(
-            json!({"token": format!("tid=copilot-{n};exp={}", now + 1800), "expires_at": now + 1800, "refresh_in": 1500}),
-        ),
+        axum::Json(json!({"token": token, "expires_at": now + 1800, "refresh_in": 1500})),
     )
 }
 
@@ -496,6 +498,22 @@ async fn a_hostile_provider_cannot_plant_a_script_link_on_the_gateway_page() {
         "{page}"
     );
     assert!(!page.contains("href=\"javascript:"), "{page}");
+}
+
+#[tokio::test]
+async fn a_token_that_cannot_go_in_a_header_is_not_stored() {
+    let e = env().await;
+    *e.fake.token.lock().unwrap() = Some("tid=x\r\nx-injected: 1".to_owned());
+    let (flow_id, _) = e.state.pool().start_login("copilot").await.unwrap();
+    e.fake.approved.store(true, Ordering::SeqCst);
+    let done = wait_flow(&e, &format!("/v0/oauth/copilot/flow/{flow_id}")).await;
+    let text = done.to_string();
+    assert!(
+        done["status"] != "done" && text.contains("token is unusable"),
+        "{text}"
+    );
+    let listed = mgmt(&e.gw, reqwest::Method::GET, "/v0/management/auths").await;
+    assert!(!listed.to_string().contains("copilot login"), "{listed}");
 }
 
 #[tokio::test]
