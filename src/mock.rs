@@ -320,6 +320,9 @@ impl MockReq {
                     }
                 }
             }
+            if let (Proto::OpenAi, Some(code)) = (proto, &d.error_code) {
+                return Err(errors::openai_coded_error(status, &msg, code, retry));
+            }
             return Err(error_response(proto, status, &msg, retry));
         }
         Ok(d)

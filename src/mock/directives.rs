@@ -3,7 +3,8 @@
 //!
 //! Known keys: `status`, `retry_after`, `header_delay_ms`, `chunks`,
 //! `chunk_delay_ms`, `drop_after`, `malformed`, `echo_credential`, `reply` (the answer text,
-//! percent-encoded, instead of [`MOCK_TEXT`]). Unknown keys are ignored; bad values are an error
+//! percent-encoded, instead of [`MOCK_TEXT`]), `error_code` (with `status`: the OpenAI error's
+//! `code`, as providers send `insufficient_quota` or `context_length_exceeded`). Unknown keys are ignored; bad values are an error
 //! (the caller answers 400).
 
 use std::time::Duration;
@@ -42,6 +43,8 @@ pub(crate) struct Directives {
     /// The assistant text to answer instead of [`MOCK_TEXT`] (`reply=` percent-decoded), so a
     /// test can script an agent's answer — e.g. an edit in the agent's own edit format.
     pub(crate) reply: Option<String>,
+    /// The `code` of an OpenAI-shaped error answer (`status` decides that there is one).
+    pub(crate) error_code: Option<String>,
 }
 
 impl Default for Directives {
@@ -56,6 +59,7 @@ impl Default for Directives {
             malformed: false,
             echo_credential: false,
             reply: None,
+            error_code: None,
         }
     }
 }
@@ -104,6 +108,16 @@ impl Directives {
                     }
                 }
                 "echo_credential" => d.echo_credential = matches!(value, "1" | "true"),
+                "error_code" => {
+                    if value.is_empty()
+                        || !value
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    {
+                        return Err(format!("error_code={value:?}: letters, digits and _ only"));
+                    }
+                    d.error_code = Some(value.to_owned());
+                }
                 "reply" => {
                     let text = percent_encoding::percent_decode_str(value)
                         .decode_utf8()
@@ -149,7 +163,7 @@ mod tests {
     #[test]
     fn parses_all_keys_with_whitespace() {
         let raw = b" status = 429 ;retry_after=7; header_delay_ms=5 ; chunks=3;\
-chunk_delay_ms=2;drop_after=1; malformed=1; unknown=whatever;";
+chunk_delay_ms=2;drop_after=1; malformed=1; unknown=whatever; error_code=insufficient_quota";
         let d = Directives::parse(Some(raw)).unwrap();
         assert_eq!(d.status, Some(StatusCode::TOO_MANY_REQUESTS));
         assert_eq!(d.retry_after, Some(7));
@@ -158,6 +172,8 @@ chunk_delay_ms=2;drop_after=1; malformed=1; unknown=whatever;";
         assert_eq!(d.chunk_delay, Duration::from_millis(2));
         assert_eq!(d.drop_after, Some(1));
         assert!(d.malformed);
+        assert_eq!(d.error_code.as_deref(), Some("insufficient_quota"));
+        assert!(Directives::parse(Some(b"error_code=a b")).is_err());
     }
 
     #[test]

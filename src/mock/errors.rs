@@ -46,6 +46,29 @@ pub(crate) fn error_response(
             "error": {"code": status.as_u16(), "message": message, "status": google_status(status)},
         }),
     };
+    respond(status, body, retry_after)
+}
+
+/// An OpenAI error answer carrying a provider's `code`, as real providers send it:
+/// `insufficient_quota` is also its `type`; `context_length_exceeded` names `messages` as the
+/// `param`.
+pub(crate) fn openai_coded_error(
+    status: StatusCode,
+    message: &str,
+    code: &str,
+    retry_after: Option<u64>,
+) -> Response {
+    let kind = match code {
+        "insufficient_quota" => "insufficient_quota",
+        _ => openai_kind(status).0,
+    };
+    let param = (code == "context_length_exceeded").then_some("messages");
+    let body = json!({"error": {"message": message, "type": kind, "param": param, "code": code}});
+    respond(status, body, retry_after)
+}
+
+/// `body` as JSON with `status` and an optional `Retry-After`.
+fn respond(status: StatusCode, body: serde_json::Value, retry_after: Option<u64>) -> Response {
     let mut resp = (status, Json(body)).into_response();
     if let Some(secs) = retry_after {
         resp.headers_mut()

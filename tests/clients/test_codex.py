@@ -84,3 +84,26 @@ def test_wrong_key_retries_do_not_lock_out(own_gateway, scratch):
     assert "401" in out or "Invalid API key" in out, out
     r = codex(gw, scratch, "Say hi", gw.key)
     assert r.returncode == 0 and MOCK_TEXT in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.op("provider out of quota: Codex says so instead of retrying")
+def test_quota_error_reaches_codex(own_gateway, scratch):
+    # The provider's `insufficient_quota` is relayed with its code (and sets the credential
+    # aside, hence a gateway of its own), which Codex reports instead of retrying.
+    mark = own_gateway.mark()
+    quota = '{ "x-mock" = "status=429; error_code=insufficient_quota" }'
+    r = codex(own_gateway, scratch, "Say hi", own_gateway.key, http_headers=quota)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert "Quota exceeded" in out, out
+    calls = own_gateway.requests_since(mark, "/v1/responses")
+    assert [c["status"] for c in calls] == [429], calls
+
+
+@pytest.mark.op("context window exceeded: Codex's own handling")
+def test_context_window_error_reaches_codex(own_gateway, scratch):
+    ctx = '{ "x-mock" = "status=400; error_code=context_length_exceeded" }'
+    r = codex(own_gateway, scratch, "Say hi", own_gateway.key, http_headers=ctx)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert "context window" in out, out
