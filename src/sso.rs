@@ -16,6 +16,7 @@
 pub mod authorize;
 pub mod link;
 pub mod provider;
+mod session;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -32,8 +33,7 @@ use crate::identity::brute_force::{FailureOutcome, Limiter};
 use crate::notify::{Notifier, OperatorEvent};
 use crate::secret::{Secret, random_bytes};
 use crate::store::{
-    AgentTokenRecord, LoginFlow, LoginStore, PendingAuthorization, SsoStore, StoreError, User,
-    WebSession, hex,
+    AgentTokenRecord, LoginFlow, LoginStore, PendingAuthorization, SsoStore, StoreError, User, hex,
 };
 use authorize::{Confirmation, EnterpriseApi};
 use link::{LinkClaims, LinkError};
@@ -682,48 +682,6 @@ impl Sso {
             session_cookie,
             session_expires_at: expires,
         })
-    }
-
-    async fn open_web_session(&self, user_id: &str, expires_at: i64) -> Result<Secret, SsoError> {
-        let cookie = random_token()?;
-        self.store
-            .insert_web_session(&WebSession {
-                id_hash: value_hash(&cookie),
-                user_id: user_id.to_owned(),
-                created_at: self.now(),
-                expires_at,
-            })
-            .await?;
-        Ok(Secret::new(cookie))
-    }
-
-    /// The user behind a browser session cookie, if the session is live and the user enabled.
-    pub async fn session_user(&self, cookie: &str) -> Result<Option<User>, SsoError> {
-        let Some(s) = self
-            .store
-            .get_web_session(&value_hash(cookie), self.now())
-            .await?
-        else {
-            return Ok(None);
-        };
-        Ok(self
-            .store
-            .get_user(&s.user_id)
-            .await?
-            .filter(|u| !u.disabled))
-    }
-
-    /// Ends a browser session.
-    pub async fn logout(&self, cookie: &str) -> Result<(), SsoError> {
-        Ok(self.store.delete_web_session(&value_hash(cookie)).await?)
-    }
-
-    /// A per-session anti-forgery value for the devices page's forms.
-    pub async fn csrf_token(&self, session_cookie: &str) -> Result<String, SsoError> {
-        let keys = self.keys().await?;
-        let mut input = b"csrf:".to_vec();
-        input.extend_from_slice(session_cookie.as_bytes());
-        Ok(hex(&blake3::keyed_hash(&keys.code, &input).as_bytes()[..16]))
     }
 
     /// Deletes expired SSO rows.
