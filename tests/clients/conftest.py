@@ -110,16 +110,7 @@ class Gateway:
 
 
 def start_gateway(mock_url, *extra_args):
-    env = clean_env(
-        OPENAI_API_KEY=UPSTREAM_KEY,
-        OPENAI_BASE_URL=mock_url + "/v1",
-        ANTHROPIC_API_KEY=UPSTREAM_KEY,
-        ANTHROPIC_BASE_URL=mock_url,
-        GEMINI_API_KEY=UPSTREAM_KEY,
-        GEMINI_BASE_URL=mock_url,
-        PORTCULLIS_API_KEYS=CLIENT_KEY,
-        PORTCULLIS_FORWARD_HEADERS="x-mock",
-    )
+    env = _sdk.serve_env(mock_url, CLIENT_KEY, UPSTREAM_KEY, gemini=True)
     args = [str(BIN_DIR / "portcullis"), "serve", "--port", "0", "--log-format", "json", *extra_args]
     p = Proc(args, env, "stderr")
     url = p.wait_for(_sdk._listening)

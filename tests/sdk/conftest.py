@@ -100,6 +100,23 @@ def clean_env(**extra):
     return env
 
 
+def serve_env(mock_url, client_key, upstream_key, gemini=False):
+    """The environment of a `portcullis serve` configured only through the ecosystem's variables,
+    in front of the mock: OpenAI and Anthropic backends (and Gemini with `gemini`), one client key."""
+    env = clean_env(
+        OPENAI_API_KEY=upstream_key,
+        OPENAI_BASE_URL=mock_url + "/v1",
+        ANTHROPIC_API_KEY=upstream_key,
+        ANTHROPIC_BASE_URL=mock_url,
+        PORTCULLIS_API_KEYS=client_key,
+        # The mock's fault script is a client header the gateway forwards only when told.
+        PORTCULLIS_FORWARD_HEADERS="x-mock",
+    )
+    if gemini:
+        env.update(GEMINI_API_KEY=upstream_key, GEMINI_BASE_URL=mock_url)
+    return env
+
+
 @pytest.fixture(scope="session")
 def mock_url():
     p = Proc([str(BIN_DIR / "portcullis-mock"), "--port", "0"], clean_env(), "stdout")
@@ -121,15 +138,7 @@ def _listening(line):
 @pytest.fixture(scope="session")
 def serve_url(mock_url):
     """`portcullis serve` configured only through the ecosystem's env vars, pointed at the mock."""
-    env = clean_env(
-        OPENAI_API_KEY=UPSTREAM_KEY,
-        OPENAI_BASE_URL=mock_url + "/v1",
-        ANTHROPIC_API_KEY=UPSTREAM_KEY,
-        ANTHROPIC_BASE_URL=mock_url,
-        PORTCULLIS_API_KEYS=CLIENT_KEY,
-        # The mock's fault script is a client header the gateway forwards only when told.
-        PORTCULLIS_FORWARD_HEADERS="x-mock",
-    )
+    env = serve_env(mock_url, CLIENT_KEY, UPSTREAM_KEY)
     p = Proc([str(BIN_DIR / "portcullis"), "serve", "--port", "0", "--log-format", "json"], env, "stderr")
     url = p.wait_for(_listening)
     yield url
