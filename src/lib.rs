@@ -22,6 +22,8 @@
 //! - [`config`]: typed configuration, layered CLI > env > YAML > defaults, validated once; it
 //!   parses the values of the modules above and hands each its settings.
 //! - [`wire`]: the provider protocols' JSON/SSE shapes (errors, usage, model lists, SSE lines).
+//! - [`translate`]: protocol translation — one intermediate shape and a codec per dialect
+//!   (OpenAI Chat and Responses, Anthropic Messages, Gemini), requests, answers and streams.
 //! - [`upstream`]: backends, their connection pools, routing of model names to a `Provider` (a
 //!   backend and its credential pool), and `Provider::call` — the one place a request is sent
 //!   with a credential, failover included.
@@ -59,6 +61,8 @@ pub mod pool;
 pub mod config;
 
 pub mod wire;
+
+pub mod translate;
 
 pub mod upstream;
 

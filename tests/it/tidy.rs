@@ -12,7 +12,13 @@ use std::path::{Path, PathBuf};
 const MAX_LINES: usize = 800;
 
 /// Where the providers' JSON and SSE shapes (`crate::wire`) may be used.
-const WIRE_USERS: &[&str] = &["src/api", "src/wire", "src/upstream", "src/mock"];
+const WIRE_USERS: &[&str] = &[
+    "src/api",
+    "src/wire",
+    "src/translate",
+    "src/upstream",
+    "src/mock",
+];
 
 /// Files that may read `Instant::now` (they measure latency or drive I/O timers; no decision
 /// about expiry, lockout, cooldown or quotas depends on it).

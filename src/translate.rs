@@ -1,0 +1,343 @@
+//! Protocol translation: a request in one dialect served by a backend that speaks another.
+//!
+//! One intermediate shape ([`model`]) and one codec per dialect, instead of a mapper per pair:
+//! four dialects would need twelve pairwise mappers for requests, twelve for answers and twelve
+//! for streams, each repeating the same knowledge of a dialect; with a hub each dialect's
+//! knowledge is in one file ([`chat`], [`responses`], [`anthropic`], [`gemini`]) and a new
+//! dialect costs one codec. The price is that the hub holds only what the dialects share — what
+//! one dialect alone can say is dropped with a debug log, or refused with a 400 where dropping
+//! it would change the answer (README's field table says which).
+//!
+//! A codec has six pieces: `decode_request`/`encode_request`, `decode_response`/
+//! `encode_response` (whole JSON bodies), and a `StreamDecoder` (the upstream's SSE `data:`
+//! payloads → [`Event`]s) and `StreamEncoder` ([`Event`]s → the caller's SSE bytes). Streams are
+//! translated event by event as the upstream sends them ([`StreamTranslator`]): nothing waits
+//! for the end of the answer except what a dialect can only say whole (a Gemini function call's
+//! arguments, the Responses API's final `response.completed` summary).
+
+pub mod anthropic;
+pub mod chat;
+pub mod gemini;
+pub mod model;
+pub mod responses;
+
+pub use model::{Event, Request, Response};
+
+use crate::protocol::{BackendKind, Operation, Protocol};
+use crate::wire::errors::ErrorKind;
+use crate::wire::sse::DataLineScanner;
+
+/// A wire dialect a request or answer is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// OpenAI Chat Completions (and every OpenAI-compatible server).
+    Chat,
+    /// OpenAI Responses API (callers only: a backend is never asked in it by translation).
+    Responses,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Google Gemini `generateContent` / `streamGenerateContent`.
+    Gemini,
+}
+
+impl Dialect {
+    /// The dialect of a caller's operation, when it is one translation serves.
+    pub fn of_operation(op: Operation) -> Option<Dialect> {
+        match op {
+            Operation::ChatCompletions => Some(Dialect::Chat),
+            Operation::Responses => Some(Dialect::Responses),
+            Operation::Messages => Some(Dialect::Anthropic),
+            Operation::GenerateContent | Operation::StreamGenerateContent => Some(Dialect::Gemini),
+            _ => None,
+        }
+    }
+
+    /// The dialect a backend is asked in.
+    pub fn of_backend(kind: BackendKind) -> Dialect {
+        match kind {
+            BackendKind::Openai => Dialect::Chat,
+            BackendKind::Anthropic => Dialect::Anthropic,
+            BackendKind::Gemini => Dialect::Gemini,
+        }
+    }
+
+    /// The upstream operation that carries a request in this dialect (`stream`: Gemini's
+    /// streaming method).
+    pub fn operation(self, stream: bool) -> Operation {
+        match self {
+            Dialect::Chat => Operation::ChatCompletions,
+            Dialect::Responses => Operation::Responses,
+            Dialect::Anthropic => Operation::Messages,
+            Dialect::Gemini if stream => Operation::StreamGenerateContent,
+            Dialect::Gemini => Operation::GenerateContent,
+        }
+    }
+
+    /// The protocol family (which error shapes the caller reads).
+    pub fn protocol(self) -> Protocol {
+        match self {
+            Dialect::Chat | Dialect::Responses => Protocol::OpenAi,
+            Dialect::Anthropic => Protocol::Anthropic,
+            Dialect::Gemini => Protocol::Gemini,
+        }
+    }
+
+    /// Human name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Chat => "OpenAI Chat Completions",
+            Dialect::Responses => "OpenAI Responses",
+            Dialect::Anthropic => "Anthropic Messages",
+            Dialect::Gemini => "Gemini generateContent",
+        }
+    }
+}
+
+/// Why a request or answer could not be translated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TranslateError {
+    /// The request says something the backend's dialect cannot, and dropping it would change
+    /// the answer (400 in the caller's protocol).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The request is not a valid request of its dialect (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// The upstream's answer is not a valid answer of its dialect (502).
+    #[error("the backend's answer could not be translated: {0}")]
+    Upstream(String),
+}
+
+/// Reads a caller's request body written in `dialect`.
+pub fn decode_request(dialect: Dialect, body: &[u8]) -> Result<Request, TranslateError> {
+    match dialect {
+        Dialect::Chat => chat::decode_request(body),
+        Dialect::Responses => responses::decode_request(body),
+        Dialect::Anthropic => anthropic::decode_request(body),
+        Dialect::Gemini => gemini::decode_request(body),
+    }
+}
+
+/// Writes `req` as a request body of `dialect`.
+pub fn encode_request(dialect: Dialect, req: &Request) -> Result<Vec<u8>, TranslateError> {
+    match dialect {
+        Dialect::Chat => chat::encode_request(req),
+        Dialect::Responses => responses::encode_request(req),
+        Dialect::Anthropic => anthropic::encode_request(req),
+        Dialect::Gemini => gemini::encode_request(req),
+    }
+}
+
+/// Reads an upstream's whole answer written in `dialect`.
+pub fn decode_response(dialect: Dialect, body: &[u8]) -> Result<Response, TranslateError> {
+    match dialect {
+        Dialect::Chat => chat::decode_response(body),
+        Dialect::Responses => responses::decode_response(body),
+        Dialect::Anthropic => anthropic::decode_response(body),
+        Dialect::Gemini => gemini::decode_response(body),
+    }
+}
+
+/// Writes `resp` as a whole answer of `dialect`.
+pub fn encode_response(dialect: Dialect, resp: &Response) -> Vec<u8> {
+    match dialect {
+        Dialect::Chat => chat::encode_response(resp),
+        Dialect::Responses => responses::encode_response(resp),
+        Dialect::Anthropic => anthropic::encode_response(resp),
+        Dialect::Gemini => gemini::encode_response(resp),
+    }
+}
+
+/// What a stream encoder needs to know of the request it answers.
+#[derive(Debug, Clone, Default)]
+pub struct StreamContext {
+    /// The model name the caller asked for (shown where the dialect echoes it).
+    pub model: String,
+    /// The caller asked for a usage report at the end of the stream (OpenAI `stream_options`).
+    pub include_usage: bool,
+}
+
+/// Reads an upstream's stream, one SSE `data:` payload at a time.
+#[derive(Debug)]
+pub enum StreamDecoder {
+    /// OpenAI `chat.completion.chunk`s.
+    Chat(chat::StreamDecoder),
+    /// Responses API events.
+    Responses(responses::StreamDecoder),
+    /// Anthropic Messages events.
+    Anthropic(anthropic::StreamDecoder),
+    /// Gemini `GenerateContentResponse` chunks.
+    Gemini(gemini::StreamDecoder),
+}
+
+impl StreamDecoder {
+    /// A decoder for streams of `dialect`.
+    pub fn new(dialect: Dialect) -> Self {
+        match dialect {
+            Dialect::Chat => Self::Chat(Default::default()),
+            Dialect::Responses => Self::Responses(Default::default()),
+            Dialect::Anthropic => Self::Anthropic(Default::default()),
+            Dialect::Gemini => Self::Gemini(Default::default()),
+        }
+    }
+
+    /// Decodes one `data:` payload, appending what it says to `out`.
+    pub fn data(&mut self, data: &[u8], out: &mut Vec<Event>) -> Result<(), TranslateError> {
+        match self {
+            Self::Chat(d) => d.data(data, out),
+            Self::Responses(d) => d.data(data, out),
+            Self::Anthropic(d) => d.data(data, out),
+            Self::Gemini(d) => d.data(data, out),
+        }
+    }
+
+    /// The upstream's stream ended: appends what it left unsaid (a stop reason the dialect only
+    /// implies).
+    pub fn finish(&mut self, out: &mut Vec<Event>) {
+        match self {
+            Self::Chat(d) => d.finish(out),
+            Self::Responses(d) => d.finish(out),
+            Self::Anthropic(d) => d.finish(out),
+            Self::Gemini(d) => d.finish(out),
+        }
+    }
+}
+
+/// Writes a caller's stream from [`Event`]s.
+#[derive(Debug)]
+pub enum StreamEncoder {
+    /// OpenAI `chat.completion.chunk`s, `[DONE]` last.
+    Chat(chat::StreamEncoder),
+    /// Responses API events.
+    Responses(responses::StreamEncoder),
+    /// Anthropic Messages events.
+    Anthropic(anthropic::StreamEncoder),
+    /// Gemini chunks.
+    Gemini(gemini::StreamEncoder),
+}
+
+impl StreamEncoder {
+    /// An encoder writing `dialect` for the request described by `ctx`.
+    pub fn new(dialect: Dialect, ctx: &StreamContext) -> Self {
+        match dialect {
+            Dialect::Chat => Self::Chat(chat::StreamEncoder::new(ctx)),
+            Dialect::Responses => Self::Responses(responses::StreamEncoder::new(ctx)),
+            Dialect::Anthropic => Self::Anthropic(anthropic::StreamEncoder::new(ctx)),
+            Dialect::Gemini => Self::Gemini(gemini::StreamEncoder::new(ctx)),
+        }
+    }
+
+    /// Appends the SSE bytes that express `event`.
+    pub fn event(&mut self, event: Event, out: &mut Vec<u8>) {
+        match self {
+            Self::Chat(e) => e.event(event, out),
+            Self::Responses(e) => e.event(event, out),
+            Self::Anthropic(e) => e.event(event, out),
+            Self::Gemini(e) => e.event(event, out),
+        }
+    }
+
+    /// The stream ended: appends the dialect's closing events (once; nothing after an error).
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        match self {
+            Self::Chat(e) => e.finish(out),
+            Self::Responses(e) => e.finish(out),
+            Self::Anthropic(e) => e.finish(out),
+            Self::Gemini(e) => e.finish(out),
+        }
+    }
+}
+
+/// Translates an upstream SSE stream into the caller's, chunk by chunk: whatever complete
+/// events a chunk holds are re-expressed at once; an unfinished line waits for the next chunk.
+#[derive(Debug)]
+pub struct StreamTranslator {
+    scanner: DataLineScanner,
+    decoder: StreamDecoder,
+    encoder: StreamEncoder,
+    events: Vec<Event>,
+    failed: bool,
+}
+
+impl StreamTranslator {
+    /// A translator from `from` (the backend's dialect) to `to` (the caller's).
+    pub fn new(from: Dialect, to: Dialect, ctx: &StreamContext) -> Self {
+        Self {
+            scanner: DataLineScanner::default(),
+            decoder: StreamDecoder::new(from),
+            encoder: StreamEncoder::new(to, ctx),
+            events: Vec::new(),
+            failed: false,
+        }
+    }
+
+    /// Translates the next upstream chunk; returns the caller's bytes (possibly empty).
+    pub fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.failed {
+            return out;
+        }
+        let Self {
+            scanner,
+            decoder,
+            events,
+            failed,
+            ..
+        } = self;
+        scanner.feed(chunk, |data| {
+            if *failed || data == b"[DONE]" {
+                return;
+            }
+            if let Err(e) = decoder.data(data, events) {
+                tracing::warn!(error = %e, "an upstream stream event could not be translated");
+                events.push(Event::Error {
+                    status: 502,
+                    message: e.to_string(),
+                });
+                *failed = true;
+            }
+        });
+        self.drain(&mut out);
+        out
+    }
+
+    /// The upstream stream ended: the caller's closing events.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if !self.failed {
+            self.decoder.finish(&mut self.events);
+            self.drain(&mut out);
+        }
+        self.encoder.finish(&mut out);
+        out
+    }
+
+    /// True once an error event was written (the stream says no more).
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    fn drain(&mut self, out: &mut Vec<u8>) {
+        for event in self.events.drain(..) {
+            if matches!(event, Event::Error { .. }) {
+                self.failed = true;
+            }
+            self.encoder.event(event, out);
+        }
+    }
+}
+
+/// The error kind an upstream status stands for (stream error events, re-expressed errors).
+pub fn kind_for_status(status: u16) -> ErrorKind {
+    match status {
+        400 | 422 => ErrorKind::InvalidRequest,
+        401 => ErrorKind::Authentication,
+        403 => ErrorKind::PermissionDenied,
+        404 => ErrorKind::NotFound,
+        413 => ErrorKind::RequestTooLarge,
+        429 => ErrorKind::RateLimited,
+        503 | 529 => ErrorKind::Unavailable,
+        504 => ErrorKind::Timeout,
+        _ => ErrorKind::Upstream,
+    }
+}
