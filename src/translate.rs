@@ -138,23 +138,46 @@ pub fn decode_response(dialect: Dialect, body: &[u8]) -> Result<Response, Transl
     }
 }
 
-/// Writes `resp` as a whole answer of `dialect`.
-pub fn encode_response(dialect: Dialect, resp: &Response) -> Vec<u8> {
+/// Writes `resp` as a whole answer of `dialect` to the request `ctx` describes.
+pub fn encode_response(dialect: Dialect, resp: &Response, ctx: &AnswerContext) -> Vec<u8> {
     match dialect {
-        Dialect::Chat => chat::encode_response(resp),
-        Dialect::Responses => responses::encode_response(resp),
-        Dialect::Anthropic => anthropic::encode_response(resp),
-        Dialect::Gemini => gemini::encode_response(resp),
+        Dialect::Chat => chat::encode_response(resp, ctx),
+        Dialect::Responses => responses::encode_response(resp, ctx),
+        Dialect::Anthropic => anthropic::encode_response(resp, ctx),
+        Dialect::Gemini => gemini::encode_response(resp, ctx),
     }
 }
 
-/// What a stream encoder needs to know of the request it answers.
-#[derive(Debug, Clone, Default)]
-pub struct StreamContext {
-    /// The model name the caller asked for (shown where the dialect echoes it).
+/// What an encoder of answers needs to know of the caller's request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnswerContext {
+    /// The model name the caller asked for (shown where the dialect echoes the request).
     pub model: String,
+    /// Now, in Unix seconds (from the gateway's clock), for answers whose dialect dates them
+    /// and whose upstream did not.
+    pub created: u64,
     /// The caller asked for a usage report at the end of the stream (OpenAI `stream_options`).
     pub include_usage: bool,
+    /// The tools the caller declared as freeform ([`model::Tool::freeform`]): their calls are
+    /// written back as freeform calls carrying the `input` text.
+    pub freeform_tools: Vec<String>,
+}
+
+impl AnswerContext {
+    /// The context of an answer to `req`, made at `created` (Unix seconds).
+    pub fn for_request(req: &Request, created: u64) -> Self {
+        Self {
+            model: req.model.clone(),
+            created,
+            include_usage: req.include_usage,
+            freeform_tools: req
+                .tools
+                .iter()
+                .filter(|t| t.freeform)
+                .map(|t| t.name.clone())
+                .collect(),
+        }
+    }
 }
 
 /// Reads an upstream's stream, one SSE `data:` payload at a time.
@@ -218,7 +241,7 @@ pub enum StreamEncoder {
 
 impl StreamEncoder {
     /// An encoder writing `dialect` for the request described by `ctx`.
-    pub fn new(dialect: Dialect, ctx: &StreamContext) -> Self {
+    pub fn new(dialect: Dialect, ctx: &AnswerContext) -> Self {
         match dialect {
             Dialect::Chat => Self::Chat(chat::StreamEncoder::new(ctx)),
             Dialect::Responses => Self::Responses(responses::StreamEncoder::new(ctx)),
@@ -261,7 +284,7 @@ pub struct StreamTranslator {
 
 impl StreamTranslator {
     /// A translator from `from` (the backend's dialect) to `to` (the caller's).
-    pub fn new(from: Dialect, to: Dialect, ctx: &StreamContext) -> Self {
+    pub fn new(from: Dialect, to: Dialect, ctx: &AnswerContext) -> Self {
         Self {
             scanner: DataLineScanner::default(),
             decoder: StreamDecoder::new(from),

@@ -1,7 +1,7 @@
 //! PLACEHOLDER codec for the gemini dialect (being written; see translate.rs for the contract).
 
 use super::model::{Event, Request, Response};
-use super::{StreamContext, TranslateError};
+use super::{AnswerContext, TranslateError};
 
 fn todo() -> TranslateError {
     TranslateError::Unsupported("the gemini codec is not written yet".into())
@@ -23,7 +23,7 @@ pub fn decode_response(_body: &[u8]) -> Result<Response, TranslateError> {
 }
 
 /// Writes a whole answer.
-pub fn encode_response(_resp: &Response) -> Vec<u8> {
+pub fn encode_response(_resp: &Response, _ctx: &AnswerContext) -> Vec<u8> {
     Vec::new()
 }
 
@@ -47,7 +47,7 @@ pub struct StreamEncoder {}
 
 impl StreamEncoder {
     /// For the request `ctx` describes.
-    pub fn new(_ctx: &StreamContext) -> Self {
+    pub fn new(_ctx: &AnswerContext) -> Self {
         Self {}
     }
 

@@ -163,7 +163,14 @@ pub struct Tool {
     pub parameters: Value,
     /// OpenAI structured-outputs strictness.
     pub strict: Option<bool>,
+    /// Declared as a freeform tool (Responses API `custom`): the model writes its input as plain
+    /// text. Dialects without freeform tools see a function with one string parameter, `input`
+    /// ([`FREEFORM_INPUT`]), and the call's arguments are `{"input": "<text>"}`.
+    pub freeform: bool,
 }
+
+/// The one parameter of a freeform tool presented as a function.
+pub const FREEFORM_INPUT: &str = "input";
 
 /// Whether the model must call a tool.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,6 +250,9 @@ pub struct Response {
     pub id: String,
     /// The model that answered.
     pub model: String,
+    /// When it was made, in Unix seconds (0 when the dialect does not say: the gateway fills it
+    /// in from its clock).
+    pub created: u64,
     /// Text, reasoning and tool calls, in order.
     pub content: Vec<Part>,
     /// Why generation stopped.
