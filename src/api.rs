@@ -24,6 +24,7 @@ mod pages;
 mod proxy;
 pub mod sandbox;
 mod sso_pages;
+mod translated;
 
 use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
@@ -112,6 +113,30 @@ async fn body_model_call(
             .resolve(requested, protocol, &ctx.grant)
             .map_err(|e| fail(e.into()))?
     };
+    let dialects = route
+        .dialects(requested, protocol, op)
+        .map_err(|e| fail(e.into()))?;
+    if let Some(dialects) = dialects {
+        let requested = if requested.is_empty() {
+            &route.model
+        } else {
+            requested
+        };
+        let out = translated::outbound(translated::Inbound {
+            dialects,
+            body: &body,
+            requested,
+            upstream_model: &route.model,
+            method_streams: None,
+            headers: &headers,
+            now_secs: state.clock().now_millis() / 1000,
+        })
+        .map_err(fail)?;
+        return out
+            .forward(protocol, &route, ctx, state)
+            .await
+            .map_err(fail);
+    }
     let prefer = match probe.previous_response_id.as_deref() {
         Some(id) => objects::follow_up(state, ctx, &route.provider, id).map_err(fail)?,
         None => None,
@@ -133,6 +158,7 @@ async fn body_model_call(
         ctx,
         state,
         prefer,
+        translation: None,
     }
     .run()
     .await

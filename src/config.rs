@@ -29,7 +29,7 @@ pub use crate::identity::{AuthSettings, BruteForceConfig};
 pub use crate::policy::AccessMode;
 pub use crate::pool::device::{DeviceLoginConfig, DeviceLoginKind};
 pub use crate::pool::{ResetSchedule, SelectionStrategy, default_priority, valid_id};
-pub use crate::protocol::BackendKind;
+pub use crate::protocol::{BackendKind, ResponsesApi};
 pub use crate::seal::EncryptionConfig;
 pub use pool::{CredentialConfig, QuotaConfig, QuotaLimit, RefreshConfig};
 pub use sso::{
@@ -417,6 +417,11 @@ pub struct BackendConfig {
     /// Token quota per period of `api_key`.
     #[serde(default)]
     pub quota: Option<QuotaLimit>,
+    /// OpenAI-type backends: whether `/responses` exists upstream (`native`, the default) or
+    /// the gateway serves Responses requests through `/chat/completions`
+    /// (`chat_completions`: DeepSeek, Groq, Ollama, most OpenAI-compatible servers).
+    #[serde(default)]
+    pub responses_api: ResponsesApi,
 }
 
 /// `backends.<name>.timeouts.*`. There is deliberately no total deadline: a long stream that keeps

@@ -39,6 +39,7 @@ pub fn demo_config(mut config: Config, mock: SocketAddr) -> Config {
         selection_strategy: None,
         priority: crate::config::default_priority(),
         quota: None,
+        responses_api: Default::default(),
     };
     config.backends = BTreeMap::from([
         (

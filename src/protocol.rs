@@ -125,6 +125,15 @@ impl BackendKind {
         }
     }
 
+    /// The client protocol this backend type speaks.
+    pub fn protocol(self) -> Protocol {
+        match self {
+            BackendKind::Openai => Protocol::OpenAi,
+            BackendKind::Anthropic => Protocol::Anthropic,
+            BackendKind::Gemini => Protocol::Gemini,
+        }
+    }
+
     /// Lower-case name, as in the config file.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -133,6 +142,20 @@ impl BackendKind {
             BackendKind::Gemini => "gemini",
         }
     }
+}
+
+/// How an OpenAI-type backend serves the Responses API (`backends.<name>.responses_api`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponsesApi {
+    /// The backend has `/responses` itself: Responses requests pass through (OpenAI, Azure,
+    /// OpenRouter, recent vLLM).
+    #[default]
+    Native,
+    /// The backend has only `/chat/completions` (DeepSeek, Groq, Ollama, most
+    /// OpenAI-compatible servers): the gateway translates Responses requests into chat
+    /// completions and the answers back.
+    ChatCompletions,
 }
 
 /// One client-facing operation.

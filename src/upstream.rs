@@ -31,8 +31,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::config::BackendConfig;
-use crate::protocol::BackendKind;
 use crate::protocol::Operation;
+use crate::protocol::{BackendKind, ResponsesApi};
 use crate::secret::Secret;
 use crate::secret::scrub::Scrubber;
 use h1::H1Client;
@@ -155,6 +155,8 @@ pub struct Backend {
     pub name: Arc<str>,
     /// Protocol it speaks.
     pub kind: BackendKind,
+    /// Whether an OpenAI-type backend has the Responses API itself.
+    pub responses_api: ResponsesApi,
     base: reqwest::Url,
     configured_secrets: Vec<Secret>,
     /// The forms of `configured_secrets`, searched for in answers.
@@ -276,6 +278,7 @@ impl Backend {
         Ok(Self {
             name,
             kind: cfg.kind,
+            responses_api: cfg.responses_api,
             base,
             scrubber: Arc::new(Scrubber::new(&configured_secrets)),
             configured_secrets,

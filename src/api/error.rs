@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use crate::protocol::Protocol;
+use crate::translate::TranslateError;
 use crate::upstream::routing::RouteError;
 use crate::upstream::{PathModelError, UpstreamError};
 use crate::wire::errors::{ErrorKind, error_body};
@@ -183,6 +184,21 @@ impl From<RouteError> for ApiError {
                 ApiError::not_found(e.to_string()).with_code("backend_not_found")
             }
             _ => ApiError::invalid(e.to_string()),
+        }
+    }
+}
+
+impl From<TranslateError> for ApiError {
+    fn from(e: TranslateError) -> Self {
+        match e {
+            TranslateError::Unsupported(m) => ApiError::invalid(format!(
+                "this request cannot be translated for the backend that serves its model: {m}"
+            ))
+            .with_code("translation_unsupported"),
+            TranslateError::Invalid(m) => ApiError::invalid(m),
+            TranslateError::Upstream(_) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, ErrorKind::Upstream, e.to_string())
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ use http::HeaderMap;
 
 use super::context::Ctx;
 use super::error::{ApiError, Failure};
-use super::{St, body_rejection, models, proxy, respond};
+use super::{St, body_rejection, models, proxy, respond, translated};
 use crate::protocol::{Operation, Protocol};
 use crate::upstream::{Endpoint, check_path_model};
 
@@ -67,6 +67,25 @@ pub(super) async fn model_action(
             .resolve(model, Protocol::Gemini, &ctx.grant)
             .map_err(|e| fail(e.into()))?;
         check_path_model(&route.model).map_err(|e| fail(e.into()))?;
+        if let Some(dialects) = route
+            .dialects(model, Protocol::Gemini, op)
+            .map_err(|e| fail(e.into()))?
+        {
+            let out = translated::outbound(translated::Inbound {
+                dialects,
+                body: &body,
+                requested: model,
+                upstream_model: &route.model,
+                method_streams: Some(op == Operation::StreamGenerateContent),
+                headers: &headers,
+                now_secs: state.clock().now_millis() / 1000,
+            })
+            .map_err(fail)?;
+            return out
+                .forward(Protocol::Gemini, &route, &ctx, &state)
+                .await
+                .map_err(fail);
+        }
         let embeds = matches!(op, Operation::EmbedContent | Operation::BatchEmbedContents);
         let body = if route.rewritten && embeds {
             name_embedding_model(&body, &route.model).map_err(fail)?
@@ -84,6 +103,7 @@ pub(super) async fn model_action(
             ctx: &ctx,
             state: &state,
             prefer: None,
+            translation: None,
         }
         .run()
         .await

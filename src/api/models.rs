@@ -1,11 +1,14 @@
 //! Model lists: `GET /v1/models` (and `/models`), in the caller's protocol
 //! ([`Protocol::of_headers`]: Gemini's for a Google API key or `x-goog-api-client`, Anthropic's
 //! for `anthropic-version`, else OpenAI's), and `GET /v1beta/models` (Gemini). The list merges
-//! every backend that speaks the caller's protocol: the default backend's models under their own
-//! ids, the others' as `backend:model`, then the aliases. A backend that cannot list is logged
-//! and left out; if none can, the client gets 502. `GET /v1/models/{id}` (same protocol rule)
-//! and `GET /v1beta/models/{model}` are routed like requests and answered by the backend that
-//! serves the model, with that backend's credential.
+//! every backend the caller may use — generation requests reach a backend of another protocol
+//! through translation —: the default backend's models under their own ids, the others' as
+//! `backend:model`, then the aliases; a model of a backend of the caller's protocol keeps the
+//! backend's description, another protocol's is described by the gateway (id only). A backend
+//! that cannot list is logged and left out; if none can, the client gets 502.
+//! `GET /v1/models/{id}` (same protocol rule) and `GET /v1beta/models/{model}` are routed like
+//! requests and answered by the backend that serves the model, with that backend's credential
+//! — or, when that backend speaks another protocol, by the gateway's own description.
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
@@ -19,7 +22,7 @@ use crate::protocol::Protocol;
 use crate::state::AppState;
 use crate::upstream::{Call, CallError, Endpoint, Refusal, Watch, check_path_model};
 use crate::wire::errors::ErrorKind;
-use crate::wire::models::{ModelEntry, parse_model_list, render_model_list};
+use crate::wire::models::{ModelEntry, parse_model_list, render_model, render_model_list};
 
 /// `GET /v1/models` in the caller's protocol.
 pub(super) async fn list_v1(
@@ -59,6 +62,14 @@ pub(super) async fn get_one(
             .resolve(target, protocol, &ctx.grant)
             .map_err(ApiError::from)?;
         check_path_model(&route.model).map_err(ApiError::from)?;
+        if route.provider.backend.kind != protocol.native_backend() {
+            let entry = ModelEntry {
+                id: target.to_owned(),
+                raw: None,
+            };
+            let created = state.clock().now_millis() / 1000;
+            return Ok(axum::Json(render_model(protocol, &entry, created)).into_response());
+        }
         proxy::Forward {
             protocol,
             route: &route,
@@ -70,6 +81,7 @@ pub(super) async fn get_one(
             ctx,
             state,
             prefer: None,
+            translation: None,
         }
         .run()
         .await
@@ -91,15 +103,18 @@ pub(super) async fn list(
     let default = state
         .router()
         .default_for(protocol)
-        .filter(|p| p.backend.kind == native && grant.allows_backend(p.name()))
+        .filter(|p| grant.allows_backend(p.name()))
         .cloned();
-    let providers: Vec<_> = state
+    // Every backend serves generation requests of every protocol (through translation); the
+    // backends of the caller's protocol come first.
+    let mut providers: Vec<_> = state
         .router()
         .providers()
         .iter()
-        .filter(|p| p.backend.kind == native && grant.allows_backend(p.name()))
+        .filter(|p| grant.allows_backend(p.name()))
         .cloned()
         .collect();
+    providers.sort_by_key(|p| p.backend.kind != native);
     let fetches = providers.iter().map(|p| async move {
         // The same call path as a request: any available credential lists the models, with
         // failover; none is used up by it.
@@ -114,7 +129,7 @@ pub(super) async fn list(
             Ok(answer) => {
                 match proxy::read_limited(&p.backend, answer.response, proxy::MAX_MODEL_LIST).await
                 {
-                    Ok(body) => parse_model_list(protocol, &body)
+                    Ok(body) => parse_model_list(p.backend.kind.protocol(), &body)
                         .ok_or_else(|| "unreadable model list".to_owned()),
                     Err(e) => Err(e.message),
                 }
@@ -137,13 +152,17 @@ pub(super) async fn list(
         match result {
             Ok(list) => {
                 let is_default = default.as_ref().is_some_and(|d| d.name() == p.name());
+                // Another protocol's description means nothing to the caller: the gateway
+                // writes its own.
+                let same = b.kind == native;
                 for (id, raw) in list {
                     let id = if is_default {
                         id
                     } else {
                         format!("{}:{id}", b.name)
                     };
-                    entries.push(ModelEntry { id, raw: Some(raw) });
+                    let raw = same.then_some(raw);
+                    entries.push(ModelEntry { id, raw });
                 }
             }
             Err(e) => {
@@ -163,7 +182,7 @@ pub(super) async fn list(
     let mut aliases: Vec<_> = state
         .router()
         .aliases()
-        .filter(|(_, p, m)| p.backend.kind == native && grant.allows(p.name(), m))
+        .filter(|(_, p, m)| grant.allows(p.name(), m))
         .map(|(a, _, _)| a.to_owned())
         .collect();
     aliases.sort();

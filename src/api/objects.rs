@@ -153,6 +153,7 @@ async fn call(
         ctx,
         state,
         prefer,
+        translation: None,
     }
     .run()
     .await

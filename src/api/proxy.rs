@@ -30,11 +30,13 @@ use serde::Deserialize;
 use super::context::Ctx;
 use super::error::{ApiError, Relayed};
 use super::hooks::{Attempts, Hooks};
+use super::translated::Translation;
 use crate::clock::SharedClock;
 use crate::pool::{Lease, Unavailable};
 use crate::protocol::{Operation, Protocol};
 use crate::secret::scrub::{Scrubber, StreamScrub};
 use crate::state::AppState;
+use crate::translate::StreamTranslator;
 use crate::upstream::owners::{ObjectOwners, Owner};
 use crate::upstream::routing::Route;
 use crate::upstream::{
@@ -110,6 +112,8 @@ pub(crate) struct Forward<'a> {
     /// The pool credential to ask for first: the one that created the object the request
     /// follows up on (`upstream::owners`).
     pub(crate) prefer: Option<Arc<str>>,
+    /// The answer is translated back to the caller's dialect (`translated`).
+    pub(crate) translation: Option<Translation>,
 }
 
 /// What the relay does with an accepted answer besides passing it on, by operation.
@@ -121,6 +125,8 @@ struct AnswerRules {
     remember: Option<Remember>,
     /// Message batch answers: their `results_url` is rewritten to the gateway's path.
     batch_urls: bool,
+    /// The answer is re-expressed in the caller's dialect.
+    translation: Option<Translation>,
 }
 
 /// Remembers who created the object an answer describes.
@@ -207,18 +213,20 @@ impl Forward<'_> {
         match provider.call(call, self.state.clock(), &mut attempts).await {
             Ok(Answer { response, lease }) => {
                 let op = operation;
+                let translated = self.translation.is_some();
                 let rules = AnswerRules {
                     spends: op.is_some_and(Operation::spends_tokens),
-                    remember: op.filter(|op| op.creates_object()).zip(lease.as_ref()).map(
-                        |(_, l)| Remember {
+                    remember: op
+                        .filter(|op| op.creates_object() && !translated)
+                        .zip(lease.as_ref())
+                        .map(|(_, l)| Remember {
                             objects: provider.objects().clone(),
                             owner: Owner {
                                 credential: l.credential_id().clone(),
                                 caller: self.ctx.who(),
                             },
                             clock: self.state.clock().clone(),
-                        },
-                    ),
+                        }),
                     batch_urls: matches!(
                         op,
                         Some(
@@ -228,8 +236,13 @@ impl Forward<'_> {
                                 | Operation::MessageBatchCancel
                         )
                     ),
+                    translation: self.translation,
                 };
-                let shape = (self.protocol, operation);
+                // A broken stream ends with the caller's operation's error event.
+                let shape = match &rules.translation {
+                    Some(t) => (self.protocol, Some(t.caller.operation(true))),
+                    None => (self.protocol, operation),
+                };
                 let hooks = attempts.hooks;
                 relay(shape, self.stream, backend, response, hooks, lease, rules).await
             }
@@ -287,6 +300,7 @@ async fn relay(
             held_out: None,
             scanner: (is_sse && (rules.spends || rules.remember.is_some()))
                 .then(DataLineScanner::default),
+            translator: rules.translation.as_ref().map(Translation::stream),
             usage: Usage::default(),
             spends: rules.spends,
             remember: rules.remember,
@@ -341,6 +355,9 @@ async fn relay(
         && let Some(rewritten) = local_results_urls(&body)
     {
         body = rewritten;
+    }
+    if let Some(t) = &rules.translation {
+        body = t.answer(&body)?;
     }
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
@@ -517,6 +534,8 @@ struct StreamTap {
     /// Bytes the scrub held back, released before the stream's end or error event.
     held_out: Option<Bytes>,
     scanner: Option<DataLineScanner>,
+    /// Re-expresses the (scrubbed) upstream events in the caller's dialect.
+    translator: Option<StreamTranslator>,
     usage: Usage,
     /// The usage seen is deducted from the credential's quota.
     spends: bool,
@@ -551,6 +570,22 @@ impl Stream for StreamTap {
                         Some(s) => s.feed(chunk),
                         None => chunk,
                     };
+                    let out = this.translate(out);
+                    if this
+                        .translator
+                        .as_ref()
+                        .is_some_and(StreamTranslator::failed)
+                    {
+                        // The upstream reported a failure in its stream: the caller's error
+                        // event is written, nothing follows it.
+                        this.finished = true;
+                        this.settle();
+                        this.hooks
+                            .log
+                            .update(|r| r.stream_error = Some("upstream_error_event"));
+                        this.hooks.stream_end("upstream_error_event");
+                        return Poll::Ready(Some(Ok(out)));
+                    }
                     if out.is_empty() {
                         // All of it held back (it may begin a secret): wait for more.
                         continue;
@@ -588,7 +623,9 @@ impl Stream for StreamTap {
                     this.hooks.stream_end(note);
                     let (protocol, operation) = this.shape;
                     let event = stream_error_event(protocol, operation, kind, status, &message);
-                    return Poll::Ready(Some(Ok(match this.release_held() {
+                    let held = this.release_held();
+                    let held = held.map(|h| this.translate(h)).filter(|h| !h.is_empty());
+                    return Poll::Ready(Some(Ok(match held {
                         Some(held) => {
                             this.held_out = Some(event);
                             held
@@ -600,7 +637,13 @@ impl Stream for StreamTap {
                     this.finished = true;
                     this.settle();
                     this.hooks.stream_end("completed");
-                    return Poll::Ready(this.release_held().map(Ok));
+                    let held = this.release_held();
+                    let Some(t) = &mut this.translator else {
+                        return Poll::Ready(held.map(Ok));
+                    };
+                    let mut out = held.map(|h| t.feed(&h)).unwrap_or_default();
+                    out.extend(t.finish());
+                    return Poll::Ready((!out.is_empty()).then(|| Ok(Bytes::from(out))));
                 }
             }
         }
@@ -632,6 +675,14 @@ impl StreamTap {
             self.usage.merge(u);
             let usage = self.usage;
             self.hooks.log.update(|r| r.usage = usage);
+        }
+    }
+
+    /// The caller's bytes for (scrubbed) upstream bytes: the same bytes in passthrough.
+    fn translate(&mut self, out: Bytes) -> Bytes {
+        match &mut self.translator {
+            Some(t) => Bytes::from(t.feed(&out)),
+            None => out,
         }
     }
 

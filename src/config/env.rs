@@ -151,6 +151,7 @@ pub fn backends_from_standard_env(
                 selection_strategy: None,
                 priority: crate::config::default_priority(),
                 quota: None,
+                responses_api: Default::default(),
             },
         );
     }

@@ -78,6 +78,17 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
                 }
             }
         }
+        if b.responses_api != crate::protocol::ResponsesApi::Native
+            && b.kind != crate::protocol::BackendKind::Openai
+        {
+            return Err(fail(
+                &format!("{prefix}.responses_api"),
+                format!(
+                    "only OpenAI-type backends have a Responses API setting (backend `{name}` is of type {}; its Responses requests are always translated)",
+                    b.kind.as_str()
+                ),
+            ));
+        }
         for (h, v) in &b.headers {
             if http::HeaderName::from_bytes(h.as_bytes()).is_err()
                 || http::HeaderValue::from_str(v).is_err()
@@ -341,6 +352,7 @@ mod tests {
             selection_strategy: None,
             priority: crate::config::default_priority(),
             quota: None,
+            responses_api: Default::default(),
         }
     }
 
@@ -390,6 +402,14 @@ mod tests {
                     let mut b = backend(BackendKind::Openai);
                     b.base_url = Some("ftp://x".into());
                     c.backends.insert("o".into(), b);
+                }),
+            ),
+            (
+                "backends.a.responses_api",
+                Box::new(|c| {
+                    let mut b = backend(BackendKind::Anthropic);
+                    b.responses_api = crate::protocol::ResponsesApi::ChatCompletions;
+                    c.backends.insert("a".into(), b);
                 }),
             ),
             (

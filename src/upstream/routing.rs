@@ -18,7 +18,8 @@ use super::{Backends, Provider};
 use crate::config::RoutingConfig;
 use crate::policy::Grant;
 use crate::pool::ProviderPool;
-use crate::protocol::Protocol;
+use crate::protocol::{Operation, Protocol, ResponsesApi};
+use crate::translate::Dialect;
 
 /// Where a request goes.
 #[derive(Debug, Clone)]
@@ -29,6 +30,35 @@ pub struct Route {
     pub model: String,
     /// True when `model` differs from what the client sent (the body must be rewritten).
     pub rewritten: bool,
+}
+
+impl Route {
+    /// How a `protocol` caller's `op` reaches this route's backend: `None` as it is
+    /// (passthrough), `Some((caller's dialect, backend's dialect))` through translation, or
+    /// refused when the backend speaks another protocol and `op` is not translated.
+    /// `requested` is the model as the caller named it (for the error).
+    pub fn dialects(
+        &self,
+        requested: &str,
+        protocol: Protocol,
+        op: Operation,
+    ) -> Result<Option<(Dialect, Dialect)>, RouteError> {
+        let backend = &self.provider.backend;
+        if backend.kind == protocol.native_backend() {
+            let chat_only = op == Operation::Responses
+                && backend.responses_api == ResponsesApi::ChatCompletions;
+            return Ok(chat_only.then_some((Dialect::Responses, Dialect::Chat)));
+        }
+        match Dialect::of_operation(op) {
+            Some(caller) => Ok(Some((caller, Dialect::of_backend(backend.kind)))),
+            None => Err(RouteError::NoTranslation {
+                model: requested.to_owned(),
+                backend: backend.name.to_string(),
+                kind: backend.kind.as_str(),
+                operation: format!("{} {}", protocol.name(), op.name()),
+            }),
+        }
+    }
 }
 
 /// Why no route was found.
@@ -99,9 +129,9 @@ pub enum RouteError {
         "backend `{0}` is not available in multi-user mode: OAuth connectors are blocked in production deployments"
     )]
     NotInMultiUser(String),
-    /// The backend speaks another protocol and translation is not available.
+    /// The backend speaks another protocol and the operation is not one translation serves.
     #[error(
-        "model `{model}` is served by backend `{backend}` ({kind} API); {protocol} clients cannot use it yet, because protocol translation is not available: call it through its own API"
+        "model `{model}` is served by backend `{backend}` ({kind} API), and {operation} requests are not translated between protocols (only chat completions, the Responses API, Anthropic messages and Gemini generateContent are): call it through its own API"
     )]
     NoTranslation {
         /// Requested model.
@@ -110,8 +140,8 @@ pub enum RouteError {
         backend: String,
         /// Backend type.
         kind: &'static str,
-        /// Caller's protocol name.
-        protocol: &'static str,
+        /// What the caller asked for (`OpenAI embeddings`, …).
+        operation: String,
     },
 }
 
@@ -226,14 +256,6 @@ impl ModelRouter {
                 model: route.model,
             });
         }
-        if backend.kind != protocol.native_backend() {
-            return Err(RouteError::NoTranslation {
-                model: requested.to_owned(),
-                backend: backend.name.to_string(),
-                kind: backend.kind.as_str(),
-                protocol: protocol.name(),
-            });
-        }
         Ok(route)
     }
 
@@ -309,7 +331,7 @@ impl ModelRouter {
                 model: if model.is_empty() { "(none)" } else { model }.to_owned(),
                 backend: backend.name.to_string(),
                 kind: backend.kind.as_str(),
-                protocol: protocol.name(),
+                operation: format!("{} requests without a model", protocol.name()),
             });
         }
         Ok(())
@@ -403,6 +425,7 @@ mod tests {
                     selection_strategy: None,
                     priority: crate::config::default_priority(),
                     quota: None,
+                    responses_api: Default::default(),
                 },
             );
         }
@@ -477,10 +500,28 @@ mod tests {
             check(&r, "", Protocol::OpenAi),
             Err(RouteError::NoModel)
         ));
-        assert!(matches!(
-            check(&r, "claude", Protocol::Anthropic),
-            Err(RouteError::NoTranslation { .. })
-        ));
+        // The only backend serves every protocol's generation requests, translated; other
+        // operations are refused with the reason.
+        let route = r
+            .resolve("claude", Protocol::Anthropic, &Grant::ALL)
+            .unwrap();
+        assert_eq!(
+            route.dialects("claude", Protocol::Anthropic, Operation::Messages),
+            Ok(Some((Dialect::Anthropic, Dialect::Chat)))
+        );
+        let refused = route
+            .dialects("claude", Protocol::Anthropic, Operation::CountTokens)
+            .unwrap_err();
+        assert!(matches!(refused, RouteError::NoTranslation { .. }));
+        assert!(
+            refused
+                .to_string()
+                .contains("Anthropic count_tokens requests are not translated")
+        );
+        assert_eq!(
+            route.dialects("claude", Protocol::OpenAi, Operation::Embeddings),
+            Ok(None)
+        );
         let two = router(
             &[("a", BackendKind::Anthropic), ("g", BackendKind::Gemini)],
             RoutingConfig::default(),

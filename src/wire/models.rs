@@ -51,55 +51,44 @@ pub fn parse_model_list(protocol: Protocol, body: &[u8]) -> Option<Vec<(String, 
 /// Writes the merged list in `protocol`'s shape. Entries keep the upstream's fields, with the id
 /// (or Gemini `name`) replaced by the id the client must use.
 pub fn render_model_list(protocol: Protocol, entries: &[ModelEntry], created: u64) -> Value {
+    let items = entries.iter().map(|e| render_model(protocol, e, created));
     match protocol {
-        Protocol::OpenAi => {
-            let data: Vec<Value> = entries
-                .iter()
-                .map(|e| {
-                    let mut v = e.raw.clone().unwrap_or_else(
-                        || json!({"object": "model", "created": created, "owned_by": "portcullis"}),
-                    );
-                    if let Some(o) = v.as_object_mut() {
-                        o.insert("id".to_owned(), json!(e.id));
-                    }
-                    v
-                })
-                .collect();
-            json!({ "object": "list", "data": data })
-        }
+        Protocol::OpenAi => json!({ "object": "list", "data": items.collect::<Vec<_>>() }),
         Protocol::Anthropic => {
-            let data: Vec<Value> = entries
-                .iter()
-                .map(|e| {
-                    let mut v = e.raw.clone().unwrap_or_else(|| {
-                        json!({"type": "model", "display_name": e.id, "created_at": "1970-01-01T00:00:00Z"})
-                    });
-                    if let Some(o) = v.as_object_mut() {
-                        o.insert("id".to_owned(), json!(e.id));
-                    }
-                    v
-                })
-                .collect();
             let first = entries.first().map(|e| e.id.clone());
             let last = entries.last().map(|e| e.id.clone());
-            json!({ "data": data, "has_more": false, "first_id": first, "last_id": last })
+            json!({ "data": items.collect::<Vec<_>>(), "has_more": false, "first_id": first, "last_id": last })
         }
-        Protocol::Gemini => {
-            let models: Vec<Value> = entries
-                .iter()
-                .map(|e| {
-                    let mut v = e.raw.clone().unwrap_or_else(|| {
-                        json!({"displayName": e.id, "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]})
-                    });
-                    if let Some(o) = v.as_object_mut() {
-                        o.insert("name".to_owned(), json!(format!("models/{}", e.id)));
-                    }
-                    v
-                })
-                .collect();
-            json!({ "models": models })
-        }
+        Protocol::Gemini => json!({ "models": items.collect::<Vec<_>>() }),
     }
+}
+
+/// One model's description in `protocol`'s shape: the upstream's fields when it speaks that
+/// protocol (`raw`), else the gateway's own minimal description; the id (Gemini `name`) is the
+/// one the client must use.
+pub fn render_model(protocol: Protocol, e: &ModelEntry, created: u64) -> Value {
+    let (key, id, fallback) = match protocol {
+        Protocol::OpenAi => (
+            "id",
+            json!(e.id),
+            json!({"object": "model", "created": created, "owned_by": "portcullis"}),
+        ),
+        Protocol::Anthropic => (
+            "id",
+            json!(e.id),
+            json!({"type": "model", "display_name": e.id, "created_at": "1970-01-01T00:00:00Z"}),
+        ),
+        Protocol::Gemini => (
+            "name",
+            json!(format!("models/{}", e.id)),
+            json!({"displayName": e.id, "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]}),
+        ),
+    };
+    let mut v = e.raw.clone().unwrap_or(fallback);
+    if let Some(o) = v.as_object_mut() {
+        o.insert(key.to_owned(), id);
+    }
+    v
 }
 
 #[cfg(test)]

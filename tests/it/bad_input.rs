@@ -63,14 +63,14 @@ async fn unknown_backends_and_models_are_clear_4xx() {
     assert_eq!(resp.status(), 400);
     assert!(openai_error(&resp.json().await.unwrap()).contains("names no model"));
 
-    // An Anthropic client naming an OpenAI backend: translation is not available yet.
+    // An Anthropic token count naming an OpenAI backend: only generation is translated.
     let resp = post_json(
-        &format!("{}/v1/messages", gw.url),
-        json!({"model": "openai:gpt-4o", "max_tokens": 5, "messages": []}),
+        &format!("{}/v1/messages/count_tokens", gw.url),
+        json!({"model": "openai:gpt-4o", "messages": []}),
     )
     .await;
     assert_eq!(resp.status(), 400);
-    assert!(anthropic_error(&resp.json().await.unwrap()).contains("translation"));
+    assert!(anthropic_error(&resp.json().await.unwrap()).contains("not translated"));
 
     let url = format!("{}/v1beta/models/mock-gemini:explode", gw.url);
     let resp = post_json(&url, json!({})).await;

@@ -52,14 +52,24 @@ async fn model_lists_and_lookups_follow_the_callers_protocol_and_its_backends_cr
     let upstream = || mock.stats.last_request().unwrap();
 
     for path in ["/v1/models", "/models"] {
+        let listed_by_gemini = mock.stats.requests_with(GEMINI_KEY);
         let (s, v) = get(format!("{}{path}", gw.url), GENAI).await;
         assert_eq!(s, 200, "{path}: {v}");
         assert_eq!(v["models"][0]["name"], "models/mock-gemini", "{path}: {v}");
+        assert_eq!(
+            v["models"][0]["version"], "001",
+            "the backend's own description"
+        );
         assert!(v.get("object").is_none(), "Gemini's shape: {v}");
-        let seen = upstream();
-        assert_eq!(seen.path, "/v1beta/models");
-        assert_eq!(seen.header("x-goog-api-key"), Some(GEMINI_KEY));
-        assert_eq!(seen.header("authorization"), None, "no OpenAI credential");
+        assert_eq!(mock.stats.requests_with(GEMINI_KEY), listed_by_gemini + 1);
+        // Other protocols' models are reachable through translation, described by the gateway.
+        let translated = v["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "models/openai:mock-gpt")
+            .unwrap_or_else(|| panic!("{v}"));
+        assert_eq!(translated["displayName"], "openai:mock-gpt");
     }
     // models.get: the Gemini backend answers, with its key; `?key=` alone says Gemini too.
     let (s, v) = get(format!("{}/v1/models/gemini-2.5-flash", gw.url), GENAI).await;
@@ -78,10 +88,20 @@ async fn model_lists_and_lookups_follow_the_callers_protocol_and_its_backends_cr
 
     // Anthropic clients get Anthropic's list from the Anthropic backend.
     let anthropic = [("x-api-key", KEY), ("anthropic-version", "2023-06-01")];
+    let listed_by_anthropic = mock.stats.requests_with(ANTHROPIC_KEY);
     let (s, v) = get(format!("{}/v1/models", gw.url), &anthropic).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["has_more"], false);
-    assert_eq!(upstream().header("x-api-key"), Some(ANTHROPIC_KEY));
+    assert_eq!(
+        mock.stats.requests_with(ANTHROPIC_KEY),
+        listed_by_anthropic + 1
+    );
+    // A lookup of a model another protocol's backend serves is answered by the gateway.
+    let (s, v) = get(format!("{}/v1/models/openai:mock-gpt", gw.url), &anthropic).await;
+    assert_eq!(
+        (s, &v["id"], &v["type"]),
+        (200, &json!("openai:mock-gpt"), &json!("model"))
+    );
 
     // Everyone else is an OpenAI client.
     let bearer = format!("Bearer {KEY}");
@@ -355,7 +375,7 @@ async fn a_request_without_a_model_goes_to_the_backend_the_header_names() {
     let r = moderate("anthropic").await.unwrap();
     assert_eq!(r.status(), 400);
     assert!(
-        openai_error(&r.json().await.unwrap()).contains("protocol translation"),
+        openai_error(&r.json().await.unwrap()).contains("not translated"),
         "another protocol's backend is refused"
     );
 }

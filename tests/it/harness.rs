@@ -65,6 +65,7 @@ pub fn backend(kind: BackendKind, url: String, key: Option<&str>) -> BackendConf
         selection_strategy: None,
         priority: portcullis::config::default_priority(),
         quota: None,
+        responses_api: Default::default(),
     }
 }
 

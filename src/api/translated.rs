@@ -1,0 +1,155 @@
+//! The translated path: a generation request whose model is served by a backend of another
+//! dialect (or a Responses request to an OpenAI backend that has only chat completions). The
+//! caller's body is read into the intermediate shape and written in the backend's dialect; the
+//! upstream operation, stream mode and headers are the backend's. The answer comes back through
+//! the same relay as passthrough (`proxy`), which re-expresses a JSON body whole and a stream
+//! event by event ([`crate::translate::StreamTranslator`]); usage is settled from the
+//! upstream's own report, before translation, exactly as for passthrough.
+
+use bytes::Bytes;
+use http::HeaderMap;
+
+use super::context::Ctx;
+use super::error::ApiError;
+use super::proxy;
+use crate::protocol::{Operation, Protocol};
+use crate::state::AppState;
+use crate::translate::{self, AnswerContext, Dialect, Response, StreamTranslator};
+use crate::upstream::Endpoint;
+use crate::upstream::routing::Route;
+
+/// Client headers that still mean something to a backend of another dialect: the rest
+/// (`anthropic-version`, `anthropic-beta`, `openai-beta`, SDK telemetry) describe the caller's
+/// dialect, and the backend's own are added by `Backend::prepare`.
+const KEPT_HEADERS: &[&str] = &["user-agent", "idempotency-key"];
+
+/// How an answer is translated back.
+#[derive(Debug)]
+pub(crate) struct Translation {
+    /// The caller's dialect.
+    pub(crate) caller: Dialect,
+    /// The backend's dialect.
+    pub(crate) backend: Dialect,
+    /// What the caller's answer encoder needs to know of the request.
+    pub(crate) answer: AnswerContext,
+}
+
+impl Translation {
+    /// A stream translator for this answer.
+    pub(crate) fn stream(&self) -> StreamTranslator {
+        StreamTranslator::new(self.backend, self.caller, &self.answer)
+    }
+
+    /// A whole upstream answer (already scrubbed) in the caller's dialect.
+    pub(crate) fn answer(&self, upstream: &[u8]) -> Result<Bytes, ApiError> {
+        let mut resp: Response = translate::decode_response(self.backend, upstream).inspect_err(
+            |e| tracing::warn!(error = %e, "an upstream answer could not be translated"),
+        )?;
+        if resp.created == 0 {
+            resp.created = self.answer.created;
+        }
+        Ok(Bytes::from(translate::encode_response(
+            self.caller,
+            &resp,
+            &self.answer,
+        )))
+    }
+}
+
+/// The request to send to the backend instead of the caller's.
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    /// The body, in the backend's dialect.
+    pub(crate) body: Bytes,
+    /// The backend's operation.
+    pub(crate) operation: Operation,
+    /// The answer is streamed.
+    pub(crate) stream: bool,
+    /// The backend's query (Gemini's `alt=sse` for a stream).
+    pub(crate) query: Option<&'static str>,
+    /// The client headers that still apply.
+    pub(crate) headers: HeaderMap,
+    /// How the answer comes back.
+    pub(crate) translation: Translation,
+}
+
+/// What the translated request says, beyond its body.
+pub(crate) struct Inbound<'a> {
+    /// Caller's and backend's dialects (from `Route::dialects`).
+    pub(crate) dialects: (Dialect, Dialect),
+    /// The caller's body.
+    pub(crate) body: &'a [u8],
+    /// The model as the caller named it (echoed where the caller's dialect echoes it).
+    pub(crate) requested: &'a str,
+    /// The model to ask the backend for.
+    pub(crate) upstream_model: &'a str,
+    /// The stream mode when the caller's method decides it (Gemini), else the body's.
+    pub(crate) method_streams: Option<bool>,
+    /// The caller's headers.
+    pub(crate) headers: &'a HeaderMap,
+    /// Now, in Unix seconds.
+    pub(crate) now_secs: u64,
+}
+
+/// Translates the caller's request for the backend.
+pub(crate) fn outbound(inbound: Inbound<'_>) -> Result<Outbound, ApiError> {
+    let (caller, backend) = inbound.dialects;
+    let mut req = translate::decode_request(caller, inbound.body)?;
+    if let Some(stream) = inbound.method_streams {
+        req.stream = stream;
+    }
+    req.model = inbound.requested.to_owned();
+    let answer = AnswerContext::for_request(&req, inbound.now_secs);
+    req.model = inbound.upstream_model.to_owned();
+    let body = translate::encode_request(backend, &req)?;
+    let mut headers = HeaderMap::with_capacity(KEPT_HEADERS.len());
+    for name in KEPT_HEADERS {
+        if let Some(v) = inbound.headers.get(*name) {
+            headers.insert(*name, v.clone());
+        }
+    }
+    tracing::debug!(
+        from = caller.name(),
+        to = backend.name(),
+        "request translated"
+    );
+    Ok(Outbound {
+        body: Bytes::from(body),
+        operation: backend.operation(req.stream),
+        stream: req.stream,
+        query: (backend == Dialect::Gemini && req.stream).then_some("alt=sse"),
+        headers,
+        translation: Translation {
+            caller,
+            backend,
+            answer,
+        },
+    })
+}
+
+impl Outbound {
+    /// Sends the translated request through the route's provider and relays the answer.
+    pub(crate) async fn forward(
+        self,
+        protocol: Protocol,
+        route: &Route,
+        ctx: &Ctx,
+        state: &AppState,
+    ) -> Result<axum::response::Response, ApiError> {
+        proxy::Forward {
+            protocol,
+            route,
+            endpoint: Endpoint::Op(self.operation, &route.model),
+            query: self.query,
+            headers: self.headers,
+            body: Some(self.body),
+            stream: self.stream,
+            ctx,
+            state,
+            prefer: None,
+            translation: Some(self.translation),
+        }
+        .run()
+        .await
+    }
+}
