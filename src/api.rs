@@ -128,7 +128,7 @@ async fn body_model_call(
             requested,
             upstream_model: &route.model,
             method_streams: None,
-            headers: &headers,
+            headers,
             now_secs: state.clock().now_millis() / 1000,
         })
         .map_err(fail)?;

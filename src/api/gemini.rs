@@ -77,7 +77,7 @@ pub(super) async fn model_action(
                 requested: model,
                 upstream_model: &route.model,
                 method_streams: Some(op == Operation::StreamGenerateContent),
-                headers: &headers,
+                headers,
                 now_secs: state.clock().now_millis() / 1000,
             })
             .map_err(fail)?;

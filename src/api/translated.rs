@@ -18,10 +18,24 @@ use crate::translate::{self, AnswerContext, Dialect, Response, StreamTranslator}
 use crate::upstream::Endpoint;
 use crate::upstream::routing::Route;
 
-/// Client headers that still mean something to a backend of another dialect: the rest
-/// (`anthropic-version`, `anthropic-beta`, `openai-beta`, SDK telemetry) describe the caller's
-/// dialect, and the backend's own are added by `Backend::prepare`.
-const KEPT_HEADERS: &[&str] = &["user-agent", "idempotency-key"];
+/// Client headers that describe the caller's dialect and mean something else, or nothing, to a
+/// backend of another: they are dropped before the usual allow-list (`Backend::prepare`, which
+/// also adds the backend's own, such as `anthropic-version`). Headers an operator lists in the
+/// backend's `forward_headers` still go.
+const DIALECT_HEADERS: &[&str] = &[
+    "anthropic-version",
+    "anthropic-beta",
+    "openai-beta",
+    "x-goog-api-client",
+    "accept",
+    "content-type",
+    "content-length",
+];
+
+/// True for the SDK telemetry headers of the caller's dialect.
+fn dialect_header(name: &str) -> bool {
+    DIALECT_HEADERS.contains(&name) || name.starts_with("x-stainless-")
+}
 
 /// How an answer is translated back.
 #[derive(Debug)]
@@ -86,7 +100,7 @@ pub(crate) struct Inbound<'a> {
     /// The stream mode when the caller's method decides it (Gemini), else the body's.
     pub(crate) method_streams: Option<bool>,
     /// The caller's headers.
-    pub(crate) headers: &'a HeaderMap,
+    pub(crate) headers: HeaderMap,
     /// Now, in Unix seconds.
     pub(crate) now_secs: u64,
 }
@@ -102,11 +116,14 @@ pub(crate) fn outbound(inbound: Inbound<'_>) -> Result<Outbound, ApiError> {
     let answer = AnswerContext::for_request(&req, inbound.now_secs);
     req.model = inbound.upstream_model.to_owned();
     let body = translate::encode_request(backend, &req)?;
-    let mut headers = HeaderMap::with_capacity(KEPT_HEADERS.len());
-    for name in KEPT_HEADERS {
-        if let Some(v) = inbound.headers.get(*name) {
-            headers.insert(*name, v.clone());
-        }
+    let mut headers = inbound.headers;
+    let dropped: Vec<_> = headers
+        .keys()
+        .filter(|n| dialect_header(n.as_str()))
+        .cloned()
+        .collect();
+    for name in dropped {
+        headers.remove(name);
     }
     tracing::debug!(
         from = caller.name(),

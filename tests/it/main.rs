@@ -40,4 +40,5 @@ mod store;
 mod streaming;
 mod tidy;
 mod tokens_cli;
+mod translation;
 mod upstream_errors;
