@@ -456,8 +456,9 @@ impl Worker {
     }
 }
 
-/// Splits an SSE body into events and notes when each event carrying non-empty `content`
-/// completes (OpenAI chat chunks: `"content":"…"`, with or without a space after the colon).
+/// Splits an SSE body into events and notes when each event carrying non-empty text completes
+/// (OpenAI chat chunks: `"content":"…"`; Anthropic text deltas: `"text":"…"`; with or without a
+/// space after the colon).
 #[derive(Default)]
 struct SseScan {
     carry: Vec<u8>,
@@ -479,13 +480,14 @@ impl SseScan {
 }
 
 fn has_content(event: &[u8]) -> bool {
-    const KEY: &[u8] = b"\"content\":";
-    let Some(at) = memchr::memmem::find(event, KEY) else {
-        return false;
-    };
-    let rest = &event[at + KEY.len()..];
-    let rest = rest.trim_ascii_start();
-    rest.first() == Some(&b'"') && rest.get(1).is_some_and(|&b| b != b'"')
+    const KEYS: [&[u8]; 2] = [b"\"content\":", b"\"text\":"];
+    KEYS.iter().any(|key| {
+        let Some(at) = memchr::memmem::find(event, key) else {
+            return false;
+        };
+        let rest = event[at + key.len()..].trim_ascii_start();
+        rest.first() == Some(&b'"') && rest.get(1).is_some_and(|&b| b != b'"')
+    })
 }
 
 #[cfg(test)]
@@ -514,5 +516,17 @@ mod tests {
             &mut chunks,
         );
         assert_eq!(chunks.len(), 2);
+        // Anthropic: a block's empty start is not text, its deltas are.
+        scan.feed(
+            b"event: content_block_start\ndata: {\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+            now,
+            &mut chunks,
+        );
+        scan.feed(
+            b"event: content_block_delta\ndata: {\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n",
+            now,
+            &mut chunks,
+        );
+        assert_eq!(chunks.len(), 3);
     }
 }

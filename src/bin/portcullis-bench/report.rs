@@ -246,7 +246,7 @@ fn scenario_section(out: &mut String, sc: &Scenario, outcome: &Outcome) {
                     plus(t.p99 - o.p99)
                 );
             }
-            if sc.kind == Kind::Stream {
+            if matches!(sc.kind, Kind::Stream | Kind::MessagesStream) {
                 chunk_table(out, stats);
             }
         }

@@ -17,6 +17,12 @@ pub(crate) enum Kind {
     Chat,
     /// The same with `"stream": true`: 8 content chunks, 5 ms apart (`STREAM_X_MOCK`).
     Stream,
+    /// `POST /v1/messages` (Anthropic) naming a model of the gateway's only backend, an OpenAI
+    /// one: the gateway translates it to a chat completion and the answer back; the direct path
+    /// is the mock answering the same Anthropic request itself.
+    Messages,
+    /// The same with `"stream": true` (`STREAM_X_MOCK`), translated event by event.
+    MessagesStream,
 }
 
 /// The mock's pacing of the streaming scenarios.
@@ -170,6 +176,22 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
             1000.0,
         )
     },
+    Scenario {
+        kind: Kind::Messages,
+        ..chat(
+            "translated",
+            "Non-streaming Anthropic messages on an OpenAI backend (translated both ways), 1,000 rps (compare with `chat`: passthrough)",
+            1000.0,
+        )
+    },
+    Scenario {
+        kind: Kind::MessagesStream,
+        ..chat(
+            "stream-translated",
+            "Streaming Anthropic messages on an OpenAI backend, translated event by event, 8 chunks 5 ms apart, 200 rps (compare with `stream`)",
+            200.0,
+        )
+    },
     pending(
         "auth-virtual-key",
         "Non-streaming, client auth: virtual key",
@@ -220,6 +242,14 @@ pub(crate) const MODEL: &str = "mock-gpt";
 impl Kind {
     pub(crate) fn workload(self) -> Workload {
         let (body, x_mock): (&'static str, Option<HeaderValue>) = match self {
+            Kind::Messages => (
+                r#"{"model":"mock-gpt","max_tokens":256,"messages":[{"role":"user","content":"Say hello."}]}"#,
+                None,
+            ),
+            Kind::MessagesStream => (
+                r#"{"model":"mock-gpt","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"Say hello."}]}"#,
+                Some(HeaderValue::from_static(STREAM_X_MOCK)),
+            ),
             Kind::Chat => (
                 r#"{"model":"mock-gpt","messages":[{"role":"user","content":"Say hello."}]}"#,
                 None,
@@ -229,11 +259,16 @@ impl Kind {
                 Some(HeaderValue::from_static(STREAM_X_MOCK)),
             ),
         };
+        let anthropic = matches!(self, Kind::Messages | Kind::MessagesStream);
         Workload {
-            path: "/v1/chat/completions",
+            path: if anthropic {
+                "/v1/messages"
+            } else {
+                "/v1/chat/completions"
+            },
             body: Bytes::from_static(body.as_bytes()),
             x_mock,
-            stream: self == Kind::Stream,
+            stream: matches!(self, Kind::Stream | Kind::MessagesStream),
         }
     }
 }

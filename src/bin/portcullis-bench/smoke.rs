@@ -48,7 +48,9 @@ fn check(kind: Kind, s: &Stats) -> Result<(), String> {
     if !(sum.p50 > 0.0 && sum.p50 <= sum.p99 && sum.p99 <= sum.max) {
         return Err(format!("inconsistent percentiles {sum:?}"));
     }
-    if kind == Kind::Stream && s.chunk_range != Some((MAX_CHUNKS, MAX_CHUNKS)) {
+    if matches!(kind, Kind::Stream | Kind::MessagesStream)
+        && s.chunk_range != Some((MAX_CHUNKS, MAX_CHUNKS))
+    {
         return Err(format!(
             "expected {MAX_CHUNKS} chunks per stream, saw {:?}",
             s.chunk_range
@@ -69,7 +71,12 @@ pub(crate) async fn run(bin_dir: &Path) -> Result<(), String> {
     let rss = gw.rss_kib().ok_or("cannot read the gateway's RSS")?;
     let targets = [("direct", mock.addr), ("portcullis", gw.addr)];
     let mut out = Vec::new();
-    for (kind, name, rate) in [(Kind::Chat, "chat", 200.0), (Kind::Stream, "stream", 100.0)] {
+    for (kind, name, rate) in [
+        (Kind::Chat, "chat", 200.0),
+        (Kind::Stream, "stream", 100.0),
+        (Kind::Messages, "translated", 200.0),
+        (Kind::MessagesStream, "stream-translated", 100.0),
+    ] {
         for (target, addr) in targets {
             let spec = RunSpec {
                 pace: Pace::Open {
