@@ -19,6 +19,8 @@ pub mod anthropic;
 pub mod chat;
 pub mod gemini;
 pub mod model;
+#[cfg(test)]
+mod props_tests;
 pub mod responses;
 
 pub use model::{Event, Request, Response};
