@@ -1,6 +1,6 @@
 //! The OpenAI Chat Completions codec (`POST /v1/chat/completions`, and every OpenAI-compatible
-//! server: vLLM, DeepSeek, Ollama, Groq, OpenRouter…): request bodies ([`request`]), whole
-//! answers (here) and `chat.completion.chunk` streams ([`stream`]) to and from the canonical
+//! server: vLLM, DeepSeek, Ollama, Groq, OpenRouter…): request bodies (`request`), whole
+//! answers (here) and `chat.completion.chunk` streams (`stream`) to and from the canonical
 //! [`model`](super::model).
 //!
 //! # What is dropped, what is refused
@@ -33,7 +33,8 @@
 //! (`\n\n`; many chat templates refuse a second one); `max_tokens`, or `max_completion_tokens` +
 //! `reasoning_effort` when reasoning is asked; `stream_options.include_usage: true` whenever
 //! streaming. Dropped (debug): `top_k`, reasoning parts of the history (most servers refuse
-//! them back), `reasoning.include` and signatures, images in assistant messages. A user message
+//! them back), `reasoning.include` and signatures, images in assistant messages, `tool_choice`
+//! and `parallel_tool_calls` when there are no tools (OpenAI refuses them). A user message
 //! holding tool results becomes one `tool` message per result first, then a `user` message with
 //! the images the results held (tool messages carry text only) and the message's other parts.
 //! A failed result's text is prefixed `Error: ` (Chat has no error flag). Several text parts
@@ -44,6 +45,15 @@
 //! string → `StopSequence`; DeepSeek's `prompt_cache_hit_tokens` → cached input. Written
 //! answers give `finish_reason: "tool_calls"` whenever they hold a call; `StopSequence` and
 //! `Other` are written `stop`; Anthropic's cache-creation count has no field (dropped).
+//!
+//! Streams: the first chunk with an id or content gives `Start` (Azure's filter-results-only
+//! opening chunk is skipped); a call starts with an id not seen before (servers that send every
+//! call at wire index 0 are told apart by ids) or, id-less, with the first fragment at a wire
+//! index (its id is then `<answer id>_<ordinal>`); `{"error": …}` → `Error` (status from a
+//! numeric `code`, else from `type`, else 502). Written streams: a `role` chunk first, one
+//! chunk per event, a finish chunk (also from `finish` when the upstream was cut), the usage
+//! chunk (`choices: []`) only when the caller asked for it, `[DONE]`; after an error only the
+//! error payload.
 
 mod request;
 mod stream;

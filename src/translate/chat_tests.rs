@@ -253,6 +253,11 @@ fn encoding_writes_what_chat_servers_expect() {
     assert_eq!(body["max_completion_tokens"], 300);
     assert_eq!(body["reasoning_effort"], "medium");
     assert!(body.get("max_tokens").is_none() && body.get("top_k").is_none());
+    let toolless = encoded(&Request {
+        tools: Vec::new(),
+        ..req.clone()
+    });
+    assert!(toolless.get("tool_choice").is_none() && toolless.get("parallel_tool_calls").is_none());
     let expected = json!([
         {"role": "system", "content": "One.\n\nTwo."},
         {"role": "assistant", "content": null, "tool_calls": [

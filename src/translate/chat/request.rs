@@ -378,18 +378,23 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
     let mut body = Map::new();
     body.insert("model".into(), json!(req.model));
     body.insert("messages".into(), Value::Array(encode_messages(req)));
-    if !req.tools.is_empty() {
+    if req.tools.is_empty() {
+        // OpenAI refuses `tool_choice` and `parallel_tool_calls` without `tools`.
+        if req.tool_choice.is_some() || req.parallel_tool_calls.is_some() {
+            tracing::debug!("tool_choice/parallel_tool_calls without tools: dropped");
+        }
+    } else {
         let tools = req.tools.iter().map(tool_json).collect();
         body.insert("tools".into(), Value::Array(tools));
+        let choice = req.tool_choice.as_ref().map(|c| match c {
+            ToolChoice::Auto => json!("auto"),
+            ToolChoice::None => json!("none"),
+            ToolChoice::Required => json!("required"),
+            ToolChoice::Function(name) => json!({"type": "function", "function": {"name": name}}),
+        });
+        put(&mut body, "tool_choice", choice);
+        put(&mut body, "parallel_tool_calls", req.parallel_tool_calls);
     }
-    let choice = req.tool_choice.as_ref().map(|c| match c {
-        ToolChoice::Auto => json!("auto"),
-        ToolChoice::None => json!("none"),
-        ToolChoice::Required => json!("required"),
-        ToolChoice::Function(name) => json!({"type": "function", "function": {"name": name}}),
-    });
-    put(&mut body, "tool_choice", choice);
-    put(&mut body, "parallel_tool_calls", req.parallel_tool_calls);
     match &req.reasoning {
         Some(r) => {
             put(&mut body, "max_completion_tokens", req.max_tokens);

@@ -32,16 +32,23 @@ impl StreamDecoder {
             out.push(Event::Error { status, message });
             return Ok(());
         }
+        let choices = f.items("choices")?;
         if !self.started {
+            let id = f.str("id")?.unwrap_or_default();
+            if id.is_empty() && choices.is_empty() && f.get("usage").is_none() {
+                // Azure's first chunk: only `prompt_filter_results`, no id or model yet.
+                tracing::debug!("a chunk before the answer's first one: dropped");
+                return Ok(());
+            }
             self.started = true;
-            self.id = f.str("id")?.unwrap_or_default().to_owned();
+            self.id = id.to_owned();
             let model = f.str("model")?.unwrap_or_default().to_owned();
             out.push(Event::Start {
                 id: self.id.clone(),
                 model,
             });
         }
-        for choice in f.items("choices")? {
+        for choice in choices {
             if choice.u64("index")?.unwrap_or(0) != 0 {
                 tracing::debug!("a chunk of a second choice: dropped");
                 continue;

@@ -192,6 +192,14 @@ fn tool_calls_of_compatible_servers_get_their_own_ordinals() {
     ]);
     let expected = [begin(0, "c9_0", "h"), args(0, "{"), args(0, "}")];
     assert_eq!(legacy[1..4], expected);
+    // Azure opens with a chunk of filter results only: the answer starts with the next one.
+    let azure = json!({"id": "", "model": "", "choices": [], "prompt_filter_results": []});
+    let events = decode_chunks(&[azure, chunk(json!({"content": "x"}), None)]);
+    let started = Event::Start {
+        id: "c9".into(),
+        model: "m".into(),
+    };
+    assert_eq!(events, [started, Event::Text("x".into())]);
 }
 
 #[test]
