@@ -218,14 +218,13 @@ impl ReasoningConfig {
     /// The effort as a budget: the configured budget, else low 1,024, medium 8,192, high
     /// 24,576 tokens (minimal: 0, no thinking).
     pub fn budget(&self) -> Option<u64> {
-        self.budget_tokens
-            .or(match self.effort.as_deref()? {
-                "minimal" | "none" => Some(0),
-                "low" => Some(1024),
-                "medium" => Some(8192),
-                "high" => Some(24576),
-                _ => None,
-            })
+        self.budget_tokens.or(match self.effort.as_deref()? {
+            "minimal" | "none" => Some(0),
+            "low" => Some(1024),
+            "medium" => Some(8192),
+            "high" => Some(24576),
+            _ => None,
+        })
     }
 
     /// The budget as an effort: the configured effort, else up to 2,048 tokens low, up to
