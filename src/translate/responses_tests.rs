@@ -353,7 +353,8 @@ fn malformed_requests_are_invalid_and_name_the_field() {
     );
 }
 
-fn ctx() -> AnswerContext {
+/// The answer context of the tests (`apply_patch` is freeform).
+pub(super) fn ctx() -> AnswerContext {
     AnswerContext {
         model: "caller-model".into(),
         created: 1_700_000_000,

@@ -111,7 +111,9 @@ pub(super) fn read_usage(o: &Obj) -> Result<Option<TokenUsage>, TranslateError> 
         input: u.u64("input_tokens")?.unwrap_or(0),
         output: u.u64("output_tokens")?.unwrap_or(0),
         cached_input: detail("input_tokens_details", "cached_tokens")?,
-        cache_creation: None,
+        // Reported as 0 when nothing was written, which the canonical shape says as "not
+        // reported".
+        cache_creation: detail("input_tokens_details", "cache_write_tokens")?.filter(|&n| n > 0),
         reasoning: detail("output_tokens_details", "reasoning_tokens")?,
     }))
 }
@@ -217,11 +219,14 @@ impl Head {
     }
 }
 
-/// The `usage` object.
+/// The `usage` object (`cache_write_tokens` is required by the current SDK's model).
 pub(super) fn usage_json(u: &TokenUsage) -> Value {
     json!({
         "input_tokens": u.input,
-        "input_tokens_details": {"cached_tokens": u.cached_input.unwrap_or(0)},
+        "input_tokens_details": {
+            "cached_tokens": u.cached_input.unwrap_or(0),
+            "cache_write_tokens": u.cache_creation.unwrap_or(0),
+        },
         "output_tokens": u.output,
         "output_tokens_details": {"reasoning_tokens": u.reasoning.unwrap_or(0)},
         "total_tokens": u.input + u.output,

@@ -78,7 +78,7 @@ impl StreamDecoder {
             }
             "response.output_text.delta" | "response.refusal.delta" => {
                 self.refusal |= kind == "response.refusal.delta";
-                self.streamed.push(index()?);
+                self.mark_streamed(index()?);
                 out.push(Event::Text(delta()?));
             }
             "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
@@ -94,7 +94,7 @@ impl StreamDecoder {
                     out.push(Event::Reasoning("\n\n".into()));
                 }
                 self.last_summary = Some(at);
-                self.streamed.push(at.0);
+                self.mark_streamed(at.0);
                 out.push(Event::Reasoning(delta()?));
             }
             "response.function_call_arguments.delta" | "response.custom_tool_call_input.delta" => {
@@ -119,7 +119,7 @@ impl StreamDecoder {
             }
             "response.output_item.done" => {
                 if let Some(item) = o.obj("item")? {
-                    self.item_done(&item, index()?, out)?;
+                    self.item_done(&item, item.req_str("type")?, index()?, out)?;
                 }
             }
             "response.completed" | "response.incomplete" => {
@@ -140,6 +140,13 @@ impl StreamDecoder {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Notes that output item `index` had text deltas (its `.done` repeats them).
+    fn mark_streamed(&mut self, index: u64) {
+        if !self.streamed.contains(&index) {
+            self.streamed.push(index);
+        }
     }
 
     /// End of the upstream stream: a Responses stream says its stop reason itself, so nothing
@@ -197,10 +204,10 @@ impl StreamDecoder {
     fn item_done(
         &mut self,
         item: &Obj,
+        kind: &str,
         output_index: u64,
         out: &mut Vec<Event>,
     ) -> Result<(), TranslateError> {
-        let kind = item.req_str("type")?;
         if let Some(call) = read_call(item, kind)? {
             let known = self.calls.iter().any(|c| c.output_index == output_index);
             if !known {

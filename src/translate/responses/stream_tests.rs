@@ -6,16 +6,8 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::translate::model::{Event, StopReason, TokenUsage};
+use crate::translate::responses::tests::ctx;
 use crate::wire::sse::DataLineScanner;
-
-fn ctx() -> AnswerContext {
-    AnswerContext {
-        model: "caller-model".into(),
-        created: 1_700_000_000,
-        include_usage: false,
-        freeform_tools: vec!["apply_patch".into()],
-    }
-}
 
 /// Encodes `events` then finishes.
 fn encode(events: &[Event]) -> Vec<u8> {
@@ -82,7 +74,7 @@ fn usage() -> TokenUsage {
         input: 10,
         output: 5,
         cached_input: Some(2),
-        cache_creation: None,
+        cache_creation: Some(4),
         reasoning: Some(3),
     }
 }
@@ -288,4 +280,41 @@ fn an_error_is_the_last_event_written() {
             message: "slow down".into()
         })
     );
+}
+
+#[test]
+fn the_decoder_joins_summary_parts_and_reads_items_sent_only_whole() {
+    let summary = |index: u64, delta: &str| {
+        json!({"type": "response.reasoning_summary_text.delta", "output_index": 0,
+               "summary_index": index, "delta": delta})
+    };
+    let payloads = [
+        json!({"type": "response.created", "response": {"id": "resp_9", "model": "m"}}),
+        summary(0, "one"),
+        summary(1, "two"),
+        json!({"type": "response.output_item.done", "output_index": 0, "item":
+            {"type": "reasoning", "id": "rs", "summary": [], "encrypted_content": "e"}}),
+        json!({"type": "response.output_item.done", "output_index": 1, "item":
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "whole"}]}}),
+        json!({"type": "response.incomplete", "response": {"status": "incomplete",
+            "incomplete_details": {"reason": "content_filter"}}}),
+    ];
+    let mut decoder = StreamDecoder::default();
+    let mut events = Vec::new();
+    for p in payloads {
+        decoder.data(p.to_string().as_bytes(), &mut events).unwrap();
+    }
+    let expected = [
+        Event::Start {
+            id: "resp_9".into(),
+            model: "m".into(),
+        },
+        Event::Reasoning("one".into()),
+        Event::Reasoning("\n\n".into()),
+        Event::Reasoning("two".into()),
+        Event::ReasoningSignature("e".into()),
+        Event::Text("whole".into()),
+        Event::Stop(StopReason::ContentFilter),
+    ];
+    assert_eq!(events, expected);
 }
