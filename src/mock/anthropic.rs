@@ -63,12 +63,16 @@ enum Block<'a> {
 
 /// The delta of a `content_block_delta` event.
 #[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type")]
 enum Delta<'a> {
-    TextDelta { text: &'a str },
-    InputJsonDelta { partial_json: &'a str },
-    ThinkingDelta { thinking: &'a str },
-    SignatureDelta { signature: &'a str },
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "signature_delta")]
+    Signature { signature: &'a str },
 }
 
 #[derive(Serialize)]
@@ -202,7 +206,7 @@ async fn messages_inner(req: &MockReq) -> Result<Response, Response> {
         // Each block opens empty, then its deltas fill it.
         let (content_block, deltas): (Block<'_>, Vec<Delta<'_>>) = match *block {
             Block::Text { text } => {
-                let deltas = pieces(text, d.chunks).map(|text| Delta::TextDelta { text });
+                let deltas = pieces(text, d.chunks).map(|text| Delta::Text { text });
                 (Block::Text { text: "" }, deltas.collect())
             }
             Block::Thinking {
@@ -210,9 +214,9 @@ async fn messages_inner(req: &MockReq) -> Result<Response, Response> {
                 signature,
             } => {
                 let deltas =
-                    pieces(thinking, d.chunks).map(|thinking| Delta::ThinkingDelta { thinking });
+                    pieces(thinking, d.chunks).map(|thinking| Delta::Thinking { thinking });
                 let mut deltas: Vec<Delta<'_>> = deltas.collect();
-                deltas.push(Delta::SignatureDelta { signature });
+                deltas.push(Delta::Signature { signature });
                 let start = Block::Thinking {
                     thinking: "",
                     signature: "",
@@ -224,7 +228,7 @@ async fn messages_inner(req: &MockReq) -> Result<Response, Response> {
                 let input = call.map_or("{}", |(c, _)| c.input.as_str());
                 // Anthropic's first fragment of a tool's input is an empty string.
                 let fragments = std::iter::once("").chain(pieces(input, d.chunks));
-                let deltas = fragments.map(|partial_json| Delta::InputJsonDelta { partial_json });
+                let deltas = fragments.map(|partial_json| Delta::InputJson { partial_json });
                 let start = Block::ToolUse {
                     id,
                     name,

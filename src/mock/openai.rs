@@ -186,7 +186,7 @@ async fn chat_inner(req: &MockReq) -> Result<Response, Response> {
                 },
                 None,
             );
-            stream_reasoning(&mut s, &d, &chunk);
+            stream_reasoning(&mut s, &d, &chunk, false);
             for piece in pieces(text, d.chunks) {
                 let delta = ChunkDelta {
                     content: Some(Some(piece)),
@@ -197,7 +197,7 @@ async fn chat_inner(req: &MockReq) -> Result<Response, Response> {
             "stop"
         }
         Answer::Calls(calls) => {
-            stream_reasoning(&mut s, &d, &chunk);
+            stream_reasoning(&mut s, &d, &chunk, true);
             for (i, (call, call_id)) in calls.iter().zip(&call_ids).enumerate() {
                 // The call's first fragment names it; on the first call, it opens the message.
                 let head = json!({"index": i, "id": call_id, "type": "function",
@@ -239,19 +239,20 @@ async fn chat_inner(req: &MockReq) -> Result<Response, Response> {
     Ok(s.into_response(&req.stats, "text/event-stream"))
 }
 
-/// Streams `reasoning=` as DeepSeek does: `reasoning_content` deltas before the answer (the
-/// first of them opening the message when the answer is tool calls).
+/// Streams `reasoning=` as DeepSeek does: `reasoning_content` deltas before the answer, the
+/// first of them with the role when it `opens` the message.
 fn stream_reasoning(
     s: &mut Script,
     d: &Directives,
     chunk: &impl Fn(&mut Script, ChunkDelta<'_>, Option<&'static str>),
+    opens: bool,
 ) {
     let Some(reasoning) = d.reasoning.as_deref() else {
         return;
     };
     for (i, piece) in pieces(reasoning, d.chunks).enumerate() {
         let delta = ChunkDelta {
-            role: (i == 0).then_some("assistant"),
+            role: (opens && i == 0).then_some("assistant"),
             reasoning_content: Some(piece),
             ..ChunkDelta::default()
         };

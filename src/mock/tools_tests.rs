@@ -513,11 +513,17 @@ async fn reasoning_opens_the_answer_in_every_protocol() {
         ]
     );
     assert_eq!(data[2]["item"]["type"], "reasoning");
-    let events = sse_answer(&server, P::Chat, ask(P::Chat), mock).await;
-    let (data, _) = split(&events);
-    let reasoning: String = data
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["reasoning_content"].as_str())
-        .collect();
-    assert_eq!(reasoning, "Thinking hard.");
+    // With tool calls and with text, the reasoning opens the stream and the role comes once.
+    for mock in [mock, "reasoning=Thinking%20hard.; chunks=2"] {
+        let events = sse_answer(&server, P::Chat, ask(P::Chat), mock).await;
+        let (data, _) = split(&events);
+        let delta = |c: &'_ Value| c["choices"][0]["delta"].clone();
+        let reasoning: String = data
+            .iter()
+            .filter_map(|c| delta(c)["reasoning_content"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(reasoning, "Thinking hard.");
+        let roles = data.iter().filter(|c| delta(c).get("role").is_some());
+        assert_eq!(roles.count(), 1, "{mock}");
+    }
 }
