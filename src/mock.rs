@@ -1,11 +1,20 @@
-//! A fast, scriptable mock LLM upstream speaking the OpenAI, Anthropic and
-//! Gemini HTTP APIs (JSON and SSE streaming).
+//! A fast, scriptable mock LLM upstream speaking the OpenAI (Chat Completions, Responses),
+//! Anthropic and Gemini HTTP APIs (JSON and SSE streaming).
 //!
 //! Used by the gateway's tests, benchmarks, the real-client tests and the `demo` command. Every
 //! successful completion answers [`MOCK_TEXT`] (Gemini's JSON mode: an instance of the requested
-//! schema, see `schema.rs`); the request header `x-mock` scripts failures, delays, stream shapes
-//! and the answer text (see `directives.rs`); so does the text after a `~` in the upstream
-//! credential, which gives each key of a pool its own behaviour.
+//! schema, see `schema.rs`); the request header `x-mock` scripts failures, delays, stream shapes,
+//! the answer text, reasoning and tool calls (see `directives.rs`); so does the text after a `~`
+//! in the upstream credential, which gives each key of a pool its own behaviour.
+//!
+//! Tool calls follow each provider's flow (`tools.rs` decides, each protocol renders): a request
+//! declaring tools gets calls when `x-mock: tool=…` asks or its tool choice forces one, in the
+//! provider's exact JSON and streamed shapes (OpenAI `tool_calls` with argument fragments,
+//! Responses `function_call`/`custom_tool_call` items, Anthropic `tool_use` blocks with
+//! `input_json_delta`s, Gemini `functionCall` parts); a request ending in a tool result is
+//! answered `Tool result received: <the result>`. `x-mock: reasoning=…` opens the answer with
+//! the protocol's reasoning (Anthropic `thinking`, DeepSeek `reasoning_content`, a Responses
+//! `reasoning` item, Gemini `thought` parts).
 
 mod anthropic;
 #[cfg(test)]
@@ -31,6 +40,9 @@ mod stream;
 mod stream_tests;
 #[cfg(test)]
 mod test_util;
+mod tools;
+#[cfg(test)]
+mod tools_tests;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

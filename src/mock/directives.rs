@@ -1,15 +1,27 @@
 //! Parsing of the `x-mock` request header: a `;`-separated list of
 //! `key=value` directives that script the mock's behaviour.
 //!
-//! Known keys: `status`, `retry_after`, `header_delay_ms`, `chunks`,
-//! `chunk_delay_ms`, `drop_after`, `malformed`, `echo_credential`, `reply` (the answer text,
-//! percent-encoded, instead of [`MOCK_TEXT`]), `error_code` (with `status`: the OpenAI error's
-//! `code`, as providers send `insufficient_quota` or `context_length_exceeded`). Unknown keys are ignored; bad values are an error
-//! (the caller answers 400).
+//! Known keys:
+//! - failures and timing: `status`, `retry_after`, `header_delay_ms`, `chunks`, `chunk_delay_ms`,
+//!   `drop_after`, `malformed`, `echo_credential`, `error_code` (with `status`: the OpenAI
+//!   error's `code`, as providers send `insufficient_quota` or `context_length_exceeded`);
+//! - the answer: `reply` (the answer text, percent-encoded, instead of [`MOCK_TEXT`]);
+//!   `reasoning` (percent-encoded: the answer opens with it as the protocol's reasoning);
+//! - tool calls (see `tools.rs`; only when the request declares tools and its last message is
+//!   not a tool result): `tool` (the declared tool to call, `*` for the first), `tool_calls`
+//!   (how many parallel calls, to the next declared tools in order), `tool_args`
+//!   (percent-encoded JSON object: the exact arguments), `tool_input` (percent-encoded: a
+//!   freeform tool's input), `tool_preamble` (percent-encoded: Anthropic's text block before
+//!   the `tool_use`), `thought_signature=1` (Gemini: a `thoughtSignature` on the first
+//!   `functionCall` part).
+//!
+//! For example `x-mock: tool=get_weather; tool_calls=2; tool_args=%7B%22city%22%3A%22Paris%22%7D`.
+//! Unknown keys are ignored; bad values are an error (the caller answers 400).
 
 use std::time::Duration;
 
 use http::StatusCode;
+use serde_json::{Map, Value};
 
 use super::MOCK_TEXT;
 
@@ -17,6 +29,8 @@ use super::MOCK_TEXT;
 pub(crate) const DEFAULT_CHUNKS: usize = 8;
 /// Upper bound for `chunks`, to keep a typo from eating memory.
 const MAX_CHUNKS: usize = 100_000;
+/// Upper bound for `tool_calls`.
+const MAX_TOOL_CALLS: usize = 64;
 /// Upper bound for delays (one hour).
 const MAX_DELAY_MS: u64 = 3_600_000;
 
@@ -45,6 +59,20 @@ pub(crate) struct Directives {
     pub(crate) reply: Option<String>,
     /// The `code` of an OpenAI-shaped error answer (`status` decides that there is one).
     pub(crate) error_code: Option<String>,
+    /// The reasoning the answer opens with (`reasoning=` percent-decoded).
+    pub(crate) reasoning: Option<String>,
+    /// The declared tool to call (`*`: the first one).
+    pub(crate) tool: Option<String>,
+    /// How many parallel tool calls to answer (1 unless `tool_calls=` says).
+    pub(crate) tool_calls: usize,
+    /// The exact arguments of every tool call (`tool_args=`, a percent-encoded JSON object).
+    pub(crate) tool_args: Option<Map<String, Value>>,
+    /// The input of a call to a freeform (custom) tool.
+    pub(crate) tool_input: Option<String>,
+    /// Anthropic: a text block before the `tool_use` block, as Claude often writes one.
+    pub(crate) tool_preamble: Option<String>,
+    /// Gemini: put a `thoughtSignature` on the first `functionCall` part (as Gemini 3 does).
+    pub(crate) thought_signature: bool,
 }
 
 impl Default for Directives {
@@ -60,6 +88,13 @@ impl Default for Directives {
             echo_credential: false,
             reply: None,
             error_code: None,
+            reasoning: None,
+            tool: None,
+            tool_calls: 1,
+            tool_args: None,
+            tool_input: None,
+            tool_preamble: None,
+            thought_signature: false,
         }
     }
 }
@@ -118,12 +153,31 @@ impl Directives {
                     }
                     d.error_code = Some(value.to_owned());
                 }
-                "reply" => {
-                    let text = percent_encoding::percent_decode_str(value)
-                        .decode_utf8()
-                        .map_err(|_| "reply: not percent-encoded UTF-8".to_owned())?;
-                    d.reply = Some(text.into_owned());
+                "reply" => d.reply = Some(decoded(key, value)?),
+                "reasoning" => d.reasoning = Some(decoded(key, value)?),
+                "tool_input" => d.tool_input = Some(decoded(key, value)?),
+                "tool_preamble" => d.tool_preamble = Some(decoded(key, value)?),
+                "tool" => {
+                    if value.is_empty() {
+                        return Err("tool: expected a tool name or *".to_owned());
+                    }
+                    d.tool = Some(decoded(key, value)?);
                 }
+                "tool_calls" => {
+                    let n: usize = number(key, value)?;
+                    if !(1..=MAX_TOOL_CALLS).contains(&n) {
+                        return Err(format!("tool_calls={n}: must be in 1..={MAX_TOOL_CALLS}"));
+                    }
+                    d.tool_calls = n;
+                }
+                "tool_args" => {
+                    let text = decoded(key, value)?;
+                    d.tool_args = match serde_json::from_str(&text) {
+                        Ok(Value::Object(args)) => Some(args),
+                        _ => return Err(format!("tool_args={text:?}: not a JSON object")),
+                    };
+                }
+                "thought_signature" => d.thought_signature = matches!(value, "1" | "true"),
                 _ => {}
             }
         }
@@ -134,6 +188,14 @@ impl Directives {
     pub(crate) fn text(&self) -> &str {
         self.reply.as_deref().unwrap_or(MOCK_TEXT)
     }
+}
+
+/// A percent-encoded UTF-8 value, decoded.
+fn decoded(key: &str, value: &str) -> Result<String, String> {
+    let text = percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .map_err(|_| format!("{key}: not percent-encoded UTF-8"))?;
+    Ok(text.into_owned())
 }
 
 fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
@@ -186,6 +248,24 @@ chunk_delay_ms=2;drop_after=1; malformed=1; unknown=whatever; error_code=insuffi
     }
 
     #[test]
+    fn tool_directives() {
+        let raw = b"tool=get_weather; tool_calls=3; tool_args=%7B%22city%22%3A%22Paris%22%7D; \
+tool_input=a%20b; tool_preamble=Let%20me; thought_signature=1; reasoning=hm";
+        let d = Directives::parse(Some(raw)).unwrap();
+        assert_eq!(d.tool.as_deref(), Some("get_weather"));
+        assert_eq!(d.tool_calls, 3);
+        assert_eq!(
+            Value::Object(d.tool_args.unwrap()),
+            serde_json::json!({"city": "Paris"})
+        );
+        assert_eq!(d.tool_input.as_deref(), Some("a b"));
+        assert_eq!(d.tool_preamble.as_deref(), Some("Let me"));
+        assert!(d.thought_signature);
+        assert_eq!(d.reasoning.as_deref(), Some("hm"));
+        assert_eq!(Directives::default().tool_calls, 1);
+    }
+
+    #[test]
     fn rejects_bad_values() {
         for raw in [
             "status=abc",
@@ -197,6 +277,12 @@ chunk_delay_ms=2;drop_after=1; malformed=1; unknown=whatever; error_code=insuffi
             "malformed=yes",
             "drop_after",
             "header_delay_ms=99999999999",
+            "tool=",
+            "tool_calls=0",
+            "tool_calls=65",
+            "tool_args=%5B1%5D",
+            "tool_args=%7Bx",
+            "reasoning=%FF",
         ] {
             assert!(Directives::parse(Some(raw.as_bytes())).is_err(), "{raw}");
         }

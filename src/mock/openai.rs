@@ -1,5 +1,5 @@
-//! OpenAI endpoints: chat completions (JSON and SSE), embeddings and models.
-//! The Responses API lives in `responses.rs`.
+//! OpenAI endpoints: chat completions (JSON and SSE; text, `tool_calls` and DeepSeek-style
+//! `reasoning_content`), embeddings and models. The Responses API lives in `responses.rs`.
 
 use axum::Json;
 use axum::extract::Path;
@@ -9,8 +9,10 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::directives::Directives;
 use super::errors::{Proto, error_response};
 use super::stream::Script;
+use super::tools::{self, Answer, Dialect};
 use super::{CREATED, MockReq, pieces};
 
 /// Model ids listed by `GET /v1/models`.
@@ -48,6 +50,13 @@ struct ChatUsage {
     prompt_tokens: u64,
     completion_tokens: u64,
     total_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completion_tokens_details: Option<ReasoningTokens>,
+}
+
+#[derive(Serialize)]
+struct ReasoningTokens {
+    reasoning_tokens: u64,
 }
 
 #[derive(Serialize)]
@@ -71,28 +80,61 @@ struct ChunkChoice<'a> {
     finish_reason: Option<&'static str>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct ChunkDelta<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<&'static str>,
+    /// `Some(None)` is an explicit `null` (the first chunk of a tool-call answer).
     #[serde(skip_serializing_if = "Option::is_none")]
-    content: Option<&'a str>,
+    content: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[Value; 1]>,
 }
 
 async fn chat_inner(req: &MockReq) -> Result<Response, Response> {
     let d = req.prelude(Proto::OpenAi).await?;
     let body: ChatRequest<'_> = req.json(Proto::OpenAi)?;
+    let answer = tools::answer(req, Dialect::Chat, &d)?;
     let model = body.model.as_deref().unwrap_or("mock-gpt");
-    let text = d.text();
     let id = format!("chatcmpl-mock-{}", req.seq);
+    let call_ids: Vec<String> = match &answer {
+        Answer::Calls(calls) => (0..calls.len())
+            .map(|i| tools::id("call_", req.seq, i))
+            .collect(),
+        Answer::Text(_) => Vec::new(),
+    };
+    let reasoning = d.reasoning.as_deref();
     let prompt = req.prompt_tokens();
-    let completion = d.chunks as u64;
+    let reasoning_tokens = reasoning.map_or(0, token_count);
+    let completion = d.chunks as u64 + reasoning_tokens;
     let usage = ChatUsage {
         prompt_tokens: prompt,
         completion_tokens: completion,
         total_tokens: prompt + completion,
+        completion_tokens_details: reasoning.map(|_| ReasoningTokens { reasoning_tokens }),
     };
     if !body.stream.unwrap_or(false) {
+        let mut message = json!({"role": "assistant", "content": null, "refusal": null});
+        let finish_reason = match &answer {
+            Answer::Text(text) => {
+                message["content"] = json!(text);
+                "stop"
+            }
+            Answer::Calls(calls) => {
+                let calls: Vec<Value> = calls
+                    .iter()
+                    .zip(&call_ids)
+                    .map(|(c, id)| json!({"id": id, "type": "function", "function": {"name": c.name, "arguments": c.input}}))
+                    .collect();
+                message["tool_calls"] = json!(calls);
+                "tool_calls"
+            }
+        };
+        if let Some(r) = reasoning {
+            message["reasoning_content"] = json!(r);
+        }
         return Ok(Json(json!({
             "id": id,
             "object": "chat.completion",
@@ -100,9 +142,9 @@ async fn chat_inner(req: &MockReq) -> Result<Response, Response> {
             "model": model,
             "choices": [{
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": null},
+                "message": message,
                 "logprobs": null,
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
             }],
             "usage": usage,
             "system_fingerprint": "fp_mock",
@@ -113,10 +155,10 @@ async fn chat_inner(req: &MockReq) -> Result<Response, Response> {
         .stream_options
         .and_then(|o| o.include_usage)
         .unwrap_or(false);
-    let chunk = |s: &mut Script, role, content, finish_reason| {
+    let chunk = |s: &mut Script, delta: ChunkDelta<'_>, finish_reason: Option<&'static str>| {
         let choice = ChunkChoice {
             index: 0,
-            delta: ChunkDelta { role, content },
+            delta,
             logprobs: (),
             finish_reason,
         };
@@ -132,11 +174,55 @@ async fn chat_inner(req: &MockReq) -> Result<Response, Response> {
         s.sse(None, &chunk);
     };
     let mut s = Script::new(&d);
-    chunk(&mut s, Some("assistant"), Some(""), None);
-    for piece in pieces(text, d.chunks) {
-        s.piece(|s| chunk(s, None, Some(piece), None));
-    }
-    chunk(&mut s, None, None, Some("stop"));
+    let role = Some("assistant");
+    let finish = match &answer {
+        Answer::Text(text) => {
+            chunk(
+                &mut s,
+                ChunkDelta {
+                    role,
+                    content: Some(Some("")),
+                    ..ChunkDelta::default()
+                },
+                None,
+            );
+            stream_reasoning(&mut s, &d, &chunk, false);
+            for piece in pieces(text, d.chunks) {
+                let delta = ChunkDelta {
+                    content: Some(Some(piece)),
+                    ..ChunkDelta::default()
+                };
+                s.piece(|s| chunk(s, delta, None));
+            }
+            "stop"
+        }
+        Answer::Calls(calls) => {
+            stream_reasoning(&mut s, &d, &chunk, true);
+            for (i, (call, call_id)) in calls.iter().zip(&call_ids).enumerate() {
+                // The call's first fragment names it; on the first call, it opens the message.
+                let head = json!({"index": i, "id": call_id, "type": "function",
+                    "function": {"name": call.name, "arguments": ""}});
+                let first = i == 0 && reasoning.is_none();
+                let delta = ChunkDelta {
+                    role: role.filter(|_| first),
+                    content: first.then_some(None),
+                    reasoning_content: None,
+                    tool_calls: Some([head]),
+                };
+                chunk(&mut s, delta, None);
+                for piece in pieces(&call.input, d.chunks) {
+                    let fragment = json!({"index": i, "function": {"arguments": piece}});
+                    let delta = ChunkDelta {
+                        tool_calls: Some([fragment]),
+                        ..ChunkDelta::default()
+                    };
+                    s.piece(|s| chunk(s, delta, None));
+                }
+            }
+            "tool_calls"
+        }
+    };
+    chunk(&mut s, ChunkDelta::default(), Some(finish));
     if include_usage {
         let last = ChatChunk {
             id: &id,
@@ -151,6 +237,32 @@ async fn chat_inner(req: &MockReq) -> Result<Response, Response> {
     }
     s.raw(b"data: [DONE]\n\n");
     Ok(s.into_response(&req.stats, "text/event-stream"))
+}
+
+/// Streams `reasoning=` as DeepSeek does: `reasoning_content` deltas before the answer, the
+/// first of them with the role when it `opens` the message.
+fn stream_reasoning(
+    s: &mut Script,
+    d: &Directives,
+    chunk: &impl Fn(&mut Script, ChunkDelta<'_>, Option<&'static str>),
+    opens: bool,
+) {
+    let Some(reasoning) = d.reasoning.as_deref() else {
+        return;
+    };
+    for (i, piece) in pieces(reasoning, d.chunks).enumerate() {
+        let delta = ChunkDelta {
+            role: (opens && i == 0).then_some("assistant"),
+            reasoning_content: Some(piece),
+            ..ChunkDelta::default()
+        };
+        s.piece(|s| chunk(s, delta, None));
+    }
+}
+
+/// Deterministic token count of a text: its length / 4 + 1.
+pub(crate) fn token_count(text: &str) -> u64 {
+    text.len() as u64 / 4 + 1
 }
 
 #[derive(Deserialize)]

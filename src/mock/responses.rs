@@ -1,5 +1,7 @@
 //! OpenAI Responses API: `POST /v1/responses`, as a JSON `response` object
-//! or as the official sequence of typed SSE events.
+//! or as the official sequence of typed SSE events. The output is a `message`, or
+//! `function_call` / `custom_tool_call` items (`tools.rs` decides), after a `reasoning` item
+//! with a summary when `x-mock: reasoning=` asks.
 //!
 //! Bodies are borrowed `Serialize` structs rather than `serde_json::Value`s:
 //! the stream repeats the response object three times and building maps
@@ -9,9 +11,12 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 use super::errors::Proto;
+use super::openai::token_count;
 use super::stream::Script;
+use super::tools::{self, Answer, Call, Dialect};
 use super::{CREATED, MockReq, pieces};
 
 #[derive(Deserialize)]
@@ -96,6 +101,72 @@ fn message<'a>(id: &'a str, status: &'static str, content: &'a [TextPart<'a>]) -
     }
 }
 
+/// One item of the response's `output`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Item<'a> {
+    Message(MessageItem<'a>),
+    Call(CallItem<'a>),
+    Reasoning(ReasoningItem<'a>),
+}
+
+/// A `function_call` (`arguments`) or `custom_tool_call` (`input`) item.
+#[derive(Serialize)]
+struct CallItem<'a> {
+    id: &'a str,
+    r#type: &'static str,
+    status: &'static str,
+    call_id: &'a str,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arguments: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input: Option<&'a str>,
+}
+
+/// The ids of one call: the item's (`fc_…`/`ctc_…`) and the call's (`call_…`).
+struct CallIds {
+    item: String,
+    call: String,
+}
+
+fn call_item<'a>(call: &'a Call, ids: &'a CallIds, done: bool) -> CallItem<'a> {
+    let text = if done { call.input.as_str() } else { "" };
+    CallItem {
+        id: &ids.item,
+        r#type: if call.freeform {
+            "custom_tool_call"
+        } else {
+            "function_call"
+        },
+        status: if done { "completed" } else { "in_progress" },
+        call_id: &ids.call,
+        name: &call.name,
+        arguments: (!call.freeform).then_some(text),
+        input: call.freeform.then_some(text),
+    }
+}
+
+#[derive(Serialize)]
+struct ReasoningItem<'a> {
+    id: &'a str,
+    r#type: &'static str,
+    summary: &'a [SummaryText<'a>],
+}
+
+#[derive(Serialize)]
+struct SummaryText<'a> {
+    r#type: &'static str,
+    text: &'a str,
+}
+
+fn summary_text(text: &str) -> SummaryText<'_> {
+    SummaryText {
+        r#type: "summary_text",
+        text,
+    }
+}
+
 #[derive(Serialize)]
 struct InputDetails {
     cached_tokens: u64,
@@ -130,7 +201,7 @@ struct ResponseObject<'a> {
     instructions: Option<&'a RawValue>,
     max_output_tokens: Option<u64>,
     model: &'a str,
-    output: &'a [MessageItem<'a>],
+    output: &'a [Item<'a>],
     parallel_tool_calls: bool,
     previous_response_id: (),
     reasoning: Reasoning,
@@ -164,7 +235,16 @@ struct ResponseField<'a> {
 #[derive(Serialize)]
 struct ItemField<'a> {
     output_index: u32,
-    item: MessageItem<'a>,
+    item: Item<'a>,
+}
+
+/// Fields locating an event in an output item: `item_id`, `output_index`.
+#[derive(Serialize)]
+struct Located<'a, T> {
+    item_id: &'a str,
+    output_index: u32,
+    #[serde(flatten)]
+    fields: T,
 }
 
 /// Fields locating a content part: `item_id`, `output_index`, `content_index`.
@@ -204,13 +284,38 @@ pub(crate) async fn create(req: MockReq) -> Response {
 async fn create_inner(req: &MockReq) -> Result<Response, Response> {
     let d = req.prelude(Proto::OpenAi).await?;
     let body: ResponsesRequest<'_> = req.json(Proto::OpenAi)?;
+    let answer = tools::answer(req, Dialect::Responses, &d)?;
     let id = format!("resp_mock_{}", req.seq);
     let item_id = format!("msg_mock_{}", req.seq);
+    let reasoning_id = format!("rs_mock_{}", req.seq);
+    let reasoning = d.reasoning.as_deref();
+    let reasoning_tokens = reasoning.map_or(0, token_count);
     let input = req.prompt_tokens();
-    let output = d.chunks as u64;
-    let text = d.text();
+    let output = d.chunks as u64 + reasoning_tokens;
+    let (text, calls): (&str, &[Call]) = match &answer {
+        Answer::Text(text) => (text, &[]),
+        Answer::Calls(calls) => ("", calls),
+    };
+    let call_ids: Vec<CallIds> = calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| CallIds {
+            item: tools::id(if c.freeform { "ctc_" } else { "fc_" }, req.seq, i),
+            call: tools::id("call_", req.seq, i),
+        })
+        .collect();
     let full_text = [text_part(text)];
-    let completed_output = [message(&item_id, "completed", &full_text)];
+    let full_summary = reasoning.map(|r| [summary_text(r)]);
+    let mut completed_output: Vec<Item<'_>> = Vec::new();
+    if let Some(summary) = &full_summary {
+        completed_output.push(reasoning_item(&reasoning_id, summary));
+    }
+    if calls.is_empty() {
+        completed_output.push(Item::Message(message(&item_id, "completed", &full_text)));
+    }
+    for (call, ids) in calls.iter().zip(&call_ids) {
+        completed_output.push(Item::Call(call_item(call, ids, true)));
+    }
     let usage = Usage {
         input_tokens: input,
         input_tokens_details: InputDetails {
@@ -218,9 +323,7 @@ async fn create_inner(req: &MockReq) -> Result<Response, Response> {
             cache_write_tokens: 0,
         },
         output_tokens: output,
-        output_tokens_details: OutputDetails {
-            reasoning_tokens: 0,
-        },
+        output_tokens_details: OutputDetails { reasoning_tokens },
         total_tokens: input + output,
     };
     let mut response = ResponseObject {
@@ -266,108 +369,193 @@ async fn create_inner(req: &MockReq) -> Result<Response, Response> {
         return Ok(Json(&response).into_response());
     }
 
-    let mut s = Script::new(&d);
-    let seq = &mut 0u64;
-    emit(
-        &mut s,
-        seq,
-        "response.created",
-        ResponseField {
-            response: &response,
-        },
-    );
-    emit(
-        &mut s,
-        seq,
-        "response.in_progress",
-        ResponseField {
-            response: &response,
-        },
-    );
-    let item = message(&item_id, "in_progress", &[]);
-    emit(
-        &mut s,
-        seq,
-        "response.output_item.added",
-        ItemField {
-            output_index: 0,
-            item,
-        },
-    );
-    let part = Part {
-        part: text_part(""),
+    let mut st = Stream {
+        s: Script::new(&d),
+        seq: 0,
+        chunks: d.chunks,
     };
-    emit(
-        &mut s,
-        seq,
-        "response.content_part.added",
-        at(&item_id, part),
-    );
-    for piece in pieces(text, d.chunks) {
-        s.piece(|s| {
-            let delta = Delta {
-                delta: piece,
-                logprobs: &[],
-            };
-            emit(s, seq, "response.output_text.delta", at(&item_id, delta));
-        });
+    for kind in ["response.created", "response.in_progress"] {
+        let response = &response;
+        st.emit(kind, ResponseField { response });
     }
-    let done = TextDone {
-        text,
-        logprobs: &[],
-    };
-    emit(&mut s, seq, "response.output_text.done", at(&item_id, done));
-    let part = Part {
-        part: text_part(text),
-    };
-    emit(
-        &mut s,
-        seq,
-        "response.content_part.done",
-        at(&item_id, part),
-    );
-    let item = message(&item_id, "completed", &full_text);
-    emit(
-        &mut s,
-        seq,
-        "response.output_item.done",
-        ItemField {
-            output_index: 0,
-            item,
-        },
-    );
+    let mut index = 0;
+    if let Some(r) = reasoning {
+        st.reasoning(index, &reasoning_id, r);
+        index += 1;
+    }
+    if calls.is_empty() {
+        st.message(index, &item_id, text);
+    }
+    for (call, ids) in calls.iter().zip(&call_ids) {
+        st.call(index, call, ids);
+        index += 1;
+    }
     response.status = "completed";
     response.completed_at = Some(CREATED);
     response.output = &completed_output;
     response.usage = Some(&usage);
-    emit(
-        &mut s,
-        seq,
-        "response.completed",
-        ResponseField {
-            response: &response,
-        },
-    );
-    Ok(s.into_response(&req.stats, "text/event-stream"))
+    let response = &response;
+    st.emit("response.completed", ResponseField { response });
+    Ok(st.s.into_response(&req.stats, "text/event-stream"))
 }
 
-/// Locates `fields` in the single content part of the single output item.
-fn at<T>(item_id: &str, fields: T) -> PartField<'_, T> {
-    PartField {
-        item_id,
-        output_index: 0,
-        content_index: 0,
-        fields,
+fn reasoning_item<'a>(id: &'a str, summary: &'a [SummaryText<'a>]) -> Item<'a> {
+    Item::Reasoning(ReasoningItem {
+        id,
+        r#type: "reasoning",
+        summary,
+    })
+}
+
+/// A response's event stream under construction.
+struct Stream {
+    s: Script,
+    /// The next event's `sequence_number`.
+    seq: u64,
+    /// How many pieces a streamed text is cut into.
+    chunks: usize,
+}
+
+impl Stream {
+    /// Appends one numbered event of type `kind`.
+    fn emit<T: Serialize>(&mut self, kind: &str, fields: T) {
+        let event = Event {
+            r#type: kind,
+            sequence_number: self.seq,
+            fields,
+        };
+        self.seq += 1;
+        self.s.sse(Some(kind), &event);
+    }
+
+    /// `response.output_item.added` or `.done` (`done`) of `item` at `output_index`.
+    fn item(&mut self, done: bool, output_index: u32, item: Item<'_>) {
+        let kind = if done {
+            "response.output_item.done"
+        } else {
+            "response.output_item.added"
+        };
+        self.emit(kind, ItemField { output_index, item });
+    }
+
+    /// Emits `text` in pieces as events `kind` built by `fields` (each a scripted piece).
+    fn pieces<'t, T: Serialize>(
+        &mut self,
+        kind: &str,
+        text: &'t str,
+        fields: impl Fn(&'t str) -> T,
+    ) {
+        for piece in pieces(text, self.chunks) {
+            let fields = fields(piece);
+            self.s.piece(|s| {
+                let event = Event {
+                    r#type: kind,
+                    sequence_number: self.seq,
+                    fields,
+                };
+                s.sse(Some(kind), &event);
+            });
+            self.seq += 1;
+        }
+    }
+
+    /// The assistant message item with its one `output_text` part.
+    fn message(&mut self, index: u32, item_id: &str, text: &str) {
+        self.item(
+            false,
+            index,
+            Item::Message(message(item_id, "in_progress", &[])),
+        );
+        let part = |text| Part {
+            part: text_part(text),
+        };
+        self.emit("response.content_part.added", at(item_id, index, part("")));
+        self.pieces("response.output_text.delta", text, |delta| {
+            let delta = Delta {
+                delta,
+                logprobs: &[],
+            };
+            at(item_id, index, delta)
+        });
+        let done = TextDone {
+            text,
+            logprobs: &[],
+        };
+        self.emit("response.output_text.done", at(item_id, index, done));
+        self.emit("response.content_part.done", at(item_id, index, part(text)));
+        let full = [text_part(text)];
+        self.item(
+            true,
+            index,
+            Item::Message(message(item_id, "completed", &full)),
+        );
+    }
+
+    /// A `function_call` item with its argument deltas, or a `custom_tool_call` item with its
+    /// input deltas.
+    fn call(&mut self, index: u32, call: &Call, ids: &CallIds) {
+        self.item(false, index, Item::Call(call_item(call, ids, false)));
+        let (kind, done) = if call.freeform {
+            (
+                "response.custom_tool_call_input",
+                json!({"input": call.input}),
+            )
+        } else {
+            (
+                "response.function_call_arguments",
+                json!({"arguments": call.input}),
+            )
+        };
+        let at = |fields| Located {
+            item_id: &ids.item,
+            output_index: index,
+            fields,
+        };
+        let delta_kind = format!("{kind}.delta");
+        self.pieces(&delta_kind, &call.input, |d| at(json!({"delta": d})));
+        self.emit(&format!("{kind}.done"), at(done));
+        self.item(true, index, Item::Call(call_item(call, ids, true)));
+    }
+
+    /// A `reasoning` item whose one summary part streams `text`.
+    fn reasoning(&mut self, index: u32, item_id: &str, text: &str) {
+        self.item(false, index, reasoning_item(item_id, &[]));
+        let at = |fields: Value| Located {
+            item_id,
+            output_index: index,
+            fields: SummaryIndex {
+                summary_index: 0,
+                fields,
+            },
+        };
+        let part = |text| json!({"part": summary_text(text)});
+        self.emit("response.reasoning_summary_part.added", at(part("")));
+        let delta_kind = "response.reasoning_summary_text.delta";
+        self.pieces(delta_kind, text, |d| at(json!({"delta": d})));
+        self.emit(
+            "response.reasoning_summary_text.done",
+            at(json!({"text": text})),
+        );
+        self.emit("response.reasoning_summary_part.done", at(part(text)));
+        let full = [summary_text(text)];
+        self.item(true, index, reasoning_item(item_id, &full));
     }
 }
 
-/// Appends one numbered event of type `kind`.
-fn emit<T: Serialize>(s: &mut Script, seq: &mut u64, kind: &str, fields: T) {
-    let event = Event {
-        r#type: kind,
-        sequence_number: *seq,
+/// A reasoning summary event's `summary_index` before its own fields.
+#[derive(Serialize)]
+struct SummaryIndex<T> {
+    summary_index: u32,
+    #[serde(flatten)]
+    fields: T,
+}
+
+/// Locates `fields` in the single content part of output item `output_index`.
+fn at<T>(item_id: &str, output_index: u32, fields: T) -> PartField<'_, T> {
+    PartField {
+        item_id,
+        output_index,
+        content_index: 0,
         fields,
-    };
-    *seq += 1;
-    s.sse(Some(kind), &event);
+    }
 }

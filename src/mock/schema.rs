@@ -1,7 +1,9 @@
-//! The mock's answer in JSON mode: when a client asks for JSON output of a given shape (Gemini's
-//! `responseMimeType: application/json` with `responseJsonSchema` or `responseSchema`), the mock
-//! answers the smallest instance of that schema, so clients that parse the answer (Gemini CLI's
-//! model router) get what they asked for.
+//! Instances of JSON schemas, for two answers. In JSON mode, when a client asks for JSON output
+//! of a given shape (Gemini's `responseMimeType: application/json` with `responseJsonSchema` or
+//! `responseSchema`), the mock answers the smallest instance of that schema with every property,
+//! so clients that parse the answer (Gemini CLI's model router) get what they asked for. A tool
+//! call's arguments are an instance of the tool's parameter schema with its required properties
+//! only, each string named after its property (`{"path": "path"}`), as a model would fill them.
 //!
 //! Covers what response schemas use: `type` (JSON Schema's lower case or Gemini's upper case, or
 //! a list), `const`, `enum`, `anyOf`/`oneOf`/`allOf` (the first branch), `properties` (all of
@@ -15,15 +17,37 @@ use super::MOCK_TEXT;
 /// How deep an instance may nest (a guard against self-referential schemas).
 const MAX_DEPTH: usize = 32;
 
+/// What an instance is built for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// JSON mode: every property, strings `mock`.
+    JsonMode,
+    /// Tool arguments: the required properties, strings named after their property.
+    Arguments,
+}
+
 /// The JSON text answering a JSON-mode request: an instance of `schema`, or without one the
 /// mock's text as a JSON string.
 pub(crate) fn json_answer(schema: Option<&Value>) -> String {
-    let value = schema.map_or_else(|| Value::from(MOCK_TEXT), |s| instance(s, 0));
+    let value = schema.map_or_else(
+        || Value::from(MOCK_TEXT),
+        |s| instance(s, 0, Purpose::JsonMode, "mock"),
+    );
     value.to_string()
 }
 
-/// The smallest instance of `schema`.
-fn instance(schema: &Value, depth: usize) -> Value {
+/// Arguments for a tool whose parameters are `schema`: its required properties filled (an empty
+/// object without a schema or when the schema is not an object's).
+pub(crate) fn arguments(schema: Option<&Value>) -> Map<String, Value> {
+    match schema.map(|s| instance(s, 0, Purpose::Arguments, "value")) {
+        Some(Value::Object(args)) => args,
+        _ => Map::new(),
+    }
+}
+
+/// The smallest instance of `schema` for `purpose`; `name` is the property it fills.
+fn instance(schema: &Value, depth: usize, purpose: Purpose, name: &str) -> Value {
+    let instance = |sub: &Value, name: &str| instance(sub, depth + 1, purpose, name);
     let Some(s) = schema.as_object().filter(|_| depth < MAX_DEPTH) else {
         return Value::Null;
     };
@@ -39,7 +63,7 @@ fn instance(schema: &Value, depth: usize) -> Value {
     }
     for key in ["anyOf", "oneOf", "allOf"] {
         if let Some(first) = s.get(key).and_then(Value::as_array).and_then(|b| b.first()) {
-            return instance(first, depth + 1);
+            return instance(first, name);
         }
     }
     if s.contains_key("$ref") {
@@ -48,23 +72,30 @@ fn instance(schema: &Value, depth: usize) -> Value {
     match type_of(s).as_deref() {
         Some("object") => {
             let properties = s.get("properties").and_then(Value::as_object);
+            let required = s.get("required").and_then(Value::as_array);
+            let wanted = |name: &String| {
+                purpose == Purpose::JsonMode
+                    || required.is_some_and(|r| r.iter().any(|n| n.as_str() == Some(name)))
+            };
             let fields: Map<String, Value> = properties
                 .into_iter()
                 .flatten()
-                .map(|(name, sub)| (name.clone(), instance(sub, depth + 1)))
+                .filter(|(name, _)| wanted(name))
+                .map(|(name, sub)| (name.clone(), instance(sub, name)))
                 .collect();
             Value::Object(fields)
         }
         Some("array") => {
             let n = s.get("minItems").and_then(Value::as_u64).unwrap_or(0);
-            let item = s
-                .get("items")
-                .map_or(Value::Null, |i| instance(i, depth + 1));
+            let item = s.get("items").map_or(Value::Null, |i| instance(i, name));
             Value::Array((0..n).map(|_| item.clone()).collect())
         }
         Some("string") => {
             let min = s.get("minLength").and_then(Value::as_u64).unwrap_or(0);
-            let mut text = String::from("mock");
+            let mut text = match purpose {
+                Purpose::JsonMode => String::from("mock"),
+                Purpose::Arguments => name.to_owned(),
+            };
             while (text.chars().count() as u64) < min {
                 text.push('k');
             }
@@ -160,6 +191,27 @@ mod tests {
                 "loop": null,
             })
         );
+    }
+
+    #[test]
+    fn tool_arguments_fill_required_properties_named_after_them() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "path": {"type": "string"},
+                "lines": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                "limit": {"type": "integer", "minimum": 10},
+                "nested": {"type": "object", "properties": {"a": {"type": "string"}, "b": {}}, "required": ["a"]},
+                "optional": {"type": "string"},
+            },
+            "required": ["path", "lines", "limit", "nested"],
+        });
+        let args = Value::Object(arguments(Some(&schema)));
+        let expected =
+            json!({"path": "path", "lines": ["lines"], "limit": 10, "nested": {"a": "a"}});
+        assert_eq!(args, expected);
+        assert!(arguments(None).is_empty());
+        assert!(arguments(Some(&json!({"type": "string"}))).is_empty());
     }
 
     #[test]
