@@ -79,7 +79,11 @@ impl PartReader {
         role: Role,
         out: &mut Vec<Part>,
     ) -> Result<(), TranslateError> {
-        let signature = p.str("thoughtSignature")?.map(str::to_owned);
+        // The placeholder the encoder writes for a call that came without one is no signature.
+        let signature = p
+            .str("thoughtSignature")?
+            .filter(|s| *s != SKIP_SIGNATURE)
+            .map(str::to_owned);
         if let Some(text) = p.str("text")? {
             if p.bool("thought")? == Some(true) {
                 out.push(Part::Reasoning(Reasoning {
