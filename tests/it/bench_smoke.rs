@@ -29,14 +29,15 @@ fn bench_smoke_runs_and_reports_sane_numbers() {
         .iter()
         .filter(|v| v["kind"] != "rss" && v["kind"] != "attack-flood")
         .collect();
-    assert_eq!(runs.len(), 6, "{stdout}");
+    // chat, stream, translated, stream-translated (direct and portcullis each), attack-valid ×2.
+    assert_eq!(runs.len(), 10, "{stdout}");
     for run in runs {
         assert!(run["ok"].as_u64().unwrap() > 0, "{run}");
         assert_eq!(run["errors"].as_u64(), Some(0), "{run}");
         let p50 = run["p50_ms"].as_f64().unwrap();
         let p99 = run["p99_ms"].as_f64().unwrap();
         assert!(p50 > 0.0 && p50 <= p99, "{run}");
-        if run["kind"] == "stream" {
+        if run["kind"] == "stream" || run["kind"] == "stream-translated" {
             assert_eq!(run["chunks"], serde_json::json!([8, 8]), "{run}");
         }
     }
