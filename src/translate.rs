@@ -84,6 +84,16 @@ impl Dialect {
         }
     }
 
+    /// Short name for logs (`chat`, `responses`, `anthropic`, `gemini`).
+    pub fn slug(self) -> &'static str {
+        match self {
+            Dialect::Chat => "chat",
+            Dialect::Responses => "responses",
+            Dialect::Anthropic => "anthropic",
+            Dialect::Gemini => "gemini",
+        }
+    }
+
     /// Human name for messages.
     pub fn name(self) -> &'static str {
         match self {

@@ -39,6 +39,8 @@ pub struct RequestRecord {
     pub principal: Option<String>,
     /// Set when a stream ended abnormally.
     pub stream_error: Option<&'static str>,
+    /// The backend's dialect when the request was translated (`chat`, `anthropic`, `gemini`).
+    pub translated_to: Option<&'static str>,
     /// Why authentication refused the request (`missing`, `invalid`, `blocked`).
     pub auth_failure: Option<&'static str>,
 }
@@ -131,6 +133,7 @@ impl Entry {
             output_tokens = rec.usage.output_tokens,
             total_tokens = rec.usage.total(),
             stream_error = rec.stream_error,
+            translated_to = rec.translated_to,
             auth_failure = rec.auth_failure,
             outcome,
             "request"

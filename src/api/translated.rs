@@ -153,6 +153,8 @@ impl Outbound {
         ctx: &Ctx,
         state: &AppState,
     ) -> Result<axum::response::Response, ApiError> {
+        let to = self.translation.backend.slug();
+        ctx.log.update(|r| r.translated_to = Some(to));
         proxy::Forward {
             protocol,
             route,

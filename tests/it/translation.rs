@@ -285,3 +285,37 @@ async fn a_responses_request_to_a_chat_completions_backend_is_translated() {
         assert_eq!(text, MOCK_TEXT);
     }
 }
+
+#[tokio::test]
+async fn a_translated_streams_usage_is_settled_against_the_quota() {
+    const MGMT: &str = "management-key-0123456789";
+    let mock = start_mock().await;
+    let mut config = config_for(&mock);
+    config.management.key = Some(portcullis::secret::Secret::new(MGMT));
+    config.backends.get_mut("openai").unwrap().quota =
+        Some(portcullis::config::QuotaLimit { limit: 1_000_000 });
+    let gw = start_gateway(config).await;
+    let used = || async {
+        let (s, v) = call_with_key(
+            &gw.url,
+            MGMT,
+            reqwest::Method::GET,
+            "/v0/management/auths/openai",
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        v["auths"][0]["quota"]["used"].as_u64().unwrap()
+    };
+    assert_eq!(used().await, 0);
+    for (caller, stream) in [(Caller::Anthropic, true), (Caller::Gemini, false)] {
+        let before = used().await;
+        let r = send(&gw, caller, "openai:mock-gpt", stream, "chunks=4").await;
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+        assert!(
+            used().await > before,
+            "{caller:?}: the upstream's usage is deducted"
+        );
+    }
+}
