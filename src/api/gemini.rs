@@ -71,6 +71,11 @@ pub(super) async fn model_action(
             .dialects(model, Protocol::Gemini, op)
             .map_err(|e| fail(e.into()))?
         {
+            if op == Operation::StreamGenerateContent && !asks_for_sse(query.as_deref()) {
+                return Err(fail(ApiError::invalid(
+                    "a stream from a backend of another protocol is translated into server-sent events only: add `alt=sse` to the query (the Gemini SDKs and Gemini CLI do)",
+                )));
+            }
             let out = translated::outbound(translated::Inbound {
                 dialects,
                 body: &body,
@@ -110,6 +115,14 @@ pub(super) async fn model_action(
         .map_err(fail)
     };
     respond(result.await)
+}
+
+/// True when the query asks for a stream as server-sent events (`alt=sse`) rather than one JSON
+/// array.
+fn asks_for_sse(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(k, v)| (k == "alt" || k == "$alt") && v == "sse")
+    })
 }
 
 /// The methods a Gemini model path takes, for error messages.

@@ -260,6 +260,17 @@ async fn what_cannot_be_translated_is_refused_with_the_reason() {
     .await;
     assert_eq!(r.status(), 400);
     assert!(openai_error(&r.json().await.unwrap()).contains("not translated"));
+    // A Gemini stream as one JSON array (no `alt=sse`) is not written by translation.
+    let r = post_json(
+        &format!(
+            "{}/v1beta/models/openai:mock-gpt:streamGenerateContent",
+            gw.url
+        ),
+        Caller::Gemini.body("openai:mock-gpt", true),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(google_error(&r.json().await.unwrap()).contains("alt=sse"));
     assert_eq!(mock.stats.requests(), before, "nothing went upstream");
 }
 
