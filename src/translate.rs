@@ -22,6 +22,8 @@ pub mod model;
 #[cfg(test)]
 mod props_tests;
 pub mod responses;
+#[cfg(test)]
+mod test_util;
 
 pub use model::{Event, Request, Response};
 

@@ -6,33 +6,13 @@ use serde_json::{Value, json};
 use super::*;
 use crate::translate::model::{
     DEFAULT_MAX_TOKENS, Image, Message, Part, Reasoning, ReasoningConfig, Request, Response,
-    ResponseFormat, Role, StopReason, TokenUsage, Tool, ToolCall, ToolChoice, ToolResult,
+    ResponseFormat, Role, StopReason, TokenUsage, Tool, ToolChoice,
 };
+use crate::translate::test_util::*;
 
 const REQUEST: &str = include_str!("../../tests/fixtures/translate/anthropic/request.json");
 const RESPONSE: &str =
     include_str!("../../tests/fixtures/translate/anthropic/response_tool_use.json");
-
-fn text(t: &str) -> Part {
-    Part::Text(t.into())
-}
-
-fn call(id: &str, name: &str, arguments: &str) -> Part {
-    Part::ToolCall(ToolCall {
-        id: id.into(),
-        name: name.into(),
-        arguments: arguments.into(),
-    })
-}
-
-fn result(id: &str, content: Vec<Part>, is_error: bool) -> Part {
-    Part::ToolResult(ToolResult {
-        call_id: id.into(),
-        name: None,
-        content,
-        is_error,
-    })
-}
 
 fn reasoning(text: &str, signature: Option<&str>, encrypted: Option<&str>) -> Part {
     Part::Reasoning(Reasoning {

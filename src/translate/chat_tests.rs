@@ -5,33 +5,13 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::translate::model::{
-    Message, ReasoningConfig, Request, ResponseFormat, Role, Tool, ToolChoice, ToolResult,
+    Message, ReasoningConfig, Request, ResponseFormat, Role, Tool, ToolChoice,
 };
+use crate::translate::test_util::*;
 
 const REQUEST: &str = include_str!("../../tests/fixtures/translate/chat/request.json");
 const TOOL_ANSWER: &str =
     include_str!("../../tests/fixtures/translate/chat/response_tool_call.json");
-
-fn text(t: &str) -> Part {
-    Part::Text(t.into())
-}
-
-fn call(id: &str, name: &str, arguments: &str) -> Part {
-    Part::ToolCall(ToolCall {
-        id: id.into(),
-        name: name.into(),
-        arguments: arguments.into(),
-    })
-}
-
-fn result(call_id: &str, content: Vec<Part>, is_error: bool) -> Part {
-    Part::ToolResult(ToolResult {
-        call_id: call_id.into(),
-        name: None,
-        content,
-        is_error,
-    })
-}
 
 fn user(content: Vec<Part>) -> Message {
     Message {

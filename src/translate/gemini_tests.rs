@@ -5,8 +5,9 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::translate::model::{
-    Event, Image, Part, Reasoning, Response, StopReason, TokenUsage, ToolCall, ToolResult,
+    Event, Image, Part, Reasoning, Response, StopReason, TokenUsage, ToolResult,
 };
+use crate::translate::test_util::*;
 use crate::translate::{AnswerContext, TranslateError};
 use crate::wire::sse::DataLineScanner;
 
@@ -25,14 +26,6 @@ fn signature(s: &str) -> Part {
         text: String::new(),
         signature: Some(s.into()),
         encrypted: None,
-    })
-}
-
-fn call(id: &str, name: &str, arguments: &str) -> Part {
-    Part::ToolCall(ToolCall {
-        id: id.into(),
-        name: name.into(),
-        arguments: arguments.into(),
     })
 }
 
@@ -100,21 +93,6 @@ fn start() -> Event {
     Event::Start {
         id: "r1".into(),
         model: "gemini-2.5-pro".into(),
-    }
-}
-
-fn tool_start(index: usize, id: &str, name: &str) -> Event {
-    Event::ToolCallStart {
-        index,
-        id: id.into(),
-        name: name.into(),
-    }
-}
-
-fn args(index: usize, fragment: &str) -> Event {
-    Event::ToolCallArgs {
-        index,
-        fragment: fragment.into(),
     }
 }
 
@@ -602,9 +580,9 @@ fn the_documented_stream_decodes_event_by_event() {
         Event::Text("Checking the".into()),
         Event::Text(" forecast.".into()),
         Event::ReasoningSignature("CsIBAVSoXO4".into()),
-        tool_start(0, "call_Xk3QaPq8_0", "get_weather"),
+        call_start(0, "call_Xk3QaPq8_0", "get_weather"),
         args(0, r#"{"city":"Oslo","days":3}"#),
-        tool_start(1, "call_Xk3QaPq8_1", "get_time"),
+        call_start(1, "call_Xk3QaPq8_1", "get_time"),
         args(1, r#"{"tz":"Europe/Oslo"}"#),
         Event::Stop(StopReason::ToolUse),
         Event::Usage(usage(40, 56, Some(31))),
@@ -635,9 +613,9 @@ fn stream_events() -> Vec<Event> {
         Event::ReasoningSignature("s1".into()),
         Event::Text("Calling.".into()),
         Event::ReasoningSignature("s2".into()),
-        tool_start(0, "a", "f"),
+        call_start(0, "a", "f"),
         args(0, r#"{"x":1}"#),
-        tool_start(1, "b", "g"),
+        call_start(1, "b", "g"),
         args(1, "{}"),
         Event::Stop(StopReason::ToolUse),
         Event::Usage(usage(10, 20, Some(5))),
@@ -654,9 +632,9 @@ fn a_stream_survives_a_round_trip() {
 fn the_encoder_writes_calls_whole_and_holds_the_finish_for_the_usage() {
     let events = [
         start(),
-        tool_start(0, "a", "f"),
+        call_start(0, "a", "f"),
         args(0, r#"{"ci"#),
-        tool_start(1, "b", "g"),
+        call_start(1, "b", "g"),
         args(0, r#"ty":"Rome"}"#),
         args(1, "not json"),
         Event::Text("after the calls".into()),
@@ -692,7 +670,7 @@ fn a_cut_stream_ends_with_its_calls_and_usage_and_no_finish_reason() {
     let sse = encode_stream(&[
         start(),
         Event::Usage(usage(1, 1, None)),
-        tool_start(0, "a", "f"),
+        call_start(0, "a", "f"),
     ]);
     let c = chunks(&sse);
     assert_eq!(c.len(), 2);

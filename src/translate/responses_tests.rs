@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::translate::AnswerContext;
 use crate::translate::model::{Event, Response, StopReason, TokenUsage};
+use crate::translate::test_util::*;
 use crate::wire::sse::DataLineScanner;
 
 const REQUEST: &str = include_str!("../../tests/fixtures/translate/responses/request.json");
@@ -14,18 +15,6 @@ const RESPONSE: &str =
 const STREAM: &str = include_str!("../../tests/fixtures/translate/responses/stream_text_tool.sse");
 const STREAM_ERROR: &str =
     include_str!("../../tests/fixtures/translate/responses/stream_error.sse");
-
-fn text(t: &str) -> Part {
-    Part::Text(t.into())
-}
-
-fn call(id: &str, name: &str, arguments: &str) -> Part {
-    Part::ToolCall(ToolCall {
-        id: id.into(),
-        name: name.into(),
-        arguments: arguments.into(),
-    })
-}
 
 fn result(call_id: &str, content: Vec<Part>) -> Part {
     Part::ToolResult(ToolResult {
@@ -501,13 +490,6 @@ fn start(id: &str) -> Event {
     Event::Start {
         id: id.into(),
         model: "gpt-4.1-2025-04-14".into(),
-    }
-}
-
-fn args(index: usize, fragment: &str) -> Event {
-    Event::ToolCallArgs {
-        index,
-        fragment: fragment.into(),
     }
 }
 

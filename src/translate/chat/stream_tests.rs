@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::translate::test_util::*;
 use crate::translate::{Dialect, StreamTranslator};
 
 const TEXT_AND_TOOL: &str =
@@ -60,21 +61,6 @@ fn start() -> Event {
     }
 }
 
-fn begin(index: usize, id: &str, name: &str) -> Event {
-    Event::ToolCallStart {
-        index,
-        id: id.into(),
-        name: name.into(),
-    }
-}
-
-fn args(index: usize, fragment: &str) -> Event {
-    Event::ToolCallArgs {
-        index,
-        fragment: fragment.into(),
-    }
-}
-
 fn usage() -> TokenUsage {
     TokenUsage {
         input: 81,
@@ -94,7 +80,7 @@ fn the_documented_stream_decodes_event_by_event() {
         },
         Event::Text("Checking".into()),
         Event::Text(" the weather.".into()),
-        begin(0, "call_DdmO9pD3xa9XTPNJ32zg2hcA", "get_weather"),
+        call_start(0, "call_DdmO9pD3xa9XTPNJ32zg2hcA", "get_weather"),
         args(0, "{\""),
         args(0, "city\":\"Par"),
         args(0, "is\"}"),
@@ -156,9 +142,9 @@ fn tool_calls_of_compatible_servers_get_their_own_ordinals() {
         chunk(call_delta(0, Some("b"), Some("g"), "{}"), Some("stop")),
     ]);
     let expected = [
-        begin(0, "a", "f"),
+        call_start(0, "a", "f"),
         args(0, "{\"x\":1}"),
-        begin(1, "b", "g"),
+        call_start(1, "b", "g"),
         args(1, "{}"),
     ];
     assert_eq!(gemini[1..5], expected);
@@ -171,10 +157,10 @@ fn tool_calls_of_compatible_servers_get_their_own_ordinals() {
         chunk(call_delta(1, None, None, "[]"), Some("tool_calls")),
     ]);
     let expected = [
-        begin(0, "a", "f"),
+        call_start(0, "a", "f"),
         args(0, "{"),
         args(0, "}"),
-        begin(1, "c9_1", "g"),
+        call_start(1, "c9_1", "g"),
         args(1, "[]"),
         Event::Stop(StopReason::ToolUse),
     ];
@@ -190,7 +176,7 @@ fn tool_calls_of_compatible_servers_get_their_own_ordinals() {
             Some("function_call"),
         ),
     ]);
-    let expected = [begin(0, "c9_0", "h"), args(0, "{"), args(0, "}")];
+    let expected = [call_start(0, "c9_0", "h"), args(0, "{"), args(0, "}")];
     assert_eq!(legacy[1..4], expected);
     // Azure opens with a chunk of filter results only: the answer starts with the next one.
     let azure = json!({"id": "", "model": "", "choices": [], "prompt_filter_results": []});
@@ -243,7 +229,7 @@ fn every_event_is_written_as_a_complete_chunk() {
         start(),
         Event::Reasoning("think".into()),
         Event::Text("Hi".into()),
-        begin(0, "call_a", "f"),
+        call_start(0, "call_a", "f"),
         args(0, "{}"),
         Event::Usage(usage()),
         Event::ReasoningSignature("sig".into()),
@@ -295,7 +281,10 @@ fn closing_copes_with_any_legal_order() {
     assert_eq!(quiet.len(), 3);
     assert_eq!(quiet[2]["choices"][0]["finish_reason"], "length");
     // The upstream was cut: finish writes the finish reason, the usage, then [DONE].
-    let cut = encode(&[start(), Event::Usage(usage()), begin(0, "c", "f")], true);
+    let cut = encode(
+        &[start(), Event::Usage(usage()), call_start(0, "c", "f")],
+        true,
+    );
     let cut_chunks = chunks(&cut);
     assert_eq!(cut_chunks[2]["choices"][0]["finish_reason"], "tool_calls");
     assert_eq!(cut_chunks[3]["usage"]["prompt_tokens"], 81);
@@ -330,10 +319,10 @@ fn written_streams_decode_to_the_same_events() {
         start(),
         Event::Reasoning("think".into()),
         Event::Text("Hi".into()),
-        begin(0, "call_a", "f"),
+        call_start(0, "call_a", "f"),
         args(0, "{\"a\""),
         args(0, ":1}"),
-        begin(1, "call_b", "g"),
+        call_start(1, "call_b", "g"),
         args(1, "{}"),
         Event::Text("after the calls".into()),
         Event::Stop(StopReason::ToolUse),

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::translate::model::{Event, StopReason, TokenUsage};
 use crate::translate::responses::tests::ctx;
+use crate::translate::test_util::*;
 use crate::wire::sse::DataLineScanner;
 
 /// Encodes `events` then finishes.
@@ -59,13 +60,6 @@ fn call_start(index: usize, name: &str) -> Event {
         index,
         id: format!("call_{index}"),
         name: name.into(),
-    }
-}
-
-fn args(index: usize, fragment: &str) -> Event {
-    Event::ToolCallArgs {
-        index,
-        fragment: fragment.into(),
     }
 }
 
