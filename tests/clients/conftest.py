@@ -4,7 +4,10 @@
 `anthropic`, `gemini` from the ecosystem's env vars, client auth on, brute-force protection at its
 defaults, `x-mock` forwarded so a test can script the mock's answer), on free ports; started
 with the SDK tests' helpers (tests/sdk/conftest.py). `own_gateway` starts another one for a test
-that sends wrong keys.
+that sends wrong keys. `chat_gateway` is one from a config file whose backend `chat` is an OpenAI
+backend without the Responses API (`responses_api: chat_completions`). A model `<backend>:<name>`
+(`openai:mock-gpt`, `anthropic:mock-claude`, `gemini:mock-gemini`) picks the backend, so a client
+of one protocol reaches a backend of another through the gateway's protocol translation.
 
 Each test module names its client in `CLIENT` (see `Client`); each test marks the operation it
 checks with `@pytest.mark.op("…")`. When `PORTCULLIS_CLIENT_RESULTS` names a directory, the
@@ -19,6 +22,7 @@ import json
 import os
 import pathlib
 import subprocess
+import urllib.parse
 
 import pytest
 
@@ -122,6 +126,27 @@ def gateway(mock_url):
     gw = start_gateway(mock_url)
     yield gw
     gw.proc.stop()
+
+
+@pytest.fixture(scope="session")
+def chat_gateway(mock_url, tmp_path_factory):
+    """A gateway whose only backend, `chat`, speaks Chat Completions but not the Responses API."""
+    backend = {"type": "openai", "base_url": mock_url + "/v1", "api_key": UPSTREAM_KEY}
+    backend |= {"forward_headers": ["x-mock"], "responses_api": "chat_completions"}
+    config = {"auth": {"api_keys": [{"name": "clients", "key": CLIENT_KEY}]}, "backends": {"chat": backend}}
+    path = tmp_path_factory.mktemp("chat-gateway") / "portcullis.yaml"
+    path.write_text(json.dumps(config))
+    args = [str(BIN_DIR / "portcullis"), "serve", "--config", str(path), "--port", "0", "--log-format", "json"]
+    p = Proc(args, clean_env(), "stderr")
+    gw = Gateway(mock_url, p.wait_for(_sdk._listening), p)
+    yield gw
+    p.stop()
+
+
+def call_tool(name, **args):
+    """The `x-mock` value that makes the mock call tool `name` with exactly `args` (the mock
+    answers the request that ends in the tool's result with `Tool result received: <result>`)."""
+    return f"tool={name}; tool_args={urllib.parse.quote(json.dumps(args))}"
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Codex CLI (`codex exec`, headless) through the gateway's Responses route, as a custom model
-provider (`wire_api = "responses"`) in a scratch `CODEX_HOME`, analytics and update checks off."""
+provider (`wire_api = "responses"`) in a scratch `CODEX_HOME`, analytics and update checks off; its
+shell tool loop, and models of an Anthropic and a Chat-Completions-only backend (translated)."""
 
 import pytest
-from conftest import MOCK_TEXT, Client, agent_cli, clean_env, npm_version, run_client
+from conftest import MOCK_TEXT, Client, agent_cli, call_tool, clean_env, npm_version, run_client
 
 CLIENT = Client(
     name="Codex CLI",
@@ -11,7 +12,6 @@ CLIENT = Client(
     base_url='`base_url = "http://127.0.0.1:8080/v1"` in a `[model_providers.<name>]` table',
     key='the variable named by `env_key` (e.g. `env_key = "PORTCULLIS_API_KEY"`)',
     setup='`wire_api = "responses"` (Codex removed `"chat"`); `model_provider = "<name>"`',
-    limits="agent tool loops are not exercised (the mock answers text only)",
 )
 
 
@@ -52,11 +52,47 @@ def test_exec(gateway, scratch):
     assert [(c["path"], c["status"]) for c in calls] == [("/v1/responses", 200)]
 
 
-@pytest.mark.op("crossed route gives a clear error")
-def test_crossed_route_is_a_clear_error(gateway, scratch):
-    r = codex(gateway, scratch, "Say hi", gateway.key, "-m", "anthropic:claude-sonnet-4-5")
-    assert r.returncode != 0
-    assert "protocol translation" in r.stdout + r.stderr
+def shell_loop(gateway, scratch, model):
+    """Codex's `exec_command` tool running `cat notes.txt` in the scratch work dir (read-only
+    sandbox, as `codex exec` runs by default), called by the mock; Codex's output."""
+    home, work = scratch
+    (work / "notes.txt").write_text("The secret word is tangerine.\n")
+    headers = f'{{ "x-mock" = "{call_tool("exec_command", cmd="cat notes.txt")}" }}'
+    r = codex(gateway, scratch, "What does notes.txt say?", gateway.key, "-m", model, http_headers=headers)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def backends_since(gateway, mark):
+    return {(c["path"], c["status"], c["backend"]) for c in gateway.requests_since(mark, "/v1/responses")}
+
+
+@pytest.mark.op("agent tool loop: `exec_command` runs `cat`")
+def test_shell_tool_loop(gateway, scratch):
+    out = shell_loop(gateway, scratch, "gpt-4o")
+    assert "Tool result received: " in out and "The secret word is tangerine." in out, out
+
+
+@pytest.mark.op("crossed route: Codex on an Anthropic backend (translated), with the shell tool loop")
+def test_crossed_route_works(gateway, scratch):
+    mark = gateway.mark()
+    r = codex(gateway, scratch, "Say hi", gateway.key, "-m", "anthropic:mock-claude")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert MOCK_TEXT in r.stdout
+    assert backends_since(gateway, mark) == {("/v1/responses", 200, "anthropic")}
+    out = shell_loop(gateway, scratch, "anthropic:mock-claude")
+    assert "Tool result received: " in out and "The secret word is tangerine." in out, out
+
+
+@pytest.mark.op("crossed route: Codex on a Chat-Completions-only backend (translated), with the shell tool loop")
+def test_chat_completions_backend_works(chat_gateway, scratch):
+    mark = chat_gateway.mark()
+    r = codex(chat_gateway, scratch, "Say hi", chat_gateway.key, "-m", "chat:mock-gpt")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert MOCK_TEXT in r.stdout
+    assert backends_since(chat_gateway, mark) == {("/v1/responses", 200, "chat")}
+    out = shell_loop(chat_gateway, scratch, "chat:mock-gpt")
+    assert "Tool result received: " in out and "The secret word is tangerine." in out, out
 
 
 @pytest.mark.op("upstream stream broken midway: the gateway's message is shown")

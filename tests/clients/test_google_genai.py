@@ -1,10 +1,11 @@
 """Google's `google-genai` Python SDK through the gateway: generate, stream, count tokens, chats,
-async, the model list and embeddings."""
+async, the model list and embeddings; and models of other protocols' backends (translated),
+function calls included."""
 
 import asyncio
 
 import pytest
-from conftest import MOCK_TEXT, Client, python_version
+from conftest import MOCK_TEXT, Client, call_tool, python_version
 from google import genai
 from google.genai import types
 
@@ -75,13 +76,57 @@ def test_chats_and_async(gateway):
     assert asyncio.run(run()) == (MOCK_TEXT, MOCK_TEXT)
 
 
-@pytest.mark.op("crossed route gives a clear error")
-def test_other_protocols_model_is_a_clear_error(gateway):
+@pytest.mark.op("crossed route: generate_content (+stream) on an OpenAI backend (translated)")
+def test_openai_backend_through_translation(gateway):
     c = client(gateway)
-    with pytest.raises(genai.errors.ClientError) as exc:
-        c.models.generate_content(model="openai:gpt-4o", contents="Hello")
-    assert exc.value.code == 400
-    assert "protocol translation" in exc.value.message
+    r = c.models.generate_content(model="openai:mock-gpt", contents="Hello")
+    assert r.text == MOCK_TEXT
+    assert r.candidates[0].finish_reason == types.FinishReason.STOP
+    assert r.usage_metadata.total_token_count > 0
+    chunks = list(c.models.generate_content_stream(model="openai:mock-gpt", contents="Hello"))
+    assert "".join(c.text or "" for c in chunks) == MOCK_TEXT
+
+
+WEATHER = types.FunctionDeclaration(
+    name="get_weather",
+    description="The weather in a city",
+    parameters=types.Schema(
+        type=types.Type.OBJECT,
+        properties={"city": types.Schema(type=types.Type.STRING)},
+        required=["city"],
+    ),
+)
+
+
+def function_call_round_trip(c, model, streamed):
+    """Asks for the weather (the mock calls `get_weather`), answers the call; the final text."""
+    config = types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=[WEATHER])],
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+    )
+    contents = [types.Content(role="user", parts=[types.Part(text="Weather in Paris?")])]
+    if streamed:
+        chunks = list(c.models.generate_content_stream(model=model, contents=contents, config=config))
+        calls = [f for ch in chunks for f in ch.function_calls or []]
+        turn = types.Content(role="model", parts=[types.Part(function_call=f) for f in calls])
+    else:
+        r = c.models.generate_content(model=model, contents=contents, config=config)
+        calls, turn = r.function_calls, r.candidates[0].content
+    assert [(f.name, f.args) for f in calls] == [("get_weather", {"city": "Paris"})]
+    result = types.Part.from_function_response(name="get_weather", response={"result": "Sunny, 21 C"})
+    result.function_response.id = calls[0].id
+    contents += [turn, types.Content(role="user", parts=[result])]
+    final = c.models.generate_content(model=model, contents=contents, config=config)
+    assert not final.function_calls
+    return final.text
+
+
+@pytest.mark.op("crossed route: function call round trip (+stream) on an Anthropic backend (translated)")
+def test_function_call_round_trip_on_an_anthropic_backend(gateway):
+    c = client(gateway, headers={"x-mock": call_tool("get_weather", city="Paris")})
+    for streamed in (False, True):
+        text = function_call_round_trip(c, "anthropic:mock-claude", streamed)
+        assert text.startswith("Tool result received: ") and "Sunny, 21 C" in text, text
 
 
 @pytest.mark.op("models.list / models.get (v1: routed by the Gemini key)")

@@ -1,9 +1,10 @@
 // The official `@anthropic-ai/sdk` Node SDK through the gateway: messages (streamed raw and
-// through the helper), count_tokens, models, and the errors a client must be able to read.
+// through the helper), count_tokens, models, a model of an OpenAI backend (translated, a tool
+// round trip included), and the errors a client must be able to read.
 
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
-import { MOCK_TEXT, client, installedVersion, useGateway } from './harness.mjs';
+import { MOCK_TEXT, callTool, client, installedVersion, useGateway } from './harness.mjs';
 
 const gateway = useGateway();
 const { op } = client({
@@ -55,12 +56,45 @@ op('models list', async () => {
   assert.ok(ids.length > 0);
 });
 
-op('errors: crossed route, wrong key, stream broken midway', async () => {
-  await assert.rejects(ant().messages.create({ ...request, model: 'openai:gpt-4o' }), (e) => {
-    assert.ok(e instanceof Anthropic.BadRequestError);
-    assert.match(e.message, /protocol translation/);
-    return true;
-  });
+const WEATHER = {
+  name: 'get_weather',
+  description: 'The weather in a city',
+  input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+};
+
+op('crossed route: messages create, `.stream()` on an OpenAI backend (translated)', async () => {
+  const crossed = { ...request, model: 'openai:mock-gpt' };
+  const r = await ant().messages.create(crossed);
+  assert.equal(r.content[0].text, MOCK_TEXT);
+  assert.equal(r.stop_reason, 'end_turn');
+  assert.ok(r.usage.output_tokens > 0);
+  const final = await ant().messages.stream(crossed).finalMessage();
+  assert.equal(final.content[0].text, MOCK_TEXT);
+  assert.equal(final.stop_reason, 'end_turn');
+});
+
+op('crossed route: tool round trip (+stream) on an OpenAI backend (translated)', async () => {
+  const headers = callTool('get_weather', { city: 'Paris' });
+  const ask = { ...request, model: 'openai:mock-gpt', tools: [WEATHER] };
+  for (const streamed of [false, true]) {
+    const first = streamed
+      ? await ant().messages.stream(ask, { headers }).finalMessage()
+      : await ant().messages.create(ask, { headers });
+    assert.equal(first.stop_reason, 'tool_use');
+    const call = first.content.find((b) => b.type === 'tool_use');
+    assert.deepEqual([call.name, call.input], ['get_weather', { city: 'Paris' }]);
+    const messages = [
+      ...ask.messages,
+      { role: 'assistant', content: first.content },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: call.id, content: 'Sunny, 21 C' }] },
+    ];
+    const final = await ant().messages.create({ ...ask, messages }, { headers });
+    assert.equal(final.stop_reason, 'end_turn');
+    assert.equal(final.content[0].text, 'Tool result received: Sunny, 21 C');
+  }
+});
+
+op('errors: wrong key, stream broken midway', async () => {
   await assert.rejects(ant({ apiKey: 'wrong-key-0123456789' }).messages.create(request), Anthropic.AuthenticationError);
   const headers = { 'x-mock': 'chunks=6; drop_after=2' };
   await assert.rejects(ant().messages.stream(request, { headers }).finalMessage(), /broke off/);

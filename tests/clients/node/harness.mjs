@@ -1,6 +1,7 @@
 // The real `portcullis-mock` and a `portcullis serve` in front of it, on free ports, for the Node
-// SDK tests (the pattern of tests/clients/conftest.py: backends from the ecosystem's env vars,
-// client auth on, `x-mock` forwarded), and the result rows README's client table is made from.
+// SDK tests (the pattern of tests/clients/conftest.py: backends `openai`, `anthropic`, `gemini`
+// from the ecosystem's env vars, client auth on, `x-mock` forwarded), and the result rows README's
+// client table is made from.
 //
 // `PORTCULLIS_BIN_DIR` names the directory with the built binaries (default: target/debug).
 // When `PORTCULLIS_CLIENT_RESULTS` names a directory, each test file writes `<slug>.json` there.
@@ -61,6 +62,8 @@ export function useGateway() {
       OPENAI_BASE_URL: `${mock.value}/v1`,
       ANTHROPIC_API_KEY: UPSTREAM_KEY,
       ANTHROPIC_BASE_URL: mock.value,
+      GEMINI_API_KEY: UPSTREAM_KEY,
+      GEMINI_BASE_URL: mock.value,
       PORTCULLIS_API_KEYS: CLIENT_KEY,
       PORTCULLIS_FORWARD_HEADERS: 'x-mock',
     };
@@ -73,6 +76,14 @@ export function useGateway() {
     for (const p of procs) p.kill('SIGTERM');
   });
   return gateway;
+}
+
+/**
+ * The `x-mock` header that makes the mock call tool `name` with exactly `args`; the request that
+ * ends in the tool's result is answered `Tool result received: <result>`.
+ */
+export function callTool(name, args) {
+  return { 'x-mock': `tool=${name}; tool_args=${encodeURIComponent(JSON.stringify(args))}` };
 }
 
 /** The version of an npm package installed next to these tests. */

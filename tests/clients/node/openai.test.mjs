@@ -1,9 +1,10 @@
 // The official `openai` Node SDK through the gateway: chat (streamed with usage), Responses
-// (streamed), embeddings, models, and the errors a client must be able to read.
+// (streamed), embeddings, models, models of Anthropic and Gemini backends (translated, a tool
+// round trip included), and the errors a client must be able to read.
 
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { MOCK_TEXT, client, installedVersion, useGateway } from './harness.mjs';
+import { MOCK_TEXT, callTool, client, installedVersion, useGateway } from './harness.mjs';
 
 const gateway = useGateway();
 const { op } = client({
@@ -75,12 +76,59 @@ op('models list / retrieve', async () => {
   assert.equal((await c.models.retrieve(ids[0])).id, ids[0]);
 });
 
-op('errors: crossed route, wrong key', async () => {
-  await assert.rejects(oai().chat.completions.create({ model: 'anthropic:claude-sonnet-4-5', messages }), (e) => {
-    assert.ok(e instanceof OpenAI.BadRequestError);
-    assert.match(e.message, /protocol translation/);
-    return true;
-  });
+const CROSSED = ['anthropic:mock-claude', 'gemini:mock-gemini'];
+const WEATHER = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'The weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  },
+};
+
+op('crossed route: chat (+stream) on Anthropic and Gemini backends (translated)', async () => {
+  for (const model of CROSSED) {
+    const r = await oai().chat.completions.create({ model, messages });
+    assert.equal(r.choices[0].message.content, MOCK_TEXT, model);
+    assert.equal(r.choices[0].finish_reason, 'stop', model);
+    assert.ok(r.usage.total_tokens > 0, model);
+    const final = await oai().chat.completions.stream({ model, messages }).finalChatCompletion();
+    assert.equal(final.choices[0].message.content, MOCK_TEXT, model);
+  }
+});
+
+op('crossed route: chat tool round trip (+stream) on Anthropic and Gemini backends (translated)', async () => {
+  const headers = callTool('get_weather', { city: 'Paris' });
+  for (const model of CROSSED) {
+    for (const streamed of [false, true]) {
+      const ask = { model, messages, tools: [WEATHER] };
+      const first = streamed
+        ? await oai().chat.completions.stream(ask, { headers }).finalChatCompletion()
+        : await oai().chat.completions.create(ask, { headers });
+      const { message, finish_reason } = first.choices[0];
+      assert.equal(finish_reason, 'tool_calls', model);
+      const [call] = message.tool_calls;
+      assert.deepEqual([call.function.name, JSON.parse(call.function.arguments)], ['get_weather', { city: 'Paris' }]);
+      const answer = [...messages, message, { role: 'tool', tool_call_id: call.id, content: 'Sunny, 21 C' }];
+      const final = await oai().chat.completions.create({ ...ask, messages: answer }, { headers });
+      assert.equal(final.choices[0].message.content, 'Tool result received: Sunny, 21 C', model);
+    }
+  }
+});
+
+op('crossed route: responses stream on an Anthropic backend (translated)', async () => {
+  const events = [];
+  const stream = await oai().responses.create({ model: 'anthropic:mock-claude', input: 'Hello', stream: true });
+  for await (const e of stream) events.push(e);
+  const deltas = events.filter((e) => e.type === 'response.output_text.delta').map((e) => e.delta);
+  assert.equal(deltas.join(''), MOCK_TEXT);
+  assert.equal(events.at(-1).type, 'response.completed');
+  const [message] = events.at(-1).response.output.filter((o) => o.type === 'message');
+  assert.equal(message.content[0].text, MOCK_TEXT);
+  assert.ok(events.at(-1).response.usage.total_tokens > 0);
+});
+
+op('errors: wrong key', async () => {
   const wrong = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: 'wrong-key-0123456789', maxRetries: 0 });
   await assert.rejects(wrong.chat.completions.create({ model: 'gpt-4o', messages }), OpenAI.AuthenticationError);
 });
