@@ -17,6 +17,7 @@
 
 pub mod anthropic;
 pub mod chat;
+mod fields;
 pub mod gemini;
 pub mod model;
 #[cfg(test)]

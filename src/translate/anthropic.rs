@@ -44,103 +44,15 @@ mod stream;
 pub use request::{decode_request, encode_request};
 pub use stream::{StreamDecoder, StreamEncoder};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
+use super::fields::{Fields, arguments_object, data_url, parse};
 use super::model::{Image, Part, Reasoning, Response, StopReason, TokenUsage, ToolCall};
 use super::{AnswerContext, TranslateError};
 
-/// Who wrote a malformed body: a caller's request is `Invalid` (400), an upstream's answer is
-/// `Upstream` (502).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Blame {
-    Caller,
-    Upstream,
-}
-
-impl Blame {
-    fn err(self, message: String) -> TranslateError {
-        match self {
-            Blame::Caller => TranslateError::Invalid(message),
-            Blame::Upstream => TranslateError::Upstream(message),
-        }
-    }
-}
-
-/// A JSON object's fields, with the path to it for error messages.
-#[derive(Clone, Copy)]
-struct Fields<'a> {
-    map: &'a Map<String, Value>,
-    path: &'a str,
-    blame: Blame,
-}
-
-impl<'a> Fields<'a> {
-    fn of(value: &'a Value, path: &'a str, blame: Blame) -> Result<Self, TranslateError> {
-        match value.as_object() {
-            Some(map) => Ok(Self { map, path, blame }),
-            None if path.is_empty() => Err(blame.err("the body must be a JSON object".into())),
-            None => Err(blame.err(format!("`{path}` must be an object"))),
-        }
-    }
-
-    /// The field, `None` when absent or null.
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).filter(|v| !v.is_null())
-    }
-
-    fn wrong(&self, key: &str, what: &str) -> TranslateError {
-        let sep = if self.path.is_empty() { "" } else { "." };
-        self.blame
-            .err(format!("`{}{sep}{key}` must be {what}", self.path))
-    }
-
-    fn str(&self, key: &str) -> Result<Option<&'a str>, TranslateError> {
-        self.get(key)
-            .map(|v| v.as_str().ok_or_else(|| self.wrong(key, "a string")))
-            .transpose()
-    }
-
-    fn req_str(&self, key: &str) -> Result<&'a str, TranslateError> {
-        self.str(key)?.ok_or_else(|| self.wrong(key, "a string"))
-    }
-
-    fn u64(&self, key: &str) -> Result<Option<u64>, TranslateError> {
-        self.get(key)
-            .map(|v| v.as_u64().ok_or_else(|| self.wrong(key, "a whole number")))
-            .transpose()
-    }
-
-    fn f64(&self, key: &str) -> Result<Option<f64>, TranslateError> {
-        self.get(key)
-            .map(|v| v.as_f64().ok_or_else(|| self.wrong(key, "a number")))
-            .transpose()
-    }
-
-    fn bool(&self, key: &str) -> Result<Option<bool>, TranslateError> {
-        self.get(key)
-            .map(|v| v.as_bool().ok_or_else(|| self.wrong(key, "true or false")))
-            .transpose()
-    }
-
-    fn array(&self, key: &str) -> Result<&'a [Value], TranslateError> {
-        match self.get(key) {
-            None => Ok(&[]),
-            Some(v) => v
-                .as_array()
-                .map(Vec::as_slice)
-                .ok_or_else(|| self.wrong(key, "an array")),
-        }
-    }
-}
-
-/// Parses a body, blaming `blame` for bad JSON.
-fn parse(body: &[u8], blame: Blame) -> Result<Value, TranslateError> {
-    serde_json::from_slice(body).map_err(|e| blame.err(format!("not a JSON document: {e}")))
-}
-
 /// Reads one content block common to requests and answers (text, thinking, tool use);
 /// `Ok(None)` for another type (the caller decides).
-fn decode_common_block(block: Fields<'_>, kind: &str) -> Result<Option<Part>, TranslateError> {
+fn decode_common_block(block: &Fields<'_>, kind: &str) -> Result<Option<Part>, TranslateError> {
     Ok(Some(match kind {
         "text" => Part::Text(block.req_str("text")?.to_owned()),
         "thinking" => Part::Reasoning(Reasoning {
@@ -156,10 +68,9 @@ fn decode_common_block(block: Fields<'_>, kind: &str) -> Result<Option<Part>, Tr
             ..Reasoning::default()
         }),
         "tool_use" => {
-            let input = block.get("input").cloned().unwrap_or_else(|| json!({}));
-            if !input.is_object() {
-                return Err(block.wrong("input", "an object"));
-            }
+            let input = block
+                .obj("input")?
+                .map_or_else(|| json!({}), |i| Value::Object(i.map.clone()));
             Part::ToolCall(ToolCall {
                 id: block.req_str("id")?.to_owned(),
                 name: block.req_str("name")?.to_owned(),
@@ -168,19 +79,6 @@ fn decode_common_block(block: Fields<'_>, kind: &str) -> Result<Option<Part>, Tr
         }
         _ => return Ok(None),
     }))
-}
-
-/// Tool call arguments (JSON text) as the object Anthropic's `input` holds: `{}` when they are
-/// not a JSON object (arguments cut short by the token limit).
-fn arguments_object(arguments: &str) -> Value {
-    match serde_json::from_str::<Value>(arguments) {
-        Ok(v) if v.is_object() => v,
-        _ if arguments.trim().is_empty() => json!({}),
-        _ => {
-            tracing::debug!("tool call arguments are not a JSON object: sent as {{}}");
-            json!({})
-        }
-    }
 }
 
 /// An image's `source`.
@@ -196,13 +94,6 @@ fn image_source(image: &Image) -> Value {
             None => json!({"type": "url", "url": url}),
         },
     }
-}
-
-/// The media type and base64 data of a `data:<type>;base64,<data>` address.
-fn data_url(url: &str) -> Option<(&str, &str)> {
-    let rest = url.strip_prefix("data:")?;
-    let (head, data) = rest.split_once(',')?;
-    Some((head.strip_suffix(";base64")?, data))
 }
 
 /// A reasoning part as a block: `thinking` with its signature (or, lacking one, its encrypted
@@ -236,14 +127,14 @@ fn encode_common_part(part: &Part, answer: bool) -> Option<Value> {
             "type": "tool_use",
             "id": c.id,
             "name": c.name,
-            "input": arguments_object(&c.arguments),
+            "input": arguments_object(&c.name, &c.arguments),
         })),
         Part::Image(_) | Part::ToolResult(_) => None,
     }
 }
 
 /// A usage object read into canonical counts (`input` gains the cache reads and writes).
-fn decode_usage(u: Fields<'_>, into: &mut TokenUsage) -> Result<(), TranslateError> {
+fn decode_usage(u: &Fields<'_>, into: &mut TokenUsage) -> Result<(), TranslateError> {
     let read = u.u64("cache_read_input_tokens")?;
     let created = u.u64("cache_creation_input_tokens")?;
     if let Some(input) = u.u64("input_tokens")? {
@@ -314,8 +205,8 @@ fn shown_model<'a>(upstream: &'a str, ctx: &'a AnswerContext) -> &'a str {
 
 /// Reads an upstream's whole answer.
 pub fn decode_response(body: &[u8]) -> Result<Response, TranslateError> {
-    let value = parse(body, Blame::Upstream)?;
-    let msg = Fields::of(&value, "", Blame::Upstream)?;
+    let value = parse(body, "the answer", TranslateError::Upstream)?;
+    let msg = Fields::of(&value, "", TranslateError::Upstream)?;
     if msg.str("type")? == Some("error") {
         let message = msg
             .get("error")
@@ -325,18 +216,16 @@ pub fn decode_response(body: &[u8]) -> Result<Response, TranslateError> {
         return Err(TranslateError::Upstream(format!("an error: {message}")));
     }
     let mut content = Vec::new();
-    for (i, block) in msg.array("content")?.iter().enumerate() {
-        let path = format!("content[{i}]");
-        let block = Fields::of(block, &path, Blame::Upstream)?;
+    for block in msg.items("content")? {
         let kind = block.req_str("type")?;
-        match decode_common_block(block, kind)? {
+        match decode_common_block(&block, kind)? {
             Some(part) => content.push(part),
             None => tracing::debug!(kind, "answer block dropped (not translatable)"),
         }
     }
     let mut usage = TokenUsage::default();
-    if let Some(u) = msg.get("usage") {
-        decode_usage(Fields::of(u, "usage", Blame::Upstream)?, &mut usage)?;
+    if let Some(u) = msg.obj("usage")? {
+        decode_usage(&u, &mut usage)?;
     }
     Ok(Response {
         id: msg.req_str("id")?.to_owned(),

@@ -61,8 +61,9 @@ mod stream;
 pub use request::{decode_request, encode_request};
 pub use stream::{StreamDecoder, StreamEncoder};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
+use super::fields::{Fields, image_url, parse};
 use super::model::{Image, Part, Reasoning, Response, StopReason, TokenUsage, ToolCall};
 use super::{AnswerContext, TranslateError};
 
@@ -77,10 +78,10 @@ pub fn decode_response(body: &[u8]) -> Result<Response, TranslateError> {
         )));
     }
     let id = f.str("id")?.unwrap_or_default().to_owned();
-    let choices = f.need("choices", f.arr("choices")?)?;
-    let first = choices.first().ok_or_else(|| f.wrong("choices", "empty"))?;
+    let choices = f.need("choices", f.opt_array("choices")?)?;
+    let first = choices.first().ok_or_else(|| f.fault("choices", "empty"))?;
     let choice = Fields::of(first, "choices[0]", TranslateError::Upstream)?;
-    let msg = choice.need("message", choice.obj("message")?)?;
+    let msg = choice.req_obj("message")?;
     let mut content = Vec::new();
     if let Some(text) = reasoning_text(&msg)? {
         content.push(Part::Reasoning(Reasoning {
@@ -91,14 +92,8 @@ pub fn decode_response(body: &[u8]) -> Result<Response, TranslateError> {
     content.extend(text_parts(&msg)?);
     let refusal = msg.str("refusal")?.filter(|r| !r.is_empty());
     content.extend(refusal.map(|r| Part::Text(r.to_owned())));
-    for (i, call) in msg
-        .arr("tool_calls")?
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        let call = Fields::of(call, format!("{}.tool_calls[{i}]", msg.at), msg.err)?;
-        let func = call.need("function", call.obj("function")?)?;
+    for (i, call) in msg.items("tool_calls")?.into_iter().enumerate() {
+        let func = call.req_obj("function")?;
         let call_id = call
             .str("id")?
             .map_or_else(|| format!("{id}_{i}"), str::to_owned);
@@ -175,112 +170,6 @@ pub fn encode_response(resp: &Response, ctx: &AnswerContext) -> Vec<u8> {
 /// How several text parts become one Chat string (assistant content, tool results).
 const TEXT_JOINER: &str = "\n\n";
 
-/// A JSON object's fields, read with errors that name the field (`messages[2].role: …`) and
-/// are of one kind (`Invalid` for a caller's request, `Upstream` for an answer). `null` counts
-/// as absent, as the OpenAI SDKs send it for unset fields.
-#[derive(Clone)]
-struct Fields<'a> {
-    map: &'a Map<String, Value>,
-    /// Where the object is (`""` for the body itself).
-    at: String,
-    err: fn(String) -> TranslateError,
-}
-
-impl<'a> Fields<'a> {
-    fn of(
-        value: &'a Value,
-        at: impl Into<String>,
-        err: fn(String) -> TranslateError,
-    ) -> Result<Self, TranslateError> {
-        let at = at.into();
-        match value.as_object() {
-            Some(map) => Ok(Self { map, at, err }),
-            None if at.is_empty() => Err(err("the body is not a JSON object".into())),
-            None => Err(err(format!("{at}: expected an object"))),
-        }
-    }
-
-    fn path(&self, key: &str) -> String {
-        if self.at.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.at)
-        }
-    }
-
-    fn wrong(&self, key: &str, why: &str) -> TranslateError {
-        (self.err)(format!("{}: {why}", self.path(key)))
-    }
-
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).filter(|v| !v.is_null())
-    }
-
-    fn need<T>(&self, key: &str, value: Option<T>) -> Result<T, TranslateError> {
-        value.ok_or_else(|| self.wrong(key, "required"))
-    }
-
-    fn typed<T>(
-        &self,
-        key: &str,
-        what: &str,
-        read: impl Fn(&'a Value) -> Option<T>,
-    ) -> Result<Option<T>, TranslateError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => read(v)
-                .map(Some)
-                .ok_or_else(|| self.wrong(key, &format!("expected {what}"))),
-        }
-    }
-
-    fn str(&self, key: &str) -> Result<Option<&'a str>, TranslateError> {
-        self.typed(key, "a string", Value::as_str)
-    }
-
-    fn u64(&self, key: &str) -> Result<Option<u64>, TranslateError> {
-        self.typed(key, "a non-negative integer", Value::as_u64)
-    }
-
-    fn f64(&self, key: &str) -> Result<Option<f64>, TranslateError> {
-        self.typed(key, "a number", Value::as_f64)
-    }
-
-    fn bool(&self, key: &str) -> Result<Option<bool>, TranslateError> {
-        self.typed(key, "true or false", Value::as_bool)
-    }
-
-    fn arr(&self, key: &str) -> Result<Option<&'a [Value]>, TranslateError> {
-        self.typed(key, "an array", |v| v.as_array().map(Vec::as_slice))
-    }
-
-    fn obj(&self, key: &str) -> Result<Option<Fields<'a>>, TranslateError> {
-        let map = self.typed(key, "an object", Value::as_object)?;
-        Ok(map.map(|map| Fields {
-            map,
-            at: self.path(key),
-            err: self.err,
-        }))
-    }
-
-    /// The objects of array `key`, each with its place.
-    fn items(&self, key: &str) -> Result<Vec<Fields<'a>>, TranslateError> {
-        let list = self.arr(key)?.unwrap_or_default();
-        let at = self.path(key);
-        let each = list.iter().enumerate();
-        each.map(|(i, v)| Fields::of(v, format!("{at}[{i}]"), self.err))
-            .collect()
-    }
-}
-
-fn parse(
-    body: &[u8],
-    what: &str,
-    err: fn(String) -> TranslateError,
-) -> Result<Value, TranslateError> {
-    serde_json::from_slice(body).map_err(|e| err(format!("{what} is not valid JSON: {e}")))
-}
-
 /// The text parts of a message's `content`: a string, or `text`/`refusal` parts (what an
 /// answer holds; a request's user content is read by [`request`]).
 fn text_parts(msg: &Fields) -> Result<Vec<Part>, TranslateError> {
@@ -296,7 +185,7 @@ fn text_parts(msg: &Fields) -> Result<Vec<Part>, TranslateError> {
             }
             Ok(parts)
         }
-        Some(_) => Err(msg.wrong("content", "expected a string or an array of parts")),
+        Some(_) => Err(msg.wrong("content", "a string or an array of parts")),
     }
 }
 
@@ -315,7 +204,7 @@ fn tool_call(func: &Fields, id: String) -> Result<ToolCall, TranslateError> {
     let arguments = func.str("arguments")?.unwrap_or_default();
     Ok(ToolCall {
         id,
-        name: func.need("name", func.str("name")?)?.to_owned(),
+        name: func.req_str("name")?.to_owned(),
         arguments: if arguments.is_empty() {
             "{}"
         } else {
@@ -431,32 +320,9 @@ fn error_parts(error: &Value) -> (u16, String) {
     (status, message)
 }
 
-/// An image from an `image_url.url`: a `data:<mime>;base64,<data>` URL inline, anything else
-/// by address.
-fn image_from_url(url: &str) -> Result<Image, String> {
-    let Some(rest) = url.strip_prefix("data:") else {
-        return Ok(Image::Url {
-            url: url.to_owned(),
-            media_type: None,
-        });
-    };
-    let (header, data) = rest.split_once(',').ok_or("a data: URL without a comma")?;
-    let media_type = header
-        .strip_suffix(";base64")
-        .ok_or("a data: URL that is not base64")?;
-    Ok(Image::Base64 {
-        media_type: media_type.to_owned(),
-        data: data.to_owned(),
-    })
-}
-
 /// An `image_url` content part.
 fn image_json(image: &Image) -> Value {
-    let url = match image {
-        Image::Base64 { media_type, data } => format!("data:{media_type};base64,{data}"),
-        Image::Url { url, .. } => url.clone(),
-    };
-    json!({ "type": "image_url", "image_url": { "url": url } })
+    json!({ "type": "image_url", "image_url": { "url": image_url(image) } })
 }
 
 #[cfg(test)]

@@ -399,8 +399,8 @@ fn what_would_change_the_answer_is_refused() {
 fn malformed_requests_are_invalid_and_name_the_field() {
     let cases: [(&[u8], &str); 3] = [
         (b"{not json", "not valid JSON"),
-        (b"[1]", "not a JSON object"),
-        (br#"{"model": "m"}"#, "messages: required"),
+        (b"[1]", "must be a JSON object"),
+        (br#"{"model": "m"}"#, "`messages` is required"),
     ];
     for (body, says) in cases {
         let err = decode_request(body).unwrap_err();
@@ -411,64 +411,70 @@ fn malformed_requests_are_invalid_and_name_the_field() {
     }
     let one = |m: Value| json!({"messages": [m]});
     let patches = [
-        (json!({"model": 3}), "model: expected a string"),
+        (json!({"model": 3}), "`model` must be a string"),
         (
             one(json!({"role": "wizard", "content": "x"})),
-            "messages[0].role: unknown role `wizard`",
+            "`messages[0].role`: unknown role `wizard`",
         ),
-        (one(json!({"content": "x"})), "messages[0].role: required"),
+        (
+            one(json!({"content": "x"})),
+            "`messages[0].role` is required",
+        ),
         (
             one(json!({"role": "tool", "content": "x"})),
-            "messages[0].tool_call_id: required",
+            "`messages[0].tool_call_id` is required",
         ),
         (
             one(json!({"role": "user", "content": 7})),
-            "messages[0].content: expected a string",
+            "`messages[0].content` must be a string",
         ),
         (
             one(
                 json!({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/svg+xml,<svg/>"}}]}),
             ),
-            "messages[0].content[0].image_url.url: a data: URL that is not base64",
+            "`messages[0].content[0].image_url.url` must be an http(s) URL or a data:",
         ),
         (
             one(
                 json!({"role": "system", "content": [{"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}]}),
             ),
-            "messages[0].content[0].type: no `image_url` parts",
+            "`messages[0].content[0].type`: no `image_url` parts",
         ),
         (
             one(
                 json!({"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f"}}]}),
             ),
-            "messages[0].tool_calls[0].id: required",
+            "`messages[0].tool_calls[0].id` is required",
         ),
-        (json!({"messages": {}}), "messages: expected an array"),
-        (json!({"stop": 5}), "stop: expected a string or an array"),
-        (json!({"stop": ["a", 1]}), "stop: expected strings"),
+        (json!({"messages": {}}), "`messages` must be an array"),
+        (json!({"stop": 5}), "`stop` must be a string or an array"),
+        (
+            json!({"stop": ["a", 1]}),
+            "`stop` must be an array of strings",
+        ),
         (
             json!({"temperature": "hot"}),
-            "temperature: expected a number",
+            "`temperature` must be a number",
         ),
         (
             json!({"max_tokens": -1}),
-            "max_tokens: expected a non-negative integer",
+            "`max_tokens` must be a non-negative integer",
         ),
         (
             json!({"response_format": {"type": "yaml"}}),
-            "response_format.type: unknown format",
+            "`response_format.type`: unknown format",
         ),
         (
             json!({"response_format": {"type": "json_schema"}}),
-            "response_format.json_schema: required",
+            "`response_format.json_schema` is required",
         ),
         (
             json!({"tool_choice": "sometimes"}),
-            "tool_choice: unknown mode",
+            "`tool_choice`: unknown mode",
         ),
         (
             json!({"tools": [{"type": "function", "function": {"description": "x"}}]}),
-            "tools[0].function.name: required",
+            "`tools[0].function.name` is required",
         ),
     ];
     for (patch, says) in patches {
@@ -572,11 +578,11 @@ fn answers_of_compatible_servers_keep_their_meaning() {
 fn bad_answers_are_upstream_errors() {
     let cases: [(&[u8], &str); 5] = [
         (b"<html>", "not valid JSON"),
-        (br#"{"id": "x"}"#, "choices: required"),
-        (br#"{"choices": []}"#, "choices: empty"),
+        (br#"{"id": "x"}"#, "`choices` is required"),
+        (br#"{"choices": []}"#, "`choices`: empty"),
         (
             br#"{"choices": [{"index": 0}]}"#,
-            "choices[0].message: required",
+            "`choices[0].message` is required",
         ),
         (
             br#"{"error": {"message": "quota", "code": 429}}"#,

@@ -44,93 +44,27 @@ pub use stream::{StreamDecoder, StreamEncoder};
 use serde_json::{Map, Value, json};
 
 use super::TranslateError;
+use super::fields::{Blame, Fields, parse, put, unsupported};
 use super::model::{Message, ReasoningConfig, Request, ResponseFormat, Role, Tool, ToolChoice};
 use parts::{PartReader, normalise_schema};
 
-/// A JSON object being read, with its path for messages and the error its flaws make.
-#[derive(Clone, Copy)]
-struct Obj<'a> {
-    map: &'a Map<String, Value>,
-    path: &'a str,
-    err: fn(String) -> TranslateError,
+/// `v` as a Gemini object at `at` (`""`: the body): its keys are read in camelCase or in
+/// their snake_case spelling, as Google's REST API accepts both.
+fn object(v: &Value, at: impl Into<String>, err: Blame) -> Result<Fields<'_>, TranslateError> {
+    Ok(Fields::of(v, at, err)?.with_alias(snake))
 }
 
-impl<'a> Obj<'a> {
-    /// `v` as an object, or the error naming `path`.
-    fn new(
-        v: &'a Value,
-        path: &'a str,
-        err: fn(String) -> TranslateError,
-    ) -> Result<Self, TranslateError> {
-        let map = v
-            .as_object()
-            .ok_or_else(|| err(format!("`{path}` must be a JSON object")))?;
-        Ok(Self { map, path, err })
-    }
+/// A whole-number member as proto3 JSON may write it ([`as_u64`]).
+fn whole(o: &Fields<'_>, key: &str) -> Result<Option<u64>, TranslateError> {
+    o.typed(key, "a non-negative integer", as_u64)
+}
 
-    /// The member `camel` (or its snake_case spelling); JSON `null` counts as absent.
-    fn get(&self, camel: &str) -> Option<&'a Value> {
-        let v = self
-            .map
-            .get(camel)
-            .or_else(|| self.map.get(&snake(camel)))?;
-        (!v.is_null()).then_some(v)
-    }
-
-    fn bad(&self, key: &str, what: &str) -> TranslateError {
-        (self.err)(format!("`{}.{key}` must be {what}", self.path))
-    }
-
-    fn typed<T>(
-        &self,
-        key: &str,
-        what: &str,
-        f: impl FnOnce(&'a Value) -> Option<T>,
-    ) -> Result<Option<T>, TranslateError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => f(v).map(Some).ok_or_else(|| self.bad(key, what)),
-        }
-    }
-
-    fn f64(&self, key: &str) -> Result<Option<f64>, TranslateError> {
-        self.typed(key, "a number", Value::as_f64)
-    }
-
-    fn u64(&self, key: &str) -> Result<Option<u64>, TranslateError> {
-        self.typed(key, "a non-negative integer", as_u64)
-    }
-
-    fn i64(&self, key: &str) -> Result<Option<i64>, TranslateError> {
-        self.typed(key, "an integer", |v| {
-            v.as_i64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        })
-    }
-
-    fn str(&self, key: &str) -> Result<Option<&'a str>, TranslateError> {
-        self.typed(key, "a string", Value::as_str)
-    }
-
-    fn bool(&self, key: &str) -> Result<Option<bool>, TranslateError> {
-        self.typed(key, "true or false", Value::as_bool)
-    }
-
-    fn array(&self, key: &str) -> Result<&'a [Value], TranslateError> {
-        Ok(self
-            .typed(key, "an array", |v| v.as_array().map(Vec::as_slice))?
-            .unwrap_or_default())
-    }
-
-    fn strings(&self, key: &str) -> Result<Vec<String>, TranslateError> {
-        let items = self
-            .array(key)?
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned));
-        items
-            .collect::<Option<_>>()
-            .ok_or_else(|| self.bad(key, "an array of strings"))
-    }
+/// An integer member, also written as a string (proto3 JSON prints 64-bit integers so).
+fn integer(o: &Fields<'_>, key: &str) -> Result<Option<i64>, TranslateError> {
+    o.typed(key, "an integer", |v| {
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    })
 }
 
 /// A whole number, also written as `40.0` or `"40"` (proto3 JSON prints 64-bit integers as
@@ -163,18 +97,10 @@ fn invalid(msg: String) -> TranslateError {
     TranslateError::Invalid(msg)
 }
 
-/// The refusal of a request field the intermediate shape cannot carry.
-fn unsupported(field: &str, why: &str) -> TranslateError {
-    TranslateError::Unsupported(format!(
-        "{field}: {why}, use a backend of the same protocol"
-    ))
-}
-
 /// Reads a caller's `generateContent` body.
 pub fn decode_request(body: &[u8]) -> Result<Request, TranslateError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| invalid(format!("the request body is not JSON: {e}")))?;
-    let top = Obj::new(&v, "request", invalid)?;
+    let v = parse(body, "the request body", invalid)?;
+    let top = object(&v, "", invalid)?;
     if top.get("cachedContent").is_some() {
         return Err(unsupported(
             "cachedContent",
@@ -186,53 +112,51 @@ pub fn decode_request(body: &[u8]) -> Result<Request, TranslateError> {
             tracing::debug!(field = key, "gemini request field dropped in translation");
         }
     }
-    let mut req = Request::default();
-    if let Some(si) = top.get("systemInstruction") {
-        req.system = decode_system(si)?;
-    }
+    let mut req = Request {
+        system: decode_system(&top)?,
+        ..Request::default()
+    };
     let mut reader = PartReader::new("call_".into(), false);
-    let contents = top.array("contents")?;
-    for (i, c) in contents.iter().enumerate() {
-        let path = format!("contents[{i}]");
-        let content = Obj::new(c, &path, invalid)?;
+    for content in top.items("contents")? {
         let role = match content.str("role")? {
             None | Some("user" | "function") => Role::User,
             Some("model") => Role::Assistant,
             Some(other) => {
                 return Err(invalid(format!(
-                    "`{path}.role` `{other}` is not `user`, `model` or `function`"
+                    "`{}` `{other}` is not `user`, `model` or `function`",
+                    content.path("role")
                 )));
             }
         };
-        let parts = content.array("parts")?;
-        let content = reader.read(parts, &path, role)?;
+        let content = reader.read(&content, role)?;
         if !content.is_empty() {
             req.messages.push(Message { role, content });
         }
     }
-    req.tools = decode_tools(top.array("tools")?)?;
-    if let Some(tc) = top.get("toolConfig") {
-        req.tool_choice = decode_tool_config(tc)?;
+    req.tools = decode_tools(&top)?;
+    if let Some(tc) = top.obj("toolConfig")? {
+        req.tool_choice = decode_tool_config(&tc)?;
     }
-    if let Some(gc) = top.get("generationConfig") {
-        decode_generation_config(Obj::new(gc, "generationConfig", invalid)?, &mut req)?;
+    if let Some(gc) = top.obj("generationConfig")? {
+        decode_generation_config(&gc, &mut req)?;
     }
     Ok(req)
 }
 
-fn decode_system(si: &Value) -> Result<Vec<String>, TranslateError> {
-    if let Some(s) = si.as_str() {
+fn decode_system(top: &Fields<'_>) -> Result<Vec<String>, TranslateError> {
+    if let Some(s) = top.get("systemInstruction").and_then(Value::as_str) {
         return Ok(vec![s.to_owned()]);
     }
-    let si = Obj::new(si, "systemInstruction", invalid)?;
+    let Some(si) = top.obj("systemInstruction")? else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
-    for (i, p) in si.array("parts")?.iter().enumerate() {
-        let path = format!("systemInstruction.parts[{i}]");
-        match Obj::new(p, &path, invalid)?.str("text")? {
+    for p in si.items("parts")? {
+        match p.str("text")? {
             Some(t) => out.push(t.to_owned()),
             None => {
                 return Err(unsupported(
-                    &path,
+                    p.at(),
                     "a system instruction translates as text only",
                 ));
             }
@@ -241,26 +165,23 @@ fn decode_system(si: &Value) -> Result<Vec<String>, TranslateError> {
     Ok(out)
 }
 
-fn decode_tools(tools: &[Value]) -> Result<Vec<Tool>, TranslateError> {
+fn decode_tools(top: &Fields<'_>) -> Result<Vec<Tool>, TranslateError> {
     let mut out = Vec::new();
-    for (i, t) in tools.iter().enumerate() {
-        let path = format!("tools[{i}]");
-        let tool = Obj::new(t, &path, invalid)?;
+    for tool in top.items("tools")? {
         for key in tool.map.keys() {
             if key != "functionDeclarations" && key != "function_declarations" {
                 tracing::debug!(tool = %key, "provider-hosted Gemini tool dropped in translation");
             }
         }
-        for (j, f) in tool.array("functionDeclarations")?.iter().enumerate() {
-            let path = format!("{path}.functionDeclarations[{j}]");
-            out.push(decode_function(Obj::new(f, &path, invalid)?)?);
+        for f in tool.items("functionDeclarations")? {
+            out.push(decode_function(&f)?);
         }
     }
     Ok(out)
 }
 
-fn decode_function(f: Obj<'_>) -> Result<Tool, TranslateError> {
-    let name = f.str("name")?.ok_or_else(|| f.bad("name", "a string"))?;
+fn decode_function(f: &Fields<'_>) -> Result<Tool, TranslateError> {
+    let name = f.req_str("name")?;
     let parameters = match (f.get("parametersJsonSchema"), f.get("parameters")) {
         (Some(schema), _) => schema.clone(),
         (None, Some(openapi)) => normalise_schema(openapi),
@@ -278,12 +199,10 @@ fn decode_function(f: Obj<'_>) -> Result<Tool, TranslateError> {
     })
 }
 
-fn decode_tool_config(tc: &Value) -> Result<Option<ToolChoice>, TranslateError> {
-    let tc = Obj::new(tc, "toolConfig", invalid)?;
-    let Some(fc) = tc.get("functionCallingConfig") else {
+fn decode_tool_config(tc: &Fields<'_>) -> Result<Option<ToolChoice>, TranslateError> {
+    let Some(fc) = tc.obj("functionCallingConfig")? else {
         return Ok(None);
     };
-    let fc = Obj::new(fc, "toolConfig.functionCallingConfig", invalid)?;
     let names = fc.strings("allowedFunctionNames")?;
     Ok(match fc.str("mode")? {
         None | Some("MODE_UNSPECIFIED") => None,
@@ -311,8 +230,8 @@ fn decode_tool_config(tc: &Value) -> Result<Option<ToolChoice>, TranslateError> 
     })
 }
 
-fn decode_generation_config(gc: Obj<'_>, req: &mut Request) -> Result<(), TranslateError> {
-    if gc.u64("candidateCount")?.is_some_and(|n| n > 1) {
+fn decode_generation_config(gc: &Fields<'_>, req: &mut Request) -> Result<(), TranslateError> {
+    if whole(gc, "candidateCount")?.is_some_and(|n| n > 1) {
         return Err(unsupported(
             "generationConfig.candidateCount > 1",
             "one answer translates",
@@ -337,24 +256,20 @@ fn decode_generation_config(gc: Obj<'_>, req: &mut Request) -> Result<(), Transl
     }
     req.temperature = gc.f64("temperature")?;
     req.top_p = gc.f64("topP")?;
-    req.top_k = gc.u64("topK")?;
-    req.max_tokens = gc.u64("maxOutputTokens")?;
+    req.top_k = whole(gc, "topK")?;
+    req.max_tokens = whole(gc, "maxOutputTokens")?;
     req.stop = gc.strings("stopSequences")?;
-    req.seed = gc.i64("seed")?;
+    req.seed = integer(gc, "seed")?;
     req.presence_penalty = gc.f64("presencePenalty")?;
     req.frequency_penalty = gc.f64("frequencyPenalty")?;
     req.response_format = decode_response_format(gc)?;
-    if let Some(tc) = gc.get("thinkingConfig") {
-        req.reasoning = Some(decode_thinking(Obj::new(
-            tc,
-            "generationConfig.thinkingConfig",
-            invalid,
-        )?)?);
+    if let Some(tc) = gc.obj("thinkingConfig")? {
+        req.reasoning = Some(decode_thinking(&tc)?);
     }
     Ok(())
 }
 
-fn decode_response_format(gc: Obj<'_>) -> Result<Option<ResponseFormat>, TranslateError> {
+fn decode_response_format(gc: &Fields<'_>) -> Result<Option<ResponseFormat>, TranslateError> {
     let schema = gc
         .get("responseJsonSchema")
         .or_else(|| gc.get("_responseJsonSchema"))
@@ -383,8 +298,8 @@ fn decode_response_format(gc: Obj<'_>) -> Result<Option<ResponseFormat>, Transla
     })
 }
 
-fn decode_thinking(tc: Obj<'_>) -> Result<ReasoningConfig, TranslateError> {
-    let budget = tc.i64("thinkingBudget")?;
+fn decode_thinking(tc: &Fields<'_>) -> Result<ReasoningConfig, TranslateError> {
+    let budget = integer(tc, "thinkingBudget")?;
     Ok(ReasoningConfig {
         effort: tc.str("thinkingLevel")?.map(str::to_ascii_lowercase),
         // −1 asks for a dynamic budget: the model decides, as without one.
@@ -449,34 +364,31 @@ fn encode_tool(t: &Tool) -> Value {
 
 fn encode_generation_config(req: &Request) -> Map<String, Value> {
     let mut gc = Map::new();
-    let mut put = |k: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            gc.insert(k.into(), v);
-        }
-    };
-    put("maxOutputTokens", req.max_tokens.map(|n| json!(n)));
+    put(&mut gc, "maxOutputTokens", req.max_tokens);
     put(
+        &mut gc,
         "stopSequences",
-        (!req.stop.is_empty()).then(|| json!(req.stop)),
+        (!req.stop.is_empty()).then_some(&req.stop),
     );
-    put("temperature", req.temperature.map(|n| json!(n)));
-    put("topP", req.top_p.map(|n| json!(n)));
-    put("topK", req.top_k.map(|n| json!(n)));
-    put("seed", req.seed.map(|n| json!(n)));
-    put("presencePenalty", req.presence_penalty.map(|n| json!(n)));
-    put("frequencyPenalty", req.frequency_penalty.map(|n| json!(n)));
+    put(&mut gc, "temperature", req.temperature);
+    put(&mut gc, "topP", req.top_p);
+    put(&mut gc, "topK", req.top_k);
+    put(&mut gc, "seed", req.seed);
+    put(&mut gc, "presencePenalty", req.presence_penalty);
+    put(&mut gc, "frequencyPenalty", req.frequency_penalty);
     match &req.response_format {
         None => {}
-        Some(ResponseFormat::Text) => put("responseMimeType", Some(json!("text/plain"))),
+        Some(ResponseFormat::Text) => put(&mut gc, "responseMimeType", Some("text/plain")),
         Some(ResponseFormat::JsonObject) => {
-            put("responseMimeType", Some(json!("application/json")));
+            put(&mut gc, "responseMimeType", Some("application/json"));
         }
         Some(ResponseFormat::JsonSchema { schema, .. }) => {
-            put("responseMimeType", Some(json!("application/json")));
-            put("responseJsonSchema", Some(schema.clone()));
+            put(&mut gc, "responseMimeType", Some("application/json"));
+            put(&mut gc, "responseJsonSchema", Some(schema));
         }
     }
     put(
+        &mut gc,
         "thinkingConfig",
         req.reasoning
             .as_ref()

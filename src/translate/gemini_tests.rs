@@ -429,8 +429,11 @@ fn what_would_change_the_answer_is_refused() {
 #[test]
 fn malformed_requests_name_the_field() {
     let cases = [
-        (json!([1]), "request"),
-        (json!({"contents": {"parts": []}}), "request.contents"),
+        (json!([1]), "the body must be a JSON object"),
+        (
+            json!({"contents": {"parts": []}}),
+            "`contents` must be an array",
+        ),
         (
             json!({"contents": [{"role": "system", "parts": []}]}),
             "contents[0].role",

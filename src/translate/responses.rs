@@ -38,9 +38,10 @@ pub use answer::{decode_response, encode_response};
 pub use encode::encode_request;
 pub use stream::{StreamDecoder, StreamEncoder};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::TranslateError;
+use super::fields::{Fields, parse, unsupported};
 use super::model::{
     FREEFORM_INPUT, Image, Message, Part, Reasoning, ReasoningConfig, Request, ResponseFormat,
     Role, Tool, ToolCall, ToolChoice, ToolResult,
@@ -57,107 +58,6 @@ const FREEFORM_TEXT: &str = "The tool's input, as plain text.";
 const GRAMMAR_HEAD: &str = "The input must match this ";
 const GRAMMAR_TAIL: &str = " grammar:\n";
 
-/// A JSON object being read, with its path for error messages and the error its defects are
-/// (`Invalid` in a caller's request, `Upstream` in a backend's answer).
-#[derive(Clone)]
-struct Obj<'a> {
-    map: &'a Map<String, Value>,
-    at: String,
-    err: fn(String) -> TranslateError,
-}
-
-impl<'a> Obj<'a> {
-    fn new(
-        value: &'a Value,
-        at: String,
-        err: fn(String) -> TranslateError,
-    ) -> Result<Self, TranslateError> {
-        match value.as_object() {
-            Some(map) => Ok(Self { map, at, err }),
-            None if at.is_empty() => Err(err("the body must be a JSON object".into())),
-            None => Err(err(format!("`{at}` must be a JSON object"))),
-        }
-    }
-
-    /// A member, `null` counting as absent.
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).filter(|v| !v.is_null())
-    }
-
-    fn path(&self, key: &str) -> String {
-        if self.at.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.at)
-        }
-    }
-
-    fn bad(&self, key: &str, what: &str) -> TranslateError {
-        (self.err)(format!("`{}` must be {what}", self.path(key)))
-    }
-
-    fn typed<T>(
-        &self,
-        key: &str,
-        what: &str,
-        read: impl FnOnce(&'a Value) -> Option<T>,
-    ) -> Result<Option<T>, TranslateError> {
-        self.get(key)
-            .map(|v| read(v).ok_or_else(|| self.bad(key, what)))
-            .transpose()
-    }
-
-    fn str(&self, key: &str) -> Result<Option<&'a str>, TranslateError> {
-        self.typed(key, "a string", Value::as_str)
-    }
-
-    fn req_str(&self, key: &str) -> Result<&'a str, TranslateError> {
-        self.str(key)?
-            .ok_or_else(|| (self.err)(format!("`{}` is required", self.path(key))))
-    }
-
-    fn f64(&self, key: &str) -> Result<Option<f64>, TranslateError> {
-        self.typed(key, "a number", Value::as_f64)
-    }
-
-    fn u64(&self, key: &str) -> Result<Option<u64>, TranslateError> {
-        self.typed(key, "a non-negative integer", Value::as_u64)
-    }
-
-    fn bool(&self, key: &str) -> Result<Option<bool>, TranslateError> {
-        self.typed(key, "true or false", Value::as_bool)
-    }
-
-    fn array(&self, key: &str) -> Result<&'a [Value], TranslateError> {
-        Ok(self
-            .typed(key, "an array", Value::as_array)?
-            .map_or(&[][..], Vec::as_slice))
-    }
-
-    fn obj(&self, key: &str) -> Result<Option<Obj<'a>>, TranslateError> {
-        self.get(key)
-            .map(|v| Obj::new(v, self.path(key), self.err))
-            .transpose()
-    }
-
-    /// The objects of array `key`, each with its path.
-    fn objs(&self, key: &str) -> Result<Vec<Obj<'a>>, TranslateError> {
-        let path = self.path(key);
-        self.array(key)?
-            .iter()
-            .enumerate()
-            .map(|(i, v)| Obj::new(v, format!("{path}[{i}]"), self.err))
-            .collect()
-    }
-}
-
-/// A refusal in the shared wording.
-fn unsupported(field: &str, why: &str) -> TranslateError {
-    TranslateError::Unsupported(format!(
-        "{field} cannot be translated: {why}, use a backend of the same protocol"
-    ))
-}
-
 /// Appends `part` to the last message when it has `role`, else starts a message.
 fn push(messages: &mut Vec<Message>, role: Role, part: Part) {
     match messages.last_mut() {
@@ -171,9 +71,8 @@ fn push(messages: &mut Vec<Message>, role: Role, part: Part) {
 
 /// Reads a caller's `POST /v1/responses` body.
 pub fn decode_request(body: &[u8]) -> Result<Request, TranslateError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| TranslateError::Invalid(format!("the request body is not valid JSON: {e}")))?;
-    let o = Obj::new(&value, String::new(), TranslateError::Invalid)?;
+    let value = parse(body, "the request body", TranslateError::Invalid)?;
+    let o = Fields::of(&value, "", TranslateError::Invalid)?;
     check_fields(&o)?;
     let mut req = Request {
         model: o.str("model")?.unwrap_or_default().to_owned(),
@@ -195,11 +94,11 @@ pub fn decode_request(body: &[u8]) -> Result<Request, TranslateError> {
         None => {}
         Some(Value::String(text)) => push(&mut req.messages, Role::User, Part::Text(text.clone())),
         Some(Value::Array(_)) => {
-            for item in o.objs("input")? {
+            for item in o.items("input")? {
                 read_input_item(&item, &mut req)?;
             }
         }
-        Some(_) => return Err(o.bad("input", "a string or an array of items")),
+        Some(_) => return Err(o.wrong("input", "a string or an array of items")),
     }
     read_tools(&o, &mut req)?;
     if let Some(text) = o.obj("text")? {
@@ -224,7 +123,7 @@ pub fn decode_request(body: &[u8]) -> Result<Request, TranslateError> {
 }
 
 /// Refuses the fields whose loss would change the answer; logs the dropped ones.
-fn check_fields(o: &Obj) -> Result<(), TranslateError> {
+fn check_fields(o: &Fields) -> Result<(), TranslateError> {
     const STORED: &str = "it needs a backend that stores responses (an OpenAI backend)";
     for (key, value) in o.map {
         match key.as_str() {
@@ -270,7 +169,7 @@ fn check_fields(o: &Obj) -> Result<(), TranslateError> {
 }
 
 /// One `input` item into `req`.
-fn read_input_item(it: &Obj, req: &mut Request) -> Result<(), TranslateError> {
+fn read_input_item(it: &Fields, req: &mut Request) -> Result<(), TranslateError> {
     match it.str("type")?.unwrap_or("message") {
         "message" => read_message(it, req),
         "reasoning" => {
@@ -302,7 +201,7 @@ fn read_input_item(it: &Obj, req: &mut Request) -> Result<(), TranslateError> {
                 Ok(())
             }
             None => Err(unsupported(
-                &format!("{} of type {kind}", it.at),
+                &format!("{} of type {kind}", it.at()),
                 "the backend's dialect has no such item",
             )),
         },
@@ -318,7 +217,7 @@ fn is_hosted_record(kind: &str) -> bool {
 }
 
 /// A `message` item: system text, or a user or assistant turn.
-fn read_message(it: &Obj, req: &mut Request) -> Result<(), TranslateError> {
+fn read_message(it: &Fields, req: &mut Request) -> Result<(), TranslateError> {
     let role = match it.req_str("role")? {
         "system" | "developer" => {
             for part in read_content(it)? {
@@ -331,7 +230,7 @@ fn read_message(it: &Obj, req: &mut Request) -> Result<(), TranslateError> {
         }
         "user" => Role::User,
         "assistant" => Role::Assistant,
-        _ => return Err(it.bad("role", "user, assistant, system or developer")),
+        _ => return Err(it.wrong("role", "user, assistant, system or developer")),
     };
     for part in read_content(it)? {
         push(&mut req.messages, role, part);
@@ -340,40 +239,40 @@ fn read_message(it: &Obj, req: &mut Request) -> Result<(), TranslateError> {
 }
 
 /// A message's `content`: a string, or text, refusal and image parts.
-fn read_content(it: &Obj) -> Result<Vec<Part>, TranslateError> {
+fn read_content(it: &Fields) -> Result<Vec<Part>, TranslateError> {
     match it.get("content") {
         Some(Value::String(text)) => Ok(vec![Part::Text(text.clone())]),
-        Some(Value::Array(_)) => it.objs("content")?.iter().map(read_part).collect(),
-        _ => Err(it.bad("content", "a string or an array of content parts")),
+        Some(Value::Array(_)) => it.items("content")?.iter().map(read_part).collect(),
+        _ => Err(it.wrong("content", "a string or an array of content parts")),
     }
 }
 
 /// A function call output's `output`: a string, or text and image parts.
-fn read_tool_output(it: &Obj) -> Result<Vec<Part>, TranslateError> {
+fn read_tool_output(it: &Fields) -> Result<Vec<Part>, TranslateError> {
     match it.get("output") {
         Some(Value::String(text)) => Ok(vec![Part::Text(text.clone())]),
-        Some(Value::Array(_)) => it.objs("output")?.iter().map(read_part).collect(),
-        _ => Err(it.bad("output", "a string or an array of content parts")),
+        Some(Value::Array(_)) => it.items("output")?.iter().map(read_part).collect(),
+        _ => Err(it.wrong("output", "a string or an array of content parts")),
     }
 }
 
-fn read_part(p: &Obj) -> Result<Part, TranslateError> {
+fn read_part(p: &Fields) -> Result<Part, TranslateError> {
     match p.req_str("type")? {
         "input_text" | "output_text" => Ok(Part::Text(p.req_str("text")?.to_owned())),
         "refusal" => Ok(Part::Text(p.req_str("refusal")?.to_owned())),
         "input_image" => read_image(p).map(Part::Image),
         kind @ ("input_file" | "input_audio") => Err(unsupported(
-            &format!("{} ({kind})", p.at),
+            &format!("{} ({kind})", p.at()),
             "files and audio have no equivalent in the backend's dialect",
         )),
-        kind => Err((p.err)(format!(
+        kind => Err((p.blame())(format!(
             "`{}` has an unknown content type `{kind}`",
-            p.at
+            p.at()
         ))),
     }
 }
 
-fn read_image(p: &Obj) -> Result<Image, TranslateError> {
+fn read_image(p: &Fields) -> Result<Image, TranslateError> {
     if p.get("file_id").is_some() {
         return Err(unsupported(
             &p.path("file_id"),
@@ -383,28 +282,12 @@ fn read_image(p: &Obj) -> Result<Image, TranslateError> {
     if p.str("detail")?.is_some_and(|d| d != "auto") {
         tracing::debug!("input_image.detail dropped: the backend's dialect has no such setting");
     }
-    let url = p.req_str("image_url")?;
-    let Some(rest) = url.strip_prefix("data:") else {
-        return Ok(Image::Url {
-            url: url.to_owned(),
-            media_type: None,
-        });
-    };
-    match rest.split_once(";base64,") {
-        Some((media_type, data)) if !media_type.is_empty() => Ok(Image::Base64 {
-            media_type: media_type.to_owned(),
-            data: data.to_owned(),
-        }),
-        _ => Err(p.bad(
-            "image_url",
-            "an http(s) URL or a data:<type>;base64,<data> URL",
-        )),
-    }
+    p.need("image_url", p.image("image_url")?)
 }
 
 /// A call item (`function_call`, `custom_tool_call`, `local_shell_call`); `None` for other
 /// kinds.
-fn read_call(it: &Obj, kind: &str) -> Result<Option<ToolCall>, TranslateError> {
+fn read_call(it: &Fields, kind: &str) -> Result<Option<ToolCall>, TranslateError> {
     let (name, arguments) = match kind {
         "function_call" => {
             let args = it.str("arguments")?.filter(|a| !a.is_empty());
@@ -431,9 +314,9 @@ fn freeform_args(input: &str) -> String {
 
 /// A `reasoning` item: its summaries (else its raw reasoning text) joined by blank lines, and
 /// its encrypted content.
-fn read_reasoning(it: &Obj) -> Result<Reasoning, TranslateError> {
+fn read_reasoning(it: &Fields) -> Result<Reasoning, TranslateError> {
     let texts = |key: &str| -> Result<Vec<String>, TranslateError> {
-        it.objs(key)?
+        it.items(key)?
             .iter()
             .map(|p| Ok(p.req_str("text")?.to_owned()))
             .collect()
@@ -450,8 +333,8 @@ fn read_reasoning(it: &Obj) -> Result<Reasoning, TranslateError> {
 }
 
 /// `tools` and `tool_choice`.
-fn read_tools(o: &Obj, req: &mut Request) -> Result<(), TranslateError> {
-    for t in o.objs("tools")? {
+fn read_tools(o: &Fields, req: &mut Request) -> Result<(), TranslateError> {
+    for t in o.items("tools")? {
         match t.req_str("type")? {
             "function" => req.tools.push(Tool {
                 name: t.req_str("name")?.to_owned(),
@@ -476,7 +359,7 @@ fn read_tools(o: &Obj, req: &mut Request) -> Result<(), TranslateError> {
             "auto" => ToolChoice::Auto,
             "none" => ToolChoice::None,
             "required" => ToolChoice::Required,
-            _ => return Err(o.bad("tool_choice", "auto, none, required or an object")),
+            _ => return Err(o.wrong("tool_choice", "auto, none, required or an object")),
         }),
         Some(_) => o
             .obj("tool_choice")?
@@ -487,7 +370,7 @@ fn read_tools(o: &Obj, req: &mut Request) -> Result<(), TranslateError> {
 }
 
 /// A `custom` (freeform) tool as a function with one string parameter.
-fn read_custom_tool(t: &Obj) -> Result<Tool, TranslateError> {
+fn read_custom_tool(t: &Fields) -> Result<Tool, TranslateError> {
     let note = match t.obj("format")? {
         Some(f) if f.str("type")? == Some("grammar") => format!(
             "{GRAMMAR_HEAD}{}{GRAMMAR_TAIL}{}",
@@ -510,12 +393,12 @@ fn read_custom_tool(t: &Obj) -> Result<Tool, TranslateError> {
 }
 
 /// An object `tool_choice`.
-fn read_choice(c: &Obj, req: &mut Request) -> Result<ToolChoice, TranslateError> {
+fn read_choice(c: &Fields, req: &mut Request) -> Result<ToolChoice, TranslateError> {
     match c.req_str("type")? {
         "function" | "custom" => Ok(ToolChoice::Function(c.req_str("name")?.to_owned())),
         "allowed_tools" => {
             let mut allowed = Vec::new();
-            for t in c.objs("tools")? {
+            for t in c.items("tools")? {
                 if let Some(name) = t.str("name")? {
                     allowed.push(name.to_owned());
                 }
@@ -524,7 +407,7 @@ fn read_choice(c: &Obj, req: &mut Request) -> Result<ToolChoice, TranslateError>
             match c.str("mode")?.unwrap_or("auto") {
                 "auto" => Ok(ToolChoice::Auto),
                 "required" => Ok(ToolChoice::Required),
-                _ => Err(c.bad("mode", "auto or required")),
+                _ => Err(c.wrong("mode", "auto or required")),
             }
         }
         hosted => Err(unsupported(
@@ -535,7 +418,7 @@ fn read_choice(c: &Obj, req: &mut Request) -> Result<ToolChoice, TranslateError>
 }
 
 /// `text.format`.
-fn read_format(f: &Obj) -> Result<ResponseFormat, TranslateError> {
+fn read_format(f: &Fields) -> Result<ResponseFormat, TranslateError> {
     match f.req_str("type")? {
         "text" => Ok(ResponseFormat::Text),
         "json_object" => Ok(ResponseFormat::JsonObject),
@@ -544,10 +427,10 @@ fn read_format(f: &Obj) -> Result<ResponseFormat, TranslateError> {
             schema: f
                 .get("schema")
                 .cloned()
-                .ok_or_else(|| f.bad("schema", "a JSON Schema"))?,
+                .ok_or_else(|| f.wrong("schema", "a JSON Schema"))?,
             strict: f.bool("strict")?,
         }),
-        _ => Err(f.bad("type", "text, json_object or json_schema")),
+        _ => Err(f.wrong("type", "text, json_object or json_schema")),
     }
 }
 

@@ -4,8 +4,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Blame, Fields, decode_common_block, encode_common_part, image_source, parse};
+use super::{decode_common_block, encode_common_part, image_source};
 use crate::translate::TranslateError;
+use crate::translate::fields::{Fields, parse, unsupported};
 use crate::translate::model::{
     DEFAULT_MAX_TOKENS, Image, Message, Part, ReasoningConfig, Request, ResponseFormat, Role, Tool,
     ToolChoice, ToolResult,
@@ -33,14 +34,10 @@ const READ_FIELDS: &[&str] = &[
     "output_format",
 ];
 
-fn unsupported(what: &str, why: &str) -> TranslateError {
-    TranslateError::Unsupported(format!("{what}: {why}, use a backend of the same protocol"))
-}
-
 /// Reads a caller's request body.
 pub fn decode_request(body: &[u8]) -> Result<Request, TranslateError> {
-    let value = parse(body, Blame::Caller)?;
-    let top = Fields::of(&value, "", Blame::Caller)?;
+    let value = parse(body, "the request body", TranslateError::Invalid)?;
+    let top = Fields::of(&value, "", TranslateError::Invalid)?;
     for key in top
         .map
         .keys()
@@ -51,69 +48,50 @@ pub fn decode_request(body: &[u8]) -> Result<Request, TranslateError> {
     let stream = top.bool("stream")?.unwrap_or(false);
     let mut req = Request {
         model: top.str("model")?.unwrap_or_default().to_owned(),
-        system: decode_system(top)?,
-        messages: decode_messages(top)?,
+        system: decode_system(&top)?,
+        messages: decode_messages(&top)?,
         max_tokens: top.u64("max_tokens")?,
         temperature: top.f64("temperature")?,
         top_p: top.f64("top_p")?,
         top_k: top.u64("top_k")?,
-        stop: decode_strings(top, "stop_sequences")?,
+        stop: top.strings("stop_sequences")?,
         stream,
         // Anthropic streams always end with a usage report.
         include_usage: stream,
-        user: match top.get("metadata") {
-            Some(m) => Fields::of(m, "metadata", Blame::Caller)?
-                .str("user_id")?
-                .map(Into::into),
+        user: match top.obj("metadata")? {
+            Some(m) => m.str("user_id")?.map(Into::into),
             None => None,
         },
         ..Request::default()
     };
-    req.tools = decode_tools(top)?;
-    decode_tool_choice(top, &mut req)?;
-    decode_output(top, &mut req)?;
+    req.tools = decode_tools(&top)?;
+    decode_tool_choice(&top, &mut req)?;
+    decode_output(&top, &mut req)?;
     Ok(req)
 }
 
-fn decode_strings(f: Fields<'_>, key: &str) -> Result<Vec<String>, TranslateError> {
-    f.array(key)?
-        .iter()
-        .map(|v| {
-            v.as_str()
-                .map(Into::into)
-                .ok_or_else(|| f.wrong(key, "an array of strings"))
-        })
-        .collect()
-}
-
-fn decode_system(top: Fields<'_>) -> Result<Vec<String>, TranslateError> {
+fn decode_system(top: &Fields<'_>) -> Result<Vec<String>, TranslateError> {
     match top.get("system") {
         None => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(Value::Array(blocks)) => blocks
+        Some(Value::Array(_)) => top
+            .items("system")?
             .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                let path = format!("system[{i}]");
-                let block = Fields::of(b, &path, Blame::Caller)?;
-                match block.req_str("type")? {
-                    "text" => Ok(block.req_str("text")?.to_owned()),
-                    _ => Err(block.wrong("type", "\"text\"")),
-                }
+            .map(|block| match block.req_str("type")? {
+                "text" => Ok(block.req_str("text")?.to_owned()),
+                _ => Err(block.wrong("type", "\"text\"")),
             })
             .collect(),
         Some(_) => Err(top.wrong("system", "a string or an array of text blocks")),
     }
 }
 
-fn decode_messages(top: Fields<'_>) -> Result<Vec<Message>, TranslateError> {
+fn decode_messages(top: &Fields<'_>) -> Result<Vec<Message>, TranslateError> {
     if top.get("messages").is_none() {
         return Err(top.wrong("messages", "an array of messages"));
     }
     let mut messages = Vec::new();
-    for (i, m) in top.array("messages")?.iter().enumerate() {
-        let path = format!("messages[{i}]");
-        let msg = Fields::of(m, &path, Blame::Caller)?;
+    for msg in top.items("messages")? {
         let role = match msg.req_str("role")? {
             "user" => Role::User,
             "assistant" => Role::Assistant,
@@ -121,7 +99,7 @@ fn decode_messages(top: Fields<'_>) -> Result<Vec<Message>, TranslateError> {
         };
         let content = match msg.get("content") {
             Some(Value::String(s)) => vec![Part::Text(s.clone())],
-            Some(Value::Array(_)) => decode_blocks(msg, "content", false)?,
+            Some(Value::Array(_)) => decode_blocks(&msg, "content", false)?,
             _ => return Err(msg.wrong("content", "a string or an array of blocks")),
         };
         messages.push(Message { role, content });
@@ -139,25 +117,25 @@ fn is_server_tool_block(kind: &str) -> bool {
 
 /// The blocks of `parent.key`; `in_result`: inside a `tool_result` (text and images only).
 fn decode_blocks(
-    parent: Fields<'_>,
+    parent: &Fields<'_>,
     key: &str,
     in_result: bool,
 ) -> Result<Vec<Part>, TranslateError> {
     let mut parts = Vec::new();
-    for (i, b) in parent.array(key)?.iter().enumerate() {
-        let path = format!("{}.{key}[{i}]", parent.path);
-        let path = path.trim_start_matches('.');
-        let block = Fields::of(b, path, Blame::Caller)?;
+    for block in parent.items(key)? {
+        let path = block.at();
         let kind = block.req_str("type")?;
         if (!in_result || kind == "text")
-            && let Some(part) = decode_common_block(block, kind)?
+            && let Some(part) = decode_common_block(&block, kind)?
         {
             parts.push(part);
             continue;
         }
         match kind {
-            "image" => parts.push(Part::Image(decode_image(block)?)),
-            "tool_result" if !in_result => parts.push(Part::ToolResult(decode_tool_result(block)?)),
+            "image" => parts.push(Part::Image(decode_image(&block)?)),
+            "tool_result" if !in_result => {
+                parts.push(Part::ToolResult(decode_tool_result(&block)?))
+            }
             _ if !in_result && is_server_tool_block(kind) => {
                 tracing::debug!(kind, "server tool history block dropped in translation");
             }
@@ -172,13 +150,8 @@ fn decode_blocks(
     Ok(parts)
 }
 
-fn decode_image(block: Fields<'_>) -> Result<Image, TranslateError> {
-    let path = format!("{}.source", block.path);
-    let source = Fields::of(
-        block.get("source").unwrap_or(&Value::Null),
-        &path,
-        Blame::Caller,
-    )?;
+fn decode_image(block: &Fields<'_>) -> Result<Image, TranslateError> {
+    let source = block.req_obj("source")?;
     match source.req_str("type")? {
         "base64" => Ok(Image::Base64 {
             media_type: source.req_str("media_type")?.to_owned(),
@@ -189,13 +162,13 @@ fn decode_image(block: Fields<'_>) -> Result<Image, TranslateError> {
             media_type: None,
         }),
         other => Err(unsupported(
-            &format!("`{path}.type` \"{other}\""),
+            &format!("`{}` \"{other}\"", source.path("type")),
             "only base64 and URL images translate",
         )),
     }
 }
 
-fn decode_tool_result(block: Fields<'_>) -> Result<ToolResult, TranslateError> {
+fn decode_tool_result(block: &Fields<'_>) -> Result<ToolResult, TranslateError> {
     let content = match block.get("content") {
         None => Vec::new(),
         Some(Value::String(s)) => vec![Part::Text(s.clone())],
@@ -210,11 +183,9 @@ fn decode_tool_result(block: Fields<'_>) -> Result<ToolResult, TranslateError> {
     })
 }
 
-fn decode_tools(top: Fields<'_>) -> Result<Vec<Tool>, TranslateError> {
+fn decode_tools(top: &Fields<'_>) -> Result<Vec<Tool>, TranslateError> {
     let mut tools = Vec::new();
-    for (i, t) in top.array("tools")?.iter().enumerate() {
-        let path = format!("tools[{i}]");
-        let tool = Fields::of(t, &path, Blame::Caller)?;
+    for tool in top.items("tools")? {
         match tool.str("type")? {
             None | Some("custom") => {}
             Some(kind) => {
@@ -241,11 +212,10 @@ fn decode_tools(top: Fields<'_>) -> Result<Vec<Tool>, TranslateError> {
     Ok(tools)
 }
 
-fn decode_tool_choice(top: Fields<'_>, req: &mut Request) -> Result<(), TranslateError> {
-    let Some(choice) = top.get("tool_choice") else {
+fn decode_tool_choice(top: &Fields<'_>, req: &mut Request) -> Result<(), TranslateError> {
+    let Some(choice) = top.obj("tool_choice")? else {
         return Ok(());
     };
-    let choice = Fields::of(choice, "tool_choice", Blame::Caller)?;
     req.tool_choice = Some(match choice.req_str("type")? {
         "auto" => ToolChoice::Auto,
         "any" => ToolChoice::Required,
@@ -260,22 +230,15 @@ fn decode_tool_choice(top: Fields<'_>, req: &mut Request) -> Result<(), Translat
 }
 
 /// `thinking`, `output_config` (effort, format) and the beta `output_format`.
-fn decode_output(top: Fields<'_>, req: &mut Request) -> Result<(), TranslateError> {
-    let config = match top.get("output_config") {
-        Some(c) => Some(Fields::of(c, "output_config", Blame::Caller)?),
-        None => None,
-    };
-    let effort = match config {
+fn decode_output(top: &Fields<'_>, req: &mut Request) -> Result<(), TranslateError> {
+    let config = top.obj("output_config")?;
+    let effort = match &config {
         Some(c) => c.str("effort")?.map(String::from),
         None => None,
     };
-    let format = match (
-        config.and_then(|c| c.get("format")),
-        top.get("output_format"),
-    ) {
-        (Some(f), _) => Some(Fields::of(f, "output_config.format", Blame::Caller)?),
-        (None, Some(f)) => Some(Fields::of(f, "output_format", Blame::Caller)?),
-        (None, None) => None,
+    let format = match config.map(|c| c.obj("format")).transpose()?.flatten() {
+        Some(f) => Some(f),
+        None => top.obj("output_format")?,
     };
     if let Some(format) = format {
         if format.req_str("type")? != "json_schema" {
@@ -292,23 +255,18 @@ fn decode_output(top: Fields<'_>, req: &mut Request) -> Result<(), TranslateErro
             strict: Some(true),
         });
     }
-    let Some(thinking) = top.get("thinking") else {
+    let Some(thinking) = top.obj("thinking")? else {
         req.reasoning = effort.map(|e| ReasoningConfig {
             effort: Some(e),
             ..ReasoningConfig::default()
         });
         return Ok(());
     };
-    let thinking = Fields::of(thinking, "thinking", Blame::Caller)?;
     let include = thinking.str("display")? != Some("omitted");
     req.reasoning = match thinking.req_str("type")? {
         "enabled" => Some(ReasoningConfig {
             effort,
-            budget_tokens: Some(
-                thinking
-                    .u64("budget_tokens")?
-                    .ok_or_else(|| thinking.wrong("budget_tokens", "a whole number"))?,
-            ),
+            budget_tokens: Some(thinking.need("budget_tokens", thinking.u64("budget_tokens")?)?),
             include,
         }),
         "adaptive" => Some(ReasoningConfig {

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::{Blame, Fields, decode_stop, decode_usage, encode_stop, message_id, parse, usage_json};
+use super::{decode_stop, decode_usage, encode_stop, message_id, usage_json};
 use crate::protocol::{Operation, Protocol};
+use crate::translate::fields::{Fields, parse};
 use crate::translate::model::{Event, StopReason, TokenUsage};
 use crate::translate::{AnswerContext, TranslateError, kind_for_status};
 use crate::wire::errors::stream_error_event;
@@ -48,22 +49,15 @@ fn status_of(kind: &str) -> u16 {
     }
 }
 
-/// `value.key` as an object's fields (an absent member reads as a wrong one).
-fn member<'a>(value: Fields<'a>, key: &'a str) -> Result<Fields<'a>, TranslateError> {
-    Fields::of(value.get(key).unwrap_or(&Value::Null), key, Blame::Upstream)
-}
-
-fn index_of(event: Fields<'_>) -> Result<u64, TranslateError> {
-    event
-        .u64("index")?
-        .ok_or_else(|| event.wrong("index", "a whole number"))
+fn index_of(event: &Fields<'_>) -> Result<u64, TranslateError> {
+    event.need("index", event.u64("index")?)
 }
 
 impl StreamDecoder {
     /// Decodes one `data:` payload, appending what it says to `out`.
     pub fn data(&mut self, data: &[u8], out: &mut Vec<Event>) -> Result<(), TranslateError> {
-        let value = parse(data, Blame::Upstream)?;
-        let event = Fields::of(&value, "", Blame::Upstream)?;
+        let value = parse(data, "a stream event", TranslateError::Upstream)?;
+        let event = Fields::of(&value, "", TranslateError::Upstream)?;
         let kind = event.req_str("type")?;
         if !self.started && !matches!(kind, "message_start" | "error" | "ping") {
             tracing::debug!(kind, "an Anthropic stream without message_start");
@@ -75,18 +69,18 @@ impl StreamDecoder {
         }
         match kind {
             "message_start" => {
-                let msg = member(event, "message")?;
+                let msg = event.req_obj("message")?;
                 self.started = true;
                 out.push(Event::Start {
                     id: msg.req_str("id")?.to_owned(),
                     model: msg.str("model")?.unwrap_or_default().to_owned(),
                 });
-                self.usage_from(msg, out)?;
+                self.usage_from(&msg, out)?;
             }
-            "content_block_start" => self.block_start(event, out)?,
-            "content_block_delta" => self.block_delta(event, out)?,
+            "content_block_start" => self.block_start(&event, out)?,
+            "content_block_delta" => self.block_delta(&event, out)?,
             "content_block_stop" => {
-                let block = self.blocks.remove(&index_of(event)?);
+                let block = self.blocks.remove(&index_of(&event)?);
                 if let Some(UpstreamBlock::Tool {
                     ordinal,
                     args: false,
@@ -99,15 +93,15 @@ impl StreamDecoder {
                 }
             }
             "message_delta" => {
-                let delta = member(event, "delta")?;
+                let delta = event.req_obj("delta")?;
                 if let Some(reason) = delta.str("stop_reason")? {
                     let stop = decode_stop(Some(reason), delta.str("stop_sequence")?);
                     out.push(Event::Stop(stop));
                 }
-                self.usage_from(event, out)?;
+                self.usage_from(&event, out)?;
             }
             "error" => {
-                let error = member(event, "error")?;
+                let error = event.req_obj("error")?;
                 out.push(Event::Error {
                     status: status_of(error.str("type")?.unwrap_or_default()),
                     message: error.str("message")?.unwrap_or_default().to_owned(),
@@ -124,11 +118,11 @@ impl StreamDecoder {
 
     fn usage_from(
         &mut self,
-        holder: Fields<'_>,
+        holder: &Fields<'_>,
         out: &mut Vec<Event>,
     ) -> Result<(), TranslateError> {
-        if holder.get("usage").is_some() {
-            decode_usage(member(holder, "usage")?, &mut self.usage)?;
+        if let Some(usage) = holder.obj("usage")? {
+            decode_usage(&usage, &mut self.usage)?;
             out.push(Event::Usage(self.usage));
         }
         Ok(())
@@ -136,11 +130,11 @@ impl StreamDecoder {
 
     fn block_start(
         &mut self,
-        event: Fields<'_>,
+        event: &Fields<'_>,
         out: &mut Vec<Event>,
     ) -> Result<(), TranslateError> {
         let index = index_of(event)?;
-        let block = member(event, "content_block")?;
+        let block = event.req_obj("content_block")?;
         let kind = match block.req_str("type")? {
             "text" => {
                 push_text(out, Event::Text, block.str("text")?);
@@ -192,11 +186,11 @@ impl StreamDecoder {
 
     fn block_delta(
         &mut self,
-        event: Fields<'_>,
+        event: &Fields<'_>,
         out: &mut Vec<Event>,
     ) -> Result<(), TranslateError> {
         let index = index_of(event)?;
-        let delta = member(event, "delta")?;
+        let delta = event.req_obj("delta")?;
         let block = self.blocks.get_mut(&index);
         match (delta.req_str("type")?, block) {
             (_, None | Some(UpstreamBlock::Ignored)) => {}

@@ -3,8 +3,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Fields, TEXT_JOINER, call_json, image_from_url, image_json, parse, reasoning_text};
+use super::{TEXT_JOINER, call_json, image_json, reasoning_text};
 use crate::translate::TranslateError;
+use crate::translate::fields::{Fields, parse, put, unsupported};
 use crate::translate::model::{
     Message, Part, Reasoning, ReasoningConfig, Request, ResponseFormat, Role, Tool, ToolChoice,
     ToolResult,
@@ -63,7 +64,7 @@ pub fn decode_request(body: &[u8]) -> Result<Request, TranslateError> {
         None => false,
     };
     Ok(Request {
-        model: f.need("model", f.str("model")?)?.to_owned(),
+        model: f.req_str("model")?.to_owned(),
         system,
         messages,
         tools,
@@ -74,7 +75,7 @@ pub fn decode_request(body: &[u8]) -> Result<Request, TranslateError> {
         top_p: f.f64("top_p")?,
         top_k: f.u64("top_k")?,
         stop: decode_stop(&f)?,
-        seed: f.typed("seed", "an integer", Value::as_i64)?,
+        seed: f.i64("seed")?,
         presence_penalty: f.f64("presence_penalty")?,
         frequency_penalty: f.f64("frequency_penalty")?,
         stream: f.bool("stream")?.unwrap_or(false),
@@ -86,13 +87,6 @@ pub fn decode_request(body: &[u8]) -> Result<Request, TranslateError> {
             .or(f.str("safety_identifier")?)
             .map(str::to_owned),
     })
-}
-
-/// A refusal: `field` asks for what the backend's dialect cannot give.
-fn unsupported(field: &str, why: &str) -> TranslateError {
-    TranslateError::Unsupported(format!(
-        "{field}: {why}, use a backend of the same protocol"
-    ))
 }
 
 /// Refuses the top-level fields whose loss would change the answer.
@@ -114,7 +108,7 @@ fn refuse(f: &Fields) -> Result<(), TranslateError> {
     if f.get("audio").is_some() {
         return Err(unsupported("audio", "audio answers do not translate"));
     }
-    for (i, m) in f.arr("modalities")?.unwrap_or_default().iter().enumerate() {
+    for (i, m) in f.array("modalities")?.iter().enumerate() {
         if m.as_str() != Some("text") {
             let field = format!("modalities[{i}] {m}");
             return Err(unsupported(&field, "only text answers translate"));
@@ -131,12 +125,8 @@ fn decode_stop(f: &Fields) -> Result<Vec<String>, TranslateError> {
     match f.get("stop") {
         None => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(Value::Array(list)) => list
-            .iter()
-            .map(|s| s.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| f.wrong("stop", "expected strings")),
-        Some(_) => Err(f.wrong("stop", "expected a string or an array of strings")),
+        Some(Value::Array(_)) => f.strings("stop"),
+        Some(_) => Err(f.wrong("stop", "a string or an array of strings")),
     }
 }
 
@@ -144,11 +134,11 @@ fn decode_format(f: &Fields) -> Result<Option<ResponseFormat>, TranslateError> {
     let Some(rf) = f.obj("response_format")? else {
         return Ok(None);
     };
-    Ok(Some(match rf.need("type", rf.str("type")?)? {
+    Ok(Some(match rf.req_str("type")? {
         "text" => ResponseFormat::Text,
         "json_object" => ResponseFormat::JsonObject,
         "json_schema" => {
-            let js = rf.need("json_schema", rf.obj("json_schema")?)?;
+            let js = rf.req_obj("json_schema")?;
             if js.get("description").is_some() {
                 tracing::debug!("response_format.json_schema.description: dropped");
             }
@@ -158,7 +148,7 @@ fn decode_format(f: &Fields) -> Result<Option<ResponseFormat>, TranslateError> {
                 strict: js.bool("strict")?,
             }
         }
-        other => return Err(rf.wrong("type", &format!("unknown format `{other}`"))),
+        other => return Err(rf.fault("type", &format!("unknown format `{other}`"))),
     }))
 }
 
@@ -192,10 +182,10 @@ fn decode_tools(f: &Fields) -> Result<Vec<Tool>, TranslateError> {
             let field = format!("{} `{kind}`", t.path("type"));
             return Err(unsupported(&field, "only function tools translate"));
         }
-        let func = t.need("function", t.obj("function")?)?;
+        let func = t.req_obj("function")?;
         let parameters = func.get("parameters").cloned();
         tools.push(Tool {
-            name: func.need("name", func.str("name")?)?.to_owned(),
+            name: func.req_str("name")?.to_owned(),
             description: func.str("description")?.map(str::to_owned),
             parameters: parameters.unwrap_or_else(|| json!({"type": "object", "properties": {}})),
             strict: func.bool("strict")?,
@@ -214,7 +204,7 @@ fn decode_tool_choice(
         "auto" => Ok(ToolChoice::Auto),
         "none" => Ok(ToolChoice::None),
         "required" => Ok(ToolChoice::Required),
-        other => Err(f.wrong("tool_choice", &format!("unknown mode `{other}`"))),
+        other => Err(f.fault("tool_choice", &format!("unknown mode `{other}`"))),
     };
     if let Some(Value::String(s)) = f.get("tool_choice") {
         return mode(s).map(Some);
@@ -222,18 +212,18 @@ fn decode_tool_choice(
     let Some(c) = f.obj("tool_choice")? else {
         return Ok(None);
     };
-    match c.need("type", c.str("type")?)? {
+    match c.req_str("type")? {
         "function" => {
-            let func = c.need("function", c.obj("function")?)?;
-            let name = func.need("name", func.str("name")?)?;
+            let func = c.req_obj("function")?;
+            let name = func.req_str("name")?;
             Ok(Some(ToolChoice::Function(name.to_owned())))
         }
         "allowed_tools" => {
-            let allowed = c.need("allowed_tools", c.obj("allowed_tools")?)?;
+            let allowed = c.req_obj("allowed_tools")?;
             let mut names = Vec::new();
             for t in allowed.items("tools")? {
-                let func = t.need("function", t.obj("function")?)?;
-                names.push(func.need("name", func.str("name")?)?);
+                let func = t.req_obj("function")?;
+                names.push(func.req_str("name")?);
             }
             tools.retain(|t| names.contains(&t.name.as_str()));
             mode(allowed.str("mode")?.unwrap_or("auto")).map(Some)
@@ -247,12 +237,12 @@ fn decode_tool_choice(
 
 /// The conversation; system and developer messages go to `system`.
 fn decode_messages(f: &Fields, system: &mut Vec<String>) -> Result<Vec<Message>, TranslateError> {
-    f.need("messages", f.arr("messages")?)?;
+    f.need("messages", f.opt_array("messages")?)?;
     let mut out: Vec<Message> = Vec::new();
     // The last canonical message was made of tool messages: a user message joins it.
     let mut results_open = false;
     for m in f.items("messages")? {
-        match m.need("role", m.str("role")?)? {
+        match m.req_str("role")? {
             "system" | "developer" => {
                 if !out.is_empty() {
                     tracing::debug!(
@@ -279,7 +269,7 @@ fn decode_messages(f: &Fields, system: &mut Vec<String>) -> Result<Vec<Message>,
             }
             "tool" => {
                 let result = Part::ToolResult(ToolResult {
-                    call_id: m.need("tool_call_id", m.str("tool_call_id")?)?.to_owned(),
+                    call_id: m.req_str("tool_call_id")?.to_owned(),
                     name: m.str("name")?.map(str::to_owned),
                     content: content_parts(&m, true)?,
                     is_error: false,
@@ -295,7 +285,7 @@ fn decode_messages(f: &Fields, system: &mut Vec<String>) -> Result<Vec<Message>,
                     "the deprecated function messages do not translate (send `tool` messages)";
                 return Err(unsupported(&m.path("role"), why));
             }
-            other => return Err(m.wrong("role", &format!("unknown role `{other}`"))),
+            other => return Err(m.fault("role", &format!("unknown role `{other}`"))),
         }
     }
     Ok(out)
@@ -311,32 +301,31 @@ fn content_parts(m: &Fields, images: bool) -> Result<Vec<Part>, TranslateError> 
         None | Some(Value::Array(_)) => {}
         Some(Value::String(s)) if s.is_empty() => return Ok(Vec::new()),
         Some(Value::String(s)) => return Ok(vec![Part::Text(s.clone())]),
-        Some(_) => return Err(m.wrong("content", "expected a string or an array of parts")),
+        Some(_) => return Err(m.wrong("content", "a string or an array of parts")),
     }
     let mut parts = Vec::new();
     for p in m.items("content")? {
-        match p.need("type", p.str("type")?)? {
+        match p.req_str("type")? {
             kind @ ("text" | "refusal") => {
-                let text = p.need(kind, p.str(kind)?)?;
+                let text = p.req_str(kind)?;
                 if !text.is_empty() {
                     parts.push(Part::Text(text.to_owned()));
                 }
             }
             "image_url" if images => {
-                let image = p.need("image_url", p.obj("image_url")?)?;
-                let url = image.need("url", image.str("url")?)?;
+                let image = p.req_obj("image_url")?;
+                let url = image.need("url", image.image("url")?)?;
                 if image.get("detail").is_some() {
                     tracing::debug!("image_url.detail: dropped");
                 }
-                let image = image_from_url(url).map_err(|why| image.wrong("url", &why))?;
-                parts.push(Part::Image(image));
+                parts.push(Part::Image(url));
             }
             kind @ ("input_audio" | "file") => {
                 let field = format!("{} `{kind}`", p.path("type"));
                 return Err(unsupported(&field, "only text and images translate"));
             }
             other => {
-                return Err(p.wrong("type", &format!("no `{other}` parts in this message")));
+                return Err(p.fault("type", &format!("no `{other}` parts in this message")));
             }
         }
     }
@@ -366,8 +355,8 @@ fn decode_assistant(m: &Fields) -> Result<Message, TranslateError> {
             let field = format!("{} `{kind}`", c.path("type"));
             return Err(unsupported(&field, "only function calls translate"));
         }
-        let func = c.need("function", c.obj("function")?)?;
-        let id = c.need("id", c.str("id")?)?.to_owned();
+        let func = c.req_obj("function")?;
+        let id = c.req_str("id")?.to_owned();
         content.push(Part::ToolCall(super::tool_call(&func, id)?));
     }
     Ok(message(Role::Assistant, content))
@@ -437,12 +426,6 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
         body.insert("stream_options".into(), json!({"include_usage": true}));
     }
     Ok(Value::Object(body).to_string().into_bytes())
-}
-
-fn put(body: &mut Map<String, Value>, key: &str, value: Option<impl serde::Serialize>) {
-    if let Some(v) = value {
-        body.insert(key.to_owned(), json!(v));
-    }
 }
 
 fn tool_json(t: &Tool) -> Value {

@@ -2,10 +2,9 @@
 
 use serde_json::{Value, json};
 
-use super::{
-    Fields, error_parts, finish_reason, reasoning_text, stop_from_wire, usage_from, usage_json,
-};
+use super::{error_parts, finish_reason, reasoning_text, stop_from_wire, usage_from, usage_json};
 use crate::protocol::{Operation, Protocol};
+use crate::translate::fields::{Fields, parse};
 use crate::translate::model::{Event, StopReason, TokenUsage};
 use crate::translate::{AnswerContext, TranslateError, kind_for_status};
 
@@ -25,7 +24,7 @@ pub struct StreamDecoder {
 impl StreamDecoder {
     /// Decodes one chunk, appending its events to `out`.
     pub fn data(&mut self, data: &[u8], out: &mut Vec<Event>) -> Result<(), TranslateError> {
-        let chunk = super::parse(data, "a stream chunk", TranslateError::Upstream)?;
+        let chunk = parse(data, "a stream chunk", TranslateError::Upstream)?;
         let f = Fields::of(&chunk, "", TranslateError::Upstream)?;
         if let Some(error) = f.get("error") {
             let (status, message) = error_parts(error);

@@ -2,8 +2,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Obj;
 use super::parts::{self, PartReader, Signing};
+use super::{object, whole};
+use crate::translate::fields::parse;
 use crate::translate::model::{Part, Response, Role, TokenUsage};
 use crate::translate::{AnswerContext, TranslateError};
 
@@ -40,11 +41,9 @@ pub(super) fn read_chunk(
     v: &Value,
     reader: &mut PartReader,
 ) -> Result<Result<Chunk, (u16, String)>, TranslateError> {
-    let top = Obj::new(v, "response", upstream)?;
-    if let Some(e) = top.get("error") {
-        let e = Obj::new(e, "error", upstream)?;
-        let status = e
-            .u64("code")?
+    let top = object(v, "", upstream)?;
+    if let Some(e) = top.obj("error")? {
+        let status = whole(&e, "code")?
             .and_then(|c| u16::try_from(c).ok())
             .unwrap_or(500);
         let message = e.str("message")?.unwrap_or("upstream error").to_owned();
@@ -57,37 +56,33 @@ pub(super) fn read_chunk(
         finish: None,
         usage: None,
     };
-    if let Some(u) = top.get("usageMetadata") {
-        chunk.usage = Some(parts::read_usage(Obj::new(u, "usageMetadata", upstream)?)?);
+    if let Some(u) = top.obj("usageMetadata")? {
+        chunk.usage = Some(parts::read_usage(&u)?);
     }
     let candidates = top.array("candidates")?;
     let Some(c) = candidates.first() else {
-        if let Some(f) = top.get("promptFeedback") {
-            let f = Obj::new(f, "promptFeedback", upstream)?;
-            if let Some(reason) = f.str("blockReason")? {
-                tracing::debug!(reason, "gemini blocked the prompt");
-                chunk.finish = Some("SAFETY".into());
-            }
+        if let Some(f) = top.obj("promptFeedback")?
+            && let Some(reason) = f.str("blockReason")?
+        {
+            tracing::debug!(reason, "gemini blocked the prompt");
+            chunk.finish = Some("SAFETY".into());
         }
         return Ok(Ok(chunk));
     };
     if candidates.len() > 1 {
         tracing::debug!("gemini candidates after the first dropped");
     }
-    let c = Obj::new(c, "candidates[0]", upstream)?;
+    let c = top.nested(c, "candidates[0]".into())?;
     chunk.finish = c.str("finishReason")?.map(str::to_owned);
-    if let Some(content) = c.get("content") {
-        let content = Obj::new(content, "candidates[0].content", upstream)?;
-        let path = "candidates[0].content";
-        chunk.parts = reader.read(content.array("parts")?, path, Role::Assistant)?;
+    if let Some(content) = c.obj("content")? {
+        chunk.parts = reader.read(&content, Role::Assistant)?;
     }
     Ok(Ok(chunk))
 }
 
 /// Reads an upstream's whole `generateContent` answer.
 pub fn decode_response(body: &[u8]) -> Result<Response, TranslateError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| upstream(format!("the answer is not JSON: {e}")))?;
+    let v = parse(body, "the answer", upstream)?;
     let id = v.get("responseId").and_then(Value::as_str).unwrap_or("");
     let mut reader = PartReader::new(call_prefix(id), true);
     let chunk = read_chunk(&v, &mut reader)?

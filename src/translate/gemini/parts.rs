@@ -3,8 +3,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Obj, invalid, unsupported};
+use super::{invalid, unsupported, whole};
 use crate::translate::TranslateError;
+use crate::translate::fields::{Fields, arguments_object, data_url};
 use crate::translate::model::{
     Image, Message, Part, Reasoning, Role, StopReason, TokenUsage, ToolCall, ToolResult,
 };
@@ -43,14 +44,6 @@ impl PartReader {
         }
     }
 
-    fn err(&self) -> fn(String) -> TranslateError {
-        if self.answer {
-            TranslateError::Upstream
-        } else {
-            invalid
-        }
-    }
-
     /// A fresh id for a call without one.
     pub(super) fn make_id(&mut self) -> String {
         let id = format!("{}{}", self.prefix, self.made);
@@ -58,24 +51,22 @@ impl PartReader {
         id
     }
 
-    /// The canonical parts of one content's `parts` (at `path`), said by `role`.
+    /// The canonical parts of one content's `parts`, said by `role`.
     pub(super) fn read(
         &mut self,
-        parts: &[Value],
-        path: &str,
+        content: &Fields<'_>,
         role: Role,
     ) -> Result<Vec<Part>, TranslateError> {
         let mut out = Vec::new();
-        for (i, p) in parts.iter().enumerate() {
-            let path = format!("{path}.parts[{i}]");
-            self.read_part(Obj::new(p, &path, self.err())?, role, &mut out)?;
+        for p in content.items("parts")? {
+            self.read_part(&p, role, &mut out)?;
         }
         Ok(out)
     }
 
     fn read_part(
         &mut self,
-        p: Obj<'_>,
+        p: &Fields<'_>,
         role: Role,
         out: &mut Vec<Part>,
     ) -> Result<(), TranslateError> {
@@ -97,31 +88,28 @@ impl PartReader {
                     out.push(Part::Text(text.to_owned()));
                 }
             }
-        } else if let Some(call) = p.get("functionCall") {
-            let call = self.read_call(Obj::new(call, &field(p, "functionCall"), p.err)?)?;
+        } else if let Some(call) = p.obj("functionCall")? {
+            let call = self.read_call(&call)?;
             push_signature(out, signature);
             out.push(Part::ToolCall(call));
-        } else if let Some(resp) = p.get("functionResponse") {
-            let path = field(p, "functionResponse");
-            let result = self.read_result(Obj::new(resp, &path, p.err)?)?;
+        } else if let Some(resp) = p.obj("functionResponse")? {
+            let result = self.read_result(&resp)?;
             if self.answer || role == Role::Assistant {
                 tracing::debug!("gemini function response in a model turn dropped");
             } else {
                 out.push(Part::ToolResult(result));
             }
-        } else if let Some(blob) = p.get("inlineData") {
-            let path = field(p, "inlineData");
-            self.keep_image(read_blob(Obj::new(blob, &path, p.err)?)?, &path, out)?;
-        } else if let Some(file) = p.get("fileData") {
-            let path = field(p, "fileData");
-            self.keep_image(read_file(Obj::new(file, &path, p.err)?)?, &path, out)?;
+        } else if let Some(blob) = p.obj("inlineData")? {
+            self.keep_image(read_blob(&blob)?, blob.at(), out)?;
+        } else if let Some(file) = p.obj("fileData")? {
+            self.keep_image(read_file(&file)?, file.at(), out)?;
         } else if p.get("executableCode").is_some() || p.get("codeExecutionResult").is_some() {
             tracing::debug!("gemini code execution part dropped (provider-hosted tool)");
         } else {
             let keys: Vec<&String> = p.map.keys().collect();
             tracing::debug!(
                 ?keys,
-                path = p.path,
+                path = p.at(),
                 "gemini part of an unknown kind dropped"
             );
         }
@@ -147,15 +135,15 @@ impl PartReader {
         Ok(())
     }
 
-    fn read_call(&mut self, c: Obj<'_>) -> Result<ToolCall, TranslateError> {
-        let name = c.str("name")?.ok_or_else(|| c.bad("name", "a string"))?;
+    fn read_call(&mut self, c: &Fields<'_>) -> Result<ToolCall, TranslateError> {
+        let name = c.req_str("name")?;
         let id = match c.str("id")? {
             Some(id) if !id.is_empty() => id.to_owned(),
             _ => self.make_id(),
         };
         let arguments = match c.get("args") {
             Some(args) if args.is_object() => args.to_string(),
-            Some(_) => return Err(c.bad("args", "a JSON object")),
+            Some(_) => return Err(c.wrong("args", "a JSON object")),
             None => "{}".to_owned(),
         };
         self.calls.push((id.clone(), name.to_owned(), false));
@@ -167,8 +155,8 @@ impl PartReader {
         })
     }
 
-    fn read_result(&mut self, r: Obj<'_>) -> Result<ToolResult, TranslateError> {
-        let name = r.str("name")?.ok_or_else(|| r.bad("name", "a string"))?;
+    fn read_result(&mut self, r: &Fields<'_>) -> Result<ToolResult, TranslateError> {
+        let name = r.req_str("name")?;
         let call_id = match r.str("id")? {
             Some(id) if !id.is_empty() => {
                 if let Some(c) = self.calls.iter_mut().find(|c| c.0 == id) {
@@ -189,19 +177,10 @@ impl PartReader {
         };
         let (text, is_error) = response_text(r.get("response"));
         let mut content = vec![Part::Text(text)];
-        for (i, p) in r.array("parts")?.iter().enumerate() {
-            let path = format!("{}.parts[{i}]", r.path);
-            let p = Obj::new(p, &path, r.err)?;
-            match p.get("inlineData") {
-                Some(blob) => {
-                    let path = field(p, "inlineData");
-                    self.keep_image(
-                        read_blob(Obj::new(blob, &path, p.err)?)?,
-                        &path,
-                        &mut content,
-                    )?;
-                }
-                None => tracing::debug!(path, "gemini function response part dropped"),
+        for p in r.items("parts")? {
+            match p.obj("inlineData")? {
+                Some(blob) => self.keep_image(read_blob(&blob)?, blob.at(), &mut content)?,
+                None => tracing::debug!(path = p.at(), "gemini function response part dropped"),
             }
         }
         Ok(ToolResult {
@@ -211,10 +190,6 @@ impl PartReader {
             is_error,
         })
     }
-}
-
-fn field(p: Obj<'_>, key: &str) -> String {
-    format!("{}.{key}", p.path)
 }
 
 /// A signature not on a thought travels as an empty reasoning part before what carried it.
@@ -244,11 +219,9 @@ fn response_text(response: Option<&Value>) -> (String, bool) {
     }
 }
 
-fn read_blob(b: Obj<'_>) -> Result<(Image, Option<String>), TranslateError> {
-    let mime = b
-        .str("mimeType")?
-        .ok_or_else(|| b.bad("mimeType", "a string"))?;
-    let data = b.str("data")?.ok_or_else(|| b.bad("data", "base64 text"))?;
+fn read_blob(b: &Fields<'_>) -> Result<(Image, Option<String>), TranslateError> {
+    let mime = b.req_str("mimeType")?;
+    let data = b.req_str("data")?;
     let image = Image::Base64 {
         media_type: mime.to_owned(),
         data: data.to_owned(),
@@ -256,11 +229,9 @@ fn read_blob(b: Obj<'_>) -> Result<(Image, Option<String>), TranslateError> {
     Ok((image, Some(mime.to_owned())))
 }
 
-fn read_file(f: Obj<'_>) -> Result<(Image, Option<String>), TranslateError> {
+fn read_file(f: &Fields<'_>) -> Result<(Image, Option<String>), TranslateError> {
     let mime = f.str("mimeType")?.map(str::to_owned);
-    let url = f
-        .str("fileUri")?
-        .ok_or_else(|| f.bad("fileUri", "a string"))?;
+    let url = f.req_str("fileUri")?;
     let image = Image::Url {
         url: url.to_owned(),
         media_type: mime.clone(),
@@ -427,17 +398,7 @@ fn signed(mut part: Value, signature: Option<String>) -> Value {
 
 /// A `functionCall` part; arguments that are not a JSON object become `{}`.
 pub(super) fn call_part(id: &str, name: &str, arguments: &str, signature: Option<String>) -> Value {
-    let args = match serde_json::from_str::<Value>(arguments) {
-        Ok(v) if v.is_object() => v,
-        _ if arguments.trim().is_empty() => json!({}),
-        _ => {
-            tracing::warn!(
-                function = name,
-                "tool call arguments are not a JSON object: sent as {{}}"
-            );
-            json!({})
-        }
-    };
+    let args = arguments_object(name, arguments);
     signed(
         json!({"functionCall": {"id": id, "name": name, "args": args}}),
         signature,
@@ -450,10 +411,7 @@ fn image_part(image: &Image) -> Value {
             json!({"inlineData": {"mimeType": media_type, "data": data}})
         }
         Image::Url { url, media_type } => {
-            if let Some((mime, data)) = url
-                .strip_prefix("data:")
-                .and_then(|rest| rest.split_once(";base64,"))
-            {
+            if let Some((mime, data)) = data_url(url) {
                 return json!({"inlineData": {"mimeType": mime, "data": data}});
             }
             let mut file = Map::new();
@@ -521,8 +479,8 @@ fn looks_wrapped(v: &Value) -> bool {
 }
 
 /// Reads `usageMetadata`.
-pub(super) fn read_usage(u: Obj<'_>) -> Result<TokenUsage, TranslateError> {
-    let count = |k: &str| u.u64(k);
+pub(super) fn read_usage(u: &Fields<'_>) -> Result<TokenUsage, TranslateError> {
+    let count = |k: &str| whole(u, k);
     let thoughts = count("thoughtsTokenCount")?;
     Ok(TokenUsage {
         input: count("promptTokenCount")?.unwrap_or(0)

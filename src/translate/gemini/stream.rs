@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::answer::{Chunk, answer_json, call_prefix, read_chunk};
 use super::parts::{PartReader, call_part, finish_word};
 use crate::protocol::{Operation, Protocol};
+use crate::translate::fields::parse;
 use crate::translate::model::{Event, Part, TokenUsage};
 use crate::translate::{AnswerContext, TranslateError, kind_for_status};
 use crate::wire::errors::stream_error_event;
@@ -38,8 +39,7 @@ impl StreamDecoder {
         if self.failed {
             return Ok(());
         }
-        let v: Value = serde_json::from_slice(data)
-            .map_err(|e| TranslateError::Upstream(format!("a stream chunk is not JSON: {e}")))?;
+        let v = parse(data, "a stream chunk", TranslateError::Upstream)?;
         let first = self.reader.is_none();
         let reader = self.reader.get_or_insert_with(|| {
             let id = v.get("responseId").and_then(Value::as_str).unwrap_or("");

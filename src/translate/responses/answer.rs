@@ -11,7 +11,8 @@
 
 use serde_json::{Value, json};
 
-use super::{Obj, read_call, read_reasoning};
+use super::{read_call, read_reasoning};
+use crate::translate::fields::{Fields, parse};
 use crate::translate::model::{
     FREEFORM_INPUT, Part, Reasoning, Response, StopReason, TokenUsage, ToolCall,
 };
@@ -19,9 +20,8 @@ use crate::translate::{AnswerContext, TranslateError};
 
 /// Reads a backend's whole answer.
 pub fn decode_response(body: &[u8]) -> Result<Response, TranslateError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| TranslateError::Upstream(format!("the body is not JSON: {e}")))?;
-    let o = Obj::new(&value, String::new(), TranslateError::Upstream)?;
+    let value = parse(body, "the answer", TranslateError::Upstream)?;
+    let o = Fields::of(&value, "", TranslateError::Upstream)?;
     if let Some(error) = o.obj("error")? {
         let message = error.str("message")?.unwrap_or("no message");
         return Err(TranslateError::Upstream(format!(
@@ -30,7 +30,7 @@ pub fn decode_response(body: &[u8]) -> Result<Response, TranslateError> {
     }
     let mut content = Vec::new();
     let mut refusal = false;
-    for item in o.objs("output")? {
+    for item in o.items("output")? {
         output_item_parts(&item, &mut content, &mut refusal)?;
     }
     let called = content.iter().any(|p| matches!(p, Part::ToolCall(_)));
@@ -47,13 +47,13 @@ pub fn decode_response(body: &[u8]) -> Result<Response, TranslateError> {
 /// The canonical parts of one output item (appended to `parts`); `refusal` is set when a
 /// message part is a refusal. Hosted tool records are dropped.
 pub(super) fn output_item_parts(
-    item: &Obj,
+    item: &Fields,
     parts: &mut Vec<Part>,
     refusal: &mut bool,
 ) -> Result<(), TranslateError> {
     match item.req_str("type")? {
         "message" => {
-            for p in item.objs("content")? {
+            for p in item.items("content")? {
                 match p.req_str("type")? {
                     "output_text" => parts.push(Part::Text(p.req_str("text")?.to_owned())),
                     "refusal" => {
@@ -75,7 +75,7 @@ pub(super) fn output_item_parts(
 
 /// The stop reason of a finished response object (`status`, `incomplete_details`).
 pub(super) fn stop_reason(
-    o: &Obj,
+    o: &Fields,
     called: bool,
     refusal: bool,
 ) -> Result<StopReason, TranslateError> {
@@ -100,7 +100,7 @@ pub(super) fn stop_reason(
 }
 
 /// The `usage` member of a response object.
-pub(super) fn read_usage(o: &Obj) -> Result<Option<TokenUsage>, TranslateError> {
+pub(super) fn read_usage(o: &Fields) -> Result<Option<TokenUsage>, TranslateError> {
     let Some(u) = o.obj("usage")? else {
         return Ok(None);
     };

@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::{GRAMMAR_HEAD, GRAMMAR_TAIL, answer};
 use crate::translate::TranslateError;
+use crate::translate::fields::image_url;
 use crate::translate::model::{
     FREEFORM_INPUT, Image, Message, Part, Request, ResponseFormat, Role, Tool, ToolCall,
     ToolChoice, ToolResult,
@@ -140,11 +141,7 @@ fn write_messages(messages: &[Message], freeform: &[&str], input: &mut Vec<Value
 }
 
 fn write_image(image: &Image) -> Value {
-    let url = match image {
-        Image::Base64 { media_type, data } => format!("data:{media_type};base64,{data}"),
-        Image::Url { url, .. } => url.clone(),
-    };
-    json!({"type": "input_image", "image_url": url, "detail": "auto"})
+    json!({"type": "input_image", "image_url": image_url(image), "detail": "auto"})
 }
 
 /// A call as an input item (no item id: the backend makes its own).

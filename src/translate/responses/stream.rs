@@ -18,8 +18,9 @@ use super::answer::{
     Head, call_item, freeform_input, item_id, message_item, output_item_parts, read_usage,
     reasoning_item, response_id, stop_reason, text_part,
 };
-use super::{Obj, read_call};
+use super::read_call;
 use crate::protocol::{Operation, Protocol};
+use crate::translate::fields::{Fields, parse};
 use crate::translate::model::{Event, Part, Reasoning, StopReason, TokenUsage, ToolCall};
 use crate::translate::{AnswerContext, TranslateError, kind_for_status};
 use crate::wire::errors::stream_error_event;
@@ -51,9 +52,8 @@ impl StreamDecoder {
         if self.failed {
             return Ok(());
         }
-        let value: Value = serde_json::from_slice(data)
-            .map_err(|e| TranslateError::Upstream(format!("a stream event is not JSON: {e}")))?;
-        let o = Obj::new(&value, "event".into(), TranslateError::Upstream)?;
+        let value = parse(data, "a stream event", TranslateError::Upstream)?;
+        let o = Fields::of(&value, "event", TranslateError::Upstream)?;
         let kind = o.str("type")?.unwrap_or_default();
         if kind == "error" || (kind.is_empty() && o.get("error").is_some()) {
             let error = o.obj("error")?.unwrap_or_else(|| o.clone());
@@ -153,7 +153,7 @@ impl StreamDecoder {
     /// is left unsaid (a cut stream has none).
     pub fn finish(&mut self, _out: &mut Vec<Event>) {}
 
-    fn error(&mut self, error: &Obj, out: &mut Vec<Event>) -> Result<(), TranslateError> {
+    fn error(&mut self, error: &Fields, out: &mut Vec<Event>) -> Result<(), TranslateError> {
         self.failed = true;
         let status = match error.str("code")?.or(error.str("type")?) {
             Some("rate_limit_exceeded" | "insufficient_quota") => 429,
@@ -173,7 +173,7 @@ impl StreamDecoder {
 
     fn call_started(
         &mut self,
-        item: &Obj,
+        item: &Fields,
         output_index: u64,
         out: &mut Vec<Event>,
     ) -> Result<(), TranslateError> {
@@ -203,7 +203,7 @@ impl StreamDecoder {
 
     fn item_done(
         &mut self,
-        item: &Obj,
+        item: &Fields,
         kind: &str,
         output_index: u64,
         out: &mut Vec<Event>,

@@ -1,0 +1,267 @@
+//! What the four codecs share in reading and writing wire JSON: [`Fields`], the reader of a
+//! JSON object whose errors name the field (`` `messages[2].role` must be a string ``) and are
+//! of one kind (`Invalid` for a caller's request, `Upstream` for a backend's answer); [`parse`]
+//! for a whole body; and small writers every dialect needs ([`put`], [`data_url`],
+//! [`image_url`], [`arguments_object`]).
+//!
+//! JSON `null` counts as absent everywhere: the SDKs send it for unset fields.
+
+use serde_json::{Map, Value, json};
+
+use super::TranslateError;
+use super::model::Image;
+
+/// The error a defect is: `TranslateError::Invalid` in a caller's request,
+/// `TranslateError::Upstream` in a backend's answer.
+pub(super) type Blame = fn(String) -> TranslateError;
+
+/// A JSON object's fields, with where the object is (for messages) and whom its defects blame.
+#[derive(Clone)]
+pub(super) struct Fields<'a> {
+    /// The object's members.
+    pub(super) map: &'a Map<String, Value>,
+    /// Where the object is (`""` for the body itself).
+    at: String,
+    err: Blame,
+    /// The other spelling a key may have (Gemini: the snake_case form of a camelCase key).
+    alias: Option<fn(&str) -> String>,
+}
+
+impl<'a> Fields<'a> {
+    /// `value` as an object at `at` (`""`: the body), or the error saying it is not one.
+    pub(super) fn of(
+        value: &'a Value,
+        at: impl Into<String>,
+        err: Blame,
+    ) -> Result<Self, TranslateError> {
+        let at = at.into();
+        match value.as_object() {
+            Some(map) => Ok(Self {
+                map,
+                at,
+                err,
+                alias: None,
+            }),
+            None if at.is_empty() => Err(err("the body must be a JSON object".into())),
+            None => Err(err(format!("`{at}` must be an object"))),
+        }
+    }
+
+    /// The same object, its keys also looked up as `alias(key)`; objects read from it inherit
+    /// the alias.
+    pub(super) fn with_alias(self, alias: fn(&str) -> String) -> Self {
+        Self {
+            alias: Some(alias),
+            ..self
+        }
+    }
+
+    /// Where the object is (`""` for the body).
+    pub(super) fn at(&self) -> &str {
+        &self.at
+    }
+
+    /// The error kind of this object's defects.
+    pub(super) fn blame(&self) -> Blame {
+        self.err
+    }
+
+    /// The path of member `key` (`messages[2].role`).
+    pub(super) fn path(&self, key: &str) -> String {
+        if self.at.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.at)
+        }
+    }
+
+    /// `` `path` must be {what} `` about member `key`.
+    pub(super) fn wrong(&self, key: &str, what: &str) -> TranslateError {
+        (self.err)(format!("`{}` must be {what}", self.path(key)))
+    }
+
+    /// `` `path`: {why} `` about member `key`.
+    pub(super) fn fault(&self, key: &str, why: &str) -> TranslateError {
+        (self.err)(format!("`{}`: {why}", self.path(key)))
+    }
+
+    /// Member `key` (or its alias), `None` when absent or `null`.
+    pub(super) fn get(&self, key: &str) -> Option<&'a Value> {
+        let alias = || self.map.get(&(self.alias?)(key));
+        self.map.get(key).or_else(alias).filter(|v| !v.is_null())
+    }
+
+    /// `value`, or the error that required member `key` is missing.
+    pub(super) fn need<T>(&self, key: &str, value: Option<T>) -> Result<T, TranslateError> {
+        value.ok_or_else(|| (self.err)(format!("`{}` is required", self.path(key))))
+    }
+
+    /// Member `key` read by `read`, or the error that it must be `what`.
+    pub(super) fn typed<T>(
+        &self,
+        key: &str,
+        what: &str,
+        read: impl FnOnce(&'a Value) -> Option<T>,
+    ) -> Result<Option<T>, TranslateError> {
+        self.get(key)
+            .map(|v| read(v).ok_or_else(|| self.wrong(key, what)))
+            .transpose()
+    }
+
+    /// A string member.
+    pub(super) fn str(&self, key: &str) -> Result<Option<&'a str>, TranslateError> {
+        self.typed(key, "a string", Value::as_str)
+    }
+
+    /// A required string member.
+    pub(super) fn req_str(&self, key: &str) -> Result<&'a str, TranslateError> {
+        self.need(key, self.str(key)?)
+    }
+
+    /// A non-negative integer member.
+    pub(super) fn u64(&self, key: &str) -> Result<Option<u64>, TranslateError> {
+        self.typed(key, "a non-negative integer", Value::as_u64)
+    }
+
+    /// An integer member.
+    pub(super) fn i64(&self, key: &str) -> Result<Option<i64>, TranslateError> {
+        self.typed(key, "an integer", Value::as_i64)
+    }
+
+    /// A number member.
+    pub(super) fn f64(&self, key: &str) -> Result<Option<f64>, TranslateError> {
+        self.typed(key, "a number", Value::as_f64)
+    }
+
+    /// A boolean member.
+    pub(super) fn bool(&self, key: &str) -> Result<Option<bool>, TranslateError> {
+        self.typed(key, "true or false", Value::as_bool)
+    }
+
+    /// An array member, empty when absent.
+    pub(super) fn array(&self, key: &str) -> Result<&'a [Value], TranslateError> {
+        Ok(self.opt_array(key)?.unwrap_or_default())
+    }
+
+    /// An array member, `None` when absent.
+    pub(super) fn opt_array(&self, key: &str) -> Result<Option<&'a [Value]>, TranslateError> {
+        self.typed(key, "an array", |v| v.as_array().map(Vec::as_slice))
+    }
+
+    /// An array-of-strings member, empty when absent.
+    pub(super) fn strings(&self, key: &str) -> Result<Vec<String>, TranslateError> {
+        let items = self.array(key)?.iter();
+        items
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| self.wrong(key, "an array of strings"))
+    }
+
+    /// An image member given by address: a `data:<type>;base64,<data>` URL inline, any other
+    /// address as it is.
+    pub(super) fn image(&self, key: &str) -> Result<Option<Image>, TranslateError> {
+        let what = "an http(s) URL or a data:<type>;base64,<data> URL";
+        self.typed(key, what, |v| image_from_url(v.as_str()?))
+    }
+
+    /// An object member.
+    pub(super) fn obj(&self, key: &str) -> Result<Option<Fields<'a>>, TranslateError> {
+        self.get(key)
+            .map(|v| self.nested(v, self.path(key)))
+            .transpose()
+    }
+
+    /// A required object member.
+    pub(super) fn req_obj(&self, key: &str) -> Result<Fields<'a>, TranslateError> {
+        self.need(key, self.obj(key)?)
+    }
+
+    /// The objects of array member `key` (empty when absent), each at `key[i]`.
+    pub(super) fn items(&self, key: &str) -> Result<Vec<Fields<'a>>, TranslateError> {
+        let at = self.path(key);
+        let each = self.array(key)?.iter().enumerate();
+        each.map(|(i, v)| self.nested(v, format!("{at}[{i}]")))
+            .collect()
+    }
+
+    /// `value` as an object at `at`, with this object's blame and alias.
+    pub(super) fn nested(
+        &self,
+        value: &'a Value,
+        at: String,
+    ) -> Result<Fields<'a>, TranslateError> {
+        let fields = Fields::of(value, at, self.err)?;
+        Ok(Fields {
+            alias: self.alias,
+            ..fields
+        })
+    }
+}
+
+/// The refusal of `field`, which the other dialect cannot carry (`why`): the caller should
+/// ask a backend of its own protocol.
+pub(super) fn unsupported(field: &str, why: &str) -> TranslateError {
+    TranslateError::Unsupported(format!(
+        "{field}: {why}, use a backend of the same protocol"
+    ))
+}
+
+/// A body as JSON; `what` names it in the error (`the request body is not valid JSON: …`).
+pub(super) fn parse(body: &[u8], what: &str, err: Blame) -> Result<Value, TranslateError> {
+    serde_json::from_slice(body).map_err(|e| err(format!("{what} is not valid JSON: {e}")))
+}
+
+/// Sets `key` to `value` when there is one.
+pub(super) fn put(map: &mut Map<String, Value>, key: &str, value: Option<impl serde::Serialize>) {
+    if let Some(v) = value {
+        map.insert(key.to_owned(), json!(v));
+    }
+}
+
+/// The media type and base64 data of a `data:<type>;base64,<data>` address.
+pub(super) fn data_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("data:")?;
+    let (head, data) = rest.split_once(',')?;
+    Some((head.strip_suffix(";base64")?, data))
+}
+
+/// An image from its address: a `data:<type>;base64,<data>` URL inline, any other address
+/// as it is; `None` for a `data:` URL of another form.
+fn image_from_url(url: &str) -> Option<Image> {
+    if !url.starts_with("data:") {
+        let url = url.to_owned();
+        return Some(Image::Url {
+            url,
+            media_type: None,
+        });
+    }
+    let (media_type, data) = data_url(url).filter(|(m, _)| !m.is_empty())?;
+    Some(Image::Base64 {
+        media_type: media_type.to_owned(),
+        data: data.to_owned(),
+    })
+}
+
+/// An image as an address: its own, or a `data:` URL holding it.
+pub(super) fn image_url(image: &Image) -> String {
+    match image {
+        Image::Base64 { media_type, data } => format!("data:{media_type};base64,{data}"),
+        Image::Url { url, .. } => url.clone(),
+    }
+}
+
+/// A tool call's arguments (JSON text) as the object Anthropic's `input` and Gemini's `args`
+/// hold: `{}` when they are not a JSON object (arguments cut short by the token limit; warned).
+pub(super) fn arguments_object(function: &str, arguments: &str) -> Value {
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(v) if v.is_object() => v,
+        _ if arguments.trim().is_empty() => json!({}),
+        _ => {
+            tracing::warn!(
+                function,
+                "tool call arguments are not a JSON object: sent as {{}}"
+            );
+            json!({})
+        }
+    }
+}
