@@ -507,12 +507,35 @@ fn content_that_would_change_the_answer_is_refused() {
 }
 
 #[test]
+fn a_system_turn_in_the_conversation_joins_the_system_prompt() {
+    // Claude Code sends its environment this way for models it does not know.
+    let req = decode(json!({
+        "model": "m", "max_tokens": 10, "system": "You are Claude Code.",
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "system", "content": [{"type": "text", "text": "# Environment"}]},
+        ],
+    }))
+    .unwrap();
+    assert_eq!(req.system, ["You are Claude Code.", "# Environment"]);
+    assert_eq!(req.messages.len(), 1);
+    let bad = decode(minimal(
+        json!({"messages": [{"role": "system", "content": 5}]}),
+    ));
+    assert!(
+        bad.unwrap_err()
+            .to_string()
+            .contains("`messages[0].content`")
+    );
+}
+
+#[test]
 fn malformed_requests_name_the_field() {
     let cases = [
         (minimal(json!({"messages": "hi"})), "`messages`"),
         (json!({"model": "m"}), "`messages`"),
         (
-            minimal(json!({"messages": [{"role": "system", "content": "x"}]})),
+            minimal(json!({"messages": [{"role": "tool", "content": "x"}]})),
             "`messages[0].role`",
         ),
         (

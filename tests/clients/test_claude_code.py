@@ -61,11 +61,6 @@ def test_stream_json_with_bearer_token(gateway, scratch):
 # Claude Code puts `role: "system"` messages among `messages` (its environment notes) for a model
 # it does not know; the Anthropic API accepts them anywhere, the translation answers 400
 # "`messages[1].role` must be \"user\" or \"assistant\"" (src/translate/anthropic/request.rs).
-MID_CONVERSATION_SYSTEM = (
-    'the translation refuses the `role: "system"` messages Claude Code puts among `messages` (400)'
-)
-
-
 def read_loop(gateway, scratch, model):
     """Claude Code's Read tool on a scratch file, called by the mock; Claude Code's final answer
     and the access log's (status, backend) of its Messages calls."""
@@ -97,7 +92,6 @@ def test_read_tool_loop(gateway, scratch):
 
 
 @pytest.mark.op("crossed route: Claude Code on an OpenAI backend (translated)")
-@pytest.mark.xfail(strict=True, reason=MID_CONVERSATION_SYSTEM)
 def test_crossed_route_works(gateway, scratch):
     mark = gateway.mark()
     out = claude(gateway, scratch, "Say hi", "--model", "openai:mock-gpt", ANTHROPIC_API_KEY=gateway.key)
@@ -107,7 +101,6 @@ def test_crossed_route_works(gateway, scratch):
 
 
 @pytest.mark.op("crossed route: the Read tool loop on an OpenAI backend (translated)")
-@pytest.mark.xfail(strict=True, reason=MID_CONVERSATION_SYSTEM)
 def test_crossed_route_read_tool_loop(gateway, scratch):
     out, calls = read_loop(gateway, scratch, "openai:mock-gpt")
     assert out.startswith("Tool result received: ") and "The secret word is tangerine." in out, out

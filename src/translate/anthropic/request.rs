@@ -46,10 +46,11 @@ pub fn decode_request(body: &[u8]) -> Result<Request, TranslateError> {
         tracing::debug!(field = %key, "Anthropic request field dropped in translation");
     }
     let stream = top.bool("stream")?.unwrap_or(false);
+    let mut system_turns = Vec::new();
     let mut req = Request {
         model: top.str("model")?.unwrap_or_default().to_owned(),
-        system: decode_system(&top)?,
-        messages: decode_messages(&top)?,
+        system: decode_system(&top, "system")?,
+        messages: decode_messages(&top, &mut system_turns)?,
         max_tokens: top.u64("max_tokens")?,
         temperature: top.f64("temperature")?,
         top_p: top.f64("top_p")?,
@@ -64,29 +65,37 @@ pub fn decode_request(body: &[u8]) -> Result<Request, TranslateError> {
         },
         ..Request::default()
     };
+    req.system.append(&mut system_turns);
     req.tools = decode_tools(&top)?;
     decode_tool_choice(&top, &mut req)?;
     decode_output(&top, &mut req)?;
     Ok(req)
 }
 
-fn decode_system(top: &Fields<'_>) -> Result<Vec<String>, TranslateError> {
-    match top.get("system") {
+/// A system prompt at `top.key`: a string or text blocks.
+fn decode_system(top: &Fields<'_>, key: &str) -> Result<Vec<String>, TranslateError> {
+    match top.get(key) {
         None => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(vec![s.clone()]),
         Some(Value::Array(_)) => top
-            .items("system")?
+            .items(key)?
             .iter()
             .map(|block| match block.req_str("type")? {
                 "text" => Ok(block.req_str("text")?.to_owned()),
                 _ => Err(block.wrong("type", "\"text\"")),
             })
             .collect(),
-        Some(_) => Err(top.wrong("system", "a string or an array of text blocks")),
+        Some(_) => Err(top.wrong(key, "a string or an array of text blocks")),
     }
 }
 
-fn decode_messages(top: &Fields<'_>) -> Result<Vec<Message>, TranslateError> {
+/// The conversation; a `system` turn inside it (the Messages API takes them, and Claude Code
+/// sends one with its environment for models it does not know) joins `system_turns`, as the
+/// chat codec does with a mid-conversation system message.
+fn decode_messages(
+    top: &Fields<'_>,
+    system_turns: &mut Vec<String>,
+) -> Result<Vec<Message>, TranslateError> {
     if top.get("messages").is_none() {
         return Err(top.wrong("messages", "an array of messages"));
     }
@@ -95,7 +104,12 @@ fn decode_messages(top: &Fields<'_>) -> Result<Vec<Message>, TranslateError> {
         let role = match msg.req_str("role")? {
             "user" => Role::User,
             "assistant" => Role::Assistant,
-            _ => return Err(msg.wrong("role", "\"user\" or \"assistant\"")),
+            "system" => {
+                tracing::debug!("a system turn inside the conversation joins the system prompt");
+                system_turns.extend(decode_system(&msg, "content")?);
+                continue;
+            }
+            _ => return Err(msg.wrong("role", "\"user\", \"assistant\" or \"system\"")),
         };
         let content = match msg.get("content") {
             Some(Value::String(s)) => vec![Part::Text(s.clone())],
