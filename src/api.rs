@@ -117,23 +117,14 @@ async fn body_model_call(
         .dialects(requested, protocol, op)
         .map_err(|e| fail(e.into()))?;
     if let Some(dialects) = dialects {
-        let requested = if requested.is_empty() {
-            &route.model
-        } else {
-            requested
-        };
-        let out = translated::outbound(translated::Inbound {
+        let inbound = translated::Inbound {
             dialects,
             body: &body,
             requested,
-            upstream_model: &route.model,
             method_streams: None,
             headers,
-            now_secs: state.clock().now_millis() / 1000,
-        })
-        .map_err(fail)?;
-        return out
-            .forward(protocol, &route, ctx, state)
+        };
+        return translated::call(inbound, &route, ctx, state)
             .await
             .map_err(fail);
     }

@@ -76,18 +76,14 @@ pub(super) async fn model_action(
                     "a stream from a backend of another protocol is translated into server-sent events only: add `alt=sse` to the query (the Gemini SDKs and Gemini CLI do)",
                 )));
             }
-            let out = translated::outbound(translated::Inbound {
+            let inbound = translated::Inbound {
                 dialects,
                 body: &body,
                 requested: model,
-                upstream_model: &route.model,
                 method_streams: Some(op == Operation::StreamGenerateContent),
                 headers,
-                now_secs: state.clock().now_millis() / 1000,
-            })
-            .map_err(fail)?;
-            return out
-                .forward(Protocol::Gemini, &route, &ctx, &state)
+            };
+            return translated::call(inbound, &route, &ctx, &state)
                 .await
                 .map_err(fail);
         }

@@ -72,19 +72,19 @@ impl Translation {
 
 /// The request to send to the backend instead of the caller's.
 #[derive(Debug)]
-pub(crate) struct Outbound {
+struct Outbound {
     /// The body, in the backend's dialect.
-    pub(crate) body: Bytes,
+    body: Bytes,
     /// The backend's operation.
-    pub(crate) operation: Operation,
+    operation: Operation,
     /// The answer is streamed.
-    pub(crate) stream: bool,
+    stream: bool,
     /// The backend's query (Gemini's `alt=sse` for a stream).
-    pub(crate) query: Option<&'static str>,
+    query: Option<&'static str>,
     /// The client headers that still apply.
-    pub(crate) headers: HeaderMap,
+    headers: HeaderMap,
     /// How the answer comes back.
-    pub(crate) translation: Translation,
+    translation: Translation,
 }
 
 /// What the translated request says, beyond its body.
@@ -93,28 +93,49 @@ pub(crate) struct Inbound<'a> {
     pub(crate) dialects: (Dialect, Dialect),
     /// The caller's body.
     pub(crate) body: &'a [u8],
-    /// The model as the caller named it (echoed where the caller's dialect echoes it).
+    /// The model as the caller named it (echoed where the caller's dialect echoes it; the
+    /// route's model when the caller named none).
     pub(crate) requested: &'a str,
-    /// The model to ask the backend for.
-    pub(crate) upstream_model: &'a str,
     /// The stream mode when the caller's method decides it (Gemini), else the body's.
     pub(crate) method_streams: Option<bool>,
     /// The caller's headers.
     pub(crate) headers: HeaderMap,
-    /// Now, in Unix seconds.
-    pub(crate) now_secs: u64,
 }
 
-/// Translates the caller's request for the backend.
-pub(crate) fn outbound(inbound: Inbound<'_>) -> Result<Outbound, ApiError> {
+/// Translates the caller's request for `route`'s backend, sends it through the route's
+/// provider and relays the answer in the caller's dialect.
+pub(crate) async fn call(
+    inbound: Inbound<'_>,
+    route: &Route,
+    ctx: &Ctx,
+    state: &AppState,
+) -> Result<axum::response::Response, ApiError> {
+    let protocol = inbound.dialects.0.protocol();
+    let now_secs = state.clock().now_millis() / 1000;
+    outbound(inbound, &route.model, now_secs)?
+        .forward(protocol, route, ctx, state)
+        .await
+}
+
+/// The backend's request for the caller's, asking for `upstream_model`.
+fn outbound(
+    inbound: Inbound<'_>,
+    upstream_model: &str,
+    now_secs: u64,
+) -> Result<Outbound, ApiError> {
     let (caller, backend) = inbound.dialects;
     let mut req = translate::decode_request(caller, inbound.body)?;
     if let Some(stream) = inbound.method_streams {
         req.stream = stream;
     }
-    req.model = inbound.requested.to_owned();
-    let answer = AnswerContext::for_request(&req, inbound.now_secs);
-    req.model = inbound.upstream_model.to_owned();
+    req.model = if inbound.requested.is_empty() {
+        upstream_model
+    } else {
+        inbound.requested
+    }
+    .to_owned();
+    let answer = AnswerContext::for_request(&req, now_secs);
+    req.model = upstream_model.to_owned();
     let body = translate::encode_request(backend, &req)?;
     let mut headers = inbound.headers;
     let dropped: Vec<_> = headers
@@ -146,7 +167,7 @@ pub(crate) fn outbound(inbound: Inbound<'_>) -> Result<Outbound, ApiError> {
 
 impl Outbound {
     /// Sends the translated request through the route's provider and relays the answer.
-    pub(crate) async fn forward(
+    async fn forward(
         self,
         protocol: Protocol,
         route: &Route,
