@@ -13,7 +13,9 @@
 //! payloads → [`Event`]s) and `StreamEncoder` ([`Event`]s → the caller's SSE bytes). Streams are
 //! translated event by event as the upstream sends them ([`StreamTranslator`]): nothing waits
 //! for the end of the answer except what a dialect can only say whole (a Gemini function call's
-//! arguments, the Responses API's final `response.completed` summary).
+//! arguments, a Responses freeform tool's input, and the closing events that carry the stop
+//! reason with the final usage: Anthropic's `message_delta`, Gemini's last chunk,
+//! `response.completed`).
 
 pub mod anthropic;
 pub mod chat;
