@@ -90,6 +90,52 @@ pub fn iso8601(ms: u64) -> String {
 /// Shared handle to the clock used by the whole process.
 pub type SharedClock = Arc<dyn Clock>;
 
+/// Calendar arithmetic on UTC day numbers (days since 1970-01-01), for periods that reset
+/// daily, weekly or monthly (quotas, budgets).
+pub mod calendar {
+    /// Milliseconds in a day.
+    pub const DAY_MS: u64 = 86_400_000;
+
+    /// (year, month, day) of a day number (Howard Hinnant's algorithm).
+    pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        (y, m, d)
+    }
+
+    /// Day number of a civil date.
+    pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let m = i64::from(m);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn day_numbers_and_dates_round_trip() {
+            for day in [0_i64, 59, 365, 10_957, 20_780, 21_000] {
+                let (y, m, dd) = civil_from_days(day);
+                assert_eq!(days_from_civil(y, m, dd), day);
+            }
+            assert_eq!(civil_from_days(20_791), (2026, 12, 4));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

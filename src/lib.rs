@@ -8,6 +8,8 @@
 //!   that never go to another server.
 //! - [`protocol`]: which client protocol and operation a request is, which protocol a backend
 //!   speaks (domain values).
+//! - [`rules`]: what a virtual key or a user may do — allow-lists, rate limits, budgets — as
+//!   data (`policy` enforces them).
 //! - [`store`]: durable state (users, agent tokens, SSO, accounts, pool credentials) on SQLite or
 //!   PostgreSQL, behind narrow traits.
 //! - [`notify`], [`jobs`]: operator events and their delivery; background work as named jobs the
@@ -44,6 +46,8 @@ pub mod secret;
 pub mod net;
 
 pub mod protocol;
+
+pub mod rules;
 
 pub mod store;
 

@@ -85,7 +85,8 @@ enum Cmd {
         #[arg(long, value_name = "ADDR")]
         to: SocketAddr,
     },
-    /// One open-loop run against any server (for profiling): POST /v1/chat/completions.
+    /// One open-loop run against any server (for profiling): POST /v1/chat/completions (or
+    /// /v1/messages); streams also print each content chunk's p50 arrival.
     Load {
         /// Server address, e.g. 127.0.0.1:8080.
         addr: SocketAddr,
@@ -98,6 +99,10 @@ enum Cmd {
         /// Stream 8 chunks 5 ms apart instead of a JSON answer.
         #[arg(long)]
         stream: bool,
+        /// POST /v1/messages (Anthropic) instead: translated by a gateway whose backend speaks
+        /// OpenAI.
+        #[arg(long)]
+        messages: bool,
     },
 }
 
@@ -186,11 +191,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             seconds,
             connections,
             stream,
+            messages,
         } => {
-            let kind = if stream {
-                scenario::Kind::Stream
-            } else {
-                scenario::Kind::Chat
+            let kind = match (stream, messages) {
+                (false, false) => scenario::Kind::Chat,
+                (true, false) => scenario::Kind::Stream,
+                (false, true) => scenario::Kind::Messages,
+                (true, true) => scenario::Kind::MessagesStream,
             };
             let spec = load::RunSpec {
                 pace: load::Pace::Open {

@@ -31,6 +31,9 @@ pub(crate) fn json_line(kind: &str, target: &str, s: &Stats) -> String {
         "lag_p99_ms": crate::stats::Summary::of(&s.lag).p99,
         "achieved_rps": s.achieved_rps(),
         "chunks": s.chunk_range.map(|(lo, hi)| [lo, hi]),
+        "chunk_p50_ms": s.chunk_range.map(|_| {
+            s.chunks.iter().map(|h| crate::stats::Summary::of(h).p50).collect::<Vec<_>>()
+        }),
     })
     .to_string()
 }
