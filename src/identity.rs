@@ -58,6 +58,21 @@ pub enum Principal {
         /// Groups from an external issuer's groups claim.
         groups: Arc<[String]>,
     },
+    /// An issued virtual key (PRODUCT §7), with the rules it carries.
+    VirtualKey(KeyIdentity),
+}
+
+/// Who a virtual key is: its public id, name, owner and rules (a cheap clone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyIdentity {
+    /// The public id (the part after `sk-pvk-`, before `_`).
+    pub id: Arc<str>,
+    /// The key's name.
+    pub name: Arc<str>,
+    /// The user who owns the key, if any: that user's rules apply too.
+    pub owner: Option<Arc<str>>,
+    /// What the key may do.
+    pub rules: Arc<crate::rules::Rules>,
 }
 
 impl Principal {
@@ -79,6 +94,10 @@ impl Principal {
                 Cow::Owned(format!("jwt {kind}={subject} groups={}", groups.join(",")))
             }
             Principal::Jwt { subject, kind, .. } => Cow::Owned(format!("jwt {kind}={subject}")),
+            Principal::VirtualKey(k) => Cow::Owned(match &k.owner {
+                Some(owner) => format!("vkey={} ({}) user={owner}", k.id, k.name),
+                None => format!("vkey={} ({})", k.id, k.name),
+            }),
         }
     }
 }

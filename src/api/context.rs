@@ -39,6 +39,10 @@ impl Ctx {
             Some(Principal::ApiKey { name }) => (1u8, &**name).hash(&mut h),
             Some(Principal::AgentToken(t)) => (2u8, &*t.user_id).hash(&mut h),
             Some(Principal::Jwt { subject, kind, .. }) => (3u8, &**kind, &**subject).hash(&mut h),
+            Some(Principal::VirtualKey(k)) => match &k.owner {
+                Some(owner) => (2u8, &**owner).hash(&mut h),
+                None => (4u8, &*k.id).hash(&mut h),
+            },
         }
         h.finish()
     }
