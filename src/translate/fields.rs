@@ -2,7 +2,8 @@
 //! JSON object whose errors name the field (`` `messages[2].role` must be a string ``) and are
 //! of one kind (`Invalid` for a caller's request, `Upstream` for a backend's answer); [`parse`]
 //! for a whole body; and small writers every dialect needs ([`put`], [`data_url`],
-//! [`image_url`], [`arguments_object`]).
+//! [`image_url`], [`arguments_object`], [`sse`] — one stream event, serialised straight into
+//! the output without an intermediate string).
 //!
 //! JSON `null` counts as absent everywhere: the SDKs send it for unset fields.
 
@@ -10,6 +11,27 @@ use serde_json::{Map, Value, json};
 
 use super::TranslateError;
 use super::model::Image;
+
+/// Appends one SSE event: `event: <kind>` (when given), `data: <json>`, then `end` (`\n\n`, or
+/// Gemini's `\r\n\r\n`).
+pub(super) fn sse<T: serde::Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    kind: Option<&str>,
+    data: &T,
+    end: &str,
+) {
+    if let Some(kind) = kind {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(kind.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"data: ");
+    // Serialising a `Value` or a struct of strings and numbers into a Vec cannot fail.
+    if let Err(e) = serde_json::to_writer(&mut *out, data) {
+        tracing::error!(error = %e, "a stream event could not be written");
+    }
+    out.extend_from_slice(end.as_bytes());
+}
 
 /// The error a defect is: `TranslateError::Invalid` in a caller's request,
 /// `TranslateError::Upstream` in a backend's answer.

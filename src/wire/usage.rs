@@ -113,12 +113,31 @@ pub fn parse_usage(json: &[u8]) -> Option<Usage> {
 
 /// Cheap pre-check: could this event carry usage? Avoids parsing every content delta.
 pub fn may_carry_usage(json: &[u8]) -> bool {
-    memchr::memmem::find(json, b"sage").is_some()
+    memchr::memmem::find_iter(json, b"sage").any(|at| !null_usage(&json[at + 4..]))
+}
+
+/// True for the rest of `"usage": null` after its `sage` (OpenAI chunks asked for usage carry
+/// it until the last one): no usage there.
+fn null_usage(rest: &[u8]) -> bool {
+    rest.strip_prefix(b"\"")
+        .map(<[u8]>::trim_ascii_start)
+        .and_then(|r| r.strip_prefix(b":"))
+        .is_some_and(|r| r.trim_ascii_start().starts_with(b"null"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_null_usage_is_no_usage() {
+        assert!(!may_carry_usage(br#"{"choices":[],"usage":null}"#));
+        assert!(!may_carry_usage(br#"{"usage" : null,"x":1}"#));
+        assert!(may_carry_usage(br#"{"usage":null,"u":{"usage":{"prompt_tokens":1}}}"#));
+        assert!(may_carry_usage(br#"{"usageMetadata":{"totalTokenCount":3}}"#));
+        assert!(may_carry_usage(br#"{"usage":{"input_tokens":3}}"#));
+        assert!(!may_carry_usage(br#"{"choices":[{"delta":{"content":"hi"}}]}"#));
+    }
 
     #[test]
     fn reads_each_protocols_usage() {

@@ -103,6 +103,9 @@ enum Cmd {
         /// OpenAI.
         #[arg(long)]
         messages: bool,
+        /// Send this file's content as the body instead of the scenario's.
+        #[arg(long, value_name = "FILE")]
+        body: Option<PathBuf>,
     },
 }
 
@@ -192,6 +195,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             connections,
             stream,
             messages,
+            body,
         } => {
             let kind = match (stream, messages) {
                 (false, false) => scenario::Kind::Chat,
@@ -208,8 +212,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 timeout: Duration::from_secs(10),
                 max_in_flight: 2000,
             };
+            let mut workload = kind.workload();
+            if let Some(path) = body {
+                let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                workload.body = bytes::Bytes::from(bytes);
+            }
             let t = load::Target::new(addr, None);
-            let s = load::run(&t, &kind.workload(), &spec).await?;
+            let s = load::run(&t, &workload, &spec).await?;
             let line = smoke::json_line("load", &format!("{addr}"), &s);
             let _ = writeln!(std::io::stdout().lock(), "{line}");
             Ok(())

@@ -4,11 +4,12 @@
 
 use std::collections::HashMap;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{decode_stop, decode_usage, encode_stop, message_id, usage_json};
 use crate::protocol::{Operation, Protocol};
-use crate::translate::fields::{Fields, parse};
+use crate::translate::fields::{Fields, parse, sse};
 use crate::translate::model::{Event, StopReason, TokenUsage};
 use crate::translate::{AnswerContext, TranslateError, kind_for_status};
 use crate::wire::errors::stream_error_event;
@@ -275,8 +276,8 @@ struct Encoder {
 }
 
 /// Appends one SSE event.
-fn write(out: &mut Vec<u8>, kind: &str, data: &Value) {
-    out.extend_from_slice(format!("event: {kind}\ndata: {data}\n\n").as_bytes());
+fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, kind: &str, data: &T) {
+    sse(out, Some(kind), data, "\n\n");
 }
 
 impl Encoder {
@@ -316,11 +317,11 @@ impl Encoder {
             }
             Event::Text(text) if !text.is_empty() => {
                 self.ensure_open(OpenKind::Text, out);
-                self.delta(json!({"type": "text_delta", "text": text}), out);
+                self.delta(Delta::TextDelta { text: &text }, out);
             }
             Event::Reasoning(text) if !text.is_empty() => {
                 self.ensure_open(OpenKind::Thinking { signed: false }, out);
-                self.delta(json!({"type": "thinking_delta", "thinking": text}), out);
+                self.delta(Delta::ThinkingDelta { thinking: &text }, out);
             }
             Event::Text(_) | Event::Reasoning(_) => {}
             Event::ReasoningSignature(signature) => self.signature(signature, out),
@@ -343,7 +344,9 @@ impl Encoder {
                     if self.open != Some((at, OpenKind::Tool(index))) {
                         tracing::debug!(index, "arguments for a tool call whose block was closed");
                     }
-                    let delta = json!({"type": "input_json_delta", "partial_json": fragment});
+                    let delta = Delta::InputJsonDelta {
+                        partial_json: &fragment,
+                    };
                     write_delta(out, at, delta);
                 }
                 Some(_) => {}
@@ -449,7 +452,7 @@ impl Encoder {
         }
     }
 
-    fn delta(&mut self, delta: Value, out: &mut Vec<u8>) {
+    fn delta(&mut self, delta: Delta<'_>, out: &mut Vec<u8>) {
         if let Some((index, _)) = self.open {
             write_delta(out, index, delta);
         }
@@ -463,7 +466,9 @@ impl Encoder {
         }
         if let Some((index, OpenKind::Thinking { signed: false })) = self.open {
             self.delta(
-                json!({"type": "signature_delta", "signature": signature}),
+                Delta::SignatureDelta {
+                    signature: &signature,
+                },
                 out,
             );
             self.open = Some((index, OpenKind::Thinking { signed: true }));
@@ -476,8 +481,31 @@ impl Encoder {
     }
 }
 
-fn write_delta(out: &mut Vec<u8>, index: u64, delta: Value) {
-    let event = json!({"type": "content_block_delta", "index": index, "delta": delta});
+/// A `content_block_delta`'s `delta`: the per-chunk events, written without building a JSON
+/// tree.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Delta<'a> {
+    TextDelta { text: &'a str },
+    ThinkingDelta { thinking: &'a str },
+    InputJsonDelta { partial_json: &'a str },
+    SignatureDelta { signature: &'a str },
+}
+
+#[derive(Serialize)]
+struct BlockDelta<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    index: u64,
+    delta: Delta<'a>,
+}
+
+fn write_delta(out: &mut Vec<u8>, index: u64, delta: Delta<'_>) {
+    let event = BlockDelta {
+        kind: "content_block_delta",
+        index,
+        delta,
+    };
     write(out, "content_block_delta", &event);
 }
 

@@ -1,10 +1,14 @@
 //! Chat Completions streams: `chat.completion.chunk` payloads to canonical [`Event`]s and back.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::{error_parts, finish_reason, reasoning_text, stop_from_wire, usage_from, usage_json};
 use crate::protocol::{Operation, Protocol};
-use crate::translate::fields::{Fields, parse};
+use crate::translate::fields::{Fields, parse, sse};
 use crate::translate::model::{Event, StopReason, TokenUsage};
 use crate::translate::{AnswerContext, TranslateError, kind_for_status};
 
@@ -24,6 +28,14 @@ pub struct StreamDecoder {
 impl StreamDecoder {
     /// Decodes one chunk, appending its events to `out`.
     pub fn data(&mut self, data: &[u8], out: &mut Vec<Event>) -> Result<(), TranslateError> {
+        if self.plain(data, out) {
+            return Ok(());
+        }
+        self.general(data, out)
+    }
+
+    /// Decodes any chunk through the field reader.
+    fn general(&mut self, data: &[u8], out: &mut Vec<Event>) -> Result<(), TranslateError> {
         let chunk = parse(data, "a stream chunk", TranslateError::Upstream)?;
         let f = Fields::of(&chunk, "", TranslateError::Upstream)?;
         if let Some(error) = f.get("error") {
@@ -66,6 +78,59 @@ impl StreamDecoder {
             out.push(Event::Usage(usage_from(&usage)?));
         }
         Ok(())
+    }
+
+    /// The per-chunk hot path: a chunk that carries only text (the answer's first chunk
+    /// included), read into borrowed fields without building a JSON tree. Anything else — tool
+    /// calls, a finish reason, usage, an error, an unexpected type — returns false and goes
+    /// through the general reader, which gives the same events and names defects.
+    fn plain(&mut self, data: &[u8], out: &mut Vec<Event>) -> bool {
+        let Ok(chunk) = serde_json::from_slice::<PlainChunk<'_>>(data) else {
+            return false;
+        };
+        let choices = chunk.choices.unwrap_or_default();
+        let simple = chunk.error.is_none()
+            && chunk.usage.is_none()
+            && choices.iter().all(|c| {
+                c.finish_reason.as_deref().is_none_or(str::is_empty)
+                    && c.delta.as_ref().is_none_or(|d| {
+                        d.tool_calls.is_none() && d.function_call.is_none()
+                    })
+            });
+        let id = chunk.id.unwrap_or_default();
+        if !simple || (!self.started && (id.is_empty() || choices.is_empty())) {
+            return false;
+        }
+        if !self.started {
+            self.started = true;
+            self.id = id.into_owned();
+            out.push(Event::Start {
+                id: self.id.clone(),
+                model: chunk.model.unwrap_or_default().into_owned(),
+            });
+        }
+        for choice in choices {
+            if choice.index.unwrap_or(0) != 0 {
+                tracing::debug!("a chunk of a second choice: dropped");
+                continue;
+            }
+            let Some(d) = choice.delta else { continue };
+            let reasoning = [d.reasoning_content, d.reasoning]
+                .into_iter()
+                .flatten()
+                .find(|t| !t.is_empty());
+            if let Some(text) = reasoning {
+                out.push(Event::Reasoning(text.into_owned()));
+            }
+            if let Some(text) = d.content.filter(|t| !t.is_empty()) {
+                out.push(Event::Text(text.into_owned()));
+            }
+            if let Some(text) = d.refusal.filter(|t| !t.is_empty()) {
+                self.refused = true;
+                out.push(Event::Text(text.into_owned()));
+            }
+        }
+        true
     }
 
     /// The upstream's stream ended: a Chat stream says everything in its chunks.
@@ -134,6 +199,48 @@ impl StreamDecoder {
         }
         Ok(())
     }
+}
+
+/// The fields of a text-only chunk ([`StreamDecoder::plain`]); a present `error`, `usage`,
+/// tool call or finish reason sends the chunk to the general reader.
+#[derive(Deserialize)]
+struct PlainChunk<'a> {
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    choices: Option<Vec<PlainChoice<'a>>>,
+    #[serde(borrow, default)]
+    usage: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct PlainChoice<'a> {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(borrow, default)]
+    delta: Option<PlainDelta<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct PlainDelta<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    refusal: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tool_calls: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    function_call: Option<&'a RawValue>,
 }
 
 /// Writes a caller's stream of `chat.completion.chunk`s, `data: [DONE]` last.
@@ -272,9 +379,7 @@ impl StreamEncoder {
         if let Some(usage) = usage {
             chunk["usage"] = usage;
         }
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(chunk.to_string().as_bytes());
-        out.extend_from_slice(b"\n\n");
+        sse(out, None, &chunk, "\n\n");
     }
 }
 

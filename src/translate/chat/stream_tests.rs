@@ -349,3 +349,37 @@ fn the_documented_stream_passes_through_the_translator_unchanged_in_meaning() {
     assert_eq!(decode(&sse), decode(TEXT_AND_TOOL));
     assert!(sse.ends_with("data: [DONE]\n\n"));
 }
+
+/// The text-only fast path gives exactly the events of the general reader, chunk by chunk,
+/// including the chunks it leaves to the general reader and the oddities of compatible servers.
+#[test]
+fn the_fast_path_reads_what_the_general_reader_reads() {
+    let chunks: Vec<Value> = vec![
+        json!({"id": "", "choices": [], "prompt_filter_results": []}),
+        json!({"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}),
+        json!({"id": "c1", "choices": [{"index": 0, "delta": {"reasoning_content": "think"}}], "usage": null}),
+        json!({"id": "c1", "choices": [{"index": 0, "delta": {"reasoning": "more", "content": "Hel\"lo\u{e9}"}}]}),
+        json!({"id": "c1", "choices": [{"index": 1, "delta": {"content": "second choice"}}]}),
+        json!({"id": "c1", "choices": [{"delta": {"refusal": "no"}, "finish_reason": ""}]}),
+        json!({"id": "c1", "choices": [{"index": 0, "delta": null}]}),
+        json!({"id": "c1", "choices": null}),
+        json!({"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "t", "function": {"name": "f", "arguments": "{"}}]}}]}),
+        json!({"id": "c1", "choices": [{"index": 0, "delta": {"content": 5}}]}),
+        json!({"id": "c1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+        json!({"id": "c1", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}}),
+    ];
+    let mut fast = StreamDecoder::default();
+    let mut general = StreamDecoder::default();
+    for chunk in &chunks {
+        let data = chunk.to_string();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let ra = fast.data(data.as_bytes(), &mut a).map_err(|e| e.to_string());
+        let rb = general
+            .general(data.as_bytes(), &mut b)
+            .map_err(|e| e.to_string());
+        assert_eq!(ra, rb, "{data}");
+        assert_eq!(a, b, "{data}");
+    }
+    assert!(fast.plain(chunks[3].to_string().as_bytes(), &mut Vec::new()));
+    assert!(!fast.plain(chunks[8].to_string().as_bytes(), &mut Vec::new()));
+}

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::answer::{Chunk, answer_json, call_prefix, read_chunk};
 use super::parts::{PartReader, call_part, finish_word};
 use crate::protocol::{Operation, Protocol};
-use crate::translate::fields::parse;
+use crate::translate::fields::{parse, sse};
 use crate::translate::model::{Event, Part, TokenUsage};
 use crate::translate::{AnswerContext, TranslateError, kind_for_status};
 use crate::wire::errors::stream_error_event;
@@ -297,8 +297,6 @@ impl StreamEncoder {
             parts.push(json!({"text": ""}));
         }
         let chunk = answer_json(parts, finish, usage, &self.model, &self.id);
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(chunk.to_string().as_bytes());
-        out.extend_from_slice(b"\r\n\r\n");
+        sse(out, None, &chunk, "\r\n\r\n");
     }
 }

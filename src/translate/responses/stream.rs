@@ -20,7 +20,7 @@ use super::answer::{
 };
 use super::read_call;
 use crate::protocol::{Operation, Protocol};
-use crate::translate::fields::{Fields, parse};
+use crate::translate::fields::{Fields, parse, sse};
 use crate::translate::model::{Event, Part, Reasoning, StopReason, TokenUsage, ToolCall};
 use crate::translate::{AnswerContext, TranslateError, kind_for_status};
 use crate::wire::errors::stream_error_event;
@@ -285,9 +285,7 @@ impl Writer {
             event.extend(members);
         }
         self.sequence += 1;
-        out.extend_from_slice(
-            format!("event: {kind}\ndata: {}\n\n", Value::Object(event)).as_bytes(),
-        );
+        sse(out, Some(kind), &event, "\n\n");
     }
 
     /// An event about output item `index` (`item_id`, `output_index`, and `more`).
