@@ -37,8 +37,8 @@ use crate::identity::Principal;
 use crate::jobs::Job;
 use crate::rules::Rules;
 use crate::store::{StoreError, UsageStore};
-pub use admission::{Admission, Demand, Refusal, Spent, estimate_input_tokens};
 use admission::Meter;
+pub use admission::{Admission, Demand, Refusal, Spent, estimate_input_tokens};
 use counters::Counters;
 pub use prices::{Price, PriceTable};
 /// Operating mode, fixed at startup (PRODUCT §6).
@@ -166,10 +166,7 @@ impl Policy {
         if self.users.is_empty() && self.default_user.is_none() {
             return None;
         }
-        self.users
-            .get(id)
-            .or(self.default_user.as_ref())
-            .cloned()
+        self.users.get(id).or(self.default_user.as_ref()).cloned()
     }
 
     /// What `principal` may use: every rule set that concerns it.

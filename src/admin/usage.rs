@@ -35,7 +35,11 @@ pub struct UsageArgs {
     #[arg(long)]
     pub until: Option<String>,
     /// Sum by these columns (comma-separated: day, key, user, backend, model; "" for one total).
-    #[arg(long, value_name = "COLUMNS", default_value = "key,user,backend,model,day")]
+    #[arg(
+        long,
+        value_name = "COLUMNS",
+        default_value = "key,user,backend,model,day"
+    )]
     pub group_by: String,
     /// Print the report as JSON.
     #[arg(long)]
@@ -158,7 +162,10 @@ mod tests {
             "k1     gpt-4o         1   1000      10       0   $2.50"
         );
         assert!(lines[2].starts_with("-      claude"), "{out}");
-        assert!(lines[3].starts_with("TOTAL") && lines[3].ends_with("$32.50"), "{out}");
+        assert!(
+            lines[3].starts_with("TOTAL") && lines[3].ends_with("$32.50"),
+            "{out}"
+        );
         let empty = table(&q, &[]);
         assert!(empty.contains("no usage recorded"), "{empty}");
     }

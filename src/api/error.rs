@@ -198,9 +198,13 @@ impl From<Refusal> for ApiError {
         match r {
             Refusal::RateLimited {
                 retry_after_secs, ..
-            } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorKind::RateLimited, message)
-                .with_code("rate_limit_exceeded")
-                .with_retry_after(retry_after_secs),
+            } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorKind::RateLimited,
+                message,
+            )
+            .with_code("rate_limit_exceeded")
+            .with_retry_after(retry_after_secs),
             Refusal::BudgetExhausted {
                 retry_after_secs, ..
             } => {
@@ -222,18 +226,22 @@ impl From<Refusal> for ApiError {
             )
             .with_code("budget_exceeded")
             .no_retry(),
-            Refusal::NeverFits { budget: false, .. } => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorKind::RateLimited, message)
-                    .with_code("request_exceeds_limit")
-                    .no_retry()
-            }
+            Refusal::NeverFits { budget: false, .. } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorKind::RateLimited,
+                message,
+            )
+            .with_code("request_exceeds_limit")
+            .no_retry(),
             Refusal::Unpriced(_) => {
                 ApiError::new(StatusCode::FORBIDDEN, ErrorKind::PermissionDenied, message)
                     .with_code("model_not_priced")
             }
-            Refusal::Unavailable(_) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorKind::Unavailable, message)
-            }
+            Refusal::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Unavailable,
+                message,
+            ),
         }
     }
 }

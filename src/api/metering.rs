@@ -1,6 +1,6 @@
 //! The request path's side of limits and budgets: [`admit`] asks the policy to reserve what a
-//! request may spend before the provider is called (nothing at all for an unmetered grant: no
-//! await, no allocation), and [`Settlement`] carries what an accepted answer settles once its
+//! request may spend before the provider is called (the caller skips it for an unmetered grant,
+//! `Policy::meters`: no await, no allocation), and [`Settlement`] carries what an accepted answer settles once its
 //! usage is known — the pool credential's [`Lease`] (its quota) and the caller's [`Admission`]
 //! (limits, budgets, usage records) — exactly once: when the body is read, when the stream ends
 //! or breaks, or when the client goes away (the relay drops it).
@@ -27,9 +27,6 @@ pub(crate) async fn admit(
     body: Option<&[u8]>,
 ) -> Result<Option<Admission>, ApiError> {
     let policy = state.policy();
-    if !policy.meters(&ctx.grant) {
-        return Ok(None);
-    }
     let body = body.unwrap_or_default();
     let spends = operation.spends_tokens();
     let demand = Demand {

@@ -212,13 +212,14 @@ impl Forward<'_> {
             Endpoint::Op(op, _) => Some(op),
             Endpoint::ListModels | Endpoint::GetModel(_) => None,
         };
-        // Limits and budgets: reserved before the call, settled with the answer's usage.
+        // Limits and budgets: reserved before the call, settled with the answer's usage (an
+        // unmetered grant does not even call into the policy).
         let mut admission = match operation {
-            Some(op) => {
+            Some(op) if self.state.policy().meters(&self.ctx.grant) => {
                 let body = call.body.as_deref();
                 metering::admit(self.state, self.ctx, self.route, op, body).await?
             }
-            None => None,
+            _ => None,
         };
         match provider.call(call, self.state.clock(), &mut attempts).await {
             Ok(Answer { response, lease }) => {
@@ -258,7 +259,16 @@ impl Forward<'_> {
                 };
                 let hooks = attempts.hooks;
                 let settlement = Settlement::new(lease, admission);
-                relay(shape, self.stream, backend, response, hooks, settlement, rules).await
+                relay(
+                    shape,
+                    self.stream,
+                    backend,
+                    response,
+                    hooks,
+                    settlement,
+                    rules,
+                )
+                .await
             }
             Err(e) => {
                 if let Some(a) = admission {

@@ -49,10 +49,7 @@ pub(super) fn validate_limits(
         .map(|(user, rules)| (format!("limits.users.{user}"), rules))
         .collect();
     if let Some(user) = limits.users.keys().find(|u| u.trim().is_empty()) {
-        return Err(fail(
-            "limits.users",
-            format!("`{user}` is not a user id"),
-        ));
+        return Err(fail("limits.users", format!("`{user}` is not a user id")));
     }
     rule_sets.extend(
         limits
@@ -120,7 +117,10 @@ prices:
     #[test]
     fn bad_limits_name_their_key() {
         for (yaml, says) in [
-            ("limits: {default_max_tokens: 0}", "limits.default_max_tokens"),
+            (
+                "limits: {default_max_tokens: 0}",
+                "limits.default_max_tokens",
+            ),
             (
                 "limits: {users: {bob: {cost_budget: {usd: 5}}}}",
                 "limits.users.bob.cost_budget",

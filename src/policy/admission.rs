@@ -276,7 +276,14 @@ impl Meter {
         if let Some(b) = rules.token_budget {
             let key = format!("tok|{}|{tag}", b.period.key(now));
             let expires = b.period.next_reset_ms(now);
-            push(Kind::TokenBudget(b.period), key, tokens, b.tokens, expires, true);
+            push(
+                Kind::TokenBudget(b.period),
+                key,
+                tokens,
+                b.tokens,
+                expires,
+                true,
+            );
         }
         if let Some(b) = rules.cost_budget {
             let Some(cost) = r.cost else {
@@ -287,7 +294,14 @@ impl Meter {
             };
             let key = format!("usd|{}|{tag}", b.period.key(now));
             let expires = b.period.next_reset_ms(now);
-            push(Kind::CostBudget(b.period), key, cost, b.usd.micros, expires, true);
+            push(
+                Kind::CostBudget(b.period),
+                key,
+                cost,
+                b.usd.micros,
+                expires,
+                true,
+            );
         }
         Ok(())
     }
@@ -429,9 +443,15 @@ fn amount(kind: Kind, n: u64) -> String {
 fn never_fits(p: &Planned<'_>, r: &Reservation) -> Refusal {
     let (whose, limit) = (p.whose, p.claim.limit);
     let (what, budget) = match p.kind {
-        Kind::TokensPerMinute => (format!("{whose}'s whole limit of {limit} tokens per minute"), false),
+        Kind::TokensPerMinute => (
+            format!("{whose}'s whole limit of {limit} tokens per minute"),
+            false,
+        ),
         Kind::TokenBudget(period) => (
-            format!("{whose}'s whole {} token budget of {limit} tokens", period.as_str()),
+            format!(
+                "{whose}'s whole {} token budget of {limit} tokens",
+                period.as_str()
+            ),
             true,
         ),
         Kind::CostBudget(period) => (
@@ -443,10 +463,16 @@ fn never_fits(p: &Planned<'_>, r: &Reservation) -> Refusal {
             true,
         ),
         // A limit of 0 requests: nothing is ever admitted.
-        Kind::Requests | Kind::Concurrent => (format!("{whose}'s limit of {limit} requests"), false),
+        Kind::Requests | Kind::Concurrent => {
+            (format!("{whose}'s limit of {limit} requests"), false)
+        }
     };
     let needs = match p.kind {
-        Kind::CostBudget(_) => format!("up to {} for {}", amount(p.kind, p.claim.amount), r.explain()),
+        Kind::CostBudget(_) => format!(
+            "up to {} for {}",
+            amount(p.kind, p.claim.amount),
+            r.explain()
+        ),
         Kind::Requests | Kind::Concurrent => "1 request".to_owned(),
         _ => r.explain(),
     };
@@ -490,13 +516,19 @@ fn refused(p: &Planned<'_>, current: u64, r: &Reservation, now: u64) -> Refusal 
                 None => "it does not reset (a lifetime budget)".to_owned(),
             };
             let needs = match p.kind {
-                Kind::CostBudget(_) => format!("up to {} ({})", amount(p.kind, p.claim.amount), r.explain()),
+                Kind::CostBudget(_) => {
+                    format!("up to {} ({})", amount(p.kind, p.claim.amount), r.explain())
+                }
                 _ => r.explain(),
             };
             Refusal::BudgetExhausted {
                 message: format!(
                     "{} budget exhausted: {whose} has a {} budget of {}, {} spent or reserved, and this request reserves {needs}; {when}",
-                    if matches!(p.kind, Kind::CostBudget(_)) { "cost" } else { "token" },
+                    if matches!(p.kind, Kind::CostBudget(_)) {
+                        "cost"
+                    } else {
+                        "token"
+                    },
                     period.as_str(),
                     amount(p.kind, limit),
                     amount(p.kind, current),
@@ -582,7 +614,9 @@ impl Admission {
                     Ok(rt) => {
                         rt.spawn(async move { log_adjust(adjust.await) });
                     }
-                    Err(_) => tracing::error!("a settlement could not reach the limit counters (no runtime)"),
+                    Err(_) => tracing::error!(
+                        "a settlement could not reach the limit counters (no runtime)"
+                    ),
                 },
             }
         }

@@ -115,7 +115,10 @@ mod tests {
         ]);
         assert_eq!(t.price("openai", "gpt-4o").unwrap().input, usd(2.0));
         assert_eq!(t.price("azure", "gpt-4o").unwrap().input, usd(4.0));
-        assert_eq!(t.price("openai", "gpt-4o-mini-2024").unwrap().input, usd(3.0));
+        assert_eq!(
+            t.price("openai", "gpt-4o-mini-2024").unwrap().input,
+            usd(3.0)
+        );
         assert_eq!(t.price("openai", "gpt-4o-audio").unwrap().input, usd(1.0));
         assert_eq!(t.price("openai", "o3"), None);
         assert_eq!(t.price("openai", ""), None);

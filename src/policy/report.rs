@@ -50,7 +50,11 @@ fn is_day(s: &str) -> bool {
 impl UsageQuery {
     /// Checks and reads `parts`; the error names the part.
     pub fn parse(parts: QueryParts<'_>) -> Result<Self, String> {
-        let own = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let own = |v: Option<&str>| {
+            v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
         let day = |name: &str, v: Option<&str>| match own(v) {
             Some(d) if !is_day(&d) => Err(format!("{name}: `{d}` is not a day (YYYY-MM-DD)")),
             d => Ok(d),

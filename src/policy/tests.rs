@@ -85,10 +85,7 @@ fn each_principal_gets_the_rule_sets_that_concern_it() {
         ),
         &c,
     );
-    for open in [
-        Principal::Anonymous,
-        Principal::ApiKey { name: "k".into() },
-    ] {
+    for open in [Principal::Anonymous, Principal::ApiKey { name: "k".into() }] {
         assert_eq!(p.grant(&open), Grant::ALL);
     }
     // A user with an entry, a user without (the default), a JWT subject.
@@ -103,9 +100,15 @@ fn each_principal_gets_the_rule_sets_that_concern_it() {
     });
     assert_eq!(jwt, alice);
     // A virtual key: its own rules AND its owner's.
-    let k = p.grant(&vkey(Some("alice"), json!({"models": ["gpt-4o", "claude-*"]})));
+    let k = p.grant(&vkey(
+        Some("alice"),
+        json!({"models": ["gpt-4o", "claude-*"]}),
+    ));
     assert!(k.allows("openai", "gpt-4o"));
-    assert!(!k.allows("openai", "gpt-4o-mini"), "the key does not list it");
+    assert!(
+        !k.allows("openai", "gpt-4o-mini"),
+        "the key does not list it"
+    );
     assert!(!k.allows("openai", "o3"), "neither lists it");
     assert_eq!(k.key_id().map(|s| &**s), Some("k1"));
     assert_eq!(k.user_id().map(|s| &**s), Some("alice"));
@@ -127,7 +130,11 @@ async fn requests_per_minute_hold_in_fixed_windows() {
     let p = policy(settings(json!({"alice": {"rpm": 2}}), None), &c);
     let who = token("alice");
     for _ in 0..2 {
-        admit(&p, &who, demand(None)).await.unwrap().unwrap().settle(Spent::NOTHING);
+        admit(&p, &who, demand(None))
+            .await
+            .unwrap()
+            .unwrap()
+            .settle(Spent::NOTHING);
     }
     match admit(&p, &who, demand(None)).await.unwrap_err() {
         Refusal::RateLimited {
@@ -136,13 +143,21 @@ async fn requests_per_minute_hold_in_fixed_windows() {
         } => {
             // 10 s into the minute: 50 s left.
             assert_eq!(retry_after_secs, 50);
-            assert!(message.contains("user `alice` may send 2 requests per minute"), "{message}");
+            assert!(
+                message.contains("user `alice` may send 2 requests per minute"),
+                "{message}"
+            );
             assert!(message.contains("2026-12-04T15:31:00.000Z"), "{message}");
         }
         other => panic!("{other:?}"),
     }
     // Another user is not affected; the next window starts from zero.
-    assert!(admit(&p, &token("bob"), demand(None)).await.unwrap().is_none());
+    assert!(
+        admit(&p, &token("bob"), demand(None))
+            .await
+            .unwrap()
+            .is_none()
+    );
     c.advance(Duration::from_secs(50));
     assert!(admit(&p, &who, demand(None)).await.is_ok());
 }
@@ -156,7 +171,11 @@ async fn tokens_per_minute_reserve_the_estimate_and_settle_the_real_usage() {
     let a = admit(&p, &who, demand(None)).await.unwrap().unwrap();
     let b = admit(&p, &who, demand(None)).await.unwrap().unwrap();
     let e = admit(&p, &who, demand(None)).await.unwrap_err().to_string();
-    assert!(e.contains("280 are used or reserved") && e.contains("140 tokens (estimated input 40 + max output 100)"), "{e}");
+    assert!(
+        e.contains("280 are used or reserved")
+            && e.contains("140 tokens (estimated input 40 + max output 100)"),
+        "{e}"
+    );
     // Settling with the real usage (30 + 10) returns the rest.
     let spent = Spent {
         input: Some(30),
@@ -172,7 +191,11 @@ async fn tokens_per_minute_reserve_the_estimate_and_settle_the_real_usage() {
     match admit(&p, &who, demand(Some(1000))).await.unwrap_err() {
         Refusal::NeverFits { message, budget } => {
             assert!(!budget);
-            assert!(message.contains("1040 tokens") && message.contains("whole limit of 300 tokens per minute"), "{message}");
+            assert!(
+                message.contains("1040 tokens")
+                    && message.contains("whole limit of 300 tokens per minute"),
+                "{message}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -185,7 +208,16 @@ async fn concurrency_is_held_until_settled_or_dropped() {
     let who = token("carol");
     let first = admit(&p, &who, demand(None)).await.unwrap().unwrap();
     let e = admit(&p, &who, demand(None)).await.unwrap_err();
-    assert!(matches!(e, Refusal::RateLimited { retry_after_secs: 1, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Refusal::RateLimited {
+                retry_after_secs: 1,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("1 requests in flight"), "{e}");
     // A dropped admission (a client gone) frees its slot too.
     drop(first);
@@ -215,7 +247,11 @@ async fn budgets_refuse_with_their_reset_and_charge_what_was_not_reported() {
     a.settle(Spent::default());
     assert_eq!(p.counters().value(key, NOW).await.unwrap(), Some(180));
     // An upstream error: nothing.
-    admit(&p, &who, demand(None)).await.unwrap().unwrap().settle(Spent::NOTHING);
+    admit(&p, &who, demand(None))
+        .await
+        .unwrap()
+        .unwrap()
+        .settle(Spent::NOTHING);
     assert_eq!(p.counters().value(key, NOW).await.unwrap(), Some(180));
     // Reported usage: exactly that.
     let b = admit(&p, &who, demand(None)).await.unwrap().unwrap();
@@ -231,7 +267,10 @@ async fn budgets_refuse_with_their_reset_and_charge_what_was_not_reported() {
             retry_after_secs,
         } => {
             assert!(message.contains("token budget exhausted: user `alice` has a daily budget of 500 tokens, 400 tokens spent or reserved"), "{message}");
-            assert!(message.contains("resets at 2026-12-05T00:00:00.000Z"), "{message}");
+            assert!(
+                message.contains("resets at 2026-12-05T00:00:00.000Z"),
+                "{message}"
+            );
             assert_eq!(retry_after_secs, Some(30_590));
         }
         other => panic!("{other:?}"),
@@ -239,7 +278,10 @@ async fn budgets_refuse_with_their_reset_and_charge_what_was_not_reported() {
     // A smaller request still fits; a bigger one than the whole budget never will.
     assert!(admit(&p, &who, demand(Some(10))).await.is_ok());
     let e = admit(&p, &who, demand(Some(1000))).await.unwrap_err();
-    assert!(matches!(e, Refusal::NeverFits { budget: true, .. }), "{e:?}");
+    assert!(
+        matches!(e, Refusal::NeverFits { budget: true, .. }),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -263,18 +305,31 @@ async fn cost_budgets_price_the_model_and_refuse_what_has_no_price() {
         output: Some(100),
         cached_input: Some(50),
     });
-    assert_eq!(p.counters().value(key, NOW).await.unwrap(), Some(50 + 25 + 200));
+    assert_eq!(
+        p.counters().value(key, NOW).await.unwrap(),
+        Some(50 + 25 + 200)
+    );
     let unpriced = Demand {
         model: "o3",
         ..demand(None)
     };
     let e = admit(&p, &who, unpriced).await.unwrap_err();
     assert!(matches!(e, Refusal::Unpriced(_)), "{e:?}");
-    assert!(e.to_string().contains("model `o3` of backend `openai` has no price"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("model `o3` of backend `openai` has no price"),
+        "{e}"
+    );
     // A lifetime budget: no reset, no retry.
     let e = admit(&p, &who, demand(Some(400))).await.unwrap_err();
     assert!(e.to_string().contains("does not reset"), "{e}");
-    assert!(matches!(e, Refusal::BudgetExhausted { retry_after_secs: None, .. }));
+    assert!(matches!(
+        e,
+        Refusal::BudgetExhausted {
+            retry_after_secs: None,
+            ..
+        }
+    ));
 }
 
 #[tokio::test]
@@ -282,9 +337,16 @@ async fn a_key_and_its_owner_are_both_counted_and_refusals_take_nothing() {
     let c = clock();
     let p = policy(settings(json!({"alice": {"rpm": 1}}), None), &c);
     let key = vkey(Some("alice"), json!({"rpm": 5}));
-    admit(&p, &key, demand(None)).await.unwrap().unwrap().settle(Spent::NOTHING);
+    admit(&p, &key, demand(None))
+        .await
+        .unwrap()
+        .unwrap()
+        .settle(Spent::NOTHING);
     let e = admit(&p, &key, demand(None)).await.unwrap_err();
-    assert!(e.to_string().contains("user `alice`"), "the owner's limit: {e}");
+    assert!(
+        e.to_string().contains("user `alice`"),
+        "the owner's limit: {e}"
+    );
     // All or nothing: the refused request took nothing from the key's own window.
     let window = NOW / 60_000;
     let key_count = format!("rpm|{window}|k|k1");
@@ -313,30 +375,44 @@ async fn budgets_start_from_the_store_after_a_restart() {
             cached_input: None,
         });
     }
-    assert_eq!(first.flush().await.unwrap(), 1, "one row: one day, user, model");
+    assert_eq!(
+        first.flush().await.unwrap(),
+        1,
+        "one row: one day, user, model"
+    );
     let spent = store
         .usage_spent(UsageSubject::User("alice"), "2026-12-01")
         .await
         .unwrap();
     assert_eq!(spent.tokens, 600);
     // One more, flushed at shutdown.
-    admit(&first, &who, demand(None)).await.unwrap().unwrap().settle(Spent {
-        input: Some(100),
-        output: Some(0),
-        cached_input: None,
-    });
+    admit(&first, &who, demand(None))
+        .await
+        .unwrap()
+        .unwrap()
+        .settle(Spent {
+            input: Some(100),
+            output: Some(0),
+            cached_input: None,
+        });
     first.flush().await.unwrap();
     drop(first);
     // A new instance: 700 spent, 300 left; a 140-token reservation fits twice, not three times.
     let second = build();
     let key = "tok|month:2026-12|u|alice";
-    let keep: Vec<_> = [admit(&second, &who, demand(None)).await, admit(&second, &who, demand(None)).await]
-        .into_iter()
-        .map(|r| r.unwrap().unwrap())
-        .collect();
+    let keep: Vec<_> = [
+        admit(&second, &who, demand(None)).await,
+        admit(&second, &who, demand(None)).await,
+    ]
+    .into_iter()
+    .map(|r| r.unwrap().unwrap())
+    .collect();
     assert_eq!(second.counters().value(key, NOW).await.unwrap(), Some(980));
     let e = admit(&second, &who, demand(None)).await.unwrap_err();
-    assert!(e.to_string().contains("980 tokens spent or reserved"), "{e}");
+    assert!(
+        e.to_string().contains("980 tokens spent or reserved"),
+        "{e}"
+    );
     drop(keep);
     let rows = store
         .usage_report(&UsageFilter::default(), UsageGrouping::default())

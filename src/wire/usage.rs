@@ -90,7 +90,10 @@ impl Counts {
     fn usage(&self) -> Usage {
         let details = |d: &Option<Details>| d.as_ref().and_then(|d| d.cached_tokens);
         // Anthropic's input excludes what the cache served or took.
-        let cache_extra = match (self.cache_read_input_tokens, self.cache_creation_input_tokens) {
+        let cache_extra = match (
+            self.cache_read_input_tokens,
+            self.cache_creation_input_tokens,
+        ) {
             (None, None) => 0,
             (r, c) => r.unwrap_or(0) + c.unwrap_or(0),
         };
@@ -280,10 +283,19 @@ mod tests {
     #[test]
     fn the_requested_output_maximum_is_read_in_each_protocol() {
         for (body, want) in [
-            (&br#"{"model":"m","max_tokens":512,"messages":[]}"#[..], Some(512)),
-            (br#"{"max_completion_tokens":300,"max_tokens":200}"#, Some(300)),
+            (
+                &br#"{"model":"m","max_tokens":512,"messages":[]}"#[..],
+                Some(512),
+            ),
+            (
+                br#"{"max_completion_tokens":300,"max_tokens":200}"#,
+                Some(300),
+            ),
             (br#"{"input":"x","max_output_tokens":77}"#, Some(77)),
-            (br#"{"contents":[],"generationConfig":{"maxOutputTokens":64}}"#, Some(64)),
+            (
+                br#"{"contents":[],"generationConfig":{"maxOutputTokens":64}}"#,
+                Some(64),
+            ),
             (br#"{"model":"m","max_tokens":null}"#, None),
             (br#"{"model":"m"}"#, None),
             (b"not json", None),

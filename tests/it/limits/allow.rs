@@ -14,16 +14,28 @@ async fn a_user_limited_to_two_models_cannot_reach_a_third_by_any_name() {
             json!({"models": ["mock-gpt", "anthropic:mock-claude"]}),
         )],
         |c| {
-            c.routing.aliases.insert("fast".into(), "openai:mock-gpt".into());
+            c.routing
+                .aliases
+                .insert("fast".into(), "openai:mock-gpt".into());
             c.routing
                 .aliases
                 .insert("mini".into(), "openai:mock-gpt-mini".into());
         },
     )
     .await;
-    for allowed in ["mock-gpt", "fast", "openai:mock-gpt", "anthropic:mock-claude"] {
+    for allowed in [
+        "mock-gpt",
+        "fast",
+        "openai:mock-gpt",
+        "anthropic:mock-claude",
+    ] {
         let resp = l
-            .post("alice", "/v1/chat/completions", &chat_body(allowed, false, None), None)
+            .post(
+                "alice",
+                "/v1/chat/completions",
+                &chat_body(allowed, false, None),
+                None,
+            )
             .await;
         assert_eq!(resp.status(), 200, "{allowed}");
     }
@@ -35,7 +47,12 @@ async fn a_user_limited_to_two_models_cannot_reach_a_third_by_any_name() {
         "gemini:mock-gemini",
     ] {
         let resp = l
-            .post("alice", "/v1/chat/completions", &chat_body(refused, false, None), None)
+            .post(
+                "alice",
+                "/v1/chat/completions",
+                &chat_body(refused, false, None),
+                None,
+            )
             .await;
         assert_eq!(resp.status(), 403, "{refused}");
         let v: Value = resp.json().await.unwrap();
@@ -43,10 +60,19 @@ async fn a_user_limited_to_two_models_cannot_reach_a_third_by_any_name() {
     }
     // The same through the Anthropic route.
     let resp = l
-        .post("alice", "/v1/messages", &messages_body("mini", false, 10), None)
+        .post(
+            "alice",
+            "/v1/messages",
+            &messages_body("mini", false, 10),
+            None,
+        )
         .await;
     assert_eq!(resp.status(), 403);
-    assert_eq!(l.mock.stats.requests_with(OPENAI_KEY), 3, "no refused request went upstream");
+    assert_eq!(
+        l.mock.stats.requests_with(OPENAI_KEY),
+        3,
+        "no refused request went upstream"
+    );
 }
 
 #[tokio::test]
@@ -57,7 +83,9 @@ async fn the_model_lists_show_only_the_allowed_models() {
             json!({"models": ["mock-gpt", "anthropic:mock-claude"]}),
         )],
         |c| {
-            c.routing.aliases.insert("fast".into(), "openai:mock-gpt".into());
+            c.routing
+                .aliases
+                .insert("fast".into(), "openai:mock-gpt".into());
             c.routing
                 .aliases
                 .insert("mini".into(), "openai:mock-gpt-mini".into());
@@ -72,20 +100,23 @@ async fn the_model_lists_show_only_the_allowed_models() {
     .await;
     let mut seen = ids(&list["data"]);
     seen.sort();
-    assert_eq!(seen, ["anthropic:mock-claude", "fast", "mock-gpt"], "{list}");
+    assert_eq!(
+        seen,
+        ["anthropic:mock-claude", "fast", "mock-gpt"],
+        "{list}"
+    );
     // Anthropic's list (its own backend's ids unprefixed).
     let list = get_json_with(
         format!("{}/v1/models", l.gw.url),
-        &[
-            ("x-api-key", token),
-            ("anthropic-version", "2023-06-01"),
-        ],
+        &[("x-api-key", token), ("anthropic-version", "2023-06-01")],
     )
     .await;
     let seen = ids(&list["data"]);
     assert!(seen.contains(&"mock-claude".to_owned()), "{list}");
     assert!(
-        !seen.iter().any(|id| id.contains("haiku") || id.contains("mini")),
+        !seen
+            .iter()
+            .any(|id| id.contains("haiku") || id.contains("mini")),
         "{list}"
     );
     // One model, looked up by id: allowed and refused.

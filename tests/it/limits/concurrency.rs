@@ -47,7 +47,10 @@ async fn two_hundred_concurrent_streams_never_spend_past_the_budget() {
     .await;
     // The token is verified (and cached) before the rush.
     let token = l.token("alice").to_owned();
-    let models = client().get(format!("{}/v1/models", l.gw.url)).bearer_auth(&token).send();
+    let models = client()
+        .get(format!("{}/v1/models", l.gw.url))
+        .bearer_auth(&token)
+        .send();
     assert_eq!(models.await.unwrap().status(), 200);
     let calls = (0..200).map(|_| async {
         let resp = l.post("alice", "/v1/messages", &body, None).await;
@@ -65,8 +68,15 @@ async fn two_hundred_concurrent_streams_never_spend_past_the_budget() {
     // covers its usage, so the budget itself.
     let overshoot = admitted.len() as u64 * actual.saturating_sub(reserved);
     assert!(actual <= reserved, "the estimate covers the mock's count");
-    assert!(spent <= budget + overshoot, "spent {spent} > budget {budget}");
-    assert!(admitted.len() as u64 >= budget / reserved, "{} admitted", admitted.len());
+    assert!(
+        spent <= budget + overshoot,
+        "spent {spent} > budget {budget}"
+    );
+    assert!(
+        admitted.len() as u64 >= budget / reserved,
+        "{} admitted",
+        admitted.len()
+    );
     assert!(admitted.len() <= 50, "{} admitted", admitted.len());
     assert_eq!(spent, admitted.len() as u64 * actual);
     // Every reservation was replaced by what was spent, once.
@@ -100,22 +110,33 @@ async fn a_stream_holds_its_concurrency_slot_until_the_client_goes_away() {
     // The client goes away: the upstream is cancelled after the slot is freed.
     let before = l.mock.stats.streams_cancelled();
     drop(stream);
-    tokio::time::timeout(Duration::from_secs(10), l.mock.stats.wait_cancelled(before + 1))
-        .await
-        .expect("the upstream stream was cancelled");
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        l.mock.stats.wait_cancelled(before + 1),
+    )
+    .await
+    .expect("the upstream stream was cancelled");
     let third = l.post("alice", "/v1/chat/completions", &quick, None).await;
     assert_eq!(third.status(), 200);
     // A stream that ends frees it too.
     let whole = l.post("alice", "/v1/messages", &stream_body, None).await;
     assert_eq!(whole.status(), 200);
     whole.text().await.unwrap();
-    assert_eq!(l.post("alice", "/v1/chat/completions", &quick, None).await.status(), 200);
+    assert_eq!(
+        l.post("alice", "/v1/chat/completions", &quick, None)
+            .await
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn an_upstream_error_costs_nothing_and_a_broken_stream_what_it_reported() {
     let l = limited(
-        &[("alice", json!({"token_budget": {"tokens": 100000}, "max_concurrent": 1}))],
+        &[(
+            "alice",
+            json!({"token_budget": {"tokens": 100000}, "max_concurrent": 1}),
+        )],
         |_| {},
     )
     .await;
@@ -123,22 +144,38 @@ async fn an_upstream_error_costs_nothing_and_a_broken_stream_what_it_reported() 
     let body = messages_body("mock-claude", true, 500);
     let input = serde_json::to_string(&body).unwrap().len() as u64 / 4 + 1;
     // The upstream fails before answering: the reservation is returned whole.
-    let failed = l.post("alice", "/v1/messages", &body, Some("status=500")).await;
+    let failed = l
+        .post("alice", "/v1/messages", &body, Some("status=500"))
+        .await;
     assert_eq!(failed.status(), 502);
     assert_eq!(budget_counter(&l, &id).await, Some(0));
     // A non-streaming 4xx from the upstream: nothing either.
-    let refused = l.post("alice", "/v1/messages", &body, Some("status=400")).await;
+    let refused = l
+        .post("alice", "/v1/messages", &body, Some("status=400"))
+        .await;
     assert_eq!(refused.status(), 400);
     assert_eq!(budget_counter(&l, &id).await, Some(0));
     // The stream breaks after two pieces: its `message_start` reported the input and one
     // output token, which is what is charged — not the 500 reserved.
-    let broken = l.post("alice", "/v1/messages", &body, Some("drop_after=2")).await;
+    let broken = l
+        .post("alice", "/v1/messages", &body, Some("drop_after=2"))
+        .await;
     assert_eq!(broken.status(), 200);
     let events = sse_events(broken).await;
-    assert!(events.iter().any(|(e, _)| e.as_deref() == Some("error")), "ends with an error event");
+    assert!(
+        events.iter().any(|(e, _)| e.as_deref() == Some("error")),
+        "ends with an error event"
+    );
     assert_eq!(budget_counter(&l, &id).await, Some(input + 1));
     // The concurrency slot was freed each time.
-    let ok = l.post("alice", "/v1/messages", &messages_body("mock-claude", false, 5), None).await;
+    let ok = l
+        .post(
+            "alice",
+            "/v1/messages",
+            &messages_body("mock-claude", false, 5),
+            None,
+        )
+        .await;
     assert_eq!(ok.status(), 200);
     // What was recorded: four requests, the tokens charged.
     l.flush().await;

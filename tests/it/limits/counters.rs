@@ -34,15 +34,30 @@ pub(crate) async fn reservations_are_all_or_nothing(c: Arc<dyn Counters>) {
     assert_eq!(c.value(&a, NOW).await.unwrap(), Some(4));
     // b would reach 6 > 5: refused, and a is untouched.
     let r = c.reserve(&both(1, 2), NOW).await.unwrap();
-    assert_eq!(r, Reserved::Refused { index: 1, current: 4 });
+    assert_eq!(
+        r,
+        Reserved::Refused {
+            index: 1,
+            current: 4
+        }
+    );
     assert_eq!(c.value(&a, NOW).await.unwrap(), Some(4));
     assert_eq!(c.value(&b, NOW).await.unwrap(), Some(4));
     // Exactly at the limit fits.
     assert_eq!(c.reserve(&both(6, 1), NOW).await.unwrap(), Reserved::Done);
     assert_eq!(c.value(&a, NOW).await.unwrap(), Some(10));
     // An amount larger than the limit never fits, even on a new counter.
-    let big = c.reserve(&[claim(&format!("{p}c"), 11, 10)], NOW).await.unwrap();
-    assert_eq!(big, Reserved::Refused { index: 0, current: 0 });
+    let big = c
+        .reserve(&[claim(&format!("{p}c"), 11, 10)], NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        big,
+        Reserved::Refused {
+            index: 0,
+            current: 0
+        }
+    );
     assert_eq!(c.value(&format!("{p}c"), NOW).await.unwrap(), None);
 }
 
@@ -61,11 +76,20 @@ pub(crate) async fn seeded_counters_must_exist_first(c: Arc<dyn Counters>) {
     assert_eq!(r, Reserved::Unseeded(vec![1]));
     assert_eq!(c.value(&window, NOW).await.unwrap(), None, "nothing added");
     assert!(c.seed(&budget, 60, None, NOW).await.unwrap());
-    assert!(!c.seed(&budget, 0, None, NOW).await.unwrap(), "already there");
+    assert!(
+        !c.seed(&budget, 0, None, NOW).await.unwrap(),
+        "already there"
+    );
     assert_eq!(c.reserve(&claims, NOW).await.unwrap(), Reserved::Done);
     assert_eq!(c.value(&budget, NOW).await.unwrap(), Some(90));
     let r = c.reserve(&claims, NOW).await.unwrap();
-    assert_eq!(r, Reserved::Refused { index: 1, current: 90 });
+    assert_eq!(
+        r,
+        Reserved::Refused {
+            index: 1,
+            current: 90
+        }
+    );
 }
 
 /// Adjustments add signed deltas, floor at zero and never create a counter.
@@ -93,10 +117,13 @@ pub(crate) async fn counters_expire(c: Arc<dyn Counters>) {
         expires_at_ms: Some(NOW + 60_000),
         ..claim(&w, 3, 3)
     };
-    assert_eq!(c.reserve(&[in_window.clone()], NOW).await.unwrap(), Reserved::Done);
+    assert_eq!(
+        c.reserve(std::slice::from_ref(&in_window), NOW).await.unwrap(),
+        Reserved::Done
+    );
     let later = NOW + 59_999;
     assert!(matches!(
-        c.reserve(&[in_window.clone()], later).await.unwrap(),
+        c.reserve(std::slice::from_ref(&in_window), later).await.unwrap(),
         Reserved::Refused { .. }
     ));
     let after = NOW + 60_000;
@@ -169,4 +196,7 @@ macro_rules! counter_suite {
     };
 }
 
-counter_suite!(in_process, Arc::new(LocalCounters::new()) as Arc<dyn Counters>);
+counter_suite!(
+    in_process,
+    Arc::new(LocalCounters::new()) as Arc<dyn Counters>
+);

@@ -40,6 +40,8 @@ pub(super) struct Limited {
     pub(super) store: Arc<dyn Store>,
     /// Each user's agent token and id, by the name the test gave them.
     users: BTreeMap<&'static str, (String, String)>,
+    /// One client for every call (building one per call is slow).
+    http: reqwest::Client,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -62,7 +64,8 @@ impl Limited {
         body: &Value,
         mock: Option<&str>,
     ) -> reqwest::Response {
-        let mut req = client()
+        let mut req = self
+            .http
             .post(format!("{}{path}", self.gw.url))
             .bearer_auth(self.token(name))
             .json(body);
@@ -135,6 +138,7 @@ pub(super) async fn limited(
         clock,
         store,
         users: made,
+        http: client(),
         _dir: dir,
     }
 }

@@ -10,8 +10,14 @@ use super::*;
 /// The same request in each protocol: path and body.
 fn in_each_protocol(max_tokens: u64) -> [(&'static str, Value); 3] {
     [
-        ("/v1/chat/completions", chat_body("mock-gpt", false, Some(max_tokens))),
-        ("/v1/messages", messages_body("mock-claude", false, max_tokens)),
+        (
+            "/v1/chat/completions",
+            chat_body("mock-gpt", false, Some(max_tokens)),
+        ),
+        (
+            "/v1/messages",
+            messages_body("mock-claude", false, max_tokens),
+        ),
         (
             "/v1beta/models/mock-gemini:generateContent",
             json!({
@@ -23,7 +29,13 @@ fn in_each_protocol(max_tokens: u64) -> [(&'static str, Value); 3] {
 }
 
 /// The error message of a refusal in `path`'s protocol, after checking its shape and type.
-fn message_in_protocol(path: &str, v: &Value, openai: &str, anthropic: &str, google: &str) -> String {
+fn message_in_protocol(
+    path: &str,
+    v: &Value,
+    openai: &str,
+    anthropic: &str,
+    google: &str,
+) -> String {
     if path.starts_with("/v1beta") {
         assert_eq!(v["error"]["status"], google, "{v}");
         google_error(v)
@@ -39,7 +51,14 @@ fn message_in_protocol(path: &str, v: &Value, openai: &str, anthropic: &str, goo
 #[tokio::test]
 async fn a_rate_limit_is_a_429_with_retry_after_in_each_protocol_until_the_window_ends() {
     let l = limited(&[("alice", json!({"rpm": 1}))], |_| {}).await;
-    let ok = l.post("alice", "/v1/chat/completions", &chat_body("mock-gpt", false, None), None).await;
+    let ok = l
+        .post(
+            "alice",
+            "/v1/chat/completions",
+            &chat_body("mock-gpt", false, None),
+            None,
+        )
+        .await;
     assert_eq!(ok.status(), 200);
     for (path, body) in in_each_protocol(16) {
         let resp = l.post("alice", path, &body, None).await;
@@ -47,25 +66,45 @@ async fn a_rate_limit_is_a_429_with_retry_after_in_each_protocol_until_the_windo
         // 10 s into the minute: the window ends in 50 s.
         assert_eq!(resp.headers()["retry-after"], "50", "{path}");
         let v: Value = resp.json().await.unwrap();
-        let m = message_in_protocol(path, &v, "rate_limit_exceeded", "rate_limit_error", "RESOURCE_EXHAUSTED");
+        let m = message_in_protocol(
+            path,
+            &v,
+            "rate_limit_exceeded",
+            "rate_limit_error",
+            "RESOURCE_EXHAUSTED",
+        );
         let who = format!("user `{}` may send 1 requests per minute", l.id("alice"));
         assert!(m.contains(&who) && m.contains("resets in 50 s"), "{m}");
     }
     l.clock.advance(Duration::from_secs(50));
     for (path, body) in in_each_protocol(16).into_iter().take(1) {
-        assert_eq!(l.post("alice", path, &body, None).await.status(), 200, "a new window");
+        assert_eq!(
+            l.post("alice", path, &body, None).await.status(),
+            200,
+            "a new window"
+        );
     }
 }
 
 #[tokio::test]
 async fn an_exhausted_budget_is_a_402_in_each_protocol_saying_when_it_resets() {
     let l = limited(
-        &[("alice", json!({"token_budget": {"tokens": 100, "period": "daily"}}))],
+        &[(
+            "alice",
+            json!({"token_budget": {"tokens": 100, "period": "daily"}}),
+        )],
         |_| {},
     )
     .await;
     // Reserves about 20 + 50, spends about 20 + 8: the next reservation no longer fits.
-    let first = l.post("alice", "/v1/chat/completions", &chat_body("mock-gpt", false, Some(50)), None).await;
+    let first = l
+        .post(
+            "alice",
+            "/v1/chat/completions",
+            &chat_body("mock-gpt", false, Some(50)),
+            None,
+        )
+        .await;
     assert_eq!(first.status(), 200);
     for (path, body) in in_each_protocol(50) {
         let resp = l.post("alice", path, &body, None).await;
@@ -73,7 +112,13 @@ async fn an_exhausted_budget_is_a_402_in_each_protocol_saying_when_it_resets() {
         // Midnight UTC is 8 h 29 min 50 s away.
         assert_eq!(resp.headers()["retry-after"], "30590", "{path}");
         let v: Value = resp.json().await.unwrap();
-        let m = message_in_protocol(path, &v, "budget_exceeded", "billing_error", "RESOURCE_EXHAUSTED");
+        let m = message_in_protocol(
+            path,
+            &v,
+            "budget_exceeded",
+            "billing_error",
+            "RESOURCE_EXHAUSTED",
+        );
         if path == "/v1/chat/completions" {
             assert_eq!(v["error"]["code"], "budget_exceeded");
         }
@@ -81,15 +126,28 @@ async fn an_exhausted_budget_is_a_402_in_each_protocol_saying_when_it_resets() {
             assert_eq!(v["error"]["code"], 402);
         }
         let who = format!("user `{}` has a daily budget of 100 tokens", l.id("alice"));
-        assert!(m.starts_with("token budget exhausted") && m.contains(&who), "{m}");
+        assert!(
+            m.starts_with("token budget exhausted") && m.contains(&who),
+            "{m}"
+        );
         assert!(m.contains("resets at 2026-12-05T00:00:00.000Z"), "{m}");
     }
     // More than the whole budget: never, and the client is told not to retry.
-    let resp = l.post("alice", "/v1/chat/completions", &chat_body("mock-gpt", false, Some(500)), None).await;
+    let resp = l
+        .post(
+            "alice",
+            "/v1/chat/completions",
+            &chat_body("mock-gpt", false, Some(500)),
+            None,
+        )
+        .await;
     assert_eq!(resp.status(), 402);
     assert_eq!(resp.headers()["x-should-retry"], "false");
     let m = openai_error(&resp.json().await.unwrap());
-    assert!(m.contains("can never be admitted") && m.contains("whole daily token budget of 100 tokens"), "{m}");
+    assert!(
+        m.contains("can never be admitted") && m.contains("whole daily token budget of 100 tokens"),
+        "{m}"
+    );
     // The next day the budget starts again.
     l.clock.advance(Duration::from_secs(30_590));
     let (path, body) = &in_each_protocol(50)[1];
@@ -116,7 +174,12 @@ async fn tokens_per_minute_count_real_usage_and_the_window_starts_again() {
     let m = openai_error(&refusal.json().await.unwrap());
     assert!(m.contains("may use 200 tokens per minute"), "{m}");
     l.clock.advance(Duration::from_secs(50));
-    assert_eq!(l.post("alice", "/v1/chat/completions", &body, None).await.status(), 200);
+    assert_eq!(
+        l.post("alice", "/v1/chat/completions", &body, None)
+            .await
+            .status(),
+        200
+    );
     // A request bigger than the whole limit is not to be retried.
     let big = chat_body("mock-gpt", false, Some(1000));
     let resp = l.post("alice", "/v1/chat/completions", &big, None).await;
@@ -129,20 +192,29 @@ async fn tokens_per_minute_count_real_usage_and_the_window_starts_again() {
 
 #[tokio::test]
 async fn a_cost_budget_refuses_a_model_without_a_price() {
-    let l = limited(
-        &[("alice", json!({"cost_budget": {"usd": 1}}))],
-        |c| {
-            c.prices.insert(
-                "mock-gpt".into(),
-                serde_json::from_value(json!({"input": 1, "output": 2})).unwrap(),
-            );
-        },
-    )
+    let l = limited(&[("alice", json!({"cost_budget": {"usd": 1}}))], |c| {
+        c.prices.insert(
+            "mock-gpt".into(),
+            serde_json::from_value(json!({"input": 1, "output": 2})).unwrap(),
+        );
+    })
     .await;
-    let ok = l.post("alice", "/v1/chat/completions", &chat_body("mock-gpt", false, None), None).await;
+    let ok = l
+        .post(
+            "alice",
+            "/v1/chat/completions",
+            &chat_body("mock-gpt", false, None),
+            None,
+        )
+        .await;
     assert_eq!(ok.status(), 200);
     let resp = l
-        .post("alice", "/v1/chat/completions", &chat_body("mock-gpt-mini", false, None), None)
+        .post(
+            "alice",
+            "/v1/chat/completions",
+            &chat_body("mock-gpt-mini", false, None),
+            None,
+        )
         .await;
     assert_eq!(resp.status(), 403);
     let v: Value = resp.json().await.unwrap();

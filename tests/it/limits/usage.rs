@@ -51,7 +51,10 @@ async fn usage_contract(store: &dyn UsageStore) {
     assert_eq!(none.tokens, 0);
     // Reports: one total; by key; filtered by user and days.
     let all = UsageFilter::default();
-    let total = store.usage_report(&all, UsageGrouping::default()).await.unwrap();
+    let total = store
+        .usage_report(&all, UsageGrouping::default())
+        .await
+        .unwrap();
     assert_eq!(total.len(), 1);
     assert_eq!((total[0].requests, total[0].input_tokens), (5, 1200));
     assert_eq!(total[0].cached_input_tokens, 600);
@@ -60,7 +63,10 @@ async fn usage_contract(store: &dyn UsageStore) {
         ..UsageGrouping::default()
     };
     let keys = store.usage_report(&all, by_key).await.unwrap();
-    let got: Vec<_> = keys.iter().map(|r| (r.key_id.as_str(), r.requests, r.cost_micros)).collect();
+    let got: Vec<_> = keys
+        .iter()
+        .map(|r| (r.key_id.as_str(), r.requests, r.cost_micros))
+        .collect();
     assert_eq!(got, [("", 1, 3_000), ("k1", 3, 5_000), ("k2", 1, 4_000)]);
     assert!(keys.iter().all(|r| r.day.is_empty() && r.model.is_empty()));
     let u1_december = UsageFilter {
@@ -74,17 +80,32 @@ async fn usage_contract(store: &dyn UsageStore) {
         model: true,
         ..UsageGrouping::default()
     };
-    let rows = store.usage_report(&u1_december, by_day_model).await.unwrap();
-    let got: Vec<_> = rows.iter().map(|r| (r.day.as_str(), r.model.as_str(), r.output_tokens)).collect();
-    assert_eq!(got, [("2026-12-01", "gpt-4o", 40), ("2026-12-01", "o3", 30)]);
+    let rows = store
+        .usage_report(&u1_december, by_day_model)
+        .await
+        .unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| (r.day.as_str(), r.model.as_str(), r.output_tokens))
+        .collect();
+    assert_eq!(
+        got,
+        [("2026-12-01", "gpt-4o", 40), ("2026-12-01", "o3", 30)]
+    );
     let one_model = UsageFilter {
         model: Some("o3".into()),
         backend: Some("openai".into()),
         key_id: Some(String::new()),
         ..UsageFilter::default()
     };
-    let rows = store.usage_report(&one_model, UsageGrouping::default()).await.unwrap();
-    assert_eq!(rows[0].requests, 1, "an empty key filter selects requests without a key");
+    let rows = store
+        .usage_report(&one_model, UsageGrouping::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        rows[0].requests, 1,
+        "an empty key filter selects requests without a key"
+    );
 }
 
 #[tokio::test]
@@ -110,15 +131,29 @@ async fn reports_show_what_requests_spent_and_budgets_survive_a_restart() {
         let resp = l.post(who, "/v1/chat/completions", &body, None).await;
         assert_eq!(resp.status(), 200);
     }
-    let (status, r) = l.mgmt("/v0/management/usage?group_by=user,model&since=2026-12-01").await;
+    let (status, r) = l
+        .mgmt("/v0/management/usage?group_by=user,model&since=2026-12-01")
+        .await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["group_by"], json!(["user", "model"]));
-    let requests: Vec<_> = r["rows"].as_array().unwrap().iter().map(|x| (x["user"].as_str().unwrap().to_owned(), x["requests"].as_u64().unwrap())).collect();
+    let requests: Vec<_> = r["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["user"].as_str().unwrap().to_owned(),
+                x["requests"].as_u64().unwrap(),
+            )
+        })
+        .collect();
     let mut want = vec![(l.id("alice").to_owned(), 2), (l.id("bob").to_owned(), 1)];
     want.sort();
     assert_eq!(requests, want);
     let (status, bad) = l.mgmt("/v0/management/usage?group_by=team").await;
     assert_eq!(status, 400, "{bad}");
+    let (_, doc) = l.mgmt("/v0/management/openapi.json").await;
+    assert!(doc["paths"]["/v0/management/usage"]["get"]["parameters"].is_array());
     // The CLI's rendering of the same store.
     let args = UsageArgs {
         user: Some(l.id("alice").to_owned()),
@@ -126,14 +161,20 @@ async fn reports_show_what_requests_spent_and_budgets_survive_a_restart() {
         ..UsageArgs::default()
     };
     let table = report(l.store.as_ref(), &args).await.unwrap();
-    assert!(table.starts_with("USER") && table.contains(l.id("alice")), "{table}");
+    assert!(
+        table.starts_with("USER") && table.contains(l.id("alice")),
+        "{table}"
+    );
     let json: Value = serde_json::from_str(
-        &report(l.store.as_ref(), &UsageArgs { json: true, ..args }).await.unwrap(),
+        &report(l.store.as_ref(), &UsageArgs { json: true, ..args })
+            .await
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(json["total"]["requests"], 2);
     // A new instance on the same store starts alice's budget from what she spent.
-    let spent = json["total"]["input_tokens"].as_u64().unwrap() + json["total"]["output_tokens"].as_u64().unwrap();
+    let spent = json["total"]["input_tokens"].as_u64().unwrap()
+        + json["total"]["output_tokens"].as_u64().unwrap();
     let config = l.state.config().clone();
     let (state, gw) = start_gateway_on_store(config, &l.clock, l.store.clone()).await;
     let resp = client()
@@ -145,8 +186,14 @@ async fn reports_show_what_requests_spent_and_budgets_survive_a_restart() {
         .unwrap();
     assert_eq!(resp.status(), 402);
     let m = openai_error(&resp.json().await.unwrap());
-    assert!(m.contains(&format!("{spent} tokens spent or reserved")), "{m}");
+    assert!(
+        m.contains(&format!("{spent} tokens spent or reserved")),
+        "{m}"
+    );
     let key = format!("tok|week:2026-11-30|u|{}", l.id("alice"));
     let now = l.clock.now_millis();
-    assert_eq!(state.policy().counters().value(&key, now).await.unwrap(), Some(spent));
+    assert_eq!(
+        state.policy().counters().value(&key, now).await.unwrap(),
+        Some(spent)
+    );
 }
