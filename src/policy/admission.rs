@@ -273,16 +273,18 @@ impl Meter {
             let key = format!("tpm|{minute}|{tag}");
             push(Kind::TokensPerMinute, key, tokens, tpm, window_end, false);
         }
+        // Budgets count per period, from what the store says was spent (seeded).
+        let mut budget = |kind, name: &str, period: Period, amount, limit| {
+            let key = format!("{name}|{}|{tag}", period.key(now));
+            push(kind, key, amount, limit, period.next_reset_ms(now), true);
+        };
         if let Some(b) = rules.token_budget {
-            let key = format!("tok|{}|{tag}", b.period.key(now));
-            let expires = b.period.next_reset_ms(now);
-            push(
+            budget(
                 Kind::TokenBudget(b.period),
-                key,
+                "tok",
+                b.period,
                 tokens,
                 b.tokens,
-                expires,
-                true,
             );
         }
         if let Some(b) = rules.cost_budget {
@@ -292,15 +294,12 @@ impl Meter {
                     demand.model, demand.backend
                 )));
             };
-            let key = format!("usd|{}|{tag}", b.period.key(now));
-            let expires = b.period.next_reset_ms(now);
-            push(
+            budget(
                 Kind::CostBudget(b.period),
-                key,
+                "usd",
+                b.period,
                 cost,
                 b.usd.micros,
-                expires,
-                true,
             );
         }
         Ok(())

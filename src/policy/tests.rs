@@ -39,6 +39,13 @@ fn settings(users: serde_json::Value, default_user: Option<serde_json::Value>) -
     }
 }
 
+/// A policy where user `alice` has rules `r` (and no one else has any).
+fn for_alice(r: serde_json::Value) -> (ManualClock, Policy) {
+    let c = clock();
+    let p = policy(settings(json!({ "alice": r }), None), &c);
+    (c, p)
+}
+
 fn policy(s: PolicySettings, clock: &ManualClock) -> Policy {
     let counters: Arc<dyn Counters> = Arc::new(counters::LocalCounters::new());
     Policy::new(s, counters, None, Arc::new(clock.clone()))
@@ -126,8 +133,7 @@ fn each_principal_gets_the_rule_sets_that_concern_it() {
 
 #[tokio::test]
 async fn requests_per_minute_hold_in_fixed_windows() {
-    let c = clock();
-    let p = policy(settings(json!({"alice": {"rpm": 2}}), None), &c);
+    let (c, p) = for_alice(json!({"rpm": 2}));
     let who = token("alice");
     for _ in 0..2 {
         admit(&p, &who, demand(None))
@@ -164,8 +170,7 @@ async fn requests_per_minute_hold_in_fixed_windows() {
 
 #[tokio::test]
 async fn tokens_per_minute_reserve_the_estimate_and_settle_the_real_usage() {
-    let c = clock();
-    let p = policy(settings(json!({"alice": {"tpm": 300}}), None), &c);
+    let (_, p) = for_alice(json!({"tpm": 300}));
     let who = token("alice");
     // Each reserves 40 + 100 (the default maximum) = 140.
     let a = admit(&p, &who, demand(None)).await.unwrap().unwrap();
@@ -228,14 +233,7 @@ async fn concurrency_is_held_until_settled_or_dropped() {
 
 #[tokio::test]
 async fn budgets_refuse_with_their_reset_and_charge_what_was_not_reported() {
-    let c = clock();
-    let p = policy(
-        settings(
-            json!({"alice": {"token_budget": {"tokens": 500, "period": "daily"}}}),
-            None,
-        ),
-        &c,
-    );
+    let (_, p) = for_alice(json!({"token_budget": {"tokens": 500, "period": "daily"}}));
     let who = token("alice");
     let key = "tok|day:2026-12-04|u|alice";
     // Dropped before an answer: the estimated input is charged.
@@ -286,14 +284,7 @@ async fn budgets_refuse_with_their_reset_and_charge_what_was_not_reported() {
 
 #[tokio::test]
 async fn cost_budgets_price_the_model_and_refuse_what_has_no_price() {
-    let c = clock();
-    let p = policy(
-        settings(
-            json!({"alice": {"cost_budget": {"usd": 0.001, "period": "never"}}}),
-            None,
-        ),
-        &c,
-    );
+    let (_, p) = for_alice(json!({"cost_budget": {"usd": 0.001, "period": "never"}}));
     let who = token("alice");
     // $1/M input, $2/M output: 40 + 100 tokens reserve 40 + 200 micro-dollars.
     let a = admit(&p, &who, demand(None)).await.unwrap().unwrap();
@@ -334,8 +325,7 @@ async fn cost_budgets_price_the_model_and_refuse_what_has_no_price() {
 
 #[tokio::test]
 async fn a_key_and_its_owner_are_both_counted_and_refusals_take_nothing() {
-    let c = clock();
-    let p = policy(settings(json!({"alice": {"rpm": 1}}), None), &c);
+    let (_, p) = for_alice(json!({"rpm": 1}));
     let key = vkey(Some("alice"), json!({"rpm": 5}));
     admit(&p, &key, demand(None))
         .await

@@ -6,38 +6,34 @@ use serde_json::json;
 
 use super::*;
 
+/// Alice may use `mock-gpt` (on any backend) and `anthropic:mock-claude`; alias `fast` names
+/// `openai:mock-gpt`, alias `mini` names `openai:mock-gpt-mini`.
+async fn alice_with_two_models() -> Limited {
+    let models = json!({"models": ["mock-gpt", "anthropic:mock-claude"]});
+    limited(&[("alice", models)], |c| {
+        let aliases = &mut c.routing.aliases;
+        aliases.insert("fast".into(), "openai:mock-gpt".into());
+        aliases.insert("mini".into(), "openai:mock-gpt-mini".into());
+    })
+    .await
+}
+
+/// A chat completion of `model` as alice.
+async fn chat_as_alice(l: &Limited, model: &str) -> reqwest::Response {
+    let body = chat_body(model, false, None);
+    l.post("alice", "/v1/chat/completions", &body, None).await
+}
+
 #[tokio::test]
 async fn a_user_limited_to_two_models_cannot_reach_a_third_by_any_name() {
-    let l = limited(
-        &[(
-            "alice",
-            json!({"models": ["mock-gpt", "anthropic:mock-claude"]}),
-        )],
-        |c| {
-            c.routing
-                .aliases
-                .insert("fast".into(), "openai:mock-gpt".into());
-            c.routing
-                .aliases
-                .insert("mini".into(), "openai:mock-gpt-mini".into());
-        },
-    )
-    .await;
+    let l = alice_with_two_models().await;
     for allowed in [
         "mock-gpt",
         "fast",
         "openai:mock-gpt",
         "anthropic:mock-claude",
     ] {
-        let resp = l
-            .post(
-                "alice",
-                "/v1/chat/completions",
-                &chat_body(allowed, false, None),
-                None,
-            )
-            .await;
-        assert_eq!(resp.status(), 200, "{allowed}");
+        assert_eq!(chat_as_alice(&l, allowed).await.status(), 200, "{allowed}");
     }
     for refused in [
         "mock-gpt-mini",
@@ -46,14 +42,7 @@ async fn a_user_limited_to_two_models_cannot_reach_a_third_by_any_name() {
         "anthropic:mock-claude-haiku",
         "gemini:mock-gemini",
     ] {
-        let resp = l
-            .post(
-                "alice",
-                "/v1/chat/completions",
-                &chat_body(refused, false, None),
-                None,
-            )
-            .await;
+        let resp = chat_as_alice(&l, refused).await;
         assert_eq!(resp.status(), 403, "{refused}");
         let v: Value = resp.json().await.unwrap();
         assert_eq!(v["error"]["code"], "model_not_allowed", "{refused}: {v}");
@@ -77,21 +66,7 @@ async fn a_user_limited_to_two_models_cannot_reach_a_third_by_any_name() {
 
 #[tokio::test]
 async fn the_model_lists_show_only_the_allowed_models() {
-    let l = limited(
-        &[(
-            "alice",
-            json!({"models": ["mock-gpt", "anthropic:mock-claude"]}),
-        )],
-        |c| {
-            c.routing
-                .aliases
-                .insert("fast".into(), "openai:mock-gpt".into());
-            c.routing
-                .aliases
-                .insert("mini".into(), "openai:mock-gpt-mini".into());
-        },
-    )
-    .await;
+    let l = alice_with_two_models().await;
     let token = l.token("alice");
     let list = get_json_with(
         format!("{}/v1/models", l.gw.url),

@@ -118,12 +118,16 @@ pub(crate) async fn counters_expire(c: Arc<dyn Counters>) {
         ..claim(&w, 3, 3)
     };
     assert_eq!(
-        c.reserve(std::slice::from_ref(&in_window), NOW).await.unwrap(),
+        c.reserve(std::slice::from_ref(&in_window), NOW)
+            .await
+            .unwrap(),
         Reserved::Done
     );
     let later = NOW + 59_999;
     assert!(matches!(
-        c.reserve(std::slice::from_ref(&in_window), later).await.unwrap(),
+        c.reserve(std::slice::from_ref(&in_window), later)
+            .await
+            .unwrap(),
         Reserved::Refused { .. }
     ));
     let after = NOW + 60_000;

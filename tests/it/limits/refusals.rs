@@ -28,62 +28,77 @@ fn in_each_protocol(max_tokens: u64) -> [(&'static str, Value); 3] {
     ]
 }
 
-/// The error message of a refusal in `path`'s protocol, after checking its shape and type.
-fn message_in_protocol(
-    path: &str,
-    v: &Value,
-    openai: &str,
-    anthropic: &str,
-    google: &str,
-) -> String {
-    if path.starts_with("/v1beta") {
-        assert_eq!(v["error"]["status"], google, "{v}");
-        google_error(v)
-    } else if path == "/v1/messages" {
-        assert_eq!(v["error"]["type"], anthropic, "{v}");
-        anthropic_error(v)
-    } else {
-        assert_eq!(v["error"]["type"], openai, "{v}");
-        openai_error(v)
+/// What a refusal must look like: status, `Retry-After`, and its error type in OpenAI,
+/// Anthropic and Google shapes.
+struct Expected {
+    status: u16,
+    retry_after: &'static str,
+    types: [&'static str; 3],
+}
+
+/// Sends the request in each protocol (with `max_tokens`), checks each is refused as `e` says
+/// in its own protocol's shape, and returns the error bodies (path, body, message).
+async fn refused_in_each_protocol(
+    l: &Limited,
+    max_tokens: u64,
+    e: &Expected,
+) -> Vec<(&'static str, Value, String)> {
+    let mut out = Vec::new();
+    for (path, body) in in_each_protocol(max_tokens) {
+        let resp = l.post("alice", path, &body, None).await;
+        assert_eq!(resp.status(), e.status, "{path}");
+        assert_eq!(resp.headers()["retry-after"], e.retry_after, "{path}");
+        let v: Value = resp.json().await.unwrap();
+        let [openai, anthropic, google] = e.types;
+        let m = if path.starts_with("/v1beta") {
+            assert_eq!(v["error"]["status"], google, "{v}");
+            google_error(&v)
+        } else if path == "/v1/messages" {
+            assert_eq!(v["error"]["type"], anthropic, "{v}");
+            anthropic_error(&v)
+        } else {
+            assert_eq!(v["error"]["type"], openai, "{v}");
+            openai_error(&v)
+        };
+        out.push((path, v, m));
     }
+    out
+}
+
+/// One chat completion of `model` as user alice, with `max_tokens` if given.
+async fn chat_as_alice(l: &Limited, model: &str, max_tokens: Option<u64>) -> reqwest::Response {
+    let body = chat_body(model, false, max_tokens);
+    l.post("alice", "/v1/chat/completions", &body, None).await
+}
+
+/// The status of one chat completion of `mock-gpt` as user alice.
+async fn chat_status(l: &Limited, max_tokens: Option<u64>) -> u16 {
+    chat_as_alice(l, "mock-gpt", max_tokens)
+        .await
+        .status()
+        .as_u16()
 }
 
 #[tokio::test]
 async fn a_rate_limit_is_a_429_with_retry_after_in_each_protocol_until_the_window_ends() {
     let l = limited(&[("alice", json!({"rpm": 1}))], |_| {}).await;
-    let ok = l
-        .post(
-            "alice",
-            "/v1/chat/completions",
-            &chat_body("mock-gpt", false, None),
-            None,
-        )
-        .await;
-    assert_eq!(ok.status(), 200);
-    for (path, body) in in_each_protocol(16) {
-        let resp = l.post("alice", path, &body, None).await;
-        assert_eq!(resp.status(), 429, "{path}");
-        // 10 s into the minute: the window ends in 50 s.
-        assert_eq!(resp.headers()["retry-after"], "50", "{path}");
-        let v: Value = resp.json().await.unwrap();
-        let m = message_in_protocol(
-            path,
-            &v,
+    assert_eq!(chat_status(&l, None).await, 200);
+    // 10 s into the minute: the window ends in 50 s.
+    let limited = Expected {
+        status: 429,
+        retry_after: "50",
+        types: [
             "rate_limit_exceeded",
             "rate_limit_error",
             "RESOURCE_EXHAUSTED",
-        );
+        ],
+    };
+    for (_, _, m) in refused_in_each_protocol(&l, 16, &limited).await {
         let who = format!("user `{}` may send 1 requests per minute", l.id("alice"));
         assert!(m.contains(&who) && m.contains("resets in 50 s"), "{m}");
     }
     l.clock.advance(Duration::from_secs(50));
-    for (path, body) in in_each_protocol(16).into_iter().take(1) {
-        assert_eq!(
-            l.post("alice", path, &body, None).await.status(),
-            200,
-            "a new window"
-        );
-    }
+    assert_eq!(chat_status(&l, None).await, 200, "a new window");
 }
 
 #[tokio::test]
@@ -97,28 +112,14 @@ async fn an_exhausted_budget_is_a_402_in_each_protocol_saying_when_it_resets() {
     )
     .await;
     // Reserves about 20 + 50, spends about 20 + 8: the next reservation no longer fits.
-    let first = l
-        .post(
-            "alice",
-            "/v1/chat/completions",
-            &chat_body("mock-gpt", false, Some(50)),
-            None,
-        )
-        .await;
-    assert_eq!(first.status(), 200);
-    for (path, body) in in_each_protocol(50) {
-        let resp = l.post("alice", path, &body, None).await;
-        assert_eq!(resp.status(), 402, "{path}");
-        // Midnight UTC is 8 h 29 min 50 s away.
-        assert_eq!(resp.headers()["retry-after"], "30590", "{path}");
-        let v: Value = resp.json().await.unwrap();
-        let m = message_in_protocol(
-            path,
-            &v,
-            "budget_exceeded",
-            "billing_error",
-            "RESOURCE_EXHAUSTED",
-        );
+    assert_eq!(chat_status(&l, Some(50)).await, 200);
+    // Midnight UTC is 8 h 29 min 50 s away.
+    let exhausted = Expected {
+        status: 402,
+        retry_after: "30590",
+        types: ["budget_exceeded", "billing_error", "RESOURCE_EXHAUSTED"],
+    };
+    for (path, v, m) in refused_in_each_protocol(&l, 50, &exhausted).await {
         if path == "/v1/chat/completions" {
             assert_eq!(v["error"]["code"], "budget_exceeded");
         }
@@ -133,14 +134,7 @@ async fn an_exhausted_budget_is_a_402_in_each_protocol_saying_when_it_resets() {
         assert!(m.contains("resets at 2026-12-05T00:00:00.000Z"), "{m}");
     }
     // More than the whole budget: never, and the client is told not to retry.
-    let resp = l
-        .post(
-            "alice",
-            "/v1/chat/completions",
-            &chat_body("mock-gpt", false, Some(500)),
-            None,
-        )
-        .await;
+    let resp = chat_as_alice(&l, "mock-gpt", Some(500)).await;
     assert_eq!(resp.status(), 402);
     assert_eq!(resp.headers()["x-should-retry"], "false");
     let m = openai_error(&resp.json().await.unwrap());
@@ -157,10 +151,9 @@ async fn an_exhausted_budget_is_a_402_in_each_protocol_saying_when_it_resets() {
 #[tokio::test]
 async fn tokens_per_minute_count_real_usage_and_the_window_starts_again() {
     let l = limited(&[("alice", json!({"tpm": 200}))], |_| {}).await;
-    let body = chat_body("mock-gpt", false, Some(50));
     let mut admitted = 0;
     let refusal = loop {
-        let resp = l.post("alice", "/v1/chat/completions", &body, None).await;
+        let resp = chat_as_alice(&l, "mock-gpt", Some(50)).await;
         if resp.status() != 200 {
             break resp;
         }
@@ -174,15 +167,9 @@ async fn tokens_per_minute_count_real_usage_and_the_window_starts_again() {
     let m = openai_error(&refusal.json().await.unwrap());
     assert!(m.contains("may use 200 tokens per minute"), "{m}");
     l.clock.advance(Duration::from_secs(50));
-    assert_eq!(
-        l.post("alice", "/v1/chat/completions", &body, None)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(chat_status(&l, Some(50)).await, 200);
     // A request bigger than the whole limit is not to be retried.
-    let big = chat_body("mock-gpt", false, Some(1000));
-    let resp = l.post("alice", "/v1/chat/completions", &big, None).await;
+    let resp = chat_as_alice(&l, "mock-gpt", Some(1000)).await;
     assert_eq!(resp.status(), 429);
     assert!(resp.headers().get("retry-after").is_none());
     assert_eq!(resp.headers()["x-should-retry"], "false");
@@ -199,23 +186,8 @@ async fn a_cost_budget_refuses_a_model_without_a_price() {
         );
     })
     .await;
-    let ok = l
-        .post(
-            "alice",
-            "/v1/chat/completions",
-            &chat_body("mock-gpt", false, None),
-            None,
-        )
-        .await;
-    assert_eq!(ok.status(), 200);
-    let resp = l
-        .post(
-            "alice",
-            "/v1/chat/completions",
-            &chat_body("mock-gpt-mini", false, None),
-            None,
-        )
-        .await;
+    assert_eq!(chat_status(&l, None).await, 200);
+    let resp = chat_as_alice(&l, "mock-gpt-mini", None).await;
     assert_eq!(resp.status(), 403);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["code"], "model_not_priced");
