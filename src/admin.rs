@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod auths;
+pub mod usage;
 
 use std::fmt::Write as _;
 use std::sync::Arc;

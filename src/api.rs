@@ -17,6 +17,8 @@ mod health;
 mod hooks;
 mod management;
 mod management_auths;
+mod management_usage;
+mod metering;
 mod models;
 mod oauth_routes;
 mod objects;

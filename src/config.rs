@@ -7,6 +7,7 @@
 mod duration;
 pub mod env;
 mod keys;
+mod limits;
 pub mod load;
 mod pool;
 mod sso;
@@ -26,7 +27,7 @@ pub use crate::identity::api_keys::ApiKeyConfig;
 pub use crate::identity::external::TrustedIssuer;
 pub use crate::identity::token_server::TokenSettings;
 pub use crate::identity::{AuthSettings, BruteForceConfig};
-pub use crate::policy::AccessMode;
+pub use crate::policy::{AccessMode, LimitsConfig, PolicySettings, Price};
 pub use crate::pool::device::{DeviceLoginConfig, DeviceLoginKind};
 pub use crate::pool::{ResetSchedule, SelectionStrategy, default_priority, valid_id};
 pub use crate::protocol::{BackendKind, ResponsesApi};
@@ -63,6 +64,10 @@ pub struct Config {
     pub sso: SsoConfig,
     /// The management API's key and reach.
     pub management: ManagementConfig,
+    /// Rules (allow-lists, rate limits, budgets) per user, and the reservation defaults.
+    pub limits: LimitsConfig,
+    /// US dollars per million tokens, by model pattern (`gpt-4o`, `anthropic:claude-*`).
+    pub prices: BTreeMap<String, Price>,
 }
 
 /// `storage.*`
@@ -98,9 +103,13 @@ impl StorageConfig {
 }
 
 impl Config {
-    /// True when the store must be opened: SSO needs it, otherwise only when one exists.
+    /// True when the store must be opened: SSO needs it, and so do users' rules (their budgets
+    /// and usage); otherwise only when one exists.
     pub fn needs_store(&self) -> bool {
-        self.sso.enabled || self.storage.is_present() || self.management.key.is_some()
+        self.sso.enabled
+            || self.storage.is_present()
+            || self.management.key.is_some()
+            || self.limits.has_rules()
     }
 
     /// The base URL browsers use to reach the gateway (no trailing slash).

@@ -10,16 +10,17 @@
 //!   speaks (domain values).
 //! - [`rules`]: what a virtual key or a user may do — allow-lists, rate limits, budgets — as
 //!   data (`policy` enforces them).
-//! - [`store`]: durable state (users, agent tokens, SSO, accounts, pool credentials) on SQLite or
-//!   PostgreSQL, behind narrow traits.
+//! - [`store`]: durable state (users, agent tokens, SSO, accounts, pool credentials, usage) on
+//!   SQLite or PostgreSQL, behind narrow traits.
 //! - [`notify`], [`jobs`]: operator events and their delivery; background work as named jobs the
 //!   clock drives.
 //! - [`seal`]: secrets sealed at rest.
 //! - [`identity`]: who is calling — credentials to a typed `Principal`: static API keys, agent
 //!   tokens, the gateway's own JWTs (the OAuth2 token server) and trusted external issuers,
 //!   remote key sets, the brute-force lockout.
-//! - [`policy`]: what an authenticated principal may use (`Grant`), consumed by routing; the
-//!   deployment's access mode.
+//! - [`policy`]: what an authenticated principal may use (`Grant`), consumed by routing, and how
+//!   much — limits and budgets reserved before the upstream call and settled after, usage
+//!   recorded; the deployment's access mode.
 //! - [`pool`]: the upstream credential pool, its health bookkeeping and the usage `Lease`.
 //! - [`config`]: typed configuration, layered CLI > env > YAML > defaults, validated once; it
 //!   parses the values of the modules above and hands each its settings.

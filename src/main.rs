@@ -176,6 +176,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 .await?;
         }
     }
+    // What the last requests spent reaches the store before the process ends.
+    if let Err(e) = state.policy().flush().await {
+        tracing::warn!(error = %e, "could not record the last usage in the store");
+    }
     state.capture().flush();
     Ok(())
 }

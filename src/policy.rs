@@ -1,22 +1,46 @@
 //! The policy step between authentication and routing: what an authenticated [`Principal`] may
-//! use. [`Policy::grant`] turns the principal into a [`Grant`] once per request; routing
-//! (`upstream::routing::ModelRouter::resolve`) refuses a backend or model the grant does not
-//! allow. Virtual keys, per-group rules, limits and budgets belong here.
+//! use and how much. [`Policy::grant`] turns the principal into a [`Grant`] once per request —
+//! every rule set that concerns it: a virtual key's own rules and its owner's user rules, an
+//! agent token's or JWT's user rules (or `limits.default_user`); static API keys and anonymous
+//! callers get none ([`Grant::ALL`], no allocation). Routing
+//! (`upstream::routing::ModelRouter::resolve`) and the model lists refuse a backend or model any
+//! applicable rule set refuses.
 //!
-//! Today the policy is configuration-free: every principal may use every configured backend and
-//! model ([`Grant::ALL`], no allocation).
+//! Limits and budgets are enforced around the upstream call: [`Policy::admit`] reserves, before
+//! the call, one request and the request's estimated tokens (and their price) against every
+//! counter of every applicable rule set, all or nothing ([`counters`]); the [`Admission`] it
+//! returns is settled once with the answer's real usage — on success, on an upstream error, on a
+//! broken stream, on a client disconnect (its `Drop`) — which replaces the reservation, frees the
+//! concurrency slot and records the usage in the [`ledger`], flushed to the store (`UsageStore`)
+//! by the `usage.flush` job. Budgets start from what the store says was spent in their period
+//! (plus what this instance has not flushed yet), so they survive a restart. A grant without
+//! rules costs nothing: [`Policy::meters`] says so without a lock, an allocation or an await.
 //!
 //! The deployment's [`AccessMode`] is decided here too (`config` parses it as `access_mode.mode`):
 //! multi-user mode refuses personal-subscription OAuth connectors and credentials
 //! ([`AccessMode::allows_personal_oauth`]), which the composition root, the pool, the
 //! device-login pages and the `auths` commands ask.
 
+mod admission;
+pub mod counters;
+mod ledger;
+mod prices;
+pub mod report;
+
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::SharedClock;
 use crate::identity::Principal;
-
+use crate::jobs::Job;
+use crate::rules::Rules;
+use crate::store::{StoreError, UsageStore};
+use admission::Meter;
+pub use admission::{Admission, Demand, Refusal, Spent, estimate_input_tokens};
+use counters::Counters;
+pub use prices::{Price, PriceTable};
 /// Operating mode, fixed at startup (PRODUCT §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,103 +68,282 @@ impl AccessMode {
     }
 }
 
-/// Decides what principals may use.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Policy;
-
-impl Policy {
-    /// The configuration-free policy: everything is allowed to everyone.
-    pub const OPEN: Policy = Policy;
-
-    /// What `principal` may use.
-    pub fn grant(&self, principal: &Principal) -> Grant {
-        let _ = principal;
-        Grant::ALL
-    }
+/// `limits.*`: rules per user, for users without an entry, and the output reserved when a
+/// request sets no maximum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Rules per user id: the `usr_…` id of agent tokens, the gateway's own JWTs and a virtual
+    /// key's owner; a service client's `pcl_…` id; a trusted issuer's user claim.
+    pub users: BTreeMap<String, Rules>,
+    /// Rules for every user without an entry in `users` (none when unset).
+    pub default_user: Option<Rules>,
+    /// Output tokens reserved for a request that names no maximum (default 4096).
+    pub default_max_tokens: u64,
 }
 
-/// A set of names: all, or only those listed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Allow {
-    /// Every name.
-    #[default]
-    All,
-    /// Only these names.
-    Only(Arc<[Box<str>]>),
-}
-
-impl Allow {
-    /// Only `names`.
-    pub fn only<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Self {
-        Allow::Only(names.into_iter().map(|n| n.as_ref().into()).collect())
-    }
-
-    fn contains(&self, name: &str) -> bool {
-        match self {
-            Allow::All => true,
-            Allow::Only(names) => names.iter().any(|n| &**n == name),
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            users: BTreeMap::new(),
+            default_user: None,
+            default_max_tokens: 4096,
         }
     }
 }
 
-/// What one principal may use: backends, and models (by upstream name or as `backend:model`).
+impl LimitsConfig {
+    /// True when some user has rules (the store then keeps their usage).
+    pub fn has_rules(&self) -> bool {
+        !self.users.is_empty() || self.default_user.is_some()
+    }
+}
+
+/// What [`Policy::new`] takes, assembled by `config` from `limits` and `prices`.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySettings {
+    /// `limits.*`.
+    pub limits: LimitsConfig,
+    /// `prices.*`.
+    pub prices: PriceTable,
+}
+
+/// Decides what principals may use, and counts what they spend.
+pub struct Policy {
+    users: HashMap<Box<str>, Arc<Rules>>,
+    default_user: Option<Arc<Rules>>,
+    meter: Arc<Meter>,
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("users", &self.users.len())
+            .field("default_user", &self.default_user.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Policy {
+    /// A policy from `settings`, counting with `counters`, keeping settled usage in `store`
+    /// (none: usage is not recorded and budgets start at 0 after a restart).
+    pub fn new(
+        settings: PolicySettings,
+        counters: Arc<dyn Counters>,
+        store: Option<Arc<dyn UsageStore>>,
+        clock: SharedClock,
+    ) -> Self {
+        let limits = settings.limits;
+        Self {
+            users: limits
+                .users
+                .into_iter()
+                .map(|(id, rules)| (id.into_boxed_str(), Arc::new(rules)))
+                .collect(),
+            default_user: limits.default_user.map(Arc::new),
+            meter: Arc::new(Meter::new(
+                counters,
+                store,
+                settings.prices,
+                limits.default_max_tokens,
+                clock,
+            )),
+        }
+    }
+
+    /// No rules, no prices, no store: everything is allowed to everyone.
+    pub fn open(clock: SharedClock) -> Self {
+        Self::new(
+            PolicySettings::default(),
+            Arc::new(counters::LocalCounters::new()),
+            None,
+            clock,
+        )
+    }
+
+    /// The rules of user `id`: their entry, else `default_user`.
+    fn user_rules(&self, id: &str) -> Option<Arc<Rules>> {
+        if self.users.is_empty() && self.default_user.is_none() {
+            return None;
+        }
+        self.users.get(id).or(self.default_user.as_ref()).cloned()
+    }
+
+    /// What `principal` may use: every rule set that concerns it.
+    pub fn grant(&self, principal: &Principal) -> Grant {
+        let user = |id: &Arc<str>| match self.user_rules(id) {
+            Some(rules) => Grant {
+                key: None,
+                user: Some(id.clone()),
+                user_rules: Some(rules),
+            },
+            None => Grant::ALL,
+        };
+        match principal {
+            Principal::Anonymous | Principal::ApiKey { .. } => Grant::ALL,
+            Principal::AgentToken(t) => user(&t.user_id),
+            Principal::Jwt { subject, .. } => user(subject),
+            Principal::VirtualKey(k) => Grant {
+                key: Some(KeyRules {
+                    id: k.id.clone(),
+                    name: k.name.clone(),
+                    rules: k.rules.clone(),
+                }),
+                user: k.owner.clone(),
+                user_rules: k.owner.as_ref().and_then(|o| self.user_rules(o)),
+            },
+        }
+    }
+
+    /// True when requests under `grant` are admitted through [`Policy::admit`]: some rule set
+    /// counts, or one applies and the store keeps usage. Costs nothing for the open grant.
+    pub fn meters(&self, grant: &Grant) -> bool {
+        !grant.is_open() && (grant.counts() || self.meter.records())
+    }
+
+    /// Reserves what `demand` may spend under `grant` against every counter of every
+    /// applicable rule set, all or nothing; `None` when nothing is metered. The [`Admission`]
+    /// must travel with the answer until its usage is known.
+    pub async fn admit(
+        &self,
+        grant: &Grant,
+        demand: &Demand<'_>,
+    ) -> Result<Option<Admission>, Refusal> {
+        if !self.meters(grant) {
+            return Ok(None);
+        }
+        self.meter.admit(grant, demand).await.map(Some)
+    }
+
+    /// Writes the settled usage not yet in the store (the `usage.flush` job, and shutdown);
+    /// returns how many rows were written.
+    pub async fn flush(&self) -> Result<usize, StoreError> {
+        self.meter.flush().await
+    }
+
+    /// The counters (tests and health read them).
+    pub fn counters(&self) -> &Arc<dyn Counters> {
+        &self.meter.counters
+    }
+
+    /// The background work the policy needs: `usage.flush` every second, when a store keeps
+    /// usage.
+    pub fn jobs(&self) -> Vec<Job> {
+        if !self.meter.records() {
+            return Vec::new();
+        }
+        let meter = self.meter.clone();
+        vec![Job::new(
+            "usage.flush",
+            std::time::Duration::from_secs(1),
+            move |_| {
+                let meter = meter.clone();
+                async move {
+                    if let Err(e) = meter.flush().await {
+                        tracing::warn!(error = %e, "could not record usage in the store (kept for the next flush)");
+                    }
+                }
+            },
+        )]
+    }
+}
+
+/// A virtual key's rules, with who it is (for counters and messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyRules {
+    id: Arc<str>,
+    name: Arc<str>,
+    rules: Arc<Rules>,
+}
+
+/// Whose rules: a virtual key's or a user's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Whose<'a> {
+    /// A virtual key.
+    Key {
+        /// Public id.
+        id: &'a str,
+        /// Name.
+        name: &'a str,
+    },
+    /// A user, by id.
+    User(&'a str),
+}
+
+/// What one principal may use: the rule sets that apply to it (none: everything, unmetered).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grant {
-    backends: Allow,
-    models: Allow,
+    key: Option<KeyRules>,
+    /// The user the request is on behalf of (a key's owner, a token's or JWT's user).
+    user: Option<Arc<str>>,
+    user_rules: Option<Arc<Rules>>,
 }
 
 impl Grant {
-    /// Everything.
+    /// Everything, unmetered.
     pub const ALL: Grant = Grant {
-        backends: Allow::All,
-        models: Allow::All,
+        key: None,
+        user: None,
+        user_rules: None,
     };
 
-    /// Only `backends`, and on them only `models`.
-    pub fn new(backends: Allow, models: Allow) -> Self {
-        Self { backends, models }
+    /// A grant of `rules` alone, on behalf of no one (tools and tests).
+    pub fn with_rules(rules: Rules) -> Self {
+        Self {
+            key: None,
+            user: None,
+            user_rules: Some(Arc::new(rules)),
+        }
+    }
+
+    /// True when no rule set applies.
+    pub fn is_open(&self) -> bool {
+        self.key.is_none() && self.user_rules.is_none()
+    }
+
+    /// Every applicable rule set, with whose it is.
+    pub(crate) fn sets(&self) -> impl Iterator<Item = (Whose<'_>, &Rules)> {
+        let key = self.key.as_ref().map(|k| {
+            (
+                Whose::Key {
+                    id: &k.id,
+                    name: &k.name,
+                },
+                &*k.rules,
+            )
+        });
+        let user = self
+            .user_rules
+            .as_ref()
+            .map(|r| (Whose::User(self.user.as_deref().unwrap_or("")), &**r));
+        key.into_iter().chain(user)
+    }
+
+    /// The virtual key's public id, when the request used one.
+    pub(crate) fn key_id(&self) -> Option<&Arc<str>> {
+        self.key.as_ref().map(|k| &k.id)
+    }
+
+    /// The user the request is on behalf of.
+    pub(crate) fn user_id(&self) -> Option<&Arc<str>> {
+        self.user.as_ref()
+    }
+
+    /// True when some applicable rule set has a limit or budget to count.
+    pub fn counts(&self) -> bool {
+        self.sets().any(|(_, r)| r.counts())
     }
 
     /// True when the grant allows backend `backend`.
     pub fn allows_backend(&self, backend: &str) -> bool {
-        self.backends.contains(backend)
+        self.sets().all(|(_, r)| r.allows_backend(backend))
     }
 
     /// True when the grant allows model `model` (the upstream name) on backend `backend`.
     pub fn allows(&self, backend: &str, model: &str) -> bool {
-        if !self.allows_backend(backend) {
-            return false;
-        }
-        match &self.models {
-            Allow::All => true,
-            Allow::Only(names) => names.iter().any(|n| {
-                &**n == model
-                    || n.strip_prefix(backend)
-                        .and_then(|r| r.strip_prefix(':'))
-                        .is_some_and(|m| m == model)
-            }),
-        }
+        self.sets().all(|(_, r)| r.allows_model(backend, model))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_open_policy_allows_everything_and_a_restricted_grant_only_its_names() {
-        let all = Policy::OPEN.grant(&Principal::Anonymous);
-        assert_eq!(all, Grant::ALL);
-        assert!(all.allows("any", "thing"));
-        let g = Grant::new(
-            Allow::only(["openai", "groq"]),
-            Allow::only(["gpt-4o", "groq:llama"]),
-        );
-        assert!(g.allows("openai", "gpt-4o"));
-        assert!(g.allows("groq", "llama"));
-        assert!(!g.allows("openai", "llama"));
-        assert!(!g.allows("anthropic", "gpt-4o"));
-        assert!(g.allows_backend("groq") && !g.allows_backend("anthropic"));
-    }
-}
+mod tests;

@@ -20,9 +20,11 @@ use crate::jobs::{Job, Jobs};
 use crate::masking::LiveSecrets;
 use crate::net::IpNet;
 use crate::notify::{DesktopNotifier, NoNotifier, Notifier};
+use crate::policy::Policy;
+use crate::policy::counters::LocalCounters;
 use crate::pool::{Pool, PoolError};
 use crate::sso::Sso;
-use crate::store::{CredentialStore, SqlStore, Store, StoreError, TokenAdminStore};
+use crate::store::{CredentialStore, SqlStore, Store, StoreError, TokenAdminStore, UsageStore};
 use crate::upstream::routing::ModelRouter;
 use crate::upstream::{Backends, UpstreamError, is_oauth_connector};
 
@@ -88,6 +90,8 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     config: Config,
     router: ModelRouter,
+    policy: Policy,
+    usage_store: Option<Arc<dyn UsageStore>>,
     token_store: Option<Arc<dyn TokenAdminStore>>,
     auth: Authenticator,
     tokens: Option<Arc<TokenVerifier>>,
@@ -152,6 +156,14 @@ impl AppState {
             pool.provider(name).cloned()
         })
         .with_withheld(withheld);
+        // Counters in process: one instance's limits (a shared implementation plugs in here).
+        let usage_store = store.clone().map(|s| -> Arc<dyn UsageStore> { s });
+        let policy = Policy::new(
+            config.policy_settings(),
+            Arc::new(LocalCounters::new()),
+            usage_store.clone(),
+            clock.clone(),
+        );
         let tokens = match &store {
             Some(store) => Some(Arc::new(TokenVerifier::new(store.clone())?)),
             None => None,
@@ -216,6 +228,8 @@ impl AppState {
         Ok(Self(Arc::new(Inner {
             config,
             router,
+            policy,
+            usage_store,
             token_store: store.map(|s| -> Arc<dyn TokenAdminStore> { s }),
             auth,
             tokens,
@@ -254,13 +268,20 @@ impl AppState {
         self.0.token_store.as_ref()
     }
 
+    /// Settled usage per day, key, user, backend and model (the management API's reports), when
+    /// a store is open.
+    pub fn usage_store(&self) -> Option<&Arc<dyn UsageStore>> {
+        self.0.usage_store.as_ref()
+    }
+
     /// The background work this state needs, in start order: the pool's (`pool.rescan`,
     /// `pool.sync_store`, `pool.flush_usage`, `pool.refresh` when refreshing is on), then
-    /// `tokens.sync_revision` and `sso.purge` when there is a store and SSO respectively. Listing
-    /// them starts nothing; the CLI commands never ask.
+    /// `tokens.sync_revision`, `usage.flush` and `sso.purge` when there is a store (the first
+    /// two) and SSO. Listing them starts nothing; the CLI commands never ask.
     pub fn jobs(&self) -> Jobs {
         let mut jobs = self.0.pool.jobs();
         jobs.extend(self.0.tokens.clone().map(revision_job));
+        jobs.extend(self.0.policy.jobs());
         jobs.extend(self.0.sso.as_ref().map(Sso::purge_job));
         Jobs::new(jobs)
     }
@@ -318,6 +339,11 @@ impl AppState {
     /// The configuration the process started with.
     pub fn config(&self) -> &Config {
         &self.0.config
+    }
+
+    /// What principals may use, and the counters of their limits and budgets.
+    pub fn policy(&self) -> &Policy {
+        &self.0.policy
     }
 
     /// Model routing and the backends behind it.

@@ -1,6 +1,7 @@
 //! The store: durable state behind narrow traits, one per aggregate — users, agent tokens, the
 //! SSO aggregates (login flows, pending authorizations, browser sessions, shared secrets), local
-//! accounts (password hashes, service clients) and the token server's signing keys.
+//! accounts (password hashes, service clients), the token server's signing keys, the credential
+//! pool's credentials and usage, and the settled usage of metered requests ([`UsageStore`]).
 //!
 //! One implementation ([`sql::SqlStore`]) serves both databases through sqlx's `Any` driver:
 //! SQLite (the embedded default, a file in `--data-dir`, WAL) and PostgreSQL
@@ -15,6 +16,7 @@ mod pool_sql;
 pub mod private;
 pub mod sql;
 mod sso_sql;
+mod usage_sql;
 
 use async_trait::async_trait;
 
@@ -419,6 +421,104 @@ pub trait PoolStore: Send + Sync {
     async fn reset_usage(&self, id: &str, period: &str) -> Result<(), StoreError>;
 }
 
+/// Settled usage of one UTC day, virtual key, user, backend and model (a stored row, or a
+/// report's sum: the columns a report does not group by are empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageRow {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// The virtual key's public id; empty when the request used none.
+    pub key_id: String,
+    /// The user (an agent token's or JWT's user, a key's owner); empty when none.
+    pub user_id: String,
+    /// Backend name.
+    pub backend: String,
+    /// Upstream model name.
+    pub model: String,
+    /// Requests admitted.
+    pub requests: i64,
+    /// Input tokens (cached ones included).
+    pub input_tokens: i64,
+    /// Output tokens.
+    pub output_tokens: i64,
+    /// Input tokens read from the provider's cache.
+    pub cached_input_tokens: i64,
+    /// Spend in micro-dollars, priced by the configured table (0 when unpriced).
+    pub cost_micros: i64,
+}
+
+/// Which usage rows a report reads: `None` matches any value; days are inclusive `YYYY-MM-DD`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageFilter {
+    /// Only this virtual key.
+    pub key_id: Option<String>,
+    /// Only this user.
+    pub user_id: Option<String>,
+    /// Only this backend.
+    pub backend: Option<String>,
+    /// Only this model.
+    pub model: Option<String>,
+    /// From this day on.
+    pub since: Option<String>,
+    /// Up to this day.
+    pub until: Option<String>,
+}
+
+/// What a usage report sums by (nothing: one total row).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageGrouping {
+    /// By day.
+    pub day: bool,
+    /// By virtual key.
+    pub key: bool,
+    /// By user.
+    pub user: bool,
+    /// By backend.
+    pub backend: bool,
+    /// By model.
+    pub model: bool,
+}
+
+/// Whose spending a budget counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageSubject<'a> {
+    /// A virtual key (by public id).
+    Key(&'a str),
+    /// A user (by id).
+    User(&'a str),
+}
+
+/// What a key or user has spent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageSpent {
+    /// Input + output tokens.
+    pub tokens: u64,
+    /// Micro-dollars.
+    pub cost_micros: u64,
+}
+
+/// Settled usage per day, key, user, backend and model, added to by every instance: the baseline
+/// of budgets after a restart, and the usage reports.
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// Adds each row's amounts to the stored row with its day, key, user, backend and model
+    /// (created at zero): an atomic upsert-add, all rows or none.
+    async fn record_usage(&self, rows: &[UsageRow]) -> Result<(), StoreError>;
+    /// What `subject` has spent from `since_day` (`YYYY-MM-DD`, inclusive) on.
+    async fn usage_spent(
+        &self,
+        subject: UsageSubject<'_>,
+        since_day: &str,
+    ) -> Result<UsageSpent, StoreError>;
+    /// The rows `filter` selects, summed by `group` (ungrouped columns empty), ordered by the
+    /// grouped columns.
+    async fn usage_report(
+        &self,
+        filter: &UsageFilter,
+        group: UsageGrouping,
+    ) -> Result<Vec<UsageRow>, StoreError>;
+}
+
 /// What the agent-token verifier reads: tokens, their owners, and the change counter.
 pub trait TokenVerifierStore: AgentTokenStore + UserStore + RevisionStore {}
 
@@ -464,6 +564,7 @@ pub trait Store:
     + AccountStore
     + SigningKeyStore
     + PoolStore
+    + UsageStore
     + RevisionStore
     + TokenVerifierStore
     + CredentialStore
@@ -481,6 +582,7 @@ impl<
         + AccountStore
         + SigningKeyStore
         + PoolStore
+        + UsageStore
         + RevisionStore,
 > Store for T
 {

@@ -10,7 +10,7 @@ use http::request::Parts;
 use super::access_log::{RequestLog, RequestMeta};
 use crate::capture::CaptureScope;
 use crate::identity::Principal;
-use crate::policy::{Grant, Policy};
+use crate::policy::Grant;
 use crate::state::AppState;
 
 /// Per-request context for handlers.
@@ -81,7 +81,10 @@ impl FromRequestParts<AppState> for Ctx {
             _ => String::new(),
         };
         let principal = parts.extensions.get::<Principal>().cloned();
-        let grant = Policy::OPEN.grant(principal.as_ref().unwrap_or(&Principal::Anonymous));
+        let grant = match &principal {
+            Some(p) => state.policy().grant(p),
+            None => Grant::ALL,
+        };
         Ok(Self {
             log,
             capture: capture.flatten(),

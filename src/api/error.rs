@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
+use crate::policy::Refusal;
 use crate::protocol::Protocol;
 use crate::translate::TranslateError;
 use crate::upstream::routing::RouteError;
@@ -188,6 +189,63 @@ impl From<RouteError> for ApiError {
     }
 }
 
+impl From<Refusal> for ApiError {
+    /// Limits: 429 with `Retry-After` (the window's end); budgets: 402 (`budget_exceeded`) with
+    /// when it resets; a request that can never fit: the same statuses, told not to retry; a model
+    /// a cost budget cannot price: 403; counters or store unavailable: 503.
+    fn from(r: Refusal) -> Self {
+        let message = r.to_string();
+        match r {
+            Refusal::RateLimited {
+                retry_after_secs, ..
+            } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorKind::RateLimited,
+                message,
+            )
+            .with_code("rate_limit_exceeded")
+            .with_retry_after(retry_after_secs),
+            Refusal::BudgetExhausted {
+                retry_after_secs, ..
+            } => {
+                let e = ApiError::new(
+                    StatusCode::PAYMENT_REQUIRED,
+                    ErrorKind::BudgetExceeded,
+                    message,
+                )
+                .with_code("budget_exceeded");
+                match retry_after_secs {
+                    Some(secs) => e.with_retry_after(secs),
+                    None => e.no_retry(),
+                }
+            }
+            Refusal::NeverFits { budget: true, .. } => ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                ErrorKind::BudgetExceeded,
+                message,
+            )
+            .with_code("budget_exceeded")
+            .no_retry(),
+            Refusal::NeverFits { budget: false, .. } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorKind::RateLimited,
+                message,
+            )
+            .with_code("request_exceeds_limit")
+            .no_retry(),
+            Refusal::Unpriced(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, ErrorKind::PermissionDenied, message)
+                    .with_code("model_not_priced")
+            }
+            Refusal::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Unavailable,
+                message,
+            ),
+        }
+    }
+}
+
 impl From<TranslateError> for ApiError {
     fn from(e: TranslateError) -> Self {
         match e {
@@ -254,7 +312,7 @@ impl IntoResponse for Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{Allow, Grant};
+    use crate::policy::Grant;
     use crate::upstream::routing::ModelRouter;
 
     /// A route the caller's grant does not allow is a 403 in the caller's protocol.
@@ -267,7 +325,9 @@ mod tests {
         config.backends.insert("openai".into(), backend);
         let backends = crate::upstream::Backends::from_config(&config.backends).unwrap();
         let router = ModelRouter::new(backends, &config.routing, |_| None);
-        let grant = Grant::new(Allow::only(["groq"]), Allow::All);
+        let grant = Grant::with_rules(
+            serde_json::from_value(serde_json::json!({"backends": ["groq"]})).unwrap(),
+        );
         let e = router
             .resolve("openai:gpt-4o", Protocol::OpenAi, &grant)
             .unwrap_err();

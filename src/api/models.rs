@@ -2,7 +2,8 @@
 //! ([`Protocol::of_headers`]: Gemini's for a Google API key or `x-goog-api-client`, Anthropic's
 //! for `anthropic-version`, else OpenAI's), and `GET /v1beta/models` (Gemini). The list merges
 //! every backend the caller may use — generation requests reach a backend of another protocol
-//! through translation —: the default backend's models under their own ids, the others' as
+//! through translation —, each listing only the models the caller's grant allows: the default
+//! backend's models under their own ids, the others' as
 //! `backend:model`, then the aliases; a model of a backend of the caller's protocol keeps the
 //! backend's description, another protocol's is described by the gateway (id only). A backend
 //! that cannot list is logged and left out; if none can, the client gets 502.
@@ -155,7 +156,8 @@ pub(super) async fn list(
                 // Another protocol's description means nothing to the caller: the gateway
                 // writes its own.
                 let same = b.kind == native;
-                for (id, raw) in list {
+                // Only the models the caller may use (a rule set's model globs).
+                for (id, raw) in list.into_iter().filter(|(id, _)| grant.allows(&b.name, id)) {
                     let id = if is_default {
                         id
                     } else {

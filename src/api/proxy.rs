@@ -30,9 +30,11 @@ use serde::Deserialize;
 use super::context::Ctx;
 use super::error::{ApiError, Relayed};
 use super::hooks::{Attempts, Hooks};
+use super::metering::{self, Settlement};
 use super::translated::Translation;
 use crate::clock::SharedClock;
-use crate::pool::{Lease, Unavailable};
+use crate::policy::Spent;
+use crate::pool::Unavailable;
 use crate::protocol::{Operation, Protocol};
 use crate::secret::scrub::{Scrubber, StreamScrub};
 use crate::state::AppState;
@@ -210,8 +212,20 @@ impl Forward<'_> {
             Endpoint::Op(op, _) => Some(op),
             Endpoint::ListModels | Endpoint::GetModel(_) => None,
         };
+        // Limits and budgets: reserved before the call, settled with the answer's usage (an
+        // unmetered grant does not even call into the policy).
+        let mut admission = match operation {
+            Some(op) if self.state.policy().meters(&self.ctx.grant) => {
+                let body = call.body.as_deref();
+                metering::admit(self.state, self.ctx, self.route, op, body).await?
+            }
+            _ => None,
+        };
         match provider.call(call, self.state.clock(), &mut attempts).await {
             Ok(Answer { response, lease }) => {
+                if let Some(a) = &mut admission {
+                    a.answered();
+                }
                 let op = operation;
                 let translated = self.translation.is_some();
                 let rules = AnswerRules {
@@ -244,9 +258,24 @@ impl Forward<'_> {
                     None => (self.protocol, operation),
                 };
                 let hooks = attempts.hooks;
-                relay(shape, self.stream, backend, response, hooks, lease, rules).await
+                let settlement = Settlement::new(lease, admission);
+                relay(
+                    shape,
+                    self.stream,
+                    backend,
+                    response,
+                    hooks,
+                    settlement,
+                    rules,
+                )
+                .await
             }
-            Err(e) => Err(call_error(self.protocol, backend, e)),
+            Err(e) => {
+                if let Some(a) = admission {
+                    a.settle(Spent::NOTHING);
+                }
+                Err(call_error(self.protocol, backend, e))
+            }
         }
     }
 }
@@ -272,12 +301,12 @@ async fn relay(
     backend: &Backend,
     mut upstream: UpstreamResponse,
     hooks: Hooks,
-    lease: Option<Lease>,
+    mut settlement: Settlement,
     rules: AnswerRules,
 ) -> Result<Response, ApiError> {
     let status = upstream.status();
     let scrubbers = [
-        lease.as_ref().map(|l| l.scrubber().clone()),
+        settlement.scrubber().cloned(),
         Some(backend.scrubber().clone()),
     ];
     let headers = match relay_headers(upstream.headers(), scrubbers.iter().flatten()) {
@@ -308,7 +337,7 @@ async fn relay(
             shape,
             backend: backend.name.clone(),
             finished: false,
-            lease,
+            settlement,
         };
         let mut resp = Response::new(Body::from_stream(tap));
         *resp.status_mut() = status;
@@ -327,21 +356,19 @@ async fn relay(
     let body = match read_limited(backend, upstream, MAX_UPSTREAM_BODY).await {
         Ok(b) => b,
         Err(e) => {
-            if let Some(l) = &lease {
-                l.broke();
-            }
+            settlement.broke();
             return Err(e);
         }
     };
     hooks.answer(status, upstream_headers.as_ref(), &body);
-    if rules.spends
-        && let Some(u) = parse_usage(&body)
-    {
-        if let Some(l) = lease {
-            l.settle(u.total());
+    let usage = match rules.spends.then(|| parse_usage(&body)).flatten() {
+        Some(u) => {
+            hooks.log.update(|r| r.usage = u);
+            u
         }
-        hooks.log.update(|r| r.usage = u);
-    }
+        None => Usage::default(),
+    };
+    settlement.settle(&usage, rules.spends);
     if let Some(r) = &rules.remember
         && let Some(id) = created_object_id(&body)
     {
@@ -546,7 +573,8 @@ struct StreamTap {
     shape: (Protocol, Option<Operation>),
     backend: std::sync::Arc<str>,
     finished: bool,
-    lease: Option<Lease>,
+    /// The credential's lease and the caller's admission, settled when the stream ends.
+    settlement: Settlement,
 }
 
 impl Stream for StreamTap {
@@ -615,9 +643,7 @@ impl Stream for StreamTap {
                         ),
                     };
                     tracing::warn!(backend = %this.backend, error = %e, "upstream stream failed");
-                    if let Some(l) = &this.lease {
-                        l.broke();
-                    }
+                    this.settlement.broke();
                     this.settle();
                     this.hooks.log.update(|r| r.stream_error = Some(note));
                     this.hooks.stream_end(note);
@@ -694,11 +720,9 @@ impl StreamTap {
             .filter(|b| !b.is_empty())
     }
 
-    /// Deducts the usage seen so far from the credential's quota (once).
+    /// Settles the usage seen so far: the credential's quota, the caller's limits (once).
     fn settle(&mut self) {
-        if let Some(l) = self.lease.take() {
-            l.settle(self.usage.total().filter(|_| self.spends));
-        }
+        self.settlement.settle(&self.usage, self.spends);
     }
 }
 

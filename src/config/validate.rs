@@ -134,6 +134,7 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
     super::sso::validate_sso(config, &fail)?;
     super::sso::validate_management(config, &fail)?;
     super::sso::validate_jwt(config, &fail)?;
+    super::limits::validate_limits(config, &fail)?;
     if let Some(url) = &config.storage.database_url
         && !(url.expose().starts_with("postgres://")
             || url.expose().starts_with("postgresql://")

@@ -45,6 +45,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_credential_pool.sql"),
         postgres: include_str!("../../migrations/postgres/0004_credential_pool.sql"),
     },
+    Migration {
+        version: 6,
+        name: "usage",
+        sqlite: include_str!("../../migrations/sqlite/0006_usage.sql"),
+        postgres: include_str!("../../migrations/postgres/0006_usage.sql"),
+    },
 ];
 
 /// Applies every migration not applied yet; returns how many ran.

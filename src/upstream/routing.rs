@@ -534,7 +534,7 @@ mod tests {
 
     #[test]
     fn refuses_what_the_grant_does_not_allow() {
-        use crate::policy::{Allow, Grant};
+        use crate::policy::Grant;
         let mut routing = RoutingConfig::default();
         routing.aliases.insert("fast".into(), "groq:llama".into());
         let r = router(
@@ -544,7 +544,12 @@ mod tests {
             ],
             routing,
         );
-        let grant = Grant::new(Allow::only(["openai"]), Allow::only(["gpt-4o"]));
+        let grant = Grant::with_rules(
+            serde_json::from_value(
+                serde_json::json!({"backends": ["openai"], "models": ["gpt-4o"]}),
+            )
+            .unwrap(),
+        );
         let o = Protocol::OpenAi;
         assert!(r.resolve("openai:gpt-4o", o, &grant).is_ok());
         for refused in ["groq:llama", "fast", "openai:gpt-5"] {

@@ -27,6 +27,8 @@ pub enum ErrorKind {
     RequestTooLarge,
     /// Too many requests (429).
     RateLimited,
+    /// A budget of the caller's is spent (402).
+    BudgetExceeded,
     /// The upstream failed or could not be reached (502).
     Upstream,
     /// The upstream is overloaded or unavailable (503).
@@ -46,6 +48,7 @@ impl ErrorKind {
             ErrorKind::Authentication => "authentication_error",
             ErrorKind::PermissionDenied => "permission_error",
             ErrorKind::RateLimited => "rate_limit_exceeded",
+            ErrorKind::BudgetExceeded => "budget_exceeded",
             ErrorKind::Upstream
             | ErrorKind::Unavailable
             | ErrorKind::Timeout
@@ -61,6 +64,8 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found_error",
             ErrorKind::RequestTooLarge => "request_too_large",
             ErrorKind::RateLimited => "rate_limit_error",
+            // Anthropic's type for a 402.
+            ErrorKind::BudgetExceeded => "billing_error",
             ErrorKind::Unavailable => "overloaded_error",
             ErrorKind::Timeout => "timeout_error",
             ErrorKind::Upstream | ErrorKind::Internal => "api_error",
@@ -73,7 +78,7 @@ impl ErrorKind {
             ErrorKind::Authentication => "UNAUTHENTICATED",
             ErrorKind::PermissionDenied => "PERMISSION_DENIED",
             ErrorKind::NotFound => "NOT_FOUND",
-            ErrorKind::RateLimited => "RESOURCE_EXHAUSTED",
+            ErrorKind::RateLimited | ErrorKind::BudgetExceeded => "RESOURCE_EXHAUSTED",
             ErrorKind::Unavailable => "UNAVAILABLE",
             ErrorKind::Timeout => "DEADLINE_EXCEEDED",
             ErrorKind::Upstream | ErrorKind::Internal => "INTERNAL",

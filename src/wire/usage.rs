@@ -2,6 +2,12 @@
 //! Responses `response.usage{input_tokens,output_tokens}`, Anthropic `message.usage` (stream start)
 //! and `usage` (deltas), Gemini `usageMetadata`. One probe reads all of them, from a whole JSON
 //! body or from one SSE event's data; fields it does not know are skipped without allocation.
+//! Input tokens always include those read from or written to the provider's prompt cache
+//! (Anthropic reports them apart: they are added), and the cached ones are also counted on their
+//! own (`prompt_tokens_details.cached_tokens`, `input_tokens_details.cached_tokens`,
+//! `cache_read_input_tokens`, `cachedContentTokenCount`), for pricing.
+//!
+//! Also the output maximum a request sets ([`requested_max_output`]), for reservations.
 
 use serde::Deserialize;
 
@@ -14,12 +20,17 @@ pub struct Usage {
     pub output_tokens: Option<u64>,
     /// Total, when reported (else input + output).
     pub total_tokens: Option<u64>,
+    /// Of the input tokens, those read from the provider's prompt cache.
+    pub cached_input_tokens: Option<u64>,
 }
 
 impl Usage {
     /// True when nothing was reported.
     pub fn is_empty(&self) -> bool {
-        self.input_tokens.is_none() && self.output_tokens.is_none() && self.total_tokens.is_none()
+        self.input_tokens.is_none()
+            && self.output_tokens.is_none()
+            && self.total_tokens.is_none()
+            && self.cached_input_tokens.is_none()
     }
 
     /// The total: reported, or input + output.
@@ -42,12 +53,27 @@ impl Usage {
         if newer.total_tokens.is_some() {
             self.total_tokens = newer.total_tokens;
         }
+        if newer.cached_input_tokens.is_some() {
+            self.cached_input_tokens = newer.cached_input_tokens;
+        }
     }
+}
+
+#[derive(Deserialize, Default)]
+struct Details {
+    cached_tokens: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
 struct Counts {
     prompt_tokens: Option<u64>,
+    prompt_tokens_details: Option<Details>,
+    input_tokens_details: Option<Details>,
+    /// Anthropic: not included in `input_tokens`.
+    cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(rename = "cachedContentTokenCount")]
+    cached_content_token_count: Option<u64>,
     completion_tokens: Option<u64>,
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
@@ -62,16 +88,29 @@ struct Counts {
 
 impl Counts {
     fn usage(&self) -> Usage {
+        let details = |d: &Option<Details>| d.as_ref().and_then(|d| d.cached_tokens);
+        // Anthropic's input excludes what the cache served or took.
+        let cache_extra = match (
+            self.cache_read_input_tokens,
+            self.cache_creation_input_tokens,
+        ) {
+            (None, None) => 0,
+            (r, c) => r.unwrap_or(0) + c.unwrap_or(0),
+        };
         Usage {
             input_tokens: self
                 .prompt_tokens
-                .or(self.input_tokens)
+                .or(self.input_tokens.map(|i| i + cache_extra))
                 .or(self.prompt_token_count),
             output_tokens: self
                 .completion_tokens
                 .or(self.output_tokens)
                 .or(self.candidates_token_count),
             total_tokens: self.total_tokens.or(self.total_token_count),
+            cached_input_tokens: details(&self.prompt_tokens_details)
+                .or(details(&self.input_tokens_details))
+                .or(self.cache_read_input_tokens)
+                .or(self.cached_content_token_count),
         }
     }
 }
@@ -111,6 +150,38 @@ pub fn parse_usage(json: &[u8]) -> Option<Usage> {
     (!out.is_empty()).then_some(out)
 }
 
+#[derive(Deserialize)]
+struct GenerationConfig {
+    #[serde(rename = "maxOutputTokens", alias = "max_output_tokens")]
+    max_output_tokens: Option<u64>,
+}
+
+/// The output-limit fields of every protocol's request.
+#[derive(Deserialize)]
+struct MaxProbe {
+    max_tokens: Option<u64>,
+    max_completion_tokens: Option<u64>,
+    max_output_tokens: Option<u64>,
+    #[serde(rename = "generationConfig", alias = "generation_config")]
+    generation_config: Option<GenerationConfig>,
+}
+
+/// The most output tokens a request body allows: the largest of its `max_tokens`,
+/// `max_completion_tokens`, `max_output_tokens` and `generationConfig.maxOutputTokens`; `None`
+/// when it sets none (or is not a JSON object).
+pub fn requested_max_output(body: &[u8]) -> Option<u64> {
+    let p: MaxProbe = serde_json::from_slice(body).ok()?;
+    [
+        p.max_tokens,
+        p.max_completion_tokens,
+        p.max_output_tokens,
+        p.generation_config.and_then(|g| g.max_output_tokens),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+}
+
 /// Cheap pre-check: could this event carry usage? Avoids parsing every content delta.
 pub fn may_carry_usage(json: &[u8]) -> bool {
     memchr::memmem::find_iter(json, b"sage").any(|at| !null_usage(&json[at + 4..]))
@@ -144,23 +215,23 @@ mod tests {
         let cases: [(&[u8], Usage); 5] = [
             (
                 br#"{"id":"x","usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8}}"#,
-                Usage { input_tokens: Some(3), output_tokens: Some(5), total_tokens: Some(8) },
+                Usage { input_tokens: Some(3), output_tokens: Some(5), total_tokens: Some(8), cached_input_tokens: None },
             ),
             (
                 br#"{"type":"response.completed","response":{"usage":{"input_tokens":4,"output_tokens":6,"total_tokens":10}}}"#,
-                Usage { input_tokens: Some(4), output_tokens: Some(6), total_tokens: Some(10) },
+                Usage { input_tokens: Some(4), output_tokens: Some(6), total_tokens: Some(10), cached_input_tokens: None },
             ),
             (
                 br#"{"type":"message_start","message":{"usage":{"input_tokens":7,"output_tokens":1}}}"#,
-                Usage { input_tokens: Some(7), output_tokens: Some(1), total_tokens: None },
+                Usage { input_tokens: Some(7), output_tokens: Some(1), total_tokens: None, cached_input_tokens: None },
             ),
             (
                 br#"{"type":"message_delta","usage":{"output_tokens":9}}"#,
-                Usage { input_tokens: None, output_tokens: Some(9), total_tokens: None },
+                Usage { input_tokens: None, output_tokens: Some(9), total_tokens: None, cached_input_tokens: None },
             ),
             (
                 br#"{"candidates":[],"usageMetadata":{"promptTokenCount":2,"candidatesTokenCount":3,"totalTokenCount":5}}"#,
-                Usage { input_tokens: Some(2), output_tokens: Some(3), total_tokens: Some(5) },
+                Usage { input_tokens: Some(2), output_tokens: Some(3), total_tokens: Some(5), cached_input_tokens: None },
             ),
         ];
         for (json, want) in cases {
@@ -195,5 +266,65 @@ mod tests {
             (u.input_tokens, u.output_tokens, u.total()),
             (Some(7), Some(9), Some(16))
         );
+    }
+
+    #[test]
+    fn cached_input_is_read_in_each_protocol_and_anthropics_is_added_to_the_input() {
+        let cases: [(&[u8], (u64, u64)); 4] = [
+            (
+                br#"{"usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":60}}}"#,
+                (100, 60),
+            ),
+            (
+                br#"{"response":{"usage":{"input_tokens":100,"output_tokens":5,"input_tokens_details":{"cached_tokens":40}}}}"#,
+                (100, 40),
+            ),
+            (
+                br#"{"message":{"usage":{"input_tokens":10,"cache_read_input_tokens":80,"cache_creation_input_tokens":10,"output_tokens":1}}}"#,
+                (100, 80),
+            ),
+            (
+                br#"{"usageMetadata":{"promptTokenCount":100,"cachedContentTokenCount":30,"candidatesTokenCount":5}}"#,
+                (100, 30),
+            ),
+        ];
+        for (json, (input, cached)) in cases {
+            let u = parse_usage(json).unwrap();
+            assert_eq!(
+                (u.input_tokens, u.cached_input_tokens),
+                (Some(input), Some(cached)),
+                "{}",
+                String::from_utf8_lossy(json)
+            );
+        }
+    }
+
+    #[test]
+    fn the_requested_output_maximum_is_read_in_each_protocol() {
+        for (body, want) in [
+            (
+                &br#"{"model":"m","max_tokens":512,"messages":[]}"#[..],
+                Some(512),
+            ),
+            (
+                br#"{"max_completion_tokens":300,"max_tokens":200}"#,
+                Some(300),
+            ),
+            (br#"{"input":"x","max_output_tokens":77}"#, Some(77)),
+            (
+                br#"{"contents":[],"generationConfig":{"maxOutputTokens":64}}"#,
+                Some(64),
+            ),
+            (br#"{"model":"m","max_tokens":null}"#, None),
+            (br#"{"model":"m"}"#, None),
+            (b"not json", None),
+        ] {
+            assert_eq!(
+                requested_max_output(body),
+                want,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 }

@@ -49,9 +49,10 @@ async fn setup(on_postgres: bool, brute_force: bool) -> Option<Setup> {
             "pool.sync_store",
             "pool.flush_usage",
             "pool.refresh",
-            "tokens.sync_revision"
+            "tokens.sync_revision",
+            "usage.flush"
         ],
-        "with a store, the refresh worker and the revocation watch too"
+        "with a store, the refresh worker, the revocation watch and the usage flush too"
     );
     assert!(jobs.run_once("tokens.sync_revision", now).await);
     Some(Setup {

@@ -25,6 +25,7 @@ mod fake_idp;
 mod faults;
 mod hostile_answers;
 mod layers;
+mod limits;
 mod management;
 mod notifications;
 mod oauth;
