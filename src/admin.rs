@@ -69,7 +69,7 @@ pub async fn tokens(
             list(store.as_ref(), user.as_deref(), *json, now).await
         }
         TokensCommand::Revoke { id } => {
-            let id = id_from_argument(id).map_err(|e| AdminError::Refused(e.to_owned()))?;
+            let id = id_from_argument(id).map_err(AdminError::Refused)?;
             if store.revoke_token(id, now).await? {
                 Ok(format!("revoked {}\n", display_id(id)))
             } else {
@@ -80,7 +80,7 @@ pub async fn tokens(
             }
         }
         TokensCommand::Rename { id, name } => {
-            let id = id_from_argument(id).map_err(|e| AdminError::Refused(e.to_owned()))?;
+            let id = id_from_argument(id).map_err(AdminError::Refused)?;
             if store.rename_token(id, name).await? {
                 Ok(format!("renamed {} to {name:?}\n", display_id(id)))
             } else {

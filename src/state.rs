@@ -16,13 +16,16 @@ use crate::config::StorageConfig;
 use crate::identity::Authenticator;
 use crate::identity::agent_token::TokenVerifier;
 use crate::identity::token_server::TokenServer;
+use crate::identity::virtual_key::KeyVerifier;
 use crate::jobs::{Job, Jobs};
 use crate::masking::LiveSecrets;
 use crate::net::IpNet;
 use crate::notify::{DesktopNotifier, NoNotifier, Notifier};
 use crate::pool::{Pool, PoolError};
 use crate::sso::Sso;
-use crate::store::{CredentialStore, SqlStore, Store, StoreError, TokenAdminStore};
+use crate::store::{
+    CredentialStore, KeyAdminStore, RevisionStore, SqlStore, Store, StoreError, TokenAdminStore,
+};
 use crate::upstream::routing::ModelRouter;
 use crate::upstream::{Backends, UpstreamError, is_oauth_connector};
 
@@ -41,15 +44,26 @@ pub async fn open_store(storage: &StorageConfig) -> Result<SqlStore, StoreError>
     SqlStore::open_configured(storage.database_url.as_ref(), &storage.data_dir).await
 }
 
-/// `tokens.sync_revision`: polls the store's revision every second and clears the token cache
-/// when it moves, so a revocation made by any instance (or the CLI) takes effect everywhere
-/// within a second.
-fn revision_job(verifier: Arc<TokenVerifier>) -> Job {
+/// The caches the store revision invalidates: agent tokens' and virtual keys'.
+struct RevisionWatch {
+    store: Arc<dyn RevisionStore>,
+    tokens: Arc<TokenVerifier>,
+    keys: Arc<KeyVerifier>,
+}
+
+/// `tokens.sync_revision`: polls the store's revision every second and clears the agent-token
+/// and virtual-key caches when it moves, so a revocation or an update made by any instance (or
+/// the CLI) takes effect everywhere within a second.
+fn revision_job(watch: Arc<RevisionWatch>) -> Job {
     Job::new("tokens.sync_revision", Duration::from_secs(1), move |_| {
-        let v = verifier.clone();
+        let w = watch.clone();
         async move {
-            if let Err(e) = v.sync_revision().await {
-                tracing::warn!(error = %e, "could not poll the store for revocations");
+            match w.store.revision().await {
+                Ok(revision) => {
+                    w.tokens.observe_revision(revision);
+                    w.keys.observe_revision(revision);
+                }
+                Err(e) => tracing::warn!(error = %e, "could not poll the store for revocations"),
             }
         }
     })
@@ -89,8 +103,9 @@ struct Inner {
     config: Config,
     router: ModelRouter,
     token_store: Option<Arc<dyn TokenAdminStore>>,
+    key_store: Option<Arc<dyn KeyAdminStore>>,
     auth: Authenticator,
-    tokens: Option<Arc<TokenVerifier>>,
+    revisions: Option<Arc<RevisionWatch>>,
     sso: Option<Arc<Sso>>,
     oauth: Option<Arc<TokenServer>>,
     notifier: Arc<dyn Notifier>,
@@ -162,6 +177,18 @@ impl AppState {
             notifier.clone(),
             tokens.clone(),
         )?;
+        let revisions = match (&store, tokens) {
+            (Some(store), Some(tokens)) => {
+                let keys = Arc::new(KeyVerifier::new(store.clone()));
+                auth.accept_virtual_keys(keys.clone());
+                Some(Arc::new(RevisionWatch {
+                    store: store.clone(),
+                    tokens,
+                    keys,
+                }))
+            }
+            _ => None,
+        };
         let oauth = match &store {
             Some(s) => Some(Arc::new(TokenServer::new(
                 config.token_settings(),
@@ -216,9 +243,10 @@ impl AppState {
         Ok(Self(Arc::new(Inner {
             config,
             router,
-            token_store: store.map(|s| -> Arc<dyn TokenAdminStore> { s }),
+            token_store: store.clone().map(|s| -> Arc<dyn TokenAdminStore> { s }),
+            key_store: store.map(|s| -> Arc<dyn KeyAdminStore> { s }),
             auth,
-            tokens,
+            revisions,
             sso,
             oauth,
             notifier,
@@ -254,13 +282,19 @@ impl AppState {
         self.0.token_store.as_ref()
     }
 
+    /// The virtual keys and the users who may own them (the management API), when a store is
+    /// open.
+    pub fn key_store(&self) -> Option<&Arc<dyn KeyAdminStore>> {
+        self.0.key_store.as_ref()
+    }
+
     /// The background work this state needs, in start order: the pool's (`pool.rescan`,
     /// `pool.sync_store`, `pool.flush_usage`, `pool.refresh` when refreshing is on), then
     /// `tokens.sync_revision` and `sso.purge` when there is a store and SSO respectively. Listing
     /// them starts nothing; the CLI commands never ask.
     pub fn jobs(&self) -> Jobs {
         let mut jobs = self.0.pool.jobs();
-        jobs.extend(self.0.tokens.clone().map(revision_job));
+        jobs.extend(self.0.revisions.clone().map(revision_job));
         jobs.extend(self.0.sso.as_ref().map(Sso::purge_job));
         Jobs::new(jobs)
     }

@@ -45,6 +45,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_credential_pool.sql"),
         postgres: include_str!("../../migrations/postgres/0004_credential_pool.sql"),
     },
+    Migration {
+        version: 5,
+        name: "virtual_keys",
+        sqlite: include_str!("../../migrations/sqlite/0005_virtual_keys.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_virtual_keys.sql"),
+    },
 ];
 
 /// Applies every migration not applied yet; returns how many ran.
