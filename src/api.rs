@@ -17,6 +17,7 @@ mod health;
 mod hooks;
 mod management;
 mod management_auths;
+mod management_keys;
 mod models;
 mod oauth_routes;
 mod objects;
