@@ -17,7 +17,7 @@ use crate::identity::virtual_key::FORMAT;
 use crate::identity::virtual_key::manage::{self, KeyError, NewKey, key_view};
 use crate::rules::Rules;
 use crate::state::AppState;
-use crate::store::{KeyAdminStore, KeyUpdate};
+use crate::store::KeyUpdate;
 
 /// The key routes (the management group adds the key check).
 pub(super) fn routes() -> super::groups::Routes {
@@ -30,15 +30,30 @@ pub(super) fn routes() -> super::groups::Routes {
     ]
 }
 
-/// A 400 naming the field that is wrong.
-fn bad(field: &str, message: &str) -> Response {
-    let body = json!({"error": {"message": format!("{field}: {message}"), "field": field}});
-    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+/// A request body the API cannot use: the field and what is wrong with it (a 400).
+struct Bad {
+    field: String,
+    message: String,
+}
+
+fn bad(field: &str, message: impl Into<String>) -> Bad {
+    Bad {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl IntoResponse for Bad {
+    fn into_response(self) -> Response {
+        let message = format!("{}: {}", self.field, self.message);
+        let body = json!({"error": {"message": message, "field": self.field}});
+        (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+    }
 }
 
 fn failed(e: KeyError) -> Response {
     match e {
-        KeyError::Invalid { field, message } => bad(field, &message),
+        KeyError::Invalid { field, message } => bad(field, message).into_response(),
         KeyError::NotFound(_) => problem(StatusCode::NOT_FOUND, "no virtual key with that id"),
         KeyError::Io(_) | KeyError::Store(_) => {
             tracing::error!(error = %e, "management API: virtual key operation failed");
@@ -47,14 +62,11 @@ fn failed(e: KeyError) -> Response {
     }
 }
 
-/// The store, or the answer that says there is none.
-fn key_store(state: &AppState) -> Result<&dyn KeyAdminStore, Response> {
-    state.key_store().map(|s| s.as_ref()).ok_or_else(|| {
-        problem(
-            StatusCode::NOT_FOUND,
-            "no store is configured: virtual keys need one (storage.data_dir or storage.database_url)",
-        )
-    })
+fn no_store() -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        "no store is configured: virtual keys need one (storage.data_dir or storage.database_url)",
+    )
 }
 
 /// Forgets this instance's cached keys at once (the others follow the store revision).
@@ -65,19 +77,19 @@ fn changed(state: &AppState) {
 }
 
 /// The body as a JSON object with only `allowed` members.
-fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, Response> {
+fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, Bad> {
     let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else {
         return Err(bad("body", "send a JSON object"));
     };
     if let Some(unknown) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
         let message = format!("unknown field (accepted: {})", allowed.join(", "));
-        return Err(bad(unknown, &message));
+        return Err(bad(unknown, message));
     }
     Ok(obj)
 }
 
 /// A string member (absent or `null`: `None`).
-fn string(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, Response> {
+fn string(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, Bad> {
     match obj.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -87,7 +99,7 @@ fn string(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, Respo
 
 /// The expiry the body asks for: absent (`None`), cleared (`Some(None)`, `expires_at: null`),
 /// or a time (`expires_in_secs` from `now`, or `expires_at` in ISO 8601).
-fn expiry(obj: &Map<String, Value>, now: i64) -> Result<Option<Option<i64>>, Response> {
+fn expiry(obj: &Map<String, Value>, now: i64) -> Result<Option<Option<i64>>, Bad> {
     match (obj.get("expires_in_secs"), obj.get("expires_at")) {
         (Some(_), Some(_)) => Err(bad(
             "expires_at",
@@ -114,14 +126,38 @@ fn expiry(obj: &Map<String, Value>, now: i64) -> Result<Option<Option<i64>>, Res
 }
 
 /// The rules the body gives (`null`: none, everything allowed).
-fn rules(obj: &Map<String, Value>) -> Result<Option<Rules>, Response> {
+fn rules(obj: &Map<String, Value>) -> Result<Option<Rules>, Bad> {
     match obj.get("rules") {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(Rules::default())),
         Some(v) => serde_json::from_value(v.clone())
             .map(Some)
-            .map_err(|e| bad("rules", &e.to_string())),
+            .map_err(|e| bad("rules", e.to_string())),
     }
+}
+
+/// `POST`'s body: `{name, owner?, expires_in_secs? | expires_at?, rules?}`.
+fn new_key(body: &[u8], now: i64) -> Result<NewKey, Bad> {
+    let obj = object(
+        body,
+        &["name", "owner", "expires_in_secs", "expires_at", "rules"],
+    )?;
+    Ok(NewKey {
+        name: string(&obj, "name")?.ok_or_else(|| bad("name", "is required"))?,
+        owner: string(&obj, "owner")?,
+        expires_at: expiry(&obj, now)?.flatten(),
+        rules: rules(&obj)?.unwrap_or_default(),
+    })
+}
+
+/// `PATCH`'s body: `{name?, expires_in_secs? | expires_at? (null clears), rules?}`.
+fn key_update(body: &[u8], now: i64) -> Result<KeyUpdate, Bad> {
+    let obj = object(body, &["name", "expires_in_secs", "expires_at", "rules"])?;
+    Ok(KeyUpdate {
+        name: string(&obj, "name")?,
+        expires_at: expiry(&obj, now)?,
+        rules: rules(&obj)?,
+    })
 }
 
 fn now(state: &AppState) -> i64 {
@@ -129,27 +165,15 @@ fn now(state: &AppState) -> i64 {
 }
 
 async fn create(State(state): State<AppState>, body: Bytes) -> Response {
-    let store = match key_store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(store) = state.key_store() else {
+        return no_store();
     };
     let now = now(&state);
-    let allowed = ["name", "owner", "expires_in_secs", "expires_at", "rules"];
-    let new = (|| {
-        let obj = object(&body, &allowed)?;
-        let name = string(&obj, "name")?.ok_or_else(|| bad("name", "is required"))?;
-        Ok::<_, Response>(NewKey {
-            name,
-            owner: string(&obj, "owner")?,
-            expires_at: expiry(&obj, now)?.flatten(),
-            rules: rules(&obj)?.unwrap_or_default(),
-        })
-    })();
-    let new = match new {
+    let new = match new_key(&body, now) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(b) => return b.into_response(),
     };
-    match manage::create(store, new, now).await {
+    match manage::create(store.as_ref(), new, now).await {
         Ok((record, key)) => {
             let mut view = key_view(&record, now);
             view["key"] = key.expose().into();
@@ -165,10 +189,10 @@ struct ListQuery {
 }
 
 async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Response {
-    let store = match key_store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(store) = state.key_store() else {
+        return no_store();
     };
+    let store = store.as_ref();
     let now = now(&state);
     match store.list_keys(q.owner.as_deref()).await {
         Ok(keys) => {
@@ -180,10 +204,10 @@ async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Resp
 }
 
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let store = match key_store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(store) = state.key_store() else {
+        return no_store();
     };
+    let store = store.as_ref();
     match manage::fetch(store, FORMAT.bare_id(&id)).await {
         Ok(record) => axum::Json(key_view(&record, now(&state))).into_response(),
         Err(e) => failed(e),
@@ -191,25 +215,15 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Response
 }
 
 async fn update(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
-    let store = match key_store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(store) = state.key_store() else {
+        return no_store();
     };
     let now = now(&state);
-    let allowed = ["name", "expires_in_secs", "expires_at", "rules"];
-    let change = (|| {
-        let obj = object(&body, &allowed)?;
-        Ok::<_, Response>(KeyUpdate {
-            name: string(&obj, "name")?,
-            expires_at: expiry(&obj, now)?,
-            rules: rules(&obj)?,
-        })
-    })();
-    let change = match change {
+    let change = match key_update(&body, now) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(b) => return b.into_response(),
     };
-    match manage::update(store, FORMAT.bare_id(&id), change, now).await {
+    match manage::update(store.as_ref(), FORMAT.bare_id(&id), change, now).await {
         Ok(record) => {
             changed(&state);
             axum::Json(key_view(&record, now)).into_response()
@@ -219,10 +233,10 @@ async fn update(State(state): State<AppState>, Path(id): Path<String>, body: Byt
 }
 
 async fn revoke(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let store = match key_store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(store) = state.key_store() else {
+        return no_store();
     };
+    let store = store.as_ref();
     let now = now(&state);
     match manage::revoke(store, FORMAT.bare_id(&id), now).await {
         Ok((record, _)) => {

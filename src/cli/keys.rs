@@ -17,15 +17,15 @@ pub enum KeysCommand {
         /// disabled owner's keys stop working, and the owner's own rules apply too.
         #[arg(long, value_name = "USER")]
         owner: Option<String>,
+        /// Print the key and its details as one JSON object.
+        #[arg(long)]
+        json: bool,
         /// When the key stops working.
         #[command(flatten)]
         expiry: ExpiryArgs,
         /// What the key may do.
         #[command(flatten)]
         rules: RulesArgs,
-        /// Print the key and its details as one JSON object.
-        #[arg(long)]
-        json: bool,
     },
     /// List keys: id, name, owner, status (active, expired, revoked), expiry and rules — never
     /// the key itself.
@@ -53,6 +53,13 @@ pub enum KeysCommand {
         /// A new name.
         #[arg(long)]
         name: Option<String>,
+        /// Remove a setting (repeatable): expiry, backends, models, rpm, tpm, max_concurrent,
+        /// token_budget, cost_budget.
+        #[arg(long, value_enum, value_name = "FIELD", hide_possible_values = true)]
+        unset: Vec<KeyField>,
+        /// Print the updated key as JSON.
+        #[arg(long)]
+        json: bool,
         /// A new expiry.
         #[command(flatten)]
         expiry: ExpiryArgs,
@@ -60,13 +67,6 @@ pub enum KeysCommand {
         /// --rules-json replaces all the rules).
         #[command(flatten)]
         rules: RulesArgs,
-        /// Remove a setting (repeatable): expiry, backends, models, rpm, tpm, max_concurrent,
-        /// token_budget, cost_budget.
-        #[arg(long, value_enum, value_name = "FIELD")]
-        unset: Vec<KeyField>,
-        /// Print the updated key as JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Revoke a key: it stops working on the next request (other running instances within a
     /// second). The record stays, listed as revoked.
@@ -78,6 +78,7 @@ pub enum KeysCommand {
 
 /// When a key stops working (`keys create`, `keys update`).
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Expiry")]
 pub struct ExpiryArgs {
     /// Expire after this long: `30d`, `12h`, `90m` (from now).
     #[arg(long, value_name = "DURATION", conflicts_with = "expires_at")]
@@ -89,6 +90,7 @@ pub struct ExpiryArgs {
 
 /// A key's rules as flags (`keys create`, `keys update`); `--rules-json` gives them whole.
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Rules")]
 pub struct RulesArgs {
     /// Allow only backends matching this glob (`openai`, `anthropic*`); repeatable. Default: all.
     #[arg(long = "backend", value_name = "GLOB")]
@@ -114,7 +116,7 @@ pub struct RulesArgs {
     pub cost_budget: Option<f64>,
     /// When the budgets start again (UTC): daily, weekly (Mondays), monthly (the default) or
     /// never.
-    #[arg(long, value_enum, value_name = "PERIOD")]
+    #[arg(long, value_enum, value_name = "PERIOD", hide_possible_values = true)]
     pub budget_period: Option<BudgetPeriod>,
     /// All the rules as one JSON object, e.g. `{"models":["gpt-4o*"],"rpm":60,
     /// "token_budget":{"tokens":1000000,"period":"weekly"}}` (instead of the flags above).

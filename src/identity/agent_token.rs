@@ -30,7 +30,7 @@ pub const FORMAT: TokenFormat = TokenFormat {
 /// Every agent token starts with this.
 pub const PREFIX: &str = FORMAT.prefix;
 /// Total length of a well-formed token.
-pub const TOKEN_LEN: usize = FORMAT.len();
+pub const TOKEN_LEN: usize = FORMAT.token_len();
 
 /// Checks the shape and checksum; `None` for anything that is not an agent token we issued.
 pub fn parse(token: &str) -> Option<ParsedToken<'_>> {

@@ -54,7 +54,7 @@ pub struct FreshToken {
 
 impl TokenFormat {
     /// The length of every well-formed token of this kind.
-    pub const fn len(&self) -> usize {
+    pub const fn token_len(&self) -> usize {
         self.prefix.len() + ID_LEN + 1 + SECRET_LEN + CHECK_LEN
     }
 
@@ -65,7 +65,7 @@ impl TokenFormat {
 
     /// Checks the shape and checksum; `None` for anything that is not a token of this kind.
     pub fn parse<'a>(&self, token: &'a str) -> Option<ParsedToken<'a>> {
-        if token.len() != self.len() || !token.starts_with(self.prefix) {
+        if token.len() != self.token_len() || !token.starts_with(self.prefix) {
             return None;
         }
         let body = &token[self.prefix.len()..];
@@ -170,7 +170,7 @@ mod tests {
     fn drawn_tokens_parse_and_tampering_is_caught() {
         let f = ONE.draw().unwrap();
         let t = f.token.expose();
-        assert_eq!(t.len(), ONE.len());
+        assert_eq!(t.len(), ONE.token_len());
         let p = ONE.parse(t).unwrap();
         assert_eq!((p.id, p.secret), (f.id.as_str(), f.secret.expose()));
         // Any single changed character breaks the checksum or the shape.

@@ -337,7 +337,7 @@ mod tests {
         let m = mint().unwrap();
         let k = m.key.expose();
         assert!(k.starts_with("sk-pvk-"));
-        assert_eq!(k.len(), FORMAT.len());
+        assert_eq!(k.len(), FORMAT.token_len());
         let p = FORMAT.parse(k).unwrap();
         assert_eq!(p.id, m.id);
         assert_eq!(m.secret_hash, hash_secret(p.secret));

@@ -25,7 +25,7 @@ async fn issue_use_list_rename_and_revoke() {
     let data = dir.path().join("data");
     let (code, out, err) = admin(&data, &["migrate"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("applied 4 migration(s)"), "{out}");
+    assert!(out.contains("applied 5 migration(s)"), "{out}");
     assert!(
         admin(&data, &["migrate"])
             .1
