@@ -556,6 +556,24 @@ impl Authenticator {
     }
 }
 
+/// Inserts into a bounded table: when it is full, the entries `stale` says are stale go first,
+/// then (still full) all of them — a flood can neither grow it nor make it slow.
+pub(crate) fn insert_bounded<K: std::hash::Hash + Eq, V>(
+    table: &mut std::collections::HashMap<K, V>,
+    max: usize,
+    key: K,
+    value: V,
+    stale: impl Fn(&V) -> bool,
+) {
+    if table.len() >= max {
+        table.retain(|_, v| !stale(v));
+        if table.len() >= max {
+            table.clear();
+        }
+    }
+    table.insert(key, value);
+}
+
 /// The store revision a cache last saw: it is cleared when the revision moves.
 #[derive(Debug)]
 pub(crate) struct SeenRevision(std::sync::atomic::AtomicI64);

@@ -366,13 +366,8 @@ impl TokenVerifier {
     /// run until the cache period ends. Bounded: when full, the table is emptied.
     fn remember_wrong(&self, key: [u8; 32], now_ms: i64) {
         if let Ok(mut w) = self.wrong.lock() {
-            if w.len() >= WRONG_MAX {
-                w.retain(|_, until| *until > now_ms);
-                if w.len() >= WRONG_MAX {
-                    w.clear();
-                }
-            }
-            w.insert(key, now_ms + CACHE_TTL_MS);
+            let until = now_ms + CACHE_TTL_MS;
+            super::insert_bounded(&mut w, WRONG_MAX, key, until, |t| *t <= now_ms);
         }
     }
 

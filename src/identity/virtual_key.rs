@@ -182,12 +182,6 @@ impl KeyVerifier {
         }
     }
 
-    /// Polls the store's revision and clears the caches if it moved.
-    pub async fn sync_revision(&self) -> Result<(), StoreError> {
-        self.observe_revision(self.store.revision().await?);
-        Ok(())
-    }
-
     /// Verifies `key` at `now_ms`.
     pub async fn verify(&self, key: &str, now_ms: i64) -> Result<KeyIdentity, KeyFailure> {
         let parsed = FORMAT.parse(key).ok_or(KeyFailure::Malformed)?;
@@ -253,34 +247,23 @@ impl KeyVerifier {
 
     /// Caches `known` unless the cache was cleared since `generation` was read.
     fn remember(&self, id: &str, known: Known, generation: u64) {
-        if let Ok(mut c) = self.cache.write() {
-            if self.generation.load(Ordering::Acquire) != generation {
-                return;
-            }
-            if c.len() >= CACHE_MAX {
-                c.retain(|_, k| known.cached_at - k.cached_at < CACHE_TTL_MS);
-                if c.len() >= CACHE_MAX {
-                    c.clear();
-                }
-            }
-            c.insert(id.into(), known);
+        if let Ok(mut c) = self.cache.write()
+            && self.generation.load(Ordering::Acquire) == generation
+        {
+            let now = known.cached_at;
+            let stale = |k: &Known| now - k.cached_at >= CACHE_TTL_MS;
+            super::insert_bounded(&mut c, CACHE_MAX, id.into(), known, stale);
         }
     }
 
-    /// Remembers that the store does not know `id` (bounded: expired entries go first, then
-    /// all).
+    /// Remembers that the store does not know `id`, unless the caches were cleared since
+    /// `generation` was read.
     fn remember_unknown(&self, id: &str, now_ms: i64, generation: u64) {
-        if let Ok(mut u) = self.unknown.write() {
-            if self.generation.load(Ordering::Acquire) != generation {
-                return;
-            }
-            if u.len() >= UNKNOWN_MAX {
-                u.retain(|_, until| *until > now_ms);
-                if u.len() >= UNKNOWN_MAX {
-                    u.clear();
-                }
-            }
-            u.insert(id.into(), now_ms + UNKNOWN_TTL_MS);
+        if let Ok(mut u) = self.unknown.write()
+            && self.generation.load(Ordering::Acquire) == generation
+        {
+            let until = now_ms + UNKNOWN_TTL_MS;
+            super::insert_bounded(&mut u, UNKNOWN_MAX, id.into(), until, |t| *t <= now_ms);
         }
     }
 }

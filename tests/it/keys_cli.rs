@@ -10,23 +10,8 @@ use serde_json::Value;
 
 use crate::harness::*;
 
-/// Runs `portcullis args… --data-dir dir`: (exit code, stdout, stderr).
-fn run(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = portcullis()
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn keys(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    run(dir, &[&["keys"], args].concat())
+    run_on_data_dir(dir, &[&["keys"], args].concat())
 }
 
 /// Runs `keys args…`, which must succeed; its output.
@@ -40,7 +25,7 @@ fn ok(dir: &std::path::Path, args: &[&str]) -> String {
 async fn create_use_list_show_update_and_revoke() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (code, _, err) = run(&data, &["users", "add", "alice"]);
+    let (code, _, err) = run_on_data_dir(&data, &["users", "add", "alice"]);
     assert_eq!(code, 0, "{err}");
     let out = ok(
         &data,
@@ -86,14 +71,7 @@ async fn create_use_list_show_update_and_revoke() {
     let jobs = state.jobs();
     let sync = || jobs.run_once("tokens.sync_revision", clock.now_millis());
     assert!(sync().await);
-    let call = |k: String| {
-        client()
-            .post(format!("{}/v1/chat/completions", gw.url))
-            .bearer_auth(k)
-            .json(&chat("mock-gpt", false))
-            .send()
-    };
-    assert_eq!(call(key.clone()).await.unwrap().status(), 200);
+    assert_eq!(chat_status(&gw, &key).await, 200);
 
     // Listed and shown, never with the key.
     let table = ok(&data, &["list"]);
@@ -147,7 +125,7 @@ async fn create_use_list_show_update_and_revoke() {
     assert!(ok(&data, &["revoke", &id]).starts_with(&format!("revoked {id}")));
     assert!(ok(&data, &["revoke", &id]).contains("already revoked"));
     assert!(sync().await);
-    assert_eq!(call(key.clone()).await.unwrap().status(), 401);
+    assert_eq!(chat_status(&gw, &key).await, 401);
     let (code, _, err) = keys(&data, &["revoke", "sk-pvk-AAAAAAAAAAAA"]);
     assert!(
         code != 0 && err.contains("no virtual key sk-pvk-AAAAAAAAAAAA"),

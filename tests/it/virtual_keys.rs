@@ -89,19 +89,6 @@ async fn create(s: &Setup, body: Value) -> (String, String) {
     (key, v["id"].as_str().unwrap().to_owned())
 }
 
-/// The status of a chat completion sent to `gw` with `Bearer key`.
-async fn chat_status(gw: &Gateway, key: &str) -> u16 {
-    client()
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .bearer_auth(key)
-        .json(&chat("mock-gpt", false))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 /// Who `state`'s authenticator says `key` is.
 async fn principal(state: &AppState, key: &str) -> Result<Principal, AuthFailure> {
     let presented = Presented {
