@@ -300,10 +300,11 @@ pub fn chat(model: &str, stream: bool) -> serde_json::Value {
     })
 }
 
-/// The status of a non-streaming chat completion sent to `gw` with `Bearer bearer`.
-pub async fn chat_status(gw: &Gateway, bearer: &str) -> u16 {
+/// The status of a non-streaming chat completion sent to the gateway at `base` with
+/// `Bearer bearer`.
+pub async fn chat_status(base: &str, bearer: &str) -> u16 {
     client()
-        .post(format!("{}/v1/chat/completions", gw.url))
+        .post(format!("{base}/v1/chat/completions"))
         .bearer_auth(bearer)
         .json(&chat("mock-gpt", false))
         .send()

@@ -71,7 +71,7 @@ async fn create_use_list_show_update_and_revoke() {
     let jobs = state.jobs();
     let sync = || jobs.run_once("tokens.sync_revision", clock.now_millis());
     assert!(sync().await);
-    assert_eq!(chat_status(&gw, &key).await, 200);
+    assert_eq!(chat_status(&gw.url, &key).await, 200);
 
     // Listed and shown, never with the key.
     let table = ok(&data, &["list"]);
@@ -125,7 +125,7 @@ async fn create_use_list_show_update_and_revoke() {
     assert!(ok(&data, &["revoke", &id]).starts_with(&format!("revoked {id}")));
     assert!(ok(&data, &["revoke", &id]).contains("already revoked"));
     assert!(sync().await);
-    assert_eq!(chat_status(&gw, &key).await, 401);
+    assert_eq!(chat_status(&gw.url, &key).await, 401);
     let (code, _, err) = keys(&data, &["revoke", "sk-pvk-AAAAAAAAAAAA"]);
     assert!(
         code != 0 && err.contains("no virtual key sk-pvk-AAAAAAAAAAAA"),
@@ -194,5 +194,32 @@ fn create_prints_json_with_the_key_once_and_refuses_bad_flags() {
         ok(&data, &["list", "--json"]).lines().count(),
         1,
         "nothing else was made"
+    );
+}
+
+#[tokio::test]
+async fn serve_accepts_a_created_key_with_no_other_credential_and_logs_only_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = ok(&data, &["create", "--name", "only-key"]);
+    let key = out
+        .split_whitespace()
+        .find(|w| w.starts_with("sk-pvk-") && w.len() > 40)
+        .unwrap()
+        .to_owned();
+    let id = word_after(&out, "created ").to_owned();
+    let mock = start_mock().await;
+    let mut cmd = serve_json();
+    cmd.arg("--data-dir")
+        .arg(&data)
+        .env("OPENAI_BASE_URL", format!("http://{}/v1", mock.addr));
+    let mut served = spawn_served(cmd);
+    assert_eq!(chat_status(&served.url, &key).await, 200);
+    let access = served.next_access();
+    assert_eq!(access["principal"], format!("vkey={id} (only-key)"));
+    let (_, log) = served.stop();
+    assert!(
+        !log.contains(&key[id.len()..]),
+        "the secret is never logged"
     );
 }

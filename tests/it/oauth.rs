@@ -127,7 +127,7 @@ impl Setup {
     }
 
     async fn chat(&self, bearer: &str) -> u16 {
-        chat_status(&self.gw, bearer).await
+        chat_status(&self.gw.url, bearer).await
     }
 
     async fn verify(&self, token: &str) -> (u16, Value) {

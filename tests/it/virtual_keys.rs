@@ -185,9 +185,9 @@ async fn a_wrong_secret_is_refused_and_counted_for_the_lockout() {
     // The same wrong value again and again (an agent with a stale key) counts once.
     let stale = FORMAT.assemble(bare, &"s".repeat(43));
     for _ in 0..8 {
-        assert_eq!(chat_status(&s.gw, stale.expose()).await, 401);
+        assert_eq!(chat_status(&s.gw.url, stale.expose()).await, 401);
     }
-    assert_eq!(chat_status(&s.gw, &key).await, 200);
+    assert_eq!(chat_status(&s.gw.url, &key).await, 200);
     // Distinct wrong secrets are guesses: the fifth failure blocks the address, the right key
     // included.
     for i in 0..4 {
@@ -205,7 +205,7 @@ async fn a_wrong_secret_is_refused_and_counted_for_the_lockout() {
             "Invalid API key."
         );
     }
-    assert_eq!(chat_status(&s.gw, &key).await, 429);
+    assert_eq!(chat_status(&s.gw.url, &key).await, 429);
 }
 
 #[tokio::test]
@@ -216,16 +216,16 @@ async fn malformed_keys_cost_no_store_query_and_unknown_ids_one() {
     let mut typo = key.clone().into_bytes();
     typo[30] = if typo[30] == b'x' { b'y' } else { b'x' };
     for bad in [String::from_utf8(typo).unwrap(), "sk-pvk-short".to_owned()] {
-        assert_eq!(chat_status(&s.gw, &bad).await, 401);
+        assert_eq!(chat_status(&s.gw.url, &bad).await, 401);
     }
     assert_eq!(lookups(&s), before, "refused on its shape alone");
     let unknown = FORMAT.draw().unwrap().token;
     for _ in 0..3 {
-        assert_eq!(chat_status(&s.gw, unknown.expose()).await, 401);
+        assert_eq!(chat_status(&s.gw.url, unknown.expose()).await, 401);
     }
     assert_eq!(lookups(&s), before + 1, "an unknown id is asked once");
     for _ in 0..5 {
-        assert_eq!(chat_status(&s.gw, &key).await, 200);
+        assert_eq!(chat_status(&s.gw.url, &key).await, 200);
     }
     assert_eq!(
         lookups(&s),
@@ -240,14 +240,18 @@ async fn revoked_on_one_instance_refused_on_another(on_postgres: bool) {
     };
     let (other, other_gw) = second_instance(&s).await;
     let (key, id) = create(&s, json!({"name": "shared"})).await;
-    assert_eq!(chat_status(&other_gw, &key).await, 200);
+    assert_eq!(chat_status(&other_gw.url, &key).await, 200);
     let path = format!("/v0/management/keys/{id}");
     let (status, v) = api(&s, M::DELETE, &path, None).await;
     assert_eq!((status, v["status"].as_str()), (200, Some("revoked")));
-    assert_eq!(chat_status(&s.gw, &key).await, 401, "at once where revoked");
+    assert_eq!(
+        chat_status(&s.gw.url, &key).await,
+        401,
+        "at once where revoked"
+    );
     sync(&other, &s.clock).await;
     assert_eq!(
-        chat_status(&other_gw, &key).await,
+        chat_status(&other_gw.url, &key).await,
         401,
         "after one sync elsewhere"
     );
@@ -260,10 +264,10 @@ async fn revoked_on_one_instance_refused_on_another(on_postgres: bool) {
     assert_eq!(api(&s, M::DELETE, unknown, None).await.0, 404);
     // A revoked key is genuine, not a guess: refusing it again and again blocks nobody.
     for _ in 0..8 {
-        assert_eq!(chat_status(&other_gw, &key).await, 401);
+        assert_eq!(chat_status(&other_gw.url, &key).await, 401);
     }
     let (fresh, _) = create(&s, json!({"name": "fresh"})).await;
-    assert_eq!(chat_status(&other_gw, &fresh).await, 200);
+    assert_eq!(chat_status(&other_gw.url, &fresh).await, 200);
 }
 
 #[tokio::test]
@@ -280,11 +284,11 @@ async fn a_revoke_reaches_every_instance_on_postgres() {
 async fn an_expired_key_is_refused_by_the_gateway_clock() {
     let s = setup(false).await.unwrap();
     let (key, id) = create(&s, json!({"name": "temp", "expires_in_secs": 3600})).await;
-    assert_eq!(chat_status(&s.gw, &key).await, 200);
+    assert_eq!(chat_status(&s.gw.url, &key).await, 200);
     s.clock.advance(Duration::from_secs(3599));
-    assert_eq!(chat_status(&s.gw, &key).await, 200);
+    assert_eq!(chat_status(&s.gw.url, &key).await, 200);
     s.clock.advance(Duration::from_secs(1));
-    assert_eq!(chat_status(&s.gw, &key).await, 401, "no sync needed");
+    assert_eq!(chat_status(&s.gw.url, &key).await, 401, "no sync needed");
     let (_, v) = api(&s, M::GET, &format!("/v0/management/keys/{id}"), None).await;
     assert_eq!(v["status"], "expired");
 }
@@ -304,10 +308,10 @@ async fn a_disabled_owner_stops_the_key() {
     assert_eq!(who.owner.as_deref(), Some(alice.id.as_str()));
     assert!(s.store.set_user_disabled(&alice.id, true).await.unwrap());
     sync(&s.state, &s.clock).await;
-    assert_eq!(chat_status(&s.gw, &key).await, 401);
+    assert_eq!(chat_status(&s.gw.url, &key).await, 401);
     assert!(s.store.set_user_disabled(&alice.id, false).await.unwrap());
     sync(&s.state, &s.clock).await;
-    assert_eq!(chat_status(&s.gw, &key).await, 200);
+    assert_eq!(chat_status(&s.gw.url, &key).await, 200);
 }
 
 #[tokio::test]
@@ -440,8 +444,8 @@ async fn without_a_store_keys_are_refused_and_the_api_says_why() {
     let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(START));
     let gw = start_gateway_with_clock(config, clock).await;
     let key = FORMAT.draw().unwrap().token;
-    assert_eq!(chat_status(&gw, key.expose()).await, 401);
-    assert_eq!(chat_status(&gw, "static-key-0123456789").await, 200);
+    assert_eq!(chat_status(&gw.url, key.expose()).await, 401);
+    assert_eq!(chat_status(&gw.url, "static-key-0123456789").await, 200);
     let (status, v) = call_with_key(&gw.url, MGMT, M::GET, "/v0/management/keys", None).await;
     assert_eq!(status, 404);
     assert!(
