@@ -131,7 +131,8 @@ async fn create_use_list_show_update_and_revoke() {
         code != 0 && err.contains("no virtual key sk-pvk-AAAAAAAAAAAA"),
         "{err}"
     );
-    let typo = format!("{}0", &key[..key.len() - 1]);
+    let other = if key.ends_with('0') { '1' } else { '0' };
+    let typo = format!("{}{other}", &key[..key.len() - 1]);
     let (code, _, err) = keys(&data, &["revoke", &typo]);
     assert!(
         code != 0 && err.contains("keys list") && !err.contains(secret),
