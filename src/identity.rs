@@ -19,6 +19,7 @@ pub mod agent_token;
 pub mod api_keys;
 pub mod argon;
 pub mod brute_force;
+mod caches;
 pub mod external;
 pub mod jwks;
 mod settings;
@@ -37,6 +38,7 @@ use crate::notify::{Notifier, OperatorEvent};
 use agent_token::{TokenFailure, TokenIdentity, TokenVerifier, UseContext};
 use api_keys::ApiKeySet;
 use brute_force::{FailureOutcome, Limiter, Reservation, Turns};
+pub(crate) use caches::{SeenRevision, insert_bounded};
 pub use settings::{AuthSettings, BruteForceConfig};
 use virtual_key::{KeyFailure, KeyVerifier};
 
@@ -553,42 +555,6 @@ impl Authenticator {
         f.copy_from_slice(&h.as_bytes()[..8]);
         // 0 marks a forgotten fingerprint in the limiter.
         u64::from_le_bytes(f).max(1)
-    }
-}
-
-/// Inserts into a bounded table: when it is full, the entries `stale` says are stale go first,
-/// then (still full) all of them — a flood can neither grow it nor make it slow.
-pub(crate) fn insert_bounded<K: std::hash::Hash + Eq, V>(
-    table: &mut std::collections::HashMap<K, V>,
-    max: usize,
-    key: K,
-    value: V,
-    stale: impl Fn(&V) -> bool,
-) {
-    if table.len() >= max {
-        table.retain(|_, v| !stale(v));
-        if table.len() >= max {
-            table.clear();
-        }
-    }
-    table.insert(key, value);
-}
-
-/// The store revision a cache last saw: it is cleared when the revision moves.
-#[derive(Debug)]
-pub(crate) struct SeenRevision(std::sync::atomic::AtomicI64);
-
-impl SeenRevision {
-    /// Nothing seen yet.
-    pub(crate) fn new() -> Self {
-        Self(std::sync::atomic::AtomicI64::new(i64::MIN))
-    }
-
-    /// Records `revision`; true when it differs from the one seen before (the first call only
-    /// learns it).
-    pub(crate) fn moved_to(&self, revision: i64) -> bool {
-        let before = self.0.swap(revision, std::sync::atomic::Ordering::Relaxed);
-        before != revision && before != i64::MIN
     }
 }
 

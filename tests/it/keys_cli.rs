@@ -21,6 +21,15 @@ fn ok(dir: &std::path::Path, args: &[&str]) -> String {
     out
 }
 
+/// The key and its public id in `keys create`'s output.
+fn created(out: &str) -> (String, String) {
+    let key = out
+        .split_whitespace()
+        .find(|w| w.starts_with("sk-pvk-") && w.len() > 40)
+        .unwrap_or_else(|| panic!("no key in {out}"));
+    (key.to_owned(), word_after(out, "created ").to_owned())
+}
+
 #[tokio::test]
 async fn create_use_list_show_update_and_revoke() {
     let dir = tempfile::tempdir().unwrap();
@@ -47,12 +56,7 @@ async fn create_use_list_show_update_and_revoke() {
             "weekly",
         ],
     );
-    let key = out
-        .split_whitespace()
-        .find(|w| w.starts_with("sk-pvk-") && w.len() > 40)
-        .unwrap()
-        .to_owned();
-    let id = word_after(&out, "created ").to_owned();
+    let (key, id) = created(&out);
     assert!(key.starts_with(&format!("{id}_")), "{out}");
     assert!(out.contains("only time the key is shown"), "{out}");
     assert!(
@@ -203,12 +207,7 @@ async fn serve_accepts_a_created_key_with_no_other_credential_and_logs_only_its_
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let out = ok(&data, &["create", "--name", "only-key"]);
-    let key = out
-        .split_whitespace()
-        .find(|w| w.starts_with("sk-pvk-") && w.len() > 40)
-        .unwrap()
-        .to_owned();
-    let id = word_after(&out, "created ").to_owned();
+    let (key, id) = created(&out);
     let mock = start_mock().await;
     let mut cmd = serve_json();
     cmd.arg("--data-dir")
