@@ -1,6 +1,6 @@
 //! Virtual keys (PRODUCT §7): issued API keys, `sk-pvk-<id>_<secret><check>` — the agent-token
 //! shape ([`super::token_format`]) under its own prefix — each with a name, an optional owner
-//! (a user), an optional expiry and the [`Rules`] it carries. Managing them is [`manage`].
+//! (a user), an optional expiry and the [`Rules`](crate::rules::Rules) it carries. Managing them is [`manage`].
 //!
 //! Only a hash of the secret is stored. The secret is 256 random bits, so a fast hash is as good
 //! as a slow one (nobody can enumerate 2²⁵⁶ candidates against a stolen table): BLAKE3 in its
