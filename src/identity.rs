@@ -297,8 +297,8 @@ impl Authenticator {
     /// Decides who is calling from `ip` (with `user_agent`) presenting `presented`.
     ///
     /// Cheap answers first: a blocked address, no credential, a static key, a virtual key
-    /// (counted after its check when it is a guess), a
-    /// credential the caches already verified. Anything else needs a slow check (store lookup and Argon2id for
+    /// (counted after its check when it is a guess), a credential the caches already verified.
+    /// Anything else needs a slow check (store lookup and Argon2id for
     /// an agent token, key reload or JWKS fetch for a JWT), which takes the address's turn (one
     /// slow check per address at a time) and counts as a failure *before* it runs; the count is
     /// taken back when the credential is right or proves nothing about guessing (revoked, expired,
