@@ -1,9 +1,11 @@
 //! The administrative commands that work on the store: `portcullis migrate`,
-//! `portcullis tokens list|revoke|rename|issue`, and ([`accounts`]) `users` and `clients`. They print for people (or JSON lines with
-//! `--json`) and never print a secret except the one new token `issue` exists to show.
+//! `portcullis tokens list|revoke|rename|issue`, ([`keys`]) `keys`, and ([`accounts`]) `users`
+//! and `clients`. They print for people (or JSON lines with `--json`) and never print a secret
+//! except the one new token `issue` (or key `keys create`) exists to show.
 
 pub mod accounts;
 pub mod auths;
+pub mod keys;
 pub mod usage;
 
 use std::fmt::Write as _;
@@ -13,7 +15,8 @@ use crate::cli::TokensCommand;
 use crate::clock::{Clock, iso8601};
 use crate::config::Config;
 use crate::identity::agent_token::{self, display_id, id_from_argument, token_status, token_view};
-use crate::store::{AgentTokenRecord, SqlStore, StoreError, TokenAdminStore};
+use crate::identity::virtual_key::manage::KeyError;
+use crate::store::{AgentTokenRecord, SqlStore, StoreError, TokenAdminStore, User};
 
 /// Opens the configured store: `storage.database_url`, else SQLite in `storage.data_dir`.
 async fn open_store(storage: &crate::config::StorageConfig) -> Result<SqlStore, StoreError> {
@@ -38,6 +41,42 @@ pub enum AdminError {
     /// The request cannot be carried out as given.
     #[error("{0}")]
     Refused(String),
+    /// A virtual-key operation was refused.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+/// The user a command-line argument names: a user id, or a subject (username) or email.
+fn find_user<'a>(users: &'a [User], arg: &str) -> Result<&'a User, AdminError> {
+    users
+        .iter()
+        .find(|u| u.id == arg || u.subject == arg || u.email.as_deref() == Some(arg))
+        .ok_or_else(|| AdminError::NoSuchUser(arg.to_owned()))
+}
+
+/// How a user appears in listings: their email, else their subject, else the id given.
+fn user_label(users: &[User], id: &str) -> String {
+    users
+        .iter()
+        .find(|u| u.id == id)
+        .map(|u| u.email.clone().unwrap_or_else(|| u.subject.clone()))
+        .unwrap_or_else(|| id.to_owned())
+}
+
+/// A time in a table: `2027-01-31 18:00:00` (UTC), or `-`.
+fn time(t: Option<i64>) -> String {
+    t.map_or_else(
+        || "-".to_owned(),
+        |ms| iso8601(ms.max(0) as u64)[..19].replace('T', " "),
+    )
+}
+
+/// Where the configured store is, for people: the SQLite file, or "the PostgreSQL database".
+fn store_location(config: &Config) -> String {
+    match &config.storage.database_url {
+        Some(_) => "the PostgreSQL database".to_owned(),
+        None => config.storage.sqlite_file().display().to_string(),
+    }
 }
 
 /// `portcullis migrate`: applies pending migrations and says what it did.
@@ -47,12 +86,9 @@ pub async fn migrate(config: &Config) -> Result<String, AdminError> {
         None => SqlStore::connect(&SqlStore::prepare_sqlite(&config.storage.data_dir)?).await?,
     };
     let ran = store.migrate().await?;
-    let location = match &config.storage.database_url {
-        Some(_) => "the PostgreSQL database".to_owned(),
-        None => config.storage.sqlite_file().display().to_string(),
-    };
     Ok(format!(
-        "applied {ran} migration(s) to {location} ({}); the store is up to date\n",
+        "applied {ran} migration(s) to {} ({}); the store is up to date\n",
+        store_location(config),
         store.dialect_name()
     ))
 }
@@ -70,7 +106,7 @@ pub async fn tokens(
             list(store.as_ref(), user.as_deref(), *json, now).await
         }
         TokensCommand::Revoke { id } => {
-            let id = id_from_argument(id).map_err(|e| AdminError::Refused(e.to_owned()))?;
+            let id = id_from_argument(id).map_err(AdminError::Refused)?;
             if store.revoke_token(id, now).await? {
                 Ok(format!("revoked {}\n", display_id(id)))
             } else {
@@ -81,7 +117,7 @@ pub async fn tokens(
             }
         }
         TokensCommand::Rename { id, name } => {
-            let id = id_from_argument(id).map_err(|e| AdminError::Refused(e.to_owned()))?;
+            let id = id_from_argument(id).map_err(AdminError::Refused)?;
             if store.rename_token(id, name).await? {
                 Ok(format!("renamed {} to {name:?}\n", display_id(id)))
             } else {
@@ -137,30 +173,11 @@ async fn list(
 ) -> Result<String, AdminError> {
     let users = store.list_users().await?;
     let owner = match user {
-        Some(u) => Some(
-            users
-                .iter()
-                .find(|x| x.id == u || x.subject == u || x.email.as_deref() == Some(u))
-                .ok_or_else(|| AdminError::NoSuchUser(u.to_owned()))?
-                .id
-                .clone(),
-        ),
+        Some(u) => Some(find_user(&users, u)?.id.clone()),
         None => None,
     };
     let tokens = store.list_tokens(owner.as_deref()).await?;
-    let who = |id: &str| {
-        users
-            .iter()
-            .find(|u| u.id == id)
-            .map(|u| u.email.clone().unwrap_or_else(|| u.subject.clone()))
-            .unwrap_or_else(|| id.to_owned())
-    };
-    let time = |t: Option<i64>| {
-        t.map_or_else(
-            || "-".to_owned(),
-            |ms| iso8601(ms as u64)[..19].replace('T', " "),
-        )
-    };
+    let who = |id: &str| user_label(&users, id);
     let mut out = String::new();
     if as_json {
         for t in &tokens {

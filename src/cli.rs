@@ -1,4 +1,4 @@
-//! The command line: `portcullis [serve|demo|check-config|migrate|tokens|users|clients|
+//! The command line: `portcullis [serve|demo|check-config|migrate|tokens|keys|users|clients|
 //! signing-keys|auths]`. Every command takes the configuration options ([`ConfigArgs`]); only
 //! the commands that run or check a gateway take the serving options ([`ServeArgs`]), so each
 //! `--help` lists what that command uses. Parsing only; `main.rs` runs the chosen command.
@@ -6,6 +6,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+
+mod keys;
+
+pub use keys::{BudgetPeriod, ExpiryArgs, KeyField, KeysCommand, RulesArgs, UsageArgs};
 
 use crate::config::LogFormat;
 use crate::config::load::{CliOverrides, ConfigSources};
@@ -59,6 +63,13 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         action: TokensCommand,
+    },
+    /// Manage virtual keys: API keys issued to people, bots and teams, each with a name, an
+    /// optional owner and expiry, and rules (allowed backends and models, rate limits, budgets).
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        action: KeysCommand,
     },
     /// Manage users (local accounts for the password grant, and SSO users).
     Users {
@@ -476,6 +487,7 @@ impl Command {
             Command::CheckConfig(_) => "check-config",
             Command::Migrate => "migrate",
             Command::Tokens { .. } => "tokens",
+            Command::Keys { .. } => "keys",
             Command::Users { .. } => "users",
             Command::Clients { .. } => "clients",
             Command::SigningKeys { .. } => "signing-keys",

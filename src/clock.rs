@@ -87,6 +87,68 @@ pub fn iso8601(ms: u64) -> String {
     )
 }
 
+/// Milliseconds since the epoch of an ISO 8601 (RFC 3339) time — `2027-01-31` (midnight UTC),
+/// `2027-01-31T12:00:00Z`, with an optional fraction and a `Z` or `±hh:mm` offset, as
+/// [`iso8601`] writes and people type; `None` for anything else, or a time before 1970.
+pub fn parse_iso8601(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let num = |s: &str| -> Option<u32> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (date, rest) = t.split_at_checked(10)?;
+    let mut ymd = date.splitn(3, '-');
+    let (y, m, d) = (num(ymd.next()?)?, num(ymd.next()?)?, num(ymd.next()?)?);
+    let day = calendar::days_from_civil(i64::from(y), m, d);
+    // An impossible date (2027-02-30) does not survive the round trip.
+    if (1..=12)
+        .contains(&m)
+        .then(|| calendar::civil_from_days(day))
+        != Some((i64::from(y), m, d))
+    {
+        return None;
+    }
+    let mut secs = day * 86_400;
+    let mut ms = 0;
+    if !rest.is_empty() {
+        let rest = rest.strip_prefix(['T', 't', ' '])?;
+        let (clock, zone) = rest.split_at_checked(8)?;
+        let mut hms = clock.splitn(3, ':');
+        let (h, mi, s) = (num(hms.next()?)?, num(hms.next()?)?, num(hms.next()?)?);
+        if h > 23 || mi > 59 || s > 60 {
+            return None;
+        }
+        secs += i64::from(h * 3600 + mi * 60 + s);
+        let zone = match zone.strip_prefix('.') {
+            Some(frac) => {
+                let digits = frac
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(frac.len());
+                let millis = format!("{:0<3}", &frac[..digits.min(3)]);
+                ms = num(&millis)?;
+                &frac[digits..]
+            }
+            None => zone,
+        };
+        secs -= match zone {
+            "Z" | "z" => 0,
+            _ => {
+                let (sign, offset) = zone.split_at_checked(1)?;
+                let (oh, om) = offset.split_once(':')?;
+                let (oh, om) = (num(oh)?, num(om)?);
+                let off = i64::from(oh * 3600 + om * 60);
+                match sign {
+                    "+" => off,
+                    "-" => -off,
+                    _ => return None,
+                }
+            }
+        };
+    }
+    u64::try_from(secs).ok().map(|s| s * 1000 + u64::from(ms))
+}
+
 /// Shared handle to the clock used by the whole process.
 pub type SharedClock = Arc<dyn Clock>;
 
@@ -138,6 +200,43 @@ pub mod calendar {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn iso_times_parse_as_people_write_them() {
+        let at = 1_700_000_000_123;
+        assert_eq!(parse_iso8601(&iso8601(at)), Some(at));
+        assert_eq!(
+            parse_iso8601("2023-11-14T22:13:20Z"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(
+            parse_iso8601("2023-11-14 22:13:20.5z"),
+            Some(1_700_000_000_500)
+        );
+        assert_eq!(
+            parse_iso8601("2023-11-15T00:13:20+02:00"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(
+            parse_iso8601("2023-11-14T21:13:20-01:00"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(parse_iso8601(" 2000-02-29 "), Some(951_782_400_000));
+        for bad in [
+            "",
+            "tomorrow",
+            "2023-02-29",
+            "2023-13-01",
+            "2023-11-14T25:00:00Z",
+            "2023-11-14T22:13:20",
+            "2023-11-14T22:13:20+0200",
+            "1969-12-31T00:00:00Z",
+            "2023-1-14",
+            "+023-11-14",
+        ] {
+            assert_eq!(parse_iso8601(bad), None, "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

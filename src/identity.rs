@@ -4,9 +4,10 @@
 //!
 //! The credential kinds: static API keys ([`api_keys`]), per-device agent tokens
 //! ([`agent_token`]), the gateway's own JWTs ([`token_server`], which also issues them) and a
-//! trusted external issuer's ([`external`], keys fetched through [`jwks`]); virtual keys will join
-//! them in [`Authenticator::authenticate`], behind the same lockout ([`brute_force`]; the slow
-//! hash, Argon2id, on [`argon`]'s bounded threads). The order of checks is fixed: a blocked
+//! trusted external issuer's ([`external`], keys fetched through [`jwks`]) and issued virtual keys
+//! ([`virtual_key`]) — all checked in [`Authenticator::authenticate`], behind the same lockout
+//! ([`brute_force`]; the slow hash, Argon2id, on [`argon`]'s bounded threads). Agent tokens and
+//! virtual keys share one shape ([`token_format`]). The order of checks is fixed: a blocked
 //! client address is refused first (even with a valid credential), a request with no credential
 //! is refused without counting as a failed attempt, and only a wrong credential counts — counted
 //! before its check when the check is slow, so parallel guesses meet the lockout like sequential
@@ -18,10 +19,13 @@ pub mod agent_token;
 pub mod api_keys;
 pub mod argon;
 pub mod brute_force;
+mod caches;
 pub mod external;
 pub mod jwks;
 mod settings;
+pub mod token_format;
 pub mod token_server;
+pub mod virtual_key;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -34,7 +38,9 @@ use crate::notify::{Notifier, OperatorEvent};
 use agent_token::{TokenFailure, TokenIdentity, TokenVerifier, UseContext};
 use api_keys::ApiKeySet;
 use brute_force::{FailureOutcome, Limiter, Reservation, Turns};
+pub(crate) use caches::{SeenRevision, insert_bounded};
 pub use settings::{AuthSettings, BruteForceConfig};
+use virtual_key::{KeyFailure, KeyVerifier};
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,10 +100,13 @@ impl Principal {
                 Cow::Owned(format!("jwt {kind}={subject} groups={}", groups.join(",")))
             }
             Principal::Jwt { subject, kind, .. } => Cow::Owned(format!("jwt {kind}={subject}")),
-            Principal::VirtualKey(k) => Cow::Owned(match &k.owner {
-                Some(owner) => format!("vkey={} ({}) user={owner}", k.id, k.name),
-                None => format!("vkey={} ({})", k.id, k.name),
-            }),
+            Principal::VirtualKey(k) => {
+                let id = virtual_key::display_id(&k.id);
+                Cow::Owned(match &k.owner {
+                    Some(owner) => format!("vkey={id} ({}) user={owner}", k.name),
+                    None => format!("vkey={id} ({})", k.name),
+                })
+            }
         }
     }
 }
@@ -204,6 +213,10 @@ pub struct Authenticator {
     jwt: Option<Arc<crate::identity::token_server::TokenServer>>,
     /// Trusted external issuers.
     external: Option<Arc<crate::identity::external::ExternalIssuers>>,
+    /// The virtual-key verifier, when a store is open.
+    virtual_keys: Option<Arc<KeyVerifier>>,
+    /// When the last "virtual key without a store" warning was logged (ms).
+    warned_no_store: std::sync::atomic::AtomicU64,
     /// One slow credential check per client address at a time.
     turns: Turns<IpAddr>,
 }
@@ -245,7 +258,20 @@ impl Authenticator {
                 ))
             },
             turns: Turns::default(),
+            virtual_keys: None,
+            warned_no_store: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Accepts the virtual keys `verifier` knows (the composition root does when a store is
+    /// open).
+    pub fn accept_virtual_keys(&mut self, verifier: Arc<KeyVerifier>) {
+        self.virtual_keys = Some(verifier);
+    }
+
+    /// The virtual-key verifier, when a store is open.
+    pub fn virtual_keys(&self) -> Option<&Arc<KeyVerifier>> {
+        self.virtual_keys.as_ref()
     }
 
     /// Accepts the JWTs `server` issues.
@@ -270,8 +296,9 @@ impl Authenticator {
 
     /// Decides who is calling from `ip` (with `user_agent`) presenting `presented`.
     ///
-    /// Cheap answers first: a blocked address, no credential, a static key, a credential the
-    /// caches already verified. Anything else needs a slow check (store lookup and Argon2id for
+    /// Cheap answers first: a blocked address, no credential, a static key, a virtual key
+    /// (counted after its check when it is a guess), a credential the caches already verified.
+    /// Anything else needs a slow check (store lookup and Argon2id for
     /// an agent token, key reload or JWKS fetch for a JWT), which takes the address's turn (one
     /// slow check per address at a time) and counts as a failure *before* it runs; the count is
     /// taken back when the credential is right or proves nothing about guessing (revoked, expired,
@@ -299,6 +326,9 @@ impl Authenticator {
         if let Some(name) = self.keys.find(value) {
             return Ok(Principal::ApiKey { name: name.clone() });
         }
+        if virtual_key::FORMAT.claims(value) {
+            return self.virtual_key(value, ip, now).await;
+        }
         if let Some(principal) = self.cached(value, now, ip, user_agent) {
             return Ok(principal);
         }
@@ -318,6 +348,69 @@ impl Authenticator {
         };
         let verdict = self.check(value, now, ip, user_agent).await;
         self.settle(ip, reservation, verdict)
+    }
+
+    /// A virtual key: a cheap check (shape, then the cache or one indexed lookup, then a BLAKE3
+    /// hash), so it takes no turn and no advance count; a guess (malformed, unknown id, wrong
+    /// secret) is counted after it like a wrong static key — a repeated identical value once. A
+    /// revoked or expired key, or one whose owner is disabled, is refused without counting.
+    async fn virtual_key(
+        &self,
+        value: &str,
+        ip: IpAddr,
+        now: u64,
+    ) -> Result<Principal, AuthFailure> {
+        let Some(verifier) = &self.virtual_keys else {
+            self.warn_no_store(now);
+            return Err(AuthFailure::Invalid);
+        };
+        let failure = match verifier.verify(value, now as i64).await {
+            Ok(identity) => return Ok(Principal::VirtualKey(identity)),
+            Err(failure) => failure,
+        };
+        let key = virtual_key::FORMAT.parse(value).map_or_else(
+            || "(malformed)".to_owned(),
+            |p| virtual_key::display_id(p.id),
+        );
+        if let KeyFailure::Store(e) = &failure {
+            tracing::error!(error = %e, %key, "virtual key check failed: store unavailable");
+            return Err(AuthFailure::Unavailable);
+        }
+        tracing::debug!(%failure, %key, "virtual key refused");
+        if failure.is_guess()
+            && let Some(l) = &self.limiter
+            && let FailureOutcome::Blocked { retry_after_secs } =
+                l.record_failure_of(&ip, self.fingerprint(value), now)
+        {
+            self.block_started(ip, retry_after_secs);
+        }
+        Err(AuthFailure::Invalid)
+    }
+
+    /// Tells the operator, at most once a minute, that virtual keys are presented to a gateway
+    /// that has no store to check them against.
+    fn warn_no_store(&self, now: u64) {
+        use std::sync::atomic::Ordering;
+        let last = self.warned_no_store.load(Ordering::Relaxed);
+        if (last == 0 || now.saturating_sub(last) >= 60_000)
+            && self
+                .warned_no_store
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                "a virtual key (sk-pvk-…) was presented but no store is open, so it cannot be checked and is refused: run the gateway with the data directory or database the key was created in (--data-dir / --database-url)"
+            );
+        }
+    }
+
+    /// Logs and notifies the start of a block of `ip`.
+    fn block_started(&self, ip: IpAddr, retry_after_secs: u64) {
+        tracing::warn!(client_ip = %ip, retry_after_secs, "too many failed authentication attempts: client address blocked");
+        self.notifier.notify(OperatorEvent::AuthBlocked {
+            ip,
+            retry_after_secs,
+        });
     }
 
     /// A credential the caches already verified: a token-server JWT or an agent token, checked
@@ -443,11 +536,7 @@ impl Authenticator {
                     ..
                 }) = reservation
                 {
-                    tracing::warn!(client_ip = %ip, retry_after_secs, "too many failed authentication attempts: client address blocked");
-                    self.notifier.notify(OperatorEvent::AuthBlocked {
-                        ip,
-                        retry_after_secs,
-                    });
+                    self.block_started(ip, retry_after_secs);
                 }
                 Err(AuthFailure::Invalid)
             }

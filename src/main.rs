@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Command::Demo(_)
             | Command::Migrate
             | Command::Tokens { .. }
+            | Command::Keys { .. }
             | Command::Users { .. }
             | Command::Clients { .. }
             | Command::SigningKeys { .. }
@@ -77,6 +78,9 @@ fn main() -> ExitCode {
             Command::Migrate => print(admin::migrate(&config).await),
             Command::Tokens { action } => {
                 print(admin::tokens(&config, &SystemClock, &action).await)
+            }
+            Command::Keys { action } => {
+                print(admin::keys::keys(&config, &SystemClock, &action).await)
             }
             Command::Users { action } => {
                 let stdin = std::io::stdin();

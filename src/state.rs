@@ -16,6 +16,7 @@ use crate::config::StorageConfig;
 use crate::identity::Authenticator;
 use crate::identity::agent_token::TokenVerifier;
 use crate::identity::token_server::TokenServer;
+use crate::identity::virtual_key::KeyVerifier;
 use crate::jobs::{Job, Jobs};
 use crate::masking::LiveSecrets;
 use crate::net::IpNet;
@@ -24,7 +25,10 @@ use crate::policy::Policy;
 use crate::policy::counters::LocalCounters;
 use crate::pool::{Pool, PoolError};
 use crate::sso::Sso;
-use crate::store::{CredentialStore, SqlStore, Store, StoreError, TokenAdminStore, UsageStore};
+use crate::store::{
+    CredentialStore, KeyAdminStore, RevisionStore, SqlStore, Store, StoreError, TokenAdminStore,
+    UsageStore,
+};
 use crate::upstream::routing::ModelRouter;
 use crate::upstream::{Backends, UpstreamError, is_oauth_connector};
 
@@ -43,15 +47,26 @@ pub async fn open_store(storage: &StorageConfig) -> Result<SqlStore, StoreError>
     SqlStore::open_configured(storage.database_url.as_ref(), &storage.data_dir).await
 }
 
-/// `tokens.sync_revision`: polls the store's revision every second and clears the token cache
-/// when it moves, so a revocation made by any instance (or the CLI) takes effect everywhere
-/// within a second.
-fn revision_job(verifier: Arc<TokenVerifier>) -> Job {
+/// The caches the store revision invalidates: agent tokens' and virtual keys'.
+struct RevisionWatch {
+    store: Arc<dyn RevisionStore>,
+    tokens: Arc<TokenVerifier>,
+    keys: Arc<KeyVerifier>,
+}
+
+/// `tokens.sync_revision`: polls the store's revision every second and clears the agent-token
+/// and virtual-key caches when it moves, so a revocation or an update made by any instance (or
+/// the CLI) takes effect everywhere within a second.
+fn revision_job(watch: Arc<RevisionWatch>) -> Job {
     Job::new("tokens.sync_revision", Duration::from_secs(1), move |_| {
-        let v = verifier.clone();
+        let w = watch.clone();
         async move {
-            if let Err(e) = v.sync_revision().await {
-                tracing::warn!(error = %e, "could not poll the store for revocations");
+            match w.store.revision().await {
+                Ok(revision) => {
+                    w.tokens.observe_revision(revision);
+                    w.keys.observe_revision(revision);
+                }
+                Err(e) => tracing::warn!(error = %e, "could not poll the store for revocations"),
             }
         }
     })
@@ -93,8 +108,9 @@ struct Inner {
     policy: Policy,
     usage_store: Option<Arc<dyn UsageStore>>,
     token_store: Option<Arc<dyn TokenAdminStore>>,
+    key_store: Option<Arc<dyn KeyAdminStore>>,
     auth: Authenticator,
-    tokens: Option<Arc<TokenVerifier>>,
+    revisions: Option<Arc<RevisionWatch>>,
     sso: Option<Arc<Sso>>,
     oauth: Option<Arc<TokenServer>>,
     notifier: Arc<dyn Notifier>,
@@ -174,6 +190,18 @@ impl AppState {
             notifier.clone(),
             tokens.clone(),
         )?;
+        let revisions = match (&store, tokens) {
+            (Some(store), Some(tokens)) => {
+                let keys = Arc::new(KeyVerifier::new(store.clone()));
+                auth.accept_virtual_keys(keys.clone());
+                Some(Arc::new(RevisionWatch {
+                    store: store.clone(),
+                    tokens,
+                    keys,
+                }))
+            }
+            _ => None,
+        };
         let oauth = match &store {
             Some(s) => Some(Arc::new(TokenServer::new(
                 config.token_settings(),
@@ -230,9 +258,10 @@ impl AppState {
             router,
             policy,
             usage_store,
-            token_store: store.map(|s| -> Arc<dyn TokenAdminStore> { s }),
+            token_store: store.clone().map(|s| -> Arc<dyn TokenAdminStore> { s }),
+            key_store: store.map(|s| -> Arc<dyn KeyAdminStore> { s }),
             auth,
-            tokens,
+            revisions,
             sso,
             oauth,
             notifier,
@@ -274,13 +303,19 @@ impl AppState {
         self.0.usage_store.as_ref()
     }
 
+    /// The virtual keys and the users who may own them (the management API), when a store is
+    /// open.
+    pub fn key_store(&self) -> Option<&Arc<dyn KeyAdminStore>> {
+        self.0.key_store.as_ref()
+    }
+
     /// The background work this state needs, in start order: the pool's (`pool.rescan`,
     /// `pool.sync_store`, `pool.flush_usage`, `pool.refresh` when refreshing is on), then
     /// `tokens.sync_revision`, `usage.flush` and `sso.purge` when there is a store (the first
     /// two) and SSO. Listing them starts nothing; the CLI commands never ask.
     pub fn jobs(&self) -> Jobs {
         let mut jobs = self.0.pool.jobs();
-        jobs.extend(self.0.tokens.clone().map(revision_job));
+        jobs.extend(self.0.revisions.clone().map(revision_job));
         jobs.extend(self.0.policy.jobs());
         jobs.extend(self.0.sso.as_ref().map(Sso::purge_job));
         Jobs::new(jobs)

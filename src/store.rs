@@ -1,7 +1,8 @@
-//! The store: durable state behind narrow traits, one per aggregate — users, agent tokens, the
-//! SSO aggregates (login flows, pending authorizations, browser sessions, shared secrets), local
-//! accounts (password hashes, service clients), the token server's signing keys, the credential
-//! pool's credentials and usage, and the settled usage of metered requests ([`UsageStore`]).
+//! The store: durable state behind narrow traits, one per aggregate — users, agent tokens,
+//! virtual keys, the SSO aggregates (login flows, pending authorizations, browser sessions,
+//! shared secrets), local accounts (password hashes, service clients), the token server's
+//! signing keys, the credential pool's credentials and usage, and the settled usage of metered
+//! requests ([`UsageStore`]).
 //!
 //! One implementation ([`sql::SqlStore`]) serves both databases through sqlx's `Any` driver:
 //! SQLite (the embedded default, a file in `--data-dir`, WAL) and PostgreSQL
@@ -11,6 +12,7 @@
 //! in by the caller (time is a parameter).
 
 mod accounts_sql;
+mod keys_sql;
 mod migrate;
 mod pool_sql;
 pub mod private;
@@ -20,6 +22,7 @@ mod usage_sql;
 
 use async_trait::async_trait;
 
+use crate::rules::Rules;
 pub use sql::SqlStore;
 
 /// Lower-case hex of `bytes`.
@@ -162,6 +165,56 @@ pub trait AgentTokenStore: Send + Sync {
         id: &str,
         expires_at: Option<i64>,
     ) -> Result<bool, StoreError>;
+}
+
+/// An issued virtual key (PRODUCT §7); only a hash of its secret is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualKeyRecord {
+    /// Public id (appears in the key and in logs).
+    pub id: String,
+    /// The key's name, chosen by the operator.
+    pub name: String,
+    /// The user who owns the key, if any (an existing user's id).
+    pub owner: Option<String>,
+    /// Hash of the secret (hex; see `identity::virtual_key::hash_secret`).
+    pub secret_hash: String,
+    /// What the key may do (stored as JSON).
+    pub rules: Rules,
+    /// Creation (ms).
+    pub created_at: i64,
+    /// Last change of name, expiry or rules (ms).
+    pub updated_at: i64,
+    /// End of validity (ms), if any.
+    pub expires_at: Option<i64>,
+    /// Revocation (ms), if revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// A change to a virtual key: each `Some` field replaces the stored one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyUpdate {
+    /// A new name.
+    pub name: Option<String>,
+    /// A new expiry (`Some(None)` clears it).
+    pub expires_at: Option<Option<i64>>,
+    /// New rules (replacing the old ones whole).
+    pub rules: Option<Rules>,
+}
+
+/// Virtual keys. Revoking and updating bump the store revision, so every instance drops its
+/// cached copy within its poll interval.
+#[async_trait]
+pub trait VirtualKeyStore: Send + Sync {
+    /// Stores a new key (its owner, when given, must be an existing user).
+    async fn insert_key(&self, key: &VirtualKeyRecord) -> Result<(), StoreError>;
+    /// The key with public id `id` (revoked ones included), by primary key.
+    async fn get_key(&self, id: &str) -> Result<Option<VirtualKeyRecord>, StoreError>;
+    /// The keys of `owner`, or every key; newest first.
+    async fn list_keys(&self, owner: Option<&str>) -> Result<Vec<VirtualKeyRecord>, StoreError>;
+    /// Applies `change` at `now` (sets `updated_at`); false when unknown.
+    async fn update_key(&self, id: &str, change: &KeyUpdate, now: i64) -> Result<bool, StoreError>;
+    /// Revokes a key at `now`; false when unknown or already revoked.
+    async fn revoke_key(&self, id: &str, now: i64) -> Result<bool, StoreError>;
 }
 
 /// The store-wide change counter.
@@ -547,6 +600,18 @@ pub trait TokenAdminStore: AgentTokenStore + UserStore {}
 
 impl<T: AgentTokenStore + UserStore + ?Sized> TokenAdminStore for T {}
 
+/// What the virtual-key verifier reads: keys, their owners (a disabled owner's keys are
+/// refused), and the change counter.
+pub trait KeyVerifierStore: VirtualKeyStore + UserStore + RevisionStore {}
+
+impl<T: VirtualKeyStore + UserStore + RevisionStore + ?Sized> KeyVerifierStore for T {}
+
+/// What managing virtual keys reads and writes: the keys and the users who may own them (the
+/// management API's key routes, the `keys` commands).
+pub trait KeyAdminStore: VirtualKeyStore + UserStore {}
+
+impl<T: VirtualKeyStore + UserStore + ?Sized> KeyAdminStore for T {}
+
 /// What managing the gateway's own users reads and writes: their rows and password hashes (the
 /// `users` commands).
 pub trait LocalUserStore: AccountStore + UserStore {}
@@ -555,11 +620,12 @@ impl<T: AccountStore + UserStore + ?Sized> LocalUserStore for T {}
 
 /// Everything the gateway stores. Its consumers take the narrow views they need
 /// ([`TokenVerifierStore`], [`TokenServerStore`], [`LoginStore`], [`CredentialStore`],
-/// [`TokenAdminStore`], [`LocalUserStore`], or one aggregate trait); an `Arc<dyn Store>` coerces
-/// to any of them.
+/// [`TokenAdminStore`], [`LocalUserStore`], [`KeyVerifierStore`], [`KeyAdminStore`], or one
+/// aggregate trait); an `Arc<dyn Store>` coerces to any of them.
 pub trait Store:
     UserStore
     + AgentTokenStore
+    + VirtualKeyStore
     + SsoStore
     + AccountStore
     + SigningKeyStore
@@ -572,12 +638,15 @@ pub trait Store:
     + LoginStore
     + TokenAdminStore
     + LocalUserStore
+    + KeyVerifierStore
+    + KeyAdminStore
 {
 }
 
 impl<
     T: UserStore
         + AgentTokenStore
+        + VirtualKeyStore
         + SsoStore
         + AccountStore
         + SigningKeyStore

@@ -5,52 +5,12 @@
 //! (the gateway's `usage.flush` job).
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
-use super::{AdminError, open_store};
-use crate::config::Config;
+use super::AdminError;
+use crate::cli::UsageArgs;
 use crate::policy::report::{QueryParts, UsageQuery, column, report_json, total};
 use crate::rules::Usd;
 use crate::store::{UsageRow, UsageStore};
-
-/// The flags of `keys usage`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct UsageArgs {
-    /// Only this virtual key (its public id).
-    #[arg(long)]
-    pub key: Option<String>,
-    /// Only this user (its id, `usr_…`).
-    #[arg(long)]
-    pub user: Option<String>,
-    /// Only this backend.
-    #[arg(long)]
-    pub backend: Option<String>,
-    /// Only this upstream model.
-    #[arg(long)]
-    pub model: Option<String>,
-    /// From this UTC day on (YYYY-MM-DD).
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Up to this UTC day (YYYY-MM-DD, inclusive).
-    #[arg(long)]
-    pub until: Option<String>,
-    /// Sum by these columns (comma-separated: day, key, user, backend, model; "" for one total).
-    #[arg(
-        long,
-        value_name = "COLUMNS",
-        default_value = "key,user,backend,model,day"
-    )]
-    pub group_by: String,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Runs `keys usage` against the configured store.
-pub async fn run(config: &Config, args: &UsageArgs) -> Result<String, AdminError> {
-    let store: Arc<dyn UsageStore> = Arc::new(open_store(&config.storage).await?);
-    report(store.as_ref(), args).await
-}
 
 /// The report `args` ask of `store`, rendered.
 pub async fn report(store: &dyn UsageStore, args: &UsageArgs) -> Result<String, AdminError> {

@@ -21,7 +21,7 @@ use super::auth_layer::caller_protocol;
 use super::error::ApiError;
 use super::objects;
 use super::{body_model_route, device_pages, gemini, health, management, models, oauth_routes};
-use super::{management_auths, management_usage, sso_pages};
+use super::{management_auths, management_keys, management_usage, sso_pages};
 use crate::protocol::Operation;
 use crate::state::AppState;
 use crate::wire::errors::ErrorKind;
@@ -142,6 +142,7 @@ pub fn groups(state: &AppState) -> Vec<Group> {
     public.extend(public_models);
     let mut mgmt = management::routes();
     mgmt.extend(management_auths::routes());
+    mgmt.extend(management_keys::routes());
     mgmt.extend(management_usage::routes());
     vec![
         Group {

@@ -1,9 +1,6 @@
-//! Per-device agent tokens (PRODUCT §3.6): `sk-pcl-<id>_<secret><check>`.
-//!
-//! - `id`: 12 base62 characters, the public id (logs show `sk-pcl-<id>`), looked up in O(1).
-//! - `secret`: 43 base62 characters (256 bits from the OS). Only its Argon2id hash is stored.
-//! - `check`: 6 base62 characters of a BLAKE3 checksum over everything before it, so typos and
-//!   random strings are refused before any store or hash work.
+//! Per-device agent tokens (PRODUCT §3.6): `sk-pcl-<id>_<secret><check>`, the shape
+//! [`super::token_format`] describes (12-character public id looked up in O(1), 256-bit secret,
+//! checksum checked before any store or hash work). Only the secret's Argon2id hash is stored.
 //!
 //! Verification runs Argon2id at most once per token per cache period: a success is cached under
 //! a keyed BLAKE3 digest of the whole token (short TTL, bounded, cleared when the store's revision
@@ -14,79 +11,35 @@
 //! of wrong secrets from one address costs at most `max_failed_attempts` runs.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use argon2::{Argon2, PasswordHasher};
 
+pub use super::token_format::ParsedToken;
+use super::token_format::TokenFormat;
 use crate::secret::{Secret, random_bytes};
 use crate::store::{AgentTokenRecord, StoreError, TokenVerifierStore};
 
+/// The agent-token format.
+pub const FORMAT: TokenFormat = TokenFormat {
+    prefix: "sk-pcl-",
+    kind: "agent token",
+    list_command: "portcullis tokens list",
+};
 /// Every agent token starts with this.
-pub const PREFIX: &str = "sk-pcl-";
-const ID_LEN: usize = 12;
-const SECRET_LEN: usize = 43;
-const CHECK_LEN: usize = 6;
+pub const PREFIX: &str = FORMAT.prefix;
 /// Total length of a well-formed token.
-pub const TOKEN_LEN: usize = PREFIX.len() + ID_LEN + 1 + SECRET_LEN + CHECK_LEN;
+pub const TOKEN_LEN: usize = FORMAT.token_len();
 
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// The parts of a well-formed token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ParsedToken<'a> {
-    /// Public id.
-    pub id: &'a str,
-    /// The secret part.
-    pub secret: &'a str,
-}
-
-/// Checks the shape and checksum; `None` for anything that is not a token we issued.
+/// Checks the shape and checksum; `None` for anything that is not an agent token we issued.
 pub fn parse(token: &str) -> Option<ParsedToken<'_>> {
-    if token.len() != TOKEN_LEN || !token.starts_with(PREFIX) {
-        return None;
-    }
-    let body = &token[PREFIX.len()..];
-    let (id, rest) = body.split_at(ID_LEN);
-    let rest = rest.strip_prefix('_')?;
-    let (secret, check) = rest.split_at(SECRET_LEN);
-    let all_base62 = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric());
-    if !(all_base62(id) && all_base62(secret) && all_base62(check)) {
-        return None;
-    }
-    let expected = checksum(&token[..token.len() - CHECK_LEN]);
-    let matches: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), check.as_bytes()).into();
-    matches.then_some(ParsedToken { id, secret })
-}
-
-fn checksum(text: &str) -> String {
-    let digest = blake3::hash(text.as_bytes());
-    let mut n = u64::from_le_bytes(digest.as_bytes()[..8].try_into().unwrap_or([0; 8]));
-    let mut out = String::with_capacity(CHECK_LEN);
-    for _ in 0..CHECK_LEN {
-        out.push(BASE62[(n % 62) as usize] as char);
-        n /= 62;
-    }
-    out
-}
-
-/// `n` uniformly random base62 characters.
-fn random_base62(n: usize) -> std::io::Result<String> {
-    let mut out = String::with_capacity(n);
-    while out.len() < n {
-        for b in random_bytes::<64>()? {
-            // 248 = 4 × 62: rejecting larger bytes keeps every character equally likely.
-            if b < 248 && out.len() < n {
-                out.push(BASE62[(b % 62) as usize] as char);
-            }
-        }
-    }
-    Ok(out)
+    FORMAT.parse(token)
 }
 
 /// How the token appears in logs and listings: `sk-pcl-<id>`.
 pub fn display_id(id: &str) -> String {
-    format!("{PREFIX}{id}")
+    FORMAT.display_id(id)
 }
 
 /// A newly minted token: the value to show once, and what to store.
@@ -102,13 +55,11 @@ pub struct MintedToken {
 
 /// Mints a token (runs Argon2id: call from a blocking context or `spawn_blocking`).
 pub fn mint() -> std::io::Result<MintedToken> {
-    let id = random_base62(ID_LEN)?;
-    let secret = Secret::new(random_base62(SECRET_LEN)?);
-    let token = assemble(&id, secret.expose());
-    let secret_hash = hash_secret(secret.expose())?;
+    let fresh = FORMAT.draw()?;
+    let secret_hash = hash_secret(fresh.secret.expose())?;
     Ok(MintedToken {
-        token,
-        id,
+        token: fresh.token,
+        id: fresh.id,
         secret_hash,
     })
 }
@@ -116,9 +67,7 @@ pub fn mint() -> std::io::Result<MintedToken> {
 /// The token made of `id` and `secret`, with its checksum. Both must be base62 of the right
 /// length for the result to parse.
 pub fn assemble(id: &str, secret: &str) -> Secret {
-    let head = format!("{PREFIX}{id}_{secret}");
-    let check = checksum(&head);
-    Secret::new(format!("{head}{check}"))
+    FORMAT.assemble(id, secret)
 }
 
 /// Argon2id (default parameters) of `secret`, as a PHC string.
@@ -190,7 +139,7 @@ pub struct TokenVerifier {
     cache_key: [u8; 32],
     cache: Mutex<HashMap<[u8; 32], CacheEntry>>,
     verifications: AtomicU64,
-    seen_revision: AtomicI64,
+    seen_revision: super::SeenRevision,
     /// Tokens (keyed digests) whose secret was wrong recently, with when that stops counting.
     wrong: Mutex<HashMap<[u8; 32], i64>>,
     /// Per-token gates: one verification of a given token at a time.
@@ -225,7 +174,7 @@ impl TokenVerifier {
             cache_key: random_bytes::<32>()?,
             cache: Mutex::new(HashMap::new()),
             verifications: AtomicU64::new(0),
-            seen_revision: AtomicI64::new(i64::MIN),
+            seen_revision: super::SeenRevision::new(),
             generation: AtomicU64::new(0),
             wrong: Mutex::new(HashMap::new()),
             gates: Mutex::new(HashMap::new()),
@@ -245,13 +194,17 @@ impl TokenVerifier {
         }
     }
 
-    /// Clears the cache if the store's revision moved since the last call; run periodically.
-    pub async fn sync_revision(&self) -> Result<(), StoreError> {
-        let now = self.store.revision().await?;
-        let before = self.seen_revision.swap(now, Ordering::Relaxed);
-        if before != now && before != i64::MIN {
+    /// Clears the cache when `revision` differs from the last one seen (the first call only
+    /// learns it).
+    pub fn observe_revision(&self, revision: i64) {
+        if self.seen_revision.moved_to(revision) {
             self.clear_cache();
         }
+    }
+
+    /// Polls the store's revision and clears the cache if it moved.
+    pub async fn sync_revision(&self) -> Result<(), StoreError> {
+        self.observe_revision(self.store.revision().await?);
         Ok(())
     }
 
@@ -413,13 +366,8 @@ impl TokenVerifier {
     /// run until the cache period ends. Bounded: when full, the table is emptied.
     fn remember_wrong(&self, key: [u8; 32], now_ms: i64) {
         if let Ok(mut w) = self.wrong.lock() {
-            if w.len() >= WRONG_MAX {
-                w.retain(|_, until| *until > now_ms);
-                if w.len() >= WRONG_MAX {
-                    w.clear();
-                }
-            }
-            w.insert(key, now_ms + CACHE_TTL_MS);
+            let until = now_ms + CACHE_TTL_MS;
+            super::insert_bounded(&mut w, WRONG_MAX, key, until, |t| *t <= now_ms);
         }
     }
 
@@ -497,22 +445,13 @@ pub fn token_view(t: &AgentTokenRecord, user: &str, now: i64) -> serde_json::Val
 
 /// `sk-pcl-abc` or `abc` → `abc`.
 pub fn bare_id(id: &str) -> &str {
-    id.trim().strip_prefix(PREFIX).unwrap_or(id.trim())
+    FORMAT.bare_id(id)
 }
 
 /// The token id a command-line argument names: the whole token (checked, so a mistyped one is
 /// not read as an id), `sk-pcl-<id>`, or `<id>`.
-pub fn id_from_argument(arg: &str) -> Result<&str, &'static str> {
-    let arg = arg.trim();
-    if let Some(token) = parse(arg) {
-        return Ok(token.id);
-    }
-    if arg.contains('_') {
-        return Err(
-            "that looks like a whole agent token but is not one this gateway issued (a character is wrong or missing); give the token id instead (`portcullis tokens list` shows it)",
-        );
-    }
-    Ok(bare_id(arg))
+pub fn id_from_argument(arg: &str) -> Result<&str, String> {
+    FORMAT.id_from_argument(arg)
 }
 
 #[cfg(test)]
@@ -521,57 +460,20 @@ mod tests {
     use argon2::PasswordVerifier;
 
     #[test]
-    fn minted_tokens_parse_and_tampering_is_caught() {
+    fn minted_tokens_parse_and_store_an_argon2id_hash_of_the_secret() {
         let m = mint().unwrap();
         let t = m.token.expose();
         assert_eq!(t.len(), TOKEN_LEN);
+        assert!(t.starts_with("sk-pcl-"));
         let p = parse(t).unwrap();
         assert_eq!(p.id, m.id);
+        assert!(m.secret_hash.starts_with("$argon2id$"));
         assert!(
             Argon2::default()
                 .verify_password(p.secret.as_bytes(), m.secret_hash.as_str())
                 .is_ok()
         );
-        // Any single changed character breaks the checksum or the shape.
-        for i in PREFIX.len()..t.len() {
-            let mut bytes = t.as_bytes().to_vec();
-            bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
-            let changed = String::from_utf8(bytes).unwrap();
-            assert!(parse(&changed).is_none() || changed == t, "position {i}");
-        }
-        for bad in [
-            "",
-            "sk-pcl-",
-            "sk-proj-abc",
-            &t[..t.len() - 1],
-            &format!("{t}x"),
-        ] {
-            assert!(parse(bad).is_none(), "{bad}");
-        }
-        assert_ne!(mint().unwrap().token, m.token);
-    }
-
-    #[test]
-    fn commands_accept_the_whole_token_or_its_id() {
-        let m = mint().unwrap();
-        let t = m.token.expose();
-        assert_eq!(id_from_argument(t), Ok(m.id.as_str()));
-        assert_eq!(id_from_argument(&format!(" {t}\n")), Ok(m.id.as_str()));
-        assert_eq!(id_from_argument(&display_id(&m.id)), Ok(m.id.as_str()));
-        assert_eq!(id_from_argument(&m.id), Ok(m.id.as_str()));
-        let typo = format!("{}x", &t[..t.len() - 1]);
-        let refused = id_from_argument(&typo).unwrap_err();
-        assert!(refused.contains("tokens list"), "{refused}");
-        assert!(
-            !refused.contains(&m.id),
-            "the refusal must not echo the token"
-        );
-    }
-
-    #[test]
-    fn secrets_carry_256_bits() {
-        // 43 base62 characters: 43 × log2(62) ≈ 256.03 bits.
-        assert!(SECRET_LEN as f64 * 62f64.log2() >= 256.0);
         assert_eq!(display_id("abc"), "sk-pcl-abc");
+        assert_eq!(id_from_argument(&display_id(&m.id)), Ok(m.id.as_str()));
     }
 }

@@ -46,6 +46,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0004_credential_pool.sql"),
     },
     Migration {
+        version: 5,
+        name: "virtual_keys",
+        sqlite: include_str!("../../migrations/sqlite/0005_virtual_keys.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_virtual_keys.sql"),
+    },
+    Migration {
         version: 6,
         name: "usage",
         sqlite: include_str!("../../migrations/sqlite/0006_usage.sql"),

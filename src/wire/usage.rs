@@ -204,10 +204,16 @@ mod tests {
     fn a_null_usage_is_no_usage() {
         assert!(!may_carry_usage(br#"{"choices":[],"usage":null}"#));
         assert!(!may_carry_usage(br#"{"usage" : null,"x":1}"#));
-        assert!(may_carry_usage(br#"{"usage":null,"u":{"usage":{"prompt_tokens":1}}}"#));
-        assert!(may_carry_usage(br#"{"usageMetadata":{"totalTokenCount":3}}"#));
+        assert!(may_carry_usage(
+            br#"{"usage":null,"u":{"usage":{"prompt_tokens":1}}}"#
+        ));
+        assert!(may_carry_usage(
+            br#"{"usageMetadata":{"totalTokenCount":3}}"#
+        ));
         assert!(may_carry_usage(br#"{"usage":{"input_tokens":3}}"#));
-        assert!(!may_carry_usage(br#"{"choices":[{"delta":{"content":"hi"}}]}"#));
+        assert!(!may_carry_usage(
+            br#"{"choices":[{"delta":{"content":"hi"}}]}"#
+        ));
     }
 
     #[test]

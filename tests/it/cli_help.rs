@@ -34,6 +34,9 @@ fn every_help_fits_on_one_screen() {
         &["tokens"],
         &["tokens", "revoke"],
         &["tokens", "issue"],
+        &["keys"],
+        &["keys", "create"],
+        &["keys", "update"],
         &["users", "add"],
         &["clients", "add"],
         &["signing-keys", "rotate"],
@@ -59,6 +62,7 @@ fn every_help_fits_on_one_screen() {
 fn store_commands_list_only_their_own_options() {
     for command in [
         &["tokens", "revoke"][..],
+        &["keys", "create"],
         &["users", "add"],
         &["auths", "list"],
         &["migrate"],

@@ -300,6 +300,20 @@ pub fn chat(model: &str, stream: bool) -> serde_json::Value {
     })
 }
 
+/// The status of a non-streaming chat completion sent to the gateway at `base` with
+/// `Bearer bearer`.
+pub async fn chat_status(base: &str, bearer: &str) -> u16 {
+    client()
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(bearer)
+        .json(&chat("mock-gpt", false))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// Reads a whole SSE body and returns the `data:` payloads (events with their `event:` name).
 pub async fn sse_events(resp: reqwest::Response) -> Vec<(Option<String>, String)> {
     let text = resp.text().await.unwrap();
@@ -375,6 +389,21 @@ pub fn portcullis() -> Command {
     }
     cmd.stdin(Stdio::null());
     cmd
+}
+
+/// Runs `portcullis args… --data-dir dir` to the end: (exit code, stdout, stderr).
+pub fn run_on_data_dir(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = portcullis()
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// `portcullis serve` on a free port with JSON logs (what [`spawn_served`] reads).

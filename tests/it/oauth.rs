@@ -127,15 +127,7 @@ impl Setup {
     }
 
     async fn chat(&self, bearer: &str) -> u16 {
-        client()
-            .post(format!("{}/v1/chat/completions", self.gw.url))
-            .bearer_auth(bearer)
-            .json(&chat("mock-gpt", false))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
+        chat_status(&self.gw.url, bearer).await
     }
 
     async fn verify(&self, token: &str) -> (u16, Value) {

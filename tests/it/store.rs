@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use portcullis::store::{
-    AgentTokenRecord, AgentTokenStore, LoginFlow, OauthClient, PendingAuthorization, SqlStore,
-    Store, StoreError, StoredCredential, WebSession,
+    AgentTokenRecord, AgentTokenStore, KeyUpdate, LoginFlow, OauthClient, PendingAuthorization,
+    SqlStore, Store, StoreError, StoredCredential, VirtualKeyRecord, WebSession,
 };
 
 /// `PORTCULLIS_TEST_POSTGRES` overrides the server (default `postgres://postgres@127.0.0.1:5432`).
@@ -490,6 +490,107 @@ async fn pool_contract(store: &Arc<dyn Store>) {
     assert_eq!(store.list_credentials().await.unwrap().len(), 1);
 }
 
+fn vkey(id: &str, owner: Option<&str>, created: i64) -> VirtualKeyRecord {
+    VirtualKeyRecord {
+        id: id.into(),
+        name: format!("key {id}"),
+        owner: owner.map(str::to_owned),
+        secret_hash: "ab".repeat(32),
+        rules: serde_json::from_value(serde_json::json!({
+            "models": ["gpt-4o*"], "rpm": 60, "cost_budget": {"usd": 2.5, "period": "daily"}
+        }))
+        .unwrap(),
+        created_at: created,
+        updated_at: created,
+        expires_at: Some(created + 5000),
+        revoked_at: None,
+    }
+}
+
+async fn keys_contract(store: &Arc<dyn Store>) {
+    let alice = store
+        .upsert_user("local", "alice", None, None, 1)
+        .await
+        .unwrap();
+    let k1 = vkey("key1", Some(&alice.id), 100);
+    store.insert_key(&k1).await.unwrap();
+    store.insert_key(&vkey("key2", None, 200)).await.unwrap();
+    store
+        .insert_key(&vkey("key3", Some(&alice.id), 300))
+        .await
+        .unwrap();
+    assert!(store.insert_key(&k1).await.is_err(), "ids are unique");
+    assert!(
+        store
+            .insert_key(&vkey("key4", Some("usr_nope"), 400))
+            .await
+            .is_err(),
+        "the owner must exist"
+    );
+    assert_eq!(store.get_key("key1").await.unwrap(), Some(k1.clone()));
+    assert_eq!(store.get_key("nope").await.unwrap(), None);
+    let ids = |keys: Vec<VirtualKeyRecord>| keys.into_iter().map(|k| k.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_keys(None).await.unwrap()),
+        ["key3", "key2", "key1"],
+        "newest first"
+    );
+    assert_eq!(
+        ids(store.list_keys(Some(&alice.id)).await.unwrap()),
+        ["key3", "key1"]
+    );
+
+    // Updates change only what they name, stamp updated_at, and bump the revision.
+    let rev = store.revision().await.unwrap();
+    let rename = KeyUpdate {
+        name: Some("renamed".into()),
+        ..KeyUpdate::default()
+    };
+    assert!(store.update_key("key1", &rename, 700).await.unwrap());
+    let k = store.get_key("key1").await.unwrap().unwrap();
+    assert_eq!((k.name.as_str(), k.updated_at), ("renamed", 700));
+    assert_eq!((k.rules, k.expires_at), (k1.rules.clone(), k1.expires_at));
+    assert!(
+        store.revision().await.unwrap() > rev,
+        "an update bumps the revision"
+    );
+    let clear = KeyUpdate {
+        expires_at: Some(None),
+        rules: Some(Default::default()),
+        ..KeyUpdate::default()
+    };
+    assert!(store.update_key("key1", &clear, 800).await.unwrap());
+    let k = store.get_key("key1").await.unwrap().unwrap();
+    assert_eq!((k.name.as_str(), k.expires_at), ("renamed", None));
+    assert!(k.rules.is_open());
+    let later = KeyUpdate {
+        expires_at: Some(Some(9000)),
+        ..KeyUpdate::default()
+    };
+    assert!(store.update_key("key1", &later, 900).await.unwrap());
+    assert_eq!(
+        store.get_key("key1").await.unwrap().unwrap().expires_at,
+        Some(9000)
+    );
+    assert!(!store.update_key("nope", &later, 900).await.unwrap());
+
+    let rev = store.revision().await.unwrap();
+    assert!(store.revoke_key("key2", 1000).await.unwrap());
+    assert!(
+        !store.revoke_key("key2", 1100).await.unwrap(),
+        "already revoked"
+    );
+    assert!(!store.revoke_key("nope", 1100).await.unwrap());
+    assert_eq!(
+        store.get_key("key2").await.unwrap().unwrap().revoked_at,
+        Some(1000)
+    );
+    assert!(
+        store.revision().await.unwrap() > rev,
+        "a revocation bumps the revision"
+    );
+}
+
 /// For each suite, a module with the test on SQLite and the test on PostgreSQL.
 macro_rules! on_both_stores {
     ($($suite:ident),* $(,)?) => {$(
@@ -513,6 +614,7 @@ macro_rules! on_both_stores {
 
 on_both_stores!(
     pool_contract,
+    keys_contract,
     accounts_contract,
     sso_secrets_converge_and_links_are_single_use,
     sso_logins_are_single_use_and_expire,

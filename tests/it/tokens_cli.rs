@@ -6,17 +6,7 @@ use serde_json::Value;
 use crate::harness::*;
 
 fn admin(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = portcullis()
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_on_data_dir(dir, args)
 }
 
 #[tokio::test]
@@ -25,7 +15,7 @@ async fn issue_use_list_rename_and_revoke() {
     let data = dir.path().join("data");
     let (code, out, err) = admin(&data, &["migrate"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("applied 5 migration(s)"), "{out}");
+    assert!(out.contains("applied 6 migration(s)"), "{out}");
     assert!(
         admin(&data, &["migrate"])
             .1

@@ -93,9 +93,9 @@ impl StreamDecoder {
             && chunk.usage.is_none()
             && choices.iter().all(|c| {
                 c.finish_reason.as_deref().is_none_or(str::is_empty)
-                    && c.delta.as_ref().is_none_or(|d| {
-                        d.tool_calls.is_none() && d.function_call.is_none()
-                    })
+                    && c.delta
+                        .as_ref()
+                        .is_none_or(|d| d.tool_calls.is_none() && d.function_call.is_none())
             });
         let id = chunk.id.unwrap_or_default();
         if !simple || (!self.started && (id.is_empty() || choices.is_empty())) {

@@ -373,7 +373,9 @@ fn the_fast_path_reads_what_the_general_reader_reads() {
     for chunk in &chunks {
         let data = chunk.to_string();
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        let ra = fast.data(data.as_bytes(), &mut a).map_err(|e| e.to_string());
+        let ra = fast
+            .data(data.as_bytes(), &mut a)
+            .map_err(|e| e.to_string());
         let rb = general
             .general(data.as_bytes(), &mut b)
             .map_err(|e| e.to_string());

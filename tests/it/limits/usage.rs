@@ -2,7 +2,8 @@
 //! spending since a day, reports filtered and grouped), the management report and the
 //! `keys usage` rendering over what requests recorded, and budgets that survive a restart.
 
-use portcullis::admin::usage::{UsageArgs, report};
+use portcullis::admin::usage::report;
+use portcullis::cli::UsageArgs;
 use portcullis::store::{UsageFilter, UsageGrouping, UsageRow, UsageStore, UsageSubject};
 use serde_json::json;
 
