@@ -317,11 +317,11 @@ impl Encoder {
             }
             Event::Text(text) if !text.is_empty() => {
                 self.ensure_open(OpenKind::Text, out);
-                self.delta(Delta::TextDelta { text: &text }, out);
+                self.delta(Delta::Text { text: &text }, out);
             }
             Event::Reasoning(text) if !text.is_empty() => {
                 self.ensure_open(OpenKind::Thinking { signed: false }, out);
-                self.delta(Delta::ThinkingDelta { thinking: &text }, out);
+                self.delta(Delta::Thinking { thinking: &text }, out);
             }
             Event::Text(_) | Event::Reasoning(_) => {}
             Event::ReasoningSignature(signature) => self.signature(signature, out),
@@ -344,7 +344,7 @@ impl Encoder {
                     if self.open != Some((at, OpenKind::Tool(index))) {
                         tracing::debug!(index, "arguments for a tool call whose block was closed");
                     }
-                    let delta = Delta::InputJsonDelta {
+                    let delta = Delta::InputJson {
                         partial_json: &fragment,
                     };
                     write_delta(out, at, delta);
@@ -466,7 +466,7 @@ impl Encoder {
         }
         if let Some((index, OpenKind::Thinking { signed: false })) = self.open {
             self.delta(
-                Delta::SignatureDelta {
+                Delta::Signature {
                     signature: &signature,
                 },
                 out,
@@ -484,12 +484,16 @@ impl Encoder {
 /// A `content_block_delta`'s `delta`: the per-chunk events, written without building a JSON
 /// tree.
 #[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type")]
 enum Delta<'a> {
-    TextDelta { text: &'a str },
-    ThinkingDelta { thinking: &'a str },
-    InputJsonDelta { partial_json: &'a str },
-    SignatureDelta { signature: &'a str },
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
+    #[serde(rename = "signature_delta")]
+    Signature { signature: &'a str },
 }
 
 #[derive(Serialize)]
