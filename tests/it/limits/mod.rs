@@ -8,6 +8,7 @@
 mod allow;
 mod concurrency;
 mod counters;
+mod keys;
 mod refusals;
 mod usage;
 
