@@ -182,7 +182,7 @@ pub enum KeyField {
 /// The flags of `keys usage`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct UsageArgs {
-    /// Only this virtual key (its public id).
+    /// Only this virtual key (`sk-pvk-<id>` as `keys list` shows it, or the bare id).
     #[arg(long)]
     pub key: Option<String>,
     /// Only this user (its id, `usr_…`).

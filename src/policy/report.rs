@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::identity::virtual_key;
 use crate::rules::Usd;
 use crate::store::{UsageFilter, UsageGrouping, UsageRow};
 
@@ -59,8 +60,13 @@ impl UsageQuery {
             Some(d) if !is_day(&d) => Err(format!("{name}: `{d}` is not a day (YYYY-MM-DD)")),
             d => Ok(d),
         };
+        // A key is named as listed (`sk-pvk-<id>`), by its bare id, or whole.
+        let key_id = match own(parts.key) {
+            Some(k) => Some(virtual_key::FORMAT.id_from_argument(&k)?.to_owned()),
+            None => None,
+        };
         let filter = UsageFilter {
-            key_id: own(parts.key),
+            key_id,
             user_id: own(parts.user),
             backend: own(parts.backend),
             model: own(parts.model),
@@ -186,6 +192,27 @@ mod tests {
         assert_eq!(q.columns(), ["day", "model"]);
         assert_eq!(q.filter.key_id.as_deref(), Some("k1"));
         assert_eq!(q.filter.user_id, None);
+        // A key as listed, or whole, names its id; a mangled whole key is refused.
+        let minted = virtual_key::mint().unwrap();
+        for named in [
+            virtual_key::display_id(&minted.id),
+            minted.key.expose().to_owned(),
+        ] {
+            let q = UsageQuery::parse(QueryParts {
+                key: Some(&named),
+                ..parts()
+            })
+            .unwrap();
+            assert_eq!(q.filter.key_id.as_deref(), Some(minted.id.as_str()));
+        }
+        let mangled = format!("{}x", minted.key.expose());
+        assert!(
+            UsageQuery::parse(QueryParts {
+                key: Some(&mangled),
+                ..parts()
+            })
+            .is_err()
+        );
         let total = UsageQuery::parse(QueryParts {
             group_by: Some(""),
             ..parts()
