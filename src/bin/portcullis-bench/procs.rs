@@ -273,6 +273,34 @@ pub(crate) fn issue_agent_token(bin_dir: &Path, data_dir: &Path) -> Result<Strin
     issue_another_token(bin_dir, data_dir)
 }
 
+/// Creates, in a fresh data dir, a virtual key whose rules count every request but never
+/// refuse one during a run (`portcullis keys create`); returns the key.
+pub(crate) fn create_virtual_key(bin_dir: &Path, data_dir: &Path) -> Result<String, String> {
+    let _ = std::fs::remove_dir_all(data_dir);
+    let out = Command::new(bin_dir.join("portcullis"))
+        .env_clear()
+        .args(["keys", "create", "--name", "bench", "--json", "--model", "*"])
+        .args(["--rpm", "100000000", "--tpm", "100000000000"])
+        .args(["--max-concurrent", "100000"])
+        .args(["--token-budget", "1000000000000", "--budget-period", "monthly"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .map_err(|e| format!("cannot run portcullis keys create: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "portcullis keys create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("portcullis keys create --json printed no JSON: {e}"))?;
+    v["key"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| "portcullis keys create --json printed no key".to_owned())
+}
+
 /// Adds a local user with `password` in a fresh data dir (`portcullis users add`).
 pub(crate) fn add_user(
     bin_dir: &Path,

@@ -46,6 +46,9 @@ pub(crate) enum Gateway {
     Capture,
     /// Ten upstream credentials (round robin) next to the one-credential gateway.
     Pool10,
+    /// Client authentication with a virtual key whose rules count (RPM, TPM, concurrency, a
+    /// token budget: a reservation and a settlement per request), next to a static-key gateway.
+    VirtualKey,
     /// Agent-token auth with brute-force protection on, while a second stream floods the
     /// gateway at 5× the valid rate from other addresses.
     Attack(Flood),
@@ -192,10 +195,18 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
             200.0,
         )
     },
+    Scenario {
+        gateway: Gateway::VirtualKey,
+        ..chat(
+            "auth-virtual-key",
+            "Non-streaming, 1,000 rps, client auth: virtual key with RPM/TPM/concurrency limits and a token budget (reserve + settle per request, in-process counters) vs a static key, same run",
+            1000.0,
+        )
+    },
     pending(
-        "auth-virtual-key",
-        "Non-streaming, client auth: virtual key",
-        "virtual keys",
+        "auth-virtual-key-redis",
+        "Non-streaming, client auth: virtual key with its counters in Redis (shared by instances)",
+        "limit counters in Redis (--redis-url)",
     ),
     Scenario {
         gateway: Gateway::Pool10,

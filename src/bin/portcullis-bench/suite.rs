@@ -25,6 +25,8 @@ pub(crate) enum Who {
     UnderAttack,
     /// The gateway with ten upstream credentials in its pool (round robin).
     Pool10,
+    /// The gateway authenticating a virtual key whose limits and budget count every request.
+    VirtualKey,
     LiteLlm,
 }
 
@@ -36,6 +38,7 @@ impl Who {
             Who::Portcullis => "portcullis",
             Who::UnderAttack => "portcullis, under attack",
             Who::Pool10 => "portcullis, 10 credentials",
+            Who::VirtualKey => "portcullis, virtual key",
             Who::LiteLlm => "LiteLLM",
         }
     }
@@ -368,6 +371,30 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
                         (Who::Direct, target(&mock)),
                         (Who::Portcullis, target(&gw)),
                         (Who::Pool10, target(&gw10)),
+                    ];
+                    Outcome::Measured(rounds(&targets, sc, &plan).await?)
+                }
+                Gateway::VirtualKey => {
+                    let (setup, auth) = setup_for(Gateway::StaticKey, opts)?;
+                    let gw_static =
+                        procs::start_gateway(&opts.bin_dir, mock.addr, GatewayLog::Quiet, &setup)
+                            .await?;
+                    let dir = opts.out_dir.join("virtual-key-data");
+                    let key = procs::create_virtual_key(&opts.bin_dir, &dir)?;
+                    let setup = GatewaySetup {
+                        args: vec!["--data-dir".to_owned(), dir.display().to_string()],
+                        auth: true,
+                        ..GatewaySetup::default()
+                    };
+                    let gw_key =
+                        procs::start_gateway(&opts.bin_dir, mock.addr, GatewayLog::Quiet, &setup)
+                            .await?;
+                    let key = HeaderValue::from_str(&format!("Bearer {key}"))
+                        .map_err(|e| e.to_string())?;
+                    let targets = [
+                        (Who::Direct, target(&mock)),
+                        (Who::Portcullis, Target::new(gw_static.addr, Some(auth))),
+                        (Who::VirtualKey, Target::new(gw_key.addr, Some(key))),
                     ];
                     Outcome::Measured(rounds(&targets, sc, &plan).await?)
                 }

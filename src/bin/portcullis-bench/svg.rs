@@ -20,6 +20,7 @@ fn colour(who: Who) -> &'static str {
         Who::Portcullis => "#1f77b4",
         Who::UnderAttack => "#ff7f0e",
         Who::Pool10 => "#9467bd",
+        Who::VirtualKey => "#8c564b",
         Who::LiteLlm => "#d62728",
     }
 }
