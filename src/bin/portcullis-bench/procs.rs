@@ -279,10 +279,17 @@ pub(crate) fn create_virtual_key(bin_dir: &Path, data_dir: &Path) -> Result<Stri
     let _ = std::fs::remove_dir_all(data_dir);
     let out = Command::new(bin_dir.join("portcullis"))
         .env_clear()
-        .args(["keys", "create", "--name", "bench", "--json", "--model", "*"])
+        .args([
+            "keys", "create", "--name", "bench", "--json", "--model", "*",
+        ])
         .args(["--rpm", "100000000", "--tpm", "100000000000"])
         .args(["--max-concurrent", "100000"])
-        .args(["--token-budget", "1000000000000", "--budget-period", "monthly"])
+        .args([
+            "--token-budget",
+            "1000000000000",
+            "--budget-period",
+            "monthly",
+        ])
         .arg("--data-dir")
         .arg(data_dir)
         .output()
