@@ -146,6 +146,8 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
         ));
     }
 
+    validate_redis(&config.storage, &fail)?;
+
     if let Some(default) = &config.routing.default_backend {
         let backend = default.split_once(':').map_or(default.as_str(), |(b, _)| b);
         if !config.backends.contains_key(backend) {
@@ -310,6 +312,41 @@ fn validate_access_mode(config: &Config) -> Result<(), ConfigError> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// Longest `storage.redis_timeout`: a request waits at most this long on Redis.
+const MAX_REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `storage.redis_*`: a URL the Redis client reads, a prefix that keys can start with, a timeout.
+fn validate_redis(
+    storage: &super::StorageConfig,
+    fail: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    if let Some(url) = &storage.redis_url
+        && let Err(e) = crate::redis_conn::check_url(url.expose())
+    {
+        return Err(fail(
+            "storage.redis_url",
+            format!(
+                "not a Redis URL ({e}); use redis://[user:password@]host[:port][/db], rediss://… for TLS, or redis+unix:///path/to/socket"
+            ),
+        ));
+    }
+    let prefix = &storage.redis_prefix;
+    if prefix.is_empty() || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(fail(
+            "storage.redis_prefix",
+            format!("`{prefix}` must be non-empty text without spaces (e.g. `portcullis:`)"),
+        ));
+    }
+    let timeout = storage.redis_timeout.0;
+    if timeout.is_zero() || timeout > MAX_REDIS_TIMEOUT {
+        return Err(fail(
+            "storage.redis_timeout",
+            "must be more than 0 and at most 30s (e.g. 500ms)".to_owned(),
+        ));
     }
     Ok(())
 }
