@@ -170,16 +170,14 @@ impl RedisConn {
 
     async fn manager(&self) -> Result<ConnectionManager, RedisError> {
         let t = self.0.timeout;
-        // One retry on a reconnection, soon: a command that finds Redis down fails within the
-        // timeout, and the next one starts a new attempt — so a returning Redis is used again
-        // at once.
+        // One connection attempt per reconnection: a command that finds Redis down fails at
+        // once, and the next one starts a new attempt — so a returning Redis is used again at
+        // once.
         let config = || {
             ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(t))
                 .set_response_timeout(Some(t))
-                .set_number_of_retries(1)
-                .set_min_delay(Duration::from_millis(50))
-                .set_max_delay(Duration::from_millis(200))
+                .set_number_of_retries(0)
         };
         let manager = self.0.manager.get_or_try_init(|| async {
             ConnectionManager::new_lazy_with_config(self.0.client.clone(), config())
@@ -188,14 +186,22 @@ impl RedisConn {
         manager.await.cloned()
     }
 
-    /// Runs `command` on the shared connection, bounded by the timeout.
+    /// Runs `command` on the shared connection, bounded by the timeout. A command refused a
+    /// connection (so never sent) is sent once more: the refusal may be the outcome of an
+    /// earlier attempt, and its failure starts a new one — which finds a Redis that is back.
     pub async fn run<T, F, Fut>(&self, command: F) -> Result<T, RedisError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let conn = self.manager().await?;
-        match tokio::time::timeout(self.0.timeout, command(conn)).await {
+        let attempts = async {
+            match command(conn.clone()).await {
+                Err(e) if e.is_connection_refusal() => command(conn).await,
+                other => other,
+            }
+        };
+        match tokio::time::timeout(self.0.timeout, attempts).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(self.error(&e)),
             Err(_) => Err(RedisError::Timeout(self.0.timeout.as_millis())),

@@ -359,6 +359,8 @@ impl Meter {
             return Err(never_fits(p, &r));
         }
         let held = match self.reserve(&planned, &r, now).await {
+            // Nothing to count (allow-lists only): the counters were not asked.
+            Ok(()) if planned.is_empty() => Vec::new(),
             Ok(()) => {
                 self.outage.reached();
                 planned
@@ -404,6 +406,9 @@ impl Meter {
         r: &Reservation,
         now: u64,
     ) -> Result<(), Blocked> {
+        if planned.is_empty() {
+            return Ok(());
+        }
         let claims: Vec<Claim> = planned.iter().map(|p| p.claim.clone()).collect();
         let mut attempt = 0;
         loop {

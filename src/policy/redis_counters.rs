@@ -170,6 +170,7 @@ impl RedisCounters {
         for (key, delta) in deltas {
             call.key(self.key(key)).arg((*delta).clamp(-cap, cap));
         }
+        let call = &call;
         self.conn
             .run(|mut c| async move { call.invoke_async::<i64>(&mut c).await })
             .await
@@ -192,6 +193,7 @@ impl Counters for RedisCounters {
                 .arg(expiry_arg(c.expires_at_ms))
                 .arg(if c.seeded { "1" } else { "0" });
         }
+        let call = &call;
         let reply: Vec<u64> = self
             .conn
             .run(|mut c| async move { call.invoke_async(&mut c).await })
@@ -240,6 +242,7 @@ impl Counters for RedisCounters {
             .arg(GRACE_MS)
             .arg(exact(value))
             .arg(expiry_arg(expires_at_ms));
+        let call = &call;
         let created: i64 = self
             .conn
             .run(|mut c| async move { call.invoke_async(&mut c).await })
@@ -251,6 +254,7 @@ impl Counters for RedisCounters {
     async fn value(&self, key: &str, now_ms: u64) -> Result<Option<u64>, CounterError> {
         let mut call = self.value.key(self.key(key));
         call.arg(now_ms).arg(GRACE_MS);
+        let call = &call;
         self.conn
             .run(|mut c| async move { call.invoke_async(&mut c).await })
             .await

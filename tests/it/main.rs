@@ -38,6 +38,7 @@ mod security;
 mod sso;
 mod sso_gateway;
 mod sso_providers;
+mod redis_fixture;
 mod store;
 mod streaming;
 mod tidy;
