@@ -16,6 +16,11 @@
 //! (plus what this instance has not flushed yet), so they survive a restart. A grant without
 //! rules costs nothing: [`Policy::meters`] says so without a lock, an allocation or an await.
 //!
+//! The counters are this instance's ([`counters::LocalCounters`]) or, with Redis, every
+//! instance's ([`RedisCounters`], one server-side script per operation); the composition root
+//! chooses. Counters that cannot be reached get the operator's [`FailMode`]
+//! (`limits.on_redis_error`): refused, or admitted unmetered (`shared_counters`).
+//!
 //! The deployment's [`AccessMode`] is decided here too (`config` parses it as `access_mode.mode`):
 //! multi-user mode refuses personal-subscription OAuth connectors and credentials
 //! ([`AccessMode::allows_personal_oauth`]), which the composition root, the pool, the

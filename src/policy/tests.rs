@@ -462,7 +462,10 @@ async fn unreachable_counters_refuse_or_admit_unmetered_as_configured() {
     assert_eq!(closed.fail_mode(), FailMode::Closed);
     let e = admit(&closed, &who, demand(None)).await.unwrap_err();
     assert!(matches!(e, Refusal::Unavailable(_)), "{e:?}");
-    assert!(e.to_string().contains("limit counters are unavailable"), "{e}");
+    assert!(
+        e.to_string().contains("limit counters are unavailable"),
+        "{e}"
+    );
     // Open: admitted past every limit, nothing reserved or settled, the usage still recorded.
     let open = build(FailMode::Open);
     for _ in 0..3 {

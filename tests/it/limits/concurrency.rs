@@ -108,13 +108,20 @@ pub(super) async fn two_hundred_streams_against_a_budget(
         requests += served;
         let now = l.clock.now_millis();
         assert!(state.jobs().run_once("usage.flush", now).await);
-        let (status, report) = l.mgmt("/v0/management/usage?group_by=day,user,backend,model").await;
+        let (status, report) = l
+            .mgmt("/v0/management/usage?group_by=day,user,backend,model")
+            .await;
         assert_eq!(status, 200, "{report}");
         let row = &report["rows"][0];
         assert_eq!(report["rows"].as_array().unwrap().len(), 1, "{report}");
         assert_eq!(
             (&row["day"], &row["user"], &row["backend"], &row["model"]),
-            (&json!("2026-12-04"), &json!(l.id("alice")), &json!("anthropic"), &json!("mock-claude"))
+            (
+                &json!("2026-12-04"),
+                &json!(l.id("alice")),
+                &json!("anthropic"),
+                &json!("mock-claude")
+            )
         );
         assert_eq!(row["requests"], requests as u64);
     }

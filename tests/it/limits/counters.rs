@@ -215,7 +215,42 @@ counter_suite!(
     Some((Arc::new(LocalCounters::new()) as Arc<dyn Counters>, ()))
 );
 
-counter_suite!(
-    in_redis,
-    test_redis().await.map(|r| (r.counters(), r))
-);
+counter_suite!(in_redis, test_redis().await.map(|r| (r.counters(), r)));
+
+/// In Redis, a counter's key is dropped only after its expiry, by the grace (never before), a
+/// counter without expiry is kept, and sixteen-digit values stay exact.
+#[tokio::test]
+async fn redis_drops_a_counter_only_after_it_expired() {
+    let Some(r) = test_redis().await else {
+        return;
+    };
+    let c = r.counters();
+    let p = prefix();
+    let window = Claim {
+        expires_at_ms: Some(NOW + 60_000),
+        ..claim(&format!("{p}window"), 1, 10)
+    };
+    let forever = claim(&format!("{p}forever"), 1, 10);
+    c.reserve(&[window, forever], NOW).await.unwrap();
+    let client = redis::Client::open(r.url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut pttl = async |name: &str| -> i64 {
+        let key = format!("{}counter:{p}{name}", r.prefix);
+        redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    };
+    let most = (60_000 + portcullis::policy::GRACE_MS) as i64;
+    let ttl = pttl("window").await;
+    assert!(most - 10_000 < ttl && ttl <= most, "{ttl}");
+    assert_eq!(pttl("forever").await, -1, "no expiry, no TTL");
+    let big = format!("{p}big");
+    c.seed(&big, 1_234_567_890_123_456, None, NOW)
+        .await
+        .unwrap();
+    c.adjust(&[(big.clone(), 1)], NOW).await.unwrap();
+    let value = c.value(&big, NOW).await.unwrap();
+    assert_eq!(value, Some(1_234_567_890_123_457));
+}

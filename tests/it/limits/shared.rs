@@ -147,7 +147,10 @@ async fn redis_going_away_refuses_metered_requests_until_it_is_back() {
         assert_eq!(resp.status(), 200);
         let health = redis_health(gw).await;
         assert_eq!(health["reachable"], false, "{health}");
-        assert!(health["error"].as_str().unwrap().contains("Redis"), "{health}");
+        assert!(
+            health["error"].as_str().unwrap().contains("Redis"),
+            "{health}"
+        );
     }
     server.restart();
     for gw in [&l.gw, &twin.1] {
