@@ -57,11 +57,13 @@ pub(super) async fn two_hundred_streams_against_a_budget(
     let all: Vec<(&AppState, &Gateway)> = std::iter::once((&l.state, &l.gw))
         .chain(twins.iter().map(|(s, g)| (s, g)))
         .collect();
-    // The token is verified (and cached) by every instance before the rush.
+    // The token is verified (and cached) by every instance before the rush, and its Redis
+    // connection (if any) opened by a health check.
     for (_, gw) in &all {
         let models = l.http.get(format!("{}/v1/models", gw.url));
         let models = models.bearer_auth(l.token("alice")).send();
         assert_eq!(models.await.unwrap().status(), 200);
+        get_json(format!("{}/internal/health", gw.url)).await;
     }
     let all = &all;
     let calls = (0..200).map(|i| {
@@ -100,20 +102,24 @@ pub(super) async fn two_hundred_streams_against_a_budget(
         state.policy().settled().await;
     }
     assert_eq!(budget_counter(&l, l.id("alice")).await, Some(spent));
-    // Each instance's usage reaches the store with its own flush: per day, user, backend, model.
+    // Each instance's usage reaches the store with its own flush (whichever instance the race
+    // let in): per day, user, backend, model.
     let mut requests = 0;
     for (at, (state, _)) in all.iter().enumerate() {
-        let served = admitted.iter().filter(|(i, _, _)| *i == at).count();
-        assert!(served > 0, "instance {at} admitted some");
-        requests += served;
+        requests += admitted.iter().filter(|(i, _, _)| *i == at).count();
         let now = l.clock.now_millis();
         assert!(state.jobs().run_once("usage.flush", now).await);
         let (status, report) = l
             .mgmt("/v0/management/usage?group_by=day,user,backend,model")
             .await;
         assert_eq!(status, 200, "{report}");
-        let row = &report["rows"][0];
-        assert_eq!(report["rows"].as_array().unwrap().len(), 1, "{report}");
+        let rows = report["rows"].as_array().unwrap();
+        if requests == 0 {
+            assert!(rows.is_empty(), "{report}");
+            continue;
+        }
+        let row = &rows[0];
+        assert_eq!(rows.len(), 1, "{report}");
         assert_eq!(
             (&row["day"], &row["user"], &row["backend"], &row["model"]),
             (

@@ -12,7 +12,7 @@ use super::concurrency::{budget_counter, two_hundred_streams_against_a_budget};
 use super::*;
 use crate::redis_fixture::{Throwaway, test_redis};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_streams_over_two_instances_share_one_budget() {
     let Some(redis) = test_redis().await else {
         return;
@@ -53,6 +53,13 @@ async fn a_request_limit_holds_across_two_instances() {
     // Five in the minute, whichever instance takes them — not five each.
     let statuses = in_turn(&l, &twin, path, &body, 8).await;
     assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    // Each instance's flush writes what it served: three, then two more.
+    for (state, total) in [(&l.state, 3), (&twin.0, 5)] {
+        let now = l.clock.now_millis();
+        assert!(state.jobs().run_once("usage.flush", now).await);
+        let (_, report) = l.mgmt("/v0/management/usage?group_by=user").await;
+        assert_eq!(report["rows"][0]["requests"], total, "{report}");
+    }
     let refused = l.post_to(&twin.1, "alice", path, &body, None).await;
     assert_eq!(refused.headers()["retry-after"], "50");
     let m = openai_error(&refused.json().await.unwrap());
