@@ -373,8 +373,11 @@ fn backend_list(config: &Config) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use crate::config::{BackendConfig, BackendKind};
+    use crate::config::{BackendConfig, BackendKind, HumanDuration};
+    use crate::secret::Secret;
 
     fn backend(kind: BackendKind) -> BackendConfig {
         BackendConfig {
@@ -455,6 +458,18 @@ mod tests {
                 Box::new(|c| c.routing.default_backend = Some("nope:gpt".into())),
             ),
             (
+                "storage.redis_url",
+                Box::new(|c| c.storage.redis_url = Some(Secret::new("cache:6379"))),
+            ),
+            (
+                "storage.redis_prefix",
+                Box::new(|c| c.storage.redis_prefix = "my prefix".into()),
+            ),
+            (
+                "storage.redis_timeout",
+                Box::new(|c| c.storage.redis_timeout = HumanDuration(Duration::ZERO)),
+            ),
+            (
                 "routing.aliases.fast",
                 Box::new(|c| {
                     c.backends.insert("o".into(), backend(BackendKind::Openai));
@@ -468,5 +483,18 @@ mod tests {
             let err = check(&c).err().unwrap_or_default();
             assert!(err.contains(&format!("`{key}`")), "{key}: {err}");
         }
+    }
+
+    #[test]
+    fn the_redis_url_and_its_password_are_masked_secrets() {
+        let mut c = base();
+        c.storage.redis_url = Some(Secret::new("redis://:s3cret-pass@cache:6379/0"));
+        assert_eq!(check(&c), Ok(()));
+        let secrets = c.secrets();
+        assert!(secrets.iter().any(|s| s.expose() == "s3cret-pass"));
+        assert!(secrets.iter().any(|s| s.expose().starts_with("redis://")));
+        let settings = c.storage.redis_settings().unwrap();
+        assert_eq!(settings.prefix, "portcullis:");
+        assert_eq!(settings.timeout, Duration::from_millis(500));
     }
 }
