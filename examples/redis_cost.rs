@@ -3,9 +3,10 @@
 //! (the key's rpm, tpm, concurrency and token budget, the owner's token budget). Needs a Redis:
 //! `cargo run --release --example redis_cost [redis://127.0.0.1:6379]`.
 //!
-//! Prints the latency of a reserve + settle pair one after the other (p50, p99, mean), then the
-//! pairs per second 16 tasks sustain over the one multiplexed connection. Its keys are under a
-//! fresh prefix, deleted at the end.
+//! Prints the latency of a reserve + settle pair one after the other (p50, p99, mean) — sent
+//! from the caller's task, and as the gateway sends them, through a task on the runtime the
+//! connection was built on —, then the pairs per second 16 tasks sustain over the one
+//! multiplexed connection. Its keys are under a fresh prefix, deleted at the end.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
@@ -53,8 +54,22 @@ async fn pair(c: &dyn Counters, claims: &[Claim], deltas: &[(String, i64)]) {
     c.adjust(deltas, NOW).await.unwrap();
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+/// The latency of `n` pairs one after the other: (p50, p99, mean).
+async fn sequential(c: &dyn Counters, n: usize) -> (Duration, Duration, Duration) {
+    let (claims, deltas) = (claims(), settlement());
+    let mut took: Vec<Duration> = Vec::new();
+    for _ in 0..n {
+        let start = Instant::now();
+        pair(c, &claims, &deltas).await;
+        took.push(start.elapsed());
+    }
+    took.sort();
+    let mean = took.iter().sum::<Duration>() / took.len() as u32;
+    let at = |q: f64| took[((took.len() as f64 * q) as usize).min(took.len() - 1)];
+    (at(0.5), at(0.99), mean)
+}
+
+fn main() {
     let url = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
@@ -64,57 +79,57 @@ async fn main() {
         .map(|b| format!("{b:02x}"))
         .collect();
     let prefix = format!("pcl-cost-{hex}:");
-    let conn = RedisConn::new(&RedisSettings {
+    let settings = RedisSettings {
         url: Secret::new(url.as_str()),
         prefix: prefix.clone(),
         timeout: Duration::from_secs(2),
-    })
-    .unwrap();
-    let counters: Arc<dyn Counters> = Arc::new(RedisCounters::new(conn.clone()));
-    let (claims, deltas) = (claims(), settlement());
-    for c in &claims[3..] {
-        counters.seed(&c.key, 0, None, NOW).await.unwrap();
-    }
-    for _ in 0..200 {
-        pair(counters.as_ref(), &claims, &deltas).await;
-    }
-    let mut took: Vec<Duration> = Vec::new();
-    for _ in 0..2_000 {
-        let start = Instant::now();
-        pair(counters.as_ref(), &claims, &deltas).await;
-        took.push(start.elapsed());
-    }
-    took.sort();
-    let mean = took.iter().sum::<Duration>() / took.len() as u32;
-    let at = |q: f64| took[((took.len() as f64 * q) as usize).min(took.len() - 1)];
-    println!(
-        "reserve (5 claims) + settle (4 deltas), one after the other: p50 {:?}  p99 {:?}  mean {:?}",
-        at(0.5),
-        at(0.99),
-        mean
-    );
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..16)
-        .map(|_| {
-            let (c, claims, deltas) = (counters.clone(), claims.clone(), deltas.clone());
-            tokio::spawn(async move {
-                for _ in 0..250 {
-                    pair(c.as_ref(), &claims, &deltas).await;
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let rate = 4_000.0 / start.elapsed().as_secs_f64();
-    println!("16 tasks on one connection: {rate:.0} reserve + settle pairs per second");
-    let cleanup = |mut c: redis::aio::ConnectionManager| {
-        let pattern = format!("{prefix}*");
-        async move {
-            let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query_async(&mut c).await?;
-            redis::cmd("DEL").arg(keys).query_async::<i64>(&mut c).await
-        }
     };
-    conn.run(cleanup).await.unwrap();
+    // Built outside a runtime, a connection runs commands on the caller's task; built inside
+    // one (as the gateway builds it), on that runtime, one task per command.
+    let inline = RedisConn::new(&settings).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let spawned = RedisConn::new(&settings).unwrap();
+        for (name, conn) in [("on the caller's task", &inline), ("on the built-on runtime", &spawned)] {
+            let counters: Arc<dyn Counters> = Arc::new(RedisCounters::new(conn.clone()));
+            for c in &claims()[3..] {
+                counters.seed(&c.key, 0, None, NOW).await.unwrap();
+            }
+            sequential(counters.as_ref(), 200).await;
+            let (p50, p99, mean) = sequential(counters.as_ref(), 2_000).await;
+            println!(
+                "reserve (5 claims) + settle (4 deltas), one after the other, {name}: p50 {p50:?}  p99 {p99:?}  mean {mean:?}"
+            );
+        }
+        let counters: Arc<dyn Counters> = Arc::new(RedisCounters::new(spawned.clone()));
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let c = counters.clone();
+                tokio::spawn(async move {
+                    let (claims, deltas) = (claims(), settlement());
+                    for _ in 0..250 {
+                        pair(c.as_ref(), &claims, &deltas).await;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let rate = 4_000.0 / start.elapsed().as_secs_f64();
+        println!("16 tasks on one connection: {rate:.0} reserve + settle pairs per second");
+        let cleanup = move |mut c: redis::aio::ConnectionManager| {
+            let pattern = format!("{prefix}*");
+            async move {
+                let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query_async(&mut c).await?;
+                redis::cmd("DEL").arg(keys).query_async::<i64>(&mut c).await
+            }
+        };
+        spawned.run(cleanup).await.unwrap();
+    });
 }

@@ -2,10 +2,12 @@
 //! today the limit counters (`policy::RedisCounters`); brute-force lockouts and invalidation
 //! messages can use the same connection. [`RedisConn`] is built from [`RedisSettings`]
 //! (`storage.redis_url`, `storage.redis_prefix`, `storage.redis_timeout`, assembled by
-//! `config`) without connecting: the connection is opened on first use, on the runtime that
-//! uses it, and reopened after a failure (redis-rs's `ConnectionManager`, one multiplexed
-//! connection shared by every request). Every command is bounded by the timeout, so a Redis
-//! that is down or hung fails a request fast instead of holding it.
+//! `config`) without connecting: the connection is opened on first use and reopened after a
+//! failure (redis-rs's `ConnectionManager`, one multiplexed connection shared by every
+//! request). Commands run on the runtime the handle was built on — `serve`'s main runtime,
+//! which outlives the event loops: a command sent from any loop runs there, so the connection
+//! never dies with a loop. Every command is bounded by the timeout, so a Redis that is down or
+//! hung fails a request fast instead of holding it.
 //!
 //! Every key the gateway writes starts with the prefix ([`RedisConn::key`]), so several
 //! deployments (or test runs) can share one server. Errors and the URL shown to operators
@@ -116,6 +118,8 @@ struct Inner {
     timeout: Duration,
     shown: String,
     password: Option<Secret>,
+    /// Where commands run (the runtime current when the handle was built), if any.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl std::fmt::Debug for RedisConn {
@@ -128,7 +132,8 @@ impl std::fmt::Debug for RedisConn {
 }
 
 impl RedisConn {
-    /// A handle on the server `settings` name; nothing is connected yet.
+    /// A handle on the server `settings` name; nothing is connected yet. Built inside a Tokio
+    /// runtime, its commands run on that runtime whatever runtime sends them.
     pub fn new(settings: &RedisSettings) -> Result<Self, RedisError> {
         let url = settings.url.expose();
         let client = redis::Client::open(url)
@@ -140,6 +145,7 @@ impl RedisConn {
             timeout: settings.timeout,
             shown: shown_url(url),
             password: url_password(url),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         })))
     }
 
@@ -190,6 +196,22 @@ impl RedisConn {
     /// connection (so never sent) is sent once more: the refusal may be the outcome of an
     /// earlier attempt, and its failure starts a new one — which finds a Redis that is back.
     pub async fn run<T, F, Fut>(&self, command: F) -> Result<T, RedisError>
+    where
+        F: Fn(ConnectionManager) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = redis::RedisResult<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let this = self.clone();
+        let work = async move { this.run_here(command).await };
+        match &self.0.runtime {
+            Some(rt) => rt.spawn(work).await.unwrap_or_else(|e| {
+                Err(RedisError::Failed(format!("the command's task ended: {e}")))
+            }),
+            None => work.await,
+        }
+    }
+
+    async fn run_here<T, F, Fut>(&self, command: F) -> Result<T, RedisError>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,

@@ -146,6 +146,9 @@ pub(crate) struct Meter {
     clock: SharedClock,
     outage: Outage,
     in_flight: Arc<InFlight>,
+    /// Where settlements that wait for their counters run: the runtime the policy was built on
+    /// (`serve`'s main runtime, which outlives the event loops), else the caller's.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Whose<'_> {
@@ -221,6 +224,7 @@ impl Meter {
             clock,
             outage: Outage::new(on_error),
             in_flight: Arc::default(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -676,19 +680,23 @@ impl Admission {
             // The in-process counters are done at once; a shared one finishes in a task.
             match (&mut adjust).now_or_never() {
                 Some(result) => meter.settled(result, now),
-                None => match tokio::runtime::Handle::try_current() {
-                    Ok(rt) => {
-                        let sending = meter.in_flight.start();
-                        let meter = meter.clone();
-                        rt.spawn(async move {
-                            meter.settled(adjust.await, now);
-                            drop(sending);
-                        });
+                None => {
+                    let runtime = (meter.runtime.clone())
+                        .or_else(|| tokio::runtime::Handle::try_current().ok());
+                    match runtime {
+                        Some(rt) => {
+                            let sending = meter.in_flight.start();
+                            let meter = meter.clone();
+                            rt.spawn(async move {
+                                meter.settled(adjust.await, now);
+                                drop(sending);
+                            });
+                        }
+                        None => tracing::error!(
+                            "a settlement could not reach the limit counters (no runtime)"
+                        ),
                     }
-                    Err(_) => tracing::error!(
-                        "a settlement could not reach the limit counters (no runtime)"
-                    ),
-                },
+                }
             }
         }
         if meter.records() {

@@ -18,8 +18,10 @@
 //! certainly not sent — is sent again for about a quarter of a minute (it runs in a task of its
 //! own, not on the request path), so a restart does not leave reservations counted for good.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
-use redis::Script;
+use redis::{FromRedisValue, Script};
 
 use super::counters::{Claim, CounterError, Counters, Reserved};
 use crate::redis_conn::{RedisConn, RedisError};
@@ -116,10 +118,10 @@ return v
 /// [`Counters`] in Redis, shared by every instance using the same server and prefix.
 pub struct RedisCounters {
     conn: RedisConn,
-    reserve: Script,
-    adjust: Script,
-    seed: Script,
-    value: Script,
+    reserve: Arc<Script>,
+    adjust: Arc<Script>,
+    seed: Arc<Script>,
+    value: Arc<Script>,
 }
 
 impl std::fmt::Debug for RedisCounters {
@@ -130,8 +132,8 @@ impl std::fmt::Debug for RedisCounters {
     }
 }
 
-fn script(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}{body}"))
+fn script(body: &str) -> Arc<Script> {
+    Arc::new(Script::new(&format!("{PRELUDE}{body}")))
 }
 
 fn exact(n: u64) -> u64 {
@@ -144,6 +146,11 @@ fn expiry_arg(at: Option<u64>) -> String {
 
 fn counter_error(e: RedisError) -> CounterError {
     CounterError(e.to_string())
+}
+
+/// The arguments every script starts with: the caller's clock and the grace.
+fn clock_args(now_ms: u64) -> Vec<String> {
+    vec![now_ms.to_string(), GRACE_MS.to_string()]
 }
 
 impl RedisCounters {
@@ -163,18 +170,32 @@ impl RedisCounters {
         format!("{}counter:{name}", self.conn.prefix())
     }
 
-    async fn adjust_once(&self, deltas: &[(String, i64)], now_ms: u64) -> Result<(), RedisError> {
-        let mut call = self.adjust.prepare_invoke();
-        call.arg(now_ms).arg(GRACE_MS);
-        let cap = MAX_EXACT as i64;
-        for (key, delta) in deltas {
-            call.key(self.key(key)).arg((*delta).clamp(-cap, cap));
-        }
-        let call = &call;
+    /// Runs `script` with `keys` and `args` (owned: the call may run on another runtime).
+    async fn call<T>(
+        &self,
+        script: &Arc<Script>,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<T, RedisError>
+    where
+        T: FromRedisValue + Send + 'static,
+    {
+        let (script, keys, args) = (script.clone(), Arc::new(keys), Arc::new(args));
         self.conn
-            .run(|mut c| async move { call.invoke_async::<i64>(&mut c).await })
+            .run(move |mut c| {
+                let (script, keys, args) = (script.clone(), keys.clone(), args.clone());
+                async move {
+                    let mut call = script.prepare_invoke();
+                    for k in keys.iter() {
+                        call.key(k);
+                    }
+                    for a in args.iter() {
+                        call.arg(a);
+                    }
+                    call.invoke_async(&mut c).await
+                }
+            })
             .await
-            .map(drop)
     }
 }
 
@@ -184,19 +205,18 @@ impl Counters for RedisCounters {
         if claims.is_empty() {
             return Ok(Reserved::Done);
         }
-        let mut call = self.reserve.prepare_invoke();
-        call.arg(now_ms).arg(GRACE_MS);
+        let keys = claims.iter().map(|c| self.key(&c.key)).collect();
+        let mut args = clock_args(now_ms);
         for c in claims {
-            call.key(self.key(&c.key))
-                .arg(exact(c.amount))
-                .arg(exact(c.limit))
-                .arg(expiry_arg(c.expires_at_ms))
-                .arg(if c.seeded { "1" } else { "0" });
+            args.extend([
+                exact(c.amount).to_string(),
+                exact(c.limit).to_string(),
+                expiry_arg(c.expires_at_ms),
+                if c.seeded { "1" } else { "0" }.to_owned(),
+            ]);
         }
-        let call = &call;
         let reply: Vec<u64> = self
-            .conn
-            .run(|mut c| async move { call.invoke_async(&mut c).await })
+            .call(&self.reserve, keys, args)
             .await
             .map_err(counter_error)?;
         let index = |i: &u64| usize::try_from(*i).unwrap_or(usize::MAX);
@@ -217,10 +237,19 @@ impl Counters for RedisCounters {
         if deltas.is_empty() {
             return Ok(());
         }
+        let keys: Vec<String> = deltas.iter().map(|(k, _)| self.key(k)).collect();
+        let mut args = clock_args(now_ms);
+        let cap = MAX_EXACT as i64;
+        args.extend(
+            deltas
+                .iter()
+                .map(|(_, d)| (*d).clamp(-cap, cap).to_string()),
+        );
         let mut pauses = ADJUST_RETRY_MS.iter();
         loop {
-            match self.adjust_once(deltas, now_ms).await {
-                Ok(()) => return Ok(()),
+            let sent = self.call::<i64>(&self.adjust, keys.clone(), args.clone());
+            match sent.await {
+                Ok(_) => return Ok(()),
                 Err(e) if e.unsent() => match pauses.next() {
                     Some(ms) => tokio::time::sleep(std::time::Duration::from_millis(*ms)).await,
                     None => return Err(counter_error(e)),
@@ -237,26 +266,18 @@ impl Counters for RedisCounters {
         expires_at_ms: Option<u64>,
         now_ms: u64,
     ) -> Result<bool, CounterError> {
-        let mut call = self.seed.key(self.key(key));
-        call.arg(now_ms)
-            .arg(GRACE_MS)
-            .arg(exact(value))
-            .arg(expiry_arg(expires_at_ms));
-        let call = &call;
+        let mut args = clock_args(now_ms);
+        args.extend([exact(value).to_string(), expiry_arg(expires_at_ms)]);
         let created: i64 = self
-            .conn
-            .run(|mut c| async move { call.invoke_async(&mut c).await })
+            .call(&self.seed, vec![self.key(key)], args)
             .await
             .map_err(counter_error)?;
         Ok(created == 1)
     }
 
     async fn value(&self, key: &str, now_ms: u64) -> Result<Option<u64>, CounterError> {
-        let mut call = self.value.key(self.key(key));
-        call.arg(now_ms).arg(GRACE_MS);
-        let call = &call;
-        self.conn
-            .run(|mut c| async move { call.invoke_async(&mut c).await })
+        let keys = vec![self.key(key)];
+        self.call(&self.value, keys, clock_args(now_ms))
             .await
             .map_err(counter_error)
     }
