@@ -681,8 +681,8 @@ impl Admission {
             match (&mut adjust).now_or_never() {
                 Some(result) => meter.settled(result, now),
                 None => {
-                    let runtime = (meter.runtime.clone())
-                        .or_else(|| tokio::runtime::Handle::try_current().ok());
+                    let current = || tokio::runtime::Handle::try_current().ok();
+                    let runtime = meter.runtime.clone().or_else(current);
                     match runtime {
                         Some(rt) => {
                             let sending = meter.in_flight.start();
