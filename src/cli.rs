@@ -393,6 +393,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "KEY", help_heading = "SSO")]
     pub management_key: Option<String>,
 
+    /// Redis URL: limit counters shared by every instance using it (prefer the env var). Env: PORTCULLIS_REDIS_URL.
+    #[arg(long, value_name = "URL", help_heading = "Storage")]
+    pub redis_url: Option<String>,
+
     /// Write a JSONL wire capture (credentials masked) to this file. Env: WIRE_CAPTURE_FILE.
     #[arg(long, value_name = "PATH", help_heading = "Debugging")]
     pub capture_file: Option<PathBuf>,
@@ -526,6 +530,7 @@ impl ConfigArgs {
                 allow_oauth_auto_replacement: serve.allow_oauth_auto_replacement,
                 data_dir: self.data_dir.clone(),
                 database_url: self.database_url.as_deref().map(Secret::new),
+                redis_url: serve.redis_url.as_deref().map(Secret::new),
                 sso_enabled: serve.sso_enabled,
                 sso_config: serve.sso_config.clone(),
                 management_key: serve.management_key.as_deref().map(Secret::new),

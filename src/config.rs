@@ -31,6 +31,7 @@ pub use crate::policy::{AccessMode, LimitsConfig, PolicySettings, Price};
 pub use crate::pool::device::{DeviceLoginConfig, DeviceLoginKind};
 pub use crate::pool::{ResetSchedule, SelectionStrategy, default_priority, valid_id};
 pub use crate::protocol::{BackendKind, ResponsesApi};
+pub use crate::redis_conn::RedisSettings;
 pub use crate::seal::EncryptionConfig;
 pub use pool::{CredentialConfig, QuotaConfig, QuotaLimit, RefreshConfig};
 pub use sso::{
@@ -78,6 +79,15 @@ pub struct StorageConfig {
     pub data_dir: std::path::PathBuf,
     /// `postgres://…` (or `sqlite://…`) instead of the embedded database.
     pub database_url: Option<Secret>,
+    /// `redis://…`: limit counters shared by every instance using this server (else each
+    /// instance counts its own).
+    pub redis_url: Option<Secret>,
+    /// Put before every Redis key (default `portcullis:`): several deployments can share a
+    /// server.
+    pub redis_prefix: String,
+    /// The longest a Redis command may take before the request it serves gets the
+    /// `limits.on_redis_error` treatment (default 500ms).
+    pub redis_timeout: HumanDuration,
 }
 
 impl Default for StorageConfig {
@@ -85,6 +95,9 @@ impl Default for StorageConfig {
         Self {
             data_dir: std::path::PathBuf::from("./portcullis-data"),
             database_url: None,
+            redis_url: None,
+            redis_prefix: "portcullis:".to_owned(),
+            redis_timeout: HumanDuration(Duration::from_millis(500)),
         }
     }
 }
@@ -99,6 +112,15 @@ impl StorageConfig {
     /// (SSO opens, and creates, the store whatever this says.)
     pub fn is_present(&self) -> bool {
         self.database_url.is_some() || self.sqlite_file().exists()
+    }
+
+    /// What `redis_conn::RedisConn::new` needs, when a Redis URL is configured.
+    pub fn redis_settings(&self) -> Option<RedisSettings> {
+        self.redis_url.as_ref().map(|url| RedisSettings {
+            url: url.clone(),
+            prefix: self.redis_prefix.clone(),
+            timeout: self.redis_timeout.0,
+        })
     }
 }
 
@@ -155,7 +177,7 @@ impl Config {
     }
 
     /// Every secret the configuration names (client keys, the management key, the JWT and
-    /// sealing keys, the database URL, SSO and device-login client secrets) — the fixed part of
+    /// sealing keys, the database and Redis URLs (and the latter's password), SSO and device-login client secrets) — the fixed part of
     /// what logs and captures must not carry (`masking::LiveSecrets`); the backends add their
     /// URL and header secrets (`upstream::Backend::configured_secrets`).
     pub fn secrets(&self) -> Vec<Secret> {
@@ -173,6 +195,10 @@ impl Config {
         out.extend(self.auth.encryption.key.iter().cloned());
         out.extend(self.auth.encryption.previous_keys.iter().cloned());
         out.extend(self.storage.database_url.iter().cloned());
+        if let Some(url) = &self.storage.redis_url {
+            out.push(url.clone());
+            out.extend(crate::redis_conn::url_password(url.expose()));
+        }
         let sso = &self.sso;
         out.extend(
             sso.providers

@@ -12,6 +12,8 @@
 //!   data (`policy` enforces them).
 //! - [`store`]: durable state (users, agent tokens, SSO, accounts, pool credentials, usage) on
 //!   SQLite or PostgreSQL, behind narrow traits.
+//! - [`redis_conn`]: the connection to the Redis server several instances share state through
+//!   (the limit counters), opened on first use, every command bounded by a timeout.
 //! - [`notify`], [`jobs`]: operator events and their delivery; background work as named jobs the
 //!   clock drives.
 //! - [`seal`]: secrets sealed at rest.
@@ -51,6 +53,8 @@ pub mod protocol;
 pub mod rules;
 
 pub mod store;
+
+pub mod redis_conn;
 
 pub mod jobs;
 pub mod notify;

@@ -167,6 +167,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         addr = %local,
         access_mode = state.config().access_mode.mode.as_str(),
         store = state.token_store().map_or("none", |_| "open"),
+        redis = state.redis().map_or("none", |r| r.shown_url()),
         auth = if state.auth().is_disabled() { "disabled" } else { "enabled" },
         backends = %backends.join(","),
         jobs = %job_names,
@@ -180,7 +181,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 .await?;
         }
     }
-    // What the last requests spent reaches the store before the process ends.
+    // What the last requests spent reaches the counters and the store before the process ends.
+    let settling = std::time::Duration::from_secs(5);
+    if tokio::time::timeout(settling, state.policy().settled())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some settlements did not reach the limit counters before shutdown");
+    }
     if let Err(e) = state.policy().flush().await {
         tracing::warn!(error = %e, "could not record the last usage in the store");
     }

@@ -16,6 +16,11 @@
 //! (plus what this instance has not flushed yet), so they survive a restart. A grant without
 //! rules costs nothing: [`Policy::meters`] says so without a lock, an allocation or an await.
 //!
+//! The counters are this instance's ([`counters::LocalCounters`]) or, with Redis, every
+//! instance's ([`RedisCounters`], one server-side script per operation); the composition root
+//! chooses. Counters that cannot be reached get the operator's [`FailMode`]
+//! (`limits.on_redis_error`): refused, or admitted unmetered (`shared_counters`).
+//!
 //! The deployment's [`AccessMode`] is decided here too (`config` parses it as `access_mode.mode`):
 //! multi-user mode refuses personal-subscription OAuth connectors and credentials
 //! ([`AccessMode::allows_personal_oauth`]), which the composition root, the pool, the
@@ -25,7 +30,9 @@ mod admission;
 pub mod counters;
 mod ledger;
 mod prices;
+mod redis_counters;
 pub mod report;
+mod shared_counters;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -41,6 +48,8 @@ use admission::Meter;
 pub use admission::{Admission, Demand, Refusal, Spent, estimate_input_tokens};
 use counters::Counters;
 pub use prices::{Price, PriceTable};
+pub use redis_counters::{GRACE_MS, RedisCounters};
+pub use shared_counters::FailMode;
 /// Operating mode, fixed at startup (PRODUCT §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,6 +89,9 @@ pub struct LimitsConfig {
     pub default_user: Option<Rules>,
     /// Output tokens reserved for a request that names no maximum (default 4096).
     pub default_max_tokens: u64,
+    /// What a metered request gets when the counters shared through Redis cannot be reached:
+    /// `closed` (refused with a 503, the default) or `open` (admitted unmetered).
+    pub on_redis_error: FailMode,
 }
 
 impl Default for LimitsConfig {
@@ -88,6 +100,7 @@ impl Default for LimitsConfig {
             users: BTreeMap::new(),
             default_user: None,
             default_max_tokens: 4096,
+            on_redis_error: FailMode::Closed,
         }
     }
 }
@@ -147,6 +160,7 @@ impl Policy {
                 settings.prices,
                 limits.default_max_tokens,
                 clock,
+                limits.on_redis_error,
             )),
         }
     }
@@ -224,6 +238,18 @@ impl Policy {
     /// The counters (tests and health read them).
     pub fn counters(&self) -> &Arc<dyn Counters> {
         &self.meter.counters
+    }
+
+    /// What a metered request gets when the counters cannot be reached (`limits.on_redis_error`).
+    pub fn fail_mode(&self) -> FailMode {
+        self.meter.fail_mode()
+    }
+
+    /// Waits until every settlement started so far has reached the counters (shared counters
+    /// settle in tasks of their own; the in-process ones at once) — `serve` before it exits,
+    /// tests before they read a counter.
+    pub async fn settled(&self) {
+        self.meter.settled_all().await;
     }
 
     /// The background work the policy needs: `usage.flush` every second, when a store keeps

@@ -21,9 +21,10 @@ use crate::jobs::{Job, Jobs};
 use crate::masking::LiveSecrets;
 use crate::net::IpNet;
 use crate::notify::{DesktopNotifier, NoNotifier, Notifier};
-use crate::policy::Policy;
-use crate::policy::counters::LocalCounters;
+use crate::policy::counters::{Counters, LocalCounters};
+use crate::policy::{Policy, RedisCounters};
 use crate::pool::{Pool, PoolError};
+use crate::redis_conn::{RedisConn, RedisError};
 use crate::sso::Sso;
 use crate::store::{
     CredentialStore, KeyAdminStore, RevisionStore, SqlStore, Store, StoreError, TokenAdminStore,
@@ -96,6 +97,9 @@ pub enum StateError {
     /// An HTTP client could not be built.
     #[error("cannot build an HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    /// The Redis URL cannot be used.
+    #[error(transparent)]
+    Redis(#[from] RedisError),
 }
 
 /// Shared, immutable-after-start state.
@@ -106,6 +110,7 @@ struct Inner {
     config: Config,
     router: ModelRouter,
     policy: Policy,
+    redis: Option<RedisConn>,
     usage_store: Option<Arc<dyn UsageStore>>,
     token_store: Option<Arc<dyn TokenAdminStore>>,
     key_store: Option<Arc<dyn KeyAdminStore>>,
@@ -172,11 +177,21 @@ impl AppState {
             pool.provider(name).cloned()
         })
         .with_withheld(withheld);
-        // Counters in process: one instance's limits (a shared implementation plugs in here).
+        // The counters: in Redis, shared by every instance using it, when configured; else in
+        // process, this instance's own. Nothing connects yet.
+        let redis = config
+            .storage
+            .redis_settings()
+            .map(|s| RedisConn::new(&s))
+            .transpose()?;
+        let counters: Arc<dyn Counters> = match &redis {
+            Some(conn) => Arc::new(RedisCounters::new(conn.clone())),
+            None => Arc::new(LocalCounters::new()),
+        };
         let usage_store = store.clone().map(|s| -> Arc<dyn UsageStore> { s });
         let policy = Policy::new(
             config.policy_settings(),
-            Arc::new(LocalCounters::new()),
+            counters,
             usage_store.clone(),
             clock.clone(),
         );
@@ -257,6 +272,7 @@ impl AppState {
             config,
             router,
             policy,
+            redis,
             usage_store,
             token_store: store.clone().map(|s| -> Arc<dyn TokenAdminStore> { s }),
             key_store: store.map(|s| -> Arc<dyn KeyAdminStore> { s }),
@@ -337,6 +353,16 @@ impl AppState {
                 .await
                 .map_err(|e| StateError::Keys(e.to_string()))?;
         }
+        if let Some(redis) = state.redis()
+            && let Err(e) = redis.ping().await
+        {
+            tracing::warn!(
+                redis = redis.shown_url(),
+                error = %e,
+                on_redis_error = state.policy().fail_mode().as_str(),
+                "Redis is not reachable: metered requests get the limits.on_redis_error treatment until it is"
+            );
+        }
         let jobs = state.jobs();
         Ok((state, jobs))
     }
@@ -379,6 +405,11 @@ impl AppState {
     /// What principals may use, and the counters of their limits and budgets.
     pub fn policy(&self) -> &Policy {
         &self.0.policy
+    }
+
+    /// The Redis server instances share state through, when `storage.redis_url` is set.
+    pub fn redis(&self) -> Option<&RedisConn> {
+        self.0.redis.as_ref()
     }
 
     /// Model routing and the backends behind it.

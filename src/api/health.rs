@@ -1,8 +1,9 @@
 //! `GET /health` (liveness) and `GET /internal/health` (mode, version, backends and their recent
-//! results). Both are answered without authentication and without calling any upstream, so
-//! `/internal/health` shows its details only to local callers (loopback and not relayed by a
-//! proxy, the management API's rule); anyone else gets the liveness answer. Backend URLs are
-//! shown without userinfo and query, where credentials may sit.
+//! results, whether the Redis server of the shared limit counters answers). Both are answered
+//! without authentication and without calling any upstream, so `/internal/health` shows its
+//! details only to local callers (loopback and not relayed by a proxy, the management API's
+//! rule); anyone else gets the liveness answer. Backend and Redis URLs are shown without
+//! userinfo and query, where credentials may sit.
 
 use std::sync::atomic::Ordering;
 
@@ -50,6 +51,24 @@ pub(super) async fn internal_health(state: St, req: axum::extract::Request) -> J
         // benchmark's attack scenario proves unknown tokens add none.
         "agent_token_verifications": state.auth().tokens().map(|v| v.verifications()),
         "sso": state.sso().is_some(),
+        "redis": redis(&state).await,
         "backends": backends,
     }))
+}
+
+/// Redis, when configured: where (no password), whether it answers a `PING` now, and what
+/// metered requests get while it does not.
+async fn redis(state: &crate::state::AppState) -> Value {
+    let Some(conn) = state.redis() else {
+        return json!({ "configured": false });
+    };
+    let h = conn.health().await;
+    json!({
+        "configured": true,
+        "url": h.url,
+        "prefix": h.prefix,
+        "reachable": h.reachable,
+        "error": h.error,
+        "on_redis_error": state.policy().fail_mode().as_str(),
+    })
 }

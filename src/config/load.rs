@@ -63,6 +63,8 @@ pub struct CliOverrides {
     pub data_dir: Option<PathBuf>,
     /// `--database-url`
     pub database_url: Option<Secret>,
+    /// `--redis-url`
+    pub redis_url: Option<Secret>,
     /// `--sso-enabled`
     pub sso_enabled: bool,
     /// `--sso-config PATH`: a YAML file with the `sso:` section, merged over `--config`.
@@ -117,6 +119,7 @@ pub(crate) const ENV_ALIASES: &[(&str, &str)] = &[
     ("PORTCULLIS_ACCESS_MODE", "access_mode.mode"),
     ("WIRE_CAPTURE_FILE", "logging.capture_file"),
     ("PORTCULLIS_DATABASE_URL", "storage.database_url"),
+    ("PORTCULLIS_REDIS_URL", "storage.redis_url"),
     ("PORTCULLIS_DATA_DIR", "storage.data_dir"),
     ("SSO_PUBLIC_URL", "sso.public_url"),
     ("PUBLIC_URL", "sso.public_url"),
@@ -355,6 +358,9 @@ fn apply_cli(config: &mut Config, cli: &CliOverrides) -> Result<(), ConfigError>
     if let Some(u) = &cli.database_url {
         config.storage.database_url = Some(u.clone());
     }
+    if let Some(u) = &cli.redis_url {
+        config.storage.redis_url = Some(u.clone());
+    }
     if cli.sso_enabled {
         config.sso.enabled = true;
     }
@@ -398,6 +404,8 @@ pub(crate) fn source_of(figment: &Figment, cli: &CliOverrides, key: &str) -> Str
         "logging.capture_file" => cli.capture_file.as_ref().map(|_| "--capture-file"),
         "sso.enabled" => cli.sso_enabled.then_some("--sso-enabled"),
         "management.key" => cli.management_key.as_ref().map(|_| "--management-key"),
+        "storage.database_url" => cli.database_url.as_ref().map(|_| "--database-url"),
+        "storage.redis_url" => cli.redis_url.as_ref().map(|_| "--redis-url"),
         _ => None,
     };
     if let Some(flag) = from_cli {

@@ -146,6 +146,8 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
         ));
     }
 
+    validate_redis(&config.storage, &fail)?;
+
     if let Some(default) = &config.routing.default_backend {
         let backend = default.split_once(':').map_or(default.as_str(), |(b, _)| b);
         if !config.backends.contains_key(backend) {
@@ -314,6 +316,41 @@ fn validate_access_mode(config: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Longest `storage.redis_timeout`: a request waits at most this long on Redis.
+const MAX_REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `storage.redis_*`: a URL the Redis client reads, a prefix that keys can start with, a timeout.
+fn validate_redis(
+    storage: &super::StorageConfig,
+    fail: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    if let Some(url) = &storage.redis_url
+        && let Err(e) = crate::redis_conn::check_url(url.expose())
+    {
+        return Err(fail(
+            "storage.redis_url",
+            format!(
+                "not a Redis URL ({e}); use redis://[user:password@]host[:port][/db], rediss://… for TLS, or redis+unix:///path/to/socket"
+            ),
+        ));
+    }
+    let prefix = &storage.redis_prefix;
+    if prefix.is_empty() || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(fail(
+            "storage.redis_prefix",
+            format!("`{prefix}` must be non-empty text without spaces (e.g. `portcullis:`)"),
+        ));
+    }
+    let timeout = storage.redis_timeout.0;
+    if timeout.is_zero() || timeout > MAX_REDIS_TIMEOUT {
+        return Err(fail(
+            "storage.redis_timeout",
+            "must be more than 0 and at most 30s (e.g. 500ms)".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 fn valid_backend_name(name: &str) -> bool {
     !name.is_empty()
         && name.bytes().all(|c| {
@@ -336,8 +373,11 @@ fn backend_list(config: &Config) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use crate::config::{BackendConfig, BackendKind};
+    use crate::config::{BackendConfig, BackendKind, HumanDuration};
+    use crate::secret::Secret;
 
     fn backend(kind: BackendKind) -> BackendConfig {
         BackendConfig {
@@ -418,6 +458,18 @@ mod tests {
                 Box::new(|c| c.routing.default_backend = Some("nope:gpt".into())),
             ),
             (
+                "storage.redis_url",
+                Box::new(|c| c.storage.redis_url = Some(Secret::new("cache:6379"))),
+            ),
+            (
+                "storage.redis_prefix",
+                Box::new(|c| c.storage.redis_prefix = "my prefix".into()),
+            ),
+            (
+                "storage.redis_timeout",
+                Box::new(|c| c.storage.redis_timeout = HumanDuration(Duration::ZERO)),
+            ),
+            (
                 "routing.aliases.fast",
                 Box::new(|c| {
                     c.backends.insert("o".into(), backend(BackendKind::Openai));
@@ -431,5 +483,18 @@ mod tests {
             let err = check(&c).err().unwrap_or_default();
             assert!(err.contains(&format!("`{key}`")), "{key}: {err}");
         }
+    }
+
+    #[test]
+    fn the_redis_url_and_its_password_are_masked_secrets() {
+        let mut c = base();
+        c.storage.redis_url = Some(Secret::new("redis://:s3cret-pass@cache:6379/0"));
+        assert_eq!(check(&c), Ok(()));
+        let secrets = c.secrets();
+        assert!(secrets.iter().any(|s| s.expose() == "s3cret-pass"));
+        assert!(secrets.iter().any(|s| s.expose().starts_with("redis://")));
+        let settings = c.storage.redis_settings().unwrap();
+        assert_eq!(settings.prefix, "portcullis:");
+        assert_eq!(settings.timeout, Duration::from_millis(500));
     }
 }

@@ -20,6 +20,7 @@ use futures_util::FutureExt as _;
 use super::counters::{Claim, CounterError, Counters, Reserved};
 use super::ledger::{Amounts, Holder, Ledger, RowKey};
 use super::prices::{Price, PriceTable};
+use super::shared_counters::{FailMode, InFlight, Missed, Outage};
 use super::{Grant, Whose};
 use crate::clock::SharedClock;
 use crate::clock::calendar::DAY_MS;
@@ -143,6 +144,11 @@ pub(crate) struct Meter {
     prices: PriceTable,
     default_max_tokens: u64,
     clock: SharedClock,
+    outage: Outage,
+    in_flight: Arc<InFlight>,
+    /// Where settlements that wait for their counters run: the runtime the policy was built on
+    /// (`serve`'s main runtime, which outlives the event loops), else the caller's.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Whose<'_> {
@@ -207,6 +213,7 @@ impl Meter {
         prices: PriceTable,
         default_max_tokens: u64,
         clock: SharedClock,
+        on_error: FailMode,
     ) -> Self {
         Self {
             counters,
@@ -215,6 +222,26 @@ impl Meter {
             prices,
             default_max_tokens,
             clock,
+            outage: Outage::new(on_error),
+            in_flight: Arc::default(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
+
+    /// What the counters do when they cannot be reached.
+    pub(crate) fn fail_mode(&self) -> FailMode {
+        self.outage.mode()
+    }
+
+    /// Waits until every settlement started so far has reached the counters (or given up).
+    pub(crate) async fn settled_all(&self) {
+        self.in_flight.idle().await;
+    }
+
+    /// Notes how a settlement sent at `now` ended.
+    fn settled(&self, result: Result<(), CounterError>, now: u64) {
+        if let Err(e) = result {
+            self.outage.missed(Missed::Settlement, &e, now);
         }
     }
 
@@ -335,18 +362,65 @@ impl Meter {
         if let Some(p) = planned.iter().find(|p| p.claim.amount > p.claim.limit) {
             return Err(never_fits(p, &r));
         }
+        let held = match self.reserve(&planned, &r, now).await {
+            // Nothing to count (allow-lists only): the counters were not asked.
+            Ok(()) if planned.is_empty() => Vec::new(),
+            Ok(()) => {
+                self.outage.reached();
+                planned
+                    .into_iter()
+                    .map(|p| Held {
+                        key: p.claim.key,
+                        kind: p.kind,
+                        amount: p.claim.amount,
+                    })
+                    .collect()
+            }
+            Err(Blocked::Refused(refusal)) => return Err(refusal),
+            Err(Blocked::Unreachable(e)) => {
+                self.outage.missed(Missed::Reservation, &e, now);
+                match self.outage.mode() {
+                    FailMode::Closed => return Err(Refusal::Unavailable(COUNTERS_DOWN.to_owned())),
+                    // Admitted unmetered: nothing held, the usage still recorded.
+                    FailMode::Open => Vec::new(),
+                }
+            }
+        };
+        let row = RowKey {
+            day: (now / DAY_MS) as i64,
+            key: grant.key_id().cloned(),
+            user: grant.user_id().cloned(),
+            backend: Arc::from(demand.backend),
+            model: Arc::from(demand.model),
+        };
+        Ok(Admission {
+            meter: self.clone(),
+            held,
+            row: Some(row),
+            reserved: r,
+            price,
+            answered: false,
+        })
+    }
+
+    /// Reserves every planned claim, all or nothing, seeding the budgets found missing.
+    async fn reserve(
+        &self,
+        planned: &[Planned<'_>],
+        r: &Reservation,
+        now: u64,
+    ) -> Result<(), Blocked> {
+        if planned.is_empty() {
+            return Ok(());
+        }
         let claims: Vec<Claim> = planned.iter().map(|p| p.claim.clone()).collect();
         let mut attempt = 0;
         loop {
-            let reserved = self
-                .counters
-                .reserve(&claims, now)
-                .await
-                .map_err(unavailable)?;
+            let reserved = self.counters.reserve(&claims, now).await?;
             match reserved {
-                Reserved::Done => break,
+                Reserved::Done => return Ok(()),
                 Reserved::Refused { index, current } => {
-                    return Err(refused(&planned[index], current, &r, now));
+                    return Err(refused(&planned[index], current, r, now).into());
                 }
                 Reserved::Unseeded(missing) if attempt < SEED_ATTEMPTS => {
                     attempt += 1;
@@ -357,38 +431,18 @@ impl Meter {
                 Reserved::Unseeded(_) => {
                     return Err(Refusal::Unavailable(
                         "the budget counters could not be started from the store".to_owned(),
-                    ));
+                    )
+                    .into());
                 }
             }
         }
-        let row = RowKey {
-            day: (now / DAY_MS) as i64,
-            key: grant.key_id().cloned(),
-            user: grant.user_id().cloned(),
-            backend: Arc::from(demand.backend),
-            model: Arc::from(demand.model),
-        };
-        Ok(Admission {
-            meter: self.clone(),
-            held: planned
-                .into_iter()
-                .map(|p| Held {
-                    key: p.claim.key,
-                    kind: p.kind,
-                    amount: p.claim.amount,
-                })
-                .collect(),
-            row: Some(row),
-            reserved: r,
-            price,
-            answered: false,
-        })
     }
 
     /// Starts a budget's counter at what its holder spent in the period: the ledger's
     /// unflushed part first, then the store's (a flush in between counts twice, never zero
-    /// times).
-    async fn seed(&self, p: &Planned<'_>, now: u64) -> Result<(), Refusal> {
+    /// times). With counters shared by several instances, the others' unflushed usage (at most
+    /// a second's) is not in the seed.
+    async fn seed(&self, p: &Planned<'_>, now: u64) -> Result<(), Blocked> {
         let period = match p.kind {
             Kind::TokenBudget(period) | Kind::CostBudget(period) => period,
             _ => return Ok(()),
@@ -405,10 +459,10 @@ impl Meter {
                 let day = super::ledger::day_string(since);
                 store.usage_spent(subject, &day).await.map_err(|e| {
                     tracing::error!(error = %e, "cannot read a budget's spending from the store");
-                    Refusal::Unavailable(
+                    Blocked::Refused(Refusal::Unavailable(
                         "the gateway cannot read what was spent against a budget (the store is unavailable)"
                             .to_owned(),
-                    )
+                    ))
                 })?
             }
             None => UsageSpent::default(),
@@ -419,15 +473,32 @@ impl Meter {
         };
         self.counters
             .seed(&p.claim.key, value, p.claim.expires_at_ms, now)
-            .await
-            .map_err(unavailable)?;
+            .await?;
         Ok(())
     }
 }
 
-fn unavailable(e: CounterError) -> Refusal {
-    tracing::error!(error = %e, "limit counters unavailable");
-    Refusal::Unavailable("the gateway cannot check this caller's limits right now".to_owned())
+/// What a 503 says when the counters cannot be reached (`limits.on_redis_error: closed`).
+const COUNTERS_DOWN: &str = "the limit counters are unavailable (the gateway cannot reach the server that counts limits and budgets): this caller's requests are refused until it is back; try again shortly";
+
+/// Why a reservation did not happen.
+enum Blocked {
+    /// A limit or budget refused it (or the store could not seed a budget).
+    Refused(Refusal),
+    /// The counters could not be reached.
+    Unreachable(CounterError),
+}
+
+impl From<Refusal> for Blocked {
+    fn from(r: Refusal) -> Self {
+        Blocked::Refused(r)
+    }
+}
+
+impl From<CounterError> for Blocked {
+    fn from(e: CounterError) -> Self {
+        Blocked::Unreachable(e)
+    }
 }
 
 /// The amount of a claim, in its unit.
@@ -608,15 +679,24 @@ impl Admission {
             let mut adjust = Box::pin(async move { counters.adjust(&deltas, now).await });
             // The in-process counters are done at once; a shared one finishes in a task.
             match (&mut adjust).now_or_never() {
-                Some(result) => log_adjust(result),
-                None => match tokio::runtime::Handle::try_current() {
-                    Ok(rt) => {
-                        rt.spawn(async move { log_adjust(adjust.await) });
+                Some(result) => meter.settled(result, now),
+                None => {
+                    let current = || tokio::runtime::Handle::try_current().ok();
+                    let runtime = meter.runtime.clone().or_else(current);
+                    match runtime {
+                        Some(rt) => {
+                            let sending = meter.in_flight.start();
+                            let meter = meter.clone();
+                            rt.spawn(async move {
+                                meter.settled(adjust.await, now);
+                                drop(sending);
+                            });
+                        }
+                        None => tracing::error!(
+                            "a settlement could not reach the limit counters (no runtime)"
+                        ),
                     }
-                    Err(_) => tracing::error!(
-                        "a settlement could not reach the limit counters (no runtime)"
-                    ),
-                },
+                }
             }
         }
         if meter.records() {
@@ -629,12 +709,6 @@ impl Admission {
             };
             meter.ledger.record(row, amounts);
         }
-    }
-}
-
-fn log_adjust(result: Result<(), CounterError>) {
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "a settlement could not adjust the limit counters");
     }
 }
 

@@ -30,6 +30,7 @@ fn settings(users: serde_json::Value, default_user: Option<serde_json::Value>) -
             users,
             default_user: default_user.map(rules),
             default_max_tokens: 100,
+            ..LimitsConfig::default()
         },
         prices: PriceTable::new([(
             crate::rules::Glob::new("gpt-4o").unwrap(),
@@ -409,4 +410,78 @@ async fn budgets_start_from_the_store_after_a_restart() {
         .await
         .unwrap();
     assert_eq!(rows[0].requests, 4);
+}
+
+/// Counters whose server is gone: every call fails.
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl Counters for Unreachable {
+    async fn reserve(
+        &self,
+        _: &[counters::Claim],
+        _: u64,
+    ) -> Result<counters::Reserved, counters::CounterError> {
+        Err(counters::CounterError("connection refused".into()))
+    }
+    async fn adjust(&self, _: &[(String, i64)], _: u64) -> Result<(), counters::CounterError> {
+        panic!("nothing was reserved, so nothing is settled")
+    }
+    async fn seed(
+        &self,
+        _: &str,
+        _: u64,
+        _: Option<u64>,
+        _: u64,
+    ) -> Result<bool, counters::CounterError> {
+        Err(counters::CounterError("connection refused".into()))
+    }
+    async fn value(&self, _: &str, _: u64) -> Result<Option<u64>, counters::CounterError> {
+        Err(counters::CounterError("connection refused".into()))
+    }
+}
+
+#[tokio::test]
+async fn unreachable_counters_refuse_or_admit_unmetered_as_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn UsageStore> = Arc::new(SqlStore::open_sqlite(dir.path()).await.unwrap());
+    let c = clock();
+    let build = |mode: FailMode| {
+        let mut s = settings(json!({"alice": {"rpm": 1, "max_concurrent": 1}}), None);
+        s.limits.on_redis_error = mode;
+        Policy::new(
+            s,
+            Arc::new(Unreachable),
+            Some(store.clone()),
+            Arc::new(c.clone()),
+        )
+    };
+    let who = token("alice");
+    // Closed (the default): refused, saying the counters are unavailable.
+    let closed = build(FailMode::default());
+    assert_eq!(closed.fail_mode(), FailMode::Closed);
+    let e = admit(&closed, &who, demand(None)).await.unwrap_err();
+    assert!(matches!(e, Refusal::Unavailable(_)), "{e:?}");
+    assert!(
+        e.to_string().contains("limit counters are unavailable"),
+        "{e}"
+    );
+    // Open: admitted past every limit, nothing reserved or settled, the usage still recorded.
+    let open = build(FailMode::Open);
+    for _ in 0..3 {
+        let mut a = admit(&open, &who, demand(None)).await.unwrap().unwrap();
+        a.answered();
+        a.settle(Spent {
+            input: Some(10),
+            output: Some(5),
+            cached_input: None,
+        });
+    }
+    open.settled().await;
+    open.flush().await.unwrap();
+    let spent = store
+        .usage_spent(UsageSubject::User("alice"), "2026-12-01")
+        .await
+        .unwrap();
+    assert_eq!(spent.tokens, 45);
 }

@@ -55,6 +55,43 @@ fn precedence_is_cli_then_env_then_yaml_then_default() {
 }
 
 #[test]
+fn a_redis_url_is_checked_at_startup_naming_its_source_and_masked_when_shown() {
+    let bad = "http://:hunter2-pass@cache:6379";
+    let file = yaml(&format!("storage:\n  redis_url: \"{bad}\"\n"));
+    let from_yaml = ["--config", file.path().to_str().unwrap()];
+    let from_cli = ["--redis-url", bad];
+    let env = [("PORTCULLIS_REDIS_URL", bad)];
+    for (args, env, source) in [
+        (&from_yaml[..], &[][..], "YAML file"),
+        (&from_cli[..], &[][..], "command line --redis-url"),
+        (
+            &[][..],
+            &env[..],
+            "environment variable PORTCULLIS_REDIS_URL",
+        ),
+    ] {
+        let (code, _, err) = check_config(args, env);
+        assert_eq!(code, 2, "{source}: {err}");
+        assert!(err.contains("`storage.redis_url`"), "{err}");
+        assert!(err.contains(source), "{source}: {err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+    let good = "redis://:hunter2-pass@127.0.0.1:6379/0";
+    let (code, out, err) = check_config(&["--redis-url", good], &[]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+    assert_eq!(doc["storage"]["redis_prefix"], "portcullis:");
+    assert_eq!(doc["limits"]["on_redis_error"], "closed");
+    assert!(!out.contains("hunter2"), "{out}");
+    let (code, _, err) = check_config(
+        &["--redis-url", good],
+        &[("PORTCULLIS_STORAGE__REDIS_PREFIX", "")],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("`storage.redis_prefix`"), "{err}");
+}
+
+#[test]
 fn errors_name_the_source_and_the_key() {
     let bad_type = yaml("server:\n  port: lots\n");
     let (code, _, err) = check_config(&["--config", bad_type.path().to_str().unwrap()], &[]);

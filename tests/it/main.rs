@@ -33,6 +33,7 @@ mod oauth;
 mod objects;
 mod pool;
 mod redaction;
+mod redis_fixture;
 mod route_groups;
 mod security;
 mod sso;

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::*;
 
 /// The budget counter of user `id` this month.
-async fn budget_counter(l: &Limited, id: &str) -> Option<u64> {
+pub(super) async fn budget_counter(l: &Limited, id: &str) -> Option<u64> {
     let key = format!("tok|month:2026-12|u|{id}");
     let now = l.clock.now_millis();
     l.state.policy().counters().value(&key, now).await.unwrap()
@@ -31,8 +31,13 @@ fn streamed_tokens(events: &[(Option<String>, String)]) -> u64 {
     input + output
 }
 
-#[tokio::test]
-async fn two_hundred_concurrent_streams_never_spend_past_the_budget() {
+/// 200 concurrent streams, spread in turn over `instances` gateways configured by `tweak` (on
+/// one store), against a budget that allows about 50: the spend stays within the stated bound,
+/// the budget's counter ends at what was spent, and each instance's usage reaches the store.
+pub(super) async fn two_hundred_streams_against_a_budget(
+    instances: usize,
+    tweak: impl FnOnce(&mut Config),
+) {
     let body = messages_body("mock-claude", true, 10);
     let len = serde_json::to_string(&body).unwrap().len() as u64;
     // What each request reserves (estimate + max_tokens) and spends (the mock reports
@@ -42,30 +47,43 @@ async fn two_hundred_concurrent_streams_never_spend_past_the_budget() {
     let budget = 50 * actual;
     let l = limited(
         &[("alice", json!({"token_budget": {"tokens": budget}}))],
-        |_| {},
+        tweak,
     )
     .await;
-    // The token is verified (and cached) before the rush.
-    let token = l.token("alice").to_owned();
-    let models = client()
-        .get(format!("{}/v1/models", l.gw.url))
-        .bearer_auth(&token)
-        .send();
-    assert_eq!(models.await.unwrap().status(), 200);
-    let calls = (0..200).map(|_| async {
-        let resp = l.post("alice", "/v1/messages", &body, None).await;
-        let status = resp.status().as_u16();
-        (status, sse_events(resp).await)
+    let mut twins = Vec::new();
+    for _ in 1..instances {
+        twins.push(l.twin().await);
+    }
+    let all: Vec<(&AppState, &Gateway)> = std::iter::once((&l.state, &l.gw))
+        .chain(twins.iter().map(|(s, g)| (s, g)))
+        .collect();
+    // The token is verified (and cached) by every instance before the rush, and its Redis
+    // connection (if any) opened by a health check.
+    for (_, gw) in &all {
+        let models = l.http.get(format!("{}/v1/models", gw.url));
+        let models = models.bearer_auth(l.token("alice")).send();
+        assert_eq!(models.await.unwrap().status(), 200);
+        get_json(format!("{}/internal/health", gw.url)).await;
+    }
+    let all = &all;
+    let calls = (0..200).map(|i| {
+        let (l, body, at) = (&l, &body, i % all.len());
+        async move {
+            let resp = l.post_to(all[at].1, "alice", "/v1/messages", body, None);
+            let resp = resp.await;
+            let status = resp.status().as_u16();
+            (at, status, sse_events(resp).await)
+        }
     });
     let results = futures_util::future::join_all(calls).await;
-    let admitted: Vec<_> = results.iter().filter(|(s, _)| *s == 200).collect();
-    let refused = results.iter().filter(|(s, _)| *s == 402).count();
+    let admitted: Vec<_> = results.iter().filter(|(_, s, _)| *s == 200).collect();
+    let refused = results.iter().filter(|(_, s, _)| *s == 402).count();
     assert_eq!(admitted.len() + refused, 200, "only 200s and 402s");
-    let spent: u64 = admitted.iter().map(|(_, ev)| streamed_tokens(ev)).sum();
+    let spent: u64 = admitted.iter().map(|(_, _, ev)| streamed_tokens(ev)).sum();
     // The bound: every admission found budget − (settled + reserved in flight) ≥ its
     // reservation, and a settlement adds (actual − reserved); so what is spent stays within
     // budget + Σ max(0, actual − reserved) over admitted requests — here each reservation
-    // covers its usage, so the budget itself.
+    // covers its usage, so the budget itself. With several instances the counter is one.
     let overshoot = admitted.len() as u64 * actual.saturating_sub(reserved);
     assert!(actual <= reserved, "the estimate covers the mock's count");
     assert!(
@@ -80,15 +98,48 @@ async fn two_hundred_concurrent_streams_never_spend_past_the_budget() {
     assert!(admitted.len() <= 50, "{} admitted", admitted.len());
     assert_eq!(spent, admitted.len() as u64 * actual);
     // Every reservation was replaced by what was spent, once.
+    for (state, _) in all {
+        state.policy().settled().await;
+    }
     assert_eq!(budget_counter(&l, l.id("alice")).await, Some(spent));
-    l.flush().await;
-    let (status, report) = l.mgmt("/v0/management/usage?group_by=user").await;
-    assert_eq!(status, 200, "{report}");
-    let row = &report["rows"][0];
-    assert_eq!(row["user"], l.id("alice"));
-    assert_eq!(row["requests"], admitted.len() as u64);
-    let tokens = row["input_tokens"].as_u64().unwrap() + row["output_tokens"].as_u64().unwrap();
+    // Each instance's usage reaches the store with its own flush (whichever instance the race
+    // let in): per day, user, backend, model.
+    let mut requests = 0;
+    for (at, (state, _)) in all.iter().enumerate() {
+        requests += admitted.iter().filter(|(i, _, _)| *i == at).count();
+        let now = l.clock.now_millis();
+        assert!(state.jobs().run_once("usage.flush", now).await);
+        let (status, report) = l
+            .mgmt("/v0/management/usage?group_by=day,user,backend,model")
+            .await;
+        assert_eq!(status, 200, "{report}");
+        let rows = report["rows"].as_array().unwrap();
+        if requests == 0 {
+            assert!(rows.is_empty(), "{report}");
+            continue;
+        }
+        let row = &rows[0];
+        assert_eq!(rows.len(), 1, "{report}");
+        assert_eq!(
+            (&row["day"], &row["user"], &row["backend"], &row["model"]),
+            (
+                &json!("2026-12-04"),
+                &json!(l.id("alice")),
+                &json!("anthropic"),
+                &json!("mock-claude")
+            )
+        );
+        assert_eq!(row["requests"], requests as u64);
+    }
+    let (_, report) = l.mgmt("/v0/management/usage?group_by=").await;
+    let t = &report["total"];
+    let tokens = t["input_tokens"].as_u64().unwrap() + t["output_tokens"].as_u64().unwrap();
     assert_eq!(tokens, spent);
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_streams_never_spend_past_the_budget() {
+    two_hundred_streams_against_a_budget(1, |_| {}).await;
 }
 
 #[tokio::test]

@@ -1,11 +1,16 @@
 //! The contract of `policy::counters::Counters` (its module documents it), as a suite any
-//! implementation runs through: `counter_suite!(name, async-constructor)` makes one test per
-//! rule. The in-process counters run it here; a shared implementation (Redis) adds one line.
-//! Counter names carry a random prefix, so a suite can share a server with other runs.
+//! implementation runs through: `counter_suite!(name, fixture)` makes one test per rule, where
+//! `fixture` (evaluated in each test) gives `Some((counters, keep))` — `keep` lives until the
+//! test ends — or `None` when the implementation's server is absent (skipped; its fixture says
+//! why). The in-process counters run it here, and so do the Redis ones (`RedisCounters`, on the
+//! machine's server under a fresh key prefix per test). Counter names carry a random prefix
+//! too, so a suite can share a server with other runs.
 
 use std::sync::Arc;
 
 use portcullis::policy::counters::{Claim, Counters, LocalCounters, Reserved};
+
+use crate::redis_fixture::test_redis;
 
 /// A fresh name prefix.
 fn prefix() -> String {
@@ -166,7 +171,7 @@ pub(crate) async fn concurrent_reservations_never_pass_a_limit(c: Arc<dyn Counte
     assert_eq!(c.value(&key, NOW).await.unwrap(), Some(99));
 }
 
-/// One test per rule of the contract for the counters `$make` builds.
+/// One test per rule of the contract for the counters `$make` gives.
 macro_rules! counter_suite {
     ($name:ident, $make:expr) => {
         mod $name {
@@ -174,27 +179,32 @@ macro_rules! counter_suite {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn reservations_are_all_or_nothing() {
-                super::reservations_are_all_or_nothing($make).await;
+                let Some((c, _keep)) = $make else { return };
+                super::reservations_are_all_or_nothing(c).await;
             }
 
             #[tokio::test]
             async fn seeded_counters_must_exist_first() {
-                super::seeded_counters_must_exist_first($make).await;
+                let Some((c, _keep)) = $make else { return };
+                super::seeded_counters_must_exist_first(c).await;
             }
 
             #[tokio::test]
             async fn adjustments_settle_without_going_negative() {
-                super::adjustments_settle_without_going_negative($make).await;
+                let Some((c, _keep)) = $make else { return };
+                super::adjustments_settle_without_going_negative(c).await;
             }
 
             #[tokio::test]
             async fn counters_expire() {
-                super::counters_expire($make).await;
+                let Some((c, _keep)) = $make else { return };
+                super::counters_expire(c).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn concurrent_reservations_never_pass_a_limit() {
-                super::concurrent_reservations_never_pass_a_limit($make).await;
+                let Some((c, _keep)) = $make else { return };
+                super::concurrent_reservations_never_pass_a_limit(c).await;
             }
         }
     };
@@ -202,5 +212,45 @@ macro_rules! counter_suite {
 
 counter_suite!(
     in_process,
-    Arc::new(LocalCounters::new()) as Arc<dyn Counters>
+    Some((Arc::new(LocalCounters::new()) as Arc<dyn Counters>, ()))
 );
+
+counter_suite!(in_redis, test_redis().await.map(|r| (r.counters(), r)));
+
+/// In Redis, a counter's key is dropped only after its expiry, by the grace (never before), a
+/// counter without expiry is kept, and sixteen-digit values stay exact.
+#[tokio::test]
+async fn redis_drops_a_counter_only_after_it_expired() {
+    let Some(r) = test_redis().await else {
+        return;
+    };
+    let c = r.counters();
+    let p = prefix();
+    let window = Claim {
+        expires_at_ms: Some(NOW + 60_000),
+        ..claim(&format!("{p}window"), 1, 10)
+    };
+    let forever = claim(&format!("{p}forever"), 1, 10);
+    c.reserve(&[window, forever], NOW).await.unwrap();
+    let client = redis::Client::open(r.url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut pttl = async |name: &str| -> i64 {
+        let key = format!("{}counter:{p}{name}", r.prefix);
+        redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    };
+    let most = (60_000 + portcullis::policy::GRACE_MS) as i64;
+    let ttl = pttl("window").await;
+    assert!(most - 10_000 < ttl && ttl <= most, "{ttl}");
+    assert_eq!(pttl("forever").await, -1, "no expiry, no TTL");
+    let big = format!("{p}big");
+    c.seed(&big, 1_234_567_890_123_456, None, NOW)
+        .await
+        .unwrap();
+    c.adjust(&[(big.clone(), 1)], NOW).await.unwrap();
+    let value = c.value(&big, NOW).await.unwrap();
+    assert_eq!(value, Some(1_234_567_890_123_457));
+}

@@ -2,14 +2,15 @@
 //! the gateway with agent tokens; refusals come back in the caller's protocol; reservations and
 //! settlements hold under concurrency, on errors, broken streams and disconnects; settled usage
 //! reaches the store and its reports. Also the counters' contract suite (run on the in-process
-//! counters, reusable by any other implementation) and the usage store's contract on both
-//! databases.
+//! and the Redis counters, reusable by any other implementation), the usage store's contract on
+//! both databases, and two instances sharing one Redis and one store (`shared`).
 
 mod allow;
 mod concurrency;
 mod counters;
 mod keys;
 mod refusals;
+mod shared;
 mod usage;
 
 use std::collections::BTreeMap;
@@ -39,6 +40,8 @@ pub(super) struct Limited {
     pub(super) state: AppState,
     pub(super) clock: ManualClock,
     pub(super) store: Arc<dyn Store>,
+    /// The configuration the gateway was started with (a twin starts with it too).
+    config: Config,
     /// Each user's agent token and id, by the name the test gave them.
     users: BTreeMap<&'static str, (String, String)>,
     /// One client for every call (building one per call is slow).
@@ -65,9 +68,21 @@ impl Limited {
         body: &Value,
         mock: Option<&str>,
     ) -> reqwest::Response {
+        self.post_to(&self.gw, name, path, body, mock).await
+    }
+
+    /// [`Limited::post`] to gateway `gw` (this one or a twin).
+    pub(super) async fn post_to(
+        &self,
+        gw: &Gateway,
+        name: &str,
+        path: &str,
+        body: &Value,
+        mock: Option<&str>,
+    ) -> reqwest::Response {
         let mut req = self
             .http
-            .post(format!("{}{path}", self.gw.url))
+            .post(format!("{}{path}", gw.url))
             .bearer_auth(self.token(name))
             .json(body);
         if let Some(m) = mock {
@@ -80,6 +95,12 @@ impl Limited {
     pub(super) async fn flush(&self) {
         let now = self.clock.now_millis();
         assert!(self.state.jobs().run_once("usage.flush", now).await);
+    }
+
+    /// Another instance: the same configuration, store and clock (what it shares with this one
+    /// beyond them is what the configuration shares — Redis, when set).
+    pub(super) async fn twin(&self) -> (AppState, Gateway) {
+        start_gateway_on_store(self.config.clone(), &self.clock, self.store.clone()).await
     }
 
     /// A management API call.
@@ -131,13 +152,14 @@ pub(super) async fn limited(
     }
     tweak(&mut config);
     let clock = ManualClock::new(UNIX_EPOCH + Duration::from_millis(START_MS));
-    let (state, gw) = start_gateway_on_store(config, &clock, store.clone()).await;
+    let (state, gw) = start_gateway_on_store(config.clone(), &clock, store.clone()).await;
     Limited {
         mock,
         gw,
         state,
         clock,
         store,
+        config,
         users: made,
         http: client(),
         _dir: dir,

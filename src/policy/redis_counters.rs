@@ -1,0 +1,284 @@
+//! [`RedisCounters`]: the [`Counters`] of several gateway instances, kept in one Redis server so
+//! they share one limit — never the limit times the number of instances. Each operation is one
+//! server-side Lua script, so it runs atomically: a reservation checks and adds every claim, all
+//! or nothing, with no other command in between, whichever instance sends it.
+//!
+//! A counter is a hash under `<prefix>counter:<name>`: its value (`v`) and, when it has one, its
+//! expiry by the gateway clock (`e`, ms since the epoch). Times come from the caller, as the
+//! contract says: a script treats a counter whose `e` is not after the caller's `now_ms` as
+//! missing. Redis's own expiry only collects garbage: it is set to the counter's remaining time
+//! by the caller's clock plus [`GRACE_MS`], so it never removes a live counter early (clocks of
+//! instances would have to disagree by more than the grace). Counters without an expiry (a
+//! concurrency count, a lifetime budget) have none in Redis either.
+//!
+//! Numbers travel as decimal text and are doubles inside Lua: amounts, limits and values are
+//! capped at 2^53 − 1 (nine quadrillion tokens or micro-dollars — nothing real comes close).
+//!
+//! A settlement ([`Counters::adjust`]) that finds Redis refusing connections — the command
+//! certainly not sent — is sent again for about a quarter of a minute (it runs in a task of its
+//! own, not on the request path), so a restart does not leave reservations counted for good.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redis::{FromRedisValue, Script};
+
+use super::counters::{Claim, CounterError, Counters, Reserved};
+use crate::redis_conn::{RedisConn, RedisError};
+
+/// How long after its expiry (by the clock of the instance that wrote it) Redis drops a counter.
+pub const GRACE_MS: u64 = 10 * 60_000;
+
+/// The largest integer a Lua number holds exactly.
+const MAX_EXACT: u64 = (1 << 53) - 1;
+
+/// Pauses (ms) before each new attempt of a settlement Redis refused.
+const ADJUST_RETRY_MS: [u64; 6] = [250, 500, 1_000, 2_000, 4_000, 8_000];
+
+/// What every script starts with: the caller's clock, and reading and writing a counter.
+const PRELUDE: &str = r"
+local now = tonumber(ARGV[1])
+local grace = tonumber(ARGV[2])
+local function int(n) return string.format('%d', n) end
+local function expiry(arg) if arg == '' then return nil end return tonumber(arg) end
+-- A counter's value and expiry; nil when it is missing or expired by the caller's clock.
+local function live(key)
+  local f = redis.call('HMGET', key, 'v', 'e')
+  if not f[1] then return nil, nil end
+  local e = f[2] and tonumber(f[2]) or nil
+  if e and now >= e then return nil, nil end
+  return tonumber(f[1]), e
+end
+-- Writes a whole counter; Redis drops it `grace` ms after its expiry.
+local function put(key, v, e)
+  if e then
+    redis.call('HSET', key, 'v', int(v), 'e', int(e))
+    redis.call('PEXPIRE', key, int(math.max(e - now, 1) + grace))
+  else
+    redis.call('HSET', key, 'v', int(v))
+    redis.call('HDEL', key, 'e')
+    redis.call('PERSIST', key)
+  end
+end
+";
+
+/// KEYS: the claims' counters; ARGV[4i-1 .. 4i+2]: claim i's amount, limit, expiry ('' for
+/// none), seeded ('1'). Replies {0} done, {1, index, current} refused, {2, index…} unseeded.
+const RESERVE: &str = r"
+local n = #KEYS
+local cur, exp = {}, {}
+local missing = {2}
+for i = 1, n do
+  cur[i], exp[i] = live(KEYS[i])
+  if cur[i] == nil and ARGV[4 * i + 2] == '1' then missing[#missing + 1] = i - 1 end
+end
+if #missing > 1 then return missing end
+-- The same counter may be claimed twice (two rule sets of one subject): check sums.
+local sum = {}
+for i = 1, n do
+  local k = KEYS[i]
+  local amount, limit = tonumber(ARGV[4 * i - 1]), tonumber(ARGV[4 * i])
+  local earlier = sum[k] or 0
+  if (cur[i] or 0) + earlier + amount > limit then return {1, i - 1, cur[i] or 0} end
+  sum[k] = earlier + amount
+end
+for i = 1, n do
+  local k = KEYS[i]
+  if sum[k] then
+    if cur[i] then put(k, cur[i] + sum[k], exp[i]) else put(k, sum[k], expiry(ARGV[4 * i + 1])) end
+    sum[k] = nil
+  end
+end
+return {0}
+";
+
+/// KEYS: counters; ARGV[i+2]: counter i's signed delta. Missing counters stay missing.
+const ADJUST: &str = r"
+for i = 1, #KEYS do
+  local v = live(KEYS[i])
+  if v then redis.call('HSET', KEYS[i], 'v', int(math.max(0, v + tonumber(ARGV[i + 2])))) end
+end
+return 0
+";
+
+/// KEYS[1]: the counter; ARGV[3]: value, ARGV[4]: expiry. Replies 1 when it was created.
+const SEED: &str = r"
+if live(KEYS[1]) then return 0 end
+put(KEYS[1], tonumber(ARGV[3]), expiry(ARGV[4]))
+return 1
+";
+
+/// KEYS[1]: the counter. Replies its value, or nil.
+const VALUE: &str = r"
+local v = live(KEYS[1])
+if v == nil then return false end
+return v
+";
+
+/// [`Counters`] in Redis, shared by every instance using the same server and prefix.
+pub struct RedisCounters {
+    conn: RedisConn,
+    reserve: Arc<Script>,
+    adjust: Arc<Script>,
+    seed: Arc<Script>,
+    value: Arc<Script>,
+}
+
+impl std::fmt::Debug for RedisCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCounters")
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+fn script(body: &str) -> Arc<Script> {
+    Arc::new(Script::new(&format!("{PRELUDE}{body}")))
+}
+
+fn exact(n: u64) -> u64 {
+    n.min(MAX_EXACT)
+}
+
+fn expiry_arg(at: Option<u64>) -> String {
+    at.map(|ms| exact(ms).to_string()).unwrap_or_default()
+}
+
+fn counter_error(e: RedisError) -> CounterError {
+    CounterError(e.to_string())
+}
+
+/// The arguments every script starts with: the caller's clock and the grace.
+fn clock_args(now_ms: u64) -> Vec<String> {
+    vec![now_ms.to_string(), GRACE_MS.to_string()]
+}
+
+impl RedisCounters {
+    /// Counters on `conn`, under its prefix.
+    pub fn new(conn: RedisConn) -> Self {
+        Self {
+            conn,
+            reserve: script(RESERVE),
+            adjust: script(ADJUST),
+            seed: script(SEED),
+            value: script(VALUE),
+        }
+    }
+
+    /// The Redis key of counter `name`.
+    fn key(&self, name: &str) -> String {
+        format!("{}counter:{name}", self.conn.prefix())
+    }
+
+    /// Runs `script` with `keys` and `args` (owned: the call may run on another runtime).
+    async fn call<T>(
+        &self,
+        script: &Arc<Script>,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<T, RedisError>
+    where
+        T: FromRedisValue + Send + 'static,
+    {
+        let (script, keys, args) = (script.clone(), Arc::new(keys), Arc::new(args));
+        self.conn
+            .run(move |mut c| {
+                let (script, keys, args) = (script.clone(), keys.clone(), args.clone());
+                async move {
+                    let mut call = script.prepare_invoke();
+                    for k in keys.iter() {
+                        call.key(k);
+                    }
+                    for a in args.iter() {
+                        call.arg(a);
+                    }
+                    call.invoke_async(&mut c).await
+                }
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Counters for RedisCounters {
+    async fn reserve(&self, claims: &[Claim], now_ms: u64) -> Result<Reserved, CounterError> {
+        if claims.is_empty() {
+            return Ok(Reserved::Done);
+        }
+        let keys = claims.iter().map(|c| self.key(&c.key)).collect();
+        let mut args = clock_args(now_ms);
+        for c in claims {
+            args.extend([
+                exact(c.amount).to_string(),
+                exact(c.limit).to_string(),
+                expiry_arg(c.expires_at_ms),
+                if c.seeded { "1" } else { "0" }.to_owned(),
+            ]);
+        }
+        let reply: Vec<u64> = self
+            .call(&self.reserve, keys, args)
+            .await
+            .map_err(counter_error)?;
+        let index = |i: &u64| usize::try_from(*i).unwrap_or(usize::MAX);
+        match reply.as_slice() {
+            [0] => Ok(Reserved::Done),
+            [1, i, current] => Ok(Reserved::Refused {
+                index: index(i),
+                current: *current,
+            }),
+            [2, missing @ ..] => Ok(Reserved::Unseeded(missing.iter().map(index).collect())),
+            other => Err(CounterError(format!(
+                "unexpected reply from the reservation script: {other:?}"
+            ))),
+        }
+    }
+
+    async fn adjust(&self, deltas: &[(String, i64)], now_ms: u64) -> Result<(), CounterError> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = deltas.iter().map(|(k, _)| self.key(k)).collect();
+        let mut args = clock_args(now_ms);
+        let cap = MAX_EXACT as i64;
+        args.extend(
+            deltas
+                .iter()
+                .map(|(_, d)| (*d).clamp(-cap, cap).to_string()),
+        );
+        let mut pauses = ADJUST_RETRY_MS.iter();
+        loop {
+            let sent = self.call::<i64>(&self.adjust, keys.clone(), args.clone());
+            match sent.await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.unsent() => match pauses.next() {
+                    Some(ms) => tokio::time::sleep(std::time::Duration::from_millis(*ms)).await,
+                    None => return Err(counter_error(e)),
+                },
+                Err(e) => return Err(counter_error(e)),
+            }
+        }
+    }
+
+    async fn seed(
+        &self,
+        key: &str,
+        value: u64,
+        expires_at_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Result<bool, CounterError> {
+        let mut args = clock_args(now_ms);
+        args.extend([exact(value).to_string(), expiry_arg(expires_at_ms)]);
+        let created: i64 = self
+            .call(&self.seed, vec![self.key(key)], args)
+            .await
+            .map_err(counter_error)?;
+        Ok(created == 1)
+    }
+
+    async fn value(&self, key: &str, now_ms: u64) -> Result<Option<u64>, CounterError> {
+        let keys = vec![self.key(key)];
+        self.call(&self.value, keys, clock_args(now_ms))
+            .await
+            .map_err(counter_error)
+    }
+}
