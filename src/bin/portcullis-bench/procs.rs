@@ -308,6 +308,27 @@ pub(crate) fn create_virtual_key(bin_dir: &Path, data_dir: &Path) -> Result<Stri
         .ok_or_else(|| "portcullis keys create --json printed no key".to_owned())
 }
 
+/// Whether a Redis server answers `PING` at `addr`.
+pub(crate) async fn redis_answers(addr: &str) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let talk = async {
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        s.write_all(b"PING\r\n").await.map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 16];
+        let n = s.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if buf[..n].starts_with(b"+PONG") {
+            Ok(())
+        } else {
+            Err(format!("answered {:?}", String::from_utf8_lossy(&buf[..n])))
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), talk)
+        .await
+        .map_err(|_| "no answer within 2 s".to_owned())?
+}
+
 /// Adds a local user with `password` in a fresh data dir (`portcullis users add`).
 pub(crate) fn add_user(
     bin_dir: &Path,

@@ -260,6 +260,18 @@ fn scenario_section(out: &mut String, sc: &Scenario, outcome: &Outcome) {
                     plus(v.p90 - s.p90),
                     plus(v.p99 - s.p99)
                 );
+                if let Some(r) = find(stats, Who::VirtualKeyRedis) {
+                    let r = r.summary();
+                    let _ = writeln!(
+                        out,
+                        "With the counters in Redis (`--redis-url`, one reservation and one \
+                         settlement script per request): virtual key (Redis) − static key: p50 {}, \
+                         p90 {}, p99 {} ms.",
+                        plus(r.p50 - s.p50),
+                        plus(r.p90 - s.p90),
+                        plus(r.p99 - s.p99)
+                    );
+                }
             }
             if matches!(sc.kind, Kind::Stream | Kind::MessagesStream) {
                 chunk_table(out, stats);

@@ -96,13 +96,6 @@ const fn chat(id: &'static str, title: &'static str, rate: f64) -> Scenario {
     }
 }
 
-const fn pending(id: &'static str, title: &'static str, needs: &'static str) -> Scenario {
-    Scenario {
-        needs: Some(needs),
-        ..chat(id, title, 1000.0)
-    }
-}
-
 /// Every scenario, in report order.
 pub(crate) const SCENARIOS: &[Scenario] = &[
     Scenario {
@@ -199,15 +192,10 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         gateway: Gateway::VirtualKey,
         ..chat(
             "auth-virtual-key",
-            "Non-streaming, 1,000 rps, client auth: virtual key with RPM/TPM/concurrency limits and a token budget (reserve + settle per request, in-process counters) vs a static key, same run",
+            "Non-streaming, 1,000 rps, client auth: virtual key with RPM/TPM/concurrency limits and a token budget (reserve + settle per request), counters in process and in Redis, vs a static key, same run",
             1000.0,
         )
     },
-    pending(
-        "auth-virtual-key-redis",
-        "Non-streaming, client auth: virtual key with its counters in Redis (shared by instances)",
-        "limit counters in Redis (--redis-url)",
-    ),
     Scenario {
         gateway: Gateway::Pool10,
         ..chat(

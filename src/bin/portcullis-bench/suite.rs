@@ -27,6 +27,8 @@ pub(crate) enum Who {
     Pool10,
     /// The gateway authenticating a virtual key whose limits and budget count every request.
     VirtualKey,
+    /// The same with the counters in Redis (`--redis-url`).
+    VirtualKeyRedis,
     LiteLlm,
 }
 
@@ -39,6 +41,7 @@ impl Who {
             Who::UnderAttack => "portcullis, under attack",
             Who::Pool10 => "portcullis, 10 credentials",
             Who::VirtualKey => "portcullis, virtual key",
+            Who::VirtualKeyRedis => "portcullis, virtual key, Redis counters",
             Who::LiteLlm => "LiteLLM",
         }
     }
@@ -152,6 +155,9 @@ pub(crate) struct Results {
     /// Time spent before runs waiting for the machine to calm down.
     pub(crate) calm_waited: Duration,
 }
+
+/// Where the virtual-key scenario looks for Redis (the one `scripts/test` starts).
+const REDIS_ADDR: &str = "127.0.0.1:6379";
 
 /// The authorization every request carries (ignored by the mock, dropped by portcullis).
 fn client_auth() -> Option<HeaderValue> {
@@ -391,11 +397,47 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
                             .await?;
                     let key = HeaderValue::from_str(&format!("Bearer {key}"))
                         .map_err(|e| e.to_string())?;
-                    let targets = [
+                    let mut targets = vec![
                         (Who::Direct, target(&mock)),
                         (Who::Portcullis, Target::new(gw_static.addr, Some(auth))),
-                        (Who::VirtualKey, Target::new(gw_key.addr, Some(key))),
+                        (Who::VirtualKey, Target::new(gw_key.addr, Some(key.clone()))),
                     ];
+                    // The same key and store with the counters in Redis, when one answers.
+                    let gw_redis = match procs::redis_answers(REDIS_ADDR).await {
+                        Ok(()) => {
+                            let setup = GatewaySetup {
+                                args: vec![
+                                    "--data-dir".to_owned(),
+                                    dir.display().to_string(),
+                                    "--redis-url".to_owned(),
+                                    format!("redis://{REDIS_ADDR}"),
+                                ],
+                                env: vec![(
+                                    "PORTCULLIS_STORAGE__REDIS_PREFIX".to_owned(),
+                                    format!("portcullis-bench-{}:", std::process::id()),
+                                )],
+                                auth: true,
+                            };
+                            Some(
+                                procs::start_gateway(
+                                    &opts.bin_dir,
+                                    mock.addr,
+                                    GatewayLog::Quiet,
+                                    &setup,
+                                )
+                                .await?,
+                            )
+                        }
+                        Err(e) => {
+                            log(&format!(
+                                "Redis at {REDIS_ADDR} does not answer ({e}): the Redis variant is not measured"
+                            ));
+                            None
+                        }
+                    };
+                    if let Some(gw) = &gw_redis {
+                        targets.push((Who::VirtualKeyRedis, Target::new(gw.addr, Some(key))));
+                    }
                     Outcome::Measured(rounds(&targets, sc, &plan).await?)
                 }
                 Gateway::StaticKey | Gateway::AgentToken | Gateway::Capture => {

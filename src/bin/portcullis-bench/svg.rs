@@ -21,6 +21,7 @@ fn colour(who: Who) -> &'static str {
         Who::UnderAttack => "#ff7f0e",
         Who::Pool10 => "#9467bd",
         Who::VirtualKey => "#8c564b",
+        Who::VirtualKeyRedis => "#e377c2",
         Who::LiteLlm => "#d62728",
     }
 }
