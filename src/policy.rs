@@ -40,7 +40,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::SharedClock;
-use crate::identity::Principal;
+use crate::identity::{KeyIdentity, Principal};
 use crate::jobs::Job;
 use crate::rules::Rules;
 use crate::store::{StoreError, UsageStore};
@@ -198,11 +198,7 @@ impl Policy {
             Principal::AgentToken(t) => user(&t.user_id),
             Principal::Jwt { subject, .. } => user(subject),
             Principal::VirtualKey(k) => Grant {
-                key: Some(KeyRules {
-                    id: k.id.clone(),
-                    name: k.name.clone(),
-                    rules: k.rules.clone(),
-                }),
+                key: Some(k.clone()),
                 user: k.owner.clone(),
                 user_rules: k.owner.as_ref().and_then(|o| self.user_rules(o)),
             },
@@ -274,14 +270,6 @@ impl Policy {
     }
 }
 
-/// A virtual key's rules, with who it is (for counters and messages).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct KeyRules {
-    id: Arc<str>,
-    name: Arc<str>,
-    rules: Arc<Rules>,
-}
-
 /// Whose rules: a virtual key's or a user's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Whose<'a> {
@@ -299,7 +287,8 @@ pub(crate) enum Whose<'a> {
 /// What one principal may use: the rule sets that apply to it (none: everything, unmetered).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grant {
-    key: Option<KeyRules>,
+    /// The virtual key the request used: its id and name (counters, messages) and rules.
+    key: Option<KeyIdentity>,
     /// The user the request is on behalf of (a key's owner, a token's or JWT's user).
     user: Option<Arc<str>>,
     user_rules: Option<Arc<Rules>>,
