@@ -22,6 +22,7 @@ pub mod brute_force;
 mod caches;
 pub mod external;
 pub mod jwks;
+pub mod lockout;
 mod settings;
 pub mod token_format;
 pub mod token_server;
@@ -37,8 +38,9 @@ use crate::clock::SharedClock;
 use crate::notify::{Notifier, OperatorEvent};
 use agent_token::{TokenFailure, TokenIdentity, TokenVerifier, UseContext};
 use api_keys::ApiKeySet;
-use brute_force::{FailureOutcome, Limiter, Reservation, Turns};
+use brute_force::{FailureOutcome, Limiter, Turns};
 pub(crate) use caches::{SeenRevision, insert_bounded};
+use lockout::{Advance, Lockout};
 pub use settings::{AuthSettings, BruteForceConfig};
 use virtual_key::{KeyFailure, KeyVerifier};
 
@@ -202,13 +204,10 @@ pub fn extract_credential(headers: &HeaderMap, query: Option<&str>) -> Option<Pr
 pub struct Authenticator {
     disabled: bool,
     keys: ApiKeySet,
-    limiter: Option<Arc<Limiter<IpAddr>>>,
+    limiter: Option<Arc<Lockout<IpAddr>>>,
     clock: SharedClock,
     notifier: Arc<dyn Notifier>,
     tokens: Option<Arc<TokenVerifier>>,
-    /// The key of the wrong values' fingerprints: a repeated identical wrong credential counts
-    /// once (see [`Authenticator::fingerprint`]).
-    repeat_key: [u8; 32],
     /// The token server whose JWTs are accepted.
     jwt: Option<Arc<crate::identity::token_server::TokenServer>>,
     /// Trusted external issuers.
@@ -239,7 +238,10 @@ impl Authenticator {
         notifier: Arc<dyn Notifier>,
         tokens: Option<Arc<TokenVerifier>>,
     ) -> std::io::Result<Self> {
-        let limiter = Limiter::from_config(&settings.brute_force).map(Arc::new);
+        let limiter = Limiter::from_config(&settings.brute_force)
+            .map(Lockout::new)
+            .transpose()?
+            .map(Arc::new);
         Ok(Self {
             disabled: settings.disabled,
             keys: ApiKeySet::from_config(&settings.api_keys)?,
@@ -247,7 +249,6 @@ impl Authenticator {
             clock: clock.clone(),
             notifier,
             tokens,
-            repeat_key: crate::secret::random_bytes::<32>()?,
             jwt: None,
             external: if settings.issuers.is_empty() {
                 None
@@ -285,7 +286,7 @@ impl Authenticator {
     }
 
     /// The per-address lockout, shared with other features that guard a secret.
-    pub fn limiter(&self) -> Option<&Arc<Limiter<IpAddr>>> {
+    pub fn limiter(&self) -> Option<&Arc<Lockout<IpAddr>>> {
         self.limiter.as_ref()
     }
 
@@ -336,7 +337,7 @@ impl Authenticator {
         let _turn = self.turns.take(bucket).await;
         let now = self.clock.now_millis();
         let reservation = match &self.limiter {
-            Some(l) => match l.try_reserve(&ip, Some(self.fingerprint(value)), now) {
+            Some(l) => match l.try_reserve(&ip, Some(value), now).await {
                 Ok(r) => Some(r),
                 Err(secs) => {
                     return Err(AuthFailure::Blocked {
@@ -347,7 +348,7 @@ impl Authenticator {
             None => None,
         };
         let verdict = self.check(value, now, ip, user_agent).await;
-        self.settle(ip, reservation, verdict)
+        self.settle(ip, reservation, verdict).await
     }
 
     /// A virtual key: a cheap check (shape, then the cache or one indexed lookup, then a BLAKE3
@@ -380,7 +381,7 @@ impl Authenticator {
         if failure.is_guess()
             && let Some(l) = &self.limiter
             && let FailureOutcome::Blocked { retry_after_secs } =
-                l.record_failure_of(&ip, self.fingerprint(value), now)
+                l.record_failure(&ip, Some(value), now).await
         {
             self.block_started(ip, retry_after_secs);
         }
@@ -509,53 +510,30 @@ impl Authenticator {
     /// Keeps or takes back the attempt counted in advance. A right credential takes back only
     /// its own count: the address's other failures stay (proving one credential does not
     /// excuse guesses at others, as in the token server's grants).
-    fn settle(
+    async fn settle(
         &self,
         ip: IpAddr,
-        reservation: Option<Reservation>,
+        reservation: Option<Advance>,
         verdict: Verdict,
     ) -> Result<Principal, AuthFailure> {
         let now = self.clock.now_millis();
-        let refund = |r: Option<Reservation>| {
-            if let (Some(l), Some(r)) = (&self.limiter, r) {
-                l.refund_reservation(&ip, r, now);
-            }
+        let (result, keep) = match verdict {
+            Verdict::Right(principal) => (Ok(principal), false),
+            Verdict::NotAGuess(failure) => (Err(failure), false),
+            Verdict::Wrong => (Err(AuthFailure::Invalid), true),
         };
-        match verdict {
-            Verdict::Right(principal) => {
-                refund(reservation);
-                Ok(principal)
-            }
-            Verdict::NotAGuess(failure) => {
-                refund(reservation);
-                Err(failure)
-            }
-            Verdict::Wrong => {
-                if let Some(Reservation {
+        match (&self.limiter, reservation) {
+            (Some(l), Some(r)) if !keep => l.refund(&ip, r, now).await,
+            (
+                _,
+                Some(Advance {
                     outcome: FailureOutcome::Blocked { retry_after_secs },
                     ..
-                }) = reservation
-                {
-                    self.block_started(ip, retry_after_secs);
-                }
-                Err(AuthFailure::Invalid)
-            }
+                }),
+            ) => self.block_started(ip, retry_after_secs),
+            _ => {}
         }
-    }
-
-    /// A keyed fingerprint of a presented value (never the value), so the limiter can tell a
-    /// repeat from a new guess: agents retry a stale or placeholder key many times (Claude Code
-    /// ten, Codex six; with SSO on, the agents the sandbox answer is for send a placeholder on
-    /// every request). Repeating the same wrong value is not guessing, so it counts once per
-    /// address — otherwise one agent would lock out its machine, every other local client and
-    /// the owner's browser login included. The limiter keeps the last few distinct wrong values
-    /// per address (bounded), so an attacker rotating values still pays for every distinct guess.
-    pub(crate) fn fingerprint(&self, value: &str) -> u64 {
-        let h = blake3::keyed_hash(&self.repeat_key, value.as_bytes());
-        let mut f = [0u8; 8];
-        f.copy_from_slice(&h.as_bytes()[..8]);
-        // 0 marks a forgotten fingerprint in the limiter.
-        u64::from_le_bytes(f).max(1)
+        result
     }
 }
 

@@ -13,13 +13,15 @@
 //! - [`store`]: durable state (users, agent tokens, SSO, accounts, pool credentials, usage) on
 //!   SQLite or PostgreSQL, behind narrow traits.
 //! - [`redis_conn`]: the connection to the Redis server several instances share state through
-//!   (the limit counters), opened on first use, every command bounded by a timeout.
+//!   (the limit counters, lockouts), opened on first use, every command bounded by a timeout.
 //! - [`notify`], [`jobs`]: operator events and their delivery; background work as named jobs the
 //!   clock drives.
+//! - [`bus`]: messages between instances over Redis pub/sub (the store changed, a block, a
+//!   cooldown), each with a fallback that needs no message.
 //! - [`seal`]: secrets sealed at rest.
 //! - [`identity`]: who is calling — credentials to a typed `Principal`: static API keys, agent
 //!   tokens, the gateway's own JWTs (the OAuth2 token server) and trusted external issuers,
-//!   remote key sets, the brute-force lockout.
+//!   remote key sets, the brute-force lockout (shared through Redis by several instances).
 //! - [`policy`]: what an authenticated principal may use (`Grant`), consumed by routing, and how
 //!   much — limits and budgets reserved before the upstream call and settled after, usage
 //!   recorded; the deployment's access mode.
@@ -58,6 +60,8 @@ pub mod redis_conn;
 
 pub mod jobs;
 pub mod notify;
+
+pub mod bus;
 
 pub mod seal;
 

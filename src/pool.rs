@@ -43,6 +43,7 @@ pub use select::{
 };
 pub use settings::{PoolSettings, RefreshSettings, default_priority, valid_id};
 
+use crate::bus::{Bus, Event};
 use crate::clock::SharedClock;
 use crate::jobs::Job;
 use crate::protocol::BackendKind;
@@ -255,6 +256,40 @@ impl Pool {
         pool.rescan_files();
         pool.install();
         Ok(pool)
+    }
+
+    /// Shares cooldowns with the other instances on `bus`: this pool's are announced, theirs
+    /// adopted (a credential one instance saw rate limited is skipped by all).
+    pub fn share_on(self: &Arc<Self>, bus: &Bus) {
+        if !bus.is_on() {
+            return;
+        }
+        for p in self.providers.values() {
+            p.announce_on(bus);
+        }
+        let pool = Arc::downgrade(self);
+        bus.listen(move |event| {
+            let Some(pool) = pool.upgrade() else { return };
+            match event {
+                Event::Cooldown {
+                    credential,
+                    until_ms,
+                    reason,
+                } => {
+                    if let Some(h) = lock(&pool.health).get(credential.as_str()) {
+                        h.cool_until(*until_ms, *reason);
+                    }
+                }
+                Event::Changed | Event::Resync => {
+                    tokio::spawn(async move {
+                        if let Err(e) = pool.sync_store().await {
+                            tracing::warn!(error = %e, "could not reload the stored credentials");
+                        }
+                    });
+                }
+                Event::Blocked { .. } => {}
+            }
+        });
     }
 
     /// Sends operator events (a credential that needs a new login) to `notifier`.

@@ -230,6 +230,33 @@ impl RedisConn {
         }
     }
 
+    /// Runs `script` with `keys` and `args` (owned: the call may run on another runtime).
+    pub async fn script<T>(
+        &self,
+        script: &Arc<redis::Script>,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<T, RedisError>
+    where
+        T: redis::FromRedisValue + Send + 'static,
+    {
+        let (script, keys, args) = (script.clone(), Arc::new(keys), Arc::new(args));
+        self.run(move |mut c| {
+            let (script, keys, args) = (script.clone(), keys.clone(), args.clone());
+            async move {
+                let mut call = script.prepare_invoke();
+                for k in keys.iter() {
+                    call.key(k);
+                }
+                for a in args.iter() {
+                    call.arg(a);
+                }
+                call.invoke_async(&mut c).await
+            }
+        })
+        .await
+    }
+
     /// Sends `PING`.
     pub async fn ping(&self) -> Result<(), RedisError> {
         self.run(|mut c| async move {

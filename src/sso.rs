@@ -29,7 +29,8 @@ use tokio::sync::OnceCell;
 use crate::clock::SharedClock;
 use crate::config::{EncryptionConfig, SsoAuthorizationMode, SsoConfig};
 use crate::identity::agent_token;
-use crate::identity::brute_force::{FailureOutcome, Limiter};
+use crate::identity::brute_force::FailureOutcome;
+use crate::identity::lockout::Lockout;
 use crate::notify::{Notifier, OperatorEvent};
 use crate::secret::{Secret, random_bytes};
 use crate::store::{
@@ -177,7 +178,7 @@ pub struct Sso {
     store: Arc<dyn LoginStore>,
     clock: SharedClock,
     notifier: Arc<dyn Notifier>,
-    limiter: Option<Arc<Limiter<IpAddr>>>,
+    limiter: Option<Arc<Lockout<IpAddr>>>,
     keys: OnceCell<Keys>,
     /// `auth.encryption`: the shared keys are sealed at rest when it seals.
     encryption: EncryptionConfig,
@@ -250,7 +251,7 @@ impl Sso {
         store: Arc<dyn LoginStore>,
         clock: SharedClock,
         notifier: Arc<dyn Notifier>,
-        limiter: Option<Arc<Limiter<IpAddr>>>,
+        limiter: Option<Arc<Lockout<IpAddr>>>,
     ) -> Result<Self, reqwest::Error> {
         let http = crate::net::outbound_client(
             std::time::Duration::from_secs(5),
@@ -593,7 +594,7 @@ impl Sso {
         if !right {
             if let Some(l) = &self.limiter
                 && let FailureOutcome::Blocked { retry_after_secs } =
-                    l.record_failure(&ip, now as u64)
+                    l.record_failure(&ip, None, now as u64).await
             {
                 tracing::warn!(client_ip = %ip, retry_after_secs, "too many wrong SSO confirmation codes: address blocked");
                 self.notifier.notify(OperatorEvent::AuthBlocked {

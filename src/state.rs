@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::bus::{Bus, Event};
 use crate::capture::{CaptureSettings, CaptureSink};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
@@ -55,22 +56,48 @@ struct RevisionWatch {
     keys: Arc<KeyVerifier>,
 }
 
+impl RevisionWatch {
+    /// Reads the store's revision and clears the caches when it moved.
+    async fn poll(&self) {
+        match self.store.revision().await {
+            Ok(revision) => {
+                self.tokens.observe_revision(revision);
+                self.keys.observe_revision(revision);
+            }
+            Err(e) => tracing::warn!(error = %e, "could not poll the store for revocations"),
+        }
+    }
+}
+
 /// `tokens.sync_revision`: polls the store's revision every second and clears the agent-token
 /// and virtual-key caches when it moves, so a revocation or an update made by any instance (or
-/// the CLI) takes effect everywhere within a second.
+/// the CLI) takes effect everywhere within a second — at once when the instances share a Redis
+/// server, whose message (`bus`) makes every instance poll on the spot.
 fn revision_job(watch: Arc<RevisionWatch>) -> Job {
     Job::new("tokens.sync_revision", Duration::from_secs(1), move |_| {
         let w = watch.clone();
-        async move {
-            match w.store.revision().await {
-                Ok(revision) => {
-                    w.tokens.observe_revision(revision);
-                    w.keys.observe_revision(revision);
-                }
-                Err(e) => tracing::warn!(error = %e, "could not poll the store for revocations"),
-            }
-        }
+        async move { w.poll().await }
     })
+}
+
+/// Connects the instances through `bus`: every committed change to the store is announced, and
+/// an announced change (or a resubscription, after which messages may have been missed) makes
+/// this instance poll the revision at once.
+fn share_changes(bus: &Bus, store: &Arc<dyn Store>, watch: Option<&Arc<RevisionWatch>>) {
+    if !bus.is_on() {
+        return;
+    }
+    let announce = bus.clone();
+    store.on_change(Arc::new(move || announce.publish(Event::Changed)));
+    let Some(watch) = watch else { return };
+    let watch = Arc::downgrade(watch);
+    bus.listen(move |event| {
+        if matches!(event, Event::Changed | Event::Resync)
+            && let Some(w) = watch.upgrade()
+        {
+            tokio::spawn(async move { w.poll().await });
+        }
+    });
 }
 
 /// Why the state could not be built.
@@ -111,6 +138,7 @@ struct Inner {
     router: ModelRouter,
     policy: Policy,
     redis: Option<RedisConn>,
+    bus: Bus,
     usage_store: Option<Arc<dyn UsageStore>>,
     token_store: Option<Arc<dyn TokenAdminStore>>,
     key_store: Option<Arc<dyn KeyAdminStore>>,
@@ -163,6 +191,14 @@ impl AppState {
         }
         let backends =
             Backends::build(&config.backends, |name| !withheld.iter().any(|w| w == name))?;
+        // Redis, when configured, holds what every instance must share: the limit counters, the
+        // lockouts, the messages of the bus. Nothing connects yet.
+        let redis = config
+            .storage
+            .redis_settings()
+            .map(|s| RedisConn::new(&s))
+            .transpose()?;
+        let bus = Bus::new(redis.clone())?;
         let credentials = store.clone().map(|s| -> Arc<dyn CredentialStore> { s });
         let pool = Arc::new(
             Pool::new(
@@ -173,17 +209,11 @@ impl AppState {
             )?
             .with_notifier(notifier.clone()),
         );
+        pool.share_on(&bus);
         let router = ModelRouter::new(backends, &config.routing, |name| {
             pool.provider(name).cloned()
         })
         .with_withheld(withheld);
-        // The counters: in Redis, shared by every instance using it, when configured; else in
-        // process, this instance's own. Nothing connects yet.
-        let redis = config
-            .storage
-            .redis_settings()
-            .map(|s| RedisConn::new(&s))
-            .transpose()?;
         let counters: Arc<dyn Counters> = match &redis {
             Some(conn) => Arc::new(RedisCounters::new(conn.clone())),
             None => Arc::new(LocalCounters::new()),
@@ -205,6 +235,9 @@ impl AppState {
             notifier.clone(),
             tokens.clone(),
         )?;
+        if let (Some(r), Some(l)) = (&redis, auth.limiter()) {
+            l.share(r.clone(), &bus, "addr", clock.clone());
+        }
         let revisions = match (&store, tokens) {
             (Some(store), Some(tokens)) => {
                 let keys = Arc::new(KeyVerifier::new(store.clone()));
@@ -228,6 +261,12 @@ impl AppState {
         };
         if let Some(o) = &oauth {
             auth.accept_jwts_from(o.clone());
+            if let (Some(r), Some(l)) = (&redis, o.account_lockout()) {
+                l.share(r.clone(), &bus, "user", clock.clone());
+            }
+        }
+        if let Some(store) = &store {
+            share_changes(&bus, store, revisions.as_ref());
         }
         let sso = match (&store, config.sso.enabled) {
             (Some(store), true) => Some(Arc::new(Sso::new(
@@ -273,6 +312,7 @@ impl AppState {
             router,
             policy,
             redis,
+            bus,
             usage_store,
             token_store: store.clone().map(|s| -> Arc<dyn TokenAdminStore> { s }),
             key_store: store.map(|s| -> Arc<dyn KeyAdminStore> { s }),
@@ -328,12 +368,21 @@ impl AppState {
     /// The background work this state needs, in start order: the pool's (`pool.rescan`,
     /// `pool.sync_store`, `pool.flush_usage`, `pool.refresh` when refreshing is on), then
     /// `tokens.sync_revision`, `usage.flush` and `sso.purge` when there is a store (the first
-    /// two) and SSO. Listing them starts nothing; the CLI commands never ask.
+    /// two) and SSO, then — with Redis — `bus.subscribe` and the shared lockouts'
+    /// `lockouts.sync.addr` and `lockouts.sync.user`. Listing them starts nothing; the CLI
+    /// commands never ask.
     pub fn jobs(&self) -> Jobs {
         let mut jobs = self.0.pool.jobs();
         jobs.extend(self.0.revisions.clone().map(revision_job));
         jobs.extend(self.0.policy.jobs());
         jobs.extend(self.0.sso.as_ref().map(Sso::purge_job));
+        jobs.extend(self.0.bus.jobs());
+        if let Some(l) = self.0.auth.limiter() {
+            jobs.extend(l.jobs("lockouts.sync.addr"));
+        }
+        if let Some(l) = self.0.oauth.as_ref().and_then(|o| o.account_lockout()) {
+            jobs.extend(l.jobs("lockouts.sync.user"));
+        }
         Jobs::new(jobs)
     }
 

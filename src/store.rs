@@ -223,7 +223,17 @@ pub trait RevisionStore: Send + Sync {
     /// A number that grows with every change running instances must see (revocations, renames,
     /// credentials added or changed).
     async fn revision(&self) -> Result<i64, StoreError>;
+
+    /// Calls `hook` after every committed change made through this store that moved the
+    /// revision (the composition root tells the other instances at once; see `bus`). Set once;
+    /// later calls are ignored.
+    fn on_change(&self, hook: ChangeHook) {
+        let _ = hook;
+    }
 }
+
+/// What [`RevisionStore::on_change`] calls.
+pub type ChangeHook = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 /// An OAuth authorization-code login in progress, keyed by a hash of its `state`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -181,11 +181,9 @@ async fn start(State(state): State<AppState>, Path(login): Path<String>, req: Re
         .find(|(k, _)| k == "management_key")
         .map(|(_, v)| v.into_owned())
         .filter(|v| !v.is_empty());
-    if let Some(refusal) = key_refusal(check_key(
-        &state,
-        ip,
-        header_key.as_deref().or(form_key.as_deref()),
-    )) {
+    if let Some(refusal) =
+        key_refusal(check_key(&state, ip, header_key.as_deref().or(form_key.as_deref())).await)
+    {
         return refusal;
     }
     match state.pool().start_login(&login).await {
@@ -231,7 +229,7 @@ async fn flow(
 ) -> Response {
     if !started_here(&state, &req, &id) {
         let presented = presented_key(req.headers());
-        if let Some(refusal) = key_refusal(check_key(&state, ClientIp::of(&req), presented)) {
+        if let Some(refusal) = key_refusal(check_key(&state, ClientIp::of(&req), presented).await) {
             return match presented {
                 Some(_) => refusal,
                 None => html(

@@ -100,7 +100,7 @@ pub(super) enum KeyCheck {
 /// Checks `presented` against `management.key` for a caller at `ip`, in the lockout shared with
 /// client keys: refused while the address is blocked, a wrong key counted, the right one
 /// clearing the address.
-pub(super) fn check_key(state: &AppState, ip: IpAddr, presented: Option<&str>) -> KeyCheck {
+pub(super) async fn check_key(state: &AppState, ip: IpAddr, presented: Option<&str>) -> KeyCheck {
     let Some(key) = &state.config().management.key else {
         return KeyCheck::NotConfigured;
     };
@@ -112,13 +112,14 @@ pub(super) fn check_key(state: &AppState, ip: IpAddr, presented: Option<&str>) -
     match presented {
         Some(p) if key.matches(p) => {
             if let Some(l) = limiter {
-                l.record_success(&ip);
+                l.record_success(&ip, now).await;
             }
             KeyCheck::Accepted
         }
         Some(_) => {
             if let Some(l) = limiter
-                && let FailureOutcome::Blocked { retry_after_secs } = l.record_failure(&ip, now)
+                && let FailureOutcome::Blocked { retry_after_secs } =
+                    l.record_failure(&ip, None, now).await
             {
                 tracing::warn!(client_ip = %ip, retry_after_secs, "too many wrong management keys: address blocked");
                 state.notify(OperatorEvent::AuthBlocked {
@@ -152,7 +153,7 @@ pub(super) async fn require_key(
         );
     }
     let ip = ClientIp::of(&req);
-    match check_key(&state, ip, presented_key(req.headers())) {
+    match check_key(&state, ip, presented_key(req.headers())).await {
         KeyCheck::Accepted => next.run(req).await,
         KeyCheck::NotConfigured => problem(
             StatusCode::NOT_FOUND,

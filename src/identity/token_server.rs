@@ -25,7 +25,8 @@ use tokio::sync::RwLock;
 
 use crate::clock::SharedClock;
 use crate::identity::BruteForceConfig;
-use crate::identity::brute_force::{FailureOutcome, Limiter, Reservation};
+use crate::identity::brute_force::{FailureOutcome, Limiter};
+use crate::identity::lockout::{Advance, Lockout};
 use crate::seal::EncryptionConfig;
 use crate::secret::{Secret, random_bytes};
 use crate::store::LOCAL_PROVIDER;
@@ -148,8 +149,8 @@ pub struct TokenServer {
     lifetime_s: i64,
     keys: RwLock<Option<Arc<KeySet>>>,
     last_reload: AtomicI64,
-    ip_limiter: Option<Arc<Limiter<IpAddr>>>,
-    user_limiter: Option<Limiter<String>>,
+    ip_limiter: Option<Arc<Lockout<IpAddr>>>,
+    user_limiter: Option<Lockout<String>>,
     dummy_hash: tokio::sync::OnceCell<String>,
     subjects: Mutex<HashMap<String, (bool, i64)>>,
     /// Tokens whose signature already verified (keyed digest → claims): a cached token costs a
@@ -195,9 +196,11 @@ impl TokenServer {
         settings: TokenSettings,
         store: Arc<dyn TokenServerStore>,
         clock: SharedClock,
-        ip_limiter: Option<Arc<Limiter<IpAddr>>>,
+        ip_limiter: Option<Arc<Lockout<IpAddr>>>,
     ) -> std::io::Result<Self> {
-        let user_limiter = Limiter::from_config(&settings.brute_force);
+        let user_limiter = Limiter::from_config(&settings.brute_force)
+            .map(Lockout::new)
+            .transpose()?;
         Ok(Self {
             store,
             clock,
@@ -293,6 +296,12 @@ impl TokenServer {
         Ok(self.key_set(false).await?.jwks.clone())
     }
 
+    /// The password and client-credentials grants' per-account lockout, when brute-force
+    /// protection is on.
+    pub fn account_lockout(&self) -> Option<&Lockout<String>> {
+        self.user_limiter.as_ref()
+    }
+
     /// Makes a new signing key; the old ones keep verifying.
     pub async fn rotate(&self) -> Result<String, KeyError> {
         let kid = keys::rotate(self.store.as_ref(), self.now_ms(), self.sealer.as_ref()).await?;
@@ -304,7 +313,11 @@ impl TokenServer {
     /// either is locked out; otherwise counted as a failure *before* the (slow) check, in the
     /// same step as the address's lockout check, so a burst of parallel guesses cannot all pass
     /// the lockout check before the first one fails.
-    fn begin_attempt(&self, ip: IpAddr, account: &str) -> Result<Option<Reservation>, GrantError> {
+    async fn begin_attempt(
+        &self,
+        ip: IpAddr,
+        account: &str,
+    ) -> Result<Option<Advance>, GrantError> {
         let now = self.now_ms() as u64;
         let account = account.to_owned();
         if let Some(secs) = self
@@ -316,16 +329,16 @@ impl TokenServer {
                 retry_after_secs: secs,
             });
         }
-        let reservation = match &self.ip_limiter {
-            Some(l) => Some(
-                l.try_reserve(&ip, None, now)
-                    .map_err(|secs| GrantError::Blocked {
+        let reservation =
+            match &self.ip_limiter {
+                Some(l) => Some(l.try_reserve(&ip, None, now).await.map_err(|secs| {
+                    GrantError::Blocked {
                         retry_after_secs: secs,
-                    })?,
-            ),
-            None => None,
-        };
-        if let Some(Reservation {
+                    }
+                })?),
+                None => None,
+            };
+        if let Some(Advance {
             outcome: FailureOutcome::Blocked { retry_after_secs },
             ..
         }) = reservation
@@ -333,7 +346,8 @@ impl TokenServer {
             tracing::warn!(client_ip = %ip, retry_after_secs, "too many failed token requests: address blocked");
         }
         if let Some(l) = &self.user_limiter
-            && let FailureOutcome::Blocked { retry_after_secs } = l.record_failure(&account, now)
+            && let FailureOutcome::Blocked { retry_after_secs } =
+                l.record_failure(&account, None, now).await
         {
             tracing::warn!(%account, retry_after_secs, "too many failed token requests: account blocked");
         }
@@ -342,13 +356,13 @@ impl TokenServer {
 
     /// The attempt was right: its advance failure is taken back (the address's other failures
     /// stay — proving one credential does not excuse guesses at others), the account is cleared.
-    fn attempt_succeeded(&self, ip: IpAddr, account: &str, reservation: Option<Reservation>) {
+    async fn attempt_succeeded(&self, ip: IpAddr, account: &str, reservation: Option<Advance>) {
         let now = self.now_ms() as u64;
         if let (Some(l), Some(r)) = (&self.ip_limiter, reservation) {
-            l.refund_reservation(&ip, r, now);
+            l.refund(&ip, r, now).await;
         }
         if let Some(l) = &self.user_limiter {
-            l.record_success(&account.to_owned());
+            l.record_success(&account.to_owned(), now).await;
         }
     }
 
@@ -388,7 +402,7 @@ impl TokenServer {
             return Err(GrantError::InvalidRequest("username or password too long"));
         }
         let account = format!("user:{}", username.to_lowercase());
-        let reservation = self.begin_attempt(ip, &account)?;
+        let reservation = self.begin_attempt(ip, &account).await?;
         let found = self
             .store
             .find_user_with_password(LOCAL_PROVIDER, username)
@@ -403,7 +417,7 @@ impl TokenServer {
             Some((u, Some(_))) if matches && !u.disabled => u,
             _ => return Err(GrantError::InvalidGrant),
         };
-        self.attempt_succeeded(ip, &account, reservation);
+        self.attempt_succeeded(ip, &account, reservation).await;
         self.issue(&user.id, "user", username).await
     }
 
@@ -429,7 +443,7 @@ impl TokenServer {
             return Err(GrantError::InvalidClient);
         }
         let account = format!("client:{client_id}");
-        let reservation = self.begin_attempt(ip, &account)?;
+        let reservation = self.begin_attempt(ip, &account).await?;
         let client = self.store.get_client(client_id).await?;
         let hash = match &client {
             Some(c) => c.secret_hash.clone(),
@@ -440,7 +454,7 @@ impl TokenServer {
             Some(c) if matches && !c.disabled => c,
             _ => return Err(GrantError::InvalidClient),
         };
-        self.attempt_succeeded(ip, &account, reservation);
+        self.attempt_succeeded(ip, &account, reservation).await;
         Ok(client)
     }
 

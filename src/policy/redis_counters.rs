@@ -170,7 +170,7 @@ impl RedisCounters {
         format!("{}counter:{name}", self.conn.prefix())
     }
 
-    /// Runs `script` with `keys` and `args` (owned: the call may run on another runtime).
+    /// Runs `script` with `keys` and `args`.
     async fn call<T>(
         &self,
         script: &Arc<Script>,
@@ -180,22 +180,7 @@ impl RedisCounters {
     where
         T: FromRedisValue + Send + 'static,
     {
-        let (script, keys, args) = (script.clone(), Arc::new(keys), Arc::new(args));
-        self.conn
-            .run(move |mut c| {
-                let (script, keys, args) = (script.clone(), keys.clone(), args.clone());
-                async move {
-                    let mut call = script.prepare_invoke();
-                    for k in keys.iter() {
-                        call.key(k);
-                    }
-                    for a in args.iter() {
-                        call.arg(a);
-                    }
-                    call.invoke_async(&mut c).await
-                }
-            })
-            .await
+        self.conn.script(script, keys, args).await
     }
 }
 

@@ -206,6 +206,22 @@ impl Health {
         until
     }
 
+    /// Adopts a cooldown another instance started (until `until`, for the reason coded
+    /// `reason`); a longer one in force here stays.
+    pub(crate) fn cool_until(&self, until: u64, reason: u8) {
+        if Reason::from_u8(reason) == Reason::None {
+            return;
+        }
+        if self.cooldown_until.fetch_max(until, Ordering::AcqRel) < until {
+            self.reason.store(reason, Ordering::Release);
+        }
+    }
+
+    /// The code of the current cooldown's reason (what [`Health::cool_until`] takes).
+    pub(crate) fn reason_code(&self) -> u8 {
+        self.reason.load(Ordering::Acquire)
+    }
+
     /// Records whether the quota is used up; true exactly when it has just become so.
     pub(crate) fn mark_exhausted(&self, exhausted: bool) -> bool {
         if exhausted {

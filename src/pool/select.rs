@@ -4,13 +4,14 @@
 //! reload; a pick reads it under a read lock held for a few comparisons, and allocates nothing.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use http::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 
 use super::ResetSchedule;
 use super::health::{Health, period};
+use crate::bus::{Bus, Event};
 use crate::protocol::BackendKind;
 use crate::secret::Secret;
 
@@ -218,6 +219,8 @@ pub struct ProviderPool {
     pub cooling: bool,
     creds: RwLock<Arc<[Arc<Credential>]>>,
     cursor: AtomicUsize,
+    /// Tells the other instances about a cooldown (set when they share a Redis server).
+    announce: OnceLock<Bus>,
 }
 
 /// When nothing says otherwise: try again in five minutes.
@@ -240,7 +243,13 @@ impl ProviderPool {
             cooling,
             creds: RwLock::new(Arc::from(Vec::new())),
             cursor: AtomicUsize::new(0),
+            announce: OnceLock::new(),
         }
+    }
+
+    /// Announces this pool's cooldowns on `bus` (set once, at composition).
+    pub(crate) fn announce_on(&self, bus: &Bus) {
+        let _ = self.announce.set(bus.clone());
     }
 
     /// The current credentials (sorted by priority, then id).
@@ -280,7 +289,15 @@ impl ProviderPool {
     /// every client of the backend.
     pub fn fail(&self, c: &Credential, f: super::Failure, now: u64) -> u64 {
         if self.cooling && (f.blames_credential() || self.another_available(c, now)) {
-            c.health.fail(f, now)
+            let until = c.health.fail(f, now);
+            if let Some(bus) = self.announce.get() {
+                bus.publish(Event::Cooldown {
+                    credential: c.id.to_string(),
+                    until_ms: until,
+                    reason: c.health.reason_code(),
+                });
+            }
+            until
         } else {
             c.health.count_failure();
             now

@@ -105,6 +105,9 @@ impl PoolStore for SqlStore {
                 .await?;
         }
         tx.commit().await?;
+        if gone {
+            self.changed();
+        }
         Ok(gone)
     }
 

@@ -2,7 +2,7 @@
 //! `$n` placeholders, which both dialects accept).
 
 use std::path::Path;
-use std::sync::Once;
+use std::sync::{Arc, Once, OnceLock};
 
 use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -12,10 +12,20 @@ use super::migrate::{self, Dialect};
 use super::{AgentTokenRecord, AgentTokenStore, StoreError, User, UserStore};
 
 /// The store on a SQL database.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqlStore {
     pub(super) pool: AnyPool,
     dialect: Dialect,
+    /// Called after a committed change that moved the revision.
+    on_change: Arc<OnceLock<super::ChangeHook>>,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("dialect", &self.dialect)
+            .finish_non_exhaustive()
+    }
 }
 
 static DRIVERS: Once = Once::new();
@@ -91,7 +101,11 @@ impl SqlStore {
             super::private::narrow_sqlite_files(file)
                 .map_err(|e| StoreError::Open(format!("{}: {e}", file.display())))?;
         }
-        Ok(Self { pool, dialect })
+        Ok(Self {
+            pool,
+            dialect,
+            on_change: Arc::new(OnceLock::new()),
+        })
     }
 
     /// Applies pending migrations; returns how many ran.
@@ -129,7 +143,17 @@ impl SqlStore {
                 .await?;
         }
         tx.commit().await?;
+        if changed {
+            self.changed();
+        }
         Ok(changed)
+    }
+
+    /// Tells the change hook, if any, that the revision moved.
+    pub(super) fn changed(&self) {
+        if let Some(hook) = self.on_change.get() {
+            hook();
+        }
     }
 }
 
@@ -385,6 +409,10 @@ impl super::RevisionStore for SqlStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get(0)?)
+    }
+
+    fn on_change(&self, hook: super::ChangeHook) {
+        let _ = self.on_change.set(hook);
     }
 }
 

@@ -24,6 +24,7 @@ mod endpoints;
 mod fake_idp;
 mod faults;
 mod hostile_answers;
+mod instances;
 mod keys_cli;
 mod layers;
 mod limits;
