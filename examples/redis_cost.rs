@@ -95,7 +95,7 @@ fn main() {
     rt.block_on(async {
         let spawned = RedisConn::new(&settings).unwrap();
         for (name, conn) in [("on the caller's task", &inline), ("on the built-on runtime", &spawned)] {
-            let counters: Arc<dyn Counters> = Arc::new(RedisCounters::new(conn.clone()));
+            let counters: Arc<dyn Counters> = Arc::new(RedisCounters::new(conn.clone()).unwrap());
             for c in &claims()[3..] {
                 counters.seed(&c.key, 0, None, NOW).await.unwrap();
             }
@@ -105,7 +105,7 @@ fn main() {
                 "reserve (5 claims) + settle (4 deltas), one after the other, {name}: p50 {p50:?}  p99 {p99:?}  mean {mean:?}"
             );
         }
-        let counters: Arc<dyn Counters> = Arc::new(RedisCounters::new(spawned.clone()));
+        let counters: Arc<dyn Counters> = Arc::new(RedisCounters::new(spawned.clone()).unwrap());
         let start = Instant::now();
         let tasks: Vec<_> = (0..16)
             .map(|_| {

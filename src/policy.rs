@@ -48,7 +48,7 @@ use admission::Meter;
 pub use admission::{Admission, Demand, Refusal, Spent, estimate_input_tokens};
 use counters::Counters;
 pub use prices::{Price, PriceTable};
-pub use redis_counters::{GRACE_MS, RedisCounters};
+pub use redis_counters::{GRACE_MS, HEARTBEAT_TTL_MS, HELD, RedisCounters};
 pub use shared_counters::FailMode;
 /// Operating mode, fixed at startup (PRODUCT §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
@@ -251,11 +251,12 @@ impl Policy {
     /// The background work the policy needs: `usage.flush` every second, when a store keeps
     /// usage.
     pub fn jobs(&self) -> Vec<Job> {
+        let mut jobs = self.meter.counters.clone().jobs();
         if !self.meter.records() {
-            return Vec::new();
+            return jobs;
         }
         let meter = self.meter.clone();
-        vec![Job::new(
+        jobs.push(Job::new(
             "usage.flush",
             std::time::Duration::from_secs(1),
             move |_| {
@@ -266,7 +267,8 @@ impl Policy {
                     }
                 }
             },
-        )]
+        ));
+        jobs
     }
 }
 

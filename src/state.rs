@@ -215,7 +215,7 @@ impl AppState {
         })
         .with_withheld(withheld);
         let counters: Arc<dyn Counters> = match &redis {
-            Some(conn) => Arc::new(RedisCounters::new(conn.clone())),
+            Some(conn) => Arc::new(RedisCounters::new(conn.clone())?),
             None => Arc::new(LocalCounters::new()),
         };
         let usage_store = store.clone().map(|s| -> Arc<dyn UsageStore> { s });

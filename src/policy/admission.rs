@@ -289,7 +289,7 @@ impl Meter {
             push(Kind::Requests, key, 1, rpm, window_end, false);
         }
         if let Some(max) = rules.max_concurrent {
-            let key = format!("conc|{tag}");
+            let key = format!("{}{tag}", super::redis_counters::HELD);
             push(Kind::Concurrent, key, 1, u64::from(max), None, false);
         }
         let tokens = r.tokens();

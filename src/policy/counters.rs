@@ -83,6 +83,12 @@ pub trait Counters: Send + Sync {
 
     /// The value of counter `key`, `None` when it does not exist (or has expired).
     async fn value(&self, key: &str, now_ms: u64) -> Result<Option<u64>, CounterError>;
+
+    /// The background work the counters need (Redis's: the heartbeat that keeps this instance's
+    /// held slots counted).
+    fn jobs(self: std::sync::Arc<Self>) -> Vec<crate::jobs::Job> {
+        Vec::new()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -9,7 +9,15 @@
 //! missing. Redis's own expiry only collects garbage: it is set to the counter's remaining time
 //! by the caller's clock plus [`GRACE_MS`], so it never removes a live counter early (clocks of
 //! instances would have to disagree by more than the grace). Counters without an expiry (a
-//! concurrency count, a lifetime budget) have none in Redis either.
+//! lifetime budget) have none in Redis either.
+//!
+//! Held counters (the concurrency slots, [`HELD`]) are leased instead: each instance adds to its
+//! own field of the hash (a random id drawn at start), and refreshes a heartbeat key
+//! (`<prefix>instance:<id>`, [`HEARTBEAT_TTL_MS`], renewed by the `counters.heartbeat` job and
+//! every reservation). A held counter's value is the sum of the fields of instances whose
+//! heartbeat is alive; a dead instance's field is deleted by the next script that reads it. So
+//! the slots of an instance killed mid-request free themselves within the heartbeat's lifetime,
+//! with no settlement.
 //!
 //! Numbers travel as decimal text and are doubles inside Lua: amounts, limits and values are
 //! capped at 2^53 − 1 (nine quadrillion tokens or micro-dollars — nothing real comes close).
@@ -29,6 +37,15 @@ use crate::redis_conn::{RedisConn, RedisError};
 /// How long after its expiry (by the clock of the instance that wrote it) Redis drops a counter.
 pub const GRACE_MS: u64 = 10 * 60_000;
 
+/// Counters whose name starts with this are held counters (see the module comment).
+pub const HELD: &str = "conc|";
+
+/// How long an instance's held slots outlive its last heartbeat.
+pub const HEARTBEAT_TTL_MS: u64 = 15_000;
+
+/// How often the heartbeat is renewed.
+const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The largest integer a Lua number holds exactly.
 const MAX_EXACT: u64 = (1 << 53) - 1;
 
@@ -39,15 +56,38 @@ const ADJUST_RETRY_MS: [u64; 6] = [250, 500, 1_000, 2_000, 4_000, 8_000];
 const PRELUDE: &str = r"
 local now = tonumber(ARGV[1])
 local grace = tonumber(ARGV[2])
+local me, beats, held_prefix, beat_ttl = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local function int(n) return string.format('%d', n) end
 local function expiry(arg) if arg == '' then return nil end return tonumber(arg) end
+local function held(key) return string.sub(key, 1, #held_prefix) == held_prefix end
+local function beat() redis.call('SET', beats .. me, '1', 'PX', beat_ttl) end
+-- A held counter: the fields of instances whose heartbeat is alive (dead ones are deleted).
+local function held_value(key)
+  local f = redis.call('HGETALL', key)
+  local total = 0
+  for i = 1, #f, 2 do
+    if f[i] == me or redis.call('EXISTS', beats .. f[i]) == 1 then
+      total = total + tonumber(f[i + 1])
+    else
+      redis.call('HDEL', key, f[i])
+    end
+  end
+  return total
+end
 -- A counter's value and expiry; nil when it is missing or expired by the caller's clock.
 local function live(key)
+  if held(key) then return held_value(key), nil end
   local f = redis.call('HMGET', key, 'v', 'e')
   if not f[1] then return nil, nil end
   local e = f[2] and tonumber(f[2]) or nil
   if e and now >= e then return nil, nil end
   return tonumber(f[1]), e
+end
+-- Adds `delta` to this instance's share of a held counter (never below 0).
+local function hold(key, delta)
+  local v = math.max(0, tonumber(redis.call('HGET', key, me) or '0') + delta)
+  if v == 0 then redis.call('HDEL', key, me) else redis.call('HSET', key, me, int(v)) end
+  beat()
 end
 -- Writes a whole counter; Redis drops it `grace` ms after its expiry.
 local function put(key, v, e)
@@ -62,7 +102,7 @@ local function put(key, v, e)
 end
 ";
 
-/// KEYS: the claims' counters; ARGV[4i-1 .. 4i+2]: claim i's amount, limit, expiry ('' for
+/// KEYS: the claims' counters; ARGV[4i+3 .. 4i+6]: claim i's amount, limit, expiry ('' for
 /// none), seeded ('1'). Replies {0} done, {1, index, current} refused, {2, index…} unseeded.
 const RESERVE: &str = r"
 local n = #KEYS
@@ -70,14 +110,14 @@ local cur, exp = {}, {}
 local missing = {2}
 for i = 1, n do
   cur[i], exp[i] = live(KEYS[i])
-  if cur[i] == nil and ARGV[4 * i + 2] == '1' then missing[#missing + 1] = i - 1 end
+  if cur[i] == nil and ARGV[4 * i + 6] == '1' then missing[#missing + 1] = i - 1 end
 end
 if #missing > 1 then return missing end
 -- The same counter may be claimed twice (two rule sets of one subject): check sums.
 local sum = {}
 for i = 1, n do
   local k = KEYS[i]
-  local amount, limit = tonumber(ARGV[4 * i - 1]), tonumber(ARGV[4 * i])
+  local amount, limit = tonumber(ARGV[4 * i + 3]), tonumber(ARGV[4 * i + 4])
   local earlier = sum[k] or 0
   if (cur[i] or 0) + earlier + amount > limit then return {1, i - 1, cur[i] or 0} end
   sum[k] = earlier + amount
@@ -85,39 +125,53 @@ end
 for i = 1, n do
   local k = KEYS[i]
   if sum[k] then
-    if cur[i] then put(k, cur[i] + sum[k], exp[i]) else put(k, sum[k], expiry(ARGV[4 * i + 1])) end
+    if held(k) then
+      hold(k, sum[k])
+    elseif cur[i] then
+      put(k, cur[i] + sum[k], exp[i])
+    else
+      put(k, sum[k], expiry(ARGV[4 * i + 5]))
+    end
     sum[k] = nil
   end
 end
 return {0}
 ";
 
-/// KEYS: counters; ARGV[i+2]: counter i's signed delta. Missing counters stay missing.
+/// KEYS: counters; ARGV[i+6]: counter i's signed delta. Missing counters stay missing; a held
+/// counter changes this instance's share.
 const ADJUST: &str = r"
 for i = 1, #KEYS do
-  local v = live(KEYS[i])
-  if v then redis.call('HSET', KEYS[i], 'v', int(math.max(0, v + tonumber(ARGV[i + 2])))) end
+  local delta = tonumber(ARGV[i + 6])
+  if held(KEYS[i]) then
+    hold(KEYS[i], delta)
+  else
+    local v = live(KEYS[i])
+    if v then redis.call('HSET', KEYS[i], 'v', int(math.max(0, v + delta))) end
+  end
 end
 return 0
 ";
 
-/// KEYS[1]: the counter; ARGV[3]: value, ARGV[4]: expiry. Replies 1 when it was created.
+/// KEYS[1]: the counter; ARGV[7]: value, ARGV[8]: expiry. Replies 1 when it was created.
 const SEED: &str = r"
 if live(KEYS[1]) then return 0 end
-put(KEYS[1], tonumber(ARGV[3]), expiry(ARGV[4]))
+put(KEYS[1], tonumber(ARGV[7]), expiry(ARGV[8]))
 return 1
 ";
 
-/// KEYS[1]: the counter. Replies its value, or nil.
+/// KEYS[1]: the counter. Replies its value, or nil (a held counter at 0 is missing).
 const VALUE: &str = r"
 local v = live(KEYS[1])
-if v == nil then return false end
+if v == nil or (held(KEYS[1]) and v == 0) then return false end
 return v
 ";
 
 /// [`Counters`] in Redis, shared by every instance using the same server and prefix.
 pub struct RedisCounters {
     conn: RedisConn,
+    /// This instance's id: its field in held counters, its heartbeat key's name.
+    instance: String,
     reserve: Arc<Script>,
     adjust: Arc<Script>,
     seed: Arc<Script>,
@@ -148,21 +202,55 @@ fn counter_error(e: RedisError) -> CounterError {
     CounterError(e.to_string())
 }
 
-/// The arguments every script starts with: the caller's clock and the grace.
-fn clock_args(now_ms: u64) -> Vec<String> {
-    vec![now_ms.to_string(), GRACE_MS.to_string()]
-}
-
 impl RedisCounters {
     /// Counters on `conn`, under its prefix.
-    pub fn new(conn: RedisConn) -> Self {
-        Self {
+    pub fn new(conn: RedisConn) -> std::io::Result<Self> {
+        let instance = crate::store::hex(&crate::secret::random_bytes::<8>()?);
+        Ok(Self {
             conn,
+            instance,
             reserve: script(RESERVE),
             adjust: script(ADJUST),
             seed: script(SEED),
             value: script(VALUE),
-        }
+        })
+    }
+
+    /// This instance's id in held counters (its heartbeat is `<prefix>instance:<id>`).
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// The arguments every script starts with: the caller's clock, the grace, this instance and
+    /// what held counters need.
+    fn fixed_args(&self, now_ms: u64) -> Vec<String> {
+        vec![
+            now_ms.to_string(),
+            GRACE_MS.to_string(),
+            self.instance.clone(),
+            format!("{}instance:", self.conn.prefix()),
+            self.key(HELD),
+            HEARTBEAT_TTL_MS.to_string(),
+        ]
+    }
+
+    /// Renews this instance's heartbeat: its held slots stay counted.
+    pub async fn heartbeat(&self) -> Result<(), RedisError> {
+        let key = format!("{}instance:{}", self.conn.prefix(), self.instance);
+        self.conn
+            .run(move |mut c| {
+                let key = key.clone();
+                async move {
+                    redis::cmd("SET")
+                        .arg(&key)
+                        .arg("1")
+                        .arg("PX")
+                        .arg(HEARTBEAT_TTL_MS)
+                        .query_async::<()>(&mut c)
+                        .await
+                }
+            })
+            .await
     }
 
     /// The Redis key of counter `name`.
@@ -186,12 +274,27 @@ impl RedisCounters {
 
 #[async_trait]
 impl Counters for RedisCounters {
+    fn jobs(self: Arc<Self>) -> Vec<crate::jobs::Job> {
+        vec![crate::jobs::Job::new(
+            "counters.heartbeat",
+            HEARTBEAT_EVERY,
+            move |_| {
+                let counters = self.clone();
+                async move {
+                    if let Err(e) = counters.heartbeat().await {
+                        tracing::debug!(error = %e, "could not renew the held slots' heartbeat");
+                    }
+                }
+            },
+        )]
+    }
+
     async fn reserve(&self, claims: &[Claim], now_ms: u64) -> Result<Reserved, CounterError> {
         if claims.is_empty() {
             return Ok(Reserved::Done);
         }
         let keys = claims.iter().map(|c| self.key(&c.key)).collect();
-        let mut args = clock_args(now_ms);
+        let mut args = self.fixed_args(now_ms);
         for c in claims {
             args.extend([
                 exact(c.amount).to_string(),
@@ -223,7 +326,7 @@ impl Counters for RedisCounters {
             return Ok(());
         }
         let keys: Vec<String> = deltas.iter().map(|(k, _)| self.key(k)).collect();
-        let mut args = clock_args(now_ms);
+        let mut args = self.fixed_args(now_ms);
         let cap = MAX_EXACT as i64;
         args.extend(
             deltas
@@ -251,7 +354,7 @@ impl Counters for RedisCounters {
         expires_at_ms: Option<u64>,
         now_ms: u64,
     ) -> Result<bool, CounterError> {
-        let mut args = clock_args(now_ms);
+        let mut args = self.fixed_args(now_ms);
         args.extend([exact(value).to_string(), expiry_arg(expires_at_ms)]);
         let created: i64 = self
             .call(&self.seed, vec![self.key(key)], args)
@@ -262,7 +365,7 @@ impl Counters for RedisCounters {
 
     async fn value(&self, key: &str, now_ms: u64) -> Result<Option<u64>, CounterError> {
         let keys = vec![self.key(key)];
-        self.call(&self.value, keys, clock_args(now_ms))
+        self.call(&self.value, keys, self.fixed_args(now_ms))
             .await
             .map_err(counter_error)
     }

@@ -72,9 +72,7 @@ impl TestRedis {
 
     /// Counters in this corner.
     pub(crate) fn counters(&self) -> Arc<dyn Counters> {
-        Arc::new(RedisCounters::new(
-            RedisConn::new(&self.settings()).unwrap(),
-        ))
+        Arc::new(RedisCounters::new(RedisConn::new(&self.settings()).unwrap()).unwrap())
     }
 
     /// Points `config` at this corner.

@@ -254,3 +254,72 @@ async fn redis_drops_a_counter_only_after_it_expired() {
     let value = c.value(&big, NOW).await.unwrap();
     assert_eq!(value, Some(1_234_567_890_123_457));
 }
+
+/// The concurrency slots in Redis are leased: an instance that dies holding slots (no
+/// settlement ever comes) stops counting once its heartbeat expires, while a live instance's
+/// slots stay counted however long its requests run.
+#[tokio::test]
+async fn a_dead_instances_held_slots_free_themselves() {
+    use portcullis::policy::{HEARTBEAT_TTL_MS, HELD, RedisCounters};
+    use portcullis::redis_conn::RedisConn;
+    let Some(redis) = test_redis().await else {
+        return;
+    };
+    let counters =
+        || Arc::new(RedisCounters::new(RedisConn::new(&redis.settings()).unwrap()).unwrap());
+    let (a, b) = (counters(), counters());
+    let key = format!("{HELD}{}key", prefix());
+    let slot = [claim(&key, 1, 2)];
+    let refused = Reserved::Refused {
+        index: 0,
+        current: 2,
+    };
+    // A holds both slots; B is refused; A's settlement frees one, which B takes.
+    for _ in 0..2 {
+        assert_eq!(a.reserve(&slot, NOW).await.unwrap(), Reserved::Done);
+    }
+    assert_eq!(b.reserve(&slot, NOW).await.unwrap(), refused);
+    a.adjust(&[(key.clone(), -1)], NOW).await.unwrap();
+    assert_eq!(b.reserve(&slot, NOW).await.unwrap(), Reserved::Done);
+    assert_eq!(b.reserve(&slot, NOW).await.unwrap(), refused);
+    // A is killed: its heartbeat expires (deleted here rather than waited for) and its slot
+    // goes with it; B's own slot stays.
+    let mut redis_cli = redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let beat = |id: &str| format!("{}instance:{id}", redis.prefix);
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(beat(a.instance()))
+        .query_async(&mut redis_cli)
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= HEARTBEAT_TTL_MS as i64, "{ttl}");
+    let _: i64 = redis::cmd("DEL")
+        .arg(beat(a.instance()))
+        .query_async(&mut redis_cli)
+        .await
+        .unwrap();
+    assert_eq!(b.value(&key, NOW).await.unwrap(), Some(1));
+    assert_eq!(b.reserve(&slot, NOW).await.unwrap(), Reserved::Done);
+    // A settlement A would still send changes only A's share: B's two slots stay counted.
+    a.adjust(&[(key.clone(), -1)], NOW).await.unwrap();
+    assert_eq!(b.value(&key, NOW).await.unwrap(), Some(2));
+    // The heartbeat job keeps a live instance's slots: renewed, B's lease runs again in full.
+    let jobs = portcullis::jobs::Jobs::new(b.clone().jobs());
+    let _: i64 = redis::cmd("PEXPIRE")
+        .arg(beat(b.instance()))
+        .arg(50)
+        .query_async(&mut redis_cli)
+        .await
+        .unwrap();
+    assert!(jobs.run_once("counters.heartbeat", NOW).await);
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(beat(b.instance()))
+        .query_async(&mut redis_cli)
+        .await
+        .unwrap();
+    assert!(ttl > 1_000, "{ttl}");
+    assert_eq!(a.value(&key, NOW).await.unwrap(), Some(2));
+}
