@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use portcullis::bus::Bus;
 use portcullis::clock::{Clock, ManualClock, SystemClock};
+use portcullis::config::Config;
 use portcullis::identity::brute_force::{FailureOutcome, Limiter, LimiterPolicy};
 use portcullis::identity::lockout::Lockout;
 use portcullis::jobs::Jobs;
@@ -22,7 +23,7 @@ use portcullis::store::{SqlStore, Store};
 use serde_json::{Value, json};
 
 use crate::harness::*;
-use crate::redis_fixture::{TestRedis, test_redis};
+use crate::redis_fixture::{Throwaway, test_redis};
 
 const MGMT: &str = "management-key-0123456789";
 const CLIENT_KEY: &str = "client-key-0123456789";
@@ -213,7 +214,7 @@ struct Twins {
     _dir: tempfile::TempDir,
 }
 
-async fn twins(redis: &TestRedis, upstream_key: &str, jobs: &[&str]) -> Twins {
+async fn twins(redis: &dyn Fn(&mut Config), upstream_key: &str, jobs: &[&str]) -> Twins {
     let dir = tempfile::tempdir().unwrap();
     let mock = start_mock().await;
     let mut config = config_for(&mock);
@@ -221,7 +222,7 @@ async fn twins(redis: &TestRedis, upstream_key: &str, jobs: &[&str]) -> Twins {
     config.management.key = Some(Secret::new(MGMT));
     config.auth.disable_cooling = false;
     config.backends.get_mut("openai").unwrap().api_key = Some(Secret::new(upstream_key));
-    redis.configure(&mut config);
+    redis(&mut config);
     let store: Arc<dyn Store> = Arc::new(SqlStore::open_sqlite(dir.path()).await.unwrap());
     let mut handles = Vec::new();
     let mut start = async || {
@@ -255,7 +256,7 @@ async fn wrong_keys_spread_over_two_gateways_block_the_address_on_both() {
     let Some(redis) = test_redis().await else {
         return;
     };
-    let t = twins(&redis, "sk-upstream", &["bus.subscribe"]).await;
+    let t = twins(&|c| redis.configure(c), "sk-upstream", &["bus.subscribe"]).await;
     let (a, b) = (&t.a.1, &t.b.1);
     // Four distinct wrong client keys and a wrong management key, spread over both.
     for (i, gw) in [a, b, a, b].into_iter().enumerate() {
@@ -286,7 +287,7 @@ async fn a_key_revoked_on_one_gateway_is_refused_by_the_other_at_once() {
         return;
     };
     // Only the bus runs: no revision poll, so the message alone must do it.
-    let t = twins(&redis, "sk-upstream", &["bus.subscribe"]).await;
+    let t = twins(&|c| redis.configure(c), "sk-upstream", &["bus.subscribe"]).await;
     let (a, b) = (&t.a.1, &t.b.1);
     let created = mgmt_json(
         a,
@@ -318,7 +319,7 @@ async fn a_credential_rate_limited_on_one_gateway_cools_on_the_other() {
     };
     // The mock answers this key's every request with a 429 and Retry-After: 40.
     let t = twins(
-        &redis,
+        &|c| redis.configure(c),
         "sk-limited~status=429;retry_after=40",
         &["bus.subscribe"],
     )
@@ -351,6 +352,56 @@ async fn a_credential_rate_limited_on_one_gateway_cools_on_the_other() {
         .parse()
         .unwrap();
     assert!((30..=40).contains(&retry), "{retry}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_redis_restarts_the_instances_hear_each_other_again() {
+    let Some(mut server) = Throwaway::start() else {
+        return;
+    };
+    let url = server.url();
+    let configure = |c: &mut Config| {
+        c.storage.redis_url = Some(Secret::new(url.as_str()));
+        c.storage.redis_prefix = "pcl-test-restart:".to_owned();
+        c.storage.redis_timeout = portcullis::config::HumanDuration(Duration::from_secs(2));
+    };
+    let t = twins(&configure, "sk-upstream", &["bus.subscribe"]).await;
+    let (a, b) = (&t.a.1, &t.b.1);
+    let created = mgmt_json(
+        a,
+        reqwest::Method::POST,
+        "/v0/management/keys",
+        json!({"name": "ci"}),
+    )
+    .await;
+    let key = created["key"].as_str().unwrap().to_owned();
+    assert_eq!(chat_status(&b.url, &key).await, 200);
+    // Redis dies (its data with it) and comes back: the subscriptions are opened again, and a
+    // revocation made meanwhile or after reaches B without any revision poll.
+    server.kill();
+    server.restart();
+    let path = format!("/v0/management/keys/{}", created["id"].as_str().unwrap());
+    let (status, _) = call_with_key(&a.url, MGMT, reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(status, 200);
+    within(
+        Duration::from_secs(5),
+        "B refuses the revoked key",
+        async || chat_status(&b.url, &key).await == 401,
+    )
+    .await;
+    // And failures spread over both count as one again.
+    for (i, gw) in [a, b, a, b, a].into_iter().enumerate() {
+        assert_eq!(chat_status(&gw.url, &format!("wrong-key-{i}")).await, 401);
+    }
+    within(
+        Duration::from_secs(2),
+        "both refuse the address",
+        async || {
+            chat_status(&a.url, CLIENT_KEY).await == 429
+                && chat_status(&b.url, CLIENT_KEY).await == 429
+        },
+    )
+    .await;
 }
 
 /// A management call that must succeed; its JSON.
