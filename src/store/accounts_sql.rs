@@ -149,15 +149,12 @@ impl super::SigningKeyStore for SqlStore {
     }
 
     async fn insert_signing_key(&self, k: &super::SigningKeyRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        bind_key(
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            ),
+            k,
         )
-        .bind(&k.kid)
-        .bind(&k.alg)
-        .bind(&k.private_key)
-        .bind(&k.public_key)
-        .bind(k.created_at)
-        .bind(k.retired_at)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -180,15 +177,12 @@ impl super::SigningKeyStore for SqlStore {
                 tx
             }
         };
-        let done = sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at, retired_at) SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
+        let done = bind_key(
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at, retired_at) SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
+            ),
+            k,
         )
-        .bind(&k.kid)
-        .bind(&k.alg)
-        .bind(&k.private_key)
-        .bind(&k.public_key)
-        .bind(k.created_at)
-        .bind(k.retired_at)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -214,4 +208,17 @@ impl super::SigningKeyStore for SqlStore {
             .await?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// Binds a signing key's six columns, in table order, to `$1`…`$6` of `q`.
+fn bind_key<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    k: &'q super::SigningKeyRecord,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    q.bind(&k.kid)
+        .bind(&k.alg)
+        .bind(&k.private_key)
+        .bind(&k.public_key)
+        .bind(k.created_at)
+        .bind(k.retired_at)
 }

@@ -346,4 +346,45 @@ mod tests {
         assert_eq!(s[2], "INSERT INTO a VALUES ('a;b')");
         assert_eq!(split_statements(MIGRATIONS[0].sqlite).len(), 5);
     }
+
+    fn recorded(version: i64, checksum: Option<&str>) -> AppliedMigration {
+        AppliedMigration {
+            version,
+            name: String::new(),
+            checksum: checksum.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn checksums_are_checked_and_ignore_line_endings() {
+        assert_eq!(checksum("A;\r\nB;\r\n"), checksum("A;\nB;\n"));
+        assert_ne!(checksum("A;\n"), checksum("A; \n"));
+        let sso = checksum(MIGRATIONS[1].sql(Dialect::Postgres));
+        assert_eq!(sso.len(), 64);
+        let ok = [recorded(1, None), recorded(2, Some(&sso))];
+        assert!(
+            check(&ok, Dialect::Postgres).is_ok(),
+            "no checksum yet: filled later"
+        );
+        match check(&[recorded(2, Some("e0"))], Dialect::Postgres) {
+            Err(StoreError::MigrationEdited {
+                version: 2,
+                name,
+                recorded,
+                embedded,
+            }) => assert_eq!(
+                (name.as_str(), recorded.as_str(), embedded),
+                ("sso", "e0", sso)
+            ),
+            other => panic!("{other:?}"),
+        }
+        let newer = [
+            recorded(1, None),
+            recorded(MIGRATIONS.len() as i64 + 1, None),
+        ];
+        assert!(matches!(
+            check(&newer, Dialect::Sqlite),
+            Err(StoreError::Migration { .. })
+        ));
+    }
 }
