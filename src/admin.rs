@@ -85,12 +85,17 @@ pub async fn migrate(config: &Config) -> Result<String, AdminError> {
         Some(url) => SqlStore::connect(url.expose()).await?,
         None => SqlStore::connect(&SqlStore::prepare_sqlite(&config.storage.data_dir)?).await?,
     };
-    let ran = store.migrate().await?;
-    Ok(format!(
-        "applied {ran} migration(s) to {} ({}); the store is up to date\n",
+    let applied = store.migrate().await?;
+    let mut out = format!(
+        "applied {} migration(s) to {} ({}); the store is up to date\n",
+        applied.len(),
         store_location(config),
         store.dialect_name()
-    ))
+    );
+    for m in &applied {
+        out.push_str(&format!("  {:04}_{}\n", m.version, m.name));
+    }
+    Ok(out)
 }
 
 /// `portcullis tokens …`

@@ -23,6 +23,7 @@ mod usage_sql;
 use async_trait::async_trait;
 
 use crate::rules::Rules;
+pub use migrate::{AppliedMigration, MIGRATION_LOCK_KEY};
 pub use sql::SqlStore;
 
 /// Lower-case hex of `bytes`.
@@ -52,6 +53,21 @@ pub enum StoreError {
         version: i64,
         /// What failed.
         message: String,
+    },
+    /// An applied migration's recorded checksum is not the one this binary embeds: its SQL was
+    /// edited after it was released.
+    #[error(
+        "store migration {version} ({name}) was edited after it was applied: the database recorded checksum {recorded}, this binary embeds {embedded}; restore the released migration (a change goes in a new one)"
+    )]
+    MigrationEdited {
+        /// Migration number.
+        version: i64,
+        /// Migration name.
+        name: String,
+        /// The checksum in `portcullis_migrations`.
+        recorded: String,
+        /// The checksum of this binary's SQL.
+        embedded: String,
     },
     /// A write would break a uniqueness rule.
     #[error("already exists: {0}")]
@@ -420,6 +436,9 @@ pub trait SigningKeyStore: Send + Sync {
     async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
     /// Stores a new key.
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+    /// Stores `key` unless an unretired key exists; true when stored. Atomic among instances:
+    /// of several starting together on an empty store, one stores its key.
+    async fn insert_signing_key_if_none(&self, key: &SigningKeyRecord) -> Result<bool, StoreError>;
     /// Retires every key but `keep` at `now`; returns how many.
     async fn retire_signing_keys_except(&self, keep: &str, now: i64) -> Result<u64, StoreError>;
     /// Replaces a key's stored private key (re-sealed under a new key); false when unknown.

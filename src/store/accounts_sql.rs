@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::migrate::Dialect;
 use super::{AccountStore, OauthClient, SqlStore, StoreError, User};
 
 fn client_from(r: &AnyRow) -> Result<OauthClient, sqlx::Error> {
@@ -148,18 +149,44 @@ impl super::SigningKeyStore for SqlStore {
     }
 
     async fn insert_signing_key(&self, k: &super::SigningKeyRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        bind_key(
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            ),
+            k,
         )
-        .bind(&k.kid)
-        .bind(&k.alg)
-        .bind(&k.private_key)
-        .bind(&k.public_key)
-        .bind(k.created_at)
-        .bind(k.retired_at)
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn insert_signing_key_if_none(
+        &self,
+        k: &super::SigningKeyRecord,
+    ) -> Result<bool, StoreError> {
+        // The check and the insert must not interleave with another instance's: SQLite takes
+        // the database's write lock at `BEGIN IMMEDIATE`; PostgreSQL makes the writers of
+        // `signing_keys` wait for each other (readers do not).
+        let mut tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
+        let done = bind_key(
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at, retired_at) SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
+            ),
+            k,
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn retire_signing_keys_except(&self, keep: &str, now: i64) -> Result<u64, StoreError> {
@@ -181,4 +208,17 @@ impl super::SigningKeyStore for SqlStore {
             .await?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// Binds a signing key's six columns, in table order, to `$1`…`$6` of `q`.
+fn bind_key<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    k: &'q super::SigningKeyRecord,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    q.bind(&k.kid)
+        .bind(&k.alg)
+        .bind(&k.private_key)
+        .bind(&k.public_key)
+        .bind(k.created_at)
+        .bind(k.retired_at)
 }

@@ -9,13 +9,13 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use super::migrate::{self, Dialect};
-use super::{AgentTokenRecord, AgentTokenStore, StoreError, User, UserStore};
+use super::{AgentTokenRecord, AgentTokenStore, AppliedMigration, StoreError, User, UserStore};
 
 /// The store on a SQL database.
 #[derive(Clone)]
 pub struct SqlStore {
     pub(super) pool: AnyPool,
-    dialect: Dialect,
+    pub(super) dialect: Dialect,
     /// Called after a committed change that moved the revision.
     on_change: Arc<OnceLock<super::ChangeHook>>,
 }
@@ -108,9 +108,14 @@ impl SqlStore {
         })
     }
 
-    /// Applies pending migrations; returns how many ran.
-    pub async fn migrate(&self) -> Result<usize, StoreError> {
+    /// Applies pending migrations (waiting while another instance does); returns those applied.
+    pub async fn migrate(&self) -> Result<Vec<AppliedMigration>, StoreError> {
         migrate::run(&self.pool, self.dialect).await
+    }
+
+    /// The migrations the database records as applied, in order.
+    pub async fn applied_migrations(&self) -> Result<Vec<AppliedMigration>, StoreError> {
+        migrate::recorded(&mut *self.pool.acquire().await?).await
     }
 
     /// Runs one administrative statement (`CREATE DATABASE …`); for test set-up and tooling.

@@ -23,11 +23,11 @@ struct Setup {
     store: Arc<dyn Store>,
     clock: ManualClock,
     user_id: String,
-    _dir: Option<tempfile::TempDir>,
+    _home: crate::store::StoreHome,
 }
 
 async fn setup(on_postgres: bool, brute_force: bool) -> Option<Setup> {
-    let (store, dir) = crate::store::test_store(on_postgres).await?;
+    let (store, home) = crate::store::test_store(on_postgres).await?;
     let user = store
         .upsert_user("google", "alice", Some("alice@example.com"), None, 0)
         .await
@@ -62,7 +62,7 @@ async fn setup(on_postgres: bool, brute_force: bool) -> Option<Setup> {
         store,
         clock,
         user_id: user.id,
-        _dir: dir,
+        _home: home,
     })
 }
 

@@ -272,7 +272,7 @@ async fn sso_keys_are_sealed_under_the_key_and_clear_ones_keep_opening_until_rek
 
 #[tokio::test]
 async fn a_shared_database_without_a_key_is_a_loud_warning_and_no_key_file() {
-    let Some(url) = crate::store::fresh_postgres().await else {
+    let Some(db) = crate::store::fresh_postgres().await else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -280,7 +280,7 @@ async fn a_shared_database_without_a_key_is_a_loud_warning_and_no_key_file() {
     let out = portcullis()
         .args(["signing-keys", "rotate", "--data-dir"])
         .arg(&dir)
-        .env("PORTCULLIS_DATABASE_URL", &url)
+        .env("PORTCULLIS_DATABASE_URL", db.url())
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

@@ -29,6 +29,7 @@ mod keys_cli;
 mod layers;
 mod limits;
 mod management;
+mod migrations;
 mod notifications;
 mod oauth;
 mod objects;

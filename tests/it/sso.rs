@@ -29,12 +29,12 @@ struct Setup {
     venv: std::path::PathBuf,
     idp: Idp,
     _gw: (Mock, tokio::sync::oneshot::Sender<()>),
-    _dir: Option<tempfile::TempDir>,
+    _home: crate::store::StoreHome,
 }
 
 async fn setup(on_postgres: bool, tweak: impl FnOnce(&mut Config)) -> Option<Setup> {
     let venv = venv()?;
-    let (store, dir) = crate::store::test_store(on_postgres).await?;
+    let (store, home) = crate::store::test_store(on_postgres).await?;
     let idp = Idp::start(&venv);
     idp.set_user(
         "alice",
@@ -63,7 +63,7 @@ async fn setup(on_postgres: bool, tweak: impl FnOnce(&mut Config)) -> Option<Set
         venv,
         idp,
         _gw: (mock, stop),
-        _dir: dir,
+        _home: home,
     })
 }
 

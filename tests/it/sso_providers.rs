@@ -21,7 +21,7 @@ struct Setup {
     store: Arc<dyn Store>,
     recorder: Arc<RecordingNotifier>,
     _gw: (Mock, tokio::sync::oneshot::Sender<()>),
-    _dir: Option<tempfile::TempDir>,
+    _home: crate::store::StoreHome,
 }
 
 /// A provider the gateway knows as `gw-client`, with `secret`.
@@ -32,7 +32,7 @@ fn provider(kind: SsoProviderKind, secret: &str) -> portcullis::config::SsoProvi
 /// A gateway with two providers on the fake: `fake` (OIDC) and `gh` (GitHub).
 async fn setup() -> Setup {
     let idp = FakeIdp::start().await;
-    let (store, dir) = crate::store::test_store(false).await.unwrap();
+    let (store, home) = crate::store::test_store(false).await.unwrap();
     let mut fake = provider(SsoProviderKind::Oidc, "client-secret");
     fake.issuer = Some(idp.url.clone());
     fake.display_name = Some("Fake OIDC".into());
@@ -54,7 +54,7 @@ async fn setup() -> Setup {
         store,
         recorder,
         _gw: (mock, stop),
-        _dir: dir,
+        _home: home,
     }
 }
 

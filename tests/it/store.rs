@@ -26,9 +26,52 @@ async fn listening(server: &str) -> bool {
     tokio::net::TcpStream::connect((host, port)).await.is_ok()
 }
 
+/// A PostgreSQL database made for one test; dropped (its sessions ended) when this is, also
+/// when the test fails.
+pub(crate) struct TestDatabase {
+    server: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Its `postgres://` URL.
+    pub(crate) fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let admin = format!("{}/test", self.server);
+        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // `drop` may run inside the test's runtime, which cannot block on a future: a thread
+        // with a runtime of its own does it.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime
+                .block_on(async {
+                    let admin = SqlStore::connect(&admin).await?;
+                    admin.execute_admin(&statement).await
+                })
+                .map_err(|e| e.to_string())
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            // Not a panic: this may run while a failed test unwinds.
+            eprintln!(
+                "could not drop the test database {}: {dropped:?}",
+                self.name
+            );
+        }
+    }
+}
+
 /// A fresh PostgreSQL database for one test (made from the server's `test` database), or `None`
 /// when no server listens and `CI` is not `true`. A server that listens but refuses is a failure.
-pub(crate) async fn fresh_postgres() -> Option<String> {
+pub(crate) async fn fresh_postgres() -> Option<TestDatabase> {
     let server = postgres_server();
     if !listening(&server).await {
         assert!(
@@ -49,22 +92,43 @@ pub(crate) async fn fresh_postgres() -> Option<String> {
         .execute_admin(&format!("CREATE DATABASE {name}"))
         .await
         .unwrap();
-    Some(format!("{server}/{name}"))
+    Some(TestDatabase { server, name })
 }
 
-/// A store for one test: SQLite in a temp dir (kept alive by the returned dir), or a fresh
-/// PostgreSQL database (`None` when [`fresh_postgres`] skips).
-pub(crate) async fn test_store(
-    on_postgres: bool,
-) -> Option<(Arc<dyn Store>, Option<tempfile::TempDir>)> {
+/// What keeps a test store's data alive: its SQLite directory, or its PostgreSQL database
+/// (dropped with this).
+pub(crate) enum StoreHome {
+    Dir(tempfile::TempDir),
+    Postgres { _db: TestDatabase },
+}
+
+impl StoreHome {
+    /// The SQLite store's data directory.
+    pub(crate) fn dir(&self) -> Option<&std::path::Path> {
+        match self {
+            StoreHome::Dir(dir) => Some(dir.path()),
+            StoreHome::Postgres { .. } => None,
+        }
+    }
+}
+
+/// An empty database for one test: SQLite in a temp dir, or a fresh PostgreSQL database (`None`
+/// when [`fresh_postgres`] skips); its URL, and the home that keeps it alive.
+pub(crate) async fn empty_database(on_postgres: bool) -> Option<(String, StoreHome)> {
     if on_postgres {
-        let url = fresh_postgres().await?;
-        Some((Arc::new(SqlStore::open(&url).await.unwrap()), None))
+        let db = fresh_postgres().await?;
+        Some((db.url(), StoreHome::Postgres { _db: db }))
     } else {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqlStore::open_sqlite(dir.path()).await.unwrap();
-        Some((Arc::new(store), Some(dir)))
+        let url = SqlStore::prepare_sqlite(dir.path()).unwrap();
+        Some((url, StoreHome::Dir(dir)))
     }
+}
+
+/// A store for one test, on an [`empty_database`].
+pub(crate) async fn test_store(on_postgres: bool) -> Option<(Arc<dyn Store>, StoreHome)> {
+    let (url, home) = empty_database(on_postgres).await?;
+    Some((Arc::new(SqlStore::open(&url).await.unwrap()), home))
 }
 
 mod hex {
@@ -591,6 +655,27 @@ async fn keys_contract(store: &Arc<dyn Store>) {
     );
 }
 
+/// Instances loading the token server's keys at once from an empty store: one key is stored,
+/// and every one of them signs with it.
+async fn first_signing_key_is_one_for_all(store: &Arc<dyn Store>) {
+    use portcullis::identity::token_server::keys;
+    // Connections open first, so the loads meet at the database rather than in the pool.
+    futures_util::future::join_all((0..8).map(|_| store.revision())).await;
+    let loads = (0..8).map(|_| keys::load(store.as_ref(), 1_000, None, 3_600_000));
+    let kids: Vec<String> = futures_util::future::join_all(loads)
+        .await
+        .into_iter()
+        .map(|set| set.unwrap().signing.0)
+        .collect();
+    let stored = store.list_signing_keys().await.unwrap();
+    assert_eq!(stored.len(), 1, "one key stored: {stored:?}");
+    assert!(kids.iter().all(|k| *k == stored[0].kid), "{kids:?}");
+    // A key exists now: a later load stores none.
+    let again = keys::load(store.as_ref(), 2_000, None, 3_600_000).await;
+    assert_eq!(again.unwrap().signing.0, stored[0].kid);
+    assert_eq!(store.list_signing_keys().await.unwrap().len(), 1);
+}
+
 /// For each suite, a module with the test on SQLite and the test on PostgreSQL.
 macro_rules! on_both_stores {
     ($($suite:ident),* $(,)?) => {$(
@@ -603,7 +688,7 @@ macro_rules! on_both_stores {
 
             #[tokio::test]
             async fn on_postgres() {
-                let Some((store, _)) = super::test_store(true).await else {
+                let Some((store, _home)) = super::test_store(true).await else {
                     return;
                 };
                 super::$suite(&store).await;
@@ -619,6 +704,7 @@ on_both_stores!(
     sso_secrets_converge_and_links_are_single_use,
     sso_logins_are_single_use_and_expire,
     sso_sessions_expire_and_expired_rows_are_purged,
+    first_signing_key_is_one_for_all,
 );
 
 #[tokio::test]
@@ -629,19 +715,19 @@ async fn contract_on_sqlite() {
     contract(&store).await;
     // Reopening runs no migration twice and keeps the data.
     let reopened = SqlStore::open_sqlite(dir.path()).await.unwrap();
-    assert_eq!(reopened.migrate().await.unwrap(), 0);
+    assert!(reopened.migrate().await.unwrap().is_empty());
     assert_eq!(reopened.list_tokens(None).await.unwrap().len(), 3);
 }
 
 #[tokio::test]
 async fn contract_on_postgres() {
-    let Some(url) = fresh_postgres().await else {
+    let Some(db) = fresh_postgres().await else {
         return;
     };
-    let store = SqlStore::open(&url).await.unwrap();
+    let store = SqlStore::open(&db.url()).await.unwrap();
     assert_eq!(store.dialect_name(), "postgres");
     contract(&store).await;
-    assert_eq!(store.migrate().await.unwrap(), 0);
+    assert!(store.migrate().await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -30,7 +30,7 @@ struct Setup {
     state: AppState,
     store: Arc<dyn Store>,
     clock: ManualClock,
-    dir: Option<tempfile::TempDir>,
+    home: crate::store::StoreHome,
 }
 
 fn gateway_config(mock: &Mock) -> Config {
@@ -44,7 +44,7 @@ fn gateway_config(mock: &Mock) -> Config {
 /// the lockout on, the management API open to the test, and its revision job run once (what
 /// the scheduler does at start).
 async fn setup(on_postgres: bool) -> Option<Setup> {
-    let (store, dir) = crate::store::test_store(on_postgres).await?;
+    let (store, home) = crate::store::test_store(on_postgres).await?;
     let mock = start_mock().await;
     let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(START));
     let (state, gw) = start_gateway_on_store(gateway_config(&mock), &clock, store.clone()).await;
@@ -55,7 +55,7 @@ async fn setup(on_postgres: bool) -> Option<Setup> {
         state,
         store,
         clock,
-        dir,
+        home,
     })
 }
 
@@ -154,11 +154,11 @@ async fn used_in_every_credential_position(on_postgres: bool) {
     }
     let stored = s.store.get_key(FORMAT.bare_id(&id)).await.unwrap().unwrap();
     assert!(!stored.secret_hash.contains(&secret) && stored.secret_hash.len() == 64);
-    if let Some(dir) = &s.dir {
+    if let Some(dir) = s.home.dir() {
         // The database's own bytes (the file and its write-ahead log): the id is there, the
         // secret is not.
         let mut raw = Vec::new();
-        for f in std::fs::read_dir(dir.path()).unwrap() {
+        for f in std::fs::read_dir(dir).unwrap() {
             raw.extend(std::fs::read(f.unwrap().path()).unwrap());
         }
         let has = |needle: &str| raw.windows(needle.len()).any(|w| w == needle.as_bytes());

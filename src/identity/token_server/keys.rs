@@ -81,6 +81,10 @@ fn context(kid: &str) -> String {
 
 /// Loads the keys, making the first one if there is none (or none unretired). Keys retired
 /// longer ago than a token lifetime (`lifetime_ms`, plus a minute) no longer verify.
+///
+/// Instances starting together on an empty store each propose a key; the store keeps one (an
+/// insert only while no key is unretired, atomic among them), and every instance reads back and
+/// signs with the newest unretired key — the same one.
 pub async fn load(
     store: &dyn SigningKeyStore,
     now: i64,
@@ -89,7 +93,9 @@ pub async fn load(
 ) -> Result<KeySet, KeyError> {
     let mut records = store.list_signing_keys().await?;
     if records.iter().all(|r| r.retired_at.is_some()) {
-        store.insert_signing_key(&generate(now, sealer)?).await?;
+        store
+            .insert_signing_key_if_none(&generate(now, sealer)?)
+            .await?;
         records = store.list_signing_keys().await?;
     }
     records.retain(|r| {

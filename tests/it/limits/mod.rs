@@ -46,7 +46,7 @@ pub(super) struct Limited {
     users: BTreeMap<&'static str, (String, String)>,
     /// One client for every call (building one per call is slow).
     http: reqwest::Client,
-    _dir: Option<tempfile::TempDir>,
+    _home: crate::store::StoreHome,
 }
 
 impl Limited {
@@ -116,7 +116,7 @@ pub(super) async fn limited(
     users: &[(&'static str, Value)],
     tweak: impl FnOnce(&mut Config),
 ) -> Limited {
-    let (store, dir) = crate::store::test_store(false).await.unwrap();
+    let (store, home) = crate::store::test_store(false).await.unwrap();
     let mock = start_mock().await;
     let mut config = config_for(&mock);
     config.auth.disable_auth = false;
@@ -162,7 +162,7 @@ pub(super) async fn limited(
         config,
         users: made,
         http: client(),
-        _dir: dir,
+        _home: home,
     }
 }
 

@@ -117,7 +117,7 @@ async fn the_usage_store_keeps_its_contract_on_sqlite() {
 
 #[tokio::test]
 async fn the_usage_store_keeps_its_contract_on_postgres() {
-    let Some((store, _)) = crate::store::test_store(true).await else {
+    let Some((store, _home)) = crate::store::test_store(true).await else {
         return;
     };
     usage_contract(store.as_ref()).await;
