@@ -254,7 +254,19 @@ pub async fn call_with_key(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    let mut req = client()
+    call_with_key_on(&client(), base, key, method, path, body).await
+}
+
+/// [`call_with_key`] through `http` (a client kept for many calls).
+pub async fn call_with_key_on(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = http
         .request(method, format!("{base}{path}"))
         .bearer_auth(key);
     if let Some(b) = body {
@@ -303,8 +315,12 @@ pub fn chat(model: &str, stream: bool) -> serde_json::Value {
 /// The status of a non-streaming chat completion sent to the gateway at `base` with
 /// `Bearer bearer`.
 pub async fn chat_status(base: &str, bearer: &str) -> u16 {
-    client()
-        .post(format!("{base}/v1/chat/completions"))
+    chat_status_on(&client(), base, bearer).await
+}
+
+/// [`chat_status`] through `http` (a client kept for many calls).
+pub async fn chat_status_on(http: &reqwest::Client, base: &str, bearer: &str) -> u16 {
+    http.post(format!("{base}/v1/chat/completions"))
         .bearer_auth(bearer)
         .json(&chat("mock-gpt", false))
         .send()
