@@ -254,21 +254,17 @@ pub async fn call_with_key(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    call_with_key_on(&client(), base, key, method, path, body).await
+    send_with_key(client().request(method, format!("{base}{path}")), key, body).await
 }
 
-/// [`call_with_key`] through `http` (a client kept for many calls).
-pub async fn call_with_key_on(
-    http: &reqwest::Client,
-    base: &str,
+/// Sends `req` with `key` as the bearer and a JSON body if given: the status and the answer as
+/// JSON (`null` when it is not JSON).
+pub async fn send_with_key(
+    req: reqwest::RequestBuilder,
     key: &str,
-    method: reqwest::Method,
-    path: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    let mut req = http
-        .request(method, format!("{base}{path}"))
-        .bearer_auth(key);
+    let mut req = req.bearer_auth(key);
     if let Some(b) = body {
         req = req.json(&b);
     }

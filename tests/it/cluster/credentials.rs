@@ -21,11 +21,9 @@ async fn served_with(c: &Cluster, gw: &Instance, secret: &'static str, what: &st
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_credential_added_through_a_serves_on_b() {
-    let Some(c) = Cluster::start().await else {
+    let Some((c, a, b)) = pair().await else {
         return;
     };
-    let a = c.spawn("a", |_| {}).await;
-    let b = c.spawn("b", |_| {}).await;
     served_with(&c, &b, OPENAI_KEY, "B serving with the configured key").await;
     // Priority 1: before the configured key (100).
     let added = "sk-added-through-a-0123456789";

@@ -7,11 +7,9 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs shared lockouts"]
 async fn five_wrong_keys_spread_over_a_and_b_block_the_address_on_both() {
-    let Some(c) = Cluster::start().await else {
+    let Some((_c, a, b)) = pair().await else {
         return;
     };
-    let a = c.spawn("a", |_| {}).await;
-    let b = c.spawn("b", |_| {}).await;
     for gw in [&a, &b] {
         assert_eq!(gw.chat(STATIC_KEY).await, 200);
     }

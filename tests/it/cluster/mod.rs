@@ -248,6 +248,14 @@ impl Cluster {
     }
 }
 
+/// Two instances, A and B, on [`Cluster::start`]; `None` (skipped) without PostgreSQL or Redis.
+pub(crate) async fn pair() -> Option<(Cluster, Instance, Instance)> {
+    let c = Cluster::start().await?;
+    let a = c.spawn("a", |_| {}).await;
+    let b = c.spawn("b", |_| {}).await;
+    Some((c, a, b))
+}
+
 /// One running `portcullis serve`; killed when dropped.
 pub(crate) struct Instance {
     pub(crate) url: String,
@@ -259,7 +267,8 @@ pub(crate) struct Instance {
 impl Instance {
     /// A management API call: the status and the answer as JSON.
     pub(crate) async fn mgmt(&self, method: M, path: &str, body: Option<Value>) -> (u16, Value) {
-        call_with_key_on(&self.http, &self.url, MGMT, method, path, body).await
+        let req = self.http.request(method, format!("{}{path}", self.url));
+        send_with_key(req, MGMT, body).await
     }
 
     /// The status of a chat completion with `bearer`.

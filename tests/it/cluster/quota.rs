@@ -29,11 +29,9 @@ async fn spend(gw: &Instance, key: &str) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_budget_exhausted_through_a_is_exhausted_on_b() {
-    let Some(c) = Cluster::start().await else {
+    let Some((_c, a, b)) = pair().await else {
         return;
     };
-    let a = c.spawn("a", |_| {}).await;
-    let b = c.spawn("b", |_| {}).await;
     // Room for two requests, whether the first has settled (~1,010 tokens each) or is still
     // reserved (~1,030), and never for a third.
     let rules = json!({"token_budget": {"tokens": 2500, "period": "never"}});
