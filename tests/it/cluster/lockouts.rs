@@ -5,7 +5,6 @@
 use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs shared lockouts"]
 async fn five_wrong_keys_spread_over_a_and_b_block_the_address_on_both() {
     let Some((_c, a, b)) = pair().await else {
         return;
