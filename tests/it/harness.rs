@@ -254,9 +254,17 @@ pub async fn call_with_key(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    let mut req = client()
-        .request(method, format!("{base}{path}"))
-        .bearer_auth(key);
+    send_with_key(client().request(method, format!("{base}{path}")), key, body).await
+}
+
+/// Sends `req` with `key` as the bearer and a JSON body if given: the status and the answer as
+/// JSON (`null` when it is not JSON).
+pub async fn send_with_key(
+    req: reqwest::RequestBuilder,
+    key: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = req.bearer_auth(key);
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -303,8 +311,12 @@ pub fn chat(model: &str, stream: bool) -> serde_json::Value {
 /// The status of a non-streaming chat completion sent to the gateway at `base` with
 /// `Bearer bearer`.
 pub async fn chat_status(base: &str, bearer: &str) -> u16 {
-    client()
-        .post(format!("{base}/v1/chat/completions"))
+    chat_status_on(&client(), base, bearer).await
+}
+
+/// [`chat_status`] through `http` (a client kept for many calls).
+pub async fn chat_status_on(http: &reqwest::Client, base: &str, bearer: &str) -> u16 {
+    http.post(format!("{base}/v1/chat/completions"))
         .bearer_auth(bearer)
         .json(&chat("mock-gpt", false))
         .send()

@@ -93,15 +93,19 @@ impl Idp {
 pub struct Browser {
     cookies: Arc<Mutex<HashMap<String, String>>>,
     pub requests: Arc<Mutex<u32>>,
+    /// Built on first use, then kept (with its connections): building one is slow.
+    http: Arc<std::sync::OnceLock<reqwest::Client>>,
 }
 
 impl Browser {
-    fn client() -> reqwest::Client {
-        reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
+    fn client(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+        })
     }
 
     fn cookie_header(&self) -> String {
@@ -130,18 +134,32 @@ impl Browser {
     }
 
     pub async fn get(&self, url: &str) -> reqwest::Response {
-        let r = Self::client()
+        self.try_get(url).await.unwrap()
+    }
+
+    /// `get`, with a failed connection as an error (a server that may have gone away).
+    pub async fn try_get(&self, url: &str) -> reqwest::Result<reqwest::Response> {
+        let r = self
+            .client()
             .get(url)
             .header("cookie", self.cookie_header())
             .send()
-            .await
-            .unwrap();
+            .await?;
         self.keep(&r);
-        r
+        Ok(r)
     }
 
     pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.post_form_with(url, form, &[]).await
+    }
+
+    /// `post_form`, with a failed connection as an error.
+    pub async fn try_post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Result<reqwest::Response> {
+        self.try_post_form_with(url, form, &[]).await
     }
 
     /// `post_form` with extra request headers (`Origin`, `Referer`).
@@ -151,10 +169,19 @@ impl Browser {
         form: &[(&str, &str)],
         headers: &[(&str, &str)],
     ) -> reqwest::Response {
+        self.try_post_form_with(url, form, headers).await.unwrap()
+    }
+
+    async fn try_post_form_with(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> reqwest::Result<reqwest::Response> {
         let body: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        let mut req = Self::client().post(url);
+        let mut req = self.client().post(url);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -163,10 +190,9 @@ impl Browser {
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)
             .send()
-            .await
-            .unwrap();
+            .await?;
         self.keep(&r);
-        r
+        Ok(r)
     }
 
     pub fn has_cookie(&self, name: &str) -> bool {

@@ -424,7 +424,7 @@ async fn confirmation_codes_run_out_and_expire() {
 }
 
 /// A tiny enterprise authorization API: answers as `behaviour` says and records what it got.
-async fn authorization_api(
+pub(crate) async fn authorization_api(
     behaviour: &'static str,
     seen: Arc<std::sync::Mutex<Vec<(http::HeaderMap, Value)>>>,
 ) -> String {
