@@ -12,7 +12,8 @@
 //! returns is settled once with the answer's real usage — on success, on an upstream error, on a
 //! broken stream, on a client disconnect (its `Drop`) — which replaces the reservation, frees the
 //! concurrency slot and records the usage in the [`ledger`], flushed to the store (`UsageStore`)
-//! by the `usage.flush` job. Budgets start from what the store says was spent in their period
+//! by the `usage.flush` job — and, once [`Policy::keep_journal`] gave it the data directory, in
+//! the [`journal`] first, so a killed process loses none of it. Budgets start from what the store says was spent in their period
 //! (plus what this instance has not flushed yet), so they survive a restart. A grant without
 //! rules costs nothing: [`Policy::meters`] says so without a lock, an allocation or an await.
 //!
@@ -28,6 +29,7 @@
 
 mod admission;
 pub mod counters;
+mod journal;
 mod ledger;
 mod prices;
 mod redis_counters;
@@ -47,6 +49,7 @@ use crate::store::{StoreError, UsageStore};
 use admission::Meter;
 pub use admission::{Admission, Demand, Refusal, Spent, estimate_input_tokens};
 use counters::Counters;
+pub use journal::JournalError;
 pub use prices::{Price, PriceTable};
 pub use redis_counters::{GRACE_MS, HEARTBEAT_TTL_MS, HELD, RedisCounters};
 pub use shared_counters::FailMode;
@@ -223,6 +226,26 @@ impl Policy {
             return Ok(None);
         }
         self.meter.admit(grant, demand).await.map(Some)
+    }
+
+    /// Journals every settlement in `dir` (the data directory) from now on, and writes to the
+    /// store what the journal files there that no running process holds recorded — a killed
+    /// run's unflushed usage —, deleting them once the store has it (a failed write keeps them
+    /// for the first flush). Returns how many records were replayed. Does nothing when no store
+    /// keeps usage. At startup, before serving (`AppState::open`).
+    pub async fn keep_journal(&self, dir: &std::path::Path) -> Result<usize, JournalError> {
+        let replayed = self.meter.keep_journal(dir)?;
+        if replayed > 0 {
+            match self.flush().await {
+                Ok(_) => {
+                    tracing::info!(records = replayed, "usage journal replayed into the store")
+                }
+                Err(e) => {
+                    tracing::warn!(records = replayed, error = %e, "could not record the replayed usage journal in the store (kept for the next flush)")
+                }
+            }
+        }
+        Ok(replayed)
     }
 
     /// Writes the settled usage not yet in the store (the `usage.flush` job, and shutdown);

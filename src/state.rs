@@ -127,6 +127,9 @@ pub enum StateError {
     /// The Redis URL cannot be used.
     #[error(transparent)]
     Redis(#[from] RedisError),
+    /// The usage journal in the data directory could not be opened or replayed.
+    #[error(transparent)]
+    Journal(#[from] crate::policy::JournalError),
 }
 
 /// Shared, immutable-after-start state.
@@ -396,6 +399,11 @@ impl AppState {
         };
         let notifier = default_notifier(&config);
         let state = Self::with_parts(config, Arc::new(SystemClock), notifier, store)?;
+        // A killed run's settled usage, before anything is served.
+        state
+            .policy()
+            .keep_journal(&state.config().storage.data_dir)
+            .await?;
         state.pool().reload_store().await?;
         if let Some(o) = state.oauth() {
             o.check_keys()

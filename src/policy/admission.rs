@@ -18,6 +18,7 @@ use std::sync::Arc;
 use futures_util::FutureExt as _;
 
 use super::counters::{Claim, CounterError, Counters, Reserved};
+use super::journal::JournalError;
 use super::ledger::{Amounts, Holder, Ledger, RowKey};
 use super::prices::{Price, PriceTable};
 use super::shared_counters::{FailMode, InFlight, Missed, Outage};
@@ -248,6 +249,15 @@ impl Meter {
     /// True when settled usage is kept (a store is open).
     pub(crate) fn records(&self) -> bool {
         self.store.is_some()
+    }
+
+    /// Journals settlements in `dir` and takes in the usage of the journal files no running
+    /// process holds; how many records (nothing when no store keeps usage).
+    pub(crate) fn keep_journal(&self, dir: &std::path::Path) -> Result<usize, JournalError> {
+        if !self.records() {
+            return Ok(0);
+        }
+        self.ledger.keep_journal(dir)
     }
 
     pub(crate) async fn flush(&self) -> Result<usize, StoreError> {

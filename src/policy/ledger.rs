@@ -3,10 +3,16 @@
 //! the `usage.flush` job (and once more at shutdown). A flush leaves the entries in place until
 //! the store has taken them, so a budget's baseline read meanwhile (ledger first, then store)
 //! may count a flushing entry twice but never misses one.
+//!
+//! With a [`Journal`] (`serve`: the data directory), each settlement is appended to it before it
+//! is added here, under the same lock, and a flush rotates the journal and takes its snapshot
+//! under that lock too — so the rotated files hold exactly what the snapshot holds, and are
+//! deleted once the store has it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use super::journal::{self, Held, Journal, JournalError};
 use crate::clock::calendar::civil_from_days;
 use crate::store::{StoreError, UsageRow, UsageSpent, UsageStore};
 
@@ -32,7 +38,7 @@ pub(crate) struct Amounts {
 }
 
 impl Amounts {
-    fn add(&mut self, o: &Amounts) {
+    pub(crate) fn add(&mut self, o: &Amounts) {
         self.requests += o.requests;
         self.input += o.input;
         self.output += o.output;
@@ -66,29 +72,54 @@ pub(crate) fn day_string(day: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// The entries and the journal, under one lock.
+#[derive(Debug, Default)]
+struct Book {
+    rows: HashMap<RowKey, Amounts>,
+    journal: Option<Journal>,
+}
+
 /// Settled usage not yet in the store.
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {
-    rows: Mutex<HashMap<RowKey, Amounts>>,
+    book: Mutex<Book>,
     /// One flush at a time (the job and the shutdown flush).
     flushing: tokio::sync::Mutex<()>,
 }
 
 impl Ledger {
-    fn rows(&self) -> MutexGuard<'_, HashMap<RowKey, Amounts>> {
-        self.rows.lock().unwrap_or_else(PoisonError::into_inner)
+    fn book(&self) -> MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds one settled request.
+    /// Journals every settlement from now on in `dir`, and adds what the journal files no
+    /// running process holds recorded (a previous run's unflushed usage); returns how many
+    /// records that was.
+    pub(crate) fn keep_journal(&self, dir: &std::path::Path) -> Result<usize, JournalError> {
+        let (opened, replayed) = Journal::open(dir)?;
+        let mut book = self.book();
+        for (k, a) in &replayed.rows {
+            book.rows.entry(k.clone()).or_default().add(a);
+        }
+        book.journal = Some(opened);
+        Ok(replayed.records)
+    }
+
+    /// Adds one settled request (journaled first, when there is a journal).
     pub(crate) fn record(&self, key: RowKey, amounts: Amounts) {
-        self.rows().entry(key).or_default().add(&amounts);
+        let line = journal::line(&key, &amounts);
+        let mut book = self.book();
+        if let Some(j) = &mut book.journal {
+            j.append(line.as_bytes());
+        }
+        book.rows.entry(key).or_default().add(&amounts);
     }
 
     /// What `holder` spent from day `since` on, of what is not yet in the store.
     pub(crate) fn pending(&self, holder: Holder<'_>, since: i64) -> UsageSpent {
-        let rows = self.rows();
+        let book = self.book();
         let mut out = UsageSpent::default();
-        for (k, a) in rows.iter().filter(|(k, _)| k.day >= since) {
+        for (k, a) in book.rows.iter().filter(|(k, _)| k.day >= since) {
             let theirs = match holder {
                 Holder::Key(id) => k.key.as_deref() == Some(id),
                 Holder::User(id) => k.user.as_deref() == Some(id),
@@ -101,17 +132,24 @@ impl Ledger {
         out
     }
 
-    /// Writes every entry to `store`; returns how many rows were written. Entries stay until the
-    /// store has them; a failed write keeps them for the next flush.
+    /// Writes every entry to `store`; returns how many rows were written. Entries (and the
+    /// journal files holding them) stay until the store has them; a failed write keeps them for
+    /// the next flush.
     pub(crate) async fn flush(&self, store: &dyn UsageStore) -> Result<usize, StoreError> {
         let _one = self.flushing.lock().await;
-        let snapshot: Vec<(RowKey, Amounts)> = self
-            .rows()
-            .iter()
-            .filter(|(_, a)| !a.is_zero())
-            .map(|(k, a)| (k.clone(), *a))
-            .collect();
+        let (snapshot, covered) = {
+            let mut book = self.book();
+            let covered = book.journal.as_mut().map_or(0, Journal::rotate);
+            let snapshot: Vec<(RowKey, Amounts)> = book
+                .rows
+                .iter()
+                .filter(|(_, a)| !a.is_zero())
+                .map(|(k, a)| (k.clone(), *a))
+                .collect();
+            (snapshot, covered)
+        };
         if snapshot.is_empty() {
+            self.release(covered);
             return Ok(0);
         }
         let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
@@ -131,7 +169,8 @@ impl Ledger {
             })
             .collect();
         store.record_usage(&rows).await?;
-        let mut live = self.rows();
+        self.release(covered);
+        let live = &mut self.book().rows;
         for (k, a) in &snapshot {
             if let Some(e) = live.get_mut(k) {
                 e.sub(a);
@@ -141,5 +180,11 @@ impl Ledger {
             }
         }
         Ok(rows.len())
+    }
+
+    /// Deletes the `covered` oldest rotated journal files (outside the lock).
+    fn release(&self, covered: usize) {
+        let done = self.book().journal.as_mut().map(|j| j.release(covered));
+        done.into_iter().flatten().for_each(Held::delete);
     }
 }

@@ -1,0 +1,132 @@
+//! The usage journal on its own: append, rotation and release, replay at the next open, a torn
+//! last line, files another handle holds.
+
+use super::*;
+
+fn row(model: &str) -> RowKey {
+    RowKey {
+        day: 20_791,
+        key: Some(Arc::from("pvk_0123456789ab")),
+        user: None,
+        backend: Arc::from("openai"),
+        model: Arc::from(model),
+    }
+}
+
+fn spent(input: u64) -> Amounts {
+    Amounts {
+        requests: 1,
+        input,
+        output: 7,
+        cached: 2,
+        cost_micros: 30,
+    }
+}
+
+fn journal_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "journal"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn records_survive_a_dropped_journal_and_are_replayed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, replayed) = Journal::open(dir.path()).unwrap();
+    assert_eq!(replayed.records, 0);
+    for input in [10, 20, 30] {
+        j.append(line(&row("gpt-4o"), &spent(input)).as_bytes());
+    }
+    j.append(line(&row("odd\tmodel%\nname"), &spent(1)).as_bytes());
+    // A kill: nothing flushed, the file stays.
+    drop(j);
+    let (next, replayed) = Journal::open(dir.path()).unwrap();
+    assert_eq!(replayed.records, 4);
+    let sum = replayed.rows[&row("gpt-4o")];
+    assert_eq!((sum.requests, sum.input, sum.output), (3, 60, 21));
+    assert_eq!((sum.cached, sum.cost_micros), (6, 90));
+    assert_eq!(replayed.rows[&row("odd\tmodel%\nname")], spent(1));
+    // Adopted: held by `next`, so a third start does not count it again.
+    let (_third, again) = Journal::open(dir.path()).unwrap();
+    assert_eq!(
+        again.records, 0,
+        "a file another instance adopted is not replayed"
+    );
+    drop(next);
+}
+
+#[test]
+fn a_rotation_closes_the_file_and_release_deletes_what_the_store_took() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, _) = Journal::open(dir.path()).unwrap();
+    assert_eq!(j.rotate(), 0, "nothing written: no rotation");
+    assert_eq!(journal_files(dir.path()).len(), 1);
+    j.append(line(&row("m"), &spent(1)).as_bytes());
+    let covered = j.rotate();
+    assert_eq!(covered, 1);
+    assert_eq!(
+        journal_files(dir.path()).len(),
+        2,
+        "the closed file and the next"
+    );
+    j.append(line(&row("m"), &spent(2)).as_bytes());
+    // A failed flush releases nothing; the next rotation covers both files.
+    let covered = j.rotate();
+    assert_eq!(covered, 2);
+    j.release(covered).into_iter().for_each(Held::delete);
+    let left = journal_files(dir.path());
+    assert_eq!(left.len(), 1, "only the current file: {left:?}");
+    assert!(std::fs::read(&left[0]).unwrap().is_empty());
+    drop(j);
+    assert!(
+        journal_files(dir.path()).is_empty(),
+        "an empty current file is removed"
+    );
+}
+
+#[test]
+fn a_torn_last_line_is_skipped_and_the_rest_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = line(&row("m"), &spent(5));
+    let torn = &whole[..whole.len() / 2];
+    let text = format!("{whole}garbage line\n{whole}{torn}");
+    std::fs::write(dir.path().join("usage-dead-000001.journal"), text).unwrap();
+    let (_j, replayed) = Journal::open(dir.path()).unwrap();
+    assert_eq!(replayed.records, 2);
+    assert_eq!(replayed.rows[&row("m")].input, 10);
+}
+
+#[test]
+fn a_file_another_handle_locks_is_not_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("usage-live-000001.journal");
+    std::fs::write(&path, line(&row("m"), &spent(5))).unwrap();
+    let holder = File::open(&path).unwrap();
+    holder.try_lock().unwrap();
+    let (j, replayed) = Journal::open(dir.path()).unwrap();
+    assert_eq!(replayed.records, 0, "a running instance's file");
+    drop(j);
+    holder.unlock().unwrap();
+    let (_j, replayed) = Journal::open(dir.path()).unwrap();
+    assert_eq!(replayed.records, 1, "once no one holds it");
+}
+
+#[cfg(unix)]
+#[test]
+fn the_directory_is_private_and_lines_carry_no_more_than_ids() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (_j, _) = Journal::open(&data).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&journal_files(&data)[0]), 0o600);
+    assert_eq!(
+        line(&row("gpt-4o"), &spent(3)),
+        "u1\t20791\tpvk_0123456789ab\t\topenai\tgpt-4o\t1\t3\t7\t2\t30\n"
+    );
+}
