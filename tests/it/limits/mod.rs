@@ -3,11 +3,13 @@
 //! settlements hold under concurrency, on errors, broken streams and disconnects; settled usage
 //! reaches the store and its reports. Also the counters' contract suite (run on the in-process
 //! and the Redis counters, reusable by any other implementation), the usage store's contract on
-//! both databases, and two instances sharing one Redis and one store (`shared`).
+//! both databases, two instances sharing one Redis and one store (`shared`), and the usage
+//! journal replayed after a kill (`journal`).
 
 mod allow;
 mod concurrency;
 mod counters;
+mod journal;
 mod keys;
 mod refusals;
 mod shared;
