@@ -41,23 +41,13 @@ async fn usage_settled_before_a_kill_is_replayed_from_the_journal_at_the_next_st
     let sent = {
         let (state, _jobs) = AppState::open(make()).await.unwrap();
         let gw = start_gateway_with_state(state).await;
-        let body = json!({"name": "journaled"});
-        let (status, v) = call_with_key(
-            &gw.url,
-            MGMT,
-            reqwest::Method::POST,
-            "/v0/management/keys",
-            Some(body),
-        )
-        .await;
-        assert_eq!(status, 201, "{v}");
-        let key = v["key"].as_str().unwrap();
+        let (key, _) = super::keys::issue(&gw.url, json!({"name": "journaled"})).await;
         let http = reqwest::Client::new();
         let mut sent = 0;
         for stream in [false, true, false, true, false] {
             let req = http.post(format!("{}/v1/chat/completions", gw.url));
             let resp = req
-                .bearer_auth(key)
+                .bearer_auth(&key)
                 .json(&chat("mock-gpt", stream))
                 .send()
                 .await

@@ -7,10 +7,11 @@ use serde_json::json;
 
 use super::*;
 
-/// Issues a key through the management API; returns (the whole key, its public id).
-async fn issue(l: &Limited, body: Value) -> (String, String) {
+/// Issues a key through the management API of the gateway at `url`; returns (the whole key, its
+/// public id).
+pub(super) async fn issue(url: &str, body: Value) -> (String, String) {
     let (status, v) = call_with_key(
-        &l.gw.url,
+        url,
         MGMT,
         reqwest::Method::POST,
         "/v0/management/keys",
@@ -44,7 +45,7 @@ async fn a_keys_allow_list_holds_through_aliases_qualified_names_and_the_model_l
     })
     .await;
     let (key, _) = issue(
-        &l,
+        &l.gw.url,
         json!({"name": "ci", "rules": {"models": ["mock-gpt", "anthropic:mock-claude"]}}),
     )
     .await;
@@ -97,7 +98,7 @@ async fn a_keys_token_budget_refuses_with_402_and_its_usage_is_reported_per_key(
     let l = limited(&[], |_| {}).await;
     let budget = 400;
     let rules = json!({"token_budget": {"tokens": budget, "period": "daily"}});
-    let (key, id) = issue(&l, json!({"name": "ci-budget", "rules": rules})).await;
+    let (key, id) = issue(&l.gw.url, json!({"name": "ci-budget", "rules": rules})).await;
     let (mut ok, mut refusal) = (0, None);
     for _ in 0..100 {
         let resp = chat_with(&l, &key, "mock-gpt", 16).await;
@@ -135,7 +136,7 @@ async fn a_keys_token_budget_refuses_with_402_and_its_usage_is_reported_per_key(
 async fn an_owners_user_rules_apply_to_the_keys_it_owns() {
     let l = limited(&[("alice", json!({"rpm": 2}))], |_| {}).await;
     let (key, _) = issue(
-        &l,
+        &l.gw.url,
         json!({"name": "alice-ci", "owner": l.id("alice"), "rules": {"rpm": 100}}),
     )
     .await;
