@@ -19,6 +19,7 @@ mod binary;
 mod caller_protocol;
 mod capture;
 mod cli_help;
+mod deploy;
 mod device_login;
 mod endpoints;
 mod fake_idp;
