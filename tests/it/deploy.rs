@@ -231,7 +231,7 @@ fn the_container_recipe_starts_serve_with_flags_variables_and_a_port_that_agree(
     env.extend(r.env.iter().cloned());
     let settings = accepted_and_every_variable_counts(&r.cmd[1..], &env, "the container recipe");
     let port = s(&settings["server"]["port"]);
-    assert_eq!(r.by_op["EXPOSE"], [port.clone()]);
+    assert_eq!(r.by_op["EXPOSE"], [port.as_str()]);
     assert!(
         r.health[2].contains(&format!("/dev/tcp/127.0.0.1/{port}")),
         "the health check does not call port {port}: {:?}",

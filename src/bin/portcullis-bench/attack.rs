@@ -38,7 +38,7 @@ pub(crate) struct AttackResult {
     /// `Portcullis` (valid traffic alone) and `UnderAttack` (valid traffic during the flood);
     /// with Redis, `PortcullisRedis` and `UnderAttackRedis` too.
     pub(crate) valid: Vec<(Who, Stats)>,
-    /// Per gateway, by its under-attack label: Redis off first.
+    /// Per gateway (`Portcullis`, then `PortcullisRedis`).
     pub(crate) floods: Vec<(Who, Flooded)>,
     pub(crate) flood_rate: f64,
     pub(crate) flood_sources: usize,
@@ -216,7 +216,7 @@ pub(crate) async fn run(
         valid.push((s.labels.0, s.alone));
         valid.push((s.labels.1, s.attacked));
         floods.push((
-            s.labels.1,
+            s.labels.0,
             Flooded {
                 flood: s.flood,
                 verifications: (s.before, after),
