@@ -413,47 +413,27 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
                             .await?;
                     let key = HeaderValue::from_str(&format!("Bearer {key}"))
                         .map_err(|e| e.to_string())?;
-                    let mut targets = vec![
+                    let targets = vec![
                         (Who::Direct, target(&mock)),
                         (Who::Portcullis, Target::new(gw_static.addr, Some(auth))),
                         (Who::VirtualKey, Target::new(gw_key.addr, Some(key.clone()))),
                     ];
                     // The same key and store with the counters in Redis, when one answers.
-                    let gw_redis = if redis && sc.redis {
-                        Some(
-                            procs::start_with_redis(&opts.bin_dir, mock.addr, &setup, sc.id)
-                                .await?,
-                        )
-                    } else {
-                        None
-                    };
-                    if let Some(gw) = &gw_redis {
-                        targets.push((Who::VirtualKeyRedis, Target::new(gw.addr, Some(key))));
-                    }
-                    Outcome::Measured(rounds(&targets, sc, &plan).await?)
+                    let twin = (Who::VirtualKeyRedis, key, &setup);
+                    rounds_with_redis(targets, sc, &plan, redis, opts, &mock, twin).await?
                 }
                 Gateway::StaticKey | Gateway::AgentToken | Gateway::Capture => {
                     let (setup, auth) = setup_for(sc.gateway, opts)?;
                     let gw_x =
                         procs::start_gateway(&opts.bin_dir, mock.addr, GatewayLog::Quiet, &setup)
                             .await?;
-                    let mut targets = vec![
+                    let targets = vec![
                         (Who::Direct, target(&mock)),
                         (Who::Portcullis, Target::new(gw_x.addr, Some(auth.clone()))),
                     ];
                     // The same set-up (key, store) with Redis on, in the same rounds.
-                    let gw_redis = if redis && sc.redis {
-                        Some(
-                            procs::start_with_redis(&opts.bin_dir, mock.addr, &setup, sc.id)
-                                .await?,
-                        )
-                    } else {
-                        None
-                    };
-                    if let Some(gw) = &gw_redis {
-                        targets.push((Who::PortcullisRedis, Target::new(gw.addr, Some(auth))));
-                    }
-                    Outcome::Measured(rounds(&targets, sc, &plan).await?)
+                    let twin = (Who::PortcullisRedis, auth, &setup);
+                    rounds_with_redis(targets, sc, &plan, redis, opts, &mock, twin).await?
                 }
             }
         };
@@ -529,6 +509,27 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
         ],
         calm_waited: crate::relay::calm_waited(),
     })
+}
+
+/// Runs `sc` over `targets` plus — when the scenario asks for it and Redis answers — a gateway
+/// set up as `setup` but with Redis on, measured as `who` sending `auth`.
+async fn rounds_with_redis(
+    mut targets: Vec<(Who, Target)>,
+    sc: &Scenario,
+    plan: &Plan,
+    redis: bool,
+    opts: &Options,
+    mock: &Proc,
+    (who, auth, setup): (Who, HeaderValue, &GatewaySetup),
+) -> Result<Outcome, String> {
+    let _twin = if redis && sc.redis {
+        let gw = procs::start_with_redis(&opts.bin_dir, mock.addr, setup, sc.id).await?;
+        targets.push((who, Target::new(gw.addr, Some(auth))));
+        Some(gw)
+    } else {
+        None
+    };
+    Ok(Outcome::Measured(rounds(&targets, sc, plan).await?))
 }
 
 async fn soak(gw: &Proc, plan: &Plan, memory: &mut Memory) -> Result<(), String> {
