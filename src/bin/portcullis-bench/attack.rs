@@ -2,9 +2,13 @@
 //! measured alone and while a second stream floods the gateway at [`FLOOD_FACTOR`]× that rate
 //! from other loopback addresses — with well-formed agent tokens the store does not know, or
 //! with random garbage from many addresses in 127.0.0.0/8. Brute-force protection is on (the
-//! default), so flooding addresses get locked out as they would in production. Reports the
-//! valid traffic's latency in both conditions, what the flood got back, and how many Argon2id
-//! verifications the gateway ran (from `/internal/health`), which must not grow with the flood.
+//! default), so flooding addresses get locked out as they would in production. Every address is
+//! a real source address (the loader binds each connection to one; Linux routes all of
+//! 127.0.0.0/8 to loopback), so the gateway sees the flood come from addresses other than the
+//! valid client's without trusting any `X-Forwarded-For`. Reports the valid traffic's latency
+//! in both conditions, what the flood got back, and how many Argon2id verifications the gateway
+//! ran (from `/internal/health`), which must not grow with the flood. With `redis`, a second
+//! gateway on the same store with Redis on (its own key prefix) runs in the same rounds.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -19,18 +23,38 @@ use crate::scenario::{FLOOD_FACTOR, Flood, Scenario};
 use crate::stats::Stats;
 use crate::suite::{Options, Plan, Who, log};
 
+/// What the flood against one gateway got.
+#[derive(Debug)]
+pub(crate) struct Flooded {
+    /// The flood's own requests.
+    pub(crate) flood: Stats,
+    /// Argon2id verifications before the first measured round and after the last.
+    pub(crate) verifications: (Option<u64>, Option<u64>),
+}
+
 /// What an attack scenario measured.
 #[derive(Debug)]
 pub(crate) struct AttackResult {
-    /// `Portcullis` (valid traffic alone) and `UnderAttack` (valid traffic during the flood).
+    /// `Portcullis` (valid traffic alone) and `UnderAttack` (valid traffic during the flood);
+    /// with Redis, `PortcullisRedis` and `UnderAttackRedis` too.
     pub(crate) valid: Vec<(Who, Stats)>,
-    /// The flood's own requests.
-    pub(crate) flood: Stats,
+    /// Per gateway (`Portcullis`, then `PortcullisRedis`).
+    pub(crate) floods: Vec<(Who, Flooded)>,
     pub(crate) flood_rate: f64,
     pub(crate) flood_sources: usize,
     pub(crate) flood_credentials: usize,
-    /// Argon2id verifications before the first measured round and after the last.
-    pub(crate) verifications: (Option<u64>, Option<u64>),
+}
+
+/// One gateway under test and what it measured so far.
+struct Side {
+    gw: procs::Proc,
+    valid: Target,
+    attacker: Target,
+    labels: (Who, Who),
+    alone: Stats,
+    attacked: Stats,
+    flood: Stats,
+    before: Option<u64>,
 }
 
 /// Well-formed tokens unknown to the gateway: each issued into its own scratch store.
@@ -85,8 +109,8 @@ async fn verifications(addr: SocketAddr) -> Option<u64> {
     v["agent_token_verifications"].as_u64()
 }
 
-/// Runs one attack scenario against its own gateway; `unknown` is how many distinct unknown
-/// tokens the token flood rotates through.
+/// Runs one attack scenario against its own gateway (and, with `redis`, a second one with Redis
+/// on); `unknown` is how many distinct unknown tokens the token flood rotates through.
 pub(crate) async fn run(
     flood: Flood,
     sc: &Scenario,
@@ -94,6 +118,7 @@ pub(crate) async fn run(
     mock: SocketAddr,
     plan: &Plan,
     unknown: usize,
+    redis: bool,
 ) -> Result<AttackResult, String> {
     let data = opts.out_dir.join("attack-data");
     let valid_token = procs::issue_agent_token(&opts.bin_dir, &data)?;
@@ -116,15 +141,31 @@ pub(crate) async fn run(
         auth: true,
         ..GatewaySetup::default()
     };
+    let auth =
+        HeaderValue::from_str(&format!("Bearer {valid_token}")).map_err(|e| e.to_string())?;
+    let side = |gw: procs::Proc, labels: (Who, Who)| {
+        let mut valid = Target::new(gw.addr, Some(auth.clone()));
+        valid.sources = Arc::from(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+        let mut attacker = Target::new(gw.addr, None);
+        attacker.rotate_auth = Arc::from(credentials.clone());
+        attacker.sources = Arc::from(sources.clone());
+        Side {
+            gw,
+            valid,
+            attacker,
+            labels,
+            alone: Stats::new(false),
+            attacked: Stats::new(false),
+            flood: Stats::new(false),
+            before: None,
+        }
+    };
     let gw = procs::start_gateway(&opts.bin_dir, mock, GatewayLog::Quiet, &setup).await?;
-    let mut valid = Target::new(
-        gw.addr,
-        Some(HeaderValue::from_str(&format!("Bearer {valid_token}")).map_err(|e| e.to_string())?),
-    );
-    valid.sources = Arc::from(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]);
-    let mut attacker = Target::new(gw.addr, None);
-    attacker.rotate_auth = Arc::from(credentials.clone());
-    attacker.sources = Arc::from(sources.clone());
+    let mut sides = vec![side(gw, (Who::Portcullis, Who::UnderAttack))];
+    if redis {
+        let gw = procs::start_with_redis(&opts.bin_dir, mock, &setup, sc.id).await?;
+        sides.push(side(gw, (Who::PortcullisRedis, Who::UnderAttackRedis)));
+    }
     let work = sc.kind.workload();
     let spec = |rate: f64, connections: usize, duration: Duration| RunSpec {
         pace: Pace::Open { rate, duration },
@@ -132,41 +173,62 @@ pub(crate) async fn run(
         timeout: Duration::from_secs(10),
         max_in_flight: 4000,
     };
-    // Warm-up: the valid token's first (and only) Argon2id run, connection pools.
-    load::run(&valid, &work, &spec(sc.rate, sc.connections, plan.warmup)).await?;
-    let before = verifications(gw.addr).await;
+    let valid_spec = spec(sc.rate, sc.connections, plan.round);
     let flood_rate = sc.rate * FLOOD_FACTOR;
-    let mut alone = Stats::new(false);
-    let mut attacked = Stats::new(false);
-    let mut flood_stats = Stats::new(false);
+    let flood_spec = spec(flood_rate, sources.len(), plan.round);
+    // Warm-up: the valid token's first (and only) Argon2id run, connection pools.
+    for s in &mut sides {
+        let warm = spec(sc.rate, sc.connections, plan.warmup);
+        load::run(&s.valid, &work, &warm).await?;
+        s.before = verifications(s.gw.addr).await;
+    }
+    let n = sides.len();
     for r in 0..plan.rounds {
         log(&format!("  round {} of {}", r + 1, plan.rounds));
-        crate::relay::wait_calm().await;
-        let s = load::run(&valid, &work, &spec(sc.rate, sc.connections, plan.round)).await?;
-        alone.merge(&s);
-        crate::relay::wait_calm().await;
-        let (valid_spec, flood_spec) = (
-            spec(sc.rate, sc.connections, plan.round),
-            spec(flood_rate, sources.len(), plan.round),
-        );
-        let (v, f) = tokio::join!(
-            load::run(&valid, &work, &valid_spec),
-            load::run(&attacker, &work, &flood_spec),
-        );
-        attacked.merge(&v?);
-        flood_stats.merge(&f?);
+        // Each gateway alone, then each under the flood; which goes first rotates.
+        for i in 0..n {
+            let s = &mut sides[(i + r) % n];
+            crate::relay::wait_calm().await;
+            s.alone
+                .merge(&load::run(&s.valid, &work, &valid_spec).await?);
+        }
+        for i in 0..n {
+            let s = &mut sides[(i + r) % n];
+            crate::relay::wait_calm().await;
+            let (v, f) = tokio::join!(
+                load::run(&s.valid, &work, &valid_spec),
+                load::run(&s.attacker, &work, &flood_spec),
+            );
+            s.attacked.merge(&v?);
+            s.flood.merge(&f?);
+        }
     }
-    let after = verifications(gw.addr).await;
-    if gw.exited() {
-        return Err("the gateway exited during the attack scenario".to_owned());
+    let mut valid = Vec::new();
+    let mut floods = Vec::new();
+    for s in sides {
+        let after = verifications(s.gw.addr).await;
+        if s.gw.exited() {
+            return Err(format!(
+                "the gateway ({}) exited during the attack scenario",
+                s.labels.0.label()
+            ));
+        }
+        valid.push((s.labels.0, s.alone));
+        valid.push((s.labels.1, s.attacked));
+        floods.push((
+            s.labels.0,
+            Flooded {
+                flood: s.flood,
+                verifications: (s.before, after),
+            },
+        ));
     }
     Ok(AttackResult {
-        valid: vec![(Who::Portcullis, alone), (Who::UnderAttack, attacked)],
-        flood: flood_stats,
+        valid,
+        floods,
         flood_rate,
         flood_sources: sources.len(),
         flood_credentials: credentials.len(),
-        verifications: (before, after),
     })
 }
 

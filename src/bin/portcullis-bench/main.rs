@@ -154,6 +154,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             let results = suite::run(&opts).await;
             procs::kill_all();
+            match procs::forget_redis_keys().await {
+                Ok(0) => {}
+                Ok(n) => suite::log(&format!("deleted this run's {n} Redis keys")),
+                Err(e) => suite::log(&format!("could not delete this run's Redis keys: {e}")),
+            }
             let results = results?;
             let md = report::markdown(&results, &command_line, &opts.bin_dir);
             let svg = svg::chart(&results.frontier);

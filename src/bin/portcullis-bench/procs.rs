@@ -308,25 +308,75 @@ pub(crate) fn create_virtual_key(bin_dir: &Path, data_dir: &Path) -> Result<Stri
         .ok_or_else(|| "portcullis keys create --json printed no key".to_owned())
 }
 
-/// Whether a Redis server answers `PING` at `addr`.
-pub(crate) async fn redis_answers(addr: &str) -> Result<(), String> {
+/// Where the Redis-on variants find Redis (the server `scripts/test` starts).
+pub(crate) const REDIS_ADDR: &str = "127.0.0.1:6379";
+
+/// What every key of this run's gateways starts with (each gateway adds a tag of its own).
+fn redis_run_prefix() -> String {
+    format!("portcullis-bench-{}-", std::process::id())
+}
+
+/// Starts a gateway set up as `setup` but with Redis on: `--redis-url` to [`REDIS_ADDR`] and
+/// the key prefix `portcullis-bench-<pid>-<tag>:`, so no two gateways (or runs) share a key.
+pub(crate) async fn start_with_redis(
+    bin_dir: &Path,
+    mock: SocketAddr,
+    setup: &GatewaySetup,
+    tag: &str,
+) -> Result<Proc, String> {
+    let mut s = setup.clone();
+    s.args
+        .extend(["--redis-url".to_owned(), format!("redis://{REDIS_ADDR}")]);
+    s.env.push((
+        "PORTCULLIS_STORAGE__REDIS_PREFIX".to_owned(),
+        format!("{}{tag}:", redis_run_prefix()),
+    ));
+    start_gateway(bin_dir, mock, GatewayLog::Quiet, &s).await
+}
+
+/// Sends one command (RESP, each argument a bulk string) to [`REDIS_ADDR`] and returns the
+/// first bytes of the reply.
+async fn redis_command(args: &[&str]) -> Result<Vec<u8>, String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
     let talk = async {
-        let mut s = tokio::net::TcpStream::connect(addr)
+        let mut s = tokio::net::TcpStream::connect(REDIS_ADDR)
             .await
             .map_err(|e| e.to_string())?;
-        s.write_all(b"PING\r\n").await.map_err(|e| e.to_string())?;
-        let mut buf = [0u8; 16];
+        s.write_all(req.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 64];
         let n = s.read(&mut buf).await.map_err(|e| e.to_string())?;
-        if buf[..n].starts_with(b"+PONG") {
-            Ok(())
-        } else {
-            Err(format!("answered {:?}", String::from_utf8_lossy(&buf[..n])))
-        }
+        Ok(buf[..n].to_vec())
     };
     tokio::time::timeout(Duration::from_secs(2), talk)
         .await
         .map_err(|_| "no answer within 2 s".to_owned())?
+}
+
+/// Whether a Redis server answers `PING` at [`REDIS_ADDR`].
+pub(crate) async fn redis_answers() -> Result<(), String> {
+    let reply = redis_command(&["PING"]).await?;
+    if reply.starts_with(b"+PONG") {
+        Ok(())
+    } else {
+        Err(format!("answered {:?}", String::from_utf8_lossy(&reply)))
+    }
+}
+
+/// Deletes every key this run's gateways left in Redis (budget counters live for a month);
+/// the number deleted.
+pub(crate) async fn forget_redis_keys() -> Result<u64, String> {
+    const SCRIPT: &str = "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1] .. '*')) do redis.call('DEL', k) n = n + 1 end return n";
+    let reply = redis_command(&["EVAL", SCRIPT, "0", &redis_run_prefix()]).await?;
+    let text = String::from_utf8_lossy(&reply);
+    text.strip_prefix(':')
+        .and_then(|t| t.trim_end().parse().ok())
+        .ok_or_else(|| format!("answered {text:?}"))
 }
 
 /// Adds a local user with `password` in a fresh data dir (`portcullis users add`).

@@ -273,6 +273,10 @@ fn scenario_section(out: &mut String, sc: &Scenario, outcome: &Outcome) {
                     );
                 }
             }
+            if sc.redis && sc.gateway != Gateway::VirtualKey {
+                let both = find(stats, Who::Portcullis).zip(find(stats, Who::PortcullisRedis));
+                redis_paragraph(out, &[("", both)]);
+            }
             if matches!(sc.kind, Kind::Stream | Kind::MessagesStream) {
                 chunk_table(out, stats);
             }
@@ -281,65 +285,115 @@ fn scenario_section(out: &mut String, sc: &Scenario, outcome: &Outcome) {
     }
 }
 
+/// "*Redis on*: … Redis on − off: p50, p90, p99" for a scenario measured both ways, or why
+/// the Redis-on gateway was not measured.
+fn redis_paragraph(out: &mut String, pairs: &[(&str, Option<(&Stats, &Stats)>)]) {
+    let mut parts = Vec::new();
+    for (what, pair) in pairs {
+        let Some((off, on)) = pair else { continue };
+        let (f, n) = (off.summary(), on.summary());
+        parts.push(format!(
+            "{what}Redis on − off: p50 {}, p90 {}, p99 {} ms",
+            plus(n.p50 - f.p50),
+            plus(n.p90 - f.p90),
+            plus(n.p99 - f.p99)
+        ));
+    }
+    if parts.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n*Redis on*: not measured (no Redis answered at {}; see the notes).",
+            crate::procs::REDIS_ADDR
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "\n*Redis on*: a second gateway with the same set-up (key, store) started with \
+             `--redis-url redis://{}` and a key prefix of its own, same rounds. {}.",
+            crate::procs::REDIS_ADDR,
+            parts.join("; ")
+        );
+    }
+}
+
 fn attack_section(out: &mut String, sc: &Scenario, a: &crate::attack::AttackResult) {
     let _ = writeln!(
         out,
         "Valid traffic: {} rps of one agent token from 127.0.0.1 over {} connection(s), measured alone and \
-         while the flood runs (rounds alternate). Brute-force protection on (defaults).\n",
+         while the flood runs (rounds alternate). Brute-force protection on (defaults). Each flood \
+         connection is bound to its own source address in 127.0.0.0/8, so the gateway sees the \
+         attack come from those addresses (no `X-Forwarded-For`, no trusted proxy).\n",
         rate(sc.rate),
         sc.connections
     );
     latency_table(out, &a.valid);
-    if let (Some(alone), Some(under)) = (
-        find(&a.valid, Who::Portcullis),
-        find(&a.valid, Who::UnderAttack),
-    ) {
-        let (x, y) = (alone.summary(), under.summary());
-        let _ = writeln!(
+    for (alone, under) in [
+        (Who::Portcullis, Who::UnderAttack),
+        (Who::PortcullisRedis, Who::UnderAttackRedis),
+    ] {
+        if let (Some(x), Some(y)) = (find(&a.valid, alone), find(&a.valid, under)) {
+            let (x, y) = (x.summary(), y.summary());
+            let _ = writeln!(
+                out,
+                "\n{} ÷ {}: p50 {:.2}×, p99 {:.2}×.",
+                under.label(),
+                alone.label(),
+                y.p50 / x.p50.max(1e-9),
+                y.p99 / x.p99.max(1e-9)
+            );
+        }
+    }
+    if sc.redis {
+        let both = |off, on| find(&a.valid, off).zip(find(&a.valid, on));
+        redis_paragraph(
             out,
-            "\nUnder attack ÷ alone: p50 {:.2}×, p99 {:.2}×.",
-            y.p50 / x.p50.max(1e-9),
-            y.p99 / x.p99.max(1e-9)
+            &[
+                ("alone, ", both(Who::Portcullis, Who::PortcullisRedis)),
+                (
+                    "under attack, ",
+                    both(Who::UnderAttack, Who::UnderAttackRedis),
+                ),
+            ],
         );
     }
-    let statuses: Vec<String> = a
-        .flood
-        .errors
-        .by_status
-        .iter()
-        .map(|(code, n)| format!("{n} × HTTP {code}"))
-        .collect();
-    let _ = writeln!(
-        out,
-        "\nFlood: {} rps offered from {} source addresses with {} distinct credentials; {} requests answered: {}{}; {} I/O errors, {} timeouts, {} not sent.",
-        rate(a.flood_rate),
-        a.flood_sources,
-        a.flood_credentials,
-        a.flood.completed(),
-        if a.flood.ok > 0 {
-            format!("{} × HTTP 2xx (!), ", a.flood.ok)
-        } else {
-            String::new()
-        },
-        statuses.join(", "),
-        a.flood.errors.io,
-        a.flood.errors.timeout,
-        a.flood.errors.not_sent,
-    );
-    let _ = writeln!(
-        out,
-        "\nArgon2id verifications (`/internal/health`): {} before the measured rounds, {} after — {} during the flood.",
-        a.verifications
-            .0
-            .map_or("n/a".to_owned(), |v| v.to_string()),
-        a.verifications
-            .1
-            .map_or("n/a".to_owned(), |v| v.to_string()),
-        match a.verifications {
-            (Some(b), Some(c)) => (c - b).to_string(),
-            _ => "unknown".to_owned(),
-        }
-    );
+    for (who, f) in &a.floods {
+        let statuses: Vec<String> = f
+            .flood
+            .errors
+            .by_status
+            .iter()
+            .map(|(code, n)| format!("{n} × HTTP {code}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "\nFlood against {}: {} rps offered from {} source addresses with {} distinct credentials; {} requests answered: {}{}; {} I/O errors, {} timeouts, {} not sent. \
+             Argon2id verifications (`/internal/health`): {} before the measured rounds, {} after — {} during the flood.",
+            who.label(),
+            rate(a.flood_rate),
+            a.flood_sources,
+            a.flood_credentials,
+            f.flood.completed(),
+            if f.flood.ok > 0 {
+                format!("{} × HTTP 2xx (!), ", f.flood.ok)
+            } else {
+                String::new()
+            },
+            statuses.join(", "),
+            f.flood.errors.io,
+            f.flood.errors.timeout,
+            f.flood.errors.not_sent,
+            f.verifications
+                .0
+                .map_or("n/a".to_owned(), |v| v.to_string()),
+            f.verifications
+                .1
+                .map_or("n/a".to_owned(), |v| v.to_string()),
+            match f.verifications {
+                (Some(b), Some(c)) => (c - b).to_string(),
+                _ => "unknown".to_owned(),
+            }
+        );
+    }
 }
 
 fn frontier_cell(f: Found) -> String {

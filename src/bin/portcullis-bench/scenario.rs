@@ -78,6 +78,9 @@ pub(crate) struct Scenario {
     pub(crate) litellm: bool,
     /// Also run through a plain TCP relay (the floor of any extra hop).
     pub(crate) relay: bool,
+    /// Also run a second gateway, set up alike but with Redis on (`--redis-url`, a key prefix
+    /// of its own), in the same rounds; skipped with a note when no Redis answers.
+    pub(crate) redis: bool,
     /// `Some(feature)`: the gateway feature it needs has not landed; listed, not run.
     pub(crate) needs: Option<&'static str>,
 }
@@ -92,6 +95,7 @@ const fn chat(id: &'static str, title: &'static str, rate: f64) -> Scenario {
         gateway: Gateway::Plain,
         litellm: false,
         relay: false,
+        redis: false,
         needs: None,
     }
 }
@@ -150,17 +154,19 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         gateway: Gateway::StaticKey,
+        redis: true,
         ..chat(
             "auth-static",
-            "Non-streaming, 1,000 rps, client auth: static key",
+            "Non-streaming, 1,000 rps, client auth: static key, Redis off and on, same run",
             1000.0,
         )
     },
     Scenario {
         gateway: Gateway::AgentToken,
+        redis: true,
         ..chat(
             "auth-agent-token",
-            "Non-streaming, 1,000 rps, client auth: agent token (cache hit)",
+            "Non-streaming, 1,000 rps, client auth: agent token (cache hit), Redis off and on, same run",
             1000.0,
         )
     },
@@ -190,6 +196,7 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         gateway: Gateway::VirtualKey,
+        redis: true,
         ..chat(
             "auth-virtual-key",
             "Non-streaming, 1,000 rps, client auth: virtual key with RPM/TPM/concurrency limits and a token budget (reserve + settle per request), counters in process and in Redis, vs a static key, same run",
@@ -215,18 +222,20 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
     Scenario {
         gateway: Gateway::Attack(Flood::UnknownTokens),
         connections: 8,
+        redis: true,
         ..chat(
             "auth-attack-tokens",
-            "Auth under attack: valid agent-token traffic at 200 rps while 1,000 rps of well-formed unknown agent tokens arrive from 32 other addresses",
+            "Auth under attack: valid agent-token traffic at 200 rps while 1,000 rps of well-formed unknown agent tokens arrive from 32 other addresses, Redis off and on, same run",
             200.0,
         )
     },
     Scenario {
         gateway: Gateway::Attack(Flood::Garbage),
         connections: 8,
+        redis: true,
         ..chat(
             "auth-attack-garbage",
-            "Auth under attack: valid agent-token traffic at 200 rps while 1,000 rps of random garbage credentials arrive from 256 addresses in 127.0.0.0/8",
+            "Auth under attack: valid agent-token traffic at 200 rps while 1,000 rps of random garbage credentials arrive from 256 addresses in 127.0.0.0/8, Redis off and on, same run",
             200.0,
         )
     },

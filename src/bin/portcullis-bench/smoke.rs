@@ -124,15 +124,17 @@ pub(crate) async fn run(bin_dir: &Path) -> Result<(), String> {
         mock.addr,
         &plan,
         4,
+        false,
     )
     .await;
     let _ = std::fs::remove_dir_all(&opts.out_dir);
     let a = attack?;
-    let during = match a.verifications {
+    let flooded = &a.floods.first().ok_or("the attack measured no gateway")?.1;
+    let during = match flooded.verifications {
         (Some(b), Some(c)) => c - b,
         _ => return Err("the gateway did not report its Argon2 verifications".to_owned()),
     };
-    let statuses: serde_json::Map<String, serde_json::Value> = a
+    let statuses: serde_json::Map<String, serde_json::Value> = flooded
         .flood
         .errors
         .by_status
@@ -145,15 +147,15 @@ pub(crate) async fn run(bin_dir: &Path) -> Result<(), String> {
     }
     out.push(
         serde_json::json!({
-            "kind": "attack-flood", "ok": a.flood.ok, "statuses": statuses,
+            "kind": "attack-flood", "ok": flooded.flood.ok, "statuses": statuses,
             "argon2_during_flood": during,
         })
         .to_string(),
     );
-    if a.flood.ok > 0 || a.flood.errors.by_status.is_empty() {
+    if flooded.flood.ok > 0 || flooded.flood.errors.by_status.is_empty() {
         return Err(format!(
             "the flood was answered {} × 2xx: {statuses:?}",
-            a.flood.ok
+            flooded.flood.ok
         ));
     }
     if during > 0 {

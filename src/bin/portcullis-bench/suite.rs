@@ -29,6 +29,10 @@ pub(crate) enum Who {
     VirtualKey,
     /// The same with the counters in Redis (`--redis-url`).
     VirtualKeyRedis,
+    /// The scenario's gateway set-up with Redis on (`--redis-url`, a key prefix of its own).
+    PortcullisRedis,
+    /// That gateway's valid traffic while an attack stream runs.
+    UnderAttackRedis,
     LiteLlm,
 }
 
@@ -42,6 +46,8 @@ impl Who {
             Who::Pool10 => "portcullis, 10 credentials",
             Who::VirtualKey => "portcullis, virtual key",
             Who::VirtualKeyRedis => "portcullis, virtual key, Redis counters",
+            Who::PortcullisRedis => "portcullis, Redis on",
+            Who::UnderAttackRedis => "portcullis, Redis on, under attack",
             Who::LiteLlm => "LiteLLM",
         }
     }
@@ -156,9 +162,6 @@ pub(crate) struct Results {
     pub(crate) calm_waited: Duration,
 }
 
-/// Where the virtual-key scenario looks for Redis (the one `scripts/test` starts).
-const REDIS_ADDR: &str = "127.0.0.1:6379";
-
 /// The authorization every request carries (ignored by the mock, dropped by portcullis).
 fn client_auth() -> Option<HeaderValue> {
     Some(HeaderValue::from_static("Bearer sk-bench-client"))
@@ -262,6 +265,18 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
     std::fs::create_dir_all(&opts.out_dir)
         .map_err(|e| format!("{}: {e}", opts.out_dir.display()))?;
     let mut notes = Vec::new();
+    let redis = match procs::redis_answers().await {
+        Ok(()) => true,
+        Err(e) => {
+            let note = format!(
+                "Redis at {} does not answer ({e}): the Redis-on rows are not measured",
+                procs::REDIS_ADDR
+            );
+            log(&note);
+            notes.push(note);
+            false
+        }
+    };
     let mut memory = Memory::default();
     let mock = procs::start_mock(&opts.bin_dir)?;
     let gw = procs::start_gateway(
@@ -330,7 +345,8 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
                     Outcome::Measured(rounds(&targets, sc, &plan).await?)
                 }
                 Gateway::Attack(flood) => Outcome::Attack(Box::new(
-                    crate::attack::run(flood, sc, opts, mock.addr, &plan, 16).await?,
+                    crate::attack::run(flood, sc, opts, mock.addr, &plan, 16, redis && sc.redis)
+                        .await?,
                 )),
                 Gateway::Jwt => {
                     let dir = opts.out_dir.join("jwt-data");
@@ -397,59 +413,27 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
                             .await?;
                     let key = HeaderValue::from_str(&format!("Bearer {key}"))
                         .map_err(|e| e.to_string())?;
-                    let mut targets = vec![
+                    let targets = vec![
                         (Who::Direct, target(&mock)),
                         (Who::Portcullis, Target::new(gw_static.addr, Some(auth))),
                         (Who::VirtualKey, Target::new(gw_key.addr, Some(key.clone()))),
                     ];
                     // The same key and store with the counters in Redis, when one answers.
-                    let gw_redis = match procs::redis_answers(REDIS_ADDR).await {
-                        Ok(()) => {
-                            let setup = GatewaySetup {
-                                args: vec![
-                                    "--data-dir".to_owned(),
-                                    dir.display().to_string(),
-                                    "--redis-url".to_owned(),
-                                    format!("redis://{REDIS_ADDR}"),
-                                ],
-                                env: vec![(
-                                    "PORTCULLIS_STORAGE__REDIS_PREFIX".to_owned(),
-                                    format!("portcullis-bench-{}:", std::process::id()),
-                                )],
-                                auth: true,
-                            };
-                            Some(
-                                procs::start_gateway(
-                                    &opts.bin_dir,
-                                    mock.addr,
-                                    GatewayLog::Quiet,
-                                    &setup,
-                                )
-                                .await?,
-                            )
-                        }
-                        Err(e) => {
-                            log(&format!(
-                                "Redis at {REDIS_ADDR} does not answer ({e}): the Redis variant is not measured"
-                            ));
-                            None
-                        }
-                    };
-                    if let Some(gw) = &gw_redis {
-                        targets.push((Who::VirtualKeyRedis, Target::new(gw.addr, Some(key))));
-                    }
-                    Outcome::Measured(rounds(&targets, sc, &plan).await?)
+                    let twin = (Who::VirtualKeyRedis, key, &setup);
+                    rounds_with_redis(targets, sc, &plan, redis, opts, &mock, twin).await?
                 }
                 Gateway::StaticKey | Gateway::AgentToken | Gateway::Capture => {
                     let (setup, auth) = setup_for(sc.gateway, opts)?;
                     let gw_x =
                         procs::start_gateway(&opts.bin_dir, mock.addr, GatewayLog::Quiet, &setup)
                             .await?;
-                    let targets = [
+                    let targets = vec![
                         (Who::Direct, target(&mock)),
-                        (Who::Portcullis, Target::new(gw_x.addr, Some(auth))),
+                        (Who::Portcullis, Target::new(gw_x.addr, Some(auth.clone()))),
                     ];
-                    Outcome::Measured(rounds(&targets, sc, &plan).await?)
+                    // The same set-up (key, store) with Redis on, in the same rounds.
+                    let twin = (Who::PortcullisRedis, auth, &setup);
+                    rounds_with_redis(targets, sc, &plan, redis, opts, &mock, twin).await?
                 }
             }
         };
@@ -525,6 +509,27 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
         ],
         calm_waited: crate::relay::calm_waited(),
     })
+}
+
+/// Runs `sc` over `targets` plus — when the scenario asks for it and Redis answers — a gateway
+/// set up as `setup` but with Redis on, measured as `who` sending `auth`.
+async fn rounds_with_redis(
+    mut targets: Vec<(Who, Target)>,
+    sc: &Scenario,
+    plan: &Plan,
+    redis: bool,
+    opts: &Options,
+    mock: &Proc,
+    (who, auth, setup): (Who, HeaderValue, &GatewaySetup),
+) -> Result<Outcome, String> {
+    let _twin = if redis && sc.redis {
+        let gw = procs::start_with_redis(&opts.bin_dir, mock.addr, setup, sc.id).await?;
+        targets.push((who, Target::new(gw.addr, Some(auth))));
+        Some(gw)
+    } else {
+        None
+    };
+    Ok(Outcome::Measured(rounds(&targets, sc, plan).await?))
 }
 
 async fn soak(gw: &Proc, plan: &Plan, memory: &mut Memory) -> Result<(), String> {

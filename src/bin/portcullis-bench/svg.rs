@@ -22,6 +22,8 @@ fn colour(who: Who) -> &'static str {
         Who::Pool10 => "#9467bd",
         Who::VirtualKey => "#8c564b",
         Who::VirtualKeyRedis => "#e377c2",
+        Who::PortcullisRedis => "#17becf",
+        Who::UnderAttackRedis => "#bcbd22",
         Who::LiteLlm => "#d62728",
     }
 }
