@@ -63,6 +63,15 @@ fn lockout(redis: &RedisSettings, clock: &ManualClock) -> (Lockout<IpAddr>, Subs
     (l, subscribed)
 }
 
+/// `n` distinct wrong values from `ip`.
+async fn guesses(l: &Lockout<IpAddr>, ip: IpAddr, n: usize, now: u64) {
+    for i in 0..n {
+        let _ = l
+            .record_failure(&ip, Some(&format!("guess {i}")), now)
+            .await;
+    }
+}
+
 fn clock() -> ManualClock {
     ManualClock::new(std::time::UNIX_EPOCH + Duration::from_secs(1_795_428_000))
 }
@@ -116,11 +125,7 @@ async fn a_fresh_instance_learns_the_blocks_in_force_without_a_message() {
     let (a, _sa) = lockout(&redis.settings(), &clock);
     let ip: IpAddr = "2001:db8:1:2::7".parse().unwrap();
     let now = clock.now_millis();
-    for i in 0..5 {
-        let _ = a
-            .record_failure(&ip, Some(&format!("guess {i}")), now)
-            .await;
-    }
+    guesses(&a, ip, 5, now).await;
     // An instance started after the block, its bus not even subscribed: the sync job reads the
     // active blocks — the same /64 network is blocked, counted as one bucket.
     let late = Lockout::new(Limiter::new(LimiterPolicy::default(), 1000)).unwrap();
@@ -148,11 +153,7 @@ async fn a_right_credential_during_an_advance_count_lifts_the_block_it_started_e
     let (b, _sb) = lockout(&redis.settings(), &clock);
     let ip: IpAddr = "198.51.100.4".parse().unwrap();
     let now = clock.now_millis();
-    for i in 0..4 {
-        let _ = b
-            .record_failure(&ip, Some(&format!("guess {i}")), now)
-            .await;
-    }
+    guesses(&b, ip, 4, now).await;
     // A slow check's advance count is the fifth: it starts a block, everywhere...
     let advance = a
         .try_reserve(&ip, Some("the real token"), now)
