@@ -44,12 +44,29 @@ use crate::wire::errors::ErrorKind;
 use error::{ApiError, Failure};
 
 /// Maps a body-reading failure (too large, broken upload) to the client's protocol.
-fn body_error(protocol: Protocol, too_large: bool) -> Failure {
+fn body_error(
+    protocol: Protocol,
+    error: &(dyn std::error::Error + 'static),
+    mut too_large: bool,
+) -> Failure {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut stalled = false;
+    while let Some(c) = cause {
+        too_large |= c.is::<http_body_util::LengthLimitError>();
+        stalled |= c.is::<crate::connection::RequestBodyTimeout>();
+        cause = c.source();
+    }
     let err = if too_large {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::RequestTooLarge,
             "the request body is larger than the gateway accepts (server.max_body_bytes)",
+        )
+    } else if stalled {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            ErrorKind::InvalidRequest,
+            "the request body stopped arriving (server.request_body_timeout)",
         )
     } else {
         ApiError::invalid("the request body could not be read")
@@ -59,24 +76,16 @@ fn body_error(protocol: Protocol, too_large: bool) -> Failure {
 
 /// Maps an axum body rejection (routes that use the `Bytes` extractor).
 fn body_rejection(protocol: Protocol, rejection: BytesRejection) -> Failure {
-    body_error(
-        protocol,
-        rejection.status() == StatusCode::PAYLOAD_TOO_LARGE,
-    )
+    let too_large = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
+    body_error(protocol, &rejection, too_large)
 }
 
 /// Reads a request body of at most `server.max_body_bytes`, or the client's error.
 async fn read_body(state: &AppState, protocol: Protocol, body: Body) -> Result<Bytes, Failure> {
     let limit = state.config().server.max_body_bytes;
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
-        let mut too_large = false;
-        while let Some(c) = cause {
-            too_large |= c.is::<http_body_util::LengthLimitError>();
-            cause = c.source();
-        }
-        body_error(protocol, too_large)
-    })
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|e| body_error(protocol, &e, false))
 }
 
 /// The route of an OpenAI or Anthropic operation whose model is named in the JSON body.

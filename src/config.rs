@@ -239,6 +239,20 @@ pub struct ServerConfig {
     /// multi-threaded, work-stealing runtime instead, which spreads the work of a few busy
     /// connections over every core at the cost of cross-thread wake-ups on each request.
     pub event_loops: Option<usize>,
+    /// Most client connections open at once; beyond it a new connection is closed at once and
+    /// counted (default: half the process's open-file limit, between 64 and 16,384).
+    pub max_connections: Option<usize>,
+    /// How long a client has to send a complete request head, from the moment its connection
+    /// opens or the first byte of a following request arrives (default 15 s).
+    pub header_read_timeout: HumanDuration,
+    /// How long a keep-alive connection may sit idle between requests (default 75 s).
+    pub keep_alive_idle: HumanDuration,
+    /// How long a request body may stall between two reads before the request fails with 408
+    /// (default 30 s).
+    pub request_body_timeout: HumanDuration,
+    /// Largest request head (request line and headers; HTTP/2: the header list), in bytes
+    /// (default 64 KiB).
+    pub max_header_bytes: usize,
 }
 
 impl ServerConfig {
@@ -262,6 +276,11 @@ impl Default for ServerConfig {
             shutdown_grace: HumanDuration(Duration::from_secs(30)),
             trusted_proxies: Vec::new(),
             event_loops: None,
+            max_connections: None,
+            header_read_timeout: HumanDuration(Duration::from_secs(15)),
+            keep_alive_idle: HumanDuration(Duration::from_secs(75)),
+            request_body_timeout: HumanDuration(Duration::from_secs(30)),
+            max_header_bytes: 64 * 1024,
         }
     }
 }

@@ -6,6 +6,8 @@
 //!   cannot be printed, and time as a parameter.
 //! - [`net`]: CIDRs, loopback checks, the client address behind trusted proxies, the headers
 //!   that never go to another server.
+//! - [`connection`]: client connections as the rest of the gateway sees them — counters the
+//!   server keeps (open, refused at the cap, closed by a timeout) and the stalled-body error.
 //! - [`protocol`]: which client protocol and operation a request is, which protocol a backend
 //!   speaks (domain values).
 //! - [`rules`]: what a virtual key or a user may do — allow-lists, rate limits, budgets — as
@@ -48,6 +50,7 @@
 pub mod clock;
 pub mod secret;
 
+pub mod connection;
 pub mod net;
 
 pub mod protocol;

@@ -158,6 +158,7 @@ struct Inner {
     request_id_prefix: u32,
     clock: SharedClock,
     started: Instant,
+    connections: Arc<crate::connection::ConnectionStats>,
 }
 
 impl AppState {
@@ -332,6 +333,7 @@ impl AppState {
             request_id_prefix: u32::from_le_bytes(prefix),
             clock,
             started: Instant::now(),
+            connections: Arc::default(),
         })))
     }
 
@@ -480,6 +482,12 @@ impl AppState {
     }
 
     /// Seconds since the state was built.
+    /// Counts of client connections (open, refused at the cap, closed by a timeout), shared by
+    /// every event loop serving this state.
+    pub fn connections(&self) -> &Arc<crate::connection::ConnectionStats> {
+        &self.0.connections
+    }
+
     pub fn uptime_secs(&self) -> u64 {
         self.0.started.elapsed().as_secs()
     }

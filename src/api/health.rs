@@ -52,6 +52,7 @@ pub(super) async fn internal_health(state: St, req: axum::extract::Request) -> J
         "agent_token_verifications": state.auth().tokens().map(|v| v.verifications()),
         "sso": state.sso().is_some(),
         "redis": redis(&state).await,
+        "connections": state.connections().counts(),
         "backends": backends,
     }))
 }

@@ -2,6 +2,7 @@
 //! the key, where its value came from, and how to fix it.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use super::{AccessMode, Config, ConfigError};
 
@@ -44,6 +45,7 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
             ),
         ));
     }
+    connection_limits(&config.server, &fail)?;
     if config
         .logging
         .level
@@ -369,6 +371,50 @@ fn backend_list(config: &Config) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// `server.max_connections`, the connection timeouts and `server.max_header_bytes`.
+fn connection_limits(
+    server: &crate::config::ServerConfig,
+    fail: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    const HOUR: Duration = Duration::from_secs(3600);
+    if server.max_connections == Some(0) {
+        return Err(fail(
+            "server.max_connections",
+            "must be at least 1 (unset: half the open-file limit)".to_owned(),
+        ));
+    }
+    for (key, value, most) in [
+        (
+            "server.header_read_timeout",
+            server.header_read_timeout,
+            HOUR,
+        ),
+        ("server.keep_alive_idle", server.keep_alive_idle, 24 * HOUR),
+        (
+            "server.request_body_timeout",
+            server.request_body_timeout,
+            HOUR,
+        ),
+    ] {
+        if value.0 < Duration::from_millis(10) || value.0 > most {
+            return Err(fail(
+                key,
+                format!(
+                    "`{value}` is out of range (from 10ms to {})",
+                    crate::config::HumanDuration(most)
+                ),
+            ));
+        }
+    }
+    if !(8 * 1024..=16 * 1024 * 1024).contains(&server.max_header_bytes) {
+        return Err(fail(
+            "server.max_header_bytes",
+            "must be between 8192 and 16777216".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
-use axum::serve::{Listener, ListenerExt};
+use axum::serve::Listener;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -40,7 +40,7 @@ pub async fn run_event_loops(
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let (release_tx, release_rx) = tokio::sync::watch::channel(false);
     let mut lanes = Vec::new();
-    let grace = state.config().server.shutdown_grace.0;
+    let (limits, stats, grace) = super::serving(&state);
     let app = super::app(state);
     for i in 0..loops.max(1) {
         let (tx, rx) = mpsc::unbounded_channel::<Handoff>();
@@ -51,6 +51,7 @@ pub async fn run_event_loops(
             local,
         };
         let app = app.clone();
+        let stats = stats.clone();
         let mut stop = stop_rx.clone();
         let mut release = release_rx.clone();
         let done = done_tx.clone();
@@ -68,9 +69,12 @@ pub async fn run_event_loops(
                     }
                 };
                 rt.block_on(async move {
-                    let result = super::serve_on(incoming.tap_io(|_| {}), app, grace, async move {
+                    let stop = async move {
                         let _ = stop.wait_for(|stop| *stop).await;
-                    })
+                    };
+                    let result = super::connections::serve_connections(
+                        incoming, app, limits, stats, grace, stop,
+                    )
                     .await;
                     let _ = done.send(result);
                     // Upstream connections are shared: a request on another loop may be

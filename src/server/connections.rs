@@ -1,0 +1,272 @@
+//! Client connections: accepting them up to a cap, serving each with hyper (HTTP/1.1 and h2c),
+//! closing the ones that send nothing (see [`super::watch`]), and draining them at shutdown.
+//!
+//! Limits, all in `server.*`: `max_connections` open at once (beyond it a new connection is
+//! closed as soon as it is accepted, and counted), `header_read_timeout` for a request head to
+//! arrive, `keep_alive_idle` between requests, `request_body_timeout` between two reads of a
+//! request body, and `max_header_bytes` for a request head (HTTP/1.1 read buffer, HTTP/2 header
+//! list).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::routing::future::RouteFuture;
+use axum::serve::Listener;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::task::JoinSet;
+
+use super::watch::{InFlight, TimedBody, TrackedBody, Watch, Watched};
+use crate::config::ServerConfig;
+use crate::connection::{Closed, ConnectionStats, OpenSlot};
+
+/// The connection limits of one server, from `server.*`.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub keep_alive_idle: Duration,
+    pub request_body_timeout: Duration,
+    pub max_header_bytes: usize,
+}
+
+impl ConnectionLimits {
+    /// The configured limits; `max_connections` unset is half the open-file limit (the other
+    /// half is for upstream connections, the store and logs), between 64 and 16,384.
+    pub fn of(server: &ServerConfig) -> Self {
+        Self {
+            max_connections: server
+                .max_connections
+                .unwrap_or_else(|| default_max_connections(open_file_limit())),
+            header_read_timeout: server.header_read_timeout.0,
+            keep_alive_idle: server.keep_alive_idle.0,
+            request_body_timeout: server.request_body_timeout.0,
+            max_header_bytes: server.max_header_bytes,
+        }
+    }
+}
+
+fn default_max_connections(open_files: Option<u64>) -> usize {
+    let half = open_files.map_or(1024, |n| n.saturating_sub(64) / 2);
+    usize::try_from(half.clamp(64, 16_384)).unwrap_or(16_384)
+}
+
+/// The soft limit on open files, from `/proc/self/limits` (Linux); `None` elsewhere or unlimited.
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    match line.split_whitespace().nth(3)? {
+        "unlimited" => Some(u64::MAX),
+        n => n.parse().ok(),
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets open connections finish for
+/// at most `grace` and closes the rest.
+pub(super) async fn serve_connections<L>(
+    mut listener: L,
+    app: Router,
+    limits: ConnectionLimits,
+    stats: Arc<ConnectionStats>,
+    grace: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: Listener<Addr = SocketAddr>,
+    L::Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let builder = Arc::new(builder(&limits));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            (io, addr) = listener.accept() => {
+                let Some(slot) = stats.admit(limits.max_connections) else {
+                    drop(io);
+                    continue;
+                };
+                connections.spawn(serve_one(Conn {
+                    io,
+                    addr,
+                    app: app.clone(),
+                    builder: builder.clone(),
+                    limits,
+                    stop: stop_rx.clone(),
+                    slot,
+                }));
+            }
+        }
+    }
+    drop(listener);
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        open = connections.len(),
+        "shutting down: draining in-flight requests"
+    );
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "shutdown grace period elapsed; closing the remaining connections"
+        );
+        connections.shutdown().await;
+    }
+    Ok(())
+}
+
+/// One hyper builder per server: HTTP/1.1 and h2c (prior knowledge), head size bounded, no
+/// timeouts of hyper's own (the watchdog keeps them).
+fn builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let head = limits.max_header_bytes.max(8192);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .max_buf_size(head);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(head).unwrap_or(u32::MAX));
+    builder
+}
+
+/// What a connection's task needs.
+struct Conn<I> {
+    io: I,
+    addr: SocketAddr,
+    app: Router,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    limits: ConnectionLimits,
+    stop: tokio::sync::watch::Receiver<bool>,
+    slot: OpenSlot,
+}
+
+async fn serve_one<I>(c: Conn<I>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Conn {
+        io,
+        addr,
+        app,
+        builder,
+        limits,
+        mut stop,
+        slot,
+    } = c;
+    let watch = Watch::new();
+    let service = Tracked {
+        app,
+        watch: watch.clone(),
+        addr,
+        body_timeout: limits.request_body_timeout,
+    };
+    let io = TokioIo::new(Watched::new(io, watch.clone()));
+    let mut conn = pin!(builder.serve_connection(io, service));
+    let why = tokio::select! {
+        _ = conn.as_mut() => return,
+        why = watch.watchdog(limits.header_read_timeout, limits.keep_alive_idle) => why,
+        () = async { let _ = stop.wait_for(|stop| *stop).await; } => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+            return;
+        }
+    };
+    slot.closed(why);
+    tracing::debug!(client = %addr, reason = ?why, "closing a client connection");
+    if why == Closed::Idle {
+        // Nothing in flight: HTTP/2 gets its GOAWAY, HTTP/1.1 just closes.
+        conn.as_mut().graceful_shutdown();
+        let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
+    }
+}
+
+/// The router as one connection's hyper service: each request carries the client's address
+/// (`ConnectInfo`), its body times out when it stalls, and it counts as in flight on the
+/// connection until its response body is done.
+#[derive(Clone)]
+struct Tracked {
+    app: Router,
+    watch: Arc<Watch>,
+    addr: SocketAddr,
+    body_timeout: Duration,
+}
+
+impl hyper::service::Service<http::Request<Incoming>> for Tracked {
+    type Response = http::Response<TrackedBody>;
+    type Error = Infallible;
+    type Future = TrackedFuture;
+
+    fn call(&self, req: http::Request<Incoming>) -> TrackedFuture {
+        let in_flight = self.watch.request_started();
+        let timeout = self.body_timeout;
+        let mut req = req.map(|body| Body::new(TimedBody::new(body, timeout)));
+        req.extensions_mut().insert(ConnectInfo(self.addr));
+        let mut app = self.app.clone();
+        TrackedFuture {
+            inner: tower_service::Service::call(&mut app, req),
+            in_flight: Some(in_flight),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The router's answer, its body holding the request's place in flight.
+    struct TrackedFuture {
+        #[pin]
+        inner: RouteFuture<Infallible>,
+        in_flight: Option<InFlight>,
+    }
+}
+
+impl Future for TrackedFuture {
+    type Output = Result<http::Response<TrackedBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = match ready!(this.inner.poll(cx)) {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        let in_flight = this.in_flight.take();
+        Poll::Ready(Ok(response.map(|body| TrackedBody::new(body, in_flight))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_cap_is_half_the_open_file_limit_within_bounds() {
+        assert_eq!(default_max_connections(Some(1024)), 480);
+        assert_eq!(default_max_connections(Some(65_536)), 16_384);
+        assert_eq!(default_max_connections(Some(100)), 64);
+        assert_eq!(default_max_connections(None), 1024);
+    }
+
+    #[test]
+    fn the_open_file_limit_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(open_file_limit().is_some_and(|n| n >= 64));
+        }
+    }
+}
