@@ -253,6 +253,10 @@ pub struct ServerConfig {
     /// Largest request head (request line and headers; HTTP/2: the header list), in bytes
     /// (default 64 KiB).
     pub max_header_bytes: usize,
+    /// Most bytes of non-streamed upstream answers held in memory at once, across all requests
+    /// (each is read whole to count usage, scrub and translate it); an answer that finds no room
+    /// gets 503 with `Retry-After` (default 512 MiB).
+    pub max_buffered_answer_bytes: u64,
 }
 
 impl ServerConfig {
@@ -281,6 +285,7 @@ impl Default for ServerConfig {
             keep_alive_idle: HumanDuration(Duration::from_secs(75)),
             request_body_timeout: HumanDuration(Duration::from_secs(30)),
             max_header_bytes: 64 * 1024,
+            max_buffered_answer_bytes: 512 * 1024 * 1024,
         }
     }
 }

@@ -31,6 +31,7 @@ use crate::store::{
     CredentialStore, KeyAdminStore, RevisionStore, SqlStore, Store, StoreError, TokenAdminStore,
     UsageStore,
 };
+use crate::upstream::budget::AnswerBudget;
 use crate::upstream::routing::ModelRouter;
 use crate::upstream::{Backends, UpstreamError, is_oauth_connector};
 
@@ -159,6 +160,7 @@ struct Inner {
     clock: SharedClock,
     started: Instant,
     connections: Arc<crate::connection::ConnectionStats>,
+    answer_budget: Arc<AnswerBudget>,
 }
 
 impl AppState {
@@ -311,6 +313,7 @@ impl AppState {
             None => CaptureSink::disabled(),
         };
         let prefix = crate::secret::random_bytes::<4>()?;
+        let answer_budget = AnswerBudget::new(config.server.max_buffered_answer_bytes);
         Ok(Self(Arc::new(Inner {
             config,
             router,
@@ -334,6 +337,7 @@ impl AppState {
             clock,
             started: Instant::now(),
             connections: Arc::default(),
+            answer_budget,
         })))
     }
 
@@ -486,6 +490,11 @@ impl AppState {
     /// every event loop serving this state.
     pub fn connections(&self) -> &Arc<crate::connection::ConnectionStats> {
         &self.0.connections
+    }
+
+    /// The memory budget non-streamed upstream answers are buffered within.
+    pub fn answer_budget(&self) -> &Arc<AnswerBudget> {
+        &self.0.answer_budget
     }
 
     pub fn uptime_secs(&self) -> u64 {

@@ -7,6 +7,7 @@
 //! header the client sent ([`crate::secret::is_credential_header`]) and [`Provider::call`] keeps
 //! only the allowed query parameters; the call adds the pool credential's header.
 
+pub mod budget;
 mod forward;
 mod h1;
 pub mod owners;
@@ -95,6 +96,13 @@ pub enum UpstreamError {
         backend: Arc<str>,
         /// The limit in bytes.
         limit: usize,
+    },
+    /// The process's budget for buffered answers (`server.max_buffered_answer_bytes`) has no
+    /// room for this answer now.
+    #[error("no room to buffer backend `{backend}`'s answer (server.max_buffered_answer_bytes)")]
+    NoRoom {
+        /// Backend name.
+        backend: Arc<str>,
     },
     /// The backend's HTTP client could not be built from its configuration.
     #[error("backend `{backend}`: {message}")]

@@ -293,6 +293,12 @@ impl From<&UpstreamError> for ApiError {
                 ErrorKind::Upstream,
                 format!("backend `{backend}` sent a response larger than the gateway accepts"),
             ),
+            UpstreamError::NoRoom { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Unavailable,
+                "the gateway is buffering as many large answers as it may; retry shortly",
+            )
+            .with_retry_after(1),
             UpstreamError::Setup { .. } => ApiError::internal(),
         }
     }

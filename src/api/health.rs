@@ -53,6 +53,7 @@ pub(super) async fn internal_health(state: St, req: axum::extract::Request) -> J
         "sso": state.sso().is_some(),
         "redis": redis(&state).await,
         "connections": state.connections().counts(),
+        "buffered_answers": state.answer_budget().counts(),
         "backends": backends,
     }))
 }

@@ -39,6 +39,7 @@ use crate::protocol::{Operation, Protocol};
 use crate::secret::scrub::{Scrubber, StreamScrub};
 use crate::state::AppState;
 use crate::translate::StreamTranslator;
+use crate::upstream::budget::{Claim, ClaimedBytes};
 use crate::upstream::owners::{ObjectOwners, Owner};
 use crate::upstream::routing::Route;
 use crate::upstream::{
@@ -129,6 +130,8 @@ struct AnswerRules {
     batch_urls: bool,
     /// The answer is re-expressed in the caller's dialect.
     translation: Option<Translation>,
+    /// The room a non-streamed answer takes in the process's budget for buffered answers.
+    buffer: Claim,
 }
 
 /// Remembers who created the object an answer describes.
@@ -251,6 +254,7 @@ impl Forward<'_> {
                         )
                     ),
                     translation: self.translation,
+                    buffer: self.state.answer_budget().claim(),
                 };
                 // A broken stream ends with the caller's operation's error event.
                 let shape = match &rules.translation {
@@ -302,7 +306,7 @@ async fn relay(
     mut upstream: UpstreamResponse,
     hooks: Hooks,
     mut settlement: Settlement,
-    rules: AnswerRules,
+    mut rules: AnswerRules,
 ) -> Result<Response, ApiError> {
     let status = upstream.status();
     let scrubbers = [
@@ -353,7 +357,10 @@ async fn relay(
         return Ok(resp);
     }
     let upstream_headers = hooks.capturing().then(|| upstream.take_headers());
-    let body = match read_limited(backend, upstream, MAX_UPSTREAM_BODY).await {
+    let read = upstream
+        .read_claimed(MAX_UPSTREAM_BODY, &mut rules.buffer)
+        .await;
+    let body = match read.map_err(|e| read_failure(backend, &e)) {
         Ok(b) => b,
         Err(e) => {
             settlement.broke();
@@ -386,7 +393,7 @@ async fn relay(
     if let Some(t) = &rules.translation {
         body = t.answer(&body)?;
     }
-    let mut resp = Response::new(Body::from(body));
+    let mut resp = Response::new(Body::new(ClaimedBytes::new(body, rules.buffer)));
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
     Ok(resp)
@@ -449,10 +456,16 @@ pub(crate) async fn read_limited(
     upstream: UpstreamResponse,
     limit: usize,
 ) -> Result<Bytes, ApiError> {
-    upstream.read_limited(limit).await.map_err(|e| {
-        tracing::warn!(backend = %backend.name, error = %e, "reading the upstream body failed");
-        ApiError::from(&e)
-    })
+    upstream
+        .read_limited(limit)
+        .await
+        .map_err(|e| read_failure(backend, &e))
+}
+
+/// The client's error for an upstream body that could not be read whole (logged here).
+fn read_failure(backend: &Backend, e: &UpstreamError) -> ApiError {
+    tracing::warn!(backend = %backend.name, error = %e, "reading the upstream body failed");
+    ApiError::from(e)
 }
 
 /// Turns an upstream error answer into the client's error, per the module's rules.

@@ -414,6 +414,12 @@ fn connection_limits(
             "must be between 8192 and 16777216".to_owned(),
         ));
     }
+    if server.max_buffered_answer_bytes < 1024 * 1024 {
+        return Err(fail(
+            "server.max_buffered_answer_bytes",
+            "must be at least 1048576 (1 MiB)".to_owned(),
+        ));
+    }
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use http::{HeaderMap, StatusCode};
 use http_body::Body as _;
 
 use super::UpstreamError;
+use super::budget::Claim;
 use super::h1::H1Body;
 
 /// Status and headers of an upstream answer, and its body still to be read.
@@ -92,11 +93,40 @@ impl UpstreamResponse {
     }
 
     /// The whole body, or [`UpstreamError::TooLarge`] once it grows past `limit` bytes.
-    pub async fn read_limited(mut self, limit: usize) -> Result<Bytes, UpstreamError> {
-        let mut buf = bytes::BytesMut::with_capacity(
-            self.content_length()
-                .map_or(8 * 1024, |n| usize::try_from(n).unwrap_or(limit).min(limit)),
-        );
+    pub async fn read_limited(self, limit: usize) -> Result<Bytes, UpstreamError> {
+        self.read_whole(limit, None).await
+    }
+
+    /// [`Self::read_limited`], the memory it takes covered by `claim` on the process's budget
+    /// for buffered answers ([`UpstreamError::NoRoom`] when the budget is spent).
+    pub async fn read_claimed(
+        self,
+        limit: usize,
+        claim: &mut Claim,
+    ) -> Result<Bytes, UpstreamError> {
+        self.read_whole(limit, Some(claim)).await
+    }
+
+    async fn read_whole(
+        mut self,
+        limit: usize,
+        mut claim: Option<&mut Claim>,
+    ) -> Result<Bytes, UpstreamError> {
+        let mut cover = |bytes: usize, backend: &Arc<str>| {
+            let room = claim.as_deref_mut().is_none_or(|c| c.cover(bytes));
+            if room {
+                Ok(())
+            } else {
+                Err(UpstreamError::NoRoom {
+                    backend: backend.clone(),
+                })
+            }
+        };
+        let capacity = self
+            .content_length()
+            .map_or(8 * 1024, |n| usize::try_from(n).unwrap_or(limit).min(limit));
+        cover(capacity, &self.body.backend)?;
+        let mut buf = bytes::BytesMut::with_capacity(capacity);
         while let Some(chunk) = self.chunk().await? {
             if buf.len() + chunk.len() > limit {
                 return Err(UpstreamError::TooLarge {
@@ -104,7 +134,13 @@ impl UpstreamResponse {
                     limit,
                 });
             }
+            // What the buffer will allocate (it doubles when it grows), not just what it holds.
+            let needed = buf.len() + chunk.len();
+            if needed > buf.capacity() {
+                cover(needed.max(buf.capacity() * 2), &self.body.backend)?;
+            }
             buf.extend_from_slice(&chunk);
+            cover(buf.capacity(), &self.body.backend)?;
         }
         Ok(buf.freeze())
     }

@@ -183,14 +183,19 @@ async fn endless(sock: &mut TcpStream, chunked: bool, count: &AtomicU64) {
 }
 
 impl Hostile {
-    /// Waits until the server stopped writing to `n` connections, then checks it wrote far less
-    /// than [`BODY`].
-    pub async fn assert_cut_short(&mut self, n: usize, what: &str) {
+    /// Waits until the server stopped writing to `n` connections.
+    pub async fn wait_closed(&mut self, n: usize, what: &str) {
         for _ in 0..n {
             tokio::time::timeout(Duration::from_secs(20), self.closed.recv())
                 .await
                 .unwrap_or_else(|_| panic!("{what}: the connection is still being read"));
         }
+    }
+
+    /// Waits until the server stopped writing to `n` connections, then checks it wrote far less
+    /// than [`BODY`].
+    pub async fn assert_cut_short(&mut self, n: usize, what: &str) {
+        self.wait_closed(n, what).await;
         let written = self.written.load(Ordering::Relaxed);
         eprintln!("{what}: the server wrote {written} body bytes before the connection closed");
         assert!(

@@ -27,6 +27,7 @@ mod endpoints;
 mod fake_idp;
 mod faults;
 mod hostile_answers;
+mod hostile_upstreams;
 mod instances;
 mod keys_cli;
 mod layers;

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use crate::harness::*;
 use crate::hostile::{Answer, Hostile, Seen, hostile};
 
-fn http_response(status: &str, headers: &[(&str, String)], body: &str) -> Vec<u8> {
+pub(crate) fn http_response(status: &str, headers: &[(&str, String)], body: &str) -> Vec<u8> {
     let mut out = format!("HTTP/1.1 {status}\r\nconnection: close\r\n");
     for (k, v) in headers {
         out.push_str(&format!("{k}: {v}\r\n"));
@@ -274,14 +274,14 @@ async fn gemini_query_keeps_only_allowed_parameters_however_encoded() {
     }
 }
 
-const EVIL_KEY: &str = "sk-upstreamEVILsecret0123456789abcd";
+pub(crate) const EVIL_KEY: &str = "sk-upstreamEVILsecret0123456789abcd";
 
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
 /// Every form of the key a careless upstream might echo.
-fn leaked(text: &str) -> Option<&'static str> {
+pub(crate) fn leaked(text: &str) -> Option<&'static str> {
     let lower = text.to_ascii_lowercase();
     let forms: [(&str, String); 5] = [
         ("raw", EVIL_KEY.to_ascii_lowercase()),
@@ -306,7 +306,7 @@ fn leaked(text: &str) -> Option<&'static str> {
         .map(|(n, _)| *n)
 }
 
-fn evil_gateway_config(upstream: &Hostile) -> portcullis::config::Config {
+pub(crate) fn evil_gateway_config(upstream: &Hostile) -> portcullis::config::Config {
     let mut c = portcullis::config::Config::default();
     c.server.port = 0;
     c.auth.disable_auth = true;
