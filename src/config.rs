@@ -12,6 +12,7 @@ pub mod load;
 mod pool;
 mod sso;
 pub mod validate;
+mod yaml;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -10,9 +10,10 @@
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Yaml};
+use figment::providers::{Env, Format, Serialized};
 
 use super::env::{EnvSource, ProcessEnv, env_bool};
+use super::yaml::Yaml;
 use super::{AccessMode, Config, LogFormat};
 use crate::secret::Secret;
 
@@ -250,8 +251,7 @@ fn merge_sso_file(figment: Figment, path: &Path) -> Result<Figment, ConfigError>
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
-    let value: serde_yaml::Value =
-        serde_yaml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
+    let value = super::yaml::value(&text).map_err(|e| file_error(e.to_string()))?;
     let wrapped = value.as_mapping().is_some_and(|m| m.contains_key("sso"));
     Ok(if wrapped {
         figment.merge(Yaml::file_exact(path))
