@@ -6,6 +6,8 @@
 
 mod duration;
 pub mod env;
+#[cfg(test)]
+mod input_tests;
 mod keys;
 mod limits;
 pub mod load;

@@ -46,7 +46,10 @@ mod tests {
         let d = load("server:\n  port: 9000\n  trusted_proxies: [10.0.0.0/8]\n").unwrap();
         let server = d["server"].as_dict().unwrap();
         assert_eq!(server["port"].to_u128(), Some(9000));
-        assert_eq!(server["trusted_proxies"].as_array().map(<[_]>::len), Some(1));
+        assert_eq!(
+            server["trusted_proxies"].as_array().map(<[_]>::len),
+            Some(1)
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod caller_protocol;
 mod capture;
 mod cli_help;
 mod cluster;
+mod config_input;
 mod deploy;
 mod device_login;
 mod endpoints;
