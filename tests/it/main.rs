@@ -31,6 +31,7 @@ mod instances;
 mod keys_cli;
 mod layers;
 mod limits;
+mod lockout_settings;
 mod management;
 mod migrations;
 mod notifications;
