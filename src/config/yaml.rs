@@ -17,7 +17,7 @@ impl Format for Yaml {
 
     const NAME: &'static str = "YAML";
 
-    fn from_str<'de, T: DeserializeOwned>(text: &'de str) -> Result<T, Self::Error> {
+    fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Self::Error> {
         // Through a `Value` first: its mappings refuse duplicate keys, which figment's own
         // dictionaries would merge silently (the last value winning).
         let value: serde_norway::Value = serde_norway::from_str(text)?;
