@@ -189,18 +189,7 @@ async fn an_upstream_stream_with_bare_cr_line_ends_is_scanned_and_translated() {
     openai.base_url = Some(format!("{}/v1", upstream.url));
     openai.quota = Some(portcullis::config::QuotaLimit { limit: 1_000_000 });
     let gw = start_gateway(config).await;
-    let used = || async {
-        let (s, v) = call_with_key(
-            &gw.url,
-            MGMT,
-            reqwest::Method::GET,
-            "/v0/management/auths/openai",
-            None,
-        )
-        .await;
-        assert_eq!(s, 200, "{v}");
-        v["auths"][0]["quota"]["used"].as_u64().unwrap()
-    };
+    let used = || quota_used(&gw.url, MGMT, "openai");
 
     // Same protocol: relayed byte for byte, the usage line (ended by `\r`) counted.
     let resp = post_json(

@@ -136,25 +136,21 @@ async fn a_retry_after_date_is_honoured_against_the_gateways_clock() {
         let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(START_SECS));
         let (up, gw) = setup_on(clock.clone()).await;
         let scenario = format!("dated {date}");
-        let resp = send(
-            &gw,
-            "/v1/chat/completions",
-            &scenario,
-            chat("gpt-4o", false),
-        )
-        .await;
+        let ask = || {
+            send(
+                &gw,
+                "/v1/chat/completions",
+                &scenario,
+                chat("gpt-4o", false),
+            )
+        };
+        let resp = ask().await;
         assert_eq!(resp.status(), 429, "{date}");
         if let Some(secs) = relayed {
             assert_eq!(resp.headers()["retry-after"], secs, "{date}");
         }
         // The only credential cools down: the next request stays here, told when it is back.
-        let resp = send(
-            &gw,
-            "/v1/chat/completions",
-            &scenario,
-            chat("gpt-4o", false),
-        )
-        .await;
+        let resp = ask().await;
         assert_eq!(resp.status(), 429, "{date}");
         assert_eq!(resp.headers()["retry-after"], cooling, "{date}");
         assert_eq!(
@@ -165,13 +161,7 @@ async fn a_retry_after_date_is_honoured_against_the_gateways_clock() {
         // Once the wait is over, requests reach the upstream again.
         let wait: u64 = cooling.parse().unwrap();
         clock.advance(Duration::from_secs(wait));
-        send(
-            &gw,
-            "/v1/chat/completions",
-            &scenario,
-            chat("gpt-4o", false),
-        )
-        .await;
+        ask().await;
         assert_eq!(up.seen.lock().unwrap().len(), 2, "{date}: sent again");
     }
 }
