@@ -261,8 +261,8 @@ pub enum TokensCommand {
         /// Device name.
         #[arg(long, default_value = "cli")]
         name: String,
-        /// Session lifetime in hours; without it the token works until revoked.
-        #[arg(long, value_name = "HOURS")]
+        /// Session lifetime in hours (1 to 8760); without it the token works until revoked.
+        #[arg(long, value_name = "HOURS", value_parser = clap::value_parser!(u64).range(1..=8760))]
         session_hours: Option<u64>,
     },
 }

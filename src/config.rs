@@ -6,12 +6,15 @@
 
 mod duration;
 pub mod env;
+#[cfg(test)]
+mod input_tests;
 mod keys;
 mod limits;
 pub mod load;
 mod pool;
 mod sso;
 pub mod validate;
+mod yaml;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

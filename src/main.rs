@@ -120,7 +120,7 @@ fn print(result: Result<String, admin::AdminError>) -> anyhow::Result<()> {
 }
 
 fn check_config(config: &Config) -> ExitCode {
-    match serde_yaml::to_string(config) {
+    match serde_norway::to_string(config) {
         Ok(text) => {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(

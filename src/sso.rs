@@ -231,6 +231,12 @@ pub async fn reseal_shared_secrets(
 }
 
 /// A random URL-safe value of 256 bits.
+/// A configured count (hours, minutes) as a signed number for millisecond arithmetic; the
+/// configuration bounds it far below where this could saturate.
+fn whole(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 fn random_token() -> Result<String, SsoError> {
     Ok(URL_SAFE_NO_PAD.encode(random_bytes::<32>().map_err(internal)?))
 }
@@ -277,10 +283,10 @@ impl Sso {
         Ok(Self {
             providers,
             public_url,
-            session_ms: (sso.session_lifetime_hours as i64).saturating_mul(3_600_000),
+            session_ms: whole(sso.session_lifetime_hours).saturating_mul(3_600_000),
             mode: a.mode,
             confirmation: Confirmation {
-                ttl_ms: (a.confirmation_code_expiry_minutes as i64).saturating_mul(60_000),
+                ttl_ms: whole(a.confirmation_code_expiry_minutes).saturating_mul(60_000),
                 max_attempts: i64::from(a.max_confirmation_attempts),
             },
             enterprise,

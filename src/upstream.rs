@@ -559,7 +559,7 @@ mod tests {
     fn plain_http_backends_use_the_in_task_client_unless_a_proxy_or_h2c_is_configured() {
         let cfg = |url: &str, h2c: bool| {
             let mut c: BackendConfig =
-                serde_yaml::from_str(&format!("type: openai\nbase_url: {url}")).unwrap();
+                serde_norway::from_str(&format!("type: openai\nbase_url: {url}")).unwrap();
             c.http2_prior_knowledge = h2c;
             c
         };
@@ -582,7 +582,7 @@ mod tests {
     fn model_ids_in_paths_are_one_segment() {
         let b = Backend::build(
             "g",
-            &serde_yaml::from_str("type: gemini\nbase_url: http://127.0.0.1:9/base?v=1").unwrap(),
+            &serde_norway::from_str("type: gemini\nbase_url: http://127.0.0.1:9/base?v=1").unwrap(),
             |_| None,
         )
         .unwrap();
@@ -612,7 +612,7 @@ mod tests {
     fn urls_are_shown_without_credentials_and_their_secrets_are_known() {
         let b = Backend::build(
             "o",
-            &serde_yaml::from_str(
+            &serde_norway::from_str(
                 "type: openai\nbase_url: https://admin:hunter2SECRETpass@host.example/v1?api-key=AZUREqueryKEYsecret123\nheaders:\n  api-key: HEADERsecretVALUE99\n  anthropic-version: '2023-06-01'",
             )
             .unwrap(),

@@ -5,6 +5,7 @@
 pub mod errors;
 pub mod models;
 pub mod objects;
+pub mod retry_after;
 pub mod sse;
 pub mod synthetic;
 pub mod usage;

@@ -537,7 +537,7 @@ fn upstream_failure(protocol: Protocol, backend: &Backend, refusal: Refusal) -> 
         && !refusal.quota_exhausted
         && !refusal.headers.contains_key(http::header::RETRY_AFTER)
     {
-        // No hint at all (an HTTP-date one is relayed below): try again in a second.
+        // No hint at all (one the gateway cannot read is relayed below): try again in a second.
         err = err.with_retry_after(1);
     }
     // A refusal of the gateway's own credential stays the gateway's answer; so does anything

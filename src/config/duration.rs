@@ -10,6 +10,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct HumanDuration(pub Duration);
 
 impl HumanDuration {
+    /// The longest duration accepted anywhere (36500d, about a century): beyond it a value is
+    /// a mistake, and adding it to a clock reading could overflow.
+    pub const MAX: Duration = Duration::from_secs(36_500 * 86_400);
+
     /// Parses `250ms`, `10s`, `5m`, `2h`, `1d`, `1.5s` or a bare number of seconds.
     pub fn parse(text: &str) -> Result<Self, String> {
         let t = text.trim();
@@ -32,12 +36,33 @@ impl HumanDuration {
                 ));
             }
         };
-        let secs = value * scale;
+        Self::from_secs_f64(value * scale, text)
+    }
+
+    /// `secs` seconds, refused (naming `text`, the value as written) when negative, not a
+    /// number, or longer than [`HumanDuration::MAX`].
+    fn from_secs_f64(secs: f64, text: &str) -> Result<Self, String> {
         if !secs.is_finite() || secs < 0.0 {
             return Err(format!("`{text}` is not a valid duration"));
         }
+        if secs > Self::MAX.as_secs_f64() {
+            return Err(too_long(text));
+        }
         Ok(Self(Duration::from_secs_f64(secs)))
     }
+
+    /// A bare whole number of seconds.
+    fn from_secs(secs: u64) -> Result<Self, String> {
+        let d = Duration::from_secs(secs);
+        if d > Self::MAX {
+            return Err(too_long(&secs.to_string()));
+        }
+        Ok(Self(d))
+    }
+}
+
+fn too_long(text: &str) -> String {
+    format!("`{text}` is too long: a duration may be at most 36500d (about a century)")
 }
 
 impl fmt::Display for HumanDuration {
@@ -68,8 +93,11 @@ impl<'de> Deserialize<'de> for HumanDuration {
             Text(String),
         }
         match Raw::deserialize(d)? {
-            Raw::Int(n) => Ok(Self(Duration::from_secs(n))),
-            Raw::Float(x) => HumanDuration::parse(&x.to_string()).map_err(serde::de::Error::custom),
+            Raw::Int(n) => HumanDuration::from_secs(n).map_err(serde::de::Error::custom),
+            Raw::Float(x) => {
+                // `{:?}` keeps the exponent as written (`1e30`, not thirty-one digits).
+                HumanDuration::from_secs_f64(x, &format!("{x:?}")).map_err(serde::de::Error::custom)
+            }
             Raw::Text(s) => HumanDuration::parse(&s).map_err(serde::de::Error::custom),
         }
     }
@@ -111,6 +139,42 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(err.contains("unknown duration unit"), "{err}");
+    }
+
+    #[test]
+    fn huge_negative_or_infinite_durations_are_refused_not_a_panic() {
+        for text in ["99999999999999999999d", "36501d", "18446744073709551615"] {
+            let err = HumanDuration::parse(text).err().unwrap_or_default();
+            assert!(err.contains("too long"), "{text}: {err}");
+        }
+        let err = HumanDuration::parse("1e30").err().unwrap_or_default();
+        assert!(err.contains("unknown duration unit `e30`"), "{err}");
+        assert_eq!(
+            HumanDuration::parse("36500d").map(|d| d.0),
+            Ok(HumanDuration::MAX)
+        );
+        for yaml in [
+            "1e30",
+            "1.0e300",
+            ".inf",
+            "-.inf",
+            ".nan",
+            "-5",
+            "-0.5",
+            "18446744073709551615",
+            "3153600001",
+        ] {
+            let got: Result<HumanDuration, _> = serde_norway::from_str(yaml);
+            let err = got.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                err.contains("too long") || err.contains("not a valid duration"),
+                "{yaml}: {err}"
+            );
+        }
+        let d: HumanDuration = serde_norway::from_str("3153600000").unwrap();
+        assert_eq!(d.0, HumanDuration::MAX);
+        let d: HumanDuration = serde_norway::from_str("1.5").unwrap();
+        assert_eq!(d.0, Duration::from_millis(1500));
     }
 
     #[test]

@@ -107,6 +107,31 @@ pub(crate) fn resolve_backend_keys(
     Ok(())
 }
 
+/// The ecosystem's variables and the backend keys they set.
+const STANDARD_VARIABLES: [(BackendKind, &str, &str); 3] = [
+    (BackendKind::Openai, "OPENAI_API_KEY", "OPENAI_BASE_URL"),
+    (
+        BackendKind::Anthropic,
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+    ),
+    (BackendKind::Gemini, "GEMINI_API_KEY", "GEMINI_BASE_URL"),
+];
+
+/// The variable that sets `key` (dotted) of a backend made by [`backends_from_standard_env`].
+pub(crate) fn standard_variable(key: &str) -> Option<&'static str> {
+    let (kind, field) = key.strip_prefix("backends.")?.split_once('.')?;
+    let (_, key_var, url_var) = STANDARD_VARIABLES
+        .iter()
+        .find(|(k, _, _)| k.as_str() == kind)?;
+    match field {
+        "base_url" => Some(url_var),
+        "api_key" | "api_key_env" => Some(key_var),
+        "forward_headers" => Some("PORTCULLIS_FORWARD_HEADERS"),
+        _ => None,
+    }
+}
+
 /// Backends from `OPENAI_API_KEY`/`OPENAI_BASE_URL`, `ANTHROPIC_API_KEY`/`ANTHROPIC_BASE_URL` and
 /// `GEMINI_API_KEY`/`GEMINI_BASE_URL`. A base URL without a key still makes a backend (Ollama,
 /// vLLM and other local servers need no key). `PORTCULLIS_FORWARD_HEADERS` (comma-separated
@@ -122,15 +147,7 @@ pub fn backends_from_standard_env(
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .collect();
-    for (kind, key_var, url_var) in [
-        (BackendKind::Openai, "OPENAI_API_KEY", "OPENAI_BASE_URL"),
-        (
-            BackendKind::Anthropic,
-            "ANTHROPIC_API_KEY",
-            "ANTHROPIC_BASE_URL",
-        ),
-        (BackendKind::Gemini, "GEMINI_API_KEY", "GEMINI_BASE_URL"),
-    ] {
+    for (kind, key_var, url_var) in STANDARD_VARIABLES {
         let key = env_secret(env, key_var)?;
         let url = env.var(url_var).filter(|u| !u.trim().is_empty());
         if key.is_none() && url.is_none() {
@@ -216,5 +233,10 @@ pub(crate) mod tests {
         assert_eq!(b.len(), 2);
         assert!(b["openai"].api_key.is_none());
         assert_eq!(b["anthropic"].kind, BackendKind::Anthropic);
+        assert_eq!(
+            standard_variable("backends.gemini.base_url"),
+            Some("GEMINI_BASE_URL")
+        );
+        assert_eq!(standard_variable("backends.my-vllm.base_url"), None);
     }
 }

@@ -73,7 +73,7 @@ mod tests {
     use super::*;
 
     fn config(yaml: &str) -> Config {
-        serde_yaml::from_str(yaml).unwrap()
+        serde_norway::from_str(yaml).unwrap()
     }
 
     fn check(c: &Config) -> Result<(), String> {
@@ -139,7 +139,7 @@ prices:
             "prices: {x: {input: -1, output: 1}}",
             "prices: {x: {input: 1}}",
         ] {
-            assert!(serde_yaml::from_str::<Config>(yaml).is_err(), "{yaml}");
+            assert!(serde_norway::from_str::<Config>(yaml).is_err(), "{yaml}");
         }
     }
 }

@@ -10,9 +10,10 @@
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Yaml};
+use figment::providers::{Env, Format, Serialized};
 
 use super::env::{EnvSource, ProcessEnv, env_bool};
+use super::yaml::Yaml;
 use super::{AccessMode, Config, LogFormat};
 use crate::secret::Secret;
 
@@ -200,11 +201,16 @@ pub fn load_with_env(sources: &ConfigSources, env: &dyn EnvSource) -> Result<Con
         .merge(alias_env());
     let mut config: Config = figment
         .extract()
-        .map_err(|e| ConfigError::Parse(describe_figment_error(&e)))?;
+        .map_err(|e| ConfigError::Parse(describe_figment_error(&e, &sources.cli)))?;
 
     apply_env_bools(&mut config, env)?;
     apply_cli(&mut config, &sources.cli)?;
+    // Without configured backends, they come from the ecosystem's variables (below).
+    let standard_backends = config.backends.is_empty();
     let source = |key: &str| {
+        if standard_backends && let Some(name) = super::env::standard_variable(key) {
+            return format!("environment variable {name}");
+        }
         let from_env_bool = ENV_BOOL_ALIASES
             .iter()
             .find(|(name, k)| *k == key && env.var(name).is_some_and(|v| !v.trim().is_empty()));
@@ -250,8 +256,7 @@ fn merge_sso_file(figment: Figment, path: &Path) -> Result<Figment, ConfigError>
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
-    let value: serde_yaml::Value =
-        serde_yaml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
+    let value = super::yaml::value(&text).map_err(|e| file_error(e.to_string()))?;
     let wrapped = value.as_mapping().is_some_and(|m| m.contains_key("sso"));
     Ok(if wrapped {
         figment.merge(Yaml::file_exact(path))
@@ -406,6 +411,29 @@ pub(crate) fn source_of(figment: &Figment, cli: &CliOverrides, key: &str) -> Str
         "management.key" => cli.management_key.as_ref().map(|_| "--management-key"),
         "storage.database_url" => cli.database_url.as_ref().map(|_| "--database-url"),
         "storage.redis_url" => cli.redis_url.as_ref().map(|_| "--redis-url"),
+        "storage.data_dir" => cli.data_dir.as_ref().map(|_| "--data-dir"),
+        "auth.brute_force_protection.enabled" => cli.brute_force_enabled.map(|on| {
+            if on {
+                "--enable-brute-force-protection"
+            } else {
+                "--disable-brute-force-protection"
+            }
+        }),
+        "auth.brute_force_protection.max_failed_attempts" => cli
+            .max_failed_attempts
+            .map(|_| "--auth-max-failed-attempts"),
+        "auth.brute_force_protection.ttl_seconds" => {
+            cli.brute_force_ttl.map(|_| "--auth-brute-force-ttl")
+        }
+        "auth.brute_force_protection.initial_block_seconds" => cli
+            .brute_force_initial_block
+            .map(|_| "--auth-brute-force-initial-block"),
+        "auth.brute_force_protection.block_multiplier" => cli
+            .brute_force_multiplier
+            .map(|_| "--auth-brute-force-multiplier"),
+        "auth.brute_force_protection.max_block_seconds" => cli
+            .brute_force_max_block
+            .map(|_| "--auth-brute-force-max-block"),
         _ => None,
     };
     if let Some(flag) = from_cli {
@@ -420,8 +448,18 @@ pub(crate) fn source_of(figment: &Figment, cli: &CliOverrides, key: &str) -> Str
         _ if meta.name.contains("environment") => {
             format!("environment variable {}", env_var_name(&meta.name, &path))
         }
-        _ if meta.name.contains("Serialized") => "built-in default".to_owned(),
-        _ => meta.name.to_string(),
+        _ => code_source(&meta.name, cli),
+    }
+}
+
+/// Names a layer made in code (figment names it by the value's type): the defaults, or the
+/// `--sso-config` file merged as a value.
+fn code_source(provider: &str, cli: &CliOverrides) -> String {
+    match &cli.sso_config {
+        Some(path) if provider != std::any::type_name::<Config>() => {
+            format!("YAML file {} (--sso-config)", path.display())
+        }
+        _ => "built-in default".to_owned(),
     }
 }
 
@@ -442,7 +480,7 @@ fn env_var_name(provider: &str, path: &[&str]) -> String {
     format!("PORTCULLIS_{}", path.join("__").to_uppercase())
 }
 
-fn describe_figment_error(e: &figment::Error) -> String {
+fn describe_figment_error(e: &figment::Error, cli: &CliOverrides) -> String {
     e.clone()
         .into_iter()
         .map(|err| {
@@ -462,7 +500,7 @@ fn describe_figment_error(e: &figment::Error) -> String {
                             env_var_name(&meta.name, &path)
                         ));
                     }
-                    _ => line.push_str(&format!(" in {}", meta.name)),
+                    _ => line.push_str(&format!(" in {}", code_source(&meta.name, cli))),
                 }
             }
             line

@@ -83,6 +83,33 @@ pub(crate) fn resolve_credential_keys(
     Ok(())
 }
 
+/// The device-flow logins' endpoints are http(s) URLs (a typo fails at startup, naming the key,
+/// not at the first login).
+pub(super) fn validate_device_logins(
+    config: &Config,
+    fail: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    for (name, d) in &config.auth.device_login {
+        for (field, url) in [
+            ("device_authorization_url", &d.device_authorization_url),
+            ("token_url", &d.token_url),
+            ("copilot_token_url", &d.copilot_token_url),
+            ("oidc_url", &d.oidc_url),
+            ("start_url", &d.start_url),
+        ] {
+            if let Some(url) = url
+                && !super::sso::http_url(url)
+            {
+                return Err(fail(
+                    &format!("auth.device_login.{name}.{field}"),
+                    format!("`{url}` is not an http:// or https:// URL"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `auth.refresh.*`: the worker that renews OAuth credentials before they expire.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]

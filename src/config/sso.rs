@@ -232,9 +232,15 @@ fn required_env(
     })
 }
 
-fn http_url(url: &str) -> bool {
+pub(super) fn http_url(url: &str) -> bool {
     matches!(reqwest::Url::parse(url), Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some())
 }
+
+/// Longest `sso.session_lifetime_hours` (365 days).
+const MAX_SESSION_HOURS: u64 = 365 * 24;
+
+/// Longest `sso.authorization.confirmation_code_expiry_minutes` (one day).
+const MAX_CODE_MINUTES: u64 = 24 * 60;
 
 /// The SSO rules: a usable provider when enabled, well-formed URLs, sane limits.
 pub(crate) fn validate_sso(
@@ -259,10 +265,10 @@ pub(crate) fn validate_sso(
             format!("`{url}` is not an http:// or https:// URL"),
         ));
     }
-    if sso.session_lifetime_hours == 0 {
+    if !(1..=MAX_SESSION_HOURS).contains(&sso.session_lifetime_hours) {
         return Err(fail(
             "sso.session_lifetime_hours",
-            "must be at least 1".to_owned(),
+            format!("must be between 1 and {MAX_SESSION_HOURS} (365 days)"),
         ));
     }
     for (name, p) in &sso.providers {
@@ -341,10 +347,10 @@ pub(crate) fn validate_sso(
                     "must be at least 1".to_owned(),
                 ));
             }
-            if a.confirmation_code_expiry_minutes == 0 {
+            if !(1..=MAX_CODE_MINUTES).contains(&a.confirmation_code_expiry_minutes) {
                 return Err(fail(
                     "sso.authorization.confirmation_code_expiry_minutes",
-                    "must be at least 1".to_owned(),
+                    format!("must be between 1 and {MAX_CODE_MINUTES} (one day)"),
                 ));
             }
         }

@@ -137,6 +137,7 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
     super::sso::validate_management(config, &fail)?;
     super::sso::validate_jwt(config, &fail)?;
     super::limits::validate_limits(config, &fail)?;
+    super::pool::validate_device_logins(config, &fail)?;
     if let Some(url) = &config.storage.database_url
         && !(url.expose().starts_with("postgres://")
             || url.expose().starts_with("postgresql://")
@@ -180,6 +181,12 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
     Ok(())
 }
 
+/// Longest lockout window or block (365 days): the limiter adds these to clock readings.
+const MAX_LOCKOUT_SECONDS: u64 = 365 * 86_400;
+
+/// Most rotated capture files (each rotation renames every one of them).
+const MAX_CAPTURE_FILES: u32 = 1000;
+
 /// OAuth connectors that have a debugging override switch.
 pub const OAUTH_CONNECTORS: &[&str] = &["copilot", "kiro"];
 
@@ -208,16 +215,22 @@ fn validate_auth(
             "must be at least 1".to_owned(),
         ));
     }
-    if bf.ttl_seconds == 0 || bf.initial_block_seconds == 0 {
-        return Err(fail(
-            &format!("{key}.ttl_seconds"),
-            "ttl_seconds and initial_block_seconds must be at least 1".to_owned(),
-        ));
+    for (name, secs) in [
+        ("ttl_seconds", bf.ttl_seconds),
+        ("initial_block_seconds", bf.initial_block_seconds),
+        ("max_block_seconds", bf.max_block_seconds),
+    ] {
+        if !(1..=MAX_LOCKOUT_SECONDS).contains(&secs) {
+            return Err(fail(
+                &format!("{key}.{name}"),
+                format!("{secs} must be between 1 and {MAX_LOCKOUT_SECONDS} seconds (365 days)"),
+            ));
+        }
     }
-    if !(bf.block_multiplier.is_finite() && bf.block_multiplier >= 1.0) {
+    if !(bf.block_multiplier.is_finite() && (1.0..=1000.0).contains(&bf.block_multiplier)) {
         return Err(fail(
             &format!("{key}.block_multiplier"),
-            format!("{} must be a number of at least 1.0", bf.block_multiplier),
+            format!("{} must be a number from 1.0 to 1000", bf.block_multiplier),
         ));
     }
     if bf.max_block_seconds < bf.initial_block_seconds {
@@ -241,10 +254,16 @@ fn validate_auth(
             ),
         ));
     }
-    if config.logging.capture_max_bytes < 1024 || config.logging.capture_max_files == 0 {
+    if config.logging.capture_max_bytes < 1024 {
         return Err(fail(
             "logging.capture_max_bytes",
-            "capture_max_bytes must be at least 1024 and capture_max_files at least 1".to_owned(),
+            "must be at least 1024".to_owned(),
+        ));
+    }
+    if !(1..=MAX_CAPTURE_FILES).contains(&config.logging.capture_max_files) {
+        return Err(fail(
+            "logging.capture_max_files",
+            format!("must be between 1 and {MAX_CAPTURE_FILES}"),
         ));
     }
     for c in &config.oauth.debugging_overrides {

@@ -161,6 +161,11 @@ pub struct Reservation {
     pub outcome: FailureOutcome,
 }
 
+/// `d` in milliseconds (configured windows are bounded far below where this saturates).
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// A bounded, sharded table of failure records keyed by `K`.
 #[derive(Debug)]
 pub struct Limiter<K> {
@@ -275,7 +280,7 @@ impl<K: Bucket> Limiter<K> {
         let fresh = Record {
             count: 0,
             blocked_until: 0,
-            next_block_ms: p.initial_block.as_millis() as u64,
+            next_block_ms: millis(p.initial_block),
             expires_at: 0,
             recent: [0; RECENT],
             recent_len: 0,
@@ -305,13 +310,13 @@ impl<K: Bucket> Limiter<K> {
             }
         }
         rec.count = rec.count.saturating_add(1);
-        let max_block = p.max_block.as_millis() as u64;
+        let max_block = millis(p.max_block);
         let mut outcome = FailureOutcome::Counted {
             failures: rec.count,
         };
         if rec.count >= p.max_failed_attempts {
             let block = rec.next_block_ms.min(max_block);
-            rec.blocked_until = rec.blocked_until.max(now_ms + block);
+            rec.blocked_until = rec.blocked_until.max(now_ms.saturating_add(block));
             let grown = (block as f64 * p.block_multiplier).ceil() as u64;
             rec.next_block_ms = grown.max(block).min(max_block);
             outcome = FailureOutcome::Blocked {
@@ -320,8 +325,10 @@ impl<K: Bucket> Limiter<K> {
         }
         // Remember the record for `ttl` after the block ends, so that a client that waits out a
         // block and fails again meets the next, longer block rather than a fresh count.
-        let ttl = p.ttl.as_millis() as u64;
-        rec.expires_at = (now_ms + ttl).max(rec.blocked_until.saturating_add(ttl));
+        let ttl = millis(p.ttl);
+        rec.expires_at = now_ms
+            .saturating_add(ttl)
+            .max(rec.blocked_until.saturating_add(ttl));
         (true, outcome)
     }
 
@@ -352,7 +359,7 @@ impl<K: Bucket> Limiter<K> {
                 if rec.blocked_until > now_ms {
                     rec.blocked_until = 0;
                 }
-                rec.next_block_ms = self.policy.initial_block.as_millis() as u64;
+                rec.next_block_ms = millis(self.policy.initial_block);
             }
             // A right value is no placeholder to remember: its slot is blanked (fingerprints
             // are never 0), so it does not push a real repeat out of the ring.

@@ -484,7 +484,7 @@ impl DeviceLogin {
         let expires_in = v["expires_in"].as_u64().or(v["expiresIn"].as_u64());
         Ok(Tokens {
             access: Secret::new(access),
-            expires_at: expires_in.map(|s| now + secs_to_ms(s)),
+            expires_at: expires_in.map(|s| now.saturating_add(secs_to_ms(s))),
             state: RefreshState {
                 login: self.name.clone(),
                 refresh_token: refresh,

@@ -122,7 +122,7 @@ impl Pool {
             user_code: started.user_code.clone(),
             verification_uri: started.verification_uri.clone(),
             verification_uri_complete: started.verification_uri_complete.clone(),
-            expires_at: now + started.expires_in * 1000,
+            expires_at: now.saturating_add(started.expires_in.saturating_mul(1000)),
             state: FlowState::Pending,
             started_at: now,
         };
@@ -183,7 +183,9 @@ impl Pool {
         login: &DeviceLogin,
         started: &Started,
     ) -> Result<String, PoolError> {
-        let deadline = self.now() + started.expires_in * 1000;
+        let deadline = self
+            .now()
+            .saturating_add(started.expires_in.saturating_mul(1000));
         let mut slowed = 0;
         loop {
             tokio::time::sleep(super::device::poll_interval(started, slowed)).await;

@@ -118,7 +118,8 @@ pub struct Refusal {
     pub headers: HeaderMap,
     /// Upstream body, unscrubbed: pass what is relayed from it through [`Refusal::scrub`].
     pub body: Bytes,
-    /// `Retry-After` in seconds (or Google's `RetryInfo` delay from the body).
+    /// `Retry-After` in seconds from the gateway's clock (an HTTP date converted), or Google's
+    /// `RetryInfo` delay from the body.
     pub retry_after_secs: Option<u64>,
     /// The provider said the account behind the credential is out of quota
     /// (`insufficient_quota`): retrying soon will not help.
@@ -162,11 +163,12 @@ fn failure_of(
     }
 }
 
-fn retry_after_secs(headers: &HeaderMap) -> Option<u64> {
+/// The upstream's `Retry-After` in seconds from `now` (seconds or an HTTP date).
+fn retry_after_secs(headers: &HeaderMap, now: u64) -> Option<u64> {
     headers
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
+        .and_then(|v| crate::wire::retry_after::seconds(v, now))
 }
 
 impl Provider {
@@ -293,7 +295,8 @@ impl Provider {
                         .await
                         .unwrap_or_default();
                     let facts = error_facts(&body);
-                    let retry_after_secs = retry_after_secs(&headers).or(facts.retry_delay_secs);
+                    let retry_after_secs =
+                        retry_after_secs(&headers, now).or(facts.retry_delay_secs);
                     let failure = failure_of(
                         call.endpoint,
                         status.as_u16(),

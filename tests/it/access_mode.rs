@@ -174,7 +174,7 @@ fn mode_precedence_is_cli_then_env_then_yaml() {
             cmd.env(k, v);
         }
         let out = cmd.output().unwrap();
-        let doc: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap_or_default();
+        let doc: serde_norway::Value = serde_norway::from_slice(&out.stdout).unwrap_or_default();
         doc["access_mode"]["mode"]
             .as_str()
             .unwrap_or("error")

@@ -32,7 +32,7 @@ fn check_config(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 }
 
 fn port_of(stdout: &str) -> u64 {
-    let doc: serde_yaml::Value = serde_yaml::from_str(stdout).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(stdout).unwrap();
     doc["server"]["port"].as_u64().unwrap()
 }
 
@@ -79,7 +79,7 @@ fn a_redis_url_is_checked_at_startup_naming_its_source_and_masked_when_shown() {
     let good = "redis://:hunter2-pass@127.0.0.1:6379/0";
     let (code, out, err) = check_config(&["--redis-url", good], &[]);
     assert_eq!(code, 0, "{err}");
-    let doc: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&out).unwrap();
     assert_eq!(doc["storage"]["redis_prefix"], "portcullis:");
     assert_eq!(doc["limits"]["on_redis_error"], "closed");
     assert!(!out.contains("hunter2"), "{out}");
@@ -171,7 +171,7 @@ fn check_config_masks_secrets_and_shows_env_backends() {
     );
     assert_eq!(code, 0);
     assert!(!out.contains("VERYSECRETVALUE"), "{out}");
-    let doc: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&out).unwrap();
     assert_eq!(
         doc["backends"]["openai"]["base_url"].as_str(),
         Some("http://127.0.0.1:11434/v1")
@@ -323,7 +323,7 @@ fn the_example_config_is_valid() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    let doc: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&out).unwrap();
     assert_eq!(
         doc["routing"]["aliases"]["fast"].as_str(),
         Some("ollama:llama3.2:3b")
@@ -368,7 +368,7 @@ fn sso_settings_come_from_yaml_env_and_the_command_line() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains("verysecretvalue"), "{out}");
-    let doc: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&out).unwrap();
     assert_eq!(doc["sso"]["enabled"].as_bool(), Some(true));
     assert_eq!(doc["sso"]["session_lifetime_hours"].as_u64(), Some(48));
     assert_eq!(

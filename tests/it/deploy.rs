@@ -62,7 +62,7 @@ fn accepted_and_every_variable_counts(
     args: &[String],
     env: &[(String, String)],
     what: &str,
-) -> serde_yaml::Value {
+) -> serde_norway::Value {
     let (code, out, err) = check(args, env);
     assert_eq!(code, 0, "{what}: check-config {args:?} refused: {err}");
     for (i, (name, _)) in env.iter().enumerate() {
@@ -74,7 +74,7 @@ fn accepted_and_every_variable_counts(
             "{what}: the binary ignores {name} (check-config says the same without it)"
         );
     }
-    serde_yaml::from_str(&out).unwrap()
+    serde_norway::from_str(&out).unwrap()
 }
 
 /// The value of a unit's `Key=` line (the first one).
@@ -85,10 +85,10 @@ fn unit_value<'a>(unit: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("the unit has no {key}="))
 }
 
-fn s(v: &serde_yaml::Value) -> String {
+fn s(v: &serde_norway::Value) -> String {
     match v {
-        serde_yaml::Value::String(s) => s.clone(),
-        other => serde_yaml::to_string(other).unwrap().trim().to_owned(),
+        serde_norway::Value::String(s) => s.clone(),
+        other => serde_norway::to_string(other).unwrap().trim().to_owned(),
     }
 }
 

@@ -257,6 +257,14 @@ pub async fn call_with_key(
     send_with_key(client().request(method, format!("{base}{path}")), key, body).await
 }
 
+/// Tokens used so far by `backend`'s first credential, from the management API (key `mgmt`).
+pub async fn quota_used(url: &str, mgmt: &str, backend: &str) -> u64 {
+    let path = format!("/v0/management/auths/{backend}");
+    let (s, v) = call_with_key(url, mgmt, reqwest::Method::GET, &path, None).await;
+    assert_eq!(s, 200, "{v}");
+    v["auths"][0]["quota"]["used"].as_u64().unwrap()
+}
+
 /// Sends `req` with `key` as the bearer and a JSON body if given: the status and the answer as
 /// JSON (`null` when it is not JSON).
 pub async fn send_with_key(

@@ -1,5 +1,6 @@
 //! The management API's gate: off without a key, its own key (wrong ones refused and counted),
-//! local callers only — a request relayed by a proxy on this host counts as remote.
+//! local callers only — a request relayed by a proxy on this host counts as remote — unless
+//! `management.allow_remote`, which admits a remote caller with the key and nothing else.
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -15,11 +16,20 @@ use crate::harness::*;
 const KEY: &str = "management-key-0123456789";
 
 async fn gateway(key: Option<&str>) -> (Mock, Gateway, tempfile::TempDir) {
+    gateway_with(key, |_| {}).await
+}
+
+/// [`gateway`] with `tweak` applied to the configuration last.
+async fn gateway_with(
+    key: Option<&str>,
+    tweak: impl FnOnce(&mut portcullis::config::Config),
+) -> (Mock, Gateway, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqlStore::open_sqlite(dir.path()).await.unwrap());
     let mock = start_mock().await;
     let mut config = config_for(&mock);
     config.management.key = key.map(Secret::new);
+    tweak(&mut config);
     let state = AppState::with_parts(
         config,
         Arc::new(ManualClock::new(
@@ -86,4 +96,38 @@ async fn the_management_api_is_gated() {
         429,
         "locked out after five wrong keys"
     );
+}
+
+/// `management.allow_remote` admits a remote caller only with the key. The remote caller is a
+/// public address behind a trusted proxy on this host (`server.trusted_proxies`), so the lockout
+/// counts that address, not the proxy's; and a proxy that is not trusted is a remote caller too.
+#[tokio::test]
+async fn allow_remote_admits_a_remote_caller_only_with_the_key() {
+    let (_m, gw, _d) = gateway_with(Some(KEY), |c| {
+        c.management.allow_remote = true;
+        c.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await;
+    assert_eq!(get(&gw, Some(KEY), true).await, 200, "remote, with the key");
+    assert_eq!(get(&gw, None, true).await, 401, "remote, without a key");
+    for _ in 0..5 {
+        assert_eq!(get(&gw, Some("wrong-key-0123456789"), true).await, 401);
+    }
+    assert_eq!(
+        get(&gw, Some(KEY), true).await,
+        429,
+        "the remote address is locked out after five wrong keys"
+    );
+    assert_eq!(
+        get(&gw, Some(KEY), false).await,
+        200,
+        "the lockout counted the remote address, not the proxy's"
+    );
+
+    // Without a trusted proxy, a relayed request is a remote caller all the same: the key is
+    // what admits it.
+    let (_m2, gw, _d2) = gateway_with(Some(KEY), |c| c.management.allow_remote = true).await;
+    assert_eq!(get(&gw, None, true).await, 401);
+    assert_eq!(get(&gw, Some(KEY), true).await, 200);
+    assert_eq!(get(&gw, Some(KEY), false).await, 200);
 }

@@ -1,6 +1,7 @@
 //! Identity-provider edge cases against the scriptable fake ([`crate::fake_idp`]): the picker
 //! with two providers, GitHub (code exchange, user and email API), PKCE checked by the provider,
-//! and every kind of lying ID token refused before any user, confirmation or token exists.
+//! and every kind of lying ID token refused before any user, confirmation or token exists; wrong
+//! confirmation codes lock the address.
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -20,6 +21,7 @@ struct Setup {
     idp: FakeIdp,
     store: Arc<dyn Store>,
     recorder: Arc<RecordingNotifier>,
+    clock: ManualClock,
     _gw: (Mock, tokio::sync::oneshot::Sender<()>),
     _home: crate::store::StoreHome,
 }
@@ -46,13 +48,14 @@ async fn setup() -> Setup {
         url,
         recorder,
         stop,
-        ..
+        clock,
     } = start_sso_gateway(store.clone(), [("fake", fake), ("gh", gh)], |_| {}).await;
     Setup {
         url,
         idp,
         store,
         recorder,
+        clock,
         _gw: (mock, stop),
         _home: home,
     }
@@ -404,4 +407,49 @@ async fn the_key_set_and_discovery_caches_expire_by_the_gateway_clock() {
         2,
         "an hour later it is fetched again"
     );
+}
+
+/// Wrong confirmation codes count toward the address's lockout (the one client keys use), across
+/// logins: with the default five, the fifth wrong code blocks the address, and while it is
+/// blocked even the right code is refused, with `Retry-After`; once the block is over, the
+/// login's last attempt still works.
+#[tokio::test]
+async fn wrong_confirmation_codes_lock_the_address() {
+    let s = setup().await;
+    let confirm = format!("{}/auth/confirm", s.url);
+    let wrong = |code: &str| if code == "000000" { "111111" } else { "000000" }.to_owned();
+    // A first login: its three attempts spent on wrong codes (the third abandons it).
+    let first = Browser::default();
+    assert_eq!(s.login_with(&first, "fake").await.status(), 303);
+    let bad = wrong(&last_code(&s.recorder));
+    for status in [400, 400, 403] {
+        let r = first.post_form(&confirm, &[("code", &bad)]).await;
+        assert_eq!(r.status(), status);
+    }
+    // A second login: two more wrong codes make five, which blocks the address.
+    let second = Browser::default();
+    assert_eq!(s.login_with(&second, "fake").await.status(), 303);
+    let code = last_code(&s.recorder);
+    for _ in 0..2 {
+        let r = second.post_form(&confirm, &[("code", &wrong(&code))]).await;
+        assert_eq!(r.status(), 400);
+    }
+    let r = second.post_form(&confirm, &[("code", &code)]).await;
+    assert_eq!(r.status(), 429, "blocked: even the right code is refused");
+    let secs: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&secs), "the first block is 30 s: {secs}");
+    assert!(s.recorder.events().iter().any(|e| matches!(
+        e,
+        OperatorEvent::AuthBlocked { ip, .. } if ip.is_loopback()
+    )));
+    assert!(s.store.list_tokens(None).await.unwrap().is_empty());
+    // The block ends by the gateway's clock; the refused attempt was not spent.
+    s.clock.advance(Duration::from_secs(secs));
+    let r = second.post_form(&confirm, &[("code", &code)]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.store.list_tokens(None).await.unwrap().len(), 1);
 }

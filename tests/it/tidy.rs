@@ -26,6 +26,7 @@ const INSTANT_USERS: &[&str] = &[
     "src/clock.rs",
     "src/api/access_log.rs",
     "src/upstream/h1.rs",
+    "src/server/watch.rs",
     "src/upstream/h1_tests.rs",
     "src/mock/stream_tests.rs",
     "src/state.rs",

@@ -306,18 +306,7 @@ async fn a_translated_streams_usage_is_settled_against_the_quota() {
     config.backends.get_mut("openai").unwrap().quota =
         Some(portcullis::config::QuotaLimit { limit: 1_000_000 });
     let gw = start_gateway(config).await;
-    let used = || async {
-        let (s, v) = call_with_key(
-            &gw.url,
-            MGMT,
-            reqwest::Method::GET,
-            "/v0/management/auths/openai",
-            None,
-        )
-        .await;
-        assert_eq!(s, 200, "{v}");
-        v["auths"][0]["quota"]["used"].as_u64().unwrap()
-    };
+    let used = || quota_used(&gw.url, MGMT, "openai");
     assert_eq!(used().await, 0);
     for (caller, stream) in [(Caller::Anthropic, true), (Caller::Gemini, false)] {
         let before = used().await;

@@ -79,6 +79,11 @@ fn provider(seen: &Seen) -> Answer {
             &[("x-goog-request-id", "g-123")],
             r#"{"error":{"code":429,"message":"You exceeded your current quota.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_content_free_tier_requests","quotaId":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"36.4s"}]}}"#,
         ),
+        dated if dated.starts_with("dated ") => http(
+            "429 Too Many Requests",
+            &[("retry-after", &dated["dated ".len()..])],
+            r#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#,
+        ),
         other => http(
             "500 Internal Server Error",
             &[],
@@ -87,8 +92,19 @@ fn provider(seen: &Seen) -> Answer {
     }
 }
 
+/// Where the gateways' clocks stand: Fri, 15 Jan 2027 08:00:00 GMT.
+const START_SECS: u64 = 1_800_000_000;
+
 /// A gateway whose three backends are the scripted provider, cooling on (one credential each).
 async fn setup() -> (Hostile, Gateway) {
+    setup_on(ManualClock::new(
+        UNIX_EPOCH + Duration::from_secs(START_SECS),
+    ))
+    .await
+}
+
+/// [`setup`] on `clock`.
+async fn setup_on(clock: ManualClock) -> (Hostile, Gateway) {
     let upstream = hostile(Box::new(provider)).await;
     let mock = start_mock().await;
     let mut config: Config = config_for(&mock);
@@ -100,8 +116,54 @@ async fn setup() -> (Hostile, Gateway) {
     ] {
         config.backends.get_mut(name).unwrap().base_url = Some(base);
     }
-    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
     (upstream, start_gateway_with_clock(config, clock).await)
+}
+
+/// `Retry-After` as an HTTP date, in each of its three forms, is read against the gateway's
+/// clock: the client is told the seconds left, and the credential cools down that long (a past
+/// date: no wait beyond the pool's one-second floor; a date decades away: capped at an hour,
+/// as a number of seconds that large is).
+#[tokio::test]
+async fn a_retry_after_date_is_honoured_against_the_gateways_clock() {
+    for (date, relayed, cooling) in [
+        ("Fri, 15 Jan 2027 08:02:00 GMT", Some("120"), "120"),
+        ("Friday, 15-Jan-27 08:01:30 GMT", Some("90"), "90"),
+        ("Fri Jan 15 08:00:45 2027", Some("45"), "45"),
+        ("Fri, 15 Jan 2027 07:00:00 GMT", Some("0"), "1"),
+        ("Sat, 02 Jan 2077 08:00:00 GMT", None, "3600"),
+        ("99999", Some("99999"), "3600"),
+    ] {
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(START_SECS));
+        let (up, gw) = setup_on(clock.clone()).await;
+        let scenario = format!("dated {date}");
+        let ask = || {
+            send(
+                &gw,
+                "/v1/chat/completions",
+                &scenario,
+                chat("gpt-4o", false),
+            )
+        };
+        let resp = ask().await;
+        assert_eq!(resp.status(), 429, "{date}");
+        if let Some(secs) = relayed {
+            assert_eq!(resp.headers()["retry-after"], secs, "{date}");
+        }
+        // The only credential cools down: the next request stays here, told when it is back.
+        let resp = ask().await;
+        assert_eq!(resp.status(), 429, "{date}");
+        assert_eq!(resp.headers()["retry-after"], cooling, "{date}");
+        assert_eq!(
+            up.seen.lock().unwrap().len(),
+            1,
+            "{date}: not sent upstream"
+        );
+        // Once the wait is over, requests reach the upstream again.
+        let wait: u64 = cooling.parse().unwrap();
+        clock.advance(Duration::from_secs(wait));
+        ask().await;
+        assert_eq!(up.seen.lock().unwrap().len(), 2, "{date}: sent again");
+    }
 }
 
 #[tokio::test]
