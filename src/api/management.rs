@@ -8,10 +8,10 @@
 
 use std::net::IpAddr;
 
+use super::groups::get;
 use axum::extract::{Path, Query, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use http::StatusCode;
 use serde_json::json;
 

@@ -3,9 +3,9 @@
 //! credential shows a masked hint. The OpenAPI document of the whole management API is served
 //! at `/v0/management/openapi.json`.
 
+use super::groups::{get, post};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use bytes::Bytes;
 use http::StatusCode;
 use serde::Deserialize;

@@ -4,9 +4,9 @@
 //! print with `--json` ([`key_view`]) — never the key or its hash. Bad input is a 400 whose
 //! `field` names what is wrong.
 
+use super::groups::get;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{Map, Value, json};

@@ -4,9 +4,9 @@
 //! first writes this instance's unflushed usage, so the answer includes every request settled
 //! here.
 
+use super::groups::get;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use http::StatusCode;
 
 use super::management::problem;
