@@ -17,6 +17,7 @@ mod health;
 mod hooks;
 mod management;
 mod management_auths;
+mod management_input;
 mod management_keys;
 mod management_usage;
 mod metering;

@@ -261,8 +261,9 @@ pub enum TokensCommand {
         /// Device name.
         #[arg(long, default_value = "cli")]
         name: String,
-        /// Session lifetime in hours; without it the token works until revoked.
-        #[arg(long, value_name = "HOURS")]
+        /// Session lifetime in hours (at most 876000, 100 years); without it the token works
+        /// until revoked.
+        #[arg(long, value_name = "HOURS", value_parser = clap::value_parser!(u64).range(1..=876_000))]
         session_hours: Option<u64>,
     },
 }

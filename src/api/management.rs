@@ -9,13 +9,14 @@
 use std::net::IpAddr;
 
 use super::groups::get;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::json;
 
 use super::access_log::ClientIp;
+use super::management_input::{Body, Path, Query};
 use crate::identity::agent_token::{bare_id, token_view};
 use crate::identity::brute_force::FailureOutcome;
 use crate::notify::OperatorEvent;
@@ -258,7 +259,7 @@ struct RenameBody {
 async fn rename_token(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    Body(body): Body,
 ) -> Response {
     let Some(store) = state.token_store() else {
         return no_store();

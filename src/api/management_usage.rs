@@ -5,11 +5,12 @@
 //! here.
 
 use super::groups::get;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
 use super::management::problem;
+use super::management_input::Query;
 use crate::policy::report::{QueryParts, UsageQuery, report_json};
 use crate::state::AppState;
 

@@ -31,6 +31,7 @@ mod keys_cli;
 mod layers;
 mod limits;
 mod management;
+mod management_edges;
 mod management_openapi;
 mod migrations;
 mod notifications;
