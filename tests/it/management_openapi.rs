@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 
 use portcullis::api::groups::{GroupName, groups};
 use portcullis::secret::Secret;
-use portcullis::store::AgentTokenRecord;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -76,18 +75,12 @@ async fn the_document_names_exactly_the_served_management_routes_and_each_reache
         .await
         .unwrap();
     tokens
-        .insert_token(&AgentTokenRecord {
-            id: "openapitoken".into(),
-            user_id: user.id,
-            name: "laptop".into(),
-            secret_hash: "not-a-real-hash".into(),
-            created_at: START_MS as i64,
-            last_used_at: None,
-            last_ip: None,
-            last_user_agent: None,
-            session_expires_at: None,
-            revoked_at: None,
-        })
+        .insert_token(&token_record(
+            "openapitoken",
+            &user.id,
+            "no-hash",
+            START_MS as i64,
+        ))
         .await
         .unwrap();
     let (status, key) = call_with_key(

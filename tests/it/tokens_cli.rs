@@ -129,7 +129,7 @@ fn a_session_of_more_than_a_century_is_refused() {
     // answers with can show.
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    for hours in ["0", "876001", "9999999999999"] {
+    let issue = |hours| {
         let args = [
             "tokens",
             "issue",
@@ -138,19 +138,14 @@ fn a_session_of_more_than_a_century_is_refused() {
             "--session-hours",
             hours,
         ];
-        let (code, _, err) = admin(&data, &args);
+        admin(&data, &args)
+    };
+    for hours in ["0", "876001", "9999999999999"] {
+        let (code, _, err) = issue(hours);
         assert_eq!(code, 2, "{hours}: {err}");
         assert!(err.contains("--session-hours"), "{hours}: {err}");
     }
-    let args = [
-        "tokens",
-        "issue",
-        "--user",
-        "ci@example.com",
-        "--session-hours",
-        "876000",
-    ];
-    let (code, out, err) = admin(&data, &args);
+    let (code, out, err) = issue("876000");
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("only time the token is shown"), "{out}");
 }
