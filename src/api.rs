@@ -17,6 +17,7 @@ mod health;
 mod hooks;
 mod management;
 mod management_auths;
+mod management_input;
 mod management_keys;
 mod management_usage;
 mod metering;
@@ -33,7 +34,6 @@ use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
@@ -89,8 +89,8 @@ async fn read_body(state: &AppState, protocol: Protocol, body: Body) -> Result<B
 }
 
 /// The route of an OpenAI or Anthropic operation whose model is named in the JSON body.
-fn body_model_route(op: Operation) -> axum::routing::MethodRouter<AppState> {
-    post(
+fn body_model_route(op: Operation) -> groups::Methods {
+    groups::post(
         move |state: St, ctx: context::Ctx, req: Request| async move {
             // Taking the request whole moves its headers into the upstream request instead of
             // cloning them (the `HeaderMap` extractor clones).

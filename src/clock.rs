@@ -64,6 +64,10 @@ impl Clock for ManualClock {
     }
 }
 
+/// The first instant [`iso8601`] cannot write with a four-digit year, as RFC 3339 requires:
+/// 10000-01-01T00:00:00Z. Times a caller may set (a key's expiry) must come before it.
+pub const ISO8601_END_MS: u64 = 253_402_300_800_000;
+
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for milliseconds since the epoch (civil-from-days algorithm).
 pub fn iso8601(ms: u64) -> String {
     let secs = ms / 1000;
@@ -243,6 +247,9 @@ mod tests {
     fn iso_dates() {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso8601(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        // The last time with a four-digit year, and the first without.
+        assert_eq!(iso8601(ISO8601_END_MS - 1), "9999-12-31T23:59:59.999Z");
+        assert_eq!(iso8601(ISO8601_END_MS), "10000-01-01T00:00:00.000Z");
         assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 

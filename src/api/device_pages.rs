@@ -18,10 +18,10 @@
 //! these four are the route group's guard, [`require_local_browser`] — and only `https:` (or
 //! loopback `http:`) verification links are rendered as links.
 
+use super::groups::get;
 use axum::extract::{Path, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use http::StatusCode;
 
 use super::access_log::ClientIp;

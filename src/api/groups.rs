@@ -12,10 +12,11 @@
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
+use axum::handler::Handler;
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
-use axum::routing::{MethodRouter, get};
-use http::StatusCode;
+use axum::routing::MethodRouter;
+use http::{Method, StatusCode};
 
 use super::auth_layer::caller_protocol;
 use super::error::ApiError;
@@ -26,8 +27,65 @@ use crate::protocol::Operation;
 use crate::state::AppState;
 use crate::wire::errors::ErrorKind;
 
-/// The routes of one group: path template and its method router.
-pub(crate) type Routes = Vec<(&'static str, MethodRouter<AppState>)>;
+/// The routes of one group: path template and its handlers.
+pub(crate) type Routes = Vec<(&'static str, Methods)>;
+
+/// The handlers of one path by method, and the list of those methods, built together by
+/// [`get`], [`post`], [`put`], [`patch`], [`delete`] and their chained forms — so the route
+/// table says which methods it serves without a second list to keep (the test of the
+/// management API's OpenAPI document compares it with the document). A GET also answers HEAD,
+/// as axum's does; the list names only the GET.
+#[derive(Clone)]
+pub(crate) struct Methods {
+    served: Vec<Method>,
+    router: MethodRouter<AppState>,
+}
+
+/// The free constructors (`get(handler)`) and the chained forms (`get(a).post(b)`) of
+/// [`Methods`], one per method, each the axum function of the same name plus the record.
+macro_rules! methods {
+    ($($name:ident => $method:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("A route answering ", stringify!($method), " with `handler`.")]
+            pub(crate) fn $name<H, T>(handler: H) -> Methods
+            where
+                H: Handler<T, AppState>,
+                T: 'static,
+            {
+                Methods {
+                    served: vec![Method::$method],
+                    router: axum::routing::$name(handler),
+                }
+            }
+        )*
+        // Not every method is chained onto another today (a GET always comes first).
+        #[allow(dead_code)]
+        impl Methods {
+            $(
+                #[doc = concat!("Also answers ", stringify!($method), " with `handler`.")]
+                pub(crate) fn $name<H, T>(self, handler: H) -> Self
+                where
+                    H: Handler<T, AppState>,
+                    T: 'static,
+                {
+                    self.merge($name(handler))
+                }
+            )*
+        }
+    };
+}
+
+methods!(get => GET, post => POST, put => PUT, patch => PATCH, delete => DELETE);
+
+impl Methods {
+    /// Both routes' methods on one path (a method in both is a programming error axum reports
+    /// when the router is built).
+    pub(crate) fn merge(mut self, other: Methods) -> Self {
+        self.served.extend(other.served);
+        self.router = self.router.merge(other.router);
+        self
+    }
+}
 
 /// What a group's routes need before their handlers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,13 +148,18 @@ impl Group {
         self.routes.iter().map(|(p, _)| *p)
     }
 
+    /// Each route's path template with the methods it serves (HEAD implied by GET).
+    pub fn routes(&self) -> impl Iterator<Item = (&'static str, &[Method])> + '_ {
+        self.routes.iter().map(|(p, m)| (*p, m.served.as_slice()))
+    }
+
     /// The group as a router: its routes, wrong methods answered behind the same guard, the
     /// guard as a layer, and — for the model API — the unknown-path answer behind it too.
     fn into_router(self, state: &AppState) -> Router<AppState> {
         let mut r = Router::new();
         let empty = self.routes.is_empty();
-        for (path, route) in self.routes {
-            r = r.route(path, route);
+        for (path, methods) in self.routes {
+            r = r.route(path, methods.router);
         }
         let r = r.method_not_allowed_fallback(method_not_allowed);
         match self.guard {

@@ -8,14 +8,15 @@
 
 use std::net::IpAddr;
 
-use axum::extract::{Path, Query, Request, State};
+use super::groups::get;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use http::StatusCode;
 use serde_json::json;
 
 use super::access_log::ClientIp;
+use super::management_input::{Body, Path, Query};
 use crate::identity::agent_token::{bare_id, token_view};
 use crate::identity::brute_force::FailureOutcome;
 use crate::notify::OperatorEvent;
@@ -258,7 +259,7 @@ struct RenameBody {
 async fn rename_token(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    Body(body): Body,
 ) -> Response {
     let Some(store) = state.token_store() else {
         return no_store();

@@ -3,15 +3,15 @@
 //! credential shows a masked hint. The OpenAPI document of the whole management API is served
 //! at `/v0/management/openapi.json`.
 
-use axum::extract::{Path, Query, State};
+use super::groups::{get, post};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use bytes::Bytes;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::management::problem;
+use super::management_input::{Body, Path, Query};
 use crate::clock::iso8601;
 use crate::pool::{CredentialKind, CredentialStatus, NewCredential, PoolError, Update};
 use crate::secret::Secret;
@@ -186,7 +186,7 @@ struct AddBody {
     label: Option<String>,
 }
 
-async fn add(State(state): State<AppState>, body: Bytes) -> Response {
+async fn add(State(state): State<AppState>, Body(body): Body) -> Response {
     let b: AddBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {
@@ -236,7 +236,7 @@ async fn update(
     State(state): State<AppState>,
     Path(provider): Path<String>,
     Query(q): Query<IdQuery>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     let b: UpdateBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
@@ -350,8 +350,10 @@ async fn quota(
         return failed(PoolError::NotFound(id.clone()));
     }
     let limited = !list.is_empty() && list.iter().all(|c| c.quota.limit.is_some());
+    // Limits go up to i64::MAX each: the sums saturate rather than overflow.
+    let total = |values: &mut dyn Iterator<Item = u64>| values.fold(0, u64::saturating_add);
     let sum = |f: &dyn Fn(&CredentialStatus) -> Option<u64>| -> Option<u64> {
-        limited.then(|| list.iter().filter_map(|c| f(c)).sum())
+        limited.then(|| total(&mut list.iter().filter_map(|c| f(c))))
     };
     let per: Vec<Value> = list
         .iter()
@@ -367,7 +369,7 @@ async fn quota(
         "provider": list.first().map_or(provider.clone(), |c| c.provider.clone()),
         "reset_schedule": list.first().map(|c| c.quota.reset_schedule),
         "limit": sum(&|c| c.quota.limit),
-        "used": list.iter().map(|c| c.quota.used).sum::<u64>(),
+        "used": total(&mut list.iter().map(|c| c.quota.used)),
         "remaining": sum(&|c| c.quota.remaining),
         "credentials": per,
     }))
@@ -378,7 +380,7 @@ async fn set_quota(
     State(state): State<AppState>,
     Path(provider): Path<String>,
     Query(q): Query<IdQuery>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     let b: QuotaBody = match serde_json::from_slice(&body) {
         Ok(b) => b,

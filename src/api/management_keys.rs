@@ -4,14 +4,14 @@
 //! print with `--json` ([`key_view`]) — never the key or its hash. Bad input is a 400 whose
 //! `field` names what is wrong.
 
-use axum::extract::{Path, Query, State};
+use super::groups::get;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::management::problem;
+use super::management_input::{Body, Path, Query};
 use crate::clock::parse_iso8601;
 use crate::identity::virtual_key::FORMAT;
 use crate::identity::virtual_key::manage::{self, KeyError, NewKey, key_view};
@@ -164,7 +164,7 @@ fn now(state: &AppState) -> i64 {
     state.clock().now_millis() as i64
 }
 
-async fn create(State(state): State<AppState>, body: Bytes) -> Response {
+async fn create(State(state): State<AppState>, Body(body): Body) -> Response {
     let Some(store) = state.key_store() else {
         return no_store();
     };
@@ -214,7 +214,11 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Response
     }
 }
 
-async fn update(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> Response {
     let Some(store) = state.key_store() else {
         return no_store();
     };

@@ -4,12 +4,13 @@
 //! first writes this instance's unflushed usage, so the answer includes every request settled
 //! here.
 
-use axum::extract::{Query, State};
+use super::groups::get;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use http::StatusCode;
 
 use super::management::problem;
+use super::management_input::Query;
 use crate::policy::report::{QueryParts, UsageQuery, report_json};
 use crate::state::AppState;
 

@@ -10,13 +10,14 @@
 //! protocol. The header is the gateway's own and never goes upstream.
 
 use axum::extract::{Path, Request};
+use axum::handler::Handler;
 use axum::response::Response;
-use axum::routing::{MethodFilter, MethodRouter, on};
 use http::{HeaderMap, Method};
 use std::sync::Arc;
 
 use super::context::Ctx;
 use super::error::{ApiError, Failure};
+use super::groups::{Methods, delete, get, post};
 use super::{St, proxy, read_body, respond};
 use crate::protocol::{Operation, Protocol};
 use crate::state::AppState;
@@ -72,26 +73,27 @@ fn not_yours(id: &str) -> ApiError {
 
 /// The route of one operation on a stored object (`{id}` in its path), or on a collection
 /// (no `{id}`: the batch list).
-pub(super) fn route(op: Operation) -> MethodRouter<AppState> {
-    let filter = match op.method() {
-        Method::GET => MethodFilter::GET,
-        Method::DELETE => MethodFilter::DELETE,
-        _ => MethodFilter::POST,
-    };
+pub(super) fn route(op: Operation) -> Methods {
     if op.on_object() {
-        on(
-            filter,
+        by_method(
+            op,
             move |state: St, ctx: Ctx, Path(id): Path<String>, req: Request| async move {
                 respond(call(&state, &ctx, op, Some(&id), req).await)
             },
         )
     } else {
-        on(
-            filter,
-            move |state: St, ctx: Ctx, req: Request| async move {
-                respond(call(&state, &ctx, op, None, req).await)
-            },
-        )
+        by_method(op, move |state: St, ctx: Ctx, req: Request| async move {
+            respond(call(&state, &ctx, op, None, req).await)
+        })
+    }
+}
+
+/// `handler` under the operation's method: GET, DELETE, else POST.
+fn by_method<H: Handler<T, AppState>, T: 'static>(op: Operation, handler: H) -> Methods {
+    match op.method() {
+        Method::GET => get(handler),
+        Method::DELETE => delete(handler),
+        _ => post(handler),
     }
 }
 

@@ -15,11 +15,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::groups::{get, post};
 use axum::Extension;
 use axum::extract::{Path, Query, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use super::access_log::ClientIp;

@@ -138,14 +138,26 @@ pub(super) fn id_for(path: &Path) -> String {
     format!("file-{clean}")
 }
 
+/// A JSON error's message with the string value it quotes masked: serde names a value of the
+/// wrong type (`invalid type: string "sk-…", expected struct CredentialFile`), and a file that
+/// holds the key alone, quoted, would show it in the log and the management API's listing.
+fn without_values(message: &str) -> String {
+    match (message.find('"'), message.rfind('"')) {
+        (Some(first), Some(last)) if first < last => {
+            format!("{}\"…\"{}", &message[..first], &message[last + 1..])
+        }
+        _ => message.to_owned(),
+    }
+}
+
 fn parse(
     path: &Path,
     content: &[u8],
     sealer: Option<&Sealer>,
     resolve: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Spec, String> {
-    let f: CredentialFile =
-        serde_json::from_slice(content).map_err(|e| format!("not a credential file: {e}"))?;
+    let f: CredentialFile = serde_json::from_slice(content)
+        .map_err(|e| format!("not a credential file: {}", without_values(&e.to_string())))?;
     let kind = match f.kind.as_deref() {
         None => CredentialKind::ApiKey,
         Some(k) => CredentialKind::parse(k)
@@ -300,8 +312,18 @@ mod tests {
         assert_eq!(claude.quota_limit, Some(1000));
         let second = s.specs.iter().find(|c| c.id == "file-second").unwrap();
         assert_eq!(second.priority, 100);
+        // Schemathesis finding: a file holding the key alone, quoted, is no credential file,
+        // and the error listed (and logged) does not show the key.
+        std::fs::write(dir.join("quoted.json"), r#""sk-quoted-0123456789abcdef""#).unwrap();
+        let s = scan(&dir, None, &resolve);
         let names: Vec<&str> = s.errors.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["broken.json", "nobody.json"]);
+        assert_eq!(names, ["broken.json", "nobody.json", "quoted.json"]);
+        let quoted = &s.errors[2].1;
+        assert!(!quoted.contains("sk-quoted"), "{quoted}");
+        assert!(
+            quoted.contains(r#"invalid type: string "…", expected struct CredentialFile"#),
+            "{quoted}"
+        );
         assert_eq!(scan(&dir, None, &resolve).fingerprint, s.fingerprint);
         std::fs::write(
             dir.join("second.json"),

@@ -81,16 +81,8 @@ async fn issue(s: &Setup, session_hours: Option<i64>) -> (String, String) {
     let now = (START * 1000) as i64;
     s.store
         .insert_token(&AgentTokenRecord {
-            id: m.id.clone(),
-            user_id: s.user_id.clone(),
-            name: "laptop".into(),
-            secret_hash: m.secret_hash,
-            created_at: now,
-            last_used_at: None,
-            last_ip: None,
-            last_user_agent: None,
             session_expires_at: session_hours.map(|h| now + h * 3_600_000),
-            revoked_at: None,
+            ..token_record(&m.id, &s.user_id, &m.secret_hash, now)
         })
         .await
         .unwrap();

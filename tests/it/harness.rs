@@ -17,7 +17,7 @@ use portcullis::mock::{self, MockStats};
 use portcullis::notify::{NoNotifier, RecordingNotifier};
 use portcullis::secret::Secret;
 use portcullis::state::AppState;
-use portcullis::store::{SqlStore, Store};
+use portcullis::store::{AgentTokenRecord, SqlStore, Store};
 use tokio::sync::oneshot;
 
 pub const OPENAI_KEY: &str = "sk-upstream-openai-0123456789";
@@ -290,6 +290,27 @@ pub fn ids(list: &serde_json::Value) -> Vec<String> {
         .iter()
         .map(|e| e["id"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// An agent token record for a device "laptop", never used, without a session end, not revoked.
+pub fn token_record(
+    id: &str,
+    user_id: &str,
+    secret_hash: &str,
+    created_at: i64,
+) -> AgentTokenRecord {
+    AgentTokenRecord {
+        id: id.to_owned(),
+        user_id: user_id.to_owned(),
+        name: "laptop".into(),
+        secret_hash: secret_hash.to_owned(),
+        created_at,
+        last_used_at: None,
+        last_ip: None,
+        last_user_agent: None,
+        session_expires_at: None,
+        revoked_at: None,
+    }
 }
 
 /// The text in `text` between the first `start` and the next `end` (fails naming `start`).

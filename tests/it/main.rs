@@ -35,6 +35,8 @@ mod layers;
 mod limits;
 mod lockout_settings;
 mod management;
+mod management_edges;
+mod management_openapi;
 mod migrations;
 mod notifications;
 mod oauth;

@@ -120,3 +120,32 @@ async fn issue_use_list_rename_and_revoke() {
         (Some("build-box"), Some("revoked"))
     );
 }
+
+#[test]
+fn a_session_of_more_than_a_century_is_refused() {
+    // Found while probing beside the schemathesis run: `--session-hours 9999999999999`
+    // overflowed (a panic in debug builds, a wrapped session end in release), and lifetimes of
+    // millennia ended sessions after the year 9999, which no RFC 3339 time the management API
+    // answers with can show.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let issue = |hours| {
+        let args = [
+            "tokens",
+            "issue",
+            "--user",
+            "ci@example.com",
+            "--session-hours",
+            hours,
+        ];
+        admin(&data, &args)
+    };
+    for hours in ["0", "8761", "9999999999999"] {
+        let (code, _, err) = issue(hours);
+        assert_eq!(code, 2, "{hours}: {err}");
+        assert!(err.contains("--session-hours"), "{hours}: {err}");
+    }
+    let (code, out, err) = issue("8760");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("only time the token is shown"), "{out}");
+}

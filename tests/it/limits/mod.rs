@@ -24,7 +24,7 @@ use portcullis::config::Config;
 use portcullis::identity::agent_token;
 use portcullis::rules::Rules;
 use portcullis::state::AppState;
-use portcullis::store::{AgentTokenRecord, Store};
+use portcullis::store::Store;
 use serde_json::Value;
 
 use crate::harness::*;
@@ -134,18 +134,7 @@ pub(super) async fn limited(
             .unwrap()
             .unwrap();
         store
-            .insert_token(&AgentTokenRecord {
-                id: minted.id.clone(),
-                user_id: user.id.clone(),
-                name: "laptop".into(),
-                secret_hash: minted.secret_hash,
-                created_at: 0,
-                last_used_at: None,
-                last_ip: None,
-                last_user_agent: None,
-                session_expires_at: None,
-                revoked_at: None,
-            })
+            .insert_token(&token_record(&minted.id, &user.id, &minted.secret_hash, 0))
             .await
             .unwrap();
         let rules: Rules = serde_json::from_value(rules.clone()).unwrap();
