@@ -10,9 +10,10 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -27,8 +28,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinSet;
 
 use super::watch::{InFlight, TimedBody, TrackedBody, Watch, Watched};
+use crate::api::error::ApiError;
 use crate::config::ServerConfig;
 use crate::connection::{Closed, ConnectionStats, OpenSlot};
+use crate::protocol::Protocol;
 
 /// The connection limits of one server, from `server.*`.
 #[derive(Debug, Clone, Copy)]
@@ -241,10 +244,18 @@ impl Future for TrackedFuture {
     type Output = Result<http::Response<TrackedBody>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let response = match ready!(this.inner.poll(cx)) {
-            Ok(r) => r,
-            Err(never) => match never {},
+        let mut this = self.project();
+        // A handler that panics gets its client a 500 instead of a dropped connection (the
+        // future is not polled again: this one is finished).
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| this.inner.as_mut().poll(cx)));
+        let response = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(Ok(r))) => r,
+            Ok(Poll::Ready(Err(never))) => match never {},
+            Err(_) => {
+                tracing::error!("a request handler panicked: answered 500");
+                ApiError::internal().into_response_for(Protocol::OpenAi)
+            }
         };
         let in_flight = this.in_flight.take();
         Poll::Ready(Ok(response.map(|body| TrackedBody::new(body, in_flight))))
@@ -261,6 +272,47 @@ mod tests {
         assert_eq!(default_max_connections(Some(65_536)), 16_384);
         assert_eq!(default_max_connections(Some(100)), 64);
         assert_eq!(default_max_connections(None), 1024);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_gets_its_client_a_500_and_the_server_goes_on() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let app = Router::new()
+            .route(
+                "/boom",
+                axum::routing::get(|| async {
+                    if true {
+                        panic!("boom");
+                    }
+                    "never"
+                }),
+            )
+            .route("/ok", axum::routing::get(|| async { "fine" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = ConnectionLimits::of(&ServerConfig::default());
+        let stats = Arc::new(ConnectionStats::default());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_connections(
+            listener,
+            app,
+            limits,
+            stats,
+            Duration::from_secs(1),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        for (path, want) in [("/boom", "HTTP/1.1 500"), ("/ok", "HTTP/1.1 200")] {
+            let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            sock.write_all(req.as_bytes()).await.unwrap();
+            let mut answer = String::new();
+            sock.read_to_string(&mut answer).await.unwrap();
+            assert!(answer.starts_with(want), "{path}: {answer}");
+        }
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
     }
 
     #[test]
