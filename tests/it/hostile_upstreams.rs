@@ -1,6 +1,9 @@
 //! Hostile upstreams against the gateway's memory: non-streamed answers are read whole, so all
 //! of them together stay inside `server.max_buffered_answer_bytes` — an answer that finds no room
-//! is cut off at once with 503 and `Retry-After`, and its room comes back when it ends.
+//! is cut off at once with 503 and `Retry-After`, and its room comes back when it ends — and a
+//! matrix of misbehaving answers (invalid UTF-8, `Set-Cookie`, a 2 MB header, a stall after the
+//! headers, a connection closed mid-body, the key echoed), each ending in a clean relay or a
+//! clean error in the caller's protocol, in bounded time, the key never reaching the client.
 
 use serde_json::Value;
 
@@ -91,4 +94,103 @@ async fn a_large_answer_within_the_budget_is_relayed_whole_and_gives_its_room_ba
     assert!(b["peak_bytes"].as_u64().unwrap() >= 3 * MIB, "{b}");
     assert_eq!(b["in_use_bytes"], 0, "{b}");
     assert_eq!(b["refused"], 0, "{b}");
+}
+
+/// What the hostile upstream answers for each `x-mock` case.
+fn misbehave(seen: &Seen, held: &std::sync::Mutex<Vec<tokio::sync::mpsc::Sender<()>>>) -> Answer {
+    let key = seen.credential();
+    let json = ("content-type", "application/json".to_owned());
+    let ok_body = r#"{"id":"c","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+    match seen.header("x-mock").unwrap_or("") {
+        "invalid-utf8" => {
+            let mut raw = http_response("200 OK", &[json], "");
+            // Replace the empty body with 6 bytes that are not UTF-8 (length fixed up).
+            let text = String::from_utf8(raw)
+                .unwrap()
+                .replace("content-length: 0", "content-length: 6");
+            raw = text.into_bytes();
+            raw.extend_from_slice(b"{\xff\xfe\"}\n");
+            Answer::Whole(raw)
+        }
+        "set-cookie" => Answer::Whole(http_response(
+            "200 OK",
+            &[
+                json,
+                ("set-cookie", format!("session={key}; Path=/")),
+                ("set-cookie", "tracker=1".into()),
+            ],
+            ok_body,
+        )),
+        "huge-header" => Answer::Whole(http_response(
+            "200 OK",
+            &[json, ("x-huge", "h".repeat(2 * 1024 * 1024))],
+            ok_body,
+        )),
+        "stall-after-headers" => {
+            let (go, wait) = tokio::sync::mpsc::channel(1);
+            held.lock().unwrap().push(go);
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"id\":";
+            Answer::Parts(vec![head.as_bytes().to_vec(), b"never".to_vec()], wait)
+        }
+        "reset-mid-body" => {
+            let mut raw = http_response("200 OK", &[json], ok_body);
+            raw.truncate(raw.len() - ok_body.len() / 2);
+            Answer::Whole(raw)
+        }
+        "echo-key" => Answer::Whole(http_response(
+            "200 OK",
+            &[json, ("x-echo", key.clone())],
+            &ok_body.replace("\"hi\"", &format!("\"{key}\"")),
+        )),
+        _ => Answer::Whole(http_response("200 OK", &[json], ok_body)),
+    }
+}
+
+#[tokio::test]
+async fn every_kind_of_hostile_answer_ends_cleanly_without_the_key() {
+    let held = std::sync::Mutex::new(Vec::new());
+    let upstream = hostile(Box::new(move |seen: &Seen| misbehave(seen, &held))).await;
+    let mut config = evil_gateway_config(&upstream);
+    let evil = config.backends.get_mut("evil").unwrap();
+    evil.forward_headers = vec!["x-mock".into()];
+    evil.timeouts.read_idle =
+        portcullis::config::HumanDuration(std::time::Duration::from_millis(500));
+    let gw = start_gateway(config).await;
+    // (case, expected status, a check on the body the client got)
+    let cases: &[(&str, u16, fn(&[u8]) -> bool)] = &[
+        ("plain", 200, |b| b.windows(4).any(|w| w == b"\"hi\"")),
+        // Relayed unchanged: the client's JSON parser decides; nothing is lost or invented.
+        ("invalid-utf8", 200, |b| b == b"{\xff\xfe\"}\n"),
+        ("set-cookie", 200, |b| b.windows(4).any(|w| w == b"\"hi\"")),
+        ("huge-header", 502, |b| b.starts_with(b"{\"error\"")),
+        ("stall-after-headers", 504, |b| b.starts_with(b"{\"error\"")),
+        ("reset-mid-body", 502, |b| b.starts_with(b"{\"error\"")),
+        ("echo-key", 200, |b| b.windows(3).any(|w| w == b"***")),
+    ];
+    for (case, status, check) in cases {
+        let resp = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            client()
+                .post(format!("{}/v1/chat/completions", gw.url))
+                .header("x-mock", *case)
+                .json(&chat("m", false))
+                .send(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{case}: no answer"))
+        .unwrap();
+        assert_eq!(resp.status().as_u16(), *status, "{case}");
+        let headers = format!("{:?}", resp.headers());
+        assert!(
+            resp.headers().get("set-cookie").is_none(),
+            "{case}: {headers}"
+        );
+        let body = resp.bytes().await.unwrap();
+        assert!(check(&body), "{case}: {}", String::from_utf8_lossy(&body));
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(crate::security::leaked(&headers), None, "{case}: {headers}");
+        assert_eq!(crate::security::leaked(&text), None, "{case}: {text}");
+    }
+    let b = budget(&gw).await;
+    assert_eq!(b["in_use_bytes"], 0, "{b}");
 }
