@@ -157,7 +157,8 @@ async fn every_kind_of_hostile_answer_ends_cleanly_without_the_key() {
         portcullis::config::HumanDuration(std::time::Duration::from_millis(500));
     let gw = start_gateway(config).await;
     // (case, expected status, a check on the body the client got)
-    let cases: &[(&str, u16, fn(&[u8]) -> bool)] = &[
+    type Case = (&'static str, u16, fn(&[u8]) -> bool);
+    let cases: &[Case] = &[
         ("plain", 200, |b| b.windows(4).any(|w| w == b"\"hi\"")),
         // Relayed unchanged: the client's JSON parser decides; nothing is lost or invented.
         ("invalid-utf8", 200, |b| b == b"{\xff\xfe\"}\n"),
