@@ -33,6 +33,7 @@ mod lockouts;
 mod quota;
 mod redis_down;
 mod revocation;
+mod soak;
 mod sso;
 
 /// The management key of every instance.
@@ -235,6 +236,11 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
+    /// The process id of the running `portcullis serve`.
+    pub(crate) fn pid(&self) -> u32 {
+        self.served.child.0.id()
+    }
+
     /// A management API call: the status and the answer as JSON.
     pub(crate) async fn mgmt(&self, method: M, path: &str, body: Option<Value>) -> (u16, Value) {
         let req = self.http.request(method, format!("{}{path}", self.url));
