@@ -219,14 +219,7 @@ async fn mixed_traffic_leaves_memory_and_descriptors_flat() {
     // The clients' keep-alive connections close after the idle time (1 s); wait for that.
     let deadline = Instant::now() + Duration::from_secs(10);
     let after = loop {
-        let health: serde_json::Value = client()
-            .get(format!("{}/internal/health", gw.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let health = get_json(format!("{}/internal/health", gw.url)).await;
         let open = health["connections"]["open"].as_u64().unwrap();
         if open <= 1 || Instant::now() > deadline {
             break footprint(pid);
