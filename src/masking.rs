@@ -107,14 +107,22 @@ pub struct Masker {
 }
 
 impl Masker {
-    /// A masker for `secrets` (those shorter than 6 bytes are ignored).
+    /// A masker for `secrets` (those shorter than 6 bytes are ignored), each also as it reads
+    /// inside a JSON string (a `"`, `\` or control character escaped), since capture lines are
+    /// JSON.
     pub fn new(secrets: impl IntoIterator<Item = Secret>) -> Self {
         let mut secrets: Vec<String> = secrets
             .into_iter()
             .map(|s| s.expose().trim().to_owned())
             .filter(|s| s.len() >= MIN_LEN)
+            .flat_map(|s| {
+                let quoted = serde_json::to_string(&s).unwrap_or_default();
+                let escaped = quoted.get(1..quoted.len().saturating_sub(1)).map(str::to_owned);
+                [Some(s), escaped]
+            })
+            .flatten()
             .collect();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         secrets.dedup();
         Self { secrets }
     }
@@ -277,6 +285,15 @@ mod tests {
             across(&m, &["sk-ant-api03-split-secret-42", "x"]),
             ["sk-ant-api03-split-secret-42", "x"]
         );
+    }
+
+    #[test]
+    fn a_secret_is_masked_as_it_reads_in_json_too() {
+        // Found by the `masker` fuzz target: a secret with a character JSON escapes was written
+        // escaped into the capture line, where the plain form is not found.
+        let m = Masker::new([Secret::new("pa\"ss\\word\u{17}-99")]);
+        let line = serde_json::json!({ "payload": "x pa\"ss\\word\u{17}-99 y" }).to_string();
+        assert_eq!(m.mask_str(&line), r#"{"payload":"x *** y"}"#);
     }
 
     #[test]

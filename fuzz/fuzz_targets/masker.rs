@@ -16,7 +16,9 @@
 
 #![no_main]
 
-use std::sync::{Arc, OnceLock};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
@@ -24,7 +26,7 @@ use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use portcullis::capture::{CaptureSettings, CaptureSink, Direction, mask_query_key};
 use portcullis::clock::ManualClock;
-use portcullis::masking::{LiveSecrets, Masker};
+use portcullis::masking::{LiveSecrets, Masker, SecretSource};
 use portcullis::secret::Secret;
 use portcullis::secret::scrub::{Scrubber, StreamScrub};
 use portcullis_fuzz::{chunk_seed, chunks, first_line};
@@ -43,7 +45,8 @@ fuzz_target!(|data: &[u8]| {
     let secrets: Vec<String> = String::from_utf8_lossy(secret_line)
         .split(' ')
         .map(str::trim)
-        .filter(|s| !s.is_empty())
+        // (U+FFFD stands for bytes that were not UTF-8: no secret holds it.)
+        .filter(|s| !s.is_empty() && !s.contains('\u{FFFD}'))
         .map(str::to_owned)
         .collect();
     let url = String::from_utf8_lossy(url).into_owned();
@@ -88,14 +91,40 @@ fn check_query_key(url: &str) {
     }
 }
 
-/// A directory of this process for the capture file.
-fn capture_path() -> &'static std::path::PathBuf {
-    static PATH: OnceLock<std::path::PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
+/// The fuzzed secrets, as the pool would hold them: the capture's live source.
+#[derive(Default)]
+struct Source {
+    generation: AtomicU64,
+    secrets: Mutex<Vec<Secret>>,
+}
+
+impl SecretSource for Source {
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+    fn secrets(&self) -> Vec<Secret> {
+        self.secrets.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+/// One capture writer for the whole run (its file emptied after each input) and its source.
+fn capture() -> &'static (CaptureSink, Arc<Source>, PathBuf) {
+    static CAPTURE: OnceLock<(CaptureSink, Arc<Source>, PathBuf)> = OnceLock::new();
+    CAPTURE.get_or_init(|| {
         let dir =
             std::env::temp_dir().join(format!("portcullis-fuzz-masker-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("scratch directory");
-        dir.join("capture.jsonl")
+        let path = dir.join("capture.jsonl");
+        let source = Arc::new(Source::default());
+        let live = LiveSecrets::new(Vec::new(), Some(source.clone() as Arc<dyn SecretSource>));
+        let settings = CaptureSettings {
+            path: path.clone(),
+            max_bytes: u64::MAX,
+            max_files: 1,
+        };
+        let clock = Arc::new(ManualClock::new(UNIX_EPOCH));
+        let sink = CaptureSink::start(settings, Arc::new(live), clock).expect("capture starts");
+        (sink, source, path)
     })
 }
 
@@ -106,16 +135,11 @@ fn check_capture(
     body: &[u8],
     pieces: &[&[u8]],
 ) {
-    let path = capture_path();
-    let _ = std::fs::remove_file(path);
-    let live = LiveSecrets::new(secrets.iter().map(Secret::new).collect(), None);
-    let clock = Arc::new(ManualClock::new(UNIX_EPOCH));
-    let settings = CaptureSettings {
-        path: path.clone(),
-        max_bytes: u64::MAX,
-        max_files: 1,
-    };
-    let sink = CaptureSink::start(settings, Arc::new(live), clock).expect("capture starts");
+    let (sink, source, path) = capture();
+    if let Ok(mut s) = source.secrets.lock() {
+        *s = secrets.iter().map(Secret::new).collect();
+    }
+    source.generation.fetch_add(1, Ordering::AcqRel);
     let scope = sink
         .scope("r".into(), "127.0.0.1 (fuzz)".into(), None)
         .expect("capture is on");
@@ -146,9 +170,13 @@ fn check_capture(
     }
     scope.record(Direction::StreamEnd, None, None, None, Bytes::new());
     sink.flush();
-    drop(scope);
-    drop(sink);
     let written = std::fs::read_to_string(path).expect("the capture file");
+    // The writer appends: emptied, the file takes the next input's lines from its start.
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(0))
+        .expect("empty the capture file");
     let mut joined = String::new();
     for line in written.lines() {
         let record: Value = serde_json::from_str(line).expect("a capture line is JSON");
