@@ -55,8 +55,13 @@ fuzz_target!(|data: &[u8]| {
     // Every value a client can present: header values (any bytes, read lossily) and the query's
     // decoded values (any UTF-8: `?key=` carries what a header cannot).
     let query_values = form_urlencoded::parse(query.unwrap_or("").as_bytes()).map(|(_, v)| v);
-    let header_values = headers.values().map(|v| String::from_utf8_lossy(v.as_bytes()));
-    for text in header_values.chain(query_values).chain(query.map(Into::into)) {
+    let header_values = headers
+        .values()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()));
+    for text in header_values
+        .chain(query_values)
+        .chain(query.map(Into::into))
+    {
         check_token_formats(&text);
     }
     check_assembled(data);
