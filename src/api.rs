@@ -25,7 +25,8 @@ mod models;
 mod oauth_routes;
 mod objects;
 mod pages;
-mod proxy;
+/// Public for the fuzz targets (`fuzz/`), which drive the request probe; the rest stays in the crate.
+pub mod proxy;
 pub mod sandbox;
 mod sso_pages;
 mod translated;

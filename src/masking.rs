@@ -7,7 +7,7 @@
 //! The composition root gives the fixed part (`config::Config::secrets` and each backend's
 //! `configured_secrets`) and the pool as the live source. [`LiveSecrets::masker`] hands out the
 //! current [`Masker`]; it replaces every secret with `***` in a line, and
-//! [`Masker::mask_boundary`] masks one split across two stream chunks.
+//! [`Masker::mask_across`] masks one split across stream chunks, however many.
 
 use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
@@ -107,14 +107,24 @@ pub struct Masker {
 }
 
 impl Masker {
-    /// A masker for `secrets` (those shorter than 6 bytes are ignored).
+    /// A masker for `secrets` (those shorter than 6 bytes are ignored), each also as it reads
+    /// inside a JSON string (a `"`, `\` or control character escaped), since capture lines are
+    /// JSON.
     pub fn new(secrets: impl IntoIterator<Item = Secret>) -> Self {
         let mut secrets: Vec<String> = secrets
             .into_iter()
             .map(|s| s.expose().trim().to_owned())
             .filter(|s| s.len() >= MIN_LEN)
+            .flat_map(|s| {
+                let quoted = serde_json::to_string(&s).unwrap_or_default();
+                let escaped = quoted
+                    .get(1..quoted.len().saturating_sub(1))
+                    .map(str::to_owned);
+                [Some(s), escaped]
+            })
+            .flatten()
             .collect();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         secrets.dedup();
         Self { secrets }
     }
@@ -126,41 +136,76 @@ impl Masker {
         }
     }
 
-    /// `text` with every secret masked (borrowed when there is none).
+    /// `text` with every secret masked (borrowed when there is none). Repeated until none is
+    /// left: a mask next to a secret's remains could complete another (each round shortens the
+    /// text, so this ends).
     pub fn mask_str<'t>(&self, text: &'t str) -> Cow<'t, str> {
         let mut out = Cow::Borrowed(text);
-        for s in &self.secrets {
-            if out.contains(s.as_str()) {
-                out = Cow::Owned(out.replace(s.as_str(), MASK));
-            }
+        while let Some(s) = self.secrets.iter().find(|s| out.contains(s.as_str())) {
+            out = Cow::Owned(out.replace(s.as_str(), MASK));
         }
         out
     }
 
-    /// Masks a secret that begins at the end of `prev` and ends at the start of `next` (two
-    /// adjacent chunks of one stream), in both.
-    pub fn mask_boundary(&self, prev: &mut Bytes, next: &mut Bytes) {
-        for s in &self.secrets {
-            let s = s.as_bytes();
-            let tail_len = prev.len().min(s.len() - 1);
-            let head_len = next.len().min(s.len() - 1);
-            if tail_len == 0 || head_len == 0 {
+    /// How far a secret can reach past a chunk boundary: the longest one's length less one
+    /// (0 when there is none). A stream chunk followed by this many bytes can be written.
+    pub fn reach(&self) -> usize {
+        self.secrets.first().map_or(0, |s| s.len() - 1)
+    }
+
+    /// Masks every secret that ends in the last of `chunks` (adjacent chunks of one stream,
+    /// oldest first) and begins in an earlier one — however many chunks it spans: its part in
+    /// each chunk becomes `***`. A secret within one chunk is left to [`Masker::mask_str`].
+    pub fn mask_across(&self, chunks: &mut [Bytes]) {
+        let reach = self.reach();
+        let Some(last) = chunks.len().checked_sub(1) else {
+            return;
+        };
+        if reach == 0 || chunks[last].is_empty() {
+            return;
+        }
+        // The window around the last boundary: up to `reach` bytes before it, `reach` after,
+        // each with the (chunk, offset) it came from.
+        let mut places: Vec<(usize, usize)> = Vec::with_capacity(2 * reach);
+        for (i, c) in chunks[..last].iter().enumerate().rev() {
+            let take = (reach - places.len()).min(c.len());
+            places.extend((c.len() - take..c.len()).rev().map(|off| (i, off)));
+            if places.len() == reach {
+                break;
+            }
+        }
+        places.reverse();
+        let boundary = places.len();
+        places.extend((0..chunks[last].len().min(reach)).map(|off| (last, off)));
+        let window: Vec<u8> = places.iter().map(|&(i, off)| chunks[i][off]).collect();
+        let mut masked = vec![false; window.len()];
+        for s in self.secrets.iter().map(String::as_bytes) {
+            let mut from = 0;
+            while let Some(at) = memchr::memmem::find(&window[from..], s).map(|i| from + i) {
+                if at < boundary && at + s.len() > boundary {
+                    masked[at..at + s.len()].fill(true);
+                }
+                from = at + 1;
+            }
+        }
+        let first = places.first().map_or(last, |p| p.0);
+        for (i, chunk) in chunks.iter_mut().enumerate().skip(first) {
+            let mut hidden = vec![false; chunk.len()];
+            for (&(_, off), _) in places.iter().zip(&masked).filter(|(p, m)| p.0 == i && **m) {
+                hidden[off] = true;
+            }
+            if !hidden.contains(&true) {
                 continue;
             }
-            let mut joined = prev[prev.len() - tail_len..].to_vec();
-            joined.extend_from_slice(&next[..head_len]);
-            let found = memchr::memmem::find_iter(&joined, s)
-                .find(|&at| at < tail_len && at + s.len() > tail_len);
-            if let Some(at) = found {
-                let cut = prev.len() - tail_len + at;
-                let mut p = prev[..cut].to_vec();
-                p.extend_from_slice(MASK.as_bytes());
-                *prev = Bytes::from(p);
-                let skip = at + s.len() - tail_len;
-                let mut n = MASK.as_bytes().to_vec();
-                n.extend_from_slice(&next[skip..]);
-                *next = Bytes::from(n);
+            let mut out = Vec::with_capacity(chunk.len() + MASK.len());
+            for (off, &b) in chunk.iter().enumerate() {
+                match (hidden[off], off > 0 && hidden[off - 1]) {
+                    (false, _) => out.push(b),
+                    (true, false) => out.extend_from_slice(MASK.as_bytes()),
+                    (true, true) => {}
+                }
             }
+            *chunk = Bytes::from(out);
         }
     }
 }
@@ -199,17 +244,64 @@ mod tests {
         assert_eq!(live.masker().mask_str("x sk-added-later-99"), "x ***");
     }
 
+    fn across(m: &Masker, pieces: &[&str]) -> Vec<String> {
+        let mut chunks: Vec<Bytes> = Vec::new();
+        for p in pieces {
+            chunks.push(Bytes::copy_from_slice(p.as_bytes()));
+            m.mask_across(&mut chunks);
+        }
+        chunks
+            .iter()
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect()
+    }
+
     #[test]
     fn a_secret_split_across_two_chunks_is_masked_in_both() {
         let m = Masker::new([Secret::new("sk-upstreamEVILsecret0123456789abcd")]);
-        let mut prev = Bytes::from_static(b"data: {\"x\":\"sk-upstrea");
-        let mut next = Bytes::from_static(b"mEVILsecret0123456789abcd\"}\n\n");
-        m.mask_boundary(&mut prev, &mut next);
-        assert_eq!(&prev[..], b"data: {\"x\":\"***");
-        assert_eq!(&next[..], b"***\"}\n\n");
-        let mut a = Bytes::from_static(b"nothing");
-        let mut b = Bytes::from_static(b" here");
-        m.mask_boundary(&mut a, &mut b);
-        assert_eq!((&a[..], &b[..]), (&b"nothing"[..], &b" here"[..]));
+        assert_eq!(
+            across(
+                &m,
+                &[
+                    "data: {\"x\":\"sk-upstrea",
+                    "mEVILsecret0123456789abcd\"}\n\n"
+                ]
+            ),
+            ["data: {\"x\":\"***", "***\"}\n\n"]
+        );
+        assert_eq!(across(&m, &["nothing", " here"]), ["nothing", " here"]);
+    }
+
+    #[test]
+    fn a_secret_split_across_many_chunks_is_masked_in_each() {
+        // Found by the `masker` fuzz target: a secret over three chunks reached the capture
+        // whole once its chunks were joined (only two adjacent chunks were compared).
+        let m = Masker::new([Secret::new("sk-ant-api03-split-secret-42")]);
+        let pieces = ["text: sk-ant", "-api0", "3-split", "-", "secret-42 end"];
+        assert_eq!(
+            across(&m, &pieces),
+            ["text: ***", "***", "***", "***", "*** end"]
+        );
+        // Within one chunk it is left to `mask_str`; a chunk that ends it late is fine too.
+        assert_eq!(
+            across(&m, &["sk-ant-api03-split-secret-42", "x"]),
+            ["sk-ant-api03-split-secret-42", "x"]
+        );
+    }
+
+    #[test]
+    fn a_secret_is_masked_as_it_reads_in_json_too() {
+        // Found by the `masker` fuzz target: a secret with a character JSON escapes was written
+        // escaped into the capture line, where the plain form is not found.
+        let m = Masker::new([Secret::new("pa\"ss\\word\u{17}-99")]);
+        let line = serde_json::json!({ "payload": "x pa\"ss\\word\u{17}-99 y" }).to_string();
+        assert_eq!(m.mask_str(&line), r#"{"payload":"x *** y"}"#);
+    }
+
+    #[test]
+    fn masking_leaves_no_secret_even_where_a_mask_completes_one() {
+        // Found by the `masker` fuzz target: replacing one occurrence made another.
+        let m = Masker::new([Secret::new("a***b1")]);
+        assert!(!m.mask_str("aa***b1b1").contains("a***b1"));
     }
 }

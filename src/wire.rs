@@ -3,6 +3,7 @@
 //! the crate works with domain values (`Usage`, `ErrorKind`, model ids).
 
 pub mod errors;
+pub mod json_edit;
 pub mod models;
 pub mod objects;
 pub mod retry_after;

@@ -60,19 +60,20 @@ const MAX_UPSTREAM_BODY: usize = 256 * 1024 * 1024;
 pub(crate) const MAX_MODEL_LIST: usize = 8 * 1024 * 1024;
 
 /// The fields the gateway needs from a request body; everything else is skipped unparsed.
+/// (Public, with [`probe`] and [`rewrite_model`], for the fuzz target `fuzz/fuzz_targets/probe.rs`.)
 #[derive(Deserialize)]
-pub(crate) struct RequestProbe<'a> {
+pub struct RequestProbe<'a> {
     #[serde(borrow, default)]
-    pub(crate) model: Option<Cow<'a, str>>,
+    pub model: Option<Cow<'a, str>>,
     #[serde(default)]
-    pub(crate) stream: Option<bool>,
+    pub stream: Option<bool>,
     /// A Responses request continuing a stored response (its credential is asked for first).
     #[serde(borrow, default)]
-    pub(crate) previous_response_id: Option<Cow<'a, str>>,
+    pub previous_response_id: Option<Cow<'a, str>>,
 }
 
 /// Parses the probe, or explains in the client's terms why the body is unusable.
-pub(crate) fn probe(body: &[u8]) -> Result<RequestProbe<'_>, ApiError> {
+pub fn probe(body: &[u8]) -> Result<RequestProbe<'_>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid(
             "the request body is empty; a JSON object is required",
@@ -81,21 +82,24 @@ pub(crate) fn probe(body: &[u8]) -> Result<RequestProbe<'_>, ApiError> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::invalid("the request body must be a JSON object"));
     }
+    // JSON is UTF-8; the fields skipped below are not decoded, so check it here.
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(ApiError::invalid(format!(
+            "the request body is not valid JSON: not UTF-8 at byte {}",
+            e.valid_up_to()
+        )));
+    }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}")))
 }
 
-/// Replaces the top-level `model` of a JSON object, keeping every other field and their order.
-pub(crate) fn rewrite_model(body: &[u8], model: &str) -> Result<Bytes, ApiError> {
-    let mut doc: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
-        .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}")))?;
-    doc.insert(
-        "model".to_owned(),
-        serde_json::Value::String(model.to_owned()),
-    );
-    serde_json::to_vec(&doc)
+/// Replaces the top-level `model` of a JSON object, keeping every other field as the client
+/// wrote it, in order (`wire::json_edit`): whatever [`probe`] accepts, this accepts.
+pub fn rewrite_model(body: &[u8], model: &str) -> Result<Bytes, ApiError> {
+    let model = serde_json::value::to_raw_value(model).map_err(|_| ApiError::internal())?;
+    crate::wire::json_edit::replace_member(body, "model", &model)
         .map(Bytes::from)
-        .map_err(|_| ApiError::internal())
+        .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}")))
 }
 
 /// One upstream call through the route's provider (which fails over while nothing has reached
@@ -756,7 +760,15 @@ mod tests {
             probe(br#"{"model":"openai:gpt-4o","stream":true,"messages":[{"x":[1,2]}]}"#).unwrap();
         assert_eq!(p.model.as_deref(), Some("openai:gpt-4o"));
         assert_eq!(p.stream, Some(true));
-        for bad in [&b""[..], b"  ", b"[1]", b"{\"model\":", b"not json"] {
+        // `{"a":"\xff"}` found by the `probe` fuzz target: probed, but no JSON (not UTF-8).
+        for bad in [
+            &b""[..],
+            b"  ",
+            b"[1]",
+            b"{\"model\":",
+            b"not json",
+            b"{\"a\":\"\xff\"}",
+        ] {
             assert!(probe(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }

@@ -65,7 +65,8 @@ impl TokenFormat {
 
     /// Checks the shape and checksum; `None` for anything that is not a token of this kind.
     pub fn parse<'a>(&self, token: &'a str) -> Option<ParsedToken<'a>> {
-        if token.len() != self.token_len() || !token.starts_with(self.prefix) {
+        // ASCII first: the splits below are at byte offsets, which must be character boundaries.
+        if token.len() != self.token_len() || !token.starts_with(self.prefix) || !token.is_ascii() {
             return None;
         }
         let body = &token[self.prefix.len()..];
@@ -193,6 +194,23 @@ mod tests {
             assert!(ONE.parse(bad).is_none(), "{bad}");
         }
         assert_ne!(ONE.draw().unwrap().token, f.token);
+    }
+
+    #[test]
+    fn a_token_of_the_right_length_with_a_multibyte_character_is_refused_not_a_panic() {
+        // Found by reading, confirmed by the `credentials` fuzz target: `?key=` carries any
+        // UTF-8, and a character across the id's or the secret's end panicked in `split_at`.
+        for at in [
+            ONE.prefix.len() + ID_LEN - 1,
+            ONE.token_len() - CHECK_LEN - 1,
+        ] {
+            let mut t = "a".repeat(ONE.token_len() - 1);
+            t.replace_range(..ONE.prefix.len(), ONE.prefix);
+            t.replace_range(at..at + 1, "é");
+            assert_eq!(t.len(), ONE.token_len());
+            assert!(ONE.parse(&t).is_none());
+            assert!(ONE.id_from_argument(&t).is_ok());
+        }
     }
 
     #[test]

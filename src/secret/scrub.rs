@@ -136,7 +136,11 @@ impl Scrubber {
         if ranges.is_empty() {
             return Cow::Borrowed(text);
         }
-        Cow::Owned(replace_ranges(text.as_bytes(), ranges))
+        let out = replace_ranges(text.as_bytes(), ranges);
+        Cow::Owned(
+            String::from_utf8(out)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        )
     }
 
     /// Every range of `hay` holding a thorough form, merged, in order.
@@ -163,6 +167,7 @@ impl Scrubber {
     }
 
     /// `body` with every exact form replaced by [`MASK`]; `body` itself when none is there.
+    /// Every other byte is kept as it came, UTF-8 or not.
     pub fn scrub_body(&self, body: Bytes) -> Bytes {
         let ranges = self.exact_matches(&body);
         if ranges.is_empty() {
@@ -340,7 +345,7 @@ fn merge(mut ranges: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
 
 /// `data` with each (sorted, disjoint) range replaced by [`MASK`], as text (lossy for invalid
 /// UTF-8 only around the replaced ranges, which are ASCII in the forms searched).
-fn replace_ranges(data: &[u8], ranges: Vec<(usize, usize)>) -> String {
+fn replace_ranges(data: &[u8], ranges: Vec<(usize, usize)>) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     let mut at = 0;
     for (s, e) in ranges {
@@ -349,7 +354,7 @@ fn replace_ranges(data: &[u8], ranges: Vec<(usize, usize)>) -> String {
         at = e;
     }
     out.extend_from_slice(&data[at..]);
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    out
 }
 
 #[cfg(test)]
@@ -412,6 +417,13 @@ mod tests {
         );
         let dirty = Bytes::from(format!("{{\"echo\":\"{KEY}\"}}"));
         assert_eq!(&s.scrub_body(dirty)[..], b"{\"echo\":\"***\"}");
+        // Found by the `masker` fuzz target: bytes that are not UTF-8 became U+FFFD whenever a
+        // key was masked, so a relayed body changed with the chunk the key fell in.
+        let binary = [&b"\x8d\x9e "[..], KEY.as_bytes(), b" \xc5\xdf"].concat();
+        assert_eq!(
+            &s.scrub_body(Bytes::from(binary))[..],
+            b"\x8d\x9e *** \xc5\xdf"
+        );
     }
 
     #[test]

@@ -33,12 +33,12 @@ impl Usage {
             && self.cached_input_tokens.is_none()
     }
 
-    /// The total: reported, or input + output.
+    /// The total: reported, or input + output (at most `u64::MAX`, whatever an upstream says).
     pub fn total(&self) -> Option<u64> {
         self.total_tokens
             .or(match (self.input_tokens, self.output_tokens) {
                 (None, None) => None,
-                (i, o) => Some(i.unwrap_or(0) + o.unwrap_or(0)),
+                (i, o) => Some(i.unwrap_or(0).saturating_add(o.unwrap_or(0))),
             })
     }
 
@@ -95,12 +95,12 @@ impl Counts {
             self.cache_creation_input_tokens,
         ) {
             (None, None) => 0,
-            (r, c) => r.unwrap_or(0) + c.unwrap_or(0),
+            (r, c) => r.unwrap_or(0).saturating_add(c.unwrap_or(0)),
         };
         Usage {
             input_tokens: self
                 .prompt_tokens
-                .or(self.input_tokens.map(|i| i + cache_extra))
+                .or(self.input_tokens.map(|i| i.saturating_add(cache_extra)))
                 .or(self.prompt_token_count),
             output_tokens: self
                 .completion_tokens
@@ -182,9 +182,15 @@ pub fn requested_max_output(body: &[u8]) -> Option<u64> {
     .max()
 }
 
-/// Cheap pre-check: could this event carry usage? Avoids parsing every content delta.
+/// Cheap pre-check: could this event carry usage? Avoids parsing every content delta. True of
+/// every event [`parse_usage`] finds usage in — a key spelled with an escaped letter of `usage`
+/// (`"u\u0073age"`) included.
 pub fn may_carry_usage(json: &[u8]) -> bool {
     memchr::memmem::find_iter(json, b"sage").any(|at| !null_usage(&json[at + 4..]))
+        || memchr::memmem::find_iter(json, b"\\u00").any(|at| {
+            let code = json.get(at + 4..at + 6);
+            matches!(code, Some(b"75" | b"73" | b"61" | b"67" | b"65"))
+        })
 }
 
 /// True for the rest of `"usage": null` after its `sage` (OpenAI chunks asked for usage carry
@@ -332,5 +338,31 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    #[test]
+    fn the_pre_check_passes_usage_under_an_escaped_key() {
+        // Found by reading, confirmed by the `sse` fuzz target: the pre-check skipped usage
+        // that `parse_usage` reads.
+        let event = br#"{"u\u0073age":{"prompt_tokens":5}}"#;
+        assert!(parse_usage(event).is_some());
+        assert!(may_carry_usage(event));
+        assert!(!may_carry_usage(br#"{"delta":"caf\u00e9"}"#));
+    }
+
+    #[test]
+    fn counts_an_upstream_overstates_saturate_instead_of_overflowing() {
+        // Found by reading, confirmed by the `sse` fuzz target: these sums overflowed (a panic
+        // with overflow checks, a wrapped — tiny — count without).
+        let u = parse_usage(
+            br#"{"usage":{"input_tokens":18446744073709551615,"cache_read_input_tokens":1,"cache_creation_input_tokens":18446744073709551615}}"#,
+        )
+        .unwrap();
+        assert_eq!(u.input_tokens, Some(u64::MAX));
+        let u = parse_usage(
+            br#"{"usage":{"prompt_tokens":18446744073709551615,"completion_tokens":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(u.total(), Some(u64::MAX));
     }
 }

@@ -186,6 +186,28 @@ async fn agent_tokens_on_postgres() {
 }
 
 #[tokio::test]
+async fn a_token_shaped_key_with_a_multibyte_character_is_a_401_not_a_panic() {
+    // Found by reading, confirmed by the `credentials` fuzz target: `?key=` carries any UTF-8,
+    // and a character across a token's id or secret end panicked in the format's parse.
+    let s = setup(false, true).await.unwrap();
+    for prefix in ["sk-pcl-", "sk-pvk-"] {
+        let mut key = format!("{prefix}{}", "a".repeat(agent_token::TOKEN_LEN - 8));
+        key.replace_range(prefix.len() + 11..prefix.len() + 12, "é");
+        assert_eq!(key.len(), agent_token::TOKEN_LEN);
+        let key = key.replace('é', "%C3%A9");
+        let path = "/v1beta/models/mock-gemini:generateContent";
+        let resp = client()
+            .post(format!("{}{path}?key={key}", s.gw.url))
+            .json(&serde_json::json!({"contents": [{"parts": [{"text": "hi"}]}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401, "{prefix}");
+        google_error(&resp.json().await.unwrap());
+    }
+}
+
+#[tokio::test]
 async fn a_lapsed_session_is_told_apart_and_not_counted() {
     let s = setup(false, true).await.unwrap();
     let (token, id) = issue(&s, Some(1)).await;
