@@ -66,8 +66,7 @@ impl TokenFormat {
     /// Checks the shape and checksum; `None` for anything that is not a token of this kind.
     pub fn parse<'a>(&self, token: &'a str) -> Option<ParsedToken<'a>> {
         // ASCII first: the splits below are at byte offsets, which must be character boundaries.
-        if token.len() != self.token_len() || !token.starts_with(self.prefix) || !token.is_ascii()
-        {
+        if token.len() != self.token_len() || !token.starts_with(self.prefix) || !token.is_ascii() {
             return None;
         }
         let body = &token[self.prefix.len()..];
@@ -201,7 +200,10 @@ mod tests {
     fn a_token_of_the_right_length_with_a_multibyte_character_is_refused_not_a_panic() {
         // Found by reading, confirmed by the `credentials` fuzz target: `?key=` carries any
         // UTF-8, and a character across the id's or the secret's end panicked in `split_at`.
-        for at in [ONE.prefix.len() + ID_LEN - 1, ONE.token_len() - CHECK_LEN - 1] {
+        for at in [
+            ONE.prefix.len() + ID_LEN - 1,
+            ONE.token_len() - CHECK_LEN - 1,
+        ] {
             let mut t = "a".repeat(ONE.token_len() - 1);
             t.replace_range(..ONE.prefix.len(), ONE.prefix);
             t.replace_range(at..at + 1, "é");
