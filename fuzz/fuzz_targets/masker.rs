@@ -1,9 +1,9 @@
 //! The capture masker (`masking.rs`, `capture.rs`) and the relay's stream scrub
 //! (`secret/scrub.rs`): what is written or relayed never carries a known secret.
 //!
-//! Input: the first line holds the secrets (separated by spaces), the second a destination URL,
-//! the rest a body that also arrives as a stream; the input's last bytes say how it is cut into
-//! chunks. Properties:
+//! Input: the first line holds the secrets (separated by spaces; those with `*`, the mask's own
+//! character, or U+FFFD are left out), the second a destination URL, the rest a body that also
+//! arrives as a stream; the input's last bytes say how it is cut into chunks. Properties:
 //! - `Masker::mask_str` leaves no secret (of the length it masks) in its output.
 //! - `mask_query_key` leaves every `key` parameter (however its name is encoded) with the value
 //!   `***` and the other parameters as they were.
@@ -45,8 +45,9 @@ fuzz_target!(|data: &[u8]| {
     let secrets: Vec<String> = String::from_utf8_lossy(secret_line)
         .split(' ')
         .map(str::trim)
-        // (U+FFFD stands for bytes that were not UTF-8: no secret holds it.)
-        .filter(|s| !s.is_empty() && !s.contains('\u{FFFD}'))
+        // U+FFFD stands for bytes that were not UTF-8: no secret holds it. Nor `*`: the masks
+        // themselves (`***`) could then spell one across two chunks.
+        .filter(|s| !s.is_empty() && !s.contains(['\u{FFFD}', '*']))
         .map(str::to_owned)
         .collect();
     let url = String::from_utf8_lossy(url).into_owned();

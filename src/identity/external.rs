@@ -133,7 +133,7 @@ impl ExternalIssuers {
             .get("nbf")
             .and_then(Value::as_i64)
             .unwrap_or(i64::MIN);
-        if exp + LEEWAY_S <= now_s || nbf > now_s + LEEWAY_S {
+        if exp.saturating_add(LEEWAY_S) <= now_s || nbf > now_s.saturating_add(LEEWAY_S) {
             return Err(TokenError::Expired);
         }
         let user = claims

@@ -509,9 +509,7 @@ impl TokenServer {
                 return None;
             }
         }
-        let now = now_ms / 1000;
-        let not_yet = claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_S);
-        if claims.exp + LEEWAY_S <= now || claims.iat > now + LEEWAY_S || not_yet {
+        if !in_time(&claims, now_ms / 1000) {
             return None;
         }
         let (on, at) = self.subjects.lock().ok()?.get(&claims.sub).copied()?;
@@ -553,9 +551,7 @@ impl TokenServer {
                 c
             }
         };
-        let now = self.now_ms() / 1000;
-        let not_yet = claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_S);
-        if claims.exp + LEEWAY_S <= now || claims.iat > now + LEEWAY_S || not_yet {
+        if !in_time(&claims, self.now_ms() / 1000) {
             return Err(TokenError::Expired);
         }
         if !self.subject_enabled(&claims).await? {
@@ -608,10 +604,11 @@ impl TokenServer {
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
         // A token lives no longer than this server issues them for, and a retired key signs
         // nothing after its retirement: a leaked old key cannot mint long-lived tokens.
-        if claims.exp - claims.iat > self.lifetime_s + LEEWAY_S {
+        // Saturating: a token's numbers are the signer's, and a wrapped difference would pass.
+        if claims.exp.saturating_sub(claims.iat) > self.lifetime_s.saturating_add(LEEWAY_S) {
             return Err(bad("lifetime longer than issued tokens have"));
         }
-        if retired_at.is_some_and(|at| claims.iat * 1000 > at + LEEWAY_S * 1000) {
+        if retired_at.is_some_and(|at| claims.iat.saturating_mul(1000) > at + LEEWAY_S * 1000) {
             return Err(bad("signed after its key was retired"));
         }
         Ok((claims, kid_used))
@@ -651,6 +648,13 @@ impl TokenServer {
         }
         Ok(on)
     }
+}
+
+/// True while `c` is valid at `now` (s), give or take the leeway: not expired, not issued or
+/// valid only later. Saturating, whatever numbers the token carries.
+fn in_time(c: &Claims, now: i64) -> bool {
+    let later = now.saturating_add(LEEWAY_S);
+    c.exp.saturating_add(LEEWAY_S) > now && c.iat <= later && c.nbf.is_none_or(|nbf| nbf <= later)
 }
 
 /// True when `value` has the shape of a JWS compact token (`xxx.yyy.zzz`, header starting `eyJ`).

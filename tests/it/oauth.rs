@@ -368,6 +368,18 @@ async fn hs256_compatibility_signs_with_the_configured_secret_only() {
     )
     .unwrap();
     assert_eq!(s.chat(&other).await, 401);
+    // Found by reading, for the `jwt` fuzz target's lifetime property: `exp - iat` wrapped, so
+    // a holder of the secret could mint a token living a century (a panic with overflow checks).
+    let mut forever = claims.clone();
+    forever["iat"] = json!(i64::MIN + 1);
+    forever["exp"] = json!(claims["exp"].as_i64().unwrap() + 100 * 365 * 86_400);
+    let forever = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &forever,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(s.chat(&forever).await, 401);
 }
 
 #[tokio::test]
@@ -406,6 +418,9 @@ async fn trusted_external_issuers_map_claims_and_everything_else_is_refused() {
     for (what, claims, kid) in cases {
         assert_eq!(s.chat(&idp.sign(&claims, kid)).await, 401, "{what}");
     }
+    // The issuer decides how long its tokens live; `exp + leeway` no longer overflows.
+    let far = with("exp", json!(i64::MAX));
+    assert_eq!(s.chat(&idp.sign(&far, "k1")).await, 200);
     // alg none and HS256 keyed with the public key: refused.
     let enc = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
     let none = format!(
