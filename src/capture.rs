@@ -316,7 +316,7 @@ fn write_loop(rx: Receiver<Msg>, mut writer: RotatingWriter, secrets: &LiveSecre
     let mut held: HashMap<Arc<str>, VecDeque<Box<Record>>> = HashMap::new();
     let write = |writer: &mut RotatingWriter, record: &Record, masker: &Masker| {
         let mut line = serialise(record);
-        masker.mask(&mut line);
+        masker.mask_json(&mut line);
         line.push('\n');
         if let Err(e) = writer.write_line(line.as_bytes()) {
             tracing::warn!(error = %e, "wire capture: write failed");

@@ -99,11 +99,25 @@ impl LiveSecrets {
     }
 }
 
+/// `text` with each of `secrets` (longest first) replaced by the mask, until none is left.
+fn mask_with<'t>(secrets: &[String], text: &'t str) -> Cow<'t, str> {
+    let mut out = Cow::Borrowed(text);
+    while let Some(s) = secrets.iter().find(|s| out.contains(s.as_str())) {
+        out = Cow::Owned(out.replace(s.as_str(), MASK));
+    }
+    out
+}
+
 /// Replaces known secrets in text.
 #[derive(Debug, Default)]
 pub struct Masker {
-    /// Longest first, so a secret that contains another is masked whole.
+    /// Longest first, so a secret that contains another is masked whole: each secret as it is
+    /// and as it reads inside a JSON string.
     secrets: Vec<String>,
+    /// Each secret only as it reads inside a JSON string, longest first — what a serialised
+    /// JSON line can hold (a secret with a `"` or `\` cannot stand there raw: where its raw form
+    /// appears, it spans the line's own quotes, and masking it would break the JSON).
+    json: Vec<String>,
 }
 
 impl Masker {
@@ -111,22 +125,34 @@ impl Masker {
     /// inside a JSON string (a `"`, `\` or control character escaped), since capture lines are
     /// JSON.
     pub fn new(secrets: impl IntoIterator<Item = Secret>) -> Self {
-        let mut secrets: Vec<String> = secrets
+        let raw: Vec<String> = secrets
             .into_iter()
             .map(|s| s.expose().trim().to_owned())
             .filter(|s| s.len() >= MIN_LEN)
-            .flat_map(|s| {
-                let quoted = serde_json::to_string(&s).unwrap_or_default();
-                let escaped = quoted
-                    .get(1..quoted.len().saturating_sub(1))
-                    .map(str::to_owned);
-                [Some(s), escaped]
-            })
-            .flatten()
             .collect();
-        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        secrets.dedup();
-        Self { secrets }
+        let mut json: Vec<String> = raw
+            .iter()
+            .filter_map(|s| {
+                let quoted = serde_json::to_string(s).unwrap_or_default();
+                quoted
+                    .get(1..quoted.len().saturating_sub(1))
+                    .map(str::to_owned)
+            })
+            .collect();
+        let mut secrets: Vec<String> = raw.into_iter().chain(json.iter().cloned()).collect();
+        for list in [&mut secrets, &mut json] {
+            list.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+            list.dedup();
+        }
+        Self { secrets, json }
+    }
+
+    /// Masks every secret in `line`, a serialised JSON document: the secrets as they read inside
+    /// its strings, so the line stays JSON.
+    pub fn mask_json(&self, line: &mut String) {
+        if let Cow::Owned(masked) = mask_with(&self.json, line) {
+            *line = masked;
+        }
     }
 
     /// Masks every secret in `line`.
@@ -140,11 +166,7 @@ impl Masker {
     /// left: a mask next to a secret's remains could complete another (each round shortens the
     /// text, so this ends).
     pub fn mask_str<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let mut out = Cow::Borrowed(text);
-        while let Some(s) = self.secrets.iter().find(|s| out.contains(s.as_str())) {
-            out = Cow::Owned(out.replace(s.as_str(), MASK));
-        }
-        out
+        mask_with(&self.secrets, text)
     }
 
     /// How far a secret can reach past a chunk boundary: the longest one's length less one
@@ -299,6 +321,23 @@ mod tests {
         let m = Masker::new([Secret::new("pa\"ss\\word\u{17}-99")]);
         let line = serde_json::json!({ "payload": "x pa\"ss\\word\u{17}-99 y" }).to_string();
         assert_eq!(m.mask_str(&line), r#"{"payload":"x *** y"}"#);
+    }
+
+    #[test]
+    fn a_json_line_stays_json_when_a_secret_holds_a_quote() {
+        // Found by the `masker` fuzz target: the raw form `more"}` matched the line's own
+        // closing quote and brace, and masking it broke the capture line.
+        let m = Masker::new([Secret::new("and more\"}"), Secret::new("plain-secret")]);
+        let record =
+            serde_json::json!({"a": "x and more\"} y", "b": "and more", "c": "plain-secret"});
+        let mut line = record.to_string();
+        m.mask_json(&mut line);
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back["a"], "x *** y");
+        assert_eq!(back["b"], "and more");
+        assert_eq!(back["c"], "***");
+        // Plain text still has the raw form masked.
+        assert_eq!(m.mask_str("say and more\"} now"), "say *** now");
     }
 
     #[test]
