@@ -14,6 +14,7 @@
 //! it are as long as the longest secret (or the next record of its request arrives), so a secret
 //! split over any number of chunks is masked in each.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -255,45 +256,51 @@ struct Line<'a> {
     timestamp_iso: String,
     timestamp_unix: f64,
     direction: Direction,
-    source: &'a str,
-    destination: Option<&'a str>,
-    request_id: &'a str,
-    principal: Option<&'a str>,
-    backend: Option<&'a str>,
-    model: Option<&'a str>,
-    key_name: Option<&'a str>,
+    source: Cow<'a, str>,
+    destination: Option<Cow<'a, str>>,
+    request_id: Cow<'a, str>,
+    principal: Option<Cow<'a, str>>,
+    backend: Option<Cow<'a, str>>,
+    model: Option<Cow<'a, str>>,
+    key_name: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    headers: Vec<(&'a str, &'a str)>,
+    headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     content_length: usize,
     payload: serde_json::Value,
 }
 
-fn serialise(r: &Record) -> String {
-    let payload = if r.payload.is_empty() {
+/// A record as its capture line, every string in it masked before it is serialised (so the
+/// line is JSON whatever a secret holds).
+fn serialise(r: &Record, masker: &Masker) -> String {
+    let mut payload = if r.payload.is_empty() {
         serde_json::Value::Null
     } else {
         serde_json::from_slice(&r.payload).unwrap_or_else(|_| {
             serde_json::Value::String(String::from_utf8_lossy(&r.payload).into_owned())
         })
     };
+    masker.mask_value(&mut payload);
+    fn text<'a>(masker: &Masker, s: &'a Option<Arc<str>>) -> Option<Cow<'a, str>> {
+        s.as_deref().map(|s| masker.mask_str(s))
+    }
     let line = Line {
         timestamp_iso: crate::clock::iso8601(r.at_ms),
         timestamp_unix: r.at_ms as f64 / 1000.0,
         direction: r.direction,
-        source: &r.source,
-        destination: r.destination.as_deref(),
-        request_id: &r.request_id,
-        principal: r.principal.as_deref(),
-        backend: r.backend.as_deref(),
-        model: r.model.as_deref(),
-        key_name: r.key_name.as_deref(),
+        source: masker.mask_str(&r.source),
+        destination: r.destination.as_deref().map(|d| masker.mask_str(d)),
+        request_id: masker.mask_str(&r.request_id),
+        principal: text(masker, &r.principal),
+        backend: text(masker, &r.backend),
+        model: text(masker, &r.model),
+        key_name: text(masker, &r.key_name),
         status: r.status,
         headers: r
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .map(|(k, v)| (masker.mask_str(k), masker.mask_str(v)))
             .collect(),
         content_length: r.payload.len(),
         payload,
@@ -315,8 +322,7 @@ fn write_loop(rx: Receiver<Msg>, mut writer: RotatingWriter, secrets: &LiveSecre
     // masked in each before the first of them is written.
     let mut held: HashMap<Arc<str>, VecDeque<Box<Record>>> = HashMap::new();
     let write = |writer: &mut RotatingWriter, record: &Record, masker: &Masker| {
-        let mut line = serialise(record);
-        masker.mask_json(&mut line);
+        let mut line = serialise(record, masker);
         line.push('\n');
         if let Err(e) = writer.write_line(line.as_bytes()) {
             tracing::warn!(error = %e, "wire capture: write failed");
@@ -576,5 +582,48 @@ mod tests {
             "{joined}"
         );
         assert_eq!(joined.matches("***").count(), 10, "{joined}");
+    }
+
+    #[test]
+    fn every_line_stays_json_whatever_a_secret_holds() {
+        // Found by the `masker` fuzz target: the serialised line was masked, and a secret's JSON
+        // form matched from the middle of an escape (`\u0000` then `0x…`), leaving `\u00***`.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cap.jsonl");
+        let settings = CaptureSettings {
+            path: path.clone(),
+            max_bytes: u64::MAX,
+            max_files: 1,
+        };
+        let secrets = vec![Secret::new("000x-secret-key"), Secret::new("quote\"}end")];
+        let live = Arc::new(LiveSecrets::new(secrets, None));
+        let clock = Arc::new(ManualClock::new(UNIX_EPOCH));
+        let sink = CaptureSink::start(settings, live, clock).unwrap();
+        let scope = sink.scope("r1".into(), "x".into(), None).unwrap();
+        for payload in [
+            &b"\x000x-secret-key"[..],
+            b"\x00000x-secret-key",
+            br#"{"a": "quote\"}end", "000x-secret-key": true}"#,
+            b"quote\"}end \x00\x01",
+        ] {
+            let payload = Bytes::copy_from_slice(payload);
+            scope.record(Direction::InboundRequest, Some("/x"), None, None, payload);
+        }
+        sink.flush();
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        let payloads: Vec<String> = lines.iter().map(|l| l["payload"].to_string()).collect();
+        assert_eq!(
+            payloads,
+            [
+                r#""\u00000x-secret-key""#,
+                r#""\u0000***""#,
+                r#"{"a":"***","***":true}"#,
+                r#""*** \u0000\u0001""#,
+            ]
+        );
     }
 }

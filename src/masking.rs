@@ -112,25 +112,20 @@ fn mask_with<'t>(secrets: &[String], text: &'t str) -> Cow<'t, str> {
 #[derive(Debug, Default)]
 pub struct Masker {
     /// Longest first, so a secret that contains another is masked whole: each secret as it is
-    /// and as it reads inside a JSON string.
+    /// and as it reads inside a JSON string (a capture chunk is often JSON text cut anywhere).
     secrets: Vec<String>,
-    /// Each secret only as it reads inside a JSON string, longest first — what a serialised
-    /// JSON line can hold (a secret with a `"` or `\` cannot stand there raw: where its raw form
-    /// appears, it spans the line's own quotes, and masking it would break the JSON).
-    json: Vec<String>,
 }
 
 impl Masker {
     /// A masker for `secrets` (those shorter than 6 bytes are ignored), each also as it reads
-    /// inside a JSON string (a `"`, `\` or control character escaped), since capture lines are
-    /// JSON.
+    /// inside a JSON string (a `"`, `\` or control character escaped).
     pub fn new(secrets: impl IntoIterator<Item = Secret>) -> Self {
         let raw: Vec<String> = secrets
             .into_iter()
             .map(|s| s.expose().trim().to_owned())
             .filter(|s| s.len() >= MIN_LEN)
             .collect();
-        let mut json: Vec<String> = raw
+        let json: Vec<String> = raw
             .iter()
             .filter_map(|s| {
                 let quoted = serde_json::to_string(s).unwrap_or_default();
@@ -139,19 +134,32 @@ impl Masker {
                     .map(str::to_owned)
             })
             .collect();
-        let mut secrets: Vec<String> = raw.into_iter().chain(json.iter().cloned()).collect();
-        for list in [&mut secrets, &mut json] {
-            list.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-            list.dedup();
-        }
-        Self { secrets, json }
+        let mut secrets: Vec<String> = raw.into_iter().chain(json).collect();
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        secrets.dedup();
+        Self { secrets }
     }
 
-    /// Masks every secret in `line`, a serialised JSON document: the secrets as they read inside
-    /// its strings, so the line stays JSON.
-    pub fn mask_json(&self, line: &mut String) {
-        if let Cow::Owned(masked) = mask_with(&self.json, line) {
-            *line = masked;
+    /// Masks every secret in each string of a JSON document, object keys included. Masking the
+    /// decoded strings, not the serialised text, keeps the document JSON whatever a secret
+    /// holds: in serialised text a secret's JSON form can match across a string's own quote or
+    /// through the middle of an escape (`\u0000` then a secret opening with `0`).
+    pub fn mask_value(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => self.mask(s),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.mask_value(v)),
+            Value::Object(map) => {
+                let masked_key = |k: &String| matches!(self.mask_str(k), Cow::Owned(_));
+                if map.keys().any(masked_key) {
+                    let entries = std::mem::take(map);
+                    for (k, v) in entries {
+                        map.insert(self.mask_str(&k).into_owned(), v);
+                    }
+                }
+                map.values_mut().for_each(|v| self.mask_value(v));
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
         }
     }
 
@@ -324,20 +332,38 @@ mod tests {
     }
 
     #[test]
-    fn a_json_line_stays_json_when_a_secret_holds_a_quote() {
+    fn a_json_document_stays_json_when_a_secret_holds_a_quote() {
         // Found by the `masker` fuzz target: the raw form `more"}` matched the line's own
         // closing quote and brace, and masking it broke the capture line.
         let m = Masker::new([Secret::new("and more\"}"), Secret::new("plain-secret")]);
-        let record =
-            serde_json::json!({"a": "x and more\"} y", "b": "and more", "c": "plain-secret"});
-        let mut line = record.to_string();
-        m.mask_json(&mut line);
-        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(back["a"], "x *** y");
-        assert_eq!(back["b"], "and more");
-        assert_eq!(back["c"], "***");
+        let mut record = serde_json::json!({
+            "a": "x and more\"} y", "b": "and more", "c": ["plain-secret"], "plain-secret": 1,
+        });
+        m.mask_value(&mut record);
+        assert_eq!(
+            record,
+            serde_json::json!({"a": "x *** y", "b": "and more", "c": ["***"], "***": 1})
+        );
         // Plain text still has the raw form masked.
         assert_eq!(m.mask_str("say and more\"} now"), "say *** now");
+    }
+
+    #[test]
+    fn masking_never_cuts_through_an_escape() {
+        // Found by the `masker` fuzz target: masking a serialised line matched a secret's JSON
+        // form starting inside `\u0000` and left `\u0***`, which is not JSON.
+        let m = Masker::new([Secret::new("000x-secret")]);
+        let mut record = serde_json::json!({"payload": "\u{0}0x-secret"});
+        m.mask_value(&mut record);
+        let line = record.to_string();
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            back["payload"], "\u{0}0x-secret",
+            "not the secret: left alone"
+        );
+        let mut record = serde_json::json!({"payload": "\u{0}000x-secret"});
+        m.mask_value(&mut record);
+        assert_eq!(record["payload"], "\u{0}***");
     }
 
     #[test]

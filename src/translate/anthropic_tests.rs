@@ -550,6 +550,22 @@ fn malformed_requests_name_the_field() {
             minimal(json!({"messages": [{"role": "user", "content": [{"type": "image"}]}]})),
             "`messages[0].content[0].source`",
         ),
+        // Only images are images (the `translate` fuzz target: another type reached Gemini
+        // as `inlineData`, which its decoder refuses).
+        (
+            minimal(
+                json!({"messages": [{"role": "user", "content": [{"type": "image",
+                "source": {"type": "base64", "media_type": "text/plain", "data": "AAAA"}}]}]}),
+            ),
+            "`messages[0].content[0].source.media_type` must be an image type",
+        ),
+        (
+            minimal(
+                json!({"messages": [{"role": "user", "content": [{"type": "image",
+                "source": {"type": "url", "url": "data:text/plain;base64,AAAA"}}]}]}),
+            ),
+            "`messages[0].content[0].source.url` must be an http(s) URL or a data:image/",
+        ),
         (minimal(json!({"max_tokens": -1})), "`max_tokens`"),
         (minimal(json!({"temperature": "hot"})), "`temperature`"),
         (

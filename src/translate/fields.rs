@@ -179,11 +179,10 @@ impl<'a> Fields<'a> {
             .ok_or_else(|| self.wrong(key, "an array of strings"))
     }
 
-    /// An image member given by address: a `data:<type>;base64,<data>` URL inline, any other
-    /// address as it is.
+    /// An image member given by address: a `data:image/<type>;base64,<data>` URL inline, any
+    /// other address as it is.
     pub(super) fn image(&self, key: &str) -> Result<Option<Image>, TranslateError> {
-        let what = "an http(s) URL or a data:<type>;base64,<data> URL";
-        self.typed(key, what, |v| image_from_url(v.as_str()?))
+        self.typed(key, IMAGE_URL, |v| image_from_url(v.as_str()?, None))
     }
 
     /// An object member.
@@ -247,17 +246,28 @@ pub(super) fn data_url(url: &str) -> Option<(&str, &str)> {
     Some((head.strip_suffix(";base64")?, data))
 }
 
-/// An image from its address: a `data:<type>;base64,<data>` URL inline, any other address
-/// as it is; `None` for a `data:` URL of another form.
-fn image_from_url(url: &str) -> Option<Image> {
+/// What an image address must be, for errors.
+pub(super) const IMAGE_URL: &str = "an http(s) URL or a data:image/<type>;base64,<data> URL";
+
+/// Whether a media type names an image (`image/png`, `IMAGE/JPEG`): the only inline media
+/// every dialect carries (Gemini's `inlineData` takes others, which no other dialect has).
+pub(super) fn is_image_type(media_type: &str) -> bool {
+    media_type
+        .get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("image/"))
+}
+
+/// An image from its address: a `data:image/<type>;base64,<data>` URL inline, any other
+/// address as it is (with the media type given beside it, if any); `None` for a `data:` URL of
+/// another form or media type. Every decoder builds URL images here, so no [`Image::Url`] holds
+/// a `data:` URL that another dialect would refuse.
+pub(super) fn image_from_url(url: &str, media_type: Option<&str>) -> Option<Image> {
     if !url.starts_with("data:") {
         let url = url.to_owned();
-        return Some(Image::Url {
-            url,
-            media_type: None,
-        });
+        let media_type = media_type.map(str::to_owned);
+        return Some(Image::Url { url, media_type });
     }
-    let (media_type, data) = data_url(url).filter(|(m, _)| !m.is_empty())?;
+    let (media_type, data) = data_url(url).filter(|(m, _)| is_image_type(m))?;
     Some(Image::Base64 {
         media_type: media_type.to_owned(),
         data: data.to_owned(),

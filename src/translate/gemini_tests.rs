@@ -415,6 +415,10 @@ fn what_would_change_the_answer_is_refused() {
         json!({"contents": [{"parts": [{"inlineData": {"mimeType": "application/pdf", "data": "JVBE"}}]}]}),
         json!({"contents": [{"parts": [{"fileData": {"mimeType": "video/mp4", "fileUri": "gs://b/v"}}]}]}),
         json!({"contents": [], "systemInstruction": {"parts": [{"inlineData": {"mimeType": "image/png", "data": ""}}]}}),
+        // Not inline images, whatever the address claims (found by the `translate` fuzz target:
+        // a `data:` address of another type came back as `inlineData` no decoder takes).
+        json!({"contents": [{"parts": [{"fileData": {"fileUri": "data:text/plain;base64,AAAA"}}]}]}),
+        json!({"contents": [{"parts": [{"fileData": {"mimeType": "image/png", "fileUri": "data:image/png,raw"}}]}]}),
     ];
     for body in refused {
         match decode(body.clone()) {

@@ -334,6 +334,11 @@ fn malformed_requests_are_invalid_and_name_the_field() {
             {"type": "input_image", "image_url": "data:image/png,abc"}]}]}),
         "image_url",
     );
+    assert_invalid(
+        json!({"input": [{"role": "user", "content": [
+            {"type": "input_image", "image_url": "data:application/pdf;base64,JVBE"}]}]}),
+        "must be an http(s) URL or a data:image/<type>;base64,<data> URL",
+    );
     assert_invalid(json!({"tools": [{"name": "f"}]}), "tools[0].type");
     assert_invalid(json!({"tool_choice": "sometimes"}), "tool_choice");
     assert_invalid(

@@ -36,7 +36,9 @@ impl DataLineScanner {
             if std::mem::take(&mut self.skipping) {
                 // The end of an overlong line: nothing of it is scanned.
             } else if self.carry.is_empty() {
-                emit(piece, &mut on_data);
+                if piece.len() <= MAX_LINE {
+                    emit(piece, &mut on_data);
+                }
             } else if self.carry.len() + piece.len() <= MAX_LINE {
                 self.carry.extend_from_slice(piece);
                 emit(&self.carry, &mut on_data);
@@ -149,6 +151,22 @@ mod tests {
         }
         assert_eq!(out, vec!["real"]);
         assert!(s.carry.capacity() <= MAX_LINE, "memory stays bounded");
+    }
+
+    #[test]
+    fn the_length_limit_does_not_depend_on_the_chunking() {
+        // Found by the `sse` fuzz target: a whole overlong line in one chunk was scanned, the
+        // same line in two pieces was not.
+        for len in [MAX_LINE - 1, MAX_LINE, MAX_LINE + 1] {
+            let mut line = b"data: ".to_vec();
+            line.resize(len, b'z');
+            line.extend_from_slice(b"\ndata: next\n");
+            let whole = scan(&[&line]);
+            let halves = scan(&[&line[..len / 2], &line[len / 2..]]);
+            let expected = if len <= MAX_LINE { 2 } else { 1 };
+            assert_eq!(whole.len(), expected, "{len}");
+            assert_eq!(whole, halves, "{len}");
+        }
     }
 
     #[test]

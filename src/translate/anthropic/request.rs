@@ -6,7 +6,9 @@ use serde_json::{Map, Value, json};
 
 use super::{decode_common_block, encode_common_part, image_source};
 use crate::translate::TranslateError;
-use crate::translate::fields::{Fields, parse, unsupported};
+use crate::translate::fields::{
+    Fields, IMAGE_URL, image_from_url, is_image_type, parse, unsupported,
+};
 use crate::translate::model::{
     DEFAULT_MAX_TOKENS, Image, Message, Part, ReasoningConfig, Request, ResponseFormat, Role, Tool,
     ToolChoice, ToolResult,
@@ -168,13 +170,14 @@ fn decode_image(block: &Fields<'_>) -> Result<Image, TranslateError> {
     let source = block.req_obj("source")?;
     match source.req_str("type")? {
         "base64" => Ok(Image::Base64 {
-            media_type: source.req_str("media_type")?.to_owned(),
+            media_type: match source.req_str("media_type")? {
+                m if is_image_type(m) => m.to_owned(),
+                _ => return Err(source.wrong("media_type", "an image type (image/png, …)")),
+            },
             data: source.req_str("data")?.to_owned(),
         }),
-        "url" => Ok(Image::Url {
-            url: source.req_str("url")?.to_owned(),
-            media_type: None,
-        }),
+        "url" => image_from_url(source.req_str("url")?, None)
+            .ok_or_else(|| source.wrong("url", IMAGE_URL)),
         other => Err(unsupported(
             &format!("`{}` \"{other}\"", source.path("type")),
             "only base64 and URL images translate",

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::{invalid, unsupported, whole};
 use crate::translate::TranslateError;
-use crate::translate::fields::{Fields, arguments_object, data_url};
+use crate::translate::fields::{Fields, arguments_object, data_url, image_from_url, is_image_type};
 use crate::translate::model::{
     Image, Message, Part, Reasoning, Role, StopReason, TokenUsage, ToolCall, ToolResult,
 };
@@ -116,17 +116,17 @@ impl PartReader {
         Ok(())
     }
 
-    /// Keeps an image in a request; refuses other media there, drops them from answers.
+    /// Keeps an image in a request; refuses other media there (`None`: not an image every
+    /// dialect can carry), drops them from answers.
     fn keep_image(
         &self,
-        (image, mime): (Image, Option<String>),
+        (image, mime): (Option<Image>, Option<String>),
         path: &str,
         out: &mut Vec<Part>,
     ) -> Result<(), TranslateError> {
-        let is_image = mime.as_deref().is_none_or(|m| m.starts_with("image/"));
         if self.answer {
             tracing::debug!(?mime, "media in a gemini answer dropped");
-        } else if is_image {
+        } else if let Some(image) = image {
             out.push(Part::Image(image));
         } else {
             let field = format!("{path} {}", mime.unwrap_or_default());
@@ -219,24 +219,27 @@ fn response_text(response: Option<&Value>) -> (String, bool) {
     }
 }
 
-fn read_blob(b: &Fields<'_>) -> Result<(Image, Option<String>), TranslateError> {
+/// Inline media: an image when its type is one, with the type.
+fn read_blob(b: &Fields<'_>) -> Result<(Option<Image>, Option<String>), TranslateError> {
     let mime = b.req_str("mimeType")?;
     let data = b.req_str("data")?;
-    let image = Image::Base64 {
+    let image = is_image_type(mime).then(|| Image::Base64 {
         media_type: mime.to_owned(),
         data: data.to_owned(),
-    };
+    });
     Ok((image, Some(mime.to_owned())))
 }
 
-fn read_file(f: &Fields<'_>) -> Result<(Image, Option<String>), TranslateError> {
-    let mime = f.str("mimeType")?.map(str::to_owned);
+/// Media by address: an image unless its type says otherwise or it is a `data:` address that
+/// is not an inline image, with the type.
+fn read_file(f: &Fields<'_>) -> Result<(Option<Image>, Option<String>), TranslateError> {
+    let mime = f.str("mimeType")?;
     let url = f.req_str("fileUri")?;
-    let image = Image::Url {
-        url: url.to_owned(),
-        media_type: mime.clone(),
+    let image = match mime {
+        Some(m) if !is_image_type(m) => None,
+        _ => image_from_url(url, mime),
     };
-    Ok((image, mime))
+    Ok((image, mime.map(str::to_owned)))
 }
 
 /// Normalises Gemini's OpenAPI-subset schema (`"type": "STRING"`, `nullable`,
