@@ -25,6 +25,7 @@ mod models;
 mod oauth_routes;
 mod objects;
 mod pages;
+mod prometheus;
 /// Public for the fuzz targets (`fuzz/`), which drive the request probe; the rest stays in the crate.
 pub mod proxy;
 pub mod sandbox;

@@ -68,10 +68,40 @@ pub struct Config {
     pub sso: SsoConfig,
     /// The management API's key and reach.
     pub management: ManagementConfig,
+    /// Prometheus `/metrics`.
+    pub metrics: MetricsConfig,
     /// Rules (allow-lists, rate limits, budgets) per user, and the reservation defaults.
     pub limits: LimitsConfig,
     /// US dollars per million tokens, by model pattern (`gpt-4o`, `anthropic:claude-*`).
     pub prices: BTreeMap<String, Price>,
+}
+
+/// `metrics.*`: the Prometheus exposition at `/metrics`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Record metrics and serve `/metrics` (default on; off: nothing recorded, `/metrics` 404).
+    pub enabled: bool,
+    /// Serve `/metrics` to callers on other machines too, when they present `metrics.key` (or,
+    /// without one, the management key) as `Authorization: Bearer …`. Default: loopback
+    /// callers only, no key needed.
+    pub allow_remote: bool,
+    /// The key remote scrapers present (at least 16 characters); wrong ones count toward the
+    /// per-address lockout.
+    pub key: Option<Secret>,
+    /// Environment variable holding the key (or `NAME_FILE`).
+    pub key_env: Option<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allow_remote: false,
+            key: None,
+            key_env: None,
+        }
+    }
 }
 
 /// `storage.*`
@@ -194,6 +224,7 @@ impl Config {
             })
             .collect();
         out.extend(self.management.key.iter().cloned());
+        out.extend(self.metrics.key.iter().cloned());
         out.extend(self.auth.jwt.hs256_secret.iter().cloned());
         out.extend(self.auth.encryption.key.iter().cloned());
         out.extend(self.auth.encryption.previous_keys.iter().cloned());

@@ -156,6 +156,23 @@ pub struct Presented {
     pub source: CredentialSource,
 }
 
+impl Presented {
+    /// What kind of credential this looks like, by its shape alone (a metric label):
+    /// `agent_token`, `virtual_key`, `jwt` or `api_key`.
+    pub fn kind(&self) -> &'static str {
+        let v = self.value.expose();
+        if v.starts_with(agent_token::FORMAT.prefix) {
+            "agent_token"
+        } else if v.starts_with(virtual_key::FORMAT.prefix) {
+            "virtual_key"
+        } else if token_server::looks_like_jwt(v) {
+            "jwt"
+        } else {
+            "api_key"
+        }
+    }
+}
+
 /// Finds the credential: `Authorization: Bearer`, then `x-api-key`, then `x-goog-api-key`, then
 /// the `key` query parameter. Empty values count as absent.
 pub fn extract_credential(headers: &HeaderMap, query: Option<&str>) -> Option<Presented> {

@@ -63,6 +63,7 @@ pub mod redis_conn;
 
 pub mod jobs;
 pub mod notify;
+pub mod telemetry;
 
 pub mod bus;
 

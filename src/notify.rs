@@ -54,6 +54,17 @@ pub enum OperatorEvent {
 }
 
 impl OperatorEvent {
+    /// The event's kind, a metric label (`auth_blocked`, `login_awaiting_confirmation`,
+    /// `quota_exhausted`, `credential_needs_login`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OperatorEvent::AuthBlocked { .. } => "auth_blocked",
+            OperatorEvent::LoginAwaitingConfirmation { .. } => "login_awaiting_confirmation",
+            OperatorEvent::QuotaExhausted { .. } => "quota_exhausted",
+            OperatorEvent::CredentialNeedsLogin { .. } => "credential_needs_login",
+        }
+    }
+
     /// One-line title.
     pub fn summary(&self) -> String {
         match self {

@@ -31,6 +31,7 @@ use crate::store::{
     CredentialStore, KeyAdminStore, RevisionStore, SqlStore, Store, StoreError, TokenAdminStore,
     UsageStore,
 };
+use crate::telemetry::Telemetry;
 use crate::upstream::budget::AnswerBudget;
 use crate::upstream::routing::ModelRouter;
 use crate::upstream::{Backends, UpstreamError, is_oauth_connector};
@@ -161,6 +162,7 @@ struct Inner {
     started: Instant,
     connections: Arc<crate::connection::ConnectionStats>,
     answer_budget: Arc<AnswerBudget>,
+    telemetry: Telemetry,
 }
 
 impl AppState {
@@ -182,6 +184,17 @@ impl AppState {
         notifier: Arc<dyn Notifier>,
         store: Option<Arc<dyn Store>>,
     ) -> Result<Self, StateError> {
+        let telemetry = if config.metrics.enabled {
+            Telemetry::new(env!("CARGO_PKG_VERSION"))
+        } else {
+            Telemetry::off()
+        };
+        // Every operator event is also counted and listed for the console.
+        let notifier: Arc<dyn Notifier> = Arc::new(crate::telemetry::Recording::new(
+            telemetry.clone(),
+            clock.clone(),
+            notifier,
+        ));
         let personal_oauth = config.access_mode.mode.allows_personal_oauth();
         let withheld: Vec<String> = config
             .backends
@@ -338,6 +351,7 @@ impl AppState {
             started: Instant::now(),
             connections: Arc::default(),
             answer_budget,
+            telemetry,
         })))
     }
 
@@ -377,8 +391,8 @@ impl AppState {
     /// The background work this state needs, in start order: the pool's (`pool.rescan`,
     /// `pool.sync_store`, `pool.flush_usage`, `pool.refresh` when refreshing is on), then
     /// `tokens.sync_revision`, `usage.flush` and `sso.purge` when there is a store (the first
-    /// two) and SSO, then — with Redis — `bus.subscribe` and the shared lockouts'
-    /// `lockouts.sync.addr` and `lockouts.sync.user`. Listing them starts nothing; the CLI
+    /// two) and SSO, then — with Redis — `bus.subscribe`, then `telemetry.upkeep` (metrics on),
+    /// then — with Redis — the shared lockouts' `lockouts.sync.addr` and `lockouts.sync.user`. Listing them starts nothing; the CLI
     /// commands never ask.
     pub fn jobs(&self) -> Jobs {
         let mut jobs = self.0.pool.jobs();
@@ -386,6 +400,7 @@ impl AppState {
         jobs.extend(self.0.policy.jobs());
         jobs.extend(self.0.sso.as_ref().map(Sso::purge_job));
         jobs.extend(self.0.bus.jobs());
+        jobs.extend(self.0.telemetry.jobs());
         if let Some(l) = self.0.auth.limiter() {
             jobs.extend(l.jobs("lockouts.sync.addr"));
         }
@@ -433,6 +448,11 @@ impl AppState {
     /// Hands an event to the operator's notifier.
     pub fn notify(&self, event: crate::notify::OperatorEvent) {
         self.0.notifier.notify(event);
+    }
+
+    /// The metrics and the recent operator events.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.0.telemetry
     }
 
     /// The upstream credential pool.
@@ -523,7 +543,12 @@ mod tests {
         // Without a store: the pool's jobs only (no refresh, revocation watch or SSO purge).
         assert_eq!(
             state.jobs().names(),
-            ["pool.rescan", "pool.sync_store", "pool.flush_usage"]
+            [
+                "pool.rescan",
+                "pool.sync_store",
+                "pool.flush_usage",
+                "telemetry.upkeep"
+            ]
         );
         assert_eq!(tasks(), before, "listing the jobs starts nothing either");
     }

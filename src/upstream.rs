@@ -143,6 +143,43 @@ pub struct BackendStats {
     pub failures: AtomicU64,
     /// Status of the latest response (0 before the first, 1 after a transport failure).
     pub last_status: AtomicU16,
+    /// Failed attempts by class, in [`ERROR_CLASSES`] order.
+    errors: [AtomicU64; ERROR_CLASSES.len()],
+}
+
+/// The classes of failed upstream attempts (`portcullis_upstream_errors_total{class}`).
+pub const ERROR_CLASSES: [&str; 6] = [
+    "rate_limited",
+    "quota_exhausted",
+    "rejected",
+    "server",
+    "transport",
+    "client",
+];
+
+impl BackendStats {
+    /// Counts a failed attempt: its cooldown class, or `None` for a refusal that blames the
+    /// request (another 4xx).
+    pub fn count_error(&self, failure: Option<crate::pool::Failure>) {
+        use crate::pool::Failure;
+        let class = match failure {
+            Some(Failure::RateLimited { .. }) => 0,
+            Some(Failure::QuotaExhausted) => 1,
+            Some(Failure::Rejected) => 2,
+            Some(Failure::Server) => 3,
+            Some(Failure::Transport) => 4,
+            None => 5,
+        };
+        self.errors[class].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Failed attempts so far, by class name.
+    pub fn errors(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        ERROR_CLASSES
+            .iter()
+            .zip(&self.errors)
+            .map(|(c, n)| (*c, n.load(Ordering::Relaxed)))
+    }
 }
 
 /// The URLs of a backend's request-independent endpoints, parsed once.

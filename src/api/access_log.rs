@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -17,7 +17,9 @@ use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Body as _, Frame, SizeHint};
 
+use crate::protocol::Protocol;
 use crate::state::AppState;
+use crate::telemetry::{RequestSample, Telemetry};
 use crate::wire::usage::Usage;
 
 /// What a handler learned about a request, for its log line.
@@ -43,6 +45,8 @@ pub struct RequestRecord {
     pub translated_to: Option<&'static str>,
     /// Why authentication refused the request (`missing`, `invalid`, `blocked`).
     pub auth_failure: Option<&'static str>,
+    /// The operation sent upstream (`chat_completions`, `messages`, `list_models`, …).
+    pub operation: Option<&'static str>,
 }
 
 /// Identity of a request for capture records: its id and `ip (user-agent)`.
@@ -100,16 +104,41 @@ struct Entry {
     client_ip: Option<std::net::IpAddr>,
     user_agent: Option<String>,
     started: Instant,
-    ttfb_ms: f64,
+    ttfb: Duration,
     log: RequestLog,
     /// The client chose the path and the model: a secret typed there is masked.
     secrets: Arc<crate::masking::LiveSecrets>,
+    /// Write the access line (else only metrics are recorded).
+    logging: bool,
+    telemetry: Telemetry,
+    /// The caller's protocol on the model API, empty elsewhere.
+    protocol: &'static str,
 }
 
 impl Entry {
     fn emit(self, outcome: &'static str) {
-        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = self.started.elapsed();
         let Ok(rec) = self.log.0.lock() else { return };
+        if self.telemetry.is_enabled() {
+            self.telemetry.request(&RequestSample {
+                route: rec.operation.unwrap_or_else(|| route_group(&self.path)),
+                protocol: self.protocol,
+                backend: rec.backend.as_deref(),
+                model: rec.model.as_deref(),
+                status: self.status,
+                latency: elapsed,
+                ttfb: self.ttfb,
+                input_tokens: rec.usage.input_tokens.unwrap_or(0),
+                output_tokens: rec.usage.output_tokens.unwrap_or(0),
+                cached_tokens: rec.usage.cached_input_tokens.unwrap_or(0),
+                stream_error: rec.stream_error,
+            });
+        }
+        if !self.logging {
+            return;
+        }
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        let ttfb_ms = self.ttfb.as_secs_f64() * 1000.0;
         let masker = self.secrets.masker();
         let path = masker.mask_str(&self.path);
         let model = rec.model.as_deref().map(|m| masker.mask_str(m));
@@ -120,7 +149,7 @@ impl Entry {
             path = %path,
             status = self.status,
             latency_ms = (latency_ms * 1000.0).round() / 1000.0,
-            ttfb_ms = (self.ttfb_ms * 1000.0).round() / 1000.0,
+            ttfb_ms = (ttfb_ms * 1000.0).round() / 1000.0,
             client_ip = self.client_ip.map(tracing::field::display),
             user_agent = self.user_agent.as_deref(),
             principal = rec.principal.as_deref(),
@@ -157,10 +186,20 @@ pub async fn access_log(State(state): State<AppState>, mut req: Request, next: N
     if let Some(ip) = client_ip {
         req.extensions_mut().insert(ClientIp(ip));
     }
-    if !logging && !state.capture().is_enabled() {
+    let telemetry = state.telemetry();
+    if !logging && !state.capture().is_enabled() && !telemetry.is_enabled() {
         // Nothing will read the line: skip the id, the copies and the body wrapper.
         return next.run(req).await;
     }
+    let protocol = if route_group(&path) == MODEL_API {
+        protocol_label(Protocol::of_request(
+            &path,
+            req.headers(),
+            req.uri().query(),
+        ))
+    } else {
+        ""
+    };
     let request_id = state.next_request_id();
     let user_agent = req
         .headers()
@@ -179,7 +218,7 @@ pub async fn access_log(State(state): State<AppState>, mut req: Request, next: N
         });
     }
     let resp = next.run(req).await;
-    let ttfb_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let ttfb = started.elapsed();
     let entry = Entry {
         request_id,
         method,
@@ -188,9 +227,12 @@ pub async fn access_log(State(state): State<AppState>, mut req: Request, next: N
         client_ip,
         user_agent,
         started,
-        ttfb_ms,
+        ttfb,
         log,
         secrets: state.secrets().clone(),
+        logging,
+        telemetry: telemetry.clone(),
+        protocol,
     };
     let (parts, body) = resp.into_parts();
     Response::from_parts(
@@ -253,5 +295,34 @@ impl Drop for LoggedBody {
             };
             e.emit(outcome);
         }
+    }
+}
+
+/// The route label of requests no handler named an operation for: the model API's (refused
+/// before routing, or answered by the gateway itself), or the group the path belongs to.
+const MODEL_API: &str = "model_api";
+
+/// The route group of `path`, a bounded metric label.
+fn route_group(path: &str) -> &'static str {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    match first {
+        "v1" | "v1beta" | "chat" | "completions" | "embeddings" | "models" | "moderations"
+        | "responses" | "messages" => MODEL_API,
+        "v0" => "management",
+        "auth" => "pages",
+        "oauth" | ".well-known" | "token" | "verify-token" => "token_server",
+        "health" | "healthz" | "internal" => "health",
+        "metrics" => "metrics",
+        "admin" => "admin",
+        "openapi.json" | "docs" => "docs",
+        _ => "other",
+    }
+}
+
+fn protocol_label(p: Protocol) -> &'static str {
+    match p {
+        Protocol::OpenAi => "openai",
+        Protocol::Anthropic => "anthropic",
+        Protocol::Gemini => "gemini",
     }
 }

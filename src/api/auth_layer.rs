@@ -15,7 +15,7 @@ use http::StatusCode;
 
 use super::access_log::{ClientIp, RequestLog};
 use super::error::ApiError;
-use crate::identity::{AuthFailure, extract_credential};
+use crate::identity::{AuthFailure, Presented, extract_credential};
 use crate::protocol::Protocol;
 use crate::state::AppState;
 use crate::wire::errors::ErrorKind;
@@ -69,10 +69,12 @@ pub async fn require_credential(
             next.run(req).await
         }
         Err(failure) => {
+            let name = failure_name(&failure);
             if let Some(log) = &log {
-                let name = failure_name(&failure);
                 log.update(|r| r.auth_failure = Some(name));
             }
+            let kind = presented.as_ref().map_or("none", Presented::kind);
+            state.telemetry().auth_failure(kind, name);
             if let Some(sso) = state.sso()
                 && super::sandbox::applies(&failure)
             {

@@ -21,6 +21,7 @@ use http::{Method, StatusCode};
 use super::auth_layer::caller_protocol;
 use super::error::ApiError;
 use super::objects;
+use super::prometheus;
 use super::{body_model_route, device_pages, gemini, health, management, models, oauth_routes};
 use super::{management_auths, management_keys, management_usage, sso_pages};
 use crate::protocol::Operation;
@@ -114,6 +115,9 @@ pub enum Guard {
     /// metadata, the key set and `/verify-token` are public by their nature. Errors are OAuth2
     /// error documents.
     Grant,
+    /// Metrics on, and a loopback caller or — with `metrics.allow_remote` — the metrics key
+    /// (`prometheus::require_scraper`, in the shared lockout); refusals as JSON problems.
+    Scraper,
 }
 
 /// The audiences the gateway serves.
@@ -131,6 +135,8 @@ pub enum GroupName {
     Management,
     /// The OAuth2 token server and its documents.
     TokenServer,
+    /// `/metrics`, for Prometheus.
+    Metrics,
 }
 
 /// One group of routes behind one guard.
@@ -184,10 +190,15 @@ impl Group {
                 state.clone(),
                 oauth_routes::require_token_server,
             )),
+            Guard::Scraper if !empty => r.route_layer(from_fn_with_state(
+                state.clone(),
+                prometheus::require_scraper,
+            )),
             Guard::ManagementKey
             | Guard::LocalBrowser
             | Guard::BrowserPage
             | Guard::Grant
+            | Guard::Scraper
             | Guard::Open => r,
         }
     }
@@ -237,6 +248,11 @@ pub fn groups(state: &AppState) -> Vec<Group> {
             name: GroupName::TokenServer,
             guard: Guard::Grant,
             routes: oauth_routes::routes(),
+        },
+        Group {
+            name: GroupName::Metrics,
+            guard: Guard::Scraper,
+            routes: prometheus::routes(),
         },
     ]
 }

@@ -102,9 +102,39 @@ pub(super) enum KeyCheck {
 /// client keys: refused while the address is blocked, a wrong key counted, the right one
 /// clearing the address.
 pub(super) async fn check_key(state: &AppState, ip: IpAddr, presented: Option<&str>) -> KeyCheck {
-    let Some(key) = &state.config().management.key else {
+    let key = state.config().management.key.as_ref();
+    check_secret(state, ip, presented, key, "management_key").await
+}
+
+/// Checks `presented` against `key` (`kind` names it in the auth-failure metric) for a caller at
+/// `ip`, in the lockout shared with client keys — [`check_key`]'s rules for any operator key.
+pub(super) async fn check_secret(
+    state: &AppState,
+    ip: IpAddr,
+    presented: Option<&str>,
+    key: Option<&crate::secret::Secret>,
+    kind: &'static str,
+) -> KeyCheck {
+    let Some(key) = key else {
         return KeyCheck::NotConfigured;
     };
+    let checked = check_present(state, ip, presented, key).await;
+    let reason = match checked {
+        KeyCheck::Blocked(_) => "blocked",
+        KeyCheck::Wrong => "invalid",
+        KeyCheck::Missing => "missing",
+        KeyCheck::Accepted | KeyCheck::NotConfigured => return checked,
+    };
+    state.telemetry().auth_failure(kind, reason);
+    checked
+}
+
+async fn check_present(
+    state: &AppState,
+    ip: IpAddr,
+    presented: Option<&str>,
+    key: &crate::secret::Secret,
+) -> KeyCheck {
     let now = state.clock().now_millis();
     let limiter = state.auth().limiter();
     if let Some(secs) = limiter.and_then(|l| l.blocked(&ip, now)) {

@@ -136,6 +136,8 @@ struct AnswerRules {
     translation: Option<Translation>,
     /// The room a non-streamed answer takes in the process's budget for buffered answers.
     buffer: Claim,
+    /// Counts a relayed stream in flight (`portcullis_streams_in_flight`).
+    telemetry: crate::telemetry::Telemetry,
 }
 
 /// Remembers who created the object an answer describes.
@@ -199,9 +201,15 @@ impl Forward<'_> {
     pub(crate) async fn run(self) -> Result<Response, ApiError> {
         let provider = &self.route.provider;
         let backend = &provider.backend;
+        let operation = match self.endpoint {
+            Endpoint::Op(op, _) => op.name(),
+            Endpoint::ListModels => "list_models",
+            Endpoint::GetModel(_) => "get_model",
+        };
         self.ctx.log.update(|r| {
             r.backend = Some(backend.name.clone());
             r.model = Some(self.route.model.clone()).filter(|m| !m.is_empty());
+            r.operation = Some(operation);
         });
         let mut attempts = Attempts {
             hooks: self.ctx.hooks(),
@@ -259,6 +267,7 @@ impl Forward<'_> {
                     ),
                     translation: self.translation,
                     buffer: self.state.answer_budget().claim(),
+                    telemetry: self.state.telemetry().clone(),
                 };
                 // A broken stream ends with the caller's operation's error event.
                 let shape = match &rules.translation {
@@ -346,6 +355,7 @@ async fn relay(
             backend: backend.name.clone(),
             finished: false,
             settlement,
+            _in_flight: rules.telemetry.stream(),
         };
         let mut resp = Response::new(Body::from_stream(tap));
         *resp.status_mut() = status;
@@ -592,6 +602,8 @@ struct StreamTap {
     finished: bool,
     /// The credential's lease and the caller's admission, settled when the stream ends.
     settlement: Settlement,
+    /// Counted in flight until the stream is dropped.
+    _in_flight: crate::telemetry::StreamGuard,
 }
 
 impl Stream for StreamTap {

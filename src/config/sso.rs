@@ -217,6 +217,12 @@ pub(crate) fn resolve_secrets(
     if m.key.is_none() {
         m.key = super::env::env_secret(env, "PORTCULLIS_MANAGEMENT_KEY")?;
     }
+    let m = &mut config.metrics;
+    if m.key.is_none()
+        && let Some(var) = &m.key_env
+    {
+        m.key = Some(required_env(env, var, "metrics.key_env")?);
+    }
     Ok(())
 }
 
@@ -439,12 +445,21 @@ pub(crate) fn validate_management(
     config: &super::Config,
     fail: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<(), ConfigError> {
-    if let Some(k) = &config.management.key
-        && k.expose().len() < 16
-    {
+    for (key, value) in [
+        ("management.key", &config.management.key),
+        ("metrics.key", &config.metrics.key),
+    ] {
+        if let Some(k) = value
+            && k.expose().len() < 16
+        {
+            return Err(fail(key, "must be at least 16 characters".to_owned()));
+        }
+    }
+    let m = &config.metrics;
+    if m.enabled && m.allow_remote && m.key.is_none() && config.management.key.is_none() {
         return Err(fail(
-            "management.key",
-            "must be at least 16 characters".to_owned(),
+            "metrics.allow_remote",
+            "needs a key remote scrapers present: set metrics.key (or management.key)".to_owned(),
         ));
     }
     Ok(())

@@ -154,6 +154,8 @@ pub struct Lockout<K> {
     local_key: [u8; 32],
     /// Set once, at composition, when instances share a Redis server.
     shared: OnceLock<Arc<Shared<K>>>,
+    /// Failures that started or extended a block, here.
+    blocks: AtomicU64,
 }
 
 impl<K> std::fmt::Debug for Lockout<K> {
@@ -174,6 +176,7 @@ impl<K: SharedKey> Lockout<K> {
             local: limiter,
             local_key: crate::secret::random_bytes::<32>()?,
             shared: OnceLock::new(),
+            blocks: AtomicU64::new(0),
         })
     }
 
@@ -240,6 +243,28 @@ impl<K: SharedKey> Lockout<K> {
         value: Option<&str>,
         now_ms: u64,
     ) -> FailureOutcome {
+        let outcome = self.count_failure(key, value, now_ms).await;
+        self.count_block(outcome);
+        outcome
+    }
+
+    /// Blocks this process started or extended so far (`portcullis_lockouts_total`).
+    pub fn blocks(&self) -> u64 {
+        self.blocks.load(Ordering::Relaxed)
+    }
+
+    /// Entries in this process's table (addresses or accounts with recent failures or a block).
+    pub fn tracked(&self) -> usize {
+        self.local.len()
+    }
+
+    fn count_block(&self, outcome: FailureOutcome) {
+        if matches!(outcome, FailureOutcome::Blocked { .. }) {
+            self.blocks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    async fn count_failure(&self, key: &K, value: Option<&str>, now_ms: u64) -> FailureOutcome {
         if let Some(s) = self.shared.get() {
             let bucket = self.local.bucket_of(key);
             let fingerprint = s.fingerprint(value).await;
@@ -270,6 +295,14 @@ impl<K: SharedKey> Lockout<K> {
         if let Some(secs) = self.blocked(key, now_ms) {
             return Err(secs);
         }
+        let advance = self.reserve(key, value, now_ms).await;
+        if let Ok(a) = &advance {
+            self.count_block(a.outcome);
+        }
+        advance
+    }
+
+    async fn reserve(&self, key: &K, value: Option<&str>, now_ms: u64) -> Result<Advance, u64> {
         if let Some(s) = self.shared.get() {
             let bucket = self.local.bucket_of(key);
             let fingerprint = s.fingerprint(value).await;

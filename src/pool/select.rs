@@ -3,7 +3,7 @@
 //! `quota_aware` (most remaining quota first, ties take turns). The list is swapped whole on a
 //! reload; a pick reads it under a read lock held for a few comparisons, and allocates nothing.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use http::{HeaderName, HeaderValue};
@@ -221,6 +221,8 @@ pub struct ProviderPool {
     cursor: AtomicUsize,
     /// Tells the other instances about a cooldown (set when they share a Redis server).
     announce: OnceLock<Bus>,
+    /// Cooldowns started here.
+    cooldowns: AtomicU64,
 }
 
 /// When nothing says otherwise: try again in five minutes.
@@ -244,7 +246,13 @@ impl ProviderPool {
             creds: RwLock::new(Arc::from(Vec::new())),
             cursor: AtomicUsize::new(0),
             announce: OnceLock::new(),
+            cooldowns: AtomicU64::new(0),
         }
+    }
+
+    /// Cooldowns this process started on the pool's credentials.
+    pub fn cooldowns_started(&self) -> u64 {
+        self.cooldowns.load(Ordering::Relaxed)
     }
 
     /// Announces this pool's cooldowns on `bus` (set once, at composition).
@@ -290,6 +298,7 @@ impl ProviderPool {
     pub fn fail(&self, c: &Credential, f: super::Failure, now: u64) -> u64 {
         if self.cooling && (f.blames_credential() || self.another_available(c, now)) {
             let until = c.health.fail(f, now);
+            self.cooldowns.fetch_add(1, Ordering::Relaxed);
             if let Some(bus) = self.announce.get() {
                 bus.publish(Event::Cooldown {
                     credential: c.id.to_string(),

@@ -317,6 +317,7 @@ impl Provider {
                     (CallError::Status(refusal), failure)
                 }
             };
+            backend.stats.count_error(failure);
             let (Some(c), Some(p)) = (credential, pool) else {
                 return Err(err);
             };

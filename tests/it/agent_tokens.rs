@@ -50,7 +50,8 @@ async fn setup(on_postgres: bool, brute_force: bool) -> Option<Setup> {
             "pool.flush_usage",
             "pool.refresh",
             "tokens.sync_revision",
-            "usage.flush"
+            "usage.flush",
+            "telemetry.upkeep"
         ],
         "with a store, the refresh worker, the revocation watch and the usage flush too"
     );

@@ -19,6 +19,21 @@ struct Case {
 const CASES: &[Case] = &[
     Case {
         args: &[],
+        env: &[("PORTCULLIS_METRICS__ALLOW_REMOTE", "true")],
+        yaml: None,
+        says: &[
+            "`metrics.allow_remote`",
+            "needs a key remote scrapers present",
+        ],
+    },
+    Case {
+        args: &[],
+        env: &[],
+        yaml: Some("metrics:\n  key: short\n"),
+        says: &["`metrics.key`", "at least 16 characters", "YAML file"],
+    },
+    Case {
+        args: &[],
         env: &[],
         yaml: Some("auth:\n  refresh:\n    check_interval: 1e30\n"),
         says: &["`auth.refresh.check_interval`", "too long", "YAML file"],

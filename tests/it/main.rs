@@ -37,6 +37,7 @@ mod lockout_settings;
 mod management;
 mod management_edges;
 mod management_openapi;
+mod metrics;
 mod migrations;
 mod notifications;
 mod oauth;

@@ -40,6 +40,7 @@ async fn every_route_is_in_exactly_one_group_with_its_guard() {
             GroupName::DeviceLogin => Guard::LocalBrowser,
             GroupName::Management => Guard::ManagementKey,
             GroupName::TokenServer => Guard::Grant,
+            GroupName::Metrics => Guard::Scraper,
         };
         assert_eq!(g.guard, want, "{:?}", g.name);
         for p in g.paths() {
@@ -69,6 +70,8 @@ async fn every_route_is_in_exactly_one_group_with_its_guard() {
             Guard::LocalBrowser => 403,
             // SSO is off: every page says so. No store: no token server.
             Guard::BrowserPage | Guard::Grant => 404,
+            // A relayed caller is not local, and metrics.allow_remote is off.
+            Guard::Scraper => 403,
             Guard::Open => continue,
         };
         for p in g.paths() {
@@ -77,12 +80,13 @@ async fn every_route_is_in_exactly_one_group_with_its_guard() {
                 reqwest::Method::POST,
                 reqwest::Method::DELETE,
             ] {
-                let r = http
+                let mut r = http
                     .request(method.clone(), format!("{}{}", gw.url, concrete(p)))
-                    .header("host", "gateway.example")
-                    .send()
-                    .await
-                    .unwrap();
+                    .header("host", "gateway.example");
+                if g.guard == Guard::Scraper {
+                    r = r.header("x-forwarded-for", "203.0.113.7");
+                }
+                let r = r.send().await.unwrap();
                 assert_eq!(r.status(), refused, "{method} {p}");
             }
         }

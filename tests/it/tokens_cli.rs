@@ -57,7 +57,7 @@ async fn issue_use_list_rename_and_revoke() {
     // `serve` runs the state's background jobs on its scheduler.
     assert_eq!(
         served.listening["jobs"],
-        "pool.rescan,pool.sync_store,pool.flush_usage,pool.refresh,tokens.sync_revision,usage.flush"
+        "pool.rescan,pool.sync_store,pool.flush_usage,pool.refresh,tokens.sync_revision,usage.flush,telemetry.upkeep"
     );
     let url = served.url.clone();
     let resp = client()
