@@ -27,6 +27,7 @@ mod device_login;
 mod endpoints;
 mod fake_idp;
 mod faults;
+mod health;
 mod hostile_answers;
 mod hostile_upstreams;
 mod instances;
