@@ -11,6 +11,7 @@ mod idp;
 mod access_mode;
 mod accounts_cli;
 mod agent_tokens;
+mod api_documents;
 mod at_rest;
 mod auth;
 mod bad_input;
