@@ -562,3 +562,69 @@ fn check_label(label: Option<&str>) -> Result<(), PoolError> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credential(status: &'static str, cooldown_until: Option<u64>) -> CredentialStatus {
+        CredentialStatus {
+            id: "c".into(),
+            provider: "openai".into(),
+            kind: "api_key",
+            source: "config",
+            file: None,
+            hint: "…".into(),
+            label: None,
+            priority: 100,
+            status,
+            cooldown_until,
+            quota: QuotaStatus {
+                limit: None,
+                used: 0,
+                remaining: None,
+                reset_schedule: "never",
+                period: String::new(),
+                resets_at: None,
+            },
+            requests: 0,
+            failures: 0,
+            last_status: 0,
+            last_used: None,
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn the_summary_counts_each_state_once_and_keeps_the_soonest_cooldown() {
+        let mut sum = PoolSummary::default();
+        for (status, until) in [
+            ("active", None),
+            ("rate_limited", Some(9_000)),
+            ("rejected", Some(4_000)),
+            ("cooling_down", Some(7_000)),
+            ("needs_login", None),
+            ("quota_exceeded", Some(5_000)),
+            ("exhausted", None),
+            ("expired", None),
+        ] {
+            sum.count(&credential(status, until));
+        }
+        let want = PoolSummary {
+            provider: String::new(),
+            total: 8,
+            usable: 1,
+            cooling_down: 3,
+            needs_login: 1,
+            quota_exhausted: 2,
+            expired: 1,
+            next_cooldown_end: Some(4_000),
+        };
+        assert_eq!(sum, want);
+        assert!(!sum.stuck());
+        let mut none_usable = PoolSummary::default();
+        none_usable.count(&credential("needs_login", None));
+        assert!(none_usable.stuck());
+        assert!(!PoolSummary::default().stuck(), "no credential: keyless");
+    }
+}
