@@ -1,7 +1,8 @@
 //! `/internal/health`'s store (kind, URL without password, reachable, migrations applied
 //! against those shipped), credential pool summary per backend, and overall `status`:
 //! `degraded`, with reasons, when the store does not answer or records other migrations, or a
-//! backend with credentials has none usable — HTTP 200 either way. Times of the answer are
+//! backend with credentials has none usable — HTTP 200 either way. On SQLite, and on
+//! PostgreSQL when a server listens (the URL's password never shown). Times of the answer are
 //! measured here.
 
 use std::sync::Arc;
@@ -230,5 +231,30 @@ async fn the_pool_summary_counts_cooldowns_and_a_backend_with_none_usable_degrad
     assert_eq!(p["usable"], 1, "{p}");
     assert_eq!(p["cooling_down"], 1, "{p}");
     assert_eq!(p["next_cooldown_end"], iso8601(START_MS + 30_000), "{p}");
+    assert_eq!(v["status"], "ok", "{v}");
+}
+
+#[tokio::test]
+async fn a_postgres_store_is_shown_without_its_password() {
+    let Some(db) = crate::store::fresh_postgres().await else {
+        return;
+    };
+    let mut url = reqwest::Url::parse(&db.url()).unwrap();
+    if url.password().is_none() {
+        // A server that trusts the test user ignores it; it must not be shown either way.
+        url.set_password(Some("pw-never-shown-0123")).unwrap();
+    }
+    let password = url.password().unwrap().to_owned();
+    let store = SqlStore::open(url.as_str()).await.unwrap();
+    let mock = start_mock().await;
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_millis(START_MS));
+    let (_, gw) = start_gateway_on_store(config_for(&mock), &clock, Arc::new(store)).await;
+    let v = health(&gw).await;
+    assert!(!v.to_string().contains(&password), "{v}");
+    let s = &v["store"];
+    assert_eq!(s["kind"], "postgres", "{s}");
+    assert_eq!(s["reachable"], true, "{s}");
+    assert_eq!(s["migrations"]["current"], true, "{s}");
+    assert!(s["url"].as_str().unwrap().starts_with("postgres://"), "{s}");
     assert_eq!(v["status"], "ok", "{v}");
 }
