@@ -11,13 +11,12 @@
 //! The page has no script and loads nothing: its policy is `default-src 'none'` with its one
 //! inline style allowed by hash.
 
-use std::fmt::Write as _;
-use std::sync::Arc;
-
+use axum::body::Bytes;
 use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
 use http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use serde_json::Value;
+use std::fmt::Write as _;
 
 use super::groups::{Routes, get};
 use super::pages::{esc, script_hash};
@@ -50,7 +49,7 @@ ul.s{margin:.2rem 0;padding-left:1.2rem}.muted{color:#5f6b76;font-size:.9rem}.re
 /// The documents' routes: both paths of the management document and `/docs` (the caller puts
 /// them behind the management key).
 pub(super) fn routes() -> Routes {
-    let page: Arc<str> = page().into();
+    let page = Bytes::from(page());
     vec![
         ("/v0/management/openapi.json", get(management_document)),
         ("/openapi.json", get(management_document)),
@@ -58,7 +57,7 @@ pub(super) fn routes() -> Routes {
             "/docs",
             get(move || {
                 let page = page.clone();
-                async move { html(&page) }
+                async move { html(page) }
             }),
         ),
     ]
@@ -78,16 +77,12 @@ fn json_document(text: &'static str) -> Response {
 }
 
 /// The page with its headers: a policy that allows nothing but its own style.
-fn html(page: &str) -> Response {
+fn html(page: Bytes) -> Response {
     let csp = format!(
         "default-src 'none'; style-src {}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
         script_hash(STYLE)
     );
-    let mut r = (
-        [(CONTENT_TYPE, "text/html; charset=utf-8")],
-        page.to_owned(),
-    )
-        .into_response();
+    let mut r = ([(CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
     let h = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(CONTENT_SECURITY_POLICY, v);
