@@ -10,6 +10,7 @@ pub mod access_log;
 pub mod auth_layer;
 mod context;
 mod device_pages;
+mod docs;
 pub mod error;
 mod gemini;
 pub mod groups;

@@ -238,6 +238,19 @@ pub async fn read_body_limited(
     Ok(body.freeze())
 }
 
+/// `url` without its password and query (where a Redis unix socket URL may carry one): how
+/// health answers and logs show a Redis or database URL.
+pub fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.to_string()
+        }
+        Err(_) => "(unparsable URL)".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,7 +37,7 @@ pub use health::ResetSchedule;
 pub use health::{Failure, Health, Reason, period};
 pub use lease::{Lease, Verdict};
 pub use logins::{CredentialRefresh, Flow, FlowState, RefreshStatus};
-pub use manage::{CredentialStatus, NewCredential, QuotaStatus, Update};
+pub use manage::{CredentialStatus, NewCredential, PoolSummary, QuotaStatus, Update};
 pub use select::{
     Credential, CredentialKind, Pick, ProviderPool, SelectionStrategy, Source, Unavailable,
 };

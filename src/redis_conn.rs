@@ -76,17 +76,7 @@ pub fn check_url(url: &str) -> Result<(), String> {
         .map_err(|e| e.to_string().replace(url, "<url>"))
 }
 
-/// `url` without its password and query (where a unix socket URL may carry one).
-pub fn shown_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) => {
-            let _ = u.set_password(None);
-            u.set_query(None);
-            u.to_string()
-        }
-        Err(_) => "(unparsable URL)".to_owned(),
-    }
-}
+pub use crate::net::shown_url;
 
 /// The password in `url` (its userinfo, or a unix socket URL's `pass=` parameter), if any.
 pub fn url_password(url: &str) -> Option<Secret> {

@@ -28,8 +28,8 @@ use crate::pool::{Pool, PoolError};
 use crate::redis_conn::{RedisConn, RedisError};
 use crate::sso::Sso;
 use crate::store::{
-    CredentialStore, KeyAdminStore, RevisionStore, SqlStore, Store, StoreError, TokenAdminStore,
-    UsageStore,
+    CredentialStore, KeyAdminStore, RevisionStore, SqlStore, StatusStore, Store, StoreError,
+    TokenAdminStore, UsageStore,
 };
 use crate::telemetry::Telemetry;
 use crate::upstream::budget::AnswerBudget;
@@ -147,6 +147,7 @@ struct Inner {
     usage_store: Option<Arc<dyn UsageStore>>,
     token_store: Option<Arc<dyn TokenAdminStore>>,
     key_store: Option<Arc<dyn KeyAdminStore>>,
+    store_status: Option<Arc<dyn StatusStore>>,
     auth: Authenticator,
     revisions: Option<Arc<RevisionWatch>>,
     sso: Option<Arc<Sso>>,
@@ -335,7 +336,8 @@ impl AppState {
             bus,
             usage_store,
             token_store: store.clone().map(|s| -> Arc<dyn TokenAdminStore> { s }),
-            key_store: store.map(|s| -> Arc<dyn KeyAdminStore> { s }),
+            key_store: store.clone().map(|s| -> Arc<dyn KeyAdminStore> { s }),
+            store_status: store.map(|s| -> Arc<dyn StatusStore> { s }),
             auth,
             revisions,
             sso,
@@ -386,6 +388,12 @@ impl AppState {
     /// open.
     pub fn key_store(&self) -> Option<&Arc<dyn KeyAdminStore>> {
         self.0.key_store.as_ref()
+    }
+
+    /// The store's kind, reachability and migrations (`/internal/health`), when a store is
+    /// open.
+    pub fn store_status(&self) -> Option<&Arc<dyn StatusStore>> {
+        self.0.store_status.as_ref()
     }
 
     /// The background work this state needs, in start order: the pool's (`pool.rescan`,

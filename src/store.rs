@@ -23,7 +23,7 @@ mod usage_sql;
 use async_trait::async_trait;
 
 use crate::rules::Rules;
-pub use migrate::{AppliedMigration, MIGRATION_LOCK_KEY};
+pub use migrate::{AppliedMigration, MIGRATION_LOCK_KEY, shipped as shipped_migrations};
 pub use sql::SqlStore;
 
 /// Lower-case hex of `bytes`.
@@ -246,6 +246,18 @@ pub trait RevisionStore: Send + Sync {
     fn on_change(&self, hook: ChangeHook) {
         let _ = hook;
     }
+}
+
+/// What the store says of itself (`/internal/health`).
+#[async_trait]
+pub trait StatusStore: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn kind(&self) -> &'static str;
+    /// Where the database is: its URL without password and query.
+    fn shown_url(&self) -> &str;
+    /// A cheap query (`SELECT 1`), then the migrations the database records as applied, in
+    /// order. The caller bounds it in time.
+    async fn check(&self) -> Result<Vec<AppliedMigration>, StoreError>;
 }
 
 /// What [`RevisionStore::on_change`] calls.
@@ -661,6 +673,7 @@ pub trait Store:
     + PoolStore
     + UsageStore
     + RevisionStore
+    + StatusStore
     + TokenVerifierStore
     + CredentialStore
     + TokenServerStore
@@ -681,7 +694,8 @@ impl<
         + SigningKeyStore
         + PoolStore
         + UsageStore
-        + RevisionStore,
+        + RevisionStore
+        + StatusStore,
 > Store for T
 {
 }

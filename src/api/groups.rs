@@ -22,7 +22,9 @@ use super::auth_layer::caller_protocol;
 use super::error::ApiError;
 use super::objects;
 use super::prometheus;
-use super::{body_model_route, device_pages, gemini, health, management, models, oauth_routes};
+use super::{
+    body_model_route, device_pages, docs, gemini, health, management, models, oauth_routes,
+};
 use super::{management_auths, management_keys, management_usage, sso_pages};
 use crate::protocol::Operation;
 use crate::state::AppState;
@@ -131,7 +133,8 @@ pub enum GroupName {
     Pages,
     /// Device-login browser pages (`/v0/oauth/*`).
     DeviceLogin,
-    /// `/v0/management/*`.
+    /// `/v0/management/*`, and the documents: `/openapi.json` (the management API's, as at
+    /// `/v0/management/openapi.json`) and `/docs` (it and the token server's, rendered).
     Management,
     /// The OAuth2 token server and its documents.
     TokenServer,
@@ -218,6 +221,7 @@ pub fn groups(state: &AppState) -> Vec<Group> {
     mgmt.extend(management_auths::routes());
     mgmt.extend(management_keys::routes());
     mgmt.extend(management_usage::routes());
+    mgmt.extend(docs::routes());
     vec![
         Group {
             name: GroupName::Public,

@@ -1,7 +1,7 @@
 //! The credential pool's management routes (`/v0/management/auths…`, PRODUCT §5), behind the
 //! management key like every `/v0/management` route. Answers never contain a secret: each
 //! credential shows a masked hint. The OpenAPI document of the whole management API is served
-//! at `/v0/management/openapi.json`.
+//! by `docs`.
 
 use super::groups::{get, post};
 use axum::extract::State;
@@ -17,9 +17,6 @@ use crate::pool::{CredentialKind, CredentialStatus, NewCredential, PoolError, Up
 use crate::secret::Secret;
 use crate::state::AppState;
 
-/// The OpenAPI 3.1 document of the management API.
-const OPENAPI: &str = include_str!("management_openapi.json");
-
 /// The pool routes (the caller adds the key check).
 pub(super) fn routes() -> super::groups::Routes {
     vec![
@@ -34,12 +31,7 @@ pub(super) fn routes() -> super::groups::Routes {
             "/v0/management/auths/{provider}/quota",
             get(quota).put(set_quota),
         ),
-        ("/v0/management/openapi.json", get(openapi)),
     ]
-}
-
-async fn openapi() -> Response {
-    ([(http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 fn failed(e: PoolError) -> Response {

@@ -1,6 +1,7 @@
 //! The token server's HTTP side (RFC 6749 / 7662 / 8414 shapes): `POST /oauth/token` (alias
 //! `/token`, form-encoded), `GET /.well-known/jwks.json`, `GET /.well-known/oauth-authorization-server`,
-//! the seed's `POST /verify-token`, and `POST /oauth/introspect` (for authenticated clients).
+//! the seed's `POST /verify-token`, `POST /oauth/introspect` (for authenticated clients), and
+//! `GET /oauth/openapi.json` (the OpenAPI document of these routes, `docs`).
 //! Token responses are `Cache-Control: no-store`; errors are RFC 6749 §5.2 bodies. The group's
 //! guard, [`require_token_server`], answers every path while no store is open; each grant
 //! authenticates its own caller.
@@ -32,6 +33,10 @@ pub(super) fn routes() -> super::groups::Routes {
         ("/.well-known/oauth-authorization-server", get(metadata)),
         ("/verify-token", post(verify_token)),
         ("/oauth/introspect", post(introspect)),
+        (
+            "/oauth/openapi.json",
+            get(super::docs::token_server_document),
+        ),
     ]
 }
 

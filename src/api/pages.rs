@@ -44,8 +44,8 @@ const PAGE_SCRIPT: &str = "document.querySelectorAll('[data-copy]').forEach(func
 /// The picker's self-submit with a single provider.
 const SUBMIT_SCRIPT: &str = "document.forms[0].submit();";
 
-/// `'sha256-…'` of an inline script.
-fn script_hash(script: &str) -> String {
+/// `'sha256-…'` of an inline script (or style).
+pub(crate) fn script_hash(script: &str) -> String {
     use base64::Engine as _;
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, script.as_bytes());
     format!(

@@ -130,6 +130,51 @@ pub struct QuotaStatus {
     pub resets_at: Option<u64>,
 }
 
+/// One backend's credentials counted by state (`/internal/health`): no secret, no hint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolSummary {
+    /// Backend.
+    pub provider: String,
+    /// Credentials, whatever their state.
+    pub total: usize,
+    /// Usable now (`active`).
+    pub usable: usize,
+    /// Cooling down after failures (`rate_limited`, `rejected`, `cooling_down`).
+    pub cooling_down: usize,
+    /// Whose refresh failed in a way only a new login mends (`needs_login`).
+    pub needs_login: usize,
+    /// Out of quota: the provider said so (`quota_exceeded`) or the period's limit is used up
+    /// (`exhausted`).
+    pub quota_exhausted: usize,
+    /// OAuth tokens past their expiry (`expired`).
+    pub expired: usize,
+    /// The soonest end of a cooldown (ms), when one is running.
+    pub next_cooldown_end: Option<u64>,
+}
+
+impl PoolSummary {
+    /// True when the backend has credentials and none is usable: its requests fail until one
+    /// comes back. A backend without any credential sends requests without a key (a local
+    /// model server), which is not a fault.
+    pub fn stuck(&self) -> bool {
+        self.total > 0 && self.usable == 0
+    }
+
+    fn count(&mut self, c: &CredentialStatus) {
+        self.total += 1;
+        match c.status {
+            "active" => self.usable += 1,
+            "needs_login" => self.needs_login += 1,
+            "quota_exceeded" | "exhausted" => self.quota_exhausted += 1,
+            "expired" => self.expired += 1,
+            _ => self.cooling_down += 1,
+        }
+        if let Some(end) = c.cooldown_until {
+            self.next_cooldown_end = Some(self.next_cooldown_end.map_or(end, |s| s.min(end)));
+        }
+    }
+}
+
 fn status_of(p: &ProviderPool, c: &Credential, now: u64) -> CredentialStatus {
     use std::sync::atomic::Ordering::Relaxed;
     let per = p.period(now);
@@ -187,21 +232,39 @@ impl Pool {
             Some(name) => vec![self.provider_named(name)?.clone()],
             None => self.providers(),
         };
-        Ok(pools
+        Ok(pools.iter().flat_map(|p| self.statuses(p, now)).collect())
+    }
+
+    /// The state of each of `p`'s credentials at `now`, `needs_login` included.
+    fn statuses(&self, p: &ProviderPool, now: u64) -> Vec<CredentialStatus> {
+        p.credentials()
             .iter()
-            .flat_map(|p| {
-                p.credentials()
-                    .iter()
-                    .map(|c| {
-                        let mut s = status_of(p, c, now);
-                        if self.needs_login(&c.id) {
-                            s.status = "needs_login";
-                        }
-                        s
-                    })
-                    .collect::<Vec<_>>()
+            .map(|c| {
+                let mut s = status_of(p, c, now);
+                if self.needs_login(&c.id) {
+                    s.status = "needs_login";
+                }
+                s
             })
-            .collect())
+            .collect()
+    }
+
+    /// Every backend's credentials counted by state, in backend name order.
+    pub fn summary(&self) -> Vec<PoolSummary> {
+        let now = self.now();
+        self.providers()
+            .iter()
+            .map(|p| {
+                let mut sum = PoolSummary {
+                    provider: p.name.to_string(),
+                    ..PoolSummary::default()
+                };
+                for s in self.statuses(p, now) {
+                    sum.count(&s);
+                }
+                sum
+            })
+            .collect()
     }
 
     fn provider_named(&self, name: &str) -> Result<&Arc<ProviderPool>, PoolError> {
@@ -497,5 +560,71 @@ fn check_label(label: Option<&str>) -> Result<(), PoolError> {
             PoolError::Invalid("`label` must have at most 100 characters".to_owned()),
         ),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credential(status: &'static str, cooldown_until: Option<u64>) -> CredentialStatus {
+        CredentialStatus {
+            id: "c".into(),
+            provider: "openai".into(),
+            kind: "api_key",
+            source: "config",
+            file: None,
+            hint: "…".into(),
+            label: None,
+            priority: 100,
+            status,
+            cooldown_until,
+            quota: QuotaStatus {
+                limit: None,
+                used: 0,
+                remaining: None,
+                reset_schedule: "never",
+                period: String::new(),
+                resets_at: None,
+            },
+            requests: 0,
+            failures: 0,
+            last_status: 0,
+            last_used: None,
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn the_summary_counts_each_state_once_and_keeps_the_soonest_cooldown() {
+        let mut sum = PoolSummary::default();
+        for (status, until) in [
+            ("active", None),
+            ("rate_limited", Some(9_000)),
+            ("rejected", Some(4_000)),
+            ("cooling_down", Some(7_000)),
+            ("needs_login", None),
+            ("quota_exceeded", Some(5_000)),
+            ("exhausted", None),
+            ("expired", None),
+        ] {
+            sum.count(&credential(status, until));
+        }
+        let want = PoolSummary {
+            provider: String::new(),
+            total: 8,
+            usable: 1,
+            cooling_down: 3,
+            needs_login: 1,
+            quota_exhausted: 2,
+            expired: 1,
+            next_cooldown_end: Some(4_000),
+        };
+        assert_eq!(sum, want);
+        assert!(!sum.stuck());
+        let mut none_usable = PoolSummary::default();
+        none_usable.count(&credential("needs_login", None));
+        assert!(none_usable.stuck());
+        assert!(!PoolSummary::default().stuck(), "no credential: keyless");
     }
 }

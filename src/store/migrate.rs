@@ -89,6 +89,12 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// The migrations this binary ships, `(number, name)` in order (`/internal/health` compares
+/// the database's with them).
+pub fn shipped() -> impl ExactSizeIterator<Item = (i64, &'static str)> {
+    MIGRATIONS.iter().map(|m| (m.version, m.name))
+}
+
 /// The checksum recorded for a migration's SQL: BLAKE3 (hex) of the text with `\r\n` read as
 /// `\n`, so a checkout's line endings do not make a migration "edited".
 fn checksum(sql: &str) -> String {

@@ -16,6 +16,8 @@ use super::{AgentTokenRecord, AgentTokenStore, AppliedMigration, StoreError, Use
 pub struct SqlStore {
     pub(super) pool: AnyPool,
     pub(super) dialect: Dialect,
+    /// The URL without password and query.
+    shown: Arc<str>,
     /// Called after a committed change that moved the revision.
     on_change: Arc<OnceLock<super::ChangeHook>>,
 }
@@ -104,6 +106,7 @@ impl SqlStore {
         Ok(Self {
             pool,
             dialect,
+            shown: crate::net::shown_url(url).into(),
             on_change: Arc::new(OnceLock::new()),
         })
     }
@@ -116,6 +119,12 @@ impl SqlStore {
     /// The migrations the database records as applied, in order.
     pub async fn applied_migrations(&self) -> Result<Vec<AppliedMigration>, StoreError> {
         migrate::recorded(&mut *self.pool.acquire().await?).await
+    }
+
+    /// Closes every connection; later queries fail at once (shutdown, and tests of a store
+    /// that went away).
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     /// Runs one administrative statement (`CREATE DATABASE …`); for test set-up and tooling.
@@ -418,6 +427,23 @@ impl super::RevisionStore for SqlStore {
 
     fn on_change(&self, hook: super::ChangeHook) {
         let _ = self.on_change.set(hook);
+    }
+}
+
+#[async_trait]
+impl super::StatusStore for SqlStore {
+    fn kind(&self) -> &'static str {
+        self.dialect_name()
+    }
+
+    fn shown_url(&self) -> &str {
+        &self.shown
+    }
+
+    async fn check(&self) -> Result<Vec<AppliedMigration>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("SELECT 1").execute(&mut *conn).await?;
+        migrate::recorded(&mut conn).await
     }
 }
 

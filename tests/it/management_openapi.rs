@@ -1,5 +1,5 @@
 //! The management API's OpenAPI document (hand-written, served at
-//! `/v0/management/openapi.json`) against the routes the router really serves: the management
+//! `/v0/management/openapi.json` and `/openapi.json`) against the routes the router really serves: the management
 //! group's route table (`api::groups::groups`, the only source `api::groups::router` builds
 //! from, methods included) and the document name the same operations, and every documented
 //! operation reaches its handler — no 404 or 405 from the router.
@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use portcullis::api::groups::{GroupName, groups};
 use portcullis::secret::Secret;
+use portcullis::state::AppState;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -18,7 +19,7 @@ const START_MS: u64 = 1_800_000_000_000;
 const DOC: &str = "/v0/management/openapi.json";
 
 /// `(path template, METHOD)` of every operation in the document.
-fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+pub(crate) fn documented(doc: &Value) -> BTreeSet<(String, String)> {
     let paths = doc["paths"].as_object().expect("the document has paths");
     paths
         .iter()
@@ -37,6 +38,33 @@ fn documented(doc: &Value) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// `(path template, METHOD)` of every route of group `name`.
+pub(crate) fn served(state: &AppState, name: GroupName) -> BTreeSet<(String, String)> {
+    groups(state)
+        .iter()
+        .filter(|g| g.name == name)
+        .flat_map(|g| g.routes().collect::<Vec<_>>())
+        .flat_map(|(path, methods)| {
+            methods
+                .iter()
+                .map(move |m| (path.to_owned(), m.to_string()))
+        })
+        .collect()
+}
+
+/// Asserts that the routes `served` and the operations `documented` are the same.
+pub(crate) fn same_operations(
+    served: &BTreeSet<(String, String)>,
+    documented: &BTreeSet<(String, String)>,
+) {
+    let undocumented: Vec<_> = served.difference(documented).collect();
+    let not_served: Vec<_> = documented.difference(served).collect();
+    assert!(
+        undocumented.is_empty() && not_served.is_empty(),
+        "served but not documented: {undocumented:?}; documented but not served: {not_served:?}"
+    );
+}
+
 #[tokio::test]
 async fn the_document_names_exactly_the_served_management_routes_and_each_reaches_its_handler() {
     let mock = start_mock().await;
@@ -45,28 +73,17 @@ async fn the_document_names_exactly_the_served_management_routes_and_each_reache
     let dir = tempfile::tempdir().unwrap();
     let e = start_gateway_with_store(config, dir.path(), START_MS).await;
 
-    let served: BTreeSet<(String, String)> = groups(&e.state)
-        .iter()
-        .filter(|g| g.name == GroupName::Management)
-        .flat_map(|g| g.routes().collect::<Vec<_>>())
-        .flat_map(|(path, methods)| {
-            methods
-                .iter()
-                .map(move |m| (path.to_owned(), m.to_string()))
-        })
-        .collect();
+    let served = served(&e.state, GroupName::Management);
     assert!(served.len() >= 20, "{served:?}");
 
     let (status, doc) = call_with_key(&e.gw.url, MGMT, Method::GET, DOC, None).await;
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.1.0");
     let documented = documented(&doc);
-    let undocumented: Vec<_> = served.difference(&documented).collect();
-    let not_served: Vec<_> = documented.difference(&served).collect();
-    assert!(
-        undocumented.is_empty() && not_served.is_empty(),
-        "served but not documented: {undocumented:?}; documented but not served: {not_served:?}"
-    );
+    same_operations(&served, &documented);
+    let (status, again) = call_with_key(&e.gw.url, MGMT, Method::GET, "/openapi.json", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(again, doc, "/openapi.json is the management document");
 
     // Real objects for the path parameters, so each handler finds what it is asked about.
     let tokens = e.state.token_store().unwrap();

@@ -201,6 +201,15 @@ async fn three_served_instances_start_together_on_one_empty_database() {
     for s in &served {
         let health = get_json(format!("{}/internal/health", s.url)).await;
         assert_eq!(health["status"], "ok", "{health}");
+        let store = &health["store"];
+        assert_eq!(store["kind"], "postgres", "{store}");
+        assert_eq!(store["reachable"], true, "{store}");
+        assert_eq!(store["migrations"]["current"], true, "{store}");
+        assert_eq!(
+            store["migrations"]["applied"]["count"],
+            VERSIONS.len(),
+            "{store}"
+        );
     }
     let logged = |message: &str| {
         served

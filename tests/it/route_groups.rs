@@ -93,7 +93,6 @@ async fn every_route_is_in_exactly_one_group_with_its_guard() {
     }
     for p in [
         "/v1/nothing-here",
-        "/docs",
         "/static/app.js",
         "/auth/nope",
         "/v0/management/nope",
@@ -111,7 +110,8 @@ async fn bypass_paths_move_whole_model_routes_to_the_public_group() {
     config.auth.bypass_paths = vec![
         "/v1beta/*".into(),
         "/auth/*".into(),
-        "/docs".into(),
+        // Served nowhere (`/docs` is now: the management key guards it, no client credential).
+        "/static/*".into(),
         "/v1/models/gpt-*".into(),
     ];
     let state = AppState::new(config).unwrap();
@@ -133,7 +133,7 @@ async fn bypass_paths_move_whole_model_routes_to_the_public_group() {
     let warnings = bypass_warnings(&state);
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(
-        warnings[0].contains("auth.bypass_paths[2] `/docs`"),
+        warnings[0].contains("auth.bypass_paths[2] `/static/*`"),
         "{warnings:?}"
     );
     assert!(warnings[1].contains("`/v1/models/gpt-*`"), "{warnings:?}");

@@ -25,6 +25,7 @@ const WIRE_USERS: &[&str] = &[
 const INSTANT_USERS: &[&str] = &[
     "src/clock.rs",
     "src/api/access_log.rs",
+    "src/api/health.rs",
     "src/upstream/h1.rs",
     "src/server/watch.rs",
     "src/upstream/h1_tests.rs",

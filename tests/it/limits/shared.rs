@@ -99,6 +99,16 @@ async fn redis_health(gw: &Gateway) -> Value {
     let v = get_json(format!("{}/internal/health", gw.url)).await;
     let text = v.to_string();
     assert!(!text.contains("thr0waway"), "no password: {text}");
+    // A Redis that does not answer degrades the gateway, and says so.
+    let says_redis = v["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r.as_str().unwrap().contains("Redis"));
+    assert_eq!(says_redis, v["redis"]["reachable"] != true, "{v}");
+    if says_redis {
+        assert_eq!(v["status"], "degraded", "{v}");
+    }
     v["redis"].clone()
 }
 
