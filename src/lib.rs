@@ -18,6 +18,8 @@
 //!   (the limit counters, lockouts), opened on first use, every command bounded by a timeout.
 //! - [`notify`], [`jobs`]: operator events and their delivery; background work as named jobs the
 //!   clock drives.
+//! - [`telemetry`]: the Prometheus metrics, the last hour of traffic for the console's charts,
+//!   the recent operator events.
 //! - [`bus`]: messages between instances over Redis pub/sub (the store changed, a block, a
 //!   cooldown), each with a fallback that needs no message.
 //! - [`seal`]: secrets sealed at rest.

@@ -97,22 +97,28 @@ impl RequestLog {
 }
 
 struct Entry {
-    request_id: String,
-    method: http::Method,
-    path: String,
     status: u16,
-    client_ip: Option<std::net::IpAddr>,
-    user_agent: Option<String>,
     started: Instant,
     ttfb: Duration,
     log: RequestLog,
-    /// The client chose the path and the model: a secret typed there is masked.
-    secrets: Arc<crate::masking::LiveSecrets>,
-    /// Write the access line (else only metrics are recorded).
-    logging: bool,
+    /// The access line's own fields; `None` when the access log is off (metrics only).
+    line: Option<Line>,
     telemetry: Telemetry,
+    /// The route group of the path (the label when no handler named an operation).
+    group: &'static str,
     /// The caller's protocol on the model API, empty elsewhere.
     protocol: &'static str,
+}
+
+/// What only the access line needs.
+struct Line {
+    request_id: String,
+    method: http::Method,
+    path: String,
+    client_ip: Option<std::net::IpAddr>,
+    user_agent: Option<String>,
+    /// The client chose the path and the model: a secret typed there is masked.
+    secrets: Arc<crate::masking::LiveSecrets>,
 }
 
 impl Entry {
@@ -121,7 +127,7 @@ impl Entry {
         let Ok(rec) = self.log.0.lock() else { return };
         if self.telemetry.is_enabled() {
             self.telemetry.request(&RequestSample {
-                route: rec.operation.unwrap_or_else(|| route_group(&self.path)),
+                route: rec.operation.unwrap_or(self.group),
                 protocol: self.protocol,
                 backend: rec.backend.as_deref(),
                 model: rec.model.as_deref(),
@@ -134,24 +140,22 @@ impl Entry {
                 stream_error: rec.stream_error,
             });
         }
-        if !self.logging {
-            return;
-        }
+        let Some(line) = &self.line else { return };
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         let ttfb_ms = self.ttfb.as_secs_f64() * 1000.0;
-        let masker = self.secrets.masker();
-        let path = masker.mask_str(&self.path);
+        let masker = line.secrets.masker();
+        let path = masker.mask_str(&line.path);
         let model = rec.model.as_deref().map(|m| masker.mask_str(m));
         tracing::info!(
             target: "portcullis::access",
-            request_id = %self.request_id,
-            method = %self.method,
+            request_id = %line.request_id,
+            method = %line.method,
             path = %path,
             status = self.status,
             latency_ms = (latency_ms * 1000.0).round() / 1000.0,
             ttfb_ms = (ttfb_ms * 1000.0).round() / 1000.0,
-            client_ip = self.client_ip.map(tracing::field::display),
-            user_agent = self.user_agent.as_deref(),
+            client_ip = line.client_ip.map(tracing::field::display),
+            user_agent = line.user_agent.as_deref(),
             principal = rec.principal.as_deref(),
             backend = rec.backend.as_deref(),
             model = model.as_deref(),
@@ -177,8 +181,6 @@ pub async fn access_log(State(state): State<AppState>, mut req: Request, next: N
     let log = RequestLog::default();
     req.extensions_mut().insert(log.clone());
     let logging = tracing::enabled!(target: "portcullis::access", tracing::Level::INFO);
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
     let client_ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -187,51 +189,52 @@ pub async fn access_log(State(state): State<AppState>, mut req: Request, next: N
         req.extensions_mut().insert(ClientIp(ip));
     }
     let telemetry = state.telemetry();
-    if !logging && !state.capture().is_enabled() && !telemetry.is_enabled() {
+    let capturing = state.capture().is_enabled();
+    if !logging && !capturing && !telemetry.is_enabled() {
         // Nothing will read the line: skip the id, the copies and the body wrapper.
         return next.run(req).await;
     }
-    let protocol = if route_group(&path) == MODEL_API {
-        protocol_label(Protocol::of_request(
-            &path,
-            req.headers(),
-            req.uri().query(),
-        ))
+    let path = req.uri().path();
+    let group = route_group(path);
+    let protocol = if group == MODEL_API {
+        protocol_label(Protocol::of_request(path, req.headers(), req.uri().query()))
     } else {
         ""
     };
-    let request_id = state.next_request_id();
-    let user_agent = req
-        .headers()
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(200).collect());
-    if state.capture().is_enabled() {
+    // The id, the user agent and the path are copied only for a log line or a capture record.
+    let line = (logging || capturing).then(|| Line {
+        request_id: state.next_request_id(),
+        method: req.method().clone(),
+        path: path.to_owned(),
+        client_ip,
+        user_agent: req
+            .headers()
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(200).collect()),
+        secrets: state.secrets().clone(),
+    });
+    if let Some(l) = line.as_ref().filter(|_| capturing) {
         let source = format!(
             "{} ({})",
             client_ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
-            user_agent.as_deref().unwrap_or("-")
+            l.user_agent.as_deref().unwrap_or("-")
         );
         req.extensions_mut().insert(RequestMeta {
-            id: Arc::from(request_id.as_str()),
+            id: Arc::from(l.request_id.as_str()),
             source: Arc::from(source),
         });
     }
     let resp = next.run(req).await;
     let ttfb = started.elapsed();
     let entry = Entry {
-        request_id,
-        method,
-        path,
         status: resp.status().as_u16(),
-        client_ip,
-        user_agent,
         started,
         ttfb,
         log,
-        secrets: state.secrets().clone(),
-        logging,
+        line: line.filter(|_| logging),
         telemetry: telemetry.clone(),
+        group,
         protocol,
     };
     let (parts, body) = resp.into_parts();
