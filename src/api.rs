@@ -7,6 +7,7 @@
 //! exist and what guards each is [`groups`].
 
 pub mod access_log;
+mod admin_ops;
 pub mod auth_layer;
 mod context;
 mod device_pages;

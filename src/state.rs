@@ -28,7 +28,8 @@ use crate::pool::{Pool, PoolError};
 use crate::redis_conn::{RedisConn, RedisError};
 use crate::sso::Sso;
 use crate::store::{
-    CredentialStore, KeyAdminStore, RevisionStore, SqlStore, Store, StoreError, TokenAdminStore,
+    CredentialStore, KeyAdminStore, LoginStore, RevisionStore, SqlStore, Store, StoreError,
+    TokenAdminStore,
     UsageStore,
 };
 use crate::upstream::budget::AnswerBudget;
@@ -146,6 +147,7 @@ struct Inner {
     usage_store: Option<Arc<dyn UsageStore>>,
     token_store: Option<Arc<dyn TokenAdminStore>>,
     key_store: Option<Arc<dyn KeyAdminStore>>,
+    web_store: Option<Arc<dyn LoginStore>>,
     auth: Authenticator,
     revisions: Option<Arc<RevisionWatch>>,
     sso: Option<Arc<Sso>>,
@@ -322,7 +324,8 @@ impl AppState {
             bus,
             usage_store,
             token_store: store.clone().map(|s| -> Arc<dyn TokenAdminStore> { s }),
-            key_store: store.map(|s| -> Arc<dyn KeyAdminStore> { s }),
+            key_store: store.clone().map(|s| -> Arc<dyn KeyAdminStore> { s }),
+            web_store: store.map(|s| -> Arc<dyn LoginStore> { s }),
             auth,
             revisions,
             sso,
@@ -372,6 +375,12 @@ impl AppState {
     /// open.
     pub fn key_store(&self) -> Option<&Arc<dyn KeyAdminStore>> {
         self.0.key_store.as_ref()
+    }
+
+    /// Browser sessions and the users behind them (the admin console's sessions), when a store
+    /// is open.
+    pub fn web_store(&self) -> Option<&Arc<dyn LoginStore>> {
+        self.0.web_store.as_ref()
     }
 
     /// The background work this state needs, in start order: the pool's (`pool.rescan`,
