@@ -9,6 +9,7 @@
 pub mod access_log;
 mod admin_ops;
 pub mod auth_layer;
+mod console;
 mod context;
 mod device_pages;
 pub mod error;

@@ -21,7 +21,7 @@ use http::{Method, StatusCode};
 use super::auth_layer::caller_protocol;
 use super::error::ApiError;
 use super::objects;
-use super::{body_model_route, device_pages, gemini, health, management, models, oauth_routes};
+use super::{body_model_route, console, device_pages, gemini, health, management, models, oauth_routes};
 use super::{management_auths, management_keys, management_usage, sso_pages};
 use crate::protocol::Operation;
 use crate::state::AppState;
@@ -108,6 +108,10 @@ pub enum Guard {
     /// but a GET or HEAD from another origin (`device_pages::require_local_browser`); then per
     /// page the management key or the login's cookie. Errors are HTML pages.
     LocalBrowser,
+    /// The admin console: `admin.console.enabled` (else a 404 page), no form from another site
+    /// (`console::require_console`), and the console's security headers on every answer; then
+    /// per page the console session and, on forms, its anti-forgery field. Errors are HTML pages.
+    AdminConsole,
     /// The token server exists — a store is open — (`oauth_routes::require_token_server`, else
     /// an OAuth2 `invalid_request` 404); each grant then authenticates its caller (client
     /// secret, password, the client of an introspection) in its handler, in the lockout — the
@@ -131,6 +135,8 @@ pub enum GroupName {
     Management,
     /// The OAuth2 token server and its documents.
     TokenServer,
+    /// The admin console (`/admin/*`).
+    Console,
 }
 
 /// One group of routes behind one guard.
@@ -184,10 +190,15 @@ impl Group {
                 state.clone(),
                 oauth_routes::require_token_server,
             )),
+            Guard::AdminConsole if !empty => r.route_layer(from_fn_with_state(
+                state.clone(),
+                console::require_console,
+            )),
             Guard::ManagementKey
             | Guard::LocalBrowser
             | Guard::BrowserPage
             | Guard::Grant
+            | Guard::AdminConsole
             | Guard::Open => r,
         }
     }
@@ -207,6 +218,8 @@ pub fn groups(state: &AppState) -> Vec<Group> {
     mgmt.extend(management_auths::routes());
     mgmt.extend(management_keys::routes());
     mgmt.extend(management_usage::routes());
+    let mut pages = sso_pages::routes();
+    pages.extend(console::sso_routes());
     vec![
         Group {
             name: GroupName::Public,
@@ -221,7 +234,7 @@ pub fn groups(state: &AppState) -> Vec<Group> {
         Group {
             name: GroupName::Pages,
             guard: Guard::BrowserPage,
-            routes: sso_pages::routes(),
+            routes: pages,
         },
         Group {
             name: GroupName::DeviceLogin,
@@ -237,6 +250,11 @@ pub fn groups(state: &AppState) -> Vec<Group> {
             name: GroupName::TokenServer,
             guard: Guard::Grant,
             routes: oauth_routes::routes(),
+        },
+        Group {
+            name: GroupName::Console,
+            guard: Guard::AdminConsole,
+            routes: console::routes(),
         },
     ]
 }
