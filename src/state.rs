@@ -29,8 +29,7 @@ use crate::redis_conn::{RedisConn, RedisError};
 use crate::sso::Sso;
 use crate::store::{
     CredentialStore, KeyAdminStore, LoginStore, RevisionStore, SqlStore, Store, StoreError,
-    TokenAdminStore,
-    UsageStore,
+    TokenAdminStore, UsageStore,
 };
 use crate::upstream::budget::AnswerBudget;
 use crate::upstream::routing::ModelRouter;

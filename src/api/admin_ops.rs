@@ -26,7 +26,11 @@ pub(super) enum TokenOpError {
 }
 
 /// Renames agent token `id` (bare) to `name`, trimmed.
-pub(super) async fn rename_token(state: &AppState, id: &str, name: &str) -> Result<(), TokenOpError> {
+pub(super) async fn rename_token(
+    state: &AppState,
+    id: &str,
+    name: &str,
+) -> Result<(), TokenOpError> {
     let store = state.token_store().ok_or(TokenOpError::NoStore)?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
@@ -42,7 +46,11 @@ pub(super) async fn rename_token(state: &AppState, id: &str, name: &str) -> Resu
 /// Revokes agent token `id` (bare) now; true when this call revoked it (false: already revoked
 /// or unknown). This instance forgets its cached verifications at once, the others follow the
 /// store's revision. `via` names the caller in the log.
-pub(super) async fn revoke_token(state: &AppState, id: &str, via: &str) -> Result<bool, TokenOpError> {
+pub(super) async fn revoke_token(
+    state: &AppState,
+    id: &str,
+    via: &str,
+) -> Result<bool, TokenOpError> {
     let store = state.token_store().ok_or(TokenOpError::NoStore)?;
     let now = state.clock().now_millis() as i64;
     let revoked = store.revoke_token(id, now).await?;

@@ -86,7 +86,10 @@ pub(super) async fn require_console(
     } else if !matches!(*req.method(), Method::GET | Method::HEAD)
         && cross_site(&state.config().public_url(), req.headers())
     {
-        tracing::info!(path = req.uri().path(), "admin console form from another site refused");
+        tracing::info!(
+            path = req.uri().path(),
+            "admin console form from another site refused"
+        );
         error_page(
             StatusCode::FORBIDDEN,
             "Refused",
@@ -147,7 +150,11 @@ fn page(status: StatusCode, t: &impl Template) -> Response {
         }
         Err(e) => {
             tracing::error!(error = %e, "admin console page failed to render");
-            (StatusCode::INTERNAL_SERVER_ERROR, "the page failed to render").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page failed to render",
+            )
+                .into_response()
         }
     }
 }

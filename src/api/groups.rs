@@ -21,7 +21,9 @@ use http::{Method, StatusCode};
 use super::auth_layer::caller_protocol;
 use super::error::ApiError;
 use super::objects;
-use super::{body_model_route, console, device_pages, gemini, health, management, models, oauth_routes};
+use super::{
+    body_model_route, console, device_pages, gemini, health, management, models, oauth_routes,
+};
 use super::{management_auths, management_keys, management_usage, sso_pages};
 use crate::protocol::Operation;
 use crate::state::AppState;
@@ -190,10 +192,9 @@ impl Group {
                 state.clone(),
                 oauth_routes::require_token_server,
             )),
-            Guard::AdminConsole if !empty => r.route_layer(from_fn_with_state(
-                state.clone(),
-                console::require_console,
-            )),
+            Guard::AdminConsole if !empty => {
+                r.route_layer(from_fn_with_state(state.clone(), console::require_console))
+            }
             Guard::ManagementKey
             | Guard::LocalBrowser
             | Guard::BrowserPage

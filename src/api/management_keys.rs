@@ -70,7 +70,6 @@ fn no_store() -> Response {
     )
 }
 
-
 /// The body as a JSON object with only `allowed` members.
 fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, Bad> {
     let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else {

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::HumanDuration;
 use super::ConfigError;
+use super::HumanDuration;
 
 /// `admin.*`: what people who run the gateway use in a browser.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -87,7 +87,10 @@ mod tests {
             ..ConsoleConfig::default()
         };
         assert!(c.is_admin("local", "alice", None));
-        assert!(!c.is_admin("github", "alice", None), "an SSO subject is not a username");
+        assert!(
+            !c.is_admin("github", "alice", None),
+            "an SSO subject is not a username"
+        );
         assert!(c.is_admin("github", "12345", Some("CAROL@example.com")));
         assert!(c.is_admin("local", "carol", Some("carol@example.com")));
         assert!(!c.is_admin("local", "bob", Some("bob@example.com")));

@@ -12,8 +12,8 @@ use http::{HeaderMap, StatusCode};
 use super::super::admin_ops::{self, TokenOpError};
 use super::super::groups::{Routes, get, post};
 use super::views::{
-    CredentialRow, CredentialsPage, DeviceRow, DevicesPage, KeyRow, KeysPage, Nav,
-    SigningKeyRow, SigningKeysPage, UserRow, UsersPage,
+    CredentialRow, CredentialsPage, DeviceRow, DevicesPage, KeyRow, KeysPage, Nav, SigningKeyRow,
+    SigningKeysPage, UserRow, UsersPage,
 };
 use super::{Admin, error_page, is_admin, page, redirect, store_failed};
 use crate::clock::iso8601;
@@ -277,7 +277,10 @@ fn pool_failed(e: PoolError) -> Response {
 }
 
 /// An optional number field: empty is `None`, anything else must parse.
-fn number<T: std::str::FromStr>(form: &HashMap<String, String>, name: &str) -> Result<Option<T>, Response> {
+fn number<T: std::str::FromStr>(
+    form: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<T>, Response> {
     match field(form, name) {
         "" => Ok(None),
         v => v.parse().map(Some).map_err(|_| {
@@ -299,7 +302,11 @@ async fn add_credential(State(state): State<AppState>, req: Request) -> Response
         "" => "api_key",
         t => t,
     }) else {
-        return error_page(StatusCode::BAD_REQUEST, "Not added", "type must be api_key or oauth");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Not added",
+            "type must be api_key or oauth",
+        );
     };
     let (priority, quota_limit) = match (number(&form, "priority"), number(&form, "quota")) {
         (Ok(p), Ok(q)) => (p, q),
@@ -346,7 +353,12 @@ async fn refresh_credential(State(state): State<AppState>, req: Request) -> Resp
     let (provider, id) = (field(&form, "provider"), field(&form, "id"));
     match state.pool().refresh_now(provider, Some(id)).await {
         Ok((renewed, n)) => {
-            tracing::info!(provider, credentials = n, refreshed = renewed.refreshed, "credentials reloaded and cooldowns ended through the admin console");
+            tracing::info!(
+                provider,
+                credentials = n,
+                refreshed = renewed.refreshed,
+                "credentials reloaded and cooldowns ended through the admin console"
+            );
             redirect("/admin/credentials?done=refreshed")
         }
         Err(e) => pool_failed(e),
@@ -437,9 +449,10 @@ async fn signing_keys(
             kid: k.kid.clone(),
             alg: k.alg.clone(),
             created: time(Some(k.created_at)),
-            state: k
-                .retired_at
-                .map_or_else(|| "signing".to_owned(), |r| format!("retired {}", time(Some(r)))),
+            state: k.retired_at.map_or_else(
+                || "signing".to_owned(),
+                |r| format!("retired {}", time(Some(r))),
+            ),
         })
         .collect();
     let label = admin.label();
