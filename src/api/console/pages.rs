@@ -276,20 +276,17 @@ fn pool_failed(e: PoolError) -> Response {
     error_page(status, "Not done", &e.to_string())
 }
 
-/// An optional number field: empty is `None`, anything else must parse.
+/// An optional number field: empty is `None`, anything else must parse (else what is wrong).
 fn number<T: std::str::FromStr>(
     form: &HashMap<String, String>,
     name: &str,
-) -> Result<Option<T>, Response> {
+) -> Result<Option<T>, String> {
     match field(form, name) {
         "" => Ok(None),
-        v => v.parse().map(Some).map_err(|_| {
-            error_page(
-                StatusCode::BAD_REQUEST,
-                "Not added",
-                &format!("{name} must be a whole number"),
-            )
-        }),
+        v => v
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name} must be a whole number")),
     }
 }
 
@@ -310,7 +307,7 @@ async fn add_credential(State(state): State<AppState>, req: Request) -> Response
     };
     let (priority, quota_limit) = match (number(&form, "priority"), number(&form, "quota")) {
         (Ok(p), Ok(q)) => (p, q),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(m), _) | (_, Err(m)) => return error_page(StatusCode::BAD_REQUEST, "Not added", &m),
     };
     let label = Some(field(&form, "label").to_owned()).filter(|l| !l.is_empty());
     let new = NewCredential {
