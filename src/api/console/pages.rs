@@ -233,6 +233,7 @@ async fn credentials(
             status: c.status,
             cooldown_until: ms(c.cooldown_until),
             quota: match c.quota.limit {
+                Some(l) if c.quota.reset_schedule == "never" => format!("{} / {l}", c.quota.used),
                 Some(l) => format!("{} / {l} ({})", c.quota.used, c.quota.reset_schedule),
                 None => format!("{} / no limit", c.quota.used),
             },
