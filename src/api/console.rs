@@ -102,16 +102,12 @@ pub(super) async fn require_console(
     r
 }
 
-/// True when a browser says the request comes from another site: `Sec-Fetch-Site` other than
-/// `same-origin` when the browser sends it (the console's `Referrer-Policy: no-referrer` makes
-/// browsers send `Origin: null` on the console's own forms, so `Sec-Fetch-Site` decides), else
-/// `Origin`/`Referer` naming another origin.
+/// True when a browser says the request comes from another site
+/// ([`sso_pages::from_own_origin`]: `Sec-Fetch-Site` when the browser sends it — the console's
+/// `Referrer-Policy: no-referrer` makes browsers send `Origin: null` on its own forms —, else
+/// `Origin`/`Referer`).
 fn cross_site(public_url: &str, headers: &HeaderMap) -> bool {
-    match headers.get("sec-fetch-site").map(HeaderValue::to_str) {
-        Some(Ok(site)) => !site.eq_ignore_ascii_case("same-origin"),
-        Some(Err(_)) => true,
-        None => !sso_pages::from_own_origin(public_url, headers),
-    }
+    !sso_pages::from_own_origin(public_url, headers)
 }
 
 fn secure_headers(h: &mut HeaderMap) {

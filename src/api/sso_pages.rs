@@ -106,12 +106,18 @@ fn origin_of(url: &str) -> Option<&str> {
     (!authority.is_empty()).then(|| &url[..scheme.len() + 3 + authority.len()])
 }
 
-/// True unless a browser says this request was sent from another origin than the gateway's:
-/// `Origin` (or, without it, `Referer`) must be `public_url`'s origin or name the `Host` the
-/// request was sent to. `Origin: null` (a sandboxed or privacy-restricted sender) is foreign.
-/// Without either header the sender is not a browser acting for a visited page, and passes.
-/// The admin console's guard uses it too.
+/// True unless a browser says this request was sent from another origin than the gateway's.
+/// A browser that sends `Sec-Fetch-Site` (set by the browser itself, out of a page's reach)
+/// decides by it: only `same-origin` passes — this is what lets the admin console's forms,
+/// whose `Referrer-Policy: no-referrer` makes browsers send `Origin: null`, reach the SSO
+/// hand-over. Otherwise `Origin` (or, without it, `Referer`) must be `public_url`'s origin or
+/// name the `Host` the request was sent to; `Origin: null` (a sandboxed or privacy-restricted
+/// sender) is foreign. Without any of them the sender is not a browser acting for a visited
+/// page, and passes. The admin console's guard uses it too.
 pub(super) fn from_own_origin(public_url: &str, headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return site.as_bytes().eq_ignore_ascii_case(b"same-origin");
+    }
     let text = |name| headers.get(name).map(|v| v.to_str().unwrap_or("null"));
     let origin = match text(http::header::ORIGIN) {
         Some(o) => o,

@@ -639,7 +639,10 @@ async fn an_sso_admin_signs_in_to_the_console() {
             .unwrap()
             .contains("action=\"/auth/admin\"")
     );
-    let r = b.post_form(&handover, &[]).await;
+    // As a browser sends the console's form: its `Referrer-Policy: no-referrer` makes the
+    // Origin `null`; Sec-Fetch-Site says it is the gateway's own page.
+    let own_page = [("origin", "null"), ("sec-fetch-site", "same-origin")];
+    let r = b.post_form_with(&handover, &[], &own_page).await;
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r, &s.url), format!("{}/admin", s.url));
     let set = r.headers()["set-cookie"].to_str().unwrap();
@@ -648,10 +651,14 @@ async fn an_sso_admin_signs_in_to_the_console() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("alice@example.com"));
     // From another site the hand-over is refused by the SSO pages' guard.
-    let r = b
-        .post_form_with(&handover, &[], &[("origin", "https://evil.example")])
-        .await;
-    assert_eq!(r.status(), 403);
+    for foreign in [
+        [("origin", "https://evil.example"), ("x-none", "")],
+        [("origin", "null"), ("x-none", "")],
+        [("origin", "null"), ("sec-fetch-site", "cross-site")],
+    ] {
+        let r = b.post_form_with(&handover, &[], &foreign).await;
+        assert_eq!(r.status(), 403, "{foreign:?}");
+    }
 }
 
 /// An SSO user who is not listed in `admin.console.admins` gets no console session.
