@@ -1,12 +1,14 @@
 // The admin console in a real browser (tests/browser/run): a `portcullis serve` on a free port
 // with a temporary store and configuration, a local admin and an agent token made by the CLI;
-// then chromium (playwright-core, the system's browser) signs in, revokes the device, adds an
-// upstream credential, and takes screenshots. Fails on any assertion, on a console error or a
+// then chromium (playwright-core, the system's browser) signs in, sees a form without the
+// anti-forgery field and a form posted from another origin's page refused, revokes a device,
+// adds an upstream credential, signs out, and takes screenshots. Fails on any assertion, on a console error or a
 // CSP violation in the page, and on a screenshot too small to show the page.
 
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync, writeFileSync, mkdirSync } from "node:fs";
 import { createServer } from "node:net";
+import { createServer as createHttpServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import assert from "node:assert/strict";
@@ -82,6 +84,7 @@ try {
   );
   cli(config, ["users", "add", "alice", "--email", "alice@example.com", "--name", "Alice Admin", "--password-stdin"], PASSWORD + "\n");
   cli(config, ["tokens", "issue", "--user", "carol@example.com", "--name", "carol's <laptop>"]);
+  cli(config, ["tokens", "issue", "--user", "dave@example.com", "--name", "dave-phone"]);
 
   server = spawn(BIN, ["serve", "--config", config], { stdio: ["ignore", "ignore", "inherit"] });
   await waitHealthy(url, server);
@@ -92,10 +95,16 @@ try {
   });
   const page = await browser.newPage({ viewport: { width: 1400, height: 800 } });
   const problems = [];
+  // The refusals the test causes on purpose: the wrong password, the cross-site form.
+  const expected = [
+    [401, "/admin/login"],
+    [403, "/admin/devices/revoke"],
+  ];
   page.on("console", (m) => {
-    // The wrong password's 401 is the one error the test causes on purpose.
-    const wrongPassword = m.text().includes("status of 401") && m.location().url.endsWith("/admin/login");
-    if (m.type() === "error" && !wrongPassword) problems.push(`${m.location().url}: ${m.text()}`);
+    const onPurpose = expected.some(
+      ([status, path]) => m.text().includes(`status of ${status}`) && m.location().url.endsWith(path),
+    );
+    if (m.type() === "error" && !onPurpose) problems.push(`${m.location().url}: ${m.text()}`);
   });
   page.on("pageerror", (e) => problems.push(String(e)));
   await page.setContent("<html><body></body></html>");
@@ -115,15 +124,44 @@ try {
   assert.match(page.url(), /\/admin\/devices$/);
   assert.match(await page.textContent("header"), /Alice Admin/);
 
+  // Forged forms against dave's device: without the anti-forgery field (the session's cookie
+  // sent), and from another origin's page (the field included: the origin alone refuses it).
+  const dave = page.locator("tbody tr", { hasText: "dave@example.com" });
+  const daveId = (await dave.locator("code").textContent()).trim();
+  const csrf = await page.getAttribute("form.who input[name=csrf]", "value");
+  const forged = await page.request.post(`${url}/admin/devices/revoke`, { form: { id: daveId } });
+  assert.equal(forged.status(), 403, "a form without the anti-forgery field");
+  const attacker = createHttpServer((_, res) => {
+    res.setHeader("content-type", "text/html");
+    res.end(
+      `<form method="post" action="${url}/admin/devices/revoke">` +
+        `<input name="csrf" value="${csrf}"><input name="id" value="${daveId}"></form>` +
+        "<script>document.forms[0].submit()</script>",
+    );
+  });
+  await new Promise((ok) => attacker.listen(0, "127.0.0.1", ok));
+  try {
+    const response = page.waitForResponse(`${url}/admin/devices/revoke`);
+    await page.goto(`http://127.0.0.1:${attacker.address().port}/`);
+    assert.equal((await response).status(), 403, "a form posted from another origin");
+    await page.waitForLoadState();
+    assert.match(await page.textContent("main"), /sent from another site/);
+  } finally {
+    attacker.close();
+  }
+  assert.match(cli(config, ["tokens", "list", "--json"]), /"dave-phone"[^\n]*"status":"active"/);
+  await page.goto(`${url}/admin/devices`);
+
   // Revoke the device (its name is shown as text, not markup).
   const row = page.locator("tbody tr", { has: page.locator("input[value=\"carol's <laptop>\"]") });
   assert.equal(await row.count(), 1, "the issued device is listed");
   assert.match(await row.textContent(), /active/);
   await row.locator("button", { hasText: "Revoke" }).click();
   assert.match(await page.textContent(".notice"), /Device revoked/);
-  assert.match(await page.locator("tbody tr").first().textContent(), /revoked/);
+  assert.match(await row.textContent(), /revoked/);
   const tokens = cli(config, ["tokens", "list", "--json"]);
-  assert.match(tokens, /"status":"revoked"/, tokens);
+  assert.match(tokens, /"carol's <laptop>"[^\n]*"status":"revoked"/, tokens);
+  assert.match(tokens, /"dave-phone"[^\n]*"status":"active"/, tokens);
   await screenshot(page, "devices");
 
   // Add an upstream credential.
