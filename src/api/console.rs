@@ -59,6 +59,8 @@ pub(super) fn routes() -> Routes {
         ("/admin/style.css", get(style)),
         ("/admin/login", get(login_page).post(login)),
         ("/admin/logout", post(logout)),
+        // Any other page under /admin: the console's 404, not the model API's.
+        ("/admin/{*rest}", get(no_such_page)),
     ];
     r.extend(pages::routes());
     r
@@ -320,6 +322,14 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
         Ok(_) => redirect("/admin/devices"),
         Err(r) => r,
     }
+}
+
+async fn no_such_page() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "No such page",
+        "The console has no page at this address.",
+    )
 }
 
 async fn style() -> Response {

@@ -304,6 +304,11 @@ async fn every_page_renders_the_seeded_data_escaped_and_without_secrets() {
     let signing = b.page("/admin/signing-keys").await;
     assert!(signing.contains(&kid) && signing.contains("signing"));
 
+    let r = b.get("/admin/no/such/page").await;
+    assert_eq!(r.status(), 404);
+    assert_secure_headers(r.headers());
+    assert!(r.text().await.unwrap().contains("No such page"));
+
     let r = b.get("/admin/style.css").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "text/css; charset=utf-8");
