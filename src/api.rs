@@ -7,7 +7,9 @@
 //! exist and what guards each is [`groups`].
 
 pub mod access_log;
+mod admin_ops;
 pub mod auth_layer;
+mod console;
 mod context;
 mod device_pages;
 mod docs;

@@ -4,6 +4,7 @@
 //! ([`validate`]) and never re-read. Every section has serde defaults, so an empty file (or no
 //! file at all) is a valid configuration.
 
+mod console;
 mod duration;
 pub mod env;
 #[cfg(test)]
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
+pub use console::{AdminConfig, ConsoleConfig};
 pub use duration::HumanDuration;
 pub use load::{ConfigError, ConfigSources, load};
 // The domain types the sections are made of, owned by the modules that use them.
@@ -70,6 +72,8 @@ pub struct Config {
     pub management: ManagementConfig,
     /// Prometheus `/metrics`.
     pub metrics: MetricsConfig,
+    /// The admin console.
+    pub admin: AdminConfig,
     /// Rules (allow-lists, rate limits, budgets) per user, and the reservation defaults.
     pub limits: LimitsConfig,
     /// US dollars per million tokens, by model pattern (`gpt-4o`, `anthropic:claude-*`).
@@ -164,6 +168,7 @@ impl Config {
         self.sso.enabled
             || self.storage.is_present()
             || self.management.key.is_some()
+            || self.admin.console.enabled
             || self.limits.has_rules()
     }
 

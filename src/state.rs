@@ -28,8 +28,8 @@ use crate::pool::{Pool, PoolError};
 use crate::redis_conn::{RedisConn, RedisError};
 use crate::sso::Sso;
 use crate::store::{
-    CredentialStore, KeyAdminStore, RevisionStore, SqlStore, StatusStore, Store, StoreError,
-    TokenAdminStore, UsageStore,
+    CredentialStore, KeyAdminStore, LoginStore, RevisionStore, SqlStore, StatusStore, Store,
+    StoreError, TokenAdminStore, UsageStore,
 };
 use crate::telemetry::Telemetry;
 use crate::upstream::budget::AnswerBudget;
@@ -148,6 +148,7 @@ struct Inner {
     token_store: Option<Arc<dyn TokenAdminStore>>,
     key_store: Option<Arc<dyn KeyAdminStore>>,
     store_status: Option<Arc<dyn StatusStore>>,
+    web_store: Option<Arc<dyn LoginStore>>,
     auth: Authenticator,
     revisions: Option<Arc<RevisionWatch>>,
     sso: Option<Arc<Sso>>,
@@ -337,7 +338,8 @@ impl AppState {
             usage_store,
             token_store: store.clone().map(|s| -> Arc<dyn TokenAdminStore> { s }),
             key_store: store.clone().map(|s| -> Arc<dyn KeyAdminStore> { s }),
-            store_status: store.map(|s| -> Arc<dyn StatusStore> { s }),
+            store_status: store.clone().map(|s| -> Arc<dyn StatusStore> { s }),
+            web_store: store.map(|s| -> Arc<dyn LoginStore> { s }),
             auth,
             revisions,
             sso,
@@ -394,6 +396,12 @@ impl AppState {
     /// open.
     pub fn store_status(&self) -> Option<&Arc<dyn StatusStore>> {
         self.0.store_status.as_ref()
+    }
+
+    /// Browser sessions and the users behind them (the admin console's sessions), when a store
+    /// is open.
+    pub fn web_store(&self) -> Option<&Arc<dyn LoginStore>> {
+        self.0.web_store.as_ref()
     }
 
     /// The background work this state needs, in start order: the pool's (`pool.rescan`,

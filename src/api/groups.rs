@@ -23,7 +23,7 @@ use super::error::ApiError;
 use super::objects;
 use super::prometheus;
 use super::{
-    body_model_route, device_pages, docs, gemini, health, management, models, oauth_routes,
+    body_model_route, console, device_pages, docs, gemini, health, management, models, oauth_routes,
 };
 use super::{management_auths, management_keys, management_usage, sso_pages};
 use crate::protocol::Operation;
@@ -111,6 +111,10 @@ pub enum Guard {
     /// but a GET or HEAD from another origin (`device_pages::require_local_browser`); then per
     /// page the management key or the login's cookie. Errors are HTML pages.
     LocalBrowser,
+    /// The admin console: `admin.console.enabled` (else a 404 page), no form from another site
+    /// (`console::require_console`), and the console's security headers on every answer; then
+    /// per page the console session and, on forms, its anti-forgery field. Errors are HTML pages.
+    AdminConsole,
     /// The token server exists — a store is open — (`oauth_routes::require_token_server`, else
     /// an OAuth2 `invalid_request` 404); each grant then authenticates its caller (client
     /// secret, password, the client of an introspection) in its handler, in the lockout — the
@@ -140,6 +144,8 @@ pub enum GroupName {
     TokenServer,
     /// `/metrics`, for Prometheus.
     Metrics,
+    /// The admin console (`/admin/*`).
+    Console,
 }
 
 /// One group of routes behind one guard.
@@ -197,11 +203,15 @@ impl Group {
                 state.clone(),
                 prometheus::require_scraper,
             )),
+            Guard::AdminConsole if !empty => {
+                r.route_layer(from_fn_with_state(state.clone(), console::require_console))
+            }
             Guard::ManagementKey
             | Guard::LocalBrowser
             | Guard::BrowserPage
             | Guard::Grant
             | Guard::Scraper
+            | Guard::AdminConsole
             | Guard::Open => r,
         }
     }
@@ -222,6 +232,8 @@ pub fn groups(state: &AppState) -> Vec<Group> {
     mgmt.extend(management_keys::routes());
     mgmt.extend(management_usage::routes());
     mgmt.extend(docs::routes());
+    let mut pages = sso_pages::routes();
+    pages.extend(console::sso_routes());
     vec![
         Group {
             name: GroupName::Public,
@@ -236,7 +248,7 @@ pub fn groups(state: &AppState) -> Vec<Group> {
         Group {
             name: GroupName::Pages,
             guard: Guard::BrowserPage,
-            routes: sso_pages::routes(),
+            routes: pages,
         },
         Group {
             name: GroupName::DeviceLogin,
@@ -257,6 +269,11 @@ pub fn groups(state: &AppState) -> Vec<Group> {
             name: GroupName::Metrics,
             guard: Guard::Scraper,
             routes: prometheus::routes(),
+        },
+        Group {
+            name: GroupName::Console,
+            guard: Guard::AdminConsole,
+            routes: console::routes(),
         },
     ]
 }

@@ -16,6 +16,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::access_log::ClientIp;
+use super::admin_ops::{self, TokenOpError};
 use super::management_input::{Body, Path, Query};
 use crate::identity::agent_token::{bare_id, token_view};
 use crate::identity::brute_force::FailureOutcome;
@@ -286,52 +287,38 @@ struct RenameBody {
     name: String,
 }
 
+fn token_op_failed(e: TokenOpError) -> Response {
+    match e {
+        TokenOpError::NoStore => no_store(),
+        TokenOpError::BadName => problem(StatusCode::BAD_REQUEST, &e.to_string()),
+        TokenOpError::NotFound => problem(StatusCode::NOT_FOUND, &e.to_string()),
+        TokenOpError::Store(e) => store_failed(e),
+    }
+}
+
 async fn rename_token(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Body(body): Body,
 ) -> Response {
-    let Some(store) = state.token_store() else {
-        return no_store();
-    };
     let Ok(RenameBody { name }) = serde_json::from_slice::<RenameBody>(&body) else {
         return problem(
             StatusCode::BAD_REQUEST,
             "send a JSON body {\"name\": \"…\"}",
         );
     };
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "a device name must have 1 to 100 characters",
-        );
-    }
     let id = bare_id(&id);
-    match store.rename_token(id, name).await {
-        Ok(true) => one_token(&state, id).await,
-        Ok(false) => problem(StatusCode::NOT_FOUND, "no agent token with that id"),
-        Err(e) => store_failed(e),
+    match admin_ops::rename_token(&state, id, &name).await {
+        Ok(()) => one_token(&state, id).await,
+        Err(e) => token_op_failed(e),
     }
 }
 
 async fn revoke_token(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let Some(store) = state.token_store() else {
-        return no_store();
-    };
     let id = bare_id(&id);
-    let now = state.clock().now_millis() as i64;
-    match store.revoke_token(id, now).await {
-        Ok(revoked) => {
-            if revoked {
-                if let Some(v) = state.auth().tokens() {
-                    v.clear_cache();
-                }
-                tracing::info!(token = %crate::identity::agent_token::display_id(id), "agent token revoked through the management API");
-            }
-            one_token(&state, id).await
-        }
-        Err(e) => store_failed(e),
+    match admin_ops::revoke_token(&state, id, "management API").await {
+        Ok(_) => one_token(&state, id).await,
+        Err(e) => token_op_failed(e),
     }
 }
 

@@ -273,21 +273,10 @@ async fn refresh(
     Path(provider): Path<String>,
     Query(q): Query<IdQuery>,
 ) -> Response {
-    let pool = state.pool();
-    pool.rescan_files();
-    if let Err(e) = pool.reload_store().await {
-        return failed(e);
-    }
-    // OAuth credentials of the provider are renewed now, whatever their expiry.
-    let renewed = match pool.refresh_due(Some(&provider)).await {
-        Ok(s) => s,
-        Err(PoolError::NoStore) => Default::default(),
-        Err(e) => return failed(e),
-    };
-    match pool.clear_cooldown(&provider, q.id.as_deref()) {
-        Ok(n) => {
+    match state.pool().refresh_now(&provider, q.id.as_deref()).await {
+        Ok((renewed, n)) => {
             tracing::info!(provider = %provider, credentials = n, refreshed = renewed.refreshed, "credentials reloaded and cooldowns ended through the management API");
-            match pool.status(Some(&provider)) {
+            match state.pool().status(Some(&provider)) {
                 Ok(list) => axum::Json(json!({
                     "auths": list.iter().map(view).collect::<Vec<_>>(),
                     "refreshed": renewed.refreshed,

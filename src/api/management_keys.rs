@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
+use super::admin_ops;
 use super::management::problem;
 use super::management_input::{Body, Path, Query};
 use crate::clock::parse_iso8601;
@@ -67,13 +68,6 @@ fn no_store() -> Response {
         StatusCode::NOT_FOUND,
         "no store is configured: virtual keys need one (storage.data_dir or storage.database_url)",
     )
-}
-
-/// Forgets this instance's cached keys at once (the others follow the store revision).
-fn changed(state: &AppState) {
-    if let Some(v) = state.auth().virtual_keys() {
-        v.clear_cache();
-    }
 }
 
 /// The body as a JSON object with only `allowed` members.
@@ -229,7 +223,7 @@ async fn update(
     };
     match manage::update(store.as_ref(), FORMAT.bare_id(&id), change, now).await {
         Ok(record) => {
-            changed(&state);
+            admin_ops::key_cache_changed(&state);
             axum::Json(key_view(&record, now)).into_response()
         }
         Err(e) => failed(e),
@@ -240,13 +234,8 @@ async fn revoke(State(state): State<AppState>, Path(id): Path<String>) -> Respon
     let Some(store) = state.key_store() else {
         return no_store();
     };
-    let store = store.as_ref();
-    let now = now(&state);
-    match manage::revoke(store, FORMAT.bare_id(&id), now).await {
-        Ok((record, _)) => {
-            changed(&state);
-            axum::Json(key_view(&record, now)).into_response()
-        }
+    match admin_ops::revoke_key(&state, store.as_ref(), FORMAT.bare_id(&id)).await {
+        Ok((record, _)) => axum::Json(key_view(&record, now(&state))).into_response(),
         Err(e) => failed(e),
     }
 }

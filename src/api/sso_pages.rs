@@ -29,7 +29,7 @@ use crate::sso::{CallbackOutcome, Completed, Grant, Sso, SsoError, user_label};
 use crate::state::AppState;
 
 const FLOW_COOKIE: &str = "portcullis_flow";
-const SESSION_COOKIE: &str = "portcullis_session";
+pub(super) const SESSION_COOKIE: &str = "portcullis_session";
 const LOGIN_COOKIE: &str = "portcullis_login";
 const FORM_LIMIT: usize = 16 * 1024;
 
@@ -106,22 +106,41 @@ fn origin_of(url: &str) -> Option<&str> {
     (!authority.is_empty()).then(|| &url[..scheme.len() + 3 + authority.len()])
 }
 
-/// A 403 page when a browser says this form was posted from another origin than the gateway's:
-/// `Origin` (or, without it, `Referer`) must be the public URL's origin or name the `Host` the
-/// request was sent to. `Origin: null` (a sandboxed or privacy-restricted sender) is refused.
-/// Without either header the sender is not a browser acting for a visited page, and passes.
-fn foreign_origin(sso: &Sso, headers: &HeaderMap) -> Option<Response> {
+/// True unless a browser says this request was sent from another origin than the gateway's.
+/// A browser that sends `Sec-Fetch-Site` (set by the browser itself, out of a page's reach)
+/// decides by it: only `same-origin` passes — this is what lets the admin console's forms,
+/// whose `Referrer-Policy: no-referrer` makes browsers send `Origin: null`, reach the SSO
+/// hand-over. Otherwise `Origin` (or, without it, `Referer`) must be `public_url`'s origin or
+/// name the `Host` the request was sent to; `Origin: null` (a sandboxed or privacy-restricted
+/// sender) is foreign. Without any of them the sender is not a browser acting for a visited
+/// page, and passes. The admin console's guard uses it too.
+pub(super) fn from_own_origin(public_url: &str, headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return site.as_bytes().eq_ignore_ascii_case(b"same-origin");
+    }
     let text = |name| headers.get(name).map(|v| v.to_str().unwrap_or("null"));
     let origin = match text(http::header::ORIGIN) {
         Some(o) => o,
-        None => origin_of(text(http::header::REFERER)?).unwrap_or("null"),
+        None => match text(http::header::REFERER) {
+            Some(r) => origin_of(r).unwrap_or("null"),
+            None => return true,
+        },
     };
     let authority = origin.split_once("://").map(|(_, a)| a);
-    let same = Some(origin) == origin_of(sso.public_url())
-        || (authority.is_some() && authority == text(http::header::HOST));
-    if same {
+    Some(origin) == origin_of(public_url)
+        || (authority.is_some() && authority == text(http::header::HOST))
+}
+
+/// A 403 page when a browser says this form was posted from another origin than the gateway's
+/// ([`from_own_origin`]).
+fn foreign_origin(sso: &Sso, headers: &HeaderMap) -> Option<Response> {
+    if from_own_origin(sso.public_url(), headers) {
         return None;
     }
+    let origin = headers
+        .get(http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
     tracing::info!(origin, "SSO form posted from another origin refused");
     Some(html(
         StatusCode::FORBIDDEN,
@@ -167,7 +186,7 @@ fn set_cookie_at(
     }
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(http::header::COOKIE)
         .iter()

@@ -43,6 +43,18 @@ fn out_of_range_yaml_values_name_their_key_and_file() {
             "backends.o.timeouts.read_idle",
         ),
         ("server: {port: 65536}", "server.port"),
+        (
+            "admin: {console: {enabled: true, admins: [\" \"]}}",
+            "admin.console.admins",
+        ),
+        (
+            "admin: {console: {enabled: true, admins: [alice], session_lifetime: 30s}}",
+            "admin.console.session_lifetime",
+        ),
+        (
+            "admin: {console: {enabled: true, admins: [alice], session_lifetime: 8d}}",
+            "admin.console.session_lifetime",
+        ),
         ("server: {port: -1}", "server.port"),
         ("server: {max_body_bytes: -1}", "server.max_body_bytes"),
         (

@@ -135,6 +135,7 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
     validate_auth(config, &fail)?;
     super::sso::validate_sso(config, &fail)?;
     super::sso::validate_management(config, &fail)?;
+    super::console::validate_console(config, &fail)?;
     super::sso::validate_jwt(config, &fail)?;
     super::limits::validate_limits(config, &fail)?;
     super::pool::validate_device_logins(config, &fail)?;

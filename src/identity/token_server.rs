@@ -302,6 +302,11 @@ impl TokenServer {
         self.user_limiter.as_ref()
     }
 
+    /// The signing keys, newest first (their private halves stay sealed in the records).
+    pub async fn list_keys(&self) -> Result<Vec<crate::store::SigningKeyRecord>, StoreError> {
+        self.store.list_signing_keys().await
+    }
+
     /// Makes a new signing key; the old ones keep verifying.
     pub async fn rotate(&self) -> Result<String, KeyError> {
         let kid = keys::rotate(self.store.as_ref(), self.now_ms(), self.sealer.as_ref()).await?;
@@ -393,6 +398,19 @@ impl TokenServer {
         password: &str,
         ip: IpAddr,
     ) -> Result<Issued, GrantError> {
+        let user = self.authenticate_user(username, password, ip).await?;
+        self.issue(&user.id, "user", username).await
+    }
+
+    /// Checks a local user's password, in the per-address and per-account lockouts, with the
+    /// same work for unknown usernames (the password grant and the admin console's sign-in).
+    /// A disabled user is refused like a wrong password.
+    pub async fn authenticate_user(
+        &self,
+        username: &str,
+        password: &str,
+        ip: IpAddr,
+    ) -> Result<crate::store::User, GrantError> {
         if username.is_empty() || password.is_empty() {
             return Err(GrantError::InvalidRequest(
                 "username and password are required",
@@ -418,7 +436,7 @@ impl TokenServer {
             _ => return Err(GrantError::InvalidGrant),
         };
         self.attempt_succeeded(ip, &account, reservation).await;
-        self.issue(&user.id, "user", username).await
+        Ok(user)
     }
 
     /// The client-credentials grant.

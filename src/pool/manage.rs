@@ -474,6 +474,27 @@ impl Pool {
         Ok(n)
     }
 
+    /// What an operator's "refresh" does (the management API's `…/refresh`, the admin
+    /// console's button): re-reads the credential files and the store, renews the provider's
+    /// OAuth credentials now whatever their expiry, and ends the cooldown of credential `id`
+    /// (or of every credential of the provider). Returns the renewals and how many cooldowns
+    /// ended.
+    pub async fn refresh_now(
+        &self,
+        provider: &str,
+        id: Option<&str>,
+    ) -> Result<(super::RefreshStatus, usize), PoolError> {
+        self.rescan_files();
+        self.reload_store().await?;
+        let renewed = match self.refresh_due(Some(provider)).await {
+            Ok(s) => s,
+            Err(PoolError::NoStore) => Default::default(),
+            Err(e) => return Err(e),
+        };
+        let ended = self.clear_cooldown(provider, id)?;
+        Ok((renewed, ended))
+    }
+
     /// Re-seals every stored credential (its secret and its OAuth refresh state) under the
     /// current key; returns how many rows changed. Refused when sealing is off (it would write
     /// secrets back in the clear).

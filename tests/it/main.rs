@@ -23,6 +23,7 @@ mod cli_help;
 mod cluster;
 mod config_input;
 mod connections;
+mod console;
 mod deploy;
 mod device_login;
 mod endpoints;

@@ -41,6 +41,7 @@ async fn every_route_is_in_exactly_one_group_with_its_guard() {
             GroupName::Management => Guard::ManagementKey,
             GroupName::TokenServer => Guard::Grant,
             GroupName::Metrics => Guard::Scraper,
+            GroupName::Console => Guard::AdminConsole,
         };
         assert_eq!(g.guard, want, "{:?}", g.name);
         for p in g.paths() {
@@ -68,8 +69,8 @@ async fn every_route_is_in_exactly_one_group_with_its_guard() {
             Guard::ClientCredential | Guard::ManagementKey => 401,
             // Reached by a name that is not a loopback one (DNS rebinding): refused.
             Guard::LocalBrowser => 403,
-            // SSO is off: every page says so. No store: no token server.
-            Guard::BrowserPage | Guard::Grant => 404,
+            // SSO is off: every page says so. No store: no token server. The console is off.
+            Guard::BrowserPage | Guard::Grant | Guard::AdminConsole => 404,
             // A relayed caller is not local, and metrics.allow_remote is off.
             Guard::Scraper => 403,
             Guard::Open => continue,
@@ -146,12 +147,17 @@ async fn page_groups_refuse_forms_from_another_origin_on_every_route() {
     config.sso.enabled = true;
     let github = crate::sso_gateway::provider(SsoProviderKind::Github, "gw-client", "gh-secret");
     config.sso.providers.insert("gh".into(), github);
+    config.admin.console.enabled = true;
+    config.admin.console.admins = vec!["alice".into()];
     let dir = tempfile::tempdir().unwrap();
     let e = start_gateway_with_store(config, dir.path(), 1_800_000_000_000).await;
     let http = client();
     let mut checked = 0;
     for g in groups(&e.state) {
-        if !matches!(g.guard, Guard::BrowserPage | Guard::LocalBrowser) {
+        if !matches!(
+            g.guard,
+            Guard::BrowserPage | Guard::LocalBrowser | Guard::AdminConsole
+        ) {
             continue;
         }
         for p in g.paths() {

@@ -611,3 +611,71 @@ async fn the_sandbox_answers_in_every_protocol_and_stream_mode() {
     // Nothing reached the upstream.
     assert_eq!(gw.mock.stats.requests(), 0);
 }
+
+/// The admin console's SSO hand-over: a browser logged in through SSO whose email is listed in
+/// `admin.console.admins` gets a console session at `POST /auth/admin`; one not logged in is
+/// sent to the SSO login; a logged-in user who is not listed is refused.
+#[tokio::test]
+async fn an_sso_admin_signs_in_to_the_console() {
+    let Some(s) = setup(false, |c| {
+        c.admin.console.enabled = true;
+        c.admin.console.admins = vec!["Alice@Example.com".into()];
+    })
+    .await
+    else {
+        return;
+    };
+    let handover = format!("{}/auth/admin", s.url);
+    let r = Browser::default().post_form(&handover, &[]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r, &s.url), format!("{}/auth/login", s.url));
+
+    let (b, _) = s.logged_in().await;
+    let login = b.get(&format!("{}/admin/login", s.url)).await;
+    assert!(
+        login
+            .text()
+            .await
+            .unwrap()
+            .contains("action=\"/auth/admin\"")
+    );
+    // As a browser sends the console's form: its `Referrer-Policy: no-referrer` makes the
+    // Origin `null`; Sec-Fetch-Site says it is the gateway's own page.
+    let own_page = [("origin", "null"), ("sec-fetch-site", "same-origin")];
+    let r = b.post_form_with(&handover, &[], &own_page).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r, &s.url), format!("{}/admin", s.url));
+    let set = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(set.starts_with("portcullis_admin=") && set.contains("SameSite=Strict"));
+    let page = b.get(&format!("{}/admin/devices", s.url)).await;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("alice@example.com"));
+    // From another site the hand-over is refused by the SSO pages' guard.
+    for foreign in [
+        [("origin", "https://evil.example"), ("x-none", "")],
+        [("origin", "null"), ("x-none", "")],
+        [("origin", "null"), ("sec-fetch-site", "cross-site")],
+    ] {
+        let r = b.post_form_with(&handover, &[], &foreign).await;
+        assert_eq!(r.status(), 403, "{foreign:?}");
+    }
+}
+
+/// An SSO user who is not listed in `admin.console.admins` gets no console session.
+#[tokio::test]
+async fn an_sso_user_who_is_not_an_admin_is_refused_by_the_console() {
+    let Some(s) = setup(false, |c| {
+        c.admin.console.enabled = true;
+        c.admin.console.admins = vec!["carol@example.com".into()];
+    })
+    .await
+    else {
+        return;
+    };
+    let (b, _) = s.logged_in().await;
+    let r = b.post_form(&format!("{}/auth/admin", s.url), &[]).await;
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("set-cookie").is_none());
+    let r = b.get(&format!("{}/admin/devices", s.url)).await;
+    assert_eq!(r.status(), 303, "no console session");
+}
