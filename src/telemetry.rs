@@ -107,7 +107,9 @@ struct Series {
     input: Counter,
     output: Counter,
     cached: Counter,
-    tally: Arc<history::Tally>,
+    /// The history's tally; none for requests no backend served (refusals, the gateway's own
+    /// pages): the charts are per backend and model.
+    tally: Option<Arc<history::Tally>>,
 }
 
 /// Static metadata for handles this module registers.
@@ -203,7 +205,9 @@ impl Telemetry {
             );
             i.recorder.register_counter(&k, &METADATA).increment(1);
         }
-        series.tally.add(s);
+        if let Some(t) = &series.tally {
+            t.add(s);
+        }
     }
 
     /// Counts a refused credential: `kind` is what was presented (`api_key`, `agent_token`,
@@ -422,7 +426,7 @@ impl Inner {
             input: tokens("input"),
             output: tokens("output"),
             cached: tokens("cached"),
-            tally: self.history.tally(backend, model),
+            tally: s.backend.map(|b| self.history.tally(b, model)),
         }
     }
 }

@@ -22,6 +22,7 @@
 //! `Cache-Control: no-store`). Every form also carries an anti-forgery field derived from the
 //! session cookie, compared in constant time ([`Admin::check_form`]).
 
+mod activity;
 mod pages;
 mod views;
 
@@ -63,6 +64,7 @@ pub(super) fn routes() -> Routes {
         ("/admin/{*rest}", get(no_such_page)),
     ];
     r.extend(pages::routes());
+    r.extend(activity::routes());
     r
 }
 

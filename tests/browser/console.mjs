@@ -2,7 +2,8 @@
 // with a temporary store and configuration, a local admin and an agent token made by the CLI;
 // then chromium (playwright-core, the system's browser) signs in, sees a form without the
 // anti-forgery field and a form posted from another origin's page refused, revokes a device,
-// adds an upstream credential, signs out, and takes screenshots. Fails on any assertion, on a console error or a
+// adds an upstream credential, charts traffic on the activity page (its colours read back from
+// a screenshot), signs out, and takes screenshots. Fails on any assertion, on a console error or a
 // CSP violation in the page, and on a screenshot too small to show the page.
 
 import { spawn, spawnSync } from "node:child_process";
@@ -65,10 +66,16 @@ async function screenshot(page, name) {
 const dir = mkdtempSync(join(tmpdir(), "portcullis-browser-"));
 mkdirSync(OUT, { recursive: true });
 let server;
+let mock;
 let browser;
 try {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
+  // The mock upstream, so the activity page has traffic to chart.
+  const mockPort = await freePort();
+  mock = spawn(join(resolve(BIN, ".."), "portcullis-mock"), ["--port", String(mockPort)], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
   const config = join(dir, "portcullis.yaml");
   writeFileSync(
     config,
@@ -77,7 +84,7 @@ try {
       `storage: {data_dir: ${JSON.stringify(join(dir, "data"))}}`,
       "auth: {api_keys: [{name: tester, key: browser-test-client-key-0123}]}",
       "backends:",
-      "  openai: {type: openai, base_url: 'http://127.0.0.1:9/v1', api_key: sk-configured-upstream-0123456789}",
+      "  openai: {type: openai, base_url: 'http://127.0.0.1:" + mockPort + "/v1', api_key: sk-configured-upstream-0123456789}",
       "admin: {console: {enabled: true, admins: [alice]}}",
       "",
     ].join("\n"),
@@ -181,6 +188,44 @@ try {
   assert.ok(!html.includes("sk-configured-upstream-0123456789"), "nor the configured one");
   await screenshot(page, "credentials");
 
+  // Traffic, then the activity page: three charts with a line each, drawn in colour.
+  for (const model of ["gpt-4o-mini", "gpt-4o-mini", "gpt-4o-mini", "o3"]) {
+    const r = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: "Bearer browser-test-client-key-0123", "content-type": "application/json" },
+      body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }),
+    });
+    assert.equal(r.status, 200, await r.text());
+  }
+  await page.click("nav a[href='/admin/activity']");
+  assert.equal(await page.locator("figure.chart").count(), 3);
+  assert.equal(await page.locator("figure.chart polyline").count(), 6, "two models in each chart");
+  assert.match(await page.textContent("main table"), /gpt-4o-mini\s*3/);
+  const chart = await page.locator("figure.chart > svg").first().screenshot();
+  // The series' colours are in the picture (read back through a canvas in the page).
+  const coloured = await page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const c = document.createElement("canvas");
+    c.width = img.width;
+    c.height = img.height;
+    const g = c.getContext("2d");
+    g.drawImage(img, 0, 0);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    const near = (r, gr, b) => {
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        if (Math.abs(d[i] - r) < 40 && Math.abs(d[i + 1] - gr) < 40 && Math.abs(d[i + 2] - b) < 40) n++;
+      }
+      return n;
+    };
+    return { blue: near(0x1f, 0x77, 0xb4), orange: near(0xe8, 0x71, 0x0a) };
+  }, chart.toString("base64"));
+  // (Both lines run along zero for most of a fresh hour, the later one drawn over the other.)
+  assert.ok(coloured.blue > 20 && coloured.orange > 20, `series colours drawn: ${JSON.stringify(coloured)}`);
+  await screenshot(page, "activity");
+
   // Sign out.
   await page.click("header button[type=submit]");
   assert.match(page.url(), /\/admin\/login$/);
@@ -192,5 +237,6 @@ try {
 } finally {
   await browser?.close();
   server?.kill();
+  mock?.kill();
   rmSync(dir, { recursive: true, force: true });
 }

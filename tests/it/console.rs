@@ -572,3 +572,58 @@ async fn the_console_is_off_unless_enabled() {
     let r = b.post("/auth/admin", &[]).await;
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn the_activity_page_charts_the_last_hour_and_lists_events_escaped() {
+    use portcullis::notify::OperatorEvent;
+    use portcullis::telemetry::RequestSample;
+    let s = setup().await;
+    let sample = |model, status| RequestSample {
+        route: "chat_completions",
+        protocol: "openai",
+        backend: Some("openai"),
+        model: Some(model),
+        status,
+        latency: Duration::from_millis(40),
+        ttfb: Duration::from_millis(10),
+        input_tokens: 12,
+        output_tokens: 30,
+        cached_tokens: 0,
+        stream_error: None,
+    };
+    for _ in 0..3 {
+        s.state.telemetry().request(&sample(EVIL, 200));
+    }
+    s.state.telemetry().request(&sample("gpt-4o", 502));
+    s.state.notify(OperatorEvent::QuotaExhausted {
+        credential: "cred-1".into(),
+        provider: EVIL.into(),
+        resets_at: None,
+    });
+    let mut b = Browser::new(&s.gw.url);
+    assert_eq!(b.sign_in("alice", PASSWORD).await.status(), 303);
+    let r = b.get("/admin/activity").await;
+    assert_eq!(r.status(), 200);
+    assert_secure_headers(r.headers());
+    let page = r.text().await.unwrap();
+    assert!(
+        !page.contains(EVIL),
+        "a model or event text is never markup"
+    );
+    assert!(page.contains(&html(&format!("openai:{EVIL}"))), "{page}");
+    assert_eq!(
+        page.matches("<polyline").count(),
+        3 * 2,
+        "two series in three charts"
+    );
+    assert!(
+        page.contains("<td>3</td><td>0</td><td>40.0 ms</td><td>36</td><td>90</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td>1</td><td>1</td>"),
+        "the 502 counts as an error"
+    );
+    assert!(page.contains("quota_exhausted") && page.contains(&html(EVIL)));
+    assert!(!page.contains("<script"), "no script");
+}

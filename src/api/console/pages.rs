@@ -68,7 +68,7 @@ fn time(ms: Option<i64>) -> String {
     })
 }
 
-fn nav<'a>(admin: &'a Admin, label: &'a str, active: &'static str) -> Nav<'a> {
+pub(super) fn nav<'a>(admin: &'a Admin, label: &'a str, active: &'static str) -> Nav<'a> {
     Nav {
         who: label,
         csrf: &admin.csrf,

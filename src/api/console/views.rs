@@ -142,3 +142,58 @@ pub(super) struct SigningKeysPage<'a> {
     pub(super) notice: Option<&'static str>,
     pub(super) keys: Vec<SigningKeyRow>,
 }
+
+/// One line of a chart.
+pub(super) struct ChartSeries {
+    /// `backend:model`.
+    pub(super) label: String,
+    pub(super) colour: &'static str,
+    /// SVG polyline points (numbers only).
+    pub(super) points: String,
+    /// A marker at each minute with a value above zero (x, y).
+    pub(super) dots: Vec<(String, String)>,
+}
+
+/// One chart of the activity page.
+pub(super) struct Chart {
+    pub(super) title: &'static str,
+    /// The value at the top of the chart, with its unit.
+    pub(super) top: String,
+    /// Minutes from the first point to the last (the x axis).
+    pub(super) span: usize,
+    pub(super) series: Vec<ChartSeries>,
+}
+
+/// A backend and model's last hour.
+#[derive(Default)]
+pub(super) struct TotalRow {
+    pub(super) backend: String,
+    pub(super) model: String,
+    pub(super) requests: u64,
+    pub(super) errors: u64,
+    pub(super) latency_sum: f64,
+    pub(super) mean_latency: String,
+    pub(super) input_tokens: u64,
+    pub(super) output_tokens: u64,
+}
+
+/// One operator event.
+pub(super) struct EventRow {
+    pub(super) at: String,
+    pub(super) kind: &'static str,
+    pub(super) summary: String,
+    pub(super) body: String,
+}
+
+/// The last hour's traffic and the recent operator events.
+#[derive(Template)]
+#[template(path = "console/activity.html")]
+pub(super) struct ActivityPage<'a> {
+    pub(super) nav: Nav<'a>,
+    pub(super) notice: Option<&'static str>,
+    /// Metrics are recorded (`metrics.enabled`); the charts are empty otherwise.
+    pub(super) metrics_on: bool,
+    pub(super) charts: Vec<Chart>,
+    pub(super) totals: Vec<TotalRow>,
+    pub(super) events: Vec<EventRow>,
+}
