@@ -138,7 +138,9 @@ fn decode_usage(u: &Fields<'_>, into: &mut TokenUsage) -> Result<(), TranslateEr
     let read = u.u64("cache_read_input_tokens")?;
     let created = u.u64("cache_creation_input_tokens")?;
     if let Some(input) = u.u64("input_tokens")? {
-        into.input = input + read.unwrap_or(0) + created.unwrap_or(0);
+        into.input = input
+            .saturating_add(read.unwrap_or(0))
+            .saturating_add(created.unwrap_or(0));
     }
     into.cached_input = read.or(into.cached_input);
     into.cache_creation = created.or(into.cache_creation);

@@ -662,6 +662,16 @@ fn the_documented_tool_use_answer_decodes_and_encodes_back() {
 }
 
 #[test]
+fn huge_cache_counts_saturate_the_input() {
+    // Found with the `translate` fuzz target's overflow: input plus cache reads and writes near
+    // `u64::MAX` must not wrap.
+    let mut v: Value = serde_json::from_str(RESPONSE).expect("fixture");
+    v["usage"]["input_tokens"] = json!(u64::MAX);
+    let resp = decode_response(v.to_string().as_bytes()).expect("decodes");
+    assert_eq!(resp.usage.input, u64::MAX);
+}
+
+#[test]
 fn answers_from_other_dialects_get_anthropic_ids_stops_and_models() {
     let resp = Response {
         id: "chatcmpl-9".into(),

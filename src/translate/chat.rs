@@ -279,7 +279,7 @@ fn usage_json(u: &TokenUsage) -> Value {
     let mut v = json!({
         "prompt_tokens": u.input,
         "completion_tokens": u.output,
-        "total_tokens": u.input + u.output,
+        "total_tokens": u.total(),
     });
     if let Some(cached) = u.cached_input {
         v["prompt_tokens_details"] = json!({ "cached_tokens": cached });

@@ -607,6 +607,41 @@ fn ctx() -> AnswerContext {
 }
 
 #[test]
+fn huge_usage_counts_saturate_in_every_dialect() {
+    // Found by the `translate` fuzz target: a Gemini stream reported a prompt count near
+    // `u64::MAX`, and the Chat encoder's total overflowed.
+    let resp = Response {
+        id: "msg_1".into(),
+        model: String::new(),
+        created: 0,
+        content: vec![],
+        stop: StopReason::EndTurn,
+        usage: TokenUsage {
+            input: u64::MAX,
+            output: 25,
+            ..Default::default()
+        },
+    };
+    use crate::translate::Dialect;
+    for dialect in [
+        Dialect::Chat,
+        Dialect::Responses,
+        Dialect::Anthropic,
+        Dialect::Gemini,
+    ] {
+        let body: Value =
+            serde_json::from_slice(&crate::translate::encode_response(dialect, &resp, &ctx()))
+                .unwrap();
+        let total = body["usage"]["total_tokens"]
+            .as_u64()
+            .or(body["usageMetadata"]["totalTokenCount"].as_u64());
+        if dialect != Dialect::Anthropic {
+            assert_eq!(total, Some(u64::MAX), "{dialect:?}: {body}");
+        }
+    }
+}
+
+#[test]
 fn answers_are_written_as_chat_completions() {
     let resp = Response {
         id: "msg_1".into(),

@@ -294,6 +294,14 @@ pub struct TokenUsage {
     pub reasoning: Option<u64>,
 }
 
+impl TokenUsage {
+    /// Input and output together, saturating: the counts come from the upstream (found by the
+    /// `translate` fuzz target: two counts near `u64::MAX` overflowed the sum).
+    pub fn total(&self) -> u64 {
+        self.input.saturating_add(self.output)
+    }
+}
+
 /// One event of a streamed answer, in the order the upstream produced them. A decoder emits
 /// [`Event::Start`] first; block boundaries are implicit (a text delta after a tool call starts
 /// a new text block), so encoders open and close their dialect's blocks themselves.

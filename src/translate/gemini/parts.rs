@@ -507,7 +507,7 @@ pub(super) fn usage_json(u: &TokenUsage) -> Value {
     if let Some(r) = u.reasoning {
         m.insert("thoughtsTokenCount".into(), json!(r));
     }
-    m.insert("totalTokenCount".into(), json!(u.input + u.output));
+    m.insert("totalTokenCount".into(), json!(u.total()));
     Value::Object(m)
 }
 

@@ -229,7 +229,7 @@ pub(super) fn usage_json(u: &TokenUsage) -> Value {
         },
         "output_tokens": u.output,
         "output_tokens_details": {"reasoning_tokens": u.reasoning.unwrap_or(0)},
-        "total_tokens": u.input + u.output,
+        "total_tokens": u.total(),
     })
 }
 
