@@ -548,6 +548,11 @@ fn finish_reasons_map_both_ways() {
         answer("MALFORMED_FUNCTION_CALL"),
         StopReason::Other("MALFORMED_FUNCTION_CALL".into())
     );
+    // Counts near u64::MAX saturate (found by the `translate` fuzz target: the sums overflowed).
+    let huge = json!({"candidates": [], "usageMetadata": {"promptTokenCount": u64::MAX,
+        "toolUsePromptTokenCount": 5, "candidatesTokenCount": u64::MAX, "thoughtsTokenCount": 7}});
+    let resp = decode_response(huge.to_string().as_bytes()).unwrap();
+    assert_eq!((resp.usage.input, resp.usage.output), (u64::MAX, u64::MAX));
     let blocked = json!({"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 4}});
     let resp = decode_response(blocked.to_string().as_bytes()).unwrap();
     assert_eq!(

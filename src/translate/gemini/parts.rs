@@ -486,9 +486,13 @@ pub(super) fn read_usage(u: &Fields<'_>) -> Result<TokenUsage, TranslateError> {
     let count = |k: &str| whole(u, k);
     let thoughts = count("thoughtsTokenCount")?;
     Ok(TokenUsage {
-        input: count("promptTokenCount")?.unwrap_or(0)
-            + count("toolUsePromptTokenCount")?.unwrap_or(0),
-        output: count("candidatesTokenCount")?.unwrap_or(0) + thoughts.unwrap_or(0),
+        // Saturating: the counts come from the upstream (found by the `translate` fuzz target).
+        input: count("promptTokenCount")?
+            .unwrap_or(0)
+            .saturating_add(count("toolUsePromptTokenCount")?.unwrap_or(0)),
+        output: count("candidatesTokenCount")?
+            .unwrap_or(0)
+            .saturating_add(thoughts.unwrap_or(0)),
         cached_input: count("cachedContentTokenCount")?,
         cache_creation: None,
         reasoning: thoughts,
