@@ -59,7 +59,7 @@ fn user_label(users: &[User], id: &str) -> String {
     users
         .iter()
         .find(|u| u.id == id)
-        .map(|u| u.email.clone().unwrap_or_else(|| u.subject.clone()))
+        .map(|u| u.owner_label().to_owned())
         .unwrap_or_else(|| id.to_owned())
 }
 

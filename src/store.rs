@@ -108,6 +108,13 @@ pub struct User {
     pub disabled: bool,
 }
 
+impl User {
+    /// How lists name the owner of a token or key: the email, else the provider's subject.
+    pub fn owner_label(&self) -> &str {
+        self.email.as_deref().unwrap_or(&self.subject)
+    }
+}
+
 /// A per-device agent token; only a hash of its secret is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentTokenRecord {

@@ -220,7 +220,7 @@ async fn user_labels(
         .await?
         .into_iter()
         .map(|u| {
-            let label = u.email.clone().unwrap_or_else(|| u.subject.clone());
+            let label = u.owner_label().to_owned();
             (u.id, label)
         })
         .collect())

@@ -92,10 +92,7 @@ fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
 fn labels(users: &[User]) -> HashMap<&str, String> {
     users
         .iter()
-        .map(|u| {
-            let label = u.email.clone().unwrap_or_else(|| u.subject.clone());
-            (u.id.as_str(), label)
-        })
+        .map(|u| (u.id.as_str(), u.owner_label().to_owned()))
         .collect()
 }
 
