@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::serve::ListenerExt;
+use tower_layer::Layer as _;
 use tokio::net::TcpListener;
 
 use crate::api;
@@ -23,18 +26,19 @@ mod watch;
 pub use connections::ConnectionLimits;
 pub use event_loops::run_event_loops;
 
-/// All route groups (each behind its guard), behind the readable-client-address check, inside
-/// the access-log layer.
+/// All route groups (each behind its guard), behind the request-body limit and the
+/// readable-client-address check, inside the access-log layer.
+///
+/// These layers wrap the route table once. `Router::layer` would wrap every route in its own
+/// boxed copy of the stack instead, which each request clones level by level, one allocation
+/// per level (see bench/PROFILE.md).
 pub fn router(state: AppState) -> Router {
-    api::groups::router(state.clone())
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            api::auth_layer::readable_client_address,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state,
-            api::access_log::access_log,
-        ))
+    let body_limit = state.config().server.max_body_bytes;
+    let routes = DefaultBodyLimit::max(body_limit).layer(api::groups::router(state.clone()));
+    let checked = from_fn_with_state(state.clone(), api::auth_layer::readable_client_address)
+        .layer(routes);
+    let logged = from_fn_with_state(state, api::access_log::access_log).layer(checked);
+    Router::new().fallback_service(logged)
 }
 
 /// Serves until `shutdown` resolves, then drains for at most the configured grace period.

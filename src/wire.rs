@@ -4,6 +4,7 @@
 
 pub mod errors;
 pub mod json_edit;
+pub mod json_scan;
 pub mod models;
 pub mod objects;
 pub mod retry_after;

@@ -11,7 +11,7 @@
 //! credential.
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::Request;
 use axum::handler::Handler;
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
@@ -278,16 +278,14 @@ pub fn groups(state: &AppState) -> Vec<Group> {
     ]
 }
 
-/// All routes: the groups merged, with the request-body limit (without the transport-level
-/// layers `server` adds).
+/// All routes: the groups merged, each behind its guard (without the layers every request
+/// passes, which `server` wraps around this router once).
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.config().server.max_body_bytes;
     let mut app = Router::new();
     for group in groups(&state) {
         app = app.merge(group.into_router(&state));
     }
-    app.layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state)
+    app.with_state(state)
 }
 
 /// The model endpoints, in the OpenAI, Anthropic and Gemini shapes. Where a path is shared

@@ -11,6 +11,8 @@
 
 use serde::Deserialize;
 
+use super::json_scan::{self, Unscannable};
+
 /// Tokens used by one request, as reported by the upstream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -133,21 +135,94 @@ struct Probe {
 
 /// Reads the usage out of a JSON document (a whole response body or one stream event). Returns
 /// `None` when the document is not JSON or reports no usage.
+///
+/// The members that can hold usage are found by a scan ([`json_scan`]) and only they are
+/// parsed; a document the scan cannot walk (a key written with escapes, a repeated member,
+/// anything malformed) is parsed whole, as it always was. The scan does not validate the
+/// members it skips, so a document broken only there still reports its usage.
 pub fn parse_usage(json: &[u8]) -> Option<Usage> {
+    match Spans::find(json) {
+        Ok(spans) => spans.usage(),
+        Err(Unscannable) => parse_usage_whole(json),
+    }
+}
+
+/// [`parse_usage`] by a full parse of the document.
+fn parse_usage_whole(json: &[u8]) -> Option<Usage> {
     let probe: Probe = serde_json::from_slice(json).ok()?;
-    let mut out = Usage::default();
-    for counts in [
+    merged([
         probe.message.and_then(|m| m.usage),
         probe.response.and_then(|r| r.usage),
         probe.usage,
         probe.usage_metadata,
-    ]
-    .into_iter()
-    .flatten()
-    {
+    ])
+}
+
+/// The counts, later ones overwriting what they report; `None` when nothing is reported.
+fn merged(counts: [Option<Counts>; 4]) -> Option<Usage> {
+    let mut out = Usage::default();
+    for counts in counts.into_iter().flatten() {
         out.merge(counts.usage());
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// The text of the top-level members [`Probe`] reads, found by [`json_scan::members`].
+#[derive(Default)]
+struct Spans<'a> {
+    usage: Option<&'a [u8]>,
+    usage_metadata: Option<&'a [u8]>,
+    message: Option<&'a [u8]>,
+    response: Option<&'a [u8]>,
+}
+
+impl<'a> Spans<'a> {
+    fn find(json: &'a [u8]) -> Result<Self, Unscannable> {
+        let mut spans = Spans::default();
+        json_scan::members(json, |key, value| {
+            let slot = match key {
+                b"usage" => &mut spans.usage,
+                b"usageMetadata" => &mut spans.usage_metadata,
+                b"message" => &mut spans.message,
+                b"response" => &mut spans.response,
+                _ => return Ok(()),
+            };
+            // A repeated member is an error to the full parse: let it decide.
+            if slot.replace(value).is_some() {
+                return Err(Unscannable);
+            }
+            Ok(())
+        })?;
+        Ok(spans)
+    }
+
+    /// What the full parse would read, member by member. A member of the wrong shape fails the
+    /// full parse, so it is `None` here too.
+    fn usage(&self) -> Option<Usage> {
+        fn counts(text: Option<&[u8]>) -> Result<Option<Counts>, ()> {
+            text.map_or(Ok(None), |t| {
+                serde_json::from_slice::<Option<Counts>>(t).map_err(drop)
+            })
+        }
+        fn nested(text: Option<&[u8]>) -> Result<Option<Counts>, ()> {
+            match text {
+                None | Some(b"null") => Ok(None),
+                Some(t) => match Spans::find(t) {
+                    Ok(inner) => counts(inner.usage),
+                    // Not walkable: the full parse of this member.
+                    Err(Unscannable) => serde_json::from_slice::<Nested>(t)
+                        .map(|n| n.usage)
+                        .map_err(drop),
+                },
+            }
+        }
+        merged([
+            nested(self.message).ok()?,
+            nested(self.response).ok()?,
+            counts(self.usage).ok()?,
+            counts(self.usage_metadata).ok()?,
+        ])
+    }
 }
 
 #[derive(Deserialize)]
@@ -348,6 +423,79 @@ mod tests {
         assert!(parse_usage(event).is_some());
         assert!(may_carry_usage(event));
         assert!(!may_carry_usage(br#"{"delta":"caf\u00e9"}"#));
+    }
+
+    #[test]
+    fn the_scan_reads_what_the_full_parse_reads() {
+        for doc in [
+            &br#"{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2}}"#[..],
+            br#"{"u\u0073age":{"prompt_tokens":5}}"#,
+            br#"{"message":"not found"}"#,
+            br#"{"message":null,"usage":null}"#,
+            br#"{"message":{"usage":{"input_tokens":1},"usage":{"input_tokens":2}}}"#,
+            br#"{"message":{"u\u0073age":{"input_tokens":3},"message":1,"message":2}}"#,
+            br#"{"response":[1],"usage":{"prompt_tokens":1}}"#,
+            br#"{"usage":{"prompt_tokens":"1"}}"#,
+            br#"{"usage":{"prompt_tokens":1}} trailing"#,
+            br#"  {"usageMetadata":{"promptTokenCount":2}}  "#,
+        ] {
+            assert_eq!(
+                parse_usage(doc),
+                parse_usage_whole(doc),
+                "{}",
+                String::from_utf8_lossy(doc)
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 512, failure_persistence: None, ..Default::default()
+        })]
+
+        #[test]
+        fn the_scan_agrees_with_the_full_parse_on_any_json(
+            doc in json_value(), pretty in proptest::bool::ANY,
+        ) {
+            let text = if pretty {
+                serde_json::to_vec_pretty(&doc).unwrap()
+            } else {
+                serde_json::to_vec(&doc).unwrap()
+            };
+            proptest::prop_assert_eq!(parse_usage(&text), parse_usage_whole(&text));
+        }
+    }
+
+    /// JSON values whose keys are often the ones usage hides under.
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        use serde_json::Value;
+        let key = prop_oneof![
+            Just("usage".to_owned()),
+            Just("usageMetadata".to_owned()),
+            Just("message".to_owned()),
+            Just("response".to_owned()),
+            Just("prompt_tokens".to_owned()),
+            Just("input_tokens".to_owned()),
+            Just("cache_read_input_tokens".to_owned()),
+            Just("promptTokenCount".to_owned()),
+            Just("total_tokens".to_owned()),
+            "[a-z\"\\{}\\[\\] ]{0,6}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-5i64..5).prop_map(Value::from),
+            "[a-z\"\\{}\\[\\],: \n]{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::vec((key.clone(), inner), 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
     }
 
     #[test]

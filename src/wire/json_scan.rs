@@ -1,0 +1,191 @@
+//! Finding the top-level members of a JSON object without decoding the rest: each member's key
+//! as written (between its quotes) and its value's text. Strings are skipped with a SIMD search
+//! for their closing quote, nested values by counting brackets outside strings, so reading one
+//! small member out of an upstream's answer costs a pass over its bytes instead of a full parse.
+//!
+//! The scan does not validate what it skips; it answers [`Unscannable`] for anything it cannot
+//! walk with certainty (no object, an unterminated string, a key written with an escape, text
+//! after the object), and callers then fall back to a full parse.
+
+/// The text is not an object this scan can walk; parse it fully instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unscannable;
+
+/// Calls `visit(key, value)` for each top-level member of the object `json`, in order: `key` is
+/// the key's text without its quotes (never containing a backslash: such a key makes the scan
+/// [`Unscannable`]), `value` the value's text, trimmed of white space.
+pub fn members<'a>(
+    json: &'a [u8],
+    mut visit: impl FnMut(&'a [u8], &'a [u8]) -> Result<(), Unscannable>,
+) -> Result<(), Unscannable> {
+    let mut i = skip_ws(json, 0);
+    if json.get(i) != Some(&b'{') {
+        return Err(Unscannable);
+    }
+    i = skip_ws(json, i + 1);
+    if json.get(i) == Some(&b'}') {
+        return end(json, i + 1);
+    }
+    loop {
+        if json.get(i) != Some(&b'"') {
+            return Err(Unscannable);
+        }
+        let close = string_end(json, i + 1)?;
+        let key = &json[i + 1..close];
+        if key.contains(&b'\\') {
+            return Err(Unscannable);
+        }
+        i = skip_ws(json, close + 1);
+        if json.get(i) != Some(&b':') {
+            return Err(Unscannable);
+        }
+        let start = skip_ws(json, i + 1);
+        let stop = value_end(json, start)?;
+        visit(key, &json[start..stop])?;
+        i = skip_ws(json, stop);
+        match json.get(i) {
+            Some(b',') => i = skip_ws(json, i + 1),
+            Some(b'}') => return end(json, i + 1),
+            _ => return Err(Unscannable),
+        }
+    }
+}
+
+/// Only white space may follow the object.
+fn end(json: &[u8], after: usize) -> Result<(), Unscannable> {
+    if skip_ws(json, after) == json.len() {
+        Ok(())
+    } else {
+        Err(Unscannable)
+    }
+}
+
+fn skip_ws(json: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = json.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// The index of the quote closing the string whose text starts at `from`.
+fn string_end(json: &[u8], mut from: usize) -> Result<usize, Unscannable> {
+    loop {
+        let rest = json.get(from..).ok_or(Unscannable)?;
+        match memchr::memchr2(b'"', b'\\', rest) {
+            Some(at) if rest[at] == b'"' => return Ok(from + at),
+            // A backslash escapes the next byte (a quote included).
+            Some(at) => from += at + 2,
+            None => return Err(Unscannable),
+        }
+    }
+}
+
+/// The index just past the value starting at `start`.
+fn value_end(json: &[u8], start: usize) -> Result<usize, Unscannable> {
+    match json.get(start) {
+        Some(b'"') => Ok(string_end(json, start + 1)? + 1),
+        Some(b'{' | b'[') => nested_end(json, start),
+        Some(_) => {
+            let len = json[start..]
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                .unwrap_or(json.len() - start);
+            if len == 0 {
+                Err(Unscannable)
+            } else {
+                Ok(start + len)
+            }
+        }
+        None => Err(Unscannable),
+    }
+}
+
+/// The index just past the object or array starting at `start`.
+fn nested_end(json: &[u8], start: usize) -> Result<usize, Unscannable> {
+    let mut depth = 0usize;
+    let mut i = start;
+    while let Some(&b) = json.get(i) {
+        match b {
+            b'"' => i = string_end(json, i + 1)?,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Ok(i + 1);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Err(Unscannable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(json: &str) -> Result<Vec<(String, String)>, Unscannable> {
+        let mut out = Vec::new();
+        members(json.as_bytes(), |k, v| {
+            out.push((
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            ));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn each_member_is_found_with_its_value_text() {
+        let got = all(
+            r#" { "a" : 1 , "b":{"x":["}",{"y":"\"]"}]},"c":"q\"}" ,"d":[1,[2]],"e":null,"f":-1.5e3 } "#,
+        )
+        .unwrap();
+        let want = [
+            ("a", "1"),
+            ("b", r#"{"x":["}",{"y":"\"]"}]}"#),
+            ("c", r#""q\"}""#),
+            ("d", "[1,[2]]"),
+            ("e", "null"),
+            ("f", "-1.5e3"),
+        ];
+        assert_eq!(got.len(), want.len());
+        for ((k, v), (wk, wv)) in got.iter().zip(want) {
+            assert_eq!((k.as_str(), v.as_str()), (wk, wv));
+        }
+        assert_eq!(all("{}").unwrap(), Vec::new());
+    }
+
+    #[test]
+    fn what_cannot_be_walked_with_certainty_is_unscannable() {
+        for bad in [
+            "",
+            "[1]",
+            "{",
+            r#"{"a":1"#,
+            r#"{"a":"open}"#,
+            r#"{"a":{"b":1}"#,
+            r#"{"u\u0073age":1}"#,
+            r#"{"a":1} x"#,
+            r#"{"a" 1}"#,
+            r#"{"a":}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":"x\"#,
+            r#"{a:1}"#,
+        ] {
+            assert_eq!(all(bad), Err(Unscannable), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_visitor_can_stop_the_scan() {
+        let mut seen = 0;
+        let r = members(br#"{"a":1,"b":2}"#, |_, _| {
+            seen += 1;
+            Err(Unscannable)
+        });
+        assert_eq!((r, seen), (Err(Unscannable), 1));
+    }
+}
