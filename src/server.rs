@@ -4,15 +4,17 @@
 //! in-flight requests and streams for at most `server.shutdown_grace`.
 //! `serve` uses [`run_event_loops`]: the same service on one single-threaded runtime per CPU.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn_with_state;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::response::Response;
 use axum::serve::ListenerExt;
-use tower_layer::Layer as _;
 use tokio::net::TcpListener;
 
 use crate::api;
@@ -26,19 +28,60 @@ mod watch;
 pub use connections::ConnectionLimits;
 pub use event_loops::run_event_loops;
 
-/// All route groups (each behind its guard), behind the request-body limit and the
-/// readable-client-address check, inside the access-log layer.
+/// What every request passes through, composed once per server: the access log outermost, then
+/// the readable-client-address check, the request-body limit, and the route groups (each behind
+/// its guard).
 ///
-/// These layers wrap the route table once. `Router::layer` would wrap every route in its own
-/// boxed copy of the stack instead, which each request clones level by level, one allocation
-/// per level (see bench/PROFILE.md).
-pub fn router(state: AppState) -> Router {
-    let body_limit = state.config().server.max_body_bytes;
-    let routes = DefaultBodyLimit::max(body_limit).layer(api::groups::router(state.clone()));
-    let checked = from_fn_with_state(state.clone(), api::auth_layer::readable_client_address)
-        .layer(routes);
-    let logged = from_fn_with_state(state, api::access_log::access_log).layer(checked);
-    Router::new().fallback_service(logged)
+/// A plain service rather than axum layers: `Router::layer` wraps every route in its own boxed
+/// copy of the stack, which each request clones level by level (an allocation per level), and
+/// each `from_fn` step boxes its inner service and its future again (see bench/PROFILE.md).
+#[derive(Clone)]
+pub struct App {
+    state: AppState,
+    routes: Router,
+    body_limit: usize,
+}
+
+/// [`App`] for `state`.
+pub fn router(state: AppState) -> App {
+    App {
+        body_limit: state.config().server.max_body_bytes,
+        routes: api::groups::router(state.clone()),
+        state,
+    }
+}
+
+impl tower_service::Service<Request> for App {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let App {
+            state,
+            mut routes,
+            body_limit,
+        } = self.clone();
+        Box::pin(async move {
+            let (state, routes) = (&state, &mut routes);
+            let answer = api::access_log::access_log(state, req, move |mut req| async move {
+                if let Some(refusal) = api::auth_layer::unreadable_client_address(state, &req) {
+                    return refusal;
+                }
+                DefaultBodyLimit::max(body_limit).apply(&mut req);
+                // The router is always ready (`poll_ready` does nothing).
+                match routes.call(req).await {
+                    Ok(answer) => answer,
+                    Err(never) => match never {},
+                }
+            });
+            Ok(answer.await)
+        })
+    }
 }
 
 /// Serves until `shutdown` resolves, then drains for at most the configured grace period.
@@ -66,7 +109,7 @@ fn serving(state: &AppState) -> (ConnectionLimits, Arc<ConnectionStats>, Duratio
 }
 
 /// [`router`], once per server, with the startup warnings about the routes.
-fn app(state: AppState) -> Router {
+fn app(state: AppState) -> App {
     for warning in api::groups::bypass_warnings(&state) {
         tracing::warn!("{warning}");
     }

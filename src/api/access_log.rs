@@ -4,6 +4,7 @@
 //! to the request's [`RequestLog`]. Paths are logged without their query: `?key=` never reaches
 //! a log.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -11,8 +12,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Body as _, Frame, SizeHint};
@@ -174,9 +174,17 @@ impl Entry {
     }
 }
 
-/// Middleware: attaches a [`RequestLog`] and the [`ClientIp`], and logs the request when its body
-/// is done.
-pub async fn access_log(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// Attaches a [`RequestLog`] and the [`ClientIp`] to the request, runs `next` on it, and logs
+/// the request when the answer's body is done (the outermost step of every request, composed
+/// by `server::App`).
+pub async fn access_log<F>(
+    state: &AppState,
+    mut req: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response
+where
+    F: Future<Output = Response>,
+{
     let started = Instant::now();
     let log = RequestLog::default();
     req.extensions_mut().insert(log.clone());
@@ -192,7 +200,7 @@ pub async fn access_log(State(state): State<AppState>, mut req: Request, next: N
     let capturing = state.capture().is_enabled();
     if !logging && !capturing && !telemetry.is_enabled() {
         // Nothing will read the line: skip the id, the copies and the body wrapper.
-        return next.run(req).await;
+        return next(req).await;
     }
     let path = req.uri().path();
     let group = route_group(path);
@@ -225,7 +233,7 @@ pub async fn access_log(State(state): State<AppState>, mut req: Request, next: N
             source: Arc::from(source),
         });
     }
-    let resp = next.run(req).await;
+    let resp = next(req).await;
     let ttfb = started.elapsed();
     let entry = Entry {
         status: resp.status().as_u16(),

@@ -20,27 +20,22 @@ use crate::protocol::Protocol;
 use crate::state::AppState;
 use crate::wire::errors::ErrorKind;
 
-/// Middleware on every path: a request a trusted proxy relayed without a readable client address
+/// Checked on every path: a request a trusted proxy relayed without a readable client address
 /// is refused (400) — its failures would otherwise count against an address it does not own.
-pub async fn readable_client_address(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if let Some(peer) = req.extensions().get::<ConnectInfo<SocketAddr>>()
-        && crate::net::forwarded_client(peer.0.ip(), req.headers(), state.trusted_proxies())
-            .is_err()
-    {
-        tracing::debug!(peer = %peer.0.ip(), "refused: unreadable X-Forwarded-For from a trusted proxy");
-        return ApiError::new(
+/// `None` lets the request through.
+pub fn unreadable_client_address(state: &AppState, req: &Request) -> Option<Response> {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>()?;
+    crate::net::forwarded_client(peer.0.ip(), req.headers(), state.trusted_proxies()).err()?;
+    tracing::debug!(peer = %peer.0.ip(), "refused: unreadable X-Forwarded-For from a trusted proxy");
+    Some(
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             ErrorKind::InvalidRequest,
             "The X-Forwarded-For header added by the proxy does not name a readable client address.",
         )
         .with_code("unreadable_forwarded_for")
-        .into_response_for(caller_protocol(&req));
-    }
-    next.run(req).await
+        .into_response_for(caller_protocol(req)),
+    )
 }
 
 /// Middleware of the model API group: a client credential, or the refusal.

@@ -16,10 +16,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::routing::future::RouteFuture;
 use axum::serve::Listener;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -76,9 +74,9 @@ fn open_file_limit() -> Option<u64> {
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets open connections finish for
 /// at most `grace` and closes the rest.
-pub(super) async fn serve_connections<L>(
+pub(super) async fn serve_connections<L, S>(
     mut listener: L,
-    app: Router,
+    app: S,
     limits: ConnectionLimits,
     stats: Arc<ConnectionStats>,
     grace: Duration,
@@ -87,6 +85,7 @@ pub(super) async fn serve_connections<L>(
 where
     L: Listener<Addr = SocketAddr>,
     L::Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: App,
 {
     let builder = Arc::new(builder(&limits));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -151,18 +150,45 @@ fn builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// The service a server runs for each request (`server::App`; a bare router in tests).
+pub(super) trait App:
+    tower_service::Service<
+        http::Request<Body>,
+        Response = http::Response<Body>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> App for S where
+    S: tower_service::Service<
+            http::Request<Body>,
+            Response = http::Response<Body>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// What a connection's task needs.
-struct Conn<I> {
+struct Conn<I, S> {
     io: I,
     addr: SocketAddr,
-    app: Router,
+    app: S,
     builder: Arc<auto::Builder<TokioExecutor>>,
     limits: ConnectionLimits,
     stop: tokio::sync::watch::Receiver<bool>,
     slot: OpenSlot,
 }
 
-async fn serve_one<I>(c: Conn<I>)
+async fn serve_one<I, S: App>(c: Conn<I, S>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -206,19 +232,19 @@ where
 /// (`ConnectInfo`), its body times out when it stalls, and it counts as in flight on the
 /// connection until its response body is done.
 #[derive(Clone)]
-struct Tracked {
-    app: Router,
+struct Tracked<S> {
+    app: S,
     watch: Arc<Watch>,
     addr: SocketAddr,
     body_timeout: Duration,
 }
 
-impl hyper::service::Service<http::Request<Incoming>> for Tracked {
+impl<S: App> hyper::service::Service<http::Request<Incoming>> for Tracked<S> {
     type Response = http::Response<TrackedBody>;
     type Error = Infallible;
-    type Future = TrackedFuture;
+    type Future = TrackedFuture<S::Future>;
 
-    fn call(&self, req: http::Request<Incoming>) -> TrackedFuture {
+    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
         let in_flight = self.watch.request_started();
         let timeout = self.body_timeout;
         let mut req = req.map(|body| Body::new(TimedBody::new(body, timeout)));
@@ -233,14 +259,17 @@ impl hyper::service::Service<http::Request<Incoming>> for Tracked {
 
 pin_project_lite::pin_project! {
     /// The router's answer, its body holding the request's place in flight.
-    struct TrackedFuture {
+    struct TrackedFuture<F> {
         #[pin]
-        inner: RouteFuture<Infallible>,
+        inner: F,
         in_flight: Option<InFlight>,
     }
 }
 
-impl Future for TrackedFuture {
+impl<F> Future for TrackedFuture<F>
+where
+    F: Future<Output = Result<http::Response<Body>, Infallible>>,
+{
     type Output = Result<http::Response<TrackedBody>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -265,6 +294,7 @@ impl Future for TrackedFuture {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::Router;
 
     #[test]
     fn the_default_cap_is_half_the_open_file_limit_within_bounds() {

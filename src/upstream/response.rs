@@ -126,8 +126,24 @@ impl UpstreamResponse {
             .content_length()
             .map_or(8 * 1024, |n| usize::try_from(n).unwrap_or(limit).min(limit));
         cover(capacity, &self.body.backend)?;
-        let mut buf = bytes::BytesMut::with_capacity(capacity);
-        while let Some(chunk) = self.chunk().await? {
+        // Most answers arrive in one chunk: it is the body as it is, without a copy.
+        let Some(first) = self.chunk().await? else {
+            return Ok(Bytes::new());
+        };
+        if first.len() > limit {
+            return Err(UpstreamError::TooLarge {
+                backend: self.body.backend.clone(),
+                limit,
+            });
+        }
+        cover(first.len(), &self.body.backend)?;
+        let Some(second) = self.chunk().await? else {
+            return Ok(first);
+        };
+        let mut buf = bytes::BytesMut::with_capacity(capacity.max(first.len()));
+        buf.extend_from_slice(&first);
+        let mut next = Some(second);
+        while let Some(chunk) = next {
             if buf.len() + chunk.len() > limit {
                 return Err(UpstreamError::TooLarge {
                     backend: self.body.backend.clone(),
@@ -141,6 +157,7 @@ impl UpstreamResponse {
             }
             buf.extend_from_slice(&chunk);
             cover(buf.capacity(), &self.body.backend)?;
+            next = self.chunk().await?;
         }
         Ok(buf.freeze())
     }

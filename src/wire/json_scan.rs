@@ -67,11 +67,23 @@ fn skip_ws(json: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Strings up to this long are scanned byte by byte: the SIMD search costs more to set up.
+const SHORT: usize = 24;
+
 /// The index of the quote closing the string whose text starts at `from`.
 fn string_end(json: &[u8], mut from: usize) -> Result<usize, Unscannable> {
     loop {
         let rest = json.get(from..).ok_or(Unscannable)?;
-        match memchr::memchr2(b'"', b'\\', rest) {
+        let found = match rest
+            .iter()
+            .take(SHORT)
+            .position(|&b| b == b'"' || b == b'\\')
+        {
+            Some(at) => Some(at),
+            None if rest.len() <= SHORT => None,
+            None => memchr::memchr2(b'"', b'\\', &rest[SHORT..]).map(|at| at + SHORT),
+        };
+        match found {
             Some(at) if rest[at] == b'"' => return Ok(from + at),
             // A backslash escapes the next byte (a quote included).
             Some(at) => from += at + 2,
@@ -156,6 +168,16 @@ mod tests {
             assert_eq!((k.as_str(), v.as_str()), (wk, wv));
         }
         assert_eq!(all("{}").unwrap(), Vec::new());
+        // Long strings (past the byte-by-byte start), with escapes before and after it.
+        let long = format!(
+            r#""{}\"{}\\{}""#,
+            "a".repeat(30),
+            "}".repeat(40),
+            "b".repeat(5)
+        );
+        let got = all(&format!(r#"{{"k":{long},"{}":[{long}]}}"#, "c".repeat(50))).unwrap();
+        assert_eq!(got[0].1, long);
+        assert_eq!(got[1], ("c".repeat(50), format!("[{long}]")));
     }
 
     #[test]
