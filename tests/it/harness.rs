@@ -50,6 +50,41 @@ pub async fn start_mock() -> Mock {
     }
 }
 
+/// A mock serving HTTPS with a fresh test CA (what `portcullis-mock --tls DIR` does); `ca` is
+/// the CA certificate's PEM file, for a backend's `tls_ca_file`.
+pub struct TlsMock {
+    pub mock: Mock,
+    pub ca: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn start_tls_mock(alpn: mock::tls::Alpn) -> TlsMock {
+    let certs = mock::tls::TestCerts::generate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = certs.write_ca(dir.path()).unwrap();
+    let config = certs.server_config(alpn).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stats = Arc::new(MockStats::default());
+    let (tx, rx) = oneshot::channel::<()>();
+    let s = stats.clone();
+    tokio::spawn(async move {
+        let _ = mock::tls::serve_tls(listener, s, config, async move {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    TlsMock {
+        mock: Mock {
+            addr,
+            stats,
+            _stop: tx,
+        },
+        ca,
+        _dir: dir,
+    }
+}
+
 pub fn backend(kind: BackendKind, url: String, key: Option<&str>) -> BackendConfig {
     BackendConfig {
         kind,
@@ -59,6 +94,7 @@ pub fn backend(kind: BackendKind, url: String, key: Option<&str>) -> BackendConf
         headers: BTreeMap::new(),
         timeouts: TimeoutConfig::default(),
         http2_prior_knowledge: false,
+        tls_ca_file: None,
         // The mock's fault script travels in a client header the gateway forwards only when told.
         forward_headers: vec!["x-mock".to_owned()],
         credentials: Vec::new(),
