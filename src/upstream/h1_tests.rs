@@ -138,6 +138,12 @@ fn client(addr: SocketAddr, read_idle: Duration) -> Arc<H1Client> {
     Arc::new(c.unwrap())
 }
 
+/// A TLS configuration trusting a fresh test CA (besides the system's roots, if any).
+fn tls_config() -> Arc<rustls::ClientConfig> {
+    let ca = crate::mock::tls::TestCerts::generate().unwrap().ca_der;
+    super::super::tls::h1_client_config(vec![ca]).unwrap()
+}
+
 fn post() -> Request<Full<Bytes>> {
     let mut req = Request::new(Full::new(Bytes::from_static(b"{\"model\":\"m\"}")));
     *req.method_mut() = http::Method::POST;
@@ -167,7 +173,7 @@ fn http_urls_and_https_ones_with_a_tls_configuration_get_a_client() {
         )
     };
     assert!(make("https://api.openai.com/v1").is_none());
-    let tls = super::super::tls::h1_client_config(Vec::new()).unwrap();
+    let tls = tls_config();
     let with_tls = |s: &str| {
         let c = H1Client::new(
             Arc::from("b"),
@@ -329,4 +335,30 @@ async fn connection_refused_is_a_connect_error() {
         .await
         .unwrap_err();
     assert!(matches!(err, UpstreamError::Connect { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn the_connect_timeout_covers_a_tls_handshake_that_never_answers() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        while tcp.read(&mut buf).await.unwrap_or(0) > 0 {}
+    });
+    let base = reqwest::Url::parse(&format!("https://{addr}/v1")).unwrap();
+    let connect = Duration::from_millis(150);
+    let c = H1Client::new(
+        Arc::from("b"),
+        &base,
+        Some(tls_config()),
+        connect,
+        Duration::from_secs(30),
+    );
+    let c = Arc::new(c.unwrap());
+    let started = Instant::now();
+    let err = c.send(post()).await.unwrap_err();
+    assert!(matches!(err, UpstreamError::Timeout { .. }), "{err}");
+    assert!(started.elapsed() >= connect);
+    assert!(started.elapsed() < Duration::from_secs(5));
 }

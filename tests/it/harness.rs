@@ -32,17 +32,31 @@ pub struct Mock {
 }
 
 pub async fn start_mock() -> Mock {
+    spawn_mock(|listener, stats, stop| async move {
+        let _ = mock::serve(listener, stats, stop).await;
+    })
+    .await
+}
+
+/// Binds a free port and runs `serve(listener, stats, stop)` on a task; `stop` resolves when
+/// the returned [`Mock`] is dropped.
+async fn spawn_mock<F, Fut>(serve: F) -> Mock
+where
+    F: FnOnce(
+        tokio::net::TcpListener,
+        Arc<MockStats>,
+        std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    ) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stats = Arc::new(MockStats::default());
     let (tx, rx) = oneshot::channel::<()>();
-    let s = stats.clone();
-    tokio::spawn(async move {
-        let _ = mock::serve(listener, s, async move {
-            let _ = rx.await;
-        })
-        .await;
+    let stop = Box::pin(async move {
+        let _ = rx.await;
     });
+    tokio::spawn(serve(listener, stats.clone(), stop));
     Mock {
         addr,
         stats,
@@ -63,23 +77,12 @@ pub async fn start_tls_mock(alpn: mock::tls::Alpn) -> TlsMock {
     let dir = tempfile::tempdir().unwrap();
     let ca = certs.write_ca(dir.path()).unwrap();
     let config = certs.server_config(alpn).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stats = Arc::new(MockStats::default());
-    let (tx, rx) = oneshot::channel::<()>();
-    let s = stats.clone();
-    tokio::spawn(async move {
-        let _ = mock::tls::serve_tls(listener, s, config, async move {
-            let _ = rx.await;
-        })
-        .await;
-    });
+    let mock = spawn_mock(|listener, stats, stop| async move {
+        let _ = mock::tls::serve_tls(listener, stats, config, stop).await;
+    })
+    .await;
     TlsMock {
-        mock: Mock {
-            addr,
-            stats,
-            _stop: tx,
-        },
+        mock,
         ca,
         _dir: dir,
     }
@@ -252,6 +255,18 @@ pub async fn start() -> (Mock, Gateway) {
 
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// A chat completion (streamed or not) to the gateway at `addr`, scripting the mock with
+/// `x_mock`.
+pub async fn chat_scripted(addr: SocketAddr, x_mock: &str, stream: bool) -> reqwest::Response {
+    client()
+        .post(format!("http://{addr}/v1/chat/completions"))
+        .header("x-mock", x_mock)
+        .json(&chat("mock-gpt", stream))
+        .send()
+        .await
+        .unwrap()
 }
 
 pub async fn post_json(url: &str, body: serde_json::Value) -> reqwest::Response {

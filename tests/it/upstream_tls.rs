@@ -37,13 +37,7 @@ async fn chat_text(gw: &Gateway) -> String {
 }
 
 async fn streamed_text(gw: &Gateway) -> (usize, String) {
-    let resp = client()
-        .post(format!("http://{}/v1/chat/completions", gw.addr))
-        .header("x-mock", "chunks=4")
-        .json(&chat("mock-gpt", true))
-        .send()
-        .await
-        .unwrap();
+    let resp = chat_scripted(gw.addr, "chunks=4", true).await;
     assert_eq!(resp.status(), 200);
     let events = sse_events(resp).await;
     (events.len(), openai_text(&events))
@@ -81,13 +75,7 @@ async fn a_second_connection_resumes_the_tls_session() {
     let tls = start_tls_mock(Alpn::Both).await;
     let gw = start_gateway(tls_config(&tls, true, false)).await;
     // A slow stream holds the first connection while a second request needs another.
-    let slow = client()
-        .post(format!("http://{}/v1/chat/completions", gw.addr))
-        .header("x-mock", "chunks=3; chunk_delay_ms=200")
-        .json(&chat("mock-gpt", true))
-        .send()
-        .await
-        .unwrap();
+    let slow = chat_scripted(gw.addr, "chunks=3; chunk_delay_ms=200", true).await;
     assert_eq!(slow.status(), 200);
     assert_eq!(chat_text(&gw).await, MOCK_TEXT);
     assert_eq!(openai_text(&sse_events(slow).await), MOCK_TEXT);
@@ -101,12 +89,7 @@ async fn an_untrusted_certificate_is_a_502_without_its_details() {
     let tls = start_tls_mock(Alpn::Both).await;
     for h2 in [false, true] {
         let gw = start_gateway(tls_config(&tls, false, h2)).await;
-        let resp = client()
-            .post(format!("http://{}/v1/chat/completions", gw.addr))
-            .json(&chat("mock-gpt", false))
-            .send()
-            .await
-            .unwrap();
+        let resp = chat_scripted(gw.addr, "", false).await;
         assert_eq!(resp.status(), 502, "h2: {h2}");
         let body = resp.text().await.unwrap().to_ascii_lowercase();
         assert!(body.contains("could not be reached"), "{body}");
