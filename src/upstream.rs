@@ -21,7 +21,6 @@ pub use forward::query_param_name;
 pub(crate) use forward::strip_credential_params;
 pub use provider::{Answer, Call, CallError, Provider, Refusal, Watch};
 pub use response::{UpstreamBody, UpstreamResponse};
-pub use tls::read_ca_file;
 pub use url::{PathModelError, capture_url, check_path_model, display_url};
 use url::{endpoint_url, names_a_secret, url_secrets};
 
@@ -268,7 +267,7 @@ impl Backend {
             builder = builder.http2_prior_knowledge();
         }
         let extra_roots = match &cfg.tls_ca_file {
-            Some(path) => tls::read_ca_file(path).map_err(&setup)?,
+            Some(path) => crate::net::read_ca_file(path).map_err(&setup)?,
             None => Vec::new(),
         };
         if !extra_roots.is_empty() {

@@ -102,7 +102,7 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
             }
         }
         if let Some(path) = &b.tls_ca_file {
-            crate::upstream::read_ca_file(path).map_err(|e| {
+            crate::net::read_ca_file(path).map_err(|e| {
                 fail(
                     &format!("{prefix}.tls_ca_file"),
                     format!("backend `{name}`: {e}"),

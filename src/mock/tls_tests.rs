@@ -46,7 +46,7 @@ fn ca_pem_is_written_into_a_created_directory_and_reads_as_a_trust_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = certs.write_ca(&dir.path().join("a/b")).unwrap();
     assert_eq!(path, dir.path().join("a/b/ca.pem"));
-    let read = crate::upstream::read_ca_file(&path).unwrap();
+    let read = crate::net::read_ca_file(&path).unwrap();
     assert_eq!(read, vec![certs.ca_der.clone()]);
     assert!(certs.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
 }

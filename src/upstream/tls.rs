@@ -1,5 +1,6 @@
 //! TLS to `https://` backends: the trust both transports share (the system's roots through
-//! rustls-platform-verifier, plus the certificates of a backend's `tls_ca_file`), the rustls
+//! rustls-platform-verifier, plus the certificates of a backend's `tls_ca_file`, read by
+//! [`crate::net::read_ca_file`]), the rustls
 //! client configuration of the in-task HTTP/1.1 client, and the stream it runs on (plain TCP or
 //! TLS over TCP).
 //!
@@ -8,7 +9,6 @@
 //! server allows it.
 
 use std::io;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -16,36 +16,9 @@ use std::task::{Context, Poll};
 use rustls::ClientConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
-
-/// The certificates of a `tls_ca_file`: PEM, one or more `CERTIFICATE` blocks (other blocks
-/// are skipped). The error names the path and what is wrong.
-pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{} is not valid PEM: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "{} holds no certificate (expected PEM `-----BEGIN CERTIFICATE-----` blocks)",
-            path.display()
-        ));
-    }
-    let mut store = rustls::RootCertStore::empty();
-    for (i, cert) in certs.iter().enumerate() {
-        store.add(cert.clone()).map_err(|e| {
-            format!(
-                "certificate {} in {} cannot be used as a root: {e}",
-                i + 1,
-                path.display()
-            )
-        })?;
-    }
-    Ok(certs)
-}
 
 /// The crypto provider reqwest uses too: the process default if one is installed, else
 /// aws-lc-rs.
@@ -77,6 +50,7 @@ pub(super) fn h1_client_config(
 
 /// An upstream connection's byte stream.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // it lives in a connection boxed once (`h1::Conn`)
 pub(super) enum Stream {
     Plain(TcpStream),
     Tls(TlsStream<TcpStream>),
