@@ -494,10 +494,15 @@ pub struct BackendConfig {
     /// Connect and idle-read timeouts.
     #[serde(default)]
     pub timeouts: TimeoutConfig,
-    /// Speak HTTP/2 without TLS negotiation (h2c prior knowledge); HTTPS upstreams negotiate
-    /// HTTP/2 through ALPN on their own.
+    /// Speak HTTP/2 only: h2c (prior knowledge) to an `http://` URL, HTTP/2 by ALPN to an
+    /// `https://` one (both through reqwest). Otherwise the gateway speaks HTTP/1.1 with
+    /// keep-alive from the request's own task, over TLS for `https://`.
     #[serde(default)]
     pub http2_prior_knowledge: bool,
+    /// A PEM file of CA certificates trusted for this backend's TLS in addition to the
+    /// system's roots (a private CA, a test CA). Checked when the configuration loads.
+    #[serde(default)]
+    pub tls_ca_file: Option<std::path::PathBuf>,
     /// Client headers forwarded to this backend besides the built-in allow-list (e.g.
     /// `openai-organization`, `x-goog-user-project`: headers that choose who is billed are
     /// dropped unless named here). Credential headers are never forwarded.

@@ -33,6 +33,7 @@ pub fn demo_config(mut config: Config, mock: SocketAddr) -> Config {
         headers: BTreeMap::new(),
         timeouts: TimeoutConfig::default(),
         http2_prior_knowledge: false,
+        tls_ca_file: None,
         // The mock's fault script (`x-mock`) is a client header: the demo lets it through.
         forward_headers: vec!["x-mock".to_owned()],
         credentials: Vec::new(),

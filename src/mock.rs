@@ -15,6 +15,9 @@
 //! answered `Tool result received: <the result>`. `x-mock: reasoning=…` opens the answer with
 //! the protocol's reasoning (Anthropic `thinking`, DeepSeek `reasoning_content`, a Responses
 //! `reasoning` item, Gemini `thought` parts).
+//!
+//! [`serve`] speaks plain HTTP/1.1 and h2c; [`tls::serve_tls`] the same over TLS with a test
+//! CA made at start (`portcullis-mock --tls DIR`).
 
 mod anthropic;
 #[cfg(test)]
@@ -40,6 +43,9 @@ mod stream;
 mod stream_tests;
 #[cfg(test)]
 mod test_util;
+pub mod tls;
+#[cfg(test)]
+mod tls_tests;
 mod tools;
 #[cfg(test)]
 mod tools_tests;
@@ -70,6 +76,9 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 #[derive(Debug, Default)]
 pub struct MockStats {
     requests: AtomicU64,
+    connections: AtomicU64,
+    tls_handshakes: AtomicU64,
+    tls_resumed: AtomicU64,
     streams_started: AtomicU64,
     streams_completed: AtomicU64,
     streams_cancelled: AtomicU64,
@@ -94,6 +103,32 @@ impl MockStats {
     /// Total requests served (all endpoints, including unknown paths).
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Acquire)
+    }
+
+    /// TCP connections accepted.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Acquire)
+    }
+
+    /// TLS handshakes completed (resumed ones included).
+    pub fn tls_handshakes(&self) -> u64 {
+        self.tls_handshakes.load(Ordering::Acquire)
+    }
+
+    /// TLS handshakes that resumed an earlier session.
+    pub fn tls_resumed(&self) -> u64 {
+        self.tls_resumed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn connection_accepted(&self) {
+        self.connections.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn tls_handshake(&self, resumed: bool) {
+        self.tls_handshakes.fetch_add(1, Ordering::AcqRel);
+        if resumed {
+            self.tls_resumed.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     /// Streaming responses whose body was created.
@@ -233,7 +268,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|s| {
+    let counted = stats.clone();
+    let listener = listener.tap_io(move |s| {
+        counted.connection_accepted();
         if let Err(e) = s.set_nodelay(true) {
             tracing::debug!("mock: set_nodelay failed: {e}");
         }

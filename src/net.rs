@@ -3,7 +3,8 @@
 //! is not itself a trusted proxy (entries further left are client-controlled and ignored; an
 //! unreadable entry in that place is an error, never the proxy's address) — and
 //! the HTTP client the gateway uses for its own calls to identity providers and authorization
-//! APIs, and the client headers that never go to another server ([`never_forwarded`]).
+//! APIs, the client headers that never go to another server ([`never_forwarded`]), and the PEM
+//! CA files a backend trusts besides the system's roots ([`read_ca_file`]).
 
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -251,6 +252,36 @@ pub fn shown_url(url: &str) -> String {
     }
 }
 
+/// The certificates of a `tls_ca_file`: PEM, one or more `CERTIFICATE` blocks (other blocks
+/// are skipped). The error names the path and what is wrong.
+pub fn read_ca_file(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{} is not valid PEM: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{} holds no certificate (expected PEM `-----BEGIN CERTIFICATE-----` blocks)",
+            path.display()
+        ));
+    }
+    let mut store = rustls::RootCertStore::empty();
+    for (i, cert) in certs.iter().enumerate() {
+        store.add(cert.clone()).map_err(|e| {
+            format!(
+                "certificate {} in {} cannot be used as a root: {e}",
+                i + 1,
+                path.display()
+            )
+        })?;
+    }
+    Ok(certs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,5 +404,33 @@ mod tests {
         for h in ["0.0.0.0", "192.168.1.2", "::", "example.com"] {
             assert!(!is_loopback_host(h), "{h}");
         }
+    }
+
+    #[test]
+    fn a_ca_file_holds_one_or_more_usable_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = |name: &str| {
+            rcgen::generate_simple_self_signed([name.to_owned()])
+                .unwrap()
+                .cert
+        };
+        let (a, b) = (cert("a.example"), cert("b.example"));
+        let bundle = dir.path().join("bundle.pem");
+        std::fs::write(&bundle, format!("{}\n{}", a.pem(), b.pem())).unwrap();
+        assert_eq!(
+            super::read_ca_file(&bundle).unwrap(),
+            vec![a.der().clone(), b.der().clone()]
+        );
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(
+            &junk,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let err = super::read_ca_file(&junk).unwrap_err();
+        assert!(
+            err.contains("certificate 1 in") && err.contains("junk.pem"),
+            "{err}"
+        );
     }
 }

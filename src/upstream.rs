@@ -14,6 +14,7 @@ pub mod owners;
 mod provider;
 mod response;
 pub mod routing;
+mod tls;
 mod url;
 
 pub use forward::query_param_name;
@@ -220,16 +221,21 @@ pub struct Backend {
 /// How a backend is reached.
 #[derive(Debug)]
 enum Transport {
-    /// Plain HTTP/1.1, driven from the request's task (see [`h1`]).
+    /// HTTP/1.1, plain or over TLS, driven from the request's task (see [`h1`]).
     H1(Arc<H1Client>),
-    /// reqwest: HTTPS (HTTP/2 by ALPN), h2c, and anything behind an HTTP proxy.
+    /// reqwest: HTTP/2 (h2c, or by ALPN over TLS), URLs with credentials, and anything behind
+    /// a proxy.
     Reqwest(reqwest::Client),
 }
 
-/// True when reqwest would send plain-HTTP requests through a proxy (its system-proxy
+/// True when reqwest would send requests to a `scheme` URL through a proxy (its system-proxy
 /// variables); such backends keep using reqwest.
-fn http_proxy_configured(var: impl Fn(&str) -> Option<String>) -> bool {
-    ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+fn proxy_configured(scheme: &str, var: impl Fn(&str) -> Option<String>) -> bool {
+    let names: &[&str] = match scheme {
+        "https" => &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"],
+        _ => &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"],
+    };
+    names
         .iter()
         .any(|name| var(name).is_some_and(|v| !v.trim().is_empty()))
 }
@@ -259,6 +265,18 @@ impl Backend {
             .user_agent(USER_AGENT);
         if cfg.http2_prior_knowledge {
             builder = builder.http2_prior_knowledge();
+        }
+        let extra_roots = match &cfg.tls_ca_file {
+            Some(path) => crate::net::read_ca_file(path).map_err(&setup)?,
+            None => Vec::new(),
+        };
+        if !extra_roots.is_empty() {
+            let certs = extra_roots
+                .iter()
+                .map(|der| reqwest::Certificate::from_der(der))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| setup(format!("tls_ca_file: {e}")))?;
+            builder = builder.tls_certs_merge(certs);
         }
         let mut extra_headers = HeaderMap::new();
         for (k, v) in &cfg.headers {
@@ -302,16 +320,21 @@ impl Backend {
             .filter(|s| s.expose().len() >= crate::secret::scrub::MIN_LEN)
             .collect();
         let name: Arc<str> = Arc::from(name);
-        let h1 = (!cfg.http2_prior_knowledge && !http_proxy_configured(env))
-            .then(|| {
-                H1Client::new(
-                    name.clone(),
-                    &fixed_urls.models,
-                    cfg.timeouts.connect.0,
-                    cfg.timeouts.read_idle.0,
-                )
-            })
-            .flatten();
+        let h1 = if cfg.http2_prior_knowledge || proxy_configured(base.scheme(), env) {
+            None
+        } else {
+            let tls = match base.scheme() {
+                "https" => Some(tls::h1_client_config(extra_roots).map_err(&setup)?),
+                _ => None,
+            };
+            H1Client::new(
+                name.clone(),
+                &fixed_urls.models,
+                tls,
+                cfg.timeouts.connect.0,
+                cfg.timeouts.read_idle.0,
+            )
+        };
         let transport = match h1 {
             Some(h1) => Transport::H1(Arc::new(h1)),
             None => Transport::Reqwest(
@@ -593,26 +616,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plain_http_backends_use_the_in_task_client_unless_a_proxy_or_h2c_is_configured() {
+    fn http1_backends_use_the_in_task_client_unless_a_proxy_or_http2_is_configured() {
         let cfg = |url: &str, h2c: bool| {
             let mut c: BackendConfig =
                 serde_norway::from_str(&format!("type: openai\nbase_url: {url}")).unwrap();
             c.http2_prior_knowledge = h2c;
             c
         };
-        let h1 = |c: &BackendConfig, proxy: Option<&str>| {
-            let b = Backend::build("b", c, |k| {
-                proxy.filter(|_| k == "HTTP_PROXY").map(str::to_owned)
-            })
-            .unwrap();
+        let h1 = |c: &BackendConfig, var: &str, proxy: Option<&str>| {
+            let b =
+                Backend::build("b", c, |k| proxy.filter(|_| k == var).map(str::to_owned)).unwrap();
             matches!(b.transport, Transport::H1(_))
         };
         let local = cfg("http://127.0.0.1:8000/v1", false);
-        assert!(h1(&local, None));
-        assert!(h1(&local, Some("  ")), "an empty variable is no proxy");
-        assert!(!h1(&local, Some("http://proxy:3128")));
-        assert!(!h1(&cfg("http://127.0.0.1:8000/v1", true), None));
-        assert!(!h1(&cfg("https://api.openai.com/v1", false), None));
+        assert!(h1(&local, "HTTP_PROXY", None));
+        assert!(
+            h1(&local, "HTTP_PROXY", Some("  ")),
+            "an empty variable is no proxy"
+        );
+        assert!(!h1(&local, "HTTP_PROXY", Some("http://proxy:3128")));
+        assert!(h1(&local, "HTTPS_PROXY", Some("http://proxy:3128")));
+        assert!(!h1(&cfg("http://127.0.0.1:8000/v1", true), "", None));
+        let remote = cfg("https://api.openai.com/v1", false);
+        assert!(h1(&remote, "", None));
+        assert!(h1(&remote, "HTTP_PROXY", Some("http://proxy:3128")));
+        assert!(!h1(&remote, "HTTPS_PROXY", Some("http://proxy:3128")));
+        assert!(!h1(&remote, "all_proxy", Some("socks5://proxy:1080")));
+        assert!(!h1(&cfg("https://api.openai.com/v1", true), "", None));
+        assert!(!h1(&cfg("https://u:p@api.openai.com/v1", false), "", None));
     }
 
     #[test]

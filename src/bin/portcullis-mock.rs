@@ -4,26 +4,35 @@
 use std::io::Write as _;
 use std::sync::Arc;
 
+use portcullis::mock::tls::{Alpn, TestCerts, serve_tls};
 use portcullis::mock::{MockStats, serve};
 
 const USAGE: &str = "\
-Usage: portcullis-mock [--host HOST] [--port PORT]
+Usage: portcullis-mock [--host HOST] [--port PORT] [--tls DIR [--tls-alpn h2|http1|both]]
 
 A scriptable mock LLM upstream speaking the OpenAI, Anthropic and Gemini APIs.
 
 Options:
-  --host HOST   address to bind (default 127.0.0.1)
-  --port PORT   port to bind (default 9000; 0 picks a free port)
-  -h, --help    print this help
+  --host HOST        address to bind (default 127.0.0.1)
+  --port PORT        port to bind (default 9000; 0 picks a free port)
+  --tls DIR          serve HTTPS: make a fresh test CA and a certificate for
+                     localhost, 127.0.0.1 and ::1 signed by it, write the CA
+                     certificate to DIR/ca.pem (creating DIR) for clients to
+                     trust (a backend's tls_ca_file, curl --cacert)
+  --tls-alpn WHICH   protocols offered by ALPN with --tls: h2, http1 or both
+                     (default both)
+  -h, --help         print this help
 
-Once bound, prints `portcullis-mock listening on http://ADDR` and serves
-until Ctrl-C or SIGTERM. Script responses with the request header
-`x-mock: status=N; retry_after=S; header_delay_ms=N; chunks=N;
-chunk_delay_ms=N; drop_after=K; malformed=1`.";
+Once bound, prints `portcullis-mock listening on http://ADDR` (https://ADDR
+with --tls, once DIR/ca.pem is written) and serves until Ctrl-C or SIGTERM.
+Script responses with the request header `x-mock: status=N; retry_after=S;
+header_delay_ms=N; chunks=N; chunk_delay_ms=N; drop_after=K; malformed=1`.";
 
 struct Args {
     host: String,
     port: u16,
+    tls: Option<std::path::PathBuf>,
+    alpn: Option<Alpn>,
 }
 
 enum Parsed {
@@ -35,6 +44,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
     let mut parsed = Args {
         host: "127.0.0.1".to_owned(),
         port: 9000,
+        tls: None,
+        alpn: None,
     };
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -54,8 +65,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
                 let v = value("--port")?;
                 parsed.port = v.parse().map_err(|_| format!("invalid --port {v:?}"))?;
             }
+            "--tls" => parsed.tls = Some(value("--tls")?.into()),
+            "--tls-alpn" => parsed.alpn = Some(value("--tls-alpn")?.parse()?),
             other => return Err(format!("unknown argument {other:?}")),
         }
+    }
+    if parsed.alpn.is_some() && parsed.tls.is_none() {
+        return Err("--tls-alpn needs --tls DIR".to_owned());
     }
     Ok(Parsed::Run(parsed))
 }
@@ -123,14 +139,35 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let tls = match &args.tls {
+        Some(dir) => {
+            let config = TestCerts::generate().and_then(|certs| {
+                certs.write_ca(dir)?;
+                certs.server_config(args.alpn.unwrap_or_default())
+            });
+            match config {
+                Ok(config) => Some(config),
+                Err(e) => {
+                    let _ = writeln!(std::io::stderr(), "portcullis-mock: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            }
+        }
+        None => None,
+    };
     let shutdown = shutdown_signal();
     {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "portcullis-mock listening on http://{addr}");
+        let _ = writeln!(out, "portcullis-mock listening on {scheme}://{addr}");
         let _ = out.flush();
     }
     let stats = Arc::new(MockStats::default());
-    if let Err(e) = serve(listener, stats, shutdown).await {
+    let served = match tls {
+        Some(config) => serve_tls(listener, stats, config, shutdown).await,
+        None => serve(listener, stats, shutdown).await,
+    };
+    if let Err(e) = served {
         let _ = writeln!(std::io::stderr(), "portcullis-mock: {e}");
         return std::process::ExitCode::FAILURE;
     }

@@ -163,6 +163,7 @@ pub fn backends_from_standard_env(
                 headers: Default::default(),
                 timeouts: TimeoutConfig::default(),
                 http2_prior_knowledge: false,
+                tls_ca_file: None,
                 forward_headers: forward_headers.clone(),
                 credentials: Vec::new(),
                 selection_strategy: None,

@@ -101,6 +101,14 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
                 ));
             }
         }
+        if let Some(path) = &b.tls_ca_file {
+            crate::net::read_ca_file(path).map_err(|e| {
+                fail(
+                    &format!("{prefix}.tls_ca_file"),
+                    format!("backend `{name}`: {e}"),
+                )
+            })?;
+        }
         for h in &b.forward_headers {
             let lower = h.trim().to_ascii_lowercase();
             if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
@@ -460,6 +468,7 @@ mod tests {
             headers: Default::default(),
             timeouts: Default::default(),
             http2_prior_knowledge: false,
+            tls_ca_file: None,
             forward_headers: Vec::new(),
             credentials: Vec::new(),
             selection_strategy: None,

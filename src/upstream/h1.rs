@@ -1,5 +1,6 @@
-//! HTTP/1.1 to plain-HTTP backends (local model servers such as vLLM, Ollama or llama.cpp, and
-//! TLS-terminating sidecars), driven from the request's own task.
+//! HTTP/1.1 to backends, plain (local model servers such as vLLM, Ollama or llama.cpp, and
+//! TLS-terminating sidecars) or over TLS (`https://`, see [`super::tls`]), driven from the
+//! request's own task.
 //!
 //! A general-purpose client (reqwest over hyper-util) runs every connection in a task of its own:
 //! the request crosses to that task over a channel and the answer comes back over another, and on
@@ -13,7 +14,10 @@
 //! connection is driven once when it is taken out: one the server closed meanwhile is noticed
 //! then and dropped, and a request that could not be written on it is sent on another (hyper
 //! hands the unsent request back). A connection idle for 90 s is dropped, at most 128 wait.
-//! HTTPS, h2c and backends reached through an HTTP proxy use reqwest (see `Backend`).
+//! Over TLS the connect timeout covers the TCP connect and the TLS handshake; SNI is the base
+//! URL's host, ALPN `http/1.1`, and a certificate that does not verify fails the connect like a
+//! refused connection. HTTP/2 (h2c or over TLS with `http2_prior_knowledge`), URLs with
+//! credentials and backends reached through a proxy use reqwest (see `Backend`).
 
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
@@ -30,10 +34,13 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsConnector;
 
 use super::UpstreamError;
+use super::tls::Stream;
 
 /// An idle connection older than this is dropped rather than reused.
 const IDLE_EXPIRY: Duration = Duration::from_secs(90);
@@ -46,7 +53,7 @@ const MAX_ATTEMPTS: usize = 3;
 /// its I/O, which whoever is waiting on the connection polls.
 struct Conn {
     sender: http1::SendRequest<Full<Bytes>>,
-    io: http1::Connection<TokioIo<TcpStream>, Full<Bytes>>,
+    io: http1::Connection<TokioIo<Stream>, Full<Bytes>>,
     /// The I/O state machine has finished (the connection is closed or failed): never polled again.
     ended: bool,
     /// The thread that opened the connection: its socket is registered with that thread's event
@@ -76,10 +83,19 @@ enum Target {
     Name(String, u16),
 }
 
-/// The connections of one plain-HTTP backend.
+/// TLS to an `https://` backend: the backend's shared client configuration and the name its
+/// certificate must carry (also sent as SNI unless it is an IP address).
+struct Tls {
+    connector: TlsConnector,
+    name: ServerName<'static>,
+}
+
+/// The connections of one backend.
 pub(crate) struct H1Client {
     backend: Arc<str>,
     target: Target,
+    /// Set for `https://` backends.
+    tls: Option<Tls>,
     /// `Host` header of every request (the base URL's authority).
     host: HeaderValue,
     connect_timeout: Duration,
@@ -97,25 +113,36 @@ impl std::fmt::Debug for H1Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("H1Client")
             .field("target", &self.target)
+            .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl H1Client {
-    /// A client for `base` when it is a plain `http://` URL without credentials in it (reqwest
-    /// turns those into Basic auth); `None` for anything else.
+    /// A client for `base` when it is an `http://` URL, or an `https://` one and `tls` is
+    /// given, without credentials in it (reqwest turns those into Basic auth); `None` for
+    /// anything else.
     pub(crate) fn new(
         backend: Arc<str>,
         base: &reqwest::Url,
+        tls: Option<Arc<rustls::ClientConfig>>,
         connect_timeout: Duration,
         read_idle: Duration,
     ) -> Option<Self> {
-        if base.scheme() != "http" || !base.username().is_empty() || base.password().is_some() {
+        if !base.username().is_empty() || base.password().is_some() {
             return None;
         }
         let host = base.host_str()?;
         let port = base.port_or_known_default()?;
         let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let tls = match (base.scheme(), tls) {
+            ("http", _) => None,
+            ("https", Some(config)) => Some(Tls {
+                connector: TlsConnector::from(config),
+                name: ServerName::try_from(bare.to_owned()).ok()?,
+            }),
+            _ => return None,
+        };
         let target = match bare.parse::<IpAddr>() {
             Ok(ip) => Target::Addr(SocketAddr::new(ip, port)),
             Err(_) => Target::Name(bare.to_owned(), port),
@@ -127,6 +154,7 @@ impl H1Client {
         Some(Self {
             backend,
             target,
+            tls,
             host: HeaderValue::from_str(&authority).ok()?,
             connect_timeout,
             read_idle,
@@ -232,7 +260,8 @@ impl H1Client {
         }
     }
 
-    /// A new connection (boxed once: it moves between requests and the idle list).
+    /// A new connection (boxed once: it moves between requests and the idle list); the
+    /// connect timeout covers the TLS handshake too.
     async fn connect(&self) -> Result<Box<Conn>, UpstreamError> {
         let connecting = async {
             let tcp = match &self.target {
@@ -240,10 +269,13 @@ impl H1Client {
                 Target::Name(host, port) => TcpStream::connect((host.as_str(), *port)).await?,
             };
             tcp.set_nodelay(true)?;
-            Ok::<_, std::io::Error>(tcp)
+            Ok::<_, std::io::Error>(match &self.tls {
+                None => Stream::Plain(tcp),
+                Some(tls) => Stream::Tls(tls.connector.connect(tls.name.clone(), tcp).await?),
+            })
         };
-        let tcp = match tokio::time::timeout(self.connect_timeout, connecting).await {
-            Ok(Ok(tcp)) => tcp,
+        let stream = match tokio::time::timeout(self.connect_timeout, connecting).await {
+            Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
                 return Err(UpstreamError::Connect {
                     backend: self.backend.clone(),
@@ -257,7 +289,7 @@ impl H1Client {
             }
         };
         let (sender, io) = http1::Builder::new()
-            .handshake(TokioIo::new(tcp))
+            .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| self.transport(e))?;
         Ok(Box::new(Conn {

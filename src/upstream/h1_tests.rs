@@ -128,7 +128,21 @@ async fn connection(mut tcp: TcpStream, script: fn(usize) -> Answer, requests: A
 
 fn client(addr: SocketAddr, read_idle: Duration) -> Arc<H1Client> {
     let base = reqwest::Url::parse(&format!("http://{addr}/v1")).unwrap();
-    Arc::new(H1Client::new(Arc::from("local"), &base, Duration::from_secs(2), read_idle).unwrap())
+    let c = H1Client::new(
+        Arc::from("local"),
+        &base,
+        None,
+        Duration::from_secs(2),
+        read_idle,
+    );
+    Arc::new(c.unwrap())
+}
+
+/// A TLS configuration trusting a fresh test CA (besides the system's roots, if any).
+fn tls_config() -> Arc<rustls::ClientConfig> {
+    let ca = rcgen::generate_simple_self_signed(["localhost".to_owned()]).unwrap();
+    let ca = ca.cert.der().clone();
+    super::super::tls::h1_client_config(vec![ca]).unwrap()
 }
 
 fn post() -> Request<Full<Bytes>> {
@@ -148,10 +162,36 @@ async fn read_all(resp: Response<H1Body>) -> Result<Vec<u8>, UpstreamError> {
 }
 
 #[test]
-fn only_plain_http_urls_get_a_client() {
+fn http_urls_and_https_ones_with_a_tls_configuration_get_a_client() {
     let url = |s: &str| reqwest::Url::parse(s).unwrap();
-    let make = |s: &str| H1Client::new(Arc::from("b"), &url(s), Duration::ZERO, Duration::ZERO);
+    let make = |s: &str| {
+        H1Client::new(
+            Arc::from("b"),
+            &url(s),
+            None,
+            Duration::ZERO,
+            Duration::ZERO,
+        )
+    };
     assert!(make("https://api.openai.com/v1").is_none());
+    let tls = tls_config();
+    let with_tls = |s: &str| {
+        let c = H1Client::new(
+            Arc::from("b"),
+            &url(s),
+            Some(tls.clone()),
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        c.unwrap()
+    };
+    let c = with_tls("https://api.openai.com/v1");
+    assert_eq!(c.host, "api.openai.com");
+    assert!(matches!(&c.tls, Some(t) if t.name.to_str() == "api.openai.com"));
+    assert!(matches!(&c.target, Target::Name(h, 443) if h == "api.openai.com"));
+    let c = with_tls("https://[::1]:8443/v1");
+    assert!(matches!(&c.tls, Some(t) if matches!(t.name, ServerName::IpAddress(_))));
+    assert!(with_tls("http://localhost:8000/v1").tls.is_none());
     assert!(make("http://user:secret@localhost:8000/v1").is_none());
     let c = make("http://localhost:8000/v1").unwrap();
     assert_eq!(c.host, "localhost:8000");
@@ -296,4 +336,30 @@ async fn connection_refused_is_a_connect_error() {
         .await
         .unwrap_err();
     assert!(matches!(err, UpstreamError::Connect { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn the_connect_timeout_covers_a_tls_handshake_that_never_answers() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        while tcp.read(&mut buf).await.unwrap_or(0) > 0 {}
+    });
+    let base = reqwest::Url::parse(&format!("https://{addr}/v1")).unwrap();
+    let connect = Duration::from_millis(150);
+    let c = H1Client::new(
+        Arc::from("b"),
+        &base,
+        Some(tls_config()),
+        connect,
+        Duration::from_secs(30),
+    );
+    let c = Arc::new(c.unwrap());
+    let started = Instant::now();
+    let err = c.send(post()).await.unwrap_err();
+    assert!(matches!(err, UpstreamError::Timeout { .. }), "{err}");
+    assert!(started.elapsed() >= connect);
+    assert!(started.elapsed() < Duration::from_secs(5));
 }

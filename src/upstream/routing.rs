@@ -420,6 +420,7 @@ mod tests {
                     headers: Default::default(),
                     timeouts: Default::default(),
                     http2_prior_knowledge: false,
+                    tls_ca_file: None,
                     forward_headers: Vec::new(),
                     credentials: Vec::new(),
                     selection_strategy: None,

@@ -32,21 +32,59 @@ pub struct Mock {
 }
 
 pub async fn start_mock() -> Mock {
+    spawn_mock(|listener, stats, stop| async move {
+        let _ = mock::serve(listener, stats, stop).await;
+    })
+    .await
+}
+
+/// Binds a free port and runs `serve(listener, stats, stop)` on a task; `stop` resolves when
+/// the returned [`Mock`] is dropped.
+async fn spawn_mock<F, Fut>(serve: F) -> Mock
+where
+    F: FnOnce(
+        tokio::net::TcpListener,
+        Arc<MockStats>,
+        std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    ) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stats = Arc::new(MockStats::default());
     let (tx, rx) = oneshot::channel::<()>();
-    let s = stats.clone();
-    tokio::spawn(async move {
-        let _ = mock::serve(listener, s, async move {
-            let _ = rx.await;
-        })
-        .await;
+    let stop = Box::pin(async move {
+        let _ = rx.await;
     });
+    tokio::spawn(serve(listener, stats.clone(), stop));
     Mock {
         addr,
         stats,
         _stop: tx,
+    }
+}
+
+/// A mock serving HTTPS with a fresh test CA (what `portcullis-mock --tls DIR` does); `ca` is
+/// the CA certificate's PEM file, for a backend's `tls_ca_file`.
+pub struct TlsMock {
+    pub mock: Mock,
+    pub ca: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn start_tls_mock(alpn: mock::tls::Alpn) -> TlsMock {
+    let certs = mock::tls::TestCerts::generate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = certs.write_ca(dir.path()).unwrap();
+    let config = certs.server_config(alpn).unwrap();
+    let mock = spawn_mock(|listener, stats, stop| async move {
+        let _ = mock::tls::serve_tls(listener, stats, config, stop).await;
+    })
+    .await;
+    TlsMock {
+        mock,
+        ca,
+        _dir: dir,
     }
 }
 
@@ -59,6 +97,7 @@ pub fn backend(kind: BackendKind, url: String, key: Option<&str>) -> BackendConf
         headers: BTreeMap::new(),
         timeouts: TimeoutConfig::default(),
         http2_prior_knowledge: false,
+        tls_ca_file: None,
         // The mock's fault script travels in a client header the gateway forwards only when told.
         forward_headers: vec!["x-mock".to_owned()],
         credentials: Vec::new(),
@@ -216,6 +255,18 @@ pub async fn start() -> (Mock, Gateway) {
 
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// A chat completion (streamed or not) to the gateway at `addr`, scripting the mock with
+/// `x_mock`.
+pub async fn chat_scripted(addr: SocketAddr, x_mock: &str, stream: bool) -> reqwest::Response {
+    client()
+        .post(format!("http://{addr}/v1/chat/completions"))
+        .header("x-mock", x_mock)
+        .json(&chat("mock-gpt", stream))
+        .send()
+        .await
+        .unwrap()
 }
 
 pub async fn post_json(url: &str, body: serde_json::Value) -> reqwest::Response {

@@ -59,4 +59,5 @@ mod tidy;
 mod tokens_cli;
 mod translation;
 mod upstream_errors;
+mod upstream_tls;
 mod virtual_keys;
