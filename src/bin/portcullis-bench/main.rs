@@ -3,14 +3,18 @@
 //! load generator, and writes `bench/RESULTS.md` and `bench/latency.svg`. `smoke` is a
 //! seconds-long sanity run for CI (it checks that numbers come out, never how fast they are).
 //!
-//! Module map: `load` (the driver), `stats` (histograms), `scenario` (the scenario table),
-//! `suite` (orchestration), `frontier` (throughput frontier), `procs` (child processes, RSS),
-//! `litellm` (the peer), `report` (RESULTS.md), `svg` (the chart), `smoke`.
+//! Module map: `load` (the driver), `stats` (histograms), `cpu` (CPU time per request from
+//! `/proc`), `scenario` (the scenario table), `suite` (orchestration), `frontier` (throughput
+//! frontier), `procs` (child processes, RSS), `peers` (nginx and HAProxy, the reference
+//! proxies), `tls` (the TLS-upstream scenarios), `litellm` (the Python peer), `report`
+//! (RESULTS.md), `targets` (met or missed), `svg` (the chart), `smoke`.
 
 mod attack;
+mod cpu;
 mod frontier;
 mod litellm;
 mod load;
+mod peers;
 mod procs;
 mod relay;
 mod report;
@@ -20,6 +24,7 @@ mod stats;
 mod suite;
 mod svg;
 mod targets;
+mod tls;
 
 use std::io::Write;
 use std::net::SocketAddr;
