@@ -67,6 +67,10 @@ enum Cmd {
         /// The command line to quote in RESULTS.md.
         #[arg(long, value_name = "TEXT", default_value = "bench/run")]
         command_line: String,
+        /// Run only these scenarios (comma-separated ids, e.g. `chat,chat-tls`), without the
+        /// frontier and the soak (for working on a scenario; the report says what was not run).
+        #[arg(long, value_name = "IDS", value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// A few seconds against the direct path and the gateway: checks that the suite runs and
     /// produces sane numbers (prints one JSON line per measurement).
@@ -149,6 +153,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             bin_dir,
             dir,
             command_line,
+            only,
         } => {
             let opts = suite::Options {
                 bin_dir: bin_dir.unwrap_or_else(procs::default_bin_dir),
@@ -156,6 +161,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 venv: dir.join(".venv-litellm"),
                 quick,
                 litellm,
+                only,
             };
             let results = suite::run(&opts).await;
             procs::kill_all();

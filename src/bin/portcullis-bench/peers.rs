@@ -132,7 +132,8 @@ pub(crate) fn find(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// `nginx version: nginx/1.22.1` → `nginx/1.22.1`; HAProxy's first line likewise shortened.
+/// The first line of `BIN -v` shortened to the program and its version (`nginx/1.22.1`,
+/// `HAProxy 2.6.12-1+deb12u4`), and the Debian package it came from when dpkg knows it.
 pub(crate) fn version(bin: &Path) -> String {
     let Ok(out) = Command::new(bin).arg("-v").output() else {
         return "unknown version".to_owned();
@@ -143,11 +144,29 @@ pub(crate) fn version(bin: &Path) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let first = text.lines().next().unwrap_or("").trim();
-    first
-        .strip_prefix("nginx version: ")
-        .or_else(|| first.strip_prefix("HAProxy version "))
-        .map_or_else(|| first.to_owned(), str::to_owned)
+    let short = short_version(text.lines().next().unwrap_or(""));
+    let path = bin.display().to_string();
+    let owner = crate::report::sh("dpkg", &["-S", &path]);
+    match owner.split_once(':') {
+        Some((package, _)) if !package.contains(' ') => {
+            let v = crate::report::sh("dpkg-query", &["-W", "-f=${Version}", package]);
+            format!("{short} (Debian package `{package}` {v})")
+        }
+        _ => short,
+    }
+}
+
+/// `nginx version: nginx/1.22.1` → `nginx/1.22.1`; `HAProxy version 2.6.12-1 2026/10/17 - …`
+/// → `HAProxy 2.6.12-1`.
+pub(crate) fn short_version(first_line: &str) -> String {
+    let line = first_line.trim();
+    if let Some(v) = line.strip_prefix("nginx version: ") {
+        return v.to_owned();
+    }
+    if let Some(v) = line.strip_prefix("HAProxy version ") {
+        return format!("HAProxy {}", v.split_whitespace().next().unwrap_or(""));
+    }
+    line.to_owned()
 }
 
 /// Starts `peer` (binary `bin`) in front of `up` with the configuration in `dir` (created).
@@ -188,9 +207,11 @@ pub(crate) async fn start(
     procs::start_server(name, cmd, addr, &log, "/health", Duration::from_secs(20)).await
 }
 
-/// Which peers are installed (with their binary), and for the report each one's version or why
-/// it is not measured.
-pub(crate) fn installed() -> (Vec<(Peer, PathBuf)>, Vec<(Peer, Result<String, String>)>) {
+/// For the report: each peer's version, or why it is not measured.
+pub(crate) type PeerStatus = Vec<(Peer, Result<String, String>)>;
+
+/// Which peers are installed (with their binary), and each one's status.
+pub(crate) fn installed() -> (Vec<(Peer, PathBuf)>, PeerStatus) {
     let mut bins = Vec::new();
     let mut status = Vec::new();
     for peer in [Peer::Nginx, Peer::Haproxy] {
@@ -255,6 +276,16 @@ mod tests {
             err,
             Err("template placeholder {{Y}} left unfilled".to_owned())
         );
+    }
+
+    #[test]
+    fn versions_are_shortened() {
+        assert_eq!(short_version("nginx version: nginx/1.22.1"), "nginx/1.22.1");
+        assert_eq!(
+            short_version("HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://haproxy.org/"),
+            "HAProxy 2.6.12-1+deb12u4"
+        );
+        assert_eq!(short_version(" other 1.0 "), "other 1.0");
     }
 
     #[test]

@@ -559,7 +559,7 @@ fn peer_rows(r: &Results) -> String {
             ),
         };
         let cell = match status {
-            Ok(version) => format!("{version} (Debian package); {setup}"),
+            Ok(version) => format!("{version}; {setup}"),
             Err(why) => format!("**not measured**: {why}"),
         };
         let _ = writeln!(rows, "| {name} | {cell} |");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use http::HeaderValue;
 
 use crate::load::{self, Pace, RunSpec, Target};
-use crate::peers::{self, Peer};
+use crate::peers::{self, PeerStatus};
 use crate::procs::{self, CLIENT_KEY, GatewayLog, GatewaySetup, Proc};
 use crate::scenario::{Gateway, Kind, SCENARIOS, Scenario};
 use crate::stats::Stats;
@@ -84,6 +84,15 @@ pub(crate) struct Options {
     pub(crate) venv: PathBuf,
     pub(crate) quick: bool,
     pub(crate) litellm: bool,
+    /// When not empty, only the scenarios with these ids run.
+    pub(crate) only: Vec<String>,
+}
+
+impl Options {
+    /// Whether scenario `sc` runs in this suite.
+    pub(crate) fn runs(&self, sc: &Scenario) -> bool {
+        self.only.is_empty() || self.only.iter().any(|id| id == sc.id)
+    }
 }
 
 /// Durations and sizes of one suite run.
@@ -177,7 +186,7 @@ pub(crate) struct Results {
     pub(crate) memory: Memory,
     pub(crate) litellm: LiteStatus,
     /// nginx and HAProxy: their version, or why they were not measured.
-    pub(crate) peers: Vec<(Peer, Result<String, String>)>,
+    pub(crate) peers: PeerStatus,
     pub(crate) notes: Vec<String>,
     pub(crate) elapsed: Duration,
     /// `/proc/loadavg` (1, 5, 15 min) when the suite started.
@@ -381,7 +390,7 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
 
     let tls_ok = procs::mock_supports_tls(&opts.bin_dir);
     let mut outcomes = Vec::new();
-    for sc in SCENARIOS {
+    for sc in SCENARIOS.iter().filter(|sc| opts.runs(sc)) {
         let outcome = if let Some(needs) = sc.needs {
             Outcome::NotLanded(needs)
         } else if sc.litellm {
@@ -518,35 +527,40 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
         outcomes.push((*sc, outcome));
     }
 
-    let climbers = with_peers(
-        &peer_targets
+    let mut front = frontier::Frontier::default();
+    if !opts.only.is_empty() {
+        notes.push(format!(
+            "`--only {}`: the other scenarios, the throughput frontier and the memory soak were not run",
+            opts.only.join(",")
+        ));
+    }
+    if opts.only.is_empty() {
+        let nginx: Vec<(Who, Target)> = peer_targets
             .iter()
             .filter(|(w, _)| *w == Who::Nginx)
             .cloned()
-            .collect::<Vec<_>>(),
-        pair.clone(),
-    );
-    log("throughput frontier: direct, nginx and portcullis");
-    let mut front = frontier::Frontier::default();
-    front
-        .climb(
-            &climbers,
-            &plan.ladder,
-            plan.frontier_round,
-            Some(Instant::now() + plan.frontier_budget),
-        )
-        .await?;
-    front
-        .refine(
-            &climbers,
-            frontier::BOUND_MS,
-            plan.bisect_steps,
-            plan.frontier_round,
-        )
-        .await?;
-
-    log("memory soak");
-    soak(&gw, &plan, &mut memory).await?;
+            .collect();
+        let climbers = with_peers(&nginx, pair.clone());
+        log("throughput frontier: direct, nginx and portcullis");
+        front
+            .climb(
+                &climbers,
+                &plan.ladder,
+                plan.frontier_round,
+                Some(Instant::now() + plan.frontier_budget),
+            )
+            .await?;
+        front
+            .refine(
+                &climbers,
+                frontier::BOUND_MS,
+                plan.bisect_steps,
+                plan.frontier_round,
+            )
+            .await?;
+        log("memory soak");
+        soak(&gw, &plan, &mut memory).await?;
+    }
     if gw.exited() {
         return Err("the gateway exited during the run".to_owned());
     }
@@ -572,7 +586,10 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
         LiteStatus::NotRequested
     };
     // Scenarios meant to include LiteLLM still run direct vs portcullis without it.
-    for sc in SCENARIOS.iter().filter(|s| s.litellm && s.needs.is_none()) {
+    for sc in SCENARIOS
+        .iter()
+        .filter(|s| s.litellm && s.needs.is_none() && opts.runs(s))
+    {
         if !outcomes.iter().any(|(s, _)| s.id == sc.id) {
             log(&format!("scenario {} (without LiteLLM)", sc.id));
             let targets = with_peers(peers_of(sc), pair.clone());
@@ -675,7 +692,10 @@ async fn litellm_block(
         (Who::Portcullis, target(gw, mock)),
         (Who::LiteLlm, lite_target.clone()),
     ];
-    for sc in SCENARIOS.iter().filter(|s| s.litellm && s.needs.is_none()) {
+    for sc in SCENARIOS
+        .iter()
+        .filter(|s| s.litellm && s.needs.is_none() && opts.runs(s))
+    {
         log(&format!("scenario {} (with LiteLLM)", sc.id));
         let peers = if sc.peers { peer_targets } else { &[] };
         let targets = with_peers(peers, three.clone());
