@@ -9,7 +9,7 @@ use std::process::Command;
 
 use crate::frontier::{BOUND_MS, Found, LOOSE_BOUND_MS};
 use crate::procs::QUIET_FILTER;
-use crate::scenario::{Gateway, Kind, Scenario};
+use crate::scenario::{Gateway, Kind, Scenario, TlsProto};
 use crate::stats::{MAX_CHUNKS, Stats, Summary};
 use crate::suite::{LiteStatus, Outcome, Results, Who, find};
 use crate::targets;
@@ -255,6 +255,9 @@ fn scenario_section(out: &mut String, sc: &Scenario, outcome: &Outcome) {
                 },
             );
             latency_table(out, stats);
+            if let Gateway::TlsUpstream(proto) = sc.gateway {
+                tls_paragraph(out, proto);
+            }
             if let (Some(relay), Some(gw)) = (find(stats, Who::Relay), find(stats, Who::Portcullis))
             {
                 let (r, g) = (relay.summary(), gw.summary());
@@ -317,6 +320,27 @@ fn scenario_section(out: &mut String, sc: &Scenario, outcome: &Outcome) {
         }
         Outcome::Attack(a) => attack_section(out, sc, a),
     }
+}
+
+/// How the servers of a TLS-upstream scenario reach the mock.
+fn tls_paragraph(out: &mut String, proto: TlsProto) {
+    let (mock, gateway, haproxy) = match proto {
+        TlsProto::Http1 => ("`http/1.1` only", "HTTP/1.1", "`alpn http/1.1`"),
+        TlsProto::H2 => (
+            "`h2` and `http/1.1`",
+            "HTTP/2 (`http2_prior_knowledge: true`)",
+            "`alpn h2`",
+        ),
+    };
+    let _ = writeln!(
+        out,
+        "\n*TLS upstream*: a `portcullis-mock --tls` of this scenario's own (a fresh test CA, ALPN \
+         {mock}); the gateway trusts its CA with `tls_ca_file` and speaks {gateway}; nginx \
+         `proxy_pass https://…` with `proxy_ssl_verify on`, `proxy_ssl_server_name on` and \
+         `proxy_ssl_session_reuse on` over keep-alive HTTP/1.1 (nginx cannot proxy over HTTP/2); \
+         HAProxy `ssl verify required` with {haproxy}. The loader speaks plain HTTP to each of \
+         them, so there is no direct row: compare with nginx."
+    );
 }
 
 /// "*Redis on*: … Redis on − off: p50, p90, p99" for a scenario measured both ways, or why
