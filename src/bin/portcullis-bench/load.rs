@@ -23,6 +23,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use crate::cpu::{self, Meter};
 use crate::stats::{Stats, us};
 
 /// Where requests go.
@@ -37,6 +38,10 @@ pub(crate) struct Target {
     /// When not empty, connection `j` binds to `sources[j % len]` (many client addresses in
     /// 127.0.0.0/8).
     pub(crate) sources: Arc<[IpAddr]>,
+    /// The server's processes, whose CPU time each run records.
+    pub(crate) meter: Meter,
+    /// The upstream (the mock) behind it, recorded too as a reference.
+    pub(crate) upstream: Meter,
 }
 
 impl Target {
@@ -47,6 +52,17 @@ impl Target {
             auth,
             rotate_auth: Arc::from(Vec::new()),
             sources: Arc::from(Vec::new()),
+            meter: Meter::Off,
+            upstream: Meter::Off,
+        }
+    }
+
+    /// The same target with the CPU time of `server` and of its `upstream` recorded per run.
+    pub(crate) fn metered(self, server: Meter, upstream: Meter) -> Self {
+        Self {
+            meter: server,
+            upstream,
+            ..self
         }
     }
 }
@@ -212,6 +228,7 @@ pub(crate) async fn run(target: &Target, work: &Workload, spec: &RunSpec) -> Res
         issued: AtomicU64::new(0),
     });
     let request = Arc::new(RequestTemplate::new(target, work));
+    let cpu_before = (target.meter.read(), target.upstream.read());
     let (tx, rx) = mpsc::unbounded_channel::<Instant>();
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     // Leave the workers a moment to reach the queue before the first due time.
@@ -253,8 +270,11 @@ pub(crate) async fn run(target: &Target, work: &Workload, spec: &RunSpec) -> Res
     if let Some(p) = pacer {
         p.join().map_err(|_| "pacer thread panicked".to_owned())?;
     }
+    let cpu_after = (target.meter.read(), target.upstream.read());
     let not_sent = shared.not_sent.load(Ordering::Acquire);
     let mut stats = shared.with(|s| std::mem::replace(s, Stats::new(work.stream)));
+    stats.cpu = cpu::used(cpu_before.0, cpu_after.0);
+    stats.upstream_cpu = cpu::used(cpu_before.1, cpu_after.1);
     stats.errors.not_sent += not_sent;
     stats.offered = match spec.pace {
         Pace::Open { .. } => stats.completed() + not_sent,

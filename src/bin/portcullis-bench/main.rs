@@ -3,14 +3,18 @@
 //! load generator, and writes `bench/RESULTS.md` and `bench/latency.svg`. `smoke` is a
 //! seconds-long sanity run for CI (it checks that numbers come out, never how fast they are).
 //!
-//! Module map: `load` (the driver), `stats` (histograms), `scenario` (the scenario table),
-//! `suite` (orchestration), `frontier` (throughput frontier), `procs` (child processes, RSS),
-//! `litellm` (the peer), `report` (RESULTS.md), `svg` (the chart), `smoke`.
+//! Module map: `load` (the driver), `stats` (histograms), `cpu` (CPU time per request from
+//! `/proc`), `scenario` (the scenario table), `suite` (orchestration), `frontier` (throughput
+//! frontier), `procs` (child processes, RSS), `peers` (nginx and HAProxy, the reference
+//! proxies), `tls` (the TLS-upstream scenarios), `litellm` (the Python peer), `report`
+//! (RESULTS.md), `targets` (met or missed), `svg` (the chart), `smoke`.
 
 mod attack;
+mod cpu;
 mod frontier;
 mod litellm;
 mod load;
+mod peers;
 mod procs;
 mod relay;
 mod report;
@@ -20,6 +24,7 @@ mod stats;
 mod suite;
 mod svg;
 mod targets;
+mod tls;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -62,6 +67,10 @@ enum Cmd {
         /// The command line to quote in RESULTS.md.
         #[arg(long, value_name = "TEXT", default_value = "bench/run")]
         command_line: String,
+        /// Run only these scenarios (comma-separated ids, e.g. `chat,chat-tls`), without the
+        /// frontier and the soak (for working on a scenario; the report says what was not run).
+        #[arg(long, value_name = "IDS", value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// A few seconds against the direct path and the gateway: checks that the suite runs and
     /// produces sane numbers (prints one JSON line per measurement).
@@ -144,6 +153,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             bin_dir,
             dir,
             command_line,
+            only,
         } => {
             let opts = suite::Options {
                 bin_dir: bin_dir.unwrap_or_else(procs::default_bin_dir),
@@ -151,6 +161,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 venv: dir.join(".venv-litellm"),
                 quick,
                 litellm,
+                only,
             };
             let results = suite::run(&opts).await;
             procs::kill_all();

@@ -15,6 +15,8 @@ use std::sync::mpsc;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::cpu::Meter;
+
 /// A registered child; `group`: it leads its own process group (killed as a whole).
 struct Entry {
     child: Child,
@@ -52,6 +54,8 @@ pub(crate) struct Proc {
     pub(crate) name: &'static str,
     pub(crate) pid: u32,
     pub(crate) addr: SocketAddr,
+    /// It leads its own process group (forked workers included).
+    group: bool,
 }
 
 impl Proc {
@@ -71,30 +75,19 @@ impl Proc {
     /// Summed `VmRSS` of every process in this child's process group (for a server that forks
     /// workers), in KiB.
     pub(crate) fn group_rss_kib(&self) -> Option<u64> {
-        let mut total = None;
-        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
-            };
-            // Fields after the parenthesised command: state, ppid, pgrp, …
-            let pgrp = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(2))
-                .and_then(|p| p.parse::<u32>().ok());
-            if pgrp == Some(self.pid)
-                && let Some(kib) = rss_kib(pid)
-            {
-                total = Some(total.unwrap_or(0) + kib);
-            }
+        crate::cpu::group_members(self.pid)
+            .into_iter()
+            .filter_map(rss_kib)
+            .reduce(|a, b| a + b)
+    }
+
+    /// Where this server's CPU time is read: its process group when it leads one.
+    pub(crate) fn meter(&self) -> Meter {
+        if self.group {
+            Meter::Group(self.pid)
+        } else {
+            Meter::Process(self.pid)
         }
-        total
     }
 }
 
@@ -132,7 +125,12 @@ pub(crate) fn free_port() -> Result<u16, String> {
 fn register(name: &'static str, child: Child, addr: SocketAddr, group: bool) -> Proc {
     let pid = child.id();
     with_children(|c| c.insert(pid, Entry { child, group }));
-    Proc { name, pid, addr }
+    Proc {
+        name,
+        pid,
+        addr,
+        group,
+    }
 }
 
 /// Reads `pipe` line by line on a thread, hands each line to `find` until it returns an address,
@@ -196,11 +194,37 @@ fn spawn_and_wait(
 pub(crate) fn start_mock(bin_dir: &Path) -> Result<Proc, String> {
     let mut cmd = Command::new(bin_dir.join("portcullis-mock"));
     cmd.env_clear().args(["--host", "127.0.0.1", "--port", "0"]);
-    spawn_and_wait("mock", cmd, false, |line| {
-        line.strip_prefix("portcullis-mock listening on http://")?
-            .parse()
-            .ok()
-    })
+    spawn_and_wait("mock", cmd, false, mock_addr)
+}
+
+/// The address in the mock's `portcullis-mock listening on http(s)://ADDR` line.
+fn mock_addr(line: &str) -> Option<SocketAddr> {
+    let url = line.strip_prefix("portcullis-mock listening on ")?;
+    let hostport = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    hostport.trim_end_matches('/').parse().ok()
+}
+
+/// Whether this `portcullis-mock` can serve HTTPS (its `--help` lists `--tls`).
+pub(crate) fn mock_supports_tls(bin_dir: &Path) -> bool {
+    Command::new(bin_dir.join("portcullis-mock"))
+        .arg("--help")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--tls"))
+}
+
+/// Starts `portcullis-mock --tls DIR --tls-alpn ALPN` (it writes `DIR/ca.pem`, the CA its
+/// certificate chains to).
+pub(crate) fn start_tls_mock(bin_dir: &Path, dir: &Path, alpn: &str) -> Result<Proc, String> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut cmd = Command::new(bin_dir.join("portcullis-mock"));
+    cmd.env_clear()
+        .args(["--host", "127.0.0.1", "--port", "0", "--tls"])
+        .arg(dir)
+        .args(["--tls-alpn", alpn]);
+    spawn_and_wait("TLS mock", cmd, false, mock_addr)
 }
 
 /// Starts this binary's `relay --to TO` and reads its address from stdout.
@@ -235,6 +259,20 @@ pub(crate) struct GatewaySetup {
     pub(crate) env: Vec<(String, String)>,
     /// Client authentication is configured (otherwise the gateway runs with `--disable-auth`).
     pub(crate) auth: bool,
+}
+
+/// The static client key every main scenario's gateway (and nginx and HAProxy) requires.
+pub(crate) const CLIENT_KEY: &str = "pcl-bench-static-key-0123456789";
+
+impl GatewaySetup {
+    /// Client authentication on with the static key [`CLIENT_KEY`] (`PORTCULLIS_API_KEYS`).
+    pub(crate) fn static_key() -> Self {
+        Self {
+            env: vec![("PORTCULLIS_API_KEYS".to_owned(), CLIENT_KEY.to_owned())],
+            auth: true,
+            ..Self::default()
+        }
+    }
 }
 
 fn gateway_command(

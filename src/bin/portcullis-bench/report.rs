@@ -9,7 +9,7 @@ use std::process::Command;
 
 use crate::frontier::{BOUND_MS, Found, LOOSE_BOUND_MS};
 use crate::procs::QUIET_FILTER;
-use crate::scenario::{Gateway, Kind, Scenario};
+use crate::scenario::{Gateway, Kind, Scenario, TlsProto};
 use crate::stats::{MAX_CHUNKS, Stats, Summary};
 use crate::suite::{LiteStatus, Outcome, Results, Who, find};
 use crate::targets;
@@ -94,19 +94,46 @@ fn rate(r: f64) -> String {
     }
 }
 
+fn cpu_cell(us: Option<f64>) -> String {
+    us.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.1}"))
+}
+
+/// A difference row: `label`, then `row`'s latency percentiles minus `base`'s (and, with
+/// `cpu`, the CPU per request too).
+fn diff_row(out: &mut String, label: &str, row: &Stats, base: &Stats, cpu: bool) {
+    let (m, d) = (row.summary(), base.summary());
+    let cpu_diff = match (cpu, row.cpu_us(), base.cpu_us()) {
+        (true, Some(a), Some(b)) => format!("*{:+.1}*", a - b),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "| *{label}* | | | *{}* | *{}* | *{}* | *{}* | *{}* | | | {cpu_diff} | |",
+        plus(m.p50 - d.p50),
+        plus(m.p90 - d.p90),
+        plus(m.p99 - d.p99),
+        plus(m.p999 - d.p999),
+        plus(m.max - d.max)
+    );
+}
+
 fn latency_table(out: &mut String, stats: &[(Who, Stats)]) {
     let _ = writeln!(
         out,
-        "| | ok | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | achieved rps | loader lag p99 ms |"
+        "| | ok | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | achieved rps | loader lag p99 ms | CPU µs/req | mock CPU µs/req |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let direct = find(stats, Who::Direct).map(Stats::summary);
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let direct = find(stats, Who::Direct);
+    let nginx = find(stats, Who::Nginx);
     for (who, s) in stats {
         let m = s.summary();
         let lag = Summary::of(&s.lag);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} |",
             who.label(),
             s.ok,
             s.errors.total(),
@@ -116,21 +143,25 @@ fn latency_table(out: &mut String, stats: &[(Who, Stats)]) {
             ms(m.p999),
             ms(m.max),
             s.achieved_rps(),
-            ms(lag.p99)
+            ms(lag.p99),
+            cpu_cell(s.cpu_us()),
+            cpu_cell(s.upstream_cpu_us()),
         );
         if *who != Who::Direct
             && let Some(d) = direct
         {
-            let _ = writeln!(
+            diff_row(
                 out,
-                "| *added ({} − direct)* | | | *{}* | *{}* | *{}* | *{}* | *{}* | | |",
-                who.label(),
-                plus(m.p50 - d.p50),
-                plus(m.p90 - d.p90),
-                plus(m.p99 - d.p99),
-                plus(m.p999 - d.p999),
-                plus(m.max - d.max)
+                &format!("added ({} − direct)", who.label()),
+                s,
+                d,
+                false,
             );
+        }
+        if who.is_gateway()
+            && let Some(n) = nginx
+        {
+            diff_row(out, &format!("{} − nginx", who.label()), s, n, true);
         }
     }
     for (who, s) in stats {
@@ -203,6 +234,9 @@ fn scenario_section(out: &mut String, sc: &Scenario, outcome: &Outcome) {
         Outcome::NotLanded(needs) => {
             let _ = writeln!(out, "Not yet available (feature not landed: {needs}).");
         }
+        Outcome::Skipped(why) => {
+            let _ = writeln!(out, "Not measured in this run — {why}.");
+        }
         Outcome::Measured(stats) => {
             let _ = writeln!(
                 out,
@@ -221,6 +255,9 @@ fn scenario_section(out: &mut String, sc: &Scenario, outcome: &Outcome) {
                 },
             );
             latency_table(out, stats);
+            if let Gateway::TlsUpstream(proto) = sc.gateway {
+                tls_paragraph(out, proto);
+            }
             if let (Some(relay), Some(gw)) = (find(stats, Who::Relay), find(stats, Who::Portcullis))
             {
                 let (r, g) = (relay.summary(), gw.summary());
@@ -283,6 +320,27 @@ fn scenario_section(out: &mut String, sc: &Scenario, outcome: &Outcome) {
         }
         Outcome::Attack(a) => attack_section(out, sc, a),
     }
+}
+
+/// How the servers of a TLS-upstream scenario reach the mock.
+fn tls_paragraph(out: &mut String, proto: TlsProto) {
+    let (mock, gateway, haproxy) = match proto {
+        TlsProto::Http1 => ("`http/1.1` only", "HTTP/1.1", "`alpn http/1.1`"),
+        TlsProto::H2 => (
+            "`h2` and `http/1.1`",
+            "HTTP/2 (`http2_prior_knowledge: true`)",
+            "`alpn h2`",
+        ),
+    };
+    let _ = writeln!(
+        out,
+        "\n*TLS upstream*: a `portcullis-mock --tls` of this scenario's own (a fresh test CA, ALPN \
+         {mock}); the gateway trusts its CA with `tls_ca_file` and speaks {gateway}; nginx \
+         `proxy_pass https://…` with `proxy_ssl_verify on`, `proxy_ssl_server_name on` and \
+         `proxy_ssl_session_reuse on` over keep-alive HTTP/1.1 (nginx cannot proxy over HTTP/2); \
+         HAProxy `ssl verify required` with {haproxy}. The loader speaks plain HTTP to each of \
+         them, so there is no direct row: compare with nginx."
+    );
 }
 
 /// "*Redis on*: … Redis on − off: p50, p90, p99" for a scenario measured both ways, or why
@@ -426,7 +484,7 @@ fn frontier_section(out: &mut String, r: &Results) {
     );
     let _ = writeln!(out, "| | p99 < {BOUND_MS} ms | p99 < {LOOSE_BOUND_MS} ms |");
     let _ = writeln!(out, "|---|---|---|");
-    for who in [Who::Direct, Who::Portcullis, Who::LiteLlm] {
+    for who in [Who::Direct, Who::Nginx, Who::Portcullis, Who::LiteLlm] {
         if f.points.iter().any(|p| p.who == who) {
             let _ = writeln!(
                 out,
@@ -510,6 +568,29 @@ fn memory_section(out: &mut String, r: &Results) {
     }
 }
 
+/// The header rows for nginx and HAProxy: version and set-up, or why they were not measured.
+fn peer_rows(r: &Results) -> String {
+    let mut rows = String::new();
+    for (peer, status) in &r.peers {
+        let (name, setup) = match peer {
+            crate::peers::Peer::Nginx => (
+                "nginx",
+                "`bench/nginx.conf`: 2 worker processes, keep-alive `proxy_pass` (upstream keepalive 64, `proxy_buffering off`), static bearer check (401 otherwise), access log off",
+            ),
+            crate::peers::Peer::Haproxy => (
+                "HAProxy",
+                "`bench/haproxy.cfg`: `nbthread 2`, keep-alive (`http-reuse always`), static bearer check (401 otherwise), no log",
+            ),
+        };
+        let cell = match status {
+            Ok(version) => format!("{version}; {setup}"),
+            Err(why) => format!("**not measured**: {why}"),
+        };
+        let _ = writeln!(rows, "| {name} | {cell} |");
+    }
+    rows
+}
+
 /// The whole RESULTS.md.
 pub(crate) fn markdown(r: &Results, command: &str, bin_dir: &Path) -> String {
     let mut out = String::new();
@@ -522,6 +603,7 @@ pub(crate) fn markdown(r: &Results, command: &str, bin_dir: &Path) -> String {
             "`litellm[proxy]=={version}` from PyPI, master-key mode, no database, {workers} uvicorn workers"
         ),
     };
+    let peers = peer_rows(r);
     let _ = writeln!(
         out,
         "# portcullis benchmark results\n\n\
@@ -532,7 +614,8 @@ pub(crate) fn markdown(r: &Results, command: &str, bin_dir: &Path) -> String {
          | CPU a spinning thread lost in 1 s, start / end (hypervisor, other tenants) | {} / {} |\n\
          | waited for a calm machine before runs | {:.0} s |\n\
          | binaries | `{}` (release) |\n\
-         | gateway | `portcullis serve`, no client auth, one upstream key; logs `--log-level {QUIET_FILTER}` (access log off) unless a scenario says otherwise |\n\
+         | gateway | `portcullis serve`, client auth on (one static key, `PORTCULLIS_API_KEYS`), usage accounting on (the default), one upstream key; logs `--log-level {QUIET_FILTER}` (access log off) unless a scenario says otherwise |\n\
+         {peers}\
          | LiteLLM | {litellm} |\n| suite wall time | {:.0} s ({}) |\n",
         sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         commit(),
@@ -555,7 +638,12 @@ pub(crate) fn markdown(r: &Results, command: &str, bin_dir: &Path) -> String {
          that falls behind is counted, not hidden (\"loader lag\" is how late requests actually left). \
          HTTP/1.1 keep-alive, TCP_NODELAY. Each scenario runs as {} interleaved rounds of {} s per target \
          (the order rotates each round) after an unrecorded warm-up, so machine drift hits every target alike. \
-         *added* = portcullis (or LiteLLM) − direct, percentile by percentile. Before each measured \
+         *added* = the proxy (nginx, HAProxy, portcullis, LiteLLM) − direct, percentile by percentile; \
+         *portcullis − nginx* compares the gateway with nginx doing only a keep-alive proxy pass and the \
+         same bearer check. *CPU µs/req*: user + system time of the server's processes (`/proc/PID/stat`; \
+         nginx: master and workers; the direct row: the mock) over that row's measured runs, divided by \
+         the requests answered; *mock CPU µs/req* is the mock's own over the same runs, a reference \
+         (clock ticks of 10 ms: figures below ~1 µs/req at 1,000 rps are coarse). Before each measured \
          run the suite probes the machine for 100 ms and waits (2 s at a time, 90 s per suite at most) \
          while a spinning thread loses more than 10 % of its time: this VM's host steals the CPU in \
          bursts, which shows up in every p99 below.\n",

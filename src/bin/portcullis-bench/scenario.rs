@@ -31,11 +31,13 @@ const STREAM_X_MOCK: &str = "chunks=8; chunk_delay_ms=5";
 /// How the gateway under test is configured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Gateway {
-    /// No client authentication, one upstream key, access log off (`warn`).
+    /// Client authentication with the static key (as nginx and HAProxy check it), usage
+    /// accounting on (the default), one upstream key, access log off (`warn`).
     Plain,
     /// As `Plain`, with the per-request access log on at `info` (the default), to /dev/null.
     AccessLog,
-    /// Client authentication with a static API key.
+    /// Client authentication with a static API key (as `Plain`; its own gateway, for the
+    /// Redis-on twin).
     StaticKey,
     /// Client authentication with an agent token from the store (cache hit after the first).
     AgentToken,
@@ -52,6 +54,19 @@ pub(crate) enum Gateway {
     /// Agent-token auth with brute-force protection on, while a second stream floods the
     /// gateway at 5× the valid rate from other addresses.
     Attack(Flood),
+    /// As `Plain`, in front of a TLS mock (`portcullis-mock --tls`) checked against its CA
+    /// (`tls_ca_file`); nginx and HAProxy proxy to the same mock over TLS.
+    TlsUpstream(TlsProto),
+}
+
+/// The protocol spoken to a TLS upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TlsProto {
+    /// HTTP/1.1 (the mock offers only `http/1.1` in ALPN).
+    Http1,
+    /// HTTP/2 (`http2_prior_knowledge: true` on the gateway's backend, `alpn h2` on HAProxy;
+    /// nginx cannot proxy over HTTP/2 and stays on HTTP/1.1).
+    H2,
 }
 
 /// What the attack stream sends.
@@ -78,6 +93,8 @@ pub(crate) struct Scenario {
     pub(crate) litellm: bool,
     /// Also run through a plain TCP relay (the floor of any extra hop).
     pub(crate) relay: bool,
+    /// Also run nginx and HAProxy (the reference proxies, same bearer check).
+    pub(crate) peers: bool,
     /// Also run a second gateway, set up alike but with Redis on (`--redis-url`, a key prefix
     /// of its own), in the same rounds; skipped with a note when no Redis answers.
     pub(crate) redis: bool,
@@ -95,6 +112,7 @@ const fn chat(id: &'static str, title: &'static str, rate: f64) -> Scenario {
         gateway: Gateway::Plain,
         litellm: false,
         relay: false,
+        peers: true,
         redis: false,
         needs: None,
     }
@@ -104,9 +122,37 @@ const fn chat(id: &'static str, title: &'static str, rate: f64) -> Scenario {
 pub(crate) const SCENARIOS: &[Scenario] = &[
     Scenario {
         relay: true,
+        ..chat("chat", "Non-streaming chat completion, 1,000 rps", 1000.0)
+    },
+    Scenario {
+        connections: 64,
         ..chat(
-            "chat",
-            "Non-streaming chat completion, auth off, 1,000 rps",
+            "chat-5k",
+            "Non-streaming, 5,000 rps over 64 connections",
+            5000.0,
+        )
+    },
+    Scenario {
+        connections: 64,
+        ..chat(
+            "chat-10k",
+            "Non-streaming, 10,000 rps over 64 connections",
+            10000.0,
+        )
+    },
+    Scenario {
+        gateway: Gateway::TlsUpstream(TlsProto::Http1),
+        ..chat(
+            "chat-tls",
+            "Non-streaming, 1,000 rps, TLS upstream over HTTP/1.1 (no direct row: the loader speaks plain HTTP)",
+            1000.0,
+        )
+    },
+    Scenario {
+        gateway: Gateway::TlsUpstream(TlsProto::H2),
+        ..chat(
+            "chat-tls-h2",
+            "Non-streaming, 1,000 rps, TLS upstream, gateway over HTTP/2 (nginx over HTTP/1.1; no direct row)",
             1000.0,
         )
     },
@@ -157,7 +203,7 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         redis: true,
         ..chat(
             "auth-static",
-            "Non-streaming, 1,000 rps, client auth: static key, Redis off and on, same run",
+            "Non-streaming, 1,000 rps, client auth: static key (as in `chat`), Redis off and on, same run",
             1000.0,
         )
     },
@@ -222,6 +268,7 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
     Scenario {
         gateway: Gateway::Attack(Flood::UnknownTokens),
         connections: 8,
+        peers: false,
         redis: true,
         ..chat(
             "auth-attack-tokens",
@@ -232,6 +279,7 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
     Scenario {
         gateway: Gateway::Attack(Flood::Garbage),
         connections: 8,
+        peers: false,
         redis: true,
         ..chat(
             "auth-attack-garbage",

@@ -105,6 +105,7 @@ pub(crate) async fn run(bin_dir: &Path) -> Result<(), String> {
         venv: std::path::PathBuf::new(),
         quick: true,
         litellm: false,
+        only: Vec::new(),
     };
     std::fs::create_dir_all(&opts.out_dir).map_err(|e| e.to_string())?;
     let plan = crate::suite::Plan {

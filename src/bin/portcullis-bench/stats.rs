@@ -70,6 +70,10 @@ pub(crate) struct Stats {
     /// Fewest and most content chunks seen in one successful stream.
     pub(crate) chunk_range: Option<(usize, usize)>,
     pub(crate) first_error: Option<String>,
+    /// CPU time (user + system) the server's processes used during the runs, when metered.
+    pub(crate) cpu: Option<Duration>,
+    /// The same for the upstream (the mock) behind it.
+    pub(crate) upstream_cpu: Option<Duration>,
     last_end: Option<Instant>,
 }
 
@@ -87,6 +91,8 @@ impl Stats {
             elapsed: Duration::ZERO,
             chunk_range: None,
             first_error: None,
+            cpu: None,
+            upstream_cpu: None,
             last_end: None,
         }
     }
@@ -146,6 +152,18 @@ impl Stats {
         if self.first_error.is_none() {
             self.first_error.clone_from(&other.first_error);
         }
+        self.cpu = crate::cpu::add(self.cpu, other.cpu);
+        self.upstream_cpu = crate::cpu::add(self.upstream_cpu, other.upstream_cpu);
+    }
+
+    /// Server CPU per answered request, µs.
+    pub(crate) fn cpu_us(&self) -> Option<f64> {
+        crate::cpu::per_request_us(self.cpu, self.completed())
+    }
+
+    /// Upstream (mock) CPU per answered request, µs.
+    pub(crate) fn upstream_cpu_us(&self) -> Option<f64> {
+        crate::cpu::per_request_us(self.upstream_cpu, self.completed())
     }
 
     /// Successful requests per second of run time.
@@ -207,7 +225,10 @@ mod tests {
         b.errors.timeout = 1;
         b.latency.saturating_record(200);
         b.note_chunks(8);
+        b.cpu = Some(Duration::from_millis(3));
         a.merge(&b);
+        assert_eq!(a.cpu_us(), Some(750.0));
+        assert_eq!(a.upstream_cpu_us(), None);
         assert_eq!(a.ok, 3);
         assert_eq!(a.completed(), 4);
         assert_eq!(a.summary().count, 3);

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use http::HeaderValue;
 
 use crate::load::{self, Pace, RunSpec, Target};
-use crate::procs::{self, GatewayLog, GatewaySetup, Proc};
+use crate::peers::{self, PeerStatus};
+use crate::procs::{self, CLIENT_KEY, GatewayLog, GatewaySetup, Proc};
 use crate::scenario::{Gateway, Kind, SCENARIOS, Scenario};
 use crate::stats::Stats;
 use crate::{frontier, litellm};
@@ -34,6 +35,12 @@ pub(crate) enum Who {
     /// That gateway's valid traffic while an attack stream runs.
     UnderAttackRedis,
     LiteLlm,
+    /// nginx: keep-alive proxy pass plus the same bearer check (`bench/nginx.conf`).
+    Nginx,
+    /// HAProxy, likewise (`bench/haproxy.cfg`).
+    Haproxy,
+    /// HAProxy speaking HTTP/2 to a TLS upstream (`alpn h2`).
+    HaproxyH2,
 }
 
 impl Who {
@@ -49,7 +56,22 @@ impl Who {
             Who::PortcullisRedis => "portcullis, Redis on",
             Who::UnderAttackRedis => "portcullis, Redis on, under attack",
             Who::LiteLlm => "LiteLLM",
+            Who::Nginx => "nginx",
+            Who::Haproxy => "HAProxy",
+            Who::HaproxyH2 => "HAProxy, h2 upstream",
         }
+    }
+
+    /// A portcullis gateway (one of its set-ups), compared with nginx row by row.
+    pub(crate) fn is_gateway(self) -> bool {
+        matches!(
+            self,
+            Who::Portcullis
+                | Who::Pool10
+                | Who::VirtualKey
+                | Who::VirtualKeyRedis
+                | Who::PortcullisRedis
+        )
     }
 }
 
@@ -62,6 +84,15 @@ pub(crate) struct Options {
     pub(crate) venv: PathBuf,
     pub(crate) quick: bool,
     pub(crate) litellm: bool,
+    /// When not empty, only the scenarios with these ids run.
+    pub(crate) only: Vec<String>,
+}
+
+impl Options {
+    /// Whether scenario `sc` runs in this suite.
+    pub(crate) fn runs(&self, sc: &Scenario) -> bool {
+        self.only.is_empty() || self.only.iter().any(|id| id == sc.id)
+    }
 }
 
 /// Durations and sizes of one suite run.
@@ -118,6 +149,8 @@ impl Plan {
 #[derive(Debug)]
 pub(crate) enum Outcome {
     NotLanded(&'static str),
+    /// Not run in this environment (a binary lacks a feature, a server did not start): why.
+    Skipped(String),
     Measured(Vec<(Who, Stats)>),
     Attack(Box<crate::attack::AttackResult>),
 }
@@ -152,6 +185,8 @@ pub(crate) struct Results {
     pub(crate) frontier: frontier::Frontier,
     pub(crate) memory: Memory,
     pub(crate) litellm: LiteStatus,
+    /// nginx and HAProxy: their version, or why they were not measured.
+    pub(crate) peers: PeerStatus,
     pub(crate) notes: Vec<String>,
     pub(crate) elapsed: Duration,
     /// `/proc/loadavg` (1, 5, 15 min) when the suite started.
@@ -162,26 +197,18 @@ pub(crate) struct Results {
     pub(crate) calm_waited: Duration,
 }
 
-/// The authorization every request carries (ignored by the mock, dropped by portcullis).
-fn client_auth() -> Option<HeaderValue> {
-    Some(HeaderValue::from_static("Bearer sk-bench-client"))
+/// The authorization every request carries: the static client key the gateway, nginx and
+/// HAProxy check (the mock ignores it).
+pub(crate) fn client_auth() -> HeaderValue {
+    HeaderValue::from_str(&format!("Bearer {CLIENT_KEY}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"))
 }
 
 /// The gateway set-up of an auth or capture scenario, and the `Authorization` its requests send.
 fn setup_for(gateway: Gateway, opts: &Options) -> Result<(GatewaySetup, HeaderValue), String> {
     let header = |v: String| HeaderValue::from_str(&v).map_err(|e| e.to_string());
     match gateway {
-        Gateway::StaticKey => Ok((
-            GatewaySetup {
-                env: vec![(
-                    "PORTCULLIS_API_KEYS".to_owned(),
-                    "pcl-bench-static-key-0123456789".to_owned(),
-                )],
-                auth: true,
-                ..GatewaySetup::default()
-            },
-            header("Bearer pcl-bench-static-key-0123456789".to_owned())?,
-        )),
+        Gateway::StaticKey => Ok((GatewaySetup::static_key(), client_auth())),
         Gateway::AgentToken => {
             let dir = opts.out_dir.join("agent-token-data");
             let token = procs::issue_agent_token(&opts.bin_dir, &dir)?;
@@ -200,16 +227,37 @@ fn setup_for(gateway: Gateway, opts: &Options) -> Result<(GatewaySetup, HeaderVa
             Ok((
                 GatewaySetup {
                     args: vec!["--capture-file".to_owned(), file.display().to_string()],
-                    ..GatewaySetup::default()
+                    ..GatewaySetup::static_key()
                 },
-                header("Bearer sk-bench-client".to_owned())?,
+                client_auth(),
             ))
         }
     }
 }
 
-fn target(p: &Proc) -> Target {
-    Target::new(p.addr, client_auth())
+/// `server` sending the static client key, its CPU and its upstream's (`up`) metered.
+pub(crate) fn target(server: &Proc, up: &Proc) -> Target {
+    target_auth(server, up, client_auth())
+}
+
+/// The same sending `auth`.
+pub(crate) fn target_auth(server: &Proc, up: &Proc, auth: HeaderValue) -> Target {
+    Target::new(server.addr, Some(auth)).metered(server.meter(), up.meter())
+}
+
+/// `targets` with `peers` (nginx, HAProxy) inserted after the direct path and the relay.
+pub(crate) fn with_peers(
+    peers: &[(Who, Target)],
+    mut targets: Vec<(Who, Target)>,
+) -> Vec<(Who, Target)> {
+    let at = targets
+        .iter()
+        .position(|(w, _)| !matches!(w, Who::Direct | Who::Relay))
+        .unwrap_or(targets.len());
+    for (i, p) in peers.iter().enumerate() {
+        targets.insert(at + i, p.clone());
+    }
+    targets
 }
 
 /// Runs `sc` as `rounds` interleaved rounds over `targets` (the order rotates every round, so
@@ -283,17 +331,40 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
         &opts.bin_dir,
         mock.addr,
         GatewayLog::Quiet,
-        &GatewaySetup::default(),
+        &GatewaySetup::static_key(),
     )
     .await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     memory.idle_kib = gw.rss_kib();
     let relay = procs::start_relay(mock.addr)?;
-    let pair = [(Who::Direct, target(&mock)), (Who::Portcullis, target(&gw))];
-    let with_relay = [
-        (Who::Direct, target(&mock)),
-        (Who::Relay, target(&relay)),
-        (Who::Portcullis, target(&gw)),
+    let (peer_bins, mut peer_status) = peers::installed();
+    let plain = peers::Upstream::Plain(mock.addr);
+    let mut plain_peers = Vec::new();
+    for (peer, started) in peers::start_all(&peer_bins, &plain, &opts.out_dir.join("peers")).await {
+        match started {
+            Ok(p) => plain_peers.push((peers::who(peer, &plain), p)),
+            Err(e) => {
+                for (p, status) in &mut peer_status {
+                    if *p == peer {
+                        *status = Err(format!("did not start: {e}"));
+                    }
+                }
+            }
+        }
+    }
+    let peer_targets: Vec<(Who, Target)> = plain_peers
+        .iter()
+        .map(|(w, p)| (*w, target(p, &mock)))
+        .collect();
+    let peers_of = |sc: &Scenario| if sc.peers { &peer_targets[..] } else { &[] };
+    let pair = vec![
+        (Who::Direct, target(&mock, &mock)),
+        (Who::Portcullis, target(&gw, &mock)),
+    ];
+    let with_relay = vec![
+        (Who::Direct, target(&mock, &mock)),
+        (Who::Relay, target(&relay, &mock)),
+        (Who::Portcullis, target(&gw, &mock)),
     ];
 
     // Warm-up: connection pools, allocator arenas, page faults.
@@ -302,7 +373,7 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
         ..SCENARIOS[0]
     };
     let warmed = rounds(
-        &pair,
+        &with_peers(&peer_targets, pair.clone()),
         &warm,
         &Plan {
             rounds: 1,
@@ -317,37 +388,53 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
     memory.warm_requests =
         find(&warmed, Who::Portcullis).map_or(0, Stats::completed) + warmup_requests;
 
+    let tls_ok = procs::mock_supports_tls(&opts.bin_dir);
     let mut outcomes = Vec::new();
-    for sc in SCENARIOS {
+    for sc in SCENARIOS.iter().filter(|sc| opts.runs(sc)) {
         let outcome = if let Some(needs) = sc.needs {
             Outcome::NotLanded(needs)
         } else if sc.litellm {
             continue; // run in the LiteLLM block below, all three side by side
         } else {
             log(&format!("scenario {}", sc.id));
+            let measure = |targets: Vec<(Who, Target)>| with_peers(peers_of(sc), targets);
             match sc.gateway {
                 Gateway::Plain if sc.relay => {
-                    Outcome::Measured(rounds(&with_relay, sc, &plan).await?)
+                    Outcome::Measured(rounds(&measure(with_relay.clone()), sc, &plan).await?)
                 }
-                Gateway::Plain => Outcome::Measured(rounds(&pair, sc, &plan).await?),
+                Gateway::Plain => Outcome::Measured(rounds(&measure(pair.clone()), sc, &plan).await?),
                 Gateway::AccessLog => {
                     let gw_info = procs::start_gateway(
                         &opts.bin_dir,
                         mock.addr,
                         GatewayLog::AccessLog,
-                        &GatewaySetup::default(),
+                        &GatewaySetup::static_key(),
                     )
                     .await?;
-                    let targets = [
-                        (Who::Direct, target(&mock)),
-                        (Who::Portcullis, target(&gw_info)),
+                    let targets = vec![
+                        (Who::Direct, target(&mock, &mock)),
+                        (Who::Portcullis, target(&gw_info, &mock)),
                     ];
-                    Outcome::Measured(rounds(&targets, sc, &plan).await?)
+                    Outcome::Measured(rounds(&measure(targets), sc, &plan).await?)
                 }
                 Gateway::Attack(flood) => Outcome::Attack(Box::new(
                     crate::attack::run(flood, sc, opts, mock.addr, &plan, 16, redis && sc.redis)
                         .await?,
                 )),
+                Gateway::TlsUpstream(_) if !tls_ok => {
+                    Outcome::Skipped(
+                        "skipped: this `portcullis-mock` has no `--tls` (its `--help` does not list it), so there is no TLS upstream to proxy to".to_owned(),
+                    )
+                }
+                Gateway::TlsUpstream(proto) => {
+                    match crate::tls::rounds_over_tls(proto, sc, opts, &plan, &peer_bins).await {
+                        Ok(stats) => Outcome::Measured(stats),
+                        Err(e) => {
+                            notes.push(format!("`{}` not measured: {e}", sc.id));
+                            Outcome::Skipped(format!("not measured: {e}"))
+                        }
+                    }
+                }
                 Gateway::Jwt => {
                     let dir = opts.out_dir.join("jwt-data");
                     let password = "bench-password-0123456789";
@@ -363,11 +450,11 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
                     let jwt = procs::password_grant(gw_x.addr, "bench", password).await?;
                     let auth = HeaderValue::from_str(&format!("Bearer {jwt}"))
                         .map_err(|e| e.to_string())?;
-                    let targets = [
-                        (Who::Direct, target(&mock)),
-                        (Who::Portcullis, Target::new(gw_x.addr, Some(auth))),
+                    let targets = vec![
+                        (Who::Direct, target(&mock, &mock)),
+                        (Who::Portcullis, target_auth(&gw_x, &mock, auth)),
                     ];
-                    Outcome::Measured(rounds(&targets, sc, &plan).await?)
+                    Outcome::Measured(rounds(&measure(targets), sc, &plan).await?)
                 }
                 Gateway::Pool10 => {
                     let config = opts.out_dir.join("pool-10.yaml");
@@ -384,17 +471,17 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
                         .map_err(|e| format!("{}: {e}", config.display()))?;
                     let setup = GatewaySetup {
                         args: vec!["--config".to_owned(), config.display().to_string()],
-                        ..GatewaySetup::default()
+                        ..GatewaySetup::static_key()
                     };
                     let gw10 =
                         procs::start_gateway(&opts.bin_dir, mock.addr, GatewayLog::Quiet, &setup)
                             .await?;
-                    let targets = [
-                        (Who::Direct, target(&mock)),
-                        (Who::Portcullis, target(&gw)),
-                        (Who::Pool10, target(&gw10)),
+                    let targets = vec![
+                        (Who::Direct, target(&mock, &mock)),
+                        (Who::Portcullis, target(&gw, &mock)),
+                        (Who::Pool10, target(&gw10, &mock)),
                     ];
-                    Outcome::Measured(rounds(&targets, sc, &plan).await?)
+                    Outcome::Measured(rounds(&measure(targets), sc, &plan).await?)
                 }
                 Gateway::VirtualKey => {
                     let (setup, auth) = setup_for(Gateway::StaticKey, opts)?;
@@ -414,13 +501,13 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
                     let key = HeaderValue::from_str(&format!("Bearer {key}"))
                         .map_err(|e| e.to_string())?;
                     let targets = vec![
-                        (Who::Direct, target(&mock)),
-                        (Who::Portcullis, Target::new(gw_static.addr, Some(auth))),
-                        (Who::VirtualKey, Target::new(gw_key.addr, Some(key.clone()))),
+                        (Who::Direct, target(&mock, &mock)),
+                        (Who::Portcullis, target_auth(&gw_static, &mock, auth)),
+                        (Who::VirtualKey, target_auth(&gw_key, &mock, key.clone())),
                     ];
                     // The same key and store with the counters in Redis, when one answers.
                     let twin = (Who::VirtualKeyRedis, key, &setup);
-                    rounds_with_redis(targets, sc, &plan, redis, opts, &mock, twin).await?
+                    rounds_with_redis(measure(targets), sc, &plan, redis, opts, &mock, twin).await?
                 }
                 Gateway::StaticKey | Gateway::AgentToken | Gateway::Capture => {
                     let (setup, auth) = setup_for(sc.gateway, opts)?;
@@ -428,39 +515,52 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
                         procs::start_gateway(&opts.bin_dir, mock.addr, GatewayLog::Quiet, &setup)
                             .await?;
                     let targets = vec![
-                        (Who::Direct, target(&mock)),
-                        (Who::Portcullis, Target::new(gw_x.addr, Some(auth.clone()))),
+                        (Who::Direct, target(&mock, &mock)),
+                        (Who::Portcullis, target_auth(&gw_x, &mock, auth.clone())),
                     ];
                     // The same set-up (key, store) with Redis on, in the same rounds.
                     let twin = (Who::PortcullisRedis, auth, &setup);
-                    rounds_with_redis(targets, sc, &plan, redis, opts, &mock, twin).await?
+                    rounds_with_redis(measure(targets), sc, &plan, redis, opts, &mock, twin).await?
                 }
             }
         };
         outcomes.push((*sc, outcome));
     }
 
-    log("throughput frontier: direct and portcullis");
     let mut front = frontier::Frontier::default();
-    front
-        .climb(
-            &pair,
-            &plan.ladder,
-            plan.frontier_round,
-            Some(Instant::now() + plan.frontier_budget),
-        )
-        .await?;
-    front
-        .refine(
-            &pair,
-            frontier::BOUND_MS,
-            plan.bisect_steps,
-            plan.frontier_round,
-        )
-        .await?;
-
-    log("memory soak");
-    soak(&gw, &plan, &mut memory).await?;
+    if !opts.only.is_empty() {
+        notes.push(format!(
+            "`--only {}`: the other scenarios, the throughput frontier and the memory soak were not run",
+            opts.only.join(",")
+        ));
+    }
+    if opts.only.is_empty() {
+        let nginx: Vec<(Who, Target)> = peer_targets
+            .iter()
+            .filter(|(w, _)| *w == Who::Nginx)
+            .cloned()
+            .collect();
+        let climbers = with_peers(&nginx, pair.clone());
+        log("throughput frontier: direct, nginx and portcullis");
+        front
+            .climb(
+                &climbers,
+                &plan.ladder,
+                plan.frontier_round,
+                Some(Instant::now() + plan.frontier_budget),
+            )
+            .await?;
+        front
+            .refine(
+                &climbers,
+                frontier::BOUND_MS,
+                plan.bisect_steps,
+                plan.frontier_round,
+            )
+            .await?;
+        log("memory soak");
+        soak(&gw, &plan, &mut memory).await?;
+    }
     if gw.exited() {
         return Err("the gateway exited during the run".to_owned());
     }
@@ -469,8 +569,7 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
         match litellm_block(
             opts,
             &plan,
-            &mock,
-            &gw,
+            (&mock, &gw, &peer_targets),
             &mut outcomes,
             &mut front,
             &mut memory,
@@ -487,10 +586,14 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
         LiteStatus::NotRequested
     };
     // Scenarios meant to include LiteLLM still run direct vs portcullis without it.
-    for sc in SCENARIOS.iter().filter(|s| s.litellm && s.needs.is_none()) {
+    for sc in SCENARIOS
+        .iter()
+        .filter(|s| s.litellm && s.needs.is_none() && opts.runs(s))
+    {
         if !outcomes.iter().any(|(s, _)| s.id == sc.id) {
             log(&format!("scenario {} (without LiteLLM)", sc.id));
-            outcomes.push((*sc, Outcome::Measured(rounds(&pair, sc, &plan).await?)));
+            let targets = with_peers(peers_of(sc), pair.clone());
+            outcomes.push((*sc, Outcome::Measured(rounds(&targets, sc, &plan).await?)));
         }
     }
     outcomes.sort_by_key(|(s, _)| SCENARIOS.iter().position(|x| x.id == s.id));
@@ -500,6 +603,7 @@ pub(crate) async fn run(opts: &Options) -> Result<Results, String> {
         frontier: front,
         memory,
         litellm,
+        peers: peer_status,
         notes,
         elapsed: t0.elapsed(),
         load_start,
@@ -524,7 +628,7 @@ async fn rounds_with_redis(
 ) -> Result<Outcome, String> {
     let _twin = if redis && sc.redis {
         let gw = procs::start_with_redis(&opts.bin_dir, mock.addr, setup, sc.id).await?;
-        targets.push((who, Target::new(gw.addr, Some(auth))));
+        targets.push((who, target_auth(&gw, mock, auth)));
         Some(gw)
     } else {
         None
@@ -542,7 +646,7 @@ async fn soak(gw: &Proc, plan: &Plan, memory: &mut Memory) -> Result<(), String>
         timeout: Duration::from_secs(10),
         max_in_flight: 2000,
     };
-    let t = target(gw);
+    let t = Target::new(gw.addr, Some(client_auth()));
     let mut total = Stats::new(false);
     let started = Instant::now();
     for i in 1..=plan.soak_segments {
@@ -558,8 +662,7 @@ async fn soak(gw: &Proc, plan: &Plan, memory: &mut Memory) -> Result<(), String>
 async fn litellm_block(
     opts: &Options,
     plan: &Plan,
-    mock: &Proc,
-    gw: &Proc,
+    (mock, gw, peer_targets): (&Proc, &Proc, &[(Who, Target)]),
     outcomes: &mut Vec<(Scenario, Outcome)>,
     front: &mut frontier::Frontier,
     memory: &mut Memory,
@@ -582,15 +685,21 @@ async fn litellm_block(
     let lite_target = Target::new(
         lite.addr,
         HeaderValue::from_str(&format!("Bearer {}", litellm::MASTER_KEY)).ok(),
-    );
-    let three = [
-        (Who::Direct, target(mock)),
-        (Who::Portcullis, target(gw)),
+    )
+    .metered(lite.meter(), mock.meter());
+    let three = vec![
+        (Who::Direct, target(mock, mock)),
+        (Who::Portcullis, target(gw, mock)),
         (Who::LiteLlm, lite_target.clone()),
     ];
-    for sc in SCENARIOS.iter().filter(|s| s.litellm && s.needs.is_none()) {
+    for sc in SCENARIOS
+        .iter()
+        .filter(|s| s.litellm && s.needs.is_none() && opts.runs(s))
+    {
         log(&format!("scenario {} (with LiteLLM)", sc.id));
-        outcomes.push((*sc, Outcome::Measured(rounds(&three, sc, plan).await?)));
+        let peers = if sc.peers { peer_targets } else { &[] };
+        let targets = with_peers(peers, three.clone());
+        outcomes.push((*sc, Outcome::Measured(rounds(&targets, sc, plan).await?)));
     }
     log("throughput frontier: LiteLLM");
     let deadline = Instant::now() + plan.budget;
@@ -628,4 +737,39 @@ pub(crate) fn log(msg: &str) {
 /// The latency summary of one target in a measured outcome.
 pub(crate) fn find(stats: &[(Who, Stats)], who: Who) -> Option<&Stats> {
     stats.iter().find(|(w, _)| *w == who).map(|(_, s)| s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_go_after_the_direct_path_and_the_relay() {
+        let t = |port| Target::new(std::net::SocketAddr::from(([127, 0, 0, 1], port)), None);
+        let base = vec![
+            (Who::Direct, t(1)),
+            (Who::Relay, t(2)),
+            (Who::Portcullis, t(3)),
+        ];
+        let peers = [(Who::Nginx, t(4)), (Who::Haproxy, t(5))];
+        let order: Vec<Who> = with_peers(&peers, base)
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect();
+        assert_eq!(
+            order,
+            [
+                Who::Direct,
+                Who::Relay,
+                Who::Nginx,
+                Who::Haproxy,
+                Who::Portcullis
+            ]
+        );
+        let only_peers: Vec<Who> = with_peers(&peers, Vec::new())
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect();
+        assert_eq!(only_peers, [Who::Nginx, Who::Haproxy]);
+    }
 }

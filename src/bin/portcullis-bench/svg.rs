@@ -25,6 +25,9 @@ fn colour(who: Who) -> &'static str {
         Who::PortcullisRedis => "#17becf",
         Who::UnderAttackRedis => "#bcbd22",
         Who::LiteLlm => "#d62728",
+        Who::Nginx => "#009a44",
+        Who::Haproxy => "#7f7f7f",
+        Who::HaproxyH2 => "#aec7e8",
     }
 }
 
@@ -165,7 +168,7 @@ pub(crate) fn chart(f: &Frontier) -> String {
         (TOP + H - BOTTOM) / 2.0
     );
     let mut legend_y = TOP + 10.0;
-    for who in [Who::Direct, Who::Portcullis, Who::LiteLlm] {
+    for who in [Who::Direct, Who::Nginx, Who::Portcullis, Who::LiteLlm] {
         let mut mine: Vec<&Point> = pts.iter().copied().filter(|p| p.who == who).collect();
         if mine.is_empty() {
             continue;
