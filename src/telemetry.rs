@@ -14,7 +14,7 @@ pub mod events;
 pub mod history;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -86,8 +86,11 @@ impl std::fmt::Debug for Telemetry {
 struct Inner {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    hasher: RandomState,
-    series: RwLock<HashMap<u64, Vec<Arc<Series>>>>,
+    /// Hashes a sample's labels (seeded per process; foldhash is several times cheaper than
+    /// SipHash on these short strings, and the labels are bounded by `MAX_SERIES` anyway).
+    hasher: foldhash::fast::RandomState,
+    /// The series by the hash of their labels (already a hash: not hashed again).
+    series: RwLock<SeriesMap>,
     /// Series made so far (at most [`MAX_SERIES`]).
     made: std::sync::atomic::AtomicUsize,
     streams: AtomicI64,
@@ -140,8 +143,8 @@ impl Telemetry {
         let inner = Arc::new(Inner {
             recorder,
             handle,
-            hasher: RandomState::new(),
-            series: RwLock::new(HashMap::new()),
+            hasher: foldhash::fast::RandomState::default(),
+            series: RwLock::new(HashMap::default()),
             made: std::sync::atomic::AtomicUsize::new(0),
             streams: AtomicI64::new(0),
             history: History::default(),
@@ -329,6 +332,29 @@ impl Drop for StreamGuard {
     }
 }
 
+type SeriesMap = HashMap<u64, Vec<Arc<Series>>, BuildHasherDefault<LabelHash>>;
+
+/// The hasher of [`Inner::series`]: its keys are hashes already, taken as they are.
+#[derive(Default)]
+struct LabelHash(u64);
+
+impl Hasher for LabelHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here; any other input still spreads.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 impl Inner {
     fn hash(&self, s: &RequestSample<'_>) -> u64 {
         let mut h = self.hasher.build_hasher();
@@ -347,7 +373,7 @@ impl Inner {
     /// overflow series of its route, backend and status).
     fn series_for(&self, s: &RequestSample<'_>) -> Arc<Series> {
         let h = self.hash(s);
-        let found = |map: &HashMap<u64, Vec<Arc<Series>>>, h: u64, s: &RequestSample<'_>| {
+        let found = |map: &SeriesMap, h: u64, s: &RequestSample<'_>| {
             map.get(&h)?.iter().find(|x| x.matches(s)).cloned()
         };
         if let Some(x) = self.series.read().ok().and_then(|m| found(&m, h, s)) {

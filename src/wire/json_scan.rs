@@ -68,24 +68,25 @@ fn skip_ws(json: &[u8], mut i: usize) -> usize {
 }
 
 /// Strings up to this long are scanned byte by byte: the SIMD search costs more to set up.
-const SHORT: usize = 24;
+const SHORT: usize = 16;
 
 /// The index of the quote closing the string whose text starts at `from`.
 fn string_end(json: &[u8], mut from: usize) -> Result<usize, Unscannable> {
     loop {
+        let short_end = json.len().min(from.saturating_add(SHORT));
+        let mut i = from;
+        while i < short_end {
+            match json[i] {
+                b'"' => return Ok(i),
+                // A backslash escapes the next byte (a quote included).
+                b'\\' => i += 2,
+                _ => i += 1,
+            }
+        }
+        from = i;
         let rest = json.get(from..).ok_or(Unscannable)?;
-        let found = match rest
-            .iter()
-            .take(SHORT)
-            .position(|&b| b == b'"' || b == b'\\')
-        {
-            Some(at) => Some(at),
-            None if rest.len() <= SHORT => None,
-            None => memchr::memchr2(b'"', b'\\', &rest[SHORT..]).map(|at| at + SHORT),
-        };
-        match found {
+        match memchr::memchr2(b'"', b'\\', rest) {
             Some(at) if rest[at] == b'"' => return Ok(from + at),
-            // A backslash escapes the next byte (a quote included).
             Some(at) => from += at + 2,
             None => return Err(Unscannable),
         }
@@ -98,26 +99,27 @@ fn value_end(json: &[u8], start: usize) -> Result<usize, Unscannable> {
         Some(b'"') => Ok(string_end(json, start + 1)? + 1),
         Some(b'{' | b'[') => nested_end(json, start),
         Some(_) => {
-            let len = json[start..]
-                .iter()
-                .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
-                .unwrap_or(json.len() - start);
-            if len == 0 {
-                Err(Unscannable)
-            } else {
-                Ok(start + len)
+            let mut i = start;
+            while i < json.len() && !is_delimiter(json[i]) {
+                i += 1;
             }
+            if i == start { Err(Unscannable) } else { Ok(i) }
         }
         None => Err(Unscannable),
     }
+}
+
+/// What ends a number, `true`, `false` or `null`.
+fn is_delimiter(b: u8) -> bool {
+    matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
 }
 
 /// The index just past the object or array starting at `start`.
 fn nested_end(json: &[u8], start: usize) -> Result<usize, Unscannable> {
     let mut depth = 0usize;
     let mut i = start;
-    while let Some(&b) = json.get(i) {
-        match b {
+    while i < json.len() {
+        match json[i] {
             b'"' => i = string_end(json, i + 1)?,
             b'{' | b'[' => depth += 1,
             b'}' | b']' => {
