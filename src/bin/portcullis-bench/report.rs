@@ -553,7 +553,7 @@ fn memory_section(out: &mut String, r: &Results) {
     if let Some((a, b, slope)) = targets::soak_halves(m) {
         let _ = writeln!(
             out,
-            "Between the soak's two halves RSS went from {} to {}: {slope:+.1} bytes per request.",
+            "Between the soak's two halves the median RSS went from {} to {}: {slope:+.1} bytes per request.",
             mib(Some(a)),
             mib(Some(b))
         );
