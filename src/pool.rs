@@ -14,6 +14,7 @@
 //! value that cannot be opened is an error at startup and a logged, skipped credential later —
 //! never garbage sent upstream.
 
+pub mod connectors;
 pub mod device;
 mod files;
 mod health;
@@ -32,6 +33,7 @@ use std::sync::{Arc, Mutex};
 /// usage (other instances' usage).
 const FULL_USAGE_READ_MS: u64 = 5_000;
 
+pub use connectors::{Account, ImportError};
 pub use files::FILE_CONTEXT;
 pub use health::ResetSchedule;
 pub use health::{Failure, Health, Reason, period};
@@ -72,6 +74,9 @@ pub struct Spec {
     pub quota_limit: Option<u64>,
     /// OAuth access-token expiry (ms).
     pub expires_at: Option<u64>,
+    /// A connector login's account facts (Codex account id, Code Assist project, Qwen resource
+    /// URL), when the credential is one.
+    pub account: Option<Arc<Account>>,
 }
 
 /// Why a pool operation failed.

@@ -113,6 +113,15 @@ pub enum BackendKind {
     Anthropic,
     /// Google Gemini `v1beta` API.
     Gemini,
+    /// The Gemini CLI's Google login: Gemini through the Code Assist API (`v1internal`), paid
+    /// for by the user's Code Assist project (a personal-subscription connector).
+    GeminiCli,
+    /// The Codex CLI's ChatGPT login: the Responses API of ChatGPT's Codex backend, paid for
+    /// by the user's ChatGPT plan (a personal-subscription connector).
+    Codex,
+    /// Qwen Code's Qwen login: the OpenAI-compatible Qwen portal at the account's own resource
+    /// URL (a personal-subscription connector).
+    QwenCode,
 }
 
 impl BackendKind {
@@ -122,15 +131,19 @@ impl BackendKind {
             BackendKind::Openai => "https://api.openai.com/v1",
             BackendKind::Anthropic => "https://api.anthropic.com",
             BackendKind::Gemini => "https://generativelanguage.googleapis.com",
+            BackendKind::GeminiCli => "https://cloudcode-pa.googleapis.com",
+            BackendKind::Codex => "https://chatgpt.com/backend-api/codex",
+            BackendKind::QwenCode => "https://dashscope.aliyuncs.com/compatible-mode/v1",
         }
     }
 
-    /// The client protocol this backend type speaks.
+    /// The client protocol family of this backend's answers (how its model lists and error
+    /// documents read).
     pub fn protocol(self) -> Protocol {
         match self {
-            BackendKind::Openai => Protocol::OpenAi,
+            BackendKind::Openai | BackendKind::Codex | BackendKind::QwenCode => Protocol::OpenAi,
             BackendKind::Anthropic => Protocol::Anthropic,
-            BackendKind::Gemini => Protocol::Gemini,
+            BackendKind::Gemini | BackendKind::GeminiCli => Protocol::Gemini,
         }
     }
 
@@ -140,6 +153,39 @@ impl BackendKind {
             BackendKind::Openai => "openai",
             BackendKind::Anthropic => "anthropic",
             BackendKind::Gemini => "gemini",
+            BackendKind::GeminiCli => "gemini_cli",
+            BackendKind::Codex => "codex",
+            BackendKind::QwenCode => "qwen_code",
+        }
+    }
+
+    /// True for the personal-subscription connectors: their credentials are a person's CLI
+    /// login, so single-user mode only; every request to them is translated (they speak no
+    /// client protocol as it is).
+    pub fn is_connector(self) -> bool {
+        matches!(
+            self,
+            BackendKind::GeminiCli | BackendKind::Codex | BackendKind::QwenCode
+        )
+    }
+
+    /// The models a connector offers (it has no model list to ask): listed by `/v1/models`.
+    /// `None` for the API backends, whose lists are fetched.
+    pub fn known_models(self) -> Option<&'static [&'static str]> {
+        match self {
+            BackendKind::GeminiCli => Some(&[
+                "gemini-2.5-pro",
+                "gemini-2.5-flash",
+                "gemini-2.5-flash-lite",
+                "gemini-3-pro-preview",
+            ]),
+            BackendKind::Codex => {
+                Some(&["gpt-5", "gpt-5-codex", "gpt-5.1-codex", "codex-mini-latest"])
+            }
+            BackendKind::QwenCode => {
+                Some(&["qwen3-coder-plus", "qwen3-coder-flash", "coder-model"])
+            }
+            BackendKind::Openai | BackendKind::Anthropic | BackendKind::Gemini => None,
         }
     }
 }

@@ -148,6 +148,13 @@ pub const KNOWN_PREFIXES: &[&str] = &[
     "pcl_",
 ];
 
+/// `base64url(SHA-256(verifier))`, the PKCE S256 challenge (RFC 7636).
+pub fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
 /// `N` bytes from the operating system's random source.
 pub fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
     let mut buf = [0u8; N];

@@ -193,11 +193,7 @@ impl std::fmt::Debug for Sso {
     }
 }
 
-/// `base64url(SHA-256(verifier))`, the PKCE S256 challenge.
-pub fn pkce_challenge(verifier: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
-    URL_SAFE_NO_PAD.encode(digest.as_ref())
-}
+pub use crate::secret::pkce_challenge;
 
 /// The associated data of shared secret `name` when sealed.
 fn shared_secret_context(name: &str) -> String {

@@ -19,6 +19,9 @@
 
 pub mod anthropic;
 pub mod chat;
+pub mod code_assist;
+pub mod codex;
+pub mod collect;
 mod fields;
 pub mod gemini;
 pub mod model;
@@ -45,6 +48,11 @@ pub enum Dialect {
     Anthropic,
     /// Google Gemini `generateContent` / `streamGenerateContent`.
     Gemini,
+    /// Gemini inside the Code Assist envelope (the Gemini CLI connector; backends only).
+    CodeAssist,
+    /// The Responses API as ChatGPT's Codex backend takes it (the Codex connector; backends
+    /// only).
+    Codex,
 }
 
 impl Dialect {
@@ -62,10 +70,18 @@ impl Dialect {
     /// The dialect a backend is asked in.
     pub fn of_backend(kind: BackendKind) -> Dialect {
         match kind {
-            BackendKind::Openai => Dialect::Chat,
+            BackendKind::Openai | BackendKind::QwenCode => Dialect::Chat,
             BackendKind::Anthropic => Dialect::Anthropic,
             BackendKind::Gemini => Dialect::Gemini,
+            BackendKind::GeminiCli => Dialect::CodeAssist,
+            BackendKind::Codex => Dialect::Codex,
         }
+    }
+
+    /// True when the backend answers only with a stream: a caller's request for one JSON
+    /// answer is sent as a stream and the events collected ([`collect_stream`]).
+    pub fn streams_only(self) -> bool {
+        matches!(self, Dialect::Codex)
     }
 
     /// The upstream operation that carries a request in this dialect (`stream`: Gemini's
@@ -73,19 +89,19 @@ impl Dialect {
     pub fn operation(self, stream: bool) -> Operation {
         match self {
             Dialect::Chat => Operation::ChatCompletions,
-            Dialect::Responses => Operation::Responses,
+            Dialect::Responses | Dialect::Codex => Operation::Responses,
             Dialect::Anthropic => Operation::Messages,
-            Dialect::Gemini if stream => Operation::StreamGenerateContent,
-            Dialect::Gemini => Operation::GenerateContent,
+            Dialect::Gemini | Dialect::CodeAssist if stream => Operation::StreamGenerateContent,
+            Dialect::Gemini | Dialect::CodeAssist => Operation::GenerateContent,
         }
     }
 
     /// The protocol family (which error shapes the caller reads).
     pub fn protocol(self) -> Protocol {
         match self {
-            Dialect::Chat | Dialect::Responses => Protocol::OpenAi,
+            Dialect::Chat | Dialect::Responses | Dialect::Codex => Protocol::OpenAi,
             Dialect::Anthropic => Protocol::Anthropic,
-            Dialect::Gemini => Protocol::Gemini,
+            Dialect::Gemini | Dialect::CodeAssist => Protocol::Gemini,
         }
     }
 
@@ -96,6 +112,8 @@ impl Dialect {
             Dialect::Responses => "responses",
             Dialect::Anthropic => "anthropic",
             Dialect::Gemini => "gemini",
+            Dialect::CodeAssist => "code_assist",
+            Dialect::Codex => "codex",
         }
     }
 
@@ -106,6 +124,8 @@ impl Dialect {
             Dialect::Responses => "OpenAI Responses",
             Dialect::Anthropic => "Anthropic Messages",
             Dialect::Gemini => "Gemini generateContent",
+            Dialect::CodeAssist => "Gemini Code Assist",
+            Dialect::Codex => "ChatGPT Codex Responses",
         }
     }
 }
@@ -129,9 +149,9 @@ pub enum TranslateError {
 pub fn decode_request(dialect: Dialect, body: &[u8]) -> Result<Request, TranslateError> {
     match dialect {
         Dialect::Chat => chat::decode_request(body),
-        Dialect::Responses => responses::decode_request(body),
+        Dialect::Responses | Dialect::Codex => responses::decode_request(body),
         Dialect::Anthropic => anthropic::decode_request(body),
-        Dialect::Gemini => gemini::decode_request(body),
+        Dialect::Gemini | Dialect::CodeAssist => gemini::decode_request(body),
     }
 }
 
@@ -140,8 +160,10 @@ pub fn encode_request(dialect: Dialect, req: &Request) -> Result<Vec<u8>, Transl
     match dialect {
         Dialect::Chat => chat::encode_request(req),
         Dialect::Responses => responses::encode_request(req),
+        Dialect::Codex => codex::encode_request(req),
         Dialect::Anthropic => anthropic::encode_request(req),
-        Dialect::Gemini => gemini::encode_request(req),
+        // The Code Assist envelope is the upstream's, per attempt (the credential's project).
+        Dialect::Gemini | Dialect::CodeAssist => gemini::encode_request(req),
     }
 }
 
@@ -149,9 +171,10 @@ pub fn encode_request(dialect: Dialect, req: &Request) -> Result<Vec<u8>, Transl
 pub fn decode_response(dialect: Dialect, body: &[u8]) -> Result<Response, TranslateError> {
     match dialect {
         Dialect::Chat => chat::decode_response(body),
-        Dialect::Responses => responses::decode_response(body),
+        Dialect::Responses | Dialect::Codex => responses::decode_response(body),
         Dialect::Anthropic => anthropic::decode_response(body),
         Dialect::Gemini => gemini::decode_response(body),
+        Dialect::CodeAssist => code_assist::decode_response(body),
     }
 }
 
@@ -159,9 +182,9 @@ pub fn decode_response(dialect: Dialect, body: &[u8]) -> Result<Response, Transl
 pub fn encode_response(dialect: Dialect, resp: &Response, ctx: &AnswerContext) -> Vec<u8> {
     match dialect {
         Dialect::Chat => chat::encode_response(resp, ctx),
-        Dialect::Responses => responses::encode_response(resp, ctx),
+        Dialect::Responses | Dialect::Codex => responses::encode_response(resp, ctx),
         Dialect::Anthropic => anthropic::encode_response(resp, ctx),
-        Dialect::Gemini => gemini::encode_response(resp, ctx),
+        Dialect::Gemini | Dialect::CodeAssist => gemini::encode_response(resp, ctx),
     }
 }
 
@@ -208,6 +231,8 @@ pub enum StreamDecoder {
     Anthropic(anthropic::StreamDecoder),
     /// Gemini `GenerateContentResponse` chunks.
     Gemini(gemini::StreamDecoder),
+    /// Gemini chunks inside the Code Assist envelope.
+    CodeAssist(code_assist::StreamDecoder),
 }
 
 impl StreamDecoder {
@@ -215,9 +240,10 @@ impl StreamDecoder {
     pub fn new(dialect: Dialect) -> Self {
         match dialect {
             Dialect::Chat => Self::Chat(Default::default()),
-            Dialect::Responses => Self::Responses(Default::default()),
+            Dialect::Responses | Dialect::Codex => Self::Responses(Default::default()),
             Dialect::Anthropic => Self::Anthropic(Default::default()),
             Dialect::Gemini => Self::Gemini(Default::default()),
+            Dialect::CodeAssist => Self::CodeAssist(Default::default()),
         }
     }
 
@@ -228,6 +254,7 @@ impl StreamDecoder {
             Self::Responses(d) => d.data(data, out),
             Self::Anthropic(d) => d.data(data, out),
             Self::Gemini(d) => d.data(data, out),
+            Self::CodeAssist(d) => d.data(data, out),
         }
     }
 
@@ -239,6 +266,7 @@ impl StreamDecoder {
             Self::Responses(d) => d.finish(out),
             Self::Anthropic(d) => d.finish(out),
             Self::Gemini(d) => d.finish(out),
+            Self::CodeAssist(d) => d.finish(out),
         }
     }
 }
@@ -261,9 +289,11 @@ impl StreamEncoder {
     pub fn new(dialect: Dialect, ctx: &AnswerContext) -> Self {
         match dialect {
             Dialect::Chat => Self::Chat(chat::StreamEncoder::new(ctx)),
-            Dialect::Responses => Self::Responses(responses::StreamEncoder::new(ctx)),
+            Dialect::Responses | Dialect::Codex => {
+                Self::Responses(responses::StreamEncoder::new(ctx))
+            }
             Dialect::Anthropic => Self::Anthropic(anthropic::StreamEncoder::new(ctx)),
-            Dialect::Gemini => Self::Gemini(gemini::StreamEncoder::new(ctx)),
+            Dialect::Gemini | Dialect::CodeAssist => Self::Gemini(gemini::StreamEncoder::new(ctx)),
         }
     }
 
@@ -365,6 +395,35 @@ impl StreamTranslator {
             self.encoder.event(event, out);
         }
     }
+}
+
+/// A whole answer from the body of a stream of `dialect` (a backend that only streams,
+/// answering a caller that asked for one JSON answer).
+pub fn collect_stream(dialect: Dialect, body: &[u8]) -> Result<Response, TranslateError> {
+    let mut scanner = DataLineScanner::default();
+    let mut decoder = StreamDecoder::new(dialect);
+    let mut events = Vec::new();
+    let mut failed = None;
+    let mut on_data = |data: &[u8]| {
+        if failed.is_none()
+            && data != b"[DONE]"
+            && let Err(e) = decoder.data(data, &mut events)
+        {
+            failed = Some(e);
+        }
+    };
+    scanner.feed(body, &mut on_data);
+    // A last line without its line ending.
+    scanner.feed(b"\n", &mut on_data);
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    decoder.finish(&mut events);
+    let mut collector = collect::Collector::default();
+    for event in events {
+        collector.event(event);
+    }
+    collector.finish()
 }
 
 /// The error kind an upstream status stands for (stream error events, re-expressed errors).

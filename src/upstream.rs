@@ -8,6 +8,7 @@
 //! only the allowed query parameters; the call adds the pool credential's header.
 
 pub mod budget;
+mod connector;
 mod forward;
 mod h1;
 pub mod owners;
@@ -279,6 +280,9 @@ impl Backend {
             builder = builder.tls_certs_merge(certs);
         }
         let mut extra_headers = HeaderMap::new();
+        for (k, v) in connector::fixed_headers(cfg.kind) {
+            extra_headers.insert(*k, HeaderValue::from_static(v));
+        }
         for (k, v) in &cfg.headers {
             let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| setup(e.to_string()))?;
             let value = HeaderValue::from_str(v).map_err(|e| setup(e.to_string()))?;
@@ -320,7 +324,12 @@ impl Backend {
             .filter(|s| s.expose().len() >= crate::secret::scrub::MIN_LEN)
             .collect();
         let name: Arc<str> = Arc::from(name);
-        let h1 = if cfg.http2_prior_knowledge || proxy_configured(base.scheme(), env) {
+        // A Qwen login's API host is the account's own (each credential may name another):
+        // reqwest, which connects to any host.
+        let h1 = if cfg.http2_prior_knowledge
+            || cfg.kind == BackendKind::QwenCode
+            || proxy_configured(base.scheme(), env)
+        {
             None
         } else {
             let tls = match base.scheme() {

@@ -51,7 +51,7 @@ use crate::wire::errors::{
 };
 use crate::wire::objects::{created_object_id, local_results_urls};
 use crate::wire::sse::DataLineScanner;
-use crate::wire::usage::{Usage, may_carry_usage, parse_usage};
+use crate::wire::usage::{Usage, may_carry_usage, parse_stream_usage, parse_usage};
 use std::sync::Arc;
 
 /// Largest upstream body buffered for a non-streaming answer.
@@ -338,7 +338,8 @@ async fn relay(
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    if stream || is_sse {
+    let collect = rules.translation.as_ref().is_some_and(|t| t.collect);
+    if (stream || is_sse) && !collect {
         hooks.stream_start(status, upstream.headers());
         let tap = StreamTap {
             inner: upstream.into_body(),
@@ -382,7 +383,11 @@ async fn relay(
         }
     };
     hooks.answer(status, upstream_headers.as_ref(), &body);
-    let usage = match rules.spends.then(|| parse_usage(&body)).flatten() {
+    let read_usage = |body: &[u8]| match collect {
+        true => parse_stream_usage(body),
+        false => parse_usage(body),
+    };
+    let usage = match rules.spends.then(|| read_usage(&body)).flatten() {
         Some(u) => {
             hooks.log.update(|r| r.usage = u);
             u
@@ -410,6 +415,12 @@ async fn relay(
     let mut resp = Response::new(Body::new(ClaimedBytes::new(body, rules.buffer)));
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
+    if collect {
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
     Ok(resp)
 }
 

@@ -46,6 +46,9 @@ pub(crate) struct Translation {
     pub(crate) backend: Dialect,
     /// What the caller's answer encoder needs to know of the request.
     pub(crate) answer: AnswerContext,
+    /// The caller asked for one JSON answer from a backend that only streams: the stream is
+    /// read whole and collected into it.
+    pub(crate) collect: bool,
 }
 
 impl Translation {
@@ -56,7 +59,12 @@ impl Translation {
 
     /// A whole upstream answer (already scrubbed) in the caller's dialect.
     pub(crate) fn answer(&self, upstream: &[u8]) -> Result<Bytes, ApiError> {
-        let mut resp: Response = translate::decode_response(self.backend, upstream).inspect_err(
+        let decoded = if self.collect {
+            translate::collect_stream(self.backend, upstream)
+        } else {
+            translate::decode_response(self.backend, upstream)
+        };
+        let mut resp: Response = decoded.inspect_err(
             |e| tracing::warn!(error = %e, "an upstream answer could not be translated"),
         )?;
         if resp.created == 0 {
@@ -136,6 +144,8 @@ fn outbound(
     .to_owned();
     let answer = AnswerContext::for_request(&req, now_secs);
     req.model = upstream_model.to_owned();
+    let collect = backend.streams_only() && !req.stream;
+    req.stream |= collect;
     let body = translate::encode_request(backend, &req)?;
     let mut headers = inbound.headers;
     let dropped: Vec<_> = headers
@@ -154,13 +164,15 @@ fn outbound(
     Ok(Outbound {
         body: Bytes::from(body),
         operation: backend.operation(req.stream),
-        stream: req.stream,
-        query: (backend == Dialect::Gemini && req.stream).then_some("alt=sse"),
+        stream: req.stream && !collect,
+        query: (matches!(backend, Dialect::Gemini | Dialect::CodeAssist) && req.stream)
+            .then_some("alt=sse"),
         headers,
         translation: Translation {
             caller,
             backend,
             answer,
+            collect,
         },
     })
 }

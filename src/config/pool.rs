@@ -177,6 +177,7 @@ impl Config {
                     priority: b.priority,
                     quota_limit: b.quota.map(|q| q.limit),
                     expires_at: None,
+                    account: None,
                 });
             }
             for (i, c) in b.credentials.iter().enumerate() {
@@ -196,6 +197,7 @@ impl Config {
                     priority: c.priority,
                     quota_limit: c.quota.map(|q| q.limit),
                     expires_at: None,
+                    account: None,
                 });
             }
         }

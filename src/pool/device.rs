@@ -7,9 +7,11 @@
 
 use std::time::Duration;
 
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::connectors::{self, Account};
 use crate::secret::Secret;
 
 /// Which login protocol a device-flow provider speaks.
@@ -23,6 +25,15 @@ pub enum DeviceLoginKind {
     /// AWS SSO-OIDC (Builder ID / Identity Center): client registration, device authorization,
     /// token; the access token is the credential.
     Kiro,
+    /// The Gemini CLI's Google login (a `gemini_cli` backend's): imported from the CLI's file,
+    /// renewed at Google's token endpoint with the CLI's public client. No device flow.
+    GeminiCli,
+    /// The Codex CLI's ChatGPT login (a `codex` backend's): imported from `auth.json`, renewed
+    /// at OpenAI's token endpoint with the CLI's public client. No device flow.
+    Codex,
+    /// Qwen Code's Qwen login (a `qwen_code` backend's): RFC 8628 with PKCE at chat.qwen.ai, or
+    /// imported from the CLI's file; the token answer names the account's API (`resource_url`).
+    QwenCode,
 }
 
 /// `auth.device_login.<name>`: an OAuth device-flow login that adds credentials to a backend's
@@ -109,6 +120,8 @@ pub struct Started {
     device_code: Secret,
     /// Kiro: the client registered for this login.
     client: Option<(String, Secret)>,
+    /// Qwen: the PKCE verifier of this login.
+    pkce: Option<Secret>,
 }
 
 /// One poll of the token endpoint.
@@ -150,6 +163,9 @@ pub struct RefreshState {
     /// Kiro: the registered client's secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    /// A connector login's account facts (project, account id, API base).
+    #[serde(default, skip_serializing_if = "Account::is_empty")]
+    pub account: Account,
 }
 
 impl std::fmt::Debug for DeviceLogin {
@@ -183,6 +199,16 @@ pub struct DeviceLogin {
 
 /// GitHub's public client id for Copilot's device login.
 const COPILOT_CLIENT_ID: &str = "Iv1.b507a08c87ecfe98";
+/// The Gemini CLI's public OAuth client (an installed application's: not a secret, RFC 8252
+/// §8.5); refreshing the CLI's tokens needs the client that obtained them.
+const GEMINI_CLI_CLIENT: (&str, &str) = (
+    "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com",
+    "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",
+);
+/// The Codex CLI's public OAuth client.
+const CODEX_CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
+/// Qwen Code's public OAuth client.
+const QWEN_CLIENT_ID: &str = "f0304373b74a44d2b584a3fb70ca9e56";
 /// Scopes Kiro asks AWS SSO-OIDC for.
 const KIRO_SCOPES: &[&str] = &[
     "codewhisperer:completions",
@@ -212,8 +238,28 @@ impl DeviceLogin {
                 Some(COPILOT_CLIENT_ID),
                 Some("read:user"),
             ),
-            _ => (None, None, None, None),
+            DeviceLoginKind::GeminiCli => (
+                None,
+                Some("https://oauth2.googleapis.com/token"),
+                Some(GEMINI_CLI_CLIENT.0),
+                None,
+            ),
+            DeviceLoginKind::Codex => (
+                None,
+                Some("https://auth.openai.com/oauth/token"),
+                Some(CODEX_CLIENT_ID),
+                Some("openid profile email"),
+            ),
+            DeviceLoginKind::QwenCode => (
+                Some("https://chat.qwen.ai/api/v1/oauth2/device/code"),
+                Some("https://chat.qwen.ai/api/v1/oauth2/token"),
+                Some(QWEN_CLIENT_ID),
+                Some("openid profile email model.completion"),
+            ),
+            DeviceLoginKind::Generic | DeviceLoginKind::Kiro => (None, None, None, None),
         };
+        let secret_default =
+            (kind == DeviceLoginKind::GeminiCli).then(|| Secret::new(GEMINI_CLI_CLIENT.1));
         let oidc_url = cfg
             .oidc_url
             .clone()
@@ -225,7 +271,7 @@ impl DeviceLogin {
             kind,
             backend: cfg.backend.clone().unwrap_or_else(|| name.to_owned()),
             client_id: cfg.client_id.clone().or(client_default.map(str::to_owned)),
-            client_secret: cfg.client_secret.clone(),
+            client_secret: cfg.client_secret.clone().or(secret_default),
             scope: cfg.scope.clone().or(scope_default.map(str::to_owned)),
             device_url: cfg
                 .device_authorization_url
@@ -261,7 +307,14 @@ impl DeviceLogin {
 
     /// What is missing for this login to work (checked at startup).
     pub fn check(&self) -> Result<(), LoginError> {
-        if self.kind != DeviceLoginKind::Kiro {
+        if matches!(
+            self.kind,
+            DeviceLoginKind::GeminiCli | DeviceLoginKind::Codex
+        ) {
+            if self.client_id.is_none() || self.token_url.is_none() {
+                return Err(self.config_error("`client_id` and `token_url` are required"));
+            }
+        } else if self.kind != DeviceLoginKind::Kiro {
             if self.client_id.is_none() {
                 return Err(self.config_error("`client_id` is required"));
             }
@@ -326,10 +379,15 @@ impl DeviceLogin {
     }
 
     fn refused(&self, v: &Value) -> LoginError {
-        let code = v["error"].as_str().unwrap_or("error");
+        // OAuth's `{"error": "code"}`, or OpenAI's `{"error": {"code", "message"}}`.
+        let code = v["error"]
+            .as_str()
+            .or(v["error"]["code"].as_str())
+            .unwrap_or("error");
         let text = v["error_description"]
             .as_str()
             .or(v["message"].as_str())
+            .or(v["error"]["message"].as_str())
             .unwrap_or("");
         LoginError::Refused {
             login: self.name.clone(),
@@ -343,8 +401,20 @@ impl DeviceLogin {
 
     /// Starts a device authorization.
     pub async fn start(&self) -> Result<Started, LoginError> {
-        if self.kind == DeviceLoginKind::Kiro {
-            return self.kiro_start().await;
+        match self.kind {
+            DeviceLoginKind::Kiro => return self.kiro_start().await,
+            DeviceLoginKind::GeminiCli | DeviceLoginKind::Codex => {
+                let (cli, command) = match self.kind {
+                    DeviceLoginKind::GeminiCli => ("the Gemini CLI", "gemini"),
+                    _ => ("the Codex CLI", "codex login"),
+                };
+                return Err(self.config_error(&format!(
+                    "this login has no device flow: log in with {cli} (`{command}`), then \
+                     `portcullis auths import {}` (a running gateway imports the CLI's file by itself)",
+                    self.backend
+                )));
+            }
+            _ => {}
         }
         self.check()?;
         let url = self.device_url.as_deref().unwrap_or_default();
@@ -352,6 +422,23 @@ impl DeviceLogin {
         let mut form = vec![("client_id", client_id)];
         if let Some(s) = &self.scope {
             form.push(("scope", s));
+        }
+        let pkce = match self.kind {
+            DeviceLoginKind::QwenCode => {
+                let random = crate::secret::random_bytes::<32>()
+                    .map_err(|e| self.server_error(format!("no randomness: {e}")))?;
+                Some(Secret::new(
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random),
+                ))
+            }
+            _ => None,
+        };
+        let challenge = pkce
+            .as_ref()
+            .map(|v| crate::secret::pkce_challenge(v.expose()));
+        if let Some(c) = &challenge {
+            form.push(("code_challenge", c));
+            form.push(("code_challenge_method", "S256"));
         }
         let (status, v) = self.call(url, Some(&form), None, None).await?;
         if status >= 400 || v.get("error").is_some() {
@@ -371,6 +458,7 @@ impl DeviceLogin {
             interval: v["interval"].as_u64().unwrap_or(5).max(1),
             device_code: Secret::new(device_code),
             client: None,
+            pkce,
         })
     }
 
@@ -419,6 +507,7 @@ impl DeviceLogin {
             interval: v["interval"].as_u64().unwrap_or(5).max(1),
             device_code: Secret::new(device_code),
             client: Some((id, secret)),
+            pkce: None,
         })
     }
 
@@ -447,6 +536,9 @@ impl DeviceLogin {
                 ];
                 if let Some(s) = &self.client_secret {
                     form.push(("client_secret", s.expose()));
+                }
+                if let Some(v) = &started.pkce {
+                    form.push(("code_verifier", v.expose()));
                 }
                 self.call(url, Some(&form), None, None).await?
             }
@@ -482,12 +574,30 @@ impl DeviceLogin {
             .or(v["refreshToken"].as_str())
             .map(str::to_owned);
         let expires_in = v["expires_in"].as_u64().or(v["expiresIn"].as_u64());
+        // Codex: no `expires_in`; the access token is a JWT with its expiry.
+        let jwt_exp = || {
+            connectors::jwt_claims(access)
+                .and_then(|c| c["exp"].as_u64())
+                .map(secs_to_ms)
+        };
+        let account = Account {
+            base_url: v["resource_url"]
+                .as_str()
+                .and_then(connectors::qwen_base_url),
+            account_id: v["id_token"]
+                .as_str()
+                .and_then(connectors::chatgpt_account_id),
+            ..Account::default()
+        };
         Ok(Tokens {
             access: Secret::new(access),
-            expires_at: expires_in.map(|s| now.saturating_add(secs_to_ms(s))),
+            expires_at: expires_in
+                .map(|s| now.saturating_add(secs_to_ms(s)))
+                .or_else(jwt_exp),
             state: RefreshState {
                 login: self.name.clone(),
                 refresh_token: refresh,
+                account,
                 ..RefreshState::default()
             },
         })
@@ -524,8 +634,15 @@ impl DeviceLogin {
         })
     }
 
-    /// Renews a credential from its refresh state.
+    /// Renews a credential from its refresh state (a connector's account facts kept, updated
+    /// by what the answer says).
     pub async fn refresh(&self, state: &RefreshState, now: u64) -> Result<Tokens, LoginError> {
+        let mut tokens = self.renew(state, now).await?;
+        tokens.state.account = std::mem::take(&mut tokens.state.account).or(&state.account);
+        Ok(tokens)
+    }
+
+    async fn renew(&self, state: &RefreshState, now: u64) -> Result<Tokens, LoginError> {
         match self.kind {
             DeviceLoginKind::Copilot => {
                 let gh = state.github_token.as_deref().ok_or_else(|| {
@@ -560,7 +677,33 @@ impl DeviceLogin {
                 t.state.refresh_token = t.state.refresh_token.or(Some(rt.clone()));
                 Ok(t)
             }
-            DeviceLoginKind::Generic => {
+            DeviceLoginKind::Codex => {
+                let rt = state.refresh_token.as_deref().ok_or_else(|| {
+                    self.config_error("the credential has no refresh token: log in again")
+                })?;
+                let url = self
+                    .token_url
+                    .as_deref()
+                    .ok_or_else(|| self.config_error("`token_url` is required"))?;
+                let (status, v) = self
+                    .call(
+                        url,
+                        None,
+                        Some(
+                            &json!({"client_id": self.client_id, "grant_type": "refresh_token",
+                                     "refresh_token": rt, "scope": self.scope}),
+                        ),
+                        None,
+                    )
+                    .await?;
+                if status >= 400 || v.get("error").is_some() {
+                    return Err(self.refused(&v));
+                }
+                let mut t = self.tokens_of(&v, now)?;
+                t.state.refresh_token = t.state.refresh_token.or(Some(rt.to_owned()));
+                Ok(t)
+            }
+            DeviceLoginKind::Generic | DeviceLoginKind::GeminiCli | DeviceLoginKind::QwenCode => {
                 let rt = state.refresh_token.as_deref().ok_or_else(|| {
                     self.config_error("the credential has no refresh token: log in again")
                 })?;

@@ -206,6 +206,7 @@ fn parse(
         priority: f.priority.unwrap_or_else(super::default_priority),
         quota_limit: f.quota.map(|q| q.limit),
         expires_at: f.expires_at,
+        account: None,
     })
 }
 

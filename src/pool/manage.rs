@@ -34,6 +34,15 @@ pub(super) fn spec_from_row(
     let plain =
         seal::open(sealer, &row.secret, &context(&row.id)).map_err(|e| (row.id.clone(), e))?;
     let secret = String::from_utf8(plain).map_err(|_| (row.id.clone(), SealError::Corrupt))?;
+    // A connector login's account facts ride in its sealed refresh state.
+    let account = row
+        .oauth
+        .as_deref()
+        .and_then(|o| seal::open(sealer, o, &oauth_context(&row.id)).ok())
+        .and_then(|plain| serde_json::from_slice::<super::device::RefreshState>(&plain).ok())
+        .map(|state| state.account)
+        .filter(|a| !a.is_empty())
+        .map(Arc::new);
     Ok(Spec {
         kind: CredentialKind::parse(&row.kind).unwrap_or(CredentialKind::ApiKey),
         source: Source::Store,
@@ -42,6 +51,7 @@ pub(super) fn spec_from_row(
         priority: row.priority,
         quota_limit: row.quota_limit.map(|l| l.max(0) as u64),
         expires_at: row.expires_at.map(|e| e.max(0) as u64),
+        account,
         id: row.id,
         provider: row.provider,
     })

@@ -114,6 +114,8 @@ pub struct Credential {
     pub health: Arc<Health>,
     /// The secret's forms, to keep an upstream's echo of it from reaching clients.
     pub scrubber: Arc<crate::secret::scrub::Scrubber>,
+    /// A connector login's account facts (project, account id, API base).
+    pub account: Option<Arc<super::Account>>,
     header: (HeaderName, HeaderValue),
 }
 
@@ -134,6 +136,7 @@ impl Credential {
             expires_at: spec.expires_at,
             health,
             scrubber,
+            account: spec.account,
             header,
         })
     }
@@ -160,7 +163,14 @@ fn credential_header(
     secret: &Secret,
 ) -> Option<(HeaderName, HeaderValue)> {
     let (name, value) = match (backend, kind) {
-        (BackendKind::Openai, _) | (_, CredentialKind::Oauth) => (
+        (
+            BackendKind::Openai
+            | BackendKind::GeminiCli
+            | BackendKind::Codex
+            | BackendKind::QwenCode,
+            _,
+        )
+        | (_, CredentialKind::Oauth) => (
             http::header::AUTHORIZATION,
             HeaderValue::from_str(&format!("Bearer {}", secret.expose())),
         ),
@@ -476,6 +486,7 @@ mod tests {
                     priority: *priority,
                     quota_limit: *limit,
                     expires_at: None,
+                    account: None,
                 };
                 Arc::new(Credential::new(spec, BackendKind::Openai, h).unwrap())
             })

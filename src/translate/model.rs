@@ -244,7 +244,7 @@ impl ReasoningConfig {
 }
 
 /// A complete (non-streamed) answer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Response {
     /// The upstream's id for the answer (codecs keep it; a dialect's prefix is not added).
     pub id: String,

@@ -36,6 +36,7 @@ mod stream;
 
 pub use answer::{decode_response, encode_response};
 pub use encode::encode_request;
+pub(crate) use encode::request_body;
 pub use stream::{StreamDecoder, StreamEncoder};
 
 use serde_json::{Value, json};

@@ -250,6 +250,22 @@ impl Provider {
                 }
             };
             set_credential(&mut headers, credential.as_deref().map(Credential::header));
+            let mut url = url;
+            let account = credential.as_ref().and_then(|c| c.account.as_deref());
+            let body = super::connector::shape(
+                backend.kind,
+                account,
+                call.endpoint,
+                &mut url,
+                &mut headers,
+                call.body.clone(),
+            )
+            .map_err(|message| {
+                CallError::Prepare(UpstreamError::Setup {
+                    backend: backend.name.to_string(),
+                    message,
+                })
+            })?;
             if let (Some(c), Some(p)) = (&credential, pool) {
                 p.started(c, now);
             }
@@ -257,10 +273,9 @@ impl Provider {
                 credential.as_ref().map(|c| &c.id),
                 &url,
                 &headers,
-                call.body.as_ref(),
+                body.as_ref(),
             );
-            let sent =
-                backend.send_prepared(call.endpoint.method(), url, headers, call.body.clone());
+            let sent = backend.send_prepared(call.endpoint.method(), url, headers, body);
             let (err, failure) = match sent.await {
                 Err(e) => {
                     tracing::warn!(backend = %backend.name, credential = credential.as_ref().map(|c| &*c.id), error = %e, "upstream request failed");

@@ -114,12 +114,28 @@ pub(super) fn endpoint_url(
     let arg = |a: &str| Some(a.to_owned());
     let method = |m: &str, name: &str| Some(format!("{m}:{name}"));
     let (fixed, segment, suffix): (&[&str], Option<String>, &[&str]) = match (kind, endpoint) {
-        (BackendKind::Openai, Endpoint::ListModels) => (&["models"], None, &[]),
+        (
+            BackendKind::Openai | BackendKind::Codex | BackendKind::QwenCode,
+            Endpoint::ListModels,
+        ) => (&["models"], None, &[]),
         (BackendKind::Anthropic, Endpoint::ListModels) => (&["v1", "models"], None, &[]),
         (BackendKind::Gemini, Endpoint::ListModels) => (&["v1beta", "models"], None, &[]),
-        (BackendKind::Openai, Endpoint::GetModel(m)) => (&["models"], arg(m), &[]),
+        (
+            BackendKind::Openai | BackendKind::Codex | BackendKind::QwenCode,
+            Endpoint::GetModel(m),
+        ) => (&["models"], arg(m), &[]),
         (BackendKind::Anthropic, Endpoint::GetModel(m)) => (&["v1", "models"], arg(m), &[]),
         (BackendKind::Gemini, Endpoint::GetModel(m)) => (&["v1beta", "models"], arg(m), &[]),
+        // The Code Assist API: fixed methods of `v1internal`, the model in the body's envelope;
+        // it has no model list (a connector's models are known, `BackendKind::known_models`).
+        (BackendKind::GeminiCli, Endpoint::ListModels | Endpoint::GetModel(_)) => {
+            (&["v1internal:loadCodeAssist"], None, &[])
+        }
+        (BackendKind::GeminiCli, Endpoint::Op(op, _)) => match op {
+            StreamGenerateContent => (&["v1internal:streamGenerateContent"], None, &[]),
+            GeminiCountTokens => (&["v1internal:countTokens"], None, &[]),
+            _ => (&["v1internal:generateContent"], None, &[]),
+        },
         (_, Endpoint::Op(op, a)) => match op {
             ChatCompletions => (&["chat", "completions"], None, &[]),
             Completions => (&["completions"], None, &[]),

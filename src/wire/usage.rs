@@ -120,6 +120,15 @@ impl Counts {
 #[derive(Deserialize)]
 struct Nested {
     usage: Option<Counts>,
+    /// Gemini's, inside the Code Assist envelope (`{"response": {"usageMetadata"}}`).
+    #[serde(rename = "usageMetadata")]
+    usage_metadata: Option<Counts>,
+}
+
+impl Nested {
+    fn counts(self) -> Option<Counts> {
+        self.usage.or(self.usage_metadata)
+    }
 }
 
 #[derive(Deserialize)]
@@ -147,12 +156,29 @@ pub fn parse_usage(json: &[u8]) -> Option<Usage> {
     }
 }
 
+/// The usage an event stream's body reports (its `data:` lines read in order, later reports
+/// overwriting earlier counts): a stream collected into one answer.
+pub fn parse_stream_usage(body: &[u8]) -> Option<Usage> {
+    let mut scanner = super::sse::DataLineScanner::default();
+    let mut out = Usage::default();
+    let mut on_data = |data: &[u8]| {
+        if may_carry_usage(data)
+            && let Some(u) = parse_usage(data)
+        {
+            out.merge(u);
+        }
+    };
+    scanner.feed(body, &mut on_data);
+    scanner.feed(b"\n", &mut on_data);
+    (!out.is_empty()).then_some(out)
+}
+
 /// [`parse_usage`] by a full parse of the document.
 fn parse_usage_whole(json: &[u8]) -> Option<Usage> {
     let probe: Probe = serde_json::from_slice(json).ok()?;
     merged([
-        probe.message.and_then(|m| m.usage),
-        probe.response.and_then(|r| r.usage),
+        probe.message.and_then(Nested::counts),
+        probe.response.and_then(Nested::counts),
         probe.usage,
         probe.usage_metadata,
     ])
@@ -208,10 +234,10 @@ impl<'a> Spans<'a> {
             match text {
                 None | Some(b"null") => Ok(None),
                 Some(t) => match Spans::find(t) {
-                    Ok(inner) => counts(inner.usage),
+                    Ok(inner) => Ok(counts(inner.usage)?.or(counts(inner.usage_metadata)?)),
                     // Not walkable: the full parse of this member.
                     Err(Unscannable) => serde_json::from_slice::<Nested>(t)
-                        .map(|n| n.usage)
+                        .map(Nested::counts)
                         .map_err(drop),
                 },
             }
@@ -295,6 +321,17 @@ mod tests {
         assert!(!may_carry_usage(
             br#"{"choices":[{"delta":{"content":"hi"}}]}"#
         ));
+    }
+
+    #[test]
+    fn the_code_assist_envelope_reports_geminis_usage() {
+        let body = br#"{"response":{"candidates":[],"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":3,"totalTokenCount":10}},"traceId":"x"}"#;
+        let u = parse_usage(body).unwrap();
+        assert_eq!((u.input_tokens, u.output_tokens), (Some(7), Some(3)));
+        assert_eq!(parse_usage_whole(body), Some(u));
+        let stream = b"data: {\"response\":{\"usageMetadata\":{\"promptTokenCount\":1}}}\n\ndata: {\"response\":{\"usageMetadata\":{\"promptTokenCount\":7,\"candidatesTokenCount\":3}}}";
+        let u = parse_stream_usage(stream).unwrap();
+        assert_eq!((u.input_tokens, u.output_tokens), (Some(7), Some(3)));
     }
 
     #[test]

@@ -20,6 +20,11 @@ use crate::translate::model::{
 
 /// Writes `req` as a `POST /v1/responses` body.
 pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
+    Ok(Value::Object(request_body(req)?).to_string().into_bytes())
+}
+
+/// `req` as the members of a Responses API body (the Codex connector adjusts them).
+pub(crate) fn request_body(req: &Request) -> Result<Map<String, Value>, TranslateError> {
     if !req.stop.is_empty() {
         return Err(TranslateError::Unsupported(
             "stop sequences cannot be translated: the OpenAI Responses API has none, use a \
@@ -89,7 +94,7 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
     }
     body.insert("stream".into(), json!(req.stream));
     body.insert("store".into(), json!(false));
-    Ok(Value::Object(body).to_string().into_bytes())
+    Ok(body)
 }
 
 /// The conversation as input items.
