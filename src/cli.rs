@@ -139,6 +139,18 @@ pub enum AuthsCommand {
         /// The login's name under auth.device_login.
         name: String,
     },
+    /// Import a subscription CLI's login into a connector backend (type `gemini_cli`, `codex`
+    /// or `qwen_code`): reads the CLI's credentials file (`~/.gemini/oauth_creds.json`,
+    /// `~/.codex/auth.json`, `~/.qwen/oauth_creds.json`, or the backend's `credentials_file`)
+    /// and stores the login as an OAuth credential, renewed by the refresh worker. A running
+    /// gateway also imports the file by itself whenever it changes. Single-user mode only.
+    Import {
+        /// The connector backend's name.
+        backend: String,
+        /// Read this file instead of the backend's.
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
+    },
     /// Remove a credential (a stored one from the store; a file credential by deleting its file).
     Remove {
         /// Credential id (see `auths list`).

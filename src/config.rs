@@ -33,6 +33,7 @@ pub use crate::identity::external::TrustedIssuer;
 pub use crate::identity::token_server::TokenSettings;
 pub use crate::identity::{AuthSettings, BruteForceConfig};
 pub use crate::policy::{AccessMode, LimitsConfig, PolicySettings, Price};
+pub use crate::pool::connectors::Tier;
 pub use crate::pool::device::{DeviceLoginConfig, DeviceLoginKind};
 pub use crate::pool::{ResetSchedule, SelectionStrategy, default_priority, valid_id};
 pub use crate::protocol::{BackendKind, ResponsesApi};
@@ -525,6 +526,21 @@ pub struct BackendConfig {
     /// (`chat_completions`: DeepSeek, Groq, Ollama, most OpenAI-compatible servers).
     #[serde(default)]
     pub responses_api: ResponsesApi,
+    /// Connectors (`gemini_cli`, `codex`, `qwen_code`): the CLI's login file, imported at start
+    /// and whenever it changes. Default: where the CLI keeps it (`~/.gemini/oauth_creds.json`,
+    /// `$CODEX_HOME/auth.json` or `~/.codex/auth.json`, `~/.qwen/oauth_creds.json`); `""`
+    /// turns importing off.
+    #[serde(default)]
+    pub credentials_file: Option<String>,
+    /// `gemini_cli`: the Google Cloud project of a paid Code Assist plan (default: the
+    /// environment's `GOOGLE_CLOUD_PROJECT`).
+    #[serde(default)]
+    pub project: Option<String>,
+    /// `gemini_cli`: which Code Assist project pays — `free`, `plan` (the `project`) or `auto`
+    /// (free first, the plan once the free quota is spent). Default: from the backend's name
+    /// (`…-free`, `…-plan`), else `auto`.
+    #[serde(default)]
+    pub tier: Option<Tier>,
 }
 
 /// `backends.<name>.timeouts.*`. There is deliberately no total deadline: a long stream that keeps

@@ -41,6 +41,9 @@ pub fn demo_config(mut config: Config, mock: SocketAddr) -> Config {
         priority: crate::config::default_priority(),
         quota: None,
         responses_api: Default::default(),
+        credentials_file: None,
+        project: None,
+        tier: None,
     };
     config.backends = BTreeMap::from([
         (

@@ -18,6 +18,7 @@ pub mod connectors;
 pub mod device;
 mod files;
 mod health;
+mod imports;
 mod lease;
 mod logins;
 mod manage;
@@ -154,6 +155,13 @@ pub struct Pool {
     refresh: RefreshSettings,
     refresh_status: Mutex<RefreshStatus>,
     notifier: Option<Arc<dyn crate::notify::Notifier>>,
+    /// The connector backends (their CLIs' login files).
+    connectors: Vec<connectors::ConnectorSettings>,
+    /// What each connector's file held when last imported (BLAKE3 of its text), and when a
+    /// failed import of it is due again.
+    imported: Mutex<HashMap<String, imports::Mark>>,
+    /// The pool's own calls (Code Assist project discovery).
+    http: reqwest::Client,
 }
 
 impl std::fmt::Debug for Pool {
@@ -257,6 +265,9 @@ impl Pool {
             refresh: settings.refresh,
             refresh_status: Mutex::new(RefreshStatus::default()),
             notifier: None,
+            connectors: settings.connectors,
+            imported: Mutex::new(HashMap::new()),
+            http,
         };
         pool.rescan_files();
         pool.install();
@@ -569,6 +580,7 @@ impl Pool {
         };
         let mut jobs = vec![rescan, sync, flush];
         jobs.extend(self.refresh_job());
+        jobs.extend(self.import_job());
         jobs
     }
 

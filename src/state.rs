@@ -200,9 +200,11 @@ impl AppState {
         let personal_oauth = config.access_mode.mode.allows_personal_oauth();
         let withheld: Vec<String> = config
             .backends
-            .keys()
-            .filter(|name| !personal_oauth && is_oauth_connector(name))
-            .cloned()
+            .iter()
+            .filter(|(name, b)| {
+                !personal_oauth && (is_oauth_connector(name) || b.kind.is_connector())
+            })
+            .map(|(name, _)| name.clone())
             .collect();
         if !withheld.is_empty() {
             tracing::info!(

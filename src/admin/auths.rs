@@ -169,6 +169,42 @@ pub async fn auths(
                 login.backend
             ))
         }
+        AuthsCommand::Import { backend, file } => {
+            if !config.access_mode.mode.allows_personal_oauth() {
+                return Err(PoolError::OauthInMultiUser.into());
+            }
+            let pool =
+                open_pool(config, store.clone(), Arc::new(crate::clock::SystemClock)).await?;
+            let connector = pool
+                .connectors()
+                .iter()
+                .find(|c| &c.backend == backend)
+                .ok_or_else(|| {
+                    let names: Vec<&str> =
+                        pool.connectors().iter().map(|c| c.backend.as_str()).collect();
+                    AdminError::Refused(format!(
+                        "`{backend}` is not a connector backend (type gemini_cli, codex or qwen_code); configured connectors: {}",
+                        if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+                    ))
+                })?;
+            let path = file.clone().or_else(|| connector.file.clone()).ok_or_else(|| {
+                AdminError::Refused(format!(
+                    "backend `{backend}` has no credentials file (credentials_file is \"\"): name one with --file"
+                ))
+            })?;
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                AdminError::Refused(format!(
+                    "cannot read {shown}: {e} (log in with the {} first)",
+                    crate::pool::connectors::cli_name(connector.kind)
+                ))
+            })?;
+            let ids = pool.import_login(backend, &shown, &text).await?;
+            Ok(format!(
+                "imported {shown} into backend {backend} as {}; running gateways pick it up within a second\n",
+                ids.join(", ")
+            ))
+        }
         AuthsCommand::Remove { id } => {
             let pool = open_pool(config, store.clone(), shared).await?;
             let provider = pool

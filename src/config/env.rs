@@ -170,6 +170,9 @@ pub fn backends_from_standard_env(
                 priority: crate::config::default_priority(),
                 quota: None,
                 responses_api: Default::default(),
+                credentials_file: None,
+                project: None,
+                tier: None,
             },
         );
     }

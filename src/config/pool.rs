@@ -9,11 +9,13 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::env::{EnvSource, resolve_api_key};
-use super::{Config, ConfigError};
+use super::{Config, ConfigError, DeviceLoginConfig, DeviceLoginKind, Tier};
+use crate::pool::connectors::{self, ConnectorSettings};
 use crate::pool::{
     CredentialKind, PoolSettings, RefreshSettings, ResetSchedule, Source, Spec, default_priority,
     valid_id,
 };
+use crate::protocol::BackendKind;
 use crate::secret::Secret;
 
 /// `auth.quota.*`
@@ -156,10 +158,65 @@ impl Config {
                 check_interval: auth.refresh.check_interval.0,
                 lead_time: auth.refresh.refresh_lead_time.0,
             },
-            device_logins: auth.device_login.clone(),
+            device_logins: self.device_logins(),
             multi_user: !self.access_mode.mode.allows_personal_oauth(),
             encryption: auth.encryption.clone(),
+            connectors: self.connector_settings(),
         }
+    }
+
+    /// `auth.device_login`, with one login per connector backend its entries do not name (the
+    /// connector's own: it renews the imported login, and Qwen's also logs in).
+    fn device_logins(&self) -> BTreeMap<String, DeviceLoginConfig> {
+        let mut logins = self.auth.device_login.clone();
+        for (name, b) in &self.backends {
+            let kind = match b.kind {
+                BackendKind::GeminiCli => DeviceLoginKind::GeminiCli,
+                BackendKind::Codex => DeviceLoginKind::Codex,
+                BackendKind::QwenCode => DeviceLoginKind::QwenCode,
+                _ => continue,
+            };
+            logins
+                .entry(name.clone())
+                .or_insert_with(|| DeviceLoginConfig {
+                    kind: Some(kind),
+                    backend: Some(name.clone()),
+                    ..DeviceLoginConfig::default()
+                });
+        }
+        logins
+    }
+
+    /// The connector backends, their CLI files found from the environment (`HOME`,
+    /// `CODEX_HOME`) unless configured.
+    fn connector_settings(&self) -> Vec<ConnectorSettings> {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let codex_home = std::env::var_os("CODEX_HOME").map(PathBuf::from);
+        self.backends
+            .iter()
+            .filter(|(_, b)| b.kind.is_connector())
+            .map(|(name, b)| ConnectorSettings {
+                backend: name.clone(),
+                kind: b.kind,
+                file: match b.credentials_file.as_deref() {
+                    Some("") => None,
+                    Some(f) => Some(expand_home(f, home.as_deref())),
+                    None => {
+                        connectors::default_file(b.kind, home.as_deref(), codex_home.as_deref())
+                    }
+                },
+                api_base: b
+                    .base_url
+                    .clone()
+                    .unwrap_or_else(|| b.kind.default_base_url().to_owned()),
+                project: b
+                    .project
+                    .clone()
+                    .or_else(|| std::env::var("GOOGLE_CLOUD_PROJECT").ok())
+                    .filter(|p| !p.trim().is_empty()),
+                tier: b.tier.unwrap_or_else(|| Tier::of_name(name)),
+            })
+            .collect()
     }
 
     /// The credentials `backends.<name>` configures: `api_key`, then `credentials[]`.
@@ -202,5 +259,13 @@ impl Config {
             }
         }
         out
+    }
+}
+
+/// `~/…` as a path under `home`.
+fn expand_home(path: &str, home: Option<&std::path::Path>) -> PathBuf {
+    match (path.strip_prefix("~/"), home) {
+        (Some(rest), Some(h)) => h.join(rest),
+        _ => PathBuf::from(path),
     }
 }

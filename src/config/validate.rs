@@ -91,6 +91,49 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
                 ),
             ));
         }
+        let connector_only = [
+            ("credentials_file", b.credentials_file.is_some()),
+            ("project", b.project.is_some()),
+            ("tier", b.tier.is_some()),
+        ];
+        for (key, set) in connector_only {
+            if set && !b.kind.is_connector() {
+                return Err(fail(
+                    &format!("{prefix}.{key}"),
+                    format!(
+                        "only subscription connectors (type gemini_cli, codex, qwen_code) have `{key}` (backend `{name}` is of type {})",
+                        b.kind.as_str()
+                    ),
+                ));
+            }
+        }
+        if (b.project.is_some() || b.tier.is_some())
+            && b.kind != crate::protocol::BackendKind::GeminiCli
+        {
+            return Err(fail(
+                &format!(
+                    "{prefix}.{}",
+                    if b.project.is_some() {
+                        "project"
+                    } else {
+                        "tier"
+                    }
+                ),
+                format!(
+                    "only gemini_cli backends choose a Code Assist project (backend `{name}` is of type {})",
+                    b.kind.as_str()
+                ),
+            ));
+        }
+        if b.kind.is_connector() && !b.credentials.is_empty() {
+            return Err(fail(
+                &format!("{prefix}.credentials"),
+                format!(
+                    "a {} connector's credentials are its CLI's login (imported from credentials_file, or `portcullis auths import {name}`), not API keys",
+                    b.kind.as_str()
+                ),
+            ));
+        }
         for (h, v) in &b.headers {
             if http::HeaderName::from_bytes(h.as_bytes()).is_err()
                 || http::HeaderValue::from_str(v).is_err()
@@ -475,6 +518,9 @@ mod tests {
             priority: crate::config::default_priority(),
             quota: None,
             responses_api: Default::default(),
+            credentials_file: None,
+            project: None,
+            tier: None,
         }
     }
 

@@ -58,6 +58,52 @@ impl Account {
     }
 }
 
+/// Which Code Assist project a `gemini_cli` backend's requests are billed to (the seed's
+/// `gemini-oauth-free`, `-plan` and `-auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// The free tier's project, which Google makes for the account (onboarding it when new).
+    Free,
+    /// The account's paid plan: the configured Google Cloud project (`project`).
+    Plan,
+    /// The free tier first; once its quota is spent (a 429), the paid plan's project, when one
+    /// is configured: two credentials from one login, the free one tried first.
+    #[default]
+    Auto,
+}
+
+impl Tier {
+    /// The tier a backend's name implies (`…-free`, `…-plan`), else `auto`.
+    pub fn of_name(name: &str) -> Tier {
+        if name.ends_with("-free") {
+            Tier::Free
+        } else if name.ends_with("-plan") {
+            Tier::Plan
+        } else {
+            Tier::Auto
+        }
+    }
+}
+
+/// One connector backend, as the pool needs it: where its CLI keeps the login, and (Gemini
+/// CLI) the Code Assist API and project.
+#[derive(Debug, Clone)]
+pub struct ConnectorSettings {
+    /// The backend's name (also its login's).
+    pub backend: String,
+    /// Its type.
+    pub kind: BackendKind,
+    /// The CLI's credentials file, imported at start and whenever it changes (`None`: off).
+    pub file: Option<PathBuf>,
+    /// The backend's base URL (Code Assist: where `loadCodeAssist` and `onboardUser` are).
+    pub api_base: String,
+    /// Gemini CLI: the paid plan's Google Cloud project.
+    pub project: Option<String>,
+    /// Gemini CLI: which project(s) pay.
+    pub tier: Tier,
+}
+
 /// Why a CLI's credentials file could not be imported.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ImportError {
@@ -233,6 +279,119 @@ pub fn import(
             ..RefreshState::default()
         },
     })
+}
+
+/// The Code Assist request metadata the Gemini CLI sends (`loadCodeAssist`, `onboardUser`).
+fn code_assist_metadata(project: Option<&str>) -> Value {
+    let mut m = serde_json::json!({
+        "ideType": "IDE_UNSPECIFIED",
+        "platform": "PLATFORM_UNSPECIFIED",
+        "pluginType": "GEMINI",
+    });
+    if let Some(p) = project {
+        m["duetProject"] = Value::from(p);
+    }
+    m
+}
+
+/// Calls Code Assist method `method` with `access`; the answer's JSON, or why not.
+async fn code_assist_call(
+    http: &reqwest::Client,
+    api_base: &str,
+    method: &str,
+    access: &Secret,
+    body: &Value,
+) -> Result<Value, String> {
+    let url = format!("{}/v1internal:{method}", api_base.trim_end_matches('/'));
+    let resp = http
+        .post(&url)
+        .bearer_auth(access.expose())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {url}: {e}"))?;
+    let status = resp.status().as_u16();
+    let bytes = crate::net::read_body_limited(resp, 64 * 1024)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|_| format!("{url} answered HTTP {status} without JSON"))?;
+    if status >= 400 {
+        let message = v["error"]["message"].as_str().unwrap_or("no message");
+        return Err(format!("{method} answered HTTP {status}: {message}"));
+    }
+    Ok(v)
+}
+
+/// The project id in a `loadCodeAssist` answer or an `onboardUser` operation's result.
+fn project_of(v: &Value) -> Option<String> {
+    let p = &v["cloudaicompanionProject"];
+    p.as_str()
+        .or(p["id"].as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// How many times an unfinished onboarding is asked again, and how long apart.
+const ONBOARD_POLLS: u32 = 6;
+const ONBOARD_POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The Code Assist project of one tier for the login `access`, as the Gemini CLI finds it:
+/// `loadCodeAssist` says the account's current tier and project; an account without one is
+/// onboarded (`onboardUser`, a long-running operation asked again until done) to the free tier,
+/// or to the plan's tier with `project`.
+pub async fn code_assist_project(
+    http: &reqwest::Client,
+    api_base: &str,
+    access: &Secret,
+    paid: Option<&str>,
+) -> Result<String, String> {
+    let mut load = serde_json::json!({"metadata": code_assist_metadata(paid)});
+    if let Some(p) = paid {
+        load["cloudaicompanionProject"] = Value::from(p);
+    }
+    let loaded = code_assist_call(http, api_base, "loadCodeAssist", access, &load).await?;
+    let current = loaded["currentTier"]["id"].as_str();
+    if let Some(tier) = current {
+        return match (paid, project_of(&loaded)) {
+            (Some(p), _) => Ok(p.to_owned()),
+            (None, Some(found)) => Ok(found),
+            (None, None) => Err(format!(
+                "the account is on Code Assist tier `{tier}`, which uses your own Google Cloud \
+                 project: set `project` on the backend (or GOOGLE_CLOUD_PROJECT)"
+            )),
+        };
+    }
+    let tier = match paid {
+        None => "free-tier".to_owned(),
+        Some(_) => loaded["allowedTiers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["isDefault"].as_bool() == Some(true) && t["id"] != "free-tier")
+            .and_then(|t| t["id"].as_str())
+            .unwrap_or("standard-tier")
+            .to_owned(),
+    };
+    let mut onboard = serde_json::json!({"tierId": tier, "metadata": code_assist_metadata(paid)});
+    if let Some(p) = paid {
+        onboard["cloudaicompanionProject"] = Value::from(p);
+    }
+    for attempt in 0..ONBOARD_POLLS {
+        let op = code_assist_call(http, api_base, "onboardUser", access, &onboard).await?;
+        if op["done"].as_bool() == Some(true) {
+            return project_of(&op["response"])
+                .or(paid.map(str::to_owned))
+                .ok_or_else(|| "onboarding finished without a project".to_owned());
+        }
+        if attempt + 1 < ONBOARD_POLLS {
+            tokio::time::sleep(ONBOARD_POLL_EVERY).await;
+        }
+    }
+    Err(format!(
+        "onboarding to Code Assist tier `{tier}` did not finish; try again later"
+    ))
 }
 
 #[cfg(test)]

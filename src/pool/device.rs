@@ -132,7 +132,7 @@ pub enum Poll {
     /// Poll less often (RFC 8628 `slow_down`: 5 s more).
     SlowDown,
     /// Done: the credential's tokens.
-    Done(Tokens),
+    Done(Box<Tokens>),
 }
 
 /// What a login or refresh yields.
@@ -558,9 +558,11 @@ impl DeviceLogin {
         }
         if self.kind == DeviceLoginKind::Copilot {
             let github = tokens.access;
-            return Ok(Poll::Done(self.copilot_exchange(github.expose()).await?));
+            return Ok(Poll::Done(Box::new(
+                self.copilot_exchange(github.expose()).await?,
+            )));
         }
-        Ok(Poll::Done(tokens))
+        Ok(Poll::Done(Box::new(tokens)))
     }
 
     /// Tokens from a token-endpoint answer (snake_case, or AWS's camelCase).

@@ -197,7 +197,7 @@ impl Pool {
             match login.poll(started, self.now()).await {
                 Ok(Poll::Pending) => {}
                 Ok(Poll::SlowDown) => slowed += 5,
-                Ok(Poll::Done(tokens)) => return self.add_oauth(login, tokens).await,
+                Ok(Poll::Done(tokens)) => return self.add_oauth(login, *tokens).await,
                 Err(LoginError::Server { message, .. }) => {
                     // A transient failure of the provider: keep polling until the deadline.
                     tracing::warn!(login = %login.name, %message, "device login: polling failed; retrying");
@@ -238,7 +238,11 @@ impl Pool {
         .await
     }
 
-    fn seal_tokens(&self, id: &str, tokens: &Tokens) -> Result<(String, String), PoolError> {
+    pub(super) fn seal_tokens(
+        &self,
+        id: &str,
+        tokens: &Tokens,
+    ) -> Result<(String, String), PoolError> {
         // A provider's token is checked like one an operator adds: one the pool could not
         // send in a header would be stored out of reach.
         let access = super::manage::check_token(tokens.access.expose()).map_err(|_| {

@@ -37,6 +37,8 @@ pub struct PoolSettings {
     pub multi_user: bool,
     /// The sealing keys (`auth.encryption`).
     pub encryption: EncryptionConfig,
+    /// The personal-subscription connector backends (`type: gemini_cli | codex | qwen_code`).
+    pub connectors: Vec<super::connectors::ConnectorSettings>,
 }
 
 /// The refresh worker's settings (`auth.refresh.*`).

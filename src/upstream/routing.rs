@@ -427,6 +427,9 @@ mod tests {
                     priority: crate::config::default_priority(),
                     quota: None,
                     responses_api: Default::default(),
+                    credentials_file: None,
+                    project: None,
+                    tier: None,
                 },
             );
         }

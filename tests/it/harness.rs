@@ -105,6 +105,9 @@ pub fn backend(kind: BackendKind, url: String, key: Option<&str>) -> BackendConf
         priority: portcullis::config::default_priority(),
         quota: None,
         responses_api: Default::default(),
+        credentials_file: None,
+        project: None,
+        tier: None,
     }
 }
 
