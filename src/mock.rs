@@ -16,6 +16,10 @@
 //! the protocol's reasoning (Anthropic `thinking`, DeepSeek `reasoning_content`, a Responses
 //! `reasoning` item, Gemini `thought` parts).
 //!
+//! The personal-subscription connectors' upstreams have fakes too (`connectors`): the Gemini
+//! CLI's, Codex's and Qwen's token endpoints, Code Assist, the ChatGPT Codex backend and the
+//! Qwen portal.
+//!
 //! [`serve`] speaks plain HTTP/1.1 and h2c; [`tls::serve_tls`] the same over TLS with a test
 //! CA made at start (`portcullis-mock --tls DIR`).
 
@@ -24,6 +28,7 @@ mod anthropic;
 mod anthropic_tests;
 mod batches;
 mod completions;
+pub mod connectors;
 mod directives;
 mod errors;
 mod gemini;
@@ -86,6 +91,7 @@ pub struct MockStats {
     last: Mutex<Option<SeenRequest>>,
     by_credential: Mutex<std::collections::HashMap<String, u64>>,
     batches: batches::Batches,
+    fakes: connectors::Fakes,
 }
 
 /// The upstream credential a request carried (`Authorization: Bearer`, `x-api-key`,
@@ -100,6 +106,11 @@ fn credential_of(headers: &HeaderMap) -> Option<&str> {
 }
 
 impl MockStats {
+    /// The connectors' fakes (token endpoints, Code Assist, Codex, Qwen).
+    pub fn fakes(&self) -> &connectors::Fakes {
+        &self.fakes
+    }
+
     /// Total requests served (all endpoints, including unknown paths).
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Acquire)
@@ -256,6 +267,7 @@ pub fn router(stats: Arc<MockStats>) -> Router {
         .merge(completions::routes())
         .merge(stored_responses::routes())
         .merge(batches::routes())
+        .merge(connectors::routes())
         .fallback(not_found)
         .with_state(stats)
 }

@@ -117,6 +117,13 @@ pub(super) async fn list(
         .collect();
     providers.sort_by_key(|p| p.backend.kind != native);
     let fetches = providers.iter().map(|p| async move {
+        // A connector has no model list to ask: its models are known.
+        if let Some(known) = p.backend.kind.known_models() {
+            let list = known
+                .iter()
+                .map(|m| ((*m).to_owned(), serde_json::Value::Null));
+            return (p, Ok(list.collect()));
+        }
         // The same call path as a request: any available credential lists the models, with
         // failover; none is used up by it.
         let call = Call {

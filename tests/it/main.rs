@@ -23,6 +23,7 @@ mod cli_help;
 mod cluster;
 mod config_input;
 mod connections;
+mod connectors;
 mod console;
 mod deploy;
 mod device_login;
