@@ -11,8 +11,8 @@ mod keys;
 
 pub use keys::{BudgetPeriod, ExpiryArgs, KeyField, KeysCommand, RulesArgs, UsageArgs};
 
-use crate::config::LogFormat;
 use crate::config::load::{CliOverrides, ConfigSources};
+use crate::config::{LogFormat, OauthConnector};
 use crate::secret::Secret;
 
 /// An authenticating gateway between AI coding agents and LLM providers.
@@ -40,9 +40,12 @@ pub struct Cli {
 /// What the serving commands' help says about the options it does not list.
 const MORE_SERVE_OPTIONS: &str = "Also accepted, not listed: the brute-force tuning flags \
 --auth-max-failed-attempts, --auth-brute-force-ttl, --auth-brute-force-initial-block, \
---auth-brute-force-multiplier, --auth-brute-force-max-block (README, Security settings), and the \
-reserved subscription-connector flags --allow-oauth-auto-replacement and \
---enable-{copilot,kiro}-oauth-backend-debugging-override (refused in Multi User Mode, no effect yet).";
+--auth-brute-force-multiplier, --auth-brute-force-max-block (README, Security settings), and \
+llm-interactive-proxy's subscription-connector switches --allow-oauth-auto-replacement and \
+--enable-<connector>-backend-debugging-override for gemini-oauth-auto, gemini-oauth-free, \
+gemini-oauth-plan, qwen-oauth, opencode-zen, kiro-oauth-auto, openai-codex (and \
+--enable-{copilot,kiro}-oauth-backend-debugging-override): set oauth.allow_auto_replacement and \
+oauth.debugging_overrides, refused in Multi User Mode, no other effect yet.";
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
@@ -385,13 +388,34 @@ pub struct ServeArgs {
     /// Force desktop notifications off.
     #[arg(long, help_heading = "Access mode")]
     pub disable_notifications: bool,
-    /// Reserved for the subscription connectors: accepted and refused in Multi User Mode; no effect yet.
+    /// Accepted for llm-interactive-proxy compatibility (oauth.allow_auto_replacement; env ALLOW_OAUTH_AUTO_REPLACEMENT); refused in Multi User Mode; no effect yet.
     #[arg(long, help_heading = "Access mode", hide = true)]
     pub allow_oauth_auto_replacement: bool,
-    /// Reserved for a Copilot connector debugging override: accepted and refused in Multi User Mode; no effect yet.
+    /// The gemini-oauth-auto connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
+    #[arg(long, help_heading = "Access mode", hide = true)]
+    pub enable_gemini_oauth_auto_backend_debugging_override: bool,
+    /// The gemini-oauth-free connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
+    #[arg(long, help_heading = "Access mode", hide = true)]
+    pub enable_gemini_oauth_free_backend_debugging_override: bool,
+    /// The gemini-oauth-plan connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
+    #[arg(long, help_heading = "Access mode", hide = true)]
+    pub enable_gemini_oauth_plan_backend_debugging_override: bool,
+    /// The qwen-oauth connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
+    #[arg(long, help_heading = "Access mode", hide = true)]
+    pub enable_qwen_oauth_backend_debugging_override: bool,
+    /// The opencode-zen connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
+    #[arg(long, help_heading = "Access mode", hide = true)]
+    pub enable_opencode_zen_backend_debugging_override: bool,
+    /// The kiro-oauth-auto connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
+    #[arg(long, help_heading = "Access mode", hide = true)]
+    pub enable_kiro_oauth_auto_backend_debugging_override: bool,
+    /// The openai-codex connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
+    #[arg(long, help_heading = "Access mode", hide = true)]
+    pub enable_openai_codex_backend_debugging_override: bool,
+    /// The copilot connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
     #[arg(long, help_heading = "Access mode", hide = true)]
     pub enable_copilot_oauth_backend_debugging_override: bool,
-    /// Reserved for a Kiro connector debugging override: accepted and refused in Multi User Mode; no effect yet.
+    /// The kiro connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
     #[arg(long, help_heading = "Access mode", hide = true)]
     pub enable_kiro_oauth_backend_debugging_override: bool,
 
@@ -546,19 +570,51 @@ impl ConfigArgs {
                 sso_enabled: serve.sso_enabled,
                 sso_config: serve.sso_config.clone(),
                 management_key: serve.management_key.as_deref().map(Secret::new),
-                oauth_debugging_overrides: [
-                    (
-                        "copilot",
-                        serve.enable_copilot_oauth_backend_debugging_override,
-                    ),
-                    ("kiro", serve.enable_kiro_oauth_backend_debugging_override),
-                ]
-                .iter()
-                .filter(|(_, on)| *on)
-                .map(|(c, _)| (*c).to_owned())
-                .collect(),
+                oauth_debugging_overrides: serve.debugging_overrides(),
             },
         }
+    }
+}
+
+impl ServeArgs {
+    /// The connectors whose debugging-override flag was given.
+    fn debugging_overrides(&self) -> Vec<OauthConnector> {
+        use OauthConnector::*;
+        [
+            (
+                GeminiOauthAuto,
+                self.enable_gemini_oauth_auto_backend_debugging_override,
+            ),
+            (
+                GeminiOauthFree,
+                self.enable_gemini_oauth_free_backend_debugging_override,
+            ),
+            (
+                GeminiOauthPlan,
+                self.enable_gemini_oauth_plan_backend_debugging_override,
+            ),
+            (QwenOauth, self.enable_qwen_oauth_backend_debugging_override),
+            (
+                OpencodeZen,
+                self.enable_opencode_zen_backend_debugging_override,
+            ),
+            (
+                KiroOauthAuto,
+                self.enable_kiro_oauth_auto_backend_debugging_override,
+            ),
+            (
+                OpenaiCodex,
+                self.enable_openai_codex_backend_debugging_override,
+            ),
+            (
+                Copilot,
+                self.enable_copilot_oauth_backend_debugging_override,
+            ),
+            (Kiro, self.enable_kiro_oauth_backend_debugging_override),
+        ]
+        .into_iter()
+        .filter_map(|(c, on)| on.then_some(c))
+        .collect()
     }
 }
 
@@ -599,6 +655,18 @@ mod tests {
             resolve(&["portcullis", "--port", "1", "serve", "--host", "::1"]).unwrap_err(),
             CliError::SplitServeOptions { command: "serve" }
         );
+    }
+
+    #[test]
+    fn each_debugging_override_flag_names_its_connector() {
+        for connector in OauthConnector::ALL {
+            let flag = connector.flag();
+            let (_, sources) = resolve(&["portcullis", "check-config", &flag]).unwrap();
+            assert_eq!(sources.cli.oauth_debugging_overrides, [connector], "{flag}");
+        }
+        let (_, sources) = resolve(&["portcullis", "--allow-oauth-auto-replacement"]).unwrap();
+        assert!(sources.cli.allow_oauth_auto_replacement);
+        assert!(sources.cli.oauth_debugging_overrides.is_empty());
     }
 
     #[test]

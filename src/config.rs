@@ -12,7 +12,10 @@ mod input_tests;
 mod keys;
 mod limits;
 pub mod load;
+mod oauth;
 mod pool;
+#[cfg(test)]
+mod seed003_tests;
 mod sso;
 pub mod validate;
 mod yaml;
@@ -27,6 +30,7 @@ use crate::secret::Secret;
 pub use console::{AdminConfig, ConsoleConfig};
 pub use duration::HumanDuration;
 pub use load::{ConfigError, ConfigSources, load};
+pub use oauth::{OauthConfig, OauthConnector};
 // The domain types the sections are made of, owned by the modules that use them.
 pub use crate::identity::api_keys::ApiKeyConfig;
 pub use crate::identity::external::TrustedIssuer;
@@ -63,7 +67,7 @@ pub struct Config {
     pub routing: RoutingConfig,
     /// Desktop notifications.
     pub notifications: NotificationsConfig,
-    /// OAuth connector switches.
+    /// Switches of the OAuth (personal-subscription) connectors.
     pub oauth: OauthConfig,
     /// Where durable state (users, agent tokens) lives.
     pub storage: StorageConfig,
@@ -450,18 +454,6 @@ pub struct NotificationsConfig {
     /// Desktop notifications for operator events; unset means on for a loopback bind, off
     /// otherwise.
     pub enabled: Option<bool>,
-}
-
-/// `oauth.*`: switches for the OAuth (personal-subscription) connectors, which multi-user mode
-/// refuses.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OauthConfig {
-    /// Let the credential pool replace an OAuth credential that needs re-login with another
-    /// OAuth credential of the same provider automatically.
-    pub allow_auto_replacement: bool,
-    /// OAuth connectors whose debugging override is on (`copilot`, `kiro`).
-    pub debugging_overrides: Vec<String>,
 }
 
 /// `access_mode.*`

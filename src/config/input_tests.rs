@@ -8,19 +8,28 @@ use std::io::Write;
 use super::env::tests::env;
 use super::load::{CliOverrides, ConfigSources, load_with_env};
 
-/// Loads `yaml` (with auth off, so no key is needed) and `cli`; the error text, if any.
-fn load_yaml(yaml: &str, cli: CliOverrides) -> Result<super::Config, String> {
+/// Loads `yaml` as the whole file, with `cli` and the environment `vars` (the layers read
+/// through `EnvSource`; figment's own read the process); the error text, if any.
+pub(super) fn load_file(
+    yaml: &str,
+    cli: CliOverrides,
+    vars: &[(&str, &str)],
+) -> Result<super::Config, String> {
     let mut file = tempfile::Builder::new()
         .suffix(".yaml")
         .tempfile()
         .map_err(|e| e.to_string())?;
-    let text = format!("auth: {{disable_auth: true}}\n{yaml}\n");
-    file.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    file.write_all(yaml.as_bytes()).map_err(|e| e.to_string())?;
     let sources = ConfigSources {
         config_path: Some(file.path().to_path_buf()),
         cli,
     };
-    load_with_env(&sources, &env(&[])).map_err(|e| e.to_string())
+    load_with_env(&sources, &env(vars)).map_err(|e| e.to_string())
+}
+
+/// Loads `yaml` (with auth off, so no key is needed) and `cli`; the error text, if any.
+fn load_yaml(yaml: &str, cli: CliOverrides) -> Result<super::Config, String> {
+    load_file(&format!("auth: {{disable_auth: true}}\n{yaml}\n"), cli, &[])
 }
 
 #[test]
@@ -110,18 +119,7 @@ fn out_of_range_yaml_values_name_their_key_and_file() {
 
 /// Loads `yaml` as the whole file.
 fn load_whole(yaml: &str) -> Result<(), String> {
-    let mut file = tempfile::Builder::new()
-        .suffix(".yaml")
-        .tempfile()
-        .map_err(|e| e.to_string())?;
-    file.write_all(yaml.as_bytes()).map_err(|e| e.to_string())?;
-    let sources = ConfigSources {
-        config_path: Some(file.path().to_path_buf()),
-        cli: CliOverrides::default(),
-    };
-    load_with_env(&sources, &env(&[]))
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    load_file(yaml, CliOverrides::default(), &[]).map(|_| ())
 }
 
 #[test]

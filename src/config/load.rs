@@ -14,7 +14,7 @@ use figment::providers::{Env, Format, Serialized};
 
 use super::env::{EnvSource, ProcessEnv, env_bool};
 use super::yaml::Yaml;
-use super::{AccessMode, Config, LogFormat};
+use super::{AccessMode, Config, LogFormat, OauthConnector};
 use crate::secret::Secret;
 
 /// Values given on the command line; `None`/empty leaves the lower layers in charge.
@@ -58,8 +58,9 @@ pub struct CliOverrides {
     pub capture_file: Option<PathBuf>,
     /// `--allow-oauth-auto-replacement`
     pub allow_oauth_auto_replacement: bool,
-    /// `--enable-<connector>-oauth-backend-debugging-override`
-    pub oauth_debugging_overrides: Vec<String>,
+    /// The connectors whose `--enable-…-backend-debugging-override` flag was given (added to
+    /// `oauth.debugging_overrides`).
+    pub oauth_debugging_overrides: Vec<OauthConnector>,
     /// `--data-dir`
     pub data_dir: Option<PathBuf>,
     /// `--database-url`
@@ -169,6 +170,10 @@ pub(crate) const ENV_BOOL_ALIASES: &[(&str, &str)] = &[
         "auth.brute_force_protection.enabled",
     ),
     ("LLM_PROXY_ENABLE_NOTIFICATIONS", "notifications.enabled"),
+    (
+        "ALLOW_OAUTH_AUTO_REPLACEMENT",
+        "oauth.allow_auto_replacement",
+    ),
     ("SSO_ENABLED", "sso.enabled"),
     (
         "PORTCULLIS_MANAGEMENT_ALLOW_REMOTE",
@@ -215,10 +220,13 @@ pub fn load_with_env(sources: &ConfigSources, env: &dyn EnvSource) -> Result<Con
             .iter()
             .find(|(name, k)| *k == key && env.var(name).is_some_and(|v| !v.trim().is_empty()));
         match from_env_bool {
-            Some((name, _)) if source_of(&figment, &sources.cli, key) == "built-in default" => {
-                format!("environment variable {name}")
-            }
-            _ => source_of(&figment, &sources.cli, key),
+            // Read after the YAML file and `PORTCULLIS_*`, the boolean aliases yield only to
+            // the command line.
+            Some((name, _)) => match source_of(&figment, &sources.cli, key) {
+                cli if cli.starts_with("command line") => cli,
+                _ => format!("environment variable {name}"),
+            },
+            None => source_of(&figment, &sources.cli, key),
         }
     };
     super::env::resolve_backend_keys(&mut config, env, &source)?;
@@ -288,6 +296,7 @@ fn apply_env_bools(config: &mut Config, env: &dyn EnvSource) -> Result<(), Confi
                 config.auth.brute_force_protection.enabled = value
             }
             "notifications.enabled" => config.notifications.enabled = Some(value),
+            "oauth.allow_auto_replacement" => config.oauth.allow_auto_replacement = value,
             "sso.enabled" => config.sso.enabled = value,
             "management.allow_remote" => config.management.allow_remote = value,
             _ => {}
@@ -372,11 +381,10 @@ fn apply_cli(config: &mut Config, cli: &CliOverrides) -> Result<(), ConfigError>
     if let Some(k) = &cli.management_key {
         config.management.key = Some(k.clone());
     }
-    for c in &cli.oauth_debugging_overrides {
-        if !config.oauth.debugging_overrides.contains(c) {
-            config.oauth.debugging_overrides.push(c.clone());
-        }
-    }
+    config
+        .oauth
+        .debugging_overrides
+        .extend(cli.oauth_debugging_overrides.iter().copied());
     Ok(())
 }
 
@@ -407,6 +415,9 @@ pub(crate) fn source_of(figment: &Figment, cli: &CliOverrides, key: &str) -> Str
         }),
         "server.trusted_proxies" => (!cli.trusted_proxies.is_empty()).then_some("--trusted-proxy"),
         "logging.capture_file" => cli.capture_file.as_ref().map(|_| "--capture-file"),
+        "oauth.allow_auto_replacement" => cli
+            .allow_oauth_auto_replacement
+            .then_some("--allow-oauth-auto-replacement"),
         "sso.enabled" => cli.sso_enabled.then_some("--sso-enabled"),
         "management.key" => cli.management_key.as_ref().map(|_| "--management-key"),
         "storage.database_url" => cli.database_url.as_ref().map(|_| "--database-url"),

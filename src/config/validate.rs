@@ -183,7 +183,7 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
         }
     }
 
-    validate_auth(config, &fail)?;
+    validate_auth(config, &fail, source_of)?;
     super::sso::validate_sso(config, &fail)?;
     super::sso::validate_management(config, &fail)?;
     super::console::validate_console(config, &fail)?;
@@ -239,12 +239,10 @@ const MAX_LOCKOUT_SECONDS: u64 = 365 * 86_400;
 /// Most rotated capture files (each rotation renames every one of them).
 const MAX_CAPTURE_FILES: u32 = 1000;
 
-/// OAuth connectors that have a debugging override switch.
-pub const OAUTH_CONNECTORS: &[&str] = &["copilot", "kiro"];
-
 fn validate_auth(
     config: &Config,
     fail: &dyn Fn(&str, String) -> ConfigError,
+    source_of: &dyn Fn(&str) -> String,
 ) -> Result<(), ConfigError> {
     for (i, cidr) in config.server.trusted_proxies.iter().enumerate() {
         if let Err(e) = cidr.parse::<crate::net::IpNet>() {
@@ -318,18 +316,7 @@ fn validate_auth(
             format!("must be between 1 and {MAX_CAPTURE_FILES}"),
         ));
     }
-    for c in &config.oauth.debugging_overrides {
-        if !OAUTH_CONNECTORS.contains(&c.as_str()) {
-            return Err(fail(
-                "oauth.debugging_overrides",
-                format!(
-                    "unknown OAuth connector `{c}` (known: {})",
-                    OAUTH_CONNECTORS.join(", ")
-                ),
-            ));
-        }
-    }
-    validate_access_mode(config)?;
+    validate_access_mode(config, source_of)?;
     if !config.auth.disable_auth
         && config.auth.api_keys.is_empty()
         && !config.sso.enabled
@@ -344,7 +331,10 @@ fn validate_auth(
 }
 
 /// The access-mode rules of PRODUCT §6, with the origin system's messages.
-fn validate_access_mode(config: &Config) -> Result<(), ConfigError> {
+fn validate_access_mode(
+    config: &Config,
+    source_of: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
     let host = &config.server.host;
     let loopback = crate::net::is_loopback_host(host);
     let rule = |m: String| Err(ConfigError::Rule(m));
@@ -362,23 +352,7 @@ fn validate_access_mode(config: &Config) -> Result<(), ConfigError> {
                     "Multi User Mode requires authentication when binding to non-localhost addresses. Current host: {host}. Enable authentication via API keys or SSO."
                 ));
             }
-            if !config.oauth.debugging_overrides.is_empty() {
-                let flags: Vec<String> = config
-                    .oauth
-                    .debugging_overrides
-                    .iter()
-                    .map(|c| format!("--enable-{c}-oauth-backend-debugging-override"))
-                    .collect();
-                return rule(format!(
-                    "OAuth debugging override flags are not allowed in Multi User Mode: {}. OAuth connectors are blocked in production deployments.",
-                    flags.join(", ")
-                ));
-            }
-            if config.oauth.allow_auto_replacement {
-                return rule(
-                    "OAuth auto-replacement (--allow-oauth-auto-replacement) is not allowed in Multi User Mode. OAuth connectors are blocked in production deployments.".to_owned(),
-                );
-            }
+            super::oauth::refuse_in_multi_user(config, source_of)?;
             if config.notifications_enabled() {
                 return rule(
                     "Desktop notifications are not allowed in Multi User Mode. Multi User Mode is for dedicated servers, not desktop computers. Use --disable-notifications or switch to Single User Mode.".to_owned(),

@@ -4,6 +4,10 @@
 //! Errors keep what the operator needs: a syntax error carries its line and column, and figment
 //! adds the file and the dotted key. A key written twice in one mapping is refused (with its
 //! line) rather than one of the two values being kept silently.
+//!
+//! Seed 003's layout (llm-interactive-proxy's config file) puts the bind address at the top:
+//! `host:` and `port:` are read as `server.host` and `server.port` ([`SEED_TOP_LEVEL`]); a file
+//! giving both forms with different values is refused with the portcullis key named.
 
 use figment::providers::Format;
 use serde::de::DeserializeOwned;
@@ -21,7 +25,56 @@ impl Format for Yaml {
         // Through a `Value` first: its mappings refuse duplicate keys, which figment's own
         // dictionaries would merge silently (the last value winning).
         let value: serde_norway::Value = serde_norway::from_str(text)?;
-        serde_norway::from_value(value)
+        serde_norway::from_value(seed_layout(value)?)
+    }
+}
+
+/// Top-level keys of seed 003's config file that portcullis keeps under `server:`.
+const SEED_TOP_LEVEL: [&str; 2] = ["host", "port"];
+
+/// Moves seed 003's top-level `host`/`port` into `server:`; refuses a file that gives one both
+/// ways with different values.
+fn seed_layout(mut value: serde_norway::Value) -> Result<serde_norway::Value, serde_norway::Error> {
+    use serde::de::Error as _;
+    use serde_norway::{Mapping, Value};
+    let Some(top) = value.as_mapping_mut() else {
+        return Ok(value);
+    };
+    for key in SEED_TOP_LEVEL {
+        let Some(given) = top.remove(key) else {
+            continue;
+        };
+        let server = top
+            .entry(Value::from("server"))
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+        let Some(server) = server.as_mapping_mut() else {
+            // `server:` is not a mapping: deserialising says so, naming the key.
+            continue;
+        };
+        match server.get(key) {
+            Some(own) if *own != given => {
+                return Err(serde_norway::Error::custom(format!(
+                    "top-level `{key}: {}` (llm-interactive-proxy's layout) and `server.{key}: {}` disagree; portcullis reads `server.{key}`: keep one of the two",
+                    shown(&given),
+                    shown(own)
+                )));
+            }
+            Some(_) => {}
+            None => {
+                server.insert(Value::from(key), given);
+            }
+        }
+    }
+    Ok(value)
+}
+
+/// A scalar as written (strings without quotes); other values in YAML's flow form.
+fn shown(value: &serde_norway::Value) -> String {
+    match value {
+        serde_norway::Value::String(s) => s.clone(),
+        other => serde_norway::to_string(other)
+            .map(|s| s.trim_end().to_owned())
+            .unwrap_or_default(),
     }
 }
 

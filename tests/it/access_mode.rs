@@ -95,6 +95,15 @@ fn multi_user_mode_refuses_oauth_debugging_overrides() {
         0,
         "fine in single-user mode"
     );
+    // The seed's own example, word for word.
+    refused(
+        &[
+            "--multi-user-mode",
+            "--enable-gemini-oauth-auto-backend-debugging-override",
+        ],
+        &[KEYS, ("LLM_PROXY_ENABLE_NOTIFICATIONS", "0")],
+        "OAuth debugging override flags are not allowed in Multi User Mode: --enable-gemini-oauth-auto-backend-debugging-override. OAuth connectors are blocked in production deployments.",
+    );
 }
 
 #[test]
