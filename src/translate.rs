@@ -21,6 +21,7 @@ pub mod anthropic;
 pub mod chat;
 mod fields;
 pub mod gemini;
+pub mod kiro;
 pub mod model;
 #[cfg(test)]
 mod props_tests;

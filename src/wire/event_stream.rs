@@ -51,7 +51,9 @@ pub enum FrameError {
         total: usize,
     },
     /// The prelude's CRC does not match its bytes.
-    #[error("event-stream prelude CRC mismatch: {expected:#010x} announced, {actual:#010x} computed")]
+    #[error(
+        "event-stream prelude CRC mismatch: {expected:#010x} announced, {actual:#010x} computed"
+    )]
     PreludeCrc {
         /// The CRC the message carries.
         expected: u32,
@@ -59,7 +61,9 @@ pub enum FrameError {
         actual: u32,
     },
     /// The message's CRC does not match its bytes.
-    #[error("event-stream message CRC mismatch: {expected:#010x} announced, {actual:#010x} computed")]
+    #[error(
+        "event-stream message CRC mismatch: {expected:#010x} announced, {actual:#010x} computed"
+    )]
     MessageCrc {
         /// The CRC the message carries.
         expected: u32,
