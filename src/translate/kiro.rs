@@ -405,10 +405,8 @@ fn image_block(image: &Image) -> Result<Value, TranslateError> {
 
 /// A `Tool` of the current message.
 fn tool_spec(t: &Tool) -> Value {
-    let description = match t.description.as_deref().map(str::trim) {
-        None | Some("") => format!("Tool: {}", t.name),
-        Some(_) => {
-            let d = t.description.as_deref().unwrap_or_default();
+    let description = match t.description.as_deref() {
+        Some(d) if !d.trim().is_empty() => {
             if d.len() > MAX_TOOL_DESCRIPTION {
                 let mut cut = MAX_TOOL_DESCRIPTION;
                 while !d.is_char_boundary(cut) {
@@ -420,6 +418,7 @@ fn tool_spec(t: &Tool) -> Value {
                 d.to_owned()
             }
         }
+        _ => format!("Tool: {}", t.name),
     };
     json!({"toolSpecification": {
         "name": t.name,

@@ -13,7 +13,7 @@
 
 use crc::{CRC_32_ISO_HDLC, Crc};
 
-/// The largest message the decoder accepts by default (AWS documents 16 MiB as the limit).
+/// The largest message the decoder accepts by default (awslabs/aws-c-event-stream's bound).
 pub const MAX_MESSAGE_LEN: usize = 16 * 1024 * 1024;
 
 /// Total and headers lengths, and the prelude's CRC.
