@@ -24,6 +24,7 @@ pub mod codex;
 pub mod collect;
 mod fields;
 pub mod gemini;
+pub mod kiro;
 pub mod model;
 #[cfg(test)]
 mod props_tests;

@@ -3,6 +3,7 @@
 //! the crate works with domain values (`Usage`, `ErrorKind`, model ids).
 
 pub mod errors;
+pub mod event_stream;
 pub mod json_edit;
 pub mod json_scan;
 pub mod models;
