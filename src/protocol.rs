@@ -122,6 +122,10 @@ pub enum BackendKind {
     /// Qwen Code's Qwen login: the OpenAI-compatible Qwen portal at the account's own resource
     /// URL (a personal-subscription connector).
     QwenCode,
+    /// The Kiro IDE's login (AWS Builder ID, Identity Center or a social login):
+    /// CodeWhisperer's `generateAssistantResponse`, answering with an AWS event stream (a
+    /// personal-subscription connector).
+    Kiro,
 }
 
 impl BackendKind {
@@ -134,6 +138,7 @@ impl BackendKind {
             BackendKind::GeminiCli => "https://cloudcode-pa.googleapis.com",
             BackendKind::Codex => "https://chatgpt.com/backend-api/codex",
             BackendKind::QwenCode => "https://dashscope.aliyuncs.com/compatible-mode/v1",
+            BackendKind::Kiro => "https://q.us-east-1.amazonaws.com",
         }
     }
 
@@ -142,7 +147,7 @@ impl BackendKind {
     pub fn protocol(self) -> Protocol {
         match self {
             BackendKind::Openai | BackendKind::Codex | BackendKind::QwenCode => Protocol::OpenAi,
-            BackendKind::Anthropic => Protocol::Anthropic,
+            BackendKind::Anthropic | BackendKind::Kiro => Protocol::Anthropic,
             BackendKind::Gemini | BackendKind::GeminiCli => Protocol::Gemini,
         }
     }
@@ -156,6 +161,7 @@ impl BackendKind {
             BackendKind::GeminiCli => "gemini_cli",
             BackendKind::Codex => "codex",
             BackendKind::QwenCode => "qwen_code",
+            BackendKind::Kiro => "kiro",
         }
     }
 
@@ -165,7 +171,7 @@ impl BackendKind {
     pub fn is_connector(self) -> bool {
         matches!(
             self,
-            BackendKind::GeminiCli | BackendKind::Codex | BackendKind::QwenCode
+            BackendKind::GeminiCli | BackendKind::Codex | BackendKind::QwenCode | BackendKind::Kiro
         )
     }
 
@@ -185,6 +191,13 @@ impl BackendKind {
             BackendKind::QwenCode => {
                 Some(&["qwen3-coder-plus", "qwen3-coder-flash", "coder-model"])
             }
+            BackendKind::Kiro => Some(&[
+                "auto",
+                "claude-sonnet-4.5",
+                "claude-sonnet-4",
+                "claude-haiku-4.5",
+                "claude-opus-4.5",
+            ]),
             BackendKind::Openai | BackendKind::Anthropic | BackendKind::Gemini => None,
         }
     }

@@ -54,6 +54,9 @@ pub enum Dialect {
     /// The Responses API as ChatGPT's Codex backend takes it (the Codex connector; backends
     /// only).
     Codex,
+    /// CodeWhisperer's `generateAssistantResponse`, answered in an AWS event stream (the Kiro
+    /// connector; backends only).
+    Kiro,
 }
 
 impl Dialect {
@@ -76,13 +79,14 @@ impl Dialect {
             BackendKind::Gemini => Dialect::Gemini,
             BackendKind::GeminiCli => Dialect::CodeAssist,
             BackendKind::Codex => Dialect::Codex,
+            BackendKind::Kiro => Dialect::Kiro,
         }
     }
 
     /// True when the backend answers only with a stream: a caller's request for one JSON
     /// answer is sent as a stream and the events collected ([`collect_stream`]).
     pub fn streams_only(self) -> bool {
-        matches!(self, Dialect::Codex)
+        matches!(self, Dialect::Codex | Dialect::Kiro)
     }
 
     /// The upstream operation that carries a request in this dialect (`stream`: Gemini's
@@ -91,7 +95,9 @@ impl Dialect {
         match self {
             Dialect::Chat => Operation::ChatCompletions,
             Dialect::Responses | Dialect::Codex => Operation::Responses,
-            Dialect::Anthropic => Operation::Messages,
+            // Kiro's one method (`generateAssistantResponse`) is its backend's URL for any
+            // operation.
+            Dialect::Anthropic | Dialect::Kiro => Operation::Messages,
             Dialect::Gemini | Dialect::CodeAssist if stream => Operation::StreamGenerateContent,
             Dialect::Gemini | Dialect::CodeAssist => Operation::GenerateContent,
         }
@@ -101,7 +107,7 @@ impl Dialect {
     pub fn protocol(self) -> Protocol {
         match self {
             Dialect::Chat | Dialect::Responses | Dialect::Codex => Protocol::OpenAi,
-            Dialect::Anthropic => Protocol::Anthropic,
+            Dialect::Anthropic | Dialect::Kiro => Protocol::Anthropic,
             Dialect::Gemini | Dialect::CodeAssist => Protocol::Gemini,
         }
     }
@@ -115,6 +121,7 @@ impl Dialect {
             Dialect::Gemini => "gemini",
             Dialect::CodeAssist => "code_assist",
             Dialect::Codex => "codex",
+            Dialect::Kiro => "kiro",
         }
     }
 
@@ -127,6 +134,7 @@ impl Dialect {
             Dialect::Gemini => "Gemini generateContent",
             Dialect::CodeAssist => "Gemini Code Assist",
             Dialect::Codex => "ChatGPT Codex Responses",
+            Dialect::Kiro => "Kiro (CodeWhisperer)",
         }
     }
 }
@@ -151,7 +159,7 @@ pub fn decode_request(dialect: Dialect, body: &[u8]) -> Result<Request, Translat
     match dialect {
         Dialect::Chat => chat::decode_request(body),
         Dialect::Responses | Dialect::Codex => responses::decode_request(body),
-        Dialect::Anthropic => anthropic::decode_request(body),
+        Dialect::Anthropic | Dialect::Kiro => anthropic::decode_request(body),
         Dialect::Gemini | Dialect::CodeAssist => gemini::decode_request(body),
     }
 }
@@ -162,6 +170,8 @@ pub fn encode_request(dialect: Dialect, req: &Request) -> Result<Vec<u8>, Transl
         Dialect::Chat => chat::encode_request(req),
         Dialect::Responses => responses::encode_request(req),
         Dialect::Codex => codex::encode_request(req),
+        // The credential's profile ARN is the upstream's, per attempt.
+        Dialect::Kiro => kiro::encode_request(req, &kiro::Envelope::default()),
         Dialect::Anthropic => anthropic::encode_request(req),
         // The Code Assist envelope is the upstream's, per attempt (the credential's project).
         Dialect::Gemini | Dialect::CodeAssist => gemini::encode_request(req),
@@ -176,6 +186,7 @@ pub fn decode_response(dialect: Dialect, body: &[u8]) -> Result<Response, Transl
         Dialect::Anthropic => anthropic::decode_response(body),
         Dialect::Gemini => gemini::decode_response(body),
         Dialect::CodeAssist => code_assist::decode_response(body),
+        Dialect::Kiro => kiro::decode_response(body),
     }
 }
 
@@ -184,7 +195,7 @@ pub fn encode_response(dialect: Dialect, resp: &Response, ctx: &AnswerContext) -
     match dialect {
         Dialect::Chat => chat::encode_response(resp, ctx),
         Dialect::Responses | Dialect::Codex => responses::encode_response(resp, ctx),
-        Dialect::Anthropic => anthropic::encode_response(resp, ctx),
+        Dialect::Anthropic | Dialect::Kiro => anthropic::encode_response(resp, ctx),
         Dialect::Gemini | Dialect::CodeAssist => gemini::encode_response(resp, ctx),
     }
 }
@@ -234,6 +245,8 @@ pub enum StreamDecoder {
     Gemini(gemini::StreamDecoder),
     /// Gemini chunks inside the Code Assist envelope.
     CodeAssist(code_assist::StreamDecoder),
+    /// Kiro's AWS event stream (binary frames, not SSE: fed whole chunks, [`Self::bytes`]).
+    Kiro(kiro::StreamDecoder),
 }
 
 impl StreamDecoder {
@@ -245,6 +258,22 @@ impl StreamDecoder {
             Dialect::Anthropic => Self::Anthropic(Default::default()),
             Dialect::Gemini => Self::Gemini(Default::default()),
             Dialect::CodeAssist => Self::CodeAssist(Default::default()),
+            Dialect::Kiro => Self::Kiro(Default::default()),
+        }
+    }
+
+    /// True when the upstream's stream is not SSE: chunks go to [`Self::bytes`] as they are.
+    pub fn binary(&self) -> bool {
+        matches!(self, Self::Kiro(_))
+    }
+
+    /// Decodes a chunk of a binary stream (Kiro's), appending what it says to `out`.
+    pub fn bytes(&mut self, chunk: &[u8], out: &mut Vec<Event>) -> Result<(), TranslateError> {
+        match self {
+            Self::Kiro(d) => d.bytes(chunk, out),
+            _ => Err(TranslateError::Upstream(
+                "an SSE stream decoder was fed binary frames".into(),
+            )),
         }
     }
 
@@ -256,6 +285,9 @@ impl StreamDecoder {
             Self::Anthropic(d) => d.data(data, out),
             Self::Gemini(d) => d.data(data, out),
             Self::CodeAssist(d) => d.data(data, out),
+            Self::Kiro(_) => Err(TranslateError::Upstream(
+                "a Kiro stream is binary frames, not SSE".into(),
+            )),
         }
     }
 
@@ -268,6 +300,7 @@ impl StreamDecoder {
             Self::Anthropic(d) => d.finish(out),
             Self::Gemini(d) => d.finish(out),
             Self::CodeAssist(d) => d.finish(out),
+            Self::Kiro(d) => d.finish(out),
         }
     }
 }
@@ -293,7 +326,9 @@ impl StreamEncoder {
             Dialect::Responses | Dialect::Codex => {
                 Self::Responses(responses::StreamEncoder::new(ctx))
             }
-            Dialect::Anthropic => Self::Anthropic(anthropic::StreamEncoder::new(ctx)),
+            Dialect::Anthropic | Dialect::Kiro => {
+                Self::Anthropic(anthropic::StreamEncoder::new(ctx))
+            }
             Dialect::Gemini | Dialect::CodeAssist => Self::Gemini(gemini::StreamEncoder::new(ctx)),
         }
     }
@@ -328,6 +363,8 @@ pub struct StreamTranslator {
     encoder: StreamEncoder,
     events: Vec<Event>,
     failed: bool,
+    /// The last usage report the upstream's events carried.
+    usage: Option<model::TokenUsage>,
 }
 
 impl StreamTranslator {
@@ -339,13 +376,32 @@ impl StreamTranslator {
             encoder: StreamEncoder::new(to, ctx),
             events: Vec::new(),
             failed: false,
+            usage: None,
         }
+    }
+
+    /// The last usage the upstream reported in its events: for streams whose usage the SSE
+    /// tap cannot read (Kiro's binary frames).
+    pub fn usage(&self) -> Option<model::TokenUsage> {
+        self.usage
     }
 
     /// Translates the next upstream chunk; returns the caller's bytes (possibly empty).
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         if self.failed {
+            return out;
+        }
+        if self.decoder.binary() {
+            if let Err(e) = self.decoder.bytes(chunk, &mut self.events) {
+                tracing::warn!(error = %e, "an upstream stream event could not be translated");
+                self.events.push(Event::Error {
+                    status: 502,
+                    message: e.to_string(),
+                });
+                self.failed = true;
+            }
+            self.drain(&mut out);
             return out;
         }
         let Self {
@@ -390,8 +446,10 @@ impl StreamTranslator {
 
     fn drain(&mut self, out: &mut Vec<u8>) {
         for event in self.events.drain(..) {
-            if matches!(event, Event::Error { .. }) {
-                self.failed = true;
+            match &event {
+                Event::Error { .. } => self.failed = true,
+                Event::Usage(u) => self.usage = Some(*u),
+                _ => {}
             }
             self.encoder.event(event, out);
         }
@@ -401,6 +459,9 @@ impl StreamTranslator {
 /// A whole answer from the body of a stream of `dialect` (a backend that only streams,
 /// answering a caller that asked for one JSON answer).
 pub fn collect_stream(dialect: Dialect, body: &[u8]) -> Result<Response, TranslateError> {
+    if dialect == Dialect::Kiro {
+        return kiro::decode_response(body);
+    }
     let mut scanner = DataLineScanner::default();
     let mut decoder = StreamDecoder::new(dialect);
     let mut events = Vec::new();
@@ -420,11 +481,9 @@ pub fn collect_stream(dialect: Dialect, body: &[u8]) -> Result<Response, Transla
         return Err(e);
     }
     decoder.finish(&mut events);
-    let mut collector = collect::Collector::default();
-    for event in events {
-        collector.event(event);
-    }
-    collector.finish()
+    collect::Collector::collect(events).map_err(|f| {
+        TranslateError::Upstream(format!("the stream failed ({}): {}", f.status, f.message))
+    })
 }
 
 /// The error kind an upstream status stands for (stream error events, re-expressed errors).

@@ -199,7 +199,7 @@ pub async fn auths(
                     crate::pool::connectors::cli_name(connector.kind)
                 ))
             })?;
-            let ids = pool.import_login(backend, &shown, &text).await?;
+            let ids = pool.import_login(backend, &path, &text).await?;
             Ok(format!(
                 "imported {shown} into backend {backend} as {}; running gateways pick it up within a second\n",
                 ids.join(", ")

@@ -361,7 +361,14 @@ async fn relay(
         let mut resp = Response::new(Body::from_stream(tap));
         *resp.status_mut() = status;
         *resp.headers_mut() = headers;
-        if is_sse {
+        // A translated stream is the caller's SSE whatever the upstream's framing (Kiro's).
+        if rules.translation.is_some() && !is_sse {
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+        }
+        if is_sse || rules.translation.is_some() {
             resp.headers_mut().insert(
                 http::header::CACHE_CONTROL,
                 HeaderValue::from_static("no-cache"),
@@ -383,9 +390,11 @@ async fn relay(
         }
     };
     hooks.answer(status, upstream_headers.as_ref(), &body);
-    let read_usage = |body: &[u8]| match collect {
-        true => parse_stream_usage(body),
-        false => parse_usage(body),
+    let read_usage = |body: &[u8]| match &rules.translation {
+        Some(t) if t.collect => t
+            .binary_stream_usage(body)
+            .or_else(|| parse_stream_usage(body)),
+        _ => parse_usage(body),
     };
     let usage = match rules.spends.then(|| read_usage(&body)).flatten() {
         Some(u) => {
@@ -762,6 +771,14 @@ impl StreamTap {
 
     /// Settles the usage seen so far: the credential's quota, the caller's limits (once).
     fn settle(&mut self) {
+        // A stream the SSE tap cannot read (Kiro's frames) reports its usage in its events.
+        if self.usage.is_empty()
+            && let Some(u) = self.translator.as_ref().and_then(StreamTranslator::usage)
+        {
+            self.usage = u.into();
+            let usage = self.usage;
+            self.hooks.log.update(|r| r.usage = usage);
+        }
         self.settlement.settle(&self.usage, self.spends);
     }
 }

@@ -57,6 +57,15 @@ impl Translation {
         StreamTranslator::new(self.backend, self.caller, &self.answer)
     }
 
+    /// The usage a collected stream reports, read from its events where the stream is not SSE
+    /// (Kiro's frames); `None` for SSE streams, whose `data:` lines are read as they are.
+    pub(crate) fn binary_stream_usage(&self, upstream: &[u8]) -> Option<crate::wire::usage::Usage> {
+        (self.collect && self.backend == Dialect::Kiro)
+            .then(|| translate::kiro::decode_response(upstream).ok())
+            .flatten()
+            .map(|r| r.usage.into())
+    }
+
     /// A whole upstream answer (already scrubbed) in the caller's dialect.
     pub(crate) fn answer(&self, upstream: &[u8]) -> Result<Bytes, ApiError> {
         let decoded = if self.collect {

@@ -174,6 +174,7 @@ impl Config {
                 BackendKind::GeminiCli => DeviceLoginKind::GeminiCli,
                 BackendKind::Codex => DeviceLoginKind::Codex,
                 BackendKind::QwenCode => DeviceLoginKind::QwenCode,
+                BackendKind::Kiro => DeviceLoginKind::Kiro,
                 _ => continue,
             };
             logins

@@ -13,10 +13,13 @@
 //!   (`/backend-api/codex/responses`: streams only, `store: false`, `instructions` required,
 //!   sampling and length parameters refused, `chatgpt-account-id` matching the token's account)
 //!   and the Qwen portal (`/qwen/v1/chat/completions`); each answers as the mock's own
-//!   Gemini, Responses or Chat endpoint would;
+//!   Gemini, Responses or Chat endpoint would; and Kiro's `POST /generateAssistantResponse`
+//!   (the conversation checked, the answer in AWS event-stream frames, a social login's
+//!   `profileArn` required) with its social refresh, `POST /refreshToken`;
 //! - control: `POST /mock/oauth/revoke` (body: a refresh token, refused from then on) and
 //!   `POST /mock/code-assist/exhaust-free` (the free tier's project answers 429
-//!   `RESOURCE_EXHAUSTED` with a `RetryInfo` of 3600 s from then on).
+//!   `RESOURCE_EXHAUSTED` with a `RetryInfo` of 3600 s from then on), `POST /mock/kiro/exhaust`
+//!   (Kiro answers 402 `MONTHLY_REQUEST_COUNT` from then on).
 //!
 //! Access tokens it issues are `mock-at-<expiry in Unix seconds>-<n>` (Codex: a JWT with `exp`
 //! and the account); the APIs take any such token not yet expired, so a test writes a CLI file
@@ -51,6 +54,8 @@ const QWEN_CLIENT: &str = "f0304373b74a44d2b584a3fb70ca9e56";
 pub const CODEX_ACCOUNT: &str = "mock-chatgpt-account";
 /// The project the fake onboards a free-tier Code Assist user to.
 pub const FREE_PROJECT: &str = "mock-free-project";
+/// The CodeWhisperer profile of the Kiro social logins the fake makes.
+pub const KIRO_PROFILE_ARN: &str = "arn:aws:codewhisperer:us-east-1:123456789012:profile/MOCK";
 /// How long the access tokens it issues live.
 const TOKEN_SECS: u64 = 3600;
 
@@ -69,6 +74,7 @@ struct State {
     devices: HashMap<String, (String, u32)>,
     onboarded: bool,
     free_exhausted: bool,
+    kiro_exhausted: bool,
 }
 
 impl Fakes {
@@ -95,6 +101,9 @@ pub(super) fn routes() -> Router<Arc<MockStats>> {
         .route("/{method}", post(code_assist))
         .route("/backend-api/codex/responses", post(codex))
         .route("/qwen/v1/chat/completions", post(qwen_chat))
+        .route("/generateAssistantResponse", post(kiro))
+        .route("/refreshToken", post(kiro_refresh))
+        .route("/mock/kiro/exhaust", post(kiro_exhaust))
 }
 
 fn now_secs() -> u64 {
@@ -519,4 +528,99 @@ async fn qwen_chat(req: MockReq) -> Response {
         None => super::openai::chat_completions(req).await,
         Some(r) => r,
     }
+}
+
+async fn kiro_exhaust(req: MockReq) -> Response {
+    req.stats.fakes.with(|s| s.kiro_exhausted = true);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Kiro's social refresh: `{"refreshToken"}` → new tokens with the login's profile.
+async fn kiro_refresh(req: MockReq) -> Response {
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let rt = body["refreshToken"].as_str().unwrap_or_default().to_owned();
+    req.stats.fakes.with(|s| {
+        if rt.is_empty() || s.revoked.contains(&rt) {
+            return answer(
+                StatusCode::UNAUTHORIZED,
+                json!({"message": "Invalid refresh token provided"}),
+            );
+        }
+        s.refreshes += 1;
+        answer(
+            StatusCode::OK,
+            json!({"accessToken": issue(s), "refreshToken": rt, "profileArn": KIRO_PROFILE_ARN,
+                   "expiresIn": TOKEN_SECS}),
+        )
+    })
+}
+
+/// `POST /generateAssistantResponse`: the answer text in `assistantResponseEvent` frames, then
+/// the token usage.
+async fn kiro(req: MockReq) -> Response {
+    let plain = |status: StatusCode, message: &str| {
+        answer(
+            status,
+            json!({"message": message, "__type": "ValidationException"}),
+        )
+    };
+    if token_expiry(&req).is_none_or(|exp| exp <= now_secs()) {
+        return answer(
+            StatusCode::FORBIDDEN,
+            json!({"message": "The bearer token included in the request is invalid."}),
+        );
+    }
+    if req.stats.fakes.with(|s| s.kiro_exhausted) {
+        return answer(
+            StatusCode::PAYMENT_REQUIRED,
+            json!({"message": "You have reached the limit.", "reason": "MONTHLY_REQUEST_COUNT"}),
+        );
+    }
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let state = &body["conversationState"];
+    let current = &state["currentMessage"]["userInputMessage"];
+    if state["chatTriggerType"] != "MANUAL"
+        || !state["conversationId"].is_string()
+        || current["content"].as_str().is_none_or(str::is_empty)
+        || !current["modelId"].is_string()
+    {
+        return plain(StatusCode::BAD_REQUEST, "Improperly formed request.");
+    }
+    if body
+        .get("profileArn")
+        .is_some_and(|p| p != KIRO_PROFILE_ARN)
+    {
+        return plain(StatusCode::FORBIDDEN, "mock: unknown profileArn");
+    }
+    let half = super::MOCK_TEXT.len() / 2;
+    let frames = [
+        crate::wire::event_stream::event(
+            "assistantResponseEvent",
+            json!({"content": &super::MOCK_TEXT[..half]})
+                .to_string()
+                .as_bytes(),
+        ),
+        crate::wire::event_stream::event(
+            "assistantResponseEvent",
+            json!({"content": &super::MOCK_TEXT[half..]})
+                .to_string()
+                .as_bytes(),
+        ),
+        crate::wire::event_stream::event(
+            "metadataEvent",
+            json!({"tokenUsage": {"uncachedInputTokens": 5, "outputTokens": 4, "totalTokens": 9}})
+                .to_string()
+                .as_bytes(),
+        ),
+    ];
+    let chunks = frames
+        .into_iter()
+        .map(|f| Ok::<_, std::io::Error>(Bytes::from(f)));
+    let mut resp =
+        axum::body::Body::from_stream(futures_util::stream::iter(chunks)).into_response();
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/vnd.amazon.eventstream"),
+    );
+    resp
 }

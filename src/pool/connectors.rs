@@ -36,6 +36,9 @@ pub struct Account {
     /// Qwen Code: the account's API base URL (`https://<resource_url>/v1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// Kiro: the CodeWhisperer profile ARN (social and Identity Center logins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_arn: Option<String>,
     /// The login's e-mail, when the tokens say it (labels only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -53,6 +56,7 @@ impl Account {
             account_id: self.account_id.or_else(|| older.account_id.clone()),
             project: self.project.or_else(|| older.project.clone()),
             base_url: self.base_url.or_else(|| older.base_url.clone()),
+            profile_arn: self.profile_arn.or_else(|| older.profile_arn.clone()),
             email: self.email.or_else(|| older.email.clone()),
         }
     }
@@ -126,7 +130,9 @@ pub enum ImportError {
         reason: String,
     },
     /// The backend is not a connector.
-    #[error("backend type `{0}` imports no CLI login (only gemini_cli, codex and qwen_code do)")]
+    #[error(
+        "backend type `{0}` imports no CLI login (only gemini_cli, codex, qwen_code and kiro do)"
+    )]
     NotAConnector(&'static str),
 }
 
@@ -136,6 +142,7 @@ pub fn cli_name(kind: BackendKind) -> &'static str {
         BackendKind::GeminiCli => "Gemini CLI",
         BackendKind::Codex => "Codex CLI",
         BackendKind::QwenCode => "Qwen Code",
+        BackendKind::Kiro => "Kiro IDE",
         _ => "API",
     }
 }
@@ -154,6 +161,12 @@ pub fn default_file(
             .or_else(|| home.map(|h| h.join(".codex")))
             .map(|d| d.join("auth.json")),
         BackendKind::QwenCode => home.map(|h| h.join(".qwen").join("oauth_creds.json")),
+        BackendKind::Kiro => home.map(|h| {
+            h.join(".aws")
+                .join("sso")
+                .join("cache")
+                .join("kiro-auth-token.json")
+        }),
         _ => None,
     }
 }
@@ -192,6 +205,28 @@ pub fn qwen_base_url(resource_url: &str) -> Option<String> {
     } else {
         format!("{url}/v1")
     })
+}
+
+/// A Kiro Identity Center (or Builder ID) login's client registration: the file the Kiro IDE
+/// keeps beside its token file, `<clientIdHash>.json` (`None` for a social login, which has no
+/// `clientIdHash`, or a hash that is not a plain file name).
+pub fn kiro_client_file(token_file: &Path, text: &str) -> Option<PathBuf> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    let hash = v["clientIdHash"].as_str()?;
+    let plain = !hash.is_empty()
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    plain.then(|| token_file.with_file_name(format!("{hash}.json")))
+}
+
+/// The client id and secret in a Kiro client registration file.
+pub fn kiro_client(text: &str) -> Option<(String, String)> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    Some((
+        v["clientId"].as_str()?.to_owned(),
+        v["clientSecret"].as_str()?.to_owned(),
+    ))
 }
 
 /// Reads a CLI's credentials file `text` (from `path`, named in errors) for a connector of
@@ -263,6 +298,19 @@ pub fn import(
                 Account {
                     account_id,
                     email: claims.and_then(|c| c["email"].as_str().map(str::to_owned)),
+                    ..Account::default()
+                },
+            )
+        }
+        BackendKind::Kiro => {
+            let access = text_of(&v, "accessToken").ok_or_else(|| invalid("no accessToken"))?;
+            let expires_at = text_of(&v, "expiresAt").and_then(|t| crate::clock::parse_iso8601(&t));
+            (
+                access,
+                text_of(&v, "refreshToken"),
+                expires_at,
+                Account {
+                    profile_arn: text_of(&v, "profileArn"),
                     ..Account::default()
                 },
             )

@@ -256,7 +256,15 @@ impl DeviceLogin {
                 Some(QWEN_CLIENT_ID),
                 Some("openid profile email model.completion"),
             ),
-            DeviceLoginKind::Generic | DeviceLoginKind::Kiro => (None, None, None, None),
+            // Kiro: `token_url` is a social login's refresh (Builder ID and Identity Center
+            // logins renew at SSO-OIDC, `oidc_url`).
+            DeviceLoginKind::Kiro => (
+                None,
+                Some("https://prod.us-east-1.auth.desktop.kiro.dev/refreshToken"),
+                None,
+                None,
+            ),
+            DeviceLoginKind::Generic => (None, None, None, None),
         };
         let secret_default =
             (kind == DeviceLoginKind::GeminiCli).then(|| Secret::new(GEMINI_CLI_CLIENT.1));
@@ -589,6 +597,7 @@ impl DeviceLogin {
             account_id: v["id_token"]
                 .as_str()
                 .and_then(connectors::chatgpt_account_id),
+            profile_arn: v["profileArn"].as_str().map(str::to_owned),
             ..Account::default()
         };
         Ok(Tokens {
@@ -651,6 +660,25 @@ impl DeviceLogin {
                     self.config_error("the credential has no GitHub token: log in again")
                 })?;
                 self.copilot_exchange(gh).await
+            }
+            DeviceLoginKind::Kiro if state.client_id.is_none() => {
+                // A social login (Google, GitHub) of the Kiro IDE: Kiro's own refresh.
+                let rt = state.refresh_token.as_deref().ok_or_else(|| {
+                    self.config_error("the credential has no refresh token: log in again")
+                })?;
+                let url = self
+                    .token_url
+                    .as_deref()
+                    .ok_or_else(|| self.config_error("`token_url` is required"))?;
+                let (status, v) = self
+                    .call(url, None, Some(&json!({"refreshToken": rt})), None)
+                    .await?;
+                if status >= 400 || v.get("error").is_some() {
+                    return Err(self.refused(&v));
+                }
+                let mut t = self.tokens_of(&v, now)?;
+                t.state.refresh_token = t.state.refresh_token.or(Some(rt.to_owned()));
+                Ok(t)
             }
             DeviceLoginKind::Kiro => {
                 let (Some(rt), Some(id), Some(secret)) =

@@ -112,8 +112,10 @@ fn schedule(f: Failure) -> (u64, u64) {
     }
 }
 
-/// Longest `Retry-After` honoured (an upstream asking for days is capped).
-const MAX_RETRY_AFTER_SECS: u64 = 60 * 60;
+/// Longest `Retry-After` (or reset time) honoured: a month, the longest window a subscription
+/// plan resets on (ChatGPT's Codex limits reset weekly, Kiro's quota monthly); an upstream
+/// asking for longer is capped.
+const MAX_RETRY_AFTER_SECS: u64 = 31 * 24 * 60 * 60;
 
 /// A credential's runtime state; all fields are atomics read on the request path.
 #[derive(Debug)]

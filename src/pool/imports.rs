@@ -6,6 +6,7 @@
 //! Gemini CLI login becomes one credential per Code Assist project that pays
 //! ([`Tier`]): the free tier's, the plan's, or both — the free one first.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,9 +40,10 @@ impl Pool {
     pub async fn import_login(
         &self,
         backend: &str,
-        path: &str,
+        file: &Path,
         text: &str,
     ) -> Result<Vec<String>, PoolError> {
+        let path = &file.display().to_string();
         if self.multi_user {
             return Err(PoolError::OauthInMultiUser);
         }
@@ -54,8 +56,23 @@ impl Pool {
                     "`{backend}` is not a connector backend (type gemini_cli, codex or qwen_code)"
                 ))
             })?;
-        let tokens = connectors::import(connector.kind, path, text, backend)
+        let mut tokens = connectors::import(connector.kind, path, text, backend)
             .map_err(|e| PoolError::Invalid(e.to_string()))?;
+        // A Kiro Identity Center login renews with the client registered beside it.
+        if let Some(client_file) = connectors::kiro_client_file(file, text) {
+            let client = tokio::fs::read_to_string(&client_file)
+                .await
+                .ok()
+                .and_then(|t| connectors::kiro_client(&t))
+                .ok_or_else(|| {
+                    PoolError::Invalid(format!(
+                        "{path}: its client registration {} is missing or unreadable (log in with the Kiro IDE again)",
+                        client_file.display()
+                    ))
+                })?;
+            tokens.state.client_id = Some(client.0);
+            tokens.state.client_secret = Some(client.1);
+        }
         let who = tokens
             .state
             .account
@@ -190,10 +207,7 @@ impl Pool {
             if seen.is_some_and(|(d, retry_at)| d == digest && retry_at.is_none_or(|r| now < r)) {
                 continue;
             }
-            match self
-                .import_login(&c.backend, &path.display().to_string(), &text)
-                .await
-            {
+            match self.import_login(&c.backend, path, &text).await {
                 Ok(ids) => {
                     tracing::info!(backend = %c.backend, file = %path.display(), credentials = %ids.join(","), "imported the CLI's login");
                     lock(&self.imported).insert(c.backend.clone(), (digest, None));

@@ -167,7 +167,8 @@ fn credential_header(
             BackendKind::Openai
             | BackendKind::GeminiCli
             | BackendKind::Codex
-            | BackendKind::QwenCode,
+            | BackendKind::QwenCode
+            | BackendKind::Kiro,
             _,
         )
         | (_, CredentialKind::Oauth) => (

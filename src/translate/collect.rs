@@ -4,8 +4,16 @@
 //! argument fragments by index, the last usage report and stop reason win, and an error event
 //! fails the answer.
 
-use super::TranslateError;
 use super::model::{Event, Part, Reasoning, Response, StopReason, ToolCall};
+
+/// An error the upstream reported inside the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamFailure {
+    /// The HTTP status it stands for.
+    pub status: u16,
+    /// The upstream's words.
+    pub message: String,
+}
 
 /// Builds a [`Response`] from stream events.
 #[derive(Debug, Default)]
@@ -14,10 +22,19 @@ pub struct Collector {
     /// Where each tool call (by its stream index) sits in `response.content`.
     calls: Vec<(usize, usize)>,
     stopped: bool,
-    failed: Option<(u16, String)>,
+    failed: Option<StreamFailure>,
 }
 
 impl Collector {
+    /// The answer `events` tell, or the error one of them reports.
+    pub fn collect(events: impl IntoIterator<Item = Event>) -> Result<Response, StreamFailure> {
+        let mut c = Collector::default();
+        for e in events {
+            c.event(e);
+        }
+        c.finish()
+    }
+
     /// Reads one event.
     pub fn event(&mut self, event: Event) {
         if self.failed.is_some() {
@@ -73,16 +90,16 @@ impl Collector {
                 self.response.stop = stop;
                 self.stopped = true;
             }
-            Event::Error { status, message } => self.failed = Some((status, message)),
+            Event::Error { status, message } => {
+                self.failed = Some(StreamFailure { status, message })
+            }
         }
     }
 
     /// The answer, once the stream ended; an error when the stream reported one.
-    pub fn finish(mut self) -> Result<Response, TranslateError> {
-        if let Some((status, message)) = self.failed {
-            return Err(TranslateError::Upstream(format!(
-                "the stream failed ({status}): {message}"
-            )));
+    pub fn finish(mut self) -> Result<Response, StreamFailure> {
+        if let Some(failure) = self.failed {
+            return Err(failure);
         }
         for part in &mut self.response.content {
             if let Part::ToolCall(call) = part
@@ -177,7 +194,7 @@ mod tests {
             message: "slow down".into(),
         });
         let e = c.finish().unwrap_err();
-        assert!(e.to_string().contains("429") && e.to_string().contains("slow down"));
+        assert_eq!((e.status, e.message.as_str()), (429, "slow down"));
 
         let mut c = Collector::default();
         c.event(Event::Text("x".into()));

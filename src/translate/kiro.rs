@@ -33,7 +33,7 @@
 
 mod stream;
 
-pub use stream::{StreamDecoder, UpstreamFailure, decode_events, decode_response, response_of};
+pub use stream::{StreamDecoder, decode_events, decode_response};
 
 use serde_json::{Map, Value, json};
 

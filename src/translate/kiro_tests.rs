@@ -507,7 +507,8 @@ fn an_exception_is_an_error_with_its_status_and_ends_the_stream() {
     };
     assert_eq!(events.last(), Some(&error));
     assert_eq!(events.len(), 3, "{events:?}");
-    let failure = response_of(decode_events(&body).unwrap()).unwrap_err();
+    let failure =
+        crate::translate::collect::Collector::collect(decode_events(&body).unwrap()).unwrap_err();
     assert_eq!(failure.status, 429);
     match decode_response(&body) {
         Err(TranslateError::Upstream(m)) => assert!(m.contains("status 429"), "{m}"),

@@ -294,6 +294,17 @@ pub struct TokenUsage {
     pub reasoning: Option<u64>,
 }
 
+impl From<TokenUsage> for crate::wire::usage::Usage {
+    fn from(u: TokenUsage) -> Self {
+        Self {
+            input_tokens: Some(u.input),
+            output_tokens: Some(u.output),
+            total_tokens: Some(u.total()),
+            cached_input_tokens: u.cached_input,
+        }
+    }
+}
+
 impl TokenUsage {
     /// Input and output together, saturating: the counts come from the upstream (found by the
     /// `translate` fuzz target: two counts near `u64::MAX` overflowed the sum).

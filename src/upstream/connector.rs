@@ -1,7 +1,8 @@
 //! What a personal-subscription connector's request needs of the credential that sends it
 //! (issue 23): the Code Assist envelope around a Gemini CLI request — `{"model", "project",
 //! "request"}`, the project being the login's —, the ChatGPT account id Codex's backend expects
-//! (`chatgpt-account-id`), and the Qwen account's own API host (its `resource_url`). Applied by
+//! (`chatgpt-account-id`), the Qwen account's own API host (its `resource_url`), and the Kiro
+//! login's CodeWhisperer profile (`profileArn`, social and Identity Center logins). Applied by
 //! [`super::Provider::call`] to each attempt, after the pick; the backend's fixed headers for
 //! its kind are added once, when the backend is built ([`fixed_headers`]).
 
@@ -24,6 +25,8 @@ pub(super) fn fixed_headers(kind: BackendKind) -> &'static [(&'static str, &'sta
             ("originator", "codex_cli_rs"),
             ("accept", "text/event-stream"),
         ],
+        // What the Kiro IDE sends: no training on the user's content.
+        BackendKind::Kiro => &[("x-amzn-codewhisperer-optout", "true")],
         _ => &[],
     }
 }
@@ -79,6 +82,19 @@ pub(super) fn shape(
                 url.set_query(query.as_deref());
             }
             Ok(body)
+        }
+        BackendKind::Kiro => {
+            let (Some(arn), Some(inner)) = (account.and_then(|a| a.profile_arn.as_deref()), &body)
+            else {
+                return Ok(body);
+            };
+            let mut v: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(inner)
+                    .map_err(|e| format!("the Kiro request is not a JSON object: {e}"))?;
+            v.insert("profileArn".into(), arn.into());
+            serde_json::to_vec(&v)
+                .map(|b| Some(Bytes::from(b)))
+                .map_err(|e| e.to_string())
         }
         BackendKind::Openai | BackendKind::Anthropic | BackendKind::Gemini => Ok(body),
     }

@@ -154,7 +154,8 @@ fn failure_of(
     quota_exhausted: bool,
 ) -> Option<Failure> {
     match status {
-        429 if quota_exhausted => Some(Failure::QuotaExhausted),
+        // Kiro answers a spent plan quota with 402.
+        402 | 429 if quota_exhausted => Some(Failure::QuotaExhausted),
         429 => Some(Failure::RateLimited { retry_after_secs }),
         401..=403 if matches!(endpoint, Endpoint::GetModel(_)) => None,
         401..=403 => Some(Failure::Rejected),

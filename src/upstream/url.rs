@@ -114,6 +114,8 @@ pub(super) fn endpoint_url(
     let arg = |a: &str| Some(a.to_owned());
     let method = |m: &str, name: &str| Some(format!("{m}:{name}"));
     let (fixed, segment, suffix): (&[&str], Option<String>, &[&str]) = match (kind, endpoint) {
+        // Kiro: one method; it has no model list either.
+        (BackendKind::Kiro, _) => (&["generateAssistantResponse"], None, &[]),
         (
             BackendKind::Openai | BackendKind::Codex | BackendKind::QwenCode,
             Endpoint::ListModels,

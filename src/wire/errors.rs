@@ -217,6 +217,16 @@ pub fn error_facts(body: &[u8]) -> ErrorFacts {
     let Ok(doc) = serde_json::from_slice::<Value>(body) else {
         return ErrorFacts::default();
     };
+    // Kiro (CodeWhisperer): `{"message", "reason"}` at the top; its plan's quota is spent.
+    if let Some(reason) = doc.get("reason").and_then(Value::as_str) {
+        return ErrorFacts {
+            quota_exhausted: matches!(
+                reason,
+                "MONTHLY_REQUEST_COUNT" | "OVERAGE_REQUEST_LIMIT_EXCEEDED" | "DAILY_REQUEST_COUNT"
+            ),
+            retry_delay_secs: None,
+        };
+    }
     let Some(error) = doc.get("error") else {
         return ErrorFacts::default();
     };
@@ -236,9 +246,11 @@ pub fn error_facts(body: &[u8]) -> ErrorFacts {
                 .and_then(Value::as_str)
                 .and_then(seconds)
         });
+    // ChatGPT's Codex backend: the plan's window and when it resets.
+    let resets_in = error.get("resets_in_seconds").and_then(Value::as_u64);
     ErrorFacts {
         quota_exhausted: says("code") || says("type"),
-        retry_delay_secs,
+        retry_delay_secs: retry_delay_secs.or(resets_in),
     }
 }
 
@@ -429,5 +441,14 @@ mod tests {
             {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"36.2s"}]}}"#;
         assert_eq!(error_facts(google).retry_delay_secs, Some(37));
         assert_eq!(error_facts(b"not json"), ErrorFacts::default());
+        // The subscription connectors' plans: Codex says when its window resets, Kiro only
+        // that the month's quota is spent.
+        let codex = br#"{"error":{"type":"usage_limit_reached","message":"The usage limit has been reached","plan_type":"plus","resets_in_seconds":86400}}"#;
+        assert_eq!(error_facts(codex).retry_delay_secs, Some(86400));
+        assert!(!error_facts(codex).quota_exhausted);
+        let kiro = br#"{"message":"You have reached the limit.","reason":"MONTHLY_REQUEST_COUNT"}"#;
+        assert!(error_facts(kiro).quota_exhausted);
+        let other = br#"{"message":"Invalid model.","reason":"INVALID_MODEL_ID"}"#;
+        assert_eq!(error_facts(other), ErrorFacts::default());
     }
 }

@@ -509,11 +509,104 @@ async fn connectors_are_refused_in_multi_user_mode() {
     assert!(pool.status(Some("work")).map_or(true, |c| c.is_empty()));
     let text = std::fs::read_to_string(e.dir.path().join("auth.json")).unwrap();
     let refused = pool
-        .import_login("work", "auth.json", &text)
+        .import_login("work", std::path::Path::new("auth.json"), &text)
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("multi-user"), "{refused}");
     let (status, body) = openai_chat(&e.sg.gw, "work:gpt-5", false).await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("multi-user"), "{body}");
+}
+
+#[tokio::test]
+async fn a_kiro_social_login_is_refreshed_and_speaks_the_event_stream() {
+    use portcullis::mock::connectors::KIRO_PROFILE_ARN;
+    let e = env(|c, mock, dir| {
+        let file = dir.join("kiro-auth-token.json");
+        let expired = portcullis::clock::iso8601(SystemClock.now_millis() - 60_000);
+        let token = json!({"accessToken": "mock-at-1-old", "refreshToken": "rt-kiro",
+            "expiresAt": expired, "authMethod": "social", "provider": "Google",
+            "profileArn": KIRO_PROFILE_ARN, "region": "us-east-1"});
+        std::fs::write(&file, token.to_string()).unwrap();
+        c.backends.insert(
+            "kiro-oauth-auto".into(),
+            connector(BackendKind::Kiro, format!("http://{}", mock.addr), &file),
+        );
+        c.auth.device_login.insert(
+            "kiro-oauth-auto".into(),
+            login(
+                portcullis::config::DeviceLoginKind::Kiro,
+                "kiro-oauth-auto",
+                format!("http://{}/refreshToken", mock.addr),
+            ),
+        );
+        c.auth.disable_cooling = false;
+    })
+    .await;
+    let pool = e.sg.state.pool();
+    pool.import_changed_files().await;
+    // Expired at import: the refresh worker renews it at Kiro's social refresh.
+    let s = pool.refresh_due(None).await.unwrap();
+    assert_eq!((s.refreshed, s.failed), (1, 0), "{s:?}");
+
+    let model = "kiro-oauth-auto:claude-sonnet-4-5";
+    assert_eq!(
+        openai_chat(&e.sg.gw, model, false).await,
+        (200, MOCK_TEXT.to_owned())
+    );
+    let seen = e.mock.stats.last_request().unwrap();
+    assert_eq!(seen.path, "/generateAssistantResponse");
+    assert_eq!(seen.header("x-amzn-codewhisperer-optout"), Some("true"));
+    let body = last_body(&e.mock);
+    assert_eq!(body["profileArn"], KIRO_PROFILE_ARN);
+    let current = &body["conversationState"]["currentMessage"]["userInputMessage"];
+    assert_eq!(current["modelId"], "claude-sonnet-4.5", "{body}");
+    let stream = client()
+        .post(format!("{}/v1/chat/completions", e.sg.gw.url))
+        .json(&chat(model, true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"),
+        "{:?}",
+        stream.headers()
+    );
+    assert_eq!(openai_text(&sse_events(stream).await), MOCK_TEXT);
+    assert_eq!(
+        anthropic_message(&e.sg.gw, model, false).await,
+        (200, MOCK_TEXT.to_owned())
+    );
+    assert_eq!(
+        anthropic_message(&e.sg.gw, model, true).await,
+        (200, MOCK_TEXT.to_owned())
+    );
+
+    // The month's quota is spent: the caller hears Kiro's answer once, the credential cools
+    // down, and later callers get the gateway's 429 with the time to come back.
+    client()
+        .post(format!("http://{}/mock/kiro/exhaust", e.mock.addr))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = openai_chat(&e.sg.gw, model, false).await;
+    assert_eq!(status, 402, "{body}");
+    assert!(body.contains("reached the limit"), "{body}");
+    let cred = &pool.status(Some("kiro-oauth-auto")).unwrap()[0];
+    assert!(
+        cred.cooldown_until
+            .is_some_and(|u| u > SystemClock.now_millis()),
+        "{cred:?}"
+    );
+    let later = post_json(
+        &format!("{}/v1/chat/completions", e.sg.gw.url),
+        chat(model, false),
+    )
+    .await;
+    assert_eq!(later.status(), 429);
+    assert!(later.headers().contains_key("retry-after"));
 }

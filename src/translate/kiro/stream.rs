@@ -21,7 +21,8 @@
 use serde_json::{Map, Value};
 
 use crate::translate::TranslateError;
-use crate::translate::model::{Event, Part, Reasoning, Response, StopReason, TokenUsage, ToolCall};
+use crate::translate::collect::Collector;
+use crate::translate::model::{Event, Response, StopReason, TokenUsage};
 use crate::wire::event_stream::{self, Message};
 
 /// Reads a Kiro answer stream, from raw bytes ([`StreamDecoder::bytes`]) or from decoded
@@ -331,15 +332,6 @@ fn describe(kind: &str, p: &Map<String, Value>) -> String {
     s
 }
 
-/// An error the upstream reported inside a whole answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamFailure {
-    /// The HTTP status it stands for.
-    pub status: u16,
-    /// The upstream's words.
-    pub message: String,
-}
-
 /// Every event of a whole event-stream body (its end included).
 pub fn decode_events(body: &[u8]) -> Result<Vec<Event>, TranslateError> {
     let mut d = StreamDecoder::default();
@@ -349,65 +341,9 @@ pub fn decode_events(body: &[u8]) -> Result<Vec<Event>, TranslateError> {
     Ok(out)
 }
 
-/// The answer `events` tell, or the error one of them reports.
-pub fn response_of(events: Vec<Event>) -> Result<Response, UpstreamFailure> {
-    let mut r = Response {
-        id: String::new(),
-        model: String::new(),
-        created: 0,
-        content: Vec::new(),
-        stop: StopReason::EndTurn,
-        usage: TokenUsage::default(),
-    };
-    // Where each call ordinal's part is in `content`.
-    let mut calls: Vec<usize> = Vec::new();
-    for e in events {
-        match e {
-            Event::Start { id, model } => (r.id, r.model) = (id, model),
-            Event::Text(t) => match r.content.last_mut() {
-                Some(Part::Text(a)) => a.push_str(&t),
-                _ => r.content.push(Part::Text(t)),
-            },
-            Event::Reasoning(t) => match r.content.last_mut() {
-                Some(Part::Reasoning(a)) if a.signature.is_none() => a.text.push_str(&t),
-                _ => r.content.push(Part::Reasoning(Reasoning {
-                    text: t,
-                    ..Reasoning::default()
-                })),
-            },
-            Event::ReasoningSignature(s) => match r.content.last_mut() {
-                Some(Part::Reasoning(a)) => a.signature = Some(s),
-                _ => r.content.push(Part::Reasoning(Reasoning {
-                    signature: Some(s),
-                    ..Reasoning::default()
-                })),
-            },
-            Event::ToolCallStart { id, name, .. } => {
-                calls.push(r.content.len());
-                r.content.push(Part::ToolCall(ToolCall {
-                    id,
-                    name,
-                    arguments: String::new(),
-                }));
-            }
-            Event::ToolCallArgs { index, fragment } => {
-                if let Some(Part::ToolCall(c)) =
-                    calls.get(index).and_then(|&at| r.content.get_mut(at))
-                {
-                    c.arguments.push_str(&fragment);
-                }
-            }
-            Event::Usage(u) => r.usage = u,
-            Event::Stop(s) => r.stop = s,
-            Event::Error { status, message } => return Err(UpstreamFailure { status, message }),
-        }
-    }
-    Ok(r)
-}
-
 /// Reads a whole (buffered) Kiro answer. An exception in it is an upstream error (502): the
-/// caller wanting its status runs [`decode_events`] and [`response_of`].
+/// caller wanting its status collects [`decode_events`] itself ([`crate::translate::collect`]).
 pub fn decode_response(body: &[u8]) -> Result<Response, TranslateError> {
-    response_of(decode_events(body)?)
+    Collector::collect(decode_events(body)?)
         .map_err(|f| TranslateError::Upstream(format!("{} (status {})", f.message, f.status)))
 }
