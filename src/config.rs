@@ -535,6 +535,65 @@ pub struct BackendConfig {
     pub tier: Option<Tier>,
 }
 
+impl BackendConfig {
+    /// A backend of `kind` with every other key at its default.
+    pub fn of_kind(kind: BackendKind) -> Self {
+        Self {
+            kind,
+            base_url: None,
+            api_key: None,
+            api_key_env: None,
+            headers: BTreeMap::new(),
+            timeouts: TimeoutConfig::default(),
+            http2_prior_knowledge: false,
+            tls_ca_file: None,
+            forward_headers: Vec::new(),
+            credentials: Vec::new(),
+            selection_strategy: None,
+            priority: default_priority(),
+            quota: None,
+            responses_api: ResponsesApi::default(),
+            credentials_file: None,
+            project: None,
+            tier: None,
+        }
+    }
+}
+
+/// The seed's connector names (seed 003) and their backend types: a routing entry naming one
+/// that is not configured gets it with its defaults (`--default-backend openai-codex:gpt-5`
+/// works with nothing else).
+pub const SEED_CONNECTORS: &[(&str, BackendKind)] = &[
+    ("gemini-oauth-auto", BackendKind::GeminiCli),
+    ("gemini-oauth-free", BackendKind::GeminiCli),
+    ("gemini-oauth-plan", BackendKind::GeminiCli),
+    ("openai-codex", BackendKind::Codex),
+    ("qwen-oauth", BackendKind::QwenCode),
+    ("kiro-oauth-auto", BackendKind::Kiro),
+];
+
+impl Config {
+    /// Adds the seed connectors `routing` names (its default backend, its aliases' targets)
+    /// that `backends` does not configure.
+    pub fn add_named_connectors(&mut self) {
+        let routing = &self.routing;
+        let named: Vec<String> = routing
+            .default_backend
+            .iter()
+            .chain(routing.aliases.values())
+            .filter_map(|target| target.split(':').next())
+            .map(str::to_owned)
+            .collect();
+        for name in named {
+            if let Some((_, kind)) = SEED_CONNECTORS.iter().find(|(n, _)| *n == name) {
+                self.backends
+                    .entry(name)
+                    .or_insert_with(|| BackendConfig::of_kind(*kind));
+            }
+        }
+    }
+}
+
 /// `backends.<name>.timeouts.*`. There is deliberately no total deadline: a long stream that keeps
 /// sending is never cut.
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -176,3 +176,43 @@ fn the_largest_accepted_values_load_and_stay_what_was_written() {
     let c = load_yaml("server: {shutdown_grace: 36500d}", CliOverrides::default()).unwrap();
     assert_eq!(c.server.shutdown_grace.0, super::HumanDuration::MAX);
 }
+
+#[test]
+fn a_seed_connector_named_by_routing_is_added_with_its_type() {
+    let c = load_yaml(
+        "routing: {default_backend: 'openai-codex:gpt-5-codex', aliases: {fast: 'qwen-oauth:qwen3-coder-flash', g: 'gemini-oauth-free:gemini-2.5-pro'}}",
+        CliOverrides::default(),
+    )
+    .unwrap();
+    let kind = |n: &str| c.backends.get(n).map(|b| b.kind);
+    assert_eq!(kind("openai-codex"), Some(super::BackendKind::Codex));
+    assert_eq!(kind("qwen-oauth"), Some(super::BackendKind::QwenCode));
+    assert_eq!(
+        kind("gemini-oauth-free"),
+        Some(super::BackendKind::GeminiCli)
+    );
+    assert_eq!(kind("kiro-oauth-auto"), None, "only what routing names");
+    // A configured backend of that name stays as configured.
+    let c = load_yaml(
+        "backends: {openai-codex: {type: openai, api_key: sk-x}}\nrouting: {default_backend: 'openai-codex:gpt-5'}",
+        CliOverrides::default(),
+    )
+    .unwrap();
+    assert_eq!(c.backends["openai-codex"].kind, super::BackendKind::Openai);
+    // Connector keys on an API backend are refused, naming the key.
+    let e = load_yaml(
+        "backends: {o: {type: openai, project: p}}",
+        CliOverrides::default(),
+    )
+    .unwrap_err();
+    assert!(e.contains("backends.o.project"), "{e}");
+    let e = load_yaml(
+        "backends: {c: {type: codex, tier: free}}",
+        CliOverrides::default(),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("backends.c.tier") && e.contains("gemini_cli"),
+        "{e}"
+    );
+}

@@ -235,6 +235,7 @@ pub fn load_with_env(sources: &ConfigSources, env: &dyn EnvSource) -> Result<Con
     if config.backends.is_empty() {
         config.backends = super::env::backends_from_standard_env(env)?;
     }
+    config.add_named_connectors();
     super::keys::merge_api_keys(&mut config, &sources.cli.api_keys, env)?;
     super::validate::validate(&config, &source)?;
     Ok(config)

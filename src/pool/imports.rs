@@ -1,6 +1,7 @@
 //! Connector logins imported from their CLIs' files (issue 23): `portcullis auths import`, and
 //! the job `pool.import`, which reads each connector's file at start and again whenever its
-//! text changes (the CLI renews its own tokens and rewrites it). An import stores the login as
+//! text changes (the CLI renews its own tokens and rewrites it). A file holding an expired token
+//! is renewed at once through the backend's login. An import stores the login as
 //! an OAuth credential — sealed, renewed by the refresh worker like a device login's — and an
 //! import of the same account replaces the stored tokens instead of adding a credential. A
 //! Gemini CLI login becomes one credential per Code Assist project that pays
@@ -73,6 +74,29 @@ impl Pool {
             tokens.state.client_id = Some(client.0);
             tokens.state.client_secret = Some(client.1);
         }
+        // A CLI renews its token only while it runs, so its file often holds an expired one:
+        // renewed now, so the login serves at once (and Code Assist can be asked its project).
+        let now = self.now();
+        let mut renewed_at = None;
+        if tokens.expires_at.is_some_and(|e| e <= now)
+            && tokens.state.refresh_token.is_some()
+            && let Some(login) = self.logins.get(backend)
+        {
+            match login.refresh(&tokens.state, now).await {
+                Ok(renewed) => {
+                    tokens = renewed;
+                    renewed_at = Some(now);
+                }
+                // Without a live token there is no project to find.
+                Err(e) if connector.kind == BackendKind::GeminiCli => {
+                    return Err(super::logins::login_error(e));
+                }
+                // Stored as it is: the refresh worker tries again, and says `needs_login`.
+                Err(e) => {
+                    tracing::warn!(backend, error = %e, "the imported login has expired and could not be renewed");
+                }
+            }
+        }
         let who = tokens
             .state
             .account
@@ -84,8 +108,14 @@ impl Pool {
         let mut ids = Vec::new();
         if connector.kind != BackendKind::GeminiCli {
             ids.push(
-                self.upsert(backend, &label, super::default_priority(), tokens)
-                    .await?,
+                self.upsert(
+                    backend,
+                    &label,
+                    super::default_priority(),
+                    tokens,
+                    renewed_at,
+                )
+                .await?,
             );
             return Ok(ids);
         }
@@ -123,7 +153,7 @@ impl Pool {
                 Some(_) => format!(" (project {found})"),
             };
             ids.push(
-                self.upsert(backend, &format!("{label}{which}"), priority, t)
+                self.upsert(backend, &format!("{label}{which}"), priority, t, renewed_at)
                     .await?,
             );
         }
@@ -132,12 +162,14 @@ impl Pool {
 
     /// Stores `tokens` as backend `provider`'s credential labelled `label`: the one already
     /// stored under that label is updated (the same login imported again), else one is added.
+    /// `renewed_at`: the import renewed the file's expired token then.
     async fn upsert(
         &self,
         provider: &str,
         label: &str,
         priority: i64,
         tokens: Tokens,
+        renewed_at: Option<u64>,
     ) -> Result<String, PoolError> {
         let store = self.store.as_ref().ok_or(PoolError::NoStore)?;
         let now = self.now() as i64;
@@ -183,7 +215,13 @@ impl Pool {
             }
         };
         // A fresh login: whatever the refresh worker said of the old tokens no longer holds.
-        lock(&self.refresh_status).credentials.remove(&id);
+        let fresh = super::CredentialRefresh {
+            last_refresh: renewed_at,
+            ..super::CredentialRefresh::default()
+        };
+        lock(&self.refresh_status)
+            .credentials
+            .insert(id.clone(), fresh);
         Ok(id)
     }
 

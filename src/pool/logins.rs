@@ -410,7 +410,7 @@ impl Pool {
     }
 }
 
-fn login_error(e: LoginError) -> PoolError {
+pub(super) fn login_error(e: LoginError) -> PoolError {
     match e {
         LoginError::Config { .. } => PoolError::Invalid(e.to_string()),
         LoginError::Server { .. } | LoginError::Refused { .. } => PoolError::Login(e.to_string()),

@@ -545,8 +545,9 @@ async fn a_kiro_social_login_is_refreshed_and_speaks_the_event_stream() {
     .await;
     let pool = e.sg.state.pool();
     pool.import_changed_files().await;
-    // Expired at import: the refresh worker renews it at Kiro's social refresh.
-    let s = pool.refresh_due(None).await.unwrap();
+    // Expired in the file: renewed at import, at Kiro's social refresh.
+    assert_eq!(e.mock.stats.fakes().refreshes(), 1);
+    let s = pool.refresh_due(Some("kiro-oauth-auto")).await.unwrap();
     assert_eq!((s.refreshed, s.failed), (1, 0), "{s:?}");
 
     let model = "kiro-oauth-auto:claude-sonnet-4-5";

@@ -5,8 +5,8 @@ token endpoints, the ChatGPT Codex backend, Code Assist, the Qwen portal). Each 
 answers a chat and a streamed chat from the `openai` SDK and a message and a streamed message
 from the `anthropic` SDK. The Codex CLI's file holds an expired access token: the refresh
 worker renews it at the mock's OpenAI token endpoint (the mock's APIs refuse expired tokens, so
-the answers prove the renewed one is used). An expired Gemini CLI login is not imported yet (a
-gateway bug, marked xfail). And `portcullis auths import` stores a login from the command line,
+the answers prove the renewed one is used). An expired Gemini CLI login is renewed at import
+(Code Assist is asked its project with the renewed token). And `portcullis auths import` stores a login from the command line,
 except in multi-user mode.
 
 The files are the CLIs' own formats: the Codex CLI's `auth.json` (JWTs carrying the ChatGPT
@@ -280,12 +280,6 @@ def test_only_the_expired_login_was_renewed_and_every_login_is_stored_sealed(gat
             assert token not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug: a gemini_cli import asks Code Assist (loadCodeAssist) for the project with "
-    "the file's access token before renewing it; an expired one gets 401 and the import fails "
-    "('could not import the CLI's login'), retried only when the file changes or a minute later",
-)
 def test_an_expired_gemini_cli_login_is_renewed_and_answers(connector_mock, tmp_path):
     """The Gemini CLI's file read while its access token has run out (the CLI renews it only
     when it next runs): the gateway renews it with the refresh token and answers."""
