@@ -45,7 +45,8 @@ llm-interactive-proxy's subscription-connector switches --allow-oauth-auto-repla
 --enable-<connector>-backend-debugging-override for gemini-oauth-auto, gemini-oauth-free, \
 gemini-oauth-plan, qwen-oauth, opencode-zen, kiro-oauth-auto, openai-codex (and \
 --enable-{copilot,kiro}-oauth-backend-debugging-override): set oauth.allow_auto_replacement and \
-oauth.debugging_overrides, refused in Multi User Mode, no other effect yet.";
+oauth.debugging_overrides, refused in Multi User Mode; the connectors serve without them \
+(llm-interactive-proxy's default).";
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
@@ -388,34 +389,34 @@ pub struct ServeArgs {
     /// Force desktop notifications off.
     #[arg(long, help_heading = "Access mode")]
     pub disable_notifications: bool,
-    /// Accepted for llm-interactive-proxy compatibility (oauth.allow_auto_replacement; env ALLOW_OAUTH_AUTO_REPLACEMENT); refused in Multi User Mode; no effect yet.
+    /// Accepted for llm-interactive-proxy compatibility (oauth.allow_auto_replacement; env ALLOW_OAUTH_AUTO_REPLACEMENT); refused in Multi User Mode; the connectors serve without it (llm-interactive-proxy's default).
     #[arg(long, help_heading = "Access mode", hide = true)]
     pub allow_oauth_auto_replacement: bool,
-    /// The gemini-oauth-auto connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
+    /// The gemini-oauth-auto connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; the connectors serve without it (llm-interactive-proxy's default).
     #[arg(long, help_heading = "Access mode", hide = true)]
     pub enable_gemini_oauth_auto_backend_debugging_override: bool,
-    /// The gemini-oauth-free connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
+    /// The gemini-oauth-free connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; the connectors serve without it (llm-interactive-proxy's default).
     #[arg(long, help_heading = "Access mode", hide = true)]
     pub enable_gemini_oauth_free_backend_debugging_override: bool,
-    /// The gemini-oauth-plan connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
+    /// The gemini-oauth-plan connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; the connectors serve without it (llm-interactive-proxy's default).
     #[arg(long, help_heading = "Access mode", hide = true)]
     pub enable_gemini_oauth_plan_backend_debugging_override: bool,
-    /// The qwen-oauth connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
+    /// The qwen-oauth connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; the connectors serve without it (llm-interactive-proxy's default).
     #[arg(long, help_heading = "Access mode", hide = true)]
     pub enable_qwen_oauth_backend_debugging_override: bool,
-    /// The opencode-zen connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
+    /// The opencode-zen connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; the connectors serve without it (llm-interactive-proxy's default).
     #[arg(long, help_heading = "Access mode", hide = true)]
     pub enable_opencode_zen_backend_debugging_override: bool,
-    /// The kiro-oauth-auto connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
+    /// The kiro-oauth-auto connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; the connectors serve without it (llm-interactive-proxy's default).
     #[arg(long, help_heading = "Access mode", hide = true)]
     pub enable_kiro_oauth_auto_backend_debugging_override: bool,
-    /// The openai-codex connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
+    /// The openai-codex connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; the connectors serve without it (llm-interactive-proxy's default).
     #[arg(long, help_heading = "Access mode", hide = true)]
     pub enable_openai_codex_backend_debugging_override: bool,
-    /// The copilot connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
+    /// The copilot connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; the connectors serve without it (llm-interactive-proxy's default).
     #[arg(long, help_heading = "Access mode", hide = true)]
     pub enable_copilot_oauth_backend_debugging_override: bool,
-    /// The kiro connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; no effect yet.
+    /// The kiro connector's debugging override (oauth.debugging_overrides); refused in Multi User Mode; the connectors serve without it (llm-interactive-proxy's default).
     #[arg(long, help_heading = "Access mode", hide = true)]
     pub enable_kiro_oauth_backend_debugging_override: bool,
 

@@ -83,7 +83,8 @@ impl OauthConnector {
 }
 
 /// `oauth.*`: switches for the OAuth (personal-subscription) connectors, which Multi User Mode
-/// refuses. Accepted for compatibility with llm-interactive-proxy; no connector reads them yet.
+/// refuses. Accepted for compatibility with llm-interactive-proxy; the connectors serve without
+/// them, as that system's do in its default setting.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OauthConfig {
