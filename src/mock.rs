@@ -296,6 +296,7 @@ pub async fn serve(
 pub(crate) struct MockReq {
     pub(crate) stats: Arc<MockStats>,
     pub(crate) seq: u64,
+    pub(crate) method: http::Method,
     pub(crate) path: String,
     pub(crate) query: Option<String>,
     pub(crate) headers: HeaderMap,
@@ -337,6 +338,7 @@ impl FromRequest<Arc<MockStats>> for MockReq {
         Ok(Self {
             stats: Arc::clone(stats),
             seq,
+            method: parts.method,
             path,
             query,
             headers: parts.headers,
@@ -432,6 +434,9 @@ pub(crate) fn pieces(text: &str, n: usize) -> impl Iterator<Item = &str> {
 }
 
 async fn not_found(req: MockReq) -> Response {
+    if req.path.starts_with("/v1internal:") && req.method == http::Method::POST {
+        return connectors::code_assist(req).await;
+    }
     let proto = Proto::for_path(&req.path);
     let msg = format!("mock: no route for {}", req.path);
     error_response(proto, StatusCode::NOT_FOUND, &msg, None)

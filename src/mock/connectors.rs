@@ -98,7 +98,6 @@ pub(super) fn routes() -> Router<Arc<MockStats>> {
         .route("/api/v1/oauth2/token", post(qwen_token))
         .route("/mock/oauth/revoke", post(revoke))
         .route("/mock/code-assist/exhaust-free", post(exhaust_free))
-        .route("/{method}", post(code_assist))
         .route("/backend-api/codex/responses", post(codex))
         .route("/qwen/v1/chat/completions", post(qwen_chat))
         .route("/generateAssistantResponse", post(kiro))
@@ -342,8 +341,10 @@ async fn exhaust_free(req: MockReq) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// `POST /v1internal:<method>`.
-async fn code_assist(Path(method): Path<String>, req: MockReq) -> Response {
+/// `POST /v1internal:<method>` (reached through the mock's fallback: the method is part of the
+/// path's one segment).
+pub(super) async fn code_assist(req: MockReq) -> Response {
+    let method = req.path.trim_start_matches('/').to_owned();
     match code_assist_inner(&method, req).await {
         Ok(r) | Err(r) => r,
     }
@@ -411,6 +412,7 @@ async fn code_assist_inner(method: &str, req: MockReq) -> Result<Response, Respo
             let inner_req = MockReq {
                 stats: req.stats.clone(),
                 seq: req.seq,
+                method: req.method.clone(),
                 path: format!("/v1beta/models/{rest}"),
                 query: req.query.clone(),
                 headers: req.headers.clone(),

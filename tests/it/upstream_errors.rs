@@ -121,8 +121,8 @@ async fn setup_on(clock: ManualClock) -> (Hostile, Gateway) {
 
 /// `Retry-After` as an HTTP date, in each of its three forms, is read against the gateway's
 /// clock: the client is told the seconds left, and the credential cools down that long (a past
-/// date: no wait beyond the pool's one-second floor; a date decades away: capped at an hour,
-/// as a number of seconds that large is).
+/// date: no wait beyond the pool's one-second floor; a date decades away: capped at a month —
+/// the longest window a subscription plan resets on —, as a number of seconds that large is).
 #[tokio::test]
 async fn a_retry_after_date_is_honoured_against_the_gateways_clock() {
     for (date, relayed, cooling) in [
@@ -130,8 +130,9 @@ async fn a_retry_after_date_is_honoured_against_the_gateways_clock() {
         ("Friday, 15-Jan-27 08:01:30 GMT", Some("90"), "90"),
         ("Fri Jan 15 08:00:45 2027", Some("45"), "45"),
         ("Fri, 15 Jan 2027 07:00:00 GMT", Some("0"), "1"),
-        ("Sat, 02 Jan 2077 08:00:00 GMT", None, "3600"),
-        ("99999", Some("99999"), "3600"),
+        ("Sat, 02 Jan 2077 08:00:00 GMT", None, "2678400"),
+        ("99999", Some("99999"), "99999"),
+        ("99999999", Some("99999999"), "2678400"),
     ] {
         let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(START_SECS));
         let (up, gw) = setup_on(clock.clone()).await;
