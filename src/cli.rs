@@ -135,8 +135,10 @@ pub enum AuthsCommand {
         label: Option<String>,
     },
     /// Log in with a device-flow provider (`copilot`, `kiro`, or another auth.device_login
-    /// entry): prints a code to enter at the provider's page, waits for the approval, and
-    /// stores the OAuth credential (sealed when auth.encryption.key is set). Running gateways
+    /// entry, a `qwen_code` or `kiro` backend): prints a code to enter at the provider's page,
+    /// waits for the approval, and stores the OAuth credential (sealed when
+    /// auth.encryption.key is set). A `codex` or `gemini_cli` backend logs in as its CLI does:
+    /// a link to approve in a browser on this machine, which comes back to a loopback port. Running gateways
     /// pick it up within a second and refresh it before it expires. Needs no key (it opens the
     /// store directly); the browser page /v0/oauth/<name> does the same with the management key.
     Login {

@@ -14,6 +14,7 @@
 //! value that cannot be opened is an error at startup and a logged, skipped credential later —
 //! never garbage sent upstream.
 
+pub mod browser;
 pub mod connectors;
 pub mod device;
 mod files;

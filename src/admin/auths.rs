@@ -150,6 +150,27 @@ pub async fn auths(
             if !config.access_mode.mode.allows_personal_oauth() {
                 return Err(PoolError::OauthInMultiUser.into());
             }
+            if let Some(browser) = login.browser() {
+                // Codex and the Gemini CLI log in in a browser, redirected to a loopback port.
+                let waiting = browser
+                    .start()
+                    .await
+                    .map_err(|e| AdminError::Refused(e.to_string()))?;
+                eprintln!(
+                    "\nTo add the {name} login, open this link in a browser on this machine and approve:\n\n    {}\n\nWaiting for the browser to come back (at most 10 minutes)...",
+                    waiting.url
+                );
+                let answer = browser
+                    .finish(waiting, std::time::Duration::from_secs(600))
+                    .await
+                    .map_err(|e| AdminError::Refused(e.to_string()))?;
+                let ids = pool.finish_browser_login(&login, &answer).await?;
+                return Ok(format!(
+                    "added OAuth credential {} to backend {}; running gateways pick it up within a second\n",
+                    ids.join(", "),
+                    login.backend
+                ));
+            }
             let started = login
                 .start()
                 .await

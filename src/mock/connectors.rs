@@ -1,9 +1,11 @@
 //! Fakes of the personal-subscription connectors' upstreams (issue 23), built from their
 //! documented protocols, on the mock's one port:
 //!
-//! - the token endpoints: Google's `POST /oauth2/token` (form, refresh grant, the Gemini CLI's
-//!   client id and secret required), OpenAI's `POST /oauth/token` (JSON, the Codex CLI's client,
-//!   refresh tokens rotated: a used one is refused as reused), Qwen's
+//! - the token endpoints: Google's `POST /oauth2/token` (form; the refresh grant, and the
+//!   browser login's code exchange for any `mock-code-…` with a PKCE verifier; the Gemini CLI's
+//!   client id and secret required), OpenAI's `POST /oauth/token` (the code exchange as a form,
+//!   the refresh as JSON; the Codex CLI's client; refresh tokens rotated: a used one is refused
+//!   as reused), Qwen's
 //!   `POST /api/v1/oauth2/device/code` and `POST /api/v1/oauth2/token` (RFC 8628 with PKCE —
 //!   the first poll is pending, the next approves — and the refresh grant; the token answer
 //!   names the account's API, `resource_url`, as `<this mock>/qwen`);
@@ -187,6 +189,28 @@ async fn google_token(req: MockReq) -> Response {
     if get("client_id") != Some(GOOGLE_CLIENT.0) || get("client_secret") != Some(GOOGLE_CLIENT.1) {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Unauthorized");
     }
+    if get("grant_type") == Some("authorization_code") {
+        // The browser login's code exchange (PKCE: a verifier must come with the code).
+        if !get("code").is_some_and(|c| c.starts_with("mock-code-"))
+            || get("code_verifier").is_none_or(str::is_empty)
+            || get("redirect_uri").is_none()
+        {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "Malformed auth code.",
+            );
+        }
+        return req.stats.fakes.with(|s| {
+            s.issued += 1;
+            let id = jwt(&json!({"email": "dev@example.com", "aud": GOOGLE_CLIENT.0}));
+            answer(
+                StatusCode::OK,
+                json!({"access_token": issue(s), "expires_in": TOKEN_SECS - 1, "token_type": "Bearer",
+                       "refresh_token": format!("mock-rt-google-{}", s.issued), "id_token": id}),
+            )
+        });
+    }
     if get("grant_type") != Some("refresh_token") {
         return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "");
     }
@@ -221,6 +245,26 @@ fn codex_tokens(s: &mut State) -> Value {
 }
 
 async fn openai_token(req: MockReq) -> Response {
+    // The browser login's code exchange is a form (the refresh is JSON).
+    let f = form(&req.body);
+    if f.get("grant_type").map(String::as_str) == Some("authorization_code") {
+        let good = f.get("client_id").map(String::as_str) == Some(CODEX_CLIENT)
+            && f.get("code").is_some_and(|c| c.starts_with("mock-code-"))
+            && f.get("code_verifier").is_some_and(|v| !v.is_empty())
+            && f.get("redirect_uri")
+                .is_some_and(|r| r.ends_with("/auth/callback"));
+        if !good {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "bad authorization code",
+            );
+        }
+        return req
+            .stats
+            .fakes
+            .with(|s| answer(StatusCode::OK, codex_tokens(s)));
+    }
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
     if body["client_id"] != CODEX_CLIENT {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client");

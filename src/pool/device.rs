@@ -14,66 +14,7 @@ use serde_json::{Value, json};
 use super::connectors::{self, Account};
 use crate::secret::Secret;
 
-/// Which login protocol a device-flow provider speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeviceLoginKind {
-    /// Plain RFC 8628 against any authorization server; the access token is the credential.
-    Generic,
-    /// GitHub's device login, then the Copilot token exchange; the Copilot token is the credential.
-    Copilot,
-    /// AWS SSO-OIDC (Builder ID / Identity Center): client registration, device authorization,
-    /// token; the access token is the credential.
-    Kiro,
-    /// The Gemini CLI's Google login (a `gemini_cli` backend's): imported from the CLI's file,
-    /// renewed at Google's token endpoint with the CLI's public client. No device flow.
-    GeminiCli,
-    /// The Codex CLI's ChatGPT login (a `codex` backend's): imported from `auth.json`, renewed
-    /// at OpenAI's token endpoint with the CLI's public client. No device flow.
-    Codex,
-    /// Qwen Code's Qwen login (a `qwen_code` backend's): RFC 8628 with PKCE at chat.qwen.ai, or
-    /// imported from the CLI's file; the token answer names the account's API (`resource_url`).
-    QwenCode,
-}
-
-/// `auth.device_login.<name>`: an OAuth device-flow login that adds credentials to a backend's
-/// pool. `copilot` and `kiro` have built-in defaults (the public endpoints); every endpoint can
-/// be changed (tests point them at local servers).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceLoginConfig {
-    /// Protocol (default: `copilot` / `kiro` for those names, else `generic`).
-    #[serde(default)]
-    pub kind: Option<DeviceLoginKind>,
-    /// The backend whose pool gets the credential (default: the login's name).
-    #[serde(default)]
-    pub backend: Option<String>,
-    /// OAuth client id (Copilot: GitHub's; generic: yours; Kiro: registered at login).
-    #[serde(default)]
-    pub client_id: Option<String>,
-    /// OAuth client secret, for generic servers that want one.
-    #[serde(default)]
-    pub client_secret: Option<Secret>,
-    /// Requested scope.
-    #[serde(default)]
-    pub scope: Option<String>,
-    /// RFC 8628 device authorization endpoint (Kiro: the SSO-OIDC base URL's
-    /// `/device_authorization`).
-    #[serde(default)]
-    pub device_authorization_url: Option<String>,
-    /// Token endpoint.
-    #[serde(default)]
-    pub token_url: Option<String>,
-    /// Copilot: the token exchange endpoint.
-    #[serde(default)]
-    pub copilot_token_url: Option<String>,
-    /// Kiro: the SSO-OIDC base URL (`https://oidc.<region>.amazonaws.com`).
-    #[serde(default)]
-    pub oidc_url: Option<String>,
-    /// Kiro: the AWS start URL (Builder ID: `https://view.awsapps.com/start`).
-    #[serde(default)]
-    pub start_url: Option<String>,
-}
+pub use super::settings::{DeviceLoginConfig, DeviceLoginKind};
 
 /// Why a login step failed.
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +136,7 @@ pub struct DeviceLogin {
     oidc_url: String,
     start_url: String,
     http: reqwest::Client,
+    browser: Option<super::browser::BrowserLogin>,
 }
 
 /// GitHub's public client id for Copilot's device login.
@@ -268,6 +210,20 @@ impl DeviceLogin {
         };
         let secret_default =
             (kind == DeviceLoginKind::GeminiCli).then(|| Secret::new(GEMINI_CLI_CLIENT.1));
+        let client_id = cfg.client_id.clone().or(client_default.map(str::to_owned));
+        let client_secret = cfg.client_secret.clone().or(secret_default);
+        let token_url = cfg.token_url.clone().or(token_default.map(str::to_owned));
+        let browser = super::browser::BrowserLogin::of(
+            name,
+            kind,
+            cfg,
+            (
+                client_id.as_deref(),
+                client_secret.as_ref(),
+                token_url.as_deref(),
+            ),
+            http.clone(),
+        );
         let oidc_url = cfg
             .oidc_url
             .clone()
@@ -278,14 +234,14 @@ impl DeviceLogin {
             name: name.to_owned(),
             kind,
             backend: cfg.backend.clone().unwrap_or_else(|| name.to_owned()),
-            client_id: cfg.client_id.clone().or(client_default.map(str::to_owned)),
-            client_secret: cfg.client_secret.clone().or(secret_default),
+            client_id,
+            client_secret,
             scope: cfg.scope.clone().or(scope_default.map(str::to_owned)),
             device_url: cfg
                 .device_authorization_url
                 .clone()
                 .or(device_default.map(str::to_owned)),
-            token_url: cfg.token_url.clone().or(token_default.map(str::to_owned)),
+            token_url,
             copilot_token_url: cfg
                 .copilot_token_url
                 .clone()
@@ -296,7 +252,13 @@ impl DeviceLogin {
                 .clone()
                 .unwrap_or_else(|| "https://view.awsapps.com/start".to_owned()),
             http,
+            browser,
         }
+    }
+
+    /// The browser login (Codex, the Gemini CLI), when this login has one.
+    pub fn browser(&self) -> Option<&super::browser::BrowserLogin> {
+        self.browser.as_ref()
     }
 
     fn config_error(&self, message: &str) -> LoginError {
@@ -417,8 +379,9 @@ impl DeviceLogin {
                     _ => ("the Codex CLI", "codex login"),
                 };
                 return Err(self.config_error(&format!(
-                    "this login has no device flow: log in with {cli} (`{command}`), then \
-                     `portcullis auths import {}` (a running gateway imports the CLI's file by itself)",
+                    "this login is a browser login, not a device flow: run `portcullis auths \
+                     login {}` on the gateway's machine, or log in with {cli} (`{command}`) and \
+                     the gateway imports its file",
                     self.backend
                 )));
             }
@@ -574,7 +537,7 @@ impl DeviceLogin {
     }
 
     /// Tokens from a token-endpoint answer (snake_case, or AWS's camelCase).
-    fn tokens_of(&self, v: &Value, now: u64) -> Result<Tokens, LoginError> {
+    pub(super) fn tokens_of(&self, v: &Value, now: u64) -> Result<Tokens, LoginError> {
         let access = v["access_token"]
             .as_str()
             .or(v["accessToken"].as_str())
@@ -598,6 +561,10 @@ impl DeviceLogin {
                 .as_str()
                 .and_then(connectors::chatgpt_account_id),
             profile_arn: v["profileArn"].as_str().map(str::to_owned),
+            email: v["id_token"]
+                .as_str()
+                .and_then(connectors::jwt_claims)
+                .and_then(|c| c["email"].as_str().map(str::to_owned)),
             ..Account::default()
         };
         Ok(Tokens {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::connectors::{self, ConnectorSettings, Tier};
-use super::device::Tokens;
+use super::device::{DeviceLogin, Tokens};
 use super::manage::new_store_id;
 use super::{Pool, PoolError, lock};
 use crate::jobs::Job;
@@ -97,6 +97,40 @@ impl Pool {
                 }
             }
         }
+        self.store_login(connector, tokens, renewed_at).await
+    }
+
+    /// The tokens of a finished browser login (`answer`: the token endpoint's) of connector
+    /// login `login`, stored as its backend's credential(s).
+    pub async fn finish_browser_login(
+        &self,
+        login: &DeviceLogin,
+        answer: &serde_json::Value,
+    ) -> Result<Vec<String>, PoolError> {
+        if self.multi_user {
+            return Err(PoolError::OauthInMultiUser);
+        }
+        let connector = self
+            .connectors
+            .iter()
+            .find(|c| c.backend == login.backend)
+            .ok_or_else(|| {
+                PoolError::Invalid(format!("`{}` is not a connector backend", login.backend))
+            })?;
+        let tokens = login
+            .tokens_of(answer, self.now())
+            .map_err(super::logins::login_error)?;
+        self.store_login(connector, tokens, None).await
+    }
+
+    /// Stores a connector login: one credential, or (Gemini CLI) one per paying project.
+    async fn store_login(
+        &self,
+        connector: &ConnectorSettings,
+        tokens: Tokens,
+        renewed_at: Option<u64>,
+    ) -> Result<Vec<String>, PoolError> {
+        let backend = connector.backend.as_str();
         let who = tokens
             .state
             .account
