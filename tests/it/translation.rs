@@ -15,14 +15,14 @@ use portcullis::mock::MOCK_TEXT;
 
 /// A caller dialect: where it posts, its request for `model`, and how its answer's text reads.
 #[derive(Clone, Copy, Debug)]
-enum Caller {
+pub(crate) enum Caller {
     Chat,
     Responses,
     Anthropic,
     Gemini,
 }
 
-const CALLERS: [Caller; 4] = [
+pub(crate) const CALLERS: [Caller; 4] = [
     Caller::Chat,
     Caller::Responses,
     Caller::Anthropic,
@@ -30,7 +30,7 @@ const CALLERS: [Caller; 4] = [
 ];
 
 impl Caller {
-    fn path(self, model: &str, stream: bool) -> String {
+    pub(crate) fn path(self, model: &str, stream: bool) -> String {
         match self {
             Caller::Chat => "/v1/chat/completions".into(),
             Caller::Responses => "/v1/responses".into(),
@@ -42,7 +42,7 @@ impl Caller {
         }
     }
 
-    fn body(self, model: &str, stream: bool) -> Value {
+    pub(crate) fn body(self, model: &str, stream: bool) -> Value {
         match self {
             Caller::Chat => chat(model, stream),
             Caller::Responses => json!({"model": model, "input": "Hello", "stream": stream}),
@@ -55,7 +55,7 @@ impl Caller {
     }
 
     /// The answer text of a whole JSON answer.
-    fn text(self, v: &Value) -> String {
+    pub(crate) fn text(self, v: &Value) -> String {
         let t = match self {
             Caller::Chat => &v["choices"][0]["message"]["content"],
             Caller::Responses => &v["output"][0]["content"][0]["text"],
@@ -68,7 +68,7 @@ impl Caller {
     }
 
     /// The answer text of a stream's events.
-    fn streamed_text(self, events: &[(Option<String>, String)]) -> String {
+    pub(crate) fn streamed_text(self, events: &[(Option<String>, String)]) -> String {
         let mut text = String::new();
         for (_, data) in events {
             let Ok(v) = serde_json::from_str::<Value>(data) else {
