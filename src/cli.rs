@@ -145,9 +145,10 @@ pub enum AuthsCommand {
         /// The login's name under auth.device_login.
         name: String,
     },
-    /// Import a subscription CLI's login into a connector backend (type `gemini_cli`, `codex`
-    /// or `qwen_code`): reads the CLI's credentials file (`~/.gemini/oauth_creds.json`,
-    /// `~/.codex/auth.json`, `~/.qwen/oauth_creds.json`, or the backend's `credentials_file`)
+    /// Import a subscription CLI's login into a connector backend (type `gemini_cli`, `codex`,
+    /// `qwen_code` or `kiro`): reads the CLI's credentials file (`~/.gemini/oauth_creds.json`,
+    /// `~/.codex/auth.json`, `~/.qwen/oauth_creds.json`,
+    /// `~/.aws/sso/cache/kiro-auth-token.json`, or the backend's `credentials_file`)
     /// and stores the login as an OAuth credential, renewed by the refresh worker. A running
     /// gateway also imports the file by itself whenever it changes. Single-user mode only.
     Import {

@@ -518,10 +518,11 @@ pub struct BackendConfig {
     /// (`chat_completions`: DeepSeek, Groq, Ollama, most OpenAI-compatible servers).
     #[serde(default)]
     pub responses_api: ResponsesApi,
-    /// Connectors (`gemini_cli`, `codex`, `qwen_code`): the CLI's login file, imported at start
-    /// and whenever it changes. Default: where the CLI keeps it (`~/.gemini/oauth_creds.json`,
-    /// `$CODEX_HOME/auth.json` or `~/.codex/auth.json`, `~/.qwen/oauth_creds.json`); `""`
-    /// turns importing off.
+    /// Connectors (`gemini_cli`, `codex`, `qwen_code`, `kiro`): the CLI's login file, imported
+    /// at start and whenever it changes. Default: where the CLI keeps it
+    /// (`~/.gemini/oauth_creds.json`, `$CODEX_HOME/auth.json` or `~/.codex/auth.json`,
+    /// `~/.qwen/oauth_creds.json`, `~/.aws/sso/cache/kiro-auth-token.json`); `""` turns importing
+    /// off.
     #[serde(default)]
     pub credentials_file: Option<String>,
     /// `gemini_cli`: the Google Cloud project of a paid Code Assist plan (default: the

@@ -1,9 +1,13 @@
 //! The protocol translators (`translate/*`): requests, whole answers and streams between the
-//! OpenAI Chat, OpenAI Responses, Anthropic Messages and Gemini dialects.
+//! OpenAI Chat, OpenAI Responses, Anthropic Messages and Gemini dialects, and from the
+//! subscription connectors' backend dialects (Code Assist, Codex, Kiro's binary event stream).
 //!
 //! Input: a first line `<what> <from> <to>` (`request`, `response` or `stream`; dialects `chat`,
-//! `responses`, `anthropic`, `gemini`; a word that is none of them picks by its first byte), the
+//! `responses`, `anthropic`, `gemini`, and for `from` of an answer or a stream also
+//! `code_assist`, `codex`, `kiro`; a word that is none of them picks by its first byte), the
 //! rest the body or the upstream's stream; the input's last bytes also say how a stream is cut.
+//! A decoded request is also written in each connector dialect (a JSON object or an error), and
+//! a connector's stream is also collected into one answer (a value or an error).
 //! Properties:
 //! - Any bytes decode to a value or a `TranslateError`, never a panic.
 //! - A decoded request encodes, in every dialect, to a JSON object or an error, and what is
@@ -15,8 +19,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use portcullis::translate::{
-    AnswerContext, Dialect, StreamTranslator, decode_request, decode_response, encode_request,
-    encode_response,
+    AnswerContext, Dialect, StreamTranslator, collect_stream, decode_request, decode_response,
+    encode_request, encode_response,
 };
 use portcullis::wire::sse::DataLineScanner;
 use portcullis_fuzz::{chunk_seed, chunks, first_line};
@@ -29,6 +33,9 @@ const DIALECTS: [Dialect; 4] = [
     Dialect::Gemini,
 ];
 
+/// The connectors' dialects: backends only (nobody calls in them).
+const BACKENDS: [Dialect; 3] = [Dialect::CodeAssist, Dialect::Codex, Dialect::Kiro];
+
 fn dialect(word: &str) -> Dialect {
     match word {
         "chat" => Dialect::Chat,
@@ -36,6 +43,16 @@ fn dialect(word: &str) -> Dialect {
         "anthropic" => Dialect::Anthropic,
         "gemini" => Dialect::Gemini,
         other => DIALECTS[usize::from(other.bytes().next().unwrap_or(0)) % 4],
+    }
+}
+
+/// A dialect an answer or a stream may come in: a caller's or a connector's.
+fn upstream_dialect(word: &str) -> Dialect {
+    match word {
+        "code_assist" => Dialect::CodeAssist,
+        "codex" => Dialect::Codex,
+        "kiro" => Dialect::Kiro,
+        other => dialect(other),
     }
 }
 
@@ -57,12 +74,12 @@ fuzz_target!(|data: &[u8]| {
     let head = String::from_utf8_lossy(head);
     let mut words = head.split(' ');
     let what = words.next().unwrap_or("");
-    let from = dialect(words.next().unwrap_or(""));
+    let from_word = words.next().unwrap_or("");
     let to = dialect(words.next().unwrap_or(""));
     match what {
-        "request" => check_request(from, body),
-        "response" => check_response(from, body),
-        _ => check_stream(from, to, body, chunk_seed(data)),
+        "request" => check_request(dialect(from_word), body),
+        "response" => check_response(upstream_dialect(from_word), body),
+        _ => check_stream(upstream_dialect(from_word), to, body, chunk_seed(data)),
     }
 });
 
@@ -77,6 +94,11 @@ fn check_request(from: Dialect, body: &[u8]) {
         assert!(is_json_object(&encoded), "{d:?} request is no JSON object");
         if let Err(e) = decode_request(d, &encoded) {
             panic!("{from:?} → {d:?}: the encoded request does not decode: {e}");
+        }
+    }
+    for d in BACKENDS {
+        if let Ok(encoded) = encode_request(d, &req) {
+            assert!(is_json_object(&encoded), "{d:?} request is no JSON object");
         }
     }
 }
@@ -105,6 +127,12 @@ fn translate(from: Dialect, to: Dialect, pieces: &[&[u8]], include_usage: bool) 
 }
 
 fn check_stream(from: Dialect, to: Dialect, body: &[u8], seed: &[u8]) {
+    if BACKENDS.contains(&from) {
+        // A caller that asked for one answer gets the stream collected: a value or an error.
+        if let Ok(resp) = collect_stream(from, body) {
+            assert!(is_json_object(&encode_response(to, &resp, &context(false))));
+        }
+    }
     let include_usage = seed.first().is_some_and(|b| b % 2 == 1);
     let whole = translate(from, to, &[body], include_usage);
     let cut = translate(from, to, &chunks(body, seed), include_usage);

@@ -204,7 +204,7 @@ pub async fn auths(
                     let names: Vec<&str> =
                         pool.connectors().iter().map(|c| c.backend.as_str()).collect();
                     AdminError::Refused(format!(
-                        "`{backend}` is not a connector backend (type gemini_cli, codex or qwen_code); configured connectors: {}",
+                        "`{backend}` is not a connector backend (type gemini_cli, codex, qwen_code or kiro); configured connectors: {}",
                         if names.is_empty() { "none".to_owned() } else { names.join(", ") }
                     ))
                 })?;

@@ -101,7 +101,7 @@ pub fn validate(config: &Config, source_of: &dyn Fn(&str) -> String) -> Result<(
                 return Err(fail(
                     &format!("{prefix}.{key}"),
                     format!(
-                        "only subscription connectors (type gemini_cli, codex, qwen_code) have `{key}` (backend `{name}` is of type {})",
+                        "only subscription connectors (type gemini_cli, codex, qwen_code, kiro) have `{key}` (backend `{name}` is of type {})",
                         b.kind.as_str()
                     ),
                 ));

@@ -12,7 +12,10 @@
 //!   refresh_token, id_token, account_id}` — the access token is a JWT whose `exp` is its
 //!   expiry; an `auth.json` holding only `OPENAI_API_KEY` is an API key, not a login;
 //! - Qwen Code `~/.qwen/oauth_creds.json`: `access_token`, `refresh_token`, `expiry_date` (ms),
-//!   `resource_url` (a host, or a URL).
+//!   `resource_url` (a host, or a URL);
+//! - the Kiro IDE `~/.aws/sso/cache/kiro-auth-token.json`: `accessToken`, `refreshToken`,
+//!   `expiresAt` (ISO 8601), `profileArn` (social logins), `clientIdHash` (Identity Center: the
+//!   client registration `<clientIdHash>.json` beside it holds `clientId`, `clientSecret`).
 
 use std::path::{Path, PathBuf};
 

@@ -54,7 +54,7 @@ impl Pool {
             .find(|c| c.backend == backend)
             .ok_or_else(|| {
                 PoolError::Invalid(format!(
-                    "`{backend}` is not a connector backend (type gemini_cli, codex or qwen_code)"
+                    "`{backend}` is not a connector backend (type gemini_cli, codex, qwen_code or kiro)"
                 ))
             })?;
         let mut tokens = connectors::import(connector.kind, path, text, backend)
@@ -97,7 +97,8 @@ impl Pool {
                 }
             }
         }
-        self.store_login(connector, tokens, renewed_at).await
+        self.store_login(connector, tokens, renewed_at, Some(path))
+            .await
     }
 
     /// The tokens of a finished browser login (`answer`: the token endpoint's) of connector
@@ -120,15 +121,18 @@ impl Pool {
         let tokens = login
             .tokens_of(answer, self.now())
             .map_err(super::logins::login_error)?;
-        self.store_login(connector, tokens, None).await
+        self.store_login(connector, tokens, None, None).await
     }
 
-    /// Stores a connector login: one credential, or (Gemini CLI) one per paying project.
+    /// Stores a connector login: one credential, or (Gemini CLI) one per paying project. Its
+    /// label names the account (its e-mail, else the file it came from): importing the same
+    /// login again updates that credential; another account adds one.
     async fn store_login(
         &self,
         connector: &ConnectorSettings,
         tokens: Tokens,
         renewed_at: Option<u64>,
+        file: Option<&str>,
     ) -> Result<Vec<String>, PoolError> {
         let backend = connector.backend.as_str();
         let who = tokens
@@ -136,7 +140,8 @@ impl Pool {
             .account
             .email
             .as_deref()
-            .map(|e| format!(" ({e})"))
+            .or(file)
+            .map(|who| format!(" ({who})"))
             .unwrap_or_default();
         let label = format!("{} login{who}", connectors::cli_name(connector.kind));
         let mut ids = Vec::new();

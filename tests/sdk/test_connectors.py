@@ -1,13 +1,14 @@
 """The personal-subscription connectors (issue 23) from the official SDKs: `portcullis serve`
-with a `codex`, a `gemini_cli` and a `qwen_code` backend, each importing its CLI's login file
-from a temporary directory, in front of `portcullis-mock`'s fakes of their upstreams (the
-token endpoints, the ChatGPT Codex backend, Code Assist, the Qwen portal). Each connector
+with a `codex`, a `gemini_cli`, a `qwen_code` and a `kiro` backend, each importing its CLI's
+login file from a temporary directory, in front of `portcullis-mock`'s fakes of their upstreams
+(the token endpoints, the ChatGPT Codex backend, Code Assist, the Qwen portal, Kiro's event
+stream). Each connector
 answers a chat and a streamed chat from the `openai` SDK and a message and a streamed message
 from the `anthropic` SDK. The Codex CLI's file holds an expired access token: the refresh
 worker renews it at the mock's OpenAI token endpoint (the mock's APIs refuse expired tokens, so
-the answers prove the renewed one is used). An expired Gemini CLI login is renewed at import
-(Code Assist is asked its project with the renewed token). And `portcullis auths import` stores a login from the command line,
-except in multi-user mode.
+the answers prove the renewed one is used). And `portcullis auths import` stores a login from
+the command line, except in multi-user mode; an expired Gemini CLI login is renewed at import
+(Code Assist is asked its project with the renewed token).
 
 The files are the CLIs' own formats: the Codex CLI's `auth.json` (JWTs carrying the ChatGPT
 account and the expiry), the Gemini CLI's and Qwen Code's `oauth_creds.json` (the mock's
@@ -39,7 +40,10 @@ CONNECTORS = {
     "openai-codex": ("codex", "gpt-5-codex", "auth.json", "/oauth/token"),
     "gemini-oauth-auto": ("gemini_cli", "gemini-2.5-pro", "oauth_creds.json", "/oauth2/token"),
     "qwen-oauth": ("qwen_code", "qwen3-coder-plus", "oauth_creds.json", "/api/v1/oauth2/token"),
+    "kiro-oauth-auto": ("kiro", "claude-sonnet-4.5", "kiro-auth-token.json", "/refreshToken"),
 }
+# The CodeWhisperer profile of the mock's Kiro social logins.
+KIRO_PROFILE_ARN = "arn:aws:codewhisperer:us-east-1:123456789012:profile/MOCK"
 # The connector whose file holds an expired access token (the CLIs renew theirs lazily, so a
 # login file read while the CLI is idle often does).
 EXPIRED = "openai-codex"
@@ -91,11 +95,23 @@ def login_file(backend, mock_url, exp, refresh):
     if kind == "qwen_code":
         # Qwen Code keeps the account's API host next to the tokens.
         return oauth_creds(exp, refresh, resource_url=mock_url + "/qwen")
+    if kind == "kiro":
+        # The Kiro IDE's token file after a social (Google/GitHub) sign-in.
+        return json.dumps(
+            {
+                "accessToken": f"mock-at-{exp}-kiro",
+                "refreshToken": refresh,
+                "expiresAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp)),
+                "authMethod": "social",
+                "provider": "Google",
+                "profileArn": KIRO_PROFILE_ARN,
+            }
+        )
     return oauth_creds(exp, refresh)
 
 
 def connector_config(mock_url, files, data_dir):
-    """The gateway's configuration: the three connectors on the mock, their logins renewed at
+    """The gateway's configuration: the four connectors on the mock, their logins renewed at
     the mock's token endpoints, the refresh worker checking every second."""
     backends, logins = {}, {}
     for name, (kind, _, _, token_path) in CONNECTORS.items():
@@ -106,6 +122,7 @@ def connector_config(mock_url, files, data_dir):
                 "gemini_cli": mock_url,
                 # Not the account's API: the login's resource_url says where that is.
                 "qwen_code": "http://127.0.0.1:9/v1",
+                "kiro": mock_url,
             }[kind],
             "credentials_file": str(files[name]),
         }
