@@ -19,6 +19,7 @@ use crate::harness::*;
 
 mod browser;
 mod callers;
+mod revoked;
 
 fn now_secs() -> u64 {
     SystemClock.now_millis() / 1000
