@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::config::{BackendConfig, BackendKind, Config, TimeoutConfig};
+use crate::config::{BackendConfig, BackendKind, Config};
 use crate::mock::{self, MockStats};
 use crate::secret::Secret;
 
@@ -26,24 +26,11 @@ pub async fn start_mock() -> std::io::Result<SocketAddr> {
 /// Points one backend of each type at the mock (replacing any configured backends).
 pub fn demo_config(mut config: Config, mock: SocketAddr) -> Config {
     let backend = |kind: BackendKind, url: String| BackendConfig {
-        kind,
         base_url: Some(url),
         api_key: Some(Secret::new("demo-upstream-key")),
-        api_key_env: None,
-        headers: BTreeMap::new(),
-        timeouts: TimeoutConfig::default(),
-        http2_prior_knowledge: false,
-        tls_ca_file: None,
         // The mock's fault script (`x-mock`) is a client header: the demo lets it through.
         forward_headers: vec!["x-mock".to_owned()],
-        credentials: Vec::new(),
-        selection_strategy: None,
-        priority: crate::config::default_priority(),
-        quota: None,
-        responses_api: Default::default(),
-        credentials_file: None,
-        project: None,
-        tier: None,
+        ..BackendConfig::of_kind(kind)
     };
     config.backends = BTreeMap::from([
         (

@@ -159,8 +159,12 @@ pub fn decode_request(dialect: Dialect, body: &[u8]) -> Result<Request, Translat
     match dialect {
         Dialect::Chat => chat::decode_request(body),
         Dialect::Responses | Dialect::Codex => responses::decode_request(body),
-        Dialect::Anthropic | Dialect::Kiro => anthropic::decode_request(body),
+        Dialect::Anthropic => anthropic::decode_request(body),
         Dialect::Gemini | Dialect::CodeAssist => gemini::decode_request(body),
+        // Nobody calls in Kiro's dialect: its requests are only written.
+        Dialect::Kiro => Err(TranslateError::Invalid(
+            "Kiro's dialect is a backend's, not a caller's".into(),
+        )),
     }
 }
 

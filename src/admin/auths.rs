@@ -160,11 +160,11 @@ pub async fn auths(
                     "\nTo add the {name} login, open this link in a browser on this machine and approve:\n\n    {}\n\nWaiting for the browser to come back (at most 10 minutes)...",
                     waiting.url
                 );
-                let answer = browser
-                    .finish(waiting, std::time::Duration::from_secs(600))
+                let approval = browser
+                    .approval(waiting, std::time::Duration::from_secs(600))
                     .await
                     .map_err(|e| AdminError::Refused(e.to_string()))?;
-                let ids = pool.finish_browser_login(&login, &answer).await?;
+                let ids = pool.finish_browser_login(&login, &approval).await?;
                 return Ok(format!(
                     "added OAuth credential {} to backend {}; running gateways pick it up within a second\n",
                     ids.join(", "),

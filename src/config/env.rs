@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{BackendConfig, BackendKind, Config, ConfigError, TimeoutConfig};
+use super::{BackendConfig, BackendKind, Config, ConfigError};
 use crate::secret::Secret;
 
 /// Reads environment variables; a trait so that tests can supply their own.
@@ -156,23 +156,11 @@ pub fn backends_from_standard_env(
         out.insert(
             kind.as_str().to_owned(),
             BackendConfig {
-                kind,
                 base_url: url.map(|u| u.trim().to_owned()),
                 api_key: key,
                 api_key_env: Some(key_var.to_owned()),
-                headers: Default::default(),
-                timeouts: TimeoutConfig::default(),
-                http2_prior_knowledge: false,
-                tls_ca_file: None,
                 forward_headers: forward_headers.clone(),
-                credentials: Vec::new(),
-                selection_strategy: None,
-                priority: crate::config::default_priority(),
-                quota: None,
-                responses_api: Default::default(),
-                credentials_file: None,
-                project: None,
-                tier: None,
+                ..BackendConfig::of_kind(kind)
             },
         );
     }

@@ -477,25 +477,7 @@ mod tests {
     use crate::secret::Secret;
 
     fn backend(kind: BackendKind) -> BackendConfig {
-        BackendConfig {
-            kind,
-            base_url: None,
-            api_key: None,
-            api_key_env: None,
-            headers: Default::default(),
-            timeouts: Default::default(),
-            http2_prior_knowledge: false,
-            tls_ca_file: None,
-            forward_headers: Vec::new(),
-            credentials: Vec::new(),
-            selection_strategy: None,
-            priority: crate::config::default_priority(),
-            quota: None,
-            responses_api: Default::default(),
-            credentials_file: None,
-            project: None,
-            tier: None,
-        }
+        BackendConfig::of_kind(kind)
     }
 
     fn check(config: &Config) -> Result<(), String> {

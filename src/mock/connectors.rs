@@ -115,8 +115,9 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// An unsigned JWT carrying `claims` (the gateway reads, never verifies, provider tokens).
-fn jwt(claims: &Value) -> String {
+/// An unsigned JWT carrying `claims` (the gateway reads, never verifies, provider tokens): what
+/// the fakes issue, and what tests write into a CLI's login file.
+pub fn jwt(claims: &Value) -> String {
     format!(
         "{}.{}.mock",
         b64(br#"{"alg":"none","typ":"JWT"}"#),

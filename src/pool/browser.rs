@@ -2,8 +2,8 @@
 //! (OAuth 2.0 authorization code with PKCE for native apps, RFC 8252): the gateway listens on
 //! the loopback address, prints the provider's authorization link, the user approves in a
 //! browser on the same machine, the provider redirects the browser to the listener with a code
-//! (and the `state` the link carried), and the code is exchanged at the token endpoint for the
-//! login's tokens. Used by `portcullis auths login <backend>` for `codex` and `gemini_cli`
+//! (and the `state` the link carried): the [`Approval`], which the backend's login exchanges
+//! for its tokens (`DeviceLogin::exchange_code`, at its token endpoint). Used by `portcullis auths login <backend>` for `codex` and `gemini_cli`
 //! backends (`Pool::browser_login`).
 //!
 //! The redirect is what each CLI registered: the Codex CLI's client accepts only
@@ -14,7 +14,6 @@
 use std::time::Duration;
 
 use base64::Engine;
-use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -33,9 +32,7 @@ pub struct BrowserLogin {
     /// The login's (and its backend's) name.
     pub name: String,
     authorize_url: String,
-    token_url: String,
     client_id: String,
-    client_secret: Option<Secret>,
     scope: String,
     /// `localhost` (Codex's registered redirect) or `127.0.0.1`.
     host: &'static str,
@@ -43,8 +40,17 @@ pub struct BrowserLogin {
     path: &'static str,
     /// Parameters the CLI adds to its authorization link.
     extra: &'static [(&'static str, &'static str)],
-    /// The code exchange is a form (both providers); Google's also carries the client secret.
-    http: reqwest::Client,
+}
+
+/// What the browser brought back: the code, with what its exchange needs.
+#[derive(Debug)]
+pub struct Approval {
+    /// The authorization code.
+    pub(super) code: Secret,
+    /// The PKCE verifier of the link's challenge.
+    pub(super) verifier: Secret,
+    /// The redirect the link named (the exchange repeats it).
+    pub(super) redirect_uri: String,
 }
 
 /// A started login: the link to open, and the listener waiting for the browser.
@@ -67,14 +73,13 @@ fn random_text() -> Result<String, LoginError> {
 }
 
 impl BrowserLogin {
-    /// The browser login of a `kind` login named `name` (`None`: that kind logs in otherwise).
-    /// `client_id`, `client_secret` and `token_url` are the login's (with their defaults).
+    /// The browser login of a `kind` login named `name` whose client is `client_id` (`None`:
+    /// that kind logs in otherwise).
     pub fn of(
         name: &str,
         kind: DeviceLoginKind,
         cfg: &DeviceLoginConfig,
-        client: (Option<&str>, Option<&Secret>, Option<&str>),
-        http: reqwest::Client,
+        client_id: Option<&str>,
     ) -> Option<Self> {
         let (authorize, host, port, path, scope, extra): (_, _, _, _, _, &'static [_]) = match kind
         {
@@ -102,22 +107,18 @@ impl BrowserLogin {
             ),
             _ => return None,
         };
-        let (client_id, client_secret, token_url) = client;
         Some(Self {
             name: name.to_owned(),
             authorize_url: cfg
                 .authorize_url
                 .clone()
                 .unwrap_or_else(|| authorize.to_owned()),
-            token_url: token_url?.to_owned(),
             client_id: client_id?.to_owned(),
-            client_secret: client_secret.cloned(),
             scope: scope.to_owned(),
             host,
             port: cfg.redirect_port.unwrap_or(port),
             path,
             extra,
-            http,
         })
     }
 
@@ -165,62 +166,23 @@ impl BrowserLogin {
         })
     }
 
-    /// Waits (at most `timeout`) for the browser's redirect carrying the login's `state`, then
-    /// exchanges its code: the token endpoint's answer.
-    pub async fn finish(&self, waiting: Waiting, timeout: Duration) -> Result<Value, LoginError> {
+    /// Waits (at most `timeout`) for the browser's redirect carrying the login's `state`.
+    pub async fn approval(
+        &self,
+        waiting: Waiting,
+        timeout: Duration,
+    ) -> Result<Approval, LoginError> {
         let code = tokio::time::timeout(timeout, self.code(&waiting))
             .await
             .map_err(|_| LoginError::Refused {
                 login: self.name.clone(),
                 message: "no approval arrived in time; start again".to_owned(),
             })??;
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code.expose()),
-            ("redirect_uri", waiting.redirect_uri.as_str()),
-            ("client_id", self.client_id.as_str()),
-            ("code_verifier", waiting.verifier.expose()),
-        ];
-        if let Some(s) = &self.client_secret {
-            form.push(("client_secret", s.expose()));
-        }
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form.iter())
-            .finish();
-        let resp = self
-            .http
-            .post(&self.token_url)
-            .header(
-                http::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .header(http::header::ACCEPT, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.error(format!("cannot reach {}: {e}", self.token_url)))?;
-        let status = resp.status().as_u16();
-        let bytes = crate::net::read_body_limited(resp, 64 * 1024)
-            .await
-            .map_err(|e| self.error(format!("{}: {e}", self.token_url)))?;
-        let v: Value = serde_json::from_slice(&bytes).map_err(|_| {
-            self.error(format!(
-                "{} answered HTTP {status} without JSON",
-                self.token_url
-            ))
-        })?;
-        if status >= 400 || v.get("error").is_some() {
-            let why = v["error_description"]
-                .as_str()
-                .or(v["error"]["message"].as_str())
-                .or(v["error"].as_str())
-                .unwrap_or("refused");
-            return Err(LoginError::Refused {
-                login: self.name.clone(),
-                message: format!("the code exchange answered HTTP {status}: {why}"),
-            });
-        }
-        Ok(v)
+        Ok(Approval {
+            code,
+            verifier: waiting.verifier,
+            redirect_uri: waiting.redirect_uri,
+        })
     }
 
     /// The code of the first redirect to the login's path carrying its `state`; other requests

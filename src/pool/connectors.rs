@@ -448,15 +448,7 @@ pub async fn code_assist_project(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn jwt(claims: &Value) -> String {
-        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-        format!(
-            "{}.{}.sig",
-            b64(br#"{"alg":"none"}"#),
-            b64(claims.to_string().as_bytes())
-        )
-    }
+    use crate::mock::connectors::jwt;
 
     #[test]
     fn a_gemini_cli_login_is_read() {

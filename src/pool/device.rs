@@ -213,17 +213,7 @@ impl DeviceLogin {
         let client_id = cfg.client_id.clone().or(client_default.map(str::to_owned));
         let client_secret = cfg.client_secret.clone().or(secret_default);
         let token_url = cfg.token_url.clone().or(token_default.map(str::to_owned));
-        let browser = super::browser::BrowserLogin::of(
-            name,
-            kind,
-            cfg,
-            (
-                client_id.as_deref(),
-                client_secret.as_ref(),
-                token_url.as_deref(),
-            ),
-            http.clone(),
-        );
+        let browser = super::browser::BrowserLogin::of(name, kind, cfg, client_id.as_deref());
         let oidc_url = cfg
             .oidc_url
             .clone()
@@ -499,15 +489,10 @@ impl DeviceLogin {
             }
             _ => {
                 let url = self.token_url.as_deref().unwrap_or_default();
-                let client_id = self.client_id.as_deref().unwrap_or_default();
-                let mut form = vec![
+                let mut form = self.client_form(&[
                     ("grant_type", GRANT),
                     ("device_code", started.device_code.expose()),
-                    ("client_id", client_id),
-                ];
-                if let Some(s) = &self.client_secret {
-                    form.push(("client_secret", s.expose()));
-                }
+                ]);
                 if let Some(v) = &started.pkce {
                     form.push(("code_verifier", v.expose()));
                 }
@@ -537,7 +522,7 @@ impl DeviceLogin {
     }
 
     /// Tokens from a token-endpoint answer (snake_case, or AWS's camelCase).
-    pub(super) fn tokens_of(&self, v: &Value, now: u64) -> Result<Tokens, LoginError> {
+    fn tokens_of(&self, v: &Value, now: u64) -> Result<Tokens, LoginError> {
         let access = v["access_token"]
             .as_str()
             .or(v["accessToken"].as_str())
@@ -621,113 +606,112 @@ impl DeviceLogin {
     }
 
     async fn renew(&self, state: &RefreshState, now: u64) -> Result<Tokens, LoginError> {
+        if self.kind == DeviceLoginKind::Copilot {
+            let gh = state.github_token.as_deref().ok_or_else(|| {
+                self.config_error("the credential has no GitHub token: log in again")
+            })?;
+            return self.copilot_exchange(gh).await;
+        }
+        let no_login = || self.config_error("the credential has no refresh token: log in again");
+        let rt = state.refresh_token.as_deref().ok_or_else(no_login)?;
+        let token_url = || {
+            self.token_url
+                .as_deref()
+                .ok_or_else(|| self.config_error("`token_url` is required"))
+        };
         match self.kind {
-            DeviceLoginKind::Copilot => {
-                let gh = state.github_token.as_deref().ok_or_else(|| {
-                    self.config_error("the credential has no GitHub token: log in again")
-                })?;
-                self.copilot_exchange(gh).await
-            }
+            // A social login (Google, GitHub) of the Kiro IDE: Kiro's own refresh.
             DeviceLoginKind::Kiro if state.client_id.is_none() => {
-                // A social login (Google, GitHub) of the Kiro IDE: Kiro's own refresh.
-                let rt = state.refresh_token.as_deref().ok_or_else(|| {
-                    self.config_error("the credential has no refresh token: log in again")
-                })?;
-                let url = self
-                    .token_url
-                    .as_deref()
-                    .ok_or_else(|| self.config_error("`token_url` is required"))?;
-                let (status, v) = self
-                    .call(url, None, Some(&json!({"refreshToken": rt})), None)
-                    .await?;
-                if status >= 400 || v.get("error").is_some() {
-                    return Err(self.refused(&v));
-                }
-                let mut t = self.tokens_of(&v, now)?;
-                t.state.refresh_token = t.state.refresh_token.or(Some(rt.to_owned()));
-                Ok(t)
+                let body = json!({"refreshToken": rt});
+                self.grant(token_url()?, Body::Json(&body), Some(rt), now)
+                    .await
             }
+            // Builder ID and Identity Center: SSO-OIDC, with the registered client.
             DeviceLoginKind::Kiro => {
-                let (Some(rt), Some(id), Some(secret)) =
-                    (&state.refresh_token, &state.client_id, &state.client_secret)
-                else {
-                    return Err(
-                        self.config_error("the credential has no refresh token: log in again")
-                    );
+                let (Some(id), Some(secret)) = (&state.client_id, &state.client_secret) else {
+                    return Err(no_login());
                 };
+                let body = json!({"clientId": id, "clientSecret": secret,
+                                  "refreshToken": rt, "grantType": "refresh_token"});
                 let url = format!("{}/token", self.oidc_url);
-                let (status, v) = self
-                    .call(
-                        &url,
-                        None,
-                        Some(&json!({"clientId": id, "clientSecret": secret,
-                                     "refreshToken": rt, "grantType": "refresh_token"})),
-                        None,
-                    )
-                    .await?;
-                if status >= 400 || v.get("error").is_some() {
-                    return Err(self.refused(&v));
-                }
-                let mut t = self.tokens_of(&v, now)?;
+                let mut t = self.grant(&url, Body::Json(&body), Some(rt), now).await?;
                 t.state.client_id = Some(id.clone());
                 t.state.client_secret = Some(secret.clone());
-                t.state.refresh_token = t.state.refresh_token.or(Some(rt.clone()));
                 Ok(t)
             }
             DeviceLoginKind::Codex => {
-                let rt = state.refresh_token.as_deref().ok_or_else(|| {
-                    self.config_error("the credential has no refresh token: log in again")
-                })?;
-                let url = self
-                    .token_url
-                    .as_deref()
-                    .ok_or_else(|| self.config_error("`token_url` is required"))?;
-                let (status, v) = self
-                    .call(
-                        url,
-                        None,
-                        Some(
-                            &json!({"client_id": self.client_id, "grant_type": "refresh_token",
-                                     "refresh_token": rt, "scope": self.scope}),
-                        ),
-                        None,
-                    )
-                    .await?;
-                if status >= 400 || v.get("error").is_some() {
-                    return Err(self.refused(&v));
-                }
-                let mut t = self.tokens_of(&v, now)?;
-                t.state.refresh_token = t.state.refresh_token.or(Some(rt.to_owned()));
-                Ok(t)
+                let body = json!({"client_id": self.client_id, "grant_type": "refresh_token",
+                                  "refresh_token": rt, "scope": self.scope});
+                self.grant(token_url()?, Body::Json(&body), Some(rt), now)
+                    .await
             }
-            DeviceLoginKind::Generic | DeviceLoginKind::GeminiCli | DeviceLoginKind::QwenCode => {
-                let rt = state.refresh_token.as_deref().ok_or_else(|| {
-                    self.config_error("the credential has no refresh token: log in again")
-                })?;
-                let url = self
-                    .token_url
-                    .as_deref()
-                    .ok_or_else(|| self.config_error("`token_url` is required"))?;
-                let client_id = self.client_id.as_deref().unwrap_or_default();
-                let mut form = vec![
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", rt),
-                    ("client_id", client_id),
-                ];
-                if let Some(s) = &self.client_secret {
-                    form.push(("client_secret", s.expose()));
-                }
-                let (status, v) = self.call(url, Some(&form), None, None).await?;
-                if status >= 400 || v.get("error").is_some() {
-                    return Err(self.refused(&v));
-                }
-                let mut t = self.tokens_of(&v, now)?;
-                // A server that does not rotate refresh tokens keeps the old one valid.
-                t.state.refresh_token = t.state.refresh_token.or(Some(rt.to_owned()));
-                Ok(t)
+            _ => {
+                let form =
+                    self.client_form(&[("grant_type", "refresh_token"), ("refresh_token", rt)]);
+                self.grant(token_url()?, Body::Form(&form), Some(rt), now)
+                    .await
             }
         }
     }
+
+    /// `pairs` with the login's client (`client_id`, and `client_secret` when it has one).
+    fn client_form<'a>(&'a self, pairs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut form = pairs.to_vec();
+        form.push(("client_id", self.client_id.as_deref().unwrap_or_default()));
+        if let Some(s) = &self.client_secret {
+            form.push(("client_secret", s.expose()));
+        }
+        form
+    }
+
+    /// One token-endpoint grant: its answer's tokens, keeping `refresh` (the grant's refresh
+    /// token) when the answer brings no new one — a server that does not rotate refresh tokens
+    /// keeps the old one valid.
+    async fn grant(
+        &self,
+        url: &str,
+        body: Body<'_>,
+        refresh: Option<&str>,
+        now: u64,
+    ) -> Result<Tokens, LoginError> {
+        let (form, json) = match body {
+            Body::Form(f) => (Some(f), None),
+            Body::Json(j) => (None, Some(j)),
+        };
+        let (status, v) = self.call(url, form, json, None).await?;
+        if status >= 400 || v.get("error").is_some() {
+            return Err(self.refused(&v));
+        }
+        let mut t = self.tokens_of(&v, now)?;
+        t.state.refresh_token = t.state.refresh_token.or(refresh.map(str::to_owned));
+        Ok(t)
+    }
+
+    /// Exchanges a browser login's approval (Codex, the Gemini CLI) for its tokens: the
+    /// authorization-code grant with the PKCE verifier.
+    pub async fn exchange_code(
+        &self,
+        approval: &super::browser::Approval,
+        now: u64,
+    ) -> Result<Tokens, LoginError> {
+        let url = self
+            .token_url
+            .as_deref()
+            .ok_or_else(|| self.config_error("`token_url` is required"))?;
+        let form = self.client_form(&[
+            ("grant_type", "authorization_code"),
+            ("code", approval.code.expose()),
+            ("redirect_uri", &approval.redirect_uri),
+            ("code_verifier", approval.verifier.expose()),
+        ]);
+        self.grant(url, Body::Form(&form), None, now).await
+    }
+}
+
+/// A token-endpoint request's body: a form, or JSON.
+enum Body<'a> {
+    Form(&'a [(&'a str, &'a str)]),
+    Json(&'a Value),
 }
 
 /// How long to wait between polls.

@@ -101,12 +101,12 @@ impl Pool {
             .await
     }
 
-    /// The tokens of a finished browser login (`answer`: the token endpoint's) of connector
-    /// login `login`, stored as its backend's credential(s).
+    /// A browser login's approval exchanged at connector login `login`'s token endpoint, and
+    /// stored as its backend's credential(s).
     pub async fn finish_browser_login(
         &self,
         login: &DeviceLogin,
-        answer: &serde_json::Value,
+        approval: &super::browser::Approval,
     ) -> Result<Vec<String>, PoolError> {
         if self.multi_user {
             return Err(PoolError::OauthInMultiUser);
@@ -119,7 +119,8 @@ impl Pool {
                 PoolError::Invalid(format!("`{}` is not a connector backend", login.backend))
             })?;
         let tokens = login
-            .tokens_of(answer, self.now())
+            .exchange_code(approval, self.now())
+            .await
             .map_err(super::logins::login_error)?;
         self.store_login(connector, tokens, None, None).await
     }

@@ -413,23 +413,8 @@ mod tests {
             config.backends.insert(
                 (*name).to_owned(),
                 BackendConfig {
-                    kind: *kind,
                     base_url: Some("http://127.0.0.1:9".into()),
-                    api_key: None,
-                    api_key_env: None,
-                    headers: Default::default(),
-                    timeouts: Default::default(),
-                    http2_prior_knowledge: false,
-                    tls_ca_file: None,
-                    forward_headers: Vec::new(),
-                    credentials: Vec::new(),
-                    selection_strategy: None,
-                    priority: crate::config::default_priority(),
-                    quota: None,
-                    responses_api: Default::default(),
-                    credentials_file: None,
-                    project: None,
-                    tier: None,
+                    ..BackendConfig::of_kind(*kind)
                 },
             );
         }

@@ -3,16 +3,13 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use portcullis::clock::ManualClock;
-use portcullis::config::{
-    ApiKeyConfig, BackendConfig, BackendKind, Config, HumanDuration, TimeoutConfig,
-};
+use portcullis::config::{ApiKeyConfig, BackendConfig, BackendKind, Config, HumanDuration};
 use portcullis::mock::{self, MockStats};
 use portcullis::notify::{NoNotifier, RecordingNotifier};
 use portcullis::secret::Secret;
@@ -90,24 +87,11 @@ pub async fn start_tls_mock(alpn: mock::tls::Alpn) -> TlsMock {
 
 pub fn backend(kind: BackendKind, url: String, key: Option<&str>) -> BackendConfig {
     BackendConfig {
-        kind,
         base_url: Some(url),
         api_key: key.map(Secret::new),
-        api_key_env: None,
-        headers: BTreeMap::new(),
-        timeouts: TimeoutConfig::default(),
-        http2_prior_knowledge: false,
-        tls_ca_file: None,
         // The mock's fault script travels in a client header the gateway forwards only when told.
         forward_headers: vec!["x-mock".to_owned()],
-        credentials: Vec::new(),
-        selection_strategy: None,
-        priority: portcullis::config::default_priority(),
-        quota: None,
-        responses_api: Default::default(),
-        credentials_file: None,
-        project: None,
-        tier: None,
+        ..BackendConfig::of_kind(kind)
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use portcullis::config::BackendKind;
 use portcullis::mock::MOCK_TEXT;
 
-use super::{connector, env, login, openai_chat};
+use super::{add_connector, env, openai_chat};
 use crate::harness::*;
 
 /// The query parameters of a URL.
@@ -21,37 +21,16 @@ fn params(url: &str) -> std::collections::HashMap<String, String> {
 
 #[tokio::test]
 async fn codex_and_gemini_cli_log_in_in_a_browser_as_their_clis_do() {
-    use portcullis::config::DeviceLoginKind;
     let e = env(|c, mock, dir| {
         let absent = dir.join("absent.json");
-        c.backends.insert(
-            "openai-codex".into(),
-            connector(
-                BackendKind::Codex,
-                format!("http://{}/backend-api/codex", mock.addr),
-                &absent,
-            ),
-        );
-        c.backends.insert(
-            "gemini-oauth-free".into(),
-            connector(
-                BackendKind::GeminiCli,
-                format!("http://{}", mock.addr),
-                &absent,
-            ),
-        );
-        for (name, kind, token) in [
-            ("openai-codex", DeviceLoginKind::Codex, "/oauth/token"),
-            (
-                "gemini-oauth-free",
-                DeviceLoginKind::GeminiCli,
-                "/oauth2/token",
-            ),
+        for (name, kind) in [
+            ("openai-codex", BackendKind::Codex),
+            ("gemini-oauth-free", BackendKind::GeminiCli),
         ] {
-            let mut l = login(kind, name, format!("http://{}{token}", mock.addr));
+            add_connector(c, mock, name, kind, &absent);
+            let l = c.auth.device_login.get_mut(name).unwrap();
             l.authorize_url = Some(format!("http://{}/authorize", mock.addr));
             l.redirect_port = Some(0);
-            c.auth.device_login.insert(name.into(), l);
         }
     })
     .await;
@@ -92,12 +71,12 @@ async fn codex_and_gemini_cli_log_in_in_a_browser_as_their_clis_do() {
             assert_eq!(ok.status(), 200);
             ok.text().await.unwrap()
         });
-        let answer = browser
-            .finish(waiting, Duration::from_secs(20))
+        let approval = browser
+            .approval(waiting, Duration::from_secs(20))
             .await
             .unwrap();
         assert!(browser_side.await.unwrap().contains("close this tab"));
-        let ids = pool.finish_browser_login(&login, &answer).await.unwrap();
+        let ids = pool.finish_browser_login(&login, &approval).await.unwrap();
         assert_eq!(ids.len(), 1, "{ids:?}");
         assert_eq!(
             openai_chat(&e.sg.gw, model, false).await,

@@ -5,66 +5,40 @@ use portcullis::config::BackendKind;
 use portcullis::mock::MOCK_TEXT;
 use serde_json::json;
 
-use super::{codex_auth_json, connector, env, now_secs, oauth_creds};
+use super::{add_connector, codex_auth_json, env, kiro_token, now_secs, oauth_creds};
 use crate::harness::*;
 
 #[tokio::test]
 async fn every_connector_answers_every_caller_dialect_whole_and_streamed() {
     use crate::translation::CALLERS;
-    use portcullis::mock::connectors::KIRO_PROFILE_ARN;
     let e = env(|c, mock, dir| {
         let live = now_secs() + 3600;
-        let files = [
-            ("auth.json", codex_auth_json(live, "rt-c")),
-            ("gemini.json", oauth_creds(live, "rt-g", json!({}))),
-            (
-                "qwen.json",
-                oauth_creds(
-                    live,
-                    "rt-q",
-                    json!({"resource_url": format!("http://{}/qwen", mock.addr)}),
-                ),
-            ),
-            (
-                "kiro.json",
-                json!({"accessToken": format!("mock-at-{live}-k"), "refreshToken": "rt-k",
-                       "expiresAt": portcullis::clock::iso8601(live * 1000),
-                       "authMethod": "social", "profileArn": KIRO_PROFILE_ARN})
-                .to_string(),
-            ),
-        ];
-        for (name, text) in &files {
-            std::fs::write(dir.join(name), text).unwrap();
-        }
-        let base = format!("http://{}", mock.addr);
-        for (name, kind, url, file) in [
+        let qwen_api = json!({"resource_url": format!("http://{}/qwen", mock.addr)});
+        for (name, kind, text) in [
             (
                 "openai-codex",
                 BackendKind::Codex,
-                format!("{base}/backend-api/codex"),
-                "auth.json",
+                codex_auth_json(live, "rt-c"),
             ),
             (
                 "gemini-oauth-free",
                 BackendKind::GeminiCli,
-                base.clone(),
-                "gemini.json",
+                oauth_creds(live, "rt-g", json!({})),
             ),
             (
                 "qwen-oauth",
                 BackendKind::QwenCode,
-                "http://127.0.0.1:9/v1".to_owned(),
-                "qwen.json",
+                oauth_creds(live, "rt-q", qwen_api),
             ),
             (
                 "kiro-oauth-auto",
                 BackendKind::Kiro,
-                base.clone(),
-                "kiro.json",
+                kiro_token(live, "rt-k"),
             ),
         ] {
-            c.backends
-                .insert(name.into(), connector(kind, url, &dir.join(file)));
+            let file = dir.join(format!("{name}.json"));
+            std::fs::write(&file, text).unwrap();
+            add_connector(c, mock, name, kind, &file);
         }
     })
     .await;

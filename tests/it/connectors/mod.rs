@@ -5,13 +5,12 @@
 //! Qwen's device login, the Gemini CLI's free tier falling back to the paid project, and the
 //! connectors refused in multi-user mode.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
-use base64::Engine;
 use portcullis::clock::{Clock, SystemClock};
 use portcullis::config::{BackendKind, Config, DeviceLoginConfig};
 use portcullis::mock::MOCK_TEXT;
-use portcullis::mock::connectors::{CODEX_ACCOUNT, FREE_PROJECT};
+use portcullis::mock::connectors::{CODEX_ACCOUNT, FREE_PROJECT, jwt};
 use portcullis::notify::OperatorEvent;
 use serde_json::{Value, json};
 
@@ -23,15 +22,6 @@ mod revoked;
 
 fn now_secs() -> u64 {
     SystemClock.now_millis() / 1000
-}
-
-fn jwt(claims: &Value) -> String {
-    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-    format!(
-        "{}.{}.sig",
-        b64(br#"{"alg":"none"}"#),
-        b64(claims.to_string().as_bytes())
-    )
 }
 
 /// A Codex CLI `auth.json` whose access token expires `exp` (Unix seconds).
@@ -88,6 +78,62 @@ fn connector(
     let mut b = backend(kind, base, None);
     b.credentials_file = Some(file.display().to_string());
     b
+}
+
+/// Connector backend `name` of `kind` on the mock, importing `file`, its login renewed at the
+/// mock's token endpoint (Qwen's API is wherever its login's `resource_url` says; its device
+/// flow is the mock's too).
+fn add_connector(
+    c: &mut Config,
+    mock: &Mock,
+    name: &str,
+    kind: BackendKind,
+    file: &std::path::Path,
+) {
+    use portcullis::config::DeviceLoginKind;
+    let at = |path: &str| format!("http://{}{path}", mock.addr);
+    let (base, token, login_kind) = match kind {
+        BackendKind::Codex => (
+            at("/backend-api/codex"),
+            "/oauth/token",
+            DeviceLoginKind::Codex,
+        ),
+        BackendKind::GeminiCli => (at(""), "/oauth2/token", DeviceLoginKind::GeminiCli),
+        // Not the account's API: the login's resource_url says where that is.
+        BackendKind::QwenCode => (
+            "http://127.0.0.1:9/v1".to_owned(),
+            "/api/v1/oauth2/token",
+            DeviceLoginKind::QwenCode,
+        ),
+        _ => (at(""), "/refreshToken", DeviceLoginKind::Kiro),
+    };
+    c.backends.insert(name.into(), connector(kind, base, file));
+    let mut l = login(login_kind, name, at(token));
+    if kind == BackendKind::QwenCode {
+        l.device_authorization_url = Some(at("/api/v1/oauth2/device/code"));
+    }
+    c.auth.device_login.insert(name.into(), l);
+}
+
+/// The Kiro IDE's token file after a social sign-in, its access token expiring at `exp`
+/// (Unix seconds).
+fn kiro_token(exp: u64, refresh: &str) -> String {
+    use portcullis::mock::connectors::KIRO_PROFILE_ARN;
+    json!({"accessToken": format!("mock-at-{exp}-kiro"), "refreshToken": refresh,
+           "expiresAt": portcullis::clock::iso8601(exp * 1000), "authMethod": "social",
+           "provider": "Google", "profileArn": KIRO_PROFILE_ARN, "region": "us-east-1"})
+    .to_string()
+}
+
+/// POSTs `body` to the mock's control endpoint `path` (revoke a refresh token, spend a quota).
+async fn mock_post(mock: &Mock, path: &str, body: &str) {
+    let resp = client()
+        .post(format!("http://{}{path}", mock.addr))
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
 }
 
 fn login(
@@ -183,22 +229,7 @@ async fn a_codex_login_answers_openai_and_anthropic_callers_and_is_refreshed() {
     let e = env(|c, mock, dir| {
         let file = dir.join("auth.json");
         std::fs::write(&file, codex_auth_json(now_secs() + 3600, "rt-codex-1")).unwrap();
-        c.backends.insert(
-            "codex".into(),
-            connector(
-                BackendKind::Codex,
-                format!("http://{}/backend-api/codex", mock.addr),
-                &file,
-            ),
-        );
-        c.auth.device_login.insert(
-            "codex".into(),
-            login(
-                portcullis::config::DeviceLoginKind::Codex,
-                "codex",
-                format!("http://{}/oauth/token", mock.addr),
-            ),
-        );
+        add_connector(c, mock, "codex", BackendKind::Codex, &file);
     })
     .await;
     let pool = e.sg.state.pool();
@@ -256,30 +287,10 @@ async fn a_revoked_refresh_token_ends_as_needs_login_with_a_notification() {
         let file = dir.join("auth.json");
         // Expired: the first use needs a refresh, and its refresh token is revoked.
         std::fs::write(&file, codex_auth_json(now_secs() - 60, "rt-revoked")).unwrap();
-        c.backends.insert(
-            "codex".into(),
-            connector(
-                BackendKind::Codex,
-                format!("http://{}/backend-api/codex", mock.addr),
-                &file,
-            ),
-        );
-        c.auth.device_login.insert(
-            "codex".into(),
-            login(
-                portcullis::config::DeviceLoginKind::Codex,
-                "codex",
-                format!("http://{}/oauth/token", mock.addr),
-            ),
-        );
+        add_connector(c, mock, "codex", BackendKind::Codex, &file);
     })
     .await;
-    client()
-        .post(format!("http://{}/mock/oauth/revoke", e.mock.addr))
-        .body("rt-revoked")
-        .send()
-        .await
-        .unwrap();
+    mock_post(&e.mock, "/mock/oauth/revoke", "rt-revoked").await;
     let pool = e.sg.state.pool();
     pool.import_changed_files().await;
     let s = pool.refresh_due(None).await.unwrap();
@@ -323,21 +334,8 @@ async fn a_gemini_cli_login_pays_with_the_free_tier_then_the_plans_project() {
             oauth_creds(now_secs() + 3600, "rt-gemini", json!({})),
         )
         .unwrap();
-        let mut b = connector(
-            BackendKind::GeminiCli,
-            format!("http://{}", mock.addr),
-            &file,
-        );
-        b.project = Some("paid-project".into());
-        c.backends.insert("gemini-oauth-auto".into(), b);
-        c.auth.device_login.insert(
-            "gemini-oauth-auto".into(),
-            login(
-                portcullis::config::DeviceLoginKind::GeminiCli,
-                "gemini-oauth-auto",
-                format!("http://{}/oauth2/token", mock.addr),
-            ),
-        );
+        add_connector(c, mock, "gemini-oauth-auto", BackendKind::GeminiCli, &file);
+        c.backends.get_mut("gemini-oauth-auto").unwrap().project = Some("paid-project".into());
         c.auth.disable_cooling = false;
     })
     .await;
@@ -375,14 +373,7 @@ async fn a_gemini_cli_login_pays_with_the_free_tier_then_the_plans_project() {
 
     // The free tier's quota is spent: the plan's project answers, and the free one cools down
     // until the reset Google gave.
-    client()
-        .post(format!(
-            "http://{}/mock/code-assist/exhaust-free",
-            e.mock.addr
-        ))
-        .send()
-        .await
-        .unwrap();
+    mock_post(&e.mock, "/mock/code-assist/exhaust-free", "").await;
     assert_eq!(
         openai_chat(&e.sg.gw, model, false).await,
         (200, MOCK_TEXT.to_owned())
@@ -409,27 +400,18 @@ async fn a_gemini_cli_login_pays_with_the_free_tier_then_the_plans_project() {
 #[tokio::test]
 async fn a_qwen_device_login_reaches_the_accounts_own_api() {
     let e = env(|c, mock, dir| {
-        let mut b = connector(
+        add_connector(
+            c,
+            mock,
+            "qwen-oauth",
             BackendKind::QwenCode,
-            // Not the account's API: the login's resource_url says where that is.
-            "http://127.0.0.1:9/v1".into(),
             &dir.join("absent.json"),
         );
-        b.forward_headers.clear();
-        c.backends.insert("qwen-oauth".into(), b);
-        c.auth.device_login.insert(
-            "qwen-oauth".into(),
-            DeviceLoginConfig {
-                kind: Some(portcullis::config::DeviceLoginKind::QwenCode),
-                backend: Some("qwen-oauth".into()),
-                device_authorization_url: Some(format!(
-                    "http://{}/api/v1/oauth2/device/code",
-                    mock.addr
-                )),
-                token_url: Some(format!("http://{}/api/v1/oauth2/token", mock.addr)),
-                ..Default::default()
-            },
-        );
+        c.backends
+            .get_mut("qwen-oauth")
+            .unwrap()
+            .forward_headers
+            .clear();
     })
     .await;
     let pool = e.sg.state.pool();
@@ -475,10 +457,7 @@ async fn a_qwen_code_file_is_imported_with_its_resource_url() {
             json!({"resource_url": format!("http://{}/qwen", mock.addr)}),
         );
         std::fs::write(&file, creds).unwrap();
-        c.backends.insert(
-            "qwen-oauth".into(),
-            connector(BackendKind::QwenCode, "http://127.0.0.1:9/v1".into(), &file),
-        );
+        add_connector(c, mock, "qwen-oauth", BackendKind::QwenCode, &file);
     })
     .await;
     e.sg.state.pool().import_changed_files().await;
@@ -486,7 +465,6 @@ async fn a_qwen_code_file_is_imported_with_its_resource_url() {
         openai_chat(&e.sg.gw, "qwen-oauth:qwen3-coder-plus", false).await,
         (200, MOCK_TEXT.to_owned())
     );
-    let _ = UNIX_EPOCH;
 }
 
 #[tokio::test]
@@ -527,23 +505,9 @@ async fn a_kiro_social_login_is_refreshed_and_speaks_the_event_stream() {
     use portcullis::mock::connectors::KIRO_PROFILE_ARN;
     let e = env(|c, mock, dir| {
         let file = dir.join("kiro-auth-token.json");
-        let expired = portcullis::clock::iso8601(SystemClock.now_millis() - 60_000);
-        let token = json!({"accessToken": "mock-at-1-old", "refreshToken": "rt-kiro",
-            "expiresAt": expired, "authMethod": "social", "provider": "Google",
-            "profileArn": KIRO_PROFILE_ARN, "region": "us-east-1"});
-        std::fs::write(&file, token.to_string()).unwrap();
-        c.backends.insert(
-            "kiro-oauth-auto".into(),
-            connector(BackendKind::Kiro, format!("http://{}", mock.addr), &file),
-        );
-        c.auth.device_login.insert(
-            "kiro-oauth-auto".into(),
-            login(
-                portcullis::config::DeviceLoginKind::Kiro,
-                "kiro-oauth-auto",
-                format!("http://{}/refreshToken", mock.addr),
-            ),
-        );
+        // Expired a minute ago.
+        std::fs::write(&file, kiro_token(now_secs() - 60, "rt-kiro")).unwrap();
+        add_connector(c, mock, "kiro-oauth-auto", BackendKind::Kiro, &file);
         c.auth.disable_cooling = false;
     })
     .await;
@@ -593,11 +557,7 @@ async fn a_kiro_social_login_is_refreshed_and_speaks_the_event_stream() {
 
     // The month's quota is spent: the caller hears Kiro's answer once, the credential cools
     // down, and later callers get the gateway's 429 with the time to come back.
-    client()
-        .post(format!("http://{}/mock/kiro/exhaust", e.mock.addr))
-        .send()
-        .await
-        .unwrap();
+    mock_post(&e.mock, "/mock/kiro/exhaust", "").await;
     let (status, body) = openai_chat(&e.sg.gw, model, false).await;
     assert_eq!(status, 402, "{body}");
     assert!(body.contains("reached the limit"), "{body}");

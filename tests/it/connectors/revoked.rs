@@ -4,63 +4,42 @@
 
 use std::time::Duration;
 
-use portcullis::config::{BackendKind, DeviceLoginKind};
-use portcullis::mock::connectors::KIRO_PROFILE_ARN;
+use portcullis::config::BackendKind;
 use portcullis::notify::OperatorEvent;
 use serde_json::json;
 
-use super::{codex_auth_json, connector, env, login, now_secs, oauth_creds};
-use crate::harness::*;
+use super::{add_connector, codex_auth_json, env, kiro_token, mock_post, now_secs, oauth_creds};
 
 #[tokio::test]
 async fn a_revoked_refresh_token_ends_each_connectors_login_as_needs_login() {
     let live = now_secs() + 3600;
     let e = env(|c, mock, dir| {
-        let base = format!("http://{}", mock.addr);
-        let logins = [
+        let qwen_api = json!({"resource_url": format!("http://{}/qwen", mock.addr)});
+        for (name, kind, text) in [
             (
                 "openai-codex",
                 BackendKind::Codex,
-                DeviceLoginKind::Codex,
-                format!("{base}/backend-api/codex"),
-                "/oauth/token",
                 codex_auth_json(live, "rt-revoked-codex"),
             ),
             (
                 "gemini-oauth-free",
                 BackendKind::GeminiCli,
-                DeviceLoginKind::GeminiCli,
-                base.clone(),
-                "/oauth2/token",
                 oauth_creds(live, "rt-revoked-gemini", json!({})),
             ),
             (
                 "qwen-oauth",
                 BackendKind::QwenCode,
-                DeviceLoginKind::QwenCode,
-                "http://127.0.0.1:9/v1".to_owned(),
-                "/api/v1/oauth2/token",
-                oauth_creds(live, "rt-revoked-qwen", json!({"resource_url": format!("{base}/qwen")})),
+                oauth_creds(live, "rt-revoked-qwen", qwen_api),
             ),
             (
                 "kiro-oauth-auto",
                 BackendKind::Kiro,
-                DeviceLoginKind::Kiro,
-                base.clone(),
-                "/refreshToken",
-                json!({"accessToken": format!("mock-at-{live}-k"), "refreshToken": "rt-revoked-kiro",
-                       "expiresAt": portcullis::clock::iso8601(live * 1000),
-                       "authMethod": "social", "profileArn": KIRO_PROFILE_ARN})
-                .to_string(),
+                kiro_token(live, "rt-revoked-kiro"),
             ),
-        ];
-        for (name, kind, login_kind, url, token, text) in logins {
+        ] {
             let file = dir.join(format!("{name}.json"));
             std::fs::write(&file, text).unwrap();
-            c.backends.insert(name.into(), connector(kind, url, &file));
-            c.auth
-                .device_login
-                .insert(name.into(), login(login_kind, name, format!("{base}{token}")));
+            add_connector(c, mock, name, kind, &file);
         }
     })
     .await;
@@ -72,12 +51,7 @@ async fn a_revoked_refresh_token_ends_each_connectors_login_as_needs_login() {
         "rt-revoked-qwen",
         "rt-revoked-kiro",
     ] {
-        client()
-            .post(format!("http://{}/mock/oauth/revoke", e.mock.addr))
-            .body(rt)
-            .send()
-            .await
-            .unwrap();
+        mock_post(&e.mock, "/mock/oauth/revoke", rt).await;
     }
     // Two hours on: every access token has run out, and every renewal is refused.
     e.sg.clock.advance(Duration::from_secs(2 * 3600));
