@@ -11,6 +11,7 @@ pub mod budget;
 mod connector;
 mod forward;
 mod h1;
+mod h1_wire;
 pub mod owners;
 mod provider;
 mod response;
@@ -485,18 +486,16 @@ impl Backend {
         }
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let result = match &self.transport {
-            Transport::H1(client) => {
-                let req = h1_request(method, &url, headers, body).map_err(|message| {
-                    UpstreamError::Setup {
-                        backend: self.name.to_string(),
-                        message,
-                    }
-                })?;
-                client
-                    .send(req)
-                    .await
-                    .map(|resp| UpstreamResponse::from_h1(&self.name, resp))
-            }
+            Transport::H1(client) => client
+                .send(
+                    &method,
+                    (url.path(), url.query()),
+                    &headers,
+                    &H1_DEFAULTS,
+                    body.unwrap_or_default(),
+                )
+                .await
+                .map(|resp| UpstreamResponse::from_h1(&self.name, resp)),
             Transport::Reqwest(client) => {
                 let mut request = client.request(method, url).headers(headers);
                 if let Some(b) = body {
@@ -526,34 +525,18 @@ impl Backend {
     }
 }
 
-/// An HTTP/1.1 request for [`H1Client`]: origin-form target, and the `User-Agent`/`Accept`
-/// defaults reqwest would add.
-fn h1_request(
-    method: Method,
-    url: &reqwest::Url,
-    mut headers: HeaderMap,
-    body: Option<Bytes>,
-) -> Result<http::Request<http_body_util::Full<Bytes>>, String> {
-    let target = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_owned(),
-    };
-    let uri = http::Uri::try_from(target).map_err(|e| format!("invalid upstream path: {e}"))?;
-    headers
-        .entry(http::header::USER_AGENT)
-        .or_insert(HeaderValue::from_static(USER_AGENT));
-    headers
-        .entry(http::header::ACCEPT)
-        .or_insert(HeaderValue::from_static("*/*"));
-    let mut req = http::Request::new(http_body_util::Full::new(body.unwrap_or_default()));
-    *req.method_mut() = method;
-    *req.uri_mut() = uri;
-    *req.headers_mut() = headers;
-    Ok(req)
-}
-
 /// `User-Agent` of the gateway's own upstream requests when the client sent none.
 const USER_AGENT: &str = concat!("portcullis/", env!("CARGO_PKG_VERSION"));
+
+/// Headers the HTTP/1.1 client adds when the request has none of that name (reqwest's
+/// defaults, so that both transports send the same).
+static H1_DEFAULTS: [(HeaderName, HeaderValue); 2] = [
+    (
+        http::header::USER_AGENT,
+        HeaderValue::from_static(USER_AGENT),
+    ),
+    (http::header::ACCEPT, HeaderValue::from_static("*/*")),
+];
 
 /// Puts a pool credential's header on a prepared request (nothing for keyless backends).
 fn set_credential(headers: &mut HeaderMap, credential: Option<(&HeaderName, &HeaderValue)>) {

@@ -5,41 +5,43 @@
 //! A general-purpose client (reqwest over hyper-util) runs every connection in a task of its own:
 //! the request crosses to that task over a channel and the answer comes back over another, and on
 //! a multi-threaded runtime the two tasks often sit on different threads, so each request wakes a
-//! second thread (expensive on a VM: an inter-processor interrupt and a VM exit). Here the task
-//! that read the client's request polls the upstream connection itself while it waits for the
-//! answer's head and while it reads the body: one task writes the request upstream and relays the
-//! answer, woken only by its two sockets.
+//! second thread (expensive on a VM: an inter-processor interrupt and a VM exit). Even hyper's
+//! own connection, polled in place, passes each request through a dispatch channel and builds a
+//! `Request` for it. Here the task that read the client's request writes the request head
+//! straight from the prepared headers ([`super::h1_wire`]), reads the answer's head and body off
+//! the socket itself, and relays it: one task, woken only by its two sockets, no channel.
 //!
 //! Idle connections wait in a per-backend list, newest used first. Nobody polls them there, so a
-//! connection is driven once when it is taken out: one the server closed meanwhile is noticed
-//! then and dropped, and a request that could not be written on it is sent on another (hyper
-//! hands the unsent request back). A connection idle for 90 s is dropped, at most 128 wait.
+//! connection is read once when it is taken out: one the server closed meanwhile (or that holds
+//! bytes nobody asked for) is noticed then and dropped. A request that could not be written
+//! whole on a reused connection is sent on another; one whose reused connection closed before a
+//! byte of the answer is sent again only if repeating it is safe (an idempotent method or an
+//! `Idempotency-Key`), since the server may have acted on it. A connection idle for 90 s is
+//! dropped, at most 128 wait.
 //! Over TLS the connect timeout covers the TCP connect and the TLS handshake; SNI is the base
 //! URL's host, ALPN `http/1.1`, and a certificate that does not verify fails the connect like a
 //! refused connection. HTTP/2 (h2c or over TLS with `http2_prior_knowledge`), URLs with
 //! credentials and backends reached through a proxy use reqwest (see `Backend`).
 
 use std::collections::VecDeque;
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
 use std::net::{IpAddr, SocketAddr};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderValue, Request, Response};
-use http_body::Body as _;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Response};
 use rustls::pki_types::ServerName;
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsConnector;
 
 use super::UpstreamError;
+use super::h1_wire::{self, Decoded, Framing, WireError};
 use super::tls::Stream;
 
 /// An idle connection older than this is dropped rather than reused.
@@ -48,31 +50,58 @@ const IDLE_EXPIRY: Duration = Duration::from_secs(90);
 const MAX_IDLE: usize = 128;
 /// Connections tried for one request whose earlier attempts could not even be written.
 const MAX_ATTEMPTS: usize = 3;
+/// A request body up to this size is copied behind the head and written with it in one write.
+const INLINE_BODY: usize = 32 * 1024;
+/// Room made in a connection's read buffer before each read.
+const READ_CHUNK: usize = 16 * 1024;
 
-/// One upstream connection: the handle requests are sent on and the state machine that does
-/// its I/O, which whoever is waiting on the connection polls.
+/// One upstream connection: its byte stream and what has been read from it and not yet used.
 struct Conn {
-    sender: http1::SendRequest<Full<Bytes>>,
-    io: http1::Connection<TokioIo<Stream>, Full<Bytes>>,
-    /// The I/O state machine has finished (the connection is closed or failed): never polled again.
-    ended: bool,
+    io: Stream,
+    buf: BytesMut,
     /// The thread that opened the connection: its socket is registered with that thread's event
     /// loop, so a request on that thread reuses it without involving another thread.
     home: std::thread::ThreadId,
 }
 
 impl Conn {
-    /// Drives the connection's I/O; true once it has ended.
-    fn drive(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.ended && Pin::new(&mut self.io).poll(cx).is_ready() {
-            self.ended = true;
+    /// Reads what the socket has into the buffer: the bytes read, 0 at the connection's end.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+            self.buf.reserve(READ_CHUNK);
         }
-        self.ended
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
     }
 
-    /// Drives the I/O once more and tells whether another request can be sent now.
-    fn reusable(&mut self, cx: &mut Context<'_>) -> bool {
-        !self.drive(cx) && matches!(self.sender.poll_ready(cx), Poll::Ready(Ok(())))
+    /// True while an idle connection can take a request: the server has neither closed it nor
+    /// sent anything unasked (either makes it unusable).
+    fn alive(&mut self, cx: &mut Context<'_>) -> bool {
+        self.buf.is_empty() && self.poll_fill(cx).is_pending()
+    }
+
+    /// Writes `head` and then `body` whole, `written` bytes of them being out already, and
+    /// flushes (TLS keeps what it encrypted until then).
+    fn poll_write_request(
+        &mut self,
+        cx: &mut Context<'_>,
+        head: &[u8],
+        body: &[u8],
+        written: &mut usize,
+    ) -> Poll<io::Result<()>> {
+        let mut io = Pin::new(&mut self.io);
+        while *written < head.len() + body.len() {
+            let n = if *written < head.len() {
+                let parts = [IoSlice::new(&head[*written..]), IoSlice::new(body)];
+                ready!(io.as_mut().poll_write_vectored(cx, &parts))?
+            } else {
+                ready!(io.as_mut().poll_write(cx, &body[*written - head.len()..]))?
+            };
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            *written += n;
+        }
+        io.poll_flush(cx)
     }
 }
 
@@ -162,59 +191,129 @@ impl H1Client {
         })
     }
 
-    /// Sends `req` (origin-form URI) and returns the answer once its head has arrived; the body
-    /// is read through [`H1Body`], which gives the connection back when it has been read whole.
+    /// Sends a request (`target`: the path and query of an origin-form target) and returns
+    /// the answer once its head has arrived; the body is read through [`H1Body`], which gives
+    /// the connection back when it has been read whole. `defaults` are headers sent when
+    /// `headers` has none of that name.
     pub(crate) async fn send(
         self: &Arc<Self>,
-        mut req: Request<Full<Bytes>>,
+        method: &Method,
+        target: (&str, Option<&str>),
+        headers: &HeaderMap,
+        defaults: &[(HeaderName, HeaderValue)],
+        body: Bytes,
     ) -> Result<Response<H1Body>, UpstreamError> {
-        req.headers_mut()
-            .insert(http::header::HOST, self.host.clone());
+        let inline = body.len() <= INLINE_BODY;
+        let mut head = Vec::with_capacity(512 + if inline { body.len() } else { 0 });
+        h1_wire::encode_head(
+            &mut head,
+            method,
+            target,
+            &self.host,
+            headers,
+            defaults,
+            body.len(),
+        )
+        .map_err(|message| UpstreamError::Setup {
+            backend: self.backend.to_string(),
+            message,
+        })?;
+        let body = if inline {
+            head.extend_from_slice(&body);
+            Bytes::new()
+        } else {
+            body
+        };
         let mut timer = IdleTimer::new(self.read_idle);
         for _ in 0..MAX_ATTEMPTS {
-            let mut conn = match self.checkout().await {
-                Some(c) => c,
-                None => self.connect().await?,
+            let (mut conn, reused) = match self.checkout().await {
+                Some(c) => (c, true),
+                None => (self.connect().await?, false),
             };
-            let mut answer = pin!(conn.sender.try_send_request(req));
-            let outcome = poll_fn(|cx| {
-                let ended = conn.drive(cx);
-                if let Poll::Ready(r) = answer.as_mut().poll(cx) {
-                    return Poll::Ready(Some(r));
-                }
-                if ended || timer.expired(cx) {
-                    return Poll::Ready(None);
-                }
-                Poll::Pending
-            })
-            .await;
-            match outcome {
-                Some(Ok(resp)) => {
-                    timer.activity();
-                    let client = self.clone();
-                    return Ok(resp.map(|incoming| H1Body {
-                        incoming,
-                        conn: Some(conn),
-                        client,
-                        timer,
-                    }));
-                }
-                Some(Err(mut e)) => match e.take_message() {
-                    // Not written: the connection was closing. Try another one.
-                    Some(unsent) => req = unsent,
-                    None => return Err(self.transport(e.into_error())),
-                },
-                None if conn.ended => {
+            let mut written = 0;
+            let sent =
+                poll_fn(
+                    |cx| match conn.poll_write_request(cx, &head, &body, &mut written) {
+                        Poll::Pending if timer.expired(cx) => Poll::Ready(None),
+                        other => other.map(Some),
+                    },
+                )
+                .await;
+            match sent {
+                Some(Ok(())) => {}
+                // Not written whole, so not acted on: a reused connection the server was
+                // closing. Try another one.
+                Some(Err(_)) if reused => continue,
+                Some(Err(e)) => return Err(self.transport(e)),
+                None => return Err(self.timeout()),
+            }
+            let answer = poll_fn(|cx| self.poll_head(cx, &mut conn, method, &mut timer)).await;
+            let head = match answer {
+                Ok(head) => head,
+                // The server closed a reused connection as the request went out, before
+                // answering a byte (an idle close crossing the request). Sent again only when
+                // repeating it is safe.
+                Err(HeadError::Closed) if reused && idempotent(method, headers) => continue,
+                Err(HeadError::Closed) => {
                     return Err(self.transport("the connection closed before an answer"));
                 }
-                None => {
-                    return Err(UpstreamError::Timeout {
-                        backend: self.backend.clone(),
-                    });
-                }
+                Err(HeadError::Wire(e)) => return Err(self.transport(e)),
+                Err(HeadError::Io(e)) => return Err(self.transport(e)),
+                Err(HeadError::Timeout) => return Err(self.timeout()),
+            };
+            timer.activity();
+            let mut body = H1Body {
+                conn: Some(conn),
+                framing: head.framing,
+                keep_alive: head.keep_alive,
+                client: self.clone(),
+                timer,
+            };
+            if body.framing.finished() {
+                body.finish();
             }
+            let mut resp = Response::new(body);
+            *resp.status_mut() = head.status;
+            *resp.version_mut() = head.version;
+            *resp.headers_mut() = head.headers;
+            return Ok(resp);
         }
         Err(self.transport("no connection could take the request"))
+    }
+
+    /// Reads until the answer's head is complete.
+    fn poll_head(
+        &self,
+        cx: &mut Context<'_>,
+        conn: &mut Conn,
+        method: &Method,
+        timer: &mut IdleTimer,
+    ) -> Poll<Result<h1_wire::Head, HeadError>> {
+        loop {
+            if let Some(head) = h1_wire::parse_head(&mut conn.buf, method)? {
+                return Poll::Ready(Ok(head));
+            }
+            match conn.poll_fill(cx) {
+                Poll::Ready(Ok(0)) if conn.buf.is_empty() => {
+                    return Poll::Ready(Err(HeadError::Closed));
+                }
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(HeadError::Io(io::ErrorKind::UnexpectedEof.into())));
+                }
+                Poll::Ready(Ok(_)) => timer.activity(),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(HeadError::Io(e))),
+                Poll::Pending if timer.expired(cx) => {
+                    return Poll::Ready(Err(HeadError::Timeout));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    fn timeout(&self) -> UpstreamError {
+        UpstreamError::Timeout {
+            backend: self.backend.clone(),
+        }
     }
 
     fn transport(&self, e: impl Into<super::BoxError>) -> UpstreamError {
@@ -243,7 +342,7 @@ impl H1Client {
                     None => idle.pop_back()?.conn,
                 }
             };
-            if poll_fn(|cx| Poll::Ready(conn.reusable(cx))).await {
+            if poll_fn(|cx| Poll::Ready(conn.alive(cx))).await {
                 return Some(conn);
             }
         }
@@ -288,14 +387,9 @@ impl H1Client {
                 });
             }
         };
-        let (sender, io) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| self.transport(e))?;
         Ok(Box::new(Conn {
-            sender,
-            io,
-            ended: false,
+            io: stream,
+            buf: BytesMut::new(),
             home: std::thread::current().id(),
         }))
     }
@@ -313,12 +407,35 @@ impl std::fmt::Debug for H1Body {
     }
 }
 
+/// Why no answer head was read.
+enum HeadError {
+    /// The connection ended before a byte of an answer.
+    Closed,
+    Wire(WireError),
+    Io(io::Error),
+    Timeout,
+}
+
+impl From<WireError> for HeadError {
+    fn from(e: WireError) -> Self {
+        HeadError::Wire(e)
+    }
+}
+
+/// Whether a request may be sent a second time without asking (RFC 9110 §9.2.2, and an
+/// `Idempotency-Key` for the others).
+fn idempotent(method: &Method, headers: &HeaderMap) -> bool {
+    method.is_idempotent() || headers.contains_key("idempotency-key")
+}
+
 /// The body of an answer from [`H1Client::send`]. Reading it drives the connection; once it has
 /// been read to the end the connection goes back to the idle list (dropped earlier, it is closed:
 /// HTTP/1.1 cannot abandon half an answer and reuse the connection).
 pub(crate) struct H1Body {
-    incoming: Incoming,
+    /// `None` once the body has ended or failed.
     conn: Option<Box<Conn>>,
+    framing: Framing,
+    keep_alive: bool,
     client: Arc<H1Client>,
     timer: IdleTimer,
 }
@@ -330,47 +447,49 @@ impl H1Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, UpstreamError>>> {
         loop {
-            if let Some(conn) = &mut self.conn {
-                conn.drive(cx);
-            }
-            match Pin::new(&mut self.incoming).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    self.timer.activity();
-                    if let Ok(data) = frame.into_data()
-                        && !data.is_empty()
-                    {
-                        return Poll::Ready(Some(Ok(data)));
+            let Some(conn) = &mut self.conn else {
+                return Poll::Ready(None);
+            };
+            let failure = match self.framing.decode(&mut conn.buf) {
+                Ok(Decoded::Data(data)) => {
+                    if self.framing.finished() {
+                        self.finish();
                     }
+                    return Poll::Ready(Some(Ok(data)));
                 }
-                Poll::Ready(Some(Err(e))) => {
-                    self.conn = None;
-                    return Poll::Ready(Some(Err(self.client.transport(e))));
-                }
-                Poll::Ready(None) => {
-                    if let Some(mut conn) = self.conn.take()
-                        && conn.reusable(cx)
-                    {
-                        self.client.checkin(conn);
-                    }
+                Ok(Decoded::End) => {
+                    self.finish();
                     return Poll::Ready(None);
                 }
-                Poll::Pending => {
-                    if self.conn.as_ref().is_some_and(|c| c.ended) {
-                        // The I/O has ended but the body did not say so: treat it as broken.
+                Err(e) => self.client.transport(e),
+                Ok(Decoded::More) => match conn.poll_fill(cx) {
+                    Poll::Ready(Ok(0)) if self.framing == Framing::Close => {
                         self.conn = None;
-                        return Poll::Ready(Some(Err(self
-                            .client
-                            .transport("the connection closed mid-body"))));
+                        return Poll::Ready(None);
                     }
-                    if self.timer.expired(cx) {
-                        self.conn = None;
-                        return Poll::Ready(Some(Err(UpstreamError::Timeout {
-                            backend: self.client.backend.clone(),
-                        })));
+                    Poll::Ready(Ok(0)) => self.client.transport("the connection closed mid-body"),
+                    Poll::Ready(Ok(_)) => {
+                        self.timer.activity();
+                        continue;
                     }
-                    return Poll::Pending;
-                }
-            }
+                    Poll::Ready(Err(e)) => self.client.transport(e),
+                    Poll::Pending if self.timer.expired(cx) => self.client.timeout(),
+                    Poll::Pending => return Poll::Pending,
+                },
+            };
+            self.conn = None;
+            return Poll::Ready(Some(Err(failure)));
+        }
+    }
+
+    /// The body has been read whole: its connection goes back to the idle list if the answer
+    /// allows it and nothing unasked follows the answer.
+    fn finish(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && self.keep_alive
+            && conn.buf.is_empty()
+        {
+            self.client.checkin(conn);
         }
     }
 }

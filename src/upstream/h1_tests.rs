@@ -26,6 +26,14 @@ enum Answer {
     CloseMidBody,
     /// Two chunks 50 ms apart (a slow but live stream).
     SlowChunks,
+    /// Read the request, close without a byte of answer.
+    CloseUnanswered,
+    /// `200` with a JSON body followed by bytes nobody asked for.
+    JsonAndGarbage,
+    /// An HTTP/1.0 answer without a length: the body runs to the connection's end.
+    UntilClose,
+    /// `200` with the request body's length as its body.
+    EchoLength,
 }
 
 struct Server {
@@ -117,6 +125,24 @@ async fn connection(mut tcp: TcpStream, script: fn(usize) -> Answer, requests: A
                 tcp.write_all(CHUNKED_HEAD).await.unwrap();
                 return;
             }
+            Answer::CloseUnanswered => return,
+            Answer::JsonAndGarbage => {
+                tcp.write_all(JSON).await.unwrap();
+                tcp.write_all(b"HTTP/1.1 200 OK\r\n").await.unwrap();
+            }
+            Answer::UntilClose => {
+                tcp.write_all(b"HTTP/1.0 200 OK\r\n\r\nno length here")
+                    .await
+                    .unwrap();
+                return;
+            }
+            Answer::EchoLength => {
+                let body = len.to_string();
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+                tcp.write_all(format!("{head}{body}").as_bytes())
+                    .await
+                    .unwrap();
+            }
             Answer::SlowChunks => {
                 tcp.write_all(CHUNKED_HEAD).await.unwrap();
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -145,11 +171,17 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
     super::super::tls::h1_client_config(vec![ca]).unwrap()
 }
 
-fn post() -> Request<Full<Bytes>> {
-    let mut req = Request::new(Full::new(Bytes::from_static(b"{\"model\":\"m\"}")));
-    *req.method_mut() = http::Method::POST;
-    *req.uri_mut() = http::Uri::from_static("/v1/chat/completions");
-    req
+async fn post(c: &Arc<H1Client>) -> Result<Response<H1Body>, UpstreamError> {
+    send(c, Method::POST, Bytes::from_static(b"{\"model\":\"m\"}")).await
+}
+
+async fn send(
+    c: &Arc<H1Client>,
+    method: Method,
+    body: Bytes,
+) -> Result<Response<H1Body>, UpstreamError> {
+    let target = ("/v1/chat/completions", None);
+    c.send(&method, target, &HeaderMap::new(), &[], body).await
 }
 
 async fn read_all(resp: Response<H1Body>) -> Result<Vec<u8>, UpstreamError> {
@@ -208,7 +240,7 @@ async fn one_connection_serves_every_sequential_request() {
     let s = server(|_| Answer::Json).await;
     let c = client(s.addr, Duration::from_secs(5));
     for _ in 0..20 {
-        let resp = c.send(post()).await.unwrap();
+        let resp = post(&c).await.unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(read_all(resp).await.unwrap(), b"{\"ok\":true}");
     }
@@ -223,7 +255,7 @@ async fn concurrent_requests_open_connections_and_keep_them_idle() {
     let c = client(s.addr, Duration::from_secs(5));
     let sends = (0..8).map(|_| {
         let c = c.clone();
-        async move { read_all(c.send(post()).await.unwrap()).await.unwrap() }
+        async move { read_all(post(&c).await.unwrap()).await.unwrap() }
     });
     let bodies = futures_util::future::join_all(sends).await;
     assert!(bodies.iter().all(|b| b == b"{\"ok\":true}"));
@@ -232,7 +264,7 @@ async fn concurrent_requests_open_connections_and_keep_them_idle() {
     assert_eq!(c.idle_count(), opened);
     // The next round reuses them all.
     for _ in 0..8 {
-        read_all(c.send(post()).await.unwrap()).await.unwrap();
+        read_all(post(&c).await.unwrap()).await.unwrap();
     }
     assert_eq!(s.accepted.load(Ordering::SeqCst), opened);
 }
@@ -243,10 +275,7 @@ async fn connections_the_server_closes_are_not_reused() {
     let s = server(|_| Answer::ConnectionClose).await;
     let c = client(s.addr, Duration::from_secs(5));
     for _ in 0..3 {
-        assert_eq!(
-            read_all(c.send(post()).await.unwrap()).await.unwrap(),
-            b"ok"
-        );
+        assert_eq!(read_all(post(&c).await.unwrap()).await.unwrap(), b"ok");
     }
     assert_eq!(s.accepted.load(Ordering::SeqCst), 3);
     assert_eq!(c.idle_count(), 0);
@@ -257,7 +286,7 @@ async fn connections_the_server_closes_are_not_reused() {
     let c = client(s.addr, Duration::from_secs(5));
     for round in 1..=3 {
         assert_eq!(
-            read_all(c.send(post()).await.unwrap()).await.unwrap(),
+            read_all(post(&c).await.unwrap()).await.unwrap(),
             b"{\"ok\":true}"
         );
         // The server has closed it; `yield_now` lets the runtime's I/O driver see the FIN.
@@ -275,7 +304,7 @@ async fn silence_before_the_head_is_a_timeout() {
     let s = server(|_| Answer::Silent).await;
     let c = client(s.addr, Duration::from_millis(150));
     let started = Instant::now();
-    let err = c.send(post()).await.unwrap_err();
+    let err = post(&c).await.unwrap_err();
     assert!(matches!(err, UpstreamError::Timeout { .. }), "{err}");
     assert!(started.elapsed() >= Duration::from_millis(150));
     assert_eq!(c.idle_count(), 0);
@@ -285,7 +314,7 @@ async fn silence_before_the_head_is_a_timeout() {
 async fn a_body_that_stalls_or_breaks_fails_and_its_connection_is_dropped() {
     let s = server(|_| Answer::StallMidBody).await;
     let c = client(s.addr, Duration::from_millis(150));
-    let resp = c.send(post()).await.unwrap();
+    let resp = post(&c).await.unwrap();
     let mut body = resp.into_body();
     let first = poll_fn(|cx| body.poll_chunk(cx)).await.unwrap().unwrap();
     assert_eq!(first, "hello");
@@ -298,7 +327,7 @@ async fn a_body_that_stalls_or_breaks_fails_and_its_connection_is_dropped() {
 
     let s = server(|_| Answer::CloseMidBody).await;
     let c = client(s.addr, Duration::from_secs(5));
-    let err = read_all(c.send(post()).await.unwrap()).await.unwrap_err();
+    let err = read_all(post(&c).await.unwrap()).await.unwrap_err();
     assert!(matches!(err, UpstreamError::Transport { .. }), "{err}");
     assert_eq!(c.idle_count(), 0);
 }
@@ -310,7 +339,7 @@ async fn a_slow_live_stream_is_not_cut_and_the_connection_is_reused() {
     let c = client(s.addr, Duration::from_millis(400));
     for _ in 0..3 {
         assert_eq!(
-            read_all(c.send(post()).await.unwrap()).await.unwrap(),
+            read_all(post(&c).await.unwrap()).await.unwrap(),
             b"helloworld"
         );
     }
@@ -321,7 +350,7 @@ async fn a_slow_live_stream_is_not_cut_and_the_connection_is_reused() {
 async fn an_abandoned_body_closes_its_connection() {
     let s = server(|_| Answer::StallMidBody).await;
     let c = client(s.addr, Duration::from_secs(5));
-    let resp = c.send(post()).await.unwrap();
+    let resp = post(&c).await.unwrap();
     drop(resp);
     assert_eq!(c.idle_count(), 0);
 }
@@ -331,8 +360,7 @@ async fn connection_refused_is_a_connect_error() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let err = client(addr, Duration::from_secs(1))
-        .send(post())
+    let err = post(&client(addr, Duration::from_secs(1)))
         .await
         .unwrap_err();
     assert!(matches!(err, UpstreamError::Connect { .. }), "{err}");
@@ -358,8 +386,82 @@ async fn the_connect_timeout_covers_a_tls_handshake_that_never_answers() {
     );
     let c = Arc::new(c.unwrap());
     let started = Instant::now();
-    let err = c.send(post()).await.unwrap_err();
+    let err = post(&c).await.unwrap_err();
     assert!(matches!(err, UpstreamError::Timeout { .. }), "{err}");
     assert!(started.elapsed() >= connect);
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_reused_connection_closed_unanswered_resends_only_what_is_safe_to_repeat() {
+    // The first request on each connection is answered, the second one meets a close.
+    let script: fn(usize) -> Answer = |n| {
+        if n == 0 {
+            Answer::Json
+        } else {
+            Answer::CloseUnanswered
+        }
+    };
+    let s = server(script).await;
+    let c = client(s.addr, Duration::from_secs(5));
+    let get = || send(&c, Method::GET, Bytes::new());
+    read_all(get().await.unwrap()).await.unwrap();
+    // A GET is sent again on a new connection.
+    assert_eq!(
+        read_all(get().await.unwrap()).await.unwrap(),
+        b"{\"ok\":true}"
+    );
+    assert_eq!(s.accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(s.requests.load(Ordering::SeqCst), 3);
+    // A POST is not: the server may have acted on it.
+    let err = post(&c).await.unwrap_err();
+    assert!(matches!(err, UpstreamError::Transport { .. }), "{err}");
+    assert_eq!(s.requests.load(Ordering::SeqCst), 4);
+    assert_eq!(c.idle_count(), 0);
+    // Unless it carries an idempotency key.
+    read_all(post(&c).await.unwrap()).await.unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("idempotency-key", HeaderValue::from_static("k-1"));
+    let target = ("/v1/chat/completions", None);
+    let body = Bytes::from_static(b"{}");
+    let resp = c.send(&Method::POST, target, &headers, &[], body).await;
+    assert_eq!(read_all(resp.unwrap()).await.unwrap(), b"{\"ok\":true}");
+}
+
+#[tokio::test]
+async fn a_connection_with_bytes_nobody_asked_for_is_not_reused() {
+    let s = server(|_| Answer::JsonAndGarbage).await;
+    let c = client(s.addr, Duration::from_secs(5));
+    for _ in 0..3 {
+        assert_eq!(
+            read_all(post(&c).await.unwrap()).await.unwrap(),
+            b"{\"ok\":true}"
+        );
+    }
+    assert_eq!(s.accepted.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_body_without_length_runs_to_the_close_and_is_not_reused() {
+    let s = server(|_| Answer::UntilClose).await;
+    let c = client(s.addr, Duration::from_secs(5));
+    for _ in 0..2 {
+        let resp = post(&c).await.unwrap();
+        assert_eq!(resp.version(), http::Version::HTTP_10);
+        assert_eq!(read_all(resp).await.unwrap(), b"no length here");
+        assert_eq!(c.idle_count(), 0);
+    }
+    assert_eq!(s.accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_large_request_body_goes_out_whole() {
+    let s = server(|_| Answer::EchoLength).await;
+    let c = client(s.addr, Duration::from_secs(5));
+    for len in [0, 10, INLINE_BODY, INLINE_BODY + 1, 3 << 20] {
+        let body = Bytes::from(vec![b'x'; len]);
+        let resp = send(&c, Method::POST, body).await.unwrap();
+        assert_eq!(read_all(resp).await.unwrap(), len.to_string().as_bytes());
+    }
+    assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
 }

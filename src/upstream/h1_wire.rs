@@ -1,0 +1,388 @@
+//! The HTTP/1.1 wire format of the in-task client ([`super::h1`]): the request head written
+//! straight from the prepared headers into one buffer, an answer's head parsed with `httparse`
+//! into a [`HeaderMap`] whose values share the read buffer (no copy per header), and the
+//! answer's body framing (RFC 9112 §6.3): none, a fixed length, chunked, or until the connection
+//! closes.
+//!
+//! The client owns the framing: a `Host`, `Content-Length`, `Transfer-Encoding` or `Connection`
+//! among the prepared headers is not written (the body is always sent whole with its length).
+
+use std::mem::MaybeUninit;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Version};
+
+/// Most header lines an answer may carry (hyper's limit too).
+const MAX_HEADERS: usize = 100;
+/// Largest answer head accepted, 1xx heads included.
+pub(super) const MAX_HEAD: usize = 64 * 1024;
+/// Longest chunk-size line (with its extensions) and longest trailer section accepted.
+const MAX_CHUNK_LINE: usize = 4 * 1024;
+const MAX_TRAILERS: usize = 16 * 1024;
+
+/// What is wrong with an answer on the wire.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum WireError {
+    #[error("malformed answer head: {0}")]
+    Head(#[from] httparse::Error),
+    #[error("answer head over {MAX_HEAD} bytes")]
+    HeadTooLarge,
+    #[error("answer with an invalid status code")]
+    Status,
+    #[error("answer header {0} is not valid")]
+    Header(String),
+    #[error("answer switches protocols (101), which was not asked for")]
+    Switch,
+    #[error("answer with an invalid or conflicting Content-Length")]
+    ContentLength,
+    #[error("malformed chunked body: {0}")]
+    Chunked(&'static str),
+}
+
+/// Writes the request head: `METHOD path?query HTTP/1.1`, `Host`, the prepared headers, the
+/// `User-Agent` and `Accept` defaults when the headers have none, and the body's length.
+/// Refuses a target with bytes a request line cannot carry (a URL parser has encoded them
+/// already; this is the last guard against a request line split in two).
+pub(super) fn encode_head(
+    out: &mut Vec<u8>,
+    method: &Method,
+    target: (&str, Option<&str>),
+    host: &HeaderValue,
+    headers: &HeaderMap,
+    defaults: &[(HeaderName, HeaderValue)],
+    body_len: usize,
+) -> Result<(), String> {
+    let (path, query) = target;
+    let clean = |s: &str| s.bytes().all(|b| b > b' ' && b != 0x7f);
+    if !path.starts_with('/') || !clean(path) || !query.is_none_or(clean) {
+        return Err(format!("invalid upstream path {path:?}"));
+    }
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(path.as_bytes());
+    if let Some(q) = query {
+        out.push(b'?');
+        out.extend_from_slice(q.as_bytes());
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(host.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        if matches!(
+            *name,
+            header::HOST | header::CONTENT_LENGTH | header::TRANSFER_ENCODING | header::CONNECTION
+        ) {
+            continue;
+        }
+        line(out, name, value);
+    }
+    for (name, value) in defaults {
+        if !headers.contains_key(name) {
+            line(out, name, value);
+        }
+    }
+    // A GET or HEAD without a body says nothing of one (hyper's and curl's habit); everything
+    // else states its length, zero included.
+    if body_len > 0 || !matches!(*method, Method::GET | Method::HEAD) {
+        out.extend_from_slice(b"content-length: ");
+        let mut digits = [0u8; 20];
+        out.extend_from_slice(decimal(body_len as u64, &mut digits));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+fn line(out: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue) {
+    out.extend_from_slice(name.as_str().as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `n` in decimal, written at the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
+/// An answer's head.
+#[derive(Debug)]
+pub(super) struct Head {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub framing: Framing,
+    /// The connection may carry another request once this answer has been read whole.
+    pub keep_alive: bool,
+}
+
+/// Takes the answer's head off the front of `buf` once it is complete (`None`: read more).
+/// Informational (1xx) heads before it are skipped; `method` is the request's (the answer to a
+/// HEAD has no body whatever its headers say).
+pub(super) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, WireError> {
+    loop {
+        let mut slots = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut resp, buf, &mut slots)?;
+        let len = match parsed {
+            httparse::Status::Complete(len) => len,
+            httparse::Status::Partial if buf.len() > MAX_HEAD => {
+                return Err(WireError::HeadTooLarge);
+            }
+            httparse::Status::Partial => return Ok(None),
+        };
+        let code = resp.code.unwrap_or(0);
+        let status = StatusCode::from_u16(code).map_err(|_| WireError::Status)?;
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(WireError::Switch);
+        }
+        if status.is_informational() {
+            buf.advance(len);
+            continue;
+        }
+        let version = match resp.version {
+            Some(0) => Version::HTTP_10,
+            _ => Version::HTTP_11,
+        };
+        // Where each name and value lies in the head, so that the values can share its bytes.
+        let base = buf.as_ptr() as usize;
+        let mut spans = Vec::with_capacity(resp.headers.len());
+        for h in resp.headers.iter() {
+            let name = HeaderName::from_bytes(h.name.as_bytes())
+                .map_err(|_| WireError::Header(h.name.to_owned()))?;
+            let start = h.value.as_ptr() as usize - base;
+            spans.push((name, start, start + h.value.len()));
+        }
+        let bytes = buf.split_to(len).freeze();
+        let mut headers = HeaderMap::with_capacity(spans.len());
+        for (name, start, end) in spans {
+            let value = HeaderValue::from_maybe_shared(bytes.slice(start..end))
+                .map_err(|_| WireError::Header(name.to_string()))?;
+            headers.append(name, value);
+        }
+        let (framing, keep_alive) = framing(&headers, status, version, method)?;
+        return Ok(Some(Head {
+            status,
+            version,
+            headers,
+            framing,
+            keep_alive,
+        }));
+    }
+}
+
+/// The body's framing (RFC 9112 §6.3) and whether the connection outlives the answer.
+fn framing(
+    headers: &HeaderMap,
+    status: StatusCode,
+    version: Version,
+    method: &Method,
+) -> Result<(Framing, bool), WireError> {
+    let mut keep_alive = if version == Version::HTTP_11 {
+        !has_token(headers, &header::CONNECTION, "close")
+    } else {
+        has_token(headers, &header::CONNECTION, "keep-alive")
+    };
+    if *method == Method::HEAD
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok((Framing::Length(0), keep_alive));
+    }
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        // Transfer-Encoding overrides any Content-Length, and such an answer may have been
+        // crafted to be read two ways: the connection is not reused after it.
+        if headers.contains_key(header::CONTENT_LENGTH) {
+            keep_alive = false;
+        }
+        let last = headers
+            .get_all(header::TRANSFER_ENCODING)
+            .iter()
+            .next_back()
+            .and_then(|v| v.as_bytes().rsplit(|b| *b == b',').next())
+            .map(|t| t.trim_ascii());
+        return Ok(match last {
+            Some(t) if t.eq_ignore_ascii_case(b"chunked") => {
+                (Framing::Chunked(Chunked::Size(0, 0)), keep_alive)
+            }
+            _ => (Framing::Close, false),
+        });
+    }
+    let mut length: Option<u64> = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        for part in value.as_bytes().split(|b| *b == b',') {
+            let n = parse_length(part.trim_ascii()).ok_or(WireError::ContentLength)?;
+            if length.is_some_and(|l| l != n) {
+                return Err(WireError::ContentLength);
+            }
+            length = Some(n);
+        }
+    }
+    Ok(match length {
+        Some(n) => (Framing::Length(n), keep_alive),
+        None => (Framing::Close, false),
+    })
+}
+
+fn parse_length(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
+    })
+}
+
+fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+/// How an answer's body is delimited, and how much of it is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Framing {
+    /// This many bytes left (zero: no body, or all read).
+    Length(u64),
+    /// Chunked transfer coding, at this point of it.
+    Chunked(Chunked),
+    /// Everything until the server closes the connection.
+    Close,
+}
+
+/// Where a chunked body's decoder is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Chunked {
+    /// Reading a chunk size: its value so far and the digits read.
+    Size(u64, u8),
+    /// Skipping the chunk line's extensions (or whitespace); the size and the bytes skipped.
+    Extension(u64, usize),
+    /// The line feed ending a chunk line of this size.
+    SizeLf(u64),
+    /// Inside a chunk's data: bytes left.
+    Data(u64),
+    /// The carriage return after a chunk's data.
+    DataCr,
+    /// The line feed after a chunk's data.
+    DataLf,
+    /// In the trailer section: bytes of the current line, bytes of the section.
+    Trailer(usize, usize),
+    /// The line feed ending a trailer line of this length, and the section's bytes.
+    TrailerLf(usize, usize),
+    /// The body has ended.
+    Done,
+}
+
+/// One step of reading a body.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Decoded {
+    Data(Bytes),
+    /// The body has ended (for [`Framing::Close`], only the connection's end says so).
+    End,
+    /// The buffer holds no more of it: read more.
+    More,
+}
+
+impl Framing {
+    /// Takes the next piece of the body off the front of `buf`.
+    pub(super) fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, WireError> {
+        match self {
+            Framing::Length(0) => Ok(Decoded::End),
+            Framing::Length(left) => {
+                if buf.is_empty() {
+                    return Ok(Decoded::More);
+                }
+                let n = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+                *left -= n as u64;
+                Ok(Decoded::Data(buf.split_to(n).freeze()))
+            }
+            Framing::Close if buf.is_empty() => Ok(Decoded::More),
+            Framing::Close => Ok(Decoded::Data(buf.split().freeze())),
+            Framing::Chunked(state) => state.decode(buf),
+        }
+    }
+
+    /// True once the whole body has been read (never for [`Framing::Close`]).
+    pub(super) fn finished(&self) -> bool {
+        matches!(self, Framing::Length(0) | Framing::Chunked(Chunked::Done))
+    }
+}
+
+impl Chunked {
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, WireError> {
+        use Chunked::*;
+        let bad = WireError::Chunked;
+        let mut at = 0;
+        let result = loop {
+            if let Data(left) = *self {
+                buf.advance(at);
+                at = 0;
+                if buf.is_empty() {
+                    break Decoded::More;
+                }
+                let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                *self = if left == n as u64 {
+                    DataCr
+                } else {
+                    Data(left - n as u64)
+                };
+                break Decoded::Data(buf.split_to(n).freeze());
+            }
+            if *self == Done {
+                break Decoded::End;
+            }
+            let Some(&b) = buf.get(at) else {
+                break Decoded::More;
+            };
+            at += 1;
+            *self = match (*self, b) {
+                (Size(n, digits), _) if b.is_ascii_hexdigit() => {
+                    if digits >= 15 {
+                        return Err(bad("chunk size too large"));
+                    }
+                    let d = (b as char).to_digit(16).unwrap_or(0);
+                    Size(n * 16 + u64::from(d), digits + 1)
+                }
+                (Size(_, 0), _) => return Err(bad("chunk size expected")),
+                (Size(n, _), b'\r') => SizeLf(n),
+                (Size(n, _), b';' | b' ' | b'\t') => Extension(n, 1),
+                (Size(..), _) => return Err(bad("invalid chunk size")),
+                (Extension(n, _), b'\r') => SizeLf(n),
+                (Extension(_, len), _) if b == b'\n' || len >= MAX_CHUNK_LINE => {
+                    return Err(bad("invalid chunk extension"));
+                }
+                (Extension(n, len), _) => Extension(n, len + 1),
+                (SizeLf(0), b'\n') => Trailer(0, 0),
+                (SizeLf(n), b'\n') => Data(n),
+                (DataCr, b'\r') => DataLf,
+                (DataLf, b'\n') => Size(0, 0),
+                (Trailer(line, total), b'\r') => TrailerLf(line, total),
+                (Trailer(line, total), _) if b != b'\n' && total < MAX_TRAILERS => {
+                    Trailer(line + 1, total + 1)
+                }
+                (Trailer(..), _) if b != b'\n' => return Err(bad("trailer section too large")),
+                (TrailerLf(0, _), b'\n') => Done,
+                (TrailerLf(_, total), b'\n') => Trailer(0, total + 2),
+                _ => return Err(bad("line ending expected")),
+            };
+        };
+        buf.advance(at);
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+#[path = "h1_wire_tests.rs"]
+mod tests;
