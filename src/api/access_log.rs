@@ -17,6 +17,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Body as _, Frame, SizeHint};
 
+use crate::identity::Principal;
 use crate::protocol::Protocol;
 use crate::state::AppState;
 use crate::telemetry::{RequestSample, Telemetry};
@@ -37,8 +38,9 @@ pub struct RequestRecord {
     pub failovers: u32,
     /// Token usage reported by the upstream.
     pub usage: Usage,
-    /// Who called: key name, token public id, user (never a secret).
-    pub principal: Option<String>,
+    /// Who called (logged as [`Principal::label`]: key name, token public id, user; never a
+    /// secret). Kept as it is and labelled only when a line is written.
+    pub principal: Option<Principal>,
     /// Set when a stream ended abnormally.
     pub stream_error: Option<&'static str>,
     /// The backend's dialect when the request was translated (`chat`, `anthropic`, `gemini`).
@@ -156,7 +158,7 @@ impl Entry {
             ttfb_ms = (ttfb_ms * 1000.0).round() / 1000.0,
             client_ip = line.client_ip.map(tracing::field::display),
             user_agent = line.user_agent.as_deref(),
-            principal = rec.principal.as_deref(),
+            principal = rec.principal.as_ref().map(|p| p.label()).as_deref(),
             backend = rec.backend.as_deref(),
             model = model.as_deref(),
             upstream_status = rec.upstream_status,

@@ -58,7 +58,7 @@ pub async fn require_credential(
     {
         Ok(principal) => {
             if let Some(log) = &log {
-                log.update(|r| r.principal = Some(principal.label().into_owned()));
+                log.update(|r| r.principal = Some(principal.clone()));
             }
             req.extensions_mut().insert(principal);
             next.run(req).await

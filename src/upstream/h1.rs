@@ -290,7 +290,10 @@ impl H1Client {
         timer: &mut IdleTimer,
     ) -> Poll<Result<h1_wire::Head, HeadError>> {
         loop {
-            if let Some(head) = h1_wire::parse_head(&mut conn.buf, method)? {
+            // Parsed again only when something arrived (or was left over from before).
+            if !conn.buf.is_empty()
+                && let Some(head) = h1_wire::parse_head(&mut conn.buf, method)?
+            {
                 return Poll::Ready(Ok(head));
             }
             match conn.poll_fill(cx) {
