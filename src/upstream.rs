@@ -11,7 +11,7 @@ pub mod budget;
 mod connector;
 mod forward;
 mod h1;
-mod h1_wire;
+pub mod h1_wire;
 pub mod owners;
 mod provider;
 mod response;

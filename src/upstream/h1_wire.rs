@@ -15,15 +15,15 @@ use http::{Method, StatusCode, Version};
 
 /// Most header lines an answer may carry (hyper's limit too).
 const MAX_HEADERS: usize = 100;
-/// Largest answer head accepted, 1xx heads included.
-pub(super) const MAX_HEAD: usize = 64 * 1024;
+/// Largest answer head accepted (each of them, when 1xx heads come first).
+pub const MAX_HEAD: usize = 64 * 1024;
 /// Longest chunk-size line (with its extensions) and longest trailer section accepted.
 const MAX_CHUNK_LINE: usize = 4 * 1024;
 const MAX_TRAILERS: usize = 16 * 1024;
 
 /// What is wrong with an answer on the wire.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum WireError {
+pub enum WireError {
     #[error("malformed answer head: {0}")]
     Head(#[from] httparse::Error),
     #[error("answer head over {MAX_HEAD} bytes")]
@@ -44,7 +44,7 @@ pub(super) enum WireError {
 /// `User-Agent` and `Accept` defaults when the headers have none, and the body's length.
 /// Refuses a target with bytes a request line cannot carry (a URL parser has encoded them
 /// already; this is the last guard against a request line split in two).
-pub(super) fn encode_head(
+pub fn encode_head(
     out: &mut Vec<u8>,
     method: &Method,
     target: (&str, Option<&str>),
@@ -116,7 +116,7 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 
 /// An answer's head.
 #[derive(Debug)]
-pub(super) struct Head {
+pub struct Head {
     pub status: StatusCode,
     pub version: Version,
     pub headers: HeaderMap,
@@ -128,13 +128,16 @@ pub(super) struct Head {
 /// Takes the answer's head off the front of `buf` once it is complete (`None`: read more).
 /// Informational (1xx) heads before it are skipped; `method` is the request's (the answer to a
 /// HEAD has no body whatever its headers say).
-pub(super) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, WireError> {
+pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, WireError> {
     loop {
         let mut slots = [const { MaybeUninit::uninit() }; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut []);
         let parsed = httparse::ParserConfig::default()
             .parse_response_with_uninit_headers(&mut resp, buf, &mut slots)?;
         let len = match parsed {
+            httparse::Status::Complete(len) if len > MAX_HEAD => {
+                return Err(WireError::HeadTooLarge);
+            }
             httparse::Status::Complete(len) => len,
             httparse::Status::Partial if buf.len() > MAX_HEAD => {
                 return Err(WireError::HeadTooLarge);
@@ -253,7 +256,7 @@ fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
 
 /// How an answer's body is delimited, and how much of it is left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Framing {
+pub enum Framing {
     /// This many bytes left (zero: no body, or all read).
     Length(u64),
     /// Chunked transfer coding, at this point of it.
@@ -264,7 +267,7 @@ pub(super) enum Framing {
 
 /// Where a chunked body's decoder is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Chunked {
+pub enum Chunked {
     /// Reading a chunk size: its value so far and the digits read.
     Size(u64, u8),
     /// Skipping the chunk line's extensions (or whitespace); the size and the bytes skipped.
@@ -287,7 +290,7 @@ pub(super) enum Chunked {
 
 /// One step of reading a body.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Decoded {
+pub enum Decoded {
     Data(Bytes),
     /// The body has ended (for [`Framing::Close`], only the connection's end says so).
     End,
@@ -297,7 +300,7 @@ pub(super) enum Decoded {
 
 impl Framing {
     /// Takes the next piece of the body off the front of `buf`.
-    pub(super) fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, WireError> {
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, WireError> {
         match self {
             Framing::Length(0) => Ok(Decoded::End),
             Framing::Length(left) => {
@@ -315,7 +318,7 @@ impl Framing {
     }
 
     /// True once the whole body has been read (never for [`Framing::Close`]).
-    pub(super) fn finished(&self) -> bool {
+    pub fn finished(&self) -> bool {
         matches!(self, Framing::Length(0) | Framing::Chunked(Chunked::Done))
     }
 }
