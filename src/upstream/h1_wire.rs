@@ -15,8 +15,10 @@ use http::{Method, StatusCode, Version};
 
 /// Most header lines an answer may carry (hyper's limit too).
 const MAX_HEADERS: usize = 100;
-/// Largest answer head accepted (each of them, when 1xx heads come first).
-pub const MAX_HEAD: usize = 64 * 1024;
+/// Largest answer head accepted (each of them, when 1xx heads come first). Above the 64 KiB of
+/// headers the gateway relays (`api::proxy`), so that an answer between the two gets that clear
+/// refusal rather than a failed read; hyper's client allowed about 400 KiB.
+pub const MAX_HEAD: usize = 256 * 1024;
 /// Longest chunk-size line (with its extensions) and longest trailer section accepted.
 const MAX_CHUNK_LINE: usize = 4 * 1024;
 const MAX_TRAILERS: usize = 16 * 1024;
@@ -26,7 +28,7 @@ const MAX_TRAILERS: usize = 16 * 1024;
 pub enum WireError {
     #[error("malformed answer head: {0}")]
     Head(#[from] httparse::Error),
-    #[error("answer head over {MAX_HEAD} bytes")]
+    #[error("answer headers over {MAX_HEAD} bytes")]
     HeadTooLarge,
     #[error("answer with an invalid status code")]
     Status,

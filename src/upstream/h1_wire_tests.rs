@@ -150,6 +150,12 @@ fn a_partial_head_asks_for_more_and_a_huge_one_is_refused() {
         parse(&huge, Method::POST),
         Err(WireError::HeadTooLarge)
     ));
+    // The same whether it arrives in pieces or whole.
+    let whole = format!("{huge}\r\n\r\n");
+    let refused = parse(&whole, Method::POST);
+    assert!(matches!(refused, Err(WireError::HeadTooLarge)));
+    let big = format!("HTTP/1.1 200 OK\r\nx: {}\r\n\r\n", "a".repeat(100 * 1024));
+    assert!(parse(&big, Method::POST).unwrap().is_some());
     let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: v\r\n")).collect();
     let raw = format!("HTTP/1.1 200 OK\r\n{many}\r\n");
     assert!(matches!(parse(&raw, Method::POST), Err(WireError::Head(_))));
