@@ -48,7 +48,8 @@ use super::tls::Stream;
 const IDLE_EXPIRY: Duration = Duration::from_secs(90);
 /// Most idle connections kept per backend.
 const MAX_IDLE: usize = 128;
-/// Connections tried for one request whose earlier attempts could not even be written.
+/// Connections tried for one request: another is taken when a reused one could not take the
+/// request whole, or closed before answering one that is safe to repeat.
 const MAX_ATTEMPTS: usize = 3;
 /// A request body up to this size is copied behind the head and written with it in one write.
 const INLINE_BODY: usize = 32 * 1024;
