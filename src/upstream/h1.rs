@@ -80,6 +80,38 @@ impl Conn {
         self.buf.is_empty() && self.poll_fill(cx).is_pending()
     }
 
+    /// Reads until the answer's head is complete.
+    fn poll_head(
+        &mut self,
+        cx: &mut Context<'_>,
+        method: &Method,
+        timer: &mut IdleTimer,
+    ) -> Poll<Result<h1_wire::Head, HeadError>> {
+        loop {
+            // Parsed again only when something arrived (or was left over from before).
+            if !self.buf.is_empty()
+                && let Some(head) = h1_wire::parse_head(&mut self.buf, method)?
+            {
+                return Poll::Ready(Ok(head));
+            }
+            match self.poll_fill(cx) {
+                Poll::Ready(Ok(0)) if self.buf.is_empty() => {
+                    return Poll::Ready(Err(HeadError::Closed));
+                }
+                Poll::Ready(Ok(0)) => {
+                    let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
+                    return Poll::Ready(Err(HeadError::Failed(eof.into())));
+                }
+                Poll::Ready(Ok(_)) => timer.activity(),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(HeadError::Failed(e.into()))),
+                Poll::Pending if timer.expired(cx) => {
+                    return Poll::Ready(Err(HeadError::Timeout));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
     /// Writes `head` and then `body` whole, `written` bytes of them being out already, and
     /// flushes (TLS keeps what it encrypted until then).
     fn poll_write_request(
@@ -248,7 +280,7 @@ impl H1Client {
                 Some(Err(e)) => return Err(self.transport(e)),
                 None => return Err(self.timeout()),
             }
-            let answer = poll_fn(|cx| self.poll_head(cx, &mut conn, method, &mut timer)).await;
+            let answer = poll_fn(|cx| conn.poll_head(cx, method, &mut timer)).await;
             let head = match answer {
                 Ok(head) => head,
                 // The server closed a reused connection as the request went out, before
@@ -258,8 +290,7 @@ impl H1Client {
                 Err(HeadError::Closed) => {
                     return Err(self.transport("the connection closed before an answer"));
                 }
-                Err(HeadError::Wire(e)) => return Err(self.transport(e)),
-                Err(HeadError::Io(e)) => return Err(self.transport(e)),
+                Err(HeadError::Failed(e)) => return Err(self.transport(e)),
                 Err(HeadError::Timeout) => return Err(self.timeout()),
             };
             timer.activity();
@@ -280,38 +311,6 @@ impl H1Client {
             return Ok(resp);
         }
         Err(self.transport("no connection could take the request"))
-    }
-
-    /// Reads until the answer's head is complete.
-    fn poll_head(
-        &self,
-        cx: &mut Context<'_>,
-        conn: &mut Conn,
-        method: &Method,
-        timer: &mut IdleTimer,
-    ) -> Poll<Result<h1_wire::Head, HeadError>> {
-        loop {
-            // Parsed again only when something arrived (or was left over from before).
-            if !conn.buf.is_empty()
-                && let Some(head) = h1_wire::parse_head(&mut conn.buf, method)?
-            {
-                return Poll::Ready(Ok(head));
-            }
-            match conn.poll_fill(cx) {
-                Poll::Ready(Ok(0)) if conn.buf.is_empty() => {
-                    return Poll::Ready(Err(HeadError::Closed));
-                }
-                Poll::Ready(Ok(0)) => {
-                    return Poll::Ready(Err(HeadError::Io(io::ErrorKind::UnexpectedEof.into())));
-                }
-                Poll::Ready(Ok(_)) => timer.activity(),
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(HeadError::Io(e))),
-                Poll::Pending if timer.expired(cx) => {
-                    return Poll::Ready(Err(HeadError::Timeout));
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
     }
 
     fn timeout(&self) -> UpstreamError {
@@ -415,14 +414,14 @@ impl std::fmt::Debug for H1Body {
 enum HeadError {
     /// The connection ended before a byte of an answer.
     Closed,
-    Wire(WireError),
-    Io(io::Error),
+    /// A malformed head, or the connection failed (or ended) mid-head.
+    Failed(super::BoxError),
     Timeout,
 }
 
 impl From<WireError> for HeadError {
     fn from(e: WireError) -> Self {
-        HeadError::Wire(e)
+        HeadError::Failed(e.into())
     }
 }
 
