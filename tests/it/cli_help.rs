@@ -130,7 +130,9 @@ fn tokens_revoke_takes_the_whole_token() {
         .find(|w| w.starts_with("sk-pcl-") && w.len() > 40)
         .unwrap();
 
-    let typo = format!("{}0", &token[..token.len() - 1]);
+    // Change the last character to one it is not, so the typo never equals the token.
+    let last = if token.ends_with('0') { '1' } else { '0' };
+    let typo = format!("{}{last}", &token[..token.len() - 1]);
     let (code, _, err) = run(&["tokens", "revoke", &typo, "--data-dir", data]);
     assert_ne!(code, 0);
     assert!(
