@@ -23,6 +23,8 @@ use crate::state::AppState;
 
 mod connections;
 mod event_loops;
+mod h1;
+pub mod h1_wire;
 mod watch;
 
 pub use connections::ConnectionLimits;

@@ -1,5 +1,6 @@
-//! Client connections: accepting them up to a cap, serving each with hyper (HTTP/1.1 and h2c),
-//! closing the ones that send nothing (see [`super::watch`]), and draining them at shutdown.
+//! Client connections: accepting them up to a cap, serving each (HTTP/1.1 by the gateway's own
+//! [`super::h1`], h2c by hyper when a new connection starts with HTTP/2's preface), closing the
+//! ones that send nothing (see [`super::watch`]), and draining them at shutdown.
 //!
 //! Limits, all in `server.*`: `max_connections` open at once (beyond it a new connection is
 //! closed as soon as it is accepted, and counted), `header_read_timeout` for a request head to
@@ -21,10 +22,12 @@ use axum::extract::ConnectInfo;
 use axum::serve::Listener;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use tokio::io::{AsyncRead, AsyncWrite};
+use hyper::server::conn::http2;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
+use super::h1::{self, H1, Served};
 use super::watch::{InFlight, TimedBody, TrackedBody, Watch, Watched};
 use crate::api::error::ApiError;
 use crate::config::ServerConfig;
@@ -84,10 +87,10 @@ pub(super) async fn serve_connections<L, S>(
 ) -> std::io::Result<()>
 where
     L: Listener<Addr = SocketAddr>,
-    L::Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    L::Io: Accepted,
     S: App,
 {
-    let builder = Arc::new(builder(&limits));
+    let builder = Arc::new(h2_builder(&limits));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = JoinSet::new();
     let mut shutdown = pin!(shutdown);
@@ -133,21 +136,28 @@ where
     Ok(())
 }
 
-/// One hyper builder per server: HTTP/1.1 and h2c (prior knowledge), head size bounded, no
-/// timeouts of hyper's own (the watchdog keeps them).
-fn builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+/// One hyper builder per server, for h2c (prior knowledge): header list bounded, no timeouts of
+/// hyper's own (the watchdog keeps them).
+fn h2_builder(limits: &ConnectionLimits) -> http2::Builder<TokioExecutor> {
+    let mut builder = http2::Builder::new(TokioExecutor::new());
     let head = limits.max_header_bytes.max(8192);
     builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(None)
-        .max_buf_size(head);
-    builder
-        .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(head).unwrap_or(u32::MAX));
     builder
+}
+
+/// An accepted connection: its socket, and what has to live as long as the connection does.
+pub(super) trait Accepted: Send + 'static {
+    type Guard: Send + 'static;
+    fn into_parts(self) -> (TcpStream, Self::Guard);
+}
+
+impl Accepted for TcpStream {
+    type Guard = ();
+    fn into_parts(self) -> (TcpStream, ()) {
+        (self, ())
+    }
 }
 
 /// The service a server runs for each request (`server::App`; a bare router in tests).
@@ -182,16 +192,13 @@ struct Conn<I, S> {
     io: I,
     addr: SocketAddr,
     app: S,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builder: Arc<http2::Builder<TokioExecutor>>,
     limits: ConnectionLimits,
     stop: tokio::sync::watch::Receiver<bool>,
     slot: OpenSlot,
 }
 
-async fn serve_one<I, S: App>(c: Conn<I, S>)
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+async fn serve_one<I: Accepted, S: App>(c: Conn<I, S>) {
     let Conn {
         io,
         addr,
@@ -201,14 +208,45 @@ where
         mut stop,
         slot,
     } = c;
+    let (tcp, _guard) = io.into_parts();
     let watch = Watch::new();
+    let h1 = h1::serve(
+        tcp,
+        H1 {
+            app: app.clone(),
+            addr,
+            watch: watch.clone(),
+            max_head: limits.max_header_bytes.max(8192),
+            body_timeout: limits.request_body_timeout,
+            stop: stop.clone(),
+        },
+    );
+    let mut h1 = pin!(h1);
+    let served = tokio::select! {
+        served = h1.as_mut() => served,
+        why = watch.watchdog(limits.header_read_timeout, limits.keep_alive_idle) => {
+            slot.closed(why);
+            tracing::debug!(client = %addr, reason = ?why, "closing a client connection");
+            return;
+        }
+        () = async { let _ = stop.wait_for(|stop| *stop).await; } => {
+            if !watch.is_busy() {
+                return;
+            }
+            // The answer in progress is finished, then the connection closes.
+            h1.await
+        }
+    };
+    let Served::H2(tcp, read) = served else {
+        return;
+    };
     let service = Tracked {
         app,
         watch: watch.clone(),
         addr,
         body_timeout: limits.request_body_timeout,
     };
-    let io = TokioIo::new(Watched::new(io, watch.clone()));
+    let io = TokioIo::new(Watched::new(Prefixed { read, tcp }, watch.clone()));
     let mut conn = pin!(builder.serve_connection(io, service));
     let why = tokio::select! {
         _ = conn.as_mut() => return,
@@ -222,9 +260,61 @@ where
     slot.closed(why);
     tracing::debug!(client = %addr, reason = ?why, "closing a client connection");
     if why == Closed::Idle {
-        // Nothing in flight: HTTP/2 gets its GOAWAY, HTTP/1.1 just closes.
+        // Nothing in flight: the client gets its GOAWAY.
         conn.as_mut().graceful_shutdown();
         let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
+    }
+}
+
+/// A socket whose first bytes were already read: they are read again first.
+struct Prefixed {
+    read: bytes::Bytes,
+    tcp: TcpStream,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.read.is_empty() {
+            return Pin::new(&mut self.tcp).poll_read(cx, buf);
+        }
+        let n = self.read.len().min(buf.remaining());
+        let bytes = self.read.split_to(n);
+        buf.put_slice(&bytes);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
     }
 }
 

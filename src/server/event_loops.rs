@@ -165,7 +165,7 @@ impl Listener for Incoming {
                     return (
                         Counted {
                             tcp,
-                            live: self.live.clone(),
+                            live: Live(self.live.clone()),
                         },
                         addr,
                     );
@@ -186,15 +186,19 @@ impl Listener for Incoming {
 /// A connection counted in its loop's live connections until it is dropped.
 struct Counted {
     tcp: TcpStream,
-    live: Arc<AtomicUsize>,
+    live: Live,
 }
 
-impl Drop for Counted {
+/// One of a loop's live connections, until dropped.
+struct Live(Arc<AtomicUsize>);
+
+impl Drop for Live {
     fn drop(&mut self) {
-        self.live.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
+// axum's `Listener` wants a socket; the server takes the `TcpStream` out (`Accepted`).
 impl AsyncRead for Counted {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -214,24 +218,19 @@ impl AsyncWrite for Counted {
         Pin::new(&mut self.tcp).poll_write(cx, buf)
     }
 
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.tcp.is_write_vectored()
-    }
-
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.tcp).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+impl super::connections::Accepted for Counted {
+    type Guard = Live;
+    fn into_parts(self) -> (TcpStream, Live) {
+        (self.tcp, self.live)
     }
 }
 

@@ -64,8 +64,13 @@ impl Watch {
         InFlight(self.clone())
     }
 
+    /// True while a request is in flight.
+    pub(super) fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire) > 0
+    }
+
     /// Bytes were read: on an idle connection they begin the next request's head.
-    fn bytes_read(&self) {
+    pub(super) fn bytes_read(&self) {
         if self.busy.load(Ordering::Acquire) == 0 {
             let mark = self.mark.load(Ordering::Relaxed);
             if mark & AWAITING_HEAD == 0 {
