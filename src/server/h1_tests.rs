@@ -27,8 +27,10 @@ impl Server {
     async fn start(app: Router) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut config = ServerConfig::default();
-        config.max_header_bytes = 16 * 1024;
+        let config = ServerConfig {
+            max_header_bytes: 16 * 1024,
+            ..ServerConfig::default()
+        };
         let limits = ConnectionLimits::of(&config);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve_connections(

@@ -80,14 +80,21 @@ pub fn parse_request(buf: &mut BytesMut, max_head: usize) -> Result<Option<Reque
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    // Where the target and each value lie in the head, so that they can share its bytes.
+    // Where the target and each value lie in the head, so that they can share its bytes; the
+    // headers that frame the request are read on the way (one pass, no lookups after).
     let base = buf.as_ptr() as usize;
     let target = req.path.ok_or(HeadError::Malformed)?;
     let target = (target.as_ptr() as usize - base, target.len());
+    let mut facts = Facts::default();
     let mut spans = Vec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::Malformed)?;
+        facts.note(&name, h.value)?;
         spans.push((name, h.value.as_ptr() as usize - base, h.value.len()));
+    }
+    let framing = facts.framing(version)?;
+    if version == Version::HTTP_11 && facts.hosts != 1 {
+        return Err(HeadError::Framing("HTTP/1.1 needs exactly one Host header"));
     }
     let bytes = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(bytes.slice(target.0..target.0 + target.1))
@@ -98,18 +105,13 @@ pub fn parse_request(buf: &mut BytesMut, max_head: usize) -> Result<Option<Reque
             .map_err(|_| HeadError::Malformed)?;
         headers.append(name, value);
     }
-    let framing = framing(&headers, version)?;
-    if version == Version::HTTP_11 && headers.get_all(header::HOST).iter().count() != 1 {
-        return Err(HeadError::Framing("HTTP/1.1 needs exactly one Host header"));
-    }
     let keep_alive = if version == Version::HTTP_11 {
-        !has_token(&headers, &header::CONNECTION, "close")
+        !facts.close
     } else {
-        has_token(&headers, &header::CONNECTION, "keep-alive")
+        facts.keep_alive
     };
-    let expect_continue = version == Version::HTTP_11
-        && framing != Framing::Length(0)
-        && has_token(&headers, &header::EXPECT, "100-continue");
+    let expect_continue =
+        version == Version::HTTP_11 && framing != Framing::Length(0) && facts.expect_continue;
     let mut request = Request::new(());
     *request.method_mut() = method;
     *request.uri_mut() = uri;
@@ -123,45 +125,83 @@ pub fn parse_request(buf: &mut BytesMut, max_head: usize) -> Result<Option<Reque
     }))
 }
 
-/// The request body's framing (RFC 9112 §6.3). A request is never delimited by the connection's
-/// end: without a length or chunked coding it has no body.
-fn framing(headers: &HeaderMap, version: Version) -> Result<Framing, HeadError> {
-    let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter().peekable();
-    if codings.peek().is_some() {
+/// What the framing headers of a request say, gathered header by header.
+#[derive(Default)]
+struct Facts {
+    hosts: usize,
+    /// The `Content-Length`, once one is given (all of them must agree).
+    length: Option<u64>,
+    /// `Transfer-Encoding` was sent, with how many codings, and where chunked was.
+    codings: Option<usize>,
+    last_chunked: bool,
+    chunked_not_last: bool,
+    close: bool,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+impl Facts {
+    fn note(&mut self, name: &HeaderName, value: &[u8]) -> Result<(), HeadError> {
+        let tokens = || {
+            value
+                .split(|b| *b == b',')
+                .map(<[u8]>::trim_ascii)
+                .filter(|t| !t.is_empty())
+        };
+        if *name == header::HOST {
+            self.hosts += 1;
+        } else if *name == header::CONTENT_LENGTH {
+            for part in value.split(|b| *b == b',') {
+                let n = parse_length(part.trim_ascii())
+                    .ok_or(HeadError::Framing("invalid Content-Length"))?;
+                if self.length.is_some_and(|l| l != n) {
+                    return Err(HeadError::Framing("conflicting Content-Length"));
+                }
+                self.length = Some(n);
+            }
+        } else if *name == header::TRANSFER_ENCODING {
+            let mut count = self.codings.unwrap_or(0);
+            for t in tokens() {
+                self.chunked_not_last |= self.last_chunked;
+                self.last_chunked = t.eq_ignore_ascii_case(b"chunked");
+                count += 1;
+            }
+            self.codings = Some(count);
+        } else if *name == header::CONNECTION {
+            for t in tokens() {
+                self.close |= t.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if *name == header::EXPECT {
+            self.expect_continue |= tokens().any(|t| t.eq_ignore_ascii_case(b"100-continue"));
+        }
+        Ok(())
+    }
+
+    /// The request body's framing (RFC 9112 §6.3). A request is never delimited by the
+    /// connection's end: without a length or chunked coding it has no body.
+    fn framing(&self, version: Version) -> Result<Framing, HeadError> {
+        let Some(codings) = self.codings else {
+            return Ok(Framing::Length(self.length.unwrap_or(0)));
+        };
         if version == Version::HTTP_10 {
             return Err(HeadError::Framing("Transfer-Encoding on HTTP/1.0"));
         }
-        if headers.contains_key(header::CONTENT_LENGTH) {
+        if self.length.is_some() {
             // Read two ways by two servers, this is how requests are smuggled.
             return Err(HeadError::Framing(
                 "both Transfer-Encoding and Content-Length",
             ));
         }
-        let mut tokens = codings
-            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-            .map(<[u8]>::trim_ascii)
-            .filter(|t| !t.is_empty());
-        let chunked = |t: &[u8]| t.eq_ignore_ascii_case(b"chunked");
-        return match (tokens.next(), tokens.next()) {
-            (Some(t), None) if chunked(t) => Ok(Framing::Chunked(Chunked::Size(0, 0))),
-            (Some(t), Some(_)) if chunked(t) => {
-                Err(HeadError::Framing("chunked is not the last coding"))
-            }
-            _ => Err(HeadError::Coding),
-        };
-    }
-    let mut length: Option<u64> = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|b| *b == b',') {
-            let n = parse_length(part.trim_ascii())
-                .ok_or(HeadError::Framing("invalid Content-Length"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(HeadError::Framing("conflicting Content-Length"));
-            }
-            length = Some(n);
+        if self.chunked_not_last {
+            return Err(HeadError::Framing("chunked is not the last coding"));
+        }
+        if codings == 1 && self.last_chunked {
+            Ok(Framing::Chunked(Chunked::Size(0, 0)))
+        } else {
+            Err(HeadError::Coding)
         }
     }
-    Ok(Framing::Length(length.unwrap_or(0)))
 }
 
 fn parse_length(digits: &[u8]) -> Option<u64> {
@@ -170,14 +210,6 @@ fn parse_length(digits: &[u8]) -> Option<u64> {
     }
     digits.iter().try_fold(0u64, |n, &b| {
         b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
-    })
-}
-
-fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    headers.get_all(name).iter().any(|v| {
-        v.as_bytes()
-            .split(|b| *b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
     })
 }
 

@@ -69,6 +69,8 @@ fn heads_that_could_be_read_two_ways_are_refused() {
         "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n",
         "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
         "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: x\r\n folded: v\r\n\r\n",
         "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -80,6 +82,8 @@ fn heads_that_could_be_read_two_ways_are_refused() {
     for head in [
         "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
         "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \r\n\r\n",
     ] {
         assert_eq!(refused(head), StatusCode::NOT_IMPLEMENTED, "{head:?}");
     }
