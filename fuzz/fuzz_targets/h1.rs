@@ -16,15 +16,8 @@
 use bytes::BytesMut;
 use http::Method;
 use libfuzzer_sys::fuzz_target;
-use portcullis::upstream::h1_wire::{Chunked, Decoded, Framing, parse_head};
-use portcullis_fuzz::{chunk_seed, chunks, first_line};
-
-#[derive(Debug, PartialEq, Eq)]
-enum End {
-    Ended,
-    More,
-    Failed,
-}
+use portcullis::upstream::h1_wire::{Chunked, Framing, parse_head};
+use portcullis_fuzz::{End, chunk_seed, chunks, first_line, read_body};
 
 /// Everything the decoder read from `pieces`, fed in order.
 #[derive(Debug, PartialEq, Eq)]
@@ -63,36 +56,9 @@ fn read(pieces: &[&[u8]], method: &Method) -> Read {
         "{} {:?} {headers:?} {:?} {}",
         head.status, head.version, head.framing, head.keep_alive
     );
-    let (body, end, buf) = body(head.framing, buf, &mut pieces);
+    let (body, end, buf) = read_body(head.framing, buf, &mut pieces);
     let left = if end == End::Failed { Vec::new() } else { rest(buf, pieces) };
     Read { head: Some(summary), body, end, left }
-}
-
-/// Reads a body framed by `framing` from `buf` and then `pieces`.
-fn body<'a>(
-    mut framing: Framing,
-    mut buf: BytesMut,
-    pieces: &mut std::slice::Iter<'a, &'a [u8]>,
-) -> (Vec<u8>, End, BytesMut) {
-    let mut body = Vec::new();
-    let end = loop {
-        match framing.decode(&mut buf) {
-            Ok(Decoded::Data(d)) => {
-                assert!(!d.is_empty(), "an empty chunk");
-                body.extend_from_slice(&d);
-            }
-            Ok(Decoded::End) => {
-                assert!(framing.finished(), "ended before its framing did");
-                break End::Ended;
-            }
-            Ok(Decoded::More) => match pieces.next() {
-                Some(p) => buf.extend_from_slice(p),
-                None => break End::More,
-            },
-            Err(_) => break End::Failed,
-        }
-    };
-    (body, end, buf)
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -115,7 +81,7 @@ fuzz_target!(|data: &[u8]| {
     }
     wire.extend_from_slice(b"0\r\ntrailer: t\r\n\r\n");
     let feed: Vec<&[u8]> = chunks(&wire, chunk_seed(data));
-    let (decoded, end, left) = body(
+    let (decoded, end, left) = read_body(
         Framing::Chunked(Chunked::Size(0, 0)),
         BytesMut::new(),
         &mut feed.iter(),

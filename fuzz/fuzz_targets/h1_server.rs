@@ -19,8 +19,8 @@ use bytes::BytesMut;
 use http::header;
 use libfuzzer_sys::fuzz_target;
 use portcullis::server::h1_wire::parse_request;
-use portcullis::upstream::h1_wire::{Decoded, Framing};
-use portcullis_fuzz::{chunk_seed, chunks};
+use portcullis::upstream::h1_wire::Framing;
+use portcullis_fuzz::{End, chunk_seed, chunks, read_body};
 
 /// Small enough that the fuzzer reaches it.
 const MAX_HEAD: usize = 2048;
@@ -66,26 +66,14 @@ fn read(pieces: &[&[u8]]) -> (Vec<String>, String) {
             head.keep_alive,
             head.expect_continue
         );
-        let mut framing = head.framing;
-        let mut body = Vec::new();
-        let end = loop {
-            match framing.decode(&mut buf) {
-                Ok(Decoded::Data(d)) => {
-                    assert!(!d.is_empty(), "an empty chunk");
-                    body.extend_from_slice(&d);
-                }
-                Ok(Decoded::End) => break None,
-                Ok(Decoded::More) => match pieces.next() {
-                    Some(p) => buf.extend_from_slice(p),
-                    None => break Some("more body"),
-                },
-                Err(_) => break Some("bad body"),
-            }
-        };
+        let (body, end, rest) = read_body(head.framing, buf, &mut pieces);
+        buf = rest;
         summary.push_str(&format!(" body {body:?}"));
         requests.push(summary);
-        if let Some(end) = end {
-            return (requests, end.into());
+        match end {
+            End::Ended => {}
+            End::More => return (requests, "more body".into()),
+            End::Failed => return (requests, "bad body".into()),
         }
     }
 }

@@ -1,6 +1,10 @@
 //! What the fuzz targets share: reading a fuzz input as readable text (so the seeds in
-//! `fuzz/seeds/<target>/` are files a person can write and read), and cutting a byte string
-//! into pieces the way a network might, for the properties that must not depend on chunking.
+//! `fuzz/seeds/<target>/` are files a person can write and read), cutting a byte string into
+//! pieces the way a network might, for the properties that must not depend on chunking, and
+//! reading an HTTP/1.1 body from such pieces (the `h1` and `h1_server` targets).
+
+use bytes::BytesMut;
+use portcullis::upstream::h1_wire::{Decoded, Framing};
 
 /// The input's lines (split on `\n`, a trailing `\r` kept: it is part of what is tested).
 pub fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -50,4 +54,41 @@ pub fn base62(bytes: &[u8], len: usize) -> String {
             ALPHABET[usize::from(b.wrapping_add(i as u8)) % 62] as char
         })
         .collect()
+}
+
+/// How reading an HTTP/1.1 body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Ended,
+    More,
+    Failed,
+}
+
+/// Reads a body framed by `framing` from `buf` and then `pieces`: its bytes, how it ended, and
+/// what is left in the buffer. The body never yields an empty chunk and ends only where its
+/// framing does.
+pub fn read_body<'a>(
+    mut framing: Framing,
+    mut buf: BytesMut,
+    pieces: &mut std::slice::Iter<'a, &'a [u8]>,
+) -> (Vec<u8>, End, BytesMut) {
+    let mut body = Vec::new();
+    let end = loop {
+        match framing.decode(&mut buf) {
+            Ok(Decoded::Data(d)) => {
+                assert!(!d.is_empty(), "an empty chunk");
+                body.extend_from_slice(&d);
+            }
+            Ok(Decoded::End) => {
+                assert!(framing.finished(), "ended before its framing did");
+                break End::Ended;
+            }
+            Ok(Decoded::More) => match pieces.next() {
+                Some(p) => buf.extend_from_slice(p),
+                None => break End::More,
+            },
+            Err(_) => break End::Failed,
+        }
+    };
+    (body, end, buf)
 }

@@ -395,7 +395,9 @@ async fn write_response(
     if chunked {
         out.extend_from_slice(h1_wire::LAST_CHUNK);
     } else if framing != BodyFraming::Close && left != 0 {
-        return Err(io::Error::other("the answer's body is shorter than it said"));
+        return Err(io::Error::other(
+            "the answer's body is shorter than it said",
+        ));
     }
     if !out.is_empty() {
         write.write_all(out).await?;
@@ -459,10 +461,7 @@ impl http_body::Body for RequestBody {
                 Ok(Decoded::More) => {}
                 Err(e) => {
                     s.broken = true;
-                    return Poll::Ready(Some(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        e,
-                    ))));
+                    return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::InvalidData, e))));
                 }
             }
             if s.eof {

@@ -104,7 +104,10 @@ async fn keep_alive_and_pipelined_requests_are_answered_in_order() {
         .unwrap();
     let first = read_until(&mut sock, "hello", 1).await;
     assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
-    assert!(first.contains("content-length: 5\r\n") && first.contains("date: "), "{first}");
+    assert!(
+        first.contains("content-length: 5\r\n") && first.contains("date: "),
+        "{first}"
+    );
     sock.write_all(
         b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc\
           GET /hello HTTP/1.1\r\nHost: x\r\n\r\n\
@@ -181,7 +184,10 @@ async fn a_streamed_answer_is_chunked_and_each_event_goes_out_as_it_comes() {
         .await
         .unwrap();
     let answer = read_all(&mut sock).await;
-    assert!(answer.starts_with("HTTP/1.1 500"), "the stream was taken: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 500"),
+        "the stream was taken: {answer}"
+    );
     server.shut_down().await;
 }
 
@@ -212,7 +218,10 @@ async fn head_http_1_0_and_no_content_answers_are_framed_by_the_rules() {
     let answers: Vec<_> = all.split("HTTP/1.1 ").skip(1).collect();
     assert_eq!(answers.len(), 3, "{all}");
     assert!(answers[0].contains("content-length: 5\r\n") && answers[0].ends_with("\r\n\r\n"));
-    assert!(answers[1].starts_with("204") && answers[1].ends_with("\r\n\r\n"), "{all}");
+    assert!(
+        answers[1].starts_with("204") && answers[1].ends_with("\r\n\r\n"),
+        "{all}"
+    );
     assert!(answers[2].ends_with("hello"), "{all}");
 
     let mut sock = server.connect().await;
@@ -230,7 +239,9 @@ async fn head_http_1_0_and_no_content_answers_are_framed_by_the_rules() {
         .unwrap();
     let got = read_until(&mut sock, "hello", 1).await;
     assert!(got.contains("connection: keep-alive\r\n"), "{got}");
-    sock.write_all(b"GET /hello HTTP/1.0\r\n\r\n").await.unwrap();
+    sock.write_all(b"GET /hello HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
     assert!(read_all(&mut sock).await.ends_with("hello"));
     server.shut_down().await;
 }
@@ -272,7 +283,10 @@ async fn refused_heads_get_their_status_and_nothing_behind_them_is_served() {
         assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
     }
     let mut sock = server.connect().await;
-    let big = format!("GET /hello HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(20_000));
+    let big = format!(
+        "GET /hello HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
     sock.write_all(big.as_bytes()).await.unwrap();
     assert!(read_all(&mut sock).await.starts_with("HTTP/1.1 431 "));
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
@@ -359,7 +373,10 @@ async fn a_body_cut_short_or_malformed_fails_the_handlers_read() {
         .await
         .unwrap();
     let all = read_all(&mut sock).await;
-    assert!(all.contains("failed: ") && all.contains("connection: close"), "{all}");
+    assert!(
+        all.contains("failed: ") && all.contains("connection: close"),
+        "{all}"
+    );
 
     let mut sock = server.connect().await;
     sock.write_all(b"POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
@@ -373,14 +390,16 @@ async fn a_body_cut_short_or_malformed_fails_the_handlers_read() {
 
 #[tokio::test]
 async fn a_large_body_arrives_whole() {
-    let server = Server::start(echo_app().route(
-        "/len",
-        post(|body: Bytes| async move {
-            let sum: u64 = body.iter().map(|b| u64::from(*b)).sum();
-            format!("{} {sum}", body.len())
-        })
-        .layer(axum::extract::DefaultBodyLimit::max(8 << 20)),
-    ))
+    let server = Server::start(
+        echo_app().route(
+            "/len",
+            post(|body: Bytes| async move {
+                let sum: u64 = body.iter().map(|b| u64::from(*b)).sum();
+                format!("{} {sum}", body.len())
+            })
+            .layer(axum::extract::DefaultBodyLimit::max(8 << 20)),
+        ),
+    )
     .await;
     let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     let sum: u64 = body.iter().map(|b| u64::from(*b)).sum();
@@ -447,9 +466,17 @@ async fn shutdown_finishes_the_answer_in_flight_and_closes() {
         .await
         .unwrap();
     started.await.unwrap();
-    let Server { addr: _, stop, task } = server;
+    let Server {
+        addr: _,
+        stop,
+        task,
+    } = server;
     let _ = stop.unwrap().send(());
-    assert_eq!(read_all(&mut idle).await, "", "the idle connection just closes");
+    assert_eq!(
+        read_all(&mut idle).await,
+        "",
+        "the idle connection just closes"
+    );
     release.send(()).unwrap();
     let answer = read_all(&mut busy).await;
     assert!(

@@ -15,7 +15,7 @@ use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri, Version};
 
-use crate::upstream::h1_wire::{Chunked, Decoded, Framing};
+use crate::upstream::h1_wire::{Chunked, Decoded, Framing, parse_length};
 
 /// Most header lines a request may carry (hyper's limit too).
 pub const MAX_HEADERS: usize = 100;
@@ -59,7 +59,10 @@ pub struct RequestHead {
 /// Takes a request head off the front of `buf` once it is complete (`None`: read more; empty
 /// lines before it are skipped). A head longer than `max_head` bytes, whole or in part, is
 /// [`HeadError::TooLarge`].
-pub fn parse_request(buf: &mut BytesMut, max_head: usize) -> Result<Option<RequestHead>, HeadError> {
+pub fn parse_request(
+    buf: &mut BytesMut,
+    max_head: usize,
+) -> Result<Option<RequestHead>, HeadError> {
     let mut slots = [const { MaybeUninit::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
     let parsed = httparse::ParserConfig::default()
@@ -204,15 +207,6 @@ impl Facts {
     }
 }
 
-fn parse_length(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 19 {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &b| {
-        b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
-    })
-}
-
 /// How a response body goes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFraming {
@@ -254,14 +248,18 @@ pub fn encode_response_head(out: &mut Vec<u8>, frame: &ResponseFrame<'_>, header
     );
     out.extend_from_slice(b"\r\n");
     let mut has_date = false;
+    // The answer to a HEAD (or a 304) may say how long the body would be; a 1xx or 204 has no
+    // length at all.
+    let keeps_length = frame.body == BodyFraming::None
+        && !frame.status.is_informational()
+        && frame.status != StatusCode::NO_CONTENT;
     for (name, value) in headers {
-        if name == header::CONTENT_LENGTH && frame.body == BodyFraming::None {
-            // The answer to a HEAD says how long the body would be.
-        } else if name == header::CONTENT_LENGTH
-            || name == header::TRANSFER_ENCODING
-            || name == header::CONNECTION
-            || name == "keep-alive"
-        {
+        let servers = if name == header::CONTENT_LENGTH {
+            !keeps_length
+        } else {
+            name == header::TRANSFER_ENCODING || name == header::CONNECTION || name == "keep-alive"
+        };
+        if servers {
             continue;
         }
         has_date |= name == header::DATE;

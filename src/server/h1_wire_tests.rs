@@ -31,7 +31,11 @@ fn a_head_becomes_a_request_sharing_the_buffer() {
     assert_eq!(twos, ["a", "b"]);
     assert_eq!(head.framing, Framing::Length(5));
     assert!(head.keep_alive && !head.expect_continue);
-    assert_eq!(&buf[..], b"helloGET", "the body and what follows stay in the buffer");
+    assert_eq!(
+        &buf[..],
+        b"helloGET",
+        "the body and what follows stay in the buffer"
+    );
 }
 
 #[test]
@@ -104,21 +108,27 @@ fn framing_keep_alive_and_continue_follow_rfc_9112() {
         .unwrap();
     assert!(!h.keep_alive);
     let h = parse("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
-    assert!(!h.keep_alive, "HTTP/1.0 closes unless asked, and needs no Host");
+    assert!(
+        !h.keep_alive,
+        "HTTP/1.0 closes unless asked, and needs no Host"
+    );
     assert_eq!(h.request.version(), Version::HTTP_10);
     let h = parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
         .unwrap()
         .unwrap();
     assert!(h.keep_alive);
-    let h = parse("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
-        .unwrap()
-        .unwrap();
+    let h =
+        parse("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+            .unwrap()
+            .unwrap();
     assert!(h.expect_continue);
     let h = parse("GET / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n")
         .unwrap()
         .unwrap();
     assert!(!h.expect_continue, "nothing to continue without a body");
-    let h = parse("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n").unwrap().unwrap();
+    let h = parse("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap()
+        .unwrap();
     assert_eq!(h.request.uri(), "*");
     let h = parse("GET http://gw.example/v1/models HTTP/1.1\r\nHost: gw.example\r\n\r\n")
         .unwrap()
@@ -160,7 +170,10 @@ fn response_heads_carry_the_servers_framing_only() {
     encode_response_head(&mut out, &frame, &headers);
     let text = String::from_utf8(out).unwrap();
     assert!(text.starts_with("HTTP/1.1 599 Unknown\r\n"), "{text}");
-    assert!(text.contains("date: upstream's\r\n") && !text.contains("GMT"), "{text}");
+    assert!(
+        text.contains("date: upstream's\r\n") && !text.contains("GMT"),
+        "{text}"
+    );
     assert!(
         text.ends_with("transfer-encoding: chunked\r\nconnection: close\r\n\r\n"),
         "{text}"
@@ -181,6 +194,18 @@ fn response_heads_carry_the_servers_framing_only() {
         "a HEAD answer keeps the length it would have: {text}"
     );
     assert!(text.ends_with("connection: keep-alive\r\n\r\n"), "{text}");
+
+    let mut out = Vec::new();
+    let frame = ResponseFrame {
+        status: StatusCode::NO_CONTENT,
+        ..frame
+    };
+    encode_response_head(&mut out, &frame, &headers);
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        !text.contains("content-length"),
+        "a 204 has no length: {text}"
+    );
 }
 
 #[test]

@@ -239,7 +239,8 @@ fn framing(
     })
 }
 
-fn parse_length(digits: &[u8]) -> Option<u64> {
+/// A `Content-Length` value (one of a list): 1 to 19 digits, nothing else.
+pub(crate) fn parse_length(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 {
         return None;
     }
