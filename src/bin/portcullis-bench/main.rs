@@ -115,6 +115,9 @@ enum Cmd {
         /// Send this file's content as the body instead of the scenario's.
         #[arg(long, value_name = "FILE")]
         body: Option<PathBuf>,
+        /// Send `Authorization: Bearer KEY` (a gateway with client auth on).
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
     },
 }
 
@@ -212,6 +215,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             stream,
             messages,
             body,
+            key,
         } => {
             let kind = match (stream, messages) {
                 (false, false) => scenario::Kind::Chat,
@@ -233,7 +237,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
                 workload.body = bytes::Bytes::from(bytes);
             }
-            let t = load::Target::new(addr, None);
+            let auth = key
+                .map(|k| http::HeaderValue::from_str(&format!("Bearer {k}")))
+                .transpose()
+                .map_err(|_| "--key: not a header value".to_owned())?;
+            let t = load::Target::new(addr, auth);
             let s = load::run(&t, &workload, &spec).await?;
             let line = smoke::json_line("load", &format!("{addr}"), &s);
             let _ = writeln!(std::io::stdout().lock(), "{line}");
