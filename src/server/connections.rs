@@ -347,6 +347,26 @@ impl<S: App> hyper::service::Service<http::Request<Incoming>> for Tracked<S> {
     }
 }
 
+/// Polls a handler for its answer. A handler that panics gets its client a 500 instead of a
+/// dropped connection (the future is not polled again: it is finished). Both servers use it.
+pub(super) fn poll_answer<F>(
+    handler: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> Poll<http::Response<Body>>
+where
+    F: Future<Output = Result<http::Response<Body>, Infallible>>,
+{
+    match std::panic::catch_unwind(AssertUnwindSafe(|| handler.poll(cx))) {
+        Ok(Poll::Pending) => Poll::Pending,
+        Ok(Poll::Ready(Ok(response))) => Poll::Ready(response),
+        Ok(Poll::Ready(Err(never))) => match never {},
+        Err(_) => {
+            tracing::error!("a request handler panicked: answered 500");
+            Poll::Ready(ApiError::internal().into_response_for(Protocol::OpenAi))
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
     /// The router's answer, its body holding the request's place in flight.
     struct TrackedFuture<F> {
@@ -363,18 +383,9 @@ where
     type Output = Result<http::Response<TrackedBody>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        // A handler that panics gets its client a 500 instead of a dropped connection (the
-        // future is not polled again: this one is finished).
-        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| this.inner.as_mut().poll(cx)));
-        let response = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(Ok(r))) => r,
-            Ok(Poll::Ready(Err(never))) => match never {},
-            Err(_) => {
-                tracing::error!("a request handler panicked: answered 500");
-                ApiError::internal().into_response_for(Protocol::OpenAi)
-            }
+        let this = self.project();
+        let Poll::Ready(response) = poll_answer(this.inner, cx) else {
+            return Poll::Pending;
         };
         let in_flight = this.in_flight.take();
         Poll::Ready(Ok(response.map(|body| TrackedBody::new(body, in_flight))))

@@ -23,7 +23,6 @@ use std::convert::Infallible;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
@@ -39,12 +38,10 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::io::poll_read_buf;
 
-use super::connections::App;
+use super::connections::{App, poll_answer};
 use super::h1_wire::{self, BodyFraming, HeadError, RequestHead, ResponseFrame};
 use super::watch::{TimedBody, Watch};
-use crate::api::error::ApiError;
 use crate::clock::{Clock, SystemClock};
-use crate::protocol::Protocol;
 use crate::upstream::h1_wire::{Decoded, Framing};
 
 /// The client connection preface of HTTP/2 (prior knowledge, h2c).
@@ -120,8 +117,9 @@ impl ReadSide {
 }
 
 /// What [`read_head`] found.
+#[allow(clippy::large_enum_variant)] // returned once per request and taken apart at once: a box would cost an allocation each time
 enum Head {
-    Request(Box<RequestHead>),
+    Request(RequestHead),
     H2,
     Closed,
 }
@@ -158,7 +156,7 @@ pub(super) async fn serve<S: App>(tcp: TcpStream, h: H1<S>) -> Served {
             framing,
             keep_alive,
             expect_continue,
-        } = *head;
+        } = head;
         if expect_continue && write.write_all(h1_wire::CONTINUE).await.is_err() {
             return Served::Done;
         }
@@ -218,7 +216,7 @@ async fn read_head<S>(side: &Shared, h: &H1<S>, first: bool) -> Result<Head, Hea
                         return Poll::Ready(Ok(Head::H2));
                     }
                 } else if let Some(head) = h1_wire::parse_request(&mut s.buf, h.max_head)? {
-                    return Poll::Ready(Ok(Head::Request(Box::new(head))));
+                    return Poll::Ready(Ok(Head::Request(head)));
                 }
             }
             if s.eof || (s.buf.is_empty() && *h.stop.borrow()) {
@@ -243,16 +241,8 @@ where
     let mut handler = pin!(handler);
     let mut watching = true;
     poll_fn(|cx| {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
-            Ok(Poll::Ready(Ok(response))) => return Poll::Ready(Some(response)),
-            Ok(Poll::Ready(Err(never))) => match never {},
-            Err(_) => {
-                tracing::error!("a request handler panicked: answered 500");
-                return Poll::Ready(Some(
-                    ApiError::internal().into_response_for(Protocol::OpenAi),
-                ));
-            }
-            Ok(Poll::Pending) => {}
+        if let Poll::Ready(response) = poll_answer(handler.as_mut(), cx) {
+            return Poll::Ready(Some(response));
         }
         // Once the body is read and nobody holds it, the only thing the client can still send
         // is the next request or its end.
