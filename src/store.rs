@@ -548,6 +548,19 @@ pub struct UsageRow {
     pub cost_micros: i64,
 }
 
+/// The marks a usage flush writes with its rows: which usage-journal files (or, without a
+/// journal, which flush) the rows cover, so that a restart finding such a file, or a flush that
+/// retries after a failed commit, can tell the store already counted them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageBatches<'a> {
+    /// Marks to record with the rows.
+    pub applied: &'a [String],
+    /// Marks an earlier flush recorded whose files are gone: dropped in the same transaction.
+    pub forget: &'a [String],
+    /// When (Unix seconds), for dropping marks their instance could not.
+    pub at: i64,
+}
+
 /// Which usage rows a report reads: `None` matches any value; days are inclusive `YYYY-MM-DD`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UsageFilter {
@@ -603,8 +616,21 @@ pub struct UsageSpent {
 #[async_trait]
 pub trait UsageStore: Send + Sync {
     /// Adds each row's amounts to the stored row with its day, key, user, backend and model
-    /// (created at zero): an atomic upsert-add, all rows or none.
-    async fn record_usage(&self, rows: &[UsageRow]) -> Result<(), StoreError>;
+    /// (created at zero), records `batches.applied` and drops the marks `batches.forget`: one
+    /// transaction, all or nothing.
+    async fn record_usage(
+        &self,
+        rows: &[UsageRow],
+        batches: &UsageBatches<'_>,
+    ) -> Result<(), StoreError>;
+    /// Which of `ids` a [`UsageStore::record_usage`] recorded (and no one dropped since).
+    async fn applied_usage_batches(&self, ids: &[String]) -> Result<Vec<String>, StoreError>;
+    /// Drops the marks `ids`, and every mark recorded before `recorded_before` (Unix seconds).
+    async fn forget_usage_batches(
+        &self,
+        ids: &[String],
+        recorded_before: i64,
+    ) -> Result<(), StoreError>;
     /// What `subject` has spent from `since_day` (`YYYY-MM-DD`, inclusive) on.
     async fn usage_spent(
         &self,

@@ -252,19 +252,27 @@ impl Meter {
     }
 
     /// Journals settlements in `dir` and takes in the usage of the journal files no running
-    /// process holds; how many records (nothing when no store keeps usage).
-    pub(crate) fn keep_journal(&self, dir: &std::path::Path) -> Result<usize, JournalError> {
-        if !self.records() {
-            return Ok(0);
+    /// process holds and the store has not counted; how many records (nothing when no store
+    /// keeps usage).
+    pub(crate) async fn keep_journal(&self, dir: &std::path::Path) -> Result<usize, JournalError> {
+        match &self.store {
+            Some(store) => {
+                let now = self.now_secs();
+                self.ledger.keep_journal(dir, store.as_ref(), now).await
+            }
+            None => Ok(0),
         }
-        self.ledger.keep_journal(dir)
     }
 
     pub(crate) async fn flush(&self) -> Result<usize, StoreError> {
         match &self.store {
-            Some(store) => self.ledger.flush(store.as_ref()).await,
+            Some(store) => self.ledger.flush(store.as_ref(), self.now_secs()).await,
             None => Ok(0),
         }
+    }
+
+    fn now_secs(&self) -> i64 {
+        i64::try_from(self.clock.now_millis() / 1000).unwrap_or(i64::MAX)
     }
 
     /// The claims of every counter of `rules` (whose: `whose`) for a request reserving `r` at

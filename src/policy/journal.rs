@@ -15,9 +15,12 @@
 //! operating-system crash may lose what the kernel had not written back yet. A line cut short
 //! (a write torn by such a crash) is skipped with a warning.
 //!
-//! Exactly-once is not promised: a process killed after the store committed a flush but before
-//! it deleted the files covering it counts those records again at the next start (a few
-//! requests counted twice, rather than lost).
+//! Counted once: a flush records, in the transaction that adds its rows, the names of the files
+//! they cover (`usage_batches`). A process killed after that commit but before it deleted those
+//! files leaves them behind; the next start finds their marks and deletes them uncounted. A
+//! flush whose commit failed asks the store, before retrying, whether it landed anyway. Marks
+//! are dropped by the next flush (their files are gone by then), or after 30 days when their
+//! instance died first; a file left unadopted for longer would be counted again.
 //!
 //! A line is `u1` and ten tab-separated fields — UTC day number, virtual key id, user id, backend,
 //! model (empty for none; `%`, tab, CR and LF percent-escaped), requests, input, output and cached
@@ -36,16 +39,23 @@ const TAG: &str = "u1";
 /// Fields of a line, the tag included.
 const FIELDS: usize = 11;
 
-/// A journal file could not be created, locked, read or deleted.
+/// A journal file could not be created, locked, read or deleted, or the store could not say
+/// which adopted files it already counted.
 #[derive(Debug, thiserror::Error)]
-#[error("usage journal {path}: {source}")]
-pub struct JournalError {
-    path: PathBuf,
-    source: std::io::Error,
+pub enum JournalError {
+    /// The file system refused.
+    #[error("usage journal {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The store could not be asked.
+    #[error("usage journal: could not ask the store which journal files it counted: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 fn at(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
-    move |source| JournalError {
+    move |source| JournalError::Io {
         path: path.to_owned(),
         source,
     }
@@ -59,6 +69,12 @@ pub(crate) struct Held {
 }
 
 impl Held {
+    /// The file's name without `.journal`: the mark a flush records with the file's records.
+    pub(crate) fn id(&self) -> String {
+        let name = self.path.file_stem().and_then(|n| n.to_str());
+        name.unwrap_or_default().to_owned()
+    }
+
     /// Deletes the file (the lock goes with the handle, after).
     pub(crate) fn delete(self) {
         if let Err(e) = std::fs::remove_file(&self.path) {
@@ -83,20 +99,21 @@ pub(crate) struct Journal {
     warned: bool,
 }
 
-/// What a start found in the journal files no running process held.
-#[derive(Debug, Default)]
-pub(crate) struct Replayed {
-    /// Their records, summed per row.
+/// A journal file no running process held, found and locked by a start.
+#[derive(Debug)]
+pub(crate) struct Adopted {
+    pub(crate) file: Held,
+    /// Its records, summed per row.
     pub(crate) rows: HashMap<RowKey, Amounts>,
     /// How many records.
     pub(crate) records: usize,
 }
 
 impl Journal {
-    /// Opens this instance's journal in `dir` (created `0700` if missing) and adopts every
-    /// journal file there that no running process holds: their records are returned, the files
-    /// kept (locked) until [`Journal::release`] after the store took them.
-    pub(crate) fn open(dir: &Path) -> Result<(Journal, Replayed), JournalError> {
+    /// Opens this instance's journal in `dir` (created `0700` if missing) and locks every
+    /// journal file there that no running process holds: they are returned with their records,
+    /// for [`Journal::adopt`] (or deletion, when the store already counted them).
+    pub(crate) fn open(dir: &Path) -> Result<(Journal, Vec<Adopted>), JournalError> {
         crate::store::private::private_dir(dir).map_err(at(dir))?;
         let id = crate::secret::random_bytes::<8>().map_err(at(dir))?;
         let instance: String = id.iter().map(|b| format!("{b:02x}")).collect();
@@ -110,8 +127,8 @@ impl Journal {
             warned: false,
         };
         journal.current = Some(journal.next_file()?);
-        let replayed = journal.adopt()?;
-        Ok((journal, replayed))
+        let found = journal.unheld()?;
+        Ok((journal, found))
     }
 
     /// A new file, created and locked by this instance, under the next sequence number.
@@ -139,8 +156,8 @@ impl Journal {
     }
 
     /// Locks and reads every journal file of the directory but this instance's.
-    fn adopt(&mut self) -> Result<Replayed, JournalError> {
-        let mut replayed = Replayed::default();
+    fn unheld(&self) -> Result<Vec<Adopted>, JournalError> {
+        let mut found = Vec::new();
         let mine = format!("usage-{}-", self.instance);
         for entry in std::fs::read_dir(&self.dir).map_err(at(&self.dir))? {
             let path = entry.map_err(at(&self.dir))?.path();
@@ -161,10 +178,20 @@ impl Journal {
             }
             let mut text = Vec::new();
             file.read_to_end(&mut text).map_err(at(&path))?;
-            replayed.records += read_records(&text, &path, &mut replayed.rows);
-            self.closed.push(Held { path, file });
+            let mut rows = HashMap::new();
+            let records = read_records(&text, &path, &mut rows);
+            found.push(Adopted {
+                file: Held { path, file },
+                rows,
+                records,
+            });
         }
-        Ok(replayed)
+        Ok(found)
+    }
+
+    /// Takes an adopted file's records in: the file waits with the rotated ones for the store.
+    pub(crate) fn adopt(&mut self, file: Held) {
+        self.closed.push(file);
     }
 
     /// Appends `line` (one record) with one write.
@@ -195,6 +222,11 @@ impl Journal {
             }
         }
         self.closed.len()
+    }
+
+    /// The marks of the `covered` oldest closed files.
+    pub(crate) fn ids(&self, covered: usize) -> Vec<String> {
+        self.closed.iter().take(covered).map(Held::id).collect()
     }
 
     /// The `covered` oldest closed files, to delete: the store has their records.

@@ -7,14 +7,15 @@
 //! With a [`Journal`] (`serve`: the data directory), each settlement is appended to it before it
 //! is added here, under the same lock, and a flush rotates the journal and takes its snapshot
 //! under that lock too — so the rotated files hold exactly what the snapshot holds, and are
-//! deleted once the store has it.
+//! deleted once the store has it. The flush writes their names (or, without a journal, an id
+//! of its own) with the rows, so what a crash or a failed commit leaves behind is counted once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::journal::{self, Held, Journal, JournalError};
 use crate::clock::calendar::civil_from_days;
-use crate::store::{StoreError, UsageRow, UsageSpent, UsageStore};
+use crate::store::{StoreError, UsageBatches, UsageRow, UsageSpent, UsageStore};
 
 /// Whose usage an entry is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -79,12 +80,33 @@ struct Book {
     journal: Option<Journal>,
 }
 
+/// A flush whose write failed: the store may have committed it anyway (the connection broke
+/// during the commit), which the next flush asks before writing again.
+#[derive(Debug)]
+struct Attempt {
+    snapshot: Vec<(RowKey, Amounts)>,
+    covered: usize,
+    ids: Vec<String>,
+}
+
+/// What flushes hand on to the next one.
+#[derive(Debug, Default)]
+struct Flushes {
+    unconfirmed: Option<Attempt>,
+    /// The marks of the last flush that landed, whose files are deleted: dropped by the next.
+    forget: Vec<String>,
+}
+
+/// How long a mark whose instance died before dropping it is kept: a journal file left in a
+/// data directory no instance starts from for longer is counted again.
+const MARKS_KEPT_SECS: i64 = 30 * 86_400;
+
 /// Settled usage not yet in the store.
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {
     book: Mutex<Book>,
-    /// One flush at a time (the job and the shutdown flush).
-    flushing: tokio::sync::Mutex<()>,
+    /// One flush at a time (the job and the shutdown flush), and what they hand on.
+    flushing: tokio::sync::Mutex<Flushes>,
 }
 
 impl Ledger {
@@ -93,16 +115,53 @@ impl Ledger {
     }
 
     /// Journals every settlement from now on in `dir`, and adds what the journal files no
-    /// running process holds recorded (a previous run's unflushed usage); returns how many
-    /// records that was.
-    pub(crate) fn keep_journal(&self, dir: &std::path::Path) -> Result<usize, JournalError> {
-        let (opened, replayed) = Journal::open(dir)?;
+    /// running process holds recorded (a previous run's unflushed usage) — those `store` has
+    /// not counted yet: the others (a flush committed, the process died before deleting them)
+    /// are deleted, their marks dropped with the marks older than [`MARKS_KEPT_SECS`]. Returns
+    /// how many records were added. `now_secs`: Unix seconds.
+    pub(crate) async fn keep_journal(
+        &self,
+        dir: &std::path::Path,
+        store: &dyn UsageStore,
+        now_secs: i64,
+    ) -> Result<usize, JournalError> {
+        let (mut opened, found) = Journal::open(dir)?;
+        let ids: Vec<String> = found.iter().map(|f| f.file.id()).collect();
+        let counted = match ids.is_empty() {
+            true => Vec::new(),
+            false => store.applied_usage_batches(&ids).await?,
+        };
+        let mut records = 0;
+        let mut adopted = HashMap::new();
+        let mut done = Vec::new();
+        for f in found {
+            if counted.contains(&f.file.id()) {
+                tracing::info!(
+                    records = f.records,
+                    "usage journal file already in the store (its process died before deleting it): deleted uncounted"
+                );
+                f.file.delete();
+                continue;
+            }
+            records += f.records;
+            for (k, a) in f.rows {
+                adopted.entry(k).or_insert_with(Amounts::default).add(&a);
+            }
+            done.push(f.file);
+        }
+        if let Err(e) = store
+            .forget_usage_batches(&counted, now_secs - MARKS_KEPT_SECS)
+            .await
+        {
+            tracing::warn!(error = %e, "could not drop old usage-journal marks (tried again at the next start)");
+        }
+        done.into_iter().for_each(|f| opened.adopt(f));
         let mut book = self.book();
-        for (k, a) in &replayed.rows {
+        for (k, a) in &adopted {
             book.rows.entry(k.clone()).or_default().add(a);
         }
         book.journal = Some(opened);
-        Ok(replayed.records)
+        Ok(records)
     }
 
     /// Adds one settled request (journaled first, when there is a journal).
@@ -132,25 +191,54 @@ impl Ledger {
         out
     }
 
-    /// Writes every entry to `store`; returns how many rows were written. Entries (and the
-    /// journal files holding them) stay until the store has them; a failed write keeps them for
-    /// the next flush.
-    pub(crate) async fn flush(&self, store: &dyn UsageStore) -> Result<usize, StoreError> {
-        let _one = self.flushing.lock().await;
-        let (snapshot, covered) = {
+    /// Writes every entry to `store`, with the marks of the journal files they cover; returns
+    /// how many rows were written. Entries (and the journal files holding them) stay until the
+    /// store has them; a failed write keeps them for the next flush, which first asks the store
+    /// whether that write landed after all. `now_secs`: Unix seconds.
+    pub(crate) async fn flush(
+        &self,
+        store: &dyn UsageStore,
+        now_secs: i64,
+    ) -> Result<usize, StoreError> {
+        let mut flushes = self.flushing.lock().await;
+        let state = &mut *flushes;
+        if let Some(before) = state.unconfirmed.take() {
+            match store.applied_usage_batches(&before.ids[..1]).await {
+                Ok(landed) if !landed.is_empty() => {
+                    tracing::info!(
+                        "a usage flush reported failed was committed: not written again"
+                    );
+                    self.landed(&before);
+                    state.forget = before.ids;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    state.unconfirmed = Some(before);
+                    return Err(e);
+                }
+            }
+        }
+        let (snapshot, covered, mut ids) = {
             let mut book = self.book();
-            let covered = book.journal.as_mut().map_or(0, Journal::rotate);
+            let journal = book.journal.as_mut();
+            let (covered, ids) = journal.map_or((0, Vec::new()), |j| {
+                let covered = j.rotate();
+                (covered, j.ids(covered))
+            });
             let snapshot: Vec<(RowKey, Amounts)> = book
                 .rows
                 .iter()
                 .filter(|(_, a)| !a.is_zero())
                 .map(|(k, a)| (k.clone(), *a))
                 .collect();
-            (snapshot, covered)
+            (snapshot, covered, ids)
         };
         if snapshot.is_empty() {
             self.release(covered);
             return Ok(0);
+        }
+        if ids.is_empty() {
+            ids.push(flush_id()?);
         }
         let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         let rows: Vec<UsageRow> = snapshot
@@ -168,10 +256,30 @@ impl Ledger {
                 cost_micros: as_i64(a.cost_micros),
             })
             .collect();
-        store.record_usage(&rows).await?;
-        self.release(covered);
+        let attempt = Attempt {
+            snapshot,
+            covered,
+            ids,
+        };
+        let batches = UsageBatches {
+            applied: &attempt.ids,
+            forget: &state.forget,
+            at: now_secs,
+        };
+        if let Err(e) = store.record_usage(&rows, &batches).await {
+            state.unconfirmed = Some(attempt);
+            return Err(e);
+        }
+        self.landed(&attempt);
+        state.forget = attempt.ids;
+        Ok(rows.len())
+    }
+
+    /// What a flush wrote is in the store: its files are deleted, its amounts taken off.
+    fn landed(&self, attempt: &Attempt) {
+        self.release(attempt.covered);
         let live = &mut self.book().rows;
-        for (k, a) in &snapshot {
+        for (k, a) in &attempt.snapshot {
             if let Some(e) = live.get_mut(k) {
                 e.sub(a);
                 if e.is_zero() {
@@ -179,7 +287,6 @@ impl Ledger {
                 }
             }
         }
-        Ok(rows.len())
     }
 
     /// Deletes the `covered` oldest rotated journal files (outside the lock).
@@ -188,3 +295,16 @@ impl Ledger {
         done.into_iter().flatten().for_each(Held::delete);
     }
 }
+
+/// A mark for a flush without journal files: `flush-` and 16 random hex digits.
+fn flush_id() -> Result<String, StoreError> {
+    let id = crate::secret::random_bytes::<8>()
+        .map_err(|e| StoreError::Query(format!("no randomness for a usage flush id: {e}")))?;
+    Ok(id.iter().fold(String::from("flush-"), |mut s, b| {
+        s.push_str(&format!("{b:02x}"));
+        s
+    }))
+}
+
+#[cfg(test)]
+mod tests;

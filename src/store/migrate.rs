@@ -87,6 +87,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0006_usage.sql"),
         postgres: include_str!("../../migrations/postgres/0006_usage.sql"),
     },
+    Migration {
+        version: 7,
+        name: "usage_batches",
+        sqlite: include_str!("../../migrations/sqlite/0007_usage_batches.sql"),
+        postgres: include_str!("../../migrations/postgres/0007_usage_batches.sql"),
+    },
 ];
 
 /// The migrations this binary ships, `(number, name)` in order (`/internal/health` compares

@@ -2,14 +2,16 @@
 //! virtual key, user, backend and model, added to with an upsert-add (every instance writes the
 //! same rows), summed for budget baselines and reports. The report groups by whichever columns
 //! it is asked to with one fixed query: a column left out is replaced by `''` before grouping.
+//! With the rows, in their transaction, go the marks of the usage-journal files they cover
+//! (`usage_batches`).
 
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{
-    SqlStore, StoreError, UsageFilter, UsageGrouping, UsageRow, UsageSpent, UsageStore,
-    UsageSubject,
+    SqlStore, StoreError, UsageBatches, UsageFilter, UsageGrouping, UsageRow, UsageSpent,
+    UsageStore, UsageSubject,
 };
 
 fn row_from(r: &AnyRow) -> Result<UsageRow, sqlx::Error> {
@@ -37,8 +39,25 @@ fn wanted(v: &Option<String>) -> (i64, &str) {
 
 #[async_trait]
 impl UsageStore for SqlStore {
-    async fn record_usage(&self, rows: &[UsageRow]) -> Result<(), StoreError> {
+    async fn record_usage(
+        &self,
+        rows: &[UsageRow],
+        batches: &UsageBatches<'_>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        for id in batches.applied {
+            sqlx::query("INSERT INTO usage_batches (id, recorded_at) VALUES ($1, $2)")
+                .bind(id)
+                .bind(batches.at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for id in batches.forget {
+            sqlx::query("DELETE FROM usage_batches WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         for r in rows {
             sqlx::query(
                 "INSERT INTO usage_daily (day, key_id, user_id, backend, model, requests, input_tokens, output_tokens, cached_input_tokens, cost_micros) \
@@ -63,6 +82,40 @@ impl UsageStore for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn applied_usage_batches(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut found = Vec::new();
+        for id in ids {
+            let row = sqlx::query("SELECT id FROM usage_batches WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            if row.is_some() {
+                found.push(id.clone());
+            }
+        }
+        Ok(found)
+    }
+
+    async fn forget_usage_batches(
+        &self,
+        ids: &[String],
+        recorded_before: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            sqlx::query("DELETE FROM usage_batches WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM usage_batches WHERE recorded_at < $1")
+            .bind(recorded_before)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -15,7 +15,7 @@ use crate::harness::{ChildGuard, get_json, portcullis, serve_json, spawn_served}
 use crate::store::{empty_database, fresh_postgres};
 
 /// The migrations this binary embeds, by version.
-const VERSIONS: [i64; 6] = [1, 2, 3, 4, 5, 6];
+const VERSIONS: [i64; 7] = [1, 2, 3, 4, 5, 6, 7];
 
 fn versions(applied: &[AppliedMigration]) -> Vec<i64> {
     applied.iter().map(|m| m.version).collect()
@@ -269,7 +269,7 @@ async fn migrate_on_postgres_reports_and_is_idempotent() {
     let (code, out, err) = run("migrate");
     assert_eq!(code, Some(0), "{err}");
     assert!(
-        out.contains("applied 6 migration(s) to the PostgreSQL database (postgres)"),
+        out.contains("applied 7 migration(s) to the PostgreSQL database (postgres)"),
         "{out}"
     );
     assert!(

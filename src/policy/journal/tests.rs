@@ -23,6 +23,23 @@ fn spent(input: u64) -> Amounts {
     }
 }
 
+/// The records of the files a start found, summed per row, and how many.
+struct Replayed {
+    rows: HashMap<RowKey, Amounts>,
+    records: usize,
+}
+
+fn summed(found: &[Adopted]) -> Replayed {
+    let mut rows: HashMap<RowKey, Amounts> = HashMap::new();
+    for f in found {
+        for (k, a) in &f.rows {
+            rows.entry(k.clone()).or_default().add(a);
+        }
+    }
+    let records = found.iter().map(|f| f.records).sum();
+    Replayed { rows, records }
+}
+
 fn journal_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -36,26 +53,37 @@ fn journal_files(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn records_survive_a_dropped_journal_and_are_replayed_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut j, replayed) = Journal::open(dir.path()).unwrap();
-    assert_eq!(replayed.records, 0);
+    let (mut j, found) = Journal::open(dir.path()).unwrap();
+    assert!(found.is_empty());
     for input in [10, 20, 30] {
         j.append(line(&row("gpt-4o"), &spent(input)).as_bytes());
     }
     j.append(line(&row("odd\tmodel%\nname"), &spent(1)).as_bytes());
     // A kill: nothing flushed, the file stays.
     drop(j);
-    let (next, replayed) = Journal::open(dir.path()).unwrap();
+    let (mut next, found) = Journal::open(dir.path()).unwrap();
+    let replayed = summed(&found);
     assert_eq!(replayed.records, 4);
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0].file.id().starts_with("usage-"),
+        "{}",
+        found[0].file.id()
+    );
     let sum = replayed.rows[&row("gpt-4o")];
     assert_eq!((sum.requests, sum.input, sum.output), (3, 60, 21));
     assert_eq!((sum.cached, sum.cost_micros), (6, 90));
     assert_eq!(replayed.rows[&row("odd\tmodel%\nname")], spent(1));
     // Adopted: held by `next`, so a third start does not count it again.
+    let adopted_id = found[0].file.id();
+    found.into_iter().for_each(|f| next.adopt(f.file));
     let (_third, again) = Journal::open(dir.path()).unwrap();
-    assert_eq!(
-        again.records, 0,
+    assert!(
+        again.is_empty(),
         "a file another instance adopted is not replayed"
     );
+    assert_eq!(next.rotate(), 1, "the adopted file waits for the store");
+    assert_eq!(next.ids(1), [adopted_id]);
     drop(next);
 }
 
@@ -95,8 +123,10 @@ fn a_torn_last_line_is_skipped_and_the_rest_replayed() {
     let torn = &whole[..whole.len() / 2];
     let text = format!("{whole}garbage line\n{whole}{torn}");
     std::fs::write(dir.path().join("usage-dead-000001.journal"), text).unwrap();
-    let (_j, replayed) = Journal::open(dir.path()).unwrap();
+    let (_j, found) = Journal::open(dir.path()).unwrap();
+    let replayed = summed(&found);
     assert_eq!(replayed.records, 2);
+    assert_eq!(found[0].file.id(), "usage-dead-000001");
     assert_eq!(replayed.rows[&row("m")].input, 10);
 }
 
@@ -107,12 +137,12 @@ fn a_file_another_handle_locks_is_not_replayed() {
     std::fs::write(&path, line(&row("m"), &spent(5))).unwrap();
     let holder = File::open(&path).unwrap();
     holder.try_lock().unwrap();
-    let (j, replayed) = Journal::open(dir.path()).unwrap();
-    assert_eq!(replayed.records, 0, "a running instance's file");
+    let (j, found) = Journal::open(dir.path()).unwrap();
+    assert!(found.is_empty(), "a running instance's file");
     drop(j);
     holder.unlock().unwrap();
-    let (_j, replayed) = Journal::open(dir.path()).unwrap();
-    assert_eq!(replayed.records, 1, "once no one holds it");
+    let (_j, found) = Journal::open(dir.path()).unwrap();
+    assert_eq!(summed(&found).records, 1, "once no one holds it");
 }
 
 #[cfg(unix)]

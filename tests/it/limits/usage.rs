@@ -4,7 +4,9 @@
 
 use portcullis::admin::usage::report;
 use portcullis::cli::UsageArgs;
-use portcullis::store::{UsageFilter, UsageGrouping, UsageRow, UsageStore, UsageSubject};
+use portcullis::store::{
+    UsageBatches, UsageFilter, UsageGrouping, UsageRow, UsageStore, UsageSubject,
+};
 use serde_json::json;
 
 use super::*;
@@ -31,10 +33,11 @@ async fn usage_contract(store: &dyn UsageStore) {
         row("2026-12-01", "", "u1", "o3", (300, 30), 3_000),
         row("2026-12-02", "k2", "u2", "gpt-4o", (400, 40), 4_000),
     ];
-    store.record_usage(&rows).await.unwrap();
+    let none = UsageBatches::default();
+    store.record_usage(&rows, &none).await.unwrap();
     // Adding the same row again adds to it (another instance's flush).
-    store.record_usage(&rows[1..2]).await.unwrap();
-    store.record_usage(&[]).await.unwrap();
+    store.record_usage(&rows[1..2], &none).await.unwrap();
+    store.record_usage(&[], &none).await.unwrap();
     let spent = store
         .usage_spent(UsageSubject::Key("k1"), "2026-12-01")
         .await
@@ -107,6 +110,52 @@ async fn usage_contract(store: &dyn UsageStore) {
         rows[0].requests, 1,
         "an empty key filter selects requests without a key"
     );
+    batches_contract(store).await;
+}
+
+/// The marks of the journal files a flush covered: recorded with its rows, all or nothing.
+async fn batches_contract(store: &dyn UsageStore) {
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let one = [row("2026-12-03", "k3", "", "gpt-4o", (10, 1), 0)];
+    let spent = || store.usage_spent(UsageSubject::Key("k3"), "2026-12-01");
+    let (a, b) = (
+        ids(&["usage-aa-000001"]),
+        ids(&["usage-aa-000002", "flush-0f"]),
+    );
+    let at = |applied, forget, at| UsageBatches {
+        applied,
+        forget,
+        at,
+    };
+    store.record_usage(&one, &at(&a, &[], 100)).await.unwrap();
+    store.record_usage(&one, &at(&b, &[], 200)).await.unwrap();
+    let asked = ids(&["flush-0f", "usage-zz-000001", "usage-aa-000001"]);
+    let found = store.applied_usage_batches(&asked).await.unwrap();
+    assert_eq!(found, ids(&["flush-0f", "usage-aa-000001"]));
+    // A mark recorded twice: the whole flush is refused, its rows are not added.
+    let again = store.record_usage(&one, &at(&a, &[], 300)).await;
+    assert!(again.is_err(), "a second flush of one journal file");
+    assert_eq!(spent().await.unwrap().tokens, 22);
+    // Dropped with the next flush, or by id and by age.
+    let c = ids(&["usage-aa-000003"]);
+    store.record_usage(&one, &at(&c, &a, 300)).await.unwrap();
+    assert_eq!(spent().await.unwrap().tokens, 33);
+    let all = ids(&[
+        "usage-aa-000001",
+        "usage-aa-000002",
+        "flush-0f",
+        "usage-aa-000003",
+    ]);
+    let found = store.applied_usage_batches(&all).await.unwrap();
+    assert_eq!(found, all[1..]);
+    store
+        .forget_usage_batches(&ids(&["usage-aa-000003"]), 150)
+        .await
+        .unwrap();
+    let found = store.applied_usage_batches(&all).await.unwrap();
+    assert_eq!(found, all[1..3], "recorded at 200: kept");
+    store.forget_usage_batches(&[], 201).await.unwrap();
+    assert!(store.applied_usage_batches(&all).await.unwrap().is_empty());
 }
 
 #[tokio::test]
