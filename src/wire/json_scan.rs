@@ -67,30 +67,48 @@ fn skip_ws(json: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Strings up to this long are scanned byte by byte: the SIMD search costs more to set up.
-const SHORT: usize = 16;
+/// Bytes of a string looked at eight at a time before the SIMD search takes over (it costs
+/// more to set up than most keys and short values take to walk).
+const SHORT: usize = 32;
 
 /// The index of the quote closing the string whose text starts at `from`.
 fn string_end(json: &[u8], mut from: usize) -> Result<usize, Unscannable> {
     loop {
-        let short_end = json.len().min(from.saturating_add(SHORT));
-        let mut i = from;
-        while i < short_end {
-            match json[i] {
-                b'"' => return Ok(i),
-                // A backslash escapes the next byte (a quote included).
-                b'\\' => i += 2,
-                _ => i += 1,
-            }
+        let at = quote_or_backslash(json, from).ok_or(Unscannable)?;
+        if json[at] == b'"' {
+            return Ok(at);
         }
-        from = i;
-        let rest = json.get(from..).ok_or(Unscannable)?;
-        match memchr::memchr2(b'"', b'\\', rest) {
-            Some(at) if rest[at] == b'"' => return Ok(from + at),
-            Some(at) => from += at + 2,
-            None => return Err(Unscannable),
+        // A backslash escapes the next byte (a quote included).
+        from = at + 2;
+    }
+}
+
+/// The index of the first `"` or `\` at or after `from`.
+fn quote_or_backslash(json: &[u8], from: usize) -> Option<usize> {
+    let rest = json.get(from..)?;
+    let mut words = rest.chunks_exact(8);
+    for (n, word) in words.by_ref().take(SHORT / 8).enumerate() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let w = u64::from_le_bytes(w);
+        let hits = zero_byte(w ^ QUOTES) | zero_byte(w ^ BACKSLASHES);
+        if hits != 0 {
+            return Some(from + n * 8 + (hits.trailing_zeros() / 8) as usize);
         }
     }
+    let done = rest.len() - words.remainder().len() - words.len() * 8;
+    memchr::memchr2(b'"', b'\\', &rest[done..]).map(|at| from + done + at)
+}
+
+const QUOTES: u64 = u64::from_le_bytes([b'"'; 8]);
+const BACKSLASHES: u64 = u64::from_le_bytes([b'\\'; 8]);
+
+/// The high bit of the lowest zero byte of `w` set (and maybe of higher bytes: only the lowest
+/// set bit is exact), or 0 when no byte is zero.
+fn zero_byte(w: u64) -> u64 {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    w.wrapping_sub(ONES) & !w & HIGHS
 }
 
 /// The index just past the value starting at `start`.
@@ -180,6 +198,31 @@ mod tests {
         let got = all(&format!(r#"{{"k":{long},"{}":[{long}]}}"#, "c".repeat(50))).unwrap();
         assert_eq!(got[0].1, long);
         assert_eq!(got[1], ("c".repeat(50), format!("[{long}]")));
+    }
+
+    #[test]
+    fn the_first_quote_or_backslash_is_found_wherever_it_is() {
+        for len in 0..80 {
+            for at in 0..len {
+                for (hit, other) in [(b'"', b'\\'), (b'\\', b'"')] {
+                    let mut text = vec![b'a'; len];
+                    text[at] = hit;
+                    if at + 1 < len {
+                        text[len - 1] = other;
+                    }
+                    for from in 0..=at {
+                        assert_eq!(
+                            quote_or_backslash(&text, from),
+                            Some(at),
+                            "{len} {at} {from}"
+                        );
+                    }
+                }
+            }
+            let plain = vec![0xffu8; len];
+            assert_eq!(quote_or_backslash(&plain, 0), None);
+            assert_eq!(quote_or_backslash(&plain, len + 1), None);
+        }
     }
 
     #[test]

@@ -117,6 +117,98 @@ impl Counts {
     }
 }
 
+impl Counts {
+    /// What the full parse of `text` (`null` or an object) reads, when every member it reads is
+    /// `null`, a plain integer that fits (no sign, fraction, exponent or leading zero) or, for
+    /// the details, an object of such members; anything else — a repeated member, a value of
+    /// another kind, an escaped key — is [`Unscannable`], for the full parse to decide.
+    fn scan(text: &[u8]) -> Result<Option<Counts>, Unscannable> {
+        if text == b"null" {
+            return Ok(None);
+        }
+        let mut c = Counts::default();
+        let mut seen = 0u16;
+        json_scan::members(text, |key, value| {
+            let (bit, slot) = match key {
+                b"prompt_tokens" => (0, &mut c.prompt_tokens),
+                b"completion_tokens" => (1, &mut c.completion_tokens),
+                b"total_tokens" => (2, &mut c.total_tokens),
+                b"input_tokens" => (3, &mut c.input_tokens),
+                b"output_tokens" => (4, &mut c.output_tokens),
+                b"cache_read_input_tokens" => (5, &mut c.cache_read_input_tokens),
+                b"cache_creation_input_tokens" => (6, &mut c.cache_creation_input_tokens),
+                b"cachedContentTokenCount" => (7, &mut c.cached_content_token_count),
+                b"promptTokenCount" => (8, &mut c.prompt_token_count),
+                b"candidatesTokenCount" => (9, &mut c.candidates_token_count),
+                b"totalTokenCount" => (10, &mut c.total_token_count),
+                b"prompt_tokens_details" => {
+                    once(&mut seen, 11)?;
+                    c.prompt_tokens_details = Details::scan(value)?;
+                    return Ok(());
+                }
+                b"input_tokens_details" => {
+                    once(&mut seen, 12)?;
+                    c.input_tokens_details = Details::scan(value)?;
+                    return Ok(());
+                }
+                _ => return Ok(()),
+            };
+            once(&mut seen, bit)?;
+            *slot = count(value)?;
+            Ok(())
+        })?;
+        Ok(Some(c))
+    }
+}
+
+impl Details {
+    /// [`Counts::scan`] for a details member.
+    fn scan(text: &[u8]) -> Result<Option<Details>, Unscannable> {
+        if text == b"null" {
+            return Ok(None);
+        }
+        let mut d = Details::default();
+        let mut seen = 0u16;
+        json_scan::members(text, |key, value| {
+            if key == b"cached_tokens" {
+                once(&mut seen, 0)?;
+                d.cached_tokens = count(value)?;
+            }
+            Ok(())
+        })?;
+        Ok(Some(d))
+    }
+}
+
+/// Marks member `bit` read; a second time is the full parse's "duplicate field".
+fn once(seen: &mut u16, bit: u8) -> Result<(), Unscannable> {
+    let mask = 1u16 << bit;
+    if *seen & mask != 0 {
+        return Err(Unscannable);
+    }
+    *seen |= mask;
+    Ok(())
+}
+
+/// A count as the full parse reads it: `null`, or digits without a leading zero that fit.
+fn count(value: &[u8]) -> Result<Option<u64>, Unscannable> {
+    match value {
+        b"null" => Ok(None),
+        b"0" => Ok(Some(0)),
+        [b'1'..=b'9', rest @ ..] if rest.iter().all(u8::is_ascii_digit) => {
+            let mut n = 0u64;
+            for d in value {
+                n = n
+                    .checked_mul(10)
+                    .and_then(|n| n.checked_add(u64::from(d - b'0')))
+                    .ok_or(Unscannable)?;
+            }
+            Ok(Some(n))
+        }
+        _ => Err(Unscannable),
+    }
+}
+
 #[derive(Deserialize)]
 struct Nested {
     usage: Option<Counts>,
@@ -226,8 +318,9 @@ impl<'a> Spans<'a> {
     /// full parse, so it is `None` here too.
     fn usage(&self) -> Option<Usage> {
         fn counts(text: Option<&[u8]>) -> Result<Option<Counts>, ()> {
-            text.map_or(Ok(None), |t| {
-                serde_json::from_slice::<Option<Counts>>(t).map_err(drop)
+            text.map_or(Ok(None), |t| match Counts::scan(t) {
+                Ok(c) => Ok(c),
+                Err(Unscannable) => serde_json::from_slice::<Option<Counts>>(t).map_err(drop),
             })
         }
         fn nested(text: Option<&[u8]>) -> Result<Option<Counts>, ()> {
@@ -475,6 +568,21 @@ mod tests {
             br#"{"usage":{"prompt_tokens":"1"}}"#,
             br#"{"usage":{"prompt_tokens":1}} trailing"#,
             br#"  {"usageMetadata":{"promptTokenCount":2}}  "#,
+            br#"{"usage":{"prompt_tokens":1,"prompt_tokens":2}}"#,
+            br#"{"usage":{"prompt_tokens":null,"prompt_tokens":2}}"#,
+            br#"{"usage":{"prompt_tokens":01}}"#,
+            br#"{"usage":{"prompt_tokens":-1}}"#,
+            br#"{"usage":{"prompt_tokens":1.0}}"#,
+            br#"{"usage":{"prompt_tokens":1e3}}"#,
+            br#"{"usage":{"prompt_tokens":18446744073709551616}}"#,
+            br#"{"usage":{"prompt_tokens":18446744073709551615,"x":[{"y":1}]}}"#,
+            br#"{"usage":{"prompt_tokens":0,"prompt_tokens_details":{"cached_tokens":3}}}"#,
+            br#"{"usage":{"input_tokens_details":{"cached_tokens":3,"cached_tokens":4}}}"#,
+            br#"{"usage":{"input_tokens_details":[],"input_tokens":1}}"#,
+            br#"{"usage":{"prompt_tokens_details":null,"prompt_tokens_details":{}}}"#,
+            br#"{"usage":{"prompt_tok\u0065ns":7}}"#,
+            br#"{"usage":[]}"#,
+            br#"{"usage":{"prompt_tokens":true}}"#,
         ] {
             assert_eq!(
                 parse_usage(doc),
