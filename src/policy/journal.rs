@@ -381,4 +381,4 @@ fn unescape(s: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -40,7 +40,8 @@ fn summed(found: &[Adopted]) -> Replayed {
     Replayed { rows, records }
 }
 
-fn journal_files(dir: &Path) -> Vec<PathBuf> {
+/// The journal files in `dir`, sorted.
+pub(crate) fn journal_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 
 use super::*;
+use crate::policy::journal::tests::journal_files as journals;
 use crate::store::{SqlStore, UsageFilter, UsageGrouping, UsageSubject};
 
 fn row() -> RowKey {
@@ -100,16 +101,6 @@ impl UsageStore for Faulty {
     }
 }
 
-fn journals(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "journal"))
-        .collect();
-    files.sort();
-    files
-}
-
 fn copy_journals(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for f in journals(from) {
@@ -127,6 +118,15 @@ async fn faulty(home: &Path) -> Faulty {
     }
 }
 
+/// A [`Faulty`] store in `home` and a ledger journaling in its data directory.
+async fn journaled(home: &Path) -> (Faulty, Ledger) {
+    let store = faulty(home).await;
+    let ledger = Ledger::default();
+    let replayed = ledger.keep_journal(&store.data, &store, NOW).await.unwrap();
+    assert_eq!(replayed, 0);
+    (store, ledger)
+}
+
 /// Requests and input tokens in the store.
 async fn stored(store: &dyn UsageStore) -> (i64, i64) {
     let rows = store
@@ -142,12 +142,7 @@ const NOW: i64 = 1_796_400_000;
 #[tokio::test]
 async fn files_a_crash_left_after_the_commit_are_deleted_uncounted() {
     let home = tempfile::tempdir().unwrap();
-    let store = faulty(home.path()).await;
-    let first = Ledger::default();
-    assert_eq!(
-        first.keep_journal(&store.data, &store, NOW).await.unwrap(),
-        0
-    );
+    let (store, first) = journaled(home.path()).await;
     for input in [10, 20, 30] {
         first.record(row(), spent(input));
     }
@@ -188,9 +183,7 @@ async fn files_a_crash_left_after_the_commit_are_deleted_uncounted() {
 #[tokio::test]
 async fn a_kill_before_the_flush_is_replayed_once() {
     let home = tempfile::tempdir().unwrap();
-    let store = faulty(home.path()).await;
-    let first = Ledger::default();
-    first.keep_journal(&store.data, &store, NOW).await.unwrap();
+    let (store, first) = journaled(home.path()).await;
     first.record(row(), spent(10));
     first.record(row(), spent(20));
     copy_journals(&store.data, &store.crash_copy);
@@ -209,9 +202,7 @@ async fn a_kill_before_the_flush_is_replayed_once() {
 #[tokio::test]
 async fn a_commit_reported_failed_that_landed_is_not_written_again() {
     let home = tempfile::tempdir().unwrap();
-    let store = faulty(home.path()).await;
-    let ledger = Ledger::default();
-    ledger.keep_journal(&store.data, &store, NOW).await.unwrap();
+    let (store, ledger) = journaled(home.path()).await;
     ledger.record(row(), spent(10));
     store.inject(Fault::LostAnswer);
     assert!(ledger.flush(&store, NOW).await.is_err());
@@ -226,9 +217,7 @@ async fn a_commit_reported_failed_that_landed_is_not_written_again() {
 #[tokio::test]
 async fn a_write_that_failed_is_retried_and_its_marks_dropped_later() {
     let home = tempfile::tempdir().unwrap();
-    let store = faulty(home.path()).await;
-    let ledger = Ledger::default();
-    ledger.keep_journal(&store.data, &store, NOW).await.unwrap();
+    let (store, ledger) = journaled(home.path()).await;
     ledger.record(row(), spent(10));
     store.inject(Fault::Refused);
     assert!(ledger.flush(&store, NOW).await.is_err());
