@@ -77,12 +77,21 @@ pub struct ClientIp(pub std::net::IpAddr);
 impl ClientIp {
     /// The client address of `req` (unspecified if the access-log layer did not run).
     pub fn of<B>(req: &http::Request<B>) -> std::net::IpAddr {
-        req.extensions()
-            .get::<ClientIp>()
+        let attached = req.extensions().get::<Attached>();
+        attached
+            .and_then(|a| a.client_ip)
             .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
                 c.0
             })
     }
+}
+
+/// What the access log attaches to every request: its record and its client address, one
+/// extension (one allocation) for both.
+#[derive(Debug, Clone)]
+struct Attached {
+    log: RequestLog,
+    client_ip: Option<ClientIp>,
 }
 
 /// Shared handle to a request's record.
@@ -90,6 +99,11 @@ impl ClientIp {
 pub struct RequestLog(Arc<Mutex<RequestRecord>>);
 
 impl RequestLog {
+    /// The record the access log attached to a request (`None` if it did not run).
+    pub(crate) fn of(extensions: &http::Extensions) -> Option<&RequestLog> {
+        extensions.get::<Attached>().map(|a| &a.log)
+    }
+
     /// Changes the record.
     pub fn update(&self, f: impl FnOnce(&mut RequestRecord)) {
         if let Ok(mut r) = self.0.lock() {
@@ -189,15 +203,15 @@ where
 {
     let started = Instant::now();
     let log = RequestLog::default();
-    req.extensions_mut().insert(log.clone());
     let logging = tracing::enabled!(target: "portcullis::access", tracing::Level::INFO);
     let client_ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ci| crate::net::client_ip(ci.0.ip(), req.headers(), state.trusted_proxies()));
-    if let Some(ip) = client_ip {
-        req.extensions_mut().insert(ClientIp(ip));
-    }
+    req.extensions_mut().insert(Attached {
+        log: log.clone(),
+        client_ip: client_ip.map(ClientIp),
+    });
     let telemetry = state.telemetry();
     let capturing = state.capture().is_enabled();
     if !logging && !capturing && !telemetry.is_enabled() {

@@ -46,7 +46,7 @@ pub async fn require_credential(
 ) -> Response {
     let ip = ClientIp::of(&req);
     let presented = extract_credential(req.headers(), req.uri().query());
-    let log = req.extensions().get::<RequestLog>().cloned();
+    let log = RequestLog::of(req.extensions()).cloned();
     let user_agent = req
         .headers()
         .get(http::header::USER_AGENT)

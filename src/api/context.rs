@@ -55,9 +55,7 @@ impl FromRequestParts<AppState> for Ctx {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let log = parts
-            .extensions
-            .get::<RequestLog>()
+        let log = RequestLog::of(&parts.extensions)
             .cloned()
             .unwrap_or_default();
         let capture = state.capture().is_enabled().then(|| {

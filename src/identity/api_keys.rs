@@ -4,6 +4,7 @@
 //! keeps no key in plain form.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -34,7 +35,41 @@ pub enum ApiKeyConfig {
 /// The configured keys, by digest.
 pub struct ApiKeySet {
     hash_key: [u8; 32],
-    by_digest: HashMap<[u8; 32], Arc<str>>,
+    by_digest: HashMap<Digest, Arc<str>, BuildHasherDefault<DigestHasher>>,
+}
+
+/// A key's keyed digest. Its bits are unpredictable without the startup key, so the map uses
+/// eight of them as the hash instead of hashing the digest again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Digest([u8; 32]);
+
+impl Hash for Digest {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(head));
+    }
+}
+
+/// The hasher of [`Digest`]s: the eight bytes it is given.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by `Digest`; anything else still hashes, slowly.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl ApiKeySet {
@@ -43,7 +78,7 @@ impl ApiKeySet {
         let hash_key = crate::secret::random_bytes::<32>()?;
         let mut set = Self {
             hash_key,
-            by_digest: HashMap::new(),
+            by_digest: HashMap::default(),
         };
         for (i, entry) in keys.iter().enumerate() {
             let (name, key) = match entry {
@@ -61,8 +96,8 @@ impl ApiKeySet {
         Ok(set)
     }
 
-    fn digest(&self, value: &str) -> [u8; 32] {
-        *blake3::keyed_hash(&self.hash_key, value.as_bytes()).as_bytes()
+    fn digest(&self, value: &str) -> Digest {
+        Digest(*blake3::keyed_hash(&self.hash_key, value.as_bytes()).as_bytes())
     }
 
     /// The name of the key equal to `presented`, if any.

@@ -356,12 +356,13 @@ impl ModelRouter {
                 _ => Err(RouteError::NoModel),
             };
         }
-        if let Some((prefix, _)) = requested.split_once(':')
+        let prefixed = requested.split_once(':');
+        if let Some((prefix, _)) = prefixed
             && self.withheld.iter().any(|w| w == prefix)
         {
             return Err(RouteError::NotInMultiUser(prefix.to_owned()));
         }
-        if let Some((prefix, rest)) = requested.split_once(':')
+        if let Some((prefix, rest)) = prefixed
             && let Some(p) = self.provider(prefix)
         {
             if rest.is_empty() {
@@ -380,7 +381,7 @@ impl ModelRouter {
                 rewritten: m != requested,
             });
         }
-        if let Some((prefix, _)) = requested.split_once(':') {
+        if let Some((prefix, _)) = prefixed {
             return Err(RouteError::UnknownBackend {
                 model: requested.to_owned(),
                 backend: prefix.to_owned(),
