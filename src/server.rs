@@ -25,6 +25,7 @@ mod connections;
 mod event_loops;
 mod h1;
 pub mod h1_wire;
+mod quiet;
 mod watch;
 
 pub use connections::ConnectionLimits;

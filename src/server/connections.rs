@@ -28,6 +28,7 @@ use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
 use super::h1::{self, H1, Served};
+use super::quiet::Quiet;
 use super::watch::{InFlight, TimedBody, TrackedBody, Watch, Watched};
 use crate::api::error::ApiError;
 use crate::config::ServerConfig;
@@ -222,14 +223,17 @@ async fn serve_one<I: Accepted, S: App>(c: Conn<I, S>) {
         },
     );
     let mut h1 = pin!(h1);
+    // The watchdog and the stop signal are polled only when they woke, not on every wake of
+    // the connection; the connection first.
     let served = tokio::select! {
+        biased;
         served = h1.as_mut() => served,
-        why = watch.watchdog(limits.header_read_timeout, limits.keep_alive_idle) => {
+        why = Quiet::new(watch.watchdog(limits.header_read_timeout, limits.keep_alive_idle)) => {
             slot.closed(why);
             tracing::debug!(client = %addr, reason = ?why, "closing a client connection");
             return;
         }
-        () = async { let _ = stop.wait_for(|stop| *stop).await; } => {
+        () = Quiet::new(async { let _ = stop.wait_for(|stop| *stop).await; }) => {
             if !watch.is_busy() {
                 return;
             }
@@ -249,9 +253,10 @@ async fn serve_one<I: Accepted, S: App>(c: Conn<I, S>) {
     let io = TokioIo::new(Watched::new(Prefixed { read, tcp }, watch.clone()));
     let mut conn = pin!(builder.serve_connection(io, service));
     let why = tokio::select! {
+        biased;
         _ = conn.as_mut() => return,
-        why = watch.watchdog(limits.header_read_timeout, limits.keep_alive_idle) => why,
-        () = async { let _ = stop.wait_for(|stop| *stop).await; } => {
+        why = Quiet::new(watch.watchdog(limits.header_read_timeout, limits.keep_alive_idle)) => why,
+        () = Quiet::new(async { let _ = stop.wait_for(|stop| *stop).await; }) => {
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
             return;
