@@ -236,7 +236,15 @@ try {
   console.log("browser test of the admin console: ok");
 } finally {
   await browser?.close();
-  server?.kill();
-  mock?.kill();
+  // The gateway's shutdown flush writes to its data directory: removed once it has exited.
+  await Promise.all([stopped(server), stopped(mock)]);
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** Ends `child` (SIGTERM) and resolves once it has exited. */
+function stopped(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill();
+  return exited;
 }
