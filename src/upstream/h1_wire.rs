@@ -159,12 +159,15 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
             Some(0) => Version::HTTP_10,
             _ => Version::HTTP_11,
         };
-        // Where each name and value lies in the head, so that the values can share its bytes.
+        // Where each name and value lies in the head, so that the values can share its bytes;
+        // the framing headers are read in the same pass.
         let base = buf.as_ptr() as usize;
         let mut spans = Vec::with_capacity(resp.headers.len());
+        let mut facts = Facts::default();
         for h in resp.headers.iter() {
             let name = HeaderName::from_bytes(h.name.as_bytes())
                 .map_err(|_| WireError::Header(h.name.to_owned()))?;
+            facts.note(&name, h.value);
             let start = h.value.as_ptr() as usize - base;
             spans.push((name, start, start + h.value.len()));
         }
@@ -175,7 +178,7 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
                 .map_err(|_| WireError::Header(name.to_string()))?;
             headers.append(name, value);
         }
-        let (framing, keep_alive) = framing(&headers, status, version, method)?;
+        let (framing, keep_alive) = facts.framing(status, version, method)?;
         return Ok(Some(Head {
             status,
             version,
@@ -186,57 +189,78 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
     }
 }
 
-/// The body's framing (RFC 9112 §6.3) and whether the connection outlives the answer.
-fn framing(
-    headers: &HeaderMap,
-    status: StatusCode,
-    version: Version,
-    method: &Method,
-) -> Result<(Framing, bool), WireError> {
-    let mut keep_alive = if version == Version::HTTP_11 {
-        !has_token(headers, &header::CONNECTION, "close")
-    } else {
-        has_token(headers, &header::CONNECTION, "keep-alive")
-    };
-    if *method == Method::HEAD
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
-        return Ok((Framing::Length(0), keep_alive));
-    }
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        // Transfer-Encoding overrides any Content-Length, and such an answer may have been
-        // crafted to be read two ways: the connection is not reused after it.
-        if headers.contains_key(header::CONTENT_LENGTH) {
-            keep_alive = false;
-        }
-        let last = headers
-            .get_all(header::TRANSFER_ENCODING)
-            .iter()
-            .next_back()
-            .and_then(|v| v.as_bytes().rsplit(|b| *b == b',').next())
-            .map(|t| t.trim_ascii());
-        return Ok(match last {
-            Some(t) if t.eq_ignore_ascii_case(b"chunked") => {
-                (Framing::Chunked(Chunked::Size(0, 0)), keep_alive)
+/// What an answer's head says about its framing, read header by header.
+#[derive(Default)]
+struct Facts {
+    /// A `Connection` token `close`, `keep-alive`.
+    close: bool,
+    keep_alive: bool,
+    /// `Transfer-Encoding` was sent: its last coding is `chunked`.
+    transfer_encoding: bool,
+    chunked_last: bool,
+    /// `Content-Length` was sent: its one value, or `None` when invalid or conflicting.
+    content_length: Option<Option<u64>>,
+}
+
+impl Facts {
+    fn note(&mut self, name: &HeaderName, value: &[u8]) {
+        let tokens = || value.split(|b| *b == b',').map(<[u8]>::trim_ascii);
+        if *name == header::CONNECTION {
+            for t in tokens() {
+                self.close |= t.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
             }
-            _ => (Framing::Close, false),
-        });
-    }
-    let mut length: Option<u64> = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|b| *b == b',') {
-            let n = parse_length(part.trim_ascii()).ok_or(WireError::ContentLength)?;
-            if length.is_some_and(|l| l != n) {
-                return Err(WireError::ContentLength);
+        } else if *name == header::TRANSFER_ENCODING {
+            // The last coding of the last `Transfer-Encoding` line counts.
+            self.transfer_encoding = true;
+            let last = tokens().next_back().unwrap_or_default();
+            self.chunked_last = last.eq_ignore_ascii_case(b"chunked");
+        } else if *name == header::CONTENT_LENGTH {
+            for part in tokens() {
+                let n = parse_length(part);
+                self.content_length = match self.content_length {
+                    None => Some(n),
+                    Some(Some(l)) if n == Some(l) => Some(n),
+                    Some(_) => Some(None),
+                };
             }
-            length = Some(n);
         }
     }
-    Ok(match length {
-        Some(n) => (Framing::Length(n), keep_alive),
-        None => (Framing::Close, false),
-    })
+
+    /// The body's framing (RFC 9112 §6.3) and whether the connection outlives the answer.
+    fn framing(
+        &self,
+        status: StatusCode,
+        version: Version,
+        method: &Method,
+    ) -> Result<(Framing, bool), WireError> {
+        let mut keep_alive = match version {
+            Version::HTTP_11 => !self.close,
+            _ => self.keep_alive,
+        };
+        if *method == Method::HEAD
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            return Ok((Framing::Length(0), keep_alive));
+        }
+        if self.transfer_encoding {
+            // Transfer-Encoding overrides any Content-Length, and such an answer may have been
+            // crafted to be read two ways: the connection is not reused after it.
+            if self.content_length.is_some() {
+                keep_alive = false;
+            }
+            return Ok(match self.chunked_last {
+                true => (Framing::Chunked(Chunked::Size(0, 0)), keep_alive),
+                false => (Framing::Close, false),
+            });
+        }
+        Ok(match self.content_length {
+            Some(Some(n)) => (Framing::Length(n), keep_alive),
+            Some(None) => return Err(WireError::ContentLength),
+            None => (Framing::Close, false),
+        })
+    }
 }
 
 /// A `Content-Length` value (one of a list): 1 to 19 digits, nothing else.
@@ -246,14 +270,6 @@ pub(crate) fn parse_length(digits: &[u8]) -> Option<u64> {
     }
     digits.iter().try_fold(0u64, |n, &b| {
         b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
-    })
-}
-
-fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    headers.get_all(name).iter().any(|v| {
-        v.as_bytes()
-            .split(|b| *b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
     })
 }
 
