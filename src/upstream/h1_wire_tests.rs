@@ -214,6 +214,24 @@ fn framing_follows_rfc_9112() {
         f("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n"),
         (Framing::Close, false)
     );
+    // The last coding of the last line counts; a length beside it, even unreadable, only
+    // stops the connection's reuse.
+    assert_eq!(
+        f("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntransfer-encoding: gzip\r\n\r\n"),
+        (Framing::Close, false)
+    );
+    assert_eq!(
+        f("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n"),
+        (Framing::Chunked(Chunked::Size(0, 0)), true)
+    );
+    assert_eq!(
+        f("HTTP/1.1 200 OK\r\ncontent-length: x\r\ntransfer-encoding: chunked\r\n\r\n"),
+        (Framing::Chunked(Chunked::Size(0, 0)), false)
+    );
+    assert_eq!(
+        f("HTTP/1.1 200 OK\r\ntransfer-encoding: \r\n\r\n"),
+        (Framing::Close, false)
+    );
     assert_eq!(f("HTTP/1.1 200 OK\r\n\r\n"), (Framing::Close, false));
     assert_eq!(
         f("HTTP/1.1 204 No Content\r\ncontent-length: 7\r\n\r\n"),
@@ -232,6 +250,7 @@ fn framing_follows_rfc_9112() {
     // Keep-alive: HTTP/1.1 unless `close`; HTTP/1.0 only when asked.
     assert!(!f("HTTP/1.1 200 OK\r\nconnection: Keep-Alive, Close\r\ncontent-length: 0\r\n\r\n").1);
     assert!(!f("HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n").1);
+    assert!(!f("HTTP/1.1 200 OK\r\nconnection: upgrade\r\nconnection: close\r\ncontent-length: 0\r\n\r\n").1);
     assert!(f("HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 0\r\n\r\n").1);
     for bad in ["-1", "1 2", "0x10", "", "99999999999999999999", "5, 6"] {
         let raw = format!("HTTP/1.1 200 OK\r\ncontent-length: {bad}\r\n\r\n");
