@@ -39,6 +39,8 @@ const INVISIBLE: &[char] = &[
 pub struct Scrubber {
     /// Every form, ASCII-lower-cased (matched case-insensitively).
     thorough: Vec<Vec<u8>>,
+    /// Shortest of them: a shorter text holds none (normalising a text only shortens it).
+    shortest: usize,
     /// The raw and base64 forms, matched as they are.
     exact: Vec<Finder<'static>>,
     /// Longest exact form.
@@ -99,6 +101,7 @@ impl Scrubber {
         }
         Self {
             starts,
+            shortest: thorough.last().map_or(0, Vec::len),
             thorough,
             exact: exact
                 .iter()
@@ -115,12 +118,16 @@ impl Scrubber {
 
     /// True when `value` holds a secret in any form (a response header's value).
     pub fn found_in(&self, value: &[u8]) -> bool {
+        // Too short for any form (an ASCII value is read as it is: no replacement characters).
+        if value.len() < self.shortest && value.is_ascii() {
+            return false;
+        }
         !self.is_empty() && matches!(self.scrub(&String::from_utf8_lossy(value)), Cow::Owned(_))
     }
 
     /// `text` with every secret, in any form, replaced by [`MASK`] (an error message).
     pub fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        if self.is_empty() {
+        if self.is_empty() || text.len() < self.shortest {
             return Cow::Borrowed(text);
         }
         let mut ranges = self.thorough_matches(text.as_bytes());
@@ -446,6 +453,21 @@ mod tests {
         }
         assert_eq!(s.scrub("nothing here"), "nothing here");
         assert!(!s.found_in(b"sk-upstream"));
+    }
+
+    #[test]
+    fn a_text_shorter_than_every_form_is_not_searched_but_one_as_long_is() {
+        let s = Scrubber::new([&Secret::new("abcdefgh")]);
+        assert_eq!(s.shortest, 8);
+        assert!(s.found_in(b"abcdefgh") && s.found_in(b"ABCDEFGH"));
+        assert_eq!(s.scrub("abcdefgh"), MASK);
+        assert!(!s.found_in(b"abcdefg") && !s.found_in(b""));
+        assert_eq!(s.scrub("abcdefg"), "abcdefg");
+        // Percent-encoded, the secret is longer than the form it decodes to.
+        assert!(s.found_in(b"%61bcdefgh"));
+        // Not UTF-8: read through the lossy copy, whatever its length.
+        assert!(!s.found_in(b"ab\xffcd"));
+        assert!(Scrubber::default().shortest == 0 && !Scrubber::default().found_in(b"x"));
     }
 
     #[test]
