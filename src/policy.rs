@@ -232,8 +232,9 @@ impl Policy {
     /// store what the journal files there that no running process holds recorded — a killed
     /// run's unflushed usage —, deleting them once the store has it (a failed write keeps them
     /// for the first flush). Files the store already counted (a run killed between its flush's
-    /// commit and their deletion) are deleted uncounted. Returns how many records were replayed. Does nothing when no store
-    /// keeps usage. At startup, before serving (`AppState::open`).
+    /// commit and their deletion) are deleted uncounted. Returns how many records were
+    /// replayed. Does nothing when no store keeps usage. At startup, before serving
+    /// (`AppState::open`).
     pub async fn keep_journal(&self, dir: &std::path::Path) -> Result<usize, JournalError> {
         let replayed = self.meter.keep_journal(dir).await?;
         if replayed > 0 {

@@ -116,7 +116,7 @@ impl Journal {
     pub(crate) fn open(dir: &Path) -> Result<(Journal, Vec<Adopted>), JournalError> {
         crate::store::private::private_dir(dir).map_err(at(dir))?;
         let id = crate::secret::random_bytes::<8>().map_err(at(dir))?;
-        let instance: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let instance = crate::store::hex(&id);
         let mut journal = Journal {
             dir: dir.to_owned(),
             instance,

@@ -132,22 +132,24 @@ impl Ledger {
             false => store.applied_usage_batches(&ids).await?,
         };
         let mut records = 0;
-        let mut adopted = HashMap::new();
-        let mut done = Vec::new();
-        for f in found {
-            if counted.contains(&f.file.id()) {
-                tracing::info!(
-                    records = f.records,
-                    "usage journal file already in the store (its process died before deleting it): deleted uncounted"
-                );
-                f.file.delete();
-                continue;
+        {
+            let mut book = self.book();
+            for (f, id) in found.into_iter().zip(&ids) {
+                if counted.contains(id) {
+                    tracing::info!(
+                        records = f.records,
+                        "usage journal file already in the store (its process died before deleting it): deleted uncounted"
+                    );
+                    f.file.delete();
+                    continue;
+                }
+                records += f.records;
+                for (k, a) in f.rows {
+                    book.rows.entry(k).or_default().add(&a);
+                }
+                opened.adopt(f.file);
             }
-            records += f.records;
-            for (k, a) in f.rows {
-                adopted.entry(k).or_insert_with(Amounts::default).add(&a);
-            }
-            done.push(f.file);
+            book.journal = Some(opened);
         }
         if let Err(e) = store
             .forget_usage_batches(&counted, now_secs - MARKS_KEPT_SECS)
@@ -155,12 +157,6 @@ impl Ledger {
         {
             tracing::warn!(error = %e, "could not drop old usage-journal marks (tried again at the next start)");
         }
-        done.into_iter().for_each(|f| opened.adopt(f));
-        let mut book = self.book();
-        for (k, a) in &adopted {
-            book.rows.entry(k.clone()).or_default().add(a);
-        }
-        book.journal = Some(opened);
         Ok(records)
     }
 
@@ -300,10 +296,7 @@ impl Ledger {
 fn flush_id() -> Result<String, StoreError> {
     let id = crate::secret::random_bytes::<8>()
         .map_err(|e| StoreError::Query(format!("no randomness for a usage flush id: {e}")))?;
-    Ok(id.iter().fold(String::from("flush-"), |mut s, b| {
-        s.push_str(&format!("{b:02x}"));
-        s
-    }))
+    Ok(format!("flush-{}", crate::store::hex(&id)))
 }
 
 #[cfg(test)]

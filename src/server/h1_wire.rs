@@ -15,7 +15,9 @@ use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri, Version};
 
-use crate::upstream::h1_wire::{Chunked, Decoded, Framing, parse_length};
+use crate::upstream::h1_wire::{
+    BadLength, Chunked, ConnectionTokens, Decoded, Framing, add_content_length, elements,
+};
 
 /// Most header lines a request may carry (hyper's limit too).
 pub const MAX_HEADERS: usize = 100;
@@ -109,9 +111,9 @@ pub fn parse_request(
         headers.append(name, value);
     }
     let keep_alive = if version == Version::HTTP_11 {
-        !facts.close
+        !facts.connection.close
     } else {
-        facts.keep_alive
+        facts.connection.keep_alive
     };
     let expect_continue =
         version == Version::HTTP_11 && framing != Framing::Length(0) && facts.expect_continue;
@@ -138,30 +140,21 @@ struct Facts {
     codings: Option<usize>,
     last_chunked: bool,
     chunked_not_last: bool,
-    close: bool,
-    keep_alive: bool,
+    connection: ConnectionTokens,
     expect_continue: bool,
 }
 
 impl Facts {
     fn note(&mut self, name: &HeaderName, value: &[u8]) -> Result<(), HeadError> {
-        let tokens = || {
-            value
-                .split(|b| *b == b',')
-                .map(<[u8]>::trim_ascii)
-                .filter(|t| !t.is_empty())
-        };
+        let tokens = || elements(value).filter(|t| !t.is_empty());
         if *name == header::HOST {
             self.hosts += 1;
         } else if *name == header::CONTENT_LENGTH {
-            for part in value.split(|b| *b == b',') {
-                let n = parse_length(part.trim_ascii())
-                    .ok_or(HeadError::Framing("invalid Content-Length"))?;
-                if self.length.is_some_and(|l| l != n) {
-                    return Err(HeadError::Framing("conflicting Content-Length"));
-                }
-                self.length = Some(n);
-            }
+            let length = add_content_length(self.length, value).map_err(|e| match e {
+                BadLength::Invalid => HeadError::Framing("invalid Content-Length"),
+                BadLength::Conflicting => HeadError::Framing("conflicting Content-Length"),
+            })?;
+            self.length = Some(length);
         } else if *name == header::TRANSFER_ENCODING {
             let mut count = self.codings.unwrap_or(0);
             for t in tokens() {
@@ -171,10 +164,7 @@ impl Facts {
             }
             self.codings = Some(count);
         } else if *name == header::CONNECTION {
-            for t in tokens() {
-                self.close |= t.eq_ignore_ascii_case(b"close");
-                self.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
-            }
+            self.connection.note(value);
         } else if *name == header::EXPECT {
             self.expect_continue |= tokens().any(|t| t.eq_ignore_ascii_case(b"100-continue"));
         }

@@ -37,6 +37,20 @@ fn wanted(v: &Option<String>) -> (i64, &str) {
     }
 }
 
+/// Deletes the marks `ids` in `tx`.
+async fn drop_marks(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ids: &[String],
+) -> Result<(), sqlx::Error> {
+    for id in ids {
+        sqlx::query("DELETE FROM usage_batches WHERE id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl UsageStore for SqlStore {
     async fn record_usage(
@@ -52,12 +66,7 @@ impl UsageStore for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        for id in batches.forget {
-            sqlx::query("DELETE FROM usage_batches WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        drop_marks(&mut tx, batches.forget).await?;
         for r in rows {
             sqlx::query(
                 "INSERT INTO usage_daily (day, key_id, user_id, backend, model, requests, input_tokens, output_tokens, cached_input_tokens, cost_micros) \
@@ -106,12 +115,7 @@ impl UsageStore for SqlStore {
         recorded_before: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for id in ids {
-            sqlx::query("DELETE FROM usage_batches WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        drop_marks(&mut tx, ids).await?;
         sqlx::query("DELETE FROM usage_batches WHERE recorded_at < $1")
             .bind(recorded_before)
             .execute(&mut *tx)

@@ -189,12 +189,52 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
     }
 }
 
+/// The elements of a comma-separated header value, trimmed (empty ones included).
+pub(crate) fn elements(value: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
+    value.split(|b| *b == b',').map(<[u8]>::trim_ascii)
+}
+
+/// The `Connection` tokens a codec acts on, over every `Connection` line of a head.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ConnectionTokens {
+    pub(crate) close: bool,
+    pub(crate) keep_alive: bool,
+}
+
+impl ConnectionTokens {
+    pub(crate) fn note(&mut self, value: &[u8]) {
+        for t in elements(value) {
+            self.close |= t.eq_ignore_ascii_case(b"close");
+            self.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+        }
+    }
+}
+
+/// Why a head's `Content-Length` cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BadLength {
+    Invalid,
+    Conflicting,
+}
+
+/// The `Content-Length` of a head so far (`so_far`, from earlier lines) with one more line's
+/// value, a list whose every element must be the same length.
+pub(crate) fn add_content_length(so_far: Option<u64>, value: &[u8]) -> Result<u64, BadLength> {
+    let mut length = so_far;
+    for part in elements(value) {
+        let n = parse_length(part).ok_or(BadLength::Invalid)?;
+        if length.is_some_and(|l| l != n) {
+            return Err(BadLength::Conflicting);
+        }
+        length = Some(n);
+    }
+    length.ok_or(BadLength::Invalid)
+}
+
 /// What an answer's head says about its framing, read header by header.
 #[derive(Default)]
 struct Facts {
-    /// A `Connection` token `close`, `keep-alive`.
-    close: bool,
-    keep_alive: bool,
+    connection: ConnectionTokens,
     /// `Transfer-Encoding` was sent: its last coding is `chunked`.
     transfer_encoding: bool,
     chunked_last: bool,
@@ -204,26 +244,18 @@ struct Facts {
 
 impl Facts {
     fn note(&mut self, name: &HeaderName, value: &[u8]) {
-        let tokens = || value.split(|b| *b == b',').map(<[u8]>::trim_ascii);
         if *name == header::CONNECTION {
-            for t in tokens() {
-                self.close |= t.eq_ignore_ascii_case(b"close");
-                self.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
-            }
+            self.connection.note(value);
         } else if *name == header::TRANSFER_ENCODING {
             // The last coding of the last `Transfer-Encoding` line counts.
             self.transfer_encoding = true;
-            let last = tokens().next_back().unwrap_or_default();
+            let last = elements(value).next_back().unwrap_or_default();
             self.chunked_last = last.eq_ignore_ascii_case(b"chunked");
         } else if *name == header::CONTENT_LENGTH {
-            for part in tokens() {
-                let n = parse_length(part);
-                self.content_length = match self.content_length {
-                    None => Some(n),
-                    Some(Some(l)) if n == Some(l) => Some(n),
-                    Some(_) => Some(None),
-                };
-            }
+            self.content_length = Some(match self.content_length {
+                Some(None) => None,
+                so_far => add_content_length(so_far.flatten(), value).ok(),
+            });
         }
     }
 
@@ -235,8 +267,8 @@ impl Facts {
         method: &Method,
     ) -> Result<(Framing, bool), WireError> {
         let mut keep_alive = match version {
-            Version::HTTP_11 => !self.close,
-            _ => self.keep_alive,
+            Version::HTTP_11 => !self.connection.close,
+            _ => self.connection.keep_alive,
         };
         if *method == Method::HEAD
             || status == StatusCode::NO_CONTENT
