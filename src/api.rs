@@ -87,10 +87,56 @@ fn body_rejection(protocol: Protocol, rejection: BytesRejection) -> Failure {
 
 /// Reads a request body of at most `server.max_body_bytes`, or the client's error.
 async fn read_body(state: &AppState, protocol: Protocol, body: Body) -> Result<Bytes, Failure> {
-    let limit = state.config().server.max_body_bytes;
-    axum::body::to_bytes(body, limit)
+    collect(body, state.config().server.max_body_bytes)
         .await
-        .map_err(|e| body_error(protocol, &e, false))
+        .map_err(|e| match e {
+            Unread::TooLarge => body_error(protocol, &BodyTooLarge, true),
+            Unread::Failed(e) => body_error(protocol, &e, false),
+        })
+}
+
+/// Why [`collect`] has no body.
+#[derive(Debug)]
+enum Unread {
+    TooLarge,
+    Failed(axum::Error),
+}
+
+/// The cause a body over `server.max_body_bytes` is refused with.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body is larger than the gateway accepts")]
+struct BodyTooLarge;
+
+/// A body's data, at most `limit` bytes (trailers ignored). A body that arrives in one piece
+/// (the usual case: the server hands over what it has buffered) is kept as it is, without the
+/// copy and the buffer list of a general collector.
+async fn collect(mut body: Body, limit: usize) -> Result<Bytes, Unread> {
+    use http_body_util::BodyExt;
+    if http_body::Body::size_hint(&body).lower() > limit as u64 {
+        return Err(Unread::TooLarge);
+    }
+    let mut first = Bytes::new();
+    let mut more: Option<bytes::BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(Unread::Failed)?.into_data() else {
+            continue;
+        };
+        let have = more.as_ref().map_or(first.len(), bytes::BytesMut::len);
+        if data.len() > limit.saturating_sub(have) {
+            return Err(Unread::TooLarge);
+        }
+        match &mut more {
+            Some(all) => all.extend_from_slice(&data),
+            None if first.is_empty() => first = data,
+            None => {
+                let mut all = bytes::BytesMut::with_capacity(first.len() + data.len());
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
+                more = Some(all);
+            }
+        }
+    }
+    Ok(more.map_or(first, bytes::BytesMut::freeze))
 }
 
 /// The route of an OpenAI or Anthropic operation whose model is named in the JSON body.
@@ -141,7 +187,9 @@ async fn body_model_call(
             method_streams: None,
             headers,
         };
-        return translated::call(inbound, &route, ctx, state)
+        // Boxed: its state machine is the largest of the handler's, and every request (most
+        // are not translated) would otherwise carry and copy that much more (bench/PROFILE.md §11).
+        return Box::pin(translated::call(inbound, &route, ctx, state))
             .await
             .map_err(fail);
     }
@@ -192,3 +240,35 @@ fn respond(result: Result<Response, Failure>) -> Response {
 
 /// State extractor alias, for shorter handler signatures.
 type St = State<AppState>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(parts: &[&'static [u8]]) -> Body {
+        let frames: Vec<Result<Bytes, std::io::Error>> =
+            parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+        Body::from_stream(futures_util::stream::iter(frames))
+    }
+
+    #[tokio::test]
+    async fn a_body_is_collected_whole_from_any_number_of_frames_up_to_the_limit() {
+        let one = Body::from(Bytes::from_static(b"hello"));
+        assert_eq!(collect(one, 5).await.unwrap(), &b"hello"[..]);
+        let many = pieces(&[b"", b"he", b"", b"ll", b"o"]);
+        assert_eq!(collect(many, 5).await.unwrap(), &b"hello"[..]);
+        assert_eq!(collect(Body::empty(), 0).await.unwrap(), &b""[..]);
+        // One byte over, in one frame (its length known) or in the last of several.
+        let one = Body::from(Bytes::from_static(b"hello!"));
+        assert!(matches!(collect(one, 5).await, Err(Unread::TooLarge)));
+        let many = pieces(&[b"he", b"llo", b"!"]);
+        assert!(matches!(collect(many, 5).await, Err(Unread::TooLarge)));
+        // A body that breaks is a failure, not a short body.
+        let broken: Vec<Result<Bytes, std::io::Error>> = vec![
+            Ok(Bytes::from_static(b"he")),
+            Err(std::io::ErrorKind::ConnectionReset.into()),
+        ];
+        let broken = Body::from_stream(futures_util::stream::iter(broken));
+        assert!(matches!(collect(broken, 5).await, Err(Unread::Failed(_))));
+    }
+}

@@ -83,7 +83,8 @@ pub(super) async fn model_action(
                 method_streams: Some(op == Operation::StreamGenerateContent),
                 headers,
             };
-            return translated::call(inbound, &route, &ctx, &state)
+            // Boxed, as in `body_model_call`: the untranslated path stays small.
+            return Box::pin(translated::call(inbound, &route, &ctx, &state))
                 .await
                 .map_err(fail);
         }

@@ -63,6 +63,11 @@ struct Conn {
     /// The thread that opened the connection: its socket is registered with that thread's event
     /// loop, so a request on that thread reuses it without involving another thread.
     home: std::thread::ThreadId,
+    /// The idle-read timer of the requests it carried, kept for the next one: pushing a
+    /// registered timer's deadline later is one atomic update, where a timer per request is an
+    /// allocation and a timer-wheel insertion and removal. Only ever made and used on `home`'s
+    /// thread (a timer belongs to the runtime that made it).
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl Conn {
@@ -261,8 +266,11 @@ impl H1Client {
         for _ in 0..MAX_ATTEMPTS {
             let (mut conn, reused) = match self.checkout().await {
                 Some(c) => (c, true),
-                None => (self.connect().await?, false),
+                // Boxed: a connect (with its TLS handshake) is rare and its state large, and
+                // every request's future would otherwise be that much larger to move.
+                None => (Box::pin(self.connect()).await?, false),
             };
+            timer.borrow_from(&mut conn);
             let mut written = 0;
             let sent =
                 poll_fn(
@@ -394,6 +402,7 @@ impl H1Client {
             io: stream,
             buf: BytesMut::new(),
             home: std::thread::current().id(),
+            timer: None,
         }))
     }
 
@@ -488,10 +497,11 @@ impl H1Body {
     /// The body has been read whole: its connection goes back to the idle list if the answer
     /// allows it and nothing unasked follows the answer.
     fn finish(&mut self) {
-        if let Some(conn) = self.conn.take()
+        if let Some(mut conn) = self.conn.take()
             && self.keep_alive
             && conn.buf.is_empty()
         {
+            self.timer.give_back(&mut conn);
             self.client.checkin(conn);
         }
     }
@@ -499,10 +509,12 @@ impl H1Body {
 
 /// The idle-read deadline: the longest silence while waiting for the head or the next chunk.
 /// The timer is armed only when a wait actually happens, and a chunk only records the time (no
-/// timer-wheel update per chunk).
+/// timer-wheel update per chunk). Its `Sleep` is the connection's when the connection has one
+/// ([`Conn::timer`]), so a request on a reused connection makes no timer of its own.
 struct IdleTimer {
     limit: Duration,
-    last: Instant,
+    /// The last activity, from the first wait on (`None` until a wait has happened).
+    last: Option<Instant>,
     sleep: Option<Pin<Box<Sleep>>>,
 }
 
@@ -510,34 +522,50 @@ impl IdleTimer {
     fn new(limit: Duration) -> Self {
         Self {
             limit,
-            last: Instant::now(),
+            last: None,
             sleep: None,
+        }
+    }
+
+    /// Takes over the connection's timer when this request has none yet and runs on the
+    /// connection's home thread (where that timer was made).
+    fn borrow_from(&mut self, conn: &mut Conn) {
+        if self.sleep.is_none() && conn.home == std::thread::current().id() {
+            self.sleep = conn.timer.take();
+        }
+    }
+
+    /// Leaves the timer with the connection for its next request, when it was made on the
+    /// connection's home thread (a timer first armed on another thread is dropped).
+    fn give_back(&mut self, conn: &mut Conn) {
+        if conn.home == std::thread::current().id() {
+            conn.timer = self.sleep.take();
         }
     }
 
     /// Something arrived: the silence starts again (recorded only once a wait has happened;
     /// until then every poll found data at once, so the first wait starts the count).
     fn activity(&mut self) {
-        if self.sleep.is_some() {
-            self.last = Instant::now();
+        if let Some(last) = &mut self.last {
+            *last = Instant::now();
         }
     }
 
     /// True once `limit` has passed since the last activity; otherwise arranges a wake-up then.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = *self.last.get_or_insert_with(Instant::now) + self.limit;
         let sleep = match &mut self.sleep {
             Some(sleep) => {
-                let deadline = self.last + self.limit;
+                // Later than a kept timer's deadline (a later request): one atomic update while
+                // the timer is still registered.
                 if sleep.deadline() != deadline {
                     sleep.as_mut().reset(deadline);
                 }
                 sleep
             }
-            None => {
-                self.last = Instant::now();
-                self.sleep
-                    .insert(Box::pin(tokio::time::sleep_until(self.last + self.limit)))
-            }
+            None => self
+                .sleep
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
         };
         sleep.as_mut().poll(cx).is_ready()
     }

@@ -347,6 +347,54 @@ async fn a_slow_live_stream_is_not_cut_and_the_connection_is_reused() {
 }
 
 #[tokio::test]
+async fn a_connection_keeps_its_idle_timer_and_each_request_gets_the_full_limit() {
+    // Each answer waits 50 ms mid-body, which arms the idle timer (limit 200 ms); the last one
+    // never answers.
+    let script: fn(usize) -> Answer = |n| {
+        if n < 3 {
+            Answer::SlowChunks
+        } else {
+            Answer::Silent
+        }
+    };
+    let s = server(script).await;
+    let c = client(s.addr, Duration::from_millis(200));
+    let kept = |c: &H1Client| {
+        let idle = c.idle.lock().unwrap();
+        idle.iter().filter(|i| i.conn.timer.is_some()).count()
+    };
+    assert_eq!(
+        read_all(post(&c).await.unwrap()).await.unwrap(),
+        b"helloworld"
+    );
+    assert_eq!(kept(&c), 1, "the connection went back with its timer");
+    // The kept timer is still registered, due 200 ms after the first request's wait: the next
+    // request's wait straddles that moment and must not be cut by it.
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(
+        read_all(post(&c).await.unwrap()).await.unwrap(),
+        b"helloworld"
+    );
+    // Idle past the limit: the kept timer fired with nobody waiting; the next wait starts anew.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        read_all(post(&c).await.unwrap()).await.unwrap(),
+        b"helloworld"
+    );
+    assert_eq!(
+        s.accepted.load(Ordering::SeqCst),
+        1,
+        "one connection throughout"
+    );
+    // And the kept timer still ends a silent answer.
+    let started = Instant::now();
+    let err = post(&c).await.unwrap_err();
+    assert!(matches!(err, UpstreamError::Timeout { .. }), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
 async fn an_abandoned_body_closes_its_connection() {
     let s = server(|_| Answer::StallMidBody).await;
     let c = client(s.addr, Duration::from_secs(5));

@@ -101,6 +101,42 @@ async fn oversized_bodies_are_413_in_each_protocol() {
 }
 
 #[tokio::test]
+async fn a_chunked_body_is_read_whole_and_held_to_the_limit() {
+    let mock = start_mock().await;
+    let mut config = config_for(&mock);
+    config.server.max_body_bytes = 4096;
+    let gw = start_gateway(config).await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+    // Sent in pieces of 100 bytes, without a length: the gateway sees several frames.
+    let chunked = |text: String| {
+        let pieces: Vec<Result<Vec<u8>, std::io::Error>> = text
+            .into_bytes()
+            .chunks(100)
+            .map(|c| Ok(c.to_vec()))
+            .collect();
+        client()
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                pieces,
+            )))
+    };
+    let fits =
+        json!({"model": "mock-gpt", "messages": [{"role": "user", "content": "y".repeat(3000)}]})
+            .to_string();
+    let resp = chunked(fits.clone()).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(mock.stats.last_request().unwrap().body, fits.as_bytes());
+    let over =
+        json!({"model": "mock-gpt", "messages": [{"role": "user", "content": "y".repeat(5000)}]})
+            .to_string();
+    let resp = chunked(over).send().await.unwrap();
+    assert_eq!(resp.status(), 413);
+    assert!(openai_error(&resp.json().await.unwrap()).contains("larger"));
+    assert_eq!(mock.stats.requests(), 1, "nothing oversized went upstream");
+}
+
+#[tokio::test]
 async fn unknown_routes_and_methods() {
     let (_mock, gw) = start().await;
     let resp = client()
