@@ -139,18 +139,22 @@ async fn collect(mut body: Body, limit: usize) -> Result<Bytes, Unread> {
     Ok(more.map_or(first, bytes::BytesMut::freeze))
 }
 
-/// The route of an OpenAI or Anthropic operation whose model is named in the JSON body.
+/// The route of an OpenAI or Anthropic operation whose model is named in the JSON body. Its
+/// POST is also served without the router ([`groups::Direct`]).
 fn body_model_route(op: Operation) -> groups::Methods {
-    groups::post(
-        move |state: St, ctx: context::Ctx, req: Request| async move {
-            // Taking the request whole moves its headers into the upstream request instead of
-            // cloning them (the `HeaderMap` extractor clones).
-            let (parts, body) = req.into_parts();
-            let body = read_body(&state, op.protocol(), body).await;
-            let query = parts.uri.query();
-            respond(body_model_call(&state, &ctx, op, parts.headers, query, body).await)
-        },
-    )
+    groups::post(move |State(state): St, req: Request| body_model(state, op, req)).direct(op)
+}
+
+/// The handler of [`body_model_route`], behind the client-credential guard: through the router,
+/// or called by `server::App` for a path of [`groups::Direct`].
+pub(crate) async fn body_model(state: AppState, op: Operation, req: Request) -> Response {
+    // Taking the request whole moves its headers into the upstream request instead of cloning
+    // them (the `HeaderMap` extractor clones).
+    let (parts, body) = req.into_parts();
+    let ctx = context::Ctx::of(&parts, &state);
+    let body = read_body(&state, op.protocol(), body).await;
+    let query = parts.uri.query();
+    respond(body_model_call(&state, &ctx, op, parts.headers, query, body).await)
 }
 
 /// The shared handler for every JSON model operation whose model is named in the body.

@@ -42,14 +42,18 @@ pub use event_loops::run_event_loops;
 pub struct App {
     state: AppState,
     routes: Router,
+    /// The model API's JSON operations, served without the router (`api::groups::Direct`).
+    direct: Arc<api::groups::Direct>,
     body_limit: usize,
 }
 
 /// [`App`] for `state`.
 pub fn router(state: AppState) -> App {
+    let (routes, direct) = api::groups::router(state.clone());
     App {
         body_limit: state.config().server.max_body_bytes,
-        routes: api::groups::router(state.clone()),
+        routes,
+        direct: Arc::new(direct),
         state,
     }
 }
@@ -67,6 +71,7 @@ impl tower_service::Service<Request> for App {
         let App {
             state,
             mut routes,
+            direct,
             body_limit,
         } = self.clone();
         Box::pin(async move {
@@ -74,6 +79,15 @@ impl tower_service::Service<Request> for App {
             let answer = api::access_log::access_log(state, req, move |mut req| async move {
                 if let Some(refusal) = api::auth_layer::unreadable_client_address(state, &req) {
                     return refusal;
+                }
+                if req.method() == http::Method::POST
+                    && let Some(op) = direct.post(req.uri().path())
+                {
+                    // The handler reads the body itself, within the same limit.
+                    return api::auth_layer::guard(state, req, |req| {
+                        api::body_model(state.clone(), op, req)
+                    })
+                    .await;
                 }
                 DefaultBodyLimit::max(body_limit).apply(&mut req);
                 // The router is always ready (`poll_ready` does nothing).

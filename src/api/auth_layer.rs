@@ -6,6 +6,7 @@
 //! request a trusted proxy relayed without a readable client address
 //! ([`crate::net::forwarded_client`]).
 
+use std::future::Future;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -41,8 +42,20 @@ pub fn unreadable_client_address(state: &AppState, req: &Request) -> Option<Resp
 /// Middleware of the model API group: a client credential, or the refusal.
 pub async fn require_credential(
     State(state): State<AppState>,
-    mut req: Request,
+    req: Request,
     next: Next,
+) -> Response {
+    guard(&state, req, |req| next.run(req)).await
+}
+
+/// The model API group's guard: `next` runs on the request once its credential is accepted
+/// (the [`Principal`](crate::identity::Principal) in its extensions); otherwise the refusal.
+/// [`require_credential`] for the router, called as it is by `server::App` for the paths it
+/// serves without the router ([`super::groups::Direct`]).
+pub async fn guard<F: Future<Output = Response>>(
+    state: &AppState,
+    mut req: Request,
+    next: impl FnOnce(Request) -> F,
 ) -> Response {
     let ip = ClientIp::of(&req);
     let presented = extract_credential(req.headers(), req.uri().query());
@@ -61,7 +74,7 @@ pub async fn require_credential(
                 log.update(|r| r.principal = Some(principal.clone()));
             }
             req.extensions_mut().insert(principal);
-            next.run(req).await
+            next(req).await
         }
         Err(failure) => {
             let name = failure_name(&failure);
@@ -73,7 +86,7 @@ pub async fn require_credential(
             if let Some(sso) = state.sso()
                 && super::sandbox::applies(&failure)
             {
-                return super::sandbox::answer(&state, sso, &failure, req).await;
+                return super::sandbox::answer(state, sso, &failure, req).await;
             }
             refusal(failure).into_response_for(caller_protocol(&req))
         }

@@ -55,6 +55,13 @@ impl FromRequestParts<AppState> for Ctx {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts, state))
+    }
+}
+
+impl Ctx {
+    /// The context of the request whose head is `parts`.
+    pub(crate) fn of(parts: &Parts, state: &AppState) -> Self {
         let log = RequestLog::of(&parts.extensions)
             .cloned()
             .unwrap_or_default();
@@ -83,12 +90,12 @@ impl FromRequestParts<AppState> for Ctx {
             Some(p) => state.policy().grant(p),
             None => Grant::ALL,
         };
-        Ok(Self {
+        Self {
             log,
             capture: capture.flatten(),
             target,
             principal,
             grant,
-        })
+        }
     }
 }

@@ -42,6 +42,8 @@ pub(crate) type Routes = Vec<(&'static str, Methods)>;
 pub(crate) struct Methods {
     served: Vec<Method>,
     router: MethodRouter<AppState>,
+    /// The POST is `api::body_model` for this operation: served without the router too.
+    direct: Option<Operation>,
 }
 
 /// The free constructors (`get(handler)`) and the chained forms (`get(a).post(b)`) of
@@ -58,6 +60,7 @@ macro_rules! methods {
                 Methods {
                     served: vec![Method::$method],
                     router: axum::routing::$name(handler),
+                    direct: None,
                 }
             }
         )*
@@ -86,7 +89,38 @@ impl Methods {
     pub(crate) fn merge(mut self, other: Methods) -> Self {
         self.served.extend(other.served);
         self.router = self.router.merge(other.router);
+        self.direct = self.direct.or(other.direct);
         self
+    }
+
+    /// Marks a POST route whose handler is `api::body_model` for `op` (see [`Direct`]).
+    pub(crate) fn direct(mut self, op: Operation) -> Self {
+        debug_assert_eq!(self.served, [Method::POST]);
+        self.direct = Some(op);
+        self
+    }
+}
+
+/// The model API group's POST routes whose handler is `api::body_model` and whose path has no
+/// parameter, by path: `server::App` serves them without the router — the same guard
+/// (`auth_layer::guard`) and the same handler, called directly instead of through the router's
+/// matching, its per-route service clones and boxed futures, and the extractors (about a tenth
+/// of a proxied request's instructions; bench/PROFILE.md §11). A path `auth.bypass_paths` moves
+/// to the public group is not here; every other method and path goes through the router.
+#[derive(Clone, Default)]
+pub struct Direct {
+    posts: foldhash::HashMap<&'static str, Operation>,
+}
+
+impl Direct {
+    /// The operation served at `path` by a POST, if it is one of these routes.
+    pub fn post(&self, path: &str) -> Option<Operation> {
+        self.posts.get(path).copied()
+    }
+
+    /// The paths, for tests.
+    pub fn paths(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.posts.keys().copied()
     }
 }
 
@@ -279,13 +313,23 @@ pub fn groups(state: &AppState) -> Vec<Group> {
 }
 
 /// All routes: the groups merged, each behind its guard (without the layers every request
-/// passes, which `server` wraps around this router once).
-pub fn router(state: AppState) -> Router {
+/// passes, which `server` wraps around this router once), and the routes of it `server` also
+/// serves directly.
+pub fn router(state: AppState) -> (Router, Direct) {
     let mut app = Router::new();
+    let mut direct = Direct::default();
     for group in groups(&state) {
+        if group.guard == Guard::ClientCredential {
+            direct
+                .posts
+                .extend(group.routes.iter().filter_map(|(path, methods)| {
+                    let op = methods.direct?;
+                    (!path.contains('{')).then_some((*path, op))
+                }));
+        }
         app = app.merge(group.into_router(&state));
     }
-    app.with_state(state)
+    (app.with_state(state), direct)
 }
 
 /// The model endpoints, in the OpenAI, Anthropic and Gemini shapes. Where a path is shared

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use portcullis::api::groups::{GroupName, Guard, bypass_warnings, groups};
+use portcullis::api::groups::{GroupName, Guard, bypass_warnings, groups, router};
 use portcullis::config::{Config, SsoProviderKind};
 use portcullis::secret::Secret;
 use portcullis::state::AppState;
@@ -138,6 +138,73 @@ async fn bypass_paths_move_whole_model_routes_to_the_public_group() {
         "{warnings:?}"
     );
     assert!(warnings[1].contains("`/v1/models/gpt-*`"), "{warnings:?}");
+}
+
+#[tokio::test]
+async fn the_model_apis_json_posts_are_served_directly_behind_the_same_guard() {
+    let mock = start_mock().await;
+    let state = AppState::new(guarded(config_for(&mock))).unwrap();
+    let (_, direct) = router(state);
+    let mut paths: Vec<&str> = direct.paths().collect();
+    paths.sort_unstable();
+    let mut want = vec![
+        "/v1/messages",
+        "/v1/messages/batches",
+        "/v1/messages/count_tokens",
+    ];
+    for p in [
+        "/chat/completions",
+        "/completions",
+        "/embeddings",
+        "/moderations",
+        "/responses",
+        "/responses/compact",
+        "/responses/input_tokens",
+    ] {
+        want.push(p);
+        want.push(Box::leak(format!("/v1{p}").into_boxed_str()));
+    }
+    want.sort_unstable();
+    assert_eq!(paths, want);
+
+    // A bypassed path leaves the direct table with its group: served open, by the router.
+    let mut config = guarded(config_for(&mock));
+    config.auth.bypass_paths = vec!["/v1/chat/completions".into()];
+    let (_, direct) = router(AppState::new(config.clone()).unwrap());
+    assert!(direct.post("/v1/chat/completions").is_none());
+    assert!(direct.post("/chat/completions").is_some());
+    let gw = start_gateway(config).await;
+    let body =
+        serde_json::json!({"model": "mock-gpt", "messages": [{"role": "user", "content": "hi"}]});
+    let open = post_json(&format!("{}/v1/chat/completions", gw.url), body.clone()).await;
+    assert_eq!(open.status(), 200);
+    let guarded = post_json(&format!("{}/chat/completions", gw.url), body.clone()).await;
+    assert_eq!(guarded.status(), 401);
+    // Other methods on a direct path still go through the router: 401 first (the guard covers
+    // wrong methods too), then 405 with a credential.
+    let http = client();
+    let get = http
+        .get(format!("{}/chat/completions", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 401);
+    let get = http
+        .get(format!("{}/chat/completions", gw.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 405);
+    let ok = http
+        .post(format!("{}/chat/completions", gw.url))
+        .bearer_auth(KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(mock.stats.requests(), 2);
 }
 
 #[tokio::test]
