@@ -61,13 +61,10 @@ fn body_error(
         stalled |= c.is::<crate::connection::RequestBodyTimeout>();
         cause = c.source();
     }
-    let err = if too_large {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorKind::RequestTooLarge,
-            "the request body is larger than the gateway accepts (server.max_body_bytes)",
-        )
-    } else if stalled {
+    if too_large {
+        return body_too_large(protocol);
+    }
+    let err = if stalled {
         ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             ErrorKind::InvalidRequest,
@@ -76,6 +73,16 @@ fn body_error(
     } else {
         ApiError::invalid("the request body could not be read")
     };
+    Failure(protocol, err)
+}
+
+/// The answer to a body over `server.max_body_bytes`.
+fn body_too_large(protocol: Protocol) -> Failure {
+    let err = ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::RequestTooLarge,
+        "the request body is larger than the gateway accepts (server.max_body_bytes)",
+    );
     Failure(protocol, err)
 }
 
@@ -90,7 +97,7 @@ async fn read_body(state: &AppState, protocol: Protocol, body: Body) -> Result<B
     collect(body, state.config().server.max_body_bytes)
         .await
         .map_err(|e| match e {
-            Unread::TooLarge => body_error(protocol, &BodyTooLarge, true),
+            Unread::TooLarge => body_too_large(protocol),
             Unread::Failed(e) => body_error(protocol, &e, false),
         })
 }
@@ -101,11 +108,6 @@ enum Unread {
     TooLarge,
     Failed(axum::Error),
 }
-
-/// The cause a body over `server.max_body_bytes` is refused with.
-#[derive(Debug, thiserror::Error)]
-#[error("the request body is larger than the gateway accepts")]
-struct BodyTooLarge;
 
 /// A body's data, at most `limit` bytes (trailers ignored). A body that arrives in one piece
 /// (the usual case: the server hands over what it has buffered) is kept as it is, without the
@@ -121,6 +123,9 @@ async fn collect(mut body: Body, limit: usize) -> Result<Bytes, Unread> {
         let Ok(data) = frame.map_err(Unread::Failed)?.into_data() else {
             continue;
         };
+        if data.is_empty() {
+            continue;
+        }
         let have = more.as_ref().map_or(first.len(), bytes::BytesMut::len);
         if data.len() > limit.saturating_sub(have) {
             return Err(Unread::TooLarge);

@@ -145,13 +145,15 @@ async fn the_model_apis_json_posts_are_served_directly_behind_the_same_guard() {
     let mock = start_mock().await;
     let state = AppState::new(guarded(config_for(&mock))).unwrap();
     let (_, direct) = router(state);
-    let mut paths: Vec<&str> = direct.paths().collect();
+    let mut paths: Vec<String> = direct.paths().map(str::to_owned).collect();
     paths.sort_unstable();
-    let mut want = vec![
+    let mut want: Vec<String> = [
         "/v1/messages",
         "/v1/messages/batches",
         "/v1/messages/count_tokens",
-    ];
+    ]
+    .map(str::to_owned)
+    .into();
     for p in [
         "/chat/completions",
         "/completions",
@@ -161,8 +163,8 @@ async fn the_model_apis_json_posts_are_served_directly_behind_the_same_guard() {
         "/responses/compact",
         "/responses/input_tokens",
     ] {
-        want.push(p);
-        want.push(Box::leak(format!("/v1{p}").into_boxed_str()));
+        want.push(p.to_owned());
+        want.push(format!("/v1{p}"));
     }
     want.sort_unstable();
     assert_eq!(paths, want);
