@@ -10,7 +10,9 @@
 //!   form matched without regard to ASCII case, and text split by zero-width characters joined
 //!   first. Matches become `***` (never the secret's hint: that is part of the secret too).
 //! - **exact** — successful bodies and streams, where the cost is paid on every request: the
-//!   secret as sent and its base64 forms, case-sensitive, with SIMD substring search.
+//!   secret as sent and its base64 forms, case-sensitive, with SIMD substring search: one
+//!   multi-pattern pass (Teddy) tells whether any form is there at all, and only then is each
+//!   form looked for on its own.
 //!   [`StreamScrub`] carries a partial match across stream chunks by holding back only a chunk
 //!   tail that is the beginning of a secret (an SSE chunk ends in a blank line, which no secret
 //!   starts with, so in practice nothing is held and no chunk is copied).
@@ -43,6 +45,9 @@ pub struct Scrubber {
     shortest: usize,
     /// The raw and base64 forms, matched as they are.
     exact: Vec<Finder<'static>>,
+    /// All of them in one searcher: whether any is in a text at all, in one pass (`None`
+    /// without forms).
+    any_exact: Option<aho_corasick::packed::Searcher>,
     /// Longest exact form.
     longest_exact: usize,
     /// The bytes an exact form begins with.
@@ -99,8 +104,16 @@ impl Scrubber {
         for form in &exact {
             starts[usize::from(form[0])] = true;
         }
+        let any_exact = (!exact.is_empty())
+            .then(|| {
+                let mut forms = aho_corasick::packed::Config::new().builder();
+                forms.extend(&exact);
+                forms.build()
+            })
+            .flatten();
         Self {
             starts,
+            any_exact,
             shortest: thorough.last().map_or(0, Vec::len),
             thorough,
             exact: exact
@@ -165,6 +178,21 @@ impl Scrubber {
 
     /// Every range of `hay` holding an exact form, merged, in order.
     fn exact_matches(&self, hay: &[u8]) -> Vec<(usize, usize)> {
+        // Nearly always nothing is there: one pass says so (a searcher that could not be built
+        // — a CPU without the instructions, more forms than it takes — leaves it to the
+        // finders).
+        if self
+            .any_exact
+            .as_ref()
+            .is_some_and(|any| any.find(hay).is_none())
+        {
+            return Vec::new();
+        }
+        self.each_exact_match(hay)
+    }
+
+    /// [`Self::exact_matches`] form by form.
+    fn each_exact_match(&self, hay: &[u8]) -> Vec<(usize, usize)> {
         let mut ranges = Vec::new();
         for finder in &self.exact {
             let n = finder.needle().len();
@@ -245,6 +273,14 @@ impl StreamScrub {
             self.held.extend_from_slice(&chunk);
             self.held.split().freeze()
         };
+        // The usual chunk: no form in it, no tail that begins one.
+        if self
+            .scrubbers
+            .iter()
+            .all(|s| s.exact_matches(&data).is_empty() && s.partial_tail(&data) == 0)
+        {
+            return data;
+        }
         let ranges: Vec<Vec<(usize, usize)>> = self
             .scrubbers
             .iter()
@@ -547,6 +583,35 @@ mod tests {
         }
         assert!(out > 0, "released, masked");
         assert!(!st.finish().is_empty());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 512, failure_persistence: None, ..Default::default()
+        })]
+
+        /// The one-pass check never hides a form the finders see, whatever the text's length
+        /// and wherever the forms fall.
+        #[test]
+        fn the_one_pass_check_finds_what_the_finders_find(
+            secret in "[ -~]{8,40}",
+            pieces in proptest::collection::vec((0usize..8, "[ -~]{0,40}"), 0..6),
+        ) {
+            let s = Scrubber::new([&Secret::new(secret.clone())]);
+            proptest::prop_assert!(s.any_exact.is_some(), "the searcher is built here");
+            let forms: Vec<Vec<u8>> = s.exact.iter().map(|f| f.needle().to_vec()).collect();
+            let mut hay = Vec::new();
+            for (form, filler) in &pieces {
+                hay.extend_from_slice(filler.as_bytes());
+                if let Some(form) = forms.get(*form) {
+                    hay.extend_from_slice(form);
+                }
+            }
+            for end in 0..=hay.len() {
+                let text = &hay[..end];
+                proptest::prop_assert_eq!(s.exact_matches(text), s.each_exact_match(text));
+            }
+        }
     }
 
     #[test]
