@@ -32,7 +32,7 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::clock::SharedClock;
 use crate::notify::{Notifier, OperatorEvent};
@@ -176,7 +176,7 @@ impl Presented {
 /// Finds the credential: `Authorization: Bearer`, then `x-api-key`, then `x-goog-api-key`, then
 /// the `key` query parameter. Empty values count as absent.
 pub fn extract_credential(headers: &HeaderMap, query: Option<&str>) -> Option<Presented> {
-    let header = |name: &str| {
+    let header = |name: &HeaderName| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())

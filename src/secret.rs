@@ -13,8 +13,12 @@ use zeroize::Zeroize;
 
 /// The headers a client presents its credential in, in the order authentication reads them
 /// (`identity::extract_credential`: `Authorization: Bearer`, `x-api-key`, `x-goog-api-key`).
-pub const PRESENTED_CREDENTIAL_HEADERS: [&str; 3] =
-    ["authorization", "x-api-key", "x-goog-api-key"];
+/// Names, not strings: a lookup by name skips parsing one per request.
+pub const PRESENTED_CREDENTIAL_HEADERS: [http::HeaderName; 3] = [
+    http::header::AUTHORIZATION,
+    http::HeaderName::from_static("x-api-key"),
+    http::HeaderName::from_static("x-goog-api-key"),
+];
 
 /// Other headers that carry a credential: never forwarded upstream, masked in captures.
 const OTHER_CREDENTIAL_HEADERS: [&str; 4] =
@@ -26,7 +30,8 @@ pub const CREDENTIAL_QUERY_PARAM: &str = "key";
 /// True for a (lower-case) header name that carries a credential — the one list behind
 /// extraction, stripping before a request goes upstream, and capture masking.
 pub fn is_credential_header(name: &str) -> bool {
-    PRESENTED_CREDENTIAL_HEADERS.contains(&name) || OTHER_CREDENTIAL_HEADERS.contains(&name)
+    PRESENTED_CREDENTIAL_HEADERS.iter().any(|h| h.as_str() == name)
+        || OTHER_CREDENTIAL_HEADERS.contains(&name)
 }
 
 /// A credential value that cannot be printed by accident.

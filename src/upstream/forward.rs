@@ -98,6 +98,7 @@ mod tests {
     fn no_credential_name_is_ever_allowed_upstream() {
         assert!(!FORWARDED_QUERY_PARAMS.contains(&crate::secret::CREDENTIAL_QUERY_PARAM));
         for h in crate::secret::PRESENTED_CREDENTIAL_HEADERS {
+            let h = h.as_str();
             assert!(never_forwarded(h), "{h}");
             assert!(!FORWARDED_REQUEST_HEADERS.contains(&h), "{h}");
         }

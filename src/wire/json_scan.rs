@@ -71,7 +71,10 @@ fn skip_ws(json: &[u8], mut i: usize) -> usize {
 /// more to set up than most keys and short values take to walk).
 const SHORT: usize = 32;
 
-/// The index of the quote closing the string whose text starts at `from`.
+/// The index of the quote closing the string whose text starts at `from`. Inlined: it runs for
+/// every string of a document, most of them a few bytes long, where a call cost more than the
+/// search.
+#[inline(always)]
 fn string_end(json: &[u8], mut from: usize) -> Result<usize, Unscannable> {
     loop {
         let at = quote_or_backslash(json, from).ok_or(Unscannable)?;
@@ -84,20 +87,21 @@ fn string_end(json: &[u8], mut from: usize) -> Result<usize, Unscannable> {
 }
 
 /// The index of the first `"` or `\` at or after `from`.
+#[inline(always)]
 fn quote_or_backslash(json: &[u8], from: usize) -> Option<usize> {
-    let rest = json.get(from..)?;
-    let mut words = rest.chunks_exact(8);
-    for (n, word) in words.by_ref().take(SHORT / 8).enumerate() {
+    let mut at = from;
+    let short = json.len().min(from.saturating_add(SHORT));
+    while let Some(word) = json.get(at..at + 8).filter(|_| at + 8 <= short) {
         let mut w = [0u8; 8];
         w.copy_from_slice(word);
         let w = u64::from_le_bytes(w);
         let hits = zero_byte(w ^ QUOTES) | zero_byte(w ^ BACKSLASHES);
         if hits != 0 {
-            return Some(from + n * 8 + (hits.trailing_zeros() / 8) as usize);
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
         }
+        at += 8;
     }
-    let done = rest.len() - words.remainder().len() - words.len() * 8;
-    memchr::memchr2(b'"', b'\\', &rest[done..]).map(|at| from + done + at)
+    memchr::memchr2(b'"', b'\\', json.get(at..)?).map(|i| at + i)
 }
 
 const QUOTES: u64 = u64::from_le_bytes([b'"'; 8]);
