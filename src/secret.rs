@@ -30,7 +30,9 @@ pub const CREDENTIAL_QUERY_PARAM: &str = "key";
 /// True for a (lower-case) header name that carries a credential — the one list behind
 /// extraction, stripping before a request goes upstream, and capture masking.
 pub fn is_credential_header(name: &str) -> bool {
-    PRESENTED_CREDENTIAL_HEADERS.iter().any(|h| h.as_str() == name)
+    PRESENTED_CREDENTIAL_HEADERS
+        .iter()
+        .any(|h| h.as_str() == name)
         || OTHER_CREDENTIAL_HEADERS.contains(&name)
 }
 

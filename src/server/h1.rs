@@ -341,11 +341,21 @@ async fn write_response(
         let frame = match poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await {
             Poll::Ready(frame) => frame,
             Poll::Pending => {
+                let mut waited = false;
                 if !out.is_empty() {
-                    write.write_all(out).await?;
+                    waited = write_all_noting_waits(write, out).await?;
                     out.clear();
                 }
-                poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+                if waited {
+                    // The body's wake-up may have come, and been used, while the write waited.
+                    poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+                } else {
+                    // Its `Pending` arranged this task's wake-up for when it has more: wait for
+                    // that rather than polling it again at once, which found nothing (an event
+                    // stream's chunk went through every layer of its body twice).
+                    woken().await;
+                    continue;
+                }
             }
         };
         let data = match frame {
@@ -393,6 +403,34 @@ async fn write_response(
         write.write_all(out).await?;
     }
     Ok(close)
+}
+
+/// `write_all`, telling whether it had to wait (the task gave way while the socket was full).
+async fn write_all_noting_waits(write: &mut OwnedWriteHalf, out: &[u8]) -> io::Result<bool> {
+    let mut waited = false;
+    let mut writing = pin!(write.write_all(out));
+    poll_fn(|cx| match writing.as_mut().poll(cx) {
+        Poll::Pending => {
+            waited = true;
+            Poll::Pending
+        }
+        Poll::Ready(done) => Poll::Ready(done.map(|()| waited)),
+    })
+    .await
+}
+
+/// Pending once, then ready: waits for the task's next wake-up, which something polled just
+/// before (and found `Pending`) has arranged, with nothing awaited in between that could have
+/// given way (a wake-up while the task runs makes it run again at once).
+fn woken() -> impl Future<Output = ()> {
+    let mut parked = false;
+    poll_fn(move |_| {
+        if std::mem::replace(&mut parked, true) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
 }
 
 /// After an answer the client may not have expected so soon (a refused head, an unread body):

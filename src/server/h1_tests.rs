@@ -192,6 +192,75 @@ async fn a_streamed_answer_is_chunked_and_each_event_goes_out_as_it_comes() {
 }
 
 #[tokio::test]
+async fn a_frame_that_comes_while_the_answer_waits_on_a_full_socket_is_not_stranded() {
+    // The body's wake-up is used up by the write it came during: the write must not be taken
+    // for the wait the body arranged (the answer would then stall with a frame ready).
+    let (tx, rx) = mpsc::channel::<Bytes>(1);
+    let rx = Arc::new(tokio::sync::Mutex::new(Some(rx)));
+    let app = Router::new().route(
+        "/stream",
+        get(move || {
+            let rx = rx.clone();
+            async move {
+                let rx = rx.lock().await.take().unwrap();
+                let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+                    let frame = rx.recv().await?;
+                    Some((Ok::<_, std::io::Error>(frame), rx))
+                });
+                Body::from_stream(frames)
+            }
+        }),
+    );
+    let server = Server::start(app).await;
+    let mut sock = server.connect().await;
+    sock.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // Frames smaller than the server copies, one at a time, never read by the client: the
+    // sockets fill up, and the server waits writing what it gathered. One more frame is then
+    // in the channel, its wake-up spent on the waiting write.
+    let frame = Bytes::from(vec![b'x'; 15 * 1024]);
+    let mut sent = 0usize;
+    'fill: loop {
+        match tx.try_send(frame.clone()) {
+            Ok(()) => sent += 1,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // The server runs whenever this task gives way: a frame it does not take in
+                // a thousand turns is one it cannot take until the client reads.
+                for _ in 0..1000 {
+                    tokio::task::yield_now().await;
+                    if tx.capacity() > 0 {
+                        continue 'fill;
+                    }
+                }
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(sent > 10, "the sockets filled after {sent} frames");
+    drop(tx);
+    // Read everything: the last frame and the end of the answer arrive.
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut tail = Vec::new();
+    while !tail.ends_with(b"0\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), sock.read(&mut buf))
+            .await
+            .expect("the answer goes on")
+            .unwrap();
+        assert!(n > 0, "the server closed");
+        got += n;
+        tail.extend_from_slice(&buf[..n]);
+        let keep = tail.len().saturating_sub(16);
+        tail.drain(..keep);
+    }
+    let body = sent * frame.len();
+    assert!(got > body, "{got} bytes for {body} of body");
+    server.shut_down().await;
+}
+
+#[tokio::test]
 async fn head_http_1_0_and_no_content_answers_are_framed_by_the_rules() {
     let app = echo_app()
         .route(
