@@ -552,13 +552,15 @@ impl IdleTimer {
     }
 
     /// True once `limit` has passed since the last activity; otherwise arranges a wake-up then.
+    ///
+    /// The timer is not moved at each wait: activity only ever moves the deadline later, so a
+    /// timer armed for an earlier one fires first, and is moved on then (a stream of chunks
+    /// pushes it once per `limit` instead of once per chunk).
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
         let deadline = *self.last.get_or_insert_with(Instant::now) + self.limit;
         let sleep = match &mut self.sleep {
             Some(sleep) => {
-                // Later than a kept timer's deadline (a later request): one atomic update while
-                // the timer is still registered.
-                if sleep.deadline() != deadline {
+                if sleep.deadline() > deadline {
                     sleep.as_mut().reset(deadline);
                 }
                 sleep
@@ -567,6 +569,15 @@ impl IdleTimer {
                 .sleep
                 .insert(Box::pin(tokio::time::sleep_until(deadline))),
         };
+        if sleep.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        if sleep.deadline() >= deadline {
+            return true;
+        }
+        // Fired at a deadline that activity has moved on since: armed again for the real one
+        // (one atomic update while the timer is still registered, as for a kept timer).
+        sleep.as_mut().reset(deadline);
         sleep.as_mut().poll(cx).is_ready()
     }
 }

@@ -26,6 +26,8 @@ enum Answer {
     CloseMidBody,
     /// Two chunks 50 ms apart (a slow but live stream).
     SlowChunks,
+    /// Six chunks 40 ms apart, then silence.
+    TrickleThenStall,
     /// Read the request, close without a byte of answer.
     CloseUnanswered,
     /// `200` with a JSON body followed by bytes nobody asked for.
@@ -142,6 +144,14 @@ async fn connection(mut tcp: TcpStream, script: fn(usize) -> Answer, requests: A
                 tcp.write_all(format!("{head}{body}").as_bytes())
                     .await
                     .unwrap();
+            }
+            Answer::TrickleThenStall => {
+                tcp.write_all(CHUNKED_HEAD).await.unwrap();
+                for _ in 0..5 {
+                    tokio::time::sleep(Duration::from_millis(40)).await;
+                    tcp.write_all(b"1\r\nx\r\n").await.unwrap();
+                }
+                std::future::pending::<()>().await;
             }
             Answer::SlowChunks => {
                 tcp.write_all(CHUNKED_HEAD).await.unwrap();
@@ -344,6 +354,35 @@ async fn a_slow_live_stream_is_not_cut_and_the_connection_is_reused() {
         );
     }
     assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn the_idle_limit_counts_from_the_last_chunk_however_long_the_stream_runs() {
+    // Gaps of 40 ms under a 100 ms limit, for 200 ms in all: the timer armed at the first wait
+    // comes due mid-stream and is moved on, not taken for silence; the silence after the last
+    // chunk is then cut a full limit after it.
+    let s = server(|_| Answer::TrickleThenStall).await;
+    let c = client(s.addr, Duration::from_millis(100));
+    let mut body = post(&c).await.unwrap().into_body();
+    let mut got = Vec::new();
+    let mut last = Instant::now();
+    let err = loop {
+        match poll_fn(|cx| body.poll_chunk(cx)).await {
+            Some(Ok(chunk)) => {
+                got.extend_from_slice(&chunk);
+                last = Instant::now();
+            }
+            Some(Err(e)) => break e,
+            None => panic!("the stream never ends"),
+        }
+    };
+    assert_eq!(got, b"helloxxxxx");
+    assert!(matches!(err, UpstreamError::Timeout { .. }), "{err}");
+    assert!(
+        last.elapsed() >= Duration::from_millis(100),
+        "{:?}",
+        last.elapsed()
+    );
 }
 
 #[tokio::test]
