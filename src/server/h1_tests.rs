@@ -147,9 +147,10 @@ async fn expect_100_continue_gets_its_continue_before_the_body_is_sent() {
     server.shut_down().await;
 }
 
-#[tokio::test]
-async fn a_streamed_answer_is_chunked_and_each_event_goes_out_as_it_comes() {
-    let (tx, rx) = mpsc::channel::<&'static str>(1);
+/// `GET /stream` answers with what `tx` sends, as it comes, and ends when `tx` is dropped
+/// (once: a second request finds the stream taken and gets a 500).
+fn channel_app<T: Into<Bytes> + Send + 'static>() -> (Router, mpsc::Sender<T>) {
+    let (tx, rx) = mpsc::channel::<T>(1);
     let rx = Arc::new(tokio::sync::Mutex::new(Some(rx)));
     let app = Router::new().route(
         "/stream",
@@ -157,14 +158,20 @@ async fn a_streamed_answer_is_chunked_and_each_event_goes_out_as_it_comes() {
             let rx = rx.clone();
             async move {
                 let rx = rx.lock().await.take().unwrap();
-                let events = futures_util::stream::unfold(rx, |mut rx| async move {
-                    let event = rx.recv().await?;
-                    Some((Ok::<_, std::io::Error>(Bytes::from(event)), rx))
+                let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+                    let frame = rx.recv().await?;
+                    Some((Ok::<_, std::io::Error>(frame.into()), rx))
                 });
-                Body::from_stream(events)
+                Body::from_stream(frames)
             }
         }),
     );
+    (app, tx)
+}
+
+#[tokio::test]
+async fn a_streamed_answer_is_chunked_and_each_event_goes_out_as_it_comes() {
+    let (app, tx) = channel_app::<&'static str>();
     let server = Server::start(app).await;
     let mut sock = server.connect().await;
     sock.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -195,22 +202,7 @@ async fn a_streamed_answer_is_chunked_and_each_event_goes_out_as_it_comes() {
 async fn a_frame_that_comes_while_the_answer_waits_on_a_full_socket_is_not_stranded() {
     // The body's wake-up is used up by the write it came during: the write must not be taken
     // for the wait the body arranged (the answer would then stall with a frame ready).
-    let (tx, rx) = mpsc::channel::<Bytes>(1);
-    let rx = Arc::new(tokio::sync::Mutex::new(Some(rx)));
-    let app = Router::new().route(
-        "/stream",
-        get(move || {
-            let rx = rx.clone();
-            async move {
-                let rx = rx.lock().await.take().unwrap();
-                let frames = futures_util::stream::unfold(rx, |mut rx| async move {
-                    let frame = rx.recv().await?;
-                    Some((Ok::<_, std::io::Error>(frame), rx))
-                });
-                Body::from_stream(frames)
-            }
-        }),
-    );
+    let (app, tx) = channel_app::<Bytes>();
     let server = Server::start(app).await;
     let mut sock = server.connect().await;
     sock.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
