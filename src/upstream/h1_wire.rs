@@ -397,6 +397,20 @@ impl Chunked {
             if *self == Done {
                 break Decoded::End;
             }
+            // The usual lines whole in the buffer — a size without extensions, the line break
+            // after a chunk's data — in one step; anything else byte by byte below.
+            if *self == Size(0, 0)
+                && let Some((n, len)) = plain_size_line(&buf[at..])
+            {
+                at += len;
+                *self = if n == 0 { Trailer(0, 0) } else { Data(n) };
+                continue;
+            }
+            if *self == DataCr && buf[at..].starts_with(b"\r\n") {
+                at += 2;
+                *self = Size(0, 0);
+                continue;
+            }
             let Some(&b) = buf.get(at) else {
                 break Decoded::More;
             };
@@ -435,6 +449,24 @@ impl Chunked {
         buf.advance(at);
         Ok(result)
     }
+}
+
+/// A chunk-size line of 1 to 15 hex digits and `\r\n`, whole at the start of `line`: the size
+/// and the line's length. Anything else — an extension, a longer size, a line not all here —
+/// is `None`, for the byte-by-byte decoder (which reads these lines the same way).
+fn plain_size_line(line: &[u8]) -> Option<(u64, usize)> {
+    let mut n = 0u64;
+    for (i, &b) in line.iter().enumerate().take(16) {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            b'\r' if i > 0 => return (line.get(i + 1) == Some(&b'\n')).then_some((n, i + 2)),
+            _ => return None,
+        };
+        n = n * 16 + u64::from(digit);
+    }
+    None
 }
 
 #[cfg(test)]

@@ -376,6 +376,27 @@ proptest! {
         prop_assert!(ended);
     }
 
+    /// Whole lines (the one-step path) and lines fed a byte at a time (the byte-by-byte
+    /// decoder) read the same, valid or not: sizes of every length, extensions, bare line
+    /// feeds, stray bytes.
+    #[test]
+    fn a_chunked_body_reads_the_same_fed_whole_or_byte_by_byte(
+        pieces in proptest::collection::vec(
+            prop_oneof![
+                "[0-9a-fA-F]{0,17}\r\n",
+                "[0-9a-f]{1,3}(;x=1)?\r\n[a-z]{0,6}\r\n",
+                "[0-9a-f]{1,2}[\r\n; g]{0,3}",
+                "0\r\n([a-z]{1,4}: [a-z]{0,3}\r\n)?\r\n",
+            ],
+            1..8,
+        ),
+    ) {
+        let wire = pieces.concat().into_bytes();
+        let whole = decode_split(CHUNKED, &wire, &[usize::MAX]);
+        let bytes = decode_split(CHUNKED, &wire, &[1]);
+        prop_assert_eq!(format!("{whole:?}"), format!("{bytes:?}"));
+    }
+
     /// No input makes the decoders panic.
     #[test]
     fn arbitrary_bytes_never_panic(wire in proptest::collection::vec(any::<u8>(), 0..512)) {
