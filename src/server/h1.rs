@@ -346,16 +346,14 @@ async fn write_response(
                     waited = write_all_noting_waits(write, out).await?;
                     out.clear();
                 }
-                if waited {
-                    // The body's wake-up may have come, and been used, while the write waited.
-                    poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
-                } else {
-                    // Its `Pending` arranged this task's wake-up for when it has more: wait for
-                    // that rather than polling it again at once, which found nothing (an event
-                    // stream's chunk went through every layer of its body twice).
+                // Its `Pending` arranged this task's wake-up for when it has more: wait for that
+                // rather than polling it again at once, which found nothing (an event stream's
+                // chunk went through every layer of its body twice). Unless the write waited:
+                // the wake-up may have come, and been used, meanwhile.
+                if !waited {
                     woken().await;
-                    continue;
                 }
+                continue;
             }
         };
         let data = match frame {
