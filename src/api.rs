@@ -28,9 +28,10 @@ mod models;
 mod oauth_routes;
 mod objects;
 mod pages;
-mod prometheus;
 /// Public for the fuzz targets (`fuzz/`), which drive the request probe; the rest stays in the crate.
-pub mod proxy;
+pub mod probe;
+mod prometheus;
+mod proxy;
 pub mod sandbox;
 mod sso_pages;
 mod translated;
@@ -175,7 +176,7 @@ async fn body_model_call(
     let fail = |e: ApiError| Failure(protocol, e);
     let body = body?;
     ctx.capture_inbound(&headers, &body);
-    let probe = proxy::probe(&body).map_err(fail)?;
+    let probe = probe::probe(&body).map_err(fail)?;
     let requested = probe.model.as_deref().unwrap_or("");
     let route = if requested.is_empty() && op.model_optional() {
         objects::backend_route(state, ctx, protocol, &headers).map_err(fail)?
@@ -208,7 +209,7 @@ async fn body_model_call(
     };
     let stream = probe.stream.unwrap_or(false);
     let body = if route.rewritten {
-        proxy::rewrite_model(&body, &route.model).map_err(fail)?
+        probe::rewrite_model(&body, &route.model).map_err(fail)?
     } else {
         body
     };

@@ -6,6 +6,7 @@ pub mod errors;
 pub mod event_stream;
 pub mod json_edit;
 pub mod json_scan;
+pub mod json_valid;
 pub mod models;
 pub mod objects;
 pub mod retry_after;

@@ -60,7 +60,7 @@ pub(super) async fn model_action(
         };
         let body = body.map_err(|r| body_rejection(Protocol::Gemini, r))?;
         ctx.capture_inbound(&headers, &body);
-        proxy::probe(&body).map_err(fail)?;
+        super::probe::probe(&body).map_err(fail)?;
         check_path_model(model).map_err(|e| fail(e.into()))?;
         let route = state
             .router()

@@ -20,8 +20,6 @@ use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
-use serde::Deserialize;
-use std::borrow::Cow;
 
 use super::context::Ctx;
 use super::error::{ApiError, Relayed};
@@ -53,49 +51,6 @@ use tap::StreamTap;
 const MAX_UPSTREAM_BODY: usize = 256 * 1024 * 1024;
 /// Largest model list read from a backend (the biggest real ones are a few hundred KiB).
 pub(crate) const MAX_MODEL_LIST: usize = 8 * 1024 * 1024;
-
-/// The fields the gateway needs from a request body; everything else is skipped unparsed.
-/// (Public, with [`probe`] and [`rewrite_model`], for the fuzz target `fuzz/fuzz_targets/probe.rs`.)
-#[derive(Deserialize)]
-pub struct RequestProbe<'a> {
-    #[serde(borrow, default)]
-    pub model: Option<Cow<'a, str>>,
-    #[serde(default)]
-    pub stream: Option<bool>,
-    /// A Responses request continuing a stored response (its credential is asked for first).
-    #[serde(borrow, default)]
-    pub previous_response_id: Option<Cow<'a, str>>,
-}
-
-/// Parses the probe, or explains in the client's terms why the body is unusable.
-pub fn probe(body: &[u8]) -> Result<RequestProbe<'_>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid(
-            "the request body is empty; a JSON object is required",
-        ));
-    }
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(ApiError::invalid("the request body must be a JSON object"));
-    }
-    // JSON is UTF-8; the fields skipped below are not decoded, so check it here.
-    if let Err(e) = std::str::from_utf8(body) {
-        return Err(ApiError::invalid(format!(
-            "the request body is not valid JSON: not UTF-8 at byte {}",
-            e.valid_up_to()
-        )));
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}")))
-}
-
-/// Replaces the top-level `model` of a JSON object, keeping every other field as the client
-/// wrote it, in order (`wire::json_edit`): whatever [`probe`] accepts, this accepts.
-pub fn rewrite_model(body: &[u8], model: &str) -> Result<Bytes, ApiError> {
-    let model = serde_json::value::to_raw_value(model).map_err(|_| ApiError::internal())?;
-    crate::wire::json_edit::replace_member(body, "model", &model)
-        .map(Bytes::from)
-        .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}")))
-}
 
 /// One upstream call through the route's provider (which fails over while nothing has reached
 /// the client) and the relay of its answer.
@@ -591,35 +546,5 @@ fn with_detail(head: String, detail: Option<String>) -> String {
     match detail {
         Some(d) => format!("{head}: {d}"),
         None => head,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn probe_reads_model_and_stream_and_rejects_bad_bodies() {
-        let p =
-            probe(br#"{"model":"openai:gpt-4o","stream":true,"messages":[{"x":[1,2]}]}"#).unwrap();
-        assert_eq!(p.model.as_deref(), Some("openai:gpt-4o"));
-        assert_eq!(p.stream, Some(true));
-        // `{"a":"\xff"}` found by the `probe` fuzz target: probed, but no JSON (not UTF-8).
-        for bad in [
-            &b""[..],
-            b"  ",
-            b"[1]",
-            b"{\"model\":",
-            b"not json",
-            b"{\"a\":\"\xff\"}",
-        ] {
-            assert!(probe(bad).is_err(), "{}", String::from_utf8_lossy(bad));
-        }
-    }
-
-    #[test]
-    fn rewrite_keeps_other_fields_in_order() {
-        let out = rewrite_model(br#"{"z":1,"model":"a:b","extra":{"k":[1]}}"#, "b").unwrap();
-        assert_eq!(&out[..], br#"{"z":1,"model":"b","extra":{"k":[1]}}"#);
     }
 }

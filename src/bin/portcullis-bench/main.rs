@@ -9,6 +9,7 @@
 //! proxies), `tls` (the TLS-upstream scenarios), `litellm` (the Python peer), `report`
 //! (RESULTS.md), `targets` (met or missed), `svg` (the chart), `smoke`.
 
+mod agent;
 mod attack;
 mod cpu;
 mod frontier;
@@ -112,6 +113,9 @@ enum Cmd {
         /// OpenAI.
         #[arg(long)]
         messages: bool,
+        /// Send a coding agent's ~100 KB request (the `chat-agent` scenario's) instead.
+        #[arg(long, conflicts_with_all = ["stream", "messages"])]
+        agent: bool,
         /// Send this file's content as the body instead of the scenario's.
         #[arg(long, value_name = "FILE")]
         body: Option<PathBuf>,
@@ -119,6 +123,9 @@ enum Cmd {
         #[arg(long, value_name = "KEY")]
         key: Option<String>,
     },
+    /// Print the `chat-agent` scenario's request body: a coding agent's ~100 KB chat completion
+    /// request, the same bytes every time (for `bench/callgrind --agent`, or any load tool).
+    AgentBody,
 }
 
 /// Kills the children on Ctrl-C or SIGTERM (and on panic) before exiting.
@@ -195,6 +202,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             result
         }
         Cmd::Relay { to } => relay::serve(to).await,
+        Cmd::AgentBody => std::io::stdout()
+            .lock()
+            .write_all(&agent::request(scenario::MODEL))
+            .map_err(|e| format!("stdout: {e}")),
         Cmd::Argon2 {
             bin_dir,
             tokens,
@@ -214,10 +225,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             connections,
             stream,
             messages,
+            agent,
             body,
             key,
         } => {
             let kind = match (stream, messages) {
+                _ if agent => scenario::Kind::Agent,
                 (false, false) => scenario::Kind::Chat,
                 (true, false) => scenario::Kind::Stream,
                 (false, true) => scenario::Kind::Messages,

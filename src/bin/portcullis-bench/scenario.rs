@@ -23,6 +23,9 @@ pub(crate) enum Kind {
     Messages,
     /// The same with `"stream": true` (`STREAM_X_MOCK`), translated event by event.
     MessagesStream,
+    /// `POST /v1/chat/completions` with a coding agent's ~100 KB request body
+    /// ([`crate::agent::request`]), JSON answer.
+    Agent,
 }
 
 /// The mock's pacing of the streaming scenarios.
@@ -173,6 +176,14 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         )
     },
     Scenario {
+        kind: Kind::Agent,
+        ..chat(
+            "chat-agent",
+            "Non-streaming, a coding agent's 100 KB request body (system prompt, 16 tools, 14 turns of tool calls and file contents), 500 rps",
+            500.0,
+        )
+    },
+    Scenario {
         kind: Kind::Stream,
         relay: true,
         ..chat(
@@ -297,6 +308,14 @@ pub(crate) const MODEL: &str = "mock-gpt";
 
 impl Kind {
     pub(crate) fn workload(self) -> Workload {
+        if self == Kind::Agent {
+            return Workload {
+                path: "/v1/chat/completions",
+                body: Bytes::from(crate::agent::request(MODEL)),
+                x_mock: None,
+                stream: false,
+            };
+        }
         let (body, x_mock): (&'static str, Option<HeaderValue>) = match self {
             Kind::Messages => (
                 r#"{"model":"mock-gpt","max_tokens":256,"messages":[{"role":"user","content":"Say hello."}]}"#,
@@ -306,7 +325,7 @@ impl Kind {
                 r#"{"model":"mock-gpt","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"Say hello."}]}"#,
                 Some(HeaderValue::from_static(STREAM_X_MOCK)),
             ),
-            Kind::Chat => (
+            Kind::Chat | Kind::Agent => (
                 r#"{"model":"mock-gpt","messages":[{"role":"user","content":"Say hello."}]}"#,
                 None,
             ),

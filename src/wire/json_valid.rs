@@ -1,0 +1,243 @@
+//! Checking that a request body is a JSON object, in one pass that also hands over its
+//! top-level members: what the model API's request probe needs of every body before it is
+//! forwarded (a malformed request must not reach the provider), at a fraction of a full parse's
+//! cost on the 50–200 KB bodies coding agents send — mostly strings, crossed sixteen bytes at a
+//! time.
+//!
+//! The grammar is RFC 8259's as `serde_json` reads it: white space is space, tab, LF and CR;
+//! strings hold no byte below 0x20 and only the escapes `\" \\ \/ \b \f \n \r \t \uXXXX` (any
+//! four hex digits: a lone surrogate in a skipped string is not an error, as serde_json skips
+//! it); numbers are `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`; nothing but white
+//! space after the object. What this check accepts, `serde_json` accepts. It may refuse what
+//! `serde_json` would accept — nesting deeper than [`MAX_DEPTH`] —, so a caller answers a
+//! refusal by parsing with `serde_json`, which also explains the error. UTF-8 is not checked
+//! here (the probe checks the whole body first).
+
+/// The text is not a JSON object this check accepts (parse it with `serde_json` to know why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejected;
+
+/// Arrays and objects nested deeper than this are refused (the caller's full parse decides).
+pub const MAX_DEPTH: usize = 128;
+
+/// Checks `json` and calls `visit(key, value)` for each top-level member of the object, in
+/// order: `key` is the key's text between its quotes as written (escapes not decoded), `value`
+/// the value's text, trimmed of white space. A visitor's `Err` stops the check.
+pub fn object_members<'a>(
+    json: &'a [u8],
+    mut visit: impl FnMut(&'a [u8], &'a [u8]) -> Result<(), Rejected>,
+) -> Result<(), Rejected> {
+    let mut i = ws(json, 0);
+    if json.get(i) != Some(&b'{') {
+        return Err(Rejected);
+    }
+    i = ws(json, i + 1);
+    if json.get(i) != Some(&b'}') {
+        loop {
+            let (key, after) = key(json, i)?;
+            let start = ws(json, after);
+            let stop = value(json, start, 1)?;
+            visit(key, &json[start..stop])?;
+            i = ws(json, stop);
+            match json.get(i) {
+                Some(b',') => i = ws(json, i + 1),
+                Some(b'}') => break,
+                _ => return Err(Rejected),
+            }
+        }
+    }
+    if ws(json, i + 1) == json.len() {
+        Ok(())
+    } else {
+        Err(Rejected)
+    }
+}
+
+/// A member's key at `i` and its colon: the key's text and the index after the colon.
+fn key(json: &[u8], i: usize) -> Result<(&[u8], usize), Rejected> {
+    if json.get(i) != Some(&b'"') {
+        return Err(Rejected);
+    }
+    let close = string_end(json, i + 1)?;
+    let colon = ws(json, close + 1);
+    if json.get(colon) != Some(&b':') {
+        return Err(Rejected);
+    }
+    Ok((&json[i + 1..close], colon + 1))
+}
+
+#[inline(always)]
+fn ws(json: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = json.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// The index just past the value starting at `i`, inside `depth` containers.
+fn value(json: &[u8], i: usize, depth: usize) -> Result<usize, Rejected> {
+    match json.get(i) {
+        Some(b'"') => Ok(string_end(json, i + 1)? + 1),
+        Some(b'{') => object(json, i + 1, depth + 1),
+        Some(b'[') => array(json, i + 1, depth + 1),
+        Some(b't') => word(json, i, b"true"),
+        Some(b'f') => word(json, i, b"false"),
+        Some(b'n') => word(json, i, b"null"),
+        Some(b'-' | b'0'..=b'9') => number(json, i),
+        _ => Err(Rejected),
+    }
+}
+
+fn word(json: &[u8], i: usize, word: &[u8]) -> Result<usize, Rejected> {
+    if json.get(i..i + word.len()) == Some(word) {
+        Ok(i + word.len())
+    } else {
+        Err(Rejected)
+    }
+}
+
+fn digits(json: &[u8], mut i: usize) -> usize {
+    while let Some(b'0'..=b'9') = json.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// At least one digit from `i`: the index after the last.
+fn some_digits(json: &[u8], i: usize) -> Result<usize, Rejected> {
+    let end = digits(json, i);
+    if end == i { Err(Rejected) } else { Ok(end) }
+}
+
+fn number(json: &[u8], mut i: usize) -> Result<usize, Rejected> {
+    if json.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match json.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = digits(json, i + 1),
+        _ => return Err(Rejected),
+    }
+    if json.get(i) == Some(&b'.') {
+        i = some_digits(json, i + 1)?;
+    }
+    if let Some(b'e' | b'E') = json.get(i) {
+        i += 1;
+        if let Some(b'+' | b'-') = json.get(i) {
+            i += 1;
+        }
+        i = some_digits(json, i)?;
+    }
+    Ok(i)
+}
+
+/// The index just past the object whose members start at `i`.
+fn object(json: &[u8], i: usize, depth: usize) -> Result<usize, Rejected> {
+    if depth > MAX_DEPTH {
+        return Err(Rejected);
+    }
+    let mut i = ws(json, i);
+    if json.get(i) == Some(&b'}') {
+        return Ok(i + 1);
+    }
+    loop {
+        let (_, after) = key(json, i)?;
+        i = ws(json, value(json, ws(json, after), depth)?);
+        match json.get(i) {
+            Some(b',') => i = ws(json, i + 1),
+            Some(b'}') => return Ok(i + 1),
+            _ => return Err(Rejected),
+        }
+    }
+}
+
+/// The index just past the array whose elements start at `i`.
+fn array(json: &[u8], i: usize, depth: usize) -> Result<usize, Rejected> {
+    if depth > MAX_DEPTH {
+        return Err(Rejected);
+    }
+    let mut i = ws(json, i);
+    if json.get(i) == Some(&b']') {
+        return Ok(i + 1);
+    }
+    loop {
+        i = ws(json, value(json, i, depth)?);
+        match json.get(i) {
+            Some(b',') => i = ws(json, i + 1),
+            Some(b']') => return Ok(i + 1),
+            _ => return Err(Rejected),
+        }
+    }
+}
+
+/// The index of the quote closing the string whose text starts at `i`, its escapes and bytes
+/// checked on the way: sixteen bytes at a time (two words, [`specials`]) to the next quote,
+/// backslash or control byte, then that byte.
+#[inline(always)]
+fn string_end(json: &[u8], mut i: usize) -> Result<usize, Rejected> {
+    loop {
+        let at = match json.get(i..).and_then(<[u8]>::first_chunk::<16>) {
+            Some(block) => {
+                let both = u128::from_le_bytes(*block);
+                let lo = specials(both as u64);
+                let hi = specials((both >> 64) as u64);
+                if lo | hi == 0 {
+                    i += 16;
+                    continue;
+                }
+                if lo != 0 {
+                    i + (lo.trailing_zeros() / 8) as usize
+                } else {
+                    i + 8 + (hi.trailing_zeros() / 8) as usize
+                }
+            }
+            None => {
+                let mut at = i;
+                while json
+                    .get(at)
+                    .is_some_and(|&b| b != b'"' && b != b'\\' && b >= 0x20)
+                {
+                    at += 1;
+                }
+                at
+            }
+        };
+        match json.get(at) {
+            Some(b'"') => return Ok(at),
+            Some(b'\\') => i = escape_end(json, at + 1)?,
+            _ => return Err(Rejected),
+        }
+    }
+}
+
+const ONES: u64 = u64::from_le_bytes([1; 8]);
+const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// The high bit of each byte of `w` that is a quote, a backslash or below 0x20 — exact for the
+/// lowest such byte (a borrow may mark bytes above it too). A quote (0x22) with its bit 1
+/// flipped is 0x20, and bytes below 0x20 stay below it: one comparison finds both.
+#[inline(always)]
+fn specials(w: u64) -> u64 {
+    let quote_or_control = w ^ (ONES * 0x02);
+    let backslash = w ^ (ONES * u64::from(b'\\'));
+    let quote_or_control = quote_or_control.wrapping_sub(ONES * 0x21) & !quote_or_control;
+    let backslash = backslash.wrapping_sub(ONES) & !backslash;
+    (quote_or_control | backslash) & HIGHS
+}
+
+/// The index after the escape whose letter is at `i` (after its backslash).
+#[inline(always)]
+fn escape_end(json: &[u8], i: usize) -> Result<usize, Rejected> {
+    match json.get(i) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(i + 1),
+        Some(b'u') => match json.get(i + 1..i + 5) {
+            Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => Ok(i + 5),
+            _ => Err(Rejected),
+        },
+        _ => Err(Rejected),
+    }
+}
+
+#[cfg(test)]
+#[path = "json_valid_tests.rs"]
+mod tests;

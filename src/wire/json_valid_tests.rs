@@ -1,0 +1,330 @@
+use std::fmt;
+
+use proptest::prelude::*;
+use serde::Deserialize;
+use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::*;
+
+/// The members as `serde_json` reads them, in order, keys decoded, duplicates kept.
+struct Members(Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Members;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+                let mut out = Vec::new();
+                while let Some(pair) = map.next_entry::<String, Box<RawValue>>()? {
+                    out.push(pair);
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn ours(json: &[u8]) -> Result<Vec<(String, String)>, Rejected> {
+    let mut out = Vec::new();
+    object_members(json, |k, v| {
+        let key: String =
+            serde_json::from_slice(&[b"\"", k, b"\""].concat()).map_err(|_| Rejected)?;
+        out.push((key, String::from_utf8_lossy(v).into_owned()));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn serdes(json: &[u8]) -> Option<Vec<(String, String)>> {
+    if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice::<IgnoredAny>(json).ok()?;
+    let Members(m) = serde_json::from_slice(json).ok()?;
+    Some(
+        m.into_iter()
+            .map(|(k, v)| (k, v.get().to_owned()))
+            .collect(),
+    )
+}
+
+#[test]
+fn objects_are_accepted_with_their_members_in_order() {
+    let json =
+        r#" { "a" : 1 , "b":{"x":["}",{"y":"\"]\u00e9\ud800"}]},"c":"q\"}" ,"d":[1,[2,[]],{}],
+        "e":null,"f":-1.5e3,"g":true,"h":false,"a":0.25E+2,"\u0041":"caf\u00e9 → ✓","":-0 } "#
+            .as_bytes();
+    let got = ours(json).unwrap();
+    assert_eq!(Some(got.clone()), serdes(json));
+    assert_eq!(got.len(), 11);
+    assert_eq!(got[1].1, r#"{"x":["}",{"y":"\"]\u00e9\ud800"}]}"#);
+    assert_eq!(got[9], ("A".to_owned(), r#""caf\u00e9 → ✓""#.to_owned()));
+    assert_eq!(ours(b"{}").unwrap(), Vec::new());
+    assert_eq!(ours(b"\r\n\t {\n}\n").unwrap(), Vec::new());
+}
+
+#[test]
+fn what_serde_json_refuses_is_refused() {
+    for bad in [
+        "",
+        " ",
+        "[1]",
+        "\"s\"",
+        "{",
+        "}",
+        r#"{"a":1"#,
+        r#"{"a":1}}"#,
+        r#"{"a":1} x"#,
+        r#"{"a":1},"#,
+        r#"{"a" 1}"#,
+        r#"{"a":}"#,
+        r#"{"a":1,}"#,
+        r#"{,}"#,
+        r#"{a:1}"#,
+        r#"{'a':1}"#,
+        r#"{"a":[1,]}"#,
+        r#"{"a":[,1]}"#,
+        r#"{"a":[1 2]}"#,
+        r#"{"a":{"b"}}"#,
+        r#"{"a":{"b":1,}}"#,
+        r#"{"a":01}"#,
+        r#"{"a":-}"#,
+        r#"{"a":+1}"#,
+        r#"{"a":1.}"#,
+        r#"{"a":.5}"#,
+        r#"{"a":1e}"#,
+        r#"{"a":1e+}"#,
+        r#"{"a":0x10}"#,
+        r#"{"a":NaN}"#,
+        r#"{"a":Infinity}"#,
+        r#"{"a":tru}"#,
+        r#"{"a":True}"#,
+        r#"{"a":nul}"#,
+        r#"{"a":nulll}"#,
+        r#"{"a":"x\"#,
+        r#"{"a":"x\q"}"#,
+        r#"{"a":"x\u12"}"#,
+        r#"{"a":"x\u12g4"}"#,
+        r#"{"a":"x\U1234"}"#,
+        r#"{"a":"x"#,
+        "{\"a\":\"tab\there\"}",
+        "{\"a\":\"line\nbreak\"}",
+        "{\"a\":\"nul\0\"}",
+        "{\"a\":1}\0",
+        "{\"a\":1}\u{a0}",
+        "\u{feff}{\"a\":1}",
+        "{\"a\":1 /* no */}",
+    ] {
+        assert_eq!(ours(bad.as_bytes()), Err(Rejected), "{bad:?}");
+        assert_eq!(serdes(bad.as_bytes()), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn a_string_is_checked_whatever_its_length_and_wherever_its_special_bytes_are() {
+    // Past the block size and around it, with an escape, a control byte or the end at every
+    // position.
+    for len in 0..70 {
+        for at in 0..len {
+            for special in [
+                &b"\\n"[..],
+                b"\\u00e9",
+                b"\\\"",
+                b"\x01",
+                b"\x1f",
+                b"\\x",
+                b"\"",
+            ] {
+                let mut text = vec![b'a'; len];
+                text.splice(at..at + 1, special.iter().copied());
+                let json = [br#"{"k":""#, &text[..], br#"","z":1}"#].concat();
+                assert_eq!(
+                    ours(&json).is_ok(),
+                    serdes(&json).is_some(),
+                    "{}",
+                    String::from_utf8_lossy(&json)
+                );
+            }
+        }
+        let open = [br#"{"k":""#, &vec![b'b'; len][..]].concat();
+        assert_eq!(ours(&open), Err(Rejected));
+    }
+}
+
+#[test]
+fn every_byte_is_told_apart_at_every_place_in_a_block() {
+    for b in 0..=255u8 {
+        for at in 0..24 {
+            let mut text = [b'a'; 24];
+            text[at] = b;
+            let json = [br#"{"k":""#, &text[..], br#""}"#].concat();
+            if b.is_ascii() {
+                assert_eq!(
+                    ours(&json).is_ok(),
+                    serdes(&json).is_some(),
+                    "{b:#x} at {at}"
+                );
+            } else {
+                // Not UTF-8 on its own (the probe refuses it before), but no special byte.
+                assert!(ours(&json).is_ok(), "{b:#x} at {at}");
+            }
+        }
+    }
+}
+
+#[test]
+fn nesting_is_refused_past_the_limit_and_left_to_the_full_parse() {
+    let nested = |depth: usize| {
+        format!(
+            "{{\"a\":{}1{}}}",
+            "[".repeat(depth - 1),
+            "]".repeat(depth - 1)
+        )
+    };
+    assert!(ours(nested(MAX_DEPTH).as_bytes()).is_ok());
+    assert_eq!(ours(nested(MAX_DEPTH + 1).as_bytes()), Err(Rejected));
+    // serde_json skips a deep value without a limit: the caller's fallback accepts it.
+    assert!(serdes(nested(MAX_DEPTH + 1).as_bytes()).is_some());
+}
+
+#[test]
+fn a_visitor_can_stop_the_check() {
+    let mut seen = 0;
+    let r = object_members(br#"{"a":1,"b":2}"#, |_, _| {
+        seen += 1;
+        Err(Rejected)
+    });
+    assert_eq!((r, seen), (Err(Rejected), 1));
+}
+
+/// Any JSON value, as text with white space here and there.
+fn json_value() -> impl Strategy<Value = String> {
+    let ws = prop::sample::select(vec!["", "", "", " ", "\n", "\t", "\r\n  "]);
+    let string = prop::collection::vec(
+        prop::sample::select(vec![
+            "a",
+            "é",
+            "→",
+            "\\n",
+            "\\\"",
+            "\\\\",
+            "\\/",
+            "\\u00e9",
+            "\\ud83d\\ude00",
+            "\\udc00",
+            "\\t",
+            " ",
+            "}",
+            "]",
+            ",",
+            ":",
+            "{",
+            "[",
+            "0123456789abcdef",
+        ]),
+        0..40,
+    )
+    .prop_map(|parts| format!("\"{}\"", parts.concat()));
+    let leaf = prop_oneof![
+        Just("null".to_owned()),
+        Just("true".to_owned()),
+        Just("false".to_owned()),
+        prop::sample::select(vec![
+            "0",
+            "-0",
+            "12",
+            "-3.25",
+            "1e5",
+            "2.5E-3",
+            "-0.0e+0",
+            "123456789012345678901234567890"
+        ])
+        .prop_map(str::to_owned),
+        string.clone(),
+    ];
+    leaf.prop_recursive(6, 64, 6, move |inner| {
+        let ws = ws.clone();
+        prop_oneof![
+            (prop::collection::vec((inner.clone(), ws.clone()), 0..6)).prop_map(|items| {
+                let items: Vec<String> = items
+                    .into_iter()
+                    .map(|(v, w)| format!("{w}{v}{w}"))
+                    .collect();
+                format!("[{}]", items.join(","))
+            }),
+            (prop::collection::vec((string.clone(), inner, ws.clone()), 0..6)).prop_map(
+                |members| {
+                    let members: Vec<String> = members
+                        .into_iter()
+                        .map(|(k, v, w)| format!("{w}{k}{w}:{w}{v}"))
+                        .collect();
+                    format!("{{{}}}", members.join(","))
+                }
+            ),
+        ]
+    })
+}
+
+fn json_object() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec(
+            (
+                prop::sample::select(vec![
+                    "model",
+                    "stream",
+                    "messages",
+                    "m\\u006fdel",
+                    "",
+                    "tools",
+                ]),
+                json_value(),
+            ),
+            0..8,
+        ),
+        prop::sample::select(vec!["", " ", "\n"]),
+    )
+        .prop_map(|(members, w)| {
+            let members: Vec<String> = members
+                .into_iter()
+                .map(|(k, v)| format!("{w}\"{k}\"{w}:{w}{v}{w}"))
+                .collect();
+            format!("{w}{{{}}}{w}", members.join(","))
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Valid objects are accepted with serde_json's members; an edit of one (a byte changed,
+    /// removed or added, the text cut) is accepted exactly when serde_json accepts it, with the
+    /// same members.
+    #[test]
+    fn the_check_agrees_with_serde_json(
+        json in json_object(),
+        edit in 0usize..4,
+        at in any::<prop::sample::Index>(),
+        byte in prop::sample::select(vec![b'"', b'\\', b'{', b'}', b'[', b']', b',', b':', b' ', b'0', b'-', b'.', b'e', b'u', b'a', b'n', 0x01, 0x1f, 0x7f]),
+    ) {
+        let valid = json.as_bytes();
+        prop_assert!(serdes(valid).is_some());
+        prop_assert_eq!(ours(valid).ok(), serdes(valid));
+        let mut edited = valid.to_vec();
+        let i = at.index(edited.len() + 1);
+        match edit {
+            0 if i < edited.len() => edited[i] = byte,
+            1 if i < edited.len() => { edited.remove(i); }
+            2 => edited.insert(i, byte),
+            _ => edited.truncate(i),
+        }
+        // (The probe checks UTF-8 before; nesting stays far below the limit here.)
+        if std::str::from_utf8(&edited).is_ok() {
+            prop_assert_eq!(ours(&edited).ok(), serdes(&edited), "{}", String::from_utf8_lossy(&edited));
+        }
+    }
+}
