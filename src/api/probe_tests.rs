@@ -1,3 +1,5 @@
+//! Tests of the request probe: its fields, and the one-pass check against serde_json.
+
 use super::*;
 
 #[test]

@@ -1,3 +1,5 @@
+//! Tests of the one-pass JSON check: what it accepts and refuses, always as serde_json does.
+
 use std::fmt;
 
 use proptest::prelude::*;
