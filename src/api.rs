@@ -115,9 +115,12 @@ enum Unread {
 /// copy and the buffer list of a general collector.
 async fn collect(mut body: Body, limit: usize) -> Result<Bytes, Unread> {
     use http_body_util::BodyExt;
-    if http_body::Body::size_hint(&body).lower() > limit as u64 {
+    let declared = http_body::Body::size_hint(&body).lower();
+    if declared > limit as u64 {
         return Err(Unread::TooLarge);
     }
+    // Room for the declared length at once when the pieces are joined (below the limit here).
+    let declared = usize::try_from(declared).unwrap_or(0);
     let mut first = Bytes::new();
     let mut more: Option<bytes::BytesMut> = None;
     while let Some(frame) = body.frame().await {
@@ -135,7 +138,8 @@ async fn collect(mut body: Body, limit: usize) -> Result<Bytes, Unread> {
             Some(all) => all.extend_from_slice(&data),
             None if first.is_empty() => first = data,
             None => {
-                let mut all = bytes::BytesMut::with_capacity(first.len() + data.len());
+                let mut all =
+                    bytes::BytesMut::with_capacity(declared.max(first.len() + data.len()));
                 all.extend_from_slice(&first);
                 all.extend_from_slice(&data);
                 more = Some(all);

@@ -480,6 +480,20 @@ impl http_body::Body for RequestBody {
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let mut s = lock(&self.side);
         loop {
+            // A body of known length up to `BODY_CHUNK` that is partly here: what the socket
+            // already holds of the rest is read first, so that the body is handed over in one
+            // piece (the handler then keeps it without copying the pieces together).
+            if let Framing::Length(left) = s.body {
+                let have = s.buf.len() as u64;
+                if have > 0 && have < left && left <= BODY_CHUNK as u64 && !s.eof {
+                    let rest = usize::try_from(left - have).unwrap_or(BODY_CHUNK);
+                    match s.poll_fill(cx, rest) {
+                        Poll::Ready(Ok(n)) if n > 0 => continue,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+                        _ => {}
+                    }
+                }
+            }
             let ReadSide { buf, body, .. } = &mut *s;
             match body.decode(buf) {
                 Ok(Decoded::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),

@@ -485,6 +485,47 @@ async fn a_large_body_arrives_whole() {
 }
 
 #[tokio::test]
+async fn a_body_already_here_is_handed_over_in_one_piece() {
+    use http_body_util::BodyExt;
+    // The handler reads only once the whole request has been written (on loopback a write
+    // returns once the receiver has queued it): the server's first read took the head and the
+    // start of the body, the rest waits in the socket.
+    let (written, wait) = oneshot::channel::<()>();
+    let wait = Arc::new(tokio::sync::Mutex::new(Some(wait)));
+    let app = Router::new().route(
+        "/frames",
+        post(move |req: Request| async move {
+            if let Some(wait) = wait.lock().await.take() {
+                let _ = wait.await;
+            }
+            let mut body = req.into_body();
+            let (mut frames, mut len) = (0, 0);
+            while let Some(frame) = body.frame().await {
+                if let Ok(data) = frame.unwrap().into_data() {
+                    frames += 1;
+                    len += data.len();
+                }
+            }
+            format!("{frames} frames, {len} bytes")
+        }),
+    );
+    let server = Server::start(app).await;
+    let mut sock = server.connect().await;
+    let body = vec![b'x'; 32 * 1024];
+    let mut request = format!(
+        "POST /frames HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    sock.write_all(&request).await.unwrap();
+    written.send(()).unwrap();
+    let answer = read_all(&mut sock).await;
+    assert!(answer.ends_with("1 frames, 32768 bytes"), "{answer}");
+    server.shut_down().await;
+}
+
+#[tokio::test]
 async fn http2_prior_knowledge_is_served_by_the_same_port() {
     let server = Server::start(echo_app()).await;
     let client = reqwest::Client::builder()
