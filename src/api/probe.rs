@@ -40,15 +40,17 @@ pub fn probe(body: &[u8]) -> Result<RequestProbe<'_>, ApiError> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::invalid("the request body must be a JSON object"));
     }
-    // JSON is UTF-8; the fields skipped below are not decoded, so check it here.
+    // One pass checks the JSON and its UTF-8 and reads the fields; what it leaves is told apart
+    // below, with the words of the error.
+    if let Some(probe) = quick_probe(body) {
+        return Ok(probe);
+    }
+    // JSON is UTF-8; serde_json does not decode the fields it skips, so check it here.
     if let Err(e) = std::str::from_utf8(body) {
         return Err(ApiError::invalid(format!(
             "the request body is not valid JSON: not UTF-8 at byte {}",
             e.valid_up_to()
         )));
-    }
-    if let Some(probe) = quick_probe(body) {
-        return Ok(probe);
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}")))

@@ -8,10 +8,12 @@
 //! strings hold no byte below 0x20 and only the escapes `\" \\ \/ \b \f \n \r \t \uXXXX` (any
 //! four hex digits: a lone surrogate in a skipped string is not an error, as serde_json skips
 //! it); numbers are `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`; nothing but white
-//! space after the object. What this check accepts, `serde_json` accepts. It may refuse what
-//! `serde_json` would accept — nesting deeper than [`MAX_DEPTH`] —, so a caller answers a
-//! refusal by parsing with `serde_json`, which also explains the error. UTF-8 is not checked
-//! here (the probe checks the whole body first).
+//! space after the object. The text is checked to be UTF-8 on the way: a string's non-ASCII
+//! bytes, run by run, since outside strings only ASCII is JSON (on mostly-ASCII bodies this
+//! costs less than a separate pass over the whole). What this check accepts, `serde_json`
+//! accepts, and it is UTF-8. It may refuse what `serde_json` would accept — nesting deeper than
+//! [`MAX_DEPTH`] —, so a caller answers a refusal by parsing with `serde_json`, which also
+//! explains the error.
 
 /// The text is not a JSON object this check accepts (parse it with `serde_json` to know why).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,7 +197,7 @@ fn string_end(json: &[u8], mut i: usize) -> Result<usize, Rejected> {
                 let mut at = i;
                 while json
                     .get(at)
-                    .is_some_and(|&b| b != b'"' && b != b'\\' && b >= 0x20)
+                    .is_some_and(|&b| b != b'"' && b != b'\\' && (0x20..0x80).contains(&b))
                 {
                     at += 1;
                 }
@@ -205,6 +207,7 @@ fn string_end(json: &[u8], mut i: usize) -> Result<usize, Rejected> {
         match json.get(at) {
             Some(b'"') => return Ok(at),
             Some(b'\\') => i = escape_end(json, at + 1)?,
+            Some(0x80..) => i = utf8_run_end(json, at)?,
             _ => return Err(Rejected),
         }
     }
@@ -213,16 +216,29 @@ fn string_end(json: &[u8], mut i: usize) -> Result<usize, Rejected> {
 const ONES: u64 = u64::from_le_bytes([1; 8]);
 const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
 
-/// The high bit of each byte of `w` that is a quote, a backslash or below 0x20 — exact for the
-/// lowest such byte (a borrow may mark bytes above it too). A quote (0x22) with its bit 1
-/// flipped is 0x20, and bytes below 0x20 stay below it: one comparison finds both.
+/// The high bit of each byte of `w` that is a quote, a backslash, below 0x20 or not ASCII —
+/// exact for the lowest such byte (a borrow may mark bytes above it too). A quote (0x22) with
+/// its bit 1 flipped is 0x20, and bytes below 0x20 stay below it: one comparison finds both.
 #[inline(always)]
 fn specials(w: u64) -> u64 {
     let quote_or_control = w ^ (ONES * 0x02);
     let backslash = w ^ (ONES * u64::from(b'\\'));
     let quote_or_control = quote_or_control.wrapping_sub(ONES * 0x21) & !quote_or_control;
     let backslash = backslash.wrapping_sub(ONES) & !backslash;
-    (quote_or_control | backslash) & HIGHS
+    (quote_or_control | backslash | w) & HIGHS
+}
+
+/// The index after the run of non-ASCII bytes starting at `at`, which must be UTF-8: a run ends
+/// at an ASCII byte, which no multi-byte character holds, so it is whole characters or invalid.
+fn utf8_run_end(json: &[u8], at: usize) -> Result<usize, Rejected> {
+    let mut end = at;
+    while json.get(end).is_some_and(|&b| b >= 0x80) {
+        end += 1;
+    }
+    match std::str::from_utf8(&json[at..end]) {
+        Ok(_) => Ok(end),
+        Err(_) => Err(Rejected),
+    }
 }
 
 /// The index after the escape whose letter is at `i` (after its backslash).

@@ -43,10 +43,12 @@ fn ours(json: &[u8]) -> Result<Vec<(String, String)>, Rejected> {
     Ok(out)
 }
 
+/// serde_json's members, for a UTF-8 text (serde_json does not check the strings it skips).
 fn serdes(json: &[u8]) -> Option<Vec<(String, String)>> {
     if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return None;
     }
+    std::str::from_utf8(json).ok()?;
     serde_json::from_slice::<IgnoredAny>(json).ok()?;
     let Members(m) = serde_json::from_slice(json).ok()?;
     Some(
@@ -166,18 +168,52 @@ fn every_byte_is_told_apart_at_every_place_in_a_block() {
             let mut text = [b'a'; 24];
             text[at] = b;
             let json = [br#"{"k":""#, &text[..], br#""}"#].concat();
-            if b.is_ascii() {
-                assert_eq!(
-                    ours(&json).is_ok(),
-                    serdes(&json).is_some(),
-                    "{b:#x} at {at}"
-                );
-            } else {
-                // Not UTF-8 on its own (the probe refuses it before), but no special byte.
-                assert!(ours(&json).is_ok(), "{b:#x} at {at}");
+            // A byte above 0x7f alone is not UTF-8: refused.
+            assert_eq!(
+                ours(&json).is_ok(),
+                serdes(&json).is_some(),
+                "{b:#x} at {at}"
+            );
+        }
+    }
+}
+
+#[test]
+fn characters_are_checked_wherever_they_fall_in_a_block() {
+    let good: [&[u8]; 4] = [
+        "é".as_bytes(),
+        "→".as_bytes(),
+        "😀".as_bytes(),
+        "é→😀".as_bytes(),
+    ];
+    // Overlong, a surrogate, cut short, past U+10FFFF, a lone continuation byte.
+    let bad: [&[u8]; 5] = [
+        &[0xc0, 0x80],
+        &[0xed, 0xa0, 0x80],
+        &[0xe2, 0x86],
+        &[0xf5, 0x80, 0x80, 0x80],
+        &[0x80],
+    ];
+    for len in 0..40 {
+        for at in 0..=len {
+            for (chars, ok) in good
+                .iter()
+                .map(|c| (c, true))
+                .chain(bad.iter().map(|c| (c, false)))
+            {
+                let mut text = vec![b'a'; len];
+                text.splice(at..at, chars.iter().copied());
+                for tail in [&br#""}"#[..], br#"","z":[1,"xyz"]}"#] {
+                    let json = [br#"{"k":""#, &text[..], tail].concat();
+                    assert_eq!(ours(&json).is_ok(), ok, "{json:?}");
+                    assert_eq!(ours(&json).ok(), serdes(&json), "{json:?}");
+                }
             }
         }
     }
+    // Outside a string, no byte above 0x7f is JSON.
+    assert_eq!(ours("{\"k\":1é}".as_bytes()), Err(Rejected));
+    assert_eq!(ours("{é\"k\":1}".as_bytes()), Err(Rejected));
 }
 
 #[test]
@@ -304,14 +340,14 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     /// Valid objects are accepted with serde_json's members; an edit of one (a byte changed,
-    /// removed or added, the text cut) is accepted exactly when serde_json accepts it, with the
-    /// same members.
+    /// removed or added, the text cut — a character's UTF-8 broken, too) is accepted exactly
+    /// when serde_json accepts it and it is UTF-8, with the same members.
     #[test]
     fn the_check_agrees_with_serde_json(
         json in json_object(),
         edit in 0usize..4,
         at in any::<prop::sample::Index>(),
-        byte in prop::sample::select(vec![b'"', b'\\', b'{', b'}', b'[', b']', b',', b':', b' ', b'0', b'-', b'.', b'e', b'u', b'a', b'n', 0x01, 0x1f, 0x7f]),
+        byte in prop::sample::select(vec![b'"', b'\\', b'{', b'}', b'[', b']', b',', b':', b' ', b'0', b'-', b'.', b'e', b'u', b'a', b'n', 0x01, 0x1f, 0x7f, 0x80, 0xa9, 0xc3, 0xe2, 0xff]),
     ) {
         let valid = json.as_bytes();
         prop_assert!(serdes(valid).is_some());
@@ -324,9 +360,7 @@ proptest! {
             2 => edited.insert(i, byte),
             _ => edited.truncate(i),
         }
-        // (The probe checks UTF-8 before; nesting stays far below the limit here.)
-        if std::str::from_utf8(&edited).is_ok() {
-            prop_assert_eq!(ours(&edited).ok(), serdes(&edited), "{}", String::from_utf8_lossy(&edited));
-        }
+        // (Nesting stays far below the limit here.)
+        prop_assert_eq!(ours(&edited).ok(), serdes(&edited), "{}", String::from_utf8_lossy(&edited));
     }
 }
