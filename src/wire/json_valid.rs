@@ -9,8 +9,8 @@
 //! four hex digits: a lone surrogate in a skipped string is not an error, as serde_json skips
 //! it); numbers are `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`; nothing but white
 //! space after the object. The text is checked to be UTF-8 on the way: a string's non-ASCII
-//! bytes, run by run, since outside strings only ASCII is JSON (on mostly-ASCII bodies this
-//! costs less than a separate pass over the whole). What this check accepts, `serde_json`
+//! bytes, character by character, since outside strings only ASCII is JSON (on mostly-ASCII
+//! bodies this costs less than a separate pass over the whole). What this check accepts, `serde_json`
 //! accepts, and it is UTF-8. It may refuse what `serde_json` would accept — nesting deeper than
 //! [`MAX_DEPTH`] —, so a caller answers a refusal by parsing with `serde_json`, which also
 //! explains the error.
@@ -56,6 +56,7 @@ pub fn object_members<'a>(
 }
 
 /// A member's key at `i` and its colon: the key's text and the index after the colon.
+#[inline(always)]
 fn key(json: &[u8], i: usize) -> Result<(&[u8], usize), Rejected> {
     if json.get(i) != Some(&b'"') {
         return Err(Rejected);
@@ -228,16 +229,32 @@ fn specials(w: u64) -> u64 {
     (quote_or_control | backslash | w) & HIGHS
 }
 
-/// The index after the run of non-ASCII bytes starting at `at`, which must be UTF-8: a run ends
-/// at an ASCII byte, which no multi-byte character holds, so it is whole characters or invalid.
-fn utf8_run_end(json: &[u8], at: usize) -> Result<usize, Rejected> {
-    let mut end = at;
-    while json.get(end).is_some_and(|&b| b >= 0x80) {
-        end += 1;
-    }
-    match std::str::from_utf8(&json[at..end]) {
-        Ok(_) => Ok(end),
-        Err(_) => Err(Rejected),
+/// The index after the run of non-ASCII bytes starting at `at`, which must be UTF-8: each
+/// character a lead byte and its continuation bytes, the second byte's range ruling out overlong
+/// forms, surrogates and code points past U+10FFFF (RFC 3629 §4). A run ends at an ASCII byte,
+/// which no multi-byte character holds.
+fn utf8_run_end(json: &[u8], mut i: usize) -> Result<usize, Rejected> {
+    loop {
+        let (len, second) = match json.get(i) {
+            Some(0xc2..=0xdf) => (2, 0x80..=0xbf),
+            Some(0xe0) => (3, 0xa0..=0xbf),
+            Some(0xe1..=0xec | 0xee..=0xef) => (3, 0x80..=0xbf),
+            Some(0xed) => (3, 0x80..=0x9f),
+            Some(0xf0) => (4, 0x90..=0xbf),
+            Some(0xf1..=0xf3) => (4, 0x80..=0xbf),
+            Some(0xf4) => (4, 0x80..=0x8f),
+            Some(0x80..) => return Err(Rejected),
+            _ => return Ok(i),
+        };
+        if !json.get(i + 1).is_some_and(|b| second.contains(b)) {
+            return Err(Rejected);
+        }
+        for k in 2..len {
+            if !json.get(i + k).is_some_and(|b| (0x80..=0xbf).contains(b)) {
+                return Err(Rejected);
+            }
+        }
+        i += len;
     }
 }
 

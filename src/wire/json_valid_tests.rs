@@ -217,6 +217,38 @@ fn characters_are_checked_wherever_they_fall_in_a_block() {
 }
 
 #[test]
+fn every_character_of_up_to_three_bytes_and_the_edges_of_four_are_read_as_std_reads_them() {
+    // What `from_utf8` says of the run of bytes above 0x7f, the run ended by a quote.
+    let check = |bytes: &[u8]| {
+        let run = bytes.iter().take_while(|b| **b >= 0x80).count();
+        let want = std::str::from_utf8(&bytes[..run])
+            .map(|_| run)
+            .map_err(|_| Rejected);
+        let text = [bytes, b"\""].concat();
+        assert_eq!(utf8_run_end(&text, 0), want, "{bytes:x?}");
+    };
+    for a in 0x80..=0xffu8 {
+        for b in 0..=0xffu8 {
+            check(&[a, b]);
+            for c in 0..=0xffu8 {
+                check(&[a, b, c]);
+            }
+        }
+    }
+    let edges = [0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff];
+    for a in 0xf0..=0xffu8 {
+        for b in edges {
+            for c in edges {
+                for d in edges {
+                    check(&[a, b, c, d]);
+                    check(&[a, b, c, d, 0xc3, 0xa9]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn nesting_is_refused_past_the_limit_and_left_to_the_full_parse() {
     let nested = |depth: usize| {
         format!(
