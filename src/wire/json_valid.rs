@@ -10,10 +10,10 @@
 //! it); numbers are `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`; nothing but white
 //! space after the object. The text is checked to be UTF-8 on the way: a string's non-ASCII
 //! bytes, character by character, since outside strings only ASCII is JSON (on mostly-ASCII
-//! bodies this costs less than a separate pass over the whole). What this check accepts, `serde_json`
-//! accepts, and it is UTF-8. It may refuse what `serde_json` would accept — nesting deeper than
-//! [`MAX_DEPTH`] —, so a caller answers a refusal by parsing with `serde_json`, which also
-//! explains the error.
+//! bodies this costs less than a separate pass over the whole). What this check accepts,
+//! `serde_json` accepts, and it is UTF-8. It may refuse what `serde_json` would accept — nesting
+//! deeper than [`MAX_DEPTH`] —, so a caller answers a refusal by parsing with `serde_json`,
+//! which also explains the error.
 
 /// The text is not a JSON object this check accepts (parse it with `serde_json` to know why).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,26 +29,12 @@ pub fn object_members<'a>(
     json: &'a [u8],
     mut visit: impl FnMut(&'a [u8], &'a [u8]) -> Result<(), Rejected>,
 ) -> Result<(), Rejected> {
-    let mut i = ws(json, 0);
-    if json.get(i) != Some(&b'{') {
+    let start = ws(json, 0);
+    if json.get(start) != Some(&b'{') {
         return Err(Rejected);
     }
-    i = ws(json, i + 1);
-    if json.get(i) != Some(&b'}') {
-        loop {
-            let (key, after) = key(json, i)?;
-            let start = ws(json, after);
-            let stop = value(json, start, 1)?;
-            visit(key, &json[start..stop])?;
-            i = ws(json, stop);
-            match json.get(i) {
-                Some(b',') => i = ws(json, i + 1),
-                Some(b'}') => break,
-                _ => return Err(Rejected),
-            }
-        }
-    }
-    if ws(json, i + 1) == json.len() {
+    let end = object(json, start + 1, 1, &mut visit)?;
+    if ws(json, end) == json.len() {
         Ok(())
     } else {
         Err(Rejected)
@@ -81,7 +67,7 @@ fn ws(json: &[u8], mut i: usize) -> usize {
 fn value(json: &[u8], i: usize, depth: usize) -> Result<usize, Rejected> {
     match json.get(i) {
         Some(b'"') => Ok(string_end(json, i + 1)? + 1),
-        Some(b'{') => object(json, i + 1, depth + 1),
+        Some(b'{') => object(json, i + 1, depth + 1, &mut |_, _| Ok(())),
         Some(b'[') => array(json, i + 1, depth + 1),
         Some(b't') => word(json, i, b"true"),
         Some(b'f') => word(json, i, b"false"),
@@ -134,8 +120,14 @@ fn number(json: &[u8], mut i: usize) -> Result<usize, Rejected> {
     Ok(i)
 }
 
-/// The index just past the object whose members start at `i`.
-fn object(json: &[u8], i: usize, depth: usize) -> Result<usize, Rejected> {
+/// The index just past the object whose members start at `i`, `visit` called with each
+/// member's key text and value text.
+fn object<'a>(
+    json: &'a [u8],
+    i: usize,
+    depth: usize,
+    visit: &mut impl FnMut(&'a [u8], &'a [u8]) -> Result<(), Rejected>,
+) -> Result<usize, Rejected> {
     if depth > MAX_DEPTH {
         return Err(Rejected);
     }
@@ -144,8 +136,11 @@ fn object(json: &[u8], i: usize, depth: usize) -> Result<usize, Rejected> {
         return Ok(i + 1);
     }
     loop {
-        let (_, after) = key(json, i)?;
-        i = ws(json, value(json, ws(json, after), depth)?);
+        let (key, after) = key(json, i)?;
+        let start = ws(json, after);
+        let stop = value(json, start, depth)?;
+        visit(key, &json[start..stop])?;
+        i = ws(json, stop);
         match json.get(i) {
             Some(b',') => i = ws(json, i + 1),
             Some(b'}') => return Ok(i + 1),

@@ -308,31 +308,31 @@ pub(crate) const MODEL: &str = "mock-gpt";
 
 impl Kind {
     pub(crate) fn workload(self) -> Workload {
-        if self == Kind::Agent {
-            return Workload {
-                path: "/v1/chat/completions",
-                body: Bytes::from(crate::agent::request(MODEL)),
-                x_mock: None,
-                stream: false,
-            };
-        }
-        let (body, x_mock): (&'static str, Option<HeaderValue>) = match self {
+        let text = |body: &'static str| Bytes::from_static(body.as_bytes());
+        let (body, x_mock) = match self {
             Kind::Messages => (
-                r#"{"model":"mock-gpt","max_tokens":256,"messages":[{"role":"user","content":"Say hello."}]}"#,
+                text(
+                    r#"{"model":"mock-gpt","max_tokens":256,"messages":[{"role":"user","content":"Say hello."}]}"#,
+                ),
                 None,
             ),
             Kind::MessagesStream => (
-                r#"{"model":"mock-gpt","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"Say hello."}]}"#,
+                text(
+                    r#"{"model":"mock-gpt","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"Say hello."}]}"#,
+                ),
                 Some(HeaderValue::from_static(STREAM_X_MOCK)),
             ),
-            Kind::Chat | Kind::Agent => (
-                r#"{"model":"mock-gpt","messages":[{"role":"user","content":"Say hello."}]}"#,
+            Kind::Chat => (
+                text(r#"{"model":"mock-gpt","messages":[{"role":"user","content":"Say hello."}]}"#),
                 None,
             ),
             Kind::Stream => (
-                r#"{"model":"mock-gpt","stream":true,"messages":[{"role":"user","content":"Say hello."}]}"#,
+                text(
+                    r#"{"model":"mock-gpt","stream":true,"messages":[{"role":"user","content":"Say hello."}]}"#,
+                ),
                 Some(HeaderValue::from_static(STREAM_X_MOCK)),
             ),
+            Kind::Agent => (Bytes::from(crate::agent::request(MODEL)), None),
         };
         let anthropic = matches!(self, Kind::Messages | Kind::MessagesStream);
         Workload {
@@ -341,7 +341,7 @@ impl Kind {
             } else {
                 "/v1/chat/completions"
             },
-            body: Bytes::from_static(body.as_bytes()),
+            body,
             x_mock,
             stream: matches!(self, Kind::Stream | Kind::MessagesStream),
         }
