@@ -12,6 +12,7 @@ mod connector;
 mod forward;
 mod h1;
 pub mod h1_wire;
+mod loop_clients;
 pub mod owners;
 mod provider;
 mod response;
@@ -40,6 +41,7 @@ use crate::protocol::{BackendKind, ResponsesApi};
 use crate::secret::Secret;
 use crate::secret::scrub::Scrubber;
 use h1::H1Client;
+use loop_clients::LoopClients;
 
 /// What to call on a backend.
 #[derive(Debug, Clone, Copy)]
@@ -226,8 +228,8 @@ enum Transport {
     /// HTTP/1.1, plain or over TLS, driven from the request's task (see [`h1`]).
     H1(Arc<H1Client>),
     /// reqwest: HTTP/2 (h2c, or by ALPN over TLS), URLs with credentials, and anything behind
-    /// a proxy.
-    Reqwest(reqwest::Client),
+    /// a proxy; a client per event loop (see [`loop_clients`]).
+    Reqwest(LoopClients),
 }
 
 /// True when reqwest would send requests to a `scheme` URL through a proxy (its system-proxy
@@ -258,28 +260,36 @@ impl Backend {
             backend: name.to_owned(),
             message,
         };
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(cfg.timeouts.connect.0)
-            .read_timeout(cfg.timeouts.read_idle.0)
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(USER_AGENT);
-        if cfg.http2_prior_knowledge {
-            builder = builder.http2_prior_knowledge();
-        }
         let extra_roots = match &cfg.tls_ca_file {
             Some(path) => crate::net::read_ca_file(path).map_err(&setup)?,
             None => Vec::new(),
         };
-        if !extra_roots.is_empty() {
-            let certs = extra_roots
-                .iter()
-                .map(|der| reqwest::Certificate::from_der(der))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| setup(format!("tls_ca_file: {e}")))?;
-            builder = builder.tls_certs_merge(certs);
-        }
+        let certs = extra_roots
+            .iter()
+            .map(|der| reqwest::Certificate::from_der(der))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| setup(format!("tls_ca_file: {e}")))?;
+        let (connect, read_idle, h2) = (
+            cfg.timeouts.connect.0,
+            cfg.timeouts.read_idle.0,
+            cfg.http2_prior_knowledge,
+        );
+        let build: loop_clients::Build = Arc::new(move || {
+            let mut builder = reqwest::Client::builder()
+                .connect_timeout(connect)
+                .read_timeout(read_idle)
+                .tcp_nodelay(true)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(USER_AGENT);
+            if h2 {
+                builder = builder.http2_prior_knowledge();
+            }
+            if !certs.is_empty() {
+                builder = builder.tls_certs_merge(certs.clone());
+            }
+            builder.build()
+        });
         let mut extra_headers = HeaderMap::new();
         for (k, v) in connector::fixed_headers(cfg.kind) {
             extra_headers.insert(*k, HeaderValue::from_static(v));
@@ -348,8 +358,7 @@ impl Backend {
         let transport = match h1 {
             Some(h1) => Transport::H1(Arc::new(h1)),
             None => Transport::Reqwest(
-                builder
-                    .build()
+                LoopClients::new(build)
                     .map_err(|e| setup(format!("cannot build HTTP client: {e}")))?,
             ),
         };
@@ -496,8 +505,8 @@ impl Backend {
                 )
                 .await
                 .map(|resp| UpstreamResponse::from_h1(&self.name, resp)),
-            Transport::Reqwest(client) => {
-                let mut request = client.request(method, url).headers(headers);
+            Transport::Reqwest(clients) => {
+                let mut request = clients.current().request(method, url).headers(headers);
                 if let Some(b) = body {
                     request = request.body(b);
                 }

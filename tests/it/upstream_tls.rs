@@ -1,8 +1,8 @@
 //! HTTPS backends: the gateway in front of the mock serving TLS with a test CA the backend
 //! trusts through `tls_ca_file`. HTTP/1.1 over rustls from the request's task (one connection
 //! for sequential requests, sessions resumed on new ones), HTTP/2 by ALPN through reqwest with
-//! `http2_prior_knowledge`; without the CA the certificate fails (502, the reason only in the
-//! log); a bad `tls_ca_file` stops the configuration from loading.
+//! `http2_prior_knowledge` (a connection per event loop); without the CA the certificate fails
+//! (502, the reason only in the log); a bad `tls_ca_file` stops the configuration from loading.
 
 use std::io::Write;
 
@@ -68,6 +68,52 @@ async fn http1_over_tls_serves_chat_and_streams_on_one_connection() {
 #[tokio::test]
 async fn http2_prior_knowledge_speaks_h2_over_tls_on_one_connection() {
     sequential_requests_share_one_connection(true).await;
+}
+
+/// With `serve`'s event loops, each loop sends its HTTP/2 requests on a connection of its own
+/// (one shared connection would be driven from one loop's thread, and every other loop's
+/// requests would cross to it and back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_event_loop_keeps_its_own_http2_connection() {
+    let tls = start_tls_mock(Alpn::Both).await;
+    let state = portcullis::state::AppState::new(tls_config(&tls, true, true)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(portcullis::server::run_event_loops(
+        listener,
+        state,
+        2,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // Two client connections open at once land on the two loops (the fewest served first);
+    // each then carries three requests.
+    let (a, b) = (client(), client());
+    let url = format!("http://{addr}/v1/chat/completions");
+    for _ in 0..3 {
+        for c in [&a, &b] {
+            let answer: serde_json::Value = c
+                .post(&url)
+                .json(&chat("mock-gpt", false))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(answer["choices"][0]["message"]["content"], MOCK_TEXT);
+        }
+    }
+    let stats = &tls.mock.stats;
+    assert_eq!(stats.requests(), 6);
+    assert_eq!(stats.last_request().unwrap().version, "HTTP/2.0");
+    assert_eq!(stats.connections(), 2);
+    assert_eq!(stats.tls_handshakes(), 2);
+    drop((a, b));
+    stop.send(()).unwrap();
+    served.await.unwrap().unwrap();
 }
 
 #[tokio::test]
