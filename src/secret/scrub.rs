@@ -609,7 +609,9 @@ mod tests {
         /// form, as a byte-by-byte comparison finds it.
         #[test]
         fn the_one_pass_check_finds_what_the_finders_find(
-            secret in "[ -~]{8,40}",
+            // Printable, not starting or ending with a space (a secret is trimmed, and one
+            // shorter than `MIN_LEN` has no forms to search for).
+            secret in "[!-~][ -~]{6,38}[!-~]",
             pieces in proptest::collection::vec((0usize..8, "[ -~]{0,40}"), 0..6),
         ) {
             let s = Scrubber::new([&Secret::new(secret.clone())]);
