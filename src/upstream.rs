@@ -9,9 +9,11 @@
 
 pub mod budget;
 mod connector;
+mod dial;
 mod forward;
 mod h1;
 pub mod h1_wire;
+mod h2;
 mod loop_clients;
 pub mod owners;
 mod provider;
@@ -35,6 +37,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
+use self::h2::H2Client;
 use crate::config::BackendConfig;
 use crate::protocol::Operation;
 use crate::protocol::{BackendKind, ResponsesApi};
@@ -227,8 +230,11 @@ pub struct Backend {
 enum Transport {
     /// HTTP/1.1, plain or over TLS, driven from the request's task (see [`h1`]).
     H1(Arc<H1Client>),
-    /// reqwest: HTTP/2 (h2c, or by ALPN over TLS), URLs with credentials, and anything behind
-    /// a proxy; a client per event loop (see [`loop_clients`]).
+    /// HTTP/2 (`http2_prior_knowledge`: h2c, or over TLS), from the request's task (see [`h2`]).
+    H2(Arc<H2Client>),
+    /// reqwest: URLs with credentials, Qwen's per-account hosts, and anything behind a proxy
+    /// (HTTP/2 too, with `http2_prior_knowledge`); a client per event loop (see
+    /// [`loop_clients`]).
     Reqwest(LoopClients),
 }
 
@@ -337,26 +343,23 @@ impl Backend {
         let name: Arc<str> = Arc::from(name);
         // A Qwen login's API host is the account's own (each credential may name another):
         // reqwest, which connects to any host.
-        let h1 = if cfg.http2_prior_knowledge
-            || cfg.kind == BackendKind::QwenCode
-            || proxy_configured(base.scheme(), env)
-        {
-            None
-        } else {
-            let tls = match base.scheme() {
-                "https" => Some(tls::h1_client_config(extra_roots).map_err(&setup)?),
-                _ => None,
-            };
-            H1Client::new(
-                name.clone(),
-                &fixed_urls.models,
-                tls,
-                cfg.timeouts.connect.0,
-                cfg.timeouts.read_idle.0,
-            )
+        let in_task = cfg.kind != BackendKind::QwenCode && !proxy_configured(base.scheme(), env);
+        let h2 = cfg.http2_prior_knowledge;
+        let tls = match base.scheme() {
+            "https" if in_task => Some(tls::client_config(extra_roots, h2).map_err(&setup)?),
+            _ => None,
         };
-        let transport = match h1 {
-            Some(h1) => Transport::H1(Arc::new(h1)),
+        let (connect, read_idle) = (cfg.timeouts.connect.0, cfg.timeouts.read_idle.0);
+        let models = &fixed_urls.models;
+        let transport = match (in_task, h2) {
+            (true, false) => H1Client::new(name.clone(), models, tls, connect, read_idle)
+                .map(|c| Transport::H1(Arc::new(c))),
+            (true, true) => H2Client::new(name.clone(), models, tls, connect, read_idle)
+                .map(|c| Transport::H2(Arc::new(c))),
+            (false, _) => None,
+        };
+        let transport = match transport {
+            Some(t) => t,
             None => Transport::Reqwest(
                 LoopClients::new(build)
                     .map_err(|e| setup(format!("cannot build HTTP client: {e}")))?,
@@ -500,11 +503,21 @@ impl Backend {
                     &method,
                     (url.path(), url.query()),
                     &headers,
-                    &H1_DEFAULTS,
+                    &DEFAULT_HEADERS,
                     body.unwrap_or_default(),
                 )
                 .await
                 .map(|resp| UpstreamResponse::from_h1(&self.name, resp)),
+            Transport::H2(client) => client
+                .send(
+                    &method,
+                    (url.path(), url.query()),
+                    &headers,
+                    &DEFAULT_HEADERS,
+                    body.unwrap_or_default(),
+                )
+                .await
+                .map(|resp| UpstreamResponse::from_h2(&self.name, resp)),
             Transport::Reqwest(clients) => {
                 let mut request = clients.current().request(method, url).headers(headers);
                 if let Some(b) = body {
@@ -537,9 +550,9 @@ impl Backend {
 /// `User-Agent` of the gateway's own upstream requests when the client sent none.
 const USER_AGENT: &str = concat!("portcullis/", env!("CARGO_PKG_VERSION"));
 
-/// Headers the HTTP/1.1 client adds when the request has none of that name (reqwest's
-/// defaults, so that both transports send the same).
-static H1_DEFAULTS: [(HeaderName, HeaderValue); 2] = [
+/// Headers the in-task clients add when the request has none of that name (reqwest's
+/// defaults, so that every transport sends the same).
+static DEFAULT_HEADERS: [(HeaderName, HeaderValue); 2] = [
     (
         http::header::USER_AGENT,
         HeaderValue::from_static(USER_AGENT),

@@ -20,13 +20,12 @@
 //! dropped, at most 128 wait.
 //! Over TLS the connect timeout covers the TCP connect and the TLS handshake; SNI is the base
 //! URL's host, ALPN `http/1.1`, and a certificate that does not verify fails the connect like a
-//! refused connection. HTTP/2 (h2c or over TLS with `http2_prior_knowledge`), URLs with
-//! credentials and backends reached through a proxy use reqwest (see `Backend`).
+//! refused connection (see [`super::dial`]). HTTP/2 has a client of its own ([`super::h2`]); URLs
+//! with credentials and backends reached through a proxy use reqwest (see `Backend`).
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
-use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
@@ -34,13 +33,11 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response};
-use rustls::pki_types::ServerName;
 use tokio::io::AsyncWrite;
-use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
-use tokio_rustls::TlsConnector;
 
 use super::UpstreamError;
+use super::dial::Dial;
 use super::h1_wire::{self, Decoded, Framing, WireError};
 use super::tls::Stream;
 
@@ -143,29 +140,11 @@ impl Conn {
     }
 }
 
-/// Where to connect.
-#[derive(Debug)]
-enum Target {
-    Addr(SocketAddr),
-    Name(String, u16),
-}
-
-/// TLS to an `https://` backend: the backend's shared client configuration and the name its
-/// certificate must carry (also sent as SNI unless it is an IP address).
-struct Tls {
-    connector: TlsConnector,
-    name: ServerName<'static>,
-}
-
 /// The connections of one backend.
 pub(crate) struct H1Client {
     backend: Arc<str>,
-    target: Target,
-    /// Set for `https://` backends.
-    tls: Option<Tls>,
-    /// `Host` header of every request (the base URL's authority).
-    host: HeaderValue,
-    connect_timeout: Duration,
+    /// Where connections go; its authority is every request's `Host`.
+    pub(super) dial: Dial,
     read_idle: Duration,
     idle: Mutex<VecDeque<Idle>>,
 }
@@ -179,16 +158,13 @@ struct Idle {
 impl std::fmt::Debug for H1Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("H1Client")
-            .field("target", &self.target)
-            .field("tls", &self.tls.is_some())
+            .field("dial", &self.dial)
             .finish_non_exhaustive()
     }
 }
 
 impl H1Client {
-    /// A client for `base` when it is an `http://` URL, or an `https://` one and `tls` is
-    /// given, without credentials in it (reqwest turns those into Basic auth); `None` for
-    /// anything else.
+    /// A client for `base` when [`Dial::new`] can reach it; `None` for anything else.
     pub(crate) fn new(
         backend: Arc<str>,
         base: &reqwest::Url,
@@ -196,34 +172,9 @@ impl H1Client {
         connect_timeout: Duration,
         read_idle: Duration,
     ) -> Option<Self> {
-        if !base.username().is_empty() || base.password().is_some() {
-            return None;
-        }
-        let host = base.host_str()?;
-        let port = base.port_or_known_default()?;
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let tls = match (base.scheme(), tls) {
-            ("http", _) => None,
-            ("https", Some(config)) => Some(Tls {
-                connector: TlsConnector::from(config),
-                name: ServerName::try_from(bare.to_owned()).ok()?,
-            }),
-            _ => return None,
-        };
-        let target = match bare.parse::<IpAddr>() {
-            Ok(ip) => Target::Addr(SocketAddr::new(ip, port)),
-            Err(_) => Target::Name(bare.to_owned(), port),
-        };
-        let authority = match base.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_owned(),
-        };
         Some(Self {
+            dial: Dial::new(backend.clone(), base, tls, connect_timeout)?,
             backend,
-            target,
-            tls,
-            host: HeaderValue::from_str(&authority).ok()?,
-            connect_timeout,
             read_idle,
             idle: Mutex::new(VecDeque::new()),
         })
@@ -247,7 +198,7 @@ impl H1Client {
             &mut head,
             method,
             target,
-            &self.host,
+            &self.dial.authority,
             headers,
             defaults,
             body.len(),
@@ -370,36 +321,10 @@ impl H1Client {
         }
     }
 
-    /// A new connection (boxed once: it moves between requests and the idle list); the
-    /// connect timeout covers the TLS handshake too.
+    /// A new connection (boxed once: it moves between requests and the idle list).
     async fn connect(&self) -> Result<Box<Conn>, UpstreamError> {
-        let connecting = async {
-            let tcp = match &self.target {
-                Target::Addr(addr) => TcpStream::connect(*addr).await?,
-                Target::Name(host, port) => TcpStream::connect((host.as_str(), *port)).await?,
-            };
-            tcp.set_nodelay(true)?;
-            Ok::<_, std::io::Error>(match &self.tls {
-                None => Stream::Plain(tcp),
-                Some(tls) => Stream::Tls(tls.connector.connect(tls.name.clone(), tcp).await?),
-            })
-        };
-        let stream = match tokio::time::timeout(self.connect_timeout, connecting).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => {
-                return Err(UpstreamError::Connect {
-                    backend: self.backend.clone(),
-                    source: e.into(),
-                });
-            }
-            Err(_) => {
-                return Err(UpstreamError::Timeout {
-                    backend: self.backend.clone(),
-                });
-            }
-        };
         Ok(Box::new(Conn {
-            io: stream,
+            io: self.dial.open().await?,
             buf: BytesMut::new(),
             home: std::thread::current().id(),
             timer: None,
@@ -511,7 +436,7 @@ impl H1Body {
 /// The timer is armed only when a wait actually happens, and a chunk only records the time (no
 /// timer-wheel update per chunk). Its `Sleep` is the connection's when the connection has one
 /// ([`Conn::timer`]), so a request on a reused connection makes no timer of its own.
-struct IdleTimer {
+pub(super) struct IdleTimer {
     limit: Duration,
     /// The last activity, from the first wait on (`None` until a wait has happened).
     last: Option<Instant>,
@@ -519,7 +444,7 @@ struct IdleTimer {
 }
 
 impl IdleTimer {
-    fn new(limit: Duration) -> Self {
+    pub(super) fn new(limit: Duration) -> Self {
         Self {
             limit,
             last: None,
@@ -545,7 +470,7 @@ impl IdleTimer {
 
     /// Something arrived: the silence starts again (recorded only once a wait has happened;
     /// until then every poll found data at once, so the first wait starts the count).
-    fn activity(&mut self) {
+    pub(super) fn activity(&mut self) {
         if let Some(last) = &mut self.last {
             *last = Instant::now();
         }
@@ -556,7 +481,7 @@ impl IdleTimer {
     /// The timer is not moved at each wait: activity only ever moves the deadline later, so a
     /// timer armed for an earlier one fires first, and is moved on then (a stream of chunks
     /// pushes it once per `limit` instead of once per chunk).
-    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+    pub(super) fn expired(&mut self, cx: &mut Context<'_>) -> bool {
         let deadline = *self.last.get_or_insert_with(Instant::now) + self.limit;
         let sleep = match &mut self.sleep {
             Some(sleep) => {

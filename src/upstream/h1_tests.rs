@@ -8,6 +8,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
+use crate::upstream::dial::Target;
+use rustls::pki_types::ServerName;
+use std::net::SocketAddr;
 
 /// What the scripted server does with the n-th request on a connection (0-based).
 #[derive(Clone, Copy)]
@@ -178,7 +181,7 @@ fn client(addr: SocketAddr, read_idle: Duration) -> Arc<H1Client> {
 fn tls_config() -> Arc<rustls::ClientConfig> {
     let ca = rcgen::generate_simple_self_signed(["localhost".to_owned()]).unwrap();
     let ca = ca.cert.der().clone();
-    super::super::tls::h1_client_config(vec![ca]).unwrap()
+    super::super::tls::client_config(vec![ca], false).unwrap()
 }
 
 async fn post(c: &Arc<H1Client>) -> Result<Response<H1Body>, UpstreamError> {
@@ -228,21 +231,21 @@ fn http_urls_and_https_ones_with_a_tls_configuration_get_a_client() {
         c.unwrap()
     };
     let c = with_tls("https://api.openai.com/v1");
-    assert_eq!(c.host, "api.openai.com");
-    assert!(matches!(&c.tls, Some(t) if t.name.to_str() == "api.openai.com"));
-    assert!(matches!(&c.target, Target::Name(h, 443) if h == "api.openai.com"));
+    assert_eq!(c.dial.authority, "api.openai.com");
+    assert!(matches!(&c.dial.tls, Some(t) if t.name.to_str() == "api.openai.com"));
+    assert!(matches!(&c.dial.target, Target::Name(h, 443) if h == "api.openai.com"));
     let c = with_tls("https://[::1]:8443/v1");
-    assert!(matches!(&c.tls, Some(t) if matches!(t.name, ServerName::IpAddress(_))));
-    assert!(with_tls("http://localhost:8000/v1").tls.is_none());
+    assert!(matches!(&c.dial.tls, Some(t) if matches!(t.name, ServerName::IpAddress(_))));
+    assert!(with_tls("http://localhost:8000/v1").dial.tls.is_none());
     assert!(make("http://user:secret@localhost:8000/v1").is_none());
     let c = make("http://localhost:8000/v1").unwrap();
-    assert_eq!(c.host, "localhost:8000");
-    assert!(matches!(&c.target, Target::Name(h, 8000) if h == "localhost"));
+    assert_eq!(c.dial.authority, "localhost:8000");
+    assert!(matches!(&c.dial.target, Target::Name(h, 8000) if h == "localhost"));
     let c = make("http://[::1]/x").unwrap();
-    assert_eq!(c.host, "[::1]");
-    assert!(matches!(c.target, Target::Addr(a) if a == "[::1]:80".parse().unwrap()));
+    assert_eq!(c.dial.authority, "[::1]");
+    assert!(matches!(c.dial.target, Target::Addr(a) if a == "[::1]:80".parse().unwrap()));
     let c = make("http://10.0.0.7:80/").unwrap();
-    assert_eq!(c.host, "10.0.0.7");
+    assert_eq!(c.dial.authority, "10.0.0.7");
 }
 
 #[tokio::test]

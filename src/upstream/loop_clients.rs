@@ -55,12 +55,9 @@ impl LoopClients {
     /// The client for a request on the current thread: its event loop's own when the thread
     /// runs a single-threaded runtime, else the shared one.
     pub(super) fn current(&self) -> reqwest::Client {
-        let on_loop = Handle::try_current()
-            .is_ok_and(|h| matches!(h.runtime_flavor(), RuntimeFlavor::CurrentThread));
-        if !on_loop {
+        let Some(thread) = loop_thread() else {
             return self.shared.clone();
-        }
-        let thread = std::thread::current().id();
+        };
         if let Ok(clients) = self.per_loop.read()
             && let Some(client) = clients.get(&thread)
         {
@@ -98,6 +95,13 @@ impl LoopClients {
     fn loops(&self) -> usize {
         self.per_loop.read().map_or(0, |c| c.len())
     }
+}
+
+/// The current thread when it runs a single-threaded runtime (an event loop), else `None`.
+pub(super) fn loop_thread() -> Option<ThreadId> {
+    Handle::try_current()
+        .is_ok_and(|h| matches!(h.runtime_flavor(), RuntimeFlavor::CurrentThread))
+        .then(|| std::thread::current().id())
 }
 
 #[cfg(test)]

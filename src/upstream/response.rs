@@ -1,5 +1,5 @@
 //! An upstream answer as the gateway reads it — status, headers, and the body chunk by chunk —
-//! whichever client fetched it ([`super::h1`] for plain-HTTP backends, reqwest for the others).
+//! whichever client fetched it ([`super::h1`], [`super::h2`], or reqwest).
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -13,6 +13,7 @@ use http_body::Body as _;
 use super::UpstreamError;
 use super::budget::Claim;
 use super::h1::H1Body;
+use super::h2::H2Body;
 
 /// Status and headers of an upstream answer, and its body still to be read.
 pub struct UpstreamResponse {
@@ -31,6 +32,7 @@ pub struct UpstreamBody {
 enum Inner {
     Reqwest(reqwest::Body),
     H1(H1Body),
+    H2(H2Body),
 }
 
 impl UpstreamResponse {
@@ -53,6 +55,18 @@ impl UpstreamResponse {
             headers: parts.headers,
             body: UpstreamBody {
                 inner: Inner::H1(body),
+                backend: backend.clone(),
+            },
+        }
+    }
+
+    pub(crate) fn from_h2(backend: &Arc<str>, resp: http::Response<H2Body>) -> Self {
+        let (parts, body) = resp.into_parts();
+        Self {
+            status: parts.status,
+            headers: parts.headers,
+            body: UpstreamBody {
+                inner: Inner::H2(body),
                 backend: backend.clone(),
             },
         }
@@ -182,6 +196,7 @@ impl UpstreamBody {
     ) -> Poll<Option<Result<Bytes, UpstreamError>>> {
         match &mut self.inner {
             Inner::H1(body) => body.poll_chunk(cx),
+            Inner::H2(body) => body.poll_chunk(cx),
             Inner::Reqwest(body) => loop {
                 return match Pin::new(&mut *body).poll_frame(cx) {
                     Poll::Pending => Poll::Pending,

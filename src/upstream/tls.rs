@@ -1,8 +1,7 @@
-//! TLS to `https://` backends: the trust both transports share (the system's roots through
+//! TLS to `https://` backends: the trust every transport shares (the system's roots through
 //! rustls-platform-verifier, plus the certificates of a backend's `tls_ca_file`, read by
-//! [`crate::net::read_ca_file`]), the rustls
-//! client configuration of the in-task HTTP/1.1 client, and the stream it runs on (plain TCP or
-//! TLS over TCP).
+//! [`crate::net::read_ca_file`]), the rustls client configuration of the in-task HTTP/1.1 and
+//! HTTP/2 clients, and the stream they run on (plain TCP or TLS over TCP).
 //!
 //! One [`rustls::ClientConfig`] per backend, shared by all its connections: its session cache
 //! lets a new connection resume an earlier TLS session (an abbreviated handshake) when the
@@ -28,11 +27,12 @@ fn provider() -> Arc<CryptoProvider> {
         .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
 }
 
-/// The client configuration of the in-task HTTP/1.1 client for one backend: the platform
-/// verifier with `extra_roots` added (the trust reqwest has with the same roots merged), ALPN
-/// `http/1.1`, rustls's default in-memory session cache.
-pub(super) fn h1_client_config(
+/// The client configuration of an in-task client for one backend: the platform verifier with
+/// `extra_roots` added (the trust reqwest has with the same roots merged), ALPN `http/1.1` or,
+/// for HTTP/2, `h2`, rustls's default in-memory session cache.
+pub(super) fn client_config(
     extra_roots: Vec<CertificateDer<'static>>,
+    h2: bool,
 ) -> Result<Arc<ClientConfig>, String> {
     let provider = provider();
     let verifier =
@@ -44,7 +44,11 @@ pub(super) fn h1_client_config(
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![if h2 {
+        b"h2".to_vec()
+    } else {
+        b"http/1.1".to_vec()
+    }];
     Ok(Arc::new(config))
 }
 

@@ -27,6 +27,7 @@ const INSTANT_USERS: &[&str] = &[
     "src/api/access_log.rs",
     "src/api/health.rs",
     "src/upstream/h1.rs",
+    "src/upstream/h2.rs",
     "src/server/watch.rs",
     "src/upstream/h1_tests.rs",
     "src/mock/stream_tests.rs",
