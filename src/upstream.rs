@@ -43,6 +43,7 @@ use crate::protocol::Operation;
 use crate::protocol::{BackendKind, ResponsesApi};
 use crate::secret::Secret;
 use crate::secret::scrub::Scrubber;
+use dial::Dial;
 use h1::H1Client;
 use loop_clients::LoopClients;
 
@@ -350,13 +351,13 @@ impl Backend {
             _ => None,
         };
         let (connect, read_idle) = (cfg.timeouts.connect.0, cfg.timeouts.read_idle.0);
-        let models = &fixed_urls.models;
-        let transport = match (in_task, h2) {
-            (true, false) => H1Client::new(name.clone(), models, tls, connect, read_idle)
-                .map(|c| Transport::H1(Arc::new(c))),
-            (true, true) => H2Client::new(name.clone(), models, tls, connect, read_idle)
-                .map(|c| Transport::H2(Arc::new(c))),
-            (false, _) => None,
+        let dial = in_task
+            .then(|| Dial::new(name.clone(), &fixed_urls.models, tls, connect))
+            .flatten();
+        let transport = match dial {
+            Some(dial) if h2 => H2Client::new(dial, read_idle).map(|c| Transport::H2(Arc::new(c))),
+            Some(dial) => Some(Transport::H1(Arc::new(H1Client::new(dial, read_idle)))),
+            None => None,
         };
         let transport = match transport {
             Some(t) => t,

@@ -32,7 +32,7 @@ pub(super) struct Tls {
 
 /// How one backend's connections are opened.
 pub(super) struct Dial {
-    backend: Arc<str>,
+    pub(super) backend: Arc<str>,
     pub(super) target: Target,
     /// Set for `https://` backends.
     pub(super) tls: Option<Tls>,

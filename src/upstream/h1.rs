@@ -164,20 +164,14 @@ impl std::fmt::Debug for H1Client {
 }
 
 impl H1Client {
-    /// A client for `base` when [`Dial::new`] can reach it; `None` for anything else.
-    pub(crate) fn new(
-        backend: Arc<str>,
-        base: &reqwest::Url,
-        tls: Option<Arc<rustls::ClientConfig>>,
-        connect_timeout: Duration,
-        read_idle: Duration,
-    ) -> Option<Self> {
-        Some(Self {
-            dial: Dial::new(backend.clone(), base, tls, connect_timeout)?,
-            backend,
+    /// A client whose connections `dial` opens.
+    pub(crate) fn new(dial: Dial, read_idle: Duration) -> Self {
+        Self {
+            backend: dial.backend.clone(),
+            dial,
             read_idle,
             idle: Mutex::new(VecDeque::new()),
-        })
+        }
     }
 
     /// Sends a request (`target`: the path and query of an origin-form target) and returns

@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
-use crate::upstream::dial::Target;
+use crate::upstream::dial::{Dial, Target};
 use rustls::pki_types::ServerName;
 use std::net::SocketAddr;
 
@@ -167,13 +167,8 @@ async fn connection(mut tcp: TcpStream, script: fn(usize) -> Answer, requests: A
 
 fn client(addr: SocketAddr, read_idle: Duration) -> Arc<H1Client> {
     let base = reqwest::Url::parse(&format!("http://{addr}/v1")).unwrap();
-    let c = H1Client::new(
-        Arc::from("local"),
-        &base,
-        None,
-        Duration::from_secs(2),
-        read_idle,
-    );
+    let c = Dial::new(Arc::from("local"), &base, None, Duration::from_secs(2))
+        .map(|d| H1Client::new(d, read_idle));
     Arc::new(c.unwrap())
 }
 
@@ -210,24 +205,14 @@ async fn read_all(resp: Response<H1Body>) -> Result<Vec<u8>, UpstreamError> {
 fn http_urls_and_https_ones_with_a_tls_configuration_get_a_client() {
     let url = |s: &str| reqwest::Url::parse(s).unwrap();
     let make = |s: &str| {
-        H1Client::new(
-            Arc::from("b"),
-            &url(s),
-            None,
-            Duration::ZERO,
-            Duration::ZERO,
-        )
+        Dial::new(Arc::from("b"), &url(s), None, Duration::ZERO)
+            .map(|d| H1Client::new(d, Duration::ZERO))
     };
     assert!(make("https://api.openai.com/v1").is_none());
     let tls = tls_config();
     let with_tls = |s: &str| {
-        let c = H1Client::new(
-            Arc::from("b"),
-            &url(s),
-            Some(tls.clone()),
-            Duration::ZERO,
-            Duration::ZERO,
-        );
+        let c = Dial::new(Arc::from("b"), &url(s), Some(tls.clone()), Duration::ZERO)
+            .map(|d| H1Client::new(d, Duration::ZERO));
         c.unwrap()
     };
     let c = with_tls("https://api.openai.com/v1");
@@ -467,13 +452,8 @@ async fn the_connect_timeout_covers_a_tls_handshake_that_never_answers() {
     });
     let base = reqwest::Url::parse(&format!("https://{addr}/v1")).unwrap();
     let connect = Duration::from_millis(150);
-    let c = H1Client::new(
-        Arc::from("b"),
-        &base,
-        Some(tls_config()),
-        connect,
-        Duration::from_secs(30),
-    );
+    let c = Dial::new(Arc::from("b"), &base, Some(tls_config()), connect)
+        .map(|d| H1Client::new(d, Duration::from_secs(30)));
     let c = Arc::new(c.unwrap());
     let started = Instant::now();
     let err = post(&c).await.unwrap_err();

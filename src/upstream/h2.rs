@@ -85,23 +85,17 @@ impl std::fmt::Debug for H2Client {
 }
 
 impl H2Client {
-    /// A client for `base` when [`Dial::new`] can reach it; `None` for anything else.
-    pub(crate) fn new(
-        backend: Arc<str>,
-        base: &reqwest::Url,
-        tls: Option<Arc<rustls::ClientConfig>>,
-        connect_timeout: Duration,
-        read_idle: Duration,
-    ) -> Option<Self> {
-        let dial = Dial::new(backend.clone(), base, tls, connect_timeout)?;
-        let scheme = if base.scheme() == "https" {
+    /// A client whose connections `dial` opens (`None` if its authority is not one HTTP/2
+    /// can carry).
+    pub(crate) fn new(dial: Dial, read_idle: Duration) -> Option<Self> {
+        let scheme = if dial.tls.is_some() {
             Scheme::HTTPS
         } else {
             Scheme::HTTP
         };
         let authority = Authority::try_from(dial.authority.as_bytes()).ok()?;
         Some(Self {
-            backend,
+            backend: dial.backend.clone(),
             dial,
             scheme,
             authority,

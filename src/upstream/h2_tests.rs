@@ -10,6 +10,7 @@ use ::h2::server::SendResponse;
 use tokio::net::TcpListener;
 
 use super::*;
+use crate::upstream::dial::Dial;
 
 /// What the scripted server does with the n-th request it receives (0-based, over all
 /// connections).
@@ -154,13 +155,8 @@ async fn serve(
 
 fn client(addr: SocketAddr, read_idle: Duration) -> H2Client {
     let base = reqwest::Url::parse(&format!("http://{addr}/v1")).unwrap();
-    let c = H2Client::new(
-        Arc::from("local"),
-        &base,
-        None,
-        Duration::from_secs(2),
-        read_idle,
-    );
+    let c = Dial::new(Arc::from("local"), &base, None, Duration::from_secs(2))
+        .and_then(|d| H2Client::new(d, read_idle));
     c.unwrap()
 }
 
@@ -382,13 +378,13 @@ fn the_head_leaves_out_what_http2_forbids_and_states_the_length() {
 #[test]
 fn the_target_becomes_an_absolute_uri_or_a_clear_refusal() {
     let base = reqwest::Url::parse("https://api.example:8443/v1").unwrap();
-    let c = H2Client::new(
+    let c = Dial::new(
         Arc::from("b"),
         &base,
         Some(super::super::tls::client_config(Vec::new(), true).unwrap()),
         Duration::from_secs(1),
-        Duration::from_secs(1),
     )
+    .and_then(|d| H2Client::new(d, Duration::from_secs(1)))
     .unwrap();
     let uri = c.uri(("/v1/models", Some("a=1"))).unwrap();
     assert_eq!(uri.to_string(), "https://api.example:8443/v1/models?a=1");
