@@ -258,6 +258,7 @@ async fn wrong_keys_spread_over_two_gateways_block_the_address_on_both() {
         return;
     };
     let t = twins(&|c| redis.configure(c), "sk-upstream", &["bus.subscribe"]).await;
+    redis.subscribed(2).await;
     let (a, b) = (&t.a.1, &t.b.1);
     // Four distinct wrong client keys and a wrong management key, spread over both.
     for (i, gw) in [a, b, a, b].into_iter().enumerate() {
@@ -289,6 +290,7 @@ async fn a_key_revoked_on_one_gateway_is_refused_by_the_other_at_once() {
     };
     // Only the bus runs: no revision poll, so the message alone must do it.
     let t = twins(&|c| redis.configure(c), "sk-upstream", &["bus.subscribe"]).await;
+    redis.subscribed(2).await;
     let (a, b) = (&t.a.1, &t.b.1);
     let created = mgmt_json(
         a,
@@ -325,6 +327,7 @@ async fn a_credential_rate_limited_on_one_gateway_cools_on_the_other() {
         &["bus.subscribe"],
     )
     .await;
+    redis.subscribed(2).await;
     let (a, b) = (&t.a.1, &t.b.1);
     assert_eq!(chat_status(&a.url, CLIENT_KEY).await, 429);
     let status_on_b = async || {

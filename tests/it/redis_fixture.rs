@@ -75,6 +75,32 @@ impl TestRedis {
         Arc::new(RedisCounters::new(RedisConn::new(&self.settings()).unwrap()).unwrap())
     }
 
+    /// Waits until `n` connections listen on this corner's instance-message channel (the
+    /// `bus.subscribe` jobs of `n` gateways): a message published before a gateway has
+    /// subscribed never reaches it.
+    pub(crate) async fn subscribed(&self, n: i64) {
+        let client = redis::Client::open(self.url.as_str()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        let channel = format!("{}events", self.prefix);
+        let start = std::time::Instant::now();
+        loop {
+            let (_, listening): (String, i64) = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(&channel)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            if listening >= n {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{listening} of {n} subscribed"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Points `config` at this corner.
     pub(crate) fn configure(&self, config: &mut Config) {
         config.storage.redis_url = Some(Secret::new(self.url.as_str()));
