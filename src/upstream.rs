@@ -271,32 +271,6 @@ impl Backend {
             Some(path) => crate::net::read_ca_file(path).map_err(&setup)?,
             None => Vec::new(),
         };
-        let certs = extra_roots
-            .iter()
-            .map(|der| reqwest::Certificate::from_der(der))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| setup(format!("tls_ca_file: {e}")))?;
-        let (connect, read_idle, h2) = (
-            cfg.timeouts.connect.0,
-            cfg.timeouts.read_idle.0,
-            cfg.http2_prior_knowledge,
-        );
-        let build: loop_clients::Build = Arc::new(move || {
-            let mut builder = reqwest::Client::builder()
-                .connect_timeout(connect)
-                .read_timeout(read_idle)
-                .tcp_nodelay(true)
-                .pool_idle_timeout(Duration::from_secs(90))
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(USER_AGENT);
-            if h2 {
-                builder = builder.http2_prior_knowledge();
-            }
-            if !certs.is_empty() {
-                builder = builder.tls_certs_merge(certs.clone());
-            }
-            builder.build()
-        });
         let mut extra_headers = HeaderMap::new();
         for (k, v) in connector::fixed_headers(cfg.kind) {
             extra_headers.insert(*k, HeaderValue::from_static(v));
@@ -347,7 +321,9 @@ impl Backend {
         let in_task = cfg.kind != BackendKind::QwenCode && !proxy_configured(base.scheme(), env);
         let h2 = cfg.http2_prior_knowledge;
         let tls = match base.scheme() {
-            "https" if in_task => Some(tls::client_config(extra_roots, h2).map_err(&setup)?),
+            "https" if in_task => {
+                Some(tls::client_config(extra_roots.clone(), h2).map_err(&setup)?)
+            }
             _ => None,
         };
         let (connect, read_idle) = (cfg.timeouts.connect.0, cfg.timeouts.read_idle.0);
@@ -361,10 +337,7 @@ impl Backend {
         };
         let transport = match transport {
             Some(t) => t,
-            None => Transport::Reqwest(
-                LoopClients::new(build)
-                    .map_err(|e| setup(format!("cannot build HTTP client: {e}")))?,
-            ),
+            None => Transport::Reqwest(reqwest_clients(cfg, &extra_roots).map_err(&setup)?),
         };
         Ok(Self {
             name,
@@ -546,6 +519,41 @@ impl Backend {
         }
         result
     }
+}
+
+/// The reqwest clients of a backend the in-task clients do not serve, with its timeouts, its
+/// protocol choice and `extra_roots` trusted besides the system's.
+fn reqwest_clients(
+    cfg: &BackendConfig,
+    extra_roots: &[rustls::pki_types::CertificateDer<'static>],
+) -> Result<LoopClients, String> {
+    let certs = extra_roots
+        .iter()
+        .map(|der| reqwest::Certificate::from_der(der))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("tls_ca_file: {e}"))?;
+    let (connect, read_idle, h2) = (
+        cfg.timeouts.connect.0,
+        cfg.timeouts.read_idle.0,
+        cfg.http2_prior_knowledge,
+    );
+    LoopClients::new(Arc::new(move || {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(connect)
+            .read_timeout(read_idle)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(USER_AGENT);
+        if h2 {
+            builder = builder.http2_prior_knowledge();
+        }
+        if !certs.is_empty() {
+            builder = builder.tls_certs_merge(certs.clone());
+        }
+        builder.build()
+    }))
+    .map_err(|e| format!("cannot build HTTP client: {e}"))
 }
 
 /// `User-Agent` of the gateway's own upstream requests when the client sent none.

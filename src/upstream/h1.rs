@@ -142,7 +142,6 @@ impl Conn {
 
 /// The connections of one backend.
 pub(crate) struct H1Client {
-    backend: Arc<str>,
     /// Where connections go; its authority is every request's `Host`.
     pub(super) dial: Dial,
     read_idle: Duration,
@@ -167,7 +166,6 @@ impl H1Client {
     /// A client whose connections `dial` opens.
     pub(crate) fn new(dial: Dial, read_idle: Duration) -> Self {
         Self {
-            backend: dial.backend.clone(),
             dial,
             read_idle,
             idle: Mutex::new(VecDeque::new()),
@@ -198,7 +196,7 @@ impl H1Client {
             body.len(),
         )
         .map_err(|message| UpstreamError::Setup {
-            backend: self.backend.to_string(),
+            backend: self.dial.backend.to_string(),
             message,
         })?;
         let body = if inline {
@@ -268,13 +266,13 @@ impl H1Client {
 
     fn timeout(&self) -> UpstreamError {
         UpstreamError::Timeout {
-            backend: self.backend.clone(),
+            backend: self.dial.backend.clone(),
         }
     }
 
     fn transport(&self, e: impl Into<super::BoxError>) -> UpstreamError {
         UpstreamError::Transport {
-            backend: self.backend.clone(),
+            backend: self.dial.backend.clone(),
             source: e.into(),
         }
     }
@@ -355,7 +353,7 @@ impl From<WireError> for HeadError {
 
 /// Whether a request may be sent a second time without asking (RFC 9110 §9.2.2, and an
 /// `Idempotency-Key` for the others).
-fn idempotent(method: &Method, headers: &HeaderMap) -> bool {
+pub(super) fn idempotent(method: &Method, headers: &HeaderMap) -> bool {
     method.is_idempotent() || headers.contains_key("idempotency-key")
 }
 

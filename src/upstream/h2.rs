@@ -37,7 +37,7 @@ use tokio::time::Instant;
 
 use super::UpstreamError;
 use super::dial::Dial;
-use super::h1::IdleTimer;
+use super::h1::{IdleTimer, idempotent};
 
 /// A connection unused this long is replaced rather than reused (reqwest's pool did the same).
 const IDLE_EXPIRY: Duration = Duration::from_secs(90);
@@ -67,7 +67,6 @@ impl Drop for EndFlag {
 
 /// The HTTP/2 connections of one backend.
 pub(crate) struct H2Client {
-    backend: Arc<str>,
     dial: Dial,
     scheme: Scheme,
     authority: Authority,
@@ -95,7 +94,6 @@ impl H2Client {
         };
         let authority = Authority::try_from(dial.authority.as_bytes()).ok()?;
         Some(Self {
-            backend: dial.backend.clone(),
             dial,
             scheme,
             authority,
@@ -166,7 +164,7 @@ impl H2Client {
                     let body = H2Body {
                         recv,
                         timer,
-                        backend: self.backend.clone(),
+                        backend: self.dial.backend.clone(),
                     };
                     return Ok(Response::from_parts(parts, body));
                 }
@@ -188,7 +186,7 @@ impl H2Client {
     /// The request's URI: the backend's scheme and authority, `target`'s path and query.
     fn uri(&self, (path, query): (&str, Option<&str>)) -> Result<Uri, UpstreamError> {
         let invalid = || UpstreamError::Setup {
-            backend: self.backend.to_string(),
+            backend: self.dial.backend.to_string(),
             message: format!("invalid upstream path {path:?}"),
         };
         if !path.starts_with('/') {
@@ -247,12 +245,12 @@ impl H2Client {
             .handshake::<_, Bytes>(io)
             .await
             .map_err(|e| UpstreamError::Connect {
-                backend: self.backend.clone(),
+                backend: self.dial.backend.clone(),
                 source: e.into(),
             })?;
         let ended = Arc::new(AtomicBool::new(false));
         let flag = EndFlag(ended.clone());
-        let backend = self.backend.clone();
+        let backend = self.dial.backend.clone();
         tokio::spawn(async move {
             let _flag = flag;
             if let Err(e) = connection.await {
@@ -279,12 +277,12 @@ impl H2Client {
 
     fn timeout(&self) -> UpstreamError {
         UpstreamError::Timeout {
-            backend: self.backend.clone(),
+            backend: self.dial.backend.clone(),
         }
     }
 
     fn transport(&self, e: impl Into<super::BoxError>) -> UpstreamError {
-        transport(&self.backend, e)
+        transport(&self.dial.backend, e)
     }
 
     /// Connections kept.
@@ -310,8 +308,7 @@ fn gone(e: &::h2::Error) -> bool {
 /// processed (the server refused the stream), or may have been but its connection is gone and
 /// repeating it is safe.
 fn unprocessed(e: &::h2::Error, method: &Method, headers: &HeaderMap) -> bool {
-    e.reason() == Some(::h2::Reason::REFUSED_STREAM)
-        || (gone(e) && (method.is_idempotent() || headers.contains_key("idempotency-key")))
+    e.reason() == Some(::h2::Reason::REFUSED_STREAM) || (gone(e) && idempotent(method, headers))
 }
 
 /// The request head: the prepared headers without those HTTP/2 forbids or frames itself, the

@@ -153,6 +153,11 @@ async fn serve(
     }
 }
 
+/// `first` for the first request, then [`Answer::EchoLength`].
+fn first_then_echo(n: usize, first: Answer) -> Answer {
+    if n == 0 { first } else { Answer::EchoLength }
+}
+
 fn client(addr: SocketAddr, read_idle: Duration) -> H2Client {
     let base = reqwest::Url::parse(&format!("http://{addr}/v1")).unwrap();
     let c = Dial::new(Arc::from("local"), &base, None, Duration::from_secs(2))
@@ -223,14 +228,7 @@ async fn bodies_past_the_default_windows_go_both_ways_whole() {
 
 #[tokio::test]
 async fn a_refused_stream_is_sent_again() {
-    let s = server(|n| {
-        if n == 0 {
-            Answer::Refuse
-        } else {
-            Answer::EchoLength
-        }
-    })
-    .await;
+    let s = server(|n| first_then_echo(n, Answer::Refuse)).await;
     let c = client(s.addr, Duration::from_secs(5));
     assert_eq!(text(post(&c, b"abc").await).await, "3");
     assert_eq!(s.requests.load(Ordering::SeqCst), 2);
@@ -239,14 +237,7 @@ async fn a_refused_stream_is_sent_again() {
 
 #[tokio::test]
 async fn a_connection_the_server_closed_is_replaced() {
-    let s = server(|n| {
-        if n == 0 {
-            Answer::EchoThenClose
-        } else {
-            Answer::EchoLength
-        }
-    })
-    .await;
+    let s = server(|n| first_then_echo(n, Answer::EchoThenClose)).await;
     let c = client(s.addr, Duration::from_secs(5));
     assert_eq!(text(post(&c, b"ab").await).await, "2");
     // Closed by the server after its answer: noticed at the latest when the next request
@@ -315,14 +306,7 @@ async fn silence_past_the_idle_limit_fails_the_head_or_the_body() {
 
 #[tokio::test]
 async fn an_abandoned_body_resets_its_stream_and_the_connection_carries_on() {
-    let s = server(|n| {
-        if n == 0 {
-            Answer::Trickle
-        } else {
-            Answer::EchoLength
-        }
-    })
-    .await;
+    let s = server(|n| first_then_echo(n, Answer::Trickle)).await;
     let c = client(s.addr, Duration::from_secs(5));
     let mut body = post(&c, b"{}").await.unwrap().into_body();
     let first = poll_fn(|cx| body.poll_chunk(cx)).await.unwrap().unwrap();

@@ -1,12 +1,13 @@
-//! reqwest clients kept per event loop, for the backends reqwest serves (HTTP/2, proxies, Qwen).
+//! reqwest clients kept per event loop, for the backends reqwest serves (URLs with credentials,
+//! Qwen's per-account hosts, backends behind a proxy).
 //!
 //! A reqwest client runs each upstream connection in a task of its own, spawned on the runtime of
 //! the request that opened it, and its pool hands that connection to any later request. With
 //! `serve`'s event loops (single-threaded runtimes, one thread each) a request on one loop then
-//! crosses to a connection task on another: a wake-up of the other thread each way, per request
-//! (an HTTP/2 connection is shared by every request, so with two loops half of them crossed).
-//! Measured on two cores (`bench/PROFILE.md` §14): 260–270 µs of CPU per HTTP/2 request with two
-//! loops sharing one client, 211–217 with one loop.
+//! crosses to a connection task on another: a wake-up of the other thread each way, per request.
+//! Measured on two cores when HTTP/2 still went through reqwest (`bench/PROFILE.md` §14, an
+//! HTTP/2 connection being shared by every request): 260–270 µs of CPU per request with two loops
+//! sharing one client, 211–217 with one loop.
 //!
 //! So each event loop gets a client of its own, built on its first request there with the same
 //! settings, whose connections live on that loop and serve only its requests. Every other thread
