@@ -44,9 +44,10 @@ mod stream;
 pub use request::{decode_request, encode_request};
 pub use stream::{StreamDecoder, StreamEncoder};
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::fields::{Fields, arguments_object, data_url, parse};
+use super::fields::{Fields, arguments_object, data_url, parse, to_json};
 use super::model::{Image, Part, Reasoning, Response, StopReason, TokenUsage, ToolCall};
 use super::{AnswerContext, TranslateError};
 
@@ -150,16 +151,25 @@ fn decode_usage(u: &Fields<'_>, into: &mut TokenUsage) -> Result<(), TranslateEr
     Ok(())
 }
 
+/// Anthropic's usage object.
+#[derive(Serialize)]
+struct UsageJson {
+    input_tokens: u64,
+    cache_creation_input_tokens: u64,
+    cache_read_input_tokens: u64,
+    output_tokens: u64,
+}
+
 /// Canonical counts as Anthropic's usage object (`input_tokens` without the cache's).
-fn usage_json(u: &TokenUsage) -> Value {
+fn usage_json(u: &TokenUsage) -> UsageJson {
     let read = u.cached_input.unwrap_or(0);
     let created = u.cache_creation.unwrap_or(0);
-    json!({
-        "input_tokens": u.input.saturating_sub(read + created),
-        "cache_creation_input_tokens": created,
-        "cache_read_input_tokens": read,
-        "output_tokens": u.output,
-    })
+    UsageJson {
+        input_tokens: u.input.saturating_sub(read + created),
+        cache_creation_input_tokens: created,
+        cache_read_input_tokens: read,
+        output_tokens: u.output,
+    }
 }
 
 /// A `stop_reason` (and `stop_sequence`) read.
@@ -239,26 +249,37 @@ pub fn decode_response(body: &[u8]) -> Result<Response, TranslateError> {
     })
 }
 
+/// A whole answer as Anthropic writes it (written straight from these fields: no map is built).
+#[derive(Serialize)]
+struct MessageJson<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: Vec<Value>,
+    stop_reason: &'a str,
+    stop_sequence: Option<&'a str>,
+    usage: UsageJson,
+}
+
 /// Writes a whole answer for the request `ctx` describes.
 pub fn encode_response(resp: &Response, ctx: &AnswerContext) -> Vec<u8> {
-    let content: Vec<Value> = resp
-        .content
-        .iter()
-        .filter_map(|p| encode_common_part(p, true))
-        .collect();
     let (stop_reason, stop_sequence) = encode_stop(&resp.stop);
-    json!({
-        "id": message_id(&resp.id),
-        "type": "message",
-        "role": "assistant",
-        "model": shown_model(&resp.model, ctx),
-        "content": content,
-        "stop_reason": stop_reason,
-        "stop_sequence": stop_sequence,
-        "usage": usage_json(&resp.usage),
+    to_json(&MessageJson {
+        id: message_id(&resp.id),
+        kind: "message",
+        role: "assistant",
+        model: shown_model(&resp.model, ctx),
+        content: resp
+            .content
+            .iter()
+            .filter_map(|p| encode_common_part(p, true))
+            .collect(),
+        stop_reason,
+        stop_sequence,
+        usage: usage_json(&resp.usage),
     })
-    .to_string()
-    .into_bytes()
 }
 
 #[cfg(test)]

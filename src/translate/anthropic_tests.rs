@@ -658,6 +658,11 @@ fn the_documented_tool_use_answer_decodes_and_encodes_back() {
         serde_json::from_slice::<Value>(&body).expect("JSON"),
         fixture
     );
+    // Members in the documented order, as the fixture has them (equal `Value`s do not say so).
+    assert_eq!(
+        std::str::from_utf8(&body).expect("UTF-8"),
+        fixture.to_string()
+    );
     assert_eq!(decode_response(&body).expect("decodes"), resp);
 }
 

@@ -55,20 +55,31 @@
 //! chunk (`choices: []`) only when the caller asked for it, `[DONE]`; after an error only the
 //! error payload.
 
+mod plain;
 mod request;
 mod stream;
 
 pub use request::{decode_request, encode_request};
 pub use stream::{StreamDecoder, StreamEncoder};
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::fields::{Fields, image_url, parse};
+use super::fields::{Fields, image_url, parse, to_json};
 use super::model::{Image, Part, Reasoning, Response, StopReason, TokenUsage, ToolCall};
 use super::{AnswerContext, TranslateError};
 
-/// Reads an upstream's whole `chat.completion` answer (its first choice).
+/// Reads an upstream's whole `chat.completion` answer (its first choice): the usual answers
+/// on the typed hot path ([`plain`]), any other through the field reader.
 pub fn decode_response(body: &[u8]) -> Result<Response, TranslateError> {
+    match plain::decode(body) {
+        Some(resp) => Ok(resp),
+        None => decode_general(body),
+    }
+}
+
+/// Reads any answer through the field reader, which names what is wrong with it.
+fn decode_general(body: &[u8]) -> Result<Response, TranslateError> {
     let root = parse(body, "the answer", TranslateError::Upstream)?;
     let f = Fields::of(&root, "", TranslateError::Upstream)?;
     if let Some(e) = f.get("error") {
@@ -134,37 +145,70 @@ pub fn encode_response(resp: &Response, ctx: &AnswerContext) -> Vec<u8> {
             }
         }
     }
-    let content = match (text.is_empty(), calls.is_empty()) {
-        (true, false) => Value::Null,
-        _ => json!(text.join(TEXT_JOINER)),
-    };
-    let mut message = json!({ "role": "assistant", "content": content, "refusal": null });
-    if !calls.is_empty() {
-        message["tool_calls"] = json!(calls);
-    }
-    if !reasoning.is_empty() {
-        message["reasoning_content"] = json!(reasoning.concat());
-    }
     let finish = finish_reason(&resp.stop, !calls.is_empty());
-    let model = if resp.model.is_empty() {
-        &ctx.model
-    } else {
-        &resp.model
+    let message = MessageJson {
+        role: "assistant",
+        content: match (text.is_empty(), calls.is_empty()) {
+            (true, false) => None,
+            _ => Some(text.join(TEXT_JOINER)),
+        },
+        refusal: None,
+        reasoning_content: (!reasoning.is_empty()).then(|| reasoning.concat()),
+        tool_calls: calls,
     };
-    let created = if resp.created == 0 {
-        ctx.created
-    } else {
-        resp.created
-    };
-    let body = json!({
-        "id": resp.id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{ "index": 0, "message": message, "logprobs": null, "finish_reason": finish }],
-        "usage": usage_json(&resp.usage),
-    });
-    body.to_string().into_bytes()
+    to_json(&CompletionJson {
+        id: &resp.id,
+        object: "chat.completion",
+        created: if resp.created == 0 {
+            ctx.created
+        } else {
+            resp.created
+        },
+        model: if resp.model.is_empty() {
+            &ctx.model
+        } else {
+            &resp.model
+        },
+        choices: [ChoiceJson {
+            index: 0,
+            message,
+            logprobs: None,
+            finish_reason: finish,
+        }],
+        usage: usage_json(&resp.usage),
+    })
+}
+
+/// A whole `chat.completion` answer as written (straight from these fields: no map is built).
+#[derive(Serialize)]
+struct CompletionJson<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [ChoiceJson; 1],
+    usage: UsageJson,
+}
+
+#[derive(Serialize)]
+struct ChoiceJson {
+    index: u32,
+    message: MessageJson,
+    logprobs: Option<()>,
+    finish_reason: &'static str,
+}
+
+/// The answer's message: `content` is `null` only for calls without text; `refusal` always
+/// `null` (a refusal read from a backend is text by now).
+#[derive(Serialize)]
+struct MessageJson {
+    role: &'static str,
+    content: Option<String>,
+    refusal: Option<()>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<String>,
 }
 
 /// How several text parts become one Chat string (assistant content, tool results).
@@ -275,19 +319,40 @@ fn usage_from(u: &Fields) -> Result<TokenUsage, TranslateError> {
     })
 }
 
-fn usage_json(u: &TokenUsage) -> Value {
-    let mut v = json!({
-        "prompt_tokens": u.input,
-        "completion_tokens": u.output,
-        "total_tokens": u.total(),
-    });
-    if let Some(cached) = u.cached_input {
-        v["prompt_tokens_details"] = json!({ "cached_tokens": cached });
+/// Chat's usage object; the details only when there is something to say in them.
+#[derive(Serialize)]
+struct UsageJson {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_tokens_details: Option<CachedJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completion_tokens_details: Option<ReasoningJson>,
+}
+
+#[derive(Serialize)]
+struct CachedJson {
+    cached_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct ReasoningJson {
+    reasoning_tokens: u64,
+}
+
+fn usage_json(u: &TokenUsage) -> UsageJson {
+    UsageJson {
+        prompt_tokens: u.input,
+        completion_tokens: u.output,
+        total_tokens: u.total(),
+        prompt_tokens_details: u
+            .cached_input
+            .map(|cached_tokens| CachedJson { cached_tokens }),
+        completion_tokens_details: u
+            .reasoning
+            .map(|reasoning_tokens| ReasoningJson { reasoning_tokens }),
     }
-    if let Some(reasoning) = u.reasoning {
-        v["completion_tokens_details"] = json!({ "reasoning_tokens": reasoning });
-    }
-    v
 }
 
 /// The HTTP status and message of an `error` member: the status is its `code` when that is

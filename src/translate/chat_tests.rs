@@ -661,7 +661,8 @@ fn answers_are_written_as_chat_completions() {
             ..Default::default()
         },
     };
-    let body: Value = serde_json::from_slice(&encode_response(&resp, &ctx())).unwrap();
+    let written = encode_response(&resp, &ctx());
+    let body: Value = serde_json::from_slice(&written).unwrap();
     let expected = json!({
         "id": "msg_1", "object": "chat.completion", "created": 1_700_000_000, "model": "asked-model",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "refusal": null,
@@ -670,6 +671,8 @@ fn answers_are_written_as_chat_completions() {
         "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
     });
     assert_eq!(body, expected);
+    // Members in OpenAI's order (equal `Value`s do not say so).
+    assert_eq!(std::str::from_utf8(&written).unwrap(), expected.to_string());
 }
 
 #[test]

@@ -7,9 +7,10 @@
 //! and stream events are the Responses API's (the backend's own `codex.*` events are skipped
 //! by the Responses stream decoder like any unknown event).
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::TranslateError;
+use super::fields::to_json;
 use super::model::Request;
 
 /// The instructions sent when the caller gave no system prompt: the backend refuses a request
@@ -31,7 +32,7 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
         .or_insert_with(|| json!(DEFAULT_INSTRUCTIONS));
     body.insert("stream".into(), json!(true));
     body.insert("store".into(), json!(false));
-    Ok(Value::Object(body).to_string().into_bytes())
+    Ok(to_json(&body))
 }
 
 #[cfg(test)]
@@ -55,7 +56,8 @@ mod tests {
 
     #[test]
     fn the_body_streams_keeps_nothing_and_has_instructions() {
-        let body: Value = serde_json::from_slice(&encode_request(&request()).unwrap()).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(&encode_request(&request()).unwrap()).unwrap();
         assert_eq!(body["stream"], true);
         assert_eq!(body["store"], false);
         assert_eq!(body["instructions"], DEFAULT_INSTRUCTIONS);
@@ -70,7 +72,8 @@ mod tests {
     fn the_callers_system_prompt_is_the_instructions() {
         let mut req = request();
         req.system = vec!["Be terse.".into(), "Second block.".into()];
-        let body: Value = serde_json::from_slice(&encode_request(&req).unwrap()).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(&encode_request(&req).unwrap()).unwrap();
         assert_eq!(body["instructions"], "Be terse.");
         assert_eq!(body["input"][0]["role"], "developer");
     }

@@ -12,6 +12,43 @@ use serde_json::{Map, Value, json};
 use super::TranslateError;
 use super::model::Image;
 
+/// A whole body as JSON text, written straight into bytes (not through `Display`, which goes
+/// through the formatting machinery a piece at a time).
+pub(super) fn to_json<T: serde::Serialize + ?Sized>(body: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    // Serialising a `Value` or a struct of strings and numbers into a Vec cannot fail.
+    if let Err(e) = serde_json::to_writer(&mut out, body) {
+        tracing::error!(error = %e, "a body could not be written");
+    }
+    out
+}
+
+/// A member read into a typed struct only when it is a JSON object. Derived `Deserialize`
+/// impls also take an array, member by member in order (`[1, 2]` as a usage object), which the
+/// field reader refuses; the typed hot paths wrap their structs in this so that they take no
+/// body the field reader would refuse.
+pub(super) struct Object<T>(pub(super) T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ObjectVisitor(std::marker::PhantomData))
+    }
+}
+
+struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for ObjectVisitor<T> {
+    type Value = Object<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Object<T>, A::Error> {
+        T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Object)
+    }
+}
+
 /// Appends one SSE event: `event: <kind>` (when given), `data: <json>`, then `end` (`\n\n`, or
 /// Gemini's `\r\n\r\n`).
 pub(super) fn sse<T: serde::Serialize + ?Sized>(
@@ -109,8 +146,10 @@ impl<'a> Fields<'a> {
 
     /// Member `key` (or its alias), `None` when absent or `null`.
     pub(super) fn get(&self, key: &str) -> Option<&'a Value> {
-        let alias = || self.map.get(&(self.alias?)(key));
-        self.map.get(key).or_else(alias).filter(|v| !v.is_null())
+        let alias = || member(self.map, &(self.alias?)(key));
+        member(self.map, key)
+            .or_else(alias)
+            .filter(|v| !v.is_null())
     }
 
     /// `value`, or the error that required member `key` is missing.
@@ -199,8 +238,12 @@ impl<'a> Fields<'a> {
 
     /// The objects of array member `key` (empty when absent), each at `key[i]`.
     pub(super) fn items(&self, key: &str) -> Result<Vec<Fields<'a>>, TranslateError> {
+        let items = self.array(key)?;
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
         let at = self.path(key);
-        let each = self.array(key)?.iter().enumerate();
+        let each = items.iter().enumerate();
         each.map(|(i, v)| self.nested(v, format!("{at}[{i}]")))
             .collect()
     }
@@ -216,6 +259,21 @@ impl<'a> Fields<'a> {
             alias: self.alias,
             ..fields
         })
+    }
+}
+
+/// Objects up to this many members are searched key by key rather than by hash.
+const SCAN_MEMBERS: usize = 16;
+
+/// Member `key` of `map`. A small object's keys are compared in turn: the map's hash (SipHash
+/// over the key) costs more than a dozen comparisons, most of which end at the length. A JSON
+/// object read into a `Map` holds each key once (a repeated key's last value), so both ways
+/// find the same member.
+fn member<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if map.len() <= SCAN_MEMBERS {
+        map.iter().find_map(|(k, v)| (k == key).then_some(v))
+    } else {
+        map.get(key)
     }
 }
 

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::{TEXT_JOINER, call_json, image_json, reasoning_text};
 use crate::translate::TranslateError;
-use crate::translate::fields::{Fields, parse, put, unsupported};
+use crate::translate::fields::{Fields, parse, put, to_json, unsupported};
 use crate::translate::model::{
     Message, Part, Reasoning, ReasoningConfig, Request, ResponseFormat, Role, Tool, ToolChoice,
     ToolResult,
@@ -425,7 +425,7 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
         body.insert("stream".into(), json!(true));
         body.insert("stream_options".into(), json!({"include_usage": true}));
     }
-    Ok(Value::Object(body).to_string().into_bytes())
+    Ok(to_json(&body))
 }
 
 fn tool_json(t: &Tool) -> Value {

@@ -2,13 +2,15 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::{error_parts, finish_reason, reasoning_text, stop_from_wire, usage_from, usage_json};
+use super::{
+    UsageJson, error_parts, finish_reason, reasoning_text, stop_from_wire, usage_from, usage_json,
+};
 use crate::protocol::{Operation, Protocol};
-use crate::translate::fields::{Fields, parse, sse};
+use crate::translate::fields::{Fields, Object, parse, sse};
 use crate::translate::model::{Event, StopReason, TokenUsage};
 use crate::translate::{AnswerContext, TranslateError, kind_for_status};
 
@@ -85,17 +87,17 @@ impl StreamDecoder {
     /// calls, a finish reason, usage, an error, an unexpected type — returns false and goes
     /// through the general reader, which gives the same events and names defects.
     fn plain(&mut self, data: &[u8], out: &mut Vec<Event>) -> bool {
-        let Ok(chunk) = serde_json::from_slice::<PlainChunk<'_>>(data) else {
+        let Ok(Object(chunk)) = serde_json::from_slice::<Object<PlainChunk<'_>>>(data) else {
             return false;
         };
         let choices = chunk.choices.unwrap_or_default();
         let simple = chunk.error.is_none()
             && chunk.usage.is_none()
-            && choices.iter().all(|c| {
+            && choices.iter().all(|Object(c)| {
                 c.finish_reason.as_deref().is_none_or(str::is_empty)
                     && c.delta
                         .as_ref()
-                        .is_none_or(|d| d.tool_calls.is_none() && d.function_call.is_none())
+                        .is_none_or(|Object(d)| d.tool_calls.is_none() && d.function_call.is_none())
             });
         let id = chunk.id.unwrap_or_default();
         if !simple || (!self.started && (id.is_empty() || choices.is_empty())) {
@@ -109,12 +111,14 @@ impl StreamDecoder {
                 model: chunk.model.unwrap_or_default().into_owned(),
             });
         }
-        for choice in choices {
+        for Object(choice) in choices {
             if choice.index.unwrap_or(0) != 0 {
                 tracing::debug!("a chunk of a second choice: dropped");
                 continue;
             }
-            let Some(d) = choice.delta else { continue };
+            let Some(Object(d)) = choice.delta else {
+                continue;
+            };
             let reasoning = [d.reasoning_content, d.reasoning]
                 .into_iter()
                 .flatten()
@@ -210,7 +214,7 @@ struct PlainChunk<'a> {
     #[serde(borrow, default)]
     model: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    choices: Option<Vec<PlainChoice<'a>>>,
+    choices: Option<Vec<Object<PlainChoice<'a>>>>,
     #[serde(borrow, default)]
     usage: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -222,7 +226,7 @@ struct PlainChoice<'a> {
     #[serde(default)]
     index: Option<u64>,
     #[serde(borrow, default)]
-    delta: Option<PlainDelta<'a>>,
+    delta: Option<Object<PlainDelta<'a>>>,
     #[serde(borrow, default)]
     finish_reason: Option<Cow<'a, str>>,
 }
@@ -368,19 +372,29 @@ impl StreamEncoder {
         self.chunk(json!([choice]), None, out);
     }
 
-    fn chunk(&self, choices: Value, usage: Option<Value>, out: &mut Vec<u8>) {
-        let mut chunk = json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-        });
-        if let Some(usage) = usage {
-            chunk["usage"] = usage;
-        }
+    fn chunk(&self, choices: Value, usage: Option<UsageJson>, out: &mut Vec<u8>) {
+        let chunk = ChunkJson {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices,
+            usage,
+        };
         sse(out, None, &chunk, "\n\n");
     }
+}
+
+/// One `chat.completion.chunk` as written (straight from these fields: no map is built).
+#[derive(Serialize)]
+struct ChunkJson<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<UsageJson>,
 }
 
 #[cfg(test)]

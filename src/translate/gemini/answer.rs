@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::parts::{self, PartReader, Signing};
 use super::{object, whole};
-use crate::translate::fields::parse;
+use crate::translate::fields::{parse, to_json};
 use crate::translate::model::{Part, Response, Role, TokenUsage};
 use crate::translate::{AnswerContext, TranslateError};
 
@@ -141,5 +141,5 @@ pub fn encode_response(resp: &Response, ctx: &AnswerContext) -> Vec<u8> {
     };
     let finish = parts::finish_word(&resp.stop);
     let body = answer_json(out, Some(finish), Some(&resp.usage), model, &resp.id);
-    body.to_string().into_bytes()
+    to_json(&body)
 }

@@ -12,7 +12,7 @@
 use serde_json::{Value, json};
 
 use super::{read_call, read_reasoning};
-use crate::translate::fields::{Fields, parse};
+use crate::translate::fields::{Fields, parse, to_json};
 use crate::translate::model::{
     FREEFORM_INPUT, Part, Reasoning, Response, StopReason, TokenUsage, ToolCall,
 };
@@ -160,9 +160,7 @@ pub fn encode_response(resp: &Response, ctx: &AnswerContext) -> Vec<u8> {
             ctx.created
         },
     };
-    head.response(Some(&resp.stop), true, output, Some(&resp.usage))
-        .to_string()
-        .into_bytes()
+    to_json(&head.response(Some(&resp.stop), true, output, Some(&resp.usage)))
 }
 
 /// What every response object of one answer repeats.

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::{GRAMMAR_HEAD, GRAMMAR_TAIL, answer};
 use crate::translate::TranslateError;
-use crate::translate::fields::image_url;
+use crate::translate::fields::{image_url, to_json};
 use crate::translate::model::{
     FREEFORM_INPUT, Image, Message, Part, Request, ResponseFormat, Role, Tool, ToolCall,
     ToolChoice, ToolResult,
@@ -20,7 +20,7 @@ use crate::translate::model::{
 
 /// Writes `req` as a `POST /v1/responses` body.
 pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
-    Ok(Value::Object(request_body(req)?).to_string().into_bytes())
+    Ok(to_json(&request_body(req)?))
 }
 
 /// `req` as the members of a Responses API body (the Codex connector adjusts them).
