@@ -248,6 +248,10 @@ fn encoding_writes_what_chat_servers_expect() {
             {"type": "text", "text": "Go on."}]},
     ]);
     assert_eq!(body["messages"], expected);
+    // Members in the order written above (equal `Value`s do not say so), `model` first.
+    let written = String::from_utf8(encode_request(&req).unwrap()).unwrap();
+    let messages = format!(r#"{{"model":"{}","messages":{expected},"#, req.model);
+    assert!(written.starts_with(&messages), "{written}");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //!
 //! JSON `null` counts as absent everywhere: the SDKs send it for unset fields.
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::TranslateError;
@@ -21,6 +22,62 @@ pub(super) fn to_json<T: serde::Serialize + ?Sized>(body: &T) -> Vec<u8> {
         tracing::error!(error = %e, "a body could not be written");
     }
     out
+}
+
+/// A JSON object an encoder writes whole: members in the order they are set, under the codec's
+/// own keys, none of which is copied or hashed (a `Map` does both for each member); setting a
+/// key again replaces its value where it stands, as a `Map` does.
+#[derive(Default)]
+pub(super) struct Members(Vec<(&'static str, Member)>);
+
+/// A member's value: a JSON value, or JSON text already written from a typed struct.
+enum Member {
+    Value(Value),
+    Written(Box<RawValue>),
+}
+
+impl Members {
+    /// Sets `key` to `value`.
+    pub(super) fn insert(&mut self, key: &'static str, value: Value) {
+        self.set(key, Member::Value(value));
+    }
+
+    /// Sets `key` to `value` when there is one.
+    pub(super) fn put(&mut self, key: &'static str, value: Option<impl serde::Serialize>) {
+        if let Some(v) = value {
+            self.insert(key, json!(v));
+        }
+    }
+
+    /// Sets `key` to `value` written as JSON text now: a typed struct needs no `Value` built.
+    pub(super) fn insert_written(&mut self, key: &'static str, value: &impl serde::Serialize) {
+        match serde_json::value::to_raw_value(value) {
+            Ok(raw) => self.set(key, Member::Written(raw)),
+            // A struct of strings, numbers and `Value`s always serialises.
+            Err(e) => tracing::error!(error = %e, key, "a member could not be written"),
+        }
+    }
+
+    fn set(&mut self, key: &'static str, member: Member) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = member,
+            None => self.0.push((key, member)),
+        }
+    }
+}
+
+impl serde::Serialize for Members {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, member) in &self.0 {
+            match member {
+                Member::Value(v) => map.serialize_entry(key, v)?,
+                Member::Written(raw) => map.serialize_entry(key, raw)?,
+            }
+        }
+        map.end()
+    }
 }
 
 /// A member read into a typed struct only when it is a JSON object. Derived `Deserialize`

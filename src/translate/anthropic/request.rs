@@ -2,12 +2,12 @@
 //! canonical request written for an Anthropic backend (the module above lists what is dropped
 //! and refused).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{decode_common_block, encode_common_part, image_source};
 use crate::translate::TranslateError;
 use crate::translate::fields::{
-    Fields, IMAGE_URL, image_from_url, is_image_type, parse, to_json, unsupported,
+    Fields, IMAGE_URL, Members, image_from_url, is_image_type, parse, to_json, unsupported,
 };
 use crate::translate::model::{
     DEFAULT_MAX_TOKENS, Image, Message, Part, ReasoningConfig, Request, ResponseFormat, Role, Tool,
@@ -303,32 +303,32 @@ fn decode_output(top: &Fields<'_>, req: &mut Request) -> Result<(), TranslateErr
 
 /// Writes a request body for an Anthropic backend.
 pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
-    let mut body = Map::new();
-    body.insert("model".into(), json!(req.model));
+    let mut body = Members::default();
+    body.insert("model", json!(req.model));
     let (budget, max_tokens) = thinking_budget(req);
-    body.insert("max_tokens".into(), json!(max_tokens));
+    body.insert("max_tokens", json!(max_tokens));
     let system: Vec<&String> = req.system.iter().filter(|s| !s.is_empty()).collect();
     match system.as_slice() {
         [] => {}
         [one] => {
-            body.insert("system".into(), json!(one));
+            body.insert("system", json!(one));
         }
         many => {
             let blocks = many.iter().map(|s| json!({"type": "text", "text": s}));
-            body.insert("system".into(), Value::Array(blocks.collect()));
+            body.insert("system", Value::Array(blocks.collect()));
         }
     }
-    body.insert("messages".into(), encode_messages(&req.messages));
+    body.insert("messages", encode_messages(&req.messages));
     encode_tools(req, &mut body);
     encode_sampling(req, budget.is_some(), &mut body);
     if !req.stop.is_empty() {
-        body.insert("stop_sequences".into(), json!(req.stop));
+        body.insert("stop_sequences", json!(req.stop));
     }
     if req.stream {
-        body.insert("stream".into(), json!(true));
+        body.insert("stream", json!(true));
     }
     if let Some(user) = &req.user {
-        body.insert("metadata".into(), json!({"user_id": user}));
+        body.insert("metadata", json!({"user_id": user}));
     }
     match &req.response_format {
         None | Some(ResponseFormat::Text) => {}
@@ -340,12 +340,12 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
         }
         Some(ResponseFormat::JsonSchema { schema, .. }) => {
             let format = json!({"type": "json_schema", "schema": schema});
-            body.insert("output_config".into(), json!({ "format": format }));
+            body.insert("output_config", json!({ "format": format }));
         }
     }
     if let Some(budget) = budget {
         let thinking = json!({"type": "enabled", "budget_tokens": budget});
-        body.insert("thinking".into(), thinking);
+        body.insert("thinking", thinking);
     }
     if req.seed.is_some() || req.presence_penalty.is_some() || req.frequency_penalty.is_some() {
         tracing::debug!("seed and penalties dropped: Anthropic Messages has none");
@@ -387,7 +387,7 @@ fn thinking_budget(req: &Request) -> (Option<u64>, u64) {
 }
 
 /// Temperature (at most 1), top-p and top-k, as far as Anthropic accepts them together.
-fn encode_sampling(req: &Request, thinking: bool, body: &mut Map<String, Value>) {
+fn encode_sampling(req: &Request, thinking: bool, body: &mut Members) {
     let mut temperature = req.temperature.map(|t| {
         if t > 1.0 {
             tracing::debug!(t, "temperature clamped to Anthropic's 1");
@@ -414,12 +414,12 @@ fn encode_sampling(req: &Request, thinking: bool, body: &mut Map<String, Value>)
     ];
     for (key, value) in pairs {
         if let Some(v) = value {
-            body.insert(key.into(), v);
+            body.insert(key, v);
         }
     }
 }
 
-fn encode_tools(req: &Request, body: &mut Map<String, Value>) {
+fn encode_tools(req: &Request, body: &mut Members) {
     if req.tools.is_empty() {
         if req.tool_choice.is_some() {
             tracing::debug!("tool_choice dropped: no tools");
@@ -444,7 +444,7 @@ fn encode_tools(req: &Request, body: &mut Map<String, Value>) {
             tool
         })
         .collect();
-    body.insert("tools".into(), Value::Array(tools));
+    body.insert("tools", Value::Array(tools));
     let mut choice = match &req.tool_choice {
         None => None,
         Some(ToolChoice::Auto) => Some(json!({"type": "auto"})),
@@ -457,7 +457,7 @@ fn encode_tools(req: &Request, body: &mut Map<String, Value>) {
             json!(true);
     }
     if let Some(choice) = choice {
-        body.insert("tool_choice".into(), choice);
+        body.insert("tool_choice", choice);
     }
 }
 

@@ -1,11 +1,14 @@
 //! Chat Completions request bodies to and from the canonical [`Request`] (what is dropped and
 //! refused: the table in [`super`]).
 
-use serde_json::{Map, Value, json};
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde_json::{Value, json};
 
 use super::{TEXT_JOINER, call_json, image_json, reasoning_text};
 use crate::translate::TranslateError;
-use crate::translate::fields::{Fields, parse, put, to_json, unsupported};
+use crate::translate::fields::{Fields, Members, parse, to_json, unsupported};
 use crate::translate::model::{
     Message, Part, Reasoning, ReasoningConfig, Request, ResponseFormat, Role, Tool, ToolChoice,
     ToolResult,
@@ -364,9 +367,9 @@ fn decode_assistant(m: &Fields) -> Result<Message, TranslateError> {
 
 /// Writes `req` as a Chat Completions request for a backend.
 pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
-    let mut body = Map::new();
-    body.insert("model".into(), json!(req.model));
-    body.insert("messages".into(), Value::Array(encode_messages(req)));
+    let mut body = Members::default();
+    body.insert("model", json!(req.model));
+    body.insert_written("messages", &encode_messages(req));
     if req.tools.is_empty() {
         // OpenAI refuses `tool_choice` and `parallel_tool_calls` without `tools`.
         if req.tool_choice.is_some() || req.parallel_tool_calls.is_some() {
@@ -374,36 +377,32 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
         }
     } else {
         let tools = req.tools.iter().map(tool_json).collect();
-        body.insert("tools".into(), Value::Array(tools));
+        body.insert("tools", Value::Array(tools));
         let choice = req.tool_choice.as_ref().map(|c| match c {
             ToolChoice::Auto => json!("auto"),
             ToolChoice::None => json!("none"),
             ToolChoice::Required => json!("required"),
             ToolChoice::Function(name) => json!({"type": "function", "function": {"name": name}}),
         });
-        put(&mut body, "tool_choice", choice);
-        put(&mut body, "parallel_tool_calls", req.parallel_tool_calls);
+        body.put("tool_choice", choice);
+        body.put("parallel_tool_calls", req.parallel_tool_calls);
     }
     match &req.reasoning {
         Some(r) => {
-            put(&mut body, "max_completion_tokens", req.max_tokens);
-            put(&mut body, "reasoning_effort", r.effort());
+            body.put("max_completion_tokens", req.max_tokens);
+            body.put("reasoning_effort", r.effort());
         }
-        None => put(&mut body, "max_tokens", req.max_tokens),
+        None => body.put("max_tokens", req.max_tokens),
     }
-    put(&mut body, "temperature", req.temperature);
-    put(&mut body, "top_p", req.top_p);
+    body.put("temperature", req.temperature);
+    body.put("top_p", req.top_p);
     if req.top_k.is_some() {
         tracing::debug!("top_k has no Chat Completions field: dropped");
     }
-    put(
-        &mut body,
-        "stop",
-        (!req.stop.is_empty()).then_some(&req.stop),
-    );
-    put(&mut body, "seed", req.seed);
-    put(&mut body, "presence_penalty", req.presence_penalty);
-    put(&mut body, "frequency_penalty", req.frequency_penalty);
+    body.put("stop", (!req.stop.is_empty()).then_some(&req.stop));
+    body.put("seed", req.seed);
+    body.put("presence_penalty", req.presence_penalty);
+    body.put("frequency_penalty", req.frequency_penalty);
     let format = req.response_format.as_ref().map(|f| match f {
         ResponseFormat::Text => json!({"type": "text"}),
         ResponseFormat::JsonObject => json!({"type": "json_object"}),
@@ -419,11 +418,11 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
             json!({"type": "json_schema", "json_schema": inner})
         }
     });
-    put(&mut body, "response_format", format);
-    put(&mut body, "user", req.user.as_ref());
+    body.put("response_format", format);
+    body.put("user", req.user.as_ref());
     if req.stream {
-        body.insert("stream".into(), json!(true));
-        body.insert("stream_options".into(), json!({"include_usage": true}));
+        body.insert("stream", json!(true));
+        body.insert("stream_options", json!({"include_usage": true}));
     }
     Ok(to_json(&body))
 }
@@ -440,10 +439,11 @@ fn tool_json(t: &Tool) -> Value {
     json!({"type": "function", "function": func})
 }
 
-fn encode_messages(req: &Request) -> Vec<Value> {
+fn encode_messages(req: &Request) -> Vec<MessageJson<'_>> {
     let mut out = Vec::new();
     if !req.system.is_empty() {
-        out.push(json!({"role": "system", "content": req.system.join(TEXT_JOINER)}));
+        let text = req.system.join(TEXT_JOINER);
+        out.push(MessageJson::new("system", Content::Text(text.into())));
     }
     for m in &req.messages {
         match m.role {
@@ -454,15 +454,48 @@ fn encode_messages(req: &Request) -> Vec<Value> {
     out
 }
 
+/// One Chat message as written (straight from these fields: no map is built per message).
+#[derive(Serialize)]
+struct MessageJson<'a> {
+    role: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'a str>,
+    content: Content<'a>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<Value>,
+}
+
+impl<'a> MessageJson<'a> {
+    fn new(role: &'static str, content: Content<'a>) -> Self {
+        Self {
+            role,
+            tool_call_id: None,
+            content,
+            tool_calls: Vec::new(),
+        }
+    }
+}
+
+/// A message's `content`: text, content parts, or `null` (an assistant turn of calls only).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Content<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<Value>),
+    Null,
+}
+
 /// One `tool` message per result, then a `user` message with the results' images and the
 /// message's other parts.
-fn encode_user(m: &Message, out: &mut Vec<Value>) {
+fn encode_user<'a>(m: &'a Message, out: &mut Vec<MessageJson<'a>>) {
     let mut result_images = Vec::new();
-    let mut rest = Vec::new();
+    // The message's own parts: its text (kept borrowed: a lone text part is the content
+    // itself) and images.
+    let mut rest: Vec<Result<&str, Value>> = Vec::new();
     for part in &m.content {
         match part {
-            Part::Text(t) => rest.push(json!({"type": "text", "text": t})),
-            Part::Image(i) => rest.push(image_json(i)),
+            Part::Text(t) => rest.push(Ok(t)),
+            Part::Image(i) => rest.push(Err(image_json(i))),
             Part::ToolResult(r) => {
                 let mut texts = Vec::new();
                 for p in &r.content {
@@ -480,23 +513,32 @@ fn encode_user(m: &Message, out: &mut Vec<Value>) {
                 } else {
                     text
                 };
-                out.push(json!({"role": "tool", "tool_call_id": r.call_id, "content": text}));
+                out.push(MessageJson {
+                    tool_call_id: Some(&r.call_id),
+                    ..MessageJson::new("tool", Content::Text(text.into()))
+                });
             }
             Part::ToolCall(_) | Part::Reasoning(_) => {
                 tracing::debug!("a call or reasoning in a user message: dropped");
             }
         }
     }
-    result_images.extend(rest);
-    let content = match result_images.as_slice() {
-        [] => return,
-        [only] if only["type"] == "text" => only["text"].clone(),
-        _ => Value::Array(result_images),
+    let content = match (result_images.as_slice(), rest.as_slice()) {
+        ([], []) => return,
+        ([], [Ok(text)]) => Content::Text(Cow::Borrowed(text)),
+        _ => {
+            let rest = rest.into_iter().map(|p| match p {
+                Ok(text) => json!({"type": "text", "text": text}),
+                Err(image) => image,
+            });
+            result_images.extend(rest);
+            Content::Parts(result_images)
+        }
     };
-    out.push(json!({"role": "user", "content": content}));
+    out.push(MessageJson::new("user", content));
 }
 
-fn encode_assistant(m: &Message) -> Value {
+fn encode_assistant(m: &Message) -> MessageJson<'_> {
     let mut texts = Vec::new();
     let mut calls = Vec::new();
     for part in &m.content {
@@ -510,12 +552,11 @@ fn encode_assistant(m: &Message) -> Value {
         }
     }
     let content = match (texts.is_empty(), calls.is_empty()) {
-        (true, false) => Value::Null,
-        _ => json!(texts.join(TEXT_JOINER)),
+        (true, false) => Content::Null,
+        _ => Content::Text(texts.join(TEXT_JOINER).into()),
     };
-    let mut msg = json!({"role": "assistant", "content": content});
-    if !calls.is_empty() {
-        msg["tool_calls"] = Value::Array(calls);
+    MessageJson {
+        tool_calls: calls,
+        ..MessageJson::new("assistant", content)
     }
-    msg
 }
