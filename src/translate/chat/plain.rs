@@ -25,13 +25,9 @@ pub(super) fn decode(body: &[u8]) -> Option<Response> {
     }
     let id = answer.id.unwrap_or_default();
     let Object(choice) = answer.choices?.into_iter().next()?;
-    let Object(msg) = choice.message?;
+    let Object(mut msg) = choice.message?;
     let mut content = Vec::new();
-    let reasoning = [msg.reasoning_content, msg.reasoning]
-        .into_iter()
-        .flatten()
-        .find(|t| !t.is_empty());
-    if let Some(text) = reasoning {
+    if let Some(text) = msg.take_reasoning() {
         content.push(Part::Reasoning(Reasoning {
             text: text.into_owned(),
             ..Default::default()
@@ -91,24 +87,37 @@ struct Choice<'a> {
     stop_reason: Option<Cow<'a, str>>,
 }
 
+/// An answer's `message`, or a stream chunk's `delta` (whose calls the stream decoder leaves
+/// to the general reader).
 #[derive(Deserialize)]
-struct Message<'a> {
+pub(super) struct Message<'a> {
     #[serde(borrow, default)]
-    content: Option<Cow<'a, str>>,
+    pub(super) content: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     reasoning_content: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     reasoning: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    refusal: Option<Cow<'a, str>>,
+    pub(super) refusal: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    tool_calls: Option<Vec<Object<Call<'a>>>>,
+    pub(super) tool_calls: Option<Vec<Object<Call<'a>>>>,
     #[serde(borrow, default)]
-    function_call: Option<Object<Function<'a>>>,
+    pub(super) function_call: Option<Object<Function<'a>>>,
+}
+
+impl<'a> Message<'a> {
+    /// The reasoning text, as the general reader's `reasoning_text` takes it:
+    /// `reasoning_content`, else `reasoning`, empty counting as absent.
+    pub(super) fn take_reasoning(&mut self) -> Option<Cow<'a, str>> {
+        [self.reasoning_content.take(), self.reasoning.take()]
+            .into_iter()
+            .flatten()
+            .find(|t| !t.is_empty())
+    }
 }
 
 #[derive(Deserialize)]
-struct Call<'a> {
+pub(super) struct Call<'a> {
     #[serde(borrow, default)]
     id: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -116,7 +125,7 @@ struct Call<'a> {
 }
 
 #[derive(Deserialize)]
-struct Function<'a> {
+pub(super) struct Function<'a> {
     #[serde(borrow)]
     name: Cow<'a, str>,
     #[serde(borrow, default)]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
+use super::plain::Message;
 use super::{
     UsageJson, error_parts, finish_reason, reasoning_text, stop_from_wire, usage_from, usage_json,
 };
@@ -116,14 +117,10 @@ impl StreamDecoder {
                 tracing::debug!("a chunk of a second choice: dropped");
                 continue;
             }
-            let Some(Object(d)) = choice.delta else {
+            let Some(Object(mut d)) = choice.delta else {
                 continue;
             };
-            let reasoning = [d.reasoning_content, d.reasoning]
-                .into_iter()
-                .flatten()
-                .find(|t| !t.is_empty());
-            if let Some(text) = reasoning {
+            if let Some(text) = d.take_reasoning() {
                 out.push(Event::Reasoning(text.into_owned()));
             }
             if let Some(text) = d.content.filter(|t| !t.is_empty()) {
@@ -226,25 +223,9 @@ struct PlainChoice<'a> {
     #[serde(default)]
     index: Option<u64>,
     #[serde(borrow, default)]
-    delta: Option<Object<PlainDelta<'a>>>,
+    delta: Option<Object<Message<'a>>>,
     #[serde(borrow, default)]
     finish_reason: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct PlainDelta<'a> {
-    #[serde(borrow, default)]
-    content: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    reasoning_content: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    reasoning: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    refusal: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    tool_calls: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    function_call: Option<&'a RawValue>,
 }
 
 /// Writes a caller's stream of `chat.completion.chunk`s, `data: [DONE]` last.
