@@ -38,6 +38,7 @@
 //! [`DEFAULT_MAX_TOKENS`]: super::model::DEFAULT_MAX_TOKENS
 //! [`ReasoningConfig::budget`]: super::model::ReasoningConfig::budget
 
+mod plain;
 mod request;
 mod stream;
 
@@ -136,19 +137,45 @@ fn encode_common_part(part: &Part, answer: bool) -> Option<Value> {
 
 /// A usage object read into canonical counts (`input` gains the cache reads and writes).
 fn decode_usage(u: &Fields<'_>, into: &mut TokenUsage) -> Result<(), TranslateError> {
-    let read = u.u64("cache_read_input_tokens")?;
-    let created = u.u64("cache_creation_input_tokens")?;
-    if let Some(input) = u.u64("input_tokens")? {
-        into.input = input
-            .saturating_add(read.unwrap_or(0))
-            .saturating_add(created.unwrap_or(0));
-    }
-    into.cached_input = read.or(into.cached_input);
-    into.cache_creation = created.or(into.cache_creation);
-    if let Some(output) = u.u64("output_tokens")? {
-        into.output = output;
-    }
+    let counts = UsageCounts {
+        input_tokens: u.u64("input_tokens")?,
+        output_tokens: u.u64("output_tokens")?,
+        cache_read_input_tokens: u.u64("cache_read_input_tokens")?,
+        cache_creation_input_tokens: u.u64("cache_creation_input_tokens")?,
+    };
+    counts.add_to(into);
     Ok(())
+}
+
+/// A usage object's counts as Anthropic writes them (absent: `None`).
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+struct UsageCounts {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+}
+
+impl UsageCounts {
+    /// The counts into canonical ones (`input` gains the cache reads and writes); what a
+    /// report leaves out keeps the value an earlier report of the stream gave.
+    fn add_to(self, into: &mut TokenUsage) {
+        let (read, created) = (
+            self.cache_read_input_tokens,
+            self.cache_creation_input_tokens,
+        );
+        if let Some(input) = self.input_tokens {
+            into.input = input
+                .saturating_add(read.unwrap_or(0))
+                .saturating_add(created.unwrap_or(0));
+        }
+        into.cached_input = read.or(into.cached_input);
+        into.cache_creation = created.or(into.cache_creation);
+        if let Some(output) = self.output_tokens {
+            into.output = output;
+        }
+    }
 }
 
 /// Anthropic's usage object.
@@ -215,8 +242,17 @@ fn shown_model<'a>(upstream: &'a str, ctx: &'a AnswerContext) -> &'a str {
     }
 }
 
-/// Reads an upstream's whole answer.
+/// Reads an upstream's whole answer: the usual answers on the typed hot path ([`plain`]), any
+/// other through the field reader.
 pub fn decode_response(body: &[u8]) -> Result<Response, TranslateError> {
+    match plain::decode(body) {
+        Some(resp) => Ok(resp),
+        None => decode_general(body),
+    }
+}
+
+/// Reads any answer through the field reader, which names what is wrong with it.
+fn decode_general(body: &[u8]) -> Result<Response, TranslateError> {
     let value = parse(body, "the answer", TranslateError::Upstream)?;
     let msg = Fields::of(&value, "", TranslateError::Upstream)?;
     if msg.str("type")? == Some("error") {

@@ -2,11 +2,11 @@
 //! gives the same one; and the answers backends usually send take it.
 
 use proptest::prelude::*;
-use proptest::strategy::ValueTree;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::decode;
 use crate::translate::chat::decode_general;
+use crate::translate::test_util::{check_hot_path, count, member, object, with_repeated_model};
 
 const TOOL_ANSWER: &str =
     include_str!("../../../tests/fixtures/translate/chat/response_tool_call.json");
@@ -36,44 +36,6 @@ fn the_usual_answers_take_the_hot_path_and_read_as_the_general_reader_reads_them
         let fast = decode(body.as_bytes()).expect("the hot path takes it");
         assert_eq!(Some(fast), decode_general(body.as_bytes()).ok());
     }
-}
-
-/// A string member: mostly a string (empty, plain, escaped, non-ASCII), sometimes absent,
-/// `null`, or of another type.
-fn member(strings: &'static [&'static str]) -> impl Strategy<Value = Option<Value>> {
-    prop_oneof![
-        3 => Just(None),
-        1 => Just(Some(Value::Null)),
-        40 => proptest::sample::select(strings).prop_map(|s| Some(json!(s))),
-        1 => prop_oneof![
-            (0u64..3).prop_map(|n| Some(json!(n))),
-            Just(Some(json!(["x"]))),
-            Just(Some(json!({"text": "x"}))),
-        ],
-    ]
-}
-
-/// A count member: mostly a non-negative integer, sometimes absent, `null`, negative, a
-/// fraction or a string.
-fn count() -> impl Strategy<Value = Option<Value>> {
-    prop_oneof![
-        3 => Just(None),
-        1 => Just(Some(Value::Null)),
-        24 => (0u64..50).prop_map(|n| Some(json!(n))),
-        1 => prop_oneof![
-            Just(Some(json!(-1))),
-            Just(Some(json!(1.5))),
-            Just(Some(json!("7"))),
-        ],
-    ]
-}
-
-fn object(members: Vec<(&str, Option<Value>)>) -> Value {
-    let map: Map<String, Value> = members
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
-        .collect();
-    Value::Object(map)
 }
 
 const WORDS: &[&str] = &[
@@ -203,40 +165,11 @@ fn answer() -> impl Strategy<Value = String> {
                 ("error", error),
             ])
             .to_string();
-            // A repeated member: the general reader keeps the last, the hot path steps aside.
-            match (repeat, body.strip_suffix('}')) {
-                (true, Some(open)) if open.len() > 1 => format!(r#"{open},"model":"again"}}"#),
-                _ => body,
-            }
+            with_repeated_model(body, repeat)
         })
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
-
-    #[test]
-    fn the_hot_path_answers_only_as_the_general_reader_does(body in answer()) {
-        if let Some(fast) = decode(body.as_bytes()) {
-            let general = decode_general(body.as_bytes());
-            prop_assert!(general.is_ok(), "{body}: the general reader refuses it: {general:?}");
-            prop_assert_eq!(Some(fast), general.ok());
-        }
-    }
 }
 
 #[test]
-fn the_generated_answers_reach_both_paths() {
-    // The property above says something only if the hot path takes some of its answers.
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let strategy = answer();
-    let taken = (0..2000)
-        .filter(|_| {
-            let body = strategy.new_tree(&mut runner).expect("a value").current();
-            decode(body.as_bytes()).is_some()
-        })
-        .count();
-    assert!(
-        (400..1900).contains(&taken),
-        "{taken} of 2000 took the hot path"
-    );
+fn the_hot_path_answers_only_as_the_general_reader_does() {
+    check_hot_path(answer(), decode, decode_general);
 }
