@@ -24,6 +24,7 @@ pub mod codex;
 pub mod collect;
 mod fields;
 pub mod gemini;
+mod json_text;
 pub mod kiro;
 pub mod model;
 #[cfg(test)]

@@ -7,22 +7,14 @@
 //!
 //! JSON `null` counts as absent everywhere: the SDKs send it for unset fields.
 
-use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::TranslateError;
 use super::model::Image;
 
 /// A whole body as JSON text, written straight into bytes (not through `Display`, which goes
-/// through the formatting machinery a piece at a time).
-pub(super) fn to_json<T: serde::Serialize + ?Sized>(body: &T) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    // Serialising a `Value` or a struct of strings and numbers into a Vec cannot fail.
-    if let Err(e) = serde_json::to_writer(&mut out, body) {
-        tracing::error!(error = %e, "a body could not be written");
-    }
-    out
-}
+/// through the formatting machinery a piece at a time), long strings escaped a word at a time.
+pub(super) use super::json_text::to_json;
 
 /// A JSON object an encoder writes whole: members in the order they are set, under the codec's
 /// own keys, none of which is copied or hashed (a `Map` does both for each member); setting a
@@ -33,7 +25,7 @@ pub(super) struct Members(Vec<(&'static str, Member)>);
 /// A member's value: a JSON value, or JSON text already written from a typed struct.
 enum Member {
     Value(Value),
-    Written(Box<RawValue>),
+    Written(String),
 }
 
 impl Members {
@@ -51,9 +43,10 @@ impl Members {
 
     /// Sets `key` to `value` written as JSON text now: a typed struct needs no `Value` built.
     pub(super) fn insert_written(&mut self, key: &'static str, value: &impl serde::Serialize) {
-        match serde_json::value::to_raw_value(value) {
-            Ok(raw) => self.set(key, Member::Written(raw)),
-            // A struct of strings, numbers and `Value`s always serialises.
+        // Serialising a struct of strings, numbers and `Value`s cannot fail, and its text is
+        // UTF-8 (serde_json writes only that).
+        match String::from_utf8(to_json(value)) {
+            Ok(text) => self.set(key, Member::Written(text)),
             Err(e) => tracing::error!(error = %e, key, "a member could not be written"),
         }
     }
@@ -73,10 +66,19 @@ impl serde::Serialize for Members {
         for (key, member) in &self.0 {
             match member {
                 Member::Value(v) => map.serialize_entry(key, v)?,
-                Member::Written(raw) => map.serialize_entry(key, raw)?,
+                Member::Written(text) => map.serialize_entry(key, &Written(text))?,
             }
         }
         map.end()
+    }
+}
+
+/// JSON text [`Members::insert_written`] wrote, given to the serializer as it is.
+struct Written<'a>(&'a str);
+
+impl serde::Serialize for Written<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        super::json_text::write_raw(serializer, self.0)
     }
 }
 

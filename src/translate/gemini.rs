@@ -44,7 +44,7 @@ pub use stream::{StreamDecoder, StreamEncoder};
 use serde_json::{Map, Value, json};
 
 use super::TranslateError;
-use super::fields::{Blame, Fields, parse, put, unsupported};
+use super::fields::{Blame, Fields, parse, put, to_json, unsupported};
 use super::model::{Message, ReasoningConfig, Request, ResponseFormat, Role, Tool, ToolChoice};
 use parts::{PartReader, normalise_schema};
 
@@ -345,8 +345,7 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
     if !gc.is_empty() {
         body.insert("generationConfig".into(), Value::Object(gc));
     }
-    serde_json::to_vec(&Value::Object(body))
-        .map_err(|e| invalid(format!("the request could not be written: {e}")))
+    Ok(to_json(&Value::Object(body)))
 }
 
 fn encode_tool(t: &Tool) -> Value {

@@ -38,7 +38,7 @@ pub use stream::{StreamDecoder, decode_events, decode_response};
 use serde_json::{Map, Value, json};
 
 use super::TranslateError;
-use super::fields::{arguments_object, unsupported};
+use super::fields::{arguments_object, to_json, unsupported};
 use super::model::{Image, Message, Part, Request, ResponseFormat, Role, Tool, ToolChoice};
 
 /// What goes around the conversation: the credential's profile and the conversation's id.
@@ -187,8 +187,7 @@ pub fn encode_request(req: &Request, envelope: &Envelope) -> Result<Vec<u8>, Tra
     if let Some(arn) = &envelope.profile_arn {
         body.insert("profileArn".into(), json!(arn));
     }
-    serde_json::to_vec(&Value::Object(body))
-        .map_err(|e| TranslateError::Invalid(format!("the request could not be written: {e}")))
+    Ok(to_json(&Value::Object(body)))
 }
 
 /// Refuses what Kiro cannot say and dropping would change.

@@ -10,19 +10,57 @@
 
 use serde_json::{Value, json};
 
+/// One generated turn of an agent's conversation, in no dialect yet.
+struct Conversation {
+    /// Tool definitions: a name, a description and a JSON schema.
+    tools: Vec<(String, String, Value)>,
+    system: String,
+    /// Per turn: the user's words, the `read_file` call's arguments, the file it returned.
+    turns: Vec<(String, Value, String)>,
+}
+
+impl Conversation {
+    /// The same words in the same order every time.
+    fn generate() -> Self {
+        let mut words = Words(0x2545_f491_4f6c_dd1d);
+        let tools = (0..16).map(|t| words.tool(t)).collect();
+        let system = words.prose(120);
+        let turns = (0..14)
+            .map(|_| {
+                let arguments = json!({
+                    "path": format!("src/{}.rs", words.word()),
+                    "pattern": words.word(),
+                    "limit": 200,
+                });
+                let ask = words.prose(4);
+                (ask, arguments, words.code(60))
+            })
+            .collect();
+        Conversation {
+            tools,
+            system,
+            turns,
+        }
+    }
+}
+
 /// The body: an OpenAI chat completion request naming `model`, not streamed.
 pub(crate) fn request(model: &str) -> Vec<u8> {
-    let mut words = Words(0x2545_f491_4f6c_dd1d);
-    let tools: Vec<Value> = (0..16).map(|t| words.tool(t)).collect();
-    let mut messages = vec![json!({"role": "system", "content": words.prose(120)})];
-    for turn in 0..14 {
+    let c = Conversation::generate();
+    let tools: Vec<Value> = c
+        .tools
+        .into_iter()
+        .map(|(name, description, parameters)| {
+            json!({
+                "type": "function",
+                "function": {"name": name, "description": description, "parameters": parameters},
+            })
+        })
+        .collect();
+    let mut messages = vec![json!({"role": "system", "content": c.system})];
+    for (turn, (ask, arguments, file)) in c.turns.into_iter().enumerate() {
         let id = format!("call_{turn}");
-        let arguments = json!({
-            "path": format!("src/{}.rs", words.word()),
-            "pattern": words.word(),
-            "limit": 200,
-        });
-        messages.push(json!({"role": "user", "content": words.prose(4)}));
+        messages.push(json!({"role": "user", "content": ask}));
         messages.push(json!({
             "role": "assistant",
             "content": null,
@@ -32,12 +70,49 @@ pub(crate) fn request(model: &str) -> Vec<u8> {
                 "function": {"name": "read_file", "arguments": arguments.to_string()},
             }],
         }));
-        messages.push(json!({"role": "tool", "tool_call_id": id, "content": words.code(60)}));
+        messages.push(json!({"role": "tool", "tool_call_id": id, "content": file}));
     }
     let body = json!({
         "model": model,
         "max_tokens": 4096,
         "temperature": 0.2,
+        "tools": tools,
+        "messages": messages,
+    });
+    body.to_string().into_bytes()
+}
+
+/// The same turn as Anthropic Messages: what Claude Code sends (`POST /v1/messages`) — the
+/// system prompt as a text block, tools with `input_schema`, each call a `tool_use` block and
+/// its file a `tool_result` block in the next user message, with the user's words beside it.
+pub(crate) fn messages_request(model: &str) -> Vec<u8> {
+    let c = Conversation::generate();
+    let tools: Vec<Value> = c
+        .tools
+        .into_iter()
+        .map(|(name, description, schema)| {
+            json!({"name": name, "description": description, "input_schema": schema})
+        })
+        .collect();
+    let mut messages: Vec<Value> = Vec::new();
+    let mut pending: Vec<Value> = Vec::new();
+    for (turn, (ask, arguments, file)) in c.turns.into_iter().enumerate() {
+        let id = format!("toolu_{turn}");
+        pending.push(json!({"type": "text", "text": ask}));
+        messages.push(json!({"role": "user", "content": std::mem::take(&mut pending)}));
+        messages.push(json!({
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": id, "name": "read_file", "input": arguments}],
+        }));
+        pending.push(json!({"type": "tool_result", "tool_use_id": id, "content": file}));
+    }
+    pending.push(json!({"type": "text", "text": "Go on."}));
+    messages.push(json!({"role": "user", "content": pending}));
+    let body = json!({
+        "model": model,
+        "max_tokens": 4096,
+        "temperature": 0.2,
+        "system": [{"type": "text", "text": c.system}],
         "tools": tools,
         "messages": messages,
     });
@@ -144,7 +219,7 @@ impl Words {
         out
     }
 
-    fn tool(&mut self, t: usize) -> Value {
+    fn tool(&mut self, t: usize) -> (String, String, Value) {
         let properties: serde_json::Map<String, Value> = (0..5)
             .map(|p| {
                 let kind = ["string", "integer", "boolean"][self.next(3)];
@@ -154,18 +229,14 @@ impl Words {
                 )
             })
             .collect();
-        json!({
-            "type": "function",
-            "function": {
-                "name": if t == 0 { "read_file".to_owned() } else { format!("tool_{t}") },
-                "description": self.prose(6),
-                "parameters": {
-                    "type": "object",
-                    "properties": properties,
-                    "required": ["p0", "p1"],
-                },
-            },
-        })
+        let name = if t == 0 {
+            "read_file".to_owned()
+        } else {
+            format!("tool_{t}")
+        };
+        let description = self.prose(6);
+        let schema = json!({"type": "object", "properties": properties, "required": ["p0", "p1"]});
+        (name, description, schema)
     }
 }
 
@@ -181,5 +252,42 @@ mod tests {
         assert_eq!(v["messages"].as_array().unwrap().len(), 1 + 14 * 3);
         let text = String::from_utf8(body).unwrap();
         assert!(text.matches("\\n").count() > 1000 && text.contains('→'));
+    }
+
+    #[test]
+    fn the_messages_body_is_the_same_turn_in_anthropic_s_dialect() {
+        let body = super::messages_request("mock-gpt");
+        assert_eq!(body, super::messages_request("mock-gpt"));
+        assert!((80_000..140_000).contains(&body.len()), "{}", body.len());
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let chat: serde_json::Value = serde_json::from_slice(&super::request("mock-gpt")).unwrap();
+        assert_eq!(v["model"], "mock-gpt");
+        assert_eq!(v["system"][0]["text"], chat["messages"][0]["content"]);
+        assert_eq!(v["tools"].as_array().unwrap().len(), 16);
+        assert_eq!(
+            v["tools"][3]["input_schema"],
+            chat["tools"][3]["function"]["parameters"]
+        );
+        let messages = v["messages"].as_array().unwrap();
+        // The roles alternate, starting and ending with the user.
+        assert_eq!(messages.len(), 14 * 2 + 1);
+        for (i, m) in messages.iter().enumerate() {
+            assert_eq!(m["role"], if i % 2 == 0 { "user" } else { "assistant" });
+        }
+        let call = &messages[1]["content"][0];
+        assert_eq!(call["type"], "tool_use");
+        let arguments: serde_json::Value = serde_json::from_str(
+            chat["messages"][2]["tool_calls"][0]["function"]["arguments"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(call["input"], arguments);
+        let result = &messages[2]["content"][0];
+        assert_eq!(
+            (&result["type"], &result["tool_use_id"]),
+            (&"tool_result".into(), &call["id"])
+        );
+        assert_eq!(result["content"], chat["messages"][3]["content"]);
     }
 }

@@ -113,8 +113,9 @@ enum Cmd {
         /// OpenAI.
         #[arg(long)]
         messages: bool,
-        /// Send a coding agent's ~100 KB request (the `chat-agent` scenario's) instead.
-        #[arg(long, conflicts_with_all = ["stream", "messages"])]
+        /// Send a coding agent's ~100 KB request (the `chat-agent` scenario's) instead; with
+        /// `--messages`, the same turn as Anthropic Messages (Claude Code's dialect).
+        #[arg(long, conflicts_with = "stream")]
         agent: bool,
         /// Send this file's content as the body instead of the scenario's.
         #[arg(long, value_name = "FILE")]
@@ -125,7 +126,11 @@ enum Cmd {
     },
     /// Print the `chat-agent` scenario's request body: a coding agent's ~100 KB chat completion
     /// request, the same bytes every time (for `bench/callgrind --agent`, or any load tool).
-    AgentBody,
+    AgentBody {
+        /// The same turn as an Anthropic Messages request (`POST /v1/messages`).
+        #[arg(long)]
+        messages: bool,
+    },
 }
 
 /// Kills the children on Ctrl-C or SIGTERM (and on panic) before exiting.
@@ -202,9 +207,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             result
         }
         Cmd::Relay { to } => relay::serve(to).await,
-        Cmd::AgentBody => std::io::stdout()
+        Cmd::AgentBody { messages } => std::io::stdout()
             .lock()
-            .write_all(&agent::request(scenario::MODEL))
+            .write_all(&if messages {
+                agent::messages_request(scenario::MODEL)
+            } else {
+                agent::request(scenario::MODEL)
+            })
             .map_err(|e| format!("stdout: {e}")),
         Cmd::Argon2 {
             bin_dir,
@@ -230,6 +239,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             key,
         } => {
             let kind = match (stream, messages) {
+                _ if agent && messages => scenario::Kind::MessagesAgent,
                 _ if agent => scenario::Kind::Agent,
                 (false, false) => scenario::Kind::Chat,
                 (true, false) => scenario::Kind::Stream,

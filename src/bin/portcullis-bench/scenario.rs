@@ -26,6 +26,9 @@ pub(crate) enum Kind {
     /// `POST /v1/chat/completions` with a coding agent's ~100 KB request body
     /// ([`crate::agent::request`]), JSON answer.
     Agent,
+    /// `POST /v1/messages` with the same turn as Anthropic Messages
+    /// ([`crate::agent::messages_request`]), translated as `Messages` is.
+    MessagesAgent,
 }
 
 /// The mock's pacing of the streaming scenarios.
@@ -333,8 +336,12 @@ impl Kind {
                 Some(HeaderValue::from_static(STREAM_X_MOCK)),
             ),
             Kind::Agent => (Bytes::from(crate::agent::request(MODEL)), None),
+            Kind::MessagesAgent => (Bytes::from(crate::agent::messages_request(MODEL)), None),
         };
-        let anthropic = matches!(self, Kind::Messages | Kind::MessagesStream);
+        let anthropic = matches!(
+            self,
+            Kind::Messages | Kind::MessagesStream | Kind::MessagesAgent
+        );
         Workload {
             path: if anthropic {
                 "/v1/messages"
