@@ -39,6 +39,7 @@
 //! [`ReasoningConfig::budget`]: super::model::ReasoningConfig::budget
 
 mod plain;
+mod plain_request;
 mod request;
 mod stream;
 

@@ -43,12 +43,10 @@ impl Members {
 
     /// Sets `key` to `value` written as JSON text now: a typed struct needs no `Value` built.
     pub(super) fn insert_written(&mut self, key: &'static str, value: &impl serde::Serialize) {
-        // Serialising a struct of strings, numbers and `Value`s cannot fail, and its text is
-        // UTF-8 (serde_json writes only that).
-        match String::from_utf8(to_json(value)) {
-            Ok(text) => self.set(key, Member::Written(text)),
-            Err(e) => tracing::error!(error = %e, key, "a member could not be written"),
-        }
+        self.set(
+            key,
+            Member::Written(super::json_text::to_json_string(value)),
+        );
     }
 
     fn set(&mut self, key: &'static str, member: Member) {

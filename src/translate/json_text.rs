@@ -24,12 +24,19 @@ pub(super) const LONG: usize = 64;
 
 /// `body` as JSON text, written straight into bytes.
 pub(super) fn to_json<T: Serialize + ?Sized>(body: &T) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    // Serialising a `Value` or a struct of strings and numbers into a Vec cannot fail.
-    if let Err(e) = body.serialize(Fast(&mut serde_json::Serializer::new(&mut out))) {
+    // Serialising a `Value` or a struct of strings and numbers cannot fail.
+    serde_json::to_vec(&Wrap(body)).unwrap_or_else(|e| {
         tracing::error!(error = %e, "a body could not be written");
-    }
-    out
+        Vec::new()
+    })
+}
+
+/// `value` as JSON text in a `String` (serde_json's writer gives UTF-8: not checked again).
+pub(super) fn to_json_string<T: Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(&Wrap(value)).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a member could not be written");
+        String::new()
+    })
 }
 
 /// Gives serde_json `text` to write as it is: JSON text this module wrote.
@@ -95,25 +102,21 @@ fn to_escape(w: u64) -> u64 {
 }
 
 fn escape_byte(out: &mut String, b: u8) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let short = match b {
-        b'"' => '"',
-        b'\\' => '\\',
-        0x08 => 'b',
-        b'\t' => 't',
-        b'\n' => 'n',
-        0x0c => 'f',
-        b'\r' => 'r',
-        _ => {
-            out.push_str("\\u00");
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-            return;
-        }
+    let escape = match b {
+        b'"' => "\\\"",
+        b'\\' => "\\\\",
+        _ => CONTROL.get(usize::from(b)).copied().unwrap_or_default(),
     };
-    out.push('\\');
-    out.push(short);
+    out.push_str(escape);
 }
+
+/// How serde_json writes each control byte.
+const CONTROL: [&str; 0x20] = [
+    "\\u0000", "\\u0001", "\\u0002", "\\u0003", "\\u0004", "\\u0005", "\\u0006", "\\u0007", "\\b",
+    "\\t", "\\n", "\\u000b", "\\f", "\\r", "\\u000e", "\\u000f", "\\u0010", "\\u0011", "\\u0012",
+    "\\u0013", "\\u0014", "\\u0015", "\\u0016", "\\u0017", "\\u0018", "\\u0019", "\\u001a",
+    "\\u001b", "\\u001c", "\\u001d", "\\u001e", "\\u001f",
+];
 
 /// A serializer (or one of its compound parts) whose long strings are escaped here; every
 /// value inside a compound is serialised through `Fast` too.

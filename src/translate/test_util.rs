@@ -7,7 +7,7 @@ use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Map, Value, json};
 
 use super::TranslateError;
-use super::model::{Event, Part, Response, ToolCall, ToolResult};
+use super::model::{Event, Part, ToolCall, ToolResult};
 
 /// A text part.
 pub(crate) fn text(t: &str) -> Part {
@@ -89,13 +89,13 @@ pub(crate) fn object(members: Vec<(&str, Option<Value>)>) -> Value {
     Value::Object(map)
 }
 
-/// Checks a typed hot path (`hot`) against its general reader on 2,000 generated answers:
+/// Checks a typed hot path (`hot`) against its general reader on 2,000 generated bodies:
 /// whenever the hot path gives an answer, the general reader gives the same one. And, so that
 /// this says something, that the hot path takes at least a fifth of them.
-pub(crate) fn check_hot_path(
+pub(crate) fn check_hot_path<T: PartialEq + std::fmt::Debug>(
     answers: impl Strategy<Value = String>,
-    hot: fn(&[u8]) -> Option<Response>,
-    general: fn(&[u8]) -> Result<Response, TranslateError>,
+    hot: fn(&[u8]) -> Option<T>,
+    general: fn(&[u8]) -> Result<T, TranslateError>,
 ) {
     let config = Config {
         cases: 2000,

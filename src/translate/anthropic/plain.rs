@@ -7,14 +7,16 @@
 //! the defect where there is one.
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 
 use serde::Deserialize;
+use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::{UsageCounts, decode_stop};
 use crate::translate::fields::Object;
-use crate::translate::model::{Part, Reasoning, Response, TokenUsage, ToolCall};
+use crate::translate::model::{Part, Reasoning, Response, TokenUsage, ToolCall, ToolResult};
 
 /// The answer as [`super::decode_response`] reads it, or `None` when it needs that reader.
 pub(super) fn decode(body: &[u8]) -> Option<Response> {
@@ -64,9 +66,10 @@ struct Answer<'a> {
     usage: Option<Object<UsageCounts>>,
 }
 
-/// A content block's members, whatever its type (each type reads its own).
+/// A content block's members, whatever its type (each type reads its own); a request's blocks
+/// ([`super::plain_request`]) also carry tool results.
 #[derive(Deserialize)]
-struct Block<'a> {
+pub(super) struct Block<'a> {
     #[serde(borrow, rename = "type")]
     kind: Cow<'a, str>,
     #[serde(borrow, default)]
@@ -83,6 +86,12 @@ struct Block<'a> {
     name: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     input: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    tool_use_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    content: Option<OneOrMany<Object<Block<'a>>>>,
+    #[serde(default)]
+    is_error: Option<bool>,
 }
 
 impl Block<'_> {
@@ -119,6 +128,66 @@ impl Block<'_> {
             }
             _ => return None,
         })
+    }
+
+    /// A request's part, as the general reader's `decode_blocks` reads it: a common block or a
+    /// tool result whose content is a string or text blocks; `None` for anything else.
+    pub(super) fn request_part(self) -> Option<Part> {
+        if self.kind != "tool_result" {
+            return self.part();
+        }
+        let content = match self.content {
+            None => Vec::new(),
+            Some(OneOrMany::One(text)) => vec![Part::Text(text)],
+            Some(OneOrMany::Many(blocks)) => blocks
+                .into_iter()
+                .map(|Object(b)| (b.kind == "text").then_some(Part::Text(b.text?.into_owned())))
+                .collect::<Option<_>>()?,
+        };
+        Some(Part::ToolResult(ToolResult {
+            call_id: self.tool_use_id?.into_owned(),
+            name: None,
+            content,
+            is_error: self.is_error.unwrap_or(false),
+        }))
+    }
+}
+
+/// A member that is a string or an array of `T`.
+pub(super) enum OneOrMany<T> {
+    One(String),
+    Many(Vec<T>),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(OneOrManyVisitor(PhantomData))
+    }
+}
+
+struct OneOrManyVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for OneOrManyVisitor<T> {
+    type Value = OneOrMany<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string or an array")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(OneOrMany::One(s.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Self::Value, E> {
+        Ok(OneOrMany::One(s))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(OneOrMany::Many(items))
     }
 }
 

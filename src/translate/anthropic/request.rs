@@ -36,8 +36,17 @@ const READ_FIELDS: &[&str] = &[
     "output_format",
 ];
 
-/// Reads a caller's request body.
+/// Reads a caller's request body: the usual requests on the typed hot path
+/// ([`super::plain_request`]), any other by the field reader.
 pub fn decode_request(body: &[u8]) -> Result<Request, TranslateError> {
+    match super::plain_request::decode(body) {
+        Some(req) => Ok(req),
+        None => decode_general(body),
+    }
+}
+
+/// Reads a caller's request body through a JSON tree, naming the field at fault.
+pub(super) fn decode_general(body: &[u8]) -> Result<Request, TranslateError> {
     let value = parse(body, "the request body", TranslateError::Invalid)?;
     let top = Fields::of(&value, "", TranslateError::Invalid)?;
     for key in top
