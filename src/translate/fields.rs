@@ -10,6 +10,7 @@
 use serde_json::{Map, Value, json};
 
 use super::TranslateError;
+use super::json_text;
 use super::model::Image;
 
 /// A whole body as JSON text, written straight into bytes (not through `Display`, which goes
@@ -25,7 +26,7 @@ pub(super) struct Members(Vec<(&'static str, Member)>);
 /// A member's value: a JSON value, or JSON text already written from a typed struct.
 enum Member {
     Value(Value),
-    Written(String),
+    Written(Vec<u8>),
 }
 
 impl Members {
@@ -42,11 +43,36 @@ impl Members {
     }
 
     /// Sets `key` to `value` written as JSON text now: a typed struct needs no `Value` built.
-    pub(super) fn insert_written(&mut self, key: &'static str, value: &impl serde::Serialize) {
-        self.set(
-            key,
-            Member::Written(super::json_text::to_json_string(value)),
-        );
+    /// `size` is about how long the text will be (room reserved for it at once).
+    pub(super) fn insert_written(
+        &mut self,
+        key: &'static str,
+        value: &impl serde::Serialize,
+        size: usize,
+    ) {
+        let mut text = Vec::with_capacity(size);
+        json_text::write_into(&mut text, value);
+        self.set(key, Member::Written(text));
+    }
+
+    /// The object as JSON text, written members copied in as they are.
+    pub(super) fn to_json(&self) -> Vec<u8> {
+        let written: usize = self.0.iter().map(|(_, m)| m.written_len()).sum();
+        let mut out = Vec::with_capacity(written + 256);
+        out.push(b'{');
+        for (i, (key, member)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_text::write_into(&mut out, key);
+            out.push(b':');
+            match member {
+                Member::Value(v) => json_text::write_into(&mut out, v),
+                Member::Written(text) => out.extend_from_slice(text),
+            }
+        }
+        out.push(b'}');
+        out
     }
 
     fn set(&mut self, key: &'static str, member: Member) {
@@ -57,26 +83,12 @@ impl Members {
     }
 }
 
-impl serde::Serialize for Members {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (key, member) in &self.0 {
-            match member {
-                Member::Value(v) => map.serialize_entry(key, v)?,
-                Member::Written(text) => map.serialize_entry(key, &Written(text))?,
-            }
+impl Member {
+    fn written_len(&self) -> usize {
+        match self {
+            Member::Value(_) => 0,
+            Member::Written(text) => text.len(),
         }
-        map.end()
-    }
-}
-
-/// JSON text [`Members::insert_written`] wrote, given to the serializer as it is.
-struct Written<'a>(&'a str);
-
-impl serde::Serialize for Written<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        super::json_text::write_raw(serializer, self.0)
     }
 }
 

@@ -31,16 +31,16 @@ pub(super) fn to_json<T: Serialize + ?Sized>(body: &T) -> Vec<u8> {
     })
 }
 
-/// `value` as JSON text in a `String` (serde_json's writer gives UTF-8: not checked again).
-pub(super) fn to_json_string<T: Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string(&Wrap(value)).unwrap_or_else(|e| {
+/// Appends `value` as JSON text to `out`.
+pub(super) fn write_into<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Serialising a `Value` or a struct of strings and numbers into a Vec cannot fail.
+    if let Err(e) = serde_json::to_writer(out, &Wrap(value)) {
         tracing::error!(error = %e, "a member could not be written");
-        String::new()
-    })
+    }
 }
 
 /// Gives serde_json `text` to write as it is: JSON text this module wrote.
-pub(super) fn write_raw<S: Serializer>(serializer: S, text: &str) -> Result<S::Ok, S::Error> {
+fn write_raw<S: Serializer>(serializer: S, text: &str) -> Result<S::Ok, S::Error> {
     let mut raw = serializer.serialize_struct(RAW, 1)?;
     raw.serialize_field(RAW, text)?;
     raw.end()

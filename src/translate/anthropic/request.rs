@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{decode_common_block, encode_common_part, image_source};
 use crate::translate::TranslateError;
 use crate::translate::fields::{
-    Fields, IMAGE_URL, Members, image_from_url, is_image_type, parse, to_json, unsupported,
+    Fields, IMAGE_URL, Members, image_from_url, is_image_type, parse, unsupported,
 };
 use crate::translate::model::{
     DEFAULT_MAX_TOKENS, Image, Message, Part, ReasoningConfig, Request, ResponseFormat, Role, Tool,
@@ -359,7 +359,7 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
     if req.seed.is_some() || req.presence_penalty.is_some() || req.frequency_penalty.is_some() {
         tracing::debug!("seed and penalties dropped: Anthropic Messages has none");
     }
-    Ok(to_json(&body))
+    Ok(body.to_json())
 }
 
 /// The thinking budget (`None`: no thinking) and `max_tokens`, which must exceed it.

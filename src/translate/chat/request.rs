@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 
 use super::{TEXT_JOINER, call_json, image_json, reasoning_text};
 use crate::translate::TranslateError;
-use crate::translate::fields::{Fields, Members, parse, to_json, unsupported};
+use crate::translate::fields::{Fields, Members, parse, unsupported};
 use crate::translate::model::{
-    Message, Part, Reasoning, ReasoningConfig, Request, ResponseFormat, Role, Tool, ToolChoice,
-    ToolResult,
+    Image, Message, Part, Reasoning, ReasoningConfig, Request, ResponseFormat, Role, Tool,
+    ToolChoice, ToolResult,
 };
 
 /// The fields [`decode_request`] reads or refuses; any other is dropped with a debug log.
@@ -369,7 +369,7 @@ fn decode_assistant(m: &Fields) -> Result<Message, TranslateError> {
 pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
     let mut body = Members::default();
     body.insert("model", json!(req.model));
-    body.insert_written("messages", &encode_messages(req));
+    body.insert_written("messages", &encode_messages(req), messages_len(req));
     if req.tools.is_empty() {
         // OpenAI refuses `tool_choice` and `parallel_tool_calls` without `tools`.
         if req.tool_choice.is_some() || req.parallel_tool_calls.is_some() {
@@ -424,7 +424,7 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
         body.insert("stream", json!(true));
         body.insert("stream_options", json!({"include_usage": true}));
     }
-    Ok(to_json(&body))
+    Ok(body.to_json())
 }
 
 fn tool_json(t: &Tool) -> Value {
@@ -437,6 +437,26 @@ fn tool_json(t: &Tool) -> Value {
         func["strict"] = json!(strict);
     }
     json!({"type": "function", "function": func})
+}
+
+/// About how long the messages' JSON text is: their texts, arguments and image data with an
+/// eighth more for escapes, and room for each part's members (reserved at once rather than
+/// grown by doubling: an agent's conversation is 50–200 KB).
+fn messages_len(req: &Request) -> usize {
+    fn part_len(part: &Part) -> usize {
+        64 + match part {
+            Part::Text(t) => t.len(),
+            Part::Reasoning(r) => r.text.len(),
+            Part::ToolCall(c) => c.id.len() + c.name.len() + c.arguments.len(),
+            Part::ToolResult(r) => r.call_id.len() + r.content.iter().map(part_len).sum::<usize>(),
+            Part::Image(Image::Base64 { data, .. }) => data.len(),
+            Part::Image(Image::Url { url, .. }) => url.len(),
+        }
+    }
+    let system: usize = req.system.iter().map(String::len).sum();
+    let parts = req.messages.iter().flat_map(|m| &m.content).map(part_len);
+    let text = system + parts.sum::<usize>();
+    text + text / 8 + 64
 }
 
 fn encode_messages(req: &Request) -> Vec<MessageJson<'_>> {
