@@ -255,6 +255,28 @@ fn encoding_writes_what_chat_servers_expect() {
 }
 
 #[test]
+fn tools_are_written_in_openai_s_member_order() {
+    let req = Request {
+        model: "m".into(),
+        messages: vec![Message {
+            role: Role::User,
+            content: vec![text("Hi")],
+        }],
+        tools: vec![
+            tool("a", Some("Does \"a\".\n"), Some(true)),
+            tool("b", None, None),
+        ],
+        ..Request::default()
+    };
+    let written = String::from_utf8(encode_request(&req).unwrap()).unwrap();
+    let schema = serde_json::to_string(&req.tools[0].parameters).unwrap();
+    let tools = format!(
+        r#""tools":[{{"type":"function","function":{{"name":"a","description":"Does \"a\".\n","parameters":{schema},"strict":true}}}},{{"type":"function","function":{{"name":"b","parameters":{schema}}}}}]"#
+    );
+    assert!(written.contains(&tools), "{written}");
+}
+
+#[test]
 fn extensions_and_alternatives_of_the_dialect_are_read() {
     let req = with(json!({
         "max_tokens": 10, "max_completion_tokens": 20, "top_k": 5,

@@ -376,8 +376,8 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
             tracing::debug!("tool_choice/parallel_tool_calls without tools: dropped");
         }
     } else {
-        let tools = req.tools.iter().map(tool_json).collect();
-        body.insert("tools", Value::Array(tools));
+        let tools: Vec<ToolJson<'_>> = req.tools.iter().map(ToolJson::new).collect();
+        body.insert_written("tools", &tools, 1024 * tools.len());
         let choice = req.tool_choice.as_ref().map(|c| match c {
             ToolChoice::Auto => json!("auto"),
             ToolChoice::None => json!("none"),
@@ -427,16 +427,36 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, TranslateError> {
     Ok(body.to_json())
 }
 
-fn tool_json(t: &Tool) -> Value {
-    let mut func = json!({"name": t.name});
-    if let Some(d) = &t.description {
-        func["description"] = json!(d);
+/// A tool as Chat Completions declares it, written from the request's own schema (no copy).
+#[derive(Serialize)]
+struct ToolJson<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: FunctionJson<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionJson<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    parameters: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strict: Option<bool>,
+}
+
+impl<'a> ToolJson<'a> {
+    fn new(t: &'a Tool) -> Self {
+        ToolJson {
+            kind: "function",
+            function: FunctionJson {
+                name: &t.name,
+                description: t.description.as_deref(),
+                parameters: &t.parameters,
+                strict: t.strict,
+            },
+        }
     }
-    func["parameters"] = t.parameters.clone();
-    if let Some(strict) = t.strict {
-        func["strict"] = json!(strict);
-    }
-    json!({"type": "function", "function": func})
 }
 
 /// About how long the messages' JSON text is: their texts, arguments and image data with an
