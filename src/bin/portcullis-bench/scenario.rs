@@ -255,6 +255,14 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         )
     },
     Scenario {
+        kind: Kind::MessagesAgent,
+        ..chat(
+            "translated-agent",
+            "Non-streaming, a coding agent's 100 KB turn as Anthropic messages on an OpenAI backend (translated both ways), 500 rps (compare with `chat-agent`: the same turn passed through)",
+            500.0,
+        )
+    },
+    Scenario {
         gateway: Gateway::VirtualKey,
         redis: true,
         ..chat(

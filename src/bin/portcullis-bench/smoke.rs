@@ -79,6 +79,7 @@ pub(crate) async fn run(bin_dir: &Path) -> Result<(), String> {
         (Kind::Stream, "stream", 100.0),
         (Kind::Messages, "translated", 200.0),
         (Kind::MessagesStream, "stream-translated", 100.0),
+        (Kind::MessagesAgent, "translated-agent", 100.0),
     ] {
         for (target, addr) in targets {
             let spec = RunSpec {
