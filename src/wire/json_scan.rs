@@ -30,11 +30,12 @@ pub fn members<'a>(
         if json.get(i) != Some(&b'"') {
             return Err(Unscannable);
         }
-        let close = string_end(json, i + 1)?;
-        let key = &json[i + 1..close];
-        if key.contains(&b'\\') {
+        // A key's first quote or backslash must close it: a backslash makes it unscannable.
+        let close = quote_or_backslash(json, i + 1).ok_or(Unscannable)?;
+        if json[close] != b'"' {
             return Err(Unscannable);
         }
+        let key = &json[i + 1..close];
         i = skip_ws(json, close + 1);
         if json.get(i) != Some(&b':') {
             return Err(Unscannable);
@@ -136,7 +137,9 @@ fn is_delimiter(b: u8) -> bool {
     matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
 }
 
-/// The index just past the object or array starting at `start`.
+/// The index just past the object or array starting at `start`. Byte by byte: between a
+/// nested value's strings there are mostly one to three bytes (`":"`, `","`, `":{"`), fewer than
+/// a word-at-a-time search pays for (tried: no fewer instructions on an OpenAI answer).
 fn nested_end(json: &[u8], start: usize) -> Result<usize, Unscannable> {
     let mut depth = 0usize;
     let mut i = start;

@@ -198,9 +198,12 @@ fn count(value: &[u8]) -> Result<Option<u64>, Unscannable> {
     match value {
         b"null" => Ok(None),
         b"0" => Ok(Some(0)),
-        [b'1'..=b'9', rest @ ..] if rest.iter().all(u8::is_ascii_digit) => {
+        [b'1'..=b'9', ..] => {
             let mut n = 0u64;
-            for d in value {
+            for &d in value {
+                if !d.is_ascii_digit() {
+                    return Err(Unscannable);
+                }
                 n = n
                     .checked_mul(10)
                     .and_then(|n| n.checked_add(u64::from(d - b'0')))
@@ -271,19 +274,20 @@ pub fn parse_stream_usage(body: &[u8]) -> Option<Usage> {
 /// [`parse_usage`] by a full parse of the document.
 fn parse_usage_whole(json: &[u8]) -> Option<Usage> {
     let probe: Probe = serde_json::from_slice(json).ok()?;
+    let usage = |c: Option<Counts>| c.map(|c| c.usage());
     merged([
-        probe.message.and_then(Nested::counts),
-        probe.response.and_then(Nested::counts),
-        probe.usage,
-        probe.usage_metadata,
+        usage(probe.message.and_then(Nested::counts)),
+        usage(probe.response.and_then(Nested::counts)),
+        usage(probe.usage),
+        usage(probe.usage_metadata),
     ])
 }
 
-/// The counts, later ones overwriting what they report; `None` when nothing is reported.
-fn merged(counts: [Option<Counts>; 4]) -> Option<Usage> {
+/// The usages, later ones overwriting what they report; `None` when nothing is reported.
+fn merged(usages: [Option<Usage>; 4]) -> Option<Usage> {
     let mut out = Usage::default();
-    for counts in counts.into_iter().flatten() {
-        out.merge(counts.usage());
+    for usage in usages.into_iter().flatten() {
+        out.merge(usage);
     }
     (!out.is_empty()).then_some(out)
 }
@@ -320,20 +324,22 @@ impl<'a> Spans<'a> {
     /// What the full parse would read, member by member. A member of the wrong shape fails the
     /// full parse, so it is `None` here too.
     fn usage(&self) -> Option<Usage> {
-        fn counts(text: Option<&[u8]>) -> Result<Option<Counts>, ()> {
-            text.map_or(Ok(None), |t| match Counts::scan(t) {
+        // Each member's counts are turned into a `Usage` at once (a quarter of their size).
+        fn counts(text: Option<&[u8]>) -> Result<Option<Usage>, ()> {
+            let counts = text.map_or(Ok(None), |t| match Counts::scan(t) {
                 Ok(c) => Ok(c),
                 Err(Unscannable) => serde_json::from_slice::<Option<Counts>>(t).map_err(drop),
-            })
+            })?;
+            Ok(counts.map(|c| c.usage()))
         }
-        fn nested(text: Option<&[u8]>) -> Result<Option<Counts>, ()> {
+        fn nested(text: Option<&[u8]>) -> Result<Option<Usage>, ()> {
             match text {
                 None | Some(b"null") => Ok(None),
                 Some(t) => match Spans::find(t) {
                     Ok(inner) => Ok(counts(inner.usage)?.or(counts(inner.usage_metadata)?)),
                     // Not walkable: the full parse of this member.
                     Err(Unscannable) => serde_json::from_slice::<Nested>(t)
-                        .map(Nested::counts)
+                        .map(|n| n.counts().map(|c| c.usage()))
                         .map_err(drop),
                 },
             }
