@@ -29,8 +29,9 @@ fn bench_smoke_runs_and_reports_sane_numbers() {
         .iter()
         .filter(|v| v["kind"] != "rss" && v["kind"] != "attack-flood")
         .collect();
-    // chat, stream, translated, stream-translated (direct and portcullis each), attack-valid ×2.
-    assert_eq!(runs.len(), 10, "{stdout}");
+    // chat, stream, translated, stream-translated, translated-agent (direct and portcullis
+    // each), attack-valid ×2.
+    assert_eq!(runs.len(), 12, "{stdout}");
     for run in runs {
         assert!(run["ok"].as_u64().unwrap() > 0, "{run}");
         assert_eq!(run["errors"].as_u64(), Some(0), "{run}");
