@@ -224,8 +224,8 @@ struct Nested {
 }
 
 impl Nested {
-    fn counts(self) -> Option<Counts> {
-        self.usage.or(self.usage_metadata)
+    fn usage(self) -> Option<Usage> {
+        self.usage.or(self.usage_metadata).map(|c| c.usage())
     }
 }
 
@@ -274,12 +274,11 @@ pub fn parse_stream_usage(body: &[u8]) -> Option<Usage> {
 /// [`parse_usage`] by a full parse of the document.
 fn parse_usage_whole(json: &[u8]) -> Option<Usage> {
     let probe: Probe = serde_json::from_slice(json).ok()?;
-    let usage = |c: Option<Counts>| c.map(|c| c.usage());
     merged([
-        usage(probe.message.and_then(Nested::counts)),
-        usage(probe.response.and_then(Nested::counts)),
-        usage(probe.usage),
-        usage(probe.usage_metadata),
+        probe.message.and_then(Nested::usage),
+        probe.response.and_then(Nested::usage),
+        probe.usage.map(|c| c.usage()),
+        probe.usage_metadata.map(|c| c.usage()),
     ])
 }
 
@@ -339,7 +338,7 @@ impl<'a> Spans<'a> {
                     Ok(inner) => Ok(counts(inner.usage)?.or(counts(inner.usage_metadata)?)),
                     // Not walkable: the full parse of this member.
                     Err(Unscannable) => serde_json::from_slice::<Nested>(t)
-                        .map(|n| n.counts().map(|c| c.usage()))
+                        .map(Nested::usage)
                         .map_err(drop),
                 },
             }
