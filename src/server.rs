@@ -6,9 +6,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -58,23 +56,18 @@ pub fn router(state: AppState) -> App {
     }
 }
 
-impl tower_service::Service<Request> for App {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
+impl connections::App for App {
+    fn answer(
+        &self,
+        req: Request,
+    ) -> impl Future<Output = Result<Response, Infallible>> + Send + 'static {
         let App {
             state,
             mut routes,
             direct,
             body_limit,
         } = self.clone();
-        Box::pin(async move {
+        async move {
             let (state, routes) = (&state, &mut routes);
             let answer = api::access_log::access_log(state, req, move |mut req| async move {
                 if let Some(refusal) = api::auth_layer::unreadable_client_address(state, &req) {
@@ -91,13 +84,13 @@ impl tower_service::Service<Request> for App {
                 }
                 DefaultBodyLimit::max(body_limit).apply(&mut req);
                 // The router is always ready (`poll_ready` does nothing).
-                match routes.call(req).await {
+                match tower_service::Service::call(routes, req).await {
                     Ok(answer) => answer,
                     Err(never) => match never {},
                 }
             });
             Ok(answer.await)
-        })
+        }
     }
 }
 

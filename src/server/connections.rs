@@ -161,31 +161,22 @@ impl Accepted for TcpStream {
     }
 }
 
-/// The service a server runs for each request (`server::App`; a bare router in tests).
-pub(super) trait App:
-    tower_service::Service<
-        http::Request<Body>,
-        Response = http::Response<Body>,
-        Error = Infallible,
-        Future: Send + 'static,
-    > + Clone
-    + Send
-    + Sync
-    + 'static
-{
+/// The service a server runs for each request (`server::App`; a bare router in tests). Its
+/// answer is a future whose type the server knows, so the HTTP/1.1 server keeps it inside the
+/// connection's own state rather than in a box of its own per request (`bench/PROFILE.md` §18:
+/// building the gateway's ~7 KB request future and copying it into a box cost ~700 instructions
+/// and an allocation per request).
+pub(super) trait App: Clone + Send + Sync + 'static {
+    fn answer(&self, req: http::Request<Body>) -> impl Future<Output = Answer> + Send + 'static;
 }
 
-impl<S> App for S where
-    S: tower_service::Service<
-            http::Request<Body>,
-            Response = http::Response<Body>,
-            Error = Infallible,
-            Future: Send + 'static,
-        > + Clone
-        + Send
-        + Sync
-        + 'static
-{
+/// What a request's future gives: its response (a failure is a response too).
+pub(super) type Answer = Result<http::Response<Body>, Infallible>;
+
+impl App for axum::Router {
+    fn answer(&self, req: http::Request<Body>) -> impl Future<Output = Answer> + Send + 'static {
+        tower_service::Service::call(&mut self.clone(), req)
+    }
 }
 
 /// What a connection's task needs.
@@ -337,16 +328,16 @@ struct Tracked<S> {
 impl<S: App> hyper::service::Service<http::Request<Incoming>> for Tracked<S> {
     type Response = http::Response<TrackedBody>;
     type Error = Infallible;
-    type Future = TrackedFuture<S::Future>;
+    /// hyper needs a future type it can name: boxed here (HTTP/2 only).
+    type Future = TrackedFuture<Pin<Box<dyn Future<Output = Answer> + Send>>>;
 
     fn call(&self, req: http::Request<Incoming>) -> Self::Future {
         let in_flight = self.watch.request_started();
         let timeout = self.body_timeout;
         let mut req = req.map(|body| Body::new(TimedBody::new(body, timeout)));
         req.extensions_mut().insert(ConnectInfo(self.addr));
-        let mut app = self.app.clone();
         TrackedFuture {
-            inner: tower_service::Service::call(&mut app, req),
+            inner: Box::pin(self.app.answer(req)),
             in_flight: Some(in_flight),
         }
     }

@@ -173,9 +173,8 @@ pub(super) async fn serve<S: App>(tcp: TcpStream, h: H1<S>) -> Served {
         };
         let mut request = request.map(|()| body);
         request.extensions_mut().insert(ConnectInfo(h.addr));
-        let mut app = h.app.clone();
-        let Some(response) = answer(tower_service::Service::call(&mut app, request), &side).await
-        else {
+        let handler = pin!(h.app.answer(request));
+        let Some(response) = answer(handler, &side).await else {
             tracing::debug!(client = %h.addr, "the client closed while its request was handled");
             return Served::Done;
         };
@@ -234,11 +233,10 @@ async fn read_head<S>(side: &Shared, h: &H1<S>, first: bool) -> Result<Head, Hea
 
 /// The router's answer; `None` when the client closed before it was ready (the handler is
 /// dropped, which cancels what it was doing). A handler that panics is answered 500.
-async fn answer<F>(handler: F, side: &Shared) -> Option<Response<Body>>
+async fn answer<F>(mut handler: Pin<&mut F>, side: &Shared) -> Option<Response<Body>>
 where
     F: Future<Output = Result<Response<Body>, Infallible>>,
 {
-    let mut handler = pin!(handler);
     let mut watching = true;
     poll_fn(|cx| {
         if let Poll::Ready(response) = poll_answer(handler.as_mut(), cx) {
