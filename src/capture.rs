@@ -290,7 +290,12 @@ fn serialise(r: &Record, masker: &Masker) -> String {
         timestamp_unix: r.at_ms as f64 / 1000.0,
         direction: r.direction,
         source: masker.mask_str(&r.source),
-        destination: r.destination.as_deref().map(|d| masker.mask_str(d)),
+        destination: r.destination.as_deref().map(|d| match masker.mask_str(d) {
+            // A masked secret may have taken the `?` that began the query, so that the query
+            // now starts later, at a `key` parameter `record` did not see: masked again.
+            Cow::Owned(masked) => Cow::Owned(mask_query_key(&masked)),
+            unchanged => unchanged,
+        }),
         request_id: masker.mask_str(&r.request_id),
         principal: text(masker, &r.principal),
         backend: text(masker, &r.backend),
@@ -582,6 +587,50 @@ mod tests {
             "{joined}"
         );
         assert_eq!(joined.matches("***").count(), 10, "{joined}");
+    }
+
+    #[test]
+    fn a_key_parameter_that_masking_a_secret_uncovers_is_masked_too() {
+        // Found by the `masker` fuzz target: the secret held the URL's first `?`, so the
+        // `key=` after it was not a parameter when `record` masked the query, and was one once
+        // the secret was masked.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cap.jsonl");
+        let settings = CaptureSettings {
+            path: path.clone(),
+            max_bytes: u64::MAX,
+            max_files: 1,
+        };
+        let live = Arc::new(LiveSecrets::new(vec![Secret::new("plain-s]cre?-99")], None));
+        let clock = Arc::new(ManualClock::new(UNIX_EPOCH));
+        let sink = CaptureSink::start(settings, live, clock).unwrap();
+        let scope = sink.scope("r1".into(), "x".into(), None).unwrap();
+        for url in [
+            "https://up/plain-s]cre?-99/v1/chat?key=not-masked-yet&alt=sse",
+            "https://up/v1/chat?alt=sse&key=abc",
+        ] {
+            scope.record(
+                Direction::OutboundRequest,
+                Some(url),
+                None,
+                None,
+                Bytes::new(),
+            );
+        }
+        sink.flush();
+        let destinations: Vec<String> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|l| l["destination"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            destinations,
+            [
+                "https://up/***/v1/chat?key=***&alt=sse",
+                "https://up/v1/chat?alt=sse&key=***",
+            ]
+        );
     }
 
     #[test]
