@@ -589,11 +589,8 @@ mod tests {
         assert_eq!(joined.matches("***").count(), 10, "{joined}");
     }
 
-    #[test]
-    fn a_key_parameter_that_masking_a_secret_uncovers_is_masked_too() {
-        // Found by the `masker` fuzz target: the secret held the URL's first `?`, so the
-        // `key=` after it was not a parameter when `record` masked the query, and was one once
-        // the secret was masked.
+    /// A sink writing one file that never rotates, knowing `secrets`; its directory and path.
+    fn unrotated_sink(secrets: &[&str]) -> (tempfile::TempDir, PathBuf, CaptureSink) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cap.jsonl");
         let settings = CaptureSettings {
@@ -601,9 +598,21 @@ mod tests {
             max_bytes: u64::MAX,
             max_files: 1,
         };
-        let live = Arc::new(LiveSecrets::new(vec![Secret::new("plain-s]cre?-99")], None));
+        let live = Arc::new(LiveSecrets::new(
+            secrets.iter().map(|s| Secret::new(*s)).collect(),
+            None,
+        ));
         let clock = Arc::new(ManualClock::new(UNIX_EPOCH));
         let sink = CaptureSink::start(settings, live, clock).unwrap();
+        (dir, path, sink)
+    }
+
+    #[test]
+    fn a_key_parameter_that_masking_a_secret_uncovers_is_masked_too() {
+        // Found by the `masker` fuzz target: the secret held the URL's first `?`, so the
+        // `key=` after it was not a parameter when `record` masked the query, and was one once
+        // the secret was masked.
+        let (_dir, path, sink) = unrotated_sink(&["plain-s]cre?-99"]);
         let scope = sink.scope("r1".into(), "x".into(), None).unwrap();
         for url in [
             "https://up/plain-s]cre?-99/v1/chat?key=not-masked-yet&alt=sse",
@@ -637,17 +646,7 @@ mod tests {
     fn every_line_stays_json_whatever_a_secret_holds() {
         // Found by the `masker` fuzz target: the serialised line was masked, and a secret's JSON
         // form matched from the middle of an escape (`\u0000` then `0x…`), leaving `\u00***`.
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("cap.jsonl");
-        let settings = CaptureSettings {
-            path: path.clone(),
-            max_bytes: u64::MAX,
-            max_files: 1,
-        };
-        let secrets = vec![Secret::new("000x-secret-key"), Secret::new("quote\"}end")];
-        let live = Arc::new(LiveSecrets::new(secrets, None));
-        let clock = Arc::new(ManualClock::new(UNIX_EPOCH));
-        let sink = CaptureSink::start(settings, live, clock).unwrap();
+        let (_dir, path, sink) = unrotated_sink(&["000x-secret-key", "quote\"}end"]);
         let scope = sink.scope("r1".into(), "x".into(), None).unwrap();
         for payload in [
             &b"\x000x-secret-key"[..],
