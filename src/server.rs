@@ -4,14 +4,12 @@
 //! in-flight requests and streams for at most `server.shutdown_grace`.
 //! `serve` uses [`run_event_loops`]: the same service on one single-threaded runtime per CPU.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::response::Response;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
@@ -57,10 +55,7 @@ pub fn router(state: AppState) -> App {
 }
 
 impl connections::App for App {
-    fn answer(
-        &self,
-        req: Request,
-    ) -> impl Future<Output = Result<Response, Infallible>> + Send + 'static {
+    fn answer(&self, req: Request) -> impl Future<Output = connections::Answer> + Send + 'static {
         let App {
             state,
             mut routes,
