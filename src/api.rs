@@ -152,87 +152,98 @@ async fn collect(mut body: Body, limit: usize) -> Result<Bytes, Unread> {
 /// The route of an OpenAI or Anthropic operation whose model is named in the JSON body. Its
 /// POST is also served without the router ([`groups::Direct`]).
 fn body_model_route(op: Operation) -> groups::Methods {
-    groups::post(move |State(state): St, req: Request| body_model(state, op, req)).direct(op)
+    groups::post(move |State(state): St, req: Request| body_model(state, op, req.into_parts()))
+        .direct(op)
 }
 
 /// The handler of [`body_model_route`], behind the client-credential guard: through the router,
 /// or called by `server::App` for a path of [`groups::Direct`].
-pub(crate) async fn body_model(state: AppState, op: Operation, req: Request) -> Response {
-    // Taking the request whole moves its headers into the upstream request instead of cloning
-    // them (the `HeaderMap` extractor clones).
-    let (parts, body) = req.into_parts();
-    let ctx = context::Ctx::of(&parts, &state);
-    let body = read_body(&state, op.protocol(), body).await;
-    let query = parts.uri.query();
-    respond(body_model_call(&state, &ctx, op, parts.headers, query, body).await)
+/// It takes the request in its two parts: taking the request whole moves its headers into the
+/// upstream request instead of cloning them (the `HeaderMap` extractor clones), and taking it
+/// already split keeps the state machine from holding the request beside its parts.
+#[allow(clippy::manual_async_fn)] // an `async fn` would hold its arguments twice (bench/PROFILE.md §19)
+pub(crate) fn body_model(
+    state: AppState,
+    op: Operation,
+    (parts, body): (http::request::Parts, Body),
+) -> impl Future<Output = Response> {
+    async move {
+        let ctx = context::Ctx::of(&parts, &state);
+        let body = read_body(&state, op.protocol(), body).await;
+        let query = parts.uri.query();
+        respond(body_model_call(&state, &ctx, op, parts.headers, query, body).await)
+    }
 }
 
 /// The shared handler for every JSON model operation whose model is named in the body.
-async fn body_model_call(
+#[allow(clippy::manual_async_fn)] // an `async fn` would hold its arguments twice (bench/PROFILE.md §19)
+fn body_model_call(
     state: &AppState,
     ctx: &context::Ctx,
     op: Operation,
     headers: HeaderMap,
     query: Option<&str>,
     body: Result<Bytes, Failure>,
-) -> Result<Response, Failure> {
-    let protocol = op.protocol();
-    let fail = |e: ApiError| Failure(protocol, e);
-    let body = body?;
-    ctx.capture_inbound(&headers, &body);
-    let probe = probe::probe(&body).map_err(fail)?;
-    let requested = probe.model.as_deref().unwrap_or("");
-    let route = if requested.is_empty() && op.model_optional() {
-        objects::backend_route(state, ctx, protocol, &headers).map_err(fail)?
-    } else {
-        state
-            .router()
-            .resolve(requested, protocol, &ctx.grant)
-            .map_err(|e| fail(e.into()))?
-    };
-    let dialects = route
-        .dialects(requested, protocol, op)
-        .map_err(|e| fail(e.into()))?;
-    if let Some(dialects) = dialects {
-        let inbound = translated::Inbound {
-            dialects,
-            body: &body,
-            requested,
-            method_streams: None,
-            headers,
+) -> impl Future<Output = Result<Response, Failure>> {
+    async move {
+        let protocol = op.protocol();
+        let fail = |e: ApiError| Failure(protocol, e);
+        let body = body?;
+        ctx.capture_inbound(&headers, &body);
+        let probe = probe::probe(&body).map_err(fail)?;
+        let requested = probe.model.as_deref().unwrap_or("");
+        let route = if requested.is_empty() && op.model_optional() {
+            objects::backend_route(state, ctx, protocol, &headers).map_err(fail)?
+        } else {
+            state
+                .router()
+                .resolve(requested, protocol, &ctx.grant)
+                .map_err(|e| fail(e.into()))?
         };
-        // Boxed: its state machine is the largest of the handler's, and every request (most
-        // are not translated) would otherwise carry and copy that much more (bench/PROFILE.md §11).
-        return Box::pin(translated::call(inbound, &route, ctx, state))
-            .await
-            .map_err(fail);
+        let dialects = route
+            .dialects(requested, protocol, op)
+            .map_err(|e| fail(e.into()))?;
+        if let Some(dialects) = dialects {
+            let inbound = translated::Inbound {
+                dialects,
+                body: &body,
+                requested,
+                method_streams: None,
+                headers,
+            };
+            // Boxed: its state machine is the largest of the handler's, and every request (most
+            // are not translated) would otherwise carry and copy that much more (bench/PROFILE.md §11).
+            return Box::pin(translated::call(inbound, &route, ctx, state))
+                .await
+                .map_err(fail);
+        }
+        let prefer = match probe.previous_response_id.as_deref() {
+            Some(id) => objects::follow_up(state, ctx, &route.provider, id).map_err(fail)?,
+            None => None,
+        };
+        let stream = probe.stream.unwrap_or(false);
+        let body = if route.rewritten {
+            probe::rewrite_model(&body, &route.model).map_err(fail)?
+        } else {
+            body
+        };
+        proxy::Forward {
+            protocol,
+            route: &route,
+            endpoint: Endpoint::Op(op, &route.model),
+            query,
+            headers,
+            body: Some(body),
+            stream,
+            ctx,
+            state,
+            prefer,
+            translation: None,
+        }
+        .run()
+        .await
+        .map_err(fail)
     }
-    let prefer = match probe.previous_response_id.as_deref() {
-        Some(id) => objects::follow_up(state, ctx, &route.provider, id).map_err(fail)?,
-        None => None,
-    };
-    let stream = probe.stream.unwrap_or(false);
-    let body = if route.rewritten {
-        probe::rewrite_model(&body, &route.model).map_err(fail)?
-    } else {
-        body
-    };
-    proxy::Forward {
-        protocol,
-        route: &route,
-        endpoint: Endpoint::Op(op, &route.model),
-        query,
-        headers,
-        body: Some(body),
-        stream,
-        ctx,
-        state,
-        prefer,
-        translation: None,
-    }
-    .run()
-    .await
-    .map_err(fail)
 }
 
 /// Reads a form-encoded body of at most `limit` bytes (`None` if it is larger or broken).

@@ -73,7 +73,7 @@ impl connections::App for App {
                 {
                     // The handler reads the body itself, within the same limit.
                     return api::auth_layer::guard(state, req, |req| {
-                        api::body_model(state.clone(), op, req)
+                        api::body_model(state.clone(), op, req.into_parts())
                     })
                     .await;
                 }

@@ -193,82 +193,85 @@ impl Entry {
 /// Attaches a [`RequestLog`] and the [`ClientIp`] to the request, runs `next` on it, and logs
 /// the request when the answer's body is done (the outermost step of every request, composed
 /// by `server::App`).
-pub async fn access_log<F>(
+#[allow(clippy::manual_async_fn)] // an `async fn` would hold its arguments twice (bench/PROFILE.md §19)
+pub fn access_log<F>(
     state: &AppState,
     mut req: Request,
     next: impl FnOnce(Request) -> F,
-) -> Response
+) -> impl Future<Output = Response>
 where
     F: Future<Output = Response>,
 {
-    let started = Instant::now();
-    let log = RequestLog::default();
-    let logging = tracing::enabled!(target: "portcullis::access", tracing::Level::INFO);
-    let client_ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| crate::net::client_ip(ci.0.ip(), req.headers(), state.trusted_proxies()));
-    req.extensions_mut().insert(Attached {
-        log: log.clone(),
-        client_ip: client_ip.map(ClientIp),
-    });
-    let telemetry = state.telemetry();
-    let capturing = state.capture().is_enabled();
-    if !logging && !capturing && !telemetry.is_enabled() {
-        // Nothing will read the line: skip the id, the copies and the body wrapper.
-        return next(req).await;
-    }
-    let path = req.uri().path();
-    let group = route_group(path);
-    let protocol = if group == MODEL_API {
-        protocol_label(Protocol::of_request(path, req.headers(), req.uri().query()))
-    } else {
-        ""
-    };
-    // The id, the user agent and the path are copied only for a log line or a capture record.
-    let line = (logging || capturing).then(|| Line {
-        request_id: state.next_request_id(),
-        method: req.method().clone(),
-        path: path.to_owned(),
-        client_ip,
-        user_agent: req
-            .headers()
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(200).collect()),
-        secrets: state.secrets().clone(),
-    });
-    if let Some(l) = line.as_ref().filter(|_| capturing) {
-        let source = format!(
-            "{} ({})",
-            client_ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
-            l.user_agent.as_deref().unwrap_or("-")
-        );
-        req.extensions_mut().insert(RequestMeta {
-            id: Arc::from(l.request_id.as_str()),
-            source: Arc::from(source),
+    async move {
+        let started = Instant::now();
+        let log = RequestLog::default();
+        let logging = tracing::enabled!(target: "portcullis::access", tracing::Level::INFO);
+        let client_ip = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ci| crate::net::client_ip(ci.0.ip(), req.headers(), state.trusted_proxies()));
+        req.extensions_mut().insert(Attached {
+            log: log.clone(),
+            client_ip: client_ip.map(ClientIp),
         });
+        let telemetry = state.telemetry();
+        let capturing = state.capture().is_enabled();
+        if !logging && !capturing && !telemetry.is_enabled() {
+            // Nothing will read the line: skip the id, the copies and the body wrapper.
+            return next(req).await;
+        }
+        let path = req.uri().path();
+        let group = route_group(path);
+        let protocol = if group == MODEL_API {
+            protocol_label(Protocol::of_request(path, req.headers(), req.uri().query()))
+        } else {
+            ""
+        };
+        // The id, the user agent and the path are copied only for a log line or a capture record.
+        let line = (logging || capturing).then(|| Line {
+            request_id: state.next_request_id(),
+            method: req.method().clone(),
+            path: path.to_owned(),
+            client_ip,
+            user_agent: req
+                .headers()
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(200).collect()),
+            secrets: state.secrets().clone(),
+        });
+        if let Some(l) = line.as_ref().filter(|_| capturing) {
+            let source = format!(
+                "{} ({})",
+                client_ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
+                l.user_agent.as_deref().unwrap_or("-")
+            );
+            req.extensions_mut().insert(RequestMeta {
+                id: Arc::from(l.request_id.as_str()),
+                source: Arc::from(source),
+            });
+        }
+        let resp = next(req).await;
+        let ttfb = started.elapsed();
+        let entry = Entry {
+            status: resp.status().as_u16(),
+            started,
+            ttfb,
+            log,
+            line: line.filter(|_| logging),
+            telemetry: telemetry.clone(),
+            group,
+            protocol,
+        };
+        let (parts, body) = resp.into_parts();
+        Response::from_parts(
+            parts,
+            Body::new(LoggedBody {
+                inner: body,
+                entry: Some(entry),
+            }),
+        )
     }
-    let resp = next(req).await;
-    let ttfb = started.elapsed();
-    let entry = Entry {
-        status: resp.status().as_u16(),
-        started,
-        ttfb,
-        log,
-        line: line.filter(|_| logging),
-        telemetry: telemetry.clone(),
-        group,
-        protocol,
-    };
-    let (parts, body) = resp.into_parts();
-    Response::from_parts(
-        parts,
-        Body::new(LoggedBody {
-            inner: body,
-            entry: Some(entry),
-        }),
-    )
 }
 
 /// A response body that writes the access line when it ends or is dropped.

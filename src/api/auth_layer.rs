@@ -52,43 +52,46 @@ pub async fn require_credential(
 /// (the [`Principal`](crate::identity::Principal) in its extensions); otherwise the refusal.
 /// [`require_credential`] for the router, called as it is by `server::App` for the paths it
 /// serves without the router ([`super::groups::Direct`]).
-pub async fn guard<F: Future<Output = Response>>(
+#[allow(clippy::manual_async_fn)] // an `async fn` would hold its arguments twice (bench/PROFILE.md §19)
+pub fn guard<F: Future<Output = Response>>(
     state: &AppState,
     mut req: Request,
     next: impl FnOnce(Request) -> F,
-) -> Response {
-    let ip = ClientIp::of(&req);
-    let presented = extract_credential(req.headers(), req.uri().query());
-    let log = RequestLog::of(req.extensions()).cloned();
-    let user_agent = req
-        .headers()
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
-    match state
-        .auth()
-        .authenticate(ip, user_agent, presented.as_ref())
-        .await
-    {
-        Ok(principal) => {
-            if let Some(log) = &log {
-                log.update(|r| r.principal = Some(principal.clone()));
+) -> impl Future<Output = Response> {
+    async move {
+        let ip = ClientIp::of(&req);
+        let presented = extract_credential(req.headers(), req.uri().query());
+        let log = RequestLog::of(req.extensions()).cloned();
+        let user_agent = req
+            .headers()
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        match state
+            .auth()
+            .authenticate(ip, user_agent, presented.as_ref())
+            .await
+        {
+            Ok(principal) => {
+                if let Some(log) = &log {
+                    log.update(|r| r.principal = Some(principal.clone()));
+                }
+                req.extensions_mut().insert(principal);
+                next(req).await
             }
-            req.extensions_mut().insert(principal);
-            next(req).await
-        }
-        Err(failure) => {
-            let name = failure_name(&failure);
-            if let Some(log) = &log {
-                log.update(|r| r.auth_failure = Some(name));
+            Err(failure) => {
+                let name = failure_name(&failure);
+                if let Some(log) = &log {
+                    log.update(|r| r.auth_failure = Some(name));
+                }
+                let kind = presented.as_ref().map_or("none", Presented::kind);
+                state.telemetry().auth_failure(kind, name);
+                if let Some(sso) = state.sso()
+                    && super::sandbox::applies(&failure)
+                {
+                    return super::sandbox::answer(state, sso, &failure, req).await;
+                }
+                refusal(failure).into_response_for(caller_protocol(&req))
             }
-            let kind = presented.as_ref().map_or("none", Presented::kind);
-            state.telemetry().auth_failure(kind, name);
-            if let Some(sso) = state.sso()
-                && super::sandbox::applies(&failure)
-            {
-                return super::sandbox::answer(state, sso, &failure, req).await;
-            }
-            refusal(failure).into_response_for(caller_protocol(&req))
         }
     }
 }

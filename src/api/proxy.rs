@@ -147,102 +147,110 @@ fn all_unavailable(backend: &str, u: &Unavailable) -> ApiError {
 }
 
 impl Forward<'_> {
-    /// Sends the request and relays the answer.
-    pub(crate) async fn run(self) -> Result<Response, ApiError> {
-        let provider = &self.route.provider;
-        let backend = &provider.backend;
-        let operation = match self.endpoint {
-            Endpoint::Op(op, _) => op.name(),
-            Endpoint::ListModels => "list_models",
-            Endpoint::GetModel(_) => "get_model",
-        };
-        self.ctx.log.update(|r| {
-            r.backend = Some(backend.name.clone());
-            r.model = Some(self.route.model.clone()).filter(|m| !m.is_empty());
-            r.operation = Some(operation);
-        });
-        let mut attempts = Attempts {
-            hooks: self.ctx.hooks(),
-            ctx: self.ctx,
-            route: self.route,
-        };
-        let call = Call {
-            endpoint: self.endpoint,
-            query: self.query,
-            headers: self.headers,
-            body: self.body,
-            prefer: self.prefer.as_deref(),
-        };
-        let operation = match self.endpoint {
-            Endpoint::Op(op, _) => Some(op),
-            Endpoint::ListModels | Endpoint::GetModel(_) => None,
-        };
-        // Limits and budgets: reserved before the call, settled with the answer's usage (an
-        // unmetered grant does not even call into the policy).
-        let mut admission = match operation {
-            Some(op) if self.state.policy().meters(&self.ctx.grant) => {
-                let body = call.body.as_deref();
-                metering::admit(self.state, self.ctx, self.route, op, body).await?
-            }
-            _ => None,
-        };
-        match provider.call(call, self.state.clock(), &mut attempts).await {
-            Ok(Answer { response, lease }) => {
-                if let Some(a) = &mut admission {
-                    a.answered();
+    /// Sends the request and relays the answer (an `async move` block, for the reason
+    /// [`relay`] gives).
+    #[allow(clippy::manual_async_fn)] // an `async fn` would hold its arguments twice (bench/PROFILE.md §19)
+    pub(crate) fn run(self) -> impl Future<Output = Result<Response, ApiError>> {
+        async move {
+            let provider = &self.route.provider;
+            let backend = &provider.backend;
+            let operation = match self.endpoint {
+                Endpoint::Op(op, _) => op.name(),
+                Endpoint::ListModels => "list_models",
+                Endpoint::GetModel(_) => "get_model",
+            };
+            self.ctx.log.update(|r| {
+                r.backend = Some(backend.name.clone());
+                r.model = Some(self.route.model.clone()).filter(|m| !m.is_empty());
+                r.operation = Some(operation);
+            });
+            let operation = match self.endpoint {
+                Endpoint::Op(op, _) => Some(op),
+                Endpoint::ListModels | Endpoint::GetModel(_) => None,
+            };
+            // Limits and budgets: reserved before the call, settled with the answer's usage (an
+            // unmetered grant does not even call into the policy).
+            let mut admission = match operation {
+                Some(op) if self.state.policy().meters(&self.ctx.grant) => {
+                    let body = self.body.as_deref();
+                    metering::admit(self.state, self.ctx, self.route, op, body).await?
                 }
-                let op = operation;
-                let translated = self.translation.is_some();
-                let rules = AnswerRules {
-                    spends: op.is_some_and(Operation::spends_tokens),
-                    remember: op
-                        .filter(|op| op.creates_object() && !translated)
-                        .zip(lease.as_ref())
-                        .map(|(_, l)| Remember {
-                            objects: provider.objects().clone(),
-                            owner: Owner {
-                                credential: l.credential_id().clone(),
-                                caller: self.ctx.who(),
-                            },
-                            clock: self.state.clock().clone(),
-                        }),
-                    batch_urls: matches!(
-                        op,
-                        Some(
-                            Operation::MessageBatchCreate
-                                | Operation::MessageBatchList
-                                | Operation::MessageBatchRetrieve
-                                | Operation::MessageBatchCancel
-                        )
-                    ),
-                    translation: self.translation,
-                    buffer: self.state.answer_budget().claim(),
-                    telemetry: self.state.telemetry().clone(),
+                _ => None,
+            };
+            // The call's arguments and the attempts' record end with the call (in a block, and
+            // the call built in place), so that the relay's state does not sit beside them.
+            let (answered, hooks) = {
+                let mut attempts = Attempts {
+                    hooks: self.ctx.hooks(),
+                    ctx: self.ctx,
+                    route: self.route,
                 };
-                // A broken stream ends with the caller's operation's error event.
-                let shape = match &rules.translation {
-                    Some(t) => (self.protocol, Some(t.caller.operation(true))),
-                    None => (self.protocol, operation),
+                let call = Call {
+                    endpoint: self.endpoint,
+                    query: self.query,
+                    headers: self.headers,
+                    body: self.body,
+                    prefer: self.prefer.as_deref(),
                 };
-                let hooks = attempts.hooks;
-                let settlement = Settlement::new(lease, admission);
-                relay(
-                    shape,
-                    self.stream,
-                    backend,
-                    response,
-                    hooks,
-                    settlement,
-                    rules,
-                )
-                .await
-            }
-            Err(e) => {
-                if let Some(a) = admission {
-                    a.settle(Spent::NOTHING);
+                let answered = provider.call(call, self.state.clock(), &mut attempts).await;
+                (answered, attempts.hooks)
+            };
+            let Answer { response, lease } = match answered {
+                Ok(answer) => answer,
+                Err(e) => {
+                    if let Some(a) = admission {
+                        a.settle(Spent::NOTHING);
+                    }
+                    return Err(call_error(self.protocol, backend, e));
                 }
-                Err(call_error(self.protocol, backend, e))
+            };
+            if let Some(a) = &mut admission {
+                a.answered();
             }
+            // A broken stream ends with the caller's operation's error event.
+            let shape = match &self.translation {
+                Some(t) => (self.protocol, Some(t.caller.operation(true))),
+                None => (self.protocol, operation),
+            };
+            let translated = self.translation.is_some();
+            let remember = operation
+                .filter(|op| op.creates_object() && !translated)
+                .zip(lease.as_ref())
+                .map(|(_, l)| Remember {
+                    objects: provider.objects().clone(),
+                    owner: Owner {
+                        credential: l.credential_id().clone(),
+                        caller: self.ctx.who(),
+                    },
+                    clock: self.state.clock().clone(),
+                });
+            let rules = AnswerRules {
+                spends: operation.is_some_and(Operation::spends_tokens),
+                remember,
+                batch_urls: matches!(
+                    operation,
+                    Some(
+                        Operation::MessageBatchCreate
+                            | Operation::MessageBatchList
+                            | Operation::MessageBatchRetrieve
+                            | Operation::MessageBatchCancel
+                    )
+                ),
+                translation: self.translation,
+                buffer: self.state.answer_budget().claim(),
+                telemetry: self.state.telemetry().clone(),
+            };
+            let settlement = Settlement::new(lease, admission);
+            relay(
+                shape,
+                self.stream,
+                backend,
+                response,
+                hooks,
+                settlement,
+                rules,
+            )
+            .await
         }
     }
 }
@@ -262,7 +270,12 @@ fn call_error(protocol: Protocol, backend: &Backend, e: CallError) -> ApiError {
 
 /// Relays a successful upstream answer: streams through [`StreamTap`], bodies whole. `shape`:
 /// the caller's protocol and operation, which decide how a broken stream ends.
-async fn relay(
+///
+/// Written as a function returning an `async move` block, not as an `async fn`: an `async fn`
+/// moves each argument into a local of its own, and its state machine keeps both copies (here
+/// ~700 bytes), which every request's future would carry (bench/PROFILE.md §19).
+#[allow(clippy::manual_async_fn)] // an `async fn` would hold its arguments twice (bench/PROFILE.md §19)
+fn relay(
     shape: (Protocol, Option<Operation>),
     stream: bool,
     backend: &Backend,
@@ -270,117 +283,119 @@ async fn relay(
     hooks: Hooks,
     mut settlement: Settlement,
     mut rules: AnswerRules,
-) -> Result<Response, ApiError> {
-    let status = upstream.status();
-    let scrubbers = [
-        settlement.scrubber().cloned(),
-        Some(backend.scrubber().clone()),
-    ];
-    let headers = match relay_headers(upstream.headers(), scrubbers.iter().flatten()) {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::warn!(backend = %backend.name, "upstream response headers exceed the relay limit");
-            return Err(e);
-        }
-    };
-    let is_sse = upstream
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    let collect = rules.translation.as_ref().is_some_and(|t| t.collect);
-    if (stream || is_sse) && !collect {
-        hooks.stream_start(status, upstream.headers());
-        let tap = StreamTap {
-            inner: upstream.into_body(),
-            scrub: StreamScrub::new(scrubbers.into_iter().flatten()),
-            held_out: None,
-            scanner: (is_sse && (rules.spends || rules.remember.is_some()))
-                .then(DataLineScanner::default),
-            translator: rules.translation.as_ref().map(Translation::stream),
-            usage: Usage::default(),
-            spends: rules.spends,
-            remember: rules.remember,
-            hooks,
-            shape,
-            backend: backend.name.clone(),
-            finished: false,
-            settlement,
-            _in_flight: rules.telemetry.stream(),
+) -> impl Future<Output = Result<Response, ApiError>> {
+    async move {
+        let status = upstream.status();
+        let scrubbers = [
+            settlement.scrubber().cloned(),
+            Some(backend.scrubber().clone()),
+        ];
+        let headers = match relay_headers(upstream.headers(), scrubbers.iter().flatten()) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(backend = %backend.name, "upstream response headers exceed the relay limit");
+                return Err(e);
+            }
         };
-        let mut resp = Response::new(Body::from_stream(tap));
+        let is_sse = upstream
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        let collect = rules.translation.as_ref().is_some_and(|t| t.collect);
+        if (stream || is_sse) && !collect {
+            hooks.stream_start(status, upstream.headers());
+            let tap = StreamTap {
+                inner: upstream.into_body(),
+                scrub: StreamScrub::new(scrubbers.into_iter().flatten()),
+                held_out: None,
+                scanner: (is_sse && (rules.spends || rules.remember.is_some()))
+                    .then(DataLineScanner::default),
+                translator: rules.translation.as_ref().map(Translation::stream),
+                usage: Usage::default(),
+                spends: rules.spends,
+                remember: rules.remember,
+                hooks,
+                shape,
+                backend: backend.name.clone(),
+                finished: false,
+                settlement,
+                _in_flight: rules.telemetry.stream(),
+            };
+            let mut resp = Response::new(Body::from_stream(tap));
+            *resp.status_mut() = status;
+            *resp.headers_mut() = headers;
+            // A translated stream is the caller's SSE whatever the upstream's framing (Kiro's).
+            if rules.translation.is_some() && !is_sse {
+                resp.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/event-stream"),
+                );
+            }
+            if is_sse || rules.translation.is_some() {
+                resp.headers_mut().insert(
+                    http::header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-cache"),
+                );
+                resp.headers_mut()
+                    .insert("x-accel-buffering", HeaderValue::from_static("no"));
+            }
+            return Ok(resp);
+        }
+        let upstream_headers = hooks.capturing().then(|| upstream.take_headers());
+        let read = upstream
+            .read_claimed(MAX_UPSTREAM_BODY, &mut rules.buffer)
+            .await;
+        let body = match read.map_err(|e| read_failure(backend, &e)) {
+            Ok(b) => b,
+            Err(e) => {
+                settlement.broke();
+                return Err(e);
+            }
+        };
+        hooks.answer(status, upstream_headers.as_ref(), &body);
+        let read_usage = |body: &[u8]| match &rules.translation {
+            Some(t) if t.collect => t
+                .binary_stream_usage(body)
+                .or_else(|| parse_stream_usage(body)),
+            _ => parse_usage(body),
+        };
+        let usage = match rules.spends.then(|| read_usage(&body)).flatten() {
+            Some(u) => {
+                hooks.log.update(|r| r.usage = u);
+                u
+            }
+            None => Usage::default(),
+        };
+        settlement.settle(&usage, rules.spends);
+        if let Some(r) = &rules.remember
+            && let Some(id) = created_object_id(&body)
+        {
+            r.object(&id);
+        }
+        let mut body = scrubbers
+            .iter()
+            .flatten()
+            .fold(body, |b, s| s.scrub_body(b));
+        if rules.batch_urls
+            && let Some(rewritten) = local_results_urls(&body)
+        {
+            body = rewritten;
+        }
+        if let Some(t) = &rules.translation {
+            body = t.answer(&body)?;
+        }
+        let mut resp = Response::new(Body::new(ClaimedBytes::new(body, rules.buffer)));
         *resp.status_mut() = status;
         *resp.headers_mut() = headers;
-        // A translated stream is the caller's SSE whatever the upstream's framing (Kiro's).
-        if rules.translation.is_some() && !is_sse {
+        if collect {
             resp.headers_mut().insert(
                 http::header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
+                HeaderValue::from_static("application/json"),
             );
         }
-        if is_sse || rules.translation.is_some() {
-            resp.headers_mut().insert(
-                http::header::CACHE_CONTROL,
-                HeaderValue::from_static("no-cache"),
-            );
-            resp.headers_mut()
-                .insert("x-accel-buffering", HeaderValue::from_static("no"));
-        }
-        return Ok(resp);
+        Ok(resp)
     }
-    let upstream_headers = hooks.capturing().then(|| upstream.take_headers());
-    let read = upstream
-        .read_claimed(MAX_UPSTREAM_BODY, &mut rules.buffer)
-        .await;
-    let body = match read.map_err(|e| read_failure(backend, &e)) {
-        Ok(b) => b,
-        Err(e) => {
-            settlement.broke();
-            return Err(e);
-        }
-    };
-    hooks.answer(status, upstream_headers.as_ref(), &body);
-    let read_usage = |body: &[u8]| match &rules.translation {
-        Some(t) if t.collect => t
-            .binary_stream_usage(body)
-            .or_else(|| parse_stream_usage(body)),
-        _ => parse_usage(body),
-    };
-    let usage = match rules.spends.then(|| read_usage(&body)).flatten() {
-        Some(u) => {
-            hooks.log.update(|r| r.usage = u);
-            u
-        }
-        None => Usage::default(),
-    };
-    settlement.settle(&usage, rules.spends);
-    if let Some(r) = &rules.remember
-        && let Some(id) = created_object_id(&body)
-    {
-        r.object(&id);
-    }
-    let mut body = scrubbers
-        .iter()
-        .flatten()
-        .fold(body, |b, s| s.scrub_body(b));
-    if rules.batch_urls
-        && let Some(rewritten) = local_results_urls(&body)
-    {
-        body = rewritten;
-    }
-    if let Some(t) = &rules.translation {
-        body = t.answer(&body)?;
-    }
-    let mut resp = Response::new(Body::new(ClaimedBytes::new(body, rules.buffer)));
-    *resp.status_mut() = status;
-    *resp.headers_mut() = headers;
-    if collect {
-        resp.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-    }
-    Ok(resp)
 }
 
 /// Most bytes of upstream response headers relayed to a client (names and values); an upstream

@@ -193,176 +193,180 @@ impl Provider {
     }
 
     /// Sends `call` with the provider's credentials, failing over by the module's rules.
-    pub async fn call(
+    #[allow(clippy::manual_async_fn)] // an `async fn` would hold its arguments twice (bench/PROFILE.md §19)
+    pub fn call(
         &self,
         call: Call<'_>,
         clock: &SharedClock,
         watch: &mut dyn Watch,
-    ) -> Result<Answer, CallError> {
-        let backend = &self.backend;
-        let query = call
-            .query
-            .and_then(|q| super::strip_credential_params(q, call.endpoint));
-        let (url, headers) = backend
-            .prepare(call.endpoint, query.as_deref(), call.headers)
-            .map_err(CallError::Prepare)?;
-        let pool = self.pool.as_ref();
-        let mut template = Some((url, headers));
-        let mut tried: Vec<Arc<str>> = Vec::new();
-        let mut last: Option<CallError> = None;
-        let mut doubtful_seen = false;
-        let mut suspect: Option<Arc<Credential>> = None;
-        loop {
-            let now = clock.now_millis();
-            // The credential that created the object a call follows up on is asked for first.
-            let prefer = call.prefer.filter(|_| tried.is_empty());
-            let credential = match pool
-                .map_or(Pick::Keyless, |p| p.pick_preferring(now, &tried, prefer))
-            {
-                Pick::Use(c) => Some(c),
-                Pick::Keyless => None,
-                Pick::Unavailable(why) => {
-                    return Err(last.unwrap_or_else(|| {
-                        tracing::warn!(backend = %backend.name, retry_after_secs = why.retry_after_secs, "every credential is unavailable");
-                        CallError::Unavailable {
-                            backend: backend.name.clone(),
-                            why,
-                        }
-                    }));
-                }
-            };
-            // Another credential may follow this one only if the pool has one left to try: only
-            // then is the request template copied.
-            let may_retry = credential.is_some() && pool.is_some_and(|p| p.len() > tried.len() + 1);
-            let (url, mut headers) = match (may_retry, template.take()) {
-                (true, Some(t)) => {
-                    let copy = t.clone();
-                    template = Some(t);
-                    copy
-                }
-                (_, Some(t)) => t,
-                (_, None) => {
-                    return Err(last.unwrap_or_else(|| {
-                        CallError::Prepare(UpstreamError::Setup {
-                            backend: backend.name.to_string(),
-                            message: "no attempt left".to_owned(),
-                        })
-                    }));
-                }
-            };
-            set_credential(&mut headers, credential.as_deref().map(Credential::header));
-            let mut url = url;
-            let account = credential.as_ref().and_then(|c| c.account.as_deref());
-            let body = super::connector::shape(
-                backend.kind,
-                account,
-                call.endpoint,
-                &mut url,
-                &mut headers,
-                call.body.clone(),
-            )
-            .map_err(|message| {
-                CallError::Prepare(UpstreamError::Setup {
-                    backend: backend.name.to_string(),
-                    message,
-                })
-            })?;
-            if let (Some(c), Some(p)) = (&credential, pool) {
-                p.started(c, now);
-            }
-            watch.sending(
-                credential.as_ref().map(|c| &c.id),
-                &url,
-                &headers,
-                body.as_ref(),
-            );
-            let sent = backend.send_prepared(call.endpoint.method(), url, headers, body);
-            let (err, failure) = match sent.await {
-                Err(e) => {
-                    tracing::warn!(backend = %backend.name, credential = credential.as_ref().map(|c| &*c.id), error = %e, "upstream request failed");
-                    if let (Some(c), Some(p)) = (&credential, pool) {
-                        p.answered(c, 1);
+    ) -> impl Future<Output = Result<Answer, CallError>> {
+        async move {
+            let backend = &self.backend;
+            let query = call
+                .query
+                .and_then(|q| super::strip_credential_params(q, call.endpoint));
+            let (url, headers) = backend
+                .prepare(call.endpoint, query.as_deref(), call.headers)
+                .map_err(CallError::Prepare)?;
+            let pool = self.pool.as_ref();
+            let mut template = Some((url, headers));
+            let mut tried: Vec<Arc<str>> = Vec::new();
+            let mut last: Option<CallError> = None;
+            let mut doubtful_seen = false;
+            let mut suspect: Option<Arc<Credential>> = None;
+            loop {
+                let now = clock.now_millis();
+                // The credential that created the object a call follows up on is asked for first.
+                let prefer = call.prefer.filter(|_| tried.is_empty());
+                let credential = match pool
+                    .map_or(Pick::Keyless, |p| p.pick_preferring(now, &tried, prefer))
+                {
+                    Pick::Use(c) => Some(c),
+                    Pick::Keyless => None,
+                    Pick::Unavailable(why) => {
+                        return Err(last.unwrap_or_else(|| {
+                            tracing::warn!(backend = %backend.name, retry_after_secs = why.retry_after_secs, "every credential is unavailable");
+                            CallError::Unavailable {
+                                backend: backend.name.clone(),
+                                why,
+                            }
+                        }));
                     }
-                    (CallError::Transport(e), Some(Failure::Transport))
-                }
-                Ok(mut upstream) => {
-                    let status = upstream.status();
-                    watch.answered(status);
-                    if let (Some(c), Some(p)) = (&credential, pool) {
-                        p.answered(c, status.as_u16());
+                };
+                // Another credential may follow this one only if the pool has one left to try: only
+                // then is the request template copied.
+                let may_retry =
+                    credential.is_some() && pool.is_some_and(|p| p.len() > tried.len() + 1);
+                let (url, mut headers) = match (may_retry, template.take()) {
+                    (true, Some(t)) => {
+                        let copy = t.clone();
+                        template = Some(t);
+                        copy
                     }
-                    if status.is_success() {
-                        if let (Some(s), Some(p)) = (suspect.take(), pool) {
-                            let until = p.fail(&s, Failure::Rejected, now);
-                            tracing::warn!(backend = %backend.name, credential = %s.id, cooldown_ms = until.saturating_sub(now), "credential refused where another was accepted: cooling down");
+                    (_, Some(t)) => t,
+                    (_, None) => {
+                        return Err(last.unwrap_or_else(|| {
+                            CallError::Prepare(UpstreamError::Setup {
+                                backend: backend.name.to_string(),
+                                message: "no attempt left".to_owned(),
+                            })
+                        }));
+                    }
+                };
+                set_credential(&mut headers, credential.as_deref().map(Credential::header));
+                let mut url = url;
+                let account = credential.as_ref().and_then(|c| c.account.as_deref());
+                let body = super::connector::shape(
+                    backend.kind,
+                    account,
+                    call.endpoint,
+                    &mut url,
+                    &mut headers,
+                    call.body.clone(),
+                )
+                .map_err(|message| {
+                    CallError::Prepare(UpstreamError::Setup {
+                        backend: backend.name.to_string(),
+                        message,
+                    })
+                })?;
+                if let (Some(c), Some(p)) = (&credential, pool) {
+                    p.started(c, now);
+                }
+                watch.sending(
+                    credential.as_ref().map(|c| &c.id),
+                    &url,
+                    &headers,
+                    body.as_ref(),
+                );
+                let sent = backend.send_prepared(call.endpoint.method(), url, headers, body);
+                let (err, failure) = match sent.await {
+                    Err(e) => {
+                        tracing::warn!(backend = %backend.name, credential = credential.as_ref().map(|c| &*c.id), error = %e, "upstream request failed");
+                        if let (Some(c), Some(p)) = (&credential, pool) {
+                            p.answered(c, 1);
                         }
-                        let lease = match (credential, pool) {
-                            (Some(c), Some(p)) => Some(p.lease(c, clock)),
-                            _ => None,
+                        (CallError::Transport(e), Some(Failure::Transport))
+                    }
+                    Ok(mut upstream) => {
+                        let status = upstream.status();
+                        watch.answered(status);
+                        if let (Some(c), Some(p)) = (&credential, pool) {
+                            p.answered(c, status.as_u16());
+                        }
+                        if status.is_success() {
+                            if let (Some(s), Some(p)) = (suspect.take(), pool) {
+                                let until = p.fail(&s, Failure::Rejected, now);
+                                tracing::warn!(backend = %backend.name, credential = %s.id, cooldown_ms = until.saturating_sub(now), "credential refused where another was accepted: cooling down");
+                            }
+                            let lease = match (credential, pool) {
+                                (Some(c), Some(p)) => Some(p.lease(c, clock)),
+                                _ => None,
+                            };
+                            return Ok(Answer {
+                                response: upstream,
+                                lease,
+                            });
+                        }
+                        let headers = upstream.take_headers();
+                        let body = upstream
+                            .read_limited(MAX_ERROR_BODY)
+                            .await
+                            .unwrap_or_default();
+                        let facts = error_facts(&body);
+                        let retry_after_secs =
+                            retry_after_secs(&headers, now).or(facts.retry_delay_secs);
+                        let failure = failure_of(
+                            call.endpoint,
+                            status.as_u16(),
+                            retry_after_secs,
+                            facts.quota_exhausted,
+                        );
+                        let refusal = Refusal {
+                            status,
+                            headers,
+                            body,
+                            retry_after_secs,
+                            quota_exhausted: facts.quota_exhausted,
+                            credential: credential.as_ref().map(|c| c.scrubber.clone()),
+                            backend: backend.scrubber().clone(),
                         };
-                        return Ok(Answer {
-                            response: upstream,
-                            lease,
-                        });
+                        tracing::warn!(backend = %backend.name, upstream_status = status.as_u16(), credential = credential.as_ref().map(|c| &*c.id), "upstream refused the attempt");
+                        watch.refused(&refusal);
+                        (CallError::Status(refusal), failure)
                     }
-                    let headers = upstream.take_headers();
-                    let body = upstream
-                        .read_limited(MAX_ERROR_BODY)
-                        .await
-                        .unwrap_or_default();
-                    let facts = error_facts(&body);
-                    let retry_after_secs =
-                        retry_after_secs(&headers, now).or(facts.retry_delay_secs);
-                    let failure = failure_of(
-                        call.endpoint,
-                        status.as_u16(),
-                        retry_after_secs,
-                        facts.quota_exhausted,
-                    );
-                    let refusal = Refusal {
-                        status,
-                        headers,
-                        body,
-                        retry_after_secs,
-                        quota_exhausted: facts.quota_exhausted,
-                        credential: credential.as_ref().map(|c| c.scrubber.clone()),
-                        backend: backend.scrubber().clone(),
-                    };
-                    tracing::warn!(backend = %backend.name, upstream_status = status.as_u16(), credential = credential.as_ref().map(|c| &*c.id), "upstream refused the attempt");
-                    watch.refused(&refusal);
-                    (CallError::Status(refusal), failure)
-                }
-            };
-            backend.stats.count_error(failure);
-            let (Some(c), Some(p)) = (credential, pool) else {
-                return Err(err);
-            };
-            match p.judge(&c, failure, || watch.caller(), now) {
-                Verdict::Acquitted => return Err(err),
-                Verdict::Doubted => {
-                    tracing::warn!(backend = %backend.name, credential = %c.id, "credential refused: not cooled down on one caller's request");
-                    if suspect.is_none() {
-                        suspect = Some(c.clone());
+                };
+                backend.stats.count_error(failure);
+                let (Some(c), Some(p)) = (credential, pool) else {
+                    return Err(err);
+                };
+                match p.judge(&c, failure, || watch.caller(), now) {
+                    Verdict::Acquitted => return Err(err),
+                    Verdict::Doubted => {
+                        tracing::warn!(backend = %backend.name, credential = %c.id, "credential refused: not cooled down on one caller's request");
+                        if suspect.is_none() {
+                            suspect = Some(c.clone());
+                        }
+                    }
+                    Verdict::Cooling(until) if until > now => {
+                        tracing::warn!(backend = %backend.name, credential = %c.id, cooldown_ms = until - now, "credential cooling down");
+                    }
+                    Verdict::Cooling(_) => {
+                        tracing::warn!(backend = %backend.name, credential = %c.id, "credential kept in service (cooling is off, or the failure says nothing about it and no other credential is available)");
                     }
                 }
-                Verdict::Cooling(until) if until > now => {
-                    tracing::warn!(backend = %backend.name, credential = %c.id, cooldown_ms = until - now, "credential cooling down");
+                let doubtful = matches!(
+                    failure,
+                    Some(Failure::Server | Failure::Transport | Failure::Rejected)
+                );
+                if !may_retry || (doubtful && doubtful_seen) {
+                    return Err(err);
                 }
-                Verdict::Cooling(_) => {
-                    tracing::warn!(backend = %backend.name, credential = %c.id, "credential kept in service (cooling is off, or the failure says nothing about it and no other credential is available)");
-                }
+                doubtful_seen |= doubtful;
+                tried.push(c.id.clone());
+                watch.failing_over();
+                last = Some(err);
             }
-            let doubtful = matches!(
-                failure,
-                Some(Failure::Server | Failure::Transport | Failure::Rejected)
-            );
-            if !may_retry || (doubtful && doubtful_seen) {
-                return Err(err);
-            }
-            doubtful_seen |= doubtful;
-            tried.push(c.id.clone());
-            watch.failing_over();
-            last = Some(err);
         }
     }
 }

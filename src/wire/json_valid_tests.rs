@@ -162,6 +162,38 @@ fn a_string_is_checked_whatever_its_length_and_wherever_its_special_bytes_are() 
 }
 
 #[test]
+fn two_special_bytes_are_told_apart_wherever_they_fall_in_and_across_blocks() {
+    // After an escape or a character the scan goes on from where it stopped, in the block or
+    // past it: every pair of these, at every two places of a text around two blocks long.
+    let specials: [&[u8]; 10] = [
+        b"\\n",
+        b"\\u00e9",
+        b"\\\"",
+        b"\\\\",
+        b"\x01",
+        b"\"",
+        "é".as_bytes(),
+        "😀".as_bytes(),
+        &[0xff],
+        b"\\q",
+    ];
+    let len = 36;
+    for first in 0..len {
+        for second in first..len {
+            for a in specials {
+                for b in specials {
+                    let mut text = vec![b'a'; len];
+                    text.splice(second..second + 1, b.iter().copied());
+                    text.splice(first..first + 1, a.iter().copied());
+                    let json = [br#"{"k":""#, &text[..], br#"","z":1}"#].concat();
+                    assert_eq!(ours(&json).ok(), serdes(&json), "{json:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn every_byte_is_told_apart_at_every_place_in_a_block() {
     for b in 0..=255u8 {
         for at in 0..24 {
@@ -218,14 +250,16 @@ fn characters_are_checked_wherever_they_fall_in_a_block() {
 
 #[test]
 fn every_character_of_up_to_three_bytes_and_the_edges_of_four_are_read_as_std_reads_them() {
-    // What `from_utf8` says of the run of bytes above 0x7f, the run ended by a quote.
+    // What `from_utf8` says of the run of bytes above 0x7f, the run ended by a quote: read a
+    // block at a time (more text follows) and byte by byte (the text ends there).
     let check = |bytes: &[u8]| {
         let run = bytes.iter().take_while(|b| **b >= 0x80).count();
         let want = std::str::from_utf8(&bytes[..run])
             .map(|_| run)
             .map_err(|_| Rejected);
-        let text = [bytes, b"\""].concat();
-        assert_eq!(utf8_run_end(&text, 0), want, "{bytes:x?}");
+        let text = [&bytes[..run], b"\"", &[b'a'; 16]].concat();
+        assert_eq!(string_end(&text, 0), want, "{bytes:x?}");
+        assert_eq!(string_end(&text[..=run], 0), want, "{bytes:x?}");
     };
     for a in 0x80..=0xffu8 {
         for b in 0..=0xffu8 {
