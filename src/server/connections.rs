@@ -164,8 +164,8 @@ impl Accepted for TcpStream {
 /// The service a server runs for each request (`server::App`; a bare router in tests). Its
 /// answer is a future whose type the server knows, so the HTTP/1.1 server keeps it inside the
 /// connection's own state rather than in a box of its own per request (`bench/PROFILE.md` §18:
-/// building the gateway's ~7 KB request future and copying it into a box cost ~700 instructions
-/// and an allocation per request).
+/// building the gateway's request future, 7 KB then, and copying it into a box cost ~700
+/// instructions and an allocation per request).
 pub(super) trait App: Clone + Send + Sync + 'static {
     fn answer(&self, req: http::Request<Body>) -> impl Future<Output = Answer> + Send + 'static;
 }
