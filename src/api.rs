@@ -158,6 +158,7 @@ fn body_model_route(op: Operation) -> groups::Methods {
 
 /// The handler of [`body_model_route`], behind the client-credential guard: through the router,
 /// or called by `server::App` for a path of [`groups::Direct`].
+///
 /// It takes the request in its two parts: taking the request whole moves its headers into the
 /// upstream request instead of cloning them (the `HeaderMap` extractor clones), and taking it
 /// already split keeps the state machine from holding the request beside its parts.
