@@ -14,6 +14,7 @@ mod forward;
 mod h1;
 pub mod h1_wire;
 mod h2;
+mod header_lines;
 mod loop_clients;
 pub mod owners;
 mod provider;
@@ -24,6 +25,7 @@ mod url;
 
 pub use forward::query_param_name;
 pub(crate) use forward::strip_credential_params;
+pub use header_lines::HeaderLines;
 pub use provider::{Answer, Call, CallError, Provider, Refusal, Watch};
 pub use response::{UpstreamBody, UpstreamResponse};
 pub use url::{PathModelError, capture_url, check_path_model, display_url};
@@ -423,7 +425,7 @@ impl Backend {
         endpoint: Endpoint<'_>,
         query: Option<&str>,
         mut headers: HeaderMap,
-    ) -> Result<(reqwest::Url, HeaderMap), UpstreamError> {
+    ) -> Result<(reqwest::Url, HeaderLines), UpstreamError> {
         // Headers the client named in `Connection:` are hop-by-hop (RFC 9110 §7.6.1).
         let hop: Vec<String> = headers
             .get_all(http::header::CONNECTION)
@@ -433,7 +435,8 @@ impl Backend {
             .map(|t| t.trim().to_ascii_lowercase())
             .filter(|t| !t.is_empty())
             .collect();
-        let mut kept = HeaderMap::with_capacity(headers.len().min(16));
+        let mut kept =
+            HeaderLines::with_capacity(headers.len().min(16) + self.extra_headers.len() + 1);
         let mut current: Option<HeaderName> = None;
         for (name, value) in headers.drain() {
             if let Some(n) = name {
@@ -448,8 +451,9 @@ impl Backend {
         for (name, value) in &self.extra_headers {
             headers.insert(name.clone(), value.clone());
         }
-        if self.kind == BackendKind::Anthropic && !headers.contains_key("anthropic-version") {
-            headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
+        const ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
+        if self.kind == BackendKind::Anthropic && !headers.contains(&ANTHROPIC_VERSION) {
+            headers.insert(ANTHROPIC_VERSION, HeaderValue::from_static("2023-06-01"));
         }
         Ok((self.url(endpoint, query)?, headers))
     }
@@ -459,11 +463,11 @@ impl Backend {
         &self,
         method: Method,
         url: reqwest::Url,
-        mut headers: HeaderMap,
+        mut headers: HeaderLines,
         body: Option<Bytes>,
     ) -> Result<UpstreamResponse, UpstreamError> {
         if body.as_ref().is_some_and(|b| !b.is_empty())
-            && !headers.contains_key(http::header::CONTENT_TYPE)
+            && !headers.contains(&http::header::CONTENT_TYPE)
         {
             headers.insert(
                 http::header::CONTENT_TYPE,
@@ -493,7 +497,10 @@ impl Backend {
                 .await
                 .map(|resp| UpstreamResponse::from_h2(&self.name, resp)),
             Transport::Reqwest(clients) => {
-                let mut request = clients.current().request(method, url).headers(headers);
+                let mut request = clients
+                    .current()
+                    .request(method, url)
+                    .headers(headers.to_map());
                 if let Some(b) = body {
                     request = request.body(b);
                 }
@@ -570,7 +577,7 @@ static DEFAULT_HEADERS: [(HeaderName, HeaderValue); 2] = [
 ];
 
 /// Puts a pool credential's header on a prepared request (nothing for keyless backends).
-fn set_credential(headers: &mut HeaderMap, credential: Option<(&HeaderName, &HeaderValue)>) {
+fn set_credential(headers: &mut HeaderLines, credential: Option<(&HeaderName, &HeaderValue)>) {
     if let Some((name, value)) = credential {
         headers.insert(name.clone(), value.clone());
     }

@@ -12,7 +12,7 @@ use super::access_log::RequestLog;
 use super::context::Ctx;
 use crate::capture::{CaptureScope, Direction};
 use crate::upstream::routing::Route;
-use crate::upstream::{Refusal, Watch};
+use crate::upstream::{HeaderLines, Refusal, Watch};
 
 /// One request's log record and capture scope.
 pub(crate) struct Hooks {
@@ -50,13 +50,13 @@ impl Hooks {
     }
 
     /// A stream begins.
-    pub(crate) fn stream_start(&self, status: StatusCode, headers: &HeaderMap) {
+    pub(crate) fn stream_start(&self, status: StatusCode, headers: &HeaderLines) {
         if let Some(c) = &self.capture {
             c.record(
                 Direction::StreamStart,
                 None,
                 Some(status.as_u16()),
-                Some(headers),
+                Some(&headers.to_map()),
                 Bytes::new(),
             );
         }
@@ -108,7 +108,7 @@ impl Watch for Attempts<'_> {
         &mut self,
         credential: Option<&Arc<str>>,
         url: &reqwest::Url,
-        headers: &HeaderMap,
+        headers: &HeaderLines,
         body: Option<&Bytes>,
     ) {
         if let Some(id) = credential {
@@ -125,7 +125,7 @@ impl Watch for Attempts<'_> {
                 Direction::OutboundRequest,
                 Some(&crate::upstream::capture_url(url)),
                 None,
-                Some(headers),
+                Some(&headers.to_map()),
                 body.cloned().unwrap_or_default(),
             );
         }

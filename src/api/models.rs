@@ -211,7 +211,7 @@ impl Watch for Unwatched<'_> {
         &mut self,
         _: Option<&std::sync::Arc<str>>,
         _: &reqwest::Url,
-        _: &HeaderMap,
+        _: &crate::upstream::HeaderLines,
         _: Option<&bytes::Bytes>,
     ) {
     }

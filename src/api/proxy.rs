@@ -19,7 +19,7 @@
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use super::context::Ctx;
 use super::error::{ApiError, Relayed};
@@ -290,7 +290,7 @@ fn relay(
             settlement.scrubber().cloned(),
             Some(backend.scrubber().clone()),
         ];
-        let headers = match relay_headers(upstream.headers(), scrubbers.iter().flatten()) {
+        let headers = match relay_headers(upstream.headers().iter(), scrubbers.iter().flatten()) {
             Ok(h) => h,
             Err(e) => {
                 tracing::warn!(backend = %backend.name, "upstream response headers exceed the relay limit");
@@ -299,7 +299,7 @@ fn relay(
         };
         let is_sse = upstream
             .headers()
-            .get(http::header::CONTENT_TYPE)
+            .get(&http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("text/event-stream"));
         let collect = rules.translation.as_ref().is_some_and(|t| t.collect);
@@ -342,7 +342,7 @@ fn relay(
             }
             return Ok(resp);
         }
-        let upstream_headers = hooks.capturing().then(|| upstream.take_headers());
+        let upstream_headers = hooks.capturing().then(|| upstream.take_headers().to_map());
         let read = upstream
             .read_claimed(MAX_UPSTREAM_BODY, &mut rules.buffer)
             .await;
@@ -405,8 +405,8 @@ const MAX_RELAYED_HEADER_BYTES: usize = 64 * 1024;
 /// Response headers passed back to the client: everything but hop-by-hop and framing headers,
 /// cookies, the upstream's server identity, and any header holding a secret the gateway sent
 /// upstream (in any form `scrubbers` know).
-pub(crate) fn relay_headers<'s>(
-    upstream: &HeaderMap,
+pub(crate) fn relay_headers<'h, 's>(
+    upstream: impl Iterator<Item = (&'h HeaderName, &'h HeaderValue)>,
     scrubbers: impl Iterator<Item = &'s Arc<Scrubber>> + Clone,
 ) -> Result<HeaderMap, ApiError> {
     const DROP: &[&str] = &[
@@ -426,7 +426,7 @@ pub(crate) fn relay_headers<'s>(
         "trailer",
         "strict-transport-security",
     ];
-    let mut out = HeaderMap::with_capacity(upstream.len());
+    let mut out = HeaderMap::with_capacity(upstream.size_hint().0);
     let mut size = 0usize;
     for (name, value) in upstream {
         if DROP.contains(&name.as_str()) {
@@ -547,7 +547,7 @@ fn upstream_failure(protocol: Protocol, backend: &Backend, refusal: Refusal) -> 
     // What the provider said reaches the client: the headers clients read (request ids,
     // `x-should-retry`, rate-limit state) and, for a 4xx, its error document — `code`, `param`,
     // `type`, Google's `details` — with the gateway's secrets scrubbed.
-    let headers = relay_headers(&refusal.headers, refusal.scrubbers()).unwrap_or_else(|_| {
+    let headers = relay_headers(refusal.headers.iter(), refusal.scrubbers()).unwrap_or_else(|_| {
         tracing::warn!(backend = %backend.name, "upstream error headers exceed the relay limit: not relayed");
         HeaderMap::new()
     });

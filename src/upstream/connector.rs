@@ -7,12 +7,12 @@
 //! its kind are added once, when the backend is built ([`fixed_headers`]).
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::Endpoint;
 use super::url::endpoint_url;
+use super::{Endpoint, HeaderLines};
 use crate::pool::Account;
 use crate::protocol::BackendKind;
 
@@ -46,7 +46,7 @@ pub(super) fn shape(
     account: Option<&Account>,
     endpoint: Endpoint<'_>,
     url: &mut reqwest::Url,
-    headers: &mut HeaderMap,
+    headers: &mut HeaderLines,
     body: Option<Bytes>,
 ) -> Result<Option<Bytes>, String> {
     match kind {
@@ -121,7 +121,7 @@ mod tests {
             Some(&account),
             Endpoint::Op(Operation::GenerateContent, "gemini-2.5-pro"),
             &mut u,
-            &mut HeaderMap::new(),
+            &mut HeaderLines::default(),
             Some(Bytes::from_static(br#"{"contents":[]}"#)),
         )
         .unwrap()
@@ -135,7 +135,7 @@ mod tests {
             None,
             Endpoint::Op(Operation::GenerateContent, "m"),
             &mut u,
-            &mut HeaderMap::new(),
+            &mut HeaderLines::default(),
             Some(Bytes::from_static(b"{}")),
         )
         .unwrap()
@@ -150,7 +150,7 @@ mod tests {
             base_url: Some("https://portal.qwen.ai/v1".into()),
             ..Account::default()
         };
-        let mut headers = HeaderMap::new();
+        let mut headers = HeaderLines::default();
         let mut u = url("https://chatgpt.com/backend-api/codex/responses");
         shape(
             BackendKind::Codex,
@@ -161,14 +161,17 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(headers["chatgpt-account-id"], "acc-9");
+        assert_eq!(
+            headers.get(&HeaderName::from_static("chatgpt-account-id")),
+            Some(&HeaderValue::from_static("acc-9"))
+        );
         let mut u = url("https://dashscope.aliyuncs.com/compatible-mode/v1/chat/completions");
         shape(
             BackendKind::QwenCode,
             Some(&account),
             Endpoint::Op(Operation::ChatCompletions, "qwen3-coder-plus"),
             &mut u,
-            &mut HeaderMap::new(),
+            &mut HeaderLines::default(),
             None,
         )
         .unwrap();

@@ -32,14 +32,14 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Response};
+use http::{HeaderName, HeaderValue, Method, StatusCode};
 use tokio::io::AsyncWrite;
 use tokio::time::{Instant, Sleep};
 
-use super::UpstreamError;
 use super::dial::Dial;
 use super::h1_wire::{self, Decoded, Framing, WireError};
 use super::tls::Stream;
+use super::{HeaderLines, UpstreamError};
 
 /// An idle connection older than this is dropped rather than reused.
 const IDLE_EXPIRY: Duration = Duration::from_secs(90);
@@ -180,10 +180,10 @@ impl H1Client {
         self: &Arc<Self>,
         method: &Method,
         target: (&str, Option<&str>),
-        headers: &HeaderMap,
+        headers: &HeaderLines,
         defaults: &[(HeaderName, HeaderValue)],
         body: Bytes,
-    ) -> Result<Response<H1Body>, UpstreamError> {
+    ) -> Result<H1Answer, UpstreamError> {
         let inline = body.len() <= INLINE_BODY;
         let mut head = Vec::with_capacity(512 + if inline { body.len() } else { 0 });
         h1_wire::encode_head(
@@ -255,11 +255,11 @@ impl H1Client {
             if body.framing.finished() {
                 body.finish();
             }
-            let mut resp = Response::new(body);
-            *resp.status_mut() = head.status;
-            *resp.version_mut() = head.version;
-            *resp.headers_mut() = head.headers;
-            return Ok(resp);
+            return Ok(H1Answer {
+                status: head.status,
+                headers: head.headers,
+                body,
+            });
         }
         Err(self.transport("no connection could take the request"))
     }
@@ -353,8 +353,36 @@ impl From<WireError> for HeadError {
 
 /// Whether a request may be sent a second time without asking (RFC 9110 §9.2.2, and an
 /// `Idempotency-Key` for the others).
-pub(super) fn idempotent(method: &Method, headers: &HeaderMap) -> bool {
-    method.is_idempotent() || headers.contains_key("idempotency-key")
+pub(super) fn idempotent(method: &Method, headers: &HeaderLines) -> bool {
+    const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+    method.is_idempotent() || headers.contains(&IDEMPOTENCY_KEY)
+}
+
+/// An answer from [`H1Client::send`]: its status and headers, its body still to be read.
+pub(crate) struct H1Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderLines,
+    pub(crate) body: H1Body,
+}
+
+impl std::fmt::Debug for H1Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H1Answer")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+impl H1Answer {
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub(crate) fn into_body(self) -> H1Body {
+        self.body
+    }
 }
 
 /// The body of an answer from [`H1Client::send`]. Reading it drives the connection; once it has

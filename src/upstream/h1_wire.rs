@@ -1,6 +1,6 @@
 //! The HTTP/1.1 wire format of the in-task client ([`super::h1`]): the request head written
 //! straight from the prepared headers into one buffer, an answer's head parsed with `httparse`
-//! into a [`HeaderMap`] whose values share the read buffer (no copy per header), and the
+//! into [`HeaderLines`] whose values share the read buffer (no copy per header), and the
 //! answer's body framing (RFC 9112 §6.3): none, a fixed length, chunked, or until the connection
 //! closes.
 //!
@@ -10,8 +10,10 @@
 use std::mem::MaybeUninit;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
+
+use super::HeaderLines;
 
 /// Most header lines an answer may carry (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -51,7 +53,7 @@ pub fn encode_head(
     method: &Method,
     target: (&str, Option<&str>),
     host: &HeaderValue,
-    headers: &HeaderMap,
+    headers: &HeaderLines,
     defaults: &[(HeaderName, HeaderValue)],
     body_len: usize,
 ) -> Result<(), String> {
@@ -70,7 +72,7 @@ pub fn encode_head(
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     out.extend_from_slice(host.as_bytes());
     out.extend_from_slice(b"\r\n");
-    for (name, value) in headers {
+    for (name, value) in headers.iter() {
         if matches!(
             *name,
             header::HOST | header::CONTENT_LENGTH | header::TRANSFER_ENCODING | header::CONNECTION
@@ -80,7 +82,7 @@ pub fn encode_head(
         line(out, name, value);
     }
     for (name, value) in defaults {
-        if !headers.contains_key(name) {
+        if !headers.contains(name) {
             line(out, name, value);
         }
     }
@@ -121,7 +123,7 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 pub struct Head {
     pub status: StatusCode,
     pub version: Version,
-    pub headers: HeaderMap,
+    pub headers: HeaderLines,
     pub framing: Framing,
     /// The connection may carry another request once this answer has been read whole.
     pub keep_alive: bool,
@@ -172,7 +174,7 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
             spans.push((name, start, start + h.value.len()));
         }
         let bytes = buf.split_to(len).freeze();
-        let mut headers = HeaderMap::with_capacity(spans.len());
+        let mut headers = HeaderLines::with_capacity(spans.len());
         for (name, start, end) in spans {
             let value = HeaderValue::from_maybe_shared(bytes.slice(start..end))
                 .map_err(|_| WireError::Header(name.to_string()))?;

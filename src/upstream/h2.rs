@@ -32,12 +32,12 @@ use std::time::Duration;
 use ::h2::client::SendRequest;
 use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri, Version, header};
+use http::{HeaderName, HeaderValue, Method, Request, Response, Uri, Version, header};
 use tokio::time::Instant;
 
-use super::UpstreamError;
 use super::dial::Dial;
 use super::h1::{IdleTimer, idempotent};
+use super::{HeaderLines, UpstreamError};
 
 /// A connection unused this long is replaced rather than reused (reqwest's pool did the same).
 const IDLE_EXPIRY: Duration = Duration::from_secs(90);
@@ -109,7 +109,7 @@ impl H2Client {
         &self,
         method: &Method,
         target: (&str, Option<&str>),
-        headers: &HeaderMap,
+        headers: &HeaderLines,
         defaults: &[(HeaderName, HeaderValue)],
         body: Bytes,
     ) -> Result<Response<H2Body>, UpstreamError> {
@@ -307,7 +307,7 @@ fn gone(e: &::h2::Error) -> bool {
 /// True when a request that failed with `e` before its answer's head was certainly not
 /// processed (the server refused the stream), or may have been but its connection is gone and
 /// repeating it is safe.
-fn unprocessed(e: &::h2::Error, method: &Method, headers: &HeaderMap) -> bool {
+fn unprocessed(e: &::h2::Error, method: &Method, headers: &HeaderLines) -> bool {
     e.reason() == Some(::h2::Reason::REFUSED_STREAM) || (gone(e) && idempotent(method, headers))
 }
 
@@ -317,7 +317,7 @@ fn unprocessed(e: &::h2::Error, method: &Method, headers: &HeaderMap) -> bool {
 fn request(
     method: &Method,
     uri: Uri,
-    headers: &HeaderMap,
+    headers: &HeaderLines,
     defaults: &[(HeaderName, HeaderValue)],
     body_len: usize,
 ) -> Request<()> {
@@ -327,13 +327,13 @@ fn request(
     *request.version_mut() = Version::HTTP_2;
     let out = request.headers_mut();
     out.reserve(headers.len() + defaults.len() + 1);
-    for (name, value) in headers {
+    for (name, value) in headers.iter() {
         if !connection_specific(name) {
             out.append(name.clone(), value.clone());
         }
     }
     for (name, value) in defaults {
-        if !headers.contains_key(name) {
+        if !headers.contains(name) {
             out.insert(name.clone(), value.clone());
         }
     }

@@ -173,7 +173,7 @@ async fn send(
     c.send(
         &method,
         ("/v1/chat/completions", None),
-        &HeaderMap::new(),
+        &HeaderLines::default(),
         &[],
         body,
     )
@@ -268,11 +268,19 @@ async fn a_server_going_away_repeats_only_what_is_safe_to_repeat() {
     let got = send(&c, Method::GET, Bytes::new()).await;
     assert_eq!(text(got).await, "0");
     assert_eq!(s.requests.load(Ordering::SeqCst), 3);
-    let mut headers = HeaderMap::new();
+    let mut headers = http::HeaderMap::new();
     headers.insert("idempotency-key", HeaderValue::from_static("k1"));
     let target = ("/v1/chat/completions", None);
     let body = Bytes::from_static(b"xyz");
-    let got = c.send(&Method::POST, target, &headers, &[], body).await;
+    let got = c
+        .send(
+            &Method::POST,
+            target,
+            &HeaderLines::from(headers),
+            &[],
+            body,
+        )
+        .await;
     assert_eq!(text(got).await, "3");
     assert_eq!(s.requests.load(Ordering::SeqCst), 5);
 }
@@ -325,7 +333,7 @@ async fn an_abandoned_body_resets_its_stream_and_the_connection_carries_on() {
 
 #[test]
 fn the_head_leaves_out_what_http2_forbids_and_states_the_length() {
-    let mut headers = HeaderMap::new();
+    let mut headers = http::HeaderMap::new();
     for (name, value) in [
         ("connection", "keep-alive"),
         ("keep-alive", "timeout=5"),
@@ -345,6 +353,7 @@ fn the_head_leaves_out_what_http2_forbids_and_states_the_length() {
         (header::CONTENT_TYPE, HeaderValue::from_static("text/plain")),
     ];
     let uri: Uri = "https://api.example/v1/x".parse().unwrap();
+    let headers = HeaderLines::from(headers);
     let req = request(&Method::POST, uri.clone(), &headers, &defaults, 12);
     let mut names: Vec<&str> = req.headers().keys().map(|n| n.as_str()).collect();
     names.sort_unstable();
@@ -355,7 +364,7 @@ fn the_head_leaves_out_what_http2_forbids_and_states_the_length() {
     assert_eq!(req.headers()["content-length"], "12");
     assert_eq!(req.headers()["content-type"], "application/json");
     assert_eq!(req.version(), Version::HTTP_2);
-    let get = request(&Method::GET, uri, &HeaderMap::new(), &[], 0);
+    let get = request(&Method::GET, uri, &HeaderLines::default(), &[], 0);
     assert!(get.headers().is_empty(), "a bodiless GET states no length");
 }
 

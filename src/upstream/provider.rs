@@ -24,7 +24,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
 use super::owners::ObjectOwners;
-use super::{Backend, Endpoint, UpstreamError, UpstreamResponse, set_credential};
+use super::{Backend, Endpoint, HeaderLines, UpstreamError, UpstreamResponse, set_credential};
 use crate::clock::SharedClock;
 use crate::pool::{Credential, Failure, Lease, Pick, ProviderPool, Unavailable, Verdict};
 use crate::secret::scrub::Scrubber;
@@ -65,7 +65,7 @@ pub trait Watch: Send {
         &mut self,
         credential: Option<&Arc<str>>,
         url: &reqwest::Url,
-        headers: &HeaderMap,
+        headers: &HeaderLines,
         body: Option<&Bytes>,
     );
     /// The backend answered an attempt with `status` (its body not read yet).
@@ -308,7 +308,7 @@ impl Provider {
                                 lease,
                             });
                         }
-                        let headers = upstream.take_headers();
+                        let headers = upstream.take_headers().to_map();
                         let body = upstream
                             .read_limited(MAX_ERROR_BODY)
                             .await

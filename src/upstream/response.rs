@@ -7,18 +7,19 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use http_body::Body as _;
 
+use super::HeaderLines;
 use super::UpstreamError;
 use super::budget::Claim;
-use super::h1::H1Body;
+use super::h1::{H1Answer, H1Body};
 use super::h2::H2Body;
 
 /// Status and headers of an upstream answer, and its body still to be read.
 pub struct UpstreamResponse {
     status: StatusCode,
-    headers: HeaderMap,
+    headers: HeaderLines,
     body: UpstreamBody,
 }
 
@@ -40,7 +41,7 @@ impl UpstreamResponse {
         let (parts, body) = http::Response::from(resp).into_parts();
         Self {
             status: parts.status,
-            headers: parts.headers,
+            headers: HeaderLines::from(parts.headers),
             body: UpstreamBody {
                 inner: Inner::Reqwest(body),
                 backend: backend.clone(),
@@ -48,13 +49,12 @@ impl UpstreamResponse {
         }
     }
 
-    pub(crate) fn from_h1(backend: &Arc<str>, resp: http::Response<H1Body>) -> Self {
-        let (parts, body) = resp.into_parts();
+    pub(crate) fn from_h1(backend: &Arc<str>, answer: H1Answer) -> Self {
         Self {
-            status: parts.status,
-            headers: parts.headers,
+            status: answer.status,
+            headers: answer.headers,
             body: UpstreamBody {
-                inner: Inner::H1(body),
+                inner: Inner::H1(answer.body),
                 backend: backend.clone(),
             },
         }
@@ -64,7 +64,7 @@ impl UpstreamResponse {
         let (parts, body) = resp.into_parts();
         Self {
             status: parts.status,
-            headers: parts.headers,
+            headers: HeaderLines::from(parts.headers),
             body: UpstreamBody {
                 inner: Inner::H2(body),
                 backend: backend.clone(),
@@ -78,14 +78,14 @@ impl UpstreamResponse {
     }
 
     /// The upstream headers.
-    pub fn headers(&self) -> &HeaderMap {
+    pub fn headers(&self) -> &HeaderLines {
         &self.headers
     }
 
     /// The announced body length, if any.
     pub fn content_length(&self) -> Option<u64> {
         self.headers
-            .get(http::header::CONTENT_LENGTH)?
+            .get(&http::header::CONTENT_LENGTH)?
             .to_str()
             .ok()?
             .parse()
@@ -177,7 +177,7 @@ impl UpstreamResponse {
     }
 
     /// Moves the headers out (the status and body stay).
-    pub(crate) fn take_headers(&mut self) -> HeaderMap {
+    pub(crate) fn take_headers(&mut self) -> HeaderLines {
         std::mem::take(&mut self.headers)
     }
 

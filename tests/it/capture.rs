@@ -92,6 +92,24 @@ async fn every_crossing_is_recorded_with_credentials_masked() {
     assert_eq!(auth_header[1], "***");
     assert_eq!(chat[2]["status"], 200);
     assert!(chat[2]["payload"]["choices"].is_array());
+    // The answer's headers as the upstream sent them (not yet filtered for the client).
+    let header = |record: &serde_json::Value, name: &str| {
+        record["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h[0] == name)
+            .map(|h| h[1].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        header(&chat[2], "content-type").as_deref(),
+        Some("application/json")
+    );
+    assert!(
+        header(&chat[2], "content-length").is_some(),
+        "{:?}",
+        chat[2]
+    );
 
     let stream = seen.next().unwrap();
     let dirs = directions(stream);
@@ -101,6 +119,11 @@ async fn every_crossing_is_recorded_with_credentials_masked() {
     );
     assert!(dirs.iter().filter(|d| **d == "stream_chunk").count() >= 1);
     assert_eq!(dirs.last(), Some(&"stream_end"));
+    assert!(
+        header(&stream[2], "content-type").is_some_and(|ct| ct.starts_with("text/event-stream")),
+        "{:?}",
+        stream[2]
+    );
     assert_eq!(stream.last().unwrap()["payload"], "completed");
 
     let failed = seen.next().unwrap();
