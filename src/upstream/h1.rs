@@ -374,17 +374,6 @@ impl std::fmt::Debug for H1Answer {
     }
 }
 
-#[cfg(test)]
-impl H1Answer {
-    pub(crate) fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    pub(crate) fn into_body(self) -> H1Body {
-        self.body
-    }
-}
-
 /// The body of an answer from [`H1Client::send`]. Reading it drives the connection; once it has
 /// been read to the end the connection goes back to the idle list (dropped earlier, it is closed:
 /// HTTP/1.1 cannot abandon half an answer and reuse the connection).

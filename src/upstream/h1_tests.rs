@@ -190,7 +190,7 @@ async fn send(c: &Arc<H1Client>, method: Method, body: Bytes) -> Result<H1Answer
 }
 
 async fn read_all(resp: H1Answer) -> Result<Vec<u8>, UpstreamError> {
-    let mut body = resp.into_body();
+    let mut body = resp.body;
     let mut out = Vec::new();
     while let Some(chunk) = poll_fn(|cx| body.poll_chunk(cx)).await {
         out.extend_from_slice(&chunk?);
@@ -236,7 +236,7 @@ async fn one_connection_serves_every_sequential_request() {
     let c = client(s.addr, Duration::from_secs(5));
     for _ in 0..20 {
         let resp = post(&c).await.unwrap();
-        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.status, 200);
         assert_eq!(read_all(resp).await.unwrap(), b"{\"ok\":true}");
     }
     assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
@@ -310,7 +310,7 @@ async fn a_body_that_stalls_or_breaks_fails_and_its_connection_is_dropped() {
     let s = server(|_| Answer::StallMidBody).await;
     let c = client(s.addr, Duration::from_millis(150));
     let resp = post(&c).await.unwrap();
-    let mut body = resp.into_body();
+    let mut body = resp.body;
     let first = poll_fn(|cx| body.poll_chunk(cx)).await.unwrap().unwrap();
     assert_eq!(first, "hello");
     let err = poll_fn(|cx| body.poll_chunk(cx))
@@ -348,7 +348,7 @@ async fn the_idle_limit_counts_from_the_last_chunk_however_long_the_stream_runs(
     // chunk is then cut a full limit after it.
     let s = server(|_| Answer::TrickleThenStall).await;
     let c = client(s.addr, Duration::from_millis(100));
-    let mut body = post(&c).await.unwrap().into_body();
+    let mut body = post(&c).await.unwrap().body;
     let mut got = Vec::new();
     let mut last = Instant::now();
     let err = loop {
@@ -487,19 +487,12 @@ async fn a_reused_connection_closed_unanswered_resends_only_what_is_safe_to_repe
     assert_eq!(c.idle_count(), 0);
     // Unless it carries an idempotency key.
     read_all(post(&c).await.unwrap()).await.unwrap();
-    let mut headers = http::HeaderMap::new();
-    headers.insert("idempotency-key", HeaderValue::from_static("k-1"));
+    let mut headers = HeaderLines::default();
+    let key = HeaderName::from_static("idempotency-key");
+    headers.append(key, HeaderValue::from_static("k-1"));
     let target = ("/v1/chat/completions", None);
     let body = Bytes::from_static(b"{}");
-    let resp = c
-        .send(
-            &Method::POST,
-            target,
-            &HeaderLines::from(headers),
-            &[],
-            body,
-        )
-        .await;
+    let resp = c.send(&Method::POST, target, &headers, &[], body).await;
     assert_eq!(read_all(resp.unwrap()).await.unwrap(), b"{\"ok\":true}");
 }
 

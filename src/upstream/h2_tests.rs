@@ -268,19 +268,12 @@ async fn a_server_going_away_repeats_only_what_is_safe_to_repeat() {
     let got = send(&c, Method::GET, Bytes::new()).await;
     assert_eq!(text(got).await, "0");
     assert_eq!(s.requests.load(Ordering::SeqCst), 3);
-    let mut headers = http::HeaderMap::new();
-    headers.insert("idempotency-key", HeaderValue::from_static("k1"));
+    let mut headers = HeaderLines::default();
+    let key = HeaderName::from_static("idempotency-key");
+    headers.append(key, HeaderValue::from_static("k1"));
     let target = ("/v1/chat/completions", None);
     let body = Bytes::from_static(b"xyz");
-    let got = c
-        .send(
-            &Method::POST,
-            target,
-            &HeaderLines::from(headers),
-            &[],
-            body,
-        )
-        .await;
+    let got = c.send(&Method::POST, target, &headers, &[], body).await;
     assert_eq!(text(got).await, "3");
     assert_eq!(s.requests.load(Ordering::SeqCst), 5);
 }

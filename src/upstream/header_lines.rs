@@ -1,9 +1,11 @@
 //! Header lines as a flat list, in the order they go on the wire: the headers of a request on
-//! its way upstream. A request carries a handful of them, each looked at once or twice (the
-//! credential set, a default added when absent, the head written): a scan of a few entries costs
-//! less than the hashing, index table and two allocations of a `HeaderMap` built once per request
-//! only to be written out (bench/PROFILE.md §20). The HTTP/2 and reqwest transports, which take
-//! an `http::Request`, get a `HeaderMap` made from it ([`HeaderLines::to_map`]).
+//! its way upstream, and those of the answer it gets. Either carries a handful, each looked at
+//! once or twice (the credential set, a default added when absent, the head written; the
+//! framing, the content type, the lines relayed): a scan of a few entries costs less than the
+//! hashing, index table and two allocations of a `HeaderMap` built once per request only to be
+//! written out or copied (bench/PROFILE.md §20). The HTTP/2 and reqwest transports, which take an
+//! `http::Request`, get a `HeaderMap` made from the lines ([`HeaderLines::to_map`]); their
+//! answers' maps become lines (`From<HeaderMap>`).
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
