@@ -195,13 +195,7 @@ pub fn extract_credential(headers: &HeaderMap, query: Option<&str>) -> Option<Pr
         .find_map(|(name, source)| {
             let value = header(name)?;
             let value = match source {
-                CredentialSource::Bearer => {
-                    let (scheme, rest) = value.split_once(' ')?;
-                    scheme
-                        .eq_ignore_ascii_case("bearer")
-                        .then(|| rest.trim())
-                        .filter(|k| !k.is_empty())?
-                }
+                CredentialSource::Bearer => bearer_token(value)?,
                 _ => value,
             };
             Some((value.to_owned(), source))
@@ -215,6 +209,16 @@ pub fn extract_credential(headers: &HeaderMap, query: Option<&str>) -> Option<Pr
         value: crate::secret::Secret::new(value),
         source,
     })
+}
+
+/// The token of an `Authorization` value (trimmed): `Bearer`, in any case, one space, then the
+/// token (trimmed, not empty). Read by position: no search for the space.
+fn bearer_token(value: &str) -> Option<&str> {
+    let scheme = value.get(..6)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || value.as_bytes().get(6) != Some(&b' ') {
+        return None;
+    }
+    Some(value.get(7..)?.trim()).filter(|k| !k.is_empty())
 }
 
 /// The authentication state of the process.
@@ -628,6 +632,28 @@ mod tests {
             (p.value.expose(), p.source),
             ("b", CredentialSource::Bearer)
         );
+    }
+
+    #[test]
+    fn a_bearer_token_is_the_scheme_one_space_and_a_trimmed_token() {
+        for (value, want) in [
+            ("Bearer k", Some("k")),
+            ("BEARER k", Some("k")),
+            ("bEaReR   k  ", Some("k")),
+            ("Bearer sk-1 2", Some("sk-1 2")),
+            ("Bearer", None),
+            ("Bearer ", None),
+            ("Bearer    ", None),
+            ("Bearer\tk", None),
+            ("Bearerk", None),
+            ("Bearerk x", None),
+            ("Bear k", None),
+            ("Basic k", None),
+            ("Token Bearer k", None),
+            ("Bëarer k", None),
+        ] {
+            assert_eq!(bearer_token(value), want, "{value:?}");
+        }
     }
 
     #[tokio::test]

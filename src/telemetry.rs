@@ -3,8 +3,8 @@
 //! the last hour of traffic per backend and model that the admin console charts ([`history`]).
 //!
 //! Recording a request costs one hash lookup under a read lock (its series of handles, made once
-//! per route × protocol × backend × model × status) and a few atomic adds; histogram samples are
-//! drained by the `telemetry.upkeep` job. Values that live elsewhere (open connections, the
+//! per route × protocol × backend × model × status) and a few atomic adds, the latency histograms'
+//! included (kept in [`timing`], outside the exporter, and appended to its text). Values that live elsewhere (open connections, the
 //! credential pool, lockouts, backend error counts) are not pushed here: the `/metrics` handler
 //! reads them at scrape time and sets them through [`Scrape`]. Nothing here reads the rest of
 //! the gateway. Label values are bounded: a route is a fixed name, a status a number, and at
@@ -12,14 +12,15 @@
 
 pub mod events;
 pub mod history;
+mod timing;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use metrics::{Counter, Histogram, Key, Label, Metadata, Recorder, Unit};
+use metrics::{Counter, Key, Label, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 use crate::jobs::Job;
@@ -31,13 +32,6 @@ pub const MAX_SERIES: usize = 5_000;
 
 /// The model label of requests past [`MAX_SERIES`].
 const OVERFLOW_MODEL: &str = "other";
-
-/// Latency buckets in seconds: model calls run from milliseconds (a cached token count) to
-/// minutes (a long stream).
-const LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-    120.0, 300.0,
-];
 
 /// One finished request, as the access-log layer saw it.
 #[derive(Debug, Clone, Copy)]
@@ -91,6 +85,8 @@ struct Inner {
     hasher: foldhash::fast::RandomState,
     /// The series by the hash of their labels (already a hash: not hashed again).
     series: RwLock<SeriesMap>,
+    /// The latency histograms by label set (their count is bounded by the series').
+    timed: Mutex<Vec<Arc<timing::Timed>>>,
     /// Series made so far (at most [`MAX_SERIES`]).
     made: std::sync::atomic::AtomicUsize,
     streams: AtomicI64,
@@ -105,8 +101,8 @@ struct Series {
     model: Box<str>,
     status: u16,
     requests: Counter,
-    latency: Histogram,
-    ttfb: Histogram,
+    /// The latency histograms of its route, protocol, backend and model (shared by statuses).
+    timed: Arc<timing::Timed>,
     input: Counter,
     output: Counter,
     cached: Counter,
@@ -135,16 +131,14 @@ impl Telemetry {
 
     /// Metrics on, with the process's build information as `portcullis_build_info`.
     pub fn new(version: &str) -> Self {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets(LATENCY_BUCKETS)
-            .unwrap_or_else(|_| PrometheusBuilder::new())
-            .build_recorder();
+        let recorder = PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
         let inner = Arc::new(Inner {
             recorder,
             handle,
             hasher: foldhash::fast::RandomState::default(),
             series: RwLock::new(HashMap::default()),
+            timed: Mutex::new(Vec::new()),
             made: std::sync::atomic::AtomicUsize::new(0),
             streams: AtomicI64::new(0),
             history: History::default(),
@@ -177,7 +171,8 @@ impl Telemetry {
             match unit {
                 Kind::Counter => r.describe_counter(name, None, help),
                 Kind::Gauge => r.describe_gauge(name, None, help),
-                Kind::Seconds => r.describe_histogram(name, Some(Unit::Seconds), help),
+                // Rendered by `timing`, which writes their help itself.
+                Kind::Seconds => {}
             }
         }
     }
@@ -187,8 +182,8 @@ impl Telemetry {
         let Some(i) = &self.inner else { return };
         let series = i.series_for(s);
         series.requests.increment(1);
-        series.latency.record(s.latency.as_secs_f64());
-        series.ttfb.record(s.ttfb.as_secs_f64());
+        series.timed.latency.record(s.latency);
+        series.timed.ttfb.record(s.ttfb);
         for (counter, n) in [
             (&series.input, s.input_tokens),
             (&series.output, s.output_tokens),
@@ -273,11 +268,18 @@ impl Telemetry {
             i.streams.load(Ordering::Relaxed) as f64,
         );
         scrape(&mut s);
-        Some(i.handle.render())
+        let mut text = i.handle.render();
+        let timed = i
+            .timed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        timing::render(&mut text, &timed, help_of);
+        Some(text)
     }
 
-    /// The job that drains histogram samples into their buckets and closes history minutes
-    /// (`telemetry.upkeep`, every 5 s); none when metrics are off.
+    /// The job that ages the exporter's handles and closes history minutes (`telemetry.upkeep`,
+    /// every 5 s); none when metrics are off.
     pub fn jobs(&self) -> Vec<Job> {
         let Some(i) = self.inner.clone() else {
             return Vec::new();
@@ -414,12 +416,6 @@ impl Inner {
             ("model", model),
             ("status", status.as_str()),
         ];
-        let timed = [
-            ("route", s.route),
-            ("protocol", s.protocol),
-            ("backend", backend),
-            ("model", model),
-        ];
         let tokens = |direction| {
             let k = key(
                 "portcullis_tokens_total",
@@ -441,20 +437,47 @@ impl Inner {
                 &key("portcullis_requests_total", &request_labels),
                 &METADATA,
             ),
-            latency: r.register_histogram(
-                &key("portcullis_request_duration_seconds", &timed),
-                &METADATA,
-            ),
-            ttfb: r.register_histogram(
-                &key("portcullis_time_to_first_byte_seconds", &timed),
-                &METADATA,
-            ),
+            timed: self.timed_for(s.route, s.protocol, backend, model),
             input: tokens("input"),
             output: tokens("output"),
             cached: tokens("cached"),
             tally: s.backend.map(|b| self.history.tally(b, model)),
         }
     }
+}
+
+impl Inner {
+    /// The histograms of a label set, made on its first request (not on the request path
+    /// afterwards: a series holds them).
+    fn timed_for(
+        &self,
+        route: &'static str,
+        protocol: &'static str,
+        backend: &str,
+        model: &str,
+    ) -> Arc<timing::Timed> {
+        let mut all = self
+            .timed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(t) = all
+            .iter()
+            .find(|t| t.matches(route, protocol, backend, model))
+        {
+            return t.clone();
+        }
+        let t = Arc::new(timing::Timed::new(route, protocol, backend, model));
+        all.push(t.clone());
+        t
+    }
+}
+
+/// The help text of a metric in [`DESCRIPTIONS`].
+fn help_of(name: &str) -> &'static str {
+    DESCRIPTIONS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map_or("", |(_, _, help)| help)
 }
 
 impl Series {

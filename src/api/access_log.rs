@@ -110,6 +110,11 @@ impl RequestLog {
             f(&mut r);
         }
     }
+
+    /// Who called, once the guard has accepted the credential.
+    pub(crate) fn principal(&self) -> Option<Principal> {
+        self.0.lock().ok()?.principal.clone()
+    }
 }
 
 struct Entry {

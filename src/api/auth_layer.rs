@@ -1,6 +1,6 @@
 //! The client-credential guard of the model API group ([`super::groups`]): turns the request
-//! into a [`Principal`](crate::identity::Principal) (stored in the request's extensions and its log
-//! line) or answers the refusal in the caller's protocol — 401 for a missing or wrong credential
+//! into a [`Principal`](crate::identity::Principal) (stored in the request's log record — in its
+//! extensions when the access log did not attach one) or answers the refusal in the caller's protocol — 401 for a missing or wrong credential
 //! (with `WWW-Authenticate: Bearer` on OpenAI paths), 429 with `Retry-After` for a blocked
 //! address, or with SSO on the sandbox answer. And, in front of every group, the 400 for a
 //! request a trusted proxy relayed without a readable client address
@@ -49,7 +49,9 @@ pub async fn require_credential(
 }
 
 /// The model API group's guard: `next` runs on the request once its credential is accepted
-/// (the [`Principal`](crate::identity::Principal) in its extensions); otherwise the refusal.
+/// (the [`Principal`](crate::identity::Principal) in its log record, where [`super::context::Ctx`]
+/// reads it, or in its extensions when it has no record: one allocation fewer per request);
+/// otherwise the refusal.
 /// [`require_credential`] for the router, called as it is by `server::App` for the paths it
 /// serves without the router ([`super::groups::Direct`]).
 #[allow(clippy::manual_async_fn)] // an `async fn` would hold its arguments twice (bench/PROFILE.md §19)
@@ -72,10 +74,12 @@ pub fn guard<F: Future<Output = Response>>(
             .await
         {
             Ok(principal) => {
-                if let Some(log) = &log {
-                    log.update(|r| r.principal = Some(principal.clone()));
+                match &log {
+                    Some(log) => log.update(|r| r.principal = Some(principal)),
+                    None => {
+                        req.extensions_mut().insert(principal);
+                    }
                 }
-                req.extensions_mut().insert(principal);
                 next(req).await
             }
             Err(failure) => {

@@ -65,17 +65,19 @@ impl Ctx {
         let log = RequestLog::of(&parts.extensions)
             .cloned()
             .unwrap_or_default();
+        // The guard's: in the record, or in the extensions of a request without one.
+        let principal = match parts.extensions.get::<Principal>() {
+            Some(p) => Some(p.clone()),
+            None => log.principal(),
+        };
         let capture = state.capture().is_enabled().then(|| {
             let meta = parts
                 .extensions
                 .get::<RequestMeta>()
                 .cloned()
                 .unwrap_or_default();
-            let principal = parts
-                .extensions
-                .get::<Principal>()
-                .map(|p| Arc::from(p.label().as_ref()));
-            state.capture().scope(meta.id, meta.source, principal)
+            let label = principal.as_ref().map(|p| Arc::from(p.label().as_ref()));
+            state.capture().scope(meta.id, meta.source, label)
         });
         // Only capture records read the target: no copy when capture is off.
         let target = match capture {
@@ -85,7 +87,6 @@ impl Ctx {
                 .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned()),
             _ => String::new(),
         };
-        let principal = parts.extensions.get::<Principal>().cloned();
         let grant = match &principal {
             Some(p) => state.policy().grant(p),
             None => Grant::ALL,

@@ -148,3 +148,60 @@ fn history_closes_minutes_and_reads_the_current_one() {
         "{starts:?}"
     );
 }
+
+/// The histograms read as the exporter's own did: the same lines, byte for byte, as a
+/// Prometheus recorder with the same buckets renders for the same samples.
+#[test]
+fn latency_histograms_render_as_the_exporter_did() {
+    use metrics::Recorder as _;
+    let reference = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&timing::LATENCY_BUCKETS)
+        .unwrap()
+        .build_recorder();
+    let handle = reference.handle();
+    let name = "portcullis_request_duration_seconds";
+    reference.describe_histogram(
+        name.into(),
+        Some(metrics::Unit::Seconds),
+        help_of(name).into(),
+    );
+    let labels = [
+        ("route", "chat_completions"),
+        ("protocol", "openai"),
+        ("backend", "openai"),
+        ("model", "gpt \"4o\"\\x\nnew"),
+    ];
+    let h = reference.register_histogram(&key(name, &labels), &METADATA);
+    let t = Telemetry::new("x");
+    // On a bound, between bounds, past the last one; halves and quarters sum exactly.
+    for ms in [1u64, 250, 500, 2_000, 400_000, 1, 0] {
+        h.record(Duration::from_millis(ms).as_secs_f64());
+        t.request(&RequestSample {
+            latency: Duration::from_millis(ms),
+            ..sample("gpt \"4o\"\\x\nnew", if ms == 0 { 500 } else { 200 })
+        });
+    }
+    let family = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains(name))
+            .map(str::to_owned)
+            .collect()
+    };
+    let want = family(&handle.render());
+    let got = family(&t.render(|_| {}).unwrap());
+    assert_eq!(want.len(), 2 + 17 + 3, "{want:#?}");
+    // The sum is added in nanoseconds here, in floating-point seconds there: the same up to
+    // the exporter's rounding (402.75199999999995 against 402.752).
+    let sum = |lines: &[String]| -> f64 {
+        let line = lines.iter().find(|l| l.contains("_sum{")).unwrap();
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!((sum(&got) - 402.752).abs() < 1e-9, "{got:#?}");
+    assert!((sum(&want) - 402.752).abs() < 1e-9);
+    let without_sum = |lines: Vec<String>| -> Vec<String> {
+        lines.into_iter().filter(|l| !l.contains("_sum{")).collect()
+    };
+    assert_eq!(without_sum(got.clone()), without_sum(want));
+    // Both statuses' requests are in the one label set's histogram.
+    assert!(got.iter().any(|l| l.ends_with("_count{route=\"chat_completions\",protocol=\"openai\",backend=\"openai\",model=\"gpt \\\"4o\\\"\\\\x\\nnew\"} 7")), "{got:#?}");
+}
