@@ -16,7 +16,7 @@
 use bytes::BytesMut;
 use http::Method;
 use libfuzzer_sys::fuzz_target;
-use portcullis::upstream::h1_wire::{Chunked, Framing, parse_head};
+use portcullis::upstream::h1_wire::{Chunked, Framing, KnownNames, parse_head};
 use portcullis_fuzz::{End, chunk_seed, chunks, first_line, read_body};
 
 /// Everything the decoder read from `pieces`, fed in order.
@@ -37,7 +37,7 @@ fn read(pieces: &[&[u8]], method: &Method) -> Read {
         left
     };
     let head = loop {
-        match parse_head(&mut buf, method) {
+        match parse_head(&mut buf, &mut KnownNames::default(), method) {
             Ok(Some(head)) => break head,
             Ok(None) => match pieces.next() {
                 Some(p) => buf.extend_from_slice(p),

@@ -42,7 +42,7 @@ use super::connections::{App, poll_answer};
 use super::h1_wire::{self, BodyFraming, HeadError, RequestHead, ResponseFrame};
 use super::watch::{TimedBody, Watch};
 use crate::clock::{Clock, SystemClock};
-use crate::upstream::h1_wire::{Decoded, Framing};
+use crate::upstream::h1_wire::{Decoded, Framing, KnownNames};
 
 /// The client connection preface of HTTP/2 (prior knowledge, h2c).
 pub(super) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -84,6 +84,8 @@ pub(super) enum Served {
 struct ReadSide {
     io: OwnedReadHalf,
     buf: BytesMut,
+    /// The names of the requests' headers so far (`h1_wire::KnownNames`).
+    names: KnownNames,
     body: Framing,
     /// The client closed its side.
     eof: bool,
@@ -130,6 +132,7 @@ pub(super) async fn serve<S: App>(tcp: TcpStream, h: H1<S>) -> Served {
     let side: Shared = Arc::new(Mutex::new(ReadSide {
         io: read,
         buf: BytesMut::with_capacity(READ_CHUNK),
+        names: KnownNames::default(),
         body: Framing::Length(0),
         eof: false,
         broken: false,
@@ -206,7 +209,8 @@ pub(super) async fn serve<S: App>(tcp: TcpStream, h: H1<S>) -> Served {
 /// arrives first on a new connection).
 async fn read_head<S>(side: &Shared, h: &H1<S>, first: bool) -> Result<Head, HeadError> {
     poll_fn(|cx| {
-        let mut s = lock(side);
+        let mut guard = lock(side);
+        let s = &mut *guard;
         loop {
             if !s.buf.is_empty() {
                 let preface = &H2_PREFACE[..s.buf.len().min(H2_PREFACE.len())];
@@ -214,7 +218,9 @@ async fn read_head<S>(side: &Shared, h: &H1<S>, first: bool) -> Result<Head, Hea
                     if s.buf.len() >= H2_PREFACE.len() {
                         return Poll::Ready(Ok(Head::H2));
                     }
-                } else if let Some(head) = h1_wire::parse_request(&mut s.buf, h.max_head)? {
+                } else if let Some(head) =
+                    h1_wire::parse_request(&mut s.buf, &mut s.names, h.max_head)?
+                {
                     return Poll::Ready(Ok(Head::Request(head)));
                 }
             }

@@ -16,7 +16,8 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri, Version};
 
 use crate::upstream::h1_wire::{
-    BadLength, Chunked, ConnectionTokens, Decoded, Framing, add_content_length, elements,
+    BadLength, Chunked, ConnectionTokens, Decoded, Framing, KnownNames, add_content_length,
+    elements,
 };
 
 /// Most header lines a request may carry (hyper's limit too).
@@ -60,9 +61,10 @@ pub struct RequestHead {
 
 /// Takes a request head off the front of `buf` once it is complete (`None`: read more; empty
 /// lines before it are skipped). A head longer than `max_head` bytes, whole or in part, is
-/// [`HeadError::TooLarge`].
+/// [`HeadError::TooLarge`]. `names`: the connection's, for its header names.
 pub fn parse_request(
     buf: &mut BytesMut,
+    names: &mut KnownNames,
     max_head: usize,
 ) -> Result<Option<RequestHead>, HeadError> {
     let mut slots = [const { MaybeUninit::uninit() }; MAX_HEADERS];
@@ -92,8 +94,10 @@ pub fn parse_request(
     let target = (target.as_ptr() as usize - base, target.len());
     let mut facts = Facts::default();
     let mut spans = Vec::with_capacity(req.headers.len());
-    for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| HeadError::Malformed)?;
+    for (at, h) in req.headers.iter().enumerate() {
+        let name = names
+            .name(at, h.name.as_bytes())
+            .map_err(|_| HeadError::Malformed)?;
         facts.note(&name, h.value)?;
         spans.push((name, h.value.as_ptr() as usize - base, h.value.len()));
     }

@@ -4,7 +4,11 @@ use super::*;
 use crate::upstream::h1_wire::Decoded;
 
 fn parse(head: &str) -> Result<Option<RequestHead>, HeadError> {
-    parse_request(&mut BytesMut::from(head.as_bytes()), 64 * 1024)
+    parse_request(
+        &mut BytesMut::from(head.as_bytes()),
+        &mut KnownNames::default(),
+        64 * 1024,
+    )
 }
 
 fn refused(head: &str) -> StatusCode {
@@ -20,7 +24,9 @@ fn a_head_becomes_a_request_sharing_the_buffer() {
         &b"\r\nPOST /v1/chat/completions?x=1 HTTP/1.1\r\nHost: gw\r\nX-Two: a\r\nx-two: b\r\n\
            Content-Length: 5\r\n\r\nhelloGET"[..],
     );
-    let head = parse_request(&mut buf, 1024).unwrap().unwrap();
+    let head = parse_request(&mut buf, &mut KnownNames::default(), 1024)
+        .unwrap()
+        .unwrap();
     let r = &head.request;
     assert_eq!(r.method(), Method::POST);
     assert_eq!(r.uri().path(), "/v1/chat/completions");
@@ -44,13 +50,13 @@ fn a_partial_head_waits_and_an_oversized_one_is_431() {
     let mut big = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: "[..]);
     big.extend_from_slice(&[b'a'; 2000]);
     assert_eq!(
-        parse_request(&mut big.clone(), 1024).unwrap_err(),
+        parse_request(&mut big.clone(), &mut KnownNames::default(), 1024).unwrap_err(),
         HeadError::TooLarge,
         "partial"
     );
     big.extend_from_slice(b"\r\n\r\n");
     assert_eq!(
-        parse_request(&mut big, 1024).unwrap_err(),
+        parse_request(&mut big, &mut KnownNames::default(), 1024).unwrap_err(),
         HeadError::TooLarge,
         "whole"
     );
@@ -240,5 +246,33 @@ fn an_unread_body_is_skipped_only_when_it_is_all_here() {
     assert_eq!(
         Framing::Length(0).decode(&mut BytesMut::new()).unwrap(),
         Decoded::End
+    );
+}
+
+#[test]
+fn the_heads_of_one_connection_share_its_known_names() {
+    let mut names = KnownNames::default();
+    let mut buf = BytesMut::from(
+        &b"GET /a HTTP/1.1\r\nHost: gw\r\nX-Trace: 1\r\n\r\n\
+           GET /b HTTP/1.1\r\nHost: gw\r\nX-Other: 2\r\nx-trace: 3\r\n\r\n\
+           GET /c HTTP/1.1\r\nHOST: gw\r\nX-Trace: 4\r\n\r\n"[..],
+    );
+    let mut heads = Vec::new();
+    while let Some(head) = parse_request(&mut buf, &mut names, 1024).unwrap() {
+        let h = head.request.headers();
+        heads.push(
+            h.iter()
+                .map(|(n, v)| format!("{n}={}", v.to_str().unwrap()))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    assert_eq!(
+        heads,
+        [
+            "host=gw x-trace=1",
+            "host=gw x-other=2 x-trace=3",
+            "host=gw x-trace=4"
+        ]
     );
 }

@@ -57,6 +57,8 @@ const READ_CHUNK: usize = 16 * 1024;
 struct Conn {
     io: Stream,
     buf: BytesMut,
+    /// The names of the answers' headers so far (`h1_wire::KnownNames`).
+    names: h1_wire::KnownNames,
     /// The thread that opened the connection: its socket is registered with that thread's event
     /// loop, so a request on that thread reuses it without involving another thread.
     home: std::thread::ThreadId,
@@ -92,7 +94,7 @@ impl Conn {
         loop {
             // Parsed again only when something arrived (or was left over from before).
             if !self.buf.is_empty()
-                && let Some(head) = h1_wire::parse_head(&mut self.buf, method)?
+                && let Some(head) = h1_wire::parse_head(&mut self.buf, &mut self.names, method)?
             {
                 return Poll::Ready(Ok(head));
             }
@@ -318,6 +320,7 @@ impl H1Client {
         Ok(Box::new(Conn {
             io: self.dial.open().await?,
             buf: BytesMut::new(),
+            names: h1_wire::KnownNames::default(),
             home: std::thread::current().id(),
             timer: None,
         }))

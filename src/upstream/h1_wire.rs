@@ -10,7 +10,7 @@
 use std::mem::MaybeUninit;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{self, HeaderName, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue, InvalidHeaderName};
 use http::{Method, StatusCode, Version};
 
 use super::HeaderLines;
@@ -129,10 +129,49 @@ pub struct Head {
     pub keep_alive: bool,
 }
 
+/// The header names of the heads read on one connection, each with its bytes as they arrived,
+/// by position: a peer sends the same names in the same order head after head, so a name whose
+/// bytes match those at its position is taken from here instead of parsed again (a parse
+/// lower-cases the name into a scratch buffer and matches it against the standard names: ~120
+/// instructions; the comparison ~20). Exact bytes, so what is found is what parsing those bytes
+/// gave. At most [`KnownNames::MAX`] positions of names up to [`KnownNames::MAX_LEN`] bytes.
+#[derive(Debug, Default)]
+pub struct KnownNames(Vec<(Box<[u8]>, HeaderName)>);
+
+impl KnownNames {
+    /// Positions remembered.
+    pub const MAX: usize = 32;
+    /// The longest name remembered.
+    pub const MAX_LEN: usize = 64;
+
+    /// The name whose bytes are `raw`, the `at`-th of its head.
+    pub fn name(&mut self, at: usize, raw: &[u8]) -> Result<HeaderName, InvalidHeaderName> {
+        if let Some((bytes, name)) = self.0.get(at)
+            && **bytes == *raw
+        {
+            return Ok(name.clone());
+        }
+        let name = HeaderName::from_bytes(raw)?;
+        if raw.len() <= Self::MAX_LEN {
+            let entry = (Box::from(raw), name.clone());
+            if let Some(slot) = self.0.get_mut(at) {
+                *slot = entry;
+            } else if at == self.0.len() && at < Self::MAX {
+                self.0.push(entry);
+            }
+        }
+        Ok(name)
+    }
+}
+
 /// Takes the answer's head off the front of `buf` once it is complete (`None`: read more).
 /// Informational (1xx) heads before it are skipped; `method` is the request's (the answer to a
-/// HEAD has no body whatever its headers say).
-pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, WireError> {
+/// HEAD has no body whatever its headers say). `names`: the connection's, for its names.
+pub fn parse_head(
+    buf: &mut BytesMut,
+    names: &mut KnownNames,
+    method: &Method,
+) -> Result<Option<Head>, WireError> {
     loop {
         let mut slots = [const { MaybeUninit::uninit() }; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut []);
@@ -166,8 +205,9 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, W
         let base = buf.as_ptr() as usize;
         let mut spans = Vec::with_capacity(resp.headers.len());
         let mut facts = Facts::default();
-        for h in resp.headers.iter() {
-            let name = HeaderName::from_bytes(h.name.as_bytes())
+        for (at, h) in resp.headers.iter().enumerate() {
+            let name = names
+                .name(at, h.name.as_bytes())
                 .map_err(|_| WireError::Header(h.name.to_owned()))?;
             facts.note(&name, h.value);
             let start = h.value.as_ptr() as usize - base;

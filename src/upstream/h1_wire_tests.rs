@@ -115,7 +115,7 @@ fn decimal_lengths() {
 
 fn parse(raw: &str, method: Method) -> Result<Option<Head>, WireError> {
     let mut buf = BytesMut::from(raw);
-    parse_head(&mut buf, &method)
+    parse_head(&mut buf, &mut KnownNames::default(), &method)
 }
 
 fn head(raw: &str) -> Head {
@@ -128,7 +128,9 @@ fn an_answer_head_is_parsed_into_status_headers_and_framing() {
         "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nX-A: 1\r\nx-a: 2\r\n\
          Content-Length: 5\r\n\r\nhello",
     );
-    let h = parse_head(&mut buf, &Method::POST).unwrap().unwrap();
+    let h = parse_head(&mut buf, &mut KnownNames::default(), &Method::POST)
+        .unwrap()
+        .unwrap();
     assert_eq!(h.status, StatusCode::CREATED);
     assert_eq!(h.version, Version::HTTP_11);
     assert_eq!(
@@ -412,6 +414,59 @@ proptest! {
     fn arbitrary_bytes_never_panic(wire in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = decode_split(CHUNKED, &wire, &[usize::MAX]);
         let mut buf = BytesMut::from(&wire[..]);
-        let _ = parse_head(&mut buf, &Method::POST);
+        let _ = parse_head(&mut buf, &mut KnownNames::default(), &Method::POST);
     }
+
+    /// Whatever heads came before on the connection, a name is what parsing its bytes gives.
+    #[test]
+    fn known_names_are_what_parsing_gives(
+        heads in proptest::collection::vec(
+            proptest::collection::vec(
+                prop_oneof![
+                    Just(b"Content-Type".to_vec()),
+                    Just(b"content-type".to_vec()),
+                    Just(b"CONTENT-TYPE".to_vec()),
+                    Just(b"content-length".to_vec()),
+                    Just(b"X-Request-Id".to_vec()),
+                    Just(b"x-request-id".to_vec()),
+                    Just(b"bad name".to_vec()),
+                    Just(b"".to_vec()),
+                    Just(vec![b'x'; KnownNames::MAX_LEN + 1]),
+                    proptest::collection::vec(any::<u8>(), 1..8),
+                ],
+                0..KnownNames::MAX + 4,
+            ),
+            1..6,
+        )
+    ) {
+        let mut names = KnownNames::default();
+        for head in &heads {
+            for (at, raw) in head.iter().enumerate() {
+                let got = names.name(at, raw).ok();
+                prop_assert_eq!(got, HeaderName::from_bytes(raw).ok(), "{:?}", raw);
+            }
+        }
+    }
+}
+
+#[test]
+fn known_names_are_bounded_and_follow_the_latest_head() {
+    let mut names = KnownNames::default();
+    for at in 0..KnownNames::MAX + 10 {
+        names.name(at, format!("x-h{at}").as_bytes()).unwrap();
+    }
+    assert_eq!(names.0.len(), KnownNames::MAX);
+    // A name too long to remember is parsed each time, and leaves its position as it was.
+    let long = vec![b'y'; KnownNames::MAX_LEN + 1];
+    assert_eq!(names.name(0, &long).unwrap().as_str().len(), long.len());
+    assert_eq!(&*names.0[0].0, b"x-h0");
+    // Another name at a position replaces the one remembered there.
+    assert_eq!(names.name(1, b"Host").unwrap(), header::HOST);
+    assert_eq!(
+        (&*names.0[1].0, &names.0[1].1),
+        (&b"Host"[..], &header::HOST)
+    );
+    // A refused name is not remembered.
+    assert!(names.name(2, b"bad name").is_err());
+    assert_eq!(&*names.0[2].0, b"x-h2");
 }
