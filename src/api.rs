@@ -152,8 +152,10 @@ async fn collect(mut body: Body, limit: usize) -> Result<Bytes, Unread> {
 /// The route of an OpenAI or Anthropic operation whose model is named in the JSON body. Its
 /// POST is also served without the router ([`groups::Direct`]).
 fn body_model_route(op: Operation) -> groups::Methods {
-    groups::post(move |State(state): St, req: Request| body_model(state, op, req.into_parts()))
-        .direct(op)
+    groups::post(move |State(state): St, req: Request| {
+        body_model(state, op, req.into_parts(), None)
+    })
+    .direct(op)
 }
 
 /// The handler of [`body_model_route`], behind the client-credential guard: through the router,
@@ -167,9 +169,12 @@ pub(crate) fn body_model(
     state: AppState,
     op: Operation,
     (parts, body): (http::request::Parts, Body),
+    log: Option<access_log::RequestLog>,
 ) -> impl Future<Output = Response> {
     async move {
-        let ctx = context::Ctx::of(&parts, &state);
+        // The record given, or the one in the extensions (the router's requests).
+        let log = log.or_else(|| access_log::RequestLog::of(&parts.extensions).cloned());
+        let ctx = context::Ctx::with_log(&parts, &state, log.unwrap_or_default());
         let body = read_body(&state, op.protocol(), body).await;
         let query = parts.uri.query();
         respond(body_model_call(&state, &ctx, op, parts.headers, query, body).await)

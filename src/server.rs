@@ -55,7 +55,11 @@ pub fn router(state: AppState) -> App {
 }
 
 impl connections::App for App {
-    fn answer(&self, req: Request) -> impl Future<Output = connections::Answer> + Send + 'static {
+    fn answer(
+        &self,
+        req: Request,
+        peer: std::net::SocketAddr,
+    ) -> impl Future<Output = connections::Answer> + Send + 'static {
         let App {
             state,
             mut routes,
@@ -64,26 +68,41 @@ impl connections::App for App {
         } = self.clone();
         async move {
             let (state, routes) = (&state, &mut routes);
-            let answer = api::access_log::access_log(state, req, move |mut req| async move {
-                if let Some(refusal) = api::auth_layer::unreadable_client_address(state, &req) {
-                    return refusal;
-                }
-                if req.method() == http::Method::POST
-                    && let Some(op) = direct.post(req.uri().path())
-                {
-                    // The handler reads the body itself, within the same limit.
-                    return api::auth_layer::guard(state, req, |req| {
-                        api::body_model(state.clone(), op, req.into_parts())
-                    })
-                    .await;
-                }
-                DefaultBodyLimit::max(body_limit).apply(&mut req);
-                // The router is always ready (`poll_ready` does nothing).
-                match tower_service::Service::call(routes, req).await {
-                    Ok(answer) => answer,
-                    Err(never) => match never {},
-                }
-            });
+            let answer = api::access_log::access_log(
+                state,
+                req,
+                peer,
+                move |mut req, attached| async move {
+                    if let Some(refusal) =
+                        api::auth_layer::unreadable_client_address(state, &req, attached.peer())
+                    {
+                        return refusal;
+                    }
+                    if req.method() == http::Method::POST
+                        && let Some(op) = direct.post(req.uri().path())
+                    {
+                        // The handler reads the body itself, within the same limit. The request's
+                        // context goes along as a value: no extension, so no map, on this path.
+                        return api::auth_layer::guard(
+                            state,
+                            req,
+                            Some(attached),
+                            |req, attached| {
+                                let log = attached.map(|a| a.log().clone());
+                                api::body_model(state.clone(), op, req.into_parts(), log)
+                            },
+                        )
+                        .await;
+                    }
+                    attached.attach(&mut req);
+                    DefaultBodyLimit::max(body_limit).apply(&mut req);
+                    // The router is always ready (`poll_ready` does nothing).
+                    match tower_service::Service::call(routes, req).await {
+                        Ok(answer) => answer,
+                        Err(never) => match never {},
+                    }
+                },
+            );
             Ok(answer.await)
         }
     }

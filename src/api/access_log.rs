@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
 use http_body::{Body as _, Frame, SizeHint};
@@ -77,21 +77,47 @@ pub struct ClientIp(pub std::net::IpAddr);
 impl ClientIp {
     /// The client address of `req` (unspecified if the access-log layer did not run).
     pub fn of<B>(req: &http::Request<B>) -> std::net::IpAddr {
-        let attached = req.extensions().get::<Attached>();
-        attached
-            .and_then(|a| a.client_ip)
-            .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
-                c.0
-            })
+        Attached::of(req.extensions()).map_or(UNSPECIFIED, Attached::client_ip)
     }
 }
 
-/// What the access log attaches to every request: its record and its client address, one
-/// extension (one allocation) for both.
+const UNSPECIFIED: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+
+/// What the access log gives every request: its record, its client address and the peer it
+/// came from. Handed to the next step as a value; a request that goes on to the router carries
+/// it as an extension ([`Attached::attach`]), where its handlers find it.
 #[derive(Debug, Clone)]
-struct Attached {
+pub(crate) struct Attached {
     log: RequestLog,
-    client_ip: Option<ClientIp>,
+    client_ip: ClientIp,
+    peer: SocketAddr,
+}
+
+impl Attached {
+    /// What the access log attached to a request that carries it.
+    pub(crate) fn of(extensions: &http::Extensions) -> Option<&Attached> {
+        extensions.get::<Attached>()
+    }
+
+    /// Puts it in the request's extensions (one allocation for the map, one for the value).
+    pub(crate) fn attach(self, req: &mut Request) {
+        req.extensions_mut().insert(self);
+    }
+
+    /// The request's record.
+    pub(crate) fn log(&self) -> &RequestLog {
+        &self.log
+    }
+
+    /// The client address (the peer, or `X-Forwarded-For`'s behind a trusted proxy).
+    pub(crate) fn client_ip(&self) -> std::net::IpAddr {
+        self.client_ip.0
+    }
+
+    /// The address the connection came from.
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.peer
+    }
 }
 
 /// Shared handle to a request's record.
@@ -101,7 +127,7 @@ pub struct RequestLog(Arc<Mutex<RequestRecord>>);
 impl RequestLog {
     /// The record the access log attached to a request (`None` if it did not run).
     pub(crate) fn of(extensions: &http::Extensions) -> Option<&RequestLog> {
-        extensions.get::<Attached>().map(|a| &a.log)
+        Attached::of(extensions).map(Attached::log)
     }
 
     /// Changes the record.
@@ -136,7 +162,7 @@ struct Line {
     request_id: String,
     method: http::Method,
     path: String,
-    client_ip: Option<std::net::IpAddr>,
+    client_ip: std::net::IpAddr,
     user_agent: Option<String>,
     /// The client chose the path and the model: a secret typed there is masked.
     secrets: Arc<crate::masking::LiveSecrets>,
@@ -175,7 +201,7 @@ impl Entry {
             status = self.status,
             latency_ms = (latency_ms * 1000.0).round() / 1000.0,
             ttfb_ms = (ttfb_ms * 1000.0).round() / 1000.0,
-            client_ip = line.client_ip.map(tracing::field::display),
+            client_ip = %line.client_ip,
             user_agent = line.user_agent.as_deref(),
             principal = rec.principal.as_ref().map(|p| p.label()).as_deref(),
             backend = rec.backend.as_deref(),
@@ -195,14 +221,15 @@ impl Entry {
     }
 }
 
-/// Attaches a [`RequestLog`] and the [`ClientIp`] to the request, runs `next` on it, and logs
-/// the request when the answer's body is done (the outermost step of every request, composed
-/// by `server::App`).
+/// Makes the request's [`Attached`] (a [`RequestLog`], the [`ClientIp`], the peer), runs `next`
+/// on the request with it, and logs the request when the answer's body is done (the outermost
+/// step of every request, composed by `server::App`, which gives the connection's `peer`).
 #[allow(clippy::manual_async_fn)] // an `async fn` would hold its arguments twice (bench/PROFILE.md §19)
-pub fn access_log<F>(
+pub(crate) fn access_log<F>(
     state: &AppState,
     mut req: Request,
-    next: impl FnOnce(Request) -> F,
+    peer: SocketAddr,
+    next: impl FnOnce(Request, Attached) -> F,
 ) -> impl Future<Output = Response>
 where
     F: Future<Output = Response>,
@@ -211,19 +238,17 @@ where
         let started = Instant::now();
         let log = RequestLog::default();
         let logging = tracing::enabled!(target: "portcullis::access", tracing::Level::INFO);
-        let client_ip = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ci| crate::net::client_ip(ci.0.ip(), req.headers(), state.trusted_proxies()));
-        req.extensions_mut().insert(Attached {
+        let client_ip = crate::net::client_ip(peer.ip(), req.headers(), state.trusted_proxies());
+        let attached = Attached {
             log: log.clone(),
-            client_ip: client_ip.map(ClientIp),
-        });
+            client_ip: ClientIp(client_ip),
+            peer,
+        };
         let telemetry = state.telemetry();
         let capturing = state.capture().is_enabled();
         if !logging && !capturing && !telemetry.is_enabled() {
             // Nothing will read the line: skip the id, the copies and the body wrapper.
-            return next(req).await;
+            return next(req, attached).await;
         }
         let path = req.uri().path();
         let group = route_group(path);
@@ -246,17 +271,13 @@ where
             secrets: state.secrets().clone(),
         });
         if let Some(l) = line.as_ref().filter(|_| capturing) {
-            let source = format!(
-                "{} ({})",
-                client_ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
-                l.user_agent.as_deref().unwrap_or("-")
-            );
+            let source = format!("{} ({})", client_ip, l.user_agent.as_deref().unwrap_or("-"));
             req.extensions_mut().insert(RequestMeta {
                 id: Arc::from(l.request_id.as_str()),
                 source: Arc::from(source),
             });
         }
-        let resp = next(req).await;
+        let resp = next(req, attached).await;
         let ttfb = started.elapsed();
         let entry = Entry {
             status: resp.status().as_u16(),

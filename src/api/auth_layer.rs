@@ -9,12 +9,12 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::StatusCode;
 
-use super::access_log::{ClientIp, RequestLog};
+use super::access_log::{Attached, ClientIp};
 use super::error::ApiError;
 use crate::identity::{AuthFailure, Presented, extract_credential};
 use crate::protocol::Protocol;
@@ -24,10 +24,13 @@ use crate::wire::errors::ErrorKind;
 /// Checked on every path: a request a trusted proxy relayed without a readable client address
 /// is refused (400) — its failures would otherwise count against an address it does not own.
 /// `None` lets the request through.
-pub fn unreadable_client_address(state: &AppState, req: &Request) -> Option<Response> {
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>()?;
-    crate::net::forwarded_client(peer.0.ip(), req.headers(), state.trusted_proxies()).err()?;
-    tracing::debug!(peer = %peer.0.ip(), "refused: unreadable X-Forwarded-For from a trusted proxy");
+pub fn unreadable_client_address(
+    state: &AppState,
+    req: &Request,
+    peer: SocketAddr,
+) -> Option<Response> {
+    crate::net::forwarded_client(peer.ip(), req.headers(), state.trusted_proxies()).err()?;
+    tracing::debug!(peer = %peer.ip(), "refused: unreadable X-Forwarded-For from a trusted proxy");
     Some(
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -45,7 +48,8 @@ pub async fn require_credential(
     req: Request,
     next: Next,
 ) -> Response {
-    guard(&state, req, |req| next.run(req)).await
+    let attached = Attached::of(req.extensions()).cloned();
+    guard(&state, req, attached, |req, _| next.run(req)).await
 }
 
 /// The model API group's guard: `next` runs on the request once its credential is accepted
@@ -55,15 +59,18 @@ pub async fn require_credential(
 /// [`require_credential`] for the router, called as it is by `server::App` for the paths it
 /// serves without the router ([`super::groups::Direct`]).
 #[allow(clippy::manual_async_fn)] // an `async fn` would hold its arguments twice (bench/PROFILE.md §19)
-pub fn guard<F: Future<Output = Response>>(
+pub(crate) fn guard<F: Future<Output = Response>>(
     state: &AppState,
     mut req: Request,
-    next: impl FnOnce(Request) -> F,
+    attached: Option<Attached>,
+    next: impl FnOnce(Request, Option<Attached>) -> F,
 ) -> impl Future<Output = Response> {
     async move {
-        let ip = ClientIp::of(&req);
+        let ip = attached
+            .as_ref()
+            .map_or_else(|| ClientIp::of(&req), Attached::client_ip);
         let presented = extract_credential(req.headers(), req.uri().query());
-        let log = RequestLog::of(req.extensions()).cloned();
+        let log = attached.as_ref().map(|a| a.log().clone());
         let user_agent = req
             .headers()
             .get(http::header::USER_AGENT)
@@ -80,7 +87,7 @@ pub fn guard<F: Future<Output = Response>>(
                         req.extensions_mut().insert(principal);
                     }
                 }
-                next(req).await
+                next(req, attached).await
             }
             Err(failure) => {
                 let name = failure_name(&failure);

@@ -60,11 +60,16 @@ impl FromRequestParts<AppState> for Ctx {
 }
 
 impl Ctx {
-    /// The context of the request whose head is `parts`.
+    /// The context of the request whose head is `parts` (its record from its extensions).
     pub(crate) fn of(parts: &Parts, state: &AppState) -> Self {
         let log = RequestLog::of(&parts.extensions)
             .cloned()
             .unwrap_or_default();
+        Self::with_log(parts, state, log)
+    }
+
+    /// The context of the request whose head is `parts` and whose record is `log`.
+    pub(crate) fn with_log(parts: &Parts, state: &AppState, log: RequestLog) -> Self {
         // The guard's: in the record, or in the extensions of a request without one.
         let principal = match parts.extensions.get::<Principal>() {
             Some(p) => Some(p.clone()),

@@ -165,16 +165,26 @@ impl Accepted for TcpStream {
 /// answer is a future whose type the server knows, so the HTTP/1.1 server keeps it inside the
 /// connection's own state rather than in a box of its own per request (`bench/PROFILE.md` §18:
 /// building the gateway's request future, 7 KB then, and copying it into a box cost ~700
-/// instructions and an allocation per request).
+/// instructions and an allocation per request). `peer` is the client's address: passed, not put
+/// in the request's extensions, whose first entry costs an allocation and its drop (§21).
 pub(super) trait App: Clone + Send + Sync + 'static {
-    fn answer(&self, req: http::Request<Body>) -> impl Future<Output = Answer> + Send + 'static;
+    fn answer(
+        &self,
+        req: http::Request<Body>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = Answer> + Send + 'static;
 }
 
 /// What a request's future gives: its response (a failure is a response too).
 pub(super) type Answer = Result<http::Response<Body>, Infallible>;
 
 impl App for axum::Router {
-    fn answer(&self, req: http::Request<Body>) -> impl Future<Output = Answer> + Send + 'static {
+    fn answer(
+        &self,
+        mut req: http::Request<Body>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = Answer> + Send + 'static {
+        req.extensions_mut().insert(ConnectInfo(peer));
         tower_service::Service::call(&mut self.clone(), req)
     }
 }
@@ -314,9 +324,9 @@ impl AsyncWrite for Prefixed {
     }
 }
 
-/// The router as one connection's hyper service: each request carries the client's address
-/// (`ConnectInfo`), its body times out when it stalls, and it counts as in flight on the
-/// connection until its response body is done.
+/// The router as one connection's hyper service: each request is answered with the client's
+/// address, its body times out when it stalls, and it counts as in flight on the connection
+/// until its response body is done.
 #[derive(Clone)]
 struct Tracked<S> {
     app: S,
@@ -334,10 +344,9 @@ impl<S: App> hyper::service::Service<http::Request<Incoming>> for Tracked<S> {
     fn call(&self, req: http::Request<Incoming>) -> Self::Future {
         let in_flight = self.watch.request_started();
         let timeout = self.body_timeout;
-        let mut req = req.map(|body| Body::new(TimedBody::new(body, timeout)));
-        req.extensions_mut().insert(ConnectInfo(self.addr));
+        let req = req.map(|body| Body::new(TimedBody::new(body, timeout)));
         TrackedFuture {
-            inner: Box::pin(self.app.answer(req)),
+            inner: Box::pin(self.app.answer(req, self.addr)),
             in_flight: Some(in_flight),
         }
     }

@@ -29,7 +29,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use bytes::{Bytes, BytesMut};
 use http::{Method, Response, StatusCode, Version};
 use http_body::{Body as _, Frame, SizeHint};
@@ -174,9 +173,8 @@ pub(super) async fn serve<S: App>(tcp: TcpStream, h: H1<S>) -> Served {
                 h.body_timeout,
             ))
         };
-        let mut request = request.map(|()| body);
-        request.extensions_mut().insert(ConnectInfo(h.addr));
-        let handler = pin!(h.app.answer(request));
+        let request = request.map(|()| body);
+        let handler = pin!(h.app.answer(request, h.addr));
         let Some(response) = answer(handler, &side).await else {
             tracing::debug!(client = %h.addr, "the client closed while its request was handled");
             return Served::Done;
