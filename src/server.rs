@@ -82,16 +82,11 @@ impl connections::App for App {
                         && let Some(op) = direct.post(req.uri().path())
                     {
                         // The handler reads the body itself, within the same limit. The request's
-                        // context goes along as a value: no extension, so no map, on this path.
-                        return api::auth_layer::guard(
-                            state,
-                            req,
-                            Some(attached),
-                            |req, attached| {
-                                let log = attached.map(|a| a.log().clone());
-                                api::body_model(state.clone(), op, req.into_parts(), log)
-                            },
-                        )
+                        // context goes along beside it: no extension, so no map, on this path.
+                        let log = attached.log().clone();
+                        return api::auth_layer::guard(state, req, Some(&attached), move |req| {
+                            api::body_model(state.clone(), op, req.into_parts(), Some(log))
+                        })
                         .await;
                     }
                     attached.attach(&mut req);

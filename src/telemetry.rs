@@ -3,12 +3,13 @@
 //! the last hour of traffic per backend and model that the admin console charts ([`history`]).
 //!
 //! Recording a request costs one hash lookup under a read lock (its series of handles, made once
-//! per route × protocol × backend × model × status) and a few atomic adds, the latency histograms'
-//! included (kept in [`timing`], outside the exporter, and appended to its text). Values that live elsewhere (open connections, the
-//! credential pool, lockouts, backend error counts) are not pushed here: the `/metrics` handler
-//! reads them at scrape time and sets them through [`Scrape`]. Nothing here reads the rest of
-//! the gateway. Label values are bounded: a route is a fixed name, a status a number, and at
-//! most [`MAX_SERIES`] series exist (past it, new combinations count under `model="other"`).
+//! per route × protocol × backend × model × status) and a few atomic adds, the latency
+//! histograms' included (kept in [`timing`], outside the exporter, and appended to its text).
+//! Values that live elsewhere (open connections, the credential pool, lockouts, backend error
+//! counts) are not pushed here: the `/metrics` handler reads them at scrape time and sets them
+//! through [`Scrape`]. Nothing here reads the rest of the gateway. Label values are bounded: a
+//! route is a fixed name, a status a number, and at most [`MAX_SERIES`] series exist (past it,
+//! new combinations count under `model="other"`).
 
 pub mod events;
 pub mod history;

@@ -1,10 +1,10 @@
 //! The client-credential guard of the model API group ([`super::groups`]): turns the request
 //! into a [`Principal`](crate::identity::Principal) (stored in the request's log record — in its
-//! extensions when the access log did not attach one) or answers the refusal in the caller's protocol — 401 for a missing or wrong credential
-//! (with `WWW-Authenticate: Bearer` on OpenAI paths), 429 with `Retry-After` for a blocked
-//! address, or with SSO on the sandbox answer. And, in front of every group, the 400 for a
-//! request a trusted proxy relayed without a readable client address
-//! ([`crate::net::forwarded_client`]).
+//! extensions when the access log did not attach one) or answers the refusal in the caller's
+//! protocol — 401 for a missing or wrong credential (with `WWW-Authenticate: Bearer` on OpenAI
+//! paths), 429 with `Retry-After` for a blocked address, or with SSO on the sandbox answer. And,
+//! in front of every group, the 400 for a request a trusted proxy relayed without a readable
+//! client address ([`crate::net::forwarded_client`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,28 +49,27 @@ pub async fn require_credential(
     next: Next,
 ) -> Response {
     let attached = Attached::of(req.extensions()).cloned();
-    guard(&state, req, attached, |req, _| next.run(req)).await
+    guard(&state, req, attached.as_ref(), |req| next.run(req)).await
 }
 
 /// The model API group's guard: `next` runs on the request once its credential is accepted
 /// (the [`Principal`](crate::identity::Principal) in its log record, where [`super::context::Ctx`]
 /// reads it, or in its extensions when it has no record: one allocation fewer per request);
-/// otherwise the refusal.
+/// otherwise the refusal. `attached` is the access log's context (the client IP, the record);
+/// `None` for a request the access log did not see.
 /// [`require_credential`] for the router, called as it is by `server::App` for the paths it
 /// serves without the router ([`super::groups::Direct`]).
 #[allow(clippy::manual_async_fn)] // an `async fn` would hold its arguments twice (bench/PROFILE.md §19)
 pub(crate) fn guard<F: Future<Output = Response>>(
     state: &AppState,
     mut req: Request,
-    attached: Option<Attached>,
-    next: impl FnOnce(Request, Option<Attached>) -> F,
+    attached: Option<&Attached>,
+    next: impl FnOnce(Request) -> F,
 ) -> impl Future<Output = Response> {
     async move {
-        let ip = attached
-            .as_ref()
-            .map_or_else(|| ClientIp::of(&req), Attached::client_ip);
+        let ip = attached.map_or_else(|| ClientIp::of(&req), Attached::client_ip);
         let presented = extract_credential(req.headers(), req.uri().query());
-        let log = attached.as_ref().map(|a| a.log().clone());
+        let log = attached.map(Attached::log);
         let user_agent = req
             .headers()
             .get(http::header::USER_AGENT)
@@ -87,7 +86,7 @@ pub(crate) fn guard<F: Future<Output = Response>>(
                         req.extensions_mut().insert(principal);
                     }
                 }
-                next(req, attached).await
+                next(req).await
             }
             Err(failure) => {
                 let name = failure_name(&failure);
