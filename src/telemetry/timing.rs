@@ -2,7 +2,7 @@
 //! `portcullis_time_to_first_byte_seconds`), kept here rather than in the Prometheus exporter:
 //! a request's sample is one bucket's atomic add and the sum's, where the exporter's histogram
 //! queued every sample (an epoch-guarded bucket per handle) for the upkeep job to sort into
-//! buckets later — ~500 instructions per request and a block of memory per 64 samples
+//! buckets later — ~300 instructions per request and a block of memory per 64 samples
 //! (bench/PROFILE.md §21). Rendered in the exporter's own text format (its `formatting`
 //! helpers), so `/metrics` reads the same.
 
@@ -16,14 +16,17 @@ use metrics_exporter_prometheus::formatting::{
 
 /// Latency buckets in seconds: model calls run from milliseconds (a cached token count) to
 /// minutes (a long stream).
-pub(super) const LATENCY_BUCKETS: [f64; 17] = [
+pub(super) const LATENCY_BUCKETS: [f64; BOUNDS] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
     120.0, 300.0,
 ];
 
+/// How many bounds; a histogram has one bucket more (`+Inf`).
+const BOUNDS: usize = 17;
+
 /// The same bounds in nanoseconds, for the comparison a sample makes.
-const BOUNDS_NANOS: [u64; 17] = {
-    let mut out = [0u64; 17];
+const BOUNDS_NANOS: [u64; BOUNDS] = {
+    let mut out = [0u64; BOUNDS];
     let mut i = 0;
     while i < out.len() {
         out[i] = (LATENCY_BUCKETS[i] * 1e9) as u64;
@@ -35,7 +38,7 @@ const BOUNDS_NANOS: [u64; 17] = {
 /// One histogram: a count per bucket (the last past every bound, `+Inf`) and the sum.
 #[derive(Default)]
 pub(super) struct Histogram {
-    counts: [AtomicU64; 18],
+    counts: [AtomicU64; BOUNDS + 1],
     sum_nanos: AtomicU64,
 }
 
@@ -51,8 +54,8 @@ impl Histogram {
     }
 
     /// The cumulative count of each bound, then of `+Inf` (the total), and the sum in seconds.
-    fn snapshot(&self) -> ([u64; 18], f64) {
-        let mut out = [0u64; 18];
+    fn snapshot(&self) -> ([u64; BOUNDS + 1], f64) {
+        let mut out = [0u64; BOUNDS + 1];
         let mut running = 0u64;
         for (o, c) in out.iter_mut().zip(&self.counts) {
             running += c.load(Ordering::Relaxed);
@@ -147,7 +150,7 @@ pub(super) fn render(
             for (le, n) in LATENCY_BUCKETS.iter().zip(&cumulative) {
                 let _ = writeln!(out, "{name}_bucket{{{},le=\"{le}\"}} {n}", t.labels);
             }
-            let total = cumulative[LATENCY_BUCKETS.len()];
+            let total = cumulative[BOUNDS];
             let _ = writeln!(out, "{name}_bucket{{{},le=\"+Inf\"}} {total}", t.labels);
             let _ = writeln!(out, "{name}_sum{{{}}} {sum}", t.labels);
             let _ = writeln!(out, "{name}_count{{{}}} {total}", t.labels);
