@@ -12,16 +12,16 @@
 //!   and `Content-Length`, `Transfer-Encoding` only as a single `chunked` on HTTP/1.1, every
 //!   `Content-Length` value equal; an HTTP/1.1 request has exactly one `Host`.
 //! - A refused head is answered 400, 431 or 501, and nothing after it is read.
-//! - Each head reads the same with the connection's known header names (`KnownNames`, shared
-//!   by its heads) as with none.
+//! - Each head reads the same with what the connection's heads repeat (`KnownHead`: header
+//!   names and the target, shared by its heads) as with nothing known.
 
 #![no_main]
 
 use bytes::BytesMut;
 use http::header;
 use libfuzzer_sys::fuzz_target;
-use portcullis::server::h1_wire::parse_request;
-use portcullis::upstream::h1_wire::{Framing, KnownNames};
+use portcullis::server::h1_wire::{KnownHead, parse_request};
+use portcullis::upstream::h1_wire::Framing;
 use portcullis_fuzz::{End, chunk_seed, chunks, read_body};
 
 /// Small enough that the fuzzer reaches it.
@@ -32,12 +32,12 @@ fn read(pieces: &[&[u8]]) -> (Vec<String>, String) {
     let mut buf = BytesMut::new();
     let mut pieces = pieces.iter();
     let mut requests = Vec::new();
-    let mut names = KnownNames::default();
+    let mut known = KnownHead::default();
     loop {
         let head = loop {
-            let unknown = parse_request(&mut buf.clone(), &mut KnownNames::default(), MAX_HEAD);
-            let parsed = parse_request(&mut buf, &mut names, MAX_HEAD);
-            assert_eq!(format!("{parsed:?}"), format!("{unknown:?}"), "known names");
+            let unknown = parse_request(&mut buf.clone(), &mut KnownHead::default(), MAX_HEAD);
+            let parsed = parse_request(&mut buf, &mut known, MAX_HEAD);
+            assert_eq!(format!("{parsed:?}"), format!("{unknown:?}"), "known head");
             match parsed {
                 Ok(Some(head)) => break head,
                 Ok(None) => match pieces.next() {

@@ -38,10 +38,10 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::io::poll_read_buf;
 
 use super::connections::{App, poll_answer};
-use super::h1_wire::{self, BodyFraming, HeadError, RequestHead, ResponseFrame};
+use super::h1_wire::{self, BodyFraming, HeadError, KnownHead, RequestHead, ResponseFrame};
 use super::watch::{TimedBody, Watch};
 use crate::clock::{Clock, SystemClock};
-use crate::upstream::h1_wire::{Decoded, Framing, KnownNames};
+use crate::upstream::h1_wire::{Decoded, Framing};
 
 /// The client connection preface of HTTP/2 (prior knowledge, h2c).
 pub(super) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -83,8 +83,8 @@ pub(super) enum Served {
 struct ReadSide {
     io: OwnedReadHalf,
     buf: BytesMut,
-    /// The names of the requests' headers so far (`h1_wire::KnownNames`).
-    names: KnownNames,
+    /// What the requests' heads repeat (`h1_wire::KnownHead`).
+    known: KnownHead,
     body: Framing,
     /// The client closed its side.
     eof: bool,
@@ -131,7 +131,7 @@ pub(super) async fn serve<S: App>(tcp: TcpStream, h: H1<S>) -> Served {
     let side: Shared = Arc::new(Mutex::new(ReadSide {
         io: read,
         buf: BytesMut::with_capacity(READ_CHUNK),
-        names: KnownNames::default(),
+        known: KnownHead::default(),
         body: Framing::Length(0),
         eof: false,
         broken: false,
@@ -217,7 +217,7 @@ async fn read_head<S>(side: &Shared, h: &H1<S>, first: bool) -> Result<Head, Hea
                         return Poll::Ready(Ok(Head::H2));
                     }
                 } else if let Some(head) =
-                    h1_wire::parse_request(&mut s.buf, &mut s.names, h.max_head)?
+                    h1_wire::parse_request(&mut s.buf, &mut s.known, h.max_head)?
                 {
                     return Poll::Ready(Ok(Head::Request(head)));
                 }

@@ -6,7 +6,7 @@ use crate::upstream::h1_wire::Decoded;
 fn parse(head: &str) -> Result<Option<RequestHead>, HeadError> {
     parse_request(
         &mut BytesMut::from(head.as_bytes()),
-        &mut KnownNames::default(),
+        &mut KnownHead::default(),
         64 * 1024,
     )
 }
@@ -24,7 +24,7 @@ fn a_head_becomes_a_request_sharing_the_buffer() {
         &b"\r\nPOST /v1/chat/completions?x=1 HTTP/1.1\r\nHost: gw\r\nX-Two: a\r\nx-two: b\r\n\
            Content-Length: 5\r\n\r\nhelloGET"[..],
     );
-    let head = parse_request(&mut buf, &mut KnownNames::default(), 1024)
+    let head = parse_request(&mut buf, &mut KnownHead::default(), 1024)
         .unwrap()
         .unwrap();
     let r = &head.request;
@@ -50,13 +50,13 @@ fn a_partial_head_waits_and_an_oversized_one_is_431() {
     let mut big = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: "[..]);
     big.extend_from_slice(&[b'a'; 2000]);
     assert_eq!(
-        parse_request(&mut big.clone(), &mut KnownNames::default(), 1024).unwrap_err(),
+        parse_request(&mut big.clone(), &mut KnownHead::default(), 1024).unwrap_err(),
         HeadError::TooLarge,
         "partial"
     );
     big.extend_from_slice(b"\r\n\r\n");
     assert_eq!(
-        parse_request(&mut big, &mut KnownNames::default(), 1024).unwrap_err(),
+        parse_request(&mut big, &mut KnownHead::default(), 1024).unwrap_err(),
         HeadError::TooLarge,
         "whole"
     );
@@ -251,7 +251,7 @@ fn an_unread_body_is_skipped_only_when_it_is_all_here() {
 
 #[test]
 fn the_heads_of_one_connection_share_its_known_names() {
-    let mut names = KnownNames::default();
+    let mut names = KnownHead::default();
     let mut buf = BytesMut::from(
         &b"GET /a HTTP/1.1\r\nHost: gw\r\nX-Trace: 1\r\n\r\n\
            GET /b HTTP/1.1\r\nHost: gw\r\nX-Other: 2\r\nx-trace: 3\r\n\r\n\
@@ -275,4 +275,51 @@ fn the_heads_of_one_connection_share_its_known_names() {
             "host=gw x-trace=4"
         ]
     );
+}
+
+#[test]
+fn a_known_target_is_the_uri_its_bytes_parse_to() {
+    let mut known = KnownTarget::default();
+    let long = format!("/{}", "a".repeat(KnownTarget::MAX_LEN));
+    let targets = [
+        "/v1/chat/completions",
+        "/v1/chat/completions",
+        "/v1/chat/completions?x=1",
+        "/v1/chat/completions?x=1",
+        "/v1/chat/completion",
+        "/v1/chat/completions#frag",
+        "/v1/chat/completions",
+        "*",
+        "*",
+        "http://gw/v1/chat/completions",
+        "/v1/chat/completions",
+        long.as_str(),
+        long.as_str(),
+        "/v1/models?",
+        "/v1/models",
+        "/v1/models?",
+        "not a target",
+        "/v1/models?",
+    ];
+    for target in targets {
+        let head = Bytes::copy_from_slice(format!("GET {target} HTTP/1.1").as_bytes());
+        let at = 4..4 + target.len();
+        let want = Uri::from_maybe_shared(head.slice(at.clone()));
+        let got = known.uri(&head, at);
+        assert_eq!(format!("{got:?}"), format!("{want:?}"), "{target}");
+        if let (Ok(got), Ok(want)) = (&got, &want) {
+            assert_eq!(got, want, "{target}");
+            assert_eq!(got.to_string(), want.to_string(), "{target}");
+            assert_eq!(got.query(), want.query(), "{target}");
+        }
+        drop((got, want));
+        assert!(head.is_unique(), "nothing kept holds the head of {target}");
+    }
+    let kept = known.0.as_ref().map(ToString::to_string);
+    assert_eq!(kept.as_deref(), Some("/v1/models?"));
+    // Found again, it is the kept `Uri`: its bytes, not a new parse's.
+    let head = Bytes::from_static(b"GET /v1/models? HTTP/1.1");
+    let again = known.uri(&head, 4..15).unwrap();
+    let kept = known.0.as_ref().unwrap();
+    assert_eq!(again.path().as_ptr(), kept.path().as_ptr());
 }
