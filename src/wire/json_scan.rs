@@ -1,7 +1,9 @@
 //! Finding the top-level members of a JSON object without decoding the rest: each member's key
-//! as written (between its quotes) and its value's text. Strings are skipped with a SIMD search
-//! for their closing quote, nested values by counting brackets outside strings, so reading one
-//! small member out of an upstream's answer costs a pass over its bytes instead of a full parse.
+//! as written (between its quotes) and its value where it lies, which the caller skips, takes
+//! as text, or reads in place if it is an object (one walk over its bytes, not one to find its
+//! end and another to read it). Strings are skipped with a SIMD search for their closing quote,
+//! nested values by counting brackets outside strings, so reading one small member out of an
+//! upstream's answer costs a pass over its bytes instead of a full parse.
 //!
 //! The scan does not validate what it skips; it answers [`Unscannable`] for anything it cannot
 //! walk with certainty (no object, an unterminated string, a key written with an escape, text
@@ -13,18 +15,66 @@ pub struct Unscannable;
 
 /// Calls `visit(key, value)` for each top-level member of the object `json`, in order: `key` is
 /// the key's text without its quotes (never containing a backslash: such a key makes the scan
-/// [`Unscannable`]), `value` the value's text, trimmed of white space.
-pub fn members<'a>(
+/// [`Unscannable`]), `value` where the value lies, not walked yet. `visit` answers with the index
+/// just past the value ([`Value::end`], [`Value::text`], or what reading it in place found).
+pub fn members_in_place<'a>(
     json: &'a [u8],
-    mut visit: impl FnMut(&'a [u8], &'a [u8]) -> Result<(), Unscannable>,
+    visit: impl FnMut(&'a [u8], Value<'a>) -> Result<usize, Unscannable>,
 ) -> Result<(), Unscannable> {
-    let mut i = skip_ws(json, 0);
-    if json.get(i) != Some(&b'{') {
+    let after = walk(json, skip_ws(json, 0), visit)?;
+    end(json, after)
+}
+
+/// A member's value where it lies in its document, not walked yet: [`Value::text`] walks it to
+/// its end, [`Value::members`] reads it as an object in place (one walk, where reading the
+/// members of its text would walk it twice).
+#[derive(Clone, Copy)]
+pub struct Value<'a> {
+    json: &'a [u8],
+    start: usize,
+}
+
+impl<'a> Value<'a> {
+    /// The value's text and the index just past it in its document.
+    pub fn text(self) -> Result<(&'a [u8], usize), Unscannable> {
+        let end = self.end()?;
+        Ok((&self.json[self.start..end], end))
+    }
+
+    /// The index just past the value in its document.
+    pub fn end(self) -> Result<usize, Unscannable> {
+        value_end(self.json, self.start)
+    }
+
+    /// [`members_in_place`] of this value, an object (which its document may go on after):
+    /// answers with the index just past the object.
+    pub fn members(
+        self,
+        visit: impl FnMut(&'a [u8], Value<'a>) -> Result<usize, Unscannable>,
+    ) -> Result<usize, Unscannable> {
+        walk(self.json, self.start, visit)
+    }
+
+    /// The value's first byte (`None`: the document ends where it should start).
+    pub fn first(self) -> Option<u8> {
+        self.json.get(self.start).copied()
+    }
+}
+
+/// Walks the object at `start` in `json` (which may go on after it), calling `visit(key,
+/// value)` for each member, which answers with the index just past the value; answers with the
+/// index just past the object.
+fn walk<'a>(
+    json: &'a [u8],
+    start: usize,
+    mut visit: impl FnMut(&'a [u8], Value<'a>) -> Result<usize, Unscannable>,
+) -> Result<usize, Unscannable> {
+    if json.get(start) != Some(&b'{') {
         return Err(Unscannable);
     }
-    i = skip_ws(json, i + 1);
+    let mut i = skip_ws(json, start + 1);
     if json.get(i) == Some(&b'}') {
-        return end(json, i + 1);
+        return Ok(i + 1);
     }
     loop {
         if json.get(i) != Some(&b'"') {
@@ -40,13 +90,19 @@ pub fn members<'a>(
         if json.get(i) != Some(&b':') {
             return Err(Unscannable);
         }
-        let start = skip_ws(json, i + 1);
-        let stop = value_end(json, start)?;
-        visit(key, &json[start..stop])?;
+        let value = Value {
+            json,
+            start: skip_ws(json, i + 1),
+        };
+        let stop = visit(key, value)?;
+        if stop <= value.start {
+            // Not past the value: a visitor's mistake, never a loop.
+            return Err(Unscannable);
+        }
         i = skip_ws(json, stop);
         match json.get(i) {
             Some(b',') => i = skip_ws(json, i + 1),
-            Some(b'}') => return end(json, i + 1),
+            Some(b'}') => return Ok(i + 1),
             _ => return Err(Unscannable),
         }
     }
@@ -164,6 +220,18 @@ fn nested_end(json: &[u8], start: usize) -> Result<usize, Unscannable> {
 mod tests {
     use super::*;
 
+    /// Each member's key and value text.
+    fn members<'a>(
+        json: &'a [u8],
+        mut visit: impl FnMut(&'a [u8], &'a [u8]) -> Result<(), Unscannable>,
+    ) -> Result<(), Unscannable> {
+        members_in_place(json, |key, value| {
+            let (text, end) = value.text()?;
+            visit(key, text)?;
+            Ok(end)
+        })
+    }
+
     fn all(json: &str) -> Result<Vec<(String, String)>, Unscannable> {
         let mut out = Vec::new();
         members(json.as_bytes(), |k, v| {
@@ -261,5 +329,40 @@ mod tests {
             Err(Unscannable)
         });
         assert_eq!((r, seen), (Err(Unscannable), 1));
+    }
+
+    #[test]
+    fn a_value_read_in_place_ends_where_its_text_ends() {
+        let json = br#"{"a":{"x":1,"y":{"z":"}"}},"b":[{"c":2}],"d":{} ,"e":3}"#;
+        let mut seen = Vec::new();
+        members_in_place(json, |key, value| {
+            let (text, end) = value.text()?;
+            if value.first() == Some(b'{') {
+                let mut inner = Vec::new();
+                let at = value.members(|k, v| {
+                    inner.push(String::from_utf8_lossy(k).into_owned());
+                    v.end()
+                })?;
+                assert_eq!(at, end, "{}", String::from_utf8_lossy(text));
+                seen.push(format!(
+                    "{}={}",
+                    String::from_utf8_lossy(key),
+                    inner.join("+")
+                ));
+            } else {
+                assert!(value.members(|_, v| v.end()).is_err());
+                seen.push(String::from_utf8_lossy(key).into_owned());
+            }
+            Ok(end)
+        })
+        .unwrap();
+        assert_eq!(seen, ["a=x+y", "b", "d=", "e"]);
+        // A visitor answering with a place not past the value stops the scan.
+        let mut calls = 0;
+        let r = members_in_place(br#"{"a":1,"b":2}"#, |_, v| {
+            calls += 1;
+            Ok(v.end()? - 1)
+        });
+        assert_eq!((r, calls), (Err(Unscannable), 1));
     }
 }

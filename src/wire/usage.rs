@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use memchr::memmem::Finder;
 use serde::Deserialize;
 
-use super::json_scan::{self, Unscannable};
+use super::json_scan::{self, Unscannable, Value};
 
 /// Tokens used by one request, as reported by the upstream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -121,17 +121,15 @@ impl Counts {
 }
 
 impl Counts {
-    /// What the full parse of `text` (`null` or an object) reads, when every member it reads is
-    /// `null`, a plain integer that fits (no sign, fraction, exponent or leading zero) or, for
-    /// the details, an object of such members; anything else — a repeated member, a value of
-    /// another kind, an escaped key — is [`Unscannable`], for the full parse to decide.
-    fn scan(text: &[u8]) -> Result<Option<Counts>, Unscannable> {
-        if text == b"null" {
-            return Ok(None);
-        }
+    /// What the full parse of `value` (an object) reads, read where it lies, with the index just
+    /// past it: when every member it reads is `null`, a plain integer that fits (no sign,
+    /// fraction, exponent or leading zero) or, for the details, `null` or an object of such
+    /// members. Anything else — a repeated member, a value of another kind, an escaped key — is
+    /// [`Unscannable`], for the full parse to decide.
+    fn read(value: Value<'_>) -> Result<(Counts, usize), Unscannable> {
         let mut c = Counts::default();
         let mut seen = 0u16;
-        json_scan::members(text, |key, value| {
+        let end = value.members(|key, value| {
             let (bit, slot) = match key {
                 b"prompt_tokens" => (0, &mut c.prompt_tokens),
                 b"completion_tokens" => (1, &mut c.completion_tokens),
@@ -146,40 +144,50 @@ impl Counts {
                 b"totalTokenCount" => (10, &mut c.total_token_count),
                 b"prompt_tokens_details" => {
                     once(&mut seen, 11)?;
-                    c.prompt_tokens_details = Details::scan(value)?;
-                    return Ok(());
+                    let (details, end) = Details::read(value)?;
+                    c.prompt_tokens_details = details;
+                    return Ok(end);
                 }
                 b"input_tokens_details" => {
                     once(&mut seen, 12)?;
-                    c.input_tokens_details = Details::scan(value)?;
-                    return Ok(());
+                    let (details, end) = Details::read(value)?;
+                    c.input_tokens_details = details;
+                    return Ok(end);
                 }
-                _ => return Ok(()),
+                _ => return value.end(),
             };
             once(&mut seen, bit)?;
-            *slot = count(value)?;
-            Ok(())
+            let (text, end) = value.text()?;
+            *slot = count(text)?;
+            Ok(end)
         })?;
-        Ok(Some(c))
+        Ok((c, end))
     }
 }
 
 impl Details {
-    /// [`Counts::scan`] for a details member.
-    fn scan(text: &[u8]) -> Result<Option<Details>, Unscannable> {
-        if text == b"null" {
-            return Ok(None);
+    /// [`Counts::read`] for a details member: `null` or an object.
+    fn read(value: Value<'_>) -> Result<(Option<Details>, usize), Unscannable> {
+        if value.first() != Some(b'{') {
+            let (text, end) = value.text()?;
+            return if text == b"null" {
+                Ok((None, end))
+            } else {
+                Err(Unscannable)
+            };
         }
         let mut d = Details::default();
         let mut seen = 0u16;
-        json_scan::members(text, |key, value| {
-            if key == b"cached_tokens" {
-                once(&mut seen, 0)?;
-                d.cached_tokens = count(value)?;
+        let end = value.members(|key, value| {
+            if key != b"cached_tokens" {
+                return value.end();
             }
-            Ok(())
+            once(&mut seen, 0)?;
+            let (text, end) = value.text()?;
+            d.cached_tokens = count(text)?;
+            Ok(end)
         })?;
-        Ok(Some(d))
+        Ok((Some(d), end))
     }
 }
 
@@ -291,31 +299,73 @@ fn merged(usages: [Option<Usage>; 4]) -> Option<Usage> {
     (!out.is_empty()).then_some(out)
 }
 
-/// The text of the top-level members [`Probe`] reads, found by [`json_scan::members`].
+/// The top-level members [`Probe`] reads, found by [`json_scan::members_in_place`]: the usage
+/// objects read where they lie, `message` and `response` as their text.
 #[derive(Default)]
 struct Spans<'a> {
-    usage: Option<&'a [u8]>,
-    usage_metadata: Option<&'a [u8]>,
+    usage: Counted<'a>,
+    usage_metadata: Counted<'a>,
     message: Option<&'a [u8]>,
     response: Option<&'a [u8]>,
+}
+
+/// A usage member: absent, read in place, or its text for the full parse (a value the scan
+/// does not read: `null`, another kind, or an object [`Counts::read`] leaves to the full parse).
+#[derive(Default)]
+enum Counted<'a> {
+    #[default]
+    Absent,
+    Read(Usage),
+    Text(&'a [u8]),
+}
+
+impl<'a> Counted<'a> {
+    /// Reads the member's value, answering with the index just past it. A repeated member is an
+    /// error to the full parse: the scan lets it decide.
+    fn read(&mut self, value: Value<'a>) -> Result<usize, Unscannable> {
+        if !matches!(self, Counted::Absent) {
+            return Err(Unscannable);
+        }
+        if value.first() == Some(b'{')
+            && let Ok((counts, end)) = Counts::read(value)
+        {
+            *self = Counted::Read(counts.usage());
+            return Ok(end);
+        }
+        let (text, end) = value.text()?;
+        *self = Counted::Text(text);
+        Ok(end)
+    }
+
+    /// What the full parse reads of the member; `Err` where it fails.
+    fn usage(&self) -> Result<Option<Usage>, ()> {
+        match self {
+            Counted::Absent => Ok(None),
+            Counted::Read(usage) => Ok(Some(*usage)),
+            Counted::Text(text) => serde_json::from_slice::<Option<Counts>>(text)
+                .map(|c| c.map(|c| c.usage()))
+                .map_err(drop),
+        }
+    }
 }
 
 impl<'a> Spans<'a> {
     fn find(json: &'a [u8]) -> Result<Self, Unscannable> {
         let mut spans = Spans::default();
-        json_scan::members(json, |key, value| {
+        json_scan::members_in_place(json, |key, value| {
             let slot = match key {
-                b"usage" => &mut spans.usage,
-                b"usageMetadata" => &mut spans.usage_metadata,
+                b"usage" => return spans.usage.read(value),
+                b"usageMetadata" => return spans.usage_metadata.read(value),
                 b"message" => &mut spans.message,
                 b"response" => &mut spans.response,
-                _ => return Ok(()),
+                _ => return value.end(),
             };
+            let (text, end) = value.text()?;
             // A repeated member is an error to the full parse: let it decide.
-            if slot.replace(value).is_some() {
+            if slot.replace(text).is_some() {
                 return Err(Unscannable);
             }
-            Ok(())
+            Ok(end)
         })?;
         Ok(spans)
     }
@@ -323,19 +373,11 @@ impl<'a> Spans<'a> {
     /// What the full parse would read, member by member. A member of the wrong shape fails the
     /// full parse, so it is `None` here too.
     fn usage(&self) -> Option<Usage> {
-        // Each member's counts are turned into a `Usage` at once (a quarter of their size).
-        fn counts(text: Option<&[u8]>) -> Result<Option<Usage>, ()> {
-            let counts = text.map_or(Ok(None), |t| match Counts::scan(t) {
-                Ok(c) => Ok(c),
-                Err(Unscannable) => serde_json::from_slice::<Option<Counts>>(t).map_err(drop),
-            })?;
-            Ok(counts.map(|c| c.usage()))
-        }
         fn nested(text: Option<&[u8]>) -> Result<Option<Usage>, ()> {
             match text {
                 None | Some(b"null") => Ok(None),
                 Some(t) => match Spans::find(t) {
-                    Ok(inner) => Ok(counts(inner.usage)?.or(counts(inner.usage_metadata)?)),
+                    Ok(inner) => Ok(inner.usage.usage()?.or(inner.usage_metadata.usage()?)),
                     // Not walkable: the full parse of this member.
                     Err(Unscannable) => serde_json::from_slice::<Nested>(t)
                         .map(Nested::usage)
@@ -346,8 +388,8 @@ impl<'a> Spans<'a> {
         merged([
             nested(self.message).ok()?,
             nested(self.response).ok()?,
-            counts(self.usage).ok()?,
-            counts(self.usage_metadata).ok()?,
+            self.usage.usage().ok()?,
+            self.usage_metadata.usage().ok()?,
         ])
     }
 }
@@ -598,6 +640,16 @@ mod tests {
             br#"{"usage":{"prompt_tok\u0065ns":7}}"#,
             br#"{"usage":[]}"#,
             br#"{"usage":{"prompt_tokens":true}}"#,
+            // Read in place, then what follows the object decides.
+            br#"{"usage":{"prompt_tokens":1,}}"#,
+            br#"{"usage":{"prompt_tokens":1}x}"#,
+            br#"{"usage":{"prompt_tokens":1} , "usage":null}"#,
+            br#"{"usage":{"prompt_tokens":1,"x":{"y":"}"}},"id":"a"}"#,
+            br#"{"usage":{"prompt_tokens":1,"prompt_tokens_details":{"cached_tokens":1},"z":[]}}"#,
+            br#"{"usage":{"prompt_tokens_details":{"cached_tokens":1,}}}"#,
+            br#"{"usage":{"prompt_tokens_details":7}}"#,
+            br#"{"usage":{"prompt_tokens":1"#,
+            br#"{"usageMetadata":{"promptTokenCount":2},"usage":{"input_tokens":3}}"#,
         ] {
             assert_eq!(
                 parse_usage(doc),
