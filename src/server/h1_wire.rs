@@ -1,6 +1,7 @@
 //! The HTTP/1.1 wire format of the gateway's own server ([`super::h1`]): a client's request
-//! head parsed with `httparse` into an `http::Request` whose target and header values share the
-//! read buffer (no copy per header), the request body's framing (RFC 9112 §6.3, strict where a
+//! head parsed with `httparse` into an `http::Request` whose header values share the read buffer
+//! (no copy per header) and whose names and target, when the connection's last head had them,
+//! are that head's ([`KnownHead`]); the request body's framing (RFC 9112 §6.3, strict where a
 //! request could be read two ways), and a response head written into one buffer.
 //!
 //! Refused heads, each with the status the client gets before the connection closes: a
