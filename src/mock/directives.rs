@@ -45,7 +45,8 @@ pub(crate) struct Directives {
     pub(crate) header_delay: Duration,
     /// Number of content pieces.
     pub(crate) chunks: usize,
-    /// Wait before each content piece after the first.
+    /// The time between two content pieces: piece *k* is due *k* of these after the first
+    /// (a fixed schedule, `stream.rs`).
     pub(crate) chunk_delay: Duration,
     /// Abort the stream after this many content pieces.
     pub(crate) drop_after: Option<usize>,

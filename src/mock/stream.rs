@@ -3,7 +3,14 @@
 //! HTTP body.
 //!
 //! Consecutive data without a delay between them is coalesced into one body
-//! frame, so an undelayed stream costs a single write. A guard in the body
+//! frame, so an undelayed stream costs a single write. Delayed pieces keep a
+//! fixed schedule: the first is handed out at once, piece *k* is due *k*
+//! delays after it, as a model produces tokens at its own pace. A delay that
+//! ran from when the previous piece was handed out instead would add the
+//! timer's rounding up to the next millisecond at every piece, a different
+//! amount each time, and move the later pieces' arrival by a millisecond
+//! between runs of the same stream (bench/PROFILE.md §23). A piece handed
+//! out late (a slow reader) does not push the later ones back. A guard in the body
 //! stream counts the stream as completed when its last frame is handed out,
 //! or as cancelled when it is dropped before that (the client went away);
 //! a scripted `drop_after` abort counts as neither.
@@ -15,6 +22,7 @@ use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderValue, header};
+use tokio::time::Instant;
 
 use super::MockStats;
 use super::directives::Directives;
@@ -144,31 +152,41 @@ impl Script {
             state: End::Running,
         };
         let steps = self.steps.into_iter().peekable();
-        let body =
-            futures_util::stream::unfold((steps, guard), |(mut steps, mut guard)| async move {
+        // When the last piece was due: the next is due a delay after it, not a delay after the
+        // last piece was handed out (see the module's doc).
+        let due: Option<Instant> = None;
+        let body = futures_util::stream::unfold(
+            (steps, guard, due),
+            |(mut steps, mut guard, mut due)| async move {
                 loop {
                     let Some(step) = steps.next() else {
                         guard.complete();
                         return None;
                     };
                     match step {
-                        Step::Delay(d) => super::sleep_nonzero(d).await,
+                        Step::Delay(d) => {
+                            let next = due.unwrap_or_else(Instant::now) + d;
+                            tokio::time::sleep_until(next).await;
+                            due = Some(next);
+                        }
                         Step::Data(bytes) => {
                             if steps.peek().is_none() {
                                 guard.complete();
                             }
-                            return Some((Ok(bytes), (steps, guard)));
+                            due.get_or_insert_with(Instant::now);
+                            return Some((Ok(bytes), (steps, guard, due)));
                         }
                         Step::Abort => {
                             guard.state = End::Aborted;
                             // Let the server flush what was already written.
                             tokio::task::yield_now().await;
                             let err = std::io::Error::other("mock: drop_after");
-                            return Some((Err(err), (steps, guard)));
+                            return Some((Err(err), (steps, guard, due)));
                         }
                     }
                 }
-            });
+            },
+        );
         let mut resp = Response::new(Body::from_stream(body));
         let headers = resp.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -204,5 +222,83 @@ impl Drop for Guard {
         if self.state == End::Running {
             self.stats.stream_cancelled();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt as _;
+
+    /// Four pieces 5 ms apart, read as each comes: the answer's frames and when (in paused
+    /// time) each was handed out after the first.
+    fn script(d: &Directives) -> Script {
+        let mut s = Script::new(d);
+        for piece in ["a", "b", "c", "d"] {
+            s.piece(|s| s.raw(piece.as_bytes()));
+        }
+        s
+    }
+
+    fn paced() -> Directives {
+        Directives {
+            chunk_delay: Duration::from_millis(5),
+            ..Directives::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delayed_pieces_keep_a_fixed_schedule() {
+        let stats = Arc::new(MockStats::default());
+        let resp = script(&paced()).into_response(&stats, "text/plain");
+        let mut body = resp.into_body().into_data_stream();
+        let first = body.next().await.unwrap().unwrap();
+        let start = Instant::now();
+        assert_eq!(first, "a");
+        // The reader is busy for 2.5 ms after each piece: the next is still due 5 ms after
+        // the previous one was due, not 5 ms after the reader came back.
+        let mut at = Vec::new();
+        while let Some(frame) = body.next().await {
+            at.push((frame.unwrap(), start.elapsed()));
+            tokio::time::sleep(Duration::from_micros(2500)).await;
+        }
+        let ms = Duration::from_millis;
+        assert_eq!(
+            at,
+            [
+                ("b".into(), ms(5)),
+                ("c".into(), ms(10)),
+                ("d".into(), ms(15))
+            ]
+        );
+        assert_eq!(
+            stats
+                .streams_completed
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_reader_gets_the_pieces_already_due_at_once() {
+        let stats = Arc::new(MockStats::default());
+        let resp = script(&paced()).into_response(&stats, "text/plain");
+        let mut body = resp.into_body().into_data_stream();
+        assert_eq!(body.next().await.unwrap().unwrap(), "a");
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_millis(12)).await;
+        let mut at = Vec::new();
+        while let Some(frame) = body.next().await {
+            at.push((frame.unwrap(), start.elapsed()));
+        }
+        let ms = Duration::from_millis;
+        assert_eq!(
+            at,
+            [
+                ("b".into(), ms(12)),
+                ("c".into(), ms(12)),
+                ("d".into(), ms(15))
+            ]
+        );
     }
 }
