@@ -121,12 +121,12 @@ impl Counts {
 }
 
 impl Counts {
-    /// What the full parse of `value` (an object) reads, read where it lies, with the index just
-    /// past it: when every member it reads is `null`, a plain integer that fits (no sign,
+    /// The usage the full parse of `value` (an object) reads, read where it lies, with the index
+    /// just past it: when every member it reads is `null`, a plain integer that fits (no sign,
     /// fraction, exponent or leading zero) or, for the details, `null` or an object of such
     /// members. Anything else — a repeated member, a value of another kind, an escaped key — is
     /// [`Unscannable`], for the full parse to decide.
-    fn read(value: Value<'_>) -> Result<(Counts, usize), Unscannable> {
+    fn read(value: Value<'_>) -> Result<(Usage, usize), Unscannable> {
         let mut c = Counts::default();
         let mut seen = 0u16;
         let end = value.members(|key, value| {
@@ -157,11 +157,12 @@ impl Counts {
                 _ => return value.end(),
             };
             once(&mut seen, bit)?;
-            let (text, end) = value.text()?;
+            // A string, an object or an array fails the full parse's count too.
+            let (text, end) = value.scalar().ok_or(Unscannable)?;
             *slot = count(text)?;
             Ok(end)
         })?;
-        Ok((c, end))
+        Ok((c.usage(), end))
     }
 }
 
@@ -183,7 +184,7 @@ impl Details {
                 return value.end();
             }
             once(&mut seen, 0)?;
-            let (text, end) = value.text()?;
+            let (text, end) = value.scalar().ok_or(Unscannable)?;
             d.cached_tokens = count(text)?;
             Ok(end)
         })?;
@@ -327,9 +328,9 @@ impl<'a> Counted<'a> {
             return Err(Unscannable);
         }
         if value.first() == Some(b'{')
-            && let Ok((counts, end)) = Counts::read(value)
+            && let Ok((usage, end)) = Counts::read(value)
         {
-            *self = Counted::Read(counts.usage());
+            *self = Counted::Read(usage);
             return Ok(end);
         }
         let (text, end) = value.text()?;
