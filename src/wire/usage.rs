@@ -157,9 +157,8 @@ impl Counts {
                 _ => return value.end(),
             };
             once(&mut seen, bit)?;
-            // A string, an object or an array fails the full parse's count too.
-            let (text, end) = value.scalar().ok_or(Unscannable)?;
-            *slot = count(text)?;
+            let (n, end) = count(value)?;
+            *slot = n;
             Ok(end)
         })?;
         Ok((c.usage(), end))
@@ -184,8 +183,8 @@ impl Details {
                 return value.end();
             }
             once(&mut seen, 0)?;
-            let (text, end) = value.scalar().ok_or(Unscannable)?;
-            d.cached_tokens = count(text)?;
+            let (n, end) = count(value)?;
+            d.cached_tokens = n;
             Ok(end)
         })?;
         Ok((Some(d), end))
@@ -202,26 +201,36 @@ fn once(seen: &mut u16, bit: u8) -> Result<(), Unscannable> {
     Ok(())
 }
 
-/// A count as the full parse reads it: `null`, or digits without a leading zero that fit.
-fn count(value: &[u8]) -> Result<Option<u64>, Unscannable> {
-    match value {
-        b"null" => Ok(None),
-        b"0" => Ok(Some(0)),
+/// A count read where it lies, as the full parse reads it — `null`, or digits without a leading
+/// zero that fit — with the index just past it. Anything else is [`Unscannable`]: a string, an
+/// object, a sign; a fraction, an exponent (`12e3`, which the full parse refuses for an integer
+/// too) or other bytes that run on from it (`01`, `nullx`) are left to the walk, which finds no
+/// `,` or `}` after the count.
+fn count(value: Value<'_>) -> Result<(Option<u64>, usize), Unscannable> {
+    let (rest, start) = value.rest();
+    let (n, len) = match rest {
+        [b'n', b'u', b'l', b'l', ..] => (None, 4),
+        [b'0', ..] => (Some(0), 1),
         [b'1'..=b'9', ..] => {
             let mut n = 0u64;
-            for &d in value {
+            let mut len = 0;
+            for &d in rest {
                 if !d.is_ascii_digit() {
-                    return Err(Unscannable);
+                    break;
                 }
                 n = n
                     .checked_mul(10)
                     .and_then(|n| n.checked_add(u64::from(d - b'0')))
                     .ok_or(Unscannable)?;
+                len += 1;
             }
-            Ok(Some(n))
+            (Some(n), len)
         }
-        _ => Err(Unscannable),
-    }
+        _ => return Err(Unscannable),
+    };
+    // Whatever follows must be white space, then `,` or `}`: the walk checks that, so a value
+    // that runs on (`1a`, `nullx`, `01`) fails there.
+    Ok((n, start + len))
 }
 
 #[derive(Deserialize)]
@@ -651,6 +660,17 @@ mod tests {
             br#"{"usage":{"prompt_tokens_details":7}}"#,
             br#"{"usage":{"prompt_tokens":1"#,
             br#"{"usageMetadata":{"promptTokenCount":2},"usage":{"input_tokens":3}}"#,
+            // Counts read where they lie: what may follow one, and what runs on from it.
+            br#"{"usage":{"prompt_tokens":null ,"total_tokens":7	}}"#,
+            br#"{"usage":{"prompt_tokens":0 ,"total_tokens":12
+}}"#,
+            br#"{"usage":{"prompt_tokens":nullx}}"#,
+            br#"{"usage":{"prompt_tokens":nul}}"#,
+            br#"{"usage":{"prompt_tokens":1a}}"#,
+            br#"{"usage":{"prompt_tokens":12]}"#,
+            br#"{"usage":{"prompt_tokens":12"#,
+            br#"{"usage":{"prompt_tokens_details":{"cached_tokens":01}}}"#,
+            br#"{"usage":{"prompt_tokens_details":{"cached_tokens":5 }}}"#,
         ] {
             assert_eq!(
                 parse_usage(doc),
