@@ -230,8 +230,7 @@ mod tests {
     use super::*;
     use futures_util::StreamExt as _;
 
-    /// Four pieces 5 ms apart, read as each comes: the answer's frames and when (in paused
-    /// time) each was handed out after the first.
+    /// A script of four pieces, `a` to `d`, paced by `d`'s directives.
     fn script(d: &Directives) -> Script {
         let mut s = Script::new(d);
         for piece in ["a", "b", "c", "d"] {
@@ -240,28 +239,37 @@ mod tests {
         s
     }
 
-    fn paced() -> Directives {
-        Directives {
+    /// Plays four pieces 5 ms apart to a reader that takes the first, waits `late`, then takes
+    /// the others, busy for `busy` after each: the pieces after the first with when (in paused
+    /// time) each came, counted from the first.
+    async fn read_paced(
+        stats: &Arc<MockStats>,
+        late: Duration,
+        busy: Duration,
+    ) -> Vec<(Bytes, Duration)> {
+        let paced = Directives {
             chunk_delay: Duration::from_millis(5),
             ..Directives::default()
+        };
+        let resp = script(&paced).into_response(stats, "text/plain");
+        let mut body = resp.into_body().into_data_stream();
+        assert_eq!(body.next().await.unwrap().unwrap(), "a");
+        let start = Instant::now();
+        tokio::time::sleep(late).await;
+        let mut at = Vec::new();
+        while let Some(frame) = body.next().await {
+            at.push((frame.unwrap(), start.elapsed()));
+            tokio::time::sleep(busy).await;
         }
+        at
     }
 
     #[tokio::test(start_paused = true)]
     async fn delayed_pieces_keep_a_fixed_schedule() {
         let stats = Arc::new(MockStats::default());
-        let resp = script(&paced()).into_response(&stats, "text/plain");
-        let mut body = resp.into_body().into_data_stream();
-        let first = body.next().await.unwrap().unwrap();
-        let start = Instant::now();
-        assert_eq!(first, "a");
         // The reader is busy for 2.5 ms after each piece: the next is still due 5 ms after
         // the previous one was due, not 5 ms after the reader came back.
-        let mut at = Vec::new();
-        while let Some(frame) = body.next().await {
-            at.push((frame.unwrap(), start.elapsed()));
-            tokio::time::sleep(Duration::from_micros(2500)).await;
-        }
+        let at = read_paced(&stats, Duration::ZERO, Duration::from_micros(2500)).await;
         let ms = Duration::from_millis;
         assert_eq!(
             at,
@@ -271,26 +279,13 @@ mod tests {
                 ("d".into(), ms(15))
             ]
         );
-        assert_eq!(
-            stats
-                .streams_completed
-                .load(std::sync::atomic::Ordering::Relaxed),
-            1
-        );
+        assert_eq!(stats.streams_completed(), 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_late_reader_gets_the_pieces_already_due_at_once() {
         let stats = Arc::new(MockStats::default());
-        let resp = script(&paced()).into_response(&stats, "text/plain");
-        let mut body = resp.into_body().into_data_stream();
-        assert_eq!(body.next().await.unwrap().unwrap(), "a");
-        let start = Instant::now();
-        tokio::time::sleep(Duration::from_millis(12)).await;
-        let mut at = Vec::new();
-        while let Some(frame) = body.next().await {
-            at.push((frame.unwrap(), start.elapsed()));
-        }
+        let at = read_paced(&stats, Duration::from_millis(12), Duration::ZERO).await;
         let ms = Duration::from_millis;
         assert_eq!(
             at,
