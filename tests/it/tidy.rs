@@ -31,6 +31,8 @@ const INSTANT_USERS: &[&str] = &[
     "src/server/watch.rs",
     "src/upstream/h1_tests.rs",
     "src/mock/stream_tests.rs",
+    // The mock's paced stream pieces (a scripted upstream's schedule, not the gateway's).
+    "src/mock/stream.rs",
     "src/state.rs",
     "src/bin/portcullis-bench",
 ];
