@@ -10,10 +10,11 @@
 //! timer's rounding up to the next millisecond at every piece, a different
 //! amount each time, and move the later pieces' arrival by a millisecond
 //! between runs of the same stream (bench/PROFILE.md §23). A piece handed
-//! out late (a slow reader) does not push the later ones back. A guard in the body
-//! stream counts the stream as completed when its last frame is handed out,
-//! or as cancelled when it is dropped before that (the client went away);
-//! a scripted `drop_after` abort counts as neither.
+//! out late (a slow reader) does not push the later ones back.
+//!
+//! A guard in the body stream counts the stream as completed when its last
+//! frame is handed out, or as cancelled when it is dropped before that (the
+//! client went away); a scripted `drop_after` abort counts as neither.
 
 use std::sync::Arc;
 use std::time::Duration;
