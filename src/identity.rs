@@ -147,16 +147,61 @@ pub enum CredentialSource {
     QueryKey,
 }
 
-/// A credential as presented, before any check.
-#[derive(Debug, Clone)]
-pub struct Presented {
+/// A credential as presented, before any check: borrowed from the request's header where it
+/// was sent in one (the header's bytes stay in the request whatever is done here, so a copy
+/// would only cost an allocation and its wipe), decoded into its own wiped buffer where it was
+/// percent-encoded in the query.
+#[derive(Debug)]
+pub struct Presented<'a> {
     /// The raw value; never logged.
-    pub value: crate::secret::Secret,
+    pub value: PresentedValue<'a>,
     /// Where it came from.
     pub source: CredentialSource,
 }
 
-impl Presented {
+/// A presented credential's value: printed as `***`, never as itself, and wiped on drop when
+/// it is a decoded copy.
+pub struct PresentedValue<'a>(Cow<'a, str>);
+
+impl<'a> PresentedValue<'a> {
+    /// Wraps a value, trimmed of surrounding white space.
+    pub fn new(value: impl Into<Cow<'a, str>>) -> Self {
+        Self(match value.into() {
+            Cow::Borrowed(v) => Cow::Borrowed(v.trim()),
+            Cow::Owned(mut v) => {
+                let trimmed = v.trim();
+                if trimmed.len() == v.len() {
+                    Cow::Owned(v)
+                } else {
+                    let owned = trimmed.to_owned();
+                    zeroize::Zeroize::zeroize(&mut v);
+                    Cow::Owned(owned)
+                }
+            }
+        })
+    }
+
+    /// The raw value. Call only where the value is compared or checked.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for PresentedValue<'_> {
+    fn drop(&mut self) {
+        if let Cow::Owned(v) = &mut self.0 {
+            zeroize::Zeroize::zeroize(v);
+        }
+    }
+}
+
+impl std::fmt::Debug for PresentedValue<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PresentedValue(***)")
+    }
+}
+
+impl Presented<'_> {
     /// What kind of credential this looks like, by its shape alone (a metric label):
     /// `agent_token`, `virtual_key`, `jwt` or `api_key`.
     pub fn kind(&self) -> &'static str {
@@ -175,7 +220,10 @@ impl Presented {
 
 /// Finds the credential: `Authorization: Bearer`, then `x-api-key`, then `x-goog-api-key`, then
 /// the `key` query parameter. Empty values count as absent.
-pub fn extract_credential(headers: &HeaderMap, query: Option<&str>) -> Option<Presented> {
+pub fn extract_credential<'a>(
+    headers: &'a HeaderMap,
+    query: Option<&'a str>,
+) -> Option<Presented<'a>> {
     let header = |name: &HeaderName| {
         headers
             .get(name)
@@ -198,17 +246,14 @@ pub fn extract_credential(headers: &HeaderMap, query: Option<&str>) -> Option<Pr
                 CredentialSource::Bearer => bearer_token(value)?,
                 _ => value,
             };
-            Some((value.to_owned(), source))
+            Some((PresentedValue::new(value), source))
         })
         .or_else(|| {
             form_urlencoded::parse(query?.as_bytes())
                 .find(|(k, v)| k == crate::secret::CREDENTIAL_QUERY_PARAM && !v.trim().is_empty())
-                .map(|(_, v)| (v.trim().to_owned(), CredentialSource::QueryKey))
+                .map(|(_, v)| (PresentedValue::new(v), CredentialSource::QueryKey))
         });
-    found.map(|(value, source)| Presented {
-        value: crate::secret::Secret::new(value),
-        source,
-    })
+    found.map(|(value, source)| Presented { value, source })
 }
 
 /// The token of an `Authorization` value (trimmed): `Bearer`, in any case, one space, then the
@@ -330,7 +375,7 @@ impl Authenticator {
         &self,
         ip: IpAddr,
         user_agent: Option<&str>,
-        presented: Option<&Presented>,
+        presented: Option<&Presented<'_>>,
     ) -> Result<Principal, AuthFailure> {
         let now = self.clock.now_millis();
         if let Some(secs) = self.limiter.as_ref().and_then(|l| l.blocked(&ip, now)) {
@@ -592,9 +637,9 @@ mod tests {
         Authenticator::new(settings, Arc::new(clock.clone()), notifier, None).unwrap()
     }
 
-    fn presented(v: &str) -> Option<Presented> {
+    fn presented(v: &str) -> Option<Presented<'_>> {
         Some(Presented {
-            value: Secret::new(v),
+            value: PresentedValue::new(v),
             source: CredentialSource::Bearer,
         })
     }
@@ -632,6 +677,23 @@ mod tests {
             (p.value.expose(), p.source),
             ("b", CredentialSource::Bearer)
         );
+    }
+
+    #[test]
+    fn a_presented_value_is_trimmed_and_never_printed() {
+        let mut h = HeaderMap::new();
+        h.insert("x-api-key", " sk-header-secret-1 ".parse().unwrap());
+        let from_header = extract_credential(&h, None).unwrap();
+        let none = HeaderMap::new();
+        assert_eq!(from_header.value.expose(), "sk-header-secret-1");
+        let from_query = extract_credential(&none, Some("key=%20sk-query%2Bsecret%20")).unwrap();
+        assert_eq!(from_query.value.expose(), "sk-query+secret");
+        for p in [&from_header, &from_query] {
+            let shown = format!("{p:?}");
+            assert!(!shown.contains("secret"), "{shown}");
+            assert!(shown.contains("***"), "{shown}");
+        }
+        assert_eq!(PresentedValue::new(String::from("\tk\n")).expose(), "k");
     }
 
     #[test]

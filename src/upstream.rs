@@ -31,6 +31,7 @@ pub use response::{UpstreamBody, UpstreamResponse};
 pub use url::{PathModelError, capture_url, check_path_model, display_url};
 use url::{endpoint_url, names_a_secret, url_secrets};
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
@@ -385,7 +386,7 @@ impl Backend {
         &self,
         endpoint: Endpoint<'_>,
         query: Option<&str>,
-    ) -> Result<reqwest::Url, UpstreamError> {
+    ) -> Result<Cow<'_, reqwest::Url>, UpstreamError> {
         let fixed = match endpoint {
             Endpoint::Op(Operation::ChatCompletions, _) => Some(&self.fixed_urls.chat),
             Endpoint::Op(Operation::Responses, _) => Some(&self.fixed_urls.responses),
@@ -396,15 +397,16 @@ impl Backend {
             _ => None,
         };
         let mut url = match fixed {
-            Some(u) => u.clone(),
-            None => endpoint_url(&self.base, self.kind, endpoint).map_err(|message| {
-                UpstreamError::Setup {
+            Some(u) => Cow::Borrowed(u),
+            None => Cow::Owned(endpoint_url(&self.base, self.kind, endpoint).map_err(
+                |message| UpstreamError::Setup {
                     backend: self.name.to_string(),
                     message,
-                }
-            })?,
+                },
+            )?),
         };
         if let Some(q) = query.filter(|q| !q.is_empty()) {
+            let url = url.to_mut();
             match url.query().filter(|b| !b.is_empty()) {
                 Some(base) => {
                     let joined = format!("{base}&{q}");
@@ -425,7 +427,7 @@ impl Backend {
         endpoint: Endpoint<'_>,
         query: Option<&str>,
         mut headers: HeaderMap,
-    ) -> Result<(reqwest::Url, HeaderLines), UpstreamError> {
+    ) -> Result<(Cow<'_, reqwest::Url>, HeaderLines), UpstreamError> {
         // Headers the client named in `Connection:` are hop-by-hop (RFC 9110 §7.6.1).
         let hop: Vec<String> = headers
             .get_all(http::header::CONNECTION)
@@ -462,7 +464,7 @@ impl Backend {
     pub(crate) async fn send_prepared(
         &self,
         method: Method,
-        url: reqwest::Url,
+        url: Cow<'_, reqwest::Url>,
         mut headers: HeaderLines,
         body: Option<Bytes>,
     ) -> Result<UpstreamResponse, UpstreamError> {
@@ -499,7 +501,7 @@ impl Backend {
             Transport::Reqwest(clients) => {
                 let mut request = clients
                     .current()
-                    .request(method, url)
+                    .request(method, url.into_owned())
                     .headers(headers.to_map());
                 if let Some(b) = body {
                     request = request.body(b);

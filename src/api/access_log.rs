@@ -29,7 +29,7 @@ pub struct RequestRecord {
     /// Backend name.
     pub backend: Option<Arc<str>>,
     /// Model as sent upstream.
-    pub model: Option<String>,
+    pub model: Option<Arc<str>>,
     /// Upstream HTTP status.
     pub upstream_status: Option<u16>,
     /// Id of the pool credential that served (or last failed) the request.

@@ -74,11 +74,17 @@ pub(crate) fn guard<F: Future<Output = Response>>(
             .headers()
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok());
-        match state
+        let verdict = match state
             .auth()
             .authenticate(ip, user_agent, presented.as_ref())
             .await
         {
+            Ok(principal) => Ok(principal),
+            Err(failure) => Err((failure, presented.as_ref().map_or("none", Presented::kind))),
+        };
+        // The credential borrows the request's head: done with before the request moves on.
+        drop(presented);
+        match verdict {
             Ok(principal) => {
                 match &log {
                     Some(log) => log.update(|r| r.principal = Some(principal)),
@@ -88,12 +94,11 @@ pub(crate) fn guard<F: Future<Output = Response>>(
                 }
                 next(req).await
             }
-            Err(failure) => {
+            Err((failure, kind)) => {
                 let name = failure_name(&failure);
                 if let Some(log) = &log {
                     log.update(|r| r.auth_failure = Some(name));
                 }
-                let kind = presented.as_ref().map_or("none", Presented::kind);
                 state.telemetry().auth_failure(kind, name);
                 if let Some(sso) = state.sso()
                     && super::sandbox::applies(&failure)

@@ -45,7 +45,7 @@ pub(super) fn backend_route(
         .resolve_backend(named, protocol, &ctx.grant)?;
     Ok(Route {
         provider,
-        model: String::new(),
+        model: Arc::from(""),
         rewritten: false,
     })
 }
@@ -133,7 +133,7 @@ async fn call(
                 .map_err(|e| fail(e.into()))?;
             let route = Route {
                 provider,
-                model: String::new(),
+                model: Arc::from(""),
                 rewritten: false,
             };
             (route, Some(owner.credential))

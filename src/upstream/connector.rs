@@ -6,6 +6,8 @@
 //! [`super::Provider::call`] to each attempt, after the pick; the backend's fixed headers for
 //! its kind are added once, when the backend is built ([`fixed_headers`]).
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use serde::Serialize;
@@ -45,7 +47,7 @@ pub(super) fn shape(
     kind: BackendKind,
     account: Option<&Account>,
     endpoint: Endpoint<'_>,
-    url: &mut reqwest::Url,
+    url: &mut Cow<'_, reqwest::Url>,
     headers: &mut HeaderLines,
     body: Option<Bytes>,
 ) -> Result<Option<Bytes>, String> {
@@ -78,6 +80,7 @@ pub(super) fn shape(
                 let base = reqwest::Url::parse(base)
                     .map_err(|e| format!("the Qwen account's API URL `{base}`: {e}"))?;
                 let query = url.query().map(str::to_owned);
+                let url = url.to_mut();
                 *url = endpoint_url(&base, kind, endpoint)?;
                 url.set_query(query.as_deref());
             }
@@ -105,8 +108,8 @@ mod tests {
     use super::*;
     use crate::protocol::Operation;
 
-    fn url(s: &str) -> reqwest::Url {
-        reqwest::Url::parse(s).unwrap()
+    fn url(s: &str) -> Cow<'static, reqwest::Url> {
+        Cow::Owned(reqwest::Url::parse(s).unwrap())
     }
 
     #[test]
@@ -165,7 +168,12 @@ mod tests {
             headers.get(&HeaderName::from_static("chatgpt-account-id")),
             Some(&HeaderValue::from_static("acc-9"))
         );
-        let mut u = url("https://dashscope.aliyuncs.com/compatible-mode/v1/chat/completions");
+        // The backend's own URL, borrowed: the account's replaces it in this attempt only.
+        let fixed = reqwest::Url::parse(
+            "https://dashscope.aliyuncs.com/compatible-mode/v1/chat/completions?x=1",
+        )
+        .unwrap();
+        let mut u = Cow::Borrowed(&fixed);
         shape(
             BackendKind::QwenCode,
             Some(&account),
@@ -175,6 +183,10 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(u.as_str(), "https://portal.qwen.ai/v1/chat/completions");
+        assert_eq!(u.as_str(), "https://portal.qwen.ai/v1/chat/completions?x=1");
+        assert_eq!(
+            fixed.as_str(),
+            "https://dashscope.aliyuncs.com/compatible-mode/v1/chat/completions?x=1"
+        );
     }
 }

@@ -26,8 +26,8 @@ use crate::translate::Dialect;
 pub struct Route {
     /// The backend and its credentials.
     pub provider: Arc<Provider>,
-    /// The model name to send upstream.
-    pub model: String,
+    /// The model name to send upstream (shared with the request's record: no copy per request).
+    pub model: Arc<str>,
     /// True when `model` differs from what the client sent (the body must be rewritten).
     pub rewritten: bool,
 }
@@ -151,8 +151,8 @@ pub struct ModelRouter {
     backends: Backends,
     /// One per backend, in the same order.
     providers: Vec<Arc<Provider>>,
-    aliases: HashMap<String, (Arc<Provider>, String)>,
-    default: Option<(Arc<Provider>, Option<String>)>,
+    aliases: HashMap<String, (Arc<Provider>, Arc<str>)>,
+    default: Option<(Arc<Provider>, Option<Arc<str>>)>,
     /// Backends left out because of the access mode (requests naming them get a clear error).
     withheld: Vec<String>,
 }
@@ -175,12 +175,12 @@ impl ModelRouter {
             .iter()
             .filter_map(|(alias, target)| {
                 let (b, m) = target.split_once(':')?;
-                Some((alias.clone(), (find(b)?.clone(), m.to_owned())))
+                Some((alias.clone(), (find(b)?.clone(), Arc::from(m))))
             })
             .collect();
         let default = routing.default_backend.as_deref().and_then(|d| {
             let (b, m) = match d.split_once(':') {
-                Some((b, m)) => (b, Some(m.to_owned()).filter(|m| !m.is_empty())),
+                Some((b, m)) => (b, Some(Arc::<str>::from(m)).filter(|m| !m.is_empty())),
                 None => (d, None),
             };
             Some((find(b)?.clone(), m))
@@ -217,9 +217,7 @@ impl ModelRouter {
 
     /// Aliases as `(alias, provider, model)`.
     pub fn aliases(&self) -> impl Iterator<Item = (&str, &Arc<Provider>, &str)> {
-        self.aliases
-            .iter()
-            .map(|(a, (b, m))| (a.as_str(), b, m.as_str()))
+        self.aliases.iter().map(|(a, (b, m))| (a.as_str(), b, &**m))
     }
 
     /// The backend plain model names go to for `protocol` clients.
@@ -253,7 +251,7 @@ impl ModelRouter {
         if !grant.allows(&backend.name, &route.model) {
             return Err(RouteError::NotGranted {
                 backend: backend.name.to_string(),
-                model: route.model,
+                model: route.model.to_string(),
             });
         }
         Ok(route)
@@ -370,7 +368,7 @@ impl ModelRouter {
             }
             return Ok(Route {
                 provider: p.clone(),
-                model: rest.to_owned(),
+                model: Arc::from(rest),
                 rewritten: true,
             });
         }
@@ -378,7 +376,7 @@ impl ModelRouter {
             return Ok(Route {
                 provider: p.clone(),
                 model: m.clone(),
-                rewritten: m != requested,
+                rewritten: **m != *requested,
             });
         }
         if let Some((prefix, _)) = prefixed {
@@ -391,7 +389,7 @@ impl ModelRouter {
         match self.default_for(protocol) {
             Some(p) => Ok(Route {
                 provider: p.clone(),
-                model: requested.to_owned(),
+                model: Arc::from(requested),
                 rewritten: false,
             }),
             None => Err(RouteError::NoBackend {
@@ -428,8 +426,13 @@ mod tests {
         model: &str,
         p: Protocol,
     ) -> Result<(String, String, bool), RouteError> {
-        r.resolve(model, p, &Grant::ALL)
-            .map(|x| (x.provider.name().to_string(), x.model, x.rewritten))
+        r.resolve(model, p, &Grant::ALL).map(|x| {
+            (
+                x.provider.name().to_string(),
+                x.model.to_string(),
+                x.rewritten,
+            )
+        })
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use portcullis::clock::{Clock, ManualClock};
 use portcullis::config::Config;
 use portcullis::identity::virtual_key::FORMAT;
-use portcullis::identity::{AuthFailure, CredentialSource, Presented, Principal};
+use portcullis::identity::{AuthFailure, CredentialSource, Presented, PresentedValue, Principal};
 use portcullis::secret::Secret;
 use portcullis::state::AppState;
 use portcullis::store::Store;
@@ -92,7 +92,7 @@ async fn create(s: &Setup, body: Value) -> (String, String) {
 /// Who `state`'s authenticator says `key` is.
 async fn principal(state: &AppState, key: &str) -> Result<Principal, AuthFailure> {
     let presented = Presented {
-        value: Secret::new(key),
+        value: PresentedValue::new(key),
         source: CredentialSource::Bearer,
     };
     let ip: IpAddr = "192.0.2.7".parse().unwrap();
