@@ -1,6 +1,7 @@
-//! The identity wing: who is calling. [`Authenticator`] turns what a request presents into a
-//! typed [`Principal`] or a typed [`AuthFailure`], before any handler runs; everything that
-//! checks a credential lives under this module.
+//! The identity wing: who is calling. [`Authenticator`] turns what a request presents (found by
+//! [`extract_credential`], in [`presented`]) into a typed [`Principal`] or a typed
+//! [`AuthFailure`], before any handler runs; everything that checks a credential lives under this
+//! module.
 //!
 //! The credential kinds: static API keys ([`api_keys`]), per-device agent tokens
 //! ([`agent_token`]), the gateway's own JWTs ([`token_server`], which also issues them) and a
@@ -23,6 +24,7 @@ mod caches;
 pub mod external;
 pub mod jwks;
 pub mod lockout;
+mod presented;
 mod settings;
 pub mod token_format;
 pub mod token_server;
@@ -32,8 +34,6 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderName};
-
 use crate::clock::SharedClock;
 use crate::notify::{Notifier, OperatorEvent};
 use agent_token::{TokenFailure, TokenIdentity, TokenVerifier, UseContext};
@@ -41,6 +41,7 @@ use api_keys::ApiKeySet;
 use brute_force::{FailureOutcome, Limiter, Turns};
 pub(crate) use caches::{SeenRevision, insert_bounded};
 use lockout::{Advance, Lockout};
+pub use presented::{CredentialSource, Presented, PresentedValue, extract_credential};
 pub use settings::{AuthSettings, BruteForceConfig};
 use virtual_key::{KeyFailure, KeyVerifier};
 
@@ -132,138 +133,6 @@ pub enum AuthFailure {
     },
     /// The store could not be asked (not the client's fault; not counted).
     Unavailable,
-}
-
-/// Where a credential was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialSource {
-    /// `Authorization: Bearer …` (OpenAI clients).
-    Bearer,
-    /// `x-api-key` (Anthropic clients).
-    XApiKey,
-    /// `x-goog-api-key` (Gemini clients).
-    XGoogApiKey,
-    /// `?key=` (Gemini clients).
-    QueryKey,
-}
-
-/// A credential as presented, before any check: borrowed from the request's header where it
-/// was sent in one (the header's bytes stay in the request whatever is done here, so a copy
-/// would only cost an allocation and its wipe), decoded into its own wiped buffer where it was
-/// percent-encoded in the query.
-#[derive(Debug)]
-pub struct Presented<'a> {
-    /// The raw value; never logged.
-    pub value: PresentedValue<'a>,
-    /// Where it came from.
-    pub source: CredentialSource,
-}
-
-/// A presented credential's value: printed as `***`, never as itself, and wiped on drop when
-/// it is a decoded copy.
-pub struct PresentedValue<'a>(Cow<'a, str>);
-
-impl<'a> PresentedValue<'a> {
-    /// Wraps a value, trimmed of surrounding white space.
-    pub fn new(value: impl Into<Cow<'a, str>>) -> Self {
-        Self(match value.into() {
-            Cow::Borrowed(v) => Cow::Borrowed(v.trim()),
-            Cow::Owned(mut v) => {
-                let trimmed = v.trim();
-                if trimmed.len() == v.len() {
-                    Cow::Owned(v)
-                } else {
-                    let owned = trimmed.to_owned();
-                    zeroize::Zeroize::zeroize(&mut v);
-                    Cow::Owned(owned)
-                }
-            }
-        })
-    }
-
-    /// The raw value. Call only where the value is compared or checked.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Drop for PresentedValue<'_> {
-    fn drop(&mut self) {
-        if let Cow::Owned(v) = &mut self.0 {
-            zeroize::Zeroize::zeroize(v);
-        }
-    }
-}
-
-impl std::fmt::Debug for PresentedValue<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PresentedValue(***)")
-    }
-}
-
-impl Presented<'_> {
-    /// What kind of credential this looks like, by its shape alone (a metric label):
-    /// `agent_token`, `virtual_key`, `jwt` or `api_key`.
-    pub fn kind(&self) -> &'static str {
-        let v = self.value.expose();
-        if v.starts_with(agent_token::FORMAT.prefix) {
-            "agent_token"
-        } else if v.starts_with(virtual_key::FORMAT.prefix) {
-            "virtual_key"
-        } else if token_server::looks_like_jwt(v) {
-            "jwt"
-        } else {
-            "api_key"
-        }
-    }
-}
-
-/// Finds the credential: `Authorization: Bearer`, then `x-api-key`, then `x-goog-api-key`, then
-/// the `key` query parameter. Empty values count as absent.
-pub fn extract_credential<'a>(
-    headers: &'a HeaderMap,
-    query: Option<&'a str>,
-) -> Option<Presented<'a>> {
-    let header = |name: &HeaderName| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
-    // In the order of `PRESENTED_CREDENTIAL_HEADERS`.
-    const SOURCES: [CredentialSource; 3] = [
-        CredentialSource::Bearer,
-        CredentialSource::XApiKey,
-        CredentialSource::XGoogApiKey,
-    ];
-    let found = crate::secret::PRESENTED_CREDENTIAL_HEADERS
-        .iter()
-        .zip(SOURCES)
-        .find_map(|(name, source)| {
-            let value = header(name)?;
-            let value = match source {
-                CredentialSource::Bearer => bearer_token(value)?,
-                _ => value,
-            };
-            Some((PresentedValue::new(value), source))
-        })
-        .or_else(|| {
-            form_urlencoded::parse(query?.as_bytes())
-                .find(|(k, v)| k == crate::secret::CREDENTIAL_QUERY_PARAM && !v.trim().is_empty())
-                .map(|(_, v)| (PresentedValue::new(v), CredentialSource::QueryKey))
-        });
-    found.map(|(value, source)| Presented { value, source })
-}
-
-/// The token of an `Authorization` value (trimmed): `Bearer`, in any case, one space, then the
-/// token (trimmed, not empty). Read by position: no search for the space.
-fn bearer_token(value: &str) -> Option<&str> {
-    let scheme = value.get(..6)?;
-    if !scheme.eq_ignore_ascii_case("bearer") || value.as_bytes().get(6) != Some(&b' ') {
-        return None;
-    }
-    Some(value.get(7..)?.trim()).filter(|k| !k.is_empty())
 }
 
 /// The authentication state of the process.
@@ -642,80 +511,6 @@ mod tests {
             value: PresentedValue::new(v),
             source: CredentialSource::Bearer,
         })
-    }
-
-    #[test]
-    fn credentials_are_found_in_every_place_clients_put_them() {
-        let mut h = HeaderMap::new();
-        assert!(extract_credential(&h, None).is_none());
-        assert_eq!(
-            extract_credential(&h, Some("alt=sse&key=q%2Bk"))
-                .unwrap()
-                .value
-                .expose(),
-            "q+k"
-        );
-        h.insert("x-goog-api-key", "g".parse().unwrap());
-        assert_eq!(
-            extract_credential(&h, Some("key=q")).unwrap().source,
-            CredentialSource::XGoogApiKey
-        );
-        h.insert("x-api-key", "a".parse().unwrap());
-        assert_eq!(
-            extract_credential(&h, None).unwrap().source,
-            CredentialSource::XApiKey
-        );
-        h.insert("authorization", "Basic dXNlcg==".parse().unwrap());
-        assert_eq!(
-            extract_credential(&h, None).unwrap().source,
-            CredentialSource::XApiKey,
-            "only Bearer is a key"
-        );
-        h.insert("authorization", "bearer  b ".parse().unwrap());
-        let p = extract_credential(&h, None).unwrap();
-        assert_eq!(
-            (p.value.expose(), p.source),
-            ("b", CredentialSource::Bearer)
-        );
-    }
-
-    #[test]
-    fn a_presented_value_is_trimmed_and_never_printed() {
-        let mut h = HeaderMap::new();
-        h.insert("x-api-key", " sk-header-secret-1 ".parse().unwrap());
-        let from_header = extract_credential(&h, None).unwrap();
-        let none = HeaderMap::new();
-        assert_eq!(from_header.value.expose(), "sk-header-secret-1");
-        let from_query = extract_credential(&none, Some("key=%20sk-query%2Bsecret%20")).unwrap();
-        assert_eq!(from_query.value.expose(), "sk-query+secret");
-        for p in [&from_header, &from_query] {
-            let shown = format!("{p:?}");
-            assert!(!shown.contains("secret"), "{shown}");
-            assert!(shown.contains("***"), "{shown}");
-        }
-        assert_eq!(PresentedValue::new(String::from("\tk\n")).expose(), "k");
-    }
-
-    #[test]
-    fn a_bearer_token_is_the_scheme_one_space_and_a_trimmed_token() {
-        for (value, want) in [
-            ("Bearer k", Some("k")),
-            ("BEARER k", Some("k")),
-            ("bEaReR   k  ", Some("k")),
-            ("Bearer sk-1 2", Some("sk-1 2")),
-            ("Bearer", None),
-            ("Bearer ", None),
-            ("Bearer    ", None),
-            ("Bearer\tk", None),
-            ("Bearerk", None),
-            ("Bearerk x", None),
-            ("Bear k", None),
-            ("Basic k", None),
-            ("Token Bearer k", None),
-            ("Bëarer k", None),
-        ] {
-            assert_eq!(bearer_token(value), want, "{value:?}");
-        }
     }
 
     #[tokio::test]

@@ -360,7 +360,12 @@ const MODEL_API: &str = "model_api";
 
 /// The route group of `path`, a bounded metric label.
 fn route_group(path: &str) -> &'static str {
-    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    // A byte loop: the segment is a few bytes, shorter than a `str` search takes to set up.
+    let rest = path.trim_start_matches('/');
+    let first = rest
+        .bytes()
+        .position(|b| b == b'/')
+        .map_or(rest, |end| &rest[..end]);
     match first {
         "v1" | "v1beta" | "chat" | "completions" | "embeddings" | "models" | "moderations"
         | "responses" | "messages" => MODEL_API,
@@ -380,5 +385,29 @@ fn protocol_label(p: Protocol) -> &'static str {
         Protocol::OpenAi => "openai",
         Protocol::Anthropic => "anthropic",
         Protocol::Gemini => "gemini",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_is_grouped_by_its_first_segment() {
+        for (path, group) in [
+            ("/v1/chat/completions", MODEL_API),
+            ("/v1beta/models/gemini-2.5-pro:generateContent", MODEL_API),
+            ("/messages", MODEL_API),
+            ("//v0/management/keys", "management"),
+            ("/v0", "management"),
+            ("/health", "health"),
+            ("/metrics/", "metrics"),
+            ("/.well-known/openid-configuration", "token_server"),
+            ("/v1x/chat", "other"),
+            ("/", "other"),
+            ("", "other"),
+        ] {
+            assert_eq!(route_group(path), group, "{path}");
+        }
     }
 }

@@ -354,7 +354,12 @@ impl ModelRouter {
                 _ => Err(RouteError::NoModel),
             };
         }
-        let prefixed = requested.split_once(':');
+        // A byte loop: a model name is a few dozen bytes, shorter than a `str` search takes to
+        // set up.
+        let prefixed = requested
+            .bytes()
+            .position(|b| b == b':')
+            .map(|at| (&requested[..at], &requested[at + 1..]));
         if let Some((prefix, _)) = prefixed
             && self.withheld.iter().any(|w| w == prefix)
         {
