@@ -55,11 +55,13 @@ pub fn router(state: AppState) -> App {
 }
 
 impl connections::App for App {
+    type Report = api::access_log::Finish;
+
     fn answer(
         &self,
         req: Request,
         peer: std::net::SocketAddr,
-    ) -> impl Future<Output = connections::Answer> + Send + 'static {
+    ) -> impl Future<Output = connections::Answer<Self::Report>> + Send + 'static {
         let App {
             state,
             mut routes,
@@ -100,6 +102,13 @@ impl connections::App for App {
             );
             Ok(answer.await)
         }
+    }
+}
+
+/// The access log's line, written when the server says how the answer's sending ended.
+impl connections::Report for api::access_log::Finish {
+    fn report(self, outcome: api::access_log::Outcome) {
+        self.sent(outcome);
     }
 }
 

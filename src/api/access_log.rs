@@ -1,21 +1,17 @@
-//! One structured log line per request, written when the response body has been sent (so a
+//! One structured log line per request, written when the server has sent the answer (so a
 //! stream's line carries its full duration and the usage reported at its end) or when the client
-//! goes away. Handlers add what they learn (backend, model, upstream status, usage, principal)
+//! goes away: [`access_log`] hands the server a [`Finish`] beside the response, and the server
+//! tells it how the sending ended. Handlers add what they learn (backend, model, upstream status, usage, principal)
 //! to the request's [`RequestLog`]. Paths are logged without their query: `?key=` never reaches
 //! a log.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
-use bytes::Bytes;
-use http_body::{Body as _, Frame, SizeHint};
 
 use crate::identity::Principal;
 use crate::protocol::Protocol;
@@ -230,7 +226,7 @@ pub(crate) fn access_log<F>(
     mut req: Request,
     peer: SocketAddr,
     next: impl FnOnce(Request, Attached) -> F,
-) -> impl Future<Output = Response>
+) -> impl Future<Output = (Response, Finish)>
 where
     F: Future<Output = Response>,
 {
@@ -247,8 +243,8 @@ where
         let telemetry = state.telemetry();
         let capturing = state.capture().is_enabled();
         if !logging && !capturing && !telemetry.is_enabled() {
-            // Nothing will read the line: skip the id, the copies and the body wrapper.
-            return next(req, attached).await;
+            // Nothing will read the line: skip the id and the copies.
+            return (next(req, attached).await, Finish(None));
         }
         let path = req.uri().path();
         let group = route_group(path);
@@ -289,67 +285,49 @@ where
             group,
             protocol,
         };
-        let (parts, body) = resp.into_parts();
-        Response::from_parts(
-            parts,
-            Body::new(LoggedBody {
-                inner: body,
-                entry: Some(entry),
-            }),
-        )
+        (resp, Finish(Some(entry)))
     }
 }
 
-/// A response body that writes the access line when it ends or is dropped.
-struct LoggedBody {
-    inner: Body,
-    entry: Option<Entry>,
+/// How the server's sending of an answer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// All of it went out (a body the answer may not have — HEAD, 204, 304 — left out).
+    Completed,
+    /// The answer's body failed midway (an upstream stream broke).
+    BodyError,
+    /// The client went away (or its connection was closed) before all of it went out.
+    ClientDisconnected,
 }
 
-impl http_body::Body for LoggedBody {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => {
-                if let Some(e) = this.entry.take() {
-                    e.emit("completed");
-                }
-            }
-            Poll::Ready(Some(Err(_))) => {
-                if let Some(e) = this.entry.take() {
-                    e.emit("body_error");
-                }
-            }
-            _ => {}
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::BodyError => "body_error",
+            Outcome::ClientDisconnected => "client_disconnected",
         }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 
-impl Drop for LoggedBody {
+/// A request's line and telemetry, still to be written: the server says how the answer's
+/// sending ended ([`Finish::sent`]). One dropped unsaid — its connection closed under it — is
+/// written as a client that went away.
+pub(crate) struct Finish(Option<Entry>);
+
+impl Finish {
+    /// Writes the line (nothing when logging, capture and metrics are all off).
+    pub(crate) fn sent(mut self, outcome: Outcome) {
+        if let Some(entry) = self.0.take() {
+            entry.emit(outcome.label());
+        }
+    }
+}
+
+impl Drop for Finish {
     fn drop(&mut self) {
-        if let Some(e) = self.entry.take() {
-            let outcome = if self.inner.is_end_stream() {
-                "completed"
-            } else {
-                "client_disconnected"
-            };
-            e.emit(outcome);
+        if let Some(entry) = self.0.take() {
+            entry.emit(Outcome::ClientDisconnected.label());
         }
     }
 }

@@ -30,6 +30,7 @@ use tokio::task::JoinSet;
 use super::h1::{self, H1, Served};
 use super::quiet::Quiet;
 use super::watch::{InFlight, TimedBody, TrackedBody, Watch, Watched};
+use crate::api::access_log::Outcome;
 use crate::api::error::ApiError;
 use crate::config::ServerConfig;
 use crate::connection::{Closed, ConnectionStats, OpenSlot};
@@ -168,24 +169,43 @@ impl Accepted for TcpStream {
 /// instructions and an allocation per request). `peer` is the client's address: passed, not put
 /// in the request's extensions, whose first entry costs an allocation and its drop (§21).
 pub(super) trait App: Clone + Send + Sync + 'static {
+    /// What is told how the sending of an answer ended (the access log's line).
+    type Report: Report;
+
     fn answer(
         &self,
         req: http::Request<Body>,
         peer: SocketAddr,
-    ) -> impl Future<Output = Answer> + Send + 'static;
+    ) -> impl Future<Output = Answer<Self::Report>> + Send + 'static;
 }
 
-/// What a request's future gives: its response (a failure is a response too).
-pub(super) type Answer = Result<http::Response<Body>, Infallible>;
+/// What a request's future gives: its response (a failure is a response too), and what the
+/// server tells how sending it ended.
+pub(super) type Answer<R> = Result<(http::Response<Body>, R), Infallible>;
+
+/// Told once, by the server, how the sending of an answer ended: after its last byte was
+/// written, or when it could not be. The server reports instead of wrapping the answer's body
+/// (a box and a layer per poll, `bench/PROFILE.md` §24).
+pub(super) trait Report: Send + Unpin + 'static {
+    fn report(self, outcome: Outcome);
+}
+
+/// Nothing to tell (a bare router, in tests).
+impl Report for () {
+    fn report(self, _: Outcome) {}
+}
 
 impl App for axum::Router {
+    type Report = ();
+
     fn answer(
         &self,
         mut req: http::Request<Body>,
         peer: SocketAddr,
-    ) -> impl Future<Output = Answer> + Send + 'static {
+    ) -> impl Future<Output = Answer<()>> + Send + 'static {
         req.extensions_mut().insert(ConnectInfo(peer));
-        tower_service::Service::call(&mut self.clone(), req)
+        let answered = tower_service::Service::call(&mut self.clone(), req);
+        async move { answered.await.map(|response| (response, ())) }
     }
 }
 
@@ -336,10 +356,10 @@ struct Tracked<S> {
 }
 
 impl<S: App> hyper::service::Service<http::Request<Incoming>> for Tracked<S> {
-    type Response = http::Response<TrackedBody>;
+    type Response = http::Response<TrackedBody<S::Report>>;
     type Error = Infallible;
     /// hyper needs a future type it can name: boxed here (HTTP/2 only).
-    type Future = TrackedFuture<Pin<Box<dyn Future<Output = Answer> + Send>>>;
+    type Future = TrackedFuture<Pin<Box<dyn Future<Output = Answer<S::Report>> + Send>>>;
 
     fn call(&self, req: http::Request<Incoming>) -> Self::Future {
         let in_flight = self.watch.request_started();
@@ -352,22 +372,24 @@ impl<S: App> hyper::service::Service<http::Request<Incoming>> for Tracked<S> {
     }
 }
 
-/// Polls a handler for its answer. A handler that panics gets its client a 500 instead of a
-/// dropped connection (the future is not polled again: it is finished). Both servers use it.
-pub(super) fn poll_answer<F>(
+/// Polls a handler for its answer, and what is told how its sending ends. A handler that panics
+/// gets its client a 500 instead of a dropped connection (the future is not polled again: it is
+/// finished), with nothing to tell. Both servers use it.
+pub(super) fn poll_answer<F, R>(
     handler: Pin<&mut F>,
     cx: &mut Context<'_>,
-) -> Poll<http::Response<Body>>
+) -> Poll<(http::Response<Body>, Option<R>)>
 where
-    F: Future<Output = Result<http::Response<Body>, Infallible>>,
+    F: Future<Output = Answer<R>>,
 {
     match std::panic::catch_unwind(AssertUnwindSafe(|| handler.poll(cx))) {
         Ok(Poll::Pending) => Poll::Pending,
-        Ok(Poll::Ready(Ok(response))) => Poll::Ready(response),
+        Ok(Poll::Ready(Ok((response, report)))) => Poll::Ready((response, Some(report))),
         Ok(Poll::Ready(Err(never))) => match never {},
         Err(_) => {
             tracing::error!("a request handler panicked: answered 500");
-            Poll::Ready(ApiError::internal().into_response_for(Protocol::OpenAi))
+            let response = ApiError::internal().into_response_for(Protocol::OpenAi);
+            Poll::Ready((response, None))
         }
     }
 }
@@ -381,19 +403,21 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F> Future for TrackedFuture<F>
+impl<F, R: Report> Future for TrackedFuture<F>
 where
-    F: Future<Output = Result<http::Response<Body>, Infallible>>,
+    F: Future<Output = Answer<R>>,
 {
-    type Output = Result<http::Response<TrackedBody>, Infallible>;
+    type Output = Result<http::Response<TrackedBody<R>>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let Poll::Ready(response) = poll_answer(this.inner, cx) else {
+        let Poll::Ready((response, report)) = poll_answer(this.inner, cx) else {
             return Poll::Pending;
         };
         let in_flight = this.in_flight.take();
-        Poll::Ready(Ok(response.map(|body| TrackedBody::new(body, in_flight))))
+        Poll::Ready(Ok(
+            response.map(|body| TrackedBody::new(body, in_flight, report))
+        ))
     }
 }
 

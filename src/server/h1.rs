@@ -19,7 +19,6 @@
 //! The watchdog ([`super::watch`]) sees the phases as before: bytes read while idle start a
 //! head, a parsed head starts a request, a written answer ends it.
 
-use std::convert::Infallible;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
@@ -37,9 +36,10 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::io::poll_read_buf;
 
-use super::connections::{App, poll_answer};
+use super::connections::{Answer, App, Report, poll_answer};
 use super::h1_wire::{self, BodyFraming, HeadError, KnownHead, RequestHead, ResponseFrame};
 use super::watch::{TimedBody, Watch};
+use crate::api::access_log::Outcome;
 use crate::clock::{Clock, SystemClock};
 use crate::upstream::h1_wire::{Decoded, Framing};
 
@@ -175,7 +175,7 @@ pub(super) async fn serve<S: App>(tcp: TcpStream, h: H1<S>) -> Served {
         };
         let request = request.map(|()| body);
         let handler = pin!(h.app.answer(request, h.addr));
-        let Some(response) = answer(handler, &side).await else {
+        let Some((response, report)) = answer(handler, &side).await else {
             tracing::debug!(client = %h.addr, "the client closed while its request was handled");
             return Served::Done;
         };
@@ -187,7 +187,15 @@ pub(super) async fn serve<S: App>(tcp: TcpStream, h: H1<S>) -> Served {
             close,
             keep_alive_10: version == Version::HTTP_10,
         };
-        let Ok(close) = write_response(&mut write, &mut out, response, respond).await else {
+        let written = write_response(&mut write, &mut out, response, respond).await;
+        if let Some(report) = report {
+            report.report(match written {
+                Ok(_) => Outcome::Completed,
+                Err(Unsent::Body) => Outcome::BodyError,
+                Err(Unsent::Client) => Outcome::ClientDisconnected,
+            });
+        }
+        let Ok(close) = written else {
             return Served::Done;
         };
         drop(in_flight);
@@ -235,11 +243,15 @@ async fn read_head<S>(side: &Shared, h: &H1<S>, first: bool) -> Result<Head, Hea
     .await
 }
 
-/// The router's answer; `None` when the client closed before it was ready (the handler is
-/// dropped, which cancels what it was doing). A handler that panics is answered 500.
-async fn answer<F>(mut handler: Pin<&mut F>, side: &Shared) -> Option<Response<Body>>
+/// The router's answer, and what is told how its sending ends; `None` when the client closed
+/// before it was ready (the handler is dropped, which cancels what it was doing). A handler that
+/// panics is answered 500.
+async fn answer<F, R>(
+    mut handler: Pin<&mut F>,
+    side: &Shared,
+) -> Option<(Response<Body>, Option<R>)>
 where
-    F: Future<Output = Result<Response<Body>, Infallible>>,
+    F: Future<Output = Answer<R>>,
 {
     let mut watching = true;
     poll_fn(|cx| {
@@ -293,12 +305,27 @@ struct Respond {
 
 /// Writes the answer; `Ok(close)`: whether the connection closes now. An error is a client
 /// gone or a body that failed midway: the connection closes.
+/// Why an answer did not go out whole.
+enum Unsent {
+    /// Its body failed midway, or did not match the length it gave.
+    Body,
+    /// Writing to the client failed.
+    Client,
+}
+
+impl From<io::Error> for Unsent {
+    fn from(_: io::Error) -> Self {
+        Unsent::Client
+    }
+}
+
+/// Writes the answer; `Ok(close)` once it is all out.
 async fn write_response(
     write: &mut OwnedWriteHalf,
     out: &mut Vec<u8>,
     response: Response<Body>,
     r: Respond,
-) -> io::Result<bool> {
+) -> Result<bool, Unsent> {
     let (parts, mut body) = response.into_parts();
     let status = parts.status;
     let framing = if r.head_request
@@ -362,7 +389,7 @@ async fn write_response(
             None => break,
             Some(Err(e)) => {
                 tracing::debug!(error = %e, "an answer's body failed midway: closing");
-                return Err(io::Error::other("the answer's body failed"));
+                return Err(Unsent::Body);
             }
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) if !data.is_empty() => data,
@@ -371,7 +398,8 @@ async fn write_response(
             },
         };
         if data.len() as u64 > left {
-            return Err(io::Error::other("the answer's body is longer than it said"));
+            tracing::debug!("an answer's body is longer than it said: closing");
+            return Err(Unsent::Body);
         }
         left -= data.len() as u64;
         if chunked {
@@ -395,9 +423,8 @@ async fn write_response(
     if chunked {
         out.extend_from_slice(h1_wire::LAST_CHUNK);
     } else if framing != BodyFraming::Close && left != 0 {
-        return Err(io::Error::other(
-            "the answer's body is shorter than it said",
-        ));
+        tracing::debug!("an answer's body is shorter than it said: closing");
+        return Err(Unsent::Body);
     }
     if !out.is_empty() {
         write.write_all(out).await?;

@@ -13,9 +13,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::api::access_log::Outcome;
 use crate::config::ServerConfig;
 use crate::connection::ConnectionStats;
-use crate::server::connections::{ConnectionLimits, serve_connections};
+use crate::server::connections::{Answer, App, ConnectionLimits, Report, serve_connections};
 
 struct Server {
     addr: std::net::SocketAddr,
@@ -24,7 +25,7 @@ struct Server {
 }
 
 impl Server {
-    async fn start(app: Router) -> Server {
+    async fn start(app: impl App) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let config = ServerConfig {
@@ -589,4 +590,116 @@ async fn shutdown_finishes_the_answer_in_flight_and_closes() {
         "{answer}"
     );
     task.await.unwrap().unwrap();
+}
+
+/// A router whose answers tell `outcomes` how their sending ended, as the access log is told.
+#[derive(Clone)]
+struct Reporting {
+    router: Router,
+    outcomes: mpsc::UnboundedSender<(String, Outcome)>,
+}
+
+struct Told(String, mpsc::UnboundedSender<(String, Outcome)>);
+
+impl Report for Told {
+    fn report(self, outcome: Outcome) {
+        let _ = self.1.send((self.0, outcome));
+    }
+}
+
+impl App for Reporting {
+    type Report = Told;
+
+    fn answer(
+        &self,
+        req: Request,
+        peer: std::net::SocketAddr,
+    ) -> impl std::future::Future<Output = Answer<Told>> + Send + 'static {
+        let told = Told(req.uri().path().to_owned(), self.outcomes.clone());
+        let answered = self.router.answer(req, peer);
+        async move { answered.await.map(|(response, ())| (response, told)) }
+    }
+}
+
+#[tokio::test]
+async fn the_server_tells_how_each_answer_went_out() {
+    let (stream_app, tx) = channel_app::<&'static str>();
+    let router = echo_app().merge(stream_app).route(
+        "/broken",
+        get(|| async {
+            let frames = futures_util::stream::iter([
+                Ok(Bytes::from_static(b"data: one\n\n")),
+                Err(std::io::Error::other("the upstream broke")),
+            ]);
+            Body::from_stream(frames)
+        }),
+    );
+    let (outcomes, mut told) = mpsc::unbounded_channel();
+    let server = Server::start(Reporting { router, outcomes }).await;
+    let mut sock = server.connect().await;
+    // Written whole, and a HEAD answer (whose body is never sent) is complete too.
+    sock.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_until(&mut sock, "hello", 1).await;
+    assert_eq!(
+        told.recv().await,
+        Some(("/hello".into(), Outcome::Completed))
+    );
+    sock.write_all(b"HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_until(&mut sock, "\r\n\r\n", 1).await;
+    assert_eq!(
+        told.recv().await,
+        Some(("/hello".into(), Outcome::Completed))
+    );
+    // A body that fails midway.
+    sock.write_all(b"GET /broken HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        told.recv().await,
+        Some(("/broken".into(), Outcome::BodyError))
+    );
+    // A client that goes away (reset) while its stream is being sent.
+    let mut sock = server.connect().await;
+    sock.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_until(&mut sock, "\r\n\r\n", 1).await;
+    sock.set_zero_linger().unwrap();
+    drop(sock);
+    // Each event is written as it comes; a write after the reset fails.
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            got = told.recv() => break got,
+            // The body is dropped once the write failed: what it told is what is left to read.
+            sent = tx.send("data: more\n\n") => if sent.is_err() {
+                break told.recv().await;
+            },
+        }
+    };
+    assert_eq!(
+        outcome,
+        Some(("/stream".into(), Outcome::ClientDisconnected))
+    );
+    // Over HTTP/2, the answer's body tells.
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let resp = client
+        .get(format!("http://{}/hello", server.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    assert_eq!(resp.text().await.unwrap(), "hello");
+    assert_eq!(
+        told.recv().await,
+        Some(("/hello".into(), Outcome::Completed))
+    );
+    server.shut_down().await;
 }

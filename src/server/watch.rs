@@ -28,6 +28,8 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::connections::Report;
+use crate::api::access_log::Outcome;
 use crate::connection::{Closed, RequestBodyTimeout};
 use tokio::time::{Instant, Sleep};
 
@@ -132,22 +134,32 @@ impl Drop for InFlight {
     }
 }
 
-/// A response body that keeps its request counted in flight while it is being sent.
-pub(super) struct TrackedBody {
+/// A response body (HTTP/2's) that keeps its request counted in flight while it is being sent,
+/// and tells how the sending ended.
+pub(super) struct TrackedBody<R: Report> {
     inner: Body,
     _in_flight: Option<InFlight>,
+    /// Told how the sending ended, once: at the body's end or failure, or when it is dropped.
+    report: Option<R>,
 }
 
-impl TrackedBody {
-    pub(super) fn new(inner: Body, in_flight: Option<InFlight>) -> Self {
+impl<R: Report> TrackedBody<R> {
+    pub(super) fn new(inner: Body, in_flight: Option<InFlight>, report: Option<R>) -> Self {
         Self {
             inner,
             _in_flight: in_flight,
+            report,
+        }
+    }
+
+    fn report(&mut self, outcome: Outcome) {
+        if let Some(report) = self.report.take() {
+            report.report(outcome);
         }
     }
 }
 
-impl http_body::Body for TrackedBody {
+impl<R: Report> http_body::Body for TrackedBody<R> {
     type Data = Bytes;
     type Error = axum::Error;
 
@@ -155,7 +167,13 @@ impl http_body::Body for TrackedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.report(Outcome::Completed),
+            Poll::Ready(Some(Err(_))) => self.report(Outcome::BodyError),
+            _ => {}
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -164,6 +182,18 @@ impl http_body::Body for TrackedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+impl<R: Report> Drop for TrackedBody<R> {
+    /// Dropped before its end: all of it went out only if there was nothing left to send.
+    fn drop(&mut self) {
+        let outcome = if http_body::Body::is_end_stream(&self.inner) {
+            Outcome::Completed
+        } else {
+            Outcome::ClientDisconnected
+        };
+        self.report(outcome);
     }
 }
 
