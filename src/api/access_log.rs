@@ -144,8 +144,9 @@ struct Entry {
     started: Instant,
     ttfb: Duration,
     log: RequestLog,
-    /// The access line's own fields; `None` when the access log is off (metrics only).
-    line: Option<Line>,
+    /// The access line's own fields; `None` when the access log is off (metrics only). Boxed:
+    /// the entry is moved with the answer through the server's steps, and is small without it.
+    line: Option<Box<Line>>,
     telemetry: Telemetry,
     /// The route group of the path (the label when no handler named an operation).
     group: &'static str,
@@ -280,7 +281,7 @@ where
             started,
             ttfb,
             log,
-            line: line.filter(|_| logging),
+            line: line.filter(|_| logging).map(Box::new),
             telemetry: telemetry.clone(),
             group,
             protocol,
