@@ -1,9 +1,9 @@
 //! One structured log line per request, written when the server has sent the answer (so a
 //! stream's line carries its full duration and the usage reported at its end) or when the client
 //! goes away: [`access_log`] hands the server a [`Finish`] beside the response, and the server
-//! tells it how the sending ended. Handlers add what they learn (backend, model, upstream status, usage, principal)
-//! to the request's [`RequestLog`]. Paths are logged without their query: `?key=` never reaches
-//! a log.
+//! tells it how the sending ended. Handlers add what they learn (backend, model, upstream
+//! status, usage, principal) to the request's [`RequestLog`]. Paths are logged without their
+//! query: `?key=` never reaches a log.
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -303,8 +303,6 @@ struct Respond {
     keep_alive_10: bool,
 }
 
-/// Writes the answer; `Ok(close)`: whether the connection closes now. An error is a client
-/// gone or a body that failed midway: the connection closes.
 /// Why an answer did not go out whole.
 enum Unsent {
     /// Its body failed midway, or did not match the length it gave.
@@ -319,7 +317,8 @@ impl From<io::Error> for Unsent {
     }
 }
 
-/// Writes the answer; `Ok(close)` once it is all out.
+/// Writes the answer; `Ok(close)`: whether the connection closes now. An error is a client
+/// gone or a body that failed midway (or did not match its length): the connection closes.
 async fn write_response(
     write: &mut OwnedWriteHalf,
     out: &mut Vec<u8>,
