@@ -131,14 +131,16 @@ fn check_extraction(headers: &HeaderMap, query: Option<&str>) {
         }
     }
     let query_kept = if rank == 3 { query } else { None };
-    let again = extract_credential(&kept, query_kept).map(|p| (p.value, p.source));
+    let again =
+        extract_credential(&kept, query_kept).map(|p| (p.value.expose().to_owned(), p.source));
     assert_eq!(
         again,
-        Some((p.value.clone(), p.source)),
+        Some((value.to_owned(), p.source)),
         "a later source changed it"
     );
     if let Some((name, _)) = PRESENTED.get(rank) {
-        let next = extract_credential(&without(headers, &[name]), query);
+        let rest = without(headers, &[name]);
+        let next = extract_credential(&rest, query);
         assert!(
             next.is_none_or(|n| source_rank(n.source) > rank),
             "an earlier source"
