@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use http::{HeaderMap, HeaderName};
 
 use super::{agent_token, token_server, virtual_key};
+use crate::secret::Secret;
 
 /// Where a credential was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,38 +34,29 @@ pub struct Presented<'a> {
     pub source: CredentialSource,
 }
 
-/// A presented credential's value: printed as `***`, never as itself, and wiped on drop when
-/// it is a decoded copy.
-pub struct PresentedValue<'a>(Cow<'a, str>);
+/// A presented credential's value: printed as `***`, never as itself. A decoded copy is a
+/// [`Secret`] (trimmed, wiped on drop).
+pub struct PresentedValue<'a>(Value<'a>);
+
+enum Value<'a> {
+    Borrowed(&'a str),
+    Decoded(Secret),
+}
 
 impl<'a> PresentedValue<'a> {
     /// Wraps a value, trimmed of surrounding white space.
     pub fn new(value: impl Into<Cow<'a, str>>) -> Self {
         Self(match value.into() {
-            Cow::Borrowed(v) => Cow::Borrowed(v.trim()),
-            Cow::Owned(mut v) => {
-                let trimmed = v.trim();
-                if trimmed.len() == v.len() {
-                    Cow::Owned(v)
-                } else {
-                    let owned = trimmed.to_owned();
-                    zeroize::Zeroize::zeroize(&mut v);
-                    Cow::Owned(owned)
-                }
-            }
+            Cow::Borrowed(v) => Value::Borrowed(v.trim()),
+            Cow::Owned(v) => Value::Decoded(Secret::new(v)),
         })
     }
 
     /// The raw value. Call only where the value is compared or checked.
     pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Drop for PresentedValue<'_> {
-    fn drop(&mut self) {
-        if let Cow::Owned(v) = &mut self.0 {
-            zeroize::Zeroize::zeroize(v);
+        match &self.0 {
+            Value::Borrowed(v) => v,
+            Value::Decoded(secret) => secret.expose(),
         }
     }
 }
