@@ -7,6 +7,7 @@ pub mod event_stream;
 pub mod json_edit;
 pub mod json_scan;
 pub mod json_valid;
+pub mod lanes;
 pub mod models;
 pub mod objects;
 pub mod retry_after;

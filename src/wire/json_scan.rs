@@ -1,13 +1,16 @@
 //! Finding the top-level members of a JSON object without decoding the rest: each member's key
 //! as written (between its quotes) and its value where it lies, which the caller skips, takes
 //! as text, or reads in place if it is an object (one walk over its bytes, not one to find its
-//! end and another to read it). Strings are skipped with a SIMD search for their closing quote,
-//! nested values by counting brackets outside strings, so reading one small member out of an
-//! upstream's answer costs a pass over its bytes instead of a full parse.
+//! end and another to read it). Strings and nested values are crossed sixteen bytes at a time,
+//! their quotes, backslashes and brackets flagged at once (`wire::lanes`), nested values by
+//! counting brackets outside strings, so reading one small member out of an upstream's answer
+//! costs a pass over its bytes instead of a full parse.
 //!
 //! The scan does not validate what it skips; it answers [`Unscannable`] for anything it cannot
 //! walk with certainty (no object, an unterminated string, a key written with an escape, text
 //! after the object), and callers then fall back to a full parse.
+
+use super::lanes::block_at;
 
 /// The text is not an object this scan can walk; parse it fully instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,52 +134,48 @@ fn skip_ws(json: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Bytes of a string looked at eight at a time before the SIMD search takes over (it costs
-/// more to set up than most keys and short values take to walk).
-const SHORT: usize = 32;
-
-/// The index of the quote closing the string whose text starts at `from`. Inlined: it runs for
-/// every string of a document, most of them a few bytes long, where a call cost more than the
-/// search.
+/// The index of the quote closing the string whose text starts at `i`: sixteen bytes at a time,
+/// its quotes and backslashes flagged at once (`wire::lanes`), then each flagged byte in turn.
+/// Inlined: it runs for every string of a document, most of them a few bytes long.
 #[inline(always)]
-fn string_end(json: &[u8], mut from: usize) -> Result<usize, Unscannable> {
+fn string_end(json: &[u8], mut i: usize) -> Result<usize, Unscannable> {
+    'blocks: loop {
+        let (block, last) = block_at(json, i);
+        let mut flags = block.eq(b'"').or(block.eq(b'\\')).bits();
+        while flags != 0 {
+            let at = i + flags.trailing_zeros() as usize;
+            if json[at] == b'"' {
+                return Ok(at);
+            }
+            // A backslash escapes the next byte (a quote included).
+            let next = at + 2;
+            if next >= i + 16 {
+                i = next;
+                continue 'blocks;
+            }
+            flags &= u32::MAX << (next - i);
+        }
+        if last {
+            return Err(Unscannable);
+        }
+        i += 16;
+    }
+}
+
+/// The index of the first `"` or `\` at or after `i`.
+#[inline(always)]
+fn quote_or_backslash(json: &[u8], mut i: usize) -> Option<usize> {
     loop {
-        let at = quote_or_backslash(json, from).ok_or(Unscannable)?;
-        if json[at] == b'"' {
-            return Ok(at);
+        let (block, last) = block_at(json, i);
+        let flags = block.eq(b'"').or(block.eq(b'\\')).bits();
+        if flags != 0 {
+            return Some(i + flags.trailing_zeros() as usize);
         }
-        // A backslash escapes the next byte (a quote included).
-        from = at + 2;
-    }
-}
-
-/// The index of the first `"` or `\` at or after `from`.
-#[inline(always)]
-fn quote_or_backslash(json: &[u8], from: usize) -> Option<usize> {
-    let mut at = from;
-    let short = json.len().min(from.saturating_add(SHORT));
-    while let Some(word) = json.get(at..at + 8).filter(|_| at + 8 <= short) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(word);
-        let w = u64::from_le_bytes(w);
-        let hits = zero_byte(w ^ QUOTES) | zero_byte(w ^ BACKSLASHES);
-        if hits != 0 {
-            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        if last {
+            return None;
         }
-        at += 8;
+        i += 16;
     }
-    memchr::memchr2(b'"', b'\\', json.get(at..)?).map(|i| at + i)
-}
-
-const QUOTES: u64 = u64::from_le_bytes([b'"'; 8]);
-const BACKSLASHES: u64 = u64::from_le_bytes([b'\\'; 8]);
-
-/// The high bit of the lowest zero byte of `w` set (and maybe of higher bytes: only the lowest
-/// set bit is exact), or 0 when no byte is zero.
-fn zero_byte(w: u64) -> u64 {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    w.wrapping_sub(ONES) & !w & HIGHS
 }
 
 /// The index just past the value starting at `start`.
@@ -200,27 +199,47 @@ fn is_delimiter(b: u8) -> bool {
     matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
 }
 
-/// The index just past the object or array starting at `start`. Byte by byte: between a
-/// nested value's strings there are mostly one to three bytes (`":"`, `","`, `":{"`), fewer than
-/// a word-at-a-time search pays for (tried: more instructions on an OpenAI answer).
+/// The index just past the object or array starting at `start`: sixteen bytes at a time, its
+/// brackets and quotes flagged at once (`wire::lanes`), each string skipped from its quote.
 fn nested_end(json: &[u8], start: usize) -> Result<usize, Unscannable> {
     let mut depth = 0usize;
     let mut i = start;
-    while i < json.len() {
-        match json[i] {
-            b'"' => i = string_end(json, i + 1)?,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Ok(i + 1);
+    'blocks: loop {
+        let (block, last) = block_at(json, i);
+        let mut flags = block
+            .eq(b'"')
+            .or(block.eq(b'{'))
+            .or(block.eq(b'['))
+            .or(block.eq(b'}'))
+            .or(block.eq(b']'))
+            .bits();
+        while flags != 0 {
+            let at = i + flags.trailing_zeros() as usize;
+            match json[at] {
+                b'"' => {
+                    let next = string_end(json, at + 1)? + 1;
+                    if next >= i + 16 {
+                        i = next;
+                        continue 'blocks;
+                    }
+                    flags &= u32::MAX << (next - i);
+                    continue;
+                }
+                b'{' | b'[' => depth += 1,
+                _ => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(at + 1);
+                    }
                 }
             }
-            _ => {}
+            flags &= flags - 1;
         }
-        i += 1;
+        if last {
+            return Err(Unscannable);
+        }
+        i += 16;
     }
-    Err(Unscannable)
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@
 //! deeper than [`MAX_DEPTH`] —, so a caller answers a refusal by parsing with `serde_json`,
 //! which also explains the error.
 
+use super::lanes::block_at;
+
 /// The text is not a JSON object this check accepts (parse it with `serde_json` to know why).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rejected;
@@ -169,59 +171,35 @@ fn array(json: &[u8], i: usize, depth: usize) -> Result<usize, Rejected> {
 }
 
 /// The index of the quote closing the string whose text starts at `i`, its escapes and bytes
-/// checked on the way: sixteen bytes at a time (two words, [`specials`]) to the next quote,
-/// backslash or control byte, then that byte.
+/// checked on the way: sixteen bytes at a time, every quote, backslash, control and non-ASCII
+/// byte of the block flagged at once (`wire::lanes`), then each flagged byte in turn — an escape
+/// or a character may end inside the block, and the flags after it still hold.
 #[inline(always)]
 fn string_end(json: &[u8], mut i: usize) -> Result<usize, Rejected> {
-    loop {
-        let at = match json.get(i..).and_then(<[u8]>::first_chunk::<16>) {
-            Some(block) => {
-                let both = u128::from_le_bytes(*block);
-                let lo = specials(both as u64);
-                let hi = specials((both >> 64) as u64);
-                if lo | hi == 0 {
-                    i += 16;
-                    continue;
-                }
-                if lo != 0 {
-                    i + (lo.trailing_zeros() / 8) as usize
-                } else {
-                    i + 8 + (hi.trailing_zeros() / 8) as usize
-                }
+    'blocks: loop {
+        // Past the end, zeros: control bytes, flagged and refused there.
+        let (block, _) = block_at(json, i);
+        let mut flags = block
+            .eq(b'"')
+            .or(block.eq(b'\\'))
+            .or(block.control_or_non_ascii())
+            .bits();
+        while flags != 0 {
+            let at = i + flags.trailing_zeros() as usize;
+            let next = match json.get(at) {
+                Some(b'"') => return Ok(at),
+                Some(b'\\') => escape_end(json, at + 1)?,
+                Some(0x80..) => utf8_run_end(json, at)?,
+                _ => return Err(Rejected),
+            };
+            if next >= i + 16 {
+                i = next;
+                continue 'blocks;
             }
-            None => {
-                let mut at = i;
-                while json
-                    .get(at)
-                    .is_some_and(|&b| b != b'"' && b != b'\\' && (0x20..0x80).contains(&b))
-                {
-                    at += 1;
-                }
-                at
-            }
-        };
-        match json.get(at) {
-            Some(b'"') => return Ok(at),
-            Some(b'\\') => i = escape_end(json, at + 1)?,
-            Some(0x80..) => i = utf8_run_end(json, at)?,
-            _ => return Err(Rejected),
+            flags &= u32::MAX << (next - i);
         }
+        i += 16;
     }
-}
-
-const ONES: u64 = u64::from_le_bytes([1; 8]);
-const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-
-/// The high bit of each byte of `w` that is a quote, a backslash, below 0x20 or not ASCII —
-/// exact for the lowest such byte (a borrow may mark bytes above it too). A quote (0x22) with
-/// its bit 1 flipped is 0x20, and bytes below 0x20 stay below it: one comparison finds both.
-#[inline(always)]
-fn specials(w: u64) -> u64 {
-    let quote_or_control = w ^ (ONES * 0x02);
-    let backslash = w ^ (ONES * u64::from(b'\\'));
-    let quote_or_control = quote_or_control.wrapping_sub(ONES * 0x21) & !quote_or_control;
-    let backslash = backslash.wrapping_sub(ONES) & !backslash;
-    (quote_or_control | backslash | w) & HIGHS
 }
 
 /// The index after the run of non-ASCII bytes starting at `at`, which must be UTF-8: each
