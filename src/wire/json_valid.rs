@@ -189,7 +189,7 @@ fn string_end(json: &[u8], mut i: usize) -> Result<usize, Rejected> {
             let next = match json.get(at) {
                 Some(b'"') => return Ok(at),
                 Some(b'\\') => escape_end(json, at + 1)?,
-                Some(0x80..) => utf8_run_end(json, at)?,
+                Some(0x80..) => char_end(json, at)?,
                 _ => return Err(Rejected),
             };
             if next >= i + 16 {
@@ -202,32 +202,29 @@ fn string_end(json: &[u8], mut i: usize) -> Result<usize, Rejected> {
     }
 }
 
-/// The index after the run of non-ASCII bytes starting at `at`, which must be UTF-8: each
-/// character a lead byte and its continuation bytes, the second byte's range ruling out overlong
-/// forms, surrogates and code points past U+10FFFF (RFC 3629 §4). A run ends at an ASCII byte,
-/// which no multi-byte character holds.
-fn utf8_run_end(json: &[u8], mut i: usize) -> Result<usize, Rejected> {
-    loop {
-        let (len, second) = match json.get(i) {
-            Some(0xc2..=0xdf) => (2, 0x80..=0xbf),
-            Some(0xe0) => (3, 0xa0..=0xbf),
-            Some(0xe1..=0xec | 0xee..=0xef) => (3, 0x80..=0xbf),
-            Some(0xed) => (3, 0x80..=0x9f),
-            Some(0xf0) => (4, 0x90..=0xbf),
-            Some(0xf1..=0xf3) => (4, 0x80..=0xbf),
-            Some(0xf4) => (4, 0x80..=0x8f),
-            Some(0x80..) => return Err(Rejected),
-            _ => return Ok(i),
-        };
-        if !json.get(i + 1).is_some_and(|b| second.contains(b)) {
-            return Err(Rejected);
+/// The index after the character whose first byte, not ASCII, is at `i`, which must be UTF-8: a
+/// lead byte and its continuation bytes, the second byte's range ruling out overlong forms,
+/// surrogates and code points past U+10FFFF (RFC 3629 §4). A character that follows it is
+/// flagged in the block too, and read next.
+#[inline(always)]
+fn char_end(json: &[u8], i: usize) -> Result<usize, Rejected> {
+    let (len, second) = match json.get(i) {
+        Some(0xc2..=0xdf) => (2, 0x80..=0xbf),
+        Some(0xe1..=0xec | 0xee..=0xef) => (3, 0x80..=0xbf),
+        Some(0xe0) => (3, 0xa0..=0xbf),
+        Some(0xed) => (3, 0x80..=0x9f),
+        Some(0xf0) => (4, 0x90..=0xbf),
+        Some(0xf1..=0xf3) => (4, 0x80..=0xbf),
+        Some(0xf4) => (4, 0x80..=0x8f),
+        _ => return Err(Rejected),
+    };
+    match json.get(i + 1..i + len) {
+        Some([first, rest @ ..])
+            if second.contains(first) && rest.iter().all(|b| b & 0xc0 == 0x80) =>
+        {
+            Ok(i + len)
         }
-        for k in 2..len {
-            if !json.get(i + k).is_some_and(|b| (0x80..=0xbf).contains(b)) {
-                return Err(Rejected);
-            }
-        }
-        i += len;
+        _ => Err(Rejected),
     }
 }
 
