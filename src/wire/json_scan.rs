@@ -327,6 +327,27 @@ mod tests {
     }
 
     #[test]
+    fn a_value_ends_where_it_does_wherever_its_escapes_and_brackets_fall_in_a_block() {
+        // Escaped backslashes before a quote, escaped quotes and brackets inside strings, moved
+        // one byte at a time across the blocks' edges; each document is JSON (serde_json says).
+        for inner in [
+            r"\\", r#"\""#, r#"\\\""#, "]", "}", "[{", r"\\\\", r"\u00e9",
+        ] {
+            for pad in 0..40 {
+                let text = format!("{}{inner}", "x".repeat(pad));
+                let string = format!(r#""{text}""#);
+                let nested = format!(r#"[{{"a":"{text}","{text}":["{inner}"]}},"{inner}"]"#);
+                let doc = format!(r#"{{"s":{string},"n":{nested},"z":1}}"#);
+                serde_json::from_str::<serde_json::Value>(&doc).unwrap();
+                let got = all(&doc).unwrap();
+                assert_eq!(got[0].1, string, "{doc}");
+                assert_eq!(got[1].1, nested, "{doc}");
+                assert_eq!(got[2], ("z".to_owned(), "1".to_owned()), "{doc}");
+            }
+        }
+    }
+
+    #[test]
     fn what_cannot_be_walked_with_certainty_is_unscannable() {
         for bad in [
             "",
