@@ -1,8 +1,9 @@
 //! Checking that a request body is a JSON object, in one pass that also hands over its
 //! top-level members: what the model API's request probe needs of every body before it is
 //! forwarded (a malformed request must not reach the provider), at a fraction of a full parse's
-//! cost on the 50–200 KB bodies coding agents send — mostly strings, crossed sixteen bytes at a
-//! time.
+//! cost on the 50–200 KB bodies coding agents send — mostly strings: a short one is read in one
+//! sixteen-byte block, a long one sixty-four bytes at a time, its escapes paired in the chunk's
+//! bit masks so that only a closing quote, a control byte or a non-ASCII character stops the scan.
 //!
 //! The grammar is RFC 8259's as `serde_json` reads it: white space is space, tab, LF and CR;
 //! strings hold no byte below 0x20 and only the escapes `\" \\ \/ \b \f \n \r \t \uXXXX` (any
@@ -15,7 +16,7 @@
 //! deeper than [`MAX_DEPTH`] —, so a caller answers a refusal by parsing with `serde_json`,
 //! which also explains the error.
 
-use super::lanes::block_at;
+use super::lanes::{block_at, chunk_at, masks64};
 
 /// The text is not a JSON object this check accepts (parse it with `serde_json` to know why).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,36 +172,101 @@ fn array(json: &[u8], i: usize, depth: usize) -> Result<usize, Rejected> {
 }
 
 /// The index of the quote closing the string whose text starts at `i`, its escapes and bytes
-/// checked on the way: sixteen bytes at a time, every quote, backslash, control and non-ASCII
-/// byte of the block flagged at once (`wire::lanes`), then each flagged byte in turn — an escape
-/// or a character may end inside the block, and the flags after it still hold.
+/// checked on the way. A short string (a key, a role) ends in its first sixteen bytes, flagged
+/// at once (`wire::lanes`); a longer one is read sixty-four bytes at a time ([`long_string_end`]).
 #[inline(always)]
-fn string_end(json: &[u8], mut i: usize) -> Result<usize, Rejected> {
-    'blocks: loop {
-        // Past the end, zeros: control bytes, flagged and refused there.
-        let (block, _) = block_at(json, i);
-        let mut flags = block
-            .eq(b'"')
-            .or(block.eq(b'\\'))
-            .or(block.control_or_non_ascii())
-            .bits();
-        while flags != 0 {
-            let at = i + flags.trailing_zeros() as usize;
+fn string_end(json: &[u8], i: usize) -> Result<usize, Rejected> {
+    let (block, _) = block_at(json, i);
+    let flags = block
+        .eq(b'"')
+        .or(block.eq(b'\\'))
+        .or(block.control_or_non_ascii())
+        .bits();
+    let at = i + flags.trailing_zeros() as usize;
+    if flags != 0 && json.get(at) == Some(&b'"') {
+        return Ok(at);
+    }
+    long_string_end(json, i)
+}
+
+/// [`string_end`] sixty-four bytes at a time. The chunk's backslashes are paired with the bytes
+/// they escape first, so that an escaped quote is told from the closing one without a stop;
+/// what stops the scan is an unescaped quote (the end), control byte (refused) or non-ASCII
+/// character (read, then the scan goes on in the same chunk). A backslash that ends the chunk
+/// escapes the next chunk's first byte.
+fn long_string_end(json: &[u8], mut i: usize) -> Result<usize, Rejected> {
+    // Bit 0 set when the chunk's first byte is escaped by the previous chunk's last backslash.
+    let mut escaped_first = 0u64;
+    let mut padded = [0; 64];
+    loop {
+        // Past the end, zeros: control bytes, which stop the scan and are refused there.
+        let (backslashes, stops) = masks64(chunk_at(json, i, &mut padded), |b| {
+            (b.eq(b'\\'), b.eq(b'"').or(b.control_or_non_ascii()))
+        });
+        let escapes = escapes(json, i, backslashes & !escaped_first)?;
+        let mut stops = stops & !(escapes << 1 | escaped_first);
+        loop {
+            if stops == 0 {
+                escaped_first = escapes >> 63;
+                i += 64;
+                break;
+            }
+            let at = i + stops.trailing_zeros() as usize;
             let next = match json.get(at) {
                 Some(b'"') => return Ok(at),
-                Some(b'\\') => escape_end(json, at + 1)?,
                 Some(0x80..) => char_end(json, at)?,
                 _ => return Err(Rejected),
             };
-            if next >= i + 16 {
+            if next >= i + 64 {
+                // The character's last bytes are the next chunk's first: no backslash before it.
+                escaped_first = 0;
                 i = next;
-                continue 'blocks;
+                break;
             }
-            flags &= u32::MAX << (next - i);
+            stops &= u64::MAX << (next - i);
         }
-        i += 16;
     }
 }
+
+/// Where the escapes start among `backslashes` (a chunk's from `i`, its first one not escaped):
+/// each backslash not escaped by the one before it, its escape checked. The escapes after the
+/// string's end are checked too, though they belong to the strings that follow it: outside a
+/// string no backslash is JSON, so a bad one anywhere is a bad text, and the pairs are the same
+/// from any string's start — a run of backslashes never spans a string's edge.
+#[inline(always)]
+fn escapes(json: &[u8], i: usize, mut backslashes: u64) -> Result<u64, Rejected> {
+    let starts = if backslashes & backslashes << 1 == 0 {
+        // No two side by side (the common case): each one starts an escape.
+        backslashes
+    } else {
+        let mut starts = 0;
+        while backslashes != 0 {
+            let first = backslashes & backslashes.wrapping_neg();
+            starts |= first;
+            backslashes &= !(first | first << 1);
+        }
+        starts
+    };
+    let mut unchecked = starts;
+    while unchecked != 0 {
+        escape_end(json, i + unchecked.trailing_zeros() as usize + 1)?;
+        unchecked &= unchecked - 1;
+    }
+    Ok(starts)
+}
+
+/// The kinds of byte after a backslash: what ends a two-byte escape, `u`, and the rest.
+const ESCAPE_KIND: [u8; 256] = {
+    let mut kinds = [0; 256];
+    let mut k = 0;
+    let simple = b"\"\\/bfnrt";
+    while k < simple.len() {
+        kinds[simple[k] as usize] = 1;
+        k += 1;
+    }
+    kinds[b'u' as usize] = 2;
+    kinds
+};
 
 /// The index after the character whose first byte, not ASCII, is at `i`, which must be UTF-8: a
 /// lead byte and its continuation bytes, the second byte's range ruling out overlong forms,
@@ -231,9 +297,9 @@ fn char_end(json: &[u8], i: usize) -> Result<usize, Rejected> {
 /// The index after the escape whose letter is at `i` (after its backslash).
 #[inline(always)]
 fn escape_end(json: &[u8], i: usize) -> Result<usize, Rejected> {
-    match json.get(i) {
-        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(i + 1),
-        Some(b'u') => match json.get(i + 1..i + 5) {
+    match json.get(i).map(|&letter| ESCAPE_KIND[usize::from(letter)]) {
+        Some(1) => Ok(i + 1),
+        Some(2) => match json.get(i + 1..i + 5) {
             Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => Ok(i + 5),
             _ => Err(Rejected),
         },

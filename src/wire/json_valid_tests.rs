@@ -194,6 +194,67 @@ fn two_special_bytes_are_told_apart_wherever_they_fall_in_and_across_blocks() {
 }
 
 #[test]
+fn backslash_runs_are_paired_across_the_long_scans_chunks() {
+    // A long string is read sixty-four bytes at a time from its start: a run of backslashes
+    // ending anywhere around the first two chunk edges, then what it escapes (or not), then
+    // what follows the string.
+    let after: [&[u8]; 7] = [b"\"", b"n", b"u00e9", b"u00", b"q", "é".as_bytes(), b"\x01"];
+    // What follows the string, in the same chunk: good escapes, a bad one, a stray backslash.
+    let tails: [&[u8]; 4] = [
+        br#"","z":"\\\""}"#,
+        br#"","z":"\q"}"#,
+        br#"",\"z":1}"#,
+        br#""}"#,
+    ];
+    for run in 1..=5 {
+        for end in 1..140 {
+            for (next, tail) in after.iter().flat_map(|next| tails.map(|tail| (next, tail))) {
+                let mut text = vec![b'a'; 150];
+                text.splice(
+                    end - run.min(end)..end,
+                    std::iter::repeat_n(b'\\', run.min(end)),
+                );
+                text.splice(end..end, next.iter().copied());
+                let json = [br#"{"k":""#, &text[..], tail].concat();
+                assert_eq!(
+                    ours(&json).ok(),
+                    serdes(&json),
+                    "{run} before {end}: {json:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn special_bytes_close_together_are_read_across_the_long_scans_chunks() {
+    let specials: [&[u8]; 8] = [
+        b"\\n",
+        b"\\u00e9",
+        b"\\\"",
+        b"\\\\",
+        b"\x01",
+        b"\"",
+        "é".as_bytes(),
+        "😀".as_bytes(),
+    ];
+    let len = 140;
+    for first in 0..len {
+        for second in first..len.min(first + 6) {
+            for a in specials {
+                for b in specials {
+                    let mut text = vec![b'a'; len];
+                    text.splice(second..second + 1, b.iter().copied());
+                    text.splice(first..first + 1, a.iter().copied());
+                    let json = [br#"{"k":""#, &text[..], br#"","z":1}"#].concat();
+                    assert_eq!(ours(&json).ok(), serdes(&json), "{json:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn every_byte_is_told_apart_at_every_place_in_a_block() {
     for b in 0..=255u8 {
         for at in 0..24 {

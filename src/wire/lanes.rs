@@ -1,8 +1,9 @@
 //! Sixteen bytes compared at once: which bytes of a block are a given byte, or below a space or
-//! not ASCII, as one bit each. SSE2 on x86-64, through `safe_arch` (the crate has no `unsafe`,
+//! not ASCII, as one bit each, and sixty-four as four such blocks, for the long strings. SSE2 on x86-64, through `safe_arch` (the crate has no `unsafe`,
 //! and `std::arch`'s comparisons need it); a loop over the bytes elsewhere, which the tests also
 //! hold against the SSE2 one. The JSON passes (`json_valid`, `json_scan`) use it to jump from one
-//! byte that matters to the next: where a string ends, where an escape or a bracket is.
+//! byte that matters to the next: where a string ends, where an escape or a bracket is;
+//! `json_valid` reads a long string's chunks as two 64-bit masks ([`masks64`]).
 
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 pub use sse2::Lanes;
@@ -23,6 +24,38 @@ pub fn block_at(bytes: &[u8], i: usize) -> (Lanes, bool) {
             (Lanes::load(&block), true)
         }
     }
+}
+
+/// The sixty-four bytes of `bytes` from `i`: borrowed, or copied into `padded` with zeros past
+/// the end of `bytes`.
+#[inline(always)]
+pub fn chunk_at<'a>(bytes: &'a [u8], i: usize, padded: &'a mut [u8; 64]) -> &'a [u8; 64] {
+    match bytes.get(i..).and_then(<[u8]>::first_chunk::<64>) {
+        Some(chunk) => chunk,
+        None => {
+            let rest = bytes.get(i..).unwrap_or_default();
+            let (copy, zeros) = padded.split_at_mut(rest.len());
+            copy.copy_from_slice(rest);
+            zeros.fill(0);
+            padded
+        }
+    }
+}
+
+/// Two masks of a chunk's sixty-four bytes, one bit per byte (the first byte's is bit 0): where
+/// each of the two comparisons `test` makes holds.
+#[inline(always)]
+pub fn masks64(chunk: &[u8; 64], test: impl Fn(Lanes) -> (Lanes, Lanes)) -> (u64, u64) {
+    let blocks = chunk.as_chunks::<16>().0;
+    let block = |k: usize| {
+        let (a, b) = test(Lanes::load(&blocks[k]));
+        (
+            u64::from(a.bits()) << (16 * k),
+            u64::from(b.bits()) << (16 * k),
+        )
+    };
+    let ((a0, b0), (a1, b1), (a2, b2), (a3, b3)) = (block(0), block(1), block(2), block(3));
+    (a0 | a1 | a2 | a3, b0 | b1 | b2 | b3)
 }
 
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -148,5 +181,33 @@ mod tests {
         assert_eq!(lanes.eq(b'"').bits(), 0b1000_0100_0010_0001);
         let flagged = [2, 4, 7, 9, 12, 14].iter().fold(0, |bits, k| bits | 1 << k);
         assert_eq!(lanes.control_or_non_ascii().bits(), flagged);
+    }
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::{chunk_at, masks64};
+
+    #[test]
+    fn a_chunks_masks_have_one_bit_per_byte_in_order_and_zeros_past_the_end() {
+        let bytes: Vec<u8> = (0..200u32)
+            .map(|k| [b'"', b'a', b'\\', 0x01, 0xc3][(k * k % 7 % 5) as usize])
+            .collect();
+        let mut padded = [0; 64];
+        for i in [0, 1, 15, 16, 63, 64, 100, 136, 137, 150, 199, 200, 250] {
+            let chunk = *chunk_at(&bytes, i, &mut padded);
+            let (quotes, others) = masks64(&chunk, |b| (b.eq(b'"'), b.control_or_non_ascii()));
+            for (k, &read) in chunk.iter().enumerate() {
+                let byte = bytes.get(i + k).copied().unwrap_or(0);
+                assert_eq!(read, byte, "byte {k} from {i}");
+                assert_eq!(quotes >> k & 1 == 1, byte == b'"', "quote bit {k} from {i}");
+                let other = !(0x20..0x80).contains(&byte);
+                assert_eq!(
+                    others >> k & 1 == 1,
+                    other,
+                    "control or non-ASCII bit {k} from {i}"
+                );
+            }
+        }
     }
 }
