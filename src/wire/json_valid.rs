@@ -271,7 +271,7 @@ const ESCAPE_KIND: [u8; 256] = {
 /// The index after the character whose first byte, not ASCII, is at `i`, which must be UTF-8: a
 /// lead byte and its continuation bytes, the second byte's range ruling out overlong forms,
 /// surrogates and code points past U+10FFFF (RFC 3629 §4). A character that follows it is
-/// flagged in the block too, and read next.
+/// flagged in the chunk's stops too, and read next.
 #[inline(always)]
 fn char_end(json: &[u8], i: usize) -> Result<usize, Rejected> {
     let (len, second) = match json.get(i) {

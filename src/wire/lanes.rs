@@ -1,7 +1,7 @@
 //! Sixteen bytes compared at once: which bytes of a block are a given byte, or below a space or
-//! not ASCII, as one bit each, and sixty-four as four such blocks, for the long strings. SSE2 on x86-64, through `safe_arch` (the crate has no `unsafe`,
-//! and `std::arch`'s comparisons need it); a loop over the bytes elsewhere, which the tests also
-//! hold against the SSE2 one. The JSON passes (`json_valid`, `json_scan`) use it to jump from one
+//! not ASCII, as one bit each, and sixty-four as four such blocks, for the long strings. SSE2 on
+//! x86-64, through `safe_arch` (the crate has no `unsafe`, and `std::arch`'s comparisons need
+//! it); a loop over the bytes elsewhere, which the tests also hold against the SSE2 one. The JSON passes (`json_valid`, `json_scan`) use it to jump from one
 //! byte that matters to the next: where a string ends, where an escape or a bracket is;
 //! `json_valid` reads a long string's chunks as two 64-bit masks ([`masks64`]).
 
@@ -17,12 +17,7 @@ pub use bytewise::Lanes;
 pub fn block_at(bytes: &[u8], i: usize) -> (Lanes, bool) {
     match bytes.get(i..).and_then(<[u8]>::first_chunk::<16>) {
         Some(block) => (Lanes::load(block), false),
-        None => {
-            let mut block = [0; 16];
-            let rest = bytes.get(i..).unwrap_or_default();
-            block[..rest.len()].copy_from_slice(rest);
-            (Lanes::load(&block), true)
-        }
+        None => (Lanes::load(&zero_padded(bytes, i)), true),
     }
 }
 
@@ -33,13 +28,19 @@ pub fn chunk_at<'a>(bytes: &'a [u8], i: usize, padded: &'a mut [u8; 64]) -> &'a 
     match bytes.get(i..).and_then(<[u8]>::first_chunk::<64>) {
         Some(chunk) => chunk,
         None => {
-            let rest = bytes.get(i..).unwrap_or_default();
-            let (copy, zeros) = padded.split_at_mut(rest.len());
-            copy.copy_from_slice(rest);
-            zeros.fill(0);
+            *padded = zero_padded(bytes, i);
             padded
         }
     }
+}
+
+/// What is left of `bytes` from `i`, fewer than `N` bytes, followed by zeros.
+#[inline(always)]
+fn zero_padded<const N: usize>(bytes: &[u8], i: usize) -> [u8; N] {
+    let mut padded = [0; N];
+    let rest = bytes.get(i..).unwrap_or_default();
+    padded[..rest.len()].copy_from_slice(rest);
+    padded
 }
 
 /// Two masks of a chunk's sixty-four bytes, one bit per byte (the first byte's is bit 0): where
